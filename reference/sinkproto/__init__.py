@@ -1,0 +1,71 @@
+"""sinkproto: the reference implementation of the Sink protocol (version 0).
+
+Public API: the message classes, the codec functions (the construct
+reference codec today), the stream framing, limits and errors.
+"""
+
+from __future__ import annotations
+
+from .construct_codec import (
+    decode_batch,
+    decode_event,
+    decode_frame,
+    decode_nack_payload,
+    encode_batch,
+    encode_event,
+    encode_frame,
+    encode_nack_payload,
+)
+from .errors import *  # noqa: F403 - the hierarchy is part of the public API
+from .errors import __all__ as _error_names
+from .limits import DEFAULT_LIMITS, Limits
+from .messages import (
+    Ack,
+    Batch,
+    BatchLayout,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    Frame,
+    FrameType,
+    Nack,
+    NackPayload,
+    Ping,
+    Pong,
+    Publish,
+    Response,
+)
+from .stream import Deframer, frame_bytes
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    *_error_names,
+    "Ack",
+    "Batch",
+    "BatchLayout",
+    "ConnectionRequest",
+    "ConnectionResponse",
+    "DEFAULT_LIMITS",
+    "Deframer",
+    "Event",
+    "Frame",
+    "FrameType",
+    "Limits",
+    "Nack",
+    "NackPayload",
+    "Ping",
+    "Pong",
+    "Publish",
+    "Response",
+    "decode_batch",
+    "decode_event",
+    "decode_frame",
+    "decode_nack_payload",
+    "encode_batch",
+    "encode_event",
+    "encode_frame",
+    "encode_nack_payload",
+    "frame_bytes",
+    "__version__",
+]

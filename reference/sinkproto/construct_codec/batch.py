@@ -1,0 +1,217 @@
+"""The column batch (BATCH-1..BATCH-10), declared with construct.
+
+:data:`batch_struct` is the byte layout: a flag byte, the header values its
+flags call for, and the body (gzip-wrapped when ``compressed``) with its
+optional columns. :class:`BatchAdapter` does the arithmetic between columns
+and rows: homogeneous values, delta/zigzag, cutting keys and data, and the
+consistency checks, raising ``inconsistent_batch`` or ``value_out_of_range``.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from construct import Adapter, Construct, If, IfThenElse, Struct, Tell
+
+from ..batchrules import zigzag_decode, zigzag_encode
+from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
+from ..limits import MAX_U64
+from ..messages import Batch, BatchLayout, Event
+from .primitives import Chunk, Gzipped, RestBytes, VarUInt, VarUIntColumn, limits_of
+
+__all__ = ["batch", "BatchAdapter"]
+
+
+class LayoutByte(Construct):  # type: ignore[misc]
+    """BATCH-1: the header byte; bit 7 is reserved and MUST be 0."""
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> BatchLayout:
+        raw = stream.read(1)
+        if not raw:
+            raise Truncated("empty batch: no header byte", offset=0, requirement="BATCH-1")
+        if raw[0] & 0x80:
+            raise ReservedBit(f"batch header {raw[0]:#04x} has reserved bit 7 set", offset=0)
+        return BatchLayout.from_byte(raw[0])
+
+    def _build(self, obj: BatchLayout, stream: io.BytesIO, context: Any, path: str) -> BatchLayout:
+        stream.write(bytes([obj.to_byte()]))
+        return obj
+
+
+# BatchLayout is a dataclass, not a construct Container, so `this.layout.x`
+# (item access) does not work on it: flags are read with getattr.
+def _own_flag(name: str) -> Any:
+    return lambda ctx: getattr(ctx.layout, name)
+
+
+def _flag(name: str) -> Any:
+    return lambda ctx: getattr(ctx._.layout, name)
+
+
+body_struct = Struct(
+    "count" / VarUInt(what="count"),
+    "event_type_ids" / If(lambda ctx: not ctx._.layout.same_event_type_id, VarUIntColumn("event_type_ids")),
+    "schema_versions" / If(lambda ctx: not ctx._.layout.same_schema_version, VarUIntColumn("schema_versions")),
+    "key_lengths" / If(lambda ctx: not ctx._.layout.same_key_length, VarUIntColumn("key_lengths")),
+    "keys" / Chunk("keys"),
+    "offsets" / VarUIntColumn("offsets", wide=_flag("delta_offset")),
+    "timestamps" / VarUIntColumn("timestamps", wide=_flag("delta_timestamp")),
+    "event_data_lengths"
+    / If(lambda ctx: not ctx._.layout.same_event_data_length, VarUIntColumn("event_data_lengths")),
+    "event_data" / RestBytes(),
+)
+
+batch_struct = Struct(
+    "layout" / LayoutByte(),
+    "event_type_id" / If(_own_flag("same_event_type_id"), VarUInt(what="event_type_id")),
+    "schema_version" / If(_own_flag("same_schema_version"), VarUInt(what="schema_version")),
+    "key_length" / If(_own_flag("same_key_length"), VarUInt(what="key_length")),
+    "offset" / If(_own_flag("delta_offset"), VarUInt(what="offset")),
+    "timestamp" / If(_own_flag("delta_timestamp"), VarUInt(what="timestamp")),
+    "event_data_length" / If(_own_flag("same_event_data_length"), VarUInt(what="event_data_length")),
+    "body_offset" / Tell,
+    "body" / IfThenElse(_own_flag("compressed"), Gzipped(body_struct), body_struct),
+)
+
+
+def _undelta(deltas: list[int], start: int, name: str, at: int) -> list[int]:
+    values = []
+    previous = start
+    for index, delta in enumerate(deltas):
+        previous += zigzag_decode(delta)
+        if not 0 <= previous <= MAX_U64:
+            raise ValueOutOfRange(f"{name}[{index}] reconstructs to {previous}, outside 0..2^64-1", offset=at)
+        values.append(previous)
+    return values
+
+
+def _delta(values: list[int], start: int) -> list[int]:
+    out = []
+    previous = start
+    for value in values:
+        out.append(zigzag_encode(value - previous))
+        previous = value
+    return out
+
+
+def _cut(blob: bytes, lengths: list[int], name: str, at: int) -> list[bytes]:
+    if sum(lengths) != len(blob):
+        raise InconsistentBatch(
+            f"{name}: lengths add up to {sum(lengths)} but {len(blob)} bytes are present", offset=at
+        )
+    pieces = []
+    position = 0
+    for length in lengths:
+        pieces.append(blob[position : position + length])
+        position += length
+    return pieces
+
+
+class BatchAdapter(Adapter):  # type: ignore[misc]
+    """Columns <-> rows. ``layout`` on a decoded batch records the flags it came with."""
+
+    def _decode(self, obj: Any, context: Any, path: str) -> Batch:
+        limits = limits_of(context)
+        layout: BatchLayout = obj.layout
+        body = obj.body
+        at = obj.body_offset
+        count = body.count
+        if count == 0:
+            raise InconsistentBatch("a batch holds at least one event", offset=at, requirement="BATCH-8")
+        if count > limits.max_batch_events:
+            raise LimitExceeded(
+                f"batch announces {count} events, over max_batch_events={limits.max_batch_events}",
+                offset=at,
+                requirement="LIMIT-4",
+            )
+
+        def column(same: bool, header_value: int | None, values: list[int] | None, name: str) -> list[int]:
+            if same:
+                assert header_value is not None
+                return [header_value] * count
+            assert values is not None
+            if len(values) != count:
+                raise InconsistentBatch(f"{name} has {len(values)} values for {count} events", offset=at)
+            return values
+
+        event_type_ids = column(layout.same_event_type_id, obj.event_type_id, body.event_type_ids, "event_type_ids")
+        schema_versions = column(layout.same_schema_version, obj.schema_version, body.schema_versions, "schema_versions")
+        key_lengths = column(layout.same_key_length, obj.key_length, body.key_lengths, "key_lengths")
+        data_lengths = column(
+            layout.same_event_data_length, obj.event_data_length, body.event_data_lengths, "event_data_lengths"
+        )
+        for lengths, limit_name in ((key_lengths, "max_key_size"), (data_lengths, "max_event_data_size")):
+            biggest = max(lengths)
+            if biggest > getattr(limits, limit_name):
+                raise LimitExceeded(
+                    f"an event field of {biggest} bytes exceeds {limit_name}={getattr(limits, limit_name)}",
+                    offset=at,
+                    requirement="LIMIT-5",
+                )
+        offsets = column(False, None, body.offsets, "offsets")
+        timestamps = column(False, None, body.timestamps, "timestamps")
+        if layout.delta_offset:
+            offsets = _undelta(offsets, obj.offset, "offsets", at)
+        if layout.delta_timestamp:
+            timestamps = _undelta(timestamps, obj.timestamp, "timestamps", at)
+        keys = _cut(body["keys"], key_lengths, "keys", at)
+        data = _cut(body.event_data, data_lengths, "event_data", at)
+        events = tuple(
+            Event(
+                event_type_id=event_type_ids[i],
+                schema_version=schema_versions[i],
+                key=keys[i],
+                offset=offsets[i],
+                timestamp=timestamps[i],
+                event_data=data[i],
+            )
+            for i in range(count)
+        )
+        return Batch(events=events, layout=layout)
+
+    def _encode(self, obj: Batch, context: Any, path: str) -> dict[str, Any]:
+        events = list(obj.events)
+        if not events:
+            raise EncodeError("a batch holds at least one event (BATCH-8)")
+        layout = obj.layout
+        if layout is None:
+            raise EncodeError("BatchAdapter needs a layout; encode_batch() chooses the canonical one")
+        first = events[0]
+
+        def homogeneous(flag: bool, name: str, get: Any) -> int | None:
+            if not flag:
+                return None
+            value = get(first)
+            if any(get(e) != value for e in events):
+                raise EncodeError(f"layout says {name} is homogeneous but events differ")
+            return int(value)
+
+        header = {
+            "layout": layout,
+            "event_type_id": homogeneous(layout.same_event_type_id, "event_type_id", lambda e: e.event_type_id),
+            "schema_version": homogeneous(layout.same_schema_version, "schema_version", lambda e: e.schema_version),
+            "key_length": homogeneous(layout.same_key_length, "key_length", lambda e: len(e.key)),
+            "offset": first.offset if layout.delta_offset else None,
+            "timestamp": first.timestamp if layout.delta_timestamp else None,
+            "event_data_length": homogeneous(
+                layout.same_event_data_length, "event_data_length", lambda e: len(e.event_data)
+            ),
+        }
+        offsets = [e.offset for e in events]
+        timestamps = [e.timestamp for e in events]
+        header["body"] = {
+            "count": len(events),
+            "event_type_ids": [e.event_type_id for e in events],
+            "schema_versions": [e.schema_version for e in events],
+            "key_lengths": [len(e.key) for e in events],
+            "keys": b"".join(e.key for e in events),
+            "offsets": _delta(offsets, first.offset) if layout.delta_offset else offsets,
+            "timestamps": _delta(timestamps, first.timestamp) if layout.delta_timestamp else timestamps,
+            "event_data_lengths": [len(e.event_data) for e in events],
+            "event_data": b"".join(e.event_data for e in events),
+        }
+        return header
+
+
+batch = BatchAdapter(batch_struct)

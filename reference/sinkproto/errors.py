@@ -1,0 +1,160 @@
+"""The one error hierarchy of the kit.
+
+Every failure the codec, the deframer or (later) the connection state machine
+reports is a :class:`SinkError`. Decoders raise :class:`DecodeError`
+subclasses only; each one names its ``error_class`` (the same string the
+golden vectors use), the byte ``offset`` where decoding failed and the spec
+requirement it enforces, so a person reading a report can jump to the rule.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SinkError",
+    "EncodeError",
+    "DecodeError",
+    "Truncated",
+    "TrailingBytes",
+    "OverlongVarint",
+    "VarintOverflow",
+    "ValueOutOfRange",
+    "LimitExceeded",
+    "UnknownType",
+    "UnknownResponseCode",
+    "UnsupportedVersion",
+    "ReservedBit",
+    "BadCompression",
+    "InconsistentBatch",
+    "InvalidUtf8",
+    "ERROR_CLASSES",
+    "error_for_class",
+]
+
+
+class SinkError(Exception):
+    """Root of every error this kit raises on purpose."""
+
+
+class EncodeError(SinkError, ValueError):
+    """A value cannot be put on the wire (out of range, too long, inconsistent)."""
+
+
+class DecodeError(SinkError):
+    """Bytes received from a peer do not form a valid message.
+
+    ``error_class`` is the stable, language-neutral name used by the vectors
+    and conformance reports; ``requirement`` is the spec requirement ID the
+    input violates; ``offset`` is the byte offset (within the decoded unit)
+    at which the problem was detected.
+    """
+
+    error_class: str = "malformed"
+    default_requirement: str = "ERR-1"
+
+    def __init__(self, detail: str, *, offset: int, requirement: str | None = None) -> None:
+        self.detail = detail
+        self.offset = offset
+        self.requirement = requirement or self.default_requirement
+        super().__init__(f"{self.error_class} at byte {offset}: {detail} [{self.requirement}]")
+
+
+class Truncated(DecodeError):
+    error_class = "truncated"
+    default_requirement = "CONV-6"
+
+
+class TrailingBytes(DecodeError):
+    error_class = "trailing_bytes"
+    default_requirement = "PUB-2"
+
+
+class OverlongVarint(DecodeError):
+    error_class = "overlong_varint"
+    default_requirement = "CONV-4"
+
+
+class VarintOverflow(DecodeError):
+    error_class = "varint_overflow"
+    default_requirement = "CONV-5"
+
+
+class ValueOutOfRange(DecodeError):
+    error_class = "value_out_of_range"
+    default_requirement = "BATCH-9"
+
+
+class LimitExceeded(DecodeError):
+    error_class = "limit_exceeded"
+    default_requirement = "LIMIT-6"
+
+
+class UnknownType(DecodeError):
+    error_class = "unknown_type"
+    default_requirement = "FRAME-3"
+
+
+class UnknownResponseCode(DecodeError):
+    error_class = "unknown_response_code"
+    default_requirement = "CONN-4"
+
+
+class UnsupportedVersion(DecodeError):
+    """A connection request for a protocol version this decoder does not speak.
+
+    The frame header was understood, so the receiver can still answer
+    ``unsupported_protocol_version`` (CONN-2); ``version`` says what was asked.
+    """
+
+    error_class = "unsupported_version"
+    default_requirement = "CONN-2"
+
+    def __init__(self, detail: str, *, offset: int, version: int, requirement: str | None = None) -> None:
+        self.version = version
+        super().__init__(detail, offset=offset, requirement=requirement)
+
+
+class ReservedBit(DecodeError):
+    error_class = "reserved_bit"
+    default_requirement = "BATCH-1"
+
+
+class BadCompression(DecodeError):
+    error_class = "bad_compression"
+    default_requirement = "BATCH-6"
+
+
+class InconsistentBatch(DecodeError):
+    error_class = "inconsistent_batch"
+    default_requirement = "BATCH-5"
+
+
+class InvalidUtf8(DecodeError):
+    """Only raised when the decoder was asked to be strict about UTF-8 text."""
+
+    error_class = "invalid_utf8"
+    default_requirement = "ERR-2"
+
+
+ERROR_CLASSES: dict[str, type[DecodeError]] = {
+    cls.error_class: cls
+    for cls in (
+        Truncated,
+        TrailingBytes,
+        OverlongVarint,
+        VarintOverflow,
+        ValueOutOfRange,
+        LimitExceeded,
+        UnknownType,
+        UnknownResponseCode,
+        UnsupportedVersion,
+        ReservedBit,
+        BadCompression,
+        InconsistentBatch,
+        InvalidUtf8,
+    )
+}
+
+
+def error_for_class(name: str) -> type[DecodeError]:
+    """The exception class for a vector's ``error_class`` string."""
+    return ERROR_CLASSES[name]

@@ -1,0 +1,76 @@
+"""Stream framing (STREAM-1..STREAM-4): the one place partial input is handled.
+
+Each frame travels behind a 2-byte big-endian length. :class:`Deframer` takes
+received bytes in whatever pieces the transport delivers and hands back whole
+frames; decoders never see partial input. The frame-size limit is checked on
+the length prefix, before any of the frame is buffered (LIMIT-1).
+"""
+
+from __future__ import annotations
+
+from .errors import EncodeError, LimitExceeded, Truncated
+from .limits import DEFAULT_LIMITS, MAX_FRAME_SIZE, Limits
+
+__all__ = ["frame_bytes", "Deframer"]
+
+PREFIX_SIZE = 2
+
+
+def frame_bytes(frame: bytes) -> bytes:
+    """Prefix one encoded frame with its 2-byte length (STREAM-1)."""
+    if not 0 < len(frame) <= MAX_FRAME_SIZE:
+        raise EncodeError(f"a frame is 1..{MAX_FRAME_SIZE} bytes (STREAM-2, STREAM-3), got {len(frame)}")
+    return len(frame).to_bytes(PREFIX_SIZE, "big") + frame
+
+
+class Deframer:
+    """Incremental splitter: ``feed(data)`` returns the frames completed by ``data``.
+
+    Zero-length frames are returned as ``b""`` so that the caller decides
+    (``decode_frame`` rejects them, STREAM-3); a length above
+    ``limits.max_frame_size`` raises :class:`LimitExceeded` at once, and the
+    deframer stays failed: a stream that lost sync cannot be trusted again.
+    ``offset`` counts the bytes consumed so far, for error reports.
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self._buffer = bytearray()
+        self._failed: LimitExceeded | None = None
+        self.offset = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a frame."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self._failed is not None:
+            raise self._failed
+        self._buffer += data
+        frames: list[bytes] = []
+        while len(self._buffer) >= PREFIX_SIZE:
+            length = int.from_bytes(self._buffer[:PREFIX_SIZE], "big")
+            if length > self._limits.max_frame_size:
+                self._failed = LimitExceeded(
+                    f"frame length {length} exceeds max_frame_size={self._limits.max_frame_size}",
+                    offset=self.offset,
+                    requirement="LIMIT-1",
+                )
+                raise self._failed
+            end = PREFIX_SIZE + length
+            if len(self._buffer) < end:
+                break
+            frames.append(bytes(self._buffer[PREFIX_SIZE:end]))
+            del self._buffer[:end]
+            self.offset += end
+        return frames
+
+    def close(self) -> None:
+        """Declare end of stream; a partial frame left behind is ``truncated``."""
+        if self._buffer:
+            raise Truncated(
+                f"stream ended inside a frame ({len(self._buffer)} bytes buffered)",
+                offset=self.offset + len(self._buffer),
+                requirement="STREAM-4",
+            )
