@@ -18,7 +18,7 @@ from ..batchrules import zigzag_decode, zigzag_encode
 from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
 from ..limits import MAX_U64
 from ..messages import Batch, BatchLayout, Event
-from .primitives import Chunk, Gzipped, RestBytes, VarUInt, VarUIntColumn, limits_of
+from .primitives import Chunk, Gzipped, RestBytes, VarUInt, VarUIntColumn, limits_of, read_varint, varint_bytes
 
 __all__ = ["batch", "BatchAdapter"]
 
@@ -41,6 +41,28 @@ class LayoutByte(Construct):  # type: ignore[misc]
 
 # BatchLayout is a dataclass, not a construct Container, so `this.layout.x`
 # (item access) does not work on it: flags are read with getattr.
+class Count(Construct):  # type: ignore[misc]
+    """BATCH-8 / LIMIT-4: the event count, checked as soon as it is read."""
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
+        start = stream.tell()
+        limits = limits_of(context)
+        count = read_varint(stream, limits, wide=False, what="count")
+        if count == 0:
+            raise InconsistentBatch("a batch holds at least one event", offset=start, requirement="BATCH-8")
+        if count > limits.max_batch_events:
+            raise LimitExceeded(
+                f"batch announces {count} events, over max_batch_events={limits.max_batch_events}",
+                offset=start,
+                requirement="LIMIT-4",
+            )
+        return count
+
+    def _build(self, obj: int, stream: io.BytesIO, context: Any, path: str) -> int:
+        stream.write(varint_bytes(obj, what="count"))
+        return obj
+
+
 def _own_flag(name: str) -> Any:
     return lambda ctx: getattr(ctx.layout, name)
 
@@ -50,7 +72,7 @@ def _flag(name: str) -> Any:
 
 
 body_struct = Struct(
-    "count" / VarUInt(what="count"),
+    "count" / Count(),
     "event_type_ids" / If(lambda ctx: not ctx._.layout.same_event_type_id, VarUIntColumn("event_type_ids")),
     "schema_versions" / If(lambda ctx: not ctx._.layout.same_schema_version, VarUIntColumn("schema_versions")),
     "key_lengths" / If(lambda ctx: not ctx._.layout.same_key_length, VarUIntColumn("key_lengths")),
@@ -117,14 +139,6 @@ class BatchAdapter(Adapter):  # type: ignore[misc]
         body = obj.body
         at = obj.body_offset
         count = body.count
-        if count == 0:
-            raise InconsistentBatch("a batch holds at least one event", offset=at, requirement="BATCH-8")
-        if count > limits.max_batch_events:
-            raise LimitExceeded(
-                f"batch announces {count} events, over max_batch_events={limits.max_batch_events}",
-                offset=at,
-                requirement="LIMIT-4",
-            )
 
         def column(same: bool, header_value: int | None, values: list[int] | None, name: str) -> list[int]:
             if same:

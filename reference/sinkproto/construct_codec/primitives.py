@@ -48,6 +48,22 @@ MAX_WIDE = (1 << (7 * MAX_VARINT_BYTES)) - 1
 Condition = bool | Callable[[Any], bool]
 
 
+class BytesIOAt(io.BytesIO):
+    """A sub-buffer whose ``tell()`` reports offsets in the enclosing unit."""
+
+    def __init__(self, data: bytes, base: int) -> None:
+        super().__init__(data)
+        self.base = base
+
+    def tell(self) -> int:
+        return super().tell() + self.base
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            offset -= self.base
+        return super().seek(offset, whence) + self.base
+
+
 def limits_of(context: Any) -> Limits:
     params = getattr(context, "_params", None)
     limits = getattr(params, "limits", None) if params is not None else None
@@ -201,16 +217,13 @@ class VarUIntColumn(Construct):  # type: ignore[misc]
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> list[int]:
         length = _chunk_length(stream, context, self.what, None)
-        end = stream.tell() + length
+        # Parse the chunk on its own so a varint can never read past it.
+        column = BytesIOAt(stream.read(length), stream.tell() - length)
         limits = limits_of(context)
         wide = _evaluate(self.wide, context)
         values: list[int] = []
-        while stream.tell() < end:
-            start = stream.tell()
-            value = read_varint(stream, limits, wide=wide, what=self.what)
-            if stream.tell() > end:
-                raise Truncated(f"{self.what}: last varint runs past the end of its chunk", offset=start)
-            values.append(value)
+        while remaining(column):
+            values.append(read_varint(column, limits, wide=wide, what=self.what))
         return values
 
     def _build(self, obj: list[int], stream: io.BytesIO, context: Any, path: str) -> list[int]:

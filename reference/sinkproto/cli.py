@@ -1,0 +1,236 @@
+"""The ``sink`` command: vectors, decoding captures.
+
+``sink vectors generate`` / ``sink vectors check`` maintain the golden
+vectors; ``sink decode`` pretty-prints a frame, payload, batch or stream for
+a person debugging a capture, or prints the vectors' JSON form with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import DecodeError, SinkError
+from .limits import Limits
+from .messages import Batch, ConnectionRequest, ConnectionResponse, Event, Nack, NackPayload, Publish
+from .vectors.model import StreamValue, decode_kind, value_to_json
+
+__all__ = ["main"]
+
+DECODE_KINDS = ("frame", "event", "nack_payload", "batch", "stream")
+
+
+def find_vectors_dir(start: Path | None = None) -> Path | None:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "vectors" / "v0"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _vectors_dir(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    found = find_vectors_dir()
+    if found is None:
+        raise SystemExit("sink: no vectors/v0 folder here or above; pass --dir")
+    return found
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .vectors.generate import generate
+
+    directory = _vectors_dir(args.dir)
+    for path in generate(directory, __version__):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .vectors.check import check_dir
+
+    directory = _vectors_dir(args.dir)
+    schema_path = directory.parent / "schema" / "vector-file.schema.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8")) if schema_path.exists() else None
+    report = check_dir(directory, schema=schema)
+    if args.json:
+        print(json.dumps({
+            "ok": report.ok,
+            "file_problems": report.file_problems,
+            "cases": [{"kind": r.kind, "id": r.id, "ok": r.ok, "problems": r.problems} for r in report.results],
+        }, indent=1))
+        return 0 if report.ok else 1
+    by_kind: dict[str, list[int]] = {}
+    for r in report.results:
+        tally = by_kind.setdefault(r.kind, [0, 0])
+        tally[0 if r.ok else 1] += 1
+    print(f"Sink golden vectors in {directory} (kit {__version__})")
+    if schema is None:
+        print(f"  warning: {schema_path} not found; files were not validated against the schema")
+    for kind, (good, bad) in by_kind.items():
+        print(f"  {kind:<20} {good:>4} ok {bad:>4} failed")
+    for problem in report.file_problems:
+        print(f"  FILE  {problem}")
+    for failure in report.failures:
+        for problem in failure.problems:
+            print(f"  FAIL  {failure.kind}/{failure.id}: {problem}")
+    passed = len(report.results) - len(report.failures)
+    print(f"{passed} passed, {len(report.failures)} failed")
+    return 0 if report.ok else 1
+
+
+def _read_input(arg: str) -> bytes:
+    if arg == "-":
+        return sys.stdin.buffer.read()
+    path = Path(arg)
+    if path.is_file():
+        return path.read_bytes()
+    text = "".join(arg.split()).lower()
+    if text.startswith("0x"):
+        text = text[2:]
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise SystemExit(f"sink decode: {arg!r} is neither a file nor hex") from None
+
+
+def _show_bytes(value: bytes) -> str:
+    if not value:
+        return "(empty)"
+    try:
+        text = value.decode("utf-8")
+        if text.isprintable():
+            return f'"{text}" ({len(value)} byte{"s" if len(value) != 1 else ""})'
+    except UnicodeDecodeError:
+        pass
+    shown = value[:32].hex(" ")
+    return f"{len(value)} byte{'s' if len(value) != 1 else ''}: {shown}{' ...' if len(value) > 32 else ''}"
+
+
+def _show_time(seconds: int) -> str:
+    try:
+        return f"{seconds} ({dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace('+00:00', 'Z')})"
+    except (OverflowError, OSError, ValueError):
+        return str(seconds)
+
+
+def _event_lines(event: Event, indent: str) -> list[str]:
+    return [
+        f"{indent}event_type_id   {event.event_type_id}",
+        f"{indent}schema_version  {event.schema_version}",
+        f"{indent}key             {_show_bytes(event.key)}",
+        f"{indent}offset          {event.offset}",
+        f"{indent}timestamp       {_show_time(event.timestamp)}",
+        f"{indent}event_data      {_show_bytes(event.event_data)}",
+    ]
+
+
+def describe(kind: str, value: Any, size: int) -> list[str]:
+    """Human-readable lines for a decoded unit."""
+    if isinstance(value, StreamValue):
+        lines = [f"stream of {len(value.frames)} frames ({size} bytes)"]
+        for index, frame in enumerate(value.frames):
+            try:
+                inner = describe("frame", decode_kind("frame", frame, Limits()), len(frame))
+            except DecodeError as exc:
+                inner = [f"undecodable frame: {exc}"]
+            lines.append(f"[{index}] " + inner[0])
+            lines.extend("    " + line for line in inner[1:])
+        return lines
+    if isinstance(value, Event):
+        return [f"event ({size} bytes)", *_event_lines(value, "  ")]
+    if isinstance(value, NackPayload):
+        return [f"nack payload ({size} bytes)", f"  machine_message {_show_bytes(value.machine_message)}",
+                f"  human_message   {_show_bytes(value.human_message)}"]
+    if isinstance(value, Batch):
+        assert value.layout is not None
+        flags = [name for name, _bit in value.layout.FLAG_BITS if getattr(value.layout, name)]
+        lines = [f"column batch of {len(value.events)} events ({size} bytes), header {value.layout.to_byte():#04x}: {', '.join(flags) or 'no flags'}"]
+        for index, event in enumerate(value.events):
+            lines.append(f"  [{index}]")
+            lines.extend(_event_lines(event, "    "))
+        return lines
+    name = type(value).__name__
+    head = f"{name} ({size} bytes)"
+    if isinstance(value, ConnectionRequest):
+        sid = "absent" if value.server_instance_id is None else f"{value.server_instance_id} ({value.server_instance_id:#010x})"
+        return [head, f"  version             {value.version}", f"  app_version         {_show_bytes(value.app_version)}",
+                f"  client_instance_id  {value.client_instance_id} ({value.client_instance_id:#010x})",
+                f"  server_instance_id  {sid}"]
+    if isinstance(value, ConnectionResponse):
+        lines = [head, f"  response            {value.response.wire_name} ({int(value.response)})"]
+        if value.server_instance_id is not None:
+            lines.append(f"  server_instance_id  {value.server_instance_id} ({value.server_instance_id:#010x})")
+        if value.machine_message is not None and value.human_message is not None:
+            lines.append(f"  machine_message     {_show_bytes(value.machine_message)}")
+            lines.append(f"  human_message       {_show_bytes(value.human_message)}")
+        return lines
+    if isinstance(value, Publish):
+        return [f"{head} message_id={value.message_id} ({value.message_id:#05x})", *_event_lines(value.event, "  ")]
+    if isinstance(value, Nack):
+        return [f"{head} message_id={value.message_id} ({value.message_id:#05x})",
+                f"  machine_message {_show_bytes(value.machine_message)}", f"  human_message   {_show_bytes(value.human_message)}"]
+    message_id = getattr(value, "message_id", None)
+    return [head if message_id is None else f"{head} message_id={message_id} ({message_id:#05x})"]
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    data = _read_input(args.input)
+    limits = Limits(strict_utf8=args.strict_utf8)
+    try:
+        value = decode_kind(args.kind, data, limits)
+    except DecodeError as exc:
+        if args.json:
+            print(json.dumps({"error_class": exc.error_class, "offset": exc.offset, "requirement": exc.requirement, "detail": exc.detail}))
+        else:
+            print(f"sink decode: cannot decode as {args.kind}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(value_to_json(args.kind, value)))
+    else:
+        print("\n".join(describe(args.kind, value, len(data))))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sink", description="Sink protocol kit: vectors and debugging tools.")
+    parser.add_argument("--version", action="version", version=f"sink-protocol {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    vectors = sub.add_parser("vectors", help="golden test vectors")
+    vsub = vectors.add_subparsers(dest="vectors_command", required=True)
+    gen = vsub.add_parser("generate", help="regenerate vectors/v0 from their sources")
+    gen.add_argument("--dir", help="vector folder (default: vectors/v0 here or above)")
+    gen.set_defaults(func=cmd_generate)
+    chk = vsub.add_parser("check", help="verify every committed vector against the reference codec")
+    chk.add_argument("--dir", help="vector folder (default: vectors/v0 here or above)")
+    chk.add_argument("--json", action="store_true", help="machine-readable report")
+    chk.set_defaults(func=cmd_check)
+
+    dec = sub.add_parser("decode", help="decode a frame, payload, batch or stream given as hex, a file, or - for stdin")
+    dec.add_argument("input", help="hex bytes, a file of raw bytes, or - for stdin")
+    dec.add_argument("--as", dest="kind", choices=DECODE_KINDS, default="frame", help="what the bytes are (default: frame)")
+    dec.add_argument("--json", action="store_true", help="print the value in the vectors' JSON form")
+    dec.add_argument("--strict-utf8", action="store_true", help="reject text fields that are not UTF-8")
+    dec.set_defaults(func=cmd_decode)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SinkError as exc:
+        print(f"sink: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Golden vectors: their file format, their sources, and the checker."""

@@ -1,0 +1,145 @@
+"""Verify golden vectors against the reference codec (``sink vectors check``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..batchrules import canonical_layout
+from ..errors import DecodeError, SinkError
+from ..messages import Batch
+from .model import Case, VectorFile, decode_kind, encode_kind, fingerprint, load_dir, normalized_bytes, value_from_json, value_to_json
+
+__all__ = ["CaseResult", "Report", "check_case", "check_dir", "check_ids", "LOCK_NAME"]
+
+LOCK_NAME = "ids.lock.json"
+
+
+@dataclass
+class CaseResult:
+    kind: str
+    id: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    results: list[CaseResult] = field(default_factory=list)
+    file_problems: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[CaseResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.file_problems
+
+
+def _same_bytes(kind: str, case: Case, produced: bytes) -> bool:
+    """Exact bytes, except that gzip bodies compare after decompression (BATCH-10)."""
+    if produced == case.data:
+        return True
+    other = Case(**{**case.__dict__, "hex": produced.hex()})
+    return normalized_bytes(kind, other) == normalized_bytes(kind, case)
+
+
+def _expect_error(kind: str, case: Case, problems: list[str], **override: Any) -> None:
+    try:
+        value = decode_kind(kind, case.data, case.decode_limits(**override))
+    except DecodeError as exc:
+        if exc.error_class != case.error_class:
+            problems.append(f"expected error_class {case.error_class}, decoder reported {exc.error_class}: {exc}")
+    except SinkError as exc:  # pragma: no cover - decoders raise DecodeError only
+        problems.append(f"expected {case.error_class}, got non-decode SinkError {exc!r}")
+    else:
+        problems.append(f"expected error_class {case.error_class}, decoder accepted it as {value_to_json(kind, value)}")
+
+
+def _expect_value(kind: str, case: Case, problems: list[str], *, reencode: bool, **override: Any) -> None:
+    try:
+        decoded = decode_kind(kind, case.data, case.decode_limits(**override))
+    except DecodeError as exc:
+        problems.append(f"decoder rejected a {case.result} case: {exc}")
+        return
+    got = value_to_json(kind, decoded)
+    if got != case.value:
+        problems.append(f"decoded value differs: {json.dumps(got)[:300]}")
+        return
+    if not reencode:
+        return
+    value = value_from_json(kind, case.value)  # type: ignore[arg-type]
+    produced = encode_kind(kind, value)
+    if not _same_bytes(kind, case, produced):
+        problems.append(f"re-encoding gives other bytes: {produced.hex()[:120]}")
+    if kind == "batch" and case.canonical:
+        events = value.events
+        layout = value.layout
+        if layout != canonical_layout(events, compressed=bool(layout and layout.compressed)):
+            problems.append("canonical batch case whose layout is not the canonical layout of its events")
+        if not _same_bytes(kind, case, encode_kind(kind, Batch(events=events))):
+            problems.append("the canonical encoder (no layout given) does not produce these bytes")
+
+
+def check_case(kind: str, case: Case) -> CaseResult:
+    problems: list[str] = []
+    if case.result == "valid":
+        # Canonical: encoders must emit exactly these bytes. Batches with an
+        # explicit non-canonical layout are still deterministic to re-encode.
+        _expect_value(kind, case, problems, reencode=bool(case.canonical) or kind == "batch")
+    elif case.result == "invalid":
+        _expect_error(kind, case, problems)
+    elif case.result == "acceptable":
+        decided = case.decided_by or {}
+        _expect_value(kind, case, problems, reencode=False, **decided)
+        _expect_error(kind, case, problems, **{k: not v for k, v in decided.items()})
+    else:
+        problems.append(f"unknown result {case.result!r}")
+    return CaseResult(kind=kind, id=case.id, ok=not problems, problems=problems)
+
+
+def check_ids(files: list[VectorFile], lock: dict[str, str] | None) -> list[str]:
+    """IDs are unique, and a committed ID never changes meaning or disappears."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for vf in files:
+        for case in vf.cases:
+            if case.id in seen:
+                problems.append(f"duplicate id {case.id} ({seen[case.id]} and {vf.kind})")
+            seen[case.id] = fingerprint(vf.kind, case)
+    for case_id, meaning in (lock or {}).items():
+        if case_id not in seen:
+            problems.append(f"id {case_id} is in {LOCK_NAME} but no longer in the vectors (IDs are never removed)")
+        elif seen[case_id] != meaning:
+            problems.append(f"id {case_id} changed meaning (fingerprint {meaning} -> {seen[case_id]}); give the new case a new id")
+    return problems
+
+
+def load_lock(directory: Path) -> dict[str, str] | None:
+    path = directory / LOCK_NAME
+    if not path.exists():
+        return None
+    return dict(json.loads(path.read_text(encoding="utf-8"))["ids"])
+
+
+def check_dir(directory: Path, *, schema: dict[str, Any] | None = None) -> Report:
+    report = Report()
+    files = load_dir(directory)
+    if not files:
+        report.file_problems.append(f"no vector files in {directory}")
+    if schema is not None:
+        import jsonschema
+
+        validator = jsonschema.Draft202012Validator(schema)
+        for vf in files:
+            assert vf.path is not None
+            for error in validator.iter_errors(json.loads(vf.path.read_text(encoding="utf-8"))):
+                report.file_problems.append(f"{vf.path.name}: schema: {error.json_path}: {error.message}")
+    report.file_problems.extend(check_ids(files, load_lock(directory)))
+    for vf in files:
+        for case in vf.cases:
+            report.results.append(check_case(vf.kind, case))
+    return report

@@ -1,0 +1,216 @@
+"""The golden-vector file format and the codec operations each kind maps to."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import construct_codec as codec
+from ..batchrules import gunzip_body
+from ..limits import Limits
+from ..stream import Deframer, frame_bytes
+
+__all__ = ["Case", "KINDS", "FRAME_KIND_FILES", "VectorFile", "load_dir", "dump_file", "fingerprint", "decode_kind", "encode_kind"]
+
+SCHEMA_REF = "../schema/vector-file.schema.json"
+
+FRAME_KIND_FILES = ("connection_request", "connection_response", "ack", "publish", "nack", "ping", "pong", "frame")
+KINDS = (*FRAME_KIND_FILES, "event", "nack_payload", "batch", "stream")
+
+
+@dataclass(frozen=True)
+class StreamValue:
+    """The value of a ``stream`` case: the frames the deframer must return."""
+
+    frames: tuple[bytes, ...]
+
+
+def decode_stream(data: bytes, limits: Limits) -> StreamValue:
+    deframer = Deframer(limits)
+    frames = deframer.feed(data)
+    deframer.close()
+    return StreamValue(frames=tuple(frames))
+
+
+def decode_kind(kind: str, data: bytes, limits: Limits) -> Any:
+    if kind in FRAME_KIND_FILES:
+        return codec.decode_frame(data, limits)
+    decoders: dict[str, Callable[[bytes, Limits], Any]] = {
+        "event": codec.decode_event,
+        "nack_payload": codec.decode_nack_payload,
+        "batch": codec.decode_batch,
+        "stream": decode_stream,
+    }
+    return decoders[kind](data, limits)
+
+
+def encode_kind(kind: str, value: Any) -> bytes:
+    if kind in FRAME_KIND_FILES:
+        return codec.encode_frame(value)
+    if kind == "stream":
+        return b"".join(frame_bytes(f) for f in value.frames)
+    encoders: dict[str, Callable[[Any], bytes]] = {
+        "event": codec.encode_event,
+        "nack_payload": codec.encode_nack_payload,
+        "batch": codec.encode_batch,
+    }
+    return encoders[kind](value)
+
+
+def value_to_json(kind: str, value: Any) -> dict[str, Any]:
+    from ..jsonform import to_json
+
+    if kind == "stream":
+        return {"frames_hex": [f.hex() for f in value.frames]}
+    return to_json(value)
+
+
+def value_from_json(kind: str, obj: dict[str, Any]) -> Any:
+    from ..jsonform import from_json
+
+    if kind == "stream":
+        return StreamValue(frames=tuple(bytes.fromhex(h) for h in obj["frames_hex"]))
+    return from_json(kind, obj)
+
+
+@dataclass
+class Case:
+    id: str
+    description: str
+    requirements: list[str]
+    hex: str
+    result: str  # valid | invalid | acceptable
+    canonical: bool | None = None
+    value: dict[str, Any] | None = None
+    error_class: str | None = None
+    limits: dict[str, Any] | None = None
+    decided_by: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "description": self.description,
+            "requirements": self.requirements,
+            "result": self.result,
+        }
+        if self.canonical is not None:
+            out["canonical"] = self.canonical
+        if self.limits is not None:
+            out["limits"] = self.limits
+        if self.decided_by is not None:
+            out["decided_by"] = self.decided_by
+        if self.value is not None:
+            out["value"] = self.value
+        if self.error_class is not None:
+            out["error_class"] = self.error_class
+        out["hex"] = self.hex
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "Case":
+        return cls(
+            id=obj["id"],
+            description=obj["description"],
+            requirements=list(obj["requirements"]),
+            hex=obj["hex"],
+            result=obj["result"],
+            canonical=obj.get("canonical"),
+            value=obj.get("value"),
+            error_class=obj.get("error_class"),
+            limits=obj.get("limits"),
+            decided_by=obj.get("decided_by"),
+        )
+
+    @property
+    def data(self) -> bytes:
+        return bytes.fromhex(self.hex)
+
+    def decode_limits(self, **override: Any) -> Limits:
+        return Limits.from_dict({**(self.limits or {}), **override})
+
+
+@dataclass
+class VectorFile:
+    kind: str
+    spec_version: int
+    kit_version: str
+    description: str
+    cases: list[Case] = field(default_factory=list)
+    path: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "$schema": SCHEMA_REF,
+            "kind": self.kind,
+            "spec_version": self.spec_version,
+            "kit_version": self.kit_version,
+            "description": self.description,
+            "cases": [c.to_json() for c in self.cases],
+        }
+
+
+def dump_file(vf: VectorFile) -> str:
+    # One case per line keeps diffs of regenerated files readable.
+    head = vf.to_json()
+    cases = head.pop("cases")
+    lines = [json.dumps(c, ensure_ascii=False) for c in cases]
+    text = json.dumps(head, indent=1, ensure_ascii=False)[:-2]
+    return text + ',\n "cases": [\n  ' + ",\n  ".join(lines) + "\n ]\n}\n"
+
+
+def load_dir(directory: Path) -> list[VectorFile]:
+    files = []
+    for path in sorted(directory.glob("*.json")):
+        obj = json.loads(path.read_text(encoding="utf-8"))
+        if "kind" not in obj or "cases" not in obj:
+            continue  # e.g. the id lock file
+        files.append(
+            VectorFile(
+                kind=obj["kind"],
+                spec_version=obj["spec_version"],
+                kit_version=obj["kit_version"],
+                description=obj.get("description", ""),
+                cases=[Case.from_json(c) for c in obj["cases"]],
+                path=path,
+            )
+        )
+    return files
+
+
+def normalized_bytes(kind: str, case: Case) -> bytes:
+    """The bytes that identify a case across zlib builds (BATCH-10)."""
+    data = case.data
+    if kind == "batch" and case.result == "valid" and data and data[0] & 0x40 and not data[0] & 0x80:
+        start = _gzip_start(data)
+        return data[:start] + gunzip_body(data[start:], limit=1 << 30, offset=start)
+    return data
+
+
+def _gzip_start(data: bytes) -> int:
+    """Offset of the gzip member in a compressed batch: after the header values."""
+    position = 1
+    for bit in (5, 4, 3, 2, 1, 0):
+        if data[0] >> bit & 1:
+            while data[position] & 0x80:
+                position += 1
+            position += 1
+    return position
+
+
+def fingerprint(kind: str, case: Case) -> str:
+    """What a case ID means; an ID's fingerprint never changes once committed."""
+    meaning = {
+        "kind": kind,
+        "bytes": normalized_bytes(kind, case).hex(),
+        "result": case.result,
+        "error_class": case.error_class,
+        "value": case.value,
+        "limits": case.limits,
+        "decided_by": case.decided_by,
+    }
+    blob = json.dumps(meaning, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
