@@ -360,10 +360,10 @@ types:
           expr: _.length == 0
   listed_bytes_column:
     doc: |
-      BATCH-5 keys or event data of individual lengths: piece i is
+      BATCH-11 keys or event data of individual lengths: piece i is
       lengths.values[i] bytes; the lengths must add up to the column's size
       (otherwise inconsistent_batch).
-    doc-ref: spec/v0/batch.md#BATCH-5
+    doc-ref: spec/v0/batch.md#BATCH-11
     params:
       - id: count
         doc: BATCH-3 the batch's event count.
@@ -379,8 +379,8 @@ types:
         repeat: expr
         repeat-expr: count
       - id: trailing
-        doc: BATCH-5 bytes after the count-th piece; must be none (inconsistent_batch).
-        doc-ref: spec/v0/batch.md#BATCH-5
+        doc: BATCH-11 bytes after the count-th piece; must be none (inconsistent_batch).
+        doc-ref: spec/v0/batch.md#BATCH-11
         size-eos: true
         valid:
           expr: _.length == 0

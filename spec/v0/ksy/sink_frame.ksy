@@ -44,14 +44,14 @@ seq:
       CONN-2 protocol version, low nibble of a connection request; 0 in this
       spec. Any other value is rejected here (unsupported_version: the frame
       is recognised but its payload is not parsed).
-    doc-ref: spec/v0/connection.md#CONN-2
+    doc-ref: spec/v0/frames.md#CONN-2
     type: b4
     if: type == frame_type::connection_request
     valid:
       eq: 0
   - id: response
     doc: CONN-4 response code, low nibble of a connection response; 6..15 are unknown.
-    doc-ref: spec/v0/connection.md#CONN-4
+    doc-ref: spec/v0/frames.md#CONN-4
     type: b4
     enum: response_code
     if: type == frame_type::connection_response
@@ -85,33 +85,33 @@ types:
       CONN-1 connection request payload, sent by the client as the first
       frame: app_version, client_instance_id and, when the client completed
       a handshake with this server before, server_instance_id.
-    doc-ref: spec/v0/connection.md#CONN-1
+    doc-ref: spec/v0/frames.md#CONN-1
     seq:
       - id: app_version
         doc: CONN-1 application version of the client, bytes that SHOULD be UTF-8 (chunk).
-        doc-ref: spec/v0/connection.md#CONN-1
+        doc-ref: spec/v0/frames.md#CONN-1
         type: chunk
       - id: client_instance_id
         doc: CONN-1 the client's instance id (u4be, CONV-7).
-        doc-ref: spec/v0/connection.md#CONN-1
+        doc-ref: spec/v0/frames.md#CONN-1
         type: u4
       - id: server_instance_id
         doc: |
           CONN-3 the server instance id the client last saw (u4be), absent when
           the frame ends after client_instance_id. 1..3 remaining bytes are
           truncated (the read fails).
-        doc-ref: spec/v0/connection.md#CONN-3
+        doc-ref: spec/v0/frames.md#CONN-3
         type: u4
         if: not _io.eof
       - id: trailing
         doc: CONN-3 bytes after server_instance_id; must be none (trailing_bytes).
-        doc-ref: spec/v0/connection.md#CONN-3
+        doc-ref: spec/v0/frames.md#CONN-3
         size-eos: true
         valid:
           expr: _.length == 0
   connection_response:
     doc: CONN-4 connection response payload; its layout depends on the response code.
-    doc-ref: spec/v0/connection.md#CONN-4
+    doc-ref: spec/v0/frames.md#CONN-4
     params:
       - id: response
         doc: CONN-4 the response code from the frame header.
@@ -120,17 +120,17 @@ types:
     seq:
       - id: server_instance_id
         doc: CONN-5 hello_new_client carries the server's instance id (u4be).
-        doc-ref: spec/v0/connection.md#CONN-5
+        doc-ref: spec/v0/frames.md#CONN-5
         type: u4
         if: response == response_code::hello_new_client
       - id: machine_message
         doc: CONN-7 quarantined carries a machine-readable reason (chunk).
-        doc-ref: spec/v0/connection.md#CONN-7
+        doc-ref: spec/v0/frames.md#CONN-7
         type: chunk
         if: response == response_code::quarantined
       - id: human_message
         doc: CONN-7 quarantined then carries a UTF-8 description to the end of the frame.
-        doc-ref: spec/v0/connection.md#CONN-7
+        doc-ref: spec/v0/frames.md#CONN-7
         size-eos: true
         if: response == response_code::quarantined
       - id: trailing
@@ -138,7 +138,7 @@ types:
           CONN-6 connected, instance_id_mismatch, unsupported_protocol_version
           and unsupported_application_version carry no payload, and
           hello_new_client nothing after the id: must be empty (trailing_bytes).
-        doc-ref: spec/v0/connection.md#CONN-6
+        doc-ref: spec/v0/frames.md#CONN-6
         size-eos: true
         valid:
           expr: _.length == 0
@@ -159,19 +159,19 @@ enums:
     0:
       id: connection_request
       doc: CONN-1 client to server, first frame of a connection.
-      doc-ref: spec/v0/connection.md#CONN-1
+      doc-ref: spec/v0/frames.md#CONN-1
     1:
       id: connection_response
       doc: CONN-4 server to client, answer to the connection request.
-      doc-ref: spec/v0/connection.md#CONN-4
+      doc-ref: spec/v0/frames.md#CONN-4
     3:
       id: ack
       doc: ACK-1 the PUBLISH with this message id was received and processed.
-      doc-ref: spec/v0/messages.md#ACK-1
+      doc-ref: spec/v0/frames.md#ACK-1
     4:
       id: publish
       doc: PUB-1 one event.
-      doc-ref: spec/v0/messages.md#PUB-1
+      doc-ref: spec/v0/frames.md#PUB-1
     5:
       id: ping
       doc: FRAME-5 keepalive probe; the peer answers pong.
@@ -183,29 +183,29 @@ enums:
     7:
       id: nack
       doc: NACK-1 the PUBLISH with this message id was refused (poison event).
-      doc-ref: spec/v0/messages.md#NACK-1
+      doc-ref: spec/v0/frames.md#NACK-1
   response_code:
     0:
       id: connected
       doc: CONN-6 both instance ids as expected; no payload.
-      doc-ref: spec/v0/connection.md#CONN-6
+      doc-ref: spec/v0/frames.md#CONN-6
     1:
       id: hello_new_client
       doc: CONN-5 first handshake; carries the server's instance id.
-      doc-ref: spec/v0/connection.md#CONN-5
+      doc-ref: spec/v0/frames.md#CONN-5
     2:
       id: instance_id_mismatch
       doc: CONN-6 instance ids disagree; no payload, the server closes.
-      doc-ref: spec/v0/connection.md#CONN-6
+      doc-ref: spec/v0/frames.md#CONN-6
     3:
       id: quarantined
       doc: CONN-7 client refused; machine and human message follow, the server closes.
-      doc-ref: spec/v0/connection.md#CONN-7
+      doc-ref: spec/v0/frames.md#CONN-7
     4:
       id: unsupported_protocol_version
       doc: CONN-6 the request's version nibble is not supported; no payload.
-      doc-ref: spec/v0/connection.md#CONN-6
+      doc-ref: spec/v0/frames.md#CONN-6
     5:
       id: unsupported_application_version
       doc: CONN-6 the request's app_version is not supported; no payload.
-      doc-ref: spec/v0/connection.md#CONN-6
+      doc-ref: spec/v0/frames.md#CONN-6

@@ -15,13 +15,13 @@ doc: |
   recovery (like an HTTP status); human_message is a UTF-8 description, which
   may be empty. Both are exposed as bytes: the text encoding is a SHOULD of
   the spec, not a parse rule.
-doc-ref: spec/v0/messages.md#NACK-1
+doc-ref: spec/v0/frames.md#NACK-1
 seq:
   - id: machine_message
     doc: NACK-2 implementer-defined machine-readable code (chunk).
-    doc-ref: spec/v0/messages.md#NACK-2
+    doc-ref: spec/v0/frames.md#NACK-2
     type: chunk
   - id: human_message
     doc: NACK-2 human-readable description (UTF-8), to the end of the payload; may be empty.
-    doc-ref: spec/v0/messages.md#NACK-2
+    doc-ref: spec/v0/frames.md#NACK-2
     size-eos: true

@@ -16,24 +16,24 @@ doc: |
   This type reads a captured byte stream to its end. A live receiver instead
   reassembles frames from arbitrary segmentation (STREAM-4) and enforces
   max_frame_size before buffering (LIMIT-1); neither is a format rule.
-doc-ref: spec/v0/stream.md#STREAM-1
+doc-ref: spec/v0/transport.md#STREAM-1
 seq:
   - id: frames
     doc: STREAM-1 the frames, back to back, up to the end of the stream.
-    doc-ref: spec/v0/stream.md#STREAM-1
+    doc-ref: spec/v0/transport.md#STREAM-1
     type: framed
     repeat: eos
 types:
   framed:
     doc: STREAM-1 one length-prefixed frame.
-    doc-ref: spec/v0/stream.md#STREAM-1
+    doc-ref: spec/v0/transport.md#STREAM-1
     seq:
       - id: len_frame
         doc: STREAM-1 / STREAM-2 frame length, u2be, 1..65535 (STREAM-3).
-        doc-ref: spec/v0/stream.md#STREAM-1
+        doc-ref: spec/v0/transport.md#STREAM-1
         type: u2
       - id: frame
         doc: STREAM-1 the frame's bytes, parsed as a sink_frame.
-        doc-ref: spec/v0/stream.md#STREAM-1
+        doc-ref: spec/v0/transport.md#STREAM-1
         size: len_frame
         type: sink_frame

@@ -6,7 +6,7 @@ meta:
   endian: be
   bit-endian: be
 doc: |
-  BATCH-4: one element of a delta-coded column (offsets, timestamps) of the
+  CONV-8 / BATCH-4: one element of a delta-coded column (offsets, timestamps) of the
   column batch: a signed difference, zigzag-mapped to an unsigned integer
   (0, -1, 1, -2, 2 ... become 0, 1, 2, 3, 4 ...) and written as unsigned LEB128
   (CONV-1).
@@ -25,7 +25,7 @@ doc: |
   Decoding uses arithmetic (`%`, integer `/`), not shifts and xor, so it stays
   exact where integers are unbounded (Python) and is not cut to 32 bits in
   JavaScript (where values above 2^53 are rounded doubles).
-doc-ref: spec/v0/batch.md#BATCH-4
+doc-ref: spec/v0/conventions.md#CONV-8
 seq:
   - id: groups
     doc: CONV-1 the 7-bit groups, least significant first.
@@ -42,8 +42,8 @@ instances:
     doc-ref: spec/v0/batch.md#BATCH-4
     value: groups.last.partial_value
   value:
-    doc: BATCH-4 the signed difference (zigzag decoded).
-    doc-ref: spec/v0/batch.md#BATCH-4
+    doc: CONV-8 the signed difference (zigzag decoded).
+    doc-ref: spec/v0/conventions.md#CONV-8
     value: 'raw % 2 == 0 ? raw / 2 : -((raw + 1) / 2)'
 types:
   group:
