@@ -1,0 +1,164 @@
+"""Hypothesis properties: round trips for every message, and arbitrary bytes only ever raise SinkError."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sinktest import covers
+
+from sinkproto import (
+    Ack,
+    Batch,
+    BatchLayout,
+    ConnectionRequest,
+    ConnectionResponse,
+    Deframer,
+    DecodeError,
+    Event,
+    Limits,
+    Nack,
+    NackPayload,
+    Ping,
+    Pong,
+    Publish,
+    Response,
+    SinkError,
+    decode_batch,
+    decode_event,
+    decode_frame,
+    decode_nack_payload,
+    encode_batch,
+    encode_event,
+    encode_frame,
+    encode_nack_payload,
+    frame_bytes,
+)
+
+u64 = st.integers(0, 2**64 - 1)
+small_or_big = st.one_of(st.integers(0, 300), u64)
+u32 = st.integers(0, 2**32 - 1)
+msg_id = st.integers(0, 4095)
+
+events = st.builds(Event, event_type_id=small_or_big, schema_version=small_or_big, key=st.binary(max_size=40),
+                   offset=small_or_big, timestamp=small_or_big, event_data=st.binary(max_size=80))
+frames = st.one_of(
+    st.builds(ConnectionRequest, app_version=st.binary(max_size=50), client_instance_id=u32,
+              server_instance_id=st.none() | u32),
+    st.sampled_from([r for r in Response if r not in (Response.HELLO_NEW_CLIENT, Response.QUARANTINED)]).map(
+        lambda r: ConnectionResponse(response=r)),
+    st.builds(lambda s: ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=s), u32),
+    st.builds(lambda m, h: ConnectionResponse(response=Response.QUARANTINED, machine_message=m, human_message=h),
+              st.binary(max_size=30), st.binary(max_size=30)),
+    st.builds(Ack, message_id=msg_id),
+    st.builds(Publish, message_id=msg_id, event=events),
+    st.builds(Nack, message_id=msg_id, machine_message=st.binary(max_size=30), human_message=st.binary(max_size=30)),
+    st.just(Ping()),
+    st.just(Pong()),
+)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> Batch:
+    """Events that are homogeneous where the drawn layout says so."""
+    layout = BatchLayout.from_byte(draw(st.integers(0, 127)))
+    n = draw(st.integers(1, 12))
+    et, sv = draw(small_or_big), draw(small_or_big)
+    kl, dl = draw(st.integers(0, 6)), draw(st.integers(0, 6))
+    out = []
+    for _ in range(n):
+        out.append(Event(
+            event_type_id=et if layout.same_event_type_id else draw(small_or_big),
+            schema_version=sv if layout.same_schema_version else draw(small_or_big),
+            key=draw(st.binary(min_size=kl, max_size=kl)) if layout.same_key_length else draw(st.binary(max_size=8)),
+            offset=draw(small_or_big),
+            timestamp=draw(small_or_big),
+            event_data=draw(st.binary(min_size=dl, max_size=dl)) if layout.same_event_data_length else draw(st.binary(max_size=8)),
+        ))
+    return Batch(events=tuple(out), layout=layout)
+
+
+@covers("PUB-1", "CONN-1", "ACK-1", "NACK-1", "FRAME-1", "FRAME-2")
+@given(frames)
+def test_frame_round_trip(message: object) -> None:
+    assert decode_frame(encode_frame(message)) == message  # type: ignore[arg-type]
+
+
+@given(events)
+def test_event_round_trip(event: Event) -> None:
+    assert decode_event(encode_event(event)) == event
+
+
+@given(st.binary(max_size=40), st.binary(max_size=40))
+def test_nack_payload_round_trip(machine: bytes, human: bytes) -> None:
+    p = NackPayload(machine_message=machine, human_message=human)
+    assert decode_nack_payload(encode_nack_payload(p)) == p
+
+
+@covers("BATCH-1", "BATCH-3", "BATCH-4", "BATCH-5", "BATCH-6")
+@given(batches())
+def test_batch_round_trip_in_any_layout(batch: Batch) -> None:
+    decoded = decode_batch(encode_batch(batch))
+    assert decoded == batch
+
+
+@covers("BATCH-7")
+@given(st.lists(events, min_size=1, max_size=15))
+def test_canonical_batch_round_trip(evs: list[Event]) -> None:
+    data = encode_batch(Batch(events=tuple(evs)))
+    decoded = decode_batch(data)
+    assert decoded.events == tuple(evs)
+    assert decoded.layout is not None and decoded.layout.delta_offset and decoded.layout.delta_timestamp
+
+
+DECODERS = (decode_frame, decode_event, decode_nack_payload, decode_batch)
+TIGHT = Limits(max_key_size=64, max_event_data_size=64, max_batch_events=64, max_decompressed_size=4096)
+
+
+def _only_sink_errors(data: bytes) -> None:
+    for decode in DECODERS:
+        for limits in (Limits(), TIGHT):
+            try:
+                decode(data, limits)
+            except DecodeError as exc:
+                assert exc.error_class and 0 <= exc.offset <= max(len(data), 1 << 30)
+                assert exc.requirement
+
+
+@covers("ERR-1")
+@settings(max_examples=400)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_raise_only_sink_errors(data: bytes) -> None:
+    _only_sink_errors(data)
+
+
+@settings(max_examples=300)
+@given(st.one_of(frames.map(encode_frame), events.map(encode_event), batches().map(encode_batch)), st.data())
+def test_mutated_valid_units_raise_only_sink_errors(data: bytes, draw: st.DataObject) -> None:
+    mutated = bytearray(data)
+    for _ in range(draw.draw(st.integers(1, 4))):
+        if not mutated:
+            break
+        position = draw.draw(st.integers(0, len(mutated) - 1))
+        mutated[position] = draw.draw(st.integers(0, 255))
+    _only_sink_errors(bytes(mutated))
+    _only_sink_errors(bytes(mutated[: draw.draw(st.integers(0, len(mutated)))]))
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=300), st.integers(0, 2**32))
+def test_deframer_on_arbitrary_bytes(data: bytes, seed: int) -> None:
+    rng = random.Random(seed)
+    d = Deframer(Limits(max_frame_size=rng.randint(1, 65535)))
+    position = 0
+    try:
+        while position < len(data):
+            step = rng.randint(1, 20)
+            for frame in d.feed(data[position : position + step]):
+                assert len(frame) <= 65535
+            position += step
+        d.close()
+    except SinkError:
+        pass
+    assert frame_bytes(b"\x00")  # the module stays usable
