@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""One entry point for people and CI: sets up .venv, then runs the job asked for.
+
+    python3 kit.py main    # the main job: check the golden vectors and print the report
+    python3 kit.py test    # the whole test suite (what .ci/run runs)
+    python3 kit.py docs    # serve the docs site on http://127.0.0.1:8000
+
+Only the standard library is used here, so it runs on a machine that has
+nothing but Python. Dependencies are (re)installed into .venv whenever
+pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".kit-installed"
+
+
+def _run(*cmd: str | Path) -> int:
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+
+
+def ensure_env() -> None:
+    if not (BIN / "python").exists():
+        print(f"kit: creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    print("kit: installing the kit and its test dependencies into .venv", flush=True)
+    if _run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip") != 0:
+        sys.exit("kit: could not upgrade pip")
+    if _run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[test]") != 0:
+        sys.exit("kit: pip install failed")
+    STAMP.write_text(wanted)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"main", "test", "docs"}:
+        print(__doc__)
+        return 2
+    ensure_env()
+    job, rest = argv[0], argv[1:]
+    if job == "main":
+        return _run(BIN / "sink", "vectors", "check", *rest)
+    if job == "test":
+        return _run(BIN / "python", "-m", "pytest", *rest)
+    return _run(BIN / "mkdocs", "serve", *rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
