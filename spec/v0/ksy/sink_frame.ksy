@@ -10,7 +10,7 @@ meta:
     - sink_event
     - sink_nack_payload
 doc: |
-  One Sink v0 frame: the bytes that a stream length prefix (STREAM-1, see
+  FRAME-1: one Sink v0 frame, the bytes that a stream length prefix (STREAM-1, see
   sink_stream) announces. Parse it from exactly those bytes: several checks
   below are "nothing may follow" checks against the end of the frame.
 

@@ -44,7 +44,10 @@ instances:
   value:
     doc: CONV-8 the signed difference (zigzag decoded).
     doc-ref: spec/v0/conventions.md#CONV-8
-    value: 'raw % 2 == 0 ? raw / 2 : -((raw + 1) / 2)'
+    # The sign comes from the first group's low bit, which is exact in every
+    # language, rather than from `raw % 2`, which a double (JavaScript) loses
+    # above 2^53 and would then flip the sign of a large difference.
+    value: 'groups.first.group_value % 2 == 0 ? raw / 2 : -((raw + 1) / 2)'
 types:
   group:
     doc: CONV-1 one byte of the varint; continuation bit then 7 value bits.

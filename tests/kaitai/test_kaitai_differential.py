@@ -1,0 +1,218 @@
+"""(b) and (c): the Kaitai-generated Python and JavaScript parsers against real bytes.
+
+* The field implementation's 133 encoded cases (shared/field-vectors) parse to
+  their inputs.
+* Every valid or acceptable golden vector (vectors/v0/*.json) parses to its
+  `value`.
+* Every invalid golden vector is rejected by the parser (it raises), unless it
+  is listed in NOT_REJECTED below with the reason the .ksy cannot express that
+  check. The table is checked to be exact in both directions, so it cannot rot:
+  a listed case that the parser does reject fails, and so does an unlisted
+  case that it accepts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kaitai_support import (
+    FRAME_KINDS,
+    KaitaiPy,
+    KCase,
+    field_cases,
+    field_vector_path,
+    frame_body_hex,
+    run_js,
+    subset_mismatch,
+    vector_cases,
+    vector_files,
+)
+from sinktest import covers
+
+PY = "python"
+JS = "javascript"
+BOTH = frozenset({PY, JS})
+
+_LIMIT = (
+    "limit: the case sets a non-default decoder limit ({}); limits are decoder configuration "
+    "(LIMIT-6), not format rules, so a .ksy has nothing to check them against"
+)
+
+# Invalid vectors that a Kaitai-generated parser accepts, per language, and why.
+# Keep this exact: test_not_rejected_table_is_exact fails on any stale entry.
+NOT_REJECTED: dict[str, tuple[frozenset[str], str]] = {
+    "frame.size.over-configured-limit": (BOTH, _LIMIT.format("max_frame_size, LIMIT-1")),
+    "publish.frame-size.over-configured-limit": (BOTH, _LIMIT.format("max_frame_size, LIMIT-1")),
+    "stream.over-configured-limit": (BOTH, _LIMIT.format("max_frame_size, LIMIT-1")),
+    "event.varint.over-configured-length": (BOTH, _LIMIT.format("max_varint_bytes, LIMIT-2")),
+    "batch.gzip.over-configured-limit": (
+        BOTH,
+        _LIMIT.format("max_decompressed_size, LIMIT-3")
+        + "; the sink_gzip routine enforces only the default 8 MiB unless its caller sets another",
+    ),
+    "batch.count.over-configured-limit": (BOTH, _LIMIT.format("max_batch_events, LIMIT-4")),
+    "batch.key.over-configured-limit": (BOTH, _LIMIT.format("max_key_size, LIMIT-5")),
+    "event.key.over-configured-limit": (BOTH, _LIMIT.format("max_key_size, LIMIT-5")),
+    "publish.key.over-configured-limit": (BOTH, _LIMIT.format("max_key_size, LIMIT-5")),
+    "publish.event-data.over-configured-limit": (BOTH, _LIMIT.format("max_event_data_size, LIMIT-5")),
+    "batch.delta.above-2-64": (
+        frozenset({JS}),
+        "zigzag range (BATCH-9) in JavaScript: Kaitai's JS target computes integers as doubles, and "
+        "2^64-1 + 1 rounds to the same double as the bound 2^64-1, so the .ksy's range check cannot "
+        "see the overflow there (the Python parser, with exact integers, rejects it)",
+    ),
+}
+
+FIELD_CASES = field_cases()
+VECTOR_CASES = vector_cases()
+VALID_VECTORS = [c for c in VECTOR_CASES if c.result in ("valid", "acceptable")]
+INVALID_VECTORS = [c for c in VECTOR_CASES if c.result == "invalid"]
+
+needs_field = pytest.mark.skipif(field_vector_path() is None, reason="shared/field-vectors not found beside the repo")
+needs_vectors = pytest.mark.skipif(not vector_files(), reason="vectors/v0/*.json not generated yet")
+
+
+def _ids(cases: list[KCase]) -> list[str]:
+    return [c.id for c in cases]
+
+
+def _check_value(case: KCase, value: Any, body_hex: str | None) -> None:
+    mismatch = subset_mismatch(case.value, value, case.value_subset)
+    assert mismatch is None, f"{case.id}: {mismatch}"
+    if case.body_hex is not None:
+        assert body_hex == case.body_hex, f"{case.id}: payload bytes differ"
+
+
+# ---- Python --------------------------------------------------------------------------
+
+
+def _py_decode(kaitai_py: KaitaiPy, case: KCase) -> tuple[Any, str | None]:
+    obj = kaitai_py.parse(case.kind, case.hex)
+    body_hex = frame_body_hex(obj) if case.kind in FRAME_KINDS else None
+    return kaitai_py.value(case.kind, obj), body_hex
+
+
+@needs_field
+@covers("CONV-1", "CONV-6", "FRAME-1", "FRAME-2", "CONN-1", "CONN-4", "PUB-1", "NACK-1", "BATCH-3", "BATCH-4")
+@pytest.mark.parametrize("case", FIELD_CASES, ids=_ids(FIELD_CASES))
+def test_field_case_python(kaitai_py: KaitaiPy, case: KCase) -> None:
+    value, body_hex = _py_decode(kaitai_py, case)
+    _check_value(case, value, body_hex)
+
+
+@needs_vectors
+@pytest.mark.parametrize("case", VALID_VECTORS, ids=_ids(VALID_VECTORS))
+def test_valid_vector_python(kaitai_py: KaitaiPy, case: KCase) -> None:
+    try:
+        value, body_hex = _py_decode(kaitai_py, case)
+    except kaitai_py.rejections as exc:
+        pytest.fail(f"{case.id} ({case.result}) rejected by the Kaitai parser: {exc!r}")
+    _check_value(case, value, body_hex)
+
+
+def _py_rejects(kaitai_py: KaitaiPy, case: KCase) -> bool:
+    try:
+        kaitai_py.parse(case.kind, case.hex)
+    except kaitai_py.rejections:
+        return True
+    return False
+
+
+@needs_vectors
+@pytest.mark.parametrize("case", INVALID_VECTORS, ids=_ids(INVALID_VECTORS))
+def test_invalid_vector_python(kaitai_py: KaitaiPy, case: KCase) -> None:
+    _check_rejection(case, PY, _py_rejects(kaitai_py, case), None)
+
+
+def _check_rejection(case: KCase, language: str, rejected: bool, detail: str | None) -> None:
+    listed = case.id in NOT_REJECTED and language in NOT_REJECTED[case.id][0]
+    if listed:
+        assert not rejected, (
+            f"{case.id} is listed in NOT_REJECTED for {language} but the parser rejects it "
+            f"({detail}); remove it from the table"
+        )
+    else:
+        assert rejected, (
+            f"{case.id} ({case.error_class}) is accepted by the {language} Kaitai parser; make the .ksy "
+            "reject it or list it in NOT_REJECTED with the reason Kaitai cannot"
+        )
+
+
+@needs_vectors
+def test_not_rejected_table_is_exact() -> None:
+    # Every entry names an existing invalid vector (a renamed or dropped vector
+    # must not leave a stale excuse behind).
+    invalid_ids = {c.id for c in INVALID_VECTORS}
+    stale = sorted(set(NOT_REJECTED) - invalid_ids)
+    assert not stale, f"NOT_REJECTED lists cases that are not invalid vectors: {stale}"
+    for case_id, (languages, reason) in NOT_REJECTED.items():
+        assert languages and languages <= BOTH, case_id
+        assert reason.strip(), case_id
+
+
+# ---- JavaScript ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def js_results(kaitai_outputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    cases = FIELD_CASES + VECTOR_CASES
+    if not cases:
+        return {}
+    return run_js(cases, tmp_path_factory.mktemp("kaitai-js"))
+
+
+def _js_result(js_results: dict[str, dict[str, Any]], case: KCase) -> dict[str, Any]:
+    assert case.id in js_results, f"{case.id}: no result from kaitai_check.mjs"
+    return js_results[case.id]
+
+
+def _check_js_value(case: KCase, r: dict[str, Any]) -> None:
+    assert r["parsed"], f"{case.id} ({case.result}) rejected by the JS parser: {r['error']}"
+    # The script compared with the lossless-parsed expectation itself ...
+    assert r["match"] is True, f"{case.id}: JS-side comparison failed: {r['mismatch']}"
+    # ... and we compare again here (json.loads keeps integers exact).
+    _check_value(case, r["value"], r["body_hex"])
+
+
+@needs_field
+@covers("CONV-1", "CONV-6", "FRAME-1", "FRAME-2", "CONN-1", "CONN-4", "PUB-1", "NACK-1", "BATCH-3", "BATCH-4")
+@pytest.mark.parametrize("case", FIELD_CASES, ids=_ids(FIELD_CASES))
+def test_field_case_javascript(js_results: dict[str, dict[str, Any]], case: KCase) -> None:
+    _check_js_value(case, _js_result(js_results, case))
+
+
+@needs_vectors
+@pytest.mark.parametrize("case", VALID_VECTORS, ids=_ids(VALID_VECTORS))
+def test_valid_vector_javascript(js_results: dict[str, dict[str, Any]], case: KCase) -> None:
+    _check_js_value(case, _js_result(js_results, case))
+
+
+@needs_vectors
+@pytest.mark.parametrize("case", INVALID_VECTORS, ids=_ids(INVALID_VECTORS))
+def test_invalid_vector_javascript(js_results: dict[str, dict[str, Any]], case: KCase) -> None:
+    r = _js_result(js_results, case)
+    _check_rejection(case, JS, not r["parsed"], r["error"])
+
+
+@needs_vectors
+def test_js_big_integers_are_exact(js_results: dict[str, dict[str, Any]]) -> None:
+    # Guard on the lossless path: at least one vector holds 2^64-1 and it came
+    # back from node unrounded (a double would print 18446744073709551616).
+    big = 2**64 - 1
+    found = [
+        r["id"]
+        for r in js_results.values()
+        if r["parsed"] and big in _ints(r["value"])
+    ]
+    assert found, "no vector with 2^64-1 decoded exactly by the JS path"
+
+
+def _ints(value: Any) -> set[int]:
+    if isinstance(value, dict):
+        return set().union(*(_ints(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_ints(v) for v in value)) if value else set()
+    return {value} if isinstance(value, int) and not isinstance(value, bool) else set()
