@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sinktest import covers
 
+from sinkproto.batchrules import zigzag_decode, zigzag_encode
 from sinkproto import (
     Ack,
     Batch,
@@ -79,10 +80,20 @@ def batches(draw: st.DrawFn) -> Batch:
     return Batch(events=tuple(out), layout=layout)
 
 
-@covers("PUB-1", "CONN-1", "ACK-1", "NACK-1", "FRAME-1", "FRAME-2")
+@covers("PUB-1", "CONN-1", "ACK-1", "NACK-1", "FRAME-1", "FRAME-2", "FRAME-6")
 @given(frames)
 def test_frame_round_trip(message: object) -> None:
-    assert decode_frame(encode_frame(message)) == message  # type: ignore[arg-type]
+    data = encode_frame(message)  # type: ignore[arg-type]
+    assert data[0] >> 4 in {0, 1, 3, 4, 5, 6, 7}  # never a reserved or unassigned type
+    assert decode_frame(data) == message
+
+
+@covers("CONV-8")
+@given(st.integers(-(2**65), 2**65))
+def test_zigzag_is_a_bijection_over_unbounded_integers(value: int) -> None:
+    encoded = zigzag_encode(value)
+    assert encoded >= 0 and zigzag_decode(encoded) == value
+    assert encoded == (2 * value if value >= 0 else -2 * value - 1)
 
 
 @given(events)

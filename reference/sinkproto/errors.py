@@ -132,7 +132,7 @@ class InvalidUtf8(DecodeError):
     """Only raised when the decoder was asked to be strict about UTF-8 text."""
 
     error_class = "invalid_utf8"
-    default_requirement = "ERR-2"
+    default_requirement = "ERR-9"
 
 
 ERROR_CLASSES: dict[str, type[DecodeError]] = {

@@ -71,16 +71,47 @@ def _flag(name: str) -> Any:
     return lambda ctx: getattr(ctx._.layout, name)
 
 
+def _count(ctx: Any) -> int:
+    return int(ctx.count)
+
+
+class KeysChunk(Construct):  # type: ignore[misc]
+    """BATCH-5 / BATCH-11: the keys chunk, checked against the key lengths when read."""
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> list[bytes]:
+        start = stream.tell()
+        blob = Chunk("keys")._parsereport(stream, context, path)
+        lengths = key_lengths(context)
+        if sum(lengths) != len(blob):
+            raise InconsistentBatch(f"keys: lengths add up to {sum(lengths)} but the chunk holds {len(blob)} bytes", offset=start)
+        return _cut(blob, lengths)
+
+    def _build(self, obj: list[bytes], stream: io.BytesIO, context: Any, path: str) -> list[bytes]:
+        Chunk("keys")._build(b"".join(obj), stream, context, path)
+        return obj
+
+
+def key_lengths(body: Any) -> list[int]:
+    layout: BatchLayout = body._.layout
+    if layout.same_key_length:
+        return [body._.key_length] * body.count
+    return list(body.key_lengths)
+
+
 body_struct = Struct(
     "count" / Count(),
-    "event_type_ids" / If(lambda ctx: not ctx._.layout.same_event_type_id, VarUIntColumn("event_type_ids")),
-    "schema_versions" / If(lambda ctx: not ctx._.layout.same_schema_version, VarUIntColumn("schema_versions")),
-    "key_lengths" / If(lambda ctx: not ctx._.layout.same_key_length, VarUIntColumn("key_lengths")),
-    "keys" / Chunk("keys"),
-    "offsets" / VarUIntColumn("offsets", wide=_flag("delta_offset")),
-    "timestamps" / VarUIntColumn("timestamps", wide=_flag("delta_timestamp")),
+    "event_type_ids" / If(lambda ctx: not ctx._.layout.same_event_type_id, VarUIntColumn("event_type_ids", count=_count)),
+    "schema_versions" / If(lambda ctx: not ctx._.layout.same_schema_version, VarUIntColumn("schema_versions", count=_count)),
+    "key_lengths"
+    / If(lambda ctx: not ctx._.layout.same_key_length, VarUIntColumn("key_lengths", count=_count, limit="max_key_size")),
+    "keys" / KeysChunk(),
+    "offsets" / VarUIntColumn("offsets", count=_count, wide=_flag("delta_offset")),
+    "timestamps" / VarUIntColumn("timestamps", count=_count, wide=_flag("delta_timestamp")),
     "event_data_lengths"
-    / If(lambda ctx: not ctx._.layout.same_event_data_length, VarUIntColumn("event_data_lengths")),
+    / If(
+        lambda ctx: not ctx._.layout.same_event_data_length,
+        VarUIntColumn("event_data_lengths", count=_count, limit="max_event_data_size"),
+    ),
     "event_data" / RestBytes(),
 )
 
@@ -88,10 +119,11 @@ batch_struct = Struct(
     "layout" / LayoutByte(),
     "event_type_id" / If(_own_flag("same_event_type_id"), VarUInt(what="event_type_id")),
     "schema_version" / If(_own_flag("same_schema_version"), VarUInt(what="schema_version")),
-    "key_length" / If(_own_flag("same_key_length"), VarUInt(what="key_length")),
+    "key_length" / If(_own_flag("same_key_length"), VarUInt(what="key_length", limit="max_key_size")),
     "offset" / If(_own_flag("delta_offset"), VarUInt(what="offset")),
     "timestamp" / If(_own_flag("delta_timestamp"), VarUInt(what="timestamp")),
-    "event_data_length" / If(_own_flag("same_event_data_length"), VarUInt(what="event_data_length")),
+    "event_data_length"
+    / If(_own_flag("same_event_data_length"), VarUInt(what="event_data_length", limit="max_event_data_size")),
     "body_offset" / Tell,
     "body" / IfThenElse(_own_flag("compressed"), Gzipped(body_struct), body_struct),
 )
@@ -117,11 +149,7 @@ def _delta(values: list[int], start: int) -> list[int]:
     return out
 
 
-def _cut(blob: bytes, lengths: list[int], name: str, at: int) -> list[bytes]:
-    if sum(lengths) != len(blob):
-        raise InconsistentBatch(
-            f"{name}: lengths add up to {sum(lengths)} but {len(blob)} bytes are present", offset=at
-        )
+def _cut(blob: bytes, lengths: list[int]) -> list[bytes]:
     pieces = []
     position = 0
     for length in lengths:
@@ -134,43 +162,34 @@ class BatchAdapter(Adapter):  # type: ignore[misc]
     """Columns <-> rows. ``layout`` on a decoded batch records the flags it came with."""
 
     def _decode(self, obj: Any, context: Any, path: str) -> Batch:
-        limits = limits_of(context)
+        # Per-column checks (counts, limits, keys) happened while reading, in
+        # wire order (ERR-2); what is left are the two steps after the last
+        # chunk: delta reconstruction, then the event_data length.
         layout: BatchLayout = obj.layout
         body = obj.body
         at = obj.body_offset
         count = body.count
 
-        def column(same: bool, header_value: int | None, values: list[int] | None, name: str) -> list[int]:
-            if same:
-                assert header_value is not None
-                return [header_value] * count
-            assert values is not None
-            if len(values) != count:
-                raise InconsistentBatch(f"{name} has {len(values)} values for {count} events", offset=at)
-            return values
+        def column(same: bool, header_value: int | None, values: list[int] | None) -> list[int]:
+            return [header_value] * count if same else list(values)  # type: ignore[list-item,arg-type]
 
-        event_type_ids = column(layout.same_event_type_id, obj.event_type_id, body.event_type_ids, "event_type_ids")
-        schema_versions = column(layout.same_schema_version, obj.schema_version, body.schema_versions, "schema_versions")
-        key_lengths = column(layout.same_key_length, obj.key_length, body.key_lengths, "key_lengths")
-        data_lengths = column(
-            layout.same_event_data_length, obj.event_data_length, body.event_data_lengths, "event_data_lengths"
-        )
-        for lengths, limit_name in ((key_lengths, "max_key_size"), (data_lengths, "max_event_data_size")):
-            biggest = max(lengths)
-            if biggest > getattr(limits, limit_name):
-                raise LimitExceeded(
-                    f"an event field of {biggest} bytes exceeds {limit_name}={getattr(limits, limit_name)}",
-                    offset=at,
-                    requirement="LIMIT-5",
-                )
-        offsets = column(False, None, body.offsets, "offsets")
-        timestamps = column(False, None, body.timestamps, "timestamps")
+        event_type_ids = column(layout.same_event_type_id, obj.event_type_id, body.event_type_ids)
+        schema_versions = column(layout.same_schema_version, obj.schema_version, body.schema_versions)
+        data_lengths = column(layout.same_event_data_length, obj.event_data_length, body.event_data_lengths)
+        offsets = list(body.offsets)
+        timestamps = list(body.timestamps)
         if layout.delta_offset:
             offsets = _undelta(offsets, obj.offset, "offsets", at)
         if layout.delta_timestamp:
             timestamps = _undelta(timestamps, obj.timestamp, "timestamps", at)
-        keys = _cut(body["keys"], key_lengths, "keys", at)
-        data = _cut(body.event_data, data_lengths, "event_data", at)
+        if sum(data_lengths) != len(body.event_data):
+            raise InconsistentBatch(
+                f"event_data: lengths add up to {sum(data_lengths)} but {len(body.event_data)} bytes are present",
+                offset=at,
+                requirement="BATCH-11",
+            )
+        keys = body["keys"]
+        data = _cut(body.event_data, data_lengths)
         events = tuple(
             Event(
                 event_type_id=event_type_ids[i],
@@ -219,7 +238,7 @@ class BatchAdapter(Adapter):  # type: ignore[misc]
             "event_type_ids": [e.event_type_id for e in events],
             "schema_versions": [e.schema_version for e in events],
             "key_lengths": [len(e.key) for e in events],
-            "keys": b"".join(e.key for e in events),
+            "keys": [e.key for e in events],
             "offsets": _delta(offsets, first.offset) if layout.delta_offset else offsets,
             "timestamps": _delta(timestamps, first.timestamp) if layout.delta_timestamp else timestamps,
             "event_data_lengths": [len(e.event_data) for e in events],

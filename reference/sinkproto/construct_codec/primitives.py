@@ -18,6 +18,7 @@ from ..batchrules import gunzip_body, gzip_body
 from ..errors import (
     DecodeError,
     EncodeError,
+    InconsistentBatch,
     InvalidUtf8,
     LimitExceeded,
     OverlongVarint,
@@ -123,13 +124,21 @@ def varint_bytes(value: int, *, wide: bool = False, what: str = "varint") -> byt
 class VarUInt(Construct):  # type: ignore[misc]
     """CONV-1: unsigned LEB128, at most 10 bytes (LIMIT-2), minimal on build (CONV-2)."""
 
-    def __init__(self, *, wide: Condition = False, what: str = "varint") -> None:
+    def __init__(self, *, wide: Condition = False, what: str = "varint", limit: str | None = None) -> None:
         super().__init__()
         self.wide = wide
         self.what = what
+        self.limit = limit
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
-        return read_varint(stream, limits_of(context), wide=_evaluate(self.wide, context), what=self.what)
+        start = stream.tell()
+        limits = limits_of(context)
+        value = read_varint(stream, limits, wide=_evaluate(self.wide, context), what=self.what)
+        if self.limit is not None and value > getattr(limits, self.limit):
+            raise LimitExceeded(
+                f"{self.what}: {value} exceeds {self.limit}={getattr(limits, self.limit)}", offset=start, requirement="LIMIT-5"
+            )
+        return value
 
     def _build(self, obj: int, stream: io.BytesIO, context: Any, path: str) -> int:
         stream.write(varint_bytes(obj, wide=_evaluate(self.wide, context), what=self.what))
@@ -204,16 +213,20 @@ class RestBytes(Construct):  # type: ignore[misc]
 
 
 class VarUIntColumn(Construct):  # type: ignore[misc]
-    """BATCH-3: chunk(varint, varint, ...): a column of a batch.
+    """BATCH-3: chunk(varint, varint, ...): a column of ``count`` values.
 
-    Every byte of the chunk must belong to a complete varint: a varint cut by
-    the end of its chunk is ``truncated``, never silently dropped.
+    The varints are decoded inside the chunk (they can never read past it);
+    each value is checked against ``limit`` as soon as it is read (LIMIT-5),
+    and a varint cut by the end of the chunk or a number of values other
+    than ``count`` is ``inconsistent_batch`` (BATCH-5), in wire order (ERR-2).
     """
 
-    def __init__(self, what: str, *, wide: Condition = False) -> None:
+    def __init__(self, what: str, *, count: Callable[[Any], int], wide: Condition = False, limit: str | None = None) -> None:
         super().__init__()
         self.what = what
+        self.count = count
         self.wide = wide
+        self.limit = limit
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> list[int]:
         length = _chunk_length(stream, context, self.what, None)
@@ -221,9 +234,20 @@ class VarUIntColumn(Construct):  # type: ignore[misc]
         column = BytesIOAt(stream.read(length), stream.tell() - length)
         limits = limits_of(context)
         wide = _evaluate(self.wide, context)
+        bound = getattr(limits, self.limit) if self.limit else None
         values: list[int] = []
         while remaining(column):
-            values.append(read_varint(column, limits, wide=wide, what=self.what))
+            start = column.tell()
+            try:
+                value = read_varint(column, limits, wide=wide, what=self.what)
+            except Truncated:
+                raise InconsistentBatch(f"{self.what}: the last varint is cut by the end of its chunk", offset=start) from None
+            if bound is not None and value > bound:
+                raise LimitExceeded(f"{self.what}: {value} exceeds {self.limit}={bound}", offset=start, requirement="LIMIT-5")
+            values.append(value)
+        count = self.count(context)
+        if len(values) != count:
+            raise InconsistentBatch(f"{self.what} holds {len(values)} values for {count} events", offset=column.base)
         return values
 
     def _build(self, obj: list[int], stream: io.BytesIO, context: Any, path: str) -> list[int]:
@@ -232,7 +256,6 @@ class VarUIntColumn(Construct):  # type: ignore[misc]
         stream.write(varint_bytes(len(body)))
         stream.write(body)
         return obj
-
 
 class OptionalTail(Subconstruct):  # type: ignore[misc]
     """A fixed-size field that is either wholly present or absent at the end (CONN-3)."""

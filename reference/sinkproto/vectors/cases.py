@@ -212,7 +212,7 @@ def connection_request() -> Builder:
     b.acceptable(
         "connection_request.app-version.not-utf8",
         "app_version is not UTF-8: accepted as bytes by default, rejected as invalid_utf8 by a decoder set to strict_utf8.",
-        [*r, "ERR-2"],
+        [*r, "ERR-9"],
         ConnectionRequest(app_version=b"\xff\xfe", client_instance_id=1),
         bytes.fromhex("0002fffe00000001"),
         "invalid_utf8",
@@ -270,7 +270,7 @@ def connection_response() -> Builder:
     b.truncations("connection_response.quarantined", q[:4], ["CONN-7", "CONV-6"])
     b.acceptable("connection_response.quarantined.human-not-utf8",
                  "A quarantined human_message that is not UTF-8: bytes by default, invalid_utf8 under strict_utf8.",
-                 ["CONN-7", "ERR-2"], ConnectionResponse(response=Response.QUARANTINED, machine_message=b"q", human_message=b"\xc3("),
+                 ["CONN-7", "ERR-9"], ConnectionResponse(response=Response.QUARANTINED, machine_message=b"q", human_message=b"\xc3("),
                  bytes.fromhex("130171c328"), "invalid_utf8", {"strict_utf8": False})
     for code in range(6, 16):
         b.invalid(f"connection_response.code.{code}", f"Response code {code} is not defined in v0.", ["CONN-4"],
@@ -390,7 +390,7 @@ def nack_payload() -> Builder:
                 NackPayload(machine_message=machine, human_message=human))
     b.invalid("nack_payload.empty-input", "No bytes at all: the machine_message chunk is missing.", ["NACK-1", "CONV-6"], b"", "truncated")
     b.invalid("nack_payload.machine.length-past-end", "machine_message announces 5 bytes, 2 follow.", ["CONV-6"], bytes.fromhex("054534"), "truncated")
-    b.acceptable("nack_payload.human-not-utf8", "A human_message that is not UTF-8.", ["NACK-2", "ERR-2"],
+    b.acceptable("nack_payload.human-not-utf8", "A human_message that is not UTF-8.", ["NACK-2", "ERR-9"],
                  NackPayload(machine_message=b"", human_message=b"\xff"), b"\x00\xff", "invalid_utf8", {"strict_utf8": False})
     return b
 
@@ -434,7 +434,7 @@ def batch() -> Builder:
                            data=bytes.fromhex("0604ed85cc830602020102020609020203050203030405020004020002020102050708"))
     b.valid("batch.single", "A one-event batch: every same_* flag set.", ["BATCH-7"], Batch(events=(ev(),), layout=canonical_layout((ev(),))))
     neg = (ev(offset=1000, timestamp=TS + 900), ev(offset=10, timestamp=TS), ev(offset=500, timestamp=TS + 500))
-    b.valid("batch.negative-deltas", "Offsets and timestamps that go down: negative zigzag deltas.", ["BATCH-4"], Batch(events=neg, layout=canonical_layout(neg)))
+    b.valid("batch.negative-deltas", "Offsets and timestamps that go down: negative zigzag deltas.", ["BATCH-4", "CONV-8"], Batch(events=neg, layout=canonical_layout(neg)))
     empty = (ev(key=b"", event_data=b""), ev(key=b"", event_data=b"", offset=2))
     b.valid("batch.empty-key-and-data", "Homogeneous zero-length keys and data.", ["BATCH-5", "PUB-3"], Batch(events=empty, layout=canonical_layout(empty)))
     huge = (ev(event_type_id=1 << 63, schema_version=1 << 32, offset=(1 << 64) - 2, timestamp=1 << 40),
@@ -461,14 +461,14 @@ def batch() -> Builder:
     # layout 0x00, count 2, but 1 value in each column
     b.invalid("batch.column.too-short", "count 2 but the event_type_ids column holds one value.", ["BATCH-3", "BATCH-5"],
               bytes.fromhex("00" "02" "0101" "020101" "020101" "02" "6b6b" "020101" "020101" "020101" "6464"), "inconsistent_batch")
-    b.invalid("batch.keys.length-mismatch", "key_lengths add up to 2 but the keys chunk holds 3 bytes.", ["BATCH-5"],
+    b.invalid("batch.keys.length-mismatch", "key_lengths add up to 2 but the keys chunk holds 3 bytes.", ["BATCH-11"],
               bytes.fromhex("00" "02" "020101" "020101" "020101" "03" "6b6b6b" "020101" "020101" "020101" "6464"), "inconsistent_batch")
     b.invalid("batch.keys.not-divisible", "same_key_length 2 for 2 events but 3 bytes of keys.", ["BATCH-5"],
               bytes.fromhex("08" "02" "02" "020101" "020101" "03" "6b6b6b" "020101" "020101" "020101" "6464"), "inconsistent_batch")
-    b.invalid("batch.event-data.short", "event_data_lengths add up to 2 but 1 byte of data follows.", ["BATCH-5"],
+    b.invalid("batch.event-data.short", "event_data_lengths add up to 2 but 1 byte of data follows.", ["BATCH-11"],
               bytes.fromhex("00" "02" "020101" "020101" "020101" "02" "6b6b" "020101" "020101" "020101" "64"), "inconsistent_batch")
-    b.invalid("batch.column.varint-cut", "The offsets column's chunk ends inside a varint.", ["BATCH-3", "CONV-6"],
-              bytes.fromhex("00" "01" "0101" "0101" "0101" "01" "6b" "0180" "0101" "0101" "64"), "truncated")
+    b.invalid("batch.column.varint-cut", "The offsets column's chunk ends inside a varint: the chunk is whole, its content is not.",
+              ["BATCH-3", "BATCH-5"], bytes.fromhex("00" "01" "0101" "0101" "0101" "01" "6b" "0180" "0101" "0101" "64"), "inconsistent_batch")
     b.invalid("batch.header.overlong-varint", "The header event_type_id is an 11-byte varint.", ["CONV-4", "BATCH-2"],
               b"\x20" + b"\x80" * 10 + b"\x01", "overlong_varint")
     b.invalid("batch.header.varint-overflow", "The header offset is 2^64.", ["CONV-5", "BATCH-2"], b"\x04" + b"\x80" * 9 + b"\x02", "varint_overflow")
