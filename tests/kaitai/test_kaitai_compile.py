@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -146,3 +147,15 @@ def test_graphviz_target_compiles(tmp_path: Path, kaitai_outputs: dict[str, Path
     for ksy in KSY_FILES:
         written = kb.compile_ksy(node, "graphviz", tmp_path / ksy.stem, [ksy])
         assert any(p.stem == ksy.stem and p.suffix == ".dot" for p in written)
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed (apt-get install -y graphviz)")
+def test_committed_diagrams_are_current(tmp_path: Path, kaitai_outputs: dict[str, Path]) -> None:
+    # The SVGs under docs/format/diagrams are committed (the docs site shows
+    # them); regenerate and compare so an edited .ksy cannot leave them stale.
+    kb = import_kaitai_build()
+    fresh = {p.name: p.read_text() for p in kb.diagrams(tmp_path)}
+    committed = {p.name: p.read_text() for p in kb.DIAGRAM_DIR.glob("*.svg")}
+    assert sorted(committed) == sorted(fresh), "diagram set differs: run `python spec/tools/kaitai_build.py diagrams`"
+    stale = [name for name in fresh if fresh[name] != committed[name]]
+    assert not stale, f"stale diagrams {stale}: run `python spec/tools/kaitai_build.py diagrams`"
