@@ -26,6 +26,7 @@ __all__ = [
     "BadCompression",
     "InconsistentBatch",
     "InvalidUtf8",
+    "SchemaError",
     "ERROR_CLASSES",
     "error_for_class",
 ]
@@ -133,6 +134,26 @@ class InvalidUtf8(DecodeError):
 
     error_class = "invalid_utf8"
     default_requirement = "ERR-9"
+
+
+class SchemaError(SinkError):
+    """``event_data`` cannot be given meaning through the schema registry.
+
+    Not a :class:`DecodeError`: Sink itself never looks inside ``event_data``
+    (PUB-3), so a frame whose event data does not decode is still a valid
+    frame. ``reason`` is one of ``REASONS``; ``requirement`` is the rule of
+    spec/v0/schemas.md at stake.
+    """
+
+    REASONS = ("unknown_event_type", "unknown_schema_version", "undecodable", "invalid_record", "bad_registry")
+
+    def __init__(self, detail: str, *, reason: str, requirement: str = "SCHEMA-1") -> None:
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown SchemaError reason {reason!r}")
+        self.detail = detail
+        self.reason = reason
+        self.requirement = requirement
+        super().__init__(f"{reason}: {detail} [{requirement}]")
 
 
 ERROR_CLASSES: dict[str, type[DecodeError]] = {
