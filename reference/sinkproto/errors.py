@@ -179,3 +179,19 @@ ERROR_CLASSES: dict[str, type[DecodeError]] = {
 def error_for_class(name: str) -> type[DecodeError]:
     """The exception class for a vector's ``error_class`` string."""
     return ERROR_CLASSES[name]
+
+
+class LocalProtocolError(SinkError):
+    """The local application asked a Connection for something the protocol forbids now.
+
+    ``requirement`` names the rule (e.g. MSGID-6 for a duplicate in flight).
+    Nothing was sent; the connection is unchanged.
+    """
+
+    def __init__(self, detail: str, *, requirement: str) -> None:
+        self.detail = detail
+        self.requirement = requirement
+        super().__init__(f"{detail} [{requirement}]")
+
+
+__all__ += ["LocalProtocolError"]

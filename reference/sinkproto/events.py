@@ -1,0 +1,110 @@
+"""What a :class:`~sinkproto.connection.Connection` reports to its application.
+
+Frozen, keyword-only dataclasses, like h11's events. Errors caused by the
+peer are events (:class:`ProtocolError` then :class:`ConnectionClosed`), never
+exceptions: a broken peer must not crash its receiver (ERR-5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from .messages import ConnectionRequest, ConnectionResponse, Event
+
+__all__ = [
+    "HandshakeRequested",
+    "HandshakeCompleted",
+    "HandshakeRefused",
+    "EventReceived",
+    "PublishAcked",
+    "PublishNacked",
+    "ProtocolError",
+    "ConnectionClosed",
+    "ConnectionEvent",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HandshakeRequested:
+    """Server: the client's connection request; answer it with ``send_response``."""
+
+    request: ConnectionRequest
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HandshakeCompleted:
+    """Both roles: ``connected`` or ``hello_new_client`` was sent (server) or received (client).
+
+    On ``hello_new_client`` the client persists ``response.server_instance_id``
+    before it publishes (HS-13).
+    """
+
+    response: ConnectionResponse
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HandshakeRefused:
+    """Both roles: any other response was sent or received; the connection is closing."""
+
+    response: ConnectionResponse
+    requested_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventReceived:
+    """The peer published ``event``; answer with ``ack`` or ``nack`` (MSGID-8)."""
+
+    message_id: int
+    event: Event
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PublishAcked:
+    """The peer ACKed our PUBLISH: the event is delivered (MSGID-11)."""
+
+    message_id: int
+    event: Event
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PublishNacked:
+    """The peer NACKed our PUBLISH: a dead letter, not to be sent again automatically (DELIV-11)."""
+
+    message_id: int
+    event: Event
+    machine_message: bytes
+    human_message: bytes
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProtocolError:
+    """The peer broke the protocol; the connection is closed without an answer (ERR-3)."""
+
+    error_class: str
+    requirement: str
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConnectionClosed:
+    """The connection is over. ``unanswered``: our PUBLISHes not ACKed or NACKed (MSGID-13).
+
+    ``reason`` is one of ``peer_closed``, ``protocol_error``, ``keepalive_timeout``,
+    ``handshake_refused``, ``local_close``.
+    """
+
+    reason: str
+    unanswered: tuple[Event, ...] = ()
+
+
+ConnectionEvent = Union[
+    HandshakeRequested,
+    HandshakeCompleted,
+    HandshakeRefused,
+    EventReceived,
+    PublishAcked,
+    PublishNacked,
+    ProtocolError,
+    ConnectionClosed,
+]
