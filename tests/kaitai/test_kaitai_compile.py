@@ -92,9 +92,10 @@ def _documented(spec: dict[str, Any], path: str = "") -> Iterator[tuple[str, dic
     for i, attr in enumerate(spec.get("seq", [])):
         yield f"{path}/seq/{attr['id']}", attr, True
     for name, inst in (spec.get("instances") or {}).items():
-        # Instances inside helper types (varint groups) are arithmetic detail:
-        # they need a doc, a doc-ref only at the type level.
-        yield f"{path}/instances/{name}", inst, False
+        yield f"{path}/instances/{name}", inst, True
+    for name, values in (spec.get("enums") or {}).items():
+        for number, entry in values.items():
+            yield f"{path}/enums/{name}/{number}", entry if isinstance(entry, dict) else {}, True
     for name, sub in (spec.get("types") or {}).items():
         yield f"{path}/types/{name}", sub, True
         yield from _documented(sub, f"{path}/types/{name}")

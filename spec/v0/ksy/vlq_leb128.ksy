@@ -80,4 +80,5 @@ types:
     instances:
       partial_value:
         doc: CONV-1 value of the groups up to and including this one.
+        doc-ref: spec/v0/conventions.md#CONV-1
         value: previous_value + group_value * multiplier

@@ -36,6 +36,7 @@ seq:
 instances:
   len:
     doc: CONV-1 number of bytes the varint occupies (1..10).
+    doc-ref: spec/v0/conventions.md#CONV-1
     value: groups.size
   raw:
     doc: BATCH-4 the unsigned (zigzag-mapped) value as written, 0..2^70-1.
@@ -78,4 +79,5 @@ types:
     instances:
       partial_value:
         doc: CONV-1 value of the groups up to and including this one.
+        doc-ref: spec/v0/conventions.md#CONV-1
         value: previous_value + group_value * multiplier
