@@ -67,3 +67,17 @@ def test_close_inside_a_frame_is_truncated() -> None:
     d.feed(b"\x00\x05\x01")
     with pytest.raises(Truncated):
         d.close()
+
+
+@covers("STREAM-4", "LIMIT-1")
+def test_frames_before_an_oversized_prefix_are_delivered_whatever_the_segmentation() -> None:
+    # Found by the deframer fuzz target: one feed() used to drop the frame
+    # that byte-by-byte feeding delivers (fuzz/regressions/deframer/).
+    stream = frame_bytes(b"\x50\x00") + b"\x00\x65"
+    d = Deframer(Limits(max_frame_size=100))
+    assert d.feed(stream) == [b"\x50\x00"]
+    with pytest.raises(LimitExceeded) as info:
+        d.close()  # the failure is not lost when nothing else is fed
+    assert info.value.offset == 4
+    with pytest.raises(LimitExceeded):
+        d.feed(b"")

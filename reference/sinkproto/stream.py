@@ -28,8 +28,10 @@ class Deframer:
 
     Zero-length frames are returned as ``b""`` so that the caller decides
     (``decode_frame`` rejects them, STREAM-3); a length above
-    ``limits.max_frame_size`` raises :class:`LimitExceeded` at once, and the
-    deframer stays failed: a stream that lost sync cannot be trusted again.
+    ``limits.max_frame_size`` raises :class:`LimitExceeded` before any of that
+    frame is buffered (once the frames completed before it in the same
+    ``feed`` have been returned), and the deframer stays failed: a stream
+    that lost sync cannot be trusted again.
     ``offset`` counts the bytes consumed so far, for error reports.
     """
 
@@ -57,6 +59,11 @@ class Deframer:
                     offset=self.offset,
                     requirement="LIMIT-1",
                 )
+                if frames:
+                    # Frames completed before the bad prefix are delivered as they
+                    # would be under any other segmentation (STREAM-4); the next
+                    # feed() or close() raises.
+                    return frames
                 raise self._failed
             end = PREFIX_SIZE + length
             if len(self._buffer) < end:
@@ -67,7 +74,13 @@ class Deframer:
         return frames
 
     def close(self) -> None:
-        """Declare end of stream; a partial frame left behind is ``truncated``."""
+        """Declare end of stream; a partial frame left behind is ``truncated``.
+
+        A failed deframer raises its ``LimitExceeded`` again, so a failure
+        found behind frames that ``feed`` still returned is never lost.
+        """
+        if self._failed is not None:
+            raise self._failed
         if self._buffer:
             raise Truncated(
                 f"stream ended inside a frame ({len(self._buffer)} bytes buffered)",
