@@ -1,0 +1,161 @@
+"""SinkServer: accepts mutually authenticated TLS connections and drives one session each."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from collections.abc import Callable
+
+from ..connection import DEFAULT_KEEPALIVE, Connection, Role
+from ..events import (
+    ConnectionClosed,
+    ConnectionEvent,
+    EventReceived,
+    HandshakeCompleted,
+    HandshakeRequested,
+    PublishAcked,
+    PublishNacked,
+)
+from ..limits import DEFAULT_LIMITS, Limits
+from ..messages import ConnectionRequest, ConnectionResponse, Event
+from .session import Answer, PeerSession
+from .tls import peer_identity
+
+__all__ = ["ServerHandler", "SinkServer"]
+
+log = logging.getLogger("sinkproto.server")
+
+
+class ServerHandler:
+    """What a server application decides. Override what you need.
+
+    ``decide`` must return the connection response (see
+    :func:`sinkproto.handshake.decide_handshake`) and, for ``hello_new_client``,
+    record the client instance id durably before returning (HS-10).
+    """
+
+    def authenticate(self, identity: str, peercert: dict[str, object]) -> str | None:
+        """Map a verified certificate to a client id; None refuses the connection."""
+        return identity
+
+    async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
+        raise NotImplementedError
+
+    async def on_connect(self, session: PeerSession, client: str) -> None:
+        """The handshake completed; the session may publish to the client now.
+
+        Runs inside the session's read loop: start a task for anything that
+        waits on the peer (publishing a backlog), never await answers here.
+        """
+
+    async def on_event(self, session: PeerSession, client: str, event: Event) -> Answer | None:
+        """A PUBLISH from the client: store it, then return None/ACK, or Answer.nack(...)."""
+        return None
+
+    async def on_ack(self, session: PeerSession, client: str, event: Event) -> None:
+        """The client ACKed one of our events."""
+
+    async def on_nack(self, session: PeerSession, client: str, event: Event, machine_message: bytes,
+                      human_message: bytes) -> None:
+        """The client NACKed one of our events: a dead letter."""
+
+    async def on_disconnect(self, session: PeerSession, client: str, closed: ConnectionClosed) -> None:
+        """The session ended (``closed.unanswered`` were not delivered)."""
+
+
+class SinkServer:
+    """Accept loop, one :class:`PeerSession` per connection, newest connection per client wins (DELIV-10)."""
+
+    def __init__(self, handler: ServerHandler, ssl_context: ssl.SSLContext, *, keepalive: float = DEFAULT_KEEPALIVE,
+                 limits: Limits = DEFAULT_LIMITS, message_id_start: Callable[[], int] | None = None) -> None:
+        self.handler = handler
+        self.ssl_context = ssl_context
+        self.keepalive = keepalive
+        self.limits = limits
+        self._message_id_start = message_id_start or (lambda: random.SystemRandom().randrange(4096))  # MSGID-1
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sessions: dict[str, PeerSession] = {}  # client -> its current, handshaken session
+        self._handshaken: set[PeerSession] = set()
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        self._server = await asyncio.start_server(self._accept, host, port, ssl=self.ssl_context,
+                                                  ssl_handshake_timeout=self.keepalive)
+        address = self._server.sockets[0].getsockname()
+        log.info("listening", extra={"address": f"{address[0]}:{address[1]}"})
+        return address[0], address[1]
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def close(self) -> None:
+        """Graceful shutdown: stop accepting, close every session, wait for them."""
+        if self._server is not None:
+            self._server.close()
+        for session in list(self.sessions.values()):
+            await session.close()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)  # type: ignore[arg-type]
+        try:
+            await self._serve(reader, writer)
+        except Exception:  # ERR-5: one connection's failure never takes the server down
+            log.exception("session failed")
+        finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peercert = writer.get_extra_info("peercert")
+        identity = peer_identity(peercert)
+        client = self.handler.authenticate(identity, peercert) if identity else None
+        address = writer.get_extra_info("peername")
+        if client is None:
+            log.warning("refusing unauthenticated peer", extra={"address": str(address)})
+            writer.close()
+            return
+        loop = asyncio.get_running_loop()
+        connection = Connection(Role.SERVER, now=loop.time(), message_id_start=self._message_id_start(),
+                                keepalive=self.keepalive, limits=self.limits)
+        session = PeerSession(connection, reader, writer, self._on_event_for(client), peer=client, logger=log)
+        log.info("connection", extra={"client": client, "address": str(address)})
+        closed = await session.run()
+        if self.sessions.get(client) is session:
+            del self.sessions[client]
+        log.info("disconnected", extra={"client": client, "reason": closed.reason, "unanswered": len(closed.unanswered)})
+        if session in self._handshaken:
+            self._handshaken.discard(session)
+            await self.handler.on_disconnect(session, client, closed)
+
+    def _on_event_for(self, client: str) -> Callable[[PeerSession, ConnectionEvent], object]:
+        async def on_event(session: PeerSession, event: ConnectionEvent) -> Answer | None:
+            handler = self.handler
+            if isinstance(event, HandshakeRequested):
+                response = await handler.decide(client, event.request)
+                log.info("handshake", extra={"client": client, "response": response.response.wire_name})
+                await session.send_response(response)
+            elif isinstance(event, HandshakeCompleted):
+                previous = self.sessions.get(client)
+                self.sessions[client] = session
+                self._handshaken.add(session)
+                if previous is not None and previous is not session:
+                    log.info("replacing older connection", extra={"client": client})  # DELIV-10
+                    await previous.close()
+                await handler.on_connect(session, client)
+            elif isinstance(event, EventReceived):
+                return await handler.on_event(session, client, event.event)
+            elif isinstance(event, PublishAcked):
+                await handler.on_ack(session, client, event.event)
+            elif isinstance(event, PublishNacked):
+                await handler.on_nack(session, client, event.event, event.machine_message, event.human_message)
+            return None
+
+        return on_event  # type: ignore[return-value]
