@@ -195,3 +195,16 @@ class LocalProtocolError(SinkError):
 
 
 __all__ += ["LocalProtocolError"]
+
+
+class StoreError(SinkError):
+    """The event store cannot do what was asked.
+
+    A database that is corrupt, of another application or of a newer
+    format, an I/O failure (disk full, locked too long), or misuse: an event
+    that cannot be stored or sent, an answer for an event this store never
+    appended, a retry of a dead letter that does not exist.
+    """
+
+
+__all__ += ["StoreError"]
