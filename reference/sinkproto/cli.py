@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import DecodeError, SinkError
+from .errors import DecodeError, SchemaError, SinkError
 from .limits import Limits
 from .messages import Batch, ConnectionRequest, ConnectionResponse, Event, Nack, NackPayload, Publish
+from .schemas import Registry
 from .vectors.model import StreamValue, decode_kind, value_to_json
 
 __all__ = ["main"]
@@ -44,12 +45,27 @@ def _vectors_dir(arg: str | None) -> Path:
     return found
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from .vectors.generate import generate
+def _schemas_arg(arg: str | None, vectors_dir: Path | None = None) -> Path | None:
+    from .schemas import find_schemas_dir
+    from .vectors.regenerate import schemas_dir_for
+
+    if arg:
+        return Path(arg)
+    return schemas_dir_for(vectors_dir) if vectors_dir is not None else find_schemas_dir()
+
+
+def cmd_regenerate(args: argparse.Namespace) -> int:
+    from .vectors.regenerate import regenerate
 
     directory = _vectors_dir(args.dir)
-    for path in generate(directory, __version__):
-        print(f"wrote {path}")
+    changes = regenerate(directory, __version__, _schemas_arg(args.schemas, directory), write=not args.dry_run)
+    changed = [c for c in changes if c.changed]
+    for change in changed:
+        print("\n".join(change.summary_lines()))
+    verb = "would change" if args.dry_run else "written"
+    print(f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, {len(changes) - len(changed)} unchanged")
+    if any(c.relocked for c in changes):
+        print("warning: some locked IDs changed meaning; `sink vectors check` will fail until those cases get new IDs")
     return 0
 
 
@@ -59,7 +75,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     directory = _vectors_dir(args.dir)
     schema_path = directory.parent / "schema" / "vector-file.schema.json"
     schema = json.loads(schema_path.read_text(encoding="utf-8")) if schema_path.exists() else None
-    report = check_dir(directory, schema=schema)
+    report = check_dir(directory, schema=schema, schemas_dir=_schemas_arg(args.schemas, directory), sources=not args.skip_sources)
     if args.json:
         print(json.dumps({
             "ok": report.ok,
@@ -121,31 +137,46 @@ def _show_time(seconds: int) -> str:
         return str(seconds)
 
 
-def _event_lines(event: Event, indent: str) -> list[str]:
-    return [
+def _show_hex(value: bytes) -> str:
+    shown = value[:32].hex(" ")
+    return f"{len(value)} byte{'s' if len(value) != 1 else ''}: {shown}{' ...' if len(value) > 32 else ''}" if value else "(empty)"
+
+
+def _event_lines(event: Event, indent: str, registry: Registry | None = None) -> list[str]:
+    lines = [
         f"{indent}event_type_id   {event.event_type_id}",
         f"{indent}schema_version  {event.schema_version}",
         f"{indent}key             {_show_bytes(event.key)}",
         f"{indent}offset          {event.offset}",
         f"{indent}timestamp       {_show_time(event.timestamp)}",
-        f"{indent}event_data      {_show_bytes(event.event_data)}",
     ]
+    if registry is None:
+        return [*lines, f"{indent}event_data      {_show_bytes(event.event_data)}"]
+    try:
+        version = registry.resolve(event.event_type_id, event.schema_version)
+        record = registry.decode(event.event_type_id, event.schema_version, event.event_data)
+    except SchemaError as exc:
+        # Raw bytes, never a guess: the reader sees exactly what arrived and why it has no meaning here.
+        return [*lines, f"{indent}event_data      {_show_hex(event.event_data)}", f"{indent}                ({exc.detail})"]
+    record_lines = json.dumps(record, indent=2, ensure_ascii=False).splitlines()
+    return [*lines, f"{indent}event_data      {len(event.event_data)} bytes, Avro {version.label} "
+            f"({registry.types[event.event_type_id].direction.value}):", *(f"{indent}  {line}" for line in record_lines)]
 
 
-def describe(kind: str, value: Any, size: int) -> list[str]:
-    """Human-readable lines for a decoded unit."""
+def describe(kind: str, value: Any, size: int, registry: Registry | None = None) -> list[str]:
+    """Human-readable lines for a decoded unit; with a registry, event_data are shown as their records."""
     if isinstance(value, StreamValue):
         lines = [f"stream of {len(value.frames)} frames ({size} bytes)"]
         for index, frame in enumerate(value.frames):
             try:
-                inner = describe("frame", decode_kind("frame", frame, Limits()), len(frame))
+                inner = describe("frame", decode_kind("frame", frame, Limits()), len(frame), registry)
             except DecodeError as exc:
                 inner = [f"undecodable frame: {exc}"]
             lines.append(f"[{index}] " + inner[0])
             lines.extend("    " + line for line in inner[1:])
         return lines
     if isinstance(value, Event):
-        return [f"event ({size} bytes)", *_event_lines(value, "  ")]
+        return [f"event ({size} bytes)", *_event_lines(value, "  ", registry)]
     if isinstance(value, NackPayload):
         return [f"nack payload ({size} bytes)", f"  machine_message {_show_bytes(value.machine_message)}",
                 f"  human_message   {_show_bytes(value.human_message)}"]
@@ -155,7 +186,7 @@ def describe(kind: str, value: Any, size: int) -> list[str]:
         lines = [f"column batch of {len(value.events)} events ({size} bytes), header {value.layout.to_byte():#04x}: {', '.join(flags) or 'no flags'}"]
         for index, event in enumerate(value.events):
             lines.append(f"  [{index}]")
-            lines.extend(_event_lines(event, "    "))
+            lines.extend(_event_lines(event, "    ", registry))
         return lines
     name = type(value).__name__
     head = f"{name} ({size} bytes)"
@@ -173,7 +204,7 @@ def describe(kind: str, value: Any, size: int) -> list[str]:
             lines.append(f"  human_message       {_show_bytes(value.human_message)}")
         return lines
     if isinstance(value, Publish):
-        return [f"{head} message_id={value.message_id} ({value.message_id:#05x})", *_event_lines(value.event, "  ")]
+        return [f"{head} message_id={value.message_id} ({value.message_id:#05x})", *_event_lines(value.event, "  ", registry)]
     if isinstance(value, Nack):
         return [f"{head} message_id={value.message_id} ({value.message_id:#05x})",
                 f"  machine_message {_show_bytes(value.machine_message)}", f"  human_message   {_show_bytes(value.human_message)}"]
@@ -192,11 +223,47 @@ def cmd_decode(args: argparse.Namespace) -> int:
         else:
             print(f"sink decode: cannot decode as {args.kind}: {exc}", file=sys.stderr)
         return 1
+    registry = _decode_registry(args)
     if args.json:
-        print(json.dumps(value_to_json(args.kind, value)))
+        obj = value_to_json(args.kind, value)
+        if args.avro:
+            _add_avro_json(obj, value, registry)
+        print(json.dumps(obj))
     else:
-        print("\n".join(describe(args.kind, value, len(data))))
+        print("\n".join(describe(args.kind, value, len(data), registry)))
     return 0
+
+
+def _decode_registry(args: argparse.Namespace) -> Registry | None:
+    from .schemas import find_schemas_dir
+
+    directory = Path(args.schemas) if args.schemas else find_schemas_dir()
+    if args.no_schemas or (directory is None and not args.avro):
+        return None
+    if directory is None:
+        raise SystemExit("sink decode: --avro needs a schema registry: no schemas/registry.toml here or above; pass --schemas")
+    return Registry.load(directory)
+
+
+def _add_avro_json(obj: dict[str, Any], value: Any, registry: Registry | None) -> None:
+    """Put ``event_data_avro`` (the record, or null with ``event_data_avro_error``) beside each event_data_hex."""
+    from .vectors.avro_check import events_of
+
+    if isinstance(value, Publish):
+        targets = [obj["event"]]
+    elif isinstance(value, Batch):
+        targets = obj["events"]
+    elif isinstance(value, Event):
+        targets = [obj]
+    else:
+        return
+    assert registry is not None
+    for target, event in zip(targets, events_of(value)):
+        try:
+            target["event_data_avro"] = registry.decode(event.event_type_id, event.schema_version, event.event_data)
+        except SchemaError as exc:
+            target["event_data_avro"] = None
+            target["event_data_avro_error"] = {"reason": exc.reason, "detail": exc.detail}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,11 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     vectors = sub.add_parser("vectors", help="golden test vectors")
     vsub = vectors.add_subparsers(dest="vectors_command", required=True)
-    gen = vsub.add_parser("generate", help="regenerate vectors/v0 from their sources")
+    gen = vsub.add_parser("regenerate", aliases=["generate"], help="regenerate vectors/v0 from their sources; print what changed")
     gen.add_argument("--dir", help="vector folder (default: vectors/v0 here or above)")
-    gen.set_defaults(func=cmd_generate)
-    chk = vsub.add_parser("check", help="verify every committed vector against the reference codec")
+    gen.add_argument("--schemas", help="schema registry folder (default: schemas/ beside vectors/)")
+    gen.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
+    gen.set_defaults(func=cmd_regenerate)
+    chk = vsub.add_parser("check", help="verify every committed vector against the reference codec and its sources")
     chk.add_argument("--dir", help="vector folder (default: vectors/v0 here or above)")
+    chk.add_argument("--schemas", help="schema registry folder (default: schemas/ beside vectors/)")
+    chk.add_argument("--skip-sources", action="store_true",
+                     help="do not check that the vectors are what the sources generate (for vectors from elsewhere)")
     chk.add_argument("--json", action="store_true", help="machine-readable report")
     chk.set_defaults(func=cmd_check)
 
@@ -219,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--as", dest="kind", choices=DECODE_KINDS, default="frame", help="what the bytes are (default: frame)")
     dec.add_argument("--json", action="store_true", help="print the value in the vectors' JSON form")
     dec.add_argument("--strict-utf8", action="store_true", help="reject text fields that are not UTF-8")
+    dec.add_argument("--schemas", help="schema registry folder for event_data (default: schemas/ here or above, else the kit's)")
+    dec.add_argument("--no-schemas", action="store_true", help="show event_data as bytes, without the registry")
+    dec.add_argument("--avro", action="store_true", help="with --json: add event_data_avro, the decoded record, beside event_data_hex")
     dec.set_defaults(func=cmd_decode)
     return parser
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from .. import construct_codec as codec
@@ -547,6 +548,12 @@ GENERATORS = {
 }
 
 
-def build_all() -> Iterator[tuple[str, list[Case]]]:
+def build_all(schemas_dir: Path | None = None) -> Iterator[tuple[str, list[Case]]]:
+    """Every kind's cases; the Avro cases (vectors/avro_cases.py, from ``schemas_dir``) follow each kind's own."""
+    from .avro_cases import AVRO_GENERATORS  # imports Builder from here
+
     for kind, generate in GENERATORS.items():
-        yield kind, generate().cases
+        cases = generate().cases
+        if kind in AVRO_GENERATORS:
+            cases += AVRO_GENERATORS[kind](schemas_dir).cases
+        yield kind, cases

@@ -10,9 +10,11 @@ from typing import Any
 from ..batchrules import canonical_layout
 from ..errors import DecodeError, SinkError
 from ..messages import Batch
+from ..schemas import Registry, default_registry
+from .avro_check import check_avro
 from .model import Case, VectorFile, decode_kind, encode_kind, fingerprint, load_dir, normalized_bytes, value_from_json, value_to_json
 
-__all__ = ["CaseResult", "Report", "check_case", "check_dir", "check_ids", "LOCK_NAME"]
+__all__ = ["CaseResult", "Report", "check_case", "check_dir", "check_ids", "check_sources", "LOCK_NAME"]
 
 LOCK_NAME = "ids.lock.json"
 
@@ -84,7 +86,8 @@ def _expect_value(kind: str, case: Case, problems: list[str], *, reencode: bool,
             problems.append("the canonical encoder (no layout given) does not produce these bytes")
 
 
-def check_case(kind: str, case: Case) -> CaseResult:
+def check_case(kind: str, case: Case, registry: Registry | None = None) -> CaseResult:
+    """Check one case; ``registry`` (default: the kit's schemas) gives meaning to its ``avro`` entries."""
     problems: list[str] = []
     if case.result == "valid":
         # Canonical: encoders must emit exactly these bytes. Batches with an
@@ -98,6 +101,7 @@ def check_case(kind: str, case: Case) -> CaseResult:
         _expect_error(kind, case, problems, **{k: not v for k, v in decided.items()})
     else:
         problems.append(f"unknown result {case.result!r}")
+    problems.extend(check_avro(kind, case, registry))
     return CaseResult(kind=kind, id=case.id, ok=not problems, problems=problems)
 
 
@@ -125,7 +129,28 @@ def load_lock(directory: Path) -> dict[str, str] | None:
     return dict(json.loads(path.read_text(encoding="utf-8"))["ids"])
 
 
-def check_dir(directory: Path, *, schema: dict[str, Any] | None = None) -> Report:
+def check_sources(directory: Path, schemas_dir: Path | None, kit_version: str) -> list[str]:
+    """Problems with the sources: schema rules, the schema version lock, and vectors stale relative to them."""
+    from ..schema_evolution import check_lock, check_registry
+    from ..schemas import LOCK_FILE
+    from .regenerate import plan
+
+    registry = default_registry(schemas_dir)
+    problems = [f"schemas: {violation}" for violation in check_registry(registry)]
+    lock_path = registry.directory / LOCK_FILE
+    if lock_path.exists():
+        problems += [f"schemas: {violation}" for violation in check_lock(registry, json.loads(lock_path.read_text(encoding="utf-8")))]
+    for change in plan(directory, kit_version, registry.directory):
+        if change.changed:
+            what = "; ".join(line.strip() for line in change.summary_lines())
+            problems.append(f"stale: {what}. The committed file is not what the sources (schemas/, the codec, the case builders) "
+                            "generate now: run `sink vectors regenerate`, review the changes it prints, and commit them")
+    return problems
+
+
+def check_dir(directory: Path, *, schema: dict[str, Any] | None = None, schemas_dir: Path | None = None,
+              sources: bool = False) -> Report:
+    """Check every vector file in ``directory``; with ``sources``, also that they are up to date with the sources."""
     report = Report()
     files = load_dir(directory)
     if not files:
@@ -139,7 +164,10 @@ def check_dir(directory: Path, *, schema: dict[str, Any] | None = None) -> Repor
             for error in validator.iter_errors(json.loads(vf.path.read_text(encoding="utf-8"))):
                 report.file_problems.append(f"{vf.path.name}: schema: {error.json_path}: {error.message}")
     report.file_problems.extend(check_ids(files, load_lock(directory)))
+    registry = default_registry(schemas_dir) if any(c.avro is not None for vf in files for c in vf.cases) else None
     for vf in files:
         for case in vf.cases:
-            report.results.append(check_case(vf.kind, case))
+            report.results.append(check_case(vf.kind, case, registry))
+    if sources:
+        report.file_problems.extend(check_sources(directory, schemas_dir, files[0].kit_version if files else "unknown"))
     return report

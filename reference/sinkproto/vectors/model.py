@@ -89,6 +89,9 @@ class Case:
     error_class: str | None = None
     limits: dict[str, Any] | None = None
     decided_by: dict[str, Any] | None = None
+    # Avro content of event_data (spec/v0/schemas.md): [{"event": index, "event_type", "record", "read_as"}] or
+    # [{"event": index, "error": reason}]; checked through the schema registry, see vectors/avro_check.py.
+    avro: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -107,6 +110,8 @@ class Case:
             out["value"] = self.value
         if self.error_class is not None:
             out["error_class"] = self.error_class
+        if self.avro is not None:
+            out["avro"] = self.avro
         out["hex"] = self.hex
         return out
 
@@ -123,6 +128,7 @@ class Case:
             error_class=obj.get("error_class"),
             limits=obj.get("limits"),
             decided_by=obj.get("decided_by"),
+            avro=obj.get("avro"),
         )
 
     @property
@@ -212,5 +218,9 @@ def fingerprint(kind: str, case: Case) -> str:
         "limits": case.limits,
         "decided_by": case.decided_by,
     }
+    if case.avro is not None:
+        # The records the bytes carry are part of the meaning; read_as (what other
+        # versions' readers see) grows with every new schema version, so it is not.
+        meaning["avro"] = [{k: v for k, v in entry.items() if k != "read_as"} for entry in case.avro]
     blob = json.dumps(meaning, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
