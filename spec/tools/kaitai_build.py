@@ -184,32 +184,61 @@ def build(targets: tuple[str, ...] = TARGETS) -> dict[str, Path]:
     return outputs
 
 
-def diagrams(out_dir: Path = DIAGRAM_DIR) -> list[Path]:
-    """Render each format's graphviz description to docs/format/diagrams/<id>.svg
-    (or to out_dir, which the up-to-date test uses)."""
-    dot = shutil.which("dot")
-    if dot is None:
-        raise KaitaiBuildError("graphviz `dot` not found (Debian: apt-get install -y graphviz)")
+SOURCE_MARK = "sink-diagram-source-sha256"
+
+
+def diagram_sources(out_dir: Path) -> dict[str, Path]:
+    """Compile each .ksy to the graphviz target: {format id: its .dot file}."""
     node = ensure_node_modules()
-    dot_dir = BUILD_DIR / "graphviz"
-    if dot_dir.exists():
-        shutil.rmtree(dot_dir)
-    dot_dir.mkdir(parents=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    sources: dict[str, Path] = {}
     for ksy in ksy_files():
         # One compiler run per file: the graphviz target also emits the
         # imported specs, and we want exactly one diagram per .ksy.
-        produced = compile_ksy(node, "graphviz", dot_dir / ksy.stem, [ksy])
+        produced = compile_ksy(node, "graphviz", out_dir / ksy.stem, [ksy])
         main_dot = next((p for p in produced if p.stem == ksy.stem), None)
         if main_dot is None:
             raise KaitaiBuildError(f"graphviz output for {ksy.name} not found in {produced}")
-        svg = out_dir / f"{ksy.stem}.svg"
-        proc = subprocess.run([dot, "-Tsvg", str(main_dot), "-o", str(svg)], capture_output=True, text=True)
+        sources[ksy.stem] = main_dot
+    return sources
+
+
+def source_digest(dot_file: Path) -> str:
+    return hashlib.sha256(dot_file.read_bytes()).hexdigest()
+
+
+def diagrams(out_dir: Path = DIAGRAM_DIR) -> list[Path]:
+    """Render each format's graphviz description to docs/format/diagrams/<id>.svg.
+
+    Each SVG records the SHA-256 of the .dot source it was rendered from, so
+    the test suite can tell a stale diagram from the compiler output alone,
+    without `dot` (whose SVG bytes vary between graphviz versions anyway).
+    """
+    dot = shutil.which("dot")
+    if dot is None:
+        raise KaitaiBuildError("graphviz `dot` not found (Debian: apt-get install -y graphviz)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for stem, main_dot in diagram_sources(BUILD_DIR / "graphviz").items():
+        svg = out_dir / f"{stem}.svg"
+        proc = subprocess.run([dot, "-Tsvg", str(main_dot)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise KaitaiBuildError(f"dot failed on {main_dot}:\n{proc.stderr}")
+        # The mark goes after the XML declaration, which must stay first.
+        declaration, _, rest = proc.stdout.partition("\n")
+        svg.write_text(f"{declaration}\n<!-- {SOURCE_MARK}: {source_digest(main_dot)} -->\n{rest}")
         written.append(svg)
     return written
+
+
+def recorded_digest(svg: Path) -> str | None:
+    prefix = f"<!-- {SOURCE_MARK}: "
+    for line in svg.read_text().split("\n")[:3]:
+        if line.startswith(prefix):
+            return line[len(prefix):-len(" -->")]
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
