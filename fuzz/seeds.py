@@ -1,0 +1,115 @@
+"""Seed corpora, built from the golden vectors (and the field vectors when present).
+
+Seeds are build output: ``python -m fuzz seeds`` writes one file per seed
+into ``build/fuzz/seeds/<target>/``; ``python -m fuzz run`` rebuilds them
+first, so they always match the vectors in the tree. Only the standard
+library is used here: seeds are built in the parent process, which must not
+import the code under test before the harness instruments it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .target import BUILD_DIR, ROOT, Seed, Target
+
+__all__ = ["UNIT_KINDS", "units", "split_stream", "seed_dir", "write_seeds"]
+
+VECTOR_DIR = ROOT / "vectors" / "v0"
+# shared/ sits beside the repository (CI lays a copy next to its clone).
+FIELD_VECTORS = ROOT.parent / "shared" / "field-vectors" / "v0-elixir-encoded.json"
+
+FRAME_KINDS = ("frame", "connection_request", "connection_response", "ack", "publish", "ping", "pong", "nack")
+UNIT_KINDS = ("frame", "event", "nack_payload", "batch", "stream")
+"""The units a decoder entry point takes: what each seed list is made of."""
+
+_FIELD_KIND = {"frame": "frame", "publish_payload": "event", "nack_payload": "nack_payload", "batch": "batch"}
+
+
+def split_stream(data: bytes) -> list[bytes]:
+    """The whole frames of a length-prefixed stream (a partial tail is dropped)."""
+    frames, pos = [], 0
+    while pos + 2 <= len(data):
+        end = pos + 2 + int.from_bytes(data[pos : pos + 2], "big")
+        if end > len(data):
+            break
+        frames.append(data[pos + 2 : end])
+        pos = end
+    return frames
+
+
+def _vector_cases() -> Iterator[tuple[str, str, bytes]]:
+    """(vector kind, case id, bytes) of every golden vector, valid or not."""
+    for path in sorted(VECTOR_DIR.glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for case in doc.get("cases", []):
+            yield doc["kind"], case["id"], bytes.fromhex(case["hex"])
+
+
+def _field_cases() -> Iterator[tuple[str, str, bytes]]:
+    if not FIELD_VECTORS.is_file():
+        return
+    doc = json.loads(FIELD_VECTORS.read_text(encoding="utf-8"))
+    for case in doc["cases"]:
+        kind = _FIELD_KIND.get(case["kind"])
+        if kind is not None:
+            yield kind, f"field.{case['id']}", bytes.fromhex(case["hex"])
+
+
+def units(unit: str) -> list[Seed]:
+    """Every known example of one unit kind, deduplicated by content.
+
+    Invalid vectors are included on purpose: they sit right next to the
+    decoder's error paths, which is where mutations find bugs.
+    """
+    if unit not in UNIT_KINDS:
+        raise KeyError(unit)
+    out: list[Seed] = []
+    for kind, case_id, data in [*_vector_cases(), *_field_cases()]:
+        if unit == "frame" and kind in FRAME_KINDS:
+            out.append((case_id, data))
+        elif unit == "frame" and kind == "stream":
+            out.extend((f"{case_id}.{i}", f) for i, f in enumerate(split_stream(data)))
+        elif unit == kind:
+            out.append((case_id, data))
+        elif unit == "event" and kind == "publish" and len(data) > 2:
+            out.append((f"{case_id}.payload", data[2:]))
+        elif unit == "nack_payload" and kind == "nack" and len(data) > 2:
+            out.append((f"{case_id}.payload", data[2:]))
+    return _dedupe(out)
+
+
+def _dedupe(seeds: Iterable[Seed]) -> list[Seed]:
+    seen: set[bytes] = set()
+    out = []
+    for name, data in seeds:
+        if data not in seen:
+            seen.add(data)
+            out.append((name, data))
+    return out
+
+
+def seed_dir(target: Target, base: Path = BUILD_DIR / "seeds") -> Path:
+    return base / target.name
+
+
+def _file_name(name: str, data: bytes) -> str:
+    # Case ids are already file-safe; the hash keeps two seeds with one id apart.
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
+    return f"{safe}-{hashlib.sha1(data).hexdigest()[:8]}"
+
+
+def write_seeds(target: Target, base: Path = BUILD_DIR / "seeds") -> Path:
+    """(Re)write one target's seed corpus; returns its folder."""
+    folder = seed_dir(target, base)
+    if folder.exists():
+        shutil.rmtree(folder)  # seeds of a removed vector must not linger
+    folder.mkdir(parents=True)
+    for name, data in _dedupe(target.seeds()):
+        (folder / _file_name(name, data)).write_bytes(data)
+    return folder
