@@ -1,7 +1,8 @@
 """sinkproto: the reference implementation of the Sink protocol (version 0).
 
 Public API: the message classes, the codec functions (the construct
-reference codec today), the stream framing, limits and errors.
+reference codec today), the stream framing, limits, errors and the durable
+event store.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .messages import (
     Publish,
     Response,
 )
+from .store import DeadLetter, EventStore
 from .stream import Deframer, frame_bytes
 
 __version__ = "0.1.0.dev0"
@@ -47,8 +49,10 @@ __all__ = [
     "ConnectionRequest",
     "ConnectionResponse",
     "DEFAULT_LIMITS",
+    "DeadLetter",
     "Deframer",
     "Event",
+    "EventStore",
     "Frame",
     "FrameType",
     "Limits",
