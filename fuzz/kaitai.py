@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -57,19 +59,24 @@ def ensure_parsers() -> Path:
         return PARSER_DIR
     kb = _import_tool("kaitai_build", TOOLS_DIR)
     node = kb.ensure_node_modules()
-    # Build beside, then swap: a fuzzing child that is importing the old
-    # parsers never sees a half-written folder.
-    fresh = PARSER_DIR.with_name("python.new")
-    if fresh.exists():
-        shutil.rmtree(fresh)
-    fresh.mkdir(parents=True)
+    # Build in a private folder, then swap it in: a fuzzing child importing
+    # the old parsers, or another test session building at the same time,
+    # never sees a half-written folder.
+    PARSER_DIR.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix="python.new.", dir=PARSER_DIR.parent))
     kb.compile_ksy(node, LANGUAGE, fresh, kb.ksy_files())
     for routine in kb.PROCESS_FILES[LANGUAGE]:
         shutil.copy2(routine, fresh / routine.name)
     (fresh / STAMP.name).write_text(wanted)
-    if PARSER_DIR.exists():
-        shutil.rmtree(PARSER_DIR)
-    fresh.rename(PARSER_DIR)
+    try:
+        if PARSER_DIR.exists():
+            old = PARSER_DIR.with_name(f"python.old.{os.getpid()}")
+            PARSER_DIR.rename(old)
+            shutil.rmtree(old, ignore_errors=True)
+        fresh.rename(PARSER_DIR)
+    except OSError:
+        # Another process swapped in its build first, from the same sources.
+        shutil.rmtree(fresh, ignore_errors=True)
     return PARSER_DIR
 
 
