@@ -55,10 +55,20 @@ def _schemas_arg(arg: str | None, vectors_dir: Path | None = None) -> Path | Non
 
 
 def cmd_regenerate(args: argparse.Namespace) -> int:
+    from .schema_evolution import check_registry
+    from .schemas import default_registry
     from .vectors.regenerate import regenerate
 
     directory = _vectors_dir(args.dir)
-    changes = regenerate(directory, __version__, _schemas_arg(args.schemas, directory), write=not args.dry_run)
+    schemas = _schemas_arg(args.schemas, directory)
+    # Vectors generated from schemas that break the evolution rules would lock in the breakage: refuse first.
+    violations = check_registry(default_registry(schemas))
+    if violations:
+        for violation in violations:
+            print(f"schemas: {violation}")
+        print("sink vectors regenerate: fix the schemas first; nothing was written", file=sys.stderr)
+        return 1
+    changes = regenerate(directory, __version__, schemas, write=not args.dry_run)
     changed = [c for c in changes if c.changed]
     for change in changed:
         print("\n".join(change.summary_lines()))
@@ -106,7 +116,11 @@ def _read_input(arg: str) -> bytes:
     if arg == "-":
         return sys.stdin.buffer.read()
     path = Path(arg)
-    if path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # a long hex string is no valid file name (ENAMETOOLONG)
+        is_file = False
+    if is_file:
         return path.read_bytes()
     text = "".join(arg.split()).lower()
     if text.startswith("0x"):

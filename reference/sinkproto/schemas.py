@@ -189,7 +189,8 @@ class Registry:
             # strict: a field the schema does not have is an error, not silently dropped
             fastavro.schemaless_writer(out, writer.parsed, record, strict=True)
         except (ValidationError, ValueError, TypeError) as exc:
-            raise SchemaError(f"record does not fit {writer.label}: {exc}", reason="invalid_record", requirement="SCHEMA-2") from None
+            detail = "; ".join(map(str, exc.errors)) if isinstance(exc, ValidationError) else str(exc)
+            raise SchemaError(f"record does not fit {writer.label}: {detail}", reason="invalid_record", requirement="SCHEMA-2") from None
         return out.getvalue()
 
     def decode(self, event_type_id: int, schema_version: int, data: bytes, *, reader_version: int | None = None) -> Record:
@@ -263,13 +264,20 @@ def find_schemas_dir(start: Path | None = None) -> Path | None:
 
 
 @cache
-def _load_cached(directory: Path) -> Registry:
+def _load_cached(directory: Path, stamp: tuple[tuple[str, int, int], ...]) -> Registry:
     return Registry.load(directory)
 
 
+def _stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, mtimes and sizes of the registry's files: a schema edited in a running process is reloaded."""
+    paths = [directory / REGISTRY_FILE, *sorted(directory.rglob("*.avsc"))]
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.is_file())
+
+
 def default_registry(directory: Path | None = None) -> Registry:
-    """The registry in ``directory``, or the one :func:`find_schemas_dir` finds (loaded once)."""
+    """The registry in ``directory``, or the one :func:`find_schemas_dir` finds (loaded once per version of its files)."""
     found = directory or find_schemas_dir()
     if found is None:
         raise SchemaError("no schemas/registry.toml here, above, or in the kit", reason="bad_registry")
-    return _load_cached(found.resolve())
+    found = found.resolve()
+    return _load_cached(found, _stamp(found))

@@ -140,7 +140,11 @@ def check_sources(directory: Path, schemas_dir: Path | None, kit_version: str) -
     lock_path = registry.directory / LOCK_FILE
     if lock_path.exists():
         problems += [f"schemas: {violation}" for violation in check_lock(registry, json.loads(lock_path.read_text(encoding="utf-8")))]
-    for change in plan(directory, kit_version, registry.directory):
+    try:
+        changes = plan(directory, kit_version, registry.directory)
+    except SinkError as exc:  # e.g. a schema that breaks the rules cannot resolve the examples
+        return [*problems, f"stale: cannot regenerate the vectors from the sources to compare them: {exc}"]
+    for change in changes:
         if change.changed:
             what = "; ".join(line.strip() for line in change.summary_lines())
             problems.append(f"stale: {what}. The committed file is not what the sources (schemas/, the codec, the case builders) "
