@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sinktest import covers
+from sinktest import ROOT, covers
 
 from sinkproto import Event, SinkError, StoreError
 from sinkproto.limits import MAX_FRAME_SIZE, MAX_U64
 from sinkproto.store import DeadLetter, EventStore
-from sinkproto.store._schema import to_db
+from sinkproto.store._schema import SCHEMA, to_db
 
 PEER = "server-a"
 
@@ -53,6 +53,11 @@ def received_event(offset: int, key: bytes = b"relay-1", data: bytes = b"on") ->
 
 
 # ---------------------------------------------------------------- producing
+
+
+def test_the_docs_show_the_schema_the_code_creates() -> None:
+    page = (ROOT / "docs" / "store.md").read_text(encoding="utf-8")
+    assert f"```sql\n{SCHEMA.strip()}\n```" in page
 
 
 @covers("DELIV-3")

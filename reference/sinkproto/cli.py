@@ -309,11 +309,18 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--no-schemas", action="store_true", help="show event_data as bytes, without the registry")
     dec.add_argument("--avro", action="store_true", help="with --json: add event_data_avro, the decoded record, beside event_data_hex")
     dec.set_defaults(func=cmd_decode)
+
+    from .peer_commands import register
+
+    register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .logfmt import configure
+
+    configure()
     try:
         return int(args.func(args))
     except SinkError as exc:

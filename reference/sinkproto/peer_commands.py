@@ -1,0 +1,167 @@
+"""``sink certs``, ``sink serve``, ``sink connect`` and ``sink publish``: the reference peers as commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .certs import DevPki, make_dev_pki
+from .handshake import Quarantine
+from .peers import SinkClient, SinkServer, client_context, server_context
+from .peers.service import ServerPolicy, StoreClient, StoreServer
+from .store import EventStore
+
+__all__ = ["register"]
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def _open_store(path: Path) -> EventStore:
+    return EventStore.open(path, new_instance_id=lambda: random.SystemRandom().randrange(1 << 32))  # HS-6
+
+
+def cmd_certs(args: argparse.Namespace) -> int:
+    pki = make_dev_pki(Path(args.out), list(args.client))
+    print(f"CA:      {pki.ca}")
+    print(f"server:  {pki.server_cert} (DNS:localhost, IP:127.0.0.1)")
+    for client in args.client:
+        print(f"client:  {pki.client_cert(client)}  (identity {client!r})")
+    return 0
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    pki = DevPki(Path(args.certs))
+    store = _open_store(Path(args.db))
+    quarantined = {}
+    for item in args.quarantine:
+        client, _, reason = item.partition(":")
+        quarantined[client] = Quarantine(machine_message=b"QUARANTINED", human_message=reason.encode())
+    policy = ServerPolicy(quarantined=quarantined,
+                          rejected_app_versions=frozenset(v.encode() for v in args.reject_app_version),
+                          nack_key_prefix=args.nack_key_prefix.encode() if args.nack_key_prefix else None,
+                          publish_on_connect=args.publish_on_connect)
+    server = SinkServer(StoreServer(store, policy), server_context(cert=pki.server_cert, key=pki.server_key,
+                                                                   client_ca=pki.ca), keepalive=args.keepalive)
+    host, port = await server.start(*args.listen)
+    print(f"sink serve: listening on {host}:{port}, store {args.db} (instance id {store.instance_id:#010x})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("sink serve: shutting down", flush=True)
+    await server.close()
+    store.close()
+    return 0
+
+
+async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bool) -> int:
+    pki = DevPki(Path(args.certs))
+    host, port = args.server
+    handler = StoreClient(store, server_name=f"{host}:{port}", app_version=args.app_version.encode())
+    context = client_context(ca=pki.ca, cert=pki.client_cert(args.name), key=pki.client_key(args.name))
+    client = SinkClient(handler, context, host, port, server_hostname=args.server_hostname, keepalive=args.keepalive)
+    runner = asyncio.create_task(client.run())
+    total = store.lag(handler.server_name)
+    try:
+        while True:
+            await asyncio.sleep(0.5)
+            lag = store.lag(handler.server_name)
+            if handler.refused is not None:
+                r = handler.refused
+                print(f"sink: the server refused the connection: {r.response.wire_name}"
+                      + (f" ({(r.human_message or b'').decode('utf-8', 'replace')})" if r.human_message else ""),
+                      file=sys.stderr)
+                if until_synced:
+                    return 3
+            if total and sys.stderr.isatty():
+                print(f"\rsynced {total - lag}/{total}", end="", file=sys.stderr, flush=True)
+            if until_synced and client.connected.is_set() and handler.synced.is_set():
+                print(f"sink: synced; {len(store.dead_letters(handler.server_name))} dead letters", flush=True)
+                return 0
+    finally:
+        await client.stop()
+        runner.cancel()
+        try:
+            await runner
+        except asyncio.CancelledError:
+            pass
+
+
+async def _connect(args: argparse.Namespace) -> int:
+    store = _open_store(Path(args.db))
+    try:
+        return await _sync(args, store, until_synced=args.until_synced)
+    finally:
+        store.close()
+
+
+async def _publish(args: argparse.Namespace) -> int:
+    store = _open_store(Path(args.db))
+    try:
+        data = bytes.fromhex(args.data_hex) if args.data_hex else args.data.encode()
+        for _ in range(args.count):
+            event = store.append(event_type_id=args.event_type, key=args.key.encode(), schema_version=args.schema_version,
+                                 timestamp=int(time.time()), event_data=data)
+        print(f"sink publish: appended {args.count} event(s); last offset {event.offset}", flush=True)
+        if args.server is None:
+            return 0
+        return await _sync(args, store, until_synced=True)
+    finally:
+        store.close()
+
+
+def _add_client_options(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument("--server", type=_address, required=required, help="HOST:PORT of the Sink server")
+    p.add_argument("--certs", default="certs", help="folder made by `sink certs` (default: certs)")
+    p.add_argument("--name", default="client", help="client identity: uses client-NAME.pem/.key")
+    p.add_argument("--server-hostname", default="localhost", help="name to verify in the server certificate")
+    p.add_argument("--app-version", default="sink-reference/0.1", help="application version sent in the handshake")
+    p.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds (KEEP-1)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    certs = sub.add_parser("certs", help="create a development CA, server and client certificates")
+    certs.add_argument("--out", default="certs", help="output folder (default: certs)")
+    certs.add_argument("--client", action="append", default=[], help="client identity to issue (repeatable)")
+    certs.set_defaults(func=cmd_certs)
+
+    serve = sub.add_parser("serve", help="run the reference server, persisting received events")
+    serve.add_argument("--listen", type=_address, default=("127.0.0.1", 7443), help="HOST:PORT (default 127.0.0.1:7443)")
+    serve.add_argument("--certs", default="certs", help="folder made by `sink certs`")
+    serve.add_argument("--db", default="sink-server.db", help="SQLite event store")
+    serve.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds")
+    serve.add_argument("--quarantine", action="append", default=[], metavar="CLIENT[:REASON]", help="quarantine a client")
+    serve.add_argument("--reject-app-version", action="append", default=[], metavar="VERSION")
+    serve.add_argument("--nack-key-prefix", help="NACK events whose key starts with this (a poison trigger)")
+    serve.add_argument("--publish-on-connect", type=int, default=0, metavar="N",
+                       help="publish N new events to each client after each handshake")
+    serve.set_defaults(func=lambda a: asyncio.run(_serve(a)))
+
+    connect = sub.add_parser("connect", help="connect a client that syncs its local event store")
+    _add_client_options(connect, required=True)
+    connect.add_argument("--db", default="sink-client.db", help="SQLite event store")
+    connect.add_argument("--until-synced", action="store_true", help="exit once everything pending is answered")
+    connect.set_defaults(func=lambda a: asyncio.run(_connect(a)))
+
+    publish = sub.add_parser("publish", help="append events to the local store; with --server, sync them")
+    _add_client_options(publish, required=False)
+    publish.add_argument("--db", default="sink-client.db", help="SQLite event store")
+    publish.add_argument("--event-type", type=int, required=True)
+    publish.add_argument("--schema-version", type=int, default=1)
+    publish.add_argument("--key", required=True)
+    group = publish.add_mutually_exclusive_group(required=True)
+    group.add_argument("--data", help="event data as UTF-8 text")
+    group.add_argument("--data-hex", help="event data as hex")
+    publish.add_argument("--count", type=int, default=1, help="append this many events")
+    publish.set_defaults(func=lambda a: asyncio.run(_publish(a)))

@@ -1,0 +1,199 @@
+"""Store-backed reference applications: the server behind ``sink serve`` and the client behind ``sink connect``.
+
+Both keep everything in an :class:`~sinkproto.store.EventStore`: received
+events (deduplicated, stored before the ACK), the events they publish
+(at-least-once, from a per-peer subscription), dead letters, and the
+handshake state (instance ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..events import ConnectionClosed
+from ..handshake import Quarantine, decide_handshake, records_client
+from ..messages import ConnectionRequest, ConnectionResponse, Event
+from ..store import EventStore
+from .client import ClientHandler
+from .server import ServerHandler
+from .session import Answer, ConnectionLost, PeerSession
+
+__all__ = ["OutboxPump", "ServerPolicy", "StoreServer", "StoreClient", "WELCOME_EVENT_TYPE"]
+
+log = logging.getLogger("sinkproto.service")
+
+#: event type of the events ``publish_on_connect`` creates (a greeting per connection)
+WELCOME_EVENT_TYPE = 9
+BATCH = 256
+
+
+class OutboxPump:
+    """Publishes a peer's pending events over one session, pipelined up to the in-flight window.
+
+    The store is the outbox: an event stays pending until its ACK or NACK is
+    recorded, so whatever is in flight when the session ends is simply
+    pending again for the next one (DELIV-1, MSGID-13).
+    """
+
+    def __init__(self, store: EventStore, peer: str, session: PeerSession, *, poll: float = 0.5) -> None:
+        self.store, self.peer, self.session = store, peer, session
+        self.wake = asyncio.Event()
+        self.poll = poll
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-{self.peer}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, ConnectionLost):
+                pass
+
+    def idle(self) -> bool:
+        """Nothing pending beyond what is in flight, and nothing in flight."""
+        return self.session.in_flight == 0 and self.store.lag(self.peer) == 0
+
+    async def _run(self) -> None:
+        while True:
+            in_flight = {e.dedupe_key for e in self.session.connection.in_flight.values()}
+            events = self.store.pending(self.peer, limit=BATCH, exclude=in_flight)
+            for event in events:
+                await self.session.publish(event)
+            if not events:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), self.poll)
+                except TimeoutError:
+                    pass
+
+
+@dataclass
+class ServerPolicy:
+    """What the reference server accepts, refuses and sends (configured by ``sink serve``)."""
+
+    quarantined: dict[str, Quarantine] = field(default_factory=dict)
+    rejected_app_versions: frozenset[bytes] = frozenset()
+    nack_key_prefix: bytes | None = None  # a poison trigger for tests and demos
+    publish_on_connect: int = 0  # fresh events for each client after each handshake
+    validate: Callable[[Event], tuple[bytes, bytes] | None] | None = None  # -> (machine, human) to NACK
+
+
+class StoreServer(ServerHandler):
+    def __init__(self, store: EventStore, policy: ServerPolicy | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.policy = policy or ServerPolicy()
+        self.clock = clock
+        self.pumps: dict[PeerSession, OutboxPump] = {}
+
+    async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
+        response = decide_handshake(
+            request,
+            server_instance_id=self.store.instance_id,
+            known_client_instance_id=self.store.known_client_instance_id(client),
+            quarantine=self.policy.quarantined.get(client),
+            app_version_accepted=request.app_version not in self.policy.rejected_app_versions,
+        )
+        if records_client(response):
+            self.store.set_known_client_instance_id(client, request.client_instance_id)  # HS-10: before sending
+        return response
+
+    async def on_connect(self, session: PeerSession, client: str) -> None:
+        self.store.subscribe(client)
+        for _ in range(self.policy.publish_on_connect):
+            self.store.append(event_type_id=WELCOME_EVENT_TYPE, key=b"welcome/" + client.encode(), schema_version=1,
+                              timestamp=int(self.clock()), event_data=b"hello " + client.encode())
+        pump = OutboxPump(self.store, client, session)
+        self.pumps[session] = pump
+        pump.start()
+
+    def notify(self, client: str) -> None:
+        """New events for ``client`` were appended: publish them now rather than at the next poll."""
+        for session, pump in self.pumps.items():
+            if session.peer == client:
+                pump.wake.set()
+
+    async def on_event(self, session: PeerSession, client: str, event: Event) -> Answer | None:
+        prefix = self.policy.nack_key_prefix
+        if prefix is not None and event.key.startswith(prefix):
+            return Answer.nack(b"POISON", b"key prefix " + prefix + b" is refused by policy")
+        if self.policy.validate is not None:
+            refusal = self.policy.validate(event)
+            if refusal is not None:
+                return Answer.nack(*refusal)
+        stored = self.store.store_received(client, event)  # MSGID-9: durable before the ACK
+        if not stored:
+            log.debug("duplicate", extra={"client": client, "offset": event.offset})  # DELIV-2: ACK it again
+        return None
+
+    async def on_ack(self, session: PeerSession, client: str, event: Event) -> None:
+        self.store.mark_acked(client, event)
+
+    async def on_nack(self, session: PeerSession, client: str, event: Event, machine_message: bytes,
+                      human_message: bytes) -> None:
+        self.store.mark_nacked(client, event, machine_message=machine_message, human_message=human_message)
+
+    async def on_disconnect(self, session: PeerSession, client: str, closed: ConnectionClosed) -> None:
+        pump = self.pumps.pop(session, None)
+        if pump is not None:
+            await pump.stop()
+
+
+class StoreClient(ClientHandler):
+    """A client that syncs its store with one server, identified by ``server_name``."""
+
+    def __init__(self, store: EventStore, *, server_name: str, app_version: bytes) -> None:
+        self.store = store
+        self.server_name = server_name
+        self.app_version = app_version
+        self.pump: OutboxPump | None = None
+        self.refused: ConnectionResponse | None = None
+        self.synced = asyncio.Event()
+
+    def connection_request(self) -> ConnectionRequest:
+        return ConnectionRequest(app_version=self.app_version, client_instance_id=self.store.instance_id,
+                                 server_instance_id=self.store.server_instance_id_for(self.server_name))
+
+    async def on_hello(self, server_instance_id: int) -> None:
+        self.store.set_server_instance_id_for(self.server_name, server_instance_id)  # HS-13
+
+    async def on_connect(self, session: PeerSession) -> None:
+        self.store.subscribe(self.server_name)
+        self.pump = OutboxPump(self.store, self.server_name, session)
+        self.pump.start()
+        self._check_synced()
+
+    async def on_refused(self, response: ConnectionResponse) -> None:
+        self.refused = response
+
+    async def on_event(self, session: PeerSession, event: Event) -> Answer | None:
+        self.store.store_received(self.server_name, event)
+        return None
+
+    async def on_ack(self, session: PeerSession, event: Event) -> None:
+        self.store.mark_acked(self.server_name, event)
+        self._check_synced()
+
+    async def on_nack(self, session: PeerSession, event: Event, machine_message: bytes, human_message: bytes) -> None:
+        self.store.mark_nacked(self.server_name, event, machine_message=machine_message, human_message=human_message)
+        log.warning("event refused", extra={"offset": event.offset, "machine_message": machine_message,
+                                            "human_message": human_message})
+        self._check_synced()
+
+    async def on_disconnect(self, closed: ConnectionClosed) -> None:
+        if self.pump is not None:
+            await self.pump.stop()
+            self.pump = None
+
+    def _check_synced(self) -> None:
+        if self.store.lag(self.server_name) == 0:
+            self.synced.set()
+        else:
+            self.synced.clear()
