@@ -351,3 +351,31 @@ def test_the_lock_catches_an_edited_a_removed_and_a_reused_version(tmp_path: Pat
     registry_file.write_text(text.replace('3 = "base_station_health/v3.avsc"\n', ""))
     problems = check_lock(Registry.load(folder), LOCK)
     assert [(p.rule, p.where) for p in problems] == [("SCHEMA-6", "base_station_health v3")]
+
+
+# -- the generated reference page -------------------------------------------------------------
+
+
+def test_the_schema_reference_page_is_generated_from_every_schema() -> None:
+    import importlib.util
+
+    import yaml
+
+    spec = importlib.util.spec_from_file_location("schema_reference", ROOT / "docs" / "hooks" / "schema_reference.py")
+    assert spec is not None and spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    page = hook.render(REGISTRY)
+    for t in REGISTRY:
+        assert f"## `{t.name}` {{#{t.name}}}" in page
+        assert f"| {t.id} | [`{t.name}`](#{t.name}) | {t.direction.value} |" in page
+        for version in t.versions.values():
+            assert f"### Version {version.version}" in page and f"`schemas/{version.file}`" in page
+            for f in version.schema["fields"]:
+                assert f"| `{f['name']}` |" in page, (t.name, version.version, f["name"])
+    assert "| `active_energy_export_wh` | `long` | `0` |" in page
+    assert "renames `energy_wh` to `active_energy_import_wh`" in page
+    assert "`Position` (record):" in page and "| `latitude_e7` | `int` | (required) |" in page
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text().replace("!!python", "#"))
+    assert "docs/hooks/schema_reference.py" in config["hooks"]
+    assert not (ROOT / "docs" / "schemas" / "reference.md").exists()  # generated, never committed

@@ -51,12 +51,13 @@ class FileChange:
             shown = ", ".join(names[:SHOWN]) + (f", ... ({len(names) - SHOWN} more)" if len(names) > SHOWN else "")
             return [f"  {mark} {len(names)} {label}: {shown}"]
 
+        other = "other change" if len(self.other_changed) == 1 else "other changes"
         head = f"{self.path.parent.name}/{self.path.name}: " + (", ".join(
             f"{len(names)} {label}" for names, label in ((self.added, "added"), (self.removed, "removed"),
-                                                         (self.bytes_changed, "bytes changed"), (self.other_changed, "other changes"))
+                                                         (self.bytes_changed, "bytes changed"), (self.other_changed, other))
             if names) or "rewritten")
         return [head, *ids("+", "added", self.added), *ids("-", "removed", self.removed),
-                *ids("~", "bytes changed", self.bytes_changed), *ids("~", "other changes", self.other_changed),
+                *ids("~", "bytes changed", self.bytes_changed), *ids("~", other, self.other_changed),
                 *ids("!", "locked IDs whose meaning changed (give the new meaning a new ID)", self.relocked),
                 *(f"  {note}" for note in self.notes)]
 
