@@ -12,6 +12,7 @@ that compresses differently does not make a file stale.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def _compare_file(path: Path, kind: str, old: VectorFile | None, fresh: list[Cas
     return change
 
 
-def _json_change(path: Path, doc: dict[str, object], added: list[str]) -> FileChange:
+def _json_change(path: Path, doc: Mapping[str, object], added: list[str]) -> FileChange:
     text = json.dumps(doc, indent=1) + "\n"
     current = path.read_text(encoding="utf-8") if path.exists() else None
     return FileChange(path=path, text=None if current == text else text, added=added)
