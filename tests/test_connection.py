@@ -294,3 +294,18 @@ def test_events_do_not_depend_on_segmentation(steps: list[int]) -> None:
         position += step
         index += 1
     assert got == [EventReceived(message_id=100 + i, event=ev(i + 1)) for i in range(5)]
+
+
+@covers("HS-2", "HS-20")
+def test_frames_pipelined_after_the_request_wait_for_the_decision() -> None:
+    client, server = pair()
+    wire = frame_bytes(encode_frame(REQUEST)) + frame_bytes(encode_frame(Publish(message_id=3, event=ev())))
+    assert server.receive_data(wire, 0.0) == [HandshakeRequested(request=REQUEST)]
+    refusal = ConnectionResponse(response=Response.INSTANCE_ID_MISMATCH)
+    assert server.send_response(refusal, 0.0)[-1] == ConnectionClosed(reason="handshake_refused")
+    assert server.data_to_send() == frame_bytes(encode_frame(refusal))  # the PUBLISH was never ACKed
+    # accepted instead: the held PUBLISH is processed after the response
+    _, server2 = pair()
+    server2.receive_data(wire, 0.0)
+    events = server2.send_response(ConnectionResponse(response=Response.CONNECTED), 0.0)
+    assert events[1] == EventReceived(message_id=3, event=ev())

@@ -150,6 +150,7 @@ class Connection:
         self._in_flight: dict[int, Event] = {}  # our PUBLISHes awaiting ACK/NACK (MSGID-3)
         self._in_flight_keys: set[tuple[int, bytes, int]] = set()
         self._to_answer: dict[int, Event] = {}  # peer PUBLISHes we have not answered yet
+        self._held: list[bytes] = []  # frames that arrived while the server was deciding
         self._last_received = now
         self._last_sent = now
         self.handshake_response: ConnectionResponse | None = None
@@ -212,11 +213,17 @@ class Connection:
         self._allow("send_response")
         self._queue(response, now)
         self.handshake_response = response
-        if response.response in ACCEPTED:
-            self._state = State.OPEN
-            return [HandshakeCompleted(response=response)]
-        self._state = State.CLOSED
-        return [HandshakeRefused(response=response), ConnectionClosed(reason="handshake_refused")]
+        held, self._held = self._held, []
+        if response.response not in ACCEPTED:
+            self._state = State.CLOSED  # held frames are never processed (HS-20)
+            return [HandshakeRefused(response=response), ConnectionClosed(reason="handshake_refused")]
+        self._state = State.OPEN
+        events: list[ConnectionEvent] = [HandshakeCompleted(response=response)]
+        for raw in held:
+            events.extend(self._receive_frame(raw, now))
+            if self._state is State.CLOSED:
+                break
+        return events
 
     def publish(self, event: Event, now: float) -> int:
         """Send one event; returns its message id (MSGID-1..MSGID-7)."""
@@ -297,6 +304,11 @@ class Connection:
             return self._protocol_error(exc.error_class, exc.requirement, str(exc))
         for raw in frames:
             self._last_received = now
+            if self._state is State.DECIDING:
+                # Like h11 pausing on a pipelined request: a (faulty) client's
+                # frames after its request wait for the response (HS-2, HS-20).
+                self._held.append(raw)
+                continue
             events.extend(self._receive_frame(raw, now))
             if self._state is State.CLOSED:
                 break  # frames after a close are not processed (ERR-4, HS-20)

@@ -39,7 +39,8 @@ def cmd_certs(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(args: argparse.Namespace) -> int:
+def build_server(args: argparse.Namespace, **server_options: object) -> tuple[SinkServer, EventStore]:
+    """The reference server as `sink serve` configures it (also used by the conformance self-test)."""
     pki = DevPki(Path(args.certs))
     store = _open_store(Path(args.db))
     quarantined = {}
@@ -50,8 +51,20 @@ async def _serve(args: argparse.Namespace) -> int:
                           rejected_app_versions=frozenset(v.encode() for v in args.reject_app_version),
                           nack_key_prefix=args.nack_key_prefix.encode() if args.nack_key_prefix else None,
                           publish_on_connect=args.publish_on_connect)
-    server = SinkServer(StoreServer(store, policy), server_context(cert=pki.server_cert, key=pki.server_key,
-                                                                   client_ca=pki.ca), keepalive=args.keepalive)
+    handler_class = server_options.pop("handler_class", StoreServer)
+    replace_previous = bool(server_options.pop("replace_previous", True))
+    plaintext = server_options.pop("plaintext", False)  # only a conformance mutant speaks without TLS
+    given_context = server_options.pop("ssl_context", None)
+    context = None if plaintext else (given_context or server_context(cert=pki.server_cert, key=pki.server_key,
+                                                                      client_ca=pki.ca))
+    server = SinkServer(handler_class(store, policy), context, keepalive=args.keepalive,  # type: ignore[operator]
+                        **server_options)  # type: ignore[arg-type]
+    server.replace_previous = replace_previous
+    return server, store
+
+
+async def run_server(args: argparse.Namespace, **server_options: object) -> int:
+    server, store = build_server(args, **server_options)
     host, port = await server.start(*args.listen)
     print(f"sink serve: listening on {host}:{port}, store {args.db} (instance id {store.instance_id:#010x})", flush=True)
     stop = asyncio.Event()
@@ -130,13 +143,7 @@ def _add_client_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds (KEEP-1)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    certs = sub.add_parser("certs", help="create a development CA, server and client certificates")
-    certs.add_argument("--out", default="certs", help="output folder (default: certs)")
-    certs.add_argument("--client", action="append", default=[], help="client identity to issue (repeatable)")
-    certs.set_defaults(func=cmd_certs)
-
-    serve = sub.add_parser("serve", help="run the reference server, persisting received events")
+def add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--listen", type=_address, default=("127.0.0.1", 7443), help="HOST:PORT (default 127.0.0.1:7443)")
     serve.add_argument("--certs", default="certs", help="folder made by `sink certs`")
     serve.add_argument("--db", default="sink-server.db", help="SQLite event store")
@@ -146,7 +153,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve.add_argument("--nack-key-prefix", help="NACK events whose key starts with this (a poison trigger)")
     serve.add_argument("--publish-on-connect", type=int, default=0, metavar="N",
                        help="publish N new events to each client after each handshake")
-    serve.set_defaults(func=lambda a: asyncio.run(_serve(a)))
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    certs = sub.add_parser("certs", help="create a development CA, server and client certificates")
+    certs.add_argument("--out", default="certs", help="output folder (default: certs)")
+    certs.add_argument("--client", action="append", default=[], help="client identity to issue (repeatable)")
+    certs.set_defaults(func=cmd_certs)
+
+    serve = sub.add_parser("serve", help="run the reference server, persisting received events")
+    add_serve_options(serve)
+    serve.set_defaults(func=lambda a: asyncio.run(run_server(a)))
 
     connect = sub.add_parser("connect", help="connect a client that syncs its local event store")
     _add_client_options(connect, required=True)

@@ -8,7 +8,7 @@ import random
 import ssl
 from collections.abc import Callable
 
-from ..connection import DEFAULT_KEEPALIVE, Connection, Role
+from ..connection import DEFAULT_KEEPALIVE, Connection, Role, State
 from ..events import (
     ConnectionClosed,
     ConnectionEvent,
@@ -40,6 +40,10 @@ class ServerHandler:
         """Map a verified certificate to a client id; None refuses the connection."""
         return identity
 
+    def anonymous(self) -> str | None:
+        """The client id for a peer without a verified certificate: None refuses it (TRANS-3, TRANS-5)."""
+        return None
+
     async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
         raise NotImplementedError
 
@@ -68,8 +72,14 @@ class ServerHandler:
 class SinkServer:
     """Accept loop, one :class:`PeerSession` per connection, newest connection per client wins (DELIV-10)."""
 
-    def __init__(self, handler: ServerHandler, ssl_context: ssl.SSLContext, *, keepalive: float = DEFAULT_KEEPALIVE,
-                 limits: Limits = DEFAULT_LIMITS, message_id_start: Callable[[], int] | None = None) -> None:
+    def __init__(self, handler: ServerHandler, ssl_context: ssl.SSLContext | None, *,
+                 keepalive: float = DEFAULT_KEEPALIVE, limits: Limits = DEFAULT_LIMITS,
+                 message_id_start: Callable[[], int] | None = None,
+                 connection_class: type[Connection] = Connection, serial: bool = False) -> None:
+        # connection_class lets the conformance self-test run deliberately broken
+        # variants ("mutants") of this server; production code leaves the default.
+        self.connection_class = connection_class
+        self._serial = asyncio.Lock() if serial else None  # one connection at a time: a mutant, never a default
         self.handler = handler
         self.ssl_context = ssl_context
         self.keepalive = keepalive
@@ -79,10 +89,12 @@ class SinkServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self.sessions: dict[str, PeerSession] = {}  # client -> its current, handshaken session
         self._handshaken: set[PeerSession] = set()
+        self.replace_previous = True  # DELIV-10; only a conformance mutant turns it off
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._accept, host, port, ssl=self.ssl_context,
-                                                  ssl_handshake_timeout=self.keepalive)
+        self._server = await asyncio.start_server(
+            self._accept, host, port, ssl=self.ssl_context,
+            ssl_handshake_timeout=self.keepalive if self.ssl_context is not None else None)
         address = self._server.sockets[0].getsockname()
         log.info("listening", extra={"address": f"{address[0]}:{address[1]}"})
         return address[0], address[1]
@@ -107,7 +119,11 @@ class SinkServer:
         assert task is not None
         self._tasks.add(task)  # type: ignore[arg-type]
         try:
-            await self._serve(reader, writer)
+            if self._serial is not None:
+                async with self._serial:
+                    await self._serve(reader, writer)
+            else:
+                await self._serve(reader, writer)
         except Exception:  # ERR-5: one connection's failure never takes the server down
             log.exception("session failed")
         finally:
@@ -116,15 +132,15 @@ class SinkServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peercert = writer.get_extra_info("peercert")
         identity = peer_identity(peercert)
-        client = self.handler.authenticate(identity, peercert) if identity else None
+        client = self.handler.authenticate(identity, peercert or {}) if identity else self.handler.anonymous()
         address = writer.get_extra_info("peername")
         if client is None:
             log.warning("refusing unauthenticated peer", extra={"address": str(address)})
             writer.close()
             return
         loop = asyncio.get_running_loop()
-        connection = Connection(Role.SERVER, now=loop.time(), message_id_start=self._message_id_start(),
-                                keepalive=self.keepalive, limits=self.limits)
+        connection = self.connection_class(Role.SERVER, now=loop.time(), message_id_start=self._message_id_start(),
+                                           keepalive=self.keepalive, limits=self.limits)
         session = PeerSession(connection, reader, writer, self._on_event_for(client), peer=client, logger=log)
         log.info("connection", extra={"client": client, "address": str(address)})
         closed = await session.run()
@@ -141,12 +157,13 @@ class SinkServer:
             if isinstance(event, HandshakeRequested):
                 response = await handler.decide(client, event.request)
                 log.info("handshake", extra={"client": client, "response": response.response.wire_name})
-                await session.send_response(response)
+                if session.connection.state is State.DECIDING:  # not closed by a timer meanwhile
+                    await session.send_response(response)
             elif isinstance(event, HandshakeCompleted):
                 previous = self.sessions.get(client)
                 self.sessions[client] = session
                 self._handshaken.add(session)
-                if previous is not None and previous is not session:
+                if previous is not None and previous is not session and self.replace_previous:
                     log.info("replacing older connection", extra={"client": client})  # DELIV-10
                     await previous.close()
                 await handler.on_connect(session, client)

@@ -1,0 +1,169 @@
+"""Server mode: the handshake (HS-*, CONN-*)."""
+
+from __future__ import annotations
+
+import random
+
+from sinkproto import ConnectionResponse, Ping, Publish, Response, encode_frame
+
+from ..context import CaseContext
+from ..model import CheckFailed, Level
+from . import case
+
+REFUSAL_CLOSE = "answer {code} and close the connection"
+
+
+@case("server.handshake.first-contact", "A first request without server_instance_id gets hello_new_client",
+      area="handshake", requirements=["HS-3", "HS-9", "CONN-5"],
+      reactions=["hello_new_client carrying the server's instance id"])
+async def first_contact(ctx: CaseContext) -> str:
+    server_id = await ctx.learn_server_instance_id()
+    return f"hello_new_client, server_instance_id={server_id:#010x}"
+
+
+@case("server.handshake.known-client", "A known client with both instance ids gets connected",
+      area="handshake", requirements=["HS-9", "CONN-6"], reactions=["connected (0x10), then the connection stays open"])
+async def known_client(ctx: CaseContext) -> str:
+    wire = await ctx.open_session()
+    await wire.send_frame(encode_frame(Ping()))
+    frame = await ctx.recv(wire, "a PONG after connected")
+    if frame != b"\x60\x00":
+        raise CheckFailed(f"{frame.hex()} instead of PONG 6000 on a connected session")
+    return "connected, and the session answers a PING"
+
+
+@case("server.handshake.interrupted-first", "The same client id without server_instance_id gets hello_new_client again",
+      area="handshake", requirements=["HS-9", "HS-10"],
+      reactions=["hello_new_client with the same server_instance_id as before"])
+async def interrupted(ctx: CaseContext) -> str:
+    server_id = await ctx.learn_server_instance_id()
+    wire = await ctx.connect()
+    await wire.send_frame(ctx.request())
+    response = await ctx.recv_response(wire)
+    if response != ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=server_id):
+        raise CheckFailed(f"{response.response.wire_name} {response.server_instance_id} "
+                          f"(expected hello_new_client {server_id:#010x})")
+    return "hello_new_client with the same server instance id"
+
+
+async def _refused(ctx: CaseContext, wire_identity: str, request: bytes, expected: Response) -> str:
+    wire = await ctx.connect(wire_identity)
+    await wire.send_frame(request)
+    response = await ctx.recv_response(wire)
+    if response.response is not expected:
+        raise CheckFailed(f"{response.response.wire_name} (expected {expected.wire_name})")
+    await ctx.expect_closed(wire, f"after {expected.wire_name}")
+    detail = ""
+    if response.response is Response.QUARANTINED:
+        detail = f" (machine {response.machine_message!r}, human {response.human_message!r})"
+    return f"{expected.wire_name}{detail}, then the server closed the connection"
+
+
+@case("server.handshake.mismatch.client-instance-id", "Another client_instance_id with the stored server id is a mismatch",
+      area="handshake", requirements=["HS-9", "HS-19"], reactions=[REFUSAL_CLOSE.format(code="instance_id_mismatch (0x12)")])
+async def mismatch_client(ctx: CaseContext) -> str:
+    server_id = await ctx.learn_server_instance_id()
+    other = (ctx.profile.client_instance_id + 1) & 0xFFFF_FFFF
+    return await _refused(ctx, "main", ctx.request(client_instance_id=other, server_instance_id=server_id),
+                          Response.INSTANCE_ID_MISMATCH)
+
+
+@case("server.handshake.mismatch.server-instance-id", "A server_instance_id that is not the server's is a mismatch",
+      area="handshake", requirements=["HS-9", "HS-19"], reactions=[REFUSAL_CLOSE.format(code="instance_id_mismatch (0x12)")])
+async def mismatch_server(ctx: CaseContext) -> str:
+    server_id = await ctx.learn_server_instance_id()
+    return await _refused(ctx, "main", ctx.request(server_instance_id=server_id ^ 0x5A5A_5A5A), Response.INSTANCE_ID_MISMATCH)
+
+
+@case("server.handshake.new-client", "A never-seen client identity gets hello_new_client",
+      area="handshake", requirements=["HS-9", "HS-10"], feature="fresh_identity",
+      reactions=["hello_new_client carrying the server's instance id"])
+async def new_client(ctx: CaseContext) -> str:
+    wire = await ctx.connect("fresh")
+    await wire.send_frame(ctx.request(client_instance_id=random.SystemRandom().randrange(1 << 32)))
+    response = await ctx.recv_response(wire)
+    if response.response is not Response.HELLO_NEW_CLIENT:
+        raise CheckFailed(f"{response.response.wire_name} (expected hello_new_client)")
+    return "hello_new_client"
+
+
+@case("server.handshake.quarantined", "A quarantined identity gets quarantined with its reason, then a close",
+      area="handshake", requirements=["HS-18", "HS-19", "CONN-7"], feature="quarantine",
+      reactions=[REFUSAL_CLOSE.format(code="quarantined (0x13) with machine and human messages")])
+async def quarantined(ctx: CaseContext) -> str:
+    return await _refused(ctx, "quarantined", ctx.request(), Response.QUARANTINED)
+
+
+@case("server.handshake.unsupported-protocol-version", "A request for protocol version 1 is refused",
+      area="handshake", requirements=["HS-11", "CONN-2"],
+      reactions=[REFUSAL_CLOSE.format(code="unsupported_protocol_version (0x14)")])
+async def unsupported_version(ctx: CaseContext) -> str:
+    request = bytearray(ctx.request())
+    request[0] = 0x01
+    return await _refused(ctx, "main", bytes(request), Response.UNSUPPORTED_PROTOCOL_VERSION)
+
+
+@case("server.handshake.unsupported-application-version", "The profile's rejected application version is refused",
+      area="handshake", requirements=["HS-12", "HS-19"], feature="app_version_policy",
+      reactions=[REFUSAL_CLOSE.format(code="unsupported_application_version (0x15)")])
+async def unsupported_app(ctx: CaseContext) -> str:
+    assert ctx.profile.rejected_app_version is not None
+    return await _refused(ctx, "main", ctx.request(app_version=ctx.profile.rejected_app_version),
+                          Response.UNSUPPORTED_APPLICATION_VERSION)
+
+
+@case("server.handshake.publish-before-request", "A PUBLISH before the connection request is not processed",
+      area="handshake", requirements=["MSGID-7", "ERR-6", "ERR-3"],
+      reactions=["close the connection without ACK, NACK or any response"])
+async def publish_first(ctx: CaseContext) -> str:
+    wire = await ctx.connect()
+    await wire.send_frame(encode_frame(Publish(message_id=1, event=ctx.event())))
+    await ctx.expect_closed(wire, "after a PUBLISH as first frame")
+    return "closed without answering (the field server ACKs it: a quirk)"
+
+
+@case("server.handshake.ping-before-request", "A PING before the connection request is a protocol error",
+      area="handshake", requirements=["ERR-6", "ERR-4"], reactions=["close the connection without a PONG"])
+async def ping_first(ctx: CaseContext) -> str:
+    wire = await ctx.connect()
+    await wire.send_frame(encode_frame(Ping()))
+    await ctx.expect_closed(wire, "after a PING as first frame")
+    return "closed without a PONG"
+
+
+@case("server.handshake.second-request", "A second connection request on an open session is a protocol error",
+      area="handshake", requirements=["ERR-6"], reactions=["close the connection without a second response"])
+async def second_request(ctx: CaseContext) -> str:
+    wire = await ctx.open_session()
+    await wire.send_frame(ctx.request(server_instance_id=ctx.state.server_instance_id))
+    await ctx.expect_closed(wire, "after a second connection request")
+    return "closed without answering"
+
+
+@case("server.handshake.nothing-after-refusal", "A PUBLISH after a refusal is neither stored nor ACKed",
+      area="handshake", requirements=["HS-20", "HS-19"], reactions=["close the connection; never ACK the PUBLISH"])
+async def after_refusal(ctx: CaseContext) -> str:
+    server_id = await ctx.learn_server_instance_id()
+    wire = await ctx.connect()
+    other = (ctx.profile.client_instance_id + 2) & 0xFFFF_FFFF
+    await wire.send_frame(ctx.request(client_instance_id=other, server_instance_id=server_id))
+    await wire.send_frame(encode_frame(Publish(message_id=9, event=ctx.event())))  # a faulty client does not wait
+    response = await ctx.recv_response(wire)
+    if response.response is not Response.INSTANCE_ID_MISMATCH:
+        raise CheckFailed(f"{response.response.wire_name} (expected instance_id_mismatch)")
+    await ctx.expect_closed(wire, "after instance_id_mismatch and a PUBLISH")
+    return "instance_id_mismatch, no ACK, closed (the field server ACKs after quarantined: a quirk)"
+
+
+@case("server.handshake.closes-silent-handshake", "A client that never sends a request is closed after 1.5 K",
+      area="keepalive", requirements=["KEEP-5", "SEC-4"], level=Level.MUST, slow=True, timeout=0.0,
+      reactions=["close the connection between 1.5 K and 2 K after TLS is up"])
+async def silent_handshake(ctx: CaseContext) -> str:
+    wire = await ctx.connect()
+    k = ctx.profile.keepalive
+    closed, frames = await wire.expect_close(ctx.t(2.0 * k + 1.0))
+    if frames:
+        raise CheckFailed(f"sent {len(frames)} frames to a client that said nothing")
+    if not closed:
+        raise CheckFailed(f"still open after {ctx.t(2 * k + 1):.1f} s of silence (K={k} s)")
+    return "closed a connection that sent no request"

@@ -1,0 +1,119 @@
+"""``sink-check``: run the conformance catalogue against a Sink server (or the reference, with ``selftest``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from .cases import catalogue
+from .console import LiveView, print_list, print_summary
+from .model import Case, CaseResult, catalogue_hash
+from .profile import Profile, load_profile
+from .reports import report_document, write_json, write_junit
+from .runner import load_expected_failures, run_cases, select, summarize
+
+__all__ = ["main", "run_and_report"]
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def _selected(args: argparse.Namespace, mode: str) -> list[Case]:
+    return select([c for c in catalogue() if c.mode == mode], include=args.cases, exclude=args.exclude,
+                  slow=not args.no_slow)
+
+
+def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile, args: argparse.Namespace,
+                   console: Console, mode: str, label: str) -> int:
+    expected = load_expected_failures(Path(args.expected_failures) if args.expected_failures else None)
+    started_at = dt.datetime.now(dt.timezone.utc)
+    started = time.monotonic()
+    with LiveView(console, len(cases), verbose=args.verbose) as view:
+        results: list[CaseResult] = asyncio.run(run_cases(cases, host=host, port=port, profile=profile, scale=args.scale,
+                                                          expected_failures=expected, on_result=view.result))
+    summary = summarize(results, expected, {c.id for c in catalogue()})
+    hash_ = catalogue_hash(cases)
+    print_summary(console, summary, hash_=hash_, profile=profile.name)
+    document = report_document(results, cases=cases, profile=profile, target=label, mode=mode, summary=summary,
+                               started=started_at, duration=time.monotonic() - started)
+    if args.json:
+        write_json(document, Path(args.json))
+    if args.junit:
+        write_junit(results, Path(args.junit), name=f"sink-check {mode} {label}")
+    if args.html:
+        from .html import write_html
+
+        write_html(document, Path(args.html))
+    return summary.exit_code
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    console = Console(stderr=False)
+    profile = load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key)
+    cases = _selected(args, "server")
+    if args.list:
+        print_list(console, cases)
+        return 0
+    host, port = args.target
+    return run_and_report(cases, host=host, port=port, profile=profile, args=args, console=console, mode="server",
+                          label=f"{host}:{port}")
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from .selftest import selftest
+
+    return selftest(args, Console())
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cases", action="append", metavar="GLOB", help="run only cases whose ID matches (repeatable)")
+    p.add_argument("--exclude", action="append", metavar="GLOB", help="skip cases whose ID matches (repeatable)")
+    p.add_argument("--no-slow", action="store_true", help="skip slow cases (those that wait 1.5 K)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every timeout and wait (slow peers, loaded CI)")
+    p.add_argument("--expected-failures", metavar="FILE", help="case IDs known to fail, one per line")
+    p.add_argument("--json", metavar="FILE", help="write the JSON report")
+    p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    p.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    p.add_argument("-v", "--verbose", action="store_true", help="print what was observed for passing cases too")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sink-check", description="Sink conformance runner")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"sink-check {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    server = sub.add_parser("server", help="test a Sink server: the runner plays its clients")
+    server.add_argument("target", type=_address, metavar="HOST:PORT")
+    server.add_argument("--profile", metavar="FILE", help="the implementation's profile (TOML)")
+    server.add_argument("--ca", help="CA that signed the server certificate (overrides the profile)")
+    server.add_argument("--cert", help="client certificate of the main identity (overrides the profile)")
+    server.add_argument("--key", help="its key")
+    _common(server)
+    server.set_defaults(func=cmd_server)
+    selftest = sub.add_parser("selftest", help="run the catalogue against the reference server and every mutant")
+    _common(selftest)
+    selftest.add_argument("--no-mutants", action="store_true", help="only the reference server")
+    selftest.set_defaults(func=cmd_selftest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

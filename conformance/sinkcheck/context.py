@@ -1,0 +1,227 @@
+"""What a case can do: open connections as the profile's identities, craft frames, check reactions."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass, field
+
+from sinkproto import (
+    Ack,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    Limits,
+    Ping,
+    Publish,
+    Response,
+    decode_frame,
+    encode_frame,
+)
+from sinkproto.errors import DecodeError
+
+from .model import CheckFailed, Unsupported, WireRecord
+from .profile import Profile
+from .wire import CLOSED, Wire, describe_frame
+
+__all__ = ["RunState", "CaseContext"]
+
+
+@dataclass
+class RunState:
+    """Facts learned during a run and shared by its cases (e.g. the server's instance id)."""
+
+    server_instance_id: int | None = None
+    run_tag: str = field(default_factory=lambda: f"{int(time.time()) % 100000:05d}")
+
+
+class CaseContext:
+    """Handed to every case: target address, profile, timeouts and a wire log."""
+
+    def __init__(self, *, host: str, port: int, profile: Profile, state: RunState, case_id: str,
+                 scale: float = 1.0) -> None:
+        self.host, self.port = host, port
+        self.profile = profile
+        self.state = state
+        self.case_id = case_id
+        self.scale = scale
+        self.log: list[WireRecord] = []
+        self.started = time.monotonic()
+        self._wires: list[Wire] = []
+        self._offset = 0
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def t(self, seconds: float) -> float:
+        """A wait scaled by the run's factor (slow peers, loaded CI)."""
+        return seconds * self.scale
+
+    # -- connections ------------------------------------------------------------------------------
+
+    def tls_context(self, identity: str | None = "main", *, version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if self.profile.ca is None:
+            raise Unsupported("the profile names no CA for the peer's certificate")
+        context.load_verify_locations(cafile=self.profile.ca)
+        context.check_hostname = True
+        if version is not None:
+            context.minimum_version = context.maximum_version = version
+        if identity is not None:
+            ident = self.profile.identity(identity)
+            if ident is None:
+                raise Unsupported(f"the profile has no '{identity}' identity")
+            context.load_cert_chain(ident.cert, ident.key)
+        return context
+
+    async def connect(self, identity: str | None = "main", *, tls: bool = True, name: str | None = None,
+                      version: ssl.TLSVersion | None = None, context: ssl.SSLContext | None = None) -> Wire:
+        """A new connection; a peer that cannot be reached fails the case (it stopped serving)."""
+        if context is None and tls:
+            context = self.tls_context(identity, version=version)
+        try:
+            wire = await Wire.connect(self.host, self.port, ssl_context=context,
+                                      server_hostname=self.profile.server_hostname,
+                                      name=name or f"c{len(self._wires) + 1}", log=self.log.append,
+                                      started=self.started, timeout=self.t(10))
+        except ssl.SSLError:
+            raise  # TLS cases judge these themselves
+        except (OSError, TimeoutError) as exc:
+            raise CheckFailed(f"could not connect to {self.host}:{self.port}: {exc!r}") from None
+        self._wires.append(wire)
+        return wire
+
+    async def close_all(self) -> None:
+        for wire in self._wires:
+            await wire.close()
+
+    # -- frames ---------------------------------------------------------------------------------
+
+    def request(self, *, client_instance_id: int | None = None, server_instance_id: int | None = None,
+                app_version: bytes | None = None) -> bytes:
+        return encode_frame(ConnectionRequest(
+            app_version=self.profile.app_version if app_version is None else app_version,
+            client_instance_id=self.profile.client_instance_id if client_instance_id is None else client_instance_id,
+            server_instance_id=server_instance_id))
+
+    def event(self, *, key: bytes | None = None, offset: int | None = None, data: bytes = b"sink-check") -> Event:
+        """A fresh event whose topic is unique to this run and case, so reruns never collide."""
+        self._offset += 1
+        return Event(event_type_id=1, schema_version=1,
+                     key=key if key is not None else f"sink-check/{self.state.run_tag}/{self.case_id}".encode(),
+                     offset=self._offset if offset is None else offset, timestamp=1_700_000_000 + self._offset,
+                     event_data=data)
+
+    @staticmethod
+    def publish_frame(message_id: int, event: Event) -> bytes:
+        return encode_frame(Publish(message_id=message_id, event=event))
+
+    # -- reactions -------------------------------------------------------------------------------
+
+    async def recv(self, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = False) -> bytes:
+        """The next frame. PUBLISH frames from the peer are background traffic (its own events):
+        they are ACKed and skipped unless ``publishes`` asks for them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.t(timeout)
+        while True:
+            try:
+                frame = await wire.recv_frame(max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise CheckFailed(f"no frame within {self.t(timeout):.1f} s while waiting for {what}") from None
+            if frame is CLOSED:
+                raise CheckFailed(f"the connection closed ({wire.close_reason}) while waiting for {what}")
+            if not publishes and frame[:1] and frame[0] >> 4 == 4 and len(frame) >= 2:
+                await wire.send_frame(encode_frame(Ack(message_id=int.from_bytes(frame[:2], "big") & 0xFFF)))
+                continue
+            return frame
+
+    async def recv_response(self, wire: Wire, timeout: float = 5.0) -> ConnectionResponse:
+        """The connection response, promptly: before a silence timeout could have freed the server."""
+        frame = await self.recv(wire, "a connection response", self.prompt(timeout) / self.scale)
+        try:
+            value = decode_frame(frame, Limits())
+        except DecodeError as exc:
+            raise CheckFailed(f"undecodable frame instead of a connection response: {exc}") from None
+        if not isinstance(value, ConnectionResponse):
+            raise CheckFailed(f"{describe_frame(frame)} instead of a connection response")
+        return value
+
+    def prompt(self, seconds: float = 5.0) -> float:
+        """How long a "prompt" reaction may take: also less than the peer's silence timeout (1.5 K,
+        counted from our last frame), so that a close caused by silence is never taken for it."""
+        return min(self.t(seconds), 1.2 * self.profile.keepalive)
+
+    async def expect_closed(self, wire: Wire, why: str, timeout: float = 5.0, *, allow: tuple[type, ...] = ()) -> None:
+        """The peer must close ``wire`` promptly, sending nothing but frames of ``allow`` types (or its own PUBLISHes)."""
+        timeout = self.prompt(timeout) / self.scale  # prompt() already applied the scale
+        closed, frames = await wire.expect_close(self.t(timeout))
+        for frame in frames:
+            try:
+                value = decode_frame(frame, Limits())
+            except DecodeError:
+                raise CheckFailed(f"{why}: sent an undecodable frame {frame.hex()} instead of closing") from None
+            if isinstance(value, Publish):
+                continue  # the peer's own events, sent before it read ours: not an answer
+            if not isinstance(value, allow):
+                raise CheckFailed(f"{why}: sent {describe_frame(frame)} instead of closing")
+        if not closed:
+            raise CheckFailed(f"{why}: the connection was still open after {self.t(timeout):.1f} s")
+
+    async def expect_answer(self, wire: Wire, message_id: int, *, nack: bool = False, timeout: float = 5.0) -> bytes:
+        """The next frame must be the ACK (or NACK) of ``message_id``; PUBLISHes from the peer are ACKed meanwhile."""
+        want = "NACK" if nack else "ACK"
+        while True:
+            frame = await self.recv(wire, f"the {want} of message id {message_id}", timeout)
+            kind = frame[0] >> 4
+            if kind == 6:
+                continue  # an unsolicited PONG is harmless
+            expected_type = 7 if nack else 3
+            got_id = int.from_bytes(frame[:2], "big") & 0xFFF if len(frame) >= 2 else None
+            if kind != expected_type or got_id != message_id:
+                raise CheckFailed(f"{describe_frame(frame)} instead of the {want} of message id {message_id}")
+            return frame
+
+    # -- composite steps ----------------------------------------------------------------------------
+
+    async def learn_server_instance_id(self) -> int:
+        """First contact as the main identity without a server id: hello_new_client names S (HS-9)."""
+        if self.state.server_instance_id is None:
+            wire = await self.connect("main", name="learn")
+            await wire.send_frame(self.request())
+            response = await self.recv_response(wire)
+            if response.response is not Response.HELLO_NEW_CLIENT:
+                raise CheckFailed(f"{response.response.wire_name} to a first request without server_instance_id "
+                                  "(expected hello_new_client: new client or interrupted first handshake)")
+            assert response.server_instance_id is not None
+            self.state.server_instance_id = response.server_instance_id
+            await wire.close()
+        return self.state.server_instance_id
+
+    async def open_session(self, identity: str = "main", *, name: str | None = None) -> Wire:
+        """A connection whose handshake completed with `connected` (known client)."""
+        server_id = await self.learn_server_instance_id()
+        wire = await self.connect(identity, name=name)
+        await wire.send_frame(self.request(server_instance_id=server_id))
+        response = await self.recv_response(wire)
+        if response.response is not Response.CONNECTED:
+            raise CheckFailed(f"{response.response.wire_name} to a known client's request (expected connected)")
+        return wire
+
+    async def publish_and_expect(self, wire: Wire, message_id: int, event: Event | None = None, *,
+                                 nack: bool = False) -> bytes:
+        await wire.send_frame(self.publish_frame(message_id, event or self.event()))
+        return await self.expect_answer(wire, message_id, nack=nack)
+
+    async def still_serves(self) -> str:
+        """Robustness verdicts: after the hostile input, a second, well-behaved connection still works."""
+        wire = await self.open_session(name="healthy")
+        await self.publish_and_expect(wire, 1)
+        await wire.send_frame(encode_frame(Ping()))
+        frame = await self.recv(wire, "a PONG")
+        if frame[0] >> 4 != 6:
+            raise CheckFailed(f"{describe_frame(frame)} instead of a PONG on a healthy connection")
+        await wire.close()
+        return "a second connection then completed a handshake, a publish/ACK and a PING/PONG"
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(self.t(seconds))

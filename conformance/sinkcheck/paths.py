@@ -1,0 +1,17 @@
+"""Where the runner finds the spec registry when it runs from a checkout of the kit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _find(relative: str) -> Path | None:
+    here = Path(__file__).resolve()
+    for folder in here.parents:
+        candidate = folder / relative
+        if candidate.exists():
+            return candidate
+    return None
+
+
+SPEC_REGISTRY = _find("spec/v0/requirements.toml")

@@ -1,0 +1,98 @@
+"""The profile (capability manifest) an implementer fills in, as TOML.
+
+It says how to reach the implementation and what it is configured to do, so
+that cases can provoke and expect the right reactions. Optional features the
+profile does not declare make their cases ``unsupported``, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Identity", "Profile", "load_profile", "FEATURES"]
+
+#: Optional behaviours a case may depend on; the profile lists those the implementation has.
+FEATURES = {
+    "poison_nack": "the server NACKs events whose key starts with poison_key_prefix",
+    "quarantine": "a quarantined client identity is configured (identities.quarantined)",
+    "app_version_policy": "the server rejects rejected_app_version",
+    "publish_on_connect": "the server publishes events_on_connect to each client after the handshake",
+    "fresh_identity": "identities.fresh is a client identity the server has never seen",
+    "frame_65535": "the server accepts a PUBLISH frame of 65,535 bytes",
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str = "unnamed"
+    ca: Path | None = None  # trust anchor for the peer's certificate
+    server_hostname: str = "localhost"
+    identities: dict[str, Identity] = field(default_factory=dict)  # main, second, quarantined, fresh, other_ca
+    client_instance_id: int = 0x5151_0001
+    app_version: bytes = b"sink-check"
+    rejected_app_version: bytes | None = None
+    poison_key_prefix: bytes = b"poison"
+    events_on_connect: int = 0
+    keepalive: float = 60.0
+    features: frozenset[str] = frozenset()
+    source: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def has(self, feature: str) -> bool:
+        return feature in self.features
+
+    def identity(self, name: str) -> Identity | None:
+        return self.identities.get(name)
+
+
+def _bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def load_profile(path: Path | None, **overrides: Any) -> Profile:
+    """Read a profile; paths inside it are relative to the file. ``overrides`` come from the command line."""
+    raw: dict[str, Any] = tomllib.loads(path.read_text()) if path else {}
+    base = path.parent if path else Path.cwd()
+
+    def p(value: str | None) -> Path | None:
+        return None if value is None else (base / value).resolve()
+
+    identities = {}
+    for name, entry in raw.get("identities", {}).items():
+        identities[name] = Identity(cert=p(entry["cert"]), key=p(entry["key"]))  # type: ignore[arg-type]
+    unknown = set(raw.get("features", [])) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"unknown features in profile: {sorted(unknown)} (known: {sorted(FEATURES)})")
+    profile = Profile(
+        name=raw.get("name", path.stem if path else "command line"),
+        ca=p(raw.get("ca")),
+        server_hostname=raw.get("server_hostname", "localhost"),
+        identities=identities,
+        client_instance_id=int(raw.get("client_instance_id", 0x5151_0001)),
+        app_version=_bytes(raw.get("app_version", "sink-check")) or b"",
+        rejected_app_version=_bytes(raw.get("rejected_app_version")),
+        poison_key_prefix=_bytes(raw.get("poison_key_prefix", "poison")) or b"poison",
+        events_on_connect=int(raw.get("events_on_connect", 0)),
+        keepalive=float(raw.get("keepalive", 60.0)),
+        features=frozenset(raw.get("features", [])),
+        source=path,
+        raw=raw,
+    )
+    if overrides:
+        identities = dict(profile.identities)
+        if overrides.get("cert") and overrides.get("key"):
+            identities["main"] = Identity(cert=Path(overrides["cert"]).resolve(), key=Path(overrides["key"]).resolve())
+        profile = Profile(**{**profile.__dict__, "identities": identities,
+                             "ca": Path(overrides["ca"]).resolve() if overrides.get("ca") else profile.ca})
+    return profile

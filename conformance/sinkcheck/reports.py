@@ -1,0 +1,99 @@
+"""Reports: the JSON document (stable schema), JUnit XML for CI, and console lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from . import __version__
+from .model import Case, CaseResult, Outcome, catalogue_hash
+from .profile import Profile
+from .runner import RunSummary
+
+__all__ = ["REPORT_SCHEMA_VERSION", "DOCS_BASE", "requirement_url", "report_document", "write_json", "write_junit"]
+
+REPORT_SCHEMA_VERSION = 1
+#: Requirement IDs link to their anchors on the docs site (served with `python3 kit.py docs`).
+DOCS_BASE = "http://127.0.0.1:8000/spec/v0/"
+
+
+def requirement_url(requirement: str, sections: dict[str, str], base: str = DOCS_BASE) -> str:
+    section = sections.get(requirement)
+    if section is None:
+        return f"{base}#{requirement}"
+    page, anchor = section.split("#", 1)
+    return f"{base}{page.removesuffix('.md')}/#{anchor}"
+
+
+def requirement_sections() -> dict[str, str]:
+    """{requirement ID: "file.md#ID"} from the spec registry, when the spec is at hand."""
+    import tomllib
+
+    from .paths import SPEC_REGISTRY
+
+    if SPEC_REGISTRY is None or not SPEC_REGISTRY.exists():
+        return {}
+    return {r["id"]: r["section"] for r in tomllib.loads(SPEC_REGISTRY.read_text())["requirement"]}
+
+
+def report_document(results: list[CaseResult], *, cases: list[Case], profile: Profile, target: str, mode: str,
+                    summary: RunSummary, started: dt.datetime, duration: float) -> dict[str, Any]:
+    sections = requirement_sections()
+    return {
+        "report_schema": REPORT_SCHEMA_VERSION,
+        "tool": "sink-check",
+        "kit_version": __version__,
+        "spec_version": 0,
+        "mode": mode,
+        "target": target,
+        "profile": {"name": profile.name, "path": str(profile.source) if profile.source else None,
+                    "features": sorted(profile.features), "keepalive": profile.keepalive},
+        "catalogue_hash": catalogue_hash(cases),
+        "started": started.isoformat(),
+        "duration": round(duration, 3),
+        "host": platform.node(),
+        "summary": {**summary.counts, "exit_code": summary.exit_code,
+                    "unexpected_failures": summary.unexpected_failures,
+                    "unexpected_passes": summary.unexpected_passes,
+                    "unknown_expected_failures": summary.unknown_expected, "errors": summary.errors},
+        "requirement_links": {rid: requirement_url(rid, sections) for r in results for rid in r.case.requirements},
+        "cases": [r.to_json() for r in results],
+    }
+
+
+def write_json(document: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(document, indent=1) + "\n")
+
+
+def write_junit(results: list[CaseResult], path: Path, *, name: str) -> None:
+    """One testcase per case; fail/non_strict/error as <failure>/<error>, unsupported as <skipped>."""
+    suite = ET.Element("testsuite", name=name, tests=str(len(results)),
+                       failures=str(sum(r.outcome is Outcome.FAIL and not r.expected_failure for r in results)),
+                       errors=str(sum(r.outcome is Outcome.ERROR for r in results)),
+                       skipped=str(sum(r.outcome is Outcome.UNSUPPORTED for r in results)),
+                       time=f"{sum(r.duration for r in results):.3f}")
+    for r in results:
+        tc = ET.SubElement(suite, "testcase", classname=f"sink-check.{r.case.mode}.{r.case.area}", name=r.case.id,
+                           time=f"{r.duration:.3f}")
+        ET.SubElement(tc, "properties").extend(
+            [ET.Element("property", name="requirement", value=rid) for rid in r.case.requirements]
+            + [ET.Element("property", name="level", value=r.case.level.value),
+               ET.Element("property", name="outcome", value=r.outcome.value)])
+        message = f"{r.observed} | acceptable: {'; '.join(r.case.reactions)}"
+        if r.outcome is Outcome.FAIL and not r.expected_failure:
+            ET.SubElement(tc, "failure", message=message, type="MUST").text = _wire_text(r)
+        elif r.outcome is Outcome.ERROR:
+            ET.SubElement(tc, "error", message=r.observed, type="runner")
+        elif r.outcome is Outcome.UNSUPPORTED:
+            ET.SubElement(tc, "skipped", message=r.observed)
+        elif r.outcome in (Outcome.NON_STRICT, Outcome.INFORMATIONAL) or r.expected_failure:
+            ET.SubElement(tc, "system-out").text = f"{r.outcome.value}: {message}"
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _wire_text(result: CaseResult) -> str:
+    return "\n".join(f"{w.at:8.4f} {w.connection:>8} {w.direction:>8} {w.decoded} {w.hex[:80]}" for w in result.wire)

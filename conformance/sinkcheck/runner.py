@@ -1,0 +1,123 @@
+"""Run cases against a peer: per-case timeouts, outcomes, expected failures. No case can hang the run."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .context import CaseContext, RunState
+from .model import Case, CaseResult, CheckFailed, Level, Outcome, Unsupported
+from .profile import Profile
+
+__all__ = ["select", "run_cases", "RunSummary", "load_expected_failures", "summarize"]
+
+FAILED_OUTCOME = {Level.MUST: Outcome.FAIL, Level.SHOULD: Outcome.NON_STRICT, Level.MAY: Outcome.INFORMATIONAL}
+
+
+def select(cases: Iterable[Case], *, include: list[str] | None = None, exclude: list[str] | None = None,
+           slow: bool = True) -> list[Case]:
+    """Cases whose ID matches an ``include`` glob (all by default) and no ``exclude`` glob."""
+    chosen = []
+    for c in cases:
+        if include and not any(fnmatch.fnmatchcase(c.id, pattern) for pattern in include):
+            continue
+        if exclude and any(fnmatch.fnmatchcase(c.id, pattern) for pattern in exclude):
+            continue
+        if c.slow and not slow:
+            continue
+        chosen.append(c)
+    return chosen
+
+
+def case_timeout(case: Case, profile: Profile, scale: float) -> float:
+    base = case.timeout if case.timeout > 0 else 3.0 * profile.keepalive + 10.0
+    return base * scale
+
+
+async def run_case(case: Case, *, host: str, port: int, profile: Profile, state: RunState, scale: float) -> CaseResult:
+    started = time.monotonic()
+    ctx = CaseContext(host=host, port=port, profile=profile, state=state, case_id=case.id, scale=scale)
+    if case.feature is not None and not profile.has(case.feature):
+        return CaseResult(case, Outcome.UNSUPPORTED, f"feature '{case.feature}' not declared in the profile", 0.0)
+    try:
+        observed = await asyncio.wait_for(case.run(ctx), case_timeout(case, profile, scale))
+        outcome = Outcome.PASS
+    except CheckFailed as exc:
+        outcome, observed = FAILED_OUTCOME[case.level], exc.observed
+    except Unsupported as exc:
+        outcome, observed = Outcome.UNSUPPORTED, str(exc)
+    except TimeoutError:
+        outcome = FAILED_OUTCOME[case.level]
+        observed = f"no verdict within {case_timeout(case, profile, scale):.1f} s: the peer never reacted as required"
+    except Exception as exc:  # the runner failed, not the peer: never a pass
+        outcome, observed = Outcome.ERROR, f"runner error: {type(exc).__name__}: {exc}"
+    finally:
+        try:
+            await asyncio.wait_for(ctx.close_all(), 5)
+        except Exception:  # closing a broken connection must not change the verdict
+            pass
+    return CaseResult(case, outcome, observed, time.monotonic() - started, wire=ctx.log)
+
+
+async def run_cases(cases: list[Case], *, host: str, port: int, profile: Profile, scale: float = 1.0,
+                    expected_failures: set[str] | None = None,
+                    on_result: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+    state = RunState()
+    results = []
+    for case in cases:
+        result = await run_case(case, host=host, port=port, profile=profile, state=state, scale=scale)
+        if expected_failures and case.id in expected_failures and result.outcome in (Outcome.FAIL, Outcome.NON_STRICT):
+            result.expected_failure = True
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results
+
+
+def load_expected_failures(path: Path | None) -> set[str]:
+    """One case ID per line; ``#`` starts a comment (protobuf-conformance style)."""
+    if path is None:
+        return set()
+    ids = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            ids.add(line)
+    return ids
+
+
+@dataclass
+class RunSummary:
+    counts: dict[str, int] = field(default_factory=dict)
+    unexpected_failures: list[str] = field(default_factory=list)  # MUST failures not listed
+    unexpected_passes: list[str] = field(default_factory=list)  # listed, but passed: the list is stale
+    unknown_expected: list[str] = field(default_factory=list)  # listed IDs that are not in the run
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors:
+            return 2
+        if self.unexpected_failures or self.unexpected_passes or self.unknown_expected:
+            return 1
+        return 0
+
+
+def summarize(results: list[CaseResult], expected_failures: set[str], known_ids: set[str]) -> RunSummary:
+    summary = RunSummary(counts={o.value: 0 for o in Outcome})
+    ran = {r.case.id for r in results}
+    for r in results:
+        summary.counts[r.outcome.value] += 1
+        if r.outcome is Outcome.ERROR:
+            summary.errors.append(r.case.id)
+        elif r.outcome is Outcome.FAIL and not r.expected_failure:
+            summary.unexpected_failures.append(r.case.id)
+        elif r.case.id in expected_failures and r.outcome is Outcome.PASS:
+            summary.unexpected_passes.append(r.case.id)
+    summary.unknown_expected = sorted(expected_failures - known_ids)
+    _ = ran
+    return summary

@@ -1,0 +1,344 @@
+"""Deliberately broken variants of the reference server ("mutants").
+
+Each mutant breaks one behaviour and names the cases that must stop passing
+against it. The self-test runs those cases against it: a case that still
+passes is a check that cannot fail. Every server case is the target of at
+least one mutant (checked by the self-test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import ssl
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sinkproto import Ack, ConnectionRequest, ConnectionResponse, Ping, Pong, Publish, Response
+from sinkproto.connection import Connection, State
+from sinkproto.errors import DecodeError, UnknownType
+from sinkproto.events import ConnectionEvent, HandshakeCompleted, ProtocolError
+from sinkproto.limits import Limits
+from sinkproto.messages import Event
+from sinkproto.peer_commands import add_serve_options, run_server
+from sinkproto.peers import Answer, PeerSession
+from sinkproto.peers.service import OutboxPump, StoreServer
+from sinkproto.stream import Deframer
+from sinkproto.construct_codec import decode_frame
+
+__all__ = ["Mutant", "MUTANTS", "main"]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    breaks: str  # what is wrong with it, in one line
+    targets: tuple[str, ...]  # case IDs (globs) that must not pass against it
+    options: Callable[[argparse.Namespace], dict[str, Any]]
+
+
+# -- Connection variants ---------------------------------------------------------------------
+
+
+class NoPong(Connection):
+    def _on_ping(self, frame: Any, now: float) -> list[ConnectionEvent]:
+        return []
+
+
+class WrongAckId(Connection):
+    def ack(self, message_id: int, now: float) -> None:
+        self._allow("ack")
+        self._answered(message_id)
+        self._queue(Ack(message_id=(message_id + 1) & 0xFFF), now)
+
+
+class QuirkBeforeHandshake(Connection):
+    """The field server's quirk: PUBLISH (and here PING) before the handshake is processed."""
+
+    def _receive_frame(self, raw: bytes, now: float) -> list[ConnectionEvent]:
+        if self._state is State.AWAIT_REQUEST and raw[:1] and raw[0] >> 4 in (4, 5):
+            frame = decode_frame(raw, self.limits)
+            self._queue(Ack(message_id=frame.message_id) if isinstance(frame, Publish) else Pong(), now)
+            return []
+        return super()._receive_frame(raw, now)
+
+
+class IgnoresSecondRequest(Connection):
+    def _receive_frame(self, raw: bytes, now: float) -> list[ConnectionEvent]:
+        if self._state is State.OPEN and raw[:1] and raw[0] >> 4 == 0:
+            return []
+        return super()._receive_frame(raw, now)
+
+
+class StaysOpenAfterRefusal(Connection):
+    """The field server's quirk after `quarantined`, for every refusal: stays open and ACKs."""
+
+    def send_response(self, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+        self._allow("send_response")
+        self._queue(response, now)
+        self._state = State.OPEN
+        return [HandshakeCompleted(response=response)] if response.response in (
+            Response.CONNECTED, Response.HELLO_NEW_CLIENT) else []
+
+    def _refuse_version(self, version: int, now: float) -> list[ConnectionEvent]:
+        self._queue(ConnectionResponse(response=Response.UNSUPPORTED_PROTOCOL_VERSION), now)
+        self._state = State.OPEN
+        return []
+
+
+class AcceptsAnyVersion(Connection):
+    def _refuse_version(self, version: int, now: float) -> list[ConnectionEvent]:
+        self._queue(ConnectionResponse(response=Response.CONNECTED), now)
+        self._state = State.OPEN
+        return []
+
+
+class NeverClosesSilent(Connection):
+    def handle_timer(self, now: float) -> list[ConnectionEvent]:
+        self._last_received = now  # as if the peer were always talking
+        return []
+
+
+class ServerPings(Connection):
+    def _pings(self) -> bool:
+        return self._state is State.OPEN
+
+
+class Tolerant(Connection):
+    """Ignores malformed and out-of-place frames instead of closing."""
+
+    def _protocol_error(self, error_class: str, requirement: str, detail: str) -> list[ConnectionEvent]:
+        return []
+
+
+class CrashOnUnknownType(Connection):
+    """The field implementation's crash on an unknown frame type, taken to the whole process."""
+
+    def _receive_frame(self, raw: bytes, now: float) -> list[ConnectionEvent]:
+        try:
+            decode_frame(raw, self.limits)
+        except UnknownType:
+            os._exit(70)
+        except DecodeError:
+            pass
+        return super()._receive_frame(raw, now)
+
+
+class NoReassembly(Connection):
+    """Treats every read as starting a new frame: partial frames are dropped."""
+
+    def receive_data(self, data: bytes, now: float) -> list[ConnectionEvent]:
+        self._deframer = Deframer(self.limits)
+        return super().receive_data(data, now)
+
+
+class FirstFrameOnly(Connection):
+    """Processes only the first frame of each read."""
+
+    def receive_data(self, data: bytes, now: float) -> list[ConnectionEvent]:
+        if not data:
+            return super().receive_data(data, now)
+        frames = Deframer(self.limits).feed(data)
+        if not frames:
+            return super().receive_data(data, now)
+        first = frames[0]
+        return super().receive_data(len(first).to_bytes(2, "big") + first, now)
+
+
+# -- handler variants ---------------------------------------------------------------------------
+
+
+class AlwaysHello(StoreServer):
+    async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
+        response = await super().decide(client, request)
+        if response.response in (Response.CONNECTED, Response.INSTANCE_ID_MISMATCH):
+            return ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=self.store.instance_id)
+        return response
+
+
+class AlwaysConnected(StoreServer):
+    async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
+        await super().decide(client, request)
+        return ConnectionResponse(response=Response.CONNECTED)
+
+
+class MismatchAccepted(StoreServer):
+    async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
+        response = await super().decide(client, request)
+        if response.response is Response.INSTANCE_ID_MISMATCH:
+            return ConnectionResponse(response=Response.CONNECTED)
+        return response
+
+
+class InterruptedRefused(StoreServer):
+    async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
+        known = self.store.known_client_instance_id(client)
+        if known is not None and request.server_instance_id is None:
+            return ConnectionResponse(response=Response.INSTANCE_ID_MISMATCH)
+        return await super().decide(client, request)
+
+
+class NacksDuplicates(StoreServer):
+    async def on_event(self, session: PeerSession, client: str, event: Event) -> Answer | None:
+        if any(e == event for _, e in self.store.received(client)):
+            return Answer.nack(b"DUPLICATE", b"already stored")
+        return await super().on_event(session, client, event)
+
+
+class ForgetfulPump(OutboxPump):
+    """Marks events delivered as soon as they are sent: nothing is ever re-sent."""
+
+    async def _run(self) -> None:
+        while True:
+            events = self.store.pending(self.peer, limit=256)
+            for event in events:
+                await self.session.publish(event)
+                self.store.mark_acked(self.peer, event)
+            await asyncio.sleep(0.1)
+
+
+class NoRedelivery(StoreServer):
+    async def on_connect(self, session: PeerSession, client: str) -> None:
+        await super().on_connect(session, client)
+        pump = self.pumps[session]
+        await pump.stop()
+        self.pumps[session] = forgetful = ForgetfulPump(self.store, client, session)
+        forgetful.start()
+
+    async def on_ack(self, session: PeerSession, client: str, event: Event) -> None:
+        pass
+
+
+# -- TLS variants ------------------------------------------------------------------------------
+
+
+def _context(args: argparse.Namespace, tweak: Callable[[ssl.SSLContext], None]) -> ssl.SSLContext:
+    from sinkproto.certs import DevPki
+    from sinkproto.peers import server_context
+
+    pki = DevPki(__import__("pathlib").Path(args.certs))
+    context = server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca)
+    tweak(context)
+    return context
+
+
+class AnonymousAllowed(StoreServer):
+    def anonymous(self) -> str | None:
+        return "anonymous"
+
+
+def _verify_none(c: ssl.SSLContext) -> None:
+    c.verify_mode = ssl.CERT_NONE
+
+
+def _tls12_only(c: ssl.SSLContext) -> None:
+    c.maximum_version = ssl.TLSVersion.TLSv1_2
+
+
+def _tls13_only(c: ssl.SSLContext) -> None:
+    c.minimum_version = ssl.TLSVersion.TLSv1_3
+
+
+def _tls11_allowed(c: ssl.SSLContext) -> None:
+    c.minimum_version = ssl.TLSVersion.TLSv1
+    c.set_ciphers("DEFAULT:@SECLEVEL=0")
+
+
+def _set(**kw: Any) -> Callable[[argparse.Namespace], dict[str, Any]]:
+    return lambda args: dict(kw)
+
+
+def _policy(**fields: Any) -> Callable[[argparse.Namespace], dict[str, Any]]:
+    def options(args: argparse.Namespace) -> dict[str, Any]:
+        for name, value in fields.items():
+            setattr(args, name, value)
+        return {}
+
+    return options
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    Mutant("no-pong", "never answers PING", ("server.ping.*", "server.handshake.known-client", "server.malformed.*"),
+           _set(connection_class=NoPong)),
+    Mutant("wrong-ack-id", "ACKs with message id + 1",
+           ("server.publish.*", "server.framing.*", "server.connection.second-replaces-first"),
+           _set(connection_class=WrongAckId)),
+    Mutant("always-hello", "answers hello_new_client instead of connected or mismatch",
+           ("server.handshake.known-client", "server.handshake.mismatch.*", "server.handshake.nothing-after-refusal",
+            "server.handshake.second-request"), _set(handler_class=AlwaysHello)),
+    Mutant("always-connected", "answers connected to everyone",
+           ("server.handshake.first-contact", "server.handshake.new-client", "server.handshake.interrupted-first"),
+           _set(handler_class=AlwaysConnected)),
+    Mutant("mismatch-accepted", "answers connected where the ids mismatch",
+           ("server.handshake.mismatch.*", "server.handshake.nothing-after-refusal"), _set(handler_class=MismatchAccepted)),
+    Mutant("interrupted-refused", "treats an interrupted first handshake as a mismatch",
+           ("server.handshake.interrupted-first",), _set(handler_class=InterruptedRefused)),
+    Mutant("open-after-refusal", "keeps the connection open and ACKs after a refusal (field quirk)",
+           ("server.handshake.quarantined", "server.handshake.unsupported-*", "server.handshake.mismatch.*",
+            "server.handshake.nothing-after-refusal"), _set(connection_class=StaysOpenAfterRefusal)),
+    Mutant("any-version", "accepts protocol version 1", ("server.handshake.unsupported-protocol-version",),
+           _set(connection_class=AcceptsAnyVersion)),
+    Mutant("quarantine-ignored", "lets a quarantined client in", ("server.handshake.quarantined",), _policy(quarantine=[])),
+    Mutant("app-version-ignored", "accepts every application version",
+           ("server.handshake.unsupported-application-version",), _policy(reject_app_version=[])),
+    Mutant("quirk-before-handshake", "ACKs a PUBLISH and answers a PING before the handshake (field quirk)",
+           ("server.handshake.publish-before-request", "server.handshake.ping-before-request"),
+           _set(connection_class=QuirkBeforeHandshake)),
+    Mutant("second-request-ignored", "ignores a second connection request", ("server.handshake.second-request",),
+           _set(connection_class=IgnoresSecondRequest)),
+    Mutant("never-closes-silent", "never closes a silent connection",
+           ("server.keepalive.silence-closes", "server.handshake.closes-silent-handshake"),
+           _set(connection_class=NeverClosesSilent)),
+    Mutant("server-pings", "sends PING when idle", ("server.keepalive.never-pings",), _set(connection_class=ServerPings)),
+    Mutant("no-replacement", "keeps the older connection of a client open", ("server.connection.second-replaces-first",),
+           lambda args: {"replace_previous": False}),
+    Mutant("no-redelivery", "treats a sent event as delivered", ("server.delivery.redelivery",),
+           _set(handler_class=NoRedelivery)),
+    Mutant("nothing-on-connect", "publishes nothing on connect", ("server.delivery.*",), _policy(publish_on_connect=0)),
+    Mutant("nacks-duplicates", "NACKs an event it already stored", ("server.publish.duplicate-event",
+           "server.publish.redelivered-after-reconnect"), _set(handler_class=NacksDuplicates)),
+    Mutant("poison-accepted", "ACKs poison events", ("server.publish.poison-nack",), _policy(nack_key_prefix=None)),
+    Mutant("tolerant", "ignores malformed and out-of-place frames instead of closing",
+           ("server.malformed.*",), _set(connection_class=Tolerant)),
+    Mutant("crash-on-unknown-type", "the whole server exits on an unknown frame type (field crash, made global)",
+           ("server.malformed.unknown-type-*",), _set(connection_class=CrashOnUnknownType)),
+    Mutant("no-reassembly", "drops partial frames between reads", ("server.framing.byte-by-byte",
+           "server.framing.stall-mid-frame"), _set(connection_class=NoReassembly)),
+    Mutant("first-frame-only", "processes one frame per read", ("server.framing.coalesced",),
+           _set(connection_class=FirstFrameOnly)),
+    Mutant("small-frames", "refuses frames above 60,000 bytes", ("server.framing.frame-65535",),
+           _set(limits=Limits(max_frame_size=60000))),
+    Mutant("serial", "serves one connection at a time",
+           ("server.hostile.length-prefix-stall", "server.connection.second-replaces-first"), _set(serial=True)),
+    Mutant("no-client-auth", "accepts clients without a verified certificate",
+           ("server.tls.no-client-certificate", "server.tls.other-ca"),
+           lambda args: {"ssl_context": _context(args, _verify_none), "handler_class": AnonymousAllowed}),
+    Mutant("plaintext", "speaks Sink over plain TCP", ("server.tls.plaintext",),
+           lambda args: {"ssl_context": False, "handler_class": AnonymousAllowed}),
+    Mutant("tls12-only", "offers at most TLS 1.2", ("server.tls.tls13",), lambda args: {"ssl_context": _context(args, _tls12_only)}),
+    Mutant("tls13-only", "offers only TLS 1.3", ("server.tls.tls12",), lambda args: {"ssl_context": _context(args, _tls13_only)}),
+    Mutant("tls11-allowed", "accepts TLS 1.1", ("server.tls.tls11-refused",),
+           lambda args: {"ssl_context": _context(args, _tls11_allowed)}),
+)
+
+_unused = (Ping, ProtocolError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sinkcheck.selftest.mutants")
+    parser.add_argument("--mutant", required=True, choices=[m.name for m in MUTANTS])
+    add_serve_options(parser)
+    args = parser.parse_args(argv)
+    mutant = next(m for m in MUTANTS if m.name == args.mutant)
+    options = mutant.options(args)
+    if options.get("ssl_context") is False:
+        options["ssl_context"] = None
+        options["plaintext"] = True
+    return asyncio.run(run_server(args, **options))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

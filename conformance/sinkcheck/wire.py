@@ -1,0 +1,139 @@
+"""A raw Sink connection for the runner: exact bytes out, whole frames in, everything logged.
+
+Built on the reference codec only for framing and for naming frames in the
+log; the runner decides verdicts from the bytes it receives, not from a
+state machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Callable
+
+from sinkproto import DecodeError, Deframer, Limits, decode_frame, frame_bytes
+from sinkproto.jsonform import to_json
+
+from .model import WireRecord
+
+__all__ = ["Wire", "describe_frame", "CLOSED"]
+
+CLOSED = None  # what recv_frame returns once the peer closed
+
+
+def describe_frame(frame: bytes) -> str:
+    try:
+        value = to_json(decode_frame(frame, Limits()))
+    except DecodeError as exc:
+        return f"undecodable: {exc.error_class}"
+    kind = value.pop("type")
+    detail = ", ".join(f"{k}={v}" for k, v in value.items() if k != "event")
+    if "event" in value:
+        e = value["event"]
+        detail = f"message_id={value['message_id']}, event=({e['event_type_id']}, {e['key_hex']}, {e['offset']})"
+    return f"{kind}({detail})"
+
+
+class Wire:
+    """One connection to (or from) the implementation under test."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, name: str,
+                 log: Callable[[WireRecord], None], started: float) -> None:
+        self.name = name
+        self._reader = reader
+        self._writer = writer
+        self._log = log
+        self._started = started
+        self._deframer = Deframer(Limits())
+        self._frames: list[bytes] = []
+        self.closed = False
+        self.close_reason = ""
+
+    @classmethod
+    async def connect(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None, server_hostname: str | None,
+                      name: str, log: Callable[[WireRecord], None], started: float, timeout: float) -> "Wire":
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=ssl_context,
+                                    server_hostname=server_hostname if ssl_context else None), timeout)
+        wire = cls(reader, writer, name=name, log=log, started=started)
+        wire.note(f"connected ({'TLS ' + str(writer.get_extra_info('ssl_object').version()) if ssl_context else 'plain TCP'})")
+        return wire
+
+    def _record(self, direction: str, data: bytes, decoded: str) -> None:
+        self._log(WireRecord(at=round(time.monotonic() - self._started, 4), connection=self.name, direction=direction,
+                             hex=data.hex(), decoded=decoded))
+
+    def note(self, text: str) -> None:
+        self._record("event", b"", text)
+
+    async def send_frame(self, frame: bytes) -> None:
+        """One frame with its length prefix."""
+        await self.send_raw(frame_bytes(frame) if frame else b"\x00\x00", describe=describe_frame(frame) if frame else "zero-length frame")
+
+    async def send_raw(self, data: bytes, *, describe: str = "raw bytes") -> None:
+        self._record("sent", data, describe)
+        try:
+            self._writer.write(data)
+            await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            self._mark_closed(f"write failed: {exc!r}")
+
+    async def recv_frame(self, timeout: float) -> bytes | None:
+        """The next whole frame; None once the peer has closed; TimeoutError when nothing came."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._frames:
+            if self.closed:
+                return CLOSED
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            try:
+                data = await asyncio.wait_for(self._reader.read(65536), remaining)
+            except TimeoutError:
+                raise  # TimeoutError is an OSError: it must not pass for a closed connection
+            except (ConnectionError, OSError, ssl.SSLError) as exc:
+                self._mark_closed(f"connection error: {exc!r}")
+                continue
+            if not data:
+                self._mark_closed("peer closed the connection")
+                continue
+            try:
+                frames = self._deframer.feed(data)
+            except DecodeError as exc:
+                self._record("received", data, f"unframeable: {exc}")
+                self._mark_closed("unframeable stream")
+                continue
+            for frame in frames:
+                self._record("received", frame, describe_frame(frame))
+            self._frames.extend(frames)
+        return self._frames.pop(0)
+
+    async def expect_close(self, timeout: float) -> tuple[bool, list[bytes]]:
+        """Wait up to ``timeout`` for the peer to close; returns (closed, frames received meanwhile)."""
+        got: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                frame = await self.recv_frame(max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                return False, got
+            if frame is CLOSED:
+                return True, got
+            got.append(frame)
+
+    def _mark_closed(self, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+            self.note(reason)
+
+    async def close(self) -> None:
+        if not self._writer.is_closing():
+            self._writer.close()
+        try:
+            await asyncio.wait_for(self._writer.wait_closed(), 2)
+        except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
+            pass
