@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One entry point for people and CI: sets up .venv, then runs the job asked for.
 
-    python3 kit.py main    # the main job: check the golden vectors and print the report
+    python3 kit.py main    # the main job: the conformance runner against the bundled reference server
     python3 kit.py test    # the whole test suite (what .ci/run runs)
     python3 kit.py docs    # serve the docs site on http://127.0.0.1:8000
 
@@ -51,7 +51,12 @@ def main(argv: list[str]) -> int:
     ensure_env()
     job, rest = argv[0], argv[1:]
     if job == "main":
-        return _run(BIN / "sink", "vectors", "check", *rest)
+        # sink-check selftest: every case against the reference server (a real
+        # subprocess on loopback), then every mutant; reports land in reports/.
+        reports = ROOT / "reports"
+        reports.mkdir(exist_ok=True)
+        return _run(BIN / "sink-check", "selftest", "--json", reports / "sink-check.json",
+                    "--junit", reports / "sink-check.junit.xml", "--html", reports / "sink-check.html", *rest)
     if job == "test":
         return _run(BIN / "python", "-m", "pytest", *rest)
     return _run(BIN / "mkdocs", "serve", *rest)
