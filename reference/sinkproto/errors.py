@@ -208,3 +208,15 @@ class StoreError(SinkError):
 
 
 __all__ += ["StoreError"]
+
+
+class PolicyError(SinkError):
+    """A delivery policy file (docs/operations.md) that cannot be applied.
+
+    TOML that does not parse, an unknown event type name, an unknown key, or
+    a value out of range (a ``transmission`` other than ``all``/``latest``, a
+    ``keep_last`` below 1). Raised before anything is written to a store.
+    """
+
+
+__all__ += ["PolicyError"]
