@@ -68,7 +68,8 @@ def test_client_killed_mid_sync_loses_nothing(tmp_path: Path, kill_at: float) ->
             peer = f"127.0.0.1:{port}"
             pending_after_kill = {e.dedupe_key for e in store.pending(peer)}
             received = {e.dedupe_key for _, e in server_store.received("gw")}
-        assert 0 < len(pending_after_kill) < EVENTS, "the kill should land mid-sync"
+        # mid-sync: the server holds some events and the client still has some to deliver
+        assert received and pending_after_kill, "the kill should land mid-sync"
         # Everything the client recorded as ACKed is on the server (nothing acknowledged is lost) ...
         all_keys = {(1, b"SM5R-000123", offset) for offset in range(1, EVENTS + 1)}
         assert all_keys - pending_after_kill <= received
