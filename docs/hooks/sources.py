@@ -1,6 +1,6 @@
 """mkdocs hook: serve the normative sources from where they live.
 
-The spec prose (spec/v0/*.md) and the CHANGELOG are the single source of
+The spec prose (spec/v0/*.md, spec/v1/*.md) and the CHANGELOG are the single source of
 truth; rather than copying them into docs/, this hook adds them to the site
 as generated files, so a page can never drift from the spec it shows.
 """
@@ -15,7 +15,7 @@ from mkdocs.structure.files import File, Files
 ROOT = Path(__file__).resolve().parents[2]
 
 # (folder in the repository, URL prefix on the site)
-SOURCES = [(ROOT / "spec" / "v0", "spec/v0")]
+SOURCES = [(ROOT / "spec" / "v0", "spec/v0"), (ROOT / "spec" / "v1", "spec/v1")]
 SINGLE_FILES = [(ROOT / "CHANGELOG.md", "changelog.md")]
 
 

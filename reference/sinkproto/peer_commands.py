@@ -16,7 +16,7 @@ from .peers import SinkClient, SinkServer, client_context, server_context
 from .peers.service import ServerPolicy, StoreClient, StoreServer
 from .store import EventStore
 
-__all__ = ["register"]
+__all__ = ["register", "run_client", "run_server", "add_connect_options", "add_serve_options"]
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -78,12 +78,14 @@ async def run_server(args: argparse.Namespace, **server_options: object) -> int:
     return 0
 
 
-async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bool) -> int:
+async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bool,
+                handler_class: type[StoreClient] = StoreClient, **client_options: object) -> int:
     pki = DevPki(Path(args.certs))
     host, port = args.server
-    handler = StoreClient(store, server_name=f"{host}:{port}", app_version=args.app_version.encode())
+    handler = handler_class(store, server_name=f"{host}:{port}", app_version=args.app_version.encode())
     context = client_context(ca=pki.ca, cert=pki.client_cert(args.name), key=pki.client_key(args.name))
-    client = SinkClient(handler, context, host, port, server_hostname=args.server_hostname, keepalive=args.keepalive)
+    client = SinkClient(handler, context, host, port, server_hostname=args.server_hostname, keepalive=args.keepalive,
+                        **client_options)  # type: ignore[arg-type]
     runner = asyncio.create_task(client.run())
     total = store.lag(handler.server_name)
     try:
@@ -111,10 +113,17 @@ async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bo
             pass
 
 
-async def _connect(args: argparse.Namespace) -> int:
+async def run_client(args: argparse.Namespace, **client_options: object) -> int:
+    """`sink connect` (also run by the conformance self-test, with mutants' options)."""
     store = _open_store(Path(args.db))
     try:
-        return await _sync(args, store, until_synced=args.until_synced)
+        if args.publish:
+            # A test load: each start appends new events, so a client under test
+            # always has something to publish (sink-check client mode).
+            for _ in range(args.publish):
+                store.append(event_type_id=1, key=f"sink-connect/{args.name}".encode(), schema_version=1,
+                             timestamp=int(time.time()), event_data=b"sink connect test event")
+        return await _sync(args, store, until_synced=args.until_synced, **client_options)  # type: ignore[arg-type]
     finally:
         store.close()
 
@@ -143,6 +152,14 @@ def _add_client_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds (KEEP-1)")
 
 
+def add_connect_options(connect: argparse.ArgumentParser) -> None:
+    _add_client_options(connect, required=True)
+    connect.add_argument("--db", default="sink-client.db", help="SQLite event store")
+    connect.add_argument("--until-synced", action="store_true", help="exit once everything pending is answered")
+    connect.add_argument("--publish", type=int, default=0, metavar="N",
+                         help="append N test events (type 1, key sink-connect/NAME) to the store on start")
+
+
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--listen", type=_address, default=("127.0.0.1", 7443), help="HOST:PORT (default 127.0.0.1:7443)")
     serve.add_argument("--certs", default="certs", help="folder made by `sink certs`")
@@ -166,10 +183,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve.set_defaults(func=lambda a: asyncio.run(run_server(a)))
 
     connect = sub.add_parser("connect", help="connect a client that syncs its local event store")
-    _add_client_options(connect, required=True)
-    connect.add_argument("--db", default="sink-client.db", help="SQLite event store")
-    connect.add_argument("--until-synced", action="store_true", help="exit once everything pending is answered")
-    connect.set_defaults(func=lambda a: asyncio.run(_connect(a)))
+    add_connect_options(connect)
+    connect.set_defaults(func=lambda a: asyncio.run(run_client(a)))
 
     publish = sub.add_parser("publish", help="append events to the local store; with --server, sync them")
     _add_client_options(publish, required=False)

@@ -64,7 +64,11 @@ class SinkClient:
     def __init__(self, handler: ClientHandler, ssl_context: ssl.SSLContext, host: str, port: int, *,
                  server_hostname: str = "localhost", keepalive: float = DEFAULT_KEEPALIVE,
                  limits: Limits = DEFAULT_LIMITS, backoff: Backoff | None = None,
-                 message_id_start: Callable[[], int] | None = None, connect_timeout: float = 30.0) -> None:
+                 message_id_start: Callable[[], int] | None = None, connect_timeout: float = 30.0,
+                 connection_class: type[Connection] = Connection) -> None:
+        # connection_class lets the conformance self-test run deliberately broken
+        # variants ("mutants") of this client; production code leaves the default.
+        self.connection_class = connection_class
         rng = random.SystemRandom()
         self.handler = handler
         self.ssl_context = ssl_context
@@ -85,7 +89,7 @@ class SinkClient:
             asyncio.open_connection(self.host, self.port, ssl=self.ssl_context, server_hostname=self.server_hostname),
             self.connect_timeout)
         loop = asyncio.get_running_loop()
-        connection = Connection(Role.CLIENT, now=loop.time(), message_id_start=self._message_id_start(),
+        connection = self.connection_class(Role.CLIENT, now=loop.time(), message_id_start=self._message_id_start(),
                                 keepalive=self.keepalive, limits=self.limits)
         session = PeerSession(connection, reader, writer, self._on_event, peer=f"{self.host}:{self.port}", logger=log)
         self.session = session
