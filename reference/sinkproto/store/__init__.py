@@ -1,12 +1,30 @@
 """The durable event log, subscriptions and handshake state of a Sink peer (SQLite).
 
 ``EventStore.open(path, new_instance_id=...)`` gives one peer's store; see
-docs/store.md for the schema and the guarantees.
+docs/store.md for the schema and the guarantees, docs/operations.md for the
+delivery policies (priority, latest-only, retention) and ``sink status``.
 """
 
 from __future__ import annotations
 
+from ._policy import DeliveryPolicy, PolicySet, Transmission, load_policies, parse_policies
+from ._retention import RetentionReport
 from ._schema import FORMAT_VERSION
+from ._status import LogStatus, PeerStatus, StoreStatus, TypeStatus
 from ._store import DeadLetter, EventStore
 
-__all__ = ["EventStore", "DeadLetter", "FORMAT_VERSION"]
+__all__ = [
+    "EventStore",
+    "DeadLetter",
+    "FORMAT_VERSION",
+    "DeliveryPolicy",
+    "PolicySet",
+    "Transmission",
+    "load_policies",
+    "parse_policies",
+    "RetentionReport",
+    "StoreStatus",
+    "PeerStatus",
+    "TypeStatus",
+    "LogStatus",
+]

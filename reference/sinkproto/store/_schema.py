@@ -18,6 +18,8 @@ __all__ = [
     "STATE_ACKED",
     "STATE_NACKED",
     "STATE_RETRY",
+    "STATE_SUPERSEDED",
+    "MIGRATIONS",
     "U64_ZERO",
     "MAX_INSTANCE_ID",
     "to_db",
@@ -30,7 +32,10 @@ APPLICATION_ID: Final = 0x53494E4B  # "SINK"
 
 # PRAGMA user_version of a store created by this code. Bump it, and add a
 # migration step from the previous version, whenever SCHEMA changes.
-FORMAT_VERSION: Final = 1
+# 1: the first format. 2: delivery policies (the `policies` table,
+# topics.trimmed_to for retention, the 'superseded' mark state, the peers'
+# last-seen times in `subscribers`).
+FORMAT_VERSION: Final = 2
 
 MAX_INSTANCE_ID: Final = 0xFFFF_FFFF  # HS-5/HS-7: instance ids are 32-bit on the wire
 
@@ -61,10 +66,12 @@ def from_db(stored: int) -> int:
 U64_ZERO: Final = to_db(0)  # the consumer offset of a peer that has settled nothing in a topic
 
 # States of a row in `marks`; see SCHEMA. Offsets above the consumer offset
-# carry a settled state, offsets at or below it only STATE_RETRY.
+# carry an answer (STATE_ACKED, STATE_NACKED), offsets at or below it
+# STATE_RETRY (pending again) or STATE_SUPERSEDED (settled without being sent).
 STATE_ACKED: Final = "acked"
 STATE_NACKED: Final = "nacked"
 STATE_RETRY: Final = "retry"
+STATE_SUPERSEDED: Final = "superseded"
 
 # Portable SQL (no STRICT tables): field gateways run Python builds with
 # SQLite releases older than 3.37. Every u64 column holds to_db(value).
@@ -77,13 +84,17 @@ CREATE TABLE meta (
     value INTEGER NOT NULL
 );
 
--- One row per topic (event_type_id, key) this side produces.
+-- One row per topic (event_type_id, key) this side produces; never deleted.
 -- last_offset is the producer offset: the offset of the newest event (DELIV-3).
+-- trimmed_to: the highest offset retention has deleted up to (NULL: none).
+-- Events at or below it still in `events` are kept for a dead letter or a
+-- retry; a new subscriber's pointer starts there.
 CREATE TABLE topics (
     topic_id      INTEGER PRIMARY KEY,
     event_type_id INTEGER NOT NULL,
     key           BLOB    NOT NULL,
     last_offset   INTEGER NOT NULL,
+    trimmed_to    INTEGER,
     UNIQUE (event_type_id, key)
 );
 
@@ -101,10 +112,13 @@ CREATE TABLE events (
 
 -- Subscriptions: which peers receive which event types.
 -- all_types = 1: every type; otherwise the types in subscription_types.
--- Per-peer settings (status, policies) get columns here.
+-- last_handshake_at, last_seen_at: the caller's clock (unix seconds) at the
+-- peer's last completed handshake and last frame, for `sink status`.
 CREATE TABLE subscribers (
-    peer      TEXT    PRIMARY KEY,
-    all_types INTEGER NOT NULL DEFAULT 0 CHECK (all_types IN (0, 1))
+    peer              TEXT    PRIMARY KEY,
+    all_types         INTEGER NOT NULL DEFAULT 0 CHECK (all_types IN (0, 1)),
+    last_handshake_at REAL,
+    last_seen_at      REAL
 );
 
 CREATE TABLE subscription_types (
@@ -126,12 +140,13 @@ CREATE TABLE cursors (
 -- What a pointer alone cannot say. Above the consumer offset: events
 -- settled out of order (MSGID-10), state 'acked' or 'nacked'; they are
 -- folded into the pointer once the gap below them closes. At or below it:
--- 'retry', an event an operator made pending again.
+-- 'retry', an event an operator made pending again, or 'superseded', an
+-- event of a latest-only topic settled unsent because a newer one was answered.
 CREATE TABLE marks (
     peer     TEXT    NOT NULL,
     topic_id INTEGER NOT NULL,
     "offset" INTEGER NOT NULL,
-    state    TEXT    NOT NULL CHECK (state IN ('{STATE_ACKED}', '{STATE_NACKED}', '{STATE_RETRY}')),
+    state    TEXT    NOT NULL CHECK (state IN ('{STATE_ACKED}', '{STATE_NACKED}', '{STATE_RETRY}', '{STATE_SUPERSEDED}')),
     PRIMARY KEY (peer, topic_id, "offset"),
     FOREIGN KEY (topic_id, "offset") REFERENCES events (topic_id, "offset")
 ) WITHOUT ROWID;
@@ -149,6 +164,17 @@ CREATE TABLE dead_letters (
     PRIMARY KEY (peer, topic_id, "offset"),
     FOREIGN KEY (topic_id, "offset") REFERENCES events (topic_id, "offset")
 ) WITHOUT ROWID;
+
+-- Delivery policies per event type (docs/operations.md), replaced as a whole
+-- by `sink policies apply`. event_type_id NULL: the default for the types
+-- not listed. keep_last and keep_days are retention limits (NULL: none).
+CREATE TABLE policies (
+    event_type_id INTEGER UNIQUE,
+    priority      INTEGER NOT NULL DEFAULT 0,
+    transmission  TEXT    NOT NULL DEFAULT 'all' CHECK (transmission IN ('all', 'latest')),
+    keep_last     INTEGER CHECK (keep_last >= 1),
+    keep_days     REAL    CHECK (keep_days > 0)
+);
 
 -- Events peers published to us, deduplicated per peer on
 -- (event_type_id, key, offset) (DELIV-2); seq is the arrival order.
@@ -177,3 +203,34 @@ CREATE TABLE known_servers (
     instance_id INTEGER NOT NULL CHECK (instance_id BETWEEN 0 AND {MAX_INSTANCE_ID})
 );
 """
+
+# Steps from each older format to the next, run in order inside the
+# transaction that opens the store, so a crash mid-migration leaves the old
+# format intact. The result has the tables of SCHEMA (the test suite checks
+# that a migrated store and a new one have the same columns and constraints).
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        "ALTER TABLE topics ADD COLUMN trimmed_to INTEGER",
+        "ALTER TABLE subscribers ADD COLUMN last_handshake_at REAL",
+        "ALTER TABLE subscribers ADD COLUMN last_seen_at REAL",
+        # A CHECK constraint cannot be altered in SQLite: rebuild the table.
+        f"""CREATE TABLE marks_v2 (
+    peer     TEXT    NOT NULL,
+    topic_id INTEGER NOT NULL,
+    "offset" INTEGER NOT NULL,
+    state    TEXT    NOT NULL CHECK (state IN ('{STATE_ACKED}', '{STATE_NACKED}', '{STATE_RETRY}', '{STATE_SUPERSEDED}')),
+    PRIMARY KEY (peer, topic_id, "offset"),
+    FOREIGN KEY (topic_id, "offset") REFERENCES events (topic_id, "offset")
+) WITHOUT ROWID""",
+        'INSERT INTO marks_v2 (peer, topic_id, "offset", state) SELECT peer, topic_id, "offset", state FROM marks',
+        "DROP TABLE marks",
+        "ALTER TABLE marks_v2 RENAME TO marks",
+        """CREATE TABLE policies (
+    event_type_id INTEGER UNIQUE,
+    priority      INTEGER NOT NULL DEFAULT 0,
+    transmission  TEXT    NOT NULL DEFAULT 'all' CHECK (transmission IN ('all', 'latest')),
+    keep_last     INTEGER CHECK (keep_last >= 1),
+    keep_days     REAL    CHECK (keep_days > 0)
+)""",
+    ),
+}

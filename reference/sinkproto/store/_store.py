@@ -22,7 +22,12 @@ Design (see docs/store.md):
   call from the event loop thread or offload a call with
   ``asyncio.to_thread``; calls are serialised, never interleaved.
 - No clock, no randomness inside: the instance id comes from the caller's
-  ``new_instance_id``, dead-letter times from ``nacked_at``.
+  ``new_instance_id``, dead-letter times from ``nacked_at``, retention's
+  "now" and the peers' last-seen times from the arguments.
+- Delivery policies (priority, latest-only transmission, retention; see
+  ``_policy``) live in the ``policies`` table and are read by every call that
+  needs them, so a policy applied by another process (``sink policies
+  apply``) takes effect at the running peer's next call.
 """
 
 from __future__ import annotations
@@ -39,18 +44,24 @@ from ..construct_codec import encode_event
 from ..errors import EncodeError, StoreError
 from ..limits import MAX_FRAME_SIZE, MAX_U64
 from ..messages import Event
+from ._policy import DeliveryPolicy, PolicySet
+from ._retention import RetentionReport, apply_retention
 from ._schema import (
     APPLICATION_ID,
     FORMAT_VERSION,
     MAX_INSTANCE_ID,
+    MIGRATIONS,
     SCHEMA,
     STATE_ACKED,
     STATE_NACKED,
     STATE_RETRY,
+    STATE_SUPERSEDED,
     U64_ZERO,
     from_db,
     to_db,
 )
+from ._sql import EVENT_COLUMNS, event_from_row, pending_sql, types_where
+from ._status import StoreStatus, read_status
 
 __all__ = ["EventStore", "DeadLetter"]
 
@@ -60,8 +71,9 @@ _PUBLISH_HEADER_SIZE = 2
 # How long a call waits for another process (an operator command, `sink
 # status`) holding the write lock before it fails with StoreError.
 _BUSY_TIMEOUT_MS = 5000
+# Bytes the -wal file is truncated to after a checkpoint.
+_WAL_SIZE_LIMIT = 4 * 1024 * 1024
 
-_EVENT_COLUMNS = 't.event_type_id, t.key, e."offset", e.schema_version, e.timestamp, e.event_data'
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -73,18 +85,6 @@ class DeadLetter:
     machine_message: bytes
     human_message: bytes
     nacked_at: float | None = None
-
-
-def _event_from_row(row: tuple[Any, ...]) -> Event:
-    event_type_id, key, offset, schema_version, timestamp, event_data = row
-    return Event(
-        event_type_id=from_db(event_type_id),
-        key=bytes(key),
-        offset=from_db(offset),
-        schema_version=from_db(schema_version),
-        timestamp=from_db(timestamp),
-        event_data=bytes(event_data),
-    )
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -164,6 +164,10 @@ class EventStore:
             if mode.lower() != "wal" and path != ":memory:":
                 raise StoreError(f"{path}: cannot enable WAL journal mode (got {mode!r})")
             db.execute("PRAGMA synchronous = FULL")  # see the module docstring
+            # A checkpoint leaves the -wal file at its largest size unless told
+            # otherwise; with retention the database is meant to stay bounded,
+            # and so should its log.
+            db.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -194,8 +198,14 @@ class EventStore:
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
             return instance_id
+        if not 1 <= version <= FORMAT_VERSION:
+            raise StoreError(f"{path} has store format {version}; this code reads formats 1 to {FORMAT_VERSION}")
+        # Older formats are upgraded in this transaction: all steps or none.
+        for step in range(version, FORMAT_VERSION):
+            for statement in MIGRATIONS[step]:
+                db.execute(statement)
         if version != FORMAT_VERSION:
-            raise StoreError(f"{path} has store format {version}; this code reads format {FORMAT_VERSION}")
+            db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
         row = db.execute("SELECT value FROM meta WHERE name = 'instance_id'").fetchone()
         if row is None:
             raise StoreError(f"{path} is corrupt: it has no instance id")
@@ -338,6 +348,25 @@ class EventStore:
                     "INSERT INTO subscription_types (peer, event_type_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     [(peer, t) for t in types],
                 )
+            # Retention may have deleted the start of some topics: the
+            # subscription starts at the oldest kept offset, so that every
+            # offset above a pointer has its event (what `lag` counts on).
+            condition = self._type_filter(db, peer)
+            db.execute(
+                f"""INSERT INTO cursors (peer, topic_id, consumer_offset)
+                    SELECT :peer, t.topic_id, t.trimmed_to FROM topics t
+                    WHERE t.trimmed_to IS NOT NULL AND {condition}
+                    ON CONFLICT (peer, topic_id) DO UPDATE
+                        SET consumer_offset = max(consumer_offset, excluded.consumer_offset)""",
+                {"peer": peer},
+            )
+            # Answers recorded above a pointer that has just been raised past them are settled now.
+            db.execute(
+                f"""DELETE FROM marks WHERE peer = :peer AND state IN ('{STATE_ACKED}', '{STATE_NACKED}')
+                      AND "offset" <= (SELECT c.consumer_offset FROM cursors c
+                                       WHERE c.peer = marks.peer AND c.topic_id = marks.topic_id)""",
+                {"peer": peer},
+            )
 
     def subscriptions(self) -> dict[str, frozenset[int] | None]:
         """Every subscribed peer and its event types (None: all types)."""
@@ -366,7 +395,14 @@ class EventStore:
         limit: int | None = None,
         exclude: Collection[tuple[int, bytes, int]] = (),
     ) -> list[Event]:
-        """Events ``peer`` has neither ACKed nor NACKed, in (event_type_id, key, offset) order.
+        """Events ``peer`` has neither ACKed nor NACKed, in delivery order.
+
+        The order: by the event types' priority, highest first, then
+        (event_type_id, key, offset); so per topic in offset order (DELIV-5),
+        and the same state always gives the same list. With no policies set
+        every priority is 0: plain (event_type_id, key, offset) order. For a
+        ``latest`` event type only the newest event of each topic is pending
+        (and events an operator retried).
 
         At-least-once (DELIV-1): an event stays pending until its answer is
         recorded, across reconnects and restarts. ``exclude`` skips events
@@ -376,41 +412,33 @@ class EventStore:
         _check_peer(peer)
         if limit is not None and limit <= 0:
             return []
+        skip = set(exclude)
+        found: list[Event] = []
         with self._read() as db:
             condition = self._type_filter(db, peer)
             if condition is None:
                 return []
-            # Two ordered scans merged by SQLite: events above the pointer
-            # without a settled mark, and events an operator retried.
-            rows = db.execute(
-                f"""
-                SELECT {_EVENT_COLUMNS}
-                FROM topics t
-                LEFT JOIN cursors c ON c.peer = :peer AND c.topic_id = t.topic_id
-                JOIN events e ON e.topic_id = t.topic_id AND e."offset" > coalesce(c.consumer_offset, :zero)
-                WHERE {condition}
-                  AND NOT EXISTS (SELECT 1 FROM marks m
-                                  WHERE m.peer = :peer AND m.topic_id = t.topic_id AND m."offset" = e."offset")
-                UNION ALL
-                SELECT {_EVENT_COLUMNS}
-                FROM marks m
-                JOIN topics t ON t.topic_id = m.topic_id
-                JOIN events e ON e.topic_id = m.topic_id AND e."offset" = m."offset"
-                WHERE m.peer = :peer AND m.state = '{STATE_RETRY}' AND {condition}
-                ORDER BY 1, 2, 3
-                """,
-                {"peer": peer, "zero": U64_ZERO},
-            )
-            skip = set(exclude)
-            found: list[Event] = []
-            for row in rows:
-                event = _event_from_row(row)
-                if event.dedupe_key in skip:
-                    continue
-                found.append(event)
+            policies = self._read_policies(db)
+            latest = types_where(policies, lambda p: p.transmission == "latest")
+            # One ordered query per priority level, highest first: each is the
+            # same index walk as without policies, so pending(limit=n) still
+            # reads about n events, not the whole backlog.
+            for level in sorted({p.priority for p in (policies.default, *policies.by_type.values())}, reverse=True):
+                in_level = types_where(policies, lambda p: p.priority == level)
+                rows = db.execute(
+                    pending_sql(f"({condition}) AND {in_level}", latest, EVENT_COLUMNS) + " ORDER BY 1, 2, 3",
+                    {"peer": peer, "zero": U64_ZERO},
+                )
+                for row in rows:
+                    event = event_from_row(row)
+                    if event.dedupe_key in skip:
+                        continue
+                    found.append(event)
+                    if limit is not None and len(found) >= limit:
+                        break
+                rows.close()
                 if limit is not None and len(found) >= limit:
                     break
-            rows.close()
         return found
 
     def lag(self, peer: str) -> int:
@@ -420,23 +448,125 @@ class EventStore:
             condition = self._type_filter(db, peer)
             if condition is None:
                 return 0
-            # Every offset from 1 to last_offset has an event (append is the
-            # only writer of `events`), so last_offset - consumer_offset
-            # counts the events above the pointer; the differences of shifted
-            # values are the differences of the real ones.
+            latest = types_where(self._read_policies(db), lambda p: p.transmission == "latest")
+            # Every offset from the pointer to last_offset has an event
+            # (append is the only writer, retention deletes only below every
+            # pointer), so last_offset - consumer_offset counts the events
+            # above the pointer; the differences of shifted values are the
+            # differences of the real ones. A latest-only topic has at most
+            # one pending event above its pointer: the newest, if unanswered.
             above = db.execute(
-                f"""SELECT coalesce(sum(t.last_offset - coalesce(c.consumer_offset, :zero)), 0)
+                f"""SELECT coalesce(sum(CASE WHEN {latest} THEN
+                            t.last_offset > coalesce(c.consumer_offset, :zero)
+                            AND NOT EXISTS (SELECT 1 FROM marks m WHERE m.peer = :peer AND m.topic_id = t.topic_id
+                                                                   AND m."offset" = t.last_offset)
+                        ELSE t.last_offset - coalesce(c.consumer_offset, :zero) END), 0)
                     FROM topics t LEFT JOIN cursors c ON c.peer = :peer AND c.topic_id = t.topic_id
                     WHERE {condition}""",
                 {"peer": peer, "zero": U64_ZERO},
             ).fetchone()[0]
             settled_above, retried = db.execute(
-                f"""SELECT coalesce(sum(m.state != '{STATE_RETRY}'), 0), coalesce(sum(m.state = '{STATE_RETRY}'), 0)
+                f"""SELECT coalesce(sum(m.state IN ('{STATE_ACKED}', '{STATE_NACKED}') AND NOT {latest}), 0),
+                           coalesce(sum(m.state = '{STATE_RETRY}'), 0)
                     FROM marks m JOIN topics t ON t.topic_id = m.topic_id
                     WHERE m.peer = :peer AND {condition}""",
                 {"peer": peer},
             ).fetchone()
         return int(above) - int(settled_above) + int(retried)
+
+    # ------------------------------------------------------------------ policies
+
+    def set_policies(self, policies: PolicySet) -> None:
+        """Replace the delivery policies (docs/operations.md) in one transaction.
+
+        They take effect at the next call of every process using this file.
+        Superseded marks and deleted events stay as they are: a policy
+        change is not retroactive.
+        """
+        if not isinstance(policies, PolicySet):
+            raise StoreError(f"set_policies needs a PolicySet, got {type(policies).__name__}")
+        rows = [(None, policies.default)] + [(to_db(t), p) for t, p in policies.by_type.items()]
+        with self._write() as db:
+            db.execute("DELETE FROM policies")
+            db.executemany(
+                "INSERT INTO policies (event_type_id, priority, transmission, keep_last, keep_days) VALUES (?, ?, ?, ?, ?)",
+                [(t, p.priority, p.transmission, p.keep_last, p.keep_days) for t, p in rows],
+            )
+
+    def policies(self) -> PolicySet:
+        """The delivery policies in effect (all defaults for a store that never had any set)."""
+        with self._read() as db:
+            return self._read_policies(db)
+
+    @staticmethod
+    def _read_policies(db: sqlite3.Connection) -> PolicySet:
+        default = DeliveryPolicy()
+        by_type: dict[int, DeliveryPolicy] = {}
+        rows = db.execute("SELECT event_type_id, priority, transmission, keep_last, keep_days FROM policies")
+        for event_type_id, priority, transmission, keep_last, keep_days in rows:
+            policy = DeliveryPolicy(priority=priority, transmission=transmission, keep_last=keep_last, keep_days=keep_days)
+            if event_type_id is None:
+                default = policy
+            else:
+                by_type[from_db(event_type_id)] = policy
+        return PolicySet(default=default, by_type=by_type)
+
+    def apply_retention(self, now: float) -> RetentionReport:
+        """Delete the events the retention policies no longer keep, as of ``now`` (unix seconds).
+
+        An event is deleted only when it is outside its type's ``keep_last``
+        or ``keep_days`` limit, every subscriber of its type has passed it,
+        and no dead letter or retry refers to it: nothing unsent is ever
+        deleted. Topics (and so producer offsets) are never deleted. One
+        transaction; the caller decides how often to run it.
+        """
+        if not isinstance(now, (int, float)) or isinstance(now, bool):
+            raise StoreError(f"now must be unix seconds, got {now!r}")
+        with self._write() as db:
+            return apply_retention(db, self._read_policies(db), now)
+
+    # ------------------------------------------------------------------ status
+
+    def record_seen(self, peer: str, at: float, *, handshake: bool = False) -> None:
+        """Record that ``peer`` was heard from at ``at`` (the caller's clock, unix seconds).
+
+        ``handshake=True``: ``at`` is also the peer's last completed
+        handshake. The peers layer calls this on handshakes and, throttled,
+        on frames; ``sink status`` shows the times.
+        """
+        _check_peer(peer)
+        if not isinstance(at, (int, float)) or isinstance(at, bool):
+            raise StoreError(f"at must be unix seconds, got {at!r}")
+        with self._write() as db:
+            db.execute("INSERT INTO subscribers (peer) VALUES (?) ON CONFLICT (peer) DO NOTHING", (peer,))
+            db.execute(
+                """UPDATE subscribers SET
+                       last_seen_at = max(coalesce(last_seen_at, :at), :at),
+                       last_handshake_at = CASE WHEN :handshake THEN :at ELSE last_handshake_at END
+                   WHERE peer = :peer""",
+                {"peer": peer, "at": float(at), "handshake": handshake},
+            )
+
+    def status(self, peer: str | None = None) -> StoreStatus:
+        """The subscription state, per peer and event type (``peer``: only that one), for ``sink status``.
+
+        One read transaction: a consistent snapshot, also while the peer
+        that owns the file is running. It reads every pending event, so it
+        is meant for operators, not for a hot path (use :meth:`lag`).
+        """
+        if peer is not None:
+            _check_peer(peer)
+        with self._read() as db:
+            policies = self._read_policies(db)
+            return read_status(
+                db,
+                instance_id=self._instance_id,
+                policies=policies,
+                only_peer=peer,
+                type_filter=self._type_filter,
+                pending_sql=lambda where: pending_sql(
+                    where, types_where(policies, lambda p: p.transmission == "latest"), "t.event_type_id, e.seq"),
+            )
 
     # ------------------------------------------------------------------ answers
 
@@ -497,7 +627,7 @@ class EventStore:
         where = "" if peer is None else "WHERE d.peer = :peer"
         with self._read() as db:
             rows = db.execute(
-                f"""SELECT d.peer, d.machine_message, d.human_message, d.nacked_at, {_EVENT_COLUMNS}
+                f"""SELECT d.peer, d.machine_message, d.human_message, d.nacked_at, {EVENT_COLUMNS}
                     FROM dead_letters d
                     JOIN topics t ON t.topic_id = d.topic_id
                     JOIN events e ON e.topic_id = d.topic_id AND e."offset" = d."offset"
@@ -511,7 +641,7 @@ class EventStore:
                 machine_message=bytes(row[1]),
                 human_message=bytes(row[2]),
                 nacked_at=row[3],
-                event=_event_from_row(row[4:]),
+                event=event_from_row(row[4:]),
             )
             for row in rows
         ]
@@ -549,6 +679,10 @@ class EventStore:
             raise StoreError(f"event {event.dedupe_key} is not in this store's log")
         return int(row[0])
 
+    def _is_latest_only(self, db: sqlite3.Connection, topic_id: int) -> bool:
+        event_type_id = db.execute("SELECT event_type_id FROM topics WHERE topic_id = ?", (topic_id,)).fetchone()[0]
+        return self._read_policies(db).for_type(from_db(event_type_id)).transmission == "latest"
+
     @staticmethod
     def _consumer_offset(db: sqlite3.Connection, peer: str, topic_id: int) -> int:
         row = db.execute("SELECT consumer_offset FROM cursors WHERE peer = ? AND topic_id = ?", (peer, topic_id)).fetchone()
@@ -559,9 +693,12 @@ class EventStore:
         pointer = self._consumer_offset(db, peer, topic_id)
         if offset <= pointer:
             # Already settled, unless an operator retried it: the answer to
-            # the retry settles it again.
+            # the retry settles it again. An answer to an event marked
+            # superseded (it was in flight when a newer one was answered)
+            # is the better record: the peer did get it.
             db.execute(
-                f'DELETE FROM marks WHERE peer = ? AND topic_id = ? AND "offset" = ? AND state = \'{STATE_RETRY}\'',
+                f"""DELETE FROM marks WHERE peer = ? AND topic_id = ? AND "offset" = ?
+                      AND state IN ('{STATE_RETRY}', '{STATE_SUPERSEDED}')""",
                 (peer, topic_id, to_db(offset)),
             )
             return
@@ -570,6 +707,17 @@ class EventStore:
                ON CONFLICT (peer, topic_id, "offset") DO UPDATE SET state = excluded.state""",
             (peer, topic_id, to_db(offset), state),
         )
+        if self._is_latest_only(db, topic_id):
+            # Latest-only: the peer has answered a newer event, so the older
+            # ones still unanswered will never be sent. Mark them superseded
+            # (settled, kept in `events`) so the pointer moves over them.
+            db.execute(
+                f"""INSERT INTO marks (peer, topic_id, "offset", state)
+                    SELECT ?, topic_id, "offset", '{STATE_SUPERSEDED}' FROM events
+                    WHERE topic_id = ? AND "offset" > ? AND "offset" < ?
+                    ON CONFLICT (peer, topic_id, "offset") DO NOTHING""",
+                (peer, topic_id, to_db(pointer), to_db(offset)),
+            )
         # Fold the run of settled marks just above the pointer into it. The
         # run is at most the number of answers that overtook an earlier one
         # (bounded by the in-flight window), so this loop is short.
@@ -585,8 +733,11 @@ class EventStore:
         marks.close()
         if new_pointer == pointer:
             return
+        # The pointer now says what the answers' marks said; superseded
+        # marks stay below it as the record that those events went unsent.
         db.execute(
-            'DELETE FROM marks WHERE peer = ? AND topic_id = ? AND "offset" > ? AND "offset" <= ?',
+            f"""DELETE FROM marks WHERE peer = ? AND topic_id = ? AND "offset" > ? AND "offset" <= ?
+                  AND state IN ('{STATE_ACKED}', '{STATE_NACKED}')""",
             (peer, topic_id, to_db(pointer), to_db(new_pointer)),
         )
         db.execute(
@@ -634,7 +785,7 @@ class EventStore:
                     FROM received {where} ORDER BY seq""",
                 {"peer": peer},
             ).fetchall()
-        return [(row[0], _event_from_row(row[1:])) for row in rows]
+        return [(row[0], event_from_row(row[1:])) for row in rows]
 
     # ------------------------------------------------------------------ handshake state
 
