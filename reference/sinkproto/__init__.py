@@ -1,13 +1,14 @@
 """sinkproto: the reference implementation of the Sink protocol (version 0).
 
-Public API: the message classes, the codec functions (the construct
-reference codec today), the stream framing, limits, errors and the durable
-event store.
+Public API: the message classes, the codec functions (the fast codec;
+``sinkproto.construct_codec`` is the reference it is proven equal to, and
+``sinkproto.codec`` switches between them), the stream framing, limits,
+errors and the durable event store.
 """
 
 from __future__ import annotations
 
-from .construct_codec import (
+from .fast_codec import (
     decode_batch,
     decode_event,
     decode_frame,

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from types import MappingProxyType
 
-from .construct_codec import decode_frame, encode_frame
+from .codec import DEFAULT as DEFAULT_CODEC
+from .codec import Codec
 from .errors import DecodeError, LocalProtocolError, UnsupportedVersion
 from .events import (
     ConnectionClosed,
@@ -46,7 +47,7 @@ from .messages import (
     Publish,
     Response,
 )
-from .stream import Deframer, frame_bytes
+from .stream import frame_bytes
 
 __all__ = ["Role", "State", "Connection", "TRANSITIONS", "ACTIONS", "DEFAULT_KEEPALIVE"]
 
@@ -121,6 +122,8 @@ class Connection:
     starts there (KEEP-5). ``keepalive`` is K in seconds (KEEP-1). The client
     sends PING after K idle (KEEP-4); the server never does (KEEP-3).
     ``max_in_flight`` bounds our unanswered PUBLISHes (MSGID-5).
+    ``codec`` encodes, decodes and deframes (:mod:`sinkproto.codec`; the
+    fast one unless the caller picks the construct reference).
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class Connection:
         keepalive: float = DEFAULT_KEEPALIVE,
         limits: Limits = DEFAULT_LIMITS,
         max_in_flight: int = MAX_MESSAGE_ID + 1,
+        codec: Codec = DEFAULT_CODEC,
     ) -> None:
         if not 0 <= message_id_start <= MAX_MESSAGE_ID:
             raise ValueError("message_id_start must be in 0..4095")
@@ -144,7 +148,10 @@ class Connection:
         self.limits = limits
         self.max_in_flight = max_in_flight
         self._state = State.SEND_REQUEST if role is Role.CLIENT else State.AWAIT_REQUEST
-        self._deframer = Deframer(limits)
+        self.codec = codec
+        self._encode_frame = codec.encode_frame
+        self._decode_frame = codec.decode_frame
+        self._deframer = codec.Deframer(limits)
         self._outgoing = bytearray()
         self._next_message_id = message_id_start
         self._in_flight: dict[int, Event] = {}  # our PUBLISHes awaiting ACK/NACK (MSGID-3)
@@ -191,7 +198,7 @@ class Connection:
         return data
 
     def _queue(self, frame: Frame, now: float) -> None:
-        self._outgoing += frame_bytes(encode_frame(frame))
+        self._outgoing += frame_bytes(self._encode_frame(frame))
         self._last_sent = now
 
     def _allow(self, action: str) -> None:
@@ -316,7 +323,7 @@ class Connection:
 
     def _receive_frame(self, raw: bytes, now: float) -> list[ConnectionEvent]:
         try:
-            frame = decode_frame(raw, self.limits)
+            frame = self._decode_frame(raw, self.limits)
         except UnsupportedVersion as exc:
             if (self.role, self._state) == (Role.SERVER, State.AWAIT_REQUEST):
                 return self._refuse_version(exc.version, now)  # HS-11

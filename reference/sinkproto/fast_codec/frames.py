@@ -1,0 +1,363 @@
+"""Frames, the PUBLISH event payload and the NACK payload, by hand (FRAME-1..FRAME-5, PUB-1, NACK-1).
+
+Decoders read from ``bytes`` with integer positions; the hot path (a
+PUBLISH whose small fields are 1-byte varints) never calls a helper. Every
+error is raised where, and as, the construct reference raises it (ERR-2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import (
+    EncodeError,
+    InvalidUtf8,
+    LimitExceeded,
+    TrailingBytes,
+    Truncated,
+    UnknownResponseCode,
+    UnknownType,
+    UnsupportedVersion,
+)
+from ..limits import Limits
+from ..messages import (
+    Ack,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    Frame,
+    Nack,
+    NackPayload,
+    Ping,
+    Pong,
+    Publish,
+    Response,
+)
+from .primitives import TABLE_SIZE, VARINT, read_chunk_length, read_varint, varint_bytes
+
+__all__ = ["decode_frame_bytes", "read_event", "read_nack_payload", "encode_frame", "encode_event", "encode_nack_payload", "new_event"]
+
+# -- building decoded values without re-validating them ------------------------------------
+#
+# The dataclasses validate every field when built by an application. What a
+# decoder builds is valid by construction (varints are bounded to 2^64-1,
+# lengths were checked), and the validation is most of the cost of decoding
+# a small event; so decoded values are assembled through the slot
+# descriptors, which bypass the frozen __setattr__ and __post_init__ but
+# make exactly the same objects (equal, hashable, immutable).
+_new = object.__new__
+_set_event_type_id = Event.__dict__["event_type_id"].__set__
+_set_schema_version = Event.__dict__["schema_version"].__set__
+_set_key = Event.__dict__["key"].__set__
+_set_offset = Event.__dict__["offset"].__set__
+_set_timestamp = Event.__dict__["timestamp"].__set__
+_set_event_data = Event.__dict__["event_data"].__set__
+_set_publish_id = Publish.__dict__["message_id"].__set__
+_set_publish_event = Publish.__dict__["event"].__set__
+
+
+def new_event(event_type_id: int, schema_version: int, key: bytes, offset: int, timestamp: int, event_data: bytes) -> Event:
+    event: Event = _new(Event)
+    _set_event_type_id(event, event_type_id)
+    _set_schema_version(event, schema_version)
+    _set_key(event, key)
+    _set_offset(event, offset)
+    _set_timestamp(event, timestamp)
+    _set_event_data(event, event_data)
+    return event
+
+
+def _new_publish(message_id: int, event: Event) -> Publish:
+    publish: Publish = _new(Publish)
+    _set_publish_id(publish, message_id)
+    _set_publish_event(publish, event)
+    return publish
+
+
+# -- decoding -------------------------------------------------------------------------------
+
+
+def read_event(data: bytes, pos: int, end: int, limits: Limits) -> Event:
+    """PUB-1: the event from ``pos`` to exactly ``end`` (PUB-2)."""
+    # event_type_id, schema_version: 1-byte varints inline, anything else exactly.
+    if pos < end and data[pos] < 0x80:
+        event_type_id = data[pos]
+        pos += 1
+    else:
+        event_type_id, pos = read_varint(data, pos, end, limits, "event_type_id")
+    if pos < end and data[pos] < 0x80:
+        schema_version = data[pos]
+        pos += 1
+    else:
+        schema_version, pos = read_varint(data, pos, end, limits, "schema_version")
+    # key chunk: LIMIT-5 before CONV-6 (ERR-2)
+    at = pos
+    if pos < end and data[pos] < 0x80:
+        length = data[pos]
+        pos += 1
+    else:
+        length, pos = read_varint(data, pos, end, limits, "key length")
+    if length > limits.max_key_size:
+        raise LimitExceeded(f"key is {length} bytes, over max_key_size={limits.max_key_size}", offset=at, requirement="LIMIT-5")
+    if length > end - pos:
+        raise Truncated(f"key announces {length} bytes but only {end - pos} follow", offset=at, requirement="CONV-6")
+    key = data[pos : pos + length]
+    pos += length
+    offset, pos = _varint(data, pos, end, limits, "offset")
+    timestamp, pos = _varint(data, pos, end, limits, "timestamp")
+    at = pos
+    if pos < end and data[pos] < 0x80:
+        length = data[pos]
+        pos += 1
+    else:
+        length, pos = read_varint(data, pos, end, limits, "event_data length")
+    if length > limits.max_event_data_size:
+        raise LimitExceeded(
+            f"event_data is {length} bytes, over max_event_data_size={limits.max_event_data_size}",
+            offset=at,
+            requirement="LIMIT-5",
+        )
+    if length > end - pos:
+        raise Truncated(f"event_data announces {length} bytes but only {end - pos} follow", offset=at, requirement="CONV-6")
+    if pos + length != end:
+        raise TrailingBytes(f"{end - pos - length} unexpected bytes after the end", offset=pos + length, requirement="PUB-2")
+    return new_event(event_type_id, schema_version, key, offset, timestamp, data[pos:end])
+
+
+def _varint(data: bytes, pos: int, end: int, limits: Limits, what: str) -> tuple[int, int]:
+    """Offsets and timestamps: usually 2 to 5 bytes, decoded without the per-byte checks when they fit."""
+    if end - pos >= 5 and limits.max_varint_bytes >= 5:
+        b0 = data[pos]
+        if b0 < 0x80:
+            return b0, pos + 1
+        b1 = data[pos + 1]
+        if b1 < 0x80:
+            return (b0 & 0x7F) | b1 << 7, pos + 2
+        b2 = data[pos + 2]
+        if b2 < 0x80:
+            return (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14, pos + 3
+        b3 = data[pos + 3]
+        if b3 < 0x80:
+            return (b0 & 0x7F) | (b1 & 0x7F) << 7 | (b2 & 0x7F) << 14 | b3 << 21, pos + 4
+        b4 = data[pos + 4]
+        if b4 < 0x80:
+            return (b0 & 0x7F) | (b1 & 0x7F) << 7 | (b2 & 0x7F) << 14 | (b3 & 0x7F) << 21 | b4 << 28, pos + 5
+    return read_varint(data, pos, end, limits, what)
+
+
+def _text(value: bytes, limits: Limits, what: str, at: int) -> bytes:
+    if limits.strict_utf8:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidUtf8(f"{what} is not UTF-8: {exc.reason}", offset=at) from None
+    return value
+
+
+def read_nack_payload(data: bytes, pos: int, end: int, limits: Limits) -> tuple[bytes, bytes]:
+    """NACK-1: chunk(machine_message), then human_message to the end."""
+    length, start = read_chunk_length(data, pos, end, limits, "machine_message", None)
+    machine = data[start : start + length]
+    at = start + length
+    return machine, _text(data[at:end], limits, "human_message", at)
+
+
+def _cut_in_field(data: bytes) -> Truncated:
+    # The reference's fixed-size fields (the 2-byte header, 4-byte ids) fail
+    # as one "stream ended" error at the end of the unit.
+    return Truncated(f"frame ends inside a field (at byte {len(data)})", offset=len(data))
+
+
+def _end(data: bytes, pos: int, requirement: str) -> None:
+    if pos != len(data):
+        raise TrailingBytes(f"{len(data) - pos} unexpected bytes after the end", offset=pos, requirement=requirement)
+
+
+def _decode_connection_request(data: bytes, limits: Limits) -> ConnectionRequest:
+    version = data[0] & 0x0F
+    if version != 0:
+        raise UnsupportedVersion(
+            f"connection request for protocol version {version}; this decoder speaks 0", offset=0, version=version
+        )
+    end = len(data)
+    length, start = read_chunk_length(data, 1, end, limits, "app_version", None)
+    pos = start + length
+    app_version = _text(data[start:pos], limits, "app_version", 1)
+    if end - pos < 4:
+        raise _cut_in_field(data)
+    client_instance_id = int.from_bytes(data[pos : pos + 4], "big")
+    pos += 4
+    server_instance_id = None
+    if pos < end:
+        if end - pos < 4:
+            raise Truncated(
+                f"{end - pos} bytes where an optional 4-byte field is either absent or whole", offset=pos, requirement="CONN-3"
+            )
+        server_instance_id = int.from_bytes(data[pos : pos + 4], "big")
+        pos += 4
+    _end(data, pos, "CONN-3")
+    return ConnectionRequest(
+        version=0, app_version=app_version, client_instance_id=client_instance_id, server_instance_id=server_instance_id
+    )
+
+
+def _decode_connection_response(data: bytes, limits: Limits) -> ConnectionResponse:
+    code = data[0] & 0x0F
+    if code == Response.HELLO_NEW_CLIENT:
+        if len(data) < 5:
+            raise _cut_in_field(data)
+        _end(data, 5, "CONN-5")
+        return ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=int.from_bytes(data[1:5], "big"))
+    if code == Response.QUARANTINED:
+        machine, human = read_nack_payload(data, 1, len(data), limits)
+        return ConnectionResponse(response=Response.QUARANTINED, machine_message=machine, human_message=human)
+    if code > Response.UNSUPPORTED_APPLICATION_VERSION:
+        raise UnknownResponseCode(f"connection response code {code} is not defined", offset=0)
+    _end(data, 1, "CONN-6")
+    return ConnectionResponse(response=Response(code))
+
+
+def _decode_ack(data: bytes, limits: Limits) -> Ack:
+    _end(data, 2, "FRAME-4")
+    return Ack(message_id=(data[0] & 0x0F) << 8 | data[1])
+
+
+def _decode_publish(data: bytes, limits: Limits) -> Publish:
+    return _new_publish((data[0] & 0x0F) << 8 | data[1], read_event(data, 2, len(data), limits))
+
+
+def _decode_nack(data: bytes, limits: Limits) -> Nack:
+    machine, human = read_nack_payload(data, 2, len(data), limits)
+    return Nack(message_id=(data[0] & 0x0F) << 8 | data[1], machine_message=machine, human_message=human)
+
+
+_PING = Ping()
+_PONG = Pong()
+
+
+def _decode_ping(data: bytes, limits: Limits) -> Ping:
+    _end(data, 2, "FRAME-4")  # FRAME-5: the 12 bits are ignored
+    return _PING
+
+
+def _decode_pong(data: bytes, limits: Limits) -> Pong:
+    _end(data, 2, "FRAME-4")
+    return _PONG
+
+
+# FRAME-1: decoder by type nibble; types 3..7 start with a 2-byte header.
+_DECODERS: tuple[Callable[[bytes, Limits], Frame] | None, ...] = (
+    _decode_connection_request,
+    _decode_connection_response,
+    None,
+    _decode_ack,
+    _decode_publish,
+    _decode_ping,
+    _decode_pong,
+    _decode_nack,
+    *(None,) * 8,
+)
+
+
+def decode_frame_bytes(data: bytes, limits: Limits) -> Frame:
+    """One whole, non-empty frame within max_frame_size (checked by the caller)."""
+    frame_type = data[0] >> 4
+    decoder = _DECODERS[frame_type]
+    if decoder is None:
+        raise UnknownType(f"frame type {frame_type} is not defined in v0", offset=0)
+    if frame_type >= 3 and len(data) < 2:
+        raise _cut_in_field(data)
+    return decoder(data, limits)
+
+
+# -- encoding -------------------------------------------------------------------------------
+#
+# The dataclasses validated every field when they were built; the encoders
+# only add the checks the reference codec makes beyond them.
+
+
+def encode_event(value: Event) -> bytes:
+    """PUB-1."""
+    table = VARINT
+    size = TABLE_SIZE
+    key = value.key
+    data = value.event_data
+    t = value.event_type_id
+    s = value.schema_version
+    o = value.offset
+    ts = value.timestamp
+    kl = len(key)
+    dl = len(data)
+    return b"".join(
+        (
+            table[t] if 0 <= t < size else varint_bytes(t, what="event_type_id"),
+            table[s] if 0 <= s < size else varint_bytes(s, what="schema_version"),
+            table[kl] if kl < size else varint_bytes(kl, what="key length"),
+            key,
+            table[o] if 0 <= o < size else varint_bytes(o, what="offset"),
+            table[ts] if 0 <= ts < size else varint_bytes(ts, what="timestamp"),
+            table[dl] if dl < size else varint_bytes(dl, what="event_data length"),
+            data,
+        )
+    )
+
+
+def _chunk(value: bytes, what: str) -> bytes:
+    if not isinstance(value, (bytes, bytearray)):
+        raise EncodeError(f"{what} must be bytes")
+    return varint_bytes(len(value), what=f"{what} length") + value
+
+
+def encode_nack_payload(value: NackPayload) -> bytes:
+    """NACK-1."""
+    return _chunk(value.machine_message, "machine_message") + value.human_message
+
+
+def _encode_connection_request(value: ConnectionRequest) -> bytes:
+    if value.version != 0:
+        raise EncodeError(f"cannot encode a connection request for version {value.version}: not defined by this protocol version")
+    tail = b"" if value.server_instance_id is None else value.server_instance_id.to_bytes(4, "big")
+    return b"\x00" + _chunk(value.app_version, "app_version") + value.client_instance_id.to_bytes(4, "big") + tail
+
+
+def _encode_connection_response(value: ConnectionResponse) -> bytes:
+    head = bytes((0x10 | value.response,))
+    if value.response is Response.HELLO_NEW_CLIENT:
+        return head + value.server_instance_id.to_bytes(4, "big")  # type: ignore[union-attr]
+    if value.response is Response.QUARANTINED:
+        return head + _chunk(value.machine_message, "machine_message") + value.human_message  # type: ignore[arg-type,operator]
+    return head
+
+
+def _encode_publish(value: Publish) -> bytes:
+    message_id = value.message_id
+    return bytes((0x40 | message_id >> 8, message_id & 0xFF)) + encode_event(value.event)
+
+
+def _encode_ack(value: Ack) -> bytes:
+    return bytes((0x30 | value.message_id >> 8, value.message_id & 0xFF))
+
+
+def _encode_nack(value: Nack) -> bytes:
+    message_id = value.message_id
+    head = bytes((0x70 | message_id >> 8, message_id & 0xFF))
+    return head + _chunk(value.machine_message, "machine_message") + value.human_message
+
+
+_ENCODERS: dict[type, Callable[[Frame], bytes]] = {
+    Publish: _encode_publish,  # type: ignore[dict-item]
+    Ack: _encode_ack,  # type: ignore[dict-item]
+    Nack: _encode_nack,  # type: ignore[dict-item]
+    Ping: lambda value: b"\x50\x00",
+    Pong: lambda value: b"\x60\x00",
+    ConnectionRequest: _encode_connection_request,  # type: ignore[dict-item]
+    ConnectionResponse: _encode_connection_response,  # type: ignore[dict-item]
+}
+
+
+def encode_frame(message: Frame) -> bytes:
+    """One frame, without the 2-byte stream length prefix."""
+    encoder = _ENCODERS.get(type(message))
+    if encoder is None:
+        raise EncodeError(f"{type(message).__name__} is not a frame")
+    return encoder(message)
