@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -34,14 +34,22 @@ def _selected(args: argparse.Namespace, mode: str) -> list[Case]:
                   slow=not args.no_slow)
 
 
+Execute = Callable[[set[str], Callable[[CaseResult], None]], Awaitable[list[CaseResult]]]
+
+
 def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile, args: argparse.Namespace,
-                   console: Console, mode: str, label: str) -> int:
+                   console: Console, mode: str, label: str, execute: Execute | None = None) -> int:
+    """Run ``cases`` (server mode against host:port, or through ``execute``), print and write the reports."""
     expected = load_expected_failures(Path(args.expected_failures) if args.expected_failures else None)
     started_at = dt.datetime.now(dt.timezone.utc)
     started = time.monotonic()
     with LiveView(console, len(cases), verbose=args.verbose) as view:
-        results: list[CaseResult] = asyncio.run(run_cases(cases, host=host, port=port, profile=profile, scale=args.scale,
-                                                          expected_failures=expected, on_result=view.result))
+        if execute is None:
+            run = run_cases(cases, host=host, port=port, profile=profile, scale=args.scale,
+                            expected_failures=expected, on_result=view.result)
+        else:
+            run = execute(expected, view.result)
+        results: list[CaseResult] = asyncio.run(run)  # type: ignore[arg-type]
     summary = summarize(results, expected, {c.id for c in catalogue()})
     hash_ = catalogue_hash(cases)
     print_summary(console, summary, hash_=hash_, profile=profile.name)
@@ -68,6 +76,48 @@ def cmd_server(args: argparse.Namespace) -> int:
     host, port = args.target
     return run_and_report(cases, host=host, port=port, profile=profile, args=args, console=console, mode="server",
                           label=f"{host}:{port}")
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    console = Console(stderr=False)
+    try:
+        profile = load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key,
+                               identity="server", exec=args.exec)
+    except (OSError, ValueError) as exc:
+        console.print(f"[bold magenta]sink-check: bad profile:[/] {exc}", highlight=False)
+        return 2
+    cases = _selected(args, "client")
+    if args.list:
+        print_list(console, cases)
+        return 0
+    return run_client_mode(cases, listen=args.listen, profile=profile, args=args, console=console)
+
+
+def run_client_mode(cases: list[Case], *, listen: tuple[str, int], profile: Profile, args: argparse.Namespace,
+                    console: Console, label: str | None = None) -> int:
+    """Client mode: listen, start (or ask for) the client under test, run the client cases, report."""
+    from .client_mode import run_client_cases
+    from .model import Unsupported
+
+    where: list[str] = []
+
+    def listening(host: str, port: int) -> None:
+        where.append(f"{host}:{port}")
+        console.print(f"sink-check: listening on {host}:{port} as the server"
+                      + (f"; client: {profile.client.exec}" if profile.client.exec else ""), highlight=False)
+
+    def execute(expected: set[str], on_result: Callable[[CaseResult], None]) -> Awaitable[list[CaseResult]]:
+        return run_client_cases(cases, listen=listen, profile=profile, scale=args.scale, expected_failures=expected,
+                                on_result=on_result, on_listening=listening,
+                                say=lambda text: console.print(f"[bold]{text}[/]", highlight=False),
+                                client_log=Path(args.client_log) if getattr(args, "client_log", None) else None)
+
+    try:
+        return run_and_report(cases, host=listen[0], port=listen[1], profile=profile, args=args, console=console,
+                              mode="client", label=label or f"client via {listen[0]}:{listen[1]}", execute=execute)
+    except (Unsupported, OSError) as exc:
+        console.print(f"[bold magenta]sink-check: cannot run client mode:[/] {exc}", highlight=False)
+        return 2
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
@@ -103,9 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--key", help="its key")
     _common(server)
     server.set_defaults(func=cmd_server)
+    client = sub.add_parser("client", help="test a Sink client: the runner plays its server")
+    client.add_argument("--listen", type=_address, required=True, metavar="HOST:PORT",
+                        help="where the runner listens (port 0: any free port; use {port} in --exec)")
+    client.add_argument("--profile", metavar="FILE", help="the implementation's profile (TOML)")
+    client.add_argument("--ca", help="CA that signed the client's certificate (overrides the profile)")
+    client.add_argument("--cert", help="the runner's server certificate (overrides identities.server)")
+    client.add_argument("--key", help="its key")
+    client.add_argument("--exec", metavar="COMMAND",
+                        help="start the client under test with this command for each case ({host}, {port} are "
+                             "replaced); without it, the runner asks you to start it and waits")
+    client.add_argument("--client-log", metavar="FILE", help="append the client's stdout and stderr here (--exec)")
+    _common(client)
+    client.set_defaults(func=cmd_client)
     selftest = sub.add_parser("selftest", help="run the catalogue against the reference server and every mutant")
     _common(selftest)
-    selftest.add_argument("--no-mutants", action="store_true", help="only the reference server")
+    selftest.add_argument("--no-mutants", action="store_true", help="only the reference server and client")
+    selftest.add_argument("--mutant-workers", type=int, default=4, metavar="N",
+                          help="mutants checked at once (default 4; they mostly wait on their peer)")
     selftest.set_defaults(func=cmd_selftest)
     return parser
 

@@ -7,10 +7,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .context import CaseContext
+from typing import Any
 
 __all__ = ["Level", "Outcome", "Case", "CaseResult", "WireRecord", "CheckFailed", "Unsupported", "catalogue_hash"]
 
@@ -53,7 +50,7 @@ class Case:
     requirements: tuple[str, ...]
     level: Level
     reactions: tuple[str, ...]  # acceptable reactions, shown beside what arrived on failure
-    run: Callable[["CaseContext"], Awaitable[str]] = field(compare=False, repr=False)
+    run: Callable[[Any], Awaitable[str]] = field(compare=False, repr=False)  # CaseContext or ClientCaseContext
     feature: str | None = None  # optional feature the profile must declare
     timeout: float = 10.0  # seconds, before the global scale factor
     slow: bool = False  # e.g. keepalive cases that wait 1.5 K

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Identity", "Profile", "load_profile", "FEATURES"]
+__all__ = ["Identity", "ClientSettings", "Profile", "load_profile", "FEATURES"]
 
 #: Optional behaviours a case may depend on; the profile lists those the implementation has.
 FEATURES = {
@@ -22,6 +22,7 @@ FEATURES = {
     "publish_on_connect": "the server publishes events_on_connect to each client after the handshake",
     "fresh_identity": "identities.fresh is a client identity the server has never seen",
     "frame_65535": "the server accepts a PUBLISH frame of 65,535 bytes",
+    "client_publish": "client mode: the client under test publishes [client] events_to_publish new events each start",
 }
 
 
@@ -29,6 +30,18 @@ FEATURES = {
 class Identity:
     cert: Path
     key: Path
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """The ``[client]`` section: how the runner, playing the server, drives the client under test."""
+
+    exec: str | None = None  # command that starts the client; {host} and {port} are the runner's address
+    events_to_publish: int = 3  # new events the client publishes after each start (feature client_publish)
+    keepalive: float | None = None  # the client's K; None: the profile's keepalive
+    server_instance_id: int = 0x5EED_0001  # the runner's instance id: stable, so a client's stored id keeps matching
+    connect_wait: float = 10.0  # seconds to wait for the client's first connection after (re)starting it
+    reconnect_wait: float = 3.0  # seconds to wait for a reconnect before restarting the client (field: ~60 s)
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,7 @@ class Profile:
     events_on_connect: int = 0
     keepalive: float = 60.0
     features: frozenset[str] = frozenset()
+    client: ClientSettings = field(default_factory=ClientSettings)
     source: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -52,6 +66,10 @@ class Profile:
 
     def identity(self, name: str) -> Identity | None:
         return self.identities.get(name)
+
+    @property
+    def client_keepalive(self) -> float:
+        return self.client.keepalive if self.client.keepalive is not None else self.keepalive
 
 
 def _bytes(value: Any) -> bytes | None:
@@ -74,6 +92,13 @@ def load_profile(path: Path | None, **overrides: Any) -> Profile:
     unknown = set(raw.get("features", [])) - set(FEATURES)
     if unknown:
         raise ValueError(f"unknown features in profile: {sorted(unknown)} (known: {sorted(FEATURES)})")
+    client_raw = dict(raw.get("client", {}))
+    unknown_keys = set(client_raw) - set(ClientSettings.__dataclass_fields__)
+    if unknown_keys:
+        raise ValueError(f"unknown keys in [client]: {sorted(unknown_keys)}")
+    client = ClientSettings(**client_raw)
+    if "client_publish" in raw.get("features", []) and client.events_to_publish < 1:
+        raise ValueError("feature client_publish needs [client] events_to_publish >= 1")
     profile = Profile(
         name=raw.get("name", path.stem if path else "command line"),
         ca=p(raw.get("ca")),
@@ -86,13 +111,18 @@ def load_profile(path: Path | None, **overrides: Any) -> Profile:
         events_on_connect=int(raw.get("events_on_connect", 0)),
         keepalive=float(raw.get("keepalive", 60.0)),
         features=frozenset(raw.get("features", [])),
+        client=client,
         source=path,
         raw=raw,
     )
     if overrides:
         identities = dict(profile.identities)
         if overrides.get("cert") and overrides.get("key"):
-            identities["main"] = Identity(cert=Path(overrides["cert"]).resolve(), key=Path(overrides["key"]).resolve())
-        profile = Profile(**{**profile.__dict__, "identities": identities,
+            # server mode: the runner's main client identity; client mode: the runner's server identity
+            identities[overrides.get("identity", "main")] = Identity(cert=Path(overrides["cert"]).resolve(), key=Path(overrides["key"]).resolve())
+        client = profile.client
+        if overrides.get("exec"):
+            client = ClientSettings(**{**client.__dict__, "exec": overrides["exec"]})
+        profile = Profile(**{**profile.__dict__, "identities": identities, "client": client,
                              "ca": Path(overrides["ca"]).resolve() if overrides.get("ca") else profile.ca})
     return profile

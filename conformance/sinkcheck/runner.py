@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .context import CaseContext, RunState
 from .model import Case, CaseResult, CheckFailed, Level, Outcome, Unsupported
@@ -34,13 +35,22 @@ def select(cases: Iterable[Case], *, include: list[str] | None = None, exclude: 
 
 
 def case_timeout(case: Case, profile: Profile, scale: float) -> float:
-    base = case.timeout if case.timeout > 0 else 3.0 * profile.keepalive + 10.0
-    return base * scale
+    if case.mode == "client":
+        # the client's own K, plus the time the client may take to start and to be restarted
+        k = profile.client_keepalive
+        waits = profile.client.connect_wait + 2 * profile.client.reconnect_wait
+    else:
+        k, waits = profile.keepalive, 0.0
+    base = case.timeout if case.timeout > 0 else 3.0 * k + 10.0
+    return (base + waits) * scale
 
 
-async def run_case(case: Case, *, host: str, port: int, profile: Profile, state: RunState, scale: float) -> CaseResult:
+async def run_case(case: Case, *, host: str, port: int, profile: Profile, state: RunState, scale: float,
+                   context: Any = None) -> CaseResult:
+    """Run one case; ``context`` replaces the server-mode CaseContext (client mode passes its own)."""
     started = time.monotonic()
-    ctx = CaseContext(host=host, port=port, profile=profile, state=state, case_id=case.id, scale=scale)
+    ctx = context if context is not None else CaseContext(host=host, port=port, profile=profile, state=state,
+                                                          case_id=case.id, scale=scale)
     if case.feature is not None and not profile.has(case.feature):
         return CaseResult(case, Outcome.UNSUPPORTED, f"feature '{case.feature}' not declared in the profile", 0.0)
     try:
@@ -65,11 +75,13 @@ async def run_case(case: Case, *, host: str, port: int, profile: Profile, state:
 
 async def run_cases(cases: list[Case], *, host: str, port: int, profile: Profile, scale: float = 1.0,
                     expected_failures: set[str] | None = None,
-                    on_result: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+                    on_result: Callable[[CaseResult], None] | None = None,
+                    context_factory: Callable[[Case], Any] | None = None) -> list[CaseResult]:
     state = RunState()
     results = []
     for case in cases:
-        result = await run_case(case, host=host, port=port, profile=profile, state=state, scale=scale)
+        context = context_factory(case) if context_factory is not None else None
+        result = await run_case(case, host=host, port=port, profile=profile, state=state, scale=scale, context=context)
         if expected_failures and case.id in expected_failures and result.outcome in (Outcome.FAIL, Outcome.NON_STRICT):
             result.expected_failure = True
         results.append(result)

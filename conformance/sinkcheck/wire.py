@@ -49,6 +49,7 @@ class Wire:
         self._frames: list[bytes] = []
         self.closed = False
         self.close_reason = ""
+        self.accepted_note = ""  # client mode: how the runner's listener accepted this connection
 
     @classmethod
     async def connect(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None, server_hostname: str | None,
@@ -59,6 +60,10 @@ class Wire:
         wire = cls(reader, writer, name=name, log=log, started=started)
         wire.note(f"connected ({'TLS ' + str(writer.get_extra_info('ssl_object').version()) if ssl_context else 'plain TCP'})")
         return wire
+
+    def adopt(self, *, name: str, log: Callable[[WireRecord], None], started: float) -> None:
+        """Client mode: a connection accepted between cases is logged by the case that takes it."""
+        self.name, self._log, self._started = name, log, started
 
     def _record(self, direction: str, data: bytes, decoded: str) -> None:
         self._log(WireRecord(at=round(time.monotonic() - self._started, 4), connection=self.name, direction=direction,

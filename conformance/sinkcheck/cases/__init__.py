@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
-from ..context import CaseContext
 from ..model import Case, Level
 
 __all__ = ["case", "catalogue"]
 
 _CATALOGUE: list[Case] = []
 
-CaseFunction = Callable[[CaseContext], Awaitable[str]]
+CaseFunction = Callable[[Any], Awaitable[str]]  # takes a CaseContext (server mode) or a ClientCaseContext
 
 
 def case(id: str, title: str, *, area: str, requirements: Iterable[str], reactions: Iterable[str],
@@ -30,5 +30,6 @@ def case(id: str, title: str, *, area: str, requirements: Iterable[str], reactio
 
 def catalogue() -> list[Case]:
     from . import server_handshake, server_messaging, server_transport  # noqa: F401 - register on import
+    from . import client_handshake, client_messaging  # noqa: F401
 
     return list(_CATALOGUE)

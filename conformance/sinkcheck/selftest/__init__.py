@@ -1,9 +1,9 @@
-"""``sink-check selftest``: the catalogue against the reference server, then against every mutant.
+"""``sink-check selftest``: the catalogue against the reference server and client, then against every mutant.
 
-The reference server must pass every MUST case. Each mutant (a deliberately
+The reference server and the reference client must pass every MUST case. Each mutant (a deliberately
 broken variant, see :mod:`.mutants`) must make each of its target cases not
 pass, and every case must be the target of some mutant: so no case is a
-check that cannot fail. Servers run as real subprocesses on loopback.
+check that cannot fail. Servers and clients run as real subprocesses on loopback.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ import asyncio
 import fnmatch
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -27,14 +30,17 @@ from rich.console import Console
 from sinkproto.certs import create_authority, issue_client, make_dev_pki
 
 from ..cases import catalogue
-from ..model import Case, Outcome
-from ..profile import Identity, Profile
+from ..model import Case, CaseResult, Outcome
+from ..profile import ClientSettings, Identity, Profile
 from ..runner import run_cases, select
-from .mutants import MUTANTS
+from .client_mutants import CLIENT_MUTANTS, ClientMutant
+from .mutants import MUTANTS, Mutant
 
-__all__ = ["selftest", "reference_profile", "reference_server"]
+__all__ = ["selftest", "reference_profile", "reference_server", "client_profile", "run_mutants"]
 
 KEEPALIVE = 1.0  # short, so the keepalive cases take seconds
+CLIENT_KEEPALIVE = 1.5  # the reference client's K: a little more room for prompt reactions on a loaded machine
+EVENTS_TO_PUBLISH = 3
 IDENTITIES = ("main", "second", "quarantined", "fresh")
 REJECTED_APP_VERSION = "0.0.0-rejected"
 
@@ -94,51 +100,133 @@ def _targets(mutant_targets: tuple[str, ...], cases: list[Case]) -> list[Case]:
 
 
 def selftest(args: argparse.Namespace, console: Console) -> int:
-    cases = select([c for c in catalogue() if c.mode == "server"], include=args.cases, exclude=args.exclude,
-                   slow=not args.no_slow)
+    all_cases = catalogue()
+    server_cases = select([c for c in all_cases if c.mode == "server"], include=args.cases, exclude=args.exclude,
+                          slow=not args.no_slow)
+    client_cases = select([c for c in all_cases if c.mode == "client"], include=args.cases, exclude=args.exclude,
+                          slow=not args.no_slow)
     workdir = Path(tempfile.mkdtemp(prefix="sink-check-selftest-"))
     problems: list[str] = []
+    started = time.monotonic()
     try:
         pki_dir = make_pki(workdir / "pki")
         profile = reference_profile(pki_dir)
-        console.print(f"[bold]reference server[/]: {len(cases)} cases")
-        with reference_server(pki_dir, workdir) as (host, port):
-            from ..cli import run_and_report
+        from ..cli import run_and_report, run_client_mode
 
-            code = run_and_report(cases, host=host, port=port, profile=profile, args=args, console=console,
-                                  mode="server", label=f"reference {host}:{port}")
-        if code != 0:
-            problems.append(f"the reference server did not pass (exit code {code})")
+        if server_cases:
+            console.print(f"[bold]reference server[/]: {len(server_cases)} cases")
+            with reference_server(pki_dir, workdir) as (host, port):
+                code = run_and_report(server_cases, host=host, port=port, profile=profile, args=args, console=console,
+                                      mode="server", label=f"reference {host}:{port}")
+            if code != 0:
+                problems.append(f"the reference server did not pass (exit code {code})")
+        if client_cases:
+            console.print(f"[bold]reference client[/]: {len(client_cases)} cases")
+            code = run_client_mode(client_cases, listen=("127.0.0.1", 0), profile=client_profile(pki_dir, workdir),
+                                   args=_reports_renamed(args, "client"), console=console, label="reference client")
+            if code != 0:
+                problems.append(f"the reference client did not pass (exit code {code})")
         if not args.no_mutants:
-            problems += run_mutants(cases, pki_dir, workdir, profile, args.scale, console)
+            jobs = [_server_job(m, server_cases, pki_dir, workdir, profile, args.scale) for m in MUTANTS]
+            jobs += [_client_job(m, client_cases, pki_dir, workdir, args.scale) for m in CLIENT_MUTANTS]
+            problems += run_mutants([j for j in jobs if j is not None], server_cases + client_cases, console,
+                                    workers=args.mutant_workers)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     for problem in problems:
         console.print(f"[bold red]selftest:[/] {problem}", highlight=False)
-    console.print("[bold green]selftest passed[/]" if not problems else "[bold red]selftest failed[/]")
+    verdict = "[bold green]selftest passed[/]" if not problems else "[bold red]selftest failed[/]"
+    console.print(f"{verdict} in {time.monotonic() - started:.1f} s")
     return 0 if not problems else 1
 
 
-def run_mutants(cases: list[Case], pki_dir: Path, workdir: Path, profile: Profile, scale: float,
-                console: Console) -> list[str]:
+def _reports_renamed(args: argparse.Namespace, tag: str) -> argparse.Namespace:
+    """The client run's reports go next to the server run's: report.json -> report.client.json."""
+    renamed = argparse.Namespace(**vars(args))
+    for option in ("json", "junit", "html"):
+        value = getattr(args, option, None)
+        if value:
+            path = Path(value)
+            setattr(renamed, option, str(path.with_name(f"{path.stem}.{tag}{path.suffix}")))
+    return renamed
+
+
+def client_profile(pki_dir: Path, workdir: Path, *, mutant: str | None = None) -> Profile:
+    """The reference client (or a client mutant), started by the runner for each case with a fresh store."""
+    db = workdir / f"client-{mutant or 'reference'}-{time.monotonic_ns()}.db"
+    entry = (f"-m sinkcheck.selftest.client_mutants --mutant {mutant}" if mutant else "-m sinkproto.cli connect")
+    command = (f"{shlex.quote(sys.executable)} {entry} --server {{host}}:{{port}} --certs {shlex.quote(str(pki_dir))} "
+               f"--name sc-main --db {shlex.quote(str(db))} --keepalive {CLIENT_KEEPALIVE} "
+               f"--publish {EVENTS_TO_PUBLISH}")
+    return Profile(name="reference-client-selftest", ca=pki_dir / "ca.pem",
+                   identities={"server": Identity(cert=pki_dir / "server.pem", key=pki_dir / "server.key")},
+                   keepalive=CLIENT_KEEPALIVE, features=frozenset({"client_publish"}),
+                   client=ClientSettings(exec=command, events_to_publish=EVENTS_TO_PUBLISH, keepalive=CLIENT_KEEPALIVE,
+                                         connect_wait=10.0, reconnect_wait=2.0))
+
+
+@dataclass
+class MutantJob:
+    name: str
+    breaks: str
+    targets: list[Case]
+    run: Callable[[], list[CaseResult]]
+
+
+def _server_job(mutant: Mutant, cases: list[Case], pki_dir: Path, workdir: Path, profile: Profile,
+                scale: float) -> MutantJob | None:
+    targets = _targets(mutant.targets, cases)
+    if not targets:
+        return None
+
+    def run() -> list[CaseResult]:
+        with reference_server(pki_dir, workdir, mutant=mutant.name) as (host, port):
+            return asyncio.run(run_cases(targets, host=host, port=port, profile=profile, scale=scale))
+
+    return MutantJob(f"server/{mutant.name}", mutant.breaks, targets, run)
+
+
+def _client_job(mutant: ClientMutant, cases: list[Case], pki_dir: Path, workdir: Path,
+                scale: float) -> MutantJob | None:
+    targets = _targets(mutant.targets, cases)
+    if not targets:
+        return None
+
+    def run() -> list[CaseResult]:
+        from ..client_mode import run_client_cases
+
+        profile = client_profile(pki_dir, workdir, mutant=mutant.name)
+        return asyncio.run(run_client_cases(targets, listen=("127.0.0.1", 0), profile=profile, scale=scale))
+
+    return MutantJob(f"client/{mutant.name}", mutant.breaks, targets, run)
+
+
+def run_mutants(jobs: list[MutantJob], cases: list[Case], console: Console, *, workers: int = 4) -> list[str]:
+    """Each job's target cases must not pass against its mutant; every case must be some job's target.
+
+    Jobs run in a few threads at once (each with its own event loop, peer process and socket): they
+    spend their time waiting on the peer, so this divides the self-test's wall time, not its work.
+    """
     problems = []
     caught: dict[str, list[str]] = {c.id: [] for c in cases}
-    for mutant in MUTANTS:
-        targets = _targets(mutant.targets, cases)
-        if not targets:
-            continue
-        with reference_server(pki_dir, workdir, mutant=mutant.name) as (host, port):
-            results = asyncio.run(run_cases(targets, host=host, port=port, profile=profile, scale=scale))
-        for result in results:
-            if result.outcome in (Outcome.PASS, Outcome.ERROR):
-                problems.append(f"mutant {mutant.name} ({mutant.breaks}): {result.case.id} gave "
-                                f"{result.outcome.value}: {result.observed}")
-                console.print(f"  {result.case.id}: {result.outcome.value}: {result.observed}", highlight=False)
-            else:
-                caught[result.case.id].append(mutant.name)
-        ok = all(r.outcome not in (Outcome.PASS, Outcome.ERROR) for r in results)
-        status = "[green]caught[/]" if ok else "[red]NOT caught[/]"
-        console.print(f"mutant {mutant.name:<24} {len(results):>3} cases  {status}", highlight=False)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [(job, pool.submit(job.run)) for job in jobs]
+        for job, future in futures:
+            try:
+                results = future.result()
+            except Exception as exc:  # a mutant that cannot even start is a self-test failure, not a catch
+                problems.append(f"mutant {job.name}: runner error {exc!r}")
+                continue
+            for result in results:
+                if result.outcome in (Outcome.PASS, Outcome.ERROR):
+                    problems.append(f"mutant {job.name} ({job.breaks}): {result.case.id} gave "
+                                    f"{result.outcome.value}: {result.observed}")
+                    console.print(f"  {result.case.id}: {result.outcome.value}: {result.observed}", highlight=False)
+                else:
+                    caught[result.case.id].append(job.name)
+            ok = all(r.outcome not in (Outcome.PASS, Outcome.ERROR) for r in results)
+            status = "[green]caught[/]" if ok else "[red]NOT caught[/]"
+            console.print(f"mutant {job.name:<32} {len(results):>3} cases  {status}", highlight=False)
     for case_id, mutants in caught.items():
         if not mutants:
             problems.append(f"no mutant makes {case_id} fail: it may be a check that cannot fail")

@@ -1,0 +1,229 @@
+"""What a client-mode case can do: take the client's connections, answer as a server would, check reactions.
+
+The runner plays the server with raw frames built by the reference codec;
+like server mode, it never uses the reference state machine to decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from sinkproto import (
+    Ack,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    Limits,
+    Pong,
+    Publish,
+    Response,
+    decode_frame,
+    encode_frame,
+)
+from sinkproto.errors import DecodeError
+
+from .listener import ClientControl, Listener
+from .model import CheckFailed, WireRecord
+from .profile import Profile
+from .wire import CLOSED, Wire, describe_frame
+
+__all__ = ["ClientRunState", "ClientCaseContext", "frame_type"]
+
+PUBLISH, PING, PONG = 4, 5, 6
+
+
+def frame_type(frame: bytes) -> int | None:
+    return frame[0] >> 4 if frame else None
+
+
+def frame_message_id(frame: bytes) -> int:
+    return int.from_bytes(frame[:2], "big") & 0xFFF
+
+
+@dataclass
+class ClientRunState:
+    """Facts shared by the cases of one client-mode run."""
+
+    server_instance_id: int  # what the runner answers in hello_new_client (the profile's, or a case's fresh one)
+    client_instance_id: int | None = None  # learned from the client's first request
+    run_tag: str = field(default_factory=lambda: f"{int(time.time()) % 100000:05d}")
+
+
+class ClientCaseContext:
+    """Handed to every client-mode case."""
+
+    def __init__(self, *, listener: Listener, control: ClientControl, profile: Profile, state: ClientRunState,
+                 case_id: str, scale: float = 1.0, drain: bool = True) -> None:
+        self.listener = listener
+        self.control = control
+        self.profile = profile
+        self.state = state
+        self.case_id = case_id
+        self.scale = scale
+        self.log: list[WireRecord] = []
+        self.started = time.monotonic()
+        self._wires: list[Wire] = []
+        self._drain = drain  # exec mode: connections left over belong to a killed process
+        self._offset = 0
+
+    # -- time ---------------------------------------------------------------------------------
+
+    @property
+    def keepalive(self) -> float:
+        """The client's K (KEEP-1)."""
+        return self.profile.client_keepalive
+
+    def t(self, seconds: float) -> float:
+        return seconds * self.scale
+
+    def prompt(self, seconds: float = 5.0) -> float:
+        """How long a "prompt" reaction may take: also less than the client's silence timeout (1.5 K,
+        counted from our last frame), so that a close caused by silence is never taken for it."""
+        return min(self.t(seconds), 1.2 * self.keepalive)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(self.t(seconds))
+
+    # -- the client's connections -----------------------------------------------------------------
+
+    async def accept(self, name: str | None = None) -> Wire:
+        """The client's next connection. The first one of a case starts the client; later ones are
+        reconnects: if none comes within ``reconnect_wait``, the client is restarted."""
+        settings = self.profile.client
+        if not self._wires:
+            await self.control.start()
+            wire = await self._take(settings.connect_wait, "after it was started")
+        else:
+            try:
+                wire = await self.listener.take(self.t(settings.reconnect_wait))
+            except TimeoutError:
+                self._note(f"no reconnect within {self.t(settings.reconnect_wait):.1f} s: restarting the client")
+                await self.control.restart(f"it did not reconnect within {settings.reconnect_wait} s")
+                wire = await self._take(settings.connect_wait, "after it was restarted")
+        wire.adopt(name=name or f"c{len(self._wires) + 1}", log=self.log.append, started=self.started)
+        wire.note(wire.accepted_note)
+        self._wires.append(wire)
+        return wire
+
+    async def restart_client(self, why: str) -> Wire:
+        """Stop the client (a power loss, with --exec) and take the connection of its next start."""
+        self._note(f"restarting the client: {why}")
+        await self.control.restart(why)
+        wire = await self._take(self.profile.client.connect_wait, "after it was restarted")
+        wire.adopt(name=f"c{len(self._wires) + 1}", log=self.log.append, started=self.started)
+        wire.note(wire.accepted_note)
+        self._wires.append(wire)
+        return wire
+
+    async def _take(self, wait: float, when: str) -> Wire:
+        try:
+            return await self.listener.take(self.t(wait))
+        except TimeoutError:
+            status = self.control.exit_status()
+            extra = f" (its process exited with status {status})" if status is not None else ""
+            raise CheckFailed(f"the client did not connect within {self.t(wait):.1f} s {when}{extra}") from None
+
+    def _note(self, text: str) -> None:
+        self.log.append(WireRecord(at=round(time.monotonic() - self.started, 4), connection="runner",
+                                   direction="event", hex="", decoded=text))
+
+    async def close_all(self) -> None:
+        for wire in self._wires:
+            await wire.close()
+        await self.control.stop()
+        if self._drain:
+            await self.listener.drain()
+
+    # -- frames in ----------------------------------------------------------------------------------
+
+    async def recv(self, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = False,
+                   pings: bool = False) -> bytes:
+        """The next frame. The client's PUBLISHes are ACKed and its PINGs answered in the background,
+        as a live server would, unless ``publishes`` / ``pings`` ask for them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.t(timeout)
+        while True:
+            try:
+                frame = await wire.recv_frame(max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise CheckFailed(f"no frame within {self.t(timeout):.1f} s while waiting for {what}") from None
+            if frame is CLOSED:
+                raise CheckFailed(f"the connection closed ({wire.close_reason}) while waiting for {what}")
+            kind = frame_type(frame)
+            if kind == PUBLISH and not publishes and len(frame) >= 2:
+                await wire.send_frame(encode_frame(Ack(message_id=frame_message_id(frame))))
+                continue
+            if kind == PING and not pings and len(frame) == 2:
+                await wire.send_frame(encode_frame(Pong()))
+                continue
+            return frame
+
+    async def read_request(self, wire: Wire) -> ConnectionRequest:
+        """The first frame must be a connection request (HS-1)."""
+        frame = await self.recv(wire, "the connection request", self.prompt(), publishes=True, pings=True)
+        try:
+            value = decode_frame(frame, Limits())
+        except DecodeError as exc:
+            raise CheckFailed(f"first frame {frame.hex()} is undecodable ({exc.error_class}), "
+                              "not a connection request") from None
+        if not isinstance(value, ConnectionRequest):
+            raise CheckFailed(f"first frame is {describe_frame(frame)}, not a connection request")
+        if self.state.client_instance_id is None:
+            self.state.client_instance_id = value.client_instance_id
+        return value
+
+    def welcome(self, request: ConnectionRequest) -> ConnectionResponse:
+        """What a lenient server answers: connected when the client names our id, else hello_new_client.
+        (A strict server would answer instance_id_mismatch to a stale id, and the client would be stuck.)"""
+        if request.server_instance_id == self.state.server_instance_id:
+            return ConnectionResponse(response=Response.CONNECTED)
+        return ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=self.state.server_instance_id)
+
+    async def respond(self, wire: Wire, response: ConnectionResponse) -> None:
+        await wire.send_frame(encode_frame(response))
+
+    async def session(self, name: str | None = None) -> tuple[Wire, ConnectionRequest]:
+        """A connection whose handshake the runner completed (connected or hello_new_client)."""
+        wire = await self.accept(name)
+        request = await self.read_request(wire)
+        await self.respond(wire, self.welcome(request))
+        return wire, request
+
+    async def publishes(self, wire: Wire, count: int, *, what: str = "", timeout: float = 5.0,
+                        answer: str = "ack") -> list[Publish]:
+        """The client's next ``count`` PUBLISH frames; each is ACKed, NACKed or left unanswered (``answer``)."""
+        got: list[Publish] = []
+        while len(got) < count:
+            frame = await self.recv(wire, what or f"PUBLISH {len(got) + 1} of {count}", timeout, publishes=True)
+            try:
+                value = decode_frame(frame, Limits())
+            except DecodeError as exc:
+                raise CheckFailed(f"undecodable frame {frame.hex()} ({exc.error_class}) from the client") from None
+            if not isinstance(value, Publish):
+                raise CheckFailed(f"{describe_frame(frame)} while waiting for the client's PUBLISH frames")
+            got.append(value)
+            if answer == "ack":
+                await wire.send_frame(encode_frame(Ack(message_id=value.message_id)))
+        return got
+
+    async def expect_closed(self, wire: Wire, why: str, timeout: float = 5.0, *, tolerate_traffic: bool = False) -> None:
+        """The client must close ``wire`` promptly. Without ``tolerate_traffic`` it may send nothing at all;
+        with it, its own PUBLISH and PING frames (sent before it read ours) are not taken for an answer."""
+        closed, frames = await wire.expect_close(self.prompt(timeout))
+        for frame in frames:
+            if tolerate_traffic and frame_type(frame) in (PUBLISH, PING):
+                continue
+            raise CheckFailed(f"{why}: the client sent {describe_frame(frame)} instead of closing")
+        if not closed:
+            raise CheckFailed(f"{why}: the connection was still open after {self.prompt(timeout):.1f} s")
+
+    # -- frames out ---------------------------------------------------------------------------------
+
+    def event(self, *, key: bytes | None = None, data: bytes = b"sink-check") -> Event:
+        """A fresh event from the runner-as-server, unique to this run and case."""
+        self._offset += 1
+        return Event(event_type_id=1, schema_version=1,
+                     key=key if key is not None else f"sink-check/{self.state.run_tag}/{self.case_id}".encode(),
+                     offset=self._offset, timestamp=1_700_000_000 + self._offset, event_data=data)

@@ -1,0 +1,147 @@
+"""The codec-mode wire protocol between ``sink-check codec`` and a shim (docs/conformance/codec-mode.md).
+
+A shim is a small program wrapped around an implementation's codec. The runner
+starts it, writes requests to its stdin and reads responses from its stdout.
+Every message, both ways, is one *envelope*: a 4-byte big-endian unsigned
+length followed by that many bytes of UTF-8 JSON (one object). Nothing else
+may be written to stdout; a shim logs to stderr.
+
+This module holds the constants and the blocking helpers a Python shim uses;
+the runner's asyncio side is in ``codec_mode``. It never imports the codec.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, BinaryIO
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "MAX_MESSAGE",
+    "KINDS",
+    "LIMIT_NAMES",
+    "ERRORS",
+    "ProtocolViolation",
+    "encode_message",
+    "read_message",
+    "write_message",
+    "ok",
+    "failure",
+    "serve",
+]
+
+PROTOCOL_VERSION = 1
+#: Largest envelope body either side accepts (the largest golden vector is ~130 KB of hex).
+MAX_MESSAGE = 16 * 1024 * 1024
+#: The units a shim decodes and encodes. Every frame type is one kind: ``frame``.
+KINDS = ("frame", "event", "nack_payload", "batch", "stream")
+#: Decoder limits a request may set (spec/v0/limits.md); a shim lists those it honours in ``hello``.
+LIMIT_NAMES = ("max_frame_size", "max_varint_bytes", "max_key_size", "max_event_data_size", "max_batch_events",
+               "max_decompressed_size", "strict_utf8")
+#: The ``error`` values of a failed response.
+ERRORS = {
+    "decode_error": "the bytes are not a valid unit of this kind; error_class names why (spec errors.md)",
+    "encode_error": "the value has no valid encoding; the encoder refused it and produced no bytes (ERR-8)",
+    "unsupported": "the shim does not implement this op, kind or limit; reported as unsupported, never a pass",
+    "bad_request": "the request is malformed, names an unknown op or a protocol version the shim does not speak",
+}
+_LENGTH = struct.Struct(">I")
+
+
+class ProtocolViolation(Exception):
+    """The other side broke the envelope rules (length, JSON, size).
+
+    ``fatal``: the stream is no longer aligned on envelopes (an oversized or cut
+    envelope), so nothing more can be read from it.
+    """
+
+    def __init__(self, detail: str, *, fatal: bool = False) -> None:
+        super().__init__(detail)
+        self.fatal = fatal
+
+
+def encode_message(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message, separators=(",", ":")).encode()
+    if len(body) > MAX_MESSAGE:
+        raise ProtocolViolation(f"message of {len(body)} bytes exceeds {MAX_MESSAGE}")
+    return _LENGTH.pack(len(body)) + body
+
+
+def decode_body(body: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(body.decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolViolation(f"envelope body is not UTF-8 JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolViolation("envelope body is not a JSON object")
+    return message
+
+
+def _read_exactly(stream: BinaryIO, n: int) -> bytes | None:
+    chunks: list[bytes] = []
+    got = 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            if got:
+                raise ProtocolViolation(f"stream ended inside an envelope ({got} of {n} bytes)", fatal=True)
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(stream: BinaryIO) -> dict[str, Any] | None:
+    """The next envelope's object; None at a clean end of stream (between envelopes)."""
+    head = _read_exactly(stream, 4)
+    if head is None:
+        return None
+    (length,) = _LENGTH.unpack(head)
+    if length > MAX_MESSAGE:
+        raise ProtocolViolation(f"envelope announces {length} bytes, more than {MAX_MESSAGE}", fatal=True)
+    body = _read_exactly(stream, length)
+    if body is None:
+        raise ProtocolViolation("stream ended after an envelope's length", fatal=True)
+    return decode_body(body)
+
+
+def write_message(stream: BinaryIO, message: dict[str, Any]) -> None:
+    stream.write(encode_message(message))
+    stream.flush()
+
+
+def ok(request: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"v": PROTOCOL_VERSION, "id": request.get("id"), "ok": True, **fields}
+
+
+def failure(request: dict[str, Any], error: str, detail: str = "", **fields: Any) -> dict[str, Any]:
+    assert error in ERRORS, error
+    return {"v": PROTOCOL_VERSION, "id": request.get("id"), "ok": False, "error": error, "detail": detail, **fields}
+
+
+def serve(handle: Any, stdin: BinaryIO, stdout: BinaryIO) -> int:
+    """The loop of a Python shim: read a request, answer it with ``handle(request)``, until ``bye`` or EOF.
+
+    Requests in another protocol version, and envelopes that are not JSON
+    objects, are answered ``bad_request`` instead of ending the shim, so the
+    runner always gets an answer (a hang would cost it a timeout per request).
+    """
+    while True:
+        try:
+            request = read_message(stdin)
+        except ProtocolViolation as exc:
+            write_message(stdout, failure({}, "bad_request", str(exc)))
+            if exc.fatal:
+                return 1
+            continue
+        if request is None:
+            return 0
+        if request.get("v") != PROTOCOL_VERSION:
+            write_message(stdout, failure(request, "bad_request", f"protocol version {request.get('v')!r}; "
+                                                                  f"this shim speaks {PROTOCOL_VERSION}"))
+            continue
+        if request.get("op") == "bye":
+            write_message(stdout, ok(request))
+            return 0
+        write_message(stdout, handle(request))
