@@ -310,9 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--avro", action="store_true", help="with --json: add event_data_avro, the decoded record, beside event_data_hex")
     dec.set_defaults(func=cmd_decode)
 
+    from .ops_commands import register as register_ops
     from .peer_commands import register
 
     register(sub)
+    register_ops(sub)
     return parser
 
 

@@ -2,8 +2,10 @@
 
 Both keep everything in an :class:`~sinkproto.store.EventStore`: received
 events (deduplicated, stored before the ACK), the events they publish
-(at-least-once, from a per-peer subscription), dead letters, and the
-handshake state (instance ids).
+(at-least-once, from a per-peer subscription, in the order the store's
+delivery policies give), dead letters, and the handshake state (instance
+ids). :class:`Housekeeping` brings the clock the store does not read: it
+runs retention passes and records when each peer was last seen.
 """
 
 from __future__ import annotations
@@ -22,13 +24,68 @@ from .client import ClientHandler
 from .server import ServerHandler
 from .session import Answer, ConnectionLost, PeerSession
 
-__all__ = ["OutboxPump", "ServerPolicy", "StoreServer", "StoreClient", "WELCOME_EVENT_TYPE"]
+__all__ = ["Housekeeping", "OutboxPump", "ServerPolicy", "StoreServer", "StoreClient", "WELCOME_EVENT_TYPE"]
 
 log = logging.getLogger("sinkproto.service")
 
 #: event type of the events ``publish_on_connect`` creates (a greeting per connection)
 WELCOME_EVENT_TYPE = 9
 BATCH = 256
+#: seconds between retention passes of a running peer
+RETENTION_EVERY = 60.0
+#: seconds between two writes of a peer's last-seen time (each write is a synced commit)
+SEEN_EVERY = 5.0
+
+
+class Housekeeping:
+    """The store's chores that need a clock, for one running peer (server or client).
+
+    Retention runs at most every ``retention_every`` seconds, from the
+    pumps' loops, so a server with many sessions runs one pass, not one per
+    session. Last-seen times are written at most every ``seen_every``
+    seconds per peer (a frame per write would be a sync per frame), and at
+    the end of a session, so the stored time is never older than the last
+    frame by more than that.
+    """
+
+    def __init__(self, store: EventStore, *, clock: Callable[[], float] = time.time,
+                 retention_every: float = RETENTION_EVERY, seen_every: float = SEEN_EVERY) -> None:
+        self.store, self.clock = store, clock
+        self.retention_every, self.seen_every = retention_every, seen_every
+        self._last_retention: float | None = None
+        self._written: dict[str, float] = {}  # peer -> clock of the last write
+        self._unwritten: dict[str, float] = {}  # peer -> a newer time not yet written
+
+    def handshake(self, peer: str) -> None:
+        now = self.clock()
+        self.store.record_seen(peer, now, handshake=True)
+        self._written[peer] = now
+        self._unwritten.pop(peer, None)
+
+    def seen(self, peer: str) -> None:
+        now = self.clock()
+        if now - self._written.get(peer, float("-inf")) >= self.seen_every:
+            self.store.record_seen(peer, now)
+            self._written[peer] = now
+            self._unwritten.pop(peer, None)
+        else:
+            self._unwritten[peer] = now
+
+    def flush(self, peer: str) -> None:
+        """Write the last-seen time kept back by the throttle (the session is ending)."""
+        at = self._unwritten.pop(peer, None)
+        if at is not None:
+            self.store.record_seen(peer, at)
+            self._written[peer] = at
+
+    def retention(self) -> None:
+        now = self.clock()
+        if self._last_retention is not None and now - self._last_retention < self.retention_every:
+            return
+        self._last_retention = now
+        report = self.store.apply_retention(now)
+        if report.deleted:
+            log.info("retention", extra={"deleted": report.deleted, "topics": report.topics})
 
 
 class OutboxPump:
@@ -39,10 +96,12 @@ class OutboxPump:
     pending again for the next one (DELIV-1, MSGID-13).
     """
 
-    def __init__(self, store: EventStore, peer: str, session: PeerSession, *, poll: float = 0.5) -> None:
+    def __init__(self, store: EventStore, peer: str, session: PeerSession, *, poll: float = 0.5,
+                 housekeeping: Housekeeping | None = None) -> None:
         self.store, self.peer, self.session = store, peer, session
         self.wake = asyncio.Event()
         self.poll = poll
+        self.housekeeping = housekeeping
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -62,6 +121,11 @@ class OutboxPump:
 
     async def _run(self) -> None:
         while True:
+            if self.housekeeping is not None:
+                self.housekeeping.retention()
+            # The store decides the order (priorities, latest-only); each
+            # batch is asked for afresh, so an urgent event appended during a
+            # long drain goes out with the next batch.
             in_flight = {e.dedupe_key for e in self.session.connection.in_flight.values()}
             events = self.store.pending(self.peer, limit=BATCH, exclude=in_flight)
             for event in events:
@@ -87,10 +151,13 @@ class ServerPolicy:
 
 class StoreServer(ServerHandler):
     def __init__(self, store: EventStore, policy: ServerPolicy | None = None, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, retention_every: float = RETENTION_EVERY,
+                 seen_every: float = SEEN_EVERY, poll: float = 0.5) -> None:
         self.store = store
         self.policy = policy or ServerPolicy()
         self.clock = clock
+        self.poll = poll
+        self.housekeeping = Housekeeping(store, clock=clock, retention_every=retention_every, seen_every=seen_every)
         self.pumps: dict[PeerSession, OutboxPump] = {}
 
     async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
@@ -107,10 +174,11 @@ class StoreServer(ServerHandler):
 
     async def on_connect(self, session: PeerSession, client: str) -> None:
         self.store.subscribe(client)
+        self.housekeeping.handshake(client)
         for _ in range(self.policy.publish_on_connect):
             self.store.append(event_type_id=WELCOME_EVENT_TYPE, key=b"welcome/" + client.encode(), schema_version=1,
                               timestamp=int(self.clock()), event_data=b"hello " + client.encode())
-        pump = OutboxPump(self.store, client, session)
+        pump = OutboxPump(self.store, client, session, poll=self.poll, housekeeping=self.housekeeping)
         self.pumps[session] = pump
         pump.start()
 
@@ -121,6 +189,7 @@ class StoreServer(ServerHandler):
                 pump.wake.set()
 
     async def on_event(self, session: PeerSession, client: str, event: Event) -> Answer | None:
+        self.housekeeping.seen(client)
         prefix = self.policy.nack_key_prefix
         if prefix is not None and event.key.startswith(prefix):
             return Answer.nack(b"POISON", b"key prefix " + prefix + b" is refused by policy")
@@ -134,25 +203,34 @@ class StoreServer(ServerHandler):
         return None
 
     async def on_ack(self, session: PeerSession, client: str, event: Event) -> None:
+        self.housekeeping.seen(client)
         self.store.mark_acked(client, event)
 
     async def on_nack(self, session: PeerSession, client: str, event: Event, machine_message: bytes,
                       human_message: bytes) -> None:
-        self.store.mark_nacked(client, event, machine_message=machine_message, human_message=human_message)
+        self.housekeeping.seen(client)
+        self.store.mark_nacked(client, event, machine_message=machine_message, human_message=human_message,
+                               nacked_at=self.clock())
 
     async def on_disconnect(self, session: PeerSession, client: str, closed: ConnectionClosed) -> None:
         pump = self.pumps.pop(session, None)
         if pump is not None:
             await pump.stop()
+        self.housekeeping.flush(client)
 
 
 class StoreClient(ClientHandler):
     """A client that syncs its store with one server, identified by ``server_name``."""
 
-    def __init__(self, store: EventStore, *, server_name: str, app_version: bytes) -> None:
+    def __init__(self, store: EventStore, *, server_name: str, app_version: bytes,
+                 clock: Callable[[], float] = time.time, retention_every: float = RETENTION_EVERY,
+                 seen_every: float = SEEN_EVERY, poll: float = 0.5) -> None:
         self.store = store
         self.server_name = server_name
         self.app_version = app_version
+        self.clock = clock
+        self.poll = poll
+        self.housekeeping = Housekeeping(store, clock=clock, retention_every=retention_every, seen_every=seen_every)
         self.pump: OutboxPump | None = None
         self.refused: ConnectionResponse | None = None
         self.synced = asyncio.Event()
@@ -166,7 +244,8 @@ class StoreClient(ClientHandler):
 
     async def on_connect(self, session: PeerSession) -> None:
         self.store.subscribe(self.server_name)
-        self.pump = OutboxPump(self.store, self.server_name, session)
+        self.housekeeping.handshake(self.server_name)
+        self.pump = OutboxPump(self.store, self.server_name, session, poll=self.poll, housekeeping=self.housekeeping)
         self.pump.start()
         self._check_synced()
 
@@ -174,15 +253,19 @@ class StoreClient(ClientHandler):
         self.refused = response
 
     async def on_event(self, session: PeerSession, event: Event) -> Answer | None:
+        self.housekeeping.seen(self.server_name)
         self.store.store_received(self.server_name, event)
         return None
 
     async def on_ack(self, session: PeerSession, event: Event) -> None:
+        self.housekeeping.seen(self.server_name)
         self.store.mark_acked(self.server_name, event)
         self._check_synced()
 
     async def on_nack(self, session: PeerSession, event: Event, machine_message: bytes, human_message: bytes) -> None:
-        self.store.mark_nacked(self.server_name, event, machine_message=machine_message, human_message=human_message)
+        self.housekeeping.seen(self.server_name)
+        self.store.mark_nacked(self.server_name, event, machine_message=machine_message, human_message=human_message,
+                               nacked_at=self.clock())
         log.warning("event refused", extra={"offset": event.offset, "machine_message": machine_message,
                                             "human_message": human_message})
         self._check_synced()
@@ -191,6 +274,7 @@ class StoreClient(ClientHandler):
         if self.pump is not None:
             await self.pump.stop()
             self.pump = None
+        self.housekeeping.flush(self.server_name)
 
     def _check_synced(self) -> None:
         if self.store.lag(self.server_name) == 0:

@@ -1,0 +1,342 @@
+"""``sink status``, ``sink dead-letters`` and ``sink policies``: operating the reference peers' event stores.
+
+They open the same SQLite file as a running ``sink serve`` or ``sink
+connect`` (WAL: readers never block the peer, a writer waits for the other
+at most a few seconds), so they work against a live peer: a policy applied
+or a dead letter retried is picked up by the peer's next outbox poll.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import SchemaError, StoreError
+from .jsonform import event_to_json
+from .store import DeadLetter, DeliveryPolicy, EventStore, PolicySet, StoreStatus, load_policies
+
+__all__ = ["register", "status_to_json", "dead_letter_to_json"]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _open_existing(path: str) -> EventStore:
+    # These commands inspect or repair a peer's store; creating an empty one
+    # because of a typo in the path would only hide the mistake.
+    if not Path(path).is_file():
+        raise StoreError(f"{path}: no such event store")
+    return EventStore.open(path, new_instance_id=lambda: 0)  # never called: the file exists
+
+
+def _type_names(schemas: str | None) -> dict[int, str]:
+    """Event type names from the schema registry, if one is found (names are a convenience, ids are the truth)."""
+    from .schemas import default_registry
+
+    try:
+        registry = default_registry(Path(schemas) if schemas else None)
+    except SchemaError:
+        return {}
+    return {t.id: t.name for t in registry}
+
+
+def _registry(schemas: str | None) -> Any:
+    from .schemas import default_registry
+
+    try:
+        return default_registry(Path(schemas) if schemas else None)
+    except SchemaError:
+        return None
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
+
+
+def _age(now: float, then: float | None) -> float | None:
+    return None if then is None else round(now - then, 3)
+
+
+def _when(at: float | None) -> str:
+    if at is None:
+        return "never"
+    return dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            whole = int(seconds // size)
+            rest = int((seconds - whole * size) // (size // (24 if unit == "d" else 60)))
+            sub = {"d": "h", "h": "m", "m": "s"}[unit]
+            return f"{sign}{whole}{unit}{rest}{sub}" if rest else f"{sign}{whole}{unit}"
+    return f"{sign}{seconds:.0f}s"
+
+
+def _policy_json(policy: DeliveryPolicy) -> dict[str, Any]:
+    return {"priority": policy.priority, "transmission": policy.transmission,
+            "keep_last": policy.keep_last, "keep_days": policy.keep_days}
+
+
+# ---------------------------------------------------------------- sink status
+
+
+def status_to_json(status: StoreStatus, *, now: float, names: dict[int, str]) -> dict[str, Any]:
+    """The JSON form of ``sink status --json`` (times are unix seconds, ages seconds before ``now``)."""
+    peers = []
+    for peer in status.peers:
+        types = []
+        for t in peer.types:
+            oldest = t.oldest_unsent
+            types.append({
+                "event_type_id": t.event_type_id,
+                "name": names.get(t.event_type_id),
+                "policy": _policy_json(status.policies.for_type(t.event_type_id)),
+                "pending": t.pending,
+                "oldest_unsent": None if oldest is None else {
+                    "key": _text(oldest.key), "key_hex": oldest.key.hex(), "offset": oldest.offset,
+                    "timestamp": oldest.timestamp, "age_s": _age(now, oldest.timestamp)},
+                "superseded": t.superseded,
+                "dead_letters": t.dead_letters,
+                "received": t.received,
+                "newest_received_timestamp": t.newest_received_timestamp,
+                "freshness_s": _age(now, t.newest_received_timestamp),
+            })
+        peers.append({
+            "peer": peer.peer,
+            "subscription": "all" if peer.subscription is None else sorted(peer.subscription),
+            "last_handshake_at": peer.last_handshake_at,
+            "last_seen_at": peer.last_seen_at,
+            "last_seen_age_s": _age(now, peer.last_seen_at),
+            "pending": peer.pending,
+            "dead_letters": peer.dead_letters,
+            "types": types,
+        })
+    return {
+        "instance_id": status.instance_id,
+        "now": now,
+        "stored": status.stored,
+        "log": [{"event_type_id": entry.event_type_id, "name": names.get(entry.event_type_id), "topics": entry.topics,
+                 "stored": entry.stored, "produced": entry.produced, "newest_timestamp": entry.newest_timestamp,
+                 "policy": _policy_json(status.policies.for_type(entry.event_type_id))} for entry in status.log],
+        "peers": peers,
+    }
+
+
+def _print_status(report: dict[str, Any], db: str, out: TextIO) -> None:
+    now = report["now"]
+    print(f"store {db}  instance {report['instance_id']:#010x}  {report['stored']} events stored", file=out)
+    for entry in report["log"]:
+        policy = entry["policy"]
+        retention = ", ".join(f"{k} {policy[k]}" for k in ("keep_last", "keep_days") if policy[k] is not None)
+        print(f"  log {entry['event_type_id']} {entry['name'] or ''}: {entry['topics']} topics, {entry['stored']} stored"
+              f" of {entry['produced']} produced, newest {_duration(_age(now, entry['newest_timestamp']))} ago;"
+              f" priority {policy['priority']}, {policy['transmission']}" + (f", {retention}" if retention else ""),
+              file=out)
+    for peer in report["peers"]:
+        subscription = peer["subscription"] if peer["subscription"] != "all" else "all types"
+        print(f"\npeer {peer['peer']}  ({subscription})", file=out)
+        print(f"  last handshake {_when(peer['last_handshake_at'])}, last seen {_when(peer['last_seen_at'])}"
+              f" ({_duration(peer['last_seen_age_s'])} ago)  pending {peer['pending']}  dead letters {peer['dead_letters']}",
+              file=out)
+        if not peer["types"]:
+            continue
+        print(f"  {'type':<26} {'pending':>8} {'oldest unsent':<28} {'superseded':>10} {'dead':>5} {'received':>9}"
+              f" {'freshness':>9}", file=out)
+        for t in peer["types"]:
+            label = f"{t['event_type_id']} {t['name'] or ''}".strip()
+            oldest = t["oldest_unsent"]
+            unsent = "-" if oldest is None else f"{oldest['key']}@{oldest['offset']} {_duration(oldest['age_s'])} ago"
+            print(f"  {label:<26} {t['pending']:>8} {unsent:<28} {t['superseded']:>10} {t['dead_letters']:>5}"
+                  f" {t['received']:>9} {_duration(t['freshness_s']):>9}", file=out)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    now = time.time() if args.now is None else args.now
+    with _open_existing(args.db) as store:
+        status = store.status(args.peer)
+    report = status_to_json(status, now=now, names=_type_names(args.schemas))
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        _print_status(report, args.db, sys.stdout)
+    return 0
+
+
+# ---------------------------------------------------------------- sink dead-letters
+
+
+def dead_letter_to_json(letter: DeadLetter) -> dict[str, Any]:
+    """One line of ``sink dead-letters export``: the event in the vectors' JSON form and the NACK."""
+    return {
+        "peer": letter.peer,
+        "event": event_to_json(letter.event),
+        "machine_message": _text(letter.machine_message),
+        "machine_message_hex": letter.machine_message.hex(),
+        "human_message": _text(letter.human_message),
+        "human_message_hex": letter.human_message.hex(),
+        "nacked_at": letter.nacked_at,
+    }
+
+
+def _selected(letters: Iterable[DeadLetter], args: argparse.Namespace) -> list[DeadLetter]:
+    chosen = []
+    for letter in letters:
+        event = letter.event
+        if args.machine_message is not None and letter.machine_message != args.machine_message.encode():
+            continue
+        if args.event_type is not None and event.event_type_id != args.event_type:
+            continue
+        if args.key is not None and event.key != args.key.encode():
+            continue
+        if args.offset is not None and event.offset != args.offset:
+            continue
+        chosen.append(letter)
+    return chosen
+
+
+def cmd_dead_letters_list(args: argparse.Namespace) -> int:
+    with _open_existing(args.db) as store:
+        letters = _selected(store.dead_letters(args.peer), args)
+    if args.json:
+        json.dump([dead_letter_to_json(letter) for letter in letters], sys.stdout, indent=2)
+        print()
+        return 0
+    names = _type_names(args.schemas)
+    for letter in letters:
+        e = letter.event
+        label = f"{e.event_type_id} {names.get(e.event_type_id, '')}".strip()
+        print(f"{letter.peer}  {label}  {_text(e.key)}@{e.offset}  {_when(letter.nacked_at)}  "
+              f"{_text(letter.machine_message)}: {_text(letter.human_message)}")
+    print(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}", file=sys.stderr)
+    return 0
+
+
+def cmd_dead_letters_export(args: argparse.Namespace) -> int:
+    with _open_existing(args.db) as store:
+        letters = _selected(store.dead_letters(args.peer), args)
+    lines = "".join(json.dumps(dead_letter_to_json(letter)) + "\n" for letter in letters)
+    if args.output in (None, "-"):
+        sys.stdout.write(lines)
+    else:
+        Path(args.output).write_text(lines, encoding="utf-8")
+    print(f"exported {len(letters)} dead letter{'s' if len(letters) != 1 else ''}", file=sys.stderr)
+    return 0
+
+
+def cmd_dead_letters_retry(args: argparse.Namespace) -> int:
+    if not args.all and args.offset is None and args.machine_message is None:
+        print("sink dead-letters retry: name the events (--event-type/--key/--offset, --machine-message) or pass --all",
+              file=sys.stderr)
+        return 2
+    with _open_existing(args.db) as store:
+        letters = _selected(store.dead_letters(args.peer), args)
+        for letter in letters:
+            # One at a time, each its own transaction: a retry is an operator's
+            # decision per event, and a failure leaves the others done.
+            store.retry_dead_letter(letter.peer, letter.event)
+    print(f"sink dead-letters retry: {len(letters)} event{'s' if len(letters) != 1 else ''} pending again "
+          f"(sent once more at the peer's next connection or poll; a new NACK makes a new dead letter)")
+    return 0
+
+
+# ---------------------------------------------------------------- sink policies
+
+
+def cmd_policies_apply(args: argparse.Namespace) -> int:
+    policies = load_policies(args.file, _registry(args.schemas))  # checked completely before the store is touched
+    with _open_existing(args.db) as store:
+        store.set_policies(policies)
+    print(f"sink policies apply: {args.db} now uses {args.file} "
+          f"({len(policies.by_type)} event type{'s' if len(policies.by_type) != 1 else ''} and the default)")
+    return 0
+
+
+def _policies_json(policies: PolicySet, names: dict[int, str]) -> dict[str, Any]:
+    return {"default": _policy_json(policies.default),
+            "event_type": {str(t): {"name": names.get(t), **_policy_json(p)} for t, p in policies.by_type.items()}}
+
+
+def cmd_policies_show(args: argparse.Namespace) -> int:
+    with _open_existing(args.db) as store:
+        policies = store.policies()
+    names = _type_names(args.schemas)
+    if args.json:
+        json.dump(_policies_json(policies, names), sys.stdout, indent=2)
+        print()
+        return 0
+    # TOML that `sink policies apply` reads back (ids, with the names as comments).
+    print("[default]")
+    for key, value in policies.default.as_toml_fields().items():
+        print(f"{key} = {json.dumps(value)}")
+    for event_type_id, policy in policies.by_type.items():
+        name = names.get(event_type_id)
+        print(f"\n[event_type.{event_type_id}]" + (f"  # {name}" if name else ""))
+        for key, value in policy.as_toml_fields().items():
+            print(f"{key} = {json.dumps(value)}")
+    return 0
+
+
+# ---------------------------------------------------------------- the parser
+
+
+def _db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", required=True, help="the peer's SQLite event store (may be in use by a running peer)")
+    p.add_argument("--schemas", help="schema registry folder, for event type names (default: schemas/ here or above)")
+
+
+def _selection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--peer", help="only this peer (client identity on a server, HOST:PORT on a client)")
+    p.add_argument("--event-type", type=int, help="only this event_type_id")
+    p.add_argument("--key", help="only this key (UTF-8)")
+    p.add_argument("--offset", type=int, help="only this offset")
+    p.add_argument("--machine-message", help="only dead letters with this NACK machine message")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    status = sub.add_parser("status", help="subscription state per peer and event type: lag, oldest unsent, dead letters,"
+                                           " last seen, freshness")
+    _db_option(status)
+    status.add_argument("--peer", help="only this peer")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--now", type=float, help="unix time to compute ages from (default: the clock)")
+    status.set_defaults(func=cmd_status)
+
+    dead = sub.add_parser("dead-letters", help="list, export or retry NACKed events")
+    dsub = dead.add_subparsers(dest="dead_letters_command", required=True)
+    listing = dsub.add_parser("list", help="list dead letters with their NACK reasons")
+    _db_option(listing)
+    _selection_options(listing)
+    listing.add_argument("--json", action="store_true", help="a JSON array instead of text")
+    listing.set_defaults(func=cmd_dead_letters_list)
+    export = dsub.add_parser("export", help="write dead letters as JSON lines (one object per line)")
+    _db_option(export)
+    _selection_options(export)
+    export.add_argument("-o", "--output", help="file to write (default: stdout)")
+    export.set_defaults(func=cmd_dead_letters_export)
+    retry = dsub.add_parser("retry", help="make dead letters pending again: each is sent once more")
+    _db_option(retry)
+    _selection_options(retry)
+    retry.add_argument("--all", action="store_true", help="every dead letter the other options select")
+    retry.set_defaults(func=cmd_dead_letters_retry)
+
+    policies = sub.add_parser("policies", help="delivery policies: priority, latest-only, retention per event type")
+    psub = policies.add_subparsers(dest="policies_command", required=True)
+    apply = psub.add_parser("apply", help="replace a store's policies with those of a policy file")
+    _db_option(apply)
+    apply.add_argument("file", help="policy TOML file (e.g. schemas/policies.toml)")
+    apply.set_defaults(func=cmd_policies_apply)
+    show = psub.add_parser("show", help="print a store's policies (as policy TOML, or --json)")
+    _db_option(show)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_policies_show)
