@@ -44,6 +44,28 @@ def ensure_env() -> None:
     STAMP.write_text(wanted)
 
 
+# Debian packages some tests drive for real (a browser for the docs site).
+# Installed when missing, if this machine has apt-get and we may use it.
+SYSTEM_PACKAGES = {"chromium": "chromium"}
+
+
+def ensure_system_packages() -> None:
+    import shutil
+
+    missing = [package for command, package in SYSTEM_PACKAGES.items() if shutil.which(command) is None]
+    if not missing:
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        print(f"kit: missing system packages {missing}; install them (Debian: apt-get install {' '.join(missing)})",
+              flush=True)
+        return
+    print(f"kit: installing {missing} with apt-get", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.call(["apt-get", "update", "-qq"], env=env)
+    if subprocess.call(["apt-get", "install", "-y", "-qq", *missing], env=env) != 0:
+        sys.exit(f"kit: apt-get install {' '.join(missing)} failed")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"main", "test", "docs"}:
         print(__doc__)
@@ -58,6 +80,7 @@ def main(argv: list[str]) -> int:
         return _run(BIN / "sink-check", "selftest", "--json", reports / "sink-check.json",
                     "--junit", reports / "sink-check.junit.xml", "--html", reports / "sink-check.html", *rest)
     if job == "test":
+        ensure_system_packages()
         return _run(BIN / "python", "-m", "pytest", *rest)
     return _run(BIN / "mkdocs", "serve", *rest)
 

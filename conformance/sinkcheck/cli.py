@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--mutant-workers", type=int, default=4, metavar="N",
                           help="mutants checked at once (default 4; they mostly wait on their peer)")
     selftest.set_defaults(func=cmd_selftest)
+    from . import codec_mode
+
+    codec_mode.register(sub)
     return parser
 
 
