@@ -1,0 +1,63 @@
+"""sink-check codec through the Kaitai shim (conformance/shims/kaitai_python.py): a decode-only codec.
+
+Encode checks and checks under non-default limits are reported unsupported (never passes), and the
+shim's verdicts differ from the vectors exactly where the generated parser cannot tell two error
+classes apart. The table below is exact in both directions, like NOT_REJECTED in
+test_kaitai_differential: a divergence that goes away, or a new one, fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sinktest import ROOT
+
+_BODY_END = ("the batch body's columns are read with sizes computed from count; running out of bytes inside "
+             "them is an end-of-stream in Kaitai, which the spec calls inconsistent_batch (BATCH-5), not truncated")
+KNOWN_DIVERGENCES = {
+    "batch.column.too-short": _BODY_END,
+    "batch.keys.not-divisible": _BODY_END,
+    "batch.event-data.short": _BODY_END,
+    "batch.column.varint-cut": _BODY_END,
+    "batch.truncated-at-32": _BODY_END,
+    "batch.truncated-at-33": _BODY_END,
+    "batch.truncated-at-34": _BODY_END,
+    "batch.count.over-limit": "count is validated by one expression (1 <= count <= 65536): the shim cannot tell "
+                              "limit_exceeded (LIMIT-4) from inconsistent_batch (BATCH-8) and says the latter",
+    "batch.truncated-at-8": "same expression: a count varint cut short reads as 0 there, reported inconsistent_batch",
+}
+
+
+def test_kaitai_shim_over_the_vectors(kaitai_outputs: dict[str, Path], tmp_path: Path) -> None:
+    report = tmp_path / "kaitai.json"
+    shim = f"{sys.executable} {ROOT / 'conformance' / 'shims' / 'kaitai_python.py'} --parsers {kaitai_outputs['python']}"
+    proc = subprocess.run([sys.executable, "-m", "sinkcheck.cli", "codec", "--exec", shim, "--examples", "0",
+                           "--json", str(report)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the divergences below are failures
+    document = json.loads(report.read_text())
+    assert document["shim"]["encode"] == [] and document["shim"]["limits"] == []
+    cases = document["cases"]
+    assert set(document["summary"]["failed"]) == set(KNOWN_DIVERGENCES)
+    checks = [check for case in cases for check in case["checks"]]
+    encodes = [c for c in checks if c["op"] == "encode"]
+    assert encodes and all(c["outcome"] == "unsupported" for c in encodes)
+    limited = [c for c in checks if c["request"].get("limits")]
+    assert limited and all(c["outcome"] == "unsupported" for c in limited)
+    # every decode the parser can be asked (default limits) passes, apart from the table
+    decodes = [(case["id"], c) for case in cases for c in case["checks"] if c["op"] == "decode" and not c["request"]["limits"]]
+    assert {i for i, c in decodes if c["outcome"] != "pass"} == set(KNOWN_DIVERGENCES)
+    assert len(decodes) > 450
+
+
+def test_kaitai_shim_answers_encode_unsupported(kaitai_outputs: dict[str, Path]) -> None:
+    from sinkcheck.codec_protocol import encode_message
+
+    shim = [sys.executable, str(ROOT / "conformance" / "shims" / "kaitai_python.py"), "--parsers",
+            str(kaitai_outputs["python"])]
+    request = encode_message({"v": 1, "id": 1, "op": "encode", "kind": "frame", "value": {"type": "ping"}})
+    proc = subprocess.run(shim, input=request, capture_output=True, timeout=60)
+    answer = json.loads(proc.stdout[4:])
+    assert (answer["ok"], answer["error"]) == (False, "unsupported")
