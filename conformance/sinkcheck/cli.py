@@ -38,7 +38,7 @@ Execute = Callable[[set[str], Callable[[CaseResult], None]], Awaitable[list[Case
 
 
 def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile, args: argparse.Namespace,
-                   console: Console, mode: str, label: str, execute: Execute | None = None) -> int:
+                   console: Console, mode: str, label: str | Callable[[], str], execute: Execute | None = None) -> int:
     """Run ``cases`` (server mode against host:port, or through ``execute``), print and write the reports."""
     expected = load_expected_failures(Path(args.expected_failures) if args.expected_failures else None)
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -53,6 +53,7 @@ def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile,
     summary = summarize(results, expected, {c.id for c in catalogue()})
     hash_ = catalogue_hash(cases)
     print_summary(console, summary, hash_=hash_, profile=profile.name)
+    label = label() if callable(label) else label  # client mode knows its port only once it listens
     document = report_document(results, cases=cases, profile=profile, target=label, mode=mode, summary=summary,
                                started=started_at, duration=time.monotonic() - started)
     if args.json:
@@ -114,7 +115,9 @@ def run_client_mode(cases: list[Case], *, listen: tuple[str, int], profile: Prof
 
     try:
         return run_and_report(cases, host=listen[0], port=listen[1], profile=profile, args=args, console=console,
-                              mode="client", label=label or f"client via {listen[0]}:{listen[1]}", execute=execute)
+                              mode="client", execute=execute,
+                              label=lambda: f"{label or 'client under test'}, runner listening on "
+                                            f"{where[0] if where else '%s:%s' % listen}")
     except (Unsupported, OSError) as exc:
         console.print(f"[bold magenta]sink-check: cannot run client mode:[/] {exc}", highlight=False)
         return 2

@@ -66,7 +66,7 @@ class Listener:
         wire = Wire(reader, writer, name=f"pending{self.accepted}", log=_discard, started=time.monotonic())
         tls = writer.get_extra_info("ssl_object")
         subject = dict(x[0] for x in (writer.get_extra_info("peercert") or {}).get("subject", ()))
-        wire.accepted_note = f"accepted (TLS {tls.version() if tls else '?'}, client CN={subject.get('commonName')})"
+        wire.accepted_note = f"accepted ({tls.version() if tls else '?'}, client CN={subject.get('commonName')})"
         await self._queue.put(wire)
 
     async def take(self, timeout: float) -> Wire:

@@ -51,7 +51,9 @@ def report_document(results: list[CaseResult], *, cases: list[Case], profile: Pr
         "mode": mode,
         "target": target,
         "profile": {"name": profile.name, "path": str(profile.source) if profile.source else None,
-                    "features": sorted(profile.features), "keepalive": profile.keepalive},
+                    "features": sorted(profile.features),
+                    # the peer's K: in client mode, the client's own (profile [client] keepalive)
+                    "keepalive": profile.client_keepalive if mode == "client" else profile.keepalive},
         "catalogue_hash": catalogue_hash(cases),
         "started": started.isoformat(),
         "duration": round(duration, 3),

@@ -73,11 +73,16 @@ class Wire:
         self._record("event", b"", text)
 
     async def send_frame(self, frame: bytes) -> None:
-        """One frame with its length prefix."""
-        await self.send_raw(frame_bytes(frame) if frame else b"\x00\x00", describe=describe_frame(frame) if frame else "zero-length frame")
+        """One frame with its length prefix. The log shows the frame without the prefix, like received frames."""
+        self._record("sent", frame, describe_frame(frame) if frame else "zero-length frame")
+        await self._write(frame_bytes(frame) if frame else b"\x00\x00")
 
     async def send_raw(self, data: bytes, *, describe: str = "raw bytes") -> None:
+        """Bytes exactly as given (prefixes included): partial, coalesced or hostile writes."""
         self._record("sent", data, describe)
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
         try:
             self._writer.write(data)
             await self._writer.drain()

@@ -1,0 +1,305 @@
+"""sink-check, the conformance runner: catalogue, selection, exit codes, expected failures, reports, client mode.
+
+Everything runs for real: reference servers and clients (and their mutants)
+as subprocesses on loopback, over mutual TLS; `sink-check` as a subprocess
+where the command line is what is tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html.parser
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import jsonschema
+import pytest
+from sinktest import ROOT
+
+from sinkcheck.cases import catalogue
+from sinkcheck.model import Outcome
+from sinkcheck.profile import load_profile
+from sinkcheck.runner import load_expected_failures, run_cases, select, summarize
+from sinkcheck.selftest import make_pki, reference_profile, reference_server
+from sinkcheck.selftest.client_mutants import CLIENT_MUTANTS
+from sinkcheck.selftest.mutants import MUTANTS
+
+SINK_CHECK = [sys.executable, "-m", "sinkcheck.cli"]
+SCHEMA = json.loads((ROOT / "conformance" / "sinkcheck" / "report.schema.json").read_text())
+CASE_ID = re.compile(r"^(server|client)\.[a-z0-9-]+(\.[a-z0-9-]+)+$")
+FAILS_ON_NO_PONG = "server.ping.pong"  # fails against the no-pong mutant
+PASSES_ON_NO_PONG = "server.publish.ack"  # unaffected by it
+ENV = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}  # wide: listings and failures stay on one line
+
+
+def sink_check(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SINK_CHECK, *args], capture_output=True, text=True, timeout=timeout, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def profile_file(pki: Path) -> Path:
+    """The self-test's reference profile as a TOML file, as an implementer would write it."""
+    profile = reference_profile(pki)
+    identities = "\n".join(f'[identities.{name}]\ncert = "{i.cert}"\nkey = "{i.key}"\n'
+                           for name, i in profile.identities.items())
+    path = pki / "reference.toml"
+    path.write_text(f'name = "reference-test"\nca = "{profile.ca}"\nkeepalive = {profile.keepalive}\n'
+                    f'rejected_app_version = "{profile.rejected_app_version.decode()}"\n'  # type: ignore[union-attr]
+                    f'events_on_connect = {profile.events_on_connect}\n'
+                    f'features = {json.dumps(sorted(profile.features))}\n{identities}')
+    return path
+
+
+@pytest.fixture(scope="module")
+def no_pong_server(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    with reference_server(pki, tmp_path_factory.mktemp("no-pong"), mutant="no-pong") as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def good_server(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    with reference_server(pki, tmp_path_factory.mktemp("reference")) as address:
+        yield address
+
+
+# -- the catalogue ---------------------------------------------------------------------------------
+
+
+def test_case_ids_are_unique_and_semantic() -> None:
+    ids = [c.id for c in catalogue()]
+    assert len(ids) == len(set(ids))
+    assert [i for i in ids if not CASE_ID.match(i)] == []
+    assert all(c.id.startswith(c.mode + ".") for c in catalogue())
+    assert {c.mode for c in catalogue()} == {"server", "client"}
+
+
+def test_every_cited_requirement_exists_in_the_registry() -> None:
+    registry = {r["id"] for r in tomllib.loads((ROOT / "spec/v0/requirements.toml").read_text())["requirement"]}
+    cited = {(c.id, r) for c in catalogue() for r in c.requirements}
+    assert sorted((case_id, r) for case_id, r in cited if r not in registry) == []
+    assert all(c.requirements and c.reactions and c.title for c in catalogue())
+
+
+def test_every_case_is_the_target_of_a_mutant() -> None:
+    """Statically, what the self-test checks dynamically: no case is without a mutant that must break it."""
+    import fnmatch
+
+    globs = [t for m in MUTANTS for t in m.targets] + [t for m in CLIENT_MUTANTS for t in m.targets]
+    assert [c.id for c in catalogue() if not any(fnmatch.fnmatchcase(c.id, g) for g in globs)] == []
+
+
+# -- command line: list, selection, exit codes --------------------------------------------------------
+
+
+def test_list_prints_every_case_and_connects_to_nothing(pki: Path) -> None:
+    with socket.socket() as listener:  # a server that would notice a connection
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.2)
+        port = listener.getsockname()[1]
+        server = sink_check("server", f"127.0.0.1:{port}", "--list")
+        client = sink_check("client", "--listen", f"127.0.0.1:{port}", "--list", "--exec", "false")
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    assert server.returncode == 0 and client.returncode == 0, server.stderr + client.stderr
+    for case in catalogue():
+        listing = server.stdout if case.mode == "server" else client.stdout
+        assert re.search(rf"^{re.escape(case.id)}\s", listing, re.M), case.id
+
+
+def test_cases_and_exclude_select_by_glob() -> None:
+    listed = sink_check("server", "127.0.0.1:1", "--list", "--cases", "server.tls.*", "--cases", "server.ping.pong",
+                        "--exclude", "*tls1[12]*").stdout
+    ids = [line.split()[0] for line in listed.splitlines() if CASE_ID.match(line.split()[0] if line.split() else "")]
+    assert sorted(ids) == ["server.ping.pong", "server.tls.no-client-certificate", "server.tls.other-ca",
+                           "server.tls.plaintext", "server.tls.tls13"]
+    assert [c.id for c in select(catalogue(), include=["client.keepalive.*"], slow=False)] == []
+    assert {c.id for c in select(catalogue(), include=["*.keepalive.*"], exclude=["server.*"])} == {
+        "client.keepalive.pings-when-idle", "client.keepalive.silence-closes"}
+
+
+def test_exit_codes(profile_file: Path, pki: Path, no_pong_server: tuple[str, int],
+                    good_server: tuple[str, int], tmp_path: Path) -> None:
+    def run(address: tuple[str, int], *extra: str) -> int:
+        return sink_check("server", f"{address[0]}:{address[1]}", "--profile", str(profile_file), *extra).returncode
+
+    assert run(good_server, "--cases", FAILS_ON_NO_PONG) == 0
+    assert run(no_pong_server, "--cases", FAILS_ON_NO_PONG) == 1  # a MUST failed
+    assert run(no_pong_server, "--cases", "server.keepalive.never-pings", "--no-slow") == 0  # nothing selected
+    # the runner cannot even build its TLS context: an error, never a pass
+    assert run(good_server, "--cases", FAILS_ON_NO_PONG, "--ca", str(tmp_path / "missing.pem")) == 2
+
+
+# -- expected failures -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("listed", "exit_code", "field"), [
+    ([], 1, "unexpected_failures"),  # a failing case nobody listed fails the run
+    ([FAILS_ON_NO_PONG], 0, None),  # listed: known, tolerated
+    ([FAILS_ON_NO_PONG, PASSES_ON_NO_PONG], 1, "unexpected_passes"),  # listed but passes: the list is stale
+    ([FAILS_ON_NO_PONG, "server.no-such.case"], 1, "unknown_expected"),  # a typo cannot hide anything
+])
+def test_expected_failures(pki: Path, no_pong_server: tuple[str, int], tmp_path: Path, listed: list[str],
+                           exit_code: int, field: str | None) -> None:
+    listing = tmp_path / "expected-failures"
+    listing.write_text("# known problems\n" + "".join(f"{i}  # why\n" for i in listed))
+    expected = load_expected_failures(listing)
+    assert expected == set(listed)
+    cases = [c for c in catalogue() if c.id in (FAILS_ON_NO_PONG, PASSES_ON_NO_PONG)]
+    host, port = no_pong_server
+    results = asyncio.run(run_cases(cases, host=host, port=port, profile=reference_profile(pki),
+                                    expected_failures=expected))
+    assert {r.case.id: r.outcome for r in results} == {FAILS_ON_NO_PONG: Outcome.FAIL, PASSES_ON_NO_PONG: Outcome.PASS}
+    summary = summarize(results, expected, {c.id for c in catalogue()})
+    assert summary.exit_code == exit_code
+    if field is not None:
+        assert getattr(summary, field) == {"unexpected_failures": [FAILS_ON_NO_PONG],
+                                           "unexpected_passes": [PASSES_ON_NO_PONG],
+                                           "unknown_expected": ["server.no-such.case"]}[field]
+
+
+def test_expected_failures_file_on_the_command_line(profile_file: Path, no_pong_server: tuple[str, int],
+                                                    tmp_path: Path) -> None:
+    listing = tmp_path / "expected"
+    listing.write_text(f"{FAILS_ON_NO_PONG}  # this mutant never answers PING\n")
+    junit = tmp_path / "junit.xml"
+    done = sink_check("server", "%s:%d" % no_pong_server, "--profile", str(profile_file), "--cases", FAILS_ON_NO_PONG,
+                      "--expected-failures", str(listing), "--junit", str(junit))
+    assert done.returncode == 0, done.stdout
+    suite = ET.parse(junit).getroot()
+    assert suite.get("failures") == "0" and suite.find("testcase/failure") is None  # known: not a CI failure
+
+
+def test_profile_client_section_is_checked(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[client]\nevents_to_publis = 3\n")
+    with pytest.raises(ValueError, match="events_to_publis"):
+        load_profile(bad)
+    bad.write_text('features = ["client_publish"]\n[client]\nevents_to_publish = 0\n')
+    with pytest.raises(ValueError, match="events_to_publish"):
+        load_profile(bad)
+    good = tmp_path / "good.toml"
+    good.write_text('keepalive = 30\n[client]\nexec = "my-client --port {port}"\nreconnect_wait = 70\n')
+    profile = load_profile(good)
+    assert (profile.client.exec, profile.client.reconnect_wait, profile.client_keepalive) == (
+        "my-client --port {port}", 70, 30.0)
+
+
+# -- the self-test, end to end, and its reports ------------------------------------------------------------
+
+
+class _Html(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def check_reports(json_path: Path, junit_path: Path, html_path: Path) -> dict[str, object]:
+    document = json.loads(json_path.read_text())
+    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    assert [e.message for e in validator.iter_errors(document)] == []
+    cases = document["cases"]
+    # JUnit: one testcase per case, counts that agree with the outcomes
+    suite = ET.parse(junit_path).getroot()
+    assert suite.tag == "testsuite" and int(suite.get("tests", -1)) == len(cases)
+    testcases = suite.findall("testcase")
+    assert [t.get("name") for t in testcases] == [c["id"] for c in cases]
+    assert int(suite.get("failures", -1)) == len(suite.findall("testcase/failure")) == sum(
+        c["outcome"] == "fail" and not c["expected_failure"] for c in cases)
+    assert int(suite.get("errors", -1)) == len(suite.findall("testcase/error")) == document["summary"]["error"]
+    assert int(suite.get("skipped", -1)) == len(suite.findall("testcase/skipped")) == document["summary"]["unsupported"]
+    for testcase, case in zip(testcases, cases):
+        requirements = [p.get("value") for p in testcase.findall("properties/property[@name='requirement']")]
+        assert requirements == case["requirements"]
+    # HTML: self-contained, every case, every requirement linked, a wire log per case
+    text = html_path.read_text()
+    parser = _Html()
+    parser.feed(text)
+    tags = [t for t, _ in parser.tags]
+    assert "script" not in tags and "link" not in tags and "img" not in tags and "iframe" not in tags
+    assert tags.count("details") == sum(1 for c in cases if c["wire"])
+    hrefs = {a.get("href") for t, a in parser.tags if t == "a"}
+    assert set(document["requirement_links"].values()) <= hrefs
+    for case in cases:
+        assert f'id="{case["id"]}"' in text
+    for fact in (document["kit_version"], document["catalogue_hash"], document["profile"]["name"]):
+        assert str(fact) in text
+    return document
+
+
+def test_selftest_passes_end_to_end_and_writes_valid_reports(tmp_path: Path) -> None:
+    """What CI relies on: the whole catalogue passes against the reference server and client, and
+    every mutant is caught. The reference runs' reports must validate."""
+    done = subprocess.run([*SINK_CHECK, "selftest", "--json", str(tmp_path / "r.json"), "--junit",
+                           str(tmp_path / "r.xml"), "--html", str(tmp_path / "r.html")],
+                          capture_output=True, text=True, timeout=400, env=ENV)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    assert "selftest passed" in done.stdout
+    assert "NOT caught" not in done.stdout
+    server = check_reports(tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.html")
+    client = check_reports(tmp_path / "r.client.json", tmp_path / "r.client.xml", tmp_path / "r.client.html")
+    assert {c["id"] for c in server["cases"]} == {c.id for c in catalogue() if c.mode == "server"}  # type: ignore[index]
+    assert {c["id"] for c in client["cases"]} == {c.id for c in catalogue() if c.mode == "client"}  # type: ignore[index]
+    assert server["summary"]["exit_code"] == client["summary"]["exit_code"] == 0  # type: ignore[index]
+
+
+def test_reports_of_a_failing_run_validate(profile_file: Path, no_pong_server: tuple[str, int],
+                                           tmp_path: Path) -> None:
+    done = sink_check("server", "%s:%d" % no_pong_server, "--profile", str(profile_file), "--cases", "server.ping.*",
+                      "--cases", PASSES_ON_NO_PONG, "--json", str(tmp_path / "r.json"), "--junit",
+                      str(tmp_path / "r.xml"), "--html", str(tmp_path / "r.html"))
+    assert done.returncode == 1
+    document = check_reports(tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.html")
+    assert document["summary"]["unexpected_failures"] == ["server.ping.pong", "server.ping.ignored-bits"]  # type: ignore[index]
+    # a failure shows the acceptable reactions beside what arrived, on the console too
+    assert "acceptable: PONG 60 00" in done.stdout and "observed:" in done.stdout
+
+
+# -- client mode without --exec: the runner says what to start and waits --------------------------------
+
+
+def test_client_mode_waits_for_a_client_started_by_hand(pki: Path, tmp_path: Path) -> None:
+    profile = tmp_path / "client.toml"
+    profile.write_text(f'name = "by-hand"\nca = "{pki / "ca.pem"}"\n[identities.server]\ncert = "{pki / "server.pem"}"\n'
+                       f'key = "{pki / "server.key"}"\n[client]\nkeepalive = 5\n')
+    runner = subprocess.Popen([*SINK_CHECK, "client", "--listen", "127.0.0.1:0", "--profile", str(profile), "--cases",
+                               "client.handshake.request-first", "--json", str(tmp_path / "r.json")],
+                              stdout=subprocess.PIPE, text=True, env=ENV)
+    client = None
+    try:
+        assert runner.stdout is not None
+        lines = []
+        while not (match := re.search(r"listening on ([\d.]+):(\d+)", lines[-1] if lines else "")):
+            lines.append(runner.stdout.readline())
+            assert lines[-1], "".join(lines)
+        lines.append(runner.stdout.readline())
+        assert "start the client under test now" in lines[-1]
+        client = subprocess.Popen([sys.executable, "-m", "sinkproto.cli", "connect", "--server",
+                                   f"{match.group(1)}:{match.group(2)}", "--certs", str(pki), "--name", "sc-main",
+                                   "--db", str(tmp_path / "c.db"), "--keepalive", "5"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert runner.wait(60) == 0
+    finally:
+        if client is not None:
+            client.kill()
+            client.wait()
+        runner.kill()
+        runner.wait()
+    case = json.loads((tmp_path / "r.json").read_text())["cases"][0]
+    assert case["outcome"] == "pass" and case["mode"] == "client"
