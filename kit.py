@@ -4,6 +4,7 @@
     python3 kit.py main    # the main job: the conformance runner against the bundled reference server
     python3 kit.py test    # the whole test suite (what .ci/run runs)
     python3 kit.py docs    # serve the docs site on http://127.0.0.1:8000
+    python3 kit.py screenshots  # screenshots of key docs pages in reports/screenshots/ (for review)
 
 Only the standard library is used here, so it runs on a machine that has
 nothing but Python. Dependencies are (re)installed into .venv whenever
@@ -67,7 +68,7 @@ def ensure_system_packages() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"main", "test", "docs"}:
+    if not argv or argv[0] not in {"main", "test", "docs", "screenshots"}:
         print(__doc__)
         return 2
     ensure_env()
@@ -82,6 +83,9 @@ def main(argv: list[str]) -> int:
     if job == "test":
         ensure_system_packages()
         return _run(BIN / "python", "-m", "pytest", *rest)
+    if job == "screenshots":
+        ensure_system_packages()
+        return _run(BIN / "python", ROOT / "tests" / "docs_browser.py", ROOT / "reports" / "screenshots", *rest)
     return _run(BIN / "mkdocs", "serve", *rest)
 
 
