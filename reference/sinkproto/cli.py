@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     register(sub)
     register_ops(sub)
+    from .bench.commands import register as register_bench
+
+    register_bench(sub)
     return parser
 
 

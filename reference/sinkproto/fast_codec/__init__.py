@@ -40,7 +40,8 @@ def _as_bytes(data: object, unit: str) -> bytes:
 
 def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
     """Decode exactly one whole frame (the deframer has removed the length prefix)."""
-    data = _as_bytes(data, "frame")
+    if type(data) is not bytes:
+        data = _as_bytes(data, "frame")
     if not data:
         raise Truncated("a frame has at least one byte", offset=0, requirement="STREAM-3")
     if len(data) > limits.max_frame_size:

@@ -36,18 +36,32 @@ VARINT: tuple[bytes, ...] = tuple(
     bytes((v,)) if v < 0x80 else bytes((v & 0x7F | 0x80, v >> 7)) for v in range(TABLE_SIZE)
 )
 
+# The same 14 bits with the continuation bit set on both bytes: a longer
+# varint is CONTINUED[v & 0x3FFF] + the encoding of v >> 14.
+CONTINUED: tuple[bytes, ...] = tuple(bytes((v & 0x7F | 0x80, v >> 7 | 0x80)) for v in range(TABLE_SIZE))
+
 # A column of varints of at most 9 bytes each (so none can exceed 2^63 nor
 # be overlong): checked in C before the column is split in C.
 _COLUMN_9 = re.compile(rb"(?:[\x80-\xff]{0,8}[\x00-\x7f])*")
 _VARINT_9 = re.compile(rb"[\x80-\xff]{0,8}[\x00-\x7f]")
 # Value of every 2-byte varint (low byte first), by its two bytes.
 _TWO_BYTE: dict[bytes, int] = {bytes((lo | 0x80, hi)): (lo | hi << 7) for lo in range(0x80) for hi in range(0x80)}
+# Value of every 1- and 2-byte varint, by its bytes: a column of such varints
+# is converted by one map() in C.
+_SHORT: dict[bytes, int] = {**{bytes((v,)): v for v in range(0x80)}, **_TWO_BYTE}
+_LONGER_THAN_TWO = re.compile(rb"[\x80-\xff]{2}")
+# Value of the first 14 bits of a longer varint, by its first two bytes.
+_TWO_CONTINUED: dict[bytes, int] = {bytes((lo | 0x80, hi | 0x80)): (lo | hi << 7) for lo in range(0x80) for hi in range(0x80)}
 
 
 def varint_bytes(value: int, *, wide: bool = False, what: str = "varint") -> bytes:
     """CONV-1/CONV-2: minimal unsigned LEB128; the same checks as the reference encoder."""
-    if type(value) is int and 0 <= value < TABLE_SIZE:
-        return VARINT[value]
+    if type(value) is int and 0 <= value < 1 << 42:
+        if value < TABLE_SIZE:
+            return VARINT[value]
+        if value < 1 << 28:
+            return CONTINUED[value & 0x3FFF] + VARINT[value >> 14]
+        return CONTINUED[value & 0x3FFF] + CONTINUED[value >> 14 & 0x3FFF] + VARINT[value >> 28]
     maximum = MAX_WIDE if wide else MAX_U64
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
         raise EncodeError(f"{what}: {value!r} is not an unsigned integer in 0..{maximum}")
@@ -68,6 +82,18 @@ def varint_column(values: list[int], *, wide: bool = False, what: str = "varint"
         if top < TABLE_SIZE:
             table = VARINT
             return b"".join([table[v] for v in values])
+        if top < 1 << 42:
+            table, cont = VARINT, CONTINUED
+            return b"".join(
+                [
+                    table[v]
+                    if v < TABLE_SIZE
+                    else cont[v & 0x3FFF] + table[v >> 14]
+                    if v < 1 << 28
+                    else cont[v & 0x3FFF] + cont[v >> 14 & 0x3FFF] + table[v >> 28]
+                    for v in values
+                ]
+            )
     return b"".join([varint_bytes(v, wide=wide, what=what) for v in values])
 
 
@@ -136,9 +162,26 @@ def read_column(
         values = list(chunk)  # every value is one byte: the common case of ids and lengths
     elif limits.max_varint_bytes >= 9 and _COLUMN_9.fullmatch(chunk):
         pieces = _VARINT_9.findall(chunk)
-        if len(pieces) == count:
-            two = _TWO_BYTE
-            values = [p[0] if len(p) == 1 else two.get(p) or _value_of(p) for p in pieces]
+        if len(pieces) != count:
+            pass
+        elif not _LONGER_THAN_TWO.search(chunk):
+            values = list(map(_SHORT.__getitem__, pieces))
+        else:
+            two, cont = _TWO_BYTE, _TWO_CONTINUED
+            values = [
+                p[0]
+                if (n := len(p)) == 1
+                else two[p]
+                if n == 2
+                else cont[p[:2]] | p[2] << 14
+                if n == 3
+                else cont[p[:2]] | two[p[2:]] << 14
+                if n == 4
+                else cont[p[:2]] | cont[p[2:4]] << 14 | p[4] << 28
+                if n == 5
+                else _value_of(p)
+                for p in pieces
+            ]
     if values is None or (bound is not None and max(values) > bound):
         # Something is wrong (or unusual) in this column: find the first
         # violation in wire order exactly as the reference does.

@@ -1,0 +1,221 @@
+"""``sink bench codec``: how fast each codec encodes and decodes the profiles.
+
+Rows: single PUBLISH frame encode and decode (the profile's first event;
+every event would give the same per-op figure within noise), and the whole
+100-event profile as one column batch, encoded canonically (BATCH-7: gzip
+when smaller, so the compression attempt is part of the cost) and decoded.
+Columns: the construct reference codec, the fast codec, and two yardsticks
+encoding the same six fields per event: msgpack (a list per event) and
+fastavro (a record per event, an array of them for the batch). The
+yardsticks are C extensions and do less: they do not validate, build no
+:class:`~sinkproto.messages.Event` on decode, and apply no limits.
+
+Timing: each cell is the best of ``repeats`` runs of a loop sized to take
+about ``budget`` seconds (the minimum is the least disturbed by other work
+on a shared machine); a cell reports µs per operation and events per
+second. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import construct_codec, fast_codec
+from ..messages import Batch, Event, Publish
+from .profiles import Profile
+
+__all__ = ["Cell", "Row", "CodecReport", "run", "format_report", "GOAL_SPEEDUP", "GOAL_METER_BATCH_US"]
+
+GOAL_SPEEDUP = 20.0  # fast >= 20x construct on every row
+GOAL_METER_BATCH_US = 450.0  # meter 100-event batch encode + decode (the field Elixir codec: ~150 + 320)
+IMPLEMENTATIONS = ("construct", "fast", "msgpack", "fastavro")
+
+_AVRO_EVENT = {
+    "type": "record",
+    "name": "Event",
+    "namespace": "bench",
+    "fields": [
+        {"name": "event_type_id", "type": "long"},
+        {"name": "schema_version", "type": "long"},
+        {"name": "key", "type": "bytes"},
+        {"name": "offset", "type": "long"},
+        {"name": "timestamp", "type": "long"},
+        {"name": "event_data", "type": "bytes"},
+    ],
+}
+_AVRO_PUBLISH = {
+    "type": "record",
+    "name": "Publish",
+    "namespace": "bench",
+    "fields": [{"name": "message_id", "type": "int"}, {"name": "event", "type": _AVRO_EVENT}],
+}
+
+
+@dataclass
+class Cell:
+    us_per_op: float
+    events_per_op: int
+    size: int  # bytes of the encoding (of the input, for decoders)
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events_per_op / self.us_per_op * 1e6
+
+
+@dataclass
+class Row:
+    profile: str
+    operation: str  # "publish encode", "publish decode", "batch encode", "batch decode"
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+    def ratio(self, slower: str, faster: str = "fast") -> float:
+        return self.cells[slower].us_per_op / self.cells[faster].us_per_op
+
+
+@dataclass
+class CodecReport:
+    rows: list[Row]
+    budget: float
+    repeats: int
+
+    def row(self, profile: str, operation: str) -> Row:
+        return next(r for r in self.rows if (r.profile, r.operation) == (profile, operation))
+
+    def meter_batch_us(self) -> float:
+        return sum(self.row("meter", f"batch {op}").cells["fast"].us_per_op for op in ("encode", "decode"))
+
+    def goals(self) -> list[tuple[str, str, bool]]:
+        """(goal, measured, met) for the issue's goals."""
+        out = []
+        for row in self.rows:
+            ratio = row.ratio("construct")
+            out.append((f"fast >= {GOAL_SPEEDUP:.0f}x construct: {row.profile} {row.operation}", f"{ratio:.1f}x", ratio >= GOAL_SPEEDUP))
+        total = self.meter_batch_us()
+        out.append((f"meter 100-event batch encode + decode < {GOAL_METER_BATCH_US:.0f} µs", f"{total:.0f} µs", total < GOAL_METER_BATCH_US))
+        return out
+
+
+def time_op(op: Callable[[], object], *, budget: float, repeats: int) -> float:
+    """Best-of-``repeats`` seconds per call of ``op``, each repeat a loop of about ``budget`` seconds."""
+    op()  # warm up (imports, caches)
+    start = time.perf_counter()
+    op()
+    once = max(time.perf_counter() - start, 1e-7)
+    loops = max(1, int(budget / once))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(loops):
+            op()
+        best = min(best, (time.perf_counter() - start) / loops)
+    return best
+
+
+def _yardsticks(events: tuple[Event, ...]) -> dict[str, dict[str, Callable[..., Any]]]:
+    import fastavro
+    import msgpack
+
+    event_schema = fastavro.parse_schema(_AVRO_EVENT)
+    publish_schema = fastavro.parse_schema(_AVRO_PUBLISH)
+    batch_schema = fastavro.parse_schema({"type": "array", "items": _AVRO_EVENT})
+
+    def fields(e: Event) -> list[Any]:
+        return [e.event_type_id, e.schema_version, e.key, e.offset, e.timestamp, e.event_data]
+
+    def record(e: Event) -> dict[str, Any]:
+        return {"event_type_id": e.event_type_id, "schema_version": e.schema_version, "key": e.key,
+                "offset": e.offset, "timestamp": e.timestamp, "event_data": e.event_data}  # fmt: skip
+
+    def avro_write(schema: Any, value: Any) -> bytes:
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, schema, value)
+        return out.getvalue()
+
+    def avro_read(schema: Any, data: bytes) -> Any:
+        return fastavro.schemaless_reader(io.BytesIO(data), schema)
+
+    del event_schema  # named inside publish_schema; parsed for its side effect on the named types
+    return {
+        "msgpack": {
+            "publish encode": lambda e: msgpack.packb([1, *fields(e)]),
+            "publish decode": msgpack.unpackb,
+            "batch encode": lambda evs: msgpack.packb([fields(e) for e in evs]),
+            "batch decode": msgpack.unpackb,
+        },
+        "fastavro": {
+            "publish encode": lambda e: avro_write(publish_schema, {"message_id": 1, "event": record(e)}),
+            "publish decode": lambda data: avro_read(publish_schema, data),
+            "batch encode": lambda evs: avro_write(batch_schema, [record(e) for e in evs]),
+            "batch decode": lambda data: avro_read(batch_schema, data),
+        },
+    }
+
+
+def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
+        implementations: tuple[str, ...] = IMPLEMENTATIONS,
+        progress: Callable[[str], None] | None = None) -> CodecReport:  # fmt: skip
+    rows: list[Row] = []
+    for profile in profiles.values():
+        events = profile.events
+        publish = Publish(message_id=0x31A, event=events[0])
+        batch = Batch(events=events)
+        ops: dict[str, dict[str, tuple[Callable[[], object], int, int]]] = {}
+        for name, codec in (("construct", construct_codec), ("fast", fast_codec)):
+            frame = codec.encode_frame(publish)
+            blob = codec.encode_batch(batch)
+            ops[name] = {
+                "publish encode": ((lambda c=codec: c.encode_frame(publish)), 1, len(frame)),
+                "publish decode": ((lambda c=codec, f=frame: c.decode_frame(f)), 1, len(frame)),
+                "batch encode": ((lambda c=codec: c.encode_batch(batch)), len(events), len(blob)),
+                "batch decode": ((lambda c=codec, b=blob: c.decode_batch(b)), len(events), len(blob)),
+            }
+        for name, fns in _yardsticks(events).items():
+            one = fns["publish encode"](events[0])
+            many = fns["batch encode"](events)
+            ops[name] = {
+                "publish encode": ((lambda f=fns: f["publish encode"](events[0])), 1, len(one)),
+                "publish decode": ((lambda f=fns, d=one: f["publish decode"](d)), 1, len(one)),
+                "batch encode": ((lambda f=fns: f["batch encode"](events)), len(events), len(many)),
+                "batch decode": ((lambda f=fns, d=many: f["batch decode"](d)), len(events), len(many)),
+            }
+        for operation in ("publish encode", "publish decode", "batch encode", "batch decode"):
+            row = Row(profile.name, operation)
+            for name in implementations:
+                op, count, size = ops[name][operation]
+                # The reference is ~50x slower: give it fewer loops, not less accuracy per loop.
+                seconds = time_op(op, budget=budget, repeats=repeats)
+                row.cells[name] = Cell(seconds * 1e6, count, size)
+                if progress:
+                    progress(f"{profile.name} {operation} {name}: {seconds * 1e6:.2f} µs")
+            rows.append(row)
+    return CodecReport(rows, budget, repeats)
+
+
+def _us(value: float) -> str:
+    return f"{value:,.2f}" if value < 10 else f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def format_report(report: CodecReport) -> str:
+    """The markdown table (and the goals) printed by ``sink bench codec`` and kept in the docs."""
+    names = [n for n in IMPLEMENTATIONS if n in report.rows[0].cells]
+    head = ["Profile", "Operation", *(f"{n} µs/op" for n in names), "fast events/s", "fast vs construct",
+            *(f"fast vs {n}" for n in names if n not in ("construct", "fast")), "Sink bytes", "msgpack / avro bytes"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---", *["---:"] * (len(head) - 2)]) + "|"]
+    for row in report.rows:
+        fast = row.cells["fast"]
+        cells = [row.profile, row.operation, *(_us(row.cells[n].us_per_op) for n in names), f"{fast.events_per_second:,.0f}",
+                 f"{row.ratio('construct'):.1f}x",
+                 *(f"{row.cells[n].us_per_op / fast.us_per_op:.2f}x" for n in names if n not in ("construct", "fast")),
+                 f"{fast.size:,}",
+                 " / ".join(f"{row.cells[n].size:,}" for n in ("msgpack", "fastavro") if n in row.cells)]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("| Goal | Measured | Met |")
+    lines.append("|---|---:|---|")
+    for goal, measured, met in report.goals():
+        lines.append(f"| {goal} | {measured} | {'yes' if met else '**no**'} |")
+    return "\n".join(lines)
