@@ -11,7 +11,7 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +54,32 @@ def _schemas_arg(arg: str | None, vectors_dir: Path | None = None) -> Path | Non
     return schemas_dir_for(vectors_dir) if vectors_dir is not None else find_schemas_dir()
 
 
+def _each_version(command: Callable[[argparse.Namespace, Path], int]) -> Callable[[argparse.Namespace], int]:
+    """Without --dir, run ``command`` on vectors/v0 and every later vectors/vN beside it (vectors/v1: spec/v1)."""
+
+    def run(args: argparse.Namespace) -> int:
+        first = _vectors_dir(args.dir)
+        if args.dir:
+            return command(args, first)
+        folders = sorted((p for p in first.parent.glob("v*") if p.is_dir() and p.name[1:].isdigit()), key=lambda p: int(p.name[1:]))
+        return max(command(args, folder) for folder in folders)
+
+    return run
+
+
 def cmd_regenerate(args: argparse.Namespace) -> int:
+    return _each_version(_regenerate_in)(args)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    return _each_version(_check_in)(args)
+
+
+def _regenerate_in(args: argparse.Namespace, directory: Path) -> int:
     from .schema_evolution import check_registry
     from .schemas import default_registry
     from .vectors.regenerate import regenerate
 
-    directory = _vectors_dir(args.dir)
     schemas = _schemas_arg(args.schemas, directory)
     # Vectors generated from schemas that break the evolution rules would lock in the breakage: refuse first.
     violations = check_registry(default_registry(schemas))
@@ -79,10 +99,9 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _check_in(args: argparse.Namespace, directory: Path) -> int:
     from .vectors.check import check_dir
 
-    directory = _vectors_dir(args.dir)
     schema_path = directory.parent / "schema" / "vector-file.schema.json"
     schema = json.loads(schema_path.read_text(encoding="utf-8")) if schema_path.exists() else None
     report = check_dir(directory, schema=schema, schemas_dir=_schemas_arg(args.schemas, directory), sources=not args.skip_sources)

@@ -26,6 +26,8 @@ __all__ = [
     "BadCompression",
     "InconsistentBatch",
     "InvalidUtf8",
+    "UnknownFormat",
+    "InvalidList",
     "SchemaError",
     "ERROR_CLASSES",
     "error_for_class",
@@ -129,6 +131,20 @@ class InconsistentBatch(DecodeError):
     default_requirement = "BATCH-5"
 
 
+class UnknownFormat(DecodeError):
+    """Version 1: an extended batch names a codec or mode that is not assigned (BATCH-14)."""
+
+    error_class = "unknown_format"
+    default_requirement = "BATCH-14"
+
+
+class InvalidList(DecodeError):
+    """Version 1: a list that must be non-empty and strictly ascending is not (SNEG-2, BRES-2)."""
+
+    error_class = "invalid_list"
+    default_requirement = "SNEG-2"
+
+
 class InvalidUtf8(DecodeError):
     """Only raised when the decoder was asked to be strict about UTF-8 text."""
 
@@ -172,6 +188,8 @@ ERROR_CLASSES: dict[str, type[DecodeError]] = {
         BadCompression,
         InconsistentBatch,
         InvalidUtf8,
+        UnknownFormat,
+        InvalidList,
     )
 }
 

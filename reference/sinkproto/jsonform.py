@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import EncodeError
+from .readers import ReaderSchemas
 from .messages import (
     Ack,
     Batch,
@@ -65,8 +66,64 @@ def event_from_json(obj: JsonObject) -> Event:
     )
 
 
+def reader_schemas_to_json(value: ReaderSchemas | None) -> list[JsonObject] | None:
+    if value is None:
+        return None
+    return [{"event_type_id": t, "schema_versions": list(v)} for t, v in value.entries]
+
+
+def reader_schemas_from_json(obj: list[JsonObject] | None) -> ReaderSchemas | None:
+    if obj is None:
+        return None
+    return ReaderSchemas(entries=tuple((e["event_type_id"], tuple(e["schema_versions"])) for e in obj))
+
+
+def _v1_to_json(value: object) -> JsonObject | None:
+    """Version 1 values (spec/v1): batch v1, BATCH_PUBLISH, BATCH_RESULT; None for others."""
+    from .messages_v1 import BatchPublish, BatchResult, BatchV1
+
+    match value:
+        case BatchV1():
+            layout = value.layout or BatchLayout()
+            fmt = value.format
+            return {
+                "layout": {name: getattr(layout, name) for name in LAYOUT_FLAGS},
+                "format": None if fmt is None else {"codec": fmt.codec.wire_name, "mode": fmt.mode.wire_name},
+                "events": [event_to_json(e) for e in value.events],
+            }
+        case BatchPublish():
+            return {"type": "batch_publish", "message_id": value.message_id, "batch": _v1_to_json(value.batch)}
+        case BatchResult():
+            return {"type": "batch_result", "message_id": value.message_id, "entries": [
+                {"index": e.index, "machine_message_hex": _hex(e.machine_message), "human_message_hex": _hex(e.human_message)}
+                for e in value.entries]}
+    return None
+
+
+def _v1_from_json(kind: str, obj: JsonObject) -> object:
+    from .messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+
+    if kind == "batch" or obj.get("type") is None and "events" in obj:
+        layout = obj.get("layout")
+        fmt = obj.get("format")
+        return BatchV1(events=tuple(event_from_json(e) for e in obj["events"]),
+                       layout=BatchLayout(**layout) if layout is not None else None,
+                       format=None if fmt is None else BatchFormat(codec=BatchCodec[fmt["codec"].upper()],
+                                                                   mode=BatchMode[fmt["mode"].upper()]))
+    if obj.get("type") == "batch_publish":
+        return BatchPublish(message_id=obj["message_id"], batch=_v1_from_json("batch", obj["batch"]))  # type: ignore[arg-type]
+    if obj.get("type") == "batch_result":
+        return BatchResult(message_id=obj["message_id"], entries=tuple(
+            BatchResultEntry(index=e["index"], machine_message=_unhex(e, "machine_message"), human_message=_unhex(e, "human_message"))
+            for e in obj["entries"]))
+    return _frame_from_json(obj)
+
+
 def to_json(value: Frame | Event | NackPayload | Batch) -> JsonObject:
     """The vector-JSON value of any decoded unit."""
+    v1 = _v1_to_json(value)
+    if v1 is not None:
+        return v1
     match value:
         case Event():
             return event_to_json(value)
@@ -79,13 +136,16 @@ def to_json(value: Frame | Event | NackPayload | Batch) -> JsonObject:
                 "events": [event_to_json(e) for e in value.events],
             }
         case ConnectionRequest():
-            return {
+            request: JsonObject = {
                 "type": "connection_request",
                 "version": value.version,
                 "app_version_hex": _hex(value.app_version),
                 "client_instance_id": value.client_instance_id,
                 "server_instance_id": value.server_instance_id,
             }
+            if value.version == 1:  # version 0 JSON stays as it was
+                request["reader_schemas"] = reader_schemas_to_json(value.reader_schemas)
+            return request
         case ConnectionResponse():
             out: JsonObject = {"type": "connection_response", "response": value.response.wire_name}
             if value.response is Response.HELLO_NEW_CLIENT:
@@ -94,6 +154,8 @@ def to_json(value: Frame | Event | NackPayload | Batch) -> JsonObject:
                 assert value.machine_message is not None and value.human_message is not None
                 out["machine_message_hex"] = _hex(value.machine_message)
                 out["human_message_hex"] = _hex(value.human_message)
+            if value.reader_schemas is not None:
+                out["reader_schemas"] = reader_schemas_to_json(value.reader_schemas)
             return out
         case Ack():
             return {"type": "ack", "message_id": value.message_id}
@@ -121,6 +183,7 @@ def _frame_from_json(obj: JsonObject) -> Frame:
             app_version=_unhex(obj, "app_version"),
             client_instance_id=obj["client_instance_id"],
             server_instance_id=obj.get("server_instance_id"),
+            reader_schemas=reader_schemas_from_json(obj.get("reader_schemas")),
         )
     if kind == "connection_response":
         response = Response.from_wire_name(obj["response"])
@@ -130,6 +193,7 @@ def _frame_from_json(obj: JsonObject) -> Frame:
             server_instance_id=obj.get("server_instance_id"),
             machine_message=_unhex(obj, "machine_message") if quarantined else None,
             human_message=_unhex(obj, "human_message") if quarantined else None,
+            reader_schemas=reader_schemas_from_json(obj.get("reader_schemas")),
         )
     if kind == "ack":
         return Ack(message_id=obj["message_id"])
@@ -151,8 +215,10 @@ def _frame_from_json(obj: JsonObject) -> Frame:
 FRAME_KINDS = ("connection_request", "connection_response", "ack", "publish", "nack", "ping", "pong", "frame")
 
 
-def from_json(kind: str, obj: JsonObject) -> Frame | Event | NackPayload | Batch:
-    """Inverse of :func:`to_json`; ``kind`` is a vector file's kind."""
+def from_json(kind: str, obj: JsonObject, version: int = 0) -> Frame | Event | NackPayload | Batch:
+    """Inverse of :func:`to_json`; ``kind`` is a vector file's kind, ``version`` its spec version."""
+    if version == 1:
+        return _v1_from_json(kind, obj)  # type: ignore[return-value]
     if kind in FRAME_KINDS:
         return _frame_from_json(obj)
     if kind == "event":

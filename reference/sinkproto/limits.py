@@ -30,13 +30,18 @@ class Limits:
     max_batch_events: int = 65536
     max_decompressed_size: int = 8 * 1024 * 1024
     strict_utf8: bool = False
+    # Version 1 (spec/v1/limits.md): reader declarations (LIMIT-8) and the zstd window (LIMIT-9).
+    max_declared_types: int = 1024
+    max_declared_versions: int = 256
+    max_zstd_window: int = 8 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_frame_size <= MAX_FRAME_SIZE:
             raise ValueError(f"max_frame_size must be in 1..{MAX_FRAME_SIZE}")
         if not 1 <= self.max_varint_bytes <= MAX_VARINT_BYTES:
             raise ValueError(f"max_varint_bytes must be in 1..{MAX_VARINT_BYTES}")
-        for name in ("max_key_size", "max_event_data_size", "max_batch_events", "max_decompressed_size"):
+        for name in ("max_key_size", "max_event_data_size", "max_batch_events", "max_decompressed_size",
+                     "max_declared_types", "max_declared_versions", "max_zstd_window"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 

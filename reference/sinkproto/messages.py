@@ -14,6 +14,7 @@ from typing import Union
 
 from .errors import EncodeError
 from .limits import MAX_U64
+from .readers import ReaderSchemas
 
 __all__ = [
     "FrameType",
@@ -113,9 +114,15 @@ class ConnectionRequest:
     client_instance_id: int
     server_instance_id: int | None = None
     version: int = 0
+    reader_schemas: ReaderSchemas | None = None  # version 1 only (CONN-8, SNEG-1)
 
     def __post_init__(self) -> None:
         _check_uint("version", self.version, 0xF)
+        if self.reader_schemas is not None:
+            if self.version != 1:
+                raise EncodeError("only a version-1 connection request carries reader_schemas (CONN-8)")
+            if not isinstance(self.reader_schemas, ReaderSchemas):
+                raise EncodeError("reader_schemas must be a ReaderSchemas")
         _check_bytes("app_version", self.app_version)
         _check_uint("client_instance_id", self.client_instance_id, MAX_INSTANCE_ID)
         if self.server_instance_id is not None:
@@ -130,10 +137,16 @@ class ConnectionResponse:
     server_instance_id: int | None = None
     machine_message: bytes | None = None
     human_message: bytes | None = None
+    reader_schemas: ReaderSchemas | None = None  # version 1, connected and hello_new_client only (CONN-11)
 
     def __post_init__(self) -> None:
         if not isinstance(self.response, Response):
             raise EncodeError(f"response must be a Response, got {self.response!r}")
+        if self.reader_schemas is not None:
+            if self.response not in (Response.CONNECTED, Response.HELLO_NEW_CLIENT):
+                raise EncodeError(f"{self.response.wire_name} carries no reader_schemas (CONN-11)")
+            if not isinstance(self.reader_schemas, ReaderSchemas):
+                raise EncodeError("reader_schemas must be a ReaderSchemas")
         if self.response is Response.HELLO_NEW_CLIENT:
             _check_uint("server_instance_id", self.server_instance_id, MAX_INSTANCE_ID)
         elif self.server_instance_id is not None:

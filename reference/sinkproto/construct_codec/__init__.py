@@ -59,16 +59,40 @@ def _build(construct: Any, value: Any) -> bytes:
         raise EncodeError(f"cannot encode {type(value).__name__}: {exc}") from None
 
 
-def encode_frame(message: Frame) -> bytes:
-    """Encode one frame (without the 2-byte stream length prefix)."""
+def encode_frame(message: Frame, version: int = 0) -> bytes:
+    """Encode one frame (without the 2-byte stream length prefix); ``version`` as in :func:`decode_frame`."""
+    if version == 1:
+        from . import v1
+
+        return v1.encode_frame(message)
+    if version != 0:
+        raise ValueError(f"no codec for protocol version {version}")
+    if getattr(message, "reader_schemas", None) is not None:
+        raise EncodeError("reader_schemas exist only in version 1 (CONN-8, CONN-12)")
     frame_type = FRAME_TYPE_OF.get(type(message))
     if frame_type is None:
         raise EncodeError(f"{type(message).__name__} is not a frame")
     return _build(FRAME_CONSTRUCTS[frame_type], message)
 
 
-def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
-    """Decode exactly one whole frame (the deframer has removed the length prefix)."""
+def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, version: int = 0) -> Frame:
+    """Decode exactly one whole frame (the deframer has removed the length prefix).
+
+    ``version`` is the negotiated protocol version of the connection; 1 decodes
+    with spec/v1 (:mod:`.v1`), which adds BATCH_PUBLISH and BATCH_RESULT.
+    """
+    if version == 1:
+        from . import v1
+
+        return v1.decode_frame(data, limits)  # type: ignore[return-value]
+    if version != 0:
+        raise ValueError(f"no codec for protocol version {version}")
+    _check_frame_size(data, limits)
+    parsed = _parse(frame, data, limits, "frame")
+    return parsed.body  # type: ignore[no-any-return]
+
+
+def _check_frame_size(data: bytes, limits: Limits) -> None:
     if len(data) == 0:
         raise Truncated("a frame has at least one byte", offset=0, requirement="STREAM-3")
     if len(data) > limits.max_frame_size:
@@ -77,8 +101,6 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
             offset=0,
             requirement="LIMIT-1",
         )
-    parsed = _parse(frame, data, limits, "frame")
-    return parsed.body  # type: ignore[no-any-return]
 
 
 def encode_event(value: Event) -> bytes:
@@ -98,13 +120,17 @@ def decode_nack_payload(data: bytes, limits: Limits = DEFAULT_LIMITS) -> NackPay
     return _parse(nack_payload, data, limits, "nack payload")  # type: ignore[no-any-return]
 
 
-def encode_batch(value: Batch) -> bytes:
-    """Encode a column batch.
+def encode_batch(value: Batch, version: int = 0) -> bytes:
+    """Encode a column batch (``version`` 1: a :class:`~sinkproto.messages_v1.BatchV1`, see :func:`.v1.encode_batch`).
 
     With ``value.layout`` set, exactly that layout is used (it must fit the
     events). Without it the encoder behaves like the field encoder (BATCH-7):
     canonical flags, and gzip only when the compressed body is smaller.
     """
+    if version == 1:
+        from . import v1
+
+        return v1.encode_batch(value)  # type: ignore[arg-type]
     if value.layout is not None:
         return _build(batch, value)
     if not value.events:
@@ -116,5 +142,9 @@ def encode_batch(value: Batch) -> bytes:
     return packed if len(packed) < len(plain) else plain
 
 
-def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Batch:
+def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS, version: int = 0) -> Batch:
+    if version == 1:
+        from . import v1
+
+        return v1.decode_batch(data, limits)  # type: ignore[return-value]
     return _parse(batch, data, limits, "batch")  # type: ignore[no-any-return]

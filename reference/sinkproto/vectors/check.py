@@ -49,9 +49,9 @@ def _same_bytes(kind: str, case: Case, produced: bytes) -> bool:
     return normalized_bytes(kind, other) == normalized_bytes(kind, case)
 
 
-def _expect_error(kind: str, case: Case, problems: list[str], **override: Any) -> None:
+def _expect_error(kind: str, case: Case, problems: list[str], version: int = 0, **override: Any) -> None:
     try:
-        value = decode_kind(kind, case.data, case.decode_limits(**override))
+        value = decode_kind(kind, case.data, case.decode_limits(**override), version)
     except DecodeError as exc:
         if exc.error_class != case.error_class:
             problems.append(f"expected error_class {case.error_class}, decoder reported {exc.error_class}: {exc}")
@@ -61,9 +61,9 @@ def _expect_error(kind: str, case: Case, problems: list[str], **override: Any) -
         problems.append(f"expected error_class {case.error_class}, decoder accepted it as {value_to_json(kind, value)}")
 
 
-def _expect_value(kind: str, case: Case, problems: list[str], *, reencode: bool, **override: Any) -> None:
+def _expect_value(kind: str, case: Case, problems: list[str], *, reencode: bool, version: int = 0, **override: Any) -> None:
     try:
-        decoded = decode_kind(kind, case.data, case.decode_limits(**override))
+        decoded = decode_kind(kind, case.data, case.decode_limits(**override), version)
     except DecodeError as exc:
         problems.append(f"decoder rejected a {case.result} case: {exc}")
         return
@@ -73,10 +73,12 @@ def _expect_value(kind: str, case: Case, problems: list[str], *, reencode: bool,
         return
     if not reencode:
         return
-    value = value_from_json(kind, case.value)  # type: ignore[arg-type]
-    produced = encode_kind(kind, value)
+    value = value_from_json(kind, case.value, version)  # type: ignore[arg-type]
+    produced = encode_kind(kind, value, version)
     if not _same_bytes(kind, case, produced):
         problems.append(f"re-encoding gives other bytes: {produced.hex()[:120]}")
+    if version == 1:
+        return  # batch v1 has no canonical layout rule beyond CODEC-5's SHOULD
     if kind == "batch" and case.canonical:
         events = value.events
         layout = value.layout
@@ -86,19 +88,22 @@ def _expect_value(kind: str, case: Case, problems: list[str], *, reencode: bool,
             problems.append("the canonical encoder (no layout given) does not produce these bytes")
 
 
-def check_case(kind: str, case: Case, registry: Registry | None = None) -> CaseResult:
-    """Check one case; ``registry`` (default: the kit's schemas) gives meaning to its ``avro`` entries."""
+def check_case(kind: str, case: Case, registry: Registry | None = None, version: int = 0) -> CaseResult:
+    """Check one case; ``registry`` (default: the kit's schemas) gives meaning to its ``avro`` entries.
+
+    ``version`` is the file's ``spec_version``: 1 decodes as a version-1 connection (vectors/v1).
+    """
     problems: list[str] = []
     if case.result == "valid":
         # Canonical: encoders must emit exactly these bytes. Batches with an
         # explicit non-canonical layout are still deterministic to re-encode.
-        _expect_value(kind, case, problems, reencode=bool(case.canonical) or kind == "batch")
+        _expect_value(kind, case, problems, reencode=bool(case.canonical) or kind in ("batch", "batch_publish"), version=version)
     elif case.result == "invalid":
-        _expect_error(kind, case, problems)
+        _expect_error(kind, case, problems, version)
     elif case.result == "acceptable":
         decided = case.decided_by or {}
-        _expect_value(kind, case, problems, reencode=False, **decided)
-        _expect_error(kind, case, problems, **{k: not v for k, v in decided.items()})
+        _expect_value(kind, case, problems, reencode=False, version=version, **decided)
+        _expect_error(kind, case, problems, version, **{k: not v for k, v in decided.items()})
     else:
         problems.append(f"unknown result {case.result!r}")
     problems.extend(check_avro(kind, case, registry))
@@ -171,7 +176,7 @@ def check_dir(directory: Path, *, schema: dict[str, Any] | None = None, schemas_
     registry = default_registry(schemas_dir) if any(c.avro is not None for vf in files for c in vf.cases) else None
     for vf in files:
         for case in vf.cases:
-            report.results.append(check_case(vf.kind, case, registry))
+            report.results.append(check_case(vf.kind, case, registry, vf.spec_version))
     if sources:
         report.file_problems.extend(check_sources(directory, schemas_dir, files[0].kit_version if files else "unknown"))
     return report

@@ -20,6 +20,9 @@ SCHEMA_REF = "../schema/vector-file.schema.json"
 
 FRAME_KIND_FILES = ("connection_request", "connection_response", "ack", "publish", "nack", "ping", "pong", "frame")
 KINDS = (*FRAME_KIND_FILES, "event", "nack_payload", "batch", "stream")
+# Version 1 (vectors/v1, spec/v1): its frame kinds, decoded as frames of a version-1 connection.
+FRAME_KIND_FILES_V1 = ("connection_request", "connection_response", "batch_publish", "batch_result", "frame")
+KINDS_V1 = (*FRAME_KIND_FILES_V1, "batch")
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,11 @@ def decode_stream(data: bytes, limits: Limits) -> StreamValue:
     return StreamValue(frames=tuple(frames))
 
 
-def decode_kind(kind: str, data: bytes, limits: Limits) -> Any:
+def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0) -> Any:
+    if version == 1:
+        from ..construct_codec import v1
+
+        return v1.decode_batch(data, limits) if kind == "batch" else v1.decode_frame(data, limits)
     if kind in FRAME_KIND_FILES:
         return codec.decode_frame(data, limits)
     decoders: dict[str, Callable[[bytes, Limits], Any]] = {
@@ -48,7 +55,11 @@ def decode_kind(kind: str, data: bytes, limits: Limits) -> Any:
     return decoders[kind](data, limits)
 
 
-def encode_kind(kind: str, value: Any) -> bytes:
+def encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
+    if version == 1:
+        from ..construct_codec import v1
+
+        return v1.encode_batch(value) if kind == "batch" else v1.encode_frame(value)
     if kind in FRAME_KIND_FILES:
         return codec.encode_frame(value)
     if kind == "stream":
@@ -69,12 +80,12 @@ def value_to_json(kind: str, value: Any) -> dict[str, Any]:
     return to_json(value)
 
 
-def value_from_json(kind: str, obj: dict[str, Any]) -> Any:
+def value_from_json(kind: str, obj: dict[str, Any], version: int = 0) -> Any:
     from ..jsonform import from_json
 
     if kind == "stream":
         return StreamValue(frames=tuple(bytes.fromhex(h) for h in obj["frames_hex"]))
-    return from_json(kind, obj)
+    return from_json(kind, obj, version)
 
 
 @dataclass
@@ -193,12 +204,27 @@ def normalized_bytes(kind: str, case: Case) -> bytes:
     if kind == "batch" and case.result == "valid" and data and data[0] & 0x40 and not data[0] & 0x80:
         start = _gzip_start(data)
         return data[:start] + gunzip_body(data[start:], limit=1 << 30, offset=start)
+    if case.result == "valid" and kind in ("batch", "batch_publish"):
+        return _normalized_extended(data, 2 if kind == "batch_publish" else 0)
     return data
 
 
-def _gzip_start(data: bytes) -> int:
-    """Offset of the gzip member in a compressed batch: after the header values."""
-    position = 1
+def _normalized_extended(data: bytes, at: int) -> bytes:
+    """Version 1: an extended batch with codec gzip or zstd, compared after decompression (CODEC-5)."""
+    from ..batchrules_v1 import unzstd_body
+
+    if len(data) < at + 2 or not data[at] & 0x80 or not data[at + 1] >> 4:
+        return data
+    start = at + _gzip_start(data[at:], first=2)
+    codec = data[at + 1] >> 4
+    body = data[start:]
+    plain = gunzip_body(body, limit=1 << 30, offset=start) if codec == 1 else unzstd_body(body, limit=1 << 30, window_limit=1 << 30, offset=start)
+    return data[:start] + plain
+
+
+def _gzip_start(data: bytes, first: int = 1) -> int:
+    """Offset of the gzip member in a compressed batch: after the header values (``first``: header bytes)."""
+    position = first
     for bit in (5, 4, 3, 2, 1, 0):
         if data[0] >> bit & 1:
             while data[position] & 0x80:

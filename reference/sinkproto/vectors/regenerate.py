@@ -19,10 +19,11 @@ from pathlib import Path
 from ..schemas import LOCK_FILE as SCHEMA_LOCK_FILE
 from ..schemas import Registry, default_registry, find_schemas_dir
 from .cases import FILE_DESCRIPTIONS, build_all
+from .cases_v1 import FILE_DESCRIPTIONS_V1, build_all_v1
 from .check import LOCK_NAME, load_lock
 from .model import Case, VectorFile, dump_file, fingerprint, load_dir, normalized_bytes
 
-__all__ = ["FileChange", "plan", "regenerate", "schemas_dir_for", "SPEC_VERSION"]
+__all__ = ["FileChange", "plan", "regenerate", "schemas_dir_for", "spec_version_of", "SPEC_VERSION"]
 
 SPEC_VERSION = 0
 SHOWN = 8  # IDs listed per category in a summary; the rest are counted
@@ -75,7 +76,14 @@ def _without_hex(case: Case) -> dict[str, object]:
     return out
 
 
-def _compare_file(path: Path, kind: str, old: VectorFile | None, fresh: list[Case], kit_version: str) -> FileChange:
+def spec_version_of(directory: Path) -> int:
+    """The protocol version a vectors folder holds: ``vectors/v1`` is 1; anything else is version 0."""
+    name = directory.resolve().name
+    return int(name[1:]) if name[:1] == "v" and name[1:].isdigit() else SPEC_VERSION
+
+
+def _compare_file(path: Path, kind: str, old: VectorFile | None, fresh: list[Case], kit_version: str,
+                  version: int = SPEC_VERSION) -> FileChange:
     change = FileChange(path=path)
     old_by_id = {c.id: c for c in old.cases} if old else {}
     fresh_ids = {c.id for c in fresh}
@@ -95,14 +103,15 @@ def _compare_file(path: Path, kind: str, old: VectorFile | None, fresh: list[Cas
         # Keep the committed case when it means the same: its gzip bytes may come from another zlib.
         merged.append(before if same_bytes and same_rest else case)
     change.removed = [c.id for c in (old.cases if old else []) if c.id not in fresh_ids]
-    description = FILE_DESCRIPTIONS[kind]
+    description = FILE_DESCRIPTIONS[kind] if version == 0 else FILE_DESCRIPTIONS_V1[kind]
     if old and [c.id for c in old.cases if c.id in fresh_ids] != [c.id for c in fresh if c.id in old_by_id]:
         change.notes.append("cases reordered")
     if old and old.description != description:
         change.notes.append("file description changed")
+    spec_version = version
     semantic = bool(change.added or change.removed or change.bytes_changed or change.other_changed or change.notes)
     version = old.kit_version if old and not semantic else kit_version
-    text = dump_file(VectorFile(kind=kind, spec_version=SPEC_VERSION, kit_version=version, description=description, cases=merged))
+    text = dump_file(VectorFile(kind=kind, spec_version=spec_version, kit_version=version, description=description, cases=merged))
     if old is None or semantic or path.read_text(encoding="utf-8") != text:
         change.text = text
     return change
@@ -114,15 +123,22 @@ def _json_change(path: Path, doc: Mapping[str, object], added: list[str]) -> Fil
     return FileChange(path=path, text=None if current == text else text, added=added)
 
 
-def plan(directory: Path, kit_version: str, schemas_dir: Path | None = None, *, schema_lock: bool = True) -> list[FileChange]:
-    """Regenerate in memory; one FileChange per vector file, then the ID lock, then the schema version lock."""
+def plan(directory: Path, kit_version: str, schemas_dir: Path | None = None, *, schema_lock: bool = True,
+         version: int | None = None) -> list[FileChange]:
+    """Regenerate in memory; one FileChange per vector file, then the ID lock, then the schema version lock.
+
+    ``version`` (default: from the folder name, :func:`spec_version_of`) picks the case builders:
+    vectors/cases.py for version 0, vectors/cases_v1.py for version 1 (which has no schema lock of its own).
+    """
+    version = spec_version_of(directory) if version is None else version
+    schema_lock = schema_lock and version == 0
     schemas_dir = schemas_dir or schemas_dir_for(directory)
     committed = {vf.kind: vf for vf in load_dir(directory)} if directory.is_dir() else {}
     changes: list[FileChange] = []
     old_lock = load_lock(directory) or {}
     lock = dict(old_lock)
-    for kind, cases in build_all(schemas_dir):
-        change = _compare_file(directory / f"{kind}.json", kind, committed.pop(kind, None), cases, kit_version)
+    for kind, cases in (build_all(schemas_dir) if version == 0 else build_all_v1()):
+        change = _compare_file(directory / f"{kind}.json", kind, committed.pop(kind, None), cases, kit_version, version)
         for case in cases:
             meaning = fingerprint(kind, case)
             if lock.setdefault(case.id, meaning) != meaning:

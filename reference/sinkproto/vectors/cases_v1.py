@@ -1,0 +1,317 @@
+"""The sources of the version-1 golden vectors (vectors/v1, spec/v1), built deterministically.
+
+Same conventions as :mod:`.cases`: valid cases are logical values encoded
+by the reference encoder (and a few literal bytes from the spec's examples,
+checked against it); invalid cases are crafted bytes whose error class is
+decided here, from the spec. IDs are semantic and stable: never renumber,
+never reuse.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import zstandard
+
+from ..batchrules import canonical_layout, gzip_body
+from ..messages import Ack, BatchLayout, ConnectionRequest, ConnectionResponse, Event, Ping, Publish, Response
+from ..messages_v1 import BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+from ..readers import ReaderSchemas
+from .cases import APP, TS, Builder, ev
+from .model import Case, value_to_json
+
+__all__ = ["build_all_v1", "FILE_DESCRIPTIONS_V1", "GENERATORS_V1"]
+
+FILE_DESCRIPTIONS_V1 = {
+    "connection_request": "Version 1: CONNECTION_REQUEST frames of both layouts (version 0 and version 1), request_flags, reader declarations.",
+    "connection_response": "Version 1: CONNECTION_RESPONSE frames, with and without the server's reader declaration.",
+    "batch_publish": "Version 1: BATCH_PUBLISH frames (type 2) carrying a batch v1: version-0 batches and extended ones with every codec.",
+    "batch_result": "Version 1: BATCH_RESULT frames (type 8): per-event NACKs by index.",
+    "frame": "Version 1: frame-level cases: version-0 frames on a version-1 connection, unassigned types 9..15.",
+    "batch": "Version 1: batch v1 on its own: the extended header, the format byte, codecs none, gzip and zstd.",
+}
+
+READS = ReaderSchemas.from_mapping({1: [1, 2]})
+
+
+class BuilderV1(Builder):
+    """A :class:`Builder` whose valid cases are encoded with the version-1 codec."""
+
+    def valid(self, id: str, description: str, requirements: list[str], value: Any, *, data: bytes | None = None,
+              canonical: bool = True, limits: dict[str, Any] | None = None) -> bytes:
+        from .model import encode_kind
+
+        produced = encode_kind(self.kind, value, 1)
+        if data is None:
+            data = produced
+        elif data != produced and not _compressed(self.kind, data):
+            raise AssertionError(f"{id}: literal bytes differ from the encoder's: {data.hex()} vs {produced.hex()}")
+        self.cases.append(Case(id=id, description=description, requirements=requirements, hex=data.hex(), result="valid",
+                               canonical=canonical, value=value_to_json(self.kind, value), limits=limits))
+        return data
+
+
+def _compressed(kind: str, data: bytes) -> bool:
+    at = 2 if kind == "batch_publish" else 0
+    return len(data) > at + 1 and bool(data[at] & 0x80) and bool(data[at + 1] >> 4)
+
+
+def hexb(text: str) -> bytes:
+    return bytes.fromhex(text.replace(" ", ""))
+
+
+# -- connection request -----------------------------------------------------------------------------
+
+
+def connection_request() -> Builder:
+    b = BuilderV1("connection_request")
+    r = ["CONN-8", "FRAME-1", "CONV-6", "CONV-7"]
+    plain = b.valid("v1.connection_request.no-options", "Version 1 with no server instance id and no declaration (spec example).", r,
+                    ConnectionRequest(version=1, app_version=APP, client_instance_id=0x1234), data=hexb("01 05 312e302e30 00001234 00"))
+    b.valid("v1.connection_request.with-server-instance-id", "has_server_instance_id: server instance id 1000 (spec example).", r,
+            ConnectionRequest(version=1, app_version=APP, client_instance_id=0x1234, server_instance_id=1000),
+            data=hexb("01 05 312e302e30 00001234 01 000003e8"))
+    full = b.valid("v1.connection_request.with-declaration", "Server instance id and a declaration: type 1, versions 1 and 2 (spec example).",
+                   [*r, "SNEG-1"], ConnectionRequest(version=1, app_version=APP, client_instance_id=0x1234, server_instance_id=1000,
+                                                     reader_schemas=READS),
+                   data=hexb("01 05 312e302e30 00001234 03 000003e8 01 01 02 01 02"))
+    b.valid("v1.connection_request.declaration-only", "A declaration without a server instance id (a client's first connection).",
+            [*r, "SNEG-1"], ConnectionRequest(version=1, app_version=APP, client_instance_id=7, reader_schemas=READS))
+    b.valid("v1.connection_request.declaration.many", "Three event types, the largest ids and versions a varint holds.",
+            [*r, "SNEG-1"], ConnectionRequest(version=1, app_version=b"", client_instance_id=0xFFFF_FFFF, server_instance_id=0,
+                                              reader_schemas=ReaderSchemas.from_mapping({0: [0], 9: [1, 2, 3], (1 << 64) - 1: [5, (1 << 64) - 1]})))
+    b.valid("v1.connection_request.version-0-layout", "A version-0 request is decoded with the version-0 layout by a version-1 decoder (fallback).",
+            ["CONN-10", "CONN-1"], ConnectionRequest(app_version=APP, client_instance_id=0x1234), data=hexb("00 05 312e302e30 00001234"))
+    for version in (2, 15):
+        b.invalid(f"v1.connection_request.version-{version}", f"Version {version}: recognised, not parsed, unsupported_version.",
+                  ["CONN-10", "VER-7"], bytes([version]) + plain[1:], "unsupported_version")
+    for bit in range(2, 8):
+        b.invalid(f"v1.connection_request.flags.reserved-bit-{bit}", f"request_flags with reserved bit {bit} set.", ["CONN-9"],
+                  plain[:-1] + bytes([1 << bit]), "reserved_bit")
+    b.invalid("v1.connection_request.trailing-byte", "A byte after request_flags that announce nothing.", ["CONN-9"], plain + b"\x00",
+              "trailing_bytes")
+    b.invalid("v1.connection_request.declaration.trailing-byte", "A byte after the declaration.", ["CONN-9"], full + b"\x00", "trailing_bytes")
+    b.invalid("v1.connection_request.server-id-missing", "has_server_instance_id set but the frame ends.", ["CONN-8"],
+              plain[:-1] + b"\x01", "truncated")
+    b.invalid("v1.connection_request.declaration-missing", "has_reader_schemas set but the frame ends.", ["CONN-8", "SNEG-1"],
+              plain[:-1] + b"\x02", "truncated")
+    head = plain[:-1] + b"\x02"
+    b.invalid("v1.connection_request.declaration.no-types", "type_count 0.", ["SNEG-2"], head + hexb("00"), "invalid_list")
+    b.invalid("v1.connection_request.declaration.no-versions", "A declared type with version_count 0.", ["SNEG-2"], head + hexb("01 01 00"),
+              "invalid_list")
+    b.invalid("v1.connection_request.declaration.types-descending", "Event types 4 then 1.", ["SNEG-2"],
+              head + hexb("02 04 01 01 01 01 01"), "invalid_list")
+    b.invalid("v1.connection_request.declaration.type-twice", "Event type 1 declared twice.", ["SNEG-2"],
+              head + hexb("02 01 01 01 01 01 02"), "invalid_list")
+    b.invalid("v1.connection_request.declaration.versions-descending", "Versions 2 then 1.", ["SNEG-2"], head + hexb("01 01 02 02 01"),
+              "invalid_list")
+    b.invalid("v1.connection_request.declaration.version-twice", "Version 1 twice.", ["SNEG-2"], head + hexb("01 01 02 01 01"),
+              "invalid_list")
+    b.invalid("v1.connection_request.declaration.type-count-over-limit", "type_count 2^32: refused when read, before any entry.",
+              ["LIMIT-8"], head + hexb("8080808010"), "limit_exceeded")
+    b.invalid("v1.connection_request.declaration.type-count-over-configured-limit", "Two types against max_declared_types=1.",
+              ["LIMIT-8"], head + hexb("02 01 01 01 02 01 01"), "limit_exceeded", limits={"max_declared_types": 1})
+    b.invalid("v1.connection_request.declaration.version-count-over-configured-limit", "Two versions against max_declared_versions=1.",
+              ["LIMIT-8"], head + hexb("01 01 02 01 02"), "limit_exceeded", limits={"max_declared_versions": 1})
+    b.invalid("v1.connection_request.declaration.cut", "A version_count that announces more versions than follow.", ["SNEG-1"],
+              head + hexb("01 01 03 01 02"), "truncated")
+    # Every proper prefix is short: request_flags 03 announce both optional fields.
+    for cut in range(1, len(full)):
+        b.invalid(f"v1.connection_request.truncated-at-{cut}", f"The first {cut} of {len(full)} bytes of the full example.",
+                  ["CONN-8", "CONV-6"], full[:cut], "truncated")
+    return b
+
+
+# -- connection response ------------------------------------------------------------------------------
+
+
+def connection_response() -> Builder:
+    b = BuilderV1("connection_response")
+    server_reads = ReaderSchemas.from_mapping({1: [1], 4: [1]})
+    b.valid("v1.connection_response.connected", "connected without a declaration.", ["CONN-11"],
+            ConnectionResponse(response=Response.CONNECTED), data=hexb("10"))
+    with_decl = b.valid("v1.connection_response.connected.declaration", "connected; the server reads type 1 v1 and type 4 v1 (spec example).",
+                        ["CONN-11", "SNEG-1"], ConnectionResponse(response=Response.CONNECTED, reader_schemas=server_reads),
+                        data=hexb("10 02 01 01 01 04 01 01"))
+    b.valid("v1.connection_response.hello", "hello_new_client without a declaration.", ["CONN-11", "CONN-5"],
+            ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=1), data=hexb("11 00000001"))
+    hello = b.valid("v1.connection_response.hello.declaration", "hello_new_client with a declaration (spec example).", ["CONN-11", "SNEG-1"],
+                    ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=1, reader_schemas=READS),
+                    data=hexb("11 00000001 01 01 02 01 02"))
+    for code, name in ((2, "instance-id-mismatch"), (4, "unsupported-protocol-version"), (5, "unsupported-application-version")):
+        b.valid(f"v1.connection_response.{name}", f"Response {code}: the version-0 layout, on version 1 too.", ["CONN-11", "CONN-6"],
+                ConnectionResponse(response=Response(code)))
+    b.valid("v1.connection_response.quarantined", "quarantined: the version-0 layout.", ["CONN-11", "CONN-7"],
+            ConnectionResponse(response=Response.QUARANTINED, machine_message=b"q", human_message=b"maintenance"))
+    b.invalid("v1.connection_response.connected.bad-declaration", "connected followed by type_count 0.", ["SNEG-2"], hexb("10 00"),
+              "invalid_list")
+    b.invalid("v1.connection_response.connected.declaration.trailing-byte", "A byte after the declaration.", ["CONN-11"], with_decl + b"\x00",
+              "trailing_bytes")
+    b.invalid("v1.connection_response.hello.declaration.cut", "hello_new_client whose declaration is cut.", ["CONN-11", "SNEG-1"],
+              hello[:-1], "truncated")
+    b.invalid("v1.connection_response.hello.short-id", "hello_new_client with 3 bytes of server instance id.", ["CONN-5"], hexb("11 000000"),
+              "truncated")
+    b.invalid("v1.connection_response.mismatch.trailing-byte", "instance_id_mismatch carries nothing, in version 1 too.", ["CONN-6"],
+              hexb("12 00"), "trailing_bytes")
+    b.invalid("v1.connection_response.code-6", "Response code 6 is unassigned.", ["CONN-4"], hexb("16"), "unknown_response_code")
+    return b
+
+
+# -- batches ---------------------------------------------------------------------------------------------
+
+HETERO = (
+    Event(event_type_id=1, schema_version=6, key=b"\x02\x03", offset=4, timestamp=1618150125, event_data=b"\x05"),
+    Event(event_type_id=2, schema_version=9, key=b"\x03\x04\x05", offset=6, timestamp=1618150126, event_data=b"\x07\x08"),
+)
+SINGLE = (ev(),)
+METERS = tuple(Event(event_type_id=1, schema_version=2, key=b"SM5R-%06d" % (100 + i), offset=48_000 + i, timestamp=TS,
+                     event_data=bytes([i % 7]) * 20) for i in range(100))
+
+
+def _extended(events: tuple[Event, ...], codec: BatchCodec) -> BatchV1:
+    return BatchV1(events=events, layout=canonical_layout(events), format=BatchFormat(codec=codec))
+
+
+def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
+    """The cases shared by the ``batch`` and ``batch_publish`` files; ``wrap`` turns a batch into the kind's value."""
+    r = ["BATCH-12", "BATCH-15"]
+    b.valid(f"{prefix}.v0.single", "A version-0 batch (extended clear) is a batch v1 with the same meaning (batch.single).",
+            ["BATCH-12", "BATCH-3"], wrap(BatchV1(events=SINGLE, layout=canonical_layout(SINGLE))),
+            data=head + hexb("3f 01 01 01 01 80e2cfaa06 01 01 01 6b 01 00 01 00 64"), canonical=False)
+    b.valid(f"{prefix}.v0.heterogeneous", "The version-0 heterogeneous batch.", ["BATCH-12", "BATCH-3"],
+            wrap(BatchV1(events=HETERO, layout=canonical_layout(HETERO))), canonical=False)
+    packed = BatchLayout(**{**{n: getattr(canonical_layout(METERS), n) for n, _ in BatchLayout.FLAG_BITS}, "compressed": True})
+    b.valid(f"{prefix}.v0.gzip", "A version-0 gzip-compressed batch (bit 6) of 100 meter events.", ["BATCH-12", "BATCH-6"],
+            wrap(BatchV1(events=METERS, layout=packed)), canonical=False)
+    b.valid(f"{prefix}.extended.none.single", "batch.single with the extended header, codec none (spec example).", [*r, "BATCH-14"],
+            wrap(_extended(SINGLE, BatchCodec.NONE)), data=head + hexb("bf 00 01 01 01 01 80e2cfaa06 01 01 01 6b 01 00 01 00 64"),
+            canonical=False)
+    for codec in BatchCodec:
+        name = codec.wire_name
+        b.valid(f"{prefix}.extended.{name}.heterogeneous", f"The heterogeneous batch, extended, codec {name}.", [*r, "BATCH-14", "CODEC-4"],
+                wrap(_extended(HETERO, codec)), canonical=False)
+        b.valid(f"{prefix}.extended.{name}.meters", f"100 meter events, extended, codec {name}.",
+                [*r, "BATCH-14", "CODEC-1" if codec is BatchCodec.GZIP else "CODEC-2" if codec is BatchCodec.ZSTD else "CODEC-4"],
+                wrap(_extended(METERS, codec)), canonical=False)
+    plain = head + hexb("bf 00 01 01 01 01 80e2cfaa06 01 01 01 6b 01 00 01 00 64")
+    at = len(head)
+    b.invalid(f"{prefix}.extended.bit-6", "Extended header with bit 6 (compressed) set.", ["BATCH-13"],
+              plain[:at] + b"\xff" + plain[at + 1:], "reserved_bit")
+    b.invalid(f"{prefix}.extended.no-format-byte", "Extended header byte, then nothing.", ["BATCH-12"], plain[: at + 1], "truncated")
+    for codec in (3, 15):
+        b.invalid(f"{prefix}.extended.codec-{codec}", f"Codec {codec} is unassigned.", ["BATCH-14"],
+                  plain[: at + 1] + bytes([codec << 4]) + plain[at + 2:], "unknown_format")
+    for mode in (2, 15):
+        b.invalid(f"{prefix}.extended.mode-{mode}", f"Mode {mode} is unassigned.", ["BATCH-14"],
+                  plain[: at + 1] + bytes([mode]) + plain[at + 2:], "unknown_format")
+    body = plain[at + 12:]
+    zhead = plain[:at] + b"\xbf\x20" + plain[at + 2: at + 12]
+    ghead = plain[:at] + b"\xbf\x10" + plain[at + 2: at + 12]
+    z = zstandard.ZstdCompressor(level=19, write_checksum=True, write_content_size=True).compress(body)
+    b.invalid(f"{prefix}.zstd.not-zstd", "Codec zstd but the body is not a zstd frame.", ["CODEC-2"], zhead + body, "bad_compression")
+    b.invalid(f"{prefix}.zstd.cut", "A zstd frame cut short.", ["CODEC-2"], zhead + z[:-3], "bad_compression")
+    b.invalid(f"{prefix}.zstd.trailing-bytes", "A byte after the zstd frame.", ["CODEC-2"], zhead + z + b"\x00", "bad_compression")
+    b.invalid(f"{prefix}.zstd.two-frames", "Two zstd frames: a body is one frame.", ["CODEC-2"], zhead + z + z, "bad_compression")
+    bad_sum = z[:-1] + bytes([z[-1] ^ 0xFF])
+    b.invalid(f"{prefix}.zstd.bad-checksum", "A zstd frame whose content checksum does not match.", ["CODEC-2"], zhead + bad_sum,
+              "bad_compression")
+    skippable = hexb("502a4d18 04000000 00000000")
+    b.invalid(f"{prefix}.zstd.skippable-frame", "A skippable frame is not a body.", ["CODEC-2"], zhead + skippable + z, "bad_compression")
+    bomb = zstandard.ZstdCompressor(level=3).compress(bytes(16 * 1024 * 1024))
+    b.invalid(f"{prefix}.zstd.bomb", "16 MiB of zeros in a small zstd frame: refused by max_decompressed_size (8 MiB) while decompressing.",
+              ["CODEC-3", "LIMIT-3"], zhead + bomb, "limit_exceeded")
+    b.invalid(f"{prefix}.zstd.window-over-configured-limit", "A frame whose window exceeds max_zstd_window=1024, refused before decompressing.",
+              ["LIMIT-9", "CODEC-3"], zhead + zstandard.ZstdCompressor(level=19).compress(bytes(range(256)) * 64), "limit_exceeded",
+              limits={"max_zstd_window": 1024})
+    b.invalid(f"{prefix}.gzip.not-gzip", "Codec gzip but the body is not gzip data.", ["CODEC-1", "BATCH-6"], ghead + body, "bad_compression")
+    b.invalid(f"{prefix}.gzip.trailing-bytes", "A byte after the gzip member.", ["CODEC-1", "BATCH-6"], ghead + gzip_body(body) + b"\x00",
+              "bad_compression")
+    bomb_gz = zlib.compressobj(9, zlib.DEFLATED, 31)
+    b.invalid(f"{prefix}.gzip.bomb", "16 MiB of zeros as a gzip body: refused at max_decompressed_size.", ["CODEC-3", "LIMIT-3"],
+              ghead + bomb_gz.compress(bytes(16 * 1024 * 1024)) + bomb_gz.flush(), "limit_exceeded")
+    b.invalid(f"{prefix}.v0.reserved-cases-stay", "A version-0 batch keeps its own errors: count 0.", ["BATCH-8", "BATCH-12"],
+              head + hexb("3f 01 01 01 01 00 01 00"), "inconsistent_batch")
+
+
+def batch() -> Builder:
+    b = BuilderV1("batch")
+    _batch_cases(b, "v1.batch", lambda batch_value: batch_value, b"")
+    b.invalid("v1.batch.empty", "No bytes: a batch has at least its header byte.", ["BATCH-12"], b"", "truncated")
+    return b
+
+
+def batch_publish() -> Builder:
+    b = BuilderV1("batch_publish")
+    _batch_cases(b, "v1.batch_publish", lambda batch_value: BatchPublish(message_id=7, batch=batch_value), b"\x20\x07")
+    one = BatchV1(events=SINGLE, layout=canonical_layout(SINGLE))
+    for mid in (0, 4095):
+        b.valid(f"v1.batch_publish.message-id.{mid}", f"Message id {mid}.", ["BPUB-1", "FRAME-8"], BatchPublish(message_id=mid, batch=one),
+                canonical=False)
+    b.invalid("v1.batch_publish.header-only", "Only the 2 header bytes: the batch is missing.", ["BPUB-1"], hexb("2007"), "truncated")
+    b.invalid("v1.batch_publish.one-byte", "One byte of a type-2 frame.", ["FRAME-8"], hexb("20"), "truncated")
+    return b
+
+
+# -- batch result -----------------------------------------------------------------------------------------
+
+
+def batch_result() -> Builder:
+    b = BuilderV1("batch_result")
+    r = ["BRES-1", "FRAME-8"]
+    example = b.valid("v1.batch_result.spec-example", "Index 2 NACKed with unknown_schema, empty human message (spec example).", [*r, "BRES-7"],
+                      BatchResult(message_id=7, entries=(BatchResultEntry(index=2, machine_message=b"unknown_schema"),)),
+                      data=hexb("8007 01 02 0e 756e6b6e6f776e5f736368656d61 00"))
+    three = b.valid("v1.batch_result.three", "Three NACKed events with messages.", r, BatchResult(message_id=0xABC, entries=(
+        BatchResultEntry(index=0, machine_message=b"undecodable", human_message=b"avro datum cut"),
+        BatchResultEntry(index=5, machine_message=b"rejected", human_message=b"meter unknown"),
+        BatchResultEntry(index=99, machine_message=b"E42", human_message="lecture refus\u00e9e".encode()))))
+    for mid in (0, 4095):
+        b.valid(f"v1.batch_result.message-id.{mid}", f"Message id {mid}.", r,
+                BatchResult(message_id=mid, entries=(BatchResultEntry(index=0, machine_message=b""),)))
+    b.valid("v1.batch_result.index.max", "The largest index a varint holds (the connection, not the decoder, checks the batch size).",
+            [*r, "BRES-5"], BatchResult(message_id=1, entries=(BatchResultEntry(index=(1 << 64) - 1, machine_message=b"x"),)))
+    b.invalid("v1.batch_result.empty", "nack_count 0: an empty list.", ["BRES-2"], hexb("8007 00"), "invalid_list")
+    b.invalid("v1.batch_result.index-twice", "Index 2 listed twice.", ["BRES-2"], hexb("8007 02 02 00 00 02 00 00"), "invalid_list")
+    b.invalid("v1.batch_result.index-descending", "Indices 3 then 1.", ["BRES-2"], hexb("8007 02 03 00 00 01 00 00"), "invalid_list")
+    b.invalid("v1.batch_result.trailing-byte", "A byte after the last entry.", ["BRES-2"], example + b"\x00", "trailing_bytes")
+    b.invalid("v1.batch_result.count-over-limit", "nack_count 2^32: refused when read.", ["BRES-2", "LIMIT-4"], hexb("8007 8080808010"),
+              "limit_exceeded")
+    b.invalid("v1.batch_result.count-over-configured-limit", "Three entries against max_batch_events=2.", ["BRES-2", "LIMIT-4"], three,
+              "limit_exceeded", limits={"max_batch_events": 2})
+    for cut in range(len(example)):
+        b.invalid(f"v1.batch_result.truncated-at-{cut}", f"The first {cut} of {len(example)} bytes of the spec example.",
+                  ["BRES-1", "CONV-6"], example[:cut], "truncated")
+    return b
+
+
+# -- frames -------------------------------------------------------------------------------------------------
+
+
+def frame() -> Builder:
+    b = BuilderV1("frame")
+    b.valid("v1.frame.publish", "A PUBLISH is the same frame on a version-1 connection.", ["FRAME-7", "PUB-1"],
+            Publish(message_id=0x31A, event=ev(key=b"cap-1", offset=7, event_data=b"\x78")), data=hexb("431a 01 01 05 6361702d31 07 80e2cfaa06 01 78"))
+    b.valid("v1.frame.ack", "An ACK on a version-1 connection.", ["FRAME-7", "ACK-1"], Ack(message_id=4095), data=hexb("3fff"))
+    b.valid("v1.frame.ping", "A PING on a version-1 connection.", ["FRAME-7", "FRAME-5"], Ping(), data=hexb("5000"))
+    for t in range(9, 16):
+        b.invalid(f"v1.frame.type-{t}", f"Type {t} is unassigned in version 1: decided from the type nibble alone.", ["FRAME-7"],
+                  bytes([t << 4, 0, 0]), "unknown_type")
+    b.invalid("v1.frame.empty", "A zero-length frame.", ["STREAM-3"], b"", "truncated")
+    return b
+
+
+GENERATORS_V1 = {
+    "connection_request": connection_request,
+    "connection_response": connection_response,
+    "batch_publish": batch_publish,
+    "batch_result": batch_result,
+    "frame": frame,
+    "batch": batch,
+}
+
+
+def build_all_v1() -> Iterator[tuple[str, list[Case]]]:
+    for kind, generate in GENERATORS_V1.items():
+        yield kind, generate().cases
