@@ -101,6 +101,29 @@ def test_every_case_is_the_target_of_a_mutant() -> None:
     assert [c.id for c in catalogue() if not any(fnmatch.fnmatchcase(c.id, g) for g in globs)] == []
 
 
+def test_committed_profiles_and_expected_failures_are_valid() -> None:
+    profile = load_profile(ROOT / "conformance/profiles/reference.toml")
+    assert profile.identity("server") is not None and profile.client.exec and "{port}" in profile.client.exec
+    ids = {c.id for c in catalogue()}
+    for listing in (ROOT / "conformance/profiles").glob("*.expected-failures"):
+        lines = [line for line in listing.read_text().splitlines() if line.split("#", 1)[0].strip()]
+        assert all("#" in line for line in lines), f"{listing.name}: every entry says why"
+        assert load_expected_failures(listing) <= ids, listing.name
+
+
+def test_docs_case_page_is_generated_from_the_catalogue() -> None:
+    sys.path.insert(0, str(ROOT / "docs" / "hooks"))
+    try:
+        import conformance_cases
+    finally:
+        sys.path.pop(0)
+    page = conformance_cases.render(catalogue(), conformance_cases._sections())
+    for case in catalogue():
+        row = next(line for line in page.splitlines() if f'id="{case.id}"' in line)
+        for requirement in case.requirements:
+            assert re.search(rf"\[{requirement}\]\(\.\./spec/v0/\w+\.md#{requirement}\)", row), (case.id, requirement)
+
+
 # -- command line: list, selection, exit codes --------------------------------------------------------
 
 

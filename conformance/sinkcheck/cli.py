@@ -69,7 +69,11 @@ def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile,
 
 def cmd_server(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
-    profile = load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key)
+    try:
+        profile = load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key)
+    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        console.print(f"[bold magenta]sink-check: bad profile:[/] {exc}", highlight=False)
+        return 2
     cases = _selected(args, "server")
     if args.list:
         print_list(console, cases)
