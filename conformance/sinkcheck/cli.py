@@ -7,7 +7,8 @@ import asyncio
 import datetime as dt
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 from pathlib import Path
 
 from rich.console import Console
@@ -34,7 +35,7 @@ def _selected(args: argparse.Namespace, mode: str) -> list[Case]:
                   slow=not args.no_slow)
 
 
-Execute = Callable[[set[str], Callable[[CaseResult], None]], Awaitable[list[CaseResult]]]
+Execute = Callable[[set[str], Callable[[CaseResult], None]], Coroutine[Any, Any, list[CaseResult]]]
 
 
 def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile, args: argparse.Namespace,
@@ -49,7 +50,7 @@ def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile,
                             expected_failures=expected, on_result=view.result)
         else:
             run = execute(expected, view.result)
-        results: list[CaseResult] = asyncio.run(run)  # type: ignore[arg-type]
+        results: list[CaseResult] = asyncio.run(run)
     summary = summarize(results, expected, {c.id for c in catalogue()})
     hash_ = catalogue_hash(cases)
     print_summary(console, summary, hash_=hash_, profile=profile.name)
@@ -111,7 +112,7 @@ def run_client_mode(cases: list[Case], *, listen: tuple[str, int], profile: Prof
         console.print(f"sink-check: listening on {host}:{port} as the server"
                       + (f"; client: {profile.client.exec}" if profile.client.exec else ""), highlight=False)
 
-    def execute(expected: set[str], on_result: Callable[[CaseResult], None]) -> Awaitable[list[CaseResult]]:
+    def execute(expected: set[str], on_result: Callable[[CaseResult], None]) -> Coroutine[Any, Any, list[CaseResult]]:
         return run_client_cases(cases, listen=listen, profile=profile, scale=args.scale, expected_failures=expected,
                                 on_result=on_result, on_listening=listening,
                                 say=lambda text: console.print(f"[bold]{text}[/]", highlight=False),
