@@ -36,3 +36,19 @@ def test_bench_codec_prints_its_table_and_goals(capsys: pytest.CaptureFixture[st
     assert "| Profile | Operation | construct µs/op | fast µs/op | msgpack µs/op | fastavro µs/op |" in out
     assert out.count("| meter | batch ") == 2 and out.count("| random | publish ") == 2
     assert "meter 100-event batch encode + decode < 450 µs" in out
+
+
+def test_bench_memory_prints_its_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "memory", "--connections", "10", "--no-docs"]) == 0
+    out = capsys.readouterr().out
+    assert "| gzip bomb: 9 MiB of zeros | fast |" in out and "limit_exceeded (LIMIT-3)" in out
+    assert out.count("| 10 |") == 2  # the reference server and the small-buffer experiment
+
+
+def test_bench_wire_quick_counts_sink_bytes(capsys: pytest.CaptureFixture[str]) -> None:
+    # Sink alone, over TCP and TLS: the byte accounting works and prints the table. Needs tcpdump
+    # and root, as the wire benchmark does (.ci/run installs tcpdump and mosquitto).
+    assert main(["bench", "wire", "--quick", "--no-docs"]) == 0
+    out = capsys.readouterr().out
+    assert "| Sink v0 (TCP) | no | 90 / " in out  # a 86-byte framed PUBLISH up, a 4-byte framed ACK down
+    assert "| Sink v0 (TCP) | mutual TLS |" in out
