@@ -51,6 +51,10 @@ def test_reference_shim_passes_every_vector_and_generated_case(codec: str, tmp_p
     kinds = {(check["op"], c["source"]) for c in cases.values() for check in c["checks"]}
     assert kinds == {("decode", "vector"), ("encode", "vector"), ("decode", "generated"), ("encode", "generated")}
     assert any(c["id"].endswith(".refuse") for c in cases.values())
+    coverage = document["requirements"]
+    assert {e["outcome"] for e in coverage["exercised"].values()} == {"pass"}
+    assert {"CONV-4", "BATCH-10", "ERR-8", "LIMIT-3"} <= set(coverage["exercised"])
+    assert not set(coverage["must_without_case"]) & set(coverage["exercised"])
 
 
 def test_generated_cases_are_reproducible_from_the_seed() -> None:
@@ -76,6 +80,9 @@ def test_a_broken_shim_is_caught(broken: str, must_fail: set[str], tmp_path: Pat
     bad = [c for c in case["checks"] if c["outcome"] == "fail"]
     assert bad and bad[0]["expected"] != bad[0]["got"]
     assert "FAIL" in output and sorted(must_fail)[0] in output
+    # the run's requirement coverage names what the broken codec violates
+    exercised = document["requirements"]["exercised"]
+    assert all(exercised[rid]["outcome"] == "fail" for rid in case["requirements"])
 
 
 def test_a_hung_shim_is_a_reported_failure_and_is_restarted(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 - every ID tagged in the prose is in requirements.toml and vice versa, with the same level;
 - every requirement ID cited by a vector or a test exists;
-- every MUST / MUST NOT requirement of the codec sections is cited by at least one vector or test.
+- every MUST / MUST NOT requirement of the codec sections is cited by at least one vector or test;
+- every MUST / MUST NOT requirement is cited by a conformance case, a vector or a test (or listed, with
+  the reason, as not checkable by software).
 
 Version 1 (spec/v1) shares the ID space of version 0: its registry holds only the IDs it defines, never
 one of version 0's, names the version-0 IDs it supersedes, and its links to version-0 requirements must
@@ -82,6 +84,29 @@ def test_ids_are_well_formed_and_unique(registry: list[dict[str, object]]) -> No
 def test_every_cited_id_exists() -> None:
     dangling = (cited_by_tests() | cited_by_vectors()) - ALL_IDS
     assert not dangling, f"cited but not in the spec: {sorted(dangling)}"
+
+
+def cited_by_cases() -> set[str]:
+    """IDs cited by the conformance catalogue (sink-check server and client cases)."""
+    from sinkcheck.cases import catalogue
+
+    return {rid for case in catalogue() for rid in case.requirements}
+
+
+# MUST requirements that no software check can observe, with the reason. Keep it exact:
+# test_every_must_is_covered fails on an entry that a case, vector or test now cites.
+NOT_CHECKABLE: dict[str, str] = {}
+
+
+def test_every_must_is_covered() -> None:
+    """Every active MUST / MUST NOT of spec/v0 has a conformance case, a golden vector or a test citing it."""
+    covered = cited_by_tests() | cited_by_vectors() | cited_by_cases()
+    musts = {r["id"] for r in REGISTRY if r["level"] in ("MUST", "MUST NOT") and r.get("status", "active") == "active"}
+    missing = sorted(musts - covered - set(NOT_CHECKABLE), key=lambda i: (i.split("-")[0], int(i.split("-")[1])))
+    assert not missing, f"MUST requirements with no conformance case, vector or test: {missing}"
+    stale = sorted(set(NOT_CHECKABLE) & covered)
+    assert not stale, f"listed as not checkable but now covered (remove them from NOT_CHECKABLE): {stale}"
+    assert set(NOT_CHECKABLE) <= musts, f"not MUST requirements of v0: {sorted(set(NOT_CHECKABLE) - musts)}"
 
 
 def test_every_codec_must_is_cited() -> None:

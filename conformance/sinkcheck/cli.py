@@ -57,6 +57,11 @@ def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile,
     label = label() if callable(label) else label  # client mode knows its port only once it listens
     document = report_document(results, cases=cases, profile=profile, target=label, mode=mode, summary=summary,
                                started=started_at, duration=time.monotonic() - started)
+    from .coverage import report_coverage
+
+    document["requirements"] = report_coverage(
+        console, [(r.case.id, r.outcome.value, r.case.requirements) for r in results], mode=mode,
+        catalogue=[c.requirements for c in catalogue() if c.mode == mode])
     if args.json:
         write_json(document, Path(args.json))
     if args.junit:
