@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import codec_mode
 
     codec_mode.register(sub)
+    from . import load_mode
+
+    load_mode.register(sub)
     return parser
 
 

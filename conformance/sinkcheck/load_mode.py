@@ -1,0 +1,484 @@
+"""``sink-check load server HOST:PORT``: many concurrent mutual-TLS clients publishing at a fixed aggregate rate.
+
+One process, one asyncio loop. Each client is a real connection with its own
+certificate identity (a server keeps one connection per identity, DELIV-10,
+so N clients need N identities: ``--identities DIR`` or ``--mint-ca-key``).
+Each completes a handshake; then a scheduler hands PUBLISH frames to the
+clients round-robin at the aggregate rate R for D seconds, and every ACK is
+matched to its message id. Afterwards the runner waits ``--drain`` seconds
+for the last answers and reports what was never answered as lost.
+
+Frames are built with the reference codec, as everywhere in sink-check; the
+verdict comes from the bytes received, never from the reference state machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import random
+import resource
+import ssl
+import tempfile
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from sinkproto import (
+    Ack,
+    ConnectionRequest,
+    ConnectionResponse,
+    DecodeError,
+    Deframer,
+    Event,
+    Limits,
+    Nack,
+    Ping,
+    Pong,
+    Publish,
+    Response,
+    decode_frame,
+    encode_frame,
+    frame_bytes,
+)
+
+from . import __version__
+from .profile import Identity, Profile, load_profile
+
+__all__ = ["LoadSettings", "LoadResult", "run_load", "mint_identities", "identities_from_dir", "raise_fd_limit",
+           "register", "percentile"]
+
+REPORT_SCHEMA_VERSION = 1
+#: Requirement IDs a load run exercises: every PUBLISH answered once with its id, one connection per identity.
+REQUIREMENTS = ("MSGID-8", "ACK-1", "DELIV-10", "HS-9", "TRANS-3")
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    clients: int
+    rate: float  # PUBLISH frames per second, all clients together
+    duration: float  # seconds of publishing
+    drain: float = 5.0  # seconds to wait for the last answers
+    connect_concurrency: int = 64  # handshakes in progress at once (the server's accept backlog is finite)
+    connect_timeout: float = 30.0
+    event_size: int = 64  # bytes of event_data
+    seed: int = 0
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    connected: int = 0
+    connect_seconds: float = 0.0
+    handshake_latencies: list[float] = field(default_factory=list)
+    published: int = 0
+    acked: int = 0
+    nacked: int = 0
+    latencies: list[float] = field(default_factory=list)
+    publish_seconds: float = 0.0
+    unanswered: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    error_examples: dict[str, str] = field(default_factory=dict)
+    closed_by_server: int = 0
+
+    def error(self, kind: str, detail: str) -> None:
+        self.errors[kind] += 1
+        self.error_examples.setdefault(kind, detail)
+
+    @property
+    def ok(self) -> bool:
+        return self.connected == self.clients and not self.errors and self.unanswered == 0 and self.published > 0
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (no interpolation: every figure is a latency that happened)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, int(-(-share * len(ordered) // 1)))  # ceil
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Raise the soft RLIMIT_NOFILE towards the hard limit; every client costs one descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed + 256)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def identities_from_dir(directory: Path) -> list[Identity]:
+    """Every ``client-NAME.pem`` with its ``client-NAME.key`` (what ``sink certs --client NAME`` writes)."""
+    out = []
+    for cert in sorted(directory.glob("client-*.pem")):
+        key = cert.with_suffix(".key")
+        if key.exists():
+            out.append(Identity(cert=cert, key=key))
+    return out
+
+
+def mint_identities(ca_cert: Path, ca_key: Path, count: int, directory: Path, *, prefix: str = "sink-load") -> list[Identity]:
+    """``count`` client certificates signed by the given CA (reused when already in ``directory``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from sinkproto.certs import Authority, issue_client
+
+    authority = Authority(key=serialization.load_pem_private_key(ca_key.read_bytes(), password=None),  # type: ignore[arg-type]
+                          certificate=x509.load_pem_x509_certificate(ca_cert.read_bytes()), cert_path=ca_cert)
+    directory.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(count):
+        name = f"{prefix}-{i:05d}"
+        cert = directory / f"client-{name}.pem"
+        if not cert.exists():
+            issue_client(authority, directory, name)
+        out.append(Identity(cert=cert, key=cert.with_suffix(".key")))
+    return out
+
+
+class LoadClient:
+    """One connection: handshake, then PUBLISH frames handed to it by the scheduler; answers matched by id."""
+
+    def __init__(self, index: int, identity: Identity, *, run_tag: str, result: LoadResult, profile: Profile) -> None:
+        self.index = index
+        self.identity = identity
+        self.result = result
+        self.profile = profile
+        self.key = f"sink-load/{run_tag}/{index}".encode()
+        # stable per identity, so that a rerun is an "interrupted first handshake", never a mismatch
+        self.client_instance_id = zlib.crc32(identity.cert.name.encode())
+        self.offset = 0
+        self.next_id = 0
+        self.in_flight: dict[int, float] = {}  # message id -> perf_counter at send
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.open = False
+        self.last_sent = 0.0
+        self._reader_task: asyncio.Task[None] | None = None
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        assert self.profile.ca is not None
+        context.load_verify_locations(cafile=self.profile.ca)
+        context.load_cert_chain(self.identity.cert, self.identity.key)
+        return context
+
+    async def connect(self, host: str, port: int, timeout: float) -> None:
+        started = time.perf_counter()
+        try:
+            self.reader, self.writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=self.context(), server_hostname=self.profile.server_hostname),
+                timeout)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            self.result.error("connect", f"client {self.index}: {exc!r}")
+            return
+        self.writer.write(frame_bytes(encode_frame(ConnectionRequest(
+            app_version=self.profile.app_version, client_instance_id=self.client_instance_id))))
+        deframer = Deframer(Limits())
+        try:
+            frames: list[bytes] = []
+            while not frames:
+                data = await asyncio.wait_for(self.reader.read(65536), timeout)
+                if not data:
+                    self.result.error("handshake", f"client {self.index}: closed before the connection response")
+                    return
+                frames = deframer.feed(data)
+            response = decode_frame(frames[0])
+        except (OSError, TimeoutError, ssl.SSLError, DecodeError) as exc:
+            self.result.error("handshake", f"client {self.index}: {exc!r}")
+            return
+        if not isinstance(response, ConnectionResponse) or response.response not in (Response.CONNECTED,
+                                                                                      Response.HELLO_NEW_CLIENT):
+            self.result.error("handshake", f"client {self.index}: {response!r} instead of connected/hello_new_client")
+            return
+        self.result.handshake_latencies.append(time.perf_counter() - started)
+        self.open = True
+        self.last_sent = time.perf_counter()
+        self._reader_task = asyncio.create_task(self._read(deframer, frames[1:]))
+
+    async def _read(self, deframer: Deframer, pending: list[bytes]) -> None:
+        assert self.reader is not None
+        try:
+            for frame in pending:
+                self._on_frame(frame)
+            while self.open:
+                data = await self.reader.read(65536)
+                if not data:
+                    if self.open:
+                        self.result.closed_by_server += 1
+                        self.result.error("closed", f"client {self.index}: the server closed the connection")
+                    break
+                for frame in deframer.feed(data):
+                    self._on_frame(frame)
+        except (OSError, ssl.SSLError, DecodeError) as exc:
+            if self.open:
+                self.result.error("connection", f"client {self.index}: {exc!r}")
+        finally:
+            self.open = False
+
+    def _on_frame(self, frame: bytes) -> None:
+        now = time.perf_counter()
+        try:
+            value = decode_frame(frame)
+        except DecodeError as exc:
+            self.result.error("undecodable", f"client {self.index}: {exc}")
+            return
+        if isinstance(value, (Ack, Nack)):
+            sent = self.in_flight.pop(value.message_id, None)
+            if sent is None:
+                self.result.error("unknown_id", f"client {self.index}: {type(value).__name__} of message id "
+                                                f"{value.message_id}, which is not in flight")
+                return
+            if isinstance(value, Ack):
+                self.result.acked += 1
+                self.result.latencies.append(now - sent)
+            else:
+                self.result.nacked += 1
+                self.result.error("nack", f"client {self.index}: NACK {value.machine_message!r}")
+        elif isinstance(value, Publish):  # the server's own events: answered, not counted
+            self._write(encode_frame(Ack(message_id=value.message_id)))
+        elif isinstance(value, Ping):
+            self._write(encode_frame(Pong()))
+        elif not isinstance(value, Pong):
+            self.result.error("unexpected", f"client {self.index}: {type(value).__name__}")
+
+    def _write(self, frame: bytes) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(frame_bytes(frame))
+            self.last_sent = time.perf_counter()
+
+    def publish(self, data: bytes) -> bool:
+        """Send one PUBLISH now; False when this client cannot take one (closed, or 4,096 in flight)."""
+        if not self.open or len(self.in_flight) >= 4096:
+            return False
+        while self.next_id in self.in_flight:
+            self.next_id = (self.next_id + 1) & 0xFFF
+        message_id, self.next_id = self.next_id, (self.next_id + 1) & 0xFFF
+        self.offset += 1
+        event = Event(event_type_id=1, schema_version=1, key=self.key, offset=self.offset,
+                      timestamp=int(time.time()), event_data=data)
+        self.in_flight[message_id] = time.perf_counter()
+        self._write(encode_frame(Publish(message_id=message_id, event=event)))
+        self.result.published += 1
+        return True
+
+    def keepalive(self, k: float) -> None:
+        """KEEP-4: a client PINGs after K idle; half of K keeps a margin on a loaded loop."""
+        if self.open and time.perf_counter() - self.last_sent >= k / 2:
+            self._write(encode_frame(Ping()))
+
+    async def close(self) -> None:
+        self.open = False
+        if self.writer is not None:
+            self.writer.close()
+            try:
+                await asyncio.wait_for(self.writer.wait_closed(), 2)
+            except (OSError, TimeoutError, ssl.SSLError):
+                pass
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            await asyncio.gather(self._reader_task, return_exceptions=True)
+
+
+async def run_load(host: str, port: int, identities: list[Identity], profile: Profile, settings: LoadSettings,
+                   *, progress: Any = None) -> LoadResult:
+    result = LoadResult(clients=settings.clients)
+    run_tag = f"{int(time.time()) % 100000:05d}-{random.Random().randrange(1 << 16):04x}"
+    clients = [LoadClient(i, identities[i], run_tag=run_tag, result=result, profile=profile)
+               for i in range(settings.clients)]
+    gate = asyncio.Semaphore(settings.connect_concurrency)
+
+    async def connect(client: LoadClient) -> None:
+        async with gate:
+            await client.connect(host, port, settings.connect_timeout)
+
+    # KEEP-4 for the whole run: clients that connected first wait for the others, then for the drain.
+    pinger = asyncio.create_task(_keepalive(clients, profile.keepalive))
+    started = time.perf_counter()
+    await asyncio.gather(*(connect(c) for c in clients))
+    result.connect_seconds = time.perf_counter() - started
+    live = [c for c in clients if c.open]
+    result.connected = len(live)
+    if progress:
+        progress(f"{result.connected}/{settings.clients} clients connected in {result.connect_seconds:.1f} s")
+    try:
+        if live:
+            await _publish_phase(live, settings, result)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + settings.drain
+            while any(c.in_flight and c.open for c in live) and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+        result.unanswered = sum(len(c.in_flight) for c in clients)
+    finally:
+        pinger.cancel()
+        await asyncio.gather(pinger, return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in clients))
+    return result
+
+
+async def _keepalive(clients: list[LoadClient], k: float) -> None:
+    while True:
+        await asyncio.sleep(min(1.0, k / 4))
+        for client in clients:
+            client.keepalive(k)
+
+
+async def _publish_phase(live: list[LoadClient], settings: LoadSettings, result: LoadResult) -> None:
+    """Hand out PUBLISH frames at the aggregate rate, round-robin from a seeded random start."""
+    data = random.Random(settings.seed).randbytes(settings.event_size)
+    turn = random.Random(settings.seed).randrange(len(live))
+    tick = 0.005
+    started = time.perf_counter()
+    sent = 0
+    while True:
+        now = time.perf_counter()
+        elapsed = now - started
+        if elapsed >= settings.duration:
+            break
+        due = int(settings.rate * elapsed) - sent
+        skipped = 0
+        while due > 0 and skipped < len(live):
+            client = live[turn % len(live)]
+            turn += 1
+            if client.publish(data):
+                sent += 1
+                due -= 1
+                skipped = 0
+            else:
+                skipped += 1
+        await asyncio.sleep(tick)
+    result.publish_seconds = time.perf_counter() - started
+
+
+def load_report(result: LoadResult, settings: LoadSettings, *, target: str, started: dt.datetime) -> dict[str, Any]:
+    lat = result.latencies
+    hs = result.handshake_latencies
+
+    def ms(value: float) -> float | None:
+        return None if value != value else round(value * 1000, 3)  # NaN: no sample
+
+    return {
+        "report_schema": REPORT_SCHEMA_VERSION,
+        "tool": "sink-check",
+        "mode": "load",
+        "kit_version": __version__,
+        "target": target,
+        "started": started.isoformat(),
+        "settings": settings.__dict__,
+        "verdict": "pass" if result.ok else "fail",
+        "clients": {"requested": result.clients, "connected": result.connected,
+                    "connect_seconds": round(result.connect_seconds, 3),
+                    "handshake_ms": {"p50": ms(percentile(hs, 0.5)), "p99": ms(percentile(hs, 0.99)),
+                                     "max": ms(max(hs) if hs else float("nan"))}},
+        "published": result.published,
+        "acked": result.acked,
+        "nacked": result.nacked,
+        "unanswered": result.unanswered,
+        "lost": result.unanswered > 0,
+        "publish_seconds": round(result.publish_seconds, 3),
+        "offered_rate": settings.rate,
+        "throughput": round(result.acked / result.publish_seconds, 1) if result.publish_seconds else 0.0,
+        "ack_latency_ms": {"p50": ms(percentile(lat, 0.5)), "p90": ms(percentile(lat, 0.9)),
+                           "p99": ms(percentile(lat, 0.99)), "max": ms(max(lat) if lat else float("nan"))},
+        "errors": dict(result.errors),
+        "error_examples": result.error_examples,
+        "closed_by_server": result.closed_by_server,
+    }
+
+
+def print_report(console: Console, report: dict[str, Any]) -> None:
+    c, lat = report["clients"], report["ack_latency_ms"]
+    console.print(f"clients     {c['connected']}/{c['requested']} connected in {c['connect_seconds']} s "
+                  f"(handshake p50 {c['handshake_ms']['p50']} ms, p99 {c['handshake_ms']['p99']} ms)", highlight=False)
+    console.print(f"published   {report['published']} in {report['publish_seconds']} s "
+                  f"(offered {report['offered_rate']:g}/s)", highlight=False)
+    console.print(f"answered    {report['acked']} ACK, {report['nacked']} NACK; throughput "
+                  f"{report['throughput']} ACK/s", highlight=False)
+    console.print(f"ACK latency p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms, max {lat['max']} ms",
+                  highlight=False)
+    lost = report["unanswered"]
+    console.print(f"lost        {'nothing' if not lost else f'{lost} PUBLISH never answered'}", highlight=False)
+    for kind, count in report["errors"].items():
+        console.print(f"[red]error[/]       {kind}: {count} (e.g. {report['error_examples'][kind]})", highlight=False)
+    style = "green" if report["verdict"] == "pass" else "bold red"
+    console.print(f"[{style}]{report['verdict'].upper()}[/]", highlight=False)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    console = Console()
+    try:
+        profile = load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key)
+        if profile.ca is None:
+            raise ValueError("no CA for the server certificate: --ca or the profile's ca")
+        if args.mint_ca_key:
+            folder = Path(args.identities) if args.identities else Path(tempfile.mkdtemp(prefix="sink-load-"))
+            identities = mint_identities(Path(args.mint_ca_cert or profile.ca), Path(args.mint_ca_key), args.clients,
+                                         folder)
+        elif args.identities:
+            identities = identities_from_dir(Path(args.identities))
+        else:
+            identities = [i for i in (profile.identity("main"),) if i is not None]
+        if len(identities) < args.clients:
+            raise ValueError(f"{args.clients} clients need {args.clients} certificate identities, found "
+                             f"{len(identities)}: a server keeps one connection per identity (DELIV-10); use "
+                             "--identities DIR or --mint-ca-key KEY")
+    except (OSError, ValueError) as exc:
+        console.print(f"[bold magenta]sink-check load: {exc}[/]", highlight=False)
+        return 2
+    limit = raise_fd_limit(args.clients)
+    if limit < args.clients + 64:
+        console.print(f"[bold magenta]sink-check load: only {limit} file descriptors for {args.clients} clients[/]")
+        return 2
+    settings = LoadSettings(clients=args.clients, rate=args.rate, duration=args.duration, drain=args.drain,
+                            connect_concurrency=args.connect_concurrency, event_size=args.event_size, seed=args.seed)
+    host, port = args.target
+    console.print(f"sink-check load: {args.clients} clients, {args.rate:g} PUBLISH/s for {args.duration:g} s "
+                  f"against {host}:{port}", highlight=False)
+    started = dt.datetime.now(dt.timezone.utc)
+    result = asyncio.run(run_load(host, port, identities[:args.clients], profile, settings,
+                                  progress=lambda text: console.print(text, highlight=False)))
+    report = load_report(result, settings, target=f"{host}:{port}", started=started)
+    print_report(console, report)
+    from .coverage import report_coverage
+
+    report["requirements"] = report_coverage(console, [("load", report["verdict"], REQUIREMENTS)], mode="load")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    return 0 if result.ok else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``sink-check load server HOST:PORT`` to the command line."""
+    from .cli import _address
+
+    load = sub.add_parser("load", help="load test: many concurrent mTLS clients publishing (docs: conformance/load-mode)")
+    roles = load.add_subparsers(dest="role", required=True)
+    p = roles.add_parser("server", help="load a Sink server")
+    p.add_argument("target", type=_address, metavar="HOST:PORT")
+    p.add_argument("--clients", type=int, default=100, metavar="N", help="concurrent connections (default 100)")
+    p.add_argument("--rate", type=float, default=100.0, metavar="R", help="PUBLISH frames per second, all clients")
+    p.add_argument("--duration", type=float, default=10.0, metavar="D", help="seconds of publishing (default 10)")
+    p.add_argument("--drain", type=float, default=5.0, help="seconds to wait for the last answers (default 5)")
+    p.add_argument("--profile", metavar="FILE", help="the implementation's profile (TOML): ca, app_version, keepalive")
+    p.add_argument("--ca", help="CA that signed the server certificate (overrides the profile)")
+    p.add_argument("--cert", help="client certificate (enough for --clients 1)")
+    p.add_argument("--key", help="its key")
+    p.add_argument("--identities", metavar="DIR", help="client-NAME.pem/.key pairs, one per client (with "
+                                                       "--mint-ca-key: where minted certificates are kept)")
+    p.add_argument("--mint-ca-key", metavar="KEY", help="issue one client certificate per client with this CA key")
+    p.add_argument("--mint-ca-cert", metavar="CERT", help="the CA certificate of --mint-ca-key (default: --ca)")
+    p.add_argument("--connect-concurrency", type=int, default=64, help="handshakes in progress at once (default 64)")
+    p.add_argument("--event-size", type=int, default=64, help="bytes of event_data per PUBLISH (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="FILE", help="write the JSON report")
+    p.set_defaults(func=cmd_load)
