@@ -131,8 +131,11 @@ class PeerSession:
                     self._log.info("transport error", extra={"peer": self.peer, "error": repr(exc)})
                     data = b""
                 events = self.connection.receive_data(data, self.now())
-                await self._flush()  # e.g. a PONG or a version refusal
+                # Dispatch before flushing: flushing may yield to other tasks, and an
+                # outbox pump must not see an ACKed event that is no longer in flight
+                # but not yet recorded as ACKed (it would send it again).
                 await self._dispatch(events)
+                await self._flush()  # e.g. a PONG or a version refusal
         finally:
             if not self.closed.done():
                 await self._dispatch(self.connection.close())
