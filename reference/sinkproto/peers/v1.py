@@ -1,0 +1,162 @@
+"""asyncio peers of protocol version 1: a server that accepts versions 0 and 1, a client that falls back.
+
+:class:`SinkServerV1` accepts version 0 and version 1 on one port (VER-6)
+and answers batches through ``handler.on_batch``. :class:`SinkClientV1`
+offers version 1, falls back to version 0 after ``unsupported_protocol_version``
+and remembers that per server (VER-2), offering 1 again after
+``reprobe_after`` seconds (VER-4). The memory goes through the handler
+(``remembered_version`` / ``remember_version``) so an application can keep
+it durably (VER-3); the default keeps it in the handler object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from ..connection import Role
+from ..connection_v1 import BatchAnswered, BatchReceived, ConnectionV1
+from ..events import ConnectionClosed, ConnectionEvent, HandshakeRefused
+from ..messages import Event, Response
+from .client import ClientHandler, SinkClient
+from .server import ServerHandler, SinkServer
+from .session import Answer, ConnectionLost, PeerSession
+
+__all__ = ["SinkServerV1", "SinkClientV1", "on_batch_by_event", "publish_batch"]
+
+log = logging.getLogger("sinkproto.peers.v1")
+
+
+async def on_batch_by_event(handler: ServerHandler, session: PeerSession, client: str,
+                            events: tuple[Event, ...]) -> dict[int, tuple[bytes, bytes]]:
+    """BPUB-9: a batch is processed as its events one by one, in batch order; returns the NACKs by index."""
+    nacks: dict[int, tuple[bytes, bytes]] = {}
+    for index, event in enumerate(events):
+        answer = await handler.on_event(session, client, event)
+        if answer is not None and not answer.ack:
+            nacks[index] = (answer.machine_message, answer.human_message)
+    return nacks
+
+
+class SinkServerV1(SinkServer):
+    """A SinkServer that accepts every version up to ``version`` on one port (VER-6, VER-9)."""
+
+    def __init__(self, handler: ServerHandler, ssl_context: Any, *, version: int = 1, **options: Any) -> None:
+        super().__init__(handler, ssl_context, **options)
+        self.version = version
+        self.connection_class = partial(ConnectionV1, version=version)  # type: ignore[assignment]
+
+    def _on_event_for(self, client: str) -> Callable[[PeerSession, ConnectionEvent], object]:
+        inner: Any = super()._on_event_for(client)
+
+        async def on_event(session: PeerSession, event: ConnectionEvent) -> Answer | None:
+            if isinstance(event, BatchReceived):
+                on_batch = getattr(self.handler, "on_batch", None)
+                nacks = await (on_batch(session, client, event.events) if on_batch is not None
+                               else on_batch_by_event(self.handler, session, client, event.events))
+                connection = session.connection
+                assert isinstance(connection, ConnectionV1)
+                if connection.negotiated_version == 1 and event.message_id in connection.awaiting_batch_answer:
+                    connection.answer_batch(event.message_id, session.now(), nacks)  # BPUB-11: after storing
+                    await session._flush()
+                return None
+            return await inner(session, event)  # type: ignore[no-any-return]
+
+        return on_event  # type: ignore[return-value]
+
+
+class SinkClientV1(SinkClient):
+    """A SinkClient that offers version 1 and falls back to 0 per server (VER-1..VER-5)."""
+
+    def __init__(self, handler: ClientHandler, ssl_context: Any, host: str, port: int, *, version: int = 1,
+                 reprobe_after: float = 24 * 3600.0, clock: Callable[[], float] = time.time, **options: Any) -> None:
+        super().__init__(handler, ssl_context, host, port, **options)
+        self.version = version
+        self.reprobe_after = reprobe_after
+        self.clock = clock
+        self.server_key = f"{host}:{port}"
+        self.offered: int | None = None  # the version offered on the current or last connection
+        self._batch_answers: dict[int, asyncio.Future[BatchAnswered]] = {}
+
+    def _memory(self) -> dict[str, tuple[int, float]]:
+        memory: dict[str, tuple[int, float]] | None = getattr(self.handler, "version_memory", None)
+        if memory is None:
+            memory = {}
+            setattr(self.handler, "version_memory", memory)
+        return memory
+
+    def version_to_offer(self) -> int:
+        """VER-1, VER-4: the highest version, unless this server refused it less than ``reprobe_after`` ago."""
+        remembered = self._memory().get(self.server_key)
+        if remembered is not None and self.clock() - remembered[1] < self.reprobe_after:
+            return min(self.version, remembered[0])
+        return self.version
+
+    async def connect_once(self) -> ConnectionClosed:
+        """One connection, offering :meth:`version_to_offer` (as SinkClient.connect_once otherwise)."""
+        self.offered = offer = self.version_to_offer()
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, ssl=self.ssl_context, server_hostname=self.server_hostname),
+            self.connect_timeout)
+        loop = asyncio.get_running_loop()
+        connection = ConnectionV1(Role.CLIENT, version=offer, now=loop.time(), message_id_start=self._message_id_start(),
+                                  keepalive=self.keepalive, limits=self.limits)
+        session = PeerSession(connection, reader, writer, self._on_event, peer=self.server_key, logger=log)
+        self.session = session
+        await session.send_request(_request_for(offer, self.handler.connection_request()))  # HS-1, VER-1
+        try:
+            closed = await session.run()
+        finally:
+            self.session = None
+            self.connected.clear()
+        log.info("disconnected", extra={"reason": closed.reason, "unanswered": len(closed.unanswered), "version": offer})
+        await self.handler.on_disconnect(closed)
+        return closed
+
+    async def _on_event(self, session: PeerSession, event: ConnectionEvent) -> Answer | None:
+        if isinstance(event, HandshakeRefused) and event.response.response is Response.UNSUPPORTED_PROTOCOL_VERSION:
+            if self.offered is not None and self.offered > 0:
+                # VER-2: remember that this server speaks only version 0; the next attempt offers it.
+                self._memory()[self.server_key] = (self.offered - 1, self.clock())
+                log.info("server refused version, falling back", extra={"server": self.server_key, "offered": self.offered})
+        if isinstance(event, BatchAnswered):
+            future = self._batch_answers.pop(event.message_id, None)
+            if future is not None and not future.done():
+                future.set_result(event)
+            on_answer = getattr(self.handler, "on_batch_answered", None)
+            if on_answer is not None:
+                await on_answer(session, event)
+            return None
+        if isinstance(event, ConnectionClosed):
+            for future in self._batch_answers.values():
+                if not future.done():
+                    future.set_exception(ConnectionLost(f"connection closed: {event.reason}"))
+            self._batch_answers.clear()
+        return await super()._on_event(session, event)
+
+    async def publish_batch(self, session: PeerSession, events: tuple[Event, ...] | list[Event]) -> asyncio.Future[BatchAnswered]:
+        """Send one BATCH_PUBLISH on a version-1 session; the future resolves with its answer (BRES-6)."""
+        await session.wait_can_publish()
+        connection = session.connection
+        assert isinstance(connection, ConnectionV1)
+        message_id = connection.publish_batch(tuple(events), session.now())
+        future: asyncio.Future[BatchAnswered] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+        self._batch_answers[message_id] = future
+        await session._flush()
+        return future
+
+
+def _request_for(offer: int, request: Any) -> Any:
+    """The handler's request adjusted to the offered version (a declaration only on version 1)."""
+    if offer == request.version:
+        return request
+    return dataclasses.replace(request, version=offer, reader_schemas=request.reader_schemas if offer == 1 else None)
+
+
+publish_batch = SinkClientV1.publish_batch

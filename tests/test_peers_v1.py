@@ -1,0 +1,110 @@
+"""Version-1 peers over real mutual TLS on loopback: fallback against a version-0 server, batches with a partial NACK."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from peer_support import MemoryClient, MemoryServer, ev, eventually, run
+from sinktest import covers
+
+from sinkproto import Response
+from sinkproto.certs import DevPki, make_dev_pki
+from sinkproto.connection_v1 import ConnectionV1
+from sinkproto.peers import SinkServer, client_context, server_context
+from sinkproto.peers.v1 import SinkClientV1, SinkServerV1
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
+    return make_dev_pki(tmp_path_factory.mktemp("pki"), ["alice"])
+
+
+def v1_client(pki: DevPki, handler: MemoryClient, port: int, **kw: object) -> SinkClientV1:
+    context = client_context(ca=pki.ca, cert=pki.client_cert("alice"), key=pki.client_key("alice"))
+    return SinkClientV1(handler, context, "127.0.0.1", port, server_hostname="localhost", **kw)  # type: ignore[arg-type]
+
+
+async def start(pki: DevPki, handler: MemoryServer, server_class: type[SinkServer], **kw: object) -> tuple[SinkServer, int]:
+    server = server_class(handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca), **kw)  # type: ignore[arg-type]
+    _host, port = await server.start("127.0.0.1", 0)
+    return server, port
+
+
+class SyncingClient(MemoryClient):
+    """Publishes its backlog as single PUBLISHes on every connection (works on version 0 and 1)."""
+
+    backlog: list = []  # noqa: RUF012  (set per instance by the test)
+
+    async def on_connect(self, session) -> None:  # type: ignore[no-untyped-def]
+        await super().on_connect(session)
+
+        async def push() -> None:
+            for event in self.backlog:
+                await (await session.publish(event))
+
+        asyncio.get_running_loop().create_task(push())
+
+
+@covers("VER-1", "VER-2", "VER-6")
+def test_v1_client_falls_back_against_a_v0_only_server_and_syncs(pki: DevPki) -> None:
+    async def scenario() -> None:
+        server_handler = MemoryServer()
+        # the reference server as shipped speaks only version 0 (SinkServer), and so does SinkServerV1(version=0)
+        for server_class, options in ((SinkServer, {}), (SinkServerV1, {"version": 0})):
+            server_handler.received.clear()
+            server, port = await start(pki, server_handler, server_class, **options)
+            handler = SyncingClient()
+            handler.backlog = [ev(i) for i in range(1, 4)]
+            client = v1_client(pki, handler, port)
+            assert client.version_to_offer() == 1
+            first = await client.connect_once()  # offers 1: refused
+            assert first.reason == "handshake_refused"
+            assert handler.refused[-1].response is Response.UNSUPPORTED_PROTOCOL_VERSION
+            assert client.version_to_offer() == 0
+            assert handler.version_memory[f"127.0.0.1:{port}"][0] == 0  # type: ignore[attr-defined]  # per server (VER-2)
+            task = asyncio.create_task(client.connect_once())  # offers 0: a version-0 connection
+            await asyncio.wait_for(client.connected.wait(), 10)
+            assert client.session is not None and isinstance(client.session.connection, ConnectionV1)
+            assert client.session.connection.negotiated_version == 0
+            await eventually(lambda: [e for _, e in server_handler.received] == handler.backlog)
+            await client.stop()
+            await task
+            await server.close()
+
+    run(scenario())
+
+
+@covers("VER-4")
+def test_fallback_memory_expires_after_the_reprobe_interval(pki: DevPki) -> None:
+    now = [1000.0]
+    client = v1_client(pki, MemoryClient(), 1, reprobe_after=60.0, clock=lambda: now[0])
+    client._memory()[client.server_key] = (0, 1000.0)
+    assert client.version_to_offer() == 0
+    now[0] = 1061.0
+    assert client.version_to_offer() == 1
+
+
+@covers("BPUB-9", "BPUB-10", "BPUB-11", "BRES-3", "BRES-6")
+def test_v1_client_and_server_exchange_a_batch_with_a_partial_nack(pki: DevPki) -> None:
+    async def scenario() -> None:
+        server_handler = MemoryServer()
+        server, port = await start(pki, server_handler, SinkServerV1)
+        handler = MemoryClient()
+        client = v1_client(pki, handler, port)
+        task = asyncio.create_task(client.connect_once())
+        await asyncio.wait_for(client.connected.wait(), 10)
+        session = client.session
+        assert session is not None and isinstance(session.connection, ConnectionV1)
+        assert session.connection.negotiated_version == 1
+        events = [ev(1), ev(2, b"poison-7"), ev(3), ev(4, b"poison-9"), ev(5)]
+        answer = await (await client.publish_batch(session, events))
+        assert answer.acked_events == (events[0], events[2], events[4])
+        assert [(e.key, n.machine_message) for e, n in answer.nacked_events] == [(b"poison-7", b"E-POISON"), (b"poison-9", b"E-POISON")]
+        # stored before the answer (BPUB-11), each event once, in batch order (BPUB-9)
+        assert [e for _, e in server_handler.received] == [events[0], events[2], events[4]]
+        await client.stop()
+        await task
+        await server.close()
+
+    run(scenario())
