@@ -11,9 +11,11 @@ yardsticks are C extensions and do less: they do not validate, build no
 :class:`~sinkproto.messages.Event` on decode, and apply no limits.
 
 Timing: each cell is the best of ``repeats`` runs of a loop sized to take
-about ``budget`` seconds (the minimum is the least disturbed by other work
-on a shared machine); a cell reports µs per operation and events per
-second. Nothing here asserts a time.
+about ``budget`` seconds, in CPU time of this process (``process_time``):
+on a shared machine the minimum CPU time is the figure least disturbed by
+other work (time spent waiting for a core is not counted; cache and
+frequency effects of a busy machine still are). A cell reports µs per
+operation and events per second. Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class CodecReport:
 
 def time_op(op: Callable[[], object], *, budget: float, repeats: int) -> float:
     """Best-of-``repeats`` seconds per call of ``op``, each repeat a loop of about ``budget`` seconds."""
+    clock = time.process_time
     op()  # warm up (imports, caches)
     start = time.perf_counter()
     op()
@@ -108,10 +111,10 @@ def time_op(op: Callable[[], object], *, budget: float, repeats: int) -> float:
     loops = max(1, int(budget / once))
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(loops):
             op()
-        best = min(best, (time.perf_counter() - start) / loops)
+        best = min(best, (clock() - start) / loops)
     return best
 
 
@@ -186,7 +189,6 @@ def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
             row = Row(profile.name, operation)
             for name in implementations:
                 op, count, size = ops[name][operation]
-                # The reference is ~50x slower: give it fewer loops, not less accuracy per loop.
                 seconds = time_op(op, budget=budget, repeats=repeats)
                 row.cells[name] = Cell(seconds * 1e6, count, size)
                 if progress:
