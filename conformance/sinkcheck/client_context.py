@@ -162,7 +162,8 @@ class ClientCaseContext:
 
     async def read_request(self, wire: Wire) -> ConnectionRequest:
         """The first frame must be a connection request (HS-1)."""
-        frame = await self.recv(wire, "the connection request", self.prompt(), publishes=True, pings=True)
+        # prompt() is already scaled; recv() scales its timeout again
+        frame = await self.recv(wire, "the connection request", self.prompt() / self.scale, publishes=True, pings=True)
         try:
             value = decode_frame(frame, Limits())
         except DecodeError as exc:

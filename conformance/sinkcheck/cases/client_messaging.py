@@ -169,10 +169,11 @@ async def pings_when_idle(ctx: ClientCaseContext) -> str:
     wire, _ = await ctx.session()
     k = ctx.keepalive
     while True:
-        idle_since = _last_frame_at(ctx, wire)
         frame = await ctx.recv(wire, "a PING on an idle connection", timeout=1.5 * k + 0.5, pings=True)
         if frame_type(frame) == PING:
-            idle = _last_frame_at(ctx, wire, "received") - idle_since
+            # idleness: from the frame before the PING (either direction; the client's PUBLISHes were ACKed)
+            frames = [r.at for r in ctx.log if r.connection == wire.name and r.hex]
+            idle = frames[-1] - frames[-2]
             await wire.send_frame(b"\x60\x00")
             if idle > 1.5 * k + 0.25:
                 raise CheckFailed(f"PING after {idle:.2f} s of idleness (K={k} s)")
