@@ -132,6 +132,11 @@ class Capture:
         self._proc.wait(timeout=10)
         return parse_pcap(self.path.read_bytes())
 
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(5)
+
 
 def parse_pcap(data: bytes) -> list[tuple[float, int, int, int, int]]:
     magic = struct.unpack("<I", data[:4])[0]
@@ -570,6 +575,7 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
 
             capture = Capture(sorted({port for _, port, _ in clients}), directory / "capture.pcap")
             capture.start()
+            cleanup.append(capture.kill)  # a failed run must not leave tcpdump behind
             windows: list[tuple[Client, int, bool, list[tuple[str, float, float]]]] = []
             for client, port, tls in clients:
                 progress(f"{client.name}{' over TLS' if tls else ''}")
