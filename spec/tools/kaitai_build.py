@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    python spec/tools/kaitai_build.py            # compile every .ksy to Python and JavaScript
+    python spec/tools/kaitai_build.py            # compile every .ksy (v0 and v1) to Python and JavaScript
     python spec/tools/kaitai_build.py diagrams   # graphviz -> docs/format/diagrams/*.svg (needs `dot`)
     python spec/tools/kaitai_build.py npm-ci     # only install the pinned npm tooling
 
@@ -13,8 +13,11 @@ PyPI package when it is installed (the test extra lists it, so a machine with
 only Python gets a working node), otherwise from PATH.
 
 Output: build/kaitai/python/ and build/kaitai/javascript/ (gitignored), with the
-`sink_gzip` process routine copied next to the generated parsers because the
-generated code imports it by bare module name.
+`sink_gzip` and `sink_zstd` process routines copied next to the generated
+parsers because the generated code imports them by bare module name. The
+version-1 files (spec/v1/ksy) import version-0 types by plain name; the
+compiler finds them through an import path (spec/v0/ksy), and both versions'
+parsers share one output folder (the format ids are unique across versions).
 
 Tests import this module (tests/kaitai/conftest.py) and call `build()` once per
 session.
@@ -35,6 +38,10 @@ from pathlib import Path
 TOOLS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TOOLS_DIR.parent.parent
 KSY_DIR = REPO_ROOT / "spec" / "v0" / "ksy"
+KSY_DIR_V1 = REPO_ROOT / "spec" / "v1" / "ksy"
+# Compiled in this order; imports not found next to a file are looked up here.
+KSY_DIRS = (KSY_DIR, KSY_DIR_V1)
+IMPORT_PATHS = (KSY_DIR,)
 BUILD_DIR = REPO_ROOT / "build" / "kaitai"
 PROCESS_DIR = TOOLS_DIR / "process"
 DIAGRAM_DIR = REPO_ROOT / "docs" / "format" / "diagrams"
@@ -46,11 +53,12 @@ STAMP = NODE_MODULES / ".sink-lock-sha256"
 
 TARGETS = ("python", "javascript")
 
-# Generated code imports the process routine by module name: `from sink_gzip
-# import SinkGzip` (Python) and `require('SinkGzip')` (JavaScript).
+# Generated code imports the process routines by module name: `from sink_gzip
+# import SinkGzip` (Python) and `require('SinkGzip')` (JavaScript); likewise
+# sink_zstd / SinkZstd for the zstd codec of batch v1.
 PROCESS_FILES = {
-    "python": [PROCESS_DIR / "python" / "sink_gzip.py"],
-    "javascript": [PROCESS_DIR / "javascript" / "SinkGzip.js"],
+    "python": [PROCESS_DIR / "python" / "sink_gzip.py", PROCESS_DIR / "python" / "sink_zstd.py"],
+    "javascript": [PROCESS_DIR / "javascript" / "SinkGzip.js", PROCESS_DIR / "javascript" / "SinkZstd.js"],
 }
 
 
@@ -132,13 +140,15 @@ def ensure_node_modules(node: Node | None = None) -> Node:
 
 
 def ksy_files() -> list[Path]:
-    return sorted(KSY_DIR.glob("*.ksy"))
+    """Every .ksy, version 0 first (version 1 imports version-0 types)."""
+    return [f for d in KSY_DIRS for f in sorted(d.glob("*.ksy"))]
 
 
 def compile_ksy(node: Node, target: str, out_dir: Path, files: list[Path]) -> list[Path]:
     """Compile `files` for one compiler target into out_dir; return the written files."""
+    imports = [arg for d in IMPORT_PATHS for arg in ("--import-path", str(d))]
     proc = subprocess.run(
-        [node.node, str(TOOLS_DIR / "kaitai_compile.mjs"), "--target", target, "--out", str(out_dir)]
+        [node.node, str(TOOLS_DIR / "kaitai_compile.mjs"), "--target", target, "--out", str(out_dir), *imports]
         + [str(f) for f in files],
         cwd=TOOLS_DIR,
         env=node_env(node),
@@ -169,7 +179,7 @@ def build(targets: tuple[str, ...] = TARGETS) -> dict[str, Path]:
     node = ensure_node_modules()
     files = ksy_files()
     if not files:
-        raise KaitaiBuildError(f"no .ksy files in {KSY_DIR}")
+        raise KaitaiBuildError(f"no .ksy files in {[str(d) for d in KSY_DIRS]}")
     outputs: dict[str, Path] = {}
     for target in targets:
         out_dir = BUILD_DIR / target

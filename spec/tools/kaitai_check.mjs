@@ -3,9 +3,10 @@
 // names), so a test can compare them with the expected values.
 //
 // Usage: node kaitai_check.mjs CASES.json [--parsers DIR]
-//   CASES.json: {"kind"?: K, "cases": [{"id", "kind"?, "hex", "value"?,
-//                "value_subset"?: bool, "body_hex"?: "..."}]}
-//   (a vectors/v0/<kind>.json file is accepted as is).
+//   CASES.json: {"kind"?: K, "version"?: V, "cases": [{"id", "kind"?, "version"?,
+//                "hex", "value"?, "value_subset"?: bool, "body_hex"?: "..."}]}
+//   (a vectors/v0/<kind>.json file is accepted as is). version 1 selects the
+//   version-1 parsers (sink_frame_v1, sink_batch_v1) and value forms.
 //   --parsers: folder of the generated parsers (default build/kaitai/javascript).
 // Output (stdout): {"results": [{"id", "parsed", "error", "value", "body_hex",
 //                   "match", "mismatch", "imprecise"}]}
@@ -56,6 +57,8 @@ const { SinkEvent } = require(join(parsersDir, "SinkEvent.js"));
 const { SinkNackPayload } = require(join(parsersDir, "SinkNackPayload.js"));
 const { SinkBatch } = require(join(parsersDir, "SinkBatch.js"));
 const { SinkStream } = require(join(parsersDir, "SinkStream.js"));
+const { SinkFrameV1 } = require(join(parsersDir, "SinkFrameV1.js"));
+const { SinkBatchV1 } = require(join(parsersDir, "SinkBatchV1.js"));
 
 const TWO53 = 2n ** 53n;
 
@@ -231,6 +234,79 @@ const KINDS = {
   stream: [SinkStream, (s) => ({ frames_hex: s.frames.map((fr) => hex(fr._raw_frame)) })],
 };
 
+// ---- version 1 -------------------------------------------------------------
+
+const FRAME_TYPES_V1 = [...FRAME_TYPES.slice(0, 2), "batch_publish", ...FRAME_TYPES.slice(3), "batch_result"];
+const CODECS = ["none", "gzip", "zstd"];
+const MODES = ["columns", "records"];
+
+function readerSchemasValue(r) {
+  return r.entries.map((e, i) => ({
+    event_type_id: vlq(e.eventTypeId, `reader_schemas[${i}].event_type_id`),
+    schema_versions: e.schemaVersions.map((v, j) => vlq(v.value, `reader_schemas[${i}].schema_versions[${j}]`)),
+  }));
+}
+
+// The v1 header and body use the v0 field names, so batchValue reads them too.
+function batchValueV1(b) {
+  const v = batchValue(b);
+  const h = b.header;
+  v.format = h.extended ? { codec: CODECS[h.format.codec], mode: MODES[h.format.mode] } : null;
+  return v;
+}
+
+function frameValueV1(f) {
+  const type = FRAME_TYPES_V1[f.type];
+  const b = f.body;
+  switch (type) {
+    case "connection_request": {
+      const v = {
+        type,
+        version: BigInt(f.version),
+        app_version_hex: hex(b.appVersion.data),
+        client_instance_id: BigInt(b.clientInstanceId),
+        server_instance_id: b.serverInstanceId === undefined ? null : BigInt(b.serverInstanceId),
+      };
+      if (f.version === 1) v.reader_schemas = b.readerSchemas === undefined ? null : readerSchemasValue(b.readerSchemas);
+      return v;
+    }
+    case "connection_response": {
+      const response = RESPONSES[f.response];
+      const v = { type, response };
+      if (response === "hello_new_client") v.server_instance_id = BigInt(b.serverInstanceId);
+      if (b.readerSchemas !== undefined) v.reader_schemas = readerSchemasValue(b.readerSchemas);
+      if (response === "quarantined") {
+        v.machine_message_hex = hex(b.machineMessage.data);
+        v.human_message_hex = hex(b.humanMessage);
+      }
+      return v;
+    }
+    case "batch_publish":
+      return { type, message_id: BigInt(f.messageId), batch: batchValueV1(b) };
+    case "batch_result":
+      return {
+        type,
+        message_id: BigInt(f.messageId),
+        entries: b.entries.map((e, i) => ({
+          index: vlq(e.index, `entries[${i}].index`),
+          machine_message_hex: hex(e.machineMessage.data),
+          human_message_hex: hex(e.humanMessage.data),
+        })),
+      };
+    case undefined:
+      throw new Error(`parser accepted unknown frame type ${f.type}`);
+    default:
+      // The frames of version 0 keep their layout and value form.
+      return frameValue(f);
+  }
+}
+
+const FRAME_KINDS_V1 = ["frame", "connection_request", "connection_response", "batch_publish", "batch_result"];
+const KINDS_V1 = Object.fromEntries([
+  ...FRAME_KINDS_V1.map((k) => [k, [SinkFrameV1, frameValueV1]]),
+  ["batch", [SinkBatchV1, batchValueV1]],
+]);
+
 // ---- comparison ----------------------------------------------------------
 
 function canon(x) {
@@ -267,11 +343,11 @@ function firstMismatch(expected, actual, subset, path = "$") {
 }
 
 // Errors the parsers raise on malformed input: Kaitai's own (end of stream,
-// validation) and the sink_gzip routine's. Anything else is a bug here.
+// validation) and the sink_gzip / sink_zstd routines'. Anything else is a bug here.
 function isRejection(err) {
   if (err instanceof KaitaiStream.EOFError) return true;
   if (err && typeof err.name === "string" && /^Validation\w*Error$/.test(err.name)) return true;
-  if (err && typeof err.errorClass === "string") return true; // SinkGzip
+  if (err && typeof err.errorClass === "string") return true; // SinkGzip, SinkZstd
   return false;
 }
 
@@ -280,7 +356,8 @@ const doc = losslessParse(text, null, (s) => (isInteger(s) ? BigInt(s) : Number(
 const results = [];
 for (const c of doc.cases) {
   const kind = c.kind || doc.kind;
-  const entry = KINDS[kind];
+  const version = Number(c.version ?? doc.version ?? 0);
+  const entry = (version === 1 ? KINDS_V1 : KINDS)[kind];
   const r = { id: c.id, kind, parsed: false, error: null, value: null, body_hex: null, match: null, mismatch: null };
   if (!entry) {
     r.error = `no parser for kind ${kind}`;
@@ -300,7 +377,7 @@ for (const c of doc.cases) {
   r.parsed = true;
   imprecise.length = 0;
   r.value = toValue(obj);
-  if (Parser === SinkFrame) r.body_hex = hex(obj._raw_body);
+  if (Parser === SinkFrame || Parser === SinkFrameV1) r.body_hex = hex(obj._raw_body);
   r.imprecise = [...imprecise];
   if (c.value !== undefined) {
     r.mismatch = firstMismatch(canon(c.value), canon(r.value), Boolean(c.value_subset));

@@ -20,7 +20,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / "spec" / "tools"
 KSY_DIR = REPO_ROOT / "spec" / "v0" / "ksy"
+KSY_DIR_V1 = REPO_ROOT / "spec" / "v1" / "ksy"
 VECTOR_DIR = REPO_ROOT / "vectors" / "v0"
+VECTOR_DIR_V1 = REPO_ROOT / "vectors" / "v1"
 
 # shared/ sits beside the repository (CI lays a copy next to its clone); the
 # second path is this workplace's fixed location of the same folder.
@@ -30,6 +32,8 @@ FIELD_VECTOR_CANDIDATES = [
 ]
 
 FRAME_KINDS = {"frame", "connection_request", "connection_response", "ack", "publish", "ping", "pong", "nack"}
+# Vector kinds of vectors/v1 parsed with sink_frame_v1 (the rest: sink_batch_v1).
+FRAME_KINDS_V1 = FRAME_KINDS | {"batch_publish", "batch_result"}
 LAYOUT_FLAGS = (
     "compressed",
     "same_event_type_id",
@@ -63,9 +67,10 @@ class KCase:
     value_subset: bool = False  # compare only the keys present in `value`
     body_hex: str | None = None  # expected raw frame payload (field publish frames)
     error_class: str | None = None
+    version: int = 0  # protocol version whose parsers decode it (vectors/v<version>)
 
     def for_js(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "hex": self.hex}
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "hex": self.hex, "version": self.version}
         if self.value is not None:
             out["value"] = self.value
             out["value_subset"] = self.value_subset
@@ -115,13 +120,14 @@ def field_cases() -> list[KCase]:
     return out
 
 
-def vector_files() -> list[Path]:
-    return sorted(p for p in VECTOR_DIR.glob("*.json") if p.name != "ids.lock.json")
+def vector_files(version: int = 0) -> list[Path]:
+    folder = VECTOR_DIR_V1 if version == 1 else VECTOR_DIR
+    return sorted(p for p in folder.glob("*.json") if p.name != "ids.lock.json")
 
 
-def vector_cases() -> list[KCase]:
+def vector_cases(version: int = 0) -> list[KCase]:
     out: list[KCase] = []
-    for path in vector_files():
+    for path in vector_files(version):
         doc = json.loads(path.read_text())
         kind = doc["kind"]
         for c in doc["cases"]:
@@ -133,6 +139,7 @@ def vector_cases() -> list[KCase]:
                     c["result"],
                     c.get("value"),
                     error_class=c.get("error_class"),
+                    version=version,
                 )
             )
     return out
@@ -163,12 +170,22 @@ class KaitaiPy:
         self.SinkBatch = importlib.import_module("sink_batch").SinkBatch
         self.SinkStream = importlib.import_module("sink_stream").SinkStream
         self.gzip_error = importlib.import_module("sink_gzip").SinkGzipError
+        self.SinkFrameV1 = importlib.import_module("sink_frame_v1").SinkFrameV1
+        self.SinkBatchV1 = importlib.import_module("sink_batch_v1").SinkBatchV1
+        self.zstd_error = importlib.import_module("sink_zstd").SinkZstdError
         # What a parser raises on malformed input: Kaitai's end-of-stream and
-        # validation errors, and the gzip routine's error. Anything else
+        # validation errors, and the gzip and zstd routines' errors. Anything else
         # escaping a parse is a bug in the .ksy or these tests, not a rejection.
-        self.rejections: tuple[type[BaseException], ...] = (kaitaistruct.KaitaiStructError, EOFError, self.gzip_error)
+        self.rejections: tuple[type[BaseException], ...] = (
+            kaitaistruct.KaitaiStructError,
+            EOFError,
+            self.gzip_error,
+            self.zstd_error,
+        )
 
-    def parser_for(self, kind: str) -> Any:
+    def parser_for(self, kind: str, version: int = 0) -> Any:
+        if version == 1:
+            return self.SinkFrameV1 if kind in FRAME_KINDS_V1 else self.SinkBatchV1
         if kind in FRAME_KINDS:
             return self.SinkFrame
         return {
@@ -179,13 +196,15 @@ class KaitaiPy:
             "stream": self.SinkStream,
         }[kind]
 
-    def parse(self, kind: str, hex_: str) -> Any:
+    def parse(self, kind: str, hex_: str, version: int = 0) -> Any:
         """Parse; raises one of `self.rejections` when the parser rejects the input."""
-        return self.parser_for(kind).from_bytes(bytes.fromhex(hex_))
+        return self.parser_for(kind, version).from_bytes(bytes.fromhex(hex_))
 
     # -- values in contract form --
 
-    def value(self, kind: str, obj: Any) -> Any:
+    def value(self, kind: str, obj: Any, version: int = 0) -> Any:
+        if version == 1:
+            return frame_value_v1(obj) if kind in FRAME_KINDS_V1 else batch_value_v1(obj)
         if kind in FRAME_KINDS:
             return frame_value(obj)
         if kind in ("event", "publish_payload"):
@@ -277,6 +296,78 @@ def batch_value(b: Any) -> dict[str, Any]:
         for i in range(count)
     ]
     return {"layout": {flag: getattr(h, flag) for flag in LAYOUT_FLAGS}, "events": events}
+
+
+def reader_schemas_value(r: Any) -> list[dict[str, Any]]:
+    return [
+        {"event_type_id": e.event_type_id.value, "schema_versions": [v.value.value for v in e.schema_versions]}
+        for e in r.entries
+    ]
+
+
+def frame_value_v1(f: Any) -> dict[str, Any]:
+    """A sink_frame_v1 parse in the contract form of vectors/v1."""
+    type_ = f.type.name
+    b = f.body
+    if type_ == "connection_request":
+        v: dict[str, Any] = {
+            "type": type_,
+            "version": f.version,
+            "app_version_hex": b.app_version.data.hex(),
+            "client_instance_id": b.client_instance_id,
+            "server_instance_id": getattr(b, "server_instance_id", None),
+        }
+        if f.version == 1:
+            rs = getattr(b, "reader_schemas", None)
+            v["reader_schemas"] = None if rs is None else reader_schemas_value(rs)
+        return v
+    if type_ == "connection_response":
+        response = f.response.name
+        v = {"type": type_, "response": response}
+        if response == "hello_new_client":
+            v["server_instance_id"] = b.server_instance_id
+        rs = getattr(b, "reader_schemas", None)
+        if rs is not None:
+            v["reader_schemas"] = reader_schemas_value(rs)
+        if response == "quarantined":
+            v["machine_message_hex"] = b.machine_message.data.hex()
+            v["human_message_hex"] = b.human_message.hex()
+        return v
+    if type_ == "batch_publish":
+        return {"type": type_, "message_id": f.message_id, "batch": batch_value_v1(b)}
+    if type_ == "batch_result":
+        entries = [
+            {
+                "index": e.index.value,
+                "machine_message_hex": e.machine_message.data.hex(),
+                "human_message_hex": e.human_message.data.hex(),
+            }
+            for e in b.entries
+        ]
+        return {"type": type_, "message_id": f.message_id, "entries": entries}
+    if type_ == "ack":
+        return {"type": type_, "message_id": f.message_id}
+    if type_ == "publish":
+        return {"type": type_, "message_id": f.message_id, "event": event_value(b)}
+    if type_ == "nack":
+        return {
+            "type": type_,
+            "message_id": f.message_id,
+            "machine_message_hex": b.machine_message.data.hex(),
+            "human_message_hex": b.human_message.hex(),
+        }
+    if type_ in ("ping", "pong"):
+        return {"type": type_}
+    raise AssertionError(f"parser accepted unknown frame type {f.type!r}")
+
+
+def batch_value_v1(b: Any) -> dict[str, Any]:
+    """A sink_batch_v1 parse: the version-0 form plus `format` (null unless extended)."""
+    # The v1 header and body carry the v0 field names, so the v0 reader applies.
+    value = batch_value(b)
+    h = b.header
+    value["format"] = {"codec": h.format.codec.name, "mode": h.format.mode.name} if h.extended else None
+    return value
 
 
 def frame_body_hex(obj: Any) -> str:

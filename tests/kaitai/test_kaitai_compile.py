@@ -1,4 +1,5 @@
-"""(a) Every .ksy compiles with the pinned compiler and follows the formats' house rules."""
+"""(a) Every .ksy (spec/v0/ksy and spec/v1/ksy) compiles with the pinned compiler and
+follows the formats' house rules."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from kaitai_support import KSY_DIR, REPO_ROOT, TOOLS_DIR, import_kaitai_build
+from kaitai_support import KSY_DIR, KSY_DIR_V1, REPO_ROOT, TOOLS_DIR, import_kaitai_build
 
-KSY_FILES = sorted(KSY_DIR.glob("*.ksy"))
-EXPECTED_FILES = {
+KSY_FILES = sorted(KSY_DIR.glob("*.ksy")) + sorted(KSY_DIR_V1.glob("*.ksy"))
+# Version 1 adds its own formats and imports the version-0 ones by name.
+EXPECTED_FILES_V1 = {"sink_frame_v1", "sink_batch_v1", "sink_batch_result", "sink_reader_schemas"}
+EXPECTED_FILES = EXPECTED_FILES_V1 | {
     "vlq_leb128",
     "zigzag_leb128",
     "chunk",
@@ -25,7 +28,7 @@ EXPECTED_FILES = {
     "sink_batch",
 }
 REQ_ID = re.compile(r"^([A-Z]+-\d+)")
-DOC_REF = re.compile(r"^spec/v0/([a-z_]+\.md)#([A-Z]+-\d+)$")
+DOC_REF = re.compile(r"^spec/(v[01])/([a-z_]+\.md)#([A-Z]+-\d+)$")
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -36,6 +39,11 @@ def load(path: Path) -> dict[str, Any]:
 
 def test_expected_formats_present() -> None:
     assert {p.stem for p in KSY_FILES} == EXPECTED_FILES
+    assert {p.stem for p in KSY_DIR_V1.glob("*.ksy")} == EXPECTED_FILES_V1
+
+
+def _version(ksy: Path) -> str:
+    return "v1" if ksy.parent == KSY_DIR_V1 else "v0"
 
 
 def test_compiler_is_pinned_exactly() -> None:
@@ -82,9 +90,11 @@ def test_meta_and_top_level_doc(ksy: Path) -> None:
     assert str(meta["ks-version"]) == "0.11"
     assert meta["endian"] == "be"
     assert REQ_ID.match(spec["doc"].strip()), "top-level doc must start with a requirement ID"
-    assert DOC_REF.match(spec["doc-ref"])
+    top_ref = DOC_REF.match(spec["doc-ref"])
+    assert top_ref and top_ref.group(1) == _version(ksy), "top-level doc-ref must point into its own version's spec"
     for imp in meta.get("imports", []):
-        assert (KSY_DIR / f"{imp}.ksy").is_file()
+        # An import resolves next to the file, then in spec/v0/ksy (the import path).
+        assert (ksy.parent / f"{imp}.ksy").is_file() or (KSY_DIR / f"{imp}.ksy").is_file(), imp
 
 
 def _documented(spec: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any], bool]]:
@@ -109,7 +119,7 @@ def test_every_field_documented_with_requirement(ksy: Path) -> None:
         if not REQ_ID.match(doc):
             problems.append(f"{where}: doc must start with a requirement ID: {doc[:40]!r}")
         if needs_ref and not DOC_REF.match(node.get("doc-ref", "")):
-            problems.append(f"{where}: doc-ref missing or not spec/v0/<file>.md#<ID>")
+            problems.append(f"{where}: doc-ref missing or not spec/v0|v1/<file>.md#<ID>")
     assert not problems, "\n".join(problems)
 
 
@@ -134,8 +144,8 @@ def test_doc_refs_resolve_to_spec_anchors(ksy: Path) -> None:
     for ref in _all_doc_refs(load(ksy)):
         m = DOC_REF.match(ref)
         assert m, ref
-        spec_file = REPO_ROOT / "spec" / "v0" / m.group(1)
-        if not spec_file.is_file() or f'id="{m.group(2)}"' not in spec_file.read_text():
+        spec_file = REPO_ROOT / "spec" / m.group(1) / m.group(2)
+        if not spec_file.is_file() or f'id="{m.group(3)}"' not in spec_file.read_text():
             missing.append(ref)
     assert not missing, f"doc-refs without a spec anchor: {missing}"
 

@@ -2,8 +2,9 @@
 
 * The field implementation's 133 encoded cases (shared/field-vectors) parse to
   their inputs.
-* Every valid or acceptable golden vector (vectors/v0/*.json) parses to its
-  `value`.
+* Every valid or acceptable golden vector (vectors/v0/*.json and, with the
+  version-1 parsers sink_frame_v1 / sink_batch_v1, vectors/v1/*.json) parses
+  to its `value`.
 * Every invalid golden vector is rejected by the parser (it raises), unless it
   is listed in NOT_REJECTED below with the reason the .ksy cannot express that
   check. The table is checked to be exact in both directions, so it cannot rot:
@@ -20,6 +21,7 @@ import pytest
 
 from kaitai_support import (
     FRAME_KINDS,
+    FRAME_KINDS_V1,
     KaitaiPy,
     KCase,
     field_cases,
@@ -58,6 +60,16 @@ NOT_REJECTED: dict[str, tuple[frozenset[str], str]] = {
     "event.key.over-configured-limit": (BOTH, _LIMIT.format("max_key_size, LIMIT-5")),
     "publish.key.over-configured-limit": (BOTH, _LIMIT.format("max_key_size, LIMIT-5")),
     "publish.event-data.over-configured-limit": (BOTH, _LIMIT.format("max_event_data_size, LIMIT-5")),
+    # ---- version 1 (vectors/v1) ----
+    "v1.batch_result.count-over-configured-limit": (BOTH, _LIMIT.format("max_batch_events, LIMIT-4")),
+    "v1.connection_request.declaration.type-count-over-configured-limit": (
+        BOTH,
+        _LIMIT.format("max_declared_types, LIMIT-8"),
+    ),
+    "v1.connection_request.declaration.version-count-over-configured-limit": (
+        BOTH,
+        _LIMIT.format("max_declared_versions, LIMIT-8"),
+    ),
     "batch.delta.above-2-64": (
         frozenset({JS}),
         "zigzag range (BATCH-9) in JavaScript: Kaitai's JS target computes integers as doubles, and "
@@ -68,8 +80,10 @@ NOT_REJECTED: dict[str, tuple[frozenset[str], str]] = {
 
 FIELD_CASES = field_cases()
 VECTOR_CASES = vector_cases()
-VALID_VECTORS = [c for c in VECTOR_CASES if c.result in ("valid", "acceptable")]
-INVALID_VECTORS = [c for c in VECTOR_CASES if c.result == "invalid"]
+VECTOR_CASES_V1 = vector_cases(1)
+# Version-1 vector ids start with "v1.", so both versions share the id space.
+VALID_VECTORS = [c for c in VECTOR_CASES + VECTOR_CASES_V1 if c.result in ("valid", "acceptable")]
+INVALID_VECTORS = [c for c in VECTOR_CASES + VECTOR_CASES_V1 if c.result == "invalid"]
 
 
 
@@ -78,6 +92,8 @@ def test_inputs_are_present() -> None:
     assert field_vector_path() is not None, "shared/field-vectors not found beside the repo"
     assert vector_files(), "vectors/v0/*.json missing"
     assert len(FIELD_CASES) == 133 and len(VECTOR_CASES) >= 486
+    assert vector_files(1), "vectors/v1/*.json missing"
+    assert len(VECTOR_CASES_V1) >= 165 and all(c.id.startswith("v1.") for c in VECTOR_CASES_V1)
 
 
 def _ids(cases: list[KCase]) -> list[str]:
@@ -95,9 +111,10 @@ def _check_value(case: KCase, value: Any, body_hex: str | None) -> None:
 
 
 def _py_decode(kaitai_py: KaitaiPy, case: KCase) -> tuple[Any, str | None]:
-    obj = kaitai_py.parse(case.kind, case.hex)
-    body_hex = frame_body_hex(obj) if case.kind in FRAME_KINDS else None
-    return kaitai_py.value(case.kind, obj), body_hex
+    obj = kaitai_py.parse(case.kind, case.hex, case.version)
+    frame_kinds = FRAME_KINDS_V1 if case.version == 1 else FRAME_KINDS
+    body_hex = frame_body_hex(obj) if case.kind in frame_kinds else None
+    return kaitai_py.value(case.kind, obj, case.version), body_hex
 
 
 @covers("CONV-1", "CONV-6", "FRAME-1", "FRAME-2", "CONN-1", "CONN-4", "PUB-1", "NACK-1", "BATCH-3", "BATCH-4")
@@ -118,7 +135,7 @@ def test_valid_vector_python(kaitai_py: KaitaiPy, case: KCase) -> None:
 
 def _py_rejects(kaitai_py: KaitaiPy, case: KCase) -> bool:
     try:
-        kaitai_py.parse(case.kind, case.hex)
+        kaitai_py.parse(case.kind, case.hex, case.version)
     except kaitai_py.rejections:
         return True
     return False
@@ -159,7 +176,7 @@ def test_not_rejected_table_is_exact() -> None:
 
 @pytest.fixture(scope="module")
 def js_results(kaitai_outputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    cases = FIELD_CASES + VECTOR_CASES
+    cases = FIELD_CASES + VECTOR_CASES + VECTOR_CASES_V1
     if not cases:
         return {}
     return run_js(cases, tmp_path_factory.mktemp("kaitai-js"))
