@@ -96,9 +96,10 @@ def _wire_log(case: dict[str, Any]) -> str:
         f'<td>{DIRECTION.get(w["direction"], _e(w["direction"]))}</td><td>{_e(w["decoded"])}</td>'
         f'<td class="hex">{_hex(w["hex"])}</td></tr>'
         for w in records)
-    frames = sum(1 for w in records if w["direction"] != "event")
+    sent = sum(1 for w in records if w["direction"] == "sent")  # frames, or raw writes (byte by byte...)
+    received = sum(1 for w in records if w["direction"] == "received")
     opened = " open" if case["outcome"] in ("fail", "error", "non_strict") else ""
-    return (f"<details{opened}><summary>wire log: {frames} frames, {len(records)} records</summary>"
+    return (f"<details{opened}><summary>wire log: {sent} sent, {received} received, {len(records)} records</summary>"
             '<table class="wire"><colgroup><col class="w-at"><col class="w-conn"><col class="w-dir"><col>'
             '<col class="w-hex"></colgroup><tr><td class="label">t (s)</td><td class="label">connection</td>'
             '<td class="label">direction</td><td class="label">decoded</td><td class="label">hex</td></tr>'
