@@ -45,9 +45,10 @@ def ensure_env() -> None:
     STAMP.write_text(wanted)
 
 
-# Debian packages some tests drive for real (a browser for the docs site).
-# Installed when missing, if this machine has apt-get and we may use it.
-SYSTEM_PACKAGES = {"chromium": "chromium"}
+# Debian packages some tests drive for real: a browser for the docs site, the
+# MQTT broker and the packet counter of the wire benchmark. Installed when
+# missing, if this machine has apt-get and we may use it. {command: package}
+SYSTEM_PACKAGES = {"chromium": "chromium", "mosquitto": "mosquitto", "tcpdump": "tcpdump"}
 
 
 def ensure_system_packages() -> None:
