@@ -213,3 +213,33 @@ def test_client_certificate_from_another_ca_and_no_certificate_are_rejected(pki:
         await server.close()
 
     run(scenario())
+
+
+@covers("PUB-1", "ACK-1")
+@pytest.mark.parametrize(("server_codec", "client_codec"), [("construct", "fast"), ("fast", "construct")])
+def test_fast_and_reference_codecs_interoperate_over_tls(pki: DevPki, server_codec: str, client_codec: str) -> None:
+    from sinkproto.codec import get_codec
+
+    async def scenario() -> None:
+        server_handler = MemoryServer(to_publish=[ev(1, b"relay-cmd", 5)])
+        server, port = await start_server(pki, server_handler, codec=get_codec(server_codec))
+        handler = MemoryClient()
+        client = make_client(pki, "alice", handler, port, codec=get_codec(client_codec))
+        assert client.codec.name == client_codec and server.codec.name == server_codec
+        task = asyncio.create_task(client.connect_once())
+        await asyncio.wait_for(client.connected.wait(), 10)
+        assert client.session is not None and client.session.connection.codec.name == client_codec
+        results = [await (await client.session.publish(ev(i))) for i in range(1, 4)]
+        assert [r.event for r in results] == [ev(1), ev(2), ev(3)]
+        await eventually(lambda: handler.received == [ev(1, b"relay-cmd", 5)])
+        await client.stop()
+        await task
+        await server.close()
+
+    run(scenario())
+
+
+def test_sink_codec_environment_selects_the_reference_codec(monkeypatch: pytest.MonkeyPatch, pki: DevPki) -> None:
+    monkeypatch.setenv("SINK_CODEC", "construct")
+    client = make_client(pki, "alice", MemoryClient(), 1)
+    assert client.codec.name == "construct"

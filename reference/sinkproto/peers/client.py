@@ -18,6 +18,7 @@ from ..events import (
     PublishAcked,
     PublishNacked,
 )
+from ..codec import Codec, codec_from_env
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
 from .backoff import Backoff
@@ -65,10 +66,12 @@ class SinkClient:
                  server_hostname: str = "localhost", keepalive: float = DEFAULT_KEEPALIVE,
                  limits: Limits = DEFAULT_LIMITS, backoff: Backoff | None = None,
                  message_id_start: Callable[[], int] | None = None, connect_timeout: float = 30.0,
-                 connection_class: type[Connection] = Connection) -> None:
+                 connection_class: type[Connection] = Connection, codec: Codec | None = None) -> None:
         # connection_class lets the conformance self-test run deliberately broken
         # variants ("mutants") of this client; production code leaves the default.
         self.connection_class = connection_class
+        # The fast codec unless SINK_CODEC=construct asks for the readable reference.
+        self.codec = codec if codec is not None else codec_from_env()
         rng = random.SystemRandom()
         self.handler = handler
         self.ssl_context = ssl_context
@@ -90,7 +93,7 @@ class SinkClient:
             self.connect_timeout)
         loop = asyncio.get_running_loop()
         connection = self.connection_class(Role.CLIENT, now=loop.time(), message_id_start=self._message_id_start(),
-                                keepalive=self.keepalive, limits=self.limits)
+                                           keepalive=self.keepalive, limits=self.limits, codec=self.codec)
         session = PeerSession(connection, reader, writer, self._on_event, peer=f"{self.host}:{self.port}", logger=log)
         self.session = session
         await session.send_request(self.handler.connection_request())  # HS-1

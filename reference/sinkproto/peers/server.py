@@ -18,6 +18,7 @@ from ..events import (
     PublishAcked,
     PublishNacked,
 )
+from ..codec import Codec, codec_from_env
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import ConnectionRequest, ConnectionResponse, Event
 from .session import Answer, PeerSession
@@ -75,10 +76,12 @@ class SinkServer:
     def __init__(self, handler: ServerHandler, ssl_context: ssl.SSLContext | None, *,
                  keepalive: float = DEFAULT_KEEPALIVE, limits: Limits = DEFAULT_LIMITS,
                  message_id_start: Callable[[], int] | None = None,
-                 connection_class: type[Connection] = Connection, serial: bool = False) -> None:
+                 connection_class: type[Connection] = Connection, codec: Codec | None = None, serial: bool = False) -> None:
         # connection_class lets the conformance self-test run deliberately broken
         # variants ("mutants") of this server; production code leaves the default.
         self.connection_class = connection_class
+        # The fast codec unless SINK_CODEC=construct asks for the readable reference.
+        self.codec = codec if codec is not None else codec_from_env()
         self._serial = asyncio.Lock() if serial else None  # one connection at a time: a mutant, never a default
         self.handler = handler
         self.ssl_context = ssl_context
@@ -140,7 +143,7 @@ class SinkServer:
             return
         loop = asyncio.get_running_loop()
         connection = self.connection_class(Role.SERVER, now=loop.time(), message_id_start=self._message_id_start(),
-                                           keepalive=self.keepalive, limits=self.limits)
+                                           keepalive=self.keepalive, limits=self.limits, codec=self.codec)
         session = PeerSession(connection, reader, writer, self._on_event_for(client), peer=client, logger=log)
         log.info("connection", extra={"client": client, "address": str(address)})
         closed = await session.run()
