@@ -10,21 +10,13 @@ from sinktest import covers
 
 from sinkproto.batchrules import zigzag_decode, zigzag_encode
 from sinkproto import (
-    Ack,
     Batch,
     BatchLayout,
-    ConnectionRequest,
-    ConnectionResponse,
     Deframer,
     DecodeError,
     Event,
     Limits,
-    Nack,
     NackPayload,
-    Ping,
-    Pong,
-    Publish,
-    Response,
     SinkError,
     decode_batch,
     decode_event,
@@ -37,28 +29,8 @@ from sinkproto import (
     frame_bytes,
 )
 
-u64 = st.integers(0, 2**64 - 1)
-small_or_big = st.one_of(st.integers(0, 300), u64)
-u32 = st.integers(0, 2**32 - 1)
-msg_id = st.integers(0, 4095)
-
-events = st.builds(Event, event_type_id=small_or_big, schema_version=small_or_big, key=st.binary(max_size=40),
-                   offset=small_or_big, timestamp=small_or_big, event_data=st.binary(max_size=80))
-frames = st.one_of(
-    st.builds(ConnectionRequest, app_version=st.binary(max_size=50), client_instance_id=u32,
-              server_instance_id=st.none() | u32),
-    st.sampled_from([r for r in Response if r not in (Response.HELLO_NEW_CLIENT, Response.QUARANTINED)]).map(
-        lambda r: ConnectionResponse(response=r)),
-    st.builds(lambda s: ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=s), u32),
-    st.builds(lambda m, h: ConnectionResponse(response=Response.QUARANTINED, machine_message=m, human_message=h),
-              st.binary(max_size=30), st.binary(max_size=30)),
-    st.builds(Ack, message_id=msg_id),
-    st.builds(Publish, message_id=msg_id, event=events),
-    st.builds(Nack, message_id=msg_id, machine_message=st.binary(max_size=30), human_message=st.binary(max_size=30)),
-    st.just(Ping()),
-    st.just(Pong()),
-)
-
+# The logical-model strategies are shared with `sink-check codec` (one definition).
+from sinkcheck.codec_strategies import events, frames, varint_value as small_or_big  # noqa: E402
 
 @st.composite
 def batches(draw: st.DrawFn) -> Batch:
