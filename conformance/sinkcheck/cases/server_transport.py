@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-from sinkproto import Ack, ConnectionResponse, Event, Nack, Ping, Publish, Response, encode_frame
+from sinkproto import Ack, ConnectionResponse, Nack, Ping, Response, encode_frame
 from sinkproto.stream import frame_bytes
 
 from ..context import CaseContext

@@ -22,7 +22,6 @@ connection by the next.
 from __future__ import annotations
 
 import gc
-import os
 import resource
 import subprocess
 import sys

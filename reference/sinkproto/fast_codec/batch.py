@@ -14,7 +14,7 @@ from itertools import accumulate, repeat
 from ..batchrules import gunzip_body, gzip_body
 from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
 from ..limits import MAX_U64, Limits
-from ..messages import Batch, BatchLayout, Event
+from ..messages import Batch, BatchLayout
 from .frames import new_events
 from .primitives import VARINT, read_chunk_length, read_column, read_varint, varint_bytes, varint_column
 

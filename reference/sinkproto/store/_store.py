@@ -38,7 +38,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..construct_codec import encode_event
 from ..errors import EncodeError, StoreError

@@ -34,7 +34,6 @@ from ..messages import (
     Publish,
     Response,
 )
-from ..stream import frame_bytes
 from .model import Case, StreamValue, value_to_json
 
 __all__ = ["build_all", "FILE_DESCRIPTIONS"]
