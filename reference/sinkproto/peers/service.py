@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..connection_v1 import BatchAnswered, ConnectionV1
 from ..events import ConnectionClosed
 from ..handshake import Quarantine, decide_handshake, records_client
 from ..messages import ConnectionRequest, ConnectionResponse, Event
@@ -23,8 +24,9 @@ from ..store import EventStore
 from .client import ClientHandler
 from .server import ServerHandler
 from .session import Answer, ConnectionLost, PeerSession
+from .v1 import BatchPolicy, batches_allowed, in_flight_events, send_batches
 
-__all__ = ["Housekeeping", "OutboxPump", "ServerPolicy", "StoreServer", "StoreClient", "WELCOME_EVENT_TYPE"]
+__all__ = ["BatchPolicy", "Housekeeping", "OutboxPump", "ServerPolicy", "StoreServer", "StoreClient", "WELCOME_EVENT_TYPE"]
 
 log = logging.getLogger("sinkproto.service")
 
@@ -93,15 +95,24 @@ class OutboxPump:
 
     The store is the outbox: an event stays pending until its ACK or NACK is
     recorded, so whatever is in flight when the session ends is simply
-    pending again for the next one (DELIV-1, MSGID-13).
+    pending again for the next one (DELIV-1, MSGID-13, BPUB-12).
+
+    With a ``batch_policy`` and a session that negotiated version 1, pending
+    events go as BATCH_PUBLISH frames (BPUB-7, see :func:`send_batches`);
+    on a version-0 session (after a fallback) they go one PUBLISH each.
     """
 
     def __init__(self, store: EventStore, peer: str, session: PeerSession, *, poll: float = 0.5,
-                 housekeeping: Housekeeping | None = None) -> None:
+                 housekeeping: Housekeeping | None = None, batch_policy: BatchPolicy | None = None) -> None:
         self.store, self.peer, self.session = store, peer, session
         self.wake = asyncio.Event()
         self.poll = poll
         self.housekeeping = housekeeping
+        self.batch_policy = batch_policy
+        # When the pump first saw each pending event (loop clock), for max_batch_delay.
+        # None until the first pass: the backlog found then has waited for the link
+        # already, so it goes at once.
+        self._first_seen: dict[tuple[int, bytes, int], float] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -126,16 +137,45 @@ class OutboxPump:
             # The store decides the order (priorities, latest-only); each
             # batch is asked for afresh, so an urgent event appended during a
             # long drain goes out with the next batch.
-            in_flight = {e.dedupe_key for e in self.session.connection.in_flight.values()}
-            events = self.store.pending(self.peer, limit=BATCH, exclude=in_flight)
-            for event in events:
-                await self.session.publish(event)
+            connection = self.session.connection
+            in_flight = {e.dedupe_key for e in in_flight_events(connection)}
+            policy = self.batch_policy if batches_allowed(connection) else None
+            limit = BATCH if policy is None else max(BATCH, policy.max_batch_size)
+            events = self.store.pending(self.peer, limit=limit, exclude=in_flight)
+            if policy is None:
+                for event in events:
+                    await self.session.publish(event)
+            else:
+                # BPUB-8: what the peer declared it cannot read is not sent at all.
+                assert isinstance(connection, ConnectionV1)
+                events = [e for e in events if connection.peer_can_read(e)]
+                wait = self._batch_wait(policy, events)
+                if wait > 0:
+                    await self._sleep(wait)
+                    continue
+                if events:
+                    await send_batches(self.session, events[: policy.max_batch_size])
             if not events:
-                self.wake.clear()
-                try:
-                    await asyncio.wait_for(self.wake.wait(), self.poll)
-                except TimeoutError:
-                    pass
+                await self._sleep(self.poll)
+
+    async def _sleep(self, timeout: float) -> None:
+        """Wait ``timeout`` seconds or until new events are announced (``wake``)."""
+        self.wake.clear()
+        try:
+            await asyncio.wait_for(self.wake.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def _batch_wait(self, policy: BatchPolicy, events: list[Event]) -> float:
+        """BPUB-7: seconds to wait before the next batch; 0 to send now (or nothing to send)."""
+        now = self.session.now()
+        first_pass = self._first_seen is None
+        known = self._first_seen or {}
+        self._first_seen = {e.dedupe_key: float("-inf") if first_pass else known.get(e.dedupe_key, now) for e in events}
+        if not events or len(events) >= policy.max_batch_size:
+            return 0.0
+        oldest = min(self._first_seen.values())
+        return max(0.0, oldest + policy.max_batch_delay - now)
 
 
 @dataclass
@@ -152,9 +192,11 @@ class ServerPolicy:
 class StoreServer(ServerHandler):
     def __init__(self, store: EventStore, policy: ServerPolicy | None = None, *,
                  clock: Callable[[], float] = time.time, retention_every: float = RETENTION_EVERY,
-                 seen_every: float = SEEN_EVERY, poll: float = 0.5) -> None:
+                 seen_every: float = SEEN_EVERY, poll: float = 0.5,
+                 batch_policy: BatchPolicy | None = BatchPolicy()) -> None:
         self.store = store
         self.policy = policy or ServerPolicy()
+        self.batch_policy = batch_policy  # used on version-1 sessions only (BPUB-7)
         self.clock = clock
         self.poll = poll
         self.housekeeping = Housekeeping(store, clock=clock, retention_every=retention_every, seen_every=seen_every)
@@ -178,7 +220,8 @@ class StoreServer(ServerHandler):
         for _ in range(self.policy.publish_on_connect):
             self.store.append(event_type_id=WELCOME_EVENT_TYPE, key=b"welcome/" + client.encode(), schema_version=1,
                               timestamp=int(self.clock()), event_data=b"hello " + client.encode())
-        pump = OutboxPump(self.store, client, session, poll=self.poll, housekeeping=self.housekeeping)
+        pump = OutboxPump(self.store, client, session, poll=self.poll, housekeeping=self.housekeeping,
+                          batch_policy=self.batch_policy)
         self.pumps[session] = pump
         pump.start()
 
@@ -202,6 +245,11 @@ class StoreServer(ServerHandler):
             log.debug("duplicate", extra={"client": client, "offset": event.offset})  # DELIV-2: ACK it again
         return None
 
+    async def on_batch_answered(self, session: PeerSession, client: str, answer: BatchAnswered) -> None:
+        """BRES-6: the client's answer to a batch the pump sent (version 1)."""
+        self.housekeeping.seen(client)
+        _record_batch_answer(self.store, client, answer, self.clock())
+
     async def on_ack(self, session: PeerSession, client: str, event: Event) -> None:
         self.housekeeping.seen(client)
         self.store.mark_acked(client, event)
@@ -224,9 +272,11 @@ class StoreClient(ClientHandler):
 
     def __init__(self, store: EventStore, *, server_name: str, app_version: bytes,
                  clock: Callable[[], float] = time.time, retention_every: float = RETENTION_EVERY,
-                 seen_every: float = SEEN_EVERY, poll: float = 0.5) -> None:
+                 seen_every: float = SEEN_EVERY, poll: float = 0.5,
+                 batch_policy: BatchPolicy | None = BatchPolicy()) -> None:
         self.store = store
         self.server_name = server_name
+        self.batch_policy = batch_policy  # used on version-1 sessions only (BPUB-7)
         self.app_version = app_version
         self.clock = clock
         self.poll = poll
@@ -245,7 +295,8 @@ class StoreClient(ClientHandler):
     async def on_connect(self, session: PeerSession) -> None:
         self.store.subscribe(self.server_name)
         self.housekeeping.handshake(self.server_name)
-        self.pump = OutboxPump(self.store, self.server_name, session, poll=self.poll, housekeeping=self.housekeeping)
+        self.pump = OutboxPump(self.store, self.server_name, session, poll=self.poll, housekeeping=self.housekeeping,
+                               batch_policy=self.batch_policy)
         self.pump.start()
         self._check_synced()
 
@@ -270,6 +321,14 @@ class StoreClient(ClientHandler):
                                             "human_message": human_message})
         self._check_synced()
 
+    async def on_batch_answered(self, session: PeerSession, answer: BatchAnswered) -> None:
+        """BRES-6: NACKed events of the batch are dead letters, every other one is delivered."""
+        self.housekeeping.seen(self.server_name)
+        _record_batch_answer(self.store, self.server_name, answer, self.clock())
+        if answer.nacked:
+            log.warning("events of a batch refused", extra={"refused": len(answer.nacked), "events": len(answer.events)})
+        self._check_synced()
+
     async def on_disconnect(self, closed: ConnectionClosed) -> None:
         if self.pump is not None:
             await self.pump.stop()
@@ -281,3 +340,11 @@ class StoreClient(ClientHandler):
             self.synced.set()
         else:
             self.synced.clear()
+
+
+def _record_batch_answer(store: EventStore, peer: str, answer: BatchAnswered, now: float) -> None:
+    """BRES-6: the accepted events of a batch as ACKed (one transaction), each NACKed one as a dead letter."""
+    store.mark_acked_many(peer, answer.acked_events)
+    for event, entry in answer.nacked_events:
+        store.mark_nacked(peer, event, machine_message=entry.machine_message, human_message=entry.human_message,
+                          nacked_at=now)

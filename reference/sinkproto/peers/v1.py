@@ -7,6 +7,11 @@ and remembers that per server (VER-2), offering 1 again after
 ``reprobe_after`` seconds (VER-4). The memory goes through the handler
 (``remembered_version`` / ``remember_version``) so an application can keep
 it durably (VER-3); the default keeps it in the handler object.
+
+:class:`BatchPolicy` and :func:`send_batches` are the sending side of batch
+publish (BPUB-5..BPUB-7), used by the store-backed outbox pump
+(:class:`~sinkproto.peers.service.OutboxPump`) on version-1 sessions. The
+answers reach a handler's ``on_batch_answered`` on both peers.
 """
 
 from __future__ import annotations
@@ -15,21 +20,91 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from ..connection import Role
+from ..connection import Connection, Role
 from ..connection_v1 import BatchAnswered, BatchReceived, ConnectionV1
+from ..errors import EncodeError
 from ..events import ConnectionClosed, ConnectionEvent, HandshakeRefused
 from ..messages import Event, Response
 from .client import ClientHandler, SinkClient
 from .server import ServerHandler, SinkServer
 from .session import Answer, ConnectionLost, PeerSession
 
-__all__ = ["SinkServerV1", "SinkClientV1", "on_batch_by_event", "publish_batch"]
+__all__ = ["BatchPolicy", "SinkServerV1", "SinkClientV1", "batches_allowed", "in_flight_events", "on_batch_by_event",
+           "publish_batch", "send_batches"]
 
 log = logging.getLogger("sinkproto.peers.v1")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class BatchPolicy:
+    """BPUB-7: a sender's batching policy, local configuration (never negotiated).
+
+    A batch goes as soon as it holds ``max_batch_size`` events or its oldest
+    event has waited ``max_batch_delay`` seconds. A larger delay gives larger
+    batches and fewer bytes per event, a smaller one lower latency.
+    """
+
+    max_batch_size: int = 1000
+    max_batch_delay: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.max_batch_delay < 0:
+            raise ValueError("max_batch_size must be at least 1 and max_batch_delay not negative")
+
+
+def batches_allowed(connection: Connection) -> bool:
+    """BPUB-2: batches only on a connection whose handshake negotiated version 1."""
+    return isinstance(connection, ConnectionV1) and connection.negotiated_version == 1
+
+
+def in_flight_events(connection: Connection) -> list[Event]:
+    """Every event of ours in flight, in PUBLISH frames and (version 1) in batches (BPUB-4)."""
+    if isinstance(connection, ConnectionV1):
+        return connection.in_flight_events()
+    return list(connection.in_flight.values())
+
+
+def _batch_order(event: Event) -> tuple[int, bytes, int]:
+    return (event.event_type_id, event.key, event.offset)
+
+
+async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[int]:
+    """Send ``events`` on a version-1 session as BATCH_PUBLISH frames; returns their message ids.
+
+    BPUB-5: a batch whose frame would pass 65,535 bytes is halved and tried
+    again (the encoded size depends on compression, so it is not predicted).
+    The split follows the given order (the store's delivery order), so that
+    order holds from batch to batch; inside a batch the events go by
+    (event_type_id, key, offset) (BPUB-6), which groups the events of a topic
+    by offset and gives the column transforms their best chance. BPUB-7: a
+    single event goes as a PUBLISH, which is smaller than a batch of one; so
+    does an event whose one-event batch would not fit. Each batch takes one
+    slot of the in-flight window (BPUB-3); this waits for a free slot.
+    """
+    connection = session.connection
+    if not isinstance(connection, ConnectionV1):
+        raise TypeError("batches need a ConnectionV1")
+    sent: list[int] = []
+    rest = list(events)
+    while rest:
+        count = len(rest)
+        while True:
+            if count == 1:
+                await session.publish(rest[0])
+                break
+            await session.wait_can_publish()
+            try:
+                sent.append(connection.publish_batch(sorted(rest[:count], key=_batch_order), session.now()))
+                break
+            except EncodeError:
+                count //= 2  # BPUB-5: publish_batch changed nothing; try half as many
+        rest = rest[count:]
+        await session._flush()
+    return sent
 
 
 async def on_batch_by_event(handler: ServerHandler, session: PeerSession, client: str,
@@ -64,6 +139,12 @@ class SinkServerV1(SinkServer):
                 if connection.negotiated_version == 1 and event.message_id in connection.awaiting_batch_answer:
                     connection.answer_batch(event.message_id, session.now(), nacks)  # BPUB-11: after storing
                     await session._flush()
+                return None
+            if isinstance(event, BatchAnswered):
+                # BRES-6: the client answered a batch this server sent (an outbox pump on version 1).
+                on_answer = getattr(self.handler, "on_batch_answered", None)
+                if on_answer is not None:
+                    await on_answer(session, client, event)
                 return None
             return await inner(session, event)  # type: ignore[no-any-return]
 
