@@ -85,6 +85,10 @@ def cmd_server(args: argparse.Namespace) -> int:
         print_list(console, cases)
         return 0
     host, port = args.target
+    if args.matrix:
+        from .matrix import cmd_matrix
+
+        return cmd_matrix(cases, host=host, port=port, profile=profile, args=args, console=console)
     return run_and_report(cases, host=host, port=port, profile=profile, args=args, console=console, mode="server",
                           label=f"{host}:{port}")
 
@@ -165,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--cert", help="client certificate of the main identity (overrides the profile)")
     server.add_argument("--key", help="its key")
     _common(server)
+    from . import matrix
+
+    matrix.add_options(server)
     server.set_defaults(func=cmd_server)
     client = sub.add_parser("client", help="test a Sink client: the runner plays its server")
     client.add_argument("--listen", type=_address, required=True, metavar="HOST:PORT",

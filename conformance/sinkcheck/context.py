@@ -39,6 +39,8 @@ class RunState:
 class CaseContext:
     """Handed to every case: target address, profile, timeouts and a wire log."""
 
+    wire_class: type[Wire] = Wire  # the fault matrix swaps in a writer that segments what cases send
+
     def __init__(self, *, host: str, port: int, profile: Profile, state: RunState, case_id: str,
                  scale: float = 1.0) -> None:
         self.host, self.port = host, port
@@ -80,7 +82,7 @@ class CaseContext:
         if context is None and tls:
             context = self.tls_context(identity, version=version)
         try:
-            wire = await Wire.connect(self.host, self.port, ssl_context=context,
+            wire = await self.wire_class.connect(self.host, self.port, ssl_context=context,
                                       server_hostname=self.profile.server_hostname,
                                       name=name or f"c{len(self._wires) + 1}", log=self.log.append,
                                       started=self.started, timeout=self.t(10))
