@@ -324,6 +324,9 @@ MUTANTS: tuple[Mutant, ...] = (
            lambda args: {"ssl_context": _context(args, _tls11_allowed)}),
 )
 
+from .resource_mutants import resource_mutants  # noqa: E402 - the resource-bound cases' mutants
+
+MUTANTS += resource_mutants(Mutant, NeverClosesSilent)
 _unused = (Ping, ProtocolError)
 
 
