@@ -330,13 +330,29 @@ class Connection:
             return self._protocol_error(exc.error_class, exc.requirement, str(exc))
         except DecodeError as exc:
             return self._protocol_error(exc.error_class, exc.requirement, str(exc))
+        return self._dispatch_frame(frame, now)
+
+    # The three hooks below are what a later protocol version's Connection
+    # changes (its own table and frame types); the dispatch stays here.
+
+    def _transition_table(self) -> Mapping[tuple[Role, State, int], str]:
+        return TRANSITIONS  # type: ignore[return-value]
+
+    def _frame_kind(self, frame: object) -> tuple[int, str]:
         frame_type = _FRAME_TYPE[type(frame)]
-        handler_name = TRANSITIONS.get((self.role, self._state, frame_type))
+        return frame_type, frame_type.name.lower()
+
+    def _out_of_place_requirement(self) -> str:
+        return "ERR-6"
+
+    def _dispatch_frame(self, frame: object, now: float) -> list[ConnectionEvent]:
+        """Run the handler the transition table names for this frame, or report it out of place."""
+        frame_type, name = self._frame_kind(frame)
+        handler_name = self._transition_table().get((self.role, self._state, frame_type))
         if handler_name is None:
-            return self._protocol_error(
-                "out_of_place_frame", "ERR-6",
-                f"{frame_type.name.lower()} received by a {self.role.value} in state {self._state.value}")
-        handler: Callable[[Frame, float], list[ConnectionEvent]] = getattr(self, handler_name)
+            return self._protocol_error("out_of_place_frame", self._out_of_place_requirement(),
+                                        f"{name} received by a {self.role.value} in state {self._state.value}")
+        handler: Callable[[object, float], list[ConnectionEvent]] = getattr(self, handler_name)
         try:
             return handler(frame, now)
         except _PeerError as exc:

@@ -18,7 +18,7 @@ in the open state of a version-1 connection); anything absent is ERR-11.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -246,18 +246,18 @@ class ConnectionV1(Connection):
             return self._protocol_error(exc.error_class, exc.requirement, str(exc))
         except DecodeError as exc:
             return self._protocol_error(exc.error_class, exc.requirement, str(exc))
+        return self._dispatch_frame(frame, now)
+
+    def _transition_table(self) -> Mapping[tuple[Role, State, int], str]:
+        return TRANSITIONS_V1 if self.wire_version == 1 else TRANSITIONS  # type: ignore[return-value]
+
+    def _frame_kind(self, frame: object) -> tuple[int, str]:
         frame_type = _FRAME_TYPE_V1[type(frame)]
-        table = TRANSITIONS_V1 if self.wire_version == 1 else TRANSITIONS
-        handler_name = table.get((self.role, self._state, frame_type))  # type: ignore[call-overload]
-        if handler_name is None:
-            name = FrameTypeV1(frame_type).name if frame_type in (2, 8) else FrameType(frame_type).name
-            return self._protocol_error("out_of_place_frame", "ERR-11" if self.wire_version == 1 else "ERR-6",
-                                        f"{name.lower()} received by a {self.role.value} in state {self._state.value}")
-        handler: Callable[[Any, float], list[ConnectionEvent]] = getattr(self, handler_name)
-        try:
-            return handler(frame, now)
-        except _PeerError as exc:
-            return self._protocol_error(exc.error_class, exc.requirement, exc.detail)
+        name = FrameTypeV1(frame_type).name if frame_type in (2, 8) else FrameType(frame_type).name
+        return frame_type, name.lower()
+
+    def _out_of_place_requirement(self) -> str:
+        return "ERR-11" if self.wire_version == 1 else "ERR-6"
 
     def _on_request(self, frame: Frame, now: float) -> list[ConnectionEvent]:
         assert isinstance(frame, ConnectionRequest)
