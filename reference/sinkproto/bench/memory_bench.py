@@ -44,9 +44,9 @@ __all__ = ["DecodePeak", "MemoryReport", "run", "format_report", "DEFAULT_CONNEC
 
 DEFAULT_CONNECTIONS = 1000
 GOAL_PER_CONNECTION = 64 * 1024
-STOCK = "reference server (asyncio's 256 KiB TLS read buffer)"
-SMALL_BUFFER = 16 * 1024
-SMALL = "experiment: asyncio TLS read buffer set to 16 KiB"
+STOCK = "reference server (SinkServer default: 16 KiB TLS read buffer)"
+SMALL_BUFFER = 256 * 1024
+SMALL = "comparison: asyncio's own 256 KiB TLS read buffer"
 
 
 @dataclass
@@ -207,9 +207,9 @@ def rss(pid: int) -> int:
 def connection_rss(connections: int, ssl_read_buffer: int | None = None) -> tuple[int, int]:
     """(server RSS before, after ``connections`` idle mutual-TLS connections).
 
-    ``ssl_read_buffer`` replaces asyncio's per-connection TLS read buffer
-    size (256 KiB in CPython 3.11-3.13, allocated and zeroed per connection)
-    in the server process: an experiment, not what the reference server does.
+    ``ssl_read_buffer`` replaces the server's per-connection TLS read buffer
+    size (SinkServer sets 16 KiB; asyncio's own default is 256 KiB in
+    CPython 3.11-3.13, allocated and zeroed per connection).
     """
     from ..certs import make_dev_pki
 
@@ -219,7 +219,7 @@ def connection_rss(connections: int, ssl_read_buffer: int | None = None) -> tupl
         raise SystemExit(f"sink bench memory: the open-file limit ({hard}) is too low for {connections} connections")
     with tempfile.TemporaryDirectory(prefix="sink-bench-memory-") as tmp:
         pki = make_dev_pki(Path(tmp), ["bench"]).directory
-        prelude = "" if ssl_read_buffer is None else f"import asyncio.sslproto\nasyncio.sslproto.SSLProtocol.max_size = {ssl_read_buffer}\n"
+        prelude = "" if ssl_read_buffer is None else f"import sinkproto.peers.server as s\ns.TLS_READ_BUFFER = {ssl_read_buffer}\n"
         server = subprocess.Popen([sys.executable, "-c", prelude + _SERVER, str(pki)], stdout=subprocess.PIPE, text=True)
         try:
             assert server.stdout is not None

@@ -29,6 +29,22 @@ __all__ = ["ServerHandler", "SinkServer"]
 log = logging.getLogger("sinkproto.server")
 
 
+# asyncio allocates a 256 KiB TLS read buffer per connection (CPython 3.11-3.13),
+# which dominates a server's memory per idle connection (about 295 KiB each
+# with 1,000 connections open, `sink bench memory`). A Sink frame is at most
+# 64 KiB, so 16 KiB reads lose nothing but a few extra read calls on bulk
+# transfers. The knob is asyncio's class attribute `SSLProtocol.max_size`
+# (not public API): it is set only where it exists, for the whole process.
+TLS_READ_BUFFER = 16 * 1024
+
+
+def _set_tls_read_buffer(size: int | None) -> None:
+    import asyncio.sslproto
+
+    if size and hasattr(asyncio.sslproto.SSLProtocol, "max_size"):
+        asyncio.sslproto.SSLProtocol.max_size = size
+
+
 class ServerHandler:
     """What a server application decides. Override what you need.
 
@@ -76,13 +92,16 @@ class SinkServer:
     def __init__(self, handler: ServerHandler, ssl_context: ssl.SSLContext | None, *,
                  keepalive: float = DEFAULT_KEEPALIVE, limits: Limits = DEFAULT_LIMITS,
                  message_id_start: Callable[[], int] | None = None,
-                 connection_class: type[Connection] = Connection, codec: Codec | None = None, serial: bool = False) -> None:
+                 connection_class: type[Connection] = Connection, codec: Codec | None = None, serial: bool = False,
+                 tls_read_buffer: int | None = None) -> None:
         # connection_class lets the conformance self-test run deliberately broken
         # variants ("mutants") of this server; production code leaves the default.
         self.connection_class = connection_class
         # The fast codec unless SINK_CODEC=construct asks for the readable reference.
         self.codec = codec if codec is not None else codec_from_env()
         self._serial = asyncio.Lock() if serial else None  # one connection at a time: a mutant, never a default
+        # None: the module default (TLS_READ_BUFFER); 0: leave asyncio's own size.
+        self.tls_read_buffer = TLS_READ_BUFFER if tls_read_buffer is None else tls_read_buffer
         self.handler = handler
         self.ssl_context = ssl_context
         self.keepalive = keepalive
@@ -95,6 +114,7 @@ class SinkServer:
         self.replace_previous = True  # DELIV-10; only a conformance mutant turns it off
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
+        _set_tls_read_buffer(self.tls_read_buffer)
         self._server = await asyncio.start_server(
             self._accept, host, port, ssl=self.ssl_context,
             ssl_handshake_timeout=self.keepalive if self.ssl_context is not None else None)
