@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import load_mode
 
     load_mode.register(sub)
+    from . import fuzz_mode
+
+    fuzz_mode.register(sub)
     return parser
 
 
