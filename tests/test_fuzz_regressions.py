@@ -168,11 +168,13 @@ def test_deframer_check_catches_lost_frames(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_kaitai_check_catches_a_disagreement(monkeypatch: pytest.MonkeyPatch) -> None:
     import sinkproto
+    import sinkproto.construct_codec
 
     def lenient(data: bytes, limits: object) -> object:
         return sinkproto.Ping()  # accepts anything, unlike the Kaitai parser
 
-    monkeypatch.setattr(sinkproto, "decode_frame", lenient)
+    # kaitai_diff checks the construct reference codec against the .ksy
+    monkeypatch.setattr(sinkproto.construct_codec, "decode_frame", lenient)
     check = _check.__wrapped__("kaitai_diff")  # a fresh setup that binds the patched decoder
     with pytest.raises(Finding, match="Kaitai parser rejects"):
         check(b"\x00" + b"\xf0\x00")  # unit 0 (frame), type 15: unknown
