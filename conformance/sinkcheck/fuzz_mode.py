@@ -264,13 +264,15 @@ class Shrinker:
 
 
 def run_fuzz(target: Target, settings: FuzzSettings, *, peer: PeerProcess | None = None,
-             say: Callable[[str], None] = print) -> tuple[Finding | None, dict[str, Any]]:
-    """Fuzz for ``settings.duration`` seconds; returns the (shrunk) finding, if any, and run figures."""
+             say: Callable[[str], None] = print, seeds: list[Session] | None = None,
+             ) -> tuple[Finding | None, dict[str, Any]]:
+    """Fuzz for ``settings.duration`` seconds; returns the (shrunk) finding, if any, and run figures.
+    ``seeds``: the sessions to mutate (default: a client's sessions, to fuzz a server)."""
     failure = asyncio.run(target.probe())
     if failure is not None:
-        raise Unsupported(f"the server does not serve a well-behaved connection before fuzzing: {failure}")
+        raise Unsupported(f"the peer does not complete a well-behaved session before fuzzing: {failure}")
     assert target.state.server_instance_id is not None
-    seeds = seed_sessions(seed=settings.seed, server_instance_id=target.state.server_instance_id,
+    seeds = seeds or seed_sessions(seed=settings.seed, server_instance_id=target.state.server_instance_id,
                           client_instance_id=target.profile.client_instance_id,
                           app_version=target.profile.app_version)
 
@@ -280,7 +282,7 @@ def run_fuzz(target: Target, settings: FuzzSettings, *, peer: PeerProcess | None
 
     failure = asyncio.run(sanity())
     if failure is not None:
-        raise Unsupported(f"the server stops serving after the unmutated seed sessions: {failure}")
+        raise Unsupported(f"the peer fails after the unmutated seed sessions: {failure}")
     rng = random.Random(settings.seed)
     figures: dict[str, Any] = {"exchanges": 0, "probes": 0}
 
@@ -447,9 +449,13 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     try:
-        profile = _profile(args)
         document = json.loads(Path(args.file).read_text())
         sessions = load_sessions(document)
+        if document.get("mode") == "client":
+            from .fuzz_client import _client_profile, replay_client
+
+            return replay_client(document, args, _client_profile(args))
+        profile = _profile(args)
     except (OSError, ValueError, KeyError) as exc:
         print(f"sink-check replay: {exc}")
         return 2
@@ -503,9 +509,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", metavar="FILE", help="where a finding is saved (default sink-fuzz-finding-seedS.json)")
     _tls_options(p)
     p.set_defaults(func=cmd_fuzz)
+    from .fuzz_client import register_client
+
+    register_client(roles, _tls_options)
     r = sub.add_parser("replay", help="replay a fuzz finding; exit 1 if it still reproduces")
     r.add_argument("file", metavar="FILE")
     r.add_argument("target", type=_address, metavar="HOST:PORT", nargs="?",
                    help="the server (default: the one the finding was made against)")
+    r.add_argument("--exec", metavar="COMMAND",
+                   help="a client finding: the client to start (default: the command it was found with)")
+    r.add_argument("--listen", type=_address, default=("127.0.0.1", 0), metavar="HOST:PORT",
+                   help="a client finding: where the runner listens (default 127.0.0.1, any port)")
     _tls_options(r)
     r.set_defaults(func=cmd_replay, seed=0, duration=0.0, probe_every=1, shrink_time=0.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from sinkproto.peer_commands import add_connect_options, run_client
 from sinkproto.peers import PeerSession
 from sinkproto.peers.service import StoreClient
 
-__all__ = ["ClientMutant", "CLIENT_MUTANTS", "main"]
+__all__ = ["CLIENT_MUTANTS", "FUZZ_CLIENT_MUTANTS", "ClientMutant", "main"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,15 @@ class WrongAckId(Connection):
         self._queue(Ack(message_id=(message_id + 1) & 0xFFF), now)
 
 
+class CrashOnUnknownType(Connection):
+    """Exits at once (a crash) on a frame of an unknown type (8..15) instead of closing (ERR-3)."""
+
+    def _receive_frame(self, raw: bytes, now: float) -> list[ConnectionEvent]:
+        if raw and raw[0] >> 4 >= 8:
+            os._exit(70)
+        return super()._receive_frame(raw, now)
+
+
 # -- application (handler) variants ----------------------------------------------------------------
 
 
@@ -161,12 +171,20 @@ CLIENT_MUTANTS: tuple[ClientMutant, ...] = (
 )
 
 
+# Mutants for fuzz mode only (`sink-check fuzz client`): no conformance case targets them, so the self-test
+# does not run them. A crash is not something a case can tell from a close.
+FUZZ_CLIENT_MUTANTS: tuple[ClientMutant, ...] = (
+    ClientMutant("crash-on-unknown-type", "exits on a frame of an unknown type", (),
+                 {"connection_class": CrashOnUnknownType}),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sinkcheck.selftest.client_mutants")
-    parser.add_argument("--mutant", required=True, choices=[m.name for m in CLIENT_MUTANTS])
+    parser.add_argument("--mutant", required=True, choices=[m.name for m in CLIENT_MUTANTS + FUZZ_CLIENT_MUTANTS])
     add_connect_options(parser)
     args = parser.parse_args(argv)
-    mutant = next(m for m in CLIENT_MUTANTS if m.name == args.mutant)
+    mutant = next(m for m in CLIENT_MUTANTS + FUZZ_CLIENT_MUTANTS if m.name == args.mutant)
     return asyncio.run(run_client(args, **mutant.options))
 
 
