@@ -27,7 +27,7 @@ from sinkproto.errors import DecodeError
 from .listener import ClientControl, Listener
 from .model import CheckFailed, WireRecord
 from .profile import Profile
-from .wire import CLOSED, Wire, describe_frame
+from .wire import Wire, describe_frame
 
 __all__ = ["ClientRunState", "ClientCaseContext", "frame_type"]
 
@@ -142,23 +142,17 @@ class ClientCaseContext:
                    pings: bool = False) -> bytes:
         """The next frame. The client's PUBLISHes are ACKed and its PINGs answered in the background,
         as a live server would, unless ``publishes`` / ``pings`` ask for them."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.t(timeout)
-        while True:
-            try:
-                frame = await wire.recv_frame(max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                raise CheckFailed(f"no frame within {self.t(timeout):.1f} s while waiting for {what}") from None
-            if frame is CLOSED:
-                raise CheckFailed(f"the connection closed ({wire.close_reason}) while waiting for {what}")
+        async def background(frame: bytes) -> bool:
             kind = frame_type(frame)
             if kind == PUBLISH and not publishes and len(frame) >= 2:
                 await wire.send_frame(encode_frame(Ack(message_id=frame_message_id(frame))))
-                continue
+                return True
             if kind == PING and not pings and len(frame) == 2:
                 await wire.send_frame(encode_frame(Pong()))
-                continue
-            return frame
+                return True
+            return False
+
+        return await wire.next_frame(what, self.t(timeout), background)
 
     async def read_request(self, wire: Wire) -> ConnectionRequest:
         """The first frame must be a connection request (HS-1)."""

@@ -23,7 +23,7 @@ from sinkproto.errors import DecodeError
 
 from .model import CheckFailed, Unsupported, WireRecord
 from .profile import Profile
-from .wire import CLOSED, Wire, describe_frame
+from .wire import Wire, describe_frame
 
 __all__ = ["RunState", "CaseContext"]
 
@@ -123,19 +123,13 @@ class CaseContext:
     async def recv(self, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = False) -> bytes:
         """The next frame. PUBLISH frames from the peer are background traffic (its own events):
         they are ACKed and skipped unless ``publishes`` asks for them."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.t(timeout)
-        while True:
-            try:
-                frame = await wire.recv_frame(max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                raise CheckFailed(f"no frame within {self.t(timeout):.1f} s while waiting for {what}") from None
-            if frame is CLOSED:
-                raise CheckFailed(f"the connection closed ({wire.close_reason}) while waiting for {what}")
+        async def background(frame: bytes) -> bool:
             if not publishes and frame[:1] and frame[0] >> 4 == 4 and len(frame) >= 2:
                 await wire.send_frame(encode_frame(Ack(message_id=int.from_bytes(frame[:2], "big") & 0xFFF)))
-                continue
-            return frame
+                return True
+            return False
+
+        return await wire.next_frame(what, self.t(timeout), background)
 
     async def recv_response(self, wire: Wire, timeout: float = 5.0) -> ConnectionResponse:
         """The connection response, promptly: before a silence timeout could have freed the server."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sinkproto import DecodeError, Deframer, Limits, decode_frame, frame_bytes
 from sinkproto.jsonform import to_json
 
-from .model import WireRecord
+from .model import CheckFailed, WireRecord
 
 __all__ = ["Wire", "describe_frame", "CLOSED"]
 
@@ -119,6 +119,26 @@ class Wire:
                 self._record("received", frame, describe_frame(frame))
             self._frames.extend(frames)
         return self._frames.pop(0)
+
+    async def next_frame(self, what: str, seconds: float,
+                         background: Callable[[bytes], Awaitable[bool]]) -> bytes:
+        """The next frame the case is waiting for, within ``seconds``.
+
+        ``background`` sees each frame first and returns True when it handled
+        it as the peer's own traffic (a PUBLISH to ACK, a PING to answer); such
+        frames are skipped. No frame in time, or a close, fails the case.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            try:
+                frame = await self.recv_frame(max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise CheckFailed(f"no frame within {seconds:.1f} s while waiting for {what}") from None
+            if frame is CLOSED:
+                raise CheckFailed(f"the connection closed ({self.close_reason}) while waiting for {what}")
+            if not await background(frame):
+                return frame
 
     async def expect_close(self, timeout: float) -> tuple[bool, list[bytes]]:
         """Wait up to ``timeout`` for the peer to close; returns (closed, frames received meanwhile)."""
