@@ -52,3 +52,48 @@ def test_bench_wire_quick_counts_sink_bytes(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert "| Sink v0 (TCP) | no | 90 / " in out  # a 86-byte framed PUBLISH up, a 4-byte framed ACK down
     assert "| Sink v0 (TCP) | mutual TLS |" in out
+
+
+def test_bench_batch_sizes_are_what_the_codecs_produce(capsys: pytest.CaptureFixture[str]) -> None:
+    from sinkproto.bench import batch_bench
+    from sinkproto.codec import FAST
+    from sinkproto.construct_codec import v1
+    from sinkproto.messages import Batch
+
+    meter = load()["meter"]
+    report = batch_bench.run(meter)
+    sizes = {row.encoding: row.size for row in report.rows}
+    assert sizes["v0 column batch"] == len(FAST.encode_batch(Batch(events=meter.events)))
+    chosen = batch_bench.encode(meter.events, batch_bench.record_schemas())
+    assert report.chosen.size == len(chosen) == min(s for name, s in sizes.items() if name.startswith("v"))  # CODEC-5
+    assert report.chosen.note == batch_bench.batch_format(chosen)
+    decoded = v1.decode_batch(chosen) if not report.records else v1.decode_batch(chosen, schemas=batch_bench.record_schemas())  # type: ignore[call-arg]
+    assert decoded.events == meter.events
+    # The information floor is below every encoding measured (it is a floor), and the verdict follows the size.
+    assert report.entropy_bytes < min(sizes.values()) and report.profile_bytes < min(sizes.values())
+    assert report.met == (report.chosen.size <= batch_bench.GOAL_BYTES)
+    assert main(["bench", "batch", "--no-docs"]) == 0
+    out = capsys.readouterr().out
+    assert f"| v1 encoder's choice (what BATCH_PUBLISH carries) | {report.chosen.size:,} |" in out
+    assert ("**Goal of 1,000 bytes: MET**" in out) == report.met and ("NOT MET" in out) == (not report.met)
+
+
+def test_the_information_floor_of_the_meter_profile_adds_up() -> None:
+    import math
+
+    from sinkproto.bench.information import meter_information, total_bits
+
+    terms = {t.what: t for t in meter_information(load()["meter"])}
+    # Uniform draws: the committed profile carries exactly their entropy.
+    for what in ("meter serials (and keys)", "order of the meters", "offset", "voltage_dv", "current_ma"):
+        assert terms[what].profile_bits == terms[what].entropy_bits
+    assert terms["voltage_dv"].entropy_bits == pytest.approx(100 * math.log2(251))
+    assert terms["order of the meters"].entropy_bits == pytest.approx(math.log2(math.factorial(100)))
+    # Sorted timestamps: between the distinct-seconds case and the number of multisets of 100 of 900 seconds.
+    distinct = 100 * math.log2(900) - math.log2(math.factorial(100))
+    assert distinct < terms["timestamps"].entropy_bits < math.log2(math.comb(999, 100))
+    # A mixture field: the flag's entropy plus the share of the range.
+    h = -(0.1 * math.log2(0.1) + 0.9 * math.log2(0.9))
+    assert terms["active_energy_export_wh"].entropy_bits == pytest.approx(100 * (h + 0.1 * math.log2(4_900_001)))
+    entropy, information = total_bits(list(terms.values()))
+    assert 11_000 < entropy < 12_000 and abs(information - entropy) < 100

@@ -1,4 +1,4 @@
-"""``sink bench codec|wire|memory``: argument parsing, printing, and the docs page update.
+"""``sink bench codec|wire|memory|batch``: argument parsing, printing, and the docs page update.
 
 Each command prints its markdown table. With ``--docs`` (the default when
 run inside the kit's tree) it also rewrites its section of
@@ -94,6 +94,20 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from . import batch_bench
+    from .profiles import load
+
+    report = batch_bench.run(load()["meter"])
+    text = batch_bench.format_report(report)
+    print(text)
+    page = _target_page(args)
+    if page is not None:
+        replace_region(page, "batch", text)  # sizes, not timings: no machine line
+        print(f"\nwritten to {page}")
+    return 0
+
+
 def _docs_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--docs", help="the performance page to update (default: docs/performance.md here or above)")
     parser.add_argument("--no-docs", action="store_true", help="print only; leave the docs page alone")
@@ -101,7 +115,7 @@ def _docs_options(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     """Add ``sink bench`` to the ``sink`` command's subparsers."""
-    bench = sub.add_parser("bench", help="benchmarks: codec speed, bytes on the wire, memory")
+    bench = sub.add_parser("bench", help="benchmarks: codec speed, bytes on the wire, memory, batch size")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
 
     codec = bsub.add_parser("codec", help="µs/op of the construct and fast codecs, msgpack and fastavro, on both profiles")
@@ -118,6 +132,10 @@ def register(sub: Any) -> None:
     wire.add_argument("--profile", choices=("random", "meter"), default="random", help="events to send (default: random)")
     _docs_options(wire)
     wire.set_defaults(func=cmd_wire)
+
+    batch = bsub.add_parser("batch", help="the meter batch figure: 100 meter readings as one batch v1, against 1,000 bytes")
+    _docs_options(batch)
+    batch.set_defaults(func=cmd_batch)
 
     memory = bsub.add_parser("memory", help="peak memory of decoding at the limits; server RSS per idle TLS connection")
     memory.add_argument("--connections", type=int, default=1000, help="idle mutual-TLS connections to open (default 1000)")

@@ -35,7 +35,22 @@ __all__ = ["Profile", "PROFILE_NAMES", "DATA_FILE", "generate", "load", "dump"]
 DATA_FILE = Path(__file__).resolve().parent / "data" / "profiles.json"
 PROFILE_NAMES = ("random", "meter")
 EVENTS = 100
-WINDOW_START = 1_700_000_100 - 1_700_000_100 % 900  # a 15-minute boundary in November 2023
+WINDOW = 900  # seconds: the meter profile's readings fall in one 15-minute window
+WINDOW_START = 1_700_000_100 - 1_700_000_100 % WINDOW  # a 15-minute boundary in November 2023
+SERIALS = 1_000_000  # meter serials are drawn from 1..SERIALS-1
+SOLAR_SHARE = 0.1  # share of bidirectional (solar) meters, which report active_energy_export_wh
+REACTIVE_SHARE = 0.3  # share of meters that report reactive_energy_varh
+#: Inclusive ranges the meter profile draws uniformly from (randint): the Avro fields and the event offset.
+METER_RANGES: dict[str, tuple[int, int]] = {
+    "active_energy_import_wh": (1_000_000, 40_000_000),
+    "active_energy_export_wh": (100_000, 5_000_000),
+    "voltage_dv": (2200, 2450),
+    "current_ma": (0, 40_000),
+    "power_factor_permille": (800, 1000),
+    "frequency_mhz": (49_900, 50_100),
+    "reactive_energy_varh": (10_000, 2_000_000),
+    "offset": (35_000, 105_000),
+}
 
 
 @dataclass(frozen=True)
@@ -71,24 +86,24 @@ def _meter_profile() -> Profile:
 
     registry = default_registry()
     rng = random.Random(900)
-    serials = sorted(rng.sample(range(1, 1_000_000), EVENTS))
-    times = sorted(WINDOW_START + rng.randrange(900) for _ in serials)
+    serials = sorted(rng.sample(range(1, SERIALS), EVENTS))
+    times = sorted(WINDOW_START + rng.randrange(WINDOW) for _ in serials)
     order = list(range(EVENTS))
     rng.shuffle(order)  # meters answer the poll in no particular order
     events = []
     for when, index in zip(times, order):
         serial = f"SM5R-{serials[index]:06d}"
-        solar = rng.random() < 0.1
+        solar = rng.random() < SOLAR_SHARE
         record = {
             "meter_serial": serial,
             "interval_seconds": 900,
-            "active_energy_import_wh": rng.randint(1_000_000, 40_000_000),
-            "active_energy_export_wh": rng.randint(100_000, 5_000_000) if solar else 0,
-            "voltage_dv": rng.randint(2200, 2450),
-            "current_ma": rng.randint(0, 40_000),
-            "power_factor_permille": rng.randint(800, 1000),
-            "frequency_mhz": rng.randint(49_900, 50_100),
-            "reactive_energy_varh": rng.randint(10_000, 2_000_000) if rng.random() < 0.3 else None,
+            "active_energy_import_wh": rng.randint(*METER_RANGES["active_energy_import_wh"]),
+            "active_energy_export_wh": rng.randint(*METER_RANGES["active_energy_export_wh"]) if solar else 0,
+            "voltage_dv": rng.randint(*METER_RANGES["voltage_dv"]),
+            "current_ma": rng.randint(*METER_RANGES["current_ma"]),
+            "power_factor_permille": rng.randint(*METER_RANGES["power_factor_permille"]),
+            "frequency_mhz": rng.randint(*METER_RANGES["frequency_mhz"]),
+            "reactive_energy_varh": rng.randint(*METER_RANGES["reactive_energy_varh"]) if rng.random() < REACTIVE_SHARE else None,
             "phase": "SINGLE",
         }
         events.append(
@@ -96,7 +111,7 @@ def _meter_profile() -> Profile:
                 event_type_id=1,
                 schema_version=2,
                 key=serial.encode(),
-                offset=rng.randint(35_000, 105_000),
+                offset=rng.randint(*METER_RANGES["offset"]),
                 timestamp=when,
                 event_data=registry.encode(1, 2, record),
             )
