@@ -34,6 +34,10 @@ class Limits:
     max_declared_types: int = 1024
     max_declared_versions: int = 256
     max_zstd_window: int = 8 * 1024 * 1024
+    # Version 1, records mode (LIMIT-10).
+    max_record_columns: int = 1024
+    max_dictionary_entries: int = 65536
+    max_collection_items: int = 65536
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_frame_size <= MAX_FRAME_SIZE:
@@ -41,7 +45,8 @@ class Limits:
         if not 1 <= self.max_varint_bytes <= MAX_VARINT_BYTES:
             raise ValueError(f"max_varint_bytes must be in 1..{MAX_VARINT_BYTES}")
         for name in ("max_key_size", "max_event_data_size", "max_batch_events", "max_decompressed_size",
-                     "max_declared_types", "max_declared_versions", "max_zstd_window"):
+                     "max_declared_types", "max_declared_versions", "max_zstd_window", "max_record_columns",
+                     "max_dictionary_entries", "max_collection_items"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 

@@ -34,13 +34,14 @@ __all__ = [
 T = TypeVar("T")
 
 
-def _parse(construct: Any, data: bytes, limits: Limits, unit: str) -> Any:
+def _parse(construct: Any, data: bytes, limits: Limits, unit: str, schemas: Any = None) -> Any:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"{unit} must be bytes-like, got {type(data).__name__}")
     data = bytes(data)
     stream = io.BytesIO(data)
     try:
-        return construct.parse_stream(stream, limits=limits)
+        # ``schemas`` (a records.RecordSchemas) is what records mode of batch v1 decodes with.
+        return construct.parse_stream(stream, limits=limits, schemas=schemas)
     except SinkError:
         raise
     except StreamError as exc:
@@ -50,9 +51,9 @@ def _parse(construct: Any, data: bytes, limits: Limits, unit: str) -> Any:
         raise Truncated(f"{unit} is malformed: {exc}", offset=stream.tell()) from None
 
 
-def _build(construct: Any, value: Any) -> bytes:
+def _build(construct: Any, value: Any, schemas: Any = None) -> bytes:
     try:
-        return bytes(construct.build(value))
+        return bytes(construct.build(value, schemas=schemas))
     except SinkError:
         raise
     except ConstructError as exc:

@@ -7,27 +7,31 @@ request (``request_flags``, optional ``server_instance_id`` and
 response, BATCH_PUBLISH (type 2), BATCH_RESULT (type 8) and batch v1 (an
 ``extended`` header bit, then a ``format`` byte: codec and mode).
 
-The records mode (``mode`` 1) is specified as *proposed*; this decoder
-reports it as ``unknown_format`` until it is implemented.
+The records mode (``mode`` 1) transposes Avro records into typed columns
+(:mod:`.records`); it needs the writer schemas, passed as ``schemas=`` (a
+:class:`~sinkproto.records.RecordSchemas`) to every function here.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from construct import Adapter, BitsInteger, BitStruct, Computed, Const, Construct, If, Int8ub, Int32ub, Nibble, Peek, Struct, Switch, Tell, this
 
 from ..batchrules import canonical_layout
 from ..batchrules_v1 import unzstd_body, zstd_body
-from ..errors import EncodeError, InvalidList, LimitExceeded, ReservedBit, Truncated, UnknownFormat, UnknownResponseCode, UnknownType, UnsupportedVersion
+from ..errors import EncodeError, InconsistentBatch, InvalidList, LimitExceeded, ReservedBit, Truncated, UnknownFormat, UnknownResponseCode, UnknownType, UnsupportedVersion
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import Batch, BatchLayout, ConnectionRequest, ConnectionResponse, FrameType, Response
+from ..messages import Batch, BatchLayout, ConnectionRequest, Event, ConnectionResponse, FrameType, Response
 from ..messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1, FrameTypeV1, FrameV1
 from ..readers import ReaderSchemas
+from ..records import RecordPlan, RecordSchemas, transpose
 from .batch import BatchAdapter, body_struct
 from .batch import batch as batch_v0
 from .frames import FRAME_CONSTRUCTS, connection_request_v0, nack_payload_struct
+from .records import records_body
 from .primitives import Chunk, End, Gzipped, Reject, Text, VarUInt, limits_of, read_varint, remaining, varint_bytes
 
 __all__ = [
@@ -234,16 +238,16 @@ class ExtendedHeader(Construct):  # type: ignore[misc]
             raise UnknownFormat(f"batch codec {codec} is not assigned", offset=1, requirement="BATCH-14")
         if mode not in BatchMode._value2member_map_:
             raise UnknownFormat(f"batch mode {mode} is not assigned", offset=1, requirement="BATCH-14")
-        if mode == BatchMode.RECORDS:
-            # Specified (RECORD-1..7, status proposed), not implemented by the reference codec yet.
-            raise UnknownFormat("batch mode records is proposed in this draft and not implemented by this decoder",
-                                offset=1, requirement="BATCH-14")
-        return BatchLayout.from_byte(raw[0] & 0x3F), BatchFormat(codec=BatchCodec(codec), mode=BatchMode(mode))
+        layout = BatchLayout.from_byte(raw[0] & 0x3F)
+        if mode == BatchMode.RECORDS and layout != RECORDS_LAYOUT:
+            raise InconsistentBatch(f"records mode needs exactly same_event_type_id and same_schema_version, not "
+                                    f"header {raw[0]:#04x}", offset=0, requirement="RECORD-1")
+        return layout, BatchFormat(codec=BatchCodec(codec), mode=BatchMode(mode))
 
     def _build(self, obj: tuple[BatchLayout, BatchFormat], stream: io.BytesIO, context: Any, path: str) -> Any:
         layout, fmt = obj
-        if fmt.mode is not BatchMode.COLUMNS:
-            raise EncodeError("batch mode records is not implemented by this encoder (RECORD-*, proposed)")
+        if fmt.mode is BatchMode.RECORDS and layout != RECORDS_LAYOUT:
+            raise EncodeError("records mode has exactly same_event_type_id and same_schema_version set (RECORD-1)")
         stream.write(bytes([0x80 | layout.to_byte(), fmt.to_byte()]))
         return obj
 
@@ -268,6 +272,55 @@ def _own_flag(name: str) -> Any:
     return lambda ctx: getattr(ctx.layout, name)
 
 
+RECORDS_LAYOUT = BatchLayout(same_event_type_id=True, same_schema_version=True)
+
+
+def _schemas_of(context: Any) -> RecordSchemas | None:
+    params = getattr(context, "_params", None)
+    schemas = getattr(params, "schemas", None) if params is not None else None
+    return schemas if isinstance(schemas, RecordSchemas) else None
+
+
+class RecordPlanField(Construct):  # type: ignore[misc]
+    """RECORD-2, LIMIT-10: the writer schema of a records batch, looked up after the header values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flagbuildnone = True
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> RecordPlan | None:
+        if context.format.mode is not BatchMode.RECORDS:
+            return None
+        return _plan_for(context, stream.tell())
+
+    def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> None:
+        return None
+
+
+def _plan_for(context: Any, at: int) -> RecordPlan:
+    schemas = _schemas_of(context)
+    key = (context.event_type_id, context.schema_version)
+    plan = schemas.plan(*key) if schemas is not None else None
+    if plan is None:
+        raise UnknownFormat(f"records mode for event type {key[0]} schema version {key[1]}: no writer schema known here",
+                            offset=at, requirement="RECORD-2")
+    bound = limits_of(context).max_record_columns
+    if len(plan.columns) > bound:
+        raise LimitExceeded(f"the writer schema flattens to {len(plan.columns)} columns, over max_record_columns={bound}",
+                            offset=at, requirement="LIMIT-10")
+    return plan
+
+
+_BODIES = {
+    (BatchCodec.NONE, BatchMode.COLUMNS): body_struct,
+    (BatchCodec.GZIP, BatchMode.COLUMNS): Gzipped(body_struct),
+    (BatchCodec.ZSTD, BatchMode.COLUMNS): Zstded(body_struct),
+    (BatchCodec.NONE, BatchMode.RECORDS): records_body,
+    (BatchCodec.GZIP, BatchMode.RECORDS): Gzipped(records_body),
+    (BatchCodec.ZSTD, BatchMode.RECORDS): Zstded(records_body),
+}
+
+
 extended_batch_struct = Struct(
     "header" / ExtendedHeader(),
     # body_struct reads its flags as ``ctx._.layout``, as in version 0.
@@ -280,8 +333,8 @@ extended_batch_struct = Struct(
     "timestamp" / If(_own_flag("delta_timestamp"), VarUInt(what="timestamp")),
     "event_data_length" / If(_own_flag("same_event_data_length"), VarUInt(what="event_data_length", limit="max_event_data_size")),
     "body_offset" / Tell,
-    "body" / Switch(lambda ctx: ctx.format.codec,
-                    {BatchCodec.NONE: body_struct, BatchCodec.GZIP: Gzipped(body_struct), BatchCodec.ZSTD: Zstded(body_struct)}),
+    "plan" / RecordPlanField(),
+    "body" / Switch(lambda ctx: (ctx.format.codec, ctx.format.mode), _BODIES),
 )
 
 
@@ -289,14 +342,37 @@ class ExtendedBatchAdapter(BatchAdapter):
     """Version 0's columns <-> rows, with the format byte carried through."""
 
     def _decode(self, obj: Any, context: Any, path: str) -> BatchV1:
+        if obj.format.mode is BatchMode.RECORDS:
+            return BatchV1(events=obj.body, layout=obj.layout, format=obj.format)
         decoded = super()._decode(obj, context, path)
         return BatchV1(events=decoded.events, layout=decoded.layout, format=obj.format)
 
     def _encode(self, obj: BatchV1, context: Any, path: str) -> dict[str, Any]:
         assert obj.layout is not None and obj.format is not None
+        if obj.format.mode is BatchMode.RECORDS:
+            return _encode_records(obj, context)
         out = super()._encode(Batch(events=obj.events, layout=obj.layout), context, path)
         out["header"] = (out.pop("layout"), obj.format)
         return out
+
+
+def _encode_records(obj: BatchV1, context: Any) -> dict[str, Any]:
+    """RECORD-2: every event of one type and version, its event_data canonical Avro of a schema both know."""
+    first = obj.events[0]
+    if any((e.event_type_id, e.schema_version) != (first.event_type_id, first.schema_version) for e in obj.events):
+        raise EncodeError("a records batch holds events of one event_type_id and schema_version (RECORD-1)")
+    schemas = _schemas_of(context)
+    plan = schemas.plan(first.event_type_id, first.schema_version) if schemas is not None else None
+    if plan is None:
+        raise EncodeError(f"records mode needs the schema of event type {first.event_type_id} version "
+                          f"{first.schema_version} (RECORD-2)")
+    columns = transpose(plan, [e.event_data for e in obj.events])
+    if columns is None:
+        raise EncodeError("an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it "
+                          "(RECORD-2)")
+    return {"header": (RECORDS_LAYOUT, obj.format), "event_type_id": first.event_type_id,
+            "schema_version": first.schema_version, "key_length": None, "offset": None, "timestamp": None,
+            "event_data_length": None, "body": (obj.events, columns, plan)}
 
 
 extended_batch = ExtendedBatchAdapter(extended_batch_struct)
@@ -323,11 +399,11 @@ class BatchV1Field(Construct):  # type: ignore[misc]
         if not obj.events:
             raise EncodeError("a batch holds at least one event (BATCH-8)")
         if obj.format is None and obj.layout is None:
-            stream.write(encode_batch(obj))  # CODEC-5: the smallest encoding
+            stream.write(encode_batch(obj, schemas=_schemas_of(context)))  # CODEC-5: the smallest encoding
         elif obj.format is None:
             batch_v0._build(Batch(events=obj.events, layout=obj.layout), stream, context, path)
         else:
-            layout = obj.layout or canonical_layout(obj.events)
+            layout = obj.layout or (RECORDS_LAYOUT if obj.format.mode is BatchMode.RECORDS else canonical_layout(obj.events))
             extended_batch._build(BatchV1(events=obj.events, layout=layout, format=obj.format), stream, context, path)
         return obj
 
@@ -417,8 +493,12 @@ FRAME_TYPE_OF_V1: dict[type, int] = {
 # -- the API --------------------------------------------------------------------------------------------
 
 
-def encode_frame(message: FrameV1) -> bytes:
-    """Encode one frame of a version-1 connection (without the stream length prefix)."""
+def encode_frame(message: FrameV1, schemas: RecordSchemas | None = None) -> bytes:
+    """Encode one frame of a version-1 connection (without the stream length prefix).
+
+    ``schemas``: the writer schemas records mode may use, those the peer
+    declared it can read (RECORD-2); without them no batch uses records mode.
+    """
     from . import FRAME_TYPE_OF, _build
 
     frame_type = FRAME_TYPE_OF_V1.get(type(message))
@@ -426,28 +506,30 @@ def encode_frame(message: FrameV1) -> bytes:
         frame_type = FRAME_TYPE_OF.get(type(message))
     if frame_type is None:
         raise EncodeError(f"{type(message).__name__} is not a frame")
-    data = _build(FRAME_CONSTRUCTS_V1[int(frame_type)], message)
+    data = _build(FRAME_CONSTRUCTS_V1[int(frame_type)], message, schemas)
     if len(data) > 0xFFFF:
         raise EncodeError(f"a frame of {len(data)} bytes does not fit the 65,535-byte limit (ERR-8, BPUB-5)")
     return data
 
 
-def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> FrameV1:
-    """Decode exactly one whole frame of a version-1 connection."""
+def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> FrameV1:
+    """Decode exactly one whole frame of a version-1 connection; ``schemas`` decode records mode."""
     from . import _check_frame_size, _parse
 
     _check_frame_size(data, limits)
-    return _parse(frame, data, limits, "frame").body  # type: ignore[no-any-return]
+    return _parse(frame, data, limits, "frame", schemas).body  # type: ignore[no-any-return]
 
 
-def encode_batch(value: BatchV1) -> bytes:
+def encode_batch(value: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
     """Encode a batch v1.
 
     With ``value.format`` set, exactly that format (and ``value.layout``, or
     the canonical flags) is used. With ``format`` None and a ``layout``, the
     version-0 encoding of that layout. With neither, the smallest of the
-    version-0 canonical encoding (BATCH-7) and the extended encodings with
-    gzip and zstd (CODEC-5).
+    version-0 canonical encoding (BATCH-7), the extended encodings with gzip
+    and zstd, and, when ``schemas`` has the events' schema and their
+    event_data is canonical Avro (RECORD-2), records mode with each codec
+    (CODEC-5).
     """
     from . import _build
     from . import encode_batch as encode_batch_v0
@@ -455,19 +537,34 @@ def encode_batch(value: BatchV1) -> bytes:
     if not value.events:
         raise EncodeError("a batch holds at least one event (BATCH-8)")
     if value.format is not None or value.layout is not None:
-        return _build(batch, value)
+        return _build(batch, value, schemas)
     candidates = [encode_batch_v0(Batch(events=value.events))]
     layout = canonical_layout(value.events)
     for codec in (BatchCodec.GZIP, BatchCodec.ZSTD):
         candidates.append(_build(batch, BatchV1(events=value.events, layout=layout, format=BatchFormat(codec=codec))))
-    # Ties go to the earliest candidate: the version-0 form, then gzip.
+    if records_possible(value.events, schemas):
+        for codec in BatchCodec:
+            candidates.append(_build(batch, BatchV1(events=value.events, layout=RECORDS_LAYOUT,
+                                                    format=BatchFormat(codec=codec, mode=BatchMode.RECORDS)), schemas))
+    # Ties go to the earliest candidate: the version-0 form, then gzip, zstd, records.
     return min(candidates, key=len)
 
 
-def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS) -> BatchV1:
+def records_possible(events: Sequence[Event], schemas: RecordSchemas | None) -> bool:
+    """RECORD-1, RECORD-2: one event type and version, a schema both sides know, canonical Avro data."""
+    if schemas is None or not events:
+        return False
+    first = events[0]
+    if any((e.event_type_id, e.schema_version) != (first.event_type_id, first.schema_version) for e in events):
+        return False
+    plan = schemas.plan(first.event_type_id, first.schema_version)
+    return plan is not None and transpose(plan, [e.event_data for e in events]) is not None
+
+
+def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> BatchV1:
     from . import _parse
 
-    return _parse(batch, data, limits, "batch")  # type: ignore[no-any-return]
+    return _parse(batch, data, limits, "batch", schemas)  # type: ignore[no-any-return]
 
 
 def encode_reader_schemas(value: ReaderSchemas) -> bytes:

@@ -1,0 +1,312 @@
+"""Records mode of batch v1 in construct (RECORD-1..RECORD-9): columns, transforms, the records body.
+
+Each column is a chunk holding a ``transform`` byte and the transform's
+payload (RECORD-5). The payloads are declared below, one construct per
+transform, with the column's value count ``n`` in the context; what the
+columns mean (the flattened schema, how many values reach each column,
+rebuilding ``event_data``) is :mod:`sinkproto.records`, shared with the
+fast codec.
+
+Every error inside a column is reported at the offset of the column's
+first byte (its chunk length), so that every codec reports the same
+offset without mirroring the order in which this one reads a payload
+(RECORD-8).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from construct import Adapter, Array, Bytes, Construct, Container, Int8ub, Struct, StreamError, this
+
+from ..batchrules import zigzag_decode, zigzag_encode
+from ..errors import EncodeError, InconsistentBatch, LimitExceeded, Truncated, UnknownFormat, ValueOutOfRange
+from ..messages import Event
+from ..records import UINT64, Column, ColumnType, RecordPlan, check_value, reach_count, rebuild
+from ..transforms import (BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, Transform, bytes_candidates,
+                          int_candidates, unpack_bits)
+from .primitives import BytesIOAt, Chunk, VarUInt, _chunk_length, limits_of, remaining, varint_bytes
+
+__all__ = ["RecordsBody", "records_body"]
+
+
+class ZigZagAdapter(Adapter):  # type: ignore[misc]
+    """A signed value as a zigzag varint; wide, since a column may hold 0..2^64-1 (offsets) or a 65-bit delta."""
+
+    def _decode(self, obj: int, context: Any, path: str) -> int:
+        return zigzag_decode(obj)
+
+    def _encode(self, obj: int, context: Any, path: str) -> int:
+        return zigzag_encode(obj)
+
+
+ZigZag = ZigZagAdapter(VarUInt(wide=True, what="value"))
+Unsigned = VarUInt(wide=True, what="value")
+
+
+class BoundedCount(Construct):  # type: ignore[misc]
+    """A dictionary's entry_count, checked against max_dictionary_entries as soon as it is read (RECORD-6)."""
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
+        value: int = VarUInt(what="entry_count")._parsereport(stream, context, path)
+        bound = limits_of(context).max_dictionary_entries
+        if value > bound:
+            raise LimitExceeded(f"entry_count {value} exceeds max_dictionary_entries={bound}", offset=0, requirement="RECORD-6")
+        return value
+
+    def _build(self, obj: int, stream: io.BytesIO, context: Any, path: str) -> int:
+        stream.write(varint_bytes(obj, what="entry_count"))
+        return obj
+
+
+def _packed_size(values: Callable[[Any], int]) -> Callable[[Any], int]:
+    return lambda ctx: (values(ctx) * ctx.width + 7) // 8
+
+
+# -- the payload of each transform (spec/v1/batch.md, Columns) -------------------------------------------------
+
+int_payloads: dict[int, Any] = {
+    Transform.PLAIN: Struct("values" / Array(this._.n, ZigZag)),
+    Transform.DELTA: Struct("deltas" / Array(this._.n, ZigZag)),
+    Transform.CONSTANT: Struct("value" / ZigZag),
+    Transform.FRAME_OF_REFERENCE: Struct("base" / ZigZag, "offsets" / Array(this._.n, Unsigned)),
+    Transform.DICTIONARY: Struct("entry_count" / BoundedCount(), "entries" / Array(this.entry_count, ZigZag),
+                                 "indices" / Array(this._.n, Unsigned)),
+    Transform.BITPACKED: Struct("base" / ZigZag, "width" / Int8ub, "packed" / Bytes(_packed_size(lambda ctx: ctx._.n))),
+    Transform.DELTA_BITPACKED: Struct("first" / ZigZag, "base" / ZigZag, "width" / Int8ub,
+                                      "packed" / Bytes(_packed_size(lambda ctx: ctx._.n - 1))),
+}
+
+bytes_payloads: dict[int, Any] = {
+    Transform.PLAIN: Struct("values" / Array(this._.n, Chunk("value"))),
+    Transform.CONSTANT: Struct("value" / Chunk("value")),
+    Transform.DICTIONARY: Struct("entry_count" / BoundedCount(), "entries" / Array(this.entry_count, Chunk("entry")),
+                                 "indices" / Array(this._.n, Unsigned)),
+    Transform.PREFIX: Struct("values" / Array(this._.n, Struct("shared" / Unsigned, "rest" / Chunk("value")))),
+    Transform.KEY: Struct(),
+    # The numbers are an int column of their own: a transform byte and its payload.
+    Transform.NUMBERED: Struct("prefix" / Chunk("prefix"), "digits" / Int8ub, "number_transform" / Int8ub),
+}
+
+
+def _with_count(context: Any, n: int) -> Container:
+    """The context a payload struct is parsed in: the column's value count as ``n``, the parse parameters kept."""
+    return Container(_=context, n=n, _params=context._params, _root=None, _parsing=True, _building=False, _sizing=False)
+
+
+def _undelta(deltas: Sequence[int]) -> list[int]:
+    out, previous = [], 0
+    for delta in deltas:
+        previous += delta
+        out.append(previous)
+    return out
+
+
+def _check_width(width: int) -> None:
+    if width > 64:
+        raise InconsistentBatch(f"bit width {width} is over 64", offset=0, requirement="RECORD-8")
+
+
+def _int_values(transform: int, p: Any, n: int) -> list[int]:
+    """Values from a parsed int payload; structural errors raise with offset 0, fixed up by the caller."""
+    if transform == Transform.PLAIN:
+        return list(p["values"])
+    if transform == Transform.DELTA:
+        return _undelta(p.deltas)
+    if transform == Transform.CONSTANT:
+        return [p.value] * n
+    if transform == Transform.FRAME_OF_REFERENCE:
+        return [p.base + v for v in p.offsets]
+    if transform == Transform.DICTIONARY:
+        return [_entry(p, i) for i in p.indices]
+    if transform == Transform.BITPACKED:
+        _check_width(p.width)
+        return [p.base + v for v in unpack_bits(p.packed, p.width, n)]
+    _check_width(p.width)  # DELTA_BITPACKED
+    if n == 0:
+        raise InconsistentBatch("delta_bitpacked needs at least one value", offset=0, requirement="RECORD-8")
+    return _undelta([p.first, *(p.base + v for v in unpack_bits(p.packed, p.width, n - 1))])
+
+
+def _entry(p: Any, index: int) -> Any:
+    if index >= p.entry_count:
+        raise InconsistentBatch(f"dictionary index {index} is not below entry_count {p.entry_count}", offset=0,
+                                requirement="RECORD-7")
+    return p.entries[index]
+
+
+def _bytes_values(transform: int, p: Any, n: int, keys: Sequence[bytes] | None, context: Any, stream: io.BytesIO) -> list[bytes]:
+    if transform == Transform.PLAIN:
+        return list(p["values"])
+    if transform == Transform.CONSTANT:
+        return [p.value] * n
+    if transform == Transform.DICTIONARY:
+        return [_entry(p, i) for i in p.indices]
+    if transform == Transform.PREFIX:
+        out: list[bytes] = []
+        previous = b""
+        for item in p["values"]:
+            if item.shared > len(previous):
+                raise InconsistentBatch(f"prefix length {item.shared} is over the previous value's {len(previous)}", offset=0,
+                                        requirement="RECORD-7")
+            previous = previous[: item.shared] + item.rest
+            out.append(previous)
+        return out
+    if transform == Transform.KEY:
+        assert keys is not None
+        return list(keys)
+    # NUMBERED: prefix + zero-padded decimal digits; the numbers are a nested int column.
+    if not 1 <= p.digits <= MAX_DIGITS:
+        raise InconsistentBatch(f"numbered: digits {p.digits} is outside 1..{MAX_DIGITS}", offset=0, requirement="RECORD-8")
+    column = Column("numbers", ColumnType.INT, None, 0, 10**p.digits - 1)
+    numbers = _read_int_payload(stream, context, column, n, p.number_transform)
+    return [p.prefix + b"%0*d" % (p.digits, number) for number in numbers]
+
+
+def _read_int_payload(stream: io.BytesIO, context: Any, column: Column, n: int, transform: int) -> list[int]:
+    if transform not in INT_TRANSFORMS:
+        raise UnknownFormat(f"transform {transform} is not allowed on an int column", offset=0, requirement="RECORD-5")
+    payload = int_payloads[transform]._parsereport(stream, _with_count(context, n), "")
+    values = _int_values(transform, payload, n)
+    for value in values:
+        check_value(column, value, offset=0, what=column.path)
+    return values
+
+
+def read_column(stream: io.BytesIO, context: Any, column: Column, n: int, keys: Sequence[bytes] | None) -> list[Any]:
+    """RECORD-5: one column chunk with ``n`` values; every error inside it is reported at its first byte."""
+    start = stream.tell()
+    length = _chunk_length(stream, context, column.path or "column", None)
+    inner = io.BytesIO(stream.read(length))
+    limits = limits_of(context)
+    try:
+        raw = inner.read(1)
+        if not raw:
+            raise InconsistentBatch("an empty column: no transform byte", offset=0, requirement="RECORD-5")
+        transform = raw[0]
+        allowed = INT_TRANSFORMS if column.type is ColumnType.INT else BYTES_TRANSFORMS
+        if transform not in allowed or (transform == Transform.KEY and (keys is None or not column.per_event)):
+            raise UnknownFormat(f"transform {transform} is not allowed on column {column.path or 'keys'}", offset=0,
+                                requirement="RECORD-5")
+        if column.type is ColumnType.INT:
+            values: list[Any] = _read_int_payload(inner, context, column, n, transform)
+        else:
+            payload = bytes_payloads[transform]._parsereport(inner, _with_count(context, n), "")
+            values = _bytes_values(transform, payload, n, keys, context, inner)
+            for value in values:
+                check_value(column, value, offset=0, what=column.path)
+        if remaining(inner):
+            raise InconsistentBatch(f"column {column.path or 'keys'}: {remaining(inner)} bytes after its {n} values",
+                                    offset=0, requirement="RECORD-5")
+    except (Truncated, StreamError):
+        raise InconsistentBatch(f"column {column.path or 'keys'} ends before its {n} values", offset=start,
+                                requirement="RECORD-5") from None
+    except (InconsistentBatch, UnknownFormat, ValueOutOfRange, LimitExceeded) as exc:
+        exc.offset = start
+        raise
+    if column is KEY_COLUMN:
+        bound = limits.max_key_size
+        if any(len(k) > bound for k in values):
+            raise LimitExceeded(f"a key is over max_key_size={bound}", offset=start, requirement="LIMIT-5")
+    return values
+
+
+def _shortest(candidates: list[tuple[int, bytes]]) -> bytes:
+    # min() keeps the first of equal lengths: candidates come in transform order.
+    transform, payload = min(candidates, key=lambda c: len(c[1]))
+    return bytes([transform]) + payload
+
+
+def best_int_payload(values: Sequence[int]) -> bytes:
+    """The transform byte and payload of the canonical int column (RECORD-9)."""
+    n = len(values)
+    return _shortest([(t, int_payloads[t].build(params, n=n)) for t, params in int_candidates(values)])
+
+
+def _bytes_payload(transform: int, params: dict[str, Any], n: int) -> bytes:
+    if transform == Transform.NUMBERED:
+        head = bytes_payloads[transform].build({**params, "number_transform": 0}, n=n)[:-1]
+        return head + best_int_payload(params["numbers"])
+    return bytes(bytes_payloads[transform].build(params, n=n))
+
+
+def build_column(column: Column, values: Sequence[Any], keys: Sequence[bytes] | None) -> bytes:
+    """The canonical column: the shortest payload, ties to the lowest transform number (RECORD-9)."""
+    if column.type is ColumnType.INT:
+        body = best_int_payload(values)
+    else:
+        n = len(values)
+        body = _shortest([(t, _bytes_payload(t, params, n))
+                          for t, params in bytes_candidates(values, keys if column.per_event else None)])
+    return varint_bytes(len(body)) + body
+
+
+# -- the records body (RECORD-3) ------------------------------------------------------------------------------
+
+
+class RecordsBody(Construct):  # type: ignore[misc]
+    """count, keys, offsets, timestamps, then one column per leaf of the writer schema (RECORD-3).
+
+    Parses with ``plan`` in the context (the flattened writer schema of the
+    batch's event type and version) into a tuple of events; builds from
+    ``(events, columns, plan)``.
+    """
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> tuple[Event, ...]:
+        from .batch import Count
+
+        plan: RecordPlan = context.plan
+        header = context
+        start = stream.tell()
+        count = Count()._parsereport(stream, context, path)
+        keys = read_column(stream, context, KEY_COLUMN, count, None)
+        offsets = read_column(stream, context, _OFFSETS, count, None)
+        timestamps = read_column(stream, context, _TIMESTAMPS, count, None)
+        limits = limits_of(context)
+        columns: list[list[Any]] = []
+        items = 0
+        for index, column in enumerate(plan.columns):
+            at = stream.tell()
+            n = reach_count(plan, index, count, columns)
+            columns.append(read_column(stream, context, column, n, keys))
+            if column.avro in ("array", "map"):
+                items += sum(columns[-1])
+                if items > limits.max_collection_items:
+                    raise LimitExceeded(f"arrays and maps hold {items} items, over max_collection_items="
+                                        f"{limits.max_collection_items}", offset=at, requirement="RECORD-6")
+        if remaining(stream):
+            raise InconsistentBatch(f"{remaining(stream)} bytes after the last column", offset=stream.tell(),
+                                    requirement="RECORD-3")
+        budget = limits.max_decompressed_size - sum(len(k) for k in keys)
+        if budget < 0:
+            raise LimitExceeded(f"keys total over max_decompressed_size={limits.max_decompressed_size}", offset=start,
+                                requirement="RECORD-6")
+        data = []
+        for record in rebuild(plan, columns, count, max_event_data_size=limits.max_event_data_size, offset=start):
+            budget -= len(record)
+            if budget < 0:
+                raise LimitExceeded(f"rebuilt events total over max_decompressed_size={limits.max_decompressed_size}",
+                                    offset=start, requirement="RECORD-6")
+            data.append(record)
+        return tuple(Event(event_type_id=header.event_type_id, schema_version=header.schema_version, key=keys[i],
+                           offset=offsets[i], timestamp=timestamps[i], event_data=data[i]) for i in range(count))
+
+    def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
+        events, columns, plan = obj
+        keys = [e.key for e in events]
+        out = bytearray(varint_bytes(len(events), what="count"))
+        out += build_column(KEY_COLUMN, keys, None)
+        out += build_column(_OFFSETS, [e.offset for e in events], None)
+        out += build_column(_TIMESTAMPS, [e.timestamp for e in events], None)
+        for column, values in zip(plan.columns, columns):
+            out += build_column(column, values, keys)
+        stream.write(out)
+        return obj
+
+
+_OFFSETS = Column("offsets", ColumnType.INT, None, *UINT64)
+_TIMESTAMPS = Column("timestamps", ColumnType.INT, None, *UINT64)
+
+records_body = RecordsBody()

@@ -1,0 +1,432 @@
+"""Records mode of batch v1 (RECORD-1..RECORD-9): Avro records <-> columns, shared by both codecs.
+
+This module holds what records mode means, not how its bytes look: the
+flattening of a writer schema into typed columns (RECORD-4), the rule
+that says how many values each column holds (RECORD-5), the transposition
+of canonical Avro ``event_data`` into column values (RECORD-2) and the
+rebuilding of ``event_data`` from them. The column transforms, which are
+wire format, are each codec's own (``construct_codec.records``,
+``fast_codec.records``).
+
+Nothing here parses untrusted bytes except :func:`transpose`, which reads
+an application's own ``event_data`` on the encoding side and answers
+None, never an exception, when the data is not canonical Avro of the
+schema: the encoder then keeps mode ``columns``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Union
+
+from .errors import InconsistentBatch, LimitExceeded, SchemaError
+from .limits import MAX_U64
+
+__all__ = [
+    "ColumnType",
+    "Column",
+    "RecordPlan",
+    "RecordSchemas",
+    "flatten",
+    "transpose",
+    "rebuild",
+    "INT32",
+    "INT64",
+    "UINT64",
+]
+
+INT32 = (-(1 << 31), (1 << 31) - 1)
+INT64 = (-(1 << 63), (1 << 63) - 1)
+UINT64 = (0, MAX_U64)
+
+
+class ColumnType(Enum):
+    INT = "int"
+    BYTES = "bytes"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a flattened schema.
+
+    ``reach`` says which rows reach the column (RECORD-5): ``None`` for every
+    event of the batch; ``(c, b)`` for the values of column ``c`` equal to
+    ``b`` (a union branch); ``(c, None)`` for the sum of the values of
+    column ``c`` (the items of an array or map). ``low``/``high`` bound an
+    int column's values; ``size`` fixes a bytes column's value length.
+    """
+
+    path: str
+    type: ColumnType
+    reach: tuple[int, int | None] | None
+    low: int = 0
+    high: int = 0
+    size: int | None = None
+    avro: str = ""
+
+    @property
+    def per_event(self) -> bool:
+        """True when the column has one value per event, in event order (the ``key`` transform needs it)."""
+        return self.reach is None
+
+
+# Plan nodes: how one Avro value is laid out over the columns.
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    column: int
+    avro: str  # int long boolean enum float double fixed string bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Null:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    fields: tuple["_Node", ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Union:
+    column: int
+    branches: tuple["_Node", ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Array:
+    column: int  # item counts
+    items: "_Node"
+
+
+@dataclass(frozen=True, slots=True)
+class _Map:
+    column: int  # item counts
+    keys: int  # the key column
+    values: "_Node"
+
+
+_Node = Union[_Leaf, _Null, _Record, _Union, _Array, _Map]
+
+_FIXED_SIZE = {"float": 4, "double": 8}
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    """A writer schema flattened depth first (RECORD-4): its columns and how a value spreads over them."""
+
+    columns: tuple[Column, ...]
+    root: Any = field(repr=False)
+
+
+class _Flattener:
+    def __init__(self, max_columns: int) -> None:
+        self.columns: list[Column] = []
+        self.named: dict[str, Any] = {}
+        self.max_columns = max_columns
+        self.stack: list[str] = []
+
+    def add(self, column: Column) -> int:
+        if len(self.columns) >= self.max_columns:
+            raise SchemaError(f"the schema flattens to more than {self.max_columns} columns", reason="not_flattenable",
+                              requirement="LIMIT-10")
+        self.columns.append(column)
+        return len(self.columns) - 1
+
+    def int_column(self, path: str, reach: Any, bounds: tuple[int, int], avro: str) -> int:
+        return self.add(Column(path, ColumnType.INT, reach, bounds[0], bounds[1], avro=avro))
+
+    def node(self, schema: Any, path: str, reach: Any, namespace: str = "") -> _Node:
+        if isinstance(schema, list):
+            branch_column = self.int_column(path + "#branch", reach, (0, len(schema) - 1), "union")
+            return _Union(branch_column, tuple(self.node(b, f"{path}#{i}", (branch_column, i), namespace)
+                                               for i, b in enumerate(schema)))
+        if isinstance(schema, str):
+            if schema in self.named or (namespace and f"{namespace}.{schema}" in self.named):
+                full = schema if schema in self.named else f"{namespace}.{schema}"
+                if full in self.stack:
+                    raise SchemaError(f"{full} is recursive: records mode cannot flatten it", reason="not_flattenable",
+                                      requirement="RECORD-4")
+                return self.node(self.named[full], path, reach, full.rpartition(".")[0])
+            return self.primitive(schema, path, reach)
+        if not isinstance(schema, Mapping):
+            raise SchemaError(f"{path}: {schema!r} is not an Avro schema", reason="not_flattenable", requirement="RECORD-4")
+        kind = schema.get("type")
+        if kind in ("record", "error", "enum", "fixed"):
+            name = str(schema["name"])
+            space = schema.get("namespace", namespace) if "." not in name else name.rpartition(".")[0]
+            full = name if "." in name else (f"{space}.{name}" if space else name)
+            self.named[full] = schema
+            if kind in ("record", "error"):
+                self.stack.append(full)
+                fields = tuple(self.node(f["type"], f"{path}.{f['name']}" if path else str(f["name"]), reach, space)
+                               for f in schema["fields"])
+                self.stack.pop()
+                return _Record(fields)
+            if kind == "enum":
+                return _Leaf(self.int_column(path, reach, (0, len(schema["symbols"]) - 1), "enum"), "enum")
+            size = int(schema["size"])
+            return _Leaf(self.add(Column(path, ColumnType.BYTES, reach, size=size, avro="fixed")), "fixed")
+        if kind == "array":
+            counts = self.int_column(path + "#count", reach, (0, MAX_U64), "array")
+            return _Array(counts, self.node(schema["items"], path + "[]", (counts, None), namespace))
+        if kind == "map":
+            counts = self.int_column(path + "#count", reach, (0, MAX_U64), "map")
+            keys = self.add(Column(path + "#key", ColumnType.BYTES, (counts, None), avro="string"))
+            return _Map(counts, keys, self.node(schema["values"], path + "{}", (counts, None), namespace))
+        if isinstance(kind, (str, list, dict)):
+            # {"type": "long", "logicalType": ...} and {"type": {...}}: the type is what counts.
+            return self.node(kind, path, reach, namespace)
+        raise SchemaError(f"{path}: {schema!r} is not an Avro schema", reason="not_flattenable", requirement="RECORD-4")
+
+    def primitive(self, name: str, path: str, reach: Any) -> _Node:
+        if name == "null":
+            return _Null()
+        if name in ("int", "long", "boolean"):
+            bounds = {"int": INT32, "long": INT64, "boolean": (0, 1)}[name]
+            return _Leaf(self.int_column(path, reach, bounds, name), name)
+        if name in _FIXED_SIZE:
+            return _Leaf(self.add(Column(path, ColumnType.BYTES, reach, size=_FIXED_SIZE[name], avro=name)), name)
+        if name in ("string", "bytes"):
+            return _Leaf(self.add(Column(path, ColumnType.BYTES, reach, avro=name)), name)
+        raise SchemaError(f"{path}: unknown Avro type {name!r}", reason="not_flattenable", requirement="RECORD-4")
+
+
+def flatten(schema: Any, *, max_columns: int = 1 << 16) -> RecordPlan:
+    """RECORD-4: the columns of ``schema`` (Avro JSON, already loaded), depth first.
+
+    Raises :class:`SchemaError` for what records mode cannot carry (a
+    recursive schema, more than ``max_columns`` columns).
+    """
+    flattener = _Flattener(max_columns)
+    root = flattener.node(schema, "", None)
+    return RecordPlan(columns=tuple(flattener.columns), root=root)
+
+
+# -- Avro binary, the subset a canonical encoding uses --------------------------------------------------
+
+
+class _NotCanonical(Exception):
+    """event_data is not the canonical Avro encoding of one record of the schema (RECORD-2)."""
+
+
+def _zigzag(value: int) -> int:
+    return (value << 1) ^ (value >> 63) if value >= 0 else ((-value) << 1) - 1
+
+
+def _unzigzag(value: int) -> int:
+    return (value >> 1) ^ -(value & 1)
+
+
+def _long_bytes(value: int) -> bytes:
+    value = _zigzag(value)
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+class _Reader:
+    __slots__ = ("data", "at")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    def long(self) -> int:
+        value = shift = 0
+        while True:
+            if self.at >= len(self.data) or shift > 63:
+                raise _NotCanonical
+            byte = self.data[self.at]
+            self.at += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return _unzigzag(value)
+
+    def take(self, size: int) -> bytes:
+        if size < 0 or self.at + size > len(self.data):
+            raise _NotCanonical
+        self.at += size
+        return self.data[self.at - size : self.at]
+
+
+def _read(node: _Node, reader: _Reader, columns: list[list[Any]], plan: RecordPlan) -> None:
+    if isinstance(node, _Leaf):
+        column = plan.columns[node.column]
+        if column.type is ColumnType.INT:
+            value = reader.long() if node.avro != "boolean" else reader.take(1)[0]
+            if not column.low <= value <= column.high:
+                raise _NotCanonical
+            columns[node.column].append(value)
+        else:
+            columns[node.column].append(reader.take(column.size if column.size is not None else reader.long()))
+    elif isinstance(node, _Record):
+        for child in node.fields:
+            _read(child, reader, columns, plan)
+    elif isinstance(node, _Union):
+        branch = reader.long()
+        if not 0 <= branch < len(node.branches):
+            raise _NotCanonical
+        columns[node.column].append(branch)
+        _read(node.branches[branch], reader, columns, plan)
+    elif isinstance(node, (_Array, _Map)):
+        # Only the canonical block structure round-trips: one block with a
+        # positive count, then the 0 that ends the list (or just 0).
+        count = reader.long()
+        if count < 0:
+            raise _NotCanonical
+        columns[node.column].append(count)
+        for _ in range(count):
+            if isinstance(node, _Map):
+                columns[node.keys].append(reader.take(reader.long()))
+                _read(node.values, reader, columns, plan)
+            else:
+                _read(node.items, reader, columns, plan)
+        if count and reader.long() != 0:
+            raise _NotCanonical
+
+
+def transpose(plan: RecordPlan, event_data: Sequence[bytes]) -> list[list[Any]] | None:
+    """The column values of ``event_data`` (one Avro record each), or None if one is not canonical (RECORD-2)."""
+    columns: list[list[Any]] = [[] for _ in plan.columns]
+    for data in event_data:
+        reader = _Reader(data)
+        try:
+            _read(plan.root, reader, columns, plan)
+        except (_NotCanonical, RecursionError):
+            return None
+        if reader.at != len(data):
+            return None
+    # A value such as an over-long varint decodes but does not re-encode to
+    # the same bytes; the comparison is the definition of canonical.
+    if list(rebuild(plan, columns, len(event_data), max_event_data_size=MAX_U64)) != list(event_data):
+        return None
+    return columns
+
+
+def rebuild(plan: RecordPlan, columns: Sequence[Sequence[Any]], count: int, *, max_event_data_size: int,
+            offset: int = 0) -> Iterable[bytes]:
+    """The ``event_data`` of each of ``count`` rows, from column values whose counts were checked (RECORD-5).
+
+    ``max_event_data_size`` bounds every rebuilt record (RECORD-6); ``offset``
+    is where the body starts, for that error.
+    """
+    cursors = [0] * len(columns)
+
+    def write(node: _Node, out: bytearray) -> None:
+        if isinstance(node, _Leaf):
+            value = columns[node.column][cursors[node.column]]
+            cursors[node.column] += 1
+            if node.avro == "boolean":
+                out.append(value)
+            elif plan.columns[node.column].type is ColumnType.INT:
+                out += _long_bytes(value)
+            else:
+                if plan.columns[node.column].size is None:
+                    out += _long_bytes(len(value))
+                out += value
+        elif isinstance(node, _Record):
+            for child in node.fields:
+                write(child, out)
+        elif isinstance(node, _Union):
+            branch = columns[node.column][cursors[node.column]]
+            cursors[node.column] += 1
+            out += _long_bytes(branch)
+            write(node.branches[branch], out)
+        elif isinstance(node, (_Array, _Map)):
+            items = columns[node.column][cursors[node.column]]
+            cursors[node.column] += 1
+            if items:
+                out += _long_bytes(items)
+            for _ in range(items):
+                if isinstance(node, _Map):
+                    key = columns[node.keys][cursors[node.keys]]
+                    cursors[node.keys] += 1
+                    out += _long_bytes(len(key)) + key
+                    write(node.values, out)
+                else:
+                    write(node.items, out)
+                if len(out) > max_event_data_size:
+                    break
+            out.append(0)
+        if len(out) > max_event_data_size:
+            raise LimitExceeded(f"a rebuilt event_data exceeds max_event_data_size={max_event_data_size}", offset=offset,
+                                requirement="RECORD-6")
+
+    for _ in range(count):
+        out = bytearray()
+        write(plan.root, out)
+        yield bytes(out)
+
+
+def reach_count(plan: RecordPlan, index: int, count: int, columns: Sequence[Sequence[Any]]) -> int:
+    """RECORD-5: how many values column ``index`` holds, from the values of the columns before it."""
+    reach = plan.columns[index].reach
+    if reach is None:
+        return count
+    source, branch = reach
+    values = columns[source]
+    if branch is None:
+        return sum(values)
+    return sum(1 for v in values if v == branch)
+
+
+def check_value(column: Column, value: Any, *, offset: int, what: str) -> None:
+    """A decoded value against its column's type: int range, fixed size (RECORD-5)."""
+    from .errors import ValueOutOfRange
+
+    if column.type is ColumnType.INT:
+        if not column.low <= value <= column.high:
+            raise ValueOutOfRange(f"{what}: {value} is outside {column.low}..{column.high} ({column.avro or 'int'})",
+                                  offset=offset, requirement="RECORD-5")
+    elif column.size is not None and len(value) != column.size:
+        raise InconsistentBatch(f"{what}: a {column.avro} value of {len(value)} bytes, not {column.size}", offset=offset,
+                                requirement="RECORD-5")
+
+
+# -- the schemas both sides know -------------------------------------------------------------------------
+
+
+class RecordSchemas:
+    """The writer schemas records mode may use, by (event_type_id, schema_version), flattened once.
+
+    A codec takes one of these as ``schemas=``; a side builds it from its
+    schema registry. Only schemas that flatten are listed: a recursive
+    schema is simply not available to records mode.
+    """
+
+    def __init__(self, schemas: Mapping[tuple[int, int], Any]) -> None:
+        self._schemas = dict(schemas)
+        self._plans: dict[tuple[int, int], RecordPlan | None] = {}
+
+    @classmethod
+    def from_registry(cls, registry: Any) -> "RecordSchemas":
+        return cls({(t.id, v.version): v.schema for t in registry for v in t.versions.values()})
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._schemas
+
+    def keys(self) -> Iterable[tuple[int, int]]:
+        return self._schemas.keys()
+
+    def plan(self, event_type_id: int, schema_version: int) -> RecordPlan | None:
+        """The flattened schema, or None if it is unknown or cannot be flattened."""
+        key = (event_type_id, schema_version)
+        if key not in self._plans:
+            schema = self._schemas.get(key)
+            try:
+                self._plans[key] = None if schema is None else flatten(schema)
+            except SchemaError:
+                self._plans[key] = None
+        return self._plans[key]
+
+    def restricted_to(self, readable: Iterable[tuple[int, int]]) -> "RecordSchemas":
+        """Only the pairs the peer declared it can read (RECORD-2)."""
+        wanted = set(readable)
+        return RecordSchemas({k: v for k, v in self._schemas.items() if k in wanted})
