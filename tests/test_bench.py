@@ -6,6 +6,8 @@ against a goal, only that the commands work and the committed data is fresh.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sinkproto.bench.profiles import DATA_FILE, dump, generate, load
@@ -52,6 +54,15 @@ def test_bench_wire_quick_counts_sink_bytes(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert "| Sink v0 (TCP) | no | 90 / " in out  # a 86-byte framed PUBLISH up, a 4-byte framed ACK down
     assert "| Sink v0 (TCP) | mutual TLS |" in out
+    # Version 1: a PUBLISH is the same 90 bytes; the 100 events went as one BATCH_PUBLISH answered by one ACK,
+    # and what tcpdump counted up is that frame: the batch v1 the client sent, its 2-byte header and length prefix.
+    assert "| Sink v1 (TCP) | no | 90 / " in out
+    found = re.search(r"batch v1 of ([\d,]+) bytes \((.+?), the encoder's choice\).*?without TLS: ([\d,]+) application "
+                      r"bytes up, 4 down", out)  # fmt: skip
+    assert found is not None, out
+    batch, up = (int(found[i].replace(",", "")) for i in (1, 3))
+    assert up == batch + 4
+    assert out.count("| Sink v1: one BATCH_PUBLISH (batch v1), one ACK |") == 2 and "| 1.00x |" in out
 
 
 def test_bench_batch_sizes_are_what_the_codecs_produce(capsys: pytest.CaptureFixture[str]) -> None:

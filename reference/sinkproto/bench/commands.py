@@ -126,7 +126,7 @@ def register(sub: Any) -> None:
     _docs_options(codec)
     codec.set_defaults(func=cmd_codec)
 
-    wire = bsub.add_parser("wire", help="bytes on the wire on loopback: Sink v0, MQTT 3.1.1/5, HTTP/1.1, CoAP")
+    wire = bsub.add_parser("wire", help="bytes on the wire on loopback: Sink v0 and v1, MQTT 3.1.1/5, HTTP/1.1, CoAP")
     wire.add_argument("--quick", action="store_true", help="Sink only, no chart, docs untouched (a smoke run)")
     wire.add_argument("--protocols", help="comma-separated subset: sink,mqtt,http,coap (default: all)")
     wire.add_argument("--profile", choices=("random", "meter"), default="random", help="events to send (default: random)")

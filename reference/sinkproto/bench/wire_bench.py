@@ -1,7 +1,7 @@
-"""``sink bench wire``: bytes on the wire for the same events over Sink v0, MQTT, HTTP and CoAP.
+"""``sink bench wire``: bytes on the wire for the same events over Sink v0 and v1, MQTT, HTTP and CoAP.
 
-Real servers on loopback, started here: the reference Sink server
-(:class:`~sinkproto.peers.SinkServer`), Debian's mosquitto broker, a
+Real servers on loopback, started here: the reference Sink servers
+(:class:`~sinkproto.peers.SinkServer`, and ``SinkServerV1`` for v1), Debian's mosquitto broker, a
 stdlib HTTP/1.1 server, an aiocoap CoAP server. Real clients: the
 reference Sink client session, paho-mqtt, ``http.client``, aiocoap.
 
@@ -26,7 +26,12 @@ compact event encoding (PUB-1) under a constant short topic or path; HTTP
 JSON sends a JSON object with base64 key and data. The 100-event message is
 the 100 encodings, each length-prefixed (a JSON array for JSON). Sink v0
 has no batch frame: that cell is n/a, and the column batch is shown
-as a size computed offline.
+as a size computed offline. Sink v1 (the reference version-1 session,
+:class:`~sinkproto.connection_v1.ConnectionV1`, against
+:class:`~sinkproto.peers.v1.SinkServerV1`) sends single events as PUBLISH,
+like v0, and the 100 as one BATCH_PUBLISH in profile order, the encoder
+picking the smallest batch v1 (CODEC-5), answered by one ACK; a second
+table compares its all-in bytes per event with v0 and MQTT 5.
 
 Caveat: the loopback MTU is 64 KiB, so the 100-event messages (about 8 kB)
 travel in one or two segments here where a 1500-byte link needs about
@@ -59,8 +64,11 @@ from typing import Any, TypeVar
 
 from ..codec import FAST
 from ..connection import Connection, Role
+from ..connection_v1 import BatchAnswered, ConnectionV1
 from ..events import HandshakeCompleted
+from ..limits import DEFAULT_LIMITS
 from ..messages import Batch, ConnectionRequest, ConnectionResponse, Event, Publish, Response
+from ..messages_v1 import FrameTypeV1
 from ..stream import frame_bytes
 from .profiles import Profile, load
 
@@ -99,6 +107,7 @@ class Result:
     transport: str  # TCP or UDP
     phases: dict[str, Traffic | None] = field(default_factory=dict)
     note: str = ""
+    batch: bytes = b""  # Sink v1: the batch v1 its BATCH_PUBLISH carried
 
 
 # -- capture ---------------------------------------------------------------------------------
@@ -309,8 +318,78 @@ class SinkBenchClient(Client):
         self.loop.call(self._close())
 
 
-async def start_sink_server(port: int, context: ssl.SSLContext | None) -> Any:
+class RecordingConnectionV1(ConnectionV1):
+    """A version-1 client connection that keeps what it hands to the transport, to name the batch it sent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[bytes] = []
+
+    def data_to_send(self) -> bytes:
+        data = super().data_to_send()
+        if data:
+            self.sent.append(data)
+        return data
+
+
+class SinkV1BenchClient(SinkBenchClient):
+    """The reference version-1 client session (ConnectionV1 + PeerSession) against SinkServerV1.
+
+    One event and one by one are PUBLISH frames, as in version 0; the 100
+    events in one message are one BATCH_PUBLISH in profile order, the
+    encoder picking the smallest encoding (CODEC-5), answered by one ACK.
+    """
+
+    def __init__(self, loop: Loop, port: int, context: ssl.SSLContext | None) -> None:
+        super().__init__(loop, port, context)
+        self.name = "Sink v1"
+        self.batch = b""  # the batch v1 the BATCH_PUBLISH carried
+
+    async def _connect(self) -> None:
+        from ..peers import PeerSession
+
+        reader, writer = await asyncio.open_connection(
+            HOST, self.port, ssl=self.context, server_hostname="localhost" if self.context else None)
+        ready = asyncio.Event()
+        self.answers: dict[int, asyncio.Future[BatchAnswered]] = {}
+
+        async def on_event(session: Any, event: Any) -> None:
+            if isinstance(event, HandshakeCompleted):
+                ready.set()
+            elif isinstance(event, BatchAnswered) and event.message_id in self.answers:
+                self.answers.pop(event.message_id).set_result(event)
+
+        loop = asyncio.get_running_loop()
+        self.connection = RecordingConnectionV1(Role.CLIENT, version=1, now=loop.time(), message_id_start=0)
+        self.session = PeerSession(self.connection, reader, writer, on_event, peer="bench", logger=log)
+        await self.session.send_request(ConnectionRequest(version=1, app_version=b"1.0.0", client_instance_id=1,
+                                                          server_instance_id=7))  # fmt: skip
+        self.task = asyncio.create_task(self.session.run())
+        await asyncio.wait_for(ready.wait(), 10)
+        if self.connection.negotiated_version != 1:
+            raise RuntimeError("the server did not accept protocol version 1")
+
+    async def _send_batch(self, events: tuple[Event, ...]) -> None:
+        await self.session.wait_can_publish()
+        message_id = self.connection.publish_batch(events, self.session.now())
+        answer = self.answers[message_id] = asyncio.get_running_loop().create_future()
+        sent = len(self.connection.sent)
+        await self.session._flush()
+        frames = [f for data in self.connection.sent[sent:] for f in FAST.Deframer(DEFAULT_LIMITS).feed(data)]
+        self.batch = next(f[2:] for f in frames if f[0] >> 4 == FrameTypeV1.BATCH_PUBLISH)  # after the 2-byte header
+        answered = await asyncio.wait_for(answer, 10)
+        if answered.nacked:
+            raise RuntimeError(f"the server NACKed {len(answered.nacked)} events of the batch")
+
+    def send_many(self, events: tuple[Event, ...]) -> bool:
+        self.loop.call(self._send_batch(events))
+        return True
+
+
+async def start_sink_server(port: int, context: ssl.SSLContext | None, version: int = 0) -> Any:
+    """The reference server: SinkServer (version 0), or SinkServerV1 accepting versions 0 and 1."""
     from ..peers import ServerHandler, SinkServer
+    from ..peers.v1 import SinkServerV1
 
     class Handler(ServerHandler):
         def anonymous(self) -> str | None:
@@ -319,7 +398,7 @@ async def start_sink_server(port: int, context: ssl.SSLContext | None) -> Any:
         async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
             return ConnectionResponse(response=Response.CONNECTED)
 
-    server = SinkServer(Handler(), context)
+    server = SinkServer(Handler(), context) if version == 0 else SinkServerV1(Handler(), context, version=version)
     await server.start(HOST, port)
     return server
 
@@ -546,15 +625,16 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
         directory = Path(tmp)
         pki = make_pki(directory / "pki")
         loop = Loop()
-        ports = {name: free_port() for name in ("sink", "sink_tls", "mqtt", "mqtt_tls", "http", "http_tls", "coap")}
+        ports = {name: free_port() for name in ("sink0", "sink0_tls", "sink1", "sink1_tls", "mqtt", "mqtt_tls", "http", "http_tls", "coap")}
         cleanup: list[Callable[[], None]] = []
         clients: list[tuple[Client, int, bool]] = []
         try:
             if "sink" in protocols:
-                for key, context in (("sink", None), ("sink_tls", pki.server_context())):
-                    server = loop.call(start_sink_server(ports[key], context))
-                    cleanup.append(lambda s=server: loop.call(s.close()))
-                    clients.append((SinkBenchClient(loop, ports[key], pki.client_context() if context else None), ports[key], context is not None))
+                for version, client_class in ((0, SinkBenchClient), (1, SinkV1BenchClient)):
+                    for key, context in ((f"sink{version}", None), (f"sink{version}_tls", pki.server_context())):
+                        server = loop.call(start_sink_server(ports[key], context, version))
+                        cleanup.append(lambda s=server: loop.call(s.close()))
+                        clients.append((client_class(loop, ports[key], pki.client_context() if context else None), ports[key], context is not None))
             if "mqtt" in protocols:
                 broker = start_mosquitto(directory, ports["mqtt"], ports["mqtt_tls"], pki)
                 cleanup.append(lambda: (broker.terminate(), broker.wait(5)))
@@ -598,6 +678,8 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
         result.phases = {name: found.get(name) for name in PHASES}
         if client.transport == "UDP" and result.phases["setup"] is not None and not result.phases["setup"].packets:
             result.phases["setup"] = Traffic()  # CoAP has no connection to set up
+        if isinstance(client, SinkV1BenchClient):
+            result.batch = client.batch
         results.append(result)
     return results
 
@@ -644,6 +726,63 @@ def format_report(results: list[Result], profile: Profile) -> str:
         f"take {batch:,} bytes, {framed:,} with a frame header and the stream length prefix, against "
         f"{data_all + sum(len(e.key) for e in profile.events):,} bytes of keys and event_data.",
     ]
+    v1 = format_v1_report(results, profile)
+    return "\n".join(lines) + ("\n\n" + v1 if v1 else "")
+
+
+#: The v1 rows: (protocol, phase, what crosses the wire), compared with the first.
+V1_ROWS = (
+    ("Sink v1", "100 in one message", "one BATCH_PUBLISH (batch v1), one ACK"),
+    ("Sink v0", "100 one by one", "100 PUBLISH, 100 ACK"),
+    ("MQTT 5 QoS 1", "100 one by one", "100 PUBLISH, 100 PUBACK"),
+    ("MQTT 5 QoS 1", "100 in one message", "one PUBLISH of the 100 event encodings, one PUBACK"),
+)
+
+
+def v1_rows(results: list[Result]) -> list[tuple[str, bool, str, Traffic]]:
+    """(protocol, TLS, what was sent, traffic) of the v1 comparison, for the rows this run measured."""
+    out = []
+    for tls in (True, False):
+        for protocol, phase, what in V1_ROWS:
+            for r in results:
+                traffic = r.phases.get(phase)
+                if r.protocol == protocol and r.tls == tls and traffic is not None:
+                    out.append((protocol, tls, what, traffic))
+    return out
+
+
+def format_v1_report(results: list[Result], profile: Profile) -> str:
+    """All-in bytes per event of 100 events as one v1 batch, against v0 and MQTT 5 one by one."""
+    from .batch_bench import batch_format
+
+    sink_v1 = {r.tls: r for r in results if r.protocol == "Sink v1" and r.batch}
+    rows = v1_rows(results)
+    if not sink_v1 or not rows:
+        return ""
+    count = len(profile.events)
+    base = {tls: traffic for protocol, tls, _, traffic in rows if protocol == "Sink v1"}
+    lines = [
+        f"Version 1: the {count} events of profile `{profile.name}` with delivery confirmation, all-in bytes per event "
+        f"(IP bytes both ways: TCP/IP headers, pure ACKs and TLS records included; connection setup excluded) "
+        f"and application bytes per event (TCP payload: the protocol's bytes, TLS records with TLS).",
+        "",
+        "| Sent as | TLS | All-in bytes per event | Application bytes per event | Packets | All-in vs Sink v1 batch |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for protocol, tls, what, traffic in rows:
+        ratio = f"{traffic.ip / base[tls].ip:.2f}x" if tls in base else "n/a"
+        lines.append(f"| {protocol}: {what} | {'mutual TLS' if tls else 'no'} | {traffic.ip / count:,.1f} | "
+                     f"{traffic.app / count:,.1f} | {traffic.packets} | {ratio} |")  # fmt: skip
+    result = next(iter(sink_v1.values()))
+    batch = result.batch
+    plain = base.get(False)
+    lines += [
+        "",
+        f"The BATCH_PUBLISH carried a batch v1 of {len(batch):,} bytes ({batch_format(batch)}, the encoder's choice), "
+        f"{len(batch) + 4:,} with its 2-byte frame header and 2-byte length prefix"
+        + (f" (counted on the wire without TLS: {plain.app_up:,} application bytes up, {plain.app_down:,} down: the ACK)"
+           if plain is not None else "") + ".",
+    ]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -698,7 +837,8 @@ def main(args: argparse.Namespace, page: Path | None) -> int:
     print(text)
     print(f"\n({time.monotonic() - started:.0f} s)")
     if page is not None and not args.quick and protocols == {"sink", "mqtt", "http", "coap"}:
-        chart(results, profile, page.parent / "performance" / "wire.png")
-        replace_region(page, f"wire-{profile.name}" if profile.name != "random" else "wire", f"{line}\n\n{text}")
-        print(f"written to {page} and {page.parent / 'performance' / 'wire.png'}")
+        name = f"wire-{profile.name}" if profile.name != "random" else "wire"
+        chart(results, profile, page.parent / "performance" / f"{name}.png")
+        replace_region(page, name, f"{line}\n\n{text}")
+        print(f"written to {page} and {page.parent / 'performance' / f'{name}.png'}")
     return 0
