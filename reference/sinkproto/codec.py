@@ -26,8 +26,11 @@ from typing import Protocol
 
 from . import construct_codec, fast_codec
 from . import stream as _stream
+from .construct_codec import v1 as _construct_v1
+from .fast_codec import v1 as _fast_v1
 from .limits import Limits
 from .messages import Batch, Event, Frame, NackPayload
+from .messages_v1 import BatchV1, FrameV1
 
 __all__ = [
     "Codec",
@@ -65,7 +68,11 @@ class DeframerLike(Protocol):
 
 @dataclass(frozen=True)
 class Codec:
-    """One codec implementation: its eight functions and its deframer class."""
+    """One codec implementation: its eight functions, its deframer class, and its version-1 frame and batch functions.
+
+    The ``*_v1`` functions are those of a version-1 connection (spec/v1);
+    they also take ``schemas=`` for the records mode of batch v1.
+    """
 
     name: str
     encode_frame: Callable[[Frame], bytes]
@@ -77,6 +84,10 @@ class Codec:
     encode_batch: Callable[[Batch], bytes]
     decode_batch: Callable[[bytes, Limits], Batch]
     Deframer: Callable[[Limits], DeframerLike]
+    encode_frame_v1: Callable[..., bytes]  # (FrameV1, schemas=None) -> bytes
+    decode_frame_v1: Callable[..., FrameV1]  # (bytes, Limits, schemas=None) -> FrameV1
+    encode_batch_v1: Callable[..., bytes]  # (BatchV1, schemas=None) -> bytes
+    decode_batch_v1: Callable[..., BatchV1]  # (bytes, Limits, schemas=None) -> BatchV1
 
     def __repr__(self) -> str:
         return f"<Codec {self.name}>"
@@ -93,6 +104,10 @@ FAST = Codec(
     encode_batch=fast_codec.encode_batch,
     decode_batch=fast_codec.decode_batch,
     Deframer=fast_codec.Deframer,
+    encode_frame_v1=_fast_v1.encode_frame,
+    decode_frame_v1=_fast_v1.decode_frame,
+    encode_batch_v1=_fast_v1.encode_batch,
+    decode_batch_v1=_fast_v1.decode_batch,
 )
 
 CONSTRUCT = Codec(
@@ -106,6 +121,10 @@ CONSTRUCT = Codec(
     encode_batch=construct_codec.encode_batch,
     decode_batch=construct_codec.decode_batch,
     Deframer=_stream.Deframer,
+    encode_frame_v1=_construct_v1.encode_frame,
+    decode_frame_v1=_construct_v1.decode_frame,
+    encode_batch_v1=_construct_v1.encode_batch,
+    decode_batch_v1=_construct_v1.decode_batch,
 )
 
 CODECS: Mapping[str, Codec] = {c.name: c for c in (FAST, CONSTRUCT)}

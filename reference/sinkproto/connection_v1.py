@@ -6,6 +6,8 @@ version it accepts (server: every version from 0 up to it, on one port,
 VER-6). The negotiated version is the version of the accepted connection
 request; a connection negotiated at version 0 is a version-0 connection in
 every respect (VER-8): the version-0 transition table, version-0 codec.
+Frames of a version-1 connection go through the ``*_v1`` functions of
+the connection's ``codec`` (:class:`~sinkproto.codec.Codec`: fast or construct).
 
 Fallback memory is not kept here (a Connection lives for one connection):
 the client application or the peers layer remembers, per server, that it
@@ -24,7 +26,6 @@ from types import MappingProxyType
 from typing import Any
 
 from .connection import ACTIONS, TRANSITIONS, Connection, Role, State, _PeerError
-from .construct_codec import v1 as codec_v1
 from .errors import DecodeError, LocalProtocolError, UnsupportedVersion
 from .events import ConnectionClosed, ConnectionEvent, PublishAcked, PublishNacked
 from .messages import Ack, ConnectionRequest, ConnectionResponse, Event, Frame, FrameType, Nack, Ping, Pong, Publish, MAX_MESSAGE_ID
@@ -112,10 +113,10 @@ class ConnectionV1(Connection):
         return self.version if self.negotiated_version is None else self.negotiated_version
 
     def _encode_versioned(self, frame: Any) -> bytes:
-        return codec_v1.encode_frame(frame) if self.wire_version == 1 else self._v0_encode(frame)
+        return self.codec.encode_frame_v1(frame) if self.wire_version == 1 else self._v0_encode(frame)
 
     def _decode_versioned(self, raw: bytes, limits: Any) -> Any:
-        return codec_v1.decode_frame(raw, limits) if self.wire_version == 1 else self._v0_decode(raw, limits)
+        return self.codec.decode_frame_v1(raw, limits) if self.wire_version == 1 else self._v0_decode(raw, limits)
 
     @property
     def in_flight_batches(self) -> Mapping[int, tuple[Event, ...]]:

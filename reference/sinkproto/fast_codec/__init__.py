@@ -10,11 +10,19 @@ top-level ``sinkproto`` functions; see :mod:`sinkproto.codec` for the switch.
 
 from __future__ import annotations
 
-from ..errors import LimitExceeded, Truncated
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import Batch, Event, Frame, NackPayload
 from .batch import decode_batch_bytes, encode_batch
-from .frames import decode_frame_bytes, encode_event, encode_frame, encode_nack_payload, read_event, read_nack_payload
+from .frames import (
+    as_bytes,
+    check_frame_size,
+    decode_frame_bytes,
+    encode_event,
+    encode_frame,
+    encode_nack_payload,
+    read_event,
+    read_nack_payload,
+)
 from .stream import Deframer
 
 __all__ = [
@@ -30,38 +38,26 @@ __all__ = [
 ]
 
 
-def _as_bytes(data: object, unit: str) -> bytes:
-    if type(data) is bytes:
-        return data
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{unit} must be bytes-like, got {type(data).__name__}")
-    return bytes(data)
-
-
 def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
     """Decode exactly one whole frame (the deframer has removed the length prefix)."""
     if type(data) is not bytes:
-        data = _as_bytes(data, "frame")
-    if not data:
-        raise Truncated("a frame has at least one byte", offset=0, requirement="STREAM-3")
-    if len(data) > limits.max_frame_size:
-        raise LimitExceeded(
-            f"frame of {len(data)} bytes exceeds max_frame_size={limits.max_frame_size}", offset=0, requirement="LIMIT-1"
-        )
+        data = as_bytes(data, "frame")
+    if not data or len(data) > limits.max_frame_size:
+        check_frame_size(data, limits)  # raises; the test stays inline on the hot path
     return decode_frame_bytes(data, limits)
 
 
 def decode_event(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Event:
     """Decode a PUBLISH payload (PUB-1)."""
-    data = _as_bytes(data, "event")
+    data = as_bytes(data, "event")
     return read_event(data, 0, len(data), limits)
 
 
 def decode_nack_payload(data: bytes, limits: Limits = DEFAULT_LIMITS) -> NackPayload:
-    data = _as_bytes(data, "nack payload")
+    data = as_bytes(data, "nack payload")
     machine, human = read_nack_payload(data, 0, len(data), limits)
     return NackPayload(machine_message=machine, human_message=human)
 
 
 def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Batch:
-    return decode_batch_bytes(_as_bytes(data, "batch"), limits)
+    return decode_batch_bytes(as_bytes(data, "batch"), limits)

@@ -8,20 +8,23 @@ compresses it once (the canonical choice needs only the compressed size).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import accumulate, repeat
 
 from ..batchrules import gunzip_body, gzip_body
 from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
 from ..limits import MAX_U64, Limits
-from ..messages import Batch, BatchLayout
+from ..messages import Batch, BatchLayout, Event
 from .frames import new_events
 from .primitives import VARINT, read_chunk_length, read_column, read_varint, varint_bytes, varint_column
 
-__all__ = ["decode_batch_bytes", "encode_batch"]
+__all__ = ["LAYOUTS", "Inflate", "decode_batch_bytes", "read_columns", "inflate_gzip", "encode_batch", "encode_columns", "column_parts", "canonical_encoding"]
+
+Inflate = Callable[[bytes, Limits, int], bytes]
+"""Decompresses a body: (compressed bytes, limits, their offset in the unit) -> body."""
 
 # Every header byte's layout, decoded once (bit 7 clear: 128 layouts).
-_LAYOUTS: tuple[BatchLayout, ...] = tuple(BatchLayout.from_byte(b) for b in range(0x80))
+LAYOUTS: tuple[BatchLayout, ...] = tuple(BatchLayout.from_byte(b) for b in range(0x80))
 
 _COMPRESSED = 0x40
 _SAME_EVENT_TYPE_ID = 0x20
@@ -76,14 +79,33 @@ def _cut_even(blob: bytes, size: int, count: int) -> list[bytes]:
     return list(map(blob.__getitem__, map(slice, range(0, size * count, size), range(size, size * count + 1, size))))
 
 
+def inflate_gzip(body: bytes, limits: Limits, at: int) -> bytes:
+    """BATCH-6, LIMIT-3: a gzip body."""
+    return gunzip_body(body, limit=limits.max_decompressed_size, offset=at)
+
+
 def decode_batch_bytes(data: bytes, limits: Limits) -> Batch:
-    end = len(data)
-    if not end:
+    if not data:
         raise Truncated("empty batch: no header byte", offset=0, requirement="BATCH-1")
     flags = data[0]
     if flags & 0x80:
         raise ReservedBit(f"batch header {flags:#04x} has reserved bit 7 set", offset=0)
-    pos = 1
+    events = read_columns(data, 1, flags, limits, inflate_gzip if flags & _COMPRESSED else None)
+    batch: Batch = object.__new__(Batch)
+    # Same reason as new_event: the events were built valid, skip re-validation.
+    Batch.__dict__["events"].__set__(batch, events)
+    Batch.__dict__["layout"].__set__(batch, LAYOUTS[flags])
+    return batch
+
+
+def read_columns(data: bytes, pos: int, flags: int, limits: Limits, inflate: Inflate | None) -> tuple[Event, ...]:
+    """The header values and the body from ``pos`` (after the header byte or bytes) to the end of ``data``.
+
+    ``flags`` is the header byte, of which bits 5..0 are read here; the
+    caller has checked bits 7 and 6 and picks ``inflate`` (None: a plain
+    body). Batch v1 shares this with version 0 (BATCH-15).
+    """
+    end = len(data)
     event_type_id = schema_version = key_length = offset = timestamp = data_length = 0
     if flags & _SAME_EVENT_TYPE_ID:
         event_type_id, pos = _header_value(data, pos, end, limits, "event_type_id")
@@ -102,9 +124,9 @@ def decode_batch_bytes(data: bytes, limits: Limits) -> Batch:
         data_length, pos = _header_value(data, pos, end, limits, "event_data_length")
         _bounded(data_length, at, "event_data_length", limits.max_event_data_size, "max_event_data_size")
     body_offset = pos
-    if flags & _COMPRESSED:
-        # BATCH-6 / LIMIT-3: offsets inside the body count from its start.
-        body = gunzip_body(data[pos:], limit=limits.max_decompressed_size, offset=pos)
+    if inflate is not None:
+        # BATCH-6 / LIMIT-3 (CODEC-1..CODEC-3): offsets inside the body count from its start.
+        body = inflate(data[pos:], limits, pos)
         pos, end = 0, len(body)
     else:
         body = data
@@ -178,12 +200,7 @@ def decode_batch_bytes(data: bytes, limits: Limits) -> Batch:
         )
     keys = _cut_even(keys_blob, key_length, count) if key_lengths is None else _cut(keys_blob, key_lengths)
     datas = _cut_even(event_data, data_length, count) if data_lengths is None else _cut(event_data, data_lengths)
-    events = new_events(count, (event_type_ids, schema_versions, keys, offsets, timestamps, datas))
-    batch: Batch = object.__new__(Batch)
-    # Same reason as new_event: the events were built valid, skip re-validation.
-    Batch.__dict__["events"].__set__(batch, events)
-    Batch.__dict__["layout"].__set__(batch, _LAYOUTS[flags])
-    return batch
+    return new_events(count, (event_type_ids, schema_versions, keys, offsets, timestamps, datas))
 
 
 # -- encoding -------------------------------------------------------------------------------
@@ -205,11 +222,13 @@ def _column(values: list[int], *, wide: bool = False, what: str) -> bytes:
     return (VARINT[size] if size < len(VARINT) else varint_bytes(size)) + body
 
 
-def encode_batch(value: Batch) -> bytes:
-    """A column batch; without ``value.layout``, the field encoder's canonical choice (BATCH-7)."""
-    events = value.events
-    if not events:
-        raise EncodeError("a batch holds at least one event (BATCH-8)")
+def column_parts(events: tuple[Event, ...], layout: BatchLayout | None) -> tuple[int, bytes, bytes]:
+    """(flags, header values, body) of ``events`` (at least one) in ``layout``.
+
+    Without a layout, the canonical flags (BATCH-7). ``flags`` never has the
+    compressed bit: whether and how the body is compressed is the caller's
+    choice (version 0's ``compressed`` flag, batch v1's codec).
+    """
     event_type_ids = [e.event_type_id for e in events]
     schema_versions = [e.schema_version for e in events]
     keys = [e.key for e in events]
@@ -218,7 +237,6 @@ def encode_batch(value: Batch) -> bytes:
     datas = [e.event_data for e in events]
     key_lengths = list(map(len, keys))
     data_lengths = list(map(len, datas))
-    layout = value.layout
     if layout is None:
         flags = (
             _DELTA_OFFSET
@@ -229,7 +247,7 @@ def encode_batch(value: Batch) -> bytes:
             | (_SAME_EVENT_DATA_LENGTH if _same(data_lengths) else 0)
         )
     else:
-        flags = layout.to_byte()
+        flags = layout.to_byte() & ~_COMPRESSED
         for bit, name, column in (
             (_SAME_EVENT_TYPE_ID, "event_type_id", event_type_ids),
             (_SAME_SCHEMA_VERSION, "schema_version", schema_versions),
@@ -239,7 +257,7 @@ def encode_batch(value: Batch) -> bytes:
             if flags & bit and not _same(column):
                 raise EncodeError(f"layout says {name} is homogeneous but events differ")
 
-    head = [bytes((flags & ~_COMPRESSED,))]
+    head: list[bytes] = []
     parts = [varint_bytes(len(events), what="count")]
     if flags & _SAME_EVENT_TYPE_ID:
         head.append(varint_bytes(event_type_ids[0], what="event_type_id"))
@@ -271,17 +289,32 @@ def encode_batch(value: Batch) -> bytes:
     else:
         parts.append(_column(data_lengths, what="event_data_lengths"))
     parts.extend(datas)
-    body = b"".join(parts)
+    return flags, b"".join(head), b"".join(parts)
 
-    if layout is not None:
-        if flags & _COMPRESSED:
-            head[0] = bytes((flags,))
-            return b"".join(head) + gzip_body(body)
-        return b"".join(head) + body
-    # BATCH-7: gzip only when smaller. The header differs only in bit 6, so
-    # comparing bodies is comparing the two encodings.
-    packed = gzip_body(body)
+
+def canonical_encoding(flags: int, head: bytes, body: bytes, packed: bytes) -> bytes:
+    """BATCH-7: the plain batch, or the gzipped one (``packed`` = gzip_body(body)) when smaller.
+
+    The header differs only in bit 6, so comparing bodies is comparing the
+    two encodings.
+    """
     if len(packed) < len(body):
-        head[0] = bytes((flags | _COMPRESSED,))
-        return b"".join(head) + packed
-    return b"".join(head) + body
+        return bytes((flags | _COMPRESSED,)) + head + packed
+    return bytes((flags,)) + head + body
+
+
+def encode_batch(value: Batch) -> bytes:
+    """A column batch; without ``value.layout``, the field encoder's canonical choice (BATCH-7)."""
+    return encode_columns(value.events, value.layout)
+
+
+def encode_columns(events: tuple[Event, ...], layout: BatchLayout | None) -> bytes:
+    """:func:`encode_batch` of ``Batch(events=events, layout=layout)``, without building the Batch."""
+    if not events:
+        raise EncodeError("a batch holds at least one event (BATCH-8)")
+    flags, head, body = column_parts(events, layout)
+    if layout is None:
+        return canonical_encoding(flags, head, body, gzip_body(body))
+    if layout.compressed:
+        return bytes((flags | _COMPRESSED,)) + head + gzip_body(body)
+    return bytes((flags,)) + head + body

@@ -37,7 +37,18 @@ from ..messages import (
 from .primitives import TABLE_SIZE, VARINT, read_chunk_length, read_varint, varint_bytes
 
 __all__ = [
+    "as_bytes",
+    "check_frame_size",
     "decode_frame_bytes",
+    "decode_connection_request",
+    "decode_connection_response",
+    "read_request_head",
+    "check_text",
+    "check_end",
+    "cut_in_field",
+    "encode_chunk",
+    "encode_connection_request",
+    "encode_connection_response",
     "read_event",
     "read_nack_payload",
     "encode_frame",
@@ -172,7 +183,26 @@ def _varint(data: bytes, pos: int, end: int, limits: Limits, what: str) -> tuple
     return read_varint(data, pos, end, limits, what)
 
 
-def _text(value: bytes, limits: Limits, what: str, at: int) -> bytes:
+def as_bytes(data: object, unit: str) -> bytes:
+    """``data`` as bytes (bytes-like inputs are accepted, as by the reference); anything else is a TypeError."""
+    if type(data) is bytes:
+        return data
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{unit} must be bytes-like, got {type(data).__name__}")
+    return bytes(data)
+
+
+def check_frame_size(data: bytes, limits: Limits) -> None:
+    """STREAM-3, LIMIT-1: checked before the frame's first byte is read, in both versions."""
+    if not data:
+        raise Truncated("a frame has at least one byte", offset=0, requirement="STREAM-3")
+    if len(data) > limits.max_frame_size:
+        raise LimitExceeded(
+            f"frame of {len(data)} bytes exceeds max_frame_size={limits.max_frame_size}", offset=0, requirement="LIMIT-1"
+        )
+
+
+def check_text(value: bytes, limits: Limits, what: str, at: int) -> bytes:
     if limits.strict_utf8:
         try:
             value.decode("utf-8")
@@ -186,34 +216,38 @@ def read_nack_payload(data: bytes, pos: int, end: int, limits: Limits) -> tuple[
     length, start = read_chunk_length(data, pos, end, limits, "machine_message", None)
     machine = data[start : start + length]
     at = start + length
-    return machine, _text(data[at:end], limits, "human_message", at)
+    return machine, check_text(data[at:end], limits, "human_message", at)
 
 
-def _cut_in_field(data: bytes) -> Truncated:
+def cut_in_field(data: bytes) -> Truncated:
     # The reference's fixed-size fields (the 2-byte header, 4-byte ids) fail
     # as one "stream ended" error at the end of the unit.
     return Truncated(f"frame ends inside a field (at byte {len(data)})", offset=len(data))
 
 
-def _end(data: bytes, pos: int, requirement: str) -> None:
+def check_end(data: bytes, pos: int, requirement: str) -> None:
     if pos != len(data):
         raise TrailingBytes(f"{len(data) - pos} unexpected bytes after the end", offset=pos, requirement=requirement)
 
 
-def _decode_connection_request(data: bytes, limits: Limits) -> ConnectionRequest:
+def read_request_head(data: bytes, limits: Limits) -> tuple[bytes, int, int]:
+    """CONN-1, CONN-8: (app_version, client_instance_id, position after them), the start of both versions' requests."""
+    length, start = read_chunk_length(data, 1, len(data), limits, "app_version", None)
+    pos = start + length
+    app_version = check_text(data[start:pos], limits, "app_version", 1)
+    if len(data) - pos < 4:
+        raise cut_in_field(data)
+    return app_version, int.from_bytes(data[pos : pos + 4], "big"), pos + 4
+
+
+def decode_connection_request(data: bytes, limits: Limits) -> ConnectionRequest:
     version = data[0] & 0x0F
     if version != 0:
         raise UnsupportedVersion(
             f"connection request for protocol version {version}; this decoder speaks 0", offset=0, version=version
         )
     end = len(data)
-    length, start = read_chunk_length(data, 1, end, limits, "app_version", None)
-    pos = start + length
-    app_version = _text(data[start:pos], limits, "app_version", 1)
-    if end - pos < 4:
-        raise _cut_in_field(data)
-    client_instance_id = int.from_bytes(data[pos : pos + 4], "big")
-    pos += 4
+    app_version, client_instance_id, pos = read_request_head(data, limits)
     server_instance_id = None
     if pos < end:
         if end - pos < 4:
@@ -222,30 +256,30 @@ def _decode_connection_request(data: bytes, limits: Limits) -> ConnectionRequest
             )
         server_instance_id = int.from_bytes(data[pos : pos + 4], "big")
         pos += 4
-    _end(data, pos, "CONN-3")
+    check_end(data, pos, "CONN-3")
     return ConnectionRequest(
         version=0, app_version=app_version, client_instance_id=client_instance_id, server_instance_id=server_instance_id
     )
 
 
-def _decode_connection_response(data: bytes, limits: Limits) -> ConnectionResponse:
+def decode_connection_response(data: bytes, limits: Limits) -> ConnectionResponse:
     code = data[0] & 0x0F
     if code == Response.HELLO_NEW_CLIENT:
         if len(data) < 5:
-            raise _cut_in_field(data)
-        _end(data, 5, "CONN-5")
+            raise cut_in_field(data)
+        check_end(data, 5, "CONN-5")
         return ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=int.from_bytes(data[1:5], "big"))
     if code == Response.QUARANTINED:
         machine, human = read_nack_payload(data, 1, len(data), limits)
         return ConnectionResponse(response=Response.QUARANTINED, machine_message=machine, human_message=human)
     if code > Response.UNSUPPORTED_APPLICATION_VERSION:
         raise UnknownResponseCode(f"connection response code {code} is not defined", offset=0)
-    _end(data, 1, "CONN-6")
+    check_end(data, 1, "CONN-6")
     return ConnectionResponse(response=Response(code))
 
 
 def _decode_ack(data: bytes, limits: Limits) -> Ack:
-    _end(data, 2, "FRAME-4")
+    check_end(data, 2, "FRAME-4")
     return Ack(message_id=(data[0] & 0x0F) << 8 | data[1])
 
 
@@ -263,19 +297,19 @@ _PONG = Pong()
 
 
 def _decode_ping(data: bytes, limits: Limits) -> Ping:
-    _end(data, 2, "FRAME-4")  # FRAME-5: the 12 bits are ignored
+    check_end(data, 2, "FRAME-4")  # FRAME-5: the 12 bits are ignored
     return _PING
 
 
 def _decode_pong(data: bytes, limits: Limits) -> Pong:
-    _end(data, 2, "FRAME-4")
+    check_end(data, 2, "FRAME-4")
     return _PONG
 
 
 # FRAME-1: decoder by type nibble; types 3..7 start with a 2-byte header.
 _DECODERS: tuple[Callable[[bytes, Limits], Frame] | None, ...] = (
-    _decode_connection_request,
-    _decode_connection_response,
+    decode_connection_request,
+    decode_connection_response,
     None,
     _decode_ack,
     _decode_publish,
@@ -296,7 +330,7 @@ def decode_frame_bytes(data: bytes, limits: Limits) -> Frame:
     if decoder is None:
         raise UnknownType(f"frame type {frame_type} is not defined in v0", offset=0)
     if frame_type >= 3 and len(data) < 2:
-        raise _cut_in_field(data)
+        raise cut_in_field(data)
     return decoder(data, limits)
 
 
@@ -332,7 +366,7 @@ def encode_event(value: Event) -> bytes:
     return b"".join(_event_parts(value))
 
 
-def _chunk(value: bytes, what: str) -> bytes:
+def encode_chunk(value: bytes, what: str) -> bytes:
     if not isinstance(value, (bytes, bytearray)):
         raise EncodeError(f"{what} must be bytes")
     return varint_bytes(len(value), what=f"{what} length") + value
@@ -340,24 +374,24 @@ def _chunk(value: bytes, what: str) -> bytes:
 
 def encode_nack_payload(value: NackPayload) -> bytes:
     """NACK-1."""
-    return _chunk(value.machine_message, "machine_message") + value.human_message
+    return encode_chunk(value.machine_message, "machine_message") + value.human_message
 
 
-def _encode_connection_request(value: ConnectionRequest) -> bytes:
+def encode_connection_request(value: ConnectionRequest) -> bytes:
     if value.version != 0:
         raise EncodeError(f"cannot encode a connection request for version {value.version}: not defined by this protocol version")
     tail = b"" if value.server_instance_id is None else value.server_instance_id.to_bytes(4, "big")
-    return b"\x00" + _chunk(value.app_version, "app_version") + value.client_instance_id.to_bytes(4, "big") + tail
+    return b"\x00" + encode_chunk(value.app_version, "app_version") + value.client_instance_id.to_bytes(4, "big") + tail
 
 
-def _encode_connection_response(value: ConnectionResponse) -> bytes:
+def encode_connection_response(value: ConnectionResponse) -> bytes:
     if getattr(value, "reader_schemas", None) is not None:  # a version-1 field: refused like the reference does
         raise EncodeError("reader_schemas exist only in version 1 (CONN-8, CONN-12)")
     head = bytes((0x10 | value.response,))
     if value.response is Response.HELLO_NEW_CLIENT:
         return head + value.server_instance_id.to_bytes(4, "big")  # type: ignore[union-attr]
     if value.response is Response.QUARANTINED:
-        return head + _chunk(value.machine_message, "machine_message") + value.human_message  # type: ignore[arg-type,operator]
+        return head + encode_chunk(value.machine_message, "machine_message") + value.human_message  # type: ignore[arg-type,operator]
     return head
 
 
@@ -379,7 +413,7 @@ def _encode_ack(value: Ack) -> bytes:
 def _encode_nack(value: Nack) -> bytes:
     message_id = value.message_id
     head = bytes((0x70 | message_id >> 8, message_id & 0xFF))
-    return head + _chunk(value.machine_message, "machine_message") + value.human_message
+    return head + encode_chunk(value.machine_message, "machine_message") + value.human_message
 
 
 _ENCODERS: dict[type, Callable[[Frame], bytes]] = {
@@ -388,8 +422,8 @@ _ENCODERS: dict[type, Callable[[Frame], bytes]] = {
     Nack: _encode_nack,  # type: ignore[dict-item]
     Ping: lambda value: b"\x50\x00",
     Pong: lambda value: b"\x60\x00",
-    ConnectionRequest: _encode_connection_request,  # type: ignore[dict-item]
-    ConnectionResponse: _encode_connection_response,  # type: ignore[dict-item]
+    ConnectionRequest: encode_connection_request,  # type: ignore[dict-item]
+    ConnectionResponse: encode_connection_response,  # type: ignore[dict-item]
 }
 
 

@@ -1,0 +1,333 @@
+"""The fast codec of protocol version 1 is the construct reference of version 1, only faster.
+
+As tests/test_fast_codec.py does for version 0: every committed vector of
+vectors/v1 through the fast codec (the vector checker's verdict, and the
+reference's exact error: class, requirement ID and byte offset), then
+hypothesis differential properties on built values (same bytes), valid
+encodings, mutated encodings and arbitrary bytes (same value or same error),
+for frames, batches v1 and reader declarations, under several limits.
+
+Batches in mode ``records`` are left out of the comparison: the fast codec
+still reports them as ``unknown_format`` (BATCH-14), which the reference
+did until records mode (spec/v1/batch.md "Records mode") was added to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from sinktest import ROOT, covers
+from test_fast_codec import LIMITS, mutated, outcome
+from test_properties import batches, events, frames
+
+from sinkproto.batchrules import gzip_body
+from sinkproto.batchrules_v1 import zstd_body
+from sinkproto.codec import CONSTRUCT, FAST
+from sinkproto.construct_codec import v1 as construct_v1
+from sinkproto.errors import EncodeError
+from sinkproto.fast_codec import v1 as fast_v1
+from sinkproto.limits import Limits
+from sinkproto.messages import Batch, BatchLayout, ConnectionRequest, ConnectionResponse, Event, Response
+from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+from sinkproto.readers import ReaderSchemas
+from sinkproto.vectors import check as vector_check
+from sinkproto.vectors.model import Case, load_dir
+
+V1_UNITS = ("frame", "batch", "reader_schemas")
+
+# Version 0's limits plus the bounds only version 1 has (LIMIT-8, LIMIT-9) and BRES-2's nack_count bound.
+V1_LIMITS = (
+    *LIMITS,
+    Limits(max_declared_types=1, max_declared_versions=2),
+    Limits(max_zstd_window=1024),
+    Limits(max_batch_events=1),
+)
+limits_strategy = st.sampled_from(V1_LIMITS)
+
+
+def records_mode(batch: bytes) -> bool:
+    """An extended batch whose format byte names an assigned codec and mode records (see the module doc)."""
+    return len(batch) >= 2 and batch[0] & 0xC0 == 0x80 and batch[1] & 0x0F == BatchMode.RECORDS and batch[1] >> 4 <= 2
+
+
+def in_records_mode(unit: str, data: bytes) -> bool:
+    if unit == "batch":
+        return records_mode(data)
+    return unit == "frame" and len(data) > 2 and data[0] >> 4 == 2 and records_mode(data[2:])
+
+
+def assert_same_decode(unit: str, data: bytes, limits: Limits) -> tuple[Any, ...]:
+    """Both codecs decode ``data``: same value, or same error class, requirement and offset."""
+    reference = outcome(getattr(construct_v1, f"decode_{unit}"), data, limits)
+    fast = outcome(getattr(fast_v1, f"decode_{unit}"), data, limits)
+    assert fast == reference, f"{unit} {data.hex()} under {limits}"
+    if reference[0] == "value":  # and the value re-encodes to the same bytes with both
+        encode = f"encode_{unit}"
+        assert getattr(fast_v1, encode)(reference[1]) == getattr(construct_v1, encode)(reference[1])
+    return reference
+
+
+def check_same_decode(unit: str, data: bytes, limits: Limits) -> None:
+    assume(not in_records_mode(unit, data))
+    assert_same_decode(unit, data, limits)
+
+
+def same_encoding(encode: str, value: Any) -> None:
+    """Same bytes, or both refuse with EncodeError."""
+    results = []
+    for codec in (fast_v1, construct_v1):
+        try:
+            results.append(getattr(codec, encode)(value))
+        except EncodeError:
+            results.append(EncodeError)
+    assert results[0] == results[1]
+
+
+# -- the committed vectors ------------------------------------------------------------------------
+
+VECTOR_FILES = load_dir(ROOT / "vectors" / "v1")
+VECTOR_CASES = [(vf.kind, case) for vf in VECTOR_FILES for case in vf.cases]
+
+
+def _fast_decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0) -> Any:
+    return fast_v1.decode_batch(data, limits) if kind == "batch" else fast_v1.decode_frame(data, limits)
+
+
+def _fast_encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
+    return fast_v1.encode_batch(value) if kind == "batch" else fast_v1.encode_frame(value)
+
+
+@covers("ERR-2", "FRAME-7", "FRAME-8", "CONN-8", "CONN-9", "CONN-10", "CONN-11", "SNEG-1", "SNEG-2", "BPUB-1", "BRES-1",
+        "BRES-2", "BATCH-12", "BATCH-13", "BATCH-14", "BATCH-15", "CODEC-1", "CODEC-2", "CODEC-3", "CODEC-5")  # fmt: skip
+@pytest.mark.parametrize(("kind", "case"), VECTOR_CASES, ids=[case.id for _, case in VECTOR_CASES])
+def test_every_v1_vector_through_the_fast_codec(kind: str, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    unit = "batch" if kind == "batch" else "frame"
+    if in_records_mode(unit, case.data):
+        pytest.skip("records mode: not in the fast codec yet")
+    # The vector checker's own verdict (value, error class, re-encoded bytes, decided_by), with the fast codec.
+    monkeypatch.setattr(vector_check, "decode_kind", _fast_decode_kind)
+    monkeypatch.setattr(vector_check, "encode_kind", _fast_encode_kind)
+    result = vector_check.check_case(kind, case, None, 1)
+    assert result.ok, result.problems
+    # And the reference's exact error or value, under the case's limits and the flipped decided_by ones.
+    assert_same_decode(unit, case.data, case.decode_limits())
+    if case.decided_by:
+        assert_same_decode(unit, case.data, case.decode_limits(**{k: not v for k, v in case.decided_by.items()}))
+
+
+# -- hypothesis strategies: version 1 values, built on version 0's ------------------------------------
+
+u32 = st.integers(0, 2**32 - 1)
+small = st.one_of(st.integers(0, 200), st.integers(0, 2**64 - 1))
+reader_schemas = st.dictionaries(small, st.lists(small, min_size=1, max_size=4), min_size=1, max_size=4).map(
+    ReaderSchemas.from_mapping
+)
+formats = st.builds(BatchFormat, codec=st.sampled_from(BatchCodec))
+
+
+@st.composite
+def batches_v1(draw: st.DrawFn, max_events: int = 12) -> BatchV1:
+    """Version 0's batches in every layout, as batch v1: no format (version 0), a format, or neither (CODEC-5)."""
+    batch: Batch = draw(batches())
+    events_ = batch.events[:max_events]
+    shape = draw(st.sampled_from(("version-0", "extended", "auto")))
+    if shape == "auto":
+        return BatchV1(events=events_)
+    layout = batch.layout
+    if shape == "version-0":
+        return BatchV1(events=events_, layout=layout)
+    if layout is not None and layout.compressed:
+        layout = BatchLayout.from_byte(layout.to_byte() & 0x3F)  # BATCH-13: the codec says it
+    return BatchV1(events=events_, layout=draw(st.none() | st.just(layout)), format=draw(formats))
+
+
+result_entries = st.lists(
+    st.tuples(small, st.binary(max_size=12), st.binary(max_size=12)), min_size=1, max_size=5, unique_by=lambda t: t[0]
+).map(
+    lambda rows: tuple(BatchResultEntry(index=i, machine_message=m, human_message=h) for i, m, h in sorted(rows))
+)
+
+frames_v1 = st.one_of(
+    frames,  # version 0's frames are version 1's too (FRAME-7), connection request version 0 included (VER-6)
+    st.builds(ConnectionRequest, version=st.just(1), app_version=st.binary(max_size=20), client_instance_id=u32,
+              server_instance_id=st.none() | u32, reader_schemas=st.none() | reader_schemas),
+    st.builds(ConnectionResponse, response=st.just(Response.CONNECTED), reader_schemas=st.none() | reader_schemas),
+    st.builds(ConnectionResponse, response=st.just(Response.HELLO_NEW_CLIENT), server_instance_id=u32,
+              reader_schemas=st.none() | reader_schemas),
+    st.builds(BatchPublish, message_id=st.integers(0, 4095), batch=batches_v1()),
+    st.builds(BatchResult, message_id=st.integers(0, 4095), entries=result_entries),
+)  # fmt: skip
+
+
+def _encodings() -> st.SearchStrategy[tuple[str, bytes]]:
+    return st.one_of(
+        frames_v1.map(lambda f: ("frame", construct_v1.encode_frame(f))),
+        batches_v1().map(lambda b: ("batch", construct_v1.encode_batch(b))),
+        reader_schemas.map(lambda r: ("reader_schemas", construct_v1.encode_reader_schemas(r))),
+    )
+
+
+# -- hypothesis: encoding ----------------------------------------------------------------------------
+
+
+@covers("CONN-8", "CONN-11", "SNEG-1", "BPUB-1", "BRES-1", "FRAME-8")
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(frames_v1)
+def test_v1_frames_encode_to_the_same_bytes(message: Any) -> None:
+    same_encoding("encode_frame", message)
+
+
+@covers("BATCH-12", "BATCH-15", "CODEC-1", "CODEC-2", "CODEC-5")
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(batches_v1())
+def test_batches_v1_encode_to_the_same_bytes(batch: BatchV1) -> None:
+    # Same zlib and zstd calls on both sides, so even compressed bodies are equal byte for byte.
+    same_encoding("encode_batch", batch)
+
+
+@covers("CODEC-5")
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(events, min_size=1, max_size=10), st.integers(0, 40))
+def test_the_smallest_encoding_is_the_same(evs: list[Event], repeats: int) -> None:
+    # Repeated events make compression win: version 0, gzip and zstd each get to be the smallest.
+    same_encoding("encode_batch", BatchV1(events=tuple(evs[:1] * repeats + evs)))
+
+
+@given(reader_schemas)
+def test_reader_declarations_encode_to_the_same_bytes(value: ReaderSchemas) -> None:
+    assert fast_v1.encode_reader_schemas(value) == construct_v1.encode_reader_schemas(value)
+
+
+@given(st.integers(0, 127), st.lists(events, min_size=1, max_size=6), st.none() | formats)
+def test_layouts_that_do_not_fit_are_refused_by_both(header: int, evs: list[Event], fmt: BatchFormat | None) -> None:
+    layout = BatchLayout.from_byte(header & 0x3F if fmt is not None else header)
+    same_encoding("encode_batch", BatchV1(events=tuple(evs), layout=layout, format=fmt))
+
+
+@covers("BPUB-5")
+def test_encoders_refuse_the_same_things() -> None:
+    big = tuple(Event(event_type_id=1, schema_version=1, key=b"k%d" % i, offset=i + 1, timestamp=i, event_data=bytes(range(256)) * 2)
+                for i in range(130))  # fmt: skip
+    too_big = BatchPublish(message_id=1, batch=BatchV1(events=big, format=BatchFormat(codec=BatchCodec.NONE)))
+    one = (big[0],)
+    refused: list[tuple[str, Any]] = [
+        ("encode_frame", too_big),
+        ("encode_frame", Batch(events=one)),  # not a frame
+        ("encode_frame", ConnectionRequest(version=2, app_version=b"", client_instance_id=0)),
+        ("encode_batch", BatchV1(events=())),
+        ("encode_reader_schemas", {1: (1,)}),
+    ]
+    for encode, value in refused:
+        for codec in (fast_v1, construct_v1):
+            with pytest.raises(EncodeError):
+                getattr(codec, encode)(value)
+
+
+# -- hypothesis: decoding valid, mutated and arbitrary bytes ---------------------------------------------
+
+
+@covers("ERR-2")
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(_encodings(), limits_strategy)
+def test_valid_v1_encodings_decode_the_same(unit_and_data: tuple[str, bytes], limits: Limits) -> None:
+    check_same_decode(*unit_and_data, limits)
+
+
+@covers("ERR-2", "CONN-9", "SNEG-2", "BRES-2", "BATCH-13", "BATCH-14", "LIMIT-8")
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated(_encodings()), limits_strategy)
+def test_mutated_v1_encodings_decode_the_same(unit_and_data: tuple[str, bytes], limits: Limits) -> None:
+    check_same_decode(*unit_and_data, limits)
+
+
+def _header_end(data: bytes) -> int | None:
+    """Where an extended batch's body starts (after the two header bytes and the header values), or None."""
+    pos = 2
+    for bit in (0x20, 0x10, 0x08, 0x04, 0x02, 0x01):
+        if data[0] & bit:
+            while pos < len(data) and data[pos] & 0x80:
+                pos += 1
+            if pos >= len(data):
+                return None
+            pos += 1
+    return pos
+
+
+_COMPRESSORS: dict[int, Callable[[bytes], bytes]] = {
+    BatchCodec.GZIP: gzip_body,
+    BatchCodec.ZSTD: zstd_body,
+}
+
+
+@st.composite
+def mutated_compressed_batches(draw: st.DrawFn) -> bytes:
+    """An extended batch with codec none whose bytes were mutated, then compressed: the body's errors behind gzip and zstd."""
+    plain = batches_v1().map(lambda b: BatchV1(events=b.events, layout=b.layout if b.format else None, format=BatchFormat()))
+    _, data = draw(mutated(plain.map(lambda b: ("batch", construct_v1.encode_batch(b)))))
+    assume(len(data) >= 2 and data[0] & 0xC0 == 0x80 and data[1] == 0)
+    start = _header_end(data)
+    assume(start is not None)
+    codec = draw(st.sampled_from(sorted(_COMPRESSORS)))
+    return data[:1] + bytes((codec << 4,)) + data[2:start] + _COMPRESSORS[codec](data[start:])
+
+
+@covers("CODEC-1", "CODEC-2", "CODEC-3", "LIMIT-9")
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(mutated_compressed_batches(), limits_strategy)
+def test_mutated_bodies_behind_gzip_and_zstd_decode_the_same(data: bytes, limits: Limits) -> None:
+    check_same_decode("batch", data, limits)
+
+
+@given(st.sampled_from(V1_UNITS), st.binary(max_size=64), limits_strategy)
+def test_arbitrary_bytes_decode_the_same(unit: str, data: bytes, limits: Limits) -> None:
+    check_same_decode(unit, data, limits)
+
+
+@covers("FRAME-7", "BATCH-12", "BATCH-14")
+@given(st.sampled_from(V1_UNITS), st.integers(0, 255), st.integers(0, 255), st.binary(max_size=40), limits_strategy)
+def test_arbitrary_bytes_after_every_two_first_bytes_decode_the_same(unit: str, first: int, second: int, rest: bytes,
+                                                                     limits: Limits) -> None:  # fmt: skip
+    # The first byte picks the frame type, version, response code or batch header; the second a format byte.
+    check_same_decode(unit, bytes([first, second]) + rest, limits)
+
+
+@given(st.binary(max_size=40))
+def test_bytes_like_inputs_are_accepted_by_both(data: bytes) -> None:
+    assume(not in_records_mode("batch", data))
+    for unit in V1_UNITS:
+        for wrap in (bytearray, memoryview):
+            reference = outcome(getattr(construct_v1, f"decode_{unit}"), wrap(data), Limits())  # type: ignore[arg-type]
+            assert outcome(getattr(fast_v1, f"decode_{unit}"), wrap(data), Limits()) == reference  # type: ignore[arg-type]
+
+
+def test_non_bytes_inputs_are_type_errors_in_both() -> None:
+    for unit in V1_UNITS:
+        for codec in (fast_v1, construct_v1):
+            with pytest.raises(TypeError):
+                getattr(codec, f"decode_{unit}")("00", Limits())
+
+
+def test_decoded_values_are_the_validated_dataclasses() -> None:
+    # Decoded batches are assembled without re-validation; they must still be ordinary frozen instances.
+    event = Event(event_type_id=1, schema_version=2, key=b"k", offset=3, timestamp=4, event_data=b"d")
+    frame = BatchPublish(message_id=7, batch=BatchV1(events=(event, event), format=BatchFormat(codec=BatchCodec.ZSTD)))
+    decoded = fast_v1.decode_frame(construct_v1.encode_frame(frame))
+    assert decoded == construct_v1.decode_frame(construct_v1.encode_frame(frame)) and type(decoded) is BatchPublish
+    assert hash(decoded) == hash(construct_v1.decode_frame(construct_v1.encode_frame(frame)))
+    assert decoded.batch.events == (event, event) and decoded.batch.format == frame.batch.format
+    with pytest.raises(AttributeError):
+        decoded.batch.format = None  # type: ignore[misc]
+
+
+# -- the switch ----------------------------------------------------------------------------------------
+
+
+def test_each_codec_value_carries_its_v1_functions() -> None:
+    assert FAST.encode_frame_v1 is fast_v1.encode_frame and FAST.decode_batch_v1 is fast_v1.decode_batch
+    assert FAST.decode_frame_v1 is fast_v1.decode_frame and FAST.encode_batch_v1 is fast_v1.encode_batch
+    assert CONSTRUCT.encode_frame_v1 is construct_v1.encode_frame and CONSTRUCT.decode_frame_v1 is construct_v1.decode_frame
+    assert CONSTRUCT.encode_batch_v1 is construct_v1.encode_batch and CONSTRUCT.decode_batch_v1 is construct_v1.decode_batch
