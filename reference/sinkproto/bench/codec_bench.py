@@ -4,6 +4,11 @@ Rows: single PUBLISH frame encode and decode (the profile's first event;
 every event would give the same per-op figure within noise), and the whole
 100-event profile as one column batch, encoded canonically (BATCH-7: gzip
 when smaller, so the compression attempt is part of the cost) and decoded.
+When the codecs have version 1 (``Codec.encode_batch_v1``), two more rows:
+the profile as one batch v1, encoded as a BATCH_PUBLISH carries it (the
+encoder tries every format it has, records mode included when available,
+and keeps the smallest, CODEC-5: every attempt is part of the cost) and
+decoded. The yardsticks have no such rows.
 Columns: the construct reference codec, the fast codec, and two yardsticks
 encoding the same six fields per event: msgpack (a list per event) and
 fastavro (a record per event, an array of them for the batch). The
@@ -30,11 +35,12 @@ from .. import construct_codec, fast_codec
 from ..messages import Batch, Event, Publish
 from .profiles import Profile
 
-__all__ = ["Cell", "Row", "CodecReport", "run", "format_report", "GOAL_SPEEDUP", "GOAL_METER_BATCH_US"]
+__all__ = ["Cell", "Row", "CodecReport", "run", "format_report", "has_v1", "GOAL_SPEEDUP", "GOAL_METER_BATCH_US"]
 
 GOAL_SPEEDUP = 20.0  # fast >= 20x construct on every row
 GOAL_METER_BATCH_US = 450.0  # meter 100-event batch encode + decode (the field Elixir codec: ~150 + 320)
 IMPLEMENTATIONS = ("construct", "fast", "msgpack", "fastavro")
+GOAL_OPERATIONS = ("publish encode", "publish decode", "batch encode", "batch decode")  # the rows the goals were set for
 
 _AVRO_EVENT = {
     "type": "record",
@@ -94,6 +100,8 @@ class CodecReport:
         """(goal, measured, met) for the issue's goals."""
         out = []
         for row in self.rows:
+            if row.operation not in GOAL_OPERATIONS:
+                continue
             ratio = row.ratio("construct")
             out.append((f"fast >= {GOAL_SPEEDUP:.0f}x construct: {row.profile} {row.operation}", f"{ratio:.1f}x", ratio >= GOAL_SPEEDUP))
         total = self.meter_batch_us()
@@ -158,6 +166,37 @@ def _yardsticks(events: tuple[Event, ...]) -> dict[str, dict[str, Callable[..., 
     }
 
 
+def has_v1() -> bool:
+    """Whether the codecs have version 1 (``Codec.encode_batch_v1`` and friends)."""
+    from ..codec import FAST
+
+    return hasattr(FAST, "encode_batch_v1")
+
+
+def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[], object], int, int]]]:
+    """The batch v1 rows of the construct and fast codecs: the encoder's choice (CODEC-5), records mode when available."""
+    if not has_v1():
+        return {}
+    from ..codec import CONSTRUCT, FAST
+    from ..limits import DEFAULT_LIMITS
+    from ..messages_v1 import BatchV1
+    from .batch_bench import record_schemas
+
+    schemas = record_schemas()
+    extra: dict[str, Any] = {} if schemas is None else {"schemas": schemas}
+    value = BatchV1(events=events)
+    out = {}
+    for name, codec in (("construct", CONSTRUCT), ("fast", FAST)):
+        encode: Any = codec.encode_batch_v1  # type: ignore[attr-defined]
+        decode: Any = codec.decode_batch_v1  # type: ignore[attr-defined]
+        blob = encode(value, **extra)
+        out[name] = {
+            "batch v1 encode": ((lambda e=encode: e(value, **extra)), len(events), len(blob)),
+            "batch v1 decode": ((lambda d=decode, b=blob: d(b, DEFAULT_LIMITS, **extra)), len(events), len(blob)),
+        }
+    return out
+
+
 def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
         implementations: tuple[str, ...] = IMPLEMENTATIONS,
         progress: Callable[[str], None] | None = None) -> CodecReport:  # fmt: skip
@@ -185,9 +224,15 @@ def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
                 "batch encode": ((lambda f=fns: f["batch encode"](events)), len(events), len(many)),
                 "batch decode": ((lambda f=fns, d=many: f["batch decode"](d)), len(events), len(many)),
             }
-        for operation in ("publish encode", "publish decode", "batch encode", "batch decode"):
+        for name, v1_ops in _v1_ops(events).items():
+            ops[name].update(v1_ops)
+        for operation in (*GOAL_OPERATIONS, "batch v1 encode", "batch v1 decode"):
+            if operation not in ops["fast"]:
+                continue
             row = Row(profile.name, operation)
             for name in implementations:
+                if operation not in ops[name]:
+                    continue
                 op, count, size = ops[name][operation]
                 seconds = time_op(op, budget=budget, repeats=repeats)
                 row.cells[name] = Cell(seconds * 1e6, count, size)
@@ -209,11 +254,12 @@ def format_report(report: CodecReport) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---", *["---:"] * (len(head) - 2)]) + "|"]
     for row in report.rows:
         fast = row.cells["fast"]
-        cells = [row.profile, row.operation, *(_us(row.cells[n].us_per_op) for n in names), f"{fast.events_per_second:,.0f}",
-                 f"{row.ratio('construct'):.1f}x",
-                 *(f"{row.cells[n].us_per_op / fast.us_per_op:.2f}x" for n in names if n not in ("construct", "fast")),
+        cells = [row.profile, row.operation, *(_us(row.cells[n].us_per_op) if n in row.cells else "n/a" for n in names),
+                 f"{fast.events_per_second:,.0f}", f"{row.ratio('construct'):.1f}x",
+                 *(f"{row.cells[n].us_per_op / fast.us_per_op:.2f}x" if n in row.cells else "n/a"
+                   for n in names if n not in ("construct", "fast")),
                  f"{fast.size:,}",
-                 " / ".join(f"{row.cells[n].size:,}" for n in ("msgpack", "fastavro") if n in row.cells)]  # fmt: skip
+                 " / ".join(f"{row.cells[n].size:,}" for n in ("msgpack", "fastavro") if n in row.cells) or "n/a"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("| Goal | Measured | Met |")
