@@ -297,8 +297,9 @@ def test_arbitrary_bytes_after_every_two_first_bytes_decode_the_same(unit: str, 
 
 @given(st.binary(max_size=40))
 def test_bytes_like_inputs_are_accepted_by_both(data: bytes) -> None:
-    assume(not in_records_mode("batch", data))
     for unit in V1_UNITS:
+        if in_records_mode(unit, data):
+            continue
         for wrap in (bytearray, memoryview):
             reference = outcome(getattr(construct_v1, f"decode_{unit}"), wrap(data), Limits())  # type: ignore[arg-type]
             assert outcome(getattr(fast_v1, f"decode_{unit}"), wrap(data), Limits()) == reference  # type: ignore[arg-type]

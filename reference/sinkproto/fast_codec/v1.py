@@ -9,16 +9,18 @@ Every error is raised where, and as, the construct reference raises it
 (class, requirement ID, byte offset; ERR-2), which tests/test_fast_codec_v1.py
 and the ``fast_diff`` fuzz target check.
 
-``schemas`` is accepted by the frame and batch functions for the records
-mode (``mode`` 1), which the reference does not implement yet: like the
-reference, a records batch is ``unknown_format`` (BATCH-14) on decoding and
-refused on encoding, whatever ``schemas`` holds.
+Not yet here: the records mode of batch v1 (``mode`` 1, RECORD-*), which
+the reference has. The frame and batch functions take the reference's
+``schemas`` argument, but a records batch is ``unknown_format`` (BATCH-14)
+on decoding and refused on encoding, whatever ``schemas`` holds (what the
+reference did before records mode); the differential tests and the fuzz
+target leave records batches out until this codec implements them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..batchrules import gzip_body
 from ..batchrules_v1 import unzstd_body, zstd_body
@@ -54,8 +56,8 @@ __all__ = [
     "decode_reader_schemas",
 ]
 
-# The records mode's schemas (RECORD-*, proposed): typed loosely until sinkproto.records exists.
-Schemas = Any
+if TYPE_CHECKING:
+    from ..records import RecordSchemas
 
 _EXTENDED = 0x80  # BATCH-12: header bit 7
 _COMPRESSED = 0x40  # BATCH-13: must be clear in an extended header
@@ -257,18 +259,18 @@ def read_batch(data: bytes, limits: Limits) -> BatchV1:
             raise UnknownFormat(f"batch codec {codec} is not assigned", offset=1, requirement="BATCH-14")
         if mode not in BatchMode._value2member_map_:
             raise UnknownFormat(f"batch mode {mode} is not assigned", offset=1, requirement="BATCH-14")
-        # Mode records (RECORD-1..7) is proposed and, as in the reference, not implemented yet.
+        # Mode records (RECORD-*): not in this codec yet (see the module doc).
         raise UnknownFormat("batch mode records is proposed in this draft and not implemented by this decoder",
                             offset=1, requirement="BATCH-14")  # fmt: skip
     flags &= 0x3F
     return _new_batch(read_columns(data, 2, flags, limits, _INFLATE[fmt.codec]), flags, fmt)
 
 
-def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: Schemas | None = None) -> BatchV1:
+def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> BatchV1:
     return read_batch(as_bytes(data, "batch"), limits)
 
 
-def encode_batch(value: BatchV1, schemas: Schemas | None = None) -> bytes:
+def encode_batch(value: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
     """A batch v1, chosen as the reference chooses (:func:`sinkproto.construct_codec.v1.encode_batch`).
 
     ``format`` set: exactly that format, in ``layout`` or the canonical
@@ -374,7 +376,7 @@ _ENCODERS: dict[type, Callable[[Any], bytes]] = {
 }
 
 
-def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: Schemas | None = None) -> FrameV1:
+def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> FrameV1:
     """Decode exactly one whole frame of a version-1 connection (the deframer has removed the length prefix)."""
     if type(data) is not bytes:
         data = as_bytes(data, "frame")
@@ -386,7 +388,7 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: Schemas 
     return decoder(data, limits)
 
 
-def encode_frame(message: FrameV1, schemas: Schemas | None = None) -> bytes:
+def encode_frame(message: FrameV1, schemas: RecordSchemas | None = None) -> bytes:
     """Encode one frame of a version-1 connection (without the stream length prefix)."""
     encoder = _ENCODERS.get(type(message))
     data = encode_frame_v0(message) if encoder is None else encoder(message)  # type: ignore[arg-type]
