@@ -17,7 +17,7 @@ import zstandard
 
 from ..batchrules import canonical_layout, gzip_body
 from ..messages import Ack, BatchLayout, ConnectionRequest, ConnectionResponse, Event, Ping, Publish, Response
-from ..messages_v1 import BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+from ..messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
 from ..readers import ReaderSchemas
 from .cases import APP, TS, Builder, ev
 from .model import Case, value_to_json
@@ -30,7 +30,8 @@ FILE_DESCRIPTIONS_V1 = {
     "batch_publish": "Version 1: BATCH_PUBLISH frames (type 2) carrying a batch v1: version-0 batches and extended ones with every codec.",
     "batch_result": "Version 1: BATCH_RESULT frames (type 8): per-event NACKs by index.",
     "frame": "Version 1: frame-level cases: version-0 frames on a version-1 connection, unassigned types 9..15.",
-    "batch": "Version 1: batch v1 on its own: the extended header, the format byte, codecs none, gzip and zstd.",
+    "batch": "Version 1: batch v1 on its own: the extended header, the format byte, codecs none, gzip and zstd, and records "
+             "mode (decoded with the writer schemas of the kit's registry in schemas/).",
 }
 
 READS = ReaderSchemas.from_mapping({1: [1, 2]})
@@ -46,11 +47,17 @@ class BuilderV1(Builder):
         produced = encode_kind(self.kind, value, 1)
         if data is None:
             data = produced
-        elif data != produced and not _compressed(self.kind, data):
+        elif data != produced and not _compressed(self.kind, data) and not (not canonical and _records(data, self.kind)):
             raise AssertionError(f"{id}: literal bytes differ from the encoder's: {data.hex()} vs {produced.hex()}")
         self.cases.append(Case(id=id, description=description, requirements=requirements, hex=data.hex(), result="valid",
                                canonical=canonical, value=value_to_json(self.kind, value), limits=limits))
         return data
+
+
+def _records(data: bytes, kind: str) -> bool:
+    """A records batch: any choice of transforms decodes (RECORD-9 is a SHOULD), so literal bytes may differ."""
+    at = 2 if kind == "batch_publish" else 0
+    return len(data) > at + 1 and bool(data[at] & 0x80) and data[at + 1] & 0x0F == BatchMode.RECORDS
 
 
 def _compressed(kind: str, data: bytes) -> bool:
@@ -233,6 +240,174 @@ def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
               ghead + bomb_gz.compress(bytes(16 * 1024 * 1024)) + bomb_gz.flush(), "limit_exceeded")
     b.invalid(f"{prefix}.v0.reserved-cases-stay", "A version-0 batch keeps its own errors: count 0.", ["BATCH-8", "BATCH-12"],
               head + hexb("3f 01 01 01 01 00 01 00"), "inconsistent_batch")
+    _records_cases(b, prefix, wrap, head)
+
+
+# -- records mode (RECORD-1..RECORD-9) -----------------------------------------------------------------------
+
+
+def _registry_events(type_id: int, version: int, rows: list[tuple[bytes, int, dict[str, Any]]]) -> tuple[Event, ...]:
+    from ..schemas import default_registry
+
+    registry = default_registry()
+    return tuple(Event(event_type_id=type_id, schema_version=version, key=key, offset=offset, timestamp=TS + i * 7,
+                       event_data=registry.encode(type_id, version, record)) for i, (key, offset, record) in enumerate(rows))
+
+
+def _meter(serial: str, wh: int, export: int, reactive: int | None, phase: str = "SINGLE") -> dict[str, Any]:
+    return {"meter_serial": serial, "interval_seconds": 900, "active_energy_import_wh": wh, "active_energy_export_wh": export,
+            "voltage_dv": 2301, "current_ma": 1200 + wh % 1000, "power_factor_permille": 950, "frequency_mhz": 50_010,
+            "reactive_energy_varh": reactive, "phase": phase}
+
+
+RECORD_METERS = _registry_events(1, 2, [
+    (b"SM5R-000123", 48_001, _meter("SM5R-000123", 1_234_567, 0, None)),
+    (b"SM5R-004711", 52_310, _meter("SM5R-004711", 7_654_321, 120_000, 55_000)),
+    (b"SM5R-000124", 48_002, _meter("SM5R-000124", 1_300_001, 0, None, "L2")),
+])
+RECORD_TARIFFS = _registry_events(5, 1, [
+    (b"T-1", 10, {"tariff_id": "T-1", "site_id": "site-9", "currency": "KES", "effective_from": 1_700_000_000,
+                  "bands": [{"start_minute": 0, "price_per_kwh_minor": 1_500}, {"start_minute": 1_080, "price_per_kwh_minor": 2_900}],
+                  "daily_fee_minor": 300}),
+    (b"T-2", 11, {"tariff_id": "T-2", "site_id": "site-9", "currency": "KES", "effective_from": 1_700_086_400, "bands": [],
+                  "daily_fee_minor": 0}),
+])
+RECORD_HEALTH = _registry_events(7, 3, [
+    (b"BS-17", 900, {"station_id": "BS-17", "battery_voltage_mv": 12_700, "temperature_dc": -35, "rssi_dbm": -71,
+                     "storage_free_kib": 812_000, "outbox_depth": 12, "uptime_seconds": 86_400, "cellular_operator": "Safaricom",
+                     "meters_online": 96, "position": {"latitude_e7": -12_921_000, "longitude_e7": 368_219_000},
+                     "data_used_today_bytes": 1_048_576}),
+    (b"BS-17", 901, {"station_id": "BS-17", "battery_voltage_mv": 12_650, "temperature_dc": -30, "rssi_dbm": -75,
+                     "storage_free_kib": 811_900, "outbox_depth": 0, "uptime_seconds": 87_300, "cellular_operator": None,
+                     "meters_online": 97, "position": None, "data_used_today_bytes": 1_100_000}),
+])
+
+
+def _records_batch(events: tuple[Event, ...], codec: BatchCodec = BatchCodec.NONE) -> BatchV1:
+    from ..construct_codec.v1 import RECORDS_LAYOUT
+
+    return BatchV1(events=events, layout=RECORDS_LAYOUT, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
+
+
+def _column(transform: int, payload: bytes) -> bytes:
+    body = bytes([transform]) + payload
+    return _varint(len(body)) + body
+
+
+def _varint(value: int) -> bytes:
+    from ..construct_codec.primitives import varint_bytes
+
+    return varint_bytes(value, wide=True)
+
+
+def _zz(value: int) -> bytes:
+    from ..batchrules import zigzag_encode
+
+    return _varint(zigzag_encode(value))
+
+
+def _meter_parts() -> tuple[bytes, list[bytes]]:
+    """The records batch of RECORD_METERS, codec none, cut into its head (to count) and its columns."""
+    from ..construct_codec.records import KEY_COLUMN, _OFFSETS, _TIMESTAMPS, build_column
+    from ..records import transpose
+    from .model import vector_record_schemas
+
+    plan = vector_record_schemas().plan(1, 2)
+    assert plan is not None
+    keys = [e.key for e in RECORD_METERS]
+    columns = transpose(plan, [e.event_data for e in RECORD_METERS])
+    assert columns is not None
+    parts = [build_column(KEY_COLUMN, keys, None), build_column(_OFFSETS, [e.offset for e in RECORD_METERS], None),
+             build_column(_TIMESTAMPS, [e.timestamp for e in RECORD_METERS], None)]
+    parts += [build_column(c, v, keys) for c, v in zip(plan.columns, columns)]
+    from ..construct_codec.v1 import RECORDS_LAYOUT
+
+    return bytes([0x80 | RECORDS_LAYOUT.to_byte()]) + hexb("01 01 02 03"), parts
+
+
+def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
+    r = ["RECORD-1", "RECORD-3", "RECORD-4", "RECORD-5", "BATCH-14"]
+    p = f"{prefix}.records"
+    for codec in BatchCodec:
+        b.valid(f"{p}.{codec.wire_name}.meters", f"Three meter_reading v2 records (a union in both branches, an enum), codec "
+                f"{codec.wire_name}.", [*r, "RECORD-9"], wrap(_records_batch(RECORD_METERS, codec)), canonical=codec is BatchCodec.NONE)
+    b.valid(f"{p}.none.tariffs", "Two tariff_schedule v1 records: an array of nested records, one of them empty.",
+            [*r, "RECORD-9"], wrap(_records_batch(RECORD_TARIFFS)))
+    b.valid(f"{p}.none.health", "Two base_station_health v3 records: unions of a string and of a nested record, both branches.",
+            [*r, "RECORD-9"], wrap(_records_batch(RECORD_HEALTH)))
+    top, cols = _meter_parts()
+    whole = head + top + b"".join(cols)
+    keys, offsets, timestamps, serial, interval = 0, 1, 2, 3, 4
+    phase, branch = len(cols) - 1, len(cols) - 3
+
+    def swap(index: int, column: bytes) -> bytes:
+        return head + top + b"".join(column if i == index else c for i, c in enumerate(cols))
+
+    b.valid(f"{p}.none.plain-columns", "The same three meters with every column plain: a decoder accepts any transform.",
+            ["RECORD-5", "RECORD-9"], wrap(_records_batch(RECORD_METERS)),
+            data=head + top + _column(0, b"".join(_varint(len(e.key)) + e.key for e in RECORD_METERS)) + b"".join(cols[1:]),
+            canonical=False)
+    b.invalid(f"{p}.flags", "Mode records with same_key_length also set.", ["RECORD-1"], head + bytes([whole[len(head)] | 0x08, 1]) + whole[len(head) + 2:],
+              "inconsistent_batch")
+    b.invalid(f"{p}.unknown-schema", "Records of event type 99, whose schema the decoder does not know.", ["RECORD-2"],
+              head + top[:2] + hexb("63 01 03") + b"".join(cols), "unknown_format")
+    b.invalid(f"{p}.count-0", "count 0.", ["RECORD-3", "BATCH-8"], head + top[:4] + b"\x00" + b"".join(cols), "inconsistent_batch")
+    b.invalid(f"{p}.trailing-bytes", "A byte after the last column.", ["RECORD-3"], whole + b"\x00", "inconsistent_batch")
+    b.invalid(f"{p}.missing-column", "The last column (phase) is missing.", ["RECORD-3", "CONV-6"], whole[: -len(cols[phase])], "truncated")
+    b.invalid(f"{p}.key-transform-on-keys", "The keys column with transform key.", ["RECORD-5"], swap(keys, _column(6, b"")),
+              "unknown_format")
+    b.invalid(f"{p}.delta-on-bytes", "A bytes column (meter_serial) with the int transform delta.", ["RECORD-5"],
+              swap(serial, _column(1, b"\x00\x00\x00")), "unknown_format")
+    b.invalid(f"{p}.prefix-on-int", "An int column with the bytes transform prefix.", ["RECORD-5"], swap(interval, _column(5, b"")),
+              "unknown_format")
+    b.invalid(f"{p}.transform-10", "Transform 10 is unassigned.", ["RECORD-5"], swap(interval, _column(10, b"")), "unknown_format")
+    b.invalid(f"{p}.empty-column", "A column chunk of length 0: no transform byte.", ["RECORD-5"], swap(interval, b"\x00"),
+              "inconsistent_batch")
+    b.invalid(f"{p}.too-few-values", "interval_seconds plain with two values for three rows.", ["RECORD-5"],
+              swap(interval, _column(0, _zz(900) * 2)), "inconsistent_batch")
+    b.invalid(f"{p}.too-many-values", "interval_seconds plain with four values for three rows.", ["RECORD-5"],
+              swap(interval, _column(0, _zz(900) * 4)), "inconsistent_batch")
+    b.invalid(f"{p}.int-out-of-range", "interval_seconds (an Avro int) constant 2^31.", ["RECORD-5"], swap(interval, _column(2, _zz(1 << 31))),
+              "value_out_of_range")
+    b.invalid(f"{p}.enum-out-of-range", "phase (4 symbols) constant 4.", ["RECORD-5"], swap(phase, _column(2, _zz(4))), "value_out_of_range")
+    b.invalid(f"{p}.branch-out-of-range", "A union of two branches with branch 2.", ["RECORD-5"], swap(branch, _column(2, _zz(2))),
+              "value_out_of_range")
+    b.invalid(f"{p}.negative-offset", "The offsets column constant -1: offsets are 0..2^64-1.", ["RECORD-5"],
+              swap(offsets, _column(2, _zz(-1))), "value_out_of_range")
+    b.invalid(f"{p}.dictionary-index", "A dictionary of one entry and an index 1.", ["RECORD-7"],
+              swap(interval, _column(4, b"\x01" + _zz(900) + b"\x00\x00\x01")), "inconsistent_batch")
+    b.invalid(f"{p}.prefix-too-long", "A prefix length over the previous value's length.", ["RECORD-7"],
+              swap(keys, _column(5, b"\x00\x01A\x02\x00\x00\x00")), "inconsistent_batch")
+    b.invalid(f"{p}.width-65", "bitpacked with width 65.", ["RECORD-8"], swap(interval, _column(7, _zz(0) + b"\x41" + bytes(25))),
+              "inconsistent_batch")
+    b.invalid(f"{p}.padding-bits", "bitpacked width 1 for three values with a padding bit set.", ["RECORD-8"],
+              swap(interval, _column(7, _zz(900) + b"\x01\x08")), "inconsistent_batch")
+    b.invalid(f"{p}.digits-0", "numbered with digits 0.", ["RECORD-8"], swap(keys, _column(9, b"\x00\x00\x02" + _zz(0))),
+              "inconsistent_batch")
+    b.invalid(f"{p}.digits-19", "numbered with digits 19.", ["RECORD-8"], swap(keys, _column(9, b"\x00\x13\x02" + _zz(0))),
+              "inconsistent_batch")
+    b.invalid(f"{p}.number-out-of-range", "numbered with 2 digits and the number 100.", ["RECORD-5", "RECORD-8"],
+              swap(keys, _column(9, b"\x00\x02\x02" + _zz(100))), "value_out_of_range")
+    b.invalid(f"{p}.delta-bitpacked-cut", "delta_bitpacked whose packed bytes are missing.", ["RECORD-5"],
+              swap(interval, _column(8, _zz(900) + _zz(0) + b"\x08")), "inconsistent_batch")
+    b.invalid(f"{p}.dictionary-over-configured-limit", "A dictionary of 2 entries against max_dictionary_entries=1.", ["RECORD-6"],
+              swap(interval, _column(4, b"\x02" + _zz(900) + _zz(901) + b"\x00\x01\x00")), "limit_exceeded",
+              limits={"max_dictionary_entries": 1})
+    b.invalid(f"{p}.columns-over-configured-limit", "meter_reading v2 flattens to 11 columns, against max_record_columns=10.",
+              ["RECORD-6", "LIMIT-10"], whole, "limit_exceeded", limits={"max_record_columns": 10})
+    b.invalid(f"{p}.event-data-over-configured-limit", "Rebuilt meter readings of about 40 bytes against max_event_data_size=30.",
+              ["RECORD-6"], whole, "limit_exceeded", limits={"max_event_data_size": 30})
+    b.invalid(f"{p}.key-over-configured-limit", "Keys of 11 bytes against max_key_size=10.", ["RECORD-6", "LIMIT-5"], whole,
+              "limit_exceeded", limits={"max_key_size": 10})
+    big = _column(2, _varint(60_000) + b"S" * 60_000)
+    b.invalid(f"{p}.expansion-over-configured-limit", "A constant 60,000-byte key for three events: 180,000 bytes rebuilt from a "
+              "60,000-byte body, against max_decompressed_size=100,000.", ["RECORD-6"], swap(keys, big), "limit_exceeded",
+              limits={"max_decompressed_size": 100_000})
+    tariffs = _records_batch(RECORD_TARIFFS)
+    from .model import encode_kind
+
+    b.invalid(f"{p}.items-over-configured-limit", "Two tariff bands against max_collection_items=1.", ["RECORD-6", "LIMIT-10"],
+              encode_kind(b.kind, wrap(tariffs), 1), "limit_exceeded", limits={"max_collection_items": 1})
 
 
 def batch() -> Builder:

@@ -97,7 +97,10 @@ def check_case(kind: str, case: Case, registry: Registry | None = None, version:
     if case.result == "valid":
         # Canonical: encoders must emit exactly these bytes. Batches with an
         # explicit non-canonical layout are still deterministic to re-encode.
-        _expect_value(kind, case, problems, reencode=bool(case.canonical) or kind in ("batch", "batch_publish"), version=version)
+        # A records batch whose transforms are not the canonical ones (RECORD-9) decodes, but does not re-encode to itself.
+        records_variant = case.canonical is False and '"mode": "records"' in json.dumps(case.value)
+        _expect_value(kind, case, problems, version=version,
+                      reencode=bool(case.canonical) or (kind in ("batch", "batch_publish") and not records_variant))
     elif case.result == "invalid":
         _expect_error(kind, case, problems, version)
     elif case.result == "acceptable":

@@ -39,11 +39,20 @@ def decode_stream(data: bytes, limits: Limits) -> StreamValue:
     return StreamValue(frames=tuple(frames))
 
 
+def vector_record_schemas() -> Any:
+    """The writer schemas version-1 vectors in records mode are encoded with: the registry in ``schemas/``."""
+    from ..records import RecordSchemas
+    from ..schemas import default_registry
+
+    return RecordSchemas.from_registry(default_registry())
+
+
 def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0) -> Any:
     if version == 1:
         from ..construct_codec import v1
 
-        return v1.decode_batch(data, limits) if kind == "batch" else v1.decode_frame(data, limits)
+        schemas = vector_record_schemas()
+        return v1.decode_batch(data, limits, schemas) if kind == "batch" else v1.decode_frame(data, limits, schemas)
     if kind in FRAME_KIND_FILES:
         return codec.decode_frame(data, limits)
     decoders: dict[str, Callable[[bytes, Limits], Any]] = {
@@ -59,7 +68,8 @@ def encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
     if version == 1:
         from ..construct_codec import v1
 
-        return v1.encode_batch(value) if kind == "batch" else v1.encode_frame(value)
+        schemas = vector_record_schemas()
+        return v1.encode_batch(value, schemas) if kind == "batch" else v1.encode_frame(value, schemas)
     if kind in FRAME_KIND_FILES:
         return codec.encode_frame(value)
     if kind == "stream":
