@@ -4,11 +4,13 @@ Rows: single PUBLISH frame encode and decode (the profile's first event;
 every event would give the same per-op figure within noise), and the whole
 100-event profile as one column batch, encoded canonically (BATCH-7: gzip
 when smaller, so the compression attempt is part of the cost) and decoded.
-When the codecs have version 1 (``Codec.encode_batch_v1``), two more rows:
+When the codecs have version 1 (``Codec.encode_batch_v1``), more rows:
 the profile as one batch v1, encoded as a BATCH_PUBLISH carries it (the
-encoder tries every format it has, records mode included when available,
-and keeps the smallest, CODEC-5: every attempt is part of the cost) and
-decoded. The yardsticks have no such rows.
+encoder tries every columns format, v0 layout, gzip and zstd level 19, and
+keeps the smallest, CODEC-5: every attempt is part of the cost) and
+decoded; and, when the records mode exists, the same with the registry's
+record schemas given (the encoder tries the records mode too), for each
+codec whose choice is the reference's. The yardsticks have no such rows.
 Columns: the construct reference codec, the fast codec, and two yardsticks
 encoding the same six fields per event: msgpack (a list per event) and
 fastavro (a record per event, an array of them for the batch). The
@@ -173,27 +175,43 @@ def has_v1() -> bool:
     return hasattr(FAST, "encode_batch_v1")
 
 
+V1_OPERATIONS = ("batch v1 encode", "batch v1 decode", "batch v1 encode, schemas", "batch v1 decode, schemas")
+
+
 def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[], object], int, int]]]:
-    """The batch v1 rows of the construct and fast codecs: the encoder's choice (CODEC-5), records mode when available."""
+    """The batch v1 rows of the construct and fast codecs.
+
+    ``batch v1``: the encoder's choice among the columns formats (CODEC-5),
+    the same bytes from both codecs. ``, schemas``: the encoder also given
+    the registry's record schemas, so it tries the records mode too, when
+    the codec has it; a codec whose choice differs from the reference's
+    (no records mode yet) gets no cell, since it would do other work.
+    """
     if not has_v1():
         return {}
     from ..codec import CONSTRUCT, FAST
     from ..limits import DEFAULT_LIMITS
     from ..messages_v1 import BatchV1
-    from .batch_bench import record_schemas
+    from .batch_bench import batch_format, record_schemas
 
-    schemas = record_schemas()
-    extra: dict[str, Any] = {} if schemas is None else {"schemas": schemas}
     value = BatchV1(events=events)
-    out = {}
+    schemas = record_schemas()
+    out: dict[str, dict[str, tuple[Callable[[], object], int, int]]] = {"construct": {}, "fast": {}}
+    reference = b""
     for name, codec in (("construct", CONSTRUCT), ("fast", FAST)):
         encode: Any = codec.encode_batch_v1  # type: ignore[attr-defined]
         decode: Any = codec.decode_batch_v1  # type: ignore[attr-defined]
-        blob = encode(value, **extra)
-        out[name] = {
-            "batch v1 encode": ((lambda e=encode: e(value, **extra)), len(events), len(blob)),
-            "batch v1 decode": ((lambda d=decode, b=blob: d(b, DEFAULT_LIMITS, **extra)), len(events), len(blob)),
-        }
+        for suffix, extra in (("", {}), (", schemas", {"schemas": schemas})):
+            if suffix and schemas is None:
+                continue
+            blob = encode(value, **extra)
+            if suffix and name == "construct":
+                reference = blob
+            elif suffix and (len(blob), batch_format(blob)) != (len(reference), batch_format(reference)):
+                continue
+            out[name][f"batch v1 encode{suffix}"] = ((lambda e=encode, x=extra: e(value, **x)), len(events), len(blob))
+            out[name][f"batch v1 decode{suffix}"] = ((lambda d=decode, b=blob, x=extra: d(b, DEFAULT_LIMITS, **x)),
+                                                     len(events), len(blob))  # fmt: skip
     return out
 
 
@@ -226,8 +244,8 @@ def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
             }
         for name, v1_ops in _v1_ops(events).items():
             ops[name].update(v1_ops)
-        for operation in (*GOAL_OPERATIONS, "batch v1 encode", "batch v1 decode"):
-            if operation not in ops["fast"]:
+        for operation in (*GOAL_OPERATIONS, *V1_OPERATIONS):
+            if operation not in ops["construct"]:
                 continue
             row = Row(profile.name, operation)
             for name in implementations:
@@ -253,12 +271,12 @@ def format_report(report: CodecReport) -> str:
             *(f"fast vs {n}" for n in names if n not in ("construct", "fast")), "Sink bytes", "msgpack / avro bytes"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---", *["---:"] * (len(head) - 2)]) + "|"]
     for row in report.rows:
-        fast = row.cells["fast"]
+        fast = row.cells.get("fast")
         cells = [row.profile, row.operation, *(_us(row.cells[n].us_per_op) if n in row.cells else "n/a" for n in names),
-                 f"{fast.events_per_second:,.0f}", f"{row.ratio('construct'):.1f}x",
-                 *(f"{row.cells[n].us_per_op / fast.us_per_op:.2f}x" if n in row.cells else "n/a"
+                 f"{fast.events_per_second:,.0f}" if fast else "n/a", f"{row.ratio('construct'):.1f}x" if fast else "n/a",
+                 *(f"{row.cells[n].us_per_op / fast.us_per_op:.2f}x" if fast and n in row.cells else "n/a"
                    for n in names if n not in ("construct", "fast")),
-                 f"{fast.size:,}",
+                 f"{(fast or row.cells['construct']).size:,}",
                  " / ".join(f"{row.cells[n].size:,}" for n in ("msgpack", "fastavro") if n in row.cells) or "n/a"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
