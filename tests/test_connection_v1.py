@@ -169,3 +169,33 @@ def test_v1_table_adds_only_batch_frames_in_the_open_state() -> None:
     extra = set(TRANSITIONS_V1) - {k for k in TRANSITIONS_V1 if k[2] not in (2, 8)}
     assert {(role, state) for role, state, _ in extra} == {(Role.CLIENT, State.OPEN), (Role.SERVER, State.OPEN)}
     assert len(extra) == 4
+
+
+@covers("RECORD-2", "SNEG-3", "BATCH-14")
+def test_batches_use_records_mode_only_for_schemas_the_peer_declared() -> None:
+    from sinkproto.bench.profiles import load
+    from sinkproto.codec import FAST
+    from sinkproto.records import RecordSchemas
+    from sinkproto.schemas import default_registry
+
+    schemas = RecordSchemas.from_registry(default_registry())
+    meters = load()["meter"].events[:40]
+
+    def mode_on_the_wire(server_reads: ReaderSchemas | None, codec: object) -> int:
+        client = ConnectionV1(Role.CLIENT, version=1, now=0.0, message_id_start=10, record_schemas=schemas, codec=codec)
+        server = ConnectionV1(Role.SERVER, now=0.0, message_id_start=20, record_schemas=schemas, codec=codec)
+        handshake(client, server, version=1, server_reads=server_reads)
+        client.publish_batch(meters, 0.0)
+        wire = client.data_to_send()
+        received = server.receive_data(wire, 0.0)
+        assert received[0] == BatchReceived(message_id=10, events=meters)  # the server rebuilt every event_data
+        # 2-byte length prefix, 2-byte BATCH_PUBLISH header, then the batch: header byte, format byte
+        return wire[5] & 0x0F if wire[4] & 0x80 else -1
+
+    for codec in (CONSTRUCT, FAST):
+        assert mode_on_the_wire(ReaderSchemas.from_mapping({1: [2]}), codec) == 1  # records
+        assert mode_on_the_wire(ReaderSchemas.from_mapping({1: [1, 2], 9: [1]}), codec) == 1
+        # the peer declared nothing, or not this schema version: never records mode
+        assert mode_on_the_wire(None, codec) in (-1, 0)
+        with pytest.raises(LocalProtocolError):
+            mode_on_the_wire(ReaderSchemas.from_mapping({1: [1]}), codec)  # SNEG-4 refuses before the codec

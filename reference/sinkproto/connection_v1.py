@@ -31,6 +31,7 @@ from .events import ConnectionClosed, ConnectionEvent, PublishAcked, PublishNack
 from .messages import Ack, ConnectionRequest, ConnectionResponse, Event, Frame, FrameType, Nack, Ping, Pong, Publish, MAX_MESSAGE_ID
 from .messages_v1 import BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1, FrameTypeV1
 from .readers import ReaderSchemas
+from .records import RecordSchemas
 
 __all__ = ["ConnectionV1", "TRANSITIONS_V1", "ACTIONS_V1", "BatchReceived", "BatchAnswered", "VERSIONS"]
 
@@ -92,11 +93,18 @@ class BatchAnswered:
 class ConnectionV1(Connection):
     """A Connection that offers (client) or accepts (server) protocol version 1."""
 
-    def __init__(self, role: Role, *, version: int = 1, **options: Any) -> None:
+    def __init__(self, role: Role, *, version: int = 1, record_schemas: RecordSchemas | None = None, **options: Any) -> None:
+        """``record_schemas``: the writer schemas this side knows, for batches in records mode (RECORD-2).
+
+        Received records batches decode with them; sent batches use records
+        mode only for the pairs the peer also declared it reads.
+        """
         if version not in VERSIONS:
             raise ValueError(f"version must be one of {VERSIONS}")
         super().__init__(role, **options)
         self.version = version
+        self.record_schemas = record_schemas
+        self._records_for_peer: tuple[ReaderSchemas | None, RecordSchemas | None] = (None, None)
         self.negotiated_version: int | None = None
         self.peer_reader_schemas: ReaderSchemas | None = None  # SNEG-4: what the peer said it reads
         self._v0_encode, self._v0_decode = self._encode_frame, self._decode_frame
@@ -113,10 +121,22 @@ class ConnectionV1(Connection):
         return self.version if self.negotiated_version is None else self.negotiated_version
 
     def _encode_versioned(self, frame: Any) -> bytes:
-        return self.codec.encode_frame_v1(frame) if self.wire_version == 1 else self._v0_encode(frame)
+        return self.codec.encode_frame_v1(frame, self.sendable_record_schemas()) if self.wire_version == 1 else self._v0_encode(frame)
 
     def _decode_versioned(self, raw: bytes, limits: Any) -> Any:
-        return self.codec.decode_frame_v1(raw, limits) if self.wire_version == 1 else self._v0_decode(raw, limits)
+        if self.wire_version == 1:
+            return self.codec.decode_frame_v1(raw, limits, self.record_schemas)
+        return self._v0_decode(raw, limits)
+
+    def sendable_record_schemas(self) -> RecordSchemas | None:
+        """RECORD-2: the schemas both sides know, the peer by its declaration; None when the peer declared nothing."""
+        declared = self.peer_reader_schemas
+        if declared is None or self.record_schemas is None:
+            return None
+        if self._records_for_peer[0] is not declared:
+            pairs = [(t, v) for t, versions in declared.entries for v in versions]
+            self._records_for_peer = (declared, self.record_schemas.restricted_to(pairs))
+        return self._records_for_peer[1]
 
     @property
     def in_flight_batches(self) -> Mapping[int, tuple[Event, ...]]:
