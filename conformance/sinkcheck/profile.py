@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Identity", "ClientSettings", "Profile", "load_profile", "FEATURES"]
+__all__ = ["Identity", "ClientSettings", "Profile", "load_profile", "FEATURES", "DERIVED_FEATURES"]
 
 #: Optional behaviours a case may depend on; the profile lists those the implementation has.
 FEATURES = {
@@ -24,6 +24,13 @@ FEATURES = {
     "frame_65535": "the server accepts a PUBLISH frame of 65,535 bytes",
     "client_publish": "client mode: the client under test publishes [client] events_to_publish new events each start",
 }
+
+#: Features a case may depend on that follow from other keys, never listed in ``features``.
+DERIVED_FEATURES = {
+    "server_v1": "the server under test accepts protocol version 1 (versions includes 1)",
+    "client_v1": "the client under test offers protocol version 1 ([client] versions includes 1)",
+}
+VERSIONS = (0, 1)  # the protocol versions the runner knows
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class ClientSettings:
     server_instance_id: int = 0x5EED_0001  # the runner's instance id: stable, so a client's stored id keeps matching
     connect_wait: float = 10.0  # seconds to wait for the client's first connection after (re)starting it
     reconnect_wait: float = 3.0  # seconds to wait for a reconnect before restarting the client (field: ~60 s)
+    versions: tuple[int, ...] = (0,)  # what the client offers: with 1, it offers 1 and falls back to 0 (VER-2)
 
 
 @dataclass(frozen=True)
@@ -57,11 +65,18 @@ class Profile:
     events_on_connect: int = 0
     keepalive: float = 60.0
     features: frozenset[str] = frozenset()
+    versions: tuple[int, ...] = (0,)  # server mode: the protocol versions the server accepts (VER-6, VER-9)
+    unreadable_schema: tuple[int, int] | None = None  # an (event_type_id, schema_version) the server cannot read
+    max_batch_events: int = 65536  # the server's LIMIT-4 bound
     client: ClientSettings = field(default_factory=ClientSettings)
     source: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     def has(self, feature: str) -> bool:
+        if feature == "server_v1":
+            return 1 in self.versions
+        if feature == "client_v1":
+            return 1 in self.client.versions
         return feature in self.features
 
     def identity(self, name: str) -> Identity | None:
@@ -70,6 +85,13 @@ class Profile:
     @property
     def client_keepalive(self) -> float:
         return self.client.keepalive if self.client.keepalive is not None else self.keepalive
+
+
+def _versions(value: Any, key: str) -> tuple[int, ...]:
+    versions = tuple(sorted(set(value))) if isinstance(value, list) else ()
+    if not versions or any(v not in VERSIONS for v in versions):
+        raise ValueError(f"{key} must be a non-empty list of protocol versions among {list(VERSIONS)}, got {value!r}")
+    return versions
 
 
 def _bytes(value: Any) -> bytes | None:
@@ -96,7 +118,12 @@ def load_profile(path: Path | None, **overrides: Any) -> Profile:
     unknown_keys = set(client_raw) - set(ClientSettings.__dataclass_fields__)
     if unknown_keys:
         raise ValueError(f"unknown keys in [client]: {sorted(unknown_keys)}")
+    if "versions" in client_raw:
+        client_raw["versions"] = _versions(client_raw["versions"], "[client] versions")
     client = ClientSettings(**client_raw)
+    unreadable = raw.get("unreadable_schema")
+    if unreadable is not None and (len(unreadable) != 2 or not all(isinstance(v, int) and v >= 0 for v in unreadable)):
+        raise ValueError("unreadable_schema is [event_type_id, schema_version]")
     if "client_publish" in raw.get("features", []) and client.events_to_publish < 1:
         raise ValueError("feature client_publish needs [client] events_to_publish >= 1")
     profile = Profile(
@@ -111,6 +138,9 @@ def load_profile(path: Path | None, **overrides: Any) -> Profile:
         events_on_connect=int(raw.get("events_on_connect", 0)),
         keepalive=float(raw.get("keepalive", 60.0)),
         features=frozenset(raw.get("features", [])),
+        versions=_versions(raw.get("versions", [0]), "versions"),
+        unreadable_schema=None if unreadable is None else (int(unreadable[0]), int(unreadable[1])),
+        max_batch_events=int(raw.get("max_batch_events", 65536)),
         client=client,
         source=path,
         raw=raw,

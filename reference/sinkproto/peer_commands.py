@@ -13,7 +13,9 @@ from pathlib import Path
 from .certs import DevPki, make_dev_pki
 from .handshake import Quarantine
 from .peers import SinkClient, SinkServer, client_context, server_context
-from .peers.service import ServerPolicy, StoreClient, StoreServer
+from .peers.service import ServerPolicy, StoreClient, StoreServer, registry_readers
+from .peers.v1 import SinkClientV1, SinkServerV1
+from .schemas import default_registry
 from .store import EventStore
 
 __all__ = ["register", "run_client", "run_server", "add_connect_options", "add_serve_options"]
@@ -40,7 +42,13 @@ def cmd_certs(args: argparse.Namespace) -> int:
 
 
 def build_server(args: argparse.Namespace, **server_options: object) -> tuple[SinkServer, EventStore]:
-    """The reference server as `sink serve` configures it (also used by the conformance self-test)."""
+    """The reference server as `sink serve` configures it (also used by the conformance self-test).
+
+    It accepts protocol versions 0 and 1 on one port (VER-6), or only 0 with
+    ``--protocol-version 0`` (VER-9). Unless ``--no-reader-schemas``, it reads
+    what the schema registry defines: it declares that on version-1
+    connections and NACKs other events ``unknown_schema`` (SNEG-3, SNEG-8).
+    """
     pki = DevPki(Path(args.certs))
     store = _open_store(Path(args.db))
     quarantined = {}
@@ -50,15 +58,17 @@ def build_server(args: argparse.Namespace, **server_options: object) -> tuple[Si
     policy = ServerPolicy(quarantined=quarantined,
                           rejected_app_versions=frozenset(v.encode() for v in args.reject_app_version),
                           nack_key_prefix=args.nack_key_prefix.encode() if args.nack_key_prefix else None,
-                          publish_on_connect=args.publish_on_connect)
+                          publish_on_connect=args.publish_on_connect,
+                          readers=None if args.no_reader_schemas else registry_readers(
+                              default_registry(Path(args.schemas) if args.schemas else None)))
     handler_class = server_options.pop("handler_class", StoreServer)
     replace_previous = bool(server_options.pop("replace_previous", True))
     plaintext = server_options.pop("plaintext", False)  # only a conformance mutant speaks without TLS
     given_context = server_options.pop("ssl_context", None)
     context = None if plaintext else (given_context or server_context(cert=pki.server_cert, key=pki.server_key,
                                                                       client_ca=pki.ca))
-    server = SinkServer(handler_class(store, policy), context, keepalive=args.keepalive,  # type: ignore[operator]
-                        **server_options)  # type: ignore[arg-type]
+    server = SinkServerV1(handler_class(store, policy), context, version=args.protocol_version,  # type: ignore[operator]
+                          keepalive=args.keepalive, **server_options)  # type: ignore[arg-type]
     server.replace_previous = replace_previous
     return server, store
 
@@ -66,7 +76,9 @@ def build_server(args: argparse.Namespace, **server_options: object) -> tuple[Si
 async def run_server(args: argparse.Namespace, **server_options: object) -> int:
     server, store = build_server(args, **server_options)
     host, port = await server.start(*args.listen)
-    print(f"sink serve: listening on {host}:{port}, store {args.db} (instance id {store.instance_id:#010x})", flush=True)
+    versions = "0 and 1" if args.protocol_version == 1 else "0"
+    print(f"sink serve: listening on {host}:{port}, store {args.db} (instance id {store.instance_id:#010x}), "
+          f"protocol version {versions}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -84,8 +96,12 @@ async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bo
     host, port = args.server
     handler = handler_class(store, server_name=f"{host}:{port}", app_version=args.app_version.encode())
     context = client_context(ca=pki.ca, cert=pki.client_cert(args.name), key=pki.client_key(args.name))
-    client = SinkClient(handler, context, host, port, server_hostname=args.server_hostname, keepalive=args.keepalive,
-                        **client_options)  # type: ignore[arg-type]
+    if getattr(args, "protocol_version", 0) == 1:  # VER-1, VER-2: offers 1, falls back to 0 per server
+        client: SinkClient = SinkClientV1(handler, context, host, port, server_hostname=args.server_hostname,
+                                          keepalive=args.keepalive, **client_options)  # type: ignore[arg-type]
+    else:
+        client = SinkClient(handler, context, host, port, server_hostname=args.server_hostname,
+                            keepalive=args.keepalive, **client_options)  # type: ignore[arg-type]
     runner = asyncio.create_task(client.run())
     total = store.lag(handler.server_name)
     try:
@@ -158,6 +174,9 @@ def add_connect_options(connect: argparse.ArgumentParser) -> None:
     connect.add_argument("--until-synced", action="store_true", help="exit once everything pending is answered")
     connect.add_argument("--publish", type=int, default=0, metavar="N",
                          help="append N test events (type 1, key sink-connect/NAME) to the store on start")
+    connect.add_argument("--protocol-version", type=int, choices=(0, 1), default=0,
+                         help="1: offer protocol version 1 and fall back to 0 for a server that refuses it (VER-2); "
+                              "default 0")
 
 
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
@@ -170,6 +189,13 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--nack-key-prefix", help="NACK events whose key starts with this (a poison trigger)")
     serve.add_argument("--publish-on-connect", type=int, default=0, metavar="N",
                        help="publish N new events to each client after each handshake")
+    serve.add_argument("--protocol-version", type=int, choices=(0, 1), default=1,
+                       help="highest protocol version accepted: 1 (default) accepts 0 and 1 on the port, "
+                            "0 refuses version-1 requests like a version-0 server")
+    serve.add_argument("--schemas", metavar="DIR",
+                       help="schema registry folder (default: ./schemas, or above, or the kit's): what the server reads")
+    serve.add_argument("--no-reader-schemas", action="store_true",
+                       help="store every event and declare no reader schemas (an opaque store-and-forward server)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

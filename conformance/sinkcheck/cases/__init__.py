@@ -30,6 +30,7 @@ def case(id: str, title: str, *, area: str, requirements: Iterable[str], reactio
 
 def catalogue() -> list[Case]:
     from . import server_handshake, server_messaging, server_resources, server_transport  # noqa: F401 - register on import
-    from . import client_handshake, client_messaging  # noqa: F401
+    from . import server_v1  # noqa: F401
+    from . import client_handshake, client_messaging, client_v1  # noqa: F401
 
     return list(_CATALOGUE)

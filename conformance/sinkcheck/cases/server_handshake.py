@@ -94,13 +94,18 @@ async def quarantined(ctx: CaseContext) -> str:
     return await _refused(ctx, "quarantined", ctx.request(), Response.QUARANTINED)
 
 
-@case("server.handshake.unsupported-protocol-version", "A request for protocol version 1 is refused",
-      area="handshake", requirements=["HS-11", "CONN-2"],
-      reactions=[REFUSAL_CLOSE.format(code="unsupported_protocol_version (0x14)")])
+@case("server.handshake.unsupported-protocol-version",
+      "A request for a protocol version the server does not speak is refused",
+      area="handshake", requirements=["HS-11", "CONN-2", "VER-7"],
+      reactions=[REFUSAL_CLOSE.format(code="unsupported_protocol_version (0x14)"),
+                 "the request names version 1, or version 2 when the profile's versions include 1"])
 async def unsupported_version(ctx: CaseContext) -> str:
+    # A version-0 server refuses 1 (HS-11); a version-1 server accepts 0 and 1 and refuses 2..15 (VER-7).
+    version = max(ctx.profile.versions) + 1
     request = bytearray(ctx.request())
-    request[0] = 0x01
-    return await _refused(ctx, "main", bytes(request), Response.UNSUPPORTED_PROTOCOL_VERSION)
+    request[0] = version
+    verdict = await _refused(ctx, "main", bytes(request), Response.UNSUPPORTED_PROTOCOL_VERSION)
+    return f"version {version}: {verdict}"
 
 
 @case("server.handshake.unsupported-application-version", "The profile's rejected application version is refused",

@@ -52,7 +52,7 @@ def reference_profile(pki_dir: Path) -> Profile:
                                       key=pki_dir / "other" / "client-sc-main.key")
     return Profile(name="reference-selftest", ca=pki_dir / "ca.pem", identities=identities,
                    rejected_app_version=REJECTED_APP_VERSION.encode(), poison_key_prefix=b"poison",
-                   events_on_connect=2, keepalive=KEEPALIVE,
+                   events_on_connect=2, keepalive=KEEPALIVE, versions=(0, 1),
                    features=frozenset({"poison_nack", "quarantine", "app_version_policy", "publish_on_connect",
                                        "fresh_identity", "frame_65535"}))
 
@@ -120,12 +120,19 @@ def selftest(args: argparse.Namespace, console: Console) -> int:
                                       mode="server", label=f"reference {host}:{port}")
             if code != 0:
                 problems.append(f"the reference server did not pass (exit code {code})")
-        if client_cases:
-            console.print(f"[bold]reference client[/]: {len(client_cases)} cases")
-            code = run_client_mode(client_cases, listen=("127.0.0.1", 0), profile=client_profile(pki_dir, workdir),
-                                   args=_reports_renamed(args, "client"), console=console, label="reference client")
+        # The version-0 client cases expect a version-0 request: they run against `sink connect`, the
+        # version-1 cases against `sink connect --protocol-version 1` (which offers 1 and falls back).
+        for version, cases, tag in ((0, [c for c in client_cases if c.feature != "client_v1"], "client"),
+                                    (1, [c for c in client_cases if c.feature == "client_v1"], "client-v1")):
+            if not cases:
+                continue
+            label = "reference client" + (" (--protocol-version 1)" if version else "")
+            console.print(f"[bold]{label}[/]: {len(cases)} cases")
+            code = run_client_mode(cases, listen=("127.0.0.1", 0),
+                                   profile=client_profile(pki_dir, workdir, version=version),
+                                   args=_reports_renamed(args, tag), console=console, label=label)
             if code != 0:
-                problems.append(f"the reference client did not pass (exit code {code})")
+                problems.append(f"the {label} did not pass (exit code {code})")
         if not args.no_mutants:
             jobs = [_server_job(m, server_cases, pki_dir, workdir, profile, args.scale) for m in MUTANTS]
             jobs += [_client_job(m, client_cases, pki_dir, workdir, args.scale) for m in CLIENT_MUTANTS]
@@ -151,18 +158,19 @@ def _reports_renamed(args: argparse.Namespace, tag: str) -> argparse.Namespace:
     return renamed
 
 
-def client_profile(pki_dir: Path, workdir: Path, *, mutant: str | None = None) -> Profile:
-    """The reference client (or a client mutant), started by the runner for each case with a fresh store."""
+def client_profile(pki_dir: Path, workdir: Path, *, mutant: str | None = None, version: int = 0) -> Profile:
+    """The reference client (or a client mutant), started by the runner for each case, offering ``version``."""
     db = workdir / f"client-{mutant or 'reference'}-{time.monotonic_ns()}.db"
     entry = (f"-m sinkcheck.selftest.client_mutants --mutant {mutant}" if mutant else "-m sinkproto.cli connect")
     command = (f"{shlex.quote(sys.executable)} {entry} --server {{host}}:{{port}} --certs {shlex.quote(str(pki_dir))} "
                f"--name sc-main --db {shlex.quote(str(db))} --keepalive {CLIENT_KEEPALIVE} "
-               f"--publish {EVENTS_TO_PUBLISH}")
+               f"--publish {EVENTS_TO_PUBLISH}" + (f" --protocol-version {version}" if version else ""))
     return Profile(name="reference-client-selftest", ca=pki_dir / "ca.pem",
                    identities={"server": Identity(cert=pki_dir / "server.pem", key=pki_dir / "server.key")},
                    keepalive=CLIENT_KEEPALIVE, features=frozenset({"client_publish"}),
                    client=ClientSettings(exec=command, events_to_publish=EVENTS_TO_PUBLISH, keepalive=CLIENT_KEEPALIVE,
-                                         connect_wait=10.0, reconnect_wait=2.0))
+                                         connect_wait=10.0, reconnect_wait=2.0,
+                                         versions=(0, 1) if version == 1 else (0,)))
 
 
 @dataclass
@@ -195,7 +203,7 @@ def _client_job(mutant: ClientMutant, cases: list[Case], pki_dir: Path, workdir:
     def run() -> list[CaseResult]:
         from ..client_mode import run_client_cases
 
-        profile = client_profile(pki_dir, workdir, mutant=mutant.name)
+        profile = client_profile(pki_dir, workdir, mutant=mutant.name, version=mutant.version)
         return asyncio.run(run_client_cases(targets, listen=("127.0.0.1", 0), profile=profile, scale=scale))
 
     return MutantJob(f"client/{mutant.name}", mutant.breaks, targets, run)

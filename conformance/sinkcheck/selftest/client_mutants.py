@@ -22,6 +22,8 @@ from sinkproto.peer_commands import add_connect_options, run_client
 from sinkproto.peers import PeerSession
 from sinkproto.peers.service import StoreClient
 
+from .v1_mutants import client_v1_mutants
+
 __all__ = ["CLIENT_MUTANTS", "FUZZ_CLIENT_MUTANTS", "ClientMutant", "main"]
 
 
@@ -31,6 +33,7 @@ class ClientMutant:
     breaks: str  # what is wrong with it, in one line
     targets: tuple[str, ...]  # client case IDs (globs) that must not pass against it
     options: dict[str, Any]  # passed to run_client: connection_class, handler_class
+    version: int = 0  # the protocol version it offers (sink connect --protocol-version)
 
 
 # -- Connection variants ---------------------------------------------------------------------------
@@ -170,6 +173,7 @@ CLIENT_MUTANTS: tuple[ClientMutant, ...] = (
                  {"connection_class": Tolerant}),
 )
 
+CLIENT_MUTANTS += client_v1_mutants(ClientMutant)
 
 # Mutants for fuzz mode only (`sink-check fuzz client`): no conformance case targets them, so the self-test
 # does not run them. A crash is not something a case can tell from a close.

@@ -299,7 +299,7 @@ MUTANTS: tuple[Mutant, ...] = (
            _set(handler_class=NoRedelivery)),
     Mutant("nothing-on-connect", "publishes nothing on connect", ("server.delivery.*",), _policy(publish_on_connect=0)),
     Mutant("nacks-duplicates", "NACKs an event it already stored", ("server.publish.duplicate-event",
-           "server.publish.redelivered-after-reconnect"), _set(handler_class=NacksDuplicates)),
+           "server.publish.redelivered-after-reconnect", "server.v1.batch.resent"), _set(handler_class=NacksDuplicates)),
     Mutant("poison-accepted", "ACKs poison events", ("server.publish.poison-nack",), _policy(nack_key_prefix=None)),
     Mutant("tolerant", "ignores malformed and out-of-place frames instead of closing",
            ("server.malformed.*",), _set(connection_class=Tolerant)),
@@ -326,7 +326,10 @@ MUTANTS: tuple[Mutant, ...] = (
 
 from .resource_mutants import resource_mutants  # noqa: E402 - the resource-bound cases' mutants
 
+from .v1_mutants import server_v1_mutants  # noqa: E402 - the version-1 cases' mutants
+
 MUTANTS += resource_mutants(Mutant, NeverClosesSilent)
+MUTANTS += server_v1_mutants(Mutant)
 _unused = (Ping, ProtocolError)
 
 

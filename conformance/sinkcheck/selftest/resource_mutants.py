@@ -59,7 +59,7 @@ class SlowRejectV1(SlowReject, ConnectionV1):
     """The same, on a server that speaks version 1 (batches travel), for the gzip bomb."""
 
     def __init__(self, role: Any, **options: Any) -> None:
-        ConnectionV1.__init__(self, role, version=1, **options)
+        ConnectionV1.__init__(self, role, **{"version": 1, **options})
 
 
 def resource_mutants(mutant: type[Any], never_closes_silent: type[Connection]) -> tuple[Any, ...]:

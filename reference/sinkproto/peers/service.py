@@ -11,6 +11,7 @@ runs retention passes and records when each peer was last seen.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -19,17 +20,22 @@ from dataclasses import dataclass, field
 from ..connection_v1 import BatchAnswered, ConnectionV1
 from ..events import ConnectionClosed
 from ..handshake import Quarantine, decide_handshake, records_client
-from ..messages import ConnectionRequest, ConnectionResponse, Event
+from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
+from ..readers import ReaderSchemas
+from ..schemas import Registry
 from ..store import EventStore
 from .client import ClientHandler
 from .server import ServerHandler
 from .session import Answer, ConnectionLost, PeerSession
 from .v1 import BatchPolicy, batches_allowed, in_flight_events, send_batches
 
-__all__ = ["BatchPolicy", "Housekeeping", "OutboxPump", "ServerPolicy", "StoreServer", "StoreClient", "WELCOME_EVENT_TYPE"]
+__all__ = ["BatchPolicy", "Housekeeping", "OutboxPump", "ServerPolicy", "StoreServer", "StoreClient", "UNKNOWN_SCHEMA",
+           "WELCOME_EVENT_TYPE", "registry_readers"]
 
 log = logging.getLogger("sinkproto.service")
 
+#: machine_message of the NACK of an event whose schema the receiver cannot read (SNEG-8, BRES-7)
+UNKNOWN_SCHEMA = b"unknown_schema"
 #: event type of the events ``publish_on_connect`` creates (a greeting per connection)
 WELCOME_EVENT_TYPE = 9
 BATCH = 256
@@ -187,6 +193,19 @@ class ServerPolicy:
     nack_key_prefix: bytes | None = None  # a poison trigger for tests and demos
     publish_on_connect: int = 0  # fresh events for each client after each handshake
     validate: Callable[[Event], tuple[bytes, bytes] | None] | None = None  # -> (machine, human) to NACK
+    # What the server can read (version 1): declared in its accepting responses to version-1 requests (SNEG-3,
+    # CONN-11), and an event of any other (event_type_id, schema_version) is NACKed unknown_schema (SNEG-8).
+    # None: no declaration, every event is stored (an opaque store-and-forward server, SNEG-5).
+    readers: ReaderSchemas | None = None
+
+
+def registry_readers(registry: Registry) -> ReaderSchemas:
+    """What a reader with this schema registry can read: every version of every type (SCHEMA-4, SNEG-3).
+
+    The registry's evolution rules let the latest version of a type read every
+    earlier one (SCHEMA-13), so a reader declares all of them.
+    """
+    return ReaderSchemas.from_mapping({t.id: tuple(t.versions) for t in registry})
 
 
 class StoreServer(ServerHandler):
@@ -212,6 +231,9 @@ class StoreServer(ServerHandler):
         )
         if records_client(response):
             self.store.set_known_client_instance_id(client, request.client_instance_id)  # HS-10: before sending
+        accepting = response.response in (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
+        if request.version == 1 and accepting and self.policy.readers is not None:
+            response = dataclasses.replace(response, reader_schemas=self.policy.readers)  # CONN-11; never on v0 (CONN-12)
         return response
 
     async def on_connect(self, session: PeerSession, client: str) -> None:
@@ -233,6 +255,10 @@ class StoreServer(ServerHandler):
 
     async def on_event(self, session: PeerSession, client: str, event: Event) -> Answer | None:
         self.housekeeping.seen(client)
+        readers = self.policy.readers
+        if readers is not None and not readers.can_read(event.event_type_id, event.schema_version):
+            return Answer.nack(UNKNOWN_SCHEMA, f"this server cannot read event type {event.event_type_id} "
+                                               f"schema version {event.schema_version}".encode())  # SNEG-8
         prefix = self.policy.nack_key_prefix
         if prefix is not None and event.key.startswith(prefix):
             return Answer.nack(b"POISON", b"key prefix " + prefix + b" is refused by policy")

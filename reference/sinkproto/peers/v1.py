@@ -124,7 +124,12 @@ class SinkServerV1(SinkServer):
     def __init__(self, handler: ServerHandler, ssl_context: Any, *, version: int = 1, **options: Any) -> None:
         super().__init__(handler, ssl_context, **options)
         self.version = version
-        self.connection_class = partial(ConnectionV1, version=version)  # type: ignore[assignment]
+        given = options.get("connection_class")
+        if given is None:
+            self.connection_class = partial(ConnectionV1, version=version)  # type: ignore[assignment]
+        elif isinstance(given, type) and issubclass(given, ConnectionV1):
+            self.connection_class = partial(given, version=version)  # type: ignore[assignment]
+        # else: a version-0 Connection class (a conformance mutant): this server then speaks only version 0
 
     def _on_event_for(self, client: str) -> Callable[[PeerSession, ConnectionEvent], object]:
         inner: Any = super()._on_event_for(client)
@@ -185,8 +190,10 @@ class SinkClientV1(SinkClient):
             asyncio.open_connection(self.host, self.port, ssl=self.ssl_context, server_hostname=self.server_hostname),
             self.connect_timeout)
         loop = asyncio.get_running_loop()
-        connection = ConnectionV1(Role.CLIENT, version=offer, now=loop.time(), message_id_start=self._message_id_start(),
-                                  keepalive=self.keepalive, limits=self.limits)
+        # connection_class: a ConnectionV1 subclass (a conformance mutant) replaces ConnectionV1
+        connection_class = self.connection_class if issubclass(self.connection_class, ConnectionV1) else ConnectionV1
+        connection = connection_class(Role.CLIENT, version=offer, now=loop.time(), message_id_start=self._message_id_start(),
+                                      keepalive=self.keepalive, limits=self.limits)
         session = PeerSession(connection, reader, writer, self._on_event, peer=self.server_key, logger=log)
         self.session = session
         await session.send_request(_request_for(offer, self.handler.connection_request()))  # HS-1, VER-1

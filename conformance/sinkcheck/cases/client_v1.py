@@ -1,0 +1,231 @@
+"""Client mode, protocol version 1 (spec/v1): fallback to version 0, the server's reader declaration, batch answers.
+
+The runner plays a version-0-only server (fallback) or a version-1 server.
+Every case needs a client that offers version 1: the profile's ``[client]
+versions`` must include 1 (derived feature ``client_v1``), otherwise the cases
+are *unsupported*. The batch cases need the client to publish
+(``client_publish``) and to send its backlog as a BATCH_PUBLISH (BPUB-7, a
+SHOULD); a client that sends single PUBLISH frames makes them *unsupported*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from functools import partial
+
+from sinkproto import (
+    Ack,
+    ConnectionRequest,
+    ConnectionResponse,
+    Limits,
+    Pong,
+    Response,
+    decode_frame,
+    encode_frame,
+)
+from sinkproto.construct_codec import v1 as codec_v1
+from sinkproto.errors import DecodeError
+from sinkproto.messages_v1 import BatchPublish, BatchResult, BatchResultEntry
+from sinkproto.readers import ReaderSchemas
+
+from ..client_context import ClientCaseContext
+from ..context_v1 import (
+    BATCH_PUBLISH,
+    PING,
+    PUBLISH,
+    decode_v1,
+    describe_v1,
+    frame_type,
+    message_id_of,
+)
+from ..model import CheckFailed, Unsupported
+from ..wire import Wire
+from . import case
+
+client_case = partial(case, mode="client", feature="client_v1")
+
+#: A declaration naming a pair no client publishes: everything the client has must be held back (SNEG-4).
+READS_NOTHING_OF_YOURS = ReaderSchemas.from_mapping({(1 << 63) + 12345: [0]})
+
+
+async def recv_v1(ctx: ClientCaseContext, wire: Wire, what: str, timeout: float = 5.0, *,
+                  publishes: bool = True) -> bytes:
+    """The next frame of a version-1 connection; the client's PINGs are answered in the background, and
+    (unless ``publishes``) its PUBLISH and BATCH_PUBLISH frames are ACKed and skipped."""
+    async def background(frame: bytes) -> bool:
+        kind = frame_type(frame)
+        if kind == PING and len(frame) == 2:
+            await wire.send_frame(encode_frame(Pong()))
+            return True
+        if kind in (PUBLISH, BATCH_PUBLISH) and not publishes and len(frame) >= 2:
+            await wire.send_frame(encode_frame(Ack(message_id=message_id_of(frame))))
+            return True
+        return False
+
+    return await wire.next_frame(what, ctx.t(timeout), background)
+
+
+async def read_request_v1(ctx: ClientCaseContext, wire: Wire) -> ConnectionRequest:
+    """The first frame must be a version-1 connection request (VER-1, CONN-8)."""
+    frame = await recv_v1(ctx, wire, "the connection request", ctx.prompt() / ctx.scale)
+    if frame[:1] == b"\x00":
+        raise CheckFailed("the client offered version 0 to a server it has never been refused by (VER-1)")
+    request = decode_v1(frame)
+    if not isinstance(request, ConnectionRequest) or request.version != 1:
+        raise CheckFailed(f"first frame {describe_v1(frame)}, not a version-1 connection request")
+    if ctx.state.client_instance_id is None:
+        ctx.state.client_instance_id = request.client_instance_id
+    return request
+
+
+async def session_v1(ctx: ClientCaseContext, name: str, *,
+                     reader_schemas: ReaderSchemas | None = None) -> tuple[Wire, ConnectionRequest]:
+    """A version-1 connection the runner accepted (connected or hello_new_client, CONN-11)."""
+    wire = await ctx.accept(name)
+    request = await read_request_v1(ctx, wire)
+    response = dataclasses.replace(ctx.welcome(request), reader_schemas=reader_schemas)
+    await wire.send_frame(codec_v1.encode_frame(response))
+    return wire, request
+
+
+async def first_batch(ctx: ClientCaseContext, wire: Wire) -> BatchPublish:
+    """The client's first BATCH_PUBLISH; a PUBLISH first means the client does not batch its backlog."""
+    if not ctx.profile.has("client_publish"):
+        raise Unsupported("needs feature client_publish: the client must have events to send")
+    frame = await recv_v1(ctx, wire, "the client's backlog as a BATCH_PUBLISH")
+    if frame_type(frame) == PUBLISH:
+        raise Unsupported("the client sent its backlog as PUBLISH frames, not as a batch (BPUB-7 is a SHOULD)")
+    value = decode_v1(frame)
+    if not isinstance(value, BatchPublish):
+        raise CheckFailed(f"{describe_v1(frame)} while waiting for the client's events")
+    if len(value.batch.events) < 2:
+        raise Unsupported(f"the client's batch holds {len(value.batch.events)} event: a partial answer needs two")
+    return value
+
+
+async def quiet_window(ctx: ClientCaseContext, wire: Wire, seconds: float) -> list[object]:
+    """What the client publishes during ``seconds`` (PUBLISH and BATCH_PUBLISH ACKed, PING answered)."""
+    published: list[object] = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + ctx.t(seconds)
+    while (remaining := end - loop.time()) > 0:
+        try:
+            frame = await wire.recv_frame(remaining)
+        except TimeoutError:
+            break
+        if frame is None:
+            raise CheckFailed(f"the client closed the connection ({wire.close_reason})")
+        kind = frame_type(frame)
+        if kind == PING:
+            await wire.send_frame(encode_frame(Pong()))
+        elif kind in (PUBLISH, BATCH_PUBLISH):
+            published.append(decode_v1(frame))
+            await wire.send_frame(encode_frame(Ack(message_id=message_id_of(frame))))
+        else:
+            raise CheckFailed(f"the client sent {describe_v1(frame)}")
+    return published
+
+
+def events_of(frames: list[object]) -> list[tuple[int, bytes, int, int]]:
+    """(event_type_id, key, offset, schema_version) of every event in PUBLISH and BATCH_PUBLISH frames."""
+    out = []
+    for value in frames:
+        events = value.batch.events if isinstance(value, BatchPublish) else (value.event,)  # type: ignore[attr-defined]
+        out += [(e.event_type_id, e.key, e.offset, e.schema_version) for e in events]
+    return out
+
+
+@client_case("client.v1.fallback", "After unsupported_protocol_version to version 1, the client offers version 0",
+             area="version 1", requirements=["VER-1", "VER-2", "CONN-10", "HS-15"], timeout=20,
+             reactions=["a version-1 request first; after 14 it closes without sending anything",
+                        "its next connection offers version 0 (a version-0 request)"])
+async def fallback(ctx: ClientCaseContext) -> str:
+    wire = await ctx.accept("v1-offer")
+    offer = await read_request_v1(ctx, wire)
+    await wire.send_frame(encode_frame(ConnectionResponse(response=Response.UNSUPPORTED_PROTOCOL_VERSION)))
+    await ctx.expect_closed(wire, "after unsupported_protocol_version")
+    again = await ctx.accept("fallback")
+    frame = await ctx.recv(again, "the next connection request", ctx.prompt() / ctx.scale, publishes=True, pings=True)
+    if frame[:1] != b"\x00":
+        raise CheckFailed(f"after unsupported_protocol_version the client offered again {describe_v1(frame)} "
+                          "instead of version 0 (VER-2)")
+    try:
+        request = decode_frame(frame, Limits())
+    except DecodeError as exc:
+        raise CheckFailed(f"undecodable version-0 request {frame.hex()}: {exc.error_class}") from None
+    if not isinstance(request, ConnectionRequest):
+        raise CheckFailed(f"{describe_v1(frame)} instead of a connection request")
+    await ctx.respond(again, ctx.welcome(request))
+    if request.client_instance_id != offer.client_instance_id:
+        raise CheckFailed(f"client_instance_id changed from {offer.client_instance_id:#010x} to "
+                          f"{request.client_instance_id:#010x} between the two offers")
+    return "offered 1, closed after 14, then offered 0 with the same instance ids"
+
+
+@client_case("client.v1.honours-declaration", "The client sends no event of a schema the server did not declare",
+             area="version 1", requirements=["SNEG-4", "BPUB-8", "SNEG-6"], timeout=25,
+             reactions=["no PUBLISH or BATCH_PUBLISH while the server declares none of the client's schemas",
+                        "the held-back events are sent on a later connection whose server declares nothing"])
+async def honours_declaration(ctx: ClientCaseContext) -> str:
+    if not ctx.profile.has("client_publish"):
+        raise Unsupported("needs feature client_publish: a client with nothing to send proves nothing")
+    wire, _request = await session_v1(ctx, "declared", reader_schemas=READS_NOTHING_OF_YOURS)
+    window = min(1.0, 0.6 * ctx.keepalive)
+    sent = await quiet_window(ctx, wire, window)
+    if sent:
+        first = events_of(sent)[0]
+        raise CheckFailed(f"sent an event of (event_type_id, schema_version) ({first[0]}, {first[3]}) to a server "
+                          "whose declaration does not list it")
+    await wire.close()
+    again, _ = await session_v1(ctx, "undeclared")  # no declaration: anything may be sent (SNEG-5)
+    frame = await recv_v1(ctx, again, "the held-back events, now that the server declares nothing")
+    value = decode_v1(frame)
+    if not isinstance(value, BatchPublish) and frame_type(frame) != PUBLISH:
+        raise CheckFailed(f"{describe_v1(frame)} instead of the held-back events")
+    await again.send_frame(encode_frame(Ack(message_id=message_id_of(frame))))
+    return f"nothing sent during {ctx.t(window):.1f} s under the declaration; then {describe_v1(frame)} without one"
+
+
+@client_case("client.v1.batch-result", "After a BATCH_RESULT, neither the NACKed nor the accepted events are sent again",
+             area="version 1", requirements=["BRES-6", "DELIV-11", "BRES-3"], timeout=25,
+             reactions=["on the next connection, no event of the answered batch is published again"])
+async def batch_result(ctx: ClientCaseContext) -> str:
+    wire, _request = await session_v1(ctx, "batch")
+    batch = await first_batch(ctx, wire)
+    result = BatchResult(message_id=batch.message_id, entries=(
+        BatchResultEntry(index=1, machine_message=b"rejected", human_message=b"refused by sink-check"),))
+    await wire.send_frame(codec_v1.encode_frame(result))
+    await ctx.sleep(0.3)  # let it record the answer before the connection goes
+    await wire.close()
+    again, _ = await session_v1(ctx, "after")
+    answered = {(e.event_type_id, e.key, e.offset) for e in batch.batch.events}
+    sent = events_of(await quiet_window(ctx, again, min(1.0, 0.6 * ctx.keepalive)))
+    repeated = [e for e in sent if e[:3] in answered]
+    if repeated:
+        nacked = batch.batch.events[1]
+        which = "the NACKed event" if repeated[0][:3] == (nacked.event_type_id, nacked.key, nacked.offset) \
+            else "an accepted event"
+        raise CheckFailed(f"published {which} (offset {repeated[0][2]}) of the answered batch again")
+    return (f"a batch of {len(batch.batch.events)} events answered with index 1 NACKed: nothing of it sent again "
+            f"({len(sent)} other events)")
+
+
+@client_case("client.v1.batch-result-bad-index", "A BATCH_RESULT naming an index beyond the batch is a protocol error",
+             area="version 1", requirements=["BRES-5", "ERR-11"], timeout=20,
+             reactions=["close the connection (its own PUBLISH, BATCH_PUBLISH or PING frames sent before are ignored)"])
+async def batch_result_bad_index(ctx: ClientCaseContext) -> str:
+    wire, _request = await session_v1(ctx, "bad-index")
+    batch = await first_batch(ctx, wire)
+    count = len(batch.batch.events)
+    result = BatchResult(message_id=batch.message_id, entries=(
+        BatchResultEntry(index=count, machine_message=b"rejected"),))
+    await wire.send_frame(codec_v1.encode_frame(result))
+    closed, frames = await wire.expect_close(ctx.prompt())
+    others = [f for f in frames if frame_type(f) not in (PUBLISH, BATCH_PUBLISH, PING)]
+    if others:
+        raise CheckFailed(f"answered with {describe_v1(others[0])} instead of closing")
+    if not closed:
+        raise CheckFailed(f"still open {ctx.prompt():.1f} s after a BATCH_RESULT naming index {count} of a "
+                          f"batch of {count} events")
+    return f"closed after a BATCH_RESULT naming index {count} of a {count}-event batch"
