@@ -129,3 +129,31 @@ def test_decode_with_an_explicit_schemas_folder(tmp_path: object, capsys: pytest
     (tmp_path / "registry.toml").write_text("")  # an empty registry: nothing has meaning
     assert main(["decode", "--schemas", str(tmp_path), _hex("publish.avro.credit_top_up.v1")]) == 0
     assert "(event_type_id 3 is not in the registry)" in capsys.readouterr().out
+
+
+def _v1(kind: str, case_id: str) -> dict[str, object]:
+    cases = json.loads((ROOT / "vectors" / "v1" / f"{kind}.json").read_text())["cases"]
+    return next(c for c in cases if c["id"] == case_id)  # type: ignore[no-any-return]
+
+
+@covers("RECORD-3")
+def test_decode_of_version_1_frames_and_records_batches(capsys: pytest.CaptureFixture[str]) -> None:
+    case = _v1("batch_publish", "v1.batch_publish.records.zstd.meters")
+    assert main(["decode", "--protocol-version", "1", "--json", str(case["hex"])]) == 0
+    assert json.loads(capsys.readouterr().out) == case["value"]
+    assert main(["decode", "--protocol-version", "1", str(case["hex"])]) == 0
+    out = capsys.readouterr().out
+    assert "batch v1 of 3 events" in out and "codec zstd, mode records" in out
+    assert out.count("bytes, Avro meter_reading v2 (ground_to_cloud):") == 3 and '"phase": "L2"' in out
+    assert main(["decode", "--protocol-version", "1", "--json", "--avro", str(case["hex"])]) == 0
+    records = [e["event_data_avro"] for e in json.loads(capsys.readouterr().out)["batch"]["events"]]
+    assert [r["meter_serial"] for r in records] == ["SM5R-000123", "SM5R-004711", "SM5R-000124"]
+    # the same bytes on a version-0 connection: type 2 is not a frame there (FRAME-3)
+    assert main(["decode", "--json", str(case["hex"])]) == 1
+    assert json.loads(capsys.readouterr().out)["error_class"] == "unknown_type"
+    declaration = _v1("connection_request", "v1.connection_request.with-declaration")
+    assert main(["decode", "--protocol-version", "1", str(declaration["hex"])]) == 0
+    assert "reader_schemas      type 1: versions 1, 2" in capsys.readouterr().out
+    unknown = _v1("batch", "v1.batch.records.unknown-schema")
+    assert main(["decode", "--protocol-version", "1", "--as", "batch", "--json", str(unknown["hex"])]) == 1
+    assert json.loads(capsys.readouterr().out)["requirement"] == "RECORD-2"

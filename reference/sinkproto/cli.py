@@ -196,13 +196,45 @@ def _event_lines(event: Event, indent: str, registry: Registry | None = None) ->
             f"({registry.types[event.event_type_id].direction.value}):", *(f"{indent}  {line}" for line in record_lines)]
 
 
-def describe(kind: str, value: Any, size: int, registry: Registry | None = None) -> list[str]:
+def _events_lines(events: Sequence[Event], registry: Registry | None) -> list[str]:
+    lines = []
+    for index, event in enumerate(events):
+        lines.append(f"  [{index}]")
+        lines.extend(_event_lines(event, "    ", registry))
+    return lines
+
+
+def _describe_v1(value: Any, size: int, registry: Registry | None) -> list[str] | None:
+    """The version-1 units: batch v1, BATCH_PUBLISH, BATCH_RESULT; None for anything else."""
+    from .messages_v1 import BatchPublish, BatchResult, BatchV1
+
+    if isinstance(value, BatchPublish):
+        inner = _describe_v1(value.batch, size - 2, registry) or []
+        return [f"BatchPublish ({size} bytes) message_id={value.message_id} ({value.message_id:#05x})", *inner]
+    if isinstance(value, BatchResult):
+        return [f"BatchResult ({size} bytes) message_id={value.message_id} ({value.message_id:#05x}), "
+                f"{len(value.entries)} NACKed", *(f"  [{e.index}] machine_message {_show_bytes(e.machine_message)} "
+                                                  f"human_message {_show_bytes(e.human_message)}" for e in value.entries)]
+    if isinstance(value, BatchV1):
+        form = ("version-0 layout" if value.format is None else
+                f"extended, codec {value.format.codec.wire_name}, mode {value.format.mode.wire_name}")
+        flags = [name for name, _bit in value.layout.FLAG_BITS if getattr(value.layout, name)] if value.layout else []
+        return [f"batch v1 of {len(value.events)} events ({size} bytes), {form}; flags: {', '.join(flags) or 'none'}",
+                *_events_lines(value.events, registry)]
+    return None
+
+
+def describe(kind: str, value: Any, size: int, registry: Registry | None = None, version: int = 0) -> list[str]:
     """Human-readable lines for a decoded unit; with a registry, event_data are shown as their records."""
+    v1_lines = _describe_v1(value, size, registry) if version == 1 else None
+    if v1_lines is not None:
+        return v1_lines
     if isinstance(value, StreamValue):
         lines = [f"stream of {len(value.frames)} frames ({size} bytes)"]
         for index, frame in enumerate(value.frames):
             try:
-                inner = describe("frame", decode_kind("frame", frame, Limits()), len(frame), registry)
+                inner = describe("frame", decode_kind("frame", frame, Limits(), version, _record_schemas(registry, version)),
+                                 len(frame), registry, version)
             except DecodeError as exc:
                 inner = [f"undecodable frame: {exc}"]
             lines.append(f"[{index}] " + inner[0])
@@ -217,17 +249,14 @@ def describe(kind: str, value: Any, size: int, registry: Registry | None = None)
         assert value.layout is not None
         flags = [name for name, _bit in value.layout.FLAG_BITS if getattr(value.layout, name)]
         lines = [f"column batch of {len(value.events)} events ({size} bytes), header {value.layout.to_byte():#04x}: {', '.join(flags) or 'no flags'}"]
-        for index, event in enumerate(value.events):
-            lines.append(f"  [{index}]")
-            lines.extend(_event_lines(event, "    ", registry))
-        return lines
+        return [*lines, *_events_lines(value.events, registry)]
     name = type(value).__name__
     head = f"{name} ({size} bytes)"
     if isinstance(value, ConnectionRequest):
         sid = "absent" if value.server_instance_id is None else f"{value.server_instance_id} ({value.server_instance_id:#010x})"
         return [head, f"  version             {value.version}", f"  app_version         {_show_bytes(value.app_version)}",
                 f"  client_instance_id  {value.client_instance_id} ({value.client_instance_id:#010x})",
-                f"  server_instance_id  {sid}"]
+                f"  server_instance_id  {sid}", *_declaration_lines(value.reader_schemas)]
     if isinstance(value, ConnectionResponse):
         lines = [head, f"  response            {value.response.wire_name} ({int(value.response)})"]
         if value.server_instance_id is not None:
@@ -235,7 +264,7 @@ def describe(kind: str, value: Any, size: int, registry: Registry | None = None)
         if value.machine_message is not None and value.human_message is not None:
             lines.append(f"  machine_message     {_show_bytes(value.machine_message)}")
             lines.append(f"  human_message       {_show_bytes(value.human_message)}")
-        return lines
+        return [*lines, *_declaration_lines(value.reader_schemas)]
     if isinstance(value, Publish):
         return [f"{head} message_id={value.message_id} ({value.message_id:#05x})", *_event_lines(value.event, "  ", registry)]
     if isinstance(value, Nack):
@@ -245,25 +274,44 @@ def describe(kind: str, value: Any, size: int, registry: Registry | None = None)
     return [head if message_id is None else f"{head} message_id={message_id} ({message_id:#05x})"]
 
 
+def _declaration_lines(reads: Any) -> list[str]:
+    """A version-1 reader declaration (SNEG-1), when present."""
+    if reads is None:
+        return []
+    return ["  reader_schemas      " + "; ".join(f"type {t}: versions {', '.join(map(str, vs))}" for t, vs in reads.entries)]
+
+
+def _record_schemas(registry: Registry | None, version: int) -> Any:
+    """The writer schemas records batches of version 1 decode with: the registry's, else the kit's."""
+    if version != 1 or registry is None:
+        return None
+    from .records import RecordSchemas
+
+    return RecordSchemas.from_registry(registry)
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     data = _read_input(args.input)
     limits = Limits(strict_utf8=args.strict_utf8)
+    version = args.protocol_version
+    if version == 1 and args.kind in ("event", "nack_payload"):
+        version = 0  # version 1 keeps these payloads as they are
+    registry = _decode_registry(args)
     try:
-        value = decode_kind(args.kind, data, limits)
+        value = decode_kind(args.kind, data, limits, version, _record_schemas(registry, version))
     except DecodeError as exc:
         if args.json:
             print(json.dumps({"error_class": exc.error_class, "offset": exc.offset, "requirement": exc.requirement, "detail": exc.detail}))
         else:
             print(f"sink decode: cannot decode as {args.kind}: {exc}", file=sys.stderr)
         return 1
-    registry = _decode_registry(args)
     if args.json:
         obj = value_to_json(args.kind, value)
         if args.avro:
             _add_avro_json(obj, value, registry)
         print(json.dumps(obj))
     else:
-        print("\n".join(describe(args.kind, value, len(data), registry)))
+        print("\n".join(describe(args.kind, value, len(data), registry, version)))
     return 0
 
 
@@ -284,8 +332,10 @@ def _add_avro_json(obj: dict[str, Any], value: Any, registry: Registry | None) -
 
     if isinstance(value, Publish):
         targets = [obj["event"]]
-    elif isinstance(value, Batch):
+    elif isinstance(value, Batch) or type(value).__name__ == "BatchV1":
         targets = obj["events"]
+    elif type(value).__name__ == "BatchPublish":
+        targets = obj["batch"]["events"]
     elif isinstance(value, Event):
         targets = [obj]
     else:
@@ -327,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--schemas", help="schema registry folder for event_data (default: schemas/ here or above, else the kit's)")
     dec.add_argument("--no-schemas", action="store_true", help="show event_data as bytes, without the registry")
     dec.add_argument("--avro", action="store_true", help="with --json: add event_data_avro, the decoded record, beside event_data_hex")
+    dec.add_argument("--protocol-version", type=int, choices=(0, 1), default=0,
+                     help="decode as on a connection of this protocol version (default 0); 1 adds BATCH_PUBLISH, "
+                          "BATCH_RESULT, reader declarations and batch v1, records mode with the registry's schemas")
     dec.set_defaults(func=cmd_decode)
 
     from .ops_commands import register as register_ops

@@ -22,6 +22,12 @@ def events_of(value: Any) -> Sequence[Event]:
         return (value.event,)
     if isinstance(value, Batch):
         return value.events
+    from ..messages_v1 import BatchPublish, BatchV1
+
+    if isinstance(value, BatchPublish):
+        return value.batch.events
+    if isinstance(value, BatchV1):
+        return value.events
     return ()
 
 

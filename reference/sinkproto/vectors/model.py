@@ -47,11 +47,12 @@ def vector_record_schemas() -> Any:
     return RecordSchemas.from_registry(default_registry())
 
 
-def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0) -> Any:
+def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None) -> Any:
+    """Decode one unit of ``kind``; version 1 decodes records batches with ``schemas`` (default: the kit's registry)."""
     if version == 1:
         from ..construct_codec import v1
 
-        schemas = vector_record_schemas()
+        schemas = schemas if schemas is not None else vector_record_schemas()
         return v1.decode_batch(data, limits, schemas) if kind == "batch" else v1.decode_frame(data, limits, schemas)
     if kind in FRAME_KIND_FILES:
         return codec.decode_frame(data, limits)
