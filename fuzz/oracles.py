@@ -24,25 +24,30 @@ from sinkproto.errors import ERROR_CLASSES
 
 from .target import ROOT, Finding
 
-__all__ = ["REQUIREMENT_IDS", "decode_or_none", "check_error", "check_roundtrip", "check_tighter", "TIGHT_VARINTS", "STRICT_UTF8"]
+__all__ = ["REQUIREMENT_IDS", "REQUIREMENT_IDS_V1", "decode_or_none", "check_error", "check_roundtrip", "check_tighter", "TIGHT_VARINTS", "STRICT_UTF8"]
 
 V = TypeVar("V")
 Decoder = Callable[[bytes, Limits], V]
 
-REQUIREMENT_IDS: frozenset[str] = frozenset(
-    r["id"] for r in tomllib.loads((ROOT / "spec" / "v0" / "requirements.toml").read_text())["requirement"]
-)
+def _registry(version: str) -> frozenset[str]:
+    return frozenset(r["id"] for r in tomllib.loads((ROOT / "spec" / version / "requirements.toml").read_text())["requirement"])
+
+
+REQUIREMENT_IDS = _registry("v0")
+# Version 1 shares the ID space of version 0 and adds its own (spec/v1/requirements.toml): what a v1 decoder may cite.
+REQUIREMENT_IDS_V1 = REQUIREMENT_IDS | _registry("v1")
 
 # Every varint of a unit that decodes under this limit is one byte long.
 TIGHT_VARINTS = Limits(max_varint_bytes=1)
 STRICT_UTF8 = Limits(strict_utf8=True)
 
 
-def check_error(exc: SinkError, unit_size: int | None) -> DecodeError:
+def check_error(exc: SinkError, unit_size: int | None, known: frozenset[str] = REQUIREMENT_IDS) -> DecodeError:
     """A decoder's rejection must be a well-formed DecodeError.
 
     ``unit_size`` bounds the offset; None where offsets may point into a
     decompressed body (batch errors inside gzip count from the body start).
+    ``known`` is the requirement registry of the decoder's protocol version.
     """
     if not isinstance(exc, DecodeError):
         raise Finding(f"decoder raised {type(exc).__name__} (not a DecodeError): {exc}") from exc
@@ -50,19 +55,24 @@ def check_error(exc: SinkError, unit_size: int | None) -> DecodeError:
         raise Finding(f"{type(exc).__name__} has error_class {exc.error_class!r}, not a registered class") from exc
     if not isinstance(exc.offset, int) or exc.offset < 0 or (unit_size is not None and exc.offset > unit_size):
         raise Finding(f"{exc.error_class}: offset {exc.offset!r} outside 0..{unit_size}") from exc
-    if exc.requirement not in REQUIREMENT_IDS:
-        raise Finding(f"{exc.error_class} cites {exc.requirement!r}, not in spec/v0/requirements.toml") from exc
+    if exc.requirement not in known:
+        raise Finding(f"{exc.error_class} cites {exc.requirement!r}, not in the spec's requirements.toml") from exc
     return exc
 
 
 def decode_or_none(
-    decode: Decoder[V], data: bytes, limits: Limits = DEFAULT_LIMITS, *, bounded_offset: bool = True
+    decode: Decoder[V],
+    data: bytes,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    bounded_offset: bool = True,
+    known: frozenset[str] = REQUIREMENT_IDS,
 ) -> V | DecodeError:
     """The decoded value, or the (checked) DecodeError; anything else propagates."""
     try:
         return decode(data, limits)
     except SinkError as exc:
-        return check_error(exc, len(data) if bounded_offset else None)
+        return check_error(exc, len(data) if bounded_offset else None, known)
 
 
 def check_roundtrip(value: V, encode: Callable[[V], bytes], decode: Decoder[V]) -> bytes:
@@ -88,6 +98,7 @@ def check_tighter(
     *,
     must_fail: bool,
     refusal: type[DecodeError] = LimitExceeded,
+    known: frozenset[str] = REQUIREMENT_IDS,
 ) -> None:
     """Decode ``data`` (accepted under the defaults) again under stricter ``limits``.
 
@@ -99,7 +110,7 @@ def check_tighter(
     try:
         again = decode(data, limits)
     except refusal as exc:
-        check_error(exc, None)
+        check_error(exc, None, known)
         return
     except SinkError as exc:
         raise Finding(f"under {limits} the decoder raised {exc!r} instead of {refusal.error_class}") from exc

@@ -18,15 +18,19 @@ from pathlib import Path
 
 from .target import BUILD_DIR, ROOT, Seed, Target
 
-__all__ = ["UNIT_KINDS", "units", "split_stream", "seed_dir", "write_seeds"]
+__all__ = ["UNIT_KINDS", "V1_UNIT_KINDS", "units", "units_v1", "split_stream", "seed_dir", "write_seeds"]
 
 VECTOR_DIR = ROOT / "vectors" / "v0"
+VECTOR_DIR_V1 = ROOT / "vectors" / "v1"
 # shared/ sits beside the repository (CI lays a copy next to its clone).
 FIELD_VECTORS = ROOT.parent / "shared" / "field-vectors" / "v0-elixir-encoded.json"
 
 FRAME_KINDS = ("frame", "connection_request", "connection_response", "ack", "publish", "ping", "pong", "nack")
 UNIT_KINDS = ("frame", "event", "nack_payload", "batch", "stream")
 """The units a decoder entry point takes: what each seed list is made of."""
+
+V1_UNIT_KINDS = ("frame", "batch", "reader_schemas")
+"""The units a version-1 decoder entry point takes (spec/v1): frame, batch v1, reader declaration."""
 
 _FIELD_KIND = {"frame": "frame", "publish_payload": "event", "nack_payload": "nack_payload", "batch": "batch"}
 
@@ -43,9 +47,9 @@ def split_stream(data: bytes) -> list[bytes]:
     return frames
 
 
-def _vector_cases() -> Iterator[tuple[str, str, bytes]]:
+def _vector_cases(directory: Path = VECTOR_DIR) -> Iterator[tuple[str, str, bytes]]:
     """(vector kind, case id, bytes) of every golden vector, valid or not."""
-    for path in sorted(VECTOR_DIR.glob("*.json")):
+    for path in sorted(directory.glob("*.json")):
         doc = json.loads(path.read_text(encoding="utf-8"))
         for case in doc.get("cases", []):
             yield doc["kind"], case["id"], bytes.fromhex(case["hex"])
@@ -81,6 +85,52 @@ def units(unit: str) -> list[Seed]:
             out.append((f"{case_id}.payload", data[2:]))
         elif unit == "nack_payload" and kind == "nack" and len(data) > 2:
             out.append((f"{case_id}.payload", data[2:]))
+    return _dedupe(out)
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, position after it) of the varint at ``pos``; a cut varint ends at the end of ``data``."""
+    value = shift = 0
+    while pos < len(data):
+        value |= (data[pos] & 0x7F) << shift
+        pos += 1
+        if data[pos - 1] < 0x80:
+            break
+        shift += 7
+    return value, pos
+
+
+def _declaration(kind: str, data: bytes) -> bytes | None:
+    """The reader declaration (SNEG-1) at the end of a version-1 request or accepting response, if any."""
+    if kind == "connection_response" and len(data) > 1 and data[0] in (0x10, 0x11):
+        return data[1 if data[0] == 0x10 else 5 :] or None
+    if kind == "connection_request" and data[:1] == b"\x01":
+        length, pos = _varint(data, 1)
+        pos += length + 4  # app_version, client_instance_id: then request_flags
+        if pos < len(data) and data[pos] & 0x02:
+            return data[pos + 1 + (4 if data[pos] & 0x01 else 0) :] or None
+    return None
+
+
+def units_v1(unit: str) -> list[Seed]:
+    """Every example of one version-1 unit kind in vectors/v1 (invalid ones included), deduplicated.
+
+    Frames are every frame file's cases; batches are batch v1 cases and the
+    batches inside BATCH_PUBLISH; reader declarations are cut from the
+    requests and responses that carry one.
+    """
+    if unit not in V1_UNIT_KINDS:
+        raise KeyError(unit)
+    out: list[Seed] = []
+    for kind, case_id, data in _vector_cases(VECTOR_DIR_V1):
+        if unit == "frame" and kind != "batch":
+            out.append((case_id, data))
+        elif unit == "batch" and kind == "batch":
+            out.append((case_id, data))
+        elif unit == "batch" and kind == "batch_publish" and len(data) > 2:
+            out.append((f"{case_id}.batch", data[2:]))
+        elif unit == "reader_schemas" and (declaration := _declaration(kind, data)) is not None:
+            out.append((f"{case_id}.reader_schemas", declaration))
     return _dedupe(out)
 
 

@@ -1,0 +1,146 @@
+"""batch_v1: ``decode_batch_v1`` of the default codec on arbitrary bytes: version-0 and extended batches.
+
+As for the version-0 ``batch`` target, mutated compressed bytes mostly
+stop at ``bad_compression``; so every extended batch with mode ``columns``
+is also decoded with its body carried by each other codec (none, gzip,
+zstd: the harness decompresses and recompresses, bounded), and all forms
+must give the same events and format-independent layout, or the same
+error class (CODEC-1, CODEC-2: the codec is transparent). Then the
+round trip and the limits, as in ``batch``, plus ``max_zstd_window``.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from ..seeds import units_v1
+from ..target import Check, Target
+
+EXTENDED = 0x80  # BATCH-12: header bit 7
+COMPRESSED = 0x40  # BATCH-13: must be clear in an extended header
+HEADER_VALUE_BITS = (0x20, 0x10, 0x08, 0x04, 0x02, 0x01)  # BATCH-2: one varint per set flag
+CODECS = (0, 1, 2)  # none, gzip, zstd (BATCH-14)
+# Bound on what the harness itself decompresses: it must not become the bomb.
+RECODE_LIMIT = 1 << 20
+
+
+def body_start(data: bytes) -> int | None:
+    """Where an extended batch's body starts (after both header bytes and the header values), or None if cut."""
+    pos = 2
+    for bit in HEADER_VALUE_BITS:
+        if data[0] & bit:
+            for _ in range(10):
+                if pos >= len(data):
+                    return None
+                pos += 1
+                if data[pos - 1] < 0x80:
+                    break
+            else:
+                return None
+    return pos
+
+
+def plain_body(codec: int, body: bytes) -> bytes | None:
+    """The body without its codec, or None when it does not decompress cleanly within the harness bound."""
+    if codec == 0:
+        return body
+    if codec == 1:
+        inflater = zlib.decompressobj(31)
+        try:
+            plain = inflater.decompress(body, RECODE_LIMIT)
+        except zlib.error:
+            return None
+        return plain if inflater.eof and not inflater.unused_data and not inflater.unconsumed_tail else None
+    import zstandard
+
+    try:
+        params = zstandard.get_frame_parameters(body)
+        if params.window_size > RECODE_LIMIT or params.dict_id:
+            return None
+        inflater = zstandard.ZstdDecompressor(max_window_size=RECODE_LIMIT).decompressobj()
+        plain = inflater.decompress(body[:RECODE_LIMIT])
+    except zstandard.ZstdError:
+        return None
+    return plain if inflater.eof and not inflater.unused_data and len(plain) <= RECODE_LIMIT else None
+
+
+def zstd_window(data: bytes) -> int:
+    """The window size named by the zstd frame of an extended batch with codec zstd that decoded."""
+    import zstandard
+
+    start = body_start(data)
+    assert start is not None  # it decoded
+    return int(zstandard.get_frame_parameters(data[start:]).window_size)
+
+
+def recoded(data: bytes) -> list[bytes]:
+    """The same extended batch with its body under each other codec; [] when not an extended columns batch."""
+    if len(data) < 2 or data[0] & (EXTENDED | COMPRESSED) != EXTENDED or data[1] & 0x0F or data[1] >> 4 not in CODECS:
+        return []
+    start = body_start(data)
+    if start is None:
+        return []
+    plain = plain_body(data[1] >> 4, data[start:])
+    if plain is None:
+        return []
+    from sinkproto.batchrules import gzip_body
+    from sinkproto.batchrules_v1 import zstd_body
+
+    pack = {0: bytes, 1: gzip_body, 2: zstd_body}
+    return [data[:1] + bytes((codec << 4,)) + data[2:start] + pack[codec](plain) for codec in CODECS if codec != data[1] >> 4]
+
+
+def setup() -> Check:
+    from sinkproto import DecodeError, Limits
+    from sinkproto.codec import DEFAULT
+    from sinkproto.messages_v1 import BatchV1
+
+    from ..oracles import REQUIREMENT_IDS_V1, TIGHT_VARINTS, check_roundtrip, check_tighter, decode_or_none
+    from ..target import Finding
+
+    decode_batch, encode_batch = DEFAULT.decode_batch_v1, DEFAULT.encode_batch_v1
+
+    def decode(data: bytes, limits: Limits = Limits()) -> BatchV1 | DecodeError:
+        return decode_or_none(decode_batch, data, limits, bounded_offset=False, known=REQUIREMENT_IDS_V1)
+
+    def check(data: bytes) -> None:
+        batch = decode(data)
+        for other in recoded(data):
+            again = decode(other)
+            mine = batch.error_class if isinstance(batch, DecodeError) else "accepted"
+            theirs = again.error_class if isinstance(again, DecodeError) else "accepted"
+            if mine != theirs:
+                raise Finding(f"the codec is not transparent: {mine} as sent, {theirs} as {other.hex()}")
+            if isinstance(batch, BatchV1) and isinstance(again, BatchV1) and (batch.events, batch.layout) != (again.events, again.layout):
+                raise Finding(f"the codec is not transparent: {other.hex()} decodes to other events")
+        if isinstance(batch, DecodeError):
+            return
+        check_roundtrip(batch, encode_batch, decode_batch)
+        check_tighter(decode_batch, data, batch, TIGHT_VARINTS, must_fail=False, known=REQUIREMENT_IDS_V1)
+        # Each limit set one below what this batch needs must refuse it (LIMIT-3..5, CODEC-3).
+        events = batch.events
+        compressed = bool(batch.layout and batch.layout.compressed) or bool(batch.format and batch.format.codec)
+        needs = {
+            "max_key_size": max(len(e.key) for e in events),
+            "max_event_data_size": max(len(e.event_data) for e in events),
+            "max_batch_events": len(events),
+            # Any body holds at least its count byte, so 0 refuses every compressed batch.
+            "max_decompressed_size": 1 if compressed else 0,
+            # LIMIT-9: the window the zstd frame names (the content size, for a single-segment frame).
+            "max_zstd_window": zstd_window(data) if batch.format and batch.format.codec == 2 else 0,
+        }
+        for name, needed in needs.items():
+            if needed > 0:
+                check_tighter(decode_batch, data, batch, Limits(**{name: needed - 1}), must_fail=True, known=REQUIREMENT_IDS_V1)
+
+    return check
+
+
+TARGET = Target(
+    name="batch_v1",
+    description="decode_batch_v1: version-0 and extended batches, format byte, none/gzip/zstd bodies and their limits",
+    setup=setup,
+    seeds=lambda: units_v1("batch"),
+    # Room for compressed bodies that inflate past the 8 MiB default limit.
+    max_len=20000,
+)

@@ -1,0 +1,72 @@
+"""frame_v1: ``decode_frame_v1`` of the default codec on arbitrary bytes (a frame of a version-1 connection).
+
+Every frame type of version 1 (spec/v1/frames.md): the version-0 frames,
+the connection request of both layouts with ``request_flags`` and reader
+declarations, the response with a declaration, BATCH_PUBLISH with a batch
+v1 inside, BATCH_RESULT. Beyond "only SinkError": a decoded frame
+re-encodes to an equal frame, and each limit set just below what the frame
+needs refuses it (LIMIT-1, LIMIT-4, LIMIT-5, LIMIT-8, BRES-2).
+"""
+
+from __future__ import annotations
+
+from ..seeds import units_v1
+from ..target import Check, Target
+
+
+def setup() -> Check:
+    from typing import Any
+
+    from sinkproto import InvalidUtf8, Limits, Publish
+    from sinkproto.codec import DEFAULT
+    from sinkproto.messages_v1 import BatchPublish, BatchResult
+    from sinkproto.readers import ReaderSchemas
+
+    from ..oracles import REQUIREMENT_IDS_V1, STRICT_UTF8, TIGHT_VARINTS, check_roundtrip, check_tighter, decode_or_none
+
+    decode_frame, encode_frame = DEFAULT.decode_frame_v1, DEFAULT.encode_frame_v1
+
+    def needs(frame: Any) -> dict[str, int]:
+        """What each limit must at least be for ``frame`` to decode (0: nothing to refuse)."""
+        events = ()
+        if isinstance(frame, Publish):
+            events = (frame.event,)
+        elif isinstance(frame, BatchPublish):
+            events = frame.batch.events
+        out = {
+            "max_key_size": max((len(e.key) for e in events), default=0),
+            "max_event_data_size": max((len(e.event_data) for e in events), default=0),
+        }
+        if isinstance(frame, BatchPublish):
+            out["max_batch_events"] = len(events)
+        if isinstance(frame, BatchResult):
+            out["max_batch_events"] = len(frame.entries)  # BRES-2: nack_count is bounded by it
+        declared = getattr(frame, "reader_schemas", None)
+        if isinstance(declared, ReaderSchemas):
+            out["max_declared_types"] = len(declared.entries)
+            out["max_declared_versions"] = max(len(versions) for _, versions in declared.entries)
+        return out
+
+    def check(data: bytes) -> None:
+        frame = decode_or_none(decode_frame, data, bounded_offset=False, known=REQUIREMENT_IDS_V1)
+        if isinstance(frame, Exception):
+            return
+        check_roundtrip(frame, encode_frame, decode_frame)
+        check_tighter(decode_frame, data, frame, TIGHT_VARINTS, must_fail=False, known=REQUIREMENT_IDS_V1)
+        check_tighter(decode_frame, data, frame, STRICT_UTF8, must_fail=False, refusal=InvalidUtf8, known=REQUIREMENT_IDS_V1)
+        if len(data) > 1:  # LIMIT-1: one byte under the frame's size must refuse it
+            check_tighter(decode_frame, data, frame, Limits(max_frame_size=len(data) - 1), must_fail=True,
+                          known=REQUIREMENT_IDS_V1)  # fmt: skip
+        for name, needed in needs(frame).items():
+            if needed > 0:
+                check_tighter(decode_frame, data, frame, Limits(**{name: needed - 1}), must_fail=True, known=REQUIREMENT_IDS_V1)
+
+    return check
+
+
+TARGET = Target(
+    name="frame_v1",
+    description="decode_frame_v1: every frame type of version 1, request flags, reader declarations, batch frames",
+    setup=setup,
+    seeds=lambda: units_v1("frame"),
+)
