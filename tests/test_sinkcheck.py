@@ -122,7 +122,7 @@ def test_docs_case_page_is_generated_from_the_catalogue() -> None:
     for case in catalogue():
         row = next(line for line in page.splitlines() if f'id="{case.id}"' in line)
         for requirement in case.requirements:
-            assert re.search(rf"\[{requirement}\]\(\.\./spec/v0/\w+\.md#{requirement}\)", row), (case.id, requirement)
+            assert re.search(rf"\[{requirement}\]\(\.\./spec/v[01]/\w+\.md#{requirement}\)", row), (case.id, requirement)
 
 
 # -- command line: list, selection, exit codes --------------------------------------------------------
@@ -222,6 +222,42 @@ def test_profile_client_section_is_checked(tmp_path: Path) -> None:
         "my-client --port {port}", 70, 30.0)
 
 
+def test_profile_versions_decide_the_version_1_cases(tmp_path: Path) -> None:
+    path = tmp_path / "v1.toml"
+    path.write_text('versions = [1, 0]\nunreadable_schema = [4242, 3]\nmax_batch_events = 1000\n'
+                    '[client]\nversions = [0, 1]\n')
+    profile = load_profile(path)
+    assert (profile.versions, profile.client.versions) == ((0, 1), (0, 1))
+    assert (profile.unreadable_schema, profile.max_batch_events) == ((4242, 3), 1000)
+    assert profile.has("server_v1") and profile.has("client_v1")
+    plain = load_profile(None)
+    assert plain.versions == (0,) and not plain.has("server_v1") and not plain.has("client_v1")
+    for bad in ("versions = [2]", "versions = []", "versions = 1", "unreadable_schema = [1]",
+                "[client]\nversions = [3]"):
+        path.write_text(bad + "\n")
+        with pytest.raises(ValueError, match="versions|unreadable_schema"):
+            load_profile(path)
+    v1_cases = [c for c in catalogue() if c.id.startswith(("server.v1.", "client.v1."))]
+    assert v1_cases and all(c.feature == f"{c.mode}_v1" for c in v1_cases)
+
+
+def test_version_0_server_refuses_version_1_and_the_v1_cases_are_unsupported(pki: Path, tmp_path: Path) -> None:
+    """`sink serve --protocol-version 0` is a version-0 server (VER-9): the version-0 case expects the refusal of
+    version 1, the version-1 cases are unsupported; a profile that claims version 1 makes them fail."""
+    ids = ["server.handshake.unsupported-protocol-version", "server.v1.handshake.accepted", "server.v1.batch.ack"]
+    cases = [c for c in catalogue() if c.id in ids]
+    v0_profile = reference_profile(pki)
+    v0_profile = type(v0_profile)(**{**v0_profile.__dict__, "versions": (0,)})
+    with reference_server(pki, tmp_path, extra=("--protocol-version", "0")) as (host, port):
+        honest = asyncio.run(run_cases(cases, host=host, port=port, profile=v0_profile))
+        claimed = asyncio.run(run_cases(cases, host=host, port=port, profile=reference_profile(pki)))
+    assert [(r.case.id, r.outcome) for r in honest] == [
+        (ids[0], Outcome.PASS), (ids[1], Outcome.UNSUPPORTED), (ids[2], Outcome.UNSUPPORTED)]
+    assert "version 1:" in honest[0].observed
+    assert [r.outcome for r in claimed] == [Outcome.PASS, Outcome.FAIL, Outcome.FAIL]  # version 2: refused too
+    assert "unsupported_protocol_version to a version-1 request" in claimed[1].observed
+
+
 # -- the self-test, end to end, and its reports ------------------------------------------------------------
 
 
@@ -278,9 +314,15 @@ def test_selftest_passes_end_to_end_and_writes_valid_reports(tmp_path: Path) -> 
     assert "NOT caught" not in done.stdout
     server = check_reports(tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.html")
     client = check_reports(tmp_path / "r.client.json", tmp_path / "r.client.xml", tmp_path / "r.client.html")
+    # the version-1 client cases run against `sink connect --protocol-version 1`, with their own reports
+    client_v1 = check_reports(tmp_path / "r.client-v1.json", tmp_path / "r.client-v1.xml", tmp_path / "r.client-v1.html")
     assert {c["id"] for c in server["cases"]} == {c.id for c in catalogue() if c.mode == "server"}  # type: ignore[index]
-    assert {c["id"] for c in client["cases"]} == {c.id for c in catalogue() if c.mode == "client"}  # type: ignore[index]
-    assert server["summary"]["exit_code"] == client["summary"]["exit_code"] == 0  # type: ignore[index]
+    assert {c["id"] for c in client["cases"]} | {c["id"] for c in client_v1["cases"]} == {  # type: ignore[index]
+        c.id for c in catalogue() if c.mode == "client"}
+    assert {c["id"] for c in client_v1["cases"]} == {c.id for c in catalogue() if c.feature == "client_v1"}  # type: ignore[index]
+    assert server["summary"]["exit_code"] == client["summary"]["exit_code"] == client_v1["summary"]["exit_code"] == 0  # type: ignore[index]
+    assert {c["outcome"] for c in server["cases"] if c["id"].startswith("server.v1.")} == {"pass"}  # type: ignore[index]
+    assert client_v1["requirement_links"]["VER-2"].endswith("/spec/v1/handshake/#VER-2")  # type: ignore[index]
 
 
 def test_reports_of_a_failing_run_validate(profile_file: Path, no_pong_server: tuple[str, int],

@@ -15,3 +15,5 @@ def _find(relative: str) -> Path | None:
 
 
 SPEC_REGISTRY = _find("spec/v0/requirements.toml")
+#: Version 1 defines only its own IDs (one ID space with version 0); None outside a checkout.
+SPEC_REGISTRY_V1 = _find("spec/v1/requirements.toml")

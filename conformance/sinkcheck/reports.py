@@ -22,22 +22,27 @@ DOCS_BASE = "http://127.0.0.1:8000/spec/v0/"
 
 
 def requirement_url(requirement: str, sections: dict[str, str], base: str = DOCS_BASE) -> str:
+    """``sections`` values are ``file.md#ID`` (version 0, under ``base``) or ``../v1/file.md#ID``."""
     section = sections.get(requirement)
     if section is None:
         return f"{base}#{requirement}"
     page, anchor = section.split("#", 1)
+    if page.startswith("../"):
+        base, page = base.rstrip("/").rsplit("/", 1)[0] + "/", page.removeprefix("../")
     return f"{base}{page.removesuffix('.md')}/#{anchor}"
 
 
 def requirement_sections() -> dict[str, str]:
-    """{requirement ID: "file.md#ID"} from the spec registry, when the spec is at hand."""
+    """{requirement ID: "file.md#ID"} from the spec registries (v1 IDs: "../v1/file.md#ID"), when at hand."""
     import tomllib
 
-    from .paths import SPEC_REGISTRY
+    from .paths import SPEC_REGISTRY, SPEC_REGISTRY_V1
 
-    if SPEC_REGISTRY is None or not SPEC_REGISTRY.exists():
-        return {}
-    return {r["id"]: r["section"] for r in tomllib.loads(SPEC_REGISTRY.read_text())["requirement"]}
+    sections: dict[str, str] = {}
+    for path, prefix in ((SPEC_REGISTRY, ""), (SPEC_REGISTRY_V1, "../v1/")):
+        if path is not None and path.exists():
+            sections.update({r["id"]: prefix + r["section"] for r in tomllib.loads(path.read_text())["requirement"]})
+    return sections
 
 
 def report_document(results: list[CaseResult], *, cases: list[Case], profile: Profile, target: str, mode: str,

@@ -20,10 +20,10 @@ from sinkcheck.cases import catalogue
 from sinkcheck.model import Case, catalogue_hash
 
 ROOT = Path(__file__).resolve().parents[2]
-REGISTRY = ROOT / "spec" / "v0" / "requirements.toml"
+REGISTRIES = {version: ROOT / "spec" / version / "requirements.toml" for version in ("v0", "v1")}
 PAGE = "conformance/cases.md"
-SPEC = "../spec/v0/"  # relative to the generated page
-AREA_TITLES = {"tls": "TLS"}
+SPEC = "../spec/"  # relative to the generated page
+AREA_TITLES = {"tls": "TLS", "version-1": "Version 1"}
 MODES = {
     "server": ("Server mode", "`sink-check server HOST:PORT`: the runner plays one or more clients."),
     "client": ("Client mode", "`sink-check client --listen HOST:PORT`: the runner plays the server."),
@@ -35,11 +35,13 @@ def _cell(text: str) -> str:
 
 
 def _sections() -> dict[str, str]:
-    return {r["id"]: r["section"] for r in tomllib.loads(REGISTRY.read_text())["requirement"]}
+    """Requirement ID -> ``vN/FILE.md#ID``: version 1 defines only its own IDs (one ID space)."""
+    return {r["id"]: f"{version}/{r['section']}" for version, path in REGISTRIES.items()
+            for r in tomllib.loads(path.read_text())["requirement"]}
 
 
 def _requirement_links(case: Case, sections: dict[str, str]) -> str:
-    # spec/v0/FILE.md#ID as a relative link: strict mode checks that the page and the anchor exist
+    # spec/vN/FILE.md#ID as a relative link: strict mode checks that the page and the anchor exist
     return ", ".join(f"[{r}]({SPEC}{sections[r]})" for r in case.requirements)
 
 

@@ -137,7 +137,7 @@ def events_of(frames: list[object]) -> list[tuple[int, bytes, int, int]]:
 
 
 @client_case("client.v1.fallback", "After unsupported_protocol_version to version 1, the client offers version 0",
-             area="version 1", requirements=["VER-1", "VER-2", "CONN-10", "HS-15"], timeout=20,
+             area="version-1", requirements=["VER-1", "VER-2", "CONN-10", "HS-15"], timeout=20,
              reactions=["a version-1 request first; after 14 it closes without sending anything",
                         "its next connection offers version 0 (a version-0 request)"])
 async def fallback(ctx: ClientCaseContext) -> str:
@@ -164,7 +164,7 @@ async def fallback(ctx: ClientCaseContext) -> str:
 
 
 @client_case("client.v1.honours-declaration", "The client sends no event of a schema the server did not declare",
-             area="version 1", requirements=["SNEG-4", "BPUB-8", "SNEG-6"], timeout=25,
+             area="version-1", requirements=["SNEG-4", "BPUB-8", "SNEG-6"], timeout=25,
              reactions=["no PUBLISH or BATCH_PUBLISH while the server declares none of the client's schemas",
                         "the held-back events are sent on a later connection whose server declares nothing"])
 async def honours_declaration(ctx: ClientCaseContext) -> str:
@@ -188,7 +188,7 @@ async def honours_declaration(ctx: ClientCaseContext) -> str:
 
 
 @client_case("client.v1.batch-result", "After a BATCH_RESULT, neither the NACKed nor the accepted events are sent again",
-             area="version 1", requirements=["BRES-6", "DELIV-11", "BRES-3"], timeout=25,
+             area="version-1", requirements=["BRES-6", "DELIV-11", "BRES-3"], timeout=25,
              reactions=["on the next connection, no event of the answered batch is published again"])
 async def batch_result(ctx: ClientCaseContext) -> str:
     wire, _request = await session_v1(ctx, "batch")
@@ -212,7 +212,7 @@ async def batch_result(ctx: ClientCaseContext) -> str:
 
 
 @client_case("client.v1.batch-result-bad-index", "A BATCH_RESULT naming an index beyond the batch is a protocol error",
-             area="version 1", requirements=["BRES-5", "ERR-11"], timeout=20,
+             area="version-1", requirements=["BRES-5", "ERR-11"], timeout=20,
              reactions=["close the connection (its own PUBLISH, BATCH_PUBLISH or PING frames sent before are ignored)"])
 async def batch_result_bad_index(ctx: ClientCaseContext) -> str:
     wire, _request = await session_v1(ctx, "bad-index")

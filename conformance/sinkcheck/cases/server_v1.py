@@ -60,7 +60,7 @@ async def pong(ctx: CaseContext, wire: object, why: str) -> None:
 
 
 @case("server.v1.handshake.accepted", "A version-1 request is accepted with a version-1 response",
-      area="version 1", requirements=["VER-6", "CONN-8", "CONN-11"], feature=V1,
+      area="version-1", requirements=["VER-6", "CONN-8", "CONN-11"], feature=V1,
       reactions=["connected in the version-1 layout (10, optionally followed by a reader declaration)",
                  "the session then answers a PING"])
 async def accepted(ctx: CaseContext) -> str:
@@ -72,7 +72,7 @@ async def accepted(ctx: CaseContext) -> str:
 
 
 @case("server.v1.handshake.version-0-same-port", "A version-0 request on the same port gets a version-0 session",
-      area="version 1", requirements=["VER-6", "VER-8", "CONN-12"], feature=V1,
+      area="version-1", requirements=["VER-6", "VER-8", "CONN-12"], feature=V1,
       reactions=["connected as exactly the byte 10 (no reader declaration)", "a PUBLISH on it is ACKed"])
 async def version_0_same_port(ctx: CaseContext) -> str:
     server_id = await ctx.learn_server_instance_id()
@@ -86,7 +86,7 @@ async def version_0_same_port(ctx: CaseContext) -> str:
 
 
 @case("server.v1.readers.declared", "The server declares the schemas it reads, in a well-formed declaration",
-      area="version 1", requirements=["SNEG-9", "SNEG-1", "CONN-11"], feature=V1, level=Level.SHOULD,
+      area="version-1", requirements=["SNEG-9", "SNEG-1", "CONN-11"], feature=V1, level=Level.SHOULD,
       reactions=["connected followed by reader_schemas: type_count >= 1, ids and versions strictly ascending"])
 async def declared(ctx: CaseContext) -> str:
     _wire, response = await open_session_v1(ctx)  # the strict decoder already refused a malformed declaration
@@ -98,7 +98,7 @@ async def declared(ctx: CaseContext) -> str:
 
 
 @case("server.v1.readers.honours-client-declaration", "The server sends no event the client did not declare",
-      area="version 1", requirements=["SNEG-4", "BPUB-8", "SNEG-6"], feature=V1,
+      area="version-1", requirements=["SNEG-4", "BPUB-8", "SNEG-6"], feature=V1,
       reactions=["no PUBLISH or BATCH_PUBLISH of an undeclared schema, although the server has events to send",
                  "unsupported without publish_on_connect (the server would have nothing to send)"])
 async def honours_client_declaration(ctx: CaseContext) -> str:
@@ -123,7 +123,7 @@ async def honours_client_declaration(ctx: CaseContext) -> str:
 
 
 @case("server.v1.publish.unknown-schema", "A PUBLISH of a schema the server cannot read is NACKed unknown_schema",
-      area="version 1", requirements=["SNEG-8", "BRES-7", "DELIV-12"], feature=V1,
+      area="version-1", requirements=["SNEG-8", "BRES-7", "DELIV-12"], feature=V1,
       reactions=["NACK with the PUBLISH's message id and machine_message unknown_schema; the session keeps working"])
 async def publish_unknown_schema(ctx: CaseContext) -> str:
     wire, response = await open_session_v1(ctx)
@@ -139,7 +139,7 @@ async def publish_unknown_schema(ctx: CaseContext) -> str:
     return f"NACK unknown_schema for (event_type_id, schema_version) {pair}; a readable event was then answered"
 
 
-@case("server.v1.batch.ack", "A batch of readable events is answered by one ACK", area="version 1",
+@case("server.v1.batch.ack", "A batch of readable events is answered by one ACK", area="version-1",
       requirements=["BPUB-1", "BPUB-9", "BPUB-10"], feature=V1,
       reactions=["exactly one ACK carrying the BATCH_PUBLISH's message id, nothing else for it"])
 async def batch_ack(ctx: CaseContext) -> str:
@@ -155,7 +155,7 @@ async def batch_ack(ctx: CaseContext) -> str:
 
 
 @case("server.v1.batch.partial-nack", "A batch with unreadable events gets a BATCH_RESULT naming exactly them",
-      area="version 1", requirements=["SNEG-8", "BRES-1", "BRES-3", "BPUB-10"], feature=V1,
+      area="version-1", requirements=["SNEG-8", "BRES-1", "BRES-3", "BPUB-10"], feature=V1,
       reactions=["one BATCH_RESULT with the batch's message id listing indices 1 and 3, each unknown_schema"])
 async def batch_partial_nack(ctx: CaseContext) -> str:
     wire, response = await open_session_v1(ctx)
@@ -176,7 +176,7 @@ async def batch_partial_nack(ctx: CaseContext) -> str:
 
 
 @case("server.v1.batch.resent", "A batch sent again on a new connection is ACKed again (dedupe, not refusal)",
-      area="version 1", requirements=["BPUB-9", "BPUB-12", "DELIV-2"], feature=V1,
+      area="version-1", requirements=["BPUB-9", "BPUB-12", "DELIV-2"], feature=V1,
       reactions=["ACK the batch on both connections"])
 async def batch_resent(ctx: CaseContext) -> str:
     first, response = await open_session_v1(ctx, name="first")
@@ -200,7 +200,7 @@ async def batch_resent(ctx: CaseContext) -> str:
 
 
 @case("server.v1.batch.too-many-events", "A batch of max_batch_events + 1 events is a protocol error",
-      area="version 1", requirements=["LIMIT-4", "ERR-11", "ERR-10"], feature=V1, timeout=20,
+      area="version-1", requirements=["LIMIT-4", "ERR-11", "ERR-10"], feature=V1, timeout=20,
       reactions=["close the connection without ACK, NACK or BATCH_RESULT"])
 async def too_many_events(ctx: CaseContext) -> str:
     count = ctx.profile.max_batch_events + 1
@@ -213,7 +213,7 @@ async def too_many_events(ctx: CaseContext) -> str:
 
 
 @case("server.v1.batch.malformed", "A BATCH_PUBLISH with an unknown batch codec is a protocol error, never NACKed",
-      area="version 1", requirements=["ERR-11", "BATCH-14", "ERR-10"], feature=V1,
+      area="version-1", requirements=["ERR-11", "BATCH-14", "ERR-10"], feature=V1,
       reactions=["close the connection without ACK, NACK or BATCH_RESULT"])
 async def malformed(ctx: CaseContext) -> str:
     wire, response = await open_session_v1(ctx)
@@ -226,7 +226,7 @@ async def malformed(ctx: CaseContext) -> str:
 
 
 @case("server.v1.batch.duplicate-message-id", "Two BATCH_PUBLISH frames with one message id in one write: closed",
-      area="version 1", requirements=["ERR-11", "MSGID-4"], feature=V1,
+      area="version-1", requirements=["ERR-11", "MSGID-4"], feature=V1,
       reactions=["close the connection (at most one answer, to the first batch)",
                  "or answer both, when the first was answered before the second was read"])
 async def duplicate_message_id(ctx: CaseContext) -> str:

@@ -65,12 +65,13 @@ def make_pki(directory: Path) -> Path:
 
 
 @contextmanager
-def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None) -> Iterator[tuple[str, int]]:
-    """`sink serve` (or a mutant of it) in a subprocess on an ephemeral loopback port."""
+def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None,
+                     extra: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
+    """`sink serve` (or a mutant of it) in a subprocess on an ephemeral loopback port; ``extra``: more options."""
     db = workdir / f"server-{mutant or 'reference'}-{time.monotonic_ns()}.db"
     common = ["--listen", "127.0.0.1:0", "--certs", str(pki_dir), "--db", str(db), "--keepalive", str(KEEPALIVE),
               "--quarantine", "sc-quarantined:quarantined by sink-check selftest", "--reject-app-version",
-              REJECTED_APP_VERSION, "--nack-key-prefix", "poison", "--publish-on-connect", "2"]
+              REJECTED_APP_VERSION, "--nack-key-prefix", "poison", "--publish-on-connect", "2", *extra]
     if mutant is None:
         command = [sys.executable, "-m", "sinkproto.cli", "serve", *common]
     else:

@@ -1,0 +1,112 @@
+"""`sink serve` as a version-1 server: versions on one port, its reader declaration from the registry, unknown_schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+from pathlib import Path
+
+import pytest
+from sinkproto import ConnectionRequest, Event, Response
+from sinkproto.peer_commands import add_connect_options, add_serve_options, build_server
+from sinkproto.peers.service import (
+    UNKNOWN_SCHEMA,
+    ServerPolicy,
+    StoreServer,
+    registry_readers,
+)
+from sinkproto.peers.v1 import SinkServerV1
+from sinkproto.readers import ReaderSchemas
+from sinkproto.schemas import default_registry
+from sinkproto.store import EventStore
+from sinktest import covers
+
+READS = ReaderSchemas.from_mapping({1: [1, 2], 7: [1, 2, 3]})
+
+
+def serve_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_serve_options(parser)
+    return parser.parse_args(list(argv))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EventStore:
+    return EventStore.open(tmp_path / "server.db", new_instance_id=lambda: random.randrange(1 << 32))
+
+
+def request(version: int, server_instance_id: int | None = None) -> ConnectionRequest:
+    return ConnectionRequest(version=version, app_version=b"t/1", client_instance_id=7,
+                             server_instance_id=server_instance_id)
+
+
+def event(event_type_id: int, schema_version: int, offset: int = 1) -> Event:
+    return Event(event_type_id=event_type_id, schema_version=schema_version, key=b"k", offset=offset, timestamp=1,
+                 event_data=b"x")
+
+
+def test_the_registry_readers_are_every_version_of_every_type() -> None:
+    registry = default_registry()
+    readers = registry_readers(registry)
+    assert readers.as_mapping() == {t.id: tuple(sorted(t.versions)) for t in registry}
+    assert readers.can_read(1, 2) and readers.can_read(7, 3) and not readers.can_read(7, 4)
+
+
+@covers("CONN-11", "CONN-12", "SNEG-3")
+def test_the_declaration_goes_in_accepting_responses_to_version_1_requests_only(store: EventStore) -> None:
+    server = StoreServer(store, ServerPolicy(readers=READS))
+
+    async def scenario() -> None:
+        hello = await server.decide("alice", request(1))
+        assert hello.response is Response.HELLO_NEW_CLIENT and hello.reader_schemas == READS
+        connected = await server.decide("alice", request(1, store.instance_id))
+        assert connected.response is Response.CONNECTED and connected.reader_schemas == READS
+        v0 = await server.decide("alice", request(0, store.instance_id))
+        assert v0.response is Response.CONNECTED and v0.reader_schemas is None
+        mismatch = await server.decide("alice", request(1, store.instance_id ^ 1))
+        assert mismatch.response is Response.INSTANCE_ID_MISMATCH and mismatch.reader_schemas is None
+        opaque = await StoreServer(store).decide("alice", request(1, store.instance_id))
+        assert opaque.reader_schemas is None  # no readers: no statement (SNEG-5)
+
+    asyncio.run(scenario())
+
+
+@covers("SNEG-8")
+def test_an_unreadable_event_is_nacked_unknown_schema_and_not_stored(store: EventStore) -> None:
+    server = StoreServer(store, ServerPolicy(readers=READS))
+
+    async def scenario() -> None:
+        answer = await server.on_event(None, "alice", event(7, 4))  # type: ignore[arg-type]
+        assert answer is not None and not answer.ack and answer.machine_message == UNKNOWN_SCHEMA
+        assert await server.on_event(None, "alice", event(7, 3)) is None  # type: ignore[arg-type]
+        assert await StoreServer(store).on_event(None, "alice", event(7, 4, offset=2)) is None  # type: ignore[arg-type]
+
+    asyncio.run(scenario())
+    assert sorted(e.schema_version for _, e in store.received("alice")) == [3, 4]
+
+
+@covers("VER-6", "VER-9")
+def test_sink_serve_accepts_version_1_unless_limited_to_0(tmp_path: Path) -> None:
+    from sinkproto.certs import make_dev_pki
+
+    make_dev_pki(tmp_path / "certs", [])
+    common = ("--certs", str(tmp_path / "certs"), "--db", str(tmp_path / "s.db"))
+    server, store = build_server(serve_args(*common))
+    try:
+        assert isinstance(server, SinkServerV1) and server.version == 1
+        assert server.handler.policy.readers == registry_readers(default_registry())  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    server, store = build_server(serve_args(*common, "--protocol-version", "0", "--no-reader-schemas"))
+    try:
+        assert isinstance(server, SinkServerV1) and server.version == 0
+        assert server.handler.policy.readers is None  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    with pytest.raises(SystemExit):
+        serve_args("--protocol-version", "2")
+    connect = argparse.ArgumentParser()
+    add_connect_options(connect)
+    assert connect.parse_args(["--server", "h:1"]).protocol_version == 0
+    assert connect.parse_args(["--server", "h:1", "--protocol-version", "1"]).protocol_version == 1
