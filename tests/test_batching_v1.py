@@ -12,6 +12,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from peer_support import eventually, run
@@ -22,6 +23,10 @@ from sinkproto.certs import DevPki, make_dev_pki
 from sinkproto.peers import PeerSession, client_context, server_context
 from sinkproto.peers.service import ServerPolicy, StoreClient, StoreServer
 from sinkproto.peers.v1 import BatchPolicy, SinkClientV1, SinkServerV1, on_batch_by_event
+from sinkproto.connection_v1 import ConnectionV1
+from sinkproto.readers import ReaderSchemas
+from sinkproto.records import RecordSchemas
+from sinkproto.schemas import default_registry
 from sinkproto.store import EventStore
 
 REJECTED = (b"rejected", b"meter id unknown")
@@ -62,19 +67,35 @@ def open_store(path: Path, instance_id: int) -> EventStore:
     return EventStore.open(path, new_instance_id=lambda: instance_id)
 
 
+class RecordingConnection(ConnectionV1):
+    """Keeps every frame it receives, as bytes: what the wire carried."""
+
+    received: list[bytes] = []
+
+    def _decode_versioned(self, raw: bytes, limits: Any) -> Any:
+        RecordingConnection.received.append(raw)
+        return super()._decode_versioned(raw, limits)
+
+
 async def sync(pki: DevPki, tmp: Path, policy: BatchPolicy, fill: Callable[[EventStore], None],
-               after_connect: Callable[[EventStore, StoreClient], None] | None = None
-               ) -> tuple[CountingStoreServer, EventStore, EventStore]:
-    """Run client and server until the client's outbox is empty; returns the server handler and both stores."""
+               after_connect: Callable[[EventStore, StoreClient], None] | None = None, *,
+               schemas: RecordSchemas | None = None) -> tuple[CountingStoreServer, EventStore, EventStore]:
+    """Run client and server until the client's outbox is empty; returns the server handler and both stores.
+
+    With ``schemas``, both sides know those writer schemas and the server
+    declares them (records mode, RECORD-2); its connections record their frames.
+    """
     server_store, client_store = open_store(tmp / "server.db", 0x5E), open_store(tmp / "client.db", 0xC1)
-    server_handler = CountingStoreServer(server_store, ServerPolicy(validate=refuse_bad))
-    server = SinkServerV1(server_handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca))
+    readers = None if schemas is None else ReaderSchemas.from_mapping({1: [2]})
+    server_handler = CountingStoreServer(server_store, ServerPolicy(validate=refuse_bad, readers=readers))
+    server = SinkServerV1(server_handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca),
+                          record_schemas=schemas, connection_class=RecordingConnection)
     _host, port = await server.start("127.0.0.1", 0)
     client_store.subscribe("cloud")
     fill(client_store)
     handler = StoreClient(client_store, server_name="cloud", app_version=b"gw/1", poll=0.05, batch_policy=policy)
     context = client_context(ca=pki.ca, cert=pki.client_cert("alice"), key=pki.client_key("alice"))
-    client = SinkClientV1(handler, context, "127.0.0.1", port, server_hostname="localhost")
+    client = SinkClientV1(handler, context, "127.0.0.1", port, server_hostname="localhost", record_schemas=schemas)
     task = asyncio.create_task(client.run())
     try:
         await asyncio.wait_for(client.connected.wait(), 10)
@@ -157,5 +178,32 @@ def test_a_batch_too_large_for_one_frame_is_split_to_fit(pki: DevPki, tmp_path: 
         with server_store, client_store:
             assert server.batches == [10, 15, 15] and server.singles == 0
             assert sorted(e.event_data for _, e in server_store.received()) == sorted(payloads)
+
+    run(scenario())
+
+
+@covers("RECORD-2", "SNEG-3", "BPUB-1")
+def test_batches_travel_in_records_mode_when_both_sides_know_the_schema(pki: DevPki, tmp_path: Path) -> None:
+    from sinkproto.bench.profiles import load
+
+    meters = load()["meter"].events
+
+    def fill(store: EventStore) -> None:
+        for e in meters:
+            store.append(event_type_id=e.event_type_id, key=e.key, schema_version=e.schema_version, timestamp=e.timestamp,
+                         event_data=e.event_data)
+
+    async def scenario() -> None:
+        RecordingConnection.received.clear()
+        policy = BatchPolicy(max_batch_size=100, max_batch_delay=0.0)
+        server, server_store, client_store = await asyncio.wait_for(
+            sync(pki, tmp_path, policy, fill, schemas=RecordSchemas.from_registry(default_registry())), 50)
+        with server_store, client_store:
+            assert server.batches == [100] and server.singles == 0
+            assert sorted(e.event_data for _, e in server_store.received()) == sorted(e.event_data for e in meters)
+        batches = [raw for raw in RecordingConnection.received if raw[0] >> 4 == 2]
+        assert len(batches) == 1
+        assert batches[0][2] & 0x80 and batches[0][3] & 0x0F == 1  # extended header, mode records
+        assert len(batches[0]) < 1_700  # the 100 readings as records, against about 3,000 bytes as columns
 
     run(scenario())

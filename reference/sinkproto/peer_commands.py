@@ -15,6 +15,7 @@ from .handshake import Quarantine
 from .peers import SinkClient, SinkServer, client_context, server_context
 from .peers.service import ServerPolicy, StoreClient, StoreServer, registry_readers
 from .peers.v1 import SinkClientV1, SinkServerV1
+from .records import RecordSchemas
 from .schemas import default_registry
 from .store import EventStore
 
@@ -51,6 +52,7 @@ def build_server(args: argparse.Namespace, **server_options: object) -> tuple[Si
     """
     pki = DevPki(Path(args.certs))
     store = _open_store(Path(args.db))
+    registry = None if args.no_reader_schemas else default_registry(Path(args.schemas) if args.schemas else None)
     quarantined = {}
     for item in args.quarantine:
         client, _, reason = item.partition(":")
@@ -59,16 +61,17 @@ def build_server(args: argparse.Namespace, **server_options: object) -> tuple[Si
                           rejected_app_versions=frozenset(v.encode() for v in args.reject_app_version),
                           nack_key_prefix=args.nack_key_prefix.encode() if args.nack_key_prefix else None,
                           publish_on_connect=args.publish_on_connect,
-                          readers=None if args.no_reader_schemas else registry_readers(
-                              default_registry(Path(args.schemas) if args.schemas else None)))
+                          readers=None if registry is None else registry_readers(registry))
     handler_class = server_options.pop("handler_class", StoreServer)
     replace_previous = bool(server_options.pop("replace_previous", True))
     plaintext = server_options.pop("plaintext", False)  # only a conformance mutant speaks without TLS
     given_context = server_options.pop("ssl_context", None)
     context = None if plaintext else (given_context or server_context(cert=pki.server_cert, key=pki.server_key,
                                                                       client_ca=pki.ca))
+    # RECORD-2: the schemas it reads are the ones records batches may use, both ways
+    record_schemas = None if registry is None else RecordSchemas.from_registry(registry)
     server = SinkServerV1(handler_class(store, policy), context, version=args.protocol_version,  # type: ignore[operator]
-                          keepalive=args.keepalive, **server_options)  # type: ignore[arg-type]
+                          keepalive=args.keepalive, record_schemas=record_schemas, **server_options)  # type: ignore[arg-type]
     server.replace_previous = replace_previous
     return server, store
 
@@ -98,7 +101,9 @@ async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bo
     context = client_context(ca=pki.ca, cert=pki.client_cert(args.name), key=pki.client_key(args.name))
     if getattr(args, "protocol_version", 0) == 1:  # VER-1, VER-2: offers 1, falls back to 0 per server
         client: SinkClient = SinkClientV1(handler, context, host, port, server_hostname=args.server_hostname,
-                                          keepalive=args.keepalive, **client_options)  # type: ignore[arg-type]
+                                          keepalive=args.keepalive,
+                                          record_schemas=RecordSchemas.from_registry(default_registry()),
+                                          **client_options)  # type: ignore[arg-type]
     else:
         client = SinkClient(handler, context, host, port, server_hostname=args.server_hostname,
                             keepalive=args.keepalive, **client_options)  # type: ignore[arg-type]

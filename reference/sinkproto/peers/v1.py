@@ -29,6 +29,7 @@ from ..connection_v1 import BatchAnswered, BatchReceived, ConnectionV1
 from ..errors import EncodeError
 from ..events import ConnectionClosed, ConnectionEvent, HandshakeRefused
 from ..messages import Event, Response
+from ..records import RecordSchemas
 from .client import ClientHandler, SinkClient
 from .server import ServerHandler, SinkServer
 from .session import Answer, ConnectionLost, PeerSession
@@ -121,14 +122,17 @@ async def on_batch_by_event(handler: ServerHandler, session: PeerSession, client
 class SinkServerV1(SinkServer):
     """A SinkServer that accepts every version up to ``version`` on one port (VER-6, VER-9)."""
 
-    def __init__(self, handler: ServerHandler, ssl_context: Any, *, version: int = 1, **options: Any) -> None:
+    def __init__(self, handler: ServerHandler, ssl_context: Any, *, version: int = 1,
+                 record_schemas: RecordSchemas | None = None, **options: Any) -> None:
+        """``record_schemas``: the writer schemas this server knows, for batches in records mode (RECORD-2)."""
         super().__init__(handler, ssl_context, **options)
         self.version = version
+        self.record_schemas = record_schemas
         given = options.get("connection_class")
         if given is None:
-            self.connection_class = partial(ConnectionV1, version=version)  # type: ignore[assignment]
+            self.connection_class = partial(ConnectionV1, version=version, record_schemas=record_schemas)  # type: ignore[assignment]
         elif isinstance(given, type) and issubclass(given, ConnectionV1):
-            self.connection_class = partial(given, version=version)  # type: ignore[assignment]
+            self.connection_class = partial(given, version=version, record_schemas=record_schemas)  # type: ignore[assignment]
         # else: a version-0 Connection class (a conformance mutant): this server then speaks only version 0
 
     def _on_event_for(self, client: str) -> Callable[[PeerSession, ConnectionEvent], object]:
@@ -160,9 +164,12 @@ class SinkClientV1(SinkClient):
     """A SinkClient that offers version 1 and falls back to 0 per server (VER-1..VER-5)."""
 
     def __init__(self, handler: ClientHandler, ssl_context: Any, host: str, port: int, *, version: int = 1,
-                 reprobe_after: float = 24 * 3600.0, clock: Callable[[], float] = time.time, **options: Any) -> None:
+                 reprobe_after: float = 24 * 3600.0, clock: Callable[[], float] = time.time,
+                 record_schemas: RecordSchemas | None = None, **options: Any) -> None:
+        """``record_schemas``: the writer schemas this client knows, for batches in records mode (RECORD-2)."""
         super().__init__(handler, ssl_context, host, port, **options)
         self.version = version
+        self.record_schemas = record_schemas
         self.reprobe_after = reprobe_after
         self.clock = clock
         self.server_key = f"{host}:{port}"
@@ -193,7 +200,8 @@ class SinkClientV1(SinkClient):
         # connection_class: a ConnectionV1 subclass (a conformance mutant) replaces ConnectionV1
         connection_class = self.connection_class if issubclass(self.connection_class, ConnectionV1) else ConnectionV1
         connection = connection_class(Role.CLIENT, version=offer, now=loop.time(), message_id_start=self._message_id_start(),
-                                      keepalive=self.keepalive, limits=self.limits)
+                                      keepalive=self.keepalive, limits=self.limits, record_schemas=self.record_schemas,
+                                      codec=self.codec)
         session = PeerSession(connection, reader, writer, self._on_event, peer=self.server_key, logger=log)
         self.session = session
         await session.send_request(_request_for(offer, self.handler.connection_request()))  # HS-1, VER-1
