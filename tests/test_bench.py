@@ -65,10 +65,10 @@ def test_bench_wire_quick_counts_sink_bytes(capsys: pytest.CaptureFixture[str]) 
     # Version 1: a PUBLISH is the same 90 bytes; the 100 events went as one BATCH_PUBLISH answered by one ACK,
     # and what tcpdump counted up is that frame: the batch v1 the client sent, its 2-byte header and length prefix.
     assert "| Sink v1 (TCP) | no | 90 / " in out
-    found = re.search(r"batch v1 of ([\d,]+) bytes \((.+?), the encoder's choice\).*?without TLS: ([\d,]+) application "
-                      r"bytes up, 4 down", out)  # fmt: skip
+    found = re.search(r"batch v1 of ([\d,]+) bytes \((.+?), the encoder's choice; (fast|construct) codec\).*?without TLS: "
+                      r"([\d,]+) application bytes up, 4 down", out)  # fmt: skip
     assert found is not None, out
-    batch, up = (int(found[i].replace(",", "")) for i in (1, 3))
+    batch, up = (int(found[i].replace(",", "")) for i in (1, 4))
     assert up == batch + 4
     assert out.count("| Sink v1: one BATCH_PUBLISH (batch v1), one ACK |") == 2 and "| 1.00x |" in out
 

@@ -62,13 +62,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..codec import FAST
+from ..codec import CONSTRUCT, FAST, Codec
 from ..connection import Connection, Role
 from ..connection_v1 import BatchAnswered, ConnectionV1
 from ..events import HandshakeCompleted
 from ..limits import DEFAULT_LIMITS
 from ..messages import Batch, ConnectionRequest, ConnectionResponse, Event, Publish, Response
-from ..messages_v1 import FrameTypeV1
+from ..messages_v1 import BatchV1, FrameTypeV1
+from ..readers import ReaderSchemas
 from ..stream import frame_bytes
 from .profiles import Profile, load
 
@@ -318,6 +319,39 @@ class SinkBenchClient(Client):
         self.loop.call(self._close())
 
 
+@dataclass(frozen=True)
+class V1Setup:
+    """What both version-1 peers of the bench know: record schemas, the server's reader declaration, the codec.
+
+    The server declares it reads the (event_type_id, schema_version) pairs
+    of the profile, so the client may send them in records mode (RECORD-2)
+    when the records mode exists; the codec is the one whose encoder gives
+    the smallest batch of the profile (the fast codec unless only the
+    reference has the records mode): this benchmark counts bytes, not time.
+    """
+
+    schemas: Any | None
+    declaration: ReaderSchemas
+    codec: Codec
+
+    @classmethod
+    def for_profile(cls, profile: Profile) -> V1Setup:
+        from .batch_bench import record_schemas
+
+        pairs: dict[int, set[int]] = {}
+        for event in profile.events:
+            pairs.setdefault(event.event_type_id, set()).add(event.schema_version)
+        declaration = ReaderSchemas(entries=tuple((t, tuple(sorted(v))) for t, v in sorted(pairs.items())))
+        schemas = record_schemas()
+        codec = FAST
+        if schemas is not None:
+            readable = schemas.restricted_to([(t, v) for t, vs in declaration.entries for v in vs])
+            value = BatchV1(events=profile.events)
+            if len(CONSTRUCT.encode_batch_v1(value, schemas=readable)) < len(FAST.encode_batch_v1(value, schemas=readable)):
+                codec = CONSTRUCT  # the fast codec has no records mode yet
+        return cls(schemas, declaration, codec)
+
+
 class RecordingConnectionV1(ConnectionV1):
     """A version-1 client connection that keeps what it hands to the transport, to name the batch it sent."""
 
@@ -340,9 +374,10 @@ class SinkV1BenchClient(SinkBenchClient):
     encoder picking the smallest encoding (CODEC-5), answered by one ACK.
     """
 
-    def __init__(self, loop: Loop, port: int, context: ssl.SSLContext | None) -> None:
+    def __init__(self, loop: Loop, port: int, context: ssl.SSLContext | None, setup: V1Setup) -> None:
         super().__init__(loop, port, context)
         self.name = "Sink v1"
+        self.setup = setup
         self.batch = b""  # the batch v1 the BATCH_PUBLISH carried
 
     async def _connect(self) -> None:
@@ -360,7 +395,8 @@ class SinkV1BenchClient(SinkBenchClient):
                 self.answers.pop(event.message_id).set_result(event)
 
         loop = asyncio.get_running_loop()
-        self.connection = RecordingConnectionV1(Role.CLIENT, version=1, now=loop.time(), message_id_start=0)
+        self.connection = RecordingConnectionV1(Role.CLIENT, version=1, now=loop.time(), message_id_start=0,
+                                                record_schemas=self.setup.schemas, codec=self.setup.codec)  # fmt: skip
         self.session = PeerSession(self.connection, reader, writer, on_event, peer="bench", logger=log)
         await self.session.send_request(ConnectionRequest(version=1, app_version=b"1.0.0", client_instance_id=1,
                                                           server_instance_id=7))  # fmt: skip
@@ -386,8 +422,8 @@ class SinkV1BenchClient(SinkBenchClient):
         return True
 
 
-async def start_sink_server(port: int, context: ssl.SSLContext | None, version: int = 0) -> Any:
-    """The reference server: SinkServer (version 0), or SinkServerV1 accepting versions 0 and 1."""
+async def start_sink_server(port: int, context: ssl.SSLContext | None, v1: V1Setup | None = None) -> Any:
+    """The reference server: SinkServer (version 0), or with ``v1`` SinkServerV1 accepting versions 0 and 1."""
     from ..peers import ServerHandler, SinkServer
     from ..peers.v1 import SinkServerV1
 
@@ -396,9 +432,14 @@ async def start_sink_server(port: int, context: ssl.SSLContext | None, version: 
             return "bench"  # the plain-TCP variant has no certificate to name the client
 
         async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
+            if v1 is not None and request.version == 1:
+                return ConnectionResponse(response=Response.CONNECTED, reader_schemas=v1.declaration)  # SNEG-1
             return ConnectionResponse(response=Response.CONNECTED)
 
-    server = SinkServer(Handler(), context) if version == 0 else SinkServerV1(Handler(), context, version=version)
+    if v1 is None:
+        server = SinkServer(Handler(), context)
+    else:
+        server = SinkServerV1(Handler(), context, version=1, codec=v1.codec, record_schemas=v1.schemas)
     await server.start(HOST, port)
     return server
 
@@ -630,11 +671,15 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
         clients: list[tuple[Client, int, bool]] = []
         try:
             if "sink" in protocols:
-                for version, client_class in ((0, SinkBenchClient), (1, SinkV1BenchClient)):
+                v1 = V1Setup.for_profile(profile)
+                for version in (0, 1):
                     for key, context in ((f"sink{version}", None), (f"sink{version}_tls", pki.server_context())):
-                        server = loop.call(start_sink_server(ports[key], context, version))
+                        server = loop.call(start_sink_server(ports[key], context, v1 if version else None))
                         cleanup.append(lambda s=server: loop.call(s.close()))
-                        clients.append((client_class(loop, ports[key], pki.client_context() if context else None), ports[key], context is not None))
+                        client_context = pki.client_context() if context else None
+                        sink_client = (SinkV1BenchClient(loop, ports[key], client_context, v1) if version
+                                       else SinkBenchClient(loop, ports[key], client_context))  # fmt: skip
+                        clients.append((sink_client, ports[key], context is not None))
             if "mqtt" in protocols:
                 broker = start_mosquitto(directory, ports["mqtt"], ports["mqtt_tls"], pki)
                 cleanup.append(lambda: (broker.terminate(), broker.wait(5)))
@@ -680,6 +725,7 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
             result.phases["setup"] = Traffic()  # CoAP has no connection to set up
         if isinstance(client, SinkV1BenchClient):
             result.batch = client.batch
+            result.note = f"{client.setup.codec.name} codec"
         results.append(result)
     return results
 
@@ -778,7 +824,8 @@ def format_v1_report(results: list[Result], profile: Profile) -> str:
     plain = base.get(False)
     lines += [
         "",
-        f"The BATCH_PUBLISH carried a batch v1 of {len(batch):,} bytes ({batch_format(batch)}, the encoder's choice), "
+        f"The BATCH_PUBLISH carried a batch v1 of {len(batch):,} bytes ({batch_format(batch)}, the encoder's choice; "
+        f"{result.note}), "
         f"{len(batch) + 4:,} with its 2-byte frame header and 2-byte length prefix"
         + (f" (counted on the wire without TLS: {plain.app_up:,} application bytes up, {plain.app_down:,} down: the ACK)"
            if plain is not None else "") + ".",
