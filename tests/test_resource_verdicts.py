@@ -1,7 +1,7 @@
 """Resource-bound verdicts: the time a peer takes to reject hostile input, judged against [limits].
 
-Real `sink serve` subprocesses: the reference passes (the bomb case is unsupported: it speaks
-version 0 only), and each resource mutant is too slow for its case.
+Real `sink serve` subprocesses: the reference passes (the bomb case too: it speaks version 1,
+so batches travel), and each resource mutant is too slow for its case.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def _run(pki: Path, workdir: Path, mutant: str | None, case_id: str) -> tuple[Ou
 @pytest.mark.parametrize(("case_id", "reference", "mutant"), [
     ("server.resources.length-prefix-silence", Outcome.PASS, "prefix-stall-kept"),
     ("server.resources.overlong-varint", Outcome.PASS, "slow-reject"),
-    ("server.resources.batch-gzip-bomb", Outcome.UNSUPPORTED, "slow-reject-v1"),
+    ("server.resources.batch-gzip-bomb", Outcome.PASS, "slow-reject-v1"),
 ])
 def test_reference_within_limits_and_mutant_too_slow(pki: Path, tmp_path: Path, case_id: str, reference: Outcome,
                                                      mutant: str) -> None:
