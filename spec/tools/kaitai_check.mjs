@@ -247,11 +247,41 @@ function readerSchemasValue(r) {
   }));
 }
 
+// Mode records: the generic description cannot rebuild the events (that needs
+// the Avro writer schema), so the value holds what it does tell: layout,
+// format, the header's event type and schema version, count, and the number
+// of columns (keys, offsets, timestamps, then the schema's). The Python side
+// (tests/kaitai/kaitai_support.py, records_expectation) derives the same form
+// from a vector's events and the schema registry.
+function recordsValue(b, format) {
+  const h = b.header;
+  return {
+    layout: {
+      compressed: h.compressed,
+      same_event_type_id: h.sameEventTypeId,
+      same_schema_version: h.sameSchemaVersion,
+      same_key_length: h.sameKeyLength,
+      delta_offset: h.deltaOffset,
+      delta_timestamp: h.deltaTimestamp,
+      same_event_data_length: h.sameEventDataLength,
+    },
+    format,
+    records: {
+      event_type_id: vlq(h.eventTypeId, "header.event_type_id"),
+      schema_version: vlq(h.schemaVersion, "header.schema_version"),
+      count: vlq(b.body.count, "count"),
+      columns: 3n + BigInt(b.body.schemaColumns.length),
+    },
+  };
+}
+
 // The v1 header and body use the v0 field names, so batchValue reads them too.
 function batchValueV1(b) {
-  const v = batchValue(b);
   const h = b.header;
-  v.format = h.extended ? { codec: CODECS[h.format.codec], mode: MODES[h.format.mode] } : null;
+  const format = h.extended ? { codec: CODECS[h.format.codec], mode: MODES[h.format.mode] } : null;
+  if (MODES[h.mode] === "records") return recordsValue(b, format);
+  const v = batchValue(b);
+  v.format = format;
   return v;
 }
 

@@ -78,6 +78,55 @@ NOT_REJECTED: dict[str, tuple[frozenset[str], str]] = {
     ),
 }
 
+# Records mode (RECORD-1..9): sink_batch_v1.ksy describes the records body
+# generically (count, then column chunks of a transform byte and a payload),
+# so it checks RECORD-1's flags, count, chunk framing, the transform byte, and
+# the transforms of the keys, offsets and timestamps columns. Everything else
+# needs what a .ksy cannot have: the Avro writer schema, or the transforms'
+# payloads decoded.
+_SCHEMA = (
+    "records: needs the Avro writer schema of (event_type_id, schema_version), which a .ksy cannot know "
+    "({}); the description reads schema columns generically, whatever their number and types"
+)
+_PAYLOAD = (
+    "records: needs the column's payload decoded ({}); the description keeps each transform's payload as "
+    "bytes, since how many values it holds depends on the writer schema (rows reaching the column)"
+)
+_RECORDS_NOT_REJECTED = {
+    "unknown-schema": _SCHEMA.format("RECORD-2: a schema the decoder does not know"),
+    "missing-column": _SCHEMA.format("RECORD-3, RECORD-4: the number of columns; the body just ends one column early"),
+    "delta-on-bytes": _SCHEMA.format("RECORD-5: meter_serial is a bytes column, delta an int transform"),
+    "prefix-on-int": _SCHEMA.format("RECORD-5: the column is an int column, prefix a bytes transform"),
+    "int-out-of-range": _SCHEMA.format("RECORD-5: the range of an Avro int") + "; and the payload decoded",
+    "enum-out-of-range": _SCHEMA.format("RECORD-5: the enum's symbol count") + "; and the payload decoded",
+    "branch-out-of-range": _SCHEMA.format("RECORD-5: the union's branch count") + "; and the payload decoded",
+    "too-few-values": _PAYLOAD.format("RECORD-5: its number of values"),
+    "too-many-values": _PAYLOAD.format("RECORD-5: its number of values"),
+    "negative-offset": _PAYLOAD.format("RECORD-5: the offsets range 0..2^64-1 of a constant's zigzag value"),
+    "dictionary-index": _PAYLOAD.format("RECORD-7: an index against entry_count"),
+    "prefix-too-long": _PAYLOAD.format("RECORD-7: a prefix length against the previous value"),
+    "width-65": _PAYLOAD.format("RECORD-8: the bitpacked width"),
+    "padding-bits": _PAYLOAD.format("RECORD-8: the padding bits after n x width"),
+    "digits-0": _PAYLOAD.format("RECORD-8: the numbered digits"),
+    "digits-19": _PAYLOAD.format("RECORD-8: the numbered digits"),
+    "number-out-of-range": _PAYLOAD.format("RECORD-5, RECORD-8: a number against 10^digits"),
+    "delta-bitpacked-cut": _PAYLOAD.format("RECORD-5: n - 1 differences packed, with n from the schema"),
+    "dictionary-over-configured-limit": _LIMIT.format("max_dictionary_entries, RECORD-6, LIMIT-10"),
+    "columns-over-configured-limit": _LIMIT.format("max_record_columns, RECORD-6, LIMIT-10"),
+    "event-data-over-configured-limit": _LIMIT.format("max_event_data_size of a rebuilt event_data, RECORD-6, LIMIT-5"),
+    "key-over-configured-limit": _LIMIT.format("max_key_size, RECORD-6, LIMIT-5"),
+    "expansion-over-configured-limit": _LIMIT.format(
+        "max_decompressed_size of the keys and event_data rebuilt, RECORD-6, LIMIT-3"
+    ),
+    "items-over-configured-limit": _LIMIT.format("max_collection_items, RECORD-6, LIMIT-10"),
+}
+# The same cases stand alone (vectors/v1/batch.json) and inside a BATCH_PUBLISH.
+NOT_REJECTED.update(
+    (f"v1.{kind}.records.{name}", (BOTH, reason))
+    for kind in ("batch", "batch_publish")
+    for name, reason in _RECORDS_NOT_REJECTED.items()
+)
+
 FIELD_CASES = field_cases()
 VECTOR_CASES = vector_cases()
 VECTOR_CASES_V1 = vector_cases(1)

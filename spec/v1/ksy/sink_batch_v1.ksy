@@ -1,6 +1,6 @@
 meta:
   id: sink_batch_v1
-  title: Sink v1 batch (column batch, extended header with codec and mode)
+  title: Sink v1 batch (column batch, extended header with codec and mode, records mode)
   license: Apache-2.0
   ks-version: '0.11'
   endian: be
@@ -16,8 +16,9 @@ doc: |
   mode in the low nibble (BATCH-14); then the version-0 header values and
   the body, compressed as the codec says (BATCH-15).
 
-  Event i is read as in sink_batch: header.event_type_id when
-  same_event_type_id, else body.event_type_ids.values[i].value, and so on.
+  Mode columns: event i is read as in sink_batch: header.event_type_id
+  when same_event_type_id, else body.event_type_ids.values[i].value, and
+  so on.
 
   The header is this file's own (the version-0 header type insists on bit 7
   being 0); the body mirrors sink_batch's body because its parameter is the
@@ -31,14 +32,23 @@ doc: |
   dictionary, refuse a window above max_zstd_window before decompressing
   (LIMIT-9) and stop at max_decompressed_size (CODEC-3).
 
-  Mode: only `columns` (0) is described. The records mode (1) is a proposal
-  of the draft (RECORD-1..7) that the reference codec does not implement
-  yet; this description rejects it like an unassigned mode (unknown_format),
-  as the reference decoder does.
+  Mode records (1, RECORD-1..9) is described generically, since a
+  description cannot know the Avro writer schema of (event_type_id,
+  schema_version): the header must set exactly same_event_type_id and
+  same_schema_version (RECORD-1), and the body (records_body) is count,
+  then column chunks to its end, each a transform byte and that
+  transform's payload (RECORD-3, RECORD-5): keys, offsets and timestamps,
+  then the columns of the flattened writer schema (schema_columns). The
+  keys column must not use `key` nor an int transform, offsets and
+  timestamps no bytes-only transform. Events are rebuilt from the
+  payloads with the writer schema, which this file does not do.
 
   Not expressed (a decoder must check): the configurable limits, as in
   sink_batch (max_zstd_window and max_decompressed_size are the routines'
-  defaults unless their caller sets others).
+  defaults unless their caller sets others); in mode records everything
+  that needs the writer schema or the payloads' meaning (RECORD-2, the
+  number of columns and the type of each schema column, RECORD-3 ..
+  RECORD-8 inside the payloads, the RECORD-6 limits).
 doc-ref: spec/v1/batch.md#BATCH-12
 seq:
   - id: header
@@ -49,25 +59,39 @@ seq:
     doc: BATCH-15 the body as it is (codec none, or a version-0 batch without compression).
     doc-ref: spec/v1/batch.md#BATCH-15
     size-eos: true
-    type: body(header)
+    type:
+      switch-on: header.mode
+      cases:
+        'mode::columns': body(header)
+        'mode::records': records_body
     if: header.codec == codec::none
   - id: body_gzip
     doc: CODEC-1 the body as one gzip member (codec gzip, or the version-0 compressed flag).
     doc-ref: spec/v1/batch.md#CODEC-1
     size-eos: true
     process: sink_gzip
-    type: body(header)
+    type:
+      switch-on: header.mode
+      cases:
+        'mode::columns': body(header)
+        'mode::records': records_body
     if: header.codec == codec::gzip
   - id: body_zstd
     doc: CODEC-2 the body as one Zstandard frame (codec zstd).
     doc-ref: spec/v1/batch.md#CODEC-2
     size-eos: true
     process: sink_zstd
-    type: body(header)
+    type:
+      switch-on: header.mode
+      cases:
+        'mode::columns': body(header)
+        'mode::records': records_body
     if: header.codec == codec::zstd
 instances:
   body:
-    doc: BATCH-15 the (decompressed) body, whichever codec stored it.
+    doc: |
+      BATCH-15 the (decompressed) body, whichever codec stored it: a body
+      (mode columns) or a records_body (mode records).
     doc-ref: spec/v1/batch.md#BATCH-15
     value: 'header.codec == codec::zstd ? body_zstd : header.codec == codec::gzip ? body_gzip : body_plain'
 types:
@@ -112,10 +136,19 @@ types:
         doc-ref: spec/v1/batch.md#BATCH-12
         type: b1
       - id: format
-        doc: BATCH-14 codec and mode, present when extended; checked before the header values.
+        doc: |
+          BATCH-14 codec and mode, present when extended; checked before the
+          header values. RECORD-1: with mode records, the flags set must be
+          exactly same_event_type_id and same_schema_version (bit 6 is 0 by
+          BATCH-13), else inconsistent_batch.
         doc-ref: spec/v1/batch.md#BATCH-14
         type: format
         if: extended
+        valid:
+          expr: >-
+            _.mode != mode::records
+            or (same_event_type_id and same_schema_version and not same_key_length
+            and not delta_offset and not delta_timestamp and not same_event_data_length)
       - id: event_type_id
         doc: BATCH-15 the header values of version 0 (BATCH-2), present when same_event_type_id.
         doc-ref: spec/v1/batch.md#BATCH-15
@@ -153,6 +186,10 @@ types:
           extended, else gzip or none from the version-0 compressed flag.
         doc-ref: spec/v1/batch.md#BATCH-14
         value: 'extended ? format.codec : compressed ? codec::gzip : codec::none'
+      mode:
+        doc: BATCH-14 how the body is laid out; the format byte's mode when extended, else columns.
+        doc-ref: spec/v1/batch.md#BATCH-14
+        value: 'extended ? format.mode : mode::columns'
   format:
     doc: BATCH-14 the format byte, codec in the high nibble, mode in the low nibble.
     doc-ref: spec/v1/batch.md#BATCH-14
@@ -165,14 +202,12 @@ types:
         valid:
           in-enum: true
       - id: mode
-        doc: |
-          BATCH-14 the mode; only columns (0) is described here: records (1)
-          is proposed and rejected like 2..15 (unknown_format).
+        doc: BATCH-14 the mode; 2..15 are unassigned (unknown_format).
         doc-ref: spec/v1/batch.md#BATCH-14
         type: b4
         enum: mode
         valid:
-          eq: mode::columns
+          in-enum: true
   body:
     doc: |
       BATCH-15 the body of mode columns, decoded exactly as a version-0 body
@@ -283,6 +318,88 @@ types:
           cases:
             true: sink_batch::fixed_bytes_column(count.value, header.event_data_length.value)
             false: sink_batch::listed_bytes_column(count.value, event_data_lengths)
+  records_body:
+    doc: |
+      RECORD-3 the body of mode records: count, the keys, offsets and
+      timestamps columns, then one column per leaf of the flattened writer
+      schema (RECORD-4), and nothing after the last column.
+    doc-ref: spec/v1/batch.md#RECORD-3
+    seq:
+      - id: count
+        doc: |
+          RECORD-3 number of events, at least 1 (BATCH-8), never more than
+          the body's bytes (a forged count cannot make a parser loop).
+        doc-ref: spec/v1/batch.md#RECORD-3
+        type: vlq_leb128
+        valid:
+          expr: _.value >= 1 and _.value <= _io.size
+      - id: keys
+        doc: RECORD-3 the keys column (bytes, count values; any bytes transform but key).
+        doc-ref: spec/v1/batch.md#RECORD-3
+        type: record_column(column_kind::keys)
+      - id: offsets
+        doc: RECORD-3 the offsets column (int, 0..2^64-1, count values).
+        doc-ref: spec/v1/batch.md#RECORD-3
+        type: record_column(column_kind::int)
+      - id: timestamps
+        doc: RECORD-3 the timestamps column (int, 0..2^64-1, count values).
+        doc-ref: spec/v1/batch.md#RECORD-3
+        type: record_column(column_kind::int)
+      - id: schema_columns
+        doc: |
+          RECORD-4 the columns of the flattened writer schema, in schema
+          order, to the end of the body; how many there are and the type of
+          each is the schema's (not checked here).
+        doc-ref: spec/v1/batch.md#RECORD-4
+        type: record_column(column_kind::schema)
+        repeat: eos
+  record_column:
+    doc: RECORD-5 one column of a records body, a chunk (CONV-6) holding a transform byte and its payload.
+    doc-ref: spec/v1/batch.md#RECORD-5
+    params:
+      - id: kind
+        doc: RECORD-5 what the body knows of the column's type, which limits its transforms.
+        type: u1
+        enum: column_kind
+    seq:
+      - id: len_column
+        doc: RECORD-5 byte length of the column (CONV-6); its offset is the one every error inside the column reports (RECORD-8).
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: vlq_leb128
+      - id: column
+        doc: |
+          RECORD-5 the transform byte and payload; a transform the column's
+          type does not allow is unknown_format: keys take the bytes
+          transforms but key, offsets and timestamps the int transforms.
+        doc-ref: spec/v1/batch.md#RECORD-5
+        size: len_column.value
+        type: column_chunk
+        valid:
+          expr: >-
+            kind == column_kind::schema
+            or (kind == column_kind::keys and (_.transform == transform::plain
+            or _.transform == transform::constant or _.transform == transform::dictionary
+            or _.transform == transform::prefix or _.transform == transform::numbered))
+            or (kind == column_kind::int and _.transform != transform::prefix
+            and _.transform != transform::key and _.transform != transform::numbered)
+  column_chunk:
+    doc: RECORD-5 the content of a column chunk.
+    doc-ref: spec/v1/batch.md#RECORD-5
+    seq:
+      - id: transform
+        doc: RECORD-5 how the payload codes the column's values; 10..255 are unassigned (unknown_format).
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: u1
+        enum: transform
+        valid:
+          in-enum: true
+      - id: payload
+        doc: |
+          RECORD-5 the transform's payload, to the end of the column: as
+          many values as rows reach the column, decoded with the writer
+          schema (not described here).
+        doc-ref: spec/v1/batch.md#RECORD-5
+        size-eos: true
 enums:
   codec:
     0:
@@ -304,5 +421,59 @@ enums:
       doc-ref: spec/v1/batch.md#BATCH-14
     1:
       id: records
-      doc: BATCH-14 the records body (RECORD-3), proposed; not described by this file.
+      doc: BATCH-14 the records body (RECORD-3), described generically (records_body).
       doc-ref: spec/v1/batch.md#BATCH-14
+  column_kind:
+    0:
+      id: keys
+      doc: RECORD-5 the keys column, bytes; every bytes transform but key.
+      doc-ref: spec/v1/batch.md#RECORD-5
+    1:
+      id: int
+      doc: RECORD-5 the offsets or timestamps column, int (0..2^64-1); the int transforms.
+      doc-ref: spec/v1/batch.md#RECORD-5
+    2:
+      id: schema
+      doc: RECORD-5 a column of the writer schema, int or bytes as the schema says; any transform.
+      doc-ref: spec/v1/batch.md#RECORD-5
+  transform:
+    0:
+      id: plain
+      doc: "RECORD-5 int, bytes: one zigzag varint per value, or one chunk per value."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    1:
+      id: delta
+      doc: "RECORD-5 int: one zigzag varint per value, the value minus the previous one (starting at 0)."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    2:
+      id: constant
+      doc: "RECORD-5 int, bytes: one value (zigzag varint or chunk) that every row has."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    3:
+      id: frame_of_reference
+      doc: "RECORD-5 int: a zigzag varint base, then one varint per value, the value minus base."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    4:
+      id: dictionary
+      doc: "RECORD-5 int, bytes: entry_count varint, the entries as in plain, then one varint index per value (RECORD-6, RECORD-7)."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    5:
+      id: prefix
+      doc: "RECORD-5 bytes: per value, a varint length shared with the previous value, then a chunk, the rest (RECORD-7)."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    6:
+      id: key
+      doc: "RECORD-5 bytes, schema columns with one value per event only: no payload, every value is the event's key."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    7:
+      id: bitpacked
+      doc: "RECORD-5 int: a zigzag varint base, a byte width (0..64), then the values minus base packed little-endian in width bits each (RECORD-8)."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    8:
+      id: delta_bitpacked
+      doc: "RECORD-5 int: zigzag varints first and base, a byte width, then the n - 1 differences minus base packed as in bitpacked (RECORD-8)."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    9:
+      id: numbered
+      doc: "RECORD-5 bytes: a chunk prefix, a byte digits (1..18), then an int transform byte and payload of the numbers (RECORD-8)."
+      doc-ref: spec/v1/batch.md#RECORD-5
