@@ -1,0 +1,575 @@
+"""Records mode of batch v1 by hand (RECORD-1..RECORD-9): the events, bytes and errors of the construct reference.
+
+What the columns mean (the flattened writer schema, how many values reach
+each column, rebuilding ``event_data``) is :mod:`sinkproto.records`; which
+transforms exist and which one is canonical is :mod:`sinkproto.transforms`.
+This module only reads and writes the column chunks, in one pass over the
+buffer, as :mod:`sinkproto.construct_codec.records` declares them.
+
+Decoding: every error inside a column is reported at the column's first
+byte, as the reference documents (RECORD-8); the class and requirement are
+the ones the reference raises for the first violation it meets, which is:
+anything that cuts the payload short, then what the values derive from
+(dictionary index, prefix length, bit width, padding), then the range of the
+values, then bytes left over. Offsets are positions in the buffer given:
+the batch itself for codec ``none`` (the body starts at its ``body_offset``),
+the inflated body for gzip and zstd.
+
+Encoding: the canonical column (RECORD-9, the shortest payload, ties to the
+lowest transform number) is chosen from the sizes of the candidates, which
+are computed without serialising them; only the winner is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import accumulate, repeat
+from operator import add, floordiv, lshift, rshift, sub, xor
+from typing import Any
+
+from ..errors import (
+    DecodeError,
+    InconsistentBatch,
+    LimitExceeded,
+    Truncated,
+    UnknownFormat,
+)
+from ..limits import Limits
+from ..messages import Event
+from ..records import (
+    UINT64,
+    Column,
+    ColumnType,
+    RecordPlan,
+    RecordSchemas,
+    check_value,
+    reach_count,
+    rebuild,
+)
+from ..transforms import (
+    BYTES_TRANSFORMS,
+    INT_TRANSFORMS,
+    KEY_COLUMN,
+    MAX_DIGITS,
+    MAX_WIDTH,
+    Transform,
+    numbered_split,
+)
+from .batch import Inflate
+from .frames import new_events
+from .primitives import read_chunk_length, read_varint, varint_bytes, varint_column
+
+__all__ = [
+    "RECORDS_FLAGS",
+    "decode_records_body",
+    "encode_records_body",
+    "read_records_batch",
+    "records_plan",
+]
+
+# RECORD-1: a records batch has exactly same_event_type_id and same_schema_version set.
+RECORDS_FLAGS = 0x30
+
+_OFFSETS = Column("offsets", ColumnType.INT, None, *UINT64)
+_TIMESTAMPS = Column("timestamps", ColumnType.INT, None, *UINT64)
+
+_PLAIN, _DELTA, _CONSTANT, _FOR, _DICTIONARY, _PREFIX, _KEY, _BITPACKED, _DELTA_BITPACKED, _NUMBERED = (int(t) for t in Transform)
+
+
+class _Short(Exception):
+    """The payload needs more bytes than its column holds (``inconsistent_batch``, RECORD-5)."""
+
+
+# -- decoding -------------------------------------------------------------------------------------
+
+
+def _varint(data: bytes, pos: int, stop: int, limits: Limits, wide: bool = True) -> tuple[int, int]:
+    if pos < stop and data[pos] < 0x80:
+        return data[pos], pos + 1
+    return read_varint(data, pos, stop, limits, "value", wide)
+
+
+def _varints(data: bytes, pos: int, stop: int, n: int, limits: Limits) -> tuple[list[int], int]:
+    """``n`` unsigned varints of up to 70 bits from ``pos``."""
+    if stop - pos == n and (not n or max(data[pos:stop]) < 0x80):
+        return list(data[pos:stop]), stop  # the whole rest, one byte each: the common case
+    out: list[int] = []
+    append = out.append
+    for _ in range(n):
+        if pos < stop and (byte := data[pos]) < 0x80:
+            append(byte)
+            pos += 1
+        else:
+            value, pos = read_varint(data, pos, stop, limits, "value", True)
+            append(value)
+    return out, pos
+
+
+def _unzigzag(values: list[int]) -> list[int]:
+    return [(z >> 1) ^ -(z & 1) for z in values]
+
+
+def _signed(data: bytes, pos: int, stop: int, limits: Limits) -> tuple[int, int]:
+    z, pos = _varint(data, pos, stop, limits)
+    return (z >> 1) ^ -(z & 1), pos
+
+
+def _byte(data: bytes, pos: int, stop: int) -> int:
+    if pos >= stop:
+        raise _Short
+    return data[pos]
+
+
+def _chunk(data: bytes, pos: int, stop: int, limits: Limits) -> tuple[bytes, int]:
+    if pos < stop and data[pos] < 0x80:
+        length, start = data[pos], pos + 1
+        if length > stop - start:
+            raise _Short
+    else:
+        length, start = read_chunk_length(data, pos, stop, limits, "value", None)
+    return data[start : start + length], start + length
+
+
+def _entry_count(data: bytes, pos: int, stop: int, limits: Limits) -> tuple[int, int]:
+    count, pos = _varint(data, pos, stop, limits, wide=False)
+    if count > limits.max_dictionary_entries:
+        raise LimitExceeded(f"entry_count {count} exceeds max_dictionary_entries={limits.max_dictionary_entries}", offset=0,
+                            requirement="RECORD-6")  # fmt: skip
+    return count, pos
+
+
+def _looked_up(entries: Sequence[Any], indices: list[int]) -> list[Any]:
+    if indices and max(indices) >= len(entries):
+        bad = next(i for i in indices if i >= len(entries))
+        raise InconsistentBatch(f"dictionary index {bad} is not below entry_count {len(entries)}", offset=0,
+                                requirement="RECORD-7")  # fmt: skip
+    return list(map(entries.__getitem__, indices))
+
+
+def _packed(data: bytes, pos: int, stop: int, values: int, width: int) -> tuple[bytes, int]:
+    size = (values * width + 7) // 8  # negative for delta_bitpacked with no value: cut short, as in the reference
+    if size < 0 or size > stop - pos:
+        raise _Short
+    return data[pos : pos + size], pos + size
+
+
+def unpack(packed: bytes, width: int, n: int) -> list[int]:
+    """:func:`sinkproto.transforms.unpack_bits` in linear time: 8 values fill ``width`` bytes exactly."""
+    if width > MAX_WIDTH:
+        raise InconsistentBatch(f"bit width {width} is over 64", offset=0, requirement="RECORD-8")
+    if not width:
+        return [0] * n
+    mask = (1 << width) - 1
+    shifts = range(0, 8 * width, width)
+    out: list[int] = []
+    for at in range(0, len(packed), width):
+        group = int.from_bytes(packed[at : at + width], "little")
+        out.extend([group >> s & mask for s in shifts])
+    if any(out[n:]):
+        raise InconsistentBatch("bit-packed values have padding bits set", offset=0, requirement="RECORD-8")
+    del out[n:]
+    return out
+
+
+def _int_payload(data: bytes, pos: int, stop: int, n: int, transform: int, limits: Limits) -> tuple[list[int], int]:
+    """The values of an int payload (before their range is checked) and the position after it."""
+    if transform == _PLAIN or transform == _DELTA:
+        zigzags, pos = _varints(data, pos, stop, n, limits)
+        values = _unzigzag(zigzags)
+        return (values if transform == _PLAIN else list(accumulate(values))), pos
+    if transform == _CONSTANT:
+        value, pos = _signed(data, pos, stop, limits)
+        return [value] * n, pos
+    if transform == _FOR:
+        base, pos = _signed(data, pos, stop, limits)
+        offsets, pos = _varints(data, pos, stop, n, limits)
+        return [base + v for v in offsets], pos
+    if transform == _DICTIONARY:
+        count, pos = _entry_count(data, pos, stop, limits)
+        entries, pos = _varints(data, pos, stop, count, limits)
+        indices, pos = _varints(data, pos, stop, n, limits)
+        return _looked_up(_unzigzag(entries), indices), pos
+    if transform == _BITPACKED:
+        base, pos = _signed(data, pos, stop, limits)
+        width = _byte(data, pos, stop)
+        packed, pos = _packed(data, pos + 1, stop, n, width)
+        return [base + v for v in unpack(packed, width, n)], pos
+    # _DELTA_BITPACKED (the caller allows nothing else)
+    first, pos = _signed(data, pos, stop, limits)
+    base, pos = _signed(data, pos, stop, limits)
+    width = _byte(data, pos, stop)
+    packed, pos = _packed(data, pos + 1, stop, n - 1, width)
+    if width <= MAX_WIDTH and n == 0:
+        raise InconsistentBatch("delta_bitpacked needs at least one value", offset=0, requirement="RECORD-8")
+    return list(accumulate([base + v for v in unpack(packed, width, n - 1)], initial=first)), pos
+
+
+def _checked_ints(data: bytes, pos: int, stop: int, column: Column, n: int, transform: int, limits: Limits) -> tuple[list[int], int]:
+    if transform not in INT_TRANSFORMS:
+        raise UnknownFormat(f"transform {transform} is not allowed on an int column", offset=0, requirement="RECORD-5")
+    values, pos = _int_payload(data, pos, stop, n, transform, limits)
+    if values and (min(values) < column.low or max(values) > column.high):
+        for value in values:
+            check_value(column, value, offset=0, what=column.path)
+    return values, pos
+
+
+def _prefixed(data: bytes, pos: int, stop: int, n: int, limits: Limits) -> tuple[list[bytes], int]:
+    pairs: list[tuple[int, bytes]] = []
+    for _ in range(n):
+        shared, pos = _varint(data, pos, stop, limits)
+        rest, pos = _chunk(data, pos, stop, limits)
+        pairs.append((shared, rest))
+    out: list[bytes] = []
+    previous = b""
+    for shared, rest in pairs:
+        if shared > len(previous):
+            raise InconsistentBatch(f"prefix length {shared} is over the previous value's {len(previous)}", offset=0,
+                                    requirement="RECORD-7")  # fmt: skip
+        previous = previous[:shared] + rest
+        out.append(previous)
+    return out, pos
+
+
+def _bytes_payload(data: bytes, pos: int, stop: int, n: int, transform: int, keys: Sequence[bytes] | None,
+                   limits: Limits) -> tuple[list[bytes], int]:  # fmt: skip
+    if transform == _PLAIN:
+        values: list[bytes] = []
+        for _ in range(n):
+            value, pos = _chunk(data, pos, stop, limits)
+            values.append(value)
+        return values, pos
+    if transform == _CONSTANT:
+        value, pos = _chunk(data, pos, stop, limits)
+        return [value] * n, pos
+    if transform == _DICTIONARY:
+        count, pos = _entry_count(data, pos, stop, limits)
+        entries: list[bytes] = []
+        for _ in range(count):
+            value, pos = _chunk(data, pos, stop, limits)
+            entries.append(value)
+        indices, pos = _varints(data, pos, stop, n, limits)
+        return _looked_up(entries, indices), pos
+    if transform == _PREFIX:
+        return _prefixed(data, pos, stop, n, limits)
+    if transform == _KEY:
+        assert keys is not None
+        return list(keys), pos
+    # _NUMBERED: prefix, digits, then the numbers as an int column of their own.
+    prefix, pos = _chunk(data, pos, stop, limits)
+    digits = _byte(data, pos, stop)
+    number_transform = _byte(data, pos + 1, stop)
+    if not 1 <= digits <= MAX_DIGITS:
+        raise InconsistentBatch(f"numbered: digits {digits} is outside 1..{MAX_DIGITS}", offset=0, requirement="RECORD-8")
+    numbers_column = Column("numbers", ColumnType.INT, None, 0, 10**digits - 1)
+    numbers, pos = _checked_ints(data, pos + 2, stop, numbers_column, n, number_transform, limits)
+    return [prefix + b"%0*d" % (digits, number) for number in numbers], pos
+
+
+def _column(data: bytes, pos: int, end: int, column: Column, n: int, keys: Sequence[bytes] | None,
+            limits: Limits) -> tuple[list[Any], int]:  # fmt: skip
+    """RECORD-5: one column chunk holding ``n`` values; every error inside it is raised at its first byte."""
+    length, inside = read_chunk_length(data, pos, end, limits, column.path or "column", None)
+    stop = inside + length
+    try:
+        if not length:
+            raise InconsistentBatch("an empty column: no transform byte", offset=0, requirement="RECORD-5")
+        transform = data[inside]
+        if column.type is ColumnType.INT:
+            if transform not in INT_TRANSFORMS:
+                raise UnknownFormat(f"transform {transform} is not allowed on column {column.path}", offset=0,
+                                    requirement="RECORD-5")  # fmt: skip
+            values, after = _checked_ints(data, inside + 1, stop, column, n, transform, limits)
+        else:
+            if transform not in BYTES_TRANSFORMS or (transform == _KEY and (keys is None or not column.per_event)):
+                raise UnknownFormat(f"transform {transform} is not allowed on column {column.path or 'keys'}", offset=0,
+                                    requirement="RECORD-5")  # fmt: skip
+            values, after = _bytes_payload(data, inside + 1, stop, n, transform, keys, limits)
+            if column.size is not None:
+                for value in values:
+                    check_value(column, value, offset=0, what=column.path)
+        if after != stop:
+            raise InconsistentBatch(f"column {column.path or 'keys'}: {stop - after} bytes after its {n} values", offset=0,
+                                    requirement="RECORD-5")  # fmt: skip
+    except (_Short, Truncated):
+        raise InconsistentBatch(f"column {column.path or 'keys'} ends before its {n} values", offset=pos,
+                                requirement="RECORD-5") from None  # fmt: skip
+    except DecodeError as exc:
+        raise type(exc)(exc.detail, offset=pos, requirement=exc.requirement) from None
+    return values, stop
+
+
+def decode_records_body(data: bytes, pos: int = 0, *, event_type_id: int, schema_version: int, plan: RecordPlan,
+                        limits: Limits) -> tuple[Event, ...]:  # fmt: skip
+    """RECORD-3: the records body from ``pos`` to the end of ``data``, into events.
+
+    ``data`` is the batch (codec ``none``, ``pos`` its ``body_offset``) or the
+    inflated body (``pos`` 0): offsets in errors are positions in ``data``,
+    as the reference counts them.
+    """
+    end = len(data)
+    start = pos
+    count, pos = read_varint(data, pos, end, limits, "count")
+    if count == 0:
+        raise InconsistentBatch("a batch holds at least one event", offset=start, requirement="BATCH-8")
+    if count > limits.max_batch_events:
+        raise LimitExceeded(f"batch announces {count} events, over max_batch_events={limits.max_batch_events}",
+                            offset=start, requirement="LIMIT-4")  # fmt: skip
+    keys, at = _column(data, pos, end, KEY_COLUMN, count, None, limits)
+    if max(map(len, keys)) > limits.max_key_size:
+        raise LimitExceeded(f"a key is over max_key_size={limits.max_key_size}", offset=pos, requirement="LIMIT-5")
+    offsets, pos = _column(data, at, end, _OFFSETS, count, None, limits)
+    timestamps, pos = _column(data, pos, end, _TIMESTAMPS, count, None, limits)
+    columns: list[list[Any]] = []
+    items = 0
+    for index, column in enumerate(plan.columns):
+        at = pos
+        values, pos = _column(data, pos, end, column, reach_count(plan, index, count, columns), keys, limits)
+        columns.append(values)
+        if column.avro == "array" or column.avro == "map":
+            items += sum(values)
+            if items > limits.max_collection_items:
+                raise LimitExceeded(f"arrays and maps hold {items} items, over max_collection_items="
+                                    f"{limits.max_collection_items}", offset=at, requirement="RECORD-6")  # fmt: skip
+    if pos != end:
+        raise InconsistentBatch(f"{end - pos} bytes after the last column", offset=pos, requirement="RECORD-3")
+    budget = limits.max_decompressed_size - sum(map(len, keys))
+    if budget < 0:
+        raise LimitExceeded(f"keys total over max_decompressed_size={limits.max_decompressed_size}", offset=start,
+                            requirement="RECORD-6")  # fmt: skip
+    records = []
+    for record in rebuild(plan, columns, count, max_event_data_size=limits.max_event_data_size, offset=start):
+        budget -= len(record)
+        if budget < 0:
+            raise LimitExceeded(f"rebuilt events total over max_decompressed_size={limits.max_decompressed_size}",
+                                offset=start, requirement="RECORD-6")  # fmt: skip
+        records.append(record)
+    return new_events(count, ([event_type_id] * count, [schema_version] * count, keys, offsets, timestamps, records))
+
+
+def records_plan(schemas: RecordSchemas | None, event_type_id: int, schema_version: int, limits: Limits, at: int) -> RecordPlan:
+    """RECORD-2, LIMIT-10: the writer schema of a records batch, looked up at ``at`` (its ``body_offset``)."""
+    plan = schemas.plan(event_type_id, schema_version) if schemas is not None else None
+    if plan is None:
+        raise UnknownFormat(f"records mode for event type {event_type_id} schema version {schema_version}: no writer "
+                            "schema known here", offset=at, requirement="RECORD-2")  # fmt: skip
+    if len(plan.columns) > limits.max_record_columns:
+        raise LimitExceeded(f"the writer schema flattens to {len(plan.columns)} columns, over max_record_columns="
+                            f"{limits.max_record_columns}", offset=at, requirement="LIMIT-10")  # fmt: skip
+    return plan
+
+
+def read_records_batch(data: bytes, limits: Limits, schemas: RecordSchemas | None, inflate: Inflate | None) -> tuple[Event, ...]:
+    """A whole records batch after its format byte was accepted (BATCH-12..14 are the caller's): its events.
+
+    RECORD-1 (the header flags), then the header values, the writer schema
+    (RECORD-2) and the body, inflated by ``inflate`` (None: codec ``none``).
+    """
+    if data[0] & 0x3F != RECORDS_FLAGS:
+        raise InconsistentBatch(f"records mode needs exactly same_event_type_id and same_schema_version, not header "
+                                f"{data[0]:#04x}", offset=0, requirement="RECORD-1")  # fmt: skip
+    end = len(data)
+    event_type_id, pos = read_varint(data, 2, end, limits, "event_type_id")
+    schema_version, pos = read_varint(data, pos, end, limits, "schema_version")
+    plan = records_plan(schemas, event_type_id, schema_version, limits, pos)
+    if inflate is not None:
+        data, pos = inflate(data[pos:], limits, pos), 0
+    return decode_records_body(data, pos, event_type_id=event_type_id, schema_version=schema_version, plan=plan,
+                               limits=limits)  # fmt: skip
+
+
+# -- encoding -------------------------------------------------------------------------------------
+
+
+# The length of a varint by the bit length of its value (up to the 70 bits of a wide varint, and beyond).
+_SIZE_BY_BITS: tuple[int, ...] = tuple((bits + 6) // 7 or 1 for bits in range(128))
+
+
+def _size(value: int) -> int:
+    """The length of ``value``'s varint."""
+    return (value.bit_length() + 6) // 7 or 1
+
+
+def _sizes(values: list[int]) -> int:
+    """The length of the varints of ``values`` (all >= 0), summed in C."""
+    return sum(map(_SIZE_BY_BITS.__getitem__, map(int.bit_length, values)))
+
+
+def _zigzags(values: Sequence[int]) -> list[int]:
+    # (v << 1) ^ (v >> 127) is the zigzag of any |v| < 2^127 (values here have at most 65 bits), mapped in C.
+    return list(map(xor, map(lshift, values, repeat(1)), map(rshift, values, repeat(127))))
+
+
+def _zigzag(value: int) -> int:
+    return value << 1 if value >= 0 else ~value << 1 | 1
+
+
+def pack(values: Sequence[int], width: int) -> bytes:
+    """:func:`sinkproto.transforms.pack_bits` in linear time: 8 values fill ``width`` bytes exactly."""
+    size = (len(values) * width + 7) // 8
+    if not size:
+        return b""
+    shifts = range(0, 8 * width, width)
+    groups = [sum([v << s for v, s in zip(values[at : at + 8], shifts)]).to_bytes(width, "little")
+              for at in range(0, len(values), 8)]  # fmt: skip
+    return b"".join(groups)[:size]
+
+
+def _dictionary(values: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """The entries in order of first use, and each value's index."""
+    index: dict[Any, int] = {}
+    for value in values:
+        if value not in index:
+            index[value] = len(index)
+    return list(index), list(map(index.__getitem__, values))
+
+
+def int_body(values: Sequence[int]) -> bytes:
+    """The transform byte and payload of the canonical int column (RECORD-9), as ``transforms.int_candidates`` lists them."""
+    n = len(values)
+    if not n:
+        return b"\x00"
+    low, high = min(values), max(values)
+    if low == high:
+        # constant is shorter than every other candidate once there are two values; plain comes first for one.
+        return (b"\x02" if n > 1 else b"\x00") + varint_bytes(_zigzag(low), wide=True)
+    zigzags = _zigzags(values)
+    # Candidates in transform order, each kept only if strictly shorter than the best so far.
+    best_size = _sizes(zigzags)
+    best: tuple[int, Any] = (_PLAIN, zigzags)
+    deltas = list(map(sub, values[1:], values))
+    delta_zigzags = [zigzags[0], *_zigzags(deltas)]
+    size = _sizes(delta_zigzags)
+    if size < best_size:
+        best_size, best = size, (_DELTA, delta_zigzags)
+    offsets = list(map(sub, values, repeat(low)))
+    head = _size(_zigzag(low))
+    size = head + _sizes(offsets)
+    if size < best_size:
+        best_size, best = size, (_FOR, offsets)
+    entries, indices = _dictionary(values) if len(set(values)) < n else (None, None)
+    if entries is not None and indices is not None:  # with every value distinct, dictionary is longer than plain
+        size = _size(len(entries)) + _sizes(_zigzags(entries)) + _sizes(indices)
+        if size < best_size:
+            best_size, best = size, (_DICTIONARY, (entries, indices))
+    width = (high - low).bit_length()
+    size = head + 1 + (n * width + 7) // 8
+    if size < best_size:
+        best_size, best = size, (_BITPACKED, (offsets, width))
+    delta_low = min(deltas, default=0)
+    delta_width = (max(deltas, default=0) - delta_low).bit_length()
+    if delta_width <= MAX_WIDTH:
+        size = _size(zigzags[0]) + _size(_zigzag(delta_low)) + 1 + ((n - 1) * delta_width + 7) // 8
+        if size < best_size:
+            best = (_DELTA_BITPACKED, (delta_low, delta_width))
+    transform, how = best
+    if transform == _PLAIN or transform == _DELTA:
+        return bytes((transform,)) + varint_column(how, wide=True)
+    if transform == _FOR:
+        return b"\x03" + varint_bytes(_zigzag(low), wide=True) + varint_column(how, wide=True)
+    if transform == _DICTIONARY:
+        entries, indices = how
+        return b"\x04" + varint_bytes(len(entries)) + varint_column(_zigzags(entries), wide=True) + varint_column(indices)
+    if transform == _BITPACKED:
+        offsets, width = how
+        return b"\x07" + varint_bytes(_zigzag(low), wide=True) + bytes((width,)) + pack(offsets, width)
+    delta_low, delta_width = how
+    return (b"\x08" + varint_bytes(zigzags[0], wide=True) + varint_bytes(_zigzag(delta_low), wide=True)
+            + bytes((delta_width,)) + pack([d - delta_low for d in deltas], delta_width))  # fmt: skip
+
+
+def _common(a: bytes, b: bytes) -> int:
+    """The length of the common prefix of ``a`` and ``b``."""
+    m = min(len(a), len(b))
+    if a[:m] == b[:m]:
+        return m
+    return m - ((int.from_bytes(a[:m], "big") ^ int.from_bytes(b[:m], "big")).bit_length() + 7) // 8
+
+
+def _shared(values: Sequence[bytes]) -> list[int]:
+    """How many bytes each value shares with the one before it (the first with b"")."""
+    if not values:
+        return []
+    size = len(values[0])
+    if any(len(v) != size for v in values):
+        return [_common(a, b) for a, b in zip([b"", *values], values)]
+    # Equal lengths: the first differing byte is the top set byte of the XOR of the two values read big-endian.
+    numbers = list(map(int.from_bytes, values))
+    bits = map(int.bit_length, map(xor, numbers[1:], numbers))
+    differing = map(floordiv, map(add, bits, repeat(7)), repeat(8))
+    return [0, *map(sub, repeat(size), differing)]
+
+
+def _chunks_size(values: Sequence[bytes]) -> int:
+    lengths = list(map(len, values))
+    return _sizes(lengths) + sum(lengths)
+
+
+def _chunks(values: Sequence[bytes]) -> bytes:
+    return b"".join([varint_bytes(len(v)) + v for v in values])
+
+
+def bytes_body(values: Sequence[bytes], keys: Sequence[bytes] | None) -> bytes:
+    """The transform byte and payload of the canonical bytes column (RECORD-9); ``keys`` for a per-event column."""
+    n = len(values)
+    if keys is not None and n and list(values) == list(keys):
+        # key is empty: only an empty plain column (n = 0) could be as short, and it comes first.
+        return b"\x06"
+    best_size = _chunks_size(values)
+    best: tuple[int, Any] = (_PLAIN, None)
+    first = values[0] if n else b""
+    distinct = len(set(values))
+    if n and distinct == 1:
+        size = _size(len(first)) + len(first)
+        if size < best_size:
+            best_size, best = size, (_CONSTANT, None)
+    if n and distinct < n:
+        entries, indices = _dictionary(values)
+        size = _size(len(entries)) + _chunks_size(entries) + _sizes(indices)
+        if size < best_size:
+            best_size, best = size, (_DICTIONARY, (entries, indices))
+    shared = _shared(values)
+    rests = [v[s:] for v, s in zip(values, shared)]
+    size = _sizes(shared) + _chunks_size(rests)
+    if size < best_size:
+        best_size, best = size, (_PREFIX, None)
+    split = numbered_split(values)
+    if split is not None:
+        prefix, digits = split
+        numbers = int_body([int(v[len(prefix):]) for v in values])
+        size = _size(len(prefix)) + len(prefix) + 1 + len(numbers)
+        if size < best_size:
+            best = (_NUMBERED, (prefix, digits, numbers))
+    transform, how = best
+    if transform == _PLAIN:
+        return b"\x00" + _chunks(values)
+    if transform == _CONSTANT:
+        return b"\x02" + varint_bytes(len(first)) + first
+    if transform == _DICTIONARY:
+        entries, indices = how
+        return b"\x04" + varint_bytes(len(entries)) + _chunks(entries) + varint_column(indices)
+    if transform == _PREFIX:
+        return b"\x05" + b"".join([varint_bytes(s) + varint_bytes(len(r)) + r for s, r in zip(shared, rests)])
+    prefix, digits, numbers = how
+    return b"\x09" + varint_bytes(len(prefix)) + prefix + bytes((digits,)) + numbers
+
+
+def _chunk_of(body: bytes) -> bytes:
+    return varint_bytes(len(body)) + body
+
+
+def encode_records_body(events: Sequence[Event], columns: Sequence[Sequence[Any]], plan: RecordPlan) -> bytes:
+    """RECORD-3: count, keys, offsets, timestamps, then the columns of ``plan`` (from :func:`sinkproto.records.transpose`)."""
+    keys = [e.key for e in events]
+    parts = [
+        varint_bytes(len(events), what="count"),
+        _chunk_of(bytes_body(keys, None)),
+        _chunk_of(int_body([e.offset for e in events])),
+        _chunk_of(int_body([e.timestamp for e in events])),
+    ]
+    for column, values in zip(plan.columns, columns):
+        if column.type is ColumnType.INT:
+            parts.append(_chunk_of(int_body(values)))
+        else:
+            parts.append(_chunk_of(bytes_body(values, keys if column.per_event else None)))
+    return b"".join(parts)
