@@ -103,9 +103,7 @@ def encode(events: tuple[Any, ...], schemas: Any | None, fmt: BatchFormat | None
     """A batch v1 of ``events``: ``fmt`` exactly, or (None) the encoder's choice, with ``schemas`` when given."""
     value = BatchV1(events=events, format=fmt,
                     layout=canonical_layout(events) if fmt is not None and fmt.mode is BatchMode.COLUMNS else None)  # fmt: skip
-    if schemas is None:
-        return codec_v1.encode_batch(value)
-    return codec_v1.encode_batch(value, schemas=schemas)  # type: ignore[call-arg]
+    return codec_v1.encode_batch(value, schemas=schemas)
 
 
 def run(profile: Profile) -> BatchReport:

@@ -199,8 +199,8 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
     out: dict[str, dict[str, tuple[Callable[[], object], int, int]]] = {"construct": {}, "fast": {}}
     reference = b""
     for name, codec in (("construct", CONSTRUCT), ("fast", FAST)):
-        encode: Any = codec.encode_batch_v1  # type: ignore[attr-defined]
-        decode: Any = codec.decode_batch_v1  # type: ignore[attr-defined]
+        encode: Any = codec.encode_batch_v1
+        decode: Any = codec.decode_batch_v1
         for suffix, extra in (("", {}), (", schemas", {"schemas": schemas})):
             if suffix and schemas is None:
                 continue
