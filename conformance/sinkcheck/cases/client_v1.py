@@ -31,9 +31,13 @@ from sinkproto.readers import ReaderSchemas
 
 from ..client_context import ClientCaseContext
 from ..context_v1 import (
+    ACK,
     BATCH_PUBLISH,
+    BATCH_RESULT,
+    NACK,
     PING,
     PUBLISH,
+    batch_frame,
     decode_v1,
     describe_v1,
     frame_type,
@@ -229,3 +233,40 @@ async def batch_result_bad_index(ctx: ClientCaseContext) -> str:
         raise CheckFailed(f"still open {ctx.prompt():.1f} s after a BATCH_RESULT naming index {count} of a "
                           f"batch of {count} events")
     return f"closed after a BATCH_RESULT naming index {count} of a {count}-event batch"
+
+
+@client_case("client.v1.batch-answered", "A BATCH_PUBLISH from the server is answered by one ACK", area="version-1",
+             requirements=["BPUB-9", "BPUB-10", "BPUB-2"], timeout=20,
+             reactions=["exactly one ACK carrying the batch's message id (the client accepts every event)",
+                        "or one BATCH_RESULT / NACK with that id when it refuses events; nothing else for it"])
+async def batch_answered(ctx: ClientCaseContext) -> str:
+    wire, _request = await session_v1(ctx, "server-batch")
+    events = [ctx.event() for _ in range(3)]
+    await wire.send_frame(batch_frame(0x7B1, events))
+    while True:
+        frame = await recv_v1(ctx, wire, "the answer to the runner's BATCH_PUBLISH 1969", publishes=False)
+        kind = frame_type(frame)
+        if kind in (ACK, NACK, BATCH_RESULT):
+            break
+        raise CheckFailed(f"{describe_v1(frame)} while waiting for the answer to BATCH_PUBLISH 1969")
+    if message_id_of(frame) != 0x7B1:
+        raise CheckFailed(f"{describe_v1(frame)} instead of the answer to BATCH_PUBLISH 1969")
+    answers = [f for f in await _frames_within(ctx, wire, 0.3) if frame_type(f) in (ACK, NACK, BATCH_RESULT)
+               and message_id_of(f) == 0x7B1]
+    if answers:
+        raise CheckFailed(f"answered BATCH_PUBLISH 1969 twice: {describe_v1(frame)}, then {describe_v1(answers[0])}")
+    return f"{describe_v1(frame)} for a batch of {len(events)} events"
+
+
+async def _frames_within(ctx: ClientCaseContext, wire: Wire, seconds: float) -> list[bytes]:
+    """Frames other than PING, PUBLISH and BATCH_PUBLISH (answered) that arrive within ``seconds``."""
+    got: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + ctx.t(seconds)
+    while (remaining := end - loop.time()) > 0:
+        try:
+            frame = await recv_v1(ctx, wire, "nothing", remaining / ctx.scale, publishes=False)
+        except CheckFailed:
+            break
+        got.append(frame)
+    return got

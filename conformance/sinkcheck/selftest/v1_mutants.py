@@ -181,4 +181,6 @@ def client_v1_mutants(mutant: type[Any]) -> tuple[Any, ...]:
                {"handler_class": ResendsBatchNacks}, version=1),
         mutant("tolerant-v1", "ignores malformed and out-of-place frames on version-1 connections",
                ("client.v1.batch-result-bad-index",), {"connection_class": TolerantV1}, version=1),
+        mutant("batch-ack-wrong-id", "ACKs the server's batch with message id + 1", ("client.v1.batch-answered",),
+               {"connection_class": BatchAckWrongId}, version=1),
     )

@@ -220,6 +220,9 @@ class SinkClientV1(SinkClient):
                 # VER-2: remember that this server speaks only version 0; the next attempt offers it.
                 self._memory()[self.server_key] = (self.offered - 1, self.clock())
                 log.info("server refused version, falling back", extra={"server": self.server_key, "offered": self.offered})
+        if isinstance(event, BatchReceived):
+            await self._answer_batch(session, event)
+            return None
         if isinstance(event, BatchAnswered):
             future = self._batch_answers.pop(event.message_id, None)
             if future is not None and not future.done():
@@ -234,6 +237,19 @@ class SinkClientV1(SinkClient):
                     future.set_exception(ConnectionLost(f"connection closed: {event.reason}"))
             self._batch_answers.clear()
         return await super()._on_event(session, event)
+
+    async def _answer_batch(self, session: PeerSession, event: BatchReceived) -> None:
+        """BPUB-9..BPUB-11: a server's batch is its events one by one (``handler.on_event``), answered once."""
+        nacks: dict[int, tuple[bytes, bytes]] = {}
+        for index, received in enumerate(event.events):
+            answer = await self.handler.on_event(session, received)
+            if answer is not None and not answer.ack:
+                nacks[index] = (answer.machine_message, answer.human_message)
+        connection = session.connection
+        assert isinstance(connection, ConnectionV1)
+        if connection.negotiated_version == 1 and event.message_id in connection.awaiting_batch_answer:
+            connection.answer_batch(event.message_id, session.now(), nacks)  # after storing
+            await session._flush()
 
     async def publish_batch(self, session: PeerSession, events: tuple[Event, ...] | list[Event]) -> asyncio.Future[BatchAnswered]:
         """Send one BATCH_PUBLISH on a version-1 session; the future resolves with its answer (BRES-6)."""
