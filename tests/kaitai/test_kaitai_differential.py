@@ -24,6 +24,7 @@ from kaitai_support import (
     FRAME_KINDS_V1,
     KaitaiPy,
     KCase,
+    built_records_cases,
     field_cases,
     field_vector_path,
     frame_body_hex,
@@ -80,17 +81,17 @@ NOT_REJECTED: dict[str, tuple[frozenset[str], str]] = {
 
 # Records mode (RECORD-1..9): sink_batch_v1.ksy describes the records body
 # generically (count, then column chunks of a transform byte and a payload),
-# so it checks RECORD-1's flags, count, chunk framing, the transform byte, and
-# the transforms of the keys, offsets and timestamps columns. Everything else
-# needs what a .ksy cannot have: the Avro writer schema, or the transforms'
-# payloads decoded.
+# so it checks RECORD-1's flags, count, chunk framing, the transform byte, the
+# transforms of the keys, offsets and timestamps columns, and the width and
+# digits bounds of RECORD-8. Everything else needs what a .ksy cannot have:
+# the Avro writer schema, or the payloads' values decoded.
 _SCHEMA = (
     "records: needs the Avro writer schema of (event_type_id, schema_version), which a .ksy cannot know "
     "({}); the description reads schema columns generically, whatever their number and types"
 )
 _PAYLOAD = (
-    "records: needs the column's payload decoded ({}); the description keeps each transform's payload as "
-    "bytes, since how many values it holds depends on the writer schema (rows reaching the column)"
+    "records: needs the column's values decoded ({}); the description reads each payload only up to its "
+    "values, since how many values it holds depends on the writer schema (rows reaching the column)"
 )
 _RECORDS_NOT_REJECTED = {
     "unknown-schema": _SCHEMA.format("RECORD-2: a schema the decoder does not know"),
@@ -105,10 +106,7 @@ _RECORDS_NOT_REJECTED = {
     "negative-offset": _PAYLOAD.format("RECORD-5: the offsets range 0..2^64-1 of a constant's zigzag value"),
     "dictionary-index": _PAYLOAD.format("RECORD-7: an index against entry_count"),
     "prefix-too-long": _PAYLOAD.format("RECORD-7: a prefix length against the previous value"),
-    "width-65": _PAYLOAD.format("RECORD-8: the bitpacked width"),
     "padding-bits": _PAYLOAD.format("RECORD-8: the padding bits after n x width"),
-    "digits-0": _PAYLOAD.format("RECORD-8: the numbered digits"),
-    "digits-19": _PAYLOAD.format("RECORD-8: the numbered digits"),
     "number-out-of-range": _PAYLOAD.format("RECORD-5, RECORD-8: a number against 10^digits"),
     "delta-bitpacked-cut": _PAYLOAD.format("RECORD-5: n - 1 differences packed, with n from the schema"),
     "dictionary-over-configured-limit": _LIMIT.format("max_dictionary_entries, RECORD-6, LIMIT-10"),
@@ -133,6 +131,7 @@ VECTOR_CASES_V1 = vector_cases(1)
 # Version-1 vector ids start with "v1.", so both versions share the id space.
 VALID_VECTORS = [c for c in VECTOR_CASES + VECTOR_CASES_V1 if c.result in ("valid", "acceptable")]
 INVALID_VECTORS = [c for c in VECTOR_CASES + VECTOR_CASES_V1 if c.result == "invalid"]
+BUILT_RECORDS = built_records_cases()
 
 
 
@@ -143,6 +142,16 @@ def test_inputs_are_present() -> None:
     assert len(FIELD_CASES) == 133 and len(VECTOR_CASES) >= 486
     assert vector_files(1), "vectors/v1/*.json missing"
     assert len(VECTOR_CASES_V1) >= 165 and all(c.id.startswith("v1.") for c in VECTOR_CASES_V1)
+    assert len(BUILT_RECORDS) == 3
+
+
+def test_built_records_use_the_described_payloads(kaitai_py: KaitaiPy) -> None:
+    # Guard on BUILT_RECORDS' purpose: they exercise the payload types of
+    # bitpacked, delta_bitpacked and numbered (sink_batch_v1.ksy).
+    body = kaitai_py.parse("batch", BUILT_RECORDS[0].hex, 1).body
+    columns = [body.keys, body.offsets, body.timestamps, *body.schema_columns]
+    used = {c.column.transform.name for c in columns}
+    assert {"bitpacked", "delta_bitpacked", "numbered"} <= used, used
 
 
 def _ids(cases: list[KCase]) -> list[str]:
@@ -171,6 +180,12 @@ def _py_decode(kaitai_py: KaitaiPy, case: KCase) -> tuple[Any, str | None]:
 def test_field_case_python(kaitai_py: KaitaiPy, case: KCase) -> None:
     value, body_hex = _py_decode(kaitai_py, case)
     _check_value(case, value, body_hex)
+
+
+@pytest.mark.parametrize("case", BUILT_RECORDS, ids=_ids(BUILT_RECORDS))
+def test_built_records_python(kaitai_py: KaitaiPy, case: KCase) -> None:
+    value, _ = _py_decode(kaitai_py, case)
+    _check_value(case, value, None)
 
 
 @pytest.mark.parametrize("case", VALID_VECTORS, ids=_ids(VALID_VECTORS))
@@ -225,7 +240,7 @@ def test_not_rejected_table_is_exact() -> None:
 
 @pytest.fixture(scope="module")
 def js_results(kaitai_outputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    cases = FIELD_CASES + VECTOR_CASES + VECTOR_CASES_V1
+    cases = FIELD_CASES + VECTOR_CASES + VECTOR_CASES_V1 + BUILT_RECORDS
     if not cases:
         return {}
     return run_js(cases, tmp_path_factory.mktemp("kaitai-js"))
@@ -247,6 +262,11 @@ def _check_js_value(case: KCase, r: dict[str, Any]) -> None:
 @covers("CONV-1", "CONV-6", "FRAME-1", "FRAME-2", "CONN-1", "CONN-4", "PUB-1", "NACK-1", "BATCH-3", "BATCH-4")
 @pytest.mark.parametrize("case", FIELD_CASES, ids=_ids(FIELD_CASES))
 def test_field_case_javascript(js_results: dict[str, dict[str, Any]], case: KCase) -> None:
+    _check_js_value(case, _js_result(js_results, case))
+
+
+@pytest.mark.parametrize("case", BUILT_RECORDS, ids=_ids(BUILT_RECORDS))
+def test_built_records_javascript(js_results: dict[str, dict[str, Any]], case: KCase) -> None:
     _check_js_value(case, _js_result(js_results, case))
 
 

@@ -7,6 +7,8 @@ meta:
   bit-endian: be
   imports:
     - vlq_leb128
+    - zigzag_leb128
+    - chunk
     - sink_batch
 doc: |
   BATCH-12: a batch v1, what a BATCH_PUBLISH carries (BPUB-1). Bit 7 of the
@@ -40,15 +42,19 @@ doc: |
   transform's payload (RECORD-3, RECORD-5): keys, offsets and timestamps,
   then the columns of the flattened writer schema (schema_columns). The
   keys column must not use `key` nor an int transform, offsets and
-  timestamps no bytes-only transform. Events are rebuilt from the
-  payloads with the writer schema, which this file does not do.
+  timestamps no bytes-only transform. The payloads of bitpacked,
+  delta_bitpacked and numbered are read up to their values, for their
+  width and digits bounds (RECORD-8); every other payload is bytes. Events
+  are rebuilt from the payloads with the writer schema, which this file
+  does not do.
 
   Not expressed (a decoder must check): the configurable limits, as in
   sink_batch (max_zstd_window and max_decompressed_size are the routines'
   defaults unless their caller sets others); in mode records everything
-  that needs the writer schema or the payloads' meaning (RECORD-2, the
-  number of columns and the type of each schema column, RECORD-3 ..
-  RECORD-8 inside the payloads, the RECORD-6 limits).
+  that needs the writer schema or the payloads' values (RECORD-2, the
+  number of columns and the type of each schema column, the number and
+  range of the values of RECORD-5, RECORD-7, the padding bits of RECORD-8,
+  the RECORD-6 limits).
 doc-ref: spec/v1/batch.md#BATCH-12
 seq:
   - id: header
@@ -396,10 +402,88 @@ types:
       - id: payload
         doc: |
           RECORD-5 the transform's payload, to the end of the column: as
-          many values as rows reach the column, decoded with the writer
-          schema (not described here).
+          many values as rows reach the column, which the writer schema
+          says. So the values are not described; the payloads of
+          bitpacked, delta_bitpacked and numbered are described up to
+          their values, for the checks of RECORD-8 that do not need their
+          number (width, digits); the other payloads are bytes.
         doc-ref: spec/v1/batch.md#RECORD-5
         size-eos: true
+        type:
+          switch-on: transform
+          cases:
+            'transform::bitpacked': bitpacked_payload
+            'transform::delta_bitpacked': delta_bitpacked_payload
+            'transform::numbered': numbered_payload
+  bitpacked_payload:
+    doc: RECORD-8 the payload of bitpacked, up to the packed values.
+    doc-ref: spec/v1/batch.md#RECORD-8
+    seq:
+      - id: base
+        doc: RECORD-5 zigzag varint subtracted from every value before packing.
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: zigzag_leb128
+      - id: width
+        doc: RECORD-8 bits per value, 0..64 (inconsistent_batch above).
+        doc-ref: spec/v1/batch.md#RECORD-8
+        type: u1
+        valid:
+          max: 64
+      - id: packed
+        doc: |
+          RECORD-8 ceil(n x width / 8) bytes, one little-endian integer with
+          value i minus base at bits i x width.., padding bits 0 (n, the
+          number of values, comes from the writer schema).
+        doc-ref: spec/v1/batch.md#RECORD-8
+        size-eos: true
+  delta_bitpacked_payload:
+    doc: RECORD-8 the payload of delta_bitpacked, up to the packed differences.
+    doc-ref: spec/v1/batch.md#RECORD-8
+    seq:
+      - id: first
+        doc: RECORD-5 the first value, a zigzag varint.
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: zigzag_leb128
+      - id: base
+        doc: RECORD-5 zigzag varint subtracted from every difference before packing.
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: zigzag_leb128
+      - id: width
+        doc: RECORD-8 bits per difference, 0..64 (inconsistent_batch above).
+        doc-ref: spec/v1/batch.md#RECORD-8
+        type: u1
+        valid:
+          max: 64
+      - id: packed
+        doc: RECORD-8 the n - 1 differences minus base, packed as in bitpacked.
+        doc-ref: spec/v1/batch.md#RECORD-8
+        size-eos: true
+  numbered_payload:
+    doc: RECORD-8 the payload of numbered, a prefix and digits, then the numbers as an int column.
+    doc-ref: spec/v1/batch.md#RECORD-8
+    seq:
+      - id: prefix
+        doc: RECORD-5 the bytes every value starts with, a chunk.
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: chunk
+      - id: digits
+        doc: RECORD-8 decimal digits of every number, 1..18 (inconsistent_batch outside).
+        doc-ref: spec/v1/batch.md#RECORD-8
+        type: u1
+        valid:
+          min: 1
+          max: 18
+      - id: numbers
+        doc: |
+          RECORD-5 the numbers, a transform byte and payload to the end of
+          the column: any int transform (unknown_format otherwise), numbers
+          in 0..10^digits-1.
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: column_chunk
+        valid:
+          expr: >-
+            _.transform != transform::prefix and _.transform != transform::key
+            and _.transform != transform::numbered
 enums:
   codec:
     0:
