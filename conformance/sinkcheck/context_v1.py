@@ -40,7 +40,7 @@ __all__ = [
     "PUBLISH",
     "batch_frame",
     "decode_v1",
-    "describe_v1",
+    "describe_v1", "describe_value",
     "expect_batch_answer",
     "expect_closed_v1",
     "frame_type",
@@ -85,6 +85,11 @@ def describe_v1(frame: bytes) -> str:
     name = type(value).__name__.lower()
     fields = {k: getattr(value, k) for k in getattr(value, "__slots__", ()) if k != "event"}
     return f"{name}({', '.join(f'{k}={v}' for k, v in fields.items() if v is not None)})"
+
+
+def describe_value(value: object) -> str:
+    """A decoded version-1 frame, named as in the wire log."""
+    return describe_v1(codec_v1.encode_frame(value))  # type: ignore[arg-type]
 
 
 # -- server mode: the runner is a version-1 client -----------------------------------------------------

@@ -25,6 +25,7 @@ from ..context_v1 import (
     PUBLISH,
     batch_frame,
     describe_v1,
+    describe_value,
     expect_batch_answer,
     expect_closed_v1,
     frame_type,
@@ -131,11 +132,11 @@ async def publish_unknown_schema(ctx: CaseContext) -> str:
     await wire.send_frame(ctx.publish_frame(0x2A, event_as(ctx, pair)))
     answer = await expect_batch_answer(ctx, wire, 0x2A, "the NACK of the unreadable event")
     if not isinstance(answer, Nack) or answer.machine_message != UNKNOWN_SCHEMA:
-        raise CheckFailed(f"{answer} instead of a NACK with machine_message unknown_schema for {pair}")
+        raise CheckFailed(f"{describe_value(answer)} instead of a NACK with machine_message unknown_schema for {pair}")
     await wire.send_frame(ctx.publish_frame(0x2B, event_as(ctx, readable_pair(response))))
     again = await expect_batch_answer(ctx, wire, 0x2B, "the ACK of a readable event")
     if not isinstance(again, Ack):
-        raise CheckFailed(f"{again} instead of an ACK for a readable event after the NACK")
+        raise CheckFailed(f"{describe_value(again)} instead of an ACK for a readable event after the NACK")
     return f"NACK unknown_schema for (event_type_id, schema_version) {pair}; a readable event was then answered"
 
 
@@ -149,7 +150,7 @@ async def batch_ack(ctx: CaseContext) -> str:
     await wire.send_frame(batch_frame(0x0B1, events))
     answer = await expect_batch_answer(ctx, wire, 0x0B1)
     if not isinstance(answer, Ack):
-        raise CheckFailed(f"{answer} instead of an ACK for a batch of {len(events)} readable events {pair}")
+        raise CheckFailed(f"{describe_value(answer)} instead of an ACK for a batch of {len(events)} readable events {pair}")
     await pong(ctx, wire, "after the ACK (no second answer to the batch)")
     return f"one ACK for a batch of {len(events)} events of {pair}"
 
@@ -165,7 +166,7 @@ async def batch_partial_nack(ctx: CaseContext) -> str:
     await wire.send_frame(batch_frame(0x0B2, events))
     answer = await expect_batch_answer(ctx, wire, 0x0B2)
     if not isinstance(answer, BatchResult):
-        raise CheckFailed(f"{answer} instead of a BATCH_RESULT for a batch whose events 1 and 3 are {bad}, "
+        raise CheckFailed(f"{describe_value(answer)} instead of a BATCH_RESULT for a batch whose events 1 and 3 are {bad}, "
                           "which the server cannot read")
     got = [(e.index, e.machine_message) for e in answer.entries]
     if got != [(1, UNKNOWN_SCHEMA), (3, UNKNOWN_SCHEMA)]:
@@ -185,14 +186,14 @@ async def batch_resent(ctx: CaseContext) -> str:
     await first.send_frame(batch_frame(0x0C1, events))
     answer = await expect_batch_answer(ctx, first, 0x0C1)
     if not isinstance(answer, Ack):
-        raise CheckFailed(f"{answer} instead of an ACK for the first sending")
+        raise CheckFailed(f"{describe_value(answer)} instead of an ACK for the first sending")
     await first.close()  # as if the ACK had been lost with the connection
     second, _ = await open_session_v1(ctx, name="second")
     again = events + [event_as(ctx, pair)]  # the same events, regrouped with a new one, under a new message id
     await second.send_frame(batch_frame(0x0C2, again))
     answer = await expect_batch_answer(ctx, second, 0x0C2)
     if not isinstance(answer, Ack):
-        raise CheckFailed(f"{answer} instead of an ACK for a batch re-sending 3 stored events with a new one")
+        raise CheckFailed(f"{describe_value(answer)} instead of an ACK for a batch re-sending 3 stored events with a new one")
     return "the re-sent events (with a new one, new message id) were ACKed again"
 
 
