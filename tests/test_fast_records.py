@@ -343,10 +343,12 @@ def test_fast_decoder_agrees_on_valid_and_mutated_bodies(drawn: tuple[RecordSche
             break
 
 
-_SMALL_LIMITS = st.builds(
-    Limits, max_varint_bytes=st.integers(1, 10), max_key_size=st.integers(0, 12), max_event_data_size=st.integers(0, 64),
-    max_batch_events=st.integers(1, 40), max_decompressed_size=st.integers(0, 600), max_record_columns=st.integers(0, 20),
-    max_dictionary_entries=st.integers(0, 4), max_collection_items=st.integers(0, 6))
+_SMALL = {"max_varint_bytes": (1, 10), "max_key_size": (0, 12), "max_event_data_size": (0, 64), "max_batch_events": (1, 40),
+          "max_decompressed_size": (0, 600), "max_record_columns": (0, 20), "max_dictionary_entries": (0, 4),
+          "max_collection_items": (0, 6)}
+# Each limit small or as it is by default, so that one small limit is often the only one met.
+_SMALL_LIMITS = st.builds(Limits, **{name: st.integers(*bounds) | st.just(getattr(DEFAULT_LIMITS, name))
+                                     for name, bounds in _SMALL.items()})
 
 
 @covers("RECORD-6", "LIMIT-10")
@@ -442,3 +444,103 @@ def test_fixed_floats_pass_through_unchanged() -> None:
     for codec in BatchCodec:
         assert same_outcome(head(codec) + _COMPRESS[codec](body_of(events, schemas)), DEFAULT_LIMITS,
                             schemas) == tuple(events)
+
+
+# -- every error path, by hand: one column (or the body around it) per case ---------------------------------
+
+
+def _record(name: str, avro_type: Any) -> dict[str, Any]:
+    return {"type": "record", "name": "R", "fields": [{"name": name, "type": avro_type}]}
+
+
+ONE_LONG, ONE_INT, ONE_STRING = _record("n", "long"), _record("n", "int"), _record("s", "string")
+ONE_FIXED = _record("f", {"type": "fixed", "name": "Two", "size": 2})
+STRINGS = _record("xs", {"type": "array", "items": "string"})
+
+
+def _z(value: int) -> bytes:
+    return varint_bytes(zigzag_encode(value), wide=True)
+
+
+def _col(transform: int, payload: bytes = b"") -> bytes:
+    return varint_bytes(len(payload) + 1) + bytes((transform,)) + payload
+
+
+def _body(n: int, *columns: bytes, keys: bytes | None = None, count: int | None = None) -> bytes:
+    """count, keys k0.. (plain), offsets and timestamps (constant 0), then ``columns``."""
+    plain_keys = _col(0, b"".join(b"\x02k%d" % i for i in range(n)))
+    return varint_bytes(n if count is None else count) + (plain_keys if keys is None else keys) + _col(2, b"\x00") * 2 + b"".join(columns)
+
+
+_ERROR_CASES: list[tuple[str, Any, bytes, Limits, str | None]] = [
+    ("empty column", ONE_LONG, _body(2, b"\x00"), DEFAULT_LIMITS, "RECORD-5"),
+    ("prefix on an int column", ONE_LONG, _body(2, _col(5)), DEFAULT_LIMITS, "RECORD-5"),
+    ("unassigned transform", ONE_LONG, _body(2, _col(10)), DEFAULT_LIMITS, "RECORD-5"),
+    ("plain, one value short", ONE_LONG, _body(2, _col(0, _z(1))), DEFAULT_LIMITS, "RECORD-5"),
+    ("plain, a byte over", ONE_LONG, _body(2, _col(0, _z(1) + _z(2) + b"\x00")), DEFAULT_LIMITS, "RECORD-5"),
+    ("plain", ONE_LONG, _body(2, _col(0, _z(1) + _z(-2))), DEFAULT_LIMITS, None),
+    ("delta", ONE_LONG, _body(2, _col(1, _z(5) + _z(-1))), DEFAULT_LIMITS, None),
+    ("constant", ONE_LONG, _body(2, _col(2, _z(-7))), DEFAULT_LIMITS, None),
+    ("frame of reference", ONE_LONG, _body(2, _col(3, _z(-100) + b"\x00\x05")), DEFAULT_LIMITS, None),
+    ("frame of reference, short", ONE_LONG, _body(2, _col(3, _z(-100) + b"\x00")), DEFAULT_LIMITS, "RECORD-5"),
+    ("dictionary", ONE_LONG, _body(2, _col(4, b"\x02" + _z(9) + _z(-9) + b"\x01\x00")), DEFAULT_LIMITS, None),
+    ("dictionary index", ONE_LONG, _body(2, _col(4, b"\x02" + _z(9) + _z(-9) + b"\x01\x02")), DEFAULT_LIMITS, "RECORD-7"),
+    ("dictionary entries", ONE_LONG, _body(2, _col(4, b"\x02" + _z(9) + _z(-9) + b"\x01\x00")),
+     Limits(max_dictionary_entries=1), "RECORD-6"),
+    ("entry_count overflow", ONE_LONG, _body(2, _col(4, b"\xff" * 9 + b"\x7f")), DEFAULT_LIMITS, "CONV-5"),
+    ("bitpacked", ONE_LONG, _body(2, _col(7, _z(10) + b"\x03" + bytes((0b101_010,)))), DEFAULT_LIMITS, None),
+    ("bitpacked padding", ONE_LONG, _body(2, _col(7, _z(10) + b"\x03" + bytes((0b11_101_010,)))), DEFAULT_LIMITS,
+     "RECORD-8"),
+    ("bitpacked width 65", ONE_LONG, _body(2, _col(7, _z(0) + bytes((65,)) + bytes(17))), DEFAULT_LIMITS, "RECORD-8"),
+    ("bitpacked width 65, short", ONE_LONG, _body(2, _col(7, _z(0) + bytes((65,)) + bytes(3))), DEFAULT_LIMITS, "RECORD-5"),
+    ("bitpacked without width", ONE_LONG, _body(2, _col(7, _z(0))), DEFAULT_LIMITS, "RECORD-5"),
+    ("delta_bitpacked", ONE_LONG, _body(2, _col(8, _z(100) + _z(-5) + b"\x02\x03")), DEFAULT_LIMITS, None),
+    ("delta_bitpacked past 2^63", ONE_LONG, _body(2, _col(8, _z((1 << 63) - 1) + _z(1) + b"\x00")), DEFAULT_LIMITS,
+     "RECORD-5"),
+    ("varint over max_varint_bytes", ONE_LONG, _body(2, _col(0, _z(1000) + _z(1))), Limits(max_varint_bytes=1), "LIMIT-2"),
+    ("int out of range", ONE_INT, _body(1, _col(0, _z(1 << 31))), DEFAULT_LIMITS, "RECORD-5"),
+    ("plain bytes, cut", ONE_STRING, _body(2, _col(0, b"\x02ab\x05x")), DEFAULT_LIMITS, "RECORD-5"),
+    ("bytes dictionary index", ONE_STRING, _body(2, _col(4, b"\x01\x01a\x00\x01")), DEFAULT_LIMITS, "RECORD-7"),
+    ("prefix over the previous value", ONE_STRING, _body(2, _col(5, b"\x00\x02ab\x03\x00")), DEFAULT_LIMITS, "RECORD-7"),
+    ("prefix", ONE_STRING, _body(2, _col(5, b"\x00\x02ab\x01\x01c")), DEFAULT_LIMITS, None),
+    ("key", ONE_STRING, _body(2, _col(6)), DEFAULT_LIMITS, None),
+    ("key on the keys column", ONE_STRING, _body(2, _col(6), keys=_col(6)), DEFAULT_LIMITS, "RECORD-5"),
+    ("numbered", ONE_STRING, _body(2, _col(9, b"\x04dev-\x03\x00" + _z(7) + _z(123))), DEFAULT_LIMITS, None),
+    ("numbered, 0 digits", ONE_STRING, _body(2, _col(9, b"\x00\x00\x00" + _z(0) + _z(0))), DEFAULT_LIMITS, "RECORD-8"),
+    ("numbered, 19 digits", ONE_STRING, _body(2, _col(9, b"\x00\x13\x00" + _z(0) + _z(0))), DEFAULT_LIMITS, "RECORD-8"),
+    ("numbered by prefix", ONE_STRING, _body(2, _col(9, b"\x00\x02\x05")), DEFAULT_LIMITS, "RECORD-5"),
+    ("numbered over its digits", ONE_STRING, _body(2, _col(9, b"\x00\x02\x00" + _z(100) + _z(1))), DEFAULT_LIMITS,
+     "RECORD-5"),
+    ("numbered without digits", ONE_STRING, _body(2, _col(9, b"\x00")), DEFAULT_LIMITS, "RECORD-5"),
+    ("fixed of the wrong size", ONE_FIXED, _body(1, _col(0, b"\x03abc")), DEFAULT_LIMITS, "RECORD-5"),
+    ("key on array items", STRINGS, _body(1, _col(0, _z(2)), _col(6)), DEFAULT_LIMITS, "RECORD-5"),
+    ("items", STRINGS, _body(1, _col(0, _z(3)), _col(0, b"\x01a\x01b\x01c")), DEFAULT_LIMITS, None),
+    ("items over max_collection_items", STRINGS, _body(1, _col(0, _z(3)), _col(0, b"\x01a\x01b\x01c")),
+     Limits(max_collection_items=2), "RECORD-6"),
+    ("delta_bitpacked of no value", LONGS, _body(1, _col(0, _z(0)), _col(8, _z(0) + _z(0) + b"\x00"), _col(0, _z(5))),
+     DEFAULT_LIMITS, "RECORD-8"),
+    ("delta_bitpacked of no value, width 8", LONGS, _body(1, _col(0, _z(0)), _col(8, _z(0) + _z(0) + b"\x08"),
+                                                            _col(0, _z(5))), DEFAULT_LIMITS, "RECORD-5"),
+    ("a byte after the last column", ONE_LONG, _body(2, _col(0, _z(1) + _z(2)), b"\x00"), DEFAULT_LIMITS, "RECORD-3"),
+    ("count 0", ONE_LONG, _body(2, _col(0, _z(1) + _z(2)), count=0), DEFAULT_LIMITS, "BATCH-8"),
+    ("count over max_batch_events", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_batch_events=1), "LIMIT-4"),
+    ("key over max_key_size", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_key_size=1), "LIMIT-5"),
+    ("event_data over max_event_data_size", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_event_data_size=0),
+     "RECORD-6"),
+    ("keys over max_decompressed_size", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_decompressed_size=3),
+     "RECORD-6"),
+    ("records over max_decompressed_size", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_decompressed_size=5),
+     "RECORD-6"),
+]
+
+
+@covers("RECORD-3", "RECORD-5", "RECORD-6", "RECORD-7", "RECORD-8")
+@pytest.mark.parametrize(("schema", "body", "limits", "requirement"), [c[1:] for c in _ERROR_CASES],
+                         ids=[c[0] for c in _ERROR_CASES])
+def test_each_column_rule_agrees(schema: Any, body: bytes, limits: Limits, requirement: str | None) -> None:
+    schemas = RecordSchemas({(TYPE_ID, VERSION): schema})
+    results = [same_outcome(head(codec) + _COMPRESS[codec](body), limits, schemas) for codec in BatchCodec]
+    if requirement is None:
+        assert all(isinstance(r, tuple) and all(isinstance(e, Event) for e in r) for r in results)
+    else:
+        assert isinstance(results[0], tuple) and results[0][1] == requirement, results[0]
