@@ -258,6 +258,25 @@ def test_version_0_server_refuses_version_1_and_the_v1_cases_are_unsupported(pki
     assert "unsupported_protocol_version to a version-1 request" in claimed[1].observed
 
 
+def test_version_0_client_cases_play_a_version_0_server_for_a_version_1_client(pki: Path, tmp_path: Path) -> None:
+    """With [client] versions = [0, 1], the version-0 cases refuse version 1 (HS-11) and go on with the client's
+    fallback connection (VER-2): `sink connect --protocol-version 1` passes them; a client that offers 1 again
+    does not."""
+    from sinkcheck.client_mode import run_client_cases
+    from sinkcheck.selftest import client_profile
+
+    ids = ["client.handshake.request-first", "client.handshake.stores-server-instance-id",
+           "client.handshake.refused.unsupported-protocol-version"]
+    cases = [c for c in catalogue() if c.id in ids]
+    results = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0),
+                                           profile=client_profile(pki, tmp_path, version=1)))
+    assert [(r.case.id, r.outcome) for r in results] == [(i, Outcome.PASS) for i in ids], [r.observed for r in results]
+    assert all(any("version 1 refused" in w.decoded for w in r.wire) for r in results)
+    [stuck] = asyncio.run(run_client_cases(cases[:1], listen=("127.0.0.1", 0),
+                                           profile=client_profile(pki, tmp_path, mutant="no-fallback", version=1)))
+    assert stuck.outcome is Outcome.FAIL and "unsupported_version" in stuck.observed, stuck.observed
+
+
 # -- the self-test, end to end, and its reports ------------------------------------------------------------
 
 

@@ -55,7 +55,7 @@ class ClientCaseContext:
     """Handed to every client-mode case."""
 
     def __init__(self, *, listener: Listener, control: ClientControl, profile: Profile, state: ClientRunState,
-                 case_id: str, scale: float = 1.0, drain: bool = True) -> None:
+                 case_id: str, scale: float = 1.0, drain: bool = True, version_0_server: bool = False) -> None:
         self.listener = listener
         self.control = control
         self.profile = profile
@@ -66,6 +66,9 @@ class ClientCaseContext:
         self.started = time.monotonic()
         self._wires: list[Wire] = []
         self._drain = drain  # exec mode: connections left over belong to a killed process
+        # A version-0 case with a client that offers version 1: the runner plays a version-0-only server,
+        # which refuses version 1 (HS-11); the client must come back offering 0 (VER-2) and the case goes on.
+        self.version_0_server = version_0_server
         self._offset = 0
 
     # -- time ---------------------------------------------------------------------------------
@@ -105,7 +108,36 @@ class ClientCaseContext:
         wire.adopt(name=name or f"c{len(self._wires) + 1}", log=self.log.append, started=self.started)
         wire.note(wire.accepted_note)
         self._wires.append(wire)
-        return wire
+        return await self._version_0_only(wire)
+
+    async def _version_0_only(self, wire: Wire) -> Wire:
+        """As a version-0 server: a version-1 request gets ``unsupported_protocol_version``; the client's next
+        connection, which must offer version 0 (VER-2), replaces ``wire``. Any other first frame is left
+        for the case to read."""
+        if not self.version_0_server:
+            return wire
+        try:
+            frame = await wire.recv_frame(self.prompt())
+        except TimeoutError:
+            return wire  # nothing yet: the case judges a silent client
+        if frame is None or frame[:1] != b"\x01":
+            if frame is not None:
+                wire.unread(frame)
+            return wire
+        wire.note("the runner plays a version-0 server: version 1 refused (VER-2: the client must offer 0 next)")
+        await wire.send_frame(encode_frame(ConnectionResponse(response=Response.UNSUPPORTED_PROTOCOL_VERSION)))
+        await wire.expect_close(self.prompt())
+        await wire.close()
+        wait = self.t(self.profile.client.reconnect_wait)
+        try:
+            again = await self.listener.take(wait)
+        except TimeoutError:
+            raise CheckFailed(f"after unsupported_protocol_version to its version-1 request, the client did not "
+                              f"reconnect within {wait:.1f} s (to offer version 0, VER-2)") from None
+        again.adopt(name=f"{wire.name}-v0", log=self.log.append, started=self.started)
+        again.note(again.accepted_note)
+        self._wires.append(again)
+        return again
 
     async def restart_client(self, why: str) -> Wire:
         """Stop the client (a power loss, with --exec) and take the connection of its next start."""
@@ -115,7 +147,7 @@ class ClientCaseContext:
         wire.adopt(name=f"c{len(self._wires) + 1}", log=self.log.append, started=self.started)
         wire.note(wire.accepted_note)
         self._wires.append(wire)
-        return wire
+        return await self._version_0_only(wire)
 
     async def _take(self, wait: float, when: str) -> Wire:
         try:

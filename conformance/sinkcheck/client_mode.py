@@ -32,7 +32,8 @@ async def run_client_cases(cases: list[Case], *, listen: tuple[str, int], profil
 
     def context(case: Case) -> ClientCaseContext:
         return ClientCaseContext(listener=listener, control=control, profile=profile, state=state, case_id=case.id,
-                                 scale=scale, drain=command is not None)
+                                 scale=scale, drain=command is not None,
+                                 version_0_server=profile.has("client_v1") and case.feature != "client_v1")
 
     try:
         return await run_cases(cases, host=host, port=port, profile=profile, scale=scale,

@@ -120,6 +120,10 @@ class Wire:
             self._frames.extend(frames)
         return self._frames.pop(0)
 
+    def unread(self, frame: bytes) -> None:
+        """Put back a frame taken with :meth:`recv_frame`: the next read returns it again (it is not logged twice)."""
+        self._frames.insert(0, frame)
+
     async def next_frame(self, what: str, seconds: float,
                          background: Callable[[bytes], Awaitable[bool]]) -> bytes:
         """The next frame the case is waiting for, within ``seconds``.

@@ -121,8 +121,9 @@ def selftest(args: argparse.Namespace, console: Console) -> int:
                                       mode="server", label=f"reference {host}:{port}")
             if code != 0:
                 problems.append(f"the reference server did not pass (exit code {code})")
-        # The version-0 client cases expect a version-0 request: they run against `sink connect`, the
-        # version-1 cases against `sink connect --protocol-version 1` (which offers 1 and falls back).
+        # The version-0 client cases run against `sink connect` (version 0, like their mutants), the version-1
+        # cases against `sink connect --protocol-version 1`. (With a version-1 client, the version-0 cases play a
+        # version-0 server and the client falls back first: tests/test_sinkcheck.py runs some that way.)
         for version, cases, tag in ((0, [c for c in client_cases if c.feature != "client_v1"], "client"),
                                     (1, [c for c in client_cases if c.feature == "client_v1"], "client-v1")):
             if not cases:
