@@ -18,6 +18,7 @@ from mkdocs.structure.files import File, Files
 from sinkcheck import __version__
 from sinkcheck.cases import catalogue
 from sinkcheck.model import Case, catalogue_hash
+from sinkcheck.profile import DERIVED_FEATURES
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRIES = {version: ROOT / "spec" / version / "requirements.toml" for version in ("v0", "v1")}
@@ -49,7 +50,10 @@ def _case_rows(cases: list[Case], sections: dict[str, str]) -> list[str]:
     lines = ["| Case | Level | Requirements | Acceptable reactions |", "|---|---|---|---|"]
     for c in cases:
         notes = []
-        if c.feature:
+        if c.feature in DERIVED_FEATURES:
+            notes.append(f"feature `{c.feature}`: the profile's "
+                          f"{'`versions`' if c.mode == 'server' else '`[client] versions`'} include 1")
+        elif c.feature:
             notes.append(f"feature `{c.feature}`")
         if c.slow:
             notes.append("slow: waits about 1.5 K to 2 K; skipped by `--no-slow`")
