@@ -110,3 +110,41 @@ def test_sink_serve_accepts_version_1_unless_limited_to_0(tmp_path: Path) -> Non
     add_connect_options(connect)
     assert connect.parse_args(["--server", "h:1"]).protocol_version == 0
     assert connect.parse_args(["--server", "h:1", "--protocol-version", "1"]).protocol_version == 1
+
+
+@covers("BPUB-9", "BPUB-10", "BRES-6")
+def test_a_version_1_client_answers_the_servers_batch(tmp_path: Path) -> None:
+    """The server's outbox pump sends its events to a version-1 client as one BATCH_PUBLISH; the client stores
+    them and answers it, so they are delivered (the reference client once left such batches unanswered)."""
+    from peer_support import eventually
+    from sinkproto.certs import make_dev_pki
+    from sinkproto.peers import client_context, server_context
+    from sinkproto.peers.service import StoreClient
+    from sinkproto.peers.v1 import SinkClientV1
+
+    pki = make_dev_pki(tmp_path / "pki", ["alice"])
+    server_store = EventStore.open(tmp_path / "server.db", new_instance_id=lambda: 0x5E)
+    client_store = EventStore.open(tmp_path / "client.db", new_instance_id=lambda: 0xC1)
+
+    async def scenario() -> None:
+        handler = StoreServer(server_store, ServerPolicy(publish_on_connect=3), poll=0.05)
+        server = SinkServerV1(handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca))
+        _host, port = await server.start("127.0.0.1", 0)
+        client_handler = StoreClient(client_store, server_name="cloud", app_version=b"gw/1", poll=0.05)
+        client = SinkClientV1(client_handler, client_context(ca=pki.ca, cert=pki.client_cert("alice"),
+                                                             key=pki.client_key("alice")),
+                              "127.0.0.1", port, server_hostname="localhost")
+        task = asyncio.create_task(client.run())
+        try:
+            await eventually(lambda: len(client_store.received("cloud")) == 3 and server_store.lag("alice") == 0, 15)
+            assert client.session is not None and client.session.connection.negotiated_version == 1  # type: ignore[attr-defined]
+        finally:
+            await client.stop()
+            await asyncio.wait_for(task, 10)
+            await server.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server_store.close()
+        client_store.close()
