@@ -544,3 +544,30 @@ def test_each_column_rule_agrees(schema: Any, body: bytes, limits: Limits, requi
         assert all(isinstance(r, tuple) and all(isinstance(e, Event) for e in r) for r in results)
     else:
         assert isinstance(results[0], tuple) and results[0][1] == requirement, results[0]
+
+
+_INTS = st.integers(-3, 3) | st.integers(1000, 1003) | st.integers(-(1 << 64), 1 << 64) | st.sampled_from(
+    [-(1 << 63), (1 << 63) - 1, (1 << 64) - 1, 127, 128, -64, -65, 8191, 8192])
+_RUNS = st.tuples(st.integers(-(1 << 62), 1 << 62), st.integers(-300, 300), st.integers(1, 40), st.integers(0, 3)).map(
+    lambda t: [t[0] + i * t[1] + (i * 7919) % (t[3] + 1) for i in range(t[2])])
+_TEXTS = st.sampled_from([b"", b"a", b"ab", b"abc", b"north-1", b"north-2", b"0", b"99"]) | st.binary(max_size=4)
+_NUMBERED = st.tuples(st.sampled_from([b"", b"dev-", b"x1", b"7"]), st.integers(1, 20)).flatmap(
+    lambda t: st.lists(st.integers(0, 10 ** min(t[1], 19) - 1).map(lambda k: t[0] + b"%0*d" % (t[1], k)), min_size=1,
+                       max_size=12))
+
+
+@covers("RECORD-9")
+@settings(SETTINGS, max_examples=300)
+@given(st.lists(_INTS, max_size=20) | _RUNS)
+def test_int_column_choice_is_the_reference_choice(values: list[int]) -> None:
+    body = int_body(values)
+    assert build_column(_INT, values, None) == varint_bytes(len(body)) + body
+
+
+@covers("RECORD-9")
+@settings(SETTINGS, max_examples=300)
+@given(st.lists(_TEXTS, max_size=12) | _NUMBERED, st.booleans())
+def test_bytes_column_choice_is_the_reference_choice(values: list[bytes], as_keys: bool) -> None:
+    keys = list(values) if as_keys else None
+    body = bytes_body(values, keys)
+    assert build_column(_TEXT, values, keys) == varint_bytes(len(body)) + body

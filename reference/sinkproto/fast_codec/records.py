@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import accumulate, repeat
-from operator import add, floordiv, lshift, rshift, sub, xor
+from operator import add, floordiv, itemgetter, sub, xor
 from typing import Any
 
 from ..errors import (
@@ -53,7 +53,6 @@ from ..transforms import (
     MAX_DIGITS,
     MAX_WIDTH,
     Transform,
-    numbered_split,
 )
 from .batch import Inflate
 from .frames import new_events
@@ -70,6 +69,7 @@ __all__ = [
 # RECORD-1: a records batch has exactly same_event_type_id and same_schema_version set.
 RECORDS_FLAGS = 0x30
 
+_DIGITS = b"0123456789"
 _OFFSETS = Column("offsets", ColumnType.INT, None, *UINT64)
 _TIMESTAMPS = Column("timestamps", ColumnType.INT, None, *UINT64)
 
@@ -392,12 +392,13 @@ def _size(value: int) -> int:
 
 def _sizes(values: list[int]) -> int:
     """The length of the varints of ``values`` (all >= 0), summed in C."""
+    if max(values, default=0) < 0x80:
+        return len(values)
     return sum(map(_SIZE_BY_BITS.__getitem__, map(int.bit_length, values)))
 
 
 def _zigzags(values: Sequence[int]) -> list[int]:
-    # (v << 1) ^ (v >> 127) is the zigzag of any |v| < 2^127 (values here have at most 65 bits), mapped in C.
-    return list(map(xor, map(lshift, values, repeat(1)), map(rshift, values, repeat(127))))
+    return [v << 1 if v >= 0 else ~v << 1 | 1 for v in values]
 
 
 def _zigzag(value: int) -> int:
@@ -424,8 +425,24 @@ def _dictionary(values: Sequence[Any]) -> tuple[list[Any], list[int]]:
     return list(index), list(map(index.__getitem__, values))
 
 
+def _span(low: int, high: int) -> tuple[int, int]:
+    """The shortest and longest zigzag varint of a value in ``low..high``."""
+    near = low if low > 0 else min(0, high)
+    return _size(_zigzag(near)), max(_size(_zigzag(low)), _size(_zigzag(high)))
+
+
+def _better(size: int, transform: int, best_size: int, best: int) -> bool:
+    """RECORD-9: shorter, or as short with a lower transform number."""
+    return size < best_size or (size == best_size and transform < best)
+
+
 def int_body(values: Sequence[int]) -> bytes:
-    """The transform byte and payload of the canonical int column (RECORD-9), as ``transforms.int_candidates`` lists them."""
+    """The transform byte and payload of the canonical int column (RECORD-9), among ``transforms.int_candidates``.
+
+    The bit-packed sizes need only the extremes; each other candidate's
+    exact size is computed only when a lower bound from the extremes does
+    not already rule it out, and only the winner is written.
+    """
     n = len(values)
     if not n:
         return b"\x00"
@@ -433,49 +450,57 @@ def int_body(values: Sequence[int]) -> bytes:
     if low == high:
         # constant is shorter than every other candidate once there are two values; plain comes first for one.
         return (b"\x02" if n > 1 else b"\x00") + varint_bytes(_zigzag(low), wide=True)
-    zigzags = _zigzags(values)
-    # Candidates in transform order, each kept only if strictly shorter than the best so far.
-    best_size = _sizes(zigzags)
-    best: tuple[int, Any] = (_PLAIN, zigzags)
+    first = values[0]
     deltas = list(map(sub, values[1:], values))
-    delta_zigzags = [zigzags[0], *_zigzags(deltas)]
-    size = _sizes(delta_zigzags)
-    if size < best_size:
-        best_size, best = size, (_DELTA, delta_zigzags)
-    offsets = list(map(sub, values, repeat(low)))
+    delta_low, delta_high = min(deltas), max(deltas)
     head = _size(_zigzag(low))
-    size = head + _sizes(offsets)
-    if size < best_size:
-        best_size, best = size, (_FOR, offsets)
-    entries, indices = _dictionary(values) if len(set(values)) < n else (None, None)
-    if entries is not None and indices is not None:  # with every value distinct, dictionary is longer than plain
-        size = _size(len(entries)) + _sizes(_zigzags(entries)) + _sizes(indices)
-        if size < best_size:
-            best_size, best = size, (_DICTIONARY, (entries, indices))
     width = (high - low).bit_length()
-    size = head + 1 + (n * width + 7) // 8
-    if size < best_size:
-        best_size, best = size, (_BITPACKED, (offsets, width))
-    delta_low = min(deltas, default=0)
-    delta_width = (max(deltas, default=0) - delta_low).bit_length()
+    best_size, best = head + 1 + (n * width + 7) // 8, _BITPACKED
+    delta_width = (delta_high - delta_low).bit_length()
     if delta_width <= MAX_WIDTH:
-        size = _size(zigzags[0]) + _size(_zigzag(delta_low)) + 1 + ((n - 1) * delta_width + 7) // 8
+        size = _size(_zigzag(first)) + _size(_zigzag(delta_low)) + 1 + ((n - 1) * delta_width + 7) // 8
         if size < best_size:
-            best = (_DELTA_BITPACKED, (delta_low, delta_width))
-    transform, how = best
-    if transform == _PLAIN or transform == _DELTA:
-        return bytes((transform,)) + varint_column(how, wide=True)
-    if transform == _FOR:
-        return b"\x03" + varint_bytes(_zigzag(low), wide=True) + varint_column(how, wide=True)
-    if transform == _DICTIONARY:
-        entries, indices = how
-        return b"\x04" + varint_bytes(len(entries)) + varint_column(_zigzags(entries), wide=True) + varint_column(indices)
-    if transform == _BITPACKED:
-        offsets, width = how
+            best_size, best = size, _DELTA_BITPACKED
+    least, most = _span(low, high)
+    if _better(n * least, _PLAIN, best_size, best):
+        size = n * least if least == most else _sizes(_zigzags(values))
+        if _better(size, _PLAIN, best_size, best):
+            best_size, best = size, _PLAIN
+    delta_least, delta_most = _span(delta_low, delta_high)
+    first_size = _size(_zigzag(first))
+    if _better(first_size + (n - 1) * delta_least, _DELTA, best_size, best):
+        size = first_size + ((n - 1) * delta_least if delta_least == delta_most else _sizes(_zigzags(deltas)))
+        if _better(size, _DELTA, best_size, best):
+            best_size, best = size, _DELTA
+    offsets: list[int] | None = None
+    if _better(head + n, _FOR, best_size, best):  # the offset 0 takes one byte, the others at least one
+        if _size(high - low) == 1:
+            size = head + n
+        else:
+            offsets = list(map(sub, values, repeat(low)))
+            size = head + _sizes(offsets)
+        if _better(size, _FOR, best_size, best):
+            best_size, best = size, _FOR
+    distinct = len(set(values))
+    # With every value distinct, dictionary is plain's values plus an index each: never the shortest.
+    if distinct < n and _better(_size(distinct) + distinct * least + n, _DICTIONARY, best_size, best):
+        entries, indices = _dictionary(values)
+        size = _size(distinct) + _sizes(_zigzags(entries)) + _sizes(indices)
+        if _better(size, _DICTIONARY, best_size, best):
+            best_size, best = size, _DICTIONARY
+            return b"\x04" + varint_bytes(distinct) + varint_column(_zigzags(entries), wide=True) + varint_column(indices)
+    if best == _PLAIN:
+        return b"\x00" + varint_column(_zigzags(values), wide=True)
+    if best == _DELTA:
+        return b"\x01" + varint_bytes(_zigzag(first), wide=True) + varint_column(_zigzags(deltas), wide=True)
+    if offsets is None:
+        offsets = list(map(sub, values, repeat(low)))
+    if best == _FOR:
+        return b"\x03" + varint_bytes(_zigzag(low), wide=True) + varint_column(offsets, wide=True)
+    if best == _BITPACKED:
         return b"\x07" + varint_bytes(_zigzag(low), wide=True) + bytes((width,)) + pack(offsets, width)
-    delta_low, delta_width = how
-    return (b"\x08" + varint_bytes(zigzags[0], wide=True) + varint_bytes(_zigzag(delta_low), wide=True)
-            + bytes((delta_width,)) + pack([d - delta_low for d in deltas], delta_width))  # fmt: skip
+    return (b"\x08" + varint_bytes(_zigzag(first), wide=True) + varint_bytes(_zigzag(delta_low), wide=True)
+            + bytes((delta_width,)) + pack(list(map(sub, deltas, repeat(delta_low))), delta_width))  # fmt: skip
 
 
 def _common(a: bytes, b: bytes) -> int:
@@ -486,14 +511,12 @@ def _common(a: bytes, b: bytes) -> int:
     return m - ((int.from_bytes(a[:m], "big") ^ int.from_bytes(b[:m], "big")).bit_length() + 7) // 8
 
 
-def _shared(values: Sequence[bytes]) -> list[int]:
+def _shared(values: Sequence[bytes], one_length: bool) -> list[int]:
     """How many bytes each value shares with the one before it (the first with b"")."""
-    if not values:
-        return []
-    size = len(values[0])
-    if any(len(v) != size for v in values):
+    if not one_length:
         return [_common(a, b) for a, b in zip([b"", *values], values)]
-    # Equal lengths: the first differing byte is the top set byte of the XOR of the two values read big-endian.
+    # One length: the first differing byte is the top set byte of the XOR of the two values read big-endian.
+    size = len(values[0])
     numbers = list(map(int.from_bytes, values))
     bits = map(int.bit_length, map(xor, numbers[1:], numbers))
     differing = map(floordiv, map(add, bits, repeat(7)), repeat(8))
@@ -509,49 +532,59 @@ def _chunks(values: Sequence[bytes]) -> bytes:
     return b"".join([varint_bytes(len(v)) + v for v in values])
 
 
+def _numbered(values: Sequence[bytes], shared: list[int]) -> tuple[bytes, int] | None:
+    """``transforms.numbered_split`` of values of one length, from what they share (their common prefix)."""
+    size = len(values[0])
+    common = min(shared[1:], default=size)
+    # Every value is the common prefix and then digits, or the prefix is longer than what all share.
+    if common < size and not b"".join(map(itemgetter(slice(common, None)), values)).isdigit():
+        return None
+    digits = min(size - len(values[0][:common].rstrip(_DIGITS)), MAX_DIGITS)
+    if not digits or size - digits > common:
+        return None
+    return values[0][: size - digits], digits
+
+
 def bytes_body(values: Sequence[bytes], keys: Sequence[bytes] | None) -> bytes:
     """The transform byte and payload of the canonical bytes column (RECORD-9); ``keys`` for a per-event column."""
     n = len(values)
     if keys is not None and n and list(values) == list(keys):
         # key is empty: only an empty plain column (n = 0) could be as short, and it comes first.
         return b"\x06"
-    best_size = _chunks_size(values)
-    best: tuple[int, Any] = (_PLAIN, None)
-    first = values[0] if n else b""
+    lengths = list(map(len, values))
+    total = sum(lengths)
+    best_size, best = _sizes(lengths) + total, _PLAIN
     distinct = len(set(values))
     if n and distinct == 1:
-        size = _size(len(first)) + len(first)
+        size = _size(lengths[0]) + lengths[0]
         if size < best_size:
-            best_size, best = size, (_CONSTANT, None)
-    if n and distinct < n:
+            best_size, best = size, _CONSTANT
+    entries: list[bytes] = []
+    indices: list[int] = []
+    if distinct < n:  # with every value distinct, dictionary is plain's values plus an index each
         entries, indices = _dictionary(values)
-        size = _size(len(entries)) + _chunks_size(entries) + _sizes(indices)
+        size = _size(distinct) + _chunks_size(entries) + _sizes(indices)
         if size < best_size:
-            best_size, best = size, (_DICTIONARY, (entries, indices))
-    shared = _shared(values)
-    rests = [v[s:] for v, s in zip(values, shared)]
-    size = _sizes(shared) + _chunks_size(rests)
+            best_size, best = size, _DICTIONARY
+    one_length = bool(n) and min(lengths) == max(lengths)
+    shared = _shared(values, one_length)
+    size = _sizes(shared) + _sizes(list(map(sub, lengths, shared))) + total - sum(shared)
     if size < best_size:
-        best_size, best = size, (_PREFIX, None)
-    split = numbered_split(values)
-    if split is not None:
+        best_size, best = size, _PREFIX
+    split = _numbered(values, shared) if one_length else None
+    numbers = b""
+    if split is not None and _size(len(split[0])) + len(split[0]) + 2 < best_size:
         prefix, digits = split
-        numbers = int_body([int(v[len(prefix):]) for v in values])
-        size = _size(len(prefix)) + len(prefix) + 1 + len(numbers)
-        if size < best_size:
-            best = (_NUMBERED, (prefix, digits, numbers))
-    transform, how = best
-    if transform == _PLAIN:
+        numbers = int_body(list(map(int, map(itemgetter(slice(len(prefix), None)), values))))
+        if _size(len(prefix)) + len(prefix) + 1 + len(numbers) < best_size:
+            return b"\x09" + varint_bytes(len(prefix)) + prefix + bytes((digits,)) + numbers
+    if best == _PLAIN:
         return b"\x00" + _chunks(values)
-    if transform == _CONSTANT:
-        return b"\x02" + varint_bytes(len(first)) + first
-    if transform == _DICTIONARY:
-        entries, indices = how
-        return b"\x04" + varint_bytes(len(entries)) + _chunks(entries) + varint_column(indices)
-    if transform == _PREFIX:
-        return b"\x05" + b"".join([varint_bytes(s) + varint_bytes(len(r)) + r for s, r in zip(shared, rests)])
-    prefix, digits, numbers = how
-    return b"\x09" + varint_bytes(len(prefix)) + prefix + bytes((digits,)) + numbers
+    if best == _CONSTANT:
+        return b"\x02" + varint_bytes(lengths[0]) + values[0]
+    if best == _DICTIONARY:
+        return b"\x04" + varint_bytes(distinct) + _chunks(entries) + varint_column(indices)
+    return b"\x05" + b"".join([varint_bytes(s) + varint_bytes(len(v) - s) + v[s:] for v, s in zip(values, shared)])
 
 
 def _chunk_of(body: bytes) -> bytes:
