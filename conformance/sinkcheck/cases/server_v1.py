@@ -37,6 +37,7 @@ from ..context_v1 import (
     unreadable_pair,
 )
 from ..model import CheckFailed, Level, Unsupported
+from ..wire import Wire
 from . import case
 
 V1 = "server_v1"
@@ -49,10 +50,10 @@ def event_as(ctx: CaseContext, pair: tuple[int, int], topic: str = "") -> Event:
     return dataclasses.replace(event, event_type_id=pair[0], schema_version=pair[1])
 
 
-async def pong(ctx: CaseContext, wire: object, why: str) -> None:
+async def pong(ctx: CaseContext, wire: Wire, why: str) -> None:
     """PING, and the next frame that is not the server's own traffic must be the PONG."""
-    await wire.send_frame(encode_frame(Ping()))  # type: ignore[attr-defined]
-    frame = await recv_v1(ctx, wire, f"a PONG {why}")  # type: ignore[arg-type]
+    await wire.send_frame(encode_frame(Ping()))
+    frame = await recv_v1(ctx, wire, f"a PONG {why}")
     if frame_type(frame) != PONG:
         raise CheckFailed(f"{describe_v1(frame)} instead of a PONG {why}")
 
