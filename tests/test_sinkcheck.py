@@ -277,6 +277,16 @@ def test_version_0_client_cases_play_a_version_0_server_for_a_version_1_client(p
     assert stuck.outcome is Outcome.FAIL and "unsupported_version" in stuck.observed, stuck.observed
 
 
+def test_coverage_lists_the_musts_of_version_1_when_the_run_exercised_it() -> None:
+    from sinkcheck.coverage import requirement_coverage
+
+    v0_only = requirement_coverage([("a", "pass", ["HS-9"]), ("b", "unsupported", ["VER-6"])], mode="server")
+    assert "VER-7" not in v0_only["must_not_exercised"]  # a version-0 server: version 1 is not its business
+    both = requirement_coverage([("a", "pass", ["HS-9"]), ("b", "pass", ["VER-6"])], mode="server")
+    assert "VER-7" in both["must_not_exercised"] and "VER-6" not in both["must_not_exercised"]
+    assert "VER-1" not in both["must_not_exercised"]  # a client's requirement
+
+
 # -- the self-test, end to end, and its reports ------------------------------------------------------------
 
 

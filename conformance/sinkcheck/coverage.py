@@ -15,9 +15,9 @@ from typing import Any
 
 from rich.console import Console
 
-from .paths import SPEC_REGISTRY
+from .paths import SPEC_REGISTRY, SPEC_REGISTRY_V1
 
-__all__ = ["MODE_TARGETS", "registry", "requirement_coverage", "report_coverage"]
+__all__ = ["MODE_TARGETS", "registry", "registry_v1", "requirement_coverage", "report_coverage"]
 
 #: Registry targets each mode can observe.
 MODE_TARGETS = {
@@ -41,6 +41,13 @@ def registry() -> list[dict[str, Any]]:
     return list(tomllib.loads(SPEC_REGISTRY.read_text())["requirement"])
 
 
+def registry_v1() -> list[dict[str, Any]]:
+    """The requirements version 1 defines (its own IDs only), when the runner runs from a checkout."""
+    if SPEC_REGISTRY_V1 is None or not SPEC_REGISTRY_V1.exists():
+        return []
+    return list(tomllib.loads(SPEC_REGISTRY_V1.read_text())["requirement"])
+
+
 def requirement_coverage(results: Iterable[tuple[str, str, Iterable[str]]], *, mode: str,
                          catalogue: Iterable[Iterable[str]] | None = None) -> dict[str, Any]:
     """``results``: (case ID, outcome, requirement IDs) per case run; ``catalogue``: the requirement IDs of
@@ -54,7 +61,14 @@ def requirement_coverage(results: Iterable[tuple[str, str, Iterable[str]]], *, m
             if SEVERITY.index(outcome) < SEVERITY.index(entry["outcome"]):
                 entry["outcome"] = outcome
     targets = MODE_TARGETS.get(mode, frozenset())
-    musts = [r["id"] for r in registry()
+    requirements = registry()
+    v1 = registry_v1()
+    v1_ids = {r["id"] for r in v1}
+    if mode in ("server", "client") and any(rid in v1_ids and e["outcome"] != "unsupported"
+                                            for rid, e in exercised.items()):
+        # A run that exercised version 1 (the peer speaks it) also lists the MUSTs version 1 adds.
+        requirements += v1
+    musts = [r["id"] for r in requirements
              if r["level"] in MUST_LEVELS and r.get("status", "active") == "active" and r["target"] in targets
              and (mode != "codec" or (r["id"].split("-")[0] in CODEC_PREFIXES
                                       and (not r["id"].startswith("ERR-") or r["target"] != "both")))]
