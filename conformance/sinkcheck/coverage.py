@@ -17,7 +17,7 @@ from rich.console import Console
 
 from .paths import SPEC_REGISTRY, SPEC_REGISTRY_V1
 
-__all__ = ["MODE_TARGETS", "registry", "registry_v1", "requirement_coverage", "report_coverage"]
+__all__ = ["MODE_TARGETS", "registry", "registry_v1", "report_coverage", "requirement_coverage"]
 
 #: Registry targets each mode can observe.
 MODE_TARGETS = {
