@@ -12,7 +12,7 @@ from typing import Any
 
 from .context import CaseContext, RunState
 from .model import Case, CaseResult, CheckFailed, Level, Outcome, Unsupported
-from .profile import Profile
+from .profile import DERIVED_FEATURES, Profile
 
 __all__ = ["select", "run_cases", "RunSummary", "load_expected_failures", "summarize"]
 
@@ -52,7 +52,9 @@ async def run_case(case: Case, *, host: str, port: int, profile: Profile, state:
     ctx = context if context is not None else CaseContext(host=host, port=port, profile=profile, state=state,
                                                           case_id=case.id, scale=scale)
     if case.feature is not None and not profile.has(case.feature):
-        return CaseResult(case, Outcome.UNSUPPORTED, f"feature '{case.feature}' not declared in the profile", 0.0)
+        why = (f"the profile does not say that {DERIVED_FEATURES[case.feature]}" if case.feature in DERIVED_FEATURES
+               else f"feature '{case.feature}' not declared in the profile")
+        return CaseResult(case, Outcome.UNSUPPORTED, why, 0.0)
     try:
         observed = await asyncio.wait_for(case.run(ctx), case_timeout(case, profile, scale))
         outcome = Outcome.PASS
