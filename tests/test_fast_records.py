@@ -24,7 +24,14 @@ from sinkproto.batchrules import gzip_body, zigzag_encode
 from sinkproto.batchrules_v1 import unzstd_body, zstd_body
 from sinkproto.construct_codec import v1
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_body
-from sinkproto.errors import DecodeError, OverlongVarint, UnknownFormat, VarintOverflow
+from sinkproto.errors import (
+    DecodeError,
+    EncodeError,
+    OverlongVarint,
+    UnknownFormat,
+    VarintOverflow,
+)
+from sinkproto.fast_codec import v1 as fast_v1
 from sinkproto.fast_codec.batch import inflate_gzip
 from sinkproto.fast_codec.primitives import varint_bytes
 from sinkproto.fast_codec.records import (
@@ -36,8 +43,14 @@ from sinkproto.fast_codec.records import (
     unpack,
 )
 from sinkproto.limits import DEFAULT_LIMITS, Limits
-from sinkproto.messages import Event
-from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchV1
+from sinkproto.messages import BatchLayout, Event
+from sinkproto.messages_v1 import (
+    BatchCodec,
+    BatchFormat,
+    BatchMode,
+    BatchPublish,
+    BatchV1,
+)
 from sinkproto.records import Column, ColumnType, RecordSchemas, transpose
 from sinkproto.transforms import Transform, pack_bits, unpack_bits
 from sinktest import covers
@@ -571,3 +584,57 @@ def test_bytes_column_choice_is_the_reference_choice(values: list[bytes], as_key
     keys = list(values) if as_keys else None
     body = bytes_body(values, keys)
     assert build_column(_TEXT, values, keys) == varint_bytes(len(body)) + body
+
+
+# -- through the fast codec's version-1 API -------------------------------------------------------------------
+
+
+@covers("RECORD-1", "RECORD-2", "CODEC-5", "BPUB-1")
+@SETTINGS
+@given(any_batches, st.sampled_from([None, *BatchCodec]), st.integers(0, 0xFFF), st.data())
+def test_fast_v1_batches_and_frames_in_records_mode_are_the_reference_ones(
+        drawn: tuple[RecordSchemas, list[Event]], codec: BatchCodec | None, message_id: int, data: st.DataObject) -> None:
+    schemas, events = drawn
+    fmt = None if codec is None else BatchFormat(codec=codec, mode=BatchMode.RECORDS)
+    batch = BatchV1(events=tuple(events), format=fmt)
+    encoded = fast_v1.encode_batch(batch, schemas)
+    assert encoded == v1.encode_batch(batch, schemas)
+    assert fast_v1.decode_batch(encoded, schemas=schemas) == v1.decode_batch(encoded, schemas=schemas)
+    frame = BatchPublish(message_id=message_id, batch=batch)
+    raw = fast_v1.encode_frame(frame, schemas)
+    assert raw == v1.encode_frame(frame, schemas)
+    cut = raw[: data.draw(st.integers(0, len(raw)))]
+    flipped = bytearray(raw)
+    flipped[data.draw(st.integers(0, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    for unit in (raw, cut, bytes(flipped)):
+        reference = outcome(lambda unit=unit: v1.decode_frame(unit, schemas=schemas))  # type: ignore[misc]
+        fast = outcome(lambda unit=unit: fast_v1.decode_frame(unit, schemas=schemas))  # type: ignore[misc]
+        assert fast == reference or (reference[0] in (OverlongVarint, VarintOverflow) and fast[:2] == reference[:2])
+
+
+@covers("RECORD-1", "RECORD-2")
+def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
+    schemas = RecordSchemas({(TYPE_ID, VERSION): LONGS})
+    good = Event(event_type_id=TYPE_ID, schema_version=VERSION, key=b"k", offset=1, timestamp=2,
+                 event_data=avro(LONGS, {"xs": [1], "n": 2}))
+    records = BatchFormat(codec=BatchCodec.NONE, mode=BatchMode.RECORDS)
+    refused = [
+        (BatchV1(events=(good, Event(event_type_id=TYPE_ID, schema_version=2, key=b"", offset=0, timestamp=0,
+                                     event_data=good.event_data)), format=records), schemas),
+        (BatchV1(events=(good,), format=records), RecordSchemas({})),
+        (BatchV1(events=(good,), format=records), None),
+        (BatchV1(events=(Event(event_type_id=TYPE_ID, schema_version=VERSION, key=b"", offset=0, timestamp=0,
+                               event_data=b"\x00\x84\x00"),), format=records), schemas),
+    ]
+    for batch, known in refused:
+        with pytest.raises(EncodeError):
+            v1.encode_batch(batch, known)
+        with pytest.raises(EncodeError):
+            fast_v1.encode_batch(batch, known)
+    # A layout other than the records one is replaced by it (the reference does so, before its header check).
+    odd_layout = BatchV1(events=(good,), format=records, layout=BatchLayout.from_byte(0x38))
+    assert fast_v1.encode_batch(odd_layout, schemas) == v1.encode_batch(odd_layout, schemas)
+    assert fast_v1.encode_batch(odd_layout, schemas)[0] == 0xB0
+    # Without schemas (or with none that fits) the choice is among the column batches, as in the reference.
+    for known in (None, RecordSchemas({})):
+        assert fast_v1.encode_batch(BatchV1(events=(good,)), known) == v1.encode_batch(BatchV1(events=(good,)), known)

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import (
     DecodeError,
+    EncodeError,
     InconsistentBatch,
     LimitExceeded,
     Truncated,
@@ -45,6 +46,7 @@ from ..records import (
     check_value,
     reach_count,
     rebuild,
+    transpose,
 )
 from ..transforms import (
     BYTES_TRANSFORMS,
@@ -60,10 +62,15 @@ from .primitives import read_chunk_length, read_varint, varint_bytes, varint_col
 
 __all__ = [
     "RECORDS_FLAGS",
+    "bytes_body",
     "decode_records_body",
     "encode_records_body",
+    "int_body",
+    "pack",
     "read_records_batch",
+    "records_parts",
     "records_plan",
+    "unpack",
 ]
 
 # RECORD-1: a records batch has exactly same_event_type_id and same_schema_version set.
@@ -589,6 +596,29 @@ def bytes_body(values: Sequence[bytes], keys: Sequence[bytes] | None) -> bytes:
 
 def _chunk_of(body: bytes) -> bytes:
     return varint_bytes(len(body)) + body
+
+
+def records_parts(events: Sequence[Event], schemas: RecordSchemas | None) -> tuple[bytes, bytes]:
+    """The header values (event_type_id, schema_version) and the body of a records batch of ``events``.
+
+    Raises :class:`EncodeError` when records mode cannot carry them, in the
+    reference's order: more than one type or version (RECORD-1), no writer
+    schema (RECORD-2), an ``event_data`` that is not canonical Avro
+    (RECORD-2). The header flags are always the records layout (RECORD-1),
+    whatever layout the batch names, as in the reference.
+    """
+    first = events[0]
+    key = (first.event_type_id, first.schema_version)
+    if any((e.event_type_id, e.schema_version) != key for e in events):
+        raise EncodeError("a records batch holds events of one event_type_id and schema_version (RECORD-1)")
+    plan = schemas.plan(*key) if schemas is not None else None
+    if plan is None:
+        raise EncodeError(f"records mode needs the schema of event type {key[0]} version {key[1]} (RECORD-2)")
+    columns = transpose(plan, [e.event_data for e in events])
+    if columns is None:
+        raise EncodeError("an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it "
+                          "(RECORD-2)")  # fmt: skip
+    return varint_bytes(key[0]) + varint_bytes(key[1]), encode_records_body(events, columns, plan)
 
 
 def encode_records_body(events: Sequence[Event], columns: Sequence[Sequence[Any]], plan: RecordPlan) -> bytes:

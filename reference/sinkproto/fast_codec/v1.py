@@ -9,12 +9,10 @@ Every error is raised where, and as, the construct reference raises it
 (class, requirement ID, byte offset; ERR-2), which tests/test_fast_codec_v1.py
 and the ``fast_diff`` fuzz target check.
 
-Not yet here: the records mode of batch v1 (``mode`` 1, RECORD-*), which
-the reference has. The frame and batch functions take the reference's
-``schemas`` argument, but a records batch is ``unknown_format`` (BATCH-14)
-on decoding and refused on encoding, whatever ``schemas`` holds (what the
-reference did before records mode); the differential tests and the fuzz
-target leave records batches out until this codec implements them.
+The records mode of batch v1 (``mode`` 1, RECORD-*) is :mod:`.records`;
+the frame and batch functions take the writer schemas it needs as
+``schemas``, as the reference does (tests/test_fast_records.py compares
+the two on records batches and BATCH_PUBLISH frames).
 """
 
 from __future__ import annotations
@@ -46,6 +44,7 @@ from .frames import (
 )
 from .frames import encode_frame as encode_frame_v0
 from .primitives import read_chunk_length, read_varint, varint_bytes
+from .records import RECORDS_FLAGS, read_records_batch, records_parts
 
 __all__ = [
     "encode_frame",
@@ -224,6 +223,8 @@ _COMPRESS: dict[BatchCodec, Callable[[bytes], bytes]] = {
 # Every format byte this decoder accepts (mode columns), by its value.
 _FORMATS: dict[int, BatchFormat] = {(c << 4) | BatchMode.COLUMNS: BatchFormat(codec=c) for c in BatchCodec}
 _ZSTD_COLUMNS = BatchFormat(codec=BatchCodec.ZSTD).to_byte()
+# Mode records (RECORD-1), by codec.
+_RECORDS_FORMATS: dict[int, BatchFormat] = {c: BatchFormat(codec=c, mode=BatchMode.RECORDS) for c in BatchCodec}
 
 _new = object.__new__
 _set_batch_events = BatchV1.__dict__["events"].__set__
@@ -240,7 +241,7 @@ def _new_batch(events: tuple[Event, ...], flags: int, fmt: BatchFormat | None) -
     return batch
 
 
-def read_batch(data: bytes, limits: Limits) -> BatchV1:
+def read_batch(data: bytes, limits: Limits, schemas: RecordSchemas | None = None) -> BatchV1:
     """BATCH-12: a batch v1 filling ``data``; offsets in its errors count from its first byte (BPUB-1)."""
     if not data:
         raise Truncated("empty batch: no header byte", offset=0, requirement="BATCH-12")
@@ -259,15 +260,15 @@ def read_batch(data: bytes, limits: Limits) -> BatchV1:
             raise UnknownFormat(f"batch codec {codec} is not assigned", offset=1, requirement="BATCH-14")
         if mode not in BatchMode._value2member_map_:
             raise UnknownFormat(f"batch mode {mode} is not assigned", offset=1, requirement="BATCH-14")
-        # Mode records (RECORD-*): not in this codec yet (see the module doc).
-        raise UnknownFormat("batch mode records is proposed in this draft and not implemented by this decoder",
-                            offset=1, requirement="BATCH-14")  # fmt: skip
+        # Mode records, the only other one assigned (RECORD-1..RECORD-9).
+        events = read_records_batch(data, limits, schemas, _INFLATE[codec])
+        return _new_batch(events, RECORDS_FLAGS, _RECORDS_FORMATS[codec])
     flags &= 0x3F
     return _new_batch(read_columns(data, 2, flags, limits, _INFLATE[fmt.codec]), flags, fmt)
 
 
 def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> BatchV1:
-    return read_batch(as_bytes(data, "batch"), limits)
+    return read_batch(as_bytes(data, "batch"), limits, schemas)
 
 
 def encode_batch(value: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
@@ -276,25 +277,39 @@ def encode_batch(value: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
     ``format`` set: exactly that format, in ``layout`` or the canonical
     flags. ``format`` None with a ``layout``: the version-0 batch in that
     layout. Neither: the smallest of the version-0 canonical batch
-    (BATCH-7) and the extended ones with gzip and zstd (CODEC-5).
+    (BATCH-7) and the extended ones with gzip and zstd, then, when
+    ``schemas`` lets records mode carry the events (RECORD-1, RECORD-2), the
+    records batches with each codec (CODEC-5).
     """
     events = value.events
     if not events:
         raise EncodeError("a batch holds at least one event (BATCH-8)")
     fmt = value.format
+    if fmt is not None and fmt.mode is BatchMode.RECORDS:
+        values, records = records_parts(events, schemas)
+        return bytes((_EXTENDED | RECORDS_FLAGS, fmt.to_byte())) + values + _COMPRESS[fmt.codec](records)
     if fmt is None and value.layout is not None:
         return encode_columns(events, value.layout)
     flags, head, body = column_parts(events, value.layout)
     if fmt is not None:
-        if fmt.mode is not BatchMode.COLUMNS:
-            raise EncodeError("batch mode records is not implemented by this encoder (RECORD-*, proposed)")
         return bytes((_EXTENDED | flags, fmt.to_byte())) + head + _COMPRESS[fmt.codec](body)
     # The extended gzip candidate is the version-0 gzip batch plus the format
     # byte, so it never beats the version-0 candidate (the smaller of plain and
     # gzip): only zstd is compared. Ties go to version 0, as in the reference.
     version_0 = canonical_encoding(flags, head, body, gzip_body(body))
     zstd = bytes((_EXTENDED | flags, _ZSTD_COLUMNS)) + head + zstd_body(body)
-    return zstd if len(zstd) < len(version_0) else version_0
+    best = zstd if len(zstd) < len(version_0) else version_0
+    if schemas is None:
+        return best
+    try:
+        values, records = records_parts(events, schemas)
+    except EncodeError:  # records mode cannot carry these events
+        return best
+    for codec, records_format in _RECORDS_FORMATS.items():
+        candidate = bytes((_EXTENDED | RECORDS_FLAGS, records_format.to_byte())) + values + _COMPRESS[codec](records)
+        if len(candidate) < len(best):
+            best = candidate
+    return best
 
 
 # -- BPUB-1, BRES-1, BRES-2: the batch frames -----------------------------------------------------
@@ -303,12 +318,12 @@ _set_publish_id = BatchPublish.__dict__["message_id"].__set__
 _set_publish_batch = BatchPublish.__dict__["batch"].__set__
 
 
-def _decode_batch_publish(data: bytes, limits: Limits) -> BatchPublish:
+def _decode_batch_publish(data: bytes, limits: Limits, schemas: RecordSchemas | None = None) -> BatchPublish:
     if len(data) < 2:
         raise cut_in_field(data)
     frame: BatchPublish = _new(BatchPublish)
     _set_publish_id(frame, (data[0] & 0x0F) << 8 | data[1])
-    _set_publish_batch(frame, read_batch(data[2:], limits))
+    _set_publish_batch(frame, read_batch(data[2:], limits, schemas))
     return frame
 
 
@@ -341,9 +356,9 @@ def _decode_batch_result(data: bytes, limits: Limits) -> BatchResult:
     return BatchResult(message_id=(data[0] & 0x0F) << 8 | data[1], entries=tuple(entries))
 
 
-def _encode_batch_publish(value: BatchPublish) -> bytes:
+def _encode_batch_publish(value: BatchPublish, schemas: RecordSchemas | None = None) -> bytes:
     message_id = value.message_id
-    return bytes((0x20 | message_id >> 8, message_id & 0xFF)) + encode_batch(value.batch)
+    return bytes((0x20 | message_id >> 8, message_id & 0xFF)) + encode_batch(value.batch, schemas)
 
 
 def _encode_batch_result(value: BatchResult) -> bytes:
@@ -385,13 +400,18 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSc
     decoder = _DECODERS[data[0] >> 4]
     if decoder is None:
         raise UnknownType(f"frame type {data[0] >> 4} is not defined in v1", offset=0, requirement="FRAME-7")
+    if decoder is _decode_batch_publish:  # the one frame holding a batch, which may be in mode records
+        return _decode_batch_publish(data, limits, schemas)
     return decoder(data, limits)
 
 
 def encode_frame(message: FrameV1, schemas: RecordSchemas | None = None) -> bytes:
     """Encode one frame of a version-1 connection (without the stream length prefix)."""
     encoder = _ENCODERS.get(type(message))
-    data = encode_frame_v0(message) if encoder is None else encoder(message)  # type: ignore[arg-type]
+    if encoder is _encode_batch_publish:  # the one frame holding a batch, which may be in mode records
+        data = _encode_batch_publish(message, schemas)  # type: ignore[arg-type]
+    else:
+        data = encode_frame_v0(message) if encoder is None else encoder(message)  # type: ignore[arg-type]
     if len(data) > 0xFFFF:
         raise EncodeError(f"a frame of {len(data)} bytes does not fit the 65,535-byte limit (ERR-8, BPUB-5)")
     return data
