@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sinkproto.batchrules import gzip_body, zigzag_encode
 from sinkproto.batchrules_v1 import unzstd_body, zstd_body
+from sinkproto.bench.profiles import load
 from sinkproto.construct_codec import v1
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_body
 from sinkproto.errors import (
@@ -52,6 +53,7 @@ from sinkproto.messages_v1 import (
     BatchV1,
 )
 from sinkproto.records import Column, ColumnType, RecordSchemas, transpose
+from sinkproto.schemas import default_registry
 from sinkproto.transforms import Transform, pack_bits, unpack_bits
 from sinktest import covers
 
@@ -422,12 +424,19 @@ def test_each_transform_is_chosen_as_the_reference_chooses(column: Column, value
 
 
 @covers("RECORD-8")
-@given(st.integers(0, 64).flatmap(lambda w: st.tuples(st.just(w), st.lists(st.integers(0, (1 << w) - 1), max_size=30))))
+@given(st.integers(0, 64).flatmap(lambda w: st.tuples(st.just(w), st.lists(st.integers(0, (1 << w) - 1), max_size=150))))
 def test_linear_bit_packing_is_the_reference_packing(drawn: tuple[int, list[int]]) -> None:
     width, values = drawn
     packed = pack(values, width)
     assert packed == pack_bits(values, width)
     assert unpack(packed, width, len(values)) == unpack_bits(packed, width, len(values)) == values
+
+
+@covers("RECORD-8")
+@given(st.integers(0, 64), st.integers(0, 150), st.data())
+def test_linear_unpacking_refuses_padding_bits_as_the_reference(width: int, n: int, data: st.DataObject) -> None:
+    packed = data.draw(st.binary(min_size=(n * width + 7) // 8, max_size=(n * width + 7) // 8))
+    assert outcome(lambda: unpack(packed, width, n)) == outcome(lambda: unpack_bits(packed, width, n))
 
 
 @covers("RECORD-8")
@@ -446,6 +455,18 @@ def test_a_varint_error_inside_a_column_is_at_the_column_start() -> None:
     if reference != fast:
         pytest.xfail("construct_codec.records.read_column leaves OverlongVarint and VarintOverflow at their offset "
                      "within the column's own buffer")
+
+
+@covers("RECORD-3", "RECORD-9")
+@pytest.mark.parametrize("codec", list(BatchCodec))
+def test_the_meter_profile_agrees(codec: BatchCodec) -> None:
+    """100 events of the kit's meter schema: long columns, several groups of 64 bit-packed values."""
+    schemas = RecordSchemas.from_registry(default_registry())
+    batch = BatchV1(events=load()["meter"].events, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
+    data = v1.encode_batch(batch, schemas)
+    assert fast_v1.encode_batch(batch, schemas) == data
+    decoded = v1.decode_batch(data, schemas=schemas)
+    assert fast_v1.decode_batch(data, schemas=schemas) == decoded and decoded.events == batch.events
 
 
 def test_fixed_floats_pass_through_unchanged() -> None:
