@@ -348,7 +348,7 @@ class V1Setup:
             readable = schemas.restricted_to([(t, v) for t, vs in declaration.entries for v in vs])
             value = BatchV1(events=profile.events)
             if len(CONSTRUCT.encode_batch_v1(value, schemas=readable)) < len(FAST.encode_batch_v1(value, schemas=readable)):
-                codec = CONSTRUCT  # the fast codec has no records mode yet
+                codec = CONSTRUCT  # a fast codec without the records mode
         return cls(schemas, declaration, codec)
 
 
