@@ -7,14 +7,16 @@ hypothesis differential properties on built values (same bytes), valid
 encodings, mutated encodings and arbitrary bytes (same value or same error),
 for frames, batches v1 and reader declarations, under several limits.
 
-Batches in mode ``records`` are left out of the comparison: the fast codec
-still reports them as ``unknown_format`` (BATCH-14), which the reference
-did until records mode (spec/v1/batch.md "Records mode") was added to it.
+Frames and batches decode with the writer schemas of the kit's registry,
+as the vectors do, so batches in mode ``records`` are compared too
+(tests/test_fast_records.py goes deeper into them, with schemas of every
+Avro type).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -35,7 +37,7 @@ from sinkproto.messages import Batch, BatchLayout, ConnectionRequest, Connection
 from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
 from sinkproto.readers import ReaderSchemas
 from sinkproto.vectors import check as vector_check
-from sinkproto.vectors.model import Case, load_dir
+from sinkproto.vectors.model import Case, load_dir, vector_record_schemas
 
 V1_UNITS = ("frame", "batch", "reader_schemas")
 
@@ -49,30 +51,28 @@ V1_LIMITS = (
 limits_strategy = st.sampled_from(V1_LIMITS)
 
 
-def records_mode(batch: bytes) -> bool:
-    """An extended batch whose format byte names an assigned codec and mode records (see the module doc)."""
-    return len(batch) >= 2 and batch[0] & 0xC0 == 0x80 and batch[1] & 0x0F == BatchMode.RECORDS and batch[1] >> 4 <= 2
+SCHEMAS = vector_record_schemas()
 
 
-def in_records_mode(unit: str, data: bytes) -> bool:
-    if unit == "batch":
-        return records_mode(data)
-    return unit == "frame" and len(data) > 2 and data[0] >> 4 == 2 and records_mode(data[2:])
+def decoder(codec: Any, unit: str) -> Callable[..., Any]:
+    """The codec's decoder of ``unit``; frames and batches decode records mode with the registry's schemas."""
+    decode = getattr(codec, f"decode_{unit}")
+    return decode if unit == "reader_schemas" else partial(decode, schemas=SCHEMAS)
 
 
 def assert_same_decode(unit: str, data: bytes, limits: Limits) -> tuple[Any, ...]:
     """Both codecs decode ``data``: same value, or same error class, requirement and offset."""
-    reference = outcome(getattr(construct_v1, f"decode_{unit}"), data, limits)
-    fast = outcome(getattr(fast_v1, f"decode_{unit}"), data, limits)
+    reference = outcome(decoder(construct_v1, unit), data, limits)
+    fast = outcome(decoder(fast_v1, unit), data, limits)
     assert fast == reference, f"{unit} {data.hex()} under {limits}"
     if reference[0] == "value":  # and the value re-encodes to the same bytes with both
         encode = f"encode_{unit}"
-        assert getattr(fast_v1, encode)(reference[1]) == getattr(construct_v1, encode)(reference[1])
+        extra = {} if unit == "reader_schemas" else {"schemas": SCHEMAS}
+        assert getattr(fast_v1, encode)(reference[1], **extra) == getattr(construct_v1, encode)(reference[1], **extra)
     return reference
 
 
 def check_same_decode(unit: str, data: bytes, limits: Limits) -> None:
-    assume(not in_records_mode(unit, data))
     assert_same_decode(unit, data, limits)
 
 
@@ -93,12 +93,12 @@ VECTOR_FILES = load_dir(ROOT / "vectors" / "v1")
 VECTOR_CASES = [(vf.kind, case) for vf in VECTOR_FILES for case in vf.cases]
 
 
-def _fast_decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0) -> Any:
-    return fast_v1.decode_batch(data, limits) if kind == "batch" else fast_v1.decode_frame(data, limits)
+def _fast_decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None) -> Any:
+    return decoder(fast_v1, "batch" if kind == "batch" else "frame")(data, limits)
 
 
 def _fast_encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
-    return fast_v1.encode_batch(value) if kind == "batch" else fast_v1.encode_frame(value)
+    return fast_v1.encode_batch(value, SCHEMAS) if kind == "batch" else fast_v1.encode_frame(value, SCHEMAS)
 
 
 @covers("ERR-2", "FRAME-7", "FRAME-8", "CONN-8", "CONN-9", "CONN-10", "CONN-11", "SNEG-1", "SNEG-2", "BPUB-1", "BRES-1",
@@ -106,8 +106,6 @@ def _fast_encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
 @pytest.mark.parametrize(("kind", "case"), VECTOR_CASES, ids=[case.id for _, case in VECTOR_CASES])
 def test_every_v1_vector_through_the_fast_codec(kind: str, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
     unit = "batch" if kind == "batch" else "frame"
-    if in_records_mode(unit, case.data):
-        pytest.skip("records mode: not in the fast codec yet")
     # The vector checker's own verdict (value, error class, re-encoded bytes, decided_by), with the fast codec.
     monkeypatch.setattr(vector_check, "decode_kind", _fast_decode_kind)
     monkeypatch.setattr(vector_check, "encode_kind", _fast_encode_kind)
@@ -298,11 +296,9 @@ def test_arbitrary_bytes_after_every_two_first_bytes_decode_the_same(unit: str, 
 @given(st.binary(max_size=40))
 def test_bytes_like_inputs_are_accepted_by_both(data: bytes) -> None:
     for unit in V1_UNITS:
-        if in_records_mode(unit, data):
-            continue
         for wrap in (bytearray, memoryview):
-            reference = outcome(getattr(construct_v1, f"decode_{unit}"), wrap(data), Limits())  # type: ignore[arg-type]
-            assert outcome(getattr(fast_v1, f"decode_{unit}"), wrap(data), Limits()) == reference  # type: ignore[arg-type]
+            reference = outcome(decoder(construct_v1, unit), wrap(data), Limits())  # type: ignore[arg-type]
+            assert outcome(decoder(fast_v1, unit), wrap(data), Limits()) == reference  # type: ignore[arg-type]
 
 
 def test_non_bytes_inputs_are_type_errors_in_both() -> None:

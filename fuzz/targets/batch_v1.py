@@ -1,12 +1,14 @@
 """batch_v1: ``decode_batch_v1`` of the default codec on arbitrary bytes: version-0 and extended batches.
 
 As for the version-0 ``batch`` target, mutated compressed bytes mostly
-stop at ``bad_compression``; so every extended batch with mode ``columns``
-is also decoded with its body carried by each other codec (none, gzip,
-zstd: the harness decompresses and recompresses, bounded), and all forms
-must give the same events and format-independent layout, or the same
-error class (CODEC-1, CODEC-2: the codec is transparent). Then the
-round trip and the limits, as in ``batch``, plus ``max_zstd_window``.
+stop at ``bad_compression``; so every extended batch (mode ``columns`` or
+``records``) is also decoded with its body carried by each other codec
+(none, gzip, zstd: the harness decompresses and recompresses, bounded),
+and all forms must give the same events and format-independent layout, or
+the same error class (CODEC-1, CODEC-2: the codec is transparent). Then
+the round trip and the limits, as in ``batch``, plus ``max_zstd_window``
+and, for records mode, ``max_record_columns``. Records batches decode with
+the writer schemas of the kit's registry (RECORD-2).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def zstd_window(data: bytes) -> int:
 
 def recoded(data: bytes) -> list[bytes]:
     """The same extended batch with its body under each other codec; [] when not an extended columns batch."""
-    if len(data) < 2 or data[0] & (EXTENDED | COMPRESSED) != EXTENDED or data[1] & 0x0F or data[1] >> 4 not in CODECS:
+    if len(data) < 2 or data[0] & (EXTENDED | COMPRESSED) != EXTENDED or data[1] & 0x0F > 1 or data[1] >> 4 not in CODECS:
         return []
     start = body_start(data)
     if start is None:
@@ -87,18 +89,26 @@ def recoded(data: bytes) -> list[bytes]:
     from sinkproto.batchrules_v1 import zstd_body
 
     pack = {0: bytes, 1: gzip_body, 2: zstd_body}
-    return [data[:1] + bytes((codec << 4,)) + data[2:start] + pack[codec](plain) for codec in CODECS if codec != data[1] >> 4]
+    mode = data[1] & 0x0F
+    return [data[:1] + bytes((codec << 4 | mode,)) + data[2:start] + pack[codec](plain) for codec in CODECS
+            if codec != data[1] >> 4]
 
 
 def setup() -> Check:
+    from functools import partial
+
     from sinkproto import DecodeError, Limits
     from sinkproto.codec import DEFAULT
-    from sinkproto.messages_v1 import BatchV1
+    from sinkproto.messages_v1 import BatchMode, BatchV1
+    from sinkproto.records import RecordSchemas
+    from sinkproto.schemas import default_registry
 
     from ..oracles import REQUIREMENT_IDS_V1, TIGHT_VARINTS, check_roundtrip, check_tighter, decode_or_none
     from ..target import Finding
 
-    decode_batch, encode_batch = DEFAULT.decode_batch_v1, DEFAULT.encode_batch_v1
+    schemas = RecordSchemas.from_registry(default_registry())
+    decode_batch = partial(DEFAULT.decode_batch_v1, schemas=schemas)
+    encode_batch = partial(DEFAULT.encode_batch_v1, schemas=schemas)
 
     def decode(data: bytes, limits: Limits = Limits()) -> BatchV1 | DecodeError:
         return decode_or_none(decode_batch, data, limits, bounded_offset=False, known=REQUIREMENT_IDS_V1)
@@ -120,12 +130,16 @@ def setup() -> Check:
         # Each limit set one below what this batch needs must refuse it (LIMIT-3..5, CODEC-3).
         events = batch.events
         compressed = bool(batch.layout and batch.layout.compressed) or bool(batch.format and batch.format.codec)
+        records = batch.format is not None and batch.format.mode is BatchMode.RECORDS
+        plan = schemas.plan(events[0].event_type_id, events[0].schema_version) if records else None
         needs = {
             "max_key_size": max(len(e.key) for e in events),
             "max_event_data_size": max(len(e.event_data) for e in events),
             "max_batch_events": len(events),
             # Any body holds at least its count byte, so 0 refuses every compressed batch.
-            "max_decompressed_size": 1 if compressed else 0,
+            # Records mode: the rebuilt keys and event data count too (RECORD-6).
+            "max_decompressed_size": sum(len(e.key) + len(e.event_data) for e in events) if records else 1 if compressed else 0,
+            "max_record_columns": len(plan.columns) if plan is not None else 0,  # LIMIT-10
             # LIMIT-9: the window the zstd frame names (the content size, for a single-segment frame).
             "max_zstd_window": zstd_window(data) if batch.format and batch.format.codec == 2 else 0,
         }

@@ -11,9 +11,8 @@ also re-encode to the same bytes with both encoders (compressed batch
 bodies compared after inflation, BATCH-10; version 1's exactly, as both
 call the same compressors). Anything else is a finding.
 
-Batches v1 in mode ``records`` (alone or in a BATCH_PUBLISH) are skipped:
-the fast codec does not implement that mode yet (see
-:mod:`sinkproto.fast_codec.v1`).
+Frames and batches of version 1 decode and encode with the writer schemas
+of the kit's registry, so batches in mode ``records`` are compared too.
 """
 
 from __future__ import annotations
@@ -36,18 +35,6 @@ def _seeds() -> list[Seed]:
     ]
 
 
-def records_mode(batch: bytes) -> bool:
-    """A batch v1 with the extended header and an assigned codec, in mode records (BATCH-14)."""
-    return len(batch) >= 2 and batch[0] & 0xC0 == 0x80 and batch[1] & 0x0F == 1 and batch[1] >> 4 <= 2
-
-
-def holds_records_batch(unit: str, data: bytes) -> bool:
-    """A records batch, alone or in a BATCH_PUBLISH (type 2)."""
-    if unit == "batch_v1":
-        return records_mode(data)
-    return unit == "frame_v1" and data[:1] != b"" and data[0] >> 4 == 2 and records_mode(data[2:])
-
-
 def setup() -> Check:
     from typing import Any
 
@@ -56,6 +43,8 @@ def setup() -> Check:
     from sinkproto.batchrules import gunzip_body
     from sinkproto.construct_codec import v1 as construct_v1
     from sinkproto.fast_codec import v1 as fast_v1
+    from sinkproto.records import RecordSchemas
+    from sinkproto.schemas import default_registry
 
     from ..oracles import REQUIREMENT_IDS_V1, check_error
     from ..target import Finding
@@ -71,7 +60,10 @@ def setup() -> Check:
         Limits(max_frame_size=16),
         Limits(max_declared_types=1, max_declared_versions=2),  # LIMIT-8
         Limits(max_zstd_window=1024),  # LIMIT-9
+        Limits(max_record_columns=5, max_dictionary_entries=2, max_collection_items=2),  # LIMIT-10
     )
+    schemas = RecordSchemas.from_registry(default_registry())  # records mode (RECORD-2)
+    with_schemas = {"frame_v1", "batch_v1"}
     # Each unit's (fast module, reference module, name in decode_<name> / encode_<name>).
     functions = {
         **{unit: (fast_codec, construct_codec, unit) for unit in UNIT_KINDS},
@@ -94,9 +86,11 @@ def setup() -> Check:
             out.append((type(exc), exc.requirement, exc.offset))
         return out
 
-    def run(codec: Any, unit: str, data: bytes, limits: Limits) -> Any:
+    def run(codec: Any, unit: str, name: str, data: bytes, limits: Limits) -> Any:
         try:
-            return getattr(codec, f"decode_{unit}")(data, limits)
+            if unit in with_schemas:
+                return getattr(codec, f"decode_{name}")(data, limits, schemas)
+            return getattr(codec, f"decode_{name}")(data, limits)
         except SinkError as exc:
             return check_error(exc, None, REQUIREMENT_IDS_V1)
 
@@ -117,8 +111,6 @@ def setup() -> Check:
         unit = UNITS[data[0] % len(UNITS)]
         limits = limits_table[data[1] % len(limits_table)]
         body = data[2:]
-        if holds_records_batch(unit, body):
-            return  # not in the fast codec yet
         if unit == "stream":
             step = data[1] + 1
             mine, theirs = deframe(fast_codec.Deframer, body, step, limits), deframe(reference_stream.Deframer, body, step, limits)
@@ -126,7 +118,7 @@ def setup() -> Check:
                 raise Finding(f"deframers differ in slices of {step}: fast {mine!r}, construct {theirs!r}")
             return
         fast, reference, name = functions[unit]
-        mine, theirs = run(fast, name, body, limits), run(reference, name, body, limits)
+        mine, theirs = run(fast, unit, name, body, limits), run(reference, unit, name, body, limits)
         if isinstance(mine, DecodeError) or isinstance(theirs, DecodeError):
             left = (type(mine).__name__, mine.requirement, mine.offset) if isinstance(mine, DecodeError) else "accepted"
             right = (type(theirs).__name__, theirs.requirement, theirs.offset) if isinstance(theirs, DecodeError) else "accepted"
@@ -136,7 +128,8 @@ def setup() -> Check:
         if mine != theirs:
             raise Finding(f"{unit}: values differ:\n  fast      {mine!r}\n  construct {theirs!r}")
         encoder = "encode_frame" if unit == "frame" else f"encode_{name}"
-        again, again_reference = getattr(fast, encoder)(mine), getattr(reference, encoder)(theirs)
+        extra = (schemas,) if unit in with_schemas else ()
+        again, again_reference = getattr(fast, encoder)(mine, *extra), getattr(reference, encoder)(theirs, *extra)
         if unit == "batch":
             again, again_reference = normalized(again), normalized(again_reference)
         if again != again_reference:

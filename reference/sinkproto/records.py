@@ -19,22 +19,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
 from .errors import InconsistentBatch, LimitExceeded, SchemaError
 from .limits import MAX_U64
 
 __all__ = [
-    "ColumnType",
-    "Column",
-    "RecordPlan",
-    "RecordSchemas",
-    "flatten",
-    "transpose",
-    "rebuild",
     "INT32",
     "INT64",
     "UINT64",
+    "Column",
+    "ColumnType",
+    "RecordPlan",
+    "RecordSchemas",
+    "flatten",
+    "rebuild",
+    "transpose",
 ]
 
 INT32 = (-(1 << 31), (1 << 31) - 1)
@@ -86,29 +86,29 @@ class _Null:
 
 @dataclass(frozen=True, slots=True)
 class _Record:
-    fields: tuple["_Node", ...]
+    fields: tuple[_Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class _Union:
     column: int
-    branches: tuple["_Node", ...]
+    branches: tuple[_Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class _Array:
     column: int  # item counts
-    items: "_Node"
+    items: _Node
 
 
 @dataclass(frozen=True, slots=True)
 class _Map:
     column: int  # item counts
     keys: int  # the key column
-    values: "_Node"
+    values: _Node
 
 
-_Node = Union[_Leaf, _Null, _Record, _Union, _Array, _Map]
+_Node = _Leaf | _Null | _Record | _Union | _Array | _Map
 
 _FIXED_SIZE = {"float": 4, "double": 8}
 
@@ -231,7 +231,7 @@ def _long_bytes(value: int) -> bytes:
 
 
 class _Reader:
-    __slots__ = ("data", "at")
+    __slots__ = ("at", "data")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -406,7 +406,7 @@ class RecordSchemas:
         self._plans: dict[tuple[int, int], RecordPlan | None] = {}
 
     @classmethod
-    def from_registry(cls, registry: Any) -> "RecordSchemas":
+    def from_registry(cls, registry: Any) -> RecordSchemas:
         return cls({(t.id, v.version): v.schema for t in registry for v in t.versions.values()})
 
     def __contains__(self, key: object) -> bool:
@@ -426,7 +426,7 @@ class RecordSchemas:
                 self._plans[key] = None
         return self._plans[key]
 
-    def restricted_to(self, readable: Iterable[tuple[int, int]]) -> "RecordSchemas":
+    def restricted_to(self, readable: Iterable[tuple[int, int]]) -> RecordSchemas:
         """Only the pairs the peer declared it can read (RECORD-2)."""
         wanted = set(readable)
         return RecordSchemas({k: v for k, v in self._schemas.items() if k in wanted})

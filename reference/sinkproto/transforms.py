@@ -17,17 +17,17 @@ from .errors import InconsistentBatch
 from .records import Column, ColumnType
 
 __all__ = [
-    "Transform",
-    "INT_TRANSFORMS",
     "BYTES_TRANSFORMS",
+    "INT_TRANSFORMS",
+    "KEY_COLUMN",
     "MAX_DIGITS",
     "MAX_WIDTH",
-    "KEY_COLUMN",
-    "int_candidates",
+    "Transform",
     "bytes_candidates",
+    "int_candidates",
+    "numbered_split",
     "pack_bits",
     "unpack_bits",
-    "numbered_split",
 ]
 
 

@@ -19,15 +19,56 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from construct import Adapter, Array, Bytes, Construct, Container, Int8ub, Struct, StreamError, this
+from construct import (
+    Adapter,
+    Array,
+    Bytes,
+    Construct,
+    Container,
+    Int8ub,
+    StreamError,
+    Struct,
+    this,
+)
 
 from ..batchrules import zigzag_decode, zigzag_encode
-from ..errors import EncodeError, InconsistentBatch, LimitExceeded, Truncated, UnknownFormat, ValueOutOfRange
+from ..errors import (
+    InconsistentBatch,
+    LimitExceeded,
+    OverlongVarint,
+    Truncated,
+    UnknownFormat,
+    ValueOutOfRange,
+    VarintOverflow,
+)
 from ..messages import Event
-from ..records import UINT64, Column, ColumnType, RecordPlan, check_value, reach_count, rebuild
-from ..transforms import (BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, Transform, bytes_candidates,
-                          int_candidates, unpack_bits)
-from .primitives import BytesIOAt, Chunk, VarUInt, _chunk_length, limits_of, remaining, varint_bytes
+from ..records import (
+    UINT64,
+    Column,
+    ColumnType,
+    RecordPlan,
+    check_value,
+    reach_count,
+    rebuild,
+)
+from ..transforms import (
+    BYTES_TRANSFORMS,
+    INT_TRANSFORMS,
+    KEY_COLUMN,
+    MAX_DIGITS,
+    Transform,
+    bytes_candidates,
+    int_candidates,
+    unpack_bits,
+)
+from .primitives import (
+    Chunk,
+    VarUInt,
+    _chunk_length,
+    limits_of,
+    remaining,
+    varint_bytes,
+)
 
 __all__ = ["RecordsBody", "records_body"]
 
@@ -75,8 +116,9 @@ int_payloads: dict[int, Any] = {
     Transform.DICTIONARY: Struct("entry_count" / BoundedCount(), "entries" / Array(this.entry_count, ZigZag),
                                  "indices" / Array(this._.n, Unsigned)),
     Transform.BITPACKED: Struct("base" / ZigZag, "width" / Int8ub, "packed" / Bytes(_packed_size(lambda ctx: ctx._.n))),
+    # No value at all is refused after the payload is read (RECORD-8), so the packed part is then empty.
     Transform.DELTA_BITPACKED: Struct("first" / ZigZag, "base" / ZigZag, "width" / Int8ub,
-                                      "packed" / Bytes(_packed_size(lambda ctx: ctx._.n - 1))),
+                                      "packed" / Bytes(_packed_size(lambda ctx: max(ctx._.n - 1, 0)))),
 }
 
 bytes_payloads: dict[int, Any] = {
@@ -203,7 +245,7 @@ def read_column(stream: io.BytesIO, context: Any, column: Column, n: int, keys: 
     except (Truncated, StreamError):
         raise InconsistentBatch(f"column {column.path or 'keys'} ends before its {n} values", offset=start,
                                 requirement="RECORD-5") from None
-    except (InconsistentBatch, UnknownFormat, ValueOutOfRange, LimitExceeded) as exc:
+    except (InconsistentBatch, UnknownFormat, ValueOutOfRange, LimitExceeded, OverlongVarint, VarintOverflow) as exc:
         exc.offset = start
         raise
     if column is KEY_COLUMN:

@@ -18,32 +18,88 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from construct import Adapter, BitsInteger, BitStruct, Computed, Const, Construct, If, Int8ub, Int32ub, Nibble, Peek, Struct, Switch, Tell, this
+from construct import (
+    Adapter,
+    BitsInteger,
+    BitStruct,
+    Computed,
+    Const,
+    Construct,
+    If,
+    Int8ub,
+    Int32ub,
+    Nibble,
+    Peek,
+    Struct,
+    Switch,
+    Tell,
+    this,
+)
 
 from ..batchrules import canonical_layout
 from ..batchrules_v1 import unzstd_body, zstd_body
-from ..errors import EncodeError, InconsistentBatch, InvalidList, LimitExceeded, ReservedBit, Truncated, UnknownFormat, UnknownResponseCode, UnknownType, UnsupportedVersion
+from ..errors import (
+    EncodeError,
+    InconsistentBatch,
+    InvalidList,
+    LimitExceeded,
+    ReservedBit,
+    Truncated,
+    UnknownFormat,
+    UnknownResponseCode,
+    UnknownType,
+    UnsupportedVersion,
+)
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import Batch, BatchLayout, ConnectionRequest, Event, ConnectionResponse, FrameType, Response
-from ..messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1, FrameTypeV1, FrameV1
+from ..messages import (
+    Batch,
+    BatchLayout,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    FrameType,
+    Response,
+)
+from ..messages_v1 import (
+    BatchCodec,
+    BatchFormat,
+    BatchMode,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
+    BatchV1,
+    FrameTypeV1,
+    FrameV1,
+)
 from ..readers import ReaderSchemas
 from ..records import RecordPlan, RecordSchemas, transpose
 from .batch import BatchAdapter, body_struct
 from .batch import batch as batch_v0
 from .frames import FRAME_CONSTRUCTS, connection_request_v0, nack_payload_struct
+from .primitives import (
+    Chunk,
+    End,
+    Gzipped,
+    Reject,
+    Text,
+    VarUInt,
+    limits_of,
+    read_varint,
+    remaining,
+    varint_bytes,
+)
 from .records import records_body
-from .primitives import Chunk, End, Gzipped, Reject, Text, VarUInt, limits_of, read_varint, remaining, varint_bytes
 
 __all__ = [
-    "encode_frame",
-    "decode_frame",
-    "encode_batch",
-    "decode_batch",
-    "encode_reader_schemas",
-    "decode_reader_schemas",
-    "reader_schemas",
     "batch",
+    "decode_batch",
+    "decode_frame",
+    "decode_reader_schemas",
+    "encode_batch",
+    "encode_frame",
+    "encode_reader_schemas",
     "frame",
+    "reader_schemas",
 ]
 
 
@@ -358,6 +414,8 @@ class ExtendedBatchAdapter(BatchAdapter):
 
 def _encode_records(obj: BatchV1, context: Any) -> dict[str, Any]:
     """RECORD-2: every event of one type and version, its event_data canonical Avro of a schema both know."""
+    if obj.layout != RECORDS_LAYOUT:
+        raise EncodeError("records mode has exactly same_event_type_id and same_schema_version set (RECORD-1)")
     first = obj.events[0]
     if any((e.event_type_id, e.schema_version) != (first.event_type_id, first.schema_version) for e in obj.events):
         raise EncodeError("a records batch holds events of one event_type_id and schema_version (RECORD-1)")

@@ -154,8 +154,8 @@ def _looked_up(entries: Sequence[Any], indices: list[int]) -> list[Any]:
 
 
 def _packed(data: bytes, pos: int, stop: int, values: int, width: int) -> tuple[bytes, int]:
-    size = (values * width + 7) // 8  # negative for delta_bitpacked with no value: cut short, as in the reference
-    if size < 0 or size > stop - pos:
+    size = (values * width + 7) // 8
+    if size > stop - pos:
         raise _Short
     return data[pos : pos + size], pos + size
 
@@ -210,7 +210,7 @@ def _int_payload(data: bytes, pos: int, stop: int, n: int, transform: int, limit
     first, pos = _signed(data, pos, stop, limits)
     base, pos = _signed(data, pos, stop, limits)
     width = _byte(data, pos, stop)
-    packed, pos = _packed(data, pos + 1, stop, n - 1, width)
+    packed, pos = _packed(data, pos + 1, stop, max(n - 1, 0), width)
     if width <= MAX_WIDTH and n == 0:
         raise InconsistentBatch("delta_bitpacked needs at least one value", offset=0, requirement="RECORD-8")
     return list(accumulate([base + v for v in unpack(packed, width, n - 1)], initial=first)), pos

@@ -22,12 +22,38 @@ from typing import TYPE_CHECKING, Any
 
 from ..batchrules import gzip_body
 from ..batchrules_v1 import unzstd_body, zstd_body
-from ..errors import EncodeError, InvalidList, LimitExceeded, ReservedBit, Truncated, UnknownFormat, UnknownType, UnsupportedVersion
+from ..errors import (
+    EncodeError,
+    InvalidList,
+    LimitExceeded,
+    ReservedBit,
+    Truncated,
+    UnknownFormat,
+    UnknownType,
+    UnsupportedVersion,
+)
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
-from ..messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1, FrameV1
+from ..messages_v1 import (
+    BatchCodec,
+    BatchFormat,
+    BatchMode,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
+    BatchV1,
+    FrameV1,
+)
 from ..readers import ReaderSchemas
-from .batch import LAYOUTS, Inflate, canonical_encoding, column_parts, encode_columns, inflate_gzip, read_columns
+from .batch import (
+    LAYOUTS,
+    Inflate,
+    canonical_encoding,
+    column_parts,
+    encode_columns,
+    inflate_gzip,
+    read_columns,
+)
 from .frames import (
     as_bytes,
     check_end,
@@ -47,12 +73,12 @@ from .primitives import read_chunk_length, read_varint, varint_bytes
 from .records import RECORDS_FLAGS, read_records_batch, records_parts
 
 __all__ = [
-    "encode_frame",
-    "decode_frame",
-    "encode_batch",
     "decode_batch",
-    "encode_reader_schemas",
+    "decode_frame",
     "decode_reader_schemas",
+    "encode_batch",
+    "encode_frame",
+    "encode_reader_schemas",
 ]
 
 if TYPE_CHECKING:
@@ -286,6 +312,8 @@ def encode_batch(value: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
         raise EncodeError("a batch holds at least one event (BATCH-8)")
     fmt = value.format
     if fmt is not None and fmt.mode is BatchMode.RECORDS:
+        if value.layout is not None and value.layout != LAYOUTS[RECORDS_FLAGS]:
+            raise EncodeError("records mode has exactly same_event_type_id and same_schema_version set (RECORD-1)")
         values, records = records_parts(events, schemas)
         return bytes((_EXTENDED | RECORDS_FLAGS, fmt.to_byte())) + values + _COMPRESS[fmt.codec](records)
     if fmt is None and value.layout is not None:
