@@ -36,7 +36,7 @@ from sinkproto import (
     fast_codec,
 )
 from sinkproto import stream as reference_stream
-from sinkproto.batchrules import gunzip_body
+from sinkproto.batchrules import body_offset, gunzip_body
 from sinkproto.codec import CONSTRUCT, DEFAULT, FAST, codec_from_env, get_codec
 from sinkproto.connection import Connection, Role
 from sinkproto.errors import EncodeError
@@ -263,19 +263,6 @@ def test_mutated_encodings_decode_the_same(unit_and_data: tuple[str, bytes], lim
     assert_same_decode(unit, data, limits)
 
 
-def _body_start(data: bytes) -> int | None:
-    """Where a batch body starts (after the header byte and its varints), or None if the header is cut."""
-    pos = 1
-    for bit in (0x20, 0x10, 0x08, 0x04, 0x02, 0x01):
-        if data[0] & bit:
-            while pos < len(data) and data[pos] & 0x80:
-                pos += 1
-            if pos >= len(data):
-                return None
-            pos += 1
-    return pos
-
-
 _batch_encodings = batches().map(lambda b: ("batch", construct_codec.encode_batch(b)))
 
 
@@ -290,7 +277,7 @@ def test_mutated_batches_decode_the_same(unit_and_data: tuple[str, bytes], limit
 def mutated_compressed_batches(draw: st.DrawFn) -> bytes:
     """A batch whose plain body was mutated, then gzipped: the body's errors behind gzip (BATCH-6)."""
     _, data = draw(mutated(_batch_encodings).filter(lambda ud: bool(ud[1]) and not ud[1][0] & 0xC0))
-    start = _body_start(data)
+    start = body_offset(data)
     assume(start is not None)
     packer = zlib.compressobj(-1, zlib.DEFLATED, 31)
     return bytes([data[0] | 0x40]) + data[1:start] + packer.compress(data[start:]) + packer.flush()

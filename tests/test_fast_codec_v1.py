@@ -26,7 +26,7 @@ from sinktest import ROOT, covers
 from test_fast_codec import LIMITS, mutated, outcome
 from test_properties import batches, events, frames
 
-from sinkproto.batchrules import gzip_body
+from sinkproto.batchrules import body_offset, gzip_body
 from sinkproto.batchrules_v1 import zstd_body
 from sinkproto.codec import CONSTRUCT, FAST
 from sinkproto.construct_codec import v1 as construct_v1
@@ -242,19 +242,6 @@ def test_mutated_v1_encodings_decode_the_same(unit_and_data: tuple[str, bytes], 
     check_same_decode(*unit_and_data, limits)
 
 
-def _header_end(data: bytes) -> int | None:
-    """Where an extended batch's body starts (after the two header bytes and the header values), or None."""
-    pos = 2
-    for bit in (0x20, 0x10, 0x08, 0x04, 0x02, 0x01):
-        if data[0] & bit:
-            while pos < len(data) and data[pos] & 0x80:
-                pos += 1
-            if pos >= len(data):
-                return None
-            pos += 1
-    return pos
-
-
 _COMPRESSORS: dict[int, Callable[[bytes], bytes]] = {
     BatchCodec.GZIP: gzip_body,
     BatchCodec.ZSTD: zstd_body,
@@ -267,7 +254,7 @@ def mutated_compressed_batches(draw: st.DrawFn) -> bytes:
     plain = batches_v1().map(lambda b: BatchV1(events=b.events, layout=b.layout if b.format else None, format=BatchFormat()))
     _, data = draw(mutated(plain.map(lambda b: ("batch", construct_v1.encode_batch(b)))))
     assume(len(data) >= 2 and data[0] & 0xC0 == 0x80 and data[1] == 0)
-    start = _header_end(data)
+    start = body_offset(data, 2)
     assume(start is not None)
     codec = draw(st.sampled_from(sorted(_COMPRESSORS)))
     return data[:1] + bytes((codec << 4,)) + data[2:start] + _COMPRESSORS[codec](data[start:])

@@ -26,30 +26,13 @@ from sinkproto.batchrules_v1 import zstd_body
 from sinkproto.bench.profiles import load
 from sinkproto.construct_codec import v1
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_body
-from sinkproto.errors import (
-    DecodeError,
-    EncodeError,
-    OverlongVarint,
-    UnknownFormat,
-)
+from sinkproto.errors import DecodeError, EncodeError, OverlongVarint, UnknownFormat
 from sinkproto.fast_codec import v1 as fast_v1
 from sinkproto.fast_codec.primitives import varint_bytes
-from sinkproto.fast_codec.records import (
-    bytes_body,
-    encode_records_body,
-    int_body,
-    pack,
-    unpack,
-)
+from sinkproto.fast_codec.records import bytes_body, encode_records_body, int_body, pack, unpack
 from sinkproto.limits import DEFAULT_LIMITS, Limits
 from sinkproto.messages import BatchLayout, Event
-from sinkproto.messages_v1 import (
-    BatchCodec,
-    BatchFormat,
-    BatchMode,
-    BatchPublish,
-    BatchV1,
-)
+from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchV1
 from sinkproto.records import Column, ColumnType, RecordSchemas, transpose
 from sinkproto.schemas import default_registry
 from sinkproto.transforms import Transform, pack_bits, unpack_bits

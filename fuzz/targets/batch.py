@@ -17,32 +17,17 @@ from ..target import Check, Seed, Target
 COMPRESSED = 0x40  # BATCH-1 header bit 6
 RESERVED = 0x80  # BATCH-1 header bit 7
 # The six header values present when their flag is set (BATCH-2): bits 5..0.
-HEADER_VALUE_BITS = (0x20, 0x10, 0x08, 0x04, 0x02, 0x01)
 # Bound on what the harness itself inflates: it must not become the bomb.
 FLIP_INFLATE_LIMIT = 1 << 20
-
-
-def _body_start(data: bytes) -> int | None:
-    """Where the body starts (after the header byte and its values), or None if the header is cut."""
-    pos = 1
-    for bit in HEADER_VALUE_BITS:
-        if data[0] & bit:
-            for _ in range(10):
-                if pos >= len(data):
-                    return None
-                pos += 1
-                if data[pos - 1] < 0x80:
-                    break
-            else:
-                return None
-    return pos
 
 
 def flip_compression(data: bytes) -> bytes | None:
     """The same batch with bit 6 toggled and the body gzipped or inflated; None when not possible."""
     if not data or data[0] & RESERVED:
         return None
-    start = _body_start(data)
+    from sinkproto.batchrules import body_offset  # here: the harness imports the kit once instrumented
+
+    start = body_offset(data)
     if start is None:
         return None
     head, body = bytes([data[0] ^ COMPRESSED]) + data[1:start], data[start:]

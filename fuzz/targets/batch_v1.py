@@ -20,26 +20,9 @@ from ..target import Check, Target
 
 EXTENDED = 0x80  # BATCH-12: header bit 7
 COMPRESSED = 0x40  # BATCH-13: must be clear in an extended header
-HEADER_VALUE_BITS = (0x20, 0x10, 0x08, 0x04, 0x02, 0x01)  # BATCH-2: one varint per set flag
 CODECS = (0, 1, 2)  # none, gzip, zstd (BATCH-14)
 # Bound on what the harness itself decompresses: it must not become the bomb.
 RECODE_LIMIT = 1 << 20
-
-
-def body_start(data: bytes) -> int | None:
-    """Where an extended batch's body starts (after both header bytes and the header values), or None if cut."""
-    pos = 2
-    for bit in HEADER_VALUE_BITS:
-        if data[0] & bit:
-            for _ in range(10):
-                if pos >= len(data):
-                    return None
-                pos += 1
-                if data[pos - 1] < 0x80:
-                    break
-            else:
-                return None
-    return pos
 
 
 def plain_body(codec: int, body: bytes) -> bytes | None:
@@ -70,16 +53,20 @@ def zstd_window(data: bytes) -> int:
     """The window size named by the zstd frame of an extended batch with codec zstd that decoded."""
     import zstandard
 
-    start = body_start(data)
+    from sinkproto.batchrules import body_offset
+
+    start = body_offset(data, 2)
     assert start is not None  # it decoded
     return int(zstandard.get_frame_parameters(data[start:]).window_size)
 
 
 def recoded(data: bytes) -> list[bytes]:
-    """The same extended batch with its body under each other codec; [] when not an extended columns batch."""
+    """The same extended batch with its body under each other codec; [] when not an extended batch of mode 0 or 1."""
     if len(data) < 2 or data[0] & (EXTENDED | COMPRESSED) != EXTENDED or data[1] & 0x0F > 1 or data[1] >> 4 not in CODECS:
         return []
-    start = body_start(data)
+    from sinkproto.batchrules import body_offset  # here: the harness imports the kit once instrumented
+
+    start = body_offset(data, 2)
     if start is None:
         return []
     plain = plain_body(data[1] >> 4, data[start:])

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from .errors import BadCompression, LimitExceeded
 from .messages import BatchLayout, Event
 
-__all__ = ["zigzag_encode", "zigzag_decode", "canonical_layout", "gzip_body", "gunzip_body"]
+__all__ = ["zigzag_encode", "zigzag_decode", "canonical_layout", "gzip_body", "gunzip_body", "body_offset"]
 
 # The field encoder uses zlib's gzip wrapper at the default level; in Python
 # that is compressobj(-1, DEFLATED, 31). gzip.compress() writes another header.
@@ -28,6 +28,24 @@ def zigzag_encode(value: int) -> int:
 
 def zigzag_decode(value: int) -> int:
     return value >> 1 if not value & 1 else -((value + 1) >> 1)
+
+
+def body_offset(data: bytes, start: int = 1) -> int | None:
+    """Where a batch's body starts: after its header values (BATCH-2), which begin at ``start``; None if they are cut.
+
+    ``start`` is 1 for a version-0 batch and 2 for an extended batch v1
+    (BATCH-15: the format byte comes first). For tools that rewrite a
+    body (fuzz harnesses, tests); it checks nothing else.
+    """
+    pos = start
+    for bit in (0x20, 0x10, 0x08, 0x04, 0x02, 0x01):
+        if data[0] & bit:
+            while pos < len(data) and data[pos] & 0x80:
+                pos += 1
+            if pos >= len(data):
+                return None
+            pos += 1
+    return pos
 
 
 def canonical_layout(events: Sequence[Event], *, compressed: bool = False) -> BatchLayout:

@@ -19,56 +19,15 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from construct import (
-    Adapter,
-    Array,
-    Bytes,
-    Construct,
-    Container,
-    Int8ub,
-    StreamError,
-    Struct,
-    this,
-)
+from construct import Adapter, Array, Bytes, Construct, Container, Int8ub, StreamError, Struct, this
 
 from ..batchrules import zigzag_decode, zigzag_encode
-from ..errors import (
-    InconsistentBatch,
-    LimitExceeded,
-    OverlongVarint,
-    Truncated,
-    UnknownFormat,
-    ValueOutOfRange,
-    VarintOverflow,
-)
+from ..errors import InconsistentBatch, LimitExceeded, OverlongVarint, Truncated, UnknownFormat, ValueOutOfRange, VarintOverflow
 from ..messages import Event
-from ..records import (
-    UINT64,
-    Column,
-    ColumnType,
-    RecordPlan,
-    check_value,
-    reach_count,
-    rebuild,
-)
-from ..transforms import (
-    BYTES_TRANSFORMS,
-    INT_TRANSFORMS,
-    KEY_COLUMN,
-    MAX_DIGITS,
-    Transform,
-    bytes_candidates,
-    int_candidates,
-    unpack_bits,
-)
-from .primitives import (
-    Chunk,
-    VarUInt,
-    _chunk_length,
-    limits_of,
-    remaining,
-    varint_bytes,
-)
+from ..records import UINT64, Column, ColumnType, RecordPlan, check_value, reach_count, rebuild
+from ..transforms import (BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, Transform, bytes_candidates,
+    int_candidates, unpack_bits)
+from .primitives import Chunk, VarUInt, _chunk_length, limits_of, remaining, varint_bytes
 
 __all__ = ["RecordsBody", "records_body"]
 

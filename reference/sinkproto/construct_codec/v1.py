@@ -18,76 +18,23 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from construct import (
-    Adapter,
-    BitsInteger,
-    BitStruct,
-    Computed,
-    Const,
-    Construct,
-    If,
-    Int8ub,
-    Int32ub,
-    Nibble,
-    Peek,
-    Struct,
-    Switch,
-    Tell,
-    this,
-)
+from construct import (Adapter, BitsInteger, BitStruct, Computed, Const, Construct, If, Int8ub, Int32ub, Nibble, Peek,
+    Struct, Switch, Tell, this)
 
 from ..batchrules import canonical_layout
 from ..batchrules_v1 import unzstd_body, zstd_body
-from ..errors import (
-    EncodeError,
-    InconsistentBatch,
-    InvalidList,
-    LimitExceeded,
-    ReservedBit,
-    Truncated,
-    UnknownFormat,
-    UnknownResponseCode,
-    UnknownType,
-    UnsupportedVersion,
-)
+from ..errors import (EncodeError, InconsistentBatch, InvalidList, LimitExceeded, ReservedBit, Truncated, UnknownFormat,
+    UnknownResponseCode, UnknownType, UnsupportedVersion)
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import (
-    Batch,
-    BatchLayout,
-    ConnectionRequest,
-    ConnectionResponse,
-    Event,
-    FrameType,
-    Response,
-)
-from ..messages_v1 import (
-    BatchCodec,
-    BatchFormat,
-    BatchMode,
-    BatchPublish,
-    BatchResult,
-    BatchResultEntry,
-    BatchV1,
-    FrameTypeV1,
-    FrameV1,
-)
+from ..messages import Batch, BatchLayout, ConnectionRequest, ConnectionResponse, Event, FrameType, Response
+from ..messages_v1 import (BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
+    FrameTypeV1, FrameV1)
 from ..readers import ReaderSchemas
 from ..records import RecordPlan, RecordSchemas, transpose
 from .batch import BatchAdapter, body_struct
 from .batch import batch as batch_v0
 from .frames import FRAME_CONSTRUCTS, connection_request_v0, nack_payload_struct
-from .primitives import (
-    Chunk,
-    End,
-    Gzipped,
-    Reject,
-    Text,
-    VarUInt,
-    limits_of,
-    read_varint,
-    remaining,
-    varint_bytes,
-)
+from .primitives import Chunk, End, Gzipped, Reject, Text, VarUInt, limits_of, read_varint, remaining, varint_bytes
 from .records import records_body
 
 __all__ = [

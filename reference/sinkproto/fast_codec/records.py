@@ -27,35 +27,11 @@ from itertools import accumulate, repeat
 from operator import add, and_, floordiv, itemgetter, lshift, rshift, sub, xor
 from typing import Any
 
-from ..errors import (
-    DecodeError,
-    EncodeError,
-    InconsistentBatch,
-    LimitExceeded,
-    Truncated,
-    UnknownFormat,
-)
+from ..errors import DecodeError, EncodeError, InconsistentBatch, LimitExceeded, Truncated, UnknownFormat
 from ..limits import Limits
 from ..messages import Event
-from ..records import (
-    UINT64,
-    Column,
-    ColumnType,
-    RecordPlan,
-    RecordSchemas,
-    check_value,
-    reach_count,
-    rebuild,
-    transpose,
-)
-from ..transforms import (
-    BYTES_TRANSFORMS,
-    INT_TRANSFORMS,
-    KEY_COLUMN,
-    MAX_DIGITS,
-    MAX_WIDTH,
-    Transform,
-)
+from ..records import UINT64, Column, ColumnType, RecordPlan, RecordSchemas, check_value, reach_count, rebuild, transpose
+from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Transform
 from .batch import Inflate
 from .frames import new_events
 from .primitives import read_chunk_length, read_varint, varint_bytes, varint_column
