@@ -116,3 +116,17 @@ def test_the_information_floor_of_the_meter_profile_adds_up() -> None:
     assert terms["active_energy_export_wh"].entropy_bits == pytest.approx(100 * (h + 0.1 * math.log2(4_900_001)))
     entropy, information = total_bits(list(terms.values()))
     assert 11_000 < entropy < 12_000 and abs(information - entropy) < 100
+
+
+def test_a_phase_without_packets_is_a_missed_capture_not_a_figure() -> None:
+    from types import SimpleNamespace
+
+    from sinkproto.bench.wire_bench import missed_phase
+
+    tcp, udp = SimpleNamespace(transport="TCP"), SimpleNamespace(transport="UDP")
+    marks = [("setup", 0.0, 1.0), ("one event", 1.0, 2.0)]
+    both = [(0.5, 40000, 7443, 60, 0), (1.5, 40000, 7443, 100, 40)]
+    assert not missed_phase(tcp, 7443, False, marks, both)  # type: ignore[arg-type]
+    assert missed_phase(tcp, 7443, False, marks, both[1:])  # type: ignore[arg-type]  # setup counted nothing
+    assert missed_phase(tcp, 7443, False, marks, [(1.5, 40000, 9999, 100, 40), *both[:1]])  # type: ignore[arg-type]
+    assert not missed_phase(udp, 7443, False, marks, both[1:])  # type: ignore[arg-type]  # CoAP has no setup
