@@ -851,7 +851,7 @@ def format_v1_report(results: list[Result], profile: Profile) -> str:
         "|---|---|---:|---:|---:|---:|",
     ]
     for protocol, tls, what, traffic in rows:
-        ratio = f"{traffic.ip / base[tls].ip:.2f}x" if tls in base else "n/a"
+        ratio = f"{traffic.ip / base[tls].ip:.2f}x" if tls in base and base[tls].ip else "n/a"
         lines.append(f"| {protocol}: {what} | {'mutual TLS' if tls else 'no'} | {traffic.ip / count:,.1f} | "
                      f"{traffic.app / count:,.1f} | {traffic.packets} | {ratio} |")  # fmt: skip
     result = next(iter(sink_v1.values()))
