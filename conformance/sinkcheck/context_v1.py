@@ -25,6 +25,8 @@ from sinkproto.construct_codec import v1 as codec_v1
 from sinkproto.errors import DecodeError
 from sinkproto.messages_v1 import BatchPublish, BatchResult, BatchV1
 from sinkproto.readers import ReaderSchemas
+from sinkproto.records import RecordSchemas
+from sinkproto.schemas import default_registry
 
 from .context import CaseContext
 from .model import CheckFailed, Unsupported
@@ -64,17 +66,26 @@ def message_id_of(frame: bytes) -> int:
     return int.from_bytes(frame[:2], "big") & 0xFFF
 
 
+@cache
+def kit_schemas() -> RecordSchemas:
+    """The writer schemas the runner knows: the schema registry's (schemas/ here or above, else the kit's).
+
+    Records batches (RECORD-2) decode with them, and the records case writes with them.
+    """
+    return RecordSchemas.from_registry(default_registry())
+
+
 def decode_v1(frame: bytes, limits: Limits | None = None) -> object:
     """A frame of a version-1 connection; a malformed one fails the case."""
     try:
-        return codec_v1.decode_frame(frame, limits or Limits())
+        return codec_v1.decode_frame(frame, limits or Limits(), kit_schemas())
     except DecodeError as exc:
         raise CheckFailed(f"undecodable version-1 frame {frame[:24].hex()}: {exc.error_class} ({exc})") from None
 
 
 def describe_v1(frame: bytes) -> str:
     try:
-        value = codec_v1.decode_frame(frame, Limits())
+        value = codec_v1.decode_frame(frame, Limits(), kit_schemas())
     except DecodeError as exc:
         return f"undecodable: {exc.error_class}"
     if isinstance(value, BatchPublish):
@@ -89,7 +100,7 @@ def describe_v1(frame: bytes) -> str:
 
 def describe_value(value: object) -> str:
     """A decoded version-1 frame, named as in the wire log."""
-    return describe_v1(codec_v1.encode_frame(value))  # type: ignore[arg-type]
+    return describe_v1(codec_v1.encode_frame(value, kit_schemas()))  # type: ignore[arg-type]
 
 
 # -- server mode: the runner is a version-1 client -----------------------------------------------------

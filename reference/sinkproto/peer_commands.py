@@ -70,6 +70,8 @@ def build_server(args: argparse.Namespace, **server_options: object) -> tuple[Si
                                                                       client_ca=pki.ca))
     # RECORD-2: the schemas it reads are the ones records batches may use, both ways
     record_schemas = None if registry is None else RecordSchemas.from_registry(registry)
+    if "record_schemas" in server_options:  # a conformance mutant's own choice
+        record_schemas = server_options.pop("record_schemas")  # type: ignore[assignment]
     server = SinkServerV1(handler_class(store, policy), context, version=args.protocol_version,  # type: ignore[operator]
                           keepalive=args.keepalive, record_schemas=record_schemas, **server_options)  # type: ignore[arg-type]
     server.replace_previous = replace_previous

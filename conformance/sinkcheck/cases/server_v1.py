@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 
 from sinkproto import Ack, Event, Nack, Ping, encode_frame
-from sinkproto.messages_v1 import BatchResult
+from sinkproto.construct_codec.v1 import encode_frame as encode_frame_v1
+from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchV1
 from sinkproto.readers import ReaderSchemas
+from sinkproto.schemas import default_registry
 from sinkproto.stream import frame_bytes
 
 from ..context import CaseContext
@@ -29,6 +31,7 @@ from ..context_v1 import (
     expect_batch_answer,
     expect_closed_v1,
     frame_type,
+    kit_schemas,
     message_id_of,
     open_session_v1,
     oversized_batch,
@@ -196,6 +199,46 @@ async def batch_resent(ctx: CaseContext) -> str:
     if not isinstance(answer, Ack):
         raise CheckFailed(f"{describe_value(answer)} instead of an ACK for a batch re-sending 3 stored events with a new one")
     return "the re-sent events (with a new one, new message id) were ACKed again"
+
+
+METER_READING_V2 = (1, 2)
+
+
+def meter_readings(ctx: CaseContext, count: int) -> list[Event]:
+    """``count`` readings of meter_reading v2 (Avro from the registry) as fresh events of this case, from 17 meters."""
+    registry = default_registry()
+    events = []
+    for i in range(count):
+        serial = f"SM5R-{100_000 + 17 * (i % 17):06d}"
+        record = {"meter_serial": serial, "interval_seconds": 900, "active_energy_import_wh": 1_000_000 + 997 * i,
+                  "active_energy_export_wh": 0 if i % 5 else 40_000 + i, "voltage_dv": 2200 + i % 250,
+                  "current_ma": 37 * i, "power_factor_permille": 800 + i % 200, "frequency_mhz": 49_950 + i % 100,
+                  "reactive_energy_varh": None if i % 3 else 10_000 + i, "phase": "SINGLE"}
+        event = event_as(ctx, METER_READING_V2, f"/{serial}")
+        events.append(dataclasses.replace(event, event_data=registry.encode(*METER_READING_V2, record)))
+    return events
+
+
+@case("server.v1.batch.records", "A batch in records mode, of a schema the server declared, is rebuilt and ACKed",
+      area="version-1", requirements=["RECORD-1", "RECORD-2", "RECORD-3", "RECORD-4", "RECORD-5", "BPUB-10"], feature=V1,
+      reactions=["one ACK for the batch (its events rebuilt from the columns with the writer schema)"])
+async def batch_records(ctx: CaseContext) -> str:
+    wire, response = await open_session_v1(ctx)
+    declared = response.reader_schemas
+    if declared is None or not declared.can_read(*METER_READING_V2):
+        raise Unsupported("records mode needs the server to declare meter_reading v2 (1, 2), the schema this case "
+                          "writes (RECORD-2)")
+    events = tuple(meter_readings(ctx, 40))
+    # zstd, as a sender picks it for real data (CODEC-5); the transforms are the canonical ones (RECORD-9).
+    batch = BatchV1(events=events, format=BatchFormat(codec=BatchCodec.ZSTD, mode=BatchMode.RECORDS))
+    frame = encode_frame_v1(BatchPublish(message_id=0x0D1, batch=batch), kit_schemas())
+    await wire.send_frame(frame)
+    answer = await expect_batch_answer(ctx, wire, 0x0D1, "the answer to a records-mode BATCH_PUBLISH")
+    if not isinstance(answer, Ack):
+        raise CheckFailed(f"{describe_value(answer)} instead of an ACK for a records-mode batch of {len(events)} "
+                          f"meter readings the server declared it reads")
+    await pong(ctx, wire, "after the ACK")
+    return f"one ACK for {len(events)} meter readings in records mode with zstd ({len(frame)}-byte frame)"
 
 
 # -- hostile batches ----------------------------------------------------------------------------------------------

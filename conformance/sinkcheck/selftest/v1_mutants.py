@@ -167,6 +167,8 @@ def server_v1_mutants(mutant: type[Any]) -> tuple[Any, ...]:
                _set(connection_class=TolerantV1)),
         mutant("batch-id-reused", "takes a second batch with an unanswered message id as a new batch",
                ("server.v1.batch.duplicate-message-id",), _set(connection_class=BatchIdReused)),
+        mutant("no-records-mode", "declares what it reads but cannot decode records-mode batches (no writer schemas)",
+               ("server.v1.batch.records",), _set(record_schemas=None)),
     )
 
 
