@@ -145,3 +145,18 @@ def test_zstd_limits_are_configurable() -> None:
     with pytest.raises(LimitExceeded):
         v1.decode_batch(data, Limits(max_decompressed_size=100))
     assert v1.decode_batch(data, Limits(max_zstd_window=1 << 20)).events == meters
+
+
+@covers("RECORD-3", "RECORD-4", "RECORD-5")
+def test_the_records_example_of_the_spec_is_the_vector_byte_for_byte() -> None:
+    import re
+
+    text = (ROOT / "spec" / "v1" / "batch.md").read_text()
+    example = text[text.index("### Example"):text.index("### Size")]
+    rows = [line.split("|") for line in example.splitlines()
+            if line.startswith("| ") and not line.startswith(("| Bytes", "| Column"))]
+    # Header rows: the Bytes cell is the first; column rows: the second.
+    cells = [row[1] if len(row) == 5 else row[2] for row in rows]
+    spec_bytes = "".join(re.sub(r"[`\s]", "", cell) for cell in cells)
+    cases = {c.id: c for vf in load_dir(VECTORS_V1) for c in vf.cases}
+    assert spec_bytes == cases["v1.batch.records.none.meters"].hex
