@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from .errors import InconsistentBatch, LimitExceeded, SchemaError
+from .errors import InconsistentBatch, LimitExceeded, SchemaError, ValueOutOfRange
 from .limits import MAX_U64
 
 __all__ = [
@@ -379,8 +379,6 @@ def reach_count(plan: RecordPlan, index: int, count: int, columns: Sequence[Sequ
 
 def check_value(column: Column, value: Any, *, offset: int, what: str) -> None:
     """A decoded value against its column's type: int range, fixed size (RECORD-5)."""
-    from .errors import ValueOutOfRange
-
     if column.type is ColumnType.INT:
         if not column.low <= value <= column.high:
             raise ValueOutOfRange(f"{what}: {value} is outside {column.low}..{column.high} ({column.avro or 'int'})",
