@@ -108,3 +108,37 @@ def test_v1_client_and_server_exchange_a_batch_with_a_partial_nack(pki: DevPki) 
         await server.close()
 
     run(scenario())
+
+
+@covers("VER-3", "VER-4")
+def test_a_store_backed_client_remembers_the_fallback_across_a_restart(pki: DevPki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sinkproto.peers.service import StoreClient
+    from sinkproto.store import EventStore
+
+    now = [5000.0]
+    path = tmp_path / "client.db"
+
+    def store_client(port: int) -> tuple[EventStore, SinkClientV1]:
+        store = EventStore.open(path, new_instance_id=lambda: 0xC1)
+        handler = StoreClient(store, server_name="cloud", app_version=b"gw/1", clock=lambda: now[0])
+        return store, v1_client(pki, handler, port, clock=lambda: now[0], reprobe_after=3600.0)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        server, port = await start(pki, MemoryServer(), SinkServer)  # speaks only version 0
+        store, client = store_client(port)
+        assert client.version_to_offer() == 1
+        assert (await client.connect_once()).reason == "handshake_refused"
+        assert store.remembered_versions() == {f"127.0.0.1:{port}": (0, 5000.0)}  # durable on return
+        store.close()
+        # a restart: a new store handle, a new handler and client, nothing in memory
+        store, client = store_client(port)
+        assert client.version_to_offer() == 0  # no repeated refused offer (VER-3)
+        now[0] += 3601.0
+        assert client.version_to_offer() == 1  # the re-probe interval has passed (VER-4)
+        now[0] -= 3601.0
+        store.forget_version(f"127.0.0.1:{port}")  # its configuration changed
+        assert client.version_to_offer() == 1
+        store.close()
+        await server.close()
+
+    run(scenario())

@@ -260,8 +260,8 @@ def test_version_0_server_refuses_version_1_and_the_v1_cases_are_unsupported(pki
 
 def test_version_0_client_cases_play_a_version_0_server_for_a_version_1_client(pki: Path, tmp_path: Path) -> None:
     """With [client] versions = [0, 1], the version-0 cases refuse version 1 (HS-11) and go on with the client's
-    fallback connection (VER-2): `sink connect --protocol-version 1` passes them; a client that offers 1 again
-    does not."""
+    fallback connection (VER-2): `sink connect --protocol-version 1` passes them (and remembers the refusal,
+    VER-3); a client that offers 1 again does not."""
     from sinkcheck.client_mode import run_client_cases
     from sinkcheck.selftest import client_profile
 
@@ -271,7 +271,9 @@ def test_version_0_client_cases_play_a_version_0_server_for_a_version_1_client(p
     results = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0),
                                            profile=client_profile(pki, tmp_path, version=1)))
     assert [(r.case.id, r.outcome) for r in results] == [(i, Outcome.PASS) for i in ids], [r.observed for r in results]
-    assert all(any("version 1 refused" in w.decoded for w in r.wire) for r in results)
+    # The first case refuses the client's version-1 offer; the client keeps that in its store (VER-3), so its
+    # later connections to this runner offer version 0 at once.
+    assert [any("version 1 refused" in w.decoded for w in r.wire) for r in results] == [True, False, False]
     [stuck] = asyncio.run(run_client_cases(cases[:1], listen=("127.0.0.1", 0),
                                            profile=client_profile(pki, tmp_path, mutant="no-fallback", version=1)))
     assert stuck.outcome is Outcome.FAIL and "unsupported_version" in stuck.observed, stuck.observed
@@ -398,3 +400,13 @@ def test_client_mode_waits_for_a_client_started_by_hand(pki: Path, tmp_path: Pat
         runner.wait()
     case = json.loads((tmp_path / "r.json").read_text())["cases"][0]
     assert case["outcome"] == "pass" and case["mode"] == "client"
+
+
+def test_client_cases_that_need_a_version_1_offer_run_before_any_case_that_refuses_it() -> None:
+    # A client that keeps its fallback durably (VER-3) offers 0 for the re-probe interval after one refusal.
+    ids = [c.id for c in catalogue() if c.mode == "client"]
+    fallback = ids.index("client.v1.fallback")
+    assert all(i < fallback for i, c in enumerate(ids) if c.startswith("client.v1.") and c != "client.v1.fallback")
+    assert all(i > fallback for i, c in enumerate(ids) if not c.startswith("client.v1."))
+    servers = [i for i, c in enumerate(catalogue()) if c.mode == "server"]
+    assert servers == list(range(len(servers)))  # server cases keep their order, before the client cases

@@ -33,4 +33,20 @@ def catalogue() -> list[Case]:
     from . import server_v1  # noqa: F401
     from . import client_handshake, client_messaging, client_v1  # noqa: F401
 
-    return list(_CATALOGUE)
+    return sorted(_CATALOGUE, key=_run_order)
+
+
+def _run_order(case: Case) -> int:
+    """Server cases as registered; then the client cases that need the client's version-1 offer, the fallback last.
+
+    Once a case has refused version 1, a client that keeps its fallback
+    durably (VER-3) offers version 0 to the runner for the whole re-probe
+    interval (VER-4), so those cases come before any case that refuses
+    version 1: ``client.v1.fallback``, then the version-0 cases, which play a
+    version-0 server and accept the client's fallback connection.
+    """
+    if case.mode != "client":
+        return 0
+    if case.id == "client.v1.fallback":
+        return 2
+    return 1 if case.area == "version-1" else 3

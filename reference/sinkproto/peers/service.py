@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 from ..connection_v1 import BatchAnswered, ConnectionV1
@@ -293,6 +293,30 @@ class StoreServer(ServerHandler):
         self.housekeeping.flush(client)
 
 
+class StoredVersions(MutableMapping[str, tuple[int, float]]):
+    """server -> (version it accepts, when it refused a higher one), durable in the event store (VER-3)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def __getitem__(self, server: str) -> tuple[int, float]:
+        return self.store.remembered_versions()[server]
+
+    def __setitem__(self, server: str, value: tuple[int, float]) -> None:
+        self.store.remember_version(server, *value)
+
+    def __delitem__(self, server: str) -> None:
+        if server not in self.store.remembered_versions():
+            raise KeyError(server)
+        self.store.forget_version(server)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.store.remembered_versions())
+
+    def __len__(self) -> int:
+        return len(self.store.remembered_versions())
+
+
 class StoreClient(ClientHandler):
     """A client that syncs its store with one server, identified by ``server_name``."""
 
@@ -310,6 +334,11 @@ class StoreClient(ClientHandler):
         self.pump: OutboxPump | None = None
         self.refused: ConnectionResponse | None = None
         self.synced = asyncio.Event()
+
+    @property
+    def version_memory(self) -> StoredVersions:
+        """What a version-1 client remembers of each server's protocol version, kept in the store (VER-3)."""
+        return StoredVersions(self.store)
 
     def connection_request(self) -> ConnectionRequest:
         return ConnectionRequest(app_version=self.app_version, client_instance_id=self.store.instance_id,

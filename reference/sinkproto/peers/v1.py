@@ -20,7 +20,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -176,8 +176,9 @@ class SinkClientV1(SinkClient):
         self.offered: int | None = None  # the version offered on the current or last connection
         self._batch_answers: dict[int, asyncio.Future[BatchAnswered]] = {}
 
-    def _memory(self) -> dict[str, tuple[int, float]]:
-        memory: dict[str, tuple[int, float]] | None = getattr(self.handler, "version_memory", None)
+    def _memory(self) -> MutableMapping[str, tuple[int, float]]:
+        """The handler's ``version_memory`` (a store-backed one keeps it across restarts, VER-3), else one in memory."""
+        memory: MutableMapping[str, tuple[int, float]] | None = getattr(self.handler, "version_memory", None)
         if memory is None:
             memory = {}
             setattr(self.handler, "version_memory", memory)

@@ -34,10 +34,19 @@ APPLICATION_ID: Final = 0x53494E4B  # "SINK"
 # migration step from the previous version, whenever SCHEMA changes.
 # 1: the first format. 2: delivery policies (the `policies` table,
 # topics.trimmed_to for retention, the 'superseded' mark state, the peers'
-# last-seen times in `subscribers`).
-FORMAT_VERSION: Final = 2
+# last-seen times in `subscribers`). 3: the protocol version each server
+# accepts, as a version-1 client learnt it (`server_versions`, VER-3).
+FORMAT_VERSION: Final = 3
 
 MAX_INSTANCE_ID: Final = 0xFFFF_FFFF  # HS-5/HS-7: instance ids are 32-bit on the wire
+
+# VER-3: a version-1 client keeps, per server, the highest version that server accepted when it refused a
+# higher one, and when; a restart then does not repeat the refused offer until the re-probe interval (VER-4).
+SERVER_VERSIONS: Final = """CREATE TABLE server_versions (
+    server     TEXT    PRIMARY KEY,
+    version    INTEGER NOT NULL CHECK (version BETWEEN 0 AND 15),
+    refused_at REAL    NOT NULL
+)"""
 
 # u64 encoding. SQLite INTEGER is signed 64-bit, the protocol's integers are
 # unsigned 64-bit (PUB-1). We store v - 2**63: an order-preserving bijection
@@ -202,6 +211,8 @@ CREATE TABLE known_servers (
     server      TEXT    PRIMARY KEY,
     instance_id INTEGER NOT NULL CHECK (instance_id BETWEEN 0 AND {MAX_INSTANCE_ID})
 );
+
+{SERVER_VERSIONS};
 """
 
 # Steps from each older format to the next, run in order inside the
@@ -233,4 +244,5 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     keep_days     REAL    CHECK (keep_days > 0)
 )""",
     ),
+    2: (SERVER_VERSIONS,),
 }

@@ -804,6 +804,28 @@ class EventStore:
         """Client side: record the id from hello_new_client; durable on return, before any PUBLISH (HS-13)."""
         self._set_instance_id("known_servers", "server", server, instance_id)
 
+    def remembered_versions(self) -> dict[str, tuple[int, float]]:
+        """Client side: per server, the protocol version it accepted after refusing a higher one, and when (VER-3)."""
+        with self._read() as db:
+            return {row[0]: (int(row[1]), float(row[2])) for row in db.execute(
+                "SELECT server, version, refused_at FROM server_versions ORDER BY server")}
+
+    def remember_version(self, server: str, version: int, refused_at: float) -> None:
+        """Client side: ``server`` refused the version above ``version`` at ``refused_at``; durable on return (VER-2, VER-3)."""
+        _check_peer(server)
+        if not 0 <= version <= 15:
+            raise StoreError(f"protocol version {version} is not in 0..15")
+        with self._write() as db:
+            db.execute("""INSERT INTO server_versions (server, version, refused_at) VALUES (?, ?, ?)
+                          ON CONFLICT (server) DO UPDATE SET version = excluded.version, refused_at = excluded.refused_at""",
+                       (server, version, float(refused_at)))
+
+    def forget_version(self, server: str) -> None:
+        """Client side: offer ``server`` the highest version again (VER-4: its configuration changed)."""
+        _check_peer(server)
+        with self._write() as db:
+            db.execute("DELETE FROM server_versions WHERE server = ?", (server,))
+
     def _get_instance_id(self, table: str, column: str, name: str) -> int | None:
         _check_peer(name)
         with self._read() as db:
