@@ -342,6 +342,11 @@ def frame_value(f: Any) -> dict[str, Any]:
             v["machine_message_hex"] = b.machine_message.data.hex()
             v["human_message_hex"] = b.human_message.hex()
         return v
+    return messaging_value(type_, f, b)
+
+
+def messaging_value(type_: str, f: Any, b: Any) -> dict[str, Any]:
+    """ACK, PUBLISH, NACK, PING, PONG: the same layouts in both versions (FRAME-7 keeps types 3..7)."""
     if type_ == "ack":
         return {"type": type_, "message_id": f.message_id}
     if type_ == "publish":
@@ -437,20 +442,7 @@ def frame_value_v1(f: Any) -> dict[str, Any]:
             for e in b.entries
         ]
         return {"type": type_, "message_id": f.message_id, "entries": entries}
-    if type_ == "ack":
-        return {"type": type_, "message_id": f.message_id}
-    if type_ == "publish":
-        return {"type": type_, "message_id": f.message_id, "event": event_value(b)}
-    if type_ == "nack":
-        return {
-            "type": type_,
-            "message_id": f.message_id,
-            "machine_message_hex": b.machine_message.data.hex(),
-            "human_message_hex": b.human_message.hex(),
-        }
-    if type_ in ("ping", "pong"):
-        return {"type": type_}
-    raise AssertionError(f"parser accepted unknown frame type {f.type!r}")
+    return messaging_value(type_, f, b)
 
 
 def batch_value_v1(b: Any) -> dict[str, Any]:
