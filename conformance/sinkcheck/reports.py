@@ -45,6 +45,15 @@ def requirement_sections() -> dict[str, str]:
     return sections
 
 
+def spec_version(profile: Profile, mode: str) -> int:
+    """The highest protocol version the run checks: what the profile says the peer speaks (codec mode: 0)."""
+    if mode == "server":
+        return max(profile.versions)
+    if mode == "client":
+        return max(profile.client.versions)
+    return 0
+
+
 def report_document(results: list[CaseResult], *, cases: list[Case], profile: Profile, target: str, mode: str,
                     summary: RunSummary, started: dt.datetime, duration: float) -> dict[str, Any]:
     sections = requirement_sections()
@@ -52,7 +61,7 @@ def report_document(results: list[CaseResult], *, cases: list[Case], profile: Pr
         "report_schema": REPORT_SCHEMA_VERSION,
         "tool": "sink-check",
         "kit_version": __version__,
-        "spec_version": 0,
+        "spec_version": spec_version(profile, mode),
         "mode": mode,
         "target": target,
         "profile": {"name": profile.name, "path": str(profile.source) if profile.source else None,
