@@ -148,11 +148,13 @@ def _bytes_values(transform: int, p: Any, n: int, keys: Sequence[bytes] | None, 
     if transform == Transform.PREFIX:
         out: list[bytes] = []
         previous = b""
+        budget = limits_of(context).max_decompressed_size
         for item in p["values"]:
             if item.shared > len(previous):
                 raise InconsistentBatch(f"prefix length {item.shared} is over the previous value's {len(previous)}", offset=0,
                                         requirement="RECORD-7")
             previous = previous[: item.shared] + item.rest
+            budget = _spend(budget, len(previous))
             out.append(previous)
         return out
     if transform == Transform.KEY:
@@ -163,7 +165,21 @@ def _bytes_values(transform: int, p: Any, n: int, keys: Sequence[bytes] | None, 
         raise InconsistentBatch(f"numbered: digits {p.digits} is outside 1..{MAX_DIGITS}", offset=0, requirement="RECORD-8")
     column = Column("numbers", ColumnType.INT, None, 0, 10**p.digits - 1)
     numbers = _read_int_payload(stream, context, column, n, p.number_transform)
+    _spend(limits_of(context).max_decompressed_size, n * (len(p.prefix) + p.digits))
     return [p.prefix + b"%0*d" % (p.digits, number) for number in numbers]
+
+
+def _spend(budget: int, size: int) -> int:
+    """RECORD-6: the values a prefix or numbered column builds count against max_decompressed_size as they are built.
+
+    Both transforms make each value longer than the bytes that carry it, so
+    a small column could otherwise build gigabytes (n values of a growing
+    shared prefix, or n copies of a long numbered prefix).
+    """
+    if size > budget:
+        raise LimitExceeded("the values of a prefix or numbered column exceed max_decompressed_size", offset=0,
+                            requirement="RECORD-6")
+    return budget - size
 
 
 def _read_int_payload(stream: io.BytesIO, context: Any, column: Column, n: int, transform: int) -> list[int]:

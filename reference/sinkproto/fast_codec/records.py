@@ -210,11 +210,16 @@ def _prefixed(data: bytes, pos: int, stop: int, n: int, limits: Limits) -> tuple
         pairs.append((shared, rest))
     out: list[bytes] = []
     previous = b""
+    budget = limits.max_decompressed_size
     for shared, rest in pairs:
         if shared > len(previous):
             raise InconsistentBatch(f"prefix length {shared} is over the previous value's {len(previous)}", offset=0,
                                     requirement="RECORD-7")  # fmt: skip
         previous = previous[:shared] + rest
+        budget -= len(previous)
+        if budget < 0:  # RECORD-6: as in the reference (construct_codec.records._spend)
+            raise LimitExceeded("the values of a prefix or numbered column exceed max_decompressed_size", offset=0,
+                                requirement="RECORD-6")  # fmt: skip
         out.append(previous)
     return out, pos
 
@@ -251,6 +256,9 @@ def _bytes_payload(data: bytes, pos: int, stop: int, n: int, transform: int, key
         raise InconsistentBatch(f"numbered: digits {digits} is outside 1..{MAX_DIGITS}", offset=0, requirement="RECORD-8")
     numbers_column = Column("numbers", ColumnType.INT, None, 0, 10**digits - 1)
     numbers, pos = _checked_ints(data, pos + 2, stop, numbers_column, n, number_transform, limits)
+    if n * (len(prefix) + digits) > limits.max_decompressed_size:  # RECORD-6
+        raise LimitExceeded("the values of a prefix or numbered column exceed max_decompressed_size", offset=0,
+                            requirement="RECORD-6")  # fmt: skip
     return [prefix + b"%0*d" % (digits, number) for number in numbers], pos
 
 

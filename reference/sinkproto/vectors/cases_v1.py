@@ -403,6 +403,15 @@ def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
     b.invalid(f"{p}.expansion-over-configured-limit", "A constant 60,000-byte key for three events: 180,000 bytes rebuilt from a "
               "60,000-byte body, against max_decompressed_size=100,000.", ["RECORD-6"], swap(keys, big), "limit_exceeded",
               limits={"max_decompressed_size": 100_000})
+    # Transforms whose values outgrow the bytes that carry them, refused at the default limits (RECORD-6).
+    growing = b"".join(_varint(i) + b"\x01a" for i in range(5000))  # value i shares all i bytes of the one before
+    b.invalid(f"{p}.prefix-expansion", "5,000 keys, each the previous one plus a byte: 12.5 MB of keys from 20 kB, refused "
+              "while the prefix column builds them (max_decompressed_size 8 MiB).", ["RECORD-6", "RECORD-3"],
+              head + top[:4] + _varint(5000) + _column(5, growing), "limit_exceeded")
+    numbered = _column(9, _varint(200) + b"K" * 200 + b"\x01" + b"\x02" + _zz(0))
+    b.invalid(f"{p}.numbered-expansion", "65,536 keys numbered after a 200-byte prefix: 13 MB of keys from 210 bytes, "
+              "refused before they are built (max_decompressed_size 8 MiB).", ["RECORD-6", "RECORD-3"],
+              head + top[:4] + _varint(65_536) + numbered, "limit_exceeded")
     tariffs = _records_batch(RECORD_TARIFFS)
     from .model import encode_kind
 
