@@ -131,25 +131,26 @@ connection_request = ConnectionRequestAdapter(connection_request_struct)
 
 _no_payload = Struct(End("CONN-6"))
 
+response_header = BitStruct("type" / Const(int(FrameType.CONNECTION_RESPONSE), Nibble), "response" / Nibble)
+
+# By response code; version 1 replaces only the two accepting responses (CONN-11).
+RESPONSE_PAYLOADS: dict[int, Any] = {
+    Response.CONNECTED: _no_payload,
+    Response.HELLO_NEW_CLIENT: Struct("server_instance_id" / Int32ub, End("CONN-5")),
+    Response.INSTANCE_ID_MISMATCH: _no_payload,
+    Response.QUARANTINED: nack_payload_struct,
+    Response.UNSUPPORTED_PROTOCOL_VERSION: _no_payload,
+    Response.UNSUPPORTED_APPLICATION_VERSION: _no_payload,
+}
+
+
+def unknown_response_code(ctx: Any, offset: int) -> UnknownResponseCode:
+    return UnknownResponseCode(f"connection response code {ctx.header.response} is not defined", offset=0)
+
+
 connection_response_struct = Struct(
-    "header" / BitStruct("type" / Const(int(FrameType.CONNECTION_RESPONSE), Nibble), "response" / Nibble),
-    "payload"
-    / Switch(
-        this.header.response,
-        {
-            Response.CONNECTED: _no_payload,
-            Response.HELLO_NEW_CLIENT: Struct("server_instance_id" / Int32ub, End("CONN-5")),
-            Response.INSTANCE_ID_MISMATCH: _no_payload,
-            Response.QUARANTINED: nack_payload_struct,
-            Response.UNSUPPORTED_PROTOCOL_VERSION: _no_payload,
-            Response.UNSUPPORTED_APPLICATION_VERSION: _no_payload,
-        },
-        default=Reject(
-            lambda ctx, offset: UnknownResponseCode(
-                f"connection response code {ctx.header.response} is not defined", offset=0
-            )
-        ),
-    ),
+    "header" / response_header,
+    "payload" / Switch(this.header.response, RESPONSE_PAYLOADS, default=Reject(unknown_response_code)),
 )
 
 

@@ -24,7 +24,7 @@ from construct import (Adapter, BitsInteger, BitStruct, Computed, Const, Constru
 from ..batchrules import canonical_layout
 from ..batchrules_v1 import unzstd_body, zstd_body
 from ..errors import (EncodeError, InconsistentBatch, InvalidList, LimitExceeded, ReservedBit, Truncated, UnknownFormat,
-    UnknownResponseCode, UnknownType, UnsupportedVersion)
+    UnknownType, UnsupportedVersion)
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import Batch, BatchLayout, ConnectionRequest, ConnectionResponse, Event, FrameType, Response
 from ..messages_v1 import (BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
@@ -33,7 +33,7 @@ from ..readers import ReaderSchemas
 from ..records import RecordPlan, RecordSchemas, transpose
 from .batch import BatchAdapter, body_struct
 from .batch import batch as batch_v0
-from .frames import FRAME_CONSTRUCTS, connection_request_v0, nack_payload_struct
+from .frames import FRAME_CONSTRUCTS, RESPONSE_PAYLOADS, connection_request_v0, response_header, unknown_response_code
 from .primitives import Chunk, End, Gzipped, Reject, Text, VarUInt, limits_of, read_varint, remaining, varint_bytes
 from .records import records_body
 
@@ -183,25 +183,14 @@ connection_request = ConnectionRequestAdapter(connection_request_struct)
 
 # -- CONN-11: the connection response ------------------------------------------------------------------
 
-_no_payload = Struct(End("CONN-6"))
-
 connection_response_struct = Struct(
-    "header" / BitStruct("type" / Const(int(FrameType.CONNECTION_RESPONSE), Nibble), "response" / Nibble),
-    "payload"
-    / Switch(
-        this.header.response,
-        {
-            Response.CONNECTED: Struct("reader_schemas" / OptionalTailDeclaration(), End("CONN-11")),
-            Response.HELLO_NEW_CLIENT: Struct("server_instance_id" / Int32ub, "reader_schemas" / OptionalTailDeclaration(),
-                                              End("CONN-11")),
-            Response.INSTANCE_ID_MISMATCH: _no_payload,
-            Response.QUARANTINED: nack_payload_struct,
-            Response.UNSUPPORTED_PROTOCOL_VERSION: _no_payload,
-            Response.UNSUPPORTED_APPLICATION_VERSION: _no_payload,
-        },
-        default=Reject(lambda ctx, offset: UnknownResponseCode(f"connection response code {ctx.header.response} is not defined",
-                                                               offset=0)),
-    ),
+    "header" / response_header,
+    "payload" / Switch(this.header.response, {
+        **RESPONSE_PAYLOADS,
+        Response.CONNECTED: Struct("reader_schemas" / OptionalTailDeclaration(), End("CONN-11")),
+        Response.HELLO_NEW_CLIENT: Struct("server_instance_id" / Int32ub, "reader_schemas" / OptionalTailDeclaration(),
+                                          End("CONN-11")),
+    }, default=Reject(unknown_response_code)),
 )
 
 
