@@ -8,7 +8,8 @@ page authors in docs/tools/generated.md ("Guides are tests"); in short:
 - ```` ```sh ```` blocks run with bash (``set -e``), in the page's folder, with
   the installed kit's ``bin`` first on ``PATH``; ```` ```python ```` blocks run
   with the kit's Python; ```` ```console ```` blocks run each ``$ `` line and
-  check the lines after it as its output.
+  check the lines after it as its output (standard output and error, as a
+  terminal shows them).
 - A ```` ```text ```` block right after a run block (nothing but blank lines
   between) is that block's expected standard output; elsewhere,
   ``<!-- guide: output -->`` before it makes it one; ``output stderr`` checks
@@ -21,8 +22,8 @@ page authors in docs/tools/generated.md ("Guides are tests"); in short:
 - ``<!-- guide: ... -->`` before a block modifies it: ``skip reason="..."``
   (shown on the site as a note: see docs/hooks/guides.py), ``background
   ready="REGEX"`` (started, left running until ``stop`` or the page's end),
-  ``exit=N``, ``timeout=S``, ``requires="COMMAND"`` (skipped, with the reason,
-  where that program is missing). ``<!-- guide: run`` + lines + ``-->`` is a
+  ``exit=N``, ``timeout=S``, ``requires="COMMAND,root"`` (skipped, with the
+  reason, where that program is missing or the tests do not run as root). ``<!-- guide: run`` + lines + ``-->`` is a
   step the reader does by hand (an edit the page describes): run, not shown.
   ``<!-- guide: stop -->`` stops the background blocks.
 - ``<!-- guide: folder=checkout -->`` (a copy of the kit's checkout, with a git
@@ -107,7 +108,8 @@ def parse(path: Path) -> Document:
         elif language in RUN_LANGUAGES:
             document.add(_region(document, begin, region.end, Step(language, source, attached)))
             last_run_end = region.end
-        elif language == "text" and ("output" in attached or (last_run_end is not None and not document.text[last_run_end:start].strip())):
+        elif "output" in attached or (language == "text" and last_run_end is not None
+                                      and not document.text[last_run_end:start].strip()):
             document.add(_region(document, begin, region.end, Step("output", source, attached)))
     return document
 
@@ -180,7 +182,8 @@ class GuideRun:
         self.last_stderr = ""
         self.last_background: Background | None = None
         self.failed_at: int | None = None
-        self.env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}
+        self.env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200",
+                    "PYTHONUNBUFFERED": "1"}  # both streams in the order a terminal shows them
         for name in ("SINK_CODEC", "VIRTUAL_ENV"):
             self.env.pop(name, None)
         if folder_kind == "checkout":
@@ -210,21 +213,22 @@ class GuideRun:
     def text(self, source: str) -> str:
         return source.replace(PAGE_PORT, self.port)
 
-    def run(self, command: str, timeout: float, *, language: str = "sh") -> tuple[int, str, str]:
-        """Exit code, standard output, standard error (log lines, refusals) of one block."""
+    def run(self, command: str, timeout: float, *, language: str = "sh", merged: bool = False) -> tuple[int, str, str]:
+        """Exit code, standard output, standard error (log lines, refusals) of one block; ``merged``: one stream."""
         argv = [str(BIN / "python"), "-"] if language == "python" else ["bash", "-e", "-o", "pipefail", "-s"]
         script = self.text(command)
         where = self.tmp / "cwd"
         if language != "python":  # a `cd` in one block holds for the next ones, as in the reader's shell
             script += f"\nbuiltin pwd > {shlex.quote(str(where))}\n"
         try:
-            done = subprocess.run(argv, input=script.encode(), cwd=self.cwd, env=self.env, capture_output=True, timeout=timeout)
+            done = subprocess.run(argv, input=script.encode(), cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT if merged else subprocess.PIPE, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             return -1, (exc.stdout or b"").decode(errors="replace"), f"[guide: timed out after {timeout:g} s]"
         if where.exists():
             self.cwd = Path(where.read_text().strip())
             where.unlink()
-        return done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+        return done.returncode, done.stdout.decode(errors="replace"), (done.stderr or b"").decode(errors="replace")
 
     def start(self, command: str, line: int, ready: str | None, timeout: float) -> str | None:
         log = self.tmp / f"background-{line}.log"
@@ -275,11 +279,11 @@ def evaluate(example: Example) -> str | None:
     step: Step = example.parsed
     run: GuideRun = example.namespace["run"]
     timeout = float(step.options.get("timeout", DEFAULT_TIMEOUT))
-    required = step.options.get("requires")
-    if required and shutil.which(required) is None:
-        import pytest
+    for required in filter(None, step.options.get("requires", "").split(",")):
+        if (required == "root" and os.geteuid() != 0) or (required != "root" and shutil.which(required) is None):
+            import pytest
 
-        pytest.skip(f"needs {required}, not installed here")
+            pytest.skip(f"{example.path}:{example.line}: needs {required}, which this machine lacks")
     if step.kind == "stop":
         run.stop()
         return None
@@ -318,7 +322,7 @@ def _console(run: GuideRun, step: Step, timeout: float) -> str | None:
     if not chunks:
         return "a console block without a `$ ` command"
     for command, expected_lines in chunks:
-        code, output, stderr = run.run(command, timeout)
+        code, output, stderr = run.run(command, timeout, merged=True)  # a terminal shows both
         run.last_output, run.last_stderr, run.last_background = output, stderr, None
         failure = _check_exit(step, code, output, stderr)
         if failure:
