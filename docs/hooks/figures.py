@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURE = re.compile(r"\{\{\s*figure\(\s*\"([a-z0-9_.\-]+)\"\s*\)\s*\}\}")
+# Written in backticks (`{{ figure("...") }}`), a reference is shown as it is: how the docs explain the syntax.
+FIGURE = re.compile(r"(?<!`)\{\{\s*figure\(\s*\"([a-z0-9_.\-]+)\"\s*\)\s*\}\}")
 SKIP = re.compile(r"^(?P<indent>[ \t]*)<!--\s*guide:[ \t]*skip\b(?P<arguments>[^\n]*?)-->[ \t]*$", re.MULTILINE)
 
 
@@ -91,7 +92,7 @@ def _skip_note(match: re.Match[str]) -> str:
             f"{indent}    Every other command on this page is run, as written, by the test suite.\n")
 
 
-BENCH = re.compile(r"\{\{\s*bench\((.*?)\)\s*\}\}")
+BENCH = re.compile(r"(?<!`)\{\{\s*bench\((.*?)\)\s*\}\}")
 
 
 def bench_cell(markdown: str, table: str, *keys_and_column: str) -> str:
