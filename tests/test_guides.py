@@ -22,8 +22,11 @@ PAGES = [
     "docs/guides/first-sync.md",
     "docs/operations.md",
     "docs/store.md",
+    "docs/index.md",
     "docs/schemas/changing.md",
+    "docs/vectors/index.md",
     "docs/conformance/quickstart.md",
+    "docs/conformance/codec-mode.md",
     "docs/performance.md",
 ]
 
