@@ -120,3 +120,39 @@ def test_every_shell_block_of_a_page_is_run_or_skipped_with_a_reason() -> None:
 def test_output_matching_rule(expected: str, actual: str, ok: bool) -> None:
     assert matches(expected, actual) is ok
     assert matches("id 0x1234abcd\n", "id 0xdeadbeef\n", ignore=r"0x[0-9a-f]{8}")
+
+
+def _run_page(tmp_path, text: str) -> list[str]:
+    """Run a made-up page through the harness; the failure messages, one per failed block."""
+    page = tmp_path / "page.md"
+    page.write_text(text)
+    document = parse(page)
+    run = GuideRun(page, document.namespace["folder"])
+    document.namespace["run"] = run
+    failures = []
+    try:
+        for example in document.examples():
+            try:
+                example.evaluate()
+            except SybilFailure as exc:
+                failures.append(exc.result)
+    finally:
+        run.close()
+    return failures
+
+
+def test_the_harness_fails_a_page_whose_output_or_exit_code_differs(tmp_path) -> None:
+    failures = _run_page(tmp_path, "<!-- guide: folder=empty -->\n\n```sh\necho hello\n```\n\n```text\nbye\n```\n\n"
+                                   "```sh\nexit 3\n```\n\n<!-- guide: exit=3 -->\n```sh\nexit 3\n```\n\n"
+                                   "```console\n$ echo one; echo two >&2\none\ntwo\n```\n")
+    assert len(failures) == 2, failures
+    assert "--- the page shows:\nbye\n--- the command printed:\nhello" in failures[0]
+    assert failures[1].startswith("exit code 3, expected 0")
+
+
+def test_the_harness_runs_background_blocks_and_keeps_the_folder(tmp_path) -> None:
+    failures = _run_page(tmp_path, "<!-- guide: folder=empty -->\n\n```sh\nmkdir d && cd d\n```\n\n"
+                                   "<!-- guide: background ready=\"up on 7443\" -->\n```sh\necho up on 7443; pwd; sleep 60\n```\n\n"
+                                   "<!-- guide: output background -->\n```text\nup on 7443\n.../d\n```\n\n"
+                                   "<!-- guide: stop -->\n\n```sh\ntest \"$(basename \"$PWD\")\" = d\n```\n")
+    assert failures == []
