@@ -68,26 +68,38 @@ def _each_version(command: Callable[[argparse.Namespace, Path], int]) -> Callabl
 
 
 def cmd_regenerate(args: argparse.Namespace) -> int:
-    return _each_version(_regenerate_in)(args)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    return _each_version(_check_in)(args)
-
-
-def _regenerate_in(args: argparse.Namespace, directory: Path) -> int:
     from .schema_evolution import check_registry
     from .schemas import default_registry
-    from .vectors.regenerate import regenerate
+    from .vectors.avro_cases import missing_examples
 
-    schemas = _schemas_arg(args.schemas, directory)
-    # Vectors generated from schemas that break the evolution rules would lock in the breakage: refuse first.
-    violations = check_registry(default_registry(schemas))
+    registry = default_registry(_schemas_arg(args.schemas, _vectors_dir(args.dir)))
+    # Vectors generated from schemas that break the evolution rules would lock in the breakage: refuse
+    # first, once for every vectors folder (they share the schemas).
+    violations = check_registry(registry)
     if violations:
         for violation in violations:
             print(f"schemas: {violation}")
-        print("sink vectors regenerate: fix the schemas first; nothing was written", file=sys.stderr)
+        print("sink vectors regenerate: refused: fix the schemas first; nothing was written", file=sys.stderr)
         return 1
+    status = _each_version(_regenerate_in)(args)
+    for name, version in missing_examples(registry):
+        print(f"warning: {name} v{version} has no example record, so no vector shows it: add one at the end of EXAMPLES "
+              "in reference/sinkproto/vectors/avro_cases.py and run this again")
+    return status
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    status = _each_version(_check_in)(args)
+    if status and not args.json:
+        # Several folders print a summary each: the last line must not read as a pass.
+        print("sink vectors check: FAILED (see the FILE and FAIL lines above)")
+    return status
+
+
+def _regenerate_in(args: argparse.Namespace, directory: Path) -> int:
+    from .vectors.regenerate import regenerate
+
+    schemas = _schemas_arg(args.schemas, directory)
     changes = regenerate(directory, __version__, schemas, write=not args.dry_run)
     changed = [c for c in changes if c.changed]
     for change in changed:
@@ -127,7 +139,11 @@ def _check_in(args: argparse.Namespace, directory: Path) -> int:
         for problem in failure.problems:
             print(f"  FAIL  {failure.kind}/{failure.id}: {problem}")
     passed = len(report.results) - len(report.failures)
-    print(f"{passed} passed, {len(report.failures)} failed")
+    summary = f"{passed} passed, {len(report.failures)} failed"
+    if report.file_problems:
+        count = len(report.file_problems)
+        summary += f"; FAILED: {count} problem{'s' if count != 1 else ''} with the files or their sources (the FILE lines)"
+    print(summary)
     return 0 if report.ok else 1
 
 

@@ -21,12 +21,14 @@ from ..messages import Batch, Event, Publish
 from ..schemas import Registry, default_registry
 from .cases import Builder
 
-__all__ = ["AVRO_GENERATORS", "EXAMPLES", "avro_entry"]
+__all__ = ["AVRO_GENERATORS", "EXAMPLES", "avro_entry", "missing_examples"]
 
 Record = dict[str, Any]
 T0 = 1_709_294_400  # 2024-03-01 12:00 UTC: a March afternoon on a mini-grid
 
 # (event type name, schema version) -> an example record, as a maintainer would write it.
+# Append a new version's example at the END: each example's offset and timestamp follow its position
+# (event_cases), so an example inserted in the middle changes the bytes of every later, locked, case.
 EXAMPLES: dict[tuple[str, int], Record] = {
     ("meter_reading", 1): {
         "meter_serial": "SM5R-000123", "interval_seconds": 900, "energy_wh": 123456, "voltage_dv": 2301,
@@ -76,6 +78,18 @@ EXAMPLES: dict[tuple[str, int], Record] = {
         "data_used_today_bytes": 183_211,
     },
 }
+
+
+
+def missing_examples(registry: Registry) -> list[tuple[str, int]]:
+    """The (event type name, schema version) pairs of the registry that have no example in ``EXAMPLES``.
+
+    Such a version has no vector: ``sink vectors regenerate`` warns about it. A new example goes at the
+    end of ``EXAMPLES``: ``event_cases`` gives each example an offset and a timestamp that follow its
+    position, so one inserted in the middle would change the bytes of every later (locked) case.
+    """
+    return [(t.name, v) for t in registry.types.values() for v in sorted(t.versions) if (t.name, v) not in EXAMPLES]
+
 
 # The field that names the topic of each type: its value is the event key.
 KEY_FIELDS = {"meter_reading": "meter_serial", "meter_state_change": "meter_serial", "credit_top_up": "meter_serial",

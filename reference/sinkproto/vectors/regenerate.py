@@ -60,8 +60,18 @@ class FileChange:
             if names) or "rewritten")
         return [head, *ids("+", "added", self.added), *ids("-", "removed", self.removed),
                 *ids("~", "bytes changed", self.bytes_changed), *ids("~", other, self.other_changed),
-                *ids("!", "locked IDs whose meaning changed (give the new meaning a new ID)", self.relocked),
+                *ids("!", "locked IDs whose meaning changed", self.relocked), *self._relock_hint(),
                 *(f"  {note}" for note in self.notes)]
+
+    def _relock_hint(self) -> list[str]:
+        if not self.relocked:
+            return []
+        if self.added and self.path.name == "event.json":
+            # The usual cause: a new example inserted in EXAMPLES shifts the offsets and timestamps of the later ones.
+            return ["    a locked ID keeps its meaning for ever: if you inserted a new example in EXAMPLES "
+                    "(reference/sinkproto/vectors/avro_cases.py), move it to the end, where it changes no existing case"]
+        return ["    a locked ID keeps its meaning for ever: undo the change that altered these cases; "
+                "only a deliberate new meaning gets a new ID (and the old case stays)"]
 
 
 def schemas_dir_for(vectors_dir: Path) -> Path | None:
