@@ -53,7 +53,7 @@ from sinkproto.vectors.model import StreamValue, encode_kind, value_to_json
 from .codec_cases import Check, CodecCase, non_default_limits, reference_bytes, reference_decode, reference_encode
 from .codec_protocol import KINDS_BY_VERSION
 
-__all__ = ["Draw", "generate", "draw_case", "ROUNDTRIP_REQUIREMENTS", "UNIT_KINDS"]
+__all__ = ["Draw", "generate", "draw_case", "strategy", "ROUNDTRIP_REQUIREMENTS", "UNIT_KINDS"]
 
 U32 = 2**32 - 1
 U64 = 2**64 - 1
@@ -415,3 +415,18 @@ def generate(seed_: int, count: int, versions: Sequence[int] = (0, 1)) -> list[C
     """``count`` cases of ``seed_``, of the protocol ``versions`` (each case draws one)."""
     return [draw_case(seed_, i, tuple(versions)) for i in range(max(count, 0))]
 
+
+def strategy(drawer: Callable[[Draw], Any]) -> Any:
+    """A hypothesis strategy over one of the drawers above, for property tests (one definition of the values)."""
+    from hypothesis import strategies as st
+
+    return st.randoms(use_true_random=False).map(lambda rng: drawer(Draw(rng)))
+
+
+def __getattr__(name: str) -> Any:
+    """``events``, ``frames``, ``varint_value``: the hypothesis forms the property tests import (built lazily, so
+    a codec-mode run never imports hypothesis)."""
+    drawers: dict[str, Callable[[Draw], Any]] = {"events": event, "frames": frame, "varint_value": Draw.varint_value}
+    if name in drawers:
+        return strategy(drawers[name])
+    raise AttributeError(name)
