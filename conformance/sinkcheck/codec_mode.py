@@ -372,12 +372,14 @@ def coverage_results(outcomes: list[CaseOutcome]) -> list[tuple[str, str, tuple[
     requirements its dispute is about, and a case whose decode ran but whose encode is unsupported (a
     decode-only codec) still exercised what its decode check covers.
     """
+    from .coverage import SEVERITY  # a check that ran outranks an unsupported one: "pass" before "unsupported"
+
     out: list[tuple[str, str, tuple[str, ...]]] = []
     for o in outcomes:
         worst: dict[str, str] = {}
         for check in o.checks:
             for rid in check.requirements:
-                if rid not in worst or ORDER.index(check.outcome) < ORDER.index(worst[rid]):
+                if rid not in worst or SEVERITY.index(check.outcome) < SEVERITY.index(worst[rid]):
                     worst[rid] = check.outcome
         for outcome in ORDER:
             cited_here = tuple(rid for rid, worst_outcome in worst.items() if worst_outcome == outcome)
