@@ -149,6 +149,9 @@ AT_THE_LIMIT = [
     ("batch", bytes.fromhex("00 01 0101 0101 0101 01 6b 0101 06808080808080 0101 64"), 6, e.LimitExceeded),
     ("batch", bytes.fromhex("00 01 0101 0101 0101 01 6b 0101 0a") + b"\x80" * 10 + bytes.fromhex("0101 64"), 10,
      e.OverlongVarint),
+    # limit 9: the fast codec's 9-byte column path must not take it
+    ("batch", bytes.fromhex("00 01 0101 0101 0101 01 6b 0101 09") + b"\xff" * 9 + bytes.fromhex("0101 64"), 9,
+     e.LimitExceeded),
 ]
 
 
