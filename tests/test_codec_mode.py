@@ -210,6 +210,12 @@ def test_a_shim_that_cannot_start_is_exit_code_2(tmp_path: Path) -> None:
     assert "cannot start the shim" in output
 
 
+def test_a_vector_folder_without_vectors_is_exit_code_2(tmp_path: Path) -> None:
+    code, _document, output = sink_check_codec("--exec", REFERENCE_SHIM, "--vectors", str(tmp_path / "nothing"),
+                                              tmp_path=tmp_path)
+    assert code == 2 and "no golden vector files" in output
+
+
 def _exchange(requests: list[bytes]) -> list[dict[str, Any]]:
     proc = subprocess.run(REFERENCE_SHIM.split(), input=b"".join(requests), capture_output=True, timeout=60)
     answers, data = [], proc.stdout

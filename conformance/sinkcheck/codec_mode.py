@@ -472,7 +472,10 @@ def load_cases(args: argparse.Namespace, versions: tuple[int, ...]) -> tuple[lis
         for folder in folders:
             if folder is None:
                 raise FileNotFoundError("vectors/v0 not found; run from a checkout of the kit or pass --vectors")
-            cases += [c for c in vector_cases(folder) if c.version in versions]
+            found = vector_cases(folder)
+            if not found:
+                raise FileNotFoundError(f"no golden vector files in {folder}")
+            cases += [c for c in found if c.version in versions]
     timings["vectors"] = time.perf_counter() - started
     started = time.perf_counter()
     cases += generate(args.seed, args.examples, versions)
