@@ -261,3 +261,17 @@ def test_protocol_edges_are_answered_never_hung() -> None:
     assert result["value"]["type"] == "batch_result" and result["value"]["entries"][0]["index"] == 2
     # a value missing a field makes the codec raise KeyError: a crash, not a refusal
     assert crash["error"] == "crash" and "KeyError" in crash["detail"]
+
+
+def test_the_docs_options_table_lists_every_option() -> None:
+    import argparse
+
+    from sinkcheck.codec_mode import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    codec = next(a for a in parser._subparsers._group_actions if isinstance(a, argparse._SubParsersAction)).choices["codec"]
+    options = {o for action in codec._actions for o in action.option_strings if o.startswith("--") and o != "--help"}
+    page = (ROOT / "docs" / "conformance" / "codec-mode.md").read_text()
+    table = page[page.index("| option | meaning |"):page.index("Exit code:")]
+    assert options and {o for o in options if f"`{o}" not in table} == set()
