@@ -134,6 +134,46 @@ def test_varint_bounds() -> None:
         ev(offset=1 << 64)
 
 
+_PUBLISH_TAIL = bytes.fromhex("01016b0180e2cfaa060164")
+# (unit, input, max_varint_bytes, error class): the byte at the limit still has bit 7 set, and nothing follows it
+# (issue 16: both codecs read the byte after the limit first and said ``truncated`` or ``inconsistent_batch``).
+AT_THE_LIMIT = [
+    ("event", bytes.fromhex("ffffffff7fffffffffffff"), 6, e.LimitExceeded),  # schema_version, 6 bytes, input ends
+    ("event", b"\xff" * 9, 9, e.LimitExceeded),
+    ("event", b"\xff" * 10, 10, e.OverlongVarint),  # the default: CONV-4
+    ("event", b"\x80", 1, e.LimitExceeded),
+    ("event", bytes.fromhex("0101") + b"\x80" * 3, 3, e.LimitExceeded),  # the key chunk length
+    ("batch", b"\x20" + b"\x80" * 5, 5, e.LimitExceeded),  # header event_type_id
+    ("batch", b"\x00" + b"\x80" * 4, 4, e.LimitExceeded),  # count
+    # the timestamps column is `06 808080808080`: its last varint reaches the limit where the chunk ends
+    ("batch", bytes.fromhex("00 01 0101 0101 0101 01 6b 0101 06808080808080 0101 64"), 6, e.LimitExceeded),
+    ("batch", bytes.fromhex("00 01 0101 0101 0101 01 6b 0101 0a") + b"\x80" * 10 + bytes.fromhex("0101 64"), 10,
+     e.OverlongVarint),
+    # limit 9: the fast codec's 9-byte column path must not take it
+    ("batch", bytes.fromhex("00 01 0101 0101 0101 01 6b 0101 09") + b"\xff" * 9 + bytes.fromhex("0101 64"), 9,
+     e.LimitExceeded),
+]
+
+
+@covers("LIMIT-2", "CONV-4", "ERR-2")
+@pytest.mark.parametrize("codec", ["construct", "fast"])
+@pytest.mark.parametrize(("unit", "data", "most", "error"), AT_THE_LIMIT,
+                         ids=[f"{u}-{d.hex()[:24]}-{m}" for u, d, m, _ in AT_THE_LIMIT])
+def test_varint_at_the_limit_is_decided_at_its_last_allowed_byte(codec: str, unit: str, data: bytes, most: int,
+                                                                  error: type[e.DecodeError]) -> None:
+    from sinkproto import construct_codec, fast_codec
+
+    module = construct_codec if codec == "construct" else fast_codec
+    decode = module.decode_event if unit == "event" else module.decode_batch
+    with pytest.raises(e.DecodeError) as info:
+        decode(data, Limits(max_varint_bytes=most))
+    assert type(info.value) is error, info.value
+    assert info.value.requirement == ("LIMIT-2" if error is e.LimitExceeded else "CONV-4")
+    # the same varint with one more byte after it: the same verdict, the extra byte is never read
+    with pytest.raises(error):
+        decode(data + b"\x00", Limits(max_varint_bytes=most))
+
+
 @covers("CONV-6", "LIMIT-5")
 def test_chunk_length_checked_before_reading() -> None:
     with pytest.raises(e.Truncated) as info:

@@ -11,6 +11,11 @@ classes where the exception says enough (the failing field's path). The
 parsers have no encoder and no configurable limits, so the shim announces no
 encode kinds and no limits, and answers any encode request ``unsupported``:
 the runner reports those checks as unsupported, never as passes.
+
+It declares protocol version 0 only: the version-1 parsers exist
+(``sink_frame_v1``, ``sink_batch_v1``), but their exceptions are not mapped to
+error classes here, and a records batch parses to its column framing, not to
+its events. Every version-1 case is therefore reported unsupported.
 """
 
 from __future__ import annotations
@@ -59,11 +64,13 @@ def make_handler(parsers: KaitaiPy) -> Any:
         op, kind = request.get("op"), request.get("kind")
         if op == "hello":
             return ok(request, name="Kaitai Struct generated Python parsers",
-                      kinds={"decode": list(KINDS), "encode": []}, limits=[])
+                      protocol_versions={"0": {"kinds": {"decode": list(KINDS), "encode": []}, "limits": []}})
         if op == "encode":
             return failure(request, "unsupported", "Kaitai Struct parsers only parse")
         if op != "decode":
             return failure(request, "bad_request", f"unknown op {op!r}")
+        if request.get("protocol_version") != 0:
+            return failure(request, "unsupported", "this shim maps the version-0 parsers only")
         if kind not in KINDS:
             return failure(request, "unsupported", f"unknown kind {kind!r}")
         if request.get("limits"):
@@ -73,8 +80,8 @@ def make_handler(parsers: KaitaiPy) -> Any:
             return ok(request, value=parsers.value(kind, obj))
         except parsers.rejections as exc:
             return failure(request, "decode_error", f"{type(exc).__name__}: {exc}", error_class=error_class(exc))
-        except (ValueError, KeyError) as exc:
-            return failure(request, "bad_request", f"{type(exc).__name__}: {exc}")
+        except (ValueError, KeyError) as exc:  # malformed hex, or a value the mapping does not know: a bug here
+            return failure(request, "crash", f"{type(exc).__name__}: {exc}")
 
     return handle
 

@@ -3,15 +3,24 @@
 
     sink-check codec --exec "python conformance/shims/python_reference.py"
 
-It answers every op for every kind and honours every limit. ``--codec
-construct`` runs the construct reference codec instead of the default
-(``sinkproto``'s public functions). ``--break`` makes it a deliberately broken
-codec, so the tests can prove that codec mode catches each kind of fault:
+It answers every op for every kind of protocol versions 0 and 1 and honours
+every limit; version-1 batches in records mode use the writer schemas of the
+registry the runner names in ``hello`` (the kit's ``schemas/``). ``--codec
+construct`` runs the construct reference codec instead of the default (the
+fast codec). A ``DecodeError`` or ``EncodeError`` of the codec is a
+``decode_error`` or ``encode_error``; any other exception is a bug of the
+codec and is answered ``crash``, which always fails the check.
+
+``--break`` makes it a deliberately broken codec, so the tests can prove that
+codec mode catches each kind of fault:
 
 * ``error-class``: reports ``varint_overflow`` where the codec says ``overlong_varint``;
 * ``field``: decodes ``client_instance_id`` of connection requests off by one;
 * ``encode``: emits one byte too many for every encoded event payload;
-* ``hang``: never answers a request to decode a PING frame.
+* ``hang``: never answers a request to decode a PING frame;
+* ``crash``: raises ``KeyError`` instead of refusing a value without an encoding;
+* ``utf8``: rejects text that is not UTF-8 although ``strict_utf8`` is off (ERR-9);
+* ``v1-batch-result``: decodes BATCH_RESULT indices off by one (version 1 only).
 """
 
 from __future__ import annotations
@@ -19,87 +28,137 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from sinkcheck.codec_protocol import KINDS, LIMIT_NAMES, failure, ok, serve
+from sinkcheck.codec_protocol import KINDS_BY_VERSION, LIMIT_NAMES_BY_VERSION, failure, ok, serve
 from sinkproto import Deframer, Limits, frame_bytes
+from sinkproto.codec import get_codec
 from sinkproto.errors import DecodeError, EncodeError
 from sinkproto.jsonform import from_json, to_json
 
+BREAKS = ("error-class", "field", "encode", "hang", "crash", "utf8", "v1-batch-result")
+
 
 def codec_functions(name: str) -> dict[str, Any]:
-    if name == "construct":
-        from sinkproto import construct_codec as module
-    else:
-        import sinkproto as module  # type: ignore[no-redef]
-    return {"decode": {"frame": module.decode_frame, "event": module.decode_event,
-                       "nack_payload": module.decode_nack_payload, "batch": module.decode_batch},
-            "encode": {"frame": module.encode_frame, "event": module.encode_event,
-                       "nack_payload": module.encode_nack_payload, "batch": module.encode_batch}}
+    codec = get_codec("construct" if name == "construct" else "fast")
+    return {"decode": {"frame": codec.decode_frame, "event": codec.decode_event,
+                       "nack_payload": codec.decode_nack_payload, "batch": codec.decode_batch},
+            "encode": {"frame": codec.encode_frame, "event": codec.encode_event,
+                       "nack_payload": codec.encode_nack_payload, "batch": codec.encode_batch},
+            "decode_v1": {"frame": codec.decode_frame_v1, "batch": codec.decode_batch_v1},
+            "encode_v1": {"frame": codec.encode_frame_v1, "batch": codec.encode_batch_v1}}
 
 
-def decode(functions: dict[str, Any], kind: str, data: bytes, limits: Limits) -> dict[str, Any]:
-    if kind == "stream":
-        deframer = Deframer(limits)
-        frames = deframer.feed(data)
-        deframer.close()  # a partial frame left at the end of the stream is truncated
-        return {"frames_hex": [f.hex() for f in frames]}
-    return to_json(functions["decode"][kind](data, limits))
+def record_schemas(folder: str | None) -> Any:
+    """The writer schemas records mode uses: the registry the runner names, else the kit's own."""
+    from sinkproto.records import RecordSchemas
+    from sinkproto.schemas import default_registry
+
+    return RecordSchemas.from_registry(default_registry(Path(folder) if folder else None))
 
 
-def encode(functions: dict[str, Any], kind: str, value: dict[str, Any]) -> bytes:
-    if kind == "stream":
-        return b"".join(frame_bytes(bytes.fromhex(f)) for f in value["frames_hex"])
-    return bytes(functions["encode"][kind](from_json(kind, value)))
+class Handler:
+    def __init__(self, codec: str, broken: str | None) -> None:
+        self.codec = codec
+        self.broken = broken
+        self.functions = codec_functions(codec)
+        self.schemas_folder: str | None = None
+        self._schemas: Any = None
 
+    @property
+    def schemas(self) -> Any:
+        if self._schemas is None:
+            self._schemas = record_schemas(self.schemas_folder)
+        return self._schemas
 
-def make_handler(codec: str, broken: str | None) -> Any:
-    functions = codec_functions(codec)
+    def decode(self, version: int, kind: str, data: bytes, limits: Limits) -> dict[str, Any]:
+        if kind == "stream":
+            deframer = Deframer(limits)
+            frames = deframer.feed(data)
+            deframer.close()  # a partial frame left at the end of the stream is truncated
+            return {"frames_hex": [f.hex() for f in frames]}
+        if version == 1:
+            return to_json(self.functions["decode_v1"][kind](data, limits, self.schemas))
+        return to_json(self.functions["decode"][kind](data, limits))
 
-    def handle(request: dict[str, Any]) -> dict[str, Any]:
+    def encode(self, version: int, kind: str, value: dict[str, Any]) -> bytes:
+        if kind == "stream":
+            return b"".join(frame_bytes(bytes.fromhex(f)) for f in value["frames_hex"])
+        if self.broken == "crash" and kind == "frame" and value.get("type") == "ack" and value.get("message_id", 0) > 4095:
+            raise KeyError("message_id")  # a bug: what the codec raises is not its EncodeError
+        if version == 1:
+            return bytes(self.functions["encode_v1"][kind](from_json(kind, value, 1), self.schemas))
+        return bytes(self.functions["encode"][kind](from_json(kind, value)))
+
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         op, kind = request.get("op"), request.get("kind")
         if op == "hello":
-            return ok(request, name=f"sinkproto ({codec} codec){' broken: ' + broken if broken else ''}",
-                      kinds={"decode": list(KINDS), "encode": list(KINDS)}, limits=list(LIMIT_NAMES))
+            self.schemas_folder = request.get("schemas")
+            return ok(request, name=f"sinkproto ({self.codec} codec){' broken: ' + self.broken if self.broken else ''}",
+                      protocol_versions={str(v): {"kinds": {"decode": list(KINDS_BY_VERSION[v]),
+                                                            "encode": list(KINDS_BY_VERSION[v])},
+                                                  "limits": list(LIMIT_NAMES_BY_VERSION[v])} for v in KINDS_BY_VERSION})
         if op not in ("decode", "encode"):
             return failure(request, "bad_request", f"unknown op {op!r}")
-        if kind not in KINDS:
-            return failure(request, "unsupported", f"unknown kind {kind!r}")
+        version = request.get("protocol_version")
+        if version not in KINDS_BY_VERSION:
+            return failure(request, "unsupported", f"protocol version {version!r}")
+        if kind not in KINDS_BY_VERSION[version]:
+            return failure(request, "unsupported", f"unknown kind {kind!r} in protocol version {version}")
         if op == "decode":
-            try:
-                data = bytes.fromhex(request["hex"])
-                limits = Limits.from_dict(request.get("limits") or {})
-            except (KeyError, TypeError, ValueError) as exc:
-                return failure(request, "bad_request", f"bad decode request: {exc}")
-            if broken == "hang" and kind == "frame" and data[:1] and data[0] >> 4 == 5:
-                time.sleep(3600)
-            try:
-                value = decode(functions, kind, data, limits)
-            except DecodeError as exc:
-                error_class = exc.error_class
-                if broken == "error-class" and error_class == "overlong_varint":
-                    error_class = "varint_overflow"
-                return failure(request, "decode_error", str(exc), error_class=error_class, offset=exc.offset)
-            if broken == "field" and value.get("type") == "connection_request":
-                value["client_instance_id"] ^= 1
-            return ok(request, value=value)
+            return self.answer_decode(request, version, kind)
+        return self.answer_encode(request, version, kind)
+
+    def answer_decode(self, request: dict[str, Any], version: int, kind: str) -> dict[str, Any]:
         try:
-            data = encode(functions, kind, request["value"])
-        except (EncodeError, KeyError, TypeError, ValueError) as exc:
+            data = bytes.fromhex(request["hex"])
+            limits = Limits.from_dict(request.get("limits") or {})
+        except (KeyError, TypeError, ValueError) as exc:
+            return failure(request, "bad_request", f"bad decode request: {exc}")
+        if self.broken == "hang" and kind == "frame" and data[:1] and data[0] >> 4 == 5:
+            time.sleep(3600)
+        try:
+            if self.broken == "utf8" and kind == "nack_payload":
+                limits = Limits.from_dict({**(request.get("limits") or {}), "strict_utf8": True})
+            value = self.decode(version, kind, data, limits)
+        except DecodeError as exc:
+            error_class = exc.error_class
+            if self.broken == "error-class" and error_class == "overlong_varint":
+                error_class = "varint_overflow"
+            return failure(request, "decode_error", str(exc), error_class=error_class, offset=exc.offset)
+        except Exception as exc:  # noqa: BLE001 - anything else is a crash of the codec, never an answer
+            return failure(request, "crash", f"{type(exc).__name__}: {exc}")
+        if self.broken == "field" and value.get("type") == "connection_request":
+            value["client_instance_id"] ^= 1
+        if self.broken == "v1-batch-result" and version == 1 and value.get("type") == "batch_result":
+            value["entries"][0]["index"] += 1
+        return ok(request, value=value)
+
+    def answer_encode(self, request: dict[str, Any], version: int, kind: str) -> dict[str, Any]:
+        if not isinstance(request.get("value"), dict):
+            return failure(request, "bad_request", "an encode request carries a value object")
+        try:
+            data = self.encode(version, kind, request["value"])
+        except EncodeError as exc:
+            return failure(request, "encode_error", str(exc))
+        except (TypeError, ValueError) as exc:
+            # The JSON form's own checks (a field of the wrong type, a value a message constructor refuses): the
+            # value has no encoding, which is what ERR-8 asks the encoder to say.
             return failure(request, "encode_error", f"{type(exc).__name__}: {exc}")
-        if broken == "encode" and kind == "event":
+        except Exception as exc:  # noqa: BLE001 - KeyError and the like are bugs, not refusals
+            return failure(request, "crash", f"{type(exc).__name__}: {exc}")
+        if self.broken == "encode" and kind == "event":
             data += b"\x00"
         return ok(request, hex=data.hex())
-
-    return handle
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--codec", choices=["default", "construct"], default="default")
-    parser.add_argument("--break", dest="broken", choices=["error-class", "field", "encode", "hang"])
+    parser.add_argument("--break", dest="broken", choices=BREAKS)
     args = parser.parse_args()
-    return serve(make_handler(args.codec, args.broken), sys.stdin.buffer, sys.stdout.buffer)
+    return serve(Handler(args.codec, args.broken), sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,17 @@ from typing import Any
 from rich.console import Console
 
 from . import __version__
-from .codec_cases import Check, CodecCase, describe, same_bytes, same_json, vector_cases
-from .codec_protocol import KINDS, MAX_MESSAGE, PROTOCOL_VERSION, ProtocolViolation, decode_body, encode_message
+from .codec_cases import VECTOR_DIRS, Check, CodecCase, describe, same_bytes, same_json, vector_cases
+from .codec_protocol import (
+    KINDS_BY_VERSION,
+    LEGACY_PROTOCOL_VERSION,
+    MAX_MESSAGE,
+    PROTOCOL_VERSION,
+    SINK_VERSIONS,
+    ProtocolViolation,
+    decode_body,
+    encode_message,
+)
 
 __all__ = ["ShimError", "Shim", "CheckResult", "CaseOutcome", "run_codec", "codec_report", "register", "cmd_codec"]
 
@@ -41,41 +50,95 @@ class ShimError(Exception):
     """The shim did not answer properly: no answer in time, died, or broke the envelope rules."""
 
 
-@dataclass
-class Hello:
-    name: str
+@dataclass(frozen=True)
+class Support:
+    """What a shim declares for one Sink protocol version."""
+
     decode: frozenset[str]
     encode: frozenset[str]
     limits: frozenset[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"decode": sorted(self.decode), "encode": sorted(self.encode), "limits": sorted(self.limits)}
+
+
+@dataclass
+class Hello:
+    name: str
+    #: Sink protocol version -> what the shim supports in it; a version it does not list is unsupported.
+    versions: dict[int, Support]
+    #: The codec-mode protocol version the shim speaks (1: a shim written before protocol versions existed).
+    wire: int = PROTOCOL_VERSION
+
+    @property
+    def decode(self) -> frozenset[str]:  # version 0's, for callers that predate version 1
+        return self.versions[0].decode if 0 in self.versions else frozenset()
+
+    @property
+    def encode(self) -> frozenset[str]:
+        return self.versions[0].encode if 0 in self.versions else frozenset()
+
+    @property
+    def limits(self) -> frozenset[str]:
+        return self.versions[0].limits if 0 in self.versions else frozenset()
+
+
+def _support(version: int, entry: Any) -> Support:
+    kinds = entry.get("kinds", {}) if isinstance(entry, dict) else {}
+    known = frozenset(KINDS_BY_VERSION[version])
+    return Support(decode=frozenset(kinds.get("decode", [])) & known, encode=frozenset(kinds.get("encode", [])) & known,
+                   limits=frozenset(entry.get("limits", []) if isinstance(entry, dict) else []))
+
+
+def parse_hello(answer: dict[str, Any], wire: int) -> Hello:
+    """A ``hello`` answer: ``protocol_versions`` maps "0"/"1" to ``{kinds, limits}``; without it (a shim of
+    codec-mode protocol 1), the top-level ``kinds`` and ``limits`` are version 0's and version 1 is unsupported."""
+    declared = answer.get("protocol_versions")
+    versions: dict[int, Support] = {}
+    if isinstance(declared, dict):
+        for key, entry in declared.items():
+            if str(key).isdigit() and int(key) in SINK_VERSIONS:
+                versions[int(key)] = _support(int(key), entry)
+    else:
+        versions[0] = _support(0, answer)
+    return Hello(name=str(answer.get("name", "unnamed shim")), versions=versions, wire=wire)
 
 
 class Shim:
     """One running shim process; ``restart`` replaces it after a timeout or a crash."""
 
-    def __init__(self, command: str, *, timeout: float, cwd: Path | None = None) -> None:
+    def __init__(self, command: str, *, timeout: float, cwd: Path | None = None,
+                 schemas: Path | None = None) -> None:
         self.command = command
         self.timeout = timeout
         self.cwd = cwd
+        self.schemas = schemas
         self.hello: Hello | None = None
         self.restarts = 0
         self._process: asyncio.subprocess.Process | None = None
         self._stderr: deque[str] = deque(maxlen=40)  # the shim's last words, shown when it dies
         self._stderr_task: asyncio.Task[None] | None = None
         self._next_id = 0
+        self._wire = PROTOCOL_VERSION
 
     async def start(self) -> Hello:
         self._process = await asyncio.create_subprocess_exec(
             *shlex.split(self.command), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd=self.cwd, start_new_session=True, limit=MAX_MESSAGE + 4)
         self._stderr_task = asyncio.create_task(self._drain_stderr(self._process))
-        answer = await self.request({"op": "hello", "versions": [PROTOCOL_VERSION], "kit_version": __version__})
+        self._wire = PROTOCOL_VERSION
+        hello: dict[str, Any] = {"op": "hello", "versions": [PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSION],
+                                 "protocol_versions": list(SINK_VERSIONS), "kit_version": __version__}
+        if self.schemas is not None:
+            hello["schemas"] = str(self.schemas)
+        answer = await self.request(hello)
+        if not answer.get("ok") and answer.get("error") == "bad_request":
+            # A shim of codec-mode protocol 1 checks "v" and knows no Sink protocol version: version 0 only.
+            self._wire = LEGACY_PROTOCOL_VERSION
+            answer = await self.request({"op": "hello", "versions": [LEGACY_PROTOCOL_VERSION], "kit_version": __version__})
         if not answer.get("ok"):
             raise ShimError(f"hello refused: {answer.get('error')}: {answer.get('detail')}")
-        kinds = answer.get("kinds", {})
-        self.hello = Hello(name=str(answer.get("name", "unnamed shim")),
-                           decode=frozenset(kinds.get("decode", [])) & frozenset(KINDS),
-                           encode=frozenset(kinds.get("encode", [])) & frozenset(KINDS),
-                           limits=frozenset(answer.get("limits", [])))
+        self.hello = parse_hello(answer, self._wire)
         return self.hello
 
     async def _drain_stderr(self, process: asyncio.subprocess.Process) -> None:
@@ -92,7 +155,9 @@ class Shim:
         if process is None or process.stdin is None or process.stdout is None:
             raise ShimError("the shim is not running")
         self._next_id += 1
-        request = {"v": PROTOCOL_VERSION, "id": self._next_id, **body}
+        request = {"v": self._wire, "id": self._next_id, **body}
+        if self._wire == LEGACY_PROTOCOL_VERSION:
+            request.pop("protocol_version", None)
         try:
             process.stdin.write(encode_message(request))
             await asyncio.wait_for(process.stdin.drain(), self.timeout)
@@ -127,7 +192,7 @@ class Shim:
             try:
                 self._next_id += 1
                 assert process.stdin is not None
-                process.stdin.write(encode_message({"v": PROTOCOL_VERSION, "id": self._next_id, "op": "bye"}))
+                process.stdin.write(encode_message({"v": self._wire, "id": self._next_id, "op": "bye"}))
                 process.stdin.close()
                 await asyncio.wait_for(process.wait(), 2)
             except (TimeoutError, ConnectionError, BrokenPipeError):
@@ -150,10 +215,13 @@ class CheckResult:
     expected: str
     got: str
     request: dict[str, Any] = field(default_factory=dict)
+    #: The requirements this check's outcome is about: what it exercises when it passes, what decides the
+    #: dispute when it fails (see :func:`cited`).
+    requirements: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "op": self.op, "outcome": self.outcome, "expected": self.expected,
-                "got": self.got, "request": self.request}
+                "got": self.got, "requirements": list(self.requirements), "request": self.request}
 
 
 @dataclass
@@ -165,9 +233,15 @@ class CaseOutcome:
     def outcome(self) -> str:
         return min((c.outcome for c in self.checks), key=ORDER.index, default="unsupported")
 
+    @property
+    def failed_requirements(self) -> tuple[str, ...]:
+        """What the failed checks are about (nothing else of the case's requirements)."""
+        return tuple(dict.fromkeys(r for c in self.checks if c.outcome == "fail" for r in c.requirements))
+
     def to_json(self) -> dict[str, Any]:
         return {"id": self.case.id, "source": self.case.source, "kind": self.case.kind,
-                "requirements": list(self.case.requirements), "outcome": self.outcome,
+                "protocol_version": self.case.version, "requirements": list(self.case.requirements),
+                "failed_requirements": list(self.failed_requirements), "outcome": self.outcome,
                 "checks": [c.to_json() for c in self.checks]}
 
 
@@ -177,8 +251,40 @@ def _expected_text(check: Check) -> str:
     if check.expect == "error":
         return f"decode_error {check.expected}"
     if check.expect == "bytes":
-        return f"bytes {describe(check.expected)}" + (" (gzip body compared inflated)" if check.kind == "batch" else "")
+        compressed = check.kind == "batch" or (check.version == 1 and check.kind == "frame")
+        return f"bytes {describe(check.expected)}" + (" (compressed bodies compared inflated)" if compressed else "")
     return "encode_error (no valid encoding)"
+
+
+def cited(check: Check, answer: dict[str, Any] | None, outcome: str) -> tuple[str, ...]:
+    """The requirements a check's outcome is about.
+
+    A pass exercises the check's own requirements. A failure cites what decides the dispute: a wrong error
+    class, the expected error's requirement and ERR-2 (both sides found a violation, the first one met
+    decides); an accepted malformed input, the expected error's requirement and ERR-1; a valid input refused as
+    ``invalid_utf8``, ERR-9, as ``limit_exceeded`` under the default limits, LIMIT-6; bytes produced for a value
+    without an encoding, ERR-8; a crash or no answer on malformed input, ERR-1 besides. Anything else (a wrong
+    value or wrong bytes) is about the check's own requirements.
+    """
+    own = check.requirements
+    if outcome != "fail":
+        return own
+    expected_rule = (check.requirement,) if check.requirement else own
+    error = (answer or {}).get("error")
+    error_class = (answer or {}).get("error_class")
+    if check.op == "decode" and check.expect == "error":
+        utf8 = ("ERR-9",) if "invalid_utf8" in (check.expected, error_class) else ()
+        if error == "decode_error":
+            return tuple(dict.fromkeys((*expected_rule, "ERR-2", *utf8)))
+        return tuple(dict.fromkeys((*expected_rule, "ERR-1", *utf8)))
+    if check.op == "decode" and error == "decode_error":
+        if error_class == "invalid_utf8":
+            return ("ERR-9",)
+        if error_class == "limit_exceeded" and not check.limits:
+            return ("LIMIT-6",)
+    if check.op == "encode" and check.expect == "refused":
+        return ("ERR-8",)
+    return own
 
 
 def judge(check: Check, answer: dict[str, Any]) -> tuple[str, str]:
@@ -191,13 +297,15 @@ def judge(check: Check, answer: dict[str, Any]) -> tuple[str, str]:
         produced = answer.get("hex")
         got = f"bytes {describe(produced)}"
         if check.expect == "bytes" and isinstance(produced, str) and same_bytes(check.kind, check.expected,
-                                                                                 produced.lower()):
+                                                                                 produced.lower(), check.version):
             return "pass", got
         return "fail", got
     error = answer.get("error")
     detail = f" ({answer.get('detail')})" if answer.get("detail") else ""
     if error == "unsupported":
         return "unsupported", f"unsupported{detail}"
+    if error == "crash":  # the shim says its codec failed unexpectedly: never an answer, always a failure
+        return "fail", f"crash{detail}"
     if error == "decode_error" and check.op == "decode":
         got = f"decode_error {answer.get('error_class')}{detail}"
         return ("pass" if check.expect == "error" and answer.get("error_class") == check.expected else "fail"), got
@@ -211,27 +319,36 @@ async def run_check(shim: Shim, check: Check) -> CheckResult:
     request = check.request()
     hello = shim.hello
     assert hello is not None
-    supported = hello.decode if check.op == "decode" else hello.encode
+    support = hello.versions.get(check.version)
+    if support is None:
+        declared = ", ".join(map(str, sorted(hello.versions))) or "none"
+        return CheckResult(check.label, check.op, "unsupported", expected,
+                           f"the shim declares no protocol version {check.version} (it declares {declared})", request,
+                           check.requirements)
+    supported = support.decode if check.op == "decode" else support.encode
     if check.kind not in supported:
         return CheckResult(check.label, check.op, "unsupported", expected,
-                           f"the shim announces no {check.op} of {check.kind}", request)
-    missing = sorted(set(check.limits) - hello.limits)
+                           f"the shim announces no {check.op} of {check.kind} in version {check.version}", request,
+                           check.requirements)
+    missing = sorted(set(check.limits) - support.limits)
     if missing:
         return CheckResult(check.label, check.op, "unsupported", expected,
-                           f"the shim does not honour the limit(s) {', '.join(missing)}", request)
+                           f"the shim does not honour the limit(s) {', '.join(missing)}", request, check.requirements)
     try:
         answer = await shim.request(request)
     except ShimError as exc:
         await shim.restart()  # a hung or dead shim is this check's failure, not the end of the run
-        return CheckResult(check.label, check.op, "fail", expected, f"{exc}; shim restarted", request)
+        return CheckResult(check.label, check.op, "fail", expected, f"{exc}; shim restarted", request,
+                           cited(check, {"error": "crash"}, "fail"))
     outcome, got = judge(check, answer)
-    return CheckResult(check.label, check.op, outcome, expected, got, request)
+    return CheckResult(check.label, check.op, outcome, expected, got, request, cited(check, answer, outcome))
 
 
 async def run_codec(cases: list[CodecCase], command: str, *, timeout: float = 5.0, cwd: Path | None = None,
+                    schemas: Path | None = None,
                     on_case: Callable[[CaseOutcome], None] | None = None) -> tuple[Hello, list[CaseOutcome], int]:
     """Run ``cases`` through the shim; (its hello, outcomes, restarts). ShimError if it cannot even start."""
-    shim = Shim(command, timeout=timeout, cwd=cwd)
+    shim = Shim(command, timeout=timeout, cwd=cwd, schemas=schemas)
     try:
         try:
             hello = await shim.start()
@@ -248,26 +365,58 @@ async def run_codec(cases: list[CodecCase], command: str, *, timeout: float = 5.
         await shim.stop()
 
 
+def coverage_results(outcomes: list[CaseOutcome]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(case ID, outcome, requirements) per check, for the requirement rollup.
+
+    Each check counts for the requirements it is about (:func:`cited`), so a failed check marks only the
+    requirements its dispute is about, and a case whose decode ran but whose encode is unsupported (a
+    decode-only codec) still exercised what its decode check covers.
+    """
+    from .coverage import SEVERITY  # a check that ran outranks an unsupported one: "pass" before "unsupported"
+
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+    for o in outcomes:
+        worst: dict[str, str] = {}
+        for check in o.checks:
+            for rid in check.requirements:
+                if rid not in worst or SEVERITY.index(check.outcome) < SEVERITY.index(worst[rid]):
+                    worst[rid] = check.outcome
+        for outcome in ORDER:
+            cited_here = tuple(rid for rid, worst_outcome in worst.items() if worst_outcome == outcome)
+            if cited_here:
+                out.append((o.case.id, outcome, cited_here))
+    return out
+
+
 def codec_report(outcomes: list[CaseOutcome], *, hello: Hello, command: str, seed: int, examples: int,
-                 restarts: int, started: dt.datetime, duration: float) -> dict[str, Any]:
+                 restarts: int, started: dt.datetime, duration: float, versions: tuple[int, ...] = SINK_VERSIONS,
+                 timings: dict[str, float] | None = None) -> dict[str, Any]:
     counts = {name: sum(o.outcome == name for o in outcomes) for name in ORDER}
     check_counts = {name: sum(c.outcome == name for o in outcomes for c in o.checks) for name in ORDER}
+    from .reports import requirement_sections, requirement_url
+
+    sections = requirement_sections()
     return {
         "report_schema": REPORT_SCHEMA_VERSION,
         "tool": "sink-check",
         "mode": "codec",
         "kit_version": __version__,
-        "protocol_version": PROTOCOL_VERSION,
+        "protocol_version": hello.wire,  # of the codec-mode protocol the shim spoke
+        "spec_versions": list(versions),  # the Sink protocol versions whose cases ran
         "command": command,
         "shim": {"name": hello.name, "decode": sorted(hello.decode), "encode": sorted(hello.encode),
-                 "limits": sorted(hello.limits)},
+                 "limits": sorted(hello.limits),
+                 "protocol_versions": {str(v): s.to_json() for v, s in sorted(hello.versions.items())}},
         "seed": seed,
         "examples": examples,
         "started": started.isoformat(),
         "duration": round(duration, 3),
+        "timings": {k: round(v, 3) for k, v in (timings or {}).items()},
         "summary": {"cases": counts, "checks": check_counts, "shim_restarts": restarts,
                     "failed": [o.case.id for o in outcomes if o.outcome == "fail"],
                     "exit_code": 1 if counts["fail"] else 0},
+        "requirement_links": {rid: requirement_url(rid, sections) for o in outcomes for c in o.checks
+                              for rid in (*o.case.requirements, *c.requirements)},
         "cases": [o.to_json() for o in outcomes],
     }
 
@@ -280,8 +429,9 @@ def _print_case(console: Console, outcome: CaseOutcome, verbose: bool) -> None:
         return
     if outcome.outcome == "unsupported" and not verbose:
         return
+    about = outcome.failed_requirements or outcome.case.requirements
     console.print(f"[{STYLE[outcome.outcome]}]{outcome.outcome.upper():<12}[/] {outcome.case.id} "
-                  f"[dim][{', '.join(outcome.case.requirements)}][/]", highlight=False)
+                  f"[dim][{', '.join(about)}][/]", highlight=False)
     for check in outcome.checks:
         if check.outcome == "pass" and not verbose:
             continue
@@ -298,45 +448,93 @@ def select_cases(cases: list[CodecCase], include: list[str] | None, exclude: lis
             and not (exclude and any(fnmatch.fnmatchcase(c.id, p) for p in exclude))]
 
 
-def cmd_codec(args: argparse.Namespace) -> int:
+def registry_dir() -> Path | None:
+    """The schema registry whose writer schemas version-1 records batches use (sent to the shim in ``hello``)."""
+    from sinkproto.errors import SinkError
+    from sinkproto.schemas import default_registry
+
+    try:
+        return default_registry().directory.resolve()
+    except (SinkError, OSError):
+        return None
+
+
+def load_cases(args: argparse.Namespace, versions: tuple[int, ...]) -> tuple[list[CodecCase], dict[str, float]]:
+    """The vector cases (``--vectors`` folders, else vectors/v0 and vectors/v1 of the versions run), then the
+    generated ones; with the seconds each part took."""
     from .codec_strategies import generate
 
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    cases: list[CodecCase] = []
+    if not args.no_vectors:
+        folders = [Path(v) for v in args.vectors] if args.vectors else [VECTOR_DIRS[v] for v in versions]
+        for folder in folders:
+            if folder is None:
+                raise FileNotFoundError("vectors/v0 not found; run from a checkout of the kit or pass --vectors")
+            found = vector_cases(folder)
+            if not found:
+                raise FileNotFoundError(f"no golden vector files in {folder}")
+            cases += [c for c in found if c.version in versions]
+    timings["vectors"] = time.perf_counter() - started
+    started = time.perf_counter()
+    cases += generate(args.seed, args.examples, versions)
+    timings["generation"] = time.perf_counter() - started
+    return cases, timings
+
+
+def cmd_codec(args: argparse.Namespace) -> int:
     console = Console()
-    cases = vector_cases(Path(args.vectors) if args.vectors else None) if not args.no_vectors else []
-    cases += generate(args.seed, args.examples)
+    versions = tuple(sorted(set(args.protocol_version or SINK_VERSIONS)))
+    try:
+        cases, timings = load_cases(args, versions)
+    except FileNotFoundError as exc:
+        console.print(f"[bold magenta]sink-check codec: {exc}[/]", highlight=False)
+        return 2
     cases = select_cases(cases, args.cases, args.exclude)
     if args.list:
         for case in cases:
-            console.print(f"{case.id:<56} {case.source:<9} {','.join(case.requirements)}", highlight=False)
+            console.print(f"{case.id:<56} {case.source:<9} v{case.version} {','.join(case.requirements)}",
+                          highlight=False)
         return 0
     started_at, started = dt.datetime.now(dt.timezone.utc), time.monotonic()
-    console.print(f"sink-check codec: {len(cases)} cases (seed {args.seed}, {args.examples} generated) "
-                  f"through `{args.exec}`", highlight=False)
+    console.print(f"sink-check codec: {len(cases)} cases of protocol version(s) {', '.join(map(str, versions))} "
+                  f"(seed {args.seed}, {args.examples} generated) through `{args.exec}`", highlight=False)
+    exchange = time.perf_counter()
     try:
         hello, outcomes, restarts = asyncio.run(run_codec(
-            cases, args.exec, timeout=args.timeout, on_case=lambda o: _print_case(console, o, args.verbose)))
+            cases, args.exec, timeout=args.timeout, schemas=registry_dir(),
+            on_case=lambda o: _print_case(console, o, args.verbose)))
     except ShimError as exc:
         console.print(f"[bold magenta]sink-check codec: {exc}[/]", highlight=False)
         return 2
+    timings["exchange"] = time.perf_counter() - exchange
     report = codec_report(outcomes, hello=hello, command=args.exec, seed=args.seed, examples=args.examples,
-                          restarts=restarts, started=started_at, duration=time.monotonic() - started)
+                          restarts=restarts, started=started_at, duration=time.monotonic() - started,
+                          versions=versions, timings=timings)
     summary = report["summary"]
-    console.print(f"\nshim {hello.name!r}: decode {', '.join(sorted(hello.decode)) or '-'}; "
-                  f"encode {', '.join(sorted(hello.encode)) or '-'}; limits {', '.join(sorted(hello.limits)) or '-'}",
-                  highlight=False)
+    for version in versions:
+        support = hello.versions.get(version)
+        declared = ("not declared: its cases are unsupported" if support is None else
+                    f"decode {', '.join(sorted(support.decode)) or '-'}; encode {', '.join(sorted(support.encode)) or '-'}; "
+                    f"limits {', '.join(sorted(support.limits)) or '-'}")
+        console.print(f"{'' if version != versions[0] else chr(10)}shim {hello.name!r}, protocol version {version}: "
+                      f"{declared}", highlight=False)
     console.print("[bold]cases:[/] " + ", ".join(f"{n} {k}" for k, n in summary["cases"].items())
                   + "  [bold]checks:[/] " + ", ".join(f"{n} {k}" for k, n in summary["checks"].items())
                   + f"  (shim restarts: {restarts}, seed {args.seed})", highlight=False)
+    console.print(f"time: vectors loaded in {timings['vectors']:.2f} s, {args.examples} cases generated in "
+                  f"{timings['generation']:.2f} s, exchange with the shim {timings['exchange']:.2f} s", highlight=False)
     from .coverage import report_coverage
 
-    # For coverage, a case whose decode ran but whose encode is unsupported (a decode-only codec) did
-    # exercise its requirements: it counts with the outcome of the checks that ran.
-    exercised = [(o.case.id, min((c.outcome for c in o.checks if c.outcome != "unsupported"), key=ORDER.index,
-                                 default="unsupported"), o.case.requirements) for o in outcomes]
-    report["requirements"] = report_coverage(console, exercised, mode="codec",
-                                             catalogue=[c.requirements for c in cases])
+    report["requirements"] = report_coverage(console, coverage_results(outcomes), mode="codec",
+                                             catalogue=[c.requirements for case in cases for c in case.checks])
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    if args.html:
+        from .codec_html import write_codec_html
+
+        write_codec_html(report, Path(args.html))
     console.print(f"exit code {summary['exit_code']}", highlight=False)
     return int(summary["exit_code"])
 
@@ -346,14 +544,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("codec", help="test a codec through a shim subprocess (docs: conformance/codec-mode)")
     p.add_argument("--exec", required=True, metavar="COMMAND",
                    help="starts the shim; it speaks the codec-mode protocol on stdin/stdout")
+    p.add_argument("--protocol-version", type=int, action="append", choices=list(SINK_VERSIONS), metavar="N",
+                   help="only cases of this Sink protocol version, 0 or 1 (repeatable; default: both)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated cases (default 0)")
     p.add_argument("--examples", type=int, default=500, metavar="N", help="generated cases (default 500; 0: none)")
     p.add_argument("--no-vectors", action="store_true", help="only generated cases")
-    p.add_argument("--vectors", metavar="DIR", help="golden vector folder (default: vectors/v0 of this checkout)")
+    p.add_argument("--vectors", action="append", metavar="DIR",
+                   help="golden vector folder; its files' spec_version is the cases' protocol version (repeatable; "
+                        "default: vectors/v0 and vectors/v1 of this checkout)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per request before the shim is restarted")
     p.add_argument("--cases", action="append", metavar="GLOB", help="only case IDs matching (repeatable)")
     p.add_argument("--exclude", action="append", metavar="GLOB", help="skip case IDs matching (repeatable)")
     p.add_argument("--json", metavar="FILE", help="write the JSON report")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="print passing cases and checks too")
     p.set_defaults(func=cmd_codec)

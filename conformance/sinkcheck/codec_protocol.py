@@ -18,9 +18,13 @@ from typing import Any, BinaryIO
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "LEGACY_PROTOCOL_VERSION",
+    "SINK_VERSIONS",
     "MAX_MESSAGE",
     "KINDS",
+    "KINDS_BY_VERSION",
     "LIMIT_NAMES",
+    "LIMIT_NAMES_BY_VERSION",
     "ERRORS",
     "ProtocolViolation",
     "encode_message",
@@ -31,19 +35,35 @@ __all__ = [
     "serve",
 ]
 
-PROTOCOL_VERSION = 1
+#: Version 2 adds the Sink protocol version: ``protocol_version`` in every decode and encode request,
+#: ``protocol_versions`` in ``hello``. Version 1 (Sink version 0 only, no such fields) is still spoken by the
+#: runner when a shim refuses a version-2 ``hello``.
+PROTOCOL_VERSION = 2
+LEGACY_PROTOCOL_VERSION = 1
+#: The Sink protocol versions codec mode tests (spec/v0, spec/v1).
+SINK_VERSIONS = (0, 1)
 #: Largest envelope body either side accepts (the largest golden vector is ~130 KB of hex).
 MAX_MESSAGE = 16 * 1024 * 1024
-#: The units a shim decodes and encodes. Every frame type is one kind: ``frame``.
-KINDS = ("frame", "event", "nack_payload", "batch", "stream")
-#: Decoder limits a request may set (spec/v0/limits.md); a shim lists those it honours in ``hello``.
+#: The units a shim decodes and encodes, per Sink protocol version. Every frame type is one kind: ``frame``
+#: (in version 1: the frames of a version-1 connection, BATCH_PUBLISH and BATCH_RESULT included); ``batch`` is
+#: a column batch in version 0 and a batch v1 in version 1 (records mode with the kit's registry).
+KINDS_BY_VERSION = {0: ("frame", "event", "nack_payload", "batch", "stream"), 1: ("frame", "batch")}
+KINDS = KINDS_BY_VERSION[0]
+#: Decoder limits a request may set (spec/v0/limits.md, spec/v1/limits.md); a shim lists those it honours in
+#: ``hello``, per version.
 LIMIT_NAMES = ("max_frame_size", "max_varint_bytes", "max_key_size", "max_event_data_size", "max_batch_events",
                "max_decompressed_size", "strict_utf8")
+LIMIT_NAMES_BY_VERSION = {0: LIMIT_NAMES, 1: (*LIMIT_NAMES, "max_declared_types", "max_declared_versions",
+                                              "max_zstd_window", "max_record_columns", "max_dictionary_entries",
+                                              "max_collection_items")}
 #: The ``error`` values of a failed response.
 ERRORS = {
     "decode_error": "the bytes are not a valid unit of this kind; error_class names why (spec errors.md)",
     "encode_error": "the value has no valid encoding; the encoder refused it and produced no bytes (ERR-8)",
-    "unsupported": "the shim does not implement this op, kind or limit; reported as unsupported, never a pass",
+    "crash": "the codec failed in a way it does not report as a decode or encode error (an unexpected exception, "
+             "a panic): always a failed check",
+    "unsupported": "the shim does not implement this op, kind, limit or protocol version; reported as unsupported, "
+                   "never a pass",
     "bad_request": "the request is malformed, names an unknown op or a protocol version the shim does not speak",
 }
 _LENGTH = struct.Struct(">I")

@@ -28,7 +28,8 @@ MODE_TARGETS = {
 }
 #: Codec mode sees encoders and decoders only: the byte-layout sections, and the error rules of decoders
 #: and encoders (the connection-level ones, ERR-3..ERR-6, need a peer).
-CODEC_PREFIXES = frozenset({"CONV", "STREAM", "FRAME", "CONN", "PUB", "ACK", "NACK", "BATCH", "LIMIT", "ERR"})
+CODEC_PREFIXES = frozenset({"CONV", "STREAM", "FRAME", "CONN", "PUB", "ACK", "NACK", "BATCH", "LIMIT", "ERR",
+                            "CODEC", "RECORD"})
 #: Worst first. Outcomes of all modes: server/client cases, codec checks, load verdicts.
 SEVERITY = ("error", "fail", "non_strict", "informational", "pass", "unsupported")
 MUST_LEVELS = ("MUST", "MUST NOT")
@@ -64,7 +65,7 @@ def requirement_coverage(results: Iterable[tuple[str, str, Iterable[str]]], *, m
     requirements = registry()
     v1 = registry_v1()
     v1_ids = {r["id"] for r in v1}
-    if mode in ("server", "client") and any(rid in v1_ids and e["outcome"] != "unsupported"
+    if mode in ("server", "client", "codec") and any(rid in v1_ids and e["outcome"] != "unsupported"
                                             for rid, e in exercised.items()):
         # A run that exercised version 1 (the peer speaks it) also lists the MUSTs version 1 adds.
         requirements += v1

@@ -117,6 +117,9 @@ _RECORDS_NOT_REJECTED = {
         "max_decompressed_size of the keys and event_data rebuilt, RECORD-6, LIMIT-3"
     ),
     "items-over-configured-limit": _LIMIT.format("max_collection_items, RECORD-6, LIMIT-10"),
+    "varint-at-configured-limit": _PAYLOAD.format("RECORD-5: a plain int payload's third varint")
+    + "; and " + _LIMIT.format("max_varint_bytes, LIMIT-2"),
+    "varint-at-default-limit": _PAYLOAD.format("RECORD-5: a plain int payload's third varint, overlong at its 10th byte"),
 }
 # The same cases stand alone (vectors/v1/batch.json) and inside a BATCH_PUBLISH.
 NOT_REJECTED.update(

@@ -83,24 +83,22 @@ def _evaluate(condition: Condition, context: Any) -> bool:
 
 
 def read_varint(stream: io.BytesIO, limits: Limits, *, wide: bool, what: str) -> int:
+    """CONV-1 with LIMIT-2 and CONV-4 decided at the byte at the limit: a byte after it is never read."""
     start = stream.tell()
+    most = limits.max_varint_bytes
     value = 0
-    for index in range(MAX_VARINT_BYTES):
+    for index in range(most):
         raw = stream.read(1)
         if not raw:
             raise Truncated(f"{what}: varint ends before its last byte", offset=start + index, requirement="CONV-1")
         byte = raw[0]
-        if index >= limits.max_varint_bytes:
-            raise LimitExceeded(
-                f"{what}: varint longer than max_varint_bytes={limits.max_varint_bytes}",
-                offset=start,
-                requirement="LIMIT-2",
-            )
         value |= (byte & 0x7F) << (7 * index)
         if byte < 0x80:
             break
-    else:
-        raise OverlongVarint(f"{what}: varint longer than {MAX_VARINT_BYTES} bytes", offset=start)
+    else:  # the byte at the limit still has bit 7 set, whatever follows it (even the end of the input)
+        if most >= MAX_VARINT_BYTES:
+            raise OverlongVarint(f"{what}: varint longer than {MAX_VARINT_BYTES} bytes", offset=start)
+        raise LimitExceeded(f"{what}: varint longer than max_varint_bytes={most}", offset=start, requirement="LIMIT-2")
     if not wide and value > MAX_U64:
         raise VarintOverflow(f"{what}: varint value {value} exceeds 2^64-1", offset=start)
     return value

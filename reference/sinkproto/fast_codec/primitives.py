@@ -100,26 +100,30 @@ def varint_column(values: list[int], *, wide: bool = False, what: str = "varint"
 def read_varint(data: bytes, pos: int, end: int, limits: Limits, what: str, wide: bool = False) -> tuple[int, int]:
     """One varint at ``pos`` that must end before ``end``: (value, position after it).
 
-    The exact path of the reference: truncated at the missing byte, then
-    LIMIT-2 per byte read, overlong after 10 continuation bytes, overflow last.
+    The exact path of the reference: truncated at the missing byte; when the
+    byte at ``max_varint_bytes`` still has bit 7 set, overlong (at 10 bytes,
+    CONV-4) or limit_exceeded (LIMIT-2) there, without reading the next byte;
+    overflow last.
     """
     start = pos
     value = 0
     shift = 0
-    most = limits.max_varint_bytes
+    last = start + limits.max_varint_bytes - 1
     while True:
         if pos >= end:
             raise Truncated(f"{what}: varint ends before its last byte", offset=pos, requirement="CONV-1")
         byte = data[pos]
-        if pos - start >= most:
-            raise LimitExceeded(f"{what}: varint longer than max_varint_bytes={most}", offset=start, requirement="LIMIT-2")
         value |= (byte & 0x7F) << shift
-        pos += 1
         if byte < 0x80:
+            pos += 1
             break
+        if pos == last:
+            if shift == 7 * (MAX_VARINT_BYTES - 1):
+                raise OverlongVarint(f"{what}: varint longer than {MAX_VARINT_BYTES} bytes", offset=start)
+            most = limits.max_varint_bytes
+            raise LimitExceeded(f"{what}: varint longer than max_varint_bytes={most}", offset=start, requirement="LIMIT-2")
+        pos += 1
         shift += 7
-        if shift == 7 * MAX_VARINT_BYTES:
-            raise OverlongVarint(f"{what}: varint longer than {MAX_VARINT_BYTES} bytes", offset=start)
     if not wide and value > MAX_U64:
         raise VarintOverflow(f"{what}: varint value {value} exceeds 2^64-1", offset=start)
     return value, pos

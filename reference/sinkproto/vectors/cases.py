@@ -379,6 +379,12 @@ def event() -> Builder:
     b.invalid("event.key.length-past-end", "The key chunk announces 100 bytes.", ["CONV-6"], bytes.fromhex("010164") + good[3:], "truncated")
     b.invalid("event.key.over-configured-limit", "A 1-byte key against max_key_size=0.", ["LIMIT-5"], good, "limit_exceeded", limits={"max_key_size": 0})
     b.truncations("event", good, ["PUB-1", "CONV-6"])
+    # LIMIT-2 is decided at the byte at the limit: nothing after it is read, so the end of the input there is no truncation.
+    b.invalid("event.varint.at-configured-limit.end-of-input", "schema_version's 6th byte has bit 7 set and is the input's "
+              "last byte, against max_varint_bytes=6: limit_exceeded at that byte, not truncated.", ["LIMIT-2", "LIMIT-6", "ERR-2"],
+              bytes.fromhex("ffffffff7fffffffffffff"), "limit_exceeded", limits={"max_varint_bytes": 6})
+    b.invalid("event.varint.at-default-limit.end-of-input", "event_type_id's 10th byte has bit 7 set and is the input's last "
+              "byte: overlong_varint at that byte, not truncated.", ["CONV-4", "LIMIT-2", "ERR-2"], b"\xff" * 10, "overlong_varint")
     return b
 
 
@@ -502,6 +508,20 @@ def batch() -> Builder:
     for cut in range(len(hetero_bytes)):
         b.invalid(f"batch.truncated-at-{cut}", f"The first {cut} bytes of the heterogeneous batch.", ["BATCH-3", "CONV-6", "BATCH-5"],
                   hetero_bytes[:cut], "truncated" if cut < data_start else "inconsistent_batch")
+    # LIMIT-2 at the byte at the limit, where a column chunk or the input ends (ERR-2: the varint's verdict comes first).
+    columns = bytes.fromhex("00" "01" "0101" "0101" "0101" "01" "6b" "0101")
+    b.invalid("batch.column.varint-at-configured-limit", "The timestamps column is 80 80 80 80 80 80: its varint has bit 7 set "
+              "on its 6th byte, the chunk's last, against max_varint_bytes=6: limit_exceeded, not inconsistent_batch.",
+              ["LIMIT-2", "BATCH-3", "ERR-2"], columns + b"\x06" + b"\x80" * 6 + bytes.fromhex("0101" "64"), "limit_exceeded",
+              limits={"max_varint_bytes": 6})
+    b.invalid("batch.column.varint-at-default-limit", "The timestamps column is ten 80 bytes: its varint has bit 7 set on its "
+              "10th byte, the chunk's last: overlong_varint, not inconsistent_batch.", ["CONV-4", "LIMIT-2", "BATCH-3", "ERR-2"],
+              columns + b"\x0a" + b"\x80" * 10 + bytes.fromhex("0101" "64"), "overlong_varint")
+    b.invalid("batch.header.varint-at-configured-limit.end-of-input", "The header event_type_id is 80 80 80 80 80 and the input "
+              "ends, against max_varint_bytes=5: limit_exceeded, not truncated.", ["LIMIT-2", "BATCH-2", "ERR-2"],
+              b"\x20" + b"\x80" * 5, "limit_exceeded", limits={"max_varint_bytes": 5})
+    b.invalid("batch.header.varint-at-default-limit.end-of-input", "The header event_type_id is ten 80 bytes and the input ends: "
+              "overlong_varint, not truncated.", ["CONV-4", "LIMIT-2", "BATCH-2", "ERR-2"], b"\x20" + b"\x80" * 10, "overlong_varint")
     return b
 
 

@@ -124,6 +124,11 @@ def connection_request() -> Builder:
               ["LIMIT-8"], head + hexb("01 01 02 01 02"), "limit_exceeded", limits={"max_declared_versions": 1})
     b.invalid("v1.connection_request.declaration.cut", "A version_count that announces more versions than follow.", ["SNEG-1"],
               head + hexb("01 01 03 01 02"), "truncated")
+    b.invalid("v1.connection_request.declaration.varint-at-configured-limit", "type_count is 80 80 80 and the frame ends, "
+              "against max_varint_bytes=3: limit_exceeded at the 3rd byte, not truncated.", ["LIMIT-2", "SNEG-1", "ERR-2"],
+              head + hexb("808080"), "limit_exceeded", limits={"max_varint_bytes": 3})
+    b.invalid("v1.connection_request.declaration.varint-at-default-limit", "type_count is ten 80 bytes and the frame ends: "
+              "overlong_varint, not truncated.", ["CONV-4", "LIMIT-2", "SNEG-1", "ERR-2"], head + b"\x80" * 10, "overlong_varint")
     # Every proper prefix is short: request_flags 03 announce both optional fields.
     for cut in range(1, len(full)):
         b.invalid(f"v1.connection_request.truncated-at-{cut}", f"The first {cut} of {len(full)} bytes of the full example.",
@@ -238,6 +243,9 @@ def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
     bomb_gz = zlib.compressobj(9, zlib.DEFLATED, 31)
     b.invalid(f"{prefix}.gzip.bomb", "16 MiB of zeros as a gzip body: refused at max_decompressed_size.", ["CODEC-3", "LIMIT-3"],
               ghead + bomb_gz.compress(bytes(16 * 1024 * 1024)) + bomb_gz.flush(), "limit_exceeded")
+    b.invalid(f"{prefix}.extended.varint-at-configured-limit", "Extended, codec none: the header event_type_id is 80 80 80 80 "
+              "80 and the input ends, against max_varint_bytes=5: limit_exceeded, not truncated.", ["LIMIT-2", "BATCH-12", "ERR-2"],
+              plain[: at + 2] + b"\x80" * 5, "limit_exceeded", limits={"max_varint_bytes": 5})
     b.invalid(f"{prefix}.v0.reserved-cases-stay", "A version-0 batch keeps its own errors: count 0.", ["BATCH-8", "BATCH-12"],
               head + hexb("3f 01 01 01 01 00 01 00"), "inconsistent_batch")
     _records_cases(b, prefix, wrap, head)
@@ -415,6 +423,13 @@ def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
     tariffs = _records_batch(RECORD_TARIFFS)
     from .model import encode_kind
 
+    b.invalid(f"{p}.varint-at-configured-limit", "interval_seconds plain: two values, then 80 80 80 80 80 80 ending the "
+              "column, against max_varint_bytes=6: limit_exceeded at the 6th byte, not inconsistent_batch.",
+              ["LIMIT-2", "RECORD-5", "ERR-2"], swap(interval, _column(0, _zz(900) * 2 + b"\x80" * 6)), "limit_exceeded",
+              limits={"max_varint_bytes": 6})
+    b.invalid(f"{p}.varint-at-default-limit", "interval_seconds plain: two values, then ten 80 bytes ending the column: "
+              "overlong_varint, not inconsistent_batch.", ["CONV-4", "LIMIT-2", "RECORD-5", "ERR-2"],
+              swap(interval, _column(0, _zz(900) * 2 + b"\x80" * 10)), "overlong_varint")
     b.invalid(f"{p}.items-over-configured-limit", "Two tariff bands against max_collection_items=1.", ["RECORD-6", "LIMIT-10"],
               encode_kind(b.kind, wrap(tariffs), 1), "limit_exceeded", limits={"max_collection_items": 1})
 
@@ -464,6 +479,11 @@ def batch_result() -> Builder:
               "limit_exceeded")
     b.invalid("v1.batch_result.count-over-configured-limit", "Three entries against max_batch_events=2.", ["BRES-2", "LIMIT-4"], three,
               "limit_exceeded", limits={"max_batch_events": 2})
+    b.invalid("v1.batch_result.varint-at-configured-limit", "The first index is ff ff ff ff and the frame ends, against "
+              "max_varint_bytes=4: limit_exceeded at the 4th byte, not truncated.", ["LIMIT-2", "BRES-1", "ERR-2"],
+              hexb("8007 01 ffffffff"), "limit_exceeded", limits={"max_varint_bytes": 4})
+    b.invalid("v1.batch_result.varint-at-default-limit", "The first index is ten ff bytes and the frame ends: overlong_varint, "
+              "not truncated.", ["CONV-4", "LIMIT-2", "BRES-1", "ERR-2"], hexb("8007 01") + b"\xff" * 10, "overlong_varint")
     for cut in range(len(example)):
         b.invalid(f"v1.batch_result.truncated-at-{cut}", f"The first {cut} of {len(example)} bytes of the spec example.",
                   ["BRES-1", "CONV-6"], example[:cut], "truncated")
