@@ -52,6 +52,11 @@ class CaseContext:
         self.started = time.monotonic()
         self._wires: list[Wire] = []
         self._offset = 0
+        self.met: set[str] = set()  # requirements whose checks passed so far (the rollup of a failed case)
+
+    def meets(self, *requirements: str) -> None:
+        """The checks about ``requirements`` passed: a later failure of this case does not blame them."""
+        self.met.update(requirements)
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -147,21 +152,30 @@ class CaseContext:
         counted from our last frame), so that a close caused by silence is never taken for it."""
         return min(self.t(seconds), 1.2 * self.profile.keepalive)
 
-    async def expect_closed(self, wire: Wire, why: str, timeout: float = 5.0, *, allow: tuple[type, ...] = ()) -> None:
-        """The peer must close ``wire`` promptly, sending nothing but frames of ``allow`` types (or its own PUBLISHes)."""
+    async def expect_closed(self, wire: Wire, why: str, timeout: float = 5.0, *, allow: tuple[type, ...] = (),
+                            silent: tuple[str, ...] | None = None, closes: tuple[str, ...] | None = None) -> None:
+        """The peer must close ``wire`` promptly, sending nothing but frames of ``allow`` types (or its own PUBLISHes).
+
+        ``silent`` and ``closes`` name the requirements of the two checks (sent nothing in answer; closed),
+        for the rollup; None blames every requirement of the case not met yet."""
         timeout = self.prompt(timeout) / self.scale  # prompt() already applied the scale
         closed, frames = await wire.expect_close(self.t(timeout))
         for frame in frames:
             try:
                 value = decode_frame(frame, Limits())
             except DecodeError:
-                raise CheckFailed(f"{why}: sent an undecodable frame {frame.hex()} instead of closing") from None
+                raise CheckFailed(f"{why}: sent an undecodable frame {frame.hex()} instead of closing",
+                                  requirements=silent) from None
             if isinstance(value, Publish):
                 continue  # the peer's own events, sent before it read ours: not an answer
             if not isinstance(value, allow):
-                raise CheckFailed(f"{why}: sent {describe_frame(frame)} instead of closing")
+                raise CheckFailed(f"{why}: sent {describe_frame(frame)} instead of closing", requirements=silent)
+        if silent:
+            self.meets(*silent)
         if not closed:
-            raise CheckFailed(f"{why}: the connection was still open after {self.t(timeout):.1f} s")
+            raise CheckFailed(f"{why}: the connection was still open after {self.t(timeout):.1f} s", requirements=closes)
+        if closes:
+            self.meets(*closes)
 
     async def expect_answer(self, wire: Wire, message_id: int, *, nack: bool = False, timeout: float = 5.0) -> bytes:
         """The next frame must be the ACK (or NACK) of ``message_id``; PUBLISHes from the peer are ACKed meanwhile."""

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -31,12 +31,13 @@ from sinkproto.certs import create_authority, issue_client, make_dev_pki
 
 from ..cases import catalogue
 from ..model import Case, CaseResult, Outcome
+from ..observe import ObserveSettings
 from ..profile import ClientSettings, Identity, Profile
 from ..runner import run_cases, select
 from .client_mutants import CLIENT_MUTANTS, ClientMutant
 from .mutants import MUTANTS, Mutant
 
-__all__ = ["selftest", "reference_profile", "reference_server", "client_profile", "run_mutants"]
+__all__ = ["selftest", "reference_profile", "reference_server", "client_profile", "run_mutants", "observed_profile"]
 
 KEEPALIVE = 1.0  # short, so the keepalive cases take seconds
 CLIENT_KEEPALIVE = 1.5  # the reference client's K: a little more room for prompt reactions on a loaded machine
@@ -94,6 +95,16 @@ def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None,
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def observed_profile(profile: Profile, workdir: Path, name: str) -> tuple[Profile, tuple[str, ...]]:
+    """``profile`` with a crash observer on a fresh log, and the mutant option that writes crash reports there."""
+    from .mutants import CRASH_PATTERN
+
+    log = workdir / f"crashes-{name}-{time.monotonic_ns()}.log"
+    log.touch()
+    return (replace(profile, observe=ObserveSettings(log=log, crash_pattern=CRASH_PATTERN, settle=0.2)),
+            ("--crash-log", str(log)))
 
 
 def _targets(mutant_targets: tuple[str, ...], cases: list[Case]) -> list[Case]:
@@ -190,8 +201,9 @@ def _server_job(mutant: Mutant, cases: list[Case], pki_dir: Path, workdir: Path,
         return None
 
     def run() -> list[CaseResult]:
-        with reference_server(pki_dir, workdir, mutant=mutant.name) as (host, port):
-            return asyncio.run(run_cases(targets, host=host, port=port, profile=profile, scale=scale))
+        observed, extra = observed_profile(profile, workdir, mutant.name) if mutant.observed else (profile, ())
+        with reference_server(pki_dir, workdir, mutant=mutant.name, extra=extra) as (host, port):
+            return asyncio.run(run_cases(targets, host=host, port=port, profile=observed, scale=scale))
 
     return MutantJob(f"server/{mutant.name}", mutant.breaks, targets, run)
 
