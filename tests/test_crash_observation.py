@@ -302,3 +302,27 @@ def test_a_matrix_fault_cell_with_a_crash_fails(pki: Path) -> None:
     cell = asyncio.run(_fault_cell(case, "reset", result, [], host="127.0.0.1", port=1, profile=reference_profile(pki),
                                    state=None, scale=1.0))  # type: ignore[arg-type]
     assert cell.outcome is Outcome.FAIL and "crash observed" in cell.observed
+
+
+def test_client_mode_fails_a_case_on_a_crash_report_on_the_clients_stderr(pki: Path, tmp_path: Path) -> None:
+    """The wiring: client mode with --exec reads the client's stderr with [observe] crash_pattern."""
+    from dataclasses import replace
+
+    from sinkcheck.client_mode import run_client_cases
+    from sinkcheck.selftest import client_profile
+
+    base = client_profile(pki, tmp_path)
+    assert base.client.exec is not None
+    crashing = ("sh -c " + shlex.quote("echo '[error] GenServer #PID<0.9.0> terminating' >&2; exec "
+                                       + base.client.exec.replace("{host}", "$0").replace("{port}", "$1"))
+                + " {host} {port}")
+    case_id = "client.handshake.request-first"
+    cases = [c for c in catalogue() if c.id == case_id]
+    results = {}
+    for name, observe in (("observed", ObserveSettings(crash_pattern=CRASH_PATTERN)), ("not observed", None)):
+        profile = replace(base, client=replace(base.client, exec=crashing), observe=observe)
+        [results[name]] = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0), profile=profile))
+    observed, plain = results["observed"], results["not observed"]
+    assert observed.outcome is Outcome.FAIL and observed.observed.startswith("crash observed (ERR-5) in the client stderr")
+    assert observed.requirement_outcomes()["ERR-5"] == "fail" and observed.requirement_outcomes()["HS-1"] == "pass"
+    assert plain.outcome is Outcome.PASS and "ERR-5" not in plain.requirement_outcomes()

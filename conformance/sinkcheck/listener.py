@@ -193,6 +193,7 @@ class _ExitSource:
     """The exits of a started client that the runner did not ask for, with a status not in ``exit_ok``."""
 
     reads_reports = False  # sees a dead process, not a crashed connection process inside a living one
+    settles = False
 
     def __init__(self, client: ExecClient, exit_ok: tuple[int, ...]) -> None:
         self.client, self.exit_ok = client, exit_ok

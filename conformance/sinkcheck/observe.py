@@ -104,6 +104,7 @@ class CrashSource(Protocol):
     """Something that can show crashes: ``mark`` notes where it ends, ``since`` scans what came after."""
 
     reads_reports: bool  # True when it reads crash reports (a pattern): then ERR-5 counts as observed
+    settles: bool  # True when its text may arrive late (a log file): the observer waits ``settle`` first
 
     def mark(self) -> Any: ...
 
@@ -114,6 +115,7 @@ class LogSource:
     """The testee's log file; a file that shrank (rotated, truncated) is read from its start."""
 
     reads_reports = True
+    settles = True  # another process writes it, maybe late
 
     def __init__(self, path: Path, pattern: str) -> None:
         self.path = path
@@ -147,6 +149,7 @@ class TextSource:
     """Text captured by the runner (a client's stderr): ``text()`` returns (total length, its tail)."""
 
     reads_reports = True
+    settles = False  # complete once the client was stopped: its pipe is read to the end
 
     def __init__(self, name: str, captured: Any, pattern: str) -> None:
         self.name = name
@@ -181,7 +184,7 @@ class Observer:
 
     async def collect(self, marks: list[Any]) -> list[Crash]:
         """What the sources show since ``marks``, after the settle time (late log lines)."""
-        if self.settle > 0:
+        if self.settle > 0 and any(getattr(s, "settles", False) for s in self.sources):
             await asyncio.sleep(self.settle)
         crashes: list[Crash] = []
         for source, mark in zip(self.sources, marks):
