@@ -326,3 +326,16 @@ def test_client_mode_fails_a_case_on_a_crash_report_on_the_clients_stderr(pki: P
     assert observed.outcome is Outcome.FAIL and observed.observed.startswith("crash observed (ERR-5) in the client stderr")
     assert observed.requirement_outcomes()["ERR-5"] == "fail" and observed.requirement_outcomes()["HS-1"] == "pass"
     assert plain.outcome is Outcome.PASS and "ERR-5" not in plain.requirement_outcomes()
+
+
+def test_client_rollup_blames_only_what_the_failed_check_is_about(pki: Path, tmp_path: Path) -> None:
+    from sinkcheck.client_mode import run_client_cases
+    from sinkcheck.selftest import client_profile
+
+    case_id = "client.handshake.stores-server-instance-id"
+    cases = [c for c in catalogue() if c.id == case_id]
+    [result] = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0),
+                                            profile=client_profile(pki, tmp_path, mutant="forgets-server-id")))
+    assert result.outcome is Outcome.FAIL, result.observed
+    # it forgot the server id (HS-13, HS-14); whether it keeps its own id was never reached
+    assert result.requirement_outcomes() == {"HS-13": "fail", "HS-14": "fail", "HS-5": "not_checked"}
