@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -22,22 +25,23 @@ from sinktest import ROOT
 from sinkcheck.cases import catalogue
 from sinkcheck.coverage import requirement_coverage
 from sinkcheck.listener import ExecClient
-from sinkcheck.model import CaseResult, Outcome, requirement_outcomes
+from sinkcheck.model import Case, CaseResult, Outcome, requirement_outcomes
 from sinkcheck.observe import LogSource, ObserveSettings, find_crashes
-from sinkcheck.profile import load_profile
+from sinkcheck.profile import Profile, load_profile
 from sinkcheck.runner import run_cases, select
 from sinkcheck.selftest import make_pki, observed_profile, reference_profile, reference_server
 from sinkcheck.selftest.mutants import CRASH_PATTERN
 
 SCHEMA = json.loads((ROOT / "conformance" / "sinkcheck" / "report.schema.json").read_text())
+Logged = tuple[tuple[str, int], Path]  # the crash-logging mutant's address, and its log
 MALFORMED = ["server.malformed.ping-trailing-bytes", "server.malformed.publish-truncated"]
 
 
-def by_id(case_id: str):  # type: ignore[no-untyped-def]
+def by_id(case_id: str) -> Case:
     return next(c for c in catalogue() if c.id == case_id)
 
 
-def run(cases: list[str], address: tuple[str, int], profile) -> dict[str, CaseResult]:  # type: ignore[no-untyped-def]
+def run(cases: list[str], address: tuple[str, int], profile: Profile) -> dict[str, CaseResult]:
     chosen = select([c for c in catalogue() if c.mode == "server"], include=cases)
     assert {c.id for c in chosen} == set(cases)
     results = asyncio.run(run_cases(chosen, host=address[0], port=address[1], profile=profile))
@@ -50,7 +54,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def crash_logging(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[tuple[str, int], Path]]:
+def crash_logging(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
     """The crash-logging mutant, and the log it writes its crash reports to."""
     workdir = tmp_path_factory.mktemp("crash-logging")
     profile, extra = observed_profile(reference_profile(pki), workdir, "crash-logging")
@@ -93,7 +97,7 @@ def test_the_log_is_read_from_where_the_case_started(tmp_path: Path) -> None:
     log.write_text("[error] GenServer #PID<0.3.0> terminating\n")  # rotated: shorter than the mark
     assert len(source.since(mark)) == 1
     many = find_crashes("".join(f"GenServer {i} terminating\n" + "x\n" * 10 for i in range(5)),
-                        __import__("re").compile(CRASH_PATTERN), "log")
+                        re.compile(CRASH_PATTERN), "log")
     assert len(many) == 4 and many[-1].excerpt == "... and 2 more crash reports"
 
 
@@ -138,11 +142,9 @@ def test_not_checked_is_never_counted_as_exercised() -> None:
 # -- against servers on loopback ----------------------------------------------------------------------------
 
 
-def test_a_crash_logging_server_fails_err_5_with_the_observer(pki: Path, crash_logging) -> None:  # type: ignore[no-untyped-def]
+def test_a_crash_logging_server_fails_err_5_with_the_observer(pki: Path, crash_logging: Logged) -> None:
     address, log = crash_logging
-    profile, _ = observed_profile(reference_profile(pki), log.parent, "unused")
-    profile = type(profile)(**{**profile.__dict__, "observe": ObserveSettings(log=log, crash_pattern=CRASH_PATTERN,
-                                                                              settle=0.2)})
+    profile = replace(reference_profile(pki), observe=ObserveSettings(log=log, crash_pattern=CRASH_PATTERN, settle=0.2))
     results = run(MALFORMED, address, profile)
     for case_id in MALFORMED:
         result = results[case_id]
@@ -153,7 +155,7 @@ def test_a_crash_logging_server_fails_err_5_with_the_observer(pki: Path, crash_l
         assert "GenServer" in result.crashes[0]["excerpt"] and "terminating" in result.crashes[0]["excerpt"]
 
 
-def test_without_the_observer_err_5_is_not_checked_never_passed(pki: Path, crash_logging) -> None:  # type: ignore[no-untyped-def]
+def test_without_the_observer_err_5_is_not_checked_never_passed(pki: Path, crash_logging: Logged) -> None:
     """Before crash observation, this server passed every ERR-5 case and the rollup said ERR-5 passed."""
     address, _ = crash_logging
     results = run(MALFORMED, address, reference_profile(pki))
@@ -165,7 +167,7 @@ def test_without_the_observer_err_5_is_not_checked_never_passed(pki: Path, crash
     assert "ERR-5" in coverage["must_not_exercised"]
 
 
-def test_the_cli_report_shows_the_crash_on_the_console_json_and_html(pki: Path, crash_logging,  # type: ignore[no-untyped-def]
+def test_the_cli_report_shows_the_crash_on_the_console_json_and_html(pki: Path, crash_logging: Logged,
                                                                        tmp_path: Path) -> None:
     (host, port), log = crash_logging
     profile = reference_profile(pki)
@@ -178,7 +180,7 @@ def test_the_cli_report_shows_the_crash_on_the_console_json_and_html(pki: Path, 
     done = subprocess.run([sys.executable, "-m", "sinkcheck.cli", "server", f"{host}:{port}", "--profile", str(path),
                            "--cases", MALFORMED[0], "--json", str(tmp_path / "r.json"), "--html",
                            str(tmp_path / "r.html")], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                          env={**__import__("os").environ, "COLUMNS": "200"})
+                          env={**os.environ, "COLUMNS": "200"})
     assert done.returncode == 1, done.stdout + done.stderr
     assert "crash in the log" in done.stdout and "| [error] GenServer" in done.stdout
     assert "fail: ERR-5" in done.stdout
@@ -306,8 +308,6 @@ def test_a_matrix_fault_cell_with_a_crash_fails(pki: Path) -> None:
 
 def test_client_mode_fails_a_case_on_a_crash_report_on_the_clients_stderr(pki: Path, tmp_path: Path) -> None:
     """The wiring: client mode with --exec reads the client's stderr with [observe] crash_pattern."""
-    from dataclasses import replace
-
     from sinkcheck.client_mode import run_client_cases
     from sinkcheck.selftest import client_profile
 
