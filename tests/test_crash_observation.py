@@ -339,3 +339,12 @@ def test_client_rollup_blames_only_what_the_failed_check_is_about(pki: Path, tmp
     assert result.outcome is Outcome.FAIL, result.observed
     # it forgot the server id (HS-13, HS-14); whether it keeps its own id was never reached
     assert result.requirement_outcomes() == {"HS-13": "fail", "HS-14": "fail", "HS-5": "not_checked"}
+
+
+def test_a_failure_after_the_handshake_does_not_blame_the_handshake(pki: Path, tmp_path: Path) -> None:
+    """known-client against a server that never PONGs: connected was right (HS-9, CONN-6); PING-1 broke."""
+    case_id = "server.handshake.known-client"
+    with reference_server(pki, tmp_path, mutant="no-pong") as address:
+        result = run([case_id], address, reference_profile(pki))[case_id]
+    assert result.outcome is Outcome.FAIL
+    assert result.requirement_outcomes() == {"HS-9": "pass", "CONN-6": "pass", "PING-1": "fail"}

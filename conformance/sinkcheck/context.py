@@ -198,10 +198,11 @@ class CaseContext:
         if self.state.server_instance_id is None:
             wire = await self.connect("main", name="learn")
             await wire.send_frame(self.request())
-            response = await self.recv_response(wire)
+            response = await self.handshake_response(wire)
             if response.response is not Response.HELLO_NEW_CLIENT:
                 raise CheckFailed(f"{response.response.wire_name} to a first request without server_instance_id "
-                                  "(expected hello_new_client: new client or interrupted first handshake)")
+                                  "(expected hello_new_client: new client or interrupted first handshake)",
+                                  requirements=("HS-9",))
             assert response.server_instance_id is not None
             self.state.server_instance_id = response.server_instance_id
             await wire.close()
@@ -212,10 +213,19 @@ class CaseContext:
         server_id = await self.learn_server_instance_id()
         wire = await self.connect(identity, name=name)
         await wire.send_frame(self.request(server_instance_id=server_id))
-        response = await self.recv_response(wire)
+        response = await self.handshake_response(wire)
         if response.response is not Response.CONNECTED:
-            raise CheckFailed(f"{response.response.wire_name} to a known client's request (expected connected)")
+            raise CheckFailed(f"{response.response.wire_name} to a known client's request (expected connected)",
+                              requirements=("HS-9",))
         return wire
+
+    async def handshake_response(self, wire: Wire) -> ConnectionResponse:
+        """The response of a handshake the case only needs: a failure here is about the handshake (HS-3),
+        not about what the case goes on to check."""
+        try:
+            return await self.recv_response(wire)
+        except CheckFailed as exc:
+            raise CheckFailed(exc.observed, requirements=exc.requirements or ("HS-3",)) from None
 
     async def publish_and_expect(self, wire: Wire, message_id: int, event: Event | None = None, *,
                                  nack: bool = False) -> bytes:
