@@ -353,6 +353,8 @@ def test_selftest_passes_end_to_end_and_writes_valid_reports(tmp_path: Path) -> 
     assert {c["id"] for c in client_v1["cases"]} == {c.id for c in catalogue() if c.feature == "client_v1"}  # type: ignore[index]
     assert server["summary"]["exit_code"] == client["summary"]["exit_code"] == client_v1["summary"]["exit_code"] == 0  # type: ignore[index]
     assert {c["outcome"] for c in server["cases"] if c["id"].startswith("server.v1.")} == {"pass"}  # type: ignore[index]
+    # the reference server's log is watched for crashes: ERR-5 is observed, and passes
+    assert server["requirements"]["exercised"]["ERR-5"]["outcome"] == "pass"  # type: ignore[index]
     assert client_v1["requirement_links"]["VER-2"].endswith("/spec/v1/handshake/#VER-2")  # type: ignore[index]
     # the highest protocol version each run checked: the server speaks 0 and 1; the clients offer 0, and 1
     assert (server["spec_version"], client["spec_version"], client_v1["spec_version"]) == (1, 0, 1)

@@ -60,7 +60,7 @@ def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile,
     from .coverage import report_coverage
 
     document["requirements"] = report_coverage(
-        console, [(r.case.id, r.outcome.value, r.case.requirements) for r in results], mode=mode,
+        console, [(r.case.id, r.outcome.value, r.requirement_outcomes()) for r in results], mode=mode,
         catalogue=[c.requirements for c in catalogue() if c.mode == mode])
     if args.json:
         write_json(document, Path(args.json))

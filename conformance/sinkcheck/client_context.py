@@ -70,6 +70,16 @@ class ClientCaseContext:
         # which refuses version 1 (HS-11); the client must come back offering 0 (VER-2) and the case goes on.
         self.version_0_server = version_0_server
         self._offset = 0
+        self.met: set[str] = set()  # requirements whose checks passed so far (the rollup of a failed case)
+
+    def meets(self, *requirements: str) -> None:
+        """The checks about ``requirements`` passed: a later failure of this case does not blame them."""
+        self.met.update(requirements)
+
+    def crash_sources(self) -> list[object]:
+        """A client the runner started (--exec): its exits and, with ``[observe] crash_pattern``, its stderr."""
+        sources = getattr(self.control, "crash_sources", None)
+        return sources(self.profile.observe) if callable(sources) else []
 
     # -- time ---------------------------------------------------------------------------------
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .model import Case, CaseResult, Outcome
 from .runner import RunSummary
 
-__all__ = ["LiveView", "print_list", "print_summary"]
+__all__ = ["LiveView", "print_list", "print_summary", "requirement_marks"]
 
 STYLE = {
     Outcome.PASS: "green",
@@ -45,13 +46,27 @@ class LiveView:
         tag = result.outcome.value.upper() + (" (expected)" if result.expected_failure else "")
         self.progress.console.print(
             f"[{STYLE[result.outcome]}]{tag:<14}[/] {case.id} [dim]{result.duration * 1000:.0f} ms"
-            f" [{', '.join(case.requirements)}][/]", highlight=False)
+            f" [{requirement_marks(result)}][/]", highlight=False)
         if result.outcome not in (Outcome.PASS, Outcome.UNSUPPORTED) or self.verbose:
-            self.progress.console.print(f"               observed:   {result.observed}", highlight=False)
+            # escaped: a crash report's "[error]" is text, not console markup
+            self.progress.console.print(f"               observed:   {escape(result.observed)}", highlight=False)
+        for crash in result.crashes:
+            self.progress.console.print(f"               crash in the {crash['source']}:", highlight=False)
+            for line in crash["excerpt"].splitlines():
+                self.progress.console.print(f"                 | {line}", highlight=False, markup=False)
         if result.outcome in (Outcome.FAIL, Outcome.NON_STRICT, Outcome.INFORMATIONAL, Outcome.ERROR):
             for reaction in case.reactions:
                 self.progress.console.print(f"               acceptable: {reaction}", highlight=False)
         self.progress.advance(self.task)
+
+
+def requirement_marks(result: CaseResult) -> str:
+    """The cited requirements, each marked with what the case showed about it where that differs from
+    the case's outcome: "HS-18, HS-19 fail, CONN-7", "ERR-3, ERR-5 not checked"."""
+    marks = []
+    for rid, outcome in result.requirement_outcomes().items():
+        marks.append(rid if outcome == result.outcome.value else f"{rid} {outcome.replace('_', ' ')}")
+    return ", ".join(marks)
 
 
 def print_list(console: Console, cases: list[Case]) -> None:

@@ -52,6 +52,11 @@ class CaseContext:
         self.started = time.monotonic()
         self._wires: list[Wire] = []
         self._offset = 0
+        self.met: set[str] = set()  # requirements whose checks passed so far (the rollup of a failed case)
+
+    def meets(self, *requirements: str) -> None:
+        """The checks about ``requirements`` passed: a later failure of this case does not blame them."""
+        self.met.update(requirements)
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -147,21 +152,30 @@ class CaseContext:
         counted from our last frame), so that a close caused by silence is never taken for it."""
         return min(self.t(seconds), 1.2 * self.profile.keepalive)
 
-    async def expect_closed(self, wire: Wire, why: str, timeout: float = 5.0, *, allow: tuple[type, ...] = ()) -> None:
-        """The peer must close ``wire`` promptly, sending nothing but frames of ``allow`` types (or its own PUBLISHes)."""
+    async def expect_closed(self, wire: Wire, why: str, timeout: float = 5.0, *, allow: tuple[type, ...] = (),
+                            silent: tuple[str, ...] | None = None, closes: tuple[str, ...] | None = None) -> None:
+        """The peer must close ``wire`` promptly, sending nothing but frames of ``allow`` types (or its own PUBLISHes).
+
+        ``silent`` and ``closes`` name the requirements of the two checks (sent nothing in answer; closed),
+        for the rollup; None blames every requirement of the case not met yet."""
         timeout = self.prompt(timeout) / self.scale  # prompt() already applied the scale
         closed, frames = await wire.expect_close(self.t(timeout))
         for frame in frames:
             try:
                 value = decode_frame(frame, Limits())
             except DecodeError:
-                raise CheckFailed(f"{why}: sent an undecodable frame {frame.hex()} instead of closing") from None
+                raise CheckFailed(f"{why}: sent an undecodable frame {frame.hex()} instead of closing",
+                                  requirements=silent) from None
             if isinstance(value, Publish):
                 continue  # the peer's own events, sent before it read ours: not an answer
             if not isinstance(value, allow):
-                raise CheckFailed(f"{why}: sent {describe_frame(frame)} instead of closing")
+                raise CheckFailed(f"{why}: sent {describe_frame(frame)} instead of closing", requirements=silent)
+        if silent:
+            self.meets(*silent)
         if not closed:
-            raise CheckFailed(f"{why}: the connection was still open after {self.t(timeout):.1f} s")
+            raise CheckFailed(f"{why}: the connection was still open after {self.t(timeout):.1f} s", requirements=closes)
+        if closes:
+            self.meets(*closes)
 
     async def expect_answer(self, wire: Wire, message_id: int, *, nack: bool = False, timeout: float = 5.0) -> bytes:
         """The next frame must be the ACK (or NACK) of ``message_id``; PUBLISHes from the peer are ACKed meanwhile."""
@@ -184,10 +198,11 @@ class CaseContext:
         if self.state.server_instance_id is None:
             wire = await self.connect("main", name="learn")
             await wire.send_frame(self.request())
-            response = await self.recv_response(wire)
+            response = await self.handshake_response(wire)
             if response.response is not Response.HELLO_NEW_CLIENT:
                 raise CheckFailed(f"{response.response.wire_name} to a first request without server_instance_id "
-                                  "(expected hello_new_client: new client or interrupted first handshake)")
+                                  "(expected hello_new_client: new client or interrupted first handshake)",
+                                  requirements=("HS-9",))
             assert response.server_instance_id is not None
             self.state.server_instance_id = response.server_instance_id
             await wire.close()
@@ -198,10 +213,19 @@ class CaseContext:
         server_id = await self.learn_server_instance_id()
         wire = await self.connect(identity, name=name)
         await wire.send_frame(self.request(server_instance_id=server_id))
-        response = await self.recv_response(wire)
+        response = await self.handshake_response(wire)
         if response.response is not Response.CONNECTED:
-            raise CheckFailed(f"{response.response.wire_name} to a known client's request (expected connected)")
+            raise CheckFailed(f"{response.response.wire_name} to a known client's request (expected connected)",
+                              requirements=("HS-9",))
         return wire
+
+    async def handshake_response(self, wire: Wire) -> ConnectionResponse:
+        """The response of a handshake the case only needs: a failure here is about the handshake (HS-3),
+        not about what the case goes on to check."""
+        try:
+            return await self.recv_response(wire)
+        except CheckFailed as exc:
+            raise CheckFailed(exc.observed, requirements=exc.requirements or ("HS-3",)) from None
 
     async def publish_and_expect(self, wire: Wire, message_id: int, event: Event | None = None, *,
                                  nack: bool = False) -> bytes:

@@ -3,6 +3,10 @@
 Every mode reports it (console and the ``requirements`` object of the JSON
 report). A requirement's result is the worst outcome among the cases that
 cite it; a case that was ``unsupported`` cites it without exercising it.
+A case may say per requirement what it showed (a mapping instead of a list
+of IDs): a failed check marks only the requirements it is about, and a
+requirement it could not observe (ERR-5 without a crash observer, ERR-7)
+is ``not_checked``, never ``pass``. Every mode can pass such mappings.
 The MUST lists are limited to the requirements whose ``target`` the mode can
 observe (a server-mode run cannot judge an encoder).
 """
@@ -10,7 +14,7 @@ observe (a server-mode run cannot judge an encoder).
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import Console
@@ -30,8 +34,10 @@ MODE_TARGETS = {
 #: and encoders (the connection-level ones, ERR-3..ERR-6, need a peer).
 CODEC_PREFIXES = frozenset({"CONV", "STREAM", "FRAME", "CONN", "PUB", "ACK", "NACK", "BATCH", "LIMIT", "ERR",
                             "CODEC", "RECORD"})
-#: Worst first. Outcomes of all modes: server/client cases, codec checks, load verdicts.
-SEVERITY = ("error", "fail", "non_strict", "informational", "pass", "unsupported")
+#: Worst first. Outcomes of all modes: server/client cases, codec checks, load verdicts. ``not_checked``: cited
+#: by a case that ran, but the run could not observe it (one pass elsewhere outweighs it).
+SEVERITY = ("error", "fail", "non_strict", "informational", "pass", "not_checked", "unsupported")
+NOT_EXERCISED = ("unsupported", "not_checked")
 MUST_LEVELS = ("MUST", "MUST NOT")
 
 
@@ -49,13 +55,15 @@ def registry_v1() -> list[dict[str, Any]]:
     return list(tomllib.loads(SPEC_REGISTRY_V1.read_text())["requirement"])
 
 
-def requirement_coverage(results: Iterable[tuple[str, str, Iterable[str]]], *, mode: str,
+def requirement_coverage(results: Iterable[tuple[str, str, Iterable[str] | Mapping[str, str]]], *, mode: str,
                          catalogue: Iterable[Iterable[str]] | None = None) -> dict[str, Any]:
-    """``results``: (case ID, outcome, requirement IDs) per case run; ``catalogue``: the requirement IDs of
-    every case the mode has, run or not (to tell "not selected" from "no case at all")."""
+    """``results``: (case ID, outcome, requirements) per case run, where requirements is a list of IDs (each
+    takes the case's outcome) or a mapping {ID: what the case showed about it}; ``catalogue``: the
+    requirement IDs of every case the mode has, run or not (to tell "not selected" from "no case at all")."""
     exercised: dict[str, dict[str, Any]] = {}
-    for case_id, outcome, requirements in results:
-        for rid in requirements:
+    for case_id, case_outcome, requirements in results:
+        per = requirements if isinstance(requirements, Mapping) else {rid: case_outcome for rid in requirements}
+        for rid, outcome in per.items():
             entry = exercised.setdefault(rid, {"outcome": "unsupported", "counts": {}, "cases": []})
             entry["counts"][outcome] = entry["counts"].get(outcome, 0) + 1
             entry["cases"].append(case_id)
@@ -65,7 +73,7 @@ def requirement_coverage(results: Iterable[tuple[str, str, Iterable[str]]], *, m
     requirements = registry()
     v1 = registry_v1()
     v1_ids = {r["id"] for r in v1}
-    if mode in ("server", "client", "codec") and any(rid in v1_ids and e["outcome"] != "unsupported"
+    if mode in ("server", "client", "codec") and any(rid in v1_ids and e["outcome"] not in NOT_EXERCISED
                                             for rid, e in exercised.items()):
         # A run that exercised version 1 (the peer speaks it) also lists the MUSTs version 1 adds.
         requirements += v1
@@ -73,7 +81,7 @@ def requirement_coverage(results: Iterable[tuple[str, str, Iterable[str]]], *, m
              if r["level"] in MUST_LEVELS and r.get("status", "active") == "active" and r["target"] in targets
              and (mode != "codec" or (r["id"].split("-")[0] in CODEC_PREFIXES
                                       and (not r["id"].startswith("ERR-") or r["target"] != "both")))]
-    really = {rid for rid, e in exercised.items() if e["outcome"] != "unsupported"}
+    really = {rid for rid, e in exercised.items() if e["outcome"] not in NOT_EXERCISED}
     cited_anywhere = {rid for requirements in (catalogue or []) for rid in requirements} | set(exercised)
     return {
         "targets": sorted(targets),
@@ -88,7 +96,7 @@ def _order(rid: str) -> tuple[str, int]:
     return prefix, int(number) if number.isdigit() else 0
 
 
-def report_coverage(console: Console, results: Iterable[tuple[str, str, Iterable[str]]], *, mode: str,
+def report_coverage(console: Console, results: Iterable[tuple[str, str, Iterable[str] | Mapping[str, str]]], *, mode: str,
                     catalogue: Iterable[Iterable[str]] | None = None) -> dict[str, Any]:
     """Compute the coverage, print its summary, return the JSON object for the report."""
     coverage = requirement_coverage(results, mode=mode, catalogue=catalogue)
@@ -100,6 +108,9 @@ def report_coverage(console: Console, results: Iterable[tuple[str, str, Iterable
     for outcome in ("error", "fail", "non_strict"):
         if outcome in by_outcome:
             console.print(f"  {outcome}: {', '.join(by_outcome[outcome])}", highlight=False)
+    if "not_checked" in by_outcome:
+        console.print(f"  not checked (invisible from outside the testee, or no crash observer): "
+                      f"{', '.join(by_outcome['not_checked'])}", highlight=False)
     if coverage["must_not_exercised"]:
         console.print(f"  MUST ({'/'.join(coverage['targets'])}) not exercised by this run: "
                       f"{', '.join(coverage['must_not_exercised'])}", highlight=False)

@@ -49,6 +49,7 @@ from .fuzz_mode import FuzzSettings, _settings, finding_document, run_fuzz
 from .fuzz_mutations import Session, Write
 from .listener import ExecClient, Listener, server_tls_context
 from .model import Unsupported
+from .observe import CrashWatch, LogSource, Observer, TextSource
 from .profile import Profile, load_profile
 from .wire import CLOSED, Wire, describe_frame
 
@@ -114,6 +115,19 @@ class ClientTarget:
         self.command = command
         self.control = ExecClient(command, host=self.host, port=self.port, log_path=log_path)
         self.peer = _Peer(self)
+        # the profile's [observe]: the client's log and its stderr, read for crash reports (ERR-5)
+        observe = profile.observe
+        sources: list[Any] = []
+        if observe is not None and observe.crash_pattern:
+            if observe.log is not None:
+                sources.append(LogSource(observe.log, observe.crash_pattern))
+            sources.append(TextSource("client stderr", self.control.stderr, observe.crash_pattern))
+        self.crash_watch = CrashWatch(Observer(sources, observe.settle)) if observe is not None and sources else None
+        self.crash_only = False
+
+    def reset_observation(self) -> None:
+        if self.crash_watch is not None:
+            self.crash_watch.reset()
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the listener's loop and wait for it (from a thread without a running loop)."""
@@ -141,7 +155,13 @@ class ClientTarget:
     # -- the Target interface (coroutines, run on the listener's loop) ----------------------------------------
 
     async def probe(self) -> str | None:
-        return await self._there(self._probe())
+        return await self._there(self._observed_probe())
+
+    async def _observed_probe(self) -> str | None:
+        failure = await self._probe()
+        crash = await self.crash_watch.check() if self.crash_watch is not None else None
+        self.crash_only = failure is None and crash is not None
+        return failure if crash is None else (crash if failure is None else f"{failure}; {crash}")
 
     async def play(self, sessions: list[Session]) -> list[dict[str, Any]]:
         return await self._there(self._play(sessions))

@@ -10,7 +10,13 @@ PING/PONG). When it does not, the exchanges since the last good probe are a
 the probe window, then the writes of each exchange, then the bytes of each
 write) and saved as a session file that ``sink-check replay`` plays again.
 
-Shrinking a crash needs a server that can be started again: ``--exec``
+With a profile ``[observe]`` section (the server's log and a crash
+pattern), a crash report logged since the last probe fails the probe too:
+a server whose connection process crashes and closes cleanly still serves,
+and only its log shows the crash (ERR-5). Such a finding is shrunk the same
+way, without restarting the server between trials.
+
+Shrinking a crash that stops the server needs one that can be started again: ``--exec``
 gives the command, and the runner restarts the server after every trial that
 broke it. Without ``--exec`` the runner waits ``--recover`` seconds for the
 server to come back (a supervisor may restart it) and otherwise saves the
@@ -38,6 +44,7 @@ from . import __version__
 from .context import CaseContext, RunState
 from .fuzz_mutations import Session, Write, ddmin, mutate, seed_sessions, unframe
 from .model import CheckFailed, Unsupported
+from .observe import CrashWatch, case_observer
 from .profile import Profile, load_profile
 
 __all__ = ["FORMAT", "Finding", "FuzzSettings", "PeerProcess", "Target", "register", "replay", "run_fuzz"]
@@ -65,13 +72,31 @@ class Target:
     def __init__(self, host: str, port: int, profile: Profile, settings: FuzzSettings) -> None:
         self.host, self.port, self.profile, self.settings = host, port, profile, settings
         self.state = RunState(run_tag="fuzz")
+        observer = case_observer(profile)  # the profile's [observe] log: a crash is a finding too (ERR-5)
+        self.crash_watch = CrashWatch(observer) if observer is not None else None
+        self.crash_only = False  # the last probe failed on an observed crash alone: the server still serves
+
+    def reset_observation(self) -> None:
+        """Forget what the log showed so far: the next probe judges only what follows."""
+        if self.crash_watch is not None:
+            self.crash_watch.reset()
+
+    async def _crash(self, failure: str | None) -> str | None:
+        """``failure`` of the health check, joined by any crash the observer saw since the last probe."""
+        crash = await self.crash_watch.check() if self.crash_watch is not None else None
+        self.crash_only = failure is None and crash is not None
+        return failure if crash is None else (crash if failure is None else f"{failure}; {crash}")
 
     def _context(self, name: str) -> CaseContext:
         return CaseContext(host=self.host, port=self.port, profile=self.profile, state=self.state,
                            case_id=f"fuzz-{name}")
 
     async def probe(self) -> str | None:
-        """None while the server still serves a well-behaved connection, else what went wrong."""
+        """None while the server still serves a well-behaved connection and its log shows no crash
+        (profile ``[observe]``), else what went wrong."""
+        return await self._crash(await self._health())
+
+    async def _health(self) -> str | None:
         ctx = self._context("probe")
         try:
             await asyncio.wait_for(ctx.still_serves(), self.settings.probe_timeout)
@@ -218,13 +243,17 @@ class Shrinker:
     def fails(self, sessions: list[Session]) -> bool:
         self._heal()
         self.trials += 1
+        reset = getattr(self.target, "reset_observation", None)
+        if reset is not None:
+            reset()  # a trial is judged on the crashes it causes itself
 
         async def trial() -> str | None:
             await self.target.play(sessions)
             return await self.target.probe()
 
         failed = asyncio.run(trial()) is not None
-        self.dirty = failed
+        # a crash the server survived (it logged it and still serves) needs no restart before the next trial
+        self.dirty = failed and not getattr(self.target, "crash_only", False)
         return failed
 
     def shrink(self, sessions: list[Session], deadline: float) -> list[Session]:
@@ -281,7 +310,9 @@ def run_fuzz(target: Target, settings: FuzzSettings, *, peer: PeerProcess | None
         return await target.probe()
 
     failure = asyncio.run(sanity())
-    if failure is not None:
+    if failure is not None and not getattr(target, "crash_only", False):
+        # (a crash the peer survived is no reason to stop: the seeds' ACKs name ids the peer may not have in
+        # flight, a protocol error that the field server answers with a crash; the loop finds and shrinks it)
         raise Unsupported(f"the peer fails after the unmutated seed sessions: {failure}")
     rng = random.Random(settings.seed)
     figures: dict[str, Any] = {"exchanges": 0, "probes": 0}

@@ -16,7 +16,7 @@ __all__ = ["render_html", "write_html"]
 
 OUTCOME_ORDER = ("fail", "error", "non_strict", "informational", "unsupported", "pass")
 OUTCOME_LABEL = {"pass": "pass", "fail": "FAIL", "non_strict": "non-strict", "informational": "informational",
-                 "unsupported": "unsupported", "error": "ERROR"}
+                 "unsupported": "unsupported", "error": "ERROR", "not_checked": "not checked"}
 HEX_SHOWN = 96  # bytes of a frame shown in the wire log; the JSON report keeps them all
 DIRECTION = {"sent": "runner &rarr; peer", "received": "peer &rarr; runner", "event": "&middot;"}
 
@@ -66,6 +66,10 @@ tr.d-sent td { background: #f1f8ff; } tr.d-received td { background: #f6fff4; } 
 .hex { color: var(--muted); }
 .expected { font-size: 11px; color: var(--muted); display: block; }
 ul.problems li { margin: 2px 0; }
+.req-mark { font-size: 11px; color: var(--muted); } .req-mark.r-fail, .req-mark.r-error { color: var(--fail); }
+.req-mark.r-non_strict { color: var(--non_strict); }
+pre.crash { background: #fff5f5; border-left: 3px solid var(--fail); padding: 4px 8px; margin: 4px 0; font-size: 12px;
+  white-space: pre-wrap; overflow-wrap: anywhere; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 """
 
@@ -76,6 +80,39 @@ def _e(value: Any) -> str:
 
 def _links(requirements: Iterable[str], links: dict[str, str]) -> str:
     return ", ".join(f'<a href="{_e(links[r])}">{_e(r)}</a>' if r in links else _e(r) for r in requirements)
+
+
+def _requirement_cell(case: dict[str, Any], links: dict[str, str]) -> str:
+    """Each requirement with what the case showed about it, where that differs from the case's outcome."""
+    outcomes = case.get("requirement_outcomes") or {r: case["outcome"] for r in case["requirements"]}
+    parts = []
+    for rid, outcome in outcomes.items():
+        mark = ("" if outcome == case["outcome"] else
+                f' <span class="req-mark r-{_e(outcome)}">{_e(OUTCOME_LABEL.get(outcome, outcome))}</span>')
+        parts.append(_links([rid], links) + mark)
+    return ", ".join(parts)
+
+
+def _crashes(case: dict[str, Any]) -> str:
+    return "".join(f'<br><span class="label">crash in the {_e(c["source"])}</span><pre class="crash">{_e(c["excerpt"])}</pre>'
+                   for c in case.get("crashes", []))
+
+
+def _rollup(document: dict[str, Any]) -> str:
+    """The requirement rollup (coverage): the failed ones, and those the run could not observe."""
+    exercised = document.get("requirements", {}).get("exercised", {})
+    if not exercised:
+        return ""
+    by: dict[str, list[str]] = {}
+    for rid, entry in exercised.items():
+        by.setdefault(entry["outcome"], []).append(rid)
+    counts = ", ".join(f"{len(ids)} {OUTCOME_LABEL.get(o, o)}" for o, ids in by.items())
+    rows = "".join(f'<li>{_e(OUTCOME_LABEL.get(o, o))}: {_links(by[o], document.get("requirement_links", {}))}</li>'
+                   for o in ("error", "fail", "non_strict", "not_checked") if o in by)
+    note = ('<p class="label">not checked: cited by a case that ran, but invisible from outside the testee '
+            "(ERR-5 needs a crash observer, profile [observe]), never counted as passed.</p>" if "not_checked" in by
+            else "")
+    return f'<p><b>requirements</b>: {len(exercised)} cited ({_e(counts)})</p><ul class="problems">{rows}</ul>{note}'
 
 
 def _hex(text: str) -> str:
@@ -114,8 +151,8 @@ def _case_row(case: dict[str, Any], links: dict[str, str]) -> str:
     return (f'<tr class="case-{_e(outcome)}" id="{_e(case["id"])}">'
             f'<td><span class="badge o-{_e(outcome)}">{OUTCOME_LABEL.get(outcome, _e(outcome))}</span>{expected}</td>'
             f'<td><span class="id">{_e(case["id"])}</span><br><span class="title">{_e(case["title"])}</span>{feature}</td>'
-            f'<td>{_e(case["level"])}</td><td>{_links(case["requirements"], links)}</td>'
-            f'<td><span class="label">observed</span><br>{_e(case["observed"])}'
+            f'<td>{_e(case["level"])}</td><td>{_requirement_cell(case, links)}</td>'
+            f'<td><span class="label">observed</span><br>{_e(case["observed"])}{_crashes(case)}'
             f'<br><span class="label">acceptable</span><ul class="reactions">{reactions}</ul></td>'
             f'<td>{case["duration"]:.3f} s</td></tr>'
             # the wire log spans the row below, so decoded frames get the table's full width
@@ -154,7 +191,7 @@ def _summary(document: dict[str, Any]) -> str:
         problems += [f'<li>{_e(text)}: <a href="#{_e(i)}">{_e(i)}</a></li>' for i in summary.get(key, [])]
     problem_list = f'<ul class="problems">{"".join(problems)}</ul>' if problems else ""
     return (f'<p><span class="verdict {"ok" if ok else "bad"}">{_e(verdict)}</span></p>'
-            f'<div class="counts">{counts}</div>{problem_list}')
+            f'<div class="counts">{counts}</div>{problem_list}{_rollup(document)}')
 
 
 def render_html(document: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .model import Unsupported, WireRecord
 from .profile import Profile
@@ -97,14 +97,35 @@ class ClientControl(Protocol):
     def exit_status(self) -> int | None: ...
 
 
+class Captured:
+    """A client's stderr as the runner captured it: ``total`` characters so far, the last ``KEEP`` in ``tail``."""
+
+    KEEP = 256 * 1024
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.tail = ""
+
+    def add(self, text: str) -> None:
+        self.total += len(text)
+        self.tail = (self.tail + text)[-self.KEEP:]
+
+
 class ExecClient:
-    """``--exec COMMAND``: the client runs as a subprocess; ``{host}``/``{port}`` name the runner's socket."""
+    """``--exec COMMAND``: the client runs as a subprocess; ``{host}``/``{port}`` name the runner's socket.
+
+    Its stderr is captured (and appended to ``log_path`` with its stdout); an exit the runner did not ask
+    for is recorded, with the end of its stderr, for the crash observer (:mod:`.observe`)."""
 
     def __init__(self, command: str, *, host: str, port: int, log_path: Path | None = None) -> None:
         self.argv = [part.format(host=host, port=port) for part in shlex.split(command)]
         self.log_path = log_path
         self._process: asyncio.subprocess.Process | None = None
+        self._stopping: set[int] = set()  # pids the runner is ending itself
+        self._readers: list[asyncio.Task[None]] = []
         self.starts = 0
+        self.stderr = Captured()
+        self.exits: list[tuple[int, str]] = []  # (status, stderr tail) of each exit the runner did not ask for
 
     async def start(self) -> None:
         if self._process is not None and self._process.returncode is None:
@@ -113,12 +134,27 @@ class ExecClient:
         log = self.log_path.open("ab") if self.log_path else asyncio.subprocess.DEVNULL
         try:
             # A process group of its own, so that stop() ends a shell wrapper and its children together.
-            self._process = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self._process = process = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         finally:
             if not isinstance(log, int):
                 log.close()
+        self._readers = [t for t in self._readers if not t.done()]
+        self._readers.append(asyncio.create_task(self._watch(process)))
+
+    async def _watch(self, process: asyncio.subprocess.Process) -> None:
+        """Capture stderr until it closes, then note the exit unless the runner asked for it."""
+        assert process.stderr is not None
+        while chunk := await process.stderr.read(65536):
+            text = chunk.decode("utf-8", "replace")
+            self.stderr.add(text)
+            if self.log_path is not None:
+                with self.log_path.open("ab") as log:
+                    log.write(chunk)
+        status = await process.wait()
+        if process.pid not in self._stopping:
+            self.exits.append((status, self.stderr.tail[-2000:]))
 
     async def restart(self, why: str) -> None:
         await self.stop()
@@ -126,17 +162,56 @@ class ExecClient:
 
     async def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
-        # SIGKILL at once: a Sink client must survive power loss anyway, and it keeps the run fast.
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        await process.wait()
+        if process is not None and process.returncode is None:
+            self._stopping.add(process.pid)
+            # SIGKILL at once: a Sink client must survive power loss anyway, and it keeps the run fast.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            await process.wait()
+        # the captured stderr is complete once its pipe closed (a grandchild may hold it: do not wait forever)
+        pending = [t for t in self._readers if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=2)
+
+    def crash_sources(self, observe: Any = None) -> list[Any]:
+        """For :func:`.observe.case_observer`: unrequested exits, and stderr with the profile's crash pattern."""
+        from .observe import TextSource
+
+        sources: list[Any] = [_ExitSource(self, tuple(getattr(observe, "exit_ok", (0,))))]
+        pattern = getattr(observe, "crash_pattern", None)
+        if pattern:
+            sources.append(TextSource("client stderr", self.stderr, pattern))
+        return sources
 
     def exit_status(self) -> int | None:
         return None if self._process is None else self._process.returncode
+
+
+class _ExitSource:
+    """The exits of a started client that the runner did not ask for, with a status not in ``exit_ok``."""
+
+    reads_reports = False  # sees a dead process, not a crashed connection process inside a living one
+    settles = False
+
+    def __init__(self, client: ExecClient, exit_ok: tuple[int, ...]) -> None:
+        self.client, self.exit_ok = client, exit_ok
+
+    def mark(self) -> int:
+        return len(self.client.exits)
+
+    def since(self, mark: int) -> list[Any]:
+        from .observe import Crash
+
+        crashes = []
+        for status, tail in self.client.exits[mark:]:
+            if status in self.exit_ok:
+                continue
+            how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+            crashes.append(Crash("client process", f"the client exited on its own ({how})"
+                                 + (f"; its stderr ended with:\n{tail.rstrip()}" if tail.strip() else "")))
+        return crashes
 
 
 class ManualClient:

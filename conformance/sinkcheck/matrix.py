@@ -8,6 +8,8 @@ runner at it. What "pass" means depends on the variant (docs/conformance/matrix.
 * ``stall``, ``half-close``, ``reset``: the case's own verdict cannot hold (its bytes never all
   arrive); the cell passes when, afterwards, a second, healthy connection made directly to the
   testee completes a handshake, a publish/ACK and a PING/PONG: no crash, no hang.
+
+In every variant, a crash the profile's ``[observe]`` log shows during the case fails the cell (ERR-5).
 """
 
 from __future__ import annotations
@@ -130,6 +132,8 @@ async def run_matrix(cases: list[Case], *, host: str, port: int, profile: Profil
 async def _fault_cell(case: Case, variant: str, result: CaseResult, connections: list[Any], *, host: str, port: int,
                       profile: Profile, state: RunState, scale: float) -> Cell:
     started = time.monotonic()
+    if result.crashes:  # the testee's log showed a crash during the case (profile [observe]): ERR-5, whatever follows
+        return Cell(case.id, variant, Outcome.FAIL, result.observed, result.duration)
     faulted = [c for c in connections if c.fault]
     what = "; ".join(f"connection {c.number}: {c.fault}, testee "
                      f"{'closed it' if c.testee_closed else 'kept it open'}" for c in faulted) or "no fault applied"

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Level", "Outcome", "Case", "CaseResult", "WireRecord", "CheckFailed", "Unsupported", "catalogue_hash"]
+__all__ = ["Level", "Outcome", "Case", "CaseResult", "WireRecord", "CheckFailed", "Unsupported", "catalogue_hash",
+           "NOT_CHECKED", "INSIDE_ONLY", "requirement_outcomes"]
 
 
 class Level(enum.Enum):
@@ -27,12 +28,27 @@ class Outcome(enum.Enum):
     ERROR = "error"  # the runner itself failed; never counted as a pass
 
 
-class CheckFailed(Exception):
-    """The implementation did not react in any acceptable way."""
+#: A requirement a case cites but whose check the run could not make (see :func:`requirement_outcomes`).
+NOT_CHECKED = "not_checked"
+#: Requirements only visible inside the testee: never "pass" on what the wire shows. ERR-5 ("neither
+#: crashes") becomes checkable with a crash observer (profile ``[observe]``); ERR-7 (logging) never is.
+INSIDE_ONLY = frozenset({"ERR-5", "ERR-7"})
 
-    def __init__(self, observed: str) -> None:
+
+class CheckFailed(Exception):
+    """The implementation did not react in any acceptable way.
+
+    ``requirements``: what the failed check is about (None: every requirement the case cites and has
+    not yet seen met); only these are marked failed in the requirement rollup. ``level``: the level of
+    the broken rule when it differs from the case's (a SHOULD inside a case that also checks MUSTs).
+    """
+
+    def __init__(self, observed: str, *, requirements: tuple[str, ...] | list[str] | None = None,
+                 level: "Level | None" = None) -> None:
         super().__init__(observed)
         self.observed = observed
+        self.requirements = tuple(requirements) if requirements is not None else None
+        self.level = level
 
 
 class Unsupported(Exception):
@@ -89,6 +105,13 @@ class CaseResult:
     duration: float
     wire: list[WireRecord] = field(default_factory=list)
     expected_failure: bool = False
+    #: {requirement ID: outcome value or "not_checked"}: what this case showed about each requirement it
+    #: cites (and ERR-5 when a crash was observed). Empty: every cited requirement takes the case's outcome.
+    requirements: dict[str, str] = field(default_factory=dict)
+    crashes: list[dict[str, str]] = field(default_factory=list)  # {"source", "excerpt"}: observed crashes
+
+    def requirement_outcomes(self) -> dict[str, str]:
+        return dict(self.requirements) or {rid: self.outcome.value for rid in self.case.requirements}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,8 +120,44 @@ class CaseResult:
             "observed": self.observed,
             "duration": round(self.duration, 4),
             "expected_failure": self.expected_failure,
+            "requirement_outcomes": self.requirement_outcomes(),
+            "crashes": list(self.crashes),
             "wire": [record.__dict__ for record in self.wire],
         }
+
+
+def requirement_outcomes(case: Case, outcome: Outcome, *, met: set[str] | frozenset[str] = frozenset(),
+                         failed: tuple[str, ...] | None = None, crash_observed: bool = False,
+                         crash_watched: bool = False) -> dict[str, str]:
+    """What one case showed about each requirement it cites.
+
+    A passing case met every requirement it cites. In a case that did not pass, a failed check marks
+    only the requirements it is about (``failed``; None: every cited one not in ``met``); the others
+    count as passed only if their own checks passed before (``met``), else they are ``not_checked``.
+    Requirements only visible inside the testee (:data:`INSIDE_ONLY`) are never passed on the wire's
+    word: ERR-5 passes only when a crash observer watched the case (``crash_watched``) and saw nothing.
+    An observed crash fails ERR-5, cited or not.
+    """
+    if outcome in (Outcome.UNSUPPORTED, Outcome.ERROR):
+        results = {rid: outcome.value for rid in case.requirements}
+    else:
+        blamed = set(failed) if failed is not None else None
+        results = {}
+        for rid in case.requirements:
+            if outcome is Outcome.PASS or (rid in met and (blamed is None or rid not in blamed)):
+                results[rid] = Outcome.PASS.value
+            elif blamed is None or rid in blamed:
+                results[rid] = outcome.value
+            else:
+                results[rid] = NOT_CHECKED
+        for rid in sorted((blamed or set()) - set(case.requirements)):
+            results[rid] = outcome.value
+    for rid, value in results.items():
+        if rid in INSIDE_ONLY and value == Outcome.PASS.value and not (rid == "ERR-5" and crash_watched):
+            results[rid] = NOT_CHECKED
+    if crash_observed:
+        results["ERR-5"] = Outcome.FAIL.value
+    return results
 
 
 def catalogue_hash(cases: list[Case]) -> str:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .observe import ObserveSettings
+
 __all__ = ["Identity", "ClientSettings", "Profile", "load_profile", "FEATURES", "DERIVED_FEATURES"]
 
 #: Optional behaviours a case may depend on; the profile lists those the implementation has.
@@ -69,6 +71,7 @@ class Profile:
     unreadable_schema: tuple[int, int] | None = None  # an (event_type_id, schema_version) the server cannot read
     max_batch_events: int = 65536  # the server's LIMIT-4 bound
     client: ClientSettings = field(default_factory=ClientSettings)
+    observe: ObserveSettings | None = None  # [observe]: the testee's log and crash pattern (ERR-5)
     source: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -142,6 +145,7 @@ def load_profile(path: Path | None, **overrides: Any) -> Profile:
         unreadable_schema=None if unreadable is None else (int(unreadable[0]), int(unreadable[1])),
         max_batch_events=int(raw.get("max_batch_events", 65536)),
         client=client,
+        observe=ObserveSettings.from_toml(raw["observe"], base) if "observe" in raw else None,
         source=path,
         raw=raw,
     )

@@ -76,7 +76,8 @@ def report_document(results: list[CaseResult], *, cases: list[Case], profile: Pr
                     "unexpected_failures": summary.unexpected_failures,
                     "unexpected_passes": summary.unexpected_passes,
                     "unknown_expected_failures": summary.unknown_expected, "errors": summary.errors},
-        "requirement_links": {rid: requirement_url(rid, sections) for r in results for rid in r.case.requirements},
+        "requirement_links": {rid: requirement_url(rid, sections) for r in results
+                              for rid in (*r.case.requirements, *r.requirement_outcomes())},
         "cases": [r.to_json() for r in results],
     }
 

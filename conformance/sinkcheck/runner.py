@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .context import CaseContext, RunState
-from .model import Case, CaseResult, CheckFailed, Level, Outcome, Unsupported
+from .model import Case, CaseResult, CheckFailed, Level, Outcome, Unsupported, requirement_outcomes
+from .observe import case_observer, describe_crashes
 from .profile import DERIVED_FEATURES, Profile
 
 __all__ = ["select", "run_cases", "RunSummary", "load_expected_failures", "summarize"]
@@ -55,11 +56,15 @@ async def run_case(case: Case, *, host: str, port: int, profile: Profile, state:
         why = (f"the profile does not say that {DERIVED_FEATURES[case.feature]}" if case.feature in DERIVED_FEATURES
                else f"feature '{case.feature}' not declared in the profile")
         return CaseResult(case, Outcome.UNSUPPORTED, why, 0.0)
+    observer = case_observer(profile, ctx, scale=scale)
+    marks = observer.mark() if observer is not None else []
+    failed: tuple[str, ...] | None = None
     try:
         observed = await asyncio.wait_for(case.run(ctx), case_timeout(case, profile, scale))
         outcome = Outcome.PASS
     except CheckFailed as exc:
-        outcome, observed = FAILED_OUTCOME[case.level], exc.observed
+        outcome, observed = FAILED_OUTCOME[exc.level or case.level], exc.observed
+        failed = exc.requirements
     except Unsupported as exc:
         outcome, observed = Outcome.UNSUPPORTED, str(exc)
     except TimeoutError:
@@ -72,7 +77,15 @@ async def run_case(case: Case, *, host: str, port: int, profile: Profile, state:
             await asyncio.wait_for(ctx.close_all(), 5)
         except Exception:  # closing a broken connection must not change the verdict
             pass
-    return CaseResult(case, outcome, observed, time.monotonic() - started, wire=ctx.log)
+    crashes = await observer.collect(marks) if observer is not None else []
+    requirements = requirement_outcomes(case, outcome, met=getattr(ctx, "met", set()), failed=failed,
+                                        crash_observed=bool(crashes),
+                                        crash_watched=observer is not None and observer.watches)
+    if crashes:  # ERR-5 is a MUST: a crash fails the case whatever its own checks said
+        observed = f"{describe_crashes(crashes)}; the case itself: {outcome.value}: {observed}"
+        outcome = Outcome.FAIL
+    return CaseResult(case, outcome, observed, time.monotonic() - started, wire=ctx.log, requirements=requirements,
+                      crashes=[c.to_json() for c in crashes])
 
 
 async def run_cases(cases: list[Case], *, host: str, port: int, profile: Profile, scale: float = 1.0,

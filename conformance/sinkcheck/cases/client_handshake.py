@@ -70,10 +70,11 @@ async def stores_server_id(ctx: ClientCaseContext) -> str:
     await ctx.respond(again, ctx.welcome(second))
     if second.server_instance_id != fresh:
         raise CheckFailed(f"after hello_new_client({fresh:#010x}) and a restart, the request carried "
-                          f"server_instance_id={_ids(second.server_instance_id)}")
+                          f"server_instance_id={_ids(second.server_instance_id)}", requirements=("HS-13", "HS-14"))
+    ctx.meets("HS-13", "HS-14")
     if second.client_instance_id != first.client_instance_id:
         raise CheckFailed(f"client_instance_id changed from {first.client_instance_id:#010x} to "
-                          f"{second.client_instance_id:#010x} across a restart")
+                          f"{second.client_instance_id:#010x} across a restart", requirements=("HS-5",))
     return f"sent server_instance_id={fresh:#010x} and the same client_instance_id after a restart"
 
 
@@ -100,7 +101,11 @@ def _refusal(slug: str, response: ConnectionResponse) -> None:
         wire = await ctx.accept("refused")
         request = await ctx.read_request(wire)
         await ctx.respond(wire, response)
-        await ctx.expect_closed(wire, f"after {name}")
+        try:
+            await ctx.expect_closed(wire, f"after {name}")
+        except CheckFailed as exc:
+            raise CheckFailed(exc.observed, requirements=("HS-15", "MSGID-7")) from None
+        ctx.meets("HS-15", "MSGID-7")
         if response.response is not Response.INSTANCE_ID_MISMATCH:
             return f"closed after {name} without sending a frame"
         again = await ctx.accept("after-mismatch")  # its own reconnect, or a restart
@@ -110,7 +115,7 @@ def _refusal(slug: str, response: ConnectionResponse) -> None:
                                                                      request.server_instance_id):
             raise CheckFailed(f"resolved the mismatch by itself: ids ({request.client_instance_id:#010x}, "
                               f"{_ids(request.server_instance_id)}) became ({later.client_instance_id:#010x}, "
-                              f"{_ids(later.server_instance_id)})")
+                              f"{_ids(later.server_instance_id)})", requirements=("HS-16",))
         return f"closed after {name} without sending a frame; the next request kept both ids"
 
 

@@ -93,8 +93,13 @@ def _malformed(case_id: str, title: str, requirements: list[str], build: "callab
             await wire.send_raw(payload[0], describe=payload[1])
         else:
             await wire.send_frame(payload)
-        await ctx.expect_closed(wire, "after a malformed frame")
-        return "closed without answering; " + await ctx.still_serves()
+        rules = ("ERR-3", *requirements)  # what the close without an answer is about; ERR-5 is the rest
+        await ctx.expect_closed(wire, "after a malformed frame", silent=rules, closes=rules)
+        try:
+            healthy = await ctx.still_serves()
+        except CheckFailed as exc:
+            raise CheckFailed(f"closed the hostile connection, then: {exc.observed}", requirements=("ERR-5",)) from None
+        return "closed without answering; " + healthy
 
 
 def _publish_bytes(ctx: CaseContext) -> bytes:

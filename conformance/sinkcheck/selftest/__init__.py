@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -31,18 +31,22 @@ from sinkproto.certs import create_authority, issue_client, make_dev_pki
 
 from ..cases import catalogue
 from ..model import Case, CaseResult, Outcome
+from ..observe import ObserveSettings
 from ..profile import ClientSettings, Identity, Profile
 from ..runner import run_cases, select
 from .client_mutants import CLIENT_MUTANTS, ClientMutant
 from .mutants import MUTANTS, Mutant
 
-__all__ = ["selftest", "reference_profile", "reference_server", "client_profile", "run_mutants"]
+__all__ = ["selftest", "reference_profile", "reference_server", "client_profile", "run_mutants", "observed_profile"]
 
 KEEPALIVE = 1.0  # short, so the keepalive cases take seconds
 CLIENT_KEEPALIVE = 1.5  # the reference client's K: a little more room for prompt reactions on a loaded machine
 EVENTS_TO_PUBLISH = 3
 IDENTITIES = ("main", "second", "quarantined", "fresh")
 REJECTED_APP_VERSION = "0.0.0-rejected"
+#: What a crash of the reference server (Python, asyncio) leaves in its log.
+PYTHON_CRASH_PATTERN = (r"^Traceback \(most recent call last\):|^Task exception was never retrieved|^Exception in callback"
+                        r"|^Fatal error on")
 
 
 def reference_profile(pki_dir: Path) -> Profile:
@@ -65,9 +69,10 @@ def make_pki(directory: Path) -> Path:
 
 
 @contextmanager
-def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None,
-                     extra: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
-    """`sink serve` (or a mutant of it) in a subprocess on an ephemeral loopback port; ``extra``: more options."""
+def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None, extra: tuple[str, ...] = (),
+                     log_path: Path | None = None) -> Iterator[tuple[str, int]]:
+    """`sink serve` (or a mutant of it) in a subprocess on an ephemeral loopback port; ``extra``: more options;
+    ``log_path``: where its stderr goes (default: a file in ``workdir``)."""
     db = workdir / f"server-{mutant or 'reference'}-{time.monotonic_ns()}.db"
     common = ["--listen", "127.0.0.1:0", "--certs", str(pki_dir), "--db", str(db), "--keepalive", str(KEEPALIVE),
               "--quarantine", "sc-quarantined:quarantined by sink-check selftest", "--reject-app-version",
@@ -76,7 +81,8 @@ def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None,
         command = [sys.executable, "-m", "sinkproto.cli", "serve", *common]
     else:
         command = [sys.executable, "-m", "sinkcheck.selftest.mutants", "--mutant", mutant, *common]
-    log = (workdir / f"{db.stem}.log").open("w")
+    log_path = log_path or workdir / f"{db.stem}.log"
+    log = log_path.open("w")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -85,7 +91,7 @@ def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None,
         match = re.search(r"listening on ([\d.]+):(\d+)", line)
         if not match:
             log.flush()
-            raise RuntimeError(f"server did not start: {line!r}\n{(workdir / f'{db.stem}.log').read_text()[-2000:]}")
+            raise RuntimeError(f"server did not start: {line!r}\n{log_path.read_text()[-2000:]}")
         yield match.group(1), int(match.group(2))
     finally:
         process.terminate()
@@ -94,6 +100,16 @@ def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None,
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def observed_profile(profile: Profile, workdir: Path, name: str) -> tuple[Profile, tuple[str, ...]]:
+    """``profile`` with a crash observer on a fresh log, and the mutant option that writes crash reports there."""
+    from .mutants import CRASH_PATTERN
+
+    log = workdir / f"crashes-{name}-{time.monotonic_ns()}.log"
+    log.touch()
+    return (replace(profile, observe=ObserveSettings(log=log, crash_pattern=CRASH_PATTERN, settle=0.2)),
+            ("--crash-log", str(log)))
 
 
 def _targets(mutant_targets: tuple[str, ...], cases: list[Case]) -> list[Case]:
@@ -116,8 +132,11 @@ def selftest(args: argparse.Namespace, console: Console) -> int:
 
         if server_cases:
             console.print(f"[bold]reference server[/]: {len(server_cases)} cases")
-            with reference_server(pki_dir, workdir) as (host, port):
-                code = run_and_report(server_cases, host=host, port=port, profile=profile, args=args, console=console,
+            # its log is watched for Python crashes, so the report can say ERR-5 passed (not only "not checked")
+            log = workdir / "reference-server.log"
+            watched = replace(profile, observe=ObserveSettings(log=log, crash_pattern=PYTHON_CRASH_PATTERN, settle=0.05))
+            with reference_server(pki_dir, workdir, log_path=log) as (host, port):
+                code = run_and_report(server_cases, host=host, port=port, profile=watched, args=args, console=console,
                                       mode="server", label=f"reference {host}:{port}")
             if code != 0:
                 problems.append(f"the reference server did not pass (exit code {code})")
@@ -190,8 +209,9 @@ def _server_job(mutant: Mutant, cases: list[Case], pki_dir: Path, workdir: Path,
         return None
 
     def run() -> list[CaseResult]:
-        with reference_server(pki_dir, workdir, mutant=mutant.name) as (host, port):
-            return asyncio.run(run_cases(targets, host=host, port=port, profile=profile, scale=scale))
+        observed, extra = observed_profile(profile, workdir, mutant.name) if mutant.observed else (profile, ())
+        with reference_server(pki_dir, workdir, mutant=mutant.name, extra=extra) as (host, port):
+            return asyncio.run(run_cases(targets, host=host, port=port, profile=observed, scale=scale))
 
     return MutantJob(f"server/{mutant.name}", mutant.breaks, targets, run)
 

@@ -38,6 +38,15 @@ class Mutant:
     breaks: str  # what is wrong with it, in one line
     targets: tuple[str, ...]  # case IDs (globs) that must not pass against it
     options: Callable[[argparse.Namespace], dict[str, Any]]
+    observed: bool = False  # run with a crash observer: the self-test passes --crash-log and sets [observe]
+
+
+#: What the crash-logging mutant writes, and the self-test's [observe] crash_pattern that finds it.
+CRASH_REPORT = ("[error] GenServer #PID<0.{n}.0> terminating\n"
+                "** (FunctionClauseError) no function clause matching in Sink.Connection.handle_frame/2\n"
+                "    (sink-check mutant) {error_class} ({requirement}): {detail}\n"
+                "Last message: {{:ssl, ...}}\n")
+CRASH_PATTERN = r"GenServer .* terminating"
 
 
 # -- Connection variants ---------------------------------------------------------------------
@@ -125,6 +134,25 @@ class CrashOnUnknownType(Connection):
         except DecodeError:
             pass
         return super()._receive_frame(raw, now)
+
+
+def _crash_logging(path: str | None) -> type[Connection]:
+    class CrashLogging(Connection):
+        """The field server's crash as the runner sees it: on malformed or out-of-place input its connection
+        process dies (a crash report in the log) and the socket closes with a TLS close_notify, exactly
+        like a deliberate close. Here: the reference's clean close, plus the crash report."""
+
+        crashes = 0
+
+        def _protocol_error(self, error_class: str, requirement: str, detail: str) -> list[ConnectionEvent]:
+            CrashLogging.crashes += 1
+            if path is not None:
+                with open(path, "a", encoding="utf-8") as log:
+                    log.write(CRASH_REPORT.format(n=CrashLogging.crashes, error_class=error_class,
+                                                  requirement=requirement, detail=detail))
+            return super()._protocol_error(error_class, requirement, detail)
+
+    return CrashLogging
 
 
 class NoReassembly(Connection):
@@ -278,10 +306,12 @@ MUTANTS: tuple[Mutant, ...] = (
            ("server.handshake.interrupted-first",), _set(handler_class=InterruptedRefused)),
     Mutant("open-after-refusal", "keeps the connection open and ACKs after a refusal (field quirk)",
            ("server.handshake.quarantined", "server.handshake.unsupported-*", "server.handshake.mismatch.*",
-            "server.handshake.nothing-after-refusal"), _set(connection_class=StaysOpenAfterRefusal)),
+            "server.handshake.nothing-after-refusal", "server.handshake.nothing-after-quarantined"),
+           _set(connection_class=StaysOpenAfterRefusal)),
     Mutant("any-version", "accepts protocol version 1", ("server.handshake.unsupported-protocol-version",),
            _set(connection_class=AcceptsAnyVersion)),
-    Mutant("quarantine-ignored", "lets a quarantined client in", ("server.handshake.quarantined",), _policy(quarantine=[])),
+    Mutant("quarantine-ignored", "lets a quarantined client in",
+           ("server.handshake.quarantined", "server.handshake.nothing-after-quarantined"), _policy(quarantine=[])),
     Mutant("app-version-ignored", "accepts every application version",
            ("server.handshake.unsupported-application-version",), _policy(reject_app_version=[])),
     Mutant("quirk-before-handshake", "ACKs a PUBLISH and answers a PING before the handshake (field quirk)",
@@ -303,6 +333,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("poison-accepted", "ACKs poison events", ("server.publish.poison-nack",), _policy(nack_key_prefix=None)),
     Mutant("tolerant", "ignores malformed and out-of-place frames instead of closing",
            ("server.malformed.*",), _set(connection_class=Tolerant)),
+    Mutant("crash-logging", "logs a crash report and closes cleanly on malformed input (field crash, seen only "
+           "in its log)", ("server.malformed.*",), lambda args: {"connection_class": _crash_logging(args.crash_log)},
+           observed=True),
     Mutant("crash-on-unknown-type", "the whole server exits on an unknown frame type (field crash, made global)",
            ("server.malformed.unknown-type-*",), _set(connection_class=CrashOnUnknownType)),
     Mutant("no-reassembly", "drops partial frames between reads", ("server.framing.byte-by-byte",
@@ -336,6 +369,7 @@ _unused = (Ping, ProtocolError)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sinkcheck.selftest.mutants")
     parser.add_argument("--mutant", required=True, choices=[m.name for m in MUTANTS])
+    parser.add_argument("--crash-log", help="where the crash-logging mutant writes its crash reports")
     add_serve_options(parser)
     args = parser.parse_args(argv)
     mutant = next(m for m in MUTANTS if m.name == args.mutant)
