@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"sink-check {__version__}")
+    parser.add_argument("--debug-log", metavar="FILE",
+                        help="write asyncio's own log (connection noise such as 'SSL connection is closed') here; "
+                             "by default it never reaches the console (its errors still do)")
     sub = parser.add_subparsers(dest="command", required=True)
     server = sub.add_parser("server", help="test a Sink server: the runner plays its clients")
     server.add_argument("target", type=_address, metavar="HOST:PORT")
@@ -206,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .console import route_asyncio_log
+
+    route_asyncio_log(Path(args.debug_log) if args.debug_log else None)
     return int(args.func(args))
 
 
