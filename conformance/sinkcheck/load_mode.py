@@ -98,6 +98,8 @@ class LoadResult:
     unanswered: int = 0  # still in flight when the drain ended
     late: int = 0  # answers that came more than `drain` seconds after publishing stopped
     late_after: float = float("inf")  # perf_counter time after which an answer counts as late
+    publish_started: float = 0.0  # perf_counter time
+    last_answer: float = 0.0  # perf_counter time of the last ACK or NACK
     drain_seconds: float = 0.0
     errors: Counter[str] = field(default_factory=Counter)
     error_examples: dict[str, str] = field(default_factory=dict)
@@ -285,6 +287,7 @@ class LoadClient:
             sent, offset = flight
             if now > self.result.late_after:
                 self.result.late += 1
+            self.result.last_answer = now
             if isinstance(value, Ack):
                 self.result.acked += 1
                 self.acked.append(offset)
@@ -451,6 +454,7 @@ async def _publish_phase(live: list[LoadClient], settings: LoadSettings, result:
             else:
                 skipped += 1
         await asyncio.sleep(tick)
+    result.publish_started = started
     result.publish_seconds = time.perf_counter() - started
 
 
@@ -485,7 +489,9 @@ def load_report(result: LoadResult, settings: LoadSettings, *, target: str, star
         "store": None if result.store is None else result.store.to_json(),
         "publish_seconds": round(result.publish_seconds, 3),
         "offered_rate": settings.rate,
-        "throughput": round(result.acked / result.publish_seconds, 1) if result.publish_seconds else 0.0,
+        # ACKs per second from the first PUBLISH to the last answer: late answers count, and so does their wait
+        "throughput": round(result.acked / answering, 1) if (answering := max(
+            result.publish_seconds, result.last_answer - result.publish_started)) > 0 else 0.0,
         "ack_latency_ms": {"p50": ms(percentile(lat, 0.5)), "p90": ms(percentile(lat, 0.9)),
                            "p99": ms(percentile(lat, 0.99)), "max": ms(max(lat) if lat else float("nan"))},
         "errors": dict(result.errors),
