@@ -43,3 +43,56 @@ def test_reference_within_limits_and_mutant_too_slow(pki: Path, tmp_path: Path, 
     outcome, observed = _run(pki, tmp_path, mutant, case_id)
     assert outcome is Outcome.FAIL, observed
     assert "limit" in observed
+
+
+class _AcksThenKeepsOpen:
+    """A wire whose peer ACKs at once and then stays open and silent (the field server's reaction)."""
+
+    def __init__(self, frames: list[bytes], close: bool = False) -> None:
+        self.frames, self.close = frames, close
+
+    async def recv_frame(self, timeout: float) -> bytes | None:
+        if self.frames:
+            return self.frames.pop(0)
+        if self.close:
+            return None
+        await asyncio.sleep(timeout)
+        raise TimeoutError
+
+
+def _ctx(reject_within: float) -> object:
+    from types import SimpleNamespace
+
+    from sinkcheck.profile import Profile
+
+    return SimpleNamespace(profile=Profile(raw={"limits": {"reject_within": reject_within}}), t=lambda s: s)
+
+
+def test_a_slow_verdict_says_what_arrived() -> None:
+    """The field server ACKs an 11-byte varint within 1 ms and keeps the connection: the explanation
+    says so, instead of only "still open after 5.01 s"."""
+    import time
+
+    from sinkcheck.cases.server_resources import timed_close
+    from sinkcheck.model import CheckFailed
+
+    with pytest.raises(CheckFailed) as failed:
+        asyncio.run(timed_close(_ctx(0.2), _AcksThenKeepsOpen([b"\x30\x03"]), "the overlong varint",  # type: ignore[arg-type]
+                                "reject_within", time.monotonic(), publish_id=3))
+    observed = failed.value.observed
+    assert observed.startswith("the overlong varint: the server ACKed the PUBLISH (ACK 3003) within 1 ms and kept "
+                               "the connection open: still open after 0.2")
+    with pytest.raises(CheckFailed) as failed:
+        asyncio.run(timed_close(_ctx(0.1), _AcksThenKeepsOpen([b"\x60\x00", b"\x30\x07"]), "x",  # type: ignore[arg-type]
+                                "reject_within", time.monotonic(), publish_id=3))
+    assert "x: the server sent pong() (6000) within 1 ms, then the server sent ack(message_id=7) (3007)" \
+        in failed.value.observed
+    with pytest.raises(CheckFailed) as failed:
+        asyncio.run(timed_close(_ctx(0.1), _AcksThenKeepsOpen([]), "x", "reject_within",  # type: ignore[arg-type]
+                                time.monotonic()))
+    assert "the server sent nothing and kept the connection open" in failed.value.observed
+    verdict = asyncio.run(timed_close(_ctx(1.0), _AcksThenKeepsOpen([b"\x30\x03"], close=True), "x",  # type: ignore[arg-type]
+                                      "reject_within", time.monotonic(), publish_id=3))
+    assert verdict.startswith("x: closed after ")
+    assert verdict.endswith("(limit reject_within = 1.0 s); before closing, the server ACKed the PUBLISH (ACK 3003) "
+                            "within 1 ms")

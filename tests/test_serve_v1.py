@@ -148,3 +148,39 @@ def test_a_version_1_client_answers_the_servers_batch(tmp_path: Path) -> None:
     finally:
         server_store.close()
         client_store.close()
+
+
+@covers("VER-2")
+def test_sink_connect_exits_0_when_the_fallback_answered_the_refusal(tmp_path: Path) -> None:
+    """`sink connect --protocol-version 1` against `sink serve --protocol-version 0`, both real processes over
+    mutual TLS: refused with unsupported_protocol_version, falls back, delivers its 50 events, exits 0 saying
+    it fell back (it exited 3 reporting the refusal). The second run offers 0 at once (remembered)."""
+    import os
+    import subprocess
+    import sys
+
+    from sinkcheck.selftest import make_pki, reference_server
+
+    pki = make_pki(tmp_path / "pki")
+
+    def connect(host: str, port: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sinkproto.cli", "connect", "--server", f"{host}:{port}",
+                               "--certs", str(pki), "--name", "sc-main", "--db", str(tmp_path / "client.db"),
+                               "--keepalive", "1", "--protocol-version", "1", "--publish", "50", "--until-synced"],
+                              capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+
+    with reference_server(pki, tmp_path, extra=("--protocol-version", "0")) as (host, port):
+        first = connect(host, port)
+        second = connect(host, port)
+    output = first.stdout + first.stderr
+    assert first.returncode == 0, output
+    assert "sink: the server refused protocol version 1 (unsupported_protocol_version); fell back to version 0" \
+        in first.stdout
+    assert "refused the connection" not in output
+    assert "sink: synced" in first.stdout
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "fell back" not in second.stdout and "refused" not in second.stdout + second.stderr
+    [db] = tmp_path.glob("server-reference-*.db")
+    with EventStore.open(db, new_instance_id=lambda: 1) as server_store:
+        keys = [e.key for _, e in server_store.received() if e.key == b"sink-connect/sc-main"]
+    assert len(keys) == 100  # 50 per run, each delivered once

@@ -207,6 +207,18 @@ def test_expected_failures_file_on_the_command_line(profile_file: Path, no_pong_
     assert suite.get("failures") == "0" and suite.find("testcase/failure") is None  # known: not a CI failure
 
 
+def test_a_missing_expected_failures_file_says_the_path_rule(profile_file: Path, tmp_path: Path) -> None:
+    """Relative to the current directory (it raised FileNotFoundError with a traceback)."""
+    for mode in (("server", "127.0.0.1:9", "--profile", str(profile_file)), ("client", "--listen", "127.0.0.1:0")):
+        done = subprocess.run([*SINK_CHECK, *mode, "--expected-failures", "nowhere/elixir.expected-failures"],
+                              capture_output=True, text=True, timeout=60, env=ENV, cwd=tmp_path)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        assert (f"no expected-failures file nowhere/elixir.expected-failures (a path on the command line is relative "
+                f"to the current directory, {tmp_path}; the paths inside a profile are relative to the profile)"
+                in " ".join(done.stdout.split())), done.stdout
+
+
 def test_profile_client_section_is_checked(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[client]\nevents_to_publis = 3\n")
@@ -277,6 +289,39 @@ def test_version_0_client_cases_play_a_version_0_server_for_a_version_1_client(p
     [stuck] = asyncio.run(run_client_cases(cases[:1], listen=("127.0.0.1", 0),
                                            profile=client_profile(pki, tmp_path, mutant="no-fallback", version=1)))
     assert stuck.outcome is Outcome.FAIL and "unsupported_version" in stuck.observed, stuck.observed
+
+
+def test_a_client_without_a_store_makes_the_persistence_cases_unsupported(pki: Path, tmp_path: Path) -> None:
+    """[client] keeps_store = false (the field client leaves its instance ids and unanswered events to the
+    application): the cases that check what a client keeps across a restart are unsupported, with the reason;
+    the others run as before."""
+    import dataclasses
+
+    from sinkcheck.client_mode import run_client_cases
+    from sinkcheck.selftest import client_profile
+
+    needs_store = {c.id for c in catalogue() if c.needs_client_store}
+    assert needs_store == {"client.handshake.stores-server-instance-id", "client.delivery.resend-after-reconnect",
+                           "client.delivery.nacked-not-resent", "client.v1.batch-result"}
+    profile_file = tmp_path / "client.toml"
+    profile_file.write_text("[client]\nkeeps_store = false\n")
+    assert load_profile(profile_file).client.keeps_store is False
+    profile_file.write_text("[client]\n")
+    assert load_profile(profile_file).client.keeps_store is True
+    profile_file.write_text('[client]\nkeeps_store = "no"\n')
+    with pytest.raises(ValueError, match="keeps_store"):
+        load_profile(profile_file)
+
+    profile = client_profile(pki, tmp_path)
+    profile = dataclasses.replace(profile, client=dataclasses.replace(profile.client, keeps_store=False))
+    ids = ["client.handshake.stores-server-instance-id", "client.delivery.resend-after-reconnect",
+           "client.delivery.nacked-not-resent", "client.ping.pong"]
+    cases = [c for c in catalogue() if c.id in ids]
+    results = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0), profile=profile))
+    outcomes = {r.case.id: r.outcome for r in results}
+    assert outcomes == {**dict.fromkeys(ids[:3], Outcome.UNSUPPORTED), "client.ping.pong": Outcome.PASS}, \
+        [r.observed for r in results]
+    assert all("keeps_store = false" in r.observed for r in results if r.outcome is Outcome.UNSUPPORTED)
 
 
 def test_coverage_lists_the_musts_of_version_1_when_the_run_exercised_it() -> None:

@@ -6,7 +6,9 @@
 
 It makes a dev PKI in a temporary folder, starts the reference server in a
 subprocess on a free loopback port, mints one client certificate per client
-and runs load mode, printing its figures (and the JSON report's path). Not a
+and runs load mode, printing its figures (and the JSON report's path); load
+mode reads the server's store afterwards (``--reference-store``) and reports
+which published events it stored. Not a
 test: the figures depend on the machine; docs/conformance/load-mode.md keeps
 the ones measured on the reference machine.
 """
@@ -28,7 +30,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--drain", type=float, default=10.0)
+    parser.add_argument("--drain", type=float, default=5.0, help="seconds without a new answer that end the drain")
     parser.add_argument("--workdir", type=Path, help="keep the PKI, minted identities, store and report here")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sink-load-bench-"))
@@ -57,7 +59,8 @@ def main() -> int:
                                 f"{match.group(1)}:{match.group(2)}", "--ca", str(pki / "ca.pem"), "--identities",
                                 str(workdir / "identities"), "--mint-ca-key", str(pki / "ca.key"), "--clients",
                                 str(args.clients), "--rate", str(args.rate), "--duration", str(args.duration),
-                                "--drain", str(args.drain), "--json", str(report)])
+                                "--drain", str(args.drain), "--reference-store", str(workdir / "server.db"),
+                                "--json", str(report)])
         print(f"report: {report}; cpus: {os.cpu_count()}")
         return code
     finally:

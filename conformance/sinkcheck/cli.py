@@ -30,6 +30,16 @@ def _address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def missing_expected_failures(args: argparse.Namespace) -> str | None:
+    """Why ``--expected-failures`` cannot be read, or None. The path rule: a path on the command line is
+    relative to the current directory, as for any command; the paths inside a profile are relative to it."""
+    path = getattr(args, "expected_failures", None)
+    if path is None or Path(path).is_file():
+        return None
+    return (f"no expected-failures file {path} (a path on the command line is relative to the current directory, "
+            f"{Path.cwd()}; the paths inside a profile are relative to the profile)")
+
+
 def _selected(args: argparse.Namespace, mode: str) -> list[Case]:
     return select([c for c in catalogue() if c.mode == mode], include=args.cases, exclude=args.exclude,
                   slow=not args.no_slow)
@@ -80,6 +90,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
         console.print(f"[bold magenta]sink-check: bad profile:[/] {exc}", highlight=False)
         return 2
+    if (problem := missing_expected_failures(args)) is not None:
+        console.print(f"[bold magenta]sink-check:[/] {problem}", highlight=False)
+        return 2
     cases = _selected(args, "server")
     if args.list:
         print_list(console, cases)
@@ -100,6 +113,9 @@ def cmd_client(args: argparse.Namespace) -> int:
                                identity="server", exec=args.exec)
     except (OSError, ValueError) as exc:
         console.print(f"[bold magenta]sink-check: bad profile:[/] {exc}", highlight=False)
+        return 2
+    if (problem := missing_expected_failures(args)) is not None:
+        console.print(f"[bold magenta]sink-check:[/] {problem}", highlight=False)
         return 2
     cases = _selected(args, "client")
     if args.list:
@@ -161,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"sink-check {__version__}")
+    parser.add_argument("--debug-log", metavar="FILE",
+                        help="write asyncio's own log (connection noise such as 'SSL connection is closed') here; "
+                             "by default it never reaches the console (its errors still do)")
     sub = parser.add_subparsers(dest="command", required=True)
     server = sub.add_parser("server", help="test a Sink server: the runner plays its clients")
     server.add_argument("target", type=_address, metavar="HOST:PORT")
@@ -206,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .console import route_asyncio_log
+
+    route_asyncio_log(Path(args.debug_log) if args.debug_log else None)
     return int(args.func(args))
 
 

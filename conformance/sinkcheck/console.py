@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -9,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .model import Case, CaseResult, Outcome
 from .runner import RunSummary
 
-__all__ = ["LiveView", "print_list", "print_summary", "requirement_marks"]
+__all__ = ["LiveView", "print_list", "print_summary", "requirement_marks", "route_asyncio_log"]
 
 STYLE = {
     Outcome.PASS: "green",
@@ -90,3 +94,31 @@ def print_summary(console: Console, summary: RunSummary, *, hash_: str, profile:
     for case_id in summary.errors:
         console.print(f"[magenta]runner error:[/] {case_id}", highlight=False)
     console.print(f"exit code {summary.exit_code}", highlight=False)
+
+
+def route_asyncio_log(path: Path | None) -> None:
+    """Keep asyncio's own log records off the runner's console.
+
+    A run closes and resets hundreds of connections on purpose; asyncio logs
+    writes after a close ("SSL connection is closed", "socket.send() raised
+    exception.") as warnings, which Python would print on stderr between the
+    results. They go to ``path`` (``--debug-log``), with everything else asyncio
+    logs; without it, only its errors (an exception nobody handled: a runner
+    bug) still reach stderr.
+    """
+    log = logging.getLogger("asyncio")
+    log.propagate = False
+    for handler in list(log.handlers):
+        if getattr(handler, "sink_check", False):
+            log.removeHandler(handler)
+            handler.close()
+    handler: logging.Handler
+    if path is not None:
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.setLevel(logging.DEBUG)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.ERROR)
+    handler.sink_check = True  # type: ignore[attr-defined]
+    log.addHandler(handler)

@@ -20,11 +20,12 @@ import asyncio
 import random
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .wire import Wire
 
-__all__ = ["FAULTS", "SEGMENTING", "VARIANTS", "Delivery", "FaultProxy", "SegmentingWire"]
+__all__ = ["FAULTS", "SEGMENTING", "VARIANTS", "Delivery", "FaultProxy", "SegmentingWire", "bounded_pieces"]
 
 SEGMENTING = ("whole", "byte", "split", "coalesce")  # the normal verdict must hold
 FAULTS = ("stall", "half-close", "reset")  # the testee must close or keep serving others
@@ -33,6 +34,14 @@ VARIANTS = SEGMENTING + FAULTS
 #: The runner's writes on a connection before the fault: with TLS, the ClientHello and the
 #: client's second flight come first, so the fault lands inside the first Sink record.
 FAULT_AT_WRITE = 3
+
+#: Pacing bound of `byte` and `split`: of each write, the first and the last CUT_EDGE bytes are
+#: cut (one byte, or random pieces, each its own write); the middle goes in MIDDLE_PIECE pieces.
+#: Every frame boundary, length prefix and header of a small write is still cut at every byte,
+#: while a 65,535-byte frame costs about 600 writes instead of 65,537 (its delivery took over a
+#: minute, longer than a server's patience, K = 1.5 s, and than the case's timeout).
+CUT_EDGE = 256
+MIDDLE_PIECE = 4096
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,9 +215,9 @@ class FaultProxy:
     def _pieces(self, data: bytes) -> list[bytes]:
         variant = self.delivery.variant
         if variant == "byte":
-            return [data[i:i + 1] for i in range(len(data))]
+            return bounded_pieces(data, _single_bytes)
         if variant == "split":
-            return _random_pieces(data, self._random)
+            return bounded_pieces(data, lambda part: _random_pieces(part, self._random))
         return [data]
 
     @staticmethod
@@ -216,6 +225,21 @@ class FaultProxy:
         """After a half-close, the runner may still write: read and drop it until it closes."""
         while await reader.read(65536):
             pass
+
+
+def bounded_pieces(data: bytes, cut: Callable[[bytes], list[bytes]], *, edge: int = CUT_EDGE,
+                   middle: int = MIDDLE_PIECE) -> list[bytes]:
+    """``data`` in pieces: ``cut`` applied to the first and last ``edge`` bytes, the middle in ``middle``-byte
+    pieces. Joined, the pieces are ``data``; a write of at most 2 x ``edge`` bytes is cut whole."""
+    if len(data) <= 2 * edge:
+        return cut(data)
+    inner = data[edge:len(data) - edge]
+    return [*cut(data[:edge]), *(inner[i:i + middle] for i in range(0, len(inner), middle)),
+            *cut(data[len(data) - edge:])]
+
+
+def _single_bytes(data: bytes) -> list[bytes]:
+    return [data[i:i + 1] for i in range(len(data))]
 
 
 def _random_pieces(data: bytes, rng: random.Random) -> list[bytes]:
@@ -241,8 +265,9 @@ def _abort(writer: asyncio.StreamWriter) -> None:
 class SegmentingWire(Wire):
     """The runner's half of a segmenting variant: how plaintext is cut into writes (so into TLS records).
 
-    ``byte``: one byte per write; ``split``: random pieces (seeded); ``coalesce``: writes are held
-    and sent together once the case pauses; anything else: as written.
+    ``byte``: one byte per write; ``split``: random pieces (seeded); both bounded by
+    :func:`bounded_pieces` for large writes. ``coalesce``: writes are held and sent together once
+    the case pauses; anything else: as written.
     """
 
     delivery: Delivery = Delivery()
@@ -251,9 +276,9 @@ class SegmentingWire(Wire):
     async def _write(self, data: bytes) -> None:
         variant = self.delivery.variant
         if variant == "byte":
-            pieces = [data[i:i + 1] for i in range(len(data))]
+            pieces = bounded_pieces(data, _single_bytes)
         elif variant == "split":
-            pieces = _random_pieces(data, self.rng)
+            pieces = bounded_pieces(data, lambda part: _random_pieces(part, self.rng))
         elif variant == "coalesce":
             self._held = getattr(self, "_held", b"") + data
             flusher = getattr(self, "_flusher", None)

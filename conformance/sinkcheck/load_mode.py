@@ -5,8 +5,13 @@ certificate identity (a server keeps one connection per identity, DELIV-10,
 so N clients need N identities: ``--identities DIR`` or ``--mint-ca-key``).
 Each completes a handshake; then a scheduler hands PUBLISH frames to the
 clients round-robin at the aggregate rate R for D seconds, and every ACK is
-matched to its message id. Afterwards the runner waits ``--drain`` seconds
-for the last answers and reports what was never answered as lost.
+matched to its message id. Afterwards the runner keeps waiting while answers
+still arrive: it stops when none came for ``--drain`` seconds, or after
+``--drain-max``. What is still unanswered then is reported as such, never as
+lost: a saturated server is slow, not lossy. Only the server's store can say
+whether an event was stored; with ``--reference-store`` (the database of a
+`sink serve` under test) the runner reads it and reports, for every
+published event, whether the server stored it.
 
 Frames are built with the reference codec, as everywhere in sink-check; the
 verdict comes from the bytes received, never from the reference state machine.
@@ -52,12 +57,18 @@ from sinkproto import (
 from . import __version__
 from .profile import Identity, Profile, load_profile
 
-__all__ = ["LoadSettings", "LoadResult", "run_load", "mint_identities", "identities_from_dir", "raise_fd_limit",
-           "register", "percentile"]
+__all__ = ["LoadSettings", "LoadResult", "StoreCheck", "run_load", "check_store", "load_checks", "mint_identities",
+           "identities_from_dir", "raise_fd_limit", "register", "percentile"]
 
-REPORT_SCHEMA_VERSION = 1
-#: Requirement IDs a load run exercises: every PUBLISH answered once with its id, one connection per identity.
-REQUIREMENTS = ("MSGID-8", "ACK-1", "DELIV-10", "HS-9", "TRANS-3")
+REPORT_SCHEMA_VERSION = 2
+#: What a load run observes, and the requirement each observation can show broken. A run marks a
+#: requirement failed only when it saw it broken; slowness breaks none of them.
+CHECKS = {
+    "load.handshake": ("HS-9",),  # a first request is answered hello_new_client (or connected), never refused
+    "load.answers": ("MSGID-8", "ACK-1"),  # each PUBLISH answered once, by an ACK/NACK with its message id
+    "load.store": ("MSGID-9",),  # --reference-store: every ACKed event is in the server's store
+}
+REQUIREMENTS = tuple(rid for requirements in CHECKS.values() for rid in requirements)
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,8 @@ class LoadSettings:
     clients: int
     rate: float  # PUBLISH frames per second, all clients together
     duration: float  # seconds of publishing
-    drain: float = 5.0  # seconds to wait for the last answers
+    drain: float = 5.0  # seconds without a new answer after which the runner stops waiting
+    drain_max: float = 60.0  # seconds the runner waits for answers at most, after publishing stopped
     connect_concurrency: int = 64  # handshakes in progress at once (the server's accept backlog is finite)
     connect_timeout: float = 30.0
     event_size: int = 64  # bytes of event_data
@@ -83,18 +95,49 @@ class LoadResult:
     nacked: int = 0
     latencies: list[float] = field(default_factory=list)
     publish_seconds: float = 0.0
-    unanswered: int = 0
+    unanswered: int = 0  # still in flight when the drain ended
+    late: int = 0  # answers that came more than `drain` seconds after publishing stopped
+    late_after: float = float("inf")  # perf_counter time after which an answer counts as late
+    publish_started: float = 0.0  # perf_counter time
+    last_answer: float = 0.0  # perf_counter time of the last ACK or NACK
+    drain_seconds: float = 0.0
     errors: Counter[str] = field(default_factory=Counter)
     error_examples: dict[str, str] = field(default_factory=dict)
     closed_by_server: int = 0
+    store: StoreCheck | None = None
 
     def error(self, kind: str, detail: str) -> None:
         self.errors[kind] += 1
         self.error_examples.setdefault(kind, detail)
 
     @property
+    def verdict(self) -> str:
+        """``fail``: an error, or the store lacks an ACKed event; ``incomplete``: nothing failed, but answers
+        were still outstanding when the drain ended; ``pass``: everything answered, nothing failed."""
+        if (self.connected < self.clients or self.errors or self.published == 0
+                or (self.store is not None and self.store.acked_not_stored)):
+            return "fail"
+        return "incomplete" if self.unanswered else "pass"
+
+    @property
     def ok(self) -> bool:
-        return self.connected == self.clients and not self.errors and self.unanswered == 0 and self.published > 0
+        return self.verdict == "pass"
+
+
+@dataclass
+class StoreCheck:
+    """The reference server's store, read after the run: which published events it holds."""
+
+    path: str
+    published: int = 0
+    stored: int = 0
+    acked_not_stored: int = 0  # MSGID-9: an ACK before the event was durable (or it was lost after)
+    unanswered_stored: int = 0  # stored; the ACK had not arrived when the drain ended
+    unanswered_not_stored: int = 0  # never ACKed, not stored: the sender keeps it and sends it again (DELIV-1)
+    examples: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -158,7 +201,8 @@ class LoadClient:
         self.client_instance_id = zlib.crc32(identity.cert.name.encode())
         self.offset = 0
         self.next_id = 0
-        self.in_flight: dict[int, float] = {}  # message id -> perf_counter at send
+        self.in_flight: dict[int, tuple[float, int]] = {}  # message id -> (perf_counter at send, event offset)
+        self.acked: list[int] = []  # offsets of the events ACKed
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.open = False
@@ -199,7 +243,8 @@ class LoadClient:
             return
         if not isinstance(response, ConnectionResponse) or response.response not in (Response.CONNECTED,
                                                                                       Response.HELLO_NEW_CLIENT):
-            self.result.error("handshake", f"client {self.index}: {response!r} instead of connected/hello_new_client")
+            # a first request without server_instance_id (or an interrupted one): HS-9 says hello_new_client
+            self.result.error("refused", f"client {self.index}: {response!r} instead of connected/hello_new_client")
             return
         self.result.handshake_latencies.append(time.perf_counter() - started)
         self.open = True
@@ -234,13 +279,18 @@ class LoadClient:
             self.result.error("undecodable", f"client {self.index}: {exc}")
             return
         if isinstance(value, (Ack, Nack)):
-            sent = self.in_flight.pop(value.message_id, None)
-            if sent is None:
+            flight = self.in_flight.pop(value.message_id, None)
+            if flight is None:
                 self.result.error("unknown_id", f"client {self.index}: {type(value).__name__} of message id "
                                                 f"{value.message_id}, which is not in flight")
                 return
+            sent, offset = flight
+            if now > self.result.late_after:
+                self.result.late += 1
+            self.result.last_answer = now
             if isinstance(value, Ack):
                 self.result.acked += 1
+                self.acked.append(offset)
                 self.result.latencies.append(now - sent)
             else:
                 self.result.nacked += 1
@@ -267,7 +317,7 @@ class LoadClient:
         self.offset += 1
         event = Event(event_type_id=1, schema_version=1, key=self.key, offset=self.offset,
                       timestamp=int(time.time()), event_data=data)
-        self.in_flight[message_id] = time.perf_counter()
+        self.in_flight[message_id] = (time.perf_counter(), self.offset)
         self._write(encode_frame(Publish(message_id=message_id, event=event)))
         self.result.published += 1
         return True
@@ -291,7 +341,8 @@ class LoadClient:
 
 
 async def run_load(host: str, port: int, identities: list[Identity], profile: Profile, settings: LoadSettings,
-                   *, progress: Any = None) -> LoadResult:
+                   *, progress: Any = None, store: Path | None = None) -> LoadResult:
+    """``store``: the reference server's database, read after the run (:func:`check_store`)."""
     result = LoadResult(clients=settings.clients)
     run_tag = f"{int(time.time()) % 100000:05d}-{random.Random().randrange(1 << 16):04x}"
     clients = [LoadClient(i, identities[i], run_tag=run_tag, result=result, profile=profile)
@@ -314,16 +365,62 @@ async def run_load(host: str, port: int, identities: list[Identity], profile: Pr
     try:
         if live:
             await _publish_phase(live, settings, result)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + settings.drain
-            while any(c.in_flight and c.open for c in live) and loop.time() < deadline:
-                await asyncio.sleep(0.02)
+            result.late_after = time.perf_counter() + settings.drain
+            await _drain(live, settings, result)
         result.unanswered = sum(len(c.in_flight) for c in clients)
     finally:
         pinger.cancel()
         await asyncio.gather(pinger, return_exceptions=True)
         await asyncio.gather(*(c.close() for c in clients))
+    if store is not None:
+        result.store = check_store(store, clients)
     return result
+
+
+async def _drain(live: list[LoadClient], settings: LoadSettings, result: LoadResult) -> None:
+    """Wait for the outstanding answers while they still come: until none is outstanding, none came for
+    ``drain`` seconds, or ``drain_max`` seconds passed."""
+    loop = asyncio.get_running_loop()
+    started = last_progress = loop.time()
+    answered = result.acked + result.nacked
+    while any(c.in_flight and c.open for c in live):
+        now = loop.time()
+        if result.acked + result.nacked != answered:
+            answered, last_progress = result.acked + result.nacked, now
+        if now - last_progress >= settings.drain or now - started >= settings.drain_max:
+            break
+        await asyncio.sleep(0.02)
+    result.drain_seconds = loop.time() - started
+
+
+def check_store(path: Path, clients: list[LoadClient]) -> StoreCheck:
+    """Read the reference server's store (``sink serve --db PATH``): every event the clients published,
+    ACKed or not, is looked up by (event_type_id, key, offset) among the events it received."""
+    from sinkproto.store import EventStore
+
+    def no_new_store() -> int:
+        raise ValueError(f"{path} is not a store (it would be created)")
+
+    check = StoreCheck(path=str(path))
+    with EventStore.open(path, new_instance_id=no_new_store) as store:
+        keys = {c.key for c in clients}
+        stored = {(event.key, event.offset) for _, event in store.received() if event.key in keys
+                  and event.event_type_id == 1}
+    for client in clients:
+        unanswered = {offset for _, offset in client.in_flight.values()}
+        check.published += client.offset
+        for offset in range(1, client.offset + 1):
+            here = (client.key, offset) in stored
+            check.stored += here
+            if offset in unanswered:
+                check.unanswered_stored += here
+                check.unanswered_not_stored += not here
+        for offset in client.acked:
+            if (client.key, offset) not in stored:
+                check.acked_not_stored += 1
+                if len(check.examples) < 3:
+                    check.examples.append(f"{client.key.decode()} offset {offset}: ACKed, not in the store")
+    return check
 
 
 async def _keepalive(clients: list[LoadClient], k: float) -> None:
@@ -357,6 +454,7 @@ async def _publish_phase(live: list[LoadClient], settings: LoadSettings, result:
             else:
                 skipped += 1
         await asyncio.sleep(tick)
+    result.publish_started = started
     result.publish_seconds = time.perf_counter() - started
 
 
@@ -375,7 +473,7 @@ def load_report(result: LoadResult, settings: LoadSettings, *, target: str, star
         "target": target,
         "started": started.isoformat(),
         "settings": settings.__dict__,
-        "verdict": "pass" if result.ok else "fail",
+        "verdict": result.verdict,
         "clients": {"requested": result.clients, "connected": result.connected,
                     "connect_seconds": round(result.connect_seconds, 3),
                     "handshake_ms": {"p50": ms(percentile(hs, 0.5)), "p99": ms(percentile(hs, 0.99)),
@@ -383,11 +481,17 @@ def load_report(result: LoadResult, settings: LoadSettings, *, target: str, star
         "published": result.published,
         "acked": result.acked,
         "nacked": result.nacked,
+        "late": result.late,
         "unanswered": result.unanswered,
-        "lost": result.unanswered > 0,
+        "drain_seconds": round(result.drain_seconds, 3),
+        # proven losses only: ACKed events the server's store does not hold (null: no store was read)
+        "lost": None if result.store is None else result.store.acked_not_stored,
+        "store": None if result.store is None else result.store.to_json(),
         "publish_seconds": round(result.publish_seconds, 3),
         "offered_rate": settings.rate,
-        "throughput": round(result.acked / result.publish_seconds, 1) if result.publish_seconds else 0.0,
+        # ACKs per second from the first PUBLISH to the last answer: late answers count, and so does their wait
+        "throughput": round(result.acked / answering, 1) if (answering := max(
+            result.publish_seconds, result.last_answer - result.publish_started)) > 0 else 0.0,
         "ack_latency_ms": {"p50": ms(percentile(lat, 0.5)), "p90": ms(percentile(lat, 0.9)),
                            "p99": ms(percentile(lat, 0.99)), "max": ms(max(lat) if lat else float("nan"))},
         "errors": dict(result.errors),
@@ -396,22 +500,68 @@ def load_report(result: LoadResult, settings: LoadSettings, *, target: str, star
     }
 
 
+def load_checks(result: LoadResult) -> tuple[list[tuple[str, str, tuple[str, ...]]], dict[str, str]]:
+    """The rollup rows (check, outcome, requirements) and the requirements the run could not judge.
+
+    A requirement is marked failed only by what shows it broken: a refused handshake (HS-9), an
+    answer for a message id that is not in flight (MSGID-8, ACK-1), an ACKed event missing from the
+    reference store (MSGID-9). Connection failures, closes and NACKs fail the run as errors but
+    name no requirement; answers still outstanding after the drain name none either."""
+    rows: list[tuple[str, str, tuple[str, ...]]] = []
+    not_checked: dict[str, str] = {}
+    if result.connected or result.errors.get("refused"):
+        rows.append(("load.handshake", "fail" if result.errors.get("refused") else "pass", CHECKS["load.handshake"]))
+    if result.published:
+        if result.errors.get("unknown_id"):
+            rows.append(("load.answers", "fail", CHECKS["load.answers"]))
+        elif result.unanswered:
+            rows.append(("load.answers", "pass", ("ACK-1",)))
+            not_checked["MSGID-8"] = (f"{result.unanswered} PUBLISH unanswered after the drain "
+                                      f"({result.drain_seconds:.1f} s): slow or silent, the run cannot tell")
+        else:
+            rows.append(("load.answers", "pass", CHECKS["load.answers"]))
+    if result.store is not None:
+        rows.append(("load.store", "fail" if result.store.acked_not_stored else "pass", CHECKS["load.store"]))
+    else:
+        not_checked["MSGID-9"] = "no --reference-store: the run cannot see what the server stored"
+    return rows, not_checked
+
+
 def print_report(console: Console, report: dict[str, Any]) -> None:
     c, lat = report["clients"], report["ack_latency_ms"]
+    drain = report["settings"]["drain"]
     console.print(f"clients     {c['connected']}/{c['requested']} connected in {c['connect_seconds']} s "
                   f"(handshake p50 {c['handshake_ms']['p50']} ms, p99 {c['handshake_ms']['p99']} ms)", highlight=False)
     console.print(f"published   {report['published']} in {report['publish_seconds']} s "
                   f"(offered {report['offered_rate']:g}/s)", highlight=False)
-    console.print(f"answered    {report['acked']} ACK, {report['nacked']} NACK; throughput "
+    late = f" ({report['late']} late: more than {drain:g} s after publishing stopped)" if report["late"] else ""
+    console.print(f"answered    {report['acked']} ACK, {report['nacked']} NACK{late}; throughput "
                   f"{report['throughput']} ACK/s", highlight=False)
     console.print(f"ACK latency p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms, max {lat['max']} ms",
                   highlight=False)
-    lost = report["unanswered"]
-    console.print(f"lost        {'nothing' if not lost else f'{lost} PUBLISH never answered'}", highlight=False)
+    unanswered = report["unanswered"]
+    console.print(f"unanswered  {'nothing' if not unanswered else f'{unanswered} PUBLISH unanswered after the drain'} "
+                  f"(drain {report['drain_seconds']} s: it ends after {drain:g} s without a new answer, "
+                  f"{report['settings']['drain_max']:g} s at most)", highlight=False)
+    store = report["store"]
+    if store is not None:
+        console.print(f"store       {store['stored']} of {store['published']} published events in the server's store "
+                      f"({store['path']})", highlight=False)
+        if unanswered:
+            console.print(f"            of the unanswered: {store['unanswered_stored']} stored (the ACK was late), "
+                          f"{store['unanswered_not_stored']} not stored (never ACKed: the sender keeps them)",
+                          highlight=False)
+        if store["acked_not_stored"]:
+            console.print(f"[red]lost[/]        {store['acked_not_stored']} ACKed events are not in the store "
+                          f"(e.g. {store['examples'][0]})", highlight=False)
     for kind, count in report["errors"].items():
         console.print(f"[red]error[/]       {kind}: {count} (e.g. {report['error_examples'][kind]})", highlight=False)
-    style = "green" if report["verdict"] == "pass" else "bold red"
-    console.print(f"[{style}]{report['verdict'].upper()}[/]", highlight=False)
+    style = {"pass": "green", "incomplete": "yellow"}.get(report["verdict"], "bold red")
+    note = ""
+    if report["verdict"] == "incomplete":
+        note = (": no requirement failed, but answers were still outstanding when the drain ended "
+                "(raise --drain-max, or lower --rate)")
+    console.print(f"[{style}]{report['verdict'].upper()}[/]{note}", highlight=False)
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -439,19 +589,28 @@ def cmd_load(args: argparse.Namespace) -> int:
     if limit < args.clients + 64:
         console.print(f"[bold magenta]sink-check load: only {limit} file descriptors for {args.clients} clients[/]")
         return 2
+    store = Path(args.reference_store) if args.reference_store else None
+    if store is not None and not store.is_file():
+        console.print(f"[bold magenta]sink-check load: --reference-store {store}: no such database[/]", highlight=False)
+        return 2
     settings = LoadSettings(clients=args.clients, rate=args.rate, duration=args.duration, drain=args.drain,
-                            connect_concurrency=args.connect_concurrency, event_size=args.event_size, seed=args.seed)
+                            drain_max=max(args.drain, args.drain_max), connect_concurrency=args.connect_concurrency,
+                            event_size=args.event_size, seed=args.seed)
     host, port = args.target
     console.print(f"sink-check load: {args.clients} clients, {args.rate:g} PUBLISH/s for {args.duration:g} s "
                   f"against {host}:{port}", highlight=False)
     started = dt.datetime.now(dt.timezone.utc)
     result = asyncio.run(run_load(host, port, identities[:args.clients], profile, settings,
-                                  progress=lambda text: console.print(text, highlight=False)))
+                                  progress=lambda text: console.print(text, highlight=False), store=store))
     report = load_report(result, settings, target=f"{host}:{port}", started=started)
     print_report(console, report)
     from .coverage import report_coverage
 
-    report["requirements"] = report_coverage(console, [("load", report["verdict"], REQUIREMENTS)], mode="load")
+    rows, not_checked = load_checks(result)
+    report["requirements"] = report_coverage(console, rows, mode="load")
+    report["requirements"]["not_checked"] = not_checked
+    for rid, why in not_checked.items():
+        console.print(f"  not checked: {rid} ({why})", highlight=False)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     return 0 if result.ok else 1
@@ -468,7 +627,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--clients", type=int, default=100, metavar="N", help="concurrent connections (default 100)")
     p.add_argument("--rate", type=float, default=100.0, metavar="R", help="PUBLISH frames per second, all clients")
     p.add_argument("--duration", type=float, default=10.0, metavar="D", help="seconds of publishing (default 10)")
-    p.add_argument("--drain", type=float, default=5.0, help="seconds to wait for the last answers (default 5)")
+    p.add_argument("--drain", type=float, default=5.0, metavar="S",
+                   help="after publishing, stop waiting for answers once none came for S seconds (default 5)")
+    p.add_argument("--drain-max", type=float, default=60.0, metavar="S",
+                   help="wait for answers at most S seconds after publishing stopped (default 60)")
+    p.add_argument("--reference-store", metavar="DB",
+                   help="the database of the `sink serve` under test (its --db): after the run, report which "
+                        "published events it stored")
     p.add_argument("--profile", metavar="FILE", help="the implementation's profile (TOML): ca, app_version, keepalive")
     p.add_argument("--ca", help="CA that signed the server certificate (overrides the profile)")
     p.add_argument("--cert", help="client certificate (enough for --clients 1)")

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import datetime as dt
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .cases import catalogue
 from .context import CaseContext, RunState
 from .faultproxy import (
     FAULTS,
@@ -38,9 +40,9 @@ from .faultproxy import (
 from .model import Case, CaseResult, CheckFailed, Outcome
 from .profile import Profile
 from .reports import report_document, write_json
-from .runner import FAILED_OUTCOME, run_case, summarize
+from .runner import FAILED_OUTCOME, RunSummary, load_expected_failures, run_case, summarize
 
-__all__ = ["Cell", "add_options", "cmd_matrix", "delivery_for", "run_matrix"]
+__all__ = ["Cell", "add_options", "baseline_variant", "cmd_matrix", "common_prefix", "delivery_for", "run_matrix"]
 
 PROBE_TIMEOUT = 20.0  # seconds (before --scale) for the healthy connection after a fault
 
@@ -64,9 +66,11 @@ class Cell:
     outcome: Outcome
     observed: str
     duration: float
+    expected_failure: bool = False  # the case is listed in --expected-failures and the cell failed
 
     def to_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome.value, "observed": self.observed, "duration": round(self.duration, 3)}
+        return {"outcome": self.outcome.value, "observed": self.observed, "duration": round(self.duration, 3),
+                "expected_failure": self.expected_failure}
 
 
 def delivery_for(variant: str, profile: Profile, *, seed: int = 0, latency: float = 0.0,
@@ -99,34 +103,69 @@ async def _probe(*, host: str, port: int, profile: Profile, state: RunState, cas
         await ctx.close_all()
 
 
+def baseline_variant(variants: list[str]) -> tuple[str, bool]:
+    """The column whose results are the run's normal verdicts, and whether it is one of ``variants``.
+
+    ``whole`` when selected, else the first segmenting variant; with fault variants only, a
+    ``whole`` pass that is not shown: a fault cell cannot tell by itself whether its case is
+    supported (the fault cuts the very exchange that would say so)."""
+    if "whole" in variants:
+        return "whole", True
+    segmenting = [v for v in variants if v in SEGMENTING]
+    return (segmenting[0], True) if segmenting else ("whole", False)
+
+
 async def run_matrix(cases: list[Case], *, host: str, port: int, profile: Profile, variants: list[str],
                      scale: float = 1.0, seed: int = 0, latency: float = 0.0, rate: float | None = None,
+                     expected_failures: set[str] | None = None,
                      on_cell: Any = None) -> tuple[list[Cell], list[CaseResult]]:
-    """Every case under every variant; returns the cells and the ``whole`` (or first) variant's results."""
+    """Every case under every variant; returns the cells and the baseline column's results (see
+    :func:`baseline_variant`), which run first. A case unsupported there is unsupported in every
+    column, without being run again. A listed case (``expected_failures``) whose cell fails is an
+    expected failure, in every column."""
     cells: list[Cell] = []
     baseline: list[CaseResult] = []
     state = RunState()
-    baseline_variant = "whole" if "whole" in variants else variants[0]
-    for variant in variants:
+    expected = expected_failures or set()
+    first, shown = baseline_variant(variants)
+    unsupported: dict[str, str] = {}
+    for variant in [first, *(v for v in variants if v != first)]:
         delivery = delivery_for(variant, profile, seed=seed, latency=latency, rate=rate, scale=scale)
         async with FaultProxy(host, port, delivery) as proxy:
             proxy_host, proxy_port = proxy.address
             build = _context_factory(delivery, host=proxy_host, port=proxy_port, profile=profile, state=state,
                                      scale=scale)
             for case in cases:
-                first = len(proxy.connections)
-                result = await run_case(case, host=proxy_host, port=proxy_port, profile=profile, state=state,
-                                        scale=scale, context=build(case))
-                if variant == baseline_variant:
-                    baseline.append(result)
-                cell = Cell(case.id, variant, result.outcome, result.observed, result.duration)
-                if variant in FAULTS and result.outcome is not Outcome.UNSUPPORTED:
-                    cell = await _fault_cell(case, variant, result, proxy.connections[first:], host=host, port=port,
-                                             profile=profile, state=state, scale=scale)
+                if case.id in unsupported:
+                    cell = Cell(case.id, variant, Outcome.UNSUPPORTED,
+                                f"not run: unsupported in the {first} column ({unsupported[case.id]})", 0.0)
+                elif variant != first and case.feature == "fresh_identity":
+                    cell = Cell(case.id, variant, Outcome.UNSUPPORTED, f"not run: the profile's fresh identity "
+                                f"was used in the {first} column, and a server knows it after one handshake", 0.0)
+                else:
+                    opened = len(proxy.connections)
+                    result = await run_case(case, host=proxy_host, port=proxy_port, profile=profile, state=state,
+                                            scale=scale, context=build(case))
+                    if variant == first:
+                        if result.outcome is Outcome.UNSUPPORTED:
+                            unsupported[case.id] = result.observed
+                        result.expected_failure = _expected(case.id, result.outcome, expected)
+                        baseline.append(result)
+                        if not shown:
+                            continue  # the hidden support pass of a fault-only matrix
+                    cell = Cell(case.id, variant, result.outcome, result.observed, result.duration)
+                    if variant in FAULTS and result.outcome is not Outcome.UNSUPPORTED:
+                        cell = await _fault_cell(case, variant, result, proxy.connections[opened:], host=host,
+                                                 port=port, profile=profile, state=state, scale=scale)
+                cell.expected_failure = _expected(case.id, cell.outcome, expected)
                 cells.append(cell)
                 if on_cell is not None:
                     on_cell(cell)
     return cells, baseline
+
+
+def _expected(case_id: str, outcome: Outcome, expected: set[str]) -> bool:
+    return case_id in expected and outcome in (Outcome.FAIL, Outcome.NON_STRICT)
 
 
 async def _fault_cell(case: Case, variant: str, result: CaseResult, connections: list[Any], *, host: str, port: int,
@@ -153,22 +192,60 @@ async def _fault_cell(case: Case, variant: str, result: CaseResult, connections:
                 result.duration + time.monotonic() - started)
 
 
-_MARK = {Outcome.PASS: "[green]pass[/]", Outcome.FAIL: "[red]FAIL[/]", Outcome.NON_STRICT: "[yellow]non-strict[/]",
-         Outcome.INFORMATIONAL: "[cyan]info[/]", Outcome.UNSUPPORTED: "[dim]unsupp.[/]", Outcome.ERROR: "[magenta]ERROR[/]"}
+#: Cell marks, at most 5 characters: seven variant columns and the case IDs fit 100 columns.
+_MARK = {Outcome.PASS: "[green]pass[/]", Outcome.FAIL: "[red]FAIL[/]", Outcome.NON_STRICT: "[yellow]n-str[/]",
+         Outcome.INFORMATIONAL: "[cyan]info[/]", Outcome.UNSUPPORTED: "[dim]unsup[/]", Outcome.ERROR: "[magenta]ERROR[/]"}
+EXPECTED_MARK = "[dim red]xfail[/]"  # a listed case's failure (--expected-failures)
+LEGEND = "n-str: non-strict (a SHOULD broken); unsup: unsupported; xfail: a listed expected failure"
+
+
+def common_prefix(case_ids: list[str]) -> str:
+    """The dotted prefix every ID shares ("server." or "server.handshake."): the grid shows the rest."""
+    if not case_ids:
+        return ""
+    parts = [case_id.split(".") for case_id in case_ids]
+    shared: list[str] = []
+    for group in zip(*(p[:-1] for p in parts)):
+        if len(set(group)) != 1:
+            break
+        shared.append(group[0])
+    return "".join(f"{part}." for part in shared)
+
+
+def wrap_id(case_id: str, width: int) -> str:
+    """``case_id`` on lines of at most ``width`` characters, broken after a "." or "-" where it can be."""
+    lines = [""]
+    for token in re.findall(r"[^.-]+[.-]?|[.-]", case_id):
+        if lines[-1] and len(lines[-1]) + len(token) > width:
+            lines.append("")
+        lines[-1] += token
+    return "\n".join(lines)
 
 
 def print_grid(console: Console, cells: list[Cell], cases: list[Case], variants: list[str]) -> None:
-    table = Table(title="case x delivery variant")
-    table.add_column("case")
+    """The grid: IDs without their common prefix, wrapped at their dots and dashes (never cut) when the
+    terminal is narrow."""
+    prefix = common_prefix([c.id for c in cases])
+    room = max(12, console.width - sum(max(5, len(v)) + 2 for v in variants) - 1)  # marks: 5 wide at most
+    table = Table(title="case x delivery variant", caption=LEGEND, box=None, padding=(0, 1), pad_edge=False,
+                  header_style="bold underline")
+    table.add_column(f"case ({prefix}…)" if prefix else "case", overflow="fold")
     for variant in variants:
-        table.add_column(variant, justify="center")
+        table.add_column(variant, justify="center", no_wrap=True, min_width=max(5, len(variant)))
     by = {(c.case_id, c.variant): c for c in cells}
+
+    def mark(cell: Cell | None) -> str:
+        if cell is None:
+            return "-"
+        return EXPECTED_MARK if cell.expected_failure else _MARK[cell.outcome]
+
     for case in cases:
-        table.add_row(case.id, *(_MARK[by[(case.id, v)].outcome] if (case.id, v) in by else "-" for v in variants))
+        table.add_row(wrap_id(case.id[len(prefix):], room), *(mark(by.get((case.id, v))) for v in variants))
     console.print(table)
     for cell in cells:
         if cell.outcome in (Outcome.FAIL, Outcome.NON_STRICT, Outcome.ERROR):
-            console.print(f"  {cell.case_id} [{cell.variant}]: {cell.outcome.value}: {cell.observed}", highlight=False)
+            tag = f"{cell.outcome.value} (expected)" if cell.expected_failure else cell.outcome.value
+            console.print(f"  {cell.case_id} [{cell.variant}]: {tag}: {cell.observed}", highlight=False)
 
 
 def matrix_section(cells: list[Cell], cases: list[Case], variants: list[str], *, seed: int, wall_time: float,
@@ -203,20 +280,23 @@ def cmd_matrix(cases: list[Case], *, host: str, port: int, profile: Profile, arg
     except ValueError as exc:
         console.print(f"[bold magenta]sink-check:[/] {exc}", highlight=False)
         return 2
+    expected = load_expected_failures(Path(args.expected_failures) if args.expected_failures else None)
     started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
 
     def on_cell(cell: Cell) -> None:
         if args.verbose or cell.outcome not in (Outcome.PASS, Outcome.UNSUPPORTED):
-            console.print(f"{cell.variant:>10}  {cell.case_id}: {cell.outcome.value}", highlight=False)
+            tag = f"{cell.outcome.value} (expected)" if cell.expected_failure else cell.outcome.value
+            console.print(f"{cell.variant:>10}  {cell.case_id}: {tag}", highlight=False)
 
     cells, baseline = asyncio.run(run_matrix(cases, host=host, port=port, profile=profile, variants=variants,
                                              scale=args.scale, seed=args.seed, latency=args.latency, rate=args.rate,
-                                             on_cell=on_cell))
+                                             expected_failures=expected, on_cell=on_cell))
     wall = time.monotonic() - started
     print_grid(console, cells, cases, variants)
     console.print(f"{len(cases)} cases x {len(variants)} variants in {wall:.1f} s", highlight=False)
-    summary = summarize(baseline, set(), {c.id for c in cases})
+    summary = matrix_summary(cells, baseline, expected)
+    print_matrix_summary(console, summary, baseline_variant(variants))
     if args.json:
         document = report_document(baseline, cases=cases, profile=profile, target=f"{host}:{port}", mode="server",
                                    summary=summary, started=started_at, duration=wall)
@@ -225,6 +305,27 @@ def cmd_matrix(cases: list[Case], *, host: str, port: int, profile: Profile, arg
                                                                   latency=args.latency, rate=args.rate,
                                                                   scale=args.scale))
         write_json(document, Path(args.json))
-    if any(c.outcome is Outcome.ERROR for c in cells):
-        return 2
-    return 1 if any(c.outcome is Outcome.FAIL for c in cells) else 0
+    return summary.exit_code
+
+
+def matrix_summary(cells: list[Cell], baseline: list[CaseResult], expected: set[str]) -> RunSummary:
+    """A normal run's summary of the baseline column (stale and unknown entries of the list), with the
+    unexpected failures and runner errors of every cell."""
+    summary = summarize(baseline, expected, {c.id for c in catalogue()})
+    summary.unexpected_failures = sorted({c.case_id for c in cells if c.outcome is Outcome.FAIL
+                                          and not c.expected_failure} | set(summary.unexpected_failures))
+    summary.errors = sorted({c.case_id for c in cells if c.outcome is Outcome.ERROR} | set(summary.errors))
+    return summary
+
+
+def print_matrix_summary(console: Console, summary: RunSummary, baseline: tuple[str, bool]) -> None:
+    for case_id in summary.unexpected_failures:
+        console.print(f"[bold red]MUST failed:[/] {case_id}", highlight=False)
+    for case_id in summary.unexpected_passes:
+        console.print(f"[yellow]listed as an expected failure but passed in the {baseline[0]} column "
+                      f"(remove it from the list):[/] {case_id}", highlight=False)
+    for case_id in summary.unknown_expected:
+        console.print(f"[yellow]expected-failures names an unknown case:[/] {case_id}", highlight=False)
+    for case_id in summary.errors:
+        console.print(f"[magenta]runner error:[/] {case_id}", highlight=False)
+    console.print(f"exit code {summary.exit_code}", highlight=False)

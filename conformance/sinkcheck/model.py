@@ -70,6 +70,10 @@ class Case:
     feature: str | None = None  # optional feature the profile must declare
     timeout: float = 10.0  # seconds, before the global scale factor
     slow: bool = False  # e.g. keepalive cases that wait 1.5 K
+    # client mode: the case checks what the client keeps across a restart or a reconnect (its instance ids,
+    # its unanswered and answered events); unsupported with [client] keeps_store = false. Not in describe():
+    # it does not change what the case checks, only whether it applies.
+    needs_client_store: bool = field(default=False, compare=False)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -52,6 +52,9 @@ class ClientSettings:
     connect_wait: float = 10.0  # seconds to wait for the client's first connection after (re)starting it
     reconnect_wait: float = 3.0  # seconds to wait for a reconnect before restarting the client (field: ~60 s)
     versions: tuple[int, ...] = (0,)  # what the client offers: with 1, it offers 1 and falls back to 0 (VER-2)
+    # False: the client keeps no store of its own (the field client leaves its instance ids and unanswered
+    # events to the application): the cases that check what it keeps across a restart are unsupported
+    keeps_store: bool = True
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ def load_profile(path: Path | None, **overrides: Any) -> Profile:
         raise ValueError(f"unknown keys in [client]: {sorted(unknown_keys)}")
     if "versions" in client_raw:
         client_raw["versions"] = _versions(client_raw["versions"], "[client] versions")
+    if not isinstance(client_raw.get("keeps_store", True), bool):
+        raise ValueError(f"[client] keeps_store must be true or false, got {client_raw['keeps_store']!r}")
     client = ClientSettings(**client_raw)
     unreadable = raw.get("unreadable_schema")
     if unreadable is not None and (len(unreadable) != 2 or not all(isinstance(v, int) and v >= 0 for v in unreadable)):

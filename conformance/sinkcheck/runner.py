@@ -17,6 +17,10 @@ from .profile import DERIVED_FEATURES, Profile
 
 __all__ = ["select", "run_cases", "RunSummary", "load_expected_failures", "summarize"]
 
+NO_CLIENT_STORE = ("the profile says the client keeps no store of its own ([client] keeps_store = false): this case "
+                   "checks what a client keeps across a restart or a reconnect (instance ids, unanswered or answered "
+                   "events), which such a client leaves to the application around it")
+
 FAILED_OUTCOME = {Level.MUST: Outcome.FAIL, Level.SHOULD: Outcome.NON_STRICT, Level.MAY: Outcome.INFORMATIONAL}
 
 
@@ -56,6 +60,8 @@ async def run_case(case: Case, *, host: str, port: int, profile: Profile, state:
         why = (f"the profile does not say that {DERIVED_FEATURES[case.feature]}" if case.feature in DERIVED_FEATURES
                else f"feature '{case.feature}' not declared in the profile")
         return CaseResult(case, Outcome.UNSUPPORTED, why, 0.0)
+    if case.needs_client_store and not profile.client.keeps_store:
+        return CaseResult(case, Outcome.UNSUPPORTED, NO_CLIENT_STORE, 0.0)
     observer = case_observer(profile, ctx, scale=scale)
     marks = observer.mark() if observer is not None else []
     failed: tuple[str, ...] | None = None

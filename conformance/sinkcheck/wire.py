@@ -22,6 +22,33 @@ __all__ = ["Wire", "describe_frame", "CLOSED"]
 CLOSED = None  # what recv_frame returns once the peer closed
 
 
+class _KeepingReader(asyncio.StreamReader):
+    """A stream reader that keeps what arrived before a connection error.
+
+    asyncio's reader raises a connection error (a reset after the peer closed,
+    say) before the bytes already buffered, so a frame the peer sent just
+    before it closed was lost whenever one of our later writes met the reset.
+    Here the error ends the stream like an EOF, after the buffered bytes, and
+    is kept in ``connection_error`` for the log.
+    """
+
+    connection_error: BaseException | None = None
+
+    def set_exception(self, exc: BaseException) -> None:
+        if self.connection_error is None:
+            self.connection_error = exc
+        self.feed_eof()
+
+
+async def _open_connection(host: str, port: int, **kwargs: object) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``asyncio.open_connection`` with a :class:`_KeepingReader`."""
+    loop = asyncio.get_running_loop()
+    reader = _KeepingReader(loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwargs)  # type: ignore[arg-type]
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
 def describe_frame(frame: bytes) -> str:
     try:
         value = to_json(decode_frame(frame, Limits()))
@@ -47,15 +74,16 @@ class Wire:
         self._started = started
         self._deframer = Deframer(Limits())
         self._frames: list[bytes] = []
-        self.closed = False
+        self.closed = False  # the peer closed (or reset) the connection: nothing more to read
         self.close_reason = ""
+        self.write_failed = ""  # why our writes stopped reaching the peer (it may still have sent frames)
         self.accepted_note = ""  # client mode: how the runner's listener accepted this connection
 
     @classmethod
     async def connect(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None, server_hostname: str | None,
                       name: str, log: Callable[[WireRecord], None], started: float, timeout: float) -> "Wire":
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=ssl_context,
+            _open_connection(host, port, ssl=ssl_context,
                                     server_hostname=server_hostname if ssl_context else None), timeout)
         wire = cls(reader, writer, name=name, log=log, started=started)
         wire.note(f"connected ({'TLS ' + str(writer.get_extra_info('ssl_object').version()) if ssl_context else 'plain TCP'})")
@@ -83,11 +111,21 @@ class Wire:
         await self._write(data)
 
     async def _write(self, data: bytes) -> None:
+        """Write; a failed write ends our writing, not the reading: what the peer sent before it
+        closed is still read and judged (a server that answers and closes while we are still
+        writing is not at fault)."""
+        if self.write_failed:
+            return
+        if self._writer.is_closing():  # the peer's close already ended the transport
+            self.write_failed = "not written: the connection was already closing"
+            self.note(self.write_failed)
+            return
         try:
             self._writer.write(data)
             await self._writer.drain()
         except (ConnectionError, OSError) as exc:
-            self._mark_closed(f"write failed: {exc!r}")
+            self.write_failed = f"write failed: {exc!r}"
+            self.note(f"{self.write_failed}; still reading what the peer sent")
 
     async def recv_frame(self, timeout: float) -> bytes | None:
         """The next whole frame; None once the peer has closed; TimeoutError when nothing came."""
@@ -107,7 +145,8 @@ class Wire:
                 self._mark_closed(f"connection error: {exc!r}")
                 continue
             if not data:
-                self._mark_closed("peer closed the connection")
+                error = getattr(self._reader, "connection_error", None)
+                self._mark_closed(f"connection error: {error!r}" if error is not None else "peer closed the connection")
                 continue
             try:
                 frames = self._deframer.feed(data)

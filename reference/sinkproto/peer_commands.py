@@ -116,12 +116,17 @@ async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bo
             await asyncio.sleep(0.5)
             lag = store.lag(handler.server_name)
             if handler.refused is not None:
-                r = handler.refused
-                print(f"sink: the server refused the connection: {r.response.wire_name}"
-                      + (f" ({(r.human_message or b'').decode('utf-8', 'replace')})" if r.human_message else ""),
-                      file=sys.stderr)
-                if until_synced:
-                    return 3
+                r, handler.refused = handler.refused, None  # reported once
+                fallback = client.fell_back(r) if isinstance(client, SinkClientV1) else None
+                if fallback is not None:  # VER-2 answered it: the next connection offers the lower version
+                    print(f"sink: the server refused protocol version {fallback[0]} ({r.response.wire_name}); "
+                          f"fell back to version {fallback[1]}", flush=True)
+                else:
+                    print(f"sink: the server refused the connection: {r.response.wire_name}"
+                          + (f" ({(r.human_message or b'').decode('utf-8', 'replace')})" if r.human_message else ""),
+                          file=sys.stderr)
+                    if until_synced:
+                        return 3
             if total and sys.stderr.isatty():
                 print(f"\rsynced {total - lag}/{total}", end="", file=sys.stderr, flush=True)
             if until_synced and client.connected.is_set() and handler.synced.is_set():

@@ -16,13 +16,13 @@ CaseFunction = Callable[[Any], Awaitable[str]]  # takes a CaseContext (server mo
 
 def case(id: str, title: str, *, area: str, requirements: Iterable[str], reactions: Iterable[str],
          level: Level = Level.MUST, feature: str | None = None, timeout: float = 10.0, slow: bool = False,
-         mode: str = "server") -> Callable[[CaseFunction], CaseFunction]:
+         mode: str = "server", needs_client_store: bool = False) -> Callable[[CaseFunction], CaseFunction]:
     def register(run: CaseFunction) -> CaseFunction:
         if any(existing.id == id for existing in _CATALOGUE):
             raise ValueError(f"duplicate case id {id}")
         _CATALOGUE.append(Case(id=id, title=title, mode=mode, area=area, requirements=tuple(requirements),
                                level=level, reactions=tuple(reactions), run=run, feature=feature,
-                               timeout=timeout, slow=slow))
+                               timeout=timeout, slow=slow, needs_client_store=needs_client_store))
         return run
 
     return register

@@ -48,7 +48,7 @@ async def waits_for_response(ctx: ClientCaseContext) -> str:
 
 @client_case("client.handshake.stores-server-instance-id",
              "The server_instance_id of hello_new_client is persisted and sent after a power loss",
-             area="handshake", requirements=["HS-13", "HS-14", "HS-5"], timeout=20,
+             area="handshake", requirements=["HS-13", "HS-14", "HS-5"], timeout=20, needs_client_store=True,
              reactions=["after a restart, the request carries the new server_instance_id and the same "
                         "client_instance_id"])
 async def stores_server_id(ctx: ClientCaseContext) -> str:

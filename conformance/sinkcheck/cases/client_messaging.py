@@ -62,7 +62,7 @@ async def publishes(ctx: ClientCaseContext) -> str:
 
 @client_case("client.delivery.resend-after-reconnect", "Events left unanswered are published again on the next "
              "connection", area="delivery", requirements=["DELIV-1", "MSGID-13"], feature="client_publish",
-             timeout=25, reactions=["each unanswered (event_type_id, key, offset) PUBLISHed again after reconnecting"])
+             timeout=25, needs_client_store=True, reactions=["each unanswered (event_type_id, key, offset) PUBLISHed again after reconnecting"])
 async def resend(ctx: ClientCaseContext) -> str:
     wire, _ = await ctx.session("no-ack")
     sent = await ctx.publishes(wire, ctx.profile.client.events_to_publish, answer="none")
@@ -80,7 +80,7 @@ async def resend(ctx: ClientCaseContext) -> str:
 
 @client_case("client.delivery.nacked-not-resent", "A NACKed event is not published again", area="delivery",
              requirements=["DELIV-11"], level=Level.SHOULD, feature="client_publish", timeout=25,
-             reactions=["the NACKed event never comes again, on this connection or the next"])
+             needs_client_store=True, reactions=["the NACKed event never comes again, on this connection or the next"])
 async def nacked(ctx: ClientCaseContext) -> str:
     wire, _ = await ctx.session("nack")
     sent = await ctx.publishes(wire, ctx.profile.client.events_to_publish, answer="none")

@@ -192,7 +192,7 @@ async def honours_declaration(ctx: ClientCaseContext) -> str:
 
 
 @client_case("client.v1.batch-result", "After a BATCH_RESULT, neither the NACKed nor the accepted events are sent again",
-             area="version-1", requirements=["BRES-6", "DELIV-11", "BRES-3"], timeout=25,
+             area="version-1", requirements=["BRES-6", "DELIV-11", "BRES-3"], timeout=25, needs_client_store=True,
              reactions=["on the next connection, no event of the answered batch is published again"])
 async def batch_result(ctx: ClientCaseContext) -> str:
     wire, _request = await session_v1(ctx, "batch")

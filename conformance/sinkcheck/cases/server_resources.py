@@ -18,7 +18,7 @@ from sinkproto.stream import frame_bytes
 
 from ..context import CaseContext
 from ..model import CheckFailed, Unsupported
-from ..wire import Wire
+from ..wire import CLOSED, Wire, describe_frame
 from . import case
 
 REJECT_WITHIN = 5.0  # seconds: a peer that has the whole hostile frame can judge it at once
@@ -32,14 +32,46 @@ def limit(ctx: CaseContext, name: str) -> float:
     return ctx.t(float(ctx.profile.raw.get("limits", {}).get(name, defaults[name])))
 
 
-async def timed_close(ctx: CaseContext, wire: Wire, what: str, limit_name: str, since: float) -> str:
-    """The peer must close ``wire`` within the limit; frames it sends meanwhile are its own affair."""
+async def timed_close(ctx: CaseContext, wire: Wire, what: str, limit_name: str, since: float, *,
+                      publish_id: int | None = None) -> str:
+    """The peer must close ``wire`` within the limit. Frames it sends meanwhile do not decide the
+    verdict, but the explanation says what arrived and when (``publish_id``: the hostile PUBLISH's
+    message id, so that its ACK or NACK is named as such); the server's own PUBLISHes are left out."""
     within = limit(ctx, limit_name)
-    closed, _frames = await wire.expect_close(max(0.0, since + within - time.monotonic()))
+    arrived: list[tuple[float, bytes]] = []
+    closed = False
+    while True:
+        try:
+            frame = await wire.recv_frame(max(0.0, since + within - time.monotonic()))
+        except TimeoutError:
+            break
+        if frame is CLOSED:
+            closed = True
+            break
+        if not (frame[:1] and frame[0] >> 4 == 4):  # the server's own events are not a reaction
+            arrived.append((time.monotonic() - since, frame))
     took = time.monotonic() - since
     if not closed:
-        raise CheckFailed(f"{what}: still open after {took:.2f} s (limit {limit_name} = {within:.1f} s)")
-    return f"{what}: closed after {took:.2f} s (limit {limit_name} = {within:.1f} s)"
+        kept = f"{describe_arrivals(arrived, publish_id)} and kept the connection open" if arrived else \
+            "the server sent nothing and kept the connection open"
+        raise CheckFailed(f"{what}: {kept}: still open after {took:.2f} s (limit {limit_name} = {within:.1f} s)")
+    before = f"; before closing, {describe_arrivals(arrived, publish_id)}" if arrived else ""
+    return f"{what}: closed after {took:.2f} s (limit {limit_name} = {within:.1f} s){before}"
+
+
+def describe_arrivals(arrived: list[tuple[float, bytes]], publish_id: int | None = None) -> str:
+    """"the server ACKed the PUBLISH (ACK 3003) after 1 ms", one clause per frame, in order."""
+    clauses = []
+    for at, frame in arrived:
+        kind = frame[0] >> 4 if frame else -1
+        message_id = int.from_bytes(frame[:2], "big") & 0xFFF if len(frame) >= 2 else None
+        when = "within 1 ms" if at < 0.001 else f"after {at * 1000:.0f} ms"
+        if kind in (3, 7) and message_id == publish_id:
+            verb = "ACKed" if kind == 3 else "NACKed"
+            clauses.append(f"the server {verb} the PUBLISH ({'ACK' if kind == 3 else 'NACK'} {frame.hex()}) {when}")
+        else:
+            clauses.append(f"the server sent {describe_frame(frame)} ({frame.hex()}) {when}")
+    return ", then ".join(clauses)
 
 
 @case("server.resources.length-prefix-silence", "A length prefix announcing 65,535 bytes, then silence: "
@@ -62,7 +94,7 @@ async def overlong_varint(ctx: CaseContext) -> str:
     good = ctx.publish_frame(3, ctx.event())
     await wire.send_frame(b"\x40\x03" + b"\x80" * 10 + b"\x01" + good[3:])
     since = time.monotonic()
-    verdict = await timed_close(ctx, wire, "the overlong varint", "reject_within", since)
+    verdict = await timed_close(ctx, wire, "the overlong varint", "reject_within", since, publish_id=3)
     return f"{verdict}; " + await ctx.still_serves()
 
 
@@ -109,6 +141,9 @@ async def gzip_bomb(ctx: CaseContext) -> str:
     took = time.monotonic() - since
     refused = [f for f in frames if f[:1] and f[0] >> 4 == 8]  # a BATCH_RESULT: judged, not inflated
     if not closed and not refused:
-        raise CheckFailed(f"the bomb: neither closed nor answered after {took:.2f} s (limit reject_within = {within:.1f} s)")
+        sent = f"; it sent {len(frames)} other frames ({', '.join(f.hex()[:16] for f in frames[:5])})" if frames else \
+            "; it sent nothing"
+        raise CheckFailed(f"the bomb: neither closed nor answered after {took:.2f} s (limit reject_within = "
+                          f"{within:.1f} s){sent}")
     return (f"the bomb: {'closed' if closed else 'answered'} after {took:.2f} s (limit reject_within = {within:.1f} s); "
             + await ctx.still_serves())

@@ -29,7 +29,7 @@ from sinkproto.peers.service import OutboxPump, StoreServer
 from sinkproto.stream import Deframer
 from sinkproto.construct_codec import decode_frame
 
-__all__ = ["Mutant", "MUTANTS", "main"]
+__all__ = ["Mutant", "MUTANTS", "SLOW_MUTANTS", "main"]
 
 
 @dataclass(frozen=True)
@@ -240,6 +240,22 @@ class NoRedelivery(StoreServer):
         pass
 
 
+#: The slow server's delay before each answer (seconds): longer than a load run's publish interval.
+SLOW_ACK_DELAY = 0.3
+
+
+class SlowAcks(StoreServer):
+    """A saturated server, not a wrong one: it stores each event at once (durable before the ACK,
+    MSGID-9) and answers it SLOW_ACK_DELAY seconds later, one event after the other, so its ACKs
+    fall further behind the longer a client publishes. While it works through a backlog it reads
+    no frame, so run it with a K (--keepalive) longer than the backlog takes."""
+
+    async def on_event(self, session: PeerSession, client: str, event: Event) -> Answer | None:
+        answer = await super().on_event(session, client, event)
+        await asyncio.sleep(SLOW_ACK_DELAY)
+        return answer
+
+
 # -- TLS variants ------------------------------------------------------------------------------
 
 
@@ -363,16 +379,23 @@ from .v1_mutants import server_v1_mutants  # noqa: E402 - the version-1 cases' m
 
 MUTANTS += resource_mutants(Mutant, NeverClosesSilent)
 MUTANTS += server_v1_mutants(Mutant)
+
+#: Servers that are slow, not wrong: for load mode's tests (tests/test_load_mode.py), not the self-test
+#: (no case may fail against them, and the catalogue's prompt reactions would).
+SLOW_MUTANTS: tuple[Mutant, ...] = (
+    Mutant("slow-acks", f"answers each event {SLOW_ACK_DELAY} s after storing it, one after the other", (),
+           _set(handler_class=SlowAcks)),
+)
 _unused = (Ping, ProtocolError)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sinkcheck.selftest.mutants")
-    parser.add_argument("--mutant", required=True, choices=[m.name for m in MUTANTS])
+    parser.add_argument("--mutant", required=True, choices=[m.name for m in MUTANTS + SLOW_MUTANTS])
     parser.add_argument("--crash-log", help="where the crash-logging mutant writes its crash reports")
     add_serve_options(parser)
     args = parser.parse_args(argv)
-    mutant = next(m for m in MUTANTS if m.name == args.mutant)
+    mutant = next(m for m in MUTANTS + SLOW_MUTANTS if m.name == args.mutant)
     options = mutant.options(args)
     if options.get("ssl_context") is False:
         options["ssl_context"] = None

@@ -28,7 +28,7 @@ from ..connection import Connection, Role
 from ..connection_v1 import BatchAnswered, BatchReceived, ConnectionV1
 from ..errors import EncodeError
 from ..events import ConnectionClosed, ConnectionEvent, HandshakeRefused
-from ..messages import Event, Response
+from ..messages import ConnectionResponse, Event, Response
 from ..records import RecordSchemas
 from .client import ClientHandler, SinkClient
 from .server import ServerHandler, SinkServer
@@ -174,6 +174,8 @@ class SinkClientV1(SinkClient):
         self.clock = clock
         self.server_key = f"{host}:{port}"
         self.offered: int | None = None  # the version offered on the current or last connection
+        # VER-2: each refusal the fallback answered: (version refused, version offered next, the response)
+        self.fallbacks: list[tuple[int, int, ConnectionResponse]] = []
         self._batch_answers: dict[int, asyncio.Future[BatchAnswered]] = {}
 
     def _memory(self) -> MutableMapping[str, tuple[int, float]]:
@@ -190,6 +192,14 @@ class SinkClientV1(SinkClient):
         if remembered is not None and self.clock() - remembered[1] < self.reprobe_after:
             return min(self.version, remembered[0])
         return self.version
+
+    def fell_back(self, response: ConnectionResponse) -> tuple[int, int] | None:
+        """(refused, next) when ``response`` is a refusal this client answered by falling back (VER-2):
+        not a failure, the next connection offers the lower version."""
+        for refused, offered, answered in self.fallbacks:
+            if answered is response:
+                return refused, offered
+        return None
 
     async def connect_once(self) -> ConnectionClosed:
         """One connection, offering :meth:`version_to_offer` (as SinkClient.connect_once otherwise)."""
@@ -220,6 +230,7 @@ class SinkClientV1(SinkClient):
             if self.offered is not None and self.offered > 0:
                 # VER-2: remember that this server speaks only version 0; the next attempt offers it.
                 self._memory()[self.server_key] = (self.offered - 1, self.clock())
+                self.fallbacks.append((self.offered, self.offered - 1, event.response))
                 log.info("server refused version, falling back", extra={"server": self.server_key, "offered": self.offered})
         if isinstance(event, BatchReceived):
             await self._answer_batch(session, event)
