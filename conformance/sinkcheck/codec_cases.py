@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sinkkit import kit_file
 from sinkproto.errors import DecodeError, EncodeError
 from sinkproto.limits import Limits
 from sinkproto.vectors.model import (
@@ -31,15 +32,7 @@ __all__ = ["Check", "CodecCase", "protocol_kind", "vector_cases", "reference_dec
            "non_default_limits", "same_bytes", "same_json", "VECTOR_DIR"]
 
 
-def _find_vectors() -> Path | None:
-    """vectors/v0 of the checkout the runner runs from (like paths.SPEC_REGISTRY)."""
-    for folder in Path(__file__).resolve().parents:
-        if (folder / "vectors" / "v0").is_dir():
-            return folder / "vectors" / "v0"
-    return None
-
-
-VECTOR_DIR = _find_vectors()
+VECTOR_DIR = kit_file("vectors/v0")  # the kit's vectors, in a checkout or an installed wheel (sinkkit)
 _DEFAULTS = Limits()
 
 
