@@ -19,7 +19,10 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["kit_root", "kit_file", "checkout_root", "kit_argument"]
+__all__ = ["KIT_FOLDERS", "kit_root", "kit_file", "checkout_root", "kit_argument"]
+
+#: The top-level folders of the kit's files (each mapped into this package in a wheel).
+KIT_FOLDERS = ("schemas", "vectors", "spec", "conformance")
 
 
 def checkout_root() -> Path | None:
@@ -61,7 +64,3 @@ def kit_argument(value: str, cwd: Path | None = None) -> str:
         return value
     found = kit_file(path.as_posix())
     return str(found) if found is not None and path.parts and path.parts[0] in KIT_FOLDERS else value
-
-
-#: The top-level folders of the kit's files (each mapped into this package in a wheel).
-KIT_FOLDERS = ("schemas", "vectors", "spec", "conformance")
