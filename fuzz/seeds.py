@@ -1,4 +1,4 @@
-"""Seed corpora, built from the golden vectors (and the field vectors when present).
+"""Seed corpora, built from the golden vectors and the field vectors (vectors/field).
 
 Seeds are build output: ``python -m fuzz seeds`` writes one file per seed
 into ``build/fuzz/seeds/<target>/``; ``python -m fuzz run`` rebuilds them
@@ -22,8 +22,8 @@ __all__ = ["UNIT_KINDS", "V1_UNIT_KINDS", "units", "units_v1", "split_stream", "
 
 VECTOR_DIR = ROOT / "vectors" / "v0"
 VECTOR_DIR_V1 = ROOT / "vectors" / "v1"
-# shared/ sits beside the repository (CI lays a copy next to its clone).
-FIELD_VECTORS = ROOT.parent / "shared" / "field-vectors" / "v0-elixir-encoded.json"
+# The field implementation's encoded cases (vectors/field/README.md).
+FIELD_VECTORS = ROOT / "vectors" / "field" / "v0-elixir-encoded.json"
 
 FRAME_KINDS = ("frame", "connection_request", "connection_response", "ack", "publish", "ping", "pong", "nack")
 UNIT_KINDS = ("frame", "event", "nack_payload", "batch", "stream")
@@ -56,8 +56,6 @@ def _vector_cases(directory: Path = VECTOR_DIR) -> Iterator[tuple[str, str, byte
 
 
 def _field_cases() -> Iterator[tuple[str, str, bytes]]:
-    if not FIELD_VECTORS.is_file():
-        return
     doc = json.loads(FIELD_VECTORS.read_text(encoding="utf-8"))
     for case in doc["cases"]:
         kind = _FIELD_KIND.get(case["kind"])

@@ -10,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "vectors" / "v0"
-FIELD_VECTORS = ROOT.parent / "shared" / "field-vectors" / "v0-elixir-encoded.json"
+# The field implementation's encoded cases (vectors/field/README.md): external ground truth, not golden vectors.
+FIELD_VECTORS = ROOT / "vectors" / "field" / "v0-elixir-encoded.json"
 
 
 def covers(*requirement_ids: str) -> Any:

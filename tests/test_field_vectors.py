@@ -1,6 +1,6 @@
 """Wire compatibility with the field (Elixir) implementation, byte for byte.
 
-The 133 cases in shared/field-vectors were produced by the field encoder;
+The 133 cases in vectors/field were produced by the field encoder;
 they are external ground truth: our decoder must read each to the logical
 input, and our encoder must produce exactly the same bytes (gzip bodies are
 compared after decompression, BATCH-10).

@@ -153,6 +153,17 @@ def run_client_mode(cases: list[Case], *, listen: tuple[str, int], profile: Prof
         return 2
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from .paths import profile_template
+
+    try:
+        sys.stdout.write(profile_template(args.name))
+    except ValueError as exc:
+        print(f"sink-check profile: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_selftest(args: argparse.Namespace) -> int:
     from .selftest import selftest
 
@@ -211,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--mutant-workers", type=int, default=4, metavar="N",
                           help="mutants checked at once (default 4; they mostly wait on their peer)")
     selftest.set_defaults(func=cmd_selftest)
+    profile = sub.add_parser("profile", help="print a profile template (the kit's reference profile) to fill in")
+    profile.add_argument("name", nargs="?", default="reference", help="which of the kit's profiles (default: reference)")
+    profile.set_defaults(func=cmd_profile)
     from . import codec_mode
 
     codec_mode.register(sub)

@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sinkkit import kit_file
 from sinkproto.errors import DecodeError, EncodeError
 from sinkproto.limits import Limits
 from sinkproto.vectors.model import (
@@ -34,16 +35,8 @@ __all__ = ["Check", "CodecCase", "protocol_kind", "vector_cases", "reference_byt
            "non_default_limits", "same_bytes", "same_json", "VECTOR_DIR", "VECTOR_DIRS"]
 
 
-def _find_vectors(version: int) -> Path | None:
-    """vectors/vN of the checkout the runner runs from (like paths.SPEC_REGISTRY)."""
-    for folder in Path(__file__).resolve().parents:
-        if (folder / "vectors" / "v0").is_dir():
-            return folder / "vectors" / f"v{version}" if (folder / "vectors" / f"v{version}").is_dir() else None
-    return None
-
-
-#: The golden vector folders by protocol version (None when the runner does not run from a checkout).
-VECTOR_DIRS = {version: _find_vectors(version) for version in (0, 1)}
+#: The golden vector folders by protocol version: the kit's, in a checkout or an installed wheel (sinkkit).
+VECTOR_DIRS = {version: kit_file(f"vectors/v{version}") for version in (0, 1)}
 VECTOR_DIR = VECTOR_DIRS[0]
 _DEFAULTS = Limits()
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from rich.console import Console
 
+from sinkkit import kit_argument
+
 from . import __version__
 from .codec_cases import VECTOR_DIRS, Check, CodecCase, describe, same_bytes, same_json, vector_cases
 from .codec_protocol import (
@@ -38,6 +40,7 @@ from .codec_protocol import (
     decode_body,
     encode_message,
 )
+from .paths import peer_environment
 
 __all__ = ["ShimError", "Shim", "CheckResult", "CaseOutcome", "run_codec", "codec_report", "register", "cmd_codec"]
 
@@ -122,8 +125,10 @@ class Shim:
         self._wire = PROTOCOL_VERSION
 
     async def start(self) -> Hello:
+        # The kit's own shims by their place in the repository, and a bare `python`, work from anywhere.
+        argv = [kit_argument(word, self.cwd) for word in shlex.split(self.command)]
         self._process = await asyncio.create_subprocess_exec(
-            *shlex.split(self.command), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=peer_environment(),
             stderr=asyncio.subprocess.PIPE, cwd=self.cwd, start_new_session=True, limit=MAX_MESSAGE + 4)
         self._stderr_task = asyncio.create_task(self._drain_stderr(self._process))
         self._wire = PROTOCOL_VERSION

@@ -45,6 +45,7 @@ from .context import CaseContext, RunState
 from .fuzz_mutations import Session, Write, ddmin, mutate, seed_sessions, unframe
 from .model import CheckFailed, Unsupported
 from .observe import CrashWatch, case_observer
+from .paths import peer_environment
 from .profile import Profile, load_profile
 
 __all__ = ["FORMAT", "Finding", "FuzzSettings", "PeerProcess", "Target", "register", "replay", "run_fuzz"]
@@ -167,7 +168,8 @@ class PeerProcess:
     def start(self, timeout: float = 30.0) -> None:
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         # a new session, so stop() ends the shell and the server it started, and nothing else
-        self.process = subprocess.Popen(self.command, shell=True, stdout=out, stderr=out, start_new_session=True)
+        self.process = subprocess.Popen(self.command, shell=True, stdout=out, stderr=out, start_new_session=True,
+                                        env=peer_environment())
         self.starts += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .model import Unsupported, WireRecord
+from .paths import peer_environment
 from .profile import Profile
 from .wire import Wire
 
@@ -136,7 +137,7 @@ class ExecClient:
             # A process group of its own, so that stop() ends a shell wrapper and its children together.
             self._process = process = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                start_new_session=True, env={**peer_environment(), "PYTHONUNBUFFERED": "1"})
         finally:
             if not isinstance(log, int):
                 log.close()

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sinkkit import kit_argument
+
 from .context import CaseContext, RunState
 from .model import Case, CaseResult, CheckFailed, Level, Outcome, Unsupported, requirement_outcomes
 from .observe import case_observer, describe_crashes
@@ -112,11 +114,16 @@ async def run_cases(cases: list[Case], *, host: str, port: int, profile: Profile
 
 
 def load_expected_failures(path: Path | None) -> set[str]:
-    """One case ID per line; ``#`` starts a comment (protobuf-conformance style)."""
+    """One case ID per line; ``#`` starts a comment (protobuf-conformance style).
+
+    A relative path that does not exist from here names the kit's own file
+    (``conformance/profiles/elixir-field.expected-failures``), in a checkout or
+    an installed wheel.
+    """
     if path is None:
         return set()
     ids = set()
-    for line in path.read_text().splitlines():
+    for line in Path(kit_argument(str(path))).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             ids.add(line)

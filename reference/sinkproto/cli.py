@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sinkkit import checkout_root, kit_file
+
 from . import __version__
 from .errors import DecodeError, SchemaError, SinkError
 from .limits import Limits
@@ -28,20 +30,25 @@ DECODE_KINDS = ("frame", "event", "nack_payload", "batch", "stream")
 
 
 def find_vectors_dir(start: Path | None = None) -> Path | None:
+    """``vectors/v0`` here or above, else the kit's own (a checkout's, or the ones an installed wheel carries)."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / "vectors" / "v0"
         if candidate.is_dir():
             return candidate
-    return None
+    return kit_file("vectors/v0")
 
 
-def _vectors_dir(arg: str | None) -> Path:
+def _vectors_dir(arg: str | None, *, writing: bool = False) -> Path:
     if arg:
         return Path(arg)
     found = find_vectors_dir()
     if found is None:
         raise SystemExit("sink: no vectors/v0 folder here or above; pass --dir")
+    if writing and checkout_root() is None and found == kit_file("vectors/v0"):
+        raise SystemExit("sink vectors regenerate: needs a checkout of the kit (git clone it): the vectors an installed "
+                         f"kit carries ({found}) are part of the release and are not rewritten; pass --dir to "
+                         "regenerate a vectors folder of your own")
     return found
 
 
@@ -54,11 +61,12 @@ def _schemas_arg(arg: str | None, vectors_dir: Path | None = None) -> Path | Non
     return schemas_dir_for(vectors_dir) if vectors_dir is not None else find_schemas_dir()
 
 
-def _each_version(command: Callable[[argparse.Namespace, Path], int]) -> Callable[[argparse.Namespace], int]:
+def _each_version(command: Callable[[argparse.Namespace, Path], int], *,
+                  writing: bool = False) -> Callable[[argparse.Namespace], int]:
     """Without --dir, run ``command`` on vectors/v0 and every later vectors/vN beside it (vectors/v1: spec/v1)."""
 
     def run(args: argparse.Namespace) -> int:
-        first = _vectors_dir(args.dir)
+        first = _vectors_dir(args.dir, writing=writing)
         if args.dir:
             return command(args, first)
         folders = sorted((p for p in first.parent.glob("v*") if p.is_dir() and p.name[1:].isdigit()), key=lambda p: int(p.name[1:]))
@@ -72,7 +80,7 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
     from .schemas import default_registry
     from .vectors.avro_cases import missing_examples
 
-    registry = default_registry(_schemas_arg(args.schemas, _vectors_dir(args.dir)))
+    registry = default_registry(_schemas_arg(args.schemas, _vectors_dir(args.dir, writing=True)))
     # Vectors generated from schemas that break the evolution rules would lock in the breakage: refuse
     # first, once for every vectors folder (they share the schemas).
     violations = check_registry(registry)
@@ -81,7 +89,7 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
             print(f"schemas: {violation}")
         print("sink vectors regenerate: refused: fix the schemas first; nothing was written", file=sys.stderr)
         return 1
-    status = _each_version(_regenerate_in)(args)
+    status = _each_version(_regenerate_in, writing=True)(args)
     for name, version in missing_examples(registry):
         print(f"warning: {name} v{version} has no example record, so no vector shows it: add one at the end of EXAMPLES "
               "in reference/sinkproto/vectors/avro_cases.py and run this again")

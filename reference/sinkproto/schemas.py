@@ -24,6 +24,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sinkkit import kit_root
+
 from .errors import SchemaError
 
 __all__ = [
@@ -255,8 +257,8 @@ def _load_type(directory: Path, entry: Mapping[str, Any]) -> EventType:
 def find_schemas_dir(start: Path | None = None) -> Path | None:
     """``schemas/`` with a registry, in ``start`` (default: the current folder) or above, else the kit's own."""
     here = (start or Path.cwd()).resolve()
-    # The kit's own folder last: reference/sinkproto/schemas.py -> the repository root.
-    for folder in (here, *here.parents, Path(__file__).resolve().parents[2]):
+    # The kit's own schemas last: the checkout's, or the ones an installed wheel carries.
+    for folder in (here, *here.parents, kit_root()):
         candidate = folder / "schemas"
         if (candidate / REGISTRY_FILE).is_file():
             return candidate

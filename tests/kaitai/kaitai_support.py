@@ -28,12 +28,8 @@ KSY_DIR_V1 = REPO_ROOT / "spec" / "v1" / "ksy"
 VECTOR_DIR = REPO_ROOT / "vectors" / "v0"
 VECTOR_DIR_V1 = REPO_ROOT / "vectors" / "v1"
 
-# shared/ sits beside the repository (CI lays a copy next to its clone); the
-# second path is this workplace's fixed location of the same folder.
-FIELD_VECTOR_CANDIDATES = [
-    REPO_ROOT.parent / "shared" / "field-vectors" / "v0-elixir-encoded.json",
-    Path("/work/shared/field-vectors/v0-elixir-encoded.json"),
-]
+# The field implementation's encoded cases (vectors/field/README.md).
+FIELD_VECTORS = REPO_ROOT / "vectors" / "field" / "v0-elixir-encoded.json"
 
 FRAME_KINDS = {"frame", "connection_request", "connection_response", "ack", "publish", "ping", "pong", "nack"}
 # Vector kinds of vectors/v1 parsed with sink_frame_v1 (the rest: sink_batch_v1).
@@ -84,7 +80,7 @@ class KCase:
 
 
 def field_vector_path() -> Path | None:
-    return next((p for p in FIELD_VECTOR_CANDIDATES if p.is_file()), None)
+    return FIELD_VECTORS if FIELD_VECTORS.is_file() else None
 
 
 def _field_event(e: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """(b) and (c): the Kaitai-generated Python and JavaScript parsers against real bytes.
 
-* The field implementation's 133 encoded cases (shared/field-vectors) parse to
+* The field implementation's 133 encoded cases (vectors/field) parse to
   their inputs.
 * Every valid or acceptable golden vector (vectors/v0/*.json and, with the
   version-1 parsers sink_frame_v1 / sink_batch_v1, vectors/v1/*.json) parses
@@ -140,7 +140,7 @@ BUILT_RECORDS = built_records_cases()
 
 def test_inputs_are_present() -> None:
     # Missing inputs fail here rather than silently shrinking the parametrized tests.
-    assert field_vector_path() is not None, "shared/field-vectors not found beside the repo"
+    assert field_vector_path() is not None, "vectors/field/v0-elixir-encoded.json missing"
     assert vector_files(), "vectors/v0/*.json missing"
     assert len(FIELD_CASES) == 133 and len(VECTOR_CASES) >= 486
     assert vector_files(1), "vectors/v1/*.json missing"
