@@ -20,7 +20,26 @@ from .profile import Profile, load_profile
 from .reports import report_document, write_json, write_junit
 from .runner import load_expected_failures, run_cases, select, summarize
 
-__all__ = ["main", "run_and_report"]
+__all__ = ["main", "run_and_report", "build_parser", "EXIT_CODES"]
+
+_VERDICT = ((0, "every MUST case passed (or failed as the --expected-failures list says)"),
+            (1, "a MUST case failed that is not listed, or the list is stale (a listed case passed or is unknown)"),
+            (2, "a runner error, or a bad profile"))
+#: Each command's exit statuses, shown at the end of its --help and on docs/conformance/reports.md.
+EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
+    "": ((0, "success"),),
+    "server": (*_VERDICT[:2], (2, "a runner error, or a bad profile; with --matrix: 1 when a cell failed, 2 on a "
+                                  "runner error")),
+    "client": (*_VERDICT[:2], (2, "a runner error, a bad profile, or client mode cannot run (e.g. the port is taken)")),
+    "selftest": ((0, "the reference server and client passed, and every mutant was caught by its target cases"),
+                 (1, "the reference failed, a mutant was not caught, or a case is no mutant's target")),
+    "codec": ((0, "no check failed"), (1, "a check failed"), (2, "the shim failed (it died or answered out of step)")),
+    "load server": ((0, "the load verdict passed"), (1, "it failed (lost or duplicated events, errors)"),
+                    (2, "it cannot run: identities, file descriptors or the profile")),
+    "fuzz server": ((0, "no finding"), (1, "a finding, saved to --out"), (2, "it cannot fuzz: profile or peer")),
+    "fuzz client": ((0, "no finding"), (1, "a finding, saved to --out"), (2, "it cannot fuzz: profile or peer")),
+    "replay": ((0, "the finding does not reproduce"), (1, "it reproduces"), (2, "it cannot replay: file or peer")),
+}
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -163,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sink-check {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     server = sub.add_parser("server", help="test a Sink server: the runner plays its clients")
-    server.add_argument("target", type=_address, metavar="HOST:PORT")
+    server.add_argument("target", type=_address, metavar="HOST:PORT", help="the Sink server under test")
     server.add_argument("--profile", metavar="FILE", help="the implementation's profile (TOML)")
     server.add_argument("--ca", help="CA that signed the server certificate (overrides the profile)")
     server.add_argument("--cert", help="client certificate of the main identity (overrides the profile)")
@@ -201,12 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
     from . import fuzz_mode
 
     fuzz_mode.register(sub)
+    from sinkproto._clihelp import apply_exit_codes
+
+    apply_exit_codes(parser, EXIT_CODES)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    from sinkproto._clihelp import run_main
+
+    return run_main(lambda: int(args.func(args)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,7 +28,7 @@ from ..connection import Connection, Role
 from ..connection_v1 import BatchAnswered, BatchReceived, ConnectionV1
 from ..errors import EncodeError
 from ..events import ConnectionClosed, ConnectionEvent, HandshakeRefused
-from ..messages import Event, Response
+from ..messages import ConnectionResponse, Event, Response
 from ..records import RecordSchemas
 from .client import ClientHandler, SinkClient
 from .server import ServerHandler, SinkServer
@@ -174,6 +174,7 @@ class SinkClientV1(SinkClient):
         self.clock = clock
         self.server_key = f"{host}:{port}"
         self.offered: int | None = None  # the version offered on the current or last connection
+        self.fallbacks: list[ConnectionResponse] = []  # the refusals it answered by offering a lower version (VER-2)
         self._batch_answers: dict[int, asyncio.Future[BatchAnswered]] = {}
 
     def _memory(self) -> MutableMapping[str, tuple[int, float]]:
@@ -220,6 +221,7 @@ class SinkClientV1(SinkClient):
             if self.offered is not None and self.offered > 0:
                 # VER-2: remember that this server speaks only version 0; the next attempt offers it.
                 self._memory()[self.server_key] = (self.offered - 1, self.clock())
+                self.fallbacks.append(event.response)
                 log.info("server refused version, falling back", extra={"server": self.server_key, "offered": self.offered})
         if isinstance(event, BatchReceived):
             await self._answer_batch(session, event)
