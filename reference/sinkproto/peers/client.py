@@ -102,7 +102,7 @@ class SinkClient:
         finally:
             self.session = None
             self.connected.clear()
-        log.info("disconnected", extra={"reason": closed.reason, "unanswered": len(closed.unanswered)})
+        log.info("disconnected", extra={**session.tally.as_log(), "reason": closed.reason, "unanswered": len(closed.unanswered)})
         await self.handler.on_disconnect(closed)
         return closed
 
