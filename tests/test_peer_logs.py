@@ -47,6 +47,7 @@ def test_the_server_logs_what_each_connection_carried(pki: DevPki, caplog: pytes
 
     async def scenario() -> None:
         server, port = await start_server(pki, server_handler)
+        server.stats_every = 0.05  # the periodic line, every 60 s in `sink serve`
         client = make_client(pki, "gw-1", client_handler, port)
         runner = asyncio.create_task(client.run())
         await eventually(lambda: client.session is not None and client_handler.connected == 1)
@@ -55,6 +56,7 @@ def test_the_server_logs_what_each_connection_carried(pki: DevPki, caplog: pytes
         answers = [await (await session.publish(event)) for event in (ev(1), ev(2), ev(3, b"poison-1"))]
         assert [type(a).__name__ for a in answers] == ["PublishAcked", "PublishAcked", "PublishNacked"]
         await eventually(lambda: len(server_handler.acked) == 2)
+        await eventually(lambda: any(r.getMessage() == "connection counts" and r.received == 3 for r in caplog.records))
         await client.stop()
         await runner
         await eventually(lambda: len(server_handler.disconnects) == 1)
