@@ -239,7 +239,8 @@ def _add_client_options(p: argparse.ArgumentParser, *, required: bool) -> None:
 def add_connect_options(connect: argparse.ArgumentParser) -> None:
     _add_client_options(connect, required=True)
     connect.add_argument("--db", default="sink-client.db", help="SQLite event store")
-    connect.add_argument("--until-synced", action="store_true", help="exit once everything pending is answered")
+    connect.add_argument("--until-synced", action="store_true",
+                         help="exit once everything pending is answered (exit 3 at the first refusal)")
     connect.add_argument("--publish", type=int, default=0, metavar="N",
                          help="append N test events (type 1, key sink-connect/NAME) to the store on start")
     connect.add_argument("--protocol-version", type=int, choices=(0, 1), default=0,
