@@ -11,7 +11,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -182,13 +182,25 @@ def test_a_quarantined_client_reports_each_refused_attempt_once(certs: Path, tmp
         process = subprocess.Popen([sys.executable, "-m", "sinkproto.cli", "connect", "--server", address, "--certs",
                                     str(certs), "--name", "q-1", "--db", str(tmp_path / "b.db")],
                                    stderr=subprocess.PIPE, text=True, env=ENV)
-        time.sleep(4.0)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        watchdog = threading.Timer(120, process.kill)  # a broken client must not hang the suite
+        watchdog.start()
+        try:
+            assert process.stderr is not None
+            seen: list[str] = []
+            # four refused attempts: at once, then after about 50 ms, 1 s and 5 s (the next one is 30 s away)
+            while sum(line.startswith("sink: the server refused") for line in seen) < 4:
+                seen.append(process.stderr.readline())
+                assert seen[-1], "".join(seen)
+            process.send_signal(signal.SIGINT)
+            _, rest = process.communicate(timeout=60)
+        finally:
+            watchdog.cancel()
+    err = "".join(seen) + rest
     assert process.returncode == 130 and "Traceback" not in err, err
     attempts = err.count("WARNING sinkproto.client handshake refused")
     lines = [line for line in err.splitlines() if line.startswith("sink: the server refused the connection")]
-    assert attempts >= 2 and len(lines) == attempts, err
+    # one line per refused attempt, not one per 0.5 s of the command's loop (that made 11 lines in 6 s)
+    assert len(lines) == attempts == 4, err
     assert lines[1].endswith("(refusal 2 of this run)")
     assert err.count("retrying with a growing delay") == 1
 
