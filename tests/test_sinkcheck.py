@@ -401,6 +401,9 @@ def test_observed_bytes_read_as_hex_and_text_in_every_report() -> None:
     result = CaseResult(case, Outcome.PASS, f"connection request: app_version={b'gw/1'!r}", 0.1)
     assert result.observed == 'connection request: app_version=67 77 2f 31 ("gw/1")'
     assert "b'" not in result.to_json()["observed"]
+    from sinkcheck.model import WireRecord
+
+    assert WireRecord(at=0.0, connection="c1", direction="event", hex="", decoded="note b'x'").decoded == 'note 78 ("x")'
 
 
 # -- client mode without --exec: the runner says what to start and waits --------------------------------

@@ -112,6 +112,9 @@ class WireRecord:
     hex: str
     decoded: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decoded", readable(self.decoded))  # notes may quote bytes, as observations do
+
 
 @dataclass
 class CaseResult:

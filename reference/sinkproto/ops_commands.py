@@ -29,8 +29,8 @@ REFUSAL_HINTS = {
                             "for this client name, or the --name it was synced with (the client does not resolve "
                             "this by itself, HS-16)",
     "quarantined": "the server's operator quarantined this client identity: only they can lift it",
-    "unsupported_protocol_version": "the server does not speak this protocol version (with --protocol-version 1, "
-                                    "the next attempt offers version 0)",
+    "unsupported_protocol_version": "the server does not accept the protocol version offered; a version-0 client "
+                                    "has no lower one to offer (HS-21): the server must accept version 0",
     "unsupported_application_version": "the server does not accept this --app-version: upgrade the client or ask "
                                        "the server's operator",
 }
