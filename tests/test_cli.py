@@ -70,9 +70,10 @@ def test_the_docs_show_the_exit_statuses_the_code_has(tool: str) -> None:
 def test_a_closed_pipe_ends_a_command_quietly(tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
     with EventStore.open(db, new_instance_id=lambda: 7) as store:
-        for offset in range(300):  # a status longer than what the reader takes
+        for offset in range(300):
             store.append(event_type_id=1 + offset % 40, key=b"k", schema_version=1, timestamp=1, event_data=b"x")
-        store.subscribe("cloud")
+        for peer in range(60):  # 60 peers x 40 types: far more than a pipe holds, so the writer meets the close
+            store.subscribe(f"peer-{peer}")
     process = subprocess.Popen([sys.executable, "-m", "sinkproto.cli", "status", "--db", str(db)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     assert process.stdout is not None and process.stderr is not None

@@ -140,11 +140,12 @@ async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bo
                 runner.result()
                 return 1
             lag = store.lag(handler.server_name)
-            if len(handler.refusals) > seen:
-                new, seen = handler.refusals[seen:], len(handler.refusals)
-                fallback = all(_is_fallback(client, r) for r in new)
-                stops = not fallback and (until_synced or new[-1].response is Response.INSTANCE_ID_MISMATCH)
-                print(_refusal_text(new[-1], fallback=fallback, count=seen, stops=stops), file=sys.stderr, flush=True)
+            while seen < len(handler.refusals):  # normally one: this loop wakes at each refusal
+                refusal = handler.refusals[seen]
+                seen += 1
+                fallback = _is_fallback(client, refusal)
+                stops = not fallback and (until_synced or refusal.response is Response.INSTANCE_ID_MISMATCH)
+                print(_refusal_text(refusal, fallback=fallback, count=seen, stops=stops), file=sys.stderr, flush=True)
                 if stops:
                     return EXIT_REFUSED  # HS-16: the operator decides; nothing is resolved here
             if total and sys.stderr.isatty():
