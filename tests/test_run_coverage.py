@@ -56,3 +56,6 @@ def test_server_mode_report_lists_requirements(tmp_path: Path) -> None:
     # each MUST is named once: one with no case at all is not listed again as "not exercised by this run"
     assert "HS-9" in not_run_ids and set(coverage["must_without_case"]) == no_case_ids and not (not_run_ids & no_case_ids)
     assert int(no_case[1]) == len(no_case_ids) == len(coverage["must_without_case"])
+    # the report names no requirement it does not also give the text of (every mode's JSON has them)
+    assert set(coverage["texts"]) == set(coverage["exercised"]) | set(coverage["must_not_exercised"])
+    assert coverage["texts"]["PING-1"]["level"] == "MUST" and coverage["texts"]["PING-1"]["summary"]

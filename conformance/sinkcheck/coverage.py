@@ -108,4 +108,8 @@ def report_coverage(console: Console, results: Iterable[tuple[str, str, Iterable
     if coverage["must_without_case"]:
         console.print(f"  MUST ({'/'.join(coverage['targets'])}) no {mode} case covers "
                       f"({len(uncovered)}): {', '.join(coverage['must_without_case'])}", highlight=False)
+    # The text of every requirement named above, so that the report reads on its own (mailed, attached to CI).
+    from .reports import requirement_texts
+
+    coverage["texts"] = requirement_texts({*coverage["exercised"], *coverage["must_not_exercised"]})
     return coverage
