@@ -50,7 +50,7 @@ table.cases tr.wire-row td { border-top: none; padding-top: 0; }
 table.cases tr.case-fail td, table.cases tr.case-error td { background: #fff5f5; }
 table.cases tr.case-non_strict td { background: #fffbea; }
 col.c-outcome { width: 110px; } col.c-case { width: 30%; } col.c-level { width: 64px; } col.c-req { width: 12%; }
-col.c-time { width: 72px; }
+col.c-time { width: 72px; } col.c-rid { width: 110px; } col.c-rlevel { width: 96px; }
 .id { font-family: ui-monospace, Menlo, Consolas, monospace; font-weight: 600; }
 .title { color: var(--muted); }
 ul.reactions { margin: 2px 0 0; padding-left: 18px; }
@@ -101,8 +101,8 @@ def _requirements_cited(document: dict[str, Any]) -> str:
     where = (f'; IDs link to <a href="{_e(document["docs_url"])}">{_e(document["docs_url"])}</a>'
              if document.get("docs_url") else "; run with --docs-url BASE to link them to a docs site")
     return (f'<h2 id="requirements">requirements cited <span class="label">({len(texts)}, from the spec registries'
-            f'{where})</span></h2><table class="cases"><colgroup><col class="c-req"><col class="c-level">'
-            '<col class="c-level"><col class="c-level"><col></colgroup>'
+            f'{where})</span></h2><table class="cases"><colgroup><col class="c-rid"><col class="c-rlevel">'
+            '<col class="c-rlevel"><col class="c-level"><col></colgroup>'
             f"<tr><th>ID</th><th>level</th><th>target</th><th>spec</th><th>requirement</th></tr>{rows}</table>")
 
 
