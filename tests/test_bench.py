@@ -7,6 +7,7 @@ against a goal, only that the commands work and the committed data is fresh.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -33,8 +34,13 @@ def test_profiles_hold_what_the_issue_asks_for() -> None:
 
 
 def test_bench_codec_prints_its_table_and_goals(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "codec", "--quick", "--no-docs"]) == 0
-    out = capsys.readouterr().out
+    assert main(["bench", "codec", "--quick", "--no-docs"]) == 0  # --no-docs: deprecated, still accepted
+    out, err = capsys.readouterr()
+    # progress on stderr, cell by cell, counted: "[n/N] profile operation implementation"
+    steps = re.findall(r"sink bench: \[(\d+)/(\d+)\] (random|meter) ", err)
+    assert steps and [int(n) for n, _, _ in steps] == list(range(1, len(steps) + 1))
+    assert {int(total) for _, total, _ in steps} == {len(steps)}
+    assert "sink bench:" not in out
     assert "| Profile | Operation | construct µs/op | fast µs/op | msgpack µs/op | fastavro µs/op |" in out
     assert out.count("| meter | batch encode |") == out.count("| meter | batch decode |") == 1
     assert out.count("| random | publish ") == 2
@@ -130,3 +136,32 @@ def test_a_phase_without_packets_is_a_missed_capture_not_a_figure() -> None:
     assert missed_phase(tcp, 7443, False, marks, both[1:])  # type: ignore[arg-type]  # setup counted nothing
     assert missed_phase(tcp, 7443, False, marks, [(1.5, 40000, 9999, 100, 40), *both[:1]])  # type: ignore[arg-type]
     assert not missed_phase(udp, 7443, False, marks, both[1:])  # type: ignore[arg-type]  # CoAP has no setup
+
+
+def test_bench_changes_the_docs_page_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # A checkout of the kit: docs/performance.md with the batch markers. A plain run prints and leaves it alone.
+    page = tmp_path / "docs" / "performance.md"
+    page.parent.mkdir()
+    original = "intro\n<!-- bench:batch:start -->\nold table\n<!-- bench:batch:end -->\nrest\n"
+    page.write_text(original, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "batch"]) == 0
+    out, err = capsys.readouterr()
+    assert "| v1 encoder's choice" in out and "written to" not in out
+    assert "sink bench: [1/1] 100 meter readings as one batch v1" in err
+    assert page.read_text(encoding="utf-8") == original
+    assert main(["bench", "batch", "--update-docs"]) == 0
+    assert f"written to {page}" in capsys.readouterr().out
+    updated = page.read_text(encoding="utf-8")
+    assert "old table" not in updated and "| v1 encoder's choice" in updated and updated.endswith("rest\n")
+    other = tmp_path / "other.md"
+    other.write_text(original, encoding="utf-8")
+    assert main(["bench", "batch", "--docs", str(other)]) == 0  # naming a page is asking
+    assert "old table" not in other.read_text(encoding="utf-8")
+
+
+def test_bench_update_docs_outside_the_kit_says_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="--update-docs found no docs/performance.md"):
+        main(["bench", "batch", "--update-docs"])

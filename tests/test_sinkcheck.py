@@ -8,6 +8,7 @@ where the command line is what is tested.
 from __future__ import annotations
 
 import asyncio
+import html
 import html.parser
 import json
 import os
@@ -383,11 +384,16 @@ def test_selftest_passes_end_to_end_and_writes_valid_reports(tmp_path: Path) -> 
     """What CI relies on: the whole catalogue passes against the reference server and client, and
     every mutant is caught. The reference runs' reports must validate."""
     done = subprocess.run([*SINK_CHECK, "selftest", "--json", str(tmp_path / "r.json"), "--junit",
-                           str(tmp_path / "r.xml"), "--html", str(tmp_path / "r.html")],
+                           str(tmp_path / "r.xml"), "--html", str(tmp_path / "r.html"), "--docs-url",
+                           "https://docs.example.org/sink/"],
                           capture_output=True, text=True, timeout=400, env=ENV)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert "selftest passed" in done.stdout
-    assert "NOT caught" not in done.stdout
+    assert "MISSED" not in done.stdout
+    # the mutant phase: a header, then one line per mutant with its place in the run
+    jobs = re.findall(r"^\[(\d+)/(\d+)\] mutant (\S+) +\d+ cases? +caught", done.stdout, re.M)
+    assert re.search(r"^mutants: \d+ \(\d+ server, \d+ client\), \d+ at once", done.stdout, re.M), done.stdout[-3000:]
+    assert jobs and [int(n) for n, _, _ in jobs] == list(range(1, len(jobs) + 1)) and {int(t) for _, t, _ in jobs} == {len(jobs)}
     server = check_reports(tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.html")
     client = check_reports(tmp_path / "r.client.json", tmp_path / "r.client.xml", tmp_path / "r.client.html")
     # the version-1 client cases run against `sink connect --protocol-version 1`, with their own reports
@@ -400,7 +406,14 @@ def test_selftest_passes_end_to_end_and_writes_valid_reports(tmp_path: Path) -> 
     assert {c["outcome"] for c in server["cases"] if c["id"].startswith("server.v1.")} == {"pass"}  # type: ignore[index]
     # the reference server's log is watched for crashes: ERR-5 is observed, and passes
     assert server["requirements"]["exercised"]["ERR-5"]["outcome"] == "pass"  # type: ignore[index]
-    assert client_v1["requirement_links"]["VER-2"].endswith("/spec/v1/handshake/#VER-2")  # type: ignore[index]
+    assert client_v1["requirement_links"]["VER-2"] == "https://docs.example.org/sink/spec/v1/handshake/#VER-2"  # type: ignore[index]
+    assert client_v1["requirement_texts"]["VER-2"]["level"] == "MUST"  # type: ignore[index]
+    # the mutants' results are in the server run's reports, JSON and HTML
+    mutants = server["mutants"]  # type: ignore[index]
+    assert mutants["caught"] == mutants["total"] == len(jobs) and mutants["problems"] == []
+    assert sorted(m["mutant"] for m in mutants["results"]) == sorted(name for _, _, name in jobs)
+    html_text = (tmp_path / "r.html").read_text()
+    assert 'id="mutants"' in html_text and all(name in html_text for _, _, name in jobs)
     # the highest protocol version each run checked: the server speaks 0 and 1; the clients offer 0, and 1
     assert (server["spec_version"], client["spec_version"], client_v1["spec_version"]) == (1, 0, 1)
 
@@ -415,6 +428,29 @@ def test_reports_of_a_failing_run_validate(profile_file: Path, no_pong_server: t
     assert document["summary"]["unexpected_failures"] == ["server.ping.pong", "server.ping.ignored-bits"]  # type: ignore[index]
     # a failure shows the acceptable reactions beside what arrived, on the console too
     assert "acceptable: PONG 60 00" in done.stdout and "observed:" in done.stdout
+    # Without --docs-url: no links (none to a machine the reader does not have), and each cited requirement's
+    # text is in the report, JSON and HTML, so that a mailed report reads on its own.
+    assert document["docs_url"] is None and document["requirement_links"] == {}
+    assert document["requirement_texts"]["PING-1"]["level"] == "MUST"  # type: ignore[index]
+    html_text = (tmp_path / "r.html").read_text()
+    assert "127.0.0.1:8000" not in html_text and 'id="req-PING-1"' in html_text
+    assert document["requirement_texts"]["PING-1"]["summary"] in html.unescape(html_text)  # type: ignore[index]
+
+
+def test_observed_bytes_read_as_hex_and_text_in_every_report() -> None:
+    from sinkcheck.model import CaseResult, Outcome, readable, show_bytes
+
+    assert show_bytes(b"QUARANTINED") == '51 55 41 52 41 4e 54 49 4e 45 44 ("QUARANTINED")'
+    assert show_bytes(b"\x00a\xff") == '00 61 ff (".a.")' and show_bytes(b"") == "(empty)"
+    assert readable("machine b'E-1', human b\"it's\" (web'x' stays)") == (
+        'machine 45 2d 31 ("E-1"), human 69 74 27 73 ("it\'s") (web\'x\' stays)')
+    case = next(c for c in catalogue() if c.id == "client.handshake.request-first")
+    result = CaseResult(case, Outcome.PASS, f"connection request: app_version={b'gw/1'!r}", 0.1)
+    assert result.observed == 'connection request: app_version=67 77 2f 31 ("gw/1")'
+    assert "b'" not in result.to_json()["observed"]
+    from sinkcheck.model import WireRecord
+
+    assert WireRecord(at=0.0, connection="c1", direction="event", hex="", decoded="note b'x'").decoded == 'note 78 ("x")'
 
 
 # -- client mode without --exec: the runner says what to start and waits --------------------------------

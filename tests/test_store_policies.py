@@ -15,7 +15,7 @@ from sinktest import ROOT, covers
 from sinkproto.errors import PolicyError, StoreError
 from sinkproto.messages import Event
 from sinkproto.schemas import default_registry
-from sinkproto.store import FORMAT_VERSION, DeliveryPolicy, EventStore, PolicySet, load_policies, parse_policies
+from sinkproto.store import FORMAT_VERSION, DeliveryPolicy, EventStore, PolicySet, Refusal, load_policies, parse_policies
 
 PEER = "cloud"
 DATA = ROOT / "tests" / "data"
@@ -355,6 +355,9 @@ def test_a_format_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         store.mark_acked("cloud", store.pending("cloud")[0])
         store.set_policies(PolicySet(default=DeliveryPolicy(transmission="latest")))
         store.record_seen("cloud", 5.0)
+        store.record_refusal("cloud", 6.0, response="quarantined", machine_message=b"Q", human_message=b"why")
+        assert store.status("cloud").peers[0].last_refusal == Refusal(response="quarantined", machine_message=b"Q",
+                                                                      human_message=b"why", at=6.0)
     fresh = sqlite3.connect(tmp_path / "fresh.db")
     EventStore.open(tmp_path / "fresh.db", new_instance_id=lambda: 1).close()
     upgraded = sqlite3.connect(path)
@@ -365,7 +368,7 @@ def test_a_format_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
                     [row[2:] for row in conn.execute(f"PRAGMA index_list({t})")]) for t in tables}
 
     assert shape(upgraded) == shape(fresh)
-    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == FORMAT_VERSION == 3
+    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == FORMAT_VERSION == 4
     # the new CHECK constraint is in place: 'superseded' is a valid state
     check = upgraded.execute("SELECT sql FROM sqlite_master WHERE name = 'marks'").fetchone()[0]
     assert "'superseded'" in check

@@ -14,13 +14,32 @@ from pathlib import Path
 from rich.console import Console
 
 from .cases import catalogue
-from .console import LiveView, print_list, print_summary
+from .console import LiveView, make_console, print_list, print_summary
 from .model import Case, CaseResult, catalogue_hash
 from .profile import Profile, load_profile
 from .reports import report_document, write_json, write_junit
 from .runner import load_expected_failures, run_cases, select, summarize
 
-__all__ = ["main", "run_and_report"]
+__all__ = ["main", "run_and_report", "build_parser", "add_docs_url_option", "EXIT_CODES"]
+
+_VERDICT = ((0, "every MUST case passed (or failed as the --expected-failures list says)"),
+            (1, "a MUST case failed that is not listed, or the list is stale (a listed case passed or is unknown)"),
+            (2, "a runner error, or a bad profile"))
+#: Each command's exit statuses, shown at the end of its --help and on docs/conformance/reports.md.
+EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
+    "": ((0, "success"),),
+    "server": (*_VERDICT[:2], (2, "a runner error, or a bad profile; with --matrix: 1 when a cell failed, 2 on a "
+                                  "runner error")),
+    "client": (*_VERDICT[:2], (2, "a runner error, a bad profile, or client mode cannot run (e.g. the port is taken)")),
+    "selftest": ((0, "the reference server and client passed, and every mutant was caught by its target cases"),
+                 (1, "the reference failed, a mutant was not caught, or a case is no mutant's target")),
+    "codec": ((0, "no check failed"), (1, "a check failed"), (2, "the shim failed (it died or answered out of step)")),
+    "load server": ((0, "the load verdict passed"), (1, "it failed (lost or duplicated events, errors)"),
+                    (2, "it cannot run: identities, file descriptors or the profile")),
+    "fuzz server": ((0, "no finding"), (1, "a finding, saved to --out"), (2, "it cannot fuzz: profile or peer")),
+    "fuzz client": ((0, "no finding"), (1, "a finding, saved to --out"), (2, "it cannot fuzz: profile or peer")),
+    "replay": ((0, "the finding does not reproduce"), (1, "it reproduces"), (2, "it cannot replay: file or peer")),
+}
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -49,8 +68,12 @@ Execute = Callable[[set[str], Callable[[CaseResult], None]], Coroutine[Any, Any,
 
 
 def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile, args: argparse.Namespace,
-                   console: Console, mode: str, label: str | Callable[[], str], execute: Execute | None = None) -> int:
-    """Run ``cases`` (server mode against host:port, or through ``execute``), print and write the reports."""
+                   console: Console, mode: str, label: str | Callable[[], str], execute: Execute | None = None,
+                   documents: list[tuple[dict[str, Any], argparse.Namespace]] | None = None) -> int:
+    """Run ``cases`` (server mode against host:port, or through ``execute``), print and write the reports.
+
+    ``documents``, when given, receives the report document and the options that say where it was written.
+    """
     expected = load_expected_failures(Path(args.expected_failures) if args.expected_failures else None)
     started_at = dt.datetime.now(dt.timezone.utc)
     started = time.monotonic()
@@ -66,7 +89,8 @@ def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile,
     print_summary(console, summary, hash_=hash_, profile=profile.name)
     label = label() if callable(label) else label  # client mode knows its port only once it listens
     document = report_document(results, cases=cases, profile=profile, target=label, mode=mode, summary=summary,
-                               started=started_at, duration=time.monotonic() - started)
+                               started=started_at, duration=time.monotonic() - started,
+                               docs_url=getattr(args, "docs_url", None))
     from .coverage import report_coverage
 
     document["requirements"] = report_coverage(
@@ -80,11 +104,13 @@ def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile,
         from .html import write_html
 
         write_html(document, Path(args.html))
+    if documents is not None:
+        documents.append((document, args))
     return summary.exit_code
 
 
 def cmd_server(args: argparse.Namespace) -> int:
-    console = Console(stderr=False)
+    console = make_console()
     try:
         profile = load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key)
     except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
@@ -107,7 +133,7 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def cmd_client(args: argparse.Namespace) -> int:
-    console = Console(stderr=False)
+    console = make_console()
     try:
         profile = load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key,
                                identity="server", exec=args.exec)
@@ -125,7 +151,8 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def run_client_mode(cases: list[Case], *, listen: tuple[str, int], profile: Profile, args: argparse.Namespace,
-                    console: Console, label: str | None = None) -> int:
+                    console: Console, label: str | None = None,
+                    documents: list[tuple[dict[str, Any], argparse.Namespace]] | None = None) -> int:
     """Client mode: listen, start (or ask for) the client under test, run the client cases, report."""
     from .client_mode import run_client_cases
     from .model import Unsupported
@@ -147,7 +174,7 @@ def run_client_mode(cases: list[Case], *, listen: tuple[str, int], profile: Prof
         return run_and_report(cases, host=listen[0], port=listen[1], profile=profile, args=args, console=console,
                               mode="client", execute=execute,
                               label=lambda: f"{label or 'client under test'}, runner listening on "
-                                            f"{where[0] if where else '%s:%s' % listen}")
+                                            f"{where[0] if where else '%s:%s' % listen}", documents=documents)
     except (Unsupported, OSError) as exc:
         console.print(f"[bold magenta]sink-check: cannot run client mode:[/] {exc}", highlight=False)
         return 2
@@ -167,7 +194,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_selftest(args: argparse.Namespace) -> int:
     from .selftest import selftest
 
-    return selftest(args, Console())
+    return selftest(args, make_console())
+
+
+def add_docs_url_option(p: argparse.ArgumentParser) -> None:
+    """--docs-url, for every mode that writes reports."""
+    p.add_argument("--docs-url", metavar="BASE",
+                   help="link requirement IDs in the reports to this docs site (its root, e.g. "
+                        "https://docs.example.org/sink/ or http://127.0.0.1:8000/ for `python3 kit.py docs`); "
+                        "default: no links, the reports carry each requirement's text")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -179,6 +214,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", help="write the JSON report")
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    add_docs_url_option(p)
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="print what was observed for passing cases too")
 
@@ -193,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "by default it never reaches the console (its errors still do)")
     sub = parser.add_subparsers(dest="command", required=True)
     server = sub.add_parser("server", help="test a Sink server: the runner plays its clients")
-    server.add_argument("target", type=_address, metavar="HOST:PORT")
+    server.add_argument("target", type=_address, metavar="HOST:PORT", help="the Sink server under test")
     server.add_argument("--profile", metavar="FILE", help="the implementation's profile (TOML)")
     server.add_argument("--ca", help="CA that signed the server certificate (overrides the profile)")
     server.add_argument("--cert", help="client certificate of the main identity (overrides the profile)")
@@ -234,15 +270,20 @@ def build_parser() -> argparse.ArgumentParser:
     from . import fuzz_mode
 
     fuzz_mode.register(sub)
+    from sinkproto._clihelp import apply_exit_codes
+
+    apply_exit_codes(parser, EXIT_CODES)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from sinkproto._clihelp import run_main
+
     from .console import route_asyncio_log
 
     route_asyncio_log(Path(args.debug_log) if args.debug_log else None)
-    return int(args.func(args))
+    return run_main(lambda: int(args.func(args)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .model import Case, CaseResult, Outcome
 from .runner import RunSummary
 
-__all__ = ["LiveView", "print_list", "print_summary", "requirement_marks", "route_asyncio_log"]
+__all__ = ["LiveView", "make_console", "print_list", "print_summary", "requirement_marks", "route_asyncio_log"]
 
 STYLE = {
     Outcome.PASS: "green",
@@ -23,6 +23,12 @@ STYLE = {
     Outcome.UNSUPPORTED: "dim",
     Outcome.ERROR: "bold magenta",
 }
+
+
+def make_console() -> Console:
+    """The runner's console: lines are never hard-wrapped (a terminal folds them at its own width, a CI log
+    or a file keeps them whole), so a requirement list or a command line is never cut mid-ID."""
+    return Console(soft_wrap=True)
 
 
 class LiveView:

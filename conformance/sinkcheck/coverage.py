@@ -111,10 +111,17 @@ def report_coverage(console: Console, results: Iterable[tuple[str, str, Iterable
     if "not_checked" in by_outcome:
         console.print(f"  not checked (invisible from outside the testee, or no crash observer): "
                       f"{', '.join(by_outcome['not_checked'])}", highlight=False)
-    if coverage["must_not_exercised"]:
-        console.print(f"  MUST ({'/'.join(coverage['targets'])}) not exercised by this run: "
-                      f"{', '.join(coverage['must_not_exercised'])}", highlight=False)
+    # Printed once each: a MUST no case covers is not "not exercised by this run" as well.
+    uncovered = set(coverage["must_without_case"])
+    not_run = [rid for rid in coverage["must_not_exercised"] if rid not in uncovered]
+    if not_run:
+        console.print(f"  MUST ({'/'.join(coverage['targets'])}) not exercised by this run (their cases were not "
+                      f"selected or were unsupported): {', '.join(not_run)}", highlight=False)
     if coverage["must_without_case"]:
-        console.print(f"  MUST ({'/'.join(coverage['targets'])}) no {mode} case covers: "
-                      f"{', '.join(coverage['must_without_case'])}", highlight=False)
+        console.print(f"  MUST ({'/'.join(coverage['targets'])}) no {mode} case covers "
+                      f"({len(uncovered)}): {', '.join(coverage['must_without_case'])}", highlight=False)
+    # The text of every requirement named above, so that the report reads on its own (mailed, attached to CI).
+    from .reports import requirement_texts
+
+    coverage["texts"] = requirement_texts({*coverage["exercised"], *coverage["must_not_exercised"]})
     return coverage

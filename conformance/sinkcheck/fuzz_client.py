@@ -400,7 +400,7 @@ def register_client(roles: argparse._SubParsersAction, tls_options: Any) -> None
     p.add_argument("--exec", required=True, metavar="COMMAND",
                    help="starts (and restarts) the client; {host}, {port} are replaced by the runner's socket")
     p.add_argument("--exec-log", metavar="FILE", help="append the client's output here")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the mutations: the same seed replays the same run")
     p.add_argument("--duration", type=float, default=60.0, metavar="D", help="seconds of fuzzing (default 60)")
     p.add_argument("--probe-every", type=int, default=1, metavar="N",
                    help="check the client's health after every N exchanges (default 1)")

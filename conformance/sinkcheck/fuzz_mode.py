@@ -530,8 +530,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     fuzz = sub.add_parser("fuzz", help="mutate valid sessions against a live peer (docs: conformance/fuzz-mode)")
     roles = fuzz.add_subparsers(dest="role", required=True)
     p = roles.add_parser("server", help="fuzz a Sink server")
-    p.add_argument("target", type=_address, metavar="HOST:PORT")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("target", type=_address, metavar="HOST:PORT", help="the Sink server to fuzz")
+    p.add_argument("--seed", type=int, default=0, help="seed of the mutations: the same seed replays the same run")
     p.add_argument("--duration", type=float, default=60.0, metavar="D", help="seconds of fuzzing (default 60)")
     p.add_argument("--probe-every", type=int, default=1, metavar="N",
                    help="check the server's health after every N exchanges (default 1)")
@@ -546,7 +546,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     register_client(roles, _tls_options)
     r = sub.add_parser("replay", help="replay a fuzz finding; exit 1 if it still reproduces")
-    r.add_argument("file", metavar="FILE")
+    r.add_argument("file", metavar="FILE", help="a finding saved by `sink-check fuzz` (JSON)")
     r.add_argument("target", type=_address, metavar="HOST:PORT", nargs="?",
                    help="the server (default: the one the finding was made against)")
     r.add_argument("--exec", metavar="COMMAND",

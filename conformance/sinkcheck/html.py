@@ -50,7 +50,7 @@ table.cases tr.wire-row td { border-top: none; padding-top: 0; }
 table.cases tr.case-fail td, table.cases tr.case-error td { background: #fff5f5; }
 table.cases tr.case-non_strict td { background: #fffbea; }
 col.c-outcome { width: 110px; } col.c-case { width: 30%; } col.c-level { width: 64px; } col.c-req { width: 12%; }
-col.c-time { width: 72px; }
+col.c-time { width: 72px; } col.c-rid { width: 110px; } col.c-rlevel { width: 96px; }
 .id { font-family: ui-monospace, Menlo, Consolas, monospace; font-weight: 600; }
 .title { color: var(--muted); }
 ul.reactions { margin: 2px 0 0; padding-left: 18px; }
@@ -78,18 +78,69 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _links(requirements: Iterable[str], links: dict[str, str]) -> str:
-    return ", ".join(f'<a href="{_e(links[r])}">{_e(r)}</a>' if r in links else _e(r) for r in requirements)
+def _links(requirements: Iterable[str], links: dict[str, str], texts: dict[str, dict[str, Any]] | None = None) -> str:
+    """Each ID: a link when the report has a docs URL; its level and text as a tooltip, and beside it below."""
+    texts = texts or {}
+    parts = []
+    for r in requirements:
+        text = texts.get(r)
+        tip = f' title="{_e(text["level"])}: {_e(text["summary"])}"' if text else ""
+        target = links.get(r, f"#req-{r}" if text else None)
+        parts.append(f'<a href="{_e(target)}"{tip}>{_e(r)}</a>' if target else _e(r))
+    return ", ".join(parts)
 
 
-def _requirement_cell(case: dict[str, Any], links: dict[str, str]) -> str:
+def _requirements_cited(document: dict[str, Any]) -> str:
+    """The requirement texts the report cites, so that it reads without the spec at hand."""
+    texts = document.get("requirement_texts") or {}
+    if not texts:
+        return ""
+    links = document.get("requirement_links", {})
+    rows = "".join(
+        f'<tr id="req-{_e(rid)}"><td class="id">'
+        + (f'<a href="{_e(links[rid])}">{_e(rid)}</a>' if rid in links else _e(rid))
+        + f'</td><td>{_e(t["level"])}</td><td>{_e(t["target"])}</td><td>v{_e(t["spec_version"])}</td>'
+        f'<td>{_e(t["summary"])}</td></tr>'
+        for rid, t in texts.items())
+    where = (f'; IDs link to <a href="{_e(document["docs_url"])}">{_e(document["docs_url"])}</a>'
+             if document.get("docs_url") else "; run with --docs-url BASE to link them to a docs site")
+    return (f'<h2 id="requirements">requirements cited <span class="label">({len(texts)}, from the spec registries'
+            f'{where})</span></h2><table class="cases"><colgroup><col class="c-rid"><col class="c-rlevel">'
+            '<col class="c-rlevel"><col class="c-level"><col></colgroup>'
+            f"<tr><th>ID</th><th>level</th><th>target</th><th>spec</th><th>requirement</th></tr>{rows}</table>")
+
+
+def _mutants(document: dict[str, Any]) -> str:
+    """sink-check selftest: each mutant, what it breaks, and whether its target cases caught it."""
+    section = document.get("mutants")
+    if not section:
+        return ""
+    rows = []
+    for m in section["results"]:
+        outcome = "pass" if m["caught"] else "fail"
+        verdict = "caught" if m["caught"] else ("runner error" if m.get("error") else "MISSED")
+        cases = ", ".join(f'{_e(c["id"])} ({_e(c["outcome"])})' for c in m["cases"]) or _e(m.get("error") or "")
+        seconds = "" if m.get("seconds") is None else f'{m["seconds"]:.1f} s'
+        rows.append(f'<tr class="case-{outcome}"><td><span class="badge o-{outcome}">{verdict}</span></td>'
+                    f'<td><span class="id">{_e(m["mutant"])}</span><br><span class="title">{_e(m["breaks"])}</span></td>'
+                    f"<td>{cases}</td><td>{seconds}</td></tr>")
+    problems = "".join(f"<li>{_e(p)}</li>" for p in section.get("problems", []))
+    return (f'<h2 id="mutants">mutants <span class="label">({section["caught"]} of {section["total"]} caught: each is '
+            "a deliberately broken reference peer that its target cases must fail)</span></h2>"
+            + (f'<ul class="problems">{problems}</ul>' if problems else "")
+            + '<table class="cases"><colgroup><col class="c-outcome"><col class="c-case"><col><col class="c-time">'
+            "</colgroup><tr><th>verdict</th><th>mutant</th><th>its target cases (outcome)</th><th>time</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _requirement_cell(case: dict[str, Any], links: dict[str, str], texts: dict[str, dict[str, Any]] | None = None) -> str:
     """Each requirement with what the case showed about it, where that differs from the case's outcome."""
     outcomes = case.get("requirement_outcomes") or {r: case["outcome"] for r in case["requirements"]}
     parts = []
     for rid, outcome in outcomes.items():
         mark = ("" if outcome == case["outcome"] else
                 f' <span class="req-mark r-{_e(outcome)}">{_e(OUTCOME_LABEL.get(outcome, outcome))}</span>')
-        parts.append(_links([rid], links) + mark)
+        parts.append(_links([rid], links, texts) + mark)
     return ", ".join(parts)
 
 
@@ -143,7 +194,7 @@ def _wire_log(case: dict[str, Any]) -> str:
             f"{rows}</table></details>")
 
 
-def _case_row(case: dict[str, Any], links: dict[str, str]) -> str:
+def _case_row(case: dict[str, Any], links: dict[str, str], texts: dict[str, dict[str, Any]] | None = None) -> str:
     outcome = case["outcome"]
     expected = '<span class="expected">expected failure (listed)</span>' if case.get("expected_failure") else ""
     reactions = "".join(f"<li>{_e(r)}</li>" for r in case["reactions"])
@@ -151,7 +202,7 @@ def _case_row(case: dict[str, Any], links: dict[str, str]) -> str:
     return (f'<tr class="case-{_e(outcome)}" id="{_e(case["id"])}">'
             f'<td><span class="badge o-{_e(outcome)}">{OUTCOME_LABEL.get(outcome, _e(outcome))}</span>{expected}</td>'
             f'<td><span class="id">{_e(case["id"])}</span><br><span class="title">{_e(case["title"])}</span>{feature}</td>'
-            f'<td>{_e(case["level"])}</td><td>{_requirement_cell(case, links)}</td>'
+            f'<td>{_e(case["level"])}</td><td>{_requirement_cell(case, links, texts)}</td>'
             f'<td><span class="label">observed</span><br>{_e(case["observed"])}{_crashes(case)}'
             f'<br><span class="label">acceptable</span><ul class="reactions">{reactions}</ul></td>'
             f'<td>{case["duration"]:.3f} s</td></tr>'
@@ -161,6 +212,7 @@ def _case_row(case: dict[str, Any], links: dict[str, str]) -> str:
 
 def _area_tables(document: dict[str, Any]) -> str:
     links = document.get("requirement_links", {})
+    texts = document.get("requirement_texts", {})
     areas: dict[str, list[dict[str, Any]]] = {}
     for case in document["cases"]:
         areas.setdefault(case["area"], []).append(case)
@@ -168,7 +220,7 @@ def _area_tables(document: dict[str, Any]) -> str:
     for area, cases in areas.items():
         tally = ", ".join(f"{sum(c['outcome'] == o for c in cases)} {OUTCOME_LABEL[o]}" for o in OUTCOME_ORDER
                           if any(c["outcome"] == o for c in cases))
-        rows = "".join(_case_row(c, links) for c in cases)
+        rows = "".join(_case_row(c, links, texts) for c in cases)
         parts.append(f'<h2 id="area-{_e(area)}">{_e(area)} <span class="label">({len(cases)} cases: {tally})</span></h2>'
                      '<table class="cases"><colgroup><col class="c-outcome"><col class="c-case"><col class="c-level">'
                      '<col class="c-req"><col><col class="c-time"></colgroup>'
@@ -204,8 +256,11 @@ def render_html(document: dict[str, Any]) -> str:
              ("started", document["started"]), ("duration", f'{document["duration"]} s'),
              ("host", document.get("host", ""))]
     fact_list = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
-    areas = " &middot; ".join(f'<a href="#area-{_e(a)}">{_e(a)}</a>'
-                              for a in dict.fromkeys(c["area"] for c in document["cases"]))
+    areas = " &middot; ".join([f'<a href="#area-{_e(a)}">{_e(a)}</a>'
+                               for a in dict.fromkeys(c["area"] for c in document["cases"])]
+                              + (['<a href="#mutants">mutants</a>'] if document.get("mutants") else [])
+                              + (['<a href="#requirements">requirements cited</a>']
+                                 if document.get("requirement_texts") else []))
     title = f'sink-check {document["mode"]} report: {document["target"]}'
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_e(title)}</title>'
@@ -214,7 +269,7 @@ def render_html(document: dict[str, Any]) -> str:
             f'<p class="meta">"passes sink-check {_e(document["kit_version"])}, cases {_e(document["catalogue_hash"])}, '
             f'with profile {_e(profile["name"])}" is what this report can be cited for.</p>'
             f'<dl class="facts">{fact_list}</dl>{_summary(document)}<p class="label">areas: {areas}</p>'
-            f"{_area_tables(document)}"
+            f"{_area_tables(document)}{_mutants(document)}{_requirements_cited(document)}"
             f'<footer>report schema {_e(document["report_schema"])}; the JSON report (--json) holds the same '
             "data with every byte of each frame.</footer></body></html>\n")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import enum
+import re
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -10,7 +12,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Level", "Outcome", "Case", "CaseResult", "WireRecord", "CheckFailed", "Unsupported", "catalogue_hash",
-           "NOT_CHECKED", "INSIDE_ONLY", "requirement_outcomes"]
+           "show_bytes", "readable", "NOT_CHECKED", "INSIDE_ONLY", "requirement_outcomes"]
+
+BYTES_SHOWN = 64  # bytes of a value shown in an observation; the wire log keeps them all
+
+
+def show_bytes(value: bytes) -> str:
+    """Bytes as a person reads them in a report: hex, then the printable text (``61 62 ("ab")``), never ``b'ab'``."""
+    if not value:
+        return "(empty)"
+    shown = value[:BYTES_SHOWN]
+    text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in shown)
+    more = f" ... ({len(value)} bytes)" if len(value) > BYTES_SHOWN else ""
+    return f'{shown.hex(" ")}{more} ("{text}")'
+
+
+_BYTES_LITERAL = re.compile(r"""(?<![\w'"])b(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""")
+
+
+def readable(observed: str) -> str:
+    """An observation with every Python bytes literal in it (``b'...'``, from a repr) shown by :func:`show_bytes`."""
+
+    def replace(match: re.Match[str]) -> str:
+        try:
+            value = ast.literal_eval(match[0])
+        except (ValueError, SyntaxError):
+            return match[0]
+        return show_bytes(value) if isinstance(value, bytes) else match[0]
+
+    return _BYTES_LITERAL.sub(replace, observed)
+
 
 
 class Level(enum.Enum):
@@ -100,6 +131,9 @@ class WireRecord:
     hex: str
     decoded: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decoded", readable(self.decoded))  # notes may quote bytes, as observations do
+
 
 @dataclass
 class CaseResult:
@@ -116,6 +150,10 @@ class CaseResult:
 
     def requirement_outcomes(self) -> dict[str, str]:
         return dict(self.requirements) or {rid: self.outcome.value for rid in self.case.requirements}
+
+    def __post_init__(self) -> None:
+        # Every report (console, JSON, JUnit, HTML) shows bytes as hex and text, whatever a case wrote.
+        self.observed = readable(self.observed)
 
     def to_json(self) -> dict[str, Any]:
         return {

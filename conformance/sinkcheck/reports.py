@@ -14,14 +14,21 @@ from .model import Case, CaseResult, Outcome, catalogue_hash
 from .profile import Profile
 from .runner import RunSummary
 
-__all__ = ["REPORT_SCHEMA_VERSION", "DOCS_BASE", "requirement_url", "report_document", "write_json", "write_junit"]
+__all__ = ["REPORT_SCHEMA_VERSION", "DOCS_BASE", "docs_spec_base", "requirement_url", "requirement_texts",
+           "report_document", "write_json", "write_junit"]
 
 REPORT_SCHEMA_VERSION = 1
-#: Requirement IDs link to their anchors on the docs site (served with `python3 kit.py docs`).
-DOCS_BASE = "http://127.0.0.1:8000/spec/v0/"
+#: The docs site as `python3 kit.py docs` serves it: a value for --docs-url, never a default (a mailed
+#: report's links would point at the reader's own machine).
+DOCS_BASE = "http://127.0.0.1:8000/"
 
 
-def requirement_url(requirement: str, sections: dict[str, str], base: str = DOCS_BASE) -> str:
+def docs_spec_base(docs_url: str) -> str:
+    """The version-0 spec folder under a docs site's root URL (``--docs-url``)."""
+    return docs_url.rstrip("/") + "/spec/v0/"
+
+
+def requirement_url(requirement: str, sections: dict[str, str], base: str = docs_spec_base(DOCS_BASE)) -> str:
     """``sections`` values are ``file.md#ID`` (version 0, under ``base``) or ``../v1/file.md#ID``."""
     section = sections.get(requirement)
     if section is None:
@@ -45,6 +52,24 @@ def requirement_sections() -> dict[str, str]:
     return sections
 
 
+def requirement_texts(requirements: set[str] | list[str]) -> dict[str, dict[str, Any]]:
+    """{ID: level, target, summary, spec version} of each requirement, from the spec registries, when at hand.
+
+    A report carries the texts it cites, so that it reads on its own (mailed, attached to a CI run).
+    """
+    import tomllib
+
+    from .paths import SPEC_REGISTRY, SPEC_REGISTRY_V1
+
+    known: dict[str, dict[str, Any]] = {}
+    for path, version in ((SPEC_REGISTRY, 0), (SPEC_REGISTRY_V1, 1)):
+        if path is not None and path.exists():
+            for r in tomllib.loads(path.read_text())["requirement"]:
+                known[r["id"]] = {"level": r["level"], "target": r["target"], "summary": r["summary"],
+                                  "spec_version": version}
+    return {rid: known[rid] for rid in sorted(requirements) if rid in known}
+
+
 def spec_version(profile: Profile, mode: str) -> int:
     """The highest protocol version the run checks: what the profile says the peer speaks (codec mode: 0)."""
     if mode == "server":
@@ -55,8 +80,11 @@ def spec_version(profile: Profile, mode: str) -> int:
 
 
 def report_document(results: list[CaseResult], *, cases: list[Case], profile: Profile, target: str, mode: str,
-                    summary: RunSummary, started: dt.datetime, duration: float) -> dict[str, Any]:
+                    summary: RunSummary, started: dt.datetime, duration: float,
+                    docs_url: str | None = None) -> dict[str, Any]:
+    """The JSON report. Requirement IDs link to the docs site only with ``docs_url`` (its root URL)."""
     sections = requirement_sections()
+    cited = {rid for r in results for rid in (*r.case.requirements, *r.requirement_outcomes())}
     return {
         "report_schema": REPORT_SCHEMA_VERSION,
         "tool": "sink-check",
@@ -76,8 +104,10 @@ def report_document(results: list[CaseResult], *, cases: list[Case], profile: Pr
                     "unexpected_failures": summary.unexpected_failures,
                     "unexpected_passes": summary.unexpected_passes,
                     "unknown_expected_failures": summary.unknown_expected, "errors": summary.errors},
-        "requirement_links": {rid: requirement_url(rid, sections) for r in results
-                              for rid in (*r.case.requirements, *r.requirement_outcomes())},
+        "docs_url": docs_url,
+        "requirement_links": {} if docs_url is None else {
+            rid: requirement_url(rid, sections, docs_spec_base(docs_url)) for rid in sorted(cited)},
+        "requirement_texts": requirement_texts(cited),
         "cases": [r.to_json() for r in results],
     }
 

@@ -1,8 +1,12 @@
-"""The ``sink`` command: vectors, decoding captures.
+"""The ``sink`` command: the kit's tools, one subcommand each.
 
 ``sink vectors generate`` / ``sink vectors check`` maintain the golden
 vectors; ``sink decode`` pretty-prints a frame, payload, batch or stream for
 a person debugging a capture, or prints the vectors' JSON form with --json.
+The reference peers (``certs``, ``serve``, ``connect``, ``publish``) live in
+:mod:`.peer_commands`, the store's operations (``status``, ``dead-letters``,
+``policies``) in :mod:`.ops_commands`, ``bench`` in :mod:`.bench.commands`.
+Every command's exit statuses are in :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -18,13 +22,51 @@ from typing import Any
 from sinkkit import checkout_root, kit_file
 
 from . import __version__
+from ._clihelp import apply_exit_codes, run_main
 from .errors import DecodeError, SchemaError, SinkError
 from .limits import Limits
 from .messages import Batch, ConnectionRequest, ConnectionResponse, Event, Nack, NackPayload, Publish
 from .schemas import Registry
 from .vectors.model import StreamValue, decode_kind, value_to_json
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "EXIT_CODES"]
+
+_ERROR = (1, "an error (the message says what: a store, a certificate, an address...)")
+_NO_STORE = (1, "--db is not an existing event store")
+#: Each command's exit statuses, shown at the end of its --help and on docs/tools/cli.md (the shared ones,
+#: 2 usage, 130 interrupted, 141 output closed, are in sinkproto._clihelp.COMMON_EXIT_CODES).
+EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
+    "": ((0, "success"), _ERROR),
+    "vectors regenerate": ((0, "the vectors were written (with --dry-run: what would change was printed)"),
+                           (1, "the schemas break the evolution rules (nothing was written), or an error")),
+    "vectors check": ((0, "every vector and file checks out"), (1, "a vector or a file failed (each failure is printed)")),
+    "decode": ((0, "decoded and printed"), (1, "the bytes do not decode as --as says (the error class and offset are "
+                                              "printed), or the input is neither a file nor hex")),
+    "certs": ((0, "the certificates were written or kept (each line says which)"), _ERROR),
+    "serve": ((0, "stopped by SIGINT or SIGTERM"), (1, "it could not start (store, certificates, address in use)")),
+    "connect": ((0, "with --until-synced: everything pending was answered"), _ERROR,
+                (3, "the server refused the connection: instance_id_mismatch always (the operator decides, HS-16); "
+                    "any refusal with --until-synced (a version-1 client's fallback to version 0 is not one)")),
+    "publish": ((0, "appended (with --server: and everything pending was answered)"), _ERROR,
+                (3, "with --server: the server refused the connection (as for connect --until-synced)")),
+    "status": ((0, "printed"), _NO_STORE),
+    "dead-letters list": ((0, "listed (also when none match)"), _NO_STORE),
+    "dead-letters export": ((0, "exported (also when none match)"), _NO_STORE),
+    "dead-letters retry": ((0, "the selected dead letters are pending again (also when none match)"), _NO_STORE,
+                           (2, "no selection: name the events or pass --all")),
+    "policies apply": ((0, "the store now uses the file's policies"),
+                       (1, "the policy file is invalid (the store is unchanged), or --db is not an event store")),
+    "policies show": ((0, "printed"), _NO_STORE),
+    "bench codec": ((0, "measured and printed (with --update-docs: and written)"),
+                    (1, "--update-docs found no page, or the page has no section for it")),
+    "bench wire": ((0, "measured and printed (with --update-docs: and written)"),
+                   (1, "--update-docs found no page, or the page has no section for it"),
+                   (2, "tcpdump or mosquitto is missing (the message says how to install them)")),
+    "bench memory": ((0, "measured and printed (with --update-docs: and written)"),
+                     (1, "--update-docs found no page, or the page has no section for it")),
+    "bench batch": ((0, "measured and printed (with --update-docs: and written)"),
+                    (1, "--update-docs found no page, or the page has no section for it")),
+}
 
 DECODE_KINDS = ("frame", "event", "nack_payload", "batch", "stream")
 
@@ -374,7 +416,11 @@ def _add_avro_json(obj: dict[str, Any], value: Any, registry: Registry | None) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sink", description="Sink protocol kit: vectors and debugging tools.")
+    parser = argparse.ArgumentParser(
+        prog="sink", description="The Sink protocol kit's tools: run the reference server and client (certs, serve,\n"
+                                 "connect, publish), operate their event stores (status, dead-letters, policies),\n"
+                                 "decode captures, maintain the golden vectors, and run the benchmarks.\n"
+                                 "`sink COMMAND --help` describes each command and its exit statuses.")
     parser.add_argument("--version", action="version", version=f"sink-protocol {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -414,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench.commands import register as register_bench
 
     register_bench(sub)
+    apply_exit_codes(parser, EXIT_CODES)
     return parser
 
 
@@ -422,11 +469,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .logfmt import configure
 
     configure()
-    try:
-        return int(args.func(args))
-    except SinkError as exc:
-        print(f"sink: {exc}", file=sys.stderr)
-        return 1
+
+    def run() -> int:
+        try:
+            return int(args.func(args))
+        except SinkError as exc:
+            print(f"sink: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            print(f"sink: {exc}", file=sys.stderr)  # a folder that cannot be written, a port in use, ...
+            return 1
+
+    return run_main(run)
 
 
 if __name__ == "__main__":  # pragma: no cover

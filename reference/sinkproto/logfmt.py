@@ -14,9 +14,25 @@ __all__ = ["LogfmtFormatter", "configure"]
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _value(value: object) -> str:
+    """A logfmt value: bare when it can be, else quoted with backslash escapes (``error="a \\"b\\""``)."""
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return f'"{text}"' if (" " in text or not text) else text
+    if text and not any(c in text for c in ' ="\\') and text.isprintable():
+        return text
+    escaped = "".join(_ESCAPES.get(c, c if c.isprintable() else f"\\x{ord(c):02x}") for c in text)
+    return f'"{escaped}"'
+
+
+class _QuietAsyncio(logging.Filter):
+    """Drops asyncio's line per write to a connection already lost: the session says it once, with the peer."""
+
+    NOISE = ("socket.send() raised exception.", "SSL connection is closed")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.NOISE
 
 
 class LogfmtFormatter(logging.Formatter):
@@ -37,3 +53,6 @@ def configure(level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    quiet = logging.getLogger("asyncio")
+    if not any(isinstance(f, _QuietAsyncio) for f in quiet.filters):
+        quiet.addFilter(_QuietAsyncio())

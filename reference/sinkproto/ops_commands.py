@@ -21,7 +21,19 @@ from .errors import SchemaError, StoreError
 from .jsonform import event_to_json
 from .store import DeadLetter, DeliveryPolicy, EventStore, PolicySet, StoreStatus, load_policies
 
-__all__ = ["register", "status_to_json", "dead_letter_to_json"]
+__all__ = ["register", "status_to_json", "dead_letter_to_json", "REFUSAL_HINTS"]
+
+#: What an operator can do about each refusal a client gets (HS-16, HS-17): shown by `sink connect` and `sink status`.
+REFUSAL_HINTS = {
+    "instance_id_mismatch": "this database is bound to another server instance or client identity: use a new --db "
+                            "for this client name, or the --name it was synced with (the client does not resolve "
+                            "this by itself, HS-16)",
+    "quarantined": "the server's operator quarantined this client identity: only they can lift it",
+    "unsupported_protocol_version": "the server does not accept the protocol version offered; a version-0 client "
+                                    "has no lower one to offer (HS-21): the server must accept version 0",
+    "unsupported_application_version": "the server does not accept this --app-version: upgrade the client or ask "
+                                       "the server's operator",
+}
 
 
 # ---------------------------------------------------------------- helpers
@@ -119,6 +131,12 @@ def status_to_json(status: StoreStatus, *, now: float, names: dict[int, str]) ->
             "last_seen_age_s": _age(now, peer.last_seen_at),
             "pending": peer.pending,
             "dead_letters": peer.dead_letters,
+            "last_refusal": None if peer.last_refusal is None else {
+                "response": peer.last_refusal.response, "at": peer.last_refusal.at,
+                "machine_message": _text(peer.last_refusal.machine_message),
+                "human_message": _text(peer.last_refusal.human_message),
+                # refused after the last completed handshake: the peer is still refused
+                "current": peer.last_handshake_at is None or peer.last_refusal.at >= peer.last_handshake_at},
             "types": types,
         })
     return {
@@ -148,6 +166,12 @@ def _print_status(report: dict[str, Any], db: str, out: TextIO) -> None:
         print(f"  last handshake {_when(peer['last_handshake_at'])}, last seen {_when(peer['last_seen_at'])}"
               f" ({_duration(peer['last_seen_age_s'])} ago)  pending {peer['pending']}  dead letters {peer['dead_letters']}",
               file=out)
+        refusal = peer.get("last_refusal")
+        if refusal is not None and refusal["current"]:
+            messages = ": ".join(m for m in (refusal["machine_message"], refusal["human_message"]) if m)
+            print(f"  REFUSED {_when(refusal['at'])}: {refusal['response']}" + (f" ({messages})" if messages else "")
+                  + (f"; {REFUSAL_HINTS[refusal['response']]}" if refusal["response"] in REFUSAL_HINTS else ""),
+                  file=out)
         if not peer["types"]:
             continue
         print(f"  {'type':<26} {'pending':>8} {'oldest unsent':<28} {'superseded':>10} {'dead':>5} {'received':>9}"
@@ -235,8 +259,10 @@ def cmd_dead_letters_export(args: argparse.Namespace) -> int:
 
 
 def cmd_dead_letters_retry(args: argparse.Namespace) -> int:
-    if not args.all and args.offset is None and args.machine_message is None:
-        print("sink dead-letters retry: name the events (--event-type/--key/--offset, --machine-message) or pass --all",
+    named = (args.event_type, args.key, args.offset, args.machine_message)
+    if not args.all and all(option is None for option in named):
+        print("sink dead-letters retry: name the events with --event-type, --key, --offset or --machine-message "
+              "(any of them, or several: they combine), or pass --all for every dead letter (of --peer)",
               file=sys.stderr)
         return 2
     with _open_existing(args.db) as store:
@@ -338,5 +364,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     apply.set_defaults(func=cmd_policies_apply)
     show = psub.add_parser("show", help="print a store's policies (as policy TOML, or --json)")
     _db_option(show)
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="JSON instead of policy TOML")
     show.set_defaults(func=cmd_policies_show)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from .certs import DevPki, make_dev_pki
 from .handshake import Quarantine
+from .messages import ConnectionResponse, Response
+from .ops_commands import REFUSAL_HINTS
 from .peers import SinkClient, SinkServer, client_context, server_context
 from .peers.service import ServerPolicy, StoreClient, StoreServer, registry_readers
 from .peers.v1 import SinkClientV1, SinkServerV1
@@ -19,7 +21,10 @@ from .records import RecordSchemas
 from .schemas import default_registry
 from .store import EventStore
 
-__all__ = ["register", "run_client", "run_server", "add_connect_options", "add_serve_options"]
+__all__ = ["register", "run_client", "run_server", "add_connect_options", "add_serve_options", "EXIT_REFUSED"]
+
+#: Exit status of `sink connect` and `sink publish --server` when the server refused the connection (HS-17).
+EXIT_REFUSED = 3
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -34,11 +39,22 @@ def _open_store(path: Path) -> EventStore:
 
 
 def cmd_certs(args: argparse.Namespace) -> int:
-    pki = make_dev_pki(Path(args.out), list(args.client))
-    print(f"CA:      {pki.ca}")
-    print(f"server:  {pki.server_cert} (DNS:localhost, IP:127.0.0.1)")
+    out = Path(args.out)
+    ca_kept, server_kept = (out / "ca.key").exists(), (out / "server.pem").exists()
+    clients_before = {client: (out / f"client-{client}.pem").exists() for client in args.client}
+    pki = make_dev_pki(out, list(args.client))
+
+    def state(kept: bool, *, reissued: bool = False) -> str:
+        return "kept (it existed)" if kept else ("issued again by the CA" if reissued else "created")
+
+    print(f"CA:      {pki.ca}  {state(ca_kept)}")
+    print(f"server:  {pki.server_cert} (DNS:localhost, IP:127.0.0.1)  {state(server_kept)}")
     for client in args.client:
-        print(f"client:  {pki.client_cert(client)}  (identity {client!r})")
+        print(f"client:  {pki.client_cert(client)}  (identity {client!r})  "
+              f"{state(False, reissued=clients_before[client])}")
+    created = [not ca_kept, not server_kept, *(True for _ in args.client)]
+    print(f"sink certs: {sum(created)} certificate{'s' if sum(created) != 1 else ''} written, "
+          f"{len(created) - sum(created)} kept, in {out}")
     return 0
 
 
@@ -99,6 +115,7 @@ async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bo
                 handler_class: type[StoreClient] = StoreClient, **client_options: object) -> int:
     pki = DevPki(Path(args.certs))
     host, port = args.server
+    dead_before = len(store.dead_letters(f"{host}:{port}"))
     handler = handler_class(store, server_name=f"{host}:{port}", app_version=args.app_version.encode())
     context = client_context(ca=pki.ca, cert=pki.client_cert(args.name), key=pki.client_key(args.name))
     if getattr(args, "protocol_version", 0) == 1:  # VER-1, VER-2: offers 1, falls back to 0 per server
@@ -111,26 +128,32 @@ async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bo
                             keepalive=args.keepalive, **client_options)  # type: ignore[arg-type]
     runner = asyncio.create_task(client.run())
     total = store.lag(handler.server_name)
+    seen = 0  # refusals already reported: each refused attempt is reported once
     try:
         while True:
-            await asyncio.sleep(0.5)
+            try:  # a refusal wakes this loop at once: after instance_id_mismatch no second attempt is made
+                await asyncio.wait_for(handler.refused_now.wait(), 0.5)
+            except TimeoutError:
+                pass
+            handler.refused_now.clear()
+            if runner.done():  # the client loop ended by itself: an error it could not handle
+                runner.result()
+                return 1
             lag = store.lag(handler.server_name)
-            if handler.refused is not None:
-                r, handler.refused = handler.refused, None  # reported once
-                fallback = client.fell_back(r) if isinstance(client, SinkClientV1) else None
-                if fallback is not None:  # VER-2 answered it: the next connection offers the lower version
-                    print(f"sink: the server refused protocol version {fallback[0]} ({r.response.wire_name}); "
-                          f"fell back to version {fallback[1]}", flush=True)
-                else:
-                    print(f"sink: the server refused the connection: {r.response.wire_name}"
-                          + (f" ({(r.human_message or b'').decode('utf-8', 'replace')})" if r.human_message else ""),
-                          file=sys.stderr)
-                    if until_synced:
-                        return 3
+            while seen < len(handler.refusals):  # normally one: this loop wakes at each refusal
+                refusal = handler.refusals[seen]
+                seen += 1
+                fallback = _is_fallback(client, refusal)
+                stops = not fallback and (until_synced or refusal.response is Response.INSTANCE_ID_MISMATCH)
+                # a fallback is news, not a failure: stdout; a refusal: stderr
+                print(_refusal_text(client, refusal, fallback=fallback, count=seen, stops=stops),
+                      file=sys.stdout if fallback else sys.stderr, flush=True)
+                if stops:
+                    return EXIT_REFUSED  # HS-16: the operator decides; nothing is resolved here
             if total and sys.stderr.isatty():
                 print(f"\rsynced {total - lag}/{total}", end="", file=sys.stderr, flush=True)
             if until_synced and client.connected.is_set() and handler.synced.is_set():
-                print(f"sink: synced; {len(store.dead_letters(handler.server_name))} dead letters", flush=True)
+                print(f"sink: synced; {_dead_letters_line(store, handler.server_name, dead_before, args.db)}", flush=True)
                 return 0
     finally:
         await client.stop()
@@ -139,6 +162,43 @@ async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bo
             await runner
         except asyncio.CancelledError:
             pass
+
+
+def _is_fallback(client: SinkClient, response: ConnectionResponse) -> bool:
+    """A version-1 client's refused offer: it offers version 0 next (VER-2, HS-21), nothing for the operator."""
+    return isinstance(client, SinkClientV1) and client.fell_back(response) is not None
+
+
+def _refusal_text(client: SinkClient, response: ConnectionResponse, *, fallback: bool, count: int, stops: bool) -> str:
+    """One line per refused attempt (HS-17): the response, its messages when it has them, what to do.
+
+    ``count``: refusals so far in this run; the hint is given with the first one only.
+    """
+    name = response.response.wire_name
+    versions = client.fell_back(response) if fallback and isinstance(client, SinkClientV1) else None
+    if versions is not None:
+        return f"sink: the server refused protocol version {versions[0]} ({name}); fell back to version {versions[1]}"
+    messages = [m.decode("utf-8", "replace") for m in (response.machine_message, response.human_message) if m]
+    line = f"sink: the server refused the connection: {name}" + (f" ({': '.join(messages)})" if messages else "")
+    if count > 1:
+        line += f" (refusal {count} of this run)"
+    hint = REFUSAL_HINTS.get(name)
+    if hint and (count == 1 or stops):
+        line += f"\n  {hint}"
+    if stops:
+        return line + f"\n  sink: stopped (exit {EXIT_REFUSED})"
+    if count == 1:
+        line += "\n  retrying with a growing delay: 50 ms, 1 s, 5 s, 30 s, then every 60 s (DELIV-7, DELIV-9)"
+    return line
+
+
+def _dead_letters_line(store: EventStore, server: str, before: int, db: str) -> str:
+    """The dead letters this run made, apart from those of earlier runs (the store keeps them all)."""
+    total = len(store.dead_letters(server))
+    new = total - before
+    older = f" ({before} from earlier runs)" if before else ""
+    return f"{new} new dead letter{'s' if new != 1 else ''}{older}" + (
+        f"; see `sink dead-letters list --db {db}`" if new else "")
 
 
 async def run_client(args: argparse.Namespace, **client_options: object) -> int:
@@ -183,7 +243,8 @@ def _add_client_options(p: argparse.ArgumentParser, *, required: bool) -> None:
 def add_connect_options(connect: argparse.ArgumentParser) -> None:
     _add_client_options(connect, required=True)
     connect.add_argument("--db", default="sink-client.db", help="SQLite event store")
-    connect.add_argument("--until-synced", action="store_true", help="exit once everything pending is answered")
+    connect.add_argument("--until-synced", action="store_true",
+                         help="exit once everything pending is answered (exit 3 at the first refusal)")
     connect.add_argument("--publish", type=int, default=0, metavar="N",
                          help="append N test events (type 1, key sink-connect/NAME) to the store on start")
     connect.add_argument("--protocol-version", type=int, choices=(0, 1), default=0,
@@ -197,7 +258,8 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--db", default="sink-server.db", help="SQLite event store")
     serve.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds")
     serve.add_argument("--quarantine", action="append", default=[], metavar="CLIENT[:REASON]", help="quarantine a client")
-    serve.add_argument("--reject-app-version", action="append", default=[], metavar="VERSION")
+    serve.add_argument("--reject-app-version", action="append", default=[], metavar="VERSION",
+                       help="answer unsupported_application_version to clients sending this app_version (repeatable)")
     serve.add_argument("--nack-key-prefix", help="NACK events whose key starts with this (a poison trigger)")
     serve.add_argument("--publish-on-connect", type=int, default=0, metavar="N",
                        help="publish N new events to each client after each handshake")
@@ -227,9 +289,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     publish = sub.add_parser("publish", help="append events to the local store; with --server, sync them")
     _add_client_options(publish, required=False)
     publish.add_argument("--db", default="sink-client.db", help="SQLite event store")
-    publish.add_argument("--event-type", type=int, required=True)
-    publish.add_argument("--schema-version", type=int, default=1)
-    publish.add_argument("--key", required=True)
+    publish.add_argument("--event-type", type=int, required=True, metavar="ID",
+                         help="event_type_id of the events (e.g. 1, meter_reading in the kit's schemas/registry.toml)")
+    publish.add_argument("--schema-version", type=int, default=1, metavar="N",
+                         help="schema_version of event_data (default: 1)")
+    publish.add_argument("--key", required=True,
+                         help="the events' key (UTF-8); with the event type it names the topic, whose offsets count up")
     group = publish.add_mutually_exclusive_group(required=True)
     group.add_argument("--data", help="event data as UTF-8 text")
     group.add_argument("--data-hex", help="event data as hex")

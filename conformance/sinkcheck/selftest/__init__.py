@@ -20,10 +20,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -124,6 +125,7 @@ def selftest(args: argparse.Namespace, console: Console) -> int:
                           slow=not args.no_slow)
     workdir = Path(tempfile.mkdtemp(prefix="sink-check-selftest-"))
     problems: list[str] = []
+    reports: list[tuple[dict[str, Any], argparse.Namespace]] = []  # each run's report and where it was written
     started = time.monotonic()
     try:
         pki_dir = make_pki(workdir / "pki")
@@ -137,7 +139,7 @@ def selftest(args: argparse.Namespace, console: Console) -> int:
             watched = replace(profile, observe=ObserveSettings(log=log, crash_pattern=PYTHON_CRASH_PATTERN, settle=0.05))
             with reference_server(pki_dir, workdir, log_path=log) as (host, port):
                 code = run_and_report(server_cases, host=host, port=port, profile=watched, args=args, console=console,
-                                      mode="server", label=f"reference {host}:{port}")
+                                      mode="server", label=f"reference {host}:{port}", documents=reports)
             if code != 0:
                 problems.append(f"the reference server did not pass (exit code {code})")
         # The version-0 client cases run against `sink connect` (version 0, like their mutants), the version-1
@@ -151,14 +153,17 @@ def selftest(args: argparse.Namespace, console: Console) -> int:
             console.print(f"[bold]{label}[/]: {len(cases)} cases")
             code = run_client_mode(cases, listen=("127.0.0.1", 0),
                                    profile=client_profile(pki_dir, workdir, version=version),
-                                   args=_reports_renamed(args, tag), console=console, label=label)
+                                   args=_reports_renamed(args, tag), console=console, label=label, documents=reports)
             if code != 0:
                 problems.append(f"the {label} did not pass (exit code {code})")
         if not args.no_mutants:
             jobs = [_server_job(m, server_cases, pki_dir, workdir, profile, args.scale) for m in MUTANTS]
             jobs += [_client_job(m, client_cases, pki_dir, workdir, args.scale) for m in CLIENT_MUTANTS]
-            problems += run_mutants([j for j in jobs if j is not None], server_cases + client_cases, console,
-                                    workers=args.mutant_workers)
+            mutants: list[dict[str, object]] = []
+            mutant_problems = run_mutants([j for j in jobs if j is not None], server_cases + client_cases, console,
+                                          workers=args.mutant_workers, results=mutants)
+            problems += mutant_problems
+            _add_mutants_to_reports(reports, mutants, mutant_problems)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     for problem in problems:
@@ -166,6 +171,24 @@ def selftest(args: argparse.Namespace, console: Console) -> int:
     verdict = "[bold green]selftest passed[/]" if not problems else "[bold red]selftest failed[/]"
     console.print(f"{verdict} in {time.monotonic() - started:.1f} s")
     return 0 if not problems else 1
+
+
+def _add_mutants_to_reports(reports: list[tuple[dict[str, Any], argparse.Namespace]],
+                            mutants: list[dict[str, object]], problems: list[str]) -> None:
+    """The mutants' results go into the first run's reports (the server run's, reports/sink-check.*)."""
+    if not reports:
+        return
+    document, where = reports[0]
+    document["mutants"] = {"caught": sum(bool(m["caught"]) for m in mutants), "total": len(mutants),
+                           "problems": problems, "results": mutants}
+    if getattr(where, "json", None):
+        from ..reports import write_json
+
+        write_json(document, Path(where.json))
+    if getattr(where, "html", None):
+        from ..html import write_html
+
+        write_html(document, Path(where.html))
 
 
 def _reports_renamed(args: argparse.Namespace, tag: str) -> argparse.Namespace:
@@ -231,33 +254,62 @@ def _client_job(mutant: ClientMutant, cases: list[Case], pki_dir: Path, workdir:
     return MutantJob(f"client/{mutant.name}", mutant.breaks, targets, run)
 
 
-def run_mutants(jobs: list[MutantJob], cases: list[Case], console: Console, *, workers: int = 4) -> list[str]:
+def run_mutants(jobs: list[MutantJob], cases: list[Case], console: Console, *, workers: int = 4,
+                results: list[dict[str, object]] | None = None) -> list[str]:
     """Each job's target cases must not pass against its mutant; every case must be some job's target.
 
     Jobs run in a few threads at once (each with its own event loop, peer process and socket): they
     spend their time waiting on the peer, so this divides the self-test's wall time, not its work.
+    Each finished job prints a line ``[n/N] mutant NAME ... caught`` (or ``MISSED``); ``results``, when
+    given, receives one JSON object per job for the reports.
     """
     problems = []
     caught: dict[str, list[str]] = {c.id: [] for c in cases}
+    total = len(jobs)
+    servers = sum(job.name.startswith("server/") for job in jobs)
+    console.print(f"\n[bold]mutants[/]: {total} ({servers} server, {total - servers} client), {max(1, workers)} at "
+                  "once; each must make its target cases fail", highlight=False)
+    width = max((len(job.name) for job in jobs), default=0)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [(job, pool.submit(job.run)) for job in jobs]
-        for job, future in futures:
+        futures = {pool.submit(_timed, job.run): job for job in jobs}
+        for done, future in enumerate(as_completed(futures), 1):
+            job = futures[future]
             try:
-                results = future.result()
+                outcomes, seconds = future.result()
             except Exception as exc:  # a mutant that cannot even start is a self-test failure, not a catch
                 problems.append(f"mutant {job.name}: runner error {exc!r}")
+                console.print(f"[{done}/{total}] mutant {job.name:<{width}} [bold magenta]runner error[/] {exc!r}",
+                              highlight=False)
+                if results is not None:
+                    results.append({"mutant": job.name, "breaks": job.breaks, "caught": False, "seconds": None,
+                                    "error": repr(exc), "cases": []})
                 continue
-            for result in results:
-                if result.outcome in (Outcome.PASS, Outcome.ERROR):
+            missed = [r for r in outcomes if r.outcome in (Outcome.PASS, Outcome.ERROR)]
+            for result in outcomes:
+                if result in missed:
                     problems.append(f"mutant {job.name} ({job.breaks}): {result.case.id} gave "
                                     f"{result.outcome.value}: {result.observed}")
-                    console.print(f"  {result.case.id}: {result.outcome.value}: {result.observed}", highlight=False)
                 else:
                     caught[result.case.id].append(job.name)
-            ok = all(r.outcome not in (Outcome.PASS, Outcome.ERROR) for r in results)
-            status = "[green]caught[/]" if ok else "[red]NOT caught[/]"
-            console.print(f"mutant {job.name:<32} {len(results):>3} cases  {status}", highlight=False)
+            status = "[green]caught[/]" if not missed else "[bold red]MISSED[/]"
+            console.print(f"[{done}/{total}] mutant {job.name:<{width}} {len(outcomes):>3} case"
+                          f"{'s' if len(outcomes) != 1 else ' '}  {status}  [dim]{seconds:.1f} s  {job.breaks}[/]",
+                          highlight=False)
+            for result in missed:
+                console.print(f"    {result.case.id}: {result.outcome.value}: {result.observed}", highlight=False)
+            if results is not None:
+                results.append({"mutant": job.name, "breaks": job.breaks, "caught": not missed,
+                                "seconds": round(seconds, 3), "error": None,
+                                "cases": [{"id": r.case.id, "outcome": r.outcome.value, "observed": r.observed}
+                                          for r in outcomes]})
     for case_id, mutants in caught.items():
         if not mutants:
             problems.append(f"no mutant makes {case_id} fail: it may be a check that cannot fail")
+    if results is not None:
+        results.sort(key=lambda entry: str(entry["mutant"]))
     return problems
+
+
+def _timed(run: Callable[[], list[CaseResult]]) -> tuple[list[CaseResult], float]:
+    started = time.monotonic()
+    return run(), time.monotonic() - started

@@ -219,6 +219,7 @@ def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
         implementations: tuple[str, ...] = IMPLEMENTATIONS,
         progress: Callable[[str], None] | None = None) -> CodecReport:  # fmt: skip
     rows: list[Row] = []
+    plans: list[tuple[Profile, dict[str, dict[str, tuple[Callable[[], object], int, int]]]]] = []
     for profile in profiles.values():
         events = profile.events
         publish = Publish(message_id=0x31A, event=events[0])
@@ -244,6 +245,12 @@ def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
             }
         for name, v1_ops in _v1_ops(events).items():
             ops[name].update(v1_ops)
+        plans.append((profile, ops))
+    # Every cell first, then the timings: progress can say "n/N".
+    cells = [(profile, operation, name) for profile, ops in plans for operation in (*GOAL_OPERATIONS, *V1_OPERATIONS)
+             if operation in ops["construct"] for name in implementations if operation in ops[name]]
+    done = 0
+    for profile, ops in plans:
         for operation in (*GOAL_OPERATIONS, *V1_OPERATIONS):
             if operation not in ops["construct"]:
                 continue
@@ -254,8 +261,9 @@ def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
                 op, count, size = ops[name][operation]
                 seconds = time_op(op, budget=budget, repeats=repeats)
                 row.cells[name] = Cell(seconds * 1e6, count, size)
+                done += 1
                 if progress:
-                    progress(f"{profile.name} {operation} {name}: {seconds * 1e6:.2f} µs")
+                    progress(f"[{done}/{len(cells)}] {profile.name} {operation} {name}: {seconds * 1e6:.2f} µs")
             rows.append(row)
     return CodecReport(rows, budget, repeats)
 

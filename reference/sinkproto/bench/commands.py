@@ -1,10 +1,11 @@
 """``sink bench codec|wire|memory|batch``: argument parsing, printing, and the docs page update.
 
-Each command prints its markdown table. With ``--docs`` (the default when
-run inside the kit's tree) it also rewrites its section of
+Each command prints its markdown table, and its progress (phase n/N) on
+stderr. Only with ``--update-docs`` does it also rewrite its section of
 ``docs/performance.md`` (between ``<!-- bench:NAME:start -->`` and
-``<!-- bench:NAME:end -->``) and, for ``wire``, the chart
-``docs/performance/wire.png``: the page always shows the latest run.
+``<!-- bench:NAME:end -->``; ``--docs PAGE`` names another page) and, for
+``wire``, the chart ``docs/performance/wire.png``: a run never changes a
+checkout's files unless asked to.
 """
 
 from __future__ import annotations
@@ -50,11 +51,20 @@ def machine_line(extra: str = "") -> str:
 
 
 def _target_page(args: argparse.Namespace) -> Path | None:
-    if args.no_docs:
-        return None
+    """The page to rewrite: only when asked, with --update-docs (the kit's docs/performance.md) or --docs PAGE."""
     if args.docs:
         return Path(args.docs)
-    return docs_page()
+    if not args.update_docs:
+        return None
+    page = docs_page()
+    if page is None:
+        raise SystemExit("sink bench: --update-docs found no docs/performance.md here or above; pass --docs PAGE")
+    return page
+
+
+def _progress(text: str) -> None:
+    """Where the run is (phase n/N), on stderr: stdout keeps only the table."""
+    print(f"sink bench: {text}", file=sys.stderr, flush=True)
 
 
 def cmd_codec(args: argparse.Namespace) -> int:
@@ -63,8 +73,7 @@ def cmd_codec(args: argparse.Namespace) -> int:
 
     budget, repeats = (0.03, 3) if args.quick else (args.budget, args.repeats)
     line = machine_line()
-    report = codec_bench.run(load(), budget=budget, repeats=repeats,
-                             progress=(lambda s: print(s, file=sys.stderr)) if args.verbose else None)  # fmt: skip
+    report = codec_bench.run(load(), budget=budget, repeats=repeats, progress=_progress)
     text = codec_bench.format_report(report)
     print(text)
     page = _target_page(args)
@@ -84,7 +93,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
     from . import memory_bench
 
     line = machine_line()
-    report = memory_bench.run(connections=args.connections)
+    report = memory_bench.run(connections=args.connections, progress=_progress)
     text = memory_bench.format_report(report)
     print(text)
     page = _target_page(args)
@@ -98,6 +107,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from . import batch_bench
     from .profiles import load
 
+    _progress("[1/1] 100 meter readings as one batch v1")
     report = batch_bench.run(load()["meter"])
     text = batch_bench.format_report(report)
     print(text)
@@ -109,8 +119,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _docs_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--docs", help="the performance page to update (default: docs/performance.md here or above)")
-    parser.add_argument("--no-docs", action="store_true", help="print only; leave the docs page alone")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="also rewrite this benchmark's section of docs/performance.md here or above (default: print only)")
+    parser.add_argument("--docs", metavar="PAGE",
+                        help="rewrite this page instead (implies --update-docs)")
+    parser.add_argument("--no-docs", action="store_true",
+                        help="deprecated, no effect: the page is left alone unless --update-docs is given")
 
 
 def register(sub: Any) -> None:
@@ -122,7 +136,8 @@ def register(sub: Any) -> None:
     codec.add_argument("--quick", action="store_true", help="short loops (a smoke run; figures are rough, docs untouched)")
     codec.add_argument("--budget", type=float, default=0.2, help="seconds per timing loop (default 0.2)")
     codec.add_argument("--repeats", type=int, default=5, help="timing loops per cell, best kept (default 5)")
-    codec.add_argument("--verbose", action="store_true", help="print each cell as it is measured")
+    codec.add_argument("--verbose", action="store_true",
+                       help="deprecated, no effect: each cell is reported as it is measured (on stderr)")
     _docs_options(codec)
     codec.set_defaults(func=cmd_codec)
 

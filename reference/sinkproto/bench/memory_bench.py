@@ -252,11 +252,15 @@ def connection_rss(connections: int, ssl_read_buffer: int | None = None) -> tupl
     return before, after
 
 
-def run(connections: int = DEFAULT_CONNECTIONS) -> MemoryReport:
+def run(connections: int = DEFAULT_CONNECTIONS, progress: Callable[[str], None] = lambda s: None) -> MemoryReport:
+    phases = 3 if connections else 1
+    progress(f"[1/{phases}] peak memory of decoding at the limits")
     decodes = decode_peaks()
     rss: dict[str, tuple[int, int]] = {}
     if connections:
+        progress(f"[2/{phases}] server RSS with {connections:,} idle TLS connections ({STOCK})")
         rss[STOCK] = connection_rss(connections)
+        progress(f"[3/{phases}] server RSS with {connections:,} idle TLS connections ({SMALL})")
         rss[SMALL] = connection_rss(connections, SMALL_BUFFER)
     return MemoryReport(decodes, connections, rss)
 

@@ -49,6 +49,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import signal
 import socket
 import ssl
@@ -662,8 +663,8 @@ def capture_windows(clients: list[tuple[Client, int, bool]], events: tuple[Event
     capture.start()
     cleanup.append(capture.kill)  # a failed run must not leave tcpdump behind
     measured = []
-    for client, port, tls in clients:
-        progress(f"{client.name}{' over TLS' if tls else ''}")
+    for number, (client, port, tls) in enumerate(clients, 1):
+        progress(f"[{number}/{len(clients)}] {client.name}{' over TLS' if tls else ''}")
         marks: list[tuple[str, float, float]] = []
         measure(client, port, events, marks)
         measured.append((client, port, tls, marks))
@@ -914,7 +915,7 @@ def main(args: argparse.Namespace, page: Path | None) -> int:
     profile = load()[args.profile]
     line = machine_line()
     started = time.monotonic()
-    results = run(profile, protocols, progress=lambda s: print(f"  {s}", flush=True))
+    results = run(profile, protocols, progress=lambda s: print(f"sink bench: {s}", file=sys.stderr, flush=True))
     text = format_report(results, profile)
     print(text)
     print(f"\n({time.monotonic() - started:.0f} s)")

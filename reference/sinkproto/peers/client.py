@@ -102,7 +102,7 @@ class SinkClient:
         finally:
             self.session = None
             self.connected.clear()
-        log.info("disconnected", extra={"reason": closed.reason, "unanswered": len(closed.unanswered)})
+        log.info("disconnected", extra={**session.tally.as_log(), "reason": closed.reason, "unanswered": len(closed.unanswered)})
         await self.handler.on_disconnect(closed)
         return closed
 
@@ -137,9 +137,10 @@ class SinkClient:
             await handler.on_connect(session)
         elif isinstance(event, HandshakeRefused):
             self.last_response = event.response
-            log.warning("handshake refused", extra={"response": event.response.response.wire_name,
-                                                    "machine_message": event.response.machine_message,
-                                                    "human_message": event.response.human_message})
+            response = event.response
+            messages = {"machine_message": response.machine_message, "human_message": response.human_message}
+            log.warning("handshake refused", extra={"response": response.response.wire_name,  # HS-17
+                                                    **{k: v for k, v in messages.items() if v is not None}})
             await handler.on_refused(event.response)
         elif isinstance(event, EventReceived):
             return await handler.on_event(session, event.event)

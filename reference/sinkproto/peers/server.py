@@ -36,6 +36,8 @@ log = logging.getLogger("sinkproto.server")
 # transfers. The knob is asyncio's class attribute `SSLProtocol.max_size`
 # (not public API): it is set only where it exists, for the whole process.
 TLS_READ_BUFFER = 16 * 1024
+#: seconds between two "connection counts" log lines of a long connection (received, ACKed, NACKed, ...)
+STATS_EVERY = 60.0
 
 
 def _set_tls_read_buffer(size: int | None) -> None:
@@ -112,6 +114,7 @@ class SinkServer:
         self.sessions: dict[str, PeerSession] = {}  # client -> its current, handshaken session
         self._handshaken: set[PeerSession] = set()
         self.replace_previous = True  # DELIV-10; only a conformance mutant turns it off
+        self.stats_every = STATS_EVERY  # seconds between the per-connection counts in the log; 0: only at close
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         _set_tls_read_buffer(self.tls_read_buffer)
@@ -136,6 +139,16 @@ class SinkServer:
             await asyncio.wait(self._tasks, timeout=10)
         if self._server is not None:
             await self._server.wait_closed()
+
+    async def _report(self, session: PeerSession, client: str) -> None:
+        """Every ``stats_every`` seconds, what the connection carried so far, when that changed."""
+        last = None
+        while True:
+            await asyncio.sleep(self.stats_every)
+            now = session.tally.as_log()
+            if now != last:
+                log.info("connection counts", extra={"client": client, **now})
+                last = now
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -166,10 +179,16 @@ class SinkServer:
                                            keepalive=self.keepalive, limits=self.limits, codec=self.codec)
         session = PeerSession(connection, reader, writer, self._on_event_for(client), peer=client, logger=log)
         log.info("connection", extra={"client": client, "address": str(address)})
-        closed = await session.run()
+        reporter = asyncio.create_task(self._report(session, client)) if self.stats_every else None
+        try:
+            closed = await session.run()
+        finally:
+            if reporter is not None:
+                reporter.cancel()
         if self.sessions.get(client) is session:
             del self.sessions[client]
-        log.info("disconnected", extra={"client": client, "reason": closed.reason, "unanswered": len(closed.unanswered)})
+        log.info("disconnected", extra={"client": client, "reason": closed.reason, "unanswered": len(closed.unanswered),
+                                        **session.tally.as_log()})
         if session in self._handshaken:
             self._handshaken.discard(session)
             await self.handler.on_disconnect(session, client, closed)

@@ -332,7 +332,9 @@ class StoreClient(ClientHandler):
         self.poll = poll
         self.housekeeping = Housekeeping(store, clock=clock, retention_every=retention_every, seen_every=seen_every)
         self.pump: OutboxPump | None = None
-        self.refused: ConnectionResponse | None = None
+        self.refused: ConnectionResponse | None = None  # the last refusal
+        self.refusals: list[ConnectionResponse] = []  # every refusal since the handler was made, oldest first
+        self.refused_now = asyncio.Event()  # set at each refusal, for whoever reports them
         self.synced = asyncio.Event()
 
     @property
@@ -356,7 +358,13 @@ class StoreClient(ClientHandler):
         self._check_synced()
 
     async def on_refused(self, response: ConnectionResponse) -> None:
+        """HS-17: kept for the operator, in memory and in the store (``sink status`` shows it)."""
         self.refused = response
+        self.refusals.append(response)
+        self.store.record_refusal(self.server_name, self.clock(), response=response.response.wire_name,
+                                  machine_message=response.machine_message or b"",
+                                  human_message=response.human_message or b"")
+        self.refused_now.set()
 
     async def on_event(self, session: PeerSession, event: Event) -> Answer | None:
         self.housekeeping.seen(self.server_name)

@@ -24,7 +24,7 @@ from ..events import (
 )
 from ..messages import ConnectionRequest, ConnectionResponse, Event
 
-__all__ = ["Answer", "ConnectionLost", "PeerSession"]
+__all__ = ["Answer", "ConnectionLost", "PeerSession", "Tally"]
 
 READ_SIZE = 65536
 CLOSE_TIMEOUT = 5.0
@@ -44,6 +44,23 @@ class Answer:
 
 
 ACK = Answer()
+
+
+@dataclass(kw_only=True, slots=True)
+class Tally:
+    """What one connection carried, in events: received from the peer and how we answered them, sent to the
+    peer and how it answered. Batches count their events (version 1)."""
+
+    received: int = 0
+    acked: int = 0
+    nacked: int = 0
+    sent: int = 0
+    peer_acked: int = 0
+    peer_nacked: int = 0
+
+    def as_log(self) -> dict[str, int]:
+        return {"received": self.received, "acked": self.acked, "nacked": self.nacked, "sent": self.sent,
+                "peer_acked": self.peer_acked, "peer_nacked": self.peer_nacked}
 
 
 class ConnectionLost(SinkError):
@@ -68,6 +85,8 @@ class PeerSession:
         self._answers: dict[int, asyncio.Future[PublishAcked | PublishNacked]] = {}
         self._window = asyncio.Condition()
         self.closed: asyncio.Future[ConnectionClosed] = self._loop.create_future()
+        self.tally = Tally()
+        self._send_failed = False  # the transport refused a write: nothing more is written
 
     # -- used by the application ------------------------------------------------------------
 
@@ -99,6 +118,7 @@ class PeerSession:
         # A caller that only fires and forgets must not get "exception never retrieved".
         future.add_done_callback(lambda f: None if f.cancelled() else f.exception())
         self._answers[message_id] = future
+        self.tally.sent += 1
         await self._flush()
         return future
 
@@ -144,12 +164,16 @@ class PeerSession:
 
     async def _flush(self) -> None:
         data = self.connection.data_to_send()
-        if data and not self._writer.is_closing():
+        if data and not self._send_failed and not self._writer.is_closing():
             self._writer.write(data)
             try:
                 await self._writer.drain()
-            except (ConnectionError, OSError):
-                pass  # the read side sees the end and closes the connection
+            except (ConnectionError, OSError) as exc:
+                # The peer is gone (killed, unplugged). Said once, here, with the peer: asyncio's own
+                # "socket.send() raised exception." per later write is what a person would see otherwise.
+                # The read side sees the end and closes the connection.
+                self._send_failed = True
+                self._log.info("peer gone while sending", extra={"peer": self.peer, "error": repr(exc)})
 
     async def _dispatch(self, events: list[ConnectionEvent]) -> None:
         for event in events:
@@ -159,11 +183,19 @@ class PeerSession:
                     "peer": self.peer, "error_class": event.error_class, "requirement": event.requirement,
                     "detail": event.detail})
             answer = await self._on_event(self, event)
+            if isinstance(event, EventReceived):
+                self.tally.received += 1
+            if isinstance(event, PublishAcked):
+                self.tally.peer_acked += 1
+            elif isinstance(event, PublishNacked):
+                self.tally.peer_nacked += 1
             if isinstance(event, EventReceived) and self.connection.state is State.OPEN:
                 answer = answer or ACK
                 if answer.ack:
+                    self.tally.acked += 1
                     self.connection.ack(event.message_id, self.now())
                 else:
+                    self.tally.nacked += 1
                     self.connection.nack(event.message_id, self.now(), machine_message=answer.machine_message,
                                          human_message=answer.human_message)
                 await self._flush()

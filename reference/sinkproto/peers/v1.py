@@ -69,6 +69,13 @@ def in_flight_events(connection: Connection) -> list[Event]:
     return list(connection.in_flight.values())
 
 
+def _count_batch(session: PeerSession, events: int, nacked: int) -> None:
+    """A received batch in the session's tally: its events, ACKed but for the NACKed ones (BRES-6)."""
+    session.tally.received += events
+    session.tally.acked += events - nacked
+    session.tally.nacked += nacked
+
+
 def _batch_order(event: Event) -> tuple[int, bytes, int]:
     return (event.event_type_id, event.key, event.offset)
 
@@ -100,6 +107,7 @@ async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[in
             await session.wait_can_publish()
             try:
                 sent.append(connection.publish_batch(sorted(rest[:count], key=_batch_order), session.now()))
+                session.tally.sent += count
                 break
             except EncodeError:
                 count //= 2  # BPUB-5: publish_batch changed nothing; try half as many
@@ -145,11 +153,14 @@ class SinkServerV1(SinkServer):
                                else on_batch_by_event(self.handler, session, client, event.events))
                 connection = session.connection
                 assert isinstance(connection, ConnectionV1)
+                _count_batch(session, len(event.events), len(nacks))
                 if connection.negotiated_version == 1 and event.message_id in connection.awaiting_batch_answer:
                     connection.answer_batch(event.message_id, session.now(), nacks)  # BPUB-11: after storing
                     await session._flush()
                 return None
             if isinstance(event, BatchAnswered):
+                session.tally.peer_acked += len(event.events) - len(event.nacked)
+                session.tally.peer_nacked += len(event.nacked)
                 # BRES-6: the client answered a batch this server sent (an outbox pump on version 1).
                 on_answer = getattr(self.handler, "on_batch_answered", None)
                 if on_answer is not None:
@@ -221,7 +232,7 @@ class SinkClientV1(SinkClient):
         finally:
             self.session = None
             self.connected.clear()
-        log.info("disconnected", extra={"reason": closed.reason, "unanswered": len(closed.unanswered), "version": offer})
+        log.info("disconnected", extra={**session.tally.as_log(), "reason": closed.reason, "unanswered": len(closed.unanswered), "version": offer})
         await self.handler.on_disconnect(closed)
         return closed
 
@@ -236,6 +247,8 @@ class SinkClientV1(SinkClient):
             await self._answer_batch(session, event)
             return None
         if isinstance(event, BatchAnswered):
+            session.tally.peer_acked += len(event.events) - len(event.nacked)
+            session.tally.peer_nacked += len(event.nacked)
             future = self._batch_answers.pop(event.message_id, None)
             if future is not None and not future.done():
                 future.set_result(event)
@@ -259,6 +272,7 @@ class SinkClientV1(SinkClient):
                 nacks[index] = (answer.machine_message, answer.human_message)
         connection = session.connection
         assert isinstance(connection, ConnectionV1)
+        _count_batch(session, len(event.events), len(nacks))
         if connection.negotiated_version == 1 and event.message_id in connection.awaiting_batch_answer:
             connection.answer_batch(event.message_id, session.now(), nacks)  # after storing
             await session._flush()
@@ -269,6 +283,7 @@ class SinkClientV1(SinkClient):
         connection = session.connection
         assert isinstance(connection, ConnectionV1)
         message_id = connection.publish_batch(tuple(events), session.now())
+        session.tally.sent += len(events)
         future: asyncio.Future[BatchAnswered] = asyncio.get_running_loop().create_future()
         future.add_done_callback(lambda f: None if f.cancelled() else f.exception())
         self._batch_answers[message_id] = future

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ._policy import DeliveryPolicy, PolicySet, Transmission, load_policies, parse_policies
 from ._retention import RetentionReport
 from ._schema import FORMAT_VERSION
-from ._status import LogStatus, PeerStatus, StoreStatus, TypeStatus
+from ._status import LogStatus, PeerStatus, Refusal, StoreStatus, TypeStatus
 from ._store import DeadLetter, EventStore
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "RetentionReport",
     "StoreStatus",
     "PeerStatus",
+    "Refusal",
     "TypeStatus",
     "LogStatus",
 ]

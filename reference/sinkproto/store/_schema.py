@@ -35,8 +35,9 @@ APPLICATION_ID: Final = 0x53494E4B  # "SINK"
 # 1: the first format. 2: delivery policies (the `policies` table,
 # topics.trimmed_to for retention, the 'superseded' mark state, the peers'
 # last-seen times in `subscribers`). 3: the protocol version each server
-# accepts, as a version-1 client learnt it (`server_versions`, VER-3).
-FORMAT_VERSION: Final = 3
+# accepts, as a version-1 client learnt it (`server_versions`, VER-3). 4: the last connection response
+# that refused a handshake, per peer (`subscribers.refused_at` and the response, HS-17), for `sink status`.
+FORMAT_VERSION: Final = 4
 
 MAX_INSTANCE_ID: Final = 0xFFFF_FFFF  # HS-5/HS-7: instance ids are 32-bit on the wire
 
@@ -123,11 +124,18 @@ CREATE TABLE events (
 -- all_types = 1: every type; otherwise the types in subscription_types.
 -- last_handshake_at, last_seen_at: the caller's clock (unix seconds) at the
 -- peer's last completed handshake and last frame, for `sink status`.
+-- refused_at, refusal, refusal_machine_message, refusal_human_message: the
+-- last connection response that refused a handshake (its wire name and
+-- messages, HS-17), kept for the operator; NULL: never refused.
 CREATE TABLE subscribers (
-    peer              TEXT    PRIMARY KEY,
-    all_types         INTEGER NOT NULL DEFAULT 0 CHECK (all_types IN (0, 1)),
-    last_handshake_at REAL,
-    last_seen_at      REAL
+    peer                    TEXT    PRIMARY KEY,
+    all_types               INTEGER NOT NULL DEFAULT 0 CHECK (all_types IN (0, 1)),
+    last_handshake_at       REAL,
+    last_seen_at            REAL,
+    refused_at              REAL,
+    refusal                 TEXT,
+    refusal_machine_message BLOB,
+    refusal_human_message   BLOB
 );
 
 CREATE TABLE subscription_types (
@@ -245,4 +253,10 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
 )""",
     ),
     2: (SERVER_VERSIONS,),
+    3: (
+        "ALTER TABLE subscribers ADD COLUMN refused_at REAL",
+        "ALTER TABLE subscribers ADD COLUMN refusal TEXT",
+        "ALTER TABLE subscribers ADD COLUMN refusal_machine_message BLOB",
+        "ALTER TABLE subscribers ADD COLUMN refusal_human_message BLOB",
+    ),
 }

@@ -16,7 +16,7 @@ from ._policy import PolicySet
 from ._schema import STATE_SUPERSEDED, U64_ZERO, from_db
 from ._sql import EVENT_COLUMNS, event_from_row
 
-__all__ = ["LogStatus", "PeerStatus", "StoreStatus", "TypeStatus", "read_status"]
+__all__ = ["LogStatus", "PeerStatus", "Refusal", "StoreStatus", "TypeStatus", "read_status"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -40,14 +40,26 @@ class TypeStatus:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Refusal:
+    """The last connection response that refused a handshake with a peer (HS-17), and when (the caller's clock)."""
+
+    response: str  # its wire name, e.g. instance_id_mismatch
+    machine_message: bytes
+    human_message: bytes
+    at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PeerStatus:
-    """One peer: its subscription (None: all types; empty: none), when it was last heard from, per-type state."""
+    """One peer: its subscription (None: all types; empty: none), when it was last heard from, per-type state,
+    and the last refusal of a handshake (None: never refused)."""
 
     peer: str
     subscription: frozenset[int] | None
     last_handshake_at: float | None
     last_seen_at: float | None
     types: tuple[TypeStatus, ...]
+    last_refusal: Refusal | None = None
 
     @property
     def pending(self) -> int:
@@ -122,15 +134,19 @@ def _peer_status(db: sqlite3.Connection, peer: str, row: tuple[object, ...] | No
             received=got, newest_received_timestamp=None if newest is None else from_db(newest)))
     subscription: frozenset[int] | None = frozenset()
     handshake = seen = None
+    refusal = None
     if row is not None:
-        all_types, handshake, seen = row
+        all_types, handshake, seen, refused_at, response, machine, human = row
+        if refused_at is not None and response is not None:
+            refusal = Refusal(response=str(response), machine_message=bytes(machine or b""),  # type: ignore[arg-type]
+                              human_message=bytes(human or b""), at=float(refused_at))  # type: ignore[arg-type]
         if all_types:
             subscription = None
         else:
             subscription = frozenset(from_db(t) for (t,) in db.execute(
                 "SELECT event_type_id FROM subscription_types WHERE peer = ?", (peer,)))
     return PeerStatus(peer=peer, subscription=subscription, last_handshake_at=handshake,  # type: ignore[arg-type]
-                      last_seen_at=seen, types=tuple(types))  # type: ignore[arg-type]
+                      last_seen_at=seen, types=tuple(types), last_refusal=refusal)  # type: ignore[arg-type]
 
 
 def read_status(db: sqlite3.Connection, *, instance_id: int, policies: PolicySet, only_peer: str | None,
@@ -147,8 +163,9 @@ def read_status(db: sqlite3.Connection, *, instance_id: int, policies: PolicySet
                FROM topics t GROUP BY t.event_type_id ORDER BY t.event_type_id""",
             {"zero": U64_ZERO})
     ]
-    subscribers = {peer: (all_types, handshake, seen) for peer, all_types, handshake, seen in db.execute(
-        "SELECT peer, all_types, last_handshake_at, last_seen_at FROM subscribers")}
+    subscribers = {row[0]: tuple(row[1:]) for row in db.execute(
+        """SELECT peer, all_types, last_handshake_at, last_seen_at, refused_at, refusal, refusal_machine_message,
+                  refusal_human_message FROM subscribers""")}
     if only_peer is not None:
         names = [only_peer]
     else:

@@ -546,6 +546,27 @@ class EventStore:
                 {"peer": peer, "at": float(at), "handshake": handshake},
             )
 
+    def record_refusal(self, peer: str, at: float, *, response: str, machine_message: bytes = b"",
+                       human_message: bytes = b"") -> None:
+        """Record that ``peer`` refused a handshake at ``at`` with ``response`` (a wire name, HS-17).
+
+        Only the last refusal per peer is kept; ``sink status`` shows it
+        while it is newer than the last completed handshake.
+        """
+        _check_peer(peer)
+        if not isinstance(at, (int, float)) or isinstance(at, bool):
+            raise StoreError(f"at must be unix seconds, got {at!r}")
+        if not isinstance(response, str) or not response:
+            raise StoreError(f"response must be a non-empty wire name, got {response!r}")
+        with self._write() as db:
+            db.execute("INSERT INTO subscribers (peer) VALUES (?) ON CONFLICT (peer) DO NOTHING", (peer,))
+            db.execute(
+                """UPDATE subscribers SET refused_at = :at, refusal = :response, refusal_machine_message = :machine,
+                       refusal_human_message = :human WHERE peer = :peer""",
+                {"peer": peer, "at": float(at), "response": response, "machine": bytes(machine_message),
+                 "human": bytes(human_message)},
+            )
+
     def status(self, peer: str | None = None) -> StoreStatus:
         """The subscription state, per peer and event type (``peer``: only that one), for ``sink status``.
 
