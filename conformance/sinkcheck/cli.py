@@ -39,6 +39,7 @@ EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
     "fuzz server": ((0, "no finding"), (1, "a finding, saved to --out"), (2, "it cannot fuzz: profile or peer")),
     "fuzz client": ((0, "no finding"), (1, "a finding, saved to --out"), (2, "it cannot fuzz: profile or peer")),
     "replay": ((0, "the finding does not reproduce"), (1, "it reproduces"), (2, "it cannot replay: file or peer")),
+    "profile": ((0, "the profile template was written"),),
 }
 
 

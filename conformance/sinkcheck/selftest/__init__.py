@@ -202,6 +202,10 @@ def _reports_renamed(args: argparse.Namespace, tag: str) -> argparse.Namespace:
     return renamed
 
 
+#: `sink connect`'s exit statuses that are no crash: 0 synced, 3 refused (it stops and reports, HS-17)
+REFERENCE_CLIENT_EXIT_OK = (0, 3)
+
+
 def client_profile(pki_dir: Path, workdir: Path, *, mutant: str | None = None, version: int = 0) -> Profile:
     """The reference client (or a client mutant), started by the runner for each case, offering ``version``."""
     db = workdir / f"client-{mutant or 'reference'}-{time.monotonic_ns()}.db"
@@ -214,7 +218,10 @@ def client_profile(pki_dir: Path, workdir: Path, *, mutant: str | None = None, v
                    keepalive=CLIENT_KEEPALIVE, features=frozenset({"client_publish"}),
                    client=ClientSettings(exec=command, events_to_publish=EVENTS_TO_PUBLISH, keepalive=CLIENT_KEEPALIVE,
                                          connect_wait=10.0, reconnect_wait=2.0,
-                                         versions=(0, 1) if version == 1 else (0,)))
+                                         versions=(0, 1) if version == 1 else (0,)),
+                   # `sink connect` stops with exit status 3 after instance_id_mismatch (HS-16, HS-17): a
+                   # documented stop, not a crash; any other exit the runner did not ask for is one (ERR-5)
+                   observe=ObserveSettings(exit_ok=REFERENCE_CLIENT_EXIT_OK))
 
 
 @dataclass
