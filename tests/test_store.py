@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -492,6 +493,31 @@ def test_calls_from_several_threads_are_serialised(store: EventStore) -> None:
     for t in threads:
         t.join()
     assert [e.offset for e in store.pending(PEER)] == list(range(1, 101))
+
+
+def test_no_part_of_the_store_hides_a_name_of_another() -> None:
+    # EventStore is one mixin per idea (store/_store.py). A name defined in
+    # two of them would silently resolve to the first in the MRO, and the
+    # other would never run.
+    owners: dict[str, list[str]] = {}
+    for part in EventStore.__mro__[1:-1]:  # the parts and _StoreBase: not EventStore, not object
+        for name in vars(part):
+            if name.startswith("__") and name.endswith("__") and name not in ("__init__", "__enter__", "__exit__"):
+                continue
+            owners.setdefault(name, []).append(part.__name__)
+    assert {name: parts for name, parts in owners.items() if len(parts) > 1} == {}
+    assert "append" in owners and "status" in owners and "open" in owners  # the walk did see the parts
+
+
+def test_the_docs_say_where_each_method_of_the_store_lives() -> None:
+    page = (ROOT / "docs" / "store.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| [^|]+ \| `(_\w+)\.py` \| (.+) \|$", page.split("## In the code", 1)[1], re.MULTILINE)
+    documented = {name: f"sinkproto.store.{module}" for module, names in rows for name in re.findall(r"`(\w+)`", names)}
+    public = {name for name in dir(EventStore) if not name.startswith("_")}
+    assert set(documented) == public
+    for name, module in documented.items():
+        part = next(part for part in EventStore.__mro__ if name in vars(part))
+        assert part.__module__ == module, name
 
 
 # ---------------------------------------------------------------- SIGKILL

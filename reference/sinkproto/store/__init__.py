@@ -7,11 +7,12 @@ delivery policies (priority, latest-only, retention) and ``sink status``.
 
 from __future__ import annotations
 
+from ._dead_letters import DeadLetter
 from ._policy import DeliveryPolicy, PolicySet, Transmission, load_policies, parse_policies
 from ._retention import RetentionReport
 from ._schema import FORMAT_VERSION
 from ._status import LogStatus, PeerStatus, Refusal, StoreStatus, TypeStatus
-from ._store import DeadLetter, EventStore
+from ._store import EventStore
 
 __all__ = [
     "EventStore",

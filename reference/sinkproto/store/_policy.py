@@ -23,11 +23,16 @@ File layout::
     keep_days = 30             # ... and none older than 30 days
 
 A type's section inherits every field it does not set from ``[default]``.
+
+The store keeps them in its ``policies`` table: :class:`_Policies` (a part of
+``EventStore``) writes and reads them there, and :func:`read_policies` is how
+every other part of the store reads them, inside its own transaction.
 """
 
 from __future__ import annotations
 
 import math
+import sqlite3
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -35,8 +40,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, Protocol
 
-from ..errors import PolicyError
+from ..errors import PolicyError, StoreError
 from ..limits import MAX_U64
+from ._base import _StoreBase
+from ._schema import from_db, to_db
 
 __all__ = ["DeliveryPolicy", "PolicySet", "Transmission", "load_policies", "parse_policies"]
 
@@ -185,3 +192,48 @@ def load_policies(path: str | Path, registry: _Names | None = None) -> PolicySet
         return parse_policies(document, registry)
     except PolicyError as exc:
         raise PolicyError(f"{path}: {exc}") from None
+
+
+def read_policies(db: sqlite3.Connection) -> PolicySet:
+    """The policies in the store's ``policies`` table, read in the caller's transaction.
+
+    Read by every call that needs them, never cached: a policy applied by
+    another process (``sink policies apply``) takes effect at the running
+    peer's next call.
+    """
+    default = DeliveryPolicy()
+    by_type: dict[int, DeliveryPolicy] = {}
+    rows = db.execute("SELECT event_type_id, priority, transmission, keep_last, keep_days FROM policies")
+    for event_type_id, priority, transmission, keep_last, keep_days in rows:
+        policy = DeliveryPolicy(priority=priority, transmission=transmission, keep_last=keep_last, keep_days=keep_days)
+        if event_type_id is None:
+            default = policy
+        else:
+            by_type[from_db(event_type_id)] = policy
+    return PolicySet(default=default, by_type=by_type)
+
+
+class _Policies(_StoreBase):
+    """The store's delivery policies: :meth:`set_policies`, :meth:`policies`."""
+
+    def set_policies(self, policies: PolicySet) -> None:
+        """Replace the delivery policies (docs/operations.md) in one transaction.
+
+        They take effect at the next call of every process using this file.
+        Superseded marks and deleted events stay as they are: a policy
+        change is not retroactive.
+        """
+        if not isinstance(policies, PolicySet):
+            raise StoreError(f"set_policies needs a PolicySet, got {type(policies).__name__}")
+        rows = [(None, policies.default)] + [(to_db(t), p) for t, p in policies.by_type.items()]
+        with self._write() as db:
+            db.execute("DELETE FROM policies")
+            db.executemany(
+                "INSERT INTO policies (event_type_id, priority, transmission, keep_last, keep_days) VALUES (?, ?, ?, ?, ?)",
+                [(t, p.priority, p.transmission, p.keep_last, p.keep_days) for t, p in rows],
+            )
+
+    def policies(self) -> PolicySet:
+        """The delivery policies in effect (all defaults for a store that never had any set)."""
+        with self._read() as db:
+            return read_policies(db)

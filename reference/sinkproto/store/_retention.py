@@ -1,7 +1,8 @@
 """Retention: delete the oldest events of a topic that every subscriber has passed.
 
-Runs inside the caller's write transaction (``EventStore.apply_retention``).
-What is deleted is always a prefix of the topic's log, cut at ``cut``:
+:class:`_Retention` (a part of ``EventStore``) runs one pass in one write
+transaction (``EventStore.apply_retention``). What is deleted is always a
+prefix of the topic's log, cut at ``cut``:
 
 - the policy's limit: offsets at or below ``last_offset - keep_last``, or
   below the first event stamped at or after ``now - keep_days``; with both,
@@ -21,11 +22,13 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from ._policy import PolicySet
+from ..errors import StoreError
+from ._base import _StoreBase
+from ._policy import PolicySet, read_policies
 from ._schema import STATE_RETRY, U64_ZERO, from_db, to_db
 from ._sql import types_where
 
-__all__ = ["RetentionReport", "apply_retention"]
+__all__ = ["RetentionReport", "_Retention"]
 
 # The events below a cut that must stay: one a dead letter or a retry refers to.
 _PROTECTED = f"""(EXISTS (SELECT 1 FROM dead_letters d WHERE d.topic_id = e.topic_id AND d."offset" = e."offset")
@@ -60,7 +63,7 @@ def _policy_cut(db: sqlite3.Connection, topic_id: int, last_offset: int, trimmed
     return cut
 
 
-def apply_retention(db: sqlite3.Connection, policies: PolicySet, now: float) -> RetentionReport:
+def _delete_unretained(db: sqlite3.Connection, policies: PolicySet, now: float) -> RetentionReport:
     """Delete what the retention policies no longer keep, as of ``now``; see the module docstring."""
     with_retention = types_where(policies, lambda p: p.has_retention)
     if with_retention == "0":
@@ -108,3 +111,21 @@ def apply_retention(db: sqlite3.Connection, policies: PolicySet, now: float) -> 
         db.execute("UPDATE topics SET trimmed_to = :cut WHERE topic_id = :topic", bounds)
         trimmed += 1
     return RetentionReport(deleted=deleted, topics=trimmed)
+
+
+class _Retention(_StoreBase):
+    """Retention: :meth:`apply_retention`."""
+
+    def apply_retention(self, now: float) -> RetentionReport:
+        """Delete the events the retention policies no longer keep, as of ``now`` (unix seconds).
+
+        An event is deleted only when it is outside its type's ``keep_last``
+        or ``keep_days`` limit, every subscriber of its type has passed it,
+        and no dead letter or retry refers to it: nothing unsent is ever
+        deleted. Topics (and so producer offsets) are never deleted. One
+        transaction; the caller decides how often to run it.
+        """
+        if not isinstance(now, (int, float)) or isinstance(now, bool):
+            raise StoreError(f"now must be unix seconds, got {now!r}")
+        with self._write() as db:
+            return _delete_unretained(db, read_policies(db), now)

@@ -1,6 +1,6 @@
 """The subscription state of a store, per peer and event type: what ``sink status`` shows.
 
-Read in one transaction of the caller (``EventStore.status``). No clock:
+Read in one transaction by ``EventStore.status`` (its :class:`_Status` part). No clock:
 ages ("freshness") are computed by whoever holds a "now", from the times
 and timestamps returned here.
 """
@@ -8,15 +8,17 @@ and timestamps returned here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..messages import Event
-from ._policy import PolicySet
+from ._base import _StoreBase
+from ._checks import check_peer
+from ._outbox import type_filter
+from ._policy import PolicySet, read_policies
 from ._schema import STATE_SUPERSEDED, U64_ZERO, from_db
-from ._sql import EVENT_COLUMNS, event_from_row
+from ._sql import EVENT_COLUMNS, event_from_row, pending_sql, types_where
 
-__all__ = ["LogStatus", "PeerStatus", "Refusal", "StoreStatus", "TypeStatus", "read_status"]
+__all__ = ["LogStatus", "PeerStatus", "Refusal", "StoreStatus", "TypeStatus", "_Status", "read_status"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -97,16 +99,15 @@ def _by_type(rows: list[tuple[int, ...]]) -> dict[int, tuple[int, ...]]:
     return {from_db(row[0]): tuple(row[1:]) for row in rows}
 
 
-def _peer_status(db: sqlite3.Connection, peer: str, row: tuple[object, ...] | None,
-                 type_filter: Callable[[sqlite3.Connection, str], str | None],
-                 pending_sql: Callable[[str], str]) -> PeerStatus:
+def _peer_status(db: sqlite3.Connection, peer: str, row: tuple[object, ...] | None, latest: str) -> PeerStatus:
     params = {"peer": peer, "zero": U64_ZERO}
     condition = type_filter(db, peer)
     pending: dict[int, tuple[int, ...]] = {}
     subscribed: set[int] = set()
     if condition is not None:
+        pending_events = pending_sql(condition, latest, "t.event_type_id, e.seq")
         pending = _by_type(db.execute(
-            f"SELECT event_type_id, count(*), min(seq) FROM ({pending_sql(condition)}) GROUP BY 1", params).fetchall())
+            f"SELECT event_type_id, count(*), min(seq) FROM ({pending_events}) GROUP BY 1", params).fetchall())
         # Every type of our log the peer receives gets a row, pending or not:
         # "0 pending" is an answer an operator asks for.
         subscribed = {from_db(t) for (t,) in db.execute(
@@ -149,10 +150,8 @@ def _peer_status(db: sqlite3.Connection, peer: str, row: tuple[object, ...] | No
                       last_seen_at=seen, types=tuple(types), last_refusal=refusal)  # type: ignore[arg-type]
 
 
-def read_status(db: sqlite3.Connection, *, instance_id: int, policies: PolicySet, only_peer: str | None,
-                type_filter: Callable[[sqlite3.Connection, str], str | None],
-                pending_sql: Callable[[str], str]) -> StoreStatus:
-    """The store's status; ``pending_sql(where)`` selects (event_type_id, seq) of the pending events."""
+def read_status(db: sqlite3.Connection, *, instance_id: int, policies: PolicySet, only_peer: str | None) -> StoreStatus:
+    """The store's status; the pending events are counted with the scan ``EventStore.pending`` uses."""
     log = [
         LogStatus(event_type_id=from_db(t), topics=topics, stored=stored or 0, produced=int(produced),
                   newest_timestamp=None if newest is None else from_db(newest))
@@ -172,5 +171,22 @@ def read_status(db: sqlite3.Connection, *, instance_id: int, policies: PolicySet
         names = sorted({*subscribers,
                         *(p for (p,) in db.execute("SELECT DISTINCT peer FROM received")),
                         *(p for (p,) in db.execute("SELECT DISTINCT peer FROM dead_letters"))})
-    peers = tuple(_peer_status(db, name, subscribers.get(name), type_filter, pending_sql) for name in names)
+    latest = types_where(policies, lambda p: p.transmission == "latest")
+    peers = tuple(_peer_status(db, name, subscribers.get(name), latest) for name in names)
     return StoreStatus(instance_id=instance_id, policies=policies, log=tuple(log), peers=peers)
+
+
+class _Status(_StoreBase):
+    """What ``sink status`` shows: :meth:`status`."""
+
+    def status(self, peer: str | None = None) -> StoreStatus:
+        """The subscription state, per peer and event type (``peer``: only that one), for ``sink status``.
+
+        One read transaction: a consistent snapshot, also while the peer
+        that owns the file is running. It reads every pending event, so it
+        is meant for operators, not for a hot path (use :meth:`lag`).
+        """
+        if peer is not None:
+            check_peer(peer)
+        with self._read() as db:
+            return read_status(db, instance_id=self._instance_id, policies=read_policies(db), only_peer=peer)
