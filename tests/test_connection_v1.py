@@ -7,12 +7,13 @@ from sinktest import covers
 
 from sinkproto.codec import CONSTRUCT
 from sinkproto.connection import Connection, Role, State
-from sinkproto.connection_v1 import TRANSITIONS_V1, BatchAnswered, BatchReceived, ConnectionV1
+from sinkproto.connection_v1 import TRANSITIONS_V1, ConnectionV1
 from sinkproto.construct_codec import encode_frame
 from sinkproto.errors import LocalProtocolError
-from sinkproto.events import ConnectionClosed, HandshakeCompleted, HandshakeRefused, HandshakeRequested, ProtocolError
-from sinkproto.messages import ConnectionRequest, ConnectionResponse, Event, Response
-from sinkproto.messages_v1 import BatchPublish, BatchResult, BatchResultEntry, BatchV1
+from sinkproto.events import (BatchAnswered, BatchReceived, ConnectionClosed, HandshakeCompleted, HandshakeRefused, HandshakeRequested,
+    ProtocolError)
+from sinkproto.messages import (BatchPublish, BatchResult, BatchResultEntry, BatchV1, ConnectionRequest, ConnectionResponse, Event,
+    Response)
 from sinkproto.readers import ReaderSchemas
 from sinkproto.stream import frame_bytes
 

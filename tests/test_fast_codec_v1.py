@@ -26,15 +26,14 @@ from sinktest import ROOT, covers
 from test_fast_codec import LIMITS, mutated, outcome
 from test_properties import batches, events, frames
 
-from sinkproto.batchrules import body_offset, gzip_body
-from sinkproto.batchrules_v1 import zstd_body
+from sinkproto.batchrules import body_offset, gzip_body, zstd_body
 from sinkproto.codec import CONSTRUCT, FAST
 from sinkproto.construct_codec import v1 as construct_v1
 from sinkproto.errors import EncodeError
 from sinkproto.fast_codec import v1 as fast_v1
 from sinkproto.limits import Limits
-from sinkproto.messages import Batch, BatchLayout, ConnectionRequest, ConnectionResponse, Event, Response
-from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+from sinkproto.messages import (Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchResult, BatchResultEntry,
+    BatchV1, ConnectionRequest, ConnectionResponse, Event, Response)
 from sinkproto.readers import ReaderSchemas
 from sinkproto.vectors import check as vector_check
 from sinkproto.vectors.model import Case, load_dir, vector_record_schemas

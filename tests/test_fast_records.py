@@ -21,8 +21,7 @@ import fastavro
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sinkproto.batchrules import gzip_body, zigzag_encode
-from sinkproto.batchrules_v1 import zstd_body
+from sinkproto.batchrules import gzip_body, zigzag_encode, zstd_body
 from sinkproto.bench.profiles import load
 from sinkproto.construct_codec import v1
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_body
@@ -31,8 +30,7 @@ from sinkproto.fast_codec import v1 as fast_v1
 from sinkproto.fast_codec.primitives import varint_bytes
 from sinkproto.fast_codec.records import bytes_body, encode_records_body, int_body, pack, unpack
 from sinkproto.limits import DEFAULT_LIMITS, Limits
-from sinkproto.messages import BatchLayout, Event
-from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchV1
+from sinkproto.messages import BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchV1, Event
 from sinkproto.records import Column, ColumnType, RecordSchemas, transpose
 from sinkproto.schemas import default_registry
 from sinkproto.transforms import Transform, pack_bits, unpack_bits

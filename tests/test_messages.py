@@ -108,6 +108,45 @@ def test_unknown_types_and_empty_frame() -> None:
     assert info.value.requirement == "STREAM-3"
 
 
+@covers("FRAME-1", "FRAME-3", "FRAME-7")
+def test_one_frame_type_says_which_version_added_each_type() -> None:
+    from sinkproto import FrameType, construct_codec, fast_codec
+    from sinkproto.construct_codec import v1 as construct_v1
+    from sinkproto.fast_codec import v1 as fast_v1
+
+    assert {t.name: (t.value, t.since) for t in FrameType} == {
+        "CONNECTION_REQUEST": (0, 0), "CONNECTION_RESPONSE": (1, 0), "BATCH_PUBLISH": (2, 1), "ACK": (3, 0),
+        "PUBLISH": (4, 0), "PING": (5, 0), "PONG": (6, 0), "NACK": (7, 0), "BATCH_RESULT": (8, 1),
+    }
+    # The table and the decoders agree: a type is unknown exactly to the decoders of versions before its `since`.
+    decoders = {0: (construct_codec.decode_frame, fast_codec.decode_frame), 1: (construct_v1.decode_frame, fast_v1.decode_frame)}
+    for version, pair in decoders.items():
+        for nibble in range(16):
+            defined = nibble in FrameType._value2member_map_ and FrameType(nibble).since <= version
+            for decode in pair:
+                try:
+                    decode(bytes([nibble << 4, 0]))
+                except e.UnknownType:
+                    assert not defined, (version, nibble, decode.__module__)
+                except e.DecodeError:
+                    assert defined, (version, nibble, decode.__module__)
+                else:
+                    assert defined, (version, nibble, decode.__module__)
+
+
+def test_one_model_for_every_version() -> None:
+    import typing
+
+    import sinkproto
+    from sinkproto.events import BatchAnswered, BatchReceived, ConnectionEvent
+    from sinkproto.messages import BatchPublish, BatchResult, Frame
+
+    assert {BatchPublish, BatchResult, Ack, ConnectionRequest} <= set(typing.get_args(Frame))
+    assert {BatchReceived, BatchAnswered} <= set(typing.get_args(ConnectionEvent))
+    for name in ("BatchPublish", "BatchResult", "BatchResultEntry", "BatchFormat", "BatchCodec", "BatchMode", "BatchV1"):
+        assert getattr(sinkproto, name) is getattr(sinkproto.messages, name) and name in sinkproto.__all__
+
+
 @covers("PUB-1", "PUB-2", "PUB-3")
 def test_event_layout_and_exact_end() -> None:
     data = encode_event(ev(key=b"", event_data=b""))

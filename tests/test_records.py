@@ -12,8 +12,7 @@ from sinkproto.construct_codec import v1
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column
 from sinkproto.errors import EncodeError, LimitExceeded, SchemaError
 from sinkproto.limits import Limits
-from sinkproto.messages import Event
-from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchV1
+from sinkproto.messages import BatchCodec, BatchFormat, BatchMode, BatchV1, Event
 from sinkproto.records import ColumnType, RecordSchemas, flatten, transpose
 from sinkproto.schemas import default_registry
 from sinkproto.transforms import Transform, numbered_split, pack_bits, unpack_bits

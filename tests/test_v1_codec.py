@@ -13,8 +13,8 @@ from sinkproto import construct_codec as codec
 from sinkproto.construct_codec import v1
 from sinkproto.errors import EncodeError, LimitExceeded, UnknownType
 from sinkproto.limits import Limits
-from sinkproto.messages import Batch, ConnectionRequest, ConnectionResponse, Event, Response
-from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+from sinkproto.messages import (Batch, BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1, ConnectionRequest,
+    ConnectionResponse, Event, Response)
 from sinkproto.readers import ReaderSchemas
 from sinkproto.vectors.check import check_case, check_ids, load_lock
 from sinkproto.vectors.generate import generate

@@ -35,7 +35,14 @@ from sinkproto.jsonform import to_json
 from sinkproto.messages import (
     Ack,
     Batch,
+    BatchCodec,
+    BatchFormat,
     BatchLayout,
+    BatchMode,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
+    BatchV1,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -46,7 +53,6 @@ from sinkproto.messages import (
     Publish,
     Response,
 )
-from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
 from sinkproto.readers import ReaderSchemas
 from sinkproto.vectors.model import StreamValue, encode_kind, value_to_json
 

@@ -23,7 +23,7 @@ from sinkproto import (
 )
 from sinkproto.construct_codec import v1 as codec_v1
 from sinkproto.errors import DecodeError
-from sinkproto.messages_v1 import BatchPublish, BatchResult, BatchV1
+from sinkproto.messages import BatchPublish, BatchResult, BatchV1
 from sinkproto.readers import ReaderSchemas
 from sinkproto.records import RecordSchemas
 from sinkproto.schemas import default_registry

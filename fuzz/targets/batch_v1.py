@@ -72,8 +72,7 @@ def recoded(data: bytes) -> list[bytes]:
     plain = plain_body(data[1] >> 4, data[start:])
     if plain is None:
         return []
-    from sinkproto.batchrules import gzip_body
-    from sinkproto.batchrules_v1 import zstd_body
+    from sinkproto.batchrules import gzip_body, zstd_body
 
     pack = {0: bytes, 1: gzip_body, 2: zstd_body}
     mode = data[1] & 0x0F
@@ -86,7 +85,7 @@ def setup() -> Check:
 
     from sinkproto import DecodeError, Limits
     from sinkproto.codec import DEFAULT
-    from sinkproto.messages_v1 import BatchMode, BatchV1
+    from sinkproto.messages import BatchMode, BatchV1
     from sinkproto.records import RecordSchemas
     from sinkproto.schemas import default_registry
 

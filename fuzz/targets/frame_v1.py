@@ -19,7 +19,7 @@ def setup() -> Check:
 
     from sinkproto import InvalidUtf8, Limits, Publish
     from sinkproto.codec import DEFAULT
-    from sinkproto.messages_v1 import BatchPublish, BatchResult
+    from sinkproto.messages import BatchPublish, BatchResult
     from sinkproto.readers import ReaderSchemas
 
     from ..oracles import REQUIREMENT_IDS_V1, STRICT_UTF8, TIGHT_VARINTS, check_roundtrip, check_tighter, decode_or_none

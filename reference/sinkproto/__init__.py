@@ -1,6 +1,7 @@
-"""sinkproto: the reference implementation of the Sink protocol (version 0).
+"""sinkproto: the reference implementation of the Sink protocol (versions 0 and 1).
 
-Public API: the message classes, the codec functions (the fast codec;
+Public API: the message classes of every version (:class:`FrameType` says
+which version added a frame type), the codec functions (the fast codec;
 ``sinkproto.construct_codec`` is the reference it is proven equal to, and
 ``sinkproto.codec`` switches between them), the stream framing, limits,
 errors and the durable event store.
@@ -24,7 +25,14 @@ from .limits import DEFAULT_LIMITS, Limits
 from .messages import (
     Ack,
     Batch,
+    BatchCodec,
+    BatchFormat,
     BatchLayout,
+    BatchMode,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
+    BatchV1,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -46,7 +54,14 @@ __all__ = [
     *_error_names,
     "Ack",
     "Batch",
+    "BatchCodec",
+    "BatchFormat",
     "BatchLayout",
+    "BatchMode",
+    "BatchPublish",
+    "BatchResult",
+    "BatchResultEntry",
+    "BatchV1",
     "ConnectionRequest",
     "ConnectionResponse",
     "DEFAULT_LIMITS",

@@ -272,7 +272,7 @@ def _events_lines(events: Sequence[Event], registry: Registry | None) -> list[st
 
 def _describe_v1(value: Any, size: int, registry: Registry | None) -> list[str] | None:
     """The version-1 units: batch v1, BATCH_PUBLISH, BATCH_RESULT; None for anything else."""
-    from .messages_v1 import BatchPublish, BatchResult, BatchV1
+    from .messages import BatchPublish, BatchResult, BatchV1
 
     if isinstance(value, BatchPublish):
         inner = _describe_v1(value.batch, size - 2, registry) or []

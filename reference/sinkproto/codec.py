@@ -29,8 +29,7 @@ from . import stream as _stream
 from .construct_codec import v1 as _construct_v1
 from .fast_codec import v1 as _fast_v1
 from .limits import Limits
-from .messages import Batch, Event, Frame, NackPayload
-from .messages_v1 import BatchV1, FrameV1
+from .messages import Batch, BatchV1, Event, Frame, NackPayload
 
 __all__ = [
     "Codec",
@@ -84,8 +83,8 @@ class Codec:
     encode_batch: Callable[[Batch], bytes]
     decode_batch: Callable[[bytes, Limits], Batch]
     Deframer: Callable[[Limits], DeframerLike]
-    encode_frame_v1: Callable[..., bytes]  # (FrameV1, schemas=None) -> bytes
-    decode_frame_v1: Callable[..., FrameV1]  # (bytes, Limits, schemas=None) -> FrameV1
+    encode_frame_v1: Callable[..., bytes]  # (Frame, schemas=None) -> bytes
+    decode_frame_v1: Callable[..., Frame]  # (bytes, Limits, schemas=None) -> Frame
     encode_batch_v1: Callable[..., bytes]  # (BatchV1, schemas=None) -> bytes
     decode_batch_v1: Callable[..., BatchV1]  # (bytes, Limits, schemas=None) -> BatchV1
 

@@ -21,19 +21,18 @@ in the open state of a version-1 connection); anything absent is ERR-11.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from .connection import ACTIONS, TRANSITIONS, Connection, Role, State, _PeerError
 from .errors import DecodeError, LocalProtocolError, UnsupportedVersion
-from .events import ConnectionClosed, ConnectionEvent, PublishAcked, PublishNacked
-from .messages import Ack, ConnectionRequest, ConnectionResponse, Event, Frame, FrameType, Nack, Ping, Pong, Publish, MAX_MESSAGE_ID
-from .messages_v1 import BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1, FrameTypeV1
+from .events import BatchAnswered, BatchReceived, ConnectionClosed, ConnectionEvent, PublishAcked, PublishNacked
+from .messages import (Ack, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1, ConnectionRequest,
+    ConnectionResponse, Event, Frame, FrameType, Nack, Ping, Pong, Publish, MAX_MESSAGE_ID)
 from .readers import ReaderSchemas
 from .records import RecordSchemas
 
-__all__ = ["ConnectionV1", "TRANSITIONS_V1", "ACTIONS_V1", "BatchReceived", "BatchAnswered", "VERSIONS"]
+__all__ = ["ConnectionV1", "TRANSITIONS_V1", "ACTIONS_V1", "VERSIONS"]
 
 VERSIONS = (0, 1)
 
@@ -45,15 +44,15 @@ _FRAME_TYPE_V1: dict[type, int] = {
     Ping: FrameType.PING,
     Pong: FrameType.PONG,
     Nack: FrameType.NACK,
-    BatchPublish: FrameTypeV1.BATCH_PUBLISH,
-    BatchResult: FrameTypeV1.BATCH_RESULT,
+    BatchPublish: FrameType.BATCH_PUBLISH,
+    BatchResult: FrameType.BATCH_RESULT,
 }
 
 #: Version-0's table plus the batch frames, allowed only once a version-1 handshake completed (ERR-11).
 TRANSITIONS_V1: Mapping[tuple[Role, State, int], str] = MappingProxyType({
     **TRANSITIONS,
-    **{(role, State.OPEN, FrameTypeV1.BATCH_PUBLISH): "_on_batch_publish" for role in Role},
-    **{(role, State.OPEN, FrameTypeV1.BATCH_RESULT): "_on_batch_result" for role in Role},
+    **{(role, State.OPEN, FrameType.BATCH_PUBLISH): "_on_batch_publish" for role in Role},
+    **{(role, State.OPEN, FrameType.BATCH_RESULT): "_on_batch_result" for role in Role},
 })
 
 #: Local actions of version 1; each is also refused on a connection negotiated at version 0 (BPUB-2).
@@ -62,32 +61,6 @@ ACTIONS_V1: Mapping[str, tuple[frozenset[tuple[Role, State]], str]] = MappingPro
     "publish_batch": (frozenset({(Role.CLIENT, State.OPEN), (Role.SERVER, State.OPEN)}), "BPUB-2"),
     "answer_batch": (frozenset({(Role.CLIENT, State.OPEN), (Role.SERVER, State.OPEN)}), "BPUB-10"),
 })
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BatchReceived:
-    """The peer published a batch; answer it with ``answer_batch`` once stored (BPUB-9..BPUB-11)."""
-
-    message_id: int
-    events: tuple[Event, ...]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BatchAnswered:
-    """The peer answered our batch: ``nacked`` events are dead letters, every other is delivered (BRES-6)."""
-
-    message_id: int
-    events: tuple[Event, ...]
-    nacked: tuple[BatchResultEntry, ...] = ()
-
-    @property
-    def acked_events(self) -> tuple[Event, ...]:
-        refused = {e.index for e in self.nacked}
-        return tuple(e for i, e in enumerate(self.events) if i not in refused)
-
-    @property
-    def nacked_events(self) -> tuple[tuple[Event, BatchResultEntry], ...]:
-        return tuple((self.events[e.index], e) for e in self.nacked)
 
 
 class ConnectionV1(Connection):
@@ -224,7 +197,7 @@ class ConnectionV1(Connection):
         unreadable = [e for e in events if not self.peer_can_read(e)]
         if unreadable:
             raise LocalProtocolError(f"the peer does not read {len(unreadable)} events of this batch", requirement="BPUB-8")
-        self._queue(BatchPublish(message_id=message_id, batch=BatchV1(events=events, format=format)), now)  # type: ignore[arg-type]
+        self._queue(BatchPublish(message_id=message_id, batch=BatchV1(events=events, format=format)), now)
         self._batches_in_flight[message_id] = events
         self._in_flight_keys.update(keys)
         self._next_message_id = (message_id + 1) & MAX_MESSAGE_ID
@@ -253,7 +226,7 @@ class ConnectionV1(Connection):
         else:
             frame = BatchResult(message_id=message_id, entries=tuple(
                 BatchResultEntry(index=i, machine_message=m, human_message=h) for i, (m, h) in sorted(nacks.items())))
-        self._queue(frame, now)  # type: ignore[arg-type]
+        self._queue(frame, now)
         del self._batches_to_answer[message_id]
 
     # -- input ----------------------------------------------------------------------------------
@@ -274,7 +247,7 @@ class ConnectionV1(Connection):
 
     def _frame_kind(self, frame: object) -> tuple[int, str]:
         frame_type = _FRAME_TYPE_V1[type(frame)]
-        name = FrameTypeV1(frame_type).name if frame_type in (2, 8) else FrameType(frame_type).name
+        name = FrameType(frame_type).name
         return frame_type, name.lower()
 
     def _out_of_place_requirement(self) -> str:
@@ -315,7 +288,7 @@ class ConnectionV1(Connection):
     def _on_ack(self, frame: Frame, now: float) -> list[ConnectionEvent]:
         assert isinstance(frame, Ack)
         if frame.message_id in self._batches_in_flight:
-            return [BatchAnswered(message_id=frame.message_id, events=self._take_batch(frame.message_id))]  # type: ignore[list-item]
+            return [BatchAnswered(message_id=frame.message_id, events=self._take_batch(frame.message_id))]
         return super()._on_ack(frame, now)
 
     def _on_nack(self, frame: Frame, now: float) -> list[ConnectionEvent]:
@@ -324,7 +297,7 @@ class ConnectionV1(Connection):
             events = self._take_batch(frame.message_id)
             entries = tuple(BatchResultEntry(index=i, machine_message=frame.machine_message, human_message=frame.human_message)
                             for i in range(len(events)))
-            return [BatchAnswered(message_id=frame.message_id, events=events, nacked=entries)]  # type: ignore[list-item]
+            return [BatchAnswered(message_id=frame.message_id, events=events, nacked=entries)]
         return super()._on_nack(frame, now)
 
     def _on_batch_result(self, frame: BatchResult, now: float) -> list[ConnectionEvent]:
@@ -336,7 +309,7 @@ class ConnectionV1(Connection):
             raise _PeerError("index_out_of_range", "BRES-5",
                              f"BATCH_RESULT names index {frame.entries[-1].index} of a batch of {len(events)} events")
         self._take_batch(frame.message_id)
-        return [BatchAnswered(message_id=frame.message_id, events=events, nacked=frame.entries)]  # type: ignore[list-item]
+        return [BatchAnswered(message_id=frame.message_id, events=events, nacked=frame.entries)]
 
     def _closed(self, reason: str) -> list[ConnectionEvent]:
         batched = tuple(e for batch in self._batches_in_flight.values() for e in batch)

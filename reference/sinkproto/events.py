@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from .messages import ConnectionRequest, ConnectionResponse, Event
+from .messages import BatchResultEntry, ConnectionRequest, ConnectionResponse, Event
 
 __all__ = [
     "HandshakeRequested",
@@ -19,6 +19,8 @@ __all__ = [
     "EventReceived",
     "PublishAcked",
     "PublishNacked",
+    "BatchReceived",
+    "BatchAnswered",
     "ProtocolError",
     "ConnectionClosed",
     "ConnectionEvent",
@@ -78,6 +80,32 @@ class PublishNacked:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class BatchReceived:
+    """Version 1: the peer published a batch; answer it with ``answer_batch`` once stored (BPUB-9..BPUB-11)."""
+
+    message_id: int
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchAnswered:
+    """Version 1: the peer answered our batch: ``nacked`` events are dead letters, every other is delivered (BRES-6)."""
+
+    message_id: int
+    events: tuple[Event, ...]
+    nacked: tuple[BatchResultEntry, ...] = ()
+
+    @property
+    def acked_events(self) -> tuple[Event, ...]:
+        refused = {e.index for e in self.nacked}
+        return tuple(e for i, e in enumerate(self.events) if i not in refused)
+
+    @property
+    def nacked_events(self) -> tuple[tuple[Event, BatchResultEntry], ...]:
+        return tuple((self.events[e.index], e) for e in self.nacked)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ProtocolError:
     """The peer broke the protocol; the connection is closed without an answer (ERR-3)."""
 
@@ -105,6 +133,8 @@ ConnectionEvent = Union[
     EventReceived,
     PublishAcked,
     PublishNacked,
+    BatchReceived,
+    BatchAnswered,
     ProtocolError,
     ConnectionClosed,
 ]

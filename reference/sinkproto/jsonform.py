@@ -80,7 +80,7 @@ def reader_schemas_from_json(obj: list[JsonObject] | None) -> ReaderSchemas | No
 
 def _v1_to_json(value: object) -> JsonObject | None:
     """Version 1 values (spec/v1): batch v1, BATCH_PUBLISH, BATCH_RESULT; None for others."""
-    from .messages_v1 import BatchPublish, BatchResult, BatchV1
+    from .messages import BatchPublish, BatchResult, BatchV1
 
     match value:
         case BatchV1():
@@ -101,7 +101,7 @@ def _v1_to_json(value: object) -> JsonObject | None:
 
 
 def _v1_from_json(kind: str, obj: JsonObject) -> object:
-    from .messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+    from .messages import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
 
     if kind == "batch" or obj.get("type") is None and "events" in obj:
         layout = obj.get("layout")

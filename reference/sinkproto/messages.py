@@ -1,9 +1,17 @@
-"""The logical model: frozen, keyword-only dataclasses that validate when built.
+"""The logical model of every protocol version: frozen, keyword-only dataclasses that validate when built.
 
 Field names are the spec's (one name per field across the spec tables, the
 ``.ksy`` files, the codecs, these classes and the vector JSON). Text-ish
 fields (``app_version``, ``machine_message``, ``human_message``) are kept as
 bytes so that decoding is lossless; the spec only says they SHOULD be UTF-8.
+
+One model serves versions 0 and 1: version 1 keeps every version-0 class
+and adds the batch frames (spec/v1/frames.md, batch.md). What a version adds
+is data: :attr:`FrameType.since` says which version assigned a frame type,
+and the codecs, told the version they decode for, treat a type of a later
+version as unknown (FRAME-3, FRAME-7). The connection request and response
+of version 1 are :class:`ConnectionRequest` (``version=1``,
+``reader_schemas``) and :class:`ConnectionResponse` (``reader_schemas``).
 """
 
 from __future__ import annotations
@@ -31,24 +39,48 @@ __all__ = [
     "Frame",
     "BatchLayout",
     "Batch",
+    "BatchCodec",
+    "BatchMode",
+    "BatchFormat",
+    "BatchV1",
+    "BatchPublish",
+    "BatchResultEntry",
+    "BatchResult",
     "MAX_MESSAGE_ID",
     "MAX_INSTANCE_ID",
+    "MAX_BATCH_RESULT_INDEX",
 ]
 
 MAX_MESSAGE_ID = 0xFFF
 MAX_INSTANCE_ID = 0xFFFF_FFFF
+MAX_BATCH_RESULT_INDEX = MAX_U64
 
 
 class FrameType(IntEnum):
-    """FRAME-1: the high nibble of a frame's first byte."""
+    """FRAME-1: the high nibble of a frame's first byte, for every protocol version.
+
+    FRAME-7: version 1 assigns types 2 and 8 (:attr:`since`); a decoder for
+    a version-0 connection keeps treating them as ``unknown_type`` (FRAME-3).
+    """
 
     CONNECTION_REQUEST = 0
     CONNECTION_RESPONSE = 1
+    BATCH_PUBLISH = 2
     ACK = 3
     PUBLISH = 4
     PING = 5
     PONG = 6
     NACK = 7
+    BATCH_RESULT = 8
+
+    @property
+    def since(self) -> int:
+        """The protocol version that assigned this frame type (FRAME-7); 0 for version 0's."""
+        return _SINCE.get(self, 0)
+
+
+# FRAME-7: the frame types a later version added; every other type is version 0's.
+_SINCE: dict[FrameType, int] = {FrameType.BATCH_PUBLISH: 1, FrameType.BATCH_RESULT: 1}
 
 
 class Response(IntEnum):
@@ -217,8 +249,6 @@ class Pong:
     """FRAME-5."""
 
 
-Frame = Union[ConnectionRequest, ConnectionResponse, Publish, Ack, Nack, Ping, Pong]
-
 _LAYOUT_BITS = (
     # (flag name, bit) in header order, most significant first (BATCH-1)
     ("compressed", 6),
@@ -271,3 +301,122 @@ class Batch:
             object.__setattr__(self, "events", tuple(self.events))
         if not all(isinstance(e, Event) for e in self.events):
             raise EncodeError("events must be Event instances")
+
+
+# -- version 1: batch v1 and the batch frames (spec/v1/batch.md, frames.md) --------------------------
+
+
+class BatchCodec(IntEnum):
+    """BATCH-14: high nibble of the format byte."""
+
+    NONE = 0
+    GZIP = 1
+    ZSTD = 2
+
+    @property
+    def wire_name(self) -> str:
+        return self.name.lower()
+
+
+class BatchMode(IntEnum):
+    """BATCH-14: low nibble of the format byte; RECORDS is the records mode (RECORD-1)."""
+
+    COLUMNS = 0
+    RECORDS = 1
+
+    @property
+    def wire_name(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchFormat:
+    """The format byte of an extended batch (BATCH-12..BATCH-14)."""
+
+    codec: BatchCodec = BatchCodec.NONE
+    mode: BatchMode = BatchMode.COLUMNS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.codec, BatchCodec) or not isinstance(self.mode, BatchMode):
+            raise EncodeError("codec and mode must be BatchCodec and BatchMode members")
+
+    def to_byte(self) -> int:
+        return int(self.codec) << 4 | int(self.mode)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchV1:
+    """A batch v1: events, the layout flags, and the format byte (None: a version-0 batch).
+
+    Built by an application with ``layout`` and ``format`` None, the encoder
+    picks the smallest encoding (CODEC-5). With ``format`` None and a
+    ``layout``, it is encoded exactly as a version-0 batch. ``layout.compressed``
+    is always False in an extended batch (BATCH-13): the codec says it.
+    """
+
+    events: tuple[Event, ...]
+    layout: BatchLayout | None = None
+    format: BatchFormat | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.events, tuple):
+            object.__setattr__(self, "events", tuple(self.events))
+        if not all(isinstance(e, Event) for e in self.events):
+            raise EncodeError("events must be Event instances")
+        if self.format is not None and self.layout is not None and self.layout.compressed:
+            raise EncodeError("an extended batch has the compressed flag clear; its codec says (BATCH-13)")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchPublish:
+    """BPUB-1: many events under one 12-bit message id (version 1)."""
+
+    message_id: int
+    batch: BatchV1
+
+    def __post_init__(self) -> None:
+        _check_uint("message_id", self.message_id, MAX_MESSAGE_ID)
+        if not isinstance(self.batch, BatchV1):
+            raise EncodeError("batch must be a BatchV1")
+        if not self.batch.events:
+            raise EncodeError("a batch holds at least one event (BATCH-8)")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchResultEntry:
+    """BRES-1: one NACKed event of a batch, by its 0-based index."""
+
+    index: int
+    machine_message: bytes
+    human_message: bytes = b""
+
+    def __post_init__(self) -> None:
+        _check_uint("index", self.index, MAX_BATCH_RESULT_INDEX)
+        _check_bytes("machine_message", self.machine_message)
+        _check_bytes("human_message", self.human_message)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchResult:
+    """BRES-1..BRES-3: the NACKed events of a batch; every other event is accepted (version 1)."""
+
+    message_id: int
+    entries: tuple[BatchResultEntry, ...]
+
+    def __post_init__(self) -> None:
+        _check_uint("message_id", self.message_id, MAX_MESSAGE_ID)
+        if not isinstance(self.entries, tuple):
+            object.__setattr__(self, "entries", tuple(self.entries))
+        if not self.entries or not all(isinstance(e, BatchResultEntry) for e in self.entries):
+            raise EncodeError("a batch result lists at least one BatchResultEntry (BRES-2)")
+        indices = [e.index for e in self.entries]
+        if any(b <= a for a, b in zip(indices, indices[1:])):
+            raise EncodeError("batch result indices are strictly ascending (BRES-2)")
+
+    @property
+    def nacked(self) -> dict[int, BatchResultEntry]:
+        return {e.index: e for e in self.entries}
+
+
+# Every frame of every version; which ones a connection may carry is its version's (FrameType.since).
+Frame = Union[ConnectionRequest, ConnectionResponse, Publish, Ack, Nack, Ping, Pong, BatchPublish, BatchResult]

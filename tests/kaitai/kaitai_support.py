@@ -197,8 +197,7 @@ def built_records_cases() -> list[KCase]:
     from sinkproto.bench.profiles import generate
     from sinkproto.construct_codec.v1 import encode_batch
     from sinkproto.jsonform import to_json
-    from sinkproto.messages import BatchLayout
-    from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchV1
+    from sinkproto.messages import BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchV1
 
     events = generate()["meter"].events
     out = []

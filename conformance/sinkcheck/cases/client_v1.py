@@ -26,7 +26,7 @@ from sinkproto import (
 )
 from sinkproto.construct_codec import v1 as codec_v1
 from sinkproto.errors import DecodeError
-from sinkproto.messages_v1 import BatchPublish, BatchResult, BatchResultEntry
+from sinkproto.messages import BatchPublish, BatchResult, BatchResultEntry
 from sinkproto.readers import ReaderSchemas
 
 from ..client_context import ClientCaseContext

@@ -12,7 +12,7 @@ import dataclasses
 
 from sinkproto import Ack, Event, Nack, Ping, encode_frame
 from sinkproto.construct_codec.v1 import encode_frame as encode_frame_v1
-from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchV1
+from sinkproto.messages import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchV1
 from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
 from sinkproto.stream import frame_bytes

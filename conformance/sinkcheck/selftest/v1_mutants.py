@@ -15,11 +15,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sinkproto.connection import _PeerError
-from sinkproto.connection_v1 import BatchAnswered, ConnectionV1
-from sinkproto.events import ConnectionEvent
+from sinkproto.connection_v1 import ConnectionV1
+from sinkproto.events import BatchAnswered, ConnectionEvent
 from sinkproto.limits import Limits
-from sinkproto.messages import MAX_MESSAGE_ID, Ack, ConnectionRequest, Event
-from sinkproto.messages_v1 import BatchPublish, BatchResult, BatchResultEntry
+from sinkproto.messages import MAX_MESSAGE_ID, Ack, BatchPublish, BatchResult, BatchResultEntry, ConnectionRequest, Event
 from sinkproto.peers import Answer, PeerSession
 from sinkproto.peers.service import StoreClient, StoreServer
 
@@ -47,7 +46,7 @@ class BatchResultShifted(ConnectionV1):
             return super().answer_batch(message_id, now, nacks)
         self._allow_v1("answer_batch")
         del self._batches_to_answer[message_id]
-        self._queue(BatchResult(message_id=message_id, entries=tuple(  # type: ignore[arg-type]
+        self._queue(BatchResult(message_id=message_id, entries=tuple(
             BatchResultEntry(index=i + 1, machine_message=m, human_message=h) for i, (m, h) in sorted(nacks.items()))),
             now)
 

@@ -32,8 +32,7 @@ import zstandard
 
 from ..batchrules import canonical_layout
 from ..construct_codec import v1 as codec_v1
-from ..messages import Batch
-from ..messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchV1
+from ..messages import Batch, BatchCodec, BatchFormat, BatchMode, BatchV1
 from .information import Term, meter_information, total_bits
 from .profiles import Profile
 

@@ -191,7 +191,7 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
         return {}
     from ..codec import CONSTRUCT, FAST
     from ..limits import DEFAULT_LIMITS
-    from ..messages_v1 import BatchV1
+    from ..messages import BatchV1
     from .batch_bench import batch_format, record_schemas
 
     value = BatchV1(events=events)

@@ -65,11 +65,10 @@ from typing import Any, TypeVar
 
 from ..codec import CONSTRUCT, FAST, Codec
 from ..connection import Connection, Role
-from ..connection_v1 import BatchAnswered, ConnectionV1
-from ..events import HandshakeCompleted
+from ..connection_v1 import ConnectionV1
+from ..events import BatchAnswered, HandshakeCompleted
 from ..limits import DEFAULT_LIMITS
-from ..messages import Batch, ConnectionRequest, ConnectionResponse, Event, Publish, Response
-from ..messages_v1 import BatchV1, FrameTypeV1
+from ..messages import Batch, BatchV1, ConnectionRequest, ConnectionResponse, Event, FrameType, Publish, Response
 from ..readers import ReaderSchemas
 from ..stream import frame_bytes
 from .profiles import Profile, load
@@ -413,7 +412,7 @@ class SinkV1BenchClient(SinkBenchClient):
         sent = len(self.connection.sent)
         await self.session._flush()
         frames = [f for data in self.connection.sent[sent:] for f in FAST.Deframer(DEFAULT_LIMITS).feed(data)]
-        self.batch = next(f[2:] for f in frames if f[0] >> 4 == FrameTypeV1.BATCH_PUBLISH)  # after the 2-byte header
+        self.batch = next(f[2:] for f in frames if f[0] >> 4 == FrameType.BATCH_PUBLISH)  # after the 2-byte header
         answered = await asyncio.wait_for(answer, 10)
         if answered.nacked:
             raise RuntimeError(f"the server NACKed {len(answered.nacked)} events of the batch")

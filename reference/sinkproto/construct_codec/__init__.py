@@ -85,7 +85,7 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, version: int = 0)
     if version == 1:
         from . import v1
 
-        return v1.decode_frame(data, limits)  # type: ignore[return-value]
+        return v1.decode_frame(data, limits)
     if version != 0:
         raise ValueError(f"no codec for protocol version {version}")
     _check_frame_size(data, limits)
@@ -122,7 +122,7 @@ def decode_nack_payload(data: bytes, limits: Limits = DEFAULT_LIMITS) -> NackPay
 
 
 def encode_batch(value: Batch, version: int = 0) -> bytes:
-    """Encode a column batch (``version`` 1: a :class:`~sinkproto.messages_v1.BatchV1`, see :func:`.v1.encode_batch`).
+    """Encode a column batch (``version`` 1: a :class:`~sinkproto.messages.BatchV1`, see :func:`.v1.encode_batch`).
 
     With ``value.layout`` set, exactly that layout is used (it must fit the
     events). Without it the encoder behaves like the field encoder (BATCH-7):

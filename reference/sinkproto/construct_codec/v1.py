@@ -21,14 +21,12 @@ from typing import Any
 from construct import (Adapter, BitsInteger, BitStruct, Computed, Const, Construct, If, Int8ub, Int32ub, Nibble, Peek,
     Struct, Switch, Tell, this)
 
-from ..batchrules import canonical_layout
-from ..batchrules_v1 import unzstd_body, zstd_body
+from ..batchrules import canonical_layout, unzstd_body, zstd_body
 from ..errors import (EncodeError, InconsistentBatch, InvalidList, LimitExceeded, ReservedBit, Truncated, UnknownFormat,
     UnknownType, UnsupportedVersion)
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import Batch, BatchLayout, ConnectionRequest, ConnectionResponse, Event, FrameType, Response
-from ..messages_v1 import (BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
-    FrameTypeV1, FrameV1)
+from ..messages import (Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
+    ConnectionRequest, ConnectionResponse, Event, Frame, FrameType, Response)
 from ..readers import ReaderSchemas
 from ..records import RecordPlan, RecordSchemas, transpose
 from .batch import BatchAdapter, body_struct
@@ -440,8 +438,8 @@ class ResultEntries(Construct):  # type: ignore[misc]
         return obj
 
 
-batch_publish_struct = Struct("header" / _id_header(FrameTypeV1.BATCH_PUBLISH), "batch" / batch)
-batch_result_struct = Struct("header" / _id_header(FrameTypeV1.BATCH_RESULT), "entries" / ResultEntries(), End("BRES-2"))
+batch_publish_struct = Struct("header" / _id_header(FrameType.BATCH_PUBLISH), "batch" / batch)
+batch_result_struct = Struct("header" / _id_header(FrameType.BATCH_RESULT), "entries" / ResultEntries(), End("BRES-2"))
 
 
 class BatchPublishAdapter(Adapter):  # type: ignore[misc]
@@ -466,8 +464,8 @@ FRAME_CONSTRUCTS_V1: dict[int, Any] = {
     **{int(k): v for k, v in FRAME_CONSTRUCTS.items()},
     int(FrameType.CONNECTION_REQUEST): connection_request,
     int(FrameType.CONNECTION_RESPONSE): connection_response,
-    int(FrameTypeV1.BATCH_PUBLISH): BatchPublishAdapter(batch_publish_struct),
-    int(FrameTypeV1.BATCH_RESULT): BatchResultAdapter(batch_result_struct),
+    int(FrameType.BATCH_PUBLISH): BatchPublishAdapter(batch_publish_struct),
+    int(FrameType.BATCH_RESULT): BatchResultAdapter(batch_result_struct),
 }
 
 frame = Struct(
@@ -480,14 +478,14 @@ frame = Struct(
 FRAME_TYPE_OF_V1: dict[type, int] = {
     ConnectionRequest: int(FrameType.CONNECTION_REQUEST),
     ConnectionResponse: int(FrameType.CONNECTION_RESPONSE),
-    BatchPublish: int(FrameTypeV1.BATCH_PUBLISH),
-    BatchResult: int(FrameTypeV1.BATCH_RESULT),
+    BatchPublish: int(FrameType.BATCH_PUBLISH),
+    BatchResult: int(FrameType.BATCH_RESULT),
 }
 
 # -- the API --------------------------------------------------------------------------------------------
 
 
-def encode_frame(message: FrameV1, schemas: RecordSchemas | None = None) -> bytes:
+def encode_frame(message: Frame, schemas: RecordSchemas | None = None) -> bytes:
     """Encode one frame of a version-1 connection (without the stream length prefix).
 
     ``schemas``: the writer schemas records mode may use, those the peer
@@ -506,7 +504,7 @@ def encode_frame(message: FrameV1, schemas: RecordSchemas | None = None) -> byte
     return data
 
 
-def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> FrameV1:
+def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> Frame:
     """Decode exactly one whole frame of a version-1 connection; ``schemas`` decode records mode."""
     from . import _check_frame_size, _parse
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..batchrules import gzip_body
-from ..batchrules_v1 import unzstd_body, zstd_body
+from ..batchrules import gzip_body, unzstd_body, zstd_body
 from ..errors import (EncodeError, InvalidList, LimitExceeded, ReservedBit, Truncated, UnknownFormat, UnknownType,
     UnsupportedVersion)
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
-from ..messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1, FrameV1
+from ..messages import (BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1, ConnectionRequest,
+    ConnectionResponse, Event, Frame, Response)
 from ..readers import ReaderSchemas
 from .batch import LAYOUTS, Inflate, canonical_encoding, column_parts, encode_columns, inflate_gzip, read_columns
 from .frames import (as_bytes, check_end, check_frame_size, check_text, cut_in_field, decode_connection_request,
@@ -366,7 +365,7 @@ def _encode_batch_result(value: BatchResult) -> bytes:
 # -- FRAME-7: the frame ----------------------------------------------------------------------------
 
 # By type nibble: version 1's own frames, version 0's frames (types 3..7) as they are, then the unassigned types.
-_DECODERS: tuple[Callable[[bytes, Limits], FrameV1] | None, ...] = (
+_DECODERS: tuple[Callable[[bytes, Limits], Frame] | None, ...] = (
     _decode_connection_request,
     _decode_connection_response,
     _decode_batch_publish,
@@ -383,7 +382,7 @@ _ENCODERS: dict[type, Callable[[Any], bytes]] = {
 }
 
 
-def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> FrameV1:
+def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> Frame:
     """Decode exactly one whole frame of a version-1 connection (the deframer has removed the length prefix)."""
     if type(data) is not bytes:
         data = as_bytes(data, "frame")
@@ -397,13 +396,13 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSc
     return decoder(data, limits)
 
 
-def encode_frame(message: FrameV1, schemas: RecordSchemas | None = None) -> bytes:
+def encode_frame(message: Frame, schemas: RecordSchemas | None = None) -> bytes:
     """Encode one frame of a version-1 connection (without the stream length prefix)."""
     encoder = _ENCODERS.get(type(message))
     if encoder is _encode_batch_publish:  # the one frame holding a batch, which may be in mode records
         data = _encode_batch_publish(message, schemas)  # type: ignore[arg-type]
     else:
-        data = encode_frame_v0(message) if encoder is None else encoder(message)  # type: ignore[arg-type]
+        data = encode_frame_v0(message) if encoder is None else encoder(message)
     if len(data) > 0xFFFF:
         raise EncodeError(f"a frame of {len(data)} bytes does not fit the 65,535-byte limit (ERR-8, BPUB-5)")
     return data

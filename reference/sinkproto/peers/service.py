@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
-from ..connection_v1 import BatchAnswered, ConnectionV1
-from ..events import ConnectionClosed
+from ..connection_v1 import ConnectionV1
+from ..events import BatchAnswered, ConnectionClosed
 from ..handshake import Quarantine, decide_handshake, records_client
 from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
 from ..readers import ReaderSchemas

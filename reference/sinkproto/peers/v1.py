@@ -25,9 +25,9 @@ from functools import partial
 from typing import Any
 
 from ..connection import Connection, Role
-from ..connection_v1 import BatchAnswered, BatchReceived, ConnectionV1
+from ..connection_v1 import ConnectionV1
 from ..errors import EncodeError
-from ..events import ConnectionClosed, ConnectionEvent, HandshakeRefused
+from ..events import BatchAnswered, BatchReceived, ConnectionClosed, ConnectionEvent, HandshakeRefused
 from ..messages import ConnectionResponse, Event, Response
 from ..records import RecordSchemas
 from .client import ClientHandler, SinkClient

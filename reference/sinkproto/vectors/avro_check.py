@@ -22,7 +22,7 @@ def events_of(value: Any) -> Sequence[Event]:
         return (value.event,)
     if isinstance(value, Batch):
         return value.events
-    from ..messages_v1 import BatchPublish, BatchV1
+    from ..messages import BatchPublish, BatchV1
 
     if isinstance(value, BatchPublish):
         return value.batch.events

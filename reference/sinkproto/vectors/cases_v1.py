@@ -16,8 +16,8 @@ from typing import Any
 import zstandard
 
 from ..batchrules import canonical_layout, gzip_body
-from ..messages import Ack, BatchLayout, ConnectionRequest, ConnectionResponse, Event, Ping, Publish, Response
-from ..messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+from ..messages import (Ack, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
+    ConnectionRequest, ConnectionResponse, Event, Ping, Publish, Response)
 from ..readers import ReaderSchemas
 from .cases import APP, TS, Builder, ev
 from .model import Case, value_to_json

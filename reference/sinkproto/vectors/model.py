@@ -222,7 +222,7 @@ def normalized_bytes(kind: str, case: Case) -> bytes:
 
 def _normalized_extended(data: bytes, at: int) -> bytes:
     """Version 1: an extended batch with codec gzip or zstd, compared after decompression (CODEC-5)."""
-    from ..batchrules_v1 import unzstd_body
+    from ..batchrules import unzstd_body
 
     if len(data) < at + 2 or not data[at] & 0x80 or not data[at + 1] >> 4:
         return data
