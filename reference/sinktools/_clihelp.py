@@ -1,7 +1,7 @@
 """What ``sink`` and ``sink-check`` share about their command lines: help texts, exit statuses, a closed pipe.
 
 Each command's ``--help`` ends with its exit statuses, taken from one table
-per tool (:data:`sinkproto.cli.EXIT_CODES`, :data:`sinkcheck.cli.EXIT_CODES`);
+per tool (:data:`sinktools.cli.EXIT_CODES`, :data:`sinkcheck.cli.EXIT_CODES`);
 docs/tools/cli.md and docs/conformance/reports.md show the same tables, and
 the test suite checks that every option of every command has a help text and
 every command its exit statuses.

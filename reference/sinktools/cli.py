@@ -1,40 +1,40 @@
-"""The ``sink`` command: the kit's tools, one subcommand each.
+"""The ``sink`` command: the kit's tools, one subcommand each. The only module of sinktools that parses a command line.
 
-``sink vectors generate`` / ``sink vectors check`` maintain the golden
-vectors; ``sink decode`` pretty-prints a frame, payload, batch or stream for
-a person debugging a capture, or prints the vectors' JSON form with --json.
-The reference peers (``certs``, ``serve``, ``connect``, ``publish``) live in
-:mod:`.peer_commands`, the store's operations (``status``, ``dead-letters``,
-``policies``) in :mod:`.ops_commands`, ``bench`` in :mod:`.bench.commands`.
-Every command's exit statuses are in :data:`EXIT_CODES`.
+``sink vectors regenerate`` / ``sink vectors check`` maintain the golden
+vectors (:mod:`.commands.vectors`); ``sink decode`` pretty-prints a frame,
+payload, batch or stream for a person debugging a capture, or prints the
+vectors' JSON form with --json (:mod:`.commands.decode`). The reference peers
+(``certs``, ``serve``, ``connect``, ``publish``) are :mod:`.commands.peers`,
+the store's operations (``status``, ``dead-letters``, ``policies``)
+:mod:`.commands.ops`, ``bench`` :mod:`.bench.commands`. Each command is a
+function of settings or plain arguments; this module turns the parsed options
+into them. Every command's exit statuses are in :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
+import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sinkkit import checkout_root, kit_file
+from sinkproto import __version__
+from sinkproto.errors import SinkError
 
-from . import __version__
 from ._clihelp import apply_exit_codes, run_main
-from .errors import DecodeError, SchemaError, SinkError
-from .limits import Limits
-from .messages import Batch, ConnectionRequest, ConnectionResponse, Event, Nack, NackPayload, Publish
-from .schemas import Registry
-from .vectors.model import StreamValue, decode_kind, value_to_json
+from .commands.decode import DECODE_KINDS
+from .commands.peers import ConnectSettings, PublishSettings, ServeSettings
 
-__all__ = ["main", "build_parser", "EXIT_CODES"]
+__all__ = ["main", "build_parser", "EXIT_CODES", "add_connect_options", "add_serve_options", "connect_settings",
+           "serve_settings"]
 
 _ERROR = (1, "an error (the message says what: a store, a certificate, an address...)")
 _NO_STORE = (1, "--db is not an existing event store")
 #: Each command's exit statuses, shown at the end of its --help and on docs/tools/cli.md (the shared ones,
-#: 2 usage, 130 interrupted, 141 output closed, are in sinkproto._clihelp.COMMON_EXIT_CODES).
+#: 2 usage, 130 interrupted, 141 output closed, are in sinktools._clihelp.COMMON_EXIT_CODES).
 EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
     "": ((0, "success"), _ERROR),
     "vectors regenerate": ((0, "the vectors were written (with --dry-run: what would change was printed)"),
@@ -68,351 +68,316 @@ EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
                     (1, "--update-docs found no page, or the page has no section for it")),
 }
 
-DECODE_KINDS = ("frame", "event", "nack_payload", "batch", "stream")
+
+# ---------------------------------------------------------------- options -> settings
+
+S = TypeVar("S")
 
 
-def find_vectors_dir(start: Path | None = None) -> Path | None:
-    """``vectors/v0`` here or above, else the kit's own (a checkout's, or the ones an installed wheel carries)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / "vectors" / "v0"
-        if candidate.is_dir():
-            return candidate
-    return kit_file("vectors/v0")
+def _settings(cls: type[S], args: argparse.Namespace, **given: Any) -> S:
+    """The settings dataclass ``cls`` from the parsed options of the same names (and ``given``)."""
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}  # type: ignore[arg-type]
+    for name in ("quarantine", "reject_app_version"):
+        if name in values:
+            values[name] = tuple(values[name])
+    return cls(**{**values, **given})
 
 
-def _vectors_dir(arg: str | None, *, writing: bool = False) -> Path:
-    if arg:
-        return Path(arg)
-    found = find_vectors_dir()
-    if found is None:
-        raise SystemExit("sink: no vectors/v0 folder here or above; pass --dir")
-    if writing and checkout_root() is None and found == kit_file("vectors/v0"):
-        raise SystemExit("sink vectors regenerate: needs a checkout of the kit (git clone it): the vectors an installed "
-                         f"kit carries ({found}) are part of the release and are not rewritten; pass --dir to "
-                         "regenerate a vectors folder of your own")
-    return found
+def serve_settings(args: argparse.Namespace) -> ServeSettings:
+    """`sink serve`'s settings from options added by :func:`add_serve_options` (the self-test's mutants use it)."""
+    return _settings(ServeSettings, args)
 
 
-def _schemas_arg(arg: str | None, vectors_dir: Path | None = None) -> Path | None:
-    from .schemas import find_schemas_dir
-    from .vectors.regenerate import schemas_dir_for
-
-    if arg:
-        return Path(arg)
-    return schemas_dir_for(vectors_dir) if vectors_dir is not None else find_schemas_dir()
+def connect_settings(args: argparse.Namespace) -> ConnectSettings:
+    """`sink connect`'s settings from options added by :func:`add_connect_options` (the self-test's mutants use it)."""
+    return _settings(ConnectSettings, args)
 
 
-def _each_version(command: Callable[[argparse.Namespace, Path], int], *,
-                  writing: bool = False) -> Callable[[argparse.Namespace], int]:
-    """Without --dir, run ``command`` on vectors/v0 and every later vectors/vN beside it (vectors/v1: spec/v1)."""
-
-    def run(args: argparse.Namespace) -> int:
-        first = _vectors_dir(args.dir, writing=writing)
-        if args.dir:
-            return command(args, first)
-        folders = sorted((p for p in first.parent.glob("v*") if p.is_dir() and p.name[1:].isdigit()), key=lambda p: int(p.name[1:]))
-        return max(command(args, folder) for folder in folders)
-
-    return run
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
 
 
-def cmd_regenerate(args: argparse.Namespace) -> int:
-    from .schema_evolution import check_registry
-    from .schemas import default_registry
-    from .vectors.avro_cases import missing_examples
+def _regenerate(args: argparse.Namespace) -> int:
+    from .commands.vectors import regenerate
 
-    registry = default_registry(_schemas_arg(args.schemas, _vectors_dir(args.dir, writing=True)))
-    # Vectors generated from schemas that break the evolution rules would lock in the breakage: refuse
-    # first, once for every vectors folder (they share the schemas).
-    violations = check_registry(registry)
-    if violations:
-        for violation in violations:
-            print(f"schemas: {violation}")
-        print("sink vectors regenerate: refused: fix the schemas first; nothing was written", file=sys.stderr)
-        return 1
-    status = _each_version(_regenerate_in, writing=True)(args)
-    for name, version in missing_examples(registry):
-        print(f"warning: {name} v{version} has no example record, so no vector shows it: add one at the end of EXAMPLES "
-              "in reference/sinkproto/vectors/avro_cases.py and run this again")
-    return status
+    return regenerate(args.dir, schemas=args.schemas, dry_run=args.dry_run)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    status = _each_version(_check_in)(args)
-    if status and not args.json:
-        # Several folders print a summary each: the last line must not read as a pass.
-        print("sink vectors check: FAILED (see the FILE and FAIL lines above)")
-    return status
+def _check(args: argparse.Namespace) -> int:
+    from .commands.vectors import check
+
+    return check(args.dir, schemas=args.schemas, skip_sources=args.skip_sources, as_json=args.json)
 
 
-def _regenerate_in(args: argparse.Namespace, directory: Path) -> int:
-    from .vectors.regenerate import regenerate
+def _decode(args: argparse.Namespace) -> int:
+    from .commands.decode import DecodeSettings, decode
 
-    schemas = _schemas_arg(args.schemas, directory)
-    changes = regenerate(directory, __version__, schemas, write=not args.dry_run)
-    changed = [c for c in changes if c.changed]
-    for change in changed:
-        print("\n".join(change.summary_lines()))
-    verb = "would change" if args.dry_run else "written"
-    print(f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, {len(changes) - len(changed)} unchanged")
-    if any(c.relocked for c in changes):
-        print("warning: some locked IDs changed meaning; `sink vectors check` will fail until those cases get new IDs")
-    return 0
+    return decode(args.input, _settings(DecodeSettings, args))
 
 
-def _check_in(args: argparse.Namespace, directory: Path) -> int:
-    from .vectors.check import check_dir
+def _certs(args: argparse.Namespace) -> int:
+    from .commands.peers import certs
 
-    schema_path = directory.parent / "schema" / "vector-file.schema.json"
-    schema = json.loads(schema_path.read_text(encoding="utf-8")) if schema_path.exists() else None
-    report = check_dir(directory, schema=schema, schemas_dir=_schemas_arg(args.schemas, directory), sources=not args.skip_sources)
-    if args.json:
-        print(json.dumps({
-            "ok": report.ok,
-            "file_problems": report.file_problems,
-            "cases": [{"kind": r.kind, "id": r.id, "ok": r.ok, "problems": r.problems} for r in report.results],
-        }, indent=1))
-        return 0 if report.ok else 1
-    by_kind: dict[str, list[int]] = {}
-    for r in report.results:
-        tally = by_kind.setdefault(r.kind, [0, 0])
-        tally[0 if r.ok else 1] += 1
-    print(f"Sink golden vectors in {directory} (kit {__version__})")
-    if schema is None:
-        print(f"  warning: {schema_path} not found; files were not validated against the schema")
-    for kind, (good, bad) in by_kind.items():
-        print(f"  {kind:<20} {good:>4} ok {bad:>4} failed")
-    for problem in report.file_problems:
-        print(f"  FILE  {problem}")
-    for failure in report.failures:
-        for problem in failure.problems:
-            print(f"  FAIL  {failure.kind}/{failure.id}: {problem}")
-    passed = len(report.results) - len(report.failures)
-    summary = f"{passed} passed, {len(report.failures)} failed"
-    if report.file_problems:
-        count = len(report.file_problems)
-        summary += f"; FAILED: {count} problem{'s' if count != 1 else ''} with the files or their sources (the FILE lines)"
-    print(summary)
-    return 0 if report.ok else 1
+    return certs(Path(args.out), list(args.client))
 
 
-def _read_input(arg: str) -> bytes:
-    if arg == "-":
-        return sys.stdin.buffer.read()
-    path = Path(arg)
-    try:
-        is_file = path.is_file()
-    except OSError:  # a long hex string is no valid file name (ENAMETOOLONG)
-        is_file = False
-    if is_file:
-        return path.read_bytes()
-    text = "".join(arg.split()).lower()
-    if text.startswith("0x"):
-        text = text[2:]
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise SystemExit(f"sink decode: {arg!r} is neither a file nor hex") from None
+def _serve(args: argparse.Namespace) -> int:
+    from .commands.peers import serve
+
+    return asyncio.run(serve(serve_settings(args)))
 
 
-def _show_bytes(value: bytes) -> str:
-    if not value:
-        return "(empty)"
-    try:
-        text = value.decode("utf-8")
-        if text.isprintable():
-            return f'"{text}" ({len(value)} byte{"s" if len(value) != 1 else ""})'
-    except UnicodeDecodeError:
-        pass
-    shown = value[:32].hex(" ")
-    return f"{len(value)} byte{'s' if len(value) != 1 else ''}: {shown}{' ...' if len(value) > 32 else ''}"
+def _connect(args: argparse.Namespace) -> int:
+    from .commands.peers import connect
+
+    return asyncio.run(connect(connect_settings(args)))
 
 
-def _show_time(seconds: int) -> str:
-    try:
-        return f"{seconds} ({dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace('+00:00', 'Z')})"
-    except (OverflowError, OSError, ValueError):
-        return str(seconds)
+def _publish(args: argparse.Namespace) -> int:
+    from .commands.peers import publish
+
+    data = bytes.fromhex(args.data_hex) if args.data_hex else args.data.encode()
+    return asyncio.run(publish(_settings(PublishSettings, args, data=data)))
 
 
-def _show_hex(value: bytes) -> str:
-    shown = value[:32].hex(" ")
-    return f"{len(value)} byte{'s' if len(value) != 1 else ''}: {shown}{' ...' if len(value) > 32 else ''}" if value else "(empty)"
+def _selection(args: argparse.Namespace) -> Any:
+    from .commands.ops import Selection
+
+    return _settings(Selection, args)
 
 
-def _event_lines(event: Event, indent: str, registry: Registry | None = None) -> list[str]:
-    lines = [
-        f"{indent}event_type_id   {event.event_type_id}",
-        f"{indent}schema_version  {event.schema_version}",
-        f"{indent}key             {_show_bytes(event.key)}",
-        f"{indent}offset          {event.offset}",
-        f"{indent}timestamp       {_show_time(event.timestamp)}",
-    ]
-    if registry is None:
-        return [*lines, f"{indent}event_data      {_show_bytes(event.event_data)}"]
-    try:
-        version = registry.resolve(event.event_type_id, event.schema_version)
-        record = registry.decode(event.event_type_id, event.schema_version, event.event_data)
-    except SchemaError as exc:
-        # Raw bytes, never a guess: the reader sees exactly what arrived and why it has no meaning here.
-        return [*lines, f"{indent}event_data      {_show_hex(event.event_data)}", f"{indent}                ({exc.detail})"]
-    record_lines = json.dumps(record, indent=2, ensure_ascii=False).splitlines()
-    return [*lines, f"{indent}event_data      {len(event.event_data)} bytes, Avro {version.label} "
-            f"({registry.types[event.event_type_id].direction.value}):", *(f"{indent}  {line}" for line in record_lines)]
+def _status(args: argparse.Namespace) -> int:
+    from .commands.ops import status
+
+    return status(args.db, peer=args.peer, as_json=args.json, now=args.now, schemas=args.schemas)
 
 
-def _events_lines(events: Sequence[Event], registry: Registry | None) -> list[str]:
-    lines = []
-    for index, event in enumerate(events):
-        lines.append(f"  [{index}]")
-        lines.extend(_event_lines(event, "    ", registry))
-    return lines
+def _dead_letters_list(args: argparse.Namespace) -> int:
+    from .commands.ops import dead_letters_list
+
+    return dead_letters_list(args.db, _selection(args), as_json=args.json, schemas=args.schemas)
 
 
-def _describe_v1(value: Any, size: int, registry: Registry | None) -> list[str] | None:
-    """The version-1 units: batch v1, BATCH_PUBLISH, BATCH_RESULT; None for anything else."""
-    from .messages_v1 import BatchPublish, BatchResult, BatchV1
+def _dead_letters_export(args: argparse.Namespace) -> int:
+    from .commands.ops import dead_letters_export
 
-    if isinstance(value, BatchPublish):
-        inner = _describe_v1(value.batch, size - 2, registry) or []
-        return [f"BatchPublish ({size} bytes) message_id={value.message_id} ({value.message_id:#05x})", *inner]
-    if isinstance(value, BatchResult):
-        return [f"BatchResult ({size} bytes) message_id={value.message_id} ({value.message_id:#05x}), "
-                f"{len(value.entries)} NACKed", *(f"  [{e.index}] machine_message {_show_bytes(e.machine_message)} "
-                                                  f"human_message {_show_bytes(e.human_message)}" for e in value.entries)]
-    if isinstance(value, BatchV1):
-        form = ("version-0 layout" if value.format is None else
-                f"extended, codec {value.format.codec.wire_name}, mode {value.format.mode.wire_name}")
-        flags = [name for name, _bit in value.layout.FLAG_BITS if getattr(value.layout, name)] if value.layout else []
-        return [f"batch v1 of {len(value.events)} events ({size} bytes), {form}; flags: {', '.join(flags) or 'none'}",
-                *_events_lines(value.events, registry)]
-    return None
+    return dead_letters_export(args.db, _selection(args), output=args.output)
 
 
-def describe(kind: str, value: Any, size: int, registry: Registry | None = None, version: int = 0) -> list[str]:
-    """Human-readable lines for a decoded unit; with a registry, event_data are shown as their records."""
-    v1_lines = _describe_v1(value, size, registry) if version == 1 else None
-    if v1_lines is not None:
-        return v1_lines
-    if isinstance(value, StreamValue):
-        lines = [f"stream of {len(value.frames)} frames ({size} bytes)"]
-        for index, frame in enumerate(value.frames):
-            try:
-                inner = describe("frame", decode_kind("frame", frame, Limits(), version, _record_schemas(registry, version)),
-                                 len(frame), registry, version)
-            except DecodeError as exc:
-                inner = [f"undecodable frame: {exc}"]
-            lines.append(f"[{index}] " + inner[0])
-            lines.extend("    " + line for line in inner[1:])
-        return lines
-    if isinstance(value, Event):
-        return [f"event ({size} bytes)", *_event_lines(value, "  ", registry)]
-    if isinstance(value, NackPayload):
-        return [f"nack payload ({size} bytes)", f"  machine_message {_show_bytes(value.machine_message)}",
-                f"  human_message   {_show_bytes(value.human_message)}"]
-    if isinstance(value, Batch):
-        assert value.layout is not None
-        flags = [name for name, _bit in value.layout.FLAG_BITS if getattr(value.layout, name)]
-        lines = [f"column batch of {len(value.events)} events ({size} bytes), header {value.layout.to_byte():#04x}: {', '.join(flags) or 'no flags'}"]
-        return [*lines, *_events_lines(value.events, registry)]
-    name = type(value).__name__
-    head = f"{name} ({size} bytes)"
-    if isinstance(value, ConnectionRequest):
-        sid = "absent" if value.server_instance_id is None else f"{value.server_instance_id} ({value.server_instance_id:#010x})"
-        return [head, f"  version             {value.version}", f"  app_version         {_show_bytes(value.app_version)}",
-                f"  client_instance_id  {value.client_instance_id} ({value.client_instance_id:#010x})",
-                f"  server_instance_id  {sid}", *_declaration_lines(value.reader_schemas)]
-    if isinstance(value, ConnectionResponse):
-        lines = [head, f"  response            {value.response.wire_name} ({int(value.response)})"]
-        if value.server_instance_id is not None:
-            lines.append(f"  server_instance_id  {value.server_instance_id} ({value.server_instance_id:#010x})")
-        if value.machine_message is not None and value.human_message is not None:
-            lines.append(f"  machine_message     {_show_bytes(value.machine_message)}")
-            lines.append(f"  human_message       {_show_bytes(value.human_message)}")
-        return [*lines, *_declaration_lines(value.reader_schemas)]
-    if isinstance(value, Publish):
-        return [f"{head} message_id={value.message_id} ({value.message_id:#05x})", *_event_lines(value.event, "  ", registry)]
-    if isinstance(value, Nack):
-        return [f"{head} message_id={value.message_id} ({value.message_id:#05x})",
-                f"  machine_message {_show_bytes(value.machine_message)}", f"  human_message   {_show_bytes(value.human_message)}"]
-    message_id = getattr(value, "message_id", None)
-    return [head if message_id is None else f"{head} message_id={message_id} ({message_id:#05x})"]
+def _dead_letters_retry(args: argparse.Namespace) -> int:
+    from .commands.ops import dead_letters_retry
+
+    return dead_letters_retry(args.db, _selection(args), every=args.all)
 
 
-def _declaration_lines(reads: Any) -> list[str]:
-    """A version-1 reader declaration (SNEG-1), when present."""
-    if reads is None:
-        return []
-    return ["  reader_schemas      " + "; ".join(f"type {t}: versions {', '.join(map(str, vs))}" for t, vs in reads.entries)]
+def _policies_apply(args: argparse.Namespace) -> int:
+    from .commands.ops import policies_apply
+
+    return policies_apply(args.db, args.file, schemas=args.schemas)
 
 
-def _record_schemas(registry: Registry | None, version: int) -> Any:
-    """The writer schemas records batches of version 1 decode with: the registry's, else the kit's."""
-    if version != 1 or registry is None:
-        return None
-    from .records import RecordSchemas
+def _policies_show(args: argparse.Namespace) -> int:
+    from .commands.ops import policies_show
 
-    return RecordSchemas.from_registry(registry)
+    return policies_show(args.db, as_json=args.json, schemas=args.schemas)
 
 
-def cmd_decode(args: argparse.Namespace) -> int:
-    data = _read_input(args.input)
-    limits = Limits(strict_utf8=args.strict_utf8)
-    version = args.protocol_version
-    if version == 1 and args.kind in ("event", "nack_payload"):
-        version = 0  # version 1 keeps these payloads as they are
-    registry = _decode_registry(args)
-    try:
-        value = decode_kind(args.kind, data, limits, version, _record_schemas(registry, version))
-    except DecodeError as exc:
-        if args.json:
-            print(json.dumps({"error_class": exc.error_class, "offset": exc.offset, "requirement": exc.requirement, "detail": exc.detail}))
-        else:
-            print(f"sink decode: cannot decode as {args.kind}: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        obj = value_to_json(args.kind, value)
-        if args.avro:
-            _add_avro_json(obj, value, registry)
-        print(json.dumps(obj))
-    else:
-        print("\n".join(describe(args.kind, value, len(data), registry, version)))
-    return 0
+def _page(args: argparse.Namespace) -> Path | None:
+    from .bench.commands import target_page
+
+    return target_page(update_docs=args.update_docs, docs=args.docs)
 
 
-def _decode_registry(args: argparse.Namespace) -> Registry | None:
-    from .schemas import find_schemas_dir
+def _bench_codec(args: argparse.Namespace) -> int:
+    from .bench.commands import cmd_codec
 
-    directory = Path(args.schemas) if args.schemas else find_schemas_dir()
-    if args.no_schemas or (directory is None and not args.avro):
-        return None
-    if directory is None:
-        raise SystemExit("sink decode: --avro needs a schema registry: no schemas/registry.toml here or above; pass --schemas")
-    return Registry.load(directory)
+    return cmd_codec(quick=args.quick, budget=args.budget, repeats=args.repeats, page=_page(args))
 
 
-def _add_avro_json(obj: dict[str, Any], value: Any, registry: Registry | None) -> None:
-    """Put ``event_data_avro`` (the record, or null with ``event_data_avro_error``) beside each event_data_hex."""
-    from .vectors.avro_check import events_of
+def _bench_wire(args: argparse.Namespace) -> int:
+    from .bench.commands import cmd_wire
 
-    if isinstance(value, Publish):
-        targets = [obj["event"]]
-    elif isinstance(value, Batch) or type(value).__name__ == "BatchV1":
-        targets = obj["events"]
-    elif type(value).__name__ == "BatchPublish":
-        targets = obj["batch"]["events"]
-    elif isinstance(value, Event):
-        targets = [obj]
-    else:
-        return
-    assert registry is not None
-    for target, event in zip(targets, events_of(value)):
-        try:
-            target["event_data_avro"] = registry.decode(event.event_type_id, event.schema_version, event.event_data)
-        except SchemaError as exc:
-            target["event_data_avro"] = None
-            target["event_data_avro_error"] = {"reason": exc.reason, "detail": exc.detail}
+    return cmd_wire(quick=args.quick, protocols=args.protocols, profile=args.profile, page=_page(args))
+
+
+def _bench_memory(args: argparse.Namespace) -> int:
+    from .bench.commands import cmd_memory
+
+    return cmd_memory(connections=args.connections, page=_page(args))
+
+
+def _bench_batch(args: argparse.Namespace) -> int:
+    from .bench.commands import cmd_batch
+
+    return cmd_batch(page=_page(args))
+
+
+# ---------------------------------------------------------------- the parser
+
+
+def _add_client_options(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument("--server", type=_address, required=required, help="HOST:PORT of the Sink server")
+    p.add_argument("--certs", default="certs", help="folder made by `sink certs` (default: certs)")
+    p.add_argument("--name", default="client", help="client identity: uses client-NAME.pem/.key")
+    p.add_argument("--server-hostname", default="localhost", help="name to verify in the server certificate")
+    p.add_argument("--app-version", default="sink-reference/0.1", help="application version sent in the handshake")
+    p.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds (KEEP-1)")
+
+
+def add_connect_options(connect: argparse.ArgumentParser) -> None:
+    _add_client_options(connect, required=True)
+    connect.add_argument("--db", default="sink-client.db", help="SQLite event store")
+    connect.add_argument("--until-synced", action="store_true",
+                         help="exit once everything pending is answered (exit 3 at the first refusal)")
+    connect.add_argument("--publish", type=int, default=0, metavar="N",
+                         help="append N test events (type 1, key sink-connect/NAME) to the store on start")
+    connect.add_argument("--protocol-version", type=int, choices=(0, 1), default=0,
+                         help="1: offer protocol version 1 and fall back to 0 for a server that refuses it (VER-2); "
+                              "default 0")
+
+
+def add_serve_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--listen", type=_address, default=("127.0.0.1", 7443), help="HOST:PORT (default 127.0.0.1:7443)")
+    serve.add_argument("--certs", default="certs", help="folder made by `sink certs`")
+    serve.add_argument("--db", default="sink-server.db", help="SQLite event store")
+    serve.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds")
+    serve.add_argument("--quarantine", action="append", default=[], metavar="CLIENT[:REASON]", help="quarantine a client")
+    serve.add_argument("--reject-app-version", action="append", default=[], metavar="VERSION",
+                       help="answer unsupported_application_version to clients sending this app_version (repeatable)")
+    serve.add_argument("--nack-key-prefix", help="NACK events whose key starts with this (a poison trigger)")
+    serve.add_argument("--publish-on-connect", type=int, default=0, metavar="N",
+                       help="publish N new events to each client after each handshake")
+    serve.add_argument("--protocol-version", type=int, choices=(0, 1), default=1,
+                       help="highest protocol version accepted: 1 (default) accepts 0 and 1 on the port, "
+                            "0 refuses version-1 requests like a version-0 server")
+    serve.add_argument("--schemas", metavar="DIR",
+                       help="schema registry folder (default: ./schemas, or above, or the kit's): what the server reads")
+    serve.add_argument("--no-reader-schemas", action="store_true",
+                       help="store every event and declare no reader schemas (an opaque store-and-forward server)")
+
+
+def _add_peer_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    certs = sub.add_parser("certs", help="create a development CA, server and client certificates")
+    certs.add_argument("--out", default="certs", help="output folder (default: certs)")
+    certs.add_argument("--client", action="append", default=[], help="client identity to issue (repeatable)")
+    certs.set_defaults(func=_certs)
+
+    serve = sub.add_parser("serve", help="run the reference server, persisting received events")
+    add_serve_options(serve)
+    serve.set_defaults(func=_serve)
+
+    connect = sub.add_parser("connect", help="connect a client that syncs its local event store")
+    add_connect_options(connect)
+    connect.set_defaults(func=_connect)
+
+    publish = sub.add_parser("publish", help="append events to the local store; with --server, sync them")
+    _add_client_options(publish, required=False)
+    publish.add_argument("--db", default="sink-client.db", help="SQLite event store")
+    publish.add_argument("--event-type", type=int, required=True, metavar="ID",
+                         help="event_type_id of the events (e.g. 1, meter_reading in the kit's schemas/registry.toml)")
+    publish.add_argument("--schema-version", type=int, default=1, metavar="N",
+                         help="schema_version of event_data (default: 1)")
+    publish.add_argument("--key", required=True,
+                         help="the events' key (UTF-8); with the event type it names the topic, whose offsets count up")
+    group = publish.add_mutually_exclusive_group(required=True)
+    group.add_argument("--data", help="event data as UTF-8 text")
+    group.add_argument("--data-hex", help="event data as hex")
+    publish.add_argument("--count", type=int, default=1, help="append this many events")
+    publish.set_defaults(func=_publish)
+
+
+def _db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", required=True, help="the peer's SQLite event store (may be in use by a running peer)")
+    p.add_argument("--schemas", help="schema registry folder, for event type names (default: schemas/ here or above)")
+
+
+def _selection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--peer", help="only this peer (client identity on a server, HOST:PORT on a client)")
+    p.add_argument("--event-type", type=int, help="only this event_type_id")
+    p.add_argument("--key", help="only this key (UTF-8)")
+    p.add_argument("--offset", type=int, help="only this offset")
+    p.add_argument("--machine-message", help="only dead letters with this NACK machine message")
+
+
+def _add_ops_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    status = sub.add_parser("status", help="subscription state per peer and event type: lag, oldest unsent, dead letters,"
+                                           " last seen, freshness")
+    _db_option(status)
+    status.add_argument("--peer", help="only this peer")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--now", type=float, help="unix time to compute ages from (default: the clock)")
+    status.set_defaults(func=_status)
+
+    dead = sub.add_parser("dead-letters", help="list, export or retry NACKed events")
+    dsub = dead.add_subparsers(dest="dead_letters_command", required=True)
+    listing = dsub.add_parser("list", help="list dead letters with their NACK reasons")
+    _db_option(listing)
+    _selection_options(listing)
+    listing.add_argument("--json", action="store_true", help="a JSON array instead of text")
+    listing.set_defaults(func=_dead_letters_list)
+    export = dsub.add_parser("export", help="write dead letters as JSON lines (one object per line)")
+    _db_option(export)
+    _selection_options(export)
+    export.add_argument("-o", "--output", help="file to write (default: stdout)")
+    export.set_defaults(func=_dead_letters_export)
+    retry = dsub.add_parser("retry", help="make dead letters pending again: each is sent once more")
+    _db_option(retry)
+    _selection_options(retry)
+    retry.add_argument("--all", action="store_true", help="every dead letter the other options select")
+    retry.set_defaults(func=_dead_letters_retry)
+
+    policies = sub.add_parser("policies", help="delivery policies: priority, latest-only, retention per event type")
+    psub = policies.add_subparsers(dest="policies_command", required=True)
+    apply = psub.add_parser("apply", help="replace a store's policies with those of a policy file")
+    _db_option(apply)
+    apply.add_argument("file", help="policy TOML file (e.g. schemas/policies.toml)")
+    apply.set_defaults(func=_policies_apply)
+    show = psub.add_parser("show", help="print a store's policies (as policy TOML, or --json)")
+    _db_option(show)
+    show.add_argument("--json", action="store_true", help="JSON instead of policy TOML")
+    show.set_defaults(func=_policies_show)
+
+
+def _docs_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--update-docs", action="store_true",
+                        help="also rewrite this benchmark's section of docs/performance.md here or above (default: print only)")
+    parser.add_argument("--docs", metavar="PAGE",
+                        help="rewrite this page instead (implies --update-docs)")
+    parser.add_argument("--no-docs", action="store_true",
+                        help="deprecated, no effect: the page is left alone unless --update-docs is given")
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    bench = sub.add_parser("bench", help="benchmarks: codec speed, bytes on the wire, memory, batch size")
+    bsub = bench.add_subparsers(dest="bench_command", required=True)
+
+    codec = bsub.add_parser("codec", help="µs/op of the construct and fast codecs, msgpack and fastavro, on both profiles")
+    codec.add_argument("--quick", action="store_true", help="short loops (a smoke run; figures are rough, docs untouched)")
+    codec.add_argument("--budget", type=float, default=0.2, help="seconds per timing loop (default 0.2)")
+    codec.add_argument("--repeats", type=int, default=5, help="timing loops per cell, best kept (default 5)")
+    codec.add_argument("--verbose", action="store_true",
+                       help="deprecated, no effect: each cell is reported as it is measured (on stderr)")
+    _docs_options(codec)
+    codec.set_defaults(func=_bench_codec)
+
+    wire = bsub.add_parser("wire", help="bytes on the wire on loopback: Sink v0 and v1, MQTT 3.1.1/5, HTTP/1.1, CoAP")
+    wire.add_argument("--quick", action="store_true", help="Sink only, no chart, docs untouched (a smoke run)")
+    wire.add_argument("--protocols", help="comma-separated subset: sink,mqtt,http,coap (default: all)")
+    wire.add_argument("--profile", choices=("random", "meter"), default="random", help="events to send (default: random)")
+    _docs_options(wire)
+    wire.set_defaults(func=_bench_wire)
+
+    batch = bsub.add_parser("batch", help="the meter batch figure: 100 meter readings as one batch v1, against 1,000 bytes")
+    _docs_options(batch)
+    batch.set_defaults(func=_bench_batch)
+
+    memory = bsub.add_parser("memory", help="peak memory of decoding at the limits; server RSS per idle TLS connection")
+    memory.add_argument("--connections", type=int, default=1000, help="idle mutual-TLS connections to open (default 1000)")
+    _docs_options(memory)
+    memory.set_defaults(func=_bench_memory)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -430,14 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--dir", help="vector folder (default: vectors/v0 here or above)")
     gen.add_argument("--schemas", help="schema registry folder (default: schemas/ beside vectors/)")
     gen.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
-    gen.set_defaults(func=cmd_regenerate)
+    gen.set_defaults(func=_regenerate)
     chk = vsub.add_parser("check", help="verify every committed vector against the reference codec and its sources")
     chk.add_argument("--dir", help="vector folder (default: vectors/v0 here or above)")
     chk.add_argument("--schemas", help="schema registry folder (default: schemas/ beside vectors/)")
     chk.add_argument("--skip-sources", action="store_true",
                      help="do not check that the vectors are what the sources generate (for vectors from elsewhere)")
     chk.add_argument("--json", action="store_true", help="machine-readable report")
-    chk.set_defaults(func=cmd_check)
+    chk.set_defaults(func=_check)
 
     dec = sub.add_parser("decode", help="decode a frame, payload, batch or stream given as hex, a file, or - for stdin")
     dec.add_argument("input", help="hex bytes, a file of raw bytes, or - for stdin")
@@ -450,16 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--protocol-version", type=int, choices=(0, 1), default=0,
                      help="decode as on a connection of this protocol version (default 0); 1 adds BATCH_PUBLISH, "
                           "BATCH_RESULT, reader declarations and batch v1, records mode with the registry's schemas")
-    dec.set_defaults(func=cmd_decode)
+    dec.set_defaults(func=_decode)
 
-    from .ops_commands import register as register_ops
-    from .peer_commands import register
-
-    register(sub)
-    register_ops(sub)
-    from .bench.commands import register as register_bench
-
-    register_bench(sub)
+    _add_peer_commands(sub)
+    _add_ops_commands(sub)
+    _add_bench(sub)
     apply_exit_codes(parser, EXIT_CODES)
     return parser
 

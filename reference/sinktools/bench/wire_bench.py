@@ -40,7 +40,6 @@ six: about 200 more header bytes each way on a real link.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import http.client
@@ -63,15 +62,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..codec import CONSTRUCT, FAST, Codec
-from ..connection import Connection, Role
-from ..connection_v1 import BatchAnswered, ConnectionV1
-from ..events import HandshakeCompleted
-from ..limits import DEFAULT_LIMITS
-from ..messages import Batch, ConnectionRequest, ConnectionResponse, Event, Publish, Response
-from ..messages_v1 import BatchV1, FrameTypeV1
-from ..readers import ReaderSchemas
-from ..stream import frame_bytes
+from sinkproto.codec import CONSTRUCT, FAST, Codec
+from sinkproto.connection import Connection, Role
+from sinkproto.connection_v1 import BatchAnswered, ConnectionV1
+from sinkproto.events import HandshakeCompleted
+from sinkproto.limits import DEFAULT_LIMITS
+from sinkproto.messages import Batch, ConnectionRequest, ConnectionResponse, Event, Publish, Response
+from sinkproto.messages_v1 import BatchV1, FrameTypeV1
+from sinkproto.readers import ReaderSchemas
+from sinkproto.stream import frame_bytes
 from .profiles import Profile, load
 
 __all__ = ["Traffic", "Result", "run", "format_report", "main", "PHASES"]
@@ -80,7 +79,7 @@ PHASES = ("setup", "one event", "100 one by one", "100 in one message")
 SETTLE = 0.3  # seconds between phases: more than Linux's 40 ms delayed ACK
 HOST = "127.0.0.1"
 T = TypeVar("T")
-log = logging.getLogger("sinkproto.bench.wire")
+log = logging.getLogger("sinktools.bench.wire")
 
 
 @dataclass
@@ -224,18 +223,18 @@ class Pki:
     client_key: Path
 
     def server_context(self) -> ssl.SSLContext:
-        from ..peers import server_context
+        from sinkproto.peers import server_context
 
         return server_context(cert=self.server_cert, key=self.server_key, client_ca=self.ca)
 
     def client_context(self) -> ssl.SSLContext:
-        from ..peers import client_context
+        from sinkproto.peers import client_context
 
         return client_context(ca=self.ca, cert=self.client_cert, key=self.client_key)
 
 
 def make_pki(directory: Path) -> Pki:
-    from ..certs import make_dev_pki
+    from sinkproto.certs import make_dev_pki
 
     pki = make_dev_pki(directory, ["bench"])
     return Pki(pki.ca, pki.server_cert, pki.server_key, pki.client_cert("bench"), pki.client_key("bench"))
@@ -264,7 +263,7 @@ def event_bytes(event: Event) -> bytes:
 
 
 def many_bytes(events: tuple[Event, ...]) -> bytes:
-    from ..fast_codec.primitives import varint_bytes
+    from sinkproto.fast_codec.primitives import varint_bytes
 
     return b"".join(varint_bytes(len(b)) + b for b in map(event_bytes, events))
 
@@ -285,7 +284,7 @@ class SinkBenchClient(Client):
         self.loop, self.port, self.context = loop, port, context
 
     async def _connect(self) -> None:
-        from ..peers import PeerSession
+        from sinkproto.peers import PeerSession
 
         reader, writer = await asyncio.open_connection(
             HOST, self.port, ssl=self.context, server_hostname="localhost" if self.context else None)
@@ -382,7 +381,7 @@ class SinkV1BenchClient(SinkBenchClient):
         self.batch = b""  # the batch v1 the BATCH_PUBLISH carried
 
     async def _connect(self) -> None:
-        from ..peers import PeerSession
+        from sinkproto.peers import PeerSession
 
         reader, writer = await asyncio.open_connection(
             HOST, self.port, ssl=self.context, server_hostname="localhost" if self.context else None)
@@ -425,8 +424,8 @@ class SinkV1BenchClient(SinkBenchClient):
 
 async def start_sink_server(port: int, context: ssl.SSLContext | None, v1: V1Setup | None = None) -> Any:
     """The reference server: SinkServer (version 0), or with ``v1`` SinkServerV1 accepting versions 0 and 1."""
-    from ..peers import ServerHandler, SinkServer
-    from ..peers.v1 import SinkServerV1
+    from sinkproto.peers import ServerHandler, SinkServer
+    from sinkproto.peers.v1 import SinkServerV1
 
     class Handler(ServerHandler):
         def anonymous(self) -> str | None:
@@ -900,28 +899,29 @@ def chart(results: list[Result], profile: Profile, path: Path) -> None:
     plt.close(figure)
 
 
-def main(args: argparse.Namespace, page: Path | None) -> int:
-    from .commands import machine_line, replace_region
+def main(*, quick: bool = False, protocols: str | None = None, profile: str = "random", page: Path | None = None) -> int:
+    """``sink bench wire``: ``protocols`` is a comma-separated subset of sink,mqtt,http,coap (default: all)."""
+    from ._report import machine_line, replace_region
 
-    protocols = {"sink"} if args.quick else set((args.protocols or "sink,mqtt,http,coap").split(","))
-    unknown = protocols - {"sink", "mqtt", "http", "coap"}
+    chosen = {"sink"} if quick else set((protocols or "sink,mqtt,http,coap").split(","))
+    unknown = chosen - {"sink", "mqtt", "http", "coap"}
     if unknown:
         raise SystemExit(f"sink bench wire: unknown protocols {', '.join(sorted(unknown))}")
-    missing = tools_missing(protocols)
+    missing = tools_missing(chosen)
     if missing:
         print(f"sink bench wire: needs {' and '.join(missing)}: on Debian, apt-get install {' '.join(missing)} "
               "(the kit's .ci/run does this); tcpdump needs root or CAP_NET_RAW")  # fmt: skip
         return 2
-    profile = load()[args.profile]
+    measured = load()[profile]
     line = machine_line()
     started = time.monotonic()
-    results = run(profile, protocols, progress=lambda s: print(f"sink bench: {s}", file=sys.stderr, flush=True))
-    text = format_report(results, profile)
+    results = run(measured, chosen, progress=lambda s: print(f"sink bench: {s}", file=sys.stderr, flush=True))
+    text = format_report(results, measured)
     print(text)
     print(f"\n({time.monotonic() - started:.0f} s)")
-    if page is not None and not args.quick and protocols == {"sink", "mqtt", "http", "coap"}:
-        name = f"wire-{profile.name}" if profile.name != "random" else "wire"
-        chart(results, profile, page.parent / "performance" / f"{name}.png")
+    if page is not None and not quick and chosen == {"sink", "mqtt", "http", "coap"}:
+        name = f"wire-{measured.name}" if measured.name != "random" else "wire"
+        chart(results, measured, page.parent / "performance" / f"{name}.png")
         replace_region(page, name, f"{line}\n\n{text}")
         print(f"written to {page} and {page.parent / 'performance' / f'{name}.png'}")
     return 0

@@ -1,64 +1,114 @@
-"""``sink certs``, ``sink serve``, ``sink connect`` and ``sink publish``: the reference peers as commands."""
+"""``sink certs``, ``sink serve``, ``sink connect`` and ``sink publish``: the reference peers as commands.
+
+Each command is a function of a settings value (:class:`ServeSettings`,
+:class:`ConnectSettings`, :class:`PublishSettings`) that :mod:`sinktools.cli`
+builds from the command line; the conformance self-test builds them too, to
+run the reference peers with a mutant's options.
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from .certs import DevPki, make_dev_pki
-from .handshake import Quarantine
-from .messages import ConnectionResponse, Response
-from .ops_commands import REFUSAL_HINTS
-from .peers import SinkClient, SinkServer, client_context, server_context
-from .peers.service import ServerPolicy, StoreClient, StoreServer, registry_readers
-from .peers.v1 import SinkClientV1, SinkServerV1
-from .records import RecordSchemas
-from .schemas import default_registry
-from .store import EventStore
+from sinkproto.certs import DevPki, make_dev_pki
+from sinkproto.handshake import Quarantine
+from sinkproto.messages import ConnectionResponse, Response
+from .ops import REFUSAL_HINTS
+from sinkproto.peers import SinkClient, SinkServer, client_context, server_context
+from sinkproto.peers.service import ServerPolicy, StoreClient, StoreServer, registry_readers
+from sinkproto.peers.v1 import SinkClientV1, SinkServerV1
+from sinkproto.records import RecordSchemas
+from sinkproto.schemas import default_registry
+from sinkproto.store import EventStore
 
-__all__ = ["register", "run_client", "run_server", "add_connect_options", "add_serve_options", "EXIT_REFUSED"]
+__all__ = ["ClientSettings", "ConnectSettings", "PublishSettings", "ServeSettings", "build_server", "certs", "connect",
+           "publish", "serve", "EXIT_REFUSED"]
 
 #: Exit status of `sink connect` and `sink publish --server` when the server refused the connection (HS-17).
 EXIT_REFUSED = 3
 
 
-def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
-    return host, int(port)
+@dataclass(frozen=True, kw_only=True)
+class ServeSettings:
+    """`sink serve`'s options (the command line's defaults)."""
+
+    listen: tuple[str, int] = ("127.0.0.1", 7443)
+    certs: str = "certs"  #: folder made by `sink certs`
+    db: str = "sink-server.db"  #: SQLite event store
+    keepalive: float = 60.0  #: K in seconds (KEEP-1)
+    quarantine: tuple[str, ...] = ()  #: CLIENT[:REASON] items (HS-18)
+    reject_app_version: tuple[str, ...] = ()  #: answered unsupported_application_version
+    nack_key_prefix: str | None = None  #: NACK events whose key starts with this (a poison trigger)
+    publish_on_connect: int = 0  #: events published to each client after each handshake
+    protocol_version: int = 1  #: highest version accepted: 1 accepts 0 and 1 (VER-6), 0 refuses 1 (VER-9)
+    schemas: str | None = None  #: schema registry folder (default: ./schemas, or above, or the kit's)
+    no_reader_schemas: bool = False  #: store every event, declare no reader schemas
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientSettings:
+    """What `sink connect` and `sink publish` share: the server, the identity, the store."""
+
+    server: tuple[str, int] | None = None  #: HOST:PORT of the server (`sink publish` without it only appends)
+    certs: str = "certs"
+    name: str = "client"  #: client identity: uses client-NAME.pem/.key
+    server_hostname: str = "localhost"  #: name to verify in the server certificate
+    app_version: str = "sink-reference/0.1"  #: application version sent in the handshake
+    keepalive: float = 60.0
+    db: str = "sink-client.db"
+    protocol_version: int = 0  #: 1: offer version 1, fall back to 0 for a server that refuses it (VER-2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectSettings(ClientSettings):
+    """`sink connect`'s options."""
+
+    until_synced: bool = False  #: exit once everything pending is answered (exit 3 at the first refusal)
+    publish: int = 0  #: test events (type 1, key sink-connect/NAME) appended on start
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishSettings(ClientSettings):
+    """`sink publish`'s options: the events to append (then, with ``server``, synced)."""
+
+    event_type: int
+    key: str
+    data: bytes
+    schema_version: int = 1
+    count: int = 1
 
 
 def _open_store(path: Path) -> EventStore:
     return EventStore.open(path, new_instance_id=lambda: random.SystemRandom().randrange(1 << 32))  # HS-6
 
 
-def cmd_certs(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+def certs(out: Path, clients: list[str]) -> int:
+    """`sink certs`: a development CA, server and client certificates in ``out`` (kept when they exist)."""
     ca_kept, server_kept = (out / "ca.key").exists(), (out / "server.pem").exists()
-    clients_before = {client: (out / f"client-{client}.pem").exists() for client in args.client}
-    pki = make_dev_pki(out, list(args.client))
+    clients_before = {client: (out / f"client-{client}.pem").exists() for client in clients}
+    pki = make_dev_pki(out, list(clients))
 
     def state(kept: bool, *, reissued: bool = False) -> str:
         return "kept (it existed)" if kept else ("issued again by the CA" if reissued else "created")
 
     print(f"CA:      {pki.ca}  {state(ca_kept)}")
     print(f"server:  {pki.server_cert} (DNS:localhost, IP:127.0.0.1)  {state(server_kept)}")
-    for client in args.client:
+    for client in clients:
         print(f"client:  {pki.client_cert(client)}  (identity {client!r})  "
               f"{state(False, reissued=clients_before[client])}")
-    created = [not ca_kept, not server_kept, *(True for _ in args.client)]
+    created = [not ca_kept, not server_kept, *(True for _ in clients)]
     print(f"sink certs: {sum(created)} certificate{'s' if sum(created) != 1 else ''} written, "
           f"{len(created) - sum(created)} kept, in {out}")
     return 0
 
 
-def build_server(args: argparse.Namespace, **server_options: object) -> tuple[SinkServer, EventStore]:
+def build_server(settings: ServeSettings, **server_options: object) -> tuple[SinkServer, EventStore]:
     """The reference server as `sink serve` configures it (also used by the conformance self-test).
 
     It accepts protocol versions 0 and 1 on one port (VER-6), or only 0 with
@@ -66,17 +116,17 @@ def build_server(args: argparse.Namespace, **server_options: object) -> tuple[Si
     what the schema registry defines: it declares that on version-1
     connections and NACKs other events ``unknown_schema`` (SNEG-3, SNEG-8).
     """
-    pki = DevPki(Path(args.certs))
-    store = _open_store(Path(args.db))
-    registry = None if args.no_reader_schemas else default_registry(Path(args.schemas) if args.schemas else None)
+    pki = DevPki(Path(settings.certs))
+    store = _open_store(Path(settings.db))
+    registry = None if settings.no_reader_schemas else default_registry(Path(settings.schemas) if settings.schemas else None)
     quarantined = {}
-    for item in args.quarantine:
+    for item in settings.quarantine:
         client, _, reason = item.partition(":")
         quarantined[client] = Quarantine(machine_message=b"QUARANTINED", human_message=reason.encode())
     policy = ServerPolicy(quarantined=quarantined,
-                          rejected_app_versions=frozenset(v.encode() for v in args.reject_app_version),
-                          nack_key_prefix=args.nack_key_prefix.encode() if args.nack_key_prefix else None,
-                          publish_on_connect=args.publish_on_connect,
+                          rejected_app_versions=frozenset(v.encode() for v in settings.reject_app_version),
+                          nack_key_prefix=settings.nack_key_prefix.encode() if settings.nack_key_prefix else None,
+                          publish_on_connect=settings.publish_on_connect,
                           readers=None if registry is None else registry_readers(registry))
     handler_class = server_options.pop("handler_class", StoreServer)
     replace_previous = bool(server_options.pop("replace_previous", True))
@@ -88,17 +138,18 @@ def build_server(args: argparse.Namespace, **server_options: object) -> tuple[Si
     record_schemas = None if registry is None else RecordSchemas.from_registry(registry)
     if "record_schemas" in server_options:  # a conformance mutant's own choice
         record_schemas = server_options.pop("record_schemas")  # type: ignore[assignment]
-    server = SinkServerV1(handler_class(store, policy), context, version=args.protocol_version,  # type: ignore[operator]
-                          keepalive=args.keepalive, record_schemas=record_schemas, **server_options)  # type: ignore[arg-type]
+    server = SinkServerV1(handler_class(store, policy), context, version=settings.protocol_version,  # type: ignore[operator]
+                          keepalive=settings.keepalive, record_schemas=record_schemas, **server_options)  # type: ignore[arg-type]
     server.replace_previous = replace_previous
     return server, store
 
 
-async def run_server(args: argparse.Namespace, **server_options: object) -> int:
-    server, store = build_server(args, **server_options)
-    host, port = await server.start(*args.listen)
-    versions = "0 and 1" if args.protocol_version == 1 else "0"
-    print(f"sink serve: listening on {host}:{port}, store {args.db} (instance id {store.instance_id:#010x}), "
+async def serve(settings: ServeSettings, **server_options: object) -> int:
+    """`sink serve`: run until SIGINT or SIGTERM."""
+    server, store = build_server(settings, **server_options)
+    host, port = await server.start(*settings.listen)
+    versions = "0 and 1" if settings.protocol_version == 1 else "0"
+    print(f"sink serve: listening on {host}:{port}, store {settings.db} (instance id {store.instance_id:#010x}), "
           f"protocol version {versions}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -111,21 +162,22 @@ async def run_server(args: argparse.Namespace, **server_options: object) -> int:
     return 0
 
 
-async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bool,
+async def _sync(settings: ClientSettings, store: EventStore, *, until_synced: bool,
                 handler_class: type[StoreClient] = StoreClient, **client_options: object) -> int:
-    pki = DevPki(Path(args.certs))
-    host, port = args.server
+    pki = DevPki(Path(settings.certs))
+    assert settings.server is not None
+    host, port = settings.server
     dead_before = len(store.dead_letters(f"{host}:{port}"))
-    handler = handler_class(store, server_name=f"{host}:{port}", app_version=args.app_version.encode())
-    context = client_context(ca=pki.ca, cert=pki.client_cert(args.name), key=pki.client_key(args.name))
-    if getattr(args, "protocol_version", 0) == 1:  # VER-1, VER-2: offers 1, falls back to 0 per server
-        client: SinkClient = SinkClientV1(handler, context, host, port, server_hostname=args.server_hostname,
-                                          keepalive=args.keepalive,
+    handler = handler_class(store, server_name=f"{host}:{port}", app_version=settings.app_version.encode())
+    context = client_context(ca=pki.ca, cert=pki.client_cert(settings.name), key=pki.client_key(settings.name))
+    if settings.protocol_version == 1:  # VER-1, VER-2: offers 1, falls back to 0 per server
+        client: SinkClient = SinkClientV1(handler, context, host, port, server_hostname=settings.server_hostname,
+                                          keepalive=settings.keepalive,
                                           record_schemas=RecordSchemas.from_registry(default_registry()),
                                           **client_options)  # type: ignore[arg-type]
     else:
-        client = SinkClient(handler, context, host, port, server_hostname=args.server_hostname,
-                            keepalive=args.keepalive, **client_options)  # type: ignore[arg-type]
+        client = SinkClient(handler, context, host, port, server_hostname=settings.server_hostname,
+                            keepalive=settings.keepalive, **client_options)  # type: ignore[arg-type]
     runner = asyncio.create_task(client.run())
     total = store.lag(handler.server_name)
     seen = 0  # refusals already reported: each refused attempt is reported once
@@ -153,7 +205,7 @@ async def _sync(args: argparse.Namespace, store: EventStore, *, until_synced: bo
             if total and sys.stderr.isatty():
                 print(f"\rsynced {total - lag}/{total}", end="", file=sys.stderr, flush=True)
             if until_synced and client.connected.is_set() and handler.synced.is_set():
-                print(f"sink: synced; {_dead_letters_line(store, handler.server_name, dead_before, args.db)}", flush=True)
+                print(f"sink: synced; {_dead_letters_line(store, handler.server_name, dead_before, settings.db)}", flush=True)
                 return 0
     finally:
         await client.stop()
@@ -201,102 +253,32 @@ def _dead_letters_line(store: EventStore, server: str, before: int, db: str) -> 
         f"; see `sink dead-letters list --db {db}`" if new else "")
 
 
-async def run_client(args: argparse.Namespace, **client_options: object) -> int:
+async def connect(settings: ConnectSettings, **client_options: object) -> int:
     """`sink connect` (also run by the conformance self-test, with mutants' options)."""
-    store = _open_store(Path(args.db))
+    store = _open_store(Path(settings.db))
     try:
-        if args.publish:
+        if settings.publish:
             # A test load: each start appends new events, so a client under test
             # always has something to publish (sink-check client mode).
-            for _ in range(args.publish):
-                store.append(event_type_id=1, key=f"sink-connect/{args.name}".encode(), schema_version=1,
+            for _ in range(settings.publish):
+                store.append(event_type_id=1, key=f"sink-connect/{settings.name}".encode(), schema_version=1,
                              timestamp=int(time.time()), event_data=b"sink connect test event")
-        return await _sync(args, store, until_synced=args.until_synced, **client_options)  # type: ignore[arg-type]
+        return await _sync(settings, store, until_synced=settings.until_synced, **client_options)  # type: ignore[arg-type]
     finally:
         store.close()
 
 
-async def _publish(args: argparse.Namespace) -> int:
-    store = _open_store(Path(args.db))
+async def publish(settings: PublishSettings) -> int:
+    """`sink publish`: append the events; with ``server``, sync until everything pending is answered."""
+    store = _open_store(Path(settings.db))
     try:
-        data = bytes.fromhex(args.data_hex) if args.data_hex else args.data.encode()
-        for _ in range(args.count):
-            event = store.append(event_type_id=args.event_type, key=args.key.encode(), schema_version=args.schema_version,
-                                 timestamp=int(time.time()), event_data=data)
-        print(f"sink publish: appended {args.count} event(s); last offset {event.offset}", flush=True)
-        if args.server is None:
+        for _ in range(settings.count):
+            event = store.append(event_type_id=settings.event_type, key=settings.key.encode(),
+                                 schema_version=settings.schema_version, timestamp=int(time.time()),
+                                 event_data=settings.data)
+        print(f"sink publish: appended {settings.count} event(s); last offset {event.offset}", flush=True)
+        if settings.server is None:
             return 0
-        return await _sync(args, store, until_synced=True)
+        return await _sync(settings, store, until_synced=True)
     finally:
         store.close()
-
-
-def _add_client_options(p: argparse.ArgumentParser, *, required: bool) -> None:
-    p.add_argument("--server", type=_address, required=required, help="HOST:PORT of the Sink server")
-    p.add_argument("--certs", default="certs", help="folder made by `sink certs` (default: certs)")
-    p.add_argument("--name", default="client", help="client identity: uses client-NAME.pem/.key")
-    p.add_argument("--server-hostname", default="localhost", help="name to verify in the server certificate")
-    p.add_argument("--app-version", default="sink-reference/0.1", help="application version sent in the handshake")
-    p.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds (KEEP-1)")
-
-
-def add_connect_options(connect: argparse.ArgumentParser) -> None:
-    _add_client_options(connect, required=True)
-    connect.add_argument("--db", default="sink-client.db", help="SQLite event store")
-    connect.add_argument("--until-synced", action="store_true",
-                         help="exit once everything pending is answered (exit 3 at the first refusal)")
-    connect.add_argument("--publish", type=int, default=0, metavar="N",
-                         help="append N test events (type 1, key sink-connect/NAME) to the store on start")
-    connect.add_argument("--protocol-version", type=int, choices=(0, 1), default=0,
-                         help="1: offer protocol version 1 and fall back to 0 for a server that refuses it (VER-2); "
-                              "default 0")
-
-
-def add_serve_options(serve: argparse.ArgumentParser) -> None:
-    serve.add_argument("--listen", type=_address, default=("127.0.0.1", 7443), help="HOST:PORT (default 127.0.0.1:7443)")
-    serve.add_argument("--certs", default="certs", help="folder made by `sink certs`")
-    serve.add_argument("--db", default="sink-server.db", help="SQLite event store")
-    serve.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds")
-    serve.add_argument("--quarantine", action="append", default=[], metavar="CLIENT[:REASON]", help="quarantine a client")
-    serve.add_argument("--reject-app-version", action="append", default=[], metavar="VERSION",
-                       help="answer unsupported_application_version to clients sending this app_version (repeatable)")
-    serve.add_argument("--nack-key-prefix", help="NACK events whose key starts with this (a poison trigger)")
-    serve.add_argument("--publish-on-connect", type=int, default=0, metavar="N",
-                       help="publish N new events to each client after each handshake")
-    serve.add_argument("--protocol-version", type=int, choices=(0, 1), default=1,
-                       help="highest protocol version accepted: 1 (default) accepts 0 and 1 on the port, "
-                            "0 refuses version-1 requests like a version-0 server")
-    serve.add_argument("--schemas", metavar="DIR",
-                       help="schema registry folder (default: ./schemas, or above, or the kit's): what the server reads")
-    serve.add_argument("--no-reader-schemas", action="store_true",
-                       help="store every event and declare no reader schemas (an opaque store-and-forward server)")
-
-
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    certs = sub.add_parser("certs", help="create a development CA, server and client certificates")
-    certs.add_argument("--out", default="certs", help="output folder (default: certs)")
-    certs.add_argument("--client", action="append", default=[], help="client identity to issue (repeatable)")
-    certs.set_defaults(func=cmd_certs)
-
-    serve = sub.add_parser("serve", help="run the reference server, persisting received events")
-    add_serve_options(serve)
-    serve.set_defaults(func=lambda a: asyncio.run(run_server(a)))
-
-    connect = sub.add_parser("connect", help="connect a client that syncs its local event store")
-    add_connect_options(connect)
-    connect.set_defaults(func=lambda a: asyncio.run(run_client(a)))
-
-    publish = sub.add_parser("publish", help="append events to the local store; with --server, sync them")
-    _add_client_options(publish, required=False)
-    publish.add_argument("--db", default="sink-client.db", help="SQLite event store")
-    publish.add_argument("--event-type", type=int, required=True, metavar="ID",
-                         help="event_type_id of the events (e.g. 1, meter_reading in the kit's schemas/registry.toml)")
-    publish.add_argument("--schema-version", type=int, default=1, metavar="N",
-                         help="schema_version of event_data (default: 1)")
-    publish.add_argument("--key", required=True,
-                         help="the events' key (UTF-8); with the event type it names the topic, whose offsets count up")
-    group = publish.add_mutually_exclusive_group(required=True)
-    group.add_argument("--data", help="event data as UTF-8 text")
-    group.add_argument("--data-hex", help="event data as hex")
-    publish.add_argument("--count", type=int, default=1, help="append this many events")
-    publish.set_defaults(func=lambda a: asyncio.run(_publish(a)))
