@@ -127,7 +127,7 @@ def test_the_information_floor_of_the_meter_profile_adds_up() -> None:
 def test_a_phase_without_packets_is_a_missed_capture_not_a_figure() -> None:
     from types import SimpleNamespace
 
-    from sinktools.bench.wire_bench import missed_phase
+    from sinktools.bench.wire.capture import missed_phase
 
     tcp, udp = SimpleNamespace(transport="TCP"), SimpleNamespace(transport="UDP")
     marks = [("setup", 0.0, 1.0), ("one event", 1.0, 2.0)]

@@ -51,9 +51,9 @@ def cmd_codec(*, quick: bool, budget: float, repeats: int, page: Path | None) ->
 
 
 def cmd_wire(*, quick: bool, protocols: str | None, profile: str, page: Path | None) -> int:
-    from . import wire_bench
+    from .wire.run import main
 
-    return wire_bench.main(quick=quick, protocols=protocols, profile=profile, page=page)
+    return main(quick=quick, protocols=protocols, profile=profile, page=page)
 
 
 def cmd_memory(*, connections: int, page: Path | None) -> int:

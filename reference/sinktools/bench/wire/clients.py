@@ -1,41 +1,8 @@
-"""``sink bench wire``: bytes on the wire for the same events over Sink v0 and v1, MQTT, HTTP and CoAP.
+"""The clients: connect, send one event, send many in one message, close; one per protocol.
 
-Real servers on loopback, started here: the reference Sink servers
-(:class:`~sinkproto.peers.SinkServer`, and ``SinkServerV1`` for v1), Debian's mosquitto broker, a
-stdlib HTTP/1.1 server, an aiocoap CoAP server. Real clients: the
-reference Sink client session, paho-mqtt, ``http.client``, aiocoap.
-
-Counting: ``tcpdump`` captures every packet to and from the servers' ports
-on ``lo``; each packet counts its IP total length (IPv4 header, TCP or UDP
-header with options, payload: what a link bills, without the loopback's
-fake Ethernet header) and its payload (the application bytes: the
-protocol's bytes, and TLS records with TLS). Pure ACKs count too. Every
-protocol is counted the same way.
-
-Each client, on a warm connection (one untimed event first, so that MQTT's
-topic alias is set and TLS session tickets are out of the way), sends one
-event, then 100 events one by one (each waits for its confirmation), then
-100 events in one message; connection setup (TCP, TLS, the protocol's
-own handshake) is reported separately. Phases are separated by a pause
-that lets delayed ACKs go out, and packets are assigned to a phase by
-their capture time.
-
-Every protocol carries the same information per event: the six fields of
-a Sink event. MQTT, HTTP octet-stream and CoAP send them in Sink's own
-compact event encoding (PUB-1) under a constant short topic or path; HTTP
-JSON sends a JSON object with base64 key and data. The 100-event message is
-the 100 encodings, each length-prefixed (a JSON array for JSON). Sink v0
-has no batch frame: that cell is n/a, and the column batch is shown
-as a size computed offline. Sink v1 (the reference version-1 session,
-:class:`~sinkproto.connection_v1.ConnectionV1`, against
-:class:`~sinkproto.peers.v1.SinkServerV1`) sends single events as PUBLISH,
-like v0, and the 100 as one BATCH_PUBLISH in profile order, the encoder
-picking the smallest batch v1 (CODEC-5), answered by one ACK; a second
-table compares its all-in bytes per event with v0 and MQTT 5.
-
-Caveat: the loopback MTU is 64 KiB, so the 100-event messages (about 8 kB)
-travel in one or two segments here where a 1500-byte link needs about
-six: about 200 more header bytes each way on a real link.
+The reference Sink client session (v0, and v1 with one BATCH_PUBLISH for the
+100 events), paho-mqtt, ``http.client``, aiocoap; the asyncio ones run on a
+:class:`Loop` in a thread.
 """
 
 from __future__ import annotations
@@ -43,23 +10,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.client
-import http.server
 import json
 import logging
-import os
-import shutil
-import sys
-import signal
-import socket
 import ssl
-import struct
-import subprocess
-import tempfile
 import threading
-import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sinkproto.codec import CONSTRUCT, FAST, Codec
@@ -67,129 +23,20 @@ from sinkproto.connection import Connection, Role
 from sinkproto.connection_v1 import BatchAnswered, ConnectionV1
 from sinkproto.events import HandshakeCompleted
 from sinkproto.limits import DEFAULT_LIMITS
-from sinkproto.messages import Batch, ConnectionRequest, ConnectionResponse, Event, Publish, Response
+from sinkproto.messages import ConnectionRequest, Event
 from sinkproto.messages_v1 import BatchV1, FrameTypeV1
 from sinkproto.readers import ReaderSchemas
-from sinkproto.stream import frame_bytes
-from .profiles import Profile, load
 
-__all__ = ["Traffic", "Result", "run", "format_report", "main", "PHASES"]
+from ..profiles import Profile
+from .pki import HOST
 
-PHASES = ("setup", "one event", "100 one by one", "100 in one message")
-SETTLE = 0.3  # seconds between phases: more than Linux's 40 ms delayed ACK
-HOST = "127.0.0.1"
+__all__ = ["Client", "CoapClient", "HttpClient", "Loop", "MqttClient", "RecordingConnectionV1", "SinkBenchClient",
+           "SinkV1BenchClient", "V1Setup", "event_bytes", "event_json", "many_bytes"]
+
 T = TypeVar("T")
+
+
 log = logging.getLogger("sinktools.bench.wire")
-
-
-@dataclass
-class Traffic:
-    """What one phase put on the wire, per direction (up: client to server)."""
-
-    app_up: int = 0
-    app_down: int = 0
-    ip_up: int = 0
-    ip_down: int = 0
-    packets: int = 0
-
-    @property
-    def app(self) -> int:
-        return self.app_up + self.app_down
-
-    @property
-    def ip(self) -> int:
-        return self.ip_up + self.ip_down
-
-
-@dataclass
-class Result:
-    protocol: str
-    tls: bool
-    transport: str  # TCP or UDP
-    phases: dict[str, Traffic | None] = field(default_factory=dict)
-    note: str = ""
-    batch: bytes = b""  # Sink v1: the batch v1 its BATCH_PUBLISH carried
-
-
-# -- capture ---------------------------------------------------------------------------------
-
-
-class Capture:
-    """tcpdump on ``lo`` for some ports, written to a pcap file and parsed afterwards."""
-
-    def __init__(self, ports: list[int], path: Path) -> None:
-        self.ports = ports
-        self.path = path
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        expression = " or ".join(f"port {p}" for p in self.ports)
-        self._proc = subprocess.Popen(
-            ["tcpdump", "-i", "lo", "-n", "-U", "-s", "128", "-w", str(self.path), expression],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        assert self._proc.stderr is not None
-        line = self._proc.stderr.readline().decode(errors="replace")  # "listening on lo, ..." once it captures
-        if "listening" not in line:
-            self._proc.kill()
-            raise SystemExit(f"sink bench wire: tcpdump could not capture on lo: {line.strip()} (run as root)")
-
-    def stop(self) -> list[tuple[float, int, int, int, int]]:
-        """(time, source port, destination port, IP length, payload length) of every packet."""
-        assert self._proc is not None
-        time.sleep(0.2)
-        self._proc.send_signal(signal.SIGINT)
-        self._proc.wait(timeout=10)
-        return parse_pcap(self.path.read_bytes())
-
-    def kill(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait(5)
-
-
-def parse_pcap(data: bytes) -> list[tuple[float, int, int, int, int]]:
-    magic = struct.unpack("<I", data[:4])[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    nano = struct.unpack(endian + "I", data[:4])[0] == 0xA1B23C4D
-    linktype = struct.unpack(endian + "I", data[20:24])[0]
-    link_header = {1: 14, 0: 4, 113: 16, 276: 20, 101: 0}[linktype]
-    out = []
-    pos = 24
-    while pos + 16 <= len(data):
-        seconds, fraction, captured, _ = struct.unpack(endian + "IIII", data[pos : pos + 16])
-        packet = data[pos + 16 : pos + 16 + captured]
-        pos += 16 + captured
-        ip = packet[link_header:]
-        if len(ip) < 20 or ip[0] >> 4 != 4:
-            continue
-        ip_header = (ip[0] & 0x0F) * 4
-        total = int.from_bytes(ip[2:4], "big")
-        protocol = ip[9]
-        l4 = ip[ip_header:]
-        source, destination = int.from_bytes(l4[0:2], "big"), int.from_bytes(l4[2:4], "big")
-        l4_header = (l4[12] >> 4) * 4 if protocol == 6 else 8
-        when = seconds + fraction / (1e9 if nano else 1e6)
-        out.append((when, source, destination, total, total - ip_header - l4_header))
-    return out
-
-
-def account(packets: list[tuple[float, int, int, int, int]], port: int, start: float, end: float) -> Traffic:
-    traffic = Traffic()
-    for when, source, destination, total, payload in packets:
-        if not start <= when < end or port not in (source, destination):
-            continue
-        traffic.packets += 1
-        if destination == port:
-            traffic.app_up += payload
-            traffic.ip_up += total
-        else:
-            traffic.app_down += payload
-            traffic.ip_down += total
-    return traffic
-
-
-# -- an event loop for the asyncio servers and clients ------------------------------------------------
 
 
 class Loop:
@@ -206,41 +53,6 @@ class Loop:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Pki:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        from sinkproto.peers import server_context
-
-        return server_context(cert=self.server_cert, key=self.server_key, client_ca=self.ca)
-
-    def client_context(self) -> ssl.SSLContext:
-        from sinkproto.peers import client_context
-
-        return client_context(ca=self.ca, cert=self.client_cert, key=self.client_key)
-
-
-def make_pki(directory: Path) -> Pki:
-    from sinkproto.certs import make_dev_pki
-
-    pki = make_dev_pki(directory, ["bench"])
-    return Pki(pki.ca, pki.server_cert, pki.server_key, pki.client_cert("bench"), pki.client_key("bench"))
-
-
-# -- the clients: connect, send one event, send many in one message, close ------------------------------
 
 
 class Client:
@@ -336,7 +148,7 @@ class V1Setup:
 
     @classmethod
     def for_profile(cls, profile: Profile) -> V1Setup:
-        from .batch_bench import record_schemas
+        from ..batch_bench import record_schemas
 
         pairs: dict[int, set[int]] = {}
         for event in profile.events:
@@ -420,28 +232,6 @@ class SinkV1BenchClient(SinkBenchClient):
     def send_many(self, events: tuple[Event, ...]) -> bool:
         self.loop.call(self._send_batch(events))
         return True
-
-
-async def start_sink_server(port: int, context: ssl.SSLContext | None, v1: V1Setup | None = None) -> Any:
-    """The reference server: SinkServer (version 0), or with ``v1`` SinkServerV1 accepting versions 0 and 1."""
-    from sinkproto.peers import ServerHandler, SinkServer
-    from sinkproto.peers.v1 import SinkServerV1
-
-    class Handler(ServerHandler):
-        def anonymous(self) -> str | None:
-            return "bench"  # the plain-TCP variant has no certificate to name the client
-
-        async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
-            if v1 is not None and request.version == 1:
-                return ConnectionResponse(response=Response.CONNECTED, reader_schemas=v1.declaration)  # SNEG-1
-            return ConnectionResponse(response=Response.CONNECTED)
-
-    if v1 is None:
-        server = SinkServer(Handler(), context)
-    else:
-        server = SinkServerV1(Handler(), context, version=1, codec=v1.codec, record_schemas=v1.schemas)
-    await server.start(HOST, port)
-    return server
 
 
 class MqttClient(Client):
@@ -531,25 +321,6 @@ class HttpClient(Client):
         self.connection.close()
 
 
-def start_http_server(port: int, context: ssl.SSLContext | None) -> http.server.ThreadingHTTPServer:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive
-
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer((HOST, port), Handler)
-    if context is not None:
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 class CoapClient(Client):
     transport = "UDP"
 
@@ -582,346 +353,3 @@ class CoapClient(Client):
 
     def close(self) -> None:
         self.loop.call(self.context.shutdown())
-
-
-async def start_coap_server(port: int) -> Any:
-    import aiocoap
-    import aiocoap.resource
-
-    class Events(aiocoap.resource.Resource):
-        async def render_post(self, request: Any) -> Any:
-            return aiocoap.Message(code=aiocoap.CHANGED)
-
-    site = aiocoap.resource.Site()
-    site.add_resource(["ev"], Events())
-    return await aiocoap.Context.create_server_context(site, bind=(HOST, port))
-
-
-def start_mosquitto(directory: Path, port: int, tls_port: int, pki: Pki) -> subprocess.Popen[bytes]:
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if binary is None:
-        raise SystemExit("sink bench wire: mosquitto is not installed; on Debian: apt-get install mosquitto tcpdump")
-    config = directory / "mosquitto.conf"
-    config.write_text(
-        "per_listener_settings false\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n"
-        # As root, mosquitto would switch to its own user, who cannot read this temporary folder.
-        + ("user root\n" if os.geteuid() == 0 else "")
-        + f"listener {port} {HOST}\n"
-        + f"listener {tls_port} {HOST}\ncafile {pki.ca}\ncertfile {pki.server_cert}\nkeyfile {pki.server_key}\n"
-        + "require_certificate true\n"
-    )
-    proc = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _ in range(100):
-        try:
-            socket.create_connection((HOST, port), timeout=0.1).close()
-            socket.create_connection((HOST, tls_port), timeout=0.1).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"sink bench wire: mosquitto exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("sink bench wire: mosquitto did not start listening")
-
-
-# -- the run -------------------------------------------------------------------------------------------
-
-
-def measure(client: Client, port: int, events: tuple[Event, ...], marks: list[tuple[str, float, float]]) -> None:
-    """Run the phases; record (phase, start, end) capture-time windows."""
-    start = time.time()
-    client.connect()
-    time.sleep(SETTLE)
-    marks.append(("setup", start, time.time()))
-    client.send_one(events[1])  # warm-up, not counted
-    time.sleep(SETTLE)
-    start = time.time()
-    client.send_one(events[0])
-    time.sleep(SETTLE)
-    marks.append(("one event", start, time.time()))
-    start = time.time()
-    for event in events:
-        client.send_one(event)
-    time.sleep(SETTLE)
-    marks.append(("100 one by one", start, time.time()))
-    start = time.time()
-    if client.send_many(events):
-        time.sleep(SETTLE)
-        marks.append(("100 in one message", start, time.time()))
-    client.close()
-    time.sleep(SETTLE)
-
-
-Window = tuple[Client, int, bool, list[tuple[str, float, float]], list[tuple[float, int, int, int, int]]]
-
-
-def capture_windows(clients: list[tuple[Client, int, bool]], events: tuple[Event, ...], path: Path,
-                    cleanup: list[Callable[[], None]], progress: Callable[[str], None]) -> list[Window]:
-    """Measure each client under one tcpdump capture; each window keeps the packets it is counted from."""
-    capture = Capture(sorted({port for _, port, _ in clients}), path)
-    capture.start()
-    cleanup.append(capture.kill)  # a failed run must not leave tcpdump behind
-    measured = []
-    for number, (client, port, tls) in enumerate(clients, 1):
-        progress(f"[{number}/{len(clients)}] {client.name}{' over TLS' if tls else ''}")
-        marks: list[tuple[str, float, float]] = []
-        measure(client, port, events, marks)
-        measured.append((client, port, tls, marks))
-    packets = capture.stop()
-    return [(client, port, tls, marks, packets) for client, port, tls, marks in measured]
-
-
-def phases_of(client: Client, port: int, marks: list[tuple[str, float, float]],
-              packets: list[tuple[float, int, int, int, int]]) -> dict[str, Traffic | None]:
-    found = {name: account(packets, port, start, end) for name, start, end in marks}
-    phases = {name: found.get(name) for name in PHASES}
-    if client.transport == "UDP" and phases["setup"] is not None and not phases["setup"].packets:
-        phases["setup"] = Traffic()  # CoAP has no connection to set up
-    return phases
-
-
-def missed_phase(client: Client, port: int, tls: bool, marks: list[tuple[str, float, float]],
-                 packets: list[tuple[float, int, int, int, int]]) -> bool:
-    """Whether a phase in which the client sent something counted no packet at all."""
-    phases = phases_of(client, port, marks, packets)
-    return any(traffic is not None and not traffic.packets for name, traffic in phases.items()
-               if not (name == "setup" and client.transport == "UDP"))
-
-
-def tools_missing(protocols: set[str]) -> list[str]:
-    missing = [] if shutil.which("tcpdump") else ["tcpdump"]
-    if "mqtt" in protocols and not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
-        missing.append("mosquitto")
-    return missing
-
-
-def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] = lambda s: None) -> list[Result]:
-    logging.getLogger("sinkproto").setLevel(logging.WARNING)
-    events = profile.events
-    with tempfile.TemporaryDirectory(prefix="sink-bench-wire-") as tmp:
-        directory = Path(tmp)
-        pki = make_pki(directory / "pki")
-        loop = Loop()
-        ports = {name: free_port() for name in ("sink0", "sink0_tls", "sink1", "sink1_tls", "mqtt", "mqtt_tls", "http", "http_tls", "coap")}
-        cleanup: list[Callable[[], None]] = []
-        clients: list[tuple[Client, int, bool]] = []
-        try:
-            if "sink" in protocols:
-                v1 = V1Setup.for_profile(profile)
-                for version in (0, 1):
-                    for key, context in ((f"sink{version}", None), (f"sink{version}_tls", pki.server_context())):
-                        server = loop.call(start_sink_server(ports[key], context, v1 if version else None))
-                        cleanup.append(lambda s=server: loop.call(s.close()))
-                        client_context = pki.client_context() if context else None
-                        sink_client = (SinkV1BenchClient(loop, ports[key], client_context, v1) if version
-                                       else SinkBenchClient(loop, ports[key], client_context))  # fmt: skip
-                        clients.append((sink_client, ports[key], context is not None))
-            if "mqtt" in protocols:
-                broker = start_mosquitto(directory, ports["mqtt"], ports["mqtt_tls"], pki)
-                cleanup.append(lambda: (broker.terminate(), broker.wait(5)))
-                for version, alias in ((4, False), (5, False), (5, True)):
-                    for key, tls in (("mqtt", False), ("mqtt_tls", True)):
-                        clients.append((MqttClient(ports[key], pki.client_context() if tls else None, version, alias), ports[key], tls))
-            if "http" in protocols:
-                for key, tls in (("http", False), ("http_tls", True)):
-                    http_server = start_http_server(ports[key], pki.server_context() if tls else None)
-                    cleanup.append(http_server.shutdown)
-                for as_json in (True, False):
-                    for key, tls in (("http", False), ("http_tls", True)):
-                        clients.append((HttpClient(ports[key], pki.client_context() if tls else None, as_json), ports[key], tls))
-            if "coap" in protocols:
-                coap = loop.call(start_coap_server(ports["coap"]))
-                cleanup.append(lambda: loop.call(coap.shutdown()))
-                clients.append((CoapClient(loop, ports["coap"]), ports["coap"], False))
-
-            windows = capture_windows(clients, events, directory / "capture.pcap", cleanup, progress)
-            # A phase that sent something but counted no packet is a capture that missed them (seen on a loaded
-            # machine), not a figure: measure those clients again, at most twice.
-            for attempt in (1, 2):
-                missed = [i for i, w in enumerate(windows) if missed_phase(*w)]
-                if not missed:
-                    break
-                progress(f"capture missed packets of {len(missed)} clients; measuring them again ({attempt})")
-                again = capture_windows([clients[i] for i in missed], events, directory / f"capture-{attempt}.pcap", cleanup,
-                                        progress)
-                for i, window in zip(missed, again):
-                    windows[i] = window
-        finally:
-            for step in reversed(cleanup):
-                try:
-                    step()
-                except Exception:  # noqa: BLE001 - best effort teardown of benchmark servers
-                    pass
-            loop.stop()
-
-    results = []
-    for client, port, tls, marks, packets in windows:
-        result = Result(client.name, tls, client.transport)
-        result.phases = phases_of(client, port, marks, packets)
-        if isinstance(client, SinkV1BenchClient):
-            result.batch = client.batch
-            result.note = f"{client.setup.codec.name} codec"
-        results.append(result)
-    return results
-
-
-def offline_batch(profile: Profile) -> tuple[int, int]:
-    """(column batch bytes, as one frame with the stream prefix and a 2-byte header): computed, not measured."""
-    size = len(FAST.encode_batch(Batch(events=profile.events)))
-    return size, size + 2 + 2
-
-
-def one_event_app(profile: Profile) -> int:
-    return len(frame_bytes(FAST.encode_frame(Publish(message_id=1, event=profile.events[0]))))
-
-
-def _cell(traffic: Traffic | None, payload: int) -> str:
-    if traffic is None:
-        return "n/a"
-    return f"{traffic.app:,} / {traffic.ip:,} ({traffic.ip / payload:.1f}x)"
-
-
-def format_report(results: list[Result], profile: Profile) -> str:
-    data_one = len(profile.events[0].event_data)
-    data_all = sum(len(e.event_data) for e in profile.events)
-    lines = [
-        f"Bytes both ways, as application bytes / IP bytes (application + IP and TCP/UDP headers of every packet, "
-        f"pure ACKs included), and in parentheses IP bytes per byte of event_data ({data_one} bytes per event, "
-        f"{data_all:,} for 100). Profile `{profile.name}`.",
-        "",
-        "| Protocol | TLS | One event | 100 one by one | 100 in one message | Connection setup | Packets (one event) |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        one = r.phases.get("one event")
-        setup = r.phases.get("setup")
-        lines.append(
-            f"| {r.protocol} ({r.transport}) | {'mutual TLS' if r.tls else 'no'} | {_cell(one, data_one)} | "
-            f"{_cell(r.phases.get('100 one by one'), data_all)} | {_cell(r.phases.get('100 in one message'), data_all)} | "
-            f"{'n/a' if setup is None else f'{setup.app:,} / {setup.ip:,}'} | {one.packets if one else 'n/a'} |"
-        )
-    batch, framed = offline_batch(profile)
-    lines += [
-        "",
-        f"Sink v0 has no batch frame: the 100 events as one column batch (BATCH-1..11, computed offline, not sent) "
-        f"take {batch:,} bytes, {framed:,} with a frame header and the stream length prefix, against "
-        f"{data_all + sum(len(e.key) for e in profile.events):,} bytes of keys and event_data.",
-    ]
-    v1 = format_v1_report(results, profile)
-    return "\n".join(lines) + ("\n\n" + v1 if v1 else "")
-
-
-#: The v1 rows: (protocol, phase, what crosses the wire), compared with the first.
-V1_ROWS = (
-    ("Sink v1", "100 in one message", "one BATCH_PUBLISH (batch v1), one ACK"),
-    ("Sink v0", "100 one by one", "100 PUBLISH, 100 ACK"),
-    ("MQTT 5 QoS 1", "100 one by one", "100 PUBLISH, 100 PUBACK"),
-    ("MQTT 5 QoS 1", "100 in one message", "one PUBLISH of the 100 event encodings, one PUBACK"),
-)
-
-
-def v1_rows(results: list[Result]) -> list[tuple[str, bool, str, Traffic]]:
-    """(protocol, TLS, what was sent, traffic) of the v1 comparison, for the rows this run measured."""
-    out = []
-    for tls in (True, False):
-        for protocol, phase, what in V1_ROWS:
-            for r in results:
-                traffic = r.phases.get(phase)
-                if r.protocol == protocol and r.tls == tls and traffic is not None:
-                    out.append((protocol, tls, what, traffic))
-    return out
-
-
-def format_v1_report(results: list[Result], profile: Profile) -> str:
-    """All-in bytes per event of 100 events as one v1 batch, against v0 and MQTT 5 one by one."""
-    from .batch_bench import batch_format
-
-    sink_v1 = {r.tls: r for r in results if r.protocol == "Sink v1" and r.batch}
-    rows = v1_rows(results)
-    if not sink_v1 or not rows:
-        return ""
-    count = len(profile.events)
-    base = {tls: traffic for protocol, tls, _, traffic in rows if protocol == "Sink v1"}
-    lines = [
-        f"Version 1: the {count} events of profile `{profile.name}` with delivery confirmation, all-in bytes per event "
-        f"(IP bytes both ways: TCP/IP headers, pure ACKs and TLS records included; connection setup excluded) "
-        f"and application bytes per event (TCP payload: the protocol's bytes, TLS records with TLS).",
-        "",
-        "| Sent as | TLS | All-in bytes per event | Application bytes per event | Packets | All-in vs Sink v1 batch |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for protocol, tls, what, traffic in rows:
-        ratio = f"{traffic.ip / base[tls].ip:.2f}x" if tls in base and base[tls].ip else "n/a"
-        lines.append(f"| {protocol}: {what} | {'mutual TLS' if tls else 'no'} | {traffic.ip / count:,.1f} | "
-                     f"{traffic.app / count:,.1f} | {traffic.packets} | {ratio} |")  # fmt: skip
-    result = next(iter(sink_v1.values()))
-    batch = result.batch
-    plain = base.get(False)
-    lines += [
-        "",
-        f"The BATCH_PUBLISH carried a batch v1 of {len(batch):,} bytes ({batch_format(batch)}, the encoder's choice; "
-        f"{result.note}), "
-        f"{len(batch) + 4:,} with its 2-byte frame header and 2-byte length prefix"
-        + (f" (counted on the wire without TLS: {plain.app_up:,} application bytes up, {plain.app_down:,} down: the ACK)"
-           if plain is not None else "") + ".",
-    ]  # fmt: skip
-    return "\n".join(lines)
-
-
-def chart(results: list[Result], profile: Profile, path: Path) -> None:
-    """Bytes per event on the wire (IP bytes), per protocol, for the one-event and one-by-one phases."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in results if r.phases.get("one event") is not None]
-    labels = [f"{r.protocol}{' + TLS' if r.tls else ''}" for r in rows]
-    one = [r.phases["one event"].ip for r in rows]  # type: ignore[union-attr]
-    each = [(r.phases["100 one by one"].ip / 100) if r.phases.get("100 one by one") else 0 for r in rows]  # type: ignore[union-attr]
-    batched = [(r.phases["100 in one message"].ip / 100) if r.phases.get("100 in one message") else 0 for r in rows]  # type: ignore[union-attr]
-    figure, axis = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.6))
-    y = list(range(len(rows)))
-    height = 0.27
-    axis.barh([i - height for i in y], one, height, label="one event (warm connection)")
-    axis.barh(y, each, height, label="per event, 100 one by one")
-    axis.barh([i + height for i in y], batched, height, label="per event, 100 in one message")
-    data = len(profile.events[0].event_data)
-    axis.axvline(data, color="black", linewidth=0.8, linestyle="--", label=f"the event's {data} bytes of event_data")
-    axis.set_yticks(y, labels, fontsize=8)
-    axis.invert_yaxis()
-    axis.set_xlabel("IP bytes on the wire, both directions (headers, pure ACKs and TLS included)")
-    axis.set_title(f"Bytes per event with delivery confirmation, loopback, profile '{profile.name}'", fontsize=10)
-    axis.legend(fontsize=8, loc="lower right")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def main(*, quick: bool = False, protocols: str | None = None, profile: str = "random", page: Path | None = None) -> int:
-    """``sink bench wire``: ``protocols`` is a comma-separated subset of sink,mqtt,http,coap (default: all)."""
-    from ._report import machine_line, replace_region
-
-    chosen = {"sink"} if quick else set((protocols or "sink,mqtt,http,coap").split(","))
-    unknown = chosen - {"sink", "mqtt", "http", "coap"}
-    if unknown:
-        raise SystemExit(f"sink bench wire: unknown protocols {', '.join(sorted(unknown))}")
-    missing = tools_missing(chosen)
-    if missing:
-        print(f"sink bench wire: needs {' and '.join(missing)}: on Debian, apt-get install {' '.join(missing)} "
-              "(the kit's .ci/run does this); tcpdump needs root or CAP_NET_RAW")  # fmt: skip
-        return 2
-    measured = load()[profile]
-    line = machine_line()
-    started = time.monotonic()
-    results = run(measured, chosen, progress=lambda s: print(f"sink bench: {s}", file=sys.stderr, flush=True))
-    text = format_report(results, measured)
-    print(text)
-    print(f"\n({time.monotonic() - started:.0f} s)")
-    if page is not None and not quick and chosen == {"sink", "mqtt", "http", "coap"}:
-        name = f"wire-{measured.name}" if measured.name != "random" else "wire"
-        chart(results, measured, page.parent / "performance" / f"{name}.png")
-        replace_region(page, name, f"{line}\n\n{text}")
-        print(f"written to {page} and {page.parent / 'performance' / f'{name}.png'}")
-    return 0
