@@ -259,7 +259,7 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
                        help="store every event and declare no reader schemas (an opaque store-and-forward server)")
 
 
-def _add_peer_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_peer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     certs = sub.add_parser("certs", help="create a development CA, server and client certificates")
     certs.add_argument("--out", default="certs", help="output folder (default: certs)")
     certs.add_argument("--client", action="append", default=[], help="client identity to issue (repeatable)")
@@ -302,7 +302,7 @@ def _selection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--machine-message", help="only dead letters with this NACK machine message")
 
 
-def _add_ops_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = sub.add_parser("status", help="subscription state per peer and event type: lag, oldest unsent, dead letters,"
                                            " last seen, freshness")
     _db_option(status)
@@ -350,7 +350,7 @@ def _docs_options(parser: argparse.ArgumentParser) -> None:
                         help="deprecated, no effect: the page is left alone unless --update-docs is given")
 
 
-def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = sub.add_parser("bench", help="benchmarks: codec speed, bytes on the wire, memory, batch size")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
 
