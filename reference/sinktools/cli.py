@@ -77,15 +77,13 @@ S = TypeVar("S")
 def _settings(cls: type[S], args: argparse.Namespace, **given: Any) -> S:
     """The settings dataclass ``cls`` from the parsed options of the same names (and ``given``)."""
     values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}  # type: ignore[arg-type]
-    for name in ("quarantine", "reject_app_version"):
-        if name in values:
-            values[name] = tuple(values[name])
     return cls(**{**values, **given})
 
 
 def serve_settings(args: argparse.Namespace) -> ServeSettings:
     """`sink serve`'s settings from options added by :func:`add_serve_options` (the self-test's mutants use it)."""
-    return _settings(ServeSettings, args)
+    return _settings(ServeSettings, args, quarantine=tuple(args.quarantine),
+                     reject_app_version=tuple(args.reject_app_version))
 
 
 def connect_settings(args: argparse.Namespace) -> ConnectSettings:
