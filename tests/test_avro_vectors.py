@@ -9,10 +9,10 @@ import jsonschema
 import pytest
 from sinktest import ROOT, VECTORS, covers
 
-from sinkproto.cli import main
+from sinktools.cli import main
 from sinkproto.schemas import Registry
-from sinkproto.vectors.check import check_case
-from sinkproto.vectors.model import Case, load_dir
+from sinktools.vectors.check import check_case
+from sinktools.vectors.model import Case, load_dir
 
 REGISTRY = Registry.load(ROOT / "schemas")
 SCHEMA = json.loads((ROOT / "vectors" / "schema" / "vector-file.schema.json").read_text())

@@ -184,7 +184,7 @@ def test_a_batch_too_large_for_one_frame_is_split_to_fit(pki: DevPki, tmp_path: 
 
 @covers("RECORD-2", "SNEG-3", "BPUB-1")
 def test_batches_travel_in_records_mode_when_both_sides_know_the_schema(pki: DevPki, tmp_path: Path) -> None:
-    from sinkproto.bench.profiles import load
+    from sinktools.bench.profiles import load
 
     meters = load()["meter"].events
 

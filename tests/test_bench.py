@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from sinkproto.bench.profiles import DATA_FILE, dump, generate, load
-from sinkproto.cli import main
+from sinktools.bench.profiles import DATA_FILE, dump, generate, load
+from sinktools.cli import main
 
 
 def test_the_committed_profiles_are_what_the_seeds_generate() -> None:
-    assert dump(generate()) == DATA_FILE.read_text(encoding="utf-8"), "run: python -c 'from sinkproto.bench.profiles import *; DATA_FILE.write_text(dump(generate()))'"
+    assert dump(generate()) == DATA_FILE.read_text(encoding="utf-8"), "run: python -c 'from sinktools.bench.profiles import *; DATA_FILE.write_text(dump(generate()))'"
 
 
 def test_profiles_hold_what_the_issue_asks_for() -> None:
@@ -45,7 +45,7 @@ def test_bench_codec_prints_its_table_and_goals(capsys: pytest.CaptureFixture[st
     assert out.count("| meter | batch encode |") == out.count("| meter | batch decode |") == 1
     assert out.count("| random | publish ") == 2
     assert "meter 100-event batch encode + decode < 450 µs" in out
-    from sinkproto.bench.codec_bench import has_v1
+    from sinktools.bench.codec_bench import has_v1
 
     if has_v1():  # batch v1 rows, construct and fast only; no goal is set for them
         for profile in ("random", "meter"):
@@ -80,7 +80,7 @@ def test_bench_wire_quick_counts_sink_bytes(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_bench_batch_sizes_are_what_the_codecs_produce(capsys: pytest.CaptureFixture[str]) -> None:
-    from sinkproto.bench import batch_bench
+    from sinktools.bench import batch_bench
     from sinkproto.codec import FAST
     from sinkproto.construct_codec import v1
     from sinkproto.messages import Batch
@@ -106,7 +106,7 @@ def test_bench_batch_sizes_are_what_the_codecs_produce(capsys: pytest.CaptureFix
 def test_the_information_floor_of_the_meter_profile_adds_up() -> None:
     import math
 
-    from sinkproto.bench.information import meter_information, total_bits
+    from sinktools.bench.information import meter_information, total_bits
 
     terms = {t.what: t for t in meter_information(load()["meter"])}
     # Uniform draws: the committed profile carries exactly their entropy.
@@ -127,7 +127,7 @@ def test_the_information_floor_of_the_meter_profile_adds_up() -> None:
 def test_a_phase_without_packets_is_a_missed_capture_not_a_figure() -> None:
     from types import SimpleNamespace
 
-    from sinkproto.bench.wire_bench import missed_phase
+    from sinktools.bench.wire.capture import missed_phase
 
     tcp, udp = SimpleNamespace(transport="TCP"), SimpleNamespace(transport="UDP")
     marks = [("setup", 0.0, 1.0), ("one event", 1.0, 2.0)]

@@ -20,13 +20,13 @@ import pytest
 from sinktest import ROOT, covers
 
 import sinkcheck.cli
-import sinkproto.cli
-from sinkproto._clihelp import COMMON_EXIT_CODES, HelpFormatter, commands, exit_codes_markdown
+import sinktools.cli
+from sinktools._clihelp import COMMON_EXIT_CODES, HelpFormatter, commands, exit_codes_markdown
 from sinkproto.certs import make_dev_pki
-from sinkproto.cli import main as sink_main
+from sinktools.cli import main as sink_main
 from sinkproto.store import EventStore
 
-TOOLS = {"sink": (sinkproto.cli.build_parser, sinkproto.cli.EXIT_CODES, ROOT / "docs" / "tools" / "cli.md"),
+TOOLS = {"sink": (sinktools.cli.build_parser, sinktools.cli.EXIT_CODES, ROOT / "docs" / "tools" / "cli.md"),
          "sink-check": (sinkcheck.cli.build_parser, sinkcheck.cli.EXIT_CODES, ROOT / "docs" / "conformance" / "reports.md")}
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -74,7 +74,7 @@ def test_a_closed_pipe_ends_a_command_quietly(tmp_path: Path) -> None:
             store.append(event_type_id=1 + offset % 40, key=b"k", schema_version=1, timestamp=1, event_data=b"x")
         for peer in range(60):  # 60 peers x 40 types: far more than a pipe holds, so the writer meets the close
             store.subscribe(f"peer-{peer}")
-    process = subprocess.Popen([sys.executable, "-m", "sinkproto.cli", "status", "--db", str(db)],
+    process = subprocess.Popen([sys.executable, "-m", "sinktools.cli", "status", "--db", str(db)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     assert process.stdout is not None and process.stderr is not None
     process.stdout.readline()  # `| head -1`
@@ -129,7 +129,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextmanager
 def serve(certs: Path, db: Path, *options: str) -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, "-m", "sinkproto.cli", "serve", "--listen", "127.0.0.1:0", "--certs",
+    process = subprocess.Popen([sys.executable, "-m", "sinktools.cli", "serve", "--listen", "127.0.0.1:0", "--certs",
                                 str(certs), "--db", str(db), *options], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, env=ENV)
     try:
@@ -143,7 +143,7 @@ def serve(certs: Path, db: Path, *options: str) -> Iterator[str]:
 
 
 def sink(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sinkproto.cli", *argv], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "sinktools.cli", *argv], capture_output=True, text=True,
                           timeout=timeout, env=ENV)
 
 
@@ -180,7 +180,7 @@ def test_a_quarantined_client_reports_each_refused_attempt_once(certs: Path, tmp
         assert "only they can lift it" in synced.stderr
         # Without --until-synced it keeps trying with its backoff (50 ms, 1 s, ...): one line per attempt, not
         # one per 0.5 s tick of its loop; a refusal never resets the delay.
-        process = subprocess.Popen([sys.executable, "-m", "sinkproto.cli", "connect", "--server", address, "--certs",
+        process = subprocess.Popen([sys.executable, "-m", "sinktools.cli", "connect", "--server", address, "--certs",
                                     str(certs), "--name", "q-1", "--db", str(tmp_path / "b.db")],
                                    stderr=subprocess.PIPE, text=True, env=ENV)
         watchdog = threading.Timer(120, process.kill)  # a broken client must not hang the suite

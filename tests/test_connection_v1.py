@@ -174,7 +174,7 @@ def test_v1_table_adds_only_batch_frames_in_the_open_state() -> None:
 
 @covers("RECORD-2", "SNEG-3", "BATCH-14")
 def test_batches_use_records_mode_only_for_schemas_the_peer_declared() -> None:
-    from sinkproto.bench.profiles import load
+    from sinktools.bench.profiles import load
     from sinkproto.codec import FAST
     from sinkproto.records import RecordSchemas
     from sinkproto.schemas import default_registry

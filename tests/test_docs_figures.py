@@ -10,7 +10,7 @@ import pytest
 from sinktest import ROOT, load_field_cases
 
 from sinkproto.peers.backoff import FIELD_STEPS
-from sinkproto.vectors.model import load_dir
+from sinktools.vectors.model import load_dir
 
 
 def _hook():

@@ -41,7 +41,7 @@ from sinkproto.codec import CONSTRUCT, DEFAULT, FAST, codec_from_env, get_codec
 from sinkproto.connection import Connection, Role
 from sinkproto.errors import EncodeError
 from sinkproto.events import ProtocolError
-from sinkproto.vectors.model import FRAME_KIND_FILES, _gzip_start, load_dir
+from sinktools.vectors.model import FRAME_KIND_FILES, _gzip_start, load_dir
 
 UNITS = ("frame", "event", "nack_payload", "batch")
 

@@ -35,8 +35,8 @@ from sinkproto.limits import Limits
 from sinkproto.messages import (Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchResult, BatchResultEntry,
     BatchV1, ConnectionRequest, ConnectionResponse, Event, Response)
 from sinkproto.readers import ReaderSchemas
-from sinkproto.vectors import check as vector_check
-from sinkproto.vectors.model import Case, load_dir, vector_record_schemas
+from sinktools.vectors import check as vector_check
+from sinktools.vectors.model import Case, load_dir, vector_record_schemas
 
 V1_UNITS = ("frame", "batch", "reader_schemas")
 

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sinkproto.batchrules import gzip_body, zigzag_encode, zstd_body
-from sinkproto.bench.profiles import load
+from sinktools.bench.profiles import load
 from sinkproto.construct_codec import v1
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_body
 from sinkproto.errors import DecodeError, EncodeError, OverlongVarint, UnknownFormat

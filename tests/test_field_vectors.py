@@ -35,7 +35,7 @@ from sinkproto import (
     encode_nack_payload,
 )
 from sinkproto.batchrules import gunzip_body
-from sinkproto.vectors.model import _gzip_start
+from sinktools.vectors.model import _gzip_start
 
 CASES = load_field_cases()
 

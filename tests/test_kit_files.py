@@ -17,7 +17,8 @@ from sinkcheck.paths import SPEC_REGISTRY, SPEC_REGISTRY_V1, kit_scripts, peer_e
 from sinkcheck.profile import load_profile
 from sinkcheck.runner import load_expected_failures
 from sinkkit import checkout_root, kit_argument, kit_file, kit_root
-from sinkproto import cli as sink_cli
+from sinktools import cli as sink_cli
+from sinktools.commands import vectors as vector_commands
 from sinkproto.certs import make_dev_pki
 from sinkproto.schemas import find_schemas_dir
 
@@ -37,12 +38,12 @@ def test_a_users_own_schemas_and_vectors_win(tmp_path: Path) -> None:
     below = tmp_path / "a" / "b"
     below.mkdir(parents=True)
     assert find_schemas_dir(below) == tmp_path / "schemas"
-    assert sink_cli.find_vectors_dir(below) == tmp_path / "vectors" / "v0"
+    assert vector_commands.find_vectors_dir(below) == tmp_path / "vectors" / "v0"
 
 
 def test_elsewhere_the_kits_own_schemas_and_vectors(tmp_path: Path) -> None:
     assert find_schemas_dir(tmp_path) == ROOT / "schemas"
-    assert sink_cli.find_vectors_dir(tmp_path) == ROOT / "vectors" / "v0"
+    assert vector_commands.find_vectors_dir(tmp_path) == ROOT / "vectors" / "v0"
 
 
 def test_kit_argument_names_the_kits_copy_only_when_nothing_here_has_that_name(tmp_path: Path) -> None:
@@ -90,6 +91,6 @@ def test_the_profile_template_points_at_certs_beside_it(tmp_path: Path) -> None:
 
 def test_regenerate_outside_a_checkout_says_it_needs_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sink_cli, "checkout_root", lambda: None)  # as from an installed wheel
+    monkeypatch.setattr(vector_commands, "checkout_root", lambda: None)  # as from an installed wheel
     with pytest.raises(SystemExit, match="needs a checkout of the kit"):
         sink_cli.main(["vectors", "regenerate", "--dry-run"])

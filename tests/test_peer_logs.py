@@ -11,7 +11,7 @@ from peer_support import MemoryClient, MemoryServer, ev, eventually, make_client
 from sinkproto import ConnectionRequest
 from sinkproto.certs import DevPki, make_dev_pki
 from sinkproto.connection import Connection, Role
-from sinkproto.logfmt import LogfmtFormatter, _value, configure
+from sinktools.logfmt import LogfmtFormatter, _value, configure
 from sinkproto.peers import PeerSession
 
 

@@ -27,12 +27,12 @@ from sinktest import ROOT, covers
 
 from sinkproto import Event
 from sinkproto.certs import DevPki, make_dev_pki
-from sinkproto.cli import main as sink_main
+from sinktools.cli import main as sink_main
 from sinkproto.peers import Answer, PeerSession, SinkClient
 from sinkproto.peers.service import StoreClient
 from sinkproto.store import DeliveryPolicy, EventStore, PolicySet
 
-SINK = [sys.executable, "-m", "sinkproto.cli"]
+SINK = [sys.executable, "-m", "sinktools.cli"]
 POLICY_FILE = ROOT / "schemas" / "policies.toml"
 # schemas/policies.toml: credit_top_up 100, load_limit_command 90, tariff_schedule 50, meter_state_change 40,
 # meter_reading -10 (keep_last 100); firmware_status and base_station_health latest-only.

@@ -138,7 +138,7 @@ def test_bit_packing_round_trips_and_refuses_padding() -> None:
 
 @covers("RECORD-6")
 def test_rebuilt_size_is_bounded_by_the_decompressed_size_limit() -> None:
-    meters = tuple(e for e in __import__("sinkproto.bench.profiles", fromlist=["load"]).load()["meter"].events)
+    meters = tuple(e for e in __import__("sinktools.bench.profiles", fromlist=["load"]).load()["meter"].events)
     data = v1.encode_batch(BatchV1(events=meters, format=BatchFormat(mode=BatchMode.RECORDS)), REGISTRY_SCHEMAS)
     total = sum(len(e.key) + len(e.event_data) for e in meters)
     assert len(data) < total  # the rebuilt events are larger than the batch ...

@@ -17,11 +17,11 @@ import pytest
 from sinktest import ROOT, VECTORS, covers
 
 from sinkproto.batchrules import gunzip_body
-from sinkproto.cli import main
-from sinkproto.vectors.check import check_dir
-from sinkproto.vectors.model import _gzip_start, load_dir
-from sinkproto.vectors.avro_cases import EXAMPLES
-from sinkproto.vectors.regenerate import FileChange, plan, regenerate
+from sinktools.cli import main
+from sinktools.vectors.check import check_dir
+from sinktools.vectors.model import _gzip_start, load_dir
+from sinktools.vectors.cases.avro import EXAMPLES
+from sinktools.vectors.regenerate import FileChange, plan, regenerate
 
 KIT = load_dir(VECTORS)[0].kit_version
 
@@ -182,7 +182,7 @@ def test_cli_regenerate_warns_about_a_version_without_an_example(repo: Path, cap
     assert main(["vectors", "regenerate", "--dir", str(repo / "vectors" / "v0"), "--dry-run"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"warning: meter_reading v{new} has no example record, so no vector shows it: add one at the end of EXAMPLES "
-        "in reference/sinkproto/vectors/avro_cases.py and run this again")
+        "in reference/sinktools/vectors/cases/avro.py and run this again")
 
 
 def test_a_refusal_is_printed_once_and_a_failed_check_ends_saying_so(repo: Path, capsys: pytest.CaptureFixture[str],
@@ -206,7 +206,7 @@ def test_a_refusal_is_printed_once_and_a_failed_check_ends_saying_so(repo: Path,
 
 def test_an_example_inserted_in_the_middle_gets_the_append_hint(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Examples take their offset and timestamp from their position: inserting one shifts the later, locked cases."""
-    from sinkproto.vectors import avro_cases
+    from sinktools.vectors.cases import avro as avro_cases
 
     new = add_scratch_version(repo)
     latest = dict(EXAMPLES[("meter_reading", new - 1)], scratch_tamper_events=2)

@@ -21,9 +21,9 @@ import pytest
 from sinktest import ROOT, covers
 
 from sinkproto.errors import SchemaError, SinkError
-from sinkproto.schema_evolution import check_change, check_lock, check_registry, extend_lock
+from sinktools.schema_evolution import check_change, check_lock, check_registry, extend_lock
 from sinkproto.schemas import LOCK_FILE, Compatibility, Direction, EventType, Registry, default_registry
-from sinkproto.vectors.avro_cases import EXAMPLES
+from sinktools.vectors.cases.avro import EXAMPLES
 
 SCHEMAS = ROOT / "schemas"
 REGISTRY = Registry.load(SCHEMAS)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from sinkproto import ConnectionRequest, Event, Response
-from sinkproto.peer_commands import add_connect_options, add_serve_options, build_server
 from sinkproto.peers.service import (
     UNKNOWN_SCHEMA,
     ServerPolicy,
@@ -21,14 +20,16 @@ from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
 from sinkproto.store import EventStore
 from sinktest import covers
+from sinktools.cli import add_connect_options, add_serve_options, connect_settings, serve_settings
+from sinktools.commands.peers import ServeSettings, build_server
 
 READS = ReaderSchemas.from_mapping({1: [1, 2], 7: [1, 2, 3]})
 
 
-def serve_args(*argv: str) -> argparse.Namespace:
+def serve_args(*argv: str) -> ServeSettings:
     parser = argparse.ArgumentParser()
     add_serve_options(parser)
-    return parser.parse_args(list(argv))
+    return serve_settings(parser.parse_args(list(argv)))
 
 
 @pytest.fixture
@@ -108,8 +109,8 @@ def test_sink_serve_accepts_version_1_unless_limited_to_0(tmp_path: Path) -> Non
         serve_args("--protocol-version", "2")
     connect = argparse.ArgumentParser()
     add_connect_options(connect)
-    assert connect.parse_args(["--server", "h:1"]).protocol_version == 0
-    assert connect.parse_args(["--server", "h:1", "--protocol-version", "1"]).protocol_version == 1
+    assert connect_settings(connect.parse_args(["--server", "h:1"])).protocol_version == 0
+    assert connect_settings(connect.parse_args(["--server", "h:1", "--protocol-version", "1"])).protocol_version == 1
 
 
 @covers("BPUB-9", "BPUB-10", "BRES-6")
@@ -164,7 +165,7 @@ def test_sink_connect_exits_0_when_the_fallback_answered_the_refusal(tmp_path: P
     pki = make_pki(tmp_path / "pki")
 
     def connect(host: str, port: int) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "sinkproto.cli", "connect", "--server", f"{host}:{port}",
+        return subprocess.run([sys.executable, "-m", "sinktools.cli", "connect", "--server", f"{host}:{port}",
                                "--certs", str(pki), "--name", "sc-main", "--db", str(tmp_path / "client.db"),
                                "--keepalive", "1", "--protocol-version", "1", "--publish", "50", "--until-synced"],
                               capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})

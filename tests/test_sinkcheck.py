@@ -472,7 +472,7 @@ def test_client_mode_waits_for_a_client_started_by_hand(pki: Path, tmp_path: Pat
             assert lines[-1], "".join(lines)
         lines.append(runner.stdout.readline())
         assert "start the client under test now" in lines[-1]
-        client = subprocess.Popen([sys.executable, "-m", "sinkproto.cli", "connect", "--server",
+        client = subprocess.Popen([sys.executable, "-m", "sinktools.cli", "connect", "--server",
                                    f"{match.group(1)}:{match.group(2)}", "--certs", str(pki), "--name", "sc-main",
                                    "--db", str(tmp_path / "c.db"), "--keepalive", "5"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

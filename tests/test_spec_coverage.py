@@ -22,7 +22,7 @@ import pytest
 
 from sinktest import ROOT
 
-from sinkproto.vectors.model import load_dir
+from sinktools.vectors.model import load_dir
 
 SPEC = ROOT / "spec" / "v0"
 REGISTRY = tomllib.loads((SPEC / "requirements.toml").read_text())["requirement"]

@@ -20,7 +20,7 @@ from sinktest import covers
 from sinkproto.certs import make_dev_pki
 from sinkproto.store import EventStore
 
-SINK = [sys.executable, "-m", "sinkproto.cli"]
+SINK = [sys.executable, "-m", "sinktools.cli"]
 EVENTS = 3000
 
 

@@ -16,9 +16,10 @@ from sinkproto.limits import Limits
 from sinkproto.messages import (Batch, BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1, ConnectionRequest,
     ConnectionResponse, Event, Response)
 from sinkproto.readers import ReaderSchemas
-from sinkproto.vectors.check import check_case, check_ids, load_lock
-from sinkproto.vectors.generate import generate
-from sinkproto.vectors.model import Case, fingerprint, load_dir, normalized_bytes
+from sinktools.vectors.check import check_case, check_ids
+from sinktools.vectors.locks import load_lock
+from sinktools.vectors.generate import generate
+from sinktools.vectors.model import Case, fingerprint, load_dir, normalized_bytes
 
 VECTORS_V1 = ROOT / "vectors" / "v1"
 SCHEMA = json.loads((ROOT / "vectors" / "schema" / "vector-file.schema.json").read_text())

@@ -9,9 +9,10 @@ import jsonschema
 import pytest
 from sinktest import ROOT, VECTORS, covers
 
-from sinkproto.vectors.check import check_case, check_ids, load_lock
-from sinkproto.vectors.generate import generate
-from sinkproto.vectors.model import Case, fingerprint, load_dir, normalized_bytes
+from sinktools.vectors.check import check_case, check_ids
+from sinktools.vectors.locks import load_lock
+from sinktools.vectors.generate import generate
+from sinktools.vectors.model import Case, fingerprint, load_dir, normalized_bytes
 
 SCHEMA = json.loads((ROOT / "vectors" / "schema" / "vector-file.schema.json").read_text())
 FILES = load_dir(VECTORS)

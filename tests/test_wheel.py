@@ -139,6 +139,17 @@ def test_the_package_list_names_every_code_package() -> None:
     assert sorted(p for p in listed if not p.startswith("sinkkit.")) == sorted(code)
 
 
+def test_the_wheel_carries_every_code_package_and_its_data(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    for package in (p for p in listed if not p.startswith("sinkkit.")):
+        assert f"{package.replace('.', '/')}/__init__.py" in names, package
+    # Package data: the benchmarks' committed profiles (sink bench) and the typing markers.
+    for name in ("sinktools/bench/data/profiles.json", "sinktools/py.typed", "sinkproto/py.typed",
+                 "sinkcheck/report.schema.json"):
+        assert name in names, name
+
+
 def test_the_wheel_carries_the_kit_files(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     tracked = {

@@ -36,14 +36,14 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sink-load-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     pki = workdir / "pki"
-    subprocess.run([sys.executable, "-m", "sinkproto.cli", "certs", "--out", str(pki)], check=True,
+    subprocess.run([sys.executable, "-m", "sinktools.cli", "certs", "--out", str(pki)], check=True,
                    stdout=subprocess.DEVNULL)
     started = time.monotonic()
     from sinkcheck.load_mode import mint_identities
 
     mint_identities(pki / "ca.pem", pki / "ca.key", args.clients, workdir / "identities")
     print(f"minted {args.clients} client certificates in {time.monotonic() - started:.1f} s", flush=True)
-    server = subprocess.Popen([sys.executable, "-m", "sinkproto.cli", "serve", "--listen", "127.0.0.1:0", "--certs",
+    server = subprocess.Popen([sys.executable, "-m", "sinktools.cli", "serve", "--listen", "127.0.0.1:0", "--certs",
                                str(pki), "--db", str(workdir / "server.db")], stdout=subprocess.PIPE,
                               stderr=(workdir / "server.log").open("w"), text=True,
                               env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import fuzz_mode
 
     fuzz_mode.register(sub)
-    from sinkproto._clihelp import apply_exit_codes
+    from sinktools._clihelp import apply_exit_codes
 
     apply_exit_codes(parser, EXIT_CODES)
     return parser
@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from sinkproto._clihelp import run_main
+    from sinktools._clihelp import run_main
 
     from .console import route_asyncio_log
 

@@ -19,7 +19,7 @@ from typing import Any
 from sinkkit import kit_file
 from sinkproto.errors import DecodeError, EncodeError
 from sinkproto.limits import Limits
-from sinkproto.vectors.model import (
+from sinktools.vectors.model import (
     FRAME_KIND_FILES,
     FRAME_KIND_FILES_V1,
     Case as VectorCase,
@@ -126,7 +126,7 @@ def same_bytes(kind: str, expected_hex: str, produced_hex: str, version: int = 0
 @cache
 def record_schemas() -> Any:
     """The writer schemas of version-1 records batches: the kit's registry, loaded once per run."""
-    from sinkproto.vectors.model import vector_record_schemas
+    from sinktools.vectors.model import vector_record_schemas
 
     return vector_record_schemas()
 

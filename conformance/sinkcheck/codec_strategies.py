@@ -54,7 +54,7 @@ from sinkproto.messages import (
     Response,
 )
 from sinkproto.readers import ReaderSchemas
-from sinkproto.vectors.model import StreamValue, encode_kind, value_to_json
+from sinktools.vectors.model import StreamValue, encode_kind, value_to_json
 
 from .codec_cases import Check, CodecCase, non_default_limits, reference_bytes, reference_decode, reference_encode
 from .codec_protocol import KINDS_BY_VERSION

@@ -29,7 +29,7 @@ SKIP = re.compile(r"^(?P<indent>[ \t]*)<!--\s*guide:[ \t]*skip\b(?P<arguments>[^
 
 @cache
 def _vector_counts() -> dict[str, int]:
-    from sinkproto.vectors.model import load_dir
+    from sinktools.vectors.model import load_dir
 
     counts = {}
     for version in ("v0", "v1"):

@@ -194,7 +194,7 @@ def built_records_cases() -> list[KCase]:
     choose bitpacked or delta_bitpacked (RECORD-9); these hundred readings use
     both, and numbered, so the .ksy's payload types of those transforms parse
     valid input too."""
-    from sinkproto.bench.profiles import generate
+    from sinktools.bench.profiles import generate
     from sinkproto.construct_codec.v1 import encode_batch
     from sinkproto.jsonform import to_json
     from sinkproto.messages import BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchV1

@@ -79,7 +79,7 @@ def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None,
               "--quarantine", "sc-quarantined:quarantined by sink-check selftest", "--reject-app-version",
               REJECTED_APP_VERSION, "--nack-key-prefix", "poison", "--publish-on-connect", "2", *extra]
     if mutant is None:
-        command = [sys.executable, "-m", "sinkproto.cli", "serve", *common]
+        command = [sys.executable, "-m", "sinktools.cli", "serve", *common]
     else:
         command = [sys.executable, "-m", "sinkcheck.selftest.mutants", "--mutant", mutant, *common]
     log_path = log_path or workdir / f"{db.stem}.log"
@@ -209,7 +209,7 @@ REFERENCE_CLIENT_EXIT_OK = (0, 3)
 def client_profile(pki_dir: Path, workdir: Path, *, mutant: str | None = None, version: int = 0) -> Profile:
     """The reference client (or a client mutant), started by the runner for each case, offering ``version``."""
     db = workdir / f"client-{mutant or 'reference'}-{time.monotonic_ns()}.db"
-    entry = (f"-m sinkcheck.selftest.client_mutants --mutant {mutant}" if mutant else "-m sinkproto.cli connect")
+    entry = (f"-m sinkcheck.selftest.client_mutants --mutant {mutant}" if mutant else "-m sinktools.cli connect")
     command = (f"{shlex.quote(sys.executable)} {entry} --server {{host}}:{{port}} --certs {shlex.quote(str(pki_dir))} "
                f"--name sc-main --db {shlex.quote(str(db))} --keepalive {CLIENT_KEEPALIVE} "
                f"--publish {EVENTS_TO_PUBLISH}" + (f" --protocol-version {version}" if version else ""))

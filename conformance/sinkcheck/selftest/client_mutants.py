@@ -18,9 +18,10 @@ from typing import Any
 from sinkproto import Ack, ConnectionRequest, ConnectionResponse, Event, Ping, Publish
 from sinkproto.connection import Connection, State
 from sinkproto.events import ConnectionEvent, HandshakeCompleted
-from sinkproto.peer_commands import add_connect_options, run_client
 from sinkproto.peers import PeerSession
 from sinkproto.peers.service import StoreClient
+from sinktools.cli import add_connect_options, connect_settings
+from sinktools.commands.peers import connect
 
 from .v1_mutants import client_v1_mutants
 
@@ -32,7 +33,7 @@ class ClientMutant:
     name: str
     breaks: str  # what is wrong with it, in one line
     targets: tuple[str, ...]  # client case IDs (globs) that must not pass against it
-    options: dict[str, Any]  # passed to run_client: connection_class, handler_class
+    options: dict[str, Any]  # passed to sinktools.commands.peers.connect: connection_class, handler_class
     version: int = 0  # the protocol version it offers (sink connect --protocol-version)
 
 
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     add_connect_options(parser)
     args = parser.parse_args(argv)
     mutant = next(m for m in CLIENT_MUTANTS + FUZZ_CLIENT_MUTANTS if m.name == args.mutant)
-    return asyncio.run(run_client(args, **mutant.options))
+    return asyncio.run(connect(connect_settings(args), **mutant.options))
 
 
 if __name__ == "__main__":

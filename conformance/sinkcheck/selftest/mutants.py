@@ -23,11 +23,12 @@ from sinkproto.errors import DecodeError, UnknownType
 from sinkproto.events import ConnectionEvent, HandshakeCompleted, ProtocolError
 from sinkproto.limits import Limits
 from sinkproto.messages import Event
-from sinkproto.peer_commands import add_serve_options, run_server
 from sinkproto.peers import Answer, PeerSession
 from sinkproto.peers.service import OutboxPump, StoreServer
 from sinkproto.stream import Deframer
 from sinkproto.construct_codec import decode_frame
+from sinktools.cli import add_serve_options, serve_settings
+from sinktools.commands.peers import serve
 
 __all__ = ["Mutant", "MUTANTS", "SLOW_MUTANTS", "main"]
 
@@ -400,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.get("ssl_context") is False:
         options["ssl_context"] = None
         options["plaintext"] = True
-    return asyncio.run(run_server(args, **options))
+    return asyncio.run(serve(serve_settings(args), **options))
 
 
 if __name__ == "__main__":

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import construct_codec as codec
-from ..batchrules import canonical_layout, gzip_body
-from ..construct_codec.primitives import varint_bytes
-from ..jsonform import LAYOUT_FLAGS
-from ..messages import (
+from sinkproto import construct_codec as codec
+from sinkproto.batchrules import canonical_layout, gzip_body
+from sinkproto.construct_codec.primitives import varint_bytes
+from sinkproto.jsonform import LAYOUT_FLAGS
+from sinkproto.messages import (
     Ack,
     Batch,
     BatchLayout,
@@ -34,7 +34,8 @@ from ..messages import (
     Publish,
     Response,
 )
-from .model import Case, StreamValue, value_to_json
+from ..builder import Builder
+from ..model import Case, StreamValue
 
 __all__ = ["build_all", "FILE_DESCRIPTIONS"]
 
@@ -62,103 +63,6 @@ def ev(**kw: Any) -> Event:
     base: dict[str, Any] = dict(event_type_id=1, schema_version=1, key=b"k", offset=1, timestamp=TS, event_data=b"d")
     base.update(kw)
     return Event(**base)
-
-
-class Builder:
-    """Collects cases of one kind with the conventions of that kind."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.cases: list[Case] = []
-
-    def valid(
-        self,
-        id: str,
-        description: str,
-        requirements: list[str],
-        value: Any,
-        *,
-        data: bytes | None = None,
-        canonical: bool = True,
-        limits: dict[str, Any] | None = None,
-    ) -> bytes:
-        from .model import encode_kind
-
-        if data is None:
-            data = encode_kind(self.kind, value)
-        elif canonical and data != encode_kind(self.kind, value):
-            raise AssertionError(f"{id}: literal bytes differ from the encoder's: {data.hex()}")
-        self.cases.append(
-            Case(
-                id=id,
-                description=description,
-                requirements=requirements,
-                hex=data.hex(),
-                result="valid",
-                canonical=canonical,
-                value=value_to_json(self.kind, value),
-                limits=limits,
-            )
-        )
-        return data
-
-    def invalid(
-        self,
-        id: str,
-        description: str,
-        requirements: list[str],
-        data: bytes,
-        error_class: str,
-        *,
-        limits: dict[str, Any] | None = None,
-    ) -> None:
-        self.cases.append(
-            Case(
-                id=id,
-                description=description,
-                requirements=requirements,
-                hex=data.hex(),
-                result="invalid",
-                error_class=error_class,
-                limits=limits,
-            )
-        )
-
-    def acceptable(
-        self,
-        id: str,
-        description: str,
-        requirements: list[str],
-        value: Any,
-        data: bytes,
-        error_class: str,
-        decided_by: dict[str, Any],
-    ) -> None:
-        self.cases.append(
-            Case(
-                id=id,
-                description=description,
-                requirements=requirements,
-                hex=data.hex(),
-                result="acceptable",
-                value=value_to_json(self.kind, value),
-                error_class=error_class,
-                decided_by=decided_by,
-            )
-        )
-
-    def truncations(self, stem: str, data: bytes, requirements: list[str], *, valid_prefixes: set[int] = frozenset()) -> None:  # type: ignore[assignment]
-        """Every proper prefix of ``data`` (except listed valid ones) is ``truncated``."""
-        for cut in range(len(data)):
-            if cut in valid_prefixes:
-                continue
-            self.invalid(
-                f"{stem}.truncated-at-{cut}",
-                f"The first {cut} of {len(data)} bytes of a valid unit: input ends inside a field.",
-                requirements,
-                data[:cut],
-                "truncated",
-            )
 
 
 # -- frames ------------------------------------------------------------------------------
@@ -526,7 +430,7 @@ def batch() -> Builder:
 
 
 def _header_end(data: bytes) -> int:
-    from .model import _gzip_start
+    from ..model import _gzip_start
 
     return _gzip_start(data)
 
@@ -568,8 +472,8 @@ GENERATORS = {
 
 
 def build_all(schemas_dir: Path | None = None) -> Iterator[tuple[str, list[Case]]]:
-    """Every kind's cases; the Avro cases (vectors/avro_cases.py, from ``schemas_dir``) follow each kind's own."""
-    from .avro_cases import AVRO_GENERATORS  # imports Builder from here
+    """Every kind's cases; the Avro cases (vectors/cases/avro.py, from ``schemas_dir``) follow each kind's own."""
+    from .avro import AVRO_GENERATORS
 
     for kind, generate in GENERATORS.items():
         cases = generate().cases

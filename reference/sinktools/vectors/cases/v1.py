@@ -15,12 +15,14 @@ from typing import Any
 
 import zstandard
 
-from ..batchrules import canonical_layout, gzip_body
-from ..messages import (Ack, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
-    ConnectionRequest, ConnectionResponse, Event, Ping, Publish, Response)
-from ..readers import ReaderSchemas
-from .cases import APP, TS, Builder, ev
-from .model import Case, value_to_json
+from sinkproto.batchrules import canonical_layout, gzip_body
+from sinkproto.messages import (Ack, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchResult,
+                                BatchResultEntry, BatchV1, ConnectionRequest, ConnectionResponse, Event, Ping, Publish,
+                                Response)
+from sinkproto.readers import ReaderSchemas
+from ..builder import Builder
+from ..model import Case, value_to_json
+from .v0 import APP, TS, ev
 
 __all__ = ["build_all_v1", "FILE_DESCRIPTIONS_V1", "GENERATORS_V1"]
 
@@ -42,7 +44,7 @@ class BuilderV1(Builder):
 
     def valid(self, id: str, description: str, requirements: list[str], value: Any, *, data: bytes | None = None,
               canonical: bool = True, limits: dict[str, Any] | None = None) -> bytes:
-        from .model import encode_kind
+        from ..model import encode_kind
 
         produced = encode_kind(self.kind, value, 1)
         if data is None:
@@ -255,7 +257,7 @@ def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
 
 
 def _registry_events(type_id: int, version: int, rows: list[tuple[bytes, int, dict[str, Any]]]) -> tuple[Event, ...]:
-    from ..schemas import default_registry
+    from sinkproto.schemas import default_registry
 
     registry = default_registry()
     return tuple(Event(event_type_id=type_id, schema_version=version, key=key, offset=offset, timestamp=TS + i * 7,
@@ -292,7 +294,7 @@ RECORD_HEALTH = _registry_events(7, 3, [
 
 
 def _records_batch(events: tuple[Event, ...], codec: BatchCodec = BatchCodec.NONE) -> BatchV1:
-    from ..construct_codec.v1 import RECORDS_LAYOUT
+    from sinkproto.construct_codec.v1 import RECORDS_LAYOUT
 
     return BatchV1(events=events, layout=RECORDS_LAYOUT, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
 
@@ -303,22 +305,22 @@ def _column(transform: int, payload: bytes) -> bytes:
 
 
 def _varint(value: int) -> bytes:
-    from ..construct_codec.primitives import varint_bytes
+    from sinkproto.construct_codec.primitives import varint_bytes
 
     return varint_bytes(value, wide=True)
 
 
 def _zz(value: int) -> bytes:
-    from ..batchrules import zigzag_encode
+    from sinkproto.batchrules import zigzag_encode
 
     return _varint(zigzag_encode(value))
 
 
 def _meter_parts() -> tuple[bytes, list[bytes]]:
     """The records batch of RECORD_METERS, codec none, cut into its head (to count) and its columns."""
-    from ..construct_codec.records import KEY_COLUMN, _OFFSETS, _TIMESTAMPS, build_column
-    from ..records import transpose
-    from .model import vector_record_schemas
+    from sinkproto.construct_codec.records import KEY_COLUMN, _OFFSETS, _TIMESTAMPS, build_column
+    from sinkproto.records import transpose
+    from ..model import vector_record_schemas
 
     plan = vector_record_schemas().plan(1, 2)
     assert plan is not None
@@ -328,7 +330,7 @@ def _meter_parts() -> tuple[bytes, list[bytes]]:
     parts = [build_column(KEY_COLUMN, keys, None), build_column(_OFFSETS, [e.offset for e in RECORD_METERS], None),
              build_column(_TIMESTAMPS, [e.timestamp for e in RECORD_METERS], None)]
     parts += [build_column(c, v, keys) for c, v in zip(plan.columns, columns)]
-    from ..construct_codec.v1 import RECORDS_LAYOUT
+    from sinkproto.construct_codec.v1 import RECORDS_LAYOUT
 
     return bytes([0x80 | RECORDS_LAYOUT.to_byte()]) + hexb("01 01 02 03"), parts
 
@@ -421,7 +423,7 @@ def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
               "refused before they are built (max_decompressed_size 8 MiB).", ["RECORD-6", "RECORD-3"],
               head + top[:4] + _varint(65_536) + numbered, "limit_exceeded")
     tariffs = _records_batch(RECORD_TARIFFS)
-    from .model import encode_kind
+    from ..model import encode_kind
 
     b.invalid(f"{p}.varint-at-configured-limit", "interval_seconds plain: two values, then 80 80 80 80 80 80 ending the "
               "column, against max_varint_bytes=6: limit_exceeded at the 6th byte, not inconsistent_batch.",

@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..codec import CONSTRUCT, FAST, Codec
-from ..errors import LimitExceeded
-from ..limits import DEFAULT_LIMITS
-from ..messages import Batch, BatchLayout, Event, Publish
+from sinkproto.codec import CONSTRUCT, FAST, Codec
+from sinkproto.errors import LimitExceeded
+from sinkproto.limits import DEFAULT_LIMITS
+from sinkproto.messages import Batch, BatchLayout, Event, Publish
 
 __all__ = ["DecodePeak", "MemoryReport", "run", "format_report", "DEFAULT_CONNECTIONS", "GOAL_PER_CONNECTION"]
 
@@ -211,7 +211,7 @@ def connection_rss(connections: int, ssl_read_buffer: int | None = None) -> tupl
     size (SinkServer sets 16 KiB; asyncio's own default is 256 KiB in
     CPython 3.11-3.13, allocated and zeroed per connection).
     """
-    from ..certs import make_dev_pki
+    from sinkproto.certs import make_dev_pki
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

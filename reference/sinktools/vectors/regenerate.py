@@ -1,6 +1,6 @@
 """Regenerate the vectors from their sources and say what changed (``sink vectors regenerate``).
 
-The sources are the case builders (vectors/cases.py, vectors/avro_cases.py),
+The sources are the case builders (vectors/cases/v0.py, v1.py and avro.py),
 the codec, and the event schemas (schemas/). Regeneration happens in memory
 first: :func:`plan` compares every regenerated case with the committed one,
 so the same comparison serves ``regenerate`` (print, then write only the files
@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..schemas import LOCK_FILE as SCHEMA_LOCK_FILE
-from ..schemas import Registry, default_registry, find_schemas_dir
-from .cases import FILE_DESCRIPTIONS, build_all
-from .cases_v1 import FILE_DESCRIPTIONS_V1, build_all_v1
-from .check import LOCK_NAME, load_lock
+from sinkproto.schemas import LOCK_FILE as SCHEMA_LOCK_FILE
+from sinkproto.schemas import Registry, default_registry, find_schemas_dir
+from .cases.v0 import FILE_DESCRIPTIONS, build_all
+from .cases.v1 import FILE_DESCRIPTIONS_V1, build_all_v1
+from .locks import LOCK_NAME, load_lock
 from .model import Case, VectorFile, dump_file, fingerprint, load_dir, normalized_bytes
 
 __all__ = ["FileChange", "plan", "regenerate", "schemas_dir_for", "spec_version_of", "SPEC_VERSION"]
@@ -69,7 +69,7 @@ class FileChange:
         if self.added and self.path.name == "event.json":
             # The usual cause: a new example inserted in EXAMPLES shifts the offsets and timestamps of the later ones.
             return ["    a locked ID keeps its meaning for ever: if you inserted a new example in EXAMPLES "
-                    "(reference/sinkproto/vectors/avro_cases.py), move it to the end, where it changes no existing case"]
+                    "(reference/sinktools/vectors/cases/avro.py), move it to the end, where it changes no existing case"]
         return ["    a locked ID keeps its meaning for ever: undo the change that altered these cases; "
                 "only a deliberate new meaning gets a new ID (and the old case stays)"]
 
@@ -138,7 +138,7 @@ def plan(directory: Path, kit_version: str, schemas_dir: Path | None = None, *, 
     """Regenerate in memory; one FileChange per vector file, then the ID lock, then the schema version lock.
 
     ``version`` (default: from the folder name, :func:`spec_version_of`) picks the case builders:
-    vectors/cases.py for version 0, vectors/cases_v1.py for version 1 (which has no schema lock of its own).
+    vectors/cases/v0.py for version 0, vectors/cases/v1.py for version 1 (which has no schema lock of its own).
     """
     version = spec_version_of(directory) if version is None else version
     schema_lock = schema_lock and version == 0

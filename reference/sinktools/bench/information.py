@@ -89,7 +89,7 @@ def _expected_log2_factorial_of_binomial(n: int, p: float) -> float:
 
 def meter_information(profile: Profile) -> list[Term]:
     """The generator's independent draws for ``profile`` (the committed ``meter`` profile), in bits."""
-    from ..schemas import default_registry
+    from sinkproto.schemas import default_registry
 
     if len(profile.events) != EVENTS:
         raise ValueError(f"the meter profile has {EVENTS} events, this one {len(profile.events)}")

@@ -7,16 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..batchrules import canonical_layout
-from ..errors import DecodeError, SinkError
-from ..messages import Batch
-from ..schemas import Registry, default_registry
+from sinkproto.batchrules import canonical_layout
+from sinkproto.errors import DecodeError, SinkError
+from sinkproto.messages import Batch
+from sinkproto.schemas import Registry, default_registry
 from .avro_check import check_avro
+from .locks import LOCK_NAME, load_lock
 from .model import Case, VectorFile, decode_kind, encode_kind, fingerprint, load_dir, normalized_bytes, value_from_json, value_to_json
 
-__all__ = ["CaseResult", "Report", "check_case", "check_dir", "check_ids", "check_sources", "LOCK_NAME"]
-
-LOCK_NAME = "ids.lock.json"
+__all__ = ["CaseResult", "Report", "check_case", "check_dir", "check_ids", "check_sources"]
 
 
 @dataclass
@@ -130,17 +129,10 @@ def check_ids(files: list[VectorFile], lock: dict[str, str] | None) -> list[str]
     return problems
 
 
-def load_lock(directory: Path) -> dict[str, str] | None:
-    path = directory / LOCK_NAME
-    if not path.exists():
-        return None
-    return dict(json.loads(path.read_text(encoding="utf-8"))["ids"])
-
-
 def check_sources(directory: Path, schemas_dir: Path | None, kit_version: str) -> list[str]:
     """Problems with the sources: schema rules, the schema version lock, and vectors stale relative to them."""
     from ..schema_evolution import check_lock, check_registry
-    from ..schemas import LOCK_FILE
+    from sinkproto.schemas import LOCK_FILE
     from .regenerate import plan, spec_version_of
 
     registry = default_registry(schemas_dir)

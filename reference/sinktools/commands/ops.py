@@ -4,24 +4,26 @@ They open the same SQLite file as a running ``sink serve`` or ``sink
 connect`` (WAL: readers never block the peer, a writer waits for the other
 at most a few seconds), so they work against a live peer: a policy applied
 or a dead letter retried is picked up by the peer's next outbox poll.
+The options are parsed in :mod:`sinktools.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import SchemaError, StoreError
-from .jsonform import event_to_json
-from .store import DeadLetter, DeliveryPolicy, EventStore, PolicySet, StoreStatus, load_policies
+from sinkproto.errors import SchemaError, StoreError
+from sinkproto.jsonform import event_to_json
+from sinkproto.store import DeadLetter, DeliveryPolicy, EventStore, PolicySet, StoreStatus, load_policies
 
-__all__ = ["register", "status_to_json", "dead_letter_to_json", "REFUSAL_HINTS"]
+__all__ = ["Selection", "dead_letter_to_json", "dead_letters_export", "dead_letters_list", "dead_letters_retry",
+           "policies_apply", "policies_show", "status", "status_to_json", "REFUSAL_HINTS"]
 
 #: What an operator can do about each refusal a client gets (HS-16, HS-17): shown by `sink connect` and `sink status`.
 REFUSAL_HINTS = {
@@ -49,7 +51,7 @@ def _open_existing(path: str) -> EventStore:
 
 def _type_names(schemas: str | None) -> dict[int, str]:
     """Event type names from the schema registry, if one is found (names are a convenience, ids are the truth)."""
-    from .schemas import default_registry
+    from sinkproto.schemas import default_registry
 
     try:
         registry = default_registry(Path(schemas) if schemas else None)
@@ -59,7 +61,7 @@ def _type_names(schemas: str | None) -> dict[int, str]:
 
 
 def _registry(schemas: str | None) -> Any:
-    from .schemas import default_registry
+    from sinkproto.schemas import default_registry
 
     try:
         return default_registry(Path(schemas) if schemas else None)
@@ -184,16 +186,18 @@ def _print_status(report: dict[str, Any], db: str, out: TextIO) -> None:
                   f" {t['received']:>9} {_duration(t['freshness_s']):>9}", file=out)
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    now = time.time() if args.now is None else args.now
-    with _open_existing(args.db) as store:
-        status = store.status(args.peer)
-    report = status_to_json(status, now=now, names=_type_names(args.schemas))
-    if args.json:
+def status(db: str, *, peer: str | None = None, as_json: bool = False, now: float | None = None,
+           schemas: str | None = None) -> int:
+    """`sink status`: the store's state per peer and event type (``now``: unix time to compute ages from)."""
+    now = time.time() if now is None else now
+    with _open_existing(db) as store:
+        found = store.status(peer)
+    report = status_to_json(found, now=now, names=_type_names(schemas))
+    if as_json:
         json.dump(report, sys.stdout, indent=2)
         print()
     else:
-        _print_status(report, args.db, sys.stdout)
+        _print_status(report, db, sys.stdout)
     return 0
 
 
@@ -213,30 +217,47 @@ def dead_letter_to_json(letter: DeadLetter) -> dict[str, Any]:
     }
 
 
-def _selected(letters: Iterable[DeadLetter], args: argparse.Namespace) -> list[DeadLetter]:
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """Which dead letters a `sink dead-letters` command acts on: those matching every option given."""
+
+    peer: str | None = None  #: client identity on a server, HOST:PORT on a client
+    event_type: int | None = None
+    key: str | None = None  #: UTF-8
+    offset: int | None = None
+    machine_message: str | None = None  #: the NACK's machine message
+
+    @property
+    def names_any(self) -> bool:
+        """Whether an event option is given (--peer alone selects every dead letter of that peer)."""
+        return any(option is not None for option in (self.event_type, self.key, self.offset, self.machine_message))
+
+
+def _selected(letters: Iterable[DeadLetter], selection: Selection) -> list[DeadLetter]:
     chosen = []
     for letter in letters:
         event = letter.event
-        if args.machine_message is not None and letter.machine_message != args.machine_message.encode():
+        if selection.machine_message is not None and letter.machine_message != selection.machine_message.encode():
             continue
-        if args.event_type is not None and event.event_type_id != args.event_type:
+        if selection.event_type is not None and event.event_type_id != selection.event_type:
             continue
-        if args.key is not None and event.key != args.key.encode():
+        if selection.key is not None and event.key != selection.key.encode():
             continue
-        if args.offset is not None and event.offset != args.offset:
+        if selection.offset is not None and event.offset != selection.offset:
             continue
         chosen.append(letter)
     return chosen
 
 
-def cmd_dead_letters_list(args: argparse.Namespace) -> int:
-    with _open_existing(args.db) as store:
-        letters = _selected(store.dead_letters(args.peer), args)
-    if args.json:
+def dead_letters_list(db: str, selection: Selection, *, as_json: bool = False, schemas: str | None = None) -> int:
+    """`sink dead-letters list`: the selected dead letters with their NACK reasons."""
+    with _open_existing(db) as store:
+        letters = _selected(store.dead_letters(selection.peer), selection)
+    if as_json:
         json.dump([dead_letter_to_json(letter) for letter in letters], sys.stdout, indent=2)
         print()
         return 0
-    names = _type_names(args.schemas)
+    names = _type_names(schemas)
     for letter in letters:
         e = letter.event
         label = f"{e.event_type_id} {names.get(e.event_type_id, '')}".strip()
@@ -246,27 +267,28 @@ def cmd_dead_letters_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_dead_letters_export(args: argparse.Namespace) -> int:
-    with _open_existing(args.db) as store:
-        letters = _selected(store.dead_letters(args.peer), args)
+def dead_letters_export(db: str, selection: Selection, *, output: str | None = None) -> int:
+    """`sink dead-letters export`: the selected dead letters as JSON lines, to ``output`` (None or "-": stdout)."""
+    with _open_existing(db) as store:
+        letters = _selected(store.dead_letters(selection.peer), selection)
     lines = "".join(json.dumps(dead_letter_to_json(letter)) + "\n" for letter in letters)
-    if args.output in (None, "-"):
+    if output in (None, "-"):
         sys.stdout.write(lines)
     else:
-        Path(args.output).write_text(lines, encoding="utf-8")
+        Path(output).write_text(lines, encoding="utf-8")
     print(f"exported {len(letters)} dead letter{'s' if len(letters) != 1 else ''}", file=sys.stderr)
     return 0
 
 
-def cmd_dead_letters_retry(args: argparse.Namespace) -> int:
-    named = (args.event_type, args.key, args.offset, args.machine_message)
-    if not args.all and all(option is None for option in named):
+def dead_letters_retry(db: str, selection: Selection, *, every: bool = False) -> int:
+    """`sink dead-letters retry`: make the selected dead letters pending again (``every``: --all)."""
+    if not every and not selection.names_any:
         print("sink dead-letters retry: name the events with --event-type, --key, --offset or --machine-message "
               "(any of them, or several: they combine), or pass --all for every dead letter (of --peer)",
               file=sys.stderr)
         return 2
-    with _open_existing(args.db) as store:
-        letters = _selected(store.dead_letters(args.peer), args)
+    with _open_existing(db) as store:
+        letters = _selected(store.dead_letters(selection.peer), selection)
         for letter in letters:
             # One at a time, each its own transaction: a retry is an operator's
             # decision per event, and a failure leaves the others done.
@@ -279,11 +301,12 @@ def cmd_dead_letters_retry(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- sink policies
 
 
-def cmd_policies_apply(args: argparse.Namespace) -> int:
-    policies = load_policies(args.file, _registry(args.schemas))  # checked completely before the store is touched
-    with _open_existing(args.db) as store:
+def policies_apply(db: str, file: str, *, schemas: str | None = None) -> int:
+    """`sink policies apply`: replace the store's policies with those of a policy file."""
+    policies = load_policies(file, _registry(schemas))  # checked completely before the store is touched
+    with _open_existing(db) as store:
         store.set_policies(policies)
-    print(f"sink policies apply: {args.db} now uses {args.file} "
+    print(f"sink policies apply: {db} now uses {file} "
           f"({len(policies.by_type)} event type{'s' if len(policies.by_type) != 1 else ''} and the default)")
     return 0
 
@@ -293,11 +316,12 @@ def _policies_json(policies: PolicySet, names: dict[int, str]) -> dict[str, Any]
             "event_type": {str(t): {"name": names.get(t), **_policy_json(p)} for t, p in policies.by_type.items()}}
 
 
-def cmd_policies_show(args: argparse.Namespace) -> int:
-    with _open_existing(args.db) as store:
+def policies_show(db: str, *, as_json: bool = False, schemas: str | None = None) -> int:
+    """`sink policies show`: the store's policies, as policy TOML or JSON."""
+    with _open_existing(db) as store:
         policies = store.policies()
-    names = _type_names(args.schemas)
-    if args.json:
+    names = _type_names(schemas)
+    if as_json:
         json.dump(_policies_json(policies, names), sys.stdout, indent=2)
         print()
         return 0
@@ -311,58 +335,3 @@ def cmd_policies_show(args: argparse.Namespace) -> int:
         for key, value in policy.as_toml_fields().items():
             print(f"{key} = {json.dumps(value)}")
     return 0
-
-
-# ---------------------------------------------------------------- the parser
-
-
-def _db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", required=True, help="the peer's SQLite event store (may be in use by a running peer)")
-    p.add_argument("--schemas", help="schema registry folder, for event type names (default: schemas/ here or above)")
-
-
-def _selection_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--peer", help="only this peer (client identity on a server, HOST:PORT on a client)")
-    p.add_argument("--event-type", type=int, help="only this event_type_id")
-    p.add_argument("--key", help="only this key (UTF-8)")
-    p.add_argument("--offset", type=int, help="only this offset")
-    p.add_argument("--machine-message", help="only dead letters with this NACK machine message")
-
-
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    status = sub.add_parser("status", help="subscription state per peer and event type: lag, oldest unsent, dead letters,"
-                                           " last seen, freshness")
-    _db_option(status)
-    status.add_argument("--peer", help="only this peer")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.add_argument("--now", type=float, help="unix time to compute ages from (default: the clock)")
-    status.set_defaults(func=cmd_status)
-
-    dead = sub.add_parser("dead-letters", help="list, export or retry NACKed events")
-    dsub = dead.add_subparsers(dest="dead_letters_command", required=True)
-    listing = dsub.add_parser("list", help="list dead letters with their NACK reasons")
-    _db_option(listing)
-    _selection_options(listing)
-    listing.add_argument("--json", action="store_true", help="a JSON array instead of text")
-    listing.set_defaults(func=cmd_dead_letters_list)
-    export = dsub.add_parser("export", help="write dead letters as JSON lines (one object per line)")
-    _db_option(export)
-    _selection_options(export)
-    export.add_argument("-o", "--output", help="file to write (default: stdout)")
-    export.set_defaults(func=cmd_dead_letters_export)
-    retry = dsub.add_parser("retry", help="make dead letters pending again: each is sent once more")
-    _db_option(retry)
-    _selection_options(retry)
-    retry.add_argument("--all", action="store_true", help="every dead letter the other options select")
-    retry.set_defaults(func=cmd_dead_letters_retry)
-
-    policies = sub.add_parser("policies", help="delivery policies: priority, latest-only, retention per event type")
-    psub = policies.add_subparsers(dest="policies_command", required=True)
-    apply = psub.add_parser("apply", help="replace a store's policies with those of a policy file")
-    _db_option(apply)
-    apply.add_argument("file", help="policy TOML file (e.g. schemas/policies.toml)")
-    apply.set_defaults(func=cmd_policies_apply)
-    show = psub.add_parser("show", help="print a store's policies (as policy TOML, or --json)")
-    _db_option(show)
-    show.add_argument("--json", action="store_true", help="JSON instead of policy TOML")
-    show.set_defaults(func=cmd_policies_show)

@@ -30,9 +30,9 @@ from typing import Any
 
 import zstandard
 
-from ..batchrules import canonical_layout
-from ..construct_codec import v1 as codec_v1
-from ..messages import Batch, BatchCodec, BatchFormat, BatchMode, BatchV1
+from sinkproto.batchrules import canonical_layout
+from sinkproto.construct_codec import v1 as codec_v1
+from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchMode, BatchV1
 from .information import Term, meter_information, total_bits
 from .profiles import Profile
 
@@ -79,7 +79,7 @@ def record_schemas() -> Any | None:
     """
     if importlib.util.find_spec("sinkproto.records") is None or "schemas" not in inspect.signature(codec_v1.encode_batch).parameters:
         return None
-    from ..schemas import default_registry
+    from sinkproto.schemas import default_registry
 
     return importlib.import_module("sinkproto.records").RecordSchemas.from_registry(default_registry())
 
@@ -93,7 +93,7 @@ def batch_format(data: bytes) -> str:
 
 def raw_fields(profile: Profile) -> bytes:
     """Every field of every event and nothing else: the events' own encodings (PUB-1), concatenated."""
-    from ..codec import FAST
+    from sinkproto.codec import FAST
 
     return b"".join(FAST.encode_event(e) for e in profile.events)
 
@@ -106,7 +106,7 @@ def encode(events: tuple[Any, ...], schemas: Any | None, fmt: BatchFormat | None
 
 
 def run(profile: Profile) -> BatchReport:
-    from ..codec import FAST
+    from sinkproto.codec import FAST
 
     events = profile.events
     schemas = record_schemas()

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import construct_codec as codec
-from ..batchrules import gunzip_body
-from ..limits import Limits
-from ..stream import Deframer, frame_bytes
+from sinkproto import construct_codec as codec
+from sinkproto.batchrules import gunzip_body
+from sinkproto.limits import Limits
+from sinkproto.stream import Deframer, frame_bytes
 
 __all__ = ["Case", "KINDS", "FRAME_KIND_FILES", "VectorFile", "load_dir", "dump_file", "fingerprint", "decode_kind", "encode_kind"]
 
@@ -41,8 +41,8 @@ def decode_stream(data: bytes, limits: Limits) -> StreamValue:
 
 def vector_record_schemas() -> Any:
     """The writer schemas version-1 vectors in records mode are encoded with: the registry in ``schemas/``."""
-    from ..records import RecordSchemas
-    from ..schemas import default_registry
+    from sinkproto.records import RecordSchemas
+    from sinkproto.schemas import default_registry
 
     return RecordSchemas.from_registry(default_registry())
 
@@ -50,7 +50,7 @@ def vector_record_schemas() -> Any:
 def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None) -> Any:
     """Decode one unit of ``kind``; version 1 decodes records batches with ``schemas`` (default: the kit's registry)."""
     if version == 1:
-        from ..construct_codec import v1
+        from sinkproto.construct_codec import v1
 
         schemas = schemas if schemas is not None else vector_record_schemas()
         return v1.decode_batch(data, limits, schemas) if kind == "batch" else v1.decode_frame(data, limits, schemas)
@@ -67,7 +67,7 @@ def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schema
 
 def encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
     if version == 1:
-        from ..construct_codec import v1
+        from sinkproto.construct_codec import v1
 
         schemas = vector_record_schemas()
         return v1.encode_batch(value, schemas) if kind == "batch" else v1.encode_frame(value, schemas)
@@ -84,7 +84,7 @@ def encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
 
 
 def value_to_json(kind: str, value: Any) -> dict[str, Any]:
-    from ..jsonform import to_json
+    from sinkproto.jsonform import to_json
 
     if kind == "stream":
         return {"frames_hex": [f.hex() for f in value.frames]}
@@ -92,7 +92,7 @@ def value_to_json(kind: str, value: Any) -> dict[str, Any]:
 
 
 def value_from_json(kind: str, obj: dict[str, Any], version: int = 0) -> Any:
-    from ..jsonform import from_json
+    from sinkproto.jsonform import from_json
 
     if kind == "stream":
         return StreamValue(frames=tuple(bytes.fromhex(h) for h in obj["frames_hex"]))
@@ -222,7 +222,7 @@ def normalized_bytes(kind: str, case: Case) -> bytes:
 
 def _normalized_extended(data: bytes, at: int) -> bytes:
     """Version 1: an extended batch with codec gzip or zstd, compared after decompression (CODEC-5)."""
-    from ..batchrules import unzstd_body
+    from sinkproto.batchrules import unzstd_body
 
     if len(data) < at + 2 or not data[at] & 0x80 or not data[at + 1] >> 4:
         return data

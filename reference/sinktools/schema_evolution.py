@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .schemas import Compatibility, EventType, Registry
+from sinkproto.schemas import Compatibility, EventType, Registry
 
 __all__ = ["Violation", "check_change", "check_registry", "check_lock", "extend_lock"]
 

@@ -6,9 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import DecodeError, SchemaError
-from ..messages import Batch, Event, Publish
-from ..schemas import Registry, default_registry
+from sinkproto.errors import DecodeError, SchemaError
+from sinkproto.messages import Batch, Event, Publish
+from sinkproto.schemas import Registry, default_registry
 from .model import Case, decode_kind
 
 __all__ = ["check_avro", "events_of"]
@@ -22,7 +22,7 @@ def events_of(value: Any) -> Sequence[Event]:
         return (value.event,)
     if isinstance(value, Batch):
         return value.events
-    from ..messages import BatchPublish, BatchV1
+    from sinkproto.messages import BatchPublish, BatchV1
 
     if isinstance(value, BatchPublish):
         return value.batch.events

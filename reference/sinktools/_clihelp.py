@@ -1,7 +1,7 @@
 """What ``sink`` and ``sink-check`` share about their command lines: help texts, exit statuses, a closed pipe.
 
 Each command's ``--help`` ends with its exit statuses, taken from one table
-per tool (:data:`sinkproto.cli.EXIT_CODES`, :data:`sinkcheck.cli.EXIT_CODES`);
+per tool (:data:`sinktools.cli.EXIT_CODES`, :data:`sinkcheck.cli.EXIT_CODES`);
 docs/tools/cli.md and docs/conformance/reports.md show the same tables, and
 the test suite checks that every option of every command has a help text and
 every command its exit statuses.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 __all__ = ["COMMON_EXIT_CODES", "HelpFormatter", "apply_exit_codes", "commands", "exit_codes_markdown", "run_main"]
 
@@ -66,7 +66,7 @@ def _epilog(codes: Sequence[tuple[int, str]]) -> str:
     return "exit status:\n" + "\n".join(f"  {code:<4} {text}" for code, text in _merged(codes))
 
 
-def apply_exit_codes(parser: argparse.ArgumentParser, table: dict[str, Sequence[tuple[int, str]]]) -> None:
+def apply_exit_codes(parser: argparse.ArgumentParser, table: Mapping[str, Sequence[tuple[int, str]]]) -> None:
     """Give each command its exit statuses (``table`` keys: the words after the tool, e.g. "dead-letters retry").
 
     A command the table forgets gets a generic epilog here (the tool still runs); the test suite
@@ -87,7 +87,7 @@ def _format_all(parser: argparse.ArgumentParser) -> None:
             _format_all(sub)
 
 
-def exit_codes_markdown(tool: str, table: dict[str, Sequence[tuple[int, str]]]) -> str:
+def exit_codes_markdown(tool: str, table: Mapping[str, Sequence[tuple[int, str]]]) -> str:
     """The exit statuses as the docs show them: one row per command, then the shared ones."""
     rows = ["| Command | Exit status |", "|---|---|"]
     for path, codes in table.items():

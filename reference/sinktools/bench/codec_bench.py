@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import construct_codec, fast_codec
-from ..messages import Batch, Event, Publish
+from sinkproto import construct_codec, fast_codec
+from sinkproto.messages import Batch, Event, Publish
 from .profiles import Profile
 
 __all__ = ["Cell", "Row", "CodecReport", "run", "format_report", "has_v1", "GOAL_SPEEDUP", "GOAL_METER_BATCH_US"]
@@ -170,7 +170,7 @@ def _yardsticks(events: tuple[Event, ...]) -> dict[str, dict[str, Callable[..., 
 
 def has_v1() -> bool:
     """Whether the codecs have version 1 (``Codec.encode_batch_v1`` and friends)."""
-    from ..codec import FAST
+    from sinkproto.codec import FAST
 
     return hasattr(FAST, "encode_batch_v1")
 
@@ -189,9 +189,9 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
     """
     if not has_v1():
         return {}
-    from ..codec import CONSTRUCT, FAST
-    from ..limits import DEFAULT_LIMITS
-    from ..messages import BatchV1
+    from sinkproto.codec import CONSTRUCT, FAST
+    from sinkproto.limits import DEFAULT_LIMITS
+    from sinkproto.messages import BatchV1
     from .batch_bench import batch_format, record_schemas
 
     value = BatchV1(events=events)

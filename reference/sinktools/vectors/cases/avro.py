@@ -15,11 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import construct_codec as codec
-from ..errors import SchemaError
-from ..messages import Batch, Event, Publish
-from ..schemas import Registry, default_registry
-from .cases import Builder
+from sinkproto import construct_codec as codec
+from sinkproto.errors import SchemaError
+from sinkproto.messages import Batch, Event, Publish
+from sinkproto.schemas import Registry, default_registry
+from ..builder import Builder
 
 __all__ = ["AVRO_GENERATORS", "EXAMPLES", "avro_entry", "missing_examples"]
 

@@ -28,7 +28,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..messages import Event
+from sinkproto.messages import Event
 
 __all__ = ["Profile", "PROFILE_NAMES", "DATA_FILE", "generate", "load", "dump"]
 
@@ -82,7 +82,7 @@ def _random_profile() -> Profile:
 
 
 def _meter_profile() -> Profile:
-    from ..schemas import default_registry
+    from sinkproto.schemas import default_registry
 
     registry = default_registry()
     rng = random.Random(900)

@@ -1,0 +1,1 @@
+"""What each ``sink`` subcommand does, as functions of settings or plain arguments; :mod:`sinktools.cli` parses."""

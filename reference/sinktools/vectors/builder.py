@@ -1,0 +1,105 @@
+"""The case builder every vector generator uses: one :class:`Builder` per kind (vectors/cases/*)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .model import Case, encode_kind, value_to_json
+
+__all__ = ["Builder"]
+
+
+class Builder:
+    """Collects cases of one kind with the conventions of that kind."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.cases: list[Case] = []
+
+    def valid(
+        self,
+        id: str,
+        description: str,
+        requirements: list[str],
+        value: Any,
+        *,
+        data: bytes | None = None,
+        canonical: bool = True,
+        limits: dict[str, Any] | None = None,
+    ) -> bytes:
+        if data is None:
+            data = encode_kind(self.kind, value)
+        elif canonical and data != encode_kind(self.kind, value):
+            raise AssertionError(f"{id}: literal bytes differ from the encoder's: {data.hex()}")
+        self.cases.append(
+            Case(
+                id=id,
+                description=description,
+                requirements=requirements,
+                hex=data.hex(),
+                result="valid",
+                canonical=canonical,
+                value=value_to_json(self.kind, value),
+                limits=limits,
+            )
+        )
+        return data
+
+    def invalid(
+        self,
+        id: str,
+        description: str,
+        requirements: list[str],
+        data: bytes,
+        error_class: str,
+        *,
+        limits: dict[str, Any] | None = None,
+    ) -> None:
+        self.cases.append(
+            Case(
+                id=id,
+                description=description,
+                requirements=requirements,
+                hex=data.hex(),
+                result="invalid",
+                error_class=error_class,
+                limits=limits,
+            )
+        )
+
+    def acceptable(
+        self,
+        id: str,
+        description: str,
+        requirements: list[str],
+        value: Any,
+        data: bytes,
+        error_class: str,
+        decided_by: dict[str, Any],
+    ) -> None:
+        self.cases.append(
+            Case(
+                id=id,
+                description=description,
+                requirements=requirements,
+                hex=data.hex(),
+                result="acceptable",
+                value=value_to_json(self.kind, value),
+                error_class=error_class,
+                decided_by=decided_by,
+            )
+        )
+
+    def truncations(self, stem: str, data: bytes, requirements: list[str], *, valid_prefixes: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+        """Every proper prefix of ``data`` (except listed valid ones) is ``truncated``."""
+        for cut in range(len(data)):
+            if cut in valid_prefixes:
+                continue
+            self.invalid(
+                f"{stem}.truncated-at-{cut}",
+                f"The first {cut} of {len(data)} bytes of a valid unit: input ends inside a field.",
+                requirements,
+                data[:cut],
+                "truncated",
+            )
+
