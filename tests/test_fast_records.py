@@ -28,7 +28,7 @@ from sinkproto.construct_codec import v1
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_body
 from sinkproto.errors import DecodeError, EncodeError, OverlongVarint, UnknownFormat
 from sinkproto.fast_codec import v1 as fast_v1
-from sinkproto.fast_codec.primitives import varint_bytes
+from sinkproto.primitives import varint_bytes
 from sinkproto.fast_codec.records import bytes_body, encode_records_body, int_body, pack, unpack
 from sinkproto.limits import DEFAULT_LIMITS, Limits
 from sinkproto.messages import BatchLayout, Event

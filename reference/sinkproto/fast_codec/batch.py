@@ -16,7 +16,7 @@ from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit,
 from ..limits import MAX_U64, Limits
 from ..messages import Batch, BatchLayout, Event
 from .frames import new_events
-from .primitives import VARINT, read_chunk_length, read_column, read_varint, varint_bytes, varint_column
+from ..primitives import VARINT, read_chunk_length, read_column, read_varint, varint_bytes, varint_column
 
 __all__ = ["LAYOUTS", "Inflate", "decode_batch_bytes", "read_columns", "inflate_gzip", "encode_batch", "encode_columns", "column_parts", "canonical_encoding"]
 

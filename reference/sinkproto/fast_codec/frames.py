@@ -34,7 +34,7 @@ from ..messages import (
     Publish,
     Response,
 )
-from .primitives import TABLE_SIZE, VARINT, read_chunk_length, read_varint, varint_bytes
+from ..primitives import TABLE_SIZE, VARINT, read_chunk_length, read_varint, varint_bytes
 
 __all__ = [
     "as_bytes",

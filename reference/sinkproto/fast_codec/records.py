@@ -34,7 +34,7 @@ from ..records import UINT64, Column, ColumnType, RecordPlan, RecordSchemas, che
 from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Transform
 from .batch import Inflate
 from .frames import new_events
-from .primitives import read_chunk_length, read_varint, varint_bytes, varint_column
+from ..primitives import read_chunk_length, read_varint, varint_bytes, varint_column
 
 __all__ = [
     "RECORDS_FLAGS",

@@ -33,7 +33,7 @@ from .frames import (as_bytes, check_end, check_frame_size, check_text, cut_in_f
     decode_connection_response, decode_frame_bytes, encode_chunk, encode_connection_request, encode_connection_response,
     read_request_head)
 from .frames import encode_frame as encode_frame_v0
-from .primitives import read_chunk_length, read_varint, varint_bytes
+from ..primitives import read_chunk_length, read_varint, varint_bytes
 from .records import RECORDS_FLAGS, read_records_batch, records_parts
 
 __all__ = [

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from ..errors import EncodeError, InconsistentBatch, LimitExceeded, OverlongVarint, Truncated, VarintOverflow
-from ..limits import MAX_U64, MAX_VARINT_BYTES, Limits
+from .errors import EncodeError, InconsistentBatch, LimitExceeded, OverlongVarint, Truncated, VarintOverflow
+from .limits import MAX_U64, MAX_VARINT_BYTES, Limits
 
 __all__ = [
     "MAX_WIDE",
