@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sinkproto.primitives import varint_bytes
+
 from .. import construct_codec as codec
 from ..batchrules import canonical_layout, gzip_body
-from ..construct_codec.primitives import varint_bytes
 from ..jsonform import LAYOUT_FLAGS
 from ..messages import (
     Ack,
