@@ -2,7 +2,7 @@
 
 Decoding follows spec/v0/batch.md "Decoding procedure" step by step, so the
 first violation met is the one reported (ERR-2); columns are split with the
-fast readers of :mod:`.primitives`. Encoding builds the body once and
+readers of :mod:`sinkproto.primitives`. Encoding builds the body once and
 compresses it once (the canonical choice needs only the compressed size).
 """
 

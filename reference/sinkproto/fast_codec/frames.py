@@ -1,7 +1,8 @@
 """Frames, the PUBLISH event payload and the NACK payload, by hand (FRAME-1..FRAME-5, PUB-1, NACK-1).
 
 Decoders read from ``bytes`` with integer positions; the hot path (a
-PUBLISH whose small fields are 1-byte varints) never calls a helper. Every
+PUBLISH) takes 1-byte varints and chunk lengths inline and reads anything
+else with :mod:`sinkproto.primitives`, which both codecs share. Every
 error is raised where, and as, the construct reference raises it (ERR-2).
 """
 
