@@ -137,7 +137,9 @@ def test_every_one_and_two_byte_input(most: int) -> None:
     for raw in ONE_AND_TWO_BYTES:
         for tail in (b"", b"\x00\x00\x00\x00\x00", b"\x81\x82\x83\x84\x05"):
             data = b"\xaa\xbb" + raw + tail
-            assert got_varint(data, 2, len(data), most, False) == model_varint(data, 2, len(data), most, False), data.hex()
+            assert got_varint(data, 2, len(data), most, False) == model_varint(data, 2, len(data), most, False), (
+                data.hex()
+            )
 
 
 @covers("CONV-1", "CONV-4", "CONV-5", "LIMIT-2")
@@ -148,7 +150,9 @@ def test_nine_ten_and_eleven_byte_inputs_at_every_limit(most: int) -> None:
         for data in (raw, raw + b"\x00", b"\x01" + raw + b"\xff\x7f"):
             pos = 1 if data[0] == 0x01 else 0
             for wide in (False, True):
-                assert got_varint(data, pos, len(data), most, wide) == model_varint(data, pos, len(data), most, wide), data.hex()
+                assert got_varint(data, pos, len(data), most, wide) == model_varint(data, pos, len(data), most, wide), (
+                    data.hex()
+                )
 
 
 @covers("CONV-4", "LIMIT-2")
@@ -192,7 +196,9 @@ def test_overlong_and_overflow() -> None:
 
 varint_soup = st.lists(
     st.one_of(
-        st.sampled_from([b"\x80" * 9 + b"\x01", b"\xff" * 10, b"\xff" * 9 + b"\x7f", b"\x80\x00", b"\xff\xff\xff\xff\x0f"]),
+        st.sampled_from(
+            [b"\x80" * 9 + b"\x01", b"\xff" * 10, b"\xff" * 9 + b"\x7f", b"\x80\x00", b"\xff\xff\xff\xff\x0f"]
+        ),
         st.binary(min_size=1, max_size=6),
     ),
     max_size=6,
@@ -233,7 +239,9 @@ def model_chunk_length(data: bytes, pos: int, end: int, most: int, limit: int | 
     return ("value", length, after)
 
 
-def model_column(data: bytes, pos: int, end: int, most: int, count: int, wide: bool, bound: int | None) -> tuple[Any, ...]:
+def model_column(
+    data: bytes, pos: int, end: int, most: int, count: int, wide: bool, bound: int | None
+) -> tuple[Any, ...]:
     """BATCH-3, BATCH-5, LIMIT-5: chunk(varint...) of exactly ``count`` values, read inside the chunk, in wire order."""
     step = model_chunk_length(data, pos, end, most, None)
     if step[0] == "error":
@@ -274,12 +282,16 @@ columns = st.tuples(st.lists(st.integers(0, 2**70 - 1) | st.integers(0, 300), ma
 @covers("BATCH-3", "BATCH-5", "LIMIT-5")
 @given(columns, varint_soup, st.integers(-2, 2), st.sampled_from([1, 2, 5, 9, 10]), st.booleans(),
        st.one_of(st.none(), st.integers(0, 2**64)))  # fmt: skip
-def test_columns(column: tuple[list[int], int], soup: bytes, miscount: int, most: int, wide: bool, bound: int | None) -> None:
+def test_columns(
+    column: tuple[list[int], int], soup: bytes, miscount: int, most: int, wide: bool, bound: int | None
+) -> None:
     values, garbage = column
     body = b"".join(map(model_bytes, values)) + soup[:garbage]
     data = b"\x07" + model_bytes(len(body)) + body + b"\xee"
     count = max(0, len(values) + miscount)
-    got = outcome(lambda: read_column(data, 1, len(data), LIMITS[most], count, "v", wide=wide, bound=bound, bound_name="b"))
+    got = outcome(
+        lambda: read_column(data, 1, len(data), LIMITS[most], count, "v", wide=wide, bound=bound, bound_name="b")
+    )
     assert got == model_column(data, 1, len(data), most, count, wide, bound)
 
 
@@ -344,7 +356,9 @@ def test_columns_and_sizes_of_many_values(values: list[int]) -> None:
 
 # -- zigzag -----------------------------------------------------------------------------------------------
 
-SIGNED_EDGES = sorted({s * v for v in EDGES for s in (1, -1)} | {-(1 << 63), (1 << 63) - 1, -(1 << 64), MAX_U64, -MAX_U64})
+SIGNED_EDGES = sorted(
+    {s * v for v in EDGES for s in (1, -1)} | {-(1 << 63), (1 << 63) - 1, -(1 << 64), MAX_U64, -MAX_U64}
+)
 
 
 @covers("CONV-8")
@@ -380,7 +394,11 @@ def test_zigzag_round_trips_over_unbounded_integers(n: int) -> None:
 def test_bit_packing_at_every_width(width: int) -> None:
     top = (1 << width) - 1
     for count in (0, 1, 7, 8, 9, 63, 64, 65, 130):
-        for values in ([top] * count, [i % (top + 1) for i in range(count)], [(i * 0x9E3779B97F4A7C15) & top for i in range(count)]):
+        for values in (
+            [top] * count,
+            [i % (top + 1) for i in range(count)],
+            [(i * 0x9E3779B97F4A7C15) & top for i in range(count)],
+        ):
             packed = pack_bits(values, width)
             assert packed == model_pack(values, width) and len(packed) == packed_size(count, width)
             assert unpack_bits(packed, width, count) == values

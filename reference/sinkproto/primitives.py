@@ -31,10 +31,19 @@ from collections.abc import Sequence
 from itertools import repeat
 from operator import and_, lshift, rshift
 
-from .errors import EncodeError, InconsistentBatch, LimitExceeded, OverlongVarint, TrailingBytes, Truncated, VarintOverflow
+from .errors import (
+    EncodeError,
+    InconsistentBatch,
+    LimitExceeded,
+    OverlongVarint,
+    TrailingBytes,
+    Truncated,
+    VarintOverflow,
+)
 from .limits import MAX_U64, MAX_VARINT_BYTES, Limits
 
 __all__ = [
+    "ByteData",
     "MAX_WIDE",
     "MAX_WIDTH",
     "TABLE_SIZE",
@@ -60,6 +69,9 @@ __all__ = [
     "cut_optional",
     "check_end",
 ]
+
+ByteData = bytes | bytearray | memoryview
+"""What the readers read: the unit being decoded (the construct codec passes its stream's buffer)."""
 
 # A 10-byte varint holds 70 bits; delta columns (BATCH-4) and zigzag values
 # of records mode use more than 64 of them ("wide" varints).
@@ -144,7 +156,9 @@ def varints_size(values: Sequence[int]) -> int:
 # -- LEB128: reading --------------------------------------------------------------------------------
 
 
-def read_varint(data: bytes, pos: int, end: int, limits: Limits, what: str, *, wide: bool = False) -> tuple[int, int]:
+def read_varint(
+    data: ByteData, pos: int, end: int, limits: Limits, what: str, *, wide: bool = False
+) -> tuple[int, int]:
     """CONV-1: one varint at ``pos`` that must end before ``end``: (value, position after it).
 
     Truncated (CONV-1) at the missing byte; when the byte at
@@ -173,7 +187,7 @@ def read_varint(data: bytes, pos: int, end: int, limits: Limits, what: str, *, w
     return _read_varint_exact(data, pos, end, limits, what, wide)
 
 
-def _read_varint_exact(data: bytes, pos: int, end: int, limits: Limits, what: str, wide: bool) -> tuple[int, int]:
+def _read_varint_exact(data: ByteData, pos: int, end: int, limits: Limits, what: str, wide: bool) -> tuple[int, int]:
     start = pos
     value = 0
     shift = 0
@@ -190,7 +204,9 @@ def _read_varint_exact(data: bytes, pos: int, end: int, limits: Limits, what: st
             if shift == 7 * (MAX_VARINT_BYTES - 1):
                 raise OverlongVarint(f"{what}: varint longer than {MAX_VARINT_BYTES} bytes", offset=start)
             most = limits.max_varint_bytes
-            raise LimitExceeded(f"{what}: varint longer than max_varint_bytes={most}", offset=start, requirement="LIMIT-2")
+            raise LimitExceeded(
+                f"{what}: varint longer than max_varint_bytes={most}", offset=start, requirement="LIMIT-2"
+            )
         pos += 1
         shift += 7
     if not wide and value > MAX_U64:
@@ -199,7 +215,7 @@ def _read_varint_exact(data: bytes, pos: int, end: int, limits: Limits, what: st
 
 
 def read_varints(
-    data: bytes, pos: int, end: int, count: int, limits: Limits, what: str, *, wide: bool = False
+    data: ByteData, pos: int, end: int, count: int, limits: Limits, what: str, *, wide: bool = False
 ) -> tuple[list[int], int]:
     """``count`` varints one after the other from ``pos`` (no chunk around them): (values, position after them)."""
     if end - pos == count and (not count or max(data[pos:end]) < 0x80):
@@ -217,7 +233,7 @@ def read_varints(
 
 
 def read_chunk_length(
-    data: bytes, pos: int, end: int, limits: Limits, what: str, limit: int | None = None, limit_name: str = ""
+    data: ByteData, pos: int, end: int, limits: Limits, what: str, limit: int | None = None, limit_name: str = ""
 ) -> tuple[int, int]:
     """CONV-6: a chunk's length, checked against ``limit`` (LIMIT-5), then against what is left: (length, first byte)."""
     if pos < end and data[pos] < 0x80:
@@ -228,7 +244,9 @@ def read_chunk_length(
     if limit is not None and length > limit:
         raise LimitExceeded(f"{what} is {length} bytes, over {limit_name}={limit}", offset=pos, requirement="LIMIT-5")
     if length > end - after:
-        raise Truncated(f"{what} announces {length} bytes but only {end - after} follow", offset=pos, requirement="CONV-6")
+        raise Truncated(
+            f"{what} announces {length} bytes but only {end - after} follow", offset=pos, requirement="CONV-6"
+        )
     return length, after
 
 
@@ -243,11 +261,13 @@ _TWO_BYTE: dict[bytes, int] = {bytes((lo | 0x80, hi)): (lo | hi << 7) for lo in 
 _SHORT: dict[bytes, int] = {**{bytes((v,)): v for v in range(0x80)}, **_TWO_BYTE}
 _LONGER_THAN_TWO = re.compile(rb"[\x80-\xff]{2}")
 # Value of the first 14 bits of a longer varint, by its first two bytes.
-_TWO_CONTINUED: dict[bytes, int] = {bytes((lo | 0x80, hi | 0x80)): (lo | hi << 7) for lo in range(0x80) for hi in range(0x80)}
+_TWO_CONTINUED: dict[bytes, int] = {
+    bytes((lo | 0x80, hi | 0x80)): (lo | hi << 7) for lo in range(0x80) for hi in range(0x80)
+}
 
 
 def read_column(
-    data: bytes,
+    data: ByteData,
     pos: int,
     end: int,
     limits: Limits,
@@ -309,7 +329,15 @@ def _value_of(piece: bytes) -> int:
 
 
 def _read_column_exact(
-    data: bytes, start: int, stop: int, limits: Limits, count: int, what: str, wide: bool, bound: int | None, bound_name: str
+    data: ByteData,
+    start: int,
+    stop: int,
+    limits: Limits,
+    count: int,
+    what: str,
+    wide: bool,
+    bound: int | None,
+    bound_name: str,
 ) -> list[int]:
     values: list[int] = []
     pos = start
@@ -416,11 +444,13 @@ def cut_in_field(data: bytes, unit: str = "frame", field: str | None = None) -> 
 def cut_optional(left: int, size: int, offset: int, requirement: str) -> Truncated:
     """The error of an optional fixed-size field at the end of a unit that is neither absent nor whole (CONN-3)."""
     return Truncated(
-        f"{left} bytes where an optional {size}-byte field is either absent or whole", offset=offset, requirement=requirement
+        f"{left} bytes where an optional {size}-byte field is either absent or whole",
+        offset=offset,
+        requirement=requirement,
     )
 
 
-def check_end(data: bytes, pos: int, requirement: str) -> None:
+def check_end(data: ByteData, pos: int, requirement: str) -> None:
     """The unit ``data`` must end at ``pos``: anything more is ``trailing_bytes`` under ``requirement``."""
     if pos != len(data):
         raise TrailingBytes(f"{len(data) - pos} unexpected bytes after the end", offset=pos, requirement=requirement)
