@@ -23,9 +23,9 @@ from construct import Adapter, Array, Bytes, Construct, Container, Int8ub, Strea
 
 from ..errors import InconsistentBatch, LimitExceeded, OverlongVarint, Truncated, UnknownFormat, ValueOutOfRange, VarintOverflow
 from ..messages import Event
+from ..primitives import MAX_WIDTH, packed_size, unpack_bits, varint_bytes, zigzag_decode, zigzag_encode
 from ..records import UINT64, Column, ColumnType, RecordPlan, check_value, reach_count, rebuild
 from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, Transform, bytes_candidates, int_candidates
-from ..primitives import MAX_WIDTH, packed_size, unpack_bits, varint_bytes, zigzag_decode, zigzag_encode
 from .primitives import Chunk, VarUInt, limits_of, remaining, stream_chunk_length
 
 __all__ = ["RecordsBody", "records_body"]

@@ -29,12 +29,12 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import Batch, BatchLayout, ConnectionRequest, ConnectionResponse, Event, FrameType, Response
 from ..messages_v1 import (BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
     FrameTypeV1, FrameV1)
+from ..primitives import varint_bytes
 from ..readers import ReaderSchemas
 from ..records import RecordPlan, RecordSchemas, transpose
 from .batch import BatchAdapter, body_struct
 from .batch import batch as batch_v0
 from .frames import FRAME_CONSTRUCTS, RESPONSE_PAYLOADS, connection_request_v0, response_header, unknown_response_code
-from ..primitives import varint_bytes
 from .primitives import Chunk, End, Gzipped, Reject, Text, VarUInt, limits_of, remaining, stream_varint
 from .records import records_body
 

@@ -15,9 +15,9 @@ from ..batchrules import gunzip_body, gzip_body
 from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
 from ..limits import MAX_U64, Limits
 from ..messages import Batch, BatchLayout, Event
-from .frames import new_events
 from ..primitives import (VARINT, read_chunk_length, read_column, read_varint, unzigzag_column, varint_bytes, varint_column,
     zigzag_column)
+from .frames import new_events
 
 __all__ = ["LAYOUTS", "Inflate", "decode_batch_bytes", "read_columns", "inflate_gzip", "encode_batch", "encode_columns", "column_parts", "canonical_encoding"]
 

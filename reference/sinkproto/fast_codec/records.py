@@ -30,12 +30,12 @@ from typing import Any
 from ..errors import DecodeError, EncodeError, InconsistentBatch, LimitExceeded, Truncated, UnknownFormat
 from ..limits import Limits
 from ..messages import Event
+from ..primitives import (pack_bits, packed_size, read_chunk_length, read_varint, read_varints, unpack_bits, unzigzag_column,
+    varint_bytes, varint_column, varint_size, varints_size, zigzag_column, zigzag_decode, zigzag_encode)
 from ..records import UINT64, Column, ColumnType, RecordPlan, RecordSchemas, check_value, reach_count, rebuild, transpose
 from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Transform
 from .batch import Inflate
 from .frames import new_events
-from ..primitives import (pack_bits, packed_size, read_chunk_length, read_varint, read_varints, unpack_bits, unzigzag_column,
-    varint_bytes, varint_column, varint_size, varints_size, zigzag_column, zigzag_decode, zigzag_encode)
 
 __all__ = [
     "RECORDS_FLAGS",
