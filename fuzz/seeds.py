@@ -2,9 +2,10 @@
 
 Seeds are build output: ``python -m fuzz seeds`` writes one file per seed
 into ``build/fuzz/seeds/<target>/``; ``python -m fuzz run`` rebuilds them
-first, so they always match the vectors in the tree. Only the standard
-library is used here: seeds are built in the parent process, which must not
-import the code under test before the harness instruments it.
+first, so they always match the vectors in the tree. The kit is imported
+only inside the functions that need it, never at module level: the
+harness imports this module (through the targets) before it instruments
+the code under test.
 """
 
 from __future__ import annotations
@@ -86,24 +87,18 @@ def units(unit: str) -> list[Seed]:
     return _dedupe(out)
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    """(value, position after it) of the varint at ``pos``; a cut varint ends at the end of ``data``."""
-    value = shift = 0
-    while pos < len(data):
-        value |= (data[pos] & 0x7F) << shift
-        pos += 1
-        if data[pos - 1] < 0x80:
-            break
-        shift += 7
-    return value, pos
-
-
 def _declaration(kind: str, data: bytes) -> bytes | None:
     """The reader declaration (SNEG-1) at the end of a version-1 request or accepting response, if any."""
     if kind == "connection_response" and len(data) > 1 and data[0] in (0x10, 0x11):
         return data[1 if data[0] == 0x10 else 5 :] or None
     if kind == "connection_request" and data[:1] == b"\x01":
-        length, pos = _varint(data, 1)
+        from sinkproto import DEFAULT_LIMITS, DecodeError  # here: see the module docstring
+        from sinkproto.primitives import read_varint
+
+        try:
+            length, pos = read_varint(data, 1, len(data), DEFAULT_LIMITS, "app_version length")
+        except DecodeError:
+            return None
         pos += length + 4  # app_version, client_instance_id: then request_flags
         if pos < len(data) and data[pos] & 0x02:
             return data[pos + 1 + (4 if data[pos] & 0x01 else 0) :] or None

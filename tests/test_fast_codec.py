@@ -4,8 +4,8 @@ Differential tests: every golden vector and field case through both codecs;
 hypothesis properties for encoding and decoding every message kind and
 batches in every layout, on valid bytes, mutated encodings and arbitrary
 bytes, under several limits. "Equal" means the same value (a batch's layout
-included), or the same error: class, requirement ID and byte offset. The
-deframers are compared the same way on arbitrary streams cut anywhere.
+included), or the same error: class, requirement ID and byte offset. Both
+codecs share one deframer (tests/test_stream.py checks it against a model).
 Then the switch: the default codec is the fast one everywhere, and the
 reference can be selected.
 """
@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sinktest import VECTORS, covers, load_field_cases
 from test_properties import batches, events, frames
+from test_stream import ModelDeframer, deframe
 
 import sinkproto
 from sinkproto import (
@@ -68,23 +69,6 @@ def outcome(decode: Callable[[bytes, Limits], Any], data: bytes, limits: Limits)
         return ("error", type(exc), exc.requirement, exc.offset)
 
 
-def deframe(deframer_class: Callable[[Limits], Any], pieces: list[bytes], limits: Limits) -> list[Any]:
-    """Everything a deframer does with ``pieces``, then close(), step by step."""
-    deframer = deframer_class(limits)
-    steps: list[Any] = []
-    for piece in pieces:
-        try:
-            steps.append(("frames", deframer.feed(piece), deframer.buffered, deframer.offset))
-        except DecodeError as exc:
-            steps.append(("error", type(exc), exc.requirement, exc.offset, deframer.buffered))
-    try:
-        deframer.close()
-        steps.append(("closed",))
-    except DecodeError as exc:
-        steps.append(("error", type(exc), exc.requirement, exc.offset))
-    return steps
-
-
 def assert_same_decode(unit: str, data: bytes, limits: Limits) -> tuple[Any, ...]:
     reference = outcome(getattr(construct_codec, f"decode_{unit}"), data, limits)
     fast = outcome(getattr(fast_codec, f"decode_{unit}"), data, limits)
@@ -119,7 +103,7 @@ def test_every_vector_decodes_and_encodes_the_same(kind: str, case: Any) -> None
         data = case.data
         cuts = [[data], [data[i : i + 1] for i in range(len(data))]]
         for pieces in cuts:
-            assert deframe(FAST.Deframer, pieces, limits) == deframe(CONSTRUCT.Deframer, pieces, limits)
+            assert deframe(FAST.Deframer, pieces, limits) == deframe(ModelDeframer, pieces, limits)
         return
     unit = "frame" if kind in FRAME_KIND_FILES else kind
     reference = assert_same_decode(unit, case.data, limits)
@@ -313,32 +297,6 @@ def test_long_and_overlong_varints_decode_the_same(unit: str, first: int, rest: 
     assert_same_decode(unit, bytes([first]) + rest, limits)
 
 
-@covers("STREAM-1", "STREAM-3", "STREAM-4", "LIMIT-1")
-@given(st.lists(st.binary(max_size=12), max_size=8), st.lists(st.integers(0, 60), max_size=6), limits_strategy)
-def test_deframers_agree_on_any_stream_cut_anywhere(payloads: list[bytes], cuts: list[int], limits: Limits) -> None:
-    stream = b"".join(len(p).to_bytes(2, "big") + p for p in payloads)
-    if payloads and cuts and cuts[0] % 3 == 0:
-        stream += bytes([cuts[0], 0xFF])  # a prefix over the limit, or a cut frame, at the end
-    points = sorted({c for c in cuts if c < len(stream)})
-    pieces = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)])]
-    assert deframe(FAST.Deframer, pieces, limits) == deframe(CONSTRUCT.Deframer, pieces, limits)
-
-
-@given(st.binary(max_size=80), st.lists(st.integers(0, 80), max_size=5))
-def test_deframers_agree_on_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    points = sorted({c for c in cuts if c < len(data)})
-    pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)])]
-    for limits in (Limits(), Limits(max_frame_size=10)):
-        assert deframe(FAST.Deframer, pieces, limits) == deframe(CONSTRUCT.Deframer, pieces, limits)
-
-
-def test_a_large_frame_in_small_pieces() -> None:
-    frame = bytes(range(256)) * 200
-    stream = len(frame).to_bytes(2, "big") + frame + b"\x00\x01\x50"
-    pieces = [stream[i : i + 1000] for i in range(0, len(stream), 1000)]
-    assert deframe(FAST.Deframer, pieces, Limits()) == deframe(CONSTRUCT.Deframer, pieces, Limits())
-
-
 @given(st.binary(max_size=40))
 def test_bytes_like_inputs_are_accepted_by_both(data: bytes) -> None:
     for unit in UNITS:
@@ -375,6 +333,7 @@ def test_the_fast_codec_is_the_default() -> None:
     assert sinkproto.decode_frame is fast_codec.decode_frame and sinkproto.encode_batch is fast_codec.encode_batch
     assert sinkproto.codec.decode_frame is fast_codec.decode_frame
     assert CONSTRUCT.decode_frame is construct_codec.decode_frame and CONSTRUCT.Deframer is reference_stream.Deframer
+    assert FAST.Deframer is reference_stream.Deframer is fast_codec.Deframer  # one deframer
     assert Connection(Role.CLIENT, now=0.0, message_id_start=0).codec is FAST
 
 

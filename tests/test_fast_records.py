@@ -21,19 +21,19 @@ import fastavro
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sinkproto.batchrules import gzip_body, zigzag_encode, zstd_body
+from sinkproto.batchrules import gzip_body, zstd_body
 from sinktools.bench.profiles import load
 from sinkproto.construct_codec import v1
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_body
 from sinkproto.errors import DecodeError, EncodeError, OverlongVarint, UnknownFormat
 from sinkproto.fast_codec import v1 as fast_v1
-from sinkproto.fast_codec.primitives import varint_bytes
-from sinkproto.fast_codec.records import bytes_body, encode_records_body, int_body, pack, unpack
+from sinkproto.fast_codec.records import bytes_body, encode_records_body, int_body
 from sinkproto.limits import DEFAULT_LIMITS, Limits
 from sinkproto.messages import BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchV1, Event
+from sinkproto.primitives import varint_bytes, zigzag_encode
 from sinkproto.records import Column, ColumnType, RecordSchemas, transpose
 from sinkproto.schemas import default_registry
-from sinkproto.transforms import Transform, pack_bits, unpack_bits
+from sinkproto.transforms import Transform
 from sinktest import covers
 
 TYPE_ID, VERSION = 99, 1
@@ -394,22 +394,6 @@ def test_each_transform_is_chosen_as_the_reference_chooses(column: Column, value
     fast = int_body(values) if column.type is ColumnType.INT else bytes_body(values, keys if column.per_event else None)
     assert reference == bytes((len(fast),)) + fast
     assert fast[0] == transform
-
-
-@covers("RECORD-8")
-@given(st.integers(0, 64).flatmap(lambda w: st.tuples(st.just(w), st.lists(st.integers(0, (1 << w) - 1), max_size=150))))
-def test_linear_bit_packing_is_the_reference_packing(drawn: tuple[int, list[int]]) -> None:
-    width, values = drawn
-    packed = pack(values, width)
-    assert packed == pack_bits(values, width)
-    assert unpack(packed, width, len(values)) == unpack_bits(packed, width, len(values)) == values
-
-
-@covers("RECORD-8")
-@given(st.integers(0, 64), st.integers(0, 150), st.data())
-def test_linear_unpacking_refuses_padding_bits_as_the_reference(width: int, n: int, data: st.DataObject) -> None:
-    packed = data.draw(st.binary(min_size=(n * width + 7) // 8, max_size=(n * width + 7) // 8))
-    assert outcome(lambda: unpack(packed, width, n)) == outcome(lambda: unpack_bits(packed, width, n))
 
 
 @covers("RECORD-8")

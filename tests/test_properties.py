@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sinktest import covers
 
-from sinkproto.batchrules import zigzag_decode, zigzag_encode
+from sinkproto.primitives import zigzag_decode, zigzag_encode
 from sinkproto import (
     Batch,
     BatchLayout,

@@ -1,8 +1,9 @@
 """Pure rules of the batch shared by every codec and version (BATCH-4, -6, -7, LIMIT-3; CODEC-2, CODEC-3).
 
 These are the parts of the batch encoding that are arithmetic or policy
-rather than layout: zigzag, the canonical layout choice of the field
-encoder, and gzip in both directions with the decompressed-size bound.
+rather than layout: the canonical layout choice of the field encoder, and
+gzip in both directions with the decompressed-size bound (zigzag is
+:mod:`sinkproto.primitives`).
 
 Version 1 adds zstd (batch v1's codec 2, spec/v1/batch.md) with the same
 contract as gzip: never produce more than the limit, never trust a size the
@@ -19,22 +20,12 @@ import zstandard
 from .errors import BadCompression, LimitExceeded
 from .messages import BatchLayout, Event
 
-__all__ = ["zigzag_encode", "zigzag_decode", "canonical_layout", "gzip_body", "gunzip_body", "body_offset",
-           "zstd_body", "unzstd_body", "ZSTD_LEVEL"]
+__all__ = ["canonical_layout", "gzip_body", "gunzip_body", "body_offset", "zstd_body", "unzstd_body", "ZSTD_LEVEL"]
 
 # The field encoder uses zlib's gzip wrapper at the default level; in Python
 # that is compressobj(-1, DEFLATED, 31). gzip.compress() writes another header.
 _GZIP_WBITS = 31
 _INFLATE_STEP = 64 * 1024
-
-
-def zigzag_encode(value: int) -> int:
-    """Map a signed delta to an unsigned integer: 0,-1,1,-2 -> 0,1,2,3."""
-    return value * 2 if value >= 0 else -value * 2 - 1
-
-
-def zigzag_decode(value: int) -> int:
-    return value >> 1 if not value & 1 else -((value + 1) >> 1)
 
 
 def body_offset(data: bytes, start: int = 1) -> int | None:

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from .errors import InconsistentBatch, LimitExceeded, SchemaError, ValueOutOfRange
-from .limits import MAX_U64
+from .errors import DecodeError, InconsistentBatch, LimitExceeded, SchemaError, ValueOutOfRange
+from .limits import DEFAULT_LIMITS, MAX_U64
+from .primitives import read_varint, varint_bytes, zigzag_decode, zigzag_encode
 
 __all__ = [
     "INT32",
@@ -212,22 +213,8 @@ class _NotCanonical(Exception):
     """event_data is not the canonical Avro encoding of one record of the schema (RECORD-2)."""
 
 
-def _zigzag(value: int) -> int:
-    return (value << 1) ^ (value >> 63) if value >= 0 else ((-value) << 1) - 1
-
-
-def _unzigzag(value: int) -> int:
-    return (value >> 1) ^ -(value & 1)
-
-
 def _long_bytes(value: int) -> bytes:
-    value = _zigzag(value)
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return varint_bytes(zigzag_encode(value), wide=True)
 
 
 class _Reader:
@@ -238,16 +225,11 @@ class _Reader:
         self.at = 0
 
     def long(self) -> int:
-        value = shift = 0
-        while True:
-            if self.at >= len(self.data) or shift > 63:
-                raise _NotCanonical
-            byte = self.data[self.at]
-            self.at += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return _unzigzag(value)
+        try:
+            value, self.at = read_varint(self.data, self.at, len(self.data), DEFAULT_LIMITS, "long", wide=True)
+        except DecodeError:
+            raise _NotCanonical from None
+        return zigzag_decode(value)
 
     def take(self, size: int) -> bytes:
         if size < 0 or self.at + size > len(self.data):

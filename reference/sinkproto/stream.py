@@ -33,11 +33,16 @@ class Deframer:
     ``feed`` have been returned), and the deframer stays failed: a stream
     that lost sync cannot be trusted again.
     ``offset`` counts the bytes consumed so far, for error reports.
+
+    The received bytes are walked with a position and only the unfinished
+    tail is kept, so a read holding many frames costs one pass, and a large
+    frame arriving in pieces is not copied until it is whole.
     """
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self._limits = limits
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # the unfinished tail of what was received
+        self._need = PREFIX_SIZE  # bytes the tail must reach before a frame can complete
         self._failed: LimitExceeded | None = None
         self.offset = 0
 
@@ -49,15 +54,24 @@ class Deframer:
     def feed(self, data: bytes) -> list[bytes]:
         if self._failed is not None:
             raise self._failed
-        self._buffer += data
+        if self._buffer:
+            self._buffer += data
+            if len(self._buffer) < self._need:
+                return []
+            buffer = bytes(self._buffer)
+        else:
+            buffer = bytes(data)  # no copy for bytes
+        size = len(buffer)
+        maximum = self._limits.max_frame_size
         frames: list[bytes] = []
-        while len(self._buffer) >= PREFIX_SIZE:
-            length = int.from_bytes(self._buffer[:PREFIX_SIZE], "big")
-            if length > self._limits.max_frame_size:
+        pos = 0
+        while size - pos >= PREFIX_SIZE:
+            length = buffer[pos] << 8 | buffer[pos + 1]
+            if length > maximum:
+                self._buffer = bytearray(buffer[pos:])
+                self.offset += pos
                 self._failed = LimitExceeded(
-                    f"frame length {length} exceeds max_frame_size={self._limits.max_frame_size}",
-                    offset=self.offset,
-                    requirement="LIMIT-1",
+                    f"frame length {length} exceeds max_frame_size={maximum}", offset=self.offset, requirement="LIMIT-1"
                 )
                 if frames:
                     # Frames completed before the bad prefix are delivered as they
@@ -65,12 +79,18 @@ class Deframer:
                     # feed() or close() raises.
                     return frames
                 raise self._failed
-            end = PREFIX_SIZE + length
-            if len(self._buffer) < end:
+            stop = pos + PREFIX_SIZE + length
+            if stop > size:
                 break
-            frames.append(bytes(self._buffer[PREFIX_SIZE:end]))
-            del self._buffer[:end]
-            self.offset += end
+            frames.append(buffer[pos + PREFIX_SIZE : stop])
+            pos = stop
+        self.offset += pos
+        rest = size - pos
+        if rest:
+            self._buffer = bytearray(buffer[pos:])
+            self._need = PREFIX_SIZE if rest < PREFIX_SIZE else PREFIX_SIZE + (buffer[pos] << 8 | buffer[pos + 1])
+        elif self._buffer:
+            self._buffer = bytearray()
         return frames
 
     def close(self) -> None:

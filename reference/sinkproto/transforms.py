@@ -3,8 +3,9 @@
 Pure rules shared by both codecs: which transforms a column type allows
 (RECORD-5), the parameters of each candidate an encoder tries for a list
 of values (RECORD-9: the canonical choice is the shortest, ties to the
-lowest transform number), and the bit packing of ``bitpacked`` and
-``delta_bitpacked``. Each codec serialises the candidates itself.
+lowest transform number); the bit packing of ``bitpacked`` and
+``delta_bitpacked`` is :mod:`sinkproto.primitives`' (``pack_bits``,
+``unpack_bits``, re-exported here). Each codec serialises the candidates itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from enum import IntEnum
 from typing import Any
 
-from .errors import InconsistentBatch
+from .primitives import MAX_WIDTH, pack_bits, unpack_bits
 from .records import Column, ColumnType
 
 __all__ = [
@@ -49,45 +50,10 @@ INT_TRANSFORMS = frozenset({Transform.PLAIN, Transform.DELTA, Transform.CONSTANT
 BYTES_TRANSFORMS = frozenset({Transform.PLAIN, Transform.CONSTANT, Transform.DICTIONARY, Transform.PREFIX, Transform.KEY,
                               Transform.NUMBERED})
 MAX_DIGITS = 18  # 10^18 - 1 < 2^63: a numbered value is an Avro long
-MAX_WIDTH = 64
 
 # The keys column of the records body: bytes, one value per event; the
 # ``key`` transform is refused there (it would refer to itself).
 KEY_COLUMN = Column("keys", ColumnType.BYTES, None, avro="key")
-
-
-def pack_bits(values: Sequence[int], width: int) -> bytes:
-    """``values`` (each in 0..2^width-1) as one little-endian integer, value i at bits i*width.., zero padding.
-
-    Worked in groups of 8 values, which fill exactly ``width`` bytes, so the
-    time is linear in the number of values (one integer as long as the
-    whole column would make it quadratic).
-    """
-    out = bytearray()
-    for start in range(0, len(values), 8):
-        acc = 0
-        for index, value in enumerate(values[start : start + 8]):
-            acc |= value << (index * width)
-        out += acc.to_bytes(width, "little")
-    return bytes(out[: (len(values) * width + 7) // 8])  # the last group: only the bytes its values reach
-
-
-def unpack_bits(data: bytes, width: int, n: int) -> list[int]:
-    """The inverse of :func:`pack_bits`; padding bits that are not zero are ``inconsistent_batch`` (RECORD-8).
-
-    ``data`` must hold exactly ceil(n * width / 8) bytes (the caller reads that many).
-    """
-    mask = (1 << width) - 1
-    out: list[int] = []
-    for start in range(0, n, 8):
-        acc = int.from_bytes(data[start // 8 * width : (start // 8 + 1) * width], "little")
-        count = min(8, n - start)
-        out.extend((acc >> (i * width)) & mask for i in range(count))
-        if acc >> (count * width):
-            raise InconsistentBatch("bit-packed values have padding bits set", offset=0, requirement="RECORD-8")
-    if n == 0 and any(data):
-        raise InconsistentBatch("bit-packed values have padding bits set", offset=0, requirement="RECORD-8")
-    return out
 
 
 def _deltas(values: Sequence[int]) -> list[int]:

@@ -17,6 +17,7 @@ from ..batchrules import canonical_layout
 from ..errors import EncodeError, LimitExceeded, SinkError, Truncated
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import Batch, Event, Frame, NackPayload
+from ..primitives import cut_in_field
 from .batch import batch
 from .frames import FRAME_CONSTRUCTS, FRAME_TYPE_OF, event, frame, nack_payload
 
@@ -46,7 +47,7 @@ def _parse(construct: Any, data: bytes, limits: Limits, unit: str, schemas: Any 
         raise
     except StreamError as exc:
         # construct ran out of bytes inside a fixed-size field.
-        raise Truncated(f"{unit} ends inside a field ({exc.path or 'header'})", offset=len(data)) from None
+        raise cut_in_field(data, unit, exc.path or "header") from None
     except ConstructError as exc:  # pragma: no cover - every construct here raises the kit's errors
         raise Truncated(f"{unit} is malformed: {exc}", offset=stream.tell()) from None
 

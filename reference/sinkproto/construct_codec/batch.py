@@ -14,11 +14,11 @@ from typing import Any
 
 from construct import Adapter, Construct, If, IfThenElse, Struct, Tell
 
-from ..batchrules import zigzag_decode, zigzag_encode
 from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
 from ..limits import MAX_U64
 from ..messages import Batch, BatchLayout, Event
-from .primitives import Chunk, Gzipped, RestBytes, VarUInt, VarUIntColumn, limits_of, read_varint, varint_bytes
+from ..primitives import varint_bytes, zigzag_decode, zigzag_encode
+from .primitives import Chunk, Gzipped, RestBytes, VarUInt, VarUIntColumn, limits_of, stream_varint
 
 __all__ = ["batch", "BatchAdapter"]
 
@@ -47,7 +47,7 @@ class Count(Construct):  # type: ignore[misc]
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
         start = stream.tell()
         limits = limits_of(context)
-        count = read_varint(stream, limits, wide=False, what="count")
+        count = stream_varint(stream, limits, what="count")
         if count == 0:
             raise InconsistentBatch("a batch holds at least one event", offset=start, requirement="BATCH-8")
         if count > limits.max_batch_events:

@@ -1,9 +1,12 @@
 """Field types of the Sink wire format as `construct` classes (CONV-1..CONV-7).
 
 construct's own ``VarInt`` is unbounded and its ``GreedyRange`` swallows
-errors, so the primitives a Sink decoder needs are written here, each bounded
+errors, so the fields a Sink decoder needs are declared here, each bounded
 by the :class:`~sinkproto.limits.Limits` passed to ``parse(..., limits=...)``
 and each raising the kit's own errors with the byte offset and requirement ID.
+The varints, chunk lengths, columns and end-of-unit checks themselves are
+:mod:`sinkproto.primitives`, which these classes call on the stream's buffer
+at the stream's position: one reader serves both codecs.
 """
 
 from __future__ import annotations
@@ -15,18 +18,9 @@ from typing import Any
 from construct import Construct, Subconstruct
 
 from ..batchrules import gunzip_body, gzip_body
-from ..errors import (
-    DecodeError,
-    EncodeError,
-    InconsistentBatch,
-    InvalidUtf8,
-    LimitExceeded,
-    OverlongVarint,
-    TrailingBytes,
-    Truncated,
-    VarintOverflow,
-)
-from ..limits import DEFAULT_LIMITS, MAX_U64, MAX_VARINT_BYTES, Limits
+from ..errors import DecodeError, EncodeError, InvalidUtf8, LimitExceeded
+from ..limits import DEFAULT_LIMITS, Limits
+from ..primitives import check_end, cut_optional, read_chunk_length, read_column, read_varint, varint_bytes, varint_column
 
 __all__ = [
     "VarUInt",
@@ -40,29 +34,11 @@ __all__ = [
     "Gzipped",
     "limits_of",
     "remaining",
+    "stream_varint",
+    "stream_chunk_length",
 ]
 
-# A 10-byte varint holds 70 bits; delta columns (BATCH-4) may legitimately use
-# more than 64 of them because zigzag doubles the range of a difference.
-MAX_WIDE = (1 << (7 * MAX_VARINT_BYTES)) - 1
-
 Condition = bool | Callable[[Any], bool]
-
-
-class BytesIOAt(io.BytesIO):
-    """A sub-buffer whose ``tell()`` reports offsets in the enclosing unit."""
-
-    def __init__(self, data: bytes, base: int) -> None:
-        super().__init__(data)
-        self.base = base
-
-    def tell(self) -> int:
-        return super().tell() + self.base
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            offset -= self.base
-        return super().seek(offset, whence) + self.base
 
 
 def limits_of(context: Any) -> Limits:
@@ -82,41 +58,21 @@ def _evaluate(condition: Condition, context: Any) -> bool:
     return bool(condition(context)) if callable(condition) else bool(condition)
 
 
-def read_varint(stream: io.BytesIO, limits: Limits, *, wide: bool, what: str) -> int:
-    """CONV-1 with LIMIT-2 and CONV-4 decided at the byte at the limit: a byte after it is never read."""
-    start = stream.tell()
-    most = limits.max_varint_bytes
-    value = 0
-    for index in range(most):
-        raw = stream.read(1)
-        if not raw:
-            raise Truncated(f"{what}: varint ends before its last byte", offset=start + index, requirement="CONV-1")
-        byte = raw[0]
-        value |= (byte & 0x7F) << (7 * index)
-        if byte < 0x80:
-            break
-    else:  # the byte at the limit still has bit 7 set, whatever follows it (even the end of the input)
-        if most >= MAX_VARINT_BYTES:
-            raise OverlongVarint(f"{what}: varint longer than {MAX_VARINT_BYTES} bytes", offset=start)
-        raise LimitExceeded(f"{what}: varint longer than max_varint_bytes={most}", offset=start, requirement="LIMIT-2")
-    if not wide and value > MAX_U64:
-        raise VarintOverflow(f"{what}: varint value {value} exceeds 2^64-1", offset=start)
+def stream_varint(stream: io.BytesIO, limits: Limits, *, wide: bool = False, what: str = "varint") -> int:
+    """:func:`sinkproto.primitives.read_varint` at the stream's position; the stream moves past the varint."""
+    with stream.getbuffer() as data:
+        value, after = read_varint(data, stream.tell(), len(data), limits, what, wide=wide)
+    stream.seek(after)
     return value
 
 
-def varint_bytes(value: int, *, wide: bool = False, what: str = "varint") -> bytes:
-    maximum = MAX_WIDE if wide else MAX_U64
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
-        raise EncodeError(f"{what}: {value!r} is not an unsigned integer in 0..{maximum}")
-    out = bytearray()
-    while True:
-        low = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
+def stream_chunk_length(stream: io.BytesIO, limits: Limits, what: str, limit_name: str | None = None) -> int:
+    """:func:`sinkproto.primitives.read_chunk_length` at the stream's position; the stream moves to the chunk's bytes."""
+    limit = getattr(limits, limit_name) if limit_name is not None else None
+    with stream.getbuffer() as data:
+        length, after = read_chunk_length(data, stream.tell(), len(data), limits, what, limit, limit_name or "")
+    stream.seek(after)
+    return length
 
 
 class VarUInt(Construct):  # type: ignore[misc]
@@ -131,7 +87,7 @@ class VarUInt(Construct):  # type: ignore[misc]
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
         start = stream.tell()
         limits = limits_of(context)
-        value = read_varint(stream, limits, wide=_evaluate(self.wide, context), what=self.what)
+        value = stream_varint(stream, limits, wide=_evaluate(self.wide, context), what=self.what)
         if self.limit is not None and value > getattr(limits, self.limit):
             raise LimitExceeded(
                 f"{self.what}: {value} exceeds {self.limit}={getattr(limits, self.limit)}", offset=start, requirement="LIMIT-5"
@@ -143,22 +99,6 @@ class VarUInt(Construct):  # type: ignore[misc]
         return obj
 
 
-def _chunk_length(stream: io.BytesIO, context: Any, what: str, limit_name: str | None) -> int:
-    limits = limits_of(context)
-    start = stream.tell()
-    length = read_varint(stream, limits, wide=False, what=f"{what} length")
-    if limit_name is not None and length > getattr(limits, limit_name):
-        raise LimitExceeded(
-            f"{what} is {length} bytes, over {limit_name}={getattr(limits, limit_name)}",
-            offset=start,
-            requirement="LIMIT-5",
-        )
-    left = remaining(stream)
-    if length > left:
-        raise Truncated(f"{what} announces {length} bytes but only {left} follow", offset=start, requirement="CONV-6")
-    return length
-
-
 class Chunk(Construct):  # type: ignore[misc]
     """CONV-6: a varint byte length, then that many bytes (checked before reading)."""
 
@@ -168,7 +108,7 @@ class Chunk(Construct):  # type: ignore[misc]
         self.limit = limit
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> bytes:
-        length = _chunk_length(stream, context, self.what, self.limit)
+        length = stream_chunk_length(stream, limits_of(context), self.what, self.limit)
         return stream.read(length)
 
     def _build(self, obj: bytes, stream: io.BytesIO, context: Any, path: str) -> bytes:
@@ -227,33 +167,21 @@ class VarUIntColumn(Construct):  # type: ignore[misc]
         self.limit = limit
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> list[int]:
-        length = _chunk_length(stream, context, self.what, None)
-        # Parse the chunk on its own so a varint can never read past it.
-        column = BytesIOAt(stream.read(length), stream.tell() - length)
         limits = limits_of(context)
-        wide = _evaluate(self.wide, context)
         bound = getattr(limits, self.limit) if self.limit else None
-        values: list[int] = []
-        while remaining(column):
-            start = column.tell()
-            try:
-                value = read_varint(column, limits, wide=wide, what=self.what)
-            except Truncated:
-                raise InconsistentBatch(f"{self.what}: the last varint is cut by the end of its chunk", offset=start) from None
-            if bound is not None and value > bound:
-                raise LimitExceeded(f"{self.what}: {value} exceeds {self.limit}={bound}", offset=start, requirement="LIMIT-5")
-            values.append(value)
-        count = self.count(context)
-        if len(values) != count:
-            raise InconsistentBatch(f"{self.what} holds {len(values)} values for {count} events", offset=column.base)
+        wide = _evaluate(self.wide, context)
+        with stream.getbuffer() as data:
+            values, after = read_column(data, stream.tell(), len(data), limits, self.count(context), self.what, wide=wide,
+                                        bound=bound, bound_name=self.limit or "")
+        stream.seek(after)
         return values
 
     def _build(self, obj: list[int], stream: io.BytesIO, context: Any, path: str) -> list[int]:
-        wide = _evaluate(self.wide, context)
-        body = b"".join(varint_bytes(v, wide=wide, what=self.what) for v in obj)
+        body = varint_column(obj, wide=_evaluate(self.wide, context), what=self.what)
         stream.write(varint_bytes(len(body)))
         stream.write(body)
         return obj
+
 
 class OptionalTail(Subconstruct):  # type: ignore[misc]
     """A fixed-size field that is either wholly present or absent at the end (CONN-3)."""
@@ -268,11 +196,7 @@ class OptionalTail(Subconstruct):  # type: ignore[misc]
             return None
         size = self.subcon.sizeof()
         if left < size:
-            raise Truncated(
-                f"{left} bytes where an optional {size}-byte field is either absent or whole",
-                offset=stream.tell(),
-                requirement=self.requirement,
-            )
+            raise cut_optional(left, size, stream.tell(), self.requirement)
         return self.subcon._parsereport(stream, context, path)
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
@@ -290,9 +214,8 @@ class End(Construct):  # type: ignore[misc]
         self.flagbuildnone = True
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> None:
-        left = remaining(stream)
-        if left:
-            raise TrailingBytes(f"{left} unexpected bytes after the end", offset=stream.tell(), requirement=self.requirement)
+        with stream.getbuffer() as data:
+            check_end(data, stream.tell(), self.requirement)
         return None
 
     def _build(self, obj: None, stream: io.BytesIO, context: Any, path: str) -> None:

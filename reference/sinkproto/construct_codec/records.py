@@ -21,13 +21,12 @@ from typing import Any
 
 from construct import Adapter, Array, Bytes, Construct, Container, Int8ub, StreamError, Struct, this
 
-from ..batchrules import zigzag_decode, zigzag_encode
 from ..errors import InconsistentBatch, LimitExceeded, OverlongVarint, Truncated, UnknownFormat, ValueOutOfRange, VarintOverflow
 from ..messages import Event
+from ..primitives import MAX_WIDTH, packed_size, unpack_bits, varint_bytes, zigzag_decode, zigzag_encode
 from ..records import UINT64, Column, ColumnType, RecordPlan, check_value, reach_count, rebuild
-from ..transforms import (BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, Transform, bytes_candidates,
-    int_candidates, unpack_bits)
-from .primitives import Chunk, VarUInt, _chunk_length, limits_of, remaining, varint_bytes
+from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, Transform, bytes_candidates, int_candidates
+from .primitives import Chunk, VarUInt, limits_of, remaining, stream_chunk_length
 
 __all__ = ["RecordsBody", "records_body"]
 
@@ -62,7 +61,7 @@ class BoundedCount(Construct):  # type: ignore[misc]
 
 
 def _packed_size(values: Callable[[Any], int]) -> Callable[[Any], int]:
-    return lambda ctx: (values(ctx) * ctx.width + 7) // 8
+    return lambda ctx: packed_size(values(ctx), ctx.width)
 
 
 # -- the payload of each transform (spec/v1/batch.md, Columns) -------------------------------------------------
@@ -105,11 +104,6 @@ def _undelta(deltas: Sequence[int]) -> list[int]:
     return out
 
 
-def _check_width(width: int) -> None:
-    if width > 64:
-        raise InconsistentBatch(f"bit width {width} is over 64", offset=0, requirement="RECORD-8")
-
-
 def _int_values(transform: int, p: Any, n: int) -> list[int]:
     """Values from a parsed int payload; structural errors raise with offset 0, fixed up by the caller."""
     if transform == Transform.PLAIN:
@@ -123,10 +117,8 @@ def _int_values(transform: int, p: Any, n: int) -> list[int]:
     if transform == Transform.DICTIONARY:
         return [_entry(p, i) for i in p.indices]
     if transform == Transform.BITPACKED:
-        _check_width(p.width)
-        return [p.base + v for v in unpack_bits(p.packed, p.width, n)]
-    _check_width(p.width)  # DELTA_BITPACKED
-    if n == 0:
+        return [p.base + v for v in unpack_bits(p.packed, p.width, n)]  # a width over 64 first (RECORD-8)
+    if n == 0 and p.width <= MAX_WIDTH:  # DELTA_BITPACKED; a width over 64 is the error unpack_bits raises first
         raise InconsistentBatch("delta_bitpacked needs at least one value", offset=0, requirement="RECORD-8")
     return _undelta([p.first, *(p.base + v for v in unpack_bits(p.packed, p.width, n - 1))])
 
@@ -195,7 +187,7 @@ def _read_int_payload(stream: io.BytesIO, context: Any, column: Column, n: int, 
 def read_column(stream: io.BytesIO, context: Any, column: Column, n: int, keys: Sequence[bytes] | None) -> list[Any]:
     """RECORD-5: one column chunk with ``n`` values; every error inside it is reported at its first byte."""
     start = stream.tell()
-    length = _chunk_length(stream, context, column.path or "column", None)
+    length = stream_chunk_length(stream, limits_of(context), column.path or "column")
     inner = io.BytesIO(stream.read(length))
     limits = limits_of(context)
     try:

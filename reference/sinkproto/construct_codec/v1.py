@@ -27,12 +27,13 @@ from ..errors import (EncodeError, InconsistentBatch, InvalidList, LimitExceeded
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import (Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
     ConnectionRequest, ConnectionResponse, Event, Frame, FrameType, Response)
+from ..primitives import varint_bytes
 from ..readers import ReaderSchemas
 from ..records import RecordPlan, RecordSchemas, transpose
 from .batch import BatchAdapter, body_struct
 from .batch import batch as batch_v0
 from .frames import FRAME_CONSTRUCTS, RESPONSE_PAYLOADS, connection_request_v0, response_header, unknown_response_code
-from .primitives import Chunk, End, Gzipped, Reject, Text, VarUInt, limits_of, read_varint, remaining, varint_bytes
+from .primitives import Chunk, End, Gzipped, Reject, Text, VarUInt, limits_of, remaining, stream_varint
 from .records import records_body
 
 __all__ = [
@@ -58,7 +59,7 @@ def _id_header(frame_type: int) -> Any:
 
 def _bounded_count(stream: io.BytesIO, limits: Limits, what: str, limit_name: str) -> int:
     start = stream.tell()
-    count = read_varint(stream, limits, wide=False, what=what)
+    count = stream_varint(stream, limits, what=what)
     if count == 0:
         raise InvalidList(f"{what} is 0: a reader declaration lists at least one entry", offset=start, requirement="SNEG-2")
     bound = getattr(limits, limit_name)
@@ -75,14 +76,14 @@ class ReaderSchemasField(Construct):  # type: ignore[misc]
         entries: list[tuple[int, tuple[int, ...]]] = []
         for _ in range(_bounded_count(stream, limits, "type_count", "max_declared_types")):
             at = stream.tell()
-            type_id = read_varint(stream, limits, wide=False, what="event_type_id")
+            type_id = stream_varint(stream, limits, what="event_type_id")
             if entries and type_id <= entries[-1][0]:
                 raise InvalidList(f"event_type_id {type_id} after {entries[-1][0]}: not strictly ascending", offset=at,
                                   requirement="SNEG-2")
             versions: list[int] = []
             for _ in range(_bounded_count(stream, limits, "version_count", "max_declared_versions")):
                 at = stream.tell()
-                version = read_varint(stream, limits, wide=False, what="schema_version")
+                version = stream_varint(stream, limits, what="schema_version")
                 if versions and version <= versions[-1]:
                     raise InvalidList(f"schema_version {version} after {versions[-1]}: not strictly ascending", offset=at,
                                       requirement="SNEG-2")
@@ -411,7 +412,7 @@ class ResultEntries(Construct):  # type: ignore[misc]
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> tuple[BatchResultEntry, ...]:
         limits = limits_of(context)
         at = stream.tell()
-        count = read_varint(stream, limits, wide=False, what="nack_count")
+        count = stream_varint(stream, limits, what="nack_count")
         if count == 0:
             raise InvalidList("nack_count is 0: a batch result NACKs at least one event", offset=at, requirement="BRES-2")
         if count > limits.max_batch_events:
@@ -420,7 +421,7 @@ class ResultEntries(Construct):  # type: ignore[misc]
         entries: list[BatchResultEntry] = []
         for _ in range(count):
             at = stream.tell()
-            index = read_varint(stream, limits, wide=False, what="index")
+            index = stream_varint(stream, limits, what="index")
             if entries and index <= entries[-1].index:
                 raise InvalidList(f"index {index} after {entries[-1].index}: not strictly ascending", offset=at,
                                   requirement="BRES-2")

@@ -23,7 +23,7 @@ from .frames import (
     read_event,
     read_nack_payload,
 )
-from .stream import Deframer
+from ..stream import Deframer  # the one deframer (sinkproto.stream), kept here for the codec's API
 
 __all__ = [
     "encode_frame",

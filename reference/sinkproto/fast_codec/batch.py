@@ -2,7 +2,7 @@
 
 Decoding follows spec/v0/batch.md "Decoding procedure" step by step, so the
 first violation met is the one reported (ERR-2); columns are split with the
-fast readers of :mod:`.primitives`. Encoding builds the body once and
+readers of :mod:`sinkproto.primitives`. Encoding builds the body once and
 compresses it once (the canonical choice needs only the compressed size).
 """
 
@@ -15,8 +15,9 @@ from ..batchrules import gunzip_body, gzip_body
 from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
 from ..limits import MAX_U64, Limits
 from ..messages import Batch, BatchLayout, Event
+from ..primitives import (VARINT, read_chunk_length, read_column, read_varint, unzigzag_column, varint_bytes, varint_column,
+    zigzag_column)
 from .frames import new_events
-from .primitives import VARINT, read_chunk_length, read_column, read_varint, varint_bytes, varint_column
 
 __all__ = ["LAYOUTS", "Inflate", "decode_batch_bytes", "read_columns", "inflate_gzip", "encode_batch", "encode_columns", "column_parts", "canonical_encoding"]
 
@@ -35,29 +36,15 @@ _DELTA_TIMESTAMP = 0x02
 _SAME_EVENT_DATA_LENGTH = 0x01
 
 
-def _header_value(data: bytes, pos: int, end: int, limits: Limits, what: str) -> tuple[int, int]:
-    if pos < end and data[pos] < 0x80:
-        return data[pos], pos + 1
-    return read_varint(data, pos, end, limits, what)
-
-
 def _bounded(value: int, at: int, what: str, bound: int, bound_name: str) -> int:
     if value > bound:
         raise LimitExceeded(f"{what}: {value} exceeds {bound_name}={bound}", offset=at, requirement="LIMIT-5")
     return value
 
 
-# zigzag_decode of every 1- and 2-byte varint value (deltas of nearby timestamps).
-_UNZIGZAG: tuple[int, ...] = tuple((z >> 1) ^ -(z & 1) for z in range(1 << 14))
-
-
 def _undelta(deltas: list[int], start: int, name: str, at: int) -> list[int]:
     """BATCH-4: zigzag deltas from the header value; every value must fit 0..2^64-1 (BATCH-9)."""
-    if max(deltas) < 1 << 14:
-        signed = list(map(_UNZIGZAG.__getitem__, deltas))
-    else:
-        signed = [(z >> 1) ^ -(z & 1) for z in deltas]
-    values = list(accumulate(signed, initial=start))
+    values = list(accumulate(unzigzag_column(deltas), initial=start))
     del values[0]
     if min(values) < 0 or max(values) > MAX_U64:
         for index, value in enumerate(values):
@@ -108,20 +95,20 @@ def read_columns(data: bytes, pos: int, flags: int, limits: Limits, inflate: Inf
     end = len(data)
     event_type_id = schema_version = key_length = offset = timestamp = data_length = 0
     if flags & _SAME_EVENT_TYPE_ID:
-        event_type_id, pos = _header_value(data, pos, end, limits, "event_type_id")
+        event_type_id, pos = read_varint(data, pos, end, limits, "event_type_id")
     if flags & _SAME_SCHEMA_VERSION:
-        schema_version, pos = _header_value(data, pos, end, limits, "schema_version")
+        schema_version, pos = read_varint(data, pos, end, limits, "schema_version")
     if flags & _SAME_KEY_LENGTH:
         at = pos
-        key_length, pos = _header_value(data, pos, end, limits, "key_length")
+        key_length, pos = read_varint(data, pos, end, limits, "key_length")
         _bounded(key_length, at, "key_length", limits.max_key_size, "max_key_size")
     if flags & _DELTA_OFFSET:
-        offset, pos = _header_value(data, pos, end, limits, "offset")
+        offset, pos = read_varint(data, pos, end, limits, "offset")
     if flags & _DELTA_TIMESTAMP:
-        timestamp, pos = _header_value(data, pos, end, limits, "timestamp")
+        timestamp, pos = read_varint(data, pos, end, limits, "timestamp")
     if flags & _SAME_EVENT_DATA_LENGTH:
         at = pos
-        data_length, pos = _header_value(data, pos, end, limits, "event_data_length")
+        data_length, pos = read_varint(data, pos, end, limits, "event_data_length")
         _bounded(data_length, at, "event_data_length", limits.max_event_data_size, "max_event_data_size")
     body_offset = pos
     if inflate is not None:
@@ -133,11 +120,7 @@ def read_columns(data: bytes, pos: int, flags: int, limits: Limits, inflate: Inf
 
     # Body, in wire order.
     at = pos
-    if pos < end and body[pos] < 0x80:
-        count = body[pos]
-        pos += 1
-    else:
-        count, pos = read_varint(body, pos, end, limits, "count")
+    count, pos = read_varint(body, pos, end, limits, "count")
     if count == 0:
         raise InconsistentBatch("a batch holds at least one event", offset=at, requirement="BATCH-8")
     if count > limits.max_batch_events:
@@ -212,8 +195,7 @@ def _same(values: list[int]) -> bool:
 
 
 def _zigzag_deltas(values: list[int], start: int) -> list[int]:
-    deltas = [b - a for a, b in zip([start, *values], values)]
-    return [d << 1 if d >= 0 else (-d << 1) - 1 for d in deltas]
+    return zigzag_column([b - a for a, b in zip([start, *values], values)])
 
 
 def _column(values: list[int], *, wide: bool = False, what: str) -> bytes:

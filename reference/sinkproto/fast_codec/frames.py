@@ -1,7 +1,8 @@
 """Frames, the PUBLISH event payload and the NACK payload, by hand (FRAME-1..FRAME-5, PUB-1, NACK-1).
 
 Decoders read from ``bytes`` with integer positions; the hot path (a
-PUBLISH whose small fields are 1-byte varints) never calls a helper. Every
+PUBLISH) takes 1-byte varints and chunk lengths inline and reads anything
+else with :mod:`sinkproto.primitives`, which both codecs share. Every
 error is raised where, and as, the construct reference raises it (ERR-2).
 """
 
@@ -14,7 +15,6 @@ from ..errors import (
     EncodeError,
     InvalidUtf8,
     LimitExceeded,
-    TrailingBytes,
     Truncated,
     UnknownResponseCode,
     UnknownType,
@@ -34,7 +34,7 @@ from ..messages import (
     Publish,
     Response,
 )
-from .primitives import TABLE_SIZE, VARINT, read_chunk_length, read_varint, varint_bytes
+from ..primitives import TABLE_SIZE, VARINT, check_end, cut_in_field, cut_optional, read_chunk_length, read_varint, varint_bytes
 
 __all__ = [
     "as_bytes",
@@ -44,8 +44,6 @@ __all__ = [
     "decode_connection_response",
     "read_request_head",
     "check_text",
-    "check_end",
-    "cut_in_field",
     "encode_chunk",
     "encode_connection_request",
     "encode_connection_response",
@@ -116,71 +114,31 @@ def _new_publish(message_id: int, event: Event) -> Publish:
 
 
 def read_event(data: bytes, pos: int, end: int, limits: Limits) -> Event:
-    """PUB-1: the event from ``pos`` to exactly ``end`` (PUB-2)."""
-    # event_type_id, schema_version: 1-byte varints inline, anything else exactly.
-    if pos < end and data[pos] < 0x80:
-        event_type_id = data[pos]
+    """PUB-1: the event from ``pos`` to exactly ``end``, the end of ``data`` (PUB-2)."""
+    # 1-byte varints and chunk lengths that pass every check inline; anything else by the primitives.
+    if pos < end and (event_type_id := data[pos]) < 0x80:
         pos += 1
     else:
         event_type_id, pos = read_varint(data, pos, end, limits, "event_type_id")
-    if pos < end and data[pos] < 0x80:
-        schema_version = data[pos]
+    if pos < end and (schema_version := data[pos]) < 0x80:
         pos += 1
     else:
         schema_version, pos = read_varint(data, pos, end, limits, "schema_version")
-    # key chunk: LIMIT-5 before CONV-6 (ERR-2)
-    at = pos
-    if pos < end and data[pos] < 0x80:
-        length = data[pos]
+    if pos < end and (length := data[pos]) < 0x80 and length <= limits.max_key_size and length < end - pos:
         pos += 1
     else:
-        length, pos = read_varint(data, pos, end, limits, "key length")
-    if length > limits.max_key_size:
-        raise LimitExceeded(f"key is {length} bytes, over max_key_size={limits.max_key_size}", offset=at, requirement="LIMIT-5")
-    if length > end - pos:
-        raise Truncated(f"key announces {length} bytes but only {end - pos} follow", offset=at, requirement="CONV-6")
+        length, pos = read_chunk_length(data, pos, end, limits, "key", limits.max_key_size, "max_key_size")
     key = data[pos : pos + length]
     pos += length
-    offset, pos = _varint(data, pos, end, limits, "offset")
-    timestamp, pos = _varint(data, pos, end, limits, "timestamp")
-    at = pos
-    if pos < end and data[pos] < 0x80:
-        length = data[pos]
+    offset, pos = read_varint(data, pos, end, limits, "offset")
+    timestamp, pos = read_varint(data, pos, end, limits, "timestamp")
+    if pos < end and (length := data[pos]) < 0x80 and length <= limits.max_event_data_size and length < end - pos:
         pos += 1
     else:
-        length, pos = read_varint(data, pos, end, limits, "event_data length")
-    if length > limits.max_event_data_size:
-        raise LimitExceeded(
-            f"event_data is {length} bytes, over max_event_data_size={limits.max_event_data_size}",
-            offset=at,
-            requirement="LIMIT-5",
-        )
-    if length > end - pos:
-        raise Truncated(f"event_data announces {length} bytes but only {end - pos} follow", offset=at, requirement="CONV-6")
+        length, pos = read_chunk_length(data, pos, end, limits, "event_data", limits.max_event_data_size, "max_event_data_size")
     if pos + length != end:
-        raise TrailingBytes(f"{end - pos - length} unexpected bytes after the end", offset=pos + length, requirement="PUB-2")
+        check_end(data, pos + length, "PUB-2")
     return new_event(event_type_id, schema_version, key, offset, timestamp, data[pos:end])
-
-
-def _varint(data: bytes, pos: int, end: int, limits: Limits, what: str) -> tuple[int, int]:
-    """Offsets and timestamps: usually 2 to 5 bytes, decoded without the per-byte checks when they fit."""
-    if end - pos >= 5 and limits.max_varint_bytes >= 5:
-        b0 = data[pos]
-        if b0 < 0x80:
-            return b0, pos + 1
-        b1 = data[pos + 1]
-        if b1 < 0x80:
-            return (b0 & 0x7F) | b1 << 7, pos + 2
-        b2 = data[pos + 2]
-        if b2 < 0x80:
-            return (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14, pos + 3
-        b3 = data[pos + 3]
-        if b3 < 0x80:
-            return (b0 & 0x7F) | (b1 & 0x7F) << 7 | (b2 & 0x7F) << 14 | b3 << 21, pos + 4
-        b4 = data[pos + 4]
-        if b4 < 0x80:
-            return (b0 & 0x7F) | (b1 & 0x7F) << 7 | (b2 & 0x7F) << 14 | (b3 & 0x7F) << 21 | b4 << 28, pos + 5
-    return read_varint(data, pos, end, limits, what)
 
 
 def as_bytes(data: object, unit: str) -> bytes:
@@ -219,17 +177,6 @@ def read_nack_payload(data: bytes, pos: int, end: int, limits: Limits) -> tuple[
     return machine, check_text(data[at:end], limits, "human_message", at)
 
 
-def cut_in_field(data: bytes) -> Truncated:
-    # The reference's fixed-size fields (the 2-byte header, 4-byte ids) fail
-    # as one "stream ended" error at the end of the unit.
-    return Truncated(f"frame ends inside a field (at byte {len(data)})", offset=len(data))
-
-
-def check_end(data: bytes, pos: int, requirement: str) -> None:
-    if pos != len(data):
-        raise TrailingBytes(f"{len(data) - pos} unexpected bytes after the end", offset=pos, requirement=requirement)
-
-
 def read_request_head(data: bytes, limits: Limits) -> tuple[bytes, int, int]:
     """CONN-1, CONN-8: (app_version, client_instance_id, position after them), the start of both versions' requests."""
     length, start = read_chunk_length(data, 1, len(data), limits, "app_version", None)
@@ -251,9 +198,7 @@ def decode_connection_request(data: bytes, limits: Limits) -> ConnectionRequest:
     server_instance_id = None
     if pos < end:
         if end - pos < 4:
-            raise Truncated(
-                f"{end - pos} bytes where an optional 4-byte field is either absent or whole", offset=pos, requirement="CONN-3"
-            )
+            raise cut_optional(end - pos, 4, pos, "CONN-3")
         server_instance_id = int.from_bytes(data[pos : pos + 4], "big")
         pos += 4
     check_end(data, pos, "CONN-3")

@@ -24,17 +24,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import accumulate, repeat
-from operator import add, and_, floordiv, itemgetter, lshift, rshift, sub, xor
+from operator import add, floordiv, itemgetter, sub, xor
 from typing import Any
 
 from ..errors import DecodeError, EncodeError, InconsistentBatch, LimitExceeded, Truncated, UnknownFormat
 from ..limits import Limits
 from ..messages import Event
+from ..primitives import (pack_bits, packed_size, read_chunk_length, read_varint, read_varints, unpack_bits, unzigzag_column,
+    varint_bytes, varint_column, varint_size, varints_size, zigzag_column, zigzag_decode, zigzag_encode)
 from ..records import UINT64, Column, ColumnType, RecordPlan, RecordSchemas, check_value, reach_count, rebuild, transpose
 from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Transform
 from .batch import Inflate
 from .frames import new_events
-from .primitives import read_chunk_length, read_varint, varint_bytes, varint_column
 
 __all__ = [
     "RECORDS_FLAGS",
@@ -42,11 +43,9 @@ __all__ = [
     "decode_records_body",
     "encode_records_body",
     "int_body",
-    "pack",
     "read_records_batch",
     "records_parts",
     "records_plan",
-    "unpack",
 ]
 
 # RECORD-1: a records batch has exactly same_event_type_id and same_schema_version set.
@@ -66,35 +65,9 @@ class _Short(Exception):
 # -- decoding -------------------------------------------------------------------------------------
 
 
-def _varint(data: bytes, pos: int, stop: int, limits: Limits, wide: bool = True) -> tuple[int, int]:
-    if pos < stop and data[pos] < 0x80:
-        return data[pos], pos + 1
-    return read_varint(data, pos, stop, limits, "value", wide)
-
-
-def _varints(data: bytes, pos: int, stop: int, n: int, limits: Limits) -> tuple[list[int], int]:
-    """``n`` unsigned varints of up to 70 bits from ``pos``."""
-    if stop - pos == n and (not n or max(data[pos:stop]) < 0x80):
-        return list(data[pos:stop]), stop  # the whole rest, one byte each: the common case
-    out: list[int] = []
-    append = out.append
-    for _ in range(n):
-        if pos < stop and (byte := data[pos]) < 0x80:
-            append(byte)
-            pos += 1
-        else:
-            value, pos = read_varint(data, pos, stop, limits, "value", True)
-            append(value)
-    return out, pos
-
-
-def _unzigzag(values: list[int]) -> list[int]:
-    return [(z >> 1) ^ -(z & 1) for z in values]
-
-
 def _signed(data: bytes, pos: int, stop: int, limits: Limits) -> tuple[int, int]:
-    z, pos = _varint(data, pos, stop, limits)
-    return (z >> 1) ^ -(z & 1), pos
+    z, pos = read_varint(data, pos, stop, limits, "value", wide=True)
+    return zigzag_decode(z), pos
 
 
 def _byte(data: bytes, pos: int, stop: int) -> int:
@@ -104,17 +77,12 @@ def _byte(data: bytes, pos: int, stop: int) -> int:
 
 
 def _chunk(data: bytes, pos: int, stop: int, limits: Limits) -> tuple[bytes, int]:
-    if pos < stop and data[pos] < 0x80:
-        length, start = data[pos], pos + 1
-        if length > stop - start:
-            raise _Short
-    else:
-        length, start = read_chunk_length(data, pos, stop, limits, "value", None)
+    length, start = read_chunk_length(data, pos, stop, limits, "value")
     return data[start : start + length], start + length
 
 
 def _entry_count(data: bytes, pos: int, stop: int, limits: Limits) -> tuple[int, int]:
-    count, pos = _varint(data, pos, stop, limits, wide=False)
+    count, pos = read_varint(data, pos, stop, limits, "value")
     if count > limits.max_dictionary_entries:
         raise LimitExceeded(f"entry_count {count} exceeds max_dictionary_entries={limits.max_dictionary_entries}", offset=0,
                             requirement="RECORD-6")  # fmt: skip
@@ -130,58 +98,35 @@ def _looked_up(entries: Sequence[Any], indices: list[int]) -> list[Any]:
 
 
 def _packed(data: bytes, pos: int, stop: int, values: int, width: int) -> tuple[bytes, int]:
-    size = (values * width + 7) // 8
+    size = packed_size(values, width)
     if size > stop - pos:
         raise _Short
     return data[pos : pos + size], pos + size
 
 
-# Values are (un)packed 64 at a time: 64 values of ``width`` bits fill 8 * width bytes exactly, so each group is
-# one small integer and the work stays linear (the reference shifts one integer as long as the whole column).
-_GROUP = 64
-
-
-def unpack(packed: bytes, width: int, n: int) -> list[int]:
-    """:func:`sinkproto.transforms.unpack_bits` in linear time, raising what it raises (RECORD-8)."""
-    if width > MAX_WIDTH:
-        raise InconsistentBatch(f"bit width {width} is over 64", offset=0, requirement="RECORD-8")
-    if not width:
-        return [0] * n
-    shifts = range(0, _GROUP * width, width)
-    mask = (1 << width) - 1
-    out: list[int] = []
-    for at in range(0, len(packed), 8 * width):
-        group = int.from_bytes(packed[at : at + 8 * width], "little")
-        out.extend(map(and_, map(rshift, repeat(group, _GROUP), shifts), repeat(mask, _GROUP)))
-    if any(out[n:]):
-        raise InconsistentBatch("bit-packed values have padding bits set", offset=0, requirement="RECORD-8")
-    del out[n:]
-    return out
-
-
 def _int_payload(data: bytes, pos: int, stop: int, n: int, transform: int, limits: Limits) -> tuple[list[int], int]:
     """The values of an int payload (before their range is checked) and the position after it."""
     if transform == _PLAIN or transform == _DELTA:
-        zigzags, pos = _varints(data, pos, stop, n, limits)
-        values = _unzigzag(zigzags)
+        zigzags, pos = read_varints(data, pos, stop, n, limits, "value", wide=True)
+        values = unzigzag_column(zigzags)
         return (values if transform == _PLAIN else list(accumulate(values))), pos
     if transform == _CONSTANT:
         value, pos = _signed(data, pos, stop, limits)
         return [value] * n, pos
     if transform == _FOR:
         base, pos = _signed(data, pos, stop, limits)
-        offsets, pos = _varints(data, pos, stop, n, limits)
+        offsets, pos = read_varints(data, pos, stop, n, limits, "value", wide=True)
         return [base + v for v in offsets], pos
     if transform == _DICTIONARY:
         count, pos = _entry_count(data, pos, stop, limits)
-        entries, pos = _varints(data, pos, stop, count, limits)
-        indices, pos = _varints(data, pos, stop, n, limits)
-        return _looked_up(_unzigzag(entries), indices), pos
+        entries, pos = read_varints(data, pos, stop, count, limits, "value", wide=True)
+        indices, pos = read_varints(data, pos, stop, n, limits, "value", wide=True)
+        return _looked_up(unzigzag_column(entries), indices), pos
     if transform == _BITPACKED:
         base, pos = _signed(data, pos, stop, limits)
         width = _byte(data, pos, stop)
         packed, pos = _packed(data, pos + 1, stop, n, width)
-        return [base + v for v in unpack(packed, width, n)], pos
+        return [base + v for v in unpack_bits(packed, width, n)], pos
     # _DELTA_BITPACKED (the caller allows nothing else)
     first, pos = _signed(data, pos, stop, limits)
     base, pos = _signed(data, pos, stop, limits)
@@ -189,7 +134,7 @@ def _int_payload(data: bytes, pos: int, stop: int, n: int, transform: int, limit
     packed, pos = _packed(data, pos + 1, stop, max(n - 1, 0), width)
     if width <= MAX_WIDTH and n == 0:
         raise InconsistentBatch("delta_bitpacked needs at least one value", offset=0, requirement="RECORD-8")
-    return list(accumulate([base + v for v in unpack(packed, width, n - 1)], initial=first)), pos
+    return list(accumulate([base + v for v in unpack_bits(packed, width, n - 1)], initial=first)), pos
 
 
 def _checked_ints(data: bytes, pos: int, stop: int, column: Column, n: int, transform: int, limits: Limits) -> tuple[list[int], int]:
@@ -205,7 +150,7 @@ def _checked_ints(data: bytes, pos: int, stop: int, column: Column, n: int, tran
 def _prefixed(data: bytes, pos: int, stop: int, n: int, limits: Limits) -> tuple[list[bytes], int]:
     pairs: list[tuple[int, bytes]] = []
     for _ in range(n):
-        shared, pos = _varint(data, pos, stop, limits)
+        shared, pos = read_varint(data, pos, stop, limits, "value", wide=True)
         rest, pos = _chunk(data, pos, stop, limits)
         pairs.append((shared, rest))
     out: list[bytes] = []
@@ -241,7 +186,7 @@ def _bytes_payload(data: bytes, pos: int, stop: int, n: int, transform: int, key
         for _ in range(count):
             value, pos = _chunk(data, pos, stop, limits)
             entries.append(value)
-        indices, pos = _varints(data, pos, stop, n, limits)
+        indices, pos = read_varints(data, pos, stop, n, limits, "value", wide=True)
         return _looked_up(entries, indices), pos
     if transform == _PREFIX:
         return _prefixed(data, pos, stop, n, limits)
@@ -377,41 +322,6 @@ def read_records_batch(data: bytes, limits: Limits, schemas: RecordSchemas | Non
 # -- encoding -------------------------------------------------------------------------------------
 
 
-# The length of a varint by the bit length of its value (up to the 70 bits of a wide varint, and beyond).
-_SIZE_BY_BITS: tuple[int, ...] = tuple((bits + 6) // 7 or 1 for bits in range(128))
-
-
-def _size(value: int) -> int:
-    """The length of ``value``'s varint."""
-    return (value.bit_length() + 6) // 7 or 1
-
-
-def _sizes(values: list[int]) -> int:
-    """The length of the varints of ``values`` (all >= 0), summed in C."""
-    if max(values, default=0) < 0x80:
-        return len(values)
-    return sum(map(_SIZE_BY_BITS.__getitem__, map(int.bit_length, values)))
-
-
-def _zigzags(values: Sequence[int]) -> list[int]:
-    return [v << 1 if v >= 0 else ~v << 1 | 1 for v in values]
-
-
-def _zigzag(value: int) -> int:
-    return value << 1 if value >= 0 else ~value << 1 | 1
-
-
-def pack(values: Sequence[int], width: int) -> bytes:
-    """:func:`sinkproto.transforms.pack_bits` in linear time."""
-    size = (len(values) * width + 7) // 8
-    if not size:
-        return b""
-    shifts = range(0, _GROUP * width, width)
-    groups = [sum(map(lshift, values[at : at + _GROUP], shifts)).to_bytes(8 * width, "little")
-              for at in range(0, len(values), _GROUP)]  # fmt: skip
-    return b"".join(groups)[:size]
-
-
 def _dictionary(values: Sequence[Any]) -> tuple[list[Any], list[int]]:
     """The entries in order of first use, and each value's index."""
     index: dict[Any, int] = {}
@@ -424,7 +334,7 @@ def _dictionary(values: Sequence[Any]) -> tuple[list[Any], list[int]]:
 def _span(low: int, high: int) -> tuple[int, int]:
     """The shortest and longest zigzag varint of a value in ``low..high``."""
     near = low if low > 0 else min(0, high)
-    return _size(_zigzag(near)), max(_size(_zigzag(low)), _size(_zigzag(high)))
+    return varint_size(zigzag_encode(near)), max(varint_size(zigzag_encode(low)), varint_size(zigzag_encode(high)))
 
 
 def _better(size: int, transform: int, best_size: int, best: int) -> bool:
@@ -445,58 +355,58 @@ def int_body(values: Sequence[int]) -> bytes:
     low, high = min(values), max(values)
     if low == high:
         # constant is shorter than every other candidate once there are two values; plain comes first for one.
-        return (b"\x02" if n > 1 else b"\x00") + varint_bytes(_zigzag(low), wide=True)
+        return (b"\x02" if n > 1 else b"\x00") + varint_bytes(zigzag_encode(low), wide=True)
     first = values[0]
     deltas = list(map(sub, values[1:], values))
     delta_low, delta_high = min(deltas), max(deltas)
-    head = _size(_zigzag(low))
+    head = varint_size(zigzag_encode(low))
     width = (high - low).bit_length()
-    best_size, best = head + 1 + (n * width + 7) // 8, _BITPACKED
+    best_size, best = head + 1 + packed_size(n, width), _BITPACKED
     delta_width = (delta_high - delta_low).bit_length()
     if delta_width <= MAX_WIDTH:
-        size = _size(_zigzag(first)) + _size(_zigzag(delta_low)) + 1 + ((n - 1) * delta_width + 7) // 8
+        size = varint_size(zigzag_encode(first)) + varint_size(zigzag_encode(delta_low)) + 1 + packed_size(n - 1, delta_width)
         if size < best_size:
             best_size, best = size, _DELTA_BITPACKED
     least, most = _span(low, high)
     if _better(n * least, _PLAIN, best_size, best):
-        size = n * least if least == most else _sizes(_zigzags(values))
+        size = n * least if least == most else varints_size(zigzag_column(values))
         if _better(size, _PLAIN, best_size, best):
             best_size, best = size, _PLAIN
     delta_least, delta_most = _span(delta_low, delta_high)
-    first_size = _size(_zigzag(first))
+    first_size = varint_size(zigzag_encode(first))
     if _better(first_size + (n - 1) * delta_least, _DELTA, best_size, best):
-        size = first_size + ((n - 1) * delta_least if delta_least == delta_most else _sizes(_zigzags(deltas)))
+        size = first_size + ((n - 1) * delta_least if delta_least == delta_most else varints_size(zigzag_column(deltas)))
         if _better(size, _DELTA, best_size, best):
             best_size, best = size, _DELTA
     offsets: list[int] | None = None
     if _better(head + n, _FOR, best_size, best):  # the offset 0 takes one byte, the others at least one
-        if _size(high - low) == 1:
+        if varint_size(high - low) == 1:
             size = head + n
         else:
             offsets = list(map(sub, values, repeat(low)))
-            size = head + _sizes(offsets)
+            size = head + varints_size(offsets)
         if _better(size, _FOR, best_size, best):
             best_size, best = size, _FOR
     distinct = len(set(values))
     # With every value distinct, dictionary is plain's values plus an index each: never the shortest.
-    if distinct < n and _better(_size(distinct) + distinct * least + n, _DICTIONARY, best_size, best):
+    if distinct < n and _better(varint_size(distinct) + distinct * least + n, _DICTIONARY, best_size, best):
         entries, indices = _dictionary(values)
-        size = _size(distinct) + _sizes(_zigzags(entries)) + _sizes(indices)
+        size = varint_size(distinct) + varints_size(zigzag_column(entries)) + varints_size(indices)
         if _better(size, _DICTIONARY, best_size, best):
             best_size, best = size, _DICTIONARY
-            return b"\x04" + varint_bytes(distinct) + varint_column(_zigzags(entries), wide=True) + varint_column(indices)
+            return b"\x04" + varint_bytes(distinct) + varint_column(zigzag_column(entries), wide=True) + varint_column(indices)
     if best == _PLAIN:
-        return b"\x00" + varint_column(_zigzags(values), wide=True)
+        return b"\x00" + varint_column(zigzag_column(values), wide=True)
     if best == _DELTA:
-        return b"\x01" + varint_bytes(_zigzag(first), wide=True) + varint_column(_zigzags(deltas), wide=True)
+        return b"\x01" + varint_bytes(zigzag_encode(first), wide=True) + varint_column(zigzag_column(deltas), wide=True)
     if offsets is None:
         offsets = list(map(sub, values, repeat(low)))
     if best == _FOR:
-        return b"\x03" + varint_bytes(_zigzag(low), wide=True) + varint_column(offsets, wide=True)
+        return b"\x03" + varint_bytes(zigzag_encode(low), wide=True) + varint_column(offsets, wide=True)
     if best == _BITPACKED:
-        return b"\x07" + varint_bytes(_zigzag(low), wide=True) + bytes((width,)) + pack(offsets, width)
-    return (b"\x08" + varint_bytes(_zigzag(first), wide=True) + varint_bytes(_zigzag(delta_low), wide=True)
-            + bytes((delta_width,)) + pack(list(map(sub, deltas, repeat(delta_low))), delta_width))  # fmt: skip
+        return b"\x07" + varint_bytes(zigzag_encode(low), wide=True) + bytes((width,)) + pack_bits(offsets, width)
+    return (b"\x08" + varint_bytes(zigzag_encode(first), wide=True) + varint_bytes(zigzag_encode(delta_low), wide=True)
+            + bytes((delta_width,)) + pack_bits(list(map(sub, deltas, repeat(delta_low))), delta_width))  # fmt: skip
 
 
 def _common(a: bytes, b: bytes) -> int:
@@ -521,7 +431,7 @@ def _shared(values: Sequence[bytes], one_length: bool) -> list[int]:
 
 def _chunks_size(values: Sequence[bytes]) -> int:
     lengths = list(map(len, values))
-    return _sizes(lengths) + sum(lengths)
+    return varints_size(lengths) + sum(lengths)
 
 
 def _chunks(values: Sequence[bytes]) -> bytes:
@@ -549,30 +459,30 @@ def bytes_body(values: Sequence[bytes], keys: Sequence[bytes] | None) -> bytes:
         return b"\x06"
     lengths = list(map(len, values))
     total = sum(lengths)
-    best_size, best = _sizes(lengths) + total, _PLAIN
+    best_size, best = varints_size(lengths) + total, _PLAIN
     distinct = len(set(values))
     if n and distinct == 1:
-        size = _size(lengths[0]) + lengths[0]
+        size = varint_size(lengths[0]) + lengths[0]
         if size < best_size:
             best_size, best = size, _CONSTANT
     entries: list[bytes] = []
     indices: list[int] = []
     if distinct < n:  # with every value distinct, dictionary is plain's values plus an index each
         entries, indices = _dictionary(values)
-        size = _size(distinct) + _chunks_size(entries) + _sizes(indices)
+        size = varint_size(distinct) + _chunks_size(entries) + varints_size(indices)
         if size < best_size:
             best_size, best = size, _DICTIONARY
     one_length = bool(n) and min(lengths) == max(lengths)
     shared = _shared(values, one_length)
-    size = _sizes(shared) + _sizes(list(map(sub, lengths, shared))) + total - sum(shared)
+    size = varints_size(shared) + varints_size(list(map(sub, lengths, shared))) + total - sum(shared)
     if size < best_size:
         best_size, best = size, _PREFIX
     split = _numbered(values, shared) if one_length else None
     numbers = b""
-    if split is not None and _size(len(split[0])) + len(split[0]) + 2 < best_size:
+    if split is not None and varint_size(len(split[0])) + len(split[0]) + 2 < best_size:
         prefix, digits = split
         numbers = int_body(list(map(int, map(itemgetter(slice(len(prefix), None)), values))))
-        if _size(len(prefix)) + len(prefix) + 1 + len(numbers) < best_size:
+        if varint_size(len(prefix)) + len(prefix) + 1 + len(numbers) < best_size:
             return b"\x09" + varint_bytes(len(prefix)) + prefix + bytes((digits,)) + numbers
     if best == _PLAIN:
         return b"\x00" + _chunks(values)

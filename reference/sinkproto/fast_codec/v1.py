@@ -26,13 +26,12 @@ from ..errors import (EncodeError, InvalidList, LimitExceeded, ReservedBit, Trun
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import (BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1, ConnectionRequest,
     ConnectionResponse, Event, Frame, Response)
+from ..primitives import check_end, cut_in_field, read_chunk_length, read_varint, varint_bytes
 from ..readers import ReaderSchemas
 from .batch import LAYOUTS, Inflate, canonical_encoding, column_parts, encode_columns, inflate_gzip, read_columns
-from .frames import (as_bytes, check_end, check_frame_size, check_text, cut_in_field, decode_connection_request,
-    decode_connection_response, decode_frame_bytes, encode_chunk, encode_connection_request, encode_connection_response,
-    read_request_head)
+from .frames import (as_bytes, check_frame_size, check_text, decode_connection_request, decode_connection_response,
+    decode_frame_bytes, encode_chunk, encode_connection_request, encode_connection_response, read_request_head)
 from .frames import encode_frame as encode_frame_v0
-from .primitives import read_chunk_length, read_varint, varint_bytes
 from .records import RECORDS_FLAGS, read_records_batch, records_parts
 
 __all__ = [

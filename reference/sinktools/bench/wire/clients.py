@@ -74,7 +74,7 @@ def event_bytes(event: Event) -> bytes:
 
 
 def many_bytes(events: tuple[Event, ...]) -> bytes:
-    from sinkproto.fast_codec.primitives import varint_bytes
+    from sinkproto.primitives import varint_bytes
 
     return b"".join(varint_bytes(len(b)) + b for b in map(event_bytes, events))
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sinkproto import construct_codec as codec
 from sinkproto.batchrules import canonical_layout, gzip_body
-from sinkproto.construct_codec.primitives import varint_bytes
+from sinkproto.primitives import varint_bytes
 from sinkproto.jsonform import LAYOUT_FLAGS
 from sinkproto.messages import (
     Ack,

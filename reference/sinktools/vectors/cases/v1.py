@@ -305,13 +305,13 @@ def _column(transform: int, payload: bytes) -> bytes:
 
 
 def _varint(value: int) -> bytes:
-    from sinkproto.construct_codec.primitives import varint_bytes
+    from sinkproto.primitives import varint_bytes
 
     return varint_bytes(value, wide=True)
 
 
 def _zz(value: int) -> bytes:
-    from sinkproto.batchrules import zigzag_encode
+    from sinkproto.primitives import zigzag_encode
 
     return _varint(zigzag_encode(value))
 
