@@ -14,7 +14,7 @@ from typing import Any
 
 from construct import Construct, Subconstruct
 
-from ..batchrules import gunzip_body, gzip_body
+from ..batchrules import gunzip_body, gzip_body, zigzag_decode
 from ..errors import (
     DecodeError,
     EncodeError,
@@ -24,6 +24,7 @@ from ..errors import (
     OverlongVarint,
     TrailingBytes,
     Truncated,
+    ValueOutOfRange,
     VarintOverflow,
 )
 from ..limits import DEFAULT_LIMITS, MAX_U64, MAX_VARINT_BYTES, Limits
@@ -219,12 +220,21 @@ class VarUIntColumn(Construct):  # type: ignore[misc]
     than ``count`` is ``inconsistent_batch`` (BATCH-5), in wire order (ERR-2).
     """
 
-    def __init__(self, what: str, *, count: Callable[[Any], int], wide: Condition = False, limit: str | None = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        count: Callable[[Any], int],
+        wide: Condition = False,
+        limit: str | None = None,
+        delta_from: Callable[[Any], int | None] | None = None,
+    ) -> None:
         super().__init__()
         self.what = what
         self.count = count
         self.wide = wide
         self.limit = limit
+        self.delta_from = delta_from
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> list[int]:
         length = _chunk_length(stream, context, self.what, None)
@@ -233,6 +243,10 @@ class VarUIntColumn(Construct):  # type: ignore[misc]
         limits = limits_of(context)
         wide = _evaluate(self.wide, context)
         bound = getattr(limits, self.limit) if self.limit else None
+        count = self.count(context)
+        # BATCH-4 / BATCH-9: a delta column (the header value to start from) is
+        # reconstructed, and each of its count values range-checked, as it is read (ERR-2).
+        previous = self.delta_from(context) if self.delta_from is not None else None
         values: list[int] = []
         while remaining(column):
             start = column.tell()
@@ -242,8 +256,13 @@ class VarUIntColumn(Construct):  # type: ignore[misc]
                 raise InconsistentBatch(f"{self.what}: the last varint is cut by the end of its chunk", offset=start) from None
             if bound is not None and value > bound:
                 raise LimitExceeded(f"{self.what}: {value} exceeds {self.limit}={bound}", offset=start, requirement="LIMIT-5")
+            if previous is not None and len(values) < count:
+                previous += zigzag_decode(value)
+                if not 0 <= previous <= MAX_U64:
+                    raise ValueOutOfRange(f"{self.what}[{len(values)}] reconstructs to {previous}, outside 0..2^64-1",
+                                          offset=start, requirement="BATCH-9")
+                value = previous
             values.append(value)
-        count = self.count(context)
         if len(values) != count:
             raise InconsistentBatch(f"{self.what} holds {len(values)} values for {count} events", offset=column.base)
         return values

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from itertools import accumulate, repeat
 
 from ..batchrules import gunzip_body, gzip_body
-from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
+from ..errors import DecodeError, EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
 from ..limits import MAX_U64, Limits
 from ..messages import Batch, BatchLayout, Event
 from .frames import new_events
@@ -51,8 +51,8 @@ def _bounded(value: int, at: int, what: str, bound: int, bound_name: str) -> int
 _UNZIGZAG: tuple[int, ...] = tuple((z >> 1) ^ -(z & 1) for z in range(1 << 14))
 
 
-def _undelta(deltas: list[int], start: int, name: str, at: int) -> list[int]:
-    """BATCH-4: zigzag deltas from the header value; every value must fit 0..2^64-1 (BATCH-9)."""
+def _undelta(deltas: list[int], start: int) -> list[int] | None:
+    """BATCH-4: zigzag deltas from the header value; None when one leaves 0..2^64-1 (BATCH-9)."""
     if max(deltas) < 1 << 14:
         signed = list(map(_UNZIGZAG.__getitem__, deltas))
     else:
@@ -60,10 +60,54 @@ def _undelta(deltas: list[int], start: int, name: str, at: int) -> list[int]:
     values = list(accumulate(signed, initial=start))
     del values[0]
     if min(values) < 0 or max(values) > MAX_U64:
-        for index, value in enumerate(values):
-            if not 0 <= value <= MAX_U64:
-                raise ValueOutOfRange(f"{name}[{index}] reconstructs to {value}, outside 0..2^64-1", offset=at)
+        return None
     return values
+
+
+def _out_of_range(data: bytes, pos: int, end: int, limits: Limits, count: int, what: str, start: int) -> None:
+    """BATCH-9 in wire order (ERR-2): raise at the first of the column's ``count`` values that leaves 0..2^64-1.
+
+    Returns if none does before the column's first other error (which the caller reports).
+    """
+    try:
+        length, at = read_chunk_length(data, pos, end, limits, what, None)
+    except DecodeError:
+        return
+    stop = at + length
+    previous = start
+    for index in range(count):
+        if at >= stop:
+            return
+        try:
+            delta, after = read_varint(data, at, stop, limits, what, True)
+        except DecodeError:
+            return
+        previous += (delta >> 1) ^ -(delta & 1)
+        if not 0 <= previous <= MAX_U64:
+            raise ValueOutOfRange(f"{what}[{index}] reconstructs to {previous}, outside 0..2^64-1", offset=at,
+                                  requirement="BATCH-9")
+        at = after
+
+
+def read_delta_column(
+    data: bytes, pos: int, end: int, limits: Limits, count: int, what: str, start: int
+) -> tuple[list[int], int]:
+    """BATCH-4 / BATCH-9: a delta column, each value reconstructed and range-checked as it is read (ERR-2).
+
+    The fast reader takes the whole column; only when it fails, or a value
+    leaves the range, is the column walked value by value to find which
+    violation comes first.
+    """
+    try:
+        deltas, after = read_column(data, pos, end, limits, count, what, wide=True)
+    except DecodeError:
+        _out_of_range(data, pos, end, limits, count, what, start)
+        raise
+    values = _undelta(deltas, start)
+    if values is None:
+        _out_of_range(data, pos, end, limits, count, what, start)
+        raise AssertionError(f"{what}: a value leaves 0..2^64-1 but the exact walk found none")  # pragma: no cover
+    return values, after
 
 
 def _cut(blob: bytes, lengths: list[int]) -> list[bytes]:
@@ -169,8 +213,15 @@ def read_columns(data: bytes, pos: int, flags: int, limits: Limits, inflate: Inf
         raise InconsistentBatch(f"keys: lengths add up to {expected} but the chunk holds {length} bytes", offset=at)
     delta_offset = bool(flags & _DELTA_OFFSET)
     delta_timestamp = bool(flags & _DELTA_TIMESTAMP)
-    offsets, pos = read_column(body, pos, end, limits, count, "offsets", wide=delta_offset)
-    timestamps, pos = read_column(body, pos, end, limits, count, "timestamps", wide=delta_timestamp)
+    # BATCH-9: a delta column's values are range-checked as they are read (ERR-2).
+    if delta_offset:
+        offsets, pos = read_delta_column(body, pos, end, limits, count, "offsets", offset)
+    else:
+        offsets, pos = read_column(body, pos, end, limits, count, "offsets")
+    if delta_timestamp:
+        timestamps, pos = read_delta_column(body, pos, end, limits, count, "timestamps", timestamp)
+    else:
+        timestamps, pos = read_column(body, pos, end, limits, count, "timestamps")
     if flags & _SAME_EVENT_DATA_LENGTH:
         data_lengths = None
     else:
@@ -186,11 +237,7 @@ def read_columns(data: bytes, pos: int, flags: int, limits: Limits, inflate: Inf
         )
     event_data = body[pos:end]
 
-    # After the last chunk: deltas, then the event_data length (BATCH-11).
-    if delta_offset:
-        offsets = _undelta(offsets, offset, "offsets", body_offset)
-    if delta_timestamp:
-        timestamps = _undelta(timestamps, timestamp, "timestamps", body_offset)
+    # After the last chunk: the event_data length (BATCH-11).
     total = data_length * count if data_lengths is None else sum(data_lengths)
     if total != len(event_data):
         raise InconsistentBatch(
