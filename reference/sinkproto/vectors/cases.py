@@ -350,6 +350,9 @@ def frame() -> Builder:
     b.invalid("frame.type.2.alone", "A lone byte of reserved type 2.", ["FRAME-3"], b"\x20", "unknown_type")
     b.invalid("frame.size.over-configured-limit", "A 3-byte NACK against max_frame_size=2.", ["LIMIT-1"],
               bytes.fromhex("700000"), "limit_exceeded", limits={"max_frame_size": 2})
+    b.invalid("frame.size.over-configured-limit.unknown-type", "The 3-byte frame 2f ff 00 (type 2) against max_frame_size=2: "
+              "the frame's size is checked before its first byte, so limit_exceeded, not unknown_type.",
+              ["LIMIT-1", "ERR-2", "FRAME-3"], bytes.fromhex("2fff00"), "limit_exceeded", limits={"max_frame_size": 2})
     return b
 
 

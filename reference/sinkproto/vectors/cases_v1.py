@@ -436,6 +436,19 @@ def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
               swap(interval, _column(0, _zz(900) * 2 + b"\x80" * 10)), "overlong_varint")
     b.invalid(f"{p}.items-over-configured-limit", "Two tariff bands against max_collection_items=1.", ["RECORD-6", "LIMIT-10"],
               encode_kind(b.kind, wrap(tariffs), 1), "limit_exceeded", limits={"max_collection_items": 1})
+    # Error order of the records header (ERR-2): bit 6 on the header byte alone (BATCH-13) before the flags that mode
+    # records forbids (RECORD-1); the writer schema and max_record_columns right after the header values, before the
+    # body is decompressed (RECORD-2, RECORD-6).
+    b.invalid(f"{p}.flags-and-reserved-bit", "Extended header c8 (bit 6 and same_key_length set) in mode records: "
+              "reserved_bit, met on the header byte before the format byte makes the flags wrong (RECORD-1).",
+              ["BATCH-13", "RECORD-1", "ERR-2"], head + bytes([0xC8, 0x01]) + whole[len(head) + 2:], "reserved_bit")
+    b.invalid(f"{p}.unknown-schema.bad-gzip", "Records of event type 99 (unknown) with codec gzip and a body that is not "
+              "gzip: unknown_format, checked before the body is decompressed.", ["RECORD-2", "CODEC-1", "ERR-2"],
+              head + bytes([top[0], 0x11]) + hexb("63 01") + b"not gzip", "unknown_format")
+    b.invalid(f"{p}.columns-over-configured-limit.bad-gzip", "meter_reading v2 (11 columns) against max_record_columns=10, "
+              "codec gzip, a body that is not gzip: limit_exceeded, checked before the body is decompressed.",
+              ["RECORD-6", "LIMIT-10", "CODEC-1", "ERR-2"], head + bytes([top[0], 0x11]) + top[2:4] + b"not gzip",
+              "limit_exceeded", limits={"max_record_columns": 10})
     # RECORD-3 / BATCH-8: nothing bounds count by the body's size; constant and bitpacked columns carry many values in
     # a few bytes.
     many = _registry_events(1, 2, [(b"SM5R-000123", 1_000 + i, _meter("SM5R-000123", 1_234_567, 0, None)) for i in range(130)])
