@@ -40,7 +40,7 @@ from sinkproto import stream as reference_stream
 from sinkproto.batchrules import body_offset, gunzip_body
 from sinkproto.codec import CONSTRUCT, DEFAULT, FAST, codec_from_env, get_codec
 from sinkproto.connection import Connection, Role
-from sinkproto.errors import EncodeError
+from sinkproto.errors import EncodeError, ValueOutOfRange
 from sinkproto.events import ProtocolError
 from sinktools.vectors.model import FRAME_KIND_FILES, _gzip_start, load_dir
 
@@ -120,6 +120,24 @@ def test_every_vector_decodes_and_encodes_the_same(kind: str, case: Any) -> None
         assert mine == theirs
     if case.canonical:
         assert (normalized_batch(mine) if kind == "batch" else mine) == (normalized_batch(case.data) if kind == "batch" else case.data)
+
+
+@covers("BATCH-9", "ERR-2")
+@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize(
+    "after",
+    [b"\x0c" + b"\xff" * 10 + b"\x01\x00", b"\x05" + bytes(5), b"\x04" + bytes(4)],
+    ids=["overlong-timestamps", "too-many-timestamps", "valid-timestamps"],
+)
+def test_a_delta_out_of_range_is_met_at_its_entry(index: int, after: bytes) -> None:
+    # offsets from header 5: entry `index` is -7, the others 0; the value leaves the range at that entry, before
+    # anything after it (ERR-2), and both codecs report it at that entry's byte.
+    entries = bytes(0x0D if i == index else 0 for i in range(4))
+    data = bytes.fromhex("3d 01 01 00 05 00" "04" "00" "04") + entries + after
+    for codec in (construct_codec, fast_codec):
+        with pytest.raises(ValueOutOfRange) as caught:
+            codec.decode_batch(data)
+        assert caught.value.offset == 9 + index, codec.__name__
 
 
 FIELD_UNITS = {"frame": "frame", "publish_payload": "event", "nack_payload": "nack_payload", "batch": "batch"}

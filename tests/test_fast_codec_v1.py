@@ -32,7 +32,7 @@ from sinkproto.construct_codec import v1 as construct_v1
 from sinkproto.errors import EncodeError
 from sinkproto.fast_codec import v1 as fast_v1
 from sinkproto.limits import Limits
-from sinkproto.messages import (Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchResult, BatchResultEntry,
+from sinkproto.messages import (Batch, BatchCodec, BatchFormat, BatchLayout, BatchPublish, BatchResult, BatchResultEntry,
     BatchV1, ConnectionRequest, ConnectionResponse, Event, Response)
 from sinkproto.readers import ReaderSchemas
 from sinktools.vectors import check as vector_check

@@ -46,8 +46,7 @@ BY_PATH = {
     ("ValidationGreaterThanError", "/types/group/seq/1"): "varint_overflow",
     ("ValidationExprError", "/types/delta_item/seq/0"): "value_out_of_range",
     ("ValidationExprError", "/types/listed_bytes_column/seq/1"): "inconsistent_batch",
-    # The batch count check (count >= 1 and <= the default max_batch_events) is one expression: the
-    # parser cannot say which side failed. Zero is the commoner fault.
+    # The batch count check is count >= 1 (BATCH-8); max_batch_events is a limit the .ksy leaves to decoders.
     ("ValidationExprError", "/types/body/seq/0"): "inconsistent_batch",
 }
 BY_TYPE = {"EndOfStreamError": "truncated", "EOFError": "truncated", "SinkGzipError": "bad_compression",

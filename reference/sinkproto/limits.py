@@ -20,7 +20,8 @@ class Limits:
     """Hard bounds for untrusted input; exceeding one raises ``LimitExceeded``.
 
     ``strict_utf8`` makes text fields (``app_version``, ``human_message``)
-    fail with ``InvalidUtf8`` instead of being passed through as bytes.
+    fail with ``InvalidUtf8`` instead of being passed through as bytes;
+    ``machine_message`` is bytes, never checked (ERR-9, spec/v0/limits.md).
     """
 
     max_frame_size: int = MAX_FRAME_SIZE

@@ -28,16 +28,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from itertools import repeat
+from itertools import accumulate, repeat
 from operator import and_, lshift, rshift
 
 from .errors import (
+    DecodeError,
     EncodeError,
     InconsistentBatch,
     LimitExceeded,
     OverlongVarint,
     TrailingBytes,
     Truncated,
+    ValueOutOfRange,
     VarintOverflow,
 )
 from .limits import MAX_U64, MAX_VARINT_BYTES, Limits
@@ -58,6 +60,7 @@ __all__ = [
     "read_varints",
     "read_chunk_length",
     "read_column",
+    "read_delta_column",
     "zigzag_encode",
     "zigzag_decode",
     "zigzag_column",
@@ -318,6 +321,53 @@ def read_column(
         # violation in wire order.
         values = _read_column_exact(data, start, stop, limits, count, what, wide, bound, bound_name)
     return values, stop
+
+
+def read_delta_column(
+    data: ByteData, pos: int, end: int, limits: Limits, count: int, what: str, start: int
+) -> tuple[list[int], int]:
+    """BATCH-4 / BATCH-9: a delta column from the header value ``start``: (values, position after the chunk).
+
+    Each of the ``count`` values is reconstructed and range-checked (0..2^64-1)
+    as it is read, so an out-of-range value is reported at its entry before
+    any later violation of the column (ERR-2). The whole column is read the
+    fast way first; only when that fails, or a value leaves the range, is it
+    walked value by value to find which violation comes first.
+    """
+    try:
+        deltas, after = read_column(data, pos, end, limits, count, what, wide=True)
+    except DecodeError:
+        _first_out_of_range(data, pos, end, limits, count, what, start)
+        raise
+    values = list(accumulate(unzigzag_column(deltas), initial=start))
+    del values[0]
+    if values and (min(values) < 0 or max(values) > MAX_U64):
+        _first_out_of_range(data, pos, end, limits, count, what, start)
+        raise AssertionError(f"{what}: a value leaves 0..2^64-1 but the exact walk found none")  # pragma: no cover
+    return values, after
+
+
+def _first_out_of_range(data: ByteData, pos: int, end: int, limits: Limits, count: int, what: str, start: int) -> None:
+    """Raise ValueOutOfRange (BATCH-9) at the first of the column's ``count`` values that leaves 0..2^64-1, if it
+    comes before the column's first other violation; return otherwise (the caller reports that one)."""
+    try:
+        length, at = read_chunk_length(data, pos, end, limits, what)
+    except DecodeError:
+        return
+    stop = at + length
+    previous = start
+    for index in range(count):
+        if at >= stop:
+            return
+        try:
+            delta, after = read_varint(data, at, stop, limits, what, wide=True)
+        except DecodeError:
+            return
+        previous += zigzag_decode(delta)
+        if not 0 <= previous <= MAX_U64:
+            raise ValueOutOfRange(f"{what}[{index}] reconstructs to {previous}, outside 0..2^64-1", offset=at,
+                                  requirement="BATCH-9")
+        at = after
 
 
 def _value_of(piece: bytes) -> int:

@@ -70,6 +70,11 @@ function hex(bytes) {
   return Buffer.from(bytes).toString("hex");
 }
 
+// fixed_bytes_column has no items when its length is 0: every piece is empty.
+function piece(col, i) {
+  return col.items.length ? hex(col.items[i]) : "";
+}
+
 function groupsValue(v) {
   let out = 0n;
   v.groups.forEach((g, i) => {
@@ -209,10 +214,10 @@ function batchValue(b) {
       schema_version: h.sameSchemaVersion
         ? vlq(h.schemaVersion, "header.schema_version")
         : column(body.schemaVersions, i, "schema_versions"),
-      key_hex: hex(body.keys.items[i]),
+      key_hex: piece(body.keys, i),
       offset: offsets ? offsets[i] : column(body.offsets, i, "offsets"),
       timestamp: timestamps ? timestamps[i] : column(body.timestamps, i, "timestamps"),
-      event_data_hex: hex(body.eventData.items[i]),
+      event_data_hex: piece(body.eventData, i),
     });
   }
   return { layout, events };

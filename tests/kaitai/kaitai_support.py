@@ -376,14 +376,18 @@ def batch_value(b: Any) -> dict[str, Any]:
     schemas = column(h.same_schema_version, "schema_version", "schema_versions")
     offsets = series(h.delta_offset, "offsets")
     timestamps = series(h.delta_timestamp, "timestamps")
+    def piece(col: Any, i: int) -> str:
+        # fixed_bytes_column has no items when its length is 0: every piece is empty.
+        return col.items[i].hex() if col.items else ""
+
     events = [
         {
             "event_type_id": type_ids[i],
             "schema_version": schemas[i],
-            "key_hex": body.keys.items[i].hex(),
+            "key_hex": piece(body.keys, i),
             "offset": offsets[i],
             "timestamp": timestamps[i],
-            "event_data_hex": body.event_data.items[i].hex(),
+            "event_data_hex": piece(body.event_data, i),
         }
         for i in range(count)
     ]

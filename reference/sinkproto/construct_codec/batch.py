@@ -14,10 +14,9 @@ from typing import Any
 
 from construct import Adapter, Construct, If, IfThenElse, Struct, Tell
 
-from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
-from ..limits import MAX_U64
+from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated
 from ..messages import Batch, BatchLayout, Event
-from ..primitives import varint_bytes, zigzag_decode, zigzag_encode
+from ..primitives import varint_bytes, zigzag_encode
 from .primitives import Chunk, Gzipped, RestBytes, VarUInt, VarUIntColumn, limits_of, stream_varint
 
 __all__ = ["batch", "BatchAdapter"]
@@ -75,6 +74,11 @@ def _count(ctx: Any) -> int:
     return int(ctx.count)
 
 
+def _delta_from(name: str) -> Any:
+    """BATCH-4: the header value a delta column starts from, or None for a plain column."""
+    return lambda ctx: getattr(ctx._, name) if getattr(ctx._.layout, f"delta_{name}") else None
+
+
 class KeysChunk(Construct):  # type: ignore[misc]
     """BATCH-5 / BATCH-11: the keys chunk, checked against the key lengths when read."""
 
@@ -105,8 +109,9 @@ body_struct = Struct(
     "key_lengths"
     / If(lambda ctx: not ctx._.layout.same_key_length, VarUIntColumn("key_lengths", count=_count, limit="max_key_size")),
     "keys" / KeysChunk(),
-    "offsets" / VarUIntColumn("offsets", count=_count, wide=_flag("delta_offset")),
-    "timestamps" / VarUIntColumn("timestamps", count=_count, wide=_flag("delta_timestamp")),
+    "offsets" / VarUIntColumn("offsets", count=_count, wide=_flag("delta_offset"), delta_from=_delta_from("offset")),
+    "timestamps"
+    / VarUIntColumn("timestamps", count=_count, wide=_flag("delta_timestamp"), delta_from=_delta_from("timestamp")),
     "event_data_lengths"
     / If(
         lambda ctx: not ctx._.layout.same_event_data_length,
@@ -127,17 +132,6 @@ batch_struct = Struct(
     "body_offset" / Tell,
     "body" / IfThenElse(_own_flag("compressed"), Gzipped(body_struct), body_struct),
 )
-
-
-def _undelta(deltas: list[int], start: int, name: str, at: int) -> list[int]:
-    values = []
-    previous = start
-    for index, delta in enumerate(deltas):
-        previous += zigzag_decode(delta)
-        if not 0 <= previous <= MAX_U64:
-            raise ValueOutOfRange(f"{name}[{index}] reconstructs to {previous}, outside 0..2^64-1", offset=at)
-        values.append(previous)
-    return values
 
 
 def _delta(values: list[int], start: int) -> list[int]:
@@ -162,9 +156,9 @@ class BatchAdapter(Adapter):  # type: ignore[misc]
     """Columns <-> rows. ``layout`` on a decoded batch records the flags it came with."""
 
     def _decode(self, obj: Any, context: Any, path: str) -> Batch:
-        # Per-column checks (counts, limits, keys) happened while reading, in
-        # wire order (ERR-2); what is left are the two steps after the last
-        # chunk: delta reconstruction, then the event_data length.
+        # Per-column checks (counts, limits, keys, delta ranges) happened while
+        # reading, in wire order (ERR-2); what is left is the step after the
+        # last chunk: the event_data length.
         layout: BatchLayout = obj.layout
         body = obj.body
         at = obj.body_offset
@@ -176,12 +170,9 @@ class BatchAdapter(Adapter):  # type: ignore[misc]
         event_type_ids = column(layout.same_event_type_id, obj.event_type_id, body.event_type_ids)
         schema_versions = column(layout.same_schema_version, obj.schema_version, body.schema_versions)
         data_lengths = column(layout.same_event_data_length, obj.event_data_length, body.event_data_lengths)
+        # Delta columns were reconstructed and range-checked as read (BATCH-9).
         offsets = list(body.offsets)
         timestamps = list(body.timestamps)
-        if layout.delta_offset:
-            offsets = _undelta(offsets, obj.offset, "offsets", at)
-        if layout.delta_timestamp:
-            timestamps = _undelta(timestamps, obj.timestamp, "timestamps", at)
         if sum(data_lengths) != len(body.event_data):
             raise InconsistentBatch(
                 f"event_data: lengths add up to {sum(data_lengths)} but {len(body.event_data)} bytes are present",

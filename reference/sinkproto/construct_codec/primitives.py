@@ -20,7 +20,16 @@ from construct import Construct, Subconstruct
 from ..batchrules import gunzip_body, gzip_body
 from ..errors import DecodeError, EncodeError, InvalidUtf8, LimitExceeded
 from ..limits import DEFAULT_LIMITS, Limits
-from ..primitives import check_end, cut_optional, read_chunk_length, read_column, read_varint, varint_bytes, varint_column
+from ..primitives import (
+    check_end,
+    cut_optional,
+    read_chunk_length,
+    read_column,
+    read_delta_column,
+    read_varint,
+    varint_bytes,
+    varint_column,
+)
 
 __all__ = [
     "VarUInt",
@@ -159,20 +168,36 @@ class VarUIntColumn(Construct):  # type: ignore[misc]
     than ``count`` is ``inconsistent_batch`` (BATCH-5), in wire order (ERR-2).
     """
 
-    def __init__(self, what: str, *, count: Callable[[Any], int], wide: Condition = False, limit: str | None = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        count: Callable[[Any], int],
+        wide: Condition = False,
+        limit: str | None = None,
+        delta_from: Callable[[Any], int | None] | None = None,
+    ) -> None:
         super().__init__()
         self.what = what
         self.count = count
         self.wide = wide
         self.limit = limit
+        self.delta_from = delta_from
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> list[int]:
         limits = limits_of(context)
         bound = getattr(limits, self.limit) if self.limit else None
         wide = _evaluate(self.wide, context)
+        count = self.count(context)
+        # BATCH-4 / BATCH-9: a delta column (from the header value) is reconstructed, and each of its values
+        # range-checked, as it is read (ERR-2).
+        start = self.delta_from(context) if self.delta_from is not None else None
         with stream.getbuffer() as data:
-            values, after = read_column(data, stream.tell(), len(data), limits, self.count(context), self.what, wide=wide,
-                                        bound=bound, bound_name=self.limit or "")
+            if start is not None:
+                values, after = read_delta_column(data, stream.tell(), len(data), limits, count, self.what, start)
+            else:
+                values, after = read_column(data, stream.tell(), len(data), limits, count, self.what, wide=wide,
+                                            bound=bound, bound_name=self.limit or "")
         stream.seek(after)
         return values
 

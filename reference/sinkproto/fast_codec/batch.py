@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterable
 from itertools import accumulate, repeat
 
 from ..batchrules import gunzip_body, gzip_body
-from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
-from ..limits import MAX_U64, Limits
+from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated
+from ..limits import Limits
 from ..messages import Batch, BatchLayout, Event
-from ..primitives import (VARINT, read_chunk_length, read_column, read_varint, unzigzag_column, varint_bytes, varint_column,
-    zigzag_column)
+from ..primitives import (VARINT, read_chunk_length, read_column, read_delta_column, read_varint, varint_bytes, varint_column, zigzag_column)
 from .frames import new_events
 
 __all__ = ["LAYOUTS", "Inflate", "decode_batch_bytes", "read_columns", "inflate_gzip", "encode_batch", "encode_columns", "column_parts", "canonical_encoding"]
@@ -40,17 +39,6 @@ def _bounded(value: int, at: int, what: str, bound: int, bound_name: str) -> int
     if value > bound:
         raise LimitExceeded(f"{what}: {value} exceeds {bound_name}={bound}", offset=at, requirement="LIMIT-5")
     return value
-
-
-def _undelta(deltas: list[int], start: int, name: str, at: int) -> list[int]:
-    """BATCH-4: zigzag deltas from the header value; every value must fit 0..2^64-1 (BATCH-9)."""
-    values = list(accumulate(unzigzag_column(deltas), initial=start))
-    del values[0]
-    if min(values) < 0 or max(values) > MAX_U64:
-        for index, value in enumerate(values):
-            if not 0 <= value <= MAX_U64:
-                raise ValueOutOfRange(f"{name}[{index}] reconstructs to {value}, outside 0..2^64-1", offset=at)
-    return values
 
 
 def _cut(blob: bytes, lengths: list[int]) -> list[bytes]:
@@ -152,8 +140,15 @@ def read_columns(data: bytes, pos: int, flags: int, limits: Limits, inflate: Inf
         raise InconsistentBatch(f"keys: lengths add up to {expected} but the chunk holds {length} bytes", offset=at)
     delta_offset = bool(flags & _DELTA_OFFSET)
     delta_timestamp = bool(flags & _DELTA_TIMESTAMP)
-    offsets, pos = read_column(body, pos, end, limits, count, "offsets", wide=delta_offset)
-    timestamps, pos = read_column(body, pos, end, limits, count, "timestamps", wide=delta_timestamp)
+    # BATCH-9: a delta column's values are range-checked as they are read (ERR-2).
+    if delta_offset:
+        offsets, pos = read_delta_column(body, pos, end, limits, count, "offsets", offset)
+    else:
+        offsets, pos = read_column(body, pos, end, limits, count, "offsets")
+    if delta_timestamp:
+        timestamps, pos = read_delta_column(body, pos, end, limits, count, "timestamps", timestamp)
+    else:
+        timestamps, pos = read_column(body, pos, end, limits, count, "timestamps")
     if flags & _SAME_EVENT_DATA_LENGTH:
         data_lengths = None
     else:
@@ -169,11 +164,7 @@ def read_columns(data: bytes, pos: int, flags: int, limits: Limits, inflate: Inf
         )
     event_data = body[pos:end]
 
-    # After the last chunk: deltas, then the event_data length (BATCH-11).
-    if delta_offset:
-        offsets = _undelta(offsets, offset, "offsets", body_offset)
-    if delta_timestamp:
-        timestamps = _undelta(timestamps, timestamp, "timestamps", body_offset)
+    # After the last chunk: the event_data length (BATCH-11).
     total = data_length * count if data_lengths is None else sum(data_lengths)
     if total != len(event_data):
         raise InconsistentBatch(

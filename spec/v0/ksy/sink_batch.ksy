@@ -22,7 +22,8 @@ doc: |
 
   Event i of the batch is: event_type_id = header.event_type_id when
   same_event_type_id, else body.event_type_ids.values[i].value (likewise
-  schema_version); key = body.keys.items[i] (event_data likewise); offset =
+  schema_version); key = body.keys.items[i], the empty string when
+  same_key_length with key_length 0 (event_data likewise); offset =
   body.offsets.items[i].value (the reconstructed value when delta_offset, the
   plain varint otherwise; timestamp likewise).
 
@@ -152,14 +153,16 @@ types:
       - id: count
         doc: |
           BATCH-8 number of events, at least 1 (count 0: inconsistent_batch).
-          It can never exceed the body's size (every event has at least one
-          byte in the offsets column), which is checked up front so that
-          zero-length keys cannot make a parser loop over a forged count.
-          The configurable max_batch_events (LIMIT-4) is not checked here.
+          Nothing else is checked at the count (BATCH-8): a count the columns
+          cannot hold is found where a column fails (BATCH-5), in wire order
+          (ERR-2). A forged count cannot make a parser loop: every column
+          read per event takes at least one byte per value, and
+          fixed_bytes_column reads no pieces when their length is 0. The
+          configurable max_batch_events (LIMIT-4) is not checked here.
         doc-ref: spec/v0/batch.md#BATCH-8
         type: vlq_leb128
         valid:
-          expr: _.value >= 1 and _.value <= _io.size
+          expr: _.value >= 1
       - id: len_event_type_ids
         doc: BATCH-3 byte length of the event_type_ids column.
         doc-ref: spec/v0/batch.md#BATCH-3
@@ -336,7 +339,9 @@ types:
     doc: |
       BATCH-5 keys or event data of one common length: the column is cut into
       `count` pieces of `length` bytes and must hold exactly count * length
-      bytes (otherwise inconsistent_batch).
+      bytes (otherwise inconsistent_batch). When `length` is 0 every piece is
+      empty: `items` is then empty (piece i is the empty string), so that a
+      large count over zero-length pieces costs no loop.
     doc-ref: spec/v0/batch.md#BATCH-5
     params:
       - id: count
@@ -347,11 +352,11 @@ types:
         type: u8
     seq:
       - id: items
-        doc: BATCH-5 the pieces, one per event.
+        doc: BATCH-5 the pieces, one per event (none when length is 0, every piece then being empty).
         doc-ref: spec/v0/batch.md#BATCH-5
         size: length
         repeat: expr
-        repeat-expr: count
+        repeat-expr: 'length == 0 ? 0 : count'
       - id: trailing
         doc: BATCH-5 bytes after the count-th piece; must be none (inconsistent_batch).
         doc-ref: spec/v0/batch.md#BATCH-5

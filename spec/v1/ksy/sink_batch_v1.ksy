@@ -226,12 +226,13 @@ types:
     seq:
       - id: count
         doc: |
-          BATCH-15 number of events, at least 1 (BATCH-8), never more than
-          the body's bytes (a forged count cannot make a parser loop).
+          BATCH-15 number of events, at least 1 (BATCH-8); nothing else is
+          checked at the count, as in sink_batch (a count the columns cannot
+          hold is found where a column fails, BATCH-5, ERR-2).
         doc-ref: spec/v1/batch.md#BATCH-15
         type: vlq_leb128
         valid:
-          expr: _.value >= 1 and _.value <= _io.size
+          expr: _.value >= 1
       - id: len_event_type_ids
         doc: BATCH-15 byte length of the event_type_ids column (BATCH-3).
         doc-ref: spec/v1/batch.md#BATCH-15
@@ -333,12 +334,13 @@ types:
     seq:
       - id: count
         doc: |
-          RECORD-3 number of events, at least 1 (BATCH-8), never more than
-          the body's bytes (a forged count cannot make a parser loop).
+          RECORD-3 number of events, at least 1 (BATCH-8). It may exceed the
+          body's bytes (constant and bitpacked columns carry many values in a
+          few bytes); nothing here loops over it.
         doc-ref: spec/v1/batch.md#RECORD-3
         type: vlq_leb128
         valid:
-          expr: _.value >= 1 and _.value <= _io.size
+          expr: _.value >= 1
       - id: keys
         doc: RECORD-3 the keys column (bytes, count values; any bytes transform but key).
         doc-ref: spec/v1/batch.md#RECORD-3

@@ -254,6 +254,9 @@ def frame() -> Builder:
     b.invalid("frame.type.2.alone", "A lone byte of reserved type 2.", ["FRAME-3"], b"\x20", "unknown_type")
     b.invalid("frame.size.over-configured-limit", "A 3-byte NACK against max_frame_size=2.", ["LIMIT-1"],
               bytes.fromhex("700000"), "limit_exceeded", limits={"max_frame_size": 2})
+    b.invalid("frame.size.over-configured-limit.unknown-type", "The 3-byte frame 2f ff 00 (type 2) against max_frame_size=2: "
+              "the frame's size is checked before its first byte, so limit_exceeded, not unknown_type.",
+              ["LIMIT-1", "ERR-2", "FRAME-3"], bytes.fromhex("2fff00"), "limit_exceeded", limits={"max_frame_size": 2})
     return b
 
 
@@ -302,6 +305,10 @@ def nack_payload() -> Builder:
     b.invalid("nack_payload.machine.length-past-end", "machine_message announces 5 bytes, 2 follow.", ["CONV-6"], bytes.fromhex("054534"), "truncated")
     b.acceptable("nack_payload.human-not-utf8", "A human_message that is not UTF-8.", ["NACK-2", "ERR-9"],
                  NackPayload(machine_message=b"", human_message=b"\xff"), b"\x00\xff", "invalid_utf8", {"strict_utf8": False})
+    # ERR-9: strict mode checks app_version and human_message only; machine_message is opaque bytes (NACK-2).
+    b.valid("nack_payload.machine-not-utf8.strict", "machine_message 83 (not UTF-8) under strict_utf8: machine_message is "
+            "bytes, which strict mode does not check.", ["NACK-2", "ERR-9"], NackPayload(machine_message=b"\x83", human_message=b"\x03"),
+            limits={"strict_utf8": True})
     return b
 
 
@@ -426,6 +433,26 @@ def batch() -> Builder:
               b"\x20" + b"\x80" * 5, "limit_exceeded", limits={"max_varint_bytes": 5})
     b.invalid("batch.header.varint-at-default-limit.end-of-input", "The header event_type_id is ten 80 bytes and the input ends: "
               "overlong_varint, not truncated.", ["CONV-4", "LIMIT-2", "BATCH-2", "ERR-2"], b"\x20" + b"\x80" * 10, "overlong_varint")
+    # BATCH-9 / ERR-2: a delta value leaves the range where it is read, before any later column is looked at.
+    b.invalid("batch.delta.out-of-range-before-overlong-varint", "delta_offset from header 5: offsets[3] is 5 - 7 = -2, and "
+              "the timestamps column after it starts with an 11-byte varint: value_out_of_range (met first), not "
+              "overlong_varint.", ["BATCH-9", "ERR-2", "CONV-4"],
+              bytes.fromhex("3d" "01" "01" "00" "05" "00" "04" "00" "04" "0000000d") + b"\x0c" + b"\xff" * 10 + b"\x01\x00",
+              "value_out_of_range")
+    b.invalid("batch.delta.out-of-range-before-bad-lengths", "delta_timestamp from header 0: timestamps[1] is -1, and the "
+              "event_data_lengths column after it holds one value for two events: value_out_of_range, not inconsistent_batch.",
+              ["BATCH-9", "ERR-2", "BATCH-5"], bytes.fromhex("3a" "01" "01" "00" "00" "02" "00" "02" "0102" "02" "0001" "01" "00"),
+              "value_out_of_range")
+    # BATCH-8: count is checked against 0 and max_batch_events only; a count the columns cannot hold is found where a
+    # column fails, whichever error that is.
+    b.invalid("batch.count.over-body-size", "count 200 in a 7-byte body of zero-length keys and event data: the offsets "
+              "column holds one value, inconsistent_batch there (nothing checks count against the body's size).",
+              ["BATCH-8", "BATCH-5", "ERR-2"], bytes.fromhex("3f" "01" "01" "00" "00" "00" "00" "c801" "00" "0100" "0100"),
+              "inconsistent_batch")
+    b.invalid("batch.count.over-body-size.overlong-offset", "count 200 in a 15-byte body whose offsets column starts with "
+              "an 11-byte varint: overlong_varint, met before any disagreement about the count.", ["BATCH-8", "CONV-4", "ERR-2"],
+              bytes.fromhex("3f" "01" "01" "00" "00" "00" "00" "c801" "00" "0b") + b"\xff" * 10 + b"\x01",
+              "overlong_varint")
     return b
 
 

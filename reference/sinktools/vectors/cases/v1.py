@@ -250,6 +250,10 @@ def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
               plain[: at + 2] + b"\x80" * 5, "limit_exceeded", limits={"max_varint_bytes": 5})
     b.invalid(f"{prefix}.v0.reserved-cases-stay", "A version-0 batch keeps its own errors: count 0.", ["BATCH-8", "BATCH-12"],
               head + hexb("3f 01 01 01 01 00 01 00"), "inconsistent_batch")
+    b.invalid(f"{prefix}.extended.delta-out-of-range-before-bad-lengths", "Extended, codec none, columns: timestamps[1] "
+              "is -1 and the event_data_lengths column after it holds one value for two events: value_out_of_range (BATCH-9 is "
+              "checked as each value is read), not inconsistent_batch.", ["BATCH-15", "BATCH-9", "ERR-2"],
+              head + hexb("ba 00 01 01 00 00 02 00 02 01 02 02 00 01 01 00"), "value_out_of_range")
     _records_cases(b, prefix, wrap, head)
 
 
@@ -434,6 +438,24 @@ def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
               swap(interval, _column(0, _zz(900) * 2 + b"\x80" * 10)), "overlong_varint")
     b.invalid(f"{p}.items-over-configured-limit", "Two tariff bands against max_collection_items=1.", ["RECORD-6", "LIMIT-10"],
               encode_kind(b.kind, wrap(tariffs), 1), "limit_exceeded", limits={"max_collection_items": 1})
+    # Error order of the records header (ERR-2): bit 6 on the header byte alone (BATCH-13) before the flags that mode
+    # records forbids (RECORD-1); the writer schema and max_record_columns right after the header values, before the
+    # body is decompressed (RECORD-2, RECORD-6).
+    b.invalid(f"{p}.flags-and-reserved-bit", "Extended header c8 (bit 6 and same_key_length set) in mode records: "
+              "reserved_bit, met on the header byte before the format byte makes the flags wrong (RECORD-1).",
+              ["BATCH-13", "RECORD-1", "ERR-2"], head + bytes([0xC8, 0x01]) + whole[len(head) + 2:], "reserved_bit")
+    b.invalid(f"{p}.unknown-schema.bad-gzip", "Records of event type 99 (unknown) with codec gzip and a body that is not "
+              "gzip: unknown_format, checked before the body is decompressed.", ["RECORD-2", "CODEC-1", "ERR-2"],
+              head + bytes([top[0], 0x11]) + hexb("63 01") + b"not gzip", "unknown_format")
+    b.invalid(f"{p}.columns-over-configured-limit.bad-gzip", "meter_reading v2 (11 columns) against max_record_columns=10, "
+              "codec gzip, a body that is not gzip: limit_exceeded, checked before the body is decompressed.",
+              ["RECORD-6", "LIMIT-10", "CODEC-1", "ERR-2"], head + bytes([top[0], 0x11]) + top[2:4] + b"not gzip",
+              "limit_exceeded", limits={"max_record_columns": 10})
+    # RECORD-3 / BATCH-8: nothing bounds count by the body's size; constant and bitpacked columns carry many values in
+    # a few bytes.
+    many = _registry_events(1, 2, [(b"SM5R-000123", 1_000 + i, _meter("SM5R-000123", 1_234_567, 0, None)) for i in range(130)])
+    b.valid(f"{p}.none.count-over-body-size", "130 readings of one meter, one minute apart: a body of fewer bytes than "
+            "events (count is not bounded by the body's size).", ["RECORD-3", "BATCH-8", "RECORD-5"], wrap(_records_batch(many)))
 
 
 def batch() -> Builder:
