@@ -34,7 +34,7 @@ from sinkproto.errors import EncodeError
 from sinkproto.fast_codec import v1 as fast_v1
 from sinkproto.limits import Limits
 from sinkproto.messages import Batch, BatchLayout, ConnectionRequest, ConnectionResponse, Event, Response
-from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+from sinkproto.messages_v1 import BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1
 from sinkproto.readers import ReaderSchemas
 from sinkproto.vectors import check as vector_check
 from sinkproto.vectors.model import Case, load_dir, vector_record_schemas

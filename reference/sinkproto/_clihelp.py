@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 __all__ = ["COMMON_EXIT_CODES", "HelpFormatter", "apply_exit_codes", "commands", "exit_codes_markdown", "run_main"]
 
@@ -66,7 +66,7 @@ def _epilog(codes: Sequence[tuple[int, str]]) -> str:
     return "exit status:\n" + "\n".join(f"  {code:<4} {text}" for code, text in _merged(codes))
 
 
-def apply_exit_codes(parser: argparse.ArgumentParser, table: dict[str, Sequence[tuple[int, str]]]) -> None:
+def apply_exit_codes(parser: argparse.ArgumentParser, table: Mapping[str, Sequence[tuple[int, str]]]) -> None:
     """Give each command its exit statuses (``table`` keys: the words after the tool, e.g. "dead-letters retry").
 
     A command the table forgets gets a generic epilog here (the tool still runs); the test suite

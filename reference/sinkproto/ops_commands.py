@@ -329,7 +329,7 @@ def _selection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--machine-message", help="only dead letters with this NACK machine message")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     status = sub.add_parser("status", help="subscription state per peer and event type: lag, oldest unsent, dead letters,"
                                            " last seen, freshness")
     _db_option(status)

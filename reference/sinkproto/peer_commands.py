@@ -89,7 +89,7 @@ def build_server(args: argparse.Namespace, **server_options: object) -> tuple[Si
     if "record_schemas" in server_options:  # a conformance mutant's own choice
         record_schemas = server_options.pop("record_schemas")  # type: ignore[assignment]
     server = SinkServerV1(handler_class(store, policy), context, version=args.protocol_version,  # type: ignore[operator]
-                          keepalive=args.keepalive, record_schemas=record_schemas, **server_options)  # type: ignore[arg-type]
+                          keepalive=args.keepalive, record_schemas=record_schemas, **server_options)
     server.replace_previous = replace_previous
     return server, store
 
@@ -272,7 +272,7 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
                        help="store every event and declare no reader schemas (an opaque store-and-forward server)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     certs = sub.add_parser("certs", help="create a development CA, server and client certificates")
     certs.add_argument("--out", default="certs", help="output folder (default: certs)")
     certs.add_argument("--client", action="append", default=[], help="client identity to issue (repeatable)")
