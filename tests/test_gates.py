@@ -1,7 +1,7 @@
 """The gates: mypy, ruff and the import contracts, configured in pyproject.toml, are clean.
 
 They run here, so ``python3 kit.py test`` (the README's test command) and CI run them; each
-failure message is the tool's own report. How to run them alone: docs/contributing.md.
+failure message is the tool's own report. How to run them alone: docs/tools/gates.md.
 """
 
 from __future__ import annotations
@@ -76,3 +76,9 @@ def test_the_gate_tools_are_test_dependencies() -> None:
     test_extras = " ".join(PYPROJECT["project"]["optional-dependencies"]["test"])
     for tool in ("mypy", "ruff", "import-linter", "types-jsonschema"):
         assert re.search(rf"(^| ){re.escape(tool)}[<>=]", test_extras), tool
+
+
+def test_the_gates_page_names_every_contract() -> None:
+    page = (ROOT / "docs" / "tools" / "gates.md").read_text(encoding="utf-8")
+    for contract in PYPROJECT["tool"]["importlinter"]["contracts"]:
+        assert f"| `{contract['id']}` |" in page, contract["id"]
