@@ -165,3 +165,30 @@ def test_bench_update_docs_outside_the_kit_says_what_is_missing(tmp_path: Path, 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match="--update-docs found no docs/performance.md"):
         main(["bench", "batch", "--update-docs"])
+
+
+def test_each_profile_times_the_encoding_of_its_own_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every encode operation of a profile encodes that profile's events: the bytes it makes are the size its row
+    # reports. (The operations were lambdas reading `publish`, `batch` and `events` when called, after the loop
+    # over the profiles: every profile's encode rows timed the last profile's events.)
+    from sinkproto.bench import codec_bench
+
+    made: list[object] = []
+
+    def call_once(op: object, *, budget: float, repeats: int) -> float:
+        assert callable(op)
+        made.append(op())
+        return 1e-6
+
+    monkeypatch.setattr(codec_bench, "time_op", call_once)
+    report = codec_bench.run(load(), budget=0.0, repeats=1)
+    cells = [(row.profile, row.operation, name, cell) for row in report.rows for name, cell in row.cells.items()]
+    assert len(cells) == len(made)
+    checked = 0
+    for (profile, operation, name, cell), result in zip(cells, made):
+        if "encode" in operation:
+            assert isinstance(result, bytes), (profile, operation, name)
+            assert len(result) == cell.size, (profile, operation, name, len(result), cell.size)
+            checked += 1
+    assert {profile for profile, operation, _, _ in cells if "encode" in operation} == {"random", "meter"}
+    assert checked >= 8

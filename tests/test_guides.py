@@ -28,6 +28,7 @@ PAGES = [
     "docs/conformance/quickstart.md",
     "docs/conformance/codec-mode.md",
     "docs/performance.md",
+    "docs/tools/gates.md",
 ]
 
 DOCUMENTS = {page: parse(ROOT / page) for page in PAGES}

@@ -544,7 +544,7 @@ def cmd_codec(args: argparse.Namespace) -> int:
     return int(summary["exit_code"])
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add ``sink-check codec`` to the command line."""
     p = sub.add_parser("codec", help="test a codec through a shim subprocess (docs: conformance/codec-mode)")
     p.add_argument("--exec", required=True, metavar="COMMAND",

@@ -407,9 +407,9 @@ def draw_case(seed_: int, index: int, versions: Sequence[int] = (0, 1)) -> Codec
     expect, expected, requirement = reference_decode(kind, data, limits_, version)
     # A mutant that still decodes exercises the kind's layout; one that fails, the rule it breaks and ERR-1/ERR-2
     # (exactly one class, the first violation in reading order), and ERR-9 when strict UTF-8 decided it.
-    requirements: tuple[str, ...] = ROUNDTRIP_REQUIREMENTS[version, kind]
-    if expect == "error":
-        requirements = (requirement, "ERR-1", "ERR-2")
+    requirements = ROUNDTRIP_REQUIREMENTS[version, kind]
+    if expect == "error":  # the reference names the rule an error breaks (requirement None: none named)
+        requirements = ("ERR-1", "ERR-2") if requirement is None else (requirement, "ERR-1", "ERR-2")
     elif limits_:
         requirements += ("LIMIT-6",)
     return CodecCase(f"{prefix}.{kind}.mutant-{change[0]}", "generated", kind, requirements, (

@@ -114,10 +114,10 @@ def route_asyncio_log(path: Path | None) -> None:
     """
     log = logging.getLogger("asyncio")
     log.propagate = False
-    for handler in list(log.handlers):
-        if getattr(handler, "sink_check", False):
-            log.removeHandler(handler)
-            handler.close()
+    for previous in list(log.handlers):
+        if getattr(previous, "sink_check", False):
+            log.removeHandler(previous)
+            previous.close()
     handler: logging.Handler
     if path is not None:
         handler = logging.FileHandler(path)
@@ -126,5 +126,5 @@ def route_asyncio_log(path: Path | None) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setLevel(logging.ERROR)
-    handler.sink_check = True  # type: ignore[attr-defined]
+    setattr(handler, "sink_check", True)  # marks the handler this function added (removed by its next call)
     log.addHandler(handler)

@@ -147,7 +147,7 @@ async def expect_closed_v1(ctx: CaseContext, wire: Wire, why: str, *, message_id
     """The server must close promptly. Its own PUBLISH/BATCH_PUBLISH frames are tolerated; any other frame is not,
     except, with ``message_id``, one answer (ACK, NACK, BATCH_RESULT) carrying it. Returns the answers seen."""
     closed, frames = await wire.expect_close(ctx.prompt())
-    answers = []
+    answers: list[bytes] = []
     for frame in frames:
         kind = frame_type(frame)
         if kind in (PUBLISH, BATCH_PUBLISH):

@@ -70,14 +70,14 @@ def requirement_coverage(results: Iterable[tuple[str, str, Iterable[str] | Mappi
             if SEVERITY.index(outcome) < SEVERITY.index(entry["outcome"]):
                 entry["outcome"] = outcome
     targets = MODE_TARGETS.get(mode, frozenset())
-    requirements = registry()
+    listed = registry()
     v1 = registry_v1()
     v1_ids = {r["id"] for r in v1}
     if mode in ("server", "client", "codec") and any(rid in v1_ids and e["outcome"] not in NOT_EXERCISED
                                             for rid, e in exercised.items()):
         # A run that exercised version 1 (the peer speaks it) also lists the MUSTs version 1 adds.
-        requirements += v1
-    musts = [r["id"] for r in requirements
+        listed += v1
+    musts = [r["id"] for r in listed
              if r["level"] in MUST_LEVELS and r.get("status", "active") == "active" and r["target"] in targets
              and (mode != "codec" or (r["id"].split("-")[0] in CODEC_PREFIXES
                                       and (not r["id"].startswith("ERR-") or r["target"] != "both")))]

@@ -391,7 +391,7 @@ def replay_client(document: dict[str, Any], args: argparse.Namespace, profile: P
     return 1
 
 
-def register_client(roles: argparse._SubParsersAction, tls_options: Any) -> None:  # type: ignore[type-arg]
+def register_client(roles: argparse._SubParsersAction, tls_options: Any) -> None:
     from .cli import _address
 
     p = roles.add_parser("client", help="fuzz a Sink client: the runner listens as the server")

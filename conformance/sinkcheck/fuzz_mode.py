@@ -523,7 +523,7 @@ def _tls_options(p: argparse.ArgumentParser) -> None:
                    help="without --exec: seconds to wait for a broken server to serve again (default 5)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add ``sink-check fuzz server HOST:PORT`` and ``sink-check replay FILE [HOST:PORT]``."""
     from .cli import _address
 

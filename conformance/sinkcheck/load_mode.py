@@ -220,19 +220,20 @@ class LoadClient:
     async def connect(self, host: str, port: int, timeout: float) -> None:
         started = time.perf_counter()
         try:
-            self.reader, self.writer = await asyncio.wait_for(
+            reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port, ssl=self.context(), server_hostname=self.profile.server_hostname),
                 timeout)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             self.result.error("connect", f"client {self.index}: {exc!r}")
             return
-        self.writer.write(frame_bytes(encode_frame(ConnectionRequest(
+        self.reader, self.writer = reader, writer
+        writer.write(frame_bytes(encode_frame(ConnectionRequest(
             app_version=self.profile.app_version, client_instance_id=self.client_instance_id))))
         deframer = Deframer(Limits())
         try:
             frames: list[bytes] = []
             while not frames:
-                data = await asyncio.wait_for(self.reader.read(65536), timeout)
+                data = await asyncio.wait_for(reader.read(65536), timeout)
                 if not data:
                     self.result.error("handshake", f"client {self.index}: closed before the connection response")
                     return
@@ -616,7 +617,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add ``sink-check load server HOST:PORT`` to the command line."""
     from .cli import _address
 

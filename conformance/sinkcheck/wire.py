@@ -11,6 +11,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sinkproto import DecodeError, Deframer, Limits, decode_frame, frame_bytes
 from sinkproto.jsonform import to_json
@@ -40,12 +41,12 @@ class _KeepingReader(asyncio.StreamReader):
         self.feed_eof()
 
 
-async def _open_connection(host: str, port: int, **kwargs: object) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """``asyncio.open_connection`` with a :class:`_KeepingReader`."""
+async def _open_connection(host: str, port: int, **kwargs: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``asyncio.open_connection`` with a :class:`_KeepingReader`; ``kwargs`` go to ``loop.create_connection``."""
     loop = asyncio.get_running_loop()
     reader = _KeepingReader(loop=loop)
     protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-    transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwargs)  # type: ignore[arg-type]
+    transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwargs)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 

@@ -50,7 +50,8 @@ _FRAME_TYPE_V1: dict[type, int] = {
 
 #: Version-0's table plus the batch frames, allowed only once a version-1 handshake completed (ERR-11).
 TRANSITIONS_V1: Mapping[tuple[Role, State, int], str] = MappingProxyType({
-    **TRANSITIONS,
+    # Item by item: a Mapping's key type is invariant, so TRANSITIONS (keyed by FrameType) cannot be spread as is.
+    **{key: handler for key, handler in TRANSITIONS.items()},
     **{(role, State.OPEN, FrameType.BATCH_PUBLISH): "_on_batch_publish" for role in Role},
     **{(role, State.OPEN, FrameType.BATCH_RESULT): "_on_batch_result" for role in Role},
 })
@@ -81,8 +82,8 @@ class ConnectionV1(Connection):
         self.negotiated_version: int | None = None
         self.peer_reader_schemas: ReaderSchemas | None = None  # SNEG-4: what the peer said it reads
         self._v0_encode, self._v0_decode = self._encode_frame, self._decode_frame
-        self._encode_frame = self._encode_versioned  # type: ignore[method-assign]
-        self._decode_frame = self._decode_versioned  # type: ignore[method-assign]
+        self._encode_frame = self._encode_versioned
+        self._decode_frame = self._decode_versioned
         self._batches_in_flight: dict[int, tuple[Event, ...]] = {}  # ours, awaiting an answer (BPUB-3)
         self._batches_to_answer: dict[int, tuple[Event, ...]] = {}  # the peer's, not answered yet
 

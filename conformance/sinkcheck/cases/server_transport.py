@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 
 from sinkproto import Ack, ConnectionResponse, Nack, Ping, Response, encode_frame
 from sinkproto.stream import frame_bytes
@@ -39,7 +40,8 @@ async def coalesced(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     blob = b"".join(frame_bytes(ctx.publish_frame(i, ctx.event())) for i in range(20)) + frame_bytes(encode_frame(Ping()))
     await wire.send_raw(blob, describe="20 PUBLISH + PING in one write")
-    acks, pong = set(), False
+    acks: set[int] = set()
+    pong = False
     while len(acks) < 20 or not pong:
         frame = await ctx.recv(wire, "ACKs and a PONG")
         if frame[0] >> 4 == 3:
@@ -83,7 +85,8 @@ async def biggest(ctx: CaseContext) -> str:
 HOSTILE_REACTIONS = ("close the connection without answering the frame", "keep serving a second connection")
 
 
-def _malformed(case_id: str, title: str, requirements: list[str], build: "callable") -> None:  # type: ignore[valid-type]
+def _malformed(case_id: str, title: str, requirements: list[str],
+               build: Callable[[CaseContext], bytes | tuple[bytes, str]]) -> None:
     @case(f"server.malformed.{case_id}", title, area="robustness", requirements=["ERR-3", "ERR-5", *requirements],
           reactions=HOSTILE_REACTIONS)
     async def run(ctx: CaseContext) -> str:

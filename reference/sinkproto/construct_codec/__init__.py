@@ -91,7 +91,7 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, version: int = 0)
         raise ValueError(f"no codec for protocol version {version}")
     _check_frame_size(data, limits)
     parsed = _parse(frame, data, limits, "frame")
-    return parsed.body  # type: ignore[no-any-return]
+    return parsed.body
 
 
 def _check_frame_size(data: bytes, limits: Limits) -> None:
@@ -111,7 +111,7 @@ def encode_event(value: Event) -> bytes:
 
 
 def decode_event(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Event:
-    return _parse(event, data, limits, "event")  # type: ignore[no-any-return]
+    return _parse(event, data, limits, "event")
 
 
 def encode_nack_payload(value: NackPayload) -> bytes:
@@ -119,7 +119,7 @@ def encode_nack_payload(value: NackPayload) -> bytes:
 
 
 def decode_nack_payload(data: bytes, limits: Limits = DEFAULT_LIMITS) -> NackPayload:
-    return _parse(nack_payload, data, limits, "nack payload")  # type: ignore[no-any-return]
+    return _parse(nack_payload, data, limits, "nack payload")
 
 
 def encode_batch(value: Batch, version: int = 0) -> bytes:
@@ -149,4 +149,4 @@ def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS, version: int = 0)
         from . import v1
 
         return v1.decode_batch(data, limits)  # type: ignore[return-value]
-    return _parse(batch, data, limits, "batch")  # type: ignore[no-any-return]
+    return _parse(batch, data, limits, "batch")

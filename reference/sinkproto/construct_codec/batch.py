@@ -22,7 +22,7 @@ from .primitives import Chunk, Gzipped, RestBytes, VarUInt, VarUIntColumn, limit
 __all__ = ["batch", "BatchAdapter"]
 
 
-class LayoutByte(Construct):  # type: ignore[misc]
+class LayoutByte(Construct):
     """BATCH-1: the header byte; bit 7 is reserved and MUST be 0."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> BatchLayout:
@@ -40,7 +40,7 @@ class LayoutByte(Construct):  # type: ignore[misc]
 
 # BatchLayout is a dataclass, not a construct Container, so `this.layout.x`
 # (item access) does not work on it: flags are read with getattr.
-class Count(Construct):  # type: ignore[misc]
+class Count(Construct):
     """BATCH-8 / LIMIT-4: the event count, checked as soon as it is read."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
@@ -79,7 +79,7 @@ def _delta_from(name: str) -> Any:
     return lambda ctx: getattr(ctx._, name) if getattr(ctx._.layout, f"delta_{name}") else None
 
 
-class KeysChunk(Construct):  # type: ignore[misc]
+class KeysChunk(Construct):
     """BATCH-5 / BATCH-11: the keys chunk, checked against the key lengths when read."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> list[bytes]:
@@ -152,7 +152,7 @@ def _cut(blob: bytes, lengths: list[int]) -> list[bytes]:
     return pieces
 
 
-class BatchAdapter(Adapter):  # type: ignore[misc]
+class BatchAdapter(Adapter):
     """Columns <-> rows. ``layout`` on a decoded batch records the flags it came with."""
 
     def _decode(self, obj: Any, context: Any, path: str) -> Batch:
@@ -211,7 +211,7 @@ class BatchAdapter(Adapter):  # type: ignore[misc]
                 raise EncodeError(f"layout says {name} is homogeneous but events differ")
             return int(value)
 
-        header = {
+        header: dict[str, object] = {
             "layout": layout,
             "event_type_id": homogeneous(layout.same_event_type_id, "event_type_id", lambda e: e.event_type_id),
             "schema_version": homogeneous(layout.same_schema_version, "schema_version", lambda e: e.schema_version),

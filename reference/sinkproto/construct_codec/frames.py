@@ -50,7 +50,7 @@ event_struct = Struct(
 _EVENT_FIELDS = ("event_type_id", "schema_version", "key", "offset", "timestamp", "event_data")
 
 
-class EventAdapter(Adapter):  # type: ignore[misc]
+class EventAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> Event:
         return Event(**{name: obj[name] for name in _EVENT_FIELDS})
 
@@ -68,7 +68,7 @@ nack_payload_struct = Struct(
 )
 
 
-class NackPayloadAdapter(Adapter):  # type: ignore[misc]
+class NackPayloadAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> NackPayload:
         return NackPayload(machine_message=obj.machine_message, human_message=obj.human_message)
 
@@ -104,7 +104,7 @@ connection_request_struct = Struct(
 )
 
 
-class ConnectionRequestAdapter(Adapter):  # type: ignore[misc]
+class ConnectionRequestAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> ConnectionRequest:
         p = obj.payload
         return ConnectionRequest(
@@ -154,7 +154,7 @@ connection_response_struct = Struct(
 )
 
 
-class ConnectionResponseAdapter(Adapter):  # type: ignore[misc]
+class ConnectionResponseAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> ConnectionResponse:
         response = Response(obj.header.response)
         p = obj.payload
@@ -186,7 +186,7 @@ ping_struct = Struct("header" / _id_header(FrameType.PING), End("FRAME-4"))
 pong_struct = Struct("header" / _id_header(FrameType.PONG), End("FRAME-4"))
 
 
-class AckAdapter(Adapter):  # type: ignore[misc]
+class AckAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> Ack:
         return Ack(message_id=obj.header.message_id)
 
@@ -194,7 +194,7 @@ class AckAdapter(Adapter):  # type: ignore[misc]
         return {"header": {"message_id": obj.message_id}}
 
 
-class PublishAdapter(Adapter):  # type: ignore[misc]
+class PublishAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> Publish:
         return Publish(message_id=obj.header.message_id, event=obj.event)
 
@@ -202,7 +202,7 @@ class PublishAdapter(Adapter):  # type: ignore[misc]
         return {"header": {"message_id": obj.message_id}, "event": obj.event}
 
 
-class NackAdapter(Adapter):  # type: ignore[misc]
+class NackAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> Nack:
         p: NackPayload = obj.payload
         return Nack(message_id=obj.header.message_id, machine_message=p.machine_message, human_message=p.human_message)
@@ -212,7 +212,7 @@ class NackAdapter(Adapter):  # type: ignore[misc]
         return {"header": {"message_id": obj.message_id}, "payload": payload}
 
 
-class KeepaliveAdapter(Adapter):  # type: ignore[misc]
+class KeepaliveAdapter(Adapter):
     def __init__(self, subcon: Any, cls: type[Ping] | type[Pong]) -> None:
         super().__init__(subcon)
         self.cls = cls

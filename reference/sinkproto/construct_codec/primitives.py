@@ -84,7 +84,7 @@ def stream_chunk_length(stream: io.BytesIO, limits: Limits, what: str, limit_nam
     return length
 
 
-class VarUInt(Construct):  # type: ignore[misc]
+class VarUInt(Construct):
     """CONV-1: unsigned LEB128, at most 10 bytes (LIMIT-2), minimal on build (CONV-2)."""
 
     def __init__(self, *, wide: Condition = False, what: str = "varint", limit: str | None = None) -> None:
@@ -108,7 +108,7 @@ class VarUInt(Construct):  # type: ignore[misc]
         return obj
 
 
-class Chunk(Construct):  # type: ignore[misc]
+class Chunk(Construct):
     """CONV-6: a varint byte length, then that many bytes (checked before reading)."""
 
     def __init__(self, what: str, *, limit: str | None = None) -> None:
@@ -128,7 +128,7 @@ class Chunk(Construct):  # type: ignore[misc]
         return obj
 
 
-class Text(Subconstruct):  # type: ignore[misc]
+class Text(Subconstruct):
     """Bytes that SHOULD be UTF-8; checked only when ``Limits.strict_utf8`` asks (ERR-2)."""
 
     def __init__(self, subcon: Construct, what: str) -> None:
@@ -146,7 +146,7 @@ class Text(Subconstruct):  # type: ignore[misc]
         return value
 
 
-class RestBytes(Construct):  # type: ignore[misc]
+class RestBytes(Construct):
     """Everything up to the end of the enclosing unit (human_message, event_data columns)."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> bytes:
@@ -159,7 +159,7 @@ class RestBytes(Construct):  # type: ignore[misc]
         return obj
 
 
-class VarUIntColumn(Construct):  # type: ignore[misc]
+class VarUIntColumn(Construct):
     """BATCH-3: chunk(varint, varint, ...): a column of ``count`` values.
 
     The varints are decoded inside the chunk (they can never read past it);
@@ -208,7 +208,7 @@ class VarUIntColumn(Construct):  # type: ignore[misc]
         return obj
 
 
-class OptionalTail(Subconstruct):  # type: ignore[misc]
+class OptionalTail(Subconstruct):
     """A fixed-size field that is either wholly present or absent at the end (CONN-3)."""
 
     def __init__(self, subcon: Construct, requirement: str) -> None:
@@ -230,7 +230,7 @@ class OptionalTail(Subconstruct):  # type: ignore[misc]
         return obj
 
 
-class End(Construct):  # type: ignore[misc]
+class End(Construct):
     """The unit must end here; anything more is ``trailing_bytes`` under ``requirement``."""
 
     def __init__(self, requirement: str) -> None:
@@ -250,7 +250,7 @@ class End(Construct):  # type: ignore[misc]
         return 0
 
 
-class Reject(Construct):  # type: ignore[misc]
+class Reject(Construct):
     """A switch default: the selector names something this version does not define."""
 
     def __init__(self, make_error: Callable[[Any, int], DecodeError]) -> None:
@@ -264,7 +264,7 @@ class Reject(Construct):  # type: ignore[misc]
         raise EncodeError(f"cannot encode {obj!r}: not defined by this protocol version")
 
 
-class Gzipped(Subconstruct):  # type: ignore[misc]
+class Gzipped(Subconstruct):
     """BATCH-6: the rest of the unit is one gzip member holding ``subcon``.
 
     Inflation is bounded by ``Limits.max_decompressed_size`` (LIMIT-3). The

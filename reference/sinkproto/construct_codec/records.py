@@ -31,7 +31,7 @@ from .primitives import Chunk, VarUInt, limits_of, remaining, stream_chunk_lengt
 __all__ = ["RecordsBody", "records_body"]
 
 
-class ZigZagAdapter(Adapter):  # type: ignore[misc]
+class ZigZagAdapter(Adapter):
     """A signed value as a zigzag varint; wide, since a column may hold 0..2^64-1 (offsets) or a 65-bit delta."""
 
     def _decode(self, obj: int, context: Any, path: str) -> int:
@@ -45,7 +45,7 @@ ZigZag = ZigZagAdapter(VarUInt(wide=True, what="value"))
 Unsigned = VarUInt(wide=True, what="value")
 
 
-class BoundedCount(Construct):  # type: ignore[misc]
+class BoundedCount(Construct):
     """A dictionary's entry_count, checked against max_dictionary_entries as soon as it is read (RECORD-6)."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
@@ -255,7 +255,7 @@ def build_column(column: Column, values: Sequence[Any], keys: Sequence[bytes] | 
 # -- the records body (RECORD-3) ------------------------------------------------------------------------------
 
 
-class RecordsBody(Construct):  # type: ignore[misc]
+class RecordsBody(Construct):
     """count, keys, offsets, timestamps, then one column per leaf of the writer schema (RECORD-3).
 
     Parses with ``plan`` in the context (the flattened writer schema of the

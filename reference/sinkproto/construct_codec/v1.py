@@ -30,7 +30,7 @@ from ..messages import (Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, 
 from ..primitives import varint_bytes
 from ..readers import ReaderSchemas
 from ..records import RecordPlan, RecordSchemas, transpose
-from .batch import BatchAdapter, body_struct
+from .batch import body_struct
 from .batch import batch as batch_v0
 from .frames import FRAME_CONSTRUCTS, RESPONSE_PAYLOADS, connection_request_v0, response_header, unknown_response_code
 from .primitives import Chunk, End, Gzipped, Reject, Text, VarUInt, limits_of, remaining, stream_varint
@@ -68,7 +68,7 @@ def _bounded_count(stream: io.BytesIO, limits: Limits, what: str, limit_name: st
     return count
 
 
-class ReaderSchemasField(Construct):  # type: ignore[misc]
+class ReaderSchemasField(Construct):
     """SNEG-1: type_count, then per type event_type_id, version_count, versions; strictly ascending."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> ReaderSchemas:
@@ -105,7 +105,7 @@ class ReaderSchemasField(Construct):  # type: ignore[misc]
 reader_schemas = ReaderSchemasField()
 
 
-class OptionalTailDeclaration(Construct):  # type: ignore[misc]
+class OptionalTailDeclaration(Construct):
     """CONN-11: the declaration is present exactly when bytes follow."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> ReaderSchemas | None:
@@ -119,7 +119,7 @@ class OptionalTailDeclaration(Construct):  # type: ignore[misc]
 # -- CONN-8..CONN-10: the connection request ---------------------------------------------------------
 
 
-class RequestFlags(Construct):  # type: ignore[misc]
+class RequestFlags(Construct):
     """CONN-8, CONN-9: bit 0 has_server_instance_id, bit 1 has_reader_schemas, bits 7..2 reserved."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
@@ -163,7 +163,7 @@ connection_request_struct = Struct(
 )
 
 
-class ConnectionRequestAdapter(Adapter):  # type: ignore[misc]
+class ConnectionRequestAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> ConnectionRequest:
         p = obj.payload
         return ConnectionRequest(version=obj.header.version, app_version=p.app_version, client_instance_id=p.client_instance_id,
@@ -193,7 +193,7 @@ connection_response_struct = Struct(
 )
 
 
-class ConnectionResponseAdapter(Adapter):  # type: ignore[misc]
+class ConnectionResponseAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> ConnectionResponse:
         p = obj.payload
         return ConnectionResponse(response=Response(obj.header.response), server_instance_id=p.get("server_instance_id"),
@@ -214,7 +214,7 @@ connection_response = ConnectionResponseAdapter(connection_response_struct)
 # -- BATCH-12..BATCH-15, CODEC-1..CODEC-3: batch v1 ----------------------------------------------------
 
 
-class ExtendedHeader(Construct):  # type: ignore[misc]
+class ExtendedHeader(Construct):
     """BATCH-12..BATCH-14: header byte with ``extended`` set and bit 6 clear, then the format byte."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> tuple[BatchLayout, BatchFormat]:
@@ -272,7 +272,7 @@ def _schemas_of(context: Any) -> RecordSchemas | None:
     return schemas if isinstance(schemas, RecordSchemas) else None
 
 
-class RecordPlanField(Construct):  # type: ignore[misc]
+class RecordPlanField(Construct):
     """RECORD-2, LIMIT-10: the writer schema of a records batch, looked up after the header values."""
 
     def __init__(self) -> None:
@@ -329,20 +329,24 @@ extended_batch_struct = Struct(
 )
 
 
-class ExtendedBatchAdapter(BatchAdapter):
-    """Version 0's columns <-> rows, with the format byte carried through."""
+class ExtendedBatchAdapter(Adapter):
+    """Version 0's columns <-> rows (``batch_v0``'s arithmetic), with the format byte carried through.
+
+    It delegates to the version-0 adapter rather than subclassing it: a version-0 adapter gives a
+    ``Batch``, this one a ``BatchV1``, which is not a ``Batch``.
+    """
 
     def _decode(self, obj: Any, context: Any, path: str) -> BatchV1:
         if obj.format.mode is BatchMode.RECORDS:
             return BatchV1(events=obj.body, layout=obj.layout, format=obj.format)
-        decoded = super()._decode(obj, context, path)
+        decoded = batch_v0._decode(obj, context, path)
         return BatchV1(events=decoded.events, layout=decoded.layout, format=obj.format)
 
     def _encode(self, obj: BatchV1, context: Any, path: str) -> dict[str, Any]:
         assert obj.layout is not None and obj.format is not None
         if obj.format.mode is BatchMode.RECORDS:
             return _encode_records(obj, context)
-        out = super()._encode(Batch(events=obj.events, layout=obj.layout), context, path)
+        out = batch_v0._encode(Batch(events=obj.events, layout=obj.layout), context, path)
         out["header"] = (out.pop("layout"), obj.format)
         return out
 
@@ -371,7 +375,7 @@ def _encode_records(obj: BatchV1, context: Any) -> dict[str, Any]:
 extended_batch = ExtendedBatchAdapter(extended_batch_struct)
 
 
-class BatchV1Field(Construct):  # type: ignore[misc]
+class BatchV1Field(Construct):
     """BATCH-12: bit 7 of the first byte picks a version-0 batch or an extended one.
 
     The batch is parsed from its own buffer, so the offsets in its errors
@@ -384,7 +388,7 @@ class BatchV1Field(Construct):  # type: ignore[misc]
             raise Truncated("empty batch: no header byte", offset=0, requirement="BATCH-12")
         inner = io.BytesIO(data)
         if data[0] & 0x80:
-            return extended_batch._parsereport(inner, context, path)  # type: ignore[no-any-return]
+            return extended_batch._parsereport(inner, context, path)
         decoded = batch_v0._parsereport(inner, context, path)
         return BatchV1(events=decoded.events, layout=decoded.layout)
 
@@ -406,7 +410,7 @@ batch = BatchV1Field()
 # -- BPUB-1, BRES-1, BRES-2: the batch frames ---------------------------------------------------------
 
 
-class ResultEntries(Construct):  # type: ignore[misc]
+class ResultEntries(Construct):
     """BRES-1, BRES-2: nack_count (1..max_batch_events), then entries with strictly ascending indices."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> tuple[BatchResultEntry, ...]:
@@ -443,7 +447,7 @@ batch_publish_struct = Struct("header" / _id_header(FrameType.BATCH_PUBLISH), "b
 batch_result_struct = Struct("header" / _id_header(FrameType.BATCH_RESULT), "entries" / ResultEntries(), End("BRES-2"))
 
 
-class BatchPublishAdapter(Adapter):  # type: ignore[misc]
+class BatchPublishAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> BatchPublish:
         return BatchPublish(message_id=obj.header.message_id, batch=obj.batch)
 
@@ -451,7 +455,7 @@ class BatchPublishAdapter(Adapter):  # type: ignore[misc]
         return {"header": {"message_id": obj.message_id}, "batch": obj.batch}
 
 
-class BatchResultAdapter(Adapter):  # type: ignore[misc]
+class BatchResultAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> BatchResult:
         return BatchResult(message_id=obj.header.message_id, entries=obj.entries)
 
@@ -510,7 +514,7 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSc
     from . import _check_frame_size, _parse
 
     _check_frame_size(data, limits)
-    return _parse(frame, data, limits, "frame", schemas).body  # type: ignore[no-any-return]
+    return _parse(frame, data, limits, "frame", schemas).body
 
 
 def encode_batch(value: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
@@ -557,7 +561,7 @@ def records_possible(events: Sequence[Event], schemas: RecordSchemas | None) -> 
 def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> BatchV1:
     from . import _parse
 
-    return _parse(batch, data, limits, "batch", schemas)  # type: ignore[no-any-return]
+    return _parse(batch, data, limits, "batch", schemas)
 
 
 def encode_reader_schemas(value: ReaderSchemas) -> bytes:
@@ -569,4 +573,4 @@ def encode_reader_schemas(value: ReaderSchemas) -> bytes:
 def decode_reader_schemas(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ReaderSchemas:
     from . import _parse
 
-    return _parse(Struct("value" / reader_schemas, End("SNEG-1")), data, limits, "reader_schemas").value  # type: ignore[no-any-return]
+    return _parse(Struct("value" / reader_schemas, End("SNEG-1")), data, limits, "reader_schemas").value

@@ -216,6 +216,7 @@ def _column(data: bytes, pos: int, end: int, column: Column, n: int, keys: Seque
         if not length:
             raise InconsistentBatch("an empty column: no transform byte", offset=0, requirement="RECORD-5")
         transform = data[inside]
+        values: list[int] | list[bytes]
         if column.type is ColumnType.INT:
             if transform not in INT_TRANSFORMS:
                 raise UnknownFormat(f"transform {transform} is not allowed on column {column.path}", offset=0,

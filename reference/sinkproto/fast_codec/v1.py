@@ -295,8 +295,9 @@ def encode_batch(value: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
         values, records = records_parts(events, schemas)
     except EncodeError:  # records mode cannot carry these events
         return best
-    for codec, records_format in _RECORDS_FORMATS.items():
-        candidate = bytes((_EXTENDED | RECORDS_FLAGS, records_format.to_byte())) + values + _COMPRESS[codec](records)
+    for records_format in _RECORDS_FORMATS.values():
+        compressed = _COMPRESS[records_format.codec](records)
+        candidate = bytes((_EXTENDED | RECORDS_FLAGS, records_format.to_byte())) + values + compressed
         if len(candidate) < len(best):
             best = candidate
     return best
@@ -398,8 +399,8 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSc
 def encode_frame(message: Frame, schemas: RecordSchemas | None = None) -> bytes:
     """Encode one frame of a version-1 connection (without the stream length prefix)."""
     encoder = _ENCODERS.get(type(message))
-    if encoder is _encode_batch_publish:  # the one frame holding a batch, which may be in mode records
-        data = _encode_batch_publish(message, schemas)  # type: ignore[arg-type]
+    if type(message) is BatchPublish:  # the one frame holding a batch, which may be in mode records
+        data = _encode_batch_publish(message, schemas)
     else:
         data = encode_frame_v0(message) if encoder is None else encoder(message)
     if len(data) > 0xFFFF:

@@ -21,7 +21,7 @@ from ..events import (
 from ..codec import Codec, codec_from_env
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import ConnectionRequest, ConnectionResponse, Event
-from .session import Answer, PeerSession
+from .session import Answer, EventCallback, PeerSession
 from .tls import peer_identity
 
 __all__ = ["ServerHandler", "SinkServer"]
@@ -153,7 +153,7 @@ class SinkServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
+        self._tasks.add(task)
         try:
             if self._serial is not None:
                 async with self._serial:
@@ -163,7 +163,7 @@ class SinkServer:
         except Exception:  # ERR-5: one connection's failure never takes the server down
             log.exception("session failed")
         finally:
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peercert = writer.get_extra_info("peercert")
@@ -193,7 +193,7 @@ class SinkServer:
             self._handshaken.discard(session)
             await self.handler.on_disconnect(session, client, closed)
 
-    def _on_event_for(self, client: str) -> Callable[[PeerSession, ConnectionEvent], object]:
+    def _on_event_for(self, client: str) -> EventCallback:
         async def on_event(session: PeerSession, event: ConnectionEvent) -> Answer | None:
             handler = self.handler
             if isinstance(event, HandshakeRequested):
@@ -217,4 +217,4 @@ class SinkServer:
                 await handler.on_nack(session, client, event.event, event.machine_message, event.human_message)
             return None
 
-        return on_event  # type: ignore[return-value]
+        return on_event

@@ -338,7 +338,7 @@ class StoreClient(ClientHandler):
         self.synced = asyncio.Event()
 
     @property
-    def version_memory(self) -> StoredVersions:
+    def version_memory(self) -> MutableMapping[str, tuple[int, float]]:
         """What a version-1 client remembers of each server's protocol version, kept in the store (VER-3)."""
         return StoredVersions(self.store)
 

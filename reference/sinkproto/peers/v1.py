@@ -32,7 +32,7 @@ from ..messages import ConnectionResponse, Event, Response
 from ..records import RecordSchemas
 from .client import ClientHandler, SinkClient
 from .server import ServerHandler, SinkServer
-from .session import Answer, ConnectionLost, PeerSession
+from .session import Answer, ConnectionLost, EventCallback, PeerSession
 
 __all__ = ["BatchPolicy", "SinkServerV1", "SinkClientV1", "batches_allowed", "in_flight_events", "on_batch_by_event",
            "publish_batch", "send_batches"]
@@ -143,7 +143,7 @@ class SinkServerV1(SinkServer):
             self.connection_class = partial(given, version=version, record_schemas=record_schemas)  # type: ignore[assignment]
         # else: a version-0 Connection class (a conformance mutant): this server then speaks only version 0
 
-    def _on_event_for(self, client: str) -> Callable[[PeerSession, ConnectionEvent], object]:
+    def _on_event_for(self, client: str) -> EventCallback:
         inner: Any = super()._on_event_for(client)
 
         async def on_event(session: PeerSession, event: ConnectionEvent) -> Answer | None:
@@ -166,9 +166,9 @@ class SinkServerV1(SinkServer):
                 if on_answer is not None:
                     await on_answer(session, client, event)
                 return None
-            return await inner(session, event)  # type: ignore[no-any-return]
+            return await inner(session, event)
 
-        return on_event  # type: ignore[return-value]
+        return on_event
 
 
 class SinkClientV1(SinkClient):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from ..messages import Event
 from ._base import _StoreBase
@@ -99,7 +100,8 @@ def _by_type(rows: list[tuple[int, ...]]) -> dict[int, tuple[int, ...]]:
     return {from_db(row[0]): tuple(row[1:]) for row in rows}
 
 
-def _peer_status(db: sqlite3.Connection, peer: str, row: tuple[object, ...] | None, latest: str) -> PeerStatus:
+def _peer_status(db: sqlite3.Connection, peer: str, row: tuple[Any, ...] | None, latest: str) -> PeerStatus:
+    # row: the peer's row of the subscribers table (sqlite3 values are untyped: Any, as fetchone() gives them)
     params = {"peer": peer, "zero": U64_ZERO}
     condition = type_filter(db, peer)
     pending: dict[int, tuple[int, ...]] = {}
@@ -139,15 +141,15 @@ def _peer_status(db: sqlite3.Connection, peer: str, row: tuple[object, ...] | No
     if row is not None:
         all_types, handshake, seen, refused_at, response, machine, human = row
         if refused_at is not None and response is not None:
-            refusal = Refusal(response=str(response), machine_message=bytes(machine or b""),  # type: ignore[arg-type]
-                              human_message=bytes(human or b""), at=float(refused_at))  # type: ignore[arg-type]
+            refusal = Refusal(response=str(response), machine_message=bytes(machine or b""),
+                              human_message=bytes(human or b""), at=float(refused_at))
         if all_types:
             subscription = None
         else:
             subscription = frozenset(from_db(t) for (t,) in db.execute(
                 "SELECT event_type_id FROM subscription_types WHERE peer = ?", (peer,)))
-    return PeerStatus(peer=peer, subscription=subscription, last_handshake_at=handshake,  # type: ignore[arg-type]
-                      last_seen_at=seen, types=tuple(types), last_refusal=refusal)  # type: ignore[arg-type]
+    return PeerStatus(peer=peer, subscription=subscription, last_handshake_at=handshake,
+                      last_seen_at=seen, types=tuple(types), last_refusal=refusal)
 
 
 def read_status(db: sqlite3.Connection, *, instance_id: int, policies: PolicySet, only_peer: str | None) -> StoreStatus:

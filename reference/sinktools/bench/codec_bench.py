@@ -31,6 +31,7 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sinkproto import construct_codec, fast_codec
@@ -209,9 +210,9 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
                 reference = blob
             elif suffix and (len(blob), batch_format(blob)) != (len(reference), batch_format(reference)):
                 continue
-            out[name][f"batch v1 encode{suffix}"] = ((lambda e=encode, x=extra: e(value, **x)), len(events), len(blob))
-            out[name][f"batch v1 decode{suffix}"] = ((lambda d=decode, b=blob, x=extra: d(b, DEFAULT_LIMITS, **x)),
-                                                     len(events), len(blob))  # fmt: skip
+            out[name][f"batch v1 encode{suffix}"] = (partial(encode, value, **extra), len(events), len(blob))
+            out[name][f"batch v1 decode{suffix}"] = (partial(decode, blob, DEFAULT_LIMITS, **extra), len(events),
+                                                     len(blob))
     return out
 
 
@@ -229,19 +230,19 @@ def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
             frame = codec.encode_frame(publish)
             blob = codec.encode_batch(batch)
             ops[name] = {
-                "publish encode": ((lambda c=codec: c.encode_frame(publish)), 1, len(frame)),
-                "publish decode": ((lambda c=codec, f=frame: c.decode_frame(f)), 1, len(frame)),
-                "batch encode": ((lambda c=codec: c.encode_batch(batch)), len(events), len(blob)),
-                "batch decode": ((lambda c=codec, b=blob: c.decode_batch(b)), len(events), len(blob)),
+                "publish encode": (partial(codec.encode_frame, publish), 1, len(frame)),
+                "publish decode": (partial(codec.decode_frame, frame), 1, len(frame)),
+                "batch encode": (partial(codec.encode_batch, batch), len(events), len(blob)),
+                "batch decode": (partial(codec.decode_batch, blob), len(events), len(blob)),
             }
         for name, fns in _yardsticks(events).items():
             one = fns["publish encode"](events[0])
             many = fns["batch encode"](events)
             ops[name] = {
-                "publish encode": ((lambda f=fns: f["publish encode"](events[0])), 1, len(one)),
-                "publish decode": ((lambda f=fns, d=one: f["publish decode"](d)), 1, len(one)),
-                "batch encode": ((lambda f=fns: f["batch encode"](events)), len(events), len(many)),
-                "batch decode": ((lambda f=fns, d=many: f["batch decode"](d)), len(events), len(many)),
+                "publish encode": (partial(fns["publish encode"], events[0]), 1, len(one)),
+                "publish decode": (partial(fns["publish decode"], one), 1, len(one)),
+                "batch encode": (partial(fns["batch encode"], events), len(events), len(many)),
+                "batch decode": (partial(fns["batch decode"], many), len(events), len(many)),
             }
         for name, v1_ops in _v1_ops(events).items():
             ops[name].update(v1_ops)

@@ -139,7 +139,7 @@ def build_server(settings: ServeSettings, **server_options: object) -> tuple[Sin
     if "record_schemas" in server_options:  # a conformance mutant's own choice
         record_schemas = server_options.pop("record_schemas")  # type: ignore[assignment]
     server = SinkServerV1(handler_class(store, policy), context, version=settings.protocol_version,  # type: ignore[operator]
-                          keepalive=settings.keepalive, record_schemas=record_schemas, **server_options)  # type: ignore[arg-type]
+                          keepalive=settings.keepalive, record_schemas=record_schemas, **server_options)
     server.replace_previous = replace_previous
     return server, store
 

@@ -72,7 +72,7 @@ def _expect_value(kind: str, case: Case, problems: list[str], *, reencode: bool,
         return
     if not reencode:
         return
-    value = value_from_json(kind, case.value, version)  # type: ignore[arg-type]
+    value = value_from_json(kind, case.value, version)
     produced = encode_kind(kind, value, version)
     if not _same_bytes(kind, case, produced):
         problems.append(f"re-encoding gives other bytes: {produced.hex()[:120]}")

@@ -246,7 +246,7 @@ def _gzip_start(data: bytes, first: int = 1) -> int:
 
 def fingerprint(kind: str, case: Case) -> str:
     """What a case ID means; an ID's fingerprint never changes once committed."""
-    meaning = {
+    meaning: dict[str, object] = {
         "kind": kind,
         "bytes": normalized_bytes(kind, case).hex(),
         "result": case.result,

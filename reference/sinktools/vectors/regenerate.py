@@ -120,8 +120,9 @@ def _compare_file(path: Path, kind: str, old: VectorFile | None, fresh: list[Cas
         change.notes.append("file description changed")
     spec_version = version
     semantic = bool(change.added or change.removed or change.bytes_changed or change.other_changed or change.notes)
-    version = old.kit_version if old and not semantic else kit_version
-    text = dump_file(VectorFile(kind=kind, spec_version=spec_version, kit_version=version, description=description, cases=merged))
+    file_kit_version = old.kit_version if old and not semantic else kit_version
+    text = dump_file(VectorFile(kind=kind, spec_version=spec_version, kit_version=file_kit_version,
+                                description=description, cases=merged))
     if old is None or semantic or path.read_text(encoding="utf-8") != text:
         change.text = text
     return change

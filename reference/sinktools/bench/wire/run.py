@@ -46,6 +46,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sinkproto.messages import Event
 
@@ -121,14 +122,19 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
                 for version in (0, 1):
                     for key, context in ((f"sink{version}", None), (f"sink{version}_tls", pki.server_context())):
                         server = loop.call(start_sink_server(ports[key], context, v1 if version else None))
-                        cleanup.append(lambda s=server: loop.call(s.close()))
+                        def close_server(s: Any = server) -> None:  # s: this server, bound now
+                            loop.call(s.close())
+                        cleanup.append(close_server)
                         client_context = pki.client_context() if context else None
                         sink_client = (SinkV1BenchClient(loop, ports[key], client_context, v1) if version
                                        else SinkBenchClient(loop, ports[key], client_context))  # fmt: skip
                         clients.append((sink_client, ports[key], context is not None))
             if "mqtt" in protocols:
                 broker = start_mosquitto(directory, ports["mqtt"], ports["mqtt_tls"], pki)
-                cleanup.append(lambda: (broker.terminate(), broker.wait(5)))
+                def stop_broker() -> None:
+                    broker.terminate()
+                    broker.wait(5)
+                cleanup.append(stop_broker)
                 for version, alias in ((4, False), (5, False), (5, True)):
                     for key, tls in (("mqtt", False), ("mqtt_tls", True)):
                         clients.append((MqttClient(ports[key], pki.client_context() if tls else None, version, alias), ports[key], tls))

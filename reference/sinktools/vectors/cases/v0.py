@@ -176,9 +176,9 @@ def connection_response() -> Builder:
                  "A quarantined human_message that is not UTF-8: bytes by default, invalid_utf8 under strict_utf8.",
                  ["CONN-7", "ERR-9"], ConnectionResponse(response=Response.QUARANTINED, machine_message=b"q", human_message=b"\xc3("),
                  bytes.fromhex("130171c328"), "invalid_utf8", {"strict_utf8": False})
-    for code in range(6, 16):
-        b.invalid(f"connection_response.code.{code}", f"Response code {code} is not defined in v0.", ["CONN-4"],
-                  bytes([0x10 | code]), "unknown_response_code")
+    for number in range(6, 16):
+        b.invalid(f"connection_response.code.{number}", f"Response code {number} is not defined in v0.", ["CONN-4"],
+                  bytes([0x10 | number]), "unknown_response_code")
     return b
 
 

@@ -214,9 +214,9 @@ def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
     b.invalid(f"{prefix}.extended.bit-6", "Extended header with bit 6 (compressed) set.", ["BATCH-13"],
               plain[:at] + b"\xff" + plain[at + 1:], "reserved_bit")
     b.invalid(f"{prefix}.extended.no-format-byte", "Extended header byte, then nothing.", ["BATCH-12"], plain[: at + 1], "truncated")
-    for codec in (3, 15):
-        b.invalid(f"{prefix}.extended.codec-{codec}", f"Codec {codec} is unassigned.", ["BATCH-14"],
-                  plain[: at + 1] + bytes([codec << 4]) + plain[at + 2:], "unknown_format")
+    for number in (3, 15):
+        b.invalid(f"{prefix}.extended.codec-{number}", f"Codec {number} is unassigned.", ["BATCH-14"],
+                  plain[: at + 1] + bytes([number << 4]) + plain[at + 2:], "unknown_format")
     for mode in (2, 15):
         b.invalid(f"{prefix}.extended.mode-{mode}", f"Mode {mode} is unassigned.", ["BATCH-14"],
                   plain[: at + 1] + bytes([mode]) + plain[at + 2:], "unknown_format")
@@ -351,7 +351,7 @@ def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
             [*r, "RECORD-9"], wrap(_records_batch(RECORD_HEALTH)))
     top, cols = _meter_parts()
     whole = head + top + b"".join(cols)
-    keys, offsets, timestamps, serial, interval = 0, 1, 2, 3, 4
+    keys, offsets, serial, interval = 0, 1, 3, 4  # column indices (2 is timestamps)
     phase, branch = len(cols) - 1, len(cols) - 3
 
     def swap(index: int, column: bytes) -> bytes:
