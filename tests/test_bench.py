@@ -171,7 +171,7 @@ def test_each_profile_times_the_encoding_of_its_own_events(monkeypatch: pytest.M
     # Every encode operation of a profile encodes that profile's events: the bytes it makes are the size its row
     # reports. (The operations were lambdas reading `publish`, `batch` and `events` when called, after the loop
     # over the profiles: every profile's encode rows timed the last profile's events.)
-    from sinkproto.bench import codec_bench
+    from sinktools.bench import codec_bench
 
     made: list[object] = []
 
