@@ -66,7 +66,7 @@ def test_the_crash_on_unknown_type_mutant_is_found_shrunk_and_replayed(tmp_path:
     pki = make_pki(tmp_path / "pki")
     port = free_port()
     # --exec: the runner restarts the mutant after each shrinking trial that crashed it
-    command = (f"{shlex.quote(sys.executable)} -m sinkcheck.selftest.mutants --mutant crash-on-unknown-type "
+    command = (f"{shlex.quote(sys.executable)} -m sinkcheck.cli _mutant-server --mutant crash-on-unknown-type "
                f"--listen {{host}}:{{port}} --certs {pki} --db {tmp_path / 'mutant.db'} --keepalive {KEEPALIVE}")
     finding = tmp_path / "finding.json"
     started = time.monotonic()

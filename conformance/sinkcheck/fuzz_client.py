@@ -19,11 +19,11 @@ server-mode code (which calls ``asyncio.run`` per trial) drives them as is.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import threading
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,18 +45,43 @@ from sinkproto import (
 from sinkproto.errors import DecodeError
 
 from .context import RunState
-from .fuzz_mode import FuzzSettings, _settings, finding_document, run_fuzz
+from .fuzz_mode import FuzzSettings, finding_document, load_sessions, replay_server, run_fuzz
 from .fuzz_mutations import Session, Write
 from .listener import ExecClient, Listener, server_tls_context
 from .model import Unsupported
 from .observe import CrashWatch, LogSource, Observer, TextSource
-from .profile import Profile, load_profile
+from .profile import Profile, ProfileOptions
 from .wire import CLOSED, Wire, describe_frame
 
-__all__ = ["ClientTarget", "client_seed_sessions", "register_client"]
+__all__ = ["ClientTarget", "FuzzClientCommand", "ReplayCommand", "client_seed_sessions", "fuzz_client", "replay_finding"]
 
 T = TypeVar("T")
 PUBLISH, PING, PONG = 4, 5, 6
+
+
+@dataclass(frozen=True)
+class FuzzClientCommand:
+    """``sink-check fuzz client --exec COMMAND``: where the runner listens, the client, the run, the finding."""
+
+    exec: str  # starts (and restarts) the client; {host}, {port} are replaced by the runner's socket
+    listen: tuple[str, int] = ("127.0.0.1", 0)
+    settings: FuzzSettings = FuzzSettings()
+    profile: ProfileOptions = ProfileOptions()  # --cert/--key: the runner's server identity
+    exec_log: Path | None = None  # where the client's output is appended
+    server_instance_id: int = 0x5EC0_0001  # what the runner answers with
+    out: Path | None = None  # where a finding is saved (default sink-fuzz-client-finding-seedS.json)
+
+
+@dataclass(frozen=True)
+class ReplayCommand:
+    """``sink-check replay FILE``: a finding saved by ``sink-check fuzz``, played again."""
+
+    file: Path
+    target: tuple[str, int] | None = None  # a server finding: the server (default: the one it was made against)
+    settings: FuzzSettings = FuzzSettings()
+    profile: ProfileOptions = ProfileOptions()
+    exec: str | None = None  # a client finding: the client to start (default: the command it was found with)
+    listen: tuple[str, int] = ("127.0.0.1", 0)  # a client finding: where the runner listens
 
 
 def client_seed_sessions(*, seed: int, server_instance_id: int) -> list[Session]:
@@ -296,7 +321,7 @@ def _decode(frame: bytes) -> object | None:
         return None
 
 
-# -- command line ------------------------------------------------------------------------------------------------
+# -- the commands ------------------------------------------------------------------------------------------------
 
 
 def client_document(target: ClientTarget, finding: Any, settings: FuzzSettings) -> dict[str, Any]:
@@ -306,27 +331,17 @@ def client_document(target: ClientTarget, finding: Any, settings: FuzzSettings) 
     return document
 
 
-def _client_profile(args: argparse.Namespace) -> Profile:
-    """As in client mode: --cert/--key are the runner's server identity."""
-    return load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key,
-                        identity="server")
-
-
-def cmd_fuzz_client(args: argparse.Namespace) -> int:
+def fuzz_client(command: FuzzClientCommand) -> int:
+    """Run ``sink-check fuzz client``: fuzz, shrink a finding, save it; the exit status."""
     try:
-        profile = _client_profile(args)
+        profile = command.profile.load(identity="server")  # as in client mode: --cert/--key are the runner's
     except (OSError, ValueError) as exc:
         print(f"sink-check: bad profile: {exc}")
         return 2
-    return _run_client(args, profile)
-
-
-def _run_client(args: argparse.Namespace, profile: Profile) -> int:
-    settings = _settings(args)
-    server_id = args.server_instance_id
+    settings = command.settings
+    server_id = command.server_instance_id
     try:
-        target = ClientTarget(tuple(args.listen), args.exec, profile, settings, server_id,
-                              Path(args.exec_log) if args.exec_log else None)
+        target = ClientTarget(command.listen, command.exec, profile, settings, server_id, command.exec_log)
     except (Unsupported, OSError) as exc:
         print(f"sink-check fuzz client: cannot listen: {exc}")
         return 2
@@ -346,7 +361,7 @@ def _run_client(args: argparse.Namespace, profile: Profile) -> int:
         if finding is None:
             print("no finding: the client completed a well-behaved session after every mutated exchange")
             return 0
-        out = Path(args.out or f"sink-fuzz-client-finding-seed{settings.seed}.json")
+        out = command.out or Path(f"sink-fuzz-client-finding-seed{settings.seed}.json")
         document = client_document(target, finding, settings)
     finally:
         target.close()
@@ -359,17 +374,14 @@ def _run_client(args: argparse.Namespace, profile: Profile) -> int:
     return 1
 
 
-def replay_client(document: dict[str, Any], args: argparse.Namespace, profile: Profile) -> int:
+def replay_client(document: dict[str, Any], command: ReplayCommand, profile: Profile) -> int:
     """``sink-check replay FILE --exec COMMAND`` for a client finding: exit 1 if it still reproduces."""
-    from .fuzz_mode import load_sessions
-
-    command = args.exec or document.get("exec")
-    if not command:
+    exec_command = command.exec or document.get("exec")
+    if not exec_command:
         print("sink-check replay: a client finding needs --exec COMMAND (the client to start)")
         return 2
     sessions = load_sessions(document)
-    settings = _settings(args)
-    target = ClientTarget(tuple(args.listen), command, profile, settings,
+    target = ClientTarget(command.listen, exec_command, profile, command.settings,
                           int(document.get("server_instance_id") or 0x5EC0_0001))
 
     async def run() -> str | None:
@@ -391,23 +403,16 @@ def replay_client(document: dict[str, Any], args: argparse.Namespace, profile: P
     return 1
 
 
-def register_client(roles: argparse._SubParsersAction, tls_options: Any) -> None:  # type: ignore[type-arg]
-    from .cli import _address
-
-    p = roles.add_parser("client", help="fuzz a Sink client: the runner listens as the server")
-    p.add_argument("--listen", type=_address, default=("127.0.0.1", 0), metavar="HOST:PORT",
-                   help="where the runner listens (default 127.0.0.1, any port)")
-    p.add_argument("--exec", required=True, metavar="COMMAND",
-                   help="starts (and restarts) the client; {host}, {port} are replaced by the runner's socket")
-    p.add_argument("--exec-log", metavar="FILE", help="append the client's output here")
-    p.add_argument("--seed", type=int, default=0, help="seed of the mutations: the same seed replays the same run")
-    p.add_argument("--duration", type=float, default=60.0, metavar="D", help="seconds of fuzzing (default 60)")
-    p.add_argument("--probe-every", type=int, default=1, metavar="N",
-                   help="check the client's health after every N exchanges (default 1)")
-    p.add_argument("--shrink-time", type=float, default=90.0, help="at most this many seconds of shrinking")
-    p.add_argument("--server-instance-id", type=lambda text: int(text, 0), default=0x5EC0_0001,
-                   help="the server_instance_id the runner answers with (default 0x5EC00001)")
-    p.add_argument("--out", metavar="FILE",
-                   help="where a finding is saved (default sink-fuzz-client-finding-seedS.json)")
-    tls_options(p)
-    p.set_defaults(func=cmd_fuzz_client)
+def replay_finding(command: ReplayCommand) -> int:
+    """Run ``sink-check replay FILE``: a server or a client finding, as the file says; exit 1 if it reproduces."""
+    try:
+        document = json.loads(command.file.read_text())
+        load_sessions(document)  # a file of another format is refused before anything starts
+        if document.get("mode") == "client":
+            # as in client mode: --cert/--key are the runner's server identity
+            return replay_client(document, command, command.profile.load(identity="server"))
+        profile = command.profile.load()
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"sink-check replay: {exc}")
+        return 2
+    return replay_server(document, target=command.target, profile=profile, settings=command.settings)

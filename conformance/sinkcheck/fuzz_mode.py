@@ -25,7 +25,6 @@ finding unshrunk.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -46,9 +45,10 @@ from .fuzz_mutations import Session, Write, ddmin, mutate, seed_sessions, unfram
 from .model import CheckFailed, Unsupported
 from .observe import CrashWatch, case_observer
 from .paths import peer_environment
-from .profile import Profile, load_profile
+from .profile import Profile, ProfileOptions
 
-__all__ = ["FORMAT", "Finding", "FuzzSettings", "PeerProcess", "Target", "register", "replay", "run_fuzz"]
+__all__ = ["FORMAT", "Finding", "FuzzServerCommand", "FuzzSettings", "PeerProcess", "Target", "fuzz_server", "replay",
+           "run_fuzz"]
 
 FORMAT = "sink-check-fuzz-session"
 FORMAT_VERSION = 1
@@ -65,6 +65,18 @@ class FuzzSettings:
     probe_timeout: float = 10.0
     shrink_time: float = 90.0
     recover: float = 5.0  # without --exec: how long to wait for a broken server to serve again
+
+
+@dataclass(frozen=True)
+class FuzzServerCommand:
+    """``sink-check fuzz server HOST:PORT``: the server, the run, the ``--exec`` peer, where a finding goes."""
+
+    target: tuple[str, int]
+    settings: FuzzSettings = FuzzSettings()
+    profile: ProfileOptions = ProfileOptions()
+    exec: str | None = None  # starts (and restarts, to shrink a crash) the server; {host}, {port} are replaced
+    exec_log: Path | None = None  # where the --exec server's output is appended
+    out: Path | None = None  # where a finding is saved (default sink-fuzz-finding-seedS.json)
 
 
 class Target:
@@ -429,30 +441,20 @@ def replay(target: Target, document: dict[str, Any]) -> str | None:
     return asyncio.run(run())
 
 
-# -- command line ------------------------------------------------------------------------------------------------
+# -- the command ------------------------------------------------------------------------------------------------
 
 
-def _profile(args: argparse.Namespace) -> Profile:
-    return load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key)
-
-
-def _settings(args: argparse.Namespace) -> FuzzSettings:
-    s = args.scale
-    return FuzzSettings(seed=args.seed, duration=args.duration, probe_every=args.probe_every, quiet=args.quiet * s,
-                        exchange_limit=args.exchange_limit * s, probe_timeout=10.0 * s, shrink_time=args.shrink_time,
-                        recover=args.recover * s)
-
-
-def cmd_fuzz(args: argparse.Namespace) -> int:
+def fuzz_server(command: FuzzServerCommand) -> int:
+    """Run ``sink-check fuzz server``: fuzz, shrink a finding, save it; the exit status."""
     try:
-        profile = _profile(args)
+        profile = command.profile.load()
     except (OSError, ValueError) as exc:
         print(f"sink-check: bad profile: {exc}")
         return 2
-    host, port = args.target
-    settings = _settings(args)
+    host, port = command.target
+    settings = command.settings
     target = Target(host, port, profile, settings)
-    peer = PeerProcess(args.exec, host, port, Path(args.exec_log) if args.exec_log else None) if args.exec else None
+    peer = PeerProcess(command.exec, host, port, command.exec_log) if command.exec else None
     try:
         if peer is not None:
             peer.start()
@@ -469,7 +471,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     if finding is None:
         print("no finding: the server served a well-behaved connection after every mutated exchange")
         return 0
-    out = Path(args.out or f"sink-fuzz-finding-seed{settings.seed}.json")
+    out = command.out or Path(f"sink-fuzz-finding-seed{settings.seed}.json")
     document = finding_document(finding, seed=settings.seed, target=target, settings=settings)
     out.write_text(json.dumps(document, indent=2) + "\n")
     sent = [s for s in finding.steps if s["direction"] == "sent"]
@@ -480,27 +482,20 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     return 1
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    try:
-        document = json.loads(Path(args.file).read_text())
-        sessions = load_sessions(document)
-        if document.get("mode") == "client":
-            from .fuzz_client import _client_profile, replay_client
-
-            return replay_client(document, args, _client_profile(args))
-        profile = _profile(args)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"sink-check replay: {exc}")
-        return 2
-    if args.target is not None:
-        host, port = args.target
+def replay_server(document: dict[str, Any], *, target: tuple[str, int] | None, profile: Profile,
+                  settings: FuzzSettings) -> int:
+    """``sink-check replay FILE [HOST:PORT]`` for a server finding: exit 1 if it still reproduces.
+    ``target``: the server (default: the one the finding was made against)."""
+    sessions = load_sessions(document)
+    if target is not None:
+        host, port = target
     else:
         host, _, port_text = str(document.get("target", "")).rpartition(":")
         port = int(port_text) if port_text.isdigit() else 0
-    target = Target(host, port, profile, _settings(args))
+    server = Target(host, port, profile, settings)
     writes = sum(len(s) for s in sessions)
     try:
-        failure = replay(target, document)
+        failure = replay(server, document)
     except (Unsupported, OSError) as exc:
         print(f"sink-check replay: cannot replay: {exc}")
         return 2
@@ -509,49 +504,3 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 0
     print(f"REPRODUCES against {host}:{port}: {failure}")
     return 1
-
-
-def _tls_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", metavar="FILE", help="the implementation's profile (TOML)")
-    p.add_argument("--ca", help="CA that signed the server certificate (overrides the profile)")
-    p.add_argument("--cert", help="client certificate of the main identity (overrides the profile)")
-    p.add_argument("--key", help="its key")
-    p.add_argument("--scale", type=float, default=1.0, help="multiply every timeout (slow peers, loaded CI)")
-    p.add_argument("--quiet", type=float, default=0.2, help="an exchange ends after this many silent seconds")
-    p.add_argument("--exchange-limit", type=float, default=3.0, help="longest exchange, seconds (default 3)")
-    p.add_argument("--recover", type=float, default=5.0,
-                   help="without --exec: seconds to wait for a broken server to serve again (default 5)")
-
-
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``sink-check fuzz server HOST:PORT`` and ``sink-check replay FILE [HOST:PORT]``."""
-    from .cli import _address
-
-    fuzz = sub.add_parser("fuzz", help="mutate valid sessions against a live peer (docs: conformance/fuzz-mode)")
-    roles = fuzz.add_subparsers(dest="role", required=True)
-    p = roles.add_parser("server", help="fuzz a Sink server")
-    p.add_argument("target", type=_address, metavar="HOST:PORT", help="the Sink server to fuzz")
-    p.add_argument("--seed", type=int, default=0, help="seed of the mutations: the same seed replays the same run")
-    p.add_argument("--duration", type=float, default=60.0, metavar="D", help="seconds of fuzzing (default 60)")
-    p.add_argument("--probe-every", type=int, default=1, metavar="N",
-                   help="check the server's health after every N exchanges (default 1)")
-    p.add_argument("--shrink-time", type=float, default=90.0, help="at most this many seconds of shrinking")
-    p.add_argument("--exec", metavar="COMMAND", help="start (and restart, to shrink a crash) the server with this "
-                                                     "command ({host}, {port} are replaced)")
-    p.add_argument("--exec-log", metavar="FILE", help="append the --exec server's output here")
-    p.add_argument("--out", metavar="FILE", help="where a finding is saved (default sink-fuzz-finding-seedS.json)")
-    _tls_options(p)
-    p.set_defaults(func=cmd_fuzz)
-    from .fuzz_client import register_client
-
-    register_client(roles, _tls_options)
-    r = sub.add_parser("replay", help="replay a fuzz finding; exit 1 if it still reproduces")
-    r.add_argument("file", metavar="FILE", help="a finding saved by `sink-check fuzz` (JSON)")
-    r.add_argument("target", type=_address, metavar="HOST:PORT", nargs="?",
-                   help="the server (default: the one the finding was made against)")
-    r.add_argument("--exec", metavar="COMMAND",
-                   help="a client finding: the client to start (default: the command it was found with)")
-    r.add_argument("--listen", type=_address, default=("127.0.0.1", 0), metavar="HOST:PORT",
-                   help="a client finding: where the runner listens (default 127.0.0.1, any port)")
-    _tls_options(r)
-    r.set_defaults(func=cmd_replay, seed=0, duration=0.0, probe_every=1, shrink_time=0.0)
