@@ -180,7 +180,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def _fuzz_settings(args: argparse.Namespace) -> Any:
-    from .fuzz_mode import FuzzSettings
+    from .fuzz import FuzzSettings
 
     s = args.scale
     return FuzzSettings(seed=args.seed, duration=args.duration, probe_every=args.probe_every, quiet=args.quiet * s,
@@ -189,14 +189,14 @@ def _fuzz_settings(args: argparse.Namespace) -> Any:
 
 
 def cmd_fuzz_server(args: argparse.Namespace) -> int:
-    from .fuzz_mode import FuzzServerCommand, fuzz_server
+    from .fuzz import FuzzServerCommand, fuzz_server
 
     return fuzz_server(FuzzServerCommand(target=args.target, settings=_fuzz_settings(args), profile=_profile(args),
                                          exec=args.exec, exec_log=_path(args.exec_log), out=_path(args.out)))
 
 
 def cmd_fuzz_client(args: argparse.Namespace) -> int:
-    from .fuzz_client import FuzzClientCommand, fuzz_client
+    from .fuzz import FuzzClientCommand, fuzz_client
 
     return fuzz_client(FuzzClientCommand(exec=args.exec, listen=tuple(args.listen), settings=_fuzz_settings(args),
                                          profile=_profile(args), exec_log=_path(args.exec_log),
@@ -204,7 +204,7 @@ def cmd_fuzz_client(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .fuzz_client import ReplayCommand, replay_finding
+    from .fuzz import ReplayCommand, replay_finding
 
     return replay_finding(ReplayCommand(file=Path(args.file), target=args.target, settings=_fuzz_settings(args),
                                         profile=_profile(args), exec=args.exec, listen=tuple(args.listen)))

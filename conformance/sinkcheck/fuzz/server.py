@@ -39,13 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .context import CaseContext, RunState
-from .fuzz_mutations import Session, Write, ddmin, mutate, seed_sessions, unframe
-from .model import CheckFailed, Unsupported
-from .observe import CrashWatch, case_observer
-from .paths import peer_environment
-from .profile import Profile, ProfileOptions
+from .. import __version__
+from ..context import CaseContext, RunState
+from ..fuzz_mutations import Session, Write, ddmin, mutate, seed_sessions, unframe
+from ..model import CheckFailed, Unsupported
+from ..observe import CrashWatch, case_observer
+from ..paths import peer_environment
+from ..profile import Profile, ProfileOptions
 
 __all__ = ["FORMAT", "Finding", "FuzzServerCommand", "FuzzSettings", "PeerProcess", "Target", "fuzz_server", "replay",
            "run_fuzz"]

@@ -44,14 +44,14 @@ from sinkproto import (
 )
 from sinkproto.errors import DecodeError
 
-from .context import RunState
-from .fuzz_mode import FuzzSettings, finding_document, load_sessions, replay_server, run_fuzz
-from .fuzz_mutations import Session, Write
-from .listener import ExecClient, Listener, server_tls_context
-from .model import Unsupported
-from .observe import CrashWatch, LogSource, Observer, TextSource
-from .profile import Profile, ProfileOptions
-from .wire import CLOSED, Wire, describe_frame
+from ..context import RunState
+from ..fuzz_mutations import Session, Write
+from ..listener import ExecClient, Listener, server_tls_context
+from ..model import Unsupported
+from ..observe import CrashWatch, LogSource, Observer, TextSource
+from ..profile import Profile, ProfileOptions
+from ..wire import CLOSED, Wire, describe_frame
+from .server import FuzzSettings, finding_document, load_sessions, replay_server, run_fuzz
 
 __all__ = ["ClientTarget", "FuzzClientCommand", "ReplayCommand", "client_seed_sessions", "fuzz_client", "replay_finding"]
 
