@@ -20,7 +20,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .cases import catalogue
 from .console import make_console, print_list
@@ -28,6 +28,9 @@ from .model import Case
 from .profile import ProfileOptions
 from .run import RunSettings, run_and_report, run_client_mode
 from .runner import select
+
+if TYPE_CHECKING:
+    from .fuzz import FuzzSettings
 
 __all__ = ["main", "build_parser", "add_docs_url_option", "EXIT_CODES", "HIDDEN_COMMANDS"]
 
@@ -179,7 +182,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         reference_store=_path(args.reference_store), json=_path(args.json)))
 
 
-def _fuzz_settings(args: argparse.Namespace) -> Any:
+def _fuzz_settings(args: argparse.Namespace) -> FuzzSettings:
     from .fuzz import FuzzSettings
 
     s = args.scale
@@ -318,7 +321,7 @@ def _matrix_options(parser: argparse.ArgumentParser) -> None:
                         help="--matrix: bandwidth the proxy allows in each direction")
 
 
-def _codec_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _codec_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``sink-check codec`` (:mod:`.codec_mode`)."""
     from .codec_protocol import SINK_VERSIONS
 
@@ -343,7 +346,7 @@ def _codec_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.set_defaults(func=cmd_codec)
 
 
-def _load_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _load_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``sink-check load server HOST:PORT`` (:mod:`.load_mode`)."""
     load = sub.add_parser("load", help="load test: many concurrent mTLS clients publishing (docs: conformance/load-mode)")
     roles = load.add_subparsers(dest="role", required=True)
@@ -387,7 +390,7 @@ def _fuzz_options(p: argparse.ArgumentParser) -> None:
                    help="without --exec: seconds to wait for a broken server to serve again (default 5)")
 
 
-def _fuzz_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _fuzz_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``sink-check fuzz server HOST:PORT``, ``fuzz client`` and ``replay FILE [HOST:PORT]`` (:mod:`.fuzz`)."""
     fuzz = sub.add_parser("fuzz", help="mutate valid sessions against a live peer (docs: conformance/fuzz-mode)")
     roles = fuzz.add_subparsers(dest="role", required=True)

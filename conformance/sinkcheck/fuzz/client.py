@@ -5,12 +5,12 @@ identity, as in client mode) and starts the client under test with
 ``--exec``. Each *exchange* takes the client's next connection, reads its
 connection request and plays one mutated seed session of server frames (the
 response, events the server publishes, ACK, NACK, PING; mutated by
-:mod:`.fuzz_mutations`), reads what the client does until it closes, PONGs
+:mod:`sinkcheck.fuzz_mutations`), reads what the client does until it closes, PONGs
 the session's last PING, stays quiet or the limit passes, and closes. The
 health probe then checks that the client process is still running and that
 its next connection completes a well-behaved session: handshake, one of its
 PUBLISHes ACKed, PING/PONG. A failing probe makes a finding, shrunk and saved
-as in server fuzzing (:mod:`.fuzz_mode`, whose loop and shrinker this reuses).
+as in server fuzzing (the same loop, :mod:`.loop`, and shrinker, :mod:`.shrink`).
 
 The listener and the client process live in an event loop on a thread of
 their own; ``play`` and ``probe`` are coroutines that run there, so the
@@ -23,7 +23,6 @@ import asyncio
 import json
 import threading
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,39 +48,16 @@ from ..fuzz_mutations import Session, Write
 from ..listener import ExecClient, Listener, server_tls_context
 from ..model import Unsupported
 from ..observe import CrashWatch, LogSource, Observer, TextSource
-from ..profile import Profile, ProfileOptions
+from ..profile import Profile
 from ..wire import CLOSED, Wire, describe_frame
-from .server import FuzzSettings, finding_document, load_sessions, replay_server, run_fuzz
+from .loop import run_fuzz
+from .session_file import Finding, finding_document, load_sessions
+from .settings import FuzzClientCommand, FuzzSettings, ReplayCommand
 
-__all__ = ["ClientTarget", "FuzzClientCommand", "ReplayCommand", "client_seed_sessions", "fuzz_client", "replay_finding"]
+__all__ = ["ClientTarget", "client_document", "client_seed_sessions", "fuzz_client", "replay_client"]
 
 T = TypeVar("T")
 PUBLISH, PING, PONG = 4, 5, 6
-
-
-@dataclass(frozen=True)
-class FuzzClientCommand:
-    """``sink-check fuzz client --exec COMMAND``: where the runner listens, the client, the run, the finding."""
-
-    exec: str  # starts (and restarts) the client; {host}, {port} are replaced by the runner's socket
-    listen: tuple[str, int] = ("127.0.0.1", 0)
-    settings: FuzzSettings = FuzzSettings()
-    profile: ProfileOptions = ProfileOptions()  # --cert/--key: the runner's server identity
-    exec_log: Path | None = None  # where the client's output is appended
-    server_instance_id: int = 0x5EC0_0001  # what the runner answers with
-    out: Path | None = None  # where a finding is saved (default sink-fuzz-client-finding-seedS.json)
-
-
-@dataclass(frozen=True)
-class ReplayCommand:
-    """``sink-check replay FILE``: a finding saved by ``sink-check fuzz``, played again."""
-
-    file: Path
-    target: tuple[str, int] | None = None  # a server finding: the server (default: the one it was made against)
-    settings: FuzzSettings = FuzzSettings()
-    profile: ProfileOptions = ProfileOptions()
-    exec: str | None = None  # a client finding: the client to start (default: the command it was found with)
-    listen: tuple[str, int] = ("127.0.0.1", 0)  # a client finding: where the runner listens
 
 
 def client_seed_sessions(*, seed: int, server_instance_id: int) -> list[Session]:
@@ -111,7 +87,7 @@ def client_seed_sessions(*, seed: int, server_instance_id: int) -> list[Session]
 
 
 class _Peer:
-    """What :class:`fuzz_mode.Shrinker` restarts: the client process (its connections left over are closed)."""
+    """What :class:`.shrink.Shrinker` restarts: the client process (its connections left over are closed)."""
 
     def __init__(self, target: ClientTarget) -> None:
         self.target = target
@@ -124,7 +100,7 @@ class _Peer:
 
 
 class ClientTarget:
-    """The client under test, behind the runner's listener; duck-types :class:`fuzz_mode.Target`."""
+    """The client under test, behind the runner's listener: a :class:`.supervisor.FuzzTarget`."""
 
     def __init__(self, listen: tuple[str, int], command: str, profile: Profile, settings: FuzzSettings,
                  server_instance_id: int, log_path: Path | None = None) -> None:
@@ -324,8 +300,9 @@ def _decode(frame: bytes) -> object | None:
 # -- the commands ------------------------------------------------------------------------------------------------
 
 
-def client_document(target: ClientTarget, finding: Any, settings: FuzzSettings) -> dict[str, Any]:
-    document = finding_document(finding, seed=settings.seed, target=target, settings=settings)  # type: ignore[arg-type]
+def client_document(target: ClientTarget, finding: Finding, settings: FuzzSettings) -> dict[str, Any]:
+    """The session file of a client finding: a server finding's, with the client's command and instance id."""
+    document = finding_document(finding, seed=settings.seed, target=target, settings=settings)
     document.update(mode="client", target=f"listen {target.host}:{target.port}", exec=target.command,
                     client_instance_id=target.client_instance_id)
     return document
@@ -349,7 +326,7 @@ def fuzz_client(command: FuzzClientCommand) -> int:
         print(f"sink-check fuzz client: listening on {target.host}:{target.port}, seed {settings.seed}, "
               f"{settings.duration:g} s", flush=True)
         seeds = client_seed_sessions(seed=settings.seed, server_instance_id=server_id)
-        finding, figures = run_fuzz(target, settings, peer=target.peer, seeds=seeds,  # type: ignore[arg-type]
+        finding, figures = run_fuzz(target, settings, peer=target.peer, seeds=seeds,
                                     say=lambda text: print(text, flush=True))
     except (Unsupported, RuntimeError, OSError) as exc:
         print(f"sink-check fuzz client: cannot fuzz: {exc}")
@@ -401,18 +378,3 @@ def replay_client(document: dict[str, Any], command: ReplayCommand, profile: Pro
         return 0
     print(f"REPRODUCES against the client: {failure}")
     return 1
-
-
-def replay_finding(command: ReplayCommand) -> int:
-    """Run ``sink-check replay FILE``: a server or a client finding, as the file says; exit 1 if it reproduces."""
-    try:
-        document = json.loads(command.file.read_text())
-        load_sessions(document)  # a file of another format is refused before anything starts
-        if document.get("mode") == "client":
-            # as in client mode: --cert/--key are the runner's server identity
-            return replay_client(document, command, command.profile.load(identity="server"))
-        profile = command.profile.load()
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"sink-check replay: {exc}")
-        return 2
-    return replay_server(document, target=command.target, profile=profile, settings=command.settings)
