@@ -150,14 +150,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_selftest(args: argparse.Namespace) -> int:
     from .selftest import SelftestSettings, selftest
 
-    settings = SelftestSettings(include=_globs(args.cases), exclude=_globs(args.exclude), slow=not args.no_slow,
-                                run=_run_settings(args), mutants=not args.no_mutants,
+    settings = SelftestSettings(include=tuple(args.cases or ()), exclude=tuple(args.exclude or ()),
+                                slow=not args.no_slow, run=_run_settings(args), mutants=not args.no_mutants,
                                 mutant_workers=args.mutant_workers)
     return selftest(settings, make_console())
-
-
-def _globs(values: list[str] | None) -> tuple[str, ...] | None:
-    return None if values is None else tuple(values)
 
 
 def cmd_codec(args: argparse.Namespace) -> int:

@@ -58,8 +58,8 @@ PYTHON_CRASH_PATTERN = (r"^Traceback \(most recent call last\):|^Task exception 
 class SelftestSettings:
     """``sink-check selftest``: which cases, how the runs go and where their reports go, and the mutants."""
 
-    include: tuple[str, ...] | None = None  # only cases whose ID matches one of these globs
-    exclude: tuple[str, ...] | None = None  # skip cases whose ID matches one of these globs
+    include: tuple[str, ...] = ()  # only cases whose ID matches one of these globs (none: every case)
+    exclude: tuple[str, ...] = ()  # skip cases whose ID matches one of these globs
     slow: bool = True  # run the slow cases (those that wait 1.5 K)
     run: RunSettings = RunSettings()  # the reference runs' reports; the client runs' go next to them
     mutants: bool = True  # False: only the reference server and client
@@ -136,8 +136,7 @@ def _targets(mutant_targets: tuple[str, ...], cases: list[Case]) -> list[Case]:
 def selftest(settings: SelftestSettings, console: Console) -> int:
     """Run the self-test: the reference server and client, then every mutant; the exit status."""
     all_cases = catalogue()
-    include = list(settings.include) if settings.include is not None else None
-    exclude = list(settings.exclude) if settings.exclude is not None else None
+    include, exclude = list(settings.include), list(settings.exclude)
     server_cases = select([c for c in all_cases if c.mode == "server"], include=include, exclude=exclude,
                           slow=settings.slow)
     client_cases = select([c for c in all_cases if c.mode == "client"], include=include, exclude=exclude,
