@@ -45,7 +45,6 @@ EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
     "client": (*_VERDICT[:2], (2, "a runner error, a bad profile, or client mode cannot run (e.g. the port is taken)")),
     "selftest": ((0, "the reference server and client passed, and every mutant was caught by its target cases"),
                  (1, "the reference failed, a mutant was not caught, or a case is no mutant's target")),
-    "profile": ((0, "the template was printed"), (2, "the kit has no profile of that name")),
     "codec": ((0, "no check failed"), (1, "a check failed"), (2, "the shim failed (it died or answered out of step)")),
     "load server": ((0, "the load verdict passed"), (1, "it failed (lost or duplicated events, errors)"),
                     (2, "it cannot run: identities, file descriptors or the profile")),
