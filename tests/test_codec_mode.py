@@ -266,10 +266,9 @@ def test_protocol_edges_are_answered_never_hung() -> None:
 def test_the_docs_options_table_lists_every_option() -> None:
     import argparse
 
-    from sinkcheck.codec_mode import register
+    from sinkcheck.cli import build_parser
 
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
+    parser = build_parser()
     codec = next(a for a in parser._subparsers._group_actions if isinstance(a, argparse._SubParsersAction)).choices["codec"]
     options = {o for action in codec._actions for o in action.option_strings if o.startswith("--") and o != "--help"}
     page = (ROOT / "docs" / "conformance" / "codec-mode.md").read_text()

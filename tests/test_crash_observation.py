@@ -276,7 +276,7 @@ def test_a_started_client_that_dies_on_its_own_is_a_crash_a_stopped_one_is_not(t
 
 
 def test_fuzz_counts_a_logged_crash_as_a_finding_shrinks_and_replays_it(pki: Path, tmp_path: Path) -> None:
-    from sinkcheck.fuzz_mode import FuzzSettings, Target, finding_document, replay, run_fuzz
+    from sinkcheck.fuzz import FuzzSettings, Target, finding_document, replay, run_fuzz
 
     profile, extra = observed_profile(reference_profile(pki), tmp_path, "fuzz")
     settings = FuzzSettings(seed=1, duration=5.0, shrink_time=30.0)

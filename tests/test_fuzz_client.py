@@ -19,7 +19,7 @@ def tls(pki: Path) -> list[str]:  # client mode: the runner presents the server 
 
 
 def client_command(pki: Path, db: Path, mutant: str | None = None) -> str:
-    entry = f"-m sinkcheck.selftest.client_mutants --mutant {mutant}" if mutant else "-m sinktools.cli connect"
+    entry = f"-m sinkcheck.cli _mutant-client --mutant {mutant}" if mutant else "-m sinktools.cli connect"
     return (f"{shlex.quote(sys.executable)} {entry} --server {{host}}:{{port}} --certs {shlex.quote(str(pki))} "
             f"--name sc-main --db {shlex.quote(str(db))} --keepalive 1 --publish 200")
 

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from sinkcheck.fuzz import load_sessions
 from sinkcheck.fuzz_mutations import Write, ddmin, mutate, seed_sessions, unframe
 from sinkcheck.selftest import KEEPALIVE, make_pki, reference_server
 from sinktest import ROOT
@@ -66,7 +67,7 @@ def test_the_crash_on_unknown_type_mutant_is_found_shrunk_and_replayed(tmp_path:
     pki = make_pki(tmp_path / "pki")
     port = free_port()
     # --exec: the runner restarts the mutant after each shrinking trial that crashed it
-    command = (f"{shlex.quote(sys.executable)} -m sinkcheck.selftest.mutants --mutant crash-on-unknown-type "
+    command = (f"{shlex.quote(sys.executable)} -m sinkcheck.cli _mutant-server --mutant crash-on-unknown-type "
                f"--listen {{host}}:{{port}} --certs {pki} --db {tmp_path / 'mutant.db'} --keepalive {KEEPALIVE}")
     finding = tmp_path / "finding.json"
     started = time.monotonic()
@@ -87,3 +88,20 @@ def test_the_crash_on_unknown_type_mutant_is_found_shrunk_and_replayed(tmp_path:
         with reference_server(pki, tmp_path, mutant=mutant) as (host, port):
             replay = sink_check("replay", str(finding), f"{host}:{port}", *tls(pki), timeout=60)
         assert replay.returncode == expected, (mutant, replay.stdout + replay.stderr)
+
+
+def test_a_session_file_saved_before_the_fuzz_package_split_still_replays(tmp_path: Path) -> None:
+    """tests/data/fuzz-finding-server-format1.json: a finding against the crash-on-unknown-type mutant as
+    `sink-check fuzz server` saved it before sinkcheck.fuzz was split out of fuzz_mode.py (format 1, kept
+    unshrunk with --shrink-time 0: four connections, a pause, received steps and a note)."""
+    path = ROOT / "tests" / "data" / "fuzz-finding-server-format1.json"
+    sessions = load_sessions(json.loads(path.read_text()))
+    assert [len(s) for s in sessions] == [2, 5, 3, 0]  # only the sent steps; the note leaves its connection empty
+    assert sessions[1][1] == Write(bytes.fromhex("00023001"), 0.02)
+    assert any(body and body[0] >> 4 >= 8 for body in (unframe(w.data) for w in sessions[2]))  # the crashing frame
+    pki = make_pki(tmp_path / "pki")
+    for mutant, expected in (("crash-on-unknown-type", 1), (None, 0)):
+        with reference_server(pki, tmp_path, mutant=mutant) as (host, port):
+            replay = sink_check("replay", str(path), f"{host}:{port}", *tls(pki), timeout=60)
+        assert replay.returncode == expected, (mutant, replay.stdout + replay.stderr)
+        assert ("REPRODUCES" if expected else "does not reproduce: ") in replay.stdout, replay.stdout

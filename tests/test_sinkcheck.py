@@ -103,6 +103,25 @@ def test_every_case_is_the_target_of_a_mutant() -> None:
     assert [c.id for c in catalogue() if not any(fnmatch.fnmatchcase(c.id, g) for g in globs)] == []
 
 
+def test_every_mutant_runs_through_the_hidden_subcommands_and_changes_only_real_serve_options() -> None:
+    """The self-test starts each mutant as `sink-check _mutant-server/_mutant-client --mutant NAME`; the
+    `sink serve` options a server mutant changes (Mutant.serve) must be ones `sink serve` has, or the change
+    would go nowhere and the mutant would be the reference."""
+    from sinkcheck.cli import build_hidden_parser, build_parser
+    from sinkcheck.selftest.client_mutants import FUZZ_CLIENT_MUTANTS
+    from sinkcheck.selftest.mutants import SLOW_MUTANTS
+
+    hidden = build_hidden_parser()
+    for mutant in MUTANTS + SLOW_MUTANTS:
+        args = hidden.parse_args(["_mutant-server", "--mutant", mutant.name])
+        assert set(mutant.serve) <= set(vars(args)), (mutant.name, set(mutant.serve) - set(vars(args)))
+    assert sum(bool(m.serve) for m in MUTANTS) == 6  # quarantine, app version, publish-on-connect, poison, v0, readers
+    for client_mutant in CLIENT_MUTANTS + FUZZ_CLIENT_MUTANTS:
+        args = hidden.parse_args(["_mutant-client", "--mutant", client_mutant.name, "--server", "127.0.0.1:7443"])
+        assert args.mutant == client_mutant.name
+    assert "_mutant" not in build_parser().format_help()  # hidden: not among the commands a person sees
+
+
 def test_committed_profiles_and_expected_failures_are_valid() -> None:
     profile = load_profile(ROOT / "conformance/profiles/reference.toml")
     assert profile.identity("server") is not None and profile.client.exec and "{port}" in profile.client.exec

@@ -8,7 +8,6 @@ answer in time is killed and restarted, the check is reported as failed
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import fnmatch
@@ -42,11 +41,30 @@ from .codec_protocol import (
 )
 from .paths import peer_environment
 
-__all__ = ["ShimError", "Shim", "CheckResult", "CaseOutcome", "run_codec", "codec_report", "register", "cmd_codec"]
+__all__ = ["ShimError", "Shim", "CheckResult", "CaseOutcome", "CodecSettings", "run_codec", "codec_report", "check_codec"]
 
 REPORT_SCHEMA_VERSION = 1
 #: Worst first: the outcome of a case is that of its worst check.
 ORDER = ("fail", "unsupported", "pass")
+
+
+@dataclass(frozen=True)
+class CodecSettings:
+    """``sink-check codec``: the shim, the cases, and the reports."""
+
+    exec: str  # the command that starts the shim
+    versions: tuple[int, ...] = SINK_VERSIONS  # Sink protocol versions whose cases run
+    seed: int = 0  # seed of the generated cases
+    examples: int = 500  # generated cases (0: none)
+    vectors: bool = True  # run the golden vectors too
+    vector_dirs: tuple[Path, ...] = ()  # golden vector folders (default: vectors/v0, vectors/v1 of the versions)
+    timeout: float = 5.0  # seconds per request before the shim is restarted
+    include: tuple[str, ...] = ()  # only case IDs matching one of these globs (none: every case)
+    exclude: tuple[str, ...] = ()  # skip case IDs matching one of these globs
+    json: Path | None = None
+    html: Path | None = None
+    list_only: bool = False  # list the cases and exit
+    verbose: bool = False  # print passing cases and checks too
 
 
 class ShimError(Exception):
@@ -464,7 +482,7 @@ def registry_dir() -> Path | None:
         return None
 
 
-def load_cases(args: argparse.Namespace, versions: tuple[int, ...]) -> tuple[list[CodecCase], dict[str, float]]:
+def load_cases(settings: CodecSettings, versions: tuple[int, ...]) -> tuple[list[CodecCase], dict[str, float]]:
     """The vector cases (``--vectors`` folders, else vectors/v0 and vectors/v1 of the versions run), then the
     generated ones; with the seconds each part took."""
     from .codec_strategies import generate
@@ -472,8 +490,8 @@ def load_cases(args: argparse.Namespace, versions: tuple[int, ...]) -> tuple[lis
     timings: dict[str, float] = {}
     started = time.perf_counter()
     cases: list[CodecCase] = []
-    if not args.no_vectors:
-        folders = [Path(v) for v in args.vectors] if args.vectors else [VECTOR_DIRS[v] for v in versions]
+    if settings.vectors:
+        folders = list(settings.vector_dirs) if settings.vector_dirs else [VECTOR_DIRS[v] for v in versions]
         for folder in folders:
             if folder is None:
                 raise FileNotFoundError("vectors/v0 not found; run from a checkout of the kit or pass --vectors")
@@ -483,38 +501,39 @@ def load_cases(args: argparse.Namespace, versions: tuple[int, ...]) -> tuple[lis
             cases += [c for c in found if c.version in versions]
     timings["vectors"] = time.perf_counter() - started
     started = time.perf_counter()
-    cases += generate(args.seed, args.examples, versions)
+    cases += generate(settings.seed, settings.examples, versions)
     timings["generation"] = time.perf_counter() - started
     return cases, timings
 
 
-def cmd_codec(args: argparse.Namespace) -> int:
+def check_codec(settings: CodecSettings) -> int:
+    """Run ``sink-check codec``: every selected case through the shim; print and write the report."""
     console = Console()
-    versions = tuple(sorted(set(args.protocol_version or SINK_VERSIONS)))
+    versions = tuple(sorted(set(settings.versions or SINK_VERSIONS)))
     try:
-        cases, timings = load_cases(args, versions)
+        cases, timings = load_cases(settings, versions)
     except FileNotFoundError as exc:
         console.print(f"[bold magenta]sink-check codec: {exc}[/]", highlight=False)
         return 2
-    cases = select_cases(cases, args.cases, args.exclude)
-    if args.list:
+    cases = select_cases(cases, list(settings.include), list(settings.exclude))
+    if settings.list_only:
         for case in cases:
             console.print(f"{case.id:<56} {case.source:<9} v{case.version} {','.join(case.requirements)}",
                           highlight=False)
         return 0
     started_at, started = dt.datetime.now(dt.timezone.utc), time.monotonic()
     console.print(f"sink-check codec: {len(cases)} cases of protocol version(s) {', '.join(map(str, versions))} "
-                  f"(seed {args.seed}, {args.examples} generated) through `{args.exec}`", highlight=False)
+                  f"(seed {settings.seed}, {settings.examples} generated) through `{settings.exec}`", highlight=False)
     exchange = time.perf_counter()
     try:
         hello, outcomes, restarts = asyncio.run(run_codec(
-            cases, args.exec, timeout=args.timeout, schemas=registry_dir(),
-            on_case=lambda o: _print_case(console, o, args.verbose)))
+            cases, settings.exec, timeout=settings.timeout, schemas=registry_dir(),
+            on_case=lambda o: _print_case(console, o, settings.verbose)))
     except ShimError as exc:
         console.print(f"[bold magenta]sink-check codec: {exc}[/]", highlight=False)
         return 2
     timings["exchange"] = time.perf_counter() - exchange
-    report = codec_report(outcomes, hello=hello, command=args.exec, seed=args.seed, examples=args.examples,
+    report = codec_report(outcomes, hello=hello, command=settings.exec, seed=settings.seed, examples=settings.examples,
                           restarts=restarts, started=started_at, duration=time.monotonic() - started,
                           versions=versions, timings=timings)
     summary = report["summary"]
@@ -527,41 +546,18 @@ def cmd_codec(args: argparse.Namespace) -> int:
                       f"{declared}", highlight=False)
     console.print("[bold]cases:[/] " + ", ".join(f"{n} {k}" for k, n in summary["cases"].items())
                   + "  [bold]checks:[/] " + ", ".join(f"{n} {k}" for k, n in summary["checks"].items())
-                  + f"  (shim restarts: {restarts}, seed {args.seed})", highlight=False)
-    console.print(f"time: vectors loaded in {timings['vectors']:.2f} s, {args.examples} cases generated in "
+                  + f"  (shim restarts: {restarts}, seed {settings.seed})", highlight=False)
+    console.print(f"time: vectors loaded in {timings['vectors']:.2f} s, {settings.examples} cases generated in "
                   f"{timings['generation']:.2f} s, exchange with the shim {timings['exchange']:.2f} s", highlight=False)
     from .coverage import report_coverage
 
     report["requirements"] = report_coverage(console, coverage_results(outcomes), mode="codec",
                                              catalogue=[c.requirements for case in cases for c in case.checks])
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
-    if args.html:
+    if settings.json:
+        settings.json.write_text(json.dumps(report, indent=1) + "\n")
+    if settings.html:
         from .codec_html import write_codec_html
 
-        write_codec_html(report, Path(args.html))
+        write_codec_html(report, settings.html)
     console.print(f"exit code {summary['exit_code']}", highlight=False)
     return int(summary["exit_code"])
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``sink-check codec`` to the command line."""
-    p = sub.add_parser("codec", help="test a codec through a shim subprocess (docs: conformance/codec-mode)")
-    p.add_argument("--exec", required=True, metavar="COMMAND",
-                   help="starts the shim; it speaks the codec-mode protocol on stdin/stdout")
-    p.add_argument("--protocol-version", type=int, action="append", choices=list(SINK_VERSIONS), metavar="N",
-                   help="only cases of this Sink protocol version, 0 or 1 (repeatable; default: both)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated cases (default 0)")
-    p.add_argument("--examples", type=int, default=500, metavar="N", help="generated cases (default 500; 0: none)")
-    p.add_argument("--no-vectors", action="store_true", help="only generated cases")
-    p.add_argument("--vectors", action="append", metavar="DIR",
-                   help="golden vector folder; its files' spec_version is the cases' protocol version (repeatable; "
-                        "default: vectors/v0 and vectors/v1 of this checkout)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds per request before the shim is restarted")
-    p.add_argument("--cases", action="append", metavar="GLOB", help="only case IDs matching (repeatable)")
-    p.add_argument("--exclude", action="append", metavar="GLOB", help="skip case IDs matching (repeatable)")
-    p.add_argument("--json", metavar="FILE", help="write the JSON report")
-    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
-    p.add_argument("--list", action="store_true", help="list the cases and exit")
-    p.add_argument("-v", "--verbose", action="store_true", help="print passing cases and checks too")
-    p.set_defaults(func=cmd_codec)

@@ -19,7 +19,6 @@ verdict comes from the bytes received, never from the reference state machine.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import json
@@ -55,10 +54,10 @@ from sinkproto import (
 )
 
 from . import __version__
-from .profile import Identity, Profile, load_profile
+from .profile import Identity, Profile, ProfileOptions
 
-__all__ = ["LoadSettings", "LoadResult", "StoreCheck", "run_load", "check_store", "load_checks", "mint_identities",
-           "identities_from_dir", "raise_fd_limit", "register", "percentile"]
+__all__ = ["LoadCommand", "LoadSettings", "LoadResult", "StoreCheck", "load_server", "run_load", "check_store",
+           "load_checks", "mint_identities", "identities_from_dir", "raise_fd_limit", "percentile"]
 
 REPORT_SCHEMA_VERSION = 2
 #: What a load run observes, and the requirement each observation can show broken. A run marks a
@@ -82,6 +81,20 @@ class LoadSettings:
     connect_timeout: float = 30.0
     event_size: int = 64  # bytes of event_data
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class LoadCommand:
+    """``sink-check load server HOST:PORT``: the server, the run, and where identities and reports come from."""
+
+    target: tuple[str, int]
+    settings: LoadSettings
+    profile: ProfileOptions = ProfileOptions()
+    identities: Path | None = None  # client-NAME.pem/.key pairs (with mint_ca_key: where minted ones are kept)
+    mint_ca_key: Path | None = None  # issue one client certificate per client with this CA key ...
+    mint_ca_cert: Path | None = None  # ... and this CA certificate (default: the profile's CA)
+    reference_store: Path | None = None  # the database of the `sink serve` under test
+    json: Path | None = None  # where the JSON report goes
 
 
 @dataclass
@@ -565,43 +578,42 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     console.print(f"[{style}]{report['verdict'].upper()}[/]{note}", highlight=False)
 
 
-def cmd_load(args: argparse.Namespace) -> int:
+def load_server(command: LoadCommand) -> int:
+    """Run ``sink-check load server``: check identities and limits, load the server, print and write the report."""
     console = Console()
+    settings = command.settings
     try:
-        profile = load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key)
+        profile = command.profile.load()
         if profile.ca is None:
             raise ValueError("no CA for the server certificate: --ca or the profile's ca")
-        if args.mint_ca_key:
-            folder = Path(args.identities) if args.identities else Path(tempfile.mkdtemp(prefix="sink-load-"))
-            identities = mint_identities(Path(args.mint_ca_cert or profile.ca), Path(args.mint_ca_key), args.clients,
+        if command.mint_ca_key:
+            folder = command.identities or Path(tempfile.mkdtemp(prefix="sink-load-"))
+            identities = mint_identities(command.mint_ca_cert or profile.ca, command.mint_ca_key, settings.clients,
                                          folder)
-        elif args.identities:
-            identities = identities_from_dir(Path(args.identities))
+        elif command.identities:
+            identities = identities_from_dir(command.identities)
         else:
             identities = [i for i in (profile.identity("main"),) if i is not None]
-        if len(identities) < args.clients:
-            raise ValueError(f"{args.clients} clients need {args.clients} certificate identities, found "
+        if len(identities) < settings.clients:
+            raise ValueError(f"{settings.clients} clients need {settings.clients} certificate identities, found "
                              f"{len(identities)}: a server keeps one connection per identity (DELIV-10); use "
                              "--identities DIR or --mint-ca-key KEY")
     except (OSError, ValueError) as exc:
         console.print(f"[bold magenta]sink-check load: {exc}[/]", highlight=False)
         return 2
-    limit = raise_fd_limit(args.clients)
-    if limit < args.clients + 64:
-        console.print(f"[bold magenta]sink-check load: only {limit} file descriptors for {args.clients} clients[/]")
+    limit = raise_fd_limit(settings.clients)
+    if limit < settings.clients + 64:
+        console.print(f"[bold magenta]sink-check load: only {limit} file descriptors for {settings.clients} clients[/]")
         return 2
-    store = Path(args.reference_store) if args.reference_store else None
+    store = command.reference_store
     if store is not None and not store.is_file():
         console.print(f"[bold magenta]sink-check load: --reference-store {store}: no such database[/]", highlight=False)
         return 2
-    settings = LoadSettings(clients=args.clients, rate=args.rate, duration=args.duration, drain=args.drain,
-                            drain_max=max(args.drain, args.drain_max), connect_concurrency=args.connect_concurrency,
-                            event_size=args.event_size, seed=args.seed)
-    host, port = args.target
-    console.print(f"sink-check load: {args.clients} clients, {args.rate:g} PUBLISH/s for {args.duration:g} s "
-                  f"against {host}:{port}", highlight=False)
+    host, port = command.target
+    console.print(f"sink-check load: {settings.clients} clients, {settings.rate:g} PUBLISH/s for "
+                  f"{settings.duration:g} s against {host}:{port}", highlight=False)
     started = dt.datetime.now(dt.timezone.utc)
-    result = asyncio.run(run_load(host, port, identities[:args.clients], profile, settings,
+    result = asyncio.run(run_load(host, port, identities[:settings.clients], profile, settings,
                                   progress=lambda text: console.print(text, highlight=False), store=store))
     report = load_report(result, settings, target=f"{host}:{port}", started=started)
     print_report(console, report)
@@ -612,39 +624,6 @@ def cmd_load(args: argparse.Namespace) -> int:
     report["requirements"]["not_checked"] = not_checked
     for rid, why in not_checked.items():
         console.print(f"  not checked: {rid} ({why})", highlight=False)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    if command.json:
+        command.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0 if result.ok else 1
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``sink-check load server HOST:PORT`` to the command line."""
-    from .cli import _address
-
-    load = sub.add_parser("load", help="load test: many concurrent mTLS clients publishing (docs: conformance/load-mode)")
-    roles = load.add_subparsers(dest="role", required=True)
-    p = roles.add_parser("server", help="load a Sink server")
-    p.add_argument("target", type=_address, metavar="HOST:PORT", help="the Sink server to load")
-    p.add_argument("--clients", type=int, default=100, metavar="N", help="concurrent connections (default 100)")
-    p.add_argument("--rate", type=float, default=100.0, metavar="R", help="PUBLISH frames per second, all clients")
-    p.add_argument("--duration", type=float, default=10.0, metavar="D", help="seconds of publishing (default 10)")
-    p.add_argument("--drain", type=float, default=5.0, metavar="S",
-                   help="after publishing, stop waiting for answers once none came for S seconds (default 5)")
-    p.add_argument("--drain-max", type=float, default=60.0, metavar="S",
-                   help="wait for answers at most S seconds after publishing stopped (default 60)")
-    p.add_argument("--reference-store", metavar="DB",
-                   help="the database of the `sink serve` under test (its --db): after the run, report which "
-                        "published events it stored")
-    p.add_argument("--profile", metavar="FILE", help="the implementation's profile (TOML): ca, app_version, keepalive")
-    p.add_argument("--ca", help="CA that signed the server certificate (overrides the profile)")
-    p.add_argument("--cert", help="client certificate (enough for --clients 1)")
-    p.add_argument("--key", help="its key")
-    p.add_argument("--identities", metavar="DIR", help="client-NAME.pem/.key pairs, one per client (with "
-                                                       "--mint-ca-key: where minted certificates are kept)")
-    p.add_argument("--mint-ca-key", metavar="KEY", help="issue one client certificate per client with this CA key")
-    p.add_argument("--mint-ca-cert", metavar="CERT", help="the CA certificate of --mint-ca-key (default: --ca)")
-    p.add_argument("--connect-concurrency", type=int, default=64, help="handshakes in progress at once (default 64)")
-    p.add_argument("--event-size", type=int, default=64, help="bytes of event_data per PUBLISH (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the event data and of the round-robin start")
-    p.add_argument("--json", metavar="FILE", help="write the JSON report")
-    p.set_defaults(func=cmd_load)

@@ -14,14 +14,12 @@ In every variant, a crash the profile's ``[observe]`` log shows during the case 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import random
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -40,23 +38,22 @@ from .faultproxy import (
 from .model import Case, CaseResult, CheckFailed, Outcome
 from .profile import Profile
 from .reports import report_document, write_json
+from .run import RunSettings
 from .runner import FAILED_OUTCOME, RunSummary, load_expected_failures, run_case, summarize
 
-__all__ = ["Cell", "add_options", "baseline_variant", "cmd_matrix", "common_prefix", "delivery_for", "run_matrix"]
+__all__ = ["Cell", "MatrixSettings", "baseline_variant", "report_matrix", "common_prefix", "delivery_for", "run_matrix"]
 
 PROBE_TIMEOUT = 20.0  # seconds (before --scale) for the healthy connection after a fault
 
 
-def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--matrix", action="store_true",
-                        help="rerun the selected cases under every delivery variant through a fault proxy")
-    parser.add_argument("--variants", metavar="LIST", default=",".join(VARIANTS),
-                        help=f"comma-separated variants for --matrix (default: {','.join(VARIANTS)})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the `split` variant (default 0)")
-    parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
-                        help="--matrix: latency the proxy adds to every chunk")
-    parser.add_argument("--rate", type=float, default=None, metavar="BYTES_PER_S",
-                        help="--matrix: bandwidth the proxy allows in each direction")
+@dataclass(frozen=True)
+class MatrixSettings:
+    """``sink-check server --matrix``: which variants, and how the proxy delivers."""
+
+    variants: str = ",".join(VARIANTS)  # comma-separated, as on the command line (checked by parse_variants)
+    seed: int = 0  # seed of the `split` variant
+    latency: float = 0.0  # seconds the proxy adds to every chunk
+    rate: float | None = None  # bytes per second the proxy allows in each direction
 
 
 @dataclass
@@ -273,38 +270,39 @@ def parse_variants(text: str) -> list[str]:
     return variants
 
 
-def cmd_matrix(cases: list[Case], *, host: str, port: int, profile: Profile, args: argparse.Namespace,
-               console: Console) -> int:
+def report_matrix(cases: list[Case], *, host: str, port: int, profile: Profile, matrix: MatrixSettings,
+                  settings: RunSettings, console: Console) -> int:
+    """Run the matrix, print the grid and the summary, write the JSON report; the exit status."""
     try:
-        variants = parse_variants(args.variants)
+        variants = parse_variants(matrix.variants)
     except ValueError as exc:
         console.print(f"[bold magenta]sink-check:[/] {exc}", highlight=False)
         return 2
-    expected = load_expected_failures(Path(args.expected_failures) if args.expected_failures else None)
+    expected = load_expected_failures(settings.expected_failures)
     started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
 
     def on_cell(cell: Cell) -> None:
-        if args.verbose or cell.outcome not in (Outcome.PASS, Outcome.UNSUPPORTED):
+        if settings.verbose or cell.outcome not in (Outcome.PASS, Outcome.UNSUPPORTED):
             tag = f"{cell.outcome.value} (expected)" if cell.expected_failure else cell.outcome.value
             console.print(f"{cell.variant:>10}  {cell.case_id}: {tag}", highlight=False)
 
     cells, baseline = asyncio.run(run_matrix(cases, host=host, port=port, profile=profile, variants=variants,
-                                             scale=args.scale, seed=args.seed, latency=args.latency, rate=args.rate,
-                                             expected_failures=expected, on_cell=on_cell))
+                                             scale=settings.scale, seed=matrix.seed, latency=matrix.latency,
+                                             rate=matrix.rate, expected_failures=expected, on_cell=on_cell))
     wall = time.monotonic() - started
     print_grid(console, cells, cases, variants)
     console.print(f"{len(cases)} cases x {len(variants)} variants in {wall:.1f} s", highlight=False)
     summary = matrix_summary(cells, baseline, expected)
     print_matrix_summary(console, summary, baseline_variant(variants))
-    if args.json:
+    if settings.json:
         document = report_document(baseline, cases=cases, profile=profile, target=f"{host}:{port}", mode="server",
                                    summary=summary, started=started_at, duration=wall)
-        document["matrix"] = matrix_section(cells, cases, variants, seed=args.seed, wall_time=wall,
-                                            delivery=delivery_for("stall", profile, seed=args.seed,
-                                                                  latency=args.latency, rate=args.rate,
-                                                                  scale=args.scale))
-        write_json(document, Path(args.json))
+        document["matrix"] = matrix_section(cells, cases, variants, seed=matrix.seed, wall_time=wall,
+                                            delivery=delivery_for("stall", profile, seed=matrix.seed,
+                                                                  latency=matrix.latency, rate=matrix.rate,
+                                                                  scale=settings.scale))
+        write_json(document, settings.json)
     return summary.exit_code
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .observe import ObserveSettings
 
-__all__ = ["Identity", "ClientSettings", "Profile", "load_profile", "FEATURES", "DERIVED_FEATURES"]
+__all__ = ["Identity", "ClientSettings", "Profile", "ProfileOptions", "load_profile", "FEATURES", "DERIVED_FEATURES"]
 
 #: Optional behaviours a case may depend on; the profile lists those the implementation has.
 FEATURES = {
@@ -165,3 +165,20 @@ def load_profile(path: Path | None, **overrides: Any) -> Profile:
         profile = Profile(**{**profile.__dict__, "identities": identities, "client": client,
                              "ca": Path(overrides["ca"]).resolve() if overrides.get("ca") else profile.ca})
     return profile
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """Where a command's profile comes from: its file (``--profile``) and the command line's ``--ca``,
+    ``--cert`` and ``--key``, which override the file."""
+
+    path: Path | None = None
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    def load(self, *, identity: str = "main", exec: str | None = None) -> Profile:
+        """The profile. ``identity``: whose certificate ``--cert``/``--key`` are (server mode: the runner's
+        main client, ``main``; client mode: the runner's server, ``server``); ``exec``: ``--exec``, which
+        overrides ``[client] exec``."""
+        return load_profile(self.path, ca=self.ca, cert=self.cert, key=self.key, identity=identity, exec=exec)

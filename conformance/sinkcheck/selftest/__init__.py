@@ -3,12 +3,14 @@
 The reference server and the reference client must pass every MUST case. Each mutant (a deliberately
 broken variant, see :mod:`.mutants`) must make each of its target cases not
 pass, and every case must be the target of some mutant: so no case is a
-check that cannot fail. Servers and clients run as real subprocesses on loopback.
+check that cannot fail. Servers and clients run as real subprocesses on loopback: the reference ones
+as `sink serve` and `sink connect`, the mutants through the hidden subcommands ``sink-check
+_mutant-server --mutant NAME`` and ``_mutant-client --mutant NAME`` (followed by `sink serve` or `sink
+connect` options; :mod:`sinkcheck.cli` wires them).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import fnmatch
 import os
@@ -34,11 +36,13 @@ from ..cases import catalogue
 from ..model import Case, CaseResult, Outcome
 from ..observe import ObserveSettings
 from ..profile import ClientSettings, Identity, Profile
+from ..run import RunSettings, run_and_report, run_client_mode
 from ..runner import run_cases, select
 from .client_mutants import CLIENT_MUTANTS, ClientMutant
 from .mutants import MUTANTS, Mutant
 
-__all__ = ["selftest", "reference_profile", "reference_server", "client_profile", "run_mutants", "observed_profile"]
+__all__ = ["SelftestSettings", "selftest", "reference_profile", "reference_server", "client_profile", "run_mutants",
+           "observed_profile"]
 
 KEEPALIVE = 1.0  # short, so the keepalive cases take seconds
 CLIENT_KEEPALIVE = 1.5  # the reference client's K: a little more room for prompt reactions on a loaded machine
@@ -48,6 +52,18 @@ REJECTED_APP_VERSION = "0.0.0-rejected"
 #: What a crash of the reference server (Python, asyncio) leaves in its log.
 PYTHON_CRASH_PATTERN = (r"^Traceback \(most recent call last\):|^Task exception was never retrieved|^Exception in callback"
                         r"|^Fatal error on")
+
+
+@dataclass(frozen=True)
+class SelftestSettings:
+    """``sink-check selftest``: which cases, how the runs go and where their reports go, and the mutants."""
+
+    include: tuple[str, ...] = ()  # only cases whose ID matches one of these globs (none: every case)
+    exclude: tuple[str, ...] = ()  # skip cases whose ID matches one of these globs
+    slow: bool = True  # run the slow cases (those that wait 1.5 K)
+    run: RunSettings = RunSettings()  # the reference runs' reports; the client runs' go next to them
+    mutants: bool = True  # False: only the reference server and client
+    mutant_workers: int = 4  # mutants checked at once
 
 
 def reference_profile(pki_dir: Path) -> Profile:
@@ -81,7 +97,7 @@ def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None,
     if mutant is None:
         command = [sys.executable, "-m", "sinktools.cli", "serve", *common]
     else:
-        command = [sys.executable, "-m", "sinkcheck.selftest.mutants", "--mutant", mutant, *common]
+        command = [sys.executable, "-m", "sinkcheck.cli", "_mutant-server", "--mutant", mutant, *common]
     log_path = log_path or workdir / f"{db.stem}.log"
     log = log_path.open("w")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
@@ -117,29 +133,30 @@ def _targets(mutant_targets: tuple[str, ...], cases: list[Case]) -> list[Case]:
     return [c for c in cases if any(fnmatch.fnmatchcase(c.id, t) for t in mutant_targets)]
 
 
-def selftest(args: argparse.Namespace, console: Console) -> int:
+def selftest(settings: SelftestSettings, console: Console) -> int:
+    """Run the self-test: the reference server and client, then every mutant; the exit status."""
     all_cases = catalogue()
-    server_cases = select([c for c in all_cases if c.mode == "server"], include=args.cases, exclude=args.exclude,
-                          slow=not args.no_slow)
-    client_cases = select([c for c in all_cases if c.mode == "client"], include=args.cases, exclude=args.exclude,
-                          slow=not args.no_slow)
+    include, exclude = list(settings.include), list(settings.exclude)
+    server_cases = select([c for c in all_cases if c.mode == "server"], include=include, exclude=exclude,
+                          slow=settings.slow)
+    client_cases = select([c for c in all_cases if c.mode == "client"], include=include, exclude=exclude,
+                          slow=settings.slow)
     workdir = Path(tempfile.mkdtemp(prefix="sink-check-selftest-"))
     problems: list[str] = []
-    reports: list[tuple[dict[str, Any], argparse.Namespace]] = []  # each run's report and where it was written
+    reports: list[tuple[dict[str, Any], RunSettings]] = []  # each run's report and where it was written
     started = time.monotonic()
     try:
         pki_dir = make_pki(workdir / "pki")
         profile = reference_profile(pki_dir)
-        from ..cli import run_and_report, run_client_mode
-
         if server_cases:
             console.print(f"[bold]reference server[/]: {len(server_cases)} cases")
             # its log is watched for Python crashes, so the report can say ERR-5 passed (not only "not checked")
             log = workdir / "reference-server.log"
             watched = replace(profile, observe=ObserveSettings(log=log, crash_pattern=PYTHON_CRASH_PATTERN, settle=0.05))
             with reference_server(pki_dir, workdir, log_path=log) as (host, port):
-                code = run_and_report(server_cases, host=host, port=port, profile=watched, args=args, console=console,
-                                      mode="server", label=f"reference {host}:{port}", documents=reports)
+                code = run_and_report(server_cases, host=host, port=port, profile=watched, settings=settings.run,
+                                      console=console, mode="server", label=f"reference {host}:{port}",
+                                      documents=reports)
             if code != 0:
                 problems.append(f"the reference server did not pass (exit code {code})")
         # The version-0 client cases run against `sink connect` (version 0, like their mutants), the version-1
@@ -153,15 +170,17 @@ def selftest(args: argparse.Namespace, console: Console) -> int:
             console.print(f"[bold]{label}[/]: {len(cases)} cases")
             code = run_client_mode(cases, listen=("127.0.0.1", 0),
                                    profile=client_profile(pki_dir, workdir, version=version),
-                                   args=_reports_renamed(args, tag), console=console, label=label, documents=reports)
+                                   settings=settings.run.renamed(tag), console=console, label=label,
+                                   documents=reports)
             if code != 0:
                 problems.append(f"the {label} did not pass (exit code {code})")
-        if not args.no_mutants:
-            jobs = [_server_job(m, server_cases, pki_dir, workdir, profile, args.scale) for m in MUTANTS]
-            jobs += [_client_job(m, client_cases, pki_dir, workdir, args.scale) for m in CLIENT_MUTANTS]
+        if settings.mutants:
+            scale = settings.run.scale
+            jobs = [_server_job(m, server_cases, pki_dir, workdir, profile, scale) for m in MUTANTS]
+            jobs += [_client_job(m, client_cases, pki_dir, workdir, scale) for m in CLIENT_MUTANTS]
             mutants: list[dict[str, object]] = []
             mutant_problems = run_mutants([j for j in jobs if j is not None], server_cases + client_cases, console,
-                                          workers=args.mutant_workers, results=mutants)
+                                          workers=settings.mutant_workers, results=mutants)
             problems += mutant_problems
             _add_mutants_to_reports(reports, mutants, mutant_problems)
     finally:
@@ -173,7 +192,7 @@ def selftest(args: argparse.Namespace, console: Console) -> int:
     return 0 if not problems else 1
 
 
-def _add_mutants_to_reports(reports: list[tuple[dict[str, Any], argparse.Namespace]],
+def _add_mutants_to_reports(reports: list[tuple[dict[str, Any], RunSettings]],
                             mutants: list[dict[str, object]], problems: list[str]) -> None:
     """The mutants' results go into the first run's reports (the server run's, reports/sink-check.*)."""
     if not reports:
@@ -181,25 +200,14 @@ def _add_mutants_to_reports(reports: list[tuple[dict[str, Any], argparse.Namespa
     document, where = reports[0]
     document["mutants"] = {"caught": sum(bool(m["caught"]) for m in mutants), "total": len(mutants),
                            "problems": problems, "results": mutants}
-    if getattr(where, "json", None):
+    if where.json:
         from ..reports import write_json
 
-        write_json(document, Path(where.json))
-    if getattr(where, "html", None):
+        write_json(document, where.json)
+    if where.html:
         from ..html import write_html
 
-        write_html(document, Path(where.html))
-
-
-def _reports_renamed(args: argparse.Namespace, tag: str) -> argparse.Namespace:
-    """The client run's reports go next to the server run's: report.json -> report.client.json."""
-    renamed = argparse.Namespace(**vars(args))
-    for option in ("json", "junit", "html"):
-        value = getattr(args, option, None)
-        if value:
-            path = Path(value)
-            setattr(renamed, option, str(path.with_name(f"{path.stem}.{tag}{path.suffix}")))
-    return renamed
+        write_html(document, where.html)
 
 
 #: `sink connect`'s exit statuses that are no crash: 0 synced, 3 refused (it stops and reports, HS-17)
@@ -209,7 +217,7 @@ REFERENCE_CLIENT_EXIT_OK = (0, 3)
 def client_profile(pki_dir: Path, workdir: Path, *, mutant: str | None = None, version: int = 0) -> Profile:
     """The reference client (or a client mutant), started by the runner for each case, offering ``version``."""
     db = workdir / f"client-{mutant or 'reference'}-{time.monotonic_ns()}.db"
-    entry = (f"-m sinkcheck.selftest.client_mutants --mutant {mutant}" if mutant else "-m sinktools.cli connect")
+    entry = (f"-m sinkcheck.cli _mutant-client --mutant {mutant}" if mutant else "-m sinktools.cli connect")
     command = (f"{shlex.quote(sys.executable)} {entry} --server {{host}}:{{port}} --certs {shlex.quote(str(pki_dir))} "
                f"--name sc-main --db {shlex.quote(str(db))} --keepalive {CLIENT_KEEPALIVE} "
                f"--publish {EVENTS_TO_PUBLISH}" + (f" --protocol-version {version}" if version else ""))

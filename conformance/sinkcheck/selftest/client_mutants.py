@@ -3,15 +3,12 @@
 Like the server mutants (:mod:`.mutants`): each breaks one behaviour and
 names the client cases that must stop passing against it; every client case
 is the target of at least one of them (checked by the self-test). Run as
-``python -m sinkcheck.selftest.client_mutants --mutant NAME <sink connect options>``.
+``python -m sinkcheck.cli _mutant-client --mutant NAME <sink connect options>``.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +17,10 @@ from sinkproto.connection import Connection, State
 from sinkproto.events import ConnectionEvent, HandshakeCompleted
 from sinkproto.peers import PeerSession
 from sinkproto.peers.service import StoreClient
-from sinktools.cli import add_connect_options, connect_settings
-from sinktools.commands.peers import connect
 
 from .v1_mutants import client_v1_mutants
 
-__all__ = ["CLIENT_MUTANTS", "FUZZ_CLIENT_MUTANTS", "ClientMutant", "main"]
+__all__ = ["CLIENT_MUTANTS", "FUZZ_CLIENT_MUTANTS", "ClientMutant", "client_mutant"]
 
 
 @dataclass(frozen=True)
@@ -184,14 +179,6 @@ FUZZ_CLIENT_MUTANTS: tuple[ClientMutant, ...] = (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sinkcheck.selftest.client_mutants")
-    parser.add_argument("--mutant", required=True, choices=[m.name for m in CLIENT_MUTANTS + FUZZ_CLIENT_MUTANTS])
-    add_connect_options(parser)
-    args = parser.parse_args(argv)
-    mutant = next(m for m in CLIENT_MUTANTS + FUZZ_CLIENT_MUTANTS if m.name == args.mutant)
-    return asyncio.run(connect(connect_settings(args), **mutant.options))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def client_mutant(name: str) -> ClientMutant:
+    """The client mutant (of :data:`CLIENT_MUTANTS` and :data:`FUZZ_CLIENT_MUTANTS`) called ``name``."""
+    return next(m for m in CLIENT_MUTANTS + FUZZ_CLIENT_MUTANTS if m.name == name)

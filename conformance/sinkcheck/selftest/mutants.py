@@ -3,18 +3,18 @@
 Each mutant breaks one behaviour and names the cases that must stop passing
 against it. The self-test runs those cases against it: a case that still
 passes is a check that cannot fail. Every server case is the target of at
-least one mutant (checked by the self-test).
+least one mutant (checked by the self-test). Run as
+``python -m sinkcheck.cli _mutant-server --mutant NAME <sink serve options>``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import ssl
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sinkproto import Ack, ConnectionRequest, ConnectionResponse, Ping, Pong, Publish, Response
@@ -27,19 +27,42 @@ from sinkproto.peers import Answer, PeerSession
 from sinkproto.peers.service import OutboxPump, StoreServer
 from sinkproto.stream import Deframer
 from sinkproto.construct_codec import decode_frame
-from sinktools.cli import add_serve_options, serve_settings
-from sinktools.commands.peers import serve
 
-__all__ = ["Mutant", "MUTANTS", "SLOW_MUTANTS", "main"]
+__all__ = ["Mutant", "MUTANTS", "SLOW_MUTANTS", "ServerSetup", "server_mutant"]
+
+
+@dataclass(frozen=True)
+class ServerSetup:
+    """What a mutant's server options may depend on: its `sink serve` certificates folder (``--certs``) and
+    where the crash-logging mutant writes (``--crash-log``)."""
+
+    certs: Path
+    crash_log: Path | None = None
+
+
+def _no_options(setup: ServerSetup) -> dict[str, Any]:
+    return {}
 
 
 @dataclass(frozen=True)
 class Mutant:
+    """A broken reference server: `sink serve` with ``serve`` options changed and the server built with
+    ``options`` (keyword arguments of the server: connection_class, handler_class, ssl_context, ...)."""
+
     name: str
     breaks: str  # what is wrong with it, in one line
     targets: tuple[str, ...]  # case IDs (globs) that must not pass against it
-    options: Callable[[argparse.Namespace], dict[str, Any]]
+    options: Callable[[ServerSetup], dict[str, Any]] = _no_options
     observed: bool = False  # run with a crash observer: the self-test passes --crash-log and sets [observe]
+    serve: Mapping[str, Any] = field(default_factory=dict, hash=False)  # `sink serve` options, by dest, it changes
+
+    def server_options(self, setup: ServerSetup) -> dict[str, Any]:
+        """The server's keyword arguments (``ssl_context=False`` becomes plaintext, no TLS)."""
+        options = self.options(setup)
+        if options.get("ssl_context") is False:
+            options["ssl_context"] = None
+            options["plaintext"] = True
+        return options
 
 
 #: What the crash-logging mutant writes, and the self-test's [observe] crash_pattern that finds it.
@@ -137,7 +160,7 @@ class CrashOnUnknownType(Connection):
         return super()._receive_frame(raw, now)
 
 
-def _crash_logging(path: str | None) -> type[Connection]:
+def _crash_logging(path: Path | None) -> type[Connection]:
     class CrashLogging(Connection):
         """The field server's crash as the runner sees it: on malformed or out-of-place input its connection
         process dies (a crash report in the log) and the socket closes with a TLS close_notify, exactly
@@ -260,11 +283,11 @@ class SlowAcks(StoreServer):
 # -- TLS variants ------------------------------------------------------------------------------
 
 
-def _context(args: argparse.Namespace, tweak: Callable[[ssl.SSLContext], None]) -> ssl.SSLContext:
+def _context(setup: ServerSetup, tweak: Callable[[ssl.SSLContext], None]) -> ssl.SSLContext:
     from sinkproto.certs import DevPki
     from sinkproto.peers import server_context
 
-    pki = DevPki(__import__("pathlib").Path(args.certs))
+    pki = DevPki(setup.certs)
     context = server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca)
     tweak(context)
     return context
@@ -292,17 +315,8 @@ def _tls11_allowed(c: ssl.SSLContext) -> None:
     c.set_ciphers("DEFAULT:@SECLEVEL=0")
 
 
-def _set(**kw: Any) -> Callable[[argparse.Namespace], dict[str, Any]]:
-    return lambda args: dict(kw)
-
-
-def _policy(**fields: Any) -> Callable[[argparse.Namespace], dict[str, Any]]:
-    def options(args: argparse.Namespace) -> dict[str, Any]:
-        for name, value in fields.items():
-            setattr(args, name, value)
-        return {}
-
-    return options
+def _set(**kw: Any) -> Callable[[ServerSetup], dict[str, Any]]:
+    return lambda setup: dict(kw)
 
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -328,9 +342,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("any-version", "accepts protocol version 1", ("server.handshake.unsupported-protocol-version",),
            _set(connection_class=AcceptsAnyVersion)),
     Mutant("quarantine-ignored", "lets a quarantined client in",
-           ("server.handshake.quarantined", "server.handshake.nothing-after-quarantined"), _policy(quarantine=[])),
+           ("server.handshake.quarantined", "server.handshake.nothing-after-quarantined"), serve={"quarantine": ()}),
     Mutant("app-version-ignored", "accepts every application version",
-           ("server.handshake.unsupported-application-version",), _policy(reject_app_version=[])),
+           ("server.handshake.unsupported-application-version",), serve={"reject_app_version": ()}),
     Mutant("quirk-before-handshake", "ACKs a PUBLISH and answers a PING before the handshake (field quirk)",
            ("server.handshake.publish-before-request", "server.handshake.ping-before-request"),
            _set(connection_class=QuirkBeforeHandshake)),
@@ -341,17 +355,17 @@ MUTANTS: tuple[Mutant, ...] = (
            _set(connection_class=NeverClosesSilent)),
     Mutant("server-pings", "sends PING when idle", ("server.keepalive.never-pings",), _set(connection_class=ServerPings)),
     Mutant("no-replacement", "keeps the older connection of a client open", ("server.connection.second-replaces-first",),
-           lambda args: {"replace_previous": False}),
+           lambda setup: {"replace_previous": False}),
     Mutant("no-redelivery", "treats a sent event as delivered", ("server.delivery.redelivery",),
            _set(handler_class=NoRedelivery)),
-    Mutant("nothing-on-connect", "publishes nothing on connect", ("server.delivery.*",), _policy(publish_on_connect=0)),
+    Mutant("nothing-on-connect", "publishes nothing on connect", ("server.delivery.*",), serve={"publish_on_connect": 0}),
     Mutant("nacks-duplicates", "NACKs an event it already stored", ("server.publish.duplicate-event",
            "server.publish.redelivered-after-reconnect", "server.v1.batch.resent"), _set(handler_class=NacksDuplicates)),
-    Mutant("poison-accepted", "ACKs poison events", ("server.publish.poison-nack",), _policy(nack_key_prefix=None)),
+    Mutant("poison-accepted", "ACKs poison events", ("server.publish.poison-nack",), serve={"nack_key_prefix": None}),
     Mutant("tolerant", "ignores malformed and out-of-place frames instead of closing",
            ("server.malformed.*",), _set(connection_class=Tolerant)),
     Mutant("crash-logging", "logs a crash report and closes cleanly on malformed input (field crash, seen only "
-           "in its log)", ("server.malformed.*",), lambda args: {"connection_class": _crash_logging(args.crash_log)},
+           "in its log)", ("server.malformed.*",), lambda setup: {"connection_class": _crash_logging(setup.crash_log)},
            observed=True),
     Mutant("crash-on-unknown-type", "the whole server exits on an unknown frame type (field crash, made global)",
            ("server.malformed.unknown-type-*",), _set(connection_class=CrashOnUnknownType)),
@@ -365,13 +379,13 @@ MUTANTS: tuple[Mutant, ...] = (
            ("server.hostile.length-prefix-stall", "server.connection.second-replaces-first"), _set(serial=True)),
     Mutant("no-client-auth", "accepts clients without a verified certificate",
            ("server.tls.no-client-certificate", "server.tls.other-ca"),
-           lambda args: {"ssl_context": _context(args, _verify_none), "handler_class": AnonymousAllowed}),
+           lambda setup: {"ssl_context": _context(setup, _verify_none), "handler_class": AnonymousAllowed}),
     Mutant("plaintext", "speaks Sink over plain TCP", ("server.tls.plaintext",),
-           lambda args: {"ssl_context": False, "handler_class": AnonymousAllowed}),
-    Mutant("tls12-only", "offers at most TLS 1.2", ("server.tls.tls13",), lambda args: {"ssl_context": _context(args, _tls12_only)}),
-    Mutant("tls13-only", "offers only TLS 1.3", ("server.tls.tls12",), lambda args: {"ssl_context": _context(args, _tls13_only)}),
+           lambda setup: {"ssl_context": False, "handler_class": AnonymousAllowed}),
+    Mutant("tls12-only", "offers at most TLS 1.2", ("server.tls.tls13",), lambda setup: {"ssl_context": _context(setup, _tls12_only)}),
+    Mutant("tls13-only", "offers only TLS 1.3", ("server.tls.tls12",), lambda setup: {"ssl_context": _context(setup, _tls13_only)}),
     Mutant("tls11-allowed", "accepts TLS 1.1", ("server.tls.tls11-refused",),
-           lambda args: {"ssl_context": _context(args, _tls11_allowed)}),
+           lambda setup: {"ssl_context": _context(setup, _tls11_allowed)}),
 )
 
 from .resource_mutants import resource_mutants  # noqa: E402 - the resource-bound cases' mutants
@@ -390,19 +404,6 @@ SLOW_MUTANTS: tuple[Mutant, ...] = (
 _unused = (Ping, ProtocolError)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sinkcheck.selftest.mutants")
-    parser.add_argument("--mutant", required=True, choices=[m.name for m in MUTANTS + SLOW_MUTANTS])
-    parser.add_argument("--crash-log", help="where the crash-logging mutant writes its crash reports")
-    add_serve_options(parser)
-    args = parser.parse_args(argv)
-    mutant = next(m for m in MUTANTS + SLOW_MUTANTS if m.name == args.mutant)
-    options = mutant.options(args)
-    if options.get("ssl_context") is False:
-        options["ssl_context"] = None
-        options["plaintext"] = True
-    return asyncio.run(serve(serve_settings(args), **options))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def server_mutant(name: str) -> Mutant:
+    """The server mutant (of :data:`MUTANTS` and :data:`SLOW_MUTANTS`) called ``name``."""
+    return next(m for m in MUTANTS + SLOW_MUTANTS if m.name == name)

@@ -66,7 +66,7 @@ def resource_mutants(mutant: type[Any], never_closes_silent: type[Connection]) -
     """The resource mutants, built with :class:`.mutants.Mutant` and its NeverClosesSilent connection."""
 
     def use(cls: type[Connection]) -> Any:
-        return lambda args: {"connection_class": cls}
+        return lambda setup: {"connection_class": cls}
 
     return (
         mutant("slow-reject", f"closes on a malformed frame only after {SLOW_REJECT_DELAY} s",

@@ -4,13 +4,11 @@ Each breaks one rule of spec/v1 in the reference server (``sink serve``,
 which accepts versions 0 and 1) or the reference client (``sink connect
 --protocol-version 1``). :mod:`.mutants` and :mod:`.client_mutants` append
 them to their lists, passing their own ``Mutant`` / ``ClientMutant`` classes
-in, so that neither module imports the other at load time (each also runs as
-``python -m``).
+in, so that this module imports neither (they import it at load time).
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -128,28 +126,20 @@ class ResendsBatchNacks(StoreClient):
         self._check_synced()
 
 
-def _set(**options: Any) -> Callable[[argparse.Namespace], dict[str, Any]]:
-    return lambda args: dict(options)
-
-
-def _args(**fields: Any) -> Callable[[argparse.Namespace], dict[str, Any]]:
-    def options(args: argparse.Namespace) -> dict[str, Any]:
-        for name, value in fields.items():
-            setattr(args, name, value)
-        return {}
-
-    return options
+def _set(**options: Any) -> Callable[[Any], dict[str, Any]]:
+    """A mutant's server options (:attr:`.mutants.Mutant.options`; what they get, a ``ServerSetup``, is unused)."""
+    return lambda setup: dict(options)
 
 
 def server_v1_mutants(mutant: type[Any]) -> tuple[Any, ...]:
     """Server mutants, built with :class:`.mutants.Mutant`."""
     return (
         mutant("version-0-only", "refuses version 1 although the profile says it speaks it (--protocol-version 0)",
-               ("server.v1.handshake.accepted", "server.v1.batch.ack"), _args(protocol_version=0)),
+               ("server.v1.handshake.accepted", "server.v1.batch.ack"), serve={"protocol_version": 0}),
         mutant("refuses-version-0", "refuses version-0 requests on its version-1 port",
                ("server.v1.handshake.version-0-same-port",), _set(connection_class=RefusesV0)),
         mutant("no-reader-schemas", "declares no reader schemas (--no-reader-schemas)", ("server.v1.readers.declared",),
-               _args(no_reader_schemas=True)),
+               serve={"no_reader_schemas": True}),
         mutant("ignores-client-declaration", "publishes events the client did not declare it reads",
                ("server.v1.readers.honours-client-declaration",), _set(connection_class=IgnoresDeclaration)),
         mutant("acks-unreadable", "ACKs events whose schema it cannot read, alone or in a batch",

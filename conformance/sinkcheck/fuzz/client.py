@@ -5,12 +5,12 @@ identity, as in client mode) and starts the client under test with
 ``--exec``. Each *exchange* takes the client's next connection, reads its
 connection request and plays one mutated seed session of server frames (the
 response, events the server publishes, ACK, NACK, PING; mutated by
-:mod:`.fuzz_mutations`), reads what the client does until it closes, PONGs
+:mod:`sinkcheck.fuzz_mutations`), reads what the client does until it closes, PONGs
 the session's last PING, stays quiet or the limit passes, and closes. The
 health probe then checks that the client process is still running and that
 its next connection completes a well-behaved session: handshake, one of its
 PUBLISHes ACKed, PING/PONG. A failing probe makes a finding, shrunk and saved
-as in server fuzzing (:mod:`.fuzz_mode`, whose loop and shrinker this reuses).
+as in server fuzzing (the same loop, :mod:`.loop`, and shrinker, :mod:`.shrink`).
 
 The listener and the client process live in an event loop on a thread of
 their own; ``play`` and ``probe`` are coroutines that run there, so the
@@ -19,7 +19,6 @@ server-mode code (which calls ``asyncio.run`` per trial) drives them as is.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import threading
@@ -44,16 +43,18 @@ from sinkproto import (
 )
 from sinkproto.errors import DecodeError
 
-from .context import RunState
-from .fuzz_mode import FuzzSettings, _settings, finding_document, run_fuzz
-from .fuzz_mutations import Session, Write
-from .listener import ExecClient, Listener, server_tls_context
-from .model import Unsupported
-from .observe import CrashWatch, LogSource, Observer, TextSource
-from .profile import Profile, load_profile
-from .wire import CLOSED, Wire, describe_frame
+from ..context import RunState
+from ..fuzz_mutations import Session, Write
+from ..listener import ExecClient, Listener, server_tls_context
+from ..model import Unsupported
+from ..observe import CrashWatch, LogSource, Observer, TextSource
+from ..profile import Profile
+from ..wire import CLOSED, Wire, describe_frame
+from .loop import run_fuzz
+from .session_file import Finding, finding_document, load_sessions
+from .settings import FuzzClientCommand, FuzzSettings, ReplayCommand
 
-__all__ = ["ClientTarget", "client_seed_sessions", "register_client"]
+__all__ = ["ClientTarget", "client_document", "client_seed_sessions", "fuzz_client", "replay_client"]
 
 T = TypeVar("T")
 PUBLISH, PING, PONG = 4, 5, 6
@@ -86,7 +87,7 @@ def client_seed_sessions(*, seed: int, server_instance_id: int) -> list[Session]
 
 
 class _Peer:
-    """What :class:`fuzz_mode.Shrinker` restarts: the client process (its connections left over are closed)."""
+    """What :class:`.shrink.Shrinker` restarts: the client process (its connections left over are closed)."""
 
     def __init__(self, target: ClientTarget) -> None:
         self.target = target
@@ -99,7 +100,7 @@ class _Peer:
 
 
 class ClientTarget:
-    """The client under test, behind the runner's listener; duck-types :class:`fuzz_mode.Target`."""
+    """The client under test, behind the runner's listener: a :class:`.supervisor.FuzzTarget`."""
 
     def __init__(self, listen: tuple[str, int], command: str, profile: Profile, settings: FuzzSettings,
                  server_instance_id: int, log_path: Path | None = None) -> None:
@@ -296,37 +297,28 @@ def _decode(frame: bytes) -> object | None:
         return None
 
 
-# -- command line ------------------------------------------------------------------------------------------------
+# -- the commands ------------------------------------------------------------------------------------------------
 
 
-def client_document(target: ClientTarget, finding: Any, settings: FuzzSettings) -> dict[str, Any]:
-    document = finding_document(finding, seed=settings.seed, target=target, settings=settings)  # type: ignore[arg-type]
+def client_document(target: ClientTarget, finding: Finding, settings: FuzzSettings) -> dict[str, Any]:
+    """The session file of a client finding: a server finding's, with the client's command and instance id."""
+    document = finding_document(finding, seed=settings.seed, target=target, settings=settings)
     document.update(mode="client", target=f"listen {target.host}:{target.port}", exec=target.command,
                     client_instance_id=target.client_instance_id)
     return document
 
 
-def _client_profile(args: argparse.Namespace) -> Profile:
-    """As in client mode: --cert/--key are the runner's server identity."""
-    return load_profile(Path(args.profile) if args.profile else None, ca=args.ca, cert=args.cert, key=args.key,
-                        identity="server")
-
-
-def cmd_fuzz_client(args: argparse.Namespace) -> int:
+def fuzz_client(command: FuzzClientCommand) -> int:
+    """Run ``sink-check fuzz client``: fuzz, shrink a finding, save it; the exit status."""
     try:
-        profile = _client_profile(args)
+        profile = command.profile.load(identity="server")  # as in client mode: --cert/--key are the runner's
     except (OSError, ValueError) as exc:
         print(f"sink-check: bad profile: {exc}")
         return 2
-    return _run_client(args, profile)
-
-
-def _run_client(args: argparse.Namespace, profile: Profile) -> int:
-    settings = _settings(args)
-    server_id = args.server_instance_id
+    settings = command.settings
+    server_id = command.server_instance_id
     try:
-        target = ClientTarget(tuple(args.listen), args.exec, profile, settings, server_id,
-                              Path(args.exec_log) if args.exec_log else None)
+        target = ClientTarget(command.listen, command.exec, profile, settings, server_id, command.exec_log)
     except (Unsupported, OSError) as exc:
         print(f"sink-check fuzz client: cannot listen: {exc}")
         return 2
@@ -334,7 +326,7 @@ def _run_client(args: argparse.Namespace, profile: Profile) -> int:
         print(f"sink-check fuzz client: listening on {target.host}:{target.port}, seed {settings.seed}, "
               f"{settings.duration:g} s", flush=True)
         seeds = client_seed_sessions(seed=settings.seed, server_instance_id=server_id)
-        finding, figures = run_fuzz(target, settings, peer=target.peer, seeds=seeds,  # type: ignore[arg-type]
+        finding, figures = run_fuzz(target, settings, peer=target.peer, seeds=seeds,
                                     say=lambda text: print(text, flush=True))
     except (Unsupported, RuntimeError, OSError) as exc:
         print(f"sink-check fuzz client: cannot fuzz: {exc}")
@@ -346,7 +338,7 @@ def _run_client(args: argparse.Namespace, profile: Profile) -> int:
         if finding is None:
             print("no finding: the client completed a well-behaved session after every mutated exchange")
             return 0
-        out = Path(args.out or f"sink-fuzz-client-finding-seed{settings.seed}.json")
+        out = command.out or Path(f"sink-fuzz-client-finding-seed{settings.seed}.json")
         document = client_document(target, finding, settings)
     finally:
         target.close()
@@ -359,17 +351,14 @@ def _run_client(args: argparse.Namespace, profile: Profile) -> int:
     return 1
 
 
-def replay_client(document: dict[str, Any], args: argparse.Namespace, profile: Profile) -> int:
+def replay_client(document: dict[str, Any], command: ReplayCommand, profile: Profile) -> int:
     """``sink-check replay FILE --exec COMMAND`` for a client finding: exit 1 if it still reproduces."""
-    from .fuzz_mode import load_sessions
-
-    command = args.exec or document.get("exec")
-    if not command:
+    exec_command = command.exec or document.get("exec")
+    if not exec_command:
         print("sink-check replay: a client finding needs --exec COMMAND (the client to start)")
         return 2
     sessions = load_sessions(document)
-    settings = _settings(args)
-    target = ClientTarget(tuple(args.listen), command, profile, settings,
+    target = ClientTarget(command.listen, exec_command, profile, command.settings,
                           int(document.get("server_instance_id") or 0x5EC0_0001))
 
     async def run() -> str | None:
@@ -389,25 +378,3 @@ def replay_client(document: dict[str, Any], args: argparse.Namespace, profile: P
         return 0
     print(f"REPRODUCES against the client: {failure}")
     return 1
-
-
-def register_client(roles: argparse._SubParsersAction, tls_options: Any) -> None:
-    from .cli import _address
-
-    p = roles.add_parser("client", help="fuzz a Sink client: the runner listens as the server")
-    p.add_argument("--listen", type=_address, default=("127.0.0.1", 0), metavar="HOST:PORT",
-                   help="where the runner listens (default 127.0.0.1, any port)")
-    p.add_argument("--exec", required=True, metavar="COMMAND",
-                   help="starts (and restarts) the client; {host}, {port} are replaced by the runner's socket")
-    p.add_argument("--exec-log", metavar="FILE", help="append the client's output here")
-    p.add_argument("--seed", type=int, default=0, help="seed of the mutations: the same seed replays the same run")
-    p.add_argument("--duration", type=float, default=60.0, metavar="D", help="seconds of fuzzing (default 60)")
-    p.add_argument("--probe-every", type=int, default=1, metavar="N",
-                   help="check the client's health after every N exchanges (default 1)")
-    p.add_argument("--shrink-time", type=float, default=90.0, help="at most this many seconds of shrinking")
-    p.add_argument("--server-instance-id", type=lambda text: int(text, 0), default=0x5EC0_0001,
-                   help="the server_instance_id the runner answers with (default 0x5EC00001)")
-    p.add_argument("--out", metavar="FILE",
-                   help="where a finding is saved (default sink-fuzz-client-finding-seedS.json)")
-    tls_options(p)
-    p.set_defaults(func=cmd_fuzz_client)
