@@ -10,7 +10,6 @@ import pytest
 from sinktest import ROOT, covers
 
 from sinkproto import construct_codec as codec
-from sinkproto.construct_codec import v1
 from sinkproto.errors import EncodeError, LimitExceeded, UnknownType
 from sinkproto.limits import Limits
 from sinkproto.messages import (Batch, BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1, ConnectionRequest,
@@ -102,7 +101,7 @@ def test_reader_schemas_normalise_and_answer_membership() -> None:
     reads = ReaderSchemas.from_mapping({4: [1], 1: [2, 1, 2]})
     assert reads.entries == ((1, (1, 2)), (4, (1,)))
     assert reads.can_read(1, 2) and not reads.can_read(1, 3) and not reads.can_read(2, 1)
-    assert v1.decode_reader_schemas(v1.encode_reader_schemas(reads)) == reads
+    assert codec.decode_reader_schemas(codec.encode_reader_schemas(reads)) == reads
     for bad in ({}, {1: []}):
         with pytest.raises(EncodeError):
             ReaderSchemas.from_mapping(bad)
@@ -119,15 +118,15 @@ def test_batch_result_refuses_unordered_or_empty_entries() -> None:
 @covers("CODEC-5", "BATCH-15")
 def test_auto_encoder_picks_the_smallest_encoding() -> None:
     meters = tuple(ev(i) for i in range(100))
-    auto = v1.encode_batch(BatchV1(events=meters))
+    auto = codec.encode_batch(BatchV1(events=meters), version=1)
     sizes = {
         "v0": len(codec.encode_batch(Batch(events=meters))),
-        **{c.wire_name: len(v1.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=c)))) for c in BatchCodec},
+        **{c.wire_name: len(codec.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=c)), version=1)) for c in BatchCodec},
     }
     assert len(auto) == min(sizes.values())
-    assert v1.decode_batch(auto).events == meters
+    assert codec.decode_batch(auto, version=1).events == meters
     one = (ev(),)  # tiny: compression only adds bytes, the version-0 layout wins
-    assert v1.encode_batch(BatchV1(events=one)) == codec.encode_batch(Batch(events=one))
+    assert codec.encode_batch(BatchV1(events=one), version=1) == codec.encode_batch(Batch(events=one))
 
 
 @covers("BPUB-5")
@@ -136,16 +135,16 @@ def test_encoder_refuses_a_batch_frame_over_65535_bytes() -> None:
                 for i in range(130))
     batch = BatchV1(events=big, format=BatchFormat(codec=BatchCodec.NONE))
     with pytest.raises(EncodeError):
-        v1.encode_frame(BatchPublish(message_id=1, batch=batch))
+        codec.encode_frame(BatchPublish(message_id=1, batch=batch), version=1)
 
 
 @covers("CODEC-3", "LIMIT-9")
 def test_zstd_limits_are_configurable() -> None:
     meters = tuple(ev(i) for i in range(100))
-    data = v1.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=BatchCodec.ZSTD)))
+    data = codec.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=BatchCodec.ZSTD)), version=1)
     with pytest.raises(LimitExceeded):
-        v1.decode_batch(data, Limits(max_decompressed_size=100))
-    assert v1.decode_batch(data, Limits(max_zstd_window=1 << 20)).events == meters
+        codec.decode_batch(data, Limits(max_decompressed_size=100), version=1)
+    assert codec.decode_batch(data, Limits(max_zstd_window=1 << 20), version=1).events == meters
 
 
 @covers("RECORD-3", "RECORD-4", "RECORD-5")
