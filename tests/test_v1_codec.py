@@ -10,10 +10,10 @@ import pytest
 from sinktest import ROOT, covers
 
 from sinkproto import construct_codec as codec
-from sinkproto.errors import EncodeError, LimitExceeded, UnknownType
+from sinkproto.errors import EncodeError, LimitExceeded, UnknownType, UnsupportedVersion
 from sinkproto.limits import Limits
-from sinkproto.messages import (Batch, BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1, ConnectionRequest,
-    ConnectionResponse, Event, Response)
+from sinkproto.messages import (Ack, Batch, BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
+    ConnectionRequest, ConnectionResponse, Event, FrameType, Response)
 from sinkproto.readers import ReaderSchemas
 from sinktools.vectors.check import check_case, check_ids
 from sinktools.vectors.locks import load_lock
@@ -160,3 +160,58 @@ def test_the_records_example_of_the_spec_is_the_vector_byte_for_byte() -> None:
     spec_bytes = "".join(re.sub(r"[`\s]", "", cell) for cell in cells)
     cases = {c.id: c for vf in load_dir(VECTORS_V1) for c in vf.cases}
     assert spec_bytes == cases["v1.batch.records.none.meters"].hex
+
+
+# -- one API, the version as data ---------------------------------------------------------------------
+
+
+def test_an_unknown_version_is_a_value_error_in_every_versioned_function() -> None:
+    batch = Batch(events=(ev(),))
+    for call in (lambda: codec.encode_frame(Ack(message_id=1), version=2), lambda: codec.decode_frame(b"\x30\x01", version=2),
+                 lambda: codec.encode_batch(batch, version=-1), lambda: codec.decode_batch(codec.encode_batch(batch), version=2)):
+        with pytest.raises(ValueError, match="no codec for protocol version"):
+            call()
+
+
+@covers("FRAME-7")
+def test_the_frame_table_starts_each_type_at_its_since() -> None:
+    from sinkproto.construct_codec.frames import FRAME_CONSTRUCTS, FRAME_TYPE_OF, frame_struct
+
+    assert set(FRAME_CONSTRUCTS) == set(FrameType) == set(FRAME_TYPE_OF.values())
+    assert {t: min(entries) for t, entries in FRAME_CONSTRUCTS.items()} == {t: t.since for t in FrameType}
+    assert frame_struct(1) is frame_struct(1) and frame_struct(0) is not frame_struct(1)  # built once per version
+
+
+@covers("FRAME-3", "FRAME-7")
+def test_a_frame_type_from_a_later_version_is_refused_both_ways() -> None:
+    result = BatchResult(message_id=5, entries=(BatchResultEntry(index=0, machine_message=b"m"),))
+    data = codec.encode_frame(result, version=1)
+    assert codec.decode_frame(data, version=1) == result
+    with pytest.raises(EncodeError, match="from version 1"):
+        codec.encode_frame(result)
+    with pytest.raises(UnknownType) as info:
+        codec.decode_frame(data)
+    assert (info.value.requirement, info.value.offset) == ("FRAME-3", 0)
+
+
+@covers("CONN-2", "CONN-10")
+def test_the_request_header_versions_a_decoder_reads_are_those_up_to_its_own() -> None:
+    v1_request = codec.encode_frame(ConnectionRequest(version=1, app_version=b"a", client_instance_id=7), version=1)
+    v0_request = codec.encode_frame(ConnectionRequest(app_version=b"a", client_instance_id=7))
+    assert codec.decode_frame(v0_request, version=1) == codec.decode_frame(v0_request)  # fallback (CONN-10)
+    with pytest.raises(UnsupportedVersion) as info:
+        codec.decode_frame(v1_request)
+    assert (info.value.requirement, info.value.version) == ("CONN-2", 1) and "speaks 0 [" in str(info.value)
+    with pytest.raises(UnsupportedVersion) as info:
+        codec.decode_frame(bytes([0x02]) + v1_request[1:], version=1)
+    assert (info.value.requirement, info.value.version) == ("CONN-10", 2) and "speaks 0 and 1" in str(info.value)
+    with pytest.raises(EncodeError):
+        codec.encode_frame(ConnectionRequest(version=1, app_version=b"a", client_instance_id=7))  # header version 1 on a v0 connection
+
+
+@covers("BATCH-7", "CODEC-5")
+def test_a_version_0_batch_is_a_version_1_batch_and_the_choice_only_widens() -> None:
+    events = tuple(ev(i) for i in range(40))
+    v0 = codec.encode_batch(Batch(events=events))
+    assert codec.decode_batch(v0, version=1).events == codec.decode_batch(v0).events == events
+    assert len(codec.encode_batch(Batch(events=events), version=1)) <= len(v0)
