@@ -83,5 +83,5 @@ def check_encoded_size(data: bytes, version: int) -> bytes:
     """ERR-8, BPUB-5 (:data:`MAX_ENCODED_FRAME`)."""
     bound = pick(MAX_ENCODED_FRAME, version)
     if bound is not None and len(data) > bound:
-        raise EncodeError(f"a frame of {len(data)} bytes does not fit the 65,535-byte limit (ERR-8, BPUB-5)")
+        raise EncodeError(f"a frame of {len(data)} bytes does not fit the {bound:,}-byte limit (ERR-8, BPUB-5)")
     return data

@@ -35,7 +35,7 @@ from ..messages import (
     Publish,
 )
 from ..primitives import varint_bytes
-from ._boundary import VERSIONS, pick
+from ._boundary import check_version, pick
 from .batch_format import batch_v1
 from .handshake import connection_request, connection_response
 from .payloads import event, nack_payload
@@ -182,9 +182,7 @@ def constructs_of(version: int) -> dict[FrameType, Any]:
 @cache
 def frame_struct(version: int) -> Any:
     """The frame of a version-``version`` connection: the type nibble picks the construct (built once per version)."""
-    if version not in VERSIONS:
-        raise ValueError(f"no codec for protocol version {version}")
-    rule = UNKNOWN_TYPE_RULE[version]
+    rule = UNKNOWN_TYPE_RULE[check_version(version)]
     return Struct(
         "first_byte" / Peek(Int8ub),
         "body"
