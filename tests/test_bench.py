@@ -82,7 +82,7 @@ def test_bench_wire_quick_counts_sink_bytes(capsys: pytest.CaptureFixture[str]) 
 def test_bench_batch_sizes_are_what_the_codecs_produce(capsys: pytest.CaptureFixture[str]) -> None:
     from sinktools.bench import batch_bench
     from sinkproto.codec import FAST
-    from sinkproto.construct_codec import v1
+    from sinkproto import construct_codec
     from sinkproto.messages import Batch
 
     meter = load()["meter"]
@@ -92,7 +92,7 @@ def test_bench_batch_sizes_are_what_the_codecs_produce(capsys: pytest.CaptureFix
     chosen = batch_bench.encode(meter.events, batch_bench.record_schemas())
     assert report.chosen.size == len(chosen) == min(s for name, s in sizes.items() if name.startswith("v"))  # CODEC-5
     assert report.chosen.note == batch_bench.batch_format(chosen)
-    decoded = v1.decode_batch(chosen, schemas=batch_bench.record_schemas())
+    decoded = construct_codec.decode_batch(chosen, version=1, schemas=batch_bench.record_schemas())
     assert decoded.events == meter.events
     # The information floor is below every encoding measured (it is a floor), and the verdict follows the size.
     assert report.entropy_bytes < min(sizes.values()) and report.profile_bytes < min(sizes.values())

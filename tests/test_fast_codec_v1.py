@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,7 +29,8 @@ from test_properties import batches, events, frames
 
 from sinkproto.batchrules import body_offset, gzip_body, zstd_body
 from sinkproto.codec import CONSTRUCT, FAST
-from sinkproto.construct_codec import v1 as construct_v1
+from sinkproto import construct_codec
+from sinkproto.construct_codec.batch_format import records_possible
 from sinkproto.errors import EncodeError
 from sinkproto.fast_codec import v1 as fast_v1
 from sinkproto.limits import Limits
@@ -46,6 +48,14 @@ V1_LIMITS = (
     Limits(max_declared_types=1, max_declared_versions=2),
     Limits(max_zstd_window=1024),
     Limits(max_batch_events=1),
+)
+
+# The reference at version 1 in fast_codec.v1's call shape: the Codec's version-1 fields.
+construct_v1 = SimpleNamespace(
+    encode_frame=CONSTRUCT.encode_frame_v1, decode_frame=CONSTRUCT.decode_frame_v1,
+    encode_batch=CONSTRUCT.encode_batch_v1, decode_batch=CONSTRUCT.decode_batch_v1,
+    encode_reader_schemas=construct_codec.encode_reader_schemas, decode_reader_schemas=construct_codec.decode_reader_schemas,
+    records_possible=records_possible,
 )
 limits_strategy = st.sampled_from(V1_LIMITS)
 
@@ -312,5 +322,14 @@ def test_decoded_values_are_the_validated_dataclasses() -> None:
 def test_each_codec_value_carries_its_v1_functions() -> None:
     assert FAST.encode_frame_v1 is fast_v1.encode_frame and FAST.decode_batch_v1 is fast_v1.decode_batch
     assert FAST.decode_frame_v1 is fast_v1.decode_frame and FAST.encode_batch_v1 is fast_v1.encode_batch
-    assert CONSTRUCT.encode_frame_v1 is construct_v1.encode_frame and CONSTRUCT.decode_frame_v1 is construct_v1.decode_frame
-    assert CONSTRUCT.encode_batch_v1 is construct_v1.encode_batch and CONSTRUCT.decode_batch_v1 is construct_v1.decode_batch
+    # The reference has one API with version=; its Codec fields are that API at version 1.
+    frame = BatchResult(message_id=3, entries=(BatchResultEntry(index=0, machine_message=b"m", human_message=b"h"),))
+    data = construct_codec.encode_frame(frame, version=1)
+    assert CONSTRUCT.encode_frame_v1(frame) == data and CONSTRUCT.decode_frame_v1(data, Limits()) == frame
+    with pytest.raises(EncodeError):
+        construct_codec.encode_frame(frame)  # type 8 is a frame from version 1 (FRAME-7)
+    batch = BatchV1(events=(Event(event_type_id=1, schema_version=1, key=b"k", offset=1, timestamp=2, event_data=b"d"),),
+                    format=BatchFormat(codec=BatchCodec.ZSTD))
+    data = construct_codec.encode_batch(batch, version=1)
+    assert CONSTRUCT.encode_batch_v1(batch) == data and data[0] & 0x80
+    assert CONSTRUCT.decode_batch_v1(data, Limits()) == construct_codec.decode_batch(data, version=1)

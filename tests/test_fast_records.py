@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import fastavro
@@ -23,7 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sinkproto.batchrules import gzip_body, zstd_body
 from sinktools.bench.profiles import load
-from sinkproto.construct_codec import v1
+from sinkproto import construct_codec
+from sinkproto.codec import CONSTRUCT
+from sinkproto.construct_codec.batch_format import records_possible
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_body
 from sinkproto.errors import DecodeError, EncodeError, OverlongVarint, UnknownFormat
 from sinkproto.fast_codec import v1 as fast_v1
@@ -35,6 +38,14 @@ from sinkproto.records import Column, ColumnType, RecordSchemas, transpose
 from sinkproto.schemas import default_registry
 from sinkproto.transforms import Transform
 from sinktest import covers
+
+# The reference at version 1 in fast_codec.v1's call shape: the Codec's version-1 fields.
+v1 = SimpleNamespace(
+    encode_frame=CONSTRUCT.encode_frame_v1, decode_frame=CONSTRUCT.decode_frame_v1,
+    encode_batch=CONSTRUCT.encode_batch_v1, decode_batch=CONSTRUCT.decode_batch_v1,
+    encode_reader_schemas=construct_codec.encode_reader_schemas, decode_reader_schemas=construct_codec.decode_reader_schemas,
+    records_possible=records_possible,
+)
 
 TYPE_ID, VERSION = 99, 1
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,

@@ -8,7 +8,7 @@ import fastavro
 import pytest
 from sinktest import covers
 
-from sinkproto.construct_codec import v1
+from sinkproto import construct_codec
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column
 from sinkproto.errors import EncodeError, LimitExceeded, SchemaError
 from sinkproto.limits import Limits
@@ -78,11 +78,11 @@ def test_every_avro_type_round_trips(codec: BatchCodec) -> None:
     events = tuple(Event(event_type_id=42, schema_version=1, key=b"dev-%03d" % i, offset=i, timestamp=1_700_000_000 + i,
                          event_data=avro(EVERYTHING, everything(i))) for i in range(12))
     batch = BatchV1(events=events, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
-    data = v1.encode_batch(batch, schemas)
-    assert v1.decode_batch(data, schemas=schemas).events == events
+    data = construct_codec.encode_batch(batch, version=1, schemas=schemas)
+    assert construct_codec.decode_batch(data, version=1, schemas=schemas).events == events
     # without the writer schema the batch cannot be decoded: unknown_format (RECORD-2)
     with pytest.raises(Exception) as info:
-        v1.decode_batch(data)
+        construct_codec.decode_batch(data, version=1)
     assert getattr(info.value, "error_class", None) == "unknown_format" and info.value.requirement == "RECORD-2"  # type: ignore[attr-defined]
 
 
@@ -99,10 +99,11 @@ def test_non_canonical_avro_stays_in_columns_mode() -> None:
         assert transpose(plan, [data]) is None
     schemas = RecordSchemas({(3, 1): schema})
     events = (Event(event_type_id=3, schema_version=1, key=b"k", offset=1, timestamp=1, event_data=two_blocks),)
-    assert v1.decode_batch(v1.encode_batch(BatchV1(events=events), schemas), schemas=schemas).format is None or \
-        v1.decode_batch(v1.encode_batch(BatchV1(events=events), schemas), schemas=schemas).format.mode is BatchMode.COLUMNS  # type: ignore[union-attr]
+    data = construct_codec.encode_batch(BatchV1(events=events), version=1, schemas=schemas)
+    chosen = construct_codec.decode_batch(data, version=1, schemas=schemas).format  # type: ignore[union-attr]
+    assert chosen is None or chosen.mode is BatchMode.COLUMNS
     with pytest.raises(EncodeError):
-        v1.encode_batch(BatchV1(events=events, format=BatchFormat(mode=BatchMode.RECORDS)), schemas)
+        construct_codec.encode_batch(BatchV1(events=events, format=BatchFormat(mode=BatchMode.RECORDS)), version=1, schemas=schemas)
 
 
 @covers("RECORD-9")
@@ -139,10 +140,10 @@ def test_bit_packing_round_trips_and_refuses_padding() -> None:
 @covers("RECORD-6")
 def test_rebuilt_size_is_bounded_by_the_decompressed_size_limit() -> None:
     meters = tuple(e for e in __import__("sinktools.bench.profiles", fromlist=["load"]).load()["meter"].events)
-    data = v1.encode_batch(BatchV1(events=meters, format=BatchFormat(mode=BatchMode.RECORDS)), REGISTRY_SCHEMAS)
+    data = construct_codec.encode_batch(BatchV1(events=meters, format=BatchFormat(mode=BatchMode.RECORDS)), version=1, schemas=REGISTRY_SCHEMAS)
     total = sum(len(e.key) + len(e.event_data) for e in meters)
     assert len(data) < total  # the rebuilt events are larger than the batch ...
-    assert v1.decode_batch(data, Limits(max_decompressed_size=total), REGISTRY_SCHEMAS).events == meters
+    assert construct_codec.decode_batch(data, Limits(max_decompressed_size=total), version=1, schemas=REGISTRY_SCHEMAS).events == meters
     with pytest.raises(LimitExceeded) as info:  # ... and are counted against max_decompressed_size
-        v1.decode_batch(data, Limits(max_decompressed_size=total - 1), REGISTRY_SCHEMAS)
+        construct_codec.decode_batch(data, Limits(max_decompressed_size=total - 1), version=1, schemas=REGISTRY_SCHEMAS)
     assert info.value.requirement == "RECORD-6"

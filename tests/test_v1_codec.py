@@ -10,11 +10,10 @@ import pytest
 from sinktest import ROOT, covers
 
 from sinkproto import construct_codec as codec
-from sinkproto.construct_codec import v1
-from sinkproto.errors import EncodeError, LimitExceeded, UnknownType
+from sinkproto.errors import EncodeError, LimitExceeded, UnknownType, UnsupportedVersion
 from sinkproto.limits import Limits
-from sinkproto.messages import (Batch, BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1, ConnectionRequest,
-    ConnectionResponse, Event, Response)
+from sinkproto.messages import (Ack, Batch, BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
+    ConnectionRequest, ConnectionResponse, Event, FrameType, Response)
 from sinkproto.readers import ReaderSchemas
 from sinktools.vectors.check import check_case, check_ids
 from sinktools.vectors.locks import load_lock
@@ -102,7 +101,7 @@ def test_reader_schemas_normalise_and_answer_membership() -> None:
     reads = ReaderSchemas.from_mapping({4: [1], 1: [2, 1, 2]})
     assert reads.entries == ((1, (1, 2)), (4, (1,)))
     assert reads.can_read(1, 2) and not reads.can_read(1, 3) and not reads.can_read(2, 1)
-    assert v1.decode_reader_schemas(v1.encode_reader_schemas(reads)) == reads
+    assert codec.decode_reader_schemas(codec.encode_reader_schemas(reads)) == reads
     for bad in ({}, {1: []}):
         with pytest.raises(EncodeError):
             ReaderSchemas.from_mapping(bad)
@@ -119,15 +118,15 @@ def test_batch_result_refuses_unordered_or_empty_entries() -> None:
 @covers("CODEC-5", "BATCH-15")
 def test_auto_encoder_picks_the_smallest_encoding() -> None:
     meters = tuple(ev(i) for i in range(100))
-    auto = v1.encode_batch(BatchV1(events=meters))
+    auto = codec.encode_batch(BatchV1(events=meters), version=1)
     sizes = {
         "v0": len(codec.encode_batch(Batch(events=meters))),
-        **{c.wire_name: len(v1.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=c)))) for c in BatchCodec},
+        **{c.wire_name: len(codec.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=c)), version=1)) for c in BatchCodec},
     }
     assert len(auto) == min(sizes.values())
-    assert v1.decode_batch(auto).events == meters
+    assert codec.decode_batch(auto, version=1).events == meters
     one = (ev(),)  # tiny: compression only adds bytes, the version-0 layout wins
-    assert v1.encode_batch(BatchV1(events=one)) == codec.encode_batch(Batch(events=one))
+    assert codec.encode_batch(BatchV1(events=one), version=1) == codec.encode_batch(Batch(events=one))
 
 
 @covers("BPUB-5")
@@ -136,16 +135,16 @@ def test_encoder_refuses_a_batch_frame_over_65535_bytes() -> None:
                 for i in range(130))
     batch = BatchV1(events=big, format=BatchFormat(codec=BatchCodec.NONE))
     with pytest.raises(EncodeError):
-        v1.encode_frame(BatchPublish(message_id=1, batch=batch))
+        codec.encode_frame(BatchPublish(message_id=1, batch=batch), version=1)
 
 
 @covers("CODEC-3", "LIMIT-9")
 def test_zstd_limits_are_configurable() -> None:
     meters = tuple(ev(i) for i in range(100))
-    data = v1.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=BatchCodec.ZSTD)))
+    data = codec.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=BatchCodec.ZSTD)), version=1)
     with pytest.raises(LimitExceeded):
-        v1.decode_batch(data, Limits(max_decompressed_size=100))
-    assert v1.decode_batch(data, Limits(max_zstd_window=1 << 20)).events == meters
+        codec.decode_batch(data, Limits(max_decompressed_size=100), version=1)
+    assert codec.decode_batch(data, Limits(max_zstd_window=1 << 20), version=1).events == meters
 
 
 @covers("RECORD-3", "RECORD-4", "RECORD-5")
@@ -161,3 +160,58 @@ def test_the_records_example_of_the_spec_is_the_vector_byte_for_byte() -> None:
     spec_bytes = "".join(re.sub(r"[`\s]", "", cell) for cell in cells)
     cases = {c.id: c for vf in load_dir(VECTORS_V1) for c in vf.cases}
     assert spec_bytes == cases["v1.batch.records.none.meters"].hex
+
+
+# -- one API, the version as data ---------------------------------------------------------------------
+
+
+def test_an_unknown_version_is_a_value_error_in_every_versioned_function() -> None:
+    batch = Batch(events=(ev(),))
+    for call in (lambda: codec.encode_frame(Ack(message_id=1), version=2), lambda: codec.decode_frame(b"\x30\x01", version=2),
+                 lambda: codec.encode_batch(batch, version=-1), lambda: codec.decode_batch(codec.encode_batch(batch), version=2)):
+        with pytest.raises(ValueError, match="no codec for protocol version"):
+            call()
+
+
+@covers("FRAME-7")
+def test_the_frame_table_starts_each_type_at_its_since() -> None:
+    from sinkproto.construct_codec.frames import FRAME_CONSTRUCTS, FRAME_TYPE_OF, frame_struct
+
+    assert set(FRAME_CONSTRUCTS) == set(FrameType) == set(FRAME_TYPE_OF.values())
+    assert {t: min(entries) for t, entries in FRAME_CONSTRUCTS.items()} == {t: t.since for t in FrameType}
+    assert frame_struct(1) is frame_struct(1) and frame_struct(0) is not frame_struct(1)  # built once per version
+
+
+@covers("FRAME-3", "FRAME-7")
+def test_a_frame_type_from_a_later_version_is_refused_both_ways() -> None:
+    result = BatchResult(message_id=5, entries=(BatchResultEntry(index=0, machine_message=b"m"),))
+    data = codec.encode_frame(result, version=1)
+    assert codec.decode_frame(data, version=1) == result
+    with pytest.raises(EncodeError, match="from version 1"):
+        codec.encode_frame(result)
+    with pytest.raises(UnknownType) as info:
+        codec.decode_frame(data)
+    assert (info.value.requirement, info.value.offset) == ("FRAME-3", 0)
+
+
+@covers("CONN-2", "CONN-10")
+def test_the_request_header_versions_a_decoder_reads_are_those_up_to_its_own() -> None:
+    v1_request = codec.encode_frame(ConnectionRequest(version=1, app_version=b"a", client_instance_id=7), version=1)
+    v0_request = codec.encode_frame(ConnectionRequest(app_version=b"a", client_instance_id=7))
+    assert codec.decode_frame(v0_request, version=1) == codec.decode_frame(v0_request)  # fallback (CONN-10)
+    with pytest.raises(UnsupportedVersion) as info:
+        codec.decode_frame(v1_request)
+    assert (info.value.requirement, info.value.version) == ("CONN-2", 1) and "speaks 0 [" in str(info.value)
+    with pytest.raises(UnsupportedVersion) as info:
+        codec.decode_frame(bytes([0x02]) + v1_request[1:], version=1)
+    assert (info.value.requirement, info.value.version) == ("CONN-10", 2) and "speaks 0 and 1" in str(info.value)
+    with pytest.raises(EncodeError):
+        codec.encode_frame(ConnectionRequest(version=1, app_version=b"a", client_instance_id=7))  # header version 1 on a v0 connection
+
+
+@covers("BATCH-7", "CODEC-5")
+def test_a_version_0_batch_is_a_version_1_batch_and_the_choice_only_widens() -> None:
+    events = tuple(ev(i) for i in range(40))
+    v0 = codec.encode_batch(Batch(events=events))
+    assert codec.decode_batch(v0, version=1).events == codec.decode_batch(v0).events == events
+    assert len(codec.encode_batch(Batch(events=events), version=1)) <= len(v0)

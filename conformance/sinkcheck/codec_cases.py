@@ -5,7 +5,7 @@ ID, with one check per thing the vector promises (decode to this value,
 refuse with this error class, encode to exactly these bytes), in the
 protocol version of its file. Generated cases (``codec_strategies``) use the
 same shape, with expectations computed by the reference codec
-(``sinkproto.construct_codec``, and its ``v1`` module for version 1).
+(``sinkproto.construct_codec``, with ``version=1`` for version 1).
 """
 
 from __future__ import annotations
@@ -134,9 +134,10 @@ def record_schemas() -> Any:
 def reference_bytes(kind: str, value: Any, version: int = 0) -> bytes:
     """The reference encoding of a logical value (EncodeError when it has none)."""
     if version == 1:
-        from sinkproto.construct_codec import v1
+        from sinkproto import construct_codec
 
-        return v1.encode_batch(value, record_schemas()) if kind == "batch" else v1.encode_frame(value, record_schemas())
+        encode = construct_codec.encode_batch if kind == "batch" else construct_codec.encode_frame
+        return encode(value, version=1, schemas=record_schemas())
     return encode_kind(kind, value)
 
 

@@ -254,7 +254,7 @@ def batch_v1(d: Draw) -> BatchV1:
         return BatchV1(events=batch_events(d, layout, d.integer(1, 8)), layout=layout)
     codec = d.choice(list(BatchCodec))
     if pick == 3:
-        from sinkproto.construct_codec.v1 import RECORDS_LAYOUT
+        from sinkproto.construct_codec.batch_format import RECORDS_LAYOUT
 
         return BatchV1(events=record_events(d), layout=RECORDS_LAYOUT, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
     layout = BatchLayout.from_byte(d.integer(0, 63))  # bit 6 (compressed) is clear in an extended header (BATCH-13)

@@ -2,7 +2,7 @@
 
 Both runner roles use these: server mode to talk to a server that speaks
 version 1, client mode to play a version-1 (or a version-0-only) server.
-Frames are built with the reference codec (``construct_codec.v1``), never
+Frames are built with the reference codec (``construct_codec``, ``version=1``), never
 with the reference connection, so a case can send what a correct peer never
 would. On a version-1 connection the peer's own traffic includes
 BATCH_PUBLISH frames (BPUB-2): the helpers ACK them in the background like
@@ -21,7 +21,7 @@ from sinkproto import (
     Limits,
     Response,
 )
-from sinkproto.construct_codec import v1 as codec_v1
+from sinkproto import construct_codec
 from sinkproto.errors import DecodeError
 from sinkproto.messages import BatchPublish, BatchResult, BatchV1
 from sinkproto.readers import ReaderSchemas
@@ -78,14 +78,14 @@ def kit_schemas() -> RecordSchemas:
 def decode_v1(frame: bytes, limits: Limits | None = None) -> object:
     """A frame of a version-1 connection; a malformed one fails the case."""
     try:
-        return codec_v1.decode_frame(frame, limits or Limits(), kit_schemas())
+        return construct_codec.decode_frame(frame, limits or Limits(), version=1, schemas=kit_schemas())
     except DecodeError as exc:
         raise CheckFailed(f"undecodable version-1 frame {frame[:24].hex()}: {exc.error_class} ({exc})") from None
 
 
 def describe_v1(frame: bytes) -> str:
     try:
-        value = codec_v1.decode_frame(frame, Limits(), kit_schemas())
+        value = construct_codec.decode_frame(frame, Limits(), version=1, schemas=kit_schemas())
     except DecodeError as exc:
         return f"undecodable: {exc.error_class}"
     if isinstance(value, BatchPublish):
@@ -100,7 +100,7 @@ def describe_v1(frame: bytes) -> str:
 
 def describe_value(value: object) -> str:
     """A decoded version-1 frame, named as in the wire log."""
-    return describe_v1(codec_v1.encode_frame(value, kit_schemas()))  # type: ignore[arg-type]
+    return describe_v1(construct_codec.encode_frame(value, version=1, schemas=kit_schemas()))  # type: ignore[arg-type]
 
 
 # -- server mode: the runner is a version-1 client -----------------------------------------------------
@@ -109,16 +109,16 @@ def describe_value(value: object) -> str:
 def request_v1(ctx: CaseContext, *, server_instance_id: int | None,
                reader_schemas: ReaderSchemas | None = None) -> bytes:
     """A version-1 connection request (CONN-8) as the profile's main identity."""
-    return codec_v1.encode_frame(ConnectionRequest(
+    return construct_codec.encode_frame(ConnectionRequest(
         version=1, app_version=ctx.profile.app_version, client_instance_id=ctx.profile.client_instance_id,
-        server_instance_id=server_instance_id, reader_schemas=reader_schemas))
+        server_instance_id=server_instance_id, reader_schemas=reader_schemas), version=1)
 
 
 async def recv_v1(ctx: CaseContext, wire: Wire, what: str, timeout: float = 5.0) -> bytes:
     """The next frame that is not the server's own traffic: its PUBLISH and BATCH_PUBLISH frames are ACKed."""
     async def background(frame: bytes) -> bool:
         if frame_type(frame) in (PUBLISH, BATCH_PUBLISH) and len(frame) >= 2:
-            await wire.send_frame(codec_v1.encode_frame(Ack(message_id=message_id_of(frame))))
+            await wire.send_frame(construct_codec.encode_frame(Ack(message_id=message_id_of(frame)), version=1))
             return True
         return False
 
@@ -164,7 +164,7 @@ async def expect_closed_v1(ctx: CaseContext, wire: Wire, why: str, *, message_id
 
 def batch_frame(message_id: int, events: list[Event] | tuple[Event, ...]) -> bytes:
     """A well-formed BATCH_PUBLISH (BPUB-1); the encoder picks the smallest batch encoding (CODEC-5)."""
-    return codec_v1.encode_frame(BatchPublish(message_id=message_id, batch=BatchV1(events=tuple(events))))
+    return construct_codec.encode_frame(BatchPublish(message_id=message_id, batch=BatchV1(events=tuple(events))), version=1)
 
 
 async def expect_batch_answer(ctx: CaseContext, wire: Wire, message_id: int, what: str = "") -> object:
@@ -207,5 +207,5 @@ def oversized_batch(count: int) -> bytes:
     """
     events = tuple(Event(event_type_id=1, schema_version=1, key=b"sink-check/oversized", offset=i + 1,
                          timestamp=1_700_000_000, event_data=b"") for i in range(count))
-    return codec_v1.encode_frame(BatchPublish(message_id=0, batch=BatchV1(events=events)))[2:]
+    return construct_codec.encode_frame(BatchPublish(message_id=0, batch=BatchV1(events=events)), version=1)[2:]
 

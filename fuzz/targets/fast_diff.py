@@ -39,11 +39,12 @@ def _seeds() -> list[Seed]:
 
 
 def setup() -> Check:
+    from types import SimpleNamespace
     from typing import Any
 
     from sinkproto import DecodeError, Limits, SinkError, construct_codec, fast_codec
     from sinkproto.batchrules import body_offset, gunzip_body
-    from sinkproto.construct_codec import v1 as construct_v1
+    from sinkproto.codec import CONSTRUCT
     from sinkproto.fast_codec import v1 as fast_v1
     from sinkproto.records import RecordSchemas
     from sinkproto.schemas import default_registry
@@ -67,6 +68,12 @@ def setup() -> Check:
     )
     schemas = RecordSchemas.from_registry(default_registry())  # records mode (RECORD-2)
     with_schemas = {"frame_v1", "batch_v1"}
+    # The reference's version-1 functions in fast_codec.v1's call shape ((data, limits, schemas), (value, schemas)).
+    construct_v1 = SimpleNamespace(
+        decode_frame=CONSTRUCT.decode_frame_v1, encode_frame=CONSTRUCT.encode_frame_v1,
+        decode_batch=CONSTRUCT.decode_batch_v1, encode_batch=CONSTRUCT.encode_batch_v1,
+        decode_reader_schemas=construct_codec.decode_reader_schemas, encode_reader_schemas=construct_codec.encode_reader_schemas,
+    )
     # Each unit's (fast module, reference module, name in decode_<name> / encode_<name>).
     functions = {
         **{unit: (fast_codec, construct_codec, unit) for unit in UNIT_KINDS},

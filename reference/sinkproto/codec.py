@@ -26,10 +26,10 @@ from typing import Protocol
 
 from . import construct_codec, fast_codec
 from . import stream as _stream
-from .construct_codec import v1 as _construct_v1
 from .fast_codec import v1 as _fast_v1
-from .limits import Limits
+from .limits import DEFAULT_LIMITS, Limits
 from .messages import Batch, BatchV1, Event, Frame, NackPayload
+from .records import RecordSchemas
 
 __all__ = [
     "Codec",
@@ -109,6 +109,22 @@ FAST = Codec(
     decode_batch_v1=_fast_v1.decode_batch,
 )
 
+def _construct_encode_frame_v1(frame: Frame, schemas: RecordSchemas | None = None) -> bytes:
+    return construct_codec.encode_frame(frame, version=1, schemas=schemas)
+
+
+def _construct_decode_frame_v1(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> Frame:
+    return construct_codec.decode_frame(data, limits, version=1, schemas=schemas)
+
+
+def _construct_encode_batch_v1(batch: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
+    return construct_codec.encode_batch(batch, version=1, schemas=schemas)
+
+
+def _construct_decode_batch_v1(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> BatchV1:
+    return construct_codec.decode_batch(data, limits, version=1, schemas=schemas)  # type: ignore[return-value]
+
+
 CONSTRUCT = Codec(
     name="construct",
     encode_frame=construct_codec.encode_frame,
@@ -118,12 +134,14 @@ CONSTRUCT = Codec(
     encode_nack_payload=construct_codec.encode_nack_payload,
     decode_nack_payload=construct_codec.decode_nack_payload,
     encode_batch=construct_codec.encode_batch,
-    decode_batch=construct_codec.decode_batch,
+    decode_batch=construct_codec.decode_batch,  # type: ignore[arg-type]
     Deframer=_stream.Deframer,
-    encode_frame_v1=_construct_v1.encode_frame,
-    decode_frame_v1=_construct_v1.decode_frame,
-    encode_batch_v1=_construct_v1.encode_batch,
-    decode_batch_v1=_construct_v1.decode_batch,
+    # The version-1 fields keep their call shape ((value, schemas) and (data, limits, schemas)) until the
+    # Codec dataclass takes ``version=`` itself.
+    encode_frame_v1=_construct_encode_frame_v1,
+    decode_frame_v1=_construct_decode_frame_v1,
+    encode_batch_v1=_construct_encode_batch_v1,
+    decode_batch_v1=_construct_decode_batch_v1,
 )
 
 CODECS: Mapping[str, Codec] = {c.name: c for c in (FAST, CONSTRUCT)}

@@ -195,7 +195,7 @@ def built_records_cases() -> list[KCase]:
     both, and numbered, so the .ksy's payload types of those transforms parse
     valid input too."""
     from sinktools.bench.profiles import generate
-    from sinkproto.construct_codec.v1 import encode_batch
+    from sinkproto.construct_codec import encode_batch
     from sinkproto.jsonform import to_json
     from sinkproto.messages import BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchV1
 
@@ -207,7 +207,7 @@ def built_records_cases() -> list[KCase]:
             layout=BatchLayout(same_event_type_id=True, same_schema_version=True),
             format=BatchFormat(codec=codec, mode=BatchMode.RECORDS),
         )
-        data = encode_batch(batch, _record_schemas())
+        data = encode_batch(batch, version=1, schemas=_record_schemas())
         out.append(
             KCase(
                 f"built:records.{codec.name.lower()}.meter",

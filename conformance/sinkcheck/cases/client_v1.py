@@ -24,7 +24,7 @@ from sinkproto import (
     decode_frame,
     encode_frame,
 )
-from sinkproto.construct_codec import v1 as codec_v1
+from sinkproto import construct_codec
 from sinkproto.errors import DecodeError
 from sinkproto.messages import BatchPublish, BatchResult, BatchResultEntry
 from sinkproto.readers import ReaderSchemas
@@ -89,7 +89,7 @@ async def session_v1(ctx: ClientCaseContext, name: str, *,
     wire = await ctx.accept(name)
     request = await read_request_v1(ctx, wire)
     response = dataclasses.replace(ctx.welcome(request), reader_schemas=reader_schemas)
-    await wire.send_frame(codec_v1.encode_frame(response))
+    await wire.send_frame(construct_codec.encode_frame(response, version=1))
     return wire, request
 
 
@@ -199,7 +199,7 @@ async def batch_result(ctx: ClientCaseContext) -> str:
     batch = await first_batch(ctx, wire)
     result = BatchResult(message_id=batch.message_id, entries=(
         BatchResultEntry(index=1, machine_message=b"rejected", human_message=b"refused by sink-check"),))
-    await wire.send_frame(codec_v1.encode_frame(result))
+    await wire.send_frame(construct_codec.encode_frame(result, version=1))
     await ctx.sleep(0.3)  # let it record the answer before the connection goes
     await wire.close()
     again, _ = await session_v1(ctx, "after")
@@ -224,7 +224,7 @@ async def batch_result_bad_index(ctx: ClientCaseContext) -> str:
     count = len(batch.batch.events)
     result = BatchResult(message_id=batch.message_id, entries=(
         BatchResultEntry(index=count, machine_message=b"rejected"),))
-    await wire.send_frame(codec_v1.encode_frame(result))
+    await wire.send_frame(construct_codec.encode_frame(result, version=1))
     closed, frames = await wire.expect_close(ctx.prompt())
     others = [f for f in frames if frame_type(f) not in (PUBLISH, BATCH_PUBLISH, PING)]
     if others:

@@ -12,7 +12,7 @@ import time
 import zlib
 
 from sinkproto import ConnectionRequest, Limits, Response
-from sinkproto.construct_codec import v1 as codec_v1
+from sinkproto import construct_codec
 from sinkproto.errors import DecodeError
 from sinkproto.stream import frame_bytes
 
@@ -119,10 +119,10 @@ async def gzip_bomb(ctx: CaseContext) -> str:
     wire = await ctx.connect(name="v1")
     request = ConnectionRequest(version=1, app_version=ctx.profile.app_version,
                                 client_instance_id=ctx.profile.client_instance_id, server_instance_id=server_id)
-    await wire.send_frame(codec_v1.encode_frame(request))
+    await wire.send_frame(construct_codec.encode_frame(request, version=1))
     frame = await ctx.recv(wire, "a version-1 connection response", ctx.prompt() / ctx.scale)
     try:
-        response = codec_v1.decode_frame(frame, Limits())
+        response = construct_codec.decode_frame(frame, Limits(), version=1)
     except DecodeError as exc:
         raise CheckFailed(f"undecodable answer to a version-1 request: {exc}") from None
     if getattr(response, "response", None) is Response.UNSUPPORTED_PROTOCOL_VERSION:

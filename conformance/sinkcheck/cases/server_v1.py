@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from sinkproto import Ack, Event, Nack, Ping, encode_frame
-from sinkproto.construct_codec.v1 import encode_frame as encode_frame_v1
+from sinkproto import construct_codec
 from sinkproto.messages import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchV1
 from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
@@ -231,7 +231,7 @@ async def batch_records(ctx: CaseContext) -> str:
     events = tuple(meter_readings(ctx, 40))
     # zstd, as a sender picks it for real data (CODEC-5); the transforms are the canonical ones (RECORD-9).
     batch = BatchV1(events=events, format=BatchFormat(codec=BatchCodec.ZSTD, mode=BatchMode.RECORDS))
-    frame = encode_frame_v1(BatchPublish(message_id=0x0D1, batch=batch), kit_schemas())
+    frame = construct_codec.encode_frame(BatchPublish(message_id=0x0D1, batch=batch), version=1, schemas=kit_schemas())
     await wire.send_frame(frame)
     answer = await expect_batch_answer(ctx, wire, 0x0D1, "the answer to a records-mode BATCH_PUBLISH")
     if not isinstance(answer, Ack):

@@ -2,24 +2,31 @@
 
 This is the codec the spec is checked against; a faster hand-written codec
 must agree with it on every input (same value or same error class). Every
-construct exception is translated here, at the boundary, into the kit's own
-hierarchy, so callers only ever see :class:`~sinkproto.errors.SinkError`.
+construct exception is translated at the boundary (:mod:`._boundary`) into
+the kit's own hierarchy, so callers only ever see
+:class:`~sinkproto.errors.SinkError`.
+
+One API for every protocol version: ``version=`` is the negotiated version
+of the connection (0 or 1, spec/v0 and spec/v1; any other is a
+``ValueError``), and picks entries of the version-keyed tables
+(:data:`.frames.FRAME_CONSTRUCTS`, :data:`.batch_format.BATCH`,
+:data:`.handshake.REQUEST_PAYLOADS`, ...). ``schemas=`` (a
+:class:`~sinkproto.records.RecordSchemas`) are the writer schemas the
+records mode of batch v1 encodes and decodes with.
 """
 
 from __future__ import annotations
 
-import io
-from typing import Any, TypeVar
-
-from construct import ConstructError, StreamError
-
-from ..batchrules import canonical_layout
-from ..errors import EncodeError, LimitExceeded, SinkError, Truncated
+from ..errors import EncodeError
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import Batch, Event, Frame, NackPayload
-from ..primitives import cut_in_field
-from .batch import batch
-from .frames import FRAME_CONSTRUCTS, FRAME_TYPE_OF, event, frame, nack_payload
+from ..messages import Batch, BatchV1, Event, Frame, NackPayload
+from ..readers import ReaderSchemas
+from ..records import RecordSchemas
+from ._boundary import build, check_encoded_size, check_frame_size, check_version, parse, pick
+from .batch_format import BATCH, smallest
+from .frames import FRAME_CONSTRUCTS, FRAME_TYPE_OF, frame_struct
+from .handshake import reader_schemas, reader_schemas_unit
+from .payloads import event, nack_payload
 
 __all__ = [
     "encode_frame",
@@ -30,123 +37,92 @@ __all__ = [
     "decode_nack_payload",
     "encode_batch",
     "decode_batch",
+    "encode_reader_schemas",
+    "decode_reader_schemas",
 ]
 
-T = TypeVar("T")
 
+def encode_frame(frame: Frame, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes:
+    """Encode one frame of a version-``version`` connection (without the 2-byte stream length prefix).
 
-def _parse(construct: Any, data: bytes, limits: Limits, unit: str, schemas: Any = None) -> Any:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{unit} must be bytes-like, got {type(data).__name__}")
-    data = bytes(data)
-    stream = io.BytesIO(data)
-    try:
-        # ``schemas`` (a records.RecordSchemas) is what records mode of batch v1 decodes with.
-        return construct.parse_stream(stream, limits=limits, schemas=schemas)
-    except SinkError:
-        raise
-    except StreamError as exc:
-        # construct ran out of bytes inside a fixed-size field.
-        raise cut_in_field(data, unit, exc.path or "header") from None
-    except ConstructError as exc:  # pragma: no cover - every construct here raises the kit's errors
-        raise Truncated(f"{unit} is malformed: {exc}", offset=stream.tell()) from None
-
-
-def _build(construct: Any, value: Any, schemas: Any = None) -> bytes:
-    try:
-        return bytes(construct.build(value, schemas=schemas))
-    except SinkError:
-        raise
-    except ConstructError as exc:
-        raise EncodeError(f"cannot encode {type(value).__name__}: {exc}") from None
-
-
-def encode_frame(message: Frame, version: int = 0) -> bytes:
-    """Encode one frame (without the 2-byte stream length prefix); ``version`` as in :func:`decode_frame`."""
-    if version == 1:
-        from . import v1
-
-        return v1.encode_frame(message)
-    if version != 0:
-        raise ValueError(f"no codec for protocol version {version}")
-    if getattr(message, "reader_schemas", None) is not None:
-        raise EncodeError("reader_schemas exist only in version 1 (CONN-8, CONN-12)")
-    frame_type = FRAME_TYPE_OF.get(type(message))
-    if frame_type is None:
-        raise EncodeError(f"{type(message).__name__} is not a frame")
-    return _build(FRAME_CONSTRUCTS[frame_type], message)
-
-
-def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS, version: int = 0) -> Frame:
-    """Decode exactly one whole frame (the deframer has removed the length prefix).
-
-    ``version`` is the negotiated protocol version of the connection; 1 decodes
-    with spec/v1 (:mod:`.v1`), which adds BATCH_PUBLISH and BATCH_RESULT.
+    A frame type the version does not define (:attr:`~sinkproto.messages.FrameType.since`),
+    or ``reader_schemas`` before version 1 (CONN-8, CONN-12), is an
+    :class:`~sinkproto.errors.EncodeError`; so is, from version 1, a frame
+    over 65,535 bytes (ERR-8, BPUB-5). ``schemas``: the writer schemas
+    records mode may use, those the peer declared it can read (RECORD-2);
+    without them no batch uses records mode.
     """
-    if version == 1:
-        from . import v1
+    check_version(version)
+    frame_type = FRAME_TYPE_OF.get(type(frame))
+    if frame_type is None:
+        raise EncodeError(f"{type(frame).__name__} is not a frame")
+    construct = pick(FRAME_CONSTRUCTS[frame_type], version)
+    if construct is None:
+        raise EncodeError(f"{type(frame).__name__} is a frame from version {frame_type.since}, not of version {version}")
+    return check_encoded_size(build(construct, frame, schemas), version)
 
-        return v1.decode_frame(data, limits)
-    if version != 0:
-        raise ValueError(f"no codec for protocol version {version}")
-    _check_frame_size(data, limits)
-    parsed = _parse(frame, data, limits, "frame")
-    return parsed.body
+
+def decode_frame(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, version: int = 0, schemas: RecordSchemas | None = None
+) -> Frame:
+    """Decode exactly one whole frame of a version-``version`` connection (the deframer has removed the length prefix).
+
+    A type nibble the version does not define is
+    :class:`~sinkproto.errors.UnknownType`; ``schemas`` decode records mode.
+    """
+    check_version(version)
+    check_frame_size(data, limits)
+    return parse(frame_struct(version), data, limits, "frame", schemas).body
 
 
-def _check_frame_size(data: bytes, limits: Limits) -> None:
-    if len(data) == 0:
-        raise Truncated("a frame has at least one byte", offset=0, requirement="STREAM-3")
-    if len(data) > limits.max_frame_size:
-        raise LimitExceeded(
-            f"frame of {len(data)} bytes exceeds max_frame_size={limits.max_frame_size}",
-            offset=0,
-            requirement="LIMIT-1",
-        )
+def encode_batch(batch: Batch | BatchV1, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes:
+    """Encode a batch of a version-``version`` connection.
+
+    With ``batch.layout`` (or, from version 1, ``batch.format``) set,
+    exactly that encoding is used (it must fit the events; with a format and
+    no layout, the canonical flags). With neither, the smallest encoding the
+    version allows (:func:`.batch_format.smallest`): version 0 behaves like
+    the field encoder (BATCH-7: canonical flags, gzip only when the
+    compressed body is smaller); version 1 also weighs gzip, zstd and, with
+    ``schemas``, records mode (CODEC-5).
+    """
+    check_version(version)
+    if not batch.events:
+        raise EncodeError("a batch holds at least one event (BATCH-8)")
+    if batch.layout is not None or (version >= 1 and getattr(batch, "format", None) is not None):
+        return build(BATCH[version], batch, schemas)
+    return smallest(batch.events, version, schemas)
+
+
+def decode_batch(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, version: int = 0, schemas: RecordSchemas | None = None
+) -> Batch | BatchV1:
+    """Decode one batch: a :class:`~sinkproto.messages.Batch` in version 0, a :class:`~sinkproto.messages.BatchV1` from 1."""
+    check_version(version)
+    return parse(BATCH[version], data, limits, "batch", schemas)
 
 
 def encode_event(value: Event) -> bytes:
     """Encode a PUBLISH payload (PUB-1)."""
-    return _build(event, value)
+    return build(event, value)
 
 
 def decode_event(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Event:
-    return _parse(event, data, limits, "event")
+    return parse(event, data, limits, "event")
 
 
 def encode_nack_payload(value: NackPayload) -> bytes:
-    return _build(nack_payload, value)
+    return build(nack_payload, value)
 
 
 def decode_nack_payload(data: bytes, limits: Limits = DEFAULT_LIMITS) -> NackPayload:
-    return _parse(nack_payload, data, limits, "nack payload")
+    return parse(nack_payload, data, limits, "nack payload")
 
 
-def encode_batch(value: Batch, version: int = 0) -> bytes:
-    """Encode a column batch (``version`` 1: a :class:`~sinkproto.messages.BatchV1`, see :func:`.v1.encode_batch`).
-
-    With ``value.layout`` set, exactly that layout is used (it must fit the
-    events). Without it the encoder behaves like the field encoder (BATCH-7):
-    canonical flags, and gzip only when the compressed body is smaller.
-    """
-    if version == 1:
-        from . import v1
-
-        return v1.encode_batch(value)  # type: ignore[arg-type]
-    if value.layout is not None:
-        return _build(batch, value)
-    if not value.events:
-        raise EncodeError("a batch holds at least one event (BATCH-8)")
-    layout = canonical_layout(value.events)
-    plain = _build(batch, Batch(events=value.events, layout=layout))
-    packed = _build(batch, Batch(events=value.events, layout=canonical_layout(value.events, compressed=True)))
-    # Same header size either way (only bit 6 differs), so this compares bodies.
-    return packed if len(packed) < len(plain) else plain
+def encode_reader_schemas(value: ReaderSchemas) -> bytes:
+    """Encode a reader declaration on its own (SNEG-1)."""
+    return build(reader_schemas, value)
 
 
-def decode_batch(data: bytes, limits: Limits = DEFAULT_LIMITS, version: int = 0) -> Batch:
-    if version == 1:
-        from . import v1
-
-        return v1.decode_batch(data, limits)  # type: ignore[return-value]
-    return _parse(batch, data, limits, "batch")
+def decode_reader_schemas(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ReaderSchemas:
+    return parse(reader_schemas_unit, data, limits, "reader_schemas").value

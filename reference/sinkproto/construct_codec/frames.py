@@ -1,180 +1,53 @@
-"""Frames, the PUBLISH event payload and the NACK payload, declared with construct.
+"""Frames, every version, declared with construct, and the frame table keyed by type and version.
 
 Each message is a ``Struct`` mirroring the spec's byte table, wrapped in an
 ``Adapter`` that turns the parsed container into the frozen message class
-(and back). The top-level :data:`frame` switches on the type nibble (FRAME-1).
+(and back). :data:`FRAME_CONSTRUCTS` maps each frame type to its construct
+by the version that introduced (or changed) it; :func:`frame_struct` is the
+frame of one version, which switches on the type nibble (FRAME-1, FRAME-7)
+and rejects a type that version does not define (:data:`UNKNOWN_TYPE_RULE`).
+The handshake frames are in :mod:`.handshake`, the units PUBLISH and NACK
+carry in :mod:`.payloads`, the batch in :mod:`.batch_format`.
 """
 
 from __future__ import annotations
 
+import io
+from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from construct import Adapter, BitsInteger, BitStruct, Const, Int8ub, Int32ub, Nibble, Peek, Struct, Switch, this
+from construct import Adapter, BitsInteger, BitStruct, Const, Construct, Int8ub, Nibble, Peek, Struct, Switch, this
 
-from ..errors import UnknownResponseCode, UnknownType, UnsupportedVersion
+from ..errors import InvalidList, LimitExceeded, UnknownType
 from ..messages import (
     Ack,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
     ConnectionRequest,
     ConnectionResponse,
-    Event,
     FrameType,
     Nack,
     NackPayload,
     Ping,
     Pong,
     Publish,
-    Response,
 )
-from .primitives import Chunk, End, OptionalTail, Reject, RestBytes, Text, VarUInt
+from ..primitives import varint_bytes
+from ._boundary import check_version, pick
+from .batch_format import batch_v1
+from .handshake import connection_request, connection_response
+from .payloads import event, nack_payload
+from .primitives import Chunk, End, Reject, Text, limits_of, stream_varint
 
-__all__ = ["event", "nack_payload", "frame"]
+__all__ = ["FRAME_CONSTRUCTS", "FRAME_TYPE_OF", "UNKNOWN_TYPE_RULE", "frame_struct"]
 
 
 def _id_header(frame_type: FrameType) -> Any:
-    """FRAME-2: type:4 | message_id:12, big-endian."""
+    """FRAME-2, FRAME-8: type:4 | message_id:12, big-endian."""
     return BitStruct("type" / Const(int(frame_type), Nibble), "message_id" / BitsInteger(12))
 
-
-# -- PUB-1: the event ------------------------------------------------------------------
-
-event_struct = Struct(
-    "event_type_id" / VarUInt(what="event_type_id"),
-    "schema_version" / VarUInt(what="schema_version"),
-    "key" / Chunk("key", limit="max_key_size"),
-    "offset" / VarUInt(what="offset"),
-    "timestamp" / VarUInt(what="timestamp"),
-    "event_data" / Chunk("event_data", limit="max_event_data_size"),
-    End("PUB-2"),
-)
-
-_EVENT_FIELDS = ("event_type_id", "schema_version", "key", "offset", "timestamp", "event_data")
-
-
-class EventAdapter(Adapter):
-    def _decode(self, obj: Any, context: Any, path: str) -> Event:
-        return Event(**{name: obj[name] for name in _EVENT_FIELDS})
-
-    def _encode(self, obj: Event, context: Any, path: str) -> dict[str, Any]:
-        return {name: getattr(obj, name) for name in _EVENT_FIELDS}
-
-
-event = EventAdapter(event_struct)
-
-# -- NACK-1: the NACK payload ------------------------------------------------------------
-
-nack_payload_struct = Struct(
-    "machine_message" / Chunk("machine_message"),
-    "human_message" / Text(RestBytes(), "human_message"),
-)
-
-
-class NackPayloadAdapter(Adapter):
-    def _decode(self, obj: Any, context: Any, path: str) -> NackPayload:
-        return NackPayload(machine_message=obj.machine_message, human_message=obj.human_message)
-
-    def _encode(self, obj: NackPayload, context: Any, path: str) -> dict[str, Any]:
-        return {"machine_message": obj.machine_message, "human_message": obj.human_message}
-
-
-nack_payload = NackPayloadAdapter(nack_payload_struct)
-
-# -- CONN-1..CONN-3: connection request ---------------------------------------------------------
-
-connection_request_v0 = Struct(
-    "app_version" / Text(Chunk("app_version"), "app_version"),
-    "client_instance_id" / Int32ub,
-    "server_instance_id" / OptionalTail(Int32ub, "CONN-3"),
-    End("CONN-3"),
-)
-
-connection_request_struct = Struct(
-    "header" / BitStruct("type" / Const(int(FrameType.CONNECTION_REQUEST), Nibble), "version" / Nibble),
-    "payload"
-    / Switch(
-        this.header.version,
-        {0: connection_request_v0},
-        default=Reject(
-            lambda ctx, offset: UnsupportedVersion(
-                f"connection request for protocol version {ctx.header.version}; this decoder speaks 0",
-                offset=0,
-                version=ctx.header.version,
-            )
-        ),
-    ),
-)
-
-
-class ConnectionRequestAdapter(Adapter):
-    def _decode(self, obj: Any, context: Any, path: str) -> ConnectionRequest:
-        p = obj.payload
-        return ConnectionRequest(
-            version=obj.header.version,
-            app_version=p.app_version,
-            client_instance_id=p.client_instance_id,
-            server_instance_id=p.server_instance_id,
-        )
-
-    def _encode(self, obj: ConnectionRequest, context: Any, path: str) -> dict[str, Any]:
-        return {
-            "header": {"version": obj.version},
-            "payload": {
-                "app_version": obj.app_version,
-                "client_instance_id": obj.client_instance_id,
-                "server_instance_id": obj.server_instance_id,
-            },
-        }
-
-
-connection_request = ConnectionRequestAdapter(connection_request_struct)
-
-# -- CONN-4..CONN-7: connection response --------------------------------------------------------
-
-_no_payload = Struct(End("CONN-6"))
-
-response_header = BitStruct("type" / Const(int(FrameType.CONNECTION_RESPONSE), Nibble), "response" / Nibble)
-
-# By response code; version 1 replaces only the two accepting responses (CONN-11).
-RESPONSE_PAYLOADS: dict[int, Any] = {
-    Response.CONNECTED: _no_payload,
-    Response.HELLO_NEW_CLIENT: Struct("server_instance_id" / Int32ub, End("CONN-5")),
-    Response.INSTANCE_ID_MISMATCH: _no_payload,
-    Response.QUARANTINED: nack_payload_struct,
-    Response.UNSUPPORTED_PROTOCOL_VERSION: _no_payload,
-    Response.UNSUPPORTED_APPLICATION_VERSION: _no_payload,
-}
-
-
-def unknown_response_code(ctx: Any, offset: int) -> UnknownResponseCode:
-    return UnknownResponseCode(f"connection response code {ctx.header.response} is not defined", offset=0)
-
-
-connection_response_struct = Struct(
-    "header" / response_header,
-    "payload" / Switch(this.header.response, RESPONSE_PAYLOADS, default=Reject(unknown_response_code)),
-)
-
-
-class ConnectionResponseAdapter(Adapter):
-    def _decode(self, obj: Any, context: Any, path: str) -> ConnectionResponse:
-        response = Response(obj.header.response)
-        p = obj.payload
-        return ConnectionResponse(
-            response=response,
-            server_instance_id=p.get("server_instance_id"),
-            machine_message=p.get("machine_message"),
-            human_message=p.get("human_message"),
-        )
-
-    def _encode(self, obj: ConnectionResponse, context: Any, path: str) -> dict[str, Any]:
-        payload: dict[str, Any] = {}
-        if obj.response is Response.HELLO_NEW_CLIENT:
-            payload["server_instance_id"] = obj.server_instance_id
-        elif obj.response is Response.QUARANTINED:
-            payload = {"machine_message": obj.machine_message, "human_message": obj.human_message}
-        return {"header": {"response": int(obj.response)}, "payload": payload}
-
-
-connection_response = ConnectionResponseAdapter(connection_response_struct)
 
 # -- frames with a 12-bit message id ----------------------------------------------------------
 
@@ -224,34 +97,112 @@ class KeepaliveAdapter(Adapter):
         return {"header": {"message_id": 0}}
 
 
-# -- FRAME-1: the frame -------------------------------------------------------------------
+# -- BPUB-1, BRES-1, BRES-2: the batch frames (version 1) -------------------------------------------
 
-FRAME_CONSTRUCTS: dict[FrameType, Any] = {
-    FrameType.CONNECTION_REQUEST: connection_request,
-    FrameType.CONNECTION_RESPONSE: connection_response,
-    FrameType.ACK: AckAdapter(ack_struct),
-    FrameType.PUBLISH: PublishAdapter(publish_struct),
-    FrameType.PING: KeepaliveAdapter(ping_struct, Ping),
-    FrameType.PONG: KeepaliveAdapter(pong_struct, Pong),
-    FrameType.NACK: NackAdapter(nack_struct),
+
+class ResultEntries(Construct):
+    """BRES-1, BRES-2: nack_count (1..max_batch_events), then entries with strictly ascending indices."""
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> tuple[BatchResultEntry, ...]:
+        limits = limits_of(context)
+        at = stream.tell()
+        count = stream_varint(stream, limits, what="nack_count")
+        if count == 0:
+            raise InvalidList("nack_count is 0: a batch result NACKs at least one event", offset=at, requirement="BRES-2")
+        if count > limits.max_batch_events:
+            raise LimitExceeded(f"nack_count {count} exceeds max_batch_events={limits.max_batch_events}", offset=at,
+                                requirement="BRES-2")
+        entries: list[BatchResultEntry] = []
+        for _ in range(count):
+            at = stream.tell()
+            index = stream_varint(stream, limits, what="index")
+            if entries and index <= entries[-1].index:
+                raise InvalidList(f"index {index} after {entries[-1].index}: not strictly ascending", offset=at,
+                                  requirement="BRES-2")
+            machine = Chunk("machine_message")._parsereport(stream, context, path)
+            human = Text(Chunk("human_message"), "human_message")._parsereport(stream, context, path)
+            entries.append(BatchResultEntry(index=index, machine_message=machine, human_message=human))
+        return tuple(entries)
+
+    def _build(self, obj: tuple[BatchResultEntry, ...], stream: io.BytesIO, context: Any, path: str) -> Any:
+        stream.write(varint_bytes(len(obj), what="nack_count"))
+        for entry in obj:
+            stream.write(varint_bytes(entry.index, what="index"))
+            Chunk("machine_message")._build(entry.machine_message, stream, context, path)
+            Chunk("human_message")._build(entry.human_message, stream, context, path)
+        return obj
+
+
+batch_publish_struct = Struct("header" / _id_header(FrameType.BATCH_PUBLISH), "batch" / batch_v1)
+batch_result_struct = Struct("header" / _id_header(FrameType.BATCH_RESULT), "entries" / ResultEntries(), End("BRES-2"))
+
+
+class BatchPublishAdapter(Adapter):
+    def _decode(self, obj: Any, context: Any, path: str) -> BatchPublish:
+        return BatchPublish(message_id=obj.header.message_id, batch=obj.batch)
+
+    def _encode(self, obj: BatchPublish, context: Any, path: str) -> dict[str, Any]:
+        return {"header": {"message_id": obj.message_id}, "batch": obj.batch}
+
+
+class BatchResultAdapter(Adapter):
+    def _decode(self, obj: Any, context: Any, path: str) -> BatchResult:
+        return BatchResult(message_id=obj.header.message_id, entries=obj.entries)
+
+    def _encode(self, obj: BatchResult, context: Any, path: str) -> dict[str, Any]:
+        return {"header": {"message_id": obj.message_id}, "entries": obj.entries}
+
+
+# -- FRAME-1, FRAME-7: the frame -------------------------------------------------------------------
+
+# By frame type, then by the version that introduced or changed it (a version uses the entry of
+# the greatest version at most its own; FrameType.since is the first key).
+FRAME_CONSTRUCTS: Mapping[FrameType, Mapping[int, Any]] = {
+    FrameType.CONNECTION_REQUEST: {0: connection_request(upto=0), 1: connection_request(upto=1)},
+    FrameType.CONNECTION_RESPONSE: {0: connection_response(0), 1: connection_response(1)},
+    FrameType.BATCH_PUBLISH: {1: BatchPublishAdapter(batch_publish_struct)},
+    FrameType.ACK: {0: AckAdapter(ack_struct)},
+    FrameType.PUBLISH: {0: PublishAdapter(publish_struct)},
+    FrameType.PING: {0: KeepaliveAdapter(ping_struct, Ping)},
+    FrameType.PONG: {0: KeepaliveAdapter(pong_struct, Pong)},
+    FrameType.NACK: {0: NackAdapter(nack_struct)},
+    FrameType.BATCH_RESULT: {1: BatchResultAdapter(batch_result_struct)},
 }
 
-frame = Struct(
-    "first_byte" / Peek(Int8ub),
-    "body"
-    / Switch(
-        this.first_byte >> 4,
-        {int(k): v for k, v in FRAME_CONSTRUCTS.items()},
-        default=Reject(lambda ctx, offset: UnknownType(f"frame type {ctx.first_byte >> 4} is not defined in v0", offset=0)),
-    ),
-)
+# A type nibble the version does not define: FRAME-3 (the error's default) in version 0, FRAME-7 from 1.
+UNKNOWN_TYPE_RULE: Mapping[int, str | None] = {0: None, 1: "FRAME-7"}
 
-FRAME_TYPE_OF: dict[type, FrameType] = {
+
+def constructs_of(version: int) -> dict[FrameType, Any]:
+    """The construct of every frame type ``version`` defines."""
+    picked = {frame_type: pick(entries, version) for frame_type, entries in FRAME_CONSTRUCTS.items()}
+    return {frame_type: construct for frame_type, construct in picked.items() if construct is not None}
+
+
+@cache
+def frame_struct(version: int) -> Any:
+    """The frame of a version-``version`` connection: the type nibble picks the construct (built once per version)."""
+    rule = UNKNOWN_TYPE_RULE[check_version(version)]
+    return Struct(
+        "first_byte" / Peek(Int8ub),
+        "body"
+        / Switch(
+            this.first_byte >> 4,
+            {int(frame_type): construct for frame_type, construct in constructs_of(version).items()},
+            default=Reject(lambda ctx, offset: UnknownType(
+                f"frame type {ctx.first_byte >> 4} is not defined in v{version}", offset=0, requirement=rule)),
+        ),
+    )
+
+
+FRAME_TYPE_OF: Mapping[type, FrameType] = {
     ConnectionRequest: FrameType.CONNECTION_REQUEST,
     ConnectionResponse: FrameType.CONNECTION_RESPONSE,
+    BatchPublish: FrameType.BATCH_PUBLISH,
     Ack: FrameType.ACK,
     Publish: FrameType.PUBLISH,
     Ping: FrameType.PING,
     Pong: FrameType.PONG,
     Nack: FrameType.NACK,
+    BatchResult: FrameType.BATCH_RESULT,
 }

@@ -31,7 +31,7 @@ from typing import Any
 import zstandard
 
 from sinkproto.batchrules import canonical_layout
-from sinkproto.construct_codec import v1 as codec_v1
+from sinkproto import construct_codec
 from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchMode, BatchV1
 from .information import Term, meter_information, total_bits
 from .profiles import Profile
@@ -77,7 +77,7 @@ def record_schemas() -> Any | None:
     The records mode is there when :mod:`sinkproto.records` exists and the
     reference batch v1 encoder takes its ``schemas``.
     """
-    if importlib.util.find_spec("sinkproto.records") is None or "schemas" not in inspect.signature(codec_v1.encode_batch).parameters:
+    if importlib.util.find_spec("sinkproto.records") is None or "schemas" not in inspect.signature(construct_codec.encode_batch).parameters:
         return None
     from sinkproto.schemas import default_registry
 
@@ -102,7 +102,7 @@ def encode(events: tuple[Any, ...], schemas: Any | None, fmt: BatchFormat | None
     """A batch v1 of ``events``: ``fmt`` exactly, or (None) the encoder's choice, with ``schemas`` when given."""
     value = BatchV1(events=events, format=fmt,
                     layout=canonical_layout(events) if fmt is not None and fmt.mode is BatchMode.COLUMNS else None)  # fmt: skip
-    return codec_v1.encode_batch(value, schemas=schemas)
+    return construct_codec.encode_batch(value, version=1, schemas=schemas)
 
 
 def run(profile: Profile) -> BatchReport:

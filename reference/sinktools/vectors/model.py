@@ -50,10 +50,9 @@ def vector_record_schemas() -> Any:
 def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None) -> Any:
     """Decode one unit of ``kind``; version 1 decodes records batches with ``schemas`` (default: the kit's registry)."""
     if version == 1:
-        from sinkproto.construct_codec import v1
-
         schemas = schemas if schemas is not None else vector_record_schemas()
-        return v1.decode_batch(data, limits, schemas) if kind == "batch" else v1.decode_frame(data, limits, schemas)
+        decode = codec.decode_batch if kind == "batch" else codec.decode_frame
+        return decode(data, limits, version=1, schemas=schemas)
     if kind in FRAME_KIND_FILES:
         return codec.decode_frame(data, limits)
     decoders: dict[str, Callable[[bytes, Limits], Any]] = {
@@ -67,10 +66,8 @@ def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schema
 
 def encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
     if version == 1:
-        from sinkproto.construct_codec import v1
-
-        schemas = vector_record_schemas()
-        return v1.encode_batch(value, schemas) if kind == "batch" else v1.encode_frame(value, schemas)
+        encode = codec.encode_batch if kind == "batch" else codec.encode_frame
+        return encode(value, version=1, schemas=vector_record_schemas())
     if kind in FRAME_KIND_FILES:
         return codec.encode_frame(value)
     if kind == "stream":

@@ -298,7 +298,7 @@ RECORD_HEALTH = _registry_events(7, 3, [
 
 
 def _records_batch(events: tuple[Event, ...], codec: BatchCodec = BatchCodec.NONE) -> BatchV1:
-    from sinkproto.construct_codec.v1 import RECORDS_LAYOUT
+    from sinkproto.construct_codec.batch_format import RECORDS_LAYOUT
 
     return BatchV1(events=events, layout=RECORDS_LAYOUT, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
 
@@ -334,7 +334,7 @@ def _meter_parts() -> tuple[bytes, list[bytes]]:
     parts = [build_column(KEY_COLUMN, keys, None), build_column(_OFFSETS, [e.offset for e in RECORD_METERS], None),
              build_column(_TIMESTAMPS, [e.timestamp for e in RECORD_METERS], None)]
     parts += [build_column(c, v, keys) for c, v in zip(plan.columns, columns)]
-    from sinkproto.construct_codec.v1 import RECORDS_LAYOUT
+    from sinkproto.construct_codec.batch_format import RECORDS_LAYOUT
 
     return bytes([0x80 | RECORDS_LAYOUT.to_byte()]) + hexb("01 01 02 03"), parts
 
