@@ -97,11 +97,14 @@ def test_cli_matrix_writes_the_grid(pki: Path, good_server: tuple[str, int], tmp
     host, port = good_server
     run = subprocess.run([sys.executable, "-m", "sinkcheck.cli", "server", f"{host}:{port}", "--profile",
                           str(profile_file), "--matrix", "--variants", "whole,split,reset", "--cases",
-                          "server.ping.pong", "--json", str(report)], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "COLUMNS": "200"})
+                          "server.ping.pong", "--json", str(report), "--docs-url", "https://docs.example.org/sink/"],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
     assert run.returncode == 0, run.stdout + run.stderr
     assert "case x delivery variant" in run.stdout
-    matrix = json.loads(report.read_text())["matrix"]
+    document = json.loads(report.read_text())
+    # --docs-url links the cited requirements, as in a normal run (issue 17)
+    assert document["requirement_links"]["PING-1"] == "https://docs.example.org/sink/spec/v0/frames/#PING-1"
+    matrix = document["matrix"]
     assert matrix["variants"] == ["whole", "split", "reset"]
     cells = matrix["cases"][0]["cells"]
     assert {v: cells[v]["outcome"] for v in matrix["variants"]} == {"whole": "pass", "split": "pass", "reset": "pass"}

@@ -297,7 +297,7 @@ def report_matrix(cases: list[Case], *, host: str, port: int, profile: Profile, 
     print_matrix_summary(console, summary, baseline_variant(variants))
     if settings.json:
         document = report_document(baseline, cases=cases, profile=profile, target=f"{host}:{port}", mode="server",
-                                   summary=summary, started=started_at, duration=wall)
+                                   summary=summary, started=started_at, duration=wall, docs_url=settings.docs_url)
         document["matrix"] = matrix_section(cells, cases, variants, seed=matrix.seed, wall_time=wall,
                                             delivery=delivery_for("stall", profile, seed=matrix.seed,
                                                                   latency=matrix.latency, rate=matrix.rate,
