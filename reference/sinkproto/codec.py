@@ -27,9 +27,9 @@ from typing import Protocol
 from . import construct_codec, fast_codec
 from . import stream as _stream
 from .construct_codec import v1 as _construct_v1
-from .fast_codec import v1 as _fast_v1
-from .limits import Limits
+from .limits import DEFAULT_LIMITS, Limits
 from .messages import Batch, BatchV1, Event, Frame, NackPayload
+from .records import RecordSchemas
 
 __all__ = [
     "Codec",
@@ -92,6 +92,23 @@ class Codec:
         return f"<Codec {self.name}>"
 
 
+# The fast codec's version-1 fields: its one API with version=1, in the positional shape of the *_v1 fields.
+def _fast_encode_frame_v1(message: Frame, schemas: RecordSchemas | None = None) -> bytes:
+    return fast_codec.encode_frame(message, version=1, schemas=schemas)
+
+
+def _fast_decode_frame_v1(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> Frame:
+    return fast_codec.decode_frame(data, limits, version=1, schemas=schemas)
+
+
+def _fast_encode_batch_v1(batch: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
+    return fast_codec.encode_batch(batch, version=1, schemas=schemas)
+
+
+def _fast_decode_batch_v1(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> BatchV1:
+    return fast_codec.decode_batch(data, limits, version=1, schemas=schemas)
+
+
 FAST = Codec(
     name="fast",
     encode_frame=fast_codec.encode_frame,
@@ -103,10 +120,10 @@ FAST = Codec(
     encode_batch=fast_codec.encode_batch,
     decode_batch=fast_codec.decode_batch,
     Deframer=_stream.Deframer,
-    encode_frame_v1=_fast_v1.encode_frame,
-    decode_frame_v1=_fast_v1.decode_frame,
-    encode_batch_v1=_fast_v1.encode_batch,
-    decode_batch_v1=_fast_v1.decode_batch,
+    encode_frame_v1=_fast_encode_frame_v1,
+    decode_frame_v1=_fast_decode_frame_v1,
+    encode_batch_v1=_fast_encode_batch_v1,
+    decode_batch_v1=_fast_decode_batch_v1,
 )
 
 CONSTRUCT = Codec(
