@@ -22,8 +22,8 @@ each version (:mod:`.batch`, :mod:`.batch_format`).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ..errors import EncodeError, UnknownType
@@ -108,9 +108,9 @@ _ENCODER_MAPS: dict[int, dict[type, Encoder]] = {
     version: {cls: encoder for cls, entries in ENCODERS.items() if (encoder := _pick(entries, version)) is not None}
     for version in VERSIONS
 }
-# The largest frame each version's encoder may produce (a version before any bound: no bound).
-_FRAME_BOUNDS: dict[int, int] = {version: _pick(MAX_ENCODED_FRAME, version) or sys.maxsize for version in VERSIONS}
-_ENCODER_TABLES: dict[int, tuple[dict[type, Encoder], int]] = {v: (_ENCODER_MAPS[v], _FRAME_BOUNDS[v]) for v in VERSIONS}
+# The largest frame each version's encoder may produce (None: a version before any bound).
+_FRAME_BOUNDS: dict[int, int | None] = {version: _pick(MAX_ENCODED_FRAME, version) for version in VERSIONS}
+_ENCODER_TABLES: dict[int, tuple[dict[type, Encoder], int | None]] = {v: (_ENCODER_MAPS[v], _FRAME_BOUNDS[v]) for v in VERSIONS}
 # The hot paths below inline PUBLISH, which no version has changed since 0.
 assert all(table[FrameType.PUBLISH] is decode_publish for table in _DECODER_TUPLES.values())
 assert all(table[Publish] is encode_publish for table in _ENCODER_MAPS.values())
@@ -129,7 +129,7 @@ def encoders(version: int) -> Mapping[type, Encoder]:
     table = _ENCODER_MAPS.get(version)
     if table is None:
         raise _unknown_version(version)
-    return table
+    return MappingProxyType(table)
 
 
 def decode_frame(
@@ -169,6 +169,8 @@ def encode_frame(message: Frame, *, version: int = 0, schemas: RecordSchemas | N
         except KeyError:
             raise _unknown_version(version) from None
         data = encode_publish(message)
+        if bound is None or len(data) <= bound:
+            return data
     else:
         try:
             encoders, bound = _ENCODER_TABLES[version]
@@ -179,9 +181,9 @@ def encode_frame(message: Frame, *, version: int = 0, schemas: RecordSchemas | N
         except KeyError:
             raise EncodeError(f"{type(message).__name__} is not a frame") from None
         data = encoder(message, schemas)
-    if len(data) > bound:
-        raise EncodeError(f"a frame of {len(data)} bytes does not fit the {bound:,}-byte limit (ERR-8, BPUB-5)")
-    return data
+        if bound is None or len(data) <= bound:
+            return data
+    raise EncodeError(f"a frame of {len(data)} bytes does not fit the {bound:,}-byte limit (ERR-8, BPUB-5)")
 
 
 def decode_event(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Event:
