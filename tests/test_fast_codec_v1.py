@@ -29,13 +29,12 @@ from test_properties import batches, events, frames
 
 from sinkproto.batchrules import body_offset, gzip_body, zstd_body
 from sinkproto.codec import CONSTRUCT, FAST
-from sinkproto import construct_codec
+from sinkproto import construct_codec, fast_codec
 from sinkproto.construct_codec.batch_format import records_possible
-from sinkproto.errors import EncodeError
-from sinkproto.fast_codec import v1 as fast_v1
+from sinkproto.errors import EncodeError, UnknownType
 from sinkproto.limits import Limits
-from sinkproto.messages import (Batch, BatchCodec, BatchFormat, BatchLayout, BatchPublish, BatchResult, BatchResultEntry,
-    BatchV1, ConnectionRequest, ConnectionResponse, Event, Response)
+from sinkproto.messages import (Ack, Batch, BatchCodec, BatchFormat, BatchLayout, BatchPublish, BatchResult, BatchResultEntry,
+    BatchV1, ConnectionRequest, ConnectionResponse, Event, FrameType, Nack, Ping, Pong, Publish, Response)
 from sinkproto.readers import ReaderSchemas
 from sinktools.vectors import check as vector_check
 from sinktools.vectors.model import Case, load_dir, vector_record_schemas
@@ -50,7 +49,7 @@ V1_LIMITS = (
     Limits(max_batch_events=1),
 )
 
-# The reference at version 1 in fast_codec.v1's call shape: the Codec's version-1 fields.
+# The reference at version 1: the Codec's version-1 fields ((data, limits, schemas), (value, schemas)).
 construct_v1 = SimpleNamespace(
     encode_frame=CONSTRUCT.encode_frame_v1, decode_frame=CONSTRUCT.decode_frame_v1,
     encode_batch=CONSTRUCT.encode_batch_v1, decode_batch=CONSTRUCT.decode_batch_v1,
@@ -61,6 +60,16 @@ limits_strategy = st.sampled_from(V1_LIMITS)
 
 
 SCHEMAS = vector_record_schemas()
+
+# The fast codec's one API at version 1, a module-like value the helpers below take beside construct_v1.
+fast_v1 = SimpleNamespace(
+    decode_frame=partial(fast_codec.decode_frame, version=1),
+    encode_frame=partial(fast_codec.encode_frame, version=1),
+    decode_batch=partial(fast_codec.decode_batch, version=1),
+    encode_batch=partial(fast_codec.encode_batch, version=1),
+    decode_reader_schemas=fast_codec.decode_reader_schemas,
+    encode_reader_schemas=fast_codec.encode_reader_schemas,
+)
 
 
 def decoder(codec: Any, unit: str) -> Callable[..., Any]:
@@ -107,7 +116,7 @@ def _fast_decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, 
 
 
 def _fast_encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
-    return fast_v1.encode_batch(value, SCHEMAS) if kind == "batch" else fast_v1.encode_frame(value, SCHEMAS)
+    return fast_v1.encode_batch(value, schemas=SCHEMAS) if kind == "batch" else fast_v1.encode_frame(value, schemas=SCHEMAS)
 
 
 @covers("ERR-2", "FRAME-7", "FRAME-8", "CONN-8", "CONN-9", "CONN-10", "CONN-11", "SNEG-1", "SNEG-2", "BPUB-1", "BRES-1",
@@ -316,12 +325,103 @@ def test_decoded_values_are_the_validated_dataclasses() -> None:
         decoded.batch.format = None  # type: ignore[misc]
 
 
+# -- one API, the version as data ------------------------------------------------------------------------
+
+_FRAME_CLASSES = {ConnectionRequest: FrameType.CONNECTION_REQUEST, ConnectionResponse: FrameType.CONNECTION_RESPONSE,
+                  BatchPublish: FrameType.BATCH_PUBLISH, Ack: FrameType.ACK, Publish: FrameType.PUBLISH, Ping: FrameType.PING,
+                  Pong: FrameType.PONG, Nack: FrameType.NACK, BatchResult: FrameType.BATCH_RESULT}  # fmt: skip - one line per row would hide the pairs
+
+
+@covers("FRAME-1", "FRAME-3", "FRAME-7")
+def test_the_tables_follow_frame_type_since() -> None:
+    # Every type has entries from the version that assigned it, and each version's dispatch tuple follows.
+    assert set(fast_codec.DECODERS) == set(FrameType)
+    assert {cls: min(entries) for cls, entries in fast_codec.ENCODERS.items()} == {c: t.since for c, t in _FRAME_CLASSES.items()}
+    for frame_type, entries in fast_codec.DECODERS.items():
+        assert min(entries) == frame_type.since, frame_type
+    for version in fast_codec.VERSIONS:
+        table = fast_codec.decoders(version)
+        assert len(table) == 16 and table is fast_codec.decoders(version)  # built once
+        assert [nibble for nibble in range(16) if table[nibble] is not None] == [t for t in FrameType if t.since <= version]
+        assert set(fast_codec.encoders(version)) == {c for c, t in _FRAME_CLASSES.items() if t.since <= version}
+    # The entry of the greatest version up to the connection's: version 1 reads both request layouts.
+    assert fast_codec.decoders(1)[FrameType.ACK] is fast_codec.decoders(0)[FrameType.ACK]
+    assert fast_codec.decoders(1)[FrameType.CONNECTION_REQUEST] is not fast_codec.decoders(0)[FrameType.CONNECTION_REQUEST]
+
+
+def test_the_inlined_publish_is_the_table_entry() -> None:
+    # decode_frame and encode_frame inline PUBLISH; the table's entry gives the same value and bytes in every version.
+    frame = Publish(message_id=0x31A, event=Event(event_type_id=300, schema_version=1, key=b"k", offset=2**40, timestamp=5,
+                                                  event_data=b"x" * 200))  # fmt: skip - the event on one line
+    for version in fast_codec.VERSIONS:
+        raw = fast_codec.encode_frame(frame, version=version)
+        assert fast_codec.encoders(version)[Publish](frame, None) == raw
+        assert fast_codec.decoders(version)[FrameType.PUBLISH](raw, Limits(), None) == frame
+        assert fast_codec.decode_frame(raw, version=version) == frame
+
+
+EVENT = Event(event_type_id=1, schema_version=2, key=b"k", offset=3, timestamp=4, event_data=b"d")
+
+
+@pytest.mark.parametrize("version", [-1, 2, 15])
+def test_an_unknown_version_is_a_value_error(version: int) -> None:
+    frame = Ack(message_id=1)
+    calls: list[Callable[[], object]] = [
+        lambda: fast_codec.encode_frame(frame, version=version),
+        lambda: fast_codec.decode_frame(b"\x30\x01", version=version),
+        lambda: fast_codec.encode_batch(Batch(events=(EVENT,)), version=version),
+        lambda: fast_codec.decode_batch(b"\x00\x01\x00\x00\x00\x00\x00\x00", version=version),
+        lambda: fast_codec.decoders(version),
+        lambda: fast_codec.encoders(version),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=f"protocol version {version} is not one this codec speaks"):
+            call()
+
+
+@covers("FRAME-3", "FRAME-7")
+def test_a_type_of_a_later_version_is_unknown_or_refused() -> None:
+    frame = BatchPublish(message_id=1, batch=BatchV1(events=(EVENT,)))
+    raw = fast_codec.encode_frame(frame, version=1)
+    with pytest.raises(EncodeError, match="BatchPublish is not a frame"):
+        fast_codec.encode_frame(frame)
+    with pytest.raises(UnknownType) as info:
+        fast_codec.decode_frame(raw)
+    assert (info.value.requirement, info.value.offset) == ("FRAME-3", 0) and "not defined in v0" in str(info.value)
+    with pytest.raises(UnknownType) as info:
+        fast_codec.decode_frame(b"\x90\x00", version=1)
+    assert (info.value.requirement, info.value.offset) == ("FRAME-7", 0) and "not defined in v1" in str(info.value)
+
+
+@covers("ERR-8", "BPUB-5")
+def test_the_encoded_frame_bound_applies_from_version_1() -> None:
+    big = Publish(message_id=1, event=Event(event_type_id=1, schema_version=1, key=b"", offset=0, timestamp=0,
+                                            event_data=bytes(0x10000)))  # fmt: skip - the event on one line
+    assert len(fast_codec.encode_frame(big)) > 0xFFFF  # version 0 bounds no encoded frame
+    with pytest.raises(EncodeError, match="65,535-byte limit"):
+        fast_codec.encode_frame(big, version=1)
+    with pytest.raises(EncodeError, match="65,535-byte limit"):
+        construct_v1.encode_frame(big)
+
+
 # -- the switch ----------------------------------------------------------------------------------------
 
 
 def test_each_codec_value_carries_its_v1_functions() -> None:
-    assert FAST.encode_frame_v1 is fast_v1.encode_frame and FAST.decode_batch_v1 is fast_v1.decode_batch
-    assert FAST.decode_frame_v1 is fast_v1.decode_frame and FAST.encode_batch_v1 is fast_v1.encode_batch
+    # FAST's version-1 fields are the one API with version=1 (schemas positional, as the connection passes them).
+    event = Event(event_type_id=1, schema_version=2, key=b"k", offset=3, timestamp=4, event_data=b"d")
+    frame = BatchPublish(message_id=7, batch=BatchV1(events=(event,), format=BatchFormat(codec=BatchCodec.GZIP)))
+    raw = fast_codec.encode_frame(frame, version=1)
+    assert FAST.encode_frame_v1(frame, SCHEMAS) == fast_codec.encode_frame(frame, version=1, schemas=SCHEMAS) == raw
+    decoded = FAST.decode_frame_v1(raw, Limits(), SCHEMAS)
+    assert decoded == fast_codec.decode_frame(raw, version=1) and isinstance(decoded, BatchPublish)
+    assert decoded.batch.events == frame.batch.events and decoded.batch.format == frame.batch.format
+    assert FAST.encode_batch_v1(frame.batch, SCHEMAS) == raw[2:]
+    assert FAST.decode_batch_v1(raw[2:], Limits(), SCHEMAS) == decoded.batch
+    with pytest.raises(EncodeError):
+        FAST.encode_frame(frame)  # a version-1 frame: the version-0 function refuses it
+    with pytest.raises(UnknownType):
+        FAST.decode_frame(raw)
     # The reference has one API with version=; its Codec fields are that API at version 1.
     frame = BatchResult(message_id=3, entries=(BatchResultEntry(index=0, machine_message=b"m", human_message=b"h"),))
     data = construct_codec.encode_frame(frame, version=1)

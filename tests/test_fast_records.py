@@ -16,6 +16,7 @@ import io
 import struct
 from collections.abc import Callable
 from types import SimpleNamespace
+from functools import partial
 from typing import Any
 
 import fastavro
@@ -29,7 +30,7 @@ from sinkproto.codec import CONSTRUCT
 from sinkproto.construct_codec.batch_format import records_possible
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_body
 from sinkproto.errors import DecodeError, EncodeError, OverlongVarint, UnknownFormat
-from sinkproto.fast_codec import v1 as fast_v1
+from sinkproto import fast_codec
 from sinkproto.fast_codec.records import bytes_body, encode_records_body, int_body
 from sinkproto.limits import DEFAULT_LIMITS, Limits
 from sinkproto.messages import BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchV1, Event
@@ -39,7 +40,7 @@ from sinkproto.schemas import default_registry
 from sinkproto.transforms import Transform
 from sinktest import covers
 
-# The reference at version 1 in fast_codec.v1's call shape: the Codec's version-1 fields.
+# The reference at version 1: the Codec's version-1 fields ((data, limits, schemas), (value, schemas)).
 v1 = SimpleNamespace(
     encode_frame=CONSTRUCT.encode_frame_v1, decode_frame=CONSTRUCT.decode_frame_v1,
     encode_batch=CONSTRUCT.encode_batch_v1, decode_batch=CONSTRUCT.decode_batch_v1,
@@ -196,7 +197,7 @@ def outcome(decode: Callable[[], Any]) -> Any:
 def same_outcome(data: bytes, limits: Limits, schemas: RecordSchemas) -> Any:
     """The events or the error of both codecs' batch v1 decoders, which must agree."""
     reference = outcome(lambda: v1.decode_batch(data, limits, schemas=schemas).events)
-    fast = outcome(lambda: fast_v1.decode_batch(data, limits, schemas=schemas).events)
+    fast = outcome(lambda: fast_codec.decode_batch(data, limits, version=1, schemas=schemas).events)
     assert fast == reference
     return reference
 
@@ -416,7 +417,7 @@ def test_a_varint_error_inside_a_column_is_at_the_column_start() -> None:
     body = body_of(events, schemas)
     start, _ = columns_of(body)[-1]  # n: plain, one value; made an 11-byte varint
     data = head(BatchCodec.NONE) + body[:start] + b"\x0c\x00" + b"\xff" * 10 + b"\x00"
-    fast = outcome(lambda: fast_v1.decode_batch(data, schemas=schemas).events)
+    fast = outcome(lambda: fast_codec.decode_batch(data, version=1, schemas=schemas).events)
     assert fast == (OverlongVarint, "CONV-4", 4 + start)
     assert outcome(lambda: v1.decode_batch(data, schemas=schemas).events) == fast
 
@@ -428,9 +429,9 @@ def test_the_meter_profile_agrees(codec: BatchCodec) -> None:
     schemas = RecordSchemas.from_registry(default_registry())
     batch = BatchV1(events=load()["meter"].events, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
     data = v1.encode_batch(batch, schemas)
-    assert fast_v1.encode_batch(batch, schemas) == data
+    assert fast_codec.encode_batch(batch, version=1, schemas=schemas) == data
     decoded = v1.decode_batch(data, schemas=schemas)
-    assert fast_v1.decode_batch(data, schemas=schemas) == decoded and decoded.events == batch.events
+    assert fast_codec.decode_batch(data, version=1, schemas=schemas) == decoded and decoded.events == batch.events
 
 
 def test_fixed_floats_pass_through_unchanged() -> None:
@@ -582,18 +583,18 @@ def test_fast_v1_batches_and_frames_in_records_mode_are_the_reference_ones(
     schemas, events = drawn
     fmt = None if codec is None else BatchFormat(codec=codec, mode=BatchMode.RECORDS)
     batch = BatchV1(events=tuple(events), format=fmt)
-    encoded = fast_v1.encode_batch(batch, schemas)
+    encoded = fast_codec.encode_batch(batch, version=1, schemas=schemas)
     assert encoded == v1.encode_batch(batch, schemas)
-    assert fast_v1.decode_batch(encoded, schemas=schemas) == v1.decode_batch(encoded, schemas=schemas)
+    assert fast_codec.decode_batch(encoded, version=1, schemas=schemas) == v1.decode_batch(encoded, schemas=schemas)
     frame = BatchPublish(message_id=message_id, batch=batch)
-    raw = fast_v1.encode_frame(frame, schemas)
+    raw = fast_codec.encode_frame(frame, version=1, schemas=schemas)
     assert raw == v1.encode_frame(frame, schemas)
     cut = raw[: data.draw(st.integers(0, len(raw)))]
     flipped = bytearray(raw)
     flipped[data.draw(st.integers(0, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
     for unit in (raw, cut, bytes(flipped)):
         reference = outcome(lambda unit=unit: v1.decode_frame(unit, schemas=schemas))  # type: ignore[misc]
-        fast = outcome(lambda unit=unit: fast_v1.decode_frame(unit, schemas=schemas))  # type: ignore[misc]
+        fast = outcome(lambda unit=unit: fast_codec.decode_frame(unit, version=1, schemas=schemas))  # type: ignore[misc]
         assert fast == reference
 
 
@@ -615,12 +616,12 @@ def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
         with pytest.raises(EncodeError):
             v1.encode_batch(batch, known)
         with pytest.raises(EncodeError):
-            fast_v1.encode_batch(batch, known)
+            fast_codec.encode_batch(batch, version=1, schemas=known)
     # A layout other than the records one is refused (RECORD-1), by both encoders.
     odd_layout = BatchV1(events=(good,), format=records, layout=BatchLayout.from_byte(0x38))
-    for encode in (v1.encode_batch, fast_v1.encode_batch):
+    for encode in (v1.encode_batch, partial(fast_codec.encode_batch, version=1)):
         with pytest.raises(EncodeError):
-            encode(odd_layout, schemas)
+            encode(odd_layout, schemas=schemas)
     # Without schemas (or with none that fits) the choice is among the column batches, as in the reference.
     for known in (None, RecordSchemas({})):
-        assert fast_v1.encode_batch(BatchV1(events=(good,)), known) == v1.encode_batch(BatchV1(events=(good,)), known)
+        assert fast_codec.encode_batch(BatchV1(events=(good,)), version=1, schemas=known) == v1.encode_batch(BatchV1(events=(good,)), known)

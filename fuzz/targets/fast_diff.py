@@ -39,13 +39,13 @@ def _seeds() -> list[Seed]:
 
 
 def setup() -> Check:
+    from functools import partial
     from types import SimpleNamespace
     from typing import Any
 
     from sinkproto import DecodeError, Limits, SinkError, construct_codec, fast_codec
     from sinkproto.batchrules import body_offset, gunzip_body
     from sinkproto.codec import CONSTRUCT
-    from sinkproto.fast_codec import v1 as fast_v1
     from sinkproto.records import RecordSchemas
     from sinkproto.schemas import default_registry
 
@@ -67,8 +67,17 @@ def setup() -> Check:
         Limits(max_record_columns=5, max_dictionary_entries=2, max_collection_items=2),  # LIMIT-10
     )
     schemas = RecordSchemas.from_registry(default_registry())  # records mode (RECORD-2)
+    # The fast codec's one API at version 1, beside the reference's version-1 module.
+    fast_v1 = SimpleNamespace(
+        decode_frame=partial(fast_codec.decode_frame, version=1),
+        encode_frame=partial(fast_codec.encode_frame, version=1),
+        decode_batch=partial(fast_codec.decode_batch, version=1),
+        encode_batch=partial(fast_codec.encode_batch, version=1),
+        decode_reader_schemas=fast_codec.decode_reader_schemas,
+        encode_reader_schemas=fast_codec.encode_reader_schemas,
+    )
     with_schemas = {"frame_v1", "batch_v1"}
-    # The reference's version-1 functions in fast_codec.v1's call shape ((data, limits, schemas), (value, schemas)).
+    # The reference's version-1 functions: the Codec's version-1 fields ((data, limits, schemas), (value, schemas)).
     construct_v1 = SimpleNamespace(
         decode_frame=CONSTRUCT.decode_frame_v1, encode_frame=CONSTRUCT.encode_frame_v1,
         decode_batch=CONSTRUCT.decode_batch_v1, encode_batch=CONSTRUCT.encode_batch_v1,
@@ -87,7 +96,7 @@ def setup() -> Check:
     def run(codec: Any, unit: str, name: str, data: bytes, limits: Limits) -> Any:
         try:
             if unit in with_schemas:
-                return getattr(codec, f"decode_{name}")(data, limits, schemas)
+                return getattr(codec, f"decode_{name}")(data, limits, schemas=schemas)
             return getattr(codec, f"decode_{name}")(data, limits)
         except SinkError as exc:
             return check_error(exc, None, REQUIREMENT_IDS_V1)
@@ -117,8 +126,8 @@ def setup() -> Check:
         if mine != theirs:
             raise Finding(f"{unit}: values differ:\n  fast      {mine!r}\n  construct {theirs!r}")
         encoder = "encode_frame" if unit == "frame" else f"encode_{name}"
-        extra = (schemas,) if unit in with_schemas else ()
-        again, again_reference = getattr(fast, encoder)(mine, *extra), getattr(reference, encoder)(theirs, *extra)
+        extra = {"schemas": schemas} if unit in with_schemas else {}
+        again, again_reference = getattr(fast, encoder)(mine, **extra), getattr(reference, encoder)(theirs, **extra)
         if unit == "batch":
             again, again_reference = normalized(again), normalized(again_reference)
         if again != again_reference:

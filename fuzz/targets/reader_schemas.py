@@ -1,4 +1,4 @@
-"""reader_schemas: ``decode_reader_schemas`` (version 1's fast codec) on arbitrary bytes.
+"""reader_schemas: the fast codec's ``decode_reader_schemas`` (version 1) on arbitrary bytes.
 
 The reader declaration of a version-1 request or accepting response
 (SNEG-1, SNEG-2, LIMIT-8) on its own: counts, strictly ascending lists,
@@ -15,7 +15,7 @@ from ..target import Check, Target
 
 def setup() -> Check:
     from sinkproto import Limits
-    from sinkproto.fast_codec.v1 import decode_reader_schemas, encode_reader_schemas
+    from sinkproto.fast_codec import decode_reader_schemas, encode_reader_schemas
 
     from ..oracles import REQUIREMENT_IDS_V1, TIGHT_VARINTS, check_roundtrip, check_tighter, decode_or_none
 

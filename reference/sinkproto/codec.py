@@ -26,7 +26,6 @@ from typing import Protocol
 
 from . import construct_codec, fast_codec
 from . import stream as _stream
-from .fast_codec import v1 as _fast_v1
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import Batch, BatchV1, Event, Frame, NackPayload
 from .records import RecordSchemas
@@ -92,6 +91,23 @@ class Codec:
         return f"<Codec {self.name}>"
 
 
+# The fast codec's version-1 fields: its one API with version=1, in the positional shape of the *_v1 fields.
+def _fast_encode_frame_v1(message: Frame, schemas: RecordSchemas | None = None) -> bytes:
+    return fast_codec.encode_frame(message, version=1, schemas=schemas)
+
+
+def _fast_decode_frame_v1(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> Frame:
+    return fast_codec.decode_frame(data, limits, version=1, schemas=schemas)
+
+
+def _fast_encode_batch_v1(batch: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
+    return fast_codec.encode_batch(batch, version=1, schemas=schemas)
+
+
+def _fast_decode_batch_v1(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> BatchV1:
+    return fast_codec.decode_batch(data, limits, version=1, schemas=schemas)
+
+
 FAST = Codec(
     name="fast",
     encode_frame=fast_codec.encode_frame,
@@ -103,10 +119,10 @@ FAST = Codec(
     encode_batch=fast_codec.encode_batch,
     decode_batch=fast_codec.decode_batch,
     Deframer=_stream.Deframer,
-    encode_frame_v1=_fast_v1.encode_frame,
-    decode_frame_v1=_fast_v1.decode_frame,
-    encode_batch_v1=_fast_v1.encode_batch,
-    decode_batch_v1=_fast_v1.decode_batch,
+    encode_frame_v1=_fast_encode_frame_v1,
+    decode_frame_v1=_fast_decode_frame_v1,
+    encode_batch_v1=_fast_encode_batch_v1,
+    decode_batch_v1=_fast_decode_batch_v1,
 )
 
 def _construct_encode_frame_v1(frame: Frame, schemas: RecordSchemas | None = None) -> bytes:

@@ -22,7 +22,8 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import Batch, BatchV1, Event, Frame, NackPayload
 from ..readers import ReaderSchemas
 from ..records import RecordSchemas
-from ._boundary import build, check_encoded_size, check_frame_size, check_version, parse, pick
+from ..versions import pick
+from ._boundary import build, check_encoded_size, check_frame_size, check_version, parse
 from .batch_format import BATCH, smallest
 from .frames import FRAME_CONSTRUCTS, FRAME_TYPE_OF, frame_struct
 from .handshake import reader_schemas, reader_schemas_unit

@@ -17,12 +17,13 @@ from construct import ConstructError, StreamError
 from ..errors import EncodeError, LimitExceeded, SinkError, Truncated
 from ..limits import Limits
 from ..primitives import cut_in_field
+from ..versions import SUPPORTED_VERSIONS, pick
 
-__all__ = ["VERSIONS", "MAX_ENCODED_FRAME", "build", "check_frame_size", "check_encoded_size", "check_version", "parse", "pick"]
+__all__ = ["VERSIONS", "MAX_ENCODED_FRAME", "build", "check_frame_size", "check_encoded_size", "check_version", "parse"]
 
 T = TypeVar("T")
 
-VERSIONS = (0, 1)
+VERSIONS = SUPPORTED_VERSIONS
 """The protocol versions this codec speaks; any other ``version=`` is a ``ValueError``."""
 
 MAX_ENCODED_FRAME: Mapping[int, int] = {1: 0xFFFF}
@@ -33,12 +34,6 @@ def check_version(version: int) -> int:
     if version not in VERSIONS:
         raise ValueError(f"no codec for protocol version {version}")
     return version
-
-
-def pick(entries: Mapping[int, T], version: int) -> T | None:
-    """The entry with the greatest key at most ``version``: what that version uses (None: not defined yet)."""
-    keys = [key for key in entries if key <= version]
-    return entries[max(keys)] if keys else None
 
 
 def parse(construct: Any, data: bytes, limits: Limits, unit: str, schemas: Any = None) -> Any:

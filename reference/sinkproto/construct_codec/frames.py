@@ -35,7 +35,8 @@ from ..messages import (
     Publish,
 )
 from ..primitives import varint_bytes
-from ._boundary import check_version, pick
+from ..versions import pick
+from ._boundary import check_version
 from .batch_format import batch_v1
 from .handshake import connection_request, connection_response
 from .payloads import event, nack_payload

@@ -21,7 +21,7 @@ from ..limits import Limits
 from ..messages import ConnectionRequest, ConnectionResponse, FrameType, Response
 from ..primitives import varint_bytes
 from ..readers import ReaderSchemas
-from ._boundary import pick
+from ..versions import pick
 from .payloads import nack_payload_struct
 from .primitives import Chunk, End, OptionalTail, Reject, Text, limits_of, remaining, stream_varint
 

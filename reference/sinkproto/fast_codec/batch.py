@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from itertools import accumulate, repeat
+from typing import TYPE_CHECKING
 
 from ..batchrules import gunzip_body, gzip_body
 from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated
 from ..limits import Limits
 from ..messages import Batch, BatchLayout, Event
 from ..primitives import (VARINT, read_chunk_length, read_column, read_delta_column, read_varint, varint_bytes, varint_column, zigzag_column)
-from .frames import new_events
+from ._values import new_batch, new_events
+
+if TYPE_CHECKING:
+    from ..records import RecordSchemas
 
 __all__ = ["LAYOUTS", "Inflate", "decode_batch_bytes", "read_columns", "inflate_gzip", "encode_batch", "encode_columns", "column_parts", "canonical_encoding"]
 
@@ -59,18 +63,14 @@ def inflate_gzip(body: bytes, limits: Limits, at: int) -> bytes:
     return gunzip_body(body, limit=limits.max_decompressed_size, offset=at)
 
 
-def decode_batch_bytes(data: bytes, limits: Limits) -> Batch:
+def decode_batch_bytes(data: bytes, limits: Limits, schemas: RecordSchemas | None = None) -> Batch:
+    """A version-0 column batch filling ``data`` (``schemas`` is unused: version 0 has no records mode)."""
     if not data:
         raise Truncated("empty batch: no header byte", offset=0, requirement="BATCH-1")
     flags = data[0]
     if flags & 0x80:
         raise ReservedBit(f"batch header {flags:#04x} has reserved bit 7 set", offset=0)
-    events = read_columns(data, 1, flags, limits, inflate_gzip if flags & _COMPRESSED else None)
-    batch: Batch = object.__new__(Batch)
-    # Same reason as new_event: the events were built valid, skip re-validation.
-    Batch.__dict__["events"].__set__(batch, events)
-    Batch.__dict__["layout"].__set__(batch, LAYOUTS[flags])
-    return batch
+    return new_batch(read_columns(data, 1, flags, limits, inflate_gzip if flags & _COMPRESSED else None), LAYOUTS[flags])
 
 
 def read_columns(data: bytes, pos: int, flags: int, limits: Limits, inflate: Inflate | None) -> tuple[Event, ...]:
@@ -276,8 +276,8 @@ def canonical_encoding(flags: int, head: bytes, body: bytes, packed: bytes) -> b
     return bytes((flags,)) + head + body
 
 
-def encode_batch(value: Batch) -> bytes:
-    """A column batch; without ``value.layout``, the field encoder's canonical choice (BATCH-7)."""
+def encode_batch(value: Batch, schemas: RecordSchemas | None = None) -> bytes:
+    """A column batch (``schemas`` is unused: version 0 has no records mode); without ``value.layout``, the field encoder's canonical choice (BATCH-7)."""
     return encode_columns(value.events, value.layout)
 
 

@@ -1,114 +1,71 @@
-"""Frames, the PUBLISH event payload and the NACK payload, by hand (FRAME-1..FRAME-5, PUB-1, NACK-1).
+"""Frames, the PUBLISH event payload and the NACK payload, by hand (FRAME-1..FRAME-5, PUB-1, NACK-1, BPUB-1, BRES-1).
 
 Decoders read from ``bytes`` with integer positions; the hot path (a
 PUBLISH) takes 1-byte varints and chunk lengths inline and reads anything
 else with :mod:`sinkproto.primitives`, which both codecs share. Every
 error is raised where, and as, the construct reference raises it (ERR-2).
+
+This module holds the entries of every frame type but the connection
+request and response (:mod:`.handshake`): :data:`DECODERS` and
+:data:`ENCODERS`, keyed by frame type (or class) and then by the protocol
+version from which an entry applies. ACK, PUBLISH, PING, PONG and NACK are
+version 0's and unchanged since; BATCH_PUBLISH and BATCH_RESULT are version
+1's (FRAME-7). :mod:`sinkproto.fast_codec` assembles the tables of every
+module into one dispatch tuple per version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from itertools import repeat
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from ..errors import (
-    EncodeError,
-    InvalidUtf8,
-    LimitExceeded,
-    Truncated,
-    UnknownResponseCode,
-    UnknownType,
-    UnsupportedVersion,
-)
+from ..errors import EncodeError, InvalidList, InvalidUtf8, LimitExceeded, Truncated
 from ..limits import Limits
 from ..messages import (
     Ack,
-    ConnectionRequest,
-    ConnectionResponse,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
     Event,
     Frame,
+    FrameType,
     Nack,
     NackPayload,
     Ping,
     Pong,
     Publish,
-    Response,
 )
-from ..primitives import TABLE_SIZE, VARINT, check_end, cut_in_field, cut_optional, read_chunk_length, read_varint, varint_bytes
+from ..primitives import TABLE_SIZE, VARINT, check_end, read_chunk_length, read_varint, varint_bytes
+from ._values import new_batch_publish, new_event, new_publish
+from .batch_format import encode_batch_v1, read_batch_v1
+
+if TYPE_CHECKING:
+    from ..records import RecordSchemas
 
 __all__ = [
+    "DECODERS",
+    "ENCODERS",
+    "Decoder",
+    "Encoder",
     "as_bytes",
     "check_frame_size",
-    "decode_frame_bytes",
-    "decode_connection_request",
-    "decode_connection_response",
-    "read_request_head",
     "check_text",
+    "decode_publish",
     "encode_chunk",
-    "encode_connection_request",
-    "encode_connection_response",
-    "read_event",
-    "read_nack_payload",
-    "encode_frame",
     "encode_event",
     "encode_nack_payload",
-    "new_event",
-    "new_events",
+    "encode_publish",
+    "read_event",
+    "read_nack_payload",
 ]
 
-# -- building decoded values without re-validating them ------------------------------------
-#
-# The dataclasses validate every field when built by an application. What a
-# decoder builds is valid by construction (varints are bounded to 2^64-1,
-# lengths were checked), and the validation is most of the cost of decoding
-# a small event; so decoded values are assembled through the slot
-# descriptors, which bypass the frozen __setattr__ and __post_init__ but
-# make exactly the same objects (equal, hashable, immutable).
-_new = object.__new__
-_set_event_type_id = Event.__dict__["event_type_id"].__set__
-_set_schema_version = Event.__dict__["schema_version"].__set__
-_set_key = Event.__dict__["key"].__set__
-_set_offset = Event.__dict__["offset"].__set__
-_set_timestamp = Event.__dict__["timestamp"].__set__
-_set_event_data = Event.__dict__["event_data"].__set__
-_set_publish_id = Publish.__dict__["message_id"].__set__
-_set_publish_event = Publish.__dict__["event"].__set__
+Decoder = Callable[[bytes, Limits, "RecordSchemas | None"], Frame]
+"""Decodes one whole frame of its type: (frame bytes, limits, the records mode's writer schemas) -> frame.
 
-
-def new_event(event_type_id: int, schema_version: int, key: bytes, offset: int, timestamp: int, event_data: bytes) -> Event:
-    event: Event = _new(Event)
-    _set_event_type_id(event, event_type_id)
-    _set_schema_version(event, schema_version)
-    _set_key(event, key)
-    _set_offset(event, offset)
-    _set_timestamp(event, timestamp)
-    _set_event_data(event, event_data)
-    return event
-
-
-_EVENT_SETTERS = (_set_event_type_id, _set_schema_version, _set_key, _set_offset, _set_timestamp, _set_event_data)
-
-
-def new_events(count: int, columns: tuple[Iterable[object], ...]) -> tuple[Event, ...]:
-    """``count`` events from six columns (in field order), column by column.
-
-    Setting one field of every event per pass keeps the loop in C: a slot
-    setter returns None, so ``any(map(setter, events, column))`` runs it
-    over the whole column without a Python-level iteration (about three
-    times faster than building the events one by one).
-    """
-    events = list(map(_new, repeat(Event, count)))
-    for setter, column in zip(_EVENT_SETTERS, columns):
-        any(map(setter, events, column))
-    return tuple(events)
-
-
-def _new_publish(message_id: int, event: Event) -> Publish:
-    publish: Publish = _new(Publish)
-    _set_publish_id(publish, message_id)
-    _set_publish_event(publish, event)
-    return publish
-
+The caller has checked the frame's size and, for types 2 and up, that the
+2-byte header is there; only BATCH_PUBLISH reads the schemas."""
+Encoder = Callable[[Any, "RecordSchemas | None"], bytes]
+"""Encodes one frame of its class: (frame, the records mode's writer schemas) -> its bytes, without the stream prefix."""
 
 # -- decoding -------------------------------------------------------------------------------
 
@@ -177,62 +134,17 @@ def read_nack_payload(data: bytes, pos: int, end: int, limits: Limits) -> tuple[
     return machine, check_text(data[at:end], limits, "human_message", at)
 
 
-def read_request_head(data: bytes, limits: Limits) -> tuple[bytes, int, int]:
-    """CONN-1, CONN-8: (app_version, client_instance_id, position after them), the start of both versions' requests."""
-    length, start = read_chunk_length(data, 1, len(data), limits, "app_version", None)
-    pos = start + length
-    app_version = check_text(data[start:pos], limits, "app_version", 1)
-    if len(data) - pos < 4:
-        raise cut_in_field(data)
-    return app_version, int.from_bytes(data[pos : pos + 4], "big"), pos + 4
-
-
-def decode_connection_request(data: bytes, limits: Limits) -> ConnectionRequest:
-    version = data[0] & 0x0F
-    if version != 0:
-        raise UnsupportedVersion(
-            f"connection request for protocol version {version}; this decoder speaks 0", offset=0, version=version
-        )
-    end = len(data)
-    app_version, client_instance_id, pos = read_request_head(data, limits)
-    server_instance_id = None
-    if pos < end:
-        if end - pos < 4:
-            raise cut_optional(end - pos, 4, pos, "CONN-3")
-        server_instance_id = int.from_bytes(data[pos : pos + 4], "big")
-        pos += 4
-    check_end(data, pos, "CONN-3")
-    return ConnectionRequest(
-        version=0, app_version=app_version, client_instance_id=client_instance_id, server_instance_id=server_instance_id
-    )
-
-
-def decode_connection_response(data: bytes, limits: Limits) -> ConnectionResponse:
-    code = data[0] & 0x0F
-    if code == Response.HELLO_NEW_CLIENT:
-        if len(data) < 5:
-            raise cut_in_field(data)
-        check_end(data, 5, "CONN-5")
-        return ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=int.from_bytes(data[1:5], "big"))
-    if code == Response.QUARANTINED:
-        machine, human = read_nack_payload(data, 1, len(data), limits)
-        return ConnectionResponse(response=Response.QUARANTINED, machine_message=machine, human_message=human)
-    if code > Response.UNSUPPORTED_APPLICATION_VERSION:
-        raise UnknownResponseCode(f"connection response code {code} is not defined", offset=0)
-    check_end(data, 1, "CONN-6")
-    return ConnectionResponse(response=Response(code))
-
-
-def _decode_ack(data: bytes, limits: Limits) -> Ack:
+def _decode_ack(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Ack:
     check_end(data, 2, "FRAME-4")
     return Ack(message_id=(data[0] & 0x0F) << 8 | data[1])
 
 
-def _decode_publish(data: bytes, limits: Limits) -> Publish:
-    return _new_publish((data[0] & 0x0F) << 8 | data[1], read_event(data, 2, len(data), limits))
+def decode_publish(data: bytes, limits: Limits, schemas: RecordSchemas | None = None) -> Publish:
+    """PUB-1 (the decoder inlines it: a PUBLISH is by far the most frequent frame)."""
+    return new_publish((data[0] & 0x0F) << 8 | data[1], read_event(data, 2, len(data), limits))
 
 
-def _decode_nack(data: bytes, limits: Limits) -> Nack:
+def _decode_nack(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Nack:
     machine, human = read_nack_payload(data, 2, len(data), limits)
     return Nack(message_id=(data[0] & 0x0F) << 8 | data[1], machine_message=machine, human_message=human)
 
@@ -241,42 +153,59 @@ _PING = Ping()
 _PONG = Pong()
 
 
-def _decode_ping(data: bytes, limits: Limits) -> Ping:
+def _decode_ping(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Ping:
     check_end(data, 2, "FRAME-4")  # FRAME-5: the 12 bits are ignored
     return _PING
 
 
-def _decode_pong(data: bytes, limits: Limits) -> Pong:
+def _decode_pong(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Pong:
     check_end(data, 2, "FRAME-4")
     return _PONG
 
 
-# FRAME-1: decoder by type nibble; types 3..7 start with a 2-byte header.
-_DECODERS: tuple[Callable[[bytes, Limits], Frame] | None, ...] = (
-    decode_connection_request,
-    decode_connection_response,
-    None,
-    _decode_ack,
-    _decode_publish,
-    _decode_ping,
-    _decode_pong,
-    _decode_nack,
-    *(None,) * 8,
-)
+def _decode_batch_publish(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> BatchPublish:
+    """BPUB-1: the batch fills the frame after the header; its errors count offsets from its first byte."""
+    return new_batch_publish((data[0] & 0x0F) << 8 | data[1], read_batch_v1(data[2:], limits, schemas))
 
 
-def decode_frame_bytes(data: bytes, limits: Limits) -> Frame:
-    """One whole, non-empty frame within max_frame_size (checked by the caller)."""
-    first = data[0]
-    if first >> 4 == 4 and len(data) >= 2:  # PUBLISH: by far the most frequent frame
-        return _new_publish((first & 0x0F) << 8 | data[1], read_event(data, 2, len(data), limits))
-    frame_type = first >> 4
-    decoder = _DECODERS[frame_type]
-    if decoder is None:
-        raise UnknownType(f"frame type {frame_type} is not defined in v0", offset=0)
-    if frame_type >= 3 and len(data) < 2:
-        raise cut_in_field(data)
-    return decoder(data, limits)
+def _decode_batch_result(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> BatchResult:
+    """BRES-1, BRES-2."""
+    end = len(data)
+    count, pos = read_varint(data, 2, end, limits, "nack_count")
+    if count == 0:
+        raise InvalidList("nack_count is 0: a batch result NACKs at least one event", offset=2, requirement="BRES-2")
+    if count > limits.max_batch_events:
+        raise LimitExceeded(f"nack_count {count} exceeds max_batch_events={limits.max_batch_events}", offset=2,
+                            requirement="BRES-2")  # fmt: skip
+    entries: list[BatchResultEntry] = []
+    last = -1
+    for _ in range(count):
+        at = pos
+        index, pos = read_varint(data, pos, end, limits, "index")
+        if index <= last:
+            raise InvalidList(f"index {index} after {last}: not strictly ascending", offset=at, requirement="BRES-2")
+        last = index
+        length, start = read_chunk_length(data, pos, end, limits, "machine_message", None)
+        machine = data[start : start + length]
+        pos = start + length
+        length, start = read_chunk_length(data, pos, end, limits, "human_message", None)
+        human = check_text(data[start : start + length], limits, "human_message", pos)
+        pos = start + length
+        entries.append(BatchResultEntry(index=index, machine_message=machine, human_message=human))
+    check_end(data, pos, "BRES-2")
+    return BatchResult(message_id=(data[0] & 0x0F) << 8 | data[1], entries=tuple(entries))
+
+
+# FRAME-1, FRAME-7: by frame type, then by the version from which the entry applies.
+DECODERS: Mapping[FrameType, Mapping[int, Decoder]] = {
+    FrameType.BATCH_PUBLISH: {1: _decode_batch_publish},
+    FrameType.ACK: {0: _decode_ack},
+    FrameType.PUBLISH: {0: decode_publish},
+    FrameType.PING: {0: _decode_ping},
+    FrameType.PONG: {0: _decode_pong},
+    FrameType.NACK: {0: _decode_nack},
+    FrameType.BATCH_RESULT: {1: _decode_batch_result},
+}
 
 
 # -- encoding -------------------------------------------------------------------------------
@@ -322,28 +251,10 @@ def encode_nack_payload(value: NackPayload) -> bytes:
     return encode_chunk(value.machine_message, "machine_message") + value.human_message
 
 
-def encode_connection_request(value: ConnectionRequest) -> bytes:
-    if value.version != 0:
-        raise EncodeError(f"cannot encode a connection request for version {value.version}: not defined by this protocol version")
-    tail = b"" if value.server_instance_id is None else value.server_instance_id.to_bytes(4, "big")
-    return b"\x00" + encode_chunk(value.app_version, "app_version") + value.client_instance_id.to_bytes(4, "big") + tail
-
-
-def encode_connection_response(value: ConnectionResponse) -> bytes:
-    if getattr(value, "reader_schemas", None) is not None:  # a version-1 field: refused like the reference does
-        raise EncodeError("reader_schemas exist only in version 1 (CONN-8, CONN-12)")
-    head = bytes((0x10 | value.response,))
-    if value.response is Response.HELLO_NEW_CLIENT:
-        return head + value.server_instance_id.to_bytes(4, "big")  # type: ignore[union-attr]
-    if value.response is Response.QUARANTINED:
-        return head + encode_chunk(value.machine_message, "machine_message") + value.human_message  # type: ignore[arg-type,operator]
-    return head
-
-
-def _encode_publish(value: Publish) -> bytes:
-    message_id = value.message_id
+def encode_publish(value: Publish, schemas: RecordSchemas | None = None) -> bytes:
+    """FRAME-2, PUB-1."""
     parts = _event_parts(value.event)
-    parts.insert(0, _PUBLISH_HEADERS[message_id])
+    parts.insert(0, _PUBLISH_HEADERS[value.message_id])
     return b"".join(parts)
 
 
@@ -351,32 +262,46 @@ def _encode_publish(value: Publish) -> bytes:
 _PUBLISH_HEADERS: tuple[bytes, ...] = tuple(bytes((0x40 | i >> 8, i & 0xFF)) for i in range(4096))
 
 
-def _encode_ack(value: Ack) -> bytes:
+def _encode_ack(value: Ack, schemas: RecordSchemas | None) -> bytes:
     return bytes((0x30 | value.message_id >> 8, value.message_id & 0xFF))
 
 
-def _encode_nack(value: Nack) -> bytes:
+def _encode_nack(value: Nack, schemas: RecordSchemas | None) -> bytes:
     message_id = value.message_id
     head = bytes((0x70 | message_id >> 8, message_id & 0xFF))
     return head + encode_chunk(value.machine_message, "machine_message") + value.human_message
 
 
-_ENCODERS: dict[type, Callable[[Frame], bytes]] = {
-    Publish: _encode_publish,  # type: ignore[dict-item]
-    Ack: _encode_ack,  # type: ignore[dict-item]
-    Nack: _encode_nack,  # type: ignore[dict-item]
-    Ping: lambda value: b"\x50\x00",
-    Pong: lambda value: b"\x60\x00",
-    ConnectionRequest: encode_connection_request,  # type: ignore[dict-item]
-    ConnectionResponse: encode_connection_response,  # type: ignore[dict-item]
+def _encode_ping(value: Ping, schemas: RecordSchemas | None) -> bytes:
+    return b"\x50\x00"
+
+
+def _encode_pong(value: Pong, schemas: RecordSchemas | None) -> bytes:
+    return b"\x60\x00"
+
+
+def _encode_batch_publish(value: BatchPublish, schemas: RecordSchemas | None) -> bytes:
+    message_id = value.message_id
+    return bytes((0x20 | message_id >> 8, message_id & 0xFF)) + encode_batch_v1(value.batch, schemas)
+
+
+def _encode_batch_result(value: BatchResult, schemas: RecordSchemas | None) -> bytes:
+    message_id = value.message_id
+    parts = [bytes((0x80 | message_id >> 8, message_id & 0xFF)), varint_bytes(len(value.entries), what="nack_count")]
+    for entry in value.entries:
+        parts.append(varint_bytes(entry.index, what="index"))
+        parts.append(encode_chunk(entry.machine_message, "machine_message"))
+        parts.append(encode_chunk(entry.human_message, "human_message"))
+    return b"".join(parts)
+
+
+# By frame class, then by the version from which the entry applies.
+ENCODERS: Mapping[type, Mapping[int, Encoder]] = {
+    BatchPublish: {1: _encode_batch_publish},
+    Ack: {0: _encode_ack},
+    Publish: {0: encode_publish},
+    Ping: {0: _encode_ping},
+    Pong: {0: _encode_pong},
+    Nack: {0: _encode_nack},
+    BatchResult: {1: _encode_batch_result},
 }
-
-
-def encode_frame(message: Frame) -> bytes:
-    """One frame, without the 2-byte stream length prefix."""
-    if type(message) is Publish:  # by far the most frequent frame
-        return _encode_publish(message)
-    encoder = _ENCODERS.get(type(message))
-    if encoder is None:
-        raise EncodeError(f"{type(message).__name__} is not a frame")
-    return encoder(message)

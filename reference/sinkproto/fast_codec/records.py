@@ -35,7 +35,7 @@ from ..primitives import (pack_bits, packed_size, read_chunk_length, read_varint
 from ..records import UINT64, Column, ColumnType, RecordPlan, RecordSchemas, check_value, reach_count, rebuild, transpose
 from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Transform
 from .batch import Inflate
-from .frames import new_events
+from ._values import new_events
 
 __all__ = [
     "RECORDS_FLAGS",
