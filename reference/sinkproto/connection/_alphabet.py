@@ -17,11 +17,15 @@ SILENCE_FACTOR = 1.5  # KEEP-5
 
 
 class Role(Enum):
+    __hash__ = object.__hash__  # members are singletons; the table hashes them on every input
+
     CLIENT = "client"
     SERVER = "server"
 
 
 class State(Enum):
+    __hash__ = object.__hash__  # members are singletons; the table hashes them on every input
+
     SEND_REQUEST = "send_request"  # client: TLS is up, the request is not sent yet
     AWAIT_RESPONSE = "await_response"  # client: request sent
     AWAIT_REQUEST = "await_request"  # server: nothing received yet
@@ -68,6 +72,8 @@ class Input(Enum):
     # timers
     TIMER_KEEPALIVE = ("timer_keepalive", "timer", 0, "KEEP-4")
     TIMER_SILENCE = ("timer_silence", "timer", 0, "KEEP-5")
+
+    __hash__ = object.__hash__  # members are singletons; the table hashes them on every input
 
     def __init__(self, label: str, kind: str, since: int, rule: str) -> None:
         self.label = label

@@ -74,6 +74,7 @@ class Connection:
         self.deframer: DeframerLike = codec.Deframer(limits)
         self.handshake_response: ConnectionResponse | None = None
         self.negotiated_version: int | None = None
+        self._wire_version = versions[-1]
         self.peer_reader_schemas: ReaderSchemas | None = None  # SNEG-4: what the peer said it reads
         self.last_received = now
         self.last_sent = now
@@ -88,11 +89,12 @@ class Connection:
     @property
     def wire_version(self) -> int:
         """The negotiated version, or before the handshake the highest this side speaks (VER-10)."""
-        return self.versions[-1] if self.negotiated_version is None else self.negotiated_version
+        return self._wire_version
 
     def negotiate(self, version: int, peer_reader_schemas: ReaderSchemas | None) -> None:
         """The handshake settled the version (VER-6, VER-10) and what the peer declared it reads (SNEG-4)."""
         self.negotiated_version = version
+        self._wire_version = version
         self.peer_reader_schemas = peer_reader_schemas
 
     # -- read-only views ------------------------------------------------------------------------------
@@ -153,7 +155,7 @@ class Connection:
 
     def send(self, frame: Frame, now: float) -> None:
         """Encode ``frame`` at the wire version, frame it and queue it for the peer."""
-        if self.wire_version >= 1:
+        if self._wire_version >= 1:
             encoded = self.codec.encode_frame_v1(frame, self.sendable_record_schemas())
         else:
             encoded = self.codec.encode_frame(frame)
@@ -162,7 +164,7 @@ class Connection:
 
     def decode(self, raw: bytes) -> Frame:
         """Decode one whole frame at the wire version (raises the codec's DecodeError)."""
-        if self.wire_version >= 1:
+        if self._wire_version >= 1:
             frame: Frame = self.codec.decode_frame_v1(raw, self.limits, self.record_schemas)
             return frame
         return self.codec.decode_frame(raw, self.limits)
@@ -176,7 +178,7 @@ class Connection:
 
     def dispatch(self, input: Input, item: Any, now: float) -> list[ConnectionEvent]:
         """Run the row for ``input`` in the current state, enter its next state, run the entry action."""
-        row = self.rules.lookup(self.role, self._state, input, self.wire_version)
+        row = self.rules.lookup(self.role, self._state, input, self._wire_version)
         if row is None:
             return self._no_row(input, item, now)
         try:

@@ -132,16 +132,21 @@ class Rules:
         for row in self.rows:
             index.setdefault((row.role, row.state, row.input), []).append(row)
         self._index = {k: tuple(sorted(v, key=lambda r: -r.since)) for k, v in index.items()}
+        self._resolved: dict[tuple[Role, State, Input, int], Row | None] = {}  # lookup's answers, memoised
 
     def __repr__(self) -> str:
         return f"<Rules: {len(self.rows)} rows>"
 
     def lookup(self, role: Role, state: State, input: Input, version: int) -> Row | None:
         """The row with the greatest ``since`` not above ``version``, or None."""
-        for row in self._index.get((role, state, input), ()):
-            if row.since <= version:
-                return row
-        return None
+        key = (role, state, input, version)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            pass
+        found = next((row for row in self._index.get((role, state, input), ()) if row.since <= version), None)
+        self._resolved[key] = found
+        return found
 
     def has(self, role: Role, state: State, input: Input, version: int) -> bool:
         return self.lookup(role, state, input, version) is not None
