@@ -52,7 +52,6 @@ class Row:
 
 EntryAction = Callable[[Any, Row, float], list[Any]]
 
-_LIVE = (State.SEND_REQUEST, State.AWAIT_RESPONSE, State.AWAIT_REQUEST, State.DECIDING, State.OPEN)
 _STATES = {C: (State.SEND_REQUEST, State.AWAIT_RESPONSE, State.OPEN),
            S: (State.AWAIT_REQUEST, State.DECIDING, State.OPEN)}
 
