@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from peer_support import eventually, run
@@ -23,7 +23,8 @@ from sinkproto.certs import DevPki, make_dev_pki
 from sinkproto.peers import PeerSession, client_context, server_context
 from sinkproto.peers.service import ServerPolicy, StoreClient, StoreServer
 from sinkproto.peers.v1 import BatchPolicy, SinkClientV1, SinkServerV1, on_batch_by_event
-from sinkproto.connection_v1 import ConnectionV1
+from sinkproto.connection import DEFAULT_RULES, Connection, Handler, Input
+from sinkproto.events import ConnectionEvent
 from sinkproto.readers import ReaderSchemas
 from sinkproto.records import RecordSchemas
 from sinkproto.schemas import default_registry
@@ -67,14 +68,20 @@ def open_store(path: Path, instance_id: int) -> EventStore:
     return EventStore.open(path, new_instance_id=lambda: instance_id)
 
 
-class RecordingConnection(ConnectionV1):
-    """Keeps every frame it receives, as bytes: what the wire carried."""
+#: Every frame the server's connections received, as bytes: what the wire carried.
+RECEIVED: list[bytes] = []
 
-    received: list[bytes] = []
 
-    def _decode_versioned(self, raw: bytes, limits: Any) -> Any:
-        RecordingConnection.received.append(raw)
-        return super()._decode_versioned(raw, limits)
+def _recording(handler: Handler) -> Handler:
+    def recording(conn: Connection, raw: bytes, now: float) -> list[ConnectionEvent]:
+        RECEIVED.append(raw)
+        return handler(conn, raw, now)
+
+    return recording
+
+
+#: A Rules wrap of FRAME_ARRIVED (the documented seam): record, then the default handler.
+RECORDING_RULES = DEFAULT_RULES.wrap(Input.FRAME_ARRIVED, _recording)
 
 
 async def sync(pki: DevPki, tmp: Path, policy: BatchPolicy, fill: Callable[[EventStore], None],
@@ -89,7 +96,7 @@ async def sync(pki: DevPki, tmp: Path, policy: BatchPolicy, fill: Callable[[Even
     readers = None if schemas is None else ReaderSchemas.from_mapping({1: [2]})
     server_handler = CountingStoreServer(server_store, ServerPolicy(validate=refuse_bad, readers=readers))
     server = SinkServerV1(server_handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca),
-                          record_schemas=schemas, connection_class=RecordingConnection)
+                          record_schemas=schemas, connection_class=partial(Connection, rules=RECORDING_RULES))
     _host, port = await server.start("127.0.0.1", 0)
     client_store.subscribe("cloud")
     fill(client_store)
@@ -194,14 +201,14 @@ def test_batches_travel_in_records_mode_when_both_sides_know_the_schema(pki: Dev
                          event_data=e.event_data)
 
     async def scenario() -> None:
-        RecordingConnection.received.clear()
+        RECEIVED.clear()
         policy = BatchPolicy(max_batch_size=100, max_batch_delay=0.0)
         server, server_store, client_store = await asyncio.wait_for(
             sync(pki, tmp_path, policy, fill, schemas=RecordSchemas.from_registry(default_registry())), 50)
         with server_store, client_store:
             assert server.batches == [100] and server.singles == 0
             assert sorted(e.event_data for _, e in server_store.received()) == sorted(e.event_data for e in meters)
-        batches = [raw for raw in RecordingConnection.received if raw[0] >> 4 == 2]
+        batches = [raw for raw in RECEIVED if raw[0] >> 4 == 2]
         assert len(batches) == 1
         assert batches[0][2] & 0x80 and batches[0][3] & 0x0F == 1  # extended header, mode records
         assert len(batches[0]) < 1_700  # the 100 readings as records, against about 3,000 bytes as columns

@@ -137,9 +137,14 @@ def test_publish_before_handshake_is_a_protocol_error_and_refused_locally() -> N
 
 def test_transition_table_covers_exactly_the_allowed_frames() -> None:
     # ERR-6's table: before the handshake only the request/response; after it, the five others.
-    assert {(r, s) for r, s, _ in TRANSITIONS} == {(Role.SERVER, State.AWAIT_REQUEST), (Role.CLIENT, State.AWAIT_RESPONSE),
+    frames = [r for r in TRANSITIONS if r.input.kind == "frame" and r.since == 0]
+    assert {(r.role, r.state) for r in frames} == {(Role.SERVER, State.AWAIT_REQUEST), (Role.CLIENT, State.AWAIT_RESPONSE),
                                                   (Role.CLIENT, State.OPEN), (Role.SERVER, State.OPEN)}
-    assert len(TRANSITIONS) == 12
+    assert len(frames) == 14  # request and response each split in two (supported/unsupported, accepted/refused)
+    # Handlers never set the state: every row that leaves its state says where it goes.
+    assert all(r.next is None or r.next is not r.state for r in TRANSITIONS)
+    assert {r.close_reason for r in TRANSITIONS if r.next is State.CLOSED} == {
+        "handshake_refused", "keepalive_timeout", "peer_closed", "protocol_error", "local_close"}
 
 
 # -- publish, ACK, NACK ------------------------------------------------------------------------

@@ -6,8 +6,7 @@ import pytest
 from sinktest import covers
 
 from sinkproto.codec import CONSTRUCT
-from sinkproto.connection import Connection, Role, State
-from sinkproto.connection_v1 import TRANSITIONS_V1, ConnectionV1
+from sinkproto.connection import TRANSITIONS, Connection, Role, State
 from sinkproto.construct_codec import encode_frame
 from sinkproto.errors import LocalProtocolError
 from sinkproto.events import (BatchAnswered, BatchReceived, ConnectionClosed, HandshakeCompleted, HandshakeRefused, HandshakeRequested,
@@ -39,9 +38,9 @@ def handshake(client: Connection, server: Connection, *, version: int, client_re
     return [*events, *answer, *client.receive_data(server.data_to_send(), 0.0)]
 
 
-def v1_pair(**server_options: object) -> tuple[ConnectionV1, ConnectionV1]:
-    client = ConnectionV1(Role.CLIENT, version=1, now=0.0, message_id_start=10)
-    server = ConnectionV1(Role.SERVER, now=0.0, message_id_start=20, **server_options)  # type: ignore[arg-type]
+def v1_pair(**server_options: object) -> tuple[Connection, Connection]:
+    client = Connection(Role.CLIENT, versions=(0, 1), now=0.0, message_id_start=10)
+    server = Connection(Role.SERVER, versions=(0, 1), now=0.0, message_id_start=20, **server_options)  # type: ignore[arg-type]
     return client, server
 
 
@@ -58,14 +57,14 @@ def test_v1_handshake_negotiates_version_1_and_exchanges_declarations() -> None:
 @covers("VER-2", "VER-7", "VER-9", "HS-15")
 def test_v1_client_against_v0_server_is_refused_then_falls_back() -> None:
     for v0_server in (Connection(Role.SERVER, now=0.0, message_id_start=0, codec=CONSTRUCT),
-                      ConnectionV1(Role.SERVER, version=0, now=0.0, message_id_start=0)):
-        client = ConnectionV1(Role.CLIENT, version=1, now=0.0, message_id_start=0)
+                      Connection(Role.SERVER, versions=(0,), now=0.0, message_id_start=0)):
+        client = Connection(Role.CLIENT, versions=(0, 1), now=0.0, message_id_start=0)
         events = handshake(client, v0_server, version=1)
         refused = [e for e in events if isinstance(e, HandshakeRefused)]
         assert refused[0].response.response is Response.UNSUPPORTED_PROTOCOL_VERSION and refused[0].requested_version == 1
         assert client.state is State.CLOSED and events[-1] == ConnectionClosed(reason="handshake_refused")
     # the next attempt offers version 0: a version-0 connection with the version-0 server
-    client = ConnectionV1(Role.CLIENT, version=0, now=0.0, message_id_start=0)
+    client = Connection(Role.CLIENT, versions=(0,), now=0.0, message_id_start=0)
     server = Connection(Role.SERVER, now=0.0, message_id_start=0)
     assert isinstance(handshake(client, server, version=0)[-1], HandshakeCompleted)
     assert client.negotiated_version == 0
@@ -74,7 +73,7 @@ def test_v1_client_against_v0_server_is_refused_then_falls_back() -> None:
 @covers("VER-6", "VER-8", "BPUB-2", "FRAME-9", "CONN-12")
 def test_v1_server_accepts_version_0_as_a_version_0_connection() -> None:
     client = Connection(Role.CLIENT, now=0.0, message_id_start=0)
-    server = ConnectionV1(Role.SERVER, version=1, now=0.0, message_id_start=0)
+    server = Connection(Role.SERVER, versions=(0, 1), now=0.0, message_id_start=0)
     client.send_request(request(0), 0.0)
     server.receive_data(client.data_to_send(), 0.0)
     with pytest.raises(LocalProtocolError) as refused:
@@ -167,9 +166,11 @@ def test_sender_respects_the_peer_declaration() -> None:
 
 
 def test_v1_table_adds_only_batch_frames_in_the_open_state() -> None:
-    extra = set(TRANSITIONS_V1) - {k for k in TRANSITIONS_V1 if k[2] not in (2, 8)}
-    assert {(role, state) for role, state, _ in extra} == {(Role.CLIENT, State.OPEN), (Role.SERVER, State.OPEN)}
+    extra = [r for r in TRANSITIONS if r.since == 1 and r.input.kind == "frame"]
+    assert {(r.role, r.state) for r in extra} == {(Role.CLIENT, State.OPEN), (Role.SERVER, State.OPEN)}
     assert len(extra) == 4
+    actions = [r for r in TRANSITIONS if r.since == 1 and r.input.kind == "action"]
+    assert {r.input.label for r in actions} == {"publish_batch", "answer_batch"}
 
 
 @covers("RECORD-2", "SNEG-3", "BATCH-14")
@@ -183,8 +184,8 @@ def test_batches_use_records_mode_only_for_schemas_the_peer_declared() -> None:
     meters = load()["meter"].events[:40]
 
     def mode_on_the_wire(server_reads: ReaderSchemas | None, codec: object) -> int:
-        client = ConnectionV1(Role.CLIENT, version=1, now=0.0, message_id_start=10, record_schemas=schemas, codec=codec)
-        server = ConnectionV1(Role.SERVER, now=0.0, message_id_start=20, record_schemas=schemas, codec=codec)
+        client = Connection(Role.CLIENT, versions=(0, 1), now=0.0, message_id_start=10, record_schemas=schemas, codec=codec)
+        server = Connection(Role.SERVER, versions=(0, 1), now=0.0, message_id_start=20, record_schemas=schemas, codec=codec)
         handshake(client, server, version=1, server_reads=server_reads)
         client.publish_batch(meters, 0.0)
         wire = client.data_to_send()

@@ -82,3 +82,34 @@ def test_the_gates_page_names_every_contract() -> None:
     page = (ROOT / "docs" / "tools" / "gates.md").read_text(encoding="utf-8")
     for contract in PYPROJECT["tool"]["importlinter"]["contracts"]:
         assert f"| `{contract['id']}` |" in page, contract["id"]
+
+
+#: Outside sinkproto.connection, the connection is used through its public API and Rules only
+#: (docs/reference/connection.md, "Extending the connection"): no private module or name of the
+#: package, no subclass overriding a private method, no private attribute of a connection.
+_CONNECTION_PRIVATE = re.compile(
+    r"sinkproto\.connection\._|from sinkproto\.connection import[^\n]*\b_[A-Za-z]|from \.\.?connection import[^\n]*\b_[A-Za-z]"
+    r"|\b(?:conn|connection|self\.connection|session\.connection)\._(?!_)[a-z]")
+_SUBCLASS = re.compile(r"^class \w+\((?:[\w.]*\.)?Connection\):\n((?:(?:    .*)?\n)*)", re.MULTILINE)
+
+
+def test_nothing_outside_the_connection_package_touches_its_private_names() -> None:
+    found = []
+    for folder in ("reference", "conformance", "tests", "fuzz", "docs"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if "sinkproto/connection/" in path.as_posix() or path.name == "test_gates.py":
+                continue
+            text = path.read_text(encoding="utf-8")
+            found += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in _CONNECTION_PRIVATE.finditer(text)]
+            for body in _SUBCLASS.finditer(text):
+                found += [f"{path.relative_to(ROOT)}: overrides {name}"
+                          for name in re.findall(r"^    def (_[a-z]\w*)", body.group(1), re.MULTILINE)]
+    assert not found, "\n".join(found)
+
+
+def test_the_private_name_check_finds_what_it_forbids() -> None:
+    assert _CONNECTION_PRIVATE.search("from sinkproto.connection import _PeerError")
+    assert _CONNECTION_PRIVATE.search("x = conn._held")
+    assert not _CONNECTION_PRIVATE.search("from sinkproto.connection import Connection, Rules")
+    body = _SUBCLASS.search("class Mutant(Connection):\n    def _on_ping(self):\n        pass\n")
+    assert body and re.findall(r"^    def (_[a-z]\w*)", body.group(1), re.MULTILINE) == ["_on_ping"]

@@ -10,7 +10,7 @@ from sinktest import covers
 
 from sinkproto import Response
 from sinkproto.certs import DevPki, make_dev_pki
-from sinkproto.connection_v1 import ConnectionV1
+from sinkproto.connection import Connection
 from sinkproto.peers import SinkServer, client_context, server_context
 from sinkproto.peers.v1 import SinkClientV1, SinkServerV1
 
@@ -65,7 +65,7 @@ def test_v1_client_falls_back_against_a_v0_only_server_and_syncs(pki: DevPki) ->
             assert handler.version_memory[f"127.0.0.1:{port}"][0] == 0  # type: ignore[attr-defined]  # per server (VER-2)
             task = asyncio.create_task(client.connect_once())  # offers 0: a version-0 connection
             await asyncio.wait_for(client.connected.wait(), 10)
-            assert client.session is not None and isinstance(client.session.connection, ConnectionV1)
+            assert client.session is not None and isinstance(client.session.connection, Connection)
             assert client.session.connection.negotiated_version == 0
             await eventually(lambda: [e for _, e in server_handler.received] == handler.backlog)
             await client.stop()
@@ -95,7 +95,7 @@ def test_v1_client_and_server_exchange_a_batch_with_a_partial_nack(pki: DevPki) 
         task = asyncio.create_task(client.connect_once())
         await asyncio.wait_for(client.connected.wait(), 10)
         session = client.session
-        assert session is not None and isinstance(session.connection, ConnectionV1)
+        assert session is not None and isinstance(session.connection, Connection)
         assert session.connection.negotiated_version == 1
         events = [ev(1), ev(2, b"poison-7"), ev(3), ev(4, b"poison-9"), ev(5)]
         answer = await (await client.publish_batch(session, events))

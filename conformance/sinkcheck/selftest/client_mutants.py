@@ -8,16 +8,16 @@ is the target of at least one of them (checked by the self-test). Run as
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sinkproto import Ack, ConnectionRequest, ConnectionResponse, Event, Ping, Publish
-from sinkproto.connection import Connection, State
-from sinkproto.events import ConnectionEvent, HandshakeCompleted
+from sinkproto import Event
+from sinkproto.connection import Connection, Rules
 from sinkproto.peers import PeerSession
 from sinkproto.peers.service import StoreClient
 
+from . import edits
 from .v1_mutants import client_v1_mutants
 
 __all__ = ["CLIENT_MUTANTS", "FUZZ_CLIENT_MUTANTS", "ClientMutant", "client_mutant"]
@@ -32,84 +32,11 @@ class ClientMutant:
     version: int = 0  # the protocol version it offers (sink connect --protocol-version)
 
 
-# -- Connection variants ---------------------------------------------------------------------------
-
-EARLY_EVENT = Event(event_type_id=1, schema_version=1, key=b"mutant/early", offset=1, timestamp=1_700_000_000,
-                    event_data=b"too early")
+# -- Connection variants: Rules edits (.edits), the version-0 reference pinned ------------------------------
 
 
-class PingFirst(Connection):
-    """Sends a PING before its connection request (HS-1)."""
-
-    def send_request(self, request: ConnectionRequest, now: float) -> None:
-        self._queue(Ping(), now)
-        super().send_request(request, now)
-
-
-class PublishBeforeResponse(Connection):
-    """Does not wait for the response: a PUBLISH follows the request at once (HS-2)."""
-
-    def send_request(self, request: ConnectionRequest, now: float) -> None:
-        super().send_request(request, now)
-        self._queue(Publish(message_id=self._next_message_id, event=EARLY_EVENT), now)
-
-
-class OpenAfterRefusal(Connection):
-    """Treats every response as success: stays open and publishes after a refusal (HS-15)."""
-
-    def _on_response(self, frame: Any, now: float) -> list[ConnectionEvent]:
-        assert isinstance(frame, ConnectionResponse)
-        self.handshake_response = frame
-        self._state = State.OPEN
-        return [HandshakeCompleted(response=frame)]
-
-
-class MessageIdStuck(Connection):
-    """Never advances its message id (MSGID-2): one PUBLISH in flight at a time, all with the same id."""
-
-    def publish(self, event: Event, now: float) -> int:
-        message_id = super().publish(event, now)
-        self._next_message_id = message_id
-        return message_id
-
-
-class NoPong(Connection):
-    def _on_ping(self, frame: Any, now: float) -> list[ConnectionEvent]:
-        return []
-
-
-class NeverPings(Connection):
-    def _pings(self) -> bool:
-        return False
-
-
-class NeverClosesSilent(Connection):
-    def handle_timer(self, now: float) -> list[ConnectionEvent]:
-        self._last_received = now  # as if the server were always talking
-        return super().handle_timer(now)
-
-
-class Tolerant(Connection):
-    """Ignores malformed and out-of-place frames instead of closing (ERR-3)."""
-
-    def _protocol_error(self, error_class: str, requirement: str, detail: str) -> list[ConnectionEvent]:
-        return []
-
-
-class WrongAckId(Connection):
-    def ack(self, message_id: int, now: float) -> None:
-        self._allow("ack")
-        self._answered(message_id)
-        self._queue(Ack(message_id=(message_id + 1) & 0xFFF), now)
-
-
-class CrashOnUnknownType(Connection):
-    """Exits at once (a crash) on a frame of an unknown type (8..15) instead of closing (ERR-3)."""
-
-    def _receive_frame(self, raw: bytes, now: float) -> list[ConnectionEvent]:
-        if raw and raw[0] >> 4 >= 8:
-            os._exit(70)
-        return super()._receive_frame(raw, now)
+def _rules(rules: Rules) -> Callable[..., Connection]:
+    return edits.connection(rules, versions=(0,))
 
 
 # -- application (handler) variants ----------------------------------------------------------------
@@ -146,27 +73,27 @@ class ResendsNacked(StoreClient):
 
 CLIENT_MUTANTS: tuple[ClientMutant, ...] = (
     ClientMutant("ping-first", "sends PING before its connection request", ("client.handshake.request-first",),
-                 {"connection_class": PingFirst}),
+                 {"connection_class": _rules(edits.ping_first())}),
     ClientMutant("publish-before-response", "publishes right after its request, before the response",
-                 ("client.handshake.waits-for-response",), {"connection_class": PublishBeforeResponse}),
+                 ("client.handshake.waits-for-response",), {"connection_class": _rules(edits.publish_before_response())}),
     ClientMutant("forgets-server-id", "does not persist the server_instance_id of hello_new_client",
                  ("client.handshake.stores-server-instance-id",), {"handler_class": ForgetsServerId}),
     ClientMutant("open-after-refusal", "stays open and publishes after a refusal", ("client.handshake.refused.*",),
-                 {"connection_class": OpenAfterRefusal}),
+                 {"connection_class": _rules(edits.open_after_refusal_client())}),
     ClientMutant("message-id-stuck", "reuses one message id for every PUBLISH", ("client.publish.after-handshake",),
-                 {"connection_class": MessageIdStuck}),
+                 {"connection_class": _rules(edits.message_id_stuck())}),
     ClientMutant("no-redelivery", "treats a sent event as delivered", ("client.delivery.resend-after-reconnect",),
                  {"handler_class": NoRedelivery}),
     ClientMutant("resends-nacked", "publishes a NACKed event again", ("client.delivery.nacked-not-resent",),
                  {"handler_class": ResendsNacked}),
-    ClientMutant("wrong-ack-id", "ACKs with message id + 1", ("client.messaging.*",), {"connection_class": WrongAckId}),
-    ClientMutant("no-pong", "never answers PING", ("client.ping.*",), {"connection_class": NoPong}),
+    ClientMutant("wrong-ack-id", "ACKs with message id + 1", ("client.messaging.*",), {"connection_class": _rules(edits.wrong_ack_id())}),
+    ClientMutant("no-pong", "never answers PING", ("client.ping.*",), {"connection_class": _rules(edits.no_pong())}),
     ClientMutant("never-pings", "never sends PING", ("client.keepalive.pings-when-idle",),
-                 {"connection_class": NeverPings}),
+                 {"connection_class": _rules(edits.never_pings())}),
     ClientMutant("never-closes-silent", "never closes a silent connection", ("client.keepalive.silence-closes",),
-                 {"connection_class": NeverClosesSilent}),
+                 {"connection_class": _rules(edits.never_closes_silent())}),
     ClientMutant("tolerant", "ignores malformed and out-of-place frames", ("client.malformed.*",),
-                 {"connection_class": Tolerant}),
+                 {"connection_class": _rules(edits.tolerant())}),
 )
 
 CLIENT_MUTANTS += client_v1_mutants(ClientMutant)
@@ -175,7 +102,7 @@ CLIENT_MUTANTS += client_v1_mutants(ClientMutant)
 # does not run them. A crash is not something a case can tell from a close.
 FUZZ_CLIENT_MUTANTS: tuple[ClientMutant, ...] = (
     ClientMutant("crash-on-unknown-type", "exits on a frame of an unknown type", (),
-                 {"connection_class": CrashOnUnknownType}),
+                 {"connection_class": _rules(edits.crash_on_unknown_type_nibble())}),
 )
 
 

@@ -10,23 +10,20 @@ least one mutant (checked by the self-test). Run as
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sinkproto import Ack, ConnectionRequest, ConnectionResponse, Ping, Pong, Publish, Response
-from sinkproto.connection import Connection, State
-from sinkproto.errors import DecodeError, UnknownType
-from sinkproto.events import ConnectionEvent, HandshakeCompleted, ProtocolError
+from sinkproto import ConnectionRequest, ConnectionResponse, Response
+from sinkproto.connection import Rules
 from sinkproto.limits import Limits
 from sinkproto.messages import Event
 from sinkproto.peers import Answer, PeerSession
 from sinkproto.peers.service import OutboxPump, StoreServer
-from sinkproto.stream import Deframer
-from sinkproto.construct_codec import decode_frame
+
+from . import edits
 
 __all__ = ["Mutant", "MUTANTS", "SLOW_MUTANTS", "ServerSetup", "server_mutant"]
 
@@ -73,131 +70,11 @@ CRASH_REPORT = ("[error] GenServer #PID<0.{n}.0> terminating\n"
 CRASH_PATTERN = r"GenServer .* terminating"
 
 
-# -- Connection variants ---------------------------------------------------------------------
+# -- Connection variants: Rules edits (.edits), the version-0 reference pinned ---------------------------
 
 
-class NoPong(Connection):
-    def _on_ping(self, frame: Any, now: float) -> list[ConnectionEvent]:
-        return []
-
-
-class WrongAckId(Connection):
-    def ack(self, message_id: int, now: float) -> None:
-        self._allow("ack")
-        self._answered(message_id)
-        self._queue(Ack(message_id=(message_id + 1) & 0xFFF), now)
-
-
-class QuirkBeforeHandshake(Connection):
-    """The field server's quirk: PUBLISH (and here PING) before the handshake is processed."""
-
-    def _receive_frame(self, raw: bytes, now: float) -> list[ConnectionEvent]:
-        if self._state is State.AWAIT_REQUEST and raw[:1] and raw[0] >> 4 in (4, 5):
-            frame = decode_frame(raw, self.limits)
-            self._queue(Ack(message_id=frame.message_id) if isinstance(frame, Publish) else Pong(), now)
-            return []
-        return super()._receive_frame(raw, now)
-
-
-class IgnoresSecondRequest(Connection):
-    def _receive_frame(self, raw: bytes, now: float) -> list[ConnectionEvent]:
-        if self._state is State.OPEN and raw[:1] and raw[0] >> 4 == 0:
-            return []
-        return super()._receive_frame(raw, now)
-
-
-class StaysOpenAfterRefusal(Connection):
-    """The field server's quirk after `quarantined`, for every refusal: stays open and ACKs."""
-
-    def send_response(self, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
-        self._allow("send_response")
-        self._queue(response, now)
-        self._state = State.OPEN
-        return [HandshakeCompleted(response=response)] if response.response in (
-            Response.CONNECTED, Response.HELLO_NEW_CLIENT) else []
-
-    def _refuse_version(self, version: int, now: float) -> list[ConnectionEvent]:
-        self._queue(ConnectionResponse(response=Response.UNSUPPORTED_PROTOCOL_VERSION), now)
-        self._state = State.OPEN
-        return []
-
-
-class AcceptsAnyVersion(Connection):
-    def _refuse_version(self, version: int, now: float) -> list[ConnectionEvent]:
-        self._queue(ConnectionResponse(response=Response.CONNECTED), now)
-        self._state = State.OPEN
-        return []
-
-
-class NeverClosesSilent(Connection):
-    def handle_timer(self, now: float) -> list[ConnectionEvent]:
-        self._last_received = now  # as if the peer were always talking
-        return []
-
-
-class ServerPings(Connection):
-    def _pings(self) -> bool:
-        return self._state is State.OPEN
-
-
-class Tolerant(Connection):
-    """Ignores malformed and out-of-place frames instead of closing."""
-
-    def _protocol_error(self, error_class: str, requirement: str, detail: str) -> list[ConnectionEvent]:
-        return []
-
-
-class CrashOnUnknownType(Connection):
-    """The field implementation's crash on an unknown frame type, taken to the whole process."""
-
-    def _receive_frame(self, raw: bytes, now: float) -> list[ConnectionEvent]:
-        try:
-            decode_frame(raw, self.limits)
-        except UnknownType:
-            os._exit(70)
-        except DecodeError:
-            pass
-        return super()._receive_frame(raw, now)
-
-
-def _crash_logging(path: Path | None) -> type[Connection]:
-    class CrashLogging(Connection):
-        """The field server's crash as the runner sees it: on malformed or out-of-place input its connection
-        process dies (a crash report in the log) and the socket closes with a TLS close_notify, exactly
-        like a deliberate close. Here: the reference's clean close, plus the crash report."""
-
-        crashes = 0
-
-        def _protocol_error(self, error_class: str, requirement: str, detail: str) -> list[ConnectionEvent]:
-            CrashLogging.crashes += 1
-            if path is not None:
-                with open(path, "a", encoding="utf-8") as log:
-                    log.write(CRASH_REPORT.format(n=CrashLogging.crashes, error_class=error_class,
-                                                  requirement=requirement, detail=detail))
-            return super()._protocol_error(error_class, requirement, detail)
-
-    return CrashLogging
-
-
-class NoReassembly(Connection):
-    """Treats every read as starting a new frame: partial frames are dropped."""
-
-    def receive_data(self, data: bytes, now: float) -> list[ConnectionEvent]:
-        self._deframer = Deframer(self.limits)
-        return super().receive_data(data, now)
-
-
-class FirstFrameOnly(Connection):
-    """Processes only the first frame of each read."""
-
-    def receive_data(self, data: bytes, now: float) -> list[ConnectionEvent]:
-        if not data:
-            return super().receive_data(data, now)
-        frames = Deframer(self.limits).feed(data)
-        if not frames:
-            return super().receive_data(data, now)
-        first = frames[0]
-        return super().receive_data(len(first).to_bytes(2, "big") + first, now)
+def _rules(rules: Rules) -> Callable[[ServerSetup], dict[str, Any]]:
+    return lambda setup: {"connection_class": edits.connection(rules, versions=(0,))}
 
 
 # -- handler variants ---------------------------------------------------------------------------
@@ -321,10 +198,10 @@ def _set(**kw: Any) -> Callable[[ServerSetup], dict[str, Any]]:
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant("no-pong", "never answers PING", ("server.ping.*", "server.handshake.known-client", "server.malformed.*"),
-           _set(connection_class=NoPong)),
+           _rules(edits.no_pong())),
     Mutant("wrong-ack-id", "ACKs with message id + 1",
            ("server.publish.*", "server.framing.*", "server.connection.second-replaces-first"),
-           _set(connection_class=WrongAckId)),
+           _rules(edits.wrong_ack_id())),
     Mutant("always-hello", "answers hello_new_client instead of connected or mismatch",
            ("server.handshake.known-client", "server.handshake.mismatch.*", "server.handshake.nothing-after-refusal",
             "server.handshake.second-request"), _set(handler_class=AlwaysHello)),
@@ -338,22 +215,22 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("open-after-refusal", "keeps the connection open and ACKs after a refusal (field quirk)",
            ("server.handshake.quarantined", "server.handshake.unsupported-*", "server.handshake.mismatch.*",
             "server.handshake.nothing-after-refusal", "server.handshake.nothing-after-quarantined"),
-           _set(connection_class=StaysOpenAfterRefusal)),
+           _rules(edits.stays_open_after_refusal())),
     Mutant("any-version", "accepts protocol version 1", ("server.handshake.unsupported-protocol-version",),
-           _set(connection_class=AcceptsAnyVersion)),
+           _rules(edits.accepts_any_version())),
     Mutant("quarantine-ignored", "lets a quarantined client in",
            ("server.handshake.quarantined", "server.handshake.nothing-after-quarantined"), serve={"quarantine": ()}),
     Mutant("app-version-ignored", "accepts every application version",
            ("server.handshake.unsupported-application-version",), serve={"reject_app_version": ()}),
     Mutant("quirk-before-handshake", "ACKs a PUBLISH and answers a PING before the handshake (field quirk)",
            ("server.handshake.publish-before-request", "server.handshake.ping-before-request"),
-           _set(connection_class=QuirkBeforeHandshake)),
+           _rules(edits.quirk_before_handshake())),
     Mutant("second-request-ignored", "ignores a second connection request", ("server.handshake.second-request",),
-           _set(connection_class=IgnoresSecondRequest)),
+           _rules(edits.ignores_second_request())),
     Mutant("never-closes-silent", "never closes a silent connection",
            ("server.keepalive.silence-closes", "server.handshake.closes-silent-handshake"),
-           _set(connection_class=NeverClosesSilent)),
-    Mutant("server-pings", "sends PING when idle", ("server.keepalive.never-pings",), _set(connection_class=ServerPings)),
+           _rules(edits.never_closes_silent())),
+    Mutant("server-pings", "sends PING when idle", ("server.keepalive.never-pings",), _rules(edits.server_pings())),
     Mutant("no-replacement", "keeps the older connection of a client open", ("server.connection.second-replaces-first",),
            lambda setup: {"replace_previous": False}),
     Mutant("no-redelivery", "treats a sent event as delivered", ("server.delivery.redelivery",),
@@ -363,16 +240,17 @@ MUTANTS: tuple[Mutant, ...] = (
            "server.publish.redelivered-after-reconnect", "server.v1.batch.resent"), _set(handler_class=NacksDuplicates)),
     Mutant("poison-accepted", "ACKs poison events", ("server.publish.poison-nack",), serve={"nack_key_prefix": None}),
     Mutant("tolerant", "ignores malformed and out-of-place frames instead of closing",
-           ("server.malformed.*",), _set(connection_class=Tolerant)),
+           ("server.malformed.*",), _rules(edits.tolerant())),
     Mutant("crash-logging", "logs a crash report and closes cleanly on malformed input (field crash, seen only "
-           "in its log)", ("server.malformed.*",), lambda setup: {"connection_class": _crash_logging(setup.crash_log)},
+           "in its log)", ("server.malformed.*",), lambda setup: {"connection_class": edits.connection(
+               edits.crash_logging(setup.crash_log, CRASH_REPORT), versions=(0,))},
            observed=True),
     Mutant("crash-on-unknown-type", "the whole server exits on an unknown frame type (field crash, made global)",
-           ("server.malformed.unknown-type-*",), _set(connection_class=CrashOnUnknownType)),
+           ("server.malformed.unknown-type-*",), _rules(edits.crash_on_unknown_type())),
     Mutant("no-reassembly", "drops partial frames between reads", ("server.framing.byte-by-byte",
-           "server.framing.stall-mid-frame"), _set(connection_class=NoReassembly)),
+           "server.framing.stall-mid-frame"), _rules(edits.no_reassembly())),
     Mutant("first-frame-only", "processes one frame per read", ("server.framing.coalesced",),
-           _set(connection_class=FirstFrameOnly)),
+           _rules(edits.first_frame_only())),
     Mutant("small-frames", "refuses frames above 60,000 bytes", ("server.framing.frame-65535",),
            _set(limits=Limits(max_frame_size=60000))),
     Mutant("serial", "serves one connection at a time",
@@ -392,7 +270,7 @@ from .resource_mutants import resource_mutants  # noqa: E402 - the resource-boun
 
 from .v1_mutants import server_v1_mutants  # noqa: E402 - the version-1 cases' mutants
 
-MUTANTS += resource_mutants(Mutant, NeverClosesSilent)
+MUTANTS += resource_mutants(Mutant)
 MUTANTS += server_v1_mutants(Mutant)
 
 #: Servers that are slow, not wrong: for load mode's tests (tests/test_load_mode.py), not the self-test
@@ -401,7 +279,6 @@ SLOW_MUTANTS: tuple[Mutant, ...] = (
     Mutant("slow-acks", f"answers each event {SLOW_ACK_DELAY} s after storing it, one after the other", (),
            _set(handler_class=SlowAcks)),
 )
-_unused = (Ping, ProtocolError)
 
 
 def server_mutant(name: str) -> Mutant:

@@ -66,7 +66,7 @@ class SinkClient:
                  server_hostname: str = "localhost", keepalive: float = DEFAULT_KEEPALIVE,
                  limits: Limits = DEFAULT_LIMITS, backoff: Backoff | None = None,
                  message_id_start: Callable[[], int] | None = None, connect_timeout: float = 30.0,
-                 connection_class: type[Connection] = Connection, codec: Codec | None = None) -> None:
+                 connection_class: Callable[..., Connection] = Connection, codec: Codec | None = None) -> None:
         # connection_class lets the conformance self-test run deliberately broken
         # variants ("mutants") of this client; production code leaves the default.
         self.connection_class = connection_class

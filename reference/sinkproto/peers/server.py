@@ -94,7 +94,7 @@ class SinkServer:
     def __init__(self, handler: ServerHandler, ssl_context: ssl.SSLContext | None, *,
                  keepalive: float = DEFAULT_KEEPALIVE, limits: Limits = DEFAULT_LIMITS,
                  message_id_start: Callable[[], int] | None = None,
-                 connection_class: type[Connection] = Connection, codec: Codec | None = None, serial: bool = False,
+                 connection_class: Callable[..., Connection] = Connection, codec: Codec | None = None, serial: bool = False,
                  tls_read_buffer: int | None = None) -> None:
         # connection_class lets the conformance self-test run deliberately broken
         # variants ("mutants") of this server; production code leaves the default.

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
-from ..connection_v1 import ConnectionV1
 from ..events import BatchAnswered, ConnectionClosed
 from ..handshake import Quarantine, decide_handshake, records_client
 from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
@@ -153,7 +152,6 @@ class OutboxPump:
                     await self.session.publish(event)
             else:
                 # BPUB-8: what the peer declared it cannot read is not sent at all.
-                assert isinstance(connection, ConnectionV1)
                 events = [e for e in events if connection.peer_can_read(e)]
                 wait = self._batch_wait(policy, events)
                 if wait > 0:

@@ -25,7 +25,6 @@ from functools import partial
 from typing import Any
 
 from ..connection import Connection, Role
-from ..connection_v1 import ConnectionV1
 from ..errors import EncodeError
 from ..events import BatchAnswered, BatchReceived, ConnectionClosed, ConnectionEvent, HandshakeRefused
 from ..messages import ConnectionResponse, Event, Response
@@ -59,14 +58,12 @@ class BatchPolicy:
 
 def batches_allowed(connection: Connection) -> bool:
     """BPUB-2: batches only on a connection whose handshake negotiated version 1."""
-    return isinstance(connection, ConnectionV1) and connection.negotiated_version == 1
+    return (connection.negotiated_version or 0) >= 1
 
 
 def in_flight_events(connection: Connection) -> list[Event]:
     """Every event of ours in flight, in PUBLISH frames and (version 1) in batches (BPUB-4)."""
-    if isinstance(connection, ConnectionV1):
-        return connection.in_flight_events()
-    return list(connection.in_flight.values())
+    return connection.in_flight_events()
 
 
 def _count_batch(session: PeerSession, events: int, nacked: int) -> None:
@@ -94,8 +91,8 @@ async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[in
     slot of the in-flight window (BPUB-3); this waits for a free slot.
     """
     connection = session.connection
-    if not isinstance(connection, ConnectionV1):
-        raise TypeError("batches need a ConnectionV1")
+    if not batches_allowed(connection):
+        raise TypeError("batches need a connection negotiated at version 1 or later")
     sent: list[int] = []
     rest = list(events)
     while rest:
@@ -136,12 +133,10 @@ class SinkServerV1(SinkServer):
         super().__init__(handler, ssl_context, **options)
         self.version = version
         self.record_schemas = record_schemas
-        given = options.get("connection_class")
-        if given is None:
-            self.connection_class = partial(ConnectionV1, version=version, record_schemas=record_schemas)  # type: ignore[assignment]
-        elif isinstance(given, type) and issubclass(given, ConnectionV1):
-            self.connection_class = partial(given, version=version, record_schemas=record_schemas)  # type: ignore[assignment]
-        # else: a version-0 Connection class (a conformance mutant): this server then speaks only version 0
+        # Every version up to ``version`` on one port (VER-6). A conformance mutant's connection_class may pin
+        # its own versions (a version-0 mutant speaks only version 0).
+        self.connection_class = partial(self.connection_class, versions=tuple(range(version + 1)),
+                                        record_schemas=record_schemas)
 
     def _on_event_for(self, client: str) -> EventCallback:
         inner: Any = super()._on_event_for(client)
@@ -152,7 +147,6 @@ class SinkServerV1(SinkServer):
                 nacks = await (on_batch(session, client, event.events) if on_batch is not None
                                else on_batch_by_event(self.handler, session, client, event.events))
                 connection = session.connection
-                assert isinstance(connection, ConnectionV1)
                 _count_batch(session, len(event.events), len(nacks))
                 if connection.negotiated_version == 1 and event.message_id in connection.awaiting_batch_answer:
                     connection.answer_batch(event.message_id, session.now(), nacks)  # BPUB-11: after storing
@@ -219,11 +213,9 @@ class SinkClientV1(SinkClient):
             asyncio.open_connection(self.host, self.port, ssl=self.ssl_context, server_hostname=self.server_hostname),
             self.connect_timeout)
         loop = asyncio.get_running_loop()
-        # connection_class: a ConnectionV1 subclass (a conformance mutant) replaces ConnectionV1
-        connection_class = self.connection_class if issubclass(self.connection_class, ConnectionV1) else ConnectionV1
-        connection = connection_class(Role.CLIENT, version=offer, now=loop.time(), message_id_start=self._message_id_start(),
-                                      keepalive=self.keepalive, limits=self.limits, record_schemas=self.record_schemas,
-                                      codec=self.codec)
+        connection = self.connection_class(Role.CLIENT, versions=tuple(range(offer + 1)), now=loop.time(),
+                                           message_id_start=self._message_id_start(), keepalive=self.keepalive,
+                                           limits=self.limits, record_schemas=self.record_schemas, codec=self.codec)
         session = PeerSession(connection, reader, writer, self._on_event, peer=self.server_key, logger=log)
         self.session = session
         await session.send_request(_request_for(offer, self.handler.connection_request()))  # HS-1, VER-1
@@ -271,7 +263,6 @@ class SinkClientV1(SinkClient):
             if answer is not None and not answer.ack:
                 nacks[index] = (answer.machine_message, answer.human_message)
         connection = session.connection
-        assert isinstance(connection, ConnectionV1)
         _count_batch(session, len(event.events), len(nacks))
         if connection.negotiated_version == 1 and event.message_id in connection.awaiting_batch_answer:
             connection.answer_batch(event.message_id, session.now(), nacks)  # after storing
@@ -281,7 +272,6 @@ class SinkClientV1(SinkClient):
         """Send one BATCH_PUBLISH on a version-1 session; the future resolves with its answer (BRES-6)."""
         await session.wait_can_publish()
         connection = session.connection
-        assert isinstance(connection, ConnectionV1)
         message_id = connection.publish_batch(tuple(events), session.now())
         session.tally.sent += len(events)
         future: asyncio.Future[BatchAnswered] = asyncio.get_running_loop().create_future()

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 from sinkproto.codec import CONSTRUCT, FAST, Codec
 from sinkproto.connection import Connection, Role
-from sinkproto.connection_v1 import ConnectionV1
 from sinkproto.events import BatchAnswered, HandshakeCompleted
 from sinkproto.limits import DEFAULT_LIMITS
 from sinkproto.messages import BatchV1, ConnectionRequest, Event, FrameType
@@ -163,7 +162,7 @@ class V1Setup:
         return cls(schemas, declaration, codec)
 
 
-class RecordingConnectionV1(ConnectionV1):
+class RecordingConnectionV1(Connection):
     """A version-1 client connection that keeps what it hands to the transport, to name the batch it sent."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -178,7 +177,7 @@ class RecordingConnectionV1(ConnectionV1):
 
 
 class SinkV1BenchClient(SinkBenchClient):
-    """The reference version-1 client session (ConnectionV1 + PeerSession) against SinkServerV1.
+    """The reference version-1 client session (Connection speaking versions 0 and 1 + PeerSession) against SinkServerV1.
 
     One event and one by one are PUBLISH frames, as in version 0; the 100
     events in one message are one BATCH_PUBLISH in profile order, the
@@ -206,7 +205,7 @@ class SinkV1BenchClient(SinkBenchClient):
                 self.answers.pop(event.message_id).set_result(event)
 
         loop = asyncio.get_running_loop()
-        self.connection = RecordingConnectionV1(Role.CLIENT, version=1, now=loop.time(), message_id_start=0,
+        self.connection = RecordingConnectionV1(Role.CLIENT, versions=(0, 1), now=loop.time(), message_id_start=0,
                                                 record_schemas=self.setup.schemas, codec=self.setup.codec)  # fmt: skip
         self.session = PeerSession(self.connection, reader, writer, on_event, peer="bench", logger=log)
         await self.session.send_request(ConnectionRequest(version=1, app_version=b"1.0.0", client_instance_id=1,

@@ -27,7 +27,7 @@ JSON sends a JSON object with base64 key and data. The 100-event message is
 the 100 encodings, each length-prefixed (a JSON array for JSON). Sink v0
 has no batch frame: that cell is n/a, and the column batch is shown
 as a size computed offline. Sink v1 (the reference version-1 session,
-:class:`~sinkproto.connection_v1.ConnectionV1`, against
+:class:`~sinkproto.connection.Connection` with ``versions=(0, 1)``, against
 :class:`~sinkproto.peers.v1.SinkServerV1`) sends single events as PUBLISH,
 like v0, and the 100 as one BATCH_PUBLISH in profile order, the encoder
 picking the smallest batch v1 (CODEC-5), answered by one ACK; a second

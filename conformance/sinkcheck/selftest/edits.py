@@ -1,0 +1,386 @@
+"""The connection-level mutants' edits: each a change of the transition table through the public seam.
+
+A mutant of the connection is the reference :class:`~sinkproto.connection.Connection`
+running a changed :class:`~sinkproto.connection.Rules` (a row replaced, added,
+removed, or its handler wrapped), built from the documented handler API
+(docs/reference/connection.md, "Extending the connection"). No private name
+of the connection is touched. The server and client mutants share these
+edits; :func:`connection` turns one into the ``connection_class`` the peers
+take. Version-0 mutants pin ``versions=(0,)``, as the version-0 reference
+spoke only version 0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sinkproto.connection import DEFAULT_RULES, Connection, Handler, Input, PeerViolation, Role, Row, Rules, State
+from sinkproto.connection import handlers as default
+from sinkproto.errors import DecodeError, UnknownType
+from sinkproto.events import ConnectionEvent
+from sinkproto.messages import (MAX_MESSAGE_ID, Ack, BatchPublish, BatchResult, BatchResultEntry, ConnectionRequest,
+                                ConnectionResponse, Event, Ping, Publish, Response)
+
+__all__ = [
+    "SLOW_REJECT_DELAY", "SlowReject", "accepts_any_version", "batch_ack_wrong_id", "batch_id_reused",
+    "batch_result_shifted", "connection", "crash_logging", "crash_on_unknown_type", "crash_on_unknown_type_nibble",
+    "first_frame_only", "ignores_declaration", "ignores_second_request", "message_id_stuck", "never_closes_silent",
+    "never_pings", "no_pong", "no_reassembly", "open_after_refusal_client", "ping_first", "publish_before_response",
+    "quirk_before_handshake", "server_pings", "stays_open_after_refusal", "tolerant", "wrong_ack_id",
+]
+
+C, S = Role.CLIENT, Role.SERVER
+
+
+def connection(rules: Rules = DEFAULT_RULES, *, versions: tuple[int, ...] | None = None,
+               cls: Callable[..., Connection] = Connection) -> Callable[..., Connection]:
+    """A ``connection_class`` for the peers: a Connection running ``rules``; ``versions`` pins what it speaks."""
+
+    def build(role: Role, **options: Any) -> Connection:
+        if versions is not None:
+            options["versions"] = versions
+        return cls(role, rules=rules, **options)
+
+    return build
+
+
+# -- received frames ------------------------------------------------------------------------------------------
+
+
+def no_pong(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Never answers PING (PING-1)."""
+    return rules.edit(Input.RECV_PING, handler=default.ignore)
+
+
+def _ack_at_once(conn: Connection, frame: Publish, now: float) -> list[ConnectionEvent]:
+    conn.send(Ack(message_id=frame.message_id), now)
+    return []
+
+
+def quirk_before_handshake(rules: Rules = DEFAULT_RULES) -> Rules:
+    """The field server's quirk: a PUBLISH before the request is ACKed, a PING answered (HS-2, PING-3)."""
+    return rules.replace(Row(S, State.AWAIT_REQUEST, Input.RECV_PUBLISH, _ack_at_once),
+                         Row(S, State.AWAIT_REQUEST, Input.RECV_PING, default.send_pong))
+
+
+def ignores_second_request(rules: Rules = DEFAULT_RULES) -> Rules:
+    """A connection request on an open connection is dropped instead of being out of place (ERR-6)."""
+    return rules.replace(Row(S, State.OPEN, Input.RECV_REQUEST, default.ignore),
+                         Row(S, State.OPEN, Input.RECV_REQUEST_UNSUPPORTED, default.ignore))
+
+
+def tolerant(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Ignores malformed and out-of-place frames instead of closing (ERR-3, ERR-11)."""
+    return rules.edit(Input.PEER_ERROR, handler=default.ignore, next=None)
+
+
+def crash_logging(path: str | os.PathLike[str] | None, report: str) -> Rules:
+    """On a protocol error, append a crash report (``report`` formatted with n, error_class, requirement, detail)
+    to ``path``, then close as the reference does."""
+    crashes = [0]
+
+    def logging_first(handler: Handler) -> Handler:
+        def crash(conn: Connection, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
+            crashes[0] += 1
+            if path is not None:
+                with open(path, "a", encoding="utf-8") as log:
+                    log.write(report.format(n=crashes[0], error_class=violation.error_class,
+                                            requirement=violation.requirement, detail=violation.detail))
+            return handler(conn, violation, now)
+
+        return crash
+
+    return DEFAULT_RULES.wrap(Input.PEER_ERROR, logging_first)
+
+
+def crash_on_unknown_type(rules: Rules = DEFAULT_RULES) -> Rules:
+    """The whole process exits on a frame of an unknown type, instead of closing (ERR-3)."""
+
+    def crash_first(handler: Handler) -> Handler:
+        def crash(conn: Connection, raw: bytes, now: float) -> list[ConnectionEvent]:
+            try:
+                conn.decode(raw)
+            except UnknownType:
+                os._exit(70)
+            except DecodeError:
+                pass
+            return handler(conn, raw, now)
+
+        return crash
+
+    return rules.wrap(Input.FRAME_ARRIVED, crash_first, state=State.OPEN).wrap(
+        Input.FRAME_ARRIVED, crash_first, state=State.AWAIT_REQUEST).wrap(
+        Input.FRAME_ARRIVED, crash_first, state=State.AWAIT_RESPONSE)
+
+
+def crash_on_unknown_type_nibble(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Exits on a frame whose type nibble is 8..15, before decoding it (the client's fuzz-only mutant)."""
+
+    def crash_first(handler: Handler) -> Handler:
+        def crash(conn: Connection, raw: bytes, now: float) -> list[ConnectionEvent]:
+            if raw and raw[0] >> 4 >= 8:
+                os._exit(70)
+            return handler(conn, raw, now)
+
+        return crash
+
+    return rules.wrap(Input.FRAME_ARRIVED, crash_first)
+
+
+# -- bytes ----------------------------------------------------------------------------------------------------
+
+
+def no_reassembly(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Treats every read as starting a new frame: partial frames are dropped (STREAM-2)."""
+
+    def fresh(handler: Handler) -> Handler:
+        def deframe_fresh(conn: Connection, data: bytes, now: float) -> list[ConnectionEvent]:
+            conn.deframer = conn.codec.Deframer(conn.limits)
+            return handler(conn, data, now)
+
+        return deframe_fresh
+
+    return rules.wrap(Input.DATA_RECEIVED, fresh)
+
+
+def first_frame_only(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Processes only the first frame of each read (STREAM-3)."""
+
+    def first_only(handler: Handler) -> Handler:
+        def deframe_first_only(conn: Connection, data: bytes, now: float) -> list[ConnectionEvent]:
+            try:
+                frames = conn.codec.Deframer(conn.limits).feed(data)
+            except DecodeError:
+                frames = []
+            if frames:
+                data = len(frames[0]).to_bytes(2, "big") + frames[0]
+            return handler(conn, data, now)
+
+        return deframe_first_only
+
+    return rules.wrap(Input.DATA_RECEIVED, first_only)
+
+
+# -- handshake ------------------------------------------------------------------------------------------------
+
+
+def _send_only(conn: Connection, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+    conn.send(response, now)
+    conn.handshake_response = response
+    return []
+
+
+def _refuse_quietly(conn: Connection, item: object, now: float) -> list[ConnectionEvent]:
+    return _send_only(conn, ConnectionResponse(response=Response.UNSUPPORTED_PROTOCOL_VERSION), now)
+
+
+def _accept_anyway(conn: Connection, item: object, now: float) -> list[ConnectionEvent]:
+    return _send_only(conn, ConnectionResponse(response=Response.CONNECTED), now)
+
+
+def stays_open_after_refusal(rules: Rules = DEFAULT_RULES) -> Rules:
+    """The field server's quirk after ``quarantined``, for every refusal: stays open and ACKs (HS-19)."""
+    return rules.replace(
+        Row(S, State.DECIDING, Input.SEND_RESPONSE_REFUSED, _send_only, State.OPEN),
+        Row(S, State.AWAIT_REQUEST, Input.RECV_REQUEST_UNSUPPORTED, _refuse_quietly, State.OPEN))
+
+
+def accepts_any_version(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Answers ``connected`` to a request of a version it does not speak (HS-11)."""
+    return rules.replace(Row(S, State.AWAIT_REQUEST, Input.RECV_REQUEST_UNSUPPORTED, _accept_anyway, State.OPEN))
+
+
+def open_after_refusal_client(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Treats every response as success: stays open and publishes after a refusal (HS-15)."""
+    return rules.replace(Row(C, State.AWAIT_RESPONSE, Input.RECV_RESPONSE_REFUSED, default.handshake_completed,
+                             State.OPEN))
+
+
+def ping_first(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Sends a PING before its connection request (HS-1)."""
+
+    def first_ping(handler: Handler) -> Handler:
+        def ping_then_request(conn: Connection, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
+            conn.send(Ping(), now)
+            return handler(conn, request, now)
+
+        return ping_then_request
+
+    return rules.wrap(Input.SEND_REQUEST, first_ping)
+
+
+#: What publish-before-response sends right after its request.
+EARLY_EVENT = Event(event_type_id=1, schema_version=1, key=b"mutant/early", offset=1, timestamp=1_700_000_000,
+                    event_data=b"too early")
+
+
+def publish_before_response(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Does not wait for the response: a PUBLISH follows the request at once (HS-2)."""
+
+    def then_publish(handler: Handler) -> Handler:
+        def request_then_publish(conn: Connection, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
+            events = handler(conn, request, now)
+            conn.send(Publish(message_id=conn.ledger.next_message_id, event=EARLY_EVENT), now)
+            return events
+
+        return request_then_publish
+
+    return rules.wrap(Input.SEND_REQUEST, then_publish)
+
+
+def ignores_declaration(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Forgets what the peer declared it reads, so it sends every event (SNEG-4, BPUB-8)."""
+
+    def forget(handler: Handler) -> Handler:
+        def forgetting(conn: Connection, frame: Any, now: float) -> list[ConnectionEvent]:
+            events = handler(conn, frame, now)
+            conn.negotiate(conn.wire_version, None)
+            return events
+
+        return forgetting
+
+    return (rules.wrap(Input.RECV_REQUEST, forget, role=S)
+            .wrap(Input.RECV_RESPONSE_ACCEPTED, forget, role=C))
+
+
+# -- local actions ----------------------------------------------------------------------------------------------
+
+
+def _ack_next_id(conn: Connection, message_id: int, now: float) -> list[ConnectionEvent]:
+    conn.ledger.answered(message_id)
+    conn.send(Ack(message_id=(message_id + 1) & MAX_MESSAGE_ID), now)
+    return []
+
+
+def wrong_ack_id(rules: Rules = DEFAULT_RULES) -> Rules:
+    """ACKs with message id + 1 (MSGID-8)."""
+    return rules.edit(Input.ACK, handler=_ack_next_id)
+
+
+def message_id_stuck(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Never advances its message id (MSGID-2): every PUBLISH has the same id."""
+
+    def stuck(handler: Handler) -> Handler:
+        def publish_stuck(conn: Connection, event: Event, now: float) -> list[ConnectionEvent]:
+            events = handler(conn, event, now)
+            if conn.ledger.last_allocated is not None:
+                conn.ledger.next_message_id = conn.ledger.last_allocated
+            return events
+
+        return publish_stuck
+
+    return rules.wrap(Input.PUBLISH, stuck)
+
+
+def _answer_batch_shifted(conn: Connection, item: tuple[int, Mapping[int, tuple[bytes, bytes]]], now: float,
+                          ) -> list[ConnectionEvent]:
+    message_id, nacks = item
+    if not nacks:
+        return default.answer_batch(conn, item, now)
+    conn.ledger.batch_answered(message_id)
+    conn.send(BatchResult(message_id=message_id, entries=tuple(
+        BatchResultEntry(index=i + 1, machine_message=m, human_message=h) for i, (m, h) in sorted(nacks.items()))), now)
+    return []
+
+
+def batch_result_shifted(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Names each NACKed event one index too far in a BATCH_RESULT (the last one out of range, BRES-3)."""
+    return rules.edit(Input.ANSWER_BATCH, handler=_answer_batch_shifted)
+
+
+def _answer_batch_ack_next_id(conn: Connection, item: tuple[int, Mapping[int, tuple[bytes, bytes]]], now: float,
+                              ) -> list[ConnectionEvent]:
+    message_id, nacks = item
+    if nacks:
+        return default.answer_batch(conn, item, now)
+    conn.ledger.batch_answered(message_id)
+    conn.send(Ack(message_id=(message_id + 1) & MAX_MESSAGE_ID), now)
+    return []
+
+
+def batch_ack_wrong_id(rules: Rules = DEFAULT_RULES) -> Rules:
+    """ACKs a whole batch with message id + 1 (BPUB-10)."""
+    return rules.edit(Input.ANSWER_BATCH, handler=_answer_batch_ack_next_id)
+
+
+def _batch_received_even_if_busy(conn: Connection, frame: BatchPublish, now: float) -> list[ConnectionEvent]:
+    try:
+        return default.batch_received(conn, frame, now)
+    except PeerViolation:
+        conn.ledger.batches_to_answer[frame.message_id] = frame.batch.events
+        return []
+
+
+def batch_id_reused(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Takes a BATCH_PUBLISH whose message id awaits an answer as a new batch (MSGID-4, ERR-11)."""
+    return rules.edit(Input.RECV_BATCH_PUBLISH, handler=_batch_received_even_if_busy)
+
+
+# -- timers -----------------------------------------------------------------------------------------------------
+
+
+def never_closes_silent(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Never closes a silent connection (KEEP-5): the silence row keeps the state."""
+    return rules.edit(Input.TIMER_SILENCE, handler=default.ignore, next=None)
+
+
+def server_pings(rules: Rules = DEFAULT_RULES) -> Rules:
+    """The server sends PING when idle (KEEP-3)."""
+    return rules.replace(Row(S, State.OPEN, Input.TIMER_KEEPALIVE, default.send_ping))
+
+
+def never_pings(rules: Rules = DEFAULT_RULES) -> Rules:
+    """The client never sends PING (KEEP-4)."""
+    return rules.without(C, State.OPEN, Input.TIMER_KEEPALIVE)
+
+
+# -- slow reject: a Connection subclass overriding only public methods ----------------------------------------
+
+#: Longer than the default ``reject_within`` (5 s), short enough for the self-test.
+SLOW_REJECT_DELAY = 6.5
+
+
+def _defer(conn: Connection, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
+    assert isinstance(conn, SlowReject)
+    if conn.pending is None:
+        conn.pending, conn.pending_since = violation, conn.last_received
+    return []
+
+
+class SlowReject(Connection):
+    """Decides to close on a protocol error, as it must, but only SLOW_REJECT_DELAY seconds later.
+
+    Meanwhile it reads and drops everything and does not close for silence: as if
+    it were still chewing on the hostile frame (inflating a bomb, waiting for a varint's end).
+    Its PEER_ERROR rows defer (a Rules edit); when the delay is over it runs the default rules again.
+    """
+
+    RULES = DEFAULT_RULES.edit(Input.PEER_ERROR, handler=_defer, next=None)
+
+    def __init__(self, role: Role, **options: Any) -> None:
+        options["rules"] = self.RULES
+        super().__init__(role, **options)
+        self.pending: PeerViolation | None = None
+        self.pending_since = 0.0
+
+    def receive_data(self, data: bytes, now: float) -> list[ConnectionEvent]:
+        if self.pending is not None:
+            return []
+        return super().receive_data(data, now)
+
+    def next_timer(self) -> float | None:
+        if self.pending is not None:
+            return self.pending_since + SLOW_REJECT_DELAY
+        return super().next_timer()
+
+    def handle_timer(self, now: float) -> list[ConnectionEvent]:
+        if self.pending is None:
+            return super().handle_timer(now)
+        if now < self.pending_since + SLOW_REJECT_DELAY:
+            return []
+        pending, self.pending = self.pending, None
+        self.rules = DEFAULT_RULES
+        return self.dispatch(Input.PEER_ERROR, pending, now)
+

@@ -1,0 +1,305 @@
+"""The one :class:`Connection`: dispatch of inputs through the :class:`~sinkproto.connection.Rules` it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from ..codec import DEFAULT as DEFAULT_CODEC
+from ..codec import Codec, DeframerLike
+from ..errors import LocalProtocolError
+from ..events import ConnectionEvent
+from ..limits import DEFAULT_LIMITS, Limits
+from ..messages import MAX_MESSAGE_ID, BatchFormat, ConnectionRequest, ConnectionResponse, Event, Frame
+from ..readers import ReaderSchemas
+from ..records import RecordSchemas
+from ..stream import frame_bytes
+from ._alphabet import (ACCEPTED, DEFAULT_KEEPALIVE, OUT_OF_PLACE_RULE, SILENCE_FACTOR, Input, PeerViolation, Role,
+                        State, UnsupportedRequest, frame_name, pick)
+from ._ledger import Ledger
+from ._table import DEFAULT_RULES, Rules
+
+__all__ = ["Connection", "SUPPORTED_VERSIONS"]
+
+SUPPORTED_VERSIONS = (0, 1)
+
+
+class Connection:
+    """One Sink connection, client or server side, any protocol version, without I/O.
+
+    ``versions``: the protocol versions this side speaks. A client offers the
+    highest (VER-1); a server accepts any of them on one port (VER-6).
+    ``negotiated_version`` is None until the handshake. ``now`` is the time
+    the transport (TLS) became ready; the silence timer starts there (KEEP-5).
+    ``keepalive`` is K in seconds (KEEP-1). ``max_in_flight`` bounds our
+    unanswered PUBLISHes and batches (MSGID-5). ``codec`` encodes, decodes
+    and deframes. ``record_schemas``: the writer schemas this side knows, for
+    batches in records mode (RECORD-2). ``rules``: the transition table it
+    runs (:data:`~sinkproto.connection.DEFAULT_RULES`).
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        now: float,
+        message_id_start: int,
+        versions: Iterable[int] = (0,),
+        keepalive: float = DEFAULT_KEEPALIVE,
+        limits: Limits = DEFAULT_LIMITS,
+        max_in_flight: int = MAX_MESSAGE_ID + 1,
+        codec: Codec = DEFAULT_CODEC,
+        record_schemas: RecordSchemas | None = None,
+        rules: Rules = DEFAULT_RULES,
+    ) -> None:
+        versions = tuple(sorted(set(versions)))
+        if not versions or any(v not in SUPPORTED_VERSIONS for v in versions):
+            raise ValueError(f"versions must be some of {SUPPORTED_VERSIONS}")
+        if not 0 <= message_id_start <= MAX_MESSAGE_ID:
+            raise ValueError("message_id_start must be in 0..4095")
+        if keepalive <= 0:
+            raise ValueError("keepalive must be positive")
+        if not 1 <= max_in_flight <= MAX_MESSAGE_ID + 1:
+            raise ValueError("max_in_flight must be in 1..4096")
+        self.role = role
+        self.versions: tuple[int, ...] = versions
+        self.keepalive = float(keepalive)
+        self.limits = limits
+        self.max_in_flight = max_in_flight
+        self.codec = codec
+        self.record_schemas = record_schemas
+        self.rules = rules
+        self.ledger = Ledger(message_id_start, max_in_flight)
+        self.deframer: DeframerLike = codec.Deframer(limits)
+        self.handshake_response: ConnectionResponse | None = None
+        self.negotiated_version: int | None = None
+        self._wire_version = versions[-1]
+        self.peer_reader_schemas: ReaderSchemas | None = None  # SNEG-4: what the peer said it reads
+        self.last_received = now
+        self.last_sent = now
+        self._state = State.SEND_REQUEST if role is Role.CLIENT else State.AWAIT_REQUEST
+        self._silence_from = now  # re-based when a silence timer fired and its row kept the connection
+        self._outgoing = bytearray()
+        self._held: list[bytes] = []  # frames that arrived while the server was deciding
+        self._records_for_peer: tuple[ReaderSchemas | None, RecordSchemas | None] = (None, None)
+
+    # -- the version ---------------------------------------------------------------------------------
+
+    @property
+    def wire_version(self) -> int:
+        """The negotiated version, or before the handshake the highest this side speaks (VER-10)."""
+        return self._wire_version
+
+    def negotiate(self, version: int, peer_reader_schemas: ReaderSchemas | None) -> None:
+        """The handshake settled the version (VER-6, VER-10) and what the peer declared it reads (SNEG-4)."""
+        self.negotiated_version = version
+        self._wire_version = version
+        self.peer_reader_schemas = peer_reader_schemas
+
+    # -- read-only views ------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def in_flight(self) -> Mapping[int, Event]:
+        return MappingProxyType(self.ledger.in_flight)
+
+    @property
+    def in_flight_batches(self) -> Mapping[int, tuple[Event, ...]]:
+        return MappingProxyType(self.ledger.in_flight_batches)
+
+    @property
+    def awaiting_answer(self) -> Mapping[int, Event]:
+        """PUBLISHes received from the peer that the application has not answered."""
+        return MappingProxyType(self.ledger.to_answer)
+
+    @property
+    def awaiting_batch_answer(self) -> Mapping[int, tuple[Event, ...]]:
+        return MappingProxyType(self.ledger.batches_to_answer)
+
+    @property
+    def next_message_id(self) -> int:
+        return self.ledger.next_message_id
+
+    def in_flight_events(self) -> list[Event]:
+        """Every event of ours in flight, in PUBLISH and in batches."""
+        return self.ledger.events_in_flight()
+
+    def peer_can_read(self, event: Event) -> bool:
+        """SNEG-4, SNEG-5: without a declaration from the peer, anything may be sent."""
+        declared = self.peer_reader_schemas
+        return declared is None or declared.can_read(event.event_type_id, event.schema_version)
+
+    def can_publish(self, event: Event | None = None) -> bool:
+        """Whether ``publish`` would accept a new PUBLISH now (and this event)."""
+        ledger = self.ledger
+        if (not self.rules.has(self.role, self._state, Input.PUBLISH, self.wire_version)
+                or ledger.slots_used() >= self.max_in_flight or ledger.id_busy(ledger.next_message_id)):
+            return False
+        return event is None or (event.dedupe_key not in ledger.keys and self.peer_can_read(event))
+
+    def sendable_record_schemas(self) -> RecordSchemas | None:
+        """RECORD-2: the schemas both sides know, the peer by its declaration; None when the peer declared nothing."""
+        declared = self.peer_reader_schemas
+        if declared is None or self.record_schemas is None:
+            return None
+        if self._records_for_peer[0] is not declared:
+            pairs = [(t, v) for t, versions in declared.entries for v in versions]
+            self._records_for_peer = (declared, self.record_schemas.restricted_to(pairs))
+        return self._records_for_peer[1]
+
+    # -- the handler API (docs/reference/connection.md, "Extending the connection") ------------------
+
+    def send(self, frame: Frame, now: float) -> None:
+        """Encode ``frame`` at the wire version, frame it and queue it for the peer."""
+        if self._wire_version >= 1:
+            encoded = self.codec.encode_frame_v1(frame, self.sendable_record_schemas())
+        else:
+            encoded = self.codec.encode_frame(frame)
+        self._outgoing += frame_bytes(encoded)
+        self.last_sent = now
+
+    def decode(self, raw: bytes) -> Frame:
+        """Decode one whole frame at the wire version (raises the codec's DecodeError)."""
+        if self._wire_version >= 1:
+            frame: Frame = self.codec.decode_frame_v1(raw, self.limits, self.record_schemas)
+            return frame
+        return self.codec.decode_frame(raw, self.limits)
+
+    def hold(self, raw: bytes) -> None:
+        self._held.append(raw)
+
+    def take_held(self) -> list[bytes]:
+        held, self._held = self._held, []
+        return held
+
+    def dispatch(self, input: Input, item: Any, now: float) -> list[ConnectionEvent]:
+        """Run the row for ``input`` in the current state, enter its next state, run the entry action."""
+        row = self.rules.lookup(self.role, self._state, input, self._wire_version)
+        if row is None:
+            return self._no_row(input, item, now)
+        try:
+            events = row.handler(self, item, now)
+        except PeerViolation as violation:
+            return self.dispatch(Input.PEER_ERROR, violation, now)
+        if row.next is not None and row.next is not self._state:
+            self._state = row.next
+            entry = self.rules.on_enter.get(row.next)
+            if entry is not None:
+                events = [*events, *entry(self, row, now)]
+        return events
+
+    def _no_row(self, input: Input, item: Any, now: float) -> list[ConnectionEvent]:
+        if input.is_action:
+            raise LocalProtocolError(f"{input.label} is not allowed for a {self.role.value} in state "
+                                     f"{self._state.value} (version {self.wire_version})", requirement=input.rule)
+        if input.kind != "frame":
+            return []  # a missing PEER_ERROR, timer or transport row: nothing happens
+        if isinstance(item, UnsupportedRequest) and item.error is not None:
+            error = item.error
+            return self.dispatch(Input.PEER_ERROR, PeerViolation(error.error_class, error.requirement, str(error)), now)
+        name = "connection_request" if isinstance(item, UnsupportedRequest) else frame_name(item)
+        violation = PeerViolation("out_of_place_frame", pick(OUT_OF_PLACE_RULE, self.wire_version),
+                                  f"{name} received by a {self.role.value} in state {self._state.value}")
+        return self.dispatch(Input.PEER_ERROR, violation, now)
+
+    # -- output ---------------------------------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call."""
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    # -- local actions --------------------------------------------------------------------------------
+
+    def send_request(self, request: ConnectionRequest, now: float) -> None:
+        """Client: the first frame of the connection (HS-1), offering ``max(versions)`` (VER-1)."""
+        self.dispatch(Input.SEND_REQUEST, request, now)
+
+    def send_response(self, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+        """Server: answer the request (HS-3); a refusal closes the connection (HS-19)."""
+        accepted = response.response in ACCEPTED
+        return self.dispatch(Input.SEND_RESPONSE_ACCEPTED if accepted else Input.SEND_RESPONSE_REFUSED, response, now)
+
+    def publish(self, event: Event, now: float) -> int:
+        """Send one event; returns its message id (MSGID-1..MSGID-7, SNEG-4)."""
+        self.ledger.last_allocated = None
+        self.dispatch(Input.PUBLISH, event, now)
+        return self._allocated()
+
+    def publish_batch(self, events: Iterable[Event], now: float, *, format: BatchFormat | None = None) -> int:
+        """Send events as one BATCH_PUBLISH (BPUB-2..BPUB-8); returns its message id.
+
+        ``format`` None lets the encoder pick the smallest encoding (CODEC-5).
+        A batch that does not fit 65,535 bytes raises EncodeError and changes
+        nothing: the caller splits it (BPUB-5).
+        """
+        self.ledger.last_allocated = None
+        self.dispatch(Input.PUBLISH_BATCH, (tuple(events), format), now)
+        return self._allocated()
+
+    def _allocated(self) -> int:
+        message_id = self.ledger.last_allocated
+        if message_id is None:
+            raise LocalProtocolError("the publish handler allocated no message id", requirement="MSGID-1")
+        return message_id
+
+    def ack(self, message_id: int, now: float) -> None:
+        """Answer a received PUBLISH: stored or processed (MSGID-9)."""
+        self.dispatch(Input.ACK, message_id, now)
+
+    def nack(self, message_id: int, now: float, *, machine_message: bytes, human_message: bytes = b"") -> None:
+        """Refuse a received, well-formed PUBLISH whose event cannot be processed (DELIV-12)."""
+        self.dispatch(Input.NACK, (message_id, machine_message, human_message), now)
+
+    def answer_batch(self, message_id: int, now: float, nacks: Mapping[int, tuple[bytes, bytes]] | None = None) -> None:
+        """Answer a received batch once its accepted events are stored (BPUB-10, BPUB-11).
+
+        ``nacks``: index -> (machine_message, human_message). None or empty
+        sends an ACK; NACKs of every event with the same messages send a NACK
+        (BRES-4); anything else a BATCH_RESULT.
+        """
+        self.dispatch(Input.ANSWER_BATCH, (message_id, dict(nacks or {})), now)
+
+    def close(self) -> list[ConnectionEvent]:
+        """The application ends the connection; nothing more is sent (TRANS-7)."""
+        return self.dispatch(Input.CLOSE, None, self.last_received)
+
+    # -- timers (KEEP-1..KEEP-6) ----------------------------------------------------------------------
+
+    def _silence_deadline(self) -> float:
+        return max(self.last_received, self._silence_from) + SILENCE_FACTOR * self.keepalive
+
+    def next_timer(self) -> float | None:
+        """When ``handle_timer`` must be called next, or None once closed."""
+        if self._state is State.CLOSED:
+            return None
+        version = self.wire_version
+        deadline: float | None = None
+        if self.rules.has(self.role, self._state, Input.TIMER_SILENCE, version):
+            deadline = self._silence_deadline()
+        if self.rules.has(self.role, self._state, Input.TIMER_KEEPALIVE, version):
+            ping_at = max(self.last_sent, self.last_received) + self.keepalive
+            deadline = ping_at if deadline is None else min(deadline, ping_at)
+        return deadline
+
+    def handle_timer(self, now: float) -> list[ConnectionEvent]:
+        version = self.wire_version
+        if (now >= self._silence_deadline()
+                and self.rules.has(self.role, self._state, Input.TIMER_SILENCE, version)):
+            self._silence_from = now  # a row that keeps the connection re-arms 1.5 K later
+            return self.dispatch(Input.TIMER_SILENCE, None, now)
+        if (self.rules.has(self.role, self._state, Input.TIMER_KEEPALIVE, version)
+                and now - max(self.last_sent, self.last_received) >= self.keepalive):
+            return self.dispatch(Input.TIMER_KEEPALIVE, None, now)
+        return []
+
+    # -- input ----------------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[ConnectionEvent]:
+        """Feed bytes received from the peer; ``b""`` means the peer closed the stream."""
+        return self.dispatch(Input.DATA_RECEIVED if data else Input.PEER_CLOSED, data, now)

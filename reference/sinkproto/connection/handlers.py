@@ -1,0 +1,340 @@
+"""The default handlers of the transition table, written only against the documented handler API.
+
+A handler is ``handler(conn, item, now) -> list[ConnectionEvent]``. It may
+send frames (``conn.send``), keep the books (``conn.ledger``), hold frames,
+negotiate, dispatch further inputs, raise ``PeerViolation`` (a received
+input breaks the protocol) or ``LocalProtocolError`` (a local action is
+refused; nothing changes). It never sets the state: the row it sits in and
+the state-entry actions do (docs/reference/connection.md, "Extending the
+connection"). A mutant or an extension replaces a row's handler through
+:class:`~sinkproto.connection.Rules`, using these as building blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DecodeError, LocalProtocolError, UnsupportedVersion
+from ..events import (
+    BatchAnswered,
+    BatchReceived,
+    ConnectionClosed,
+    ConnectionEvent,
+    EventReceived,
+    HandshakeCompleted,
+    HandshakeRefused,
+    HandshakeRequested,
+    ProtocolError,
+    PublishAcked,
+    PublishNacked,
+)
+from ..messages import (
+    Ack,
+    BatchV1,
+    BatchFormat,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    Nack,
+    Ping,
+    Pong,
+    Publish,
+    Response,
+)
+from ._alphabet import ACCEPTED, Input, PeerViolation, State, UnsupportedRequest, classify
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+    from ._table import Row
+
+__all__ = [
+    "Handler", "ack", "ack_received", "answer_batch", "batch_received", "batch_result_received", "closed",
+    "decode_and_classify", "deframe", "handshake_completed", "handshake_refused", "hold", "ignore", "nack",
+    "nack_received", "publish", "publish_batch", "publish_received", "refuse_version", "release_held",
+    "report_error", "request_received", "send_ping", "send_pong", "send_request", "send_response",
+]
+
+Handler = Callable[["Connection", Any, float], list[ConnectionEvent]]
+
+
+def ignore(conn: Connection, item: Any, now: float) -> list[ConnectionEvent]:
+    """Do nothing (a PONG's arrival already reset the silence timer, PING-2)."""
+    return []
+
+
+# -- transport ------------------------------------------------------------------------------------
+
+
+def deframe(conn: Connection, data: bytes, now: float) -> list[ConnectionEvent]:
+    """STREAM-1..STREAM-4: split the bytes into frames; each is FRAME_ARRIVED, until the connection closes."""
+    try:
+        frames = conn.deframer.feed(data)
+    except DecodeError as exc:
+        raise PeerViolation(exc.error_class, exc.requirement, str(exc)) from exc
+    events: list[ConnectionEvent] = []
+    for raw in frames:
+        conn.last_received = now
+        events.extend(conn.dispatch(Input.FRAME_ARRIVED, raw, now))
+        if conn.state is State.CLOSED:
+            break  # frames after a close are not processed (ERR-4, HS-20)
+    return events
+
+
+def decode_and_classify(conn: Connection, raw: bytes, now: float) -> list[ConnectionEvent]:
+    """FRAME-1: decode one frame at the connection's version and dispatch the input it is."""
+    try:
+        frame = conn.decode(raw)
+    except UnsupportedVersion as exc:
+        return conn.dispatch(Input.RECV_REQUEST_UNSUPPORTED, UnsupportedRequest(exc.version, exc), now)
+    except DecodeError as exc:
+        return conn.dispatch(Input.PEER_ERROR, PeerViolation(exc.error_class, exc.requirement, str(exc)), now)
+    received, item = classify(frame, conn.versions)
+    return conn.dispatch(received, item, now)
+
+
+def hold(conn: Connection, raw: bytes, now: float) -> list[ConnectionEvent]:
+    """HS-2, HS-20: like h11 pausing on a pipelined request, frames after the request wait for the response."""
+    conn.hold(raw)
+    return []
+
+
+def report_error(conn: Connection, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
+    """ERR-3: report the violation; nothing is sent in answer (the row closes the connection)."""
+    return [ProtocolError(error_class=violation.error_class, requirement=violation.requirement,
+                          detail=violation.detail)]
+
+
+# -- handshake --------------------------------------------------------------------------------------
+
+
+def send_request(conn: Connection, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
+    """HS-1, VER-1: the client's first frame offers its highest version."""
+    offered = max(conn.versions)
+    if request.version != offered:
+        raise LocalProtocolError(f"this connection offers version {offered}, the request says {request.version}",
+                                 requirement="VER-1")
+    conn.send(request, now)
+    return []
+
+
+def handshake_completed(conn: Connection, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+    """HS-12, VER-10: accepted at the version offered; keep the server's reader declaration (SNEG-4)."""
+    conn.negotiate(max(conn.versions), response.reader_schemas)
+    conn.handshake_response = response
+    return [HandshakeCompleted(response=response)]
+
+
+def handshake_refused(conn: Connection, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+    """HS-15: refused; the row closes without sending another frame."""
+    conn.negotiate(max(conn.versions), response.reader_schemas)
+    conn.handshake_response = response
+    return [HandshakeRefused(response=response)]
+
+
+def request_received(conn: Connection, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
+    """HS-2, VER-6: the request's version is the connection's; the application decides."""
+    conn.negotiate(request.version, request.reader_schemas)
+    return [HandshakeRequested(request=request)]
+
+
+def refuse_version(conn: Connection, item: UnsupportedRequest, now: float) -> list[ConnectionEvent]:
+    """HS-11, VER-7, VER-9: answer unsupported_protocol_version (the row closes)."""
+    response = ConnectionResponse(response=Response.UNSUPPORTED_PROTOCOL_VERSION)
+    conn.send(response, now)
+    conn.handshake_response = response
+    return [HandshakeRefused(response=response, requested_version=item.version)]
+
+
+def send_response(conn: Connection, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+    """HS-3: the server's answer; a reader declaration needs a version-1 connection (CONN-12)."""
+    if response.reader_schemas is not None and (conn.negotiated_version or 0) < 1:
+        raise LocalProtocolError("a version-0 connection carries no reader declaration", requirement="CONN-12")
+    conn.send(response, now)
+    conn.handshake_response = response
+    if response.response in ACCEPTED:
+        return [HandshakeCompleted(response=response)]
+    return [HandshakeRefused(response=response)]
+
+
+# -- received frames ---------------------------------------------------------------------------------
+
+
+def publish_received(conn: Connection, frame: Publish, now: float) -> list[ConnectionEvent]:
+    """MSGID-4, MSGID-11: the id must not be awaiting our answer."""
+    ledger = conn.ledger
+    if frame.message_id in ledger.to_answer:
+        raise PeerViolation("message_id_in_use", "MSGID-4",
+                            f"PUBLISH {frame.message_id} arrived while the previous one with that id is unanswered")
+    if frame.message_id in ledger.batches_to_answer:
+        raise PeerViolation("message_id_in_use", "MSGID-4",
+                            f"PUBLISH {frame.message_id} while a batch with that id is unanswered")
+    ledger.to_answer[frame.message_id] = frame.event
+    return [EventReceived(message_id=frame.message_id, event=frame.event)]
+
+
+def _not_in_flight(kind: str, message_id: int) -> PeerViolation:
+    return PeerViolation("unknown_message_id", "MSGID-12", f"{kind} for message id {message_id}, which is not in flight")
+
+
+def ack_received(conn: Connection, frame: Ack, now: float) -> list[ConnectionEvent]:
+    """MSGID-12: an ACK answers our PUBLISH or our whole batch."""
+    ledger = conn.ledger
+    if frame.message_id in ledger.in_flight_batches:
+        return [BatchAnswered(message_id=frame.message_id, events=ledger.take_batch(frame.message_id))]
+    event = ledger.take_in_flight(frame.message_id)
+    if event is None:
+        raise _not_in_flight("ACK", frame.message_id)
+    return [PublishAcked(message_id=frame.message_id, event=event)]
+
+
+def nack_received(conn: Connection, frame: Nack, now: float) -> list[ConnectionEvent]:
+    """MSGID-12, BRES-4: a NACK answers our PUBLISH, or refuses every event of our batch."""
+    ledger = conn.ledger
+    if frame.message_id in ledger.in_flight_batches:
+        events = ledger.take_batch(frame.message_id)
+        entries = tuple(BatchResultEntry(index=i, machine_message=frame.machine_message,
+                                         human_message=frame.human_message) for i in range(len(events)))
+        return [BatchAnswered(message_id=frame.message_id, events=events, nacked=entries)]
+    event = ledger.take_in_flight(frame.message_id)
+    if event is None:
+        raise _not_in_flight("NACK", frame.message_id)
+    return [PublishNacked(message_id=frame.message_id, event=event, machine_message=frame.machine_message,
+                          human_message=frame.human_message)]
+
+
+def send_pong(conn: Connection, frame: object, now: float) -> list[ConnectionEvent]:
+    """PING-1."""
+    conn.send(Pong(), now)
+    return []
+
+
+def batch_received(conn: Connection, frame: BatchPublish, now: float) -> list[ConnectionEvent]:
+    """BPUB-9, MSGID-4: the application answers it with ``answer_batch``."""
+    ledger = conn.ledger
+    if frame.message_id in ledger.batches_to_answer or frame.message_id in ledger.to_answer:
+        raise PeerViolation("message_id_in_use", "MSGID-4",
+                            f"BATCH_PUBLISH {frame.message_id} while a frame with that id is unanswered")
+    ledger.batches_to_answer[frame.message_id] = frame.batch.events
+    return [BatchReceived(message_id=frame.message_id, events=frame.batch.events)]
+
+
+def batch_result_received(conn: Connection, frame: BatchResult, now: float) -> list[ConnectionEvent]:
+    """BRES-5: a BATCH_RESULT answers one of our batches and names only its indexes."""
+    ledger = conn.ledger
+    events = ledger.in_flight_batches.get(frame.message_id)
+    if events is None:
+        what = "a PUBLISH" if frame.message_id in ledger.in_flight else "nothing in flight"
+        raise PeerViolation("unknown_message_id", "BRES-5",
+                            f"BATCH_RESULT for message id {frame.message_id}, which is {what}")
+    if frame.entries[-1].index >= len(events):
+        raise PeerViolation("index_out_of_range", "BRES-5",
+                            f"BATCH_RESULT names index {frame.entries[-1].index} of a batch of {len(events)} events")
+    ledger.take_batch(frame.message_id)
+    return [BatchAnswered(message_id=frame.message_id, events=events, nacked=frame.entries)]
+
+
+# -- local actions -------------------------------------------------------------------------------------
+
+
+def publish(conn: Connection, event: Event, now: float) -> list[ConnectionEvent]:
+    """MSGID-1..MSGID-7, SNEG-4: one event as a PUBLISH with the next message id."""
+    ledger = conn.ledger
+    message_id = ledger.allocate()
+    if event.dedupe_key in ledger.keys:
+        raise LocalProtocolError("this (event_type_id, key, offset) is already in flight", requirement="MSGID-6")
+    if not conn.peer_can_read(event):
+        raise LocalProtocolError(f"the peer does not read event type {event.event_type_id} version "
+                                 f"{event.schema_version}", requirement="SNEG-4")
+    conn.send(Publish(message_id=message_id, event=event), now)  # EncodeError leaves all unchanged
+    ledger.add_publish(message_id, event)
+    ledger.advance(message_id)
+    return []
+
+
+def publish_batch(conn: Connection, item: tuple[tuple[Event, ...], BatchFormat | None], now: float,
+                  ) -> list[ConnectionEvent]:
+    """BPUB-2..BPUB-8: events as one BATCH_PUBLISH; an oversized batch raises EncodeError and changes nothing."""
+    events, format = item
+    ledger = conn.ledger
+    message_id = ledger.allocate()
+    keys = [e.dedupe_key for e in events]
+    if len(set(keys)) != len(keys) or not ledger.keys.isdisjoint(keys):
+        raise LocalProtocolError("an event of this batch is already in flight or twice in it", requirement="BPUB-4")
+    unreadable = [e for e in events if not conn.peer_can_read(e)]
+    if unreadable:
+        raise LocalProtocolError(f"the peer does not read {len(unreadable)} events of this batch", requirement="BPUB-8")
+    conn.send(BatchPublish(message_id=message_id, batch=BatchV1(events=events, format=format)), now)
+    ledger.add_batch(message_id, events)
+    ledger.advance(message_id)
+    return []
+
+
+def ack(conn: Connection, message_id: int, now: float) -> list[ConnectionEvent]:
+    """MSGID-8, MSGID-9: the received PUBLISH is stored or processed."""
+    conn.ledger.answered(message_id)
+    conn.send(Ack(message_id=message_id), now)
+    return []
+
+
+def nack(conn: Connection, item: tuple[int, bytes, bytes], now: float) -> list[ConnectionEvent]:
+    """MSGID-8, DELIV-12: the received PUBLISH is well formed but cannot be processed."""
+    message_id, machine_message, human_message = item
+    conn.ledger.answered(message_id)
+    conn.send(Nack(message_id=message_id, machine_message=machine_message, human_message=human_message), now)
+    return []
+
+
+def answer_batch(conn: Connection, item: tuple[int, Mapping[int, tuple[bytes, bytes]]], now: float,
+                 ) -> list[ConnectionEvent]:
+    """BPUB-10, BRES-3, BRES-4: ACK, NACK or BATCH_RESULT for a received batch."""
+    message_id, nacks = item
+    events = conn.ledger.batches_to_answer.get(message_id)
+    if events is None:
+        raise LocalProtocolError(f"no received batch with message id {message_id} awaits an answer",
+                                 requirement="BPUB-10")
+    if any(not 0 <= i < len(events) for i in nacks):
+        raise LocalProtocolError("a NACKed index is not an event of the batch", requirement="BRES-3")
+    frame: Ack | Nack | BatchResult
+    if not nacks:
+        frame = Ack(message_id=message_id)
+    elif len(nacks) == len(events) and len(set(nacks.values())) == 1:
+        machine, human = next(iter(nacks.values()))
+        frame = Nack(message_id=message_id, machine_message=machine, human_message=human)
+    else:
+        frame = BatchResult(message_id=message_id, entries=tuple(
+            BatchResultEntry(index=i, machine_message=m, human_message=h) for i, (m, h) in sorted(nacks.items())))
+    conn.send(frame, now)
+    conn.ledger.batch_answered(message_id)
+    return []
+
+
+# -- timers ------------------------------------------------------------------------------------------------
+
+
+def send_ping(conn: Connection, item: object, now: float) -> list[ConnectionEvent]:
+    """KEEP-4: idle for K, the client pings."""
+    conn.send(Ping(), now)
+    return []
+
+
+# -- state-entry actions (h11's STATE_TRIGGERED transitions) ----------------------------------------------
+
+
+def release_held(conn: Connection, row: Row, now: float) -> list[ConnectionEvent]:
+    """Entering open: the frames held while the server decided are processed, until one closes (HS-20)."""
+    events: list[ConnectionEvent] = []
+    for raw in conn.take_held():
+        events.extend(conn.dispatch(Input.FRAME_ARRIVED, raw, now))
+        if conn.state is State.CLOSED:
+            break
+    return events
+
+
+def closed(conn: Connection, row: Row, now: float) -> list[ConnectionEvent]:
+    """Entering closed: held frames are dropped (HS-20); our unanswered events are reported (MSGID-13, BPUB-12)."""
+    conn.take_held()
+    return [ConnectionClosed(reason=row.close_reason or row.input.label, unanswered=conn.ledger.clear())]
