@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from pathlib import Path
 
 import pytest
 
@@ -103,7 +104,7 @@ def test_start_state_and_entry_actions_are_in_the_nodes() -> None:
     assert "closed [label=<<B>closed</B><BR/><I>on entry: closed</I>>]" in client
 
 
-def test_graphviz_renders_the_source_and_the_svg_carries_its_mark(tmp_path) -> None:
+def test_graphviz_renders_the_source_and_the_svg_carries_its_mark(tmp_path: Path) -> None:
     # Needs graphviz `dot` (python3 kit.py test installs it with apt-get); the freshness test above does not.
     source = connection_dot(Role.SERVER, 1)
     svg = tmp_path / "server.svg"
