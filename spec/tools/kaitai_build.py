@@ -35,14 +35,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# The diagram mark scheme (the SHA-256 of the graphviz source, recorded in the
-# SVG) is shared with the connection's state diagrams; needs the kit installed.
-# SOURCE_MARK and recorded_digest are re-exported for tests/kaitai.
-from sinktools.diagrams import SOURCE_MARK as SOURCE_MARK
-from sinktools.diagrams import DiagramError, render_svg
-from sinktools.diagrams import recorded_digest as recorded_digest
-from sinktools.diagrams import source_digest as _source_digest
-
 TOOLS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TOOLS_DIR.parent.parent
 KSY_DIR = REPO_ROOT / "spec" / "v0" / "ksy"
@@ -220,8 +212,22 @@ def diagram_sources(out_dir: Path) -> dict[str, Path]:
     return sources
 
 
+# The diagram mark (the SHA-256 of the graphviz source, recorded in the SVG) is
+# the scheme of the connection's state diagrams too: its helpers live in
+# sinktools.diagrams, imported where the diagrams need them, so compiling the
+# parsers does not need the kit installed.
+
+
 def source_digest(dot_file: Path) -> str:
-    return _source_digest(dot_file.read_bytes())
+    import sinktools.diagrams as marks
+
+    return marks.source_digest(dot_file.read_bytes())
+
+
+def recorded_digest(svg: Path) -> str | None:
+    import sinktools.diagrams as marks
+
+    return marks.recorded_digest(svg)
 
 
 def diagrams(out_dir: Path = DIAGRAM_DIR) -> list[Path]:
@@ -231,6 +237,8 @@ def diagrams(out_dir: Path = DIAGRAM_DIR) -> list[Path]:
     the test suite can tell a stale diagram from the compiler output alone,
     without `dot` (whose SVG bytes vary between graphviz versions anyway).
     """
+    from sinktools.diagrams import DiagramError, render_svg
+
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for stem, main_dot in diagram_sources(BUILD_DIR / "graphviz").items():
