@@ -46,9 +46,11 @@ def ensure_env() -> None:
 
 
 # Debian packages some tests drive for real: a browser for the docs site, the
-# MQTT broker and the packet counter of the wire benchmark. Installed when
-# missing, if this machine has apt-get and we may use it. {command: package}
-SYSTEM_PACKAGES = {"chromium": "chromium", "mosquitto": "mosquitto", "tcpdump": "tcpdump"}
+# MQTT broker and the packet counter of the wire benchmark, graphviz for the
+# diagrams (a test renders one; the freshness checks need no graphviz).
+# Installed when missing, if this machine has apt-get and we may use it.
+# {command: package}
+SYSTEM_PACKAGES = {"chromium": "chromium", "mosquitto": "mosquitto", "tcpdump": "tcpdump", "dot": "graphviz"}
 
 
 def ensure_system_packages() -> None:

@@ -194,9 +194,6 @@ def build(targets: tuple[str, ...] = TARGETS) -> dict[str, Path]:
     return outputs
 
 
-SOURCE_MARK = "sink-diagram-source-sha256"
-
-
 def diagram_sources(out_dir: Path) -> dict[str, Path]:
     """Compile each .ksy to the graphviz target: {format id: its .dot file}."""
     node = ensure_node_modules()
@@ -215,8 +212,22 @@ def diagram_sources(out_dir: Path) -> dict[str, Path]:
     return sources
 
 
+# The diagram mark (the SHA-256 of the graphviz source, recorded in the SVG) is
+# the scheme of the connection's state diagrams too: its helpers live in
+# sinktools.diagrams, imported where the diagrams need them, so compiling the
+# parsers does not need the kit installed.
+
+
 def source_digest(dot_file: Path) -> str:
-    return hashlib.sha256(dot_file.read_bytes()).hexdigest()
+    import sinktools.diagrams as marks
+
+    return marks.source_digest(dot_file.read_bytes())
+
+
+def recorded_digest(svg: Path) -> str | None:
+    import sinktools.diagrams as marks
+
+    return marks.recorded_digest(svg)
 
 
 def diagrams(out_dir: Path = DIAGRAM_DIR) -> list[Path]:
@@ -226,29 +237,18 @@ def diagrams(out_dir: Path = DIAGRAM_DIR) -> list[Path]:
     the test suite can tell a stale diagram from the compiler output alone,
     without `dot` (whose SVG bytes vary between graphviz versions anyway).
     """
-    dot = shutil.which("dot")
-    if dot is None:
-        raise KaitaiBuildError("graphviz `dot` not found (Debian: apt-get install -y graphviz)")
+    from sinktools.diagrams import DiagramError, render_svg
+
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for stem, main_dot in diagram_sources(BUILD_DIR / "graphviz").items():
         svg = out_dir / f"{stem}.svg"
-        proc = subprocess.run([dot, "-Tsvg", str(main_dot)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise KaitaiBuildError(f"dot failed on {main_dot}:\n{proc.stderr}")
-        # The mark goes after the XML declaration, which must stay first.
-        declaration, _, rest = proc.stdout.partition("\n")
-        svg.write_text(f"{declaration}\n<!-- {SOURCE_MARK}: {source_digest(main_dot)} -->\n{rest}")
+        try:
+            svg.write_text(render_svg(main_dot.read_bytes()))
+        except DiagramError as exc:
+            raise KaitaiBuildError(f"{main_dot}: {exc}") from exc
         written.append(svg)
     return written
-
-
-def recorded_digest(svg: Path) -> str | None:
-    prefix = f"<!-- {SOURCE_MARK}: "
-    for line in svg.read_text().split("\n")[:3]:
-        if line.startswith(prefix):
-            return line[len(prefix):-len(" -->")]
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:
