@@ -26,7 +26,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
 def test_every_page_loads_cleanly_and_offline(site: tuple[str, Path]) -> None:
     base, out = site
     pages = site_pages(out)
-    assert len(pages) > 30 and "/spec/v0/frames/" in pages
+    assert len(pages) > 30 and "/spec/v0/frames/" in pages and "/architecture/" in pages
     with browser_page(base) as (page, visit):
         for path in pages:
             response = page.goto(base + path, wait_until="load")
