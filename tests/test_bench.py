@@ -45,13 +45,11 @@ def test_bench_codec_prints_its_table_and_goals(capsys: pytest.CaptureFixture[st
     assert out.count("| meter | batch encode |") == out.count("| meter | batch decode |") == 1
     assert out.count("| random | publish ") == 2
     assert "meter 100-event batch encode + decode < 450 µs" in out
-    from sinktools.bench.codec_bench import has_v1
-
-    if has_v1():  # batch v1 rows, construct and fast only; no goal is set for them
-        for profile in ("random", "meter"):
-            for operation in ("encode", "decode"):
-                assert re.search(rf"\| {profile} \| batch v1 {operation} \| [\d.,]+ \| [\d.,]+ \| n/a \| n/a \|", out), out
-        assert "construct: meter batch v1" not in out
+    # batch v1 rows, construct and fast only; no goal is set for them
+    for profile in ("random", "meter"):
+        for operation in ("encode", "decode"):
+            assert re.search(rf"\| {profile} \| batch v1 {operation} \| [\d.,]+ \| [\d.,]+ \| n/a \| n/a \|", out), out
+    assert "construct: meter batch v1" not in out
 
 
 def test_bench_memory_prints_its_tables(capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,10 +49,10 @@ V1_LIMITS = (
     Limits(max_batch_events=1),
 )
 
-# The reference at version 1: the Codec's version-1 fields ((data, limits, schemas), (value, schemas)).
+# The reference at version 1: the Codec's one API with version=1.
 construct_v1 = SimpleNamespace(
-    encode_frame=CONSTRUCT.encode_frame_v1, decode_frame=CONSTRUCT.decode_frame_v1,
-    encode_batch=CONSTRUCT.encode_batch_v1, decode_batch=CONSTRUCT.decode_batch_v1,
+    encode_frame=partial(CONSTRUCT.encode_frame, version=1), decode_frame=partial(CONSTRUCT.decode_frame, version=1),
+    encode_batch=partial(CONSTRUCT.encode_batch, version=1), decode_batch=partial(CONSTRUCT.decode_batch, version=1),
     encode_reader_schemas=construct_codec.encode_reader_schemas, decode_reader_schemas=construct_codec.decode_reader_schemas,
     records_possible=records_possible,
 )
@@ -407,29 +407,30 @@ def test_the_encoded_frame_bound_applies_from_version_1() -> None:
 # -- the switch ----------------------------------------------------------------------------------------
 
 
-def test_each_codec_value_carries_its_v1_functions() -> None:
-    # FAST's version-1 fields are the one API with version=1 (schemas positional, as the connection passes them).
+def test_each_codec_value_is_its_one_api() -> None:
+    # A Codec's frame and batch fields are its module's one API: version= and schemas= (no per-version fields).
+    for codec, module in ((FAST, fast_codec), (CONSTRUCT, construct_codec)):
+        for name in ("encode_frame", "decode_frame", "encode_batch", "decode_batch"):
+            assert getattr(codec, name) is getattr(module, name)
+        assert not [field for field in vars(codec) if field.endswith("_v1")] and not hasattr(codec, "Deframer")
     event = Event(event_type_id=1, schema_version=2, key=b"k", offset=3, timestamp=4, event_data=b"d")
     frame = BatchPublish(message_id=7, batch=BatchV1(events=(event,), format=BatchFormat(codec=BatchCodec.GZIP)))
-    raw = fast_codec.encode_frame(frame, version=1)
-    assert FAST.encode_frame_v1(frame, SCHEMAS) == fast_codec.encode_frame(frame, version=1, schemas=SCHEMAS) == raw
-    decoded = FAST.decode_frame_v1(raw, Limits(), SCHEMAS)
-    assert decoded == fast_codec.decode_frame(raw, version=1) and isinstance(decoded, BatchPublish)
+    raw = construct_codec.encode_frame(frame, version=1)
+    assert FAST.encode_frame(frame, version=1, schemas=SCHEMAS) == CONSTRUCT.encode_frame(frame, version=1) == raw
+    decoded = FAST.decode_frame(raw, Limits(), version=1, schemas=SCHEMAS)
+    assert decoded == CONSTRUCT.decode_frame(raw, version=1) and isinstance(decoded, BatchPublish)
     assert decoded.batch.events == frame.batch.events and decoded.batch.format == frame.batch.format
-    assert FAST.encode_batch_v1(frame.batch, SCHEMAS) == raw[2:]
-    assert FAST.decode_batch_v1(raw[2:], Limits(), SCHEMAS) == decoded.batch
-    with pytest.raises(EncodeError):
-        FAST.encode_frame(frame)  # a version-1 frame: the version-0 function refuses it
-    with pytest.raises(UnknownType):
-        FAST.decode_frame(raw)
-    # The reference has one API with version=; its Codec fields are that API at version 1.
+    assert FAST.encode_batch(frame.batch, version=1, schemas=SCHEMAS) == raw[2:]
+    assert FAST.decode_batch(raw[2:], Limits(), version=1, schemas=SCHEMAS) == decoded.batch
+    for codec in (FAST, CONSTRUCT):
+        with pytest.raises(EncodeError):
+            codec.encode_frame(frame)  # a version-1 frame: version 0 (the default) refuses it
+        with pytest.raises(UnknownType):
+            codec.decode_frame(raw)
     frame = BatchResult(message_id=3, entries=(BatchResultEntry(index=0, machine_message=b"m", human_message=b"h"),))
-    data = construct_codec.encode_frame(frame, version=1)
-    assert CONSTRUCT.encode_frame_v1(frame) == data and CONSTRUCT.decode_frame_v1(data, Limits()) == frame
-    with pytest.raises(EncodeError):
-        construct_codec.encode_frame(frame)  # type 8 is a frame from version 1 (FRAME-7)
+    data = CONSTRUCT.encode_frame(frame, version=1)
+    assert FAST.encode_frame(frame, version=1) == data and FAST.decode_frame(data, version=1) == frame
     batch = BatchV1(events=(Event(event_type_id=1, schema_version=1, key=b"k", offset=1, timestamp=2, event_data=b"d"),),
                     format=BatchFormat(codec=BatchCodec.ZSTD))
-    data = construct_codec.encode_batch(batch, version=1)
-    assert CONSTRUCT.encode_batch_v1(batch) == data and data[0] & 0x80
-    assert CONSTRUCT.decode_batch_v1(data, Limits()) == construct_codec.decode_batch(data, version=1)
+    data = CONSTRUCT.encode_batch(batch, version=1)
+    assert data[0] & 0x80 and FAST.decode_batch(data, version=1) == CONSTRUCT.decode_batch(data, Limits(), version=1)

@@ -40,10 +40,10 @@ from sinkproto.schemas import default_registry
 from sinkproto.transforms import Transform
 from sinktest import covers
 
-# The reference at version 1: the Codec's version-1 fields ((data, limits, schemas), (value, schemas)).
+# The reference at version 1: the Codec's one API with version=1.
 v1 = SimpleNamespace(
-    encode_frame=CONSTRUCT.encode_frame_v1, decode_frame=CONSTRUCT.decode_frame_v1,
-    encode_batch=CONSTRUCT.encode_batch_v1, decode_batch=CONSTRUCT.decode_batch_v1,
+    encode_frame=partial(CONSTRUCT.encode_frame, version=1), decode_frame=partial(CONSTRUCT.decode_frame, version=1),
+    encode_batch=partial(CONSTRUCT.encode_batch, version=1), decode_batch=partial(CONSTRUCT.decode_batch, version=1),
     encode_reader_schemas=construct_codec.encode_reader_schemas, decode_reader_schemas=construct_codec.decode_reader_schemas,
     records_possible=records_possible,
 )
@@ -428,7 +428,7 @@ def test_the_meter_profile_agrees(codec: BatchCodec) -> None:
     """100 events of the kit's meter schema: long columns, several groups of 64 bit-packed values."""
     schemas = RecordSchemas.from_registry(default_registry())
     batch = BatchV1(events=load()["meter"].events, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
-    data = v1.encode_batch(batch, schemas)
+    data = v1.encode_batch(batch, schemas=schemas)
     assert fast_codec.encode_batch(batch, version=1, schemas=schemas) == data
     decoded = v1.decode_batch(data, schemas=schemas)
     assert fast_codec.decode_batch(data, version=1, schemas=schemas) == decoded and decoded.events == batch.events
@@ -584,11 +584,11 @@ def test_fast_v1_batches_and_frames_in_records_mode_are_the_reference_ones(
     fmt = None if codec is None else BatchFormat(codec=codec, mode=BatchMode.RECORDS)
     batch = BatchV1(events=tuple(events), format=fmt)
     encoded = fast_codec.encode_batch(batch, version=1, schemas=schemas)
-    assert encoded == v1.encode_batch(batch, schemas)
+    assert encoded == v1.encode_batch(batch, schemas=schemas)
     assert fast_codec.decode_batch(encoded, version=1, schemas=schemas) == v1.decode_batch(encoded, schemas=schemas)
     frame = BatchPublish(message_id=message_id, batch=batch)
     raw = fast_codec.encode_frame(frame, version=1, schemas=schemas)
-    assert raw == v1.encode_frame(frame, schemas)
+    assert raw == v1.encode_frame(frame, schemas=schemas)
     cut = raw[: data.draw(st.integers(0, len(raw)))]
     flipped = bytearray(raw)
     flipped[data.draw(st.integers(0, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
@@ -614,7 +614,7 @@ def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
     ]
     for batch, known in refused:
         with pytest.raises(EncodeError):
-            v1.encode_batch(batch, known)
+            v1.encode_batch(batch, schemas=known)
         with pytest.raises(EncodeError):
             fast_codec.encode_batch(batch, version=1, schemas=known)
     # A layout other than the records one is refused (RECORD-1), by both encoders.
@@ -624,4 +624,4 @@ def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
             encode(odd_layout, schemas=schemas)
     # Without schemas (or with none that fits) the choice is among the column batches, as in the reference.
     for known in (None, RecordSchemas({})):
-        assert fast_codec.encode_batch(BatchV1(events=(good,)), version=1, schemas=known) == v1.encode_batch(BatchV1(events=(good,)), known)
+        assert fast_codec.encode_batch(BatchV1(events=(good,)), version=1, schemas=known) == v1.encode_batch(BatchV1(events=(good,)), schemas=known)

@@ -45,9 +45,7 @@ def codec_functions(name: str) -> dict[str, Any]:
     return {"decode": {"frame": codec.decode_frame, "event": codec.decode_event,
                        "nack_payload": codec.decode_nack_payload, "batch": codec.decode_batch},
             "encode": {"frame": codec.encode_frame, "event": codec.encode_event,
-                       "nack_payload": codec.encode_nack_payload, "batch": codec.encode_batch},
-            "decode_v1": {"frame": codec.decode_frame_v1, "batch": codec.decode_batch_v1},
-            "encode_v1": {"frame": codec.encode_frame_v1, "batch": codec.encode_batch_v1}}
+                       "nack_payload": codec.encode_nack_payload, "batch": codec.encode_batch}}
 
 
 def record_schemas(folder: str | None) -> Any:
@@ -72,14 +70,18 @@ class Handler:
             self._schemas = record_schemas(self.schemas_folder)
         return self._schemas
 
+    def schemas_of(self, version: int) -> Any:
+        """The writer schemas of records mode: from version 1 (version 0 has no records mode)."""
+        return self.schemas if version >= 1 else None
+
     def decode(self, version: int, kind: str, data: bytes, limits: Limits) -> dict[str, Any]:
         if kind == "stream":
             deframer = Deframer(limits)
             frames = deframer.feed(data)
             deframer.close()  # a partial frame left at the end of the stream is truncated
             return {"frames_hex": [f.hex() for f in frames]}
-        if version == 1:
-            return to_json(self.functions["decode_v1"][kind](data, limits, self.schemas))
+        if kind in ("frame", "batch"):  # the one API: frames and batches take the version (and schemas from 1)
+            return to_json(self.functions["decode"][kind](data, limits, version=version, schemas=self.schemas_of(version)))
         return to_json(self.functions["decode"][kind](data, limits))
 
     def encode(self, version: int, kind: str, value: dict[str, Any]) -> bytes:
@@ -87,8 +89,8 @@ class Handler:
             return b"".join(frame_bytes(bytes.fromhex(f)) for f in value["frames_hex"])
         if self.broken == "crash" and kind == "frame" and value.get("type") == "ack" and value.get("message_id", 0) > 4095:
             raise KeyError("message_id")  # a bug: what the codec raises is not its EncodeError
-        if version == 1:
-            return bytes(self.functions["encode_v1"][kind](from_json(kind, value, 1), self.schemas))
+        if kind in ("frame", "batch"):
+            return bytes(self.functions["encode"][kind](from_json(kind, value, version), version=version, schemas=self.schemas_of(version)))
         return bytes(self.functions["encode"][kind](from_json(kind, value)))
 
     def __call__(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""batch_v1: ``decode_batch_v1`` of the default codec on arbitrary bytes: version-0 and extended batches.
+"""batch_v1: ``decode_batch(..., version=1)`` of the default codec on arbitrary bytes: version-0 and extended batches.
 
 As for the version-0 ``batch`` target, mutated compressed bytes mostly
 stop at ``bad_compression``; so every extended batch (mode ``columns`` or
@@ -93,8 +93,8 @@ def setup() -> Check:
     from ..target import Finding
 
     schemas = RecordSchemas.from_registry(default_registry())
-    decode_batch = partial(DEFAULT.decode_batch_v1, schemas=schemas)
-    encode_batch = partial(DEFAULT.encode_batch_v1, schemas=schemas)
+    decode_batch = partial(DEFAULT.decode_batch, version=1, schemas=schemas)
+    encode_batch = partial(DEFAULT.encode_batch, version=1, schemas=schemas)
 
     def decode(data: bytes, limits: Limits = Limits()) -> BatchV1 | DecodeError:
         return decode_or_none(decode_batch, data, limits, bounded_offset=False, known=REQUIREMENT_IDS_V1)
@@ -138,7 +138,7 @@ def setup() -> Check:
 
 TARGET = Target(
     name="batch_v1",
-    description="decode_batch_v1: version-0 and extended batches, format byte, none/gzip/zstd bodies and their limits",
+    description="decode_batch at version 1: version-0 and extended batches, format byte, none/gzip/zstd bodies and their limits",
     setup=setup,
     seeds=lambda: units_v1("batch"),
     # Room for compressed bodies that inflate past the 8 MiB default limit.

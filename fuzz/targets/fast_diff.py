@@ -77,10 +77,10 @@ def setup() -> Check:
         encode_reader_schemas=fast_codec.encode_reader_schemas,
     )
     with_schemas = {"frame_v1", "batch_v1"}
-    # The reference's version-1 functions: the Codec's version-1 fields ((data, limits, schemas), (value, schemas)).
+    # The reference's one API at version 1.
     construct_v1 = SimpleNamespace(
-        decode_frame=CONSTRUCT.decode_frame_v1, encode_frame=CONSTRUCT.encode_frame_v1,
-        decode_batch=CONSTRUCT.decode_batch_v1, encode_batch=CONSTRUCT.encode_batch_v1,
+        decode_frame=partial(CONSTRUCT.decode_frame, version=1), encode_frame=partial(CONSTRUCT.encode_frame, version=1),
+        decode_batch=partial(CONSTRUCT.decode_batch, version=1), encode_batch=partial(CONSTRUCT.encode_batch, version=1),
         decode_reader_schemas=construct_codec.decode_reader_schemas, encode_reader_schemas=construct_codec.encode_reader_schemas,
     )
     # Each unit's (fast module, reference module, name in decode_<name> / encode_<name>).

@@ -1,4 +1,4 @@
-"""frame_v1: ``decode_frame_v1`` of the default codec on arbitrary bytes (a frame of a version-1 connection).
+"""frame_v1: ``decode_frame(..., version=1)`` of the default codec on arbitrary bytes (a frame of a version-1 connection).
 
 Every frame type of version 1 (spec/v1/frames.md): the version-0 frames,
 the connection request of both layouts with ``request_flags`` and reader
@@ -15,6 +15,7 @@ from ..target import Check, Target
 
 
 def setup() -> Check:
+    from functools import partial
     from typing import Any
 
     from sinkproto import InvalidUtf8, Limits, Publish
@@ -24,7 +25,7 @@ def setup() -> Check:
 
     from ..oracles import REQUIREMENT_IDS_V1, STRICT_UTF8, TIGHT_VARINTS, check_roundtrip, check_tighter, decode_or_none
 
-    decode_frame, encode_frame = DEFAULT.decode_frame_v1, DEFAULT.encode_frame_v1
+    decode_frame, encode_frame = partial(DEFAULT.decode_frame, version=1), partial(DEFAULT.encode_frame, version=1)
 
     def needs(frame: Any) -> dict[str, int]:
         """What each limit must at least be for ``frame`` to decode (0: nothing to refuse)."""
@@ -66,7 +67,7 @@ def setup() -> Check:
 
 TARGET = Target(
     name="frame_v1",
-    description="decode_frame_v1: every frame type of version 1, request flags, reader declarations, batch frames",
+    description="decode_frame at version 1: every frame type of version 1, request flags, reader declarations, batch frames",
     setup=setup,
     seeds=lambda: units_v1("frame"),
 )

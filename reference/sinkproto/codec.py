@@ -3,11 +3,16 @@
 Two codecs give the same values, bytes and errors: ``fast`` (hand-written,
 :mod:`sinkproto.fast_codec`, the default everywhere) and ``construct`` (the
 readable reference, :mod:`sinkproto.construct_codec`). A :class:`Codec`
-bundles one implementation's functions and deframer so that it can be
-passed around as a value::
+bundles one implementation's functions so that it can be passed around as
+a value::
 
     from sinkproto.codec import CONSTRUCT
     Connection(Role.CLIENT, now=0.0, message_id_start=0, codec=CONSTRUCT)
+
+Its fields are the codec's one API: the frame and batch functions take the
+connection's version (``version=``, 0 when left out) and, from version 1,
+the writer schemas of records mode (``schemas=``); there is one deframer for
+both codecs, :class:`sinkproto.stream.Deframer`.
 
 The sans-I/O layers take a codec as an argument and never look at the
 environment; the asyncio peers and the command line read ``SINK_CODEC``
@@ -25,14 +30,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from . import construct_codec, fast_codec
-from . import stream as _stream
-from .limits import DEFAULT_LIMITS, Limits
+from .limits import Limits
 from .messages import Batch, BatchV1, Event, Frame, NackPayload
 from .records import RecordSchemas
 
 __all__ = [
     "Codec",
-    "DeframerLike",
+    "FrameEncoder",
+    "FrameDecoder",
+    "BatchEncoder",
+    "BatchDecoder",
     "FAST",
     "CONSTRUCT",
     "CODECS",
@@ -53,59 +60,50 @@ __all__ = [
 ENV_VAR = "SINK_CODEC"
 
 
-class DeframerLike(Protocol):
-    offset: int
+class FrameEncoder(Protocol):
+    """``encode_frame(frame, *, version=0, schemas=None) -> bytes``."""
 
-    @property
-    def buffered(self) -> int: ...
+    def __call__(self, frame: Frame, /, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes: ...
 
-    def feed(self, data: bytes) -> list[bytes]: ...
 
-    def close(self) -> None: ...
+class FrameDecoder(Protocol):
+    """``decode_frame(data, limits=DEFAULT_LIMITS, *, version=0, schemas=None) -> Frame``."""
+
+    def __call__(
+        self, data: bytes, limits: Limits = ..., /, *, version: int = 0, schemas: RecordSchemas | None = None
+    ) -> Frame: ...
+
+
+class BatchEncoder(Protocol):
+    """``encode_batch(batch, *, version=0, schemas=None) -> bytes``: a Batch in version 0, a BatchV1 from 1."""
+
+    def __call__(self, batch: Batch | BatchV1, /, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes: ...
+
+
+class BatchDecoder(Protocol):
+    """``decode_batch(data, limits=DEFAULT_LIMITS, *, version=0, schemas=None)``: a Batch in version 0, a BatchV1 from 1."""
+
+    def __call__(
+        self, data: bytes, limits: Limits = ..., /, *, version: int = 0, schemas: RecordSchemas | None = None
+    ) -> Batch | BatchV1: ...
 
 
 @dataclass(frozen=True)
 class Codec:
-    """One codec implementation: its eight functions, its deframer class, and its version-1 frame and batch functions.
-
-    The ``*_v1`` functions are those of a version-1 connection (spec/v1);
-    they also take ``schemas=`` for the records mode of batch v1.
-    """
+    """One codec implementation: its frame and batch functions (one API for every version) and its unit functions."""
 
     name: str
-    encode_frame: Callable[[Frame], bytes]
-    decode_frame: Callable[[bytes, Limits], Frame]
+    encode_frame: FrameEncoder
+    decode_frame: FrameDecoder
     encode_event: Callable[[Event], bytes]
     decode_event: Callable[[bytes, Limits], Event]
     encode_nack_payload: Callable[[NackPayload], bytes]
     decode_nack_payload: Callable[[bytes, Limits], NackPayload]
-    encode_batch: Callable[[Batch], bytes]
-    decode_batch: Callable[[bytes, Limits], Batch]
-    Deframer: Callable[[Limits], DeframerLike]
-    encode_frame_v1: Callable[..., bytes]  # (Frame, schemas=None) -> bytes
-    decode_frame_v1: Callable[..., Frame]  # (bytes, Limits, schemas=None) -> Frame
-    encode_batch_v1: Callable[..., bytes]  # (BatchV1, schemas=None) -> bytes
-    decode_batch_v1: Callable[..., BatchV1]  # (bytes, Limits, schemas=None) -> BatchV1
+    encode_batch: BatchEncoder
+    decode_batch: BatchDecoder
 
     def __repr__(self) -> str:
         return f"<Codec {self.name}>"
-
-
-# The fast codec's version-1 fields: its one API with version=1, in the positional shape of the *_v1 fields.
-def _fast_encode_frame_v1(message: Frame, schemas: RecordSchemas | None = None) -> bytes:
-    return fast_codec.encode_frame(message, version=1, schemas=schemas)
-
-
-def _fast_decode_frame_v1(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> Frame:
-    return fast_codec.decode_frame(data, limits, version=1, schemas=schemas)
-
-
-def _fast_encode_batch_v1(batch: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
-    return fast_codec.encode_batch(batch, version=1, schemas=schemas)
-
-
-def _fast_decode_batch_v1(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> BatchV1:
-    return fast_codec.decode_batch(data, limits, version=1, schemas=schemas)
 
 
 FAST = Codec(
@@ -118,28 +116,7 @@ FAST = Codec(
     decode_nack_payload=fast_codec.decode_nack_payload,
     encode_batch=fast_codec.encode_batch,
     decode_batch=fast_codec.decode_batch,
-    Deframer=_stream.Deframer,
-    encode_frame_v1=_fast_encode_frame_v1,
-    decode_frame_v1=_fast_decode_frame_v1,
-    encode_batch_v1=_fast_encode_batch_v1,
-    decode_batch_v1=_fast_decode_batch_v1,
 )
-
-def _construct_encode_frame_v1(frame: Frame, schemas: RecordSchemas | None = None) -> bytes:
-    return construct_codec.encode_frame(frame, version=1, schemas=schemas)
-
-
-def _construct_decode_frame_v1(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> Frame:
-    return construct_codec.decode_frame(data, limits, version=1, schemas=schemas)
-
-
-def _construct_encode_batch_v1(batch: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
-    return construct_codec.encode_batch(batch, version=1, schemas=schemas)
-
-
-def _construct_decode_batch_v1(data: bytes, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None) -> BatchV1:
-    return construct_codec.decode_batch(data, limits, version=1, schemas=schemas)  # type: ignore[return-value]
-
 
 CONSTRUCT = Codec(
     name="construct",
@@ -150,14 +127,7 @@ CONSTRUCT = Codec(
     encode_nack_payload=construct_codec.encode_nack_payload,
     decode_nack_payload=construct_codec.decode_nack_payload,
     encode_batch=construct_codec.encode_batch,
-    decode_batch=construct_codec.decode_batch,  # type: ignore[arg-type]
-    Deframer=_stream.Deframer,
-    # The version-1 fields keep their call shape ((value, schemas) and (data, limits, schemas)) until the
-    # Codec dataclass takes ``version=`` itself.
-    encode_frame_v1=_construct_encode_frame_v1,
-    decode_frame_v1=_construct_decode_frame_v1,
-    encode_batch_v1=_construct_encode_batch_v1,
-    decode_batch_v1=_construct_decode_batch_v1,
+    decode_batch=construct_codec.decode_batch,
 )
 
 CODECS: Mapping[str, Codec] = {c.name: c for c in (FAST, CONSTRUCT)}

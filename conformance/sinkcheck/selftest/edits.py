@@ -22,6 +22,7 @@ from sinkproto.errors import DecodeError, UnknownType
 from sinkproto.events import ConnectionEvent
 from sinkproto.messages import (MAX_MESSAGE_ID, Ack, BatchPublish, BatchResult, BatchResultEntry, ConnectionRequest,
                                 ConnectionResponse, Event, Ping, Publish, Response)
+from sinkproto.stream import Deframer
 
 __all__ = [
     "SLOW_REJECT_DELAY", "SlowReject", "accepts_any_version", "batch_ack_wrong_id", "batch_id_reused",
@@ -137,7 +138,7 @@ def no_reassembly(rules: Rules = DEFAULT_RULES) -> Rules:
 
     def fresh(handler: Handler) -> Handler:
         def deframe_fresh(conn: Connection, data: bytes, now: float) -> list[ConnectionEvent]:
-            conn.deframer = conn.codec.Deframer(conn.limits)
+            conn.deframer = Deframer(conn.limits)
             return handler(conn, data, now)
 
         return deframe_fresh
@@ -151,7 +152,7 @@ def first_frame_only(rules: Rules = DEFAULT_RULES) -> Rules:
     def first_only(handler: Handler) -> Handler:
         def deframe_first_only(conn: Connection, data: bytes, now: float) -> list[ConnectionEvent]:
             try:
-                frames = conn.codec.Deframer(conn.limits).feed(data)
+                frames = Deframer(conn.limits).feed(data)
             except DecodeError:
                 frames = []
             if frames:

@@ -7,14 +7,14 @@ from types import MappingProxyType
 from typing import Any
 
 from ..codec import DEFAULT as DEFAULT_CODEC
-from ..codec import Codec, DeframerLike
+from ..codec import Codec
 from ..errors import LocalProtocolError
 from ..events import ConnectionEvent
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import MAX_MESSAGE_ID, BatchFormat, ConnectionRequest, ConnectionResponse, Event, Frame
 from ..readers import ReaderSchemas
 from ..records import RecordSchemas
-from ..stream import frame_bytes
+from ..stream import Deframer, frame_bytes
 from ._alphabet import (ACCEPTED, DEFAULT_KEEPALIVE, OUT_OF_PLACE_RULE, SILENCE_FACTOR, Input, PeerViolation, Role,
                         State, UnsupportedRequest, frame_name, pick)
 from ._ledger import Ledger
@@ -71,7 +71,7 @@ class Connection:
         self.record_schemas = record_schemas
         self.rules = rules
         self.ledger = Ledger(message_id_start, max_in_flight)
-        self.deframer: DeframerLike = codec.Deframer(limits)
+        self.deframer = Deframer(limits)
         self.handshake_response: ConnectionResponse | None = None
         self.negotiated_version: int | None = None
         self._wire_version = versions[-1]
@@ -155,19 +155,13 @@ class Connection:
 
     def send(self, frame: Frame, now: float) -> None:
         """Encode ``frame`` at the wire version, frame it and queue it for the peer."""
-        if self._wire_version >= 1:
-            encoded = self.codec.encode_frame_v1(frame, self.sendable_record_schemas())
-        else:
-            encoded = self.codec.encode_frame(frame)
+        encoded = self.codec.encode_frame(frame, version=self._wire_version, schemas=self.sendable_record_schemas())
         self._outgoing += frame_bytes(encoded)
         self.last_sent = now
 
     def decode(self, raw: bytes) -> Frame:
         """Decode one whole frame at the wire version (raises the codec's DecodeError)."""
-        if self._wire_version >= 1:
-            frame: Frame = self.codec.decode_frame_v1(raw, self.limits, self.record_schemas)
-            return frame
-        return self.codec.decode_frame(raw, self.limits)
+        return self.codec.decode_frame(raw, self.limits, version=self._wire_version, schemas=self.record_schemas)
 
     def hold(self, raw: bytes) -> None:
         self._held.append(raw)

@@ -4,7 +4,7 @@ Rows: single PUBLISH frame encode and decode (the profile's first event;
 every event would give the same per-op figure within noise), and the whole
 100-event profile as one column batch, encoded canonically (BATCH-7: gzip
 when smaller, so the compression attempt is part of the cost) and decoded.
-When the codecs have version 1 (``Codec.encode_batch_v1``), more rows:
+Then the version-1 rows (``Codec.encode_batch(..., version=1)``):
 the profile as one batch v1, encoded as a BATCH_PUBLISH carries it (the
 encoder tries every columns format, v0 layout, gzip and zstd level 19, and
 keeps the smallest, CODEC-5: every attempt is part of the cost) and
@@ -38,7 +38,7 @@ from sinkproto import construct_codec, fast_codec
 from sinkproto.messages import Batch, Event, Publish
 from .profiles import Profile
 
-__all__ = ["Cell", "Row", "CodecReport", "run", "format_report", "has_v1", "GOAL_SPEEDUP", "GOAL_METER_BATCH_US"]
+__all__ = ["Cell", "Row", "CodecReport", "run", "format_report", "GOAL_SPEEDUP", "GOAL_METER_BATCH_US"]
 
 GOAL_SPEEDUP = 20.0  # fast >= 20x construct on every row
 GOAL_METER_BATCH_US = 450.0  # meter 100-event batch encode + decode (the field Elixir codec: ~150 + 320)
@@ -169,13 +169,6 @@ def _yardsticks(events: tuple[Event, ...]) -> dict[str, dict[str, Callable[..., 
     }
 
 
-def has_v1() -> bool:
-    """Whether the codecs have version 1 (``Codec.encode_batch_v1`` and friends)."""
-    from sinkproto.codec import FAST
-
-    return hasattr(FAST, "encode_batch_v1")
-
-
 V1_OPERATIONS = ("batch v1 encode", "batch v1 decode", "batch v1 encode, schemas", "batch v1 decode, schemas")
 
 
@@ -188,8 +181,6 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
     the codec has it; a codec whose choice differs from the reference's
     (no records mode yet) gets no cell, since it would do other work.
     """
-    if not has_v1():
-        return {}
     from sinkproto.codec import CONSTRUCT, FAST
     from sinkproto.limits import DEFAULT_LIMITS
     from sinkproto.messages import BatchV1
@@ -200,8 +191,8 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
     out: dict[str, dict[str, tuple[Callable[[], object], int, int]]] = {"construct": {}, "fast": {}}
     reference = b""
     for name, codec in (("construct", CONSTRUCT), ("fast", FAST)):
-        encode: Any = codec.encode_batch_v1
-        decode: Any = codec.decode_batch_v1
+        encode: Any = partial(codec.encode_batch, version=1)
+        decode: Any = partial(codec.decode_batch, version=1)
         for suffix, extra in (("", {}), (", schemas", {"schemas": schemas})):
             if suffix and schemas is None:
                 continue

@@ -48,34 +48,32 @@ def vector_record_schemas() -> Any:
 
 
 def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None) -> Any:
-    """Decode one unit of ``kind``; version 1 decodes records batches with ``schemas`` (default: the kit's registry)."""
-    if version == 1:
-        schemas = schemas if schemas is not None else vector_record_schemas()
-        decode = codec.decode_batch if kind == "batch" else codec.decode_frame
-        return decode(data, limits, version=1, schemas=schemas)
-    if kind in FRAME_KIND_FILES:
-        return codec.decode_frame(data, limits)
+    """Decode one unit of ``kind``; from version 1, records batches with ``schemas`` (default: the kit's registry)."""
+    if version >= 1 and schemas is None:
+        schemas = vector_record_schemas()
+    if kind == "batch":
+        return codec.decode_batch(data, limits, version=version, schemas=schemas)
+    if version >= 1 or kind in FRAME_KIND_FILES:  # every version-1 kind but batch is a frame
+        return codec.decode_frame(data, limits, version=version, schemas=schemas)
     decoders: dict[str, Callable[[bytes, Limits], Any]] = {
         "event": codec.decode_event,
         "nack_payload": codec.decode_nack_payload,
-        "batch": codec.decode_batch,
         "stream": decode_stream,
     }
     return decoders[kind](data, limits)
 
 
 def encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
-    if version == 1:
-        encode = codec.encode_batch if kind == "batch" else codec.encode_frame
-        return encode(value, version=1, schemas=vector_record_schemas())
-    if kind in FRAME_KIND_FILES:
-        return codec.encode_frame(value)
+    schemas = vector_record_schemas() if version >= 1 else None
+    if kind == "batch":
+        return codec.encode_batch(value, version=version, schemas=schemas)
+    if version >= 1 or kind in FRAME_KIND_FILES:
+        return codec.encode_frame(value, version=version, schemas=schemas)
     if kind == "stream":
         return b"".join(frame_bytes(f) for f in value.frames)
     encoders: dict[str, Callable[[Any], bytes]] = {
         "event": codec.encode_event,
         "nack_payload": codec.encode_nack_payload,
-        "batch": codec.encode_batch,
     }
     return encoders[kind](value)
 

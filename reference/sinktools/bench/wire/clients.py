@@ -24,6 +24,7 @@ from sinkproto.events import BatchAnswered, HandshakeCompleted
 from sinkproto.limits import DEFAULT_LIMITS
 from sinkproto.messages import BatchV1, ConnectionRequest, Event, FrameType
 from sinkproto.readers import ReaderSchemas
+from sinkproto.stream import Deframer
 
 from ..profiles import Profile
 from .pki import HOST
@@ -157,7 +158,7 @@ class V1Setup:
         if schemas is not None:
             readable = schemas.restricted_to([(t, v) for t, vs in declaration.entries for v in vs])
             value = BatchV1(events=profile.events)
-            if len(CONSTRUCT.encode_batch_v1(value, schemas=readable)) < len(FAST.encode_batch_v1(value, schemas=readable)):
+            if len(CONSTRUCT.encode_batch(value, version=1, schemas=readable)) < len(FAST.encode_batch(value, version=1, schemas=readable)):
                 codec = CONSTRUCT  # a fast codec without the records mode
         return cls(schemas, declaration, codec)
 
@@ -221,7 +222,7 @@ class SinkV1BenchClient(SinkBenchClient):
         answer = self.answers[message_id] = asyncio.get_running_loop().create_future()
         sent = len(self.connection.sent)
         await self.session._flush()
-        frames = [f for data in self.connection.sent[sent:] for f in FAST.Deframer(DEFAULT_LIMITS).feed(data)]
+        frames = [f for data in self.connection.sent[sent:] for f in Deframer(DEFAULT_LIMITS).feed(data)]
         self.batch = next(f[2:] for f in frames if f[0] >> 4 == FrameType.BATCH_PUBLISH)  # after the 2-byte header
         answered = await asyncio.wait_for(answer, 10)
         if answered.nacked:
