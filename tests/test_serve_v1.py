@@ -186,3 +186,19 @@ def test_sink_connect_exits_0_when_the_fallback_answered_the_refusal(tmp_path: P
     with EventStore.open(db, new_instance_id=lambda: 1) as server_store:
         keys = [e.key for _, e in server_store.received() if e.key == b"sink-connect/sc-main"]
     assert len(keys) == 100  # 50 per run, each delivered once
+
+
+def test_sink_serve_max_sessions_bounds_the_connections_served_at_once(tmp_path: Path) -> None:
+    from sinkproto.certs import make_dev_pki
+    from sinkproto.peers import ServerHandler
+
+    make_dev_pki(tmp_path / "certs", [])
+    common = ("--certs", str(tmp_path / "certs"), "--db", str(tmp_path / "s.db"))
+    for extra, expected in (((), None), (("--max-sessions", "2"), 2)):
+        server, store = build_server(serve_args(*common, *extra))
+        try:
+            assert server.max_sessions == expected
+        finally:
+            store.close()
+    with pytest.raises(ValueError, match="max_sessions"):
+        SinkServer(ServerHandler(), None, max_sessions=0)

@@ -67,7 +67,7 @@ class ResendsNacked(StoreClient):
     """Leaves a NACKed event pending, so it is published again (DELIV-11)."""
 
     async def on_nack(self, session: PeerSession, event: Event, machine_message: bytes, human_message: bytes) -> None:
-        self._check_synced()
+        self.check_synced()
 
 
 CLIENT_MUTANTS: tuple[ClientMutant, ...] = (

@@ -65,7 +65,7 @@ class ResendsBatchNacks(StoreClient):
 
     async def on_batch_answered(self, session: PeerSession, answer: BatchAnswered) -> None:
         self.store.mark_acked_many(self.server_name, answer.acked_events)
-        self._check_synced()
+        self.check_synced()
 
 
 def _set(**options: Any) -> Callable[[Any], dict[str, Any]]:

@@ -364,7 +364,7 @@ class StoreClient(ClientHandler):
         self.housekeeping.handshake(self.server_name)
         self.pump = self.new_pump(session)
         self.pump.start()
-        self._check_synced()
+        self.check_synced()
 
     def new_pump(self, session: PeerSession) -> OutboxPump:
         """The outbox pump of a new session (an override point: a subclass of OutboxPump)."""
@@ -388,7 +388,7 @@ class StoreClient(ClientHandler):
     async def on_ack(self, session: PeerSession, event: Event) -> None:
         self.housekeeping.seen(self.server_name)
         self.store.mark_acked(self.server_name, event)
-        self._check_synced()
+        self.check_synced()
 
     async def on_nack(self, session: PeerSession, event: Event, machine_message: bytes, human_message: bytes) -> None:
         self.housekeeping.seen(self.server_name)
@@ -396,7 +396,7 @@ class StoreClient(ClientHandler):
                                nacked_at=self.clock())
         log.warning("event refused", extra={"offset": event.offset, "machine_message": machine_message,
                                             "human_message": human_message})
-        self._check_synced()
+        self.check_synced()
 
     async def on_batch_answered(self, session: PeerSession, answer: BatchAnswered) -> None:
         """BRES-6: NACKed events of the batch are dead letters, every other one is delivered."""
@@ -404,7 +404,7 @@ class StoreClient(ClientHandler):
         _record_batch_answer(self.store, self.server_name, answer, self.clock())
         if answer.nacked:
             log.warning("events of a batch refused", extra={"refused": len(answer.nacked), "events": len(answer.events)})
-        self._check_synced()
+        self.check_synced()
 
     async def on_disconnect(self, closed: ConnectionClosed) -> None:
         if self.pump is not None:
@@ -412,7 +412,8 @@ class StoreClient(ClientHandler):
             self.pump = None
         self.housekeeping.flush(self.server_name)
 
-    def _check_synced(self) -> None:
+    def check_synced(self) -> None:
+        """Set or clear ``synced``: whether nothing is pending for the server (after an answer is recorded)."""
         if self.store.lag(self.server_name) == 0:
             self.synced.set()
         else:
