@@ -14,7 +14,7 @@ from typing import Any
 from sinkproto import Event
 from sinkproto.connection import Rules
 from sinkproto.peers import PeerSession
-from sinkproto.peers.service import StoreClient
+from sinkproto.peers.service import OutboxPump, StoreClient
 
 from . import edits
 from .v1_mutants import client_v1_mutants
@@ -48,19 +48,20 @@ class ForgetsServerId(StoreClient):
         pass
 
 
+class ForgetfulPump(OutboxPump):
+    """Marks events delivered as soon as they are sent: nothing is ever re-sent."""
+
+    async def send(self, events: list[Event]) -> None:
+        for event in events:
+            await self.session.publish(event)
+            self.store.mark_acked(self.peer, event)
+
+
 class NoRedelivery(StoreClient):
     """Counts an event as delivered once sent: nothing unanswered is sent again (DELIV-1)."""
 
-    async def on_connect(self, session: PeerSession) -> None:
-        await super().on_connect(session)
-        original = session.publish
-
-        async def publish_and_forget(event: Event) -> Any:
-            future = await original(event)
-            self.store.mark_acked(self.server_name, event)
-            return future
-
-        session.publish = publish_and_forget  # type: ignore[method-assign]
+    def new_pump(self, session: PeerSession) -> OutboxPump:
+        return ForgetfulPump(self.store, self.server_name, session, poll=self.poll, housekeeping=self.housekeeping)
 
 
 class ResendsNacked(StoreClient):
