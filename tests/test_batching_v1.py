@@ -1,7 +1,7 @@
 """Batch publish from the store-backed peers (BPUB-5..BPUB-7, BRES-6) over real mutual TLS on loopback.
 
-A StoreClient behind a SinkClientV1 syncs with a StoreServer behind a
-SinkServerV1: on the version-1 session its outbox pump sends the backlog as
+A StoreClient behind a SinkClient syncs with a StoreServer behind a
+SinkServer, both speaking versions 0 and 1: on the version-1 session its outbox pump sends the backlog as
 BATCH_PUBLISH frames under the batching policy, and the answers (ACK,
 BATCH_RESULT) land in the store as delivered events and dead letters.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,9 @@ from sinktest import covers
 
 from sinkproto import Event
 from sinkproto.certs import DevPki, make_dev_pki
-from sinkproto.peers import PeerSession, client_context, server_context
+from sinkproto.peers import BatchPolicy, PeerSession, SinkClient, SinkServer, client_context, server_context
 from sinkproto.peers.service import ServerPolicy, StoreClient, StoreServer
-from sinkproto.peers.v1 import BatchPolicy, SinkClientV1, SinkServerV1, on_batch_by_event
+from sinkproto.peers.batching import on_batch_by_event
 from sinkproto.connection import DEFAULT_RULES, Connection, Handler, Input
 from sinkproto.events import ConnectionEvent
 from sinkproto.readers import ReaderSchemas
@@ -95,14 +94,15 @@ async def sync(pki: DevPki, tmp: Path, policy: BatchPolicy, fill: Callable[[Even
     server_store, client_store = open_store(tmp / "server.db", 0x5E), open_store(tmp / "client.db", 0xC1)
     readers = None if schemas is None else ReaderSchemas.from_mapping({1: [2]})
     server_handler = CountingStoreServer(server_store, ServerPolicy(validate=refuse_bad, readers=readers))
-    server = SinkServerV1(server_handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca),
-                          record_schemas=schemas, connection_class=partial(Connection, rules=RECORDING_RULES))
+    server = SinkServer(server_handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca),
+                        versions=(0, 1), record_schemas=schemas, rules=RECORDING_RULES)
     _host, port = await server.start("127.0.0.1", 0)
     client_store.subscribe("cloud")
     fill(client_store)
     handler = StoreClient(client_store, server_name="cloud", app_version=b"gw/1", poll=0.05, batch_policy=policy)
     context = client_context(ca=pki.ca, cert=pki.client_cert("alice"), key=pki.client_key("alice"))
-    client = SinkClientV1(handler, context, "127.0.0.1", port, server_hostname="localhost", record_schemas=schemas)
+    client = SinkClient(handler, context, "127.0.0.1", port, versions=(0, 1), server_hostname="localhost",
+                        record_schemas=schemas)
     task = asyncio.create_task(client.run())
     try:
         await asyncio.wait_for(client.connected.wait(), 10)

@@ -113,3 +113,34 @@ def test_the_private_name_check_finds_what_it_forbids() -> None:
     assert not _CONNECTION_PRIVATE.search("from sinkproto.connection import Connection, Rules")
     body = _SUBCLASS.search("class Mutant(Connection):\n    def _on_ping(self):\n        pass\n")
     assert body and re.findall(r"^    def (_[a-z]\w*)", body.group(1), re.MULTILINE) == ["_on_ping"]
+
+
+#: The self-test's mutants change behaviour through documented seams only (Rules edits, peer settings,
+#: public handler and pump methods; plan #18 item 4): no override of a private method of a class,
+#: no use of a private attribute of a sinkproto object, no import of a private name from sinkproto.
+_SELFTEST_PRIVATE = re.compile(
+    r"^    (?:async )?def (_[a-z]\w*)\((?:self|cls)\b"  # a private method defined (overridden) in a subclass
+    r"|\b(?:self|session|server|client|conn|connection|handler|pump|store)\._[a-z]\w*"  # a private attribute used
+    r"|^from sinkproto[\w.]* import[^\n]*\b_[A-Za-z]\w*|^import sinkproto[\w.]*\._|\bsinkproto(?:\.\w+)*\._[a-z]",
+    re.MULTILINE)
+
+
+def _selftest_private(text: str) -> list[str]:
+    return [m.group(0).strip() for m in _SELFTEST_PRIVATE.finditer(text)]
+
+
+def test_no_mutant_overrides_a_private_method_or_imports_a_private_name() -> None:
+    found = [f"{path.relative_to(ROOT)}: {hit}"
+             for path in sorted((ROOT / "conformance" / "sinkcheck" / "selftest").rglob("*.py"))
+             for hit in _selftest_private(path.read_text(encoding="utf-8"))]
+    assert not found, "\n".join(found)
+
+
+def test_the_mutant_check_finds_what_it_forbids() -> None:
+    assert _selftest_private("class P(OutboxPump):\n    async def _run(self) -> None:\n")
+    assert not _selftest_private("def _set(**kw: Any) -> None:\n    def _inner(x):\n")
+    assert _selftest_private("        pump = self._task\n")
+    assert _selftest_private("from sinkproto.peers.service import _record_batch_answer\n")
+    assert _selftest_private("from sinkproto.connection._table import Input\n")
+    assert not _selftest_private("class P(OutboxPump):\n    async def send(self, events) -> None:\n")
+    assert not _selftest_private("from sinkproto.peers import PeerSession\n                os._exit(70)\n")

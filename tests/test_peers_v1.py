@@ -11,8 +11,7 @@ from sinktest import covers
 from sinkproto import Response
 from sinkproto.certs import DevPki, make_dev_pki
 from sinkproto.connection import Connection
-from sinkproto.peers import SinkServer, client_context, server_context
-from sinkproto.peers.v1 import SinkClientV1, SinkServerV1
+from sinkproto.peers import SinkClient, SinkServer, client_context, server_context
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +19,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
     return make_dev_pki(tmp_path_factory.mktemp("pki"), ["alice"])
 
 
-def v1_client(pki: DevPki, handler: MemoryClient, port: int, **kw: object) -> SinkClientV1:
+def v1_client(pki: DevPki, handler: MemoryClient, port: int, **kw: object) -> SinkClient:
     context = client_context(ca=pki.ca, cert=pki.client_cert("alice"), key=pki.client_key("alice"))
-    return SinkClientV1(handler, context, "127.0.0.1", port, server_hostname="localhost", **kw)  # type: ignore[arg-type]
+    return SinkClient(handler, context, "127.0.0.1", port, versions=(0, 1), server_hostname="localhost", **kw)  # type: ignore[arg-type]
 
 
-async def start(pki: DevPki, handler: MemoryServer, server_class: type[SinkServer], **kw: object) -> tuple[SinkServer, int]:
-    server = server_class(handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca), **kw)  # type: ignore[arg-type]
+async def start(pki: DevPki, handler: MemoryServer, **kw: object) -> tuple[SinkServer, int]:
+    server = SinkServer(handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca), **kw)  # type: ignore[arg-type]
     _host, port = await server.start("127.0.0.1", 0)
     return server, port
 
@@ -50,10 +49,10 @@ class SyncingClient(MemoryClient):
 def test_v1_client_falls_back_against_a_v0_only_server_and_syncs(pki: DevPki) -> None:
     async def scenario() -> None:
         server_handler = MemoryServer()
-        # the reference server as shipped speaks only version 0 (SinkServer), and so does SinkServerV1(version=0)
-        for server_class, options in ((SinkServer, {}), (SinkServerV1, {"version": 0})):
+        # SinkServer speaks only version 0 by default, and so it does with versions=(0,) said
+        for options in ({}, {"versions": (0,)}):
             server_handler.received.clear()
-            server, port = await start(pki, server_handler, server_class, **options)
+            server, port = await start(pki, server_handler, **options)
             handler = SyncingClient()
             handler.backlog = [ev(i) for i in range(1, 4)]
             client = v1_client(pki, handler, port)
@@ -62,7 +61,7 @@ def test_v1_client_falls_back_against_a_v0_only_server_and_syncs(pki: DevPki) ->
             assert first.reason == "handshake_refused"
             assert handler.refused[-1].response is Response.UNSUPPORTED_PROTOCOL_VERSION
             assert client.version_to_offer() == 0
-            assert handler.version_memory[f"127.0.0.1:{port}"][0] == 0  # type: ignore[attr-defined]  # per server (VER-2)
+            assert handler.version_memory[f"127.0.0.1:{port}"][0] == 0  # per server (VER-2)
             task = asyncio.create_task(client.connect_once())  # offers 0: a version-0 connection
             await asyncio.wait_for(client.connected.wait(), 10)
             assert client.session is not None and isinstance(client.session.connection, Connection)
@@ -89,7 +88,7 @@ def test_fallback_memory_expires_after_the_reprobe_interval(pki: DevPki) -> None
 def test_v1_client_and_server_exchange_a_batch_with_a_partial_nack(pki: DevPki) -> None:
     async def scenario() -> None:
         server_handler = MemoryServer()
-        server, port = await start(pki, server_handler, SinkServerV1)
+        server, port = await start(pki, server_handler, versions=(0, 1))
         handler = MemoryClient()
         client = v1_client(pki, handler, port)
         task = asyncio.create_task(client.connect_once())
@@ -118,13 +117,13 @@ def test_a_store_backed_client_remembers_the_fallback_across_a_restart(pki: DevP
     now = [5000.0]
     path = tmp_path / "client.db"
 
-    def store_client(port: int) -> tuple[EventStore, SinkClientV1]:
+    def store_client(port: int) -> tuple[EventStore, SinkClient]:
         store = EventStore.open(path, new_instance_id=lambda: 0xC1)
         handler = StoreClient(store, server_name="cloud", app_version=b"gw/1", clock=lambda: now[0])
         return store, v1_client(pki, handler, port, clock=lambda: now[0], reprobe_after=3600.0)  # type: ignore[arg-type]
 
     async def scenario() -> None:
-        server, port = await start(pki, MemoryServer(), SinkServer)  # speaks only version 0
+        server, port = await start(pki, MemoryServer())  # speaks only version 0
         store, client = store_client(port)
         assert client.version_to_offer() == 1
         assert (await client.connect_once()).reason == "handshake_refused"

@@ -15,7 +15,7 @@ from sinkproto.peers.service import (
     StoreServer,
     registry_readers,
 )
-from sinkproto.peers.v1 import SinkServerV1
+from sinkproto.peers import SinkServer
 from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
 from sinkproto.store import EventStore
@@ -95,13 +95,13 @@ def test_sink_serve_accepts_version_1_unless_limited_to_0(tmp_path: Path) -> Non
     common = ("--certs", str(tmp_path / "certs"), "--db", str(tmp_path / "s.db"))
     server, store = build_server(serve_args(*common))
     try:
-        assert isinstance(server, SinkServerV1) and server.version == 1
+        assert isinstance(server, SinkServer) and server.versions == (0, 1)
         assert server.handler.policy.readers == registry_readers(default_registry())  # type: ignore[attr-defined]
     finally:
         store.close()
     server, store = build_server(serve_args(*common, "--protocol-version", "0", "--no-reader-schemas"))
     try:
-        assert isinstance(server, SinkServerV1) and server.version == 0
+        assert isinstance(server, SinkServer) and server.versions == (0,)
         assert server.handler.policy.readers is None  # type: ignore[attr-defined]
     finally:
         store.close()
@@ -121,7 +121,7 @@ def test_a_version_1_client_answers_the_servers_batch(tmp_path: Path) -> None:
     from sinkproto.certs import make_dev_pki
     from sinkproto.peers import client_context, server_context
     from sinkproto.peers.service import StoreClient
-    from sinkproto.peers.v1 import SinkClientV1
+    from sinkproto.peers import SinkClient
 
     pki = make_dev_pki(tmp_path / "pki", ["alice"])
     server_store = EventStore.open(tmp_path / "server.db", new_instance_id=lambda: 0x5E)
@@ -129,12 +129,13 @@ def test_a_version_1_client_answers_the_servers_batch(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         handler = StoreServer(server_store, ServerPolicy(publish_on_connect=3), poll=0.05)
-        server = SinkServerV1(handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca))
+        server = SinkServer(handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca),
+                            versions=(0, 1))
         _host, port = await server.start("127.0.0.1", 0)
         client_handler = StoreClient(client_store, server_name="cloud", app_version=b"gw/1", poll=0.05)
-        client = SinkClientV1(client_handler, client_context(ca=pki.ca, cert=pki.client_cert("alice"),
-                                                             key=pki.client_key("alice")),
-                              "127.0.0.1", port, server_hostname="localhost")
+        client = SinkClient(client_handler, client_context(ca=pki.ca, cert=pki.client_cert("alice"),
+                                                           key=pki.client_key("alice")),
+                            "127.0.0.1", port, versions=(0, 1), server_hostname="localhost")
         task = asyncio.create_task(client.run())
         try:
             await eventually(lambda: len(client_store.received("cloud")) == 3 and server_store.lag("alice") == 0, 15)
@@ -185,3 +186,19 @@ def test_sink_connect_exits_0_when_the_fallback_answered_the_refusal(tmp_path: P
     with EventStore.open(db, new_instance_id=lambda: 1) as server_store:
         keys = [e.key for _, e in server_store.received() if e.key == b"sink-connect/sc-main"]
     assert len(keys) == 100  # 50 per run, each delivered once
+
+
+def test_sink_serve_max_sessions_bounds_the_connections_served_at_once(tmp_path: Path) -> None:
+    from sinkproto.certs import make_dev_pki
+    from sinkproto.peers import ServerHandler
+
+    make_dev_pki(tmp_path / "certs", [])
+    common = ("--certs", str(tmp_path / "certs"), "--db", str(tmp_path / "s.db"))
+    for extra, expected in (((), None), (("--max-sessions", "2"), 2)):
+        server, store = build_server(serve_args(*common, *extra))
+        try:
+            assert server.max_sessions == expected
+        finally:
+            store.close()
+    with pytest.raises(ValueError, match="max_sessions"):
+        SinkServer(ServerHandler(), None, max_sessions=0)

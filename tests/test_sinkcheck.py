@@ -115,7 +115,8 @@ def test_every_mutant_runs_through_the_hidden_subcommands_and_changes_only_real_
     for mutant in MUTANTS + SLOW_MUTANTS:
         args = hidden.parse_args(["_mutant-server", "--mutant", mutant.name])
         assert set(mutant.serve) <= set(vars(args)), (mutant.name, set(mutant.serve) - set(vars(args)))
-    assert sum(bool(m.serve) for m in MUTANTS) == 6  # quarantine, app version, publish-on-connect, poison, v0, readers
+    # quarantine, app version, publish-on-connect, poison, v0, readers, max-sessions (serial)
+    assert sum(bool(m.serve) for m in MUTANTS) == 7
     for client_mutant in CLIENT_MUTANTS + FUZZ_CLIENT_MUTANTS:
         args = hidden.parse_args(["_mutant-client", "--mutant", client_mutant.name, "--server", "127.0.0.1:7443"])
         assert args.mutant == client_mutant.name

@@ -255,6 +255,8 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
                        help="schema registry folder (default: ./schemas, or above, or the kit's): what the server reads")
     serve.add_argument("--no-reader-schemas", action="store_true",
                        help="store every event and declare no reader schemas (an opaque store-and-forward server)")
+    serve.add_argument("--max-sessions", type=int, metavar="N",
+                       help="serve at most N connections at once; further accepted connections wait (default: no bound)")
 
 
 def _add_peer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

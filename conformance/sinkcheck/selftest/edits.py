@@ -5,15 +5,15 @@ running a changed :class:`~sinkproto.connection.Rules` (a row replaced, added,
 removed, or its handler wrapped), built from the documented handler API
 (docs/reference/connection.md, "Extending the connection"). No private name
 of the connection is touched. The server and client mutants share these
-edits; :func:`connection` turns one into the ``connection_class`` the peers
-take. Version-0 mutants pin ``versions=(0,)``, as the version-0 reference
-spoke only version 0.
+edits; :func:`peer_options` turns one into the peers' settings (``rules=``,
+``versions=``). Version-0 mutants pin ``versions=(0,)``, as the version-0
+reference spoke only version 0.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sinkproto.connection import DEFAULT_RULES, Connection, Handler, Input, PeerViolation, Role, Row, Rules, State
@@ -25,26 +25,22 @@ from sinkproto.messages import (MAX_MESSAGE_ID, Ack, BatchPublish, BatchResult, 
 from sinkproto.stream import Deframer
 
 __all__ = [
-    "SLOW_REJECT_DELAY", "SlowReject", "accepts_any_version", "batch_ack_wrong_id", "batch_id_reused",
-    "batch_result_shifted", "connection", "crash_logging", "crash_on_unknown_type", "crash_on_unknown_type_nibble",
+    "accepts_any_version", "batch_ack_wrong_id", "batch_id_reused",
+    "batch_result_shifted", "crash_logging", "crash_on_unknown_type", "crash_on_unknown_type_nibble",
     "first_frame_only", "ignores_declaration", "ignores_second_request", "message_id_stuck", "never_closes_silent",
-    "never_pings", "no_pong", "no_reassembly", "open_after_refusal_client", "ping_first", "publish_before_response",
+    "never_pings", "no_pong", "no_reassembly", "open_after_refusal_client", "peer_options", "ping_first", "publish_before_response",
     "quirk_before_handshake", "server_pings", "stays_open_after_refusal", "tolerant", "wrong_ack_id",
 ]
 
 C, S = Role.CLIENT, Role.SERVER
 
 
-def connection(rules: Rules = DEFAULT_RULES, *, versions: tuple[int, ...] | None = None,
-               cls: Callable[..., Connection] = Connection) -> Callable[..., Connection]:
-    """A ``connection_class`` for the peers: a Connection running ``rules``; ``versions`` pins what it speaks."""
-
-    def build(role: Role, **options: Any) -> Connection:
-        if versions is not None:
-            options["versions"] = versions
-        return cls(role, rules=rules, **options)
-
-    return build
+def peer_options(rules: Rules = DEFAULT_RULES, *, versions: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """The peers' settings for a connection mutant: its ``rules``, and ``versions`` when it pins what it speaks."""
+    options: dict[str, Any] = {"rules": rules}
+    if versions is not None:
+        options["versions"] = versions
+    return options
 
 
 # -- received frames ------------------------------------------------------------------------------------------
@@ -335,53 +331,3 @@ def server_pings(rules: Rules = DEFAULT_RULES) -> Rules:
 def never_pings(rules: Rules = DEFAULT_RULES) -> Rules:
     """The client never sends PING (KEEP-4)."""
     return rules.without(C, State.OPEN, Input.TIMER_KEEPALIVE)
-
-
-# -- slow reject: a Connection subclass overriding only public methods ----------------------------------------
-
-#: Longer than the default ``reject_within`` (5 s), short enough for the self-test.
-SLOW_REJECT_DELAY = 6.5
-
-
-def _defer(conn: Connection, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
-    assert isinstance(conn, SlowReject)
-    if conn.pending is None:
-        conn.pending, conn.pending_since = violation, conn.last_received
-    return []
-
-
-class SlowReject(Connection):
-    """Decides to close on a protocol error, as it must, but only SLOW_REJECT_DELAY seconds later.
-
-    Meanwhile it reads and drops everything and does not close for silence: as if
-    it were still chewing on the hostile frame (inflating a bomb, waiting for a varint's end).
-    Its PEER_ERROR rows defer (a Rules edit); when the delay is over it runs the default rules again.
-    """
-
-    RULES = DEFAULT_RULES.edit(Input.PEER_ERROR, handler=_defer, next=None)
-
-    def __init__(self, role: Role, **options: Any) -> None:
-        options["rules"] = self.RULES
-        super().__init__(role, **options)
-        self.pending: PeerViolation | None = None
-        self.pending_since = 0.0
-
-    def receive_data(self, data: bytes, now: float) -> list[ConnectionEvent]:
-        if self.pending is not None:
-            return []
-        return super().receive_data(data, now)
-
-    def next_timer(self) -> float | None:
-        if self.pending is not None:
-            return self.pending_since + SLOW_REJECT_DELAY
-        return super().next_timer()
-
-    def handle_timer(self, now: float) -> list[ConnectionEvent]:
-        if self.pending is None:
-            return super().handle_timer(now)
-        if now < self.pending_since + SLOW_REJECT_DELAY:
-            return []
-        pending, self.pending = self.pending, None
-        self.rules = DEFAULT_RULES
-        return self.dispatch(Input.PEER_ERROR, pending, now)
-

@@ -44,7 +44,7 @@ def _no_options(setup: ServerSetup) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Mutant:
     """A broken reference server: `sink serve` with ``serve`` options changed and the server built with
-    ``options`` (keyword arguments of the server: connection_class, handler_class, ssl_context, ...)."""
+    ``options`` (keyword arguments of the server: rules, versions, handler_class, ssl_context, ...)."""
 
     name: str
     breaks: str  # what is wrong with it, in one line
@@ -74,7 +74,7 @@ CRASH_PATTERN = r"GenServer .* terminating"
 
 
 def _rules(rules: Rules) -> Callable[[ServerSetup], dict[str, Any]]:
-    return lambda setup: {"connection_class": edits.connection(rules, versions=(0,))}
+    return lambda setup: edits.peer_options(rules, versions=(0,))
 
 
 # -- handler variants ---------------------------------------------------------------------------
@@ -117,25 +117,25 @@ class NacksDuplicates(StoreServer):
         return await super().on_event(session, client, event)
 
 
+class NoReplacement(StoreServer):
+    """Keeps a client's older connection open when a newer one completes its handshake (DELIV-10)."""
+
+    async def on_second_session(self, client: str, previous: PeerSession, session: PeerSession) -> None:
+        pass
+
+
 class ForgetfulPump(OutboxPump):
     """Marks events delivered as soon as they are sent: nothing is ever re-sent."""
 
-    async def _run(self) -> None:
-        while True:
-            events = self.store.pending(self.peer, limit=256)
-            for event in events:
-                await self.session.publish(event)
-                self.store.mark_acked(self.peer, event)
-            await asyncio.sleep(0.1)
+    async def send(self, events: list[Event]) -> None:
+        for event in events:
+            await self.session.publish(event)
+            self.store.mark_acked(self.peer, event)
 
 
 class NoRedelivery(StoreServer):
-    async def on_connect(self, session: PeerSession, client: str) -> None:
-        await super().on_connect(session, client)
-        pump = self.pumps[session]
-        await pump.stop()
-        self.pumps[session] = forgetful = ForgetfulPump(self.store, client, session)
-        forgetful.start()
+    def new_pump(self, session: PeerSession, client: str) -> OutboxPump:
+        return ForgetfulPump(self.store, client, session, poll=0.1)
 
     async def on_ack(self, session: PeerSession, client: str, event: Event) -> None:
         pass
@@ -232,7 +232,7 @@ MUTANTS: tuple[Mutant, ...] = (
            _rules(edits.never_closes_silent())),
     Mutant("server-pings", "sends PING when idle", ("server.keepalive.never-pings",), _rules(edits.server_pings())),
     Mutant("no-replacement", "keeps the older connection of a client open", ("server.connection.second-replaces-first",),
-           lambda setup: {"replace_previous": False}),
+           _set(handler_class=NoReplacement)),
     Mutant("no-redelivery", "treats a sent event as delivered", ("server.delivery.redelivery",),
            _set(handler_class=NoRedelivery)),
     Mutant("nothing-on-connect", "publishes nothing on connect", ("server.delivery.*",), serve={"publish_on_connect": 0}),
@@ -242,8 +242,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("tolerant", "ignores malformed and out-of-place frames instead of closing",
            ("server.malformed.*",), _rules(edits.tolerant())),
     Mutant("crash-logging", "logs a crash report and closes cleanly on malformed input (field crash, seen only "
-           "in its log)", ("server.malformed.*",), lambda setup: {"connection_class": edits.connection(
-               edits.crash_logging(setup.crash_log, CRASH_REPORT), versions=(0,))},
+           "in its log)", ("server.malformed.*",), lambda setup: edits.peer_options(
+               edits.crash_logging(setup.crash_log, CRASH_REPORT), versions=(0,)),
            observed=True),
     Mutant("crash-on-unknown-type", "the whole server exits on an unknown frame type (field crash, made global)",
            ("server.malformed.unknown-type-*",), _rules(edits.crash_on_unknown_type())),
@@ -254,7 +254,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("small-frames", "refuses frames above 60,000 bytes", ("server.framing.frame-65535",),
            _set(limits=Limits(max_frame_size=60000))),
     Mutant("serial", "serves one connection at a time",
-           ("server.hostile.length-prefix-stall", "server.connection.second-replaces-first"), _set(serial=True)),
+           ("server.hostile.length-prefix-stall", "server.connection.second-replaces-first"),
+           serve={"max_sessions": 1}),
     Mutant("no-client-auth", "accepts clients without a verified certificate",
            ("server.tls.no-client-certificate", "server.tls.other-ca"),
            lambda setup: {"ssl_context": _context(setup, _verify_none), "handler_class": AnonymousAllowed}),

@@ -9,14 +9,32 @@ its own classes in, so that neither module imports the other at load time, which
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from sinkproto.connection import DEFAULT_RULES
+from sinkproto.events import ProtocolError
+from sinkproto.peers import PeerSession
+from sinkproto.peers.service import StoreServer
 
 from . import edits
-from .edits import SLOW_REJECT_DELAY, SlowReject
 
 __all__ = ["resource_mutants", "SLOW_REJECT_DELAY"]
+
+
+#: Longer than the default ``reject_within`` (5 s), short enough for the self-test.
+SLOW_REJECT_DELAY = 6.5
+
+
+class SlowReject(StoreServer):
+    """Decides to close on a protocol error, as it must, but only SLOW_REJECT_DELAY seconds later.
+
+    Its documented ``on_protocol_error`` hook waits before the session closes: meanwhile
+    nothing more is read, as if it were still chewing on the hostile frame (inflating a bomb,
+    waiting for a varint's end).
+    """
+
+    async def on_protocol_error(self, session: PeerSession, client: str, error: ProtocolError) -> None:
+        await asyncio.sleep(SLOW_REJECT_DELAY)
 
 
 def resource_mutants(mutant: type[Any]) -> tuple[Any, ...]:
@@ -24,11 +42,11 @@ def resource_mutants(mutant: type[Any]) -> tuple[Any, ...]:
     return (
         mutant("slow-reject", f"closes on a malformed frame only after {SLOW_REJECT_DELAY} s",
                ("server.resources.overlong-varint",),
-               lambda setup: {"connection_class": edits.connection(DEFAULT_RULES, versions=(0,), cls=SlowReject)}),
+               lambda setup: {"handler_class": SlowReject, "versions": (0,)}),
         mutant("slow-reject-v1", f"speaks version 1; closes on a gzip bomb only after {SLOW_REJECT_DELAY} s",
                ("server.resources.batch-gzip-bomb",),
-               lambda setup: {"connection_class": edits.connection(DEFAULT_RULES, versions=(0, 1), cls=SlowReject)}),
+               lambda setup: {"handler_class": SlowReject, "versions": (0, 1)}),
         mutant("prefix-stall-kept", "never closes a connection stalled inside a frame",
                ("server.resources.length-prefix-silence",),
-               lambda setup: {"connection_class": edits.connection(edits.never_closes_silent(), versions=(0,))}),
+               lambda setup: edits.peer_options(edits.never_closes_silent(), versions=(0,))),
     )

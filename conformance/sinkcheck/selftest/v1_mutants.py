@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sinkproto.connection import DEFAULT_RULES, Connection, Rules
+from sinkproto.connection import Rules
 from sinkproto.events import BatchAnswered
 from sinkproto.limits import Limits
 from sinkproto.messages import Event
@@ -27,8 +27,8 @@ __all__ = ["client_v1_mutants", "server_v1_mutants"]
 # -- connection variants (server and client): Rules edits (.edits) on a connection speaking 0 and 1 -----------
 
 
-def _rules(rules: Rules, versions: tuple[int, ...] | None = None) -> Callable[..., Connection]:
-    return edits.connection(rules, versions=versions)
+def _rules(rules: Rules, versions: tuple[int, ...] | None = None) -> dict[str, Any]:
+    return edits.peer_options(rules, versions=versions)
 
 
 # -- server handlers ---------------------------------------------------------------------------------------------
@@ -59,17 +59,13 @@ class ForgetsRefusal(StoreClient):
     def version_memory(self) -> dict[str, tuple[int, float]]:
         return {}
 
-    @version_memory.setter
-    def version_memory(self, value: dict[str, tuple[int, float]]) -> None:
-        pass
-
 
 class ResendsBatchNacks(StoreClient):
     """Records the accepted events of an answered batch, but leaves the NACKed ones pending (BRES-6, DELIV-11)."""
 
     async def on_batch_answered(self, session: PeerSession, answer: BatchAnswered) -> None:
         self.store.mark_acked_many(self.server_name, answer.acked_events)
-        self._check_synced()
+        self.check_synced()
 
 
 def _set(**options: Any) -> Callable[[Any], dict[str, Any]]:
@@ -83,25 +79,25 @@ def server_v1_mutants(mutant: type[Any]) -> tuple[Any, ...]:
         mutant("version-0-only", "refuses version 1 although the profile says it speaks it (--protocol-version 0)",
                ("server.v1.handshake.accepted", "server.v1.batch.ack"), serve={"protocol_version": 0}),
         mutant("refuses-version-0", "refuses version-0 requests on its version-1 port",
-               ("server.v1.handshake.version-0-same-port",), _set(connection_class=_rules(DEFAULT_RULES, versions=(1,)))),
+               ("server.v1.handshake.version-0-same-port",), _set(versions=(1,))),
         mutant("no-reader-schemas", "declares no reader schemas (--no-reader-schemas)", ("server.v1.readers.declared",),
                serve={"no_reader_schemas": True}),
         mutant("ignores-client-declaration", "publishes events the client did not declare it reads",
-               ("server.v1.readers.honours-client-declaration",), _set(connection_class=_rules(edits.ignores_declaration()))),
+               ("server.v1.readers.honours-client-declaration",), _set(**_rules(edits.ignores_declaration()))),
         mutant("acks-unreadable", "ACKs events whose schema it cannot read, alone or in a batch",
                ("server.v1.publish.unknown-schema", "server.v1.batch.partial-nack"), _set(handler_class=AcksUnreadable)),
         mutant("batch-result-shifted", "names each NACKed event of a batch one index too far",
-               ("server.v1.batch.partial-nack",), _set(connection_class=_rules(edits.batch_result_shifted()))),
+               ("server.v1.batch.partial-nack",), _set(**_rules(edits.batch_result_shifted()))),
         mutant("batch-ack-wrong-id", "ACKs a batch with message id + 1", ("server.v1.batch.ack",),
-               _set(connection_class=_rules(edits.batch_ack_wrong_id()))),
+               _set(**_rules(edits.batch_ack_wrong_id()))),
         mutant("oversized-batch-accepted", "accepts batches of up to 131,072 events",
                ("server.v1.batch.too-many-events",),
                _set(limits=Limits(max_batch_events=1 << 17), handler_class=AcksAnyBatch)),
         mutant("tolerant-v1", "ignores malformed and out-of-place frames on version-1 connections",
                ("server.v1.batch.too-many-events", "server.v1.batch.malformed", "server.v1.batch.duplicate-message-id"),
-               _set(connection_class=_rules(edits.tolerant()))),
+               _set(**_rules(edits.tolerant()))),
         mutant("batch-id-reused", "takes a second batch with an unanswered message id as a new batch",
-               ("server.v1.batch.duplicate-message-id",), _set(connection_class=_rules(edits.batch_id_reused()))),
+               ("server.v1.batch.duplicate-message-id",), _set(**_rules(edits.batch_id_reused()))),
         mutant("no-records-mode", "declares what it reads but cannot decode records-mode batches (no writer schemas)",
                ("server.v1.batch.records",), _set(record_schemas=None)),
     )
@@ -113,11 +109,11 @@ def client_v1_mutants(mutant: type[Any]) -> tuple[Any, ...]:
         mutant("no-fallback", "offers version 1 again after unsupported_protocol_version", ("client.v1.fallback",),
                {"handler_class": ForgetsRefusal}, version=1),
         mutant("ignores-declaration", "publishes events the server did not declare it reads",
-               ("client.v1.honours-declaration",), {"connection_class": _rules(edits.ignores_declaration())}, version=1),
+               ("client.v1.honours-declaration",), _rules(edits.ignores_declaration()), version=1),
         mutant("resends-batch-nacks", "publishes the NACKed events of a batch again", ("client.v1.batch-result",),
                {"handler_class": ResendsBatchNacks}, version=1),
         mutant("tolerant-v1", "ignores malformed and out-of-place frames on version-1 connections",
-               ("client.v1.batch-result-bad-index",), {"connection_class": _rules(edits.tolerant())}, version=1),
+               ("client.v1.batch-result-bad-index",), _rules(edits.tolerant()), version=1),
         mutant("batch-ack-wrong-id", "ACKs the server's batch with message id + 1", ("client.v1.batch-answered",),
-               {"connection_class": _rules(edits.batch_ack_wrong_id())}, version=1),
+               _rules(edits.batch_ack_wrong_id()), version=1),
     )

@@ -7,6 +7,7 @@ and randomness; everything below it takes those as arguments.
 from __future__ import annotations
 
 from .backoff import Backoff
+from .batching import BatchPolicy
 from .client import ClientHandler, SinkClient
 from .server import ServerHandler, SinkServer
 from .session import Answer, ConnectionLost, PeerSession
@@ -15,6 +16,7 @@ from .tls import client_context, peer_identity, server_context
 __all__ = [
     "Answer",
     "Backoff",
+    "BatchPolicy",
     "ClientHandler",
     "ConnectionLost",
     "PeerSession",

@@ -1,4 +1,8 @@
-"""SinkServer: accepts mutually authenticated TLS connections and drives one session each."""
+"""SinkServer: accepts mutually authenticated TLS connections and drives one session each.
+
+The protocol versions it accepts are a setting (``versions``, VER-6, VER-9):
+``(0,)`` by default, ``(0, 1)`` for version 0 and version 1 on one port.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,26 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from ..connection import DEFAULT_KEEPALIVE, Connection, Role, State
+from ..connection import DEFAULT_KEEPALIVE, DEFAULT_RULES, Connection, Role, Rules, State
 from ..events import (
+    BatchAnswered,
+    BatchReceived,
     ConnectionClosed,
     ConnectionEvent,
     EventReceived,
     HandshakeCompleted,
     HandshakeRequested,
+    ProtocolError,
     PublishAcked,
     PublishNacked,
 )
 from ..codec import Codec, codec_from_env
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import ConnectionRequest, ConnectionResponse, Event
+from ..records import RecordSchemas
+from .batching import count_batch, on_batch_by_event
 from .session import Answer, EventCallback, PeerSession
 from .tls import peer_identity
 
@@ -87,21 +96,58 @@ class ServerHandler:
     async def on_disconnect(self, session: PeerSession, client: str, closed: ConnectionClosed) -> None:
         """The session ended (``closed.unanswered`` were not delivered)."""
 
+    async def on_batch(self, session: PeerSession, client: str,
+                       events: tuple[Event, ...]) -> dict[int, tuple[bytes, bytes]]:
+        """A BATCH_PUBLISH from the client (version 1): store its events, return the NACKs by index.
+
+        The default processes the batch as its events one by one through
+        :meth:`on_event`, in batch order (BPUB-9); the answer goes after this returns (BPUB-11).
+        """
+        return await on_batch_by_event(self, session, client, events)
+
+    async def on_batch_answered(self, session: PeerSession, client: str, answer: BatchAnswered) -> None:
+        """The client answered a batch this server sent (BRES-6)."""
+
+    async def on_second_session(self, client: str, previous: PeerSession, session: PeerSession) -> None:
+        """``client`` completed a handshake on ``session`` while ``previous`` is still open.
+
+        The default closes ``previous``: the newest connection per client wins (DELIV-10).
+        """
+        log.info("replacing older connection", extra={"client": client})
+        await previous.close()
+
+    async def on_protocol_error(self, session: PeerSession, client: str, error: ProtocolError) -> None:
+        """The client broke the protocol; the connection closes once this returns (ERR-3, ERR-7).
+
+        The default does nothing (the session has logged the error already).
+        """
+
 
 class SinkServer:
-    """Accept loop, one :class:`PeerSession` per connection, newest connection per client wins (DELIV-10)."""
+    """Accept loop, one :class:`PeerSession` per connection, newest connection per client wins (DELIV-10).
+
+    Settings: ``versions`` the protocol versions accepted on this port (VER-6;
+    ``(0, 1)`` for both), ``record_schemas`` the writer schemas for batches in
+    records mode (RECORD-2), ``rules`` the connection's transition table (see
+    "Extending the connection" in the docs; the default is the protocol),
+    ``max_sessions`` an operational bound on connections served at once (further
+    accepted connections wait for a free place; None: no bound).
+    """
 
     def __init__(self, handler: ServerHandler, ssl_context: ssl.SSLContext | None, *,
-                 keepalive: float = DEFAULT_KEEPALIVE, limits: Limits = DEFAULT_LIMITS,
-                 message_id_start: Callable[[], int] | None = None,
-                 connection_class: Callable[..., Connection] = Connection, codec: Codec | None = None, serial: bool = False,
-                 tls_read_buffer: int | None = None) -> None:
-        # connection_class lets the conformance self-test run deliberately broken
-        # variants ("mutants") of this server; production code leaves the default.
-        self.connection_class = connection_class
+                 versions: Iterable[int] = (0,), keepalive: float = DEFAULT_KEEPALIVE, limits: Limits = DEFAULT_LIMITS,
+                 message_id_start: Callable[[], int] | None = None, codec: Codec | None = None,
+                 record_schemas: RecordSchemas | None = None, rules: Rules = DEFAULT_RULES,
+                 max_sessions: int | None = None, tls_read_buffer: int | None = None) -> None:
+        self.versions = tuple(sorted(set(versions)))
+        self.record_schemas = record_schemas
+        self.rules = rules
         # The fast codec unless SINK_CODEC=construct asks for the readable reference.
         self.codec = codec if codec is not None else codec_from_env()
-        self._serial = asyncio.Lock() if serial else None  # one connection at a time: a mutant, never a default
+        if max_sessions is not None and max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
+        self.max_sessions = max_sessions
+        self._places = asyncio.Semaphore(max_sessions) if max_sessions is not None else None
         # None: the module default (TLS_READ_BUFFER); 0: leave asyncio's own size.
         self.tls_read_buffer = TLS_READ_BUFFER if tls_read_buffer is None else tls_read_buffer
         self.handler = handler
@@ -113,7 +159,6 @@ class SinkServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self.sessions: dict[str, PeerSession] = {}  # client -> its current, handshaken session
         self._handshaken: set[PeerSession] = set()
-        self.replace_previous = True  # DELIV-10; only a conformance mutant turns it off
         self.stats_every = STATS_EVERY  # seconds between the per-connection counts in the log; 0: only at close
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -155,8 +200,8 @@ class SinkServer:
         assert task is not None
         self._tasks.add(task)
         try:
-            if self._serial is not None:
-                async with self._serial:
+            if self._places is not None:
+                async with self._places:
                     await self._serve(reader, writer)
             else:
                 await self._serve(reader, writer)
@@ -175,8 +220,9 @@ class SinkServer:
             writer.close()
             return
         loop = asyncio.get_running_loop()
-        connection = self.connection_class(Role.SERVER, now=loop.time(), message_id_start=self._message_id_start(),
-                                           keepalive=self.keepalive, limits=self.limits, codec=self.codec)
+        connection = Connection(Role.SERVER, now=loop.time(), message_id_start=self._message_id_start(),
+                                versions=self.versions, keepalive=self.keepalive, limits=self.limits, codec=self.codec,
+                                record_schemas=self.record_schemas, rules=self.rules)
         session = PeerSession(connection, reader, writer, self._on_event_for(client), peer=client, logger=log)
         log.info("connection", extra={"client": client, "address": str(address)})
         reporter = asyncio.create_task(self._report(session, client)) if self.stats_every else None
@@ -205,9 +251,8 @@ class SinkServer:
                 previous = self.sessions.get(client)
                 self.sessions[client] = session
                 self._handshaken.add(session)
-                if previous is not None and previous is not session and self.replace_previous:
-                    log.info("replacing older connection", extra={"client": client})  # DELIV-10
-                    await previous.close()
+                if previous is not None and previous is not session:
+                    await handler.on_second_session(client, previous, session)  # DELIV-10
                 await handler.on_connect(session, client)
             elif isinstance(event, EventReceived):
                 return await handler.on_event(session, client, event.event)
@@ -215,6 +260,19 @@ class SinkServer:
                 await handler.on_ack(session, client, event.event)
             elif isinstance(event, PublishNacked):
                 await handler.on_nack(session, client, event.event, event.machine_message, event.human_message)
+            elif isinstance(event, BatchReceived):
+                nacks = await handler.on_batch(session, client, event.events)
+                connection = session.connection
+                count_batch(session, len(event.events), len(nacks))
+                if connection.negotiated_version == 1 and event.message_id in connection.awaiting_batch_answer:
+                    connection.answer_batch(event.message_id, session.now(), nacks)  # BPUB-11: after storing
+                    await session._flush()
+            elif isinstance(event, BatchAnswered):
+                session.tally.peer_acked += len(event.events) - len(event.nacked)
+                session.tally.peer_nacked += len(event.nacked)
+                await handler.on_batch_answered(session, client, event)  # BRES-6
+            elif isinstance(event, ProtocolError):
+                await handler.on_protocol_error(session, client, event)
             return None
 
         return on_event

@@ -26,7 +26,7 @@ from ..store import EventStore
 from .client import ClientHandler
 from .server import ServerHandler
 from .session import Answer, ConnectionLost, PeerSession
-from .v1 import BatchPolicy, batches_allowed, in_flight_events, send_batches
+from .batching import BatchPolicy, batches_allowed, in_flight_events, send_batches
 
 __all__ = ["BatchPolicy", "Housekeeping", "OutboxPump", "ServerPolicy", "StoreServer", "StoreClient", "UNKNOWN_SCHEMA",
            "WELCOME_EVENT_TYPE", "registry_readers"]
@@ -131,6 +131,15 @@ class OutboxPump:
             except (asyncio.CancelledError, ConnectionLost):
                 pass
 
+    async def send(self, events: list[Event]) -> None:
+        """Send pending ``events`` one PUBLISH each (a version-0 session, or no batching policy).
+
+        An override point: an event stays pending until its answer is recorded
+        (``on_ack``/``on_nack`` of the handler), never when sent (DELIV-1).
+        """
+        for event in events:
+            await self.session.publish(event)
+
     def idle(self) -> bool:
         """Nothing pending beyond what is in flight, and nothing in flight."""
         return self.session.in_flight == 0 and self.store.lag(self.peer) == 0
@@ -148,8 +157,7 @@ class OutboxPump:
             limit = BATCH if policy is None else max(BATCH, policy.max_batch_size)
             events = self.store.pending(self.peer, limit=limit, exclude=in_flight)
             if policy is None:
-                for event in events:
-                    await self.session.publish(event)
+                await self.send(events)
             else:
                 # BPUB-8: what the peer declared it cannot read is not sent at all.
                 events = [e for e in events if connection.peer_can_read(e)]
@@ -240,10 +248,14 @@ class StoreServer(ServerHandler):
         for _ in range(self.policy.publish_on_connect):
             self.store.append(event_type_id=WELCOME_EVENT_TYPE, key=b"welcome/" + client.encode(), schema_version=1,
                               timestamp=int(self.clock()), event_data=b"hello " + client.encode())
-        pump = OutboxPump(self.store, client, session, poll=self.poll, housekeeping=self.housekeeping,
-                          batch_policy=self.batch_policy)
+        pump = self.new_pump(session, client)
         self.pumps[session] = pump
         pump.start()
+
+    def new_pump(self, session: PeerSession, client: str) -> OutboxPump:
+        """The outbox pump of a new session with ``client`` (an override point: a subclass of OutboxPump)."""
+        return OutboxPump(self.store, client, session, poll=self.poll, housekeeping=self.housekeeping,
+                          batch_policy=self.batch_policy)
 
     def notify(self, client: str) -> None:
         """New events for ``client`` were appended: publish them now rather than at the next poll."""
@@ -350,10 +362,14 @@ class StoreClient(ClientHandler):
     async def on_connect(self, session: PeerSession) -> None:
         self.store.subscribe(self.server_name)
         self.housekeeping.handshake(self.server_name)
-        self.pump = OutboxPump(self.store, self.server_name, session, poll=self.poll, housekeeping=self.housekeeping,
-                               batch_policy=self.batch_policy)
+        self.pump = self.new_pump(session)
         self.pump.start()
-        self._check_synced()
+        self.check_synced()
+
+    def new_pump(self, session: PeerSession) -> OutboxPump:
+        """The outbox pump of a new session (an override point: a subclass of OutboxPump)."""
+        return OutboxPump(self.store, self.server_name, session, poll=self.poll, housekeeping=self.housekeeping,
+                          batch_policy=self.batch_policy)
 
     async def on_refused(self, response: ConnectionResponse) -> None:
         """HS-17: kept for the operator, in memory and in the store (``sink status`` shows it)."""
@@ -372,7 +388,7 @@ class StoreClient(ClientHandler):
     async def on_ack(self, session: PeerSession, event: Event) -> None:
         self.housekeeping.seen(self.server_name)
         self.store.mark_acked(self.server_name, event)
-        self._check_synced()
+        self.check_synced()
 
     async def on_nack(self, session: PeerSession, event: Event, machine_message: bytes, human_message: bytes) -> None:
         self.housekeeping.seen(self.server_name)
@@ -380,7 +396,7 @@ class StoreClient(ClientHandler):
                                nacked_at=self.clock())
         log.warning("event refused", extra={"offset": event.offset, "machine_message": machine_message,
                                             "human_message": human_message})
-        self._check_synced()
+        self.check_synced()
 
     async def on_batch_answered(self, session: PeerSession, answer: BatchAnswered) -> None:
         """BRES-6: NACKed events of the batch are dead letters, every other one is delivered."""
@@ -388,7 +404,7 @@ class StoreClient(ClientHandler):
         _record_batch_answer(self.store, self.server_name, answer, self.clock())
         if answer.nacked:
             log.warning("events of a batch refused", extra={"refused": len(answer.nacked), "events": len(answer.events)})
-        self._check_synced()
+        self.check_synced()
 
     async def on_disconnect(self, closed: ConnectionClosed) -> None:
         if self.pump is not None:
@@ -396,7 +412,8 @@ class StoreClient(ClientHandler):
             self.pump = None
         self.housekeeping.flush(self.server_name)
 
-    def _check_synced(self) -> None:
+    def check_synced(self) -> None:
+        """Set or clear ``synced``: whether nothing is pending for the server (after an answer is recorded)."""
         if self.store.lag(self.server_name) == 0:
             self.synced.set()
         else:

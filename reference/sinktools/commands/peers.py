@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sinkproto.certs import DevPki, make_dev_pki
 from sinkproto.handshake import Quarantine
@@ -22,7 +23,6 @@ from sinkproto.messages import ConnectionResponse, Response
 from .ops import REFUSAL_HINTS
 from sinkproto.peers import SinkClient, SinkServer, client_context, server_context
 from sinkproto.peers.service import ServerPolicy, StoreClient, StoreServer, registry_readers
-from sinkproto.peers.v1 import SinkClientV1, SinkServerV1
 from sinkproto.records import RecordSchemas
 from sinkproto.schemas import default_registry
 from sinkproto.store import EventStore
@@ -49,6 +49,7 @@ class ServeSettings:
     protocol_version: int = 1  #: highest version accepted: 1 accepts 0 and 1 (VER-6), 0 refuses 1 (VER-9)
     schemas: str | None = None  #: schema registry folder (default: ./schemas, or above, or the kit's)
     no_reader_schemas: bool = False  #: store every event, declare no reader schemas
+    max_sessions: int | None = None  #: connections served at once; further accepted ones wait (None: no bound)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,7 +130,6 @@ def build_server(settings: ServeSettings, **server_options: object) -> tuple[Sin
                           publish_on_connect=settings.publish_on_connect,
                           readers=None if registry is None else registry_readers(registry))
     handler_class = server_options.pop("handler_class", StoreServer)
-    replace_previous = bool(server_options.pop("replace_previous", True))
     plaintext = server_options.pop("plaintext", False)  # only a conformance mutant speaks without TLS
     given_context = server_options.pop("ssl_context", None)
     context = None if plaintext else (given_context or server_context(cert=pki.server_cert, key=pki.server_key,
@@ -138,9 +138,11 @@ def build_server(settings: ServeSettings, **server_options: object) -> tuple[Sin
     record_schemas = None if registry is None else RecordSchemas.from_registry(registry)
     if "record_schemas" in server_options:  # a conformance mutant's own choice
         record_schemas = server_options.pop("record_schemas")  # type: ignore[assignment]
-    server = SinkServerV1(handler_class(store, policy), context, version=settings.protocol_version,  # type: ignore[operator]
-                          keepalive=settings.keepalive, record_schemas=record_schemas, **server_options)
-    server.replace_previous = replace_previous
+    versions = server_options.pop("versions", tuple(range(settings.protocol_version + 1)))  # VER-6, VER-9
+    options: dict[str, Any] = {"keepalive": settings.keepalive, "record_schemas": record_schemas,
+                               "max_sessions": settings.max_sessions, **server_options}
+    server = SinkServer(handler_class(store, policy), context, versions=versions,  # type: ignore[operator, arg-type]
+                        **options)
     return server, store
 
 
@@ -170,14 +172,12 @@ async def _sync(settings: ClientSettings, store: EventStore, *, until_synced: bo
     dead_before = len(store.dead_letters(f"{host}:{port}"))
     handler = handler_class(store, server_name=f"{host}:{port}", app_version=settings.app_version.encode())
     context = client_context(ca=pki.ca, cert=pki.client_cert(settings.name), key=pki.client_key(settings.name))
-    if settings.protocol_version == 1:  # VER-1, VER-2: offers 1, falls back to 0 per server
-        client: SinkClient = SinkClientV1(handler, context, host, port, server_hostname=settings.server_hostname,
-                                          keepalive=settings.keepalive,
-                                          record_schemas=RecordSchemas.from_registry(default_registry()),
-                                          **client_options)  # type: ignore[arg-type]
-    else:
-        client = SinkClient(handler, context, host, port, server_hostname=settings.server_hostname,
-                            keepalive=settings.keepalive, **client_options)  # type: ignore[arg-type]
+    # VER-1, VER-2: with version 1 it offers 1 and falls back to 0 per server
+    record_schemas = RecordSchemas.from_registry(default_registry()) if settings.protocol_version == 1 else None
+    versions = client_options.pop("versions", tuple(range(settings.protocol_version + 1)))
+    client = SinkClient(handler, context, host, port, versions=versions,  # type: ignore[arg-type]
+                        server_hostname=settings.server_hostname, keepalive=settings.keepalive,
+                        record_schemas=record_schemas, **client_options)  # type: ignore[arg-type]
     runner = asyncio.create_task(client.run())
     total = store.lag(handler.server_name)
     seen = 0  # refusals already reported: each refused attempt is reported once
@@ -218,7 +218,7 @@ async def _sync(settings: ClientSettings, store: EventStore, *, until_synced: bo
 
 def _is_fallback(client: SinkClient, response: ConnectionResponse) -> bool:
     """A version-1 client's refused offer: it offers version 0 next (VER-2, HS-21), nothing for the operator."""
-    return isinstance(client, SinkClientV1) and client.fell_back(response) is not None
+    return client.fell_back(response) is not None
 
 
 def _refusal_text(client: SinkClient, response: ConnectionResponse, *, fallback: bool, count: int, stops: bool) -> str:
@@ -227,7 +227,7 @@ def _refusal_text(client: SinkClient, response: ConnectionResponse, *, fallback:
     ``count``: refusals so far in this run; the hint is given with the first one only.
     """
     name = response.response.wire_name
-    versions = client.fell_back(response) if fallback and isinstance(client, SinkClientV1) else None
+    versions = client.fell_back(response) if fallback else None
     if versions is not None:
         return f"sink: the server refused protocol version {versions[0]} ({name}); fell back to version {versions[1]}"
     messages = [m.decode("utf-8", "replace") for m in (response.machine_message, response.human_message) if m]

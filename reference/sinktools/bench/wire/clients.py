@@ -178,7 +178,7 @@ class RecordingConnectionV1(Connection):
 
 
 class SinkV1BenchClient(SinkBenchClient):
-    """The reference version-1 client session (Connection speaking versions 0 and 1 + PeerSession) against SinkServerV1.
+    """The reference version-1 client session (Connection speaking versions 0 and 1 + PeerSession) against SinkServer(versions=(0, 1)).
 
     One event and one by one are PUBLISH frames, as in version 0; the 100
     events in one message are one BATCH_PUBLISH in profile order, the

@@ -1,7 +1,7 @@
 """``sink bench wire``: bytes on the wire for the same events over Sink v0 and v1, MQTT, HTTP and CoAP.
 
 Real servers on loopback, started here: the reference Sink servers
-(:class:`~sinkproto.peers.SinkServer`, and ``SinkServerV1`` for v1), Debian's mosquitto broker, a
+(:class:`~sinkproto.peers.SinkServer`, with ``versions=(0, 1)`` for v1), Debian's mosquitto broker, a
 stdlib HTTP/1.1 server, an aiocoap CoAP server. Real clients: the
 reference Sink client session, paho-mqtt, ``http.client``, aiocoap.
 
@@ -28,7 +28,7 @@ the 100 encodings, each length-prefixed (a JSON array for JSON). Sink v0
 has no batch frame: that cell is n/a, and the column batch is shown
 as a size computed offline. Sink v1 (the reference version-1 session,
 :class:`~sinkproto.connection.Connection` with ``versions=(0, 1)``, against
-:class:`~sinkproto.peers.v1.SinkServerV1`) sends single events as PUBLISH,
+:class:`~sinkproto.peers.SinkServer` with ``versions=(0, 1)``) sends single events as PUBLISH,
 like v0, and the 100 as one BATCH_PUBLISH in profile order, the encoder
 picking the smallest batch v1 (CODEC-5), answered by one ACK; a second
 table compares its all-in bytes per event with v0 and MQTT 5.

@@ -22,9 +22,8 @@ __all__ = ["start_coap_server", "start_http_server", "start_mosquitto", "start_s
 
 
 async def start_sink_server(port: int, context: ssl.SSLContext | None, v1: V1Setup | None = None) -> Any:
-    """The reference server: SinkServer (version 0), or with ``v1`` SinkServerV1 accepting versions 0 and 1."""
+    """The reference server: SinkServer speaking version 0, or with ``v1`` accepting versions 0 and 1."""
     from sinkproto.peers import ServerHandler, SinkServer
-    from sinkproto.peers.v1 import SinkServerV1
 
     class Handler(ServerHandler):
         def anonymous(self) -> str | None:
@@ -38,7 +37,7 @@ async def start_sink_server(port: int, context: ssl.SSLContext | None, v1: V1Set
     if v1 is None:
         server = SinkServer(Handler(), context)
     else:
-        server = SinkServerV1(Handler(), context, version=1, codec=v1.codec, record_schemas=v1.schemas)
+        server = SinkServer(Handler(), context, versions=(0, 1), codec=v1.codec, record_schemas=v1.schemas)
     await server.start(HOST, port)
     return server
 
