@@ -19,13 +19,28 @@ from sinkproto import (
     decode_frame,
     encode_frame,
 )
+from sinkproto import construct_codec
 from sinkproto.errors import DecodeError
+from sinkproto.readers import ReaderSchemas
 
+from .craft import (
+    ACK, BATCH_PUBLISH, BATCH_RESULT, NACK, PONG, PUBLISH, decode_v1, describe_v1, frame_type, message_id_of,
+)
 from .model import CheckFailed, Unsupported, WireRecord
 from .profile import Profile
 from .wire import Wire, describe_frame
 
-__all__ = ["RunState", "CaseContext"]
+__all__ = [
+    "RunState", "CaseContext",
+    # version 1 (CONN-8, VER-6, BPUB-2): on a version-1 connection the peer's own traffic includes
+    # BATCH_PUBLISH frames, which these helpers ACK in the background like PUBLISH frames
+    "expect_batch_answer",
+    "expect_closed_v1",
+    "open_session_v1",
+    "recv_v1",
+    "request_v1",
+    "unreadable_pair",
+]
 
 
 @dataclass
@@ -245,3 +260,85 @@ class CaseContext:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(self.t(seconds))
+
+
+# -- version 1, server mode: the runner is a version-1 client -------------------------------------------
+
+
+def request_v1(ctx: CaseContext, *, server_instance_id: int | None,
+               reader_schemas: ReaderSchemas | None = None) -> bytes:
+    """A version-1 connection request (CONN-8) as the profile's main identity."""
+    return construct_codec.encode_frame(ConnectionRequest(
+        version=1, app_version=ctx.profile.app_version, client_instance_id=ctx.profile.client_instance_id,
+        server_instance_id=server_instance_id, reader_schemas=reader_schemas), version=1)
+
+
+async def recv_v1(ctx: CaseContext, wire: Wire, what: str, timeout: float = 5.0) -> bytes:
+    """The next frame that is not the server's own traffic: its PUBLISH and BATCH_PUBLISH frames are ACKed."""
+    async def background(frame: bytes) -> bool:
+        if frame_type(frame) in (PUBLISH, BATCH_PUBLISH) and len(frame) >= 2:
+            await wire.send_frame(construct_codec.encode_frame(Ack(message_id=message_id_of(frame)), version=1))
+            return True
+        return False
+
+    return await wire.next_frame(what, ctx.t(timeout), background)
+
+
+async def open_session_v1(ctx: CaseContext, *, name: str | None = None,
+                          reader_schemas: ReaderSchemas | None = None) -> tuple[Wire, ConnectionResponse]:
+    """A version-1 connection of the main identity whose handshake completed with `connected` (VER-6, CONN-11)."""
+    server_id = await ctx.learn_server_instance_id()
+    wire = await ctx.connect(name=name or "v1")
+    await wire.send_frame(request_v1(ctx, server_instance_id=server_id, reader_schemas=reader_schemas))
+    frame = await recv_v1(ctx, wire, "the response to a version-1 request", ctx.prompt() / ctx.scale)
+    response = decode_v1(frame)
+    if not isinstance(response, ConnectionResponse):
+        raise CheckFailed(f"{describe_v1(frame)} instead of a connection response")
+    if response.response is Response.UNSUPPORTED_PROTOCOL_VERSION:
+        raise CheckFailed("unsupported_protocol_version to a version-1 request, although the profile's "
+                          "versions include 1")
+    if response.response is not Response.CONNECTED:
+        raise CheckFailed(f"{response.response.wire_name} to a known client's version-1 request (expected connected)")
+    return wire, response
+
+
+async def expect_closed_v1(ctx: CaseContext, wire: Wire, why: str, *, message_id: int | None = None) -> list[bytes]:
+    """The server must close promptly. Its own PUBLISH/BATCH_PUBLISH frames are tolerated; any other frame is not,
+    except, with ``message_id``, one answer (ACK, NACK, BATCH_RESULT) carrying it. Returns the answers seen."""
+    closed, frames = await wire.expect_close(ctx.prompt())
+    answers: list[bytes] = []
+    for frame in frames:
+        kind = frame_type(frame)
+        if kind in (PUBLISH, BATCH_PUBLISH):
+            continue
+        if message_id is not None and kind in (ACK, NACK, BATCH_RESULT) and message_id_of(frame) == message_id \
+                and not answers:
+            answers.append(frame)
+            continue
+        raise CheckFailed(f"{why}: sent {describe_v1(frame)} instead of closing")
+    if not closed:
+        raise CheckFailed(f"{why}: the connection was still open after {ctx.prompt():.1f} s")
+    return answers
+
+
+async def expect_batch_answer(ctx: CaseContext, wire: Wire, message_id: int, what: str = "") -> object:
+    """The next answer to our frames: it must carry ``message_id`` (an ACK, NACK or BATCH_RESULT, decoded)."""
+    while True:
+        frame = await recv_v1(ctx, wire, what or f"the answer to BATCH_PUBLISH {message_id}")
+        kind = frame_type(frame)
+        if kind == PONG:
+            continue
+        if kind not in (ACK, NACK, BATCH_RESULT) or message_id_of(frame) != message_id:
+            raise CheckFailed(f"{describe_v1(frame)} instead of the answer to BATCH_PUBLISH {message_id}")
+        return decode_v1(frame)
+
+
+def unreadable_pair(ctx: CaseContext, response: ConnectionResponse) -> tuple[int, int]:
+    """A pair the server cannot read: outside its declaration (SNEG-3), or the profile's ``unreadable_schema``."""
+    declared = response.reader_schemas
+    if declared is not None:
+        type_id, versions = declared.entries[-1]
+        return (type_id, versions[-1] + 1) if versions[-1] < (1 << 64) - 1 else (type_id + 1, 0)
+    if ctx.profile.unreadable_schema is not None:
+        return ctx.profile.unreadable_schema
+    raise Unsupported("the server declared no reader schemas and the profile names no unreadable_schema")

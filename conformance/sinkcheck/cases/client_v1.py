@@ -30,7 +30,7 @@ from sinkproto.messages import BatchPublish, BatchResult, BatchResultEntry
 from sinkproto.readers import ReaderSchemas
 
 from ..client_context import ClientCaseContext
-from ..context_v1 import (
+from ..craft import (
     ACK,
     BATCH_PUBLISH,
     BATCH_RESULT,

@@ -17,8 +17,15 @@ from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
 from sinkproto.stream import frame_bytes
 
-from ..context import CaseContext
-from ..context_v1 import (
+from ..context import (
+    CaseContext,
+    expect_batch_answer,
+    expect_closed_v1,
+    open_session_v1,
+    recv_v1,
+    unreadable_pair,
+)
+from ..craft import (
     ACK,
     BATCH_PUBLISH,
     BATCH_RESULT,
@@ -28,16 +35,11 @@ from ..context_v1 import (
     batch_frame,
     describe_v1,
     describe_value,
-    expect_batch_answer,
-    expect_closed_v1,
     frame_type,
     kit_schemas,
     message_id_of,
-    open_session_v1,
     oversized_batch,
     readable_pair,
-    recv_v1,
-    unreadable_pair,
 )
 from ..model import CheckFailed, Level, Unsupported
 from ..wire import Wire
