@@ -1,8 +1,10 @@
 """What a fuzz target is, and where the targets are found.
 
-A target is one module in ``fuzz/targets/`` that defines ``TARGET``. Its
-module must stay cheap to import and must not import the code under test at
-module level: the harness imports the code under test inside
+A target is defined by one module in ``fuzz/targets/``: ``TARGET``, named
+as the module, or ``TARGETS``, several targets built from one check (the
+``frame`` and ``batch`` modules define one target per protocol version,
+e.g. ``frame`` and ``frame_v1``). Its module must stay cheap to import
+and must not import the code under test at module level: the harness imports the code under test inside
 ``atheris.instrument_imports`` (only modules imported there get coverage
 instrumentation), so the heavy imports happen in ``Target.setup``, which
 returns the function libFuzzer calls with each input.
@@ -79,23 +81,50 @@ class Target:
     libfuzzer_args: tuple[str, ...] = field(default=())
 
 
-def target_names(*, include_private: bool = False) -> list[str]:
+def _modules(*, include_private: bool) -> list[str]:
     from . import targets
 
     names = [m.name for m in pkgutil.iter_modules(targets.__path__)]
     return sorted(n for n in names if include_private or not n.startswith("_"))
 
 
+def _module_targets(module_name: str) -> tuple[Target, ...]:
+    """The targets one module defines: ``TARGET``, or ``TARGETS`` (one per protocol version, say)."""
+    module = importlib.import_module(f"fuzz.targets.{module_name}")
+    found = getattr(module, "TARGETS", None)
+    if found is None:
+        found = (getattr(module, "TARGET", None),)
+    if not found or not all(isinstance(t, Target) for t in found):
+        raise TypeError(
+            f"fuzz/targets/{module_name}.py must define TARGET = Target(...) or TARGETS = (Target(...), ...)"
+        )
+    return tuple(found)
+
+
+def _registry(*, include_private: bool) -> dict[str, Target]:
+    out: dict[str, Target] = {}
+    for module_name in _modules(include_private=include_private):
+        for target in _module_targets(module_name):
+            if target.name in out:
+                raise ValueError(f"fuzz/targets/{module_name}.py: a second target named {target.name!r}")
+            out[target.name] = target
+    return out
+
+
+def target_names(*, include_private: bool = False) -> list[str]:
+    return sorted(_registry(include_private=include_private))
+
+
 def get_target(name: str) -> Target:
-    if name not in target_names(include_private=True):
-        raise KeyError(f"no fuzz target {name!r}; known: {', '.join(target_names())}")
-    module = importlib.import_module(f"fuzz.targets.{name}")
-    target = getattr(module, "TARGET", None)
-    if not isinstance(target, Target):
-        raise TypeError(f"fuzz/targets/{name}.py must define TARGET = Target(...)")
-    if target.name != name:
-        raise ValueError(f"fuzz/targets/{name}.py: TARGET.name is {target.name!r}, must be the module name")
-    return target
+    if name not in _modules(include_private=True):
+        registry = _registry(include_private=True)
+        if name not in registry:
+            raise KeyError(f"no fuzz target {name!r}; known: {', '.join(target_names())}")
+        return registry[name]
+    by_name = {t.name: t for t in _module_targets(name)}
+    if name not in by_name:
+        raise ValueError(f"fuzz/targets/{name}.py: no target named {name!r}, the module name")
+    return by_name[name]
 
 
 def all_targets() -> list[Target]:

@@ -1,4 +1,4 @@
-"""One module per fuzz target; each defines ``TARGET`` (see fuzz/target.py).
+"""Fuzz target modules; each defines ``TARGET``, or ``TARGETS`` (one per protocol version in ``frame`` and ``batch``; see fuzz/target.py).
 
 Adding a target is adding a file here: ``python -m fuzz list`` finds it,
 ``python -m fuzz run`` runs it, the CI smoke test and the regression replay
