@@ -53,6 +53,7 @@ from ..wire import CLOSED, Wire, describe_frame
 from .loop import run_fuzz
 from .session_file import Finding, finding_document, load_sessions
 from .settings import FuzzClientCommand, FuzzSettings, ReplayCommand
+from .supervisor import drain_exchange
 
 __all__ = ["ClientTarget", "client_document", "client_seed_sessions", "fuzz_client", "replay_client"]
 
@@ -258,36 +259,13 @@ class ClientTarget:
                     sent.append(write)
                     if wire.closed:
                         break
-                received.extend(await self._drain(wire, pings))
+                received.extend(await drain_exchange(wire, self.settings, pings))  # its PUBLISHes stay unanswered (DELIV-1)
             finally:
                 await wire.close()
             steps.extend({"connection": index, "direction": "sent", "hex": w.data.hex(), "delay": w.delay}
                          for w in sent)
             steps.extend({"connection": index, "direction": "received", "hex": h, "delay": 0.0} for h in received)
         return steps
-
-    async def _drain(self, wire: Wire, pings: int) -> list[str]:
-        """Read until the client closes, PONGs the session's last PING, stays quiet, or the limit passes.
-        Its PUBLISHes are left unanswered: it sends them again on its next connection (DELIV-1)."""
-        deadline = self.loop.time() + self.settings.exchange_limit
-        seen: list[str] = []
-        pongs = 0
-        while not wire.closed:
-            remaining = deadline - self.loop.time()
-            if remaining <= 0:
-                break
-            try:
-                frame = await wire.recv_frame(min(self.settings.quiet, remaining))
-            except TimeoutError:
-                break
-            if frame is CLOSED:
-                break
-            seen.append(frame.hex())
-            if frame[:1] and frame[0] >> 4 == PONG:
-                pongs += 1
-                if pongs >= max(1, pings):
-                    break
-        return seen
 
 
 def _decode(frame: bytes) -> object | None:

@@ -35,7 +35,7 @@ from ..profile import Profile
 from .loop import run_fuzz
 from .session_file import finding_document, load_sessions
 from .settings import FuzzServerCommand, FuzzSettings
-from .supervisor import PeerProcess
+from .supervisor import PeerProcess, drain_exchange
 
 __all__ = ["PING_BYTES", "Target", "fuzz_server", "replay", "replay_server"]
 
@@ -102,33 +102,13 @@ class Target:
                 await wire.send_raw(write.data, describe="fuzzed write")
                 if wire.closed:
                     break
-            await self._drain(wire, pings)
+            await drain_exchange(wire, self.settings, pings)
             await wire.close()
             for record in ctx.log:
                 if record.direction in ("sent", "received"):
                     steps.append({"connection": index, "direction": record.direction, "hex": record.hex,
                                   "delay": 0.0})
         return steps
-
-    async def _drain(self, wire: Any, pings: int) -> None:
-        """Read until the server closes, PONGs the session's last PING, stays quiet, or the limit passes."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.exchange_limit
-        pongs = 0
-        while not wire.closed:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            try:
-                frame = await wire.recv_frame(min(self.settings.quiet, remaining))
-            except TimeoutError:
-                return
-            if frame is None:
-                return
-            if frame[:1] and frame[0] >> 4 == 6:
-                pongs += 1
-                if pongs >= max(1, pings):
-                    return
 
 
 def replay(target: Target, document: dict[str, Any]) -> str | None:

@@ -4,6 +4,7 @@ started with ``--exec``, :class:`PeerProcess`)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,6 +17,8 @@ from ..context import RunState
 from ..fuzz_mutations import Session
 from ..paths import peer_environment
 from ..profile import Profile
+from ..wire import CLOSED
+from .settings import FuzzSettings
 
 __all__ = ["FuzzTarget", "Peer", "PeerProcess"]
 
@@ -90,3 +93,31 @@ class PeerProcess:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+PONG = 6  # frame type of PONG (FRAME-1): the answer that ends an exchange
+
+
+async def drain_exchange(wire: Any, settings: FuzzSettings, pings: int) -> list[str]:
+    """Read until the peer closes, PONGs the session's last PING, stays quiet, or the exchange limit passes:
+    the frames read, as hex. Both roles end an exchange this way (a PING after each session marks its end)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.exchange_limit
+    seen: list[str] = []
+    pongs = 0
+    while not wire.closed:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        try:
+            frame = await wire.recv_frame(min(settings.quiet, remaining))
+        except TimeoutError:
+            break
+        if frame is CLOSED:
+            break
+        seen.append(frame.hex())
+        if frame[:1] and frame[0] >> 4 == PONG:
+            pongs += 1
+            if pongs >= max(1, pings):
+                break
+    return seen
