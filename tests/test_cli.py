@@ -21,7 +21,7 @@ from sinktest import ROOT, covers
 
 import sinkcheck.cli
 import sinktools.cli
-from sinktools._clihelp import COMMON_EXIT_CODES, HelpFormatter, commands, exit_codes_markdown
+from sinktools.clihelp import COMMON_EXIT_CODES, HelpFormatter, commands, exit_codes_markdown
 from sinkproto.certs import make_dev_pki
 from sinktools.cli import main as sink_main
 from sinkproto.store import EventStore

@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     _codec_command(sub)
     _load_command(sub)
     _fuzz_commands(sub)
-    from sinktools._clihelp import apply_exit_codes
+    from sinktools.clihelp import apply_exit_codes
 
     apply_exit_codes(parser, EXIT_CODES)
     return parser
@@ -461,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hidden = build_hidden_parser().parse_args(words)
         return int(hidden.func(hidden))
     args = build_parser().parse_args(words)
-    from sinktools._clihelp import run_main
+    from sinktools.clihelp import run_main
 
     from .console import route_asyncio_log
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from sinkproto import __version__
 from sinkproto.errors import SinkError
 
-from ._clihelp import apply_exit_codes, run_main
+from .clihelp import apply_exit_codes, run_main
 from .commands.decode import DECODE_KINDS
 from .commands.peers import ConnectSettings, PublishSettings, ServeSettings
 
@@ -34,7 +34,7 @@ __all__ = ["main", "build_parser", "EXIT_CODES", "add_connect_options", "add_ser
 _ERROR = (1, "an error (the message says what: a store, a certificate, an address...)")
 _NO_STORE = (1, "--db is not an existing event store")
 #: Each command's exit statuses, shown at the end of its --help and on docs/tools/cli.md (the shared ones,
-#: 2 usage, 130 interrupted, 141 output closed, are in sinktools._clihelp.COMMON_EXIT_CODES).
+#: 2 usage, 130 interrupted, 141 output closed, are in sinktools.clihelp.COMMON_EXIT_CODES).
 EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
     "": ((0, "success"), _ERROR),
     "vectors regenerate": ((0, "the vectors were written (with --dry-run: what would change was printed)"),
