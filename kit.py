@@ -60,8 +60,10 @@ def ensure_system_packages() -> None:
     if not missing:
         return
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        print(f"kit: missing system packages {missing}; install them (Debian: apt-get install {' '.join(missing)})",
-              flush=True)
+        print(
+            f"kit: missing system packages {missing}; install them (Debian: apt-get install {' '.join(missing)})",
+            flush=True,
+        )
         return
     print(f"kit: installing {missing} with apt-get", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -81,8 +83,17 @@ def main(argv: list[str]) -> int:
         # subprocess on loopback), then every mutant; reports land in reports/.
         reports = ROOT / "reports"
         reports.mkdir(exist_ok=True)
-        return _run(BIN / "sink-check", "selftest", "--json", reports / "sink-check.json",
-                    "--junit", reports / "sink-check.junit.xml", "--html", reports / "sink-check.html", *rest)
+        return _run(
+            BIN / "sink-check",
+            "selftest",
+            "--json",
+            reports / "sink-check.json",
+            "--junit",
+            reports / "sink-check.junit.xml",
+            "--html",
+            reports / "sink-check.html",
+            *rest,
+        )
     if job == "test":
         ensure_system_packages()
         return _run(BIN / "python", "-m", "pytest", *rest)

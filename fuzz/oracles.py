@@ -24,13 +24,25 @@ from sinkproto.errors import ERROR_CLASSES
 
 from .target import ROOT, Finding
 
-__all__ = ["REQUIREMENT_IDS", "REQUIREMENT_IDS_V1", "decode_or_none", "check_error", "check_roundtrip", "check_tighter", "TIGHT_VARINTS", "STRICT_UTF8"]
+__all__ = [
+    "REQUIREMENT_IDS",
+    "REQUIREMENT_IDS_V1",
+    "decode_or_none",
+    "check_error",
+    "check_roundtrip",
+    "check_tighter",
+    "TIGHT_VARINTS",
+    "STRICT_UTF8",
+]
 
 V = TypeVar("V")
 Decoder = Callable[[bytes, Limits], V]
 
+
 def _registry(version: str) -> frozenset[str]:
-    return frozenset(r["id"] for r in tomllib.loads((ROOT / "spec" / version / "requirements.toml").read_text())["requirement"])
+    return frozenset(
+        r["id"] for r in tomllib.loads((ROOT / "spec" / version / "requirements.toml").read_text())["requirement"]
+    )
 
 
 REQUIREMENT_IDS = _registry("v0")

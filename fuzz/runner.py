@@ -120,7 +120,12 @@ def run_target(target: Target, options: RunOptions) -> TargetResult:
         target.prepare()
     # The first corpus folder receives new inputs; the seed folder is only read.
     command = [
-        sys.executable, "-m", "fuzz.harness", target.name, str(corpus), str(seeds),
+        sys.executable,
+        "-m",
+        "fuzz.harness",
+        target.name,
+        str(corpus),
+        str(seeds),
         f"-max_total_time={options.seconds}",
         f"-timeout={options.timeout}",
         f"-rss_limit_mb={options.rss_limit_mb}",
@@ -129,7 +134,7 @@ def run_target(target: Target, options: RunOptions) -> TargetResult:
         f"-artifact_prefix={artifacts}/",
         "-print_final_stats=1",
         *target.libfuzzer_args,
-    ]  # fmt: skip
+    ]
     if options.seed is not None:
         command.append(f"-seed={options.seed}")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
@@ -144,7 +149,9 @@ def run_target(target: Target, options: RunOptions) -> TargetResult:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            result.findings.append(FindingReport("timeout", f"the fuzzing process ran past {deadline} s and was killed"))
+            result.findings.append(
+                FindingReport("timeout", f"the fuzzing process ran past {deadline} s and was killed")
+            )
     result.seconds = round(time.monotonic() - started, 1)
     text = log.read_text(errors="replace")
     for artifact in parse_output(text, result):
@@ -170,12 +177,23 @@ def run_all(targets: list[Target], options: RunOptions) -> list[TargetResult]:
 def format_table(results: list[TargetResult]) -> str:
     header = ("target", "seconds", "executions", "exec/s", "cov", "ft", "corpus", "findings")
     rows = [header] + [
-        (r.target, f"{r.seconds:.0f}", str(r.executions), str(r.execs_per_sec), str(r.cov), str(r.ft),
-         str(r.corpus), str(len(r.findings)))
+        (
+            r.target,
+            f"{r.seconds:.0f}",
+            str(r.executions),
+            str(r.execs_per_sec),
+            str(r.cov),
+            str(r.ft),
+            str(r.corpus),
+            str(len(r.findings)),
+        )
         for r in results
-    ]  # fmt: skip
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
     for r in results:
         for f in r.findings:
             where = f" -> {f.regression}" if f.regression else ""

@@ -20,15 +20,35 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-KEY_PAGES = ("/", "/spec/v0/frames/", "/spec/v0/batch/", "/spec/v0/requirements-index/", "/vectors/reference/",
-             "/format/", "/guides/first-sync/", "/reference/connection/")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+KEY_PAGES = (
+    "/",
+    "/spec/v0/frames/",
+    "/spec/v0/batch/",
+    "/spec/v0/requirements-index/",
+    "/vectors/reference/",
+    "/format/",
+    "/guides/first-sync/",
+    "/reference/connection/",
+)
 
 
 def build_site(out: Path) -> None:
-    build = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], cwd=ROOT,
-                           capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if build.returncode != 0:
         raise RuntimeError(f"mkdocs build --strict failed:\n{build.stdout}\n{build.stderr}")
 
@@ -85,7 +105,9 @@ def browser_page(base: str) -> Iterator[tuple[Any, Visit]]:
                 route.abort()
 
         page.route("**/*", route)
-        page.on("console", lambda m: visit.console_errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+        page.on(
+            "console", lambda m: visit.console_errors.append(f"{page.url}: {m.text}") if m.type == "error" else None
+        )
         page.on("response", lambda r: visit.bad_responses.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         try:
             yield page, visit

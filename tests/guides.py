@@ -83,7 +83,9 @@ def parse(path: Path) -> Document:
     pending: dict[str, str] = {}
     pending_start: int | None = None
     last_run_end: int | None = None  # where the previous run block ended, for output blocks right after it
-    events = sorted([(r.start, "fence", r) for r in fences] + [(r.start, "directive", r) for r in directives], key=lambda e: e[0])
+    events = sorted(
+        [(r.start, "fence", r) for r in fences] + [(r.start, "directive", r) for r in directives], key=lambda e: e[0]
+    )
     for start, what, region in events:
         if what == "directive":
             options = _options(str(region.lexemes["arguments"]))
@@ -100,7 +102,11 @@ def parse(path: Path) -> Document:
             continue
         language = str(region.lexemes["language"])
         source = str(region.lexemes["source"])
-        attached = pending if pending_start is not None and not document.text[_end_of(document, pending_start):start].strip() else {}
+        attached = (
+            pending
+            if pending_start is not None and not document.text[_end_of(document, pending_start) : start].strip()
+            else {}
+        )
         begin = pending_start if attached else start
         pending, pending_start = {}, None
         if "skip" in attached:
@@ -108,8 +114,9 @@ def parse(path: Path) -> Document:
         elif language in RUN_LANGUAGES:
             document.add(_region(document, begin, region.end, Step(language, source, attached)))
             last_run_end = region.end
-        elif "output" in attached or (language == "text" and last_run_end is not None
-                                      and not document.text[last_run_end:start].strip()):
+        elif "output" in attached or (
+            language == "text" and last_run_end is not None and not document.text[last_run_end:start].strip()
+        ):
             document.add(_region(document, begin, region.end, Step("output", source, attached)))
     return document
 
@@ -182,14 +189,20 @@ class GuideRun:
         self.last_stderr = ""
         self.last_background: Background | None = None
         self.failed_at: int | None = None
-        self.env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200",
-                    "PYTHONUNBUFFERED": "1"}  # both streams in the order a terminal shows them
+        self.env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "COLUMNS": "200",
+            "PYTHONUNBUFFERED": "1",
+        }  # both streams in the order a terminal shows them
         for name in ("SINK_CODEC", "VIRTUAL_ENV"):
             self.env.pop(name, None)
         if folder_kind == "checkout":
             self._copy_checkout()
             # The checkout's own code, as its editable install would run it (the page may change it).
-            self.env["PYTHONPATH"] = os.pathsep.join(str(self.folder / p) for p in ("reference", "conformance", "tests"))
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                str(self.folder / p) for p in ("reference", "conformance", "tests")
+            )
         elif folder_kind == "empty":
             self.folder.mkdir()
         else:
@@ -198,8 +211,16 @@ class GuideRun:
 
     def _copy_checkout(self) -> None:
         """The files of the checkout (committed, changed and new, not ignored), as a fresh git repository."""
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                                capture_output=True, check=True).stdout.decode().split("\0")
+        listed = (
+            subprocess.run(
+                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            )
+            .stdout.decode()
+            .split("\0")
+        )
         for name in filter(None, listed):
             source = ROOT / name
             if source.is_file():
@@ -221,8 +242,15 @@ class GuideRun:
         if language != "python":  # a `cd` in one block holds for the next ones, as in the reader's shell
             script += f"\nbuiltin pwd > {shlex.quote(str(where))}\n"
         try:
-            done = subprocess.run(argv, input=script.encode(), cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT if merged else subprocess.PIPE, timeout=timeout)
+            done = subprocess.run(
+                argv,
+                input=script.encode(),
+                cwd=self.cwd,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired as exc:
             return -1, (exc.stdout or b"").decode(errors="replace"), f"[guide: timed out after {timeout:g} s]"
         if where.exists():
@@ -233,8 +261,14 @@ class GuideRun:
     def start(self, command: str, line: int, ready: str | None, timeout: float) -> str | None:
         log = self.tmp / f"background-{line}.log"
         with log.open("wb") as sink:
-            process = subprocess.Popen(["bash", "-e", "-c", self.text(command)], cwd=self.cwd, env=self.env, stdout=sink,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                ["bash", "-e", "-c", self.text(command)],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         job = Background(process, log, line)
         self.background.append(job)
         self.last_background, self.last_output = job, None

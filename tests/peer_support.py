@@ -12,15 +12,29 @@ from sinkproto import ConnectionRequest, ConnectionResponse, Event
 from sinkproto.certs import DevPki
 from sinkproto.events import ConnectionClosed
 from sinkproto.handshake import Quarantine, decide_handshake, records_client
-from sinkproto.peers import Answer, ClientHandler, PeerSession, ServerHandler, SinkClient, SinkServer
-from sinkproto.peers import client_context, server_context
+from sinkproto.peers import (
+    Answer,
+    ClientHandler,
+    PeerSession,
+    ServerHandler,
+    SinkClient,
+    SinkServer,
+    client_context,
+    server_context,
+)
 
 T = TypeVar("T")
 
 
 def ev(offset: int, key: bytes = b"meter-1", event_type_id: int = 1) -> Event:
-    return Event(event_type_id=event_type_id, schema_version=1, key=key, offset=offset, timestamp=1_700_000_000 + offset,
-                 event_data=b"reading-%d" % offset)
+    return Event(
+        event_type_id=event_type_id,
+        schema_version=1,
+        key=key,
+        offset=offset,
+        timestamp=1_700_000_000 + offset,
+        event_data=b"reading-%d" % offset,
+    )
 
 
 @dataclass
@@ -38,10 +52,13 @@ class MemoryServer(ServerHandler):
     connects: list[str] = field(default_factory=list)
 
     async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
-        response = decide_handshake(request, server_instance_id=self.server_instance_id,
-                                    known_client_instance_id=self.known.get(client),
-                                    quarantine=self.quarantined.get(client),
-                                    app_version_accepted=request.app_version not in self.refused_versions)
+        response = decide_handshake(
+            request,
+            server_instance_id=self.server_instance_id,
+            known_client_instance_id=self.known.get(client),
+            quarantine=self.quarantined.get(client),
+            app_version_accepted=request.app_version not in self.refused_versions,
+        )
         if records_client(response):
             self.known[client] = request.client_instance_id
         return response
@@ -76,8 +93,11 @@ class MemoryClient(ClientHandler):
     connected: int = 0
 
     def connection_request(self) -> ConnectionRequest:
-        return ConnectionRequest(app_version=self.app_version, client_instance_id=self.client_instance_id,
-                                 server_instance_id=self.server_instance_id)
+        return ConnectionRequest(
+            app_version=self.app_version,
+            client_instance_id=self.client_instance_id,
+            server_instance_id=self.server_instance_id,
+        )
 
     async def on_hello(self, server_instance_id: int) -> None:
         self.server_instance_id = server_instance_id

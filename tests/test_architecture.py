@@ -29,92 +29,138 @@ PAGE = ROOT / "docs" / "architecture.md"
 # (checklist entry, file, anchor, text that replaces the anchor). Every entry keeps its anchor.
 EDITS: list[tuple[str, str, str, str]] = [
     # 1. the model: a FrameType member, its `since`, the message class (and the Frame union)
-    ("model", "reference/sinkproto/messages.py",
-     "    BATCH_RESULT = 8\n",
-     "    BATCH_RESULT = 8\n    ECHO = 14\n"),
-    ("model", "reference/sinkproto/messages.py",
-     "_SINCE: dict[FrameType, int] = {FrameType.BATCH_PUBLISH: 1, FrameType.BATCH_RESULT: 1",
-     "_SINCE: dict[FrameType, int] = {FrameType.ECHO: 1, FrameType.BATCH_PUBLISH: 1, FrameType.BATCH_RESULT: 1"),
-    ("model", "reference/sinkproto/messages.py",
-     "\nFrame = Union[",
-     "\n@dataclass(frozen=True, kw_only=True, slots=True)\n"
-     "class Echo:\n"
-     "    message_id: int\n\n"
-     "    def __post_init__(self) -> None:\n"
-     "        _check_uint(\"message_id\", self.message_id, MAX_MESSAGE_ID)\n\n\n"
-     "Frame = Union[Echo, "),
+    ("model", "reference/sinkproto/messages.py", "    BATCH_RESULT = 8\n", "    BATCH_RESULT = 8\n    ECHO = 14\n"),
+    (
+        "model",
+        "reference/sinkproto/messages.py",
+        "_SINCE: dict[FrameType, int] = {FrameType.BATCH_PUBLISH: 1, FrameType.BATCH_RESULT: 1",
+        "_SINCE: dict[FrameType, int] = {FrameType.ECHO: 1, FrameType.BATCH_PUBLISH: 1, FrameType.BATCH_RESULT: 1",
+    ),
+    (
+        "model",
+        "reference/sinkproto/messages.py",
+        "\nFrame = ConnectionRequest | ",
+        "\n@dataclass(frozen=True, kw_only=True, slots=True)\n"
+        "class Echo:\n"
+        "    message_id: int\n\n"
+        "    def __post_init__(self) -> None:\n"
+        '        _check_uint("message_id", self.message_id, MAX_MESSAGE_ID)\n\n\n'
+        "Frame = Echo | ConnectionRequest | ",
+    ),
     # 2. the reference codec: a construct in FRAME_CONSTRUCTS (by type, then since) and FRAME_TYPE_OF
-    ("construct codec", "reference/sinkproto/construct_codec/frames.py",
-     "from ..messages import (\n    Ack,\n",
-     "from ..messages import (\n    Ack,\n    Echo,\n"),
-    ("construct codec", "reference/sinkproto/construct_codec/frames.py",
-     "# -- FRAME-1, FRAME-7: the frame ---",
-     "echo_struct = Struct(\"header\" / _id_header(FrameType.ECHO), End(\"FRAME-4\"))\n\n\n"
-     "class EchoAdapter(Adapter):\n"
-     "    def _decode(self, obj: Any, context: Any, path: str) -> Echo:\n"
-     "        return Echo(message_id=obj.header.message_id)\n\n"
-     "    def _encode(self, obj: Echo, context: Any, path: str) -> dict[str, Any]:\n"
-     "        return {\"header\": {\"message_id\": obj.message_id}}\n\n\n"
-     "# -- FRAME-1, FRAME-7: the frame ---"),
-    ("construct codec", "reference/sinkproto/construct_codec/frames.py",
-     "    FrameType.BATCH_RESULT: {1: BatchResultAdapter(batch_result_struct)},\n",
-     "    FrameType.BATCH_RESULT: {1: BatchResultAdapter(batch_result_struct)},\n"
-     "    FrameType.ECHO: {1: EchoAdapter(echo_struct)},\n"),
-    ("construct codec", "reference/sinkproto/construct_codec/frames.py",
-     "    BatchResult: FrameType.BATCH_RESULT,\n}",
-     "    BatchResult: FrameType.BATCH_RESULT,\n    Echo: FrameType.ECHO,\n}"),
+    (
+        "construct codec",
+        "reference/sinkproto/construct_codec/frames.py",
+        "from ..messages import (\n    Ack,\n",
+        "from ..messages import (\n    Ack,\n    Echo,\n",
+    ),
+    (
+        "construct codec",
+        "reference/sinkproto/construct_codec/frames.py",
+        "# -- FRAME-1, FRAME-7: the frame ---",
+        'echo_struct = Struct("header" / _id_header(FrameType.ECHO), End("FRAME-4"))\n\n\n'
+        "class EchoAdapter(Adapter):\n"
+        "    def _decode(self, obj: Any, context: Any, path: str) -> Echo:\n"
+        "        return Echo(message_id=obj.header.message_id)\n\n"
+        "    def _encode(self, obj: Echo, context: Any, path: str) -> dict[str, Any]:\n"
+        '        return {"header": {"message_id": obj.message_id}}\n\n\n'
+        "# -- FRAME-1, FRAME-7: the frame ---",
+    ),
+    (
+        "construct codec",
+        "reference/sinkproto/construct_codec/frames.py",
+        "    FrameType.BATCH_RESULT: {1: BatchResultAdapter(batch_result_struct)},\n",
+        "    FrameType.BATCH_RESULT: {1: BatchResultAdapter(batch_result_struct)},\n"
+        "    FrameType.ECHO: {1: EchoAdapter(echo_struct)},\n",
+    ),
+    (
+        "construct codec",
+        "reference/sinkproto/construct_codec/frames.py",
+        "    BatchResult: FrameType.BATCH_RESULT,\n}",
+        "    BatchResult: FrameType.BATCH_RESULT,\n    Echo: FrameType.ECHO,\n}",
+    ),
     # 3. the fast codec: a decoder in DECODERS (by type, then since), an encoder in ENCODERS (by class, then since)
-    ("fast codec", "reference/sinkproto/fast_codec/frames.py",
-     "from ..messages import (\n    Ack,\n",
-     "from ..messages import (\n    Ack,\n    Echo,\n"),
-    ("fast codec", "reference/sinkproto/fast_codec/frames.py",
-     "# FRAME-1, FRAME-7: by frame type, then by the version from which the entry applies.\n",
-     "def _decode_echo(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Echo:\n"
-     "    check_end(data, 2, \"FRAME-4\")\n"
-     "    return Echo(message_id=(data[0] & 0x0F) << 8 | data[1])\n\n\n"
-     "def _encode_echo(value: Echo, schemas: RecordSchemas | None) -> bytes:\n"
-     "    return bytes((0xE0 | value.message_id >> 8, value.message_id & 0xFF))\n\n\n"
-     "# FRAME-1, FRAME-7: by frame type, then by the version from which the entry applies.\n"),
-    ("fast codec", "reference/sinkproto/fast_codec/frames.py",
-     "    FrameType.BATCH_RESULT: {1: _decode_batch_result},\n",
-     "    FrameType.BATCH_RESULT: {1: _decode_batch_result},\n    FrameType.ECHO: {1: _decode_echo},\n"),
-    ("fast codec", "reference/sinkproto/fast_codec/frames.py",
-     "    BatchResult: {1: _encode_batch_result},\n",
-     "    BatchResult: {1: _encode_batch_result},\n    Echo: {1: _encode_echo},\n"),
+    (
+        "fast codec",
+        "reference/sinkproto/fast_codec/frames.py",
+        "from ..messages import (\n    Ack,\n",
+        "from ..messages import (\n    Ack,\n    Echo,\n",
+    ),
+    (
+        "fast codec",
+        "reference/sinkproto/fast_codec/frames.py",
+        "# FRAME-1, FRAME-7: by frame type, then by the version from which the entry applies.\n",
+        "def _decode_echo(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Echo:\n"
+        '    check_end(data, 2, "FRAME-4")\n'
+        "    return Echo(message_id=(data[0] & 0x0F) << 8 | data[1])\n\n\n"
+        "def _encode_echo(value: Echo, schemas: RecordSchemas | None) -> bytes:\n"
+        "    return bytes((0xE0 | value.message_id >> 8, value.message_id & 0xFF))\n\n\n"
+        "# FRAME-1, FRAME-7: by frame type, then by the version from which the entry applies.\n",
+    ),
+    (
+        "fast codec",
+        "reference/sinkproto/fast_codec/frames.py",
+        "    FrameType.BATCH_RESULT: {1: _decode_batch_result},\n",
+        "    FrameType.BATCH_RESULT: {1: _decode_batch_result},\n    FrameType.ECHO: {1: _decode_echo},\n",
+    ),
+    (
+        "fast codec",
+        "reference/sinkproto/fast_codec/frames.py",
+        "    BatchResult: {1: _encode_batch_result},\n",
+        "    BatchResult: {1: _encode_batch_result},\n    Echo: {1: _encode_echo},\n",
+    ),
     # 4. the connection's input alphabet: an Input member (with since and rule) and its FRAME_INPUT entry
-    ("connection input", "reference/sinkproto/connection/_alphabet.py",
-     '    RECV_BATCH_RESULT = ("recv_batch_result", "frame", 1, "BRES-5")\n',
-     '    RECV_BATCH_RESULT = ("recv_batch_result", "frame", 1, "BRES-5")\n'
-     '    RECV_ECHO = ("recv_echo", "frame", 1, "ECHO-1")\n'),
-    ("connection input", "reference/sinkproto/connection/_alphabet.py",
-     "from ..messages import (Ack, BatchPublish, BatchResult,",
-     "from ..messages import (Ack, BatchPublish, BatchResult, Echo,"),
-    ("connection input", "reference/sinkproto/connection/_alphabet.py",
-     "    BatchResult: Input.RECV_BATCH_RESULT,\n",
-     "    BatchResult: Input.RECV_BATCH_RESULT,\n    Echo: Input.RECV_ECHO,\n"),
+    (
+        "connection input",
+        "reference/sinkproto/connection/_alphabet.py",
+        '    RECV_BATCH_RESULT = ("recv_batch_result", "frame", 1, "BRES-5")\n',
+        '    RECV_BATCH_RESULT = ("recv_batch_result", "frame", 1, "BRES-5")\n'
+        '    RECV_ECHO = ("recv_echo", "frame", 1, "ECHO-1")\n',
+    ),
+    (
+        "connection input",
+        "reference/sinkproto/connection/_alphabet.py",
+        "    BatchResult,\n    ConnectionRequest,\n",
+        "    BatchResult,\n    ConnectionRequest,\n    Echo,\n",
+    ),
+    (
+        "connection input",
+        "reference/sinkproto/connection/_alphabet.py",
+        "    BatchResult: Input.RECV_BATCH_RESULT,\n",
+        "    BatchResult: Input.RECV_BATCH_RESULT,\n    Echo: Input.RECV_ECHO,\n",
+    ),
     # 5. a handler (the behaviour of the new rows)
-    ("connection handler", "reference/sinkproto/connection/handlers.py",
-     "def batch_received(",
-     "def echo_received(conn: Connection, frame: object, now: float) -> list[ConnectionEvent]:\n"
-     "    \"\"\"ECHO-1: answer an ECHO with the same frame.\"\"\"\n"
-     "    conn.send(frame, now)  # type: ignore[arg-type]\n"
-     "    return []\n\n\n"
-     "def batch_received("),
+    (
+        "connection handler",
+        "reference/sinkproto/connection/handlers.py",
+        "def batch_received(",
+        "def echo_received(conn: Connection, frame: object, now: float) -> list[ConnectionEvent]:\n"
+        '    """ECHO-1: answer an ECHO with the same frame."""\n'
+        "    conn.send(frame, now)  # type: ignore[arg-type]\n"
+        "    return []\n\n\n"
+        "def batch_received(",
+    ),
     # 6. the rows, with since=1, in the one transition table
-    ("connection rows", "reference/sinkproto/connection/_table.py",
-     '        (Input.RECV_BATCH_RESULT, h.batch_result_received, "BRES-5"))),\n',
-     '        (Input.RECV_BATCH_RESULT, h.batch_result_received, "BRES-5"),\n'
-     '        (Input.RECV_ECHO, h.echo_received, "ECHO-1"))),\n'),
+    (
+        "connection rows",
+        "reference/sinkproto/connection/_table.py",
+        '            (Input.RECV_BATCH_RESULT, h.batch_result_received, "BRES-5"),\n',
+        '            (Input.RECV_BATCH_RESULT, h.batch_result_received, "BRES-5"),\n'
+        '            (Input.RECV_ECHO, h.echo_received, "ECHO-1"),\n',
+    ),
     # 7. the spec's requirement ID (the docs' table links every row's rule to it)
-    ("spec requirement", "spec/v1/requirements.toml",
-     "[[requirement]]\nid = \"FRAME-7\"",
-     "[[requirement]]\nid = \"ECHO-1\"\nlevel = \"MUST\"\ntarget = \"both\"\nsection = \"frames.md#ECHO-1\"\n"
-     "interop = true\nstatus = \"active\"\nsummary = \"A peer answers an ECHO with the same frame\"\n\n"
-     "[[requirement]]\nid = \"FRAME-7\""),
+    (
+        "spec requirement",
+        "spec/v1/requirements.toml",
+        '[[requirement]]\nid = "FRAME-7"',
+        '[[requirement]]\nid = "ECHO-1"\nlevel = "MUST"\ntarget = "both"\nsection = "frames.md#ECHO-1"\n'
+        'interop = true\nstatus = "active"\nsummary = "A peer answers an ECHO with the same frame"\n\n'
+        '[[requirement]]\nid = "FRAME-7"',
+    ),
 ]
 
 # Run in a fresh interpreter against the edited copy.
-PROBE = r'''
+PROBE = r"""
 import connection_tables
 from sinkproto import construct_codec, fast_codec
 from sinkproto.connection import DEFAULT_RULES, Connection, Input, Role, State
@@ -177,12 +223,13 @@ row = "| `open` | recv_echo | `echo_received` | (stays) | 1 | [ECHO-1](../spec/v
 v0, v1 = table.split("### Version 1, client")
 assert row not in v0 and v1.count(row) == 2, table
 print("checklist ok")
-'''
+"""
 
 
 def _copy_tree(copy: Path) -> None:
-    shutil.copytree(ROOT / "reference" / "sinkproto", copy / "reference" / "sinkproto",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "reference" / "sinkproto", copy / "reference" / "sinkproto", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (copy / "docs" / "hooks").mkdir(parents=True)
     shutil.copy(ROOT / "docs" / "hooks" / "connection_tables.py", copy / "docs" / "hooks")
     for version in ("v0", "v1"):
@@ -199,8 +246,11 @@ def _apply(copy: Path) -> None:
 
 
 def _probe(copy: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy / "reference"), str(copy / "docs" / "hooks")]),
-           "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(copy / "reference"), str(copy / "docs" / "hooks")]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     script = f"COPY = {str(copy)!r}\n" + PROBE
     return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
 

@@ -7,10 +7,9 @@ import json
 
 import jsonschema
 import pytest
-from sinktest import ROOT, VECTORS, covers
-
-from sinktools.cli import main
 from sinkproto.schemas import Registry
+from sinktest import ROOT, VECTORS, covers
+from sinktools.cli import main
 from sinktools.vectors.check import check_case
 from sinktools.vectors.model import Case, load_dir
 
@@ -23,8 +22,12 @@ AVRO = {c.id: (vf.kind, c) for vf in load_dir(VECTORS) for c in vf.cases if c.av
 def test_avro_cases_cover_every_version_in_events_publishes_and_batches() -> None:
     kinds = {kind for kind, _ in AVRO.values()}
     assert kinds == {"event", "publish", "batch"}
-    covered = {(e["event_type"], c.value["event_type_id"] if kind == "event" else None) for kind, c in AVRO.values()
-               for e in c.avro or [] if "record" in e}
+    covered = {
+        (e["event_type"], c.value["event_type_id"] if kind == "event" else None)
+        for kind, c in AVRO.values()
+        for e in c.avro or []
+        if "record" in e
+    }
     assert {name for name, _ in covered} == {t.name for t in REGISTRY}
     event_ids = {c.id for kind, c in AVRO.values() if kind == "event"}
     assert {f"event.avro.{t.name}.v{v}" for t in REGISTRY for v in t.versions} <= event_ids
@@ -43,14 +46,42 @@ def _tampered(case_id: str, change: object) -> tuple[str, Case]:
 
 
 @covers("SCHEMA-2", "SCHEMA-3", "SCHEMA-4")
-@pytest.mark.parametrize(("case_id", "change", "fragment"), [
-    ("event.avro.meter_reading.v1", lambda a: a[0]["record"].__setitem__("voltage_dv", 2300), "event_data decodes to"),
-    ("event.avro.meter_reading.v1", lambda a: a[0]["read_as"][0]["record"].__setitem__("phase", "L1"), "a version 2 reader sees"),
-    ("event.avro.meter_reading.v1", lambda a: a[0].__setitem__("event_type", "meter_state_change"), "the registry names it meter_reading"),
-    ("event.avro.unknown-schema-version", lambda a: a[0].__setitem__("error", "undecodable"), "expected undecodable"),
-    ("event.avro.undecodable.truncated", lambda a: a[0].__setitem__("error", "unknown_event_type"), "expected unknown_event_type"),
-    ("batch.avro.base-station.mixed-types", lambda a: a[3].__setitem__("event", 9), "names event 9, the case has 4 events"),
-], ids=["record", "read_as", "event_type", "error-reason", "error-reason-2", "event-index"])
+@pytest.mark.parametrize(
+    ("case_id", "change", "fragment"),
+    [
+        (
+            "event.avro.meter_reading.v1",
+            lambda a: a[0]["record"].__setitem__("voltage_dv", 2300),
+            "event_data decodes to",
+        ),
+        (
+            "event.avro.meter_reading.v1",
+            lambda a: a[0]["read_as"][0]["record"].__setitem__("phase", "L1"),
+            "a version 2 reader sees",
+        ),
+        (
+            "event.avro.meter_reading.v1",
+            lambda a: a[0].__setitem__("event_type", "meter_state_change"),
+            "the registry names it meter_reading",
+        ),
+        (
+            "event.avro.unknown-schema-version",
+            lambda a: a[0].__setitem__("error", "undecodable"),
+            "expected undecodable",
+        ),
+        (
+            "event.avro.undecodable.truncated",
+            lambda a: a[0].__setitem__("error", "unknown_event_type"),
+            "expected unknown_event_type",
+        ),
+        (
+            "batch.avro.base-station.mixed-types",
+            lambda a: a[3].__setitem__("event", 9),
+            "names event 9, the case has 4 events",
+        ),
+    ],
+    ids=["record", "read_as", "event_type", "error-reason", "error-reason-2", "event-index"],
+)
 def test_the_checker_catches_a_wrong_avro_entry(case_id: str, change: object, fragment: str) -> None:
     kind, bad = _tampered(case_id, change)
     assert check_case(kind, AVRO[case_id][1], REGISTRY).ok

@@ -15,19 +15,18 @@ from pathlib import Path
 
 import pytest
 from peer_support import eventually, run
-from sinktest import covers
-
 from sinkproto import Event
 from sinkproto.certs import DevPki, make_dev_pki
-from sinkproto.peers import BatchPolicy, PeerSession, SinkClient, SinkServer, client_context, server_context
-from sinkproto.peers.service import ServerPolicy, StoreClient, StoreServer
-from sinkproto.peers.batching import on_batch_by_event
 from sinkproto.connection import DEFAULT_RULES, Connection, Handler, Input
 from sinkproto.events import ConnectionEvent
+from sinkproto.peers import BatchPolicy, PeerSession, SinkClient, SinkServer, client_context, server_context
+from sinkproto.peers.batching import on_batch_by_event
+from sinkproto.peers.service import ServerPolicy, StoreClient, StoreServer
 from sinkproto.readers import ReaderSchemas
 from sinkproto.records import RecordSchemas
 from sinkproto.schemas import default_registry
 from sinkproto.store import EventStore
+from sinktest import covers
 
 REJECTED = (b"rejected", b"meter id unknown")
 
@@ -49,7 +48,9 @@ class CountingStoreServer(StoreServer):
         self.batches: list[int] = []
         self.events_seen = 0
 
-    async def on_batch(self, session: PeerSession, client: str, events: tuple[Event, ...]) -> dict[int, tuple[bytes, bytes]]:
+    async def on_batch(
+        self, session: PeerSession, client: str, events: tuple[Event, ...]
+    ) -> dict[int, tuple[bytes, bytes]]:
         self.batches.append(len(events))
         return await on_batch_by_event(self, session, client, events)
 
@@ -83,9 +84,15 @@ def _recording(handler: Handler) -> Handler:
 RECORDING_RULES = DEFAULT_RULES.wrap(Input.FRAME_ARRIVED, _recording)
 
 
-async def sync(pki: DevPki, tmp: Path, policy: BatchPolicy, fill: Callable[[EventStore], None],
-               after_connect: Callable[[EventStore, StoreClient], None] | None = None, *,
-               schemas: RecordSchemas | None = None) -> tuple[CountingStoreServer, EventStore, EventStore]:
+async def sync(
+    pki: DevPki,
+    tmp: Path,
+    policy: BatchPolicy,
+    fill: Callable[[EventStore], None],
+    after_connect: Callable[[EventStore, StoreClient], None] | None = None,
+    *,
+    schemas: RecordSchemas | None = None,
+) -> tuple[CountingStoreServer, EventStore, EventStore]:
     """Run client and server until the client's outbox is empty; returns the server handler and both stores.
 
     With ``schemas``, both sides know those writer schemas and the server
@@ -94,24 +101,37 @@ async def sync(pki: DevPki, tmp: Path, policy: BatchPolicy, fill: Callable[[Even
     server_store, client_store = open_store(tmp / "server.db", 0x5E), open_store(tmp / "client.db", 0xC1)
     readers = None if schemas is None else ReaderSchemas.from_mapping({1: [2]})
     server_handler = CountingStoreServer(server_store, ServerPolicy(validate=refuse_bad, readers=readers))
-    server = SinkServer(server_handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca),
-                        versions=(0, 1), record_schemas=schemas, rules=RECORDING_RULES)
+    server = SinkServer(
+        server_handler,
+        server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca),
+        versions=(0, 1),
+        record_schemas=schemas,
+        rules=RECORDING_RULES,
+    )
     _host, port = await server.start("127.0.0.1", 0)
     client_store.subscribe("cloud")
     fill(client_store)
     handler = StoreClient(client_store, server_name="cloud", app_version=b"gw/1", poll=0.05, batch_policy=policy)
     context = client_context(ca=pki.ca, cert=pki.client_cert("alice"), key=pki.client_key("alice"))
-    client = SinkClient(handler, context, "127.0.0.1", port, versions=(0, 1), server_hostname="localhost",
-                        record_schemas=schemas)
+    client = SinkClient(
+        handler, context, "127.0.0.1", port, versions=(0, 1), server_hostname="localhost", record_schemas=schemas
+    )
     task = asyncio.create_task(client.run())
     try:
         await asyncio.wait_for(client.connected.wait(), 10)
         assert client.session is not None and client.session.connection.negotiated_version == 1  # type: ignore[attr-defined]
         if after_connect is not None:
             after_connect(client_store, handler)
-        await eventually(lambda: client_store.lag("cloud") == 0 and handler.pump is not None
-                         and client.session is not None and client.session.in_flight == 0
-                         and not client.session.connection.in_flight_batches, 30)  # type: ignore[attr-defined]
+        await eventually(
+            lambda: (
+                client_store.lag("cloud") == 0
+                and handler.pump is not None
+                and client.session is not None
+                and client.session.in_flight == 0
+                and not client.session.connection.in_flight_batches
+            ),
+            30,
+        )  # type: ignore[attr-defined]
     finally:
         await client.stop()
         await asyncio.wait_for(task, 10)
@@ -120,8 +140,13 @@ async def sync(pki: DevPki, tmp: Path, policy: BatchPolicy, fill: Callable[[Even
 
 
 def reading(store: EventStore, meter: int, n: int, *, prefix: bytes = b"SM5R-", data: bytes | None = None) -> Event:
-    return store.append(event_type_id=1, key=prefix + b"%06d" % meter, schema_version=2, timestamp=1_700_000_000 + 900 * n,
-                        event_data=data if data is not None else b"kwh=%d" % (1000 + 7 * n + meter))
+    return store.append(
+        event_type_id=1,
+        key=prefix + b"%06d" % meter,
+        schema_version=2,
+        timestamp=1_700_000_000 + 900 * n,
+        event_data=data if data is not None else b"kwh=%d" % (1000 + 7 * n + meter),
+    )
 
 
 @covers("BPUB-5", "BPUB-7", "BRES-6", "BPUB-12")
@@ -144,7 +169,8 @@ def test_a_backlog_travels_in_batches_and_a_partial_nack_becomes_dead_letters(pk
             assert len(received) == 247 and not any(e.key.startswith(b"bad-") for e in received)
             dead = client_store.dead_letters("cloud")
             assert sorted((d.event.key, d.event.timestamp) for d in dead) == sorted(
-                (b"bad-%06d" % m, 1_700_000_000 + 900 * n) for m, n in bad)
+                (b"bad-%06d" % m, 1_700_000_000 + 900 * n) for m, n in bad
+            )
             assert {(d.machine_message, d.human_message) for d in dead} == {REJECTED}
             assert client_store.pending("cloud", limit=10) == []  # everything answered: ACKed or a dead letter
 
@@ -162,7 +188,8 @@ def test_new_events_wait_for_max_batch_delay_and_go_as_one_batch(pki: DevPki, tm
     async def scenario() -> None:
         policy = BatchPolicy(max_batch_size=1000, max_batch_delay=0.3)
         server, server_store, client_store = await asyncio.wait_for(
-            sync(pki, tmp_path, policy, lambda store: None, later), 50)
+            sync(pki, tmp_path, policy, lambda store: None, later), 50
+        )
         with server_store, client_store:
             assert server.batches == [5] and server.singles == 0
 
@@ -197,14 +224,20 @@ def test_batches_travel_in_records_mode_when_both_sides_know_the_schema(pki: Dev
 
     def fill(store: EventStore) -> None:
         for e in meters:
-            store.append(event_type_id=e.event_type_id, key=e.key, schema_version=e.schema_version, timestamp=e.timestamp,
-                         event_data=e.event_data)
+            store.append(
+                event_type_id=e.event_type_id,
+                key=e.key,
+                schema_version=e.schema_version,
+                timestamp=e.timestamp,
+                event_data=e.event_data,
+            )
 
     async def scenario() -> None:
         RECEIVED.clear()
         policy = BatchPolicy(max_batch_size=100, max_batch_delay=0.0)
         server, server_store, client_store = await asyncio.wait_for(
-            sync(pki, tmp_path, policy, fill, schemas=RecordSchemas.from_registry(default_registry())), 50)
+            sync(pki, tmp_path, policy, fill, schemas=RecordSchemas.from_registry(default_registry())), 50
+        )
         with server_store, client_store:
             assert server.batches == [100] and server.singles == 0
             assert sorted(e.event_data for _, e in server_store.received()) == sorted(e.event_data for e in meters)

@@ -10,13 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
-
 from sinktools.bench.profiles import DATA_FILE, dump, generate, load
 from sinktools.cli import main
 
 
 def test_the_committed_profiles_are_what_the_seeds_generate() -> None:
-    assert dump(generate()) == DATA_FILE.read_text(encoding="utf-8"), "run: python -c 'from sinktools.bench.profiles import *; DATA_FILE.write_text(dump(generate()))'"
+    assert dump(generate()) == DATA_FILE.read_text(encoding="utf-8"), (
+        "run: python -c 'from sinktools.bench.profiles import *; DATA_FILE.write_text(dump(generate()))'"
+    )
 
 
 def test_profiles_hold_what_the_issue_asks_for() -> None:
@@ -30,7 +31,10 @@ def test_profiles_hold_what_the_issue_asks_for() -> None:
 
     registry = default_registry()
     for event in meter.events:  # the payload is a meter_reading the registry reads back
-        assert registry.decode(event.event_type_id, event.schema_version, event.event_data)["meter_serial"] == event.key.decode()
+        assert (
+            registry.decode(event.event_type_id, event.schema_version, event.event_data)["meter_serial"]
+            == event.key.decode()
+        )
 
 
 def test_bench_codec_prints_its_table_and_goals(capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,8 +73,11 @@ def test_bench_wire_quick_counts_sink_bytes(capsys: pytest.CaptureFixture[str]) 
     # Version 1: a PUBLISH is the same 90 bytes; the 100 events went as one BATCH_PUBLISH answered by one ACK,
     # and what tcpdump counted up is that frame: the batch v1 the client sent, its 2-byte header and length prefix.
     assert "| Sink v1 (TCP) | no | 90 / " in out
-    found = re.search(r"batch v1 of ([\d,]+) bytes \((.+?), the encoder's choice; (fast|construct) codec\).*?without TLS: "
-                      r"([\d,]+) application bytes up, 4 down", out)  # fmt: skip
+    found = re.search(
+        r"batch v1 of ([\d,]+) bytes \((.+?), the encoder's choice; (fast|construct) codec\).*?without TLS: "
+        r"([\d,]+) application bytes up, 4 down",
+        out,
+    )
     assert found is not None, out
     batch, up = (int(found[i].replace(",", "")) for i in (1, 4))
     assert up == batch + 4
@@ -78,10 +85,10 @@ def test_bench_wire_quick_counts_sink_bytes(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_bench_batch_sizes_are_what_the_codecs_produce(capsys: pytest.CaptureFixture[str]) -> None:
-    from sinktools.bench import batch_bench
-    from sinkproto.codec import FAST
     from sinkproto import construct_codec
+    from sinkproto.codec import FAST
     from sinkproto.messages import Batch
+    from sinktools.bench import batch_bench
 
     meter = load()["meter"]
     report = batch_bench.run(meter)
@@ -136,8 +143,9 @@ def test_a_phase_without_packets_is_a_missed_capture_not_a_figure() -> None:
     assert not missed_phase(udp, 7443, False, marks, both[1:])  # type: ignore[arg-type]  # CoAP has no setup
 
 
-def test_bench_changes_the_docs_page_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_changes_the_docs_page_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # A checkout of the kit: docs/performance.md with the batch markers. A plain run prints and leaves it alone.
     page = tmp_path / "docs" / "performance.md"
     page.parent.mkdir()
@@ -159,7 +167,9 @@ def test_bench_changes_the_docs_page_only_when_asked(tmp_path: Path, monkeypatch
     assert "old table" not in other.read_text(encoding="utf-8")
 
 
-def test_bench_update_docs_outside_the_kit_says_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_update_docs_outside_the_kit_says_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match="--update-docs found no docs/performance.md"):
         main(["bench", "batch", "--update-docs"])

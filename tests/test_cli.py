@@ -17,17 +17,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sinktest import ROOT, covers
-
 import sinkcheck.cli
 import sinktools.cli
-from sinktools.clihelp import COMMON_EXIT_CODES, HelpFormatter, commands, exit_codes_markdown
 from sinkproto.certs import make_dev_pki
-from sinktools.cli import main as sink_main
 from sinkproto.store import EventStore
+from sinktest import ROOT, covers
+from sinktools.cli import main as sink_main
+from sinktools.clihelp import COMMON_EXIT_CODES, HelpFormatter, commands, exit_codes_markdown
 
-TOOLS = {"sink": (sinktools.cli.build_parser, sinktools.cli.EXIT_CODES, ROOT / "docs" / "tools" / "cli.md"),
-         "sink-check": (sinkcheck.cli.build_parser, sinkcheck.cli.EXIT_CODES, ROOT / "docs" / "conformance" / "reports.md")}
+TOOLS = {
+    "sink": (sinktools.cli.build_parser, sinktools.cli.EXIT_CODES, ROOT / "docs" / "tools" / "cli.md"),
+    "sink-check": (sinkcheck.cli.build_parser, sinkcheck.cli.EXIT_CODES, ROOT / "docs" / "conformance" / "reports.md"),
+}
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
@@ -47,12 +48,14 @@ def test_every_option_of_every_command_has_help_and_every_command_its_exit_statu
             name = "/".join(action.option_strings) or action.dest
             assert action.help, f"{tool} {path}: {name} has no help text"
             shown = command._get_formatter()._get_help_string(action) or ""
-            plain_default = action.default not in (None, argparse.SUPPRESS, [], ()) and not isinstance(action.default, bool)
+            plain_default = action.default not in (None, argparse.SUPPRESS, [], ()) and not isinstance(
+                action.default, bool
+            )
             if action.option_strings and plain_default:
                 assert "default" in shown, f"{tool} {path}: {name} does not show its default {action.default!r}"
         assert isinstance(command._get_formatter(), HelpFormatter)
         text = command.format_help()
-        statuses = text[text.index("exit status:"):]
+        statuses = text[text.index("exit status:") :]
         for code, _ in (*table[path], *COMMON_EXIT_CODES):
             assert re.search(rf"^  {code}\s", statuses, re.M), f"{tool} {path}: exit status {code} not in --help"
     # The tool's own help describes it (not "vectors and debugging tools").
@@ -62,7 +65,9 @@ def test_every_option_of_every_command_has_help_and_every_command_its_exit_statu
 @pytest.mark.parametrize("tool", TOOLS)
 def test_the_docs_show_the_exit_statuses_the_code_has(tool: str) -> None:
     _build, table, page = TOOLS[tool]
-    region = re.search(r"<!-- exit-codes:start -->\n(.*?)\n<!-- exit-codes:end -->", page.read_text(encoding="utf-8"), re.S)
+    region = re.search(
+        r"<!-- exit-codes:start -->\n(.*?)\n<!-- exit-codes:end -->", page.read_text(encoding="utf-8"), re.S
+    )
     assert region is not None, f"{page} has no exit-codes region"
     assert region[1] == exit_codes_markdown(tool, table), f"regenerate the table on {page} from {tool}'s EXIT_CODES"
 
@@ -74,8 +79,12 @@ def test_a_closed_pipe_ends_a_command_quietly(tmp_path: Path) -> None:
             store.append(event_type_id=1 + offset % 40, key=b"k", schema_version=1, timestamp=1, event_data=b"x")
         for peer in range(60):  # 60 peers x 40 types: far more than a pipe holds, so the writer meets the close
             store.subscribe(f"peer-{peer}")
-    process = subprocess.Popen([sys.executable, "-m", "sinktools.cli", "status", "--db", str(db)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sinktools.cli", "status", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
     assert process.stdout is not None and process.stderr is not None
     process.stdout.readline()  # `| head -1`
     process.stdout.close()
@@ -129,9 +138,25 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextmanager
 def serve(certs: Path, db: Path, *options: str) -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, "-m", "sinktools.cli", "serve", "--listen", "127.0.0.1:0", "--certs",
-                                str(certs), "--db", str(db), *options], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, env=ENV)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sinktools.cli",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--certs",
+            str(certs),
+            "--db",
+            str(db),
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=ENV,
+    )
     try:
         assert process.stdout is not None
         found = re.search(r"listening on ([\d.]+:\d+)", process.stdout.readline())
@@ -143,16 +168,34 @@ def serve(certs: Path, db: Path, *options: str) -> Iterator[str]:
 
 
 def sink(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sinktools.cli", *argv], capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
+    return subprocess.run(
+        [sys.executable, "-m", "sinktools.cli", *argv], capture_output=True, text=True, timeout=timeout, env=ENV
+    )
 
 
 @covers("HS-16", "HS-17")
 def test_connect_stops_after_instance_id_mismatch_with_a_hint_and_status_shows_it(certs: Path, tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
     with serve(certs, tmp_path / "server.db") as address:
-        first = sink("publish", "--server", address, "--certs", str(certs), "--name", "gw-1", "--db", str(db),
-                     "--event-type", "1", "--key", "m-1", "--data", "r", "--count", "3")
+        first = sink(
+            "publish",
+            "--server",
+            address,
+            "--certs",
+            str(certs),
+            "--name",
+            "gw-1",
+            "--db",
+            str(db),
+            "--event-type",
+            "1",
+            "--key",
+            "m-1",
+            "--data",
+            "r",
+            "--count",
+            "3",
+        )
         assert first.returncode == 0, first.stderr
         # The same store under another client identity: the server knows that identity by no instance id
         # while the store sends the server's id: a mismatch (README's gw.db reused by first-sync's meter-gw-1).
@@ -164,7 +207,9 @@ def test_connect_stops_after_instance_id_mismatch_with_a_hint_and_status_shows_i
     assert again.stderr.count("handshake refused") == 1  # one attempt: stopped, not retried every 0.5 s
     assert "None" not in again.stderr  # no human_message=None
     status = sink("status", "--db", str(db))
-    assert re.search(r"REFUSED \S+: instance_id_mismatch; this database is bound to another", status.stdout), status.stdout
+    assert re.search(r"REFUSED \S+: instance_id_mismatch; this database is bound to another", status.stdout), (
+        status.stdout
+    )
     with EventStore.open(db, new_instance_id=lambda: 0) as store:
         refusal = store.status().peers[0].last_refusal
     assert refusal is not None and refusal.response == "instance_id_mismatch"
@@ -173,16 +218,42 @@ def test_connect_stops_after_instance_id_mismatch_with_a_hint_and_status_shows_i
 @covers("HS-17", "DELIV-9")
 def test_a_quarantined_client_reports_each_refused_attempt_once(certs: Path, tmp_path: Path) -> None:
     with serve(certs, tmp_path / "server.db", "--quarantine", "q-1:under maintenance") as address:
-        synced = sink("connect", "--server", address, "--certs", str(certs), "--name", "q-1", "--db",
-                      str(tmp_path / "a.db"), "--until-synced")
+        synced = sink(
+            "connect",
+            "--server",
+            address,
+            "--certs",
+            str(certs),
+            "--name",
+            "q-1",
+            "--db",
+            str(tmp_path / "a.db"),
+            "--until-synced",
+        )
         assert synced.returncode == 3
         assert "refused the connection: quarantined (QUARANTINED: under maintenance)" in synced.stderr
         assert "only they can lift it" in synced.stderr
         # Without --until-synced it keeps trying with its backoff (50 ms, 1 s, ...): one line per attempt, not
         # one per 0.5 s tick of its loop; a refusal never resets the delay.
-        process = subprocess.Popen([sys.executable, "-m", "sinktools.cli", "connect", "--server", address, "--certs",
-                                    str(certs), "--name", "q-1", "--db", str(tmp_path / "b.db")],
-                                   stderr=subprocess.PIPE, text=True, env=ENV)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sinktools.cli",
+                "connect",
+                "--server",
+                address,
+                "--certs",
+                str(certs),
+                "--name",
+                "q-1",
+                "--db",
+                str(tmp_path / "b.db"),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
         watchdog = threading.Timer(120, process.kill)  # a broken client must not hang the suite
         watchdog.start()
         try:
@@ -221,8 +292,22 @@ def test_publish_counts_the_dead_letters_of_this_run(certs: Path, tmp_path: Path
 @covers("VER-2", "HS-21")
 def test_a_version_1_client_falling_back_is_not_stopped_as_refused(certs: Path, tmp_path: Path) -> None:
     with serve(certs, tmp_path / "server.db", "--protocol-version", "0") as address:
-        done = sink("connect", "--server", address, "--certs", str(certs), "--name", "gw-1", "--db",
-                    str(tmp_path / "gw.db"), "--protocol-version", "1", "--publish", "2", "--until-synced")
+        done = sink(
+            "connect",
+            "--server",
+            address,
+            "--certs",
+            str(certs),
+            "--name",
+            "gw-1",
+            "--db",
+            str(tmp_path / "gw.db"),
+            "--protocol-version",
+            "1",
+            "--publish",
+            "2",
+            "--until-synced",
+        )
     assert done.returncode == 0, done.stderr
     assert "refused protocol version 1 (unsupported_protocol_version); fell back to version 0" in done.stdout
     assert "refused the connection" not in done.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sinktest import covers
-
 from sinkproto import (
     Ack,
     ConnectionRequest,
@@ -31,6 +29,7 @@ from sinkproto.events import (
     PublishNacked,
 )
 from sinkproto.handshake import Quarantine, decide_handshake, records_client
+from sinktest import covers
 
 REQUEST = ConnectionRequest(app_version=b"1.0.0", client_instance_id=7)
 
@@ -39,7 +38,9 @@ def ev(offset: int = 1, key: bytes = b"meter-1") -> Event:
     return Event(event_type_id=1, schema_version=1, key=key, offset=offset, timestamp=1_700_000_000, event_data=b"x")
 
 
-def pair(*, keepalive: float = 60.0, client_start: int = 100, server_start: int = 4000) -> tuple[Connection, Connection]:
+def pair(
+    *, keepalive: float = 60.0, client_start: int = 100, server_start: int = 4000
+) -> tuple[Connection, Connection]:
     client = Connection(Role.CLIENT, now=0.0, message_id_start=client_start, keepalive=keepalive)
     server = Connection(Role.SERVER, now=0.0, message_id_start=server_start, keepalive=keepalive)
     return client, server
@@ -60,17 +61,21 @@ def handshake(client: Connection, server: Connection, response: ConnectionRespon
 
 # -- handshake ---------------------------------------------------------------------------------
 
+
 @covers("HS-9", "HS-8", "HS-18", "HS-12", "HS-10")
-@pytest.mark.parametrize(("known", "c", "s", "expected"), [
-    (7, 7, 99, Response.CONNECTED),  # known client, same histories
-    (None, 7, None, Response.HELLO_NEW_CLIENT),  # new client
-    (None, 123, None, Response.HELLO_NEW_CLIENT),
-    (7, 7, None, Response.HELLO_NEW_CLIENT),  # interrupted first handshake
-    (7, 9, 99, Response.INSTANCE_ID_MISMATCH),  # wiped client
-    (7, 7, 98, Response.INSTANCE_ID_MISMATCH),  # client talked to another server instance
-    (None, 7, 99, Response.INSTANCE_ID_MISMATCH),  # server data replaced
-    (7, 9, None, Response.INSTANCE_ID_MISMATCH),  # wiped client, never had a server id
-])
+@pytest.mark.parametrize(
+    ("known", "c", "s", "expected"),
+    [
+        (7, 7, 99, Response.CONNECTED),  # known client, same histories
+        (None, 7, None, Response.HELLO_NEW_CLIENT),  # new client
+        (None, 123, None, Response.HELLO_NEW_CLIENT),
+        (7, 7, None, Response.HELLO_NEW_CLIENT),  # interrupted first handshake
+        (7, 9, 99, Response.INSTANCE_ID_MISMATCH),  # wiped client
+        (7, 7, 98, Response.INSTANCE_ID_MISMATCH),  # client talked to another server instance
+        (None, 7, 99, Response.INSTANCE_ID_MISMATCH),  # server data replaced
+        (7, 9, None, Response.INSTANCE_ID_MISMATCH),  # wiped client, never had a server id
+    ],
+)
 def test_instance_id_table(known: int | None, c: int, s: int | None, expected: Response) -> None:
     request = ConnectionRequest(app_version=b"1", client_instance_id=c, server_instance_id=s)
     response = decide_handshake(request, server_instance_id=99, known_client_instance_id=known)
@@ -79,8 +84,13 @@ def test_instance_id_table(known: int | None, c: int, s: int | None, expected: R
     if expected is Response.HELLO_NEW_CLIENT:
         assert response.server_instance_id == 99
     # quarantine beats the application version, which beats instance ids (HS-8)
-    q = decide_handshake(request, server_instance_id=99, known_client_instance_id=known,
-                         quarantine=Quarantine(machine_message=b"q", human_message=b"maintenance"), app_version_accepted=False)
+    q = decide_handshake(
+        request,
+        server_instance_id=99,
+        known_client_instance_id=known,
+        quarantine=Quarantine(machine_message=b"q", human_message=b"maintenance"),
+        app_version_accepted=False,
+    )
     assert q == ConnectionResponse(response=Response.QUARANTINED, machine_message=b"q", human_message=b"maintenance")
     v = decide_handshake(request, server_instance_id=99, known_client_instance_id=known, app_version_accepted=False)
     assert v.response is Response.UNSUPPORTED_APPLICATION_VERSION
@@ -93,20 +103,29 @@ def test_handshake_completes_on_both_sides() -> None:
 
 
 @covers("HS-15", "HS-19", "HS-20")
-@pytest.mark.parametrize("response", [
-    ConnectionResponse(response=Response.INSTANCE_ID_MISMATCH),
-    ConnectionResponse(response=Response.QUARANTINED, machine_message=b"q", human_message=b"why"),
-    ConnectionResponse(response=Response.UNSUPPORTED_APPLICATION_VERSION),
-])
+@pytest.mark.parametrize(
+    "response",
+    [
+        ConnectionResponse(response=Response.INSTANCE_ID_MISMATCH),
+        ConnectionResponse(response=Response.QUARANTINED, machine_message=b"q", human_message=b"why"),
+        ConnectionResponse(response=Response.UNSUPPORTED_APPLICATION_VERSION),
+    ],
+)
 def test_refusal_closes_both_sides_and_nothing_is_processed_after(response: ConnectionResponse) -> None:
     client, server = pair()
     client.send_request(REQUEST, 0.0)
     pump(client, server)
-    assert server.send_response(response, 0.0) == [HandshakeRefused(response=response), ConnectionClosed(reason="handshake_refused")]
+    assert server.send_response(response, 0.0) == [
+        HandshakeRefused(response=response),
+        ConnectionClosed(reason="handshake_refused"),
+    ]
     assert server.state is State.CLOSED
     wire = server.data_to_send()
     assert wire == frame_bytes(encode_frame(response))
-    assert client.receive_data(wire, 0.0) == [HandshakeRefused(response=response), ConnectionClosed(reason="handshake_refused")]
+    assert client.receive_data(wire, 0.0) == [
+        HandshakeRefused(response=response),
+        ConnectionClosed(reason="handshake_refused"),
+    ]
     assert client.data_to_send() == b""  # HS-15: no other frame
     # HS-20: a (faulty) client's PUBLISH after the refusal is ignored, not ACKed
     late = frame_bytes(encode_frame(Publish(message_id=1, event=ev())))
@@ -130,24 +149,37 @@ def test_publish_before_handshake_is_a_protocol_error_and_refused_locally() -> N
     assert info.value.requirement == "MSGID-7"
     # A faulty client that publishes first: out of place, no ACK (the field quirk ACKs it)
     events = server.receive_data(frame_bytes(encode_frame(Publish(message_id=1, event=ev()))), 0.0)
-    assert events[0] == ProtocolError(error_class="out_of_place_frame", requirement="ERR-6",
-                                      detail="publish received by a server in state await_request")
+    assert events[0] == ProtocolError(
+        error_class="out_of_place_frame",
+        requirement="ERR-6",
+        detail="publish received by a server in state await_request",
+    )
     assert events[1] == ConnectionClosed(reason="protocol_error") and server.data_to_send() == b""
 
 
 def test_transition_table_covers_exactly_the_allowed_frames() -> None:
     # ERR-6's table: before the handshake only the request/response; after it, the five others.
     frames = [r for r in TRANSITIONS if r.input.kind == "frame" and r.since == 0]
-    assert {(r.role, r.state) for r in frames} == {(Role.SERVER, State.AWAIT_REQUEST), (Role.CLIENT, State.AWAIT_RESPONSE),
-                                                  (Role.CLIENT, State.OPEN), (Role.SERVER, State.OPEN)}
+    assert {(r.role, r.state) for r in frames} == {
+        (Role.SERVER, State.AWAIT_REQUEST),
+        (Role.CLIENT, State.AWAIT_RESPONSE),
+        (Role.CLIENT, State.OPEN),
+        (Role.SERVER, State.OPEN),
+    }
     assert len(frames) == 14  # request and response each split in two (supported/unsupported, accepted/refused)
     # Handlers never set the state: every row that leaves its state says where it goes.
     assert all(r.next is None or r.next is not r.state for r in TRANSITIONS)
     assert {r.close_reason for r in TRANSITIONS if r.next is State.CLOSED} == {
-        "handshake_refused", "keepalive_timeout", "peer_closed", "protocol_error", "local_close"}
+        "handshake_refused",
+        "keepalive_timeout",
+        "peer_closed",
+        "protocol_error",
+        "local_close",
+    }
 
 
 # -- publish, ACK, NACK ------------------------------------------------------------------------
+
 
 @covers("MSGID-3", "MSGID-8", "MSGID-11", "ACK-1")
 def test_publish_ack_and_nack_both_directions() -> None:
@@ -161,8 +193,10 @@ def test_publish_ack_and_nack_both_directions() -> None:
     server.nack(101, 0.0, machine_message=b"E42", human_message=b"bad reading")  # out of order (MSGID-10)
     server.ack(100, 0.0)
     answers = pump(server, client)
-    assert answers == [PublishNacked(message_id=101, event=ev(2), machine_message=b"E42", human_message=b"bad reading"),
-                       PublishAcked(message_id=100, event=ev(1))]
+    assert answers == [
+        PublishNacked(message_id=101, event=ev(2), machine_message=b"E42", human_message=b"bad reading"),
+        PublishAcked(message_id=100, event=ev(1)),
+    ]
     assert client.in_flight == {}
     # and the server publishes to the client with its own numbering
     assert server.publish(ev(9, b"cmd"), 0.0) == 4000
@@ -232,8 +266,11 @@ def test_malformed_publish_is_not_acked_and_closes() -> None:
     handshake(client, server)
     bad = frame_bytes(bytes.fromhex("4001") + b"\x01\x01\x05ab")  # key chunk runs past the end
     events = server.receive_data(bad, 0.0)
-    assert events[0] == ProtocolError(error_class="truncated", requirement="CONV-6",
-                                      detail="truncated at byte 4: key announces 5 bytes but only 2 follow [CONV-6]")
+    assert events[0] == ProtocolError(
+        error_class="truncated",
+        requirement="CONV-6",
+        detail="truncated at byte 4: key announces 5 bytes but only 2 follow [CONV-6]",
+    )
     assert server.data_to_send() == b"" and server.state is State.CLOSED
 
 
@@ -250,6 +287,7 @@ def test_unanswered_publishes_are_handed_back_on_close() -> None:
 
 
 # -- keepalive -----------------------------------------------------------------------------------
+
 
 @covers("KEEP-3", "KEEP-4", "KEEP-5", "PING-1")
 def test_client_pings_after_k_idle_and_server_answers() -> None:
@@ -279,6 +317,7 @@ def test_silence_closes_after_one_and_a_half_k() -> None:
 
 
 # -- segmentation ---------------------------------------------------------------------------------
+
 
 @covers("STREAM-4")
 @given(st.lists(st.integers(1, 7), min_size=1, max_size=50))

@@ -12,7 +12,6 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-
 from sinkproto.connection import DEFAULT_RULES, SUPPORTED_VERSIONS, TRANSITIONS, Input, Role, Row, State, handlers
 from sinktools.diagrams import (
     DIAGRAM_DIR,
@@ -49,8 +48,11 @@ def drawn(row: Row) -> tuple[str, str, str]:
 def test_committed_diagrams_are_current() -> None:
     expected = {diagram_path(role, version).name for role, version in DIAGRAMS}
     assert {p.name for p in DIAGRAM_DIR.glob("*.svg")} == expected, f"diagram set differs: run `{REGENERATE}`"
-    stale = [f"{role.value} v{version}" for role, version in DIAGRAMS
-             if recorded_digest(diagram_path(role, version)) != source_digest(connection_dot(role, version))]
+    stale = [
+        f"{role.value} v{version}"
+        for role, version in DIAGRAMS
+        if recorded_digest(diagram_path(role, version)) != source_digest(connection_dot(role, version))
+    ]
     assert not stale, f"stale connection diagrams {stale}: run `{REGENERATE}`"
 
 
@@ -66,8 +68,12 @@ def test_a_row_added_to_the_table_changes_the_diagram_source() -> None:
 
 def test_every_row_is_on_a_diagram_or_declared_plumbing() -> None:
     on_diagrams = {(role, version): edges(connection_dot(role, version)) for role, version in DIAGRAMS}
-    missing = [row for row in TRANSITIONS if not is_plumbing(row)
-               and not any(drawn(row) in on_diagrams[row.role, version] for version in SUPPORTED_VERSIONS)]
+    missing = [
+        row
+        for row in TRANSITIONS
+        if not is_plumbing(row)
+        and not any(drawn(row) in on_diagrams[row.role, version] for version in SUPPORTED_VERSIONS)
+    ]
     assert not missing, f"rows on no diagram: {missing}"
     plumbing = [row for row in TRANSITIONS if is_plumbing(row)]
     assert plumbing, "the plumbing rule no longer matches any row: drop it"

@@ -9,8 +9,6 @@ import ssl
 from pathlib import Path
 
 from peer_support import MemoryServer, ev, run, start_server
-from sinktest import covers
-
 from sinkproto import (
     ConnectionRequest,
     ConnectionResponse,
@@ -29,6 +27,7 @@ from sinkproto.connection import Connection, Role, State
 from sinkproto.errors import LocalProtocolError
 from sinkproto.events import ConnectionClosed, ProtocolError
 from sinkproto.peers import client_context
+from sinktest import covers
 
 REQUEST = ConnectionRequest(app_version=b"1.0.0", client_instance_id=7)
 
@@ -90,8 +89,9 @@ def test_nothing_is_sent_after_deciding_to_close() -> None:
     assert client.data_to_send() == b""
     # a refused handshake: the required connection response, and nothing after it
     server = Connection(Role.SERVER, now=0.0, message_id_start=0)
-    server.receive_data(frame_bytes(encode_frame(REQUEST)) + frame_bytes(encode_frame(Publish(message_id=1, event=ev(1)))),
-                        0.0)
+    server.receive_data(
+        frame_bytes(encode_frame(REQUEST)) + frame_bytes(encode_frame(Publish(message_id=1, event=ev(1)))), 0.0
+    )
     server.send_response(ConnectionResponse(response=Response.INSTANCE_ID_MISMATCH), 0.0)
     sent = Deframer(Limits()).feed(server.data_to_send())
     assert [decode_frame(f) for f in sent] == [ConnectionResponse(response=Response.INSTANCE_ID_MISMATCH)]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sinktest import covers
-
 from sinkproto import ConnectionRequest, ConnectionResponse, Event, Ping, Response, encode_frame, frame_bytes
 from sinkproto.connection import (
     DEFAULT_RULES,
@@ -19,6 +17,7 @@ from sinkproto.connection import (
 )
 from sinkproto.errors import LocalProtocolError
 from sinkproto.events import ConnectionClosed, ConnectionEvent, ProtocolError
+from sinktest import covers
 
 C, S = Role.CLIENT, Role.SERVER
 REQUEST = ConnectionRequest(app_version=b"1.0.0", client_instance_id=7)
@@ -53,7 +52,11 @@ def test_lookup_takes_the_row_with_the_greatest_since_not_above_the_version() ->
 
 def test_every_version_1_row_is_a_batch_input_and_every_row_key_is_unique() -> None:
     assert {r.input for r in TRANSITIONS if r.since == 1} == {
-        Input.RECV_BATCH_PUBLISH, Input.RECV_BATCH_RESULT, Input.PUBLISH_BATCH, Input.ANSWER_BATCH}
+        Input.RECV_BATCH_PUBLISH,
+        Input.RECV_BATCH_RESULT,
+        Input.PUBLISH_BATCH,
+        Input.ANSWER_BATCH,
+    }
     assert len({r.key for r in TRANSITIONS}) == len(TRANSITIONS)
     assert all(r.since >= r.input.since for r in TRANSITIONS)
 
@@ -65,7 +68,8 @@ def test_replace_without_edit_and_wrap_return_changed_copies() -> None:
     assert not DEFAULT_RULES.without(C, State.OPEN, Input.TIMER_KEEPALIVE).has(C, State.OPEN, Input.TIMER_KEEPALIVE, 0)
     stays = DEFAULT_RULES.edit(Input.PEER_ERROR, handler=handlers.ignore, next=None)
     assert {(r.next, r.close_reason, r.handler) for r in stays.rows if r.input is Input.PEER_ERROR} == {
-        (None, None, handlers.ignore)}
+        (None, None, handlers.ignore)
+    }
     seen: list[bytes] = []
 
     def record(handler: handlers.Handler) -> handlers.Handler:
@@ -114,8 +118,10 @@ def test_a_peer_violation_from_a_handler_runs_the_peer_error_row() -> None:
 
     client, server = opened(DEFAULT_RULES.edit(Input.RECV_PING, role=S, handler=refuse))
     events = server.receive_data(frame_bytes(encode_frame(Ping())), 0.0)
-    assert events == [ProtocolError(error_class="no_pings_here", requirement="PING-1",
-                                    detail="this server refuses PING"), ConnectionClosed(reason="protocol_error")]
+    assert events == [
+        ProtocolError(error_class="no_pings_here", requirement="PING-1", detail="this server refuses PING"),
+        ConnectionClosed(reason="protocol_error"),
+    ]
     assert server.state is State.CLOSED and server.data_to_send() == b""
 
 

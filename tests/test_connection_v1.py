@@ -3,33 +3,59 @@
 from __future__ import annotations
 
 import pytest
-from sinktest import covers
-
 from sinkproto.codec import CONSTRUCT
 from sinkproto.connection import TRANSITIONS, Connection, Role, State
 from sinkproto.construct_codec import encode_frame
 from sinkproto.errors import LocalProtocolError
-from sinkproto.events import (BatchAnswered, BatchReceived, ConnectionClosed, HandshakeCompleted, HandshakeRefused, HandshakeRequested,
-    ProtocolError)
-from sinkproto.messages import (BatchPublish, BatchResult, BatchResultEntry, BatchV1, ConnectionRequest, ConnectionResponse, Event,
-    Response)
+from sinkproto.events import (
+    BatchAnswered,
+    BatchReceived,
+    ConnectionClosed,
+    HandshakeCompleted,
+    HandshakeRefused,
+    HandshakeRequested,
+    ProtocolError,
+)
+from sinkproto.messages import (
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
+    BatchV1,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    Response,
+)
 from sinkproto.readers import ReaderSchemas
 from sinkproto.stream import frame_bytes
+from sinktest import covers
 
 READS = ReaderSchemas.from_mapping({1: [1, 2]})
 
 
 def ev(offset: int, key: bytes = b"SM5R-000100", version: int = 1, type_id: int = 1) -> Event:
-    return Event(event_type_id=type_id, schema_version=version, key=key, offset=offset, timestamp=1_700_000_000 + offset,
-                 event_data=b"reading-%d" % offset)
+    return Event(
+        event_type_id=type_id,
+        schema_version=version,
+        key=key,
+        offset=offset,
+        timestamp=1_700_000_000 + offset,
+        event_data=b"reading-%d" % offset,
+    )
 
 
 def request(version: int, reads: ReaderSchemas | None = None) -> ConnectionRequest:
     return ConnectionRequest(version=version, app_version=b"1.0.0", client_instance_id=7, reader_schemas=reads)
 
 
-def handshake(client: Connection, server: Connection, *, version: int, client_reads: ReaderSchemas | None = None,
-              server_reads: ReaderSchemas | None = None) -> list[object]:
+def handshake(
+    client: Connection,
+    server: Connection,
+    *,
+    version: int,
+    client_reads: ReaderSchemas | None = None,
+    server_reads: ReaderSchemas | None = None,
+) -> list[object]:
     client.send_request(request(version, client_reads), 0.0)
     events = server.receive_data(client.data_to_send(), 0.0)
     if not isinstance(events[0], HandshakeRequested):
@@ -56,12 +82,16 @@ def test_v1_handshake_negotiates_version_1_and_exchanges_declarations() -> None:
 
 @covers("VER-2", "VER-7", "VER-9", "HS-15")
 def test_v1_client_against_v0_server_is_refused_then_falls_back() -> None:
-    for v0_server in (Connection(Role.SERVER, now=0.0, message_id_start=0, codec=CONSTRUCT),
-                      Connection(Role.SERVER, versions=(0,), now=0.0, message_id_start=0)):
+    for v0_server in (
+        Connection(Role.SERVER, now=0.0, message_id_start=0, codec=CONSTRUCT),
+        Connection(Role.SERVER, versions=(0,), now=0.0, message_id_start=0),
+    ):
         client = Connection(Role.CLIENT, versions=(0, 1), now=0.0, message_id_start=0)
         events = handshake(client, v0_server, version=1)
         refused = [e for e in events if isinstance(e, HandshakeRefused)]
-        assert refused[0].response.response is Response.UNSUPPORTED_PROTOCOL_VERSION and refused[0].requested_version == 1
+        assert (
+            refused[0].response.response is Response.UNSUPPORTED_PROTOCOL_VERSION and refused[0].requested_version == 1
+        )
         assert client.state is State.CLOSED and events[-1] == ConnectionClosed(reason="handshake_refused")
     # the next attempt offers version 0: a version-0 connection with the version-0 server
     client = Connection(Role.CLIENT, versions=(0,), now=0.0, message_id_start=0)
@@ -109,7 +139,10 @@ def test_batch_with_partial_nack() -> None:
     answer = answers[0]
     assert isinstance(answer, BatchAnswered)
     assert answer.acked_events == (batch[0], batch[2], batch[4])
-    assert [(e, n.machine_message) for e, n in answer.nacked_events] == [(batch[1], b"unknown_schema"), (batch[3], b"rejected")]
+    assert [(e, n.machine_message) for e, n in answer.nacked_events] == [
+        (batch[1], b"unknown_schema"),
+        (batch[3], b"rejected"),
+    ]
     assert client.in_flight_batches == {} and client.in_flight == {}
 
 
@@ -131,8 +164,14 @@ def test_answers_are_ack_or_nack_when_they_cover_no_or_every_event() -> None:
 
 @covers("BRES-5", "ERR-11")
 def test_batch_result_for_a_publish_or_out_of_range_is_a_protocol_error() -> None:
-    for make in (lambda batch_id, publish_id: BatchResult(message_id=publish_id, entries=(BatchResultEntry(index=0, machine_message=b"x"),)),
-                 lambda batch_id, publish_id: BatchResult(message_id=batch_id, entries=(BatchResultEntry(index=2, machine_message=b"x"),))):
+    for make in (
+        lambda batch_id, publish_id: BatchResult(
+            message_id=publish_id, entries=(BatchResultEntry(index=0, machine_message=b"x"),)
+        ),
+        lambda batch_id, publish_id: BatchResult(
+            message_id=batch_id, entries=(BatchResultEntry(index=2, machine_message=b"x"),)
+        ),
+    ):
         client, server = v1_pair()
         handshake(client, server, version=1)
         batch_id = client.publish_batch([ev(1), ev(2)], 0.0)
@@ -175,17 +214,21 @@ def test_v1_table_adds_only_batch_frames_in_the_open_state() -> None:
 
 @covers("RECORD-2", "SNEG-3", "BATCH-14")
 def test_batches_use_records_mode_only_for_schemas_the_peer_declared() -> None:
-    from sinktools.bench.profiles import load
     from sinkproto.codec import FAST
     from sinkproto.records import RecordSchemas
     from sinkproto.schemas import default_registry
+    from sinktools.bench.profiles import load
 
     schemas = RecordSchemas.from_registry(default_registry())
     meters = load()["meter"].events[:40]
 
     def mode_on_the_wire(server_reads: ReaderSchemas | None, codec: object) -> int:
-        client = Connection(Role.CLIENT, versions=(0, 1), now=0.0, message_id_start=10, record_schemas=schemas, codec=codec)
-        server = Connection(Role.SERVER, versions=(0, 1), now=0.0, message_id_start=20, record_schemas=schemas, codec=codec)
+        client = Connection(
+            Role.CLIENT, versions=(0, 1), now=0.0, message_id_start=10, record_schemas=schemas, codec=codec
+        )
+        server = Connection(
+            Role.SERVER, versions=(0, 1), now=0.0, message_id_start=20, record_schemas=schemas, codec=codec
+        )
         handshake(client, server, version=1, server_reads=server_reads)
         client.publish_batch(meters, 0.0)
         wire = client.data_to_send()

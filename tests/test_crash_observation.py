@@ -20,8 +20,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from sinktest import ROOT
-
 from sinkcheck.cases import catalogue
 from sinkcheck.coverage import requirement_coverage
 from sinkcheck.listener import ExecClient
@@ -31,6 +29,7 @@ from sinkcheck.profile import Profile, load_profile
 from sinkcheck.runner import run_cases, select
 from sinkcheck.selftest import make_pki, observed_profile, reference_profile, reference_server
 from sinkcheck.selftest.mutants import CRASH_PATTERN
+from sinktest import ROOT
 
 SCHEMA = json.loads((ROOT / "conformance" / "sinkcheck" / "report.schema.json").read_text())
 Logged = tuple[tuple[str, int], Path]  # the crash-logging mutant's address, and its log
@@ -69,14 +68,20 @@ def crash_logging(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def test_observe_section_paths_are_relative_to_the_profile(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     path = tmp_path / "p" / "field.toml"
-    path.write_text('[observe]\nlog = "../logs/server.log"\ncrash_pattern = "terminating"\nsettle = 0.5\n'
-                    "exit_ok = [0, 3]\n")
+    path.write_text(
+        '[observe]\nlog = "../logs/server.log"\ncrash_pattern = "terminating"\nsettle = 0.5\nexit_ok = [0, 3]\n'
+    )
     observe = load_profile(path).observe
-    assert observe == ObserveSettings(log=(tmp_path / "logs" / "server.log").resolve(), crash_pattern="terminating",
-                                      settle=0.5, exit_ok=(0, 3))
+    assert observe == ObserveSettings(
+        log=(tmp_path / "logs" / "server.log").resolve(), crash_pattern="terminating", settle=0.5, exit_ok=(0, 3)
+    )
     assert load_profile(None).observe is None
-    for bad, message in (('log = "x.log"', "needs a crash_pattern"), ('crash_pattern = "("', "not a regular"),
-                         ('logfile = "x"', "unknown keys"), ("settle = -1", "settle")):
+    for bad, message in (
+        ('log = "x.log"', "needs a crash_pattern"),
+        ('crash_pattern = "("', "not a regular"),
+        ('logfile = "x"', "unknown keys"),
+        ("settle = -1", "settle"),
+    ):
         path.write_text(f"[observe]\n{bad}\n")
         with pytest.raises(ValueError, match=message):
             load_profile(path)
@@ -91,13 +96,15 @@ def test_the_log_is_read_from_where_the_case_started(tmp_path: Path) -> None:
     with log.open("a") as f:
         f.write("[info] fine\n[error] GenServer #PID<0.2.0> terminating\n** (FunctionClauseError) boom\n")
     crashes = source.since(mark)
-    assert [c.excerpt.splitlines()[:2] for c in crashes] == [["[error] GenServer #PID<0.2.0> terminating",
-                                                              "** (FunctionClauseError) boom"]]
+    assert [c.excerpt.splitlines()[:2] for c in crashes] == [
+        ["[error] GenServer #PID<0.2.0> terminating", "** (FunctionClauseError) boom"]
+    ]
     assert crashes[0].source == f"log {log}"
     log.write_text("[error] GenServer #PID<0.3.0> terminating\n")  # rotated: shorter than the mark
     assert len(source.since(mark)) == 1
-    many = find_crashes("".join(f"GenServer {i} terminating\n" + "x\n" * 10 for i in range(5)),
-                        re.compile(CRASH_PATTERN), "log")
+    many = find_crashes(
+        "".join(f"GenServer {i} terminating\n" + "x\n" * 10 for i in range(5)), re.compile(CRASH_PATTERN), "log"
+    )
     assert len(many) == 4 and many[-1].excerpt == "... and 2 more crash reports"
 
 
@@ -109,33 +116,53 @@ def test_a_failed_check_marks_only_the_requirements_it_is_about() -> None:
     assert quarantined.requirements == ("HS-18", "HS-19", "CONN-7")
     # the field server: quarantined, with both messages, then no close
     assert requirement_outcomes(quarantined, Outcome.FAIL, met={"HS-18", "CONN-7"}, failed=("HS-19",)) == {
-        "HS-18": "pass", "HS-19": "fail", "CONN-7": "pass"}
+        "HS-18": "pass",
+        "HS-19": "fail",
+        "CONN-7": "pass",
+    }
     # a wrong response: the close was never observed
     assert requirement_outcomes(quarantined, Outcome.FAIL, failed=("HS-18", "CONN-7")) == {
-        "HS-18": "fail", "HS-19": "not_checked", "CONN-7": "fail"}
+        "HS-18": "fail",
+        "HS-19": "not_checked",
+        "CONN-7": "fail",
+    }
     # a check that names nothing (a timeout): every requirement not met yet
     assert requirement_outcomes(quarantined, Outcome.FAIL, met={"HS-18"}) == {
-        "HS-18": "pass", "HS-19": "fail", "CONN-7": "fail"}
+        "HS-18": "pass",
+        "HS-19": "fail",
+        "CONN-7": "fail",
+    }
     malformed = by_id("server.malformed.ping-trailing-bytes")
     assert requirement_outcomes(malformed, Outcome.PASS)["ERR-5"] == "not_checked"  # no observer
     assert requirement_outcomes(malformed, Outcome.PASS, crash_watched=True)["ERR-5"] == "pass"
     assert requirement_outcomes(malformed, Outcome.PASS, crash_watched=True, crash_observed=True) == {
-        "ERR-3": "pass", "ERR-5": "fail", "FRAME-4": "pass"}
+        "ERR-3": "pass",
+        "ERR-5": "fail",
+        "FRAME-4": "pass",
+    }
     # a crash in a case that does not cite ERR-5 still fails ERR-5
     assert requirement_outcomes(by_id("server.handshake.second-request"), Outcome.PASS, crash_observed=True) == {
-        "ERR-6": "pass", "ERR-5": "fail"}
+        "ERR-6": "pass",
+        "ERR-5": "fail",
+    }
 
 
 def test_not_checked_is_never_counted_as_exercised() -> None:
-    coverage = requirement_coverage([("a", "pass", {"ERR-3": "pass", "ERR-5": "not_checked"}),
-                                     ("b", "pass", {"ERR-5": "not_checked", "LIMIT-1": "pass"}),
-                                     ("c", "fail", {"HS-18": "pass", "HS-19": "fail"})], mode="server")
+    coverage = requirement_coverage(
+        [
+            ("a", "pass", {"ERR-3": "pass", "ERR-5": "not_checked"}),
+            ("b", "pass", {"ERR-5": "not_checked", "LIMIT-1": "pass"}),
+            ("c", "fail", {"HS-18": "pass", "HS-19": "fail"}),
+        ],
+        mode="server",
+    )
     outcomes = {rid: e["outcome"] for rid, e in coverage["exercised"].items()}
     assert outcomes == {"ERR-3": "pass", "ERR-5": "not_checked", "LIMIT-1": "pass", "HS-18": "pass", "HS-19": "fail"}
     assert "ERR-5" in coverage["must_not_exercised"] and "HS-18" not in coverage["must_not_exercised"]
     # one case that did observe it outweighs the ones that could not
-    again = requirement_coverage([("a", "pass", {"ERR-5": "not_checked"}), ("b", "pass", {"ERR-5": "pass"})],
-                                 mode="server")
+    again = requirement_coverage(
+        [("a", "pass", {"ERR-5": "not_checked"}), ("b", "pass", {"ERR-5": "pass"})], mode="server"
+    )
     assert again["exercised"]["ERR-5"]["outcome"] == "pass"
 
 
@@ -161,26 +188,49 @@ def test_without_the_observer_err_5_is_not_checked_never_passed(pki: Path, crash
     results = run(MALFORMED, address, reference_profile(pki))
     assert {r.outcome for r in results.values()} == {Outcome.PASS}  # the wire shows nothing wrong
     assert {r.requirement_outcomes()["ERR-5"] for r in results.values()} == {"not_checked"}
-    coverage = requirement_coverage([(r.case.id, r.outcome.value, r.requirement_outcomes()) for r in results.values()],
-                                    mode="server")
+    coverage = requirement_coverage(
+        [(r.case.id, r.outcome.value, r.requirement_outcomes()) for r in results.values()], mode="server"
+    )
     assert coverage["exercised"]["ERR-5"]["outcome"] == "not_checked"
     assert "ERR-5" in coverage["must_not_exercised"]
 
 
-def test_the_cli_report_shows_the_crash_on_the_console_json_and_html(pki: Path, crash_logging: Logged,
-                                                                       tmp_path: Path) -> None:
+def test_the_cli_report_shows_the_crash_on_the_console_json_and_html(
+    pki: Path, crash_logging: Logged, tmp_path: Path
+) -> None:
     (host, port), log = crash_logging
     profile = reference_profile(pki)
-    identities = "\n".join(f'[identities.{name}]\ncert = "{i.cert}"\nkey = "{i.key}"\n'
-                           for name, i in profile.identities.items())
+    identities = "\n".join(
+        f'[identities.{name}]\ncert = "{i.cert}"\nkey = "{i.key}"\n' for name, i in profile.identities.items()
+    )
     path = tmp_path / "observed.toml"
-    path.write_text(f'name = "crash-logging"\nca = "{profile.ca}"\nkeepalive = {profile.keepalive}\n{identities}'
-                    f"[observe]\nlog = {json.dumps(str(log))}\ncrash_pattern = {json.dumps(CRASH_PATTERN)}\n"
-                    "settle = 0.2\n")
-    done = subprocess.run([sys.executable, "-m", "sinkcheck.cli", "server", f"{host}:{port}", "--profile", str(path),
-                           "--cases", MALFORMED[0], "--json", str(tmp_path / "r.json"), "--html",
-                           str(tmp_path / "r.html")], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "200"})
+    path.write_text(
+        f'name = "crash-logging"\nca = "{profile.ca}"\nkeepalive = {profile.keepalive}\n{identities}'
+        f"[observe]\nlog = {json.dumps(str(log))}\ncrash_pattern = {json.dumps(CRASH_PATTERN)}\n"
+        "settle = 0.2\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sinkcheck.cli",
+            "server",
+            f"{host}:{port}",
+            "--profile",
+            str(path),
+            "--cases",
+            MALFORMED[0],
+            "--json",
+            str(tmp_path / "r.json"),
+            "--html",
+            str(tmp_path / "r.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "crash in the log" in done.stdout and "| [error] GenServer" in done.stdout
     assert "fail: ERR-5" in done.stdout
@@ -205,10 +255,15 @@ def test_quarantined_blames_only_hs_19_and_hs_20_is_tested_after_it(pki: Path, t
     assert after.outcome is Outcome.FAIL, after.observed
     assert after.requirement_outcomes()["HS-20"] == "fail" and after.requirement_outcomes()["HS-18"] == "pass"
     assert "instead of closing" in after.observed
-    coverage = requirement_coverage([(r.case.id, r.outcome.value, r.requirement_outcomes()) for r in results.values()],
-                                    mode="server")
+    coverage = requirement_coverage(
+        [(r.case.id, r.outcome.value, r.requirement_outcomes()) for r in results.values()], mode="server"
+    )
     assert {rid: e["outcome"] for rid, e in coverage["exercised"].items()} == {
-        "HS-18": "pass", "HS-19": "fail", "CONN-7": "pass", "HS-20": "fail"}
+        "HS-18": "pass",
+        "HS-19": "fail",
+        "CONN-7": "pass",
+        "HS-20": "fail",
+    }
 
 
 def test_reference_passes_the_new_cases_and_ping_before_request(pki: Path, tmp_path: Path) -> None:
@@ -235,9 +290,13 @@ def test_a_started_client_that_dies_on_its_own_is_a_crash_a_stopped_one_is_not(t
     observe = ObserveSettings(crash_pattern=r"Traceback \(most recent call last\)")
 
     async def scenario() -> tuple[list[str], list[str], list[str]]:
-        dies = ExecClient(f"{shlex.quote(sys.executable)} -c \"import sys; sys.stderr.write("
-                          f"'Traceback (most recent call last):\\\\n  boom\\\\n'); sys.exit(1)\"",
-                          host="127.0.0.1", port=1, log_path=tmp_path / "client.log")
+        dies = ExecClient(
+            f'{shlex.quote(sys.executable)} -c "import sys; sys.stderr.write('
+            f"'Traceback (most recent call last):\\\\n  boom\\\\n'); sys.exit(1)\"",
+            host="127.0.0.1",
+            port=1,
+            log_path=tmp_path / "client.log",
+        )
         sources = dies.crash_sources(observe)
         marks = [s.mark() for s in sources]
         await dies.start()
@@ -247,13 +306,13 @@ def test_a_started_client_that_dies_on_its_own_is_a_crash_a_stopped_one_is_not(t
             await asyncio.sleep(0.05)
         await dies.stop()
         died = [c.excerpt for s, m in zip(sources, marks) for c in s.since(m)]
-        sleeps = ExecClient(f"{shlex.quote(sys.executable)} -c \"import time; time.sleep(30)\"", host="h", port=1)
+        sleeps = ExecClient(f'{shlex.quote(sys.executable)} -c "import time; time.sleep(30)"', host="h", port=1)
         quiet = sleeps.crash_sources(observe)
         marks = [s.mark() for s in quiet]
         await sleeps.start()
         await sleeps.stop()  # the runner's own kill: not a crash
         stopped = [c.excerpt for s, m in zip(quiet, marks) for c in s.since(m)]
-        ok = ExecClient(f"{shlex.quote(sys.executable)} -c \"import sys; sys.exit(3)\"", host="h", port=1)
+        ok = ExecClient(f'{shlex.quote(sys.executable)} -c "import sys; sys.exit(3)"', host="h", port=1)
         allowed = ok.crash_sources(ObserveSettings(exit_ok=(0, 3)))
         marks = [s.mark() for s in allowed]
         await ok.start()
@@ -299,10 +358,18 @@ def test_a_matrix_fault_cell_with_a_crash_fails(pki: Path) -> None:
     from sinkcheck.matrix import _fault_cell
 
     case = by_id(MALFORMED[0])
-    result = CaseResult(case, Outcome.FAIL, "crash observed (ERR-5) in the log x: boom", 0.1,
-                        crashes=[{"source": "log x", "excerpt": "boom"}])
-    cell = asyncio.run(_fault_cell(case, "reset", result, [], host="127.0.0.1", port=1, profile=reference_profile(pki),
-                                   state=None, scale=1.0))  # type: ignore[arg-type]
+    result = CaseResult(
+        case,
+        Outcome.FAIL,
+        "crash observed (ERR-5) in the log x: boom",
+        0.1,
+        crashes=[{"source": "log x", "excerpt": "boom"}],
+    )
+    cell = asyncio.run(
+        _fault_cell(
+            case, "reset", result, [], host="127.0.0.1", port=1, profile=reference_profile(pki), state=None, scale=1.0
+        )
+    )  # type: ignore[arg-type]
     assert cell.outcome is Outcome.FAIL and "crash observed" in cell.observed
 
 
@@ -313,9 +380,14 @@ def test_client_mode_fails_a_case_on_a_crash_report_on_the_clients_stderr(pki: P
 
     base = client_profile(pki, tmp_path)
     assert base.client.exec is not None
-    crashing = ("sh -c " + shlex.quote("echo '[error] GenServer #PID<0.9.0> terminating' >&2; exec "
-                                       + base.client.exec.replace("{host}", "$0").replace("{port}", "$1"))
-                + " {host} {port}")
+    crashing = (
+        "sh -c "
+        + shlex.quote(
+            "echo '[error] GenServer #PID<0.9.0> terminating' >&2; exec "
+            + base.client.exec.replace("{host}", "$0").replace("{port}", "$1")
+        )
+        + " {host} {port}"
+    )
     case_id = "client.handshake.request-first"
     cases = [c for c in catalogue() if c.id == case_id]
     results = {}
@@ -323,7 +395,9 @@ def test_client_mode_fails_a_case_on_a_crash_report_on_the_clients_stderr(pki: P
         profile = replace(base, client=replace(base.client, exec=crashing), observe=observe)
         [results[name]] = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0), profile=profile))
     observed, plain = results["observed"], results["not observed"]
-    assert observed.outcome is Outcome.FAIL and observed.observed.startswith("crash observed (ERR-5) in the client stderr")
+    assert observed.outcome is Outcome.FAIL and observed.observed.startswith(
+        "crash observed (ERR-5) in the client stderr"
+    )
     assert observed.requirement_outcomes()["ERR-5"] == "fail" and observed.requirement_outcomes()["HS-1"] == "pass"
     assert plain.outcome is Outcome.PASS and "ERR-5" not in plain.requirement_outcomes()
 
@@ -334,8 +408,11 @@ def test_client_rollup_blames_only_what_the_failed_check_is_about(pki: Path, tmp
 
     case_id = "client.handshake.stores-server-instance-id"
     cases = [c for c in catalogue() if c.id == case_id]
-    [result] = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0),
-                                            profile=client_profile(pki, tmp_path, mutant="forgets-server-id")))
+    [result] = asyncio.run(
+        run_client_cases(
+            cases, listen=("127.0.0.1", 0), profile=client_profile(pki, tmp_path, mutant="forgets-server-id")
+        )
+    )
     assert result.outcome is Outcome.FAIL, result.observed
     # it forgot the server id (HS-13, HS-14); whether it keeps its own id was never reached
     assert result.requirement_outcomes() == {"HS-13": "fail", "HS-14": "fail", "HS-5": "not_checked"}

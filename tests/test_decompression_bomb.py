@@ -13,9 +13,8 @@ import zlib
 from functools import cache
 
 import pytest
-from sinktest import covers
-
 from sinkproto import LimitExceeded, Limits, decode_batch
+from sinktest import covers
 
 MiB = 1 << 20
 

@@ -7,9 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from sinktest import ROOT, load_field_cases
-
 from sinkproto.peers.backoff import FIELD_STEPS
+from sinktest import ROOT, load_field_cases
 from sinktools.vectors.model import load_dir
 
 
@@ -27,7 +26,9 @@ PAGES = sorted((ROOT / "docs").rglob("*.md"))
 
 def test_figures_are_the_codes_counts() -> None:
     assert FIGURES.figure("vectors.v0.total") == f"{sum(len(f.cases) for f in load_dir(ROOT / 'vectors' / 'v0')):,}"
-    assert FIGURES.figure("vectors.v0.batch") == str(next(len(f.cases) for f in load_dir(ROOT / "vectors" / "v0") if f.kind == "batch"))
+    assert FIGURES.figure("vectors.v0.batch") == str(
+        next(len(f.cases) for f in load_dir(ROOT / "vectors" / "v0") if f.kind == "batch")
+    )
     assert FIGURES.figure("backoff_steps").endswith(f" and {FIELD_STEPS[-1]:g}")
     with pytest.raises(KeyError, match="not defined"):
         FIGURES.figure("no.such.figure")
@@ -51,7 +52,9 @@ def test_a_bench_reference_quotes_its_tables_cell_and_fails_when_it_is_gone() ->
 
 
 def test_a_skipped_guide_block_is_shown_with_its_reason() -> None:
-    out = FIGURES.on_page_markdown('Text.\n\n<!-- guide: skip reason="needs two machines" -->\n```sh\nsink serve\n```\n')
+    out = FIGURES.on_page_markdown(
+        'Text.\n\n<!-- guide: skip reason="needs two machines" -->\n```sh\nsink serve\n```\n'
+    )
     assert '!!! note "Not run by the guide tests"\n    Needs two machines.\n' in out
 
 
@@ -66,7 +69,7 @@ def test_performance_prose_quotes_its_tables_not_typed_figures() -> None:
     text = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     prose = re.sub(r"<!-- bench:(\w[\w-]*):start -->.*?<!-- bench:\1:end -->", "", text, flags=re.DOTALL)
     rendered = FIGURES.on_page_markdown(text)
-    table = rendered[rendered.index("<!-- bench:codec:start -->"):rendered.index("<!-- bench:codec:end -->")]
+    table = rendered[rendered.index("<!-- bench:codec:start -->") : rendered.index("<!-- bench:codec:end -->")]
     fast_cells = {row.split("|")[4].strip() for row in table.splitlines() if row.startswith("| ") and "batch v1" in row}
     typed = [cell for cell in fast_cells if re.search(rf"(?<![\d,.]){re.escape(cell)} µs", prose)]
     assert typed == [], f"typed instead of {{{{ bench(...) }}}}: {typed}"

@@ -18,13 +18,9 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import sinkproto
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sinktest import VECTORS, covers, load_field_cases
-from test_properties import batches, events, frames
-from test_stream import ModelDeframer, deframe
-
-import sinkproto
 from sinkproto import (
     Batch,
     BatchLayout,
@@ -42,7 +38,10 @@ from sinkproto.codec import CONSTRUCT, DEFAULT, FAST, codec_from_env, get_codec
 from sinkproto.connection import Connection, Role
 from sinkproto.errors import EncodeError, ValueOutOfRange
 from sinkproto.events import ProtocolError
+from sinktest import VECTORS, covers, load_field_cases
 from sinktools.vectors.model import FRAME_KIND_FILES, _gzip_start, load_dir
+from test_properties import batches, events, frames
+from test_stream import ModelDeframer, deframe
 
 UNITS = ("frame", "event", "nack_payload", "batch")
 
@@ -115,11 +114,15 @@ def test_every_vector_decodes_and_encodes_the_same(kind: str, case: Any) -> None
     if kind == "batch":
         assert normalized_batch(mine) == normalized_batch(theirs)
         canonical = Batch(events=value.events)  # no layout: the canonical encoder
-        assert normalized_batch(fast_codec.encode_batch(canonical)) == normalized_batch(construct_codec.encode_batch(canonical))
+        assert normalized_batch(fast_codec.encode_batch(canonical)) == normalized_batch(
+            construct_codec.encode_batch(canonical)
+        )
     else:
         assert mine == theirs
     if case.canonical:
-        assert (normalized_batch(mine) if kind == "batch" else mine) == (normalized_batch(case.data) if kind == "batch" else case.data)
+        assert (normalized_batch(mine) if kind == "batch" else mine) == (
+            normalized_batch(case.data) if kind == "batch" else case.data
+        )
 
 
 @covers("BATCH-9", "ERR-2")
@@ -133,7 +136,7 @@ def test_a_delta_out_of_range_is_met_at_its_entry(index: int, after: bytes) -> N
     # offsets from header 5: entry `index` is -7, the others 0; the value leaves the range at that entry, before
     # anything after it (ERR-2), and both codecs report it at that entry's byte.
     entries = bytes(0x0D if i == index else 0 for i in range(4))
-    data = bytes.fromhex("3d 01 01 00 05 00" "04" "00" "04") + entries + after
+    data = bytes.fromhex("3d 01 01 00 05 00040004") + entries + after
     for codec in (construct_codec, fast_codec):
         with pytest.raises(ValueOutOfRange) as caught:
             codec.decode_batch(data)
@@ -297,14 +300,26 @@ def test_arbitrary_bytes_decode_the_same(unit: str, data: bytes, limits: Limits)
 
 
 @given(st.sampled_from(UNITS), st.integers(0, 255), st.binary(max_size=40), limits_strategy)
-def test_arbitrary_bytes_after_every_first_byte_decode_the_same(unit: str, first: int, rest: bytes, limits: Limits) -> None:
+def test_arbitrary_bytes_after_every_first_byte_decode_the_same(
+    unit: str, first: int, rest: bytes, limits: Limits
+) -> None:
     # The first byte picks the frame type, response code or batch layout: every one of them.
     assert_same_decode(unit, bytes([first]) + rest, limits)
 
 
 varint_soup = st.lists(
-    st.one_of(st.sampled_from([b"\x80" * 9 + b"\x01", b"\xff" * 10, b"\xff" * 9 + b"\x7f", b"\x80\x00", b"\x81\x80\x80\x80\x80\x80\x80\x80\x80\x02"]),
-              st.binary(min_size=1, max_size=3)),
+    st.one_of(
+        st.sampled_from(
+            [
+                b"\x80" * 9 + b"\x01",
+                b"\xff" * 10,
+                b"\xff" * 9 + b"\x7f",
+                b"\x80\x00",
+                b"\x81\x80\x80\x80\x80\x80\x80\x80\x80\x02",
+            ]
+        ),
+        st.binary(min_size=1, max_size=3),
+    ),
     max_size=12,
 ).map(b"".join)
 
@@ -391,8 +406,14 @@ def test_a_connection_sends_the_same_bytes_with_either_codec(event: Event) -> No
     for codec in (FAST, CONSTRUCT):
         client = Connection(Role.CLIENT, now=0.0, message_id_start=5, codec=codec)
         client.send_request(sinkproto.ConnectionRequest(app_version=b"1", client_instance_id=1), now=0.0)
-        client.receive_data(sinkproto.frame_bytes(codec.encode_frame(
-            sinkproto.ConnectionResponse(response=sinkproto.Response.HELLO_NEW_CLIENT, server_instance_id=2))), now=0.0)
+        client.receive_data(
+            sinkproto.frame_bytes(
+                codec.encode_frame(
+                    sinkproto.ConnectionResponse(response=sinkproto.Response.HELLO_NEW_CLIENT, server_instance_id=2)
+                )
+            ),
+            now=0.0,
+        )
         client.publish(event, now=0.0)
         sent.append(client.data_to_send())
     assert sent[0] == sent[1]

@@ -23,21 +23,38 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sinktest import ROOT, covers
-from test_fast_codec import LIMITS, mutated, outcome
-from test_properties import batches, events, frames
-
+from sinkproto import construct_codec, fast_codec
 from sinkproto.batchrules import body_offset, gzip_body, zstd_body
 from sinkproto.codec import CONSTRUCT, FAST
-from sinkproto import construct_codec, fast_codec
 from sinkproto.construct_codec.batch_format import records_possible
 from sinkproto.errors import EncodeError, UnknownType
 from sinkproto.limits import Limits
-from sinkproto.messages import (Ack, Batch, BatchCodec, BatchFormat, BatchLayout, BatchPublish, BatchResult, BatchResultEntry,
-    BatchV1, ConnectionRequest, ConnectionResponse, Event, FrameType, Nack, Ping, Pong, Publish, Response)
+from sinkproto.messages import (
+    Ack,
+    Batch,
+    BatchCodec,
+    BatchFormat,
+    BatchLayout,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
+    BatchV1,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    FrameType,
+    Nack,
+    Ping,
+    Pong,
+    Publish,
+    Response,
+)
 from sinkproto.readers import ReaderSchemas
+from sinktest import ROOT, covers
 from sinktools.vectors import check as vector_check
 from sinktools.vectors.model import Case, load_dir, vector_record_schemas
+from test_fast_codec import LIMITS, mutated, outcome
+from test_properties import batches, events, frames
 
 V1_UNITS = ("frame", "batch", "reader_schemas")
 
@@ -51,9 +68,12 @@ V1_LIMITS = (
 
 # The reference at version 1: the Codec's one API with version=1.
 construct_v1 = SimpleNamespace(
-    encode_frame=partial(CONSTRUCT.encode_frame, version=1), decode_frame=partial(CONSTRUCT.decode_frame, version=1),
-    encode_batch=partial(CONSTRUCT.encode_batch, version=1), decode_batch=partial(CONSTRUCT.decode_batch, version=1),
-    encode_reader_schemas=construct_codec.encode_reader_schemas, decode_reader_schemas=construct_codec.decode_reader_schemas,
+    encode_frame=partial(CONSTRUCT.encode_frame, version=1),
+    decode_frame=partial(CONSTRUCT.decode_frame, version=1),
+    encode_batch=partial(CONSTRUCT.encode_batch, version=1),
+    decode_batch=partial(CONSTRUCT.decode_batch, version=1),
+    encode_reader_schemas=construct_codec.encode_reader_schemas,
+    decode_reader_schemas=construct_codec.decode_reader_schemas,
     records_possible=records_possible,
 )
 limits_strategy = st.sampled_from(V1_LIMITS)
@@ -116,11 +136,35 @@ def _fast_decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, 
 
 
 def _fast_encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
-    return fast_v1.encode_batch(value, schemas=SCHEMAS) if kind == "batch" else fast_v1.encode_frame(value, schemas=SCHEMAS)
+    return (
+        fast_v1.encode_batch(value, schemas=SCHEMAS)
+        if kind == "batch"
+        else fast_v1.encode_frame(value, schemas=SCHEMAS)
+    )
 
 
-@covers("ERR-2", "FRAME-7", "FRAME-8", "CONN-8", "CONN-9", "CONN-10", "CONN-11", "SNEG-1", "SNEG-2", "BPUB-1", "BRES-1",
-        "BRES-2", "BATCH-12", "BATCH-13", "BATCH-14", "BATCH-15", "CODEC-1", "CODEC-2", "CODEC-3", "CODEC-5")  # fmt: skip
+@covers(
+    "ERR-2",
+    "FRAME-7",
+    "FRAME-8",
+    "CONN-8",
+    "CONN-9",
+    "CONN-10",
+    "CONN-11",
+    "SNEG-1",
+    "SNEG-2",
+    "BPUB-1",
+    "BRES-1",
+    "BRES-2",
+    "BATCH-12",
+    "BATCH-13",
+    "BATCH-14",
+    "BATCH-15",
+    "CODEC-1",
+    "CODEC-2",
+    "CODEC-3",
+    "CODEC-5",
+)
 @pytest.mark.parametrize(("kind", "case"), VECTOR_CASES, ids=[case.id for _, case in VECTOR_CASES])
 def test_every_v1_vector_through_the_fast_codec(kind: str, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
     unit = "batch" if kind == "batch" else "frame"
@@ -163,20 +207,28 @@ def batches_v1(draw: st.DrawFn, max_events: int = 12) -> BatchV1:
 
 result_entries = st.lists(
     st.tuples(small, st.binary(max_size=12), st.binary(max_size=12)), min_size=1, max_size=5, unique_by=lambda t: t[0]
-).map(
-    lambda rows: tuple(BatchResultEntry(index=i, machine_message=m, human_message=h) for i, m, h in sorted(rows))
-)
+).map(lambda rows: tuple(BatchResultEntry(index=i, machine_message=m, human_message=h) for i, m, h in sorted(rows)))
 
 frames_v1 = st.one_of(
     frames,  # version 0's frames are version 1's too (FRAME-7), connection request version 0 included (VER-6)
-    st.builds(ConnectionRequest, version=st.just(1), app_version=st.binary(max_size=20), client_instance_id=u32,
-              server_instance_id=st.none() | u32, reader_schemas=st.none() | reader_schemas),
+    st.builds(
+        ConnectionRequest,
+        version=st.just(1),
+        app_version=st.binary(max_size=20),
+        client_instance_id=u32,
+        server_instance_id=st.none() | u32,
+        reader_schemas=st.none() | reader_schemas,
+    ),
     st.builds(ConnectionResponse, response=st.just(Response.CONNECTED), reader_schemas=st.none() | reader_schemas),
-    st.builds(ConnectionResponse, response=st.just(Response.HELLO_NEW_CLIENT), server_instance_id=u32,
-              reader_schemas=st.none() | reader_schemas),
+    st.builds(
+        ConnectionResponse,
+        response=st.just(Response.HELLO_NEW_CLIENT),
+        server_instance_id=u32,
+        reader_schemas=st.none() | reader_schemas,
+    ),
     st.builds(BatchPublish, message_id=st.integers(0, 4095), batch=batches_v1()),
     st.builds(BatchResult, message_id=st.integers(0, 4095), entries=result_entries),
-)  # fmt: skip
+)
 
 
 def _encodings() -> st.SearchStrategy[tuple[str, bytes]]:
@@ -226,8 +278,17 @@ def test_layouts_that_do_not_fit_are_refused_by_both(header: int, evs: list[Even
 
 @covers("BPUB-5")
 def test_encoders_refuse_the_same_things() -> None:
-    big = tuple(Event(event_type_id=1, schema_version=1, key=b"k%d" % i, offset=i + 1, timestamp=i, event_data=bytes(range(256)) * 2)
-                for i in range(130))  # fmt: skip
+    big = tuple(
+        Event(
+            event_type_id=1,
+            schema_version=1,
+            key=b"k%d" % i,
+            offset=i + 1,
+            timestamp=i,
+            event_data=bytes(range(256)) * 2,
+        )
+        for i in range(130)
+    )
     too_big = BatchPublish(message_id=1, batch=BatchV1(events=big, format=BatchFormat(codec=BatchCodec.NONE)))
     one = (big[0],)
     refused: list[tuple[str, Any]] = [
@@ -269,7 +330,9 @@ _COMPRESSORS: dict[int, Callable[[bytes], bytes]] = {
 @st.composite
 def mutated_compressed_batches(draw: st.DrawFn) -> bytes:
     """An extended batch with codec none whose bytes were mutated, then compressed: the body's errors behind gzip and zstd."""
-    plain = batches_v1().map(lambda b: BatchV1(events=b.events, layout=b.layout if b.format else None, format=BatchFormat()))
+    plain = batches_v1().map(
+        lambda b: BatchV1(events=b.events, layout=b.layout if b.format else None, format=BatchFormat())
+    )
     _, data = draw(mutated(plain.map(lambda b: ("batch", construct_v1.encode_batch(b)))))
     assume(len(data) >= 2 and data[0] & 0xC0 == 0x80 and data[1] == 0)
     start = body_offset(data, 2)
@@ -292,8 +355,9 @@ def test_arbitrary_bytes_decode_the_same(unit: str, data: bytes, limits: Limits)
 
 @covers("FRAME-7", "BATCH-12", "BATCH-14")
 @given(st.sampled_from(V1_UNITS), st.integers(0, 255), st.integers(0, 255), st.binary(max_size=40), limits_strategy)
-def test_arbitrary_bytes_after_every_two_first_bytes_decode_the_same(unit: str, first: int, second: int, rest: bytes,
-                                                                     limits: Limits) -> None:  # fmt: skip
+def test_arbitrary_bytes_after_every_two_first_bytes_decode_the_same(
+    unit: str, first: int, second: int, rest: bytes, limits: Limits
+) -> None:
     # The first byte picks the frame type, version, response code or batch header; the second a format byte.
     check_same_decode(unit, bytes([first, second]) + rest, limits)
 
@@ -327,32 +391,48 @@ def test_decoded_values_are_the_validated_dataclasses() -> None:
 
 # -- one API, the version as data ------------------------------------------------------------------------
 
-_FRAME_CLASSES = {ConnectionRequest: FrameType.CONNECTION_REQUEST, ConnectionResponse: FrameType.CONNECTION_RESPONSE,
-                  BatchPublish: FrameType.BATCH_PUBLISH, Ack: FrameType.ACK, Publish: FrameType.PUBLISH, Ping: FrameType.PING,
-                  Pong: FrameType.PONG, Nack: FrameType.NACK, BatchResult: FrameType.BATCH_RESULT}  # fmt: skip - one line per row would hide the pairs
+_FRAME_CLASSES = {
+    ConnectionRequest: FrameType.CONNECTION_REQUEST,
+    ConnectionResponse: FrameType.CONNECTION_RESPONSE,
+    BatchPublish: FrameType.BATCH_PUBLISH,
+    Ack: FrameType.ACK,
+    Publish: FrameType.PUBLISH,
+    Ping: FrameType.PING,
+    Pong: FrameType.PONG,
+    Nack: FrameType.NACK,
+    BatchResult: FrameType.BATCH_RESULT,
+}
 
 
 @covers("FRAME-1", "FRAME-3", "FRAME-7")
 def test_the_tables_follow_frame_type_since() -> None:
     # Every type has entries from the version that assigned it, and each version's dispatch tuple follows.
     assert set(fast_codec.DECODERS) == set(FrameType)
-    assert {cls: min(entries) for cls, entries in fast_codec.ENCODERS.items()} == {c: t.since for c, t in _FRAME_CLASSES.items()}
+    assert {cls: min(entries) for cls, entries in fast_codec.ENCODERS.items()} == {
+        c: t.since for c, t in _FRAME_CLASSES.items()
+    }
     for frame_type, entries in fast_codec.DECODERS.items():
         assert min(entries) == frame_type.since, frame_type
     for version in fast_codec.VERSIONS:
         table = fast_codec.decoders(version)
         assert len(table) == 16 and table is fast_codec.decoders(version)  # built once
-        assert [nibble for nibble in range(16) if table[nibble] is not None] == [t for t in FrameType if t.since <= version]
+        assert [nibble for nibble in range(16) if table[nibble] is not None] == [
+            t for t in FrameType if t.since <= version
+        ]
         assert set(fast_codec.encoders(version)) == {c for c, t in _FRAME_CLASSES.items() if t.since <= version}
     # The entry of the greatest version up to the connection's: version 1 reads both request layouts.
     assert fast_codec.decoders(1)[FrameType.ACK] is fast_codec.decoders(0)[FrameType.ACK]
-    assert fast_codec.decoders(1)[FrameType.CONNECTION_REQUEST] is not fast_codec.decoders(0)[FrameType.CONNECTION_REQUEST]
+    assert (
+        fast_codec.decoders(1)[FrameType.CONNECTION_REQUEST] is not fast_codec.decoders(0)[FrameType.CONNECTION_REQUEST]
+    )
 
 
 def test_the_inlined_publish_is_the_table_entry() -> None:
     # decode_frame and encode_frame inline PUBLISH; the table's entry gives the same value and bytes in every version.
-    frame = Publish(message_id=0x31A, event=Event(event_type_id=300, schema_version=1, key=b"k", offset=2**40, timestamp=5,
-                                                  event_data=b"x" * 200))  # fmt: skip - the event on one line
+    frame = Publish(
+        message_id=0x31A,
+        event=Event(event_type_id=300, schema_version=1, key=b"k", offset=2**40, timestamp=5, event_data=b"x" * 200),
+    )
     for version in fast_codec.VERSIONS:
         raw = fast_codec.encode_frame(frame, version=version)
         assert fast_codec.encoders(version)[Publish](frame, None) == raw
@@ -395,8 +475,10 @@ def test_a_type_of_a_later_version_is_unknown_or_refused() -> None:
 
 @covers("ERR-8", "BPUB-5")
 def test_the_encoded_frame_bound_applies_from_version_1() -> None:
-    big = Publish(message_id=1, event=Event(event_type_id=1, schema_version=1, key=b"", offset=0, timestamp=0,
-                                            event_data=bytes(0x10000)))  # fmt: skip - the event on one line
+    big = Publish(
+        message_id=1,
+        event=Event(event_type_id=1, schema_version=1, key=b"", offset=0, timestamp=0, event_data=bytes(0x10000)),
+    )
     assert len(fast_codec.encode_frame(big)) > 0xFFFF  # version 0 bounds no encoded frame
     with pytest.raises(EncodeError, match="65,535-byte limit"):
         fast_codec.encode_frame(big, version=1)
@@ -430,7 +512,9 @@ def test_each_codec_value_is_its_one_api() -> None:
     frame = BatchResult(message_id=3, entries=(BatchResultEntry(index=0, machine_message=b"m", human_message=b"h"),))
     data = CONSTRUCT.encode_frame(frame, version=1)
     assert FAST.encode_frame(frame, version=1) == data and FAST.decode_frame(data, version=1) == frame
-    batch = BatchV1(events=(Event(event_type_id=1, schema_version=1, key=b"k", offset=1, timestamp=2, event_data=b"d"),),
-                    format=BatchFormat(codec=BatchCodec.ZSTD))
+    batch = BatchV1(
+        events=(Event(event_type_id=1, schema_version=1, key=b"k", offset=1, timestamp=2, event_data=b"d"),),
+        format=BatchFormat(codec=BatchCodec.ZSTD),
+    )
     data = CONSTRUCT.encode_batch(batch, version=1)
     assert data[0] & 0x80 and FAST.decode_batch(data, version=1) == CONSTRUCT.decode_batch(data, Limits(), version=1)

@@ -15,22 +15,20 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Callable
-from types import SimpleNamespace
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import fastavro
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sinkproto import construct_codec, fast_codec
 from sinkproto.batchrules import gzip_body, zstd_body
-from sinktools.bench.profiles import load
-from sinkproto import construct_codec
 from sinkproto.codec import CONSTRUCT
 from sinkproto.construct_codec.batch_format import records_possible
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_body
 from sinkproto.errors import DecodeError, EncodeError, OverlongVarint, UnknownFormat
-from sinkproto import fast_codec
 from sinkproto.fast_codec.records import bytes_body, encode_records_body, int_body
 from sinkproto.limits import DEFAULT_LIMITS, Limits
 from sinkproto.messages import BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchV1, Event
@@ -39,25 +37,32 @@ from sinkproto.records import Column, ColumnType, RecordSchemas, transpose
 from sinkproto.schemas import default_registry
 from sinkproto.transforms import Transform
 from sinktest import covers
+from sinktools.bench.profiles import load
 
 # The reference at version 1: the Codec's one API with version=1.
 v1 = SimpleNamespace(
-    encode_frame=partial(CONSTRUCT.encode_frame, version=1), decode_frame=partial(CONSTRUCT.decode_frame, version=1),
-    encode_batch=partial(CONSTRUCT.encode_batch, version=1), decode_batch=partial(CONSTRUCT.decode_batch, version=1),
-    encode_reader_schemas=construct_codec.encode_reader_schemas, decode_reader_schemas=construct_codec.decode_reader_schemas,
+    encode_frame=partial(CONSTRUCT.encode_frame, version=1),
+    decode_frame=partial(CONSTRUCT.decode_frame, version=1),
+    encode_batch=partial(CONSTRUCT.encode_batch, version=1),
+    decode_batch=partial(CONSTRUCT.decode_batch, version=1),
+    encode_reader_schemas=construct_codec.encode_reader_schemas,
+    decode_reader_schemas=construct_codec.decode_reader_schemas,
     records_possible=records_possible,
 )
 
 TYPE_ID, VERSION = 99, 1
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                          HealthCheck.filter_too_much])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
 
 # -- writer schemas over every Avro type ----------------------------------------------------------------
 
 _NUMBERS = {"int": (-(1 << 31), (1 << 31) - 1), "long": (-(1 << 63), (1 << 63) - 1)}
-_LEAVES = st.sampled_from(["null", "boolean", "int", "long", "float", "double", "string", "bytes"]) | st.builds(
-    lambda n: {"type": "enum", "name": "?", "symbols": [f"S{i}" for i in range(n)]}, st.integers(1, 4)) | st.builds(
-    lambda n: {"type": "fixed", "name": "?", "size": n}, st.integers(0, 3))
+_LEAVES = (
+    st.sampled_from(["null", "boolean", "int", "long", "float", "double", "string", "bytes"])
+    | st.builds(lambda n: {"type": "enum", "name": "?", "symbols": [f"S{i}" for i in range(n)]}, st.integers(1, 4))
+    | st.builds(lambda n: {"type": "fixed", "name": "?", "size": n}, st.integers(0, 3))
+)
 
 
 def _kind(schema: Any) -> Any:
@@ -71,7 +76,12 @@ def _extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.builds(lambda items: {"type": "array", "items": items}, children),
         st.builds(lambda values: {"type": "map", "values": values}, children),
         st.lists(children, min_size=1, max_size=3).map(
-            lambda types: {"type": "record", "name": "?", "fields": [{"name": f"f{i}", "type": t} for i, t in enumerate(types)]}),
+            lambda types: {
+                "type": "record",
+                "name": "?",
+                "fields": [{"name": f"f{i}", "type": t} for i, t in enumerate(types)],
+            }
+        ),
         st.lists(plain, min_size=1, max_size=3, unique_by=_kind),
     )
 
@@ -96,8 +106,10 @@ def _named(schema: Any, counter: list[int]) -> Any:
 
 
 schemas = st.lists(st.recursive(_LEAVES, _extend, max_leaves=6), min_size=1, max_size=4).map(
-    lambda types: _named({"type": "record", "name": "Top", "fields": [{"name": f"a{i}", "type": t}
-                                                                      for i, t in enumerate(types)]}, [0]))
+    lambda types: _named(
+        {"type": "record", "name": "Top", "fields": [{"name": f"a{i}", "type": t} for i, t in enumerate(types)]}, [0]
+    )
+)
 
 
 def values_for(schema: Any) -> st.SearchStrategy[Any]:
@@ -124,8 +136,9 @@ def values_for(schema: Any) -> st.SearchStrategy[Any]:
     if kind == "array":
         return st.lists(values_for(schema["items"]), max_size=3)
     if kind == "map":
-        return st.dictionaries(st.sampled_from(["k", "k1", "k2"]) | st.text(max_size=2), values_for(schema["values"]),
-                               max_size=3)
+        return st.dictionaries(
+            st.sampled_from(["k", "k1", "k2"]) | st.text(max_size=2), values_for(schema["values"]), max_size=3
+        )
     return st.fixed_dictionaries({f["name"]: values_for(f["type"]) for f in schema["fields"]})
 
 
@@ -144,19 +157,33 @@ def batches(draw: st.DrawFn) -> tuple[RecordSchemas, list[Event]]:
     schema = draw(schemas)
     records = draw(st.lists(values_for(schema), min_size=1, max_size=6))
     data = [avro(schema, r) for r in records]
-    keys = draw(st.lists(st.sampled_from([b"k", b"k1", b""]) | st.binary(max_size=3), min_size=len(data),
-                         max_size=len(data)))
-    events = [Event(event_type_id=TYPE_ID, schema_version=VERSION, key=k, offset=draw(_U64), timestamp=draw(_U64),
-                    event_data=d) for k, d in zip(keys, data)]
+    keys = draw(
+        st.lists(st.sampled_from([b"k", b"k1", b""]) | st.binary(max_size=3), min_size=len(data), max_size=len(data))
+    )
+    events = [
+        Event(
+            event_type_id=TYPE_ID, schema_version=VERSION, key=k, offset=draw(_U64), timestamp=draw(_U64), event_data=d
+        )
+        for k, d in zip(keys, data)
+    ]
     return RecordSchemas({(TYPE_ID, VERSION): schema}), events
 
 
 # A flat schema whose columns make every transform win somewhere: numbered ids, keys equal to a field,
 # sequences (delta, delta_bitpacked), few distinct values (dictionary), narrow ranges (bitpacked).
-METER = {"type": "record", "name": "M", "fields": [
-    {"name": "serial", "type": "string"}, {"name": "seq", "type": "long"}, {"name": "level", "type": "int"},
-    {"name": "site", "type": "string"}, {"name": "kind", "type": {"type": "enum", "name": "K", "symbols": ["a", "b", "c"]}},
-    {"name": "note", "type": ["null", "string"]}, {"name": "v", "type": "long"}]}
+METER = {
+    "type": "record",
+    "name": "M",
+    "fields": [
+        {"name": "serial", "type": "string"},
+        {"name": "seq", "type": "long"},
+        {"name": "level", "type": "int"},
+        {"name": "site", "type": "string"},
+        {"name": "kind", "type": {"type": "enum", "name": "K", "symbols": ["a", "b", "c"]}},
+        {"name": "note", "type": ["null", "string"]},
+        {"name": "v", "type": "long"},
+    ],
+}
 METER_SCHEMAS = RecordSchemas({(TYPE_ID, VERSION): METER})
 
 
@@ -169,12 +196,26 @@ def meter_batches(draw: st.DrawFn) -> tuple[RecordSchemas, list[Event]]:
     events = []
     for i in range(n):
         serial = f"dev-{draw(st.integers(0, 9999)):04d}"
-        record = {"serial": serial, "seq": start + i * step + draw(st.integers(0, 2)), "level": draw(st.integers(0, 1 << width)),
-                  "site": sites[i % len(sites)], "kind": draw(st.sampled_from("abc")),
-                  "note": draw(st.none() | st.sampled_from(["", "ok"])), "v": draw(st.integers(-(1 << 63), (1 << 63) - 1))}
+        record = {
+            "serial": serial,
+            "seq": start + i * step + draw(st.integers(0, 2)),
+            "level": draw(st.integers(0, 1 << width)),
+            "site": sites[i % len(sites)],
+            "kind": draw(st.sampled_from("abc")),
+            "note": draw(st.none() | st.sampled_from(["", "ok"])),
+            "v": draw(st.integers(-(1 << 63), (1 << 63) - 1)),
+        }
         key = serial.encode() if draw(st.booleans()) or i else b"other"
-        events.append(Event(event_type_id=TYPE_ID, schema_version=VERSION, key=key, offset=1000 + i,
-                            timestamp=1_700_000_000 + 5 * i, event_data=avro(METER, record)))
+        events.append(
+            Event(
+                event_type_id=TYPE_ID,
+                schema_version=VERSION,
+                key=key,
+                offset=1000 + i,
+                timestamp=1_700_000_000 + 5 * i,
+                event_data=avro(METER, record),
+            )
+        )
     return METER_SCHEMAS, events
 
 
@@ -183,8 +224,11 @@ any_batches = batches() | meter_batches()
 # -- the two decoders ---------------------------------------------------------------------------------------
 
 
-_COMPRESS: dict[BatchCodec, Callable[[bytes], bytes]] = {BatchCodec.NONE: bytes, BatchCodec.GZIP: gzip_body,
-                                                         BatchCodec.ZSTD: zstd_body}
+_COMPRESS: dict[BatchCodec, Callable[[bytes], bytes]] = {
+    BatchCodec.NONE: bytes,
+    BatchCodec.GZIP: gzip_body,
+    BatchCodec.ZSTD: zstd_body,
+}
 
 
 def outcome(decode: Callable[[], Any]) -> Any:
@@ -239,7 +283,9 @@ def columns_of(body: bytes) -> list[tuple[int, int]]:
 @covers("RECORD-2", "RECORD-3", "RECORD-4", "RECORD-5")
 @SETTINGS
 @given(any_batches, st.sampled_from(list(BatchCodec)))
-def test_construct_round_trips_records_of_every_avro_type(drawn: tuple[RecordSchemas, list[Event]], codec: BatchCodec) -> None:
+def test_construct_round_trips_records_of_every_avro_type(
+    drawn: tuple[RecordSchemas, list[Event]], codec: BatchCodec
+) -> None:
     schemas, events = drawn
     assert v1.records_possible(events, schemas)  # fastavro writes canonical Avro
     fmt = BatchFormat(codec=codec, mode=BatchMode.RECORDS)
@@ -248,20 +294,26 @@ def test_construct_round_trips_records_of_every_avro_type(drawn: tuple[RecordSch
     assert decoded.events == tuple(events) and decoded.format == fmt
 
 
-LONGS = {"type": "record", "name": "L", "fields": [{"name": "xs", "type": {"type": "array", "items": "long"}},
-                                                   {"name": "n", "type": "long"}]}
+LONGS = {
+    "type": "record",
+    "name": "L",
+    "fields": [{"name": "xs", "type": {"type": "array", "items": "long"}}, {"name": "n", "type": "long"}],
+}
 
 
 @covers("RECORD-2")
-@pytest.mark.parametrize(("data", "canonical"), [
-    (b"\x04\x02\x04\x00\x06", True),  # [1, 2], 3: one block
-    (b"\x02\x02\x02\x04\x00\x06", False),  # the same array in two blocks
-    (b"\x03\x04\x02\x04\x00\x06", False),  # a negative block count, with its byte size
-    (b"\x00\x86\x00", False),  # n = 3 as an over-long varint
-    (b"\x04\x82\x00\x04\x00\x06", False),  # an over-long item
-    (b"\x00\x06\x00", False),  # a byte after the record
-    (b"\x04\x02", False),  # cut short
-])
+@pytest.mark.parametrize(
+    ("data", "canonical"),
+    [
+        (b"\x04\x02\x04\x00\x06", True),  # [1, 2], 3: one block
+        (b"\x02\x02\x02\x04\x00\x06", False),  # the same array in two blocks
+        (b"\x03\x04\x02\x04\x00\x06", False),  # a negative block count, with its byte size
+        (b"\x00\x86\x00", False),  # n = 3 as an over-long varint
+        (b"\x04\x82\x00\x04\x00\x06", False),  # an over-long item
+        (b"\x00\x06\x00", False),  # a byte after the record
+        (b"\x04\x02", False),  # cut short
+    ],
+)
 def test_transpose_refuses_non_canonical_blocks_and_varints(data: bytes, canonical: bool) -> None:
     plan = RecordSchemas({(1, 1): LONGS}).plan(1, 1)
     assert plan is not None
@@ -279,7 +331,9 @@ def _long(value: int, longer: int = 0) -> bytes:
 @covers("RECORD-2")
 @SETTINGS
 @given(st.lists(st.integers(-(1 << 63), (1 << 63) - 1), max_size=6), st.integers(-(1 << 63), (1 << 63) - 1), st.data())
-def test_transpose_takes_exactly_the_canonical_encoding_of_the_values(xs: list[int], n: int, data: st.DataObject) -> None:
+def test_transpose_takes_exactly_the_canonical_encoding_of_the_values(
+    xs: list[int], n: int, data: st.DataObject
+) -> None:
     cuts = sorted(data.draw(st.sets(st.integers(1, len(xs) - 1)))) if len(xs) > 1 else []
     blocks = [xs[a:b] for a, b in zip([0, *cuts], [*cuts, len(xs)])] if xs else []
     longer = data.draw(st.integers(0, 2))
@@ -310,8 +364,9 @@ def test_fast_encoder_writes_the_reference_bytes(drawn: tuple[RecordSchemas, lis
 @covers("RECORD-3", "RECORD-5", "RECORD-6", "RECORD-7", "RECORD-8")
 @settings(SETTINGS, max_examples=150)
 @given(any_batches, st.sampled_from(list(BatchCodec)), st.data())
-def test_fast_decoder_agrees_on_valid_and_mutated_bodies(drawn: tuple[RecordSchemas, list[Event]], codec: BatchCodec,
-                                                         data: st.DataObject) -> None:
+def test_fast_decoder_agrees_on_valid_and_mutated_bodies(
+    drawn: tuple[RecordSchemas, list[Event]], codec: BatchCodec, data: st.DataObject
+) -> None:
     schemas, events = drawn
     body = body_of(events, schemas)
     header = head(codec)
@@ -321,9 +376,9 @@ def test_fast_decoder_agrees_on_valid_and_mutated_bodies(drawn: tuple[RecordSche
         at = data.draw(st.integers(0, len(body) - 1))
         if mutation == "header":
             at = data.draw(st.integers(0, len(header) - 1))
-            header = header[:at] + bytes((header[at] ^ 1 << data.draw(st.integers(0, 7)),)) + header[at + 1:]
+            header = header[:at] + bytes((header[at] ^ 1 << data.draw(st.integers(0, 7)),)) + header[at + 1 :]
         elif mutation == "flip":
-            body = body[:at] + bytes((body[at] ^ 1 << data.draw(st.integers(0, 7)),)) + body[at + 1:]
+            body = body[:at] + bytes((body[at] ^ 1 << data.draw(st.integers(0, 7)),)) + body[at + 1 :]
         elif mutation == "cut":
             body = body[:at]
         elif mutation == "insert":
@@ -343,19 +398,28 @@ def test_fast_decoder_agrees_on_valid_and_mutated_bodies(drawn: tuple[RecordSche
             break
 
 
-_SMALL = {"max_varint_bytes": (1, 10), "max_key_size": (0, 12), "max_event_data_size": (0, 64), "max_batch_events": (1, 40),
-          "max_decompressed_size": (0, 600), "max_record_columns": (0, 20), "max_dictionary_entries": (0, 4),
-          "max_collection_items": (0, 6)}
+_SMALL = {
+    "max_varint_bytes": (1, 10),
+    "max_key_size": (0, 12),
+    "max_event_data_size": (0, 64),
+    "max_batch_events": (1, 40),
+    "max_decompressed_size": (0, 600),
+    "max_record_columns": (0, 20),
+    "max_dictionary_entries": (0, 4),
+    "max_collection_items": (0, 6),
+}
 # Each limit small or as it is by default, so that one small limit is often the only one met.
-_SMALL_LIMITS = st.builds(Limits, **{name: st.integers(*bounds) | st.just(getattr(DEFAULT_LIMITS, name))
-                                     for name, bounds in _SMALL.items()})
+_SMALL_LIMITS = st.builds(
+    Limits, **{name: st.integers(*bounds) | st.just(getattr(DEFAULT_LIMITS, name)) for name, bounds in _SMALL.items()}
+)
 
 
 @covers("RECORD-6", "LIMIT-10")
 @SETTINGS
 @given(any_batches, st.sampled_from(list(BatchCodec)), _SMALL_LIMITS)
-def test_fast_decoder_applies_the_limits_as_the_reference(drawn: tuple[RecordSchemas, list[Event]], codec: BatchCodec,
-                                                          limits: Limits) -> None:
+def test_fast_decoder_applies_the_limits_as_the_reference(
+    drawn: tuple[RecordSchemas, list[Event]], codec: BatchCodec, limits: Limits
+) -> None:
     schemas, events = drawn
     same_outcome(head(codec) + _COMPRESS[codec](body_of(events, schemas)), limits, schemas)
 
@@ -363,8 +427,16 @@ def test_fast_decoder_applies_the_limits_as_the_reference(drawn: tuple[RecordSch
 @covers("RECORD-1", "RECORD-2")
 @pytest.mark.parametrize("codec", list(BatchCodec))
 def test_schema_lookup_and_header_errors_agree(codec: BatchCodec) -> None:
-    events = [Event(event_type_id=TYPE_ID, schema_version=VERSION, key=b"k", offset=1, timestamp=2,
-                    event_data=avro(LONGS, {"xs": [1], "n": 2}))]
+    events = [
+        Event(
+            event_type_id=TYPE_ID,
+            schema_version=VERSION,
+            key=b"k",
+            offset=1,
+            timestamp=2,
+            event_data=avro(LONGS, {"xs": [1], "n": 2}),
+        )
+    ]
     schemas = RecordSchemas({(TYPE_ID, VERSION): LONGS})
     data = head(codec) + _COMPRESS[codec](body_of(events, schemas))
     assert same_outcome(data, DEFAULT_LIMITS, schemas) == tuple(events)
@@ -383,7 +455,12 @@ CHOICES = [
     (_INT, [1 << 62, -(1 << 62), 7], None, Transform.PLAIN),
     (_INT, [10**12, 10**12 + 1, 10**12 + 3], None, Transform.DELTA),
     (_INT, [7] * 9, None, Transform.CONSTANT),
-    (_INT, [1 << 40, (1 << 40) + 70, (1 << 40) + 1, (1 << 40) + 100, (1 << 40) + 127], None, Transform.FRAME_OF_REFERENCE),
+    (
+        _INT,
+        [1 << 40, (1 << 40) + 70, (1 << 40) + 1, (1 << 40) + 100, (1 << 40) + 127],
+        None,
+        Transform.FRAME_OF_REFERENCE,
+    ),
     (_INT, [1 << 50, -(1 << 50)] * 5, None, Transform.DICTIONARY),
     (_INT, [3, 0, 2, 1, 3, 0, 1, 2, 0, 3, 2, 1, 0], None, Transform.BITPACKED),
     (_INT, [10_000 + 3 * i + i % 2 for i in range(40)], None, Transform.DELTA_BITPACKED),
@@ -400,8 +477,9 @@ CHOICES = [
 
 @covers("RECORD-9")
 @pytest.mark.parametrize(("column", "values", "keys", "transform"), CHOICES)
-def test_each_transform_is_chosen_as_the_reference_chooses(column: Column, values: list[Any], keys: Any,
-                                                           transform: Transform) -> None:
+def test_each_transform_is_chosen_as_the_reference_chooses(
+    column: Column, values: list[Any], keys: Any, transform: Transform
+) -> None:
     reference = build_column(column, values, keys)
     fast = int_body(values) if column.type is ColumnType.INT else bytes_body(values, keys if column.per_event else None)
     assert reference == bytes((len(fast),)) + fast
@@ -412,8 +490,16 @@ def test_each_transform_is_chosen_as_the_reference_chooses(column: Column, value
 def test_a_varint_error_inside_a_column_is_at_the_column_start() -> None:
     """Both codecs report a varint error inside a column at the column's first byte (RECORD-8)."""
     schemas = RecordSchemas({(TYPE_ID, VERSION): LONGS})
-    events = [Event(event_type_id=TYPE_ID, schema_version=VERSION, key=b"k", offset=1, timestamp=2,
-                    event_data=avro(LONGS, {"xs": [], "n": 2}))]
+    events = [
+        Event(
+            event_type_id=TYPE_ID,
+            schema_version=VERSION,
+            key=b"k",
+            offset=1,
+            timestamp=2,
+            event_data=avro(LONGS, {"xs": [], "n": 2}),
+        )
+    ]
     body = body_of(events, schemas)
     start, _ = columns_of(body)[-1]  # n: plain, one value; made an 11-byte varint
     data = head(BatchCodec.NONE) + body[:start] + b"\x0c\x00" + b"\xff" * 10 + b"\x00"
@@ -435,14 +521,21 @@ def test_the_meter_profile_agrees(codec: BatchCodec) -> None:
 
 
 def test_fixed_floats_pass_through_unchanged() -> None:
-    schema = {"type": "record", "name": "F", "fields": [{"name": "f", "type": "float"}, {"name": "d", "type": "double"}]}
+    schema = {
+        "type": "record",
+        "name": "F",
+        "fields": [{"name": "f", "type": "float"}, {"name": "d", "type": "double"}],
+    }
     schemas = RecordSchemas({(TYPE_ID, VERSION): schema})
     data = [struct.pack("<f", float("nan")) + struct.pack("<d", -0.0), struct.pack("<fd", 1.5, 2.5)]
-    events = [Event(event_type_id=TYPE_ID, schema_version=VERSION, key=b"", offset=i, timestamp=i, event_data=d)
-              for i, d in enumerate(data)]
+    events = [
+        Event(event_type_id=TYPE_ID, schema_version=VERSION, key=b"", offset=i, timestamp=i, event_data=d)
+        for i, d in enumerate(data)
+    ]
     for codec in BatchCodec:
-        assert same_outcome(head(codec) + _COMPRESS[codec](body_of(events, schemas)), DEFAULT_LIMITS,
-                            schemas) == tuple(events)
+        assert same_outcome(head(codec) + _COMPRESS[codec](body_of(events, schemas)), DEFAULT_LIMITS, schemas) == tuple(
+            events
+        )
 
 
 # -- every error path, by hand: one column (or the body around it) per case ---------------------------------
@@ -468,7 +561,12 @@ def _col(transform: int, payload: bytes = b"") -> bytes:
 def _body(n: int, *columns: bytes, keys: bytes | None = None, count: int | None = None) -> bytes:
     """count, keys k0.. (plain), offsets and timestamps (constant 0), then ``columns``."""
     plain_keys = _col(0, b"".join(b"\x02k%d" % i for i in range(n)))
-    return varint_bytes(n if count is None else count) + (plain_keys if keys is None else keys) + _col(2, b"\x00") * 2 + b"".join(columns)
+    return (
+        varint_bytes(n if count is None else count)
+        + (plain_keys if keys is None else keys)
+        + _col(2, b"\x00") * 2
+        + b"".join(columns)
+    )
 
 
 _ERROR_CASES: list[tuple[str, Any, bytes, Limits, str | None]] = [
@@ -483,24 +581,63 @@ _ERROR_CASES: list[tuple[str, Any, bytes, Limits, str | None]] = [
     ("frame of reference", ONE_LONG, _body(2, _col(3, _z(-100) + b"\x00\x05")), DEFAULT_LIMITS, None),
     ("frame of reference, short", ONE_LONG, _body(2, _col(3, _z(-100) + b"\x00")), DEFAULT_LIMITS, "RECORD-5"),
     ("dictionary", ONE_LONG, _body(2, _col(4, b"\x02" + _z(9) + _z(-9) + b"\x01\x00")), DEFAULT_LIMITS, None),
-    ("dictionary index", ONE_LONG, _body(2, _col(4, b"\x02" + _z(9) + _z(-9) + b"\x01\x02")), DEFAULT_LIMITS, "RECORD-7"),
-    ("dictionary entries", ONE_LONG, _body(2, _col(4, b"\x02" + _z(9) + _z(-9) + b"\x01\x00")),
-     Limits(max_dictionary_entries=1), "RECORD-6"),
+    (
+        "dictionary index",
+        ONE_LONG,
+        _body(2, _col(4, b"\x02" + _z(9) + _z(-9) + b"\x01\x02")),
+        DEFAULT_LIMITS,
+        "RECORD-7",
+    ),
+    (
+        "dictionary entries",
+        ONE_LONG,
+        _body(2, _col(4, b"\x02" + _z(9) + _z(-9) + b"\x01\x00")),
+        Limits(max_dictionary_entries=1),
+        "RECORD-6",
+    ),
     ("entry_count overflow", ONE_LONG, _body(2, _col(4, b"\xff" * 9 + b"\x7f")), DEFAULT_LIMITS, "CONV-5"),
     ("bitpacked", ONE_LONG, _body(2, _col(7, _z(10) + b"\x03" + bytes((0b101_010,)))), DEFAULT_LIMITS, None),
-    ("bitpacked padding", ONE_LONG, _body(2, _col(7, _z(10) + b"\x03" + bytes((0b11_101_010,)))), DEFAULT_LIMITS,
-     "RECORD-8"),
+    (
+        "bitpacked padding",
+        ONE_LONG,
+        _body(2, _col(7, _z(10) + b"\x03" + bytes((0b11_101_010,)))),
+        DEFAULT_LIMITS,
+        "RECORD-8",
+    ),
     ("bitpacked width 65", ONE_LONG, _body(2, _col(7, _z(0) + bytes((65,)) + bytes(17))), DEFAULT_LIMITS, "RECORD-8"),
-    ("bitpacked width 65, short", ONE_LONG, _body(2, _col(7, _z(0) + bytes((65,)) + bytes(3))), DEFAULT_LIMITS, "RECORD-5"),
+    (
+        "bitpacked width 65, short",
+        ONE_LONG,
+        _body(2, _col(7, _z(0) + bytes((65,)) + bytes(3))),
+        DEFAULT_LIMITS,
+        "RECORD-5",
+    ),
     ("bitpacked without width", ONE_LONG, _body(2, _col(7, _z(0))), DEFAULT_LIMITS, "RECORD-5"),
     ("delta_bitpacked", ONE_LONG, _body(2, _col(8, _z(100) + _z(-5) + b"\x02\x03")), DEFAULT_LIMITS, None),
-    ("delta_bitpacked past 2^63", ONE_LONG, _body(2, _col(8, _z((1 << 63) - 1) + _z(1) + b"\x00")), DEFAULT_LIMITS,
-     "RECORD-5"),
-    ("varint over max_varint_bytes", ONE_LONG, _body(2, _col(0, _z(1000) + _z(1))), Limits(max_varint_bytes=1), "LIMIT-2"),
+    (
+        "delta_bitpacked past 2^63",
+        ONE_LONG,
+        _body(2, _col(8, _z((1 << 63) - 1) + _z(1) + b"\x00")),
+        DEFAULT_LIMITS,
+        "RECORD-5",
+    ),
+    (
+        "varint over max_varint_bytes",
+        ONE_LONG,
+        _body(2, _col(0, _z(1000) + _z(1))),
+        Limits(max_varint_bytes=1),
+        "LIMIT-2",
+    ),
     ("int out of range", ONE_INT, _body(1, _col(0, _z(1 << 31))), DEFAULT_LIMITS, "RECORD-5"),
     ("plain bytes, cut", ONE_STRING, _body(2, _col(0, b"\x02ab\x05x")), DEFAULT_LIMITS, "RECORD-5"),
     ("bytes dictionary index", ONE_STRING, _body(2, _col(4, b"\x01\x01a\x00\x01")), DEFAULT_LIMITS, "RECORD-7"),
-    ("prefix over the previous value", ONE_STRING, _body(2, _col(5, b"\x00\x02ab\x03\x00")), DEFAULT_LIMITS, "RECORD-7"),
+    (
+        "prefix over the previous value",
+        ONE_STRING,
+        _body(2, _col(5, b"\x00\x02ab\x03\x00")),
+        DEFAULT_LIMITS,
+        "RECORD-7",
+    ),
     ("prefix", ONE_STRING, _body(2, _col(5, b"\x00\x02ab\x01\x01c")), DEFAULT_LIMITS, None),
     ("key", ONE_STRING, _body(2, _col(6)), DEFAULT_LIMITS, None),
     ("key on the keys column", ONE_STRING, _body(2, _col(6), keys=_col(6)), DEFAULT_LIMITS, "RECORD-5"),
@@ -508,34 +645,70 @@ _ERROR_CASES: list[tuple[str, Any, bytes, Limits, str | None]] = [
     ("numbered, 0 digits", ONE_STRING, _body(2, _col(9, b"\x00\x00\x00" + _z(0) + _z(0))), DEFAULT_LIMITS, "RECORD-8"),
     ("numbered, 19 digits", ONE_STRING, _body(2, _col(9, b"\x00\x13\x00" + _z(0) + _z(0))), DEFAULT_LIMITS, "RECORD-8"),
     ("numbered by prefix", ONE_STRING, _body(2, _col(9, b"\x00\x02\x05")), DEFAULT_LIMITS, "RECORD-5"),
-    ("numbered over its digits", ONE_STRING, _body(2, _col(9, b"\x00\x02\x00" + _z(100) + _z(1))), DEFAULT_LIMITS,
-     "RECORD-5"),
+    (
+        "numbered over its digits",
+        ONE_STRING,
+        _body(2, _col(9, b"\x00\x02\x00" + _z(100) + _z(1))),
+        DEFAULT_LIMITS,
+        "RECORD-5",
+    ),
     ("numbered without digits", ONE_STRING, _body(2, _col(9, b"\x00")), DEFAULT_LIMITS, "RECORD-5"),
     ("fixed of the wrong size", ONE_FIXED, _body(1, _col(0, b"\x03abc")), DEFAULT_LIMITS, "RECORD-5"),
     ("key on array items", STRINGS, _body(1, _col(0, _z(2)), _col(6)), DEFAULT_LIMITS, "RECORD-5"),
     ("items", STRINGS, _body(1, _col(0, _z(3)), _col(0, b"\x01a\x01b\x01c")), DEFAULT_LIMITS, None),
-    ("items over max_collection_items", STRINGS, _body(1, _col(0, _z(3)), _col(0, b"\x01a\x01b\x01c")),
-     Limits(max_collection_items=2), "RECORD-6"),
-    ("delta_bitpacked of no value", LONGS, _body(1, _col(0, _z(0)), _col(8, _z(0) + _z(0) + b"\x00"), _col(0, _z(5))),
-     DEFAULT_LIMITS, "RECORD-8"),
-    ("delta_bitpacked of no value, width 8", LONGS, _body(1, _col(0, _z(0)), _col(8, _z(0) + _z(0) + b"\x08"),
-                                                            _col(0, _z(5))), DEFAULT_LIMITS, "RECORD-8"),
+    (
+        "items over max_collection_items",
+        STRINGS,
+        _body(1, _col(0, _z(3)), _col(0, b"\x01a\x01b\x01c")),
+        Limits(max_collection_items=2),
+        "RECORD-6",
+    ),
+    (
+        "delta_bitpacked of no value",
+        LONGS,
+        _body(1, _col(0, _z(0)), _col(8, _z(0) + _z(0) + b"\x00"), _col(0, _z(5))),
+        DEFAULT_LIMITS,
+        "RECORD-8",
+    ),
+    (
+        "delta_bitpacked of no value, width 8",
+        LONGS,
+        _body(1, _col(0, _z(0)), _col(8, _z(0) + _z(0) + b"\x08"), _col(0, _z(5))),
+        DEFAULT_LIMITS,
+        "RECORD-8",
+    ),
     ("a byte after the last column", ONE_LONG, _body(2, _col(0, _z(1) + _z(2)), b"\x00"), DEFAULT_LIMITS, "RECORD-3"),
     ("count 0", ONE_LONG, _body(2, _col(0, _z(1) + _z(2)), count=0), DEFAULT_LIMITS, "BATCH-8"),
     ("count over max_batch_events", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_batch_events=1), "LIMIT-4"),
     ("key over max_key_size", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_key_size=1), "LIMIT-5"),
-    ("event_data over max_event_data_size", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_event_data_size=0),
-     "RECORD-6"),
-    ("keys over max_decompressed_size", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_decompressed_size=3),
-     "RECORD-6"),
-    ("records over max_decompressed_size", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_decompressed_size=5),
-     "RECORD-6"),
+    (
+        "event_data over max_event_data_size",
+        ONE_LONG,
+        _body(2, _col(0, _z(1) + _z(2))),
+        Limits(max_event_data_size=0),
+        "RECORD-6",
+    ),
+    (
+        "keys over max_decompressed_size",
+        ONE_LONG,
+        _body(2, _col(0, _z(1) + _z(2))),
+        Limits(max_decompressed_size=3),
+        "RECORD-6",
+    ),
+    (
+        "records over max_decompressed_size",
+        ONE_LONG,
+        _body(2, _col(0, _z(1) + _z(2))),
+        Limits(max_decompressed_size=5),
+        "RECORD-6",
+    ),
 ]
 
 
 @covers("RECORD-3", "RECORD-5", "RECORD-6", "RECORD-7", "RECORD-8")
-@pytest.mark.parametrize(("schema", "body", "limits", "requirement"), [c[1:] for c in _ERROR_CASES],
-                         ids=[c[0] for c in _ERROR_CASES])
+@pytest.mark.parametrize(
+    ("schema", "body", "limits", "requirement"), [c[1:] for c in _ERROR_CASES], ids=[c[0] for c in _ERROR_CASES]
+)
 def test_each_column_rule_agrees(schema: Any, body: bytes, limits: Limits, requirement: str | None) -> None:
     schemas = RecordSchemas({(TYPE_ID, VERSION): schema})
     results = [same_outcome(head(codec) + _COMPRESS[codec](body), limits, schemas) for codec in BatchCodec]
@@ -545,14 +718,21 @@ def test_each_column_rule_agrees(schema: Any, body: bytes, limits: Limits, requi
         assert isinstance(results[0], tuple) and results[0][1] == requirement, results[0]
 
 
-_INTS = st.integers(-3, 3) | st.integers(1000, 1003) | st.integers(-(1 << 64), 1 << 64) | st.sampled_from(
-    [-(1 << 63), (1 << 63) - 1, (1 << 64) - 1, 127, 128, -64, -65, 8191, 8192])
+_INTS = (
+    st.integers(-3, 3)
+    | st.integers(1000, 1003)
+    | st.integers(-(1 << 64), 1 << 64)
+    | st.sampled_from([-(1 << 63), (1 << 63) - 1, (1 << 64) - 1, 127, 128, -64, -65, 8191, 8192])
+)
 _RUNS = st.tuples(st.integers(-(1 << 62), 1 << 62), st.integers(-300, 300), st.integers(1, 40), st.integers(0, 3)).map(
-    lambda t: [t[0] + i * t[1] + (i * 7919) % (t[3] + 1) for i in range(t[2])])
+    lambda t: [t[0] + i * t[1] + (i * 7919) % (t[3] + 1) for i in range(t[2])]
+)
 _TEXTS = st.sampled_from([b"", b"a", b"ab", b"abc", b"north-1", b"north-2", b"0", b"99"]) | st.binary(max_size=4)
 _NUMBERED = st.tuples(st.sampled_from([b"", b"dev-", b"x1", b"7"]), st.integers(1, 20)).flatmap(
-    lambda t: st.lists(st.integers(0, 10 ** min(t[1], 19) - 1).map(lambda k: t[0] + b"%0*d" % (t[1], k)), min_size=1,
-                       max_size=12))
+    lambda t: st.lists(
+        st.integers(0, 10 ** min(t[1], 19) - 1).map(lambda k: t[0] + b"%0*d" % (t[1], k)), min_size=1, max_size=12
+    )
+)
 
 
 @covers("RECORD-9")
@@ -579,7 +759,8 @@ def test_bytes_column_choice_is_the_reference_choice(values: list[bytes], as_key
 @SETTINGS
 @given(any_batches, st.sampled_from([None, *BatchCodec]), st.integers(0, 0xFFF), st.data())
 def test_fast_v1_batches_and_frames_in_records_mode_are_the_reference_ones(
-        drawn: tuple[RecordSchemas, list[Event]], codec: BatchCodec | None, message_id: int, data: st.DataObject) -> None:
+    drawn: tuple[RecordSchemas, list[Event]], codec: BatchCodec | None, message_id: int, data: st.DataObject
+) -> None:
     schemas, events = drawn
     fmt = None if codec is None else BatchFormat(codec=codec, mode=BatchMode.RECORDS)
     batch = BatchV1(events=tuple(events), format=fmt)
@@ -601,16 +782,51 @@ def test_fast_v1_batches_and_frames_in_records_mode_are_the_reference_ones(
 @covers("RECORD-1", "RECORD-2")
 def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
     schemas = RecordSchemas({(TYPE_ID, VERSION): LONGS})
-    good = Event(event_type_id=TYPE_ID, schema_version=VERSION, key=b"k", offset=1, timestamp=2,
-                 event_data=avro(LONGS, {"xs": [1], "n": 2}))
+    good = Event(
+        event_type_id=TYPE_ID,
+        schema_version=VERSION,
+        key=b"k",
+        offset=1,
+        timestamp=2,
+        event_data=avro(LONGS, {"xs": [1], "n": 2}),
+    )
     records = BatchFormat(codec=BatchCodec.NONE, mode=BatchMode.RECORDS)
     refused = [
-        (BatchV1(events=(good, Event(event_type_id=TYPE_ID, schema_version=2, key=b"", offset=0, timestamp=0,
-                                     event_data=good.event_data)), format=records), schemas),
+        (
+            BatchV1(
+                events=(
+                    good,
+                    Event(
+                        event_type_id=TYPE_ID,
+                        schema_version=2,
+                        key=b"",
+                        offset=0,
+                        timestamp=0,
+                        event_data=good.event_data,
+                    ),
+                ),
+                format=records,
+            ),
+            schemas,
+        ),
         (BatchV1(events=(good,), format=records), RecordSchemas({})),
         (BatchV1(events=(good,), format=records), None),
-        (BatchV1(events=(Event(event_type_id=TYPE_ID, schema_version=VERSION, key=b"", offset=0, timestamp=0,
-                               event_data=b"\x00\x84\x00"),), format=records), schemas),
+        (
+            BatchV1(
+                events=(
+                    Event(
+                        event_type_id=TYPE_ID,
+                        schema_version=VERSION,
+                        key=b"",
+                        offset=0,
+                        timestamp=0,
+                        event_data=b"\x00\x84\x00",
+                    ),
+                ),
+                format=records,
+            ),
+            schemas,
+        ),
     ]
     for batch, known in refused:
         with pytest.raises(EncodeError):
@@ -624,4 +840,6 @@ def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
             encode(odd_layout, schemas=schemas)
     # Without schemas (or with none that fits) the choice is among the column batches, as in the reference.
     for known in (None, RecordSchemas({})):
-        assert fast_codec.encode_batch(BatchV1(events=(good,)), version=1, schemas=known) == v1.encode_batch(BatchV1(events=(good,)), schemas=known)
+        assert fast_codec.encode_batch(BatchV1(events=(good,)), version=1, schemas=known) == v1.encode_batch(
+            BatchV1(events=(good,)), schemas=known
+        )

@@ -42,8 +42,9 @@ def _subset() -> list:
 
 def test_reference_passes_every_variant(pki: Path, good_server: tuple[str, int]) -> None:
     host, port = good_server
-    cells, baseline = asyncio.run(run_matrix(_subset(), host=host, port=port, profile=reference_profile(pki),
-                                             variants=list(VARIANTS)))
+    cells, baseline = asyncio.run(
+        run_matrix(_subset(), host=host, port=port, profile=reference_profile(pki), variants=list(VARIANTS))
+    )
     assert len(cells) == len(SUBSET) * len(VARIANTS)
     bad = [(c.case_id, c.variant, c.observed) for c in cells if c.outcome is not Outcome.PASS]
     assert not bad
@@ -56,8 +57,9 @@ def test_reference_passes_every_variant(pki: Path, good_server: tuple[str, int])
 
 def test_no_reassembly_mutant_is_caught_under_byte(pki: Path, tmp_path: Path) -> None:
     with reference_server(pki, tmp_path, mutant="no-reassembly") as (host, port):
-        cells, _ = asyncio.run(run_matrix(_subset(), host=host, port=port, profile=reference_profile(pki),
-                                          variants=["whole", "byte"]))
+        cells, _ = asyncio.run(
+            run_matrix(_subset(), host=host, port=port, profile=reference_profile(pki), variants=["whole", "byte"])
+        )
     by = {(c.case_id, c.variant): c.outcome for c in cells}
     assert all(by[(case_id, "whole")] is Outcome.PASS for case_id in SUBSET)  # it is only broken by segmentation
     assert all(by[(case_id, "byte")] is Outcome.FAIL for case_id in SUBSET)
@@ -89,16 +91,37 @@ def test_proxy_segments_throttles_and_delays(good_server: tuple[str, int]) -> No
 
 def test_cli_matrix_writes_the_grid(pki: Path, good_server: tuple[str, int], tmp_path: Path) -> None:
     profile = reference_profile(pki)
-    identities = "\n".join(f'[identities.{name}]\ncert = "{i.cert}"\nkey = "{i.key}"\n'
-                           for name, i in profile.identities.items())
+    identities = "\n".join(
+        f'[identities.{name}]\ncert = "{i.cert}"\nkey = "{i.key}"\n' for name, i in profile.identities.items()
+    )
     profile_file = tmp_path / "reference.toml"
     profile_file.write_text(f'name = "matrix-test"\nca = "{profile.ca}"\nkeepalive = {profile.keepalive}\n{identities}')
     report = tmp_path / "matrix.json"
     host, port = good_server
-    run = subprocess.run([sys.executable, "-m", "sinkcheck.cli", "server", f"{host}:{port}", "--profile",
-                          str(profile_file), "--matrix", "--variants", "whole,split,reset", "--cases",
-                          "server.ping.pong", "--json", str(report), "--docs-url", "https://docs.example.org/sink/"],
-                         capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sinkcheck.cli",
+            "server",
+            f"{host}:{port}",
+            "--profile",
+            str(profile_file),
+            "--matrix",
+            "--variants",
+            "whole,split,reset",
+            "--cases",
+            "server.ping.pong",
+            "--json",
+            str(report),
+            "--docs-url",
+            "https://docs.example.org/sink/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "case x delivery variant" in run.stdout
     document = json.loads(report.read_text())
@@ -117,7 +140,7 @@ def test_bounded_pieces_cut_the_edges_and_bound_the_writes() -> None:
     from sinkcheck.faultproxy import CUT_EDGE, MIDDLE_PIECE, bounded_pieces
 
     def single(data: bytes) -> list[bytes]:
-        return [data[i:i + 1] for i in range(len(data))]
+        return [data[i : i + 1] for i in range(len(data))]
 
     small = bytes(range(200))
     assert bounded_pieces(small, single) == single(small)  # a small write is cut at every byte
@@ -150,8 +173,16 @@ def test_an_answer_followed_by_a_reset_is_still_read() -> None:
         server = await asyncio.start_server(serve, "127.0.0.1", 0)
         host, port = server.sockets[0].getsockname()[:2]
         async with server:
-            wire = await Wire.connect(host, port, ssl_context=None, server_hostname=None, name="c1", log=lambda r: None,
-                                      started=_time.monotonic(), timeout=5)
+            wire = await Wire.connect(
+                host,
+                port,
+                ssl_context=None,
+                server_hostname=None,
+                name="c1",
+                log=lambda r: None,
+                started=_time.monotonic(),
+                timeout=5,
+            )
             await wire.send_raw(b"\x00\x02\x50\x00")
             await asyncio.sleep(0.5)  # the answer and the reset have both arrived
             await wire.send_raw(b"\x00\x02\x50\x00")  # a faulty client keeps writing: the write meets the reset
@@ -171,10 +202,12 @@ def test_refusal_and_the_biggest_frame_hold_under_byte_and_split(pki: Path, good
     take over a minute of the runner's own pacing."""
     host, port = good_server
     cases = [c for c in catalogue() if c.id in ("server.handshake.nothing-after-refusal", "server.framing.frame-65535")]
-    cells, _ = asyncio.run(run_matrix(cases, host=host, port=port, profile=reference_profile(pki),
-                                      variants=["byte", "split"]))
+    cells, _ = asyncio.run(
+        run_matrix(cases, host=host, port=port, profile=reference_profile(pki), variants=["byte", "split"])
+    )
     assert [(c.case_id, c.variant, c.outcome) for c in cells] == [
-        (c.id, v, Outcome.PASS) for v in ("byte", "split") for c in cases], [c.observed for c in cells]
+        (c.id, v, Outcome.PASS) for v in ("byte", "split") for c in cases
+    ], [c.observed for c in cells]
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +225,9 @@ def test_a_case_unsupported_in_the_run_is_unsupported_in_every_column(pki: Path,
     profile = reference_profile(pki)
     profile = type(profile)(**{**profile.__dict__, "versions": (0,)})
     bomb = [c for c in catalogue() if c.id == "server.resources.batch-gzip-bomb"]
-    cells, baseline = asyncio.run(run_matrix(bomb, host=host, port=port, profile=profile,
-                                             variants=["whole", "stall", "reset"]))
+    cells, baseline = asyncio.run(
+        run_matrix(bomb, host=host, port=port, profile=profile, variants=["whole", "stall", "reset"])
+    )
     assert {c.variant: c.outcome for c in cells} == dict.fromkeys(("whole", "stall", "reset"), Outcome.UNSUPPORTED)
     cells, baseline = asyncio.run(run_matrix(bomb, host=host, port=port, profile=profile, variants=["reset"]))
     assert [(c.variant, c.outcome) for c in cells] == [("reset", Outcome.UNSUPPORTED)]
@@ -203,8 +237,9 @@ def test_a_case_unsupported_in_the_run_is_unsupported_in_every_column(pki: Path,
 def test_the_fresh_identity_is_used_once_per_matrix(pki: Path, v0_server: tuple[str, int]) -> None:
     host, port = v0_server
     fresh = [c for c in catalogue() if c.id == "server.handshake.new-client"]
-    cells, _ = asyncio.run(run_matrix(fresh, host=host, port=port, profile=reference_profile(pki),
-                                      variants=["whole", "byte"]))
+    cells, _ = asyncio.run(
+        run_matrix(fresh, host=host, port=port, profile=reference_profile(pki), variants=["whole", "byte"])
+    )
     assert [(c.variant, c.outcome) for c in cells] == [("whole", Outcome.PASS), ("byte", Outcome.UNSUPPORTED)]
     assert "fresh identity was used in the whole column" in cells[1].observed
 
@@ -214,9 +249,16 @@ def test_expected_failures_in_the_matrix(pki: Path, tmp_path: Path) -> None:
     from sinkcheck.matrix import matrix_summary
 
     with reference_server(pki, tmp_path, mutant="no-reassembly") as (host, port):
-        cells, baseline = asyncio.run(run_matrix(_subset(), host=host, port=port, profile=reference_profile(pki),
-                                                 variants=["whole", "byte"],
-                                                 expected_failures={"server.ping.pong"}))
+        cells, baseline = asyncio.run(
+            run_matrix(
+                _subset(),
+                host=host,
+                port=port,
+                profile=reference_profile(pki),
+                variants=["whole", "byte"],
+                expected_failures={"server.ping.pong"},
+            )
+        )
     by = {(c.case_id, c.variant): c for c in cells}
     assert by[("server.ping.pong", "byte")].outcome is Outcome.FAIL
     assert by[("server.ping.pong", "byte")].expected_failure
@@ -230,18 +272,39 @@ def test_expected_failures_in_the_matrix(pki: Path, tmp_path: Path) -> None:
 
 def test_cli_matrix_honours_expected_failures(pki: Path, good_server: tuple[str, int], tmp_path: Path) -> None:
     profile = reference_profile(pki)
-    identities = "\n".join(f'[identities.{name}]\ncert = "{i.cert}"\nkey = "{i.key}"\n'
-                           for name, i in profile.identities.items())
+    identities = "\n".join(
+        f'[identities.{name}]\ncert = "{i.cert}"\nkey = "{i.key}"\n' for name, i in profile.identities.items()
+    )
     profile_file = tmp_path / "reference.toml"
     profile_file.write_text(f'name = "matrix-test"\nca = "{profile.ca}"\nkeepalive = {profile.keepalive}\n{identities}')
     listed = tmp_path / "expected.txt"
     listed.write_text("server.ping.pong  # it passes: the list is stale\n")
     report = tmp_path / "matrix.json"
     host, port = good_server
-    run = subprocess.run([sys.executable, "-m", "sinkcheck.cli", "server", f"{host}:{port}", "--profile",
-                          str(profile_file), "--matrix", "--variants", "whole,byte", "--cases", "server.ping.pong",
-                          "--expected-failures", str(listed), "--json", str(report)], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "COLUMNS": "200"})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sinkcheck.cli",
+            "server",
+            f"{host}:{port}",
+            "--profile",
+            str(profile_file),
+            "--matrix",
+            "--variants",
+            "whole,byte",
+            "--cases",
+            "server.ping.pong",
+            "--expected-failures",
+            str(listed),
+            "--json",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "listed as an expected failure but passed in the whole column" in run.stdout
     assert json.loads(report.read_text())["summary"]["unexpected_passes"] == ["server.ping.pong"]
@@ -249,7 +312,6 @@ def test_cli_matrix_honours_expected_failures(pki: Path, good_server: tuple[str,
 
 def test_grid_shows_readable_case_ids_on_a_narrow_terminal() -> None:
     from rich.console import Console
-
     from sinkcheck.matrix import Cell, common_prefix, print_grid, wrap_id
 
     cases = [c for c in catalogue() if c.mode == "server"][::5][:12]  # several areas: the prefix is "server."

@@ -11,8 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sinktest import covers, load_field_cases
-
 from sinkproto import (
     Ack,
     Batch,
@@ -35,6 +33,7 @@ from sinkproto import (
     encode_nack_payload,
 )
 from sinkproto.batchrules import gunzip_body
+from sinktest import covers, load_field_cases
 from sinktools.vectors.model import _gzip_start
 
 CASES = load_field_cases()
@@ -54,21 +53,30 @@ def _event(obj: dict[str, Any]) -> Event:
 def _frame(obj: dict[str, Any]) -> Any:
     kind = obj["type"]
     if kind == "connection_request":
-        return ConnectionRequest(app_version=bytes.fromhex(obj["app_version_hex"]),
-                                 client_instance_id=obj["client_instance_id"], server_instance_id=obj["server_instance_id"])
+        return ConnectionRequest(
+            app_version=bytes.fromhex(obj["app_version_hex"]),
+            client_instance_id=obj["client_instance_id"],
+            server_instance_id=obj["server_instance_id"],
+        )
     if kind == "connection_response":
         response = Response.from_wire_name(obj["response"])
         if response is Response.QUARANTINED:
-            return ConnectionResponse(response=response, machine_message=bytes.fromhex(obj["machine_hex"]),
-                                      human_message=bytes.fromhex(obj["human_hex"]))
+            return ConnectionResponse(
+                response=response,
+                machine_message=bytes.fromhex(obj["machine_hex"]),
+                human_message=bytes.fromhex(obj["human_hex"]),
+            )
         return ConnectionResponse(response=response, server_instance_id=obj.get("server_instance_id"))
     if kind == "ack":
         return Ack(message_id=obj["message_id"])
     if kind == "publish":
         return Publish(message_id=obj["message_id"], event=decode_event(bytes.fromhex(obj["payload_hex"])))
     if kind == "nack":
-        return Nack(message_id=obj["message_id"], machine_message=bytes.fromhex(obj["machine_hex"]),
-                    human_message=bytes.fromhex(obj["human_hex"]))
+        return Nack(
+            message_id=obj["message_id"],
+            machine_message=bytes.fromhex(obj["machine_hex"]),
+            human_message=bytes.fromhex(obj["human_hex"]),
+        )
     return {"ping": Ping, "pong": Pong}[kind]()
 
 
@@ -84,9 +92,32 @@ def test_all_133_field_cases_are_loaded() -> None:
     assert {c["kind"] for c in CASES} == {"frame", "publish_payload", "nack_payload", "batch"}
 
 
-@covers("CONN-1", "CONN-3", "CONN-4", "CONN-5", "CONN-6", "CONN-7", "FRAME-1", "FRAME-2", "FRAME-5", "ACK-1", "NACK-1",
-        "PUB-1", "CONV-1", "CONV-2", "CONV-6", "CONV-7", "BATCH-1", "BATCH-2", "BATCH-3", "BATCH-4", "BATCH-5", "BATCH-6", "BATCH-7",
-        "BATCH-10")
+@covers(
+    "CONN-1",
+    "CONN-3",
+    "CONN-4",
+    "CONN-5",
+    "CONN-6",
+    "CONN-7",
+    "FRAME-1",
+    "FRAME-2",
+    "FRAME-5",
+    "ACK-1",
+    "NACK-1",
+    "PUB-1",
+    "CONV-1",
+    "CONV-2",
+    "CONV-6",
+    "CONV-7",
+    "BATCH-1",
+    "BATCH-2",
+    "BATCH-3",
+    "BATCH-4",
+    "BATCH-5",
+    "BATCH-6",
+    "BATCH-7",
+    "BATCH-10",
+)
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_field_case_round_trips_byte_for_byte(case: dict[str, Any]) -> None:
     data = bytes.fromhex(case["hex"])
@@ -100,8 +131,10 @@ def test_field_case_round_trips_byte_for_byte(case: dict[str, Any]) -> None:
         assert decode_event(data) == expected
         assert encode_event(expected) == data
     elif kind == "nack_payload":
-        expected = NackPayload(machine_message=bytes.fromhex(case["input"]["machine_hex"]),
-                               human_message=bytes.fromhex(case["input"]["human_hex"]))
+        expected = NackPayload(
+            machine_message=bytes.fromhex(case["input"]["machine_hex"]),
+            human_message=bytes.fromhex(case["input"]["human_hex"]),
+        )
         assert decode_nack_payload(data) == expected
         assert encode_nack_payload(expected) == data
     else:

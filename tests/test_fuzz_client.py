@@ -20,19 +20,38 @@ def tls(pki: Path) -> list[str]:  # client mode: the runner presents the server 
 
 def client_command(pki: Path, db: Path, mutant: str | None = None) -> str:
     entry = f"-m sinkcheck.cli _mutant-client --mutant {mutant}" if mutant else "-m sinktools.cli connect"
-    return (f"{shlex.quote(sys.executable)} {entry} --server {{host}}:{{port}} --certs {shlex.quote(str(pki))} "
-            f"--name sc-main --db {shlex.quote(str(db))} --keepalive 1 --publish 200")
+    return (
+        f"{shlex.quote(sys.executable)} {entry} --server {{host}}:{{port}} --certs {shlex.quote(str(pki))} "
+        f"--name sc-main --db {shlex.quote(str(db))} --keepalive 1 --publish 200"
+    )
 
 
 def sink_check(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sinkcheck.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, cwd=ROOT / "conformance")
+    return subprocess.run(
+        [sys.executable, "-m", "sinkcheck.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT / "conformance",
+    )
 
 
 def test_fuzzing_the_reference_client_finds_nothing(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
-    proc = sink_check("fuzz", "client", *tls(pki), "--seed", "1", "--duration", "6",
-                      "--exec", client_command(pki, tmp_path / "client.db"), "--out", str(tmp_path / "finding.json"))
+    proc = sink_check(
+        "fuzz",
+        "client",
+        *tls(pki),
+        "--seed",
+        "1",
+        "--duration",
+        "6",
+        "--exec",
+        client_command(pki, tmp_path / "client.db"),
+        "--out",
+        str(tmp_path / "finding.json"),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no finding" in proc.stdout
     assert not (tmp_path / "finding.json").exists()
@@ -44,8 +63,21 @@ def test_a_client_that_crashes_on_an_unknown_type_is_found_shrunk_and_replayed(t
     pki = make_pki(tmp_path / "pki")
     finding = tmp_path / "finding.json"
     mutant = client_command(pki, tmp_path / "mutant.db", "crash-on-unknown-type")
-    proc = sink_check("fuzz", "client", *tls(pki), "--seed", "1", "--duration", "60", "--shrink-time", "60",
-                      "--exec", mutant, "--out", str(finding))
+    proc = sink_check(
+        "fuzz",
+        "client",
+        *tls(pki),
+        "--seed",
+        "1",
+        "--duration",
+        "60",
+        "--shrink-time",
+        "60",
+        "--exec",
+        mutant,
+        "--out",
+        str(finding),
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert "the client process exited with status 70" in proc.stdout, output

@@ -19,13 +19,25 @@ from sinktest import ROOT
 
 
 def tls(pki: Path) -> list[str]:
-    return ["--ca", str(pki / "ca.pem"), "--cert", str(pki / "client-sc-main.pem"),
-            "--key", str(pki / "client-sc-main.key")]
+    return [
+        "--ca",
+        str(pki / "ca.pem"),
+        "--cert",
+        str(pki / "client-sc-main.pem"),
+        "--key",
+        str(pki / "client-sc-main.key"),
+    ]
 
 
 def sink_check(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sinkcheck.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "sinkcheck.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+    )
 
 
 def test_mutations_are_seeded_and_ddmin_finds_a_minimal_sublist() -> None:
@@ -48,8 +60,18 @@ def test_mutations_are_seeded_and_ddmin_finds_a_minimal_sublist() -> None:
 def test_fuzzing_the_reference_server_for_10_seconds_finds_nothing(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     with reference_server(pki, tmp_path) as (host, port):
-        proc = sink_check("fuzz", "server", f"{host}:{port}", *tls(pki), "--seed", "7", "--duration", "10",
-                          "--out", str(tmp_path / "finding.json"))
+        proc = sink_check(
+            "fuzz",
+            "server",
+            f"{host}:{port}",
+            *tls(pki),
+            "--seed",
+            "7",
+            "--duration",
+            "10",
+            "--out",
+            str(tmp_path / "finding.json"),
+        )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no finding" in proc.stdout
     assert not (tmp_path / "finding.json").exists()
@@ -67,12 +89,28 @@ def test_the_crash_on_unknown_type_mutant_is_found_shrunk_and_replayed(tmp_path:
     pki = make_pki(tmp_path / "pki")
     port = free_port()
     # --exec: the runner restarts the mutant after each shrinking trial that crashed it
-    command = (f"{shlex.quote(sys.executable)} -m sinkcheck.cli _mutant-server --mutant crash-on-unknown-type "
-               f"--listen {{host}}:{{port}} --certs {pki} --db {tmp_path / 'mutant.db'} --keepalive {KEEPALIVE}")
+    command = (
+        f"{shlex.quote(sys.executable)} -m sinkcheck.cli _mutant-server --mutant crash-on-unknown-type "
+        f"--listen {{host}}:{{port}} --certs {pki} --db {tmp_path / 'mutant.db'} --keepalive {KEEPALIVE}"
+    )
     finding = tmp_path / "finding.json"
     started = time.monotonic()
-    proc = sink_check("fuzz", "server", f"127.0.0.1:{port}", *tls(pki), "--seed", "1", "--duration", "60",
-                      "--probe-every", "4", "--exec", command, "--out", str(finding))
+    proc = sink_check(
+        "fuzz",
+        "server",
+        f"127.0.0.1:{port}",
+        *tls(pki),
+        "--seed",
+        "1",
+        "--duration",
+        "60",
+        "--probe-every",
+        "4",
+        "--exec",
+        command,
+        "--out",
+        str(finding),
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert time.monotonic() - started < 120, output

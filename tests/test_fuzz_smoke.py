@@ -28,11 +28,27 @@ JOBS = 2  # CI machines have 2 cores
 def _run(tmp_path: Path, *args: str, timeout: float) -> tuple[int, list[dict[str, Any]], str]:
     report = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "fuzz", "run", "--fresh-corpus", "--seed", "1",
-         "--work-dir", str(tmp_path / "work"), "--regressions", str(tmp_path / "regressions"),
-         "--json", str(report), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "fuzz",
+            "run",
+            "--fresh-corpus",
+            "--seed",
+            "1",
+            "--work-dir",
+            str(tmp_path / "work"),
+            "--regressions",
+            str(tmp_path / "regressions"),
+            "--json",
+            str(report),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     results = json.loads(report.read_text()) if report.is_file() else []
     return proc.returncode, results, proc.stdout + proc.stderr
 
@@ -40,7 +56,9 @@ def _run(tmp_path: Path, *args: str, timeout: float) -> tuple[int, list[dict[str
 def test_every_target_runs_without_findings(tmp_path: Path) -> None:
     names = target_names()
     rounds = -(-len(names) // JOBS)
-    code, results, output = _run(tmp_path, "--seconds", str(SECONDS), "--jobs", str(JOBS), timeout=rounds * (SECONDS + 90))
+    code, results, output = _run(
+        tmp_path, "--seconds", str(SECONDS), "--jobs", str(JOBS), timeout=rounds * (SECONDS + 90)
+    )
     print(output)  # the table, in the CI log
     assert [r["target"] for r in results] == names, output
     for r in results:
@@ -64,7 +82,9 @@ def test_a_crash_is_reported_and_its_input_saved(tmp_path: Path) -> None:
 def test_a_hang_is_reported_as_a_timeout(tmp_path: Path) -> None:
     from fuzz.targets._canary_hang import TRIGGER
 
-    code, results, output = _run(tmp_path, "--targets", "_canary_hang", "--seconds", "20", "--timeout", "2", timeout=120)
+    code, results, output = _run(
+        tmp_path, "--targets", "_canary_hang", "--seconds", "20", "--timeout", "2", timeout=120
+    )
     assert code == 1, output
     [finding] = results[0]["findings"]
     assert finding["kind"] == "timeout", finding

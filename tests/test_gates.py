@@ -14,7 +14,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from sinktest import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -22,7 +21,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 def _code_packages() -> set[str]:
     """Every Python package of the kit's code: a folder with an __init__.py under reference/ or conformance/."""
-    return {init.parent.name for folder in ("reference", "conformance") for init in (ROOT / folder).glob("*/__init__.py")}
+    return {
+        init.parent.name for folder in ("reference", "conformance") for init in (ROOT / folder).glob("*/__init__.py")
+    }
 
 
 def _tool(name: str) -> str:
@@ -37,10 +38,12 @@ def test_mypy_finds_no_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.chdir(ROOT)  # the config's files and mypy_path are relative to the checkout
     # The cache (.mypy_cache, ignored by git) makes a run after a small change take a second or two.
-    out, err, status = api.run(["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(ROOT / ".mypy_cache")])
+    out, err, status = api.run(
+        ["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(ROOT / ".mypy_cache")]
+    )
     assert status == 0, out + err
     # The config names folders, not packages: every module of every package there was checked.
-    modules = [p for p in (ROOT / "reference").rglob("*.py")] + [p for p in (ROOT / "conformance" / "sinkcheck").rglob("*.py")]
+    modules = list((ROOT / "reference").rglob("*.py")) + list((ROOT / "conformance" / "sinkcheck").rglob("*.py"))
     checked = re.search(r"no issues found in (\d+) source files", out)
     assert checked and int(checked.group(1)) == len(modules), out
 
@@ -54,9 +57,34 @@ def test_mypy_config_is_the_one_the_gate_asks_for() -> None:
 
 
 def test_ruff_check_is_clean() -> None:
-    result = subprocess.run([_tool("ruff"), "check", "--output-format", "concise", "."], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [_tool("ruff"), "check", "--output-format", "concise", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    # One style for the whole tree, so diffs show changes, not re-wrapping.
+    result = subprocess.run(
+        [_tool("ruff"), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_fmt_skip_without_a_reason() -> None:
+    # A formatter exception must say why (none is left today).
+    bare = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in ROOT.rglob("*.py")
+        if not any(part in {".venv", "build", "node_modules"} for part in path.relative_to(ROOT).parts)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if line.rstrip().endswith(("# fmt: skip", "# fmt: off"))
+    ]
+    assert not bare, bare
 
 
 def test_the_import_contracts_hold() -> None:
@@ -89,7 +117,8 @@ def test_the_gates_page_names_every_contract() -> None:
 #: package, no subclass overriding a private method, no private attribute of a connection.
 _CONNECTION_PRIVATE = re.compile(
     r"sinkproto\.connection\._|from sinkproto\.connection import[^\n]*\b_[A-Za-z]|from \.\.?connection import[^\n]*\b_[A-Za-z]"
-    r"|\b(?:conn|connection|self\.connection|session\.connection)\._(?!_)[a-z]")
+    r"|\b(?:conn|connection|self\.connection|session\.connection)\._(?!_)[a-z]"
+)
 _SUBCLASS = re.compile(r"^class \w+\((?:[\w.]*\.)?Connection\):\n((?:(?:    .*)?\n)*)", re.MULTILINE)
 
 
@@ -102,8 +131,10 @@ def test_nothing_outside_the_connection_package_touches_its_private_names() -> N
             text = path.read_text(encoding="utf-8")
             found += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in _CONNECTION_PRIVATE.finditer(text)]
             for body in _SUBCLASS.finditer(text):
-                found += [f"{path.relative_to(ROOT)}: overrides {name}"
-                          for name in re.findall(r"^    def (_[a-z]\w*)", body.group(1), re.MULTILINE)]
+                found += [
+                    f"{path.relative_to(ROOT)}: overrides {name}"
+                    for name in re.findall(r"^    def (_[a-z]\w*)", body.group(1), re.MULTILINE)
+                ]
     assert not found, "\n".join(found)
 
 
@@ -122,7 +153,8 @@ _SELFTEST_PRIVATE = re.compile(
     r"^    (?:async )?def (_[a-z]\w*)\((?:self|cls)\b"  # a private method defined (overridden) in a subclass
     r"|\b(?:self|session|server|client|conn|connection|handler|pump|store)\._[a-z]\w*"  # a private attribute used
     r"|^from sinkproto[\w.]* import[^\n]*\b_[A-Za-z]\w*|^import sinkproto[\w.]*\._|\bsinkproto(?:\.\w+)*\._[a-z]",
-    re.MULTILINE)
+    re.MULTILINE,
+)
 
 
 def _selftest_private(text: str) -> list[str]:
@@ -130,9 +162,11 @@ def _selftest_private(text: str) -> list[str]:
 
 
 def test_no_mutant_overrides_a_private_method_or_imports_a_private_name() -> None:
-    found = [f"{path.relative_to(ROOT)}: {hit}"
-             for path in sorted((ROOT / "conformance" / "sinkcheck" / "selftest").rglob("*.py"))
-             for hit in _selftest_private(path.read_text(encoding="utf-8"))]
+    found = [
+        f"{path.relative_to(ROOT)}: {hit}"
+        for path in sorted((ROOT / "conformance" / "sinkcheck" / "selftest").rglob("*.py"))
+        for hit in _selftest_private(path.read_text(encoding="utf-8"))
+    ]
     assert not found, "\n".join(found)
 
 

@@ -94,30 +94,40 @@ def test_guide_block(page: str, example: Example, runs: Runs) -> None:
 
 def test_every_page_says_where_it_runs_and_why_a_block_is_skipped() -> None:
     for page, document in DOCUMENTS.items():
-        assert document.namespace.get("folder") in {"checkout", "empty"}, f"{page}: add <!-- guide: folder=checkout|empty -->"
+        assert document.namespace.get("folder") in {"checkout", "empty"}, (
+            f"{page}: add <!-- guide: folder=checkout|empty -->"
+        )
         for example in document.examples():
             if example.parsed.kind == "skip":
-                assert example.parsed.options.get("reason"), f"{page}:{example.line}: a skipped block needs reason=\"...\""
+                assert example.parsed.options.get("reason"), (
+                    f'{page}:{example.line}: a skipped block needs reason="..."'
+                )
 
 
 def test_every_shell_block_of_a_page_is_run_or_skipped_with_a_reason() -> None:
     """A new ```sh block on a tested page cannot slip through unmarked: it is run unless the page says why not."""
     for page, document in DOCUMENTS.items():
         shell_blocks = len(re.findall(r"^[ \t]*```(?:sh|console)[ \t]*$", document.text, re.MULTILINE))
-        steps = [e.parsed for e in document.examples()
-                 if e.parsed.kind in {"sh", "console"} or e.parsed.options.get("language") in {"sh", "console"}]
+        steps = [
+            e.parsed
+            for e in document.examples()
+            if e.parsed.kind in {"sh", "console"} or e.parsed.options.get("language") in {"sh", "console"}
+        ]
         assert shell_blocks == len(steps), page
 
 
-@pytest.mark.parametrize(("expected", "actual", "ok"), [
-    ("a\nb\n", "a\nb\n", True),
-    ("a\n...\nd\n", "a\nb\nc\nd\n", True),
-    ("a\n...\nd\n", "a\nd\n", True),
-    ("a ... c\n", "a b b c\n", True),
-    ("a\nb\n", "a\nb\nc\n", False),  # no hidden extra output
-    ("a   b\n", "a b\n", True),  # runs of spaces are one
-    ("x\n", "y\n", False),
-])
+@pytest.mark.parametrize(
+    ("expected", "actual", "ok"),
+    [
+        ("a\nb\n", "a\nb\n", True),
+        ("a\n...\nd\n", "a\nb\nc\nd\n", True),
+        ("a\n...\nd\n", "a\nd\n", True),
+        ("a ... c\n", "a b b c\n", True),
+        ("a\nb\n", "a\nb\nc\n", False),  # no hidden extra output
+        ("a   b\n", "a b\n", True),  # runs of spaces are one
+        ("x\n", "y\n", False),
+    ],
+)
 def test_output_matching_rule(expected: str, actual: str, ok: bool) -> None:
     assert matches(expected, actual) is ok
     assert matches("id 0x1234abcd\n", "id 0xdeadbeef\n", ignore=r"0x[0-9a-f]{8}")
@@ -143,17 +153,23 @@ def _run_page(tmp_path, text: str) -> list[str]:
 
 
 def test_the_harness_fails_a_page_whose_output_or_exit_code_differs(tmp_path) -> None:
-    failures = _run_page(tmp_path, "<!-- guide: folder=empty -->\n\n```sh\necho hello\n```\n\n```text\nbye\n```\n\n"
-                                   "```sh\nexit 3\n```\n\n<!-- guide: exit=3 -->\n```sh\nexit 3\n```\n\n"
-                                   "```console\n$ echo one; echo two >&2\none\ntwo\n```\n")
+    failures = _run_page(
+        tmp_path,
+        "<!-- guide: folder=empty -->\n\n```sh\necho hello\n```\n\n```text\nbye\n```\n\n"
+        "```sh\nexit 3\n```\n\n<!-- guide: exit=3 -->\n```sh\nexit 3\n```\n\n"
+        "```console\n$ echo one; echo two >&2\none\ntwo\n```\n",
+    )
     assert len(failures) == 2, failures
     assert "--- the page shows:\nbye\n--- the command printed:\nhello" in failures[0]
     assert failures[1].startswith("exit code 3, expected 0")
 
 
 def test_the_harness_runs_background_blocks_and_keeps_the_folder(tmp_path) -> None:
-    failures = _run_page(tmp_path, "<!-- guide: folder=empty -->\n\n```sh\nmkdir d && cd d\n```\n\n"
-                                   "<!-- guide: background ready=\"up on 7443\" -->\n```sh\necho up on 7443; pwd; sleep 60\n```\n\n"
-                                   "<!-- guide: output background -->\n```text\nup on 7443\n.../d\n```\n\n"
-                                   "<!-- guide: stop -->\n\n```sh\ntest \"$(basename \"$PWD\")\" = d\n```\n")
+    failures = _run_page(
+        tmp_path,
+        "<!-- guide: folder=empty -->\n\n```sh\nmkdir d && cd d\n```\n\n"
+        '<!-- guide: background ready="up on 7443" -->\n```sh\necho up on 7443; pwd; sleep 60\n```\n\n'
+        "<!-- guide: output background -->\n```text\nup on 7443\n.../d\n```\n\n"
+        '<!-- guide: stop -->\n\n```sh\ntest "$(basename "$PWD")" = d\n```\n',
+    )
     assert failures == []

@@ -11,16 +11,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sinktest import ROOT
-
 from sinkcheck.paths import SPEC_REGISTRY, SPEC_REGISTRY_V1, kit_scripts, peer_environment, profile_template
 from sinkcheck.profile import load_profile
 from sinkcheck.runner import load_expected_failures
 from sinkkit import checkout_root, kit_argument, kit_file, kit_root
-from sinktools import cli as sink_cli
-from sinktools.commands import vectors as vector_commands
 from sinkproto.certs import make_dev_pki
 from sinkproto.schemas import find_schemas_dir
+from sinktest import ROOT
+from sinktools import cli as sink_cli
+from sinktools.commands import vectors as vector_commands
 
 
 def test_in_a_checkout_the_kit_files_are_the_repositorys() -> None:
@@ -52,8 +51,14 @@ def test_kit_argument_names_the_kits_copy_only_when_nothing_here_has_that_name(t
     (tmp_path / "conformance" / "shims").mkdir(parents=True)
     (tmp_path / shim).write_text("# mine\n")
     assert kit_argument(shim, tmp_path) == shim  # the user's file of that name wins
-    for word in ("python", "--codec", "construct", "tests/sinktest.py", "../conformance/shims/python_reference.py",
-                 "conformance/shims/no-such-shim.py"):
+    for word in (
+        "python",
+        "--codec",
+        "construct",
+        "tests/sinktest.py",
+        "../conformance/shims/python_reference.py",
+        "conformance/shims/no-such-shim.py",
+    ):
         assert kit_argument(word, tmp_path) == word
 
 
@@ -83,8 +88,13 @@ def test_the_profile_template_points_at_certs_beside_it(tmp_path: Path) -> None:
     for identity in profile.identities.values():
         assert identity.cert.is_file() and identity.key.is_file() and identity.cert.is_relative_to(tmp_path)
     # Everything but the paths is the reference profile's.
-    assert {**profile.__dict__, "ca": None, "identities": None, "source": None, "raw": None} == \
-           {**reference.__dict__, "ca": None, "identities": None, "source": None, "raw": None}
+    assert {**profile.__dict__, "ca": None, "identities": None, "source": None, "raw": None} == {
+        **reference.__dict__,
+        "ca": None,
+        "identities": None,
+        "source": None,
+        "raw": None,
+    }
     with pytest.raises(ValueError, match="no profile 'nope'.*reference"):
         profile_template("nope")
 

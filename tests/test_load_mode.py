@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from sinktest import ROOT, covers
-
 from sinkcheck.load_mode import percentile
 from sinkcheck.selftest import KEEPALIVE, make_pki, reference_server
+from sinktest import ROOT, covers
 
 
 def load(tmp_path: Path, pki: Path, host: str, port: int, *extra: str) -> tuple[int, dict[str, Any], str]:
@@ -24,10 +22,30 @@ def load(tmp_path: Path, pki: Path, host: str, port: int, *extra: str) -> tuple[
     profile = tmp_path / "profile.toml"
     profile.write_text(f'name = "load-test"\nca = "{pki / "ca.pem"}"\nkeepalive = {KEEPALIVE}\n')
     report = tmp_path / "load.json"
-    proc = subprocess.run([sys.executable, "-m", "sinkcheck.cli", "load", "server", f"{host}:{port}", "--profile",
-                           str(profile), "--mint-ca-key", str(pki / "ca.key"), "--identities", str(tmp_path / "ids"),
-                           *extra, "--json", str(report)], capture_output=True, text=True, timeout=180, cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "200"})  # wide: report lines stay whole
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sinkcheck.cli",
+            "load",
+            "server",
+            f"{host}:{port}",
+            "--profile",
+            str(profile),
+            "--mint-ca-key",
+            str(pki / "ca.key"),
+            "--identities",
+            str(tmp_path / "ids"),
+            *extra,
+            "--json",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # wide: report lines stay whole
     return proc.returncode, json.loads(report.read_text()) if report.exists() else {}, proc.stdout + proc.stderr
 
 
@@ -54,8 +72,9 @@ def test_load_against_the_reference_server(tmp_path: Path) -> None:
 def test_load_catches_acks_with_the_wrong_message_id(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     with reference_server(pki, tmp_path, mutant="wrong-ack-id") as (host, port):
-        code, report, output = load(tmp_path, pki, host, port, "--clients", "5", "--rate", "50", "--duration", "1",
-                                    "--drain", "1")
+        code, report, output = load(
+            tmp_path, pki, host, port, "--clients", "5", "--rate", "50", "--duration", "1", "--drain", "1"
+        )
     assert code == 1, output
     assert report["verdict"] == "fail" and report["unanswered"] > 0
     assert report["errors"]["unknown_id"] > 0
@@ -66,9 +85,26 @@ def test_load_catches_acks_with_the_wrong_message_id(tmp_path: Path) -> None:
 
 def test_too_few_identities_is_a_usage_error(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
-    proc = subprocess.run([sys.executable, "-m", "sinkcheck.cli", "load", "server", "127.0.0.1:9", "--ca",
-                           str(pki / "ca.pem"), "--identities", str(pki), "--clients", "50"],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sinkcheck.cli",
+            "load",
+            "server",
+            "127.0.0.1:9",
+            "--ca",
+            str(pki / "ca.pem"),
+            "--identities",
+            str(pki),
+            "--clients",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2
     assert "one connection per identity" in proc.stdout.replace("\n", " ")
 
@@ -94,8 +130,22 @@ def test_late_answers_are_answered_not_lost(slow_server: Any, tmp_path: Path) ->
     outstanding when publishing stops and the last ones come 2 s later, more than the 1 s drain:
     the runner keeps waiting while they come, counts them late, and the store holds every event."""
     pki, host, port, store = slow_server
-    code, report, output = load(tmp_path, pki, host, port, "--clients", "1", "--rate", "10", "--duration", "1",
-                                "--drain", "1", "--reference-store", str(store))
+    code, report, output = load(
+        tmp_path,
+        pki,
+        host,
+        port,
+        "--clients",
+        "1",
+        "--rate",
+        "10",
+        "--duration",
+        "1",
+        "--drain",
+        "1",
+        "--reference-store",
+        str(store),
+    )
     assert code == 0, output
     assert report["verdict"] == "pass"
     assert report["unanswered"] == 0 and report["acked"] == report["published"] >= 9
@@ -110,8 +160,24 @@ def test_outstanding_answers_fail_no_requirement(slow_server: Any, tmp_path: Pat
     """With --drain-max 0.5 the run ends with answers outstanding: "unanswered after the drain",
     verdict incomplete, no requirement failed, MSGID-8 not checked; the store says which were stored."""
     pki, host, port, store = slow_server
-    code, report, output = load(tmp_path, pki, host, port, "--clients", "1", "--rate", "10", "--duration", "1",
-                                "--drain", "1", "--drain-max", "0.5", "--reference-store", str(store))
+    code, report, output = load(
+        tmp_path,
+        pki,
+        host,
+        port,
+        "--clients",
+        "1",
+        "--rate",
+        "10",
+        "--duration",
+        "1",
+        "--drain",
+        "1",
+        "--drain-max",
+        "0.5",
+        "--reference-store",
+        str(store),
+    )
     assert code == 1, output
     assert report["verdict"] == "incomplete" and report["errors"] == {}
     assert report["unanswered"] >= 3
@@ -125,9 +191,29 @@ def test_outstanding_answers_fail_no_requirement(slow_server: Any, tmp_path: Pat
 
 def test_reference_store_must_exist(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
-    proc = subprocess.run([sys.executable, "-m", "sinkcheck.cli", "load", "server", "127.0.0.1:9", "--ca",
-                           str(pki / "ca.pem"), "--cert", str(pki / "client-sc-main.pem"), "--key",
-                           str(pki / "client-sc-main.key"), "--clients", "1", "--reference-store",
-                           str(tmp_path / "none.db")], capture_output=True, text=True, timeout=60, cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "300"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sinkcheck.cli",
+            "load",
+            "server",
+            "127.0.0.1:9",
+            "--ca",
+            str(pki / "ca.pem"),
+            "--cert",
+            str(pki / "client-sc-main.pem"),
+            "--key",
+            str(pki / "client-sc-main.key"),
+            "--clients",
+            "1",
+            "--reference-store",
+            str(tmp_path / "none.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "300"},
+    )
     assert proc.returncode == 2 and "none.db: no such database" in proc.stdout

@@ -7,12 +7,11 @@ import logging
 
 import pytest
 from peer_support import MemoryClient, MemoryServer, ev, eventually, make_client, run, start_server
-
 from sinkproto import ConnectionRequest
 from sinkproto.certs import DevPki, make_dev_pki
 from sinkproto.connection import Connection, Role
-from sinktools.logfmt import LogfmtFormatter, _value, configure
 from sinkproto.peers import PeerSession
+from sinktools.logfmt import LogfmtFormatter, _value, configure
 
 
 @pytest.fixture(scope="module")
@@ -20,23 +19,33 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
     return make_dev_pki(tmp_path_factory.mktemp("pki"), ["gw-1"])
 
 
-@pytest.mark.parametrize(("value", "shown"), [
-    ("plain", "plain"),
-    ("", '""'),
-    ("two words", '"two words"'),
-    ('ValueError("bad value")', r'"ValueError(\"bad value\")"'),
-    ("a=b", '"a=b"'),
-    ("back\\slash", r'"back\\slash"'),
-    ("line\nbreak", r'"line\nbreak"'),
-    (b"QUARANTINED", "QUARANTINED"),
-])
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("plain", "plain"),
+        ("", '""'),
+        ("two words", '"two words"'),
+        ('ValueError("bad value")', r'"ValueError(\"bad value\")"'),
+        ("a=b", '"a=b"'),
+        ("back\\slash", r'"back\\slash"'),
+        ("line\nbreak", r'"line\nbreak"'),
+        (b"QUARANTINED", "QUARANTINED"),
+    ],
+)
 def test_logfmt_values_are_quoted_and_escaped(value: object, shown: str) -> None:
     assert _value(value) == shown
 
 
 def test_a_logfmt_line_with_quotes_parses_back() -> None:
-    record = logging.makeLogRecord({"name": "sinkproto.server", "levelname": "INFO", "msg": "transport error",
-                                    "peer": "gw-1", "error": "OSError('no \"route\"')"})
+    record = logging.makeLogRecord(
+        {
+            "name": "sinkproto.server",
+            "levelname": "INFO",
+            "msg": "transport error",
+            "peer": "gw-1",
+            "error": "OSError('no \"route\"')",
+        }
+    )
     line = LogfmtFormatter().format(record)
     assert line.endswith(r'''peer=gw-1 error="OSError('no \"route\"')"''')
 
@@ -92,8 +101,14 @@ def test_a_dead_peer_is_said_once_and_not_written_to_again(caplog: pytest.LogCap
     async def scenario() -> _DeadWriter:
         writer = _DeadWriter()
         connection = Connection(Role.CLIENT, now=0.0, message_id_start=0)
-        session = PeerSession(connection, asyncio.StreamReader(), writer, lambda s, e: None,  # type: ignore[arg-type]
-                              peer="gw-1", logger=logging.getLogger("sinkproto.client"))
+        session = PeerSession(
+            connection,
+            asyncio.StreamReader(),
+            writer,
+            lambda s, e: None,  # type: ignore[arg-type]
+            peer="gw-1",
+            logger=logging.getLogger("sinkproto.client"),
+        )
         await session.send_request(ConnectionRequest(app_version=b"1", client_instance_id=1))
         connection.data_to_send = lambda: b"\x50\x00"  # type: ignore[method-assign]  # more to send: a PING
         for _ in range(10):

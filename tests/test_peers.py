@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 from peer_support import MemoryClient, MemoryServer, ev, eventually, make_client, run, start_server
-from sinktest import covers
-
 from sinkproto import Response
 from sinkproto.certs import DevPki, create_authority, issue_client, make_dev_pki
 from sinkproto.handshake import Quarantine
 from sinkproto.peers import Backoff, client_context
+from sinktest import covers
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,9 @@ def test_new_client_then_known_client_and_publish_both_ways(pki: DevPki) -> None
         results = [await a for a in answers]
         assert [r.event for r in results] == [ev(1), ev(2), ev(3)]
         assert [e for _, e in server_handler.received] == [ev(1), ev(2), ev(3)]
-        await eventually(lambda: handler.received == [ev(1, b"relay-cmd", 5)] and server_handler.acked == handler.received)
+        await eventually(
+            lambda: handler.received == [ev(1, b"relay-cmd", 5)] and server_handler.acked == handler.received
+        )
         await client.stop()
         await task
         # reconnect: the stored ids give `connected`
@@ -63,8 +64,11 @@ def test_refusals_close_and_do_not_reset_backoff(pki: DevPki, case: str) -> None
         if case == "app_version":
             server_handler.refused_versions.add(b"0.9")
         server, port = await start_server(pki, server_handler)
-        handler = MemoryClient(client_instance_id=1234 if case != "mismatch" else 9, server_instance_id=99,
-                               app_version=b"0.9" if case == "app_version" else b"1.0.0")
+        handler = MemoryClient(
+            client_instance_id=1234 if case != "mismatch" else 9,
+            server_instance_id=99,
+            app_version=b"0.9" if case == "app_version" else b"1.0.0",
+        )
         steps: list[float] = []
         backoff = Backoff(lambda lo, hi: 1.0, steps=(0.01, 0.02, 0.03))
         client = make_client(pki, "bob", handler, port, backoff=backoff)
@@ -72,8 +76,11 @@ def test_refusals_close_and_do_not_reset_backoff(pki: DevPki, case: str) -> None
         steps.append(backoff.next_delay())
         closed2 = await client.connect_once()
         steps.append(backoff.next_delay())
-        expected = {"mismatch": Response.INSTANCE_ID_MISMATCH, "quarantined": Response.QUARANTINED,
-                    "app_version": Response.UNSUPPORTED_APPLICATION_VERSION}[case]
+        expected = {
+            "mismatch": Response.INSTANCE_ID_MISMATCH,
+            "quarantined": Response.QUARANTINED,
+            "app_version": Response.UNSUPPORTED_APPLICATION_VERSION,
+        }[case]
         assert closed.reason == closed2.reason == "handshake_refused"
         assert [r.response for r in handler.refused] == [expected, expected]
         if case == "quarantined":

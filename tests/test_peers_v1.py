@@ -6,12 +6,11 @@ import asyncio
 
 import pytest
 from peer_support import MemoryClient, MemoryServer, ev, eventually, run
-from sinktest import covers
-
 from sinkproto import Response
 from sinkproto.certs import DevPki, make_dev_pki
 from sinkproto.connection import Connection
 from sinkproto.peers import SinkClient, SinkServer, client_context, server_context
+from sinktest import covers
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ async def start(pki: DevPki, handler: MemoryServer, **kw: object) -> tuple[SinkS
 class SyncingClient(MemoryClient):
     """Publishes its backlog as single PUBLISHes on every connection (works on version 0 and 1)."""
 
-    backlog: list = []  # noqa: RUF012  (set per instance by the test)
+    backlog: list = []
 
     async def on_connect(self, session) -> None:  # type: ignore[no-untyped-def]
         await super().on_connect(session)
@@ -99,7 +98,10 @@ def test_v1_client_and_server_exchange_a_batch_with_a_partial_nack(pki: DevPki) 
         events = [ev(1), ev(2, b"poison-7"), ev(3), ev(4, b"poison-9"), ev(5)]
         answer = await (await client.publish_batch(session, events))
         assert answer.acked_events == (events[0], events[2], events[4])
-        assert [(e.key, n.machine_message) for e, n in answer.nacked_events] == [(b"poison-7", b"E-POISON"), (b"poison-9", b"E-POISON")]
+        assert [(e.key, n.machine_message) for e, n in answer.nacked_events] == [
+            (b"poison-7", b"E-POISON"),
+            (b"poison-9", b"E-POISON"),
+        ]
         # stored before the answer (BPUB-11), each event once, in batch order (BPUB-9)
         assert [e for _, e in server_handler.received] == [events[0], events[2], events[4]]
         await client.stop()

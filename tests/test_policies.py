@@ -23,14 +23,13 @@ from pathlib import Path
 
 import pytest
 from peer_support import MemoryServer, eventually, make_client, run, start_server
-from sinktest import ROOT, covers
-
 from sinkproto import Event
 from sinkproto.certs import DevPki, make_dev_pki
-from sinktools.cli import main as sink_main
 from sinkproto.peers import Answer, PeerSession, SinkClient
 from sinkproto.peers.service import StoreClient
 from sinkproto.store import DeliveryPolicy, EventStore, PolicySet
+from sinktest import ROOT, covers
+from sinktools.cli import main as sink_main
 
 SINK = [sys.executable, "-m", "sinktools.cli"]
 POLICY_FILE = ROOT / "schemas" / "policies.toml"
@@ -125,8 +124,13 @@ def test_a_backlog_of_thousands_drains_in_priority_order(pki: DevPki, fast_dir: 
         # Days offline: readings, state changes, payments and commands, interleaved as they happened.
         for n in range(3000):
             event_type_id = rng.choices([1, 2, 3, 4, 5], weights=[70, 10, 8, 7, 5])[0]
-            store.append(event_type_id=event_type_id, key=b"meter-%d" % rng.randrange(12), schema_version=1,
-                         timestamp=1_700_000_000 + n, event_data=b"%d" % n)
+            store.append(
+                event_type_id=event_type_id,
+                key=b"meter-%d" % rng.randrange(12),
+                schema_version=1,
+                timestamp=1_700_000_000 + n,
+                event_data=b"%d" % n,
+            )
 
         async def scenario() -> CountingServer:
             server_handler = CountingServer()
@@ -162,7 +166,9 @@ def test_latest_sends_only_the_newest_event_of_each_topic_after_an_outage(pki: D
             store.subscribe("cloud")
             for n in range(40):  # the outage: health reports of 5 base stations pile up, with readings
                 for station in range(5):
-                    store.append(event_type_id=7, key=b"bs-%d" % station, schema_version=1, timestamp=n, event_data=b"h")
+                    store.append(
+                        event_type_id=7, key=b"bs-%d" % station, schema_version=1, timestamp=n, event_data=b"h"
+                    )
                 if n % 2:
                     store.append(event_type_id=1, key=b"meter-1", schema_version=1, timestamp=n, event_data=b"r")
             server_handler = CountingServer()
@@ -182,8 +188,9 @@ def test_latest_sends_only_the_newest_event_of_each_topic_after_an_outage(pki: D
                 store.append(event_type_id=7, key=b"bs-%d" % station, schema_version=1, timestamp=99, event_data=b"h")
             await gateway.synced()
             await eventually(lambda: sum(e.event_type_id == 7 for e in server_handler.arrivals) >= 10)
-            assert sorted((e.key, e.offset) for e in server_handler.arrivals if e.offset == 41) == \
-                [(b"bs-%d" % s, 41) for s in range(5)]
+            assert sorted((e.key, e.offset) for e in server_handler.arrivals if e.offset == 41) == [
+                (b"bs-%d" % s, 41) for s in range(5)
+            ]
             await gateway.stop()
             await server.close()
 
@@ -200,11 +207,17 @@ def test_retention_keeps_the_store_bounded_through_a_soak_and_loses_nothing_unse
     keep = 20
     with open_store(db) as store:
         store.subscribe("cloud")
-        store.set_policies(PolicySet(by_type={1: DeliveryPolicy(keep_last=keep),
-                                              7: DeliveryPolicy(transmission="latest", keep_last=1, priority=5)}))
+        store.set_policies(
+            PolicySet(
+                by_type={
+                    1: DeliveryPolicy(keep_last=keep),
+                    7: DeliveryPolicy(transmission="latest", keep_last=1, priority=5),
+                }
+            )
+        )
     sizes: list[int] = []
     stored_after_sync: list[int] = []
-    produced = {key: 0 for key in keys}
+    produced = dict.fromkeys(keys, 0)
     clock = [1_700_000_000.0]
 
     def now() -> float:
@@ -223,7 +236,7 @@ def test_retention_keeps_the_store_bounded_through_a_soak_and_loses_nothing_unse
         server_handler = CountingServer()
         server, port = await start_server(pki, server_handler)
         with open_store(db) as store:
-            for cycle in range(6):
+            for _cycle in range(6):
                 gateway = Gateway(pki, store, port, clock=now, retention_every=0.0)
                 await gateway.start()
                 burst(store, 250)  # online: sent as produced, retention runs in the pump's loop
@@ -268,7 +281,8 @@ def test_retention_keeps_the_store_bounded_through_a_soak_and_loses_nothing_unse
 
 @covers("DELIV-11", "DELIV-12")
 def test_a_dead_letter_is_never_retried_in_a_loop_survives_restart_and_is_retried_by_command(
-        pki: DevPki, fast_dir: Path) -> None:
+    pki: DevPki, fast_dir: Path
+) -> None:
     db = fast_dir / "gw.db"
 
     async def scenario() -> None:
@@ -296,8 +310,11 @@ def test_a_dead_letter_is_never_retried_in_a_loop_survives_restart_and_is_retrie
         # Restart: a new process would open the same file.
         with open_store(db) as store:
             (letter,) = store.dead_letters("cloud")
-            assert (letter.event.key, letter.machine_message, letter.human_message) == \
-                (b"poison-meter", b"E-POISON", b"cannot parse poison-meter")
+            assert (letter.event.key, letter.machine_message, letter.human_message) == (
+                b"poison-meter",
+                b"E-POISON",
+                b"cannot parse poison-meter",
+            )
             assert letter.nacked_at is not None
             gateway = Gateway(pki, store, port)
             await gateway.start()
@@ -306,8 +323,17 @@ def test_a_dead_letter_is_never_retried_in_a_loop_survives_restart_and_is_retrie
             assert poison_arrivals() == 1
             # An operator retries it with the command, from another process, against the running peer's store.
             command = await asyncio.create_subprocess_exec(
-                *SINK, "dead-letters", "retry", "--db", str(db), "--peer", "cloud", "--machine-message", "E-POISON",
-                stdout=asyncio.subprocess.DEVNULL)
+                *SINK,
+                "dead-letters",
+                "retry",
+                "--db",
+                str(db),
+                "--peer",
+                "cloud",
+                "--machine-message",
+                "E-POISON",
+                stdout=asyncio.subprocess.DEVNULL,
+            )
             assert await asyncio.wait_for(command.wait(), 60) == 0
             await eventually(lambda: poison_arrivals() == 2)  # sent once more ...
             await gateway.synced()
@@ -324,22 +350,30 @@ def test_dead_letters_export_as_json_lines_and_list(fast_dir: Path, capsys: pyte
     db = fast_dir / "gw.db"
     with open_store(db) as store:
         store.subscribe("cloud")
-        events = [store.append(event_type_id=1, key=b"m-%d" % i, schema_version=1, timestamp=i, event_data=b"\xff")
-                  for i in range(3)]
-        store.mark_nacked("cloud", events[0], machine_message=b"E-SCHEMA", human_message=b"unknown field", nacked_at=9.5)
+        events = [
+            store.append(event_type_id=1, key=b"m-%d" % i, schema_version=1, timestamp=i, event_data=b"\xff")
+            for i in range(3)
+        ]
+        store.mark_nacked(
+            "cloud", events[0], machine_message=b"E-SCHEMA", human_message=b"unknown field", nacked_at=9.5
+        )
         store.mark_nacked("cloud", events[2], machine_message=b"E-RANGE", human_message=b"", nacked_at=10.0)
     out = fast_dir / "dead.jsonl"
     assert sink_main(["dead-letters", "export", "--db", str(db), "-o", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [(d["event"]["key_hex"], d["machine_message"], d["human_message"], d["nacked_at"]) for d in lines] == [
-        (b"m-0".hex(), "E-SCHEMA", "unknown field", 9.5), (b"m-2".hex(), "E-RANGE", "", 10.0)]
+        (b"m-0".hex(), "E-SCHEMA", "unknown field", 9.5),
+        (b"m-2".hex(), "E-RANGE", "", 10.0),
+    ]
     assert lines[0]["event"]["event_data_hex"] == "ff" and lines[0]["peer"] == "cloud"
     capsys.readouterr()
     assert sink_main(["dead-letters", "list", "--db", str(db), "--machine-message", "E-RANGE"]) == 0
     listed = capsys.readouterr()
     assert "m-2@1" in listed.out and "E-RANGE" in listed.out and "m-0" not in listed.out
     assert sink_main(["dead-letters", "retry", "--db", str(db), "--peer", "cloud"]) == 2  # names nothing: refused
-    assert sink_main(["dead-letters", "retry", "--db", str(db), "--peer", "cloud", "--key", "m-0", "--offset", "1"]) == 0
+    assert (
+        sink_main(["dead-letters", "retry", "--db", str(db), "--peer", "cloud", "--key", "m-0", "--offset", "1"]) == 0
+    )
     with open_store(db) as store:
         assert [d.event for d in store.dead_letters()] == [events[2]]
         assert store.pending("cloud") == [events[0], events[1]]
@@ -350,9 +384,13 @@ def test_dead_letters_export_as_json_lines_and_list(fast_dir: Path, capsys: pyte
 
 
 def _start_sink_serve(tmp: Path, pki_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
-    server = subprocess.Popen([*SINK, "serve", "--listen", "127.0.0.1:0", "--certs", str(pki_dir),
-                               "--db", str(tmp / "server.db"), *extra], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server = subprocess.Popen(
+        [*SINK, "serve", "--listen", "127.0.0.1:0", "--certs", str(pki_dir), "--db", str(tmp / "server.db"), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert server.stdout is not None
     match = re.search(r"listening on [\d.]+:(\d+)", server.stdout.readline())
     assert match, "server did not start"
@@ -360,23 +398,29 @@ def _start_sink_serve(tmp: Path, pki_dir: Path, *extra: str) -> tuple[subprocess
 
 
 def _status(db: Path, *extra: str) -> dict[str, object]:
-    done = subprocess.run([*SINK, "status", "--db", str(db), "--json", *extra], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*SINK, "status", "--db", str(db), "--json", *extra], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
 def test_sink_status_against_a_running_server_and_client(pki: DevPki, fast_dir: Path) -> None:
-    server, port = _start_sink_serve(fast_dir, pki.directory,
-                                     "--publish-on-connect", "2", "--nack-key-prefix", "poison")
+    server, port = _start_sink_serve(
+        fast_dir, pki.directory, "--publish-on-connect", "2", "--nack-key-prefix", "poison"
+    )
     try:
         db = fast_dir / "gw.db"
 
         async def scenario() -> None:
             with open_store(db) as store:
                 for n in range(10):
-                    store.append(event_type_id=1, key=b"meter-1", schema_version=1, timestamp=1_700_000_000 + n,
-                                 event_data=b"r")
-                store.append(event_type_id=2, key=b"poison-1", schema_version=1, timestamp=1_700_000_100, event_data=b"?")
+                    store.append(
+                        event_type_id=1, key=b"meter-1", schema_version=1, timestamp=1_700_000_000 + n, event_data=b"r"
+                    )
+                store.append(
+                    event_type_id=2, key=b"poison-1", schema_version=1, timestamp=1_700_000_100, event_data=b"?"
+                )
                 handler = StoreClient(store, server_name="cloud", app_version=b"gw/1", poll=0.05)
                 client = make_client(pki, "gw", handler, port)
                 task = asyncio.create_task(client.run())
@@ -409,9 +453,15 @@ def test_sink_status_against_a_running_server_and_client(pki: DevPki, fast_dir: 
         view = _status(db, "--now", "1700000200", "--peer", "cloud")
         (t1,) = [t for t in view["peers"][0]["types"] if t["event_type_id"] == 1]  # type: ignore[index]
         assert t1["pending"] == 2 and t1["oldest_unsent"] == {
-            "key": "meter-1", "key_hex": b"meter-1".hex(), "offset": 11, "timestamp": 1_700_000_150, "age_s": 50.0}
-        text = subprocess.run([*SINK, "status", "--db", str(db), "--now", "1700000200"], capture_output=True, text=True,
-                              timeout=60)
+            "key": "meter-1",
+            "key_hex": b"meter-1".hex(),
+            "offset": 11,
+            "timestamp": 1_700_000_150,
+            "age_s": 50.0,
+        }
+        text = subprocess.run(
+            [*SINK, "status", "--db", str(db), "--now", "1700000200"], capture_output=True, text=True, timeout=60
+        )
         assert text.returncode == 0, text.stderr
         assert "peer cloud" in text.stdout and "meter-1@11 50s ago" in text.stdout
     finally:

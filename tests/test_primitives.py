@@ -19,8 +19,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sinktest import covers
-
 from sinkproto.construct_codec.primitives import stream_chunk_length, stream_varint
 from sinkproto.errors import (
     DecodeError,
@@ -54,6 +52,7 @@ from sinkproto.primitives import (
     zigzag_decode,
     zigzag_encode,
 )
+from sinktest import covers
 
 MAX_U64 = 2**64 - 1
 LIMITS = {most: Limits(max_varint_bytes=most) for most in range(1, 11)}
@@ -280,8 +279,14 @@ columns = st.tuples(st.lists(st.integers(0, 2**70 - 1) | st.integers(0, 300), ma
 
 
 @covers("BATCH-3", "BATCH-5", "LIMIT-5")
-@given(columns, varint_soup, st.integers(-2, 2), st.sampled_from([1, 2, 5, 9, 10]), st.booleans(),
-       st.one_of(st.none(), st.integers(0, 2**64)))  # fmt: skip
+@given(
+    columns,
+    varint_soup,
+    st.integers(-2, 2),
+    st.sampled_from([1, 2, 5, 9, 10]),
+    st.booleans(),
+    st.one_of(st.none(), st.integers(0, 2**64)),
+)
 def test_columns(
     column: tuple[list[int], int], soup: bytes, miscount: int, most: int, wide: bool, bound: int | None
 ) -> None:

@@ -6,14 +6,15 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sinktest import covers
 
-from sinkproto.primitives import zigzag_decode, zigzag_encode
+# The logical-model strategies are shared with `sink-check codec` (one definition).
+from sinkcheck.codec_strategies import events, frames
+from sinkcheck.codec_strategies import varint_value as small_or_big
 from sinkproto import (
     Batch,
     BatchLayout,
-    Deframer,
     DecodeError,
+    Deframer,
     Event,
     Limits,
     NackPayload,
@@ -28,9 +29,9 @@ from sinkproto import (
     encode_nack_payload,
     frame_bytes,
 )
+from sinkproto.primitives import zigzag_decode, zigzag_encode
+from sinktest import covers
 
-# The logical-model strategies are shared with `sink-check codec` (one definition).
-from sinkcheck.codec_strategies import events, frames, varint_value as small_or_big  # noqa: E402
 
 @st.composite
 def batches(draw: st.DrawFn) -> Batch:
@@ -41,14 +42,20 @@ def batches(draw: st.DrawFn) -> Batch:
     kl, dl = draw(st.integers(0, 6)), draw(st.integers(0, 6))
     out = []
     for _ in range(n):
-        out.append(Event(
-            event_type_id=et if layout.same_event_type_id else draw(small_or_big),
-            schema_version=sv if layout.same_schema_version else draw(small_or_big),
-            key=draw(st.binary(min_size=kl, max_size=kl)) if layout.same_key_length else draw(st.binary(max_size=8)),
-            offset=draw(small_or_big),
-            timestamp=draw(small_or_big),
-            event_data=draw(st.binary(min_size=dl, max_size=dl)) if layout.same_event_data_length else draw(st.binary(max_size=8)),
-        ))
+        out.append(
+            Event(
+                event_type_id=et if layout.same_event_type_id else draw(small_or_big),
+                schema_version=sv if layout.same_schema_version else draw(small_or_big),
+                key=draw(st.binary(min_size=kl, max_size=kl))
+                if layout.same_key_length
+                else draw(st.binary(max_size=8)),
+                offset=draw(small_or_big),
+                timestamp=draw(small_or_big),
+                event_data=draw(st.binary(min_size=dl, max_size=dl))
+                if layout.same_event_data_length
+                else draw(st.binary(max_size=8)),
+            )
+        )
     return Batch(events=tuple(out), layout=layout)
 
 

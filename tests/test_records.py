@@ -6,8 +6,6 @@ import io
 
 import fastavro
 import pytest
-from sinktest import covers
-
 from sinkproto import construct_codec
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column
 from sinkproto.errors import EncodeError, LimitExceeded, SchemaError
@@ -16,21 +14,34 @@ from sinkproto.messages import BatchCodec, BatchFormat, BatchMode, BatchV1, Even
 from sinkproto.records import ColumnType, RecordSchemas, flatten, transpose
 from sinkproto.schemas import default_registry
 from sinkproto.transforms import Transform, numbered_split, pack_bits, unpack_bits
+from sinktest import covers
 
 REGISTRY_SCHEMAS = RecordSchemas.from_registry(default_registry())
 
 EVERYTHING = {
-    "type": "record", "name": "Everything", "fields": [
+    "type": "record",
+    "name": "Everything",
+    "fields": [
         {"name": "flag", "type": "boolean"},
         {"name": "small", "type": "int"},
         {"name": "ratio", "type": "float"},
         {"name": "exact", "type": "double"},
         {"name": "mac", "type": {"type": "fixed", "name": "Mac", "size": 6}},
         {"name": "tags", "type": {"type": "map", "values": "long"}},
-        {"name": "readings", "type": {"type": "array", "items": {"type": "record", "name": "R", "fields": [
-            {"name": "at", "type": "long"}, {"name": "note", "type": ["null", "string", "bytes"]}]}}},
+        {
+            "name": "readings",
+            "type": {
+                "type": "array",
+                "items": {
+                    "type": "record",
+                    "name": "R",
+                    "fields": [{"name": "at", "type": "long"}, {"name": "note", "type": ["null", "string", "bytes"]}],
+                },
+            },
+        },
         {"name": "again", "type": ["null", "Mac"]},
-    ]}
+    ],
+}
 
 
 def avro(schema: object, record: dict[str, object]) -> bytes:
@@ -40,19 +51,39 @@ def avro(schema: object, record: dict[str, object]) -> bytes:
 
 
 def everything(i: int) -> dict[str, object]:
-    return {"flag": i % 2 == 0, "small": -i, "ratio": i / 4, "exact": i * 1.5, "mac": bytes([i] * 6),
-            "tags": {f"t{j}": j * i for j in range(i % 3)},
-            "readings": [{"at": 1_700_000_000 + j, "note": [None, "x" * j, b"\x00" * j][j % 3]} for j in range(i % 4)],
-            "again": None if i % 2 else bytes([i + 1] * 6)}
+    return {
+        "flag": i % 2 == 0,
+        "small": -i,
+        "ratio": i / 4,
+        "exact": i * 1.5,
+        "mac": bytes([i] * 6),
+        "tags": {f"t{j}": j * i for j in range(i % 3)},
+        "readings": [{"at": 1_700_000_000 + j, "note": [None, "x" * j, b"\x00" * j][j % 3]} for j in range(i % 4)],
+        "again": None if i % 2 else bytes([i + 1] * 6),
+    }
 
 
 @covers("RECORD-4")
 def test_flattening_is_depth_first_with_reach() -> None:
     plan = flatten(EVERYTHING)
     paths = [c.path for c in plan.columns]
-    assert paths == ["flag", "small", "ratio", "exact", "mac", "tags#count", "tags#key", "tags{}", "readings#count",
-                     "readings[].at", "readings[].note#branch", "readings[].note#1", "readings[].note#2", "again#branch",
-                     "again#1"]
+    assert paths == [
+        "flag",
+        "small",
+        "ratio",
+        "exact",
+        "mac",
+        "tags#count",
+        "tags#key",
+        "tags{}",
+        "readings#count",
+        "readings[].at",
+        "readings[].note#branch",
+        "readings[].note#1",
+        "readings[].note#2",
+        "again#branch",
+        "again#1",
+    ]
     by = {c.path: c for c in plan.columns}
     assert by["flag"].type is ColumnType.INT and (by["flag"].low, by["flag"].high) == (0, 1)
     assert by["ratio"].size == 4 and by["exact"].size == 8 and by["mac"].size == 6 and by["again#1"].size == 6
@@ -75,8 +106,17 @@ def test_a_recursive_schema_is_not_flattened() -> None:
 @pytest.mark.parametrize("codec", list(BatchCodec))
 def test_every_avro_type_round_trips(codec: BatchCodec) -> None:
     schemas = RecordSchemas({(42, 1): EVERYTHING})
-    events = tuple(Event(event_type_id=42, schema_version=1, key=b"dev-%03d" % i, offset=i, timestamp=1_700_000_000 + i,
-                         event_data=avro(EVERYTHING, everything(i))) for i in range(12))
+    events = tuple(
+        Event(
+            event_type_id=42,
+            schema_version=1,
+            key=b"dev-%03d" % i,
+            offset=i,
+            timestamp=1_700_000_000 + i,
+            event_data=avro(EVERYTHING, everything(i)),
+        )
+        for i in range(12)
+    )
     batch = BatchV1(events=events, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
     data = construct_codec.encode_batch(batch, version=1, schemas=schemas)
     assert construct_codec.decode_batch(data, version=1, schemas=schemas).events == events
@@ -103,7 +143,9 @@ def test_non_canonical_avro_stays_in_columns_mode() -> None:
     chosen = construct_codec.decode_batch(data, version=1, schemas=schemas).format  # type: ignore[union-attr]
     assert chosen is None or chosen.mode is BatchMode.COLUMNS
     with pytest.raises(EncodeError):
-        construct_codec.encode_batch(BatchV1(events=events, format=BatchFormat(mode=BatchMode.RECORDS)), version=1, schemas=schemas)
+        construct_codec.encode_batch(
+            BatchV1(events=events, format=BatchFormat(mode=BatchMode.RECORDS)), version=1, schemas=schemas
+        )
 
 
 @covers("RECORD-9")
@@ -120,8 +162,14 @@ def test_the_encoder_picks_the_shortest_transform() -> None:
     assert transform_of(build_column(_OFFSETS, list(range(1000, 1100)), None)) == Transform.DELTA_BITPACKED
     assert transform_of(build_column(_OFFSETS, [7, 3, 7, 3, 7, 3, 7, 3], None)) == Transform.BITPACKED
     assert transform_of(build_column(KEY_COLUMN, [b"north", b"south"] * 10, None)) == Transform.DICTIONARY
-    assert transform_of(build_column(KEY_COLUMN, [b"a/very/long/path/%d" % i for i in range(3)], None)) == Transform.NUMBERED
-    assert transform_of(build_column(KEY_COLUMN, [b"a/very/long/path/x", b"a/very/long/path/yy"], None)) == Transform.PREFIX
+    assert (
+        transform_of(build_column(KEY_COLUMN, [b"a/very/long/path/%d" % i for i in range(3)], None))
+        == Transform.NUMBERED
+    )
+    assert (
+        transform_of(build_column(KEY_COLUMN, [b"a/very/long/path/x", b"a/very/long/path/yy"], None))
+        == Transform.PREFIX
+    )
     # ties go to the lowest number: one value, plain and constant are both 1 byte
     assert transform_of(build_column(_OFFSETS, [1], None)) == Transform.PLAIN
 
@@ -140,10 +188,17 @@ def test_bit_packing_round_trips_and_refuses_padding() -> None:
 @covers("RECORD-6")
 def test_rebuilt_size_is_bounded_by_the_decompressed_size_limit() -> None:
     meters = tuple(e for e in __import__("sinktools.bench.profiles", fromlist=["load"]).load()["meter"].events)
-    data = construct_codec.encode_batch(BatchV1(events=meters, format=BatchFormat(mode=BatchMode.RECORDS)), version=1, schemas=REGISTRY_SCHEMAS)
+    data = construct_codec.encode_batch(
+        BatchV1(events=meters, format=BatchFormat(mode=BatchMode.RECORDS)), version=1, schemas=REGISTRY_SCHEMAS
+    )
     total = sum(len(e.key) + len(e.event_data) for e in meters)
     assert len(data) < total  # the rebuilt events are larger than the batch ...
-    assert construct_codec.decode_batch(data, Limits(max_decompressed_size=total), version=1, schemas=REGISTRY_SCHEMAS).events == meters
+    assert (
+        construct_codec.decode_batch(
+            data, Limits(max_decompressed_size=total), version=1, schemas=REGISTRY_SCHEMAS
+        ).events
+        == meters
+    )
     with pytest.raises(LimitExceeded) as info:  # ... and are counted against max_decompressed_size
         construct_codec.decode_batch(data, Limits(max_decompressed_size=total - 1), version=1, schemas=REGISTRY_SCHEMAS)
     assert info.value.requirement == "RECORD-6"

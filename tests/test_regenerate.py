@@ -14,13 +14,12 @@ import zlib
 from pathlib import Path
 
 import pytest
-from sinktest import ROOT, VECTORS, covers
-
 from sinkproto.batchrules import gunzip_body
+from sinktest import ROOT, VECTORS, covers
 from sinktools.cli import main
+from sinktools.vectors.cases.avro import EXAMPLES
 from sinktools.vectors.check import check_dir
 from sinktools.vectors.model import _gzip_start, load_dir
-from sinktools.vectors.cases.avro import EXAMPLES
 from sinktools.vectors.regenerate import FileChange, plan, regenerate
 
 KIT = load_dir(VECTORS)[0].kit_version
@@ -50,7 +49,9 @@ def add_scratch_version(repo: Path) -> int:
     text = registry.read_text()
     latest = max(int(n) for n in re.findall(r'^(\d+) = "meter_reading/v\d+\.avsc"$', text, re.MULTILINE))
     previous = json.loads((repo / "schemas" / "meter_reading" / f"v{latest}.avsc").read_text())
-    previous["fields"].append({"name": "scratch_tamper_events", "type": "int", "default": 0, "doc": "Tamper events seen in the interval."})
+    previous["fields"].append(
+        {"name": "scratch_tamper_events", "type": "int", "default": 0, "doc": "Tamper events seen in the interval."}
+    )
     new = latest + 1
     (repo / "schemas" / "meter_reading" / f"v{new}.avsc").write_text(json.dumps(previous, indent=2))
     line = f'{latest} = "meter_reading/v{latest}.avsc"\n'
@@ -74,7 +75,10 @@ def test_a_new_schema_version_changes_exactly_the_affected_vectors(repo: Path) -
     event = changes["v0/event.json"]
     assert event.other_changed == [f"event.avro.meter_reading.v{v}" for name, v in EXAMPLES if name == "meter_reading"]
     assert not (event.added or event.removed or event.bytes_changed or event.relocked)
-    assert changes["v0/batch.json"].other_changed == ["batch.avro.meter-readings.mixed-versions", "batch.avro.meter-readings.one-day"]
+    assert changes["v0/batch.json"].other_changed == [
+        "batch.avro.meter-readings.mixed-versions",
+        "batch.avro.meter-readings.one-day",
+    ]
     assert changes["schemas/versions.lock.json"].added == [f"meter_reading v{new}"]
     assert changes["v0/event.json"].summary_lines()[0] == f"v0/event.json: {len(event.other_changed)} other changes"
 
@@ -107,7 +111,9 @@ def test_editing_a_published_schema_changes_bytes_and_fails_the_check(repo: Path
     assert any(line.startswith("  ! ") for line in changes["v0/event.json"].summary_lines())
     regenerate(vectors, KIT, repo / "schemas")  # even after regenerating, the check refuses it
     problems = check_dir(vectors, schemas_dir=repo / "schemas", sources=True).file_problems
-    assert any("meter_reading v1: changed after it was published" in p and "[SCHEMA-6]" in p for p in problems), problems
+    assert any("meter_reading v1: changed after it was published" in p and "[SCHEMA-6]" in p for p in problems), (
+        problems
+    )
     assert any("id event.avro.meter_reading.v1 changed meaning" in p for p in problems), problems
 
 
@@ -117,8 +123,10 @@ def test_a_bad_schema_change_fails_the_check_with_its_rule(repo: Path) -> None:
     v3.write_text(v3.read_text().replace('"default": 0,\n      "doc": "Tamper', '"doc": "Tamper'))
     assert '"scratch_tamper_events"' in v3.read_text() and "Tamper" in v3.read_text()
     problems = check_dir(repo / "vectors" / "v0", schemas_dir=repo / "schemas", sources=True).file_problems
-    assert f"schemas: meter_reading v{new}: field scratch_tamper_events: added without a default: data written with the previous version " \
-           "has no value for it [SCHEMA-8]" in problems
+    assert (
+        f"schemas: meter_reading v{new}: field scratch_tamper_events: added without a default: data written with the previous version "
+        "has no value for it [SCHEMA-8]" in problems
+    )
 
 
 @covers("BATCH-10")
@@ -136,14 +144,18 @@ def test_gzip_bytes_from_another_zlib_do_not_make_a_file_stale(repo: Path) -> No
     body = bytearray(gunzip_body(data[start:], limit=1 << 24, offset=start))
     body[-1] ^= 1  # one bit of the last event's data: a body that really differs is a change
     packer = zlib.compressobj(-1, zlib.DEFLATED, 31)
-    path.write_text(path.read_text().replace(other.hex(), (data[:start] + packer.compress(bytes(body)) + packer.flush()).hex()))
+    path.write_text(
+        path.read_text().replace(other.hex(), (data[:start] + packer.compress(bytes(body)) + packer.flush()).hex())
+    )
     assert changed(plan(repo / "vectors" / "v0", KIT, repo / "schemas"))["v0/batch.json"].bytes_changed == [case["id"]]
 
 
 # -- the command line ------------------------------------------------------------------------
 
 
-def test_cli_regenerate_prints_what_changed_and_generate_is_an_alias(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_regenerate_prints_what_changed_and_generate_is_an_alias(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     vectors = str(repo / "vectors" / "v0")
     assert main(["vectors", "generate", "--dir", vectors]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "0 files written, 14 unchanged"
@@ -167,8 +179,11 @@ def test_cli_regenerate_prints_what_changed_and_generate_is_an_alias(repo: Path,
 def test_cli_regenerate_refuses_schemas_that_break_the_rules(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     new = add_scratch_version(repo)
     v3 = repo / "schemas" / "meter_reading" / f"v{new}.avsc"
-    v3.write_text(v3.read_text().replace('"type": "int",\n      "default": 0', '"type": "string",\n      "default": "0"')
-                  .replace('"name": "voltage_dv",\n      "type": "int"', '"name": "voltage_dv",\n      "type": "string"'))
+    v3.write_text(
+        v3.read_text()
+        .replace('"type": "int",\n      "default": 0', '"type": "string",\n      "default": "0"')
+        .replace('"name": "voltage_dv",\n      "type": "int"', '"name": "voltage_dv",\n      "type": "string"')
+    )
     before = (repo / "vectors" / "v0" / "event.json").read_text()
     assert main(["vectors", "regenerate", "--dir", str(repo / "vectors" / "v0")]) == 1
     captured = capsys.readouterr()
@@ -177,21 +192,29 @@ def test_cli_regenerate_refuses_schemas_that_break_the_rules(repo: Path, capsys:
     assert (repo / "vectors" / "v0" / "event.json").read_text() == before
 
 
-def test_cli_regenerate_warns_about_a_version_without_an_example(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_regenerate_warns_about_a_version_without_an_example(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     new = add_scratch_version(repo)
     assert main(["vectors", "regenerate", "--dir", str(repo / "vectors" / "v0"), "--dry-run"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"warning: meter_reading v{new} has no example record, so no vector shows it: add one at the end of EXAMPLES "
-        "in reference/sinktools/vectors/cases/avro.py and run this again")
+        "in reference/sinktools/vectors/cases/avro.py and run this again"
+    )
 
 
-def test_a_refusal_is_printed_once_and_a_failed_check_ends_saying_so(repo: Path, capsys: pytest.CaptureFixture[str],
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refusal_is_printed_once_and_a_failed_check_ends_saying_so(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without --dir both commands run every vectors/vN folder; the schemas they share are judged once."""
     shutil.copytree(ROOT / "vectors" / "v1", repo / "vectors" / "v1")
     new = add_scratch_version(repo)
     v3 = repo / "schemas" / "meter_reading" / f"v{new}.avsc"
-    v3.write_text(v3.read_text().replace('"name": "voltage_dv",\n      "type": "int"', '"name": "voltage_dv",\n      "type": "string"'))
+    v3.write_text(
+        v3.read_text().replace(
+            '"name": "voltage_dv",\n      "type": "int"', '"name": "voltage_dv",\n      "type": "string"'
+        )
+    )
     monkeypatch.chdir(repo)
     assert main(["vectors", "regenerate"]) == 1
     captured = capsys.readouterr()

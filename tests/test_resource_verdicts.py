@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from sinkcheck.cases import catalogue
 from sinkcheck.model import Outcome
 from sinkcheck.runner import run_cases
@@ -30,13 +29,17 @@ def _run(pki: Path, workdir: Path, mutant: str | None, case_id: str) -> tuple[Ou
     return result.outcome, result.observed
 
 
-@pytest.mark.parametrize(("case_id", "reference", "mutant"), [
-    ("server.resources.length-prefix-silence", Outcome.PASS, "prefix-stall-kept"),
-    ("server.resources.overlong-varint", Outcome.PASS, "slow-reject"),
-    ("server.resources.batch-gzip-bomb", Outcome.PASS, "slow-reject-v1"),
-])
-def test_reference_within_limits_and_mutant_too_slow(pki: Path, tmp_path: Path, case_id: str, reference: Outcome,
-                                                     mutant: str) -> None:
+@pytest.mark.parametrize(
+    ("case_id", "reference", "mutant"),
+    [
+        ("server.resources.length-prefix-silence", Outcome.PASS, "prefix-stall-kept"),
+        ("server.resources.overlong-varint", Outcome.PASS, "slow-reject"),
+        ("server.resources.batch-gzip-bomb", Outcome.PASS, "slow-reject-v1"),
+    ],
+)
+def test_reference_within_limits_and_mutant_too_slow(
+    pki: Path, tmp_path: Path, case_id: str, reference: Outcome, mutant: str
+) -> None:
     outcome, observed = _run(pki, tmp_path, None, case_id)
     assert outcome is reference, observed
     if reference is Outcome.PASS:
@@ -78,23 +81,63 @@ def test_a_slow_verdict_says_what_arrived() -> None:
     from sinkcheck.model import CheckFailed
 
     with pytest.raises(CheckFailed) as failed:
-        asyncio.run(timed_close(_ctx(0.2), _AcksThenKeepsOpen([b"\x30\x03"]), "the overlong varint",  # type: ignore[arg-type]
-                                "reject_within", time.monotonic(), publish_id=3))
+        asyncio.run(
+            timed_close(
+                _ctx(0.2),
+                _AcksThenKeepsOpen([b"\x30\x03"]),
+                "the overlong varint",  # type: ignore[arg-type]
+                "reject_within",
+                time.monotonic(),
+                publish_id=3,
+            )
+        )
     observed = failed.value.observed
     # how long the fake server took depends on the machine's load: "within 1 ms" or "after N ms"
-    assert re.match(r"the overlong varint: the server ACKed the PUBLISH \(ACK 3003\) (within 1|after \d+) ms and kept "
-                    r"the connection open: still open after 0\.2", observed), observed
+    assert re.match(
+        r"the overlong varint: the server ACKed the PUBLISH \(ACK 3003\) (within 1|after \d+) ms and kept "
+        r"the connection open: still open after 0\.2",
+        observed,
+    ), observed
     with pytest.raises(CheckFailed) as failed:
-        asyncio.run(timed_close(_ctx(0.1), _AcksThenKeepsOpen([b"\x60\x00", b"\x30\x07"]), "x",  # type: ignore[arg-type]
-                                "reject_within", time.monotonic(), publish_id=3))
-    assert re.search(r"x: the server sent pong\(\) \(6000\) (within 1|after \d+) ms, then the server sent "
-                     r"ack\(message_id=7\) \(3007\)", failed.value.observed), failed.value.observed
+        asyncio.run(
+            timed_close(
+                _ctx(0.1),
+                _AcksThenKeepsOpen([b"\x60\x00", b"\x30\x07"]),
+                "x",  # type: ignore[arg-type]
+                "reject_within",
+                time.monotonic(),
+                publish_id=3,
+            )
+        )
+    assert re.search(
+        r"x: the server sent pong\(\) \(6000\) (within 1|after \d+) ms, then the server sent "
+        r"ack\(message_id=7\) \(3007\)",
+        failed.value.observed,
+    ), failed.value.observed
     with pytest.raises(CheckFailed) as failed:
-        asyncio.run(timed_close(_ctx(0.1), _AcksThenKeepsOpen([]), "x", "reject_within",  # type: ignore[arg-type]
-                                time.monotonic()))
+        asyncio.run(
+            timed_close(
+                _ctx(0.1),
+                _AcksThenKeepsOpen([]),
+                "x",
+                "reject_within",  # type: ignore[arg-type]
+                time.monotonic(),
+            )
+        )
     assert "the server sent nothing and kept the connection open" in failed.value.observed
-    verdict = asyncio.run(timed_close(_ctx(1.0), _AcksThenKeepsOpen([b"\x30\x03"], close=True), "x",  # type: ignore[arg-type]
-                                      "reject_within", time.monotonic(), publish_id=3))
+    verdict = asyncio.run(
+        timed_close(
+            _ctx(1.0),
+            _AcksThenKeepsOpen([b"\x30\x03"], close=True),
+            "x",  # type: ignore[arg-type]
+            "reject_within",
+            time.monotonic(),
+            publish_id=3,
+        )
+    )
     assert verdict.startswith("x: closed after ")
-    assert re.search(r"\(limit reject_within = 1\.0 s\); before closing, the server ACKed the PUBLISH \(ACK 3003\) "
-                     r"(within 1|after \d+) ms$", verdict), verdict
+    assert re.search(
+        r"\(limit reject_within = 1\.0 s\); before closing, the server ACKed the PUBLISH \(ACK 3003\) "
+        r"(within 1|after \d+) ms$",
+        verdict,
+    ), verdict

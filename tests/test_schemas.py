@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sinktest import ROOT, covers
-
 from sinkproto.errors import SchemaError, SinkError
-from sinktools.schema_evolution import check_change, check_lock, check_registry, extend_lock
 from sinkproto.schemas import LOCK_FILE, Compatibility, Direction, EventType, Registry, default_registry
+from sinktest import ROOT, covers
+from sinktools.schema_evolution import check_change, check_lock, check_registry, extend_lock
 from sinktools.vectors.cases.avro import EXAMPLES
 
 SCHEMAS = ROOT / "schemas"
@@ -39,9 +38,13 @@ def sample(schema: Any, rng: random.Random, names: dict[str, Any], namespace: st
         if schema in names or f"{namespace}.{schema}" in names:
             return sample(names.get(schema) or names[f"{namespace}.{schema}"], rng, names, namespace)
         return {
-            "null": lambda: None, "boolean": lambda: rng.random() < 0.5, "int": lambda: rng.randint(-(2**31), 2**31 - 1),
-            "long": lambda: rng.randint(-(2**63), 2**63 - 1), "float": lambda: float(rng.randint(-1000, 1000)) / 4,
-            "double": lambda: rng.uniform(-1e6, 1e6), "string": lambda: "".join(rng.choice("abcé-0123") for _ in range(rng.randint(0, 12))),
+            "null": lambda: None,
+            "boolean": lambda: rng.random() < 0.5,
+            "int": lambda: rng.randint(-(2**31), 2**31 - 1),
+            "long": lambda: rng.randint(-(2**63), 2**63 - 1),
+            "float": lambda: float(rng.randint(-1000, 1000)) / 4,
+            "double": lambda: rng.uniform(-1e6, 1e6),
+            "string": lambda: "".join(rng.choice("abcé-0123") for _ in range(rng.randint(0, 12))),
             "bytes": lambda: rng.randbytes(rng.randint(0, 8)),
         }[schema]()
     if isinstance(schema, list):
@@ -84,8 +87,15 @@ def field_map(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
 @covers("SCHEMA-1", "SCHEMA-5", "SCHEMA-15")
 def test_registry_holds_the_field_domain() -> None:
     names = {t.name for t in REGISTRY}
-    assert {"meter_reading", "meter_state_change", "credit_top_up", "load_limit_command", "tariff_schedule", "firmware_status",
-            "base_station_health"} <= names
+    assert {
+        "meter_reading",
+        "meter_state_change",
+        "credit_top_up",
+        "load_limit_command",
+        "tariff_schedule",
+        "firmware_status",
+        "base_station_health",
+    } <= names
     assert {t.direction for t in REGISTRY} == {Direction.GROUND_TO_CLOUD, Direction.CLOUD_TO_GROUND}
     assert REGISTRY.by_name("credit_top_up").direction is Direction.CLOUD_TO_GROUND
     assert len([t for t in REGISTRY if len(t.versions) >= 2]) >= 2
@@ -105,8 +115,10 @@ def test_every_version_has_an_example_record() -> None:
 
 
 def test_loading_the_registry_does_not_import_fastavro() -> None:
-    code = ("import sys; from pathlib import Path; from sinkproto.schemas import Registry; import sinkproto; "
-            f"r = Registry.load(Path({str(SCHEMAS)!r})); assert r.types; assert 'fastavro' not in sys.modules, 'imported'")
+    code = (
+        "import sys; from pathlib import Path; from sinkproto.schemas import Registry; import sinkproto; "
+        f"r = Registry.load(Path({str(SCHEMAS)!r})); assert r.types; assert 'fastavro' not in sys.modules, 'imported'"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
@@ -114,7 +126,9 @@ def test_loading_the_registry_does_not_import_fastavro() -> None:
 def test_a_broken_registry_is_a_schema_error(tmp_path: Path) -> None:
     shutil.copytree(SCHEMAS, tmp_path / "schemas")
     registry_file = tmp_path / "schemas" / "registry.toml"
-    registry_file.write_text(registry_file.read_text().replace('direction = "cloud_to_ground"', 'direction = "sideways"', 1))
+    registry_file.write_text(
+        registry_file.read_text().replace('direction = "cloud_to_ground"', 'direction = "sideways"', 1)
+    )
     with pytest.raises(SchemaError) as info:
         Registry.load(tmp_path / "schemas")
     assert info.value.reason == "bad_registry" and "sideways" in str(info.value)
@@ -140,7 +154,9 @@ def test_examples_round_trip_as_schemaless_binary(name: str, version: int) -> No
     import io
 
     out = io.BytesIO()
-    fastavro.schemaless_writer(out, fastavro.parse_schema(dict(event_type.versions[version].schema), named_schemas={}), record)
+    fastavro.schemaless_writer(
+        out, fastavro.parse_schema(dict(event_type.versions[version].schema), named_schemas={}), record
+    )
     assert data == out.getvalue() and not data.startswith(b"Obj\x01") and not data.startswith(b"\xc3\x01")
 
 
@@ -153,20 +169,28 @@ def test_unknown_type_and_version_are_refused_not_guessed() -> None:
     versions = sorted(REGISTRY.types[1].versions)  # not a fixed "known: 1, 2": a maintainer may have added v3
     with pytest.raises(SchemaError) as info:
         REGISTRY.decode(1, versions[-1] + 1, data)
-    assert info.value.reason == "unknown_schema_version" and f"known: {', '.join(map(str, versions))}" in info.value.detail
+    assert (
+        info.value.reason == "unknown_schema_version" and f"known: {', '.join(map(str, versions))}" in info.value.detail
+    )
     assert isinstance(info.value, SinkError)
 
 
 @covers("SCHEMA-2")
 def test_undecodable_and_invalid_data_are_schema_errors() -> None:
     data = REGISTRY.encode(1, 1, EXAMPLES[("meter_reading", 1)])
-    for bad, fragment in ((data[:-1], "not a meter_reading v1 datum"), (data + b"\x00", "1 byte after the meter_reading v1 datum"),
-                          (b"", "not a meter_reading v1 datum")):
+    for bad, fragment in (
+        (data[:-1], "not a meter_reading v1 datum"),
+        (data + b"\x00", "1 byte after the meter_reading v1 datum"),
+        (b"", "not a meter_reading v1 datum"),
+    ):
         with pytest.raises(SchemaError) as info:
             REGISTRY.decode(1, 1, bad)
         assert info.value.reason == "undecodable" and fragment in str(info.value), str(info.value)
-    for record in ({**EXAMPLES[("meter_reading", 1)], "extra": 1}, {**EXAMPLES[("meter_reading", 1)], "voltage_dv": "230"},
-                   {"meter_serial": "x"}):
+    for record in (
+        {**EXAMPLES[("meter_reading", 1)], "extra": 1},
+        {**EXAMPLES[("meter_reading", 1)], "voltage_dv": "230"},
+        {"meter_serial": "x"},
+    ):
         with pytest.raises(SchemaError) as info:
             REGISTRY.encode(1, 1, record)
         assert info.value.reason == "invalid_record"
@@ -185,8 +209,11 @@ def test_default_registry_reloads_an_edited_schema(tmp_path: Path) -> None:
 
 
 @covers("SCHEMA-4", "SCHEMA-13")
-@pytest.mark.parametrize(("event_type", "writer", "reader"), [p for p in PAIRS if p[2] > p[1]],
-                         ids=[f"{t.name}.v{w}-read-by-v{r}" for t, w, r in PAIRS if r > w])
+@pytest.mark.parametrize(
+    ("event_type", "writer", "reader"),
+    [p for p in PAIRS if p[2] > p[1]],
+    ids=[f"{t.name}.v{w}-read-by-v{r}" for t, w, r in PAIRS if r > w],
+)
 def test_every_later_version_reads_every_earlier_one(event_type: EventType, writer: int, reader: int) -> None:
     mapping = field_map(dict(event_type.versions[writer].schema), dict(event_type.versions[reader].schema))
     new_fields = {f["name"]: f for f in event_type.versions[reader].schema["fields"]}
@@ -201,12 +228,17 @@ def test_every_later_version_reads_every_earlier_one(event_type: EventType, writ
 
 
 @covers("SCHEMA-14")
-@pytest.mark.parametrize(("event_type", "writer", "reader"), [p for p in PAIRS if p[2] < p[1] and p[0].compatibility is Compatibility.FULL],
-                         ids=[f"{t.name}.v{w}-read-by-v{r}" for t, w, r in PAIRS if r < w and t.compatibility is Compatibility.FULL])
+@pytest.mark.parametrize(
+    ("event_type", "writer", "reader"),
+    [p for p in PAIRS if p[2] < p[1] and p[0].compatibility is Compatibility.FULL],
+    ids=[f"{t.name}.v{w}-read-by-v{r}" for t, w, r in PAIRS if r < w and t.compatibility is Compatibility.FULL],
+)
 def test_full_types_are_read_by_every_earlier_version(event_type: EventType, writer: int, reader: int) -> None:
     mapping = field_map(dict(event_type.versions[reader].schema), dict(event_type.versions[writer].schema))
     for record in samples(event_type, writer):
-        seen = REGISTRY.decode(event_type.id, writer, REGISTRY.encode(event_type.id, writer, record), reader_version=reader)
+        seen = REGISTRY.decode(
+            event_type.id, writer, REGISTRY.encode(event_type.id, writer, record), reader_version=reader
+        )
         assert seen == {old: record[new] for old, new in mapping.items()}
 
 
@@ -245,26 +277,93 @@ def _set_type(name: str, new_type: Any) -> Any:
 
 BAD_CHANGES = [
     # (case, type, how the new version changes, expected rules, fragment of the first message)
-    ("field-added-without-default", "meter_reading", lambda s: s["fields"].append({"name": "tariff_id", "type": "string"}),
-     "SCHEMA-8", "field tariff_id: added without a default"),
-    ("field-removed", "meter_reading", lambda s: s["fields"].remove(_fields(s)["frequency_mhz"]), "SCHEMA-9", "field frequency_mhz: removed"),
-    ("renamed-without-alias", "meter_reading", lambda s: _fields(s)["voltage_dv"].__setitem__("name", "voltage_decivolt"),
-     "SCHEMA-9+SCHEMA-8", "field voltage_dv: removed"),
-    ("type-changed", "meter_reading", _set_type("voltage_dv", "string"), "SCHEMA-11", "type changed from int to string"),
-    ("type-narrowed", "meter_reading", _set_type("active_energy_import_wh", "int"), "SCHEMA-11", "type changed from long to int"),
-    ("union-narrowed", "meter_reading", _set_type("reactive_energy_varh", "long"), "SCHEMA-11", "no branch that reads the old branch null"),
-    ("enum-symbol-removed", "meter_reading", _set_type("phase", {"type": "enum", "name": "Phase", "symbols": ["SINGLE", "L1", "L2"]}),
-     "SCHEMA-11", "enum symbols removed: L3"),
-    ("default-changed", "meter_reading", lambda s: _fields(s)["active_energy_export_wh"].__setitem__("default", -1),
-     "SCHEMA-12", "default 0 changed to -1"),
-    ("record-renamed", "meter_reading", lambda s: s.__setitem__("name", "Reading"), "SCHEMA-7",
-     "named type sink.metering.MeterReading became sink.metering.Reading"),
-    ("full-type-rename", "base_station_health", lambda s: (_fields(s)["rssi_dbm"].__setitem__("aliases", ["rssi_dbm"]),
-                                                           _fields(s)["rssi_dbm"].__setitem__("name", "signal_dbm")),
-     "SCHEMA-14", "field rssi_dbm: renamed to signal_dbm"),
-    ("full-type-promotion", "base_station_health", _set_type("battery_voltage_mv", "long"), "SCHEMA-14", "int -> long is a promotion"),
-    ("full-type-new-branch", "base_station_health", _set_type("cellular_operator", ["null", "string", "long"]), "SCHEMA-14",
-     "new union branch long"),
+    (
+        "field-added-without-default",
+        "meter_reading",
+        lambda s: s["fields"].append({"name": "tariff_id", "type": "string"}),
+        "SCHEMA-8",
+        "field tariff_id: added without a default",
+    ),
+    (
+        "field-removed",
+        "meter_reading",
+        lambda s: s["fields"].remove(_fields(s)["frequency_mhz"]),
+        "SCHEMA-9",
+        "field frequency_mhz: removed",
+    ),
+    (
+        "renamed-without-alias",
+        "meter_reading",
+        lambda s: _fields(s)["voltage_dv"].__setitem__("name", "voltage_decivolt"),
+        "SCHEMA-9+SCHEMA-8",
+        "field voltage_dv: removed",
+    ),
+    (
+        "type-changed",
+        "meter_reading",
+        _set_type("voltage_dv", "string"),
+        "SCHEMA-11",
+        "type changed from int to string",
+    ),
+    (
+        "type-narrowed",
+        "meter_reading",
+        _set_type("active_energy_import_wh", "int"),
+        "SCHEMA-11",
+        "type changed from long to int",
+    ),
+    (
+        "union-narrowed",
+        "meter_reading",
+        _set_type("reactive_energy_varh", "long"),
+        "SCHEMA-11",
+        "no branch that reads the old branch null",
+    ),
+    (
+        "enum-symbol-removed",
+        "meter_reading",
+        _set_type("phase", {"type": "enum", "name": "Phase", "symbols": ["SINGLE", "L1", "L2"]}),
+        "SCHEMA-11",
+        "enum symbols removed: L3",
+    ),
+    (
+        "default-changed",
+        "meter_reading",
+        lambda s: _fields(s)["active_energy_export_wh"].__setitem__("default", -1),
+        "SCHEMA-12",
+        "default 0 changed to -1",
+    ),
+    (
+        "record-renamed",
+        "meter_reading",
+        lambda s: s.__setitem__("name", "Reading"),
+        "SCHEMA-7",
+        "named type sink.metering.MeterReading became sink.metering.Reading",
+    ),
+    (
+        "full-type-rename",
+        "base_station_health",
+        lambda s: (
+            _fields(s)["rssi_dbm"].__setitem__("aliases", ["rssi_dbm"]),
+            _fields(s)["rssi_dbm"].__setitem__("name", "signal_dbm"),
+        ),
+        "SCHEMA-14",
+        "field rssi_dbm: renamed to signal_dbm",
+    ),
+    (
+        "full-type-promotion",
+        "base_station_health",
+        _set_type("battery_voltage_mv", "long"),
+        "SCHEMA-14",
+        "int -> long is a promotion",
+    ),
+    (
+        "full-type-new-branch",
+        "base_station_health",
+        _set_type("cellular_operator", ["null", "string", "long"]),
+        "SCHEMA-14",
+        "new union branch long",
+    ),
 ]
 
 
@@ -274,8 +373,12 @@ def test_a_bad_change_fails_with_its_rule(case: str, base: str, change: Any, rul
     event_type = REGISTRY.by_name(base)
     latest = event_type.latest
     bad = _mutate(base, latest.version, change)
-    problems = check_change(latest.schema, bad, where=f"{base} v{latest.version + 1}",
-                            forward=event_type.compatibility is Compatibility.FULL)
+    problems = check_change(
+        latest.schema,
+        bad,
+        where=f"{base} v{latest.version + 1}",
+        forward=event_type.compatibility is Compatibility.FULL,
+    )
     assert [p.rule for p in problems] == rule.split("+"), [str(p) for p in problems]
     assert fragment in str(problems[0]) and str(problems[0]).startswith(f"{base} v{latest.version + 1}: ")
 
@@ -286,7 +389,10 @@ def test_allowed_changes_pass() -> None:
     reading = latest.schema
     ok = [
         lambda s: s["fields"].append({"name": "tariff_id", "type": ["null", "string"], "default": None}),
-        lambda s: (_fields(s)["voltage_dv"].__setitem__("aliases", ["voltage_dv"]), _fields(s)["voltage_dv"].__setitem__("name", "volts_dv")),
+        lambda s: (
+            _fields(s)["voltage_dv"].__setitem__("aliases", ["voltage_dv"]),
+            _fields(s)["voltage_dv"].__setitem__("name", "volts_dv"),
+        ),
         _set_type("voltage_dv", "long"),
         _set_type("voltage_dv", "double"),
         _set_type("meter_serial", "bytes"),
@@ -297,14 +403,20 @@ def test_allowed_changes_pass() -> None:
         lambda s: s.__setitem__("doc", "rewritten"),
     ]
     for change in ok:
-        assert check_change(reading, _mutate("meter_reading", latest.version, change), where=f"meter_reading v{latest.version + 1}") == []
+        assert (
+            check_change(
+                reading, _mutate("meter_reading", latest.version, change), where=f"meter_reading v{latest.version + 1}"
+            )
+            == []
+        )
 
 
 def test_linter_and_fastavro_agree_on_a_missing_default() -> None:
     """The rule the linter enforces is the one fastavro needs: v1 data cannot fill a field without a default."""
     bad = _mutate("meter_reading", 2, lambda s: s["fields"].append({"name": "tariff_id", "type": "string"}))
-    import fastavro
     import io
+
+    import fastavro
 
     data = REGISTRY.encode(1, 1, EXAMPLES[("meter_reading", 1)])
     writer = fastavro.parse_schema(dict(REGISTRY.resolve(1, 1).schema), named_schemas={})
@@ -316,7 +428,9 @@ def test_linter_and_fastavro_agree_on_a_missing_default() -> None:
 def test_versions_start_at_one_without_gaps(tmp_path: Path) -> None:
     shutil.copytree(SCHEMAS, tmp_path / "schemas")
     registry_file = tmp_path / "schemas" / "registry.toml"
-    registry_file.write_text(registry_file.read_text().replace('3 = "base_station_health/v3.avsc"', '4 = "base_station_health/v3.avsc"'))
+    registry_file.write_text(
+        registry_file.read_text().replace('3 = "base_station_health/v3.avsc"', '4 = "base_station_health/v3.avsc"')
+    )
     problems = check_registry(Registry.load(tmp_path / "schemas"))
     assert [(p.rule, p.where) for p in problems] == [("SCHEMA-6", "base_station_health")]
 
@@ -330,7 +444,9 @@ LOCK = json.loads((SCHEMAS / LOCK_FILE).read_text())
 @covers("SCHEMA-5", "SCHEMA-6")
 def test_the_lock_holds_every_version_and_none_changed() -> None:
     assert check_lock(REGISTRY, LOCK) == []
-    assert extend_lock(REGISTRY, LOCK) == LOCK, "schemas/versions.lock.json is missing a version: run `sink vectors regenerate`"
+    assert extend_lock(REGISTRY, LOCK) == LOCK, (
+        "schemas/versions.lock.json is missing a version: run `sink vectors regenerate`"
+    )
 
 
 @covers("SCHEMA-5", "SCHEMA-6")

@@ -48,11 +48,23 @@ def test_a_fresh_clone_alone_in_a_folder_collects_the_whole_suite(checkout: Path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sink"]  # nothing beside it
     # The clone's own code first, so that collection imports it, not this checkout's editable install.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(clone / "reference"), str(clone / "conformance")])}
-    where = subprocess.run([sys.executable, "-c", "import sinkproto, sinkcheck; print(sinkproto.__file__); "
-                            "print(sinkcheck.__file__)"], cwd=clone, env=env, capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [sys.executable, "-c", "import sinkproto, sinkcheck; print(sinkproto.__file__); print(sinkcheck.__file__)"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert all(Path(line).is_relative_to(clone) for line in where.stdout.split()), where.stdout
-    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
-                               cwd=clone, env=env, capture_output=True, text=True, timeout=600)
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     tail = (collected.stdout + collected.stderr)[-3000:]
     assert collected.returncode == 0, tail
     assert "error" not in collected.stdout.splitlines()[-1].lower(), tail

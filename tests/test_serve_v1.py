@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from sinkproto import ConnectionRequest, Event, Response
+from sinkproto.peers import SinkServer
 from sinkproto.peers.service import (
     UNKNOWN_SCHEMA,
     ServerPolicy,
     StoreServer,
     registry_readers,
 )
-from sinkproto.peers import SinkServer
 from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
 from sinkproto.store import EventStore
@@ -38,13 +38,20 @@ def store(tmp_path: Path) -> EventStore:
 
 
 def request(version: int, server_instance_id: int | None = None) -> ConnectionRequest:
-    return ConnectionRequest(version=version, app_version=b"t/1", client_instance_id=7,
-                             server_instance_id=server_instance_id)
+    return ConnectionRequest(
+        version=version, app_version=b"t/1", client_instance_id=7, server_instance_id=server_instance_id
+    )
 
 
 def event(event_type_id: int, schema_version: int, offset: int = 1) -> Event:
-    return Event(event_type_id=event_type_id, schema_version=schema_version, key=b"k", offset=offset, timestamp=1,
-                 event_data=b"x")
+    return Event(
+        event_type_id=event_type_id,
+        schema_version=schema_version,
+        key=b"k",
+        offset=offset,
+        timestamp=1,
+        event_data=b"x",
+    )
 
 
 def test_the_registry_readers_are_every_version_of_every_type() -> None:
@@ -119,9 +126,8 @@ def test_a_version_1_client_answers_the_servers_batch(tmp_path: Path) -> None:
     them and answers it, so they are delivered (the reference client once left such batches unanswered)."""
     from peer_support import eventually
     from sinkproto.certs import make_dev_pki
-    from sinkproto.peers import client_context, server_context
+    from sinkproto.peers import SinkClient, client_context, server_context
     from sinkproto.peers.service import StoreClient
-    from sinkproto.peers import SinkClient
 
     pki = make_dev_pki(tmp_path / "pki", ["alice"])
     server_store = EventStore.open(tmp_path / "server.db", new_instance_id=lambda: 0x5E)
@@ -129,13 +135,19 @@ def test_a_version_1_client_answers_the_servers_batch(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         handler = StoreServer(server_store, ServerPolicy(publish_on_connect=3), poll=0.05)
-        server = SinkServer(handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca),
-                            versions=(0, 1))
+        server = SinkServer(
+            handler, server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca), versions=(0, 1)
+        )
         _host, port = await server.start("127.0.0.1", 0)
         client_handler = StoreClient(client_store, server_name="cloud", app_version=b"gw/1", poll=0.05)
-        client = SinkClient(client_handler, client_context(ca=pki.ca, cert=pki.client_cert("alice"),
-                                                           key=pki.client_key("alice")),
-                            "127.0.0.1", port, versions=(0, 1), server_hostname="localhost")
+        client = SinkClient(
+            client_handler,
+            client_context(ca=pki.ca, cert=pki.client_cert("alice"), key=pki.client_key("alice")),
+            "127.0.0.1",
+            port,
+            versions=(0, 1),
+            server_hostname="localhost",
+        )
         task = asyncio.create_task(client.run())
         try:
             await eventually(lambda: len(client_store.received("cloud")) == 3 and server_store.lag("alice") == 0, 15)
@@ -166,18 +178,43 @@ def test_sink_connect_exits_0_when_the_fallback_answered_the_refusal(tmp_path: P
     pki = make_pki(tmp_path / "pki")
 
     def connect(host: str, port: int) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "sinktools.cli", "connect", "--server", f"{host}:{port}",
-                               "--certs", str(pki), "--name", "sc-main", "--db", str(tmp_path / "client.db"),
-                               "--keepalive", "1", "--protocol-version", "1", "--publish", "50", "--until-synced"],
-                              capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sinktools.cli",
+                "connect",
+                "--server",
+                f"{host}:{port}",
+                "--certs",
+                str(pki),
+                "--name",
+                "sc-main",
+                "--db",
+                str(tmp_path / "client.db"),
+                "--keepalive",
+                "1",
+                "--protocol-version",
+                "1",
+                "--publish",
+                "50",
+                "--until-synced",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "200"},
+        )
 
     with reference_server(pki, tmp_path, extra=("--protocol-version", "0")) as (host, port):
         first = connect(host, port)
         second = connect(host, port)
     output = first.stdout + first.stderr
     assert first.returncode == 0, output
-    assert "sink: the server refused protocol version 1 (unsupported_protocol_version); fell back to version 0" \
+    assert (
+        "sink: the server refused protocol version 1 (unsupported_protocol_version); fell back to version 0"
         in first.stdout
+    )
     assert "refused the connection" not in output
     assert "sink: synced" in first.stdout
     assert second.returncode == 0, second.stdout + second.stderr

@@ -23,8 +23,6 @@ from xml.etree import ElementTree as ET
 
 import jsonschema
 import pytest
-from sinktest import ROOT
-
 from sinkcheck.cases import catalogue
 from sinkcheck.model import Outcome
 from sinkcheck.profile import load_profile
@@ -32,6 +30,7 @@ from sinkcheck.runner import load_expected_failures, run_cases, select, summariz
 from sinkcheck.selftest import make_pki, reference_profile, reference_server
 from sinkcheck.selftest.client_mutants import CLIENT_MUTANTS
 from sinkcheck.selftest.mutants import MUTANTS
+from sinktest import ROOT
 
 SINK_CHECK = [sys.executable, "-m", "sinkcheck.cli"]
 SCHEMA = json.loads((ROOT / "conformance" / "sinkcheck" / "report.schema.json").read_text())
@@ -54,13 +53,16 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def profile_file(pki: Path) -> Path:
     """The self-test's reference profile as a TOML file, as an implementer would write it."""
     profile = reference_profile(pki)
-    identities = "\n".join(f'[identities.{name}]\ncert = "{i.cert}"\nkey = "{i.key}"\n'
-                           for name, i in profile.identities.items())
+    identities = "\n".join(
+        f'[identities.{name}]\ncert = "{i.cert}"\nkey = "{i.key}"\n' for name, i in profile.identities.items()
+    )
     path = pki / "reference.toml"
-    path.write_text(f'name = "reference-test"\nca = "{profile.ca}"\nkeepalive = {profile.keepalive}\n'
-                    f'rejected_app_version = "{profile.rejected_app_version.decode()}"\n'  # type: ignore[union-attr]
-                    f'events_on_connect = {profile.events_on_connect}\n'
-                    f'features = {json.dumps(sorted(profile.features))}\n{identities}')
+    path.write_text(
+        f'name = "reference-test"\nca = "{profile.ca}"\nkeepalive = {profile.keepalive}\n'
+        f'rejected_app_version = "{profile.rejected_app_version.decode()}"\n'  # type: ignore[union-attr]
+        f"events_on_connect = {profile.events_on_connect}\n"
+        f"features = {json.dumps(sorted(profile.features))}\n{identities}"
+    )
     return path
 
 
@@ -88,8 +90,11 @@ def test_case_ids_are_unique_and_semantic() -> None:
 
 
 def test_every_cited_requirement_exists_in_the_registry() -> None:
-    registry = {r["id"] for version in ("v0", "v1")
-                for r in tomllib.loads((ROOT / f"spec/{version}/requirements.toml").read_text())["requirement"]}
+    registry = {
+        r["id"]
+        for version in ("v0", "v1")
+        for r in tomllib.loads((ROOT / f"spec/{version}/requirements.toml").read_text())["requirement"]
+    }
     cited = {(c.id, r) for c in catalogue() for r in c.requirements}
     assert sorted((case_id, r) for case_id, r in cited if r not in registry) == []
     assert all(c.requirements and c.reactions and c.title for c in catalogue())
@@ -143,7 +148,10 @@ def test_docs_case_page_is_generated_from_the_catalogue() -> None:
     for case in catalogue():
         row = next(line for line in page.splitlines() if f'id="{case.id}"' in line)
         for requirement in case.requirements:
-            assert re.search(rf"\[{requirement}\]\(\.\./spec/v[01]/\w+\.md#{requirement}\)", row), (case.id, requirement)
+            assert re.search(rf"\[{requirement}\]\(\.\./spec/v[01]/\w+\.md#{requirement}\)", row), (
+                case.id,
+                requirement,
+            )
 
 
 # -- command line: list, selection, exit codes --------------------------------------------------------
@@ -166,18 +174,35 @@ def test_list_prints_every_case_and_connects_to_nothing(pki: Path) -> None:
 
 
 def test_cases_and_exclude_select_by_glob() -> None:
-    listed = sink_check("server", "127.0.0.1:1", "--list", "--cases", "server.tls.*", "--cases", "server.ping.pong",
-                        "--exclude", "*tls1[12]*").stdout
+    listed = sink_check(
+        "server",
+        "127.0.0.1:1",
+        "--list",
+        "--cases",
+        "server.tls.*",
+        "--cases",
+        "server.ping.pong",
+        "--exclude",
+        "*tls1[12]*",
+    ).stdout
     ids = [line.split()[0] for line in listed.splitlines() if CASE_ID.match(line.split()[0] if line.split() else "")]
-    assert sorted(ids) == ["server.ping.pong", "server.tls.no-client-certificate", "server.tls.other-ca",
-                           "server.tls.plaintext", "server.tls.tls13"]
+    assert sorted(ids) == [
+        "server.ping.pong",
+        "server.tls.no-client-certificate",
+        "server.tls.other-ca",
+        "server.tls.plaintext",
+        "server.tls.tls13",
+    ]
     assert [c.id for c in select(catalogue(), include=["client.keepalive.*"], slow=False)] == []
     assert {c.id for c in select(catalogue(), include=["*.keepalive.*"], exclude=["server.*"])} == {
-        "client.keepalive.pings-when-idle", "client.keepalive.silence-closes"}
+        "client.keepalive.pings-when-idle",
+        "client.keepalive.silence-closes",
+    }
 
 
-def test_exit_codes(profile_file: Path, pki: Path, no_pong_server: tuple[str, int],
-                    good_server: tuple[str, int], tmp_path: Path) -> None:
+def test_exit_codes(
+    profile_file: Path, pki: Path, no_pong_server: tuple[str, int], good_server: tuple[str, int], tmp_path: Path
+) -> None:
     def run(address: tuple[str, int], *extra: str) -> int:
         return sink_check("server", f"{address[0]}:{address[1]}", "--profile", str(profile_file), *extra).returncode
 
@@ -191,38 +216,59 @@ def test_exit_codes(profile_file: Path, pki: Path, no_pong_server: tuple[str, in
 # -- expected failures -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("listed", "exit_code", "field"), [
-    ([], 1, "unexpected_failures"),  # a failing case nobody listed fails the run
-    ([FAILS_ON_NO_PONG], 0, None),  # listed: known, tolerated
-    ([FAILS_ON_NO_PONG, PASSES_ON_NO_PONG], 1, "unexpected_passes"),  # listed but passes: the list is stale
-    ([FAILS_ON_NO_PONG, "server.no-such.case"], 1, "unknown_expected"),  # a typo cannot hide anything
-])
-def test_expected_failures(pki: Path, no_pong_server: tuple[str, int], tmp_path: Path, listed: list[str],
-                           exit_code: int, field: str | None) -> None:
+@pytest.mark.parametrize(
+    ("listed", "exit_code", "field"),
+    [
+        ([], 1, "unexpected_failures"),  # a failing case nobody listed fails the run
+        ([FAILS_ON_NO_PONG], 0, None),  # listed: known, tolerated
+        ([FAILS_ON_NO_PONG, PASSES_ON_NO_PONG], 1, "unexpected_passes"),  # listed but passes: the list is stale
+        ([FAILS_ON_NO_PONG, "server.no-such.case"], 1, "unknown_expected"),  # a typo cannot hide anything
+    ],
+)
+def test_expected_failures(
+    pki: Path, no_pong_server: tuple[str, int], tmp_path: Path, listed: list[str], exit_code: int, field: str | None
+) -> None:
     listing = tmp_path / "expected-failures"
     listing.write_text("# known problems\n" + "".join(f"{i}  # why\n" for i in listed))
     expected = load_expected_failures(listing)
     assert expected == set(listed)
     cases = [c for c in catalogue() if c.id in (FAILS_ON_NO_PONG, PASSES_ON_NO_PONG)]
     host, port = no_pong_server
-    results = asyncio.run(run_cases(cases, host=host, port=port, profile=reference_profile(pki),
-                                    expected_failures=expected))
+    results = asyncio.run(
+        run_cases(cases, host=host, port=port, profile=reference_profile(pki), expected_failures=expected)
+    )
     assert {r.case.id: r.outcome for r in results} == {FAILS_ON_NO_PONG: Outcome.FAIL, PASSES_ON_NO_PONG: Outcome.PASS}
     summary = summarize(results, expected, {c.id for c in catalogue()})
     assert summary.exit_code == exit_code
     if field is not None:
-        assert getattr(summary, field) == {"unexpected_failures": [FAILS_ON_NO_PONG],
-                                           "unexpected_passes": [PASSES_ON_NO_PONG],
-                                           "unknown_expected": ["server.no-such.case"]}[field]
+        assert (
+            getattr(summary, field)
+            == {
+                "unexpected_failures": [FAILS_ON_NO_PONG],
+                "unexpected_passes": [PASSES_ON_NO_PONG],
+                "unknown_expected": ["server.no-such.case"],
+            }[field]
+        )
 
 
-def test_expected_failures_file_on_the_command_line(profile_file: Path, no_pong_server: tuple[str, int],
-                                                    tmp_path: Path) -> None:
+def test_expected_failures_file_on_the_command_line(
+    profile_file: Path, no_pong_server: tuple[str, int], tmp_path: Path
+) -> None:
     listing = tmp_path / "expected"
     listing.write_text(f"{FAILS_ON_NO_PONG}  # this mutant never answers PING\n")
     junit = tmp_path / "junit.xml"
-    done = sink_check("server", "%s:%d" % no_pong_server, "--profile", str(profile_file), "--cases", FAILS_ON_NO_PONG,
-                      "--expected-failures", str(listing), "--junit", str(junit))
+    done = sink_check(
+        "server",
+        "{}:{}".format(*no_pong_server),
+        "--profile",
+        str(profile_file),
+        "--cases",
+        FAILS_ON_NO_PONG,
+        "--expected-failures",
+        str(listing),
+        "--junit",
+        str(junit),
+    )
     assert done.returncode == 0, done.stdout
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "0" and suite.find("testcase/failure") is None  # known: not a CI failure
@@ -231,13 +277,21 @@ def test_expected_failures_file_on_the_command_line(profile_file: Path, no_pong_
 def test_a_missing_expected_failures_file_says_the_path_rule(profile_file: Path, tmp_path: Path) -> None:
     """Relative to the current directory (it raised FileNotFoundError with a traceback)."""
     for mode in (("server", "127.0.0.1:9", "--profile", str(profile_file)), ("client", "--listen", "127.0.0.1:0")):
-        done = subprocess.run([*SINK_CHECK, *mode, "--expected-failures", "nowhere/elixir.expected-failures"],
-                              capture_output=True, text=True, timeout=60, env=ENV, cwd=tmp_path)
+        done = subprocess.run(
+            [*SINK_CHECK, *mode, "--expected-failures", "nowhere/elixir.expected-failures"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=ENV,
+            cwd=tmp_path,
+        )
         assert done.returncode == 2, done.stdout + done.stderr
         assert "Traceback" not in done.stderr
-        assert (f"no expected-failures file nowhere/elixir.expected-failures (a path on the command line is relative "
-                f"to the current directory, {tmp_path}; the paths inside a profile are relative to the profile)"
-                in " ".join(done.stdout.split())), done.stdout
+        assert (
+            f"no expected-failures file nowhere/elixir.expected-failures (a path on the command line is relative "
+            f"to the current directory, {tmp_path}; the paths inside a profile are relative to the profile)"
+            in " ".join(done.stdout.split())
+        ), done.stdout
 
 
 def test_profile_client_section_is_checked(tmp_path: Path) -> None:
@@ -252,21 +306,30 @@ def test_profile_client_section_is_checked(tmp_path: Path) -> None:
     good.write_text('keepalive = 30\n[client]\nexec = "my-client --port {port}"\nreconnect_wait = 70\n')
     profile = load_profile(good)
     assert (profile.client.exec, profile.client.reconnect_wait, profile.client_keepalive) == (
-        "my-client --port {port}", 70, 30.0)
+        "my-client --port {port}",
+        70,
+        30.0,
+    )
 
 
 def test_profile_versions_decide_the_version_1_cases(tmp_path: Path) -> None:
     path = tmp_path / "v1.toml"
-    path.write_text('versions = [1, 0]\nunreadable_schema = [4242, 3]\nmax_batch_events = 1000\n'
-                    '[client]\nversions = [0, 1]\n')
+    path.write_text(
+        "versions = [1, 0]\nunreadable_schema = [4242, 3]\nmax_batch_events = 1000\n[client]\nversions = [0, 1]\n"
+    )
     profile = load_profile(path)
     assert (profile.versions, profile.client.versions) == ((0, 1), (0, 1))
     assert (profile.unreadable_schema, profile.max_batch_events) == ((4242, 3), 1000)
     assert profile.has("server_v1") and profile.has("client_v1")
     plain = load_profile(None)
     assert plain.versions == (0,) and not plain.has("server_v1") and not plain.has("client_v1")
-    for bad in ("versions = [2]", "versions = []", "versions = 1", "unreadable_schema = [1]",
-                "[client]\nversions = [3]"):
+    for bad in (
+        "versions = [2]",
+        "versions = []",
+        "versions = 1",
+        "unreadable_schema = [1]",
+        "[client]\nversions = [3]",
+    ):
         path.write_text(bad + "\n")
         with pytest.raises(ValueError, match="versions|unreadable_schema"):
             load_profile(path)
@@ -285,7 +348,10 @@ def test_version_0_server_refuses_version_1_and_the_v1_cases_are_unsupported(pki
         honest = asyncio.run(run_cases(cases, host=host, port=port, profile=v0_profile))
         claimed = asyncio.run(run_cases(cases, host=host, port=port, profile=reference_profile(pki)))
     assert [(r.case.id, r.outcome) for r in honest] == [
-        (ids[0], Outcome.PASS), (ids[1], Outcome.UNSUPPORTED), (ids[2], Outcome.UNSUPPORTED)]
+        (ids[0], Outcome.PASS),
+        (ids[1], Outcome.UNSUPPORTED),
+        (ids[2], Outcome.UNSUPPORTED),
+    ]
     assert "version 1:" in honest[0].observed
     assert [r.outcome for r in claimed] == [Outcome.PASS, Outcome.FAIL, Outcome.FAIL]  # version 2: refused too
     assert "unsupported_protocol_version to a version-1 request" in claimed[1].observed
@@ -298,17 +364,24 @@ def test_version_0_client_cases_play_a_version_0_server_for_a_version_1_client(p
     from sinkcheck.client_mode import run_client_cases
     from sinkcheck.selftest import client_profile
 
-    ids = ["client.handshake.request-first", "client.handshake.stores-server-instance-id",
-           "client.handshake.refused.unsupported-protocol-version"]
+    ids = [
+        "client.handshake.request-first",
+        "client.handshake.stores-server-instance-id",
+        "client.handshake.refused.unsupported-protocol-version",
+    ]
     cases = [c for c in catalogue() if c.id in ids]
-    results = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0),
-                                           profile=client_profile(pki, tmp_path, version=1)))
+    results = asyncio.run(
+        run_client_cases(cases, listen=("127.0.0.1", 0), profile=client_profile(pki, tmp_path, version=1))
+    )
     assert [(r.case.id, r.outcome) for r in results] == [(i, Outcome.PASS) for i in ids], [r.observed for r in results]
     # The first case refuses the client's version-1 offer; the client keeps that in its store (VER-3), so its
     # later connections to this runner offer version 0 at once.
     assert [any("version 1 refused" in w.decoded for w in r.wire) for r in results] == [True, False, False]
-    [stuck] = asyncio.run(run_client_cases(cases[:1], listen=("127.0.0.1", 0),
-                                           profile=client_profile(pki, tmp_path, mutant="no-fallback", version=1)))
+    [stuck] = asyncio.run(
+        run_client_cases(
+            cases[:1], listen=("127.0.0.1", 0), profile=client_profile(pki, tmp_path, mutant="no-fallback", version=1)
+        )
+    )
     assert stuck.outcome is Outcome.FAIL and "unsupported_version" in stuck.observed, stuck.observed
 
 
@@ -322,8 +395,12 @@ def test_a_client_without_a_store_makes_the_persistence_cases_unsupported(pki: P
     from sinkcheck.selftest import client_profile
 
     needs_store = {c.id for c in catalogue() if c.needs_client_store}
-    assert needs_store == {"client.handshake.stores-server-instance-id", "client.delivery.resend-after-reconnect",
-                           "client.delivery.nacked-not-resent", "client.v1.batch-result"}
+    assert needs_store == {
+        "client.handshake.stores-server-instance-id",
+        "client.delivery.resend-after-reconnect",
+        "client.delivery.nacked-not-resent",
+        "client.v1.batch-result",
+    }
     profile_file = tmp_path / "client.toml"
     profile_file.write_text("[client]\nkeeps_store = false\n")
     assert load_profile(profile_file).client.keeps_store is False
@@ -335,13 +412,18 @@ def test_a_client_without_a_store_makes_the_persistence_cases_unsupported(pki: P
 
     profile = client_profile(pki, tmp_path)
     profile = dataclasses.replace(profile, client=dataclasses.replace(profile.client, keeps_store=False))
-    ids = ["client.handshake.stores-server-instance-id", "client.delivery.resend-after-reconnect",
-           "client.delivery.nacked-not-resent", "client.ping.pong"]
+    ids = [
+        "client.handshake.stores-server-instance-id",
+        "client.delivery.resend-after-reconnect",
+        "client.delivery.nacked-not-resent",
+        "client.ping.pong",
+    ]
     cases = [c for c in catalogue() if c.id in ids]
     results = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0), profile=profile))
     outcomes = {r.case.id: r.outcome for r in results}
-    assert outcomes == {**dict.fromkeys(ids[:3], Outcome.UNSUPPORTED), "client.ping.pong": Outcome.PASS}, \
-        [r.observed for r in results]
+    assert outcomes == {**dict.fromkeys(ids[:3], Outcome.UNSUPPORTED), "client.ping.pong": Outcome.PASS}, [
+        r.observed for r in results
+    ]
     assert all("keeps_store = false" in r.observed for r in results if r.outcome is Outcome.UNSUPPORTED)
 
 
@@ -377,8 +459,11 @@ def check_reports(json_path: Path, junit_path: Path, html_path: Path) -> dict[st
     assert suite.tag == "testsuite" and int(suite.get("tests", -1)) == len(cases)
     testcases = suite.findall("testcase")
     assert [t.get("name") for t in testcases] == [c["id"] for c in cases]
-    assert int(suite.get("failures", -1)) == len(suite.findall("testcase/failure")) == sum(
-        c["outcome"] == "fail" and not c["expected_failure"] for c in cases)
+    assert (
+        int(suite.get("failures", -1))
+        == len(suite.findall("testcase/failure"))
+        == sum(c["outcome"] == "fail" and not c["expected_failure"] for c in cases)
+    )
     assert int(suite.get("errors", -1)) == len(suite.findall("testcase/error")) == document["summary"]["error"]
     assert int(suite.get("skipped", -1)) == len(suite.findall("testcase/skipped")) == document["summary"]["unsupported"]
     for testcase, case in zip(testcases, cases):
@@ -403,24 +488,45 @@ def check_reports(json_path: Path, junit_path: Path, html_path: Path) -> dict[st
 def test_selftest_passes_end_to_end_and_writes_valid_reports(tmp_path: Path) -> None:
     """What CI relies on: the whole catalogue passes against the reference server and client, and
     every mutant is caught. The reference runs' reports must validate."""
-    done = subprocess.run([*SINK_CHECK, "selftest", "--json", str(tmp_path / "r.json"), "--junit",
-                           str(tmp_path / "r.xml"), "--html", str(tmp_path / "r.html"), "--docs-url",
-                           "https://docs.example.org/sink/"],
-                          capture_output=True, text=True, timeout=400, env=ENV)
+    done = subprocess.run(
+        [
+            *SINK_CHECK,
+            "selftest",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--junit",
+            str(tmp_path / "r.xml"),
+            "--html",
+            str(tmp_path / "r.html"),
+            "--docs-url",
+            "https://docs.example.org/sink/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=ENV,
+    )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert "selftest passed" in done.stdout
     assert "MISSED" not in done.stdout
     # the mutant phase: a header, then one line per mutant with its place in the run
     jobs = re.findall(r"^\[(\d+)/(\d+)\] mutant (\S+) +\d+ cases? +caught", done.stdout, re.M)
     assert re.search(r"^mutants: \d+ \(\d+ server, \d+ client\), \d+ at once", done.stdout, re.M), done.stdout[-3000:]
-    assert jobs and [int(n) for n, _, _ in jobs] == list(range(1, len(jobs) + 1)) and {int(t) for _, t, _ in jobs} == {len(jobs)}
+    assert (
+        jobs
+        and [int(n) for n, _, _ in jobs] == list(range(1, len(jobs) + 1))
+        and {int(t) for _, t, _ in jobs} == {len(jobs)}
+    )
     server = check_reports(tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.html")
     client = check_reports(tmp_path / "r.client.json", tmp_path / "r.client.xml", tmp_path / "r.client.html")
     # the version-1 client cases run against `sink connect --protocol-version 1`, with their own reports
-    client_v1 = check_reports(tmp_path / "r.client-v1.json", tmp_path / "r.client-v1.xml", tmp_path / "r.client-v1.html")
+    client_v1 = check_reports(
+        tmp_path / "r.client-v1.json", tmp_path / "r.client-v1.xml", tmp_path / "r.client-v1.html"
+    )
     assert {c["id"] for c in server["cases"]} == {c.id for c in catalogue() if c.mode == "server"}  # type: ignore[index]
     assert {c["id"] for c in client["cases"]} | {c["id"] for c in client_v1["cases"]} == {  # type: ignore[index]
-        c.id for c in catalogue() if c.mode == "client"}
+        c.id for c in catalogue() if c.mode == "client"
+    }
     assert {c["id"] for c in client_v1["cases"]} == {c.id for c in catalogue() if c.feature == "client_v1"}  # type: ignore[index]
     assert server["summary"]["exit_code"] == client["summary"]["exit_code"] == client_v1["summary"]["exit_code"] == 0  # type: ignore[index]
     assert {c["outcome"] for c in server["cases"] if c["id"].startswith("server.v1.")} == {"pass"}  # type: ignore[index]
@@ -438,11 +544,23 @@ def test_selftest_passes_end_to_end_and_writes_valid_reports(tmp_path: Path) -> 
     assert (server["spec_version"], client["spec_version"], client_v1["spec_version"]) == (1, 0, 1)
 
 
-def test_reports_of_a_failing_run_validate(profile_file: Path, no_pong_server: tuple[str, int],
-                                           tmp_path: Path) -> None:
-    done = sink_check("server", "%s:%d" % no_pong_server, "--profile", str(profile_file), "--cases", "server.ping.*",
-                      "--cases", PASSES_ON_NO_PONG, "--json", str(tmp_path / "r.json"), "--junit",
-                      str(tmp_path / "r.xml"), "--html", str(tmp_path / "r.html"))
+def test_reports_of_a_failing_run_validate(profile_file: Path, no_pong_server: tuple[str, int], tmp_path: Path) -> None:
+    done = sink_check(
+        "server",
+        "{}:{}".format(*no_pong_server),
+        "--profile",
+        str(profile_file),
+        "--cases",
+        "server.ping.*",
+        "--cases",
+        PASSES_ON_NO_PONG,
+        "--json",
+        str(tmp_path / "r.json"),
+        "--junit",
+        str(tmp_path / "r.xml"),
+        "--html",
+        str(tmp_path / "r.html"),
+    )
     assert done.returncode == 1
     document = check_reports(tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.html")
     assert document["summary"]["unexpected_failures"] == ["server.ping.pong", "server.ping.ignored-bits"]  # type: ignore[index]
@@ -463,14 +581,17 @@ def test_observed_bytes_read_as_hex_and_text_in_every_report() -> None:
     assert show_bytes(b"QUARANTINED") == '51 55 41 52 41 4e 54 49 4e 45 44 ("QUARANTINED")'
     assert show_bytes(b"\x00a\xff") == '00 61 ff (".a.")' and show_bytes(b"") == "(empty)"
     assert readable("machine b'E-1', human b\"it's\" (web'x' stays)") == (
-        'machine 45 2d 31 ("E-1"), human 69 74 27 73 ("it\'s") (web\'x\' stays)')
+        'machine 45 2d 31 ("E-1"), human 69 74 27 73 ("it\'s") (web\'x\' stays)'
+    )
     case = next(c for c in catalogue() if c.id == "client.handshake.request-first")
     result = CaseResult(case, Outcome.PASS, f"connection request: app_version={b'gw/1'!r}", 0.1)
     assert result.observed == 'connection request: app_version=67 77 2f 31 ("gw/1")'
     assert "b'" not in result.to_json()["observed"]
     from sinkcheck.model import WireRecord
 
-    assert WireRecord(at=0.0, connection="c1", direction="event", hex="", decoded="note b'x'").decoded == 'note 78 ("x")'
+    assert (
+        WireRecord(at=0.0, connection="c1", direction="event", hex="", decoded="note b'x'").decoded == 'note 78 ("x")'
+    )
 
 
 # -- client mode without --exec: the runner says what to start and waits --------------------------------
@@ -478,11 +599,27 @@ def test_observed_bytes_read_as_hex_and_text_in_every_report() -> None:
 
 def test_client_mode_waits_for_a_client_started_by_hand(pki: Path, tmp_path: Path) -> None:
     profile = tmp_path / "client.toml"
-    profile.write_text(f'name = "by-hand"\nca = "{pki / "ca.pem"}"\n[identities.server]\ncert = "{pki / "server.pem"}"\n'
-                       f'key = "{pki / "server.key"}"\n[client]\nkeepalive = 5\n')
-    runner = subprocess.Popen([*SINK_CHECK, "client", "--listen", "127.0.0.1:0", "--profile", str(profile), "--cases",
-                               "client.handshake.request-first", "--json", str(tmp_path / "r.json")],
-                              stdout=subprocess.PIPE, text=True, env=ENV)
+    profile.write_text(
+        f'name = "by-hand"\nca = "{pki / "ca.pem"}"\n[identities.server]\ncert = "{pki / "server.pem"}"\n'
+        f'key = "{pki / "server.key"}"\n[client]\nkeepalive = 5\n'
+    )
+    runner = subprocess.Popen(
+        [
+            *SINK_CHECK,
+            "client",
+            "--listen",
+            "127.0.0.1:0",
+            "--profile",
+            str(profile),
+            "--cases",
+            "client.handshake.request-first",
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     client = None
     try:
         assert runner.stdout is not None
@@ -492,10 +629,26 @@ def test_client_mode_waits_for_a_client_started_by_hand(pki: Path, tmp_path: Pat
             assert lines[-1], "".join(lines)
         lines.append(runner.stdout.readline())
         assert "start the client under test now" in lines[-1]
-        client = subprocess.Popen([sys.executable, "-m", "sinktools.cli", "connect", "--server",
-                                   f"{match.group(1)}:{match.group(2)}", "--certs", str(pki), "--name", "sc-main",
-                                   "--db", str(tmp_path / "c.db"), "--keepalive", "5"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sinktools.cli",
+                "connect",
+                "--server",
+                f"{match.group(1)}:{match.group(2)}",
+                "--certs",
+                str(pki),
+                "--name",
+                "sc-main",
+                "--db",
+                str(tmp_path / "c.db"),
+                "--keepalive",
+                "5",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         assert runner.wait(60) == 0
     finally:
         if client is not None:

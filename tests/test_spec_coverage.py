@@ -19,9 +19,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from sinktest import ROOT
-
 from sinktools.vectors.model import load_dir
 
 SPEC = ROOT / "spec" / "v0"
@@ -59,13 +57,19 @@ def cited_by_tests() -> set[str]:
 
 
 def cited_by_vectors() -> set[str]:
-    return {r for version in ("v0", "v1") for vf in load_dir(ROOT / "vectors" / version) for c in vf.cases for r in c.requirements}
+    return {
+        r
+        for version in ("v0", "v1")
+        for vf in load_dir(ROOT / "vectors" / version)
+        for c in vf.cases
+        for r in c.requirements
+    }
 
 
 @pytest.mark.parametrize(("spec", "by_id"), [(SPEC, BY_ID), (SPEC_V1, BY_ID_V1)], ids=["v0", "v1"])
 def test_registry_and_prose_agree(spec: Path, by_id: dict[str, dict[str, object]]) -> None:
     prose = tagged_in_prose(spec)
-    assert set(prose) == set(by_id), (set(prose) ^ set(by_id))
+    assert set(prose) == set(by_id), set(prose) ^ set(by_id)
     for rid, (filename, sentence) in prose.items():
         entry = by_id[rid]
         assert entry["section"] == f"{filename}#{rid}", rid
@@ -111,7 +115,9 @@ def test_every_must_is_covered() -> None:
 
 def test_every_codec_must_is_cited() -> None:
     cited = cited_by_tests() | cited_by_vectors()
-    musts = {r["id"] for r in REGISTRY if r["level"] in ("MUST", "MUST NOT") and r["id"].split("-")[0] in CODEC_PREFIXES}
+    musts = {
+        r["id"] for r in REGISTRY if r["level"] in ("MUST", "MUST NOT") and r["id"].split("-")[0] in CODEC_PREFIXES
+    }
     missing = sorted(musts - cited, key=lambda i: (i.split("-")[0], int(i.split("-")[1])))
     assert not missing, f"MUST requirements of the codec sections cited by no vector or test: {missing}"
 
@@ -170,8 +176,13 @@ CODEC_FILES_V1 = {"frames.md", "batch.md", "limits.md"}
 def test_every_active_v1_codec_must_is_cited() -> None:
     """Active (not proposed) MUSTs of the v1 codec chapters are cited by a vector or a test."""
     cited = cited_by_tests() | cited_by_vectors()
-    musts = {r["id"] for r in REGISTRY_V1 if r["level"] in ("MUST", "MUST NOT") and r["status"] == "active"
-             and r["section"].split("#")[0] in CODEC_FILES_V1}
+    musts = {
+        r["id"]
+        for r in REGISTRY_V1
+        if r["level"] in ("MUST", "MUST NOT")
+        and r["status"] == "active"
+        and r["section"].split("#")[0] in CODEC_FILES_V1
+    }
     assert musts, "no v1 codec requirements found"
     missing = sorted(musts - cited)
     assert not missing, f"v1 codec MUST requirements cited by no vector or test: {missing}"

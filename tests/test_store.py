@@ -18,12 +18,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sinktest import ROOT, covers
-
 from sinkproto import Event, SinkError, StoreError
 from sinkproto.limits import MAX_FRAME_SIZE, MAX_U64
 from sinkproto.store import DeadLetter, EventStore
 from sinkproto.store._schema import SCHEMA, to_db
+from sinktest import ROOT, covers
 
 PEER = "server-a"
 
@@ -45,7 +44,14 @@ def store(path: Path) -> Iterator[EventStore]:
         yield opened
 
 
-def append(store: EventStore, event_type_id: int = 1, key: bytes = b"meter-1", *, timestamp: int = 1_700_000_000, data: bytes = b"x") -> Event:
+def append(
+    store: EventStore,
+    event_type_id: int = 1,
+    key: bytes = b"meter-1",
+    *,
+    timestamp: int = 1_700_000_000,
+    data: bytes = b"x",
+) -> Event:
     return store.append(event_type_id=event_type_id, key=key, schema_version=1, timestamp=timestamp, event_data=data)
 
 
@@ -217,7 +223,9 @@ def test_a_nacked_event_becomes_a_dead_letter_and_is_not_pending(store: EventSto
     store.mark_nacked(PEER, e2, machine_message=b"schema", human_message=b"unknown field")
     assert store.pending(PEER) == [e1, e3]
     store.mark_acked(PEER, e1)
-    store.mark_nacked(PEER, e2, machine_message=b"schema", human_message=b"again", nacked_at=12.5)  # idempotent, latest wins
+    store.mark_nacked(
+        PEER, e2, machine_message=b"schema", human_message=b"again", nacked_at=12.5
+    )  # idempotent, latest wins
     assert store.pending(PEER) == [e3]
     assert store.dead_letters(PEER) == [
         DeadLetter(peer=PEER, event=e2, machine_message=b"schema", human_message=b"again", nacked_at=12.5)
@@ -299,7 +307,9 @@ def test_answers_match_a_per_event_model(ops: list[tuple[str, str, int]], seed: 
                 )
                 assert store.pending(p) == expected
                 assert store.lag(p) == len(expected)
-            assert {(d.peer, d.event.dedupe_key) for d in store.dead_letters()} == {k for k, s in state.items() if s == "dead"}
+            assert {(d.peer, d.event.dedupe_key) for d in store.dead_letters()} == {
+                k for k, s in state.items() if s == "dead"
+            }
 
 
 # ---------------------------------------------------------------- receiving
@@ -373,11 +383,16 @@ def test_instance_ids_must_be_u32(store: EventStore, bad: object) -> None:
 def test_u64_extremes_round_trip_and_keep_their_order(store: EventStore) -> None:
     store.subscribe(PEER)
     type_ids = [MAX_U64, 1 << 63, (1 << 63) - 1, 0]
-    events = [store.append(event_type_id=t, key=b"k", schema_version=MAX_U64, timestamp=MAX_U64, event_data=b"") for t in type_ids]
+    events = [
+        store.append(event_type_id=t, key=b"k", schema_version=MAX_U64, timestamp=MAX_U64, event_data=b"")
+        for t in type_ids
+    ]
     assert [e.event_type_id for e in store.pending(PEER)] == sorted(type_ids)
     store.mark_acked(PEER, events[0])
     assert [e.event_type_id for e in store.pending(PEER)] == [0, (1 << 63) - 1, 1 << 63]
-    extreme = Event(event_type_id=MAX_U64, schema_version=MAX_U64, key=b"k", offset=MAX_U64, timestamp=MAX_U64, event_data=b"")
+    extreme = Event(
+        event_type_id=MAX_U64, schema_version=MAX_U64, key=b"k", offset=MAX_U64, timestamp=MAX_U64, event_data=b""
+    )
     zero = Event(event_type_id=0, schema_version=0, key=b"", offset=0, timestamp=0, event_data=b"")
     assert store.store_received(PEER, extreme) and store.store_received(PEER, zero)
     assert not store.store_received(PEER, extreme)
@@ -425,7 +440,13 @@ def test_the_last_offset_of_a_topic_is_2_64_minus_1(store: EventStore) -> None:
     ],
 )
 def test_append_refuses_what_cannot_be_stored_or_sent(store: EventStore, fields: dict[str, object]) -> None:
-    args: dict[str, object] = {"event_type_id": 1, "key": b"k", "schema_version": 1, "timestamp": 1, "event_data": b""} | fields
+    args: dict[str, object] = {
+        "event_type_id": 1,
+        "key": b"k",
+        "schema_version": 1,
+        "timestamp": 1,
+        "event_data": b"",
+    } | fields
     with pytest.raises(StoreError) as raised:
         store.append(**args)  # type: ignore[arg-type]
     assert isinstance(raised.value, SinkError)
@@ -574,7 +595,14 @@ while True:
 
 def _parse_event(fields: list[str]) -> Event:
     t, key, offset, timestamp, data = fields
-    return Event(event_type_id=int(t), schema_version=1, key=bytes.fromhex(key), offset=int(offset), timestamp=int(timestamp), event_data=bytes.fromhex(data[1:]))
+    return Event(
+        event_type_id=int(t),
+        schema_version=1,
+        key=bytes.fromhex(key),
+        offset=int(offset),
+        timestamp=int(timestamp),
+        event_data=bytes.fromhex(data[1:]),
+    )
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])

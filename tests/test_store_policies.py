@@ -10,12 +10,19 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sinktest import ROOT, covers
-
 from sinkproto.errors import PolicyError, StoreError
 from sinkproto.messages import Event
 from sinkproto.schemas import default_registry
-from sinkproto.store import FORMAT_VERSION, DeliveryPolicy, EventStore, PolicySet, Refusal, load_policies, parse_policies
+from sinkproto.store import (
+    FORMAT_VERSION,
+    DeliveryPolicy,
+    EventStore,
+    PolicySet,
+    Refusal,
+    load_policies,
+    parse_policies,
+)
+from sinktest import ROOT, covers
 
 PEER = "cloud"
 DATA = ROOT / "tests" / "data"
@@ -44,7 +51,8 @@ def stored_events(store: EventStore) -> int:
 
 def test_policy_file_names_ids_and_default_inheritance(tmp_path: Path) -> None:
     path = tmp_path / "policies.toml"
-    path.write_text("""
+    path.write_text(
+        """
 [default]
 priority = 1
 transmission = "all"
@@ -59,7 +67,9 @@ transmission = "latest"
 priority = -10
 keep_last = 100
 keep_days = 30
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     policies = load_policies(path, default_registry())
     assert policies.default == DeliveryPolicy(priority=1)
     assert policies.for_type(3) == DeliveryPolicy(priority=100)
@@ -68,15 +78,18 @@ keep_days = 30
     assert policies.for_type(42) == policies.default
 
 
-@pytest.mark.parametrize(("document", "message"), [
-    ({"event_type": {"meter_reading": {"priority": "high"}}}, "priority must be an integer"),
-    ({"event_type": {"1": {"transmission": "newest"}}}, "transmission must be 'all' or 'latest'"),
-    ({"event_type": {"1": {"keep_last": 0}}}, "keep_last must be an integer >= 1"),
-    ({"event_type": {"1": {"keep_days": -1}}}, "keep_days must be a number > 0"),
-    ({"event_type": {"1": {"retention": 3}}}, "unknown key(s) retention"),
-    ({"event_type": {"no_such_type": {}}}, "no event type named 'no_such_type'"),
-    ({"events": {}}, "unknown top-level key(s) events"),
-])
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"event_type": {"meter_reading": {"priority": "high"}}}, "priority must be an integer"),
+        ({"event_type": {"1": {"transmission": "newest"}}}, "transmission must be 'all' or 'latest'"),
+        ({"event_type": {"1": {"keep_last": 0}}}, "keep_last must be an integer >= 1"),
+        ({"event_type": {"1": {"keep_days": -1}}}, "keep_days must be a number > 0"),
+        ({"event_type": {"1": {"retention": 3}}}, "unknown key(s) retention"),
+        ({"event_type": {"no_such_type": {}}}, "no event type named 'no_such_type'"),
+        ({"events": {}}, "unknown top-level key(s) events"),
+    ],
+)
 def test_bad_policy_documents_are_refused_with_the_reason(document: dict[str, object], message: str) -> None:
     with pytest.raises(PolicyError, match=None) as caught:
         parse_policies(document, default_registry())
@@ -102,7 +115,10 @@ def test_the_kits_policy_file_loads() -> None:
 
 
 def test_policies_round_trip_through_the_store_and_survive_reopening(tmp_path: Path) -> None:
-    policies = PolicySet(default=DeliveryPolicy(priority=2), by_type={1: DeliveryPolicy(keep_days=0.5), 9: DeliveryPolicy(transmission="latest")})
+    policies = PolicySet(
+        default=DeliveryPolicy(priority=2),
+        by_type={1: DeliveryPolicy(keep_days=0.5), 9: DeliveryPolicy(transmission="latest")},
+    )
     with EventStore.open(tmp_path / "s.db", new_instance_id=lambda: 1) as store:
         assert store.policies() == PolicySet()
         store.set_policies(policies)
@@ -289,9 +305,18 @@ def test_lag_and_pending_agree_under_random_policies_answers_and_retention(tmp_p
                     letter = rng.choice(letters)
                     store.retry_dead_letter(letter.peer, letter.event)
             elif action < 0.9:
-                store.set_policies(PolicySet(by_type={
-                    t: DeliveryPolicy(priority=rng.randint(-2, 2), transmission=rng.choice(["all", "latest"]),
-                                      keep_last=rng.choice([None, 1, 3])) for t in (1, 2, 3)}))
+                store.set_policies(
+                    PolicySet(
+                        by_type={
+                            t: DeliveryPolicy(
+                                priority=rng.randint(-2, 2),
+                                transmission=rng.choice(["all", "latest"]),
+                                keep_last=rng.choice([None, 1, 3]),
+                            )
+                            for t in (1, 2, 3)
+                        }
+                    )
+                )
             else:
                 store.apply_retention(now=step)
             if rng.random() < 0.1:
@@ -317,7 +342,9 @@ def test_status_per_peer_and_type(store: EventStore) -> None:
     a1, a2 = add(store, 1, b"m", timestamp=100), add(store, 1, b"m", timestamp=200)
     b1 = add(store, 3, b"c", timestamp=50)
     store.mark_nacked(PEER, b1, machine_message=b"E-CREDIT", human_message=b"unknown meter", nacked_at=60.0)
-    store.store_received(PEER, Event(event_type_id=2, schema_version=1, key=b"s", offset=4, timestamp=900, event_data=b""))
+    store.store_received(
+        PEER, Event(event_type_id=2, schema_version=1, key=b"s", offset=4, timestamp=900, event_data=b"")
+    )
     store.record_seen(PEER, 1000.0, handshake=True)
     store.record_seen(PEER, 1010.0)
     store.record_seen(PEER, 1005.0)  # a late, older report does not move it back
@@ -356,16 +383,23 @@ def test_a_format_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         store.set_policies(PolicySet(default=DeliveryPolicy(transmission="latest")))
         store.record_seen("cloud", 5.0)
         store.record_refusal("cloud", 6.0, response="quarantined", machine_message=b"Q", human_message=b"why")
-        assert store.status("cloud").peers[0].last_refusal == Refusal(response="quarantined", machine_message=b"Q",
-                                                                      human_message=b"why", at=6.0)
+        assert store.status("cloud").peers[0].last_refusal == Refusal(
+            response="quarantined", machine_message=b"Q", human_message=b"why", at=6.0
+        )
     fresh = sqlite3.connect(tmp_path / "fresh.db")
     EventStore.open(tmp_path / "fresh.db", new_instance_id=lambda: 1).close()
     upgraded = sqlite3.connect(path)
 
     def shape(conn: sqlite3.Connection) -> dict[str, object]:
         tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {t: (conn.execute(f"PRAGMA table_xinfo({t})").fetchall(), conn.execute(f"PRAGMA foreign_key_list({t})").fetchall(),
-                    [row[2:] for row in conn.execute(f"PRAGMA index_list({t})")]) for t in tables}
+        return {
+            t: (
+                conn.execute(f"PRAGMA table_xinfo({t})").fetchall(),
+                conn.execute(f"PRAGMA foreign_key_list({t})").fetchall(),
+                [row[2:] for row in conn.execute(f"PRAGMA index_list({t})")],
+            )
+            for t in tables
+        }
 
     assert shape(upgraded) == shape(fresh)
     assert upgraded.execute("PRAGMA user_version").fetchone()[0] == FORMAT_VERSION == 4

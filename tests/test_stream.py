@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sinktest import covers
-
 from sinkproto import DecodeError, Deframer, EncodeError, LimitExceeded, Limits, Truncated, frame_bytes
+from sinktest import covers
 
 
 class ModelDeframer:
@@ -152,7 +151,9 @@ def test_frames_before_an_oversized_prefix_are_delivered_whatever_the_segmentati
 
 @covers("STREAM-1", "STREAM-3", "STREAM-4", "LIMIT-1")
 @given(st.lists(st.binary(max_size=12), max_size=8), st.lists(st.integers(0, 60), max_size=6), frame_limits)
-def test_the_deframer_is_the_model_on_any_stream_cut_anywhere(payloads: list[bytes], cuts: list[int], limits: Limits) -> None:
+def test_the_deframer_is_the_model_on_any_stream_cut_anywhere(
+    payloads: list[bytes], cuts: list[int], limits: Limits
+) -> None:
     stream = b"".join(len(p).to_bytes(2, "big") + p for p in payloads)
     if payloads and cuts and cuts[0] % 3 == 0:
         stream += bytes([cuts[0], 0xFF])  # a prefix over the limit, or a cut frame, at the end

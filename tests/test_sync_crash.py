@@ -15,19 +15,22 @@ import time
 from pathlib import Path
 
 import pytest
-from sinktest import covers
-
 from sinkproto.certs import make_dev_pki
 from sinkproto.store import EventStore
+from sinktest import covers
 
 SINK = [sys.executable, "-m", "sinktools.cli"]
 EVENTS = 3000
 
 
 def _start_server(tmp: Path) -> tuple[subprocess.Popen[str], int]:
-    server = subprocess.Popen([*SINK, "serve", "--listen", "127.0.0.1:0", "--certs", str(tmp / "pki"),
-                               "--db", str(tmp / "server.db")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server = subprocess.Popen(
+        [*SINK, "serve", "--listen", "127.0.0.1:0", "--certs", str(tmp / "pki"), "--db", str(tmp / "server.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert server.stdout is not None
     match = re.search(r"listening on [\d.]+:(\d+)", server.stdout.readline())
     assert match, "server did not start"
@@ -51,9 +54,24 @@ def test_client_killed_mid_sync_loses_nothing(tmp_path: Path, kill_at: float) ->
     client_db = tmp_path / "gw.db"
     common = ["--server", f"127.0.0.1:{port}", "--certs", str(tmp_path / "pki"), "--name", "gw", "--db", str(client_db)]
     try:
-        client = subprocess.Popen([*SINK, "publish", *common, "--event-type", "1", "--key", "SM5R-000123",
-                                   "--data", "reading", "--count", str(EVENTS)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        client = subprocess.Popen(
+            [
+                *SINK,
+                "publish",
+                *common,
+                "--event-type",
+                "1",
+                "--key",
+                "SM5R-000123",
+                "--data",
+                "reading",
+                "--count",
+                str(EVENTS),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert client.stdout is not None
         assert "appended" in client.stdout.readline()  # the events are durable in the client's log
         # Kill once the server holds a given share of the events: mid-sync by
@@ -75,8 +93,9 @@ def test_client_killed_mid_sync_loses_nothing(tmp_path: Path, kill_at: float) ->
         assert all_keys - pending_after_kill <= received
 
         # ... and a restarted client delivers the rest; the server keeps one copy of each.
-        restarted = subprocess.run([*SINK, "connect", *common, "--until-synced"], capture_output=True, text=True,
-                                   timeout=120)
+        restarted = subprocess.run(
+            [*SINK, "connect", *common, "--until-synced"], capture_output=True, text=True, timeout=120
+        )
         assert restarted.returncode == 0, restarted.stderr
         with _open(client_db) as store, _open(tmp_path / "server.db") as server_store:
             assert store.pending(peer) == []

@@ -7,17 +7,29 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from sinktest import ROOT, covers
-
 from sinkproto import construct_codec as codec
 from sinkproto.errors import EncodeError, LimitExceeded, UnknownType, UnsupportedVersion
 from sinkproto.limits import Limits
-from sinkproto.messages import (Ack, Batch, BatchCodec, BatchFormat, BatchPublish, BatchResult, BatchResultEntry, BatchV1,
-    ConnectionRequest, ConnectionResponse, Event, FrameType, Response)
+from sinkproto.messages import (
+    Ack,
+    Batch,
+    BatchCodec,
+    BatchFormat,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
+    BatchV1,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    FrameType,
+    Response,
+)
 from sinkproto.readers import ReaderSchemas
+from sinktest import ROOT, covers
 from sinktools.vectors.check import check_case, check_ids
-from sinktools.vectors.locks import load_lock
 from sinktools.vectors.generate import generate
+from sinktools.vectors.locks import load_lock
 from sinktools.vectors.model import Case, fingerprint, load_dir, normalized_bytes
 
 VECTORS_V1 = ROOT / "vectors" / "v1"
@@ -28,7 +40,8 @@ ALL = [(vf.kind, case) for vf in FILES for case in vf.cases]
 
 def test_every_v1_kind_has_its_file() -> None:
     assert sorted(vf.kind for vf in FILES) == sorted(
-        ["connection_request", "connection_response", "batch_publish", "batch_result", "frame", "batch"])
+        ["connection_request", "connection_response", "batch_publish", "batch_result", "frame", "batch"]
+    )
     assert all(vf.spec_version == 1 for vf in FILES)
     assert len(ALL) >= 160
 
@@ -72,7 +85,14 @@ def test_committed_v1_vectors_are_what_the_sources_generate(tmp_path: Path) -> N
 
 
 def ev(i: int = 0) -> Event:
-    return Event(event_type_id=1, schema_version=2, key=b"SM5R-%06d" % i, offset=100 + i, timestamp=1_700_000_000, event_data=bytes(24))
+    return Event(
+        event_type_id=1,
+        schema_version=2,
+        key=b"SM5R-%06d" % i,
+        offset=100 + i,
+        timestamp=1_700_000_000,
+        event_data=bytes(24),
+    )
 
 
 @covers("FRAME-9", "FRAME-7")
@@ -112,7 +132,10 @@ def test_batch_result_refuses_unordered_or_empty_entries() -> None:
     with pytest.raises(EncodeError):
         BatchResult(message_id=1, entries=())
     with pytest.raises(EncodeError):
-        BatchResult(message_id=1, entries=(BatchResultEntry(index=3, machine_message=b"x"), BatchResultEntry(index=3, machine_message=b"y")))
+        BatchResult(
+            message_id=1,
+            entries=(BatchResultEntry(index=3, machine_message=b"x"), BatchResultEntry(index=3, machine_message=b"y")),
+        )
 
 
 @covers("CODEC-5", "BATCH-15")
@@ -121,7 +144,10 @@ def test_auto_encoder_picks_the_smallest_encoding() -> None:
     auto = codec.encode_batch(BatchV1(events=meters), version=1)
     sizes = {
         "v0": len(codec.encode_batch(Batch(events=meters))),
-        **{c.wire_name: len(codec.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=c)), version=1)) for c in BatchCodec},
+        **{
+            c.wire_name: len(codec.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=c)), version=1))
+            for c in BatchCodec
+        },
     }
     assert len(auto) == min(sizes.values())
     assert codec.decode_batch(auto, version=1).events == meters
@@ -131,8 +157,17 @@ def test_auto_encoder_picks_the_smallest_encoding() -> None:
 
 @covers("BPUB-5")
 def test_encoder_refuses_a_batch_frame_over_65535_bytes() -> None:
-    big = tuple(Event(event_type_id=1, schema_version=1, key=b"k%d" % i, offset=i + 1, timestamp=i, event_data=bytes(range(256)) * 2)
-                for i in range(130))
+    big = tuple(
+        Event(
+            event_type_id=1,
+            schema_version=1,
+            key=b"k%d" % i,
+            offset=i + 1,
+            timestamp=i,
+            event_data=bytes(range(256)) * 2,
+        )
+        for i in range(130)
+    )
     batch = BatchV1(events=big, format=BatchFormat(codec=BatchCodec.NONE))
     with pytest.raises(EncodeError):
         codec.encode_frame(BatchPublish(message_id=1, batch=batch), version=1)
@@ -152,9 +187,12 @@ def test_the_records_example_of_the_spec_is_the_vector_byte_for_byte() -> None:
     import re
 
     text = (ROOT / "spec" / "v1" / "batch.md").read_text()
-    example = text[text.index("### Example"):text.index("### Size")]
-    rows = [line.split("|") for line in example.splitlines()
-            if line.startswith("| ") and not line.startswith(("| Bytes", "| Column"))]
+    example = text[text.index("### Example") : text.index("### Size")]
+    rows = [
+        line.split("|")
+        for line in example.splitlines()
+        if line.startswith("| ") and not line.startswith(("| Bytes", "| Column"))
+    ]
     # Header rows: the Bytes cell is the first; column rows: the second.
     cells = [row[1] if len(row) == 5 else row[2] for row in rows]
     spec_bytes = "".join(re.sub(r"[`\s]", "", cell) for cell in cells)
@@ -167,8 +205,12 @@ def test_the_records_example_of_the_spec_is_the_vector_byte_for_byte() -> None:
 
 def test_an_unknown_version_is_a_value_error_in_every_versioned_function() -> None:
     batch = Batch(events=(ev(),))
-    for call in (lambda: codec.encode_frame(Ack(message_id=1), version=2), lambda: codec.decode_frame(b"\x30\x01", version=2),
-                 lambda: codec.encode_batch(batch, version=-1), lambda: codec.decode_batch(codec.encode_batch(batch), version=2)):
+    for call in (
+        lambda: codec.encode_frame(Ack(message_id=1), version=2),
+        lambda: codec.decode_frame(b"\x30\x01", version=2),
+        lambda: codec.encode_batch(batch, version=-1),
+        lambda: codec.decode_batch(codec.encode_batch(batch), version=2),
+    ):
         with pytest.raises(ValueError, match="no codec for protocol version"):
             call()
 
@@ -206,7 +248,9 @@ def test_the_request_header_versions_a_decoder_reads_are_those_up_to_its_own() -
         codec.decode_frame(bytes([0x02]) + v1_request[1:], version=1)
     assert (info.value.requirement, info.value.version) == ("CONN-10", 2) and "speaks 0 and 1" in str(info.value)
     with pytest.raises(EncodeError):
-        codec.encode_frame(ConnectionRequest(version=1, app_version=b"a", client_instance_id=7))  # header version 1 on a v0 connection
+        codec.encode_frame(
+            ConnectionRequest(version=1, app_version=b"a", client_instance_id=7)
+        )  # header version 1 on a v0 connection
 
 
 @covers("BATCH-7", "CODEC-5")

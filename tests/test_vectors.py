@@ -8,10 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 from sinktest import ROOT, VECTORS, covers
-
 from sinktools.vectors.check import check_case, check_ids
-from sinktools.vectors.locks import load_lock
 from sinktools.vectors.generate import generate
+from sinktools.vectors.locks import load_lock
 from sinktools.vectors.model import Case, fingerprint, load_dir, normalized_bytes
 
 SCHEMA = json.loads((ROOT / "vectors" / "schema" / "vector-file.schema.json").read_text())
@@ -21,8 +20,21 @@ ALL = [(vf.kind, case) for vf in FILES for case in vf.cases]
 
 def test_every_kind_has_its_file() -> None:
     assert sorted(vf.kind for vf in FILES) == sorted(
-        ["connection_request", "connection_response", "ack", "publish", "nack", "ping", "pong", "frame", "event",
-         "nack_payload", "batch", "stream"])
+        [
+            "connection_request",
+            "connection_response",
+            "ack",
+            "publish",
+            "nack",
+            "ping",
+            "pong",
+            "frame",
+            "event",
+            "nack_payload",
+            "batch",
+            "stream",
+        ]
+    )
     for vf in FILES:
         assert vf.path is not None and vf.path.name == f"{vf.kind}.json"
 
@@ -83,8 +95,10 @@ def test_coverage_of_the_boundaries_the_issue_names() -> None:
     values = [c.value for _, c in ALL if c.value]
     # message id 0 and 4095, instance ids 0 and 2^32-1
     assert {"ack.message-id.0", "ack.message-id.4095", "publish.message-id.0", "publish.message-id.4095"} <= ids
-    assert {"connection_request.instance-ids.client-0.server-0",
-            "connection_request.instance-ids.client-4294967295.server-4294967295"} <= ids
+    assert {
+        "connection_request.instance-ids.client-0.server-0",
+        "connection_request.instance-ids.client-4294967295.server-4294967295",
+    } <= ids
     # varints at every 7-bit boundary up to 2^64-1, for every varint field of an event
     for field in ("event-type-id", "schema-version", "offset", "timestamp"):
         for k in range(1, 10):

@@ -36,17 +36,32 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sink-load-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     pki = workdir / "pki"
-    subprocess.run([sys.executable, "-m", "sinktools.cli", "certs", "--out", str(pki)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "sinktools.cli", "certs", "--out", str(pki)], check=True, stdout=subprocess.DEVNULL
+    )
     started = time.monotonic()
     from sinkcheck.load_mode import mint_identities
 
     mint_identities(pki / "ca.pem", pki / "ca.key", args.clients, workdir / "identities")
     print(f"minted {args.clients} client certificates in {time.monotonic() - started:.1f} s", flush=True)
-    server = subprocess.Popen([sys.executable, "-m", "sinktools.cli", "serve", "--listen", "127.0.0.1:0", "--certs",
-                               str(pki), "--db", str(workdir / "server.db")], stdout=subprocess.PIPE,
-                              stderr=(workdir / "server.log").open("w"), text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sinktools.cli",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--certs",
+            str(pki),
+            "--db",
+            str(workdir / "server.db"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=(workdir / "server.log").open("w"),
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         assert server.stdout is not None
         line = server.stdout.readline()
@@ -55,12 +70,34 @@ def main() -> int:
             print(f"the server did not start: {line!r}", file=sys.stderr)
             return 2
         report = workdir / "load-report.json"
-        code = subprocess.call([sys.executable, "-m", "sinkcheck.cli", "load", "server",
-                                f"{match.group(1)}:{match.group(2)}", "--ca", str(pki / "ca.pem"), "--identities",
-                                str(workdir / "identities"), "--mint-ca-key", str(pki / "ca.key"), "--clients",
-                                str(args.clients), "--rate", str(args.rate), "--duration", str(args.duration),
-                                "--drain", str(args.drain), "--reference-store", str(workdir / "server.db"),
-                                "--json", str(report)])
+        code = subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "sinkcheck.cli",
+                "load",
+                "server",
+                f"{match.group(1)}:{match.group(2)}",
+                "--ca",
+                str(pki / "ca.pem"),
+                "--identities",
+                str(workdir / "identities"),
+                "--mint-ca-key",
+                str(pki / "ca.key"),
+                "--clients",
+                str(args.clients),
+                "--rate",
+                str(args.rate),
+                "--duration",
+                str(args.duration),
+                "--drain",
+                str(args.drain),
+                "--reference-store",
+                str(workdir / "server.db"),
+                "--json",
+                str(report),
+            ]
+        )
         print(f"report: {report}; cpus: {os.cpu_count()}")
         return code
     finally:

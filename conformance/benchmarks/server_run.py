@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = [timed_run(slow, pki, workdir) for _ in range(args.repeat)]
         times = [t for t, _, _ in runs]
         figures[label] = statistics.median(times)
-        print(f"{label:<18} {runs[0][1]:>3} cases  median {statistics.median(times):6.2f} s  "
-              f"(min {min(times):.2f}, max {max(times):.2f}; K = {KEEPALIVE} s)"
-              + (f"  {max(b for _, _, b in runs)} did not pass!" if any(b for _, _, b in runs) else ""))
+        print(
+            f"{label:<18} {runs[0][1]:>3} cases  median {statistics.median(times):6.2f} s  "
+            f"(min {min(times):.2f}, max {max(times):.2f}; K = {KEEPALIVE} s)"
+            + (f"  {max(b for _, _, b in runs)} did not pass!" if any(b for _, _, b in runs) else "")
+        )
     ok = figures["--no-slow"] < GOAL
     print(f"goal: --no-slow under {GOAL:.0f} s: {'met' if ok else 'NOT met'}")
     return 0 if ok else 1

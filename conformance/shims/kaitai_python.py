@@ -49,8 +49,12 @@ BY_PATH = {
     # The batch count check is count >= 1 (BATCH-8); max_batch_events is a limit the .ksy leaves to decoders.
     ("ValidationExprError", "/types/body/seq/0"): "inconsistent_batch",
 }
-BY_TYPE = {"EndOfStreamError": "truncated", "EOFError": "truncated", "SinkGzipError": "bad_compression",
-           "SinkGzipLimitError": "limit_exceeded"}
+BY_TYPE = {
+    "EndOfStreamError": "truncated",
+    "EOFError": "truncated",
+    "SinkGzipError": "bad_compression",
+    "SinkGzipLimitError": "limit_exceeded",
+}
 
 
 def error_class(exc: BaseException) -> str:
@@ -62,8 +66,11 @@ def make_handler(parsers: KaitaiPy) -> Any:
     def handle(request: dict[str, Any]) -> dict[str, Any]:
         op, kind = request.get("op"), request.get("kind")
         if op == "hello":
-            return ok(request, name="Kaitai Struct generated Python parsers",
-                      protocol_versions={"0": {"kinds": {"decode": list(KINDS), "encode": []}, "limits": []}})
+            return ok(
+                request,
+                name="Kaitai Struct generated Python parsers",
+                protocol_versions={"0": {"kinds": {"decode": list(KINDS), "encode": []}, "limits": []}},
+            )
         if op == "encode":
             return failure(request, "unsupported", "Kaitai Struct parsers only parse")
         if op != "decode":
@@ -87,8 +94,12 @@ def make_handler(parsers: KaitaiPy) -> Any:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parsers", type=Path, default=REPO / "build" / "kaitai" / "python",
-                        help="folder of the generated parsers (default: build/kaitai/python)")
+    parser.add_argument(
+        "--parsers",
+        type=Path,
+        default=REPO / "build" / "kaitai" / "python",
+        help="folder of the generated parsers (default: build/kaitai/python)",
+    )
     args = parser.parse_args()
     return serve(make_handler(KaitaiPy(args.parsers)), sys.stdin.buffer, sys.stdout.buffer)
 

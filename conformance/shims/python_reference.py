@@ -42,10 +42,20 @@ BREAKS = ("error-class", "field", "encode", "hang", "crash", "utf8", "v1-batch-r
 
 def codec_functions(name: str) -> dict[str, Any]:
     codec = get_codec("construct" if name == "construct" else "fast")
-    return {"decode": {"frame": codec.decode_frame, "event": codec.decode_event,
-                       "nack_payload": codec.decode_nack_payload, "batch": codec.decode_batch},
-            "encode": {"frame": codec.encode_frame, "event": codec.encode_event,
-                       "nack_payload": codec.encode_nack_payload, "batch": codec.encode_batch}}
+    return {
+        "decode": {
+            "frame": codec.decode_frame,
+            "event": codec.decode_event,
+            "nack_payload": codec.decode_nack_payload,
+            "batch": codec.decode_batch,
+        },
+        "encode": {
+            "frame": codec.encode_frame,
+            "event": codec.encode_event,
+            "nack_payload": codec.encode_nack_payload,
+            "batch": codec.encode_batch,
+        },
+    }
 
 
 def record_schemas(folder: str | None) -> Any:
@@ -81,26 +91,44 @@ class Handler:
             deframer.close()  # a partial frame left at the end of the stream is truncated
             return {"frames_hex": [f.hex() for f in frames]}
         if kind in ("frame", "batch"):  # the one API: frames and batches take the version (and schemas from 1)
-            return to_json(self.functions["decode"][kind](data, limits, version=version, schemas=self.schemas_of(version)))
+            return to_json(
+                self.functions["decode"][kind](data, limits, version=version, schemas=self.schemas_of(version))
+            )
         return to_json(self.functions["decode"][kind](data, limits))
 
     def encode(self, version: int, kind: str, value: dict[str, Any]) -> bytes:
         if kind == "stream":
             return b"".join(frame_bytes(bytes.fromhex(f)) for f in value["frames_hex"])
-        if self.broken == "crash" and kind == "frame" and value.get("type") == "ack" and value.get("message_id", 0) > 4095:
+        if (
+            self.broken == "crash"
+            and kind == "frame"
+            and value.get("type") == "ack"
+            and value.get("message_id", 0) > 4095
+        ):
             raise KeyError("message_id")  # a bug: what the codec raises is not its EncodeError
         if kind in ("frame", "batch"):
-            return bytes(self.functions["encode"][kind](from_json(kind, value, version), version=version, schemas=self.schemas_of(version)))
+            return bytes(
+                self.functions["encode"][kind](
+                    from_json(kind, value, version), version=version, schemas=self.schemas_of(version)
+                )
+            )
         return bytes(self.functions["encode"][kind](from_json(kind, value)))
 
     def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         op, kind = request.get("op"), request.get("kind")
         if op == "hello":
             self.schemas_folder = request.get("schemas")
-            return ok(request, name=f"sinkproto ({self.codec} codec){' broken: ' + self.broken if self.broken else ''}",
-                      protocol_versions={str(v): {"kinds": {"decode": list(KINDS_BY_VERSION[v]),
-                                                            "encode": list(KINDS_BY_VERSION[v])},
-                                                  "limits": list(LIMIT_NAMES_BY_VERSION[v])} for v in KINDS_BY_VERSION})
+            return ok(
+                request,
+                name=f"sinkproto ({self.codec} codec){' broken: ' + self.broken if self.broken else ''}",
+                protocol_versions={
+                    str(v): {
+                        "kinds": {"decode": list(KINDS_BY_VERSION[v]), "encode": list(KINDS_BY_VERSION[v])},
+                        "limits": list(LIMIT_NAMES_BY_VERSION[v]),
+                    }
+                    for v in KINDS_BY_VERSION
+                },
+            )
         if op not in ("decode", "encode"):
             return failure(request, "bad_request", f"unknown op {op!r}")
         version = request.get("protocol_version")
@@ -129,7 +157,7 @@ class Handler:
             if self.broken == "error-class" and error_class == "overlong_varint":
                 error_class = "varint_overflow"
             return failure(request, "decode_error", str(exc), error_class=error_class, offset=exc.offset)
-        except Exception as exc:  # noqa: BLE001 - anything else is a crash of the codec, never an answer
+        except Exception as exc:
             return failure(request, "crash", f"{type(exc).__name__}: {exc}")
         if self.broken == "field" and value.get("type") == "connection_request":
             value["client_instance_id"] ^= 1
@@ -148,7 +176,7 @@ class Handler:
             # The JSON form's own checks (a field of the wrong type, a value a message constructor refuses): the
             # value has no encoding, which is what ERR-8 asks the encoder to say.
             return failure(request, "encode_error", f"{type(exc).__name__}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - KeyError and the like are bugs, not refusals
+        except Exception as exc:
             return failure(request, "crash", f"{type(exc).__name__}: {exc}")
         if self.broken == "encode" and kind == "event":
             data += b"\x00"

@@ -54,8 +54,18 @@ class ClientRunState:
 class ClientCaseContext:
     """Handed to every client-mode case."""
 
-    def __init__(self, *, listener: Listener, control: ClientControl, profile: Profile, state: ClientRunState,
-                 case_id: str, scale: float = 1.0, drain: bool = True, version_0_server: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        listener: Listener,
+        control: ClientControl,
+        profile: Profile,
+        state: ClientRunState,
+        case_id: str,
+        scale: float = 1.0,
+        drain: bool = True,
+        version_0_server: bool = False,
+    ) -> None:
         self.listener = listener
         self.control = control
         self.profile = profile
@@ -142,8 +152,10 @@ class ClientCaseContext:
         try:
             again = await self.listener.take(wait)
         except TimeoutError:
-            raise CheckFailed(f"after unsupported_protocol_version to its version-1 request, the client did not "
-                              f"reconnect within {wait:.1f} s (to offer version 0, VER-2)") from None
+            raise CheckFailed(
+                f"after unsupported_protocol_version to its version-1 request, the client did not "
+                f"reconnect within {wait:.1f} s (to offer version 0, VER-2)"
+            ) from None
         again.adopt(name=f"{wire.name}-v0", log=self.log.append, started=self.started)
         again.note(again.accepted_note)
         self._wires.append(again)
@@ -168,8 +180,15 @@ class ClientCaseContext:
             raise CheckFailed(f"the client did not connect within {self.t(wait):.1f} s {when}{extra}") from None
 
     def _note(self, text: str) -> None:
-        self.log.append(WireRecord(at=round(time.monotonic() - self.started, 4), connection="runner",
-                                   direction="event", hex="", decoded=text))
+        self.log.append(
+            WireRecord(
+                at=round(time.monotonic() - self.started, 4),
+                connection="runner",
+                direction="event",
+                hex="",
+                decoded=text,
+            )
+        )
 
     async def close_all(self) -> None:
         for wire in self._wires:
@@ -180,10 +199,12 @@ class ClientCaseContext:
 
     # -- frames in ----------------------------------------------------------------------------------
 
-    async def recv(self, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = False,
-                   pings: bool = False) -> bytes:
+    async def recv(
+        self, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = False, pings: bool = False
+    ) -> bytes:
         """The next frame. The client's PUBLISHes are ACKed and its PINGs answered in the background,
         as a live server would, unless ``publishes`` / ``pings`` ask for them."""
+
         async def background(frame: bytes) -> bool:
             kind = frame_type(frame)
             if kind == PUBLISH and not publishes and len(frame) >= 2:
@@ -203,8 +224,9 @@ class ClientCaseContext:
         try:
             value = decode_frame(frame, Limits())
         except DecodeError as exc:
-            raise CheckFailed(f"first frame {frame.hex()} is undecodable ({exc.error_class}), "
-                              "not a connection request") from None
+            raise CheckFailed(
+                f"first frame {frame.hex()} is undecodable ({exc.error_class}), not a connection request"
+            ) from None
         if not isinstance(value, ConnectionRequest):
             raise CheckFailed(f"first frame is {describe_frame(frame)}, not a connection request")
         if self.state.client_instance_id is None:
@@ -228,8 +250,9 @@ class ClientCaseContext:
         await self.respond(wire, self.welcome(request))
         return wire, request
 
-    async def publishes(self, wire: Wire, count: int, *, what: str = "", timeout: float = 5.0,
-                        answer: str = "ack") -> list[Publish]:
+    async def publishes(
+        self, wire: Wire, count: int, *, what: str = "", timeout: float = 5.0, answer: str = "ack"
+    ) -> list[Publish]:
         """The client's next ``count`` PUBLISH frames; each is ACKed, NACKed or left unanswered (``answer``)."""
         got: list[Publish] = []
         while len(got) < count:
@@ -245,7 +268,9 @@ class ClientCaseContext:
                 await wire.send_frame(encode_frame(Ack(message_id=value.message_id)))
         return got
 
-    async def expect_closed(self, wire: Wire, why: str, timeout: float = 5.0, *, tolerate_traffic: bool = False) -> None:
+    async def expect_closed(
+        self, wire: Wire, why: str, timeout: float = 5.0, *, tolerate_traffic: bool = False
+    ) -> None:
         """The client must close ``wire`` promptly. Without ``tolerate_traffic`` it may send nothing at all;
         with it, its own PUBLISH and PING frames (sent before it read ours) are not taken for an answer."""
         closed, frames = await wire.expect_close(self.prompt(timeout))
@@ -261,6 +286,11 @@ class ClientCaseContext:
     def event(self, *, key: bytes | None = None, data: bytes = b"sink-check") -> Event:
         """A fresh event from the runner-as-server, unique to this run and case."""
         self._offset += 1
-        return Event(event_type_id=1, schema_version=1,
-                     key=key if key is not None else f"sink-check/{self.state.run_tag}/{self.case_id}".encode(),
-                     offset=self._offset, timestamp=1_700_000_000 + self._offset, event_data=data)
+        return Event(
+            event_type_id=1,
+            schema_version=1,
+            key=key if key is not None else f"sink-check/{self.state.run_tag}/{self.case_id}".encode(),
+            offset=self._offset,
+            timestamp=1_700_000_000 + self._offset,
+            event_data=data,
+        )

@@ -22,7 +22,6 @@ from sinkproto.limits import Limits
 from sinktools.vectors.model import (
     FRAME_KIND_FILES,
     FRAME_KIND_FILES_V1,
-    Case as VectorCase,
     decode_kind,
     encode_kind,
     load_dir,
@@ -30,9 +29,24 @@ from sinktools.vectors.model import (
     value_from_json,
     value_to_json,
 )
+from sinktools.vectors.model import (
+    Case as VectorCase,
+)
 
-__all__ = ["Check", "CodecCase", "protocol_kind", "vector_cases", "reference_bytes", "reference_decode", "reference_encode",
-           "non_default_limits", "same_bytes", "same_json", "VECTOR_DIR", "VECTOR_DIRS"]
+__all__ = [
+    "Check",
+    "CodecCase",
+    "protocol_kind",
+    "vector_cases",
+    "reference_bytes",
+    "reference_decode",
+    "reference_encode",
+    "non_default_limits",
+    "same_bytes",
+    "same_json",
+    "VECTOR_DIR",
+    "VECTOR_DIRS",
+]
 
 
 #: The golden vector folders by protocol version: the kit's, in a checkout or an installed wheel (sinkkit).
@@ -170,24 +184,66 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
     cited = tuple(case.requirements)
     checks: list[Check] = []
     if case.result == "valid":
-        checks.append(Check("decode", pk, "value", case.value, hex=case.hex, limits=non_default_limits(limits),
-                            label="decode", version=version, requirements=cited))
+        checks.append(
+            Check(
+                "decode",
+                pk,
+                "value",
+                case.value,
+                hex=case.hex,
+                limits=non_default_limits(limits),
+                label="decode",
+                version=version,
+                requirements=cited,
+            )
+        )
         # Canonical: an encoder given the value must produce exactly these bytes. A batch with an explicit
         # layout is deterministic too (the layout says which columns exist), canonical or not; a records batch
         # with other transforms than the canonical ones (RECORD-9) is not.
         records_variant = version == 1 and case.canonical is False and '"mode": "records"' in json.dumps(case.value)
         if case.canonical or (kind in ("batch", "batch_publish") and not records_variant):
-            checks.append(Check("encode", pk, "bytes", case.hex, value=case.value, label="encode", version=version,
-                                requirements=cited))
+            checks.append(
+                Check(
+                    "encode",
+                    pk,
+                    "bytes",
+                    case.hex,
+                    value=case.value,
+                    label="encode",
+                    version=version,
+                    requirements=cited,
+                )
+            )
         if version == 0 and kind == "batch" and case.canonical:
             assert case.value is not None
             bare = {k: v for k, v in case.value.items() if k != "layout"}
-            checks.append(Check("encode", pk, "bytes", case.hex, value=bare, label="encode without layout",
-                                version=version, requirements=cited))
+            checks.append(
+                Check(
+                    "encode",
+                    pk,
+                    "bytes",
+                    case.hex,
+                    value=bare,
+                    label="encode without layout",
+                    version=version,
+                    requirements=cited,
+                )
+            )
     elif case.result == "invalid":
-        checks.append(Check("decode", pk, "error", case.error_class, hex=case.hex, limits=non_default_limits(limits),
-                            label="decode", version=version, requirements=cited,
-                            requirement=_error_requirement(pk, case, limits, version)))
+        checks.append(
+            Check(
+                "decode",
+                pk,
+                "error",
+                case.error_class,
+                hex=case.hex,
+                limits=non_default_limits(limits),
+                label="decode",
+                version=version,
+                requirements=cited,
+                requirement=_error_requirement(pk, case, limits, version),
+            )
+        )
     elif case.result == "acceptable":
         decided = dict(case.decided_by or {})
         accepted = {**limits, **decided}
@@ -196,11 +252,33 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
         opposite = ", ".join(f"{k}={str(not v).lower()}" for k, v in decided.items())
         # What decides an acceptable case is the setting: strict UTF-8 is ERR-9's.
         deciding = tuple(dict.fromkeys((*cited, *(("ERR-9",) if "strict_utf8" in decided else ()))))
-        checks.append(Check("decode", pk, "value", case.value, hex=case.hex, limits=non_default_limits(accepted),
-                            label=f"decode {settings}", version=version, requirements=deciding))
-        checks.append(Check("decode", pk, "error", case.error_class, hex=case.hex, limits=non_default_limits(refused),
-                            label=f"decode {opposite}", version=version, requirements=deciding,
-                            requirement=_error_requirement(pk, case, refused, version)))
+        checks.append(
+            Check(
+                "decode",
+                pk,
+                "value",
+                case.value,
+                hex=case.hex,
+                limits=non_default_limits(accepted),
+                label=f"decode {settings}",
+                version=version,
+                requirements=deciding,
+            )
+        )
+        checks.append(
+            Check(
+                "decode",
+                pk,
+                "error",
+                case.error_class,
+                hex=case.hex,
+                limits=non_default_limits(refused),
+                label=f"decode {opposite}",
+                version=version,
+                requirements=deciding,
+                requirement=_error_requirement(pk, case, refused, version),
+            )
+        )
     return checks
 
 
@@ -216,9 +294,17 @@ def vector_cases(directory: Path | None = None, version: int | None = None) -> l
     for vf in load_dir(folder):
         file_version = vf.spec_version if version is None else version
         for case in vf.cases:
-            out.append(CodecCase(id=case.id, source="vector", kind=vf.kind, requirements=tuple(case.requirements),
-                                 checks=tuple(_vector_checks(vf.kind, case, file_version)), description=case.description,
-                                 version=file_version))
+            out.append(
+                CodecCase(
+                    id=case.id,
+                    source="vector",
+                    kind=vf.kind,
+                    requirements=tuple(case.requirements),
+                    checks=tuple(_vector_checks(vf.kind, case, file_version)),
+                    description=case.description,
+                    version=file_version,
+                )
+            )
     return out
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-
 from sinkkit import kit_argument
 
 from . import __version__
@@ -41,7 +40,16 @@ from .codec_protocol import (
 )
 from .paths import peer_environment
 
-__all__ = ["ShimError", "Shim", "CheckResult", "CaseOutcome", "CodecSettings", "run_codec", "codec_report", "check_codec"]
+__all__ = [
+    "ShimError",
+    "Shim",
+    "CheckResult",
+    "CaseOutcome",
+    "CodecSettings",
+    "run_codec",
+    "codec_report",
+    "check_codec",
+]
 
 REPORT_SCHEMA_VERSION = 1
 #: Worst first: the outcome of a case is that of its worst check.
@@ -107,8 +115,11 @@ class Hello:
 def _support(version: int, entry: Any) -> Support:
     kinds = entry.get("kinds", {}) if isinstance(entry, dict) else {}
     known = frozenset(KINDS_BY_VERSION[version])
-    return Support(decode=frozenset(kinds.get("decode", [])) & known, encode=frozenset(kinds.get("encode", [])) & known,
-                   limits=frozenset(entry.get("limits", []) if isinstance(entry, dict) else []))
+    return Support(
+        decode=frozenset(kinds.get("decode", [])) & known,
+        encode=frozenset(kinds.get("encode", [])) & known,
+        limits=frozenset(entry.get("limits", []) if isinstance(entry, dict) else []),
+    )
 
 
 def parse_hello(answer: dict[str, Any], wire: int) -> Hello:
@@ -128,8 +139,7 @@ def parse_hello(answer: dict[str, Any], wire: int) -> Hello:
 class Shim:
     """One running shim process; ``restart`` replaces it after a timeout or a crash."""
 
-    def __init__(self, command: str, *, timeout: float, cwd: Path | None = None,
-                 schemas: Path | None = None) -> None:
+    def __init__(self, command: str, *, timeout: float, cwd: Path | None = None, schemas: Path | None = None) -> None:
         self.command = command
         self.timeout = timeout
         self.cwd = cwd
@@ -146,19 +156,32 @@ class Shim:
         # The kit's own shims by their place in the repository, and a bare `python`, work from anywhere.
         argv = [kit_argument(word, self.cwd) for word in shlex.split(self.command)]
         self._process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=peer_environment(),
-            stderr=asyncio.subprocess.PIPE, cwd=self.cwd, start_new_session=True, limit=MAX_MESSAGE + 4)
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=peer_environment(),
+            stderr=asyncio.subprocess.PIPE,
+            cwd=self.cwd,
+            start_new_session=True,
+            limit=MAX_MESSAGE + 4,
+        )
         self._stderr_task = asyncio.create_task(self._drain_stderr(self._process))
         self._wire = PROTOCOL_VERSION
-        hello: dict[str, Any] = {"op": "hello", "versions": [PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSION],
-                                 "protocol_versions": list(SINK_VERSIONS), "kit_version": __version__}
+        hello: dict[str, Any] = {
+            "op": "hello",
+            "versions": [PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSION],
+            "protocol_versions": list(SINK_VERSIONS),
+            "kit_version": __version__,
+        }
         if self.schemas is not None:
             hello["schemas"] = str(self.schemas)
         answer = await self.request(hello)
         if not answer.get("ok") and answer.get("error") == "bad_request":
             # A shim of codec-mode protocol 1 checks "v" and knows no Sink protocol version: version 0 only.
             self._wire = LEGACY_PROTOCOL_VERSION
-            answer = await self.request({"op": "hello", "versions": [LEGACY_PROTOCOL_VERSION], "kit_version": __version__})
+            answer = await self.request(
+                {"op": "hello", "versions": [LEGACY_PROTOCOL_VERSION], "kit_version": __version__}
+            )
         if not answer.get("ok"):
             raise ShimError(f"hello refused: {answer.get('error')}: {answer.get('detail')}")
         self.hello = parse_hello(answer, self._wire)
@@ -193,8 +216,10 @@ class Shim:
             raise ShimError(f"no answer within {self.timeout:g} s") from None
         except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
             await asyncio.sleep(0.05)  # let stderr catch the shim's last words
-            raise ShimError(f"the shim died ({type(exc).__name__}, exit {process.returncode}); "
-                            f"stderr: {self.last_words() or '(nothing)'}") from None
+            raise ShimError(
+                f"the shim died ({type(exc).__name__}, exit {process.returncode}); "
+                f"stderr: {self.last_words() or '(nothing)'}"
+            ) from None
         except ProtocolViolation as exc:
             raise ShimError(f"garbled answer: {exc}") from None
         if answer.get("id") != request["id"]:
@@ -243,8 +268,15 @@ class CheckResult:
     requirements: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "op": self.op, "outcome": self.outcome, "expected": self.expected,
-                "got": self.got, "requirements": list(self.requirements), "request": self.request}
+        return {
+            "label": self.label,
+            "op": self.op,
+            "outcome": self.outcome,
+            "expected": self.expected,
+            "got": self.got,
+            "requirements": list(self.requirements),
+            "request": self.request,
+        }
 
 
 @dataclass
@@ -262,10 +294,16 @@ class CaseOutcome:
         return tuple(dict.fromkeys(r for c in self.checks if c.outcome == "fail" for r in c.requirements))
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.case.id, "source": self.case.source, "kind": self.case.kind,
-                "protocol_version": self.case.version, "requirements": list(self.case.requirements),
-                "failed_requirements": list(self.failed_requirements), "outcome": self.outcome,
-                "checks": [c.to_json() for c in self.checks]}
+        return {
+            "id": self.case.id,
+            "source": self.case.source,
+            "kind": self.case.kind,
+            "protocol_version": self.case.version,
+            "requirements": list(self.case.requirements),
+            "failed_requirements": list(self.failed_requirements),
+            "outcome": self.outcome,
+            "checks": [c.to_json() for c in self.checks],
+        }
 
 
 def _expected_text(check: Check) -> str:
@@ -319,8 +357,11 @@ def judge(check: Check, answer: dict[str, Any]) -> tuple[str, str]:
             return ("pass" if check.expect == "value" and same_json(value, check.expected) else "fail"), got
         produced = answer.get("hex")
         got = f"bytes {describe(produced)}"
-        if check.expect == "bytes" and isinstance(produced, str) and same_bytes(check.kind, check.expected,
-                                                                                 produced.lower(), check.version):
+        if (
+            check.expect == "bytes"
+            and isinstance(produced, str)
+            and same_bytes(check.kind, check.expected, produced.lower(), check.version)
+        ):
             return "pass", got
         return "fail", got
     error = answer.get("error")
@@ -345,31 +386,63 @@ async def run_check(shim: Shim, check: Check) -> CheckResult:
     support = hello.versions.get(check.version)
     if support is None:
         declared = ", ".join(map(str, sorted(hello.versions))) or "none"
-        return CheckResult(check.label, check.op, "unsupported", expected,
-                           f"the shim declares no protocol version {check.version} (it declares {declared})", request,
-                           check.requirements)
+        return CheckResult(
+            check.label,
+            check.op,
+            "unsupported",
+            expected,
+            f"the shim declares no protocol version {check.version} (it declares {declared})",
+            request,
+            check.requirements,
+        )
     supported = support.decode if check.op == "decode" else support.encode
     if check.kind not in supported:
-        return CheckResult(check.label, check.op, "unsupported", expected,
-                           f"the shim announces no {check.op} of {check.kind} in version {check.version}", request,
-                           check.requirements)
+        return CheckResult(
+            check.label,
+            check.op,
+            "unsupported",
+            expected,
+            f"the shim announces no {check.op} of {check.kind} in version {check.version}",
+            request,
+            check.requirements,
+        )
     missing = sorted(set(check.limits) - support.limits)
     if missing:
-        return CheckResult(check.label, check.op, "unsupported", expected,
-                           f"the shim does not honour the limit(s) {', '.join(missing)}", request, check.requirements)
+        return CheckResult(
+            check.label,
+            check.op,
+            "unsupported",
+            expected,
+            f"the shim does not honour the limit(s) {', '.join(missing)}",
+            request,
+            check.requirements,
+        )
     try:
         answer = await shim.request(request)
     except ShimError as exc:
         await shim.restart()  # a hung or dead shim is this check's failure, not the end of the run
-        return CheckResult(check.label, check.op, "fail", expected, f"{exc}; shim restarted", request,
-                           cited(check, {"error": "crash"}, "fail"))
+        return CheckResult(
+            check.label,
+            check.op,
+            "fail",
+            expected,
+            f"{exc}; shim restarted",
+            request,
+            cited(check, {"error": "crash"}, "fail"),
+        )
     outcome, got = judge(check, answer)
     return CheckResult(check.label, check.op, outcome, expected, got, request, cited(check, answer, outcome))
 
 
-async def run_codec(cases: list[CodecCase], command: str, *, timeout: float = 5.0, cwd: Path | None = None,
-                    schemas: Path | None = None,
-                    on_case: Callable[[CaseOutcome], None] | None = None) -> tuple[Hello, list[CaseOutcome], int]:
+async def run_codec(
+    cases: list[CodecCase],
+    command: str,
+    *,
+    timeout: float = 5.0,
+    cwd: Path | None = None,
+    schemas: Path | None = None,
+    on_case: Callable[[CaseOutcome], None] | None = None,
+) -> tuple[Hello, list[CaseOutcome], int]:
     """Run ``cases`` through the shim; (its hello, outcomes, restarts). ShimError if it cannot even start."""
     shim = Shim(command, timeout=timeout, cwd=cwd, schemas=schemas)
     try:
@@ -411,9 +484,19 @@ def coverage_results(outcomes: list[CaseOutcome]) -> list[tuple[str, str, tuple[
     return out
 
 
-def codec_report(outcomes: list[CaseOutcome], *, hello: Hello, command: str, seed: int, examples: int,
-                 restarts: int, started: dt.datetime, duration: float, versions: tuple[int, ...] = SINK_VERSIONS,
-                 timings: dict[str, float] | None = None) -> dict[str, Any]:
+def codec_report(
+    outcomes: list[CaseOutcome],
+    *,
+    hello: Hello,
+    command: str,
+    seed: int,
+    examples: int,
+    restarts: int,
+    started: dt.datetime,
+    duration: float,
+    versions: tuple[int, ...] = SINK_VERSIONS,
+    timings: dict[str, float] | None = None,
+) -> dict[str, Any]:
     counts = {name: sum(o.outcome == name for o in outcomes) for name in ORDER}
     check_counts = {name: sum(c.outcome == name for o in outcomes for c in o.checks) for name in ORDER}
     from .reports import requirement_sections, requirement_url
@@ -427,19 +510,31 @@ def codec_report(outcomes: list[CaseOutcome], *, hello: Hello, command: str, see
         "protocol_version": hello.wire,  # of the codec-mode protocol the shim spoke
         "spec_versions": list(versions),  # the Sink protocol versions whose cases ran
         "command": command,
-        "shim": {"name": hello.name, "decode": sorted(hello.decode), "encode": sorted(hello.encode),
-                 "limits": sorted(hello.limits),
-                 "protocol_versions": {str(v): s.to_json() for v, s in sorted(hello.versions.items())}},
+        "shim": {
+            "name": hello.name,
+            "decode": sorted(hello.decode),
+            "encode": sorted(hello.encode),
+            "limits": sorted(hello.limits),
+            "protocol_versions": {str(v): s.to_json() for v, s in sorted(hello.versions.items())},
+        },
         "seed": seed,
         "examples": examples,
         "started": started.isoformat(),
         "duration": round(duration, 3),
         "timings": {k: round(v, 3) for k, v in (timings or {}).items()},
-        "summary": {"cases": counts, "checks": check_counts, "shim_restarts": restarts,
-                    "failed": [o.case.id for o in outcomes if o.outcome == "fail"],
-                    "exit_code": 1 if counts["fail"] else 0},
-        "requirement_links": {rid: requirement_url(rid, sections) for o in outcomes for c in o.checks
-                              for rid in (*o.case.requirements, *c.requirements)},
+        "summary": {
+            "cases": counts,
+            "checks": check_counts,
+            "shim_restarts": restarts,
+            "failed": [o.case.id for o in outcomes if o.outcome == "fail"],
+            "exit_code": 1 if counts["fail"] else 0,
+        },
+        "requirement_links": {
+            rid: requirement_url(rid, sections)
+            for o in outcomes
+            for c in o.checks
+            for rid in (*o.case.requirements, *c.requirements)
+        },
         "cases": [o.to_json() for o in outcomes],
     }
 
@@ -453,8 +548,10 @@ def _print_case(console: Console, outcome: CaseOutcome, verbose: bool) -> None:
     if outcome.outcome == "unsupported" and not verbose:
         return
     about = outcome.failed_requirements or outcome.case.requirements
-    console.print(f"[{STYLE[outcome.outcome]}]{outcome.outcome.upper():<12}[/] {outcome.case.id} "
-                  f"[dim][{', '.join(about)}][/]", highlight=False)
+    console.print(
+        f"[{STYLE[outcome.outcome]}]{outcome.outcome.upper():<12}[/] {outcome.case.id} [dim][{', '.join(about)}][/]",
+        highlight=False,
+    )
     for check in outcome.checks:
         if check.outcome == "pass" and not verbose:
             continue
@@ -466,9 +563,12 @@ def _print_case(console: Console, outcome: CaseOutcome, verbose: bool) -> None:
 
 
 def select_cases(cases: list[CodecCase], include: list[str] | None, exclude: list[str] | None) -> list[CodecCase]:
-    return [c for c in cases
-            if (not include or any(fnmatch.fnmatchcase(c.id, p) for p in include))
-            and not (exclude and any(fnmatch.fnmatchcase(c.id, p) for p in exclude))]
+    return [
+        c
+        for c in cases
+        if (not include or any(fnmatch.fnmatchcase(c.id, p) for p in include))
+        and not (exclude and any(fnmatch.fnmatchcase(c.id, p) for p in exclude))
+    ]
 
 
 def registry_dir() -> Path | None:
@@ -518,41 +618,77 @@ def check_codec(settings: CodecSettings) -> int:
     cases = select_cases(cases, list(settings.include), list(settings.exclude))
     if settings.list_only:
         for case in cases:
-            console.print(f"{case.id:<56} {case.source:<9} v{case.version} {','.join(case.requirements)}",
-                          highlight=False)
+            console.print(
+                f"{case.id:<56} {case.source:<9} v{case.version} {','.join(case.requirements)}", highlight=False
+            )
         return 0
-    started_at, started = dt.datetime.now(dt.timezone.utc), time.monotonic()
-    console.print(f"sink-check codec: {len(cases)} cases of protocol version(s) {', '.join(map(str, versions))} "
-                  f"(seed {settings.seed}, {settings.examples} generated) through `{settings.exec}`", highlight=False)
+    started_at, started = dt.datetime.now(dt.UTC), time.monotonic()
+    console.print(
+        f"sink-check codec: {len(cases)} cases of protocol version(s) {', '.join(map(str, versions))} "
+        f"(seed {settings.seed}, {settings.examples} generated) through `{settings.exec}`",
+        highlight=False,
+    )
     exchange = time.perf_counter()
     try:
-        hello, outcomes, restarts = asyncio.run(run_codec(
-            cases, settings.exec, timeout=settings.timeout, schemas=registry_dir(),
-            on_case=lambda o: _print_case(console, o, settings.verbose)))
+        hello, outcomes, restarts = asyncio.run(
+            run_codec(
+                cases,
+                settings.exec,
+                timeout=settings.timeout,
+                schemas=registry_dir(),
+                on_case=lambda o: _print_case(console, o, settings.verbose),
+            )
+        )
     except ShimError as exc:
         console.print(f"[bold magenta]sink-check codec: {exc}[/]", highlight=False)
         return 2
     timings["exchange"] = time.perf_counter() - exchange
-    report = codec_report(outcomes, hello=hello, command=settings.exec, seed=settings.seed, examples=settings.examples,
-                          restarts=restarts, started=started_at, duration=time.monotonic() - started,
-                          versions=versions, timings=timings)
+    report = codec_report(
+        outcomes,
+        hello=hello,
+        command=settings.exec,
+        seed=settings.seed,
+        examples=settings.examples,
+        restarts=restarts,
+        started=started_at,
+        duration=time.monotonic() - started,
+        versions=versions,
+        timings=timings,
+    )
     summary = report["summary"]
     for version in versions:
         support = hello.versions.get(version)
-        declared = ("not declared: its cases are unsupported" if support is None else
-                    f"decode {', '.join(sorted(support.decode)) or '-'}; encode {', '.join(sorted(support.encode)) or '-'}; "
-                    f"limits {', '.join(sorted(support.limits)) or '-'}")
-        console.print(f"{'' if version != versions[0] else chr(10)}shim {hello.name!r}, protocol version {version}: "
-                      f"{declared}", highlight=False)
-    console.print("[bold]cases:[/] " + ", ".join(f"{n} {k}" for k, n in summary["cases"].items())
-                  + "  [bold]checks:[/] " + ", ".join(f"{n} {k}" for k, n in summary["checks"].items())
-                  + f"  (shim restarts: {restarts}, seed {settings.seed})", highlight=False)
-    console.print(f"time: vectors loaded in {timings['vectors']:.2f} s, {settings.examples} cases generated in "
-                  f"{timings['generation']:.2f} s, exchange with the shim {timings['exchange']:.2f} s", highlight=False)
+        declared = (
+            "not declared: its cases are unsupported"
+            if support is None
+            else f"decode {', '.join(sorted(support.decode)) or '-'}; encode {', '.join(sorted(support.encode)) or '-'}; "
+            f"limits {', '.join(sorted(support.limits)) or '-'}"
+        )
+        console.print(
+            f"{'' if version != versions[0] else chr(10)}shim {hello.name!r}, protocol version {version}: {declared}",
+            highlight=False,
+        )
+    console.print(
+        "[bold]cases:[/] "
+        + ", ".join(f"{n} {k}" for k, n in summary["cases"].items())
+        + "  [bold]checks:[/] "
+        + ", ".join(f"{n} {k}" for k, n in summary["checks"].items())
+        + f"  (shim restarts: {restarts}, seed {settings.seed})",
+        highlight=False,
+    )
+    console.print(
+        f"time: vectors loaded in {timings['vectors']:.2f} s, {settings.examples} cases generated in "
+        f"{timings['generation']:.2f} s, exchange with the shim {timings['exchange']:.2f} s",
+        highlight=False,
+    )
     from .coverage import report_coverage
 
-    report["requirements"] = report_coverage(console, coverage_results(outcomes), mode="codec",
-                                             catalogue=[c.requirements for case in cases for c in case.checks])
+    report["requirements"] = report_coverage(
+        console,
+        coverage_results(outcomes),
+        mode="codec",
+        catalogue=[c.requirements for case in cases for c in case.checks],
+    )
     if settings.json:
         settings.json.write_text(json.dumps(report, indent=1) + "\n")
     if settings.html:

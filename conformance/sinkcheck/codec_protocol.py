@@ -51,19 +51,35 @@ KINDS_BY_VERSION = {0: ("frame", "event", "nack_payload", "batch", "stream"), 1:
 KINDS = KINDS_BY_VERSION[0]
 #: Decoder limits a request may set (spec/v0/limits.md, spec/v1/limits.md); a shim lists those it honours in
 #: ``hello``, per version.
-LIMIT_NAMES = ("max_frame_size", "max_varint_bytes", "max_key_size", "max_event_data_size", "max_batch_events",
-               "max_decompressed_size", "strict_utf8")
-LIMIT_NAMES_BY_VERSION = {0: LIMIT_NAMES, 1: (*LIMIT_NAMES, "max_declared_types", "max_declared_versions",
-                                              "max_zstd_window", "max_record_columns", "max_dictionary_entries",
-                                              "max_collection_items")}
+LIMIT_NAMES = (
+    "max_frame_size",
+    "max_varint_bytes",
+    "max_key_size",
+    "max_event_data_size",
+    "max_batch_events",
+    "max_decompressed_size",
+    "strict_utf8",
+)
+LIMIT_NAMES_BY_VERSION = {
+    0: LIMIT_NAMES,
+    1: (
+        *LIMIT_NAMES,
+        "max_declared_types",
+        "max_declared_versions",
+        "max_zstd_window",
+        "max_record_columns",
+        "max_dictionary_entries",
+        "max_collection_items",
+    ),
+}
 #: The ``error`` values of a failed response.
 ERRORS = {
     "decode_error": "the bytes are not a valid unit of this kind; error_class names why (spec errors.md)",
     "encode_error": "the value has no valid encoding; the encoder refused it and produced no bytes (ERR-8)",
     "crash": "the codec failed in a way it does not report as a decode or encode error (an unexpected exception, "
-             "a panic): always a failed check",
+    "a panic): always a failed check",
     "unsupported": "the shim does not implement this op, kind, limit or protocol version; reported as unsupported, "
-                   "never a pass",
+    "never a pass",
     "bad_request": "the request is malformed, names an unknown op or a protocol version the shim does not speak",
 }
 _LENGTH = struct.Struct(">I")
@@ -158,8 +174,14 @@ def serve(handle: Any, stdin: BinaryIO, stdout: BinaryIO) -> int:
         if request is None:
             return 0
         if request.get("v") != PROTOCOL_VERSION:
-            write_message(stdout, failure(request, "bad_request", f"protocol version {request.get('v')!r}; "
-                                                                  f"this shim speaks {PROTOCOL_VERSION}"))
+            write_message(
+                stdout,
+                failure(
+                    request,
+                    "bad_request",
+                    f"protocol version {request.get('v')!r}; this shim speaks {PROTOCOL_VERSION}",
+                ),
+            )
             continue
         if request.get("op") == "bye":
             write_message(stdout, ok(request))

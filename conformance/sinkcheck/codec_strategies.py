@@ -68,12 +68,25 @@ BOUNDARY = sorted({0, 1, U64} | {(1 << (7 * k)) + d for k in range(1, 10) for d 
 MUTATIONS = ("truncate", "flip", "insert", "append", "overlong")
 #: Version 0's decoder limits, and the ranges a mutant draws them from (all default most of the time).
 LIMIT_RANGES: dict[int, dict[str, tuple[int, int] | None]] = {
-    0: {"max_frame_size": (1, 200), "max_varint_bytes": (1, 10), "max_key_size": (0, 20), "max_event_data_size": (0, 40),
-        "max_batch_events": (0, 5), "max_decompressed_size": (0, 200), "strict_utf8": None},
+    0: {
+        "max_frame_size": (1, 200),
+        "max_varint_bytes": (1, 10),
+        "max_key_size": (0, 20),
+        "max_event_data_size": (0, 40),
+        "max_batch_events": (0, 5),
+        "max_decompressed_size": (0, 200),
+        "strict_utf8": None,
+    },
 }
-LIMIT_RANGES[1] = {**LIMIT_RANGES[0], "max_declared_types": (0, 3), "max_declared_versions": (0, 3),
-                   "max_zstd_window": (1024, 1 << 20), "max_record_columns": (0, 12), "max_dictionary_entries": (0, 3),
-                   "max_collection_items": (0, 3)}
+LIMIT_RANGES[1] = {
+    **LIMIT_RANGES[0],
+    "max_declared_types": (0, 3),
+    "max_declared_versions": (0, 3),
+    "max_zstd_window": (1024, 1 << 20),
+    "max_record_columns": (0, 12),
+    "max_dictionary_entries": (0, 3),
+    "max_collection_items": (0, 3),
+}
 
 
 class Draw:
@@ -115,8 +128,14 @@ class Draw:
 
 
 def event(d: Draw) -> Event:
-    return Event(event_type_id=d.varint_value(), schema_version=d.varint_value(), key=d.binary(40), offset=d.varint_value(),
-                 timestamp=d.varint_value(), event_data=d.binary(80))
+    return Event(
+        event_type_id=d.varint_value(),
+        schema_version=d.varint_value(),
+        key=d.binary(40),
+        offset=d.varint_value(),
+        timestamp=d.varint_value(),
+        event_data=d.binary(80),
+    )
 
 
 _PLAIN_RESPONSES = [r for r in Response if r not in (Response.HELLO_NEW_CLIENT, Response.QUARANTINED)]
@@ -125,14 +144,19 @@ _PLAIN_RESPONSES = [r for r in Response if r not in (Response.HELLO_NEW_CLIENT, 
 def frame(d: Draw) -> Any:
     pick = d.integer(0, 8)
     if pick == 0:
-        return ConnectionRequest(app_version=d.binary(50), client_instance_id=d.integer(0, U32),
-                                 server_instance_id=None if d.boolean() else d.integer(0, U32))
+        return ConnectionRequest(
+            app_version=d.binary(50),
+            client_instance_id=d.integer(0, U32),
+            server_instance_id=None if d.boolean() else d.integer(0, U32),
+        )
     if pick == 1:
         return ConnectionResponse(response=d.choice(_PLAIN_RESPONSES))
     if pick == 2:
         return ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=d.integer(0, U32))
     if pick == 3:
-        return ConnectionResponse(response=Response.QUARANTINED, machine_message=d.binary(30), human_message=d.binary(30))
+        return ConnectionResponse(
+            response=Response.QUARANTINED, machine_message=d.binary(30), human_message=d.binary(30)
+        )
     if pick == 4:
         return Ack(message_id=d.integer(0, 4095))
     if pick == 5:
@@ -151,14 +175,17 @@ def batch_events(d: Draw, layout: BatchLayout, n: int) -> tuple[Event, ...]:
     et, sv = d.varint_value(), d.varint_value()
     kl, dl = d.integer(0, 6), d.integer(0, 6)
     base_offset = d.integer(0, 2**63)
-    return tuple(Event(
-        event_type_id=et if layout.same_event_type_id else d.varint_value(),
-        schema_version=sv if layout.same_schema_version else d.varint_value(),
-        key=d.binary(kl, kl) if layout.same_key_length else d.binary(8),
-        offset=base_offset + i if d.boolean() else d.varint_value(),
-        timestamp=d.varint_value(),
-        event_data=d.binary(dl, dl) if layout.same_event_data_length else d.binary(8),
-    ) for i in range(n))
+    return tuple(
+        Event(
+            event_type_id=et if layout.same_event_type_id else d.varint_value(),
+            schema_version=sv if layout.same_schema_version else d.varint_value(),
+            key=d.binary(kl, kl) if layout.same_key_length else d.binary(8),
+            offset=base_offset + i if d.boolean() else d.varint_value(),
+            timestamp=d.varint_value(),
+            event_data=d.binary(dl, dl) if layout.same_event_data_length else d.binary(8),
+        )
+        for i in range(n)
+    )
 
 
 def batch(d: Draw) -> Batch:
@@ -177,8 +204,12 @@ def stream(d: Draw) -> StreamValue:
 
 def reader_schemas(d: Draw) -> ReaderSchemas:
     types = sorted({d.choice([d.integer(0, 9), d.varint_value()]) for _ in range(d.integer(1, 3))})
-    return ReaderSchemas(entries=tuple((t, tuple(sorted({d.choice([d.integer(1, 4), d.varint_value()])
-                                                         for _ in range(d.integer(1, 3))}))) for t in types))
+    return ReaderSchemas(
+        entries=tuple(
+            (t, tuple(sorted({d.choice([d.integer(1, 4), d.varint_value()]) for _ in range(d.integer(1, 3))})))
+            for t in types
+        )
+    )
 
 
 @cache
@@ -192,12 +223,15 @@ def _registry() -> Any:
 def _record_types() -> tuple[tuple[int, int, Any, Any], ...]:
     """(event_type_id, schema_version, schema JSON, parsed schema) of every registry schema records mode can carry."""
     import fastavro
-
     from sinkproto.records import RecordSchemas
 
     plans = RecordSchemas.from_registry(_registry())
-    return tuple((t.id, v.version, v.schema, fastavro.parse_schema(dict(v.schema)))
-                 for t in _registry() for v in t.versions.values() if plans.plan(t.id, v.version) is not None)
+    return tuple(
+        (t.id, v.version, v.schema, fastavro.parse_schema(dict(v.schema)))
+        for t in _registry()
+        for v in t.versions.values()
+        if plans.plan(t.id, v.version) is not None
+    )
 
 
 def avro_value(d: Draw, schema: Any, names: dict[str, Any]) -> Any:
@@ -207,11 +241,16 @@ def avro_value(d: Draw, schema: Any, names: dict[str, Any]) -> Any:
     if isinstance(schema, str):
         if schema in names:
             return avro_value(d, names[schema], names)
-        return {"null": lambda: None, "boolean": d.boolean, "int": lambda: d.choice([d.integer(-300, 300), -2**31, 2**31 - 1]),
-                "long": lambda: d.choice([d.integer(-300, 300), d.integer(0, 2_000_000_000), -2**63, 2**63 - 1]),
-                "float": lambda: float(d.integer(-1000, 1000)) / 4, "double": lambda: d.rng.uniform(-1e6, 1e6),
-                "string": lambda: d.choice(["", "a", "BS-17", "SM5R-000123", "site-9", "KES", "é"]),
-                "bytes": lambda: d.binary(6)}[schema]()
+        return {
+            "null": lambda: None,
+            "boolean": d.boolean,
+            "int": lambda: d.choice([d.integer(-300, 300), -(2**31), 2**31 - 1]),
+            "long": lambda: d.choice([d.integer(-300, 300), d.integer(0, 2_000_000_000), -(2**63), 2**63 - 1]),
+            "float": lambda: float(d.integer(-1000, 1000)) / 4,
+            "double": lambda: d.rng.uniform(-1e6, 1e6),
+            "string": lambda: d.choice(["", "a", "BS-17", "SM5R-000123", "site-9", "KES", "é"]),
+            "bytes": lambda: d.binary(6),
+        }[schema]()
     kind = schema["type"]
     if kind in ("record", "enum", "fixed") and "name" in schema:
         names[schema["name"]] = schema
@@ -240,9 +279,16 @@ def record_events(d: Draw) -> tuple[Event, ...]:
     for i in range(d.integer(1, 6)):
         datum = io.BytesIO()
         fastavro.schemaless_writer(datum, parsed, avro_value(d, schema, {}))
-        out.append(Event(event_type_id=type_id, schema_version=version, key=d.choice([b"SM5R-%06d" % i, d.binary(8)]),
-                         offset=base + i if d.boolean() else d.varint_value(), timestamp=ts + d.integer(0, 900),
-                         event_data=datum.getvalue()))
+        out.append(
+            Event(
+                event_type_id=type_id,
+                schema_version=version,
+                key=d.choice([b"SM5R-%06d" % i, d.binary(8)]),
+                offset=base + i if d.boolean() else d.varint_value(),
+                timestamp=ts + d.integer(0, 900),
+                event_data=datum.getvalue(),
+            )
+        )
     return tuple(out)
 
 
@@ -256,7 +302,9 @@ def batch_v1(d: Draw) -> BatchV1:
     if pick == 3:
         from sinkproto.construct_codec.batch_format import RECORDS_LAYOUT
 
-        return BatchV1(events=record_events(d), layout=RECORDS_LAYOUT, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
+        return BatchV1(
+            events=record_events(d), layout=RECORDS_LAYOUT, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS)
+        )
     layout = BatchLayout.from_byte(d.integer(0, 63))  # bit 6 (compressed) is clear in an extended header (BATCH-13)
     return BatchV1(events=batch_events(d, layout, d.integer(1, 8)), layout=layout, format=BatchFormat(codec=codec))
 
@@ -264,30 +312,45 @@ def batch_v1(d: Draw) -> BatchV1:
 def frame_v1(d: Draw) -> Any:
     pick = d.integer(0, 6)
     if pick == 0:
-        return ConnectionRequest(version=1, app_version=d.binary(20), client_instance_id=d.integer(0, U32),
-                                 server_instance_id=None if d.boolean() else d.integer(0, U32),
-                                 reader_schemas=reader_schemas(d) if d.boolean() else None)
+        return ConnectionRequest(
+            version=1,
+            app_version=d.binary(20),
+            client_instance_id=d.integer(0, U32),
+            server_instance_id=None if d.boolean() else d.integer(0, U32),
+            reader_schemas=reader_schemas(d) if d.boolean() else None,
+        )
     if pick == 1:
         response = d.choice([Response.CONNECTED, Response.HELLO_NEW_CLIENT, *_PLAIN_RESPONSES, Response.QUARANTINED])
         if response is Response.QUARANTINED:
             return ConnectionResponse(response=response, machine_message=d.binary(10), human_message=d.binary(10))
         declares = response in (Response.CONNECTED, Response.HELLO_NEW_CLIENT) and d.boolean()
-        return ConnectionResponse(response=response,
-                                  server_instance_id=d.integer(0, U32) if response is Response.HELLO_NEW_CLIENT else None,
-                                  reader_schemas=reader_schemas(d) if declares else None)
+        return ConnectionResponse(
+            response=response,
+            server_instance_id=d.integer(0, U32) if response is Response.HELLO_NEW_CLIENT else None,
+            reader_schemas=reader_schemas(d) if declares else None,
+        )
     if pick in (2, 3):
         return BatchPublish(message_id=d.integer(0, 4095), batch=batch_v1(d))
     if pick == 4:
         indices = sorted({d.choice([d.integer(0, 20), d.varint_value()]) for _ in range(d.integer(1, 4))})
-        return BatchResult(message_id=d.integer(0, 4095), entries=tuple(
-            BatchResultEntry(index=i, machine_message=d.binary(12), human_message=d.binary(12)) for i in indices))
+        return BatchResult(
+            message_id=d.integer(0, 4095),
+            entries=tuple(
+                BatchResultEntry(index=i, machine_message=d.binary(12), human_message=d.binary(12)) for i in indices
+            ),
+        )
     return frame(d)  # every version-0 frame but the connection request is the same on a version-1 connection
 
 
 #: (version, kind) -> the unit drawer.
 UNITS: dict[tuple[int, str], Callable[[Draw], Any]] = {
-    (0, "frame"): frame, (0, "event"): event, (0, "nack_payload"): nack_payload, (0, "batch"): batch, (0, "stream"): stream,
-    (1, "frame"): frame_v1, (1, "batch"): batch_v1,
+    (0, "frame"): frame,
+    (0, "event"): event,
+    (0, "nack_payload"): nack_payload,
+    (0, "batch"): batch,
+    (0, "stream"): stream,
+    (1, "frame"): frame_v1,
+    (1, "batch"): batch_v1,
 }
 UNIT_KINDS = {version: tuple(kind for v, kind in UNITS if v == version) for version in KINDS_BY_VERSION}
 assert all(set(UNIT_KINDS[v]) == set(KINDS_BY_VERSION[v]) for v in KINDS_BY_VERSION)
@@ -317,28 +380,55 @@ def unencodable(d: Draw, version: int) -> tuple[str, dict[str, Any]]:
     if pick == 0:
         return "frame", {"type": "ack", "message_id": d.integer(4096, 2**16)}
     if pick == 1:
-        return "frame", {"type": "connection_request", "version": version, "app_version_hex": "",
-                         "client_instance_id": d.integer(2**32, 2**40), "server_instance_id": None,
-                         **({"reader_schemas": None} if version == 1 else {})}
+        return "frame", {
+            "type": "connection_request",
+            "version": version,
+            "app_version_hex": "",
+            "client_instance_id": d.integer(2**32, 2**40),
+            "server_instance_id": None,
+            **({"reader_schemas": None} if version == 1 else {}),
+        }
     if pick == 2:
-        event_json = {"event_type_id": d.integer(2**64, 2**66), "schema_version": 1, "key_hex": "", "offset": 0, "timestamp": 0,
-                      "event_data_hex": ""}
+        event_json = {
+            "event_type_id": d.integer(2**64, 2**66),
+            "schema_version": 1,
+            "key_hex": "",
+            "offset": 0,
+            "timestamp": 0,
+            "event_data_hex": "",
+        }
         if version == 1:
             return "frame", {"type": "publish", "message_id": 1, "event": event_json}
         return "event", event_json
     if pick == 3:
         if version == 1:
-            return "batch", {"layout": to_json(Batch(events=(Event(event_type_id=1, schema_version=1, key=b"", offset=0,
-                                                                    timestamp=0, event_data=b""),)))["layout"],
-                             "format": None, "events": []}
+            return "batch", {
+                "layout": to_json(
+                    Batch(
+                        events=(
+                            Event(event_type_id=1, schema_version=1, key=b"", offset=0, timestamp=0, event_data=b""),
+                        )
+                    )
+                )["layout"],
+                "format": None,
+                "events": [],
+            }
         return "batch", {"events": []}
     if pick == 4:
-        return "frame", {"type": "connection_response", "response": "hello_new_client",
-                         "server_instance_id": d.integer(2**32, 2**33)}
+        return "frame", {
+            "type": "connection_response",
+            "response": "hello_new_client",
+            "server_instance_id": d.integer(2**32, 2**33),
+        }
     if pick == 5:  # BRES-2: indices strictly ascending
-        return "frame", {"type": "batch_result", "message_id": 1, "entries": [
-            {"index": 3, "machine_message_hex": "", "human_message_hex": ""},
-            {"index": d.integer(0, 3), "machine_message_hex": "", "human_message_hex": ""}]}
+        return "frame", {
+            "type": "batch_result",
+            "message_id": 1,
+            "entries": [
+                {"index": 3, "machine_message_hex": "", "human_message_hex": ""},
+                {"index": d.integer(0, 3), "machine_message_hex": "", "human_message_hex": ""},
+            ],
+        }
     return "frame", {"type": "batch_result", "message_id": 1, "entries": []}  # BRES-2: a list is never empty
 
 
@@ -359,7 +449,7 @@ def _mutate(data: bytes, change: tuple[str, float, int]) -> bytes:
     if op == "truncate":
         return data[:at]
     if op == "flip" and data:
-        return data[:at] + bytes([data[at] ^ (1 << (byte % 8))]) + data[at + 1:]
+        return data[:at] + bytes([data[at] ^ (1 << (byte % 8))]) + data[at + 1 :]
     if op == "insert":
         return data[:at] + bytes([byte]) + data[at:]
     if op == "overlong":  # a run of continuation bytes: an over-long varint wherever one is read
@@ -374,9 +464,25 @@ def _value_json(version: int, kind: str, value: Any) -> dict[str, Any]:
 
 
 def _refuse(prefix: str, version: int, kind: str, value_json: dict[str, Any]) -> CodecCase:
-    return CodecCase(f"{prefix}.{kind}.refuse", "generated", kind, ("ERR-8",),
-                     (Check("encode", kind, "refused", None, value=value_json, label="encode", version=version,
-                            requirements=("ERR-8",)),), version=version)
+    return CodecCase(
+        f"{prefix}.{kind}.refuse",
+        "generated",
+        kind,
+        ("ERR-8",),
+        (
+            Check(
+                "encode",
+                kind,
+                "refused",
+                None,
+                value=value_json,
+                label="encode",
+                version=version,
+                requirements=("ERR-8",),
+            ),
+        ),
+        version=version,
+    )
 
 
 def draw_case(seed_: int, index: int, versions: Sequence[int] = (0, 1)) -> CodecCase:
@@ -397,10 +503,35 @@ def draw_case(seed_: int, index: int, versions: Sequence[int] = (0, 1)) -> Codec
             return _refuse(prefix, version, kind, value_json)
         expect, expected, _ = reference_decode(kind, bytes.fromhex(hex_), {}, version)
         requirements = ROUNDTRIP_REQUIREMENTS[version, kind]
-        return CodecCase(f"{prefix}.{kind}.roundtrip", "generated", kind, requirements, (
-            Check("encode", kind, "bytes", hex_, value=value_json, label="encode", version=version, requirements=requirements),
-            Check("decode", kind, expect, expected, hex=hex_, label="decode", version=version, requirements=requirements),
-        ), version=version)
+        return CodecCase(
+            f"{prefix}.{kind}.roundtrip",
+            "generated",
+            kind,
+            requirements,
+            (
+                Check(
+                    "encode",
+                    kind,
+                    "bytes",
+                    hex_,
+                    value=value_json,
+                    label="encode",
+                    version=version,
+                    requirements=requirements,
+                ),
+                Check(
+                    "decode",
+                    kind,
+                    expect,
+                    expected,
+                    hex=hex_,
+                    label="decode",
+                    version=version,
+                    requirements=requirements,
+                ),
+            ),
+            version=version,
+        )
     change = mutation(d)
     data = _mutate(reference_bytes(kind, value, version), change)
     limits_ = non_default_limits(limits(d, version))
@@ -412,9 +543,27 @@ def draw_case(seed_: int, index: int, versions: Sequence[int] = (0, 1)) -> Codec
         requirements = ("ERR-1", "ERR-2") if requirement is None else (requirement, "ERR-1", "ERR-2")
     elif limits_:
         requirements += ("LIMIT-6",)
-    return CodecCase(f"{prefix}.{kind}.mutant-{change[0]}", "generated", kind, requirements, (
-        Check("decode", kind, expect, expected, hex=data.hex(), limits=limits_, label="decode", version=version,
-              requirements=requirements, requirement=requirement),), version=version)
+    return CodecCase(
+        f"{prefix}.{kind}.mutant-{change[0]}",
+        "generated",
+        kind,
+        requirements,
+        (
+            Check(
+                "decode",
+                kind,
+                expect,
+                expected,
+                hex=data.hex(),
+                limits=limits_,
+                label="decode",
+                version=version,
+                requirements=requirements,
+                requirement=requirement,
+            ),
+        ),
+        version=version,
+    )
 
 
 def generate(seed_: int, count: int, versions: Sequence[int] = (0, 1)) -> list[CodecCase]:

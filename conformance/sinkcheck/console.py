@@ -36,12 +36,18 @@ class LiveView:
         self.console = console
         self.verbose = verbose
         self._area: str | None = None
-        self.progress = Progress(TextColumn("[bold]sink-check[/]"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.description}"), console=console,
-                                 transient=True)
+        self.progress = Progress(
+            TextColumn("[bold]sink-check[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+            transient=True,
+        )
         self.task = self.progress.add_task("", total=total)
 
-    def __enter__(self) -> "LiveView":
+    def __enter__(self) -> LiveView:
         self.progress.start()
         return self
 
@@ -56,7 +62,9 @@ class LiveView:
         tag = result.outcome.value.upper() + (" (expected)" if result.expected_failure else "")
         self.progress.console.print(
             f"[{STYLE[result.outcome]}]{tag:<14}[/] {case.id} [dim]{result.duration * 1000:.0f} ms"
-            f" [{requirement_marks(result)}][/]", highlight=False)
+            f" [{requirement_marks(result)}][/]",
+            highlight=False,
+        )
         if result.outcome not in (Outcome.PASS, Outcome.UNSUPPORTED) or self.verbose:
             # escaped: a crash report's "[error]" is text, not console markup
             self.progress.console.print(f"               observed:   {escape(result.observed)}", highlight=False)
@@ -83,8 +91,10 @@ def print_list(console: Console, cases: list[Case]) -> None:
     for case in cases:
         extra = f" [feature {case.feature}]" if case.feature else ""
         slow = " [slow]" if case.slow else ""
-        console.print(f"{case.id:<52} {case.level.value:<6} {','.join(case.requirements):<28} {case.title}{extra}{slow}",
-                      highlight=False)
+        console.print(
+            f"{case.id:<52} {case.level.value:<6} {','.join(case.requirements):<28} {case.title}{extra}{slow}",
+            highlight=False,
+        )
 
 
 def print_summary(console: Console, summary: RunSummary, *, hash_: str, profile: str) -> None:
@@ -93,8 +103,9 @@ def print_summary(console: Console, summary: RunSummary, *, hash_: str, profile:
     for case_id in summary.unexpected_failures:
         console.print(f"[bold red]MUST failed:[/] {case_id}", highlight=False)
     for case_id in summary.unexpected_passes:
-        console.print(f"[yellow]listed as an expected failure but passed (remove it from the list):[/] {case_id}",
-                      highlight=False)
+        console.print(
+            f"[yellow]listed as an expected failure but passed (remove it from the list):[/] {case_id}", highlight=False
+        )
     for case_id in summary.unknown_expected:
         console.print(f"[yellow]expected-failures names an unknown case:[/] {case_id}", highlight=False)
     for case_id in summary.errors:
@@ -126,5 +137,5 @@ def route_asyncio_log(path: Path | None) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setLevel(logging.ERROR)
-    setattr(handler, "sink_check", True)  # marks the handler this function added (removed by its next call)
+    setattr(handler, "sink_check", True)  # noqa: B010 (a mark on a stdlib object, not an attribute it declares); marks the handler this function added (removed by its next call)
     log.addHandler(handler)

@@ -16,22 +16,32 @@ from sinkproto import (
     Ping,
     Publish,
     Response,
+    construct_codec,
     decode_frame,
     encode_frame,
 )
-from sinkproto import construct_codec
 from sinkproto.errors import DecodeError
 from sinkproto.readers import ReaderSchemas
 
 from .craft import (
-    ACK, BATCH_PUBLISH, BATCH_RESULT, NACK, PONG, PUBLISH, decode_v1, describe_v1, frame_type, message_id_of,
+    ACK,
+    BATCH_PUBLISH,
+    BATCH_RESULT,
+    NACK,
+    PONG,
+    PUBLISH,
+    decode_v1,
+    describe_v1,
+    frame_type,
+    message_id_of,
 )
 from .model import CheckFailed, Unsupported, WireRecord
 from .profile import Profile
 from .wire import Wire, describe_frame
 
 __all__ = [
-    "RunState", "CaseContext",
+    "RunState",
+    "CaseContext",
     # version 1 (CONN-8, VER-6, BPUB-2): on a version-1 connection the peer's own traffic includes
     # BATCH_PUBLISH frames, which these helpers ACK in the background like PUBLISH frames
     "expect_batch_answer",
@@ -56,8 +66,9 @@ class CaseContext:
 
     wire_class: type[Wire] = Wire  # the fault matrix swaps in a writer that segments what cases send
 
-    def __init__(self, *, host: str, port: int, profile: Profile, state: RunState, case_id: str,
-                 scale: float = 1.0) -> None:
+    def __init__(
+        self, *, host: str, port: int, profile: Profile, state: RunState, case_id: str, scale: float = 1.0
+    ) -> None:
         self.host, self.port = host, port
         self.profile = profile
         self.state = state
@@ -96,16 +107,29 @@ class CaseContext:
             context.load_cert_chain(ident.cert, ident.key)
         return context
 
-    async def connect(self, identity: str | None = "main", *, tls: bool = True, name: str | None = None,
-                      version: ssl.TLSVersion | None = None, context: ssl.SSLContext | None = None) -> Wire:
+    async def connect(
+        self,
+        identity: str | None = "main",
+        *,
+        tls: bool = True,
+        name: str | None = None,
+        version: ssl.TLSVersion | None = None,
+        context: ssl.SSLContext | None = None,
+    ) -> Wire:
         """A new connection; a peer that cannot be reached fails the case (it stopped serving)."""
         if context is None and tls:
             context = self.tls_context(identity, version=version)
         try:
-            wire = await self.wire_class.connect(self.host, self.port, ssl_context=context,
-                                      server_hostname=self.profile.server_hostname,
-                                      name=name or f"c{len(self._wires) + 1}", log=self.log.append,
-                                      started=self.started, timeout=self.t(10))
+            wire = await self.wire_class.connect(
+                self.host,
+                self.port,
+                ssl_context=context,
+                server_hostname=self.profile.server_hostname,
+                name=name or f"c{len(self._wires) + 1}",
+                log=self.log.append,
+                started=self.started,
+                timeout=self.t(10),
+            )
         except ssl.SSLError:
             raise  # TLS cases judge these themselves
         except (OSError, TimeoutError) as exc:
@@ -119,20 +143,34 @@ class CaseContext:
 
     # -- frames ---------------------------------------------------------------------------------
 
-    def request(self, *, client_instance_id: int | None = None, server_instance_id: int | None = None,
-                app_version: bytes | None = None) -> bytes:
-        return encode_frame(ConnectionRequest(
-            app_version=self.profile.app_version if app_version is None else app_version,
-            client_instance_id=self.profile.client_instance_id if client_instance_id is None else client_instance_id,
-            server_instance_id=server_instance_id))
+    def request(
+        self,
+        *,
+        client_instance_id: int | None = None,
+        server_instance_id: int | None = None,
+        app_version: bytes | None = None,
+    ) -> bytes:
+        return encode_frame(
+            ConnectionRequest(
+                app_version=self.profile.app_version if app_version is None else app_version,
+                client_instance_id=self.profile.client_instance_id
+                if client_instance_id is None
+                else client_instance_id,
+                server_instance_id=server_instance_id,
+            )
+        )
 
     def event(self, *, key: bytes | None = None, offset: int | None = None, data: bytes = b"sink-check") -> Event:
         """A fresh event whose topic is unique to this run and case, so reruns never collide."""
         self._offset += 1
-        return Event(event_type_id=1, schema_version=1,
-                     key=key if key is not None else f"sink-check/{self.state.run_tag}/{self.case_id}".encode(),
-                     offset=self._offset if offset is None else offset, timestamp=1_700_000_000 + self._offset,
-                     event_data=data)
+        return Event(
+            event_type_id=1,
+            schema_version=1,
+            key=key if key is not None else f"sink-check/{self.state.run_tag}/{self.case_id}".encode(),
+            offset=self._offset if offset is None else offset,
+            timestamp=1_700_000_000 + self._offset,
+            event_data=data,
+        )
 
     @staticmethod
     def publish_frame(message_id: int, event: Event) -> bytes:
@@ -143,6 +181,7 @@ class CaseContext:
     async def recv(self, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = False) -> bytes:
         """The next frame. PUBLISH frames from the peer are background traffic (its own events):
         they are ACKed and skipped unless ``publishes`` asks for them."""
+
         async def background(frame: bytes) -> bool:
             if not publishes and frame[:1] and frame[0] >> 4 == 4 and len(frame) >= 2:
                 await wire.send_frame(encode_frame(Ack(message_id=int.from_bytes(frame[:2], "big") & 0xFFF)))
@@ -167,8 +206,16 @@ class CaseContext:
         counted from our last frame), so that a close caused by silence is never taken for it."""
         return min(self.t(seconds), 1.2 * self.profile.keepalive)
 
-    async def expect_closed(self, wire: Wire, why: str, timeout: float = 5.0, *, allow: tuple[type, ...] = (),
-                            silent: tuple[str, ...] | None = None, closes: tuple[str, ...] | None = None) -> None:
+    async def expect_closed(
+        self,
+        wire: Wire,
+        why: str,
+        timeout: float = 5.0,
+        *,
+        allow: tuple[type, ...] = (),
+        silent: tuple[str, ...] | None = None,
+        closes: tuple[str, ...] | None = None,
+    ) -> None:
         """The peer must close ``wire`` promptly, sending nothing but frames of ``allow`` types (or its own PUBLISHes).
 
         ``silent`` and ``closes`` name the requirements of the two checks (sent nothing in answer; closed),
@@ -179,8 +226,9 @@ class CaseContext:
             try:
                 value = decode_frame(frame, Limits())
             except DecodeError:
-                raise CheckFailed(f"{why}: sent an undecodable frame {frame.hex()} instead of closing",
-                                  requirements=silent) from None
+                raise CheckFailed(
+                    f"{why}: sent an undecodable frame {frame.hex()} instead of closing", requirements=silent
+                ) from None
             if isinstance(value, Publish):
                 continue  # the peer's own events, sent before it read ours: not an answer
             if not isinstance(value, allow):
@@ -188,7 +236,9 @@ class CaseContext:
         if silent:
             self.meets(*silent)
         if not closed:
-            raise CheckFailed(f"{why}: the connection was still open after {self.t(timeout):.1f} s", requirements=closes)
+            raise CheckFailed(
+                f"{why}: the connection was still open after {self.t(timeout):.1f} s", requirements=closes
+            )
         if closes:
             self.meets(*closes)
 
@@ -215,9 +265,11 @@ class CaseContext:
             await wire.send_frame(self.request())
             response = await self.handshake_response(wire)
             if response.response is not Response.HELLO_NEW_CLIENT:
-                raise CheckFailed(f"{response.response.wire_name} to a first request without server_instance_id "
-                                  "(expected hello_new_client: new client or interrupted first handshake)",
-                                  requirements=("HS-9",))
+                raise CheckFailed(
+                    f"{response.response.wire_name} to a first request without server_instance_id "
+                    "(expected hello_new_client: new client or interrupted first handshake)",
+                    requirements=("HS-9",),
+                )
             assert response.server_instance_id is not None
             self.state.server_instance_id = response.server_instance_id
             await wire.close()
@@ -230,8 +282,10 @@ class CaseContext:
         await wire.send_frame(self.request(server_instance_id=server_id))
         response = await self.handshake_response(wire)
         if response.response is not Response.CONNECTED:
-            raise CheckFailed(f"{response.response.wire_name} to a known client's request (expected connected)",
-                              requirements=("HS-9",))
+            raise CheckFailed(
+                f"{response.response.wire_name} to a known client's request (expected connected)",
+                requirements=("HS-9",),
+            )
         return wire
 
     async def handshake_response(self, wire: Wire) -> ConnectionResponse:
@@ -242,8 +296,9 @@ class CaseContext:
         except CheckFailed as exc:
             raise CheckFailed(exc.observed, requirements=exc.requirements or ("HS-3",)) from None
 
-    async def publish_and_expect(self, wire: Wire, message_id: int, event: Event | None = None, *,
-                                 nack: bool = False) -> bytes:
+    async def publish_and_expect(
+        self, wire: Wire, message_id: int, event: Event | None = None, *, nack: bool = False
+    ) -> bytes:
         await wire.send_frame(self.publish_frame(message_id, event or self.event()))
         return await self.expect_answer(wire, message_id, nack=nack)
 
@@ -265,16 +320,25 @@ class CaseContext:
 # -- version 1, server mode: the runner is a version-1 client -------------------------------------------
 
 
-def request_v1(ctx: CaseContext, *, server_instance_id: int | None,
-               reader_schemas: ReaderSchemas | None = None) -> bytes:
+def request_v1(
+    ctx: CaseContext, *, server_instance_id: int | None, reader_schemas: ReaderSchemas | None = None
+) -> bytes:
     """A version-1 connection request (CONN-8) as the profile's main identity."""
-    return construct_codec.encode_frame(ConnectionRequest(
-        version=1, app_version=ctx.profile.app_version, client_instance_id=ctx.profile.client_instance_id,
-        server_instance_id=server_instance_id, reader_schemas=reader_schemas), version=1)
+    return construct_codec.encode_frame(
+        ConnectionRequest(
+            version=1,
+            app_version=ctx.profile.app_version,
+            client_instance_id=ctx.profile.client_instance_id,
+            server_instance_id=server_instance_id,
+            reader_schemas=reader_schemas,
+        ),
+        version=1,
+    )
 
 
 async def recv_v1(ctx: CaseContext, wire: Wire, what: str, timeout: float = 5.0) -> bytes:
     """The next frame that is not the server's own traffic: its PUBLISH and BATCH_PUBLISH frames are ACKed."""
+
     async def background(frame: bytes) -> bool:
         if frame_type(frame) in (PUBLISH, BATCH_PUBLISH) and len(frame) >= 2:
             await wire.send_frame(construct_codec.encode_frame(Ack(message_id=message_id_of(frame)), version=1))
@@ -284,8 +348,9 @@ async def recv_v1(ctx: CaseContext, wire: Wire, what: str, timeout: float = 5.0)
     return await wire.next_frame(what, ctx.t(timeout), background)
 
 
-async def open_session_v1(ctx: CaseContext, *, name: str | None = None,
-                          reader_schemas: ReaderSchemas | None = None) -> tuple[Wire, ConnectionResponse]:
+async def open_session_v1(
+    ctx: CaseContext, *, name: str | None = None, reader_schemas: ReaderSchemas | None = None
+) -> tuple[Wire, ConnectionResponse]:
     """A version-1 connection of the main identity whose handshake completed with `connected` (VER-6, CONN-11)."""
     server_id = await ctx.learn_server_instance_id()
     wire = await ctx.connect(name=name or "v1")
@@ -295,8 +360,9 @@ async def open_session_v1(ctx: CaseContext, *, name: str | None = None,
     if not isinstance(response, ConnectionResponse):
         raise CheckFailed(f"{describe_v1(frame)} instead of a connection response")
     if response.response is Response.UNSUPPORTED_PROTOCOL_VERSION:
-        raise CheckFailed("unsupported_protocol_version to a version-1 request, although the profile's "
-                          "versions include 1")
+        raise CheckFailed(
+            "unsupported_protocol_version to a version-1 request, although the profile's versions include 1"
+        )
     if response.response is not Response.CONNECTED:
         raise CheckFailed(f"{response.response.wire_name} to a known client's version-1 request (expected connected)")
     return wire, response
@@ -311,8 +377,12 @@ async def expect_closed_v1(ctx: CaseContext, wire: Wire, why: str, *, message_id
         kind = frame_type(frame)
         if kind in (PUBLISH, BATCH_PUBLISH):
             continue
-        if message_id is not None and kind in (ACK, NACK, BATCH_RESULT) and message_id_of(frame) == message_id \
-                and not answers:
+        if (
+            message_id is not None
+            and kind in (ACK, NACK, BATCH_RESULT)
+            and message_id_of(frame) == message_id
+            and not answers
+        ):
             answers.append(frame)
             continue
         raise CheckFailed(f"{why}: sent {describe_v1(frame)} instead of closing")

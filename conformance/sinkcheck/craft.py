@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sinkproto import ConnectionResponse, Event, Limits
-from sinkproto import construct_codec
+from sinkproto import ConnectionResponse, Event, Limits, construct_codec
 from sinkproto.errors import DecodeError
 from sinkproto.messages import BatchPublish, BatchResult, BatchV1
 from sinkproto.records import RecordSchemas
@@ -29,7 +28,8 @@ __all__ = [
     "PUBLISH",
     "batch_frame",
     "decode_v1",
-    "describe_v1", "describe_value",
+    "describe_v1",
+    "describe_value",
     "frame_type",
     "kit_schemas",
     "message_id_of",
@@ -73,8 +73,11 @@ def describe_v1(frame: bytes) -> str:
     if isinstance(value, BatchPublish):
         return f"batch_publish(message_id={value.message_id}, {len(value.batch.events)} events)"
     if isinstance(value, BatchResult):
-        return f"batch_result(message_id={value.message_id}, " + ", ".join(
-            f"{e.index}: {e.machine_message.decode('utf-8', 'replace')}" for e in value.entries) + ")"
+        return (
+            f"batch_result(message_id={value.message_id}, "
+            + ", ".join(f"{e.index}: {e.machine_message.decode('utf-8', 'replace')}" for e in value.entries)
+            + ")"
+        )
     name = type(value).__name__.lower()
     fields = {k: getattr(value, k) for k in getattr(value, "__slots__", ()) if k != "event"}
     return f"{name}({', '.join(f'{k}={v}' for k, v in fields.items() if v is not None)})"
@@ -87,7 +90,9 @@ def describe_value(value: object) -> str:
 
 def batch_frame(message_id: int, events: list[Event] | tuple[Event, ...]) -> bytes:
     """A well-formed BATCH_PUBLISH (BPUB-1); the encoder picks the smallest batch encoding (CODEC-5)."""
-    return construct_codec.encode_frame(BatchPublish(message_id=message_id, batch=BatchV1(events=tuple(events))), version=1)
+    return construct_codec.encode_frame(
+        BatchPublish(message_id=message_id, batch=BatchV1(events=tuple(events))), version=1
+    )
 
 
 def readable_pair(response: ConnectionResponse) -> tuple[int, int]:
@@ -105,6 +110,15 @@ def oversized_batch(count: int) -> bytes:
 
     Built once per count; the encoder takes about half a second for 65,537 events.
     """
-    events = tuple(Event(event_type_id=1, schema_version=1, key=b"sink-check/oversized", offset=i + 1,
-                         timestamp=1_700_000_000, event_data=b"") for i in range(count))
+    events = tuple(
+        Event(
+            event_type_id=1,
+            schema_version=1,
+            key=b"sink-check/oversized",
+            offset=i + 1,
+            timestamp=1_700_000_000,
+            event_data=b"",
+        )
+        for i in range(count)
+    )
     return construct_codec.encode_frame(BatchPublish(message_id=0, batch=BatchV1(events=events)), version=1)[2:]

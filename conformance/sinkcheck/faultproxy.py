@@ -75,7 +75,9 @@ class ProxiedConnection:
 class FaultProxy:
     """Listen on loopback; forward each accepted connection to ``target`` under ``delivery``."""
 
-    def __init__(self, target_host: str, target_port: int, delivery: Delivery, *, listen_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, target_host: str, target_port: int, delivery: Delivery, *, listen_host: str = "127.0.0.1"
+    ) -> None:
         self.target = (target_host, target_port)
         self.delivery = delivery
         self.listen_host = listen_host
@@ -145,8 +147,9 @@ class FaultProxy:
         if self.delivery.rate:
             await asyncio.sleep(len(data) / self.delivery.rate)
 
-    async def _testee_to_runner(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                                record: ProxiedConnection) -> None:
+    async def _testee_to_runner(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: ProxiedConnection
+    ) -> None:
         try:
             while data := await reader.read(65536):
                 record.received += len(data)
@@ -159,8 +162,13 @@ class FaultProxy:
         except (ConnectionError, OSError):
             pass
 
-    async def _runner_to_testee(self, reader: asyncio.StreamReader, up: asyncio.StreamWriter,
-                                runner: asyncio.StreamWriter, record: ProxiedConnection) -> None:
+    async def _runner_to_testee(
+        self,
+        reader: asyncio.StreamReader,
+        up: asyncio.StreamWriter,
+        runner: asyncio.StreamWriter,
+        record: ProxiedConnection,
+    ) -> None:
         variant = self.delivery.variant
         writes = 0
         pending = b""  # `coalesce`: held back until the runner pauses
@@ -227,26 +235,30 @@ class FaultProxy:
             pass
 
 
-def bounded_pieces(data: bytes, cut: Callable[[bytes], list[bytes]], *, edge: int = CUT_EDGE,
-                   middle: int = MIDDLE_PIECE) -> list[bytes]:
+def bounded_pieces(
+    data: bytes, cut: Callable[[bytes], list[bytes]], *, edge: int = CUT_EDGE, middle: int = MIDDLE_PIECE
+) -> list[bytes]:
     """``data`` in pieces: ``cut`` applied to the first and last ``edge`` bytes, the middle in ``middle``-byte
     pieces. Joined, the pieces are ``data``; a write of at most 2 x ``edge`` bytes is cut whole."""
     if len(data) <= 2 * edge:
         return cut(data)
-    inner = data[edge:len(data) - edge]
-    return [*cut(data[:edge]), *(inner[i:i + middle] for i in range(0, len(inner), middle)),
-            *cut(data[len(data) - edge:])]
+    inner = data[edge : len(data) - edge]
+    return [
+        *cut(data[:edge]),
+        *(inner[i : i + middle] for i in range(0, len(inner), middle)),
+        *cut(data[len(data) - edge :]),
+    ]
 
 
 def _single_bytes(data: bytes) -> list[bytes]:
-    return [data[i:i + 1] for i in range(len(data))]
+    return [data[i : i + 1] for i in range(len(data))]
 
 
 def _random_pieces(data: bytes, rng: random.Random) -> list[bytes]:
     pieces, i = [], 0
     while i < len(data):
         n = rng.randint(1, max(1, min(len(data) - i, 64)))
-        pieces.append(data[i:i + n])
+        pieces.append(data[i : i + n])
         i += n
     return pieces
 

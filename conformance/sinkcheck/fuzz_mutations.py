@@ -48,10 +48,27 @@ Session = list[Write]
 #: Byte strings a mutation may splice in (a few of fuzz/sink.dict's tokens): headers of every frame type,
 #: instance ids and varint edge cases, so the fuzzer reaches them without guessing byte by byte.
 TOKENS: tuple[bytes, ...] = (
-    b"\x00", b"\x01", b"\x20\x00", b"\x3f\xff", b"\x4f\xff", b"\x50\x00", b"\x5f\xff", b"\x60\x00", b"\x70\x01",
-    b"\x80\x00", b"\xf0\x00", b"\xff\xff\xff\xff", b"\x7f", b"\x80\x01", b"\x80\x00",
-    b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00", b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
-    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", b"\xff\xff\xff", b"\xff\xff\x03", b"\x80\x80\x04",
+    b"\x00",
+    b"\x01",
+    b"\x20\x00",
+    b"\x3f\xff",
+    b"\x4f\xff",
+    b"\x50\x00",
+    b"\x5f\xff",
+    b"\x60\x00",
+    b"\x70\x01",
+    b"\x80\x00",
+    b"\xf0\x00",
+    b"\xff\xff\xff\xff",
+    b"\x7f",
+    b"\x80\x01",
+    b"\x80\x00",
+    b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00",
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02",
+    b"\xff\xff\xff",
+    b"\xff\xff\x03",
+    b"\x80\x80\x04",
 )
 
 
@@ -63,8 +80,9 @@ def unframe(data: bytes) -> bytes | None:
 
 
 def _event(key: bytes, offset: int, data: bytes) -> Event:
-    return Event(event_type_id=1, schema_version=1, key=key, offset=offset, timestamp=1_700_000_000 + offset,
-                 event_data=data)
+    return Event(
+        event_type_id=1, schema_version=1, key=key, offset=offset, timestamp=1_700_000_000 + offset, event_data=data
+    )
 
 
 def seed_sessions(*, seed: int, server_instance_id: int, client_instance_id: int, app_version: bytes) -> list[Session]:
@@ -78,18 +96,28 @@ def seed_sessions(*, seed: int, server_instance_id: int, client_instance_id: int
     def w(frame: object, delay: float = 0.0) -> Write:
         return Write(frame_bytes(encode_frame(frame)), delay)  # type: ignore[arg-type]
 
-    known = ConnectionRequest(app_version=app_version, client_instance_id=client_instance_id,
-                              server_instance_id=server_instance_id)
+    known = ConnectionRequest(
+        app_version=app_version, client_instance_id=client_instance_id, server_instance_id=server_instance_id
+    )
     first_form = ConnectionRequest(app_version=app_version, client_instance_id=client_instance_id)
     return [
         # handshake, two publishes, ping
-        [w(known), w(Publish(message_id=1, event=_event(key, 1, b"sink-check fuzz"))),
-         w(Publish(message_id=2, event=_event(key + b"/2", 2, b""))), w(Ping())],
+        [
+            w(known),
+            w(Publish(message_id=1, event=_event(key, 1, b"sink-check fuzz"))),
+            w(Publish(message_id=2, event=_event(key + b"/2", 2, b""))),
+            w(Ping()),
+        ],
         # the interrupted-first-handshake form (no server id), a larger event (two-byte varints), ping
         [w(first_form), w(Publish(message_id=7, event=_event(key, 300, bytes(range(256)) * 2))), w(Ping())],
         # handshake, ACKs of the events a server publishes on connect (after a pause, so they are in flight), ping
-        [w(known), w(Ack(message_id=1), 0.02), w(Ack(message_id=2)), w(Ping()),
-         w(Publish(message_id=4095, event=_event(key, 2**40, b"x")))],
+        [
+            w(known),
+            w(Ack(message_id=1), 0.02),
+            w(Ack(message_id=2)),
+            w(Ping()),
+            w(Publish(message_id=4095, event=_event(key, 2**40, b"x"))),
+        ],
         # handshake then keepalive only
         [w(known), w(Ping()), w(Ping())],
     ]
@@ -121,7 +149,7 @@ def _flip_bit(rng: random.Random, body: bytes) -> bytes:
     if not body:
         return b"\x00"
     i = rng.randrange(len(body))
-    return body[:i] + bytes([body[i] ^ (1 << rng.randrange(8))]) + body[i + 1:]
+    return body[:i] + bytes([body[i] ^ (1 << rng.randrange(8))]) + body[i + 1 :]
 
 
 def _set_type(rng: random.Random, body: bytes) -> bytes:
@@ -138,7 +166,7 @@ def _varint_overlong(rng: random.Random, body: bytes) -> bytes:
         return body
     i = rng.choice(ends)
     pad = rng.randint(1, 9)
-    return body[:i] + bytes([body[i] | 0x80]) + b"\x80" * (pad - 1) + b"\x00" + body[i + 1:]
+    return body[:i] + bytes([body[i] | 0x80]) + b"\x80" * (pad - 1) + b"\x00" + body[i + 1 :]
 
 
 def _varint_extend(rng: random.Random, body: bytes) -> bytes:
@@ -146,11 +174,11 @@ def _varint_extend(rng: random.Random, body: bytes) -> bytes:
     if len(body) < 2:
         return body + b"\xff" * 10
     i = rng.randrange(1, len(body))
-    return body[:i] + b"\xff" * rng.randint(1, 11) + body[i + 1:]
+    return body[:i] + b"\xff" * rng.randint(1, 11) + body[i + 1 :]
 
 
 def _truncate_body(rng: random.Random, body: bytes) -> bytes:
-    return body[:rng.randrange(len(body))] if body else body
+    return body[: rng.randrange(len(body))] if body else body
 
 
 def _insert_token(rng: random.Random, body: bytes) -> bytes:
@@ -162,7 +190,7 @@ def _random_byte(rng: random.Random, body: bytes) -> bytes:
     if not body:
         return bytes([rng.randrange(256)])
     i = rng.randrange(len(body))
-    return body[:i] + bytes([rng.randrange(256)]) + body[i + 1:]
+    return body[:i] + bytes([rng.randrange(256)]) + body[i + 1 :]
 
 
 def _prefix(rng: random.Random, session: Session, seeds: Sequence[Session]) -> Session:
@@ -180,19 +208,19 @@ def _truncate_stream(rng: random.Random, session: Session, seeds: Sequence[Sessi
     """The connection stops mid-frame: the prefix announces more than is sent, nothing follows."""
     i = _pick(rng, session)
     data = session[i].data
-    return session[:i] + [replace(session[i], data=data[:rng.randrange(len(data))])] if data else session[:i]
+    return session[:i] + [replace(session[i], data=data[: rng.randrange(len(data))])] if data else session[:i]
 
 
 def _duplicate(rng: random.Random, session: Session, seeds: Sequence[Session]) -> Session:
     i = _pick(rng, session)
-    return session[:i + 1] + [session[i]] + session[i + 1:]
+    return session[: i + 1] + [session[i]] + session[i + 1 :]
 
 
 def _delete(rng: random.Random, session: Session, seeds: Sequence[Session]) -> Session:
     if len(session) < 2:
         return session
     i = _pick(rng, session)
-    return session[:i] + session[i + 1:]
+    return session[:i] + session[i + 1 :]
 
 
 def _swap(rng: random.Random, session: Session, seeds: Sequence[Session]) -> Session:
@@ -216,11 +244,12 @@ def _coalesce(rng: random.Random, session: Session, seeds: Sequence[Session]) ->
     if len(session) < 2:
         return session
     i = rng.randrange(len(session) - 1)
-    return session[:i] + [Write(session[i].data + session[i + 1].data, session[i].delay)] + session[i + 2:]
+    return session[:i] + [Write(session[i].data + session[i + 1].data, session[i].delay)] + session[i + 2 :]
 
 
-def _on_body(edit: Callable[[random.Random, bytes], bytes]) -> Callable[[random.Random, Session, Sequence[Session]],
-                                                                     Session]:
+def _on_body(
+    edit: Callable[[random.Random, bytes], bytes],
+) -> Callable[[random.Random, Session, Sequence[Session]], Session]:
     def mutator(rng: random.Random, session: Session, seeds: Sequence[Session]) -> Session:
         return _body_edit(rng, session, edit)
 
@@ -260,8 +289,9 @@ def mutate(rng: random.Random, seeds: Sequence[Session]) -> tuple[Session, list[
     return [w for w in session if w.data] or [Write(b"\x00\x00")], names
 
 
-def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool], *, budget: Callable[[], bool] = lambda: True
-             ) -> list[T]:
+def ddmin(
+    items: Sequence[T], fails: Callable[[list[T]], bool], *, budget: Callable[[], bool] = lambda: True
+) -> list[T]:
     """Zeller's delta debugging: a 1-minimal sublist of ``items`` for which ``fails`` still holds.
 
     ``fails(items)`` is assumed true. ``budget()`` returning False stops early with the smallest
@@ -280,7 +310,7 @@ def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool], *, budget: Calla
     n = 2
     while len(current) >= 2 and budget():
         size = math.ceil(len(current) / n)
-        chunks = [current[i:i + size] for i in range(0, len(current), size)]
+        chunks = [current[i : i + size] for i in range(0, len(current), size)]
         for chunk in chunks:
             if budget() and check(chunk):
                 current, n = chunk, 2

@@ -57,8 +57,9 @@ class Listener:
         self.accepted = 0
 
     async def start(self) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._on_connection, self.host, self.port, ssl=self._context,
-                                                  ssl_handshake_timeout=10)
+        self._server = await asyncio.start_server(
+            self._on_connection, self.host, self.port, ssl=self._context, ssl_handshake_timeout=10
+        )
         self.host, self.port = self._server.sockets[0].getsockname()[:2]
         return self.host, self.port
 
@@ -109,7 +110,7 @@ class Captured:
 
     def add(self, text: str) -> None:
         self.total += len(text)
-        self.tail = (self.tail + text)[-self.KEEP:]
+        self.tail = (self.tail + text)[-self.KEEP :]
 
 
 class ExecClient:
@@ -136,8 +137,13 @@ class ExecClient:
         try:
             # A process group of its own, so that stop() ends a shell wrapper and its children together.
             self._process = process = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, env={**peer_environment(), "PYTHONUNBUFFERED": "1"})
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                env={**peer_environment(), "PYTHONUNBUFFERED": "1"},
+            )
         finally:
             if not isinstance(log, int):
                 log.close()
@@ -210,8 +216,13 @@ class _ExitSource:
             if status in self.exit_ok:
                 continue
             how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
-            crashes.append(Crash("client process", f"the client exited on its own ({how})"
-                                 + (f"; its stderr ended with:\n{tail.rstrip()}" if tail.strip() else "")))
+            crashes.append(
+                Crash(
+                    "client process",
+                    f"the client exited on its own ({how})"
+                    + (f"; its stderr ended with:\n{tail.rstrip()}" if tail.strip() else ""),
+                )
+            )
         return crashes
 
 
@@ -226,8 +237,10 @@ class ManualClient:
     async def start(self) -> None:
         if not self._told:
             self._told = True
-            self.say(f"sink-check: start the client under test now; it must connect to {self.host}:{self.port} "
-                     "(it may stay running between cases: it is expected to reconnect by itself)")
+            self.say(
+                f"sink-check: start the client under test now; it must connect to {self.host}:{self.port} "
+                "(it may stay running between cases: it is expected to reconnect by itself)"
+            )
 
     async def restart(self, why: str) -> None:
         self.say(f"sink-check: restart the client under test now ({why})")

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-
 from sinkproto import (
     Ack,
     ConnectionRequest,
@@ -56,8 +55,20 @@ from sinkproto import (
 from . import __version__
 from .profile import Identity, Profile, ProfileOptions
 
-__all__ = ["LoadCommand", "LoadSettings", "LoadResult", "StoreCheck", "load_server", "run_load", "check_store",
-           "load_checks", "mint_identities", "identities_from_dir", "raise_fd_limit", "percentile"]
+__all__ = [
+    "LoadCommand",
+    "LoadSettings",
+    "LoadResult",
+    "StoreCheck",
+    "load_server",
+    "run_load",
+    "check_store",
+    "load_checks",
+    "mint_identities",
+    "identities_from_dir",
+    "raise_fd_limit",
+    "percentile",
+]
 
 REPORT_SCHEMA_VERSION = 2
 #: What a load run observes, and the requirement each observation can show broken. A run marks a
@@ -127,8 +138,12 @@ class LoadResult:
     def verdict(self) -> str:
         """``fail``: an error, or the store lacks an ACKed event; ``incomplete``: nothing failed, but answers
         were still outstanding when the drain ended; ``pass``: everything answered, nothing failed."""
-        if (self.connected < self.clients or self.errors or self.published == 0
-                or (self.store is not None and self.store.acked_not_stored)):
+        if (
+            self.connected < self.clients
+            or self.errors
+            or self.published == 0
+            or (self.store is not None and self.store.acked_not_stored)
+        ):
             return "fail"
         return "incomplete" if self.unanswered else "pass"
 
@@ -181,15 +196,19 @@ def identities_from_dir(directory: Path) -> list[Identity]:
     return out
 
 
-def mint_identities(ca_cert: Path, ca_key: Path, count: int, directory: Path, *, prefix: str = "sink-load") -> list[Identity]:
+def mint_identities(
+    ca_cert: Path, ca_key: Path, count: int, directory: Path, *, prefix: str = "sink-load"
+) -> list[Identity]:
     """``count`` client certificates signed by the given CA (reused when already in ``directory``)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-
     from sinkproto.certs import Authority, issue_client
 
-    authority = Authority(key=serialization.load_pem_private_key(ca_key.read_bytes(), password=None),  # type: ignore[arg-type]
-                          certificate=x509.load_pem_x509_certificate(ca_cert.read_bytes()), cert_path=ca_cert)
+    authority = Authority(
+        key=serialization.load_pem_private_key(ca_key.read_bytes(), password=None),  # type: ignore[arg-type]
+        certificate=x509.load_pem_x509_certificate(ca_cert.read_bytes()),
+        cert_path=ca_cert,
+    )
     directory.mkdir(parents=True, exist_ok=True)
     out = []
     for i in range(count):
@@ -235,13 +254,19 @@ class LoadClient:
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port, ssl=self.context(), server_hostname=self.profile.server_hostname),
-                timeout)
+                timeout,
+            )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             self.result.error("connect", f"client {self.index}: {exc!r}")
             return
         self.reader, self.writer = reader, writer
-        writer.write(frame_bytes(encode_frame(ConnectionRequest(
-            app_version=self.profile.app_version, client_instance_id=self.client_instance_id))))
+        writer.write(
+            frame_bytes(
+                encode_frame(
+                    ConnectionRequest(app_version=self.profile.app_version, client_instance_id=self.client_instance_id)
+                )
+            )
+        )
         deframer = Deframer(Limits())
         try:
             frames: list[bytes] = []
@@ -255,8 +280,10 @@ class LoadClient:
         except (OSError, TimeoutError, ssl.SSLError, DecodeError) as exc:
             self.result.error("handshake", f"client {self.index}: {exc!r}")
             return
-        if not isinstance(response, ConnectionResponse) or response.response not in (Response.CONNECTED,
-                                                                                      Response.HELLO_NEW_CLIENT):
+        if not isinstance(response, ConnectionResponse) or response.response not in (
+            Response.CONNECTED,
+            Response.HELLO_NEW_CLIENT,
+        ):
             # a first request without server_instance_id (or an interrupted one): HS-9 says hello_new_client
             self.result.error("refused", f"client {self.index}: {response!r} instead of connected/hello_new_client")
             return
@@ -295,8 +322,11 @@ class LoadClient:
         if isinstance(value, (Ack, Nack)):
             flight = self.in_flight.pop(value.message_id, None)
             if flight is None:
-                self.result.error("unknown_id", f"client {self.index}: {type(value).__name__} of message id "
-                                                f"{value.message_id}, which is not in flight")
+                self.result.error(
+                    "unknown_id",
+                    f"client {self.index}: {type(value).__name__} of message id "
+                    f"{value.message_id}, which is not in flight",
+                )
                 return
             sent, offset = flight
             if now > self.result.late_after:
@@ -329,8 +359,14 @@ class LoadClient:
             self.next_id = (self.next_id + 1) & 0xFFF
         message_id, self.next_id = self.next_id, (self.next_id + 1) & 0xFFF
         self.offset += 1
-        event = Event(event_type_id=1, schema_version=1, key=self.key, offset=self.offset,
-                      timestamp=int(time.time()), event_data=data)
+        event = Event(
+            event_type_id=1,
+            schema_version=1,
+            key=self.key,
+            offset=self.offset,
+            timestamp=int(time.time()),
+            event_data=data,
+        )
         self.in_flight[message_id] = (time.perf_counter(), self.offset)
         self._write(encode_frame(Publish(message_id=message_id, event=event)))
         self.result.published += 1
@@ -354,13 +390,22 @@ class LoadClient:
             await asyncio.gather(self._reader_task, return_exceptions=True)
 
 
-async def run_load(host: str, port: int, identities: list[Identity], profile: Profile, settings: LoadSettings,
-                   *, progress: Any = None, store: Path | None = None) -> LoadResult:
+async def run_load(
+    host: str,
+    port: int,
+    identities: list[Identity],
+    profile: Profile,
+    settings: LoadSettings,
+    *,
+    progress: Any = None,
+    store: Path | None = None,
+) -> LoadResult:
     """``store``: the reference server's database, read after the run (:func:`check_store`)."""
     result = LoadResult(clients=settings.clients)
     run_tag = f"{int(time.time()) % 100000:05d}-{random.Random().randrange(1 << 16):04x}"
-    clients = [LoadClient(i, identities[i], run_tag=run_tag, result=result, profile=profile)
-               for i in range(settings.clients)]
+    clients = [
+        LoadClient(i, identities[i], run_tag=run_tag, result=result, profile=profile) for i in range(settings.clients)
+    ]
     gate = asyncio.Semaphore(settings.connect_concurrency)
 
     async def connect(client: LoadClient) -> None:
@@ -418,8 +463,9 @@ def check_store(path: Path, clients: list[LoadClient]) -> StoreCheck:
     check = StoreCheck(path=str(path))
     with EventStore.open(path, new_instance_id=no_new_store) as store:
         keys = {c.key for c in clients}
-        stored = {(event.key, event.offset) for _, event in store.received() if event.key in keys
-                  and event.event_type_id == 1}
+        stored = {
+            (event.key, event.offset) for _, event in store.received() if event.key in keys and event.event_type_id == 1
+        }
     for client in clients:
         unanswered = {offset for _, offset in client.in_flight.values()}
         check.published += client.offset
@@ -488,10 +534,16 @@ def load_report(result: LoadResult, settings: LoadSettings, *, target: str, star
         "started": started.isoformat(),
         "settings": settings.__dict__,
         "verdict": result.verdict,
-        "clients": {"requested": result.clients, "connected": result.connected,
-                    "connect_seconds": round(result.connect_seconds, 3),
-                    "handshake_ms": {"p50": ms(percentile(hs, 0.5)), "p99": ms(percentile(hs, 0.99)),
-                                     "max": ms(max(hs) if hs else float("nan"))}},
+        "clients": {
+            "requested": result.clients,
+            "connected": result.connected,
+            "connect_seconds": round(result.connect_seconds, 3),
+            "handshake_ms": {
+                "p50": ms(percentile(hs, 0.5)),
+                "p99": ms(percentile(hs, 0.99)),
+                "max": ms(max(hs) if hs else float("nan")),
+            },
+        },
         "published": result.published,
         "acked": result.acked,
         "nacked": result.nacked,
@@ -504,10 +556,15 @@ def load_report(result: LoadResult, settings: LoadSettings, *, target: str, star
         "publish_seconds": round(result.publish_seconds, 3),
         "offered_rate": settings.rate,
         # ACKs per second from the first PUBLISH to the last answer: late answers count, and so does their wait
-        "throughput": round(result.acked / answering, 1) if (answering := max(
-            result.publish_seconds, result.last_answer - result.publish_started)) > 0 else 0.0,
-        "ack_latency_ms": {"p50": ms(percentile(lat, 0.5)), "p90": ms(percentile(lat, 0.9)),
-                           "p99": ms(percentile(lat, 0.99)), "max": ms(max(lat) if lat else float("nan"))},
+        "throughput": round(result.acked / answering, 1)
+        if (answering := max(result.publish_seconds, result.last_answer - result.publish_started)) > 0
+        else 0.0,
+        "ack_latency_ms": {
+            "p50": ms(percentile(lat, 0.5)),
+            "p90": ms(percentile(lat, 0.9)),
+            "p99": ms(percentile(lat, 0.99)),
+            "max": ms(max(lat) if lat else float("nan")),
+        },
         "errors": dict(result.errors),
         "error_examples": result.error_examples,
         "closed_by_server": result.closed_by_server,
@@ -530,8 +587,10 @@ def load_checks(result: LoadResult) -> tuple[list[tuple[str, str, tuple[str, ...
             rows.append(("load.answers", "fail", CHECKS["load.answers"]))
         elif result.unanswered:
             rows.append(("load.answers", "pass", ("ACK-1",)))
-            not_checked["MSGID-8"] = (f"{result.unanswered} PUBLISH unanswered after the drain "
-                                      f"({result.drain_seconds:.1f} s): slow or silent, the run cannot tell")
+            not_checked["MSGID-8"] = (
+                f"{result.unanswered} PUBLISH unanswered after the drain "
+                f"({result.drain_seconds:.1f} s): slow or silent, the run cannot tell"
+            )
         else:
             rows.append(("load.answers", "pass", CHECKS["load.answers"]))
     if result.store is not None:
@@ -544,37 +603,59 @@ def load_checks(result: LoadResult) -> tuple[list[tuple[str, str, tuple[str, ...
 def print_report(console: Console, report: dict[str, Any]) -> None:
     c, lat = report["clients"], report["ack_latency_ms"]
     drain = report["settings"]["drain"]
-    console.print(f"clients     {c['connected']}/{c['requested']} connected in {c['connect_seconds']} s "
-                  f"(handshake p50 {c['handshake_ms']['p50']} ms, p99 {c['handshake_ms']['p99']} ms)", highlight=False)
-    console.print(f"published   {report['published']} in {report['publish_seconds']} s "
-                  f"(offered {report['offered_rate']:g}/s)", highlight=False)
+    console.print(
+        f"clients     {c['connected']}/{c['requested']} connected in {c['connect_seconds']} s "
+        f"(handshake p50 {c['handshake_ms']['p50']} ms, p99 {c['handshake_ms']['p99']} ms)",
+        highlight=False,
+    )
+    console.print(
+        f"published   {report['published']} in {report['publish_seconds']} s (offered {report['offered_rate']:g}/s)",
+        highlight=False,
+    )
     late = f" ({report['late']} late: more than {drain:g} s after publishing stopped)" if report["late"] else ""
-    console.print(f"answered    {report['acked']} ACK, {report['nacked']} NACK{late}; throughput "
-                  f"{report['throughput']} ACK/s", highlight=False)
-    console.print(f"ACK latency p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms, max {lat['max']} ms",
-                  highlight=False)
+    console.print(
+        f"answered    {report['acked']} ACK, {report['nacked']} NACK{late}; throughput {report['throughput']} ACK/s",
+        highlight=False,
+    )
+    console.print(
+        f"ACK latency p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms, max {lat['max']} ms",
+        highlight=False,
+    )
     unanswered = report["unanswered"]
-    console.print(f"unanswered  {'nothing' if not unanswered else f'{unanswered} PUBLISH unanswered after the drain'} "
-                  f"(drain {report['drain_seconds']} s: it ends after {drain:g} s without a new answer, "
-                  f"{report['settings']['drain_max']:g} s at most)", highlight=False)
+    console.print(
+        f"unanswered  {'nothing' if not unanswered else f'{unanswered} PUBLISH unanswered after the drain'} "
+        f"(drain {report['drain_seconds']} s: it ends after {drain:g} s without a new answer, "
+        f"{report['settings']['drain_max']:g} s at most)",
+        highlight=False,
+    )
     store = report["store"]
     if store is not None:
-        console.print(f"store       {store['stored']} of {store['published']} published events in the server's store "
-                      f"({store['path']})", highlight=False)
+        console.print(
+            f"store       {store['stored']} of {store['published']} published events in the server's store "
+            f"({store['path']})",
+            highlight=False,
+        )
         if unanswered:
-            console.print(f"            of the unanswered: {store['unanswered_stored']} stored (the ACK was late), "
-                          f"{store['unanswered_not_stored']} not stored (never ACKed: the sender keeps them)",
-                          highlight=False)
+            console.print(
+                f"            of the unanswered: {store['unanswered_stored']} stored (the ACK was late), "
+                f"{store['unanswered_not_stored']} not stored (never ACKed: the sender keeps them)",
+                highlight=False,
+            )
         if store["acked_not_stored"]:
-            console.print(f"[red]lost[/]        {store['acked_not_stored']} ACKed events are not in the store "
-                          f"(e.g. {store['examples'][0]})", highlight=False)
+            console.print(
+                f"[red]lost[/]        {store['acked_not_stored']} ACKed events are not in the store "
+                f"(e.g. {store['examples'][0]})",
+                highlight=False,
+            )
     for kind, count in report["errors"].items():
         console.print(f"[red]error[/]       {kind}: {count} (e.g. {report['error_examples'][kind]})", highlight=False)
     style = {"pass": "green", "incomplete": "yellow"}.get(report["verdict"], "bold red")
     note = ""
     if report["verdict"] == "incomplete":
-        note = (": no requirement failed, but answers were still outstanding when the drain ended "
-                "(raise --drain-max, or lower --rate)")
+        note = (
+            ": no requirement failed, but answers were still outstanding when the drain ended "
+            "(raise --drain-max, or lower --rate)"
+        )
     console.print(f"[{style}]{report['verdict'].upper()}[/]{note}", highlight=False)
 
 
@@ -588,16 +669,19 @@ def load_server(command: LoadCommand) -> int:
             raise ValueError("no CA for the server certificate: --ca or the profile's ca")
         if command.mint_ca_key:
             folder = command.identities or Path(tempfile.mkdtemp(prefix="sink-load-"))
-            identities = mint_identities(command.mint_ca_cert or profile.ca, command.mint_ca_key, settings.clients,
-                                         folder)
+            identities = mint_identities(
+                command.mint_ca_cert or profile.ca, command.mint_ca_key, settings.clients, folder
+            )
         elif command.identities:
             identities = identities_from_dir(command.identities)
         else:
             identities = [i for i in (profile.identity("main"),) if i is not None]
         if len(identities) < settings.clients:
-            raise ValueError(f"{settings.clients} clients need {settings.clients} certificate identities, found "
-                             f"{len(identities)}: a server keeps one connection per identity (DELIV-10); use "
-                             "--identities DIR or --mint-ca-key KEY")
+            raise ValueError(
+                f"{settings.clients} clients need {settings.clients} certificate identities, found "
+                f"{len(identities)}: a server keeps one connection per identity (DELIV-10); use "
+                "--identities DIR or --mint-ca-key KEY"
+            )
     except (OSError, ValueError) as exc:
         console.print(f"[bold magenta]sink-check load: {exc}[/]", highlight=False)
         return 2
@@ -610,11 +694,23 @@ def load_server(command: LoadCommand) -> int:
         console.print(f"[bold magenta]sink-check load: --reference-store {store}: no such database[/]", highlight=False)
         return 2
     host, port = command.target
-    console.print(f"sink-check load: {settings.clients} clients, {settings.rate:g} PUBLISH/s for "
-                  f"{settings.duration:g} s against {host}:{port}", highlight=False)
-    started = dt.datetime.now(dt.timezone.utc)
-    result = asyncio.run(run_load(host, port, identities[:settings.clients], profile, settings,
-                                  progress=lambda text: console.print(text, highlight=False), store=store))
+    console.print(
+        f"sink-check load: {settings.clients} clients, {settings.rate:g} PUBLISH/s for "
+        f"{settings.duration:g} s against {host}:{port}",
+        highlight=False,
+    )
+    started = dt.datetime.now(dt.UTC)
+    result = asyncio.run(
+        run_load(
+            host,
+            port,
+            identities[: settings.clients],
+            profile,
+            settings,
+            progress=lambda text: console.print(text, highlight=False),
+            store=store,
+        )
+    )
     report = load_report(result, settings, target=f"{host}:{port}", started=started)
     print_report(console, report)
     from .coverage import report_coverage

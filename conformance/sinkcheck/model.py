@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import ast
 import enum
-import re
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Level", "Outcome", "Case", "CaseResult", "WireRecord", "CheckFailed", "Unsupported", "catalogue_hash",
-           "show_bytes", "readable", "NOT_CHECKED", "INSIDE_ONLY", "requirement_outcomes"]
+__all__ = [
+    "Level",
+    "Outcome",
+    "Case",
+    "CaseResult",
+    "WireRecord",
+    "CheckFailed",
+    "Unsupported",
+    "catalogue_hash",
+    "show_bytes",
+    "readable",
+    "NOT_CHECKED",
+    "INSIDE_ONLY",
+    "requirement_outcomes",
+]
 
 BYTES_SHOWN = 64  # bytes of a value shown in an observation; the wire log keeps them all
 
@@ -41,7 +54,6 @@ def readable(observed: str) -> str:
         return show_bytes(value) if isinstance(value, bytes) else match[0]
 
     return _BYTES_LITERAL.sub(replace, observed)
-
 
 
 class Level(enum.Enum):
@@ -74,8 +86,9 @@ class CheckFailed(Exception):
     the broken rule when it differs from the case's (a SHOULD inside a case that also checks MUSTs).
     """
 
-    def __init__(self, observed: str, *, requirements: tuple[str, ...] | list[str] | None = None,
-                 level: "Level | None" = None) -> None:
+    def __init__(
+        self, observed: str, *, requirements: tuple[str, ...] | list[str] | None = None, level: Level | None = None
+    ) -> None:
         super().__init__(observed)
         self.observed = observed
         self.requirements = tuple(requirements) if requirements is not None else None
@@ -149,7 +162,7 @@ class CaseResult:
     crashes: list[dict[str, str]] = field(default_factory=list)  # {"source", "excerpt"}: observed crashes
 
     def requirement_outcomes(self) -> dict[str, str]:
-        return dict(self.requirements) or {rid: self.outcome.value for rid in self.case.requirements}
+        return dict(self.requirements) or dict.fromkeys(self.case.requirements, self.outcome.value)
 
     def __post_init__(self) -> None:
         # Every report (console, JSON, JUnit, HTML) shows bytes as hex and text, whatever a case wrote.
@@ -168,9 +181,15 @@ class CaseResult:
         }
 
 
-def requirement_outcomes(case: Case, outcome: Outcome, *, met: set[str] | frozenset[str] = frozenset(),
-                         failed: tuple[str, ...] | None = None, crash_observed: bool = False,
-                         crash_watched: bool = False) -> dict[str, str]:
+def requirement_outcomes(
+    case: Case,
+    outcome: Outcome,
+    *,
+    met: set[str] | frozenset[str] = frozenset(),
+    failed: tuple[str, ...] | None = None,
+    crash_observed: bool = False,
+    crash_watched: bool = False,
+) -> dict[str, str]:
     """What one case showed about each requirement it cites.
 
     A passing case met every requirement it cites. In a case that did not pass, a failed check marks
@@ -181,7 +200,7 @@ def requirement_outcomes(case: Case, outcome: Outcome, *, met: set[str] | frozen
     An observed crash fails ERR-5, cited or not.
     """
     if outcome in (Outcome.UNSUPPORTED, Outcome.ERROR):
-        results = {rid: outcome.value for rid in case.requirements}
+        results = dict.fromkeys(case.requirements, outcome.value)
     else:
         blamed = set(failed) if failed is not None else None
         results = {}

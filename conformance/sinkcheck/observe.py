@@ -20,8 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["ObserveSettings", "Crash", "CrashSource", "LogSource", "TextSource", "Observer", "CrashWatch",
-           "find_crashes", "case_observer", "describe_crashes"]
+__all__ = [
+    "ObserveSettings",
+    "Crash",
+    "CrashSource",
+    "LogSource",
+    "TextSource",
+    "Observer",
+    "CrashWatch",
+    "find_crashes",
+    "case_observer",
+    "describe_crashes",
+]
 
 EXCERPT_LINES = 8  # lines of a crash report shown, from the line that matched
 EXCERPT_CHARS = 1500
@@ -39,7 +49,7 @@ class ObserveSettings:
     exit_ok: tuple[int, ...] = (0,)  # client mode --exec: exit statuses of the client that are no crash
 
     @classmethod
-    def from_toml(cls, raw: dict[str, Any], base: Path) -> "ObserveSettings":
+    def from_toml(cls, raw: dict[str, Any], base: Path) -> ObserveSettings:
         if not isinstance(raw, dict):
             raise ValueError("[observe] is a table: log, crash_pattern, settle, exit_ok")
         unknown = set(raw) - {"log", "crash_pattern", "settle", "exit_ok"}
@@ -59,8 +69,12 @@ class ObserveSettings:
         exit_ok = raw.get("exit_ok", [0])
         if not isinstance(exit_ok, list) or not all(isinstance(v, int) for v in exit_ok):
             raise ValueError("[observe] exit_ok is a list of exit statuses")
-        return cls(log=(base / raw["log"]).resolve() if raw.get("log") is not None else None,
-                   crash_pattern=pattern, settle=settle, exit_ok=tuple(exit_ok))
+        return cls(
+            log=(base / raw["log"]).resolve() if raw.get("log") is not None else None,
+            crash_pattern=pattern,
+            settle=settle,
+            exit_ok=tuple(exit_ok),
+        )
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,11 @@ def peer_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
 def kit_scripts() -> Path | None:
     """The folder holding the running kit's ``sink`` script: the runner's own, the interpreter's scripts, or None."""
     name = "sink.exe" if os.name == "nt" else "sink"
-    for folder in (Path(sys.argv[0]).resolve().parent if sys.argv and sys.argv[0] else None,
-                   Path(sysconfig.get_path("scripts")), Path(sys.executable).parent):
+    for folder in (
+        Path(sys.argv[0]).resolve().parent if sys.argv and sys.argv[0] else None,
+        Path(sysconfig.get_path("scripts")),
+        Path(sys.executable).parent,
+    ):
         if folder is not None and (folder / name).is_file():
             return folder
     return None
@@ -56,9 +59,11 @@ def profile_template(name: str = "reference") -> str:
         known = sorted(p.stem for p in (kit_file("conformance/profiles") or Path()).glob("*.toml"))
         raise ValueError(f"the kit has no profile {name!r} (it has: {', '.join(known)})")
     lines = path.read_text(encoding="utf-8").splitlines()
-    body = lines[next(i for i, line in enumerate(lines) if not line.startswith("#")):]
-    header = [f"# sink-check profile {name!r}, written by `sink-check profile {name}` from the kit's",
-              f"# conformance/profiles/{name}.toml. Every key is described in docs/conformance/profile.md.",
-              "# Paths are relative to this file: keep it in the folder where `sink certs` made certs/ and",
-              "# certs-other/, and change what differs for your implementation."]
+    body = lines[next(i for i, line in enumerate(lines) if not line.startswith("#")) :]
+    header = [
+        f"# sink-check profile {name!r}, written by `sink-check profile {name}` from the kit's",
+        f"# conformance/profiles/{name}.toml. Every key is described in docs/conformance/profile.md.",
+        "# Paths are relative to this file: keep it in the folder where `sink certs` made certs/ and",
+        "# certs-other/, and change what differs for your implementation.",
+    ]
     return "\n".join(header + [line.replace('"../../', '"') for line in body]) + "\n"

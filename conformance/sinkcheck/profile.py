@@ -158,12 +158,20 @@ def load_profile(path: Path | None, **overrides: Any) -> Profile:
         identities = dict(profile.identities)
         if overrides.get("cert") and overrides.get("key"):
             # server mode: the runner's main client identity; client mode: the runner's server identity
-            identities[overrides.get("identity", "main")] = Identity(cert=Path(overrides["cert"]).resolve(), key=Path(overrides["key"]).resolve())
+            identities[overrides.get("identity", "main")] = Identity(
+                cert=Path(overrides["cert"]).resolve(), key=Path(overrides["key"]).resolve()
+            )
         client = profile.client
         if overrides.get("exec"):
             client = ClientSettings(**{**client.__dict__, "exec": overrides["exec"]})
-        profile = Profile(**{**profile.__dict__, "identities": identities, "client": client,
-                             "ca": Path(overrides["ca"]).resolve() if overrides.get("ca") else profile.ca})
+        profile = Profile(
+            **{
+                **profile.__dict__,
+                "identities": identities,
+                "client": client,
+                "ca": Path(overrides["ca"]).resolve() if overrides.get("ca") else profile.ca,
+            }
+        )
     return profile
 
 

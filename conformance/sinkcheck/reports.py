@@ -14,8 +14,16 @@ from .model import Case, CaseResult, Outcome, catalogue_hash
 from .profile import Profile
 from .runner import RunSummary
 
-__all__ = ["REPORT_SCHEMA_VERSION", "DOCS_BASE", "docs_spec_base", "requirement_url", "requirement_texts",
-           "report_document", "write_json", "write_junit"]
+__all__ = [
+    "REPORT_SCHEMA_VERSION",
+    "DOCS_BASE",
+    "docs_spec_base",
+    "requirement_url",
+    "requirement_texts",
+    "report_document",
+    "write_json",
+    "write_junit",
+]
 
 REPORT_SCHEMA_VERSION = 1
 #: The docs site as `python3 kit.py docs` serves it: a value for --docs-url, never a default (a mailed
@@ -65,8 +73,12 @@ def requirement_texts(requirements: set[str] | list[str]) -> dict[str, dict[str,
     for path, version in ((SPEC_REGISTRY, 0), (SPEC_REGISTRY_V1, 1)):
         if path is not None and path.exists():
             for r in tomllib.loads(path.read_text())["requirement"]:
-                known[r["id"]] = {"level": r["level"], "target": r["target"], "summary": r["summary"],
-                                  "spec_version": version}
+                known[r["id"]] = {
+                    "level": r["level"],
+                    "target": r["target"],
+                    "summary": r["summary"],
+                    "spec_version": version,
+                }
     return {rid: known[rid] for rid in sorted(requirements) if rid in known}
 
 
@@ -79,9 +91,18 @@ def spec_version(profile: Profile, mode: str) -> int:
     return 0
 
 
-def report_document(results: list[CaseResult], *, cases: list[Case], profile: Profile, target: str, mode: str,
-                    summary: RunSummary, started: dt.datetime, duration: float,
-                    docs_url: str | None = None) -> dict[str, Any]:
+def report_document(
+    results: list[CaseResult],
+    *,
+    cases: list[Case],
+    profile: Profile,
+    target: str,
+    mode: str,
+    summary: RunSummary,
+    started: dt.datetime,
+    duration: float,
+    docs_url: str | None = None,
+) -> dict[str, Any]:
     """The JSON report. Requirement IDs link to the docs site only with ``docs_url`` (its root URL)."""
     sections = requirement_sections()
     cited = {rid for r in results for rid in (*r.case.requirements, *r.requirement_outcomes())}
@@ -92,21 +113,29 @@ def report_document(results: list[CaseResult], *, cases: list[Case], profile: Pr
         "spec_version": spec_version(profile, mode),
         "mode": mode,
         "target": target,
-        "profile": {"name": profile.name, "path": str(profile.source) if profile.source else None,
-                    "features": sorted(profile.features),
-                    # the peer's K: in client mode, the client's own (profile [client] keepalive)
-                    "keepalive": profile.client_keepalive if mode == "client" else profile.keepalive},
+        "profile": {
+            "name": profile.name,
+            "path": str(profile.source) if profile.source else None,
+            "features": sorted(profile.features),
+            # the peer's K: in client mode, the client's own (profile [client] keepalive)
+            "keepalive": profile.client_keepalive if mode == "client" else profile.keepalive,
+        },
         "catalogue_hash": catalogue_hash(cases),
         "started": started.isoformat(),
         "duration": round(duration, 3),
         "host": platform.node(),
-        "summary": {**summary.counts, "exit_code": summary.exit_code,
-                    "unexpected_failures": summary.unexpected_failures,
-                    "unexpected_passes": summary.unexpected_passes,
-                    "unknown_expected_failures": summary.unknown_expected, "errors": summary.errors},
+        "summary": {
+            **summary.counts,
+            "exit_code": summary.exit_code,
+            "unexpected_failures": summary.unexpected_failures,
+            "unexpected_passes": summary.unexpected_passes,
+            "unknown_expected_failures": summary.unknown_expected,
+            "errors": summary.errors,
+        },
         "docs_url": docs_url,
-        "requirement_links": {} if docs_url is None else {
-            rid: requirement_url(rid, sections, docs_spec_base(docs_url)) for rid in sorted(cited)},
+        "requirement_links": {}
+        if docs_url is None
+        else {rid: requirement_url(rid, sections, docs_spec_base(docs_url)) for rid in sorted(cited)},
         "requirement_texts": requirement_texts(cited),
         "cases": [r.to_json() for r in results],
     }
@@ -118,18 +147,30 @@ def write_json(document: dict[str, Any], path: Path) -> None:
 
 def write_junit(results: list[CaseResult], path: Path, *, name: str) -> None:
     """One testcase per case; fail/non_strict/error as <failure>/<error>, unsupported as <skipped>."""
-    suite = ET.Element("testsuite", name=name, tests=str(len(results)),
-                       failures=str(sum(r.outcome is Outcome.FAIL and not r.expected_failure for r in results)),
-                       errors=str(sum(r.outcome is Outcome.ERROR for r in results)),
-                       skipped=str(sum(r.outcome is Outcome.UNSUPPORTED for r in results)),
-                       time=f"{sum(r.duration for r in results):.3f}")
+    suite = ET.Element(
+        "testsuite",
+        name=name,
+        tests=str(len(results)),
+        failures=str(sum(r.outcome is Outcome.FAIL and not r.expected_failure for r in results)),
+        errors=str(sum(r.outcome is Outcome.ERROR for r in results)),
+        skipped=str(sum(r.outcome is Outcome.UNSUPPORTED for r in results)),
+        time=f"{sum(r.duration for r in results):.3f}",
+    )
     for r in results:
-        tc = ET.SubElement(suite, "testcase", classname=f"sink-check.{r.case.mode}.{r.case.area}", name=r.case.id,
-                           time=f"{r.duration:.3f}")
+        tc = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"sink-check.{r.case.mode}.{r.case.area}",
+            name=r.case.id,
+            time=f"{r.duration:.3f}",
+        )
         ET.SubElement(tc, "properties").extend(
             [ET.Element("property", name="requirement", value=rid) for rid in r.case.requirements]
-            + [ET.Element("property", name="level", value=r.case.level.value),
-               ET.Element("property", name="outcome", value=r.outcome.value)])
+            + [
+                ET.Element("property", name="level", value=r.case.level.value),
+                ET.Element("property", name="outcome", value=r.outcome.value),
+            ]
+        )
         message = f"{r.observed} | acceptable: {'; '.join(r.case.reactions)}"
         if r.outcome is Outcome.FAIL and not r.expected_failure:
             ET.SubElement(tc, "failure", message=message, type="MUST").text = _wire_text(r)

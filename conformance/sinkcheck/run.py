@@ -45,26 +45,44 @@ class RunSettings:
 
     def renamed(self, tag: str) -> RunSettings:
         """The same settings, each report next to this one's: report.json -> report.TAG.json."""
+
         def moved(path: Path | None) -> Path | None:
             return None if path is None else path.with_name(f"{path.stem}.{tag}{path.suffix}")
 
         return replace(self, json=moved(self.json), junit=moved(self.junit), html=moved(self.html))
 
 
-def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile, settings: RunSettings,
-                   console: Console, mode: str, label: str | Callable[[], str], execute: Execute | None = None,
-                   documents: list[tuple[dict[str, Any], RunSettings]] | None = None) -> int:
+def run_and_report(
+    cases: list[Case],
+    *,
+    host: str,
+    port: int,
+    profile: Profile,
+    settings: RunSettings,
+    console: Console,
+    mode: str,
+    label: str | Callable[[], str],
+    execute: Execute | None = None,
+    documents: list[tuple[dict[str, Any], RunSettings]] | None = None,
+) -> int:
     """Run ``cases`` (server mode against host:port, or through ``execute``), print and write the reports.
 
     ``documents``, when given, receives the report document and the settings that say where it was written.
     """
     expected = load_expected_failures(settings.expected_failures)
-    started_at = dt.datetime.now(dt.timezone.utc)
+    started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
     with LiveView(console, len(cases), verbose=settings.verbose) as view:
         if execute is None:
-            run = run_cases(cases, host=host, port=port, profile=profile, scale=settings.scale,
-                            expected_failures=expected, on_result=view.result)
+            run = run_cases(
+                cases,
+                host=host,
+                port=port,
+                profile=profile,
+                scale=settings.scale,
+                expected_failures=expected,
+                on_result=view.result,
+            )
         else:
             run = execute(expected, view.result)
         results: list[CaseResult] = asyncio.run(run)
@@ -72,14 +90,25 @@ def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile,
     hash_ = catalogue_hash(cases)
     print_summary(console, summary, hash_=hash_, profile=profile.name)
     label = label() if callable(label) else label  # client mode knows its port only once it listens
-    document = report_document(results, cases=cases, profile=profile, target=label, mode=mode, summary=summary,
-                               started=started_at, duration=time.monotonic() - started,
-                               docs_url=settings.docs_url)
+    document = report_document(
+        results,
+        cases=cases,
+        profile=profile,
+        target=label,
+        mode=mode,
+        summary=summary,
+        started=started_at,
+        duration=time.monotonic() - started,
+        docs_url=settings.docs_url,
+    )
     from .coverage import report_coverage
 
     document["requirements"] = report_coverage(
-        console, [(r.case.id, r.outcome.value, r.requirement_outcomes()) for r in results], mode=mode,
-        catalogue=[c.requirements for c in catalogue() if c.mode == mode])
+        console,
+        [(r.case.id, r.outcome.value, r.requirement_outcomes()) for r in results],
+        mode=mode,
+        catalogue=[c.requirements for c in catalogue() if c.mode == mode],
+    )
     if settings.json:
         write_json(document, settings.json)
     if settings.junit:
@@ -93,9 +122,17 @@ def run_and_report(cases: list[Case], *, host: str, port: int, profile: Profile,
     return summary.exit_code
 
 
-def run_client_mode(cases: list[Case], *, listen: tuple[str, int], profile: Profile, settings: RunSettings,
-                    console: Console, label: str | None = None, client_log: Path | None = None,
-                    documents: list[tuple[dict[str, Any], RunSettings]] | None = None) -> int:
+def run_client_mode(
+    cases: list[Case],
+    *,
+    listen: tuple[str, int],
+    profile: Profile,
+    settings: RunSettings,
+    console: Console,
+    label: str | None = None,
+    client_log: Path | None = None,
+    documents: list[tuple[dict[str, Any], RunSettings]] | None = None,
+) -> int:
     """Client mode: listen, start (or ask for) the client under test, run the client cases, report.
 
     ``client_log``: where the started client's stdout and stderr are appended (``--client-log``)."""
@@ -106,20 +143,40 @@ def run_client_mode(cases: list[Case], *, listen: tuple[str, int], profile: Prof
 
     def listening(host: str, port: int) -> None:
         where.append(f"{host}:{port}")
-        console.print(f"sink-check: listening on {host}:{port} as the server"
-                      + (f"; client: {profile.client.exec}" if profile.client.exec else ""), highlight=False)
+        console.print(
+            f"sink-check: listening on {host}:{port} as the server"
+            + (f"; client: {profile.client.exec}" if profile.client.exec else ""),
+            highlight=False,
+        )
 
     def execute(expected: set[str], on_result: Callable[[CaseResult], None]) -> Coroutine[Any, Any, list[CaseResult]]:
-        return run_client_cases(cases, listen=listen, profile=profile, scale=settings.scale,
-                                expected_failures=expected, on_result=on_result, on_listening=listening,
-                                say=lambda text: console.print(f"[bold]{text}[/]", highlight=False),
-                                client_log=client_log)
+        return run_client_cases(
+            cases,
+            listen=listen,
+            profile=profile,
+            scale=settings.scale,
+            expected_failures=expected,
+            on_result=on_result,
+            on_listening=listening,
+            say=lambda text: console.print(f"[bold]{text}[/]", highlight=False),
+            client_log=client_log,
+        )
 
     try:
-        return run_and_report(cases, host=listen[0], port=listen[1], profile=profile, settings=settings,
-                              console=console, mode="client", execute=execute,
-                              label=lambda: f"{label or 'client under test'}, runner listening on "
-                                            f"{where[0] if where else '%s:%s' % listen}", documents=documents)
+        return run_and_report(
+            cases,
+            host=listen[0],
+            port=listen[1],
+            profile=profile,
+            settings=settings,
+            console=console,
+            mode="client",
+            execute=execute,
+            label=lambda: (
+                f"{label or 'client under test'}, runner listening on {where[0] if where else '{}:{}'.format(*listen)}"
+            ),
+            documents=documents,
+        )
     except (Unsupported, OSError) as exc:
         console.print(f"[bold magenta]sink-check: cannot run client mode:[/] {exc}", highlight=False)
         return 2

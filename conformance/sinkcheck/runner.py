@@ -19,15 +19,18 @@ from .profile import DERIVED_FEATURES, Profile
 
 __all__ = ["select", "run_cases", "RunSummary", "load_expected_failures", "summarize"]
 
-NO_CLIENT_STORE = ("the profile says the client keeps no store of its own ([client] keeps_store = false): this case "
-                   "checks what a client keeps across a restart or a reconnect (instance ids, unanswered or answered "
-                   "events), which such a client leaves to the application around it")
+NO_CLIENT_STORE = (
+    "the profile says the client keeps no store of its own ([client] keeps_store = false): this case "
+    "checks what a client keeps across a restart or a reconnect (instance ids, unanswered or answered "
+    "events), which such a client leaves to the application around it"
+)
 
 FAILED_OUTCOME = {Level.MUST: Outcome.FAIL, Level.SHOULD: Outcome.NON_STRICT, Level.MAY: Outcome.INFORMATIONAL}
 
 
-def select(cases: Iterable[Case], *, include: list[str] | None = None, exclude: list[str] | None = None,
-           slow: bool = True) -> list[Case]:
+def select(
+    cases: Iterable[Case], *, include: list[str] | None = None, exclude: list[str] | None = None, slow: bool = True
+) -> list[Case]:
     """Cases whose ID matches an ``include`` glob (all by default) and no ``exclude`` glob."""
     chosen = []
     for c in cases:
@@ -52,15 +55,22 @@ def case_timeout(case: Case, profile: Profile, scale: float) -> float:
     return (base + waits) * scale
 
 
-async def run_case(case: Case, *, host: str, port: int, profile: Profile, state: RunState, scale: float,
-                   context: Any = None) -> CaseResult:
+async def run_case(
+    case: Case, *, host: str, port: int, profile: Profile, state: RunState, scale: float, context: Any = None
+) -> CaseResult:
     """Run one case; ``context`` replaces the server-mode CaseContext (client mode passes its own)."""
     started = time.monotonic()
-    ctx = context if context is not None else CaseContext(host=host, port=port, profile=profile, state=state,
-                                                          case_id=case.id, scale=scale)
+    ctx = (
+        context
+        if context is not None
+        else CaseContext(host=host, port=port, profile=profile, state=state, case_id=case.id, scale=scale)
+    )
     if case.feature is not None and not profile.has(case.feature):
-        why = (f"the profile does not say that {DERIVED_FEATURES[case.feature]}" if case.feature in DERIVED_FEATURES
-               else f"feature '{case.feature}' not declared in the profile")
+        why = (
+            f"the profile does not say that {DERIVED_FEATURES[case.feature]}"
+            if case.feature in DERIVED_FEATURES
+            else f"feature '{case.feature}' not declared in the profile"
+        )
         return CaseResult(case, Outcome.UNSUPPORTED, why, 0.0)
     if case.needs_client_store and not profile.client.keeps_store:
         return CaseResult(case, Outcome.UNSUPPORTED, NO_CLIENT_STORE, 0.0)
@@ -86,20 +96,39 @@ async def run_case(case: Case, *, host: str, port: int, profile: Profile, state:
         except Exception:  # closing a broken connection must not change the verdict
             pass
     crashes = await observer.collect(marks) if observer is not None else []
-    requirements = requirement_outcomes(case, outcome, met=getattr(ctx, "met", set()), failed=failed,
-                                        crash_observed=bool(crashes),
-                                        crash_watched=observer is not None and observer.watches)
+    requirements = requirement_outcomes(
+        case,
+        outcome,
+        met=getattr(ctx, "met", set()),
+        failed=failed,
+        crash_observed=bool(crashes),
+        crash_watched=observer is not None and observer.watches,
+    )
     if crashes:  # ERR-5 is a MUST: a crash fails the case whatever its own checks said
         observed = f"{describe_crashes(crashes)}; the case itself: {outcome.value}: {observed}"
         outcome = Outcome.FAIL
-    return CaseResult(case, outcome, observed, time.monotonic() - started, wire=ctx.log, requirements=requirements,
-                      crashes=[c.to_json() for c in crashes])
+    return CaseResult(
+        case,
+        outcome,
+        observed,
+        time.monotonic() - started,
+        wire=ctx.log,
+        requirements=requirements,
+        crashes=[c.to_json() for c in crashes],
+    )
 
 
-async def run_cases(cases: list[Case], *, host: str, port: int, profile: Profile, scale: float = 1.0,
-                    expected_failures: set[str] | None = None,
-                    on_result: Callable[[CaseResult], None] | None = None,
-                    context_factory: Callable[[Case], Any] | None = None) -> list[CaseResult]:
+async def run_cases(
+    cases: list[Case],
+    *,
+    host: str,
+    port: int,
+    profile: Profile,
+    scale: float = 1.0,
+    expected_failures: set[str] | None = None,
+    on_result: Callable[[CaseResult], None] | None = None,
+    context_factory: Callable[[Case], Any] | None = None,
+) -> list[CaseResult]:
     state = RunState()
     results = []
     for case in cases:

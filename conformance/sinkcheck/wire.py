@@ -66,8 +66,15 @@ def describe_frame(frame: bytes) -> str:
 class Wire:
     """One connection to (or from) the implementation under test."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, name: str,
-                 log: Callable[[WireRecord], None], started: float) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        name: str,
+        log: Callable[[WireRecord], None],
+        started: float,
+    ) -> None:
         self.name = name
         self._reader = reader
         self._writer = writer
@@ -81,13 +88,26 @@ class Wire:
         self.accepted_note = ""  # client mode: how the runner's listener accepted this connection
 
     @classmethod
-    async def connect(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None, server_hostname: str | None,
-                      name: str, log: Callable[[WireRecord], None], started: float, timeout: float) -> "Wire":
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        server_hostname: str | None,
+        name: str,
+        log: Callable[[WireRecord], None],
+        started: float,
+        timeout: float,
+    ) -> Wire:
         reader, writer = await asyncio.wait_for(
-            _open_connection(host, port, ssl=ssl_context,
-                                    server_hostname=server_hostname if ssl_context else None), timeout)
+            _open_connection(host, port, ssl=ssl_context, server_hostname=server_hostname if ssl_context else None),
+            timeout,
+        )
         wire = cls(reader, writer, name=name, log=log, started=started)
-        wire.note(f"connected ({'TLS ' + str(writer.get_extra_info('ssl_object').version()) if ssl_context else 'plain TCP'})")
+        wire.note(
+            f"connected ({'TLS ' + str(writer.get_extra_info('ssl_object').version()) if ssl_context else 'plain TCP'})"
+        )
         return wire
 
     def adopt(self, *, name: str, log: Callable[[WireRecord], None], started: float) -> None:
@@ -95,8 +115,15 @@ class Wire:
         self.name, self._log, self._started = name, log, started
 
     def _record(self, direction: str, data: bytes, decoded: str) -> None:
-        self._log(WireRecord(at=round(time.monotonic() - self._started, 4), connection=self.name, direction=direction,
-                             hex=data.hex(), decoded=decoded))
+        self._log(
+            WireRecord(
+                at=round(time.monotonic() - self._started, 4),
+                connection=self.name,
+                direction=direction,
+                hex=data.hex(),
+                decoded=decoded,
+            )
+        )
 
     def note(self, text: str) -> None:
         self._record("event", b"", text)
@@ -164,8 +191,7 @@ class Wire:
         """Put back a frame taken with :meth:`recv_frame`: the next read returns it again (it is not logged twice)."""
         self._frames.insert(0, frame)
 
-    async def next_frame(self, what: str, seconds: float,
-                         background: Callable[[bytes], Awaitable[bool]]) -> bytes:
+    async def next_frame(self, what: str, seconds: float, background: Callable[[bytes], Awaitable[bool]]) -> bytes:
         """The next frame the case is waiting for, within ``seconds``.
 
         ``background`` sees each frame first and returns True when it handled

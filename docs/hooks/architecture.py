@@ -33,24 +33,38 @@ def _layers(contract: dict[str, Any]) -> list[str]:
 
 def render(pyproject: Path = ROOT / "pyproject.toml") -> str:
     config = tomllib.loads(pyproject.read_text())["tool"]["importlinter"]
-    out = [f"Root packages: {_modules(config['root_packages'])}. "
-           f"{len(config['contracts'])} contracts, checked by `lint-imports` on every test run.", ""]
+    out = [
+        f"Root packages: {_modules(config['root_packages'])}. "
+        f"{len(config['contracts'])} contracts, checked by `lint-imports` on every test run.",
+        "",
+    ]
     for contract in config["contracts"]:
-        out += [f"### `{contract['id']}` ({contract['type']})", "", contract["name"][0].upper() + contract["name"][1:] + ".", ""]
+        out += [
+            f"### `{contract['id']}` ({contract['type']})",
+            "",
+            contract["name"][0].upper() + contract["name"][1:] + ".",
+            "",
+        ]
         kind = contract["type"]
         if kind == "layers":
             out += _layers(contract)
         elif kind == "forbidden":
-            out += [f"- modules: {_modules(contract['source_modules'])}",
-                    f"- may not import: {_modules(contract['forbidden_modules'])}"]
+            out += [
+                f"- modules: {_modules(contract['source_modules'])}",
+                f"- may not import: {_modules(contract['forbidden_modules'])}",
+            ]
         elif kind == "independence":
             out += [f"- none of these imports another: {_modules(contract['modules'])}"]
         else:  # a contract type this page does not know yet: show it raw rather than hide it
             out += ["```toml", *(f"{key} = {value!r}" for key, value in contract.items()), "```"]
         ignored = contract.get("ignore_imports", [])
         if ignored:
-            out += ["", "Allowed for now (debt, each line names what removes it):", "",
-                    *(f"- `{line}`" for line in ignored)]
+            out += [
+                "",
+                "Allowed for now (debt, each line names what removes it):",
+                "",
+                *(f"- `{line}`" for line in ignored),
+            ]
         out.append("")
     return "\n".join(out)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from mkdocs.structure.files import File, Files
-
 from sinkcheck import __version__
 from sinkcheck.cases import catalogue
 from sinkcheck.model import Case, catalogue_hash
@@ -37,8 +36,11 @@ def _cell(text: str) -> str:
 
 def _sections() -> dict[str, str]:
     """Requirement ID -> ``vN/FILE.md#ID``: version 1 defines only its own IDs (one ID space)."""
-    return {r["id"]: f"{version}/{r['section']}" for version, path in REGISTRIES.items()
-            for r in tomllib.loads(path.read_text())["requirement"]}
+    return {
+        r["id"]: f"{version}/{r['section']}"
+        for version, path in REGISTRIES.items()
+        for r in tomllib.loads(path.read_text())["requirement"]
+    }
 
 
 def _requirement_links(case: Case, sections: dict[str, str]) -> str:
@@ -51,16 +53,20 @@ def _case_rows(cases: list[Case], sections: dict[str, str]) -> list[str]:
     for c in cases:
         notes = []
         if c.feature in DERIVED_FEATURES:
-            notes.append(f"feature `{c.feature}`: the profile's "
-                          f"{'`versions`' if c.mode == 'server' else '`[client] versions`'} include 1")
+            notes.append(
+                f"feature `{c.feature}`: the profile's "
+                f"{'`versions`' if c.mode == 'server' else '`[client] versions`'} include 1"
+            )
         elif c.feature:
             notes.append(f"feature `{c.feature}`")
         if c.slow:
             notes.append("slow: waits about 1.5 K to 2 K; skipped by `--no-slow`")
         note = f"<br>*{_cell('; '.join(notes))}*" if notes else ""
         reactions = "<br>".join(f"&bull; {_cell(r)}" for r in c.reactions)
-        lines.append(f"| <code id=\"{c.id}\">{c.id}</code><br>{_cell(c.title)}{note} | {c.level.value} | "
-                     f"{_requirement_links(c, sections)} | {reactions} |")
+        lines.append(
+            f'| <code id="{c.id}">{c.id}</code><br>{_cell(c.title)}{note} | {c.level.value} | '
+            f"{_requirement_links(c, sections)} | {reactions} |"
+        )
     return lines
 
 
@@ -87,8 +93,11 @@ def render(cases: list[Case], sections: dict[str, str]) -> str:
     for mode, (title, _) in MODES.items():
         in_mode = [c for c in cases if c.mode == mode]
         lines.append(f"| [{title}](#{mode}-mode) | {len(in_mode)} | `{catalogue_hash(in_mode)}` |")
-    lines += ["", "The hash identifies a selection of cases; reports state the hash of the cases they ran "
-              "([reading the report](reports.md))."]
+    lines += [
+        "",
+        "The hash identifies a selection of cases; reports state the hash of the cases they ran "
+        "([reading the report](reports.md)).",
+    ]
     for mode, (title, how) in MODES.items():
         in_mode = [c for c in cases if c.mode == mode]
         lines += ["", f"## {title} {{#{mode}-mode}}", "", how]

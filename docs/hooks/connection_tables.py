@@ -19,8 +19,11 @@ REGISTRIES = {version: ROOT / "spec" / version / "requirements.toml" for version
 
 def _sections() -> dict[str, str]:
     """Requirement ID -> ``vN/FILE.md#ID`` (one ID space across versions)."""
-    return {r["id"]: f"{version}/{r['section']}" for version, path in REGISTRIES.items()
-            for r in tomllib.loads(path.read_text())["requirement"]}
+    return {
+        r["id"]: f"{version}/{r['section']}"
+        for version, path in REGISTRIES.items()
+        for r in tomllib.loads(path.read_text())["requirement"]
+    }
 
 
 def _link(rule: str, sections: dict[str, str]) -> str:
@@ -32,12 +35,16 @@ def render() -> str:
     from sinkproto.connection import DEFAULT_RULES, ON_ENTER, OUT_OF_PLACE_RULE, SUPPORTED_VERSIONS, Role
 
     sections = _sections()
-    states = [s for s in dict.fromkeys(r.state for r in DEFAULT_RULES.rows)]
+    states = list(dict.fromkeys(r.state for r in DEFAULT_RULES.rows))
     out: list[str] = []
     for version in SUPPORTED_VERSIONS:
         for role in Role:
-            out += [f"### Version {version}, {role.value}", "",
-                    "| state | input | handler | next state | since | rule |", "|---|---|---|---|---|---|"]
+            out += [
+                f"### Version {version}, {role.value}",
+                "",
+                "| state | input | handler | next state | since | rule |",
+                "|---|---|---|---|---|---|",
+            ]
             for state in states:
                 inputs = dict.fromkeys(r.input for r in DEFAULT_RULES.rows if r.role is role and r.state is state)
                 for input in inputs:
@@ -48,12 +55,17 @@ def render() -> str:
                         next_state = "(stays)"
                     else:
                         next_state = f"`{row.next.value}`" + (f" ({row.close_reason})" if row.close_reason else "")
-                    out.append(f"| `{state.value}` | {input.label} | `{row.handler.__name__}` | {next_state} | "
-                               f"{row.since} | {_link(row.rule, sections)} |")
+                    out.append(
+                        f"| `{state.value}` | {input.label} | `{row.handler.__name__}` | {next_state} | "
+                        f"{row.since} | {_link(row.rule, sections)} |"
+                    )
             rule = OUT_OF_PLACE_RULE[max(v for v in OUT_OF_PLACE_RULE if v <= version)]
-            out += [f"| any | any other received frame | protocol error `out_of_place_frame` | `closed` | "
-                    f"{version} | {_link(rule, sections)} |",
-                    "| any | any other local action | raises `LocalProtocolError` | (unchanged) | 0 | |", ""]
+            out += [
+                f"| any | any other received frame | protocol error `out_of_place_frame` | `closed` | "
+                f"{version} | {_link(rule, sections)} |",
+                "| any | any other local action | raises `LocalProtocolError` | (unchanged) | 0 | |",
+                "",
+            ]
     out += ["### State-entry actions", "", "| entering | action |", "|---|---|"]
     out += [f"| `{state.value}` | `{action.__name__}` |" for state, action in ON_ENTER.items()]
     return "\n".join(out)

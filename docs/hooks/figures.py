@@ -67,7 +67,7 @@ def _backoff_steps() -> str:
 def _named() -> dict[str, Callable[[], Any]]:
     figures: dict[str, Callable[[], Any]] = {"backoff_steps": _backoff_steps}
     for name in (*_vector_counts(), *_case_counts()):
-        figures[name] = (lambda n=name: {**_vector_counts(), **_case_counts()}[n])
+        figures[name] = lambda n=name: {**_vector_counts(), **_case_counts()}[n]
     return figures
 
 
@@ -91,7 +91,6 @@ def _skip_note(match: re.Match[str]) -> str:
     return f'{indent}!!! note "Not run by the guide tests"\n{indent}    {reason[:1].upper() + reason[1:]}.\n'
 
 
-
 BENCH = re.compile(r"(?<!`)\{\{\s*bench\((.*?)\)\s*\}\}")
 
 
@@ -107,14 +106,14 @@ def bench_cell(markdown: str, table: str, *keys_and_column: str) -> str:
     if start not in markdown or end not in markdown:
         raise KeyError(f"bench({table!r}, ...): no {start} ... {end} on this page")
     header: list[str] | None = None
-    for line in markdown[markdown.index(start):markdown.index(end)].splitlines():
+    for line in markdown[markdown.index(start) : markdown.index(end)].splitlines():
         if not line.startswith("|"):
             header = None
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if header is None:
             header = cells
-        elif column in header and cells[:len(keys)] == keys:
+        elif column in header and cells[: len(keys)] == keys:
             return cells[header.index(column)]
     raise KeyError(f"bench({table!r}, {', '.join(map(repr, keys_and_column))}): no such row and column in that table")
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from mkdocs.structure.files import File, Files
-
 from sinkproto.schemas import Compatibility, EventType, Registry, SchemaVersion
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +69,10 @@ class _Renderer:
                 continue
             doc = f" {schema['doc']}" if schema.get("doc") else ""
             if schema["type"] == "enum":
-                lines += ["", f"`{schema['name']}` (enum):{doc} Symbols: {', '.join(f'`{s}`' for s in schema['symbols'])}."]
+                lines += [
+                    "",
+                    f"`{schema['name']}` (enum):{doc} Symbols: {', '.join(f'`{s}`' for s in schema['symbols'])}.",
+                ]
             elif schema["type"] == "record":
                 lines += ["", f"`{schema['name']}` (record):{doc}", "", *self.fields_table(schema)]
             else:
@@ -97,8 +99,13 @@ def _version_section(event_type: EventType, version: SchemaVersion) -> list[str]
     schema = version.schema
     latest = " (latest)" if version.version == max(event_type.versions) else ""
     full_name = f"{schema.get('namespace', '')}.{schema['name']}".lstrip(".")
-    lines = ["", f"### Version {version.version}{latest} {{#{event_type.name}-v{version.version}}}", "",
-             f"Schema file `schemas/{version.file}`, record `{full_name}`, fingerprint `{version.fingerprint}`.", ""]
+    lines = [
+        "",
+        f"### Version {version.version}{latest} {{#{event_type.name}-v{version.version}}}",
+        "",
+        f"Schema file `schemas/{version.file}`, record `{full_name}`, fingerprint `{version.fingerprint}`.",
+        "",
+    ]
     if schema.get("doc"):
         lines += [schema["doc"], ""]
     if version.version - 1 in event_type.versions:
@@ -126,13 +133,24 @@ def render(registry: Registry) -> str:
     ]
     for t in registry:
         versions = ", ".join(f"[{v}](#{t.name}-v{v})" for v in t.versions)
-        lines.append(f"| {t.id} | [`{t.name}`](#{t.name}) | {t.direction.value} | {versions} | {t.compatibility.value} | {_cell(t.summary)} |")
+        lines.append(
+            f"| {t.id} | [`{t.name}`](#{t.name}) | {t.direction.value} | {versions} | {t.compatibility.value} | {_cell(t.summary)} |"
+        )
     for t in registry:
-        promise = ("every version reads data written with every earlier and every later version ([SCHEMA-14]"
-                   f"({SPEC}#SCHEMA-14))" if t.compatibility is Compatibility.FULL else
-                   f"every version reads data written with every earlier version ([SCHEMA-13]({SPEC}#SCHEMA-13))")
-        lines += ["", f"## `{t.name}` {{#{t.name}}}", "", t.summary, "",
-                  f"event_type_id **{t.id}**, direction **{t.direction.value}**, compatibility **{t.compatibility.value}**: {promise}."]
+        promise = (
+            "every version reads data written with every earlier and every later version ([SCHEMA-14]"
+            f"({SPEC}#SCHEMA-14))"
+            if t.compatibility is Compatibility.FULL
+            else f"every version reads data written with every earlier version ([SCHEMA-13]({SPEC}#SCHEMA-13))"
+        )
+        lines += [
+            "",
+            f"## `{t.name}` {{#{t.name}}}",
+            "",
+            t.summary,
+            "",
+            f"event_type_id **{t.id}**, direction **{t.direction.value}**, compatibility **{t.compatibility.value}**: {promise}.",
+        ]
         for version in reversed(list(t.versions.values())):
             lines += _version_section(t, version)
     return "\n".join(lines) + "\n"

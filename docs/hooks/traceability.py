@@ -102,19 +102,32 @@ def requirements_index() -> str:
 
 
 def vectors_reference() -> str:
-    lines = ["# Vector reference", "",
-             "Every case of the golden vectors, generated from `vectors/v0/*.json`. "
-             "The file format is described in [Vector files](index.md).", ""]
+    lines = [
+        "# Vector reference",
+        "",
+        "Every case of the golden vectors, generated from `vectors/v0/*.json`. "
+        "The file format is described in [Vector files](index.md).",
+        "",
+    ]
     for document in _vector_files():
         cases = document["cases"]
-        lines += [f"## `{document['kind']}.json`", "", document.get("description", ""), "",
-                  f"{len(cases)} cases.", "",
-                  "| id | result | error class | requirements | description |", "|---|---|---|---|---|"]
+        lines += [
+            f"## `{document['kind']}.json`",
+            "",
+            document.get("description", ""),
+            "",
+            f"{len(cases)} cases.",
+            "",
+            "| id | result | error class | requirements | description |",
+            "|---|---|---|---|---|",
+        ]
         for case in cases:
             result = case["result"] + ("" if case.get("canonical", True) else " (non-canonical)")
             requirements = ", ".join(f"[{r}](../spec/v0/requirements-index.md)" for r in case["requirements"])
-            lines.append(f"| `{case['id']}` | {result} | {case.get('error_class') or ''} | {requirements} | "
-                         f"{case['description'].replace('|', '/')} |")
+            lines.append(
+                f"| `{case['id']}` | {result} | {case.get('error_class') or ''} | {requirements} | "
+                f"{case['description'].replace('|', '/')} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

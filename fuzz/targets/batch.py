@@ -59,6 +59,7 @@ def flip_compression(data: bytes) -> bytes | None:
 
 def _bombs() -> list[Seed]:
     """Bodies that inflate past max_decompressed_size (8 MiB) from under 20 kB (LIMIT-3)."""
+
     def gzip(body: bytes) -> bytes:
         packer = zlib.compressobj(9, zlib.DEFLATED, 31)
         return packer.compress(body) + packer.flush()
@@ -98,7 +99,9 @@ def setup_v0() -> Check:
                 theirs = other.error_class if isinstance(other, DecodeError) else "accepted"
                 if mine != theirs:
                     raise Finding(f"compression is not transparent: {mine} as sent, {theirs} flipped ({flipped.hex()})")
-            elif batch.events != other.events or batch.layout != replace(other.layout, compressed=not other.layout.compressed):
+            elif batch.events != other.events or batch.layout != replace(
+                other.layout, compressed=not other.layout.compressed
+            ):
                 raise Finding(f"compression is not transparent: the flipped batch {flipped.hex()} decodes differently")
         if isinstance(batch, DecodeError):
             return
@@ -155,7 +158,6 @@ def plain_body(codec: int, body: bytes) -> bytes | None:
 def zstd_window(data: bytes) -> int:
     """The window size named by the zstd frame of an extended batch with codec zstd that decoded."""
     import zstandard
-
     from sinkproto.batchrules import body_offset
 
     start = body_offset(data, 2)
@@ -165,7 +167,12 @@ def zstd_window(data: bytes) -> int:
 
 def recoded(data: bytes) -> list[bytes]:
     """The same extended batch with its body under each other codec; [] when not an extended batch of mode 0 or 1."""
-    if len(data) < 2 or data[0] & (EXTENDED | COMPRESSED) != EXTENDED or data[1] & 0x0F > 1 or data[1] >> 4 not in CODECS:
+    if (
+        len(data) < 2
+        or data[0] & (EXTENDED | COMPRESSED) != EXTENDED
+        or data[1] & 0x0F > 1
+        or data[1] >> 4 not in CODECS
+    ):
         return []
     from sinkproto.batchrules import body_offset  # here: the harness imports the kit once instrumented
 
@@ -179,8 +186,11 @@ def recoded(data: bytes) -> list[bytes]:
 
     pack = {0: bytes, 1: gzip_body, 2: zstd_body}
     mode = data[1] & 0x0F
-    return [data[:1] + bytes((codec << 4 | mode,)) + data[2:start] + pack[codec](plain) for codec in CODECS
-            if codec != data[1] >> 4]
+    return [
+        data[:1] + bytes((codec << 4 | mode,)) + data[2:start] + pack[codec](plain)
+        for codec in CODECS
+        if codec != data[1] >> 4
+    ]
 
 
 def setup_v1() -> Check:
@@ -210,7 +220,11 @@ def setup_v1() -> Check:
             theirs = again.error_class if isinstance(again, DecodeError) else "accepted"
             if mine != theirs:
                 raise Finding(f"the codec is not transparent: {mine} as sent, {theirs} as {other.hex()}")
-            if isinstance(batch, BatchV1) and isinstance(again, BatchV1) and (batch.events, batch.layout) != (again.events, again.layout):
+            if (
+                isinstance(batch, BatchV1)
+                and isinstance(again, BatchV1)
+                and (batch.events, batch.layout) != (again.events, again.layout)
+            ):
                 raise Finding(f"the codec is not transparent: {other.hex()} decodes to other events")
         if isinstance(batch, DecodeError):
             return
@@ -227,14 +241,20 @@ def setup_v1() -> Check:
             "max_batch_events": len(events),
             # Any body holds at least its count byte, so 0 refuses every compressed batch.
             # Records mode: the rebuilt keys and event data count too (RECORD-6).
-            "max_decompressed_size": sum(len(e.key) + len(e.event_data) for e in events) if records else 1 if compressed else 0,
+            "max_decompressed_size": sum(len(e.key) + len(e.event_data) for e in events)
+            if records
+            else 1
+            if compressed
+            else 0,
             "max_record_columns": len(plan.columns) if plan is not None else 0,  # LIMIT-10
             # LIMIT-9: the window the zstd frame names (the content size, for a single-segment frame).
             "max_zstd_window": zstd_window(data) if batch.format and batch.format.codec == 2 else 0,
         }
         for name, needed in needs.items():
             if needed > 0:
-                check_tighter(decode_batch, data, batch, Limits(**{name: needed - 1}), must_fail=True, known=REQUIREMENT_IDS_V1)
+                check_tighter(
+                    decode_batch, data, batch, Limits(**{name: needed - 1}), must_fail=True, known=REQUIREMENT_IDS_V1
+                )
 
     return check
 

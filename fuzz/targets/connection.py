@@ -112,10 +112,20 @@ def _seeds() -> list[Seed]:
             continue
         framed = len(frame).to_bytes(2, "big") + frame
         # server: receive a request, answer it (automatic), then the frame
-        out.append((f"server.{name}", bytes([0, FEED, len(request)]) + request + bytes([FEED, len(framed)]) + framed
-                    + bytes([ANSWER, 0, TIMER, 60])))
+        out.append(
+            (
+                f"server.{name}",
+                bytes([0, FEED, len(request)])
+                + request
+                + bytes([FEED, len(framed)])
+                + framed
+                + bytes([ANSWER, 0, TIMER, 60]),
+            )
+        )
         # client: send the request, then receive the frame as if it were the response
-        out.append((f"client.{name}", bytes([1, HANDSHAKE, 7, FEED, len(framed)]) + framed + bytes([PUBLISH, 1, TIMER, 80])))
+        out.append(
+            (f"client.{name}", bytes([1, HANDSHAKE, 7, FEED, len(framed)]) + framed + bytes([PUBLISH, 1, TIMER, 80]))
+        )
     return out
 
 

@@ -89,7 +89,9 @@ def setup() -> Check:
             if isinstance(exc, LimitExceeded):
                 error = error or exc
             elif not surfaced and (want_error_at is not None or left == 0):
-                raise Finding(f"close() said truncated, expected {'limit_exceeded' if left == 0 else 'no error'}")
+                raise Finding(
+                    f"close() said truncated, expected {'limit_exceeded' if left == 0 else 'no error'}"
+                ) from None
         if got != want_frames:
             raise Finding(f"frames differ from the one-pass model: {len(got)} delivered, {len(want_frames)} expected")
         if want_error_at is None:

@@ -29,7 +29,10 @@ UNITS = (*UNIT_KINDS, *V1_UNITS)
 
 
 def _seeds() -> list[Seed]:
-    examples = [*((unit, units(unit)) for unit in UNIT_KINDS), *((name, units_v1(unit)) for name, unit in zip(V1_UNITS, V1_UNIT_KINDS))]
+    examples = [
+        *((unit, units(unit)) for unit in UNIT_KINDS),
+        *((name, units_v1(unit)) for name, unit in zip(V1_UNITS, V1_UNIT_KINDS)),
+    ]
     return [
         (f"{unit}.{name}.l{limits}", bytes([i, limits]) + data)
         for i, (unit, seeds) in enumerate(examples)
@@ -79,9 +82,12 @@ def setup() -> Check:
     with_schemas = {"frame_v1", "batch_v1"}
     # The reference's one API at version 1.
     construct_v1 = SimpleNamespace(
-        decode_frame=partial(CONSTRUCT.decode_frame, version=1), encode_frame=partial(CONSTRUCT.encode_frame, version=1),
-        decode_batch=partial(CONSTRUCT.decode_batch, version=1), encode_batch=partial(CONSTRUCT.encode_batch, version=1),
-        decode_reader_schemas=construct_codec.decode_reader_schemas, encode_reader_schemas=construct_codec.encode_reader_schemas,
+        decode_frame=partial(CONSTRUCT.decode_frame, version=1),
+        encode_frame=partial(CONSTRUCT.encode_frame, version=1),
+        decode_batch=partial(CONSTRUCT.decode_batch, version=1),
+        encode_batch=partial(CONSTRUCT.encode_batch, version=1),
+        decode_reader_schemas=construct_codec.decode_reader_schemas,
+        encode_reader_schemas=construct_codec.encode_reader_schemas,
     )
     # Each unit's (fast module, reference module, name in decode_<name> / encode_<name>).
     functions = {
@@ -119,7 +125,11 @@ def setup() -> Check:
         mine, theirs = run(fast, unit, name, body, limits), run(reference, unit, name, body, limits)
         if isinstance(mine, DecodeError) or isinstance(theirs, DecodeError):
             left = (type(mine).__name__, mine.requirement, mine.offset) if isinstance(mine, DecodeError) else "accepted"
-            right = (type(theirs).__name__, theirs.requirement, theirs.offset) if isinstance(theirs, DecodeError) else "accepted"
+            right = (
+                (type(theirs).__name__, theirs.requirement, theirs.offset)
+                if isinstance(theirs, DecodeError)
+                else "accepted"
+            )
             if left != right:
                 raise Finding(f"{unit} under {limits}: fast {left}, construct {right}")
             return

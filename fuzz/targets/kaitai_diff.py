@@ -73,7 +73,7 @@ def setup() -> Check:
             return parsers.value(unit, parsers.parse(unit, data.hex()))
         except parsers.rejections as exc:
             return exc
-        except Exception as exc:  # noqa: BLE001 - anything else is the finding itself
+        except Exception as exc:
             raise Finding(f"Kaitai {unit} parser raised {type(exc).__name__}: {exc}") from exc
 
     def check(data: bytes) -> None:
@@ -88,7 +88,9 @@ def setup() -> Check:
         if mine_rejects:
             if mine.error_class in excused:
                 return
-            raise Finding(f"{unit}: the codec says {mine.error_class} ({mine.detail}), the Kaitai parser accepts: {theirs}")
+            raise Finding(
+                f"{unit}: the codec says {mine.error_class} ({mine.detail}), the Kaitai parser accepts: {theirs}"
+            )
         if theirs_rejects:
             raise Finding(f"{unit}: the codec accepts {mine}, the Kaitai parser rejects: {theirs!r}")
         mismatch = support.subset_mismatch(mine, theirs, False)

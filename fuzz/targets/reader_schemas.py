@@ -30,8 +30,14 @@ def setup() -> Check:
             "max_declared_versions": max(len(versions) for _, versions in declared.entries),
         }
         for name, needed in needs.items():
-            check_tighter(decode_reader_schemas, data, declared, Limits(**{name: needed - 1}), must_fail=True,
-                          known=REQUIREMENT_IDS_V1)  # fmt: skip
+            check_tighter(
+                decode_reader_schemas,
+                data,
+                declared,
+                Limits(**{name: needed - 1}),
+                must_fail=True,
+                known=REQUIREMENT_IDS_V1,
+            )
 
     return check
 

@@ -9,6 +9,8 @@ errors and the durable event store.
 
 from __future__ import annotations
 
+from .errors import *  # noqa: F403 - the hierarchy is part of the public API
+from .errors import __all__ as _error_names
 from .fast_codec import (
     decode_batch,
     decode_event,
@@ -19,8 +21,6 @@ from .fast_codec import (
     encode_frame,
     encode_nack_payload,
 )
-from .errors import *  # noqa: F403 - the hierarchy is part of the public API
-from .errors import __all__ as _error_names
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import (
     Ack,

@@ -129,18 +129,25 @@ def unzstd_body(data: bytes, *, limit: int, window_limit: int, offset: int) -> b
     the enclosing unit, for errors.
     """
     if data[:4] != _ZSTD_MAGIC:
-        raise BadCompression("body is not a zstd frame (bad magic number; skippable frames are not allowed)",
-                             offset=offset, requirement="CODEC-2")
+        raise BadCompression(
+            "body is not a zstd frame (bad magic number; skippable frames are not allowed)",
+            offset=offset,
+            requirement="CODEC-2",
+        )
     try:
         params = zstandard.get_frame_parameters(data)
     except zstandard.ZstdError as exc:
         raise BadCompression(f"zstd frame header does not parse: {exc}", offset=offset, requirement="CODEC-2") from None
     if params.dict_id:
-        raise BadCompression(f"zstd frame needs dictionary {params.dict_id}; batches use none",
-                             offset=offset, requirement="CODEC-2")
+        raise BadCompression(
+            f"zstd frame needs dictionary {params.dict_id}; batches use none", offset=offset, requirement="CODEC-2"
+        )
     if params.window_size > window_limit:
-        raise LimitExceeded(f"zstd frame asks for a {params.window_size}-byte window, over max_zstd_window={window_limit}",
-                            offset=offset, requirement="LIMIT-9")
+        raise LimitExceeded(
+            f"zstd frame asks for a {params.window_size}-byte window, over max_zstd_window={window_limit}",
+            offset=offset,
+            requirement="LIMIT-9",
+        )
     # max_window_size is a second guard inside libzstd; the content size the
     # header announces is never used to allocate (CODEC-3).
     inflater = zstandard.ZstdDecompressor(max_window_size=max(window_limit, 1 << 10)).decompressobj()
@@ -149,8 +156,11 @@ def unzstd_body(data: bytes, *, limit: int, window_limit: int, offset: int) -> b
         for start in range(0, len(data), _ZSTD_FEED):
             out += inflater.decompress(data[start : start + _ZSTD_FEED])
             if len(out) > limit:
-                raise LimitExceeded(f"decompressed batch body exceeds max_decompressed_size={limit}",
-                                    offset=offset, requirement="CODEC-3")
+                raise LimitExceeded(
+                    f"decompressed batch body exceeds max_decompressed_size={limit}",
+                    offset=offset,
+                    requirement="CODEC-3",
+                )
             if inflater.eof:
                 break
     except zstandard.ZstdError as exc:
@@ -159,6 +169,7 @@ def unzstd_body(data: bytes, *, limit: int, window_limit: int, offset: int) -> b
         raise BadCompression("input ends inside the zstd frame", offset=offset + len(data), requirement="CODEC-2")
     unused = len(inflater.unused_data) + max(0, len(data) - (start + _ZSTD_FEED))
     if unused:
-        raise BadCompression(f"{unused} bytes follow the zstd frame", offset=offset + len(data) - unused,
-                             requirement="CODEC-2")
+        raise BadCompression(
+            f"{unused} bytes follow the zstd frame", offset=offset + len(data) - unused, requirement="CODEC-2"
+        )
     return bytes(out)

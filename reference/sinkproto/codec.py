@@ -77,7 +77,9 @@ class FrameDecoder(Protocol):
 class BatchEncoder(Protocol):
     """``encode_batch(batch, *, version=0, schemas=None) -> bytes``: a Batch in version 0, a BatchV1 from 1."""
 
-    def __call__(self, batch: Batch | BatchV1, /, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes: ...
+    def __call__(
+        self, batch: Batch | BatchV1, /, *, version: int = 0, schemas: RecordSchemas | None = None
+    ) -> bytes: ...
 
 
 class BatchDecoder(Protocol):

@@ -162,8 +162,14 @@ class SchemaError(SinkError):
     """
 
     # not_flattenable: records mode of batch v1 cannot carry the schema (RECORD-4).
-    REASONS = ("unknown_event_type", "unknown_schema_version", "undecodable", "invalid_record", "bad_registry",
-               "not_flattenable")
+    REASONS = (
+        "unknown_event_type",
+        "unknown_schema_version",
+        "undecodable",
+        "invalid_record",
+        "bad_registry",
+        "not_flattenable",
+    )
 
     def __init__(self, detail: str, *, reason: str, requirement: str = "SCHEMA-1") -> None:
         if reason not in self.REASONS:

@@ -8,7 +8,6 @@ exceptions: a broken peer must not crash its receiver (ERR-5).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from .messages import BatchResultEntry, ConnectionRequest, ConnectionResponse, Event
 
@@ -126,15 +125,15 @@ class ConnectionClosed:
     unanswered: tuple[Event, ...] = ()
 
 
-ConnectionEvent = Union[
-    HandshakeRequested,
-    HandshakeCompleted,
-    HandshakeRefused,
-    EventReceived,
-    PublishAcked,
-    PublishNacked,
-    BatchReceived,
-    BatchAnswered,
-    ProtocolError,
-    ConnectionClosed,
-]
+ConnectionEvent = (
+    HandshakeRequested
+    | HandshakeCompleted
+    | HandshakeRefused
+    | EventReceived
+    | PublishAcked
+    | PublishNacked
+    | BatchReceived
+    | BatchAnswered
+    | ProtocolError
+    | ConnectionClosed
+)

@@ -25,8 +25,9 @@ class Quarantine:
     human_message: bytes = b""
 
 
-def instance_id_response(*, server_instance_id: int, known_client_instance_id: int | None,
-                         request: ConnectionRequest) -> Response:
+def instance_id_response(
+    *, server_instance_id: int, known_client_instance_id: int | None, request: ConnectionRequest
+) -> Response:
     """HS-9: the instance-id table, evaluated top to bottom."""
     c, s = request.client_instance_id, request.server_instance_id
     if known_client_instance_id == c and s == server_instance_id:
@@ -48,12 +49,16 @@ def decide_handshake(
 ) -> ConnectionResponse:
     """HS-8: quarantine, then application version, then instance ids."""
     if quarantine is not None:
-        return ConnectionResponse(response=Response.QUARANTINED, machine_message=quarantine.machine_message,
-                                  human_message=quarantine.human_message)
+        return ConnectionResponse(
+            response=Response.QUARANTINED,
+            machine_message=quarantine.machine_message,
+            human_message=quarantine.human_message,
+        )
     if not app_version_accepted:
         return ConnectionResponse(response=Response.UNSUPPORTED_APPLICATION_VERSION)
-    outcome = instance_id_response(server_instance_id=server_instance_id,
-                                   known_client_instance_id=known_client_instance_id, request=request)
+    outcome = instance_id_response(
+        server_instance_id=server_instance_id, known_client_instance_id=known_client_instance_id, request=request
+    )
     if outcome is Response.HELLO_NEW_CLIENT:
         return ConnectionResponse(response=outcome, server_instance_id=server_instance_id)
     return ConnectionResponse(response=outcome)

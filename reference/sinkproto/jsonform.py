@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import EncodeError
-from .readers import ReaderSchemas
 from .messages import (
     Ack,
     Batch,
@@ -26,6 +25,7 @@ from .messages import (
     Publish,
     Response,
 )
+from .readers import ReaderSchemas
 
 __all__ = ["to_json", "from_json", "event_to_json", "event_from_json", "LAYOUT_FLAGS"]
 
@@ -94,9 +94,18 @@ def _v1_to_json(value: object) -> JsonObject | None:
         case BatchPublish():
             return {"type": "batch_publish", "message_id": value.message_id, "batch": _v1_to_json(value.batch)}
         case BatchResult():
-            return {"type": "batch_result", "message_id": value.message_id, "entries": [
-                {"index": e.index, "machine_message_hex": _hex(e.machine_message), "human_message_hex": _hex(e.human_message)}
-                for e in value.entries]}
+            return {
+                "type": "batch_result",
+                "message_id": value.message_id,
+                "entries": [
+                    {
+                        "index": e.index,
+                        "machine_message_hex": _hex(e.machine_message),
+                        "human_message_hex": _hex(e.human_message),
+                    }
+                    for e in value.entries
+                ],
+            }
     return None
 
 
@@ -106,16 +115,27 @@ def _v1_from_json(kind: str, obj: JsonObject) -> object:
     if kind == "batch" or obj.get("type") is None and "events" in obj:
         layout = obj.get("layout")
         fmt = obj.get("format")
-        return BatchV1(events=tuple(event_from_json(e) for e in obj["events"]),
-                       layout=BatchLayout(**layout) if layout is not None else None,
-                       format=None if fmt is None else BatchFormat(codec=BatchCodec[fmt["codec"].upper()],
-                                                                   mode=BatchMode[fmt["mode"].upper()]))
+        return BatchV1(
+            events=tuple(event_from_json(e) for e in obj["events"]),
+            layout=BatchLayout(**layout) if layout is not None else None,
+            format=None
+            if fmt is None
+            else BatchFormat(codec=BatchCodec[fmt["codec"].upper()], mode=BatchMode[fmt["mode"].upper()]),
+        )
     if obj.get("type") == "batch_publish":
         return BatchPublish(message_id=obj["message_id"], batch=_v1_from_json("batch", obj["batch"]))  # type: ignore[arg-type]
     if obj.get("type") == "batch_result":
-        return BatchResult(message_id=obj["message_id"], entries=tuple(
-            BatchResultEntry(index=e["index"], machine_message=_unhex(e, "machine_message"), human_message=_unhex(e, "human_message"))
-            for e in obj["entries"]))
+        return BatchResult(
+            message_id=obj["message_id"],
+            entries=tuple(
+                BatchResultEntry(
+                    index=e["index"],
+                    machine_message=_unhex(e, "machine_message"),
+                    human_message=_unhex(e, "human_message"),
+                )
+                for e in obj["entries"]
+            ),
+        )
     return _frame_from_json(obj)
 
 
@@ -224,9 +244,7 @@ def from_json(kind: str, obj: JsonObject, version: int = 0) -> Frame | Event | N
     if kind == "event":
         return event_from_json(obj)
     if kind == "nack_payload":
-        return NackPayload(
-            machine_message=_unhex(obj, "machine_message"), human_message=_unhex(obj, "human_message")
-        )
+        return NackPayload(machine_message=_unhex(obj, "machine_message"), human_message=_unhex(obj, "human_message"))
     if kind == "batch":
         layout = obj.get("layout")
         return Batch(

@@ -45,14 +45,23 @@ class Limits:
             raise ValueError(f"max_frame_size must be in 1..{MAX_FRAME_SIZE}")
         if not 1 <= self.max_varint_bytes <= MAX_VARINT_BYTES:
             raise ValueError(f"max_varint_bytes must be in 1..{MAX_VARINT_BYTES}")
-        for name in ("max_key_size", "max_event_data_size", "max_batch_events", "max_decompressed_size",
-                     "max_declared_types", "max_declared_versions", "max_zstd_window", "max_record_columns",
-                     "max_dictionary_entries", "max_collection_items"):
+        for name in (
+            "max_key_size",
+            "max_event_data_size",
+            "max_batch_events",
+            "max_decompressed_size",
+            "max_declared_types",
+            "max_declared_versions",
+            "max_zstd_window",
+            "max_record_columns",
+            "max_dictionary_entries",
+            "max_collection_items",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 
     @classmethod
-    def from_dict(cls, values: dict[str, object]) -> "Limits":
+    def from_dict(cls, values: dict[str, object]) -> Limits:
         """Build from a vector's ``limits`` object (unknown names are an error)."""
         return cls(**values)  # type: ignore[arg-type]
 

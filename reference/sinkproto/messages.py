@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Union
 
 from .errors import EncodeError
 from .limits import MAX_U64
@@ -98,7 +97,7 @@ class Response(IntEnum):
         return self.name.lower()
 
     @classmethod
-    def from_wire_name(cls, name: str) -> "Response":
+    def from_wire_name(cls, name: str) -> Response:
         return cls[name.upper()]
 
 
@@ -279,7 +278,7 @@ class BatchLayout:
         return sum(1 << bit for name, bit in _LAYOUT_BITS if getattr(self, name))
 
     @classmethod
-    def from_byte(cls, header: int) -> "BatchLayout":
+    def from_byte(cls, header: int) -> BatchLayout:
         """Bit 7 is reserved; callers check it before (BATCH-1)."""
         return cls(**{name: bool(header >> bit & 1) for name, bit in _LAYOUT_BITS})
 
@@ -419,4 +418,4 @@ class BatchResult:
 
 
 # Every frame of every version; which ones a connection may carry is its version's (FrameType.since).
-Frame = Union[ConnectionRequest, ConnectionResponse, Publish, Ack, Nack, Ping, Pong, BatchPublish, BatchResult]
+Frame = ConnectionRequest | ConnectionResponse | Publish | Ack | Nack | Ping | Pong | BatchPublish | BatchResult

@@ -365,8 +365,9 @@ def _first_out_of_range(data: ByteData, pos: int, end: int, limits: Limits, coun
             return
         previous += zigzag_decode(delta)
         if not 0 <= previous <= MAX_U64:
-            raise ValueOutOfRange(f"{what}[{index}] reconstructs to {previous}, outside 0..2^64-1", offset=at,
-                                  requirement="BATCH-9")
+            raise ValueOutOfRange(
+                f"{what}[{index}] reconstructs to {previous}, outside 0..2^64-1", offset=at, requirement="BATCH-9"
+            )
         at = after
 
 

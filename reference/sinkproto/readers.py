@@ -45,7 +45,7 @@ class ReaderSchemas:
                 last = version
 
     @classmethod
-    def from_mapping(cls, readable: Mapping[int, Iterable[int]]) -> "ReaderSchemas":
+    def from_mapping(cls, readable: Mapping[int, Iterable[int]]) -> ReaderSchemas:
         """Build from ``{event_type_id: versions}`` in any order (duplicates collapse)."""
         return cls(entries=tuple((t, tuple(sorted(set(v)))) for t, v in sorted(readable.items())))
 

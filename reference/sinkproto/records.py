@@ -131,8 +131,11 @@ class _Flattener:
 
     def add(self, column: Column) -> int:
         if len(self.columns) >= self.max_columns:
-            raise SchemaError(f"the schema flattens to more than {self.max_columns} columns", reason="not_flattenable",
-                              requirement="LIMIT-10")
+            raise SchemaError(
+                f"the schema flattens to more than {self.max_columns} columns",
+                reason="not_flattenable",
+                requirement="LIMIT-10",
+            )
         self.columns.append(column)
         return len(self.columns) - 1
 
@@ -142,18 +145,25 @@ class _Flattener:
     def node(self, schema: Any, path: str, reach: Any, namespace: str = "") -> _Node:
         if isinstance(schema, list):
             branch_column = self.int_column(path + "#branch", reach, (0, len(schema) - 1), "union")
-            return _Union(branch_column, tuple(self.node(b, f"{path}#{i}", (branch_column, i), namespace)
-                                               for i, b in enumerate(schema)))
+            return _Union(
+                branch_column,
+                tuple(self.node(b, f"{path}#{i}", (branch_column, i), namespace) for i, b in enumerate(schema)),
+            )
         if isinstance(schema, str):
             if schema in self.named or (namespace and f"{namespace}.{schema}" in self.named):
                 full = schema if schema in self.named else f"{namespace}.{schema}"
                 if full in self.stack:
-                    raise SchemaError(f"{full} is recursive: records mode cannot flatten it", reason="not_flattenable",
-                                      requirement="RECORD-4")
+                    raise SchemaError(
+                        f"{full} is recursive: records mode cannot flatten it",
+                        reason="not_flattenable",
+                        requirement="RECORD-4",
+                    )
                 return self.node(self.named[full], path, reach, full.rpartition(".")[0])
             return self.primitive(schema, path, reach)
         if not isinstance(schema, Mapping):
-            raise SchemaError(f"{path}: {schema!r} is not an Avro schema", reason="not_flattenable", requirement="RECORD-4")
+            raise SchemaError(
+                f"{path}: {schema!r} is not an Avro schema", reason="not_flattenable", requirement="RECORD-4"
+            )
         kind = schema.get("type")
         if kind in ("record", "error", "enum", "fixed"):
             name = str(schema["name"])
@@ -162,8 +172,10 @@ class _Flattener:
             self.named[full] = schema
             if kind in ("record", "error"):
                 self.stack.append(full)
-                fields = tuple(self.node(f["type"], f"{path}.{f['name']}" if path else str(f["name"]), reach, space)
-                               for f in schema["fields"])
+                fields = tuple(
+                    self.node(f["type"], f"{path}.{f['name']}" if path else str(f["name"]), reach, space)
+                    for f in schema["fields"]
+                )
                 self.stack.pop()
                 return _Record(fields)
             if kind == "enum":
@@ -292,8 +304,9 @@ def transpose(plan: RecordPlan, event_data: Sequence[bytes]) -> list[list[Any]] 
     return columns
 
 
-def rebuild(plan: RecordPlan, columns: Sequence[Sequence[Any]], count: int, *, max_event_data_size: int,
-            offset: int = 0) -> Iterable[bytes]:
+def rebuild(
+    plan: RecordPlan, columns: Sequence[Sequence[Any]], count: int, *, max_event_data_size: int, offset: int = 0
+) -> Iterable[bytes]:
     """The ``event_data`` of each of ``count`` rows, from column values whose counts were checked (RECORD-5).
 
     ``max_event_data_size`` bounds every rebuilt record (RECORD-6); ``offset``
@@ -338,8 +351,11 @@ def rebuild(plan: RecordPlan, columns: Sequence[Sequence[Any]], count: int, *, m
                     break
             out.append(0)
         if len(out) > max_event_data_size:
-            raise LimitExceeded(f"a rebuilt event_data exceeds max_event_data_size={max_event_data_size}", offset=offset,
-                                requirement="RECORD-6")
+            raise LimitExceeded(
+                f"a rebuilt event_data exceeds max_event_data_size={max_event_data_size}",
+                offset=offset,
+                requirement="RECORD-6",
+            )
 
     for _ in range(count):
         out = bytearray()
@@ -363,11 +379,17 @@ def check_value(column: Column, value: Any, *, offset: int, what: str) -> None:
     """A decoded value against its column's type: int range, fixed size (RECORD-5)."""
     if column.type is ColumnType.INT:
         if not column.low <= value <= column.high:
-            raise ValueOutOfRange(f"{what}: {value} is outside {column.low}..{column.high} ({column.avro or 'int'})",
-                                  offset=offset, requirement="RECORD-5")
+            raise ValueOutOfRange(
+                f"{what}: {value} is outside {column.low}..{column.high} ({column.avro or 'int'})",
+                offset=offset,
+                requirement="RECORD-5",
+            )
     elif column.size is not None and len(value) != column.size:
-        raise InconsistentBatch(f"{what}: a {column.avro} value of {len(value)} bytes, not {column.size}", offset=offset,
-                                requirement="RECORD-5")
+        raise InconsistentBatch(
+            f"{what}: a {column.avro} value of {len(value)} bytes, not {column.size}",
+            offset=offset,
+            requirement="RECORD-5",
+        )
 
 
 # -- the schemas both sides know -------------------------------------------------------------------------

@@ -137,7 +137,7 @@ class Registry:
     # -- loading --------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, directory: Path) -> "Registry":
+    def load(cls, directory: Path) -> Registry:
         path = directory / REGISTRY_FILE
         try:
             doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -148,8 +148,11 @@ class Registry:
         for entry in doc.get("event_type", []):
             event_type = _load_type(directory, entry)
             if event_type.id in types or event_type.name in names:
-                raise SchemaError(f"{path}: event type id {event_type.id} or name {event_type.name!r} appears twice",
-                                  reason="bad_registry", requirement="SCHEMA-5")
+                raise SchemaError(
+                    f"{path}: event type id {event_type.id} or name {event_type.name!r} appears twice",
+                    reason="bad_registry",
+                    requirement="SCHEMA-5",
+                )
             types[event_type.id] = event_type
             names.add(event_type.name)
         return cls(directory=directory, types=dict(sorted(types.items())))
@@ -169,12 +172,19 @@ class Registry:
         """The writer schema of an event (SCHEMA-1)."""
         event_type = self.types.get(event_type_id)
         if event_type is None:
-            raise SchemaError(f"event_type_id {event_type_id} is not in the registry", reason="unknown_event_type", requirement="SCHEMA-3")
+            raise SchemaError(
+                f"event_type_id {event_type_id} is not in the registry",
+                reason="unknown_event_type",
+                requirement="SCHEMA-3",
+            )
         version = event_type.versions.get(schema_version)
         if version is None:
-            raise SchemaError(f"{event_type.name} (event_type_id {event_type_id}) has no schema_version {schema_version}; "
-                              f"known: {', '.join(map(str, sorted(event_type.versions)))}",
-                              reason="unknown_schema_version", requirement="SCHEMA-3")
+            raise SchemaError(
+                f"{event_type.name} (event_type_id {event_type_id}) has no schema_version {schema_version}; "
+                f"known: {', '.join(map(str, sorted(event_type.versions)))}",
+                reason="unknown_schema_version",
+                requirement="SCHEMA-3",
+            )
         return version
 
     # -- event data ------------------------------------------------------------------------
@@ -192,10 +202,14 @@ class Registry:
             fastavro.schemaless_writer(out, writer.parsed, record, strict=True)
         except (ValidationError, ValueError, TypeError) as exc:
             detail = "; ".join(map(str, exc.errors)) if isinstance(exc, ValidationError) else str(exc)
-            raise SchemaError(f"record does not fit {writer.label}: {detail}", reason="invalid_record", requirement="SCHEMA-2") from None
+            raise SchemaError(
+                f"record does not fit {writer.label}: {detail}", reason="invalid_record", requirement="SCHEMA-2"
+            ) from None
         return out.getvalue()
 
-    def decode(self, event_type_id: int, schema_version: int, data: bytes, *, reader_version: int | None = None) -> Record:
+    def decode(
+        self, event_type_id: int, schema_version: int, data: bytes, *, reader_version: int | None = None
+    ) -> Record:
         """Decode event_data written with ``schema_version``, optionally as ``reader_version`` sees it.
 
         The writer schema always comes from the event's own schema_version
@@ -211,13 +225,19 @@ class Registry:
             record = fastavro.schemaless_reader(stream, writer.parsed, None if reader is writer else reader.parsed)
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeDecodeError...
             detail = str(exc) or type(exc).__name__
-            raise SchemaError(f"event_data ({len(data)} byte{'s' if len(data) != 1 else ''}) is not a {writer.label} datum"
-                              f"{'' if reader is writer else f' readable as {reader.label}'}: {detail}",
-                              reason="undecodable", requirement="SCHEMA-2") from None
+            raise SchemaError(
+                f"event_data ({len(data)} byte{'s' if len(data) != 1 else ''}) is not a {writer.label} datum"
+                f"{'' if reader is writer else f' readable as {reader.label}'}: {detail}",
+                reason="undecodable",
+                requirement="SCHEMA-2",
+            ) from None
         if stream.tell() != len(data):
             extra = len(data) - stream.tell()
-            raise SchemaError(f"{extra} byte{'s' if extra != 1 else ''} after the {writer.label} datum (of {len(data)})",
-                              reason="undecodable", requirement="SCHEMA-2")
+            raise SchemaError(
+                f"{extra} byte{'s' if extra != 1 else ''} after the {writer.label} datum (of {len(data)})",
+                reason="undecodable",
+                requirement="SCHEMA-2",
+            )
         if not isinstance(record, dict):  # every registered schema is a record
             raise SchemaError(f"{writer.label} did not decode to a record", reason="undecodable")
         return record
@@ -249,9 +269,17 @@ def _load_type(directory: Path, entry: Mapping[str, Any]) -> EventType:
             raise SchemaError(f"{where}: version {key}: {exc}", reason="bad_registry") from None
         if not isinstance(schema, dict) or schema.get("type") != "record":
             raise SchemaError(f"{where}: {file} is not an Avro record schema", reason="bad_registry")
-        versions[number] = SchemaVersion(event_type_id=type_id, event_type=name, version=number, file=str(file), schema=schema)
-    return EventType(id=type_id, name=name, direction=direction, compatibility=compatibility,
-                     summary=str(entry.get("summary", "")), versions=dict(sorted(versions.items())))
+        versions[number] = SchemaVersion(
+            event_type_id=type_id, event_type=name, version=number, file=str(file), schema=schema
+        )
+    return EventType(
+        id=type_id,
+        name=name,
+        direction=direction,
+        compatibility=compatibility,
+        summary=str(entry.get("summary", "")),
+        versions=dict(sorted(versions.items())),
+    )
 
 
 def find_schemas_dir(start: Path | None = None) -> Path | None:

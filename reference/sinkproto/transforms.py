@@ -45,10 +45,20 @@ class Transform(IntEnum):
     NUMBERED = 9
 
 
-INT_TRANSFORMS = frozenset({Transform.PLAIN, Transform.DELTA, Transform.CONSTANT, Transform.FRAME_OF_REFERENCE,
-                            Transform.DICTIONARY, Transform.BITPACKED, Transform.DELTA_BITPACKED})
-BYTES_TRANSFORMS = frozenset({Transform.PLAIN, Transform.CONSTANT, Transform.DICTIONARY, Transform.PREFIX, Transform.KEY,
-                              Transform.NUMBERED})
+INT_TRANSFORMS = frozenset(
+    {
+        Transform.PLAIN,
+        Transform.DELTA,
+        Transform.CONSTANT,
+        Transform.FRAME_OF_REFERENCE,
+        Transform.DICTIONARY,
+        Transform.BITPACKED,
+        Transform.DELTA_BITPACKED,
+    }
+)
+BYTES_TRANSFORMS = frozenset(
+    {Transform.PLAIN, Transform.CONSTANT, Transform.DICTIONARY, Transform.PREFIX, Transform.KEY, Transform.NUMBERED}
+)
 MAX_DIGITS = 18  # 10^18 - 1 < 2^63: a numbered value is an Avro long
 
 # The keys column of the records body: bytes, one value per event; the
@@ -89,8 +99,12 @@ def int_candidates(values: Sequence[int]) -> list[tuple[Transform, dict[str, Any
         out.append((Transform.BITPACKED, {"base": base, "width": width, "packed": pack_bits(offsets, width)}))
         base, width, offsets = _bitpacked(_deltas(values)[1:])
         if width <= MAX_WIDTH:  # deltas of 64-bit values can need 65 bits
-            out.append((Transform.DELTA_BITPACKED, {"first": values[0], "base": base, "width": width,
-                                                    "packed": pack_bits(offsets, width)}))
+            out.append(
+                (
+                    Transform.DELTA_BITPACKED,
+                    {"first": values[0], "base": base, "width": width, "packed": pack_bits(offsets, width)},
+                )
+            )
     return out
 
 
@@ -130,6 +144,10 @@ def bytes_candidates(values: Sequence[bytes], keys: Sequence[bytes] | None) -> l
     split = numbered_split(values)
     if split is not None:
         prefix, digits = split
-        out.append((Transform.NUMBERED, {"prefix": prefix, "digits": digits,
-                                         "numbers": [int(v[len(prefix):]) for v in values]}))
+        out.append(
+            (
+                Transform.NUMBERED,
+                {"prefix": prefix, "digits": digits, "numbers": [int(v[len(prefix) :]) for v in values]},
+            )
+        )
     return out

@@ -28,8 +28,15 @@ from .clihelp import apply_exit_codes, run_main
 from .commands.decode import DECODE_KINDS
 from .commands.peers import ConnectSettings, PublishSettings, ServeSettings
 
-__all__ = ["main", "build_parser", "EXIT_CODES", "add_connect_options", "add_serve_options", "connect_settings",
-           "serve_settings"]
+__all__ = [
+    "main",
+    "build_parser",
+    "EXIT_CODES",
+    "add_connect_options",
+    "add_serve_options",
+    "connect_settings",
+    "serve_settings",
+]
 
 _ERROR = (1, "an error (the message says what: a store, a certificate, an address...)")
 _NO_STORE = (1, "--db is not an existing event store")
@@ -37,35 +44,68 @@ _NO_STORE = (1, "--db is not an existing event store")
 #: 2 usage, 130 interrupted, 141 output closed, are in sinktools.clihelp.COMMON_EXIT_CODES).
 EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
     "": ((0, "success"), _ERROR),
-    "vectors regenerate": ((0, "the vectors were written (with --dry-run: what would change was printed)"),
-                           (1, "the schemas break the evolution rules (nothing was written), or an error")),
-    "vectors check": ((0, "every vector and file checks out"), (1, "a vector or a file failed (each failure is printed)")),
-    "decode": ((0, "decoded and printed"), (1, "the bytes do not decode as --as says (the error class and offset are "
-                                              "printed), or the input is neither a file nor hex")),
+    "vectors regenerate": (
+        (0, "the vectors were written (with --dry-run: what would change was printed)"),
+        (1, "the schemas break the evolution rules (nothing was written), or an error"),
+    ),
+    "vectors check": (
+        (0, "every vector and file checks out"),
+        (1, "a vector or a file failed (each failure is printed)"),
+    ),
+    "decode": (
+        (0, "decoded and printed"),
+        (
+            1,
+            "the bytes do not decode as --as says (the error class and offset are "
+            "printed), or the input is neither a file nor hex",
+        ),
+    ),
     "certs": ((0, "the certificates were written or kept (each line says which)"), _ERROR),
     "serve": ((0, "stopped by SIGINT or SIGTERM"), (1, "it could not start (store, certificates, address in use)")),
-    "connect": ((0, "with --until-synced: everything pending was answered"), _ERROR,
-                (3, "the server refused the connection: instance_id_mismatch always (the operator decides, HS-16); "
-                    "any refusal with --until-synced (a version-1 client's fallback to version 0 is not one)")),
-    "publish": ((0, "appended (with --server: and everything pending was answered)"), _ERROR,
-                (3, "with --server: the server refused the connection (as for connect --until-synced)")),
+    "connect": (
+        (0, "with --until-synced: everything pending was answered"),
+        _ERROR,
+        (
+            3,
+            "the server refused the connection: instance_id_mismatch always (the operator decides, HS-16); "
+            "any refusal with --until-synced (a version-1 client's fallback to version 0 is not one)",
+        ),
+    ),
+    "publish": (
+        (0, "appended (with --server: and everything pending was answered)"),
+        _ERROR,
+        (3, "with --server: the server refused the connection (as for connect --until-synced)"),
+    ),
     "status": ((0, "printed"), _NO_STORE),
     "dead-letters list": ((0, "listed (also when none match)"), _NO_STORE),
     "dead-letters export": ((0, "exported (also when none match)"), _NO_STORE),
-    "dead-letters retry": ((0, "the selected dead letters are pending again (also when none match)"), _NO_STORE,
-                           (2, "no selection: name the events or pass --all")),
-    "policies apply": ((0, "the store now uses the file's policies"),
-                       (1, "the policy file is invalid (the store is unchanged), or --db is not an event store")),
+    "dead-letters retry": (
+        (0, "the selected dead letters are pending again (also when none match)"),
+        _NO_STORE,
+        (2, "no selection: name the events or pass --all"),
+    ),
+    "policies apply": (
+        (0, "the store now uses the file's policies"),
+        (1, "the policy file is invalid (the store is unchanged), or --db is not an event store"),
+    ),
     "policies show": ((0, "printed"), _NO_STORE),
-    "bench codec": ((0, "measured and printed (with --update-docs: and written)"),
-                    (1, "--update-docs found no page, or the page has no section for it")),
-    "bench wire": ((0, "measured and printed (with --update-docs: and written)"),
-                   (1, "--update-docs found no page, or the page has no section for it"),
-                   (2, "tcpdump or mosquitto is missing (the message says how to install them)")),
-    "bench memory": ((0, "measured and printed (with --update-docs: and written)"),
-                     (1, "--update-docs found no page, or the page has no section for it")),
-    "bench batch": ((0, "measured and printed (with --update-docs: and written)"),
-                    (1, "--update-docs found no page, or the page has no section for it")),
+    "bench codec": (
+        (0, "measured and printed (with --update-docs: and written)"),
+        (1, "--update-docs found no page, or the page has no section for it"),
+    ),
+    "bench wire": (
+        (0, "measured and printed (with --update-docs: and written)"),
+        (1, "--update-docs found no page, or the page has no section for it"),
+        (2, "tcpdump or mosquitto is missing (the message says how to install them)"),
+    ),
+    "bench memory": (
+        (0, "measured and printed (with --update-docs: and written)"),
+        (1, "--update-docs found no page, or the page has no section for it"),
+    ),
+    "bench batch": (
+        (0, "measured and printed (with --update-docs: and written)"),
+        (1, "--update-docs found no page, or the page has no section for it"),
+    ),
 }
 
 
@@ -82,8 +122,9 @@ def _settings(cls: type[S], args: argparse.Namespace, **given: Any) -> S:
 
 def serve_settings(args: argparse.Namespace) -> ServeSettings:
     """`sink serve`'s settings from options added by :func:`add_serve_options` (the self-test's mutants use it)."""
-    return _settings(ServeSettings, args, quarantine=tuple(args.quarantine),
-                     reject_app_version=tuple(args.reject_app_version))
+    return _settings(
+        ServeSettings, args, quarantine=tuple(args.quarantine), reject_app_version=tuple(args.reject_app_version)
+    )
 
 
 def connect_settings(args: argparse.Namespace) -> ConnectSettings:
@@ -228,35 +269,76 @@ def _add_client_options(p: argparse.ArgumentParser, *, required: bool) -> None:
 def add_connect_options(connect: argparse.ArgumentParser) -> None:
     _add_client_options(connect, required=True)
     connect.add_argument("--db", default="sink-client.db", help="SQLite event store")
-    connect.add_argument("--until-synced", action="store_true",
-                         help="exit once everything pending is answered (exit 3 at the first refusal)")
-    connect.add_argument("--publish", type=int, default=0, metavar="N",
-                         help="append N test events (type 1, key sink-connect/NAME) to the store on start")
-    connect.add_argument("--protocol-version", type=int, choices=(0, 1), default=0,
-                         help="1: offer protocol version 1 and fall back to 0 for a server that refuses it (VER-2); "
-                              "default 0")
+    connect.add_argument(
+        "--until-synced",
+        action="store_true",
+        help="exit once everything pending is answered (exit 3 at the first refusal)",
+    )
+    connect.add_argument(
+        "--publish",
+        type=int,
+        default=0,
+        metavar="N",
+        help="append N test events (type 1, key sink-connect/NAME) to the store on start",
+    )
+    connect.add_argument(
+        "--protocol-version",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="1: offer protocol version 1 and fall back to 0 for a server that refuses it (VER-2); default 0",
+    )
 
 
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
-    serve.add_argument("--listen", type=_address, default=("127.0.0.1", 7443), help="HOST:PORT (default 127.0.0.1:7443)")
+    serve.add_argument(
+        "--listen", type=_address, default=("127.0.0.1", 7443), help="HOST:PORT (default 127.0.0.1:7443)"
+    )
     serve.add_argument("--certs", default="certs", help="folder made by `sink certs`")
     serve.add_argument("--db", default="sink-server.db", help="SQLite event store")
     serve.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds")
-    serve.add_argument("--quarantine", action="append", default=[], metavar="CLIENT[:REASON]", help="quarantine a client")
-    serve.add_argument("--reject-app-version", action="append", default=[], metavar="VERSION",
-                       help="answer unsupported_application_version to clients sending this app_version (repeatable)")
+    serve.add_argument(
+        "--quarantine", action="append", default=[], metavar="CLIENT[:REASON]", help="quarantine a client"
+    )
+    serve.add_argument(
+        "--reject-app-version",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="answer unsupported_application_version to clients sending this app_version (repeatable)",
+    )
     serve.add_argument("--nack-key-prefix", help="NACK events whose key starts with this (a poison trigger)")
-    serve.add_argument("--publish-on-connect", type=int, default=0, metavar="N",
-                       help="publish N new events to each client after each handshake")
-    serve.add_argument("--protocol-version", type=int, choices=(0, 1), default=1,
-                       help="highest protocol version accepted: 1 (default) accepts 0 and 1 on the port, "
-                            "0 refuses version-1 requests like a version-0 server")
-    serve.add_argument("--schemas", metavar="DIR",
-                       help="schema registry folder (default: ./schemas, or above, or the kit's): what the server reads")
-    serve.add_argument("--no-reader-schemas", action="store_true",
-                       help="store every event and declare no reader schemas (an opaque store-and-forward server)")
-    serve.add_argument("--max-sessions", type=int, metavar="N",
-                       help="serve at most N connections at once; further accepted connections wait (default: no bound)")
+    serve.add_argument(
+        "--publish-on-connect",
+        type=int,
+        default=0,
+        metavar="N",
+        help="publish N new events to each client after each handshake",
+    )
+    serve.add_argument(
+        "--protocol-version",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="highest protocol version accepted: 1 (default) accepts 0 and 1 on the port, "
+        "0 refuses version-1 requests like a version-0 server",
+    )
+    serve.add_argument(
+        "--schemas",
+        metavar="DIR",
+        help="schema registry folder (default: ./schemas, or above, or the kit's): what the server reads",
+    )
+    serve.add_argument(
+        "--no-reader-schemas",
+        action="store_true",
+        help="store every event and declare no reader schemas (an opaque store-and-forward server)",
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=int,
+        metavar="N",
+        help="serve at most N connections at once; further accepted connections wait (default: no bound)",
+    )
 
 
 def _add_peer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -276,12 +358,21 @@ def _add_peer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     publish = sub.add_parser("publish", help="append events to the local store; with --server, sync them")
     _add_client_options(publish, required=False)
     publish.add_argument("--db", default="sink-client.db", help="SQLite event store")
-    publish.add_argument("--event-type", type=int, required=True, metavar="ID",
-                         help="event_type_id of the events (e.g. 1, meter_reading in the kit's schemas/registry.toml)")
-    publish.add_argument("--schema-version", type=int, default=1, metavar="N",
-                         help="schema_version of event_data (default: 1)")
-    publish.add_argument("--key", required=True,
-                         help="the events' key (UTF-8); with the event type it names the topic, whose offsets count up")
+    publish.add_argument(
+        "--event-type",
+        type=int,
+        required=True,
+        metavar="ID",
+        help="event_type_id of the events (e.g. 1, meter_reading in the kit's schemas/registry.toml)",
+    )
+    publish.add_argument(
+        "--schema-version", type=int, default=1, metavar="N", help="schema_version of event_data (default: 1)"
+    )
+    publish.add_argument(
+        "--key",
+        required=True,
+        help="the events' key (UTF-8); with the event type it names the topic, whose offsets count up",
+    )
     group = publish.add_mutually_exclusive_group(required=True)
     group.add_argument("--data", help="event data as UTF-8 text")
     group.add_argument("--data-hex", help="event data as hex")
@@ -303,8 +394,10 @@ def _selection_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    status = sub.add_parser("status", help="subscription state per peer and event type: lag, oldest unsent, dead letters,"
-                                           " last seen, freshness")
+    status = sub.add_parser(
+        "status",
+        help="subscription state per peer and event type: lag, oldest unsent, dead letters, last seen, freshness",
+    )
     _db_option(status)
     status.add_argument("--peer", help="only this peer")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -342,56 +435,78 @@ def _add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _docs_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--update-docs", action="store_true",
-                        help="also rewrite this benchmark's section of docs/performance.md here or above (default: print only)")
-    parser.add_argument("--docs", metavar="PAGE",
-                        help="rewrite this page instead (implies --update-docs)")
-    parser.add_argument("--no-docs", action="store_true",
-                        help="deprecated, no effect: the page is left alone unless --update-docs is given")
+    parser.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="also rewrite this benchmark's section of docs/performance.md here or above (default: print only)",
+    )
+    parser.add_argument("--docs", metavar="PAGE", help="rewrite this page instead (implies --update-docs)")
+    parser.add_argument(
+        "--no-docs",
+        action="store_true",
+        help="deprecated, no effect: the page is left alone unless --update-docs is given",
+    )
 
 
 def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = sub.add_parser("bench", help="benchmarks: codec speed, bytes on the wire, memory, batch size")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
 
-    codec = bsub.add_parser("codec", help="µs/op of the construct and fast codecs, msgpack and fastavro, on both profiles")
-    codec.add_argument("--quick", action="store_true", help="short loops (a smoke run; figures are rough, docs untouched)")
+    codec = bsub.add_parser(
+        "codec", help="µs/op of the construct and fast codecs, msgpack and fastavro, on both profiles"
+    )
+    codec.add_argument(
+        "--quick", action="store_true", help="short loops (a smoke run; figures are rough, docs untouched)"
+    )
     codec.add_argument("--budget", type=float, default=0.2, help="seconds per timing loop (default 0.2)")
     codec.add_argument("--repeats", type=int, default=5, help="timing loops per cell, best kept (default 5)")
-    codec.add_argument("--verbose", action="store_true",
-                       help="deprecated, no effect: each cell is reported as it is measured (on stderr)")
+    codec.add_argument(
+        "--verbose",
+        action="store_true",
+        help="deprecated, no effect: each cell is reported as it is measured (on stderr)",
+    )
     _docs_options(codec)
     codec.set_defaults(func=_bench_codec)
 
     wire = bsub.add_parser("wire", help="bytes on the wire on loopback: Sink v0 and v1, MQTT 3.1.1/5, HTTP/1.1, CoAP")
     wire.add_argument("--quick", action="store_true", help="Sink only, no chart, docs untouched (a smoke run)")
     wire.add_argument("--protocols", help="comma-separated subset: sink,mqtt,http,coap (default: all)")
-    wire.add_argument("--profile", choices=("random", "meter"), default="random", help="events to send (default: random)")
+    wire.add_argument(
+        "--profile", choices=("random", "meter"), default="random", help="events to send (default: random)"
+    )
     _docs_options(wire)
     wire.set_defaults(func=_bench_wire)
 
-    batch = bsub.add_parser("batch", help="the meter batch figure: 100 meter readings as one batch v1, against 1,000 bytes")
+    batch = bsub.add_parser(
+        "batch", help="the meter batch figure: 100 meter readings as one batch v1, against 1,000 bytes"
+    )
     _docs_options(batch)
     batch.set_defaults(func=_bench_batch)
 
     memory = bsub.add_parser("memory", help="peak memory of decoding at the limits; server RSS per idle TLS connection")
-    memory.add_argument("--connections", type=int, default=1000, help="idle mutual-TLS connections to open (default 1000)")
+    memory.add_argument(
+        "--connections", type=int, default=1000, help="idle mutual-TLS connections to open (default 1000)"
+    )
     _docs_options(memory)
     memory.set_defaults(func=_bench_memory)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sink", description="The Sink protocol kit's tools: run the reference server and client (certs, serve,\n"
-                                 "connect, publish), operate their event stores (status, dead-letters, policies),\n"
-                                 "decode captures, maintain the golden vectors, and run the benchmarks.\n"
-                                 "`sink COMMAND --help` describes each command and its exit statuses.")
+        prog="sink",
+        description="The Sink protocol kit's tools: run the reference server and client (certs, serve,\n"
+        "connect, publish), operate their event stores (status, dead-letters, policies),\n"
+        "decode captures, maintain the golden vectors, and run the benchmarks.\n"
+        "`sink COMMAND --help` describes each command and its exit statuses.",
+    )
     parser.add_argument("--version", action="version", version=f"sink-protocol {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     vectors = sub.add_parser("vectors", help="golden test vectors")
     vsub = vectors.add_subparsers(dest="vectors_command", required=True)
-    gen = vsub.add_parser("regenerate", aliases=["generate"], help="regenerate vectors/v0 from their sources; print what changed")
+    gen = vsub.add_parser(
+        "regenerate", aliases=["generate"], help="regenerate vectors/v0 from their sources; print what changed"
+    )
     gen.add_argument("--dir", help="vector folder (default: vectors/v0 here or above)")
     gen.add_argument("--schemas", help="schema registry folder (default: schemas/ beside vectors/)")
     gen.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
@@ -399,22 +514,38 @@ def build_parser() -> argparse.ArgumentParser:
     chk = vsub.add_parser("check", help="verify every committed vector against the reference codec and its sources")
     chk.add_argument("--dir", help="vector folder (default: vectors/v0 here or above)")
     chk.add_argument("--schemas", help="schema registry folder (default: schemas/ beside vectors/)")
-    chk.add_argument("--skip-sources", action="store_true",
-                     help="do not check that the vectors are what the sources generate (for vectors from elsewhere)")
+    chk.add_argument(
+        "--skip-sources",
+        action="store_true",
+        help="do not check that the vectors are what the sources generate (for vectors from elsewhere)",
+    )
     chk.add_argument("--json", action="store_true", help="machine-readable report")
     chk.set_defaults(func=_check)
 
     dec = sub.add_parser("decode", help="decode a frame, payload, batch or stream given as hex, a file, or - for stdin")
     dec.add_argument("input", help="hex bytes, a file of raw bytes, or - for stdin")
-    dec.add_argument("--as", dest="kind", choices=DECODE_KINDS, default="frame", help="what the bytes are (default: frame)")
+    dec.add_argument(
+        "--as", dest="kind", choices=DECODE_KINDS, default="frame", help="what the bytes are (default: frame)"
+    )
     dec.add_argument("--json", action="store_true", help="print the value in the vectors' JSON form")
     dec.add_argument("--strict-utf8", action="store_true", help="reject text fields that are not UTF-8")
-    dec.add_argument("--schemas", help="schema registry folder for event_data (default: schemas/ here or above, else the kit's)")
+    dec.add_argument(
+        "--schemas", help="schema registry folder for event_data (default: schemas/ here or above, else the kit's)"
+    )
     dec.add_argument("--no-schemas", action="store_true", help="show event_data as bytes, without the registry")
-    dec.add_argument("--avro", action="store_true", help="with --json: add event_data_avro, the decoded record, beside event_data_hex")
-    dec.add_argument("--protocol-version", type=int, choices=(0, 1), default=0,
-                     help="decode as on a connection of this protocol version (default 0); 1 adds BATCH_PUBLISH, "
-                          "BATCH_RESULT, reader declarations and batch v1, records mode with the registry's schemas")
+    dec.add_argument(
+        "--avro",
+        action="store_true",
+        help="with --json: add event_data_avro, the decoded record, beside event_data_hex",
+    )
+    dec.add_argument(
+        "--protocol-version",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="decode as on a connection of this protocol version (default 0); 1 adds BATCH_PUBLISH, "
+        "BATCH_RESULT, reader declarations and batch v1, records mode with the registry's schemas",
+    )
     dec.set_defaults(func=_decode)
 
     _add_peer_commands(sub)

@@ -34,13 +34,19 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         default = action.default
-        if ("default" in text or any(default is v for v in (None, False, True, argparse.SUPPRESS)) or default == []
-                or not action.option_strings):
+        if (
+            "default" in text
+            or any(default is v for v in (None, False, True, argparse.SUPPRESS))
+            or default == []
+            or not action.option_strings
+        ):
             return text
         return f"{text} (default: %(default)s)"
 
 
-def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     """Every command a person can run (the leaves of the subcommand tree), as (words after the tool, parser)."""
     groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     if not groups:
@@ -93,8 +99,7 @@ def exit_codes_markdown(tool: str, table: Mapping[str, Sequence[tuple[int, str]]
     for path, codes in table.items():
         if path:
             rows.append(f"| `{tool} {path}` | " + "; ".join(f"{code} {text}" for code, text in codes) + " |")
-    rows.append(f"| every `{tool}` command | " + "; ".join(f"{code} {text}" for code, text in COMMON_EXIT_CODES)
-                + " |")
+    rows.append(f"| every `{tool}` command | " + "; ".join(f"{code} {text}" for code, text in COMMON_EXIT_CODES) + " |")
     return "\n".join(rows)
 
 

@@ -34,8 +34,20 @@ from pathlib import Path
 
 from sinkproto.connection import DEFAULT_RULES, SUPPORTED_VERSIONS, Connection, Input, Role, Row, Rules, State, handlers
 
-__all__ = ["DIAGRAM_DIR", "PLUMBING", "SOURCE_MARK", "DiagramError", "connection_dot", "diagram_path",
-           "is_plumbing", "recorded_digest", "render_svg", "source_digest", "visible_rows", "write_diagrams"]
+__all__ = [
+    "DIAGRAM_DIR",
+    "PLUMBING",
+    "SOURCE_MARK",
+    "DiagramError",
+    "connection_dot",
+    "diagram_path",
+    "is_plumbing",
+    "recorded_digest",
+    "render_svg",
+    "source_digest",
+    "visible_rows",
+    "write_diagrams",
+]
 
 DIAGRAM_DIR = Path(__file__).resolve().parents[2] / "docs" / "reference" / "diagrams"
 SOURCE_MARK = "sink-diagram-source-sha256"
@@ -88,7 +100,7 @@ def connection_dot(role: Role, version: int, rules: Rules = DEFAULT_RULES) -> st
         '  edge [fontname="Helvetica" fontsize="10"]',
     ]
     for state in states:
-        notes = (["<I>start state</I>"] if state is start else [])
+        notes = ["<I>start state</I>"] if state is start else []
         if state in rules.on_enter:
             notes.append(f"<I>on entry: {escape(rules.on_enter[state].__name__)}</I>")
         label = "<BR/>".join([f"<B>{state.value}</B>", *notes])
@@ -130,7 +142,7 @@ def recorded_digest(svg: Path) -> str | None:
     prefix = f"<!-- {SOURCE_MARK}: "
     for line in svg.read_text().split("\n")[:3]:
         if line.startswith(prefix):
-            return line[len(prefix):-len(" -->")]
+            return line[len(prefix) : -len(" -->")]
     return None
 
 

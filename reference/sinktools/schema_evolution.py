@@ -111,14 +111,24 @@ class _Comparison:
         if old_kind != new_kind:
             if new_kind in PROMOTIONS.get(old_kind, frozenset()) and isinstance(old, str) and isinstance(new, str):
                 if self.forward:
-                    self.add("SCHEMA-14", path, f"{old_kind} -> {new_kind} is a promotion, which an earlier reader cannot read back; "
-                             "this type promises full compatibility")
+                    self.add(
+                        "SCHEMA-14",
+                        path,
+                        f"{old_kind} -> {new_kind} is a promotion, which an earlier reader cannot read back; "
+                        "this type promises full compatibility",
+                    )
                 return
-            self.add("SCHEMA-11", path, f"type changed from {old_kind} to {new_kind}; only Avro promotions "
-                     "(int -> long/float/double, long -> float/double, float -> double, string <-> bytes) are allowed")
+            self.add(
+                "SCHEMA-11",
+                path,
+                f"type changed from {old_kind} to {new_kind}; only Avro promotions "
+                "(int -> long/float/double, long -> float/double, float -> double, string <-> bytes) are allowed",
+            )
             return
         if isinstance(old, dict) and isinstance(new, dict) and old.get("logicalType") != new.get("logicalType"):
-            self.add("SCHEMA-11", path, f"logicalType changed from {old.get('logicalType')} to {new.get('logicalType')}")
+            self.add(
+                "SCHEMA-11", path, f"logicalType changed from {old.get('logicalType')} to {new.get('logicalType')}"
+            )
         if old_kind in ("record", "error"):
             self.record_change(old, new, path)
         elif old_kind == "enum":
@@ -128,8 +138,12 @@ class _Comparison:
             if removed:
                 self.add("SCHEMA-11", path, f"enum symbols removed: {', '.join(removed)}")
             if added and self.forward and "default" not in new:
-                self.add("SCHEMA-14", path, f"enum symbols added ({', '.join(added)}) without an enum default: "
-                         "an earlier reader cannot read them; this type promises full compatibility")
+                self.add(
+                    "SCHEMA-14",
+                    path,
+                    f"enum symbols added ({', '.join(added)}) without an enum default: "
+                    "an earlier reader cannot read them; this type promises full compatibility",
+                )
         elif old_kind == "array":
             self.type_change(old["items"], new["items"], f"{path}[]")
         elif old_kind == "map":
@@ -144,22 +158,38 @@ class _Comparison:
         new_branches = new if isinstance(new, list) else [new]
         for branch in old_branches:
             if not any(self.accepts(branch, candidate) for candidate in new_branches):
-                self.add("SCHEMA-11", path, f"the new type has no branch that reads the old branch {self._kind(self._deref(branch, self.old_names))}")
+                self.add(
+                    "SCHEMA-11",
+                    path,
+                    f"the new type has no branch that reads the old branch {self._kind(self._deref(branch, self.old_names))}",
+                )
         if self.forward:
             for branch in new_branches:
                 if not any(_reverse(self).accepts(branch, candidate) for candidate in old_branches):
-                    self.add("SCHEMA-14", path, f"new union branch {self._kind(self._deref(branch, self.new_names))} cannot be read "
-                             "by an earlier reader; this type promises full compatibility")
+                    self.add(
+                        "SCHEMA-14",
+                        path,
+                        f"new union branch {self._kind(self._deref(branch, self.new_names))} cannot be read "
+                        "by an earlier reader; this type promises full compatibility",
+                    )
 
     def _name_change(self, old: Mapping[str, Any], new: Mapping[str, Any], path: str) -> None:
         old_full = _fullname(old["name"], old.get("namespace", self.namespace))
         new_full = _fullname(new["name"], new.get("namespace", self.namespace))
         aliases = {_fullname(a, new.get("namespace", self.namespace)) for a in new.get("aliases", [])}
         if old_full != new_full and old_full not in aliases:
-            self.add("SCHEMA-7", path or "record", f"named type {old_full} became {new_full} without listing {old_full} in aliases")
+            self.add(
+                "SCHEMA-7",
+                path or "record",
+                f"named type {old_full} became {new_full} without listing {old_full} in aliases",
+            )
         elif old_full != new_full and self.forward:
-            self.add("SCHEMA-14", path or "record", f"named type renamed {old_full} -> {new_full}: an earlier reader cannot read it; "
-                     "this type promises full compatibility")
+            self.add(
+                "SCHEMA-14",
+                path or "record",
+                f"named type renamed {old_full} -> {new_full}: an earlier reader cannot read it; "
+                "this type promises full compatibility",
+            )
 
     def record_change(self, old: Mapping[str, Any], new: Mapping[str, Any], path: str) -> None:
         self._name_change(old, new, path)
@@ -172,26 +202,41 @@ class _Comparison:
             if successor is None:
                 successor = next((f for f in new_fields.values() if name in f.get("aliases", [])), None)
                 if successor is None:
-                    self.add("SCHEMA-9", f"field {prefix}{name}", "removed; a field is never removed (rename it with aliases, "
-                             "or keep it and say in its doc that it is no longer filled)")
+                    self.add(
+                        "SCHEMA-9",
+                        f"field {prefix}{name}",
+                        "removed; a field is never removed (rename it with aliases, "
+                        "or keep it and say in its doc that it is no longer filled)",
+                    )
                     continue
                 if self.forward:
-                    self.add("SCHEMA-14", f"field {prefix}{name}", f"renamed to {successor['name']}: an earlier reader cannot "
-                             "match it; this type promises full compatibility")
+                    self.add(
+                        "SCHEMA-14",
+                        f"field {prefix}{name}",
+                        f"renamed to {successor['name']}: an earlier reader cannot "
+                        "match it; this type promises full compatibility",
+                    )
             matched.add(successor["name"])
             field_path = f"field {prefix}{successor['name']}"
             self.type_change(old_field["type"], successor["type"], field_path)
             old_default, new_default = old_field.get("default", NO_DEFAULT), successor.get("default", NO_DEFAULT)
             if old_default is not NO_DEFAULT and old_default != new_default:
                 shown = "removed" if new_default is NO_DEFAULT else f"changed to {new_default!r}"
-                self.add("SCHEMA-12", field_path, f"default {old_default!r} {shown}; an existing field's default never changes")
+                self.add(
+                    "SCHEMA-12",
+                    field_path,
+                    f"default {old_default!r} {shown}; an existing field's default never changes",
+                )
         for name, new_field in new_fields.items():
             if name not in matched and "default" not in new_field:
                 hint = ""
                 if any(a in {f["name"] for f in old.get("fields", [])} for a in new_field.get("aliases", [])):
                     hint = " (its alias names a field that still exists: a rename must replace the old field)"
-                self.add("SCHEMA-8", f"field {prefix}{name}", f"added without a default: data written with the previous version "
-                         f"has no value for it{hint}")
+                self.add(
+                    "SCHEMA-8",
+                    f"field {prefix}{name}",
+                    f"added without a default: data written with the previous version has no value for it{hint}",
+                )
 
 
 def _reverse(comparison: _Comparison) -> _Comparison:
@@ -200,7 +245,9 @@ def _reverse(comparison: _Comparison) -> _Comparison:
     return back
 
 
-def check_change(old: Mapping[str, Any], new: Mapping[str, Any], *, where: str, forward: bool = False) -> list[Violation]:
+def check_change(
+    old: Mapping[str, Any], new: Mapping[str, Any], *, where: str, forward: bool = False
+) -> list[Violation]:
     """Rules SCHEMA-7 to SCHEMA-12 (and SCHEMA-14 when ``forward``) for one version and its successor."""
     comparison = _Comparison(old, new, where, forward)
     comparison.record_change(old, new, "")
@@ -211,11 +258,19 @@ def _check_type(event_type: EventType) -> list[Violation]:
     problems: list[Violation] = []
     numbers = sorted(event_type.versions)
     if numbers != list(range(1, len(numbers) + 1)):
-        problems.append(Violation("SCHEMA-6", event_type.name, f"versions are {numbers}; they start at 1 and go up by 1"))
+        problems.append(
+            Violation("SCHEMA-6", event_type.name, f"versions are {numbers}; they start at 1 and go up by 1")
+        )
     forward = event_type.compatibility is Compatibility.FULL
     for before, after in zip(numbers, numbers[1:]):
-        problems.extend(check_change(event_type.versions[before].schema, event_type.versions[after].schema,
-                                     where=f"{event_type.name} v{after}", forward=forward))
+        problems.extend(
+            check_change(
+                event_type.versions[before].schema,
+                event_type.versions[after].schema,
+                where=f"{event_type.name} v{after}",
+                forward=forward,
+            )
+        )
     return problems
 
 
@@ -230,19 +285,41 @@ def check_lock(registry: Registry, lock: Mapping[str, Any]) -> list[Violation]:
     for type_id, name in lock.get("event_types", {}).items():
         current = registry.types.get(int(type_id))
         if current is None:
-            problems.append(Violation("SCHEMA-5", f"event_type_id {type_id}", f"{name} was published and is gone from the registry; "
-                                      "ids are never removed or reused"))
+            problems.append(
+                Violation(
+                    "SCHEMA-5",
+                    f"event_type_id {type_id}",
+                    f"{name} was published and is gone from the registry; ids are never removed or reused",
+                )
+            )
         elif current.name != name:
-            problems.append(Violation("SCHEMA-5", f"event_type_id {type_id}", f"was {name}, now {current.name}: an id never changes meaning"))
+            problems.append(
+                Violation(
+                    "SCHEMA-5",
+                    f"event_type_id {type_id}",
+                    f"was {name}, now {current.name}: an id never changes meaning",
+                )
+            )
     fingerprints = registry.fingerprints()
     for key, fingerprint in lock.get("versions", {}).items():
         type_id, _, version = key.partition(".")
-        label = f"{registry.types[int(type_id)].name} v{version}" if int(type_id) in registry.types else f"event type {type_id} v{version}"
+        label = (
+            f"{registry.types[int(type_id)].name} v{version}"
+            if int(type_id) in registry.types
+            else f"event type {type_id} v{version}"
+        )
         if key not in fingerprints:
-            problems.append(Violation("SCHEMA-6", label, "was published and is gone from the registry; versions are never removed"))
+            problems.append(
+                Violation("SCHEMA-6", label, "was published and is gone from the registry; versions are never removed")
+            )
         elif fingerprints[key] != fingerprint:
-            problems.append(Violation("SCHEMA-6", label, "changed after it was published (only doc strings may change); "
-                                      "put the change in a new version"))
+            problems.append(
+                Violation(
+                    "SCHEMA-6",
+                    label,
+                    "changed after it was published (only doc strings may change); put the change in a new version",
+                )
+            )
     return problems
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from kaitai_support import KaitaiPy, import_kaitai_build
 
 

@@ -194,10 +194,10 @@ def built_records_cases() -> list[KCase]:
     choose bitpacked or delta_bitpacked (RECORD-9); these hundred readings use
     both, and numbered, so the .ksy's payload types of those transforms parse
     valid input too."""
-    from sinktools.bench.profiles import generate
     from sinkproto.construct_codec import encode_batch
     from sinkproto.jsonform import to_json
     from sinkproto.messages import BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchV1
+    from sinktools.bench.profiles import generate
 
     events = generate()["meter"].events
     out = []
@@ -376,6 +376,7 @@ def batch_value(b: Any) -> dict[str, Any]:
     schemas = column(h.same_schema_version, "schema_version", "schema_versions")
     offsets = series(h.delta_offset, "offsets")
     timestamps = series(h.delta_timestamp, "timestamps")
+
     def piece(col: Any, i: int) -> str:
         # fixed_bytes_column has no items when its length is 0: every piece is empty.
         return col.items[i].hex() if col.items else ""
@@ -510,7 +511,13 @@ def run_js(cases: list[KCase], tmp_dir: Path) -> dict[str, dict[str, Any]]:
     # json.dumps writes Python ints exactly; the script reads them losslessly.
     cases_file.write_text(json.dumps({"cases": [c.for_js() for c in cases]}))
     proc = subprocess.run(
-        [node.node, str(TOOLS_DIR / "kaitai_check.mjs"), str(cases_file), "--parsers", str(kb.BUILD_DIR / "javascript")],
+        [
+            node.node,
+            str(TOOLS_DIR / "kaitai_check.mjs"),
+            str(cases_file),
+            "--parsers",
+            str(kb.BUILD_DIR / "javascript"),
+        ],
         cwd=TOOLS_DIR,
         env=kb.node_env(node),
         capture_output=True,

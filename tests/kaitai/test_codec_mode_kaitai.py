@@ -15,8 +15,10 @@ from pathlib import Path
 
 from sinktest import ROOT
 
-_BODY_END = ("the batch body's columns are read with sizes computed from count; running out of bytes inside "
-             "them is an end-of-stream in Kaitai, which the spec calls inconsistent_batch (BATCH-5), not truncated")
+_BODY_END = (
+    "the batch body's columns are read with sizes computed from count; running out of bytes inside "
+    "them is an end-of-stream in Kaitai, which the spec calls inconsistent_batch (BATCH-5), not truncated"
+)
 KNOWN_DIVERGENCES = {
     "batch.column.too-short": _BODY_END,
     "batch.keys.not-divisible": _BODY_END,
@@ -28,15 +30,22 @@ KNOWN_DIVERGENCES = {
     # count is not bounded by the body's size (BATCH-8): the parser reads on into columns too short for it.
     "batch.count.over-body-size": _BODY_END,
     "batch.count.over-limit": "max_batch_events (LIMIT-4) is decoder configuration, which the .ksy does not check: the "
-                              "parser reads on, and the empty offsets column ends its stream (truncated)",
+    "parser reads on, and the empty offsets column ends its stream (truncated)",
 }
 
 
 def test_kaitai_shim_over_the_vectors(kaitai_outputs: dict[str, Path], tmp_path: Path) -> None:
     report = tmp_path / "kaitai.json"
-    shim = f"{sys.executable} {ROOT / 'conformance' / 'shims' / 'kaitai_python.py'} --parsers {kaitai_outputs['python']}"
-    proc = subprocess.run([sys.executable, "-m", "sinkcheck.cli", "codec", "--exec", shim, "--examples", "0",
-                           "--json", str(report)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    shim = (
+        f"{sys.executable} {ROOT / 'conformance' / 'shims' / 'kaitai_python.py'} --parsers {kaitai_outputs['python']}"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "sinkcheck.cli", "codec", "--exec", shim, "--examples", "0", "--json", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the divergences below are failures
     document = json.loads(report.read_text())
     assert document["shim"]["encode"] == [] and document["shim"]["limits"] == []
@@ -52,7 +61,9 @@ def test_kaitai_shim_over_the_vectors(kaitai_outputs: dict[str, Path], tmp_path:
     limited = [c for c in checks if c["request"].get("limits")]
     assert limited and all(c["outcome"] == "unsupported" for c in limited)
     # every decode the parser can be asked (default limits) passes, apart from the table
-    decodes = [(case["id"], c) for case in cases for c in case["checks"] if c["op"] == "decode" and not c["request"]["limits"]]
+    decodes = [
+        (case["id"], c) for case in cases for c in case["checks"] if c["op"] == "decode" and not c["request"]["limits"]
+    ]
     assert {i for i, c in decodes if c["outcome"] != "pass"} == set(KNOWN_DIVERGENCES)
     assert len(decodes) > 450
     # a decode-only codec exercises what its decode checks cover: the strict_utf8=false decode of the
@@ -60,16 +71,33 @@ def test_kaitai_shim_over_the_vectors(kaitai_outputs: dict[str, Path], tmp_path:
     exercised = document["requirements"]["exercised"]
     assert exercised["ERR-9"]["outcome"] == "pass"
     # the failed checks are about the divergences' rules, not every requirement their cases cite
-    assert {rid for rid, e in exercised.items() if e["outcome"] == "fail"} == {"BATCH-5", "BATCH-11", "ERR-2", "LIMIT-4"}
+    assert {rid for rid, e in exercised.items() if e["outcome"] == "fail"} == {
+        "BATCH-5",
+        "BATCH-11",
+        "ERR-2",
+        "LIMIT-4",
+    }
 
 
 def test_kaitai_shim_answers_encode_unsupported(kaitai_outputs: dict[str, Path]) -> None:
     from sinkcheck.codec_protocol import PROTOCOL_VERSION, encode_message
 
-    shim = [sys.executable, str(ROOT / "conformance" / "shims" / "kaitai_python.py"), "--parsers",
-            str(kaitai_outputs["python"])]
-    request = encode_message({"v": PROTOCOL_VERSION, "id": 1, "op": "encode", "kind": "frame", "protocol_version": 0,
-                              "value": {"type": "ping"}})
+    shim = [
+        sys.executable,
+        str(ROOT / "conformance" / "shims" / "kaitai_python.py"),
+        "--parsers",
+        str(kaitai_outputs["python"]),
+    ]
+    request = encode_message(
+        {
+            "v": PROTOCOL_VERSION,
+            "id": 1,
+            "op": "encode",
+            "kind": "frame",
+            "protocol_version": 0,
+            "value": {"type": "ping"},
+        }
+    )
     proc = subprocess.run(shim, input=request, capture_output=True, timeout=60)
     answer = json.loads(proc.stdout[4:])
     assert (answer["ok"], answer["error"]) == (False, "unsupported")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
-
 from kaitai_support import KSY_DIR, KSY_DIR_V1, REPO_ROOT, TOOLS_DIR, import_kaitai_build
 
 KSY_FILES = sorted(KSY_DIR.glob("*.ksy")) + sorted(KSY_DIR_V1.glob("*.ksy"))
@@ -98,7 +98,7 @@ def test_meta_and_top_level_doc(ksy: Path) -> None:
 
 def _documented(spec: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any], bool]]:
     """(where, node, needs_doc_ref) for every type, seq field and instance."""
-    for i, attr in enumerate(spec.get("seq", [])):
+    for _i, attr in enumerate(spec.get("seq", [])):
         yield f"{path}/seq/{attr['id']}", attr, True
     for name, inst in (spec.get("instances") or {}).items():
         yield f"{path}/instances/{name}", inst, True

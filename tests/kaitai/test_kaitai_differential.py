@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kaitai_support import (
     FRAME_KINDS,
     FRAME_KINDS_V1,
@@ -118,8 +117,11 @@ _RECORDS_NOT_REJECTED = {
     ),
     "items-over-configured-limit": _LIMIT.format("max_collection_items, RECORD-6, LIMIT-10"),
     "varint-at-configured-limit": _PAYLOAD.format("RECORD-5: a plain int payload's third varint")
-    + "; and " + _LIMIT.format("max_varint_bytes, LIMIT-2"),
-    "varint-at-default-limit": _PAYLOAD.format("RECORD-5: a plain int payload's third varint, overlong at its 10th byte"),
+    + "; and "
+    + _LIMIT.format("max_varint_bytes, LIMIT-2"),
+    "varint-at-default-limit": _PAYLOAD.format(
+        "RECORD-5: a plain int payload's third varint, overlong at its 10th byte"
+    ),
 }
 # The same cases stand alone (vectors/v1/batch.json) and inside a BATCH_PUBLISH.
 NOT_REJECTED.update(
@@ -135,7 +137,6 @@ VECTOR_CASES_V1 = vector_cases(1)
 VALID_VECTORS = [c for c in VECTOR_CASES + VECTOR_CASES_V1 if c.result in ("valid", "acceptable")]
 INVALID_VECTORS = [c for c in VECTOR_CASES + VECTOR_CASES_V1 if c.result == "invalid"]
 BUILT_RECORDS = built_records_cases()
-
 
 
 def test_inputs_are_present() -> None:
@@ -288,11 +289,7 @@ def test_js_big_integers_are_exact(js_results: dict[str, dict[str, Any]]) -> Non
     # Guard on the lossless path: at least one vector holds 2^64-1 and it came
     # back from node unrounded (a double would print 18446744073709551616).
     big = 2**64 - 1
-    found = [
-        r["id"]
-        for r in js_results.values()
-        if r["parsed"] and big in _ints(r["value"])
-    ]
+    found = [r["id"] for r in js_results.values() if r["parsed"] and big in _ints(r["value"])]
     assert found, "no vector with 2^64-1 decoded exactly by the JS path"
 
 

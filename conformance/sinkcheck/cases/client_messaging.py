@@ -40,11 +40,18 @@ async def _window(ctx: ClientCaseContext, wire: Wire, seconds: float) -> list[Pu
 # -- publishing and delivery ----------------------------------------------------------------------
 
 
-@client_case("client.publish.after-handshake", "The client publishes its events with consecutive message ids",
-             area="messaging", requirements=["MSGID-1", "MSGID-2", "MSGID-3", "MSGID-7", "PUB-1"],
-             feature="client_publish", timeout=20,
-             reactions=["events_to_publish PUBLISH frames after the response, message ids consecutive (mod 4096); "
-                        "the session stays usable once they are ACKed"])
+@client_case(
+    "client.publish.after-handshake",
+    "The client publishes its events with consecutive message ids",
+    area="messaging",
+    requirements=["MSGID-1", "MSGID-2", "MSGID-3", "MSGID-7", "PUB-1"],
+    feature="client_publish",
+    timeout=20,
+    reactions=[
+        "events_to_publish PUBLISH frames after the response, message ids consecutive (mod 4096); "
+        "the session stays usable once they are ACKed"
+    ],
+)
 async def publishes(ctx: ClientCaseContext) -> str:
     wire, _request = await ctx.session()
     got = await ctx.publishes(wire, ctx.profile.client.events_to_publish)
@@ -60,9 +67,16 @@ async def publishes(ctx: ClientCaseContext) -> str:
     return f"{len(got)} PUBLISH frames, message ids {ids[0]}..{ids[-1]}, all ACKed; the session stays up"
 
 
-@client_case("client.delivery.resend-after-reconnect", "Events left unanswered are published again on the next "
-             "connection", area="delivery", requirements=["DELIV-1", "MSGID-13"], feature="client_publish",
-             timeout=25, needs_client_store=True, reactions=["each unanswered (event_type_id, key, offset) PUBLISHed again after reconnecting"])
+@client_case(
+    "client.delivery.resend-after-reconnect",
+    "Events left unanswered are published again on the next connection",
+    area="delivery",
+    requirements=["DELIV-1", "MSGID-13"],
+    feature="client_publish",
+    timeout=25,
+    needs_client_store=True,
+    reactions=["each unanswered (event_type_id, key, offset) PUBLISHed again after reconnecting"],
+)
 async def resend(ctx: ClientCaseContext) -> str:
     wire, _ = await ctx.session("no-ack")
     sent = await ctx.publishes(wire, ctx.profile.client.events_to_publish, answer="none")
@@ -78,15 +92,26 @@ async def resend(ctx: ClientCaseContext) -> str:
     return f"all {len(sent)} unanswered events were published again on the next connection"
 
 
-@client_case("client.delivery.nacked-not-resent", "A NACKed event is not published again", area="delivery",
-             requirements=["DELIV-11"], level=Level.SHOULD, feature="client_publish", timeout=25,
-             needs_client_store=True, reactions=["the NACKed event never comes again, on this connection or the next"])
+@client_case(
+    "client.delivery.nacked-not-resent",
+    "A NACKed event is not published again",
+    area="delivery",
+    requirements=["DELIV-11"],
+    level=Level.SHOULD,
+    feature="client_publish",
+    timeout=25,
+    needs_client_store=True,
+    reactions=["the NACKed event never comes again, on this connection or the next"],
+)
 async def nacked(ctx: ClientCaseContext) -> str:
     wire, _ = await ctx.session("nack")
     sent = await ctx.publishes(wire, ctx.profile.client.events_to_publish, answer="none")
     refused, *rest = sent
-    await wire.send_frame(encode_frame(Nack(message_id=refused.message_id, machine_message=b"POISON",
-                                            human_message=b"refused by sink-check")))
+    await wire.send_frame(
+        encode_frame(
+            Nack(message_id=refused.message_id, machine_message=b"POISON", human_message=b"refused by sink-check")
+        )
+    )
     for p in rest:
         await wire.send_frame(encode_frame(Ack(message_id=p.message_id)))
     window = min(ctx.t(1.0), 0.6 * ctx.keepalive)
@@ -99,9 +124,14 @@ async def nacked(ctx: ClientCaseContext) -> str:
     return f"the NACKed event did not come again within {window:.1f} s on each of two connections"
 
 
-@client_case("client.messaging.acks-server-events", "Events the server publishes are each ACKed with their "
-             "message id", area="messaging", requirements=["MSGID-8", "ACK-1", "MSGID-2"], timeout=15,
-             reactions=["one ACK (or NACK) per PUBLISH, carrying its message id (4094, 4095, 0), in any order"])
+@client_case(
+    "client.messaging.acks-server-events",
+    "Events the server publishes are each ACKed with their message id",
+    area="messaging",
+    requirements=["MSGID-8", "ACK-1", "MSGID-2"],
+    timeout=15,
+    reactions=["one ACK (or NACK) per PUBLISH, carrying its message id (4094, 4095, 0), in any order"],
+)
 async def acks_server_events(ctx: ClientCaseContext) -> str:
     wire, _ = await ctx.session()
     ids = [4094, 4095, 0]  # the server's ids wrap too (MSGID-2)
@@ -118,9 +148,14 @@ async def acks_server_events(ctx: ClientCaseContext) -> str:
     return f"answered {answered}"
 
 
-@client_case("client.messaging.duplicate-event", "An event the server publishes twice is ACKed twice",
-             area="messaging", requirements=["DELIV-2", "MSGID-8"], timeout=15,
-             reactions=["ACK both PUBLISH frames (deduplicate, do not refuse)"])
+@client_case(
+    "client.messaging.duplicate-event",
+    "An event the server publishes twice is ACKed twice",
+    area="messaging",
+    requirements=["DELIV-2", "MSGID-8"],
+    timeout=15,
+    reactions=["ACK both PUBLISH frames (deduplicate, do not refuse)"],
+)
 async def duplicate(ctx: ClientCaseContext) -> str:
     wire, _ = await ctx.session()
     event = ctx.event()
@@ -144,27 +179,46 @@ async def _pong(ctx: ClientCaseContext, ping: bytes) -> str:
     return "PONG 6000"
 
 
-@client_case("client.ping.pong", "A PING from the server is answered with PONG 60 00", area="ping",
-             requirements=["PING-1", "FRAME-5"], timeout=15, reactions=["PONG 60 00"])
+@client_case(
+    "client.ping.pong",
+    "A PING from the server is answered with PONG 60 00",
+    area="ping",
+    requirements=["PING-1", "FRAME-5"],
+    timeout=15,
+    reactions=["PONG 60 00"],
+)
 async def ping_pong(ctx: ClientCaseContext) -> str:
     return await _pong(ctx, b"\x50\x00")
 
 
-@client_case("client.ping.ignored-bits", "A PING whose 12 bits are not zero is still answered", area="ping",
-             requirements=["FRAME-5", "PING-1"], timeout=15, reactions=["PONG 60 00"])
+@client_case(
+    "client.ping.ignored-bits",
+    "A PING whose 12 bits are not zero is still answered",
+    area="ping",
+    requirements=["FRAME-5", "PING-1"],
+    timeout=15,
+    reactions=["PONG 60 00"],
+)
 async def ping_bits(ctx: ClientCaseContext) -> str:
     return await _pong(ctx, b"\x5a\xbc")
 
 
 def _last_frame_at(ctx: ClientCaseContext, wire: Wire, direction: str | None = None) -> float:
-    records = [r for r in ctx.log if r.connection == wire.name and r.hex
-               and (direction is None or r.direction == direction)]
+    records = [
+        r for r in ctx.log if r.connection == wire.name and r.hex and (direction is None or r.direction == direction)
+    ]
     return records[-1].at if records else 0.0
 
 
-@client_case("client.keepalive.pings-when-idle", "The client sends PING after K without traffic", area="keepalive",
-             requirements=["KEEP-4"], slow=True, timeout=0.0,
-             reactions=["PING once nothing was sent or received for K (at the latest 1.5 K)"])
+@client_case(
+    "client.keepalive.pings-when-idle",
+    "The client sends PING after K without traffic",
+    area="keepalive",
+    requirements=["KEEP-4"],
+    slow=True,
+    timeout=0.0,
+    reactions=["PING once nothing was sent or received for K (at the latest 1.5 K)"],
+)
 async def pings_when_idle(ctx: ClientCaseContext) -> str:
     wire, _ = await ctx.session()
     k = ctx.keepalive
@@ -180,9 +234,15 @@ async def pings_when_idle(ctx: ClientCaseContext) -> str:
             return f"PING after {idle:.2f} s of idleness (K={k} s)"
 
 
-@client_case("client.keepalive.silence-closes", "The client closes a connection that stays silent for 1.5 K",
-             area="keepalive", requirements=["KEEP-5", "KEEP-6"], slow=True, timeout=0.0,
-             reactions=["close between 1.5 K and 2 K after the server's last frame"])
+@client_case(
+    "client.keepalive.silence-closes",
+    "The client closes a connection that stays silent for 1.5 K",
+    area="keepalive",
+    requirements=["KEEP-5", "KEEP-6"],
+    slow=True,
+    timeout=0.0,
+    reactions=["close between 1.5 K and 2 K after the server's last frame"],
+)
 async def silence_closes(ctx: ClientCaseContext) -> str:
     wire, _ = await ctx.session()
     k = ctx.keepalive
@@ -200,8 +260,14 @@ async def silence_closes(ctx: ClientCaseContext) -> str:
 
 
 def _malformed(slug: str, title: str, requirements: list[str], build: object) -> None:
-    @client_case(f"client.malformed.{slug}", title, area="robustness", requirements=["ERR-3", "ERR-4", *requirements],
-                 timeout=15, reactions=["close the connection without answering the frame"])
+    @client_case(
+        f"client.malformed.{slug}",
+        title,
+        area="robustness",
+        requirements=["ERR-3", "ERR-4", *requirements],
+        timeout=15,
+        reactions=["close the connection without answering the frame"],
+    )
     async def run(ctx: ClientCaseContext) -> str:
         wire, _ = await ctx.session("hostile")
         await ctx.sleep(0.05)  # let the client's first PUBLISH frames out: they are not answers
@@ -212,19 +278,34 @@ def _malformed(slug: str, title: str, requirements: list[str], build: object) ->
 
 def _unused_id(ctx: ClientCaseContext) -> int:
     """A message id the client cannot have in flight: far from every id it used."""
-    used = [frame_message_id(bytes.fromhex(r.hex)) for r in ctx.log
-            if r.direction == "received" and r.hex[:1] == "4"]
+    used = [frame_message_id(bytes.fromhex(r.hex)) for r in ctx.log if r.direction == "received" and r.hex[:1] == "4"]
     return ((used[-1] if used else 0) + 2048) & 0xFFF
 
 
 _malformed("unknown-type-15", "A frame of type 15", ["FRAME-3"], lambda ctx: b"\xf0\x00\x01\x02")
-_malformed("publish-trailing-bytes", "A PUBLISH with a byte after event_data", ["PUB-2"],
-           lambda ctx: encode_frame(Publish(message_id=5, event=ctx.event())) + b"\x00")
+_malformed(
+    "publish-trailing-bytes",
+    "A PUBLISH with a byte after event_data",
+    ["PUB-2"],
+    lambda ctx: encode_frame(Publish(message_id=5, event=ctx.event())) + b"\x00",
+)
 _malformed("ping-trailing-bytes", "A PING of 3 bytes", ["FRAME-4"], lambda ctx: b"\x50\x00\x00")
-_malformed("ack-unknown-id", "An ACK for a message id the client never used", ["MSGID-12", "ERR-6"],
-           lambda ctx: encode_frame(Ack(message_id=_unused_id(ctx))))
-_malformed("nack-unknown-id", "A NACK for a message id the client never used", ["MSGID-12", "ERR-6"],
-           lambda ctx: encode_frame(Nack(message_id=_unused_id(ctx), machine_message=b"x", human_message=b"")))
-_malformed("second-response", "A second connection response on an open session", ["ERR-6"],
-           lambda ctx: encode_frame(ConnectionResponse(response=Response.CONNECTED)))
+_malformed(
+    "ack-unknown-id",
+    "An ACK for a message id the client never used",
+    ["MSGID-12", "ERR-6"],
+    lambda ctx: encode_frame(Ack(message_id=_unused_id(ctx))),
+)
+_malformed(
+    "nack-unknown-id",
+    "A NACK for a message id the client never used",
+    ["MSGID-12", "ERR-6"],
+    lambda ctx: encode_frame(Nack(message_id=_unused_id(ctx), machine_message=b"x", human_message=b"")),
+)
+_malformed(
+    "second-response",
+    "A second connection response on an open session",
+    ["ERR-6"],
+    lambda ctx: encode_frame(ConnectionResponse(response=Response.CONNECTED)),
+)
 _malformed("zero-length-frame", "A zero-length frame", ["STREAM-3"], lambda ctx: b"")

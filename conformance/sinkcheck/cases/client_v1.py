@@ -21,10 +21,10 @@ from sinkproto import (
     Limits,
     Pong,
     Response,
+    construct_codec,
     decode_frame,
     encode_frame,
 )
-from sinkproto import construct_codec
 from sinkproto.errors import DecodeError
 from sinkproto.messages import BatchPublish, BatchResult, BatchResultEntry
 from sinkproto.readers import ReaderSchemas
@@ -53,10 +53,12 @@ client_case = partial(case, mode="client", feature="client_v1")
 READS_NOTHING_OF_YOURS = ReaderSchemas.from_mapping({(1 << 63) + 12345: [0]})
 
 
-async def recv_v1(ctx: ClientCaseContext, wire: Wire, what: str, timeout: float = 5.0, *,
-                  publishes: bool = True) -> bytes:
+async def recv_v1(
+    ctx: ClientCaseContext, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = True
+) -> bytes:
     """The next frame of a version-1 connection; the client's PINGs are answered in the background, and
     (unless ``publishes``) its PUBLISH and BATCH_PUBLISH frames are ACKed and skipped."""
+
     async def background(frame: bytes) -> bool:
         kind = frame_type(frame)
         if kind == PING and len(frame) == 2:
@@ -83,8 +85,9 @@ async def read_request_v1(ctx: ClientCaseContext, wire: Wire) -> ConnectionReque
     return request
 
 
-async def session_v1(ctx: ClientCaseContext, name: str, *,
-                     reader_schemas: ReaderSchemas | None = None) -> tuple[Wire, ConnectionRequest]:
+async def session_v1(
+    ctx: ClientCaseContext, name: str, *, reader_schemas: ReaderSchemas | None = None
+) -> tuple[Wire, ConnectionRequest]:
     """A version-1 connection the runner accepted (connected or hello_new_client, CONN-11)."""
     wire = await ctx.accept(name)
     request = await read_request_v1(ctx, wire)
@@ -140,10 +143,17 @@ def events_of(frames: list[object]) -> list[tuple[int, bytes, int, int]]:
     return out
 
 
-@client_case("client.v1.fallback", "After unsupported_protocol_version to version 1, the client offers version 0",
-             area="version-1", requirements=["VER-1", "VER-2", "CONN-10", "HS-15"], timeout=20,
-             reactions=["a version-1 request first; after 14 it closes without sending anything",
-                        "its next connection offers version 0 (a version-0 request)"])
+@client_case(
+    "client.v1.fallback",
+    "After unsupported_protocol_version to version 1, the client offers version 0",
+    area="version-1",
+    requirements=["VER-1", "VER-2", "CONN-10", "HS-15"],
+    timeout=20,
+    reactions=[
+        "a version-1 request first; after 14 it closes without sending anything",
+        "its next connection offers version 0 (a version-0 request)",
+    ],
+)
 async def fallback(ctx: ClientCaseContext) -> str:
     wire = await ctx.accept("v1-offer")
     offer = await read_request_v1(ctx, wire)
@@ -152,8 +162,10 @@ async def fallback(ctx: ClientCaseContext) -> str:
     again = await ctx.accept("fallback")
     frame = await ctx.recv(again, "the next connection request", ctx.prompt() / ctx.scale, publishes=True, pings=True)
     if frame[:1] != b"\x00":
-        raise CheckFailed(f"after unsupported_protocol_version the client offered again {describe_v1(frame)} "
-                          "instead of version 0 (VER-2)")
+        raise CheckFailed(
+            f"after unsupported_protocol_version the client offered again {describe_v1(frame)} "
+            "instead of version 0 (VER-2)"
+        )
     try:
         request = decode_frame(frame, Limits())
     except DecodeError as exc:
@@ -162,15 +174,24 @@ async def fallback(ctx: ClientCaseContext) -> str:
         raise CheckFailed(f"{describe_v1(frame)} instead of a connection request")
     await ctx.respond(again, ctx.welcome(request))
     if request.client_instance_id != offer.client_instance_id:
-        raise CheckFailed(f"client_instance_id changed from {offer.client_instance_id:#010x} to "
-                          f"{request.client_instance_id:#010x} between the two offers")
+        raise CheckFailed(
+            f"client_instance_id changed from {offer.client_instance_id:#010x} to "
+            f"{request.client_instance_id:#010x} between the two offers"
+        )
     return "offered 1, closed after 14, then offered 0 with the same instance ids"
 
 
-@client_case("client.v1.honours-declaration", "The client sends no event of a schema the server did not declare",
-             area="version-1", requirements=["SNEG-4", "BPUB-8", "SNEG-6"], timeout=25,
-             reactions=["no PUBLISH or BATCH_PUBLISH while the server declares none of the client's schemas",
-                        "the held-back events are sent on a later connection whose server declares nothing"])
+@client_case(
+    "client.v1.honours-declaration",
+    "The client sends no event of a schema the server did not declare",
+    area="version-1",
+    requirements=["SNEG-4", "BPUB-8", "SNEG-6"],
+    timeout=25,
+    reactions=[
+        "no PUBLISH or BATCH_PUBLISH while the server declares none of the client's schemas",
+        "the held-back events are sent on a later connection whose server declares nothing",
+    ],
+)
 async def honours_declaration(ctx: ClientCaseContext) -> str:
     if not ctx.profile.has("client_publish"):
         raise Unsupported("needs feature client_publish: a client with nothing to send proves nothing")
@@ -179,8 +200,10 @@ async def honours_declaration(ctx: ClientCaseContext) -> str:
     sent = await quiet_window(ctx, wire, window)
     if sent:
         first = events_of(sent)[0]
-        raise CheckFailed(f"sent an event of (event_type_id, schema_version) ({first[0]}, {first[3]}) to a server "
-                          "whose declaration does not list it")
+        raise CheckFailed(
+            f"sent an event of (event_type_id, schema_version) ({first[0]}, {first[3]}) to a server "
+            "whose declaration does not list it"
+        )
     await wire.close()
     again, _ = await session_v1(ctx, "undeclared")  # no declaration: anything may be sent (SNEG-5)
     frame = await recv_v1(ctx, again, "the held-back events, now that the server declares nothing")
@@ -191,14 +214,22 @@ async def honours_declaration(ctx: ClientCaseContext) -> str:
     return f"nothing sent during {ctx.t(window):.1f} s under the declaration; then {describe_v1(frame)} without one"
 
 
-@client_case("client.v1.batch-result", "After a BATCH_RESULT, neither the NACKed nor the accepted events are sent again",
-             area="version-1", requirements=["BRES-6", "DELIV-11", "BRES-3"], timeout=25, needs_client_store=True,
-             reactions=["on the next connection, no event of the answered batch is published again"])
+@client_case(
+    "client.v1.batch-result",
+    "After a BATCH_RESULT, neither the NACKed nor the accepted events are sent again",
+    area="version-1",
+    requirements=["BRES-6", "DELIV-11", "BRES-3"],
+    timeout=25,
+    needs_client_store=True,
+    reactions=["on the next connection, no event of the answered batch is published again"],
+)
 async def batch_result(ctx: ClientCaseContext) -> str:
     wire, _request = await session_v1(ctx, "batch")
     batch = await first_batch(ctx, wire)
-    result = BatchResult(message_id=batch.message_id, entries=(
-        BatchResultEntry(index=1, machine_message=b"rejected", human_message=b"refused by sink-check"),))
+    result = BatchResult(
+        message_id=batch.message_id,
+        entries=(BatchResultEntry(index=1, machine_message=b"rejected", human_message=b"refused by sink-check"),),
+    )
     await wire.send_frame(construct_codec.encode_frame(result, version=1))
     await ctx.sleep(0.3)  # let it record the answer before the connection goes
     await wire.close()
@@ -208,37 +239,56 @@ async def batch_result(ctx: ClientCaseContext) -> str:
     repeated = [e for e in sent if e[:3] in answered]
     if repeated:
         nacked = batch.batch.events[1]
-        which = "the NACKed event" if repeated[0][:3] == (nacked.event_type_id, nacked.key, nacked.offset) \
+        which = (
+            "the NACKed event"
+            if repeated[0][:3] == (nacked.event_type_id, nacked.key, nacked.offset)
             else "an accepted event"
+        )
         raise CheckFailed(f"published {which} (offset {repeated[0][2]}) of the answered batch again")
-    return (f"a batch of {len(batch.batch.events)} events answered with index 1 NACKed: nothing of it sent again "
-            f"({len(sent)} other events)")
+    return (
+        f"a batch of {len(batch.batch.events)} events answered with index 1 NACKed: nothing of it sent again "
+        f"({len(sent)} other events)"
+    )
 
 
-@client_case("client.v1.batch-result-bad-index", "A BATCH_RESULT naming an index beyond the batch is a protocol error",
-             area="version-1", requirements=["BRES-5", "ERR-11"], timeout=20,
-             reactions=["close the connection (its own PUBLISH, BATCH_PUBLISH or PING frames sent before are ignored)"])
+@client_case(
+    "client.v1.batch-result-bad-index",
+    "A BATCH_RESULT naming an index beyond the batch is a protocol error",
+    area="version-1",
+    requirements=["BRES-5", "ERR-11"],
+    timeout=20,
+    reactions=["close the connection (its own PUBLISH, BATCH_PUBLISH or PING frames sent before are ignored)"],
+)
 async def batch_result_bad_index(ctx: ClientCaseContext) -> str:
     wire, _request = await session_v1(ctx, "bad-index")
     batch = await first_batch(ctx, wire)
     count = len(batch.batch.events)
-    result = BatchResult(message_id=batch.message_id, entries=(
-        BatchResultEntry(index=count, machine_message=b"rejected"),))
+    result = BatchResult(
+        message_id=batch.message_id, entries=(BatchResultEntry(index=count, machine_message=b"rejected"),)
+    )
     await wire.send_frame(construct_codec.encode_frame(result, version=1))
     closed, frames = await wire.expect_close(ctx.prompt())
     others = [f for f in frames if frame_type(f) not in (PUBLISH, BATCH_PUBLISH, PING)]
     if others:
         raise CheckFailed(f"answered with {describe_v1(others[0])} instead of closing")
     if not closed:
-        raise CheckFailed(f"still open {ctx.prompt():.1f} s after a BATCH_RESULT naming index {count} of a "
-                          f"batch of {count} events")
+        raise CheckFailed(
+            f"still open {ctx.prompt():.1f} s after a BATCH_RESULT naming index {count} of a batch of {count} events"
+        )
     return f"closed after a BATCH_RESULT naming index {count} of a {count}-event batch"
 
 
-@client_case("client.v1.batch-answered", "A BATCH_PUBLISH from the server is answered by one ACK", area="version-1",
-             requirements=["BPUB-9", "BPUB-10", "BPUB-2"], timeout=20,
-             reactions=["exactly one ACK carrying the batch's message id (the client accepts every event)",
-                        "or one BATCH_RESULT / NACK with that id when it refuses events; nothing else for it"])
+@client_case(
+    "client.v1.batch-answered",
+    "A BATCH_PUBLISH from the server is answered by one ACK",
+    area="version-1",
+    requirements=["BPUB-9", "BPUB-10", "BPUB-2"],
+    timeout=20,
+    reactions=[
+        "exactly one ACK carrying the batch's message id (the client accepts every event)",
+        "or one BATCH_RESULT / NACK with that id when it refuses events; nothing else for it",
+    ],
+)
 async def batch_answered(ctx: ClientCaseContext) -> str:
     wire, _request = await session_v1(ctx, "server-batch")
     events = [ctx.event() for _ in range(3)]
@@ -251,8 +301,11 @@ async def batch_answered(ctx: ClientCaseContext) -> str:
         raise CheckFailed(f"{describe_v1(frame)} while waiting for the answer to BATCH_PUBLISH 1969")
     if message_id_of(frame) != 0x7B1:
         raise CheckFailed(f"{describe_v1(frame)} instead of the answer to BATCH_PUBLISH 1969")
-    answers = [f for f in await _frames_within(ctx, wire, 0.3) if frame_type(f) in (ACK, NACK, BATCH_RESULT)
-               and message_id_of(f) == 0x7B1]
+    answers = [
+        f
+        for f in await _frames_within(ctx, wire, 0.3)
+        if frame_type(f) in (ACK, NACK, BATCH_RESULT) and message_id_of(f) == 0x7B1
+    ]
     if answers:
         raise CheckFailed(f"answered BATCH_PUBLISH 1969 twice: {describe_v1(frame)}, then {describe_v1(answers[0])}")
     return f"{describe_v1(frame)} for a batch of {len(events)} events"

@@ -10,16 +10,26 @@ from ..wire import describe_frame
 from . import case
 
 
-@case("server.publish.ack", "A PUBLISH is ACKed with its message id", area="messaging",
-      requirements=["MSGID-8", "ACK-1", "PUB-1"], reactions=["ACK carrying the PUBLISH's message id"])
+@case(
+    "server.publish.ack",
+    "A PUBLISH is ACKed with its message id",
+    area="messaging",
+    requirements=["MSGID-8", "ACK-1", "PUB-1"],
+    reactions=["ACK carrying the PUBLISH's message id"],
+)
 async def publish_ack(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     frame = await ctx.publish_and_expect(wire, 0x31A)
     return f"ACK {frame.hex()}"
 
 
-@case("server.publish.pipelined", "Fifty PUBLISH frames in flight are each answered once", area="messaging",
-      requirements=["MSGID-8", "MSGID-10", "MSGID-11"], reactions=["one ACK per message id, in any order"])
+@case(
+    "server.publish.pipelined",
+    "Fifty PUBLISH frames in flight are each answered once",
+    area="messaging",
+    requirements=["MSGID-8", "MSGID-10", "MSGID-11"],
+    reactions=["one ACK per message id, in any order"],
+)
 async def pipelined(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     ids = list(range(100, 150))
@@ -36,9 +46,15 @@ async def pipelined(ctx: CaseContext) -> str:
     return f"{len(ids)} ACKs, {'in order' if answered == ids else 'out of order'}"
 
 
-@case("server.publish.poison-nack", "A poison event is NACKed and the connection stays usable", area="messaging",
-      requirements=["DELIV-12", "NACK-1", "NACK-2"], level=Level.SHOULD, feature="poison_nack",
-      reactions=["NACK with the PUBLISH's message id and a machine_message; the session keeps working"])
+@case(
+    "server.publish.poison-nack",
+    "A poison event is NACKed and the connection stays usable",
+    area="messaging",
+    requirements=["DELIV-12", "NACK-1", "NACK-2"],
+    level=Level.SHOULD,
+    feature="poison_nack",
+    reactions=["NACK with the PUBLISH's message id and a machine_message; the session keeps working"],
+)
 async def poison(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     event = ctx.event(key=ctx.profile.poison_key_prefix + f"/{ctx.state.run_tag}".encode())
@@ -47,18 +63,28 @@ async def poison(ctx: CaseContext) -> str:
     return f"NACK {describe_frame(frame)}, then a normal publish was ACKed"
 
 
-@case("server.publish.message-id-wrap", "Message ids that wrap from 4095 to 0 are ACKed", area="messaging",
-      requirements=["MSGID-2", "FRAME-2", "MSGID-11"], reactions=["an ACK for each id, 4090..4095 then 0..5"])
+@case(
+    "server.publish.message-id-wrap",
+    "Message ids that wrap from 4095 to 0 are ACKed",
+    area="messaging",
+    requirements=["MSGID-2", "FRAME-2", "MSGID-11"],
+    reactions=["an ACK for each id, 4090..4095 then 0..5"],
+)
 async def wrap(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
-    ids = [*range(4090, 4096), *range(0, 6)]
+    ids = [*range(4090, 4096), *range(6)]
     for message_id in ids:
         await ctx.publish_and_expect(wire, message_id)
     return "ACKed 4090..4095, 0..5"
 
 
-@case("server.publish.duplicate-event", "An event published again is ACKed again (dedupe, not refusal)",
-      area="delivery", requirements=["DELIV-2"], reactions=["ACK both PUBLISH frames"])
+@case(
+    "server.publish.duplicate-event",
+    "An event published again is ACKed again (dedupe, not refusal)",
+    area="delivery",
+    requirements=["DELIV-2"],
+    reactions=["ACK both PUBLISH frames"],
+)
 async def duplicate(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     event = ctx.event()
@@ -67,9 +93,13 @@ async def duplicate(ctx: CaseContext) -> str:
     return "both ACKed"
 
 
-@case("server.publish.redelivered-after-reconnect", "An event re-sent on a new connection is ACKed",
-      area="delivery", requirements=["DELIV-1", "DELIV-2", "MSGID-13"],
-      reactions=["ACK the re-sent PUBLISH on the new connection"])
+@case(
+    "server.publish.redelivered-after-reconnect",
+    "An event re-sent on a new connection is ACKed",
+    area="delivery",
+    requirements=["DELIV-1", "DELIV-2", "MSGID-13"],
+    reactions=["ACK the re-sent PUBLISH on the new connection"],
+)
 async def redelivered(ctx: CaseContext) -> str:
     event = ctx.event()
     first = await ctx.open_session(name="first")
@@ -80,9 +110,14 @@ async def redelivered(ctx: CaseContext) -> str:
     return "the re-sent event was ACKed"
 
 
-@case("server.delivery.publish-on-connect", "The server publishes its pending events after the handshake",
-      area="delivery", requirements=["MSGID-7", "MSGID-1", "PUB-1"], feature="publish_on_connect",
-      reactions=["events_on_connect PUBLISH frames with distinct message ids"])
+@case(
+    "server.delivery.publish-on-connect",
+    "The server publishes its pending events after the handshake",
+    area="delivery",
+    requirements=["MSGID-7", "MSGID-1", "PUB-1"],
+    feature="publish_on_connect",
+    reactions=["events_on_connect PUBLISH frames with distinct message ids"],
+)
 async def publish_on_connect(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     want = ctx.profile.events_on_connect
@@ -101,9 +136,14 @@ async def publish_on_connect(ctx: CaseContext) -> str:
     return f"{want} events received and ACKed"
 
 
-@case("server.delivery.redelivery", "Events not ACKed are published again on the next connection",
-      area="delivery", requirements=["DELIV-1", "MSGID-13"], feature="publish_on_connect",
-      reactions=["the same (event_type_id, key, offset) PUBLISHed again after reconnecting"])
+@case(
+    "server.delivery.redelivery",
+    "Events not ACKed are published again on the next connection",
+    area="delivery",
+    requirements=["DELIV-1", "MSGID-13"],
+    feature="publish_on_connect",
+    reactions=["the same (event_type_id, key, offset) PUBLISHed again after reconnecting"],
+)
 async def redelivery(ctx: CaseContext) -> str:
     wire = await ctx.open_session(name="no-ack")
     frame = await ctx.recv(wire, "a PUBLISH from the server", timeout=10, publishes=True)
@@ -121,8 +161,13 @@ async def redelivery(ctx: CaseContext) -> str:
                 return "the unACKed event came again on the next connection"
 
 
-@case("server.ping.pong", "A PING is answered with PONG 60 00", area="ping", requirements=["PING-1", "FRAME-5"],
-      reactions=["PONG 60 00"])
+@case(
+    "server.ping.pong",
+    "A PING is answered with PONG 60 00",
+    area="ping",
+    requirements=["PING-1", "FRAME-5"],
+    reactions=["PONG 60 00"],
+)
 async def ping_pong(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     await wire.send_frame(encode_frame(Ping()))
@@ -132,8 +177,13 @@ async def ping_pong(ctx: CaseContext) -> str:
     return "PONG 6000"
 
 
-@case("server.ping.ignored-bits", "A PING whose 12 bits are not zero is still answered", area="ping",
-      requirements=["FRAME-5", "PING-1"], reactions=["PONG"])
+@case(
+    "server.ping.ignored-bits",
+    "A PING whose 12 bits are not zero is still answered",
+    area="ping",
+    requirements=["FRAME-5", "PING-1"],
+    reactions=["PONG"],
+)
 async def ping_bits(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     await wire.send_frame(b"\x5a\xbc")
@@ -143,8 +193,15 @@ async def ping_bits(ctx: CaseContext) -> str:
     return f"PONG {frame.hex()}"
 
 
-@case("server.keepalive.never-pings", "The server sends no PING to an idle client", area="keepalive",
-      requirements=["KEEP-3"], slow=True, timeout=0.0, reactions=["no PING during K + K/2 of idleness"])
+@case(
+    "server.keepalive.never-pings",
+    "The server sends no PING to an idle client",
+    area="keepalive",
+    requirements=["KEEP-3"],
+    slow=True,
+    timeout=0.0,
+    reactions=["no PING during K + K/2 of idleness"],
+)
 async def never_pings(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     k = ctx.profile.keepalive
@@ -155,9 +212,15 @@ async def never_pings(ctx: CaseContext) -> str:
     return "no PING while idle"
 
 
-@case("server.keepalive.silence-closes", "A silent client is disconnected after 1.5 K", area="keepalive",
-      requirements=["KEEP-5", "KEEP-6"], slow=True, timeout=0.0,
-      reactions=["close between 1.5 K and 2 K after the last frame"])
+@case(
+    "server.keepalive.silence-closes",
+    "A silent client is disconnected after 1.5 K",
+    area="keepalive",
+    requirements=["KEEP-5", "KEEP-6"],
+    slow=True,
+    timeout=0.0,
+    reactions=["close between 1.5 K and 2 K after the last frame"],
+)
 async def silence(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     k = ctx.profile.keepalive
@@ -171,8 +234,13 @@ async def silence(ctx: CaseContext) -> str:
     return f"closed after {elapsed:.2f} s of silence (1.5 K = {1.5 * k:.2f} s)"
 
 
-@case("server.connection.second-replaces-first", "A new connection of the same client closes the older one",
-      area="connection", requirements=["DELIV-10"], reactions=["close the first connection once the second is connected"])
+@case(
+    "server.connection.second-replaces-first",
+    "A new connection of the same client closes the older one",
+    area="connection",
+    requirements=["DELIV-10"],
+    reactions=["close the first connection once the second is connected"],
+)
 async def replaces(ctx: CaseContext) -> str:
     first = await ctx.open_session(name="first")
     second = await ctx.open_session(name="second")

@@ -16,8 +16,13 @@ from . import case
 # -- framing ------------------------------------------------------------------------------------
 
 
-@case("server.framing.byte-by-byte", "A request and a PUBLISH written one byte at a time", area="framing",
-      requirements=["STREAM-4", "STREAM-1"], reactions=["the response, then the ACK"])
+@case(
+    "server.framing.byte-by-byte",
+    "A request and a PUBLISH written one byte at a time",
+    area="framing",
+    requirements=["STREAM-4", "STREAM-1"],
+    reactions=["the response, then the ACK"],
+)
 async def byte_by_byte(ctx: CaseContext) -> str:
     server_id = await ctx.learn_server_instance_id()
     wire = await ctx.connect()
@@ -34,11 +39,18 @@ async def byte_by_byte(ctx: CaseContext) -> str:
     return "connected and ACKed from single-byte writes"
 
 
-@case("server.framing.coalesced", "Twenty PUBLISH frames and a PING in one write", area="framing",
-      requirements=["STREAM-4"], reactions=["twenty ACKs and a PONG"])
+@case(
+    "server.framing.coalesced",
+    "Twenty PUBLISH frames and a PING in one write",
+    area="framing",
+    requirements=["STREAM-4"],
+    reactions=["twenty ACKs and a PONG"],
+)
 async def coalesced(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
-    blob = b"".join(frame_bytes(ctx.publish_frame(i, ctx.event())) for i in range(20)) + frame_bytes(encode_frame(Ping()))
+    blob = b"".join(frame_bytes(ctx.publish_frame(i, ctx.event())) for i in range(20)) + frame_bytes(
+        encode_frame(Ping())
+    )
     await wire.send_raw(blob, describe="20 PUBLISH + PING in one write")
     acks: set[int] = set()
     pong = False
@@ -53,8 +65,13 @@ async def coalesced(ctx: CaseContext) -> str:
     return "20 ACKs and a PONG"
 
 
-@case("server.framing.stall-mid-frame", "A PUBLISH split by a pause (K/2, at most 2 s) is still ACKed", area="framing",
-      requirements=["STREAM-4"], reactions=["the ACK after the rest of the frame arrives"])
+@case(
+    "server.framing.stall-mid-frame",
+    "A PUBLISH split by a pause (K/2, at most 2 s) is still ACKed",
+    area="framing",
+    requirements=["STREAM-4"],
+    reactions=["the ACK after the rest of the frame arrives"],
+)
 async def stall(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     data = frame_bytes(ctx.publish_frame(5, ctx.event()))
@@ -65,8 +82,14 @@ async def stall(ctx: CaseContext) -> str:
     return "ACKed after the stall"
 
 
-@case("server.framing.frame-65535", "A PUBLISH frame of exactly 65,535 bytes", area="framing",
-      requirements=["STREAM-2", "LIMIT-1"], feature="frame_65535", reactions=["ACK"])
+@case(
+    "server.framing.frame-65535",
+    "A PUBLISH frame of exactly 65,535 bytes",
+    area="framing",
+    requirements=["STREAM-2", "LIMIT-1"],
+    feature="frame_65535",
+    reactions=["ACK"],
+)
 async def biggest(ctx: CaseContext) -> str:
     wire = await ctx.open_session()
     small = ctx.publish_frame(6, ctx.event(data=b""))
@@ -85,10 +108,16 @@ async def biggest(ctx: CaseContext) -> str:
 HOSTILE_REACTIONS = ("close the connection without answering the frame", "keep serving a second connection")
 
 
-def _malformed(case_id: str, title: str, requirements: list[str],
-               build: Callable[[CaseContext], bytes | tuple[bytes, str]]) -> None:
-    @case(f"server.malformed.{case_id}", title, area="robustness", requirements=["ERR-3", "ERR-5", *requirements],
-          reactions=HOSTILE_REACTIONS)
+def _malformed(
+    case_id: str, title: str, requirements: list[str], build: Callable[[CaseContext], bytes | tuple[bytes, str]]
+) -> None:
+    @case(
+        f"server.malformed.{case_id}",
+        title,
+        area="robustness",
+        requirements=["ERR-3", "ERR-5", *requirements],
+        reactions=HOSTILE_REACTIONS,
+    )
     async def run(ctx: CaseContext) -> str:
         wire = await ctx.open_session(name="hostile")
         payload = build(ctx)
@@ -109,31 +138,60 @@ def _publish_bytes(ctx: CaseContext) -> bytes:
     return ctx.publish_frame(3, ctx.event())
 
 
-_malformed("publish-truncated", "A PUBLISH whose payload ends early", ["PUB-1", "CONV-6"],
-           lambda ctx: _publish_bytes(ctx)[:-2])
-_malformed("publish-trailing-bytes", "A PUBLISH with a byte after event_data", ["PUB-2"],
-           lambda ctx: _publish_bytes(ctx) + b"\x00")
-_malformed("overlong-varint", "A PUBLISH whose event_type_id is an 11-byte varint", ["CONV-4"],
-           lambda ctx: b"\x40\x03" + b"\x80" * 10 + b"\x01" + _publish_bytes(ctx)[3:])
-_malformed("varint-overflow", "A PUBLISH whose event_type_id is 2^64", ["CONV-5"],
-           lambda ctx: b"\x40\x03" + b"\x80" * 9 + b"\x02" + _publish_bytes(ctx)[3:])
+_malformed(
+    "publish-truncated", "A PUBLISH whose payload ends early", ["PUB-1", "CONV-6"], lambda ctx: _publish_bytes(ctx)[:-2]
+)
+_malformed(
+    "publish-trailing-bytes",
+    "A PUBLISH with a byte after event_data",
+    ["PUB-2"],
+    lambda ctx: _publish_bytes(ctx) + b"\x00",
+)
+_malformed(
+    "overlong-varint",
+    "A PUBLISH whose event_type_id is an 11-byte varint",
+    ["CONV-4"],
+    lambda ctx: b"\x40\x03" + b"\x80" * 10 + b"\x01" + _publish_bytes(ctx)[3:],
+)
+_malformed(
+    "varint-overflow",
+    "A PUBLISH whose event_type_id is 2^64",
+    ["CONV-5"],
+    lambda ctx: b"\x40\x03" + b"\x80" * 9 + b"\x02" + _publish_bytes(ctx)[3:],
+)
 _malformed("ping-trailing-bytes", "A PING of 3 bytes", ["FRAME-4"], lambda ctx: b"\x50\x00\x00")
 _malformed("ack-one-byte", "An ACK of 1 byte", ["FRAME-4"], lambda ctx: b"\x30")
 _malformed("unknown-type-2", "A frame of reserved type 2", ["FRAME-3"], lambda ctx: b"\x20\x00")
 _malformed("unknown-type-15", "A frame of type 15", ["FRAME-3"], lambda ctx: b"\xf0\x00\x01\x02")
 _malformed("zero-length-frame", "A zero-length frame", ["STREAM-3"], lambda ctx: b"")
-_malformed("ack-unknown-id", "An ACK for a message id the server never used", ["MSGID-12", "ERR-6"],
-           lambda ctx: encode_frame(Ack(message_id=0xABC)))
-_malformed("nack-unknown-id", "A NACK for a message id the server never used", ["MSGID-12", "ERR-6"],
-           lambda ctx: encode_frame(Nack(message_id=0xABD, machine_message=b"x", human_message=b"")))
-_malformed("response-from-client", "A connection response sent by the client", ["ERR-6"],
-           lambda ctx: encode_frame(ConnectionResponse(response=Response.CONNECTED)))
+_malformed(
+    "ack-unknown-id",
+    "An ACK for a message id the server never used",
+    ["MSGID-12", "ERR-6"],
+    lambda ctx: encode_frame(Ack(message_id=0xABC)),
+)
+_malformed(
+    "nack-unknown-id",
+    "A NACK for a message id the server never used",
+    ["MSGID-12", "ERR-6"],
+    lambda ctx: encode_frame(Nack(message_id=0xABD, machine_message=b"x", human_message=b"")),
+)
+_malformed(
+    "response-from-client",
+    "A connection response sent by the client",
+    ["ERR-6"],
+    lambda ctx: encode_frame(ConnectionResponse(response=Response.CONNECTED)),
+)
 _malformed("nack-without-payload", "A NACK frame with no machine_message chunk", ["NACK-1"], lambda ctx: b"\x70\x01")
 
 
-@case("server.hostile.length-prefix-stall", "A length prefix announcing 65,535 bytes, then silence",
-      area="robustness", requirements=["LIMIT-1", "ERR-5", "SEC-4"],
-      reactions=["keep waiting or close; keep serving a second connection meanwhile"])
+@case(
+    "server.hostile.length-prefix-stall",
+    "A length prefix announcing 65,535 bytes, then silence",
+    area="robustness",
+    requirements=["LIMIT-1", "ERR-5", "SEC-4"],
+    reactions=["keep waiting or close; keep serving a second connection meanwhile"],
+)
 async def hostile_prefix(ctx: CaseContext) -> str:
     wire = await ctx.open_session(name="hostile")
     await wire.send_raw(b"\xff\xff" + bytes(10), describe="prefix 0xffff + 10 bytes, then nothing")
@@ -144,7 +202,9 @@ async def hostile_prefix(ctx: CaseContext) -> str:
 # -- TLS ------------------------------------------------------------------------------------
 
 
-async def _tls_refused(ctx: CaseContext, identity: str | None, *, tls: bool = True, version: ssl.TLSVersion | None = None) -> str:
+async def _tls_refused(
+    ctx: CaseContext, identity: str | None, *, tls: bool = True, version: ssl.TLSVersion | None = None
+) -> str:
     try:
         wire = await ctx.connect(identity, tls=tls, version=version, name="tls")
     except (ssl.SSLError, CheckFailed) as exc:
@@ -159,28 +219,49 @@ async def _tls_refused(ctx: CaseContext, identity: str | None, *, tls: bool = Tr
     return f"closed before any Sink frame ({wire.close_reason})"
 
 
-@case("server.tls.no-client-certificate", "A TLS client without a certificate is refused", area="tls",
-      requirements=["TRANS-3"], reactions=["abort the TLS handshake (certificate_required) or close before any frame"])
+@case(
+    "server.tls.no-client-certificate",
+    "A TLS client without a certificate is refused",
+    area="tls",
+    requirements=["TRANS-3"],
+    reactions=["abort the TLS handshake (certificate_required) or close before any frame"],
+)
 async def no_cert(ctx: CaseContext) -> str:
     return await _tls_refused(ctx, None)
 
 
-@case("server.tls.other-ca", "A client certificate from another CA is refused", area="tls",
-      requirements=["TRANS-3"], reactions=["abort the TLS handshake (unknown_ca) or close before any frame"])
+@case(
+    "server.tls.other-ca",
+    "A client certificate from another CA is refused",
+    area="tls",
+    requirements=["TRANS-3"],
+    reactions=["abort the TLS handshake (unknown_ca) or close before any frame"],
+)
 async def other_ca(ctx: CaseContext) -> str:
     if ctx.profile.identity("other_ca") is None:
         raise Unsupported("the profile has no other_ca identity")
     return await _tls_refused(ctx, "other_ca")
 
 
-@case("server.tls.plaintext", "A connection request over plain TCP is refused", area="tls",
-      requirements=["TRANS-2"], reactions=["no Sink frame; close the connection"])
+@case(
+    "server.tls.plaintext",
+    "A connection request over plain TCP is refused",
+    area="tls",
+    requirements=["TRANS-2"],
+    reactions=["no Sink frame; close the connection"],
+)
 async def plaintext(ctx: CaseContext) -> str:
     return await _tls_refused(ctx, "main", tls=False)
 
 
-@case("server.tls.tls12", "TLS 1.2 is accepted", area="tls", requirements=["TRANS-1"], level=Level.MAY,
-      reactions=["a completed handshake over TLS 1.2 (a TLS 1.3-only server is also conforming)"])
+@case(
+    "server.tls.tls12",
+    "TLS 1.2 is accepted",
+    area="tls",
+    requirements=["TRANS-1"],
+    level=Level.MAY,
+    reactions=["a completed handshake over TLS 1.2 (a TLS 1.3-only server is also conforming)"],
+)
 async def tls12(ctx: CaseContext) -> str:
     wire = await ctx.connect("main", version=ssl.TLSVersion.TLSv1_2, name="tls12")
     await wire.send_frame(ctx.request(server_instance_id=await ctx.learn_server_instance_id()))
@@ -188,8 +269,14 @@ async def tls12(ctx: CaseContext) -> str:
     return f"{response.response.wire_name} over TLS 1.2"
 
 
-@case("server.tls.tls13", "TLS 1.3 is accepted", area="tls", requirements=["TRANS-1"], level=Level.MAY,
-      reactions=["a completed handshake over TLS 1.3"])
+@case(
+    "server.tls.tls13",
+    "TLS 1.3 is accepted",
+    area="tls",
+    requirements=["TRANS-1"],
+    level=Level.MAY,
+    reactions=["a completed handshake over TLS 1.3"],
+)
 async def tls13(ctx: CaseContext) -> str:
     wire = await ctx.connect("main", version=ssl.TLSVersion.TLSv1_3, name="tls13")
     await wire.send_frame(ctx.request(server_instance_id=await ctx.learn_server_instance_id()))
@@ -197,8 +284,13 @@ async def tls13(ctx: CaseContext) -> str:
     return f"{response.response.wire_name} over TLS 1.3"
 
 
-@case("server.tls.tls11-refused", "TLS 1.1 is refused", area="tls", requirements=["TRANS-1"],
-      reactions=["abort the TLS handshake"])
+@case(
+    "server.tls.tls11-refused",
+    "TLS 1.1 is refused",
+    area="tls",
+    requirements=["TRANS-1"],
+    reactions=["abort the TLS handshake"],
+)
 async def tls11(ctx: CaseContext) -> str:
     try:
         context = ctx.tls_context("main", version=ssl.TLSVersion.TLSv1_1)
@@ -214,5 +306,3 @@ async def tls11(ctx: CaseContext) -> str:
     except CheckFailed as exc:
         return f"refused: {exc.observed}"
     raise CheckFailed(f"a TLS 1.1 connection was established on {wire.name}")
-
-

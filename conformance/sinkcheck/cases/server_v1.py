@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from sinkproto import Ack, Event, Nack, Ping, encode_frame
-from sinkproto import construct_codec
+from sinkproto import Ack, Event, Nack, Ping, construct_codec, encode_frame
 from sinkproto.messages import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchV1
 from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
@@ -66,21 +65,36 @@ async def pong(ctx: CaseContext, wire: Wire, why: str) -> None:
 # -- versions and declarations ------------------------------------------------------------------------------
 
 
-@case("server.v1.handshake.accepted", "A version-1 request is accepted with a version-1 response",
-      area="version-1", requirements=["VER-6", "CONN-8", "CONN-11"], feature=V1,
-      reactions=["connected in the version-1 layout (10, optionally followed by a reader declaration)",
-                 "the session then answers a PING"])
+@case(
+    "server.v1.handshake.accepted",
+    "A version-1 request is accepted with a version-1 response",
+    area="version-1",
+    requirements=["VER-6", "CONN-8", "CONN-11"],
+    feature=V1,
+    reactions=[
+        "connected in the version-1 layout (10, optionally followed by a reader declaration)",
+        "the session then answers a PING",
+    ],
+)
 async def accepted(ctx: CaseContext) -> str:
     wire, response = await open_session_v1(ctx)
     await pong(ctx, wire, "on the version-1 session")
-    declared = "no declaration" if response.reader_schemas is None else \
-        f"a declaration of {len(response.reader_schemas.entries)} event types"
+    declared = (
+        "no declaration"
+        if response.reader_schemas is None
+        else f"a declaration of {len(response.reader_schemas.entries)} event types"
+    )
     return f"connected ({declared}); PING answered"
 
 
-@case("server.v1.handshake.version-0-same-port", "A version-0 request on the same port gets a version-0 session",
-      area="version-1", requirements=["VER-6", "VER-8", "CONN-12"], feature=V1,
-      reactions=["connected as exactly the byte 10 (no reader declaration)", "a PUBLISH on it is ACKed"])
+@case(
+    "server.v1.handshake.version-0-same-port",
+    "A version-0 request on the same port gets a version-0 session",
+    area="version-1",
+    requirements=["VER-6", "VER-8", "CONN-12"],
+    feature=V1,
+    reactions=["connected as exactly the byte 10 (no reader declaration)", "a PUBLISH on it is ACKed"],
+)
 async def version_0_same_port(ctx: CaseContext) -> str:
     server_id = await ctx.learn_server_instance_id()
     wire = await ctx.connect(name="v0")
@@ -92,9 +106,15 @@ async def version_0_same_port(ctx: CaseContext) -> str:
     return "connected (10) to a version-0 request on the version-1 port; PUBLISH ACKed"
 
 
-@case("server.v1.readers.declared", "The server declares the schemas it reads, in a well-formed declaration",
-      area="version-1", requirements=["SNEG-9", "SNEG-1", "CONN-11"], feature=V1, level=Level.SHOULD,
-      reactions=["connected followed by reader_schemas: type_count >= 1, ids and versions strictly ascending"])
+@case(
+    "server.v1.readers.declared",
+    "The server declares the schemas it reads, in a well-formed declaration",
+    area="version-1",
+    requirements=["SNEG-9", "SNEG-1", "CONN-11"],
+    feature=V1,
+    level=Level.SHOULD,
+    reactions=["connected followed by reader_schemas: type_count >= 1, ids and versions strictly ascending"],
+)
 async def declared(ctx: CaseContext) -> str:
     _wire, response = await open_session_v1(ctx)  # the strict decoder already refused a malformed declaration
     if response.reader_schemas is None:
@@ -104,10 +124,17 @@ async def declared(ctx: CaseContext) -> str:
     return f"declares {pairs} (event_type_id, schema_version) pairs ({types}{', ...' if pairs > 6 else ''})"
 
 
-@case("server.v1.readers.honours-client-declaration", "The server sends no event the client did not declare",
-      area="version-1", requirements=["SNEG-4", "BPUB-8", "SNEG-6"], feature=V1,
-      reactions=["no PUBLISH or BATCH_PUBLISH of an undeclared schema, although the server has events to send",
-                 "unsupported without publish_on_connect (the server would have nothing to send)"])
+@case(
+    "server.v1.readers.honours-client-declaration",
+    "The server sends no event the client did not declare",
+    area="version-1",
+    requirements=["SNEG-4", "BPUB-8", "SNEG-6"],
+    feature=V1,
+    reactions=[
+        "no PUBLISH or BATCH_PUBLISH of an undeclared schema, although the server has events to send",
+        "unsupported without publish_on_connect (the server would have nothing to send)",
+    ],
+)
 async def honours_client_declaration(ctx: CaseContext) -> str:
     if not ctx.profile.has("publish_on_connect"):
         raise Unsupported("needs feature publish_on_connect: a server with nothing to send proves nothing")
@@ -122,16 +149,23 @@ async def honours_client_declaration(ctx: CaseContext) -> str:
     if closed:
         raise CheckFailed("closed the session of a client that declared reader schemas")
     await pong(ctx, wire, "after the quiet window")
-    return (f"nothing published during {window:.1f} s to a client that reads none of its {ctx.profile.events_on_connect} "
-            "new events; the session stays up")
+    return (
+        f"nothing published during {window:.1f} s to a client that reads none of its {ctx.profile.events_on_connect} "
+        "new events; the session stays up"
+    )
 
 
 # -- PUBLISH and BATCH_PUBLISH answers -------------------------------------------------------------------------
 
 
-@case("server.v1.publish.unknown-schema", "A PUBLISH of a schema the server cannot read is NACKed unknown_schema",
-      area="version-1", requirements=["SNEG-8", "BRES-7", "DELIV-12"], feature=V1,
-      reactions=["NACK with the PUBLISH's message id and machine_message unknown_schema; the session keeps working"])
+@case(
+    "server.v1.publish.unknown-schema",
+    "A PUBLISH of a schema the server cannot read is NACKed unknown_schema",
+    area="version-1",
+    requirements=["SNEG-8", "BRES-7", "DELIV-12"],
+    feature=V1,
+    reactions=["NACK with the PUBLISH's message id and machine_message unknown_schema; the session keeps working"],
+)
 async def publish_unknown_schema(ctx: CaseContext) -> str:
     wire, response = await open_session_v1(ctx)
     pair = unreadable_pair(ctx, response)
@@ -146,9 +180,14 @@ async def publish_unknown_schema(ctx: CaseContext) -> str:
     return f"NACK unknown_schema for (event_type_id, schema_version) {pair}; a readable event was then answered"
 
 
-@case("server.v1.batch.ack", "A batch of readable events is answered by one ACK", area="version-1",
-      requirements=["BPUB-1", "BPUB-9", "BPUB-10"], feature=V1,
-      reactions=["exactly one ACK carrying the BATCH_PUBLISH's message id, nothing else for it"])
+@case(
+    "server.v1.batch.ack",
+    "A batch of readable events is answered by one ACK",
+    area="version-1",
+    requirements=["BPUB-1", "BPUB-9", "BPUB-10"],
+    feature=V1,
+    reactions=["exactly one ACK carrying the BATCH_PUBLISH's message id, nothing else for it"],
+)
 async def batch_ack(ctx: CaseContext) -> str:
     wire, response = await open_session_v1(ctx)
     pair = readable_pair(response)
@@ -156,35 +195,56 @@ async def batch_ack(ctx: CaseContext) -> str:
     await wire.send_frame(batch_frame(0x0B1, events))
     answer = await expect_batch_answer(ctx, wire, 0x0B1)
     if not isinstance(answer, Ack):
-        raise CheckFailed(f"{describe_value(answer)} instead of an ACK for a batch of {len(events)} readable events {pair}")
+        raise CheckFailed(
+            f"{describe_value(answer)} instead of an ACK for a batch of {len(events)} readable events {pair}"
+        )
     await pong(ctx, wire, "after the ACK (no second answer to the batch)")
     return f"one ACK for a batch of {len(events)} events of {pair}"
 
 
-@case("server.v1.batch.partial-nack", "A batch with unreadable events gets a BATCH_RESULT naming exactly them",
-      area="version-1", requirements=["SNEG-8", "BRES-1", "BRES-3", "BPUB-10"], feature=V1,
-      reactions=["one BATCH_RESULT with the batch's message id listing indices 1 and 3, each unknown_schema"])
+@case(
+    "server.v1.batch.partial-nack",
+    "A batch with unreadable events gets a BATCH_RESULT naming exactly them",
+    area="version-1",
+    requirements=["SNEG-8", "BRES-1", "BRES-3", "BPUB-10"],
+    feature=V1,
+    reactions=["one BATCH_RESULT with the batch's message id listing indices 1 and 3, each unknown_schema"],
+)
 async def batch_partial_nack(ctx: CaseContext) -> str:
     wire, response = await open_session_v1(ctx)
     good, bad = readable_pair(response), unreadable_pair(ctx, response)
-    events = [event_as(ctx, good, "/a"), event_as(ctx, bad, "/b"), event_as(ctx, good, "/a"), event_as(ctx, bad, "/b"),
-              event_as(ctx, good, "/a")]
+    events = [
+        event_as(ctx, good, "/a"),
+        event_as(ctx, bad, "/b"),
+        event_as(ctx, good, "/a"),
+        event_as(ctx, bad, "/b"),
+        event_as(ctx, good, "/a"),
+    ]
     await wire.send_frame(batch_frame(0x0B2, events))
     answer = await expect_batch_answer(ctx, wire, 0x0B2)
     if not isinstance(answer, BatchResult):
-        raise CheckFailed(f"{describe_value(answer)} instead of a BATCH_RESULT for a batch whose events 1 and 3 are {bad}, "
-                          "which the server cannot read")
+        raise CheckFailed(
+            f"{describe_value(answer)} instead of a BATCH_RESULT for a batch whose events 1 and 3 are {bad}, "
+            "which the server cannot read"
+        )
     got = [(e.index, e.machine_message) for e in answer.entries]
     if got != [(1, UNKNOWN_SCHEMA), (3, UNKNOWN_SCHEMA)]:
-        raise CheckFailed(f"BATCH_RESULT entries {[(i, m.decode('utf-8', 'replace')) for i, m in got]} "
-                          "(expected 1 and 3, unknown_schema)")
+        raise CheckFailed(
+            f"BATCH_RESULT entries {[(i, m.decode('utf-8', 'replace')) for i, m in got]} "
+            "(expected 1 and 3, unknown_schema)"
+        )
     await pong(ctx, wire, "after the BATCH_RESULT")
     return f"BATCH_RESULT: indices 1 and 3 unknown_schema ({bad}); events 0, 2, 4 ({good}) accepted"
 
 
-@case("server.v1.batch.resent", "A batch sent again on a new connection is ACKed again (dedupe, not refusal)",
-      area="version-1", requirements=["BPUB-9", "BPUB-12", "DELIV-2"], feature=V1,
-      reactions=["ACK the batch on both connections"])
+@case(
+    "server.v1.batch.resent",
+    "A batch sent again on a new connection is ACKed again (dedupe, not refusal)",
+    area="version-1",
+    requirements=["BPUB-9", "BPUB-12", "DELIV-2"],
+    feature=V1,
+    reactions=["ACK the batch on both connections"],
+)
 async def batch_resent(ctx: CaseContext) -> str:
     first, response = await open_session_v1(ctx, name="first")
     pair = readable_pair(response)
@@ -199,7 +259,9 @@ async def batch_resent(ctx: CaseContext) -> str:
     await second.send_frame(batch_frame(0x0C2, again))
     answer = await expect_batch_answer(ctx, second, 0x0C2)
     if not isinstance(answer, Ack):
-        raise CheckFailed(f"{describe_value(answer)} instead of an ACK for a batch re-sending 3 stored events with a new one")
+        raise CheckFailed(
+            f"{describe_value(answer)} instead of an ACK for a batch re-sending 3 stored events with a new one"
+        )
     return "the re-sent events (with a new one, new message id) were ACKed again"
 
 
@@ -212,24 +274,38 @@ def meter_readings(ctx: CaseContext, count: int) -> list[Event]:
     events = []
     for i in range(count):
         serial = f"SM5R-{100_000 + 17 * (i % 17):06d}"
-        record = {"meter_serial": serial, "interval_seconds": 900, "active_energy_import_wh": 1_000_000 + 997 * i,
-                  "active_energy_export_wh": 0 if i % 5 else 40_000 + i, "voltage_dv": 2200 + i % 250,
-                  "current_ma": 37 * i, "power_factor_permille": 800 + i % 200, "frequency_mhz": 49_950 + i % 100,
-                  "reactive_energy_varh": None if i % 3 else 10_000 + i, "phase": "SINGLE"}
+        record = {
+            "meter_serial": serial,
+            "interval_seconds": 900,
+            "active_energy_import_wh": 1_000_000 + 997 * i,
+            "active_energy_export_wh": 0 if i % 5 else 40_000 + i,
+            "voltage_dv": 2200 + i % 250,
+            "current_ma": 37 * i,
+            "power_factor_permille": 800 + i % 200,
+            "frequency_mhz": 49_950 + i % 100,
+            "reactive_energy_varh": None if i % 3 else 10_000 + i,
+            "phase": "SINGLE",
+        }
         event = event_as(ctx, METER_READING_V2, f"/{serial}")
         events.append(dataclasses.replace(event, event_data=registry.encode(*METER_READING_V2, record)))
     return events
 
 
-@case("server.v1.batch.records", "A batch in records mode, of a schema the server declared, is rebuilt and ACKed",
-      area="version-1", requirements=["RECORD-1", "RECORD-2", "RECORD-3", "RECORD-4", "RECORD-5", "BPUB-10"], feature=V1,
-      reactions=["one ACK for the batch (its events rebuilt from the columns with the writer schema)"])
+@case(
+    "server.v1.batch.records",
+    "A batch in records mode, of a schema the server declared, is rebuilt and ACKed",
+    area="version-1",
+    requirements=["RECORD-1", "RECORD-2", "RECORD-3", "RECORD-4", "RECORD-5", "BPUB-10"],
+    feature=V1,
+    reactions=["one ACK for the batch (its events rebuilt from the columns with the writer schema)"],
+)
 async def batch_records(ctx: CaseContext) -> str:
     wire, response = await open_session_v1(ctx)
     declared = response.reader_schemas
     if declared is None or not declared.can_read(*METER_READING_V2):
-        raise Unsupported("records mode needs the server to declare meter_reading v2 (1, 2), the schema this case "
-                          "writes (RECORD-2)")
+        raise Unsupported(
+            "records mode needs the server to declare meter_reading v2 (1, 2), the schema this case writes (RECORD-2)"
+        )
     events = tuple(meter_readings(ctx, 40))
     # zstd, as a sender picks it for real data (CODEC-5); the transforms are the canonical ones (RECORD-9).
     batch = BatchV1(events=events, format=BatchFormat(codec=BatchCodec.ZSTD, mode=BatchMode.RECORDS))
@@ -237,8 +313,10 @@ async def batch_records(ctx: CaseContext) -> str:
     await wire.send_frame(frame)
     answer = await expect_batch_answer(ctx, wire, 0x0D1, "the answer to a records-mode BATCH_PUBLISH")
     if not isinstance(answer, Ack):
-        raise CheckFailed(f"{describe_value(answer)} instead of an ACK for a records-mode batch of {len(events)} "
-                          f"meter readings the server declared it reads")
+        raise CheckFailed(
+            f"{describe_value(answer)} instead of an ACK for a records-mode batch of {len(events)} "
+            f"meter readings the server declared it reads"
+        )
     await pong(ctx, wire, "after the ACK")
     return f"one ACK for {len(events)} meter readings in records mode with zstd ({len(frame)}-byte frame)"
 
@@ -246,9 +324,15 @@ async def batch_records(ctx: CaseContext) -> str:
 # -- hostile batches ----------------------------------------------------------------------------------------------
 
 
-@case("server.v1.batch.too-many-events", "A batch of max_batch_events + 1 events is a protocol error",
-      area="version-1", requirements=["LIMIT-4", "ERR-11", "ERR-10"], feature=V1, timeout=20,
-      reactions=["close the connection without ACK, NACK or BATCH_RESULT"])
+@case(
+    "server.v1.batch.too-many-events",
+    "A batch of max_batch_events + 1 events is a protocol error",
+    area="version-1",
+    requirements=["LIMIT-4", "ERR-11", "ERR-10"],
+    feature=V1,
+    timeout=20,
+    reactions=["close the connection without ACK, NACK or BATCH_RESULT"],
+)
 async def too_many_events(ctx: CaseContext) -> str:
     count = ctx.profile.max_batch_events + 1
     batch = oversized_batch(count)  # built before the session, so the server is not kept waiting
@@ -259,9 +343,14 @@ async def too_many_events(ctx: CaseContext) -> str:
     return f"closed without answering a batch of {count} events (max_batch_events {ctx.profile.max_batch_events})"
 
 
-@case("server.v1.batch.malformed", "A BATCH_PUBLISH with an unknown batch codec is a protocol error, never NACKed",
-      area="version-1", requirements=["ERR-11", "BATCH-14", "ERR-10"], feature=V1,
-      reactions=["close the connection without ACK, NACK or BATCH_RESULT"])
+@case(
+    "server.v1.batch.malformed",
+    "A BATCH_PUBLISH with an unknown batch codec is a protocol error, never NACKed",
+    area="version-1",
+    requirements=["ERR-11", "BATCH-14", "ERR-10"],
+    feature=V1,
+    reactions=["close the connection without ACK, NACK or BATCH_RESULT"],
+)
 async def malformed(ctx: CaseContext) -> str:
     wire, response = await open_session_v1(ctx)
     good = batch_frame(0x0E, [event_as(ctx, readable_pair(response))])
@@ -272,15 +361,23 @@ async def malformed(ctx: CaseContext) -> str:
     return "closed without answering a batch whose format byte names codec 3"
 
 
-@case("server.v1.batch.duplicate-message-id", "Two BATCH_PUBLISH frames with one message id in one write: closed",
-      area="version-1", requirements=["ERR-11", "MSGID-4"], feature=V1,
-      reactions=["close the connection (at most one answer, to the first batch)",
-                 "or answer both, when the first was answered before the second was read"])
+@case(
+    "server.v1.batch.duplicate-message-id",
+    "Two BATCH_PUBLISH frames with one message id in one write: closed",
+    area="version-1",
+    requirements=["ERR-11", "MSGID-4"],
+    feature=V1,
+    reactions=[
+        "close the connection (at most one answer, to the first batch)",
+        "or answer both, when the first was answered before the second was read",
+    ],
+)
 async def duplicate_message_id(ctx: CaseContext) -> str:
     wire, response = await open_session_v1(ctx)
     pair = readable_pair(response)
-    blob = frame_bytes(batch_frame(0x0F0, [event_as(ctx, pair, "/1"), event_as(ctx, pair, "/1")])) + \
-        frame_bytes(batch_frame(0x0F0, [event_as(ctx, pair, "/2"), event_as(ctx, pair, "/2")]))
+    blob = frame_bytes(batch_frame(0x0F0, [event_as(ctx, pair, "/1"), event_as(ctx, pair, "/1")])) + frame_bytes(
+        batch_frame(0x0F0, [event_as(ctx, pair, "/2"), event_as(ctx, pair, "/2")])
+    )
     await wire.send_raw(blob, describe="two BATCH_PUBLISH 240 in one write")
     closed, frames = await wire.expect_close(ctx.prompt())
     answers = [f for f in frames if frame_type(f) in (ACK, NACK, BATCH_RESULT) and message_id_of(f) == 0x0F0]
@@ -291,6 +388,7 @@ async def duplicate_message_id(ctx: CaseContext) -> str:
         return f"closed ({len(answers)} answer to the first batch)"
     if len(answers) == 2:
         return "answered both: the first batch was answered before the second was read"
-    raise CheckFailed(f"{len(answers)} answer(s) to two batches with one message id, and the connection "
-                      f"{'closed' if closed else 'stayed open'}")
-
+    raise CheckFailed(
+        f"{len(answers)} answer(s) to two batches with one message id, and the connection "
+        f"{'closed' if closed else 'stayed open'}"
+    )

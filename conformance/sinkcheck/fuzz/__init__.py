@@ -31,7 +31,29 @@ from .settings import FuzzClientCommand, FuzzServerCommand, FuzzSettings, Replay
 from .shrink import Shrinker
 from .supervisor import FuzzTarget, Peer, PeerProcess
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ClientTarget", "Finding", "FuzzClientCommand", "FuzzServerCommand",
-           "FuzzSettings", "FuzzTarget", "Peer", "PeerProcess", "ReplayCommand", "Shrinker", "Target",
-           "client_document", "client_seed_sessions", "finding_document", "fuzz_client", "fuzz_server",
-           "load_sessions", "replay", "replay_client", "replay_finding", "replay_server", "run_fuzz"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ClientTarget",
+    "Finding",
+    "FuzzClientCommand",
+    "FuzzServerCommand",
+    "FuzzSettings",
+    "FuzzTarget",
+    "Peer",
+    "PeerProcess",
+    "ReplayCommand",
+    "Shrinker",
+    "Target",
+    "client_document",
+    "client_seed_sessions",
+    "finding_document",
+    "fuzz_client",
+    "fuzz_server",
+    "load_sessions",
+    "replay",
+    "replay_client",
+    "replay_finding",
+    "replay_server",
+    "run_fuzz",
+]

@@ -70,18 +70,25 @@ def client_seed_sessions(*, seed: int, server_instance_id: int) -> list[Session]
         return Write(frame_bytes(encode_frame(frame)), delay)  # type: ignore[arg-type]
 
     def event(offset: int, data: bytes) -> Event:
-        return Event(event_type_id=1, schema_version=1, key=key, offset=offset, timestamp=1_700_000_000 + offset,
-                     event_data=data)
+        return Event(
+            event_type_id=1, schema_version=1, key=key, offset=offset, timestamp=1_700_000_000 + offset, event_data=data
+        )
 
     return [
         # keepalive
         [w(Ping())],
         # two events published to the client, PING
-        [w(Publish(message_id=1, event=event(1, b"sink-check fuzz"))),
-         w(Publish(message_id=2, event=event(300, bytes(range(256)) * 2))), w(Ping())],
+        [
+            w(Publish(message_id=1, event=event(1, b"sink-check fuzz"))),
+            w(Publish(message_id=2, event=event(300, bytes(range(256)) * 2))),
+            w(Ping()),
+        ],
         # an ACK and a NACK of the client's first PUBLISHes (after a pause, so they are in flight), PING
-        [w(Ack(message_id=1), 0.05),
-         w(Nack(message_id=2, machine_message=b"fuzz", human_message=b"sink-check fuzz")), w(Ping())],
+        [
+            w(Ack(message_id=1), 0.05),
+            w(Nack(message_id=2, machine_message=b"fuzz", human_message=b"sink-check fuzz")),
+            w(Ping()),
+        ],
         # PING, PONG (unsolicited), PING
         [w(Ping()), w(Pong()), w(Ping())],
     ]
@@ -103,8 +110,15 @@ class _Peer:
 class ClientTarget:
     """The client under test, behind the runner's listener: a :class:`.supervisor.FuzzTarget`."""
 
-    def __init__(self, listen: tuple[str, int], command: str, profile: Profile, settings: FuzzSettings,
-                 server_instance_id: int, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        listen: tuple[str, int],
+        command: str,
+        profile: Profile,
+        settings: FuzzSettings,
+        server_instance_id: int,
+        log_path: Path | None = None,
+    ) -> None:
         self.profile, self.settings = profile, settings
         self.state = RunState(run_tag="fuzz-client")
         self.state.server_instance_id = server_instance_id
@@ -201,8 +215,10 @@ class ClientTarget:
             while True:
                 remaining = deadline - self.loop.time()
                 if remaining <= 0:
-                    return (f"no PUBLISH ACKed and PING answered within {s.probe_timeout:.0f} s of a "
-                            "well-behaved connection" + ("" if answered else " (no connection request)"))
+                    return (
+                        f"no PUBLISH ACKed and PING answered within {s.probe_timeout:.0f} s of a "
+                        "well-behaved connection" + ("" if answered else " (no connection request)")
+                    )
                 try:
                     frame = await wire.recv_frame(remaining)
                 except TimeoutError:
@@ -236,8 +252,15 @@ class ClientTarget:
         for index, session in enumerate(sessions):
             wire = await self._take(self.settings.probe_timeout)
             if wire is None:
-                steps.append({"connection": index, "direction": "note", "hex": "", "delay": 0.0,
-                              "note": self._exited() or "the client did not connect"})
+                steps.append(
+                    {
+                        "connection": index,
+                        "direction": "note",
+                        "hex": "",
+                        "delay": 0.0,
+                        "note": self._exited() or "the client did not connect",
+                    }
+                )
                 continue
             received: list[str] = []
             try:
@@ -259,11 +282,14 @@ class ClientTarget:
                     sent.append(write)
                     if wire.closed:
                         break
-                received.extend(await drain_exchange(wire, self.settings, pings))  # its PUBLISHes stay unanswered (DELIV-1)
+                received.extend(
+                    await drain_exchange(wire, self.settings, pings)
+                )  # its PUBLISHes stay unanswered (DELIV-1)
             finally:
                 await wire.close()
-            steps.extend({"connection": index, "direction": "sent", "hex": w.data.hex(), "delay": w.delay}
-                         for w in sent)
+            steps.extend(
+                {"connection": index, "direction": "sent", "hex": w.data.hex(), "delay": w.delay} for w in sent
+            )
             steps.extend({"connection": index, "direction": "received", "hex": h, "delay": 0.0} for h in received)
         return steps
 
@@ -281,8 +307,12 @@ def _decode(frame: bytes) -> object | None:
 def client_document(target: ClientTarget, finding: Finding, settings: FuzzSettings) -> dict[str, Any]:
     """The session file of a client finding: a server finding's, with the client's command and instance id."""
     document = finding_document(finding, seed=settings.seed, target=target, settings=settings)
-    document.update(mode="client", target=f"listen {target.host}:{target.port}", exec=target.command,
-                    client_instance_id=target.client_instance_id)
+    document.update(
+        mode="client",
+        target=f"listen {target.host}:{target.port}",
+        exec=target.command,
+        client_instance_id=target.client_instance_id,
+    )
     return document
 
 
@@ -301,18 +331,24 @@ def fuzz_client(command: FuzzClientCommand) -> int:
         print(f"sink-check fuzz client: cannot listen: {exc}")
         return 2
     try:
-        print(f"sink-check fuzz client: listening on {target.host}:{target.port}, seed {settings.seed}, "
-              f"{settings.duration:g} s", flush=True)
+        print(
+            f"sink-check fuzz client: listening on {target.host}:{target.port}, seed {settings.seed}, "
+            f"{settings.duration:g} s",
+            flush=True,
+        )
         seeds = client_seed_sessions(seed=settings.seed, server_instance_id=server_id)
-        finding, figures = run_fuzz(target, settings, peer=target.peer, seeds=seeds,
-                                    say=lambda text: print(text, flush=True))
+        finding, figures = run_fuzz(
+            target, settings, peer=target.peer, seeds=seeds, say=lambda text: print(text, flush=True)
+        )
     except (Unsupported, RuntimeError, OSError) as exc:
         print(f"sink-check fuzz client: cannot fuzz: {exc}")
         target.close()
         return 2
     try:
-        print(f"{figures['exchanges']} exchanges in {figures['seconds']:.1f} s "
-              f"({figures['exchanges_per_second']:.1f} per second), {figures['probes']} probes")
+        print(
+            f"{figures['exchanges']} exchanges in {figures['seconds']:.1f} s "
+            f"({figures['exchanges_per_second']:.1f} per second), {figures['probes']} probes"
+        )
         if finding is None:
             print("no finding: the client completed a well-behaved session after every mutated exchange")
             return 0
@@ -323,8 +359,10 @@ def fuzz_client(command: FuzzClientCommand) -> int:
     out.write_text(json.dumps(document, indent=2) + "\n")
     sent = [s for s in finding.steps if s["direction"] == "sent"]
     print(f"FINDING: {finding.failure}")
-    print(f"shrunk: {finding.shrunk} ({finding.trials} trials, {finding.shrink_seconds:.1f} s) to "
-          f"{len(finding.sessions)} connection(s), {len(sent)} write(s), {sum(len(s['hex']) // 2 for s in sent)} bytes")
+    print(
+        f"shrunk: {finding.shrunk} ({finding.trials} trials, {finding.shrink_seconds:.1f} s) to "
+        f"{len(finding.sessions)} connection(s), {len(sent)} write(s), {sum(len(s['hex']) // 2 for s in sent)} bytes"
+    )
     print(f"saved {out}; replay: sink-check replay {out} --exec COMMAND")
     return 1
 
@@ -336,8 +374,9 @@ def replay_client(document: dict[str, Any], command: ReplayCommand, profile: Pro
         print("sink-check replay: a client finding needs --exec COMMAND (the client to start)")
         return 2
     sessions = load_sessions(document)
-    target = ClientTarget(command.listen, exec_command, profile, command.settings,
-                          int(document.get("server_instance_id") or 0x5EC0_0001))
+    target = ClientTarget(
+        command.listen, exec_command, profile, command.settings, int(document.get("server_instance_id") or 0x5EC0_0001)
+    )
 
     async def run() -> str | None:
         await target.play(sessions)

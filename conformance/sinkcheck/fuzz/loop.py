@@ -19,18 +19,26 @@ from .supervisor import FuzzTarget, Peer
 __all__ = ["record", "run_fuzz"]
 
 
-def run_fuzz(target: FuzzTarget, settings: FuzzSettings, *, peer: Peer | None = None,
-             say: Callable[[str], None] = print, seeds: list[Session] | None = None,
-             ) -> tuple[Finding | None, dict[str, Any]]:
+def run_fuzz(
+    target: FuzzTarget,
+    settings: FuzzSettings,
+    *,
+    peer: Peer | None = None,
+    say: Callable[[str], None] = print,
+    seeds: list[Session] | None = None,
+) -> tuple[Finding | None, dict[str, Any]]:
     """Fuzz for ``settings.duration`` seconds; returns the (shrunk) finding, if any, and run figures.
     ``seeds``: the sessions to mutate (default: a client's sessions, to fuzz a server)."""
     failure = asyncio.run(target.probe())
     if failure is not None:
         raise Unsupported(f"the peer does not complete a well-behaved session before fuzzing: {failure}")
     assert target.state.server_instance_id is not None
-    seeds = seeds or seed_sessions(seed=settings.seed, server_instance_id=target.state.server_instance_id,
-                          client_instance_id=target.profile.client_instance_id,
-                          app_version=target.profile.app_version)
+    seeds = seeds or seed_sessions(
+        seed=settings.seed,
+        server_instance_id=target.state.server_instance_id,
+        client_instance_id=target.profile.client_instance_id,
+        app_version=target.profile.app_version,
+    )
 
     async def sanity() -> str | None:
         await target.play(seeds)
@@ -59,8 +67,13 @@ def run_fuzz(target: FuzzTarget, settings: FuzzSettings, *, peer: Peer | None = 
                 figures["probes"] += 1
                 if failure is not None:
                     figures["exchanges"] = exchanges
-                    return Finding(failure=failure, sessions=[s for s, _ in window], mutations=[n for _, n in window],
-                                   exchanges=exchanges, found_after=time.monotonic() - started)
+                    return Finding(
+                        failure=failure,
+                        sessions=[s for s, _ in window],
+                        mutations=[n for _, n in window],
+                        exchanges=exchanges,
+                        found_after=time.monotonic() - started,
+                    )
                 window.clear()
         figures["exchanges"] = exchanges
         return None

@@ -64,8 +64,9 @@ class Target:
         return failure if crash is None else (crash if failure is None else f"{failure}; {crash}")
 
     def _context(self, name: str) -> CaseContext:
-        return CaseContext(host=self.host, port=self.port, profile=self.profile, state=self.state,
-                           case_id=f"fuzz-{name}")
+        return CaseContext(
+            host=self.host, port=self.port, profile=self.profile, state=self.state, case_id=f"fuzz-{name}"
+        )
 
     async def probe(self) -> str | None:
         """None while the server still serves a well-behaved connection and its log shows no crash
@@ -92,8 +93,15 @@ class Target:
             try:
                 wire = await ctx.connect(name=f"x{index}")
             except (CheckFailed, ssl.SSLError) as exc:
-                steps.append({"connection": index, "direction": "note", "hex": "", "delay": 0.0,
-                              "note": f"could not connect: {exc}"})
+                steps.append(
+                    {
+                        "connection": index,
+                        "direction": "note",
+                        "hex": "",
+                        "delay": 0.0,
+                        "note": f"could not connect: {exc}",
+                    }
+                )
                 continue
             pings = sum(1 for w in session if w.data == PING_BYTES)
             for write in session:
@@ -106,8 +114,7 @@ class Target:
             await wire.close()
             for record in ctx.log:
                 if record.direction in ("sent", "received"):
-                    steps.append({"connection": index, "direction": record.direction, "hex": record.hex,
-                                  "delay": 0.0})
+                    steps.append({"connection": index, "direction": record.direction, "hex": record.hex, "delay": 0.0})
         return steps
 
 
@@ -155,8 +162,10 @@ def fuzz_server(command: FuzzServerCommand) -> int:
     finally:
         if peer is not None:
             peer.stop()
-    print(f"{figures['exchanges']} exchanges in {figures['seconds']:.1f} s "
-          f"({figures['exchanges_per_second']:.1f} per second), {figures['probes']} probes")
+    print(
+        f"{figures['exchanges']} exchanges in {figures['seconds']:.1f} s "
+        f"({figures['exchanges_per_second']:.1f} per second), {figures['probes']} probes"
+    )
     if finding is None:
         print("no finding: the server served a well-behaved connection after every mutated exchange")
         return 0
@@ -165,14 +174,17 @@ def fuzz_server(command: FuzzServerCommand) -> int:
     out.write_text(json.dumps(document, indent=2) + "\n")
     sent = [s for s in finding.steps if s["direction"] == "sent"]
     print(f"FINDING: {finding.failure}")
-    print(f"shrunk: {finding.shrunk} ({finding.trials} trials, {finding.shrink_seconds:.1f} s) to "
-          f"{len(finding.sessions)} connection(s), {len(sent)} write(s), {sum(len(s['hex']) // 2 for s in sent)} bytes")
+    print(
+        f"shrunk: {finding.shrunk} ({finding.trials} trials, {finding.shrink_seconds:.1f} s) to "
+        f"{len(finding.sessions)} connection(s), {len(sent)} write(s), {sum(len(s['hex']) // 2 for s in sent)} bytes"
+    )
     print(f"saved {out}; replay: sink-check replay {out} {host}:{port}")
     return 1
 
 
-def replay_server(document: dict[str, Any], *, target: tuple[str, int] | None, profile: Profile,
-                  settings: FuzzSettings) -> int:
+def replay_server(
+    document: dict[str, Any], *, target: tuple[str, int] | None, profile: Profile, settings: FuzzSettings
+) -> int:
     """``sink-check replay FILE [HOST:PORT]`` for a server finding: exit 1 if it still reproduces.
     ``target``: the server (default: the one the finding was made against)."""
     sessions = load_sessions(document)

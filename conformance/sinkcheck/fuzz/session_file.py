@@ -44,20 +44,32 @@ class Finding:
 
 def steps_of(sessions: list[Session]) -> list[dict[str, Any]]:
     """The sent steps of ``sessions`` (what is saved when the peer cannot be recorded again)."""
-    return [{"connection": i, "direction": "sent", "hex": w.data.hex(), "delay": w.delay}
-            for i, s in enumerate(sessions) for w in s]
+    return [
+        {"connection": i, "direction": "sent", "hex": w.data.hex(), "delay": w.delay}
+        for i, s in enumerate(sessions)
+        for w in s
+    ]
 
 
 def finding_document(finding: Finding, *, seed: int, target: FuzzTarget, settings: FuzzSettings) -> dict[str, Any]:
     """The session file of a server finding, as a JSON object."""
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "kit_version": __version__, "mode": "server",
-        "seed": seed, "settings": {"duration": settings.duration, "probe_every": settings.probe_every},
-        "target": f"{target.host}:{target.port}", "server_instance_id": target.state.server_instance_id,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kit_version": __version__,
+        "mode": "server",
+        "seed": seed,
+        "settings": {"duration": settings.duration, "probe_every": settings.probe_every},
+        "target": f"{target.host}:{target.port}",
+        "server_instance_id": target.state.server_instance_id,
         "client_instance_id": target.profile.client_instance_id,
-        "failure": finding.failure, "found_after_exchanges": finding.exchanges,
-        "found_after_seconds": round(finding.found_after, 3), "reproduced": finding.reproduced,
-        "shrunk": finding.shrunk, "shrink_seconds": round(finding.shrink_seconds, 3), "shrink_trials": finding.trials,
+        "failure": finding.failure,
+        "found_after_exchanges": finding.exchanges,
+        "found_after_seconds": round(finding.found_after, 3),
+        "reproduced": finding.reproduced,
+        "shrunk": finding.shrunk,
+        "shrink_seconds": round(finding.shrink_seconds, 3),
+        "shrink_trials": finding.trials,
         "mutations": finding.mutations,  # of the exchanges in the window, before shrinking
         "steps": finding.steps,
     }

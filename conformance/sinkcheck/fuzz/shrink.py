@@ -59,14 +59,16 @@ class Shrinker:
 
     def shrink(self, sessions: list[Session], deadline: float) -> list[Session]:
         """The smallest sessions that still fail, as far as trials until ``deadline`` (monotonic) find."""
+
         def budget() -> bool:
             return time.monotonic() < deadline
 
         # 1. the exchanges of the probe window (a bisection of the window), 2. the writes of each exchange
         sessions = ddmin(sessions, self.fails, budget=budget)
         for i in range(len(sessions)):
+
             def with_writes(writes: list[Write], i: int = i) -> bool:
-                return self.fails(sessions[:i] + [writes] + sessions[i + 1:])
+                return self.fails(sessions[:i] + [writes] + sessions[i + 1 :])
 
             sessions[i] = ddmin(sessions[i], with_writes, budget=budget) if len(sessions[i]) > 1 else sessions[i]
         # 3. the bytes of each write: a whole frame keeps a correct prefix, other writes shrink raw
@@ -74,19 +76,20 @@ class Shrinker:
             for j, write in enumerate(session):
                 body = unframe(write.data)
 
-                def rebuilt(data: bytes, i: int = i, j: int = j, base: list[Session] = sessions,
-                            delay: float = write.delay) -> list[Session]:
+                def rebuilt(
+                    data: bytes, i: int = i, j: int = j, base: list[Session] = sessions, delay: float = write.delay
+                ) -> list[Session]:
                     out = [list(s) for s in base]
                     out[i][j] = Write(data, delay)
                     return out
 
                 if body is not None and len(body) > 1:
-                    body = bytes(ddmin(body, lambda b: self.fails(rebuilt(len(b).to_bytes(2, "big") + bytes(b))),
-                                       budget=budget))
+                    body = bytes(
+                        ddmin(body, lambda b: self.fails(rebuilt(len(b).to_bytes(2, "big") + bytes(b))), budget=budget)
+                    )
                     sessions = rebuilt(len(body).to_bytes(2, "big") + body)
                 elif body is None and len(write.data) > 1:
-                    sessions = rebuilt(bytes(ddmin(write.data, lambda b: self.fails(rebuilt(bytes(b))),
-                                                   budget=budget)))
+                    sessions = rebuilt(bytes(ddmin(write.data, lambda b: self.fails(rebuilt(bytes(b))), budget=budget)))
         # 4. no pauses, if the failure does not need them
         undelayed = [[Write(w.data) for w in s] for s in sessions]
         if undelayed != sessions and budget() and self.fails(undelayed):

@@ -62,8 +62,9 @@ class PeerProcess:
     def start(self, timeout: float = 30.0) -> None:
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         # a new session, so stop() ends the shell and the server it started, and nothing else
-        self.process = subprocess.Popen(self.command, shell=True, stdout=out, stderr=out, start_new_session=True,
-                                        env=peer_environment())
+        self.process = subprocess.Popen(
+            self.command, shell=True, stdout=out, stderr=out, start_new_session=True, env=peer_environment()
+        )
         self.starts += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

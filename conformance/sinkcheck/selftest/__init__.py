@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-
 from sinkproto.certs import create_authority, issue_client, make_dev_pki
 
 from ..cases import catalogue
@@ -41,8 +40,15 @@ from ..runner import run_cases, select
 from .client_mutants import CLIENT_MUTANTS, ClientMutant
 from .mutants import MUTANTS, Mutant
 
-__all__ = ["SelftestSettings", "selftest", "reference_profile", "reference_server", "client_profile", "run_mutants",
-           "observed_profile"]
+__all__ = [
+    "SelftestSettings",
+    "selftest",
+    "reference_profile",
+    "reference_server",
+    "client_profile",
+    "run_mutants",
+    "observed_profile",
+]
 
 KEEPALIVE = 1.0  # short, so the keepalive cases take seconds
 CLIENT_KEEPALIVE = 1.5  # the reference client's K: a little more room for prompt reactions on a loaded machine
@@ -50,8 +56,10 @@ EVENTS_TO_PUBLISH = 3
 IDENTITIES = ("main", "second", "quarantined", "fresh")
 REJECTED_APP_VERSION = "0.0.0-rejected"
 #: What a crash of the reference server (Python, asyncio) leaves in its log.
-PYTHON_CRASH_PATTERN = (r"^Traceback \(most recent call last\):|^Task exception was never retrieved|^Exception in callback"
-                        r"|^Fatal error on")
+PYTHON_CRASH_PATTERN = (
+    r"^Traceback \(most recent call last\):|^Task exception was never retrieved|^Exception in callback"
+    r"|^Fatal error on"
+)
 
 
 @dataclass(frozen=True)
@@ -67,15 +75,26 @@ class SelftestSettings:
 
 
 def reference_profile(pki_dir: Path) -> Profile:
-    identities = {name: Identity(cert=pki_dir / f"client-sc-{name}.pem", key=pki_dir / f"client-sc-{name}.key")
-                  for name in IDENTITIES}
-    identities["other_ca"] = Identity(cert=pki_dir / "other" / "client-sc-main.pem",
-                                      key=pki_dir / "other" / "client-sc-main.key")
-    return Profile(name="reference-selftest", ca=pki_dir / "ca.pem", identities=identities,
-                   rejected_app_version=REJECTED_APP_VERSION.encode(), poison_key_prefix=b"poison",
-                   events_on_connect=2, keepalive=KEEPALIVE, versions=(0, 1),
-                   features=frozenset({"poison_nack", "quarantine", "app_version_policy", "publish_on_connect",
-                                       "fresh_identity", "frame_65535"}))
+    identities = {
+        name: Identity(cert=pki_dir / f"client-sc-{name}.pem", key=pki_dir / f"client-sc-{name}.key")
+        for name in IDENTITIES
+    }
+    identities["other_ca"] = Identity(
+        cert=pki_dir / "other" / "client-sc-main.pem", key=pki_dir / "other" / "client-sc-main.key"
+    )
+    return Profile(
+        name="reference-selftest",
+        ca=pki_dir / "ca.pem",
+        identities=identities,
+        rejected_app_version=REJECTED_APP_VERSION.encode(),
+        poison_key_prefix=b"poison",
+        events_on_connect=2,
+        keepalive=KEEPALIVE,
+        versions=(0, 1),
+        features=frozenset(
+            {"poison_nack", "quarantine", "app_version_policy", "publish_on_connect", "fresh_identity", "frame_65535"}
+        ),
+    )
 
 
 def make_pki(directory: Path) -> Path:
@@ -86,22 +105,45 @@ def make_pki(directory: Path) -> Path:
 
 
 @contextmanager
-def reference_server(pki_dir: Path, workdir: Path, *, mutant: str | None = None, extra: tuple[str, ...] = (),
-                     log_path: Path | None = None) -> Iterator[tuple[str, int]]:
+def reference_server(
+    pki_dir: Path,
+    workdir: Path,
+    *,
+    mutant: str | None = None,
+    extra: tuple[str, ...] = (),
+    log_path: Path | None = None,
+) -> Iterator[tuple[str, int]]:
     """`sink serve` (or a mutant of it) in a subprocess on an ephemeral loopback port; ``extra``: more options;
     ``log_path``: where its stderr goes (default: a file in ``workdir``)."""
     db = workdir / f"server-{mutant or 'reference'}-{time.monotonic_ns()}.db"
-    common = ["--listen", "127.0.0.1:0", "--certs", str(pki_dir), "--db", str(db), "--keepalive", str(KEEPALIVE),
-              "--quarantine", "sc-quarantined:quarantined by sink-check selftest", "--reject-app-version",
-              REJECTED_APP_VERSION, "--nack-key-prefix", "poison", "--publish-on-connect", "2", *extra]
+    common = [
+        "--listen",
+        "127.0.0.1:0",
+        "--certs",
+        str(pki_dir),
+        "--db",
+        str(db),
+        "--keepalive",
+        str(KEEPALIVE),
+        "--quarantine",
+        "sc-quarantined:quarantined by sink-check selftest",
+        "--reject-app-version",
+        REJECTED_APP_VERSION,
+        "--nack-key-prefix",
+        "poison",
+        "--publish-on-connect",
+        "2",
+        *extra,
+    ]
     if mutant is None:
         command = [sys.executable, "-m", "sinktools.cli", "serve", *common]
     else:
         command = [sys.executable, "-m", "sinkcheck.cli", "_mutant-server", "--mutant", mutant, *common]
     log_path = log_path or workdir / f"{db.stem}.log"
     log = log_path.open("w")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -125,8 +167,10 @@ def observed_profile(profile: Profile, workdir: Path, name: str) -> tuple[Profil
 
     log = workdir / f"crashes-{name}-{time.monotonic_ns()}.log"
     log.touch()
-    return (replace(profile, observe=ObserveSettings(log=log, crash_pattern=CRASH_PATTERN, settle=0.2)),
-            ("--crash-log", str(log)))
+    return (
+        replace(profile, observe=ObserveSettings(log=log, crash_pattern=CRASH_PATTERN, settle=0.2)),
+        ("--crash-log", str(log)),
+    )
 
 
 def _targets(mutant_targets: tuple[str, ...], cases: list[Case]) -> list[Case]:
@@ -137,10 +181,12 @@ def selftest(settings: SelftestSettings, console: Console) -> int:
     """Run the self-test: the reference server and client, then every mutant; the exit status."""
     all_cases = catalogue()
     include, exclude = list(settings.include), list(settings.exclude)
-    server_cases = select([c for c in all_cases if c.mode == "server"], include=include, exclude=exclude,
-                          slow=settings.slow)
-    client_cases = select([c for c in all_cases if c.mode == "client"], include=include, exclude=exclude,
-                          slow=settings.slow)
+    server_cases = select(
+        [c for c in all_cases if c.mode == "server"], include=include, exclude=exclude, slow=settings.slow
+    )
+    client_cases = select(
+        [c for c in all_cases if c.mode == "client"], include=include, exclude=exclude, slow=settings.slow
+    )
     workdir = Path(tempfile.mkdtemp(prefix="sink-check-selftest-"))
     problems: list[str] = []
     reports: list[tuple[dict[str, Any], RunSettings]] = []  # each run's report and where it was written
@@ -152,26 +198,43 @@ def selftest(settings: SelftestSettings, console: Console) -> int:
             console.print(f"[bold]reference server[/]: {len(server_cases)} cases")
             # its log is watched for Python crashes, so the report can say ERR-5 passed (not only "not checked")
             log = workdir / "reference-server.log"
-            watched = replace(profile, observe=ObserveSettings(log=log, crash_pattern=PYTHON_CRASH_PATTERN, settle=0.05))
+            watched = replace(
+                profile, observe=ObserveSettings(log=log, crash_pattern=PYTHON_CRASH_PATTERN, settle=0.05)
+            )
             with reference_server(pki_dir, workdir, log_path=log) as (host, port):
-                code = run_and_report(server_cases, host=host, port=port, profile=watched, settings=settings.run,
-                                      console=console, mode="server", label=f"reference {host}:{port}",
-                                      documents=reports)
+                code = run_and_report(
+                    server_cases,
+                    host=host,
+                    port=port,
+                    profile=watched,
+                    settings=settings.run,
+                    console=console,
+                    mode="server",
+                    label=f"reference {host}:{port}",
+                    documents=reports,
+                )
             if code != 0:
                 problems.append(f"the reference server did not pass (exit code {code})")
         # The version-0 client cases run against `sink connect` (version 0, like their mutants), the version-1
         # cases against `sink connect --protocol-version 1`. (With a version-1 client, the version-0 cases play a
         # version-0 server and the client falls back first: tests/test_sinkcheck.py runs some that way.)
-        for version, cases, tag in ((0, [c for c in client_cases if c.feature != "client_v1"], "client"),
-                                    (1, [c for c in client_cases if c.feature == "client_v1"], "client-v1")):
+        for version, cases, tag in (
+            (0, [c for c in client_cases if c.feature != "client_v1"], "client"),
+            (1, [c for c in client_cases if c.feature == "client_v1"], "client-v1"),
+        ):
             if not cases:
                 continue
             label = "reference client" + (" (--protocol-version 1)" if version else "")
             console.print(f"[bold]{label}[/]: {len(cases)} cases")
-            code = run_client_mode(cases, listen=("127.0.0.1", 0),
-                                   profile=client_profile(pki_dir, workdir, version=version),
-                                   settings=settings.run.renamed(tag), console=console, label=label,
-                                   documents=reports)
+            code = run_client_mode(
+                cases,
+                listen=("127.0.0.1", 0),
+                profile=client_profile(pki_dir, workdir, version=version),
+                settings=settings.run.renamed(tag),
+                console=console,
+                label=label,
+                documents=reports,
+            )
             if code != 0:
                 problems.append(f"the {label} did not pass (exit code {code})")
         if settings.mutants:
@@ -179,8 +242,13 @@ def selftest(settings: SelftestSettings, console: Console) -> int:
             jobs = [_server_job(m, server_cases, pki_dir, workdir, profile, scale) for m in MUTANTS]
             jobs += [_client_job(m, client_cases, pki_dir, workdir, scale) for m in CLIENT_MUTANTS]
             mutants: list[dict[str, object]] = []
-            mutant_problems = run_mutants([j for j in jobs if j is not None], server_cases + client_cases, console,
-                                          workers=settings.mutant_workers, results=mutants)
+            mutant_problems = run_mutants(
+                [j for j in jobs if j is not None],
+                server_cases + client_cases,
+                console,
+                workers=settings.mutant_workers,
+                results=mutants,
+            )
             problems += mutant_problems
             _add_mutants_to_reports(reports, mutants, mutant_problems)
     finally:
@@ -192,14 +260,19 @@ def selftest(settings: SelftestSettings, console: Console) -> int:
     return 0 if not problems else 1
 
 
-def _add_mutants_to_reports(reports: list[tuple[dict[str, Any], RunSettings]],
-                            mutants: list[dict[str, object]], problems: list[str]) -> None:
+def _add_mutants_to_reports(
+    reports: list[tuple[dict[str, Any], RunSettings]], mutants: list[dict[str, object]], problems: list[str]
+) -> None:
     """The mutants' results go into the first run's reports (the server run's, reports/sink-check.*)."""
     if not reports:
         return
     document, where = reports[0]
-    document["mutants"] = {"caught": sum(bool(m["caught"]) for m in mutants), "total": len(mutants),
-                           "problems": problems, "results": mutants}
+    document["mutants"] = {
+        "caught": sum(bool(m["caught"]) for m in mutants),
+        "total": len(mutants),
+        "problems": problems,
+        "results": mutants,
+    }
     if where.json:
         from ..reports import write_json
 
@@ -217,19 +290,30 @@ REFERENCE_CLIENT_EXIT_OK = (0, 3)
 def client_profile(pki_dir: Path, workdir: Path, *, mutant: str | None = None, version: int = 0) -> Profile:
     """The reference client (or a client mutant), started by the runner for each case, offering ``version``."""
     db = workdir / f"client-{mutant or 'reference'}-{time.monotonic_ns()}.db"
-    entry = (f"-m sinkcheck.cli _mutant-client --mutant {mutant}" if mutant else "-m sinktools.cli connect")
-    command = (f"{shlex.quote(sys.executable)} {entry} --server {{host}}:{{port}} --certs {shlex.quote(str(pki_dir))} "
-               f"--name sc-main --db {shlex.quote(str(db))} --keepalive {CLIENT_KEEPALIVE} "
-               f"--publish {EVENTS_TO_PUBLISH}" + (f" --protocol-version {version}" if version else ""))
-    return Profile(name="reference-client-selftest", ca=pki_dir / "ca.pem",
-                   identities={"server": Identity(cert=pki_dir / "server.pem", key=pki_dir / "server.key")},
-                   keepalive=CLIENT_KEEPALIVE, features=frozenset({"client_publish"}),
-                   client=ClientSettings(exec=command, events_to_publish=EVENTS_TO_PUBLISH, keepalive=CLIENT_KEEPALIVE,
-                                         connect_wait=10.0, reconnect_wait=2.0,
-                                         versions=(0, 1) if version == 1 else (0,)),
-                   # `sink connect` stops with exit status 3 after instance_id_mismatch (HS-16, HS-17): a
-                   # documented stop, not a crash; any other exit the runner did not ask for is one (ERR-5)
-                   observe=ObserveSettings(exit_ok=REFERENCE_CLIENT_EXIT_OK))
+    entry = f"-m sinkcheck.cli _mutant-client --mutant {mutant}" if mutant else "-m sinktools.cli connect"
+    command = (
+        f"{shlex.quote(sys.executable)} {entry} --server {{host}}:{{port}} --certs {shlex.quote(str(pki_dir))} "
+        f"--name sc-main --db {shlex.quote(str(db))} --keepalive {CLIENT_KEEPALIVE} "
+        f"--publish {EVENTS_TO_PUBLISH}" + (f" --protocol-version {version}" if version else "")
+    )
+    return Profile(
+        name="reference-client-selftest",
+        ca=pki_dir / "ca.pem",
+        identities={"server": Identity(cert=pki_dir / "server.pem", key=pki_dir / "server.key")},
+        keepalive=CLIENT_KEEPALIVE,
+        features=frozenset({"client_publish"}),
+        client=ClientSettings(
+            exec=command,
+            events_to_publish=EVENTS_TO_PUBLISH,
+            keepalive=CLIENT_KEEPALIVE,
+            connect_wait=10.0,
+            reconnect_wait=2.0,
+            versions=(0, 1) if version == 1 else (0,),
+        ),
+        # `sink connect` stops with exit status 3 after instance_id_mismatch (HS-16, HS-17): a
+        # documented stop, not a crash; any other exit the runner did not ask for is one (ERR-5)
+        observe=ObserveSettings(exit_ok=REFERENCE_CLIENT_EXIT_OK),
+    )
 
 
 @dataclass
@@ -240,8 +324,9 @@ class MutantJob:
     run: Callable[[], list[CaseResult]]
 
 
-def _server_job(mutant: Mutant, cases: list[Case], pki_dir: Path, workdir: Path, profile: Profile,
-                scale: float) -> MutantJob | None:
+def _server_job(
+    mutant: Mutant, cases: list[Case], pki_dir: Path, workdir: Path, profile: Profile, scale: float
+) -> MutantJob | None:
     targets = _targets(mutant.targets, cases)
     if not targets:
         return None
@@ -254,8 +339,9 @@ def _server_job(mutant: Mutant, cases: list[Case], pki_dir: Path, workdir: Path,
     return MutantJob(f"server/{mutant.name}", mutant.breaks, targets, run)
 
 
-def _client_job(mutant: ClientMutant, cases: list[Case], pki_dir: Path, workdir: Path,
-                scale: float) -> MutantJob | None:
+def _client_job(
+    mutant: ClientMutant, cases: list[Case], pki_dir: Path, workdir: Path, scale: float
+) -> MutantJob | None:
     targets = _targets(mutant.targets, cases)
     if not targets:
         return None
@@ -269,8 +355,14 @@ def _client_job(mutant: ClientMutant, cases: list[Case], pki_dir: Path, workdir:
     return MutantJob(f"client/{mutant.name}", mutant.breaks, targets, run)
 
 
-def run_mutants(jobs: list[MutantJob], cases: list[Case], console: Console, *, workers: int = 4,
-                results: list[dict[str, object]] | None = None) -> list[str]:
+def run_mutants(
+    jobs: list[MutantJob],
+    cases: list[Case],
+    console: Console,
+    *,
+    workers: int = 4,
+    results: list[dict[str, object]] | None = None,
+) -> list[str]:
     """Each job's target cases must not pass against its mutant; every case must be some job's target.
 
     Jobs run in a few threads at once (each with its own event loop, peer process and socket): they
@@ -282,8 +374,11 @@ def run_mutants(jobs: list[MutantJob], cases: list[Case], console: Console, *, w
     caught: dict[str, list[str]] = {c.id: [] for c in cases}
     total = len(jobs)
     servers = sum(job.name.startswith("server/") for job in jobs)
-    console.print(f"\n[bold]mutants[/]: {total} ({servers} server, {total - servers} client), {max(1, workers)} at "
-                  "once; each must make its target cases fail", highlight=False)
+    console.print(
+        f"\n[bold]mutants[/]: {total} ({servers} server, {total - servers} client), {max(1, workers)} at "
+        "once; each must make its target cases fail",
+        highlight=False,
+    )
     width = max((len(job.name) for job in jobs), default=0)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {pool.submit(_timed, job.run): job for job in jobs}
@@ -293,30 +388,52 @@ def run_mutants(jobs: list[MutantJob], cases: list[Case], console: Console, *, w
                 outcomes, seconds = future.result()
             except Exception as exc:  # a mutant that cannot even start is a self-test failure, not a catch
                 problems.append(f"mutant {job.name}: runner error {exc!r}")
-                console.print(f"[{done}/{total}] mutant {job.name:<{width}} [bold magenta]runner error[/] {exc!r}",
-                              highlight=False)
+                console.print(
+                    f"[{done}/{total}] mutant {job.name:<{width}} [bold magenta]runner error[/] {exc!r}",
+                    highlight=False,
+                )
                 if results is not None:
-                    results.append({"mutant": job.name, "breaks": job.breaks, "caught": False, "seconds": None,
-                                    "error": repr(exc), "cases": []})
+                    results.append(
+                        {
+                            "mutant": job.name,
+                            "breaks": job.breaks,
+                            "caught": False,
+                            "seconds": None,
+                            "error": repr(exc),
+                            "cases": [],
+                        }
+                    )
                 continue
             missed = [r for r in outcomes if r.outcome in (Outcome.PASS, Outcome.ERROR)]
             for result in outcomes:
                 if result in missed:
-                    problems.append(f"mutant {job.name} ({job.breaks}): {result.case.id} gave "
-                                    f"{result.outcome.value}: {result.observed}")
+                    problems.append(
+                        f"mutant {job.name} ({job.breaks}): {result.case.id} gave "
+                        f"{result.outcome.value}: {result.observed}"
+                    )
                 else:
                     caught[result.case.id].append(job.name)
             status = "[green]caught[/]" if not missed else "[bold red]MISSED[/]"
-            console.print(f"[{done}/{total}] mutant {job.name:<{width}} {len(outcomes):>3} case"
-                          f"{'s' if len(outcomes) != 1 else ' '}  {status}  [dim]{seconds:.1f} s  {job.breaks}[/]",
-                          highlight=False)
+            console.print(
+                f"[{done}/{total}] mutant {job.name:<{width}} {len(outcomes):>3} case"
+                f"{'s' if len(outcomes) != 1 else ' '}  {status}  [dim]{seconds:.1f} s  {job.breaks}[/]",
+                highlight=False,
+            )
             for result in missed:
                 console.print(f"    {result.case.id}: {result.outcome.value}: {result.observed}", highlight=False)
             if results is not None:
-                results.append({"mutant": job.name, "breaks": job.breaks, "caught": not missed,
-                                "seconds": round(seconds, 3), "error": None,
-                                "cases": [{"id": r.case.id, "outcome": r.outcome.value, "observed": r.observed}
-                                          for r in outcomes]})
+                results.append(
+                    {
+                        "mutant": job.name,
+                        "breaks": job.breaks,
+                        "caught": not missed,
+                        "seconds": round(seconds, 3),
+                        "error": None,
+                        "cases": [
+                            {"id": r.case.id, "outcome": r.outcome.value, "observed": r.observed} for r in outcomes
+                        ],
+                    }
+                )
     for case_id, mutants in caught.items():
         if not mutants:
             problems.append(f"no mutant makes {case_id} fail: it may be a check that cannot fail")

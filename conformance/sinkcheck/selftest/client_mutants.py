@@ -72,28 +72,60 @@ class ResendsNacked(StoreClient):
 
 
 CLIENT_MUTANTS: tuple[ClientMutant, ...] = (
-    ClientMutant("ping-first", "sends PING before its connection request", ("client.handshake.request-first",),
-                 _rules(edits.ping_first())),
-    ClientMutant("publish-before-response", "publishes right after its request, before the response",
-                 ("client.handshake.waits-for-response",), _rules(edits.publish_before_response())),
-    ClientMutant("forgets-server-id", "does not persist the server_instance_id of hello_new_client",
-                 ("client.handshake.stores-server-instance-id",), {"handler_class": ForgetsServerId}),
-    ClientMutant("open-after-refusal", "stays open and publishes after a refusal", ("client.handshake.refused.*",),
-                 _rules(edits.open_after_refusal_client())),
-    ClientMutant("message-id-stuck", "reuses one message id for every PUBLISH", ("client.publish.after-handshake",),
-                 _rules(edits.message_id_stuck())),
-    ClientMutant("no-redelivery", "treats a sent event as delivered", ("client.delivery.resend-after-reconnect",),
-                 {"handler_class": NoRedelivery}),
-    ClientMutant("resends-nacked", "publishes a NACKed event again", ("client.delivery.nacked-not-resent",),
-                 {"handler_class": ResendsNacked}),
+    ClientMutant(
+        "ping-first",
+        "sends PING before its connection request",
+        ("client.handshake.request-first",),
+        _rules(edits.ping_first()),
+    ),
+    ClientMutant(
+        "publish-before-response",
+        "publishes right after its request, before the response",
+        ("client.handshake.waits-for-response",),
+        _rules(edits.publish_before_response()),
+    ),
+    ClientMutant(
+        "forgets-server-id",
+        "does not persist the server_instance_id of hello_new_client",
+        ("client.handshake.stores-server-instance-id",),
+        {"handler_class": ForgetsServerId},
+    ),
+    ClientMutant(
+        "open-after-refusal",
+        "stays open and publishes after a refusal",
+        ("client.handshake.refused.*",),
+        _rules(edits.open_after_refusal_client()),
+    ),
+    ClientMutant(
+        "message-id-stuck",
+        "reuses one message id for every PUBLISH",
+        ("client.publish.after-handshake",),
+        _rules(edits.message_id_stuck()),
+    ),
+    ClientMutant(
+        "no-redelivery",
+        "treats a sent event as delivered",
+        ("client.delivery.resend-after-reconnect",),
+        {"handler_class": NoRedelivery},
+    ),
+    ClientMutant(
+        "resends-nacked",
+        "publishes a NACKed event again",
+        ("client.delivery.nacked-not-resent",),
+        {"handler_class": ResendsNacked},
+    ),
     ClientMutant("wrong-ack-id", "ACKs with message id + 1", ("client.messaging.*",), _rules(edits.wrong_ack_id())),
     ClientMutant("no-pong", "never answers PING", ("client.ping.*",), _rules(edits.no_pong())),
-    ClientMutant("never-pings", "never sends PING", ("client.keepalive.pings-when-idle",),
-                 _rules(edits.never_pings())),
-    ClientMutant("never-closes-silent", "never closes a silent connection", ("client.keepalive.silence-closes",),
-                 _rules(edits.never_closes_silent())),
-    ClientMutant("tolerant", "ignores malformed and out-of-place frames", ("client.malformed.*",),
-                 _rules(edits.tolerant())),
+    ClientMutant("never-pings", "never sends PING", ("client.keepalive.pings-when-idle",), _rules(edits.never_pings())),
+    ClientMutant(
+        "never-closes-silent",
+        "never closes a silent connection",
+        ("client.keepalive.silence-closes",),
+        _rules(edits.never_closes_silent()),
+    ),
+    ClientMutant(
+        "tolerant", "ignores malformed and out-of-place frames", ("client.malformed.*",), _rules(edits.tolerant())
+    ),
 )
 
 CLIENT_MUTANTS += client_v1_mutants(ClientMutant)
@@ -101,8 +133,9 @@ CLIENT_MUTANTS += client_v1_mutants(ClientMutant)
 # Mutants for fuzz mode only (`sink-check fuzz client`): no conformance case targets them, so the self-test
 # does not run them. A crash is not something a case can tell from a close.
 FUZZ_CLIENT_MUTANTS: tuple[ClientMutant, ...] = (
-    ClientMutant("crash-on-unknown-type", "exits on a frame of an unknown type", (),
-                 _rules(edits.crash_on_unknown_type_nibble())),
+    ClientMutant(
+        "crash-on-unknown-type", "exits on a frame of an unknown type", (), _rules(edits.crash_on_unknown_type_nibble())
+    ),
 )
 
 

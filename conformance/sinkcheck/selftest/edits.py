@@ -20,16 +20,46 @@ from sinkproto.connection import DEFAULT_RULES, Connection, Handler, Input, Peer
 from sinkproto.connection import handlers as default
 from sinkproto.errors import DecodeError, UnknownType
 from sinkproto.events import ConnectionEvent
-from sinkproto.messages import (MAX_MESSAGE_ID, Ack, BatchPublish, BatchResult, BatchResultEntry, ConnectionRequest,
-                                ConnectionResponse, Event, Ping, Publish, Response)
+from sinkproto.messages import (
+    MAX_MESSAGE_ID,
+    Ack,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    Ping,
+    Publish,
+    Response,
+)
 from sinkproto.stream import Deframer
 
 __all__ = [
-    "accepts_any_version", "batch_ack_wrong_id", "batch_id_reused",
-    "batch_result_shifted", "crash_logging", "crash_on_unknown_type", "crash_on_unknown_type_nibble",
-    "first_frame_only", "ignores_declaration", "ignores_second_request", "message_id_stuck", "never_closes_silent",
-    "never_pings", "no_pong", "no_reassembly", "open_after_refusal_client", "peer_options", "ping_first", "publish_before_response",
-    "quirk_before_handshake", "server_pings", "stays_open_after_refusal", "tolerant", "wrong_ack_id",
+    "accepts_any_version",
+    "batch_ack_wrong_id",
+    "batch_id_reused",
+    "batch_result_shifted",
+    "crash_logging",
+    "crash_on_unknown_type",
+    "crash_on_unknown_type_nibble",
+    "first_frame_only",
+    "ignores_declaration",
+    "ignores_second_request",
+    "message_id_stuck",
+    "never_closes_silent",
+    "never_pings",
+    "no_pong",
+    "no_reassembly",
+    "open_after_refusal_client",
+    "peer_options",
+    "ping_first",
+    "publish_before_response",
+    "quirk_before_handshake",
+    "server_pings",
+    "stays_open_after_refusal",
+    "tolerant",
+    "wrong_ack_id",
 ]
 
 C, S = Role.CLIENT, Role.SERVER
@@ -58,14 +88,18 @@ def _ack_at_once(conn: Connection, frame: Publish, now: float) -> list[Connectio
 
 def quirk_before_handshake(rules: Rules = DEFAULT_RULES) -> Rules:
     """The field server's quirk: a PUBLISH before the request is ACKed, a PING answered (HS-2, PING-3)."""
-    return rules.replace(Row(S, State.AWAIT_REQUEST, Input.RECV_PUBLISH, _ack_at_once),
-                         Row(S, State.AWAIT_REQUEST, Input.RECV_PING, default.send_pong))
+    return rules.replace(
+        Row(S, State.AWAIT_REQUEST, Input.RECV_PUBLISH, _ack_at_once),
+        Row(S, State.AWAIT_REQUEST, Input.RECV_PING, default.send_pong),
+    )
 
 
 def ignores_second_request(rules: Rules = DEFAULT_RULES) -> Rules:
     """A connection request on an open connection is dropped instead of being out of place (ERR-6)."""
-    return rules.replace(Row(S, State.OPEN, Input.RECV_REQUEST, default.ignore),
-                         Row(S, State.OPEN, Input.RECV_REQUEST_UNSUPPORTED, default.ignore))
+    return rules.replace(
+        Row(S, State.OPEN, Input.RECV_REQUEST, default.ignore),
+        Row(S, State.OPEN, Input.RECV_REQUEST_UNSUPPORTED, default.ignore),
+    )
 
 
 def tolerant(rules: Rules = DEFAULT_RULES) -> Rules:
@@ -83,8 +117,14 @@ def crash_logging(path: str | os.PathLike[str] | None, report: str) -> Rules:
             crashes[0] += 1
             if path is not None:
                 with open(path, "a", encoding="utf-8") as log:
-                    log.write(report.format(n=crashes[0], error_class=violation.error_class,
-                                            requirement=violation.requirement, detail=violation.detail))
+                    log.write(
+                        report.format(
+                            n=crashes[0],
+                            error_class=violation.error_class,
+                            requirement=violation.requirement,
+                            detail=violation.detail,
+                        )
+                    )
             return handler(conn, violation, now)
 
         return crash
@@ -107,9 +147,11 @@ def crash_on_unknown_type(rules: Rules = DEFAULT_RULES) -> Rules:
 
         return crash
 
-    return rules.wrap(Input.FRAME_ARRIVED, crash_first, state=State.OPEN).wrap(
-        Input.FRAME_ARRIVED, crash_first, state=State.AWAIT_REQUEST).wrap(
-        Input.FRAME_ARRIVED, crash_first, state=State.AWAIT_RESPONSE)
+    return (
+        rules.wrap(Input.FRAME_ARRIVED, crash_first, state=State.OPEN)
+        .wrap(Input.FRAME_ARRIVED, crash_first, state=State.AWAIT_REQUEST)
+        .wrap(Input.FRAME_ARRIVED, crash_first, state=State.AWAIT_RESPONSE)
+    )
 
 
 def crash_on_unknown_type_nibble(rules: Rules = DEFAULT_RULES) -> Rules:
@@ -181,7 +223,8 @@ def stays_open_after_refusal(rules: Rules = DEFAULT_RULES) -> Rules:
     """The field server's quirk after ``quarantined``, for every refusal: stays open and ACKs (HS-19)."""
     return rules.replace(
         Row(S, State.DECIDING, Input.SEND_RESPONSE_REFUSED, _send_only, State.OPEN),
-        Row(S, State.AWAIT_REQUEST, Input.RECV_REQUEST_UNSUPPORTED, _refuse_quietly, State.OPEN))
+        Row(S, State.AWAIT_REQUEST, Input.RECV_REQUEST_UNSUPPORTED, _refuse_quietly, State.OPEN),
+    )
 
 
 def accepts_any_version(rules: Rules = DEFAULT_RULES) -> Rules:
@@ -191,8 +234,9 @@ def accepts_any_version(rules: Rules = DEFAULT_RULES) -> Rules:
 
 def open_after_refusal_client(rules: Rules = DEFAULT_RULES) -> Rules:
     """Treats every response as success: stays open and publishes after a refusal (HS-15)."""
-    return rules.replace(Row(C, State.AWAIT_RESPONSE, Input.RECV_RESPONSE_REFUSED, default.handshake_completed,
-                             State.OPEN))
+    return rules.replace(
+        Row(C, State.AWAIT_RESPONSE, Input.RECV_RESPONSE_REFUSED, default.handshake_completed, State.OPEN)
+    )
 
 
 def ping_first(rules: Rules = DEFAULT_RULES) -> Rules:
@@ -209,8 +253,9 @@ def ping_first(rules: Rules = DEFAULT_RULES) -> Rules:
 
 
 #: What publish-before-response sends right after its request.
-EARLY_EVENT = Event(event_type_id=1, schema_version=1, key=b"mutant/early", offset=1, timestamp=1_700_000_000,
-                    event_data=b"too early")
+EARLY_EVENT = Event(
+    event_type_id=1, schema_version=1, key=b"mutant/early", offset=1, timestamp=1_700_000_000, event_data=b"too early"
+)
 
 
 def publish_before_response(rules: Rules = DEFAULT_RULES) -> Rules:
@@ -238,8 +283,7 @@ def ignores_declaration(rules: Rules = DEFAULT_RULES) -> Rules:
 
         return forgetting
 
-    return (rules.wrap(Input.RECV_REQUEST, forget, role=S)
-            .wrap(Input.RECV_RESPONSE_ACCEPTED, forget, role=C))
+    return rules.wrap(Input.RECV_REQUEST, forget, role=S).wrap(Input.RECV_RESPONSE_ACCEPTED, forget, role=C)
 
 
 # -- local actions ----------------------------------------------------------------------------------------------
@@ -271,14 +315,24 @@ def message_id_stuck(rules: Rules = DEFAULT_RULES) -> Rules:
     return rules.wrap(Input.PUBLISH, stuck)
 
 
-def _answer_batch_shifted(conn: Connection, item: tuple[int, Mapping[int, tuple[bytes, bytes]]], now: float,
-                          ) -> list[ConnectionEvent]:
+def _answer_batch_shifted(
+    conn: Connection,
+    item: tuple[int, Mapping[int, tuple[bytes, bytes]]],
+    now: float,
+) -> list[ConnectionEvent]:
     message_id, nacks = item
     if not nacks:
         return default.answer_batch(conn, item, now)
     conn.ledger.batch_answered(message_id)
-    conn.send(BatchResult(message_id=message_id, entries=tuple(
-        BatchResultEntry(index=i + 1, machine_message=m, human_message=h) for i, (m, h) in sorted(nacks.items()))), now)
+    conn.send(
+        BatchResult(
+            message_id=message_id,
+            entries=tuple(
+                BatchResultEntry(index=i + 1, machine_message=m, human_message=h) for i, (m, h) in sorted(nacks.items())
+            ),
+        ),
+        now,
+    )
     return []
 
 
@@ -287,8 +341,11 @@ def batch_result_shifted(rules: Rules = DEFAULT_RULES) -> Rules:
     return rules.edit(Input.ANSWER_BATCH, handler=_answer_batch_shifted)
 
 
-def _answer_batch_ack_next_id(conn: Connection, item: tuple[int, Mapping[int, tuple[bytes, bytes]]], now: float,
-                              ) -> list[ConnectionEvent]:
+def _answer_batch_ack_next_id(
+    conn: Connection,
+    item: tuple[int, Mapping[int, tuple[bytes, bytes]]],
+    now: float,
+) -> list[ConnectionEvent]:
     message_id, nacks = item
     if nacks:
         return default.answer_batch(conn, item, now)

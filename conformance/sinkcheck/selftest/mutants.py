@@ -63,10 +63,12 @@ class Mutant:
 
 
 #: What the crash-logging mutant writes, and the self-test's [observe] crash_pattern that finds it.
-CRASH_REPORT = ("[error] GenServer #PID<0.{n}.0> terminating\n"
-                "** (FunctionClauseError) no function clause matching in Sink.Connection.handle_frame/2\n"
-                "    (sink-check mutant) {error_class} ({requirement}): {detail}\n"
-                "Last message: {{:ssl, ...}}\n")
+CRASH_REPORT = (
+    "[error] GenServer #PID<0.{n}.0> terminating\n"
+    "** (FunctionClauseError) no function clause matching in Sink.Connection.handle_frame/2\n"
+    "    (sink-check mutant) {error_class} ({requirement}): {detail}\n"
+    "Last message: {{:ssl, ...}}\n"
+)
 CRASH_PATTERN = r"GenServer .* terminating"
 
 
@@ -197,78 +199,194 @@ def _set(**kw: Any) -> Callable[[ServerSetup], dict[str, Any]]:
 
 
 MUTANTS: tuple[Mutant, ...] = (
-    Mutant("no-pong", "never answers PING", ("server.ping.*", "server.handshake.known-client", "server.malformed.*"),
-           _rules(edits.no_pong())),
-    Mutant("wrong-ack-id", "ACKs with message id + 1",
-           ("server.publish.*", "server.framing.*", "server.connection.second-replaces-first"),
-           _rules(edits.wrong_ack_id())),
-    Mutant("always-hello", "answers hello_new_client instead of connected or mismatch",
-           ("server.handshake.known-client", "server.handshake.mismatch.*", "server.handshake.nothing-after-refusal",
-            "server.handshake.second-request"), _set(handler_class=AlwaysHello)),
-    Mutant("always-connected", "answers connected to everyone",
-           ("server.handshake.first-contact", "server.handshake.new-client", "server.handshake.interrupted-first"),
-           _set(handler_class=AlwaysConnected)),
-    Mutant("mismatch-accepted", "answers connected where the ids mismatch",
-           ("server.handshake.mismatch.*", "server.handshake.nothing-after-refusal"), _set(handler_class=MismatchAccepted)),
-    Mutant("interrupted-refused", "treats an interrupted first handshake as a mismatch",
-           ("server.handshake.interrupted-first",), _set(handler_class=InterruptedRefused)),
-    Mutant("open-after-refusal", "keeps the connection open and ACKs after a refusal (field quirk)",
-           ("server.handshake.quarantined", "server.handshake.unsupported-*", "server.handshake.mismatch.*",
-            "server.handshake.nothing-after-refusal", "server.handshake.nothing-after-quarantined"),
-           _rules(edits.stays_open_after_refusal())),
-    Mutant("any-version", "accepts protocol version 1", ("server.handshake.unsupported-protocol-version",),
-           _rules(edits.accepts_any_version())),
-    Mutant("quarantine-ignored", "lets a quarantined client in",
-           ("server.handshake.quarantined", "server.handshake.nothing-after-quarantined"), serve={"quarantine": ()}),
-    Mutant("app-version-ignored", "accepts every application version",
-           ("server.handshake.unsupported-application-version",), serve={"reject_app_version": ()}),
-    Mutant("quirk-before-handshake", "ACKs a PUBLISH and answers a PING before the handshake (field quirk)",
-           ("server.handshake.publish-before-request", "server.handshake.ping-before-request"),
-           _rules(edits.quirk_before_handshake())),
-    Mutant("second-request-ignored", "ignores a second connection request", ("server.handshake.second-request",),
-           _rules(edits.ignores_second_request())),
-    Mutant("never-closes-silent", "never closes a silent connection",
-           ("server.keepalive.silence-closes", "server.handshake.closes-silent-handshake"),
-           _rules(edits.never_closes_silent())),
+    Mutant(
+        "no-pong",
+        "never answers PING",
+        ("server.ping.*", "server.handshake.known-client", "server.malformed.*"),
+        _rules(edits.no_pong()),
+    ),
+    Mutant(
+        "wrong-ack-id",
+        "ACKs with message id + 1",
+        ("server.publish.*", "server.framing.*", "server.connection.second-replaces-first"),
+        _rules(edits.wrong_ack_id()),
+    ),
+    Mutant(
+        "always-hello",
+        "answers hello_new_client instead of connected or mismatch",
+        (
+            "server.handshake.known-client",
+            "server.handshake.mismatch.*",
+            "server.handshake.nothing-after-refusal",
+            "server.handshake.second-request",
+        ),
+        _set(handler_class=AlwaysHello),
+    ),
+    Mutant(
+        "always-connected",
+        "answers connected to everyone",
+        ("server.handshake.first-contact", "server.handshake.new-client", "server.handshake.interrupted-first"),
+        _set(handler_class=AlwaysConnected),
+    ),
+    Mutant(
+        "mismatch-accepted",
+        "answers connected where the ids mismatch",
+        ("server.handshake.mismatch.*", "server.handshake.nothing-after-refusal"),
+        _set(handler_class=MismatchAccepted),
+    ),
+    Mutant(
+        "interrupted-refused",
+        "treats an interrupted first handshake as a mismatch",
+        ("server.handshake.interrupted-first",),
+        _set(handler_class=InterruptedRefused),
+    ),
+    Mutant(
+        "open-after-refusal",
+        "keeps the connection open and ACKs after a refusal (field quirk)",
+        (
+            "server.handshake.quarantined",
+            "server.handshake.unsupported-*",
+            "server.handshake.mismatch.*",
+            "server.handshake.nothing-after-refusal",
+            "server.handshake.nothing-after-quarantined",
+        ),
+        _rules(edits.stays_open_after_refusal()),
+    ),
+    Mutant(
+        "any-version",
+        "accepts protocol version 1",
+        ("server.handshake.unsupported-protocol-version",),
+        _rules(edits.accepts_any_version()),
+    ),
+    Mutant(
+        "quarantine-ignored",
+        "lets a quarantined client in",
+        ("server.handshake.quarantined", "server.handshake.nothing-after-quarantined"),
+        serve={"quarantine": ()},
+    ),
+    Mutant(
+        "app-version-ignored",
+        "accepts every application version",
+        ("server.handshake.unsupported-application-version",),
+        serve={"reject_app_version": ()},
+    ),
+    Mutant(
+        "quirk-before-handshake",
+        "ACKs a PUBLISH and answers a PING before the handshake (field quirk)",
+        ("server.handshake.publish-before-request", "server.handshake.ping-before-request"),
+        _rules(edits.quirk_before_handshake()),
+    ),
+    Mutant(
+        "second-request-ignored",
+        "ignores a second connection request",
+        ("server.handshake.second-request",),
+        _rules(edits.ignores_second_request()),
+    ),
+    Mutant(
+        "never-closes-silent",
+        "never closes a silent connection",
+        ("server.keepalive.silence-closes", "server.handshake.closes-silent-handshake"),
+        _rules(edits.never_closes_silent()),
+    ),
     Mutant("server-pings", "sends PING when idle", ("server.keepalive.never-pings",), _rules(edits.server_pings())),
-    Mutant("no-replacement", "keeps the older connection of a client open", ("server.connection.second-replaces-first",),
-           _set(handler_class=NoReplacement)),
-    Mutant("no-redelivery", "treats a sent event as delivered", ("server.delivery.redelivery",),
-           _set(handler_class=NoRedelivery)),
-    Mutant("nothing-on-connect", "publishes nothing on connect", ("server.delivery.*",), serve={"publish_on_connect": 0}),
-    Mutant("nacks-duplicates", "NACKs an event it already stored", ("server.publish.duplicate-event",
-           "server.publish.redelivered-after-reconnect", "server.v1.batch.resent"), _set(handler_class=NacksDuplicates)),
+    Mutant(
+        "no-replacement",
+        "keeps the older connection of a client open",
+        ("server.connection.second-replaces-first",),
+        _set(handler_class=NoReplacement),
+    ),
+    Mutant(
+        "no-redelivery",
+        "treats a sent event as delivered",
+        ("server.delivery.redelivery",),
+        _set(handler_class=NoRedelivery),
+    ),
+    Mutant(
+        "nothing-on-connect", "publishes nothing on connect", ("server.delivery.*",), serve={"publish_on_connect": 0}
+    ),
+    Mutant(
+        "nacks-duplicates",
+        "NACKs an event it already stored",
+        ("server.publish.duplicate-event", "server.publish.redelivered-after-reconnect", "server.v1.batch.resent"),
+        _set(handler_class=NacksDuplicates),
+    ),
     Mutant("poison-accepted", "ACKs poison events", ("server.publish.poison-nack",), serve={"nack_key_prefix": None}),
-    Mutant("tolerant", "ignores malformed and out-of-place frames instead of closing",
-           ("server.malformed.*",), _rules(edits.tolerant())),
-    Mutant("crash-logging", "logs a crash report and closes cleanly on malformed input (field crash, seen only "
-           "in its log)", ("server.malformed.*",), lambda setup: edits.peer_options(
-               edits.crash_logging(setup.crash_log, CRASH_REPORT), versions=(0,)),
-           observed=True),
-    Mutant("crash-on-unknown-type", "the whole server exits on an unknown frame type (field crash, made global)",
-           ("server.malformed.unknown-type-*",), _rules(edits.crash_on_unknown_type())),
-    Mutant("no-reassembly", "drops partial frames between reads", ("server.framing.byte-by-byte",
-           "server.framing.stall-mid-frame"), _rules(edits.no_reassembly())),
-    Mutant("first-frame-only", "processes one frame per read", ("server.framing.coalesced",),
-           _rules(edits.first_frame_only())),
-    Mutant("small-frames", "refuses frames above 60,000 bytes", ("server.framing.frame-65535",),
-           _set(limits=Limits(max_frame_size=60000))),
-    Mutant("serial", "serves one connection at a time",
-           ("server.hostile.length-prefix-stall", "server.connection.second-replaces-first"),
-           serve={"max_sessions": 1}),
-    Mutant("no-client-auth", "accepts clients without a verified certificate",
-           ("server.tls.no-client-certificate", "server.tls.other-ca"),
-           lambda setup: {"ssl_context": _context(setup, _verify_none), "handler_class": AnonymousAllowed}),
-    Mutant("plaintext", "speaks Sink over plain TCP", ("server.tls.plaintext",),
-           lambda setup: {"ssl_context": False, "handler_class": AnonymousAllowed}),
-    Mutant("tls12-only", "offers at most TLS 1.2", ("server.tls.tls13",), lambda setup: {"ssl_context": _context(setup, _tls12_only)}),
-    Mutant("tls13-only", "offers only TLS 1.3", ("server.tls.tls12",), lambda setup: {"ssl_context": _context(setup, _tls13_only)}),
-    Mutant("tls11-allowed", "accepts TLS 1.1", ("server.tls.tls11-refused",),
-           lambda setup: {"ssl_context": _context(setup, _tls11_allowed)}),
+    Mutant(
+        "tolerant",
+        "ignores malformed and out-of-place frames instead of closing",
+        ("server.malformed.*",),
+        _rules(edits.tolerant()),
+    ),
+    Mutant(
+        "crash-logging",
+        "logs a crash report and closes cleanly on malformed input (field crash, seen only in its log)",
+        ("server.malformed.*",),
+        lambda setup: edits.peer_options(edits.crash_logging(setup.crash_log, CRASH_REPORT), versions=(0,)),
+        observed=True,
+    ),
+    Mutant(
+        "crash-on-unknown-type",
+        "the whole server exits on an unknown frame type (field crash, made global)",
+        ("server.malformed.unknown-type-*",),
+        _rules(edits.crash_on_unknown_type()),
+    ),
+    Mutant(
+        "no-reassembly",
+        "drops partial frames between reads",
+        ("server.framing.byte-by-byte", "server.framing.stall-mid-frame"),
+        _rules(edits.no_reassembly()),
+    ),
+    Mutant(
+        "first-frame-only",
+        "processes one frame per read",
+        ("server.framing.coalesced",),
+        _rules(edits.first_frame_only()),
+    ),
+    Mutant(
+        "small-frames",
+        "refuses frames above 60,000 bytes",
+        ("server.framing.frame-65535",),
+        _set(limits=Limits(max_frame_size=60000)),
+    ),
+    Mutant(
+        "serial",
+        "serves one connection at a time",
+        ("server.hostile.length-prefix-stall", "server.connection.second-replaces-first"),
+        serve={"max_sessions": 1},
+    ),
+    Mutant(
+        "no-client-auth",
+        "accepts clients without a verified certificate",
+        ("server.tls.no-client-certificate", "server.tls.other-ca"),
+        lambda setup: {"ssl_context": _context(setup, _verify_none), "handler_class": AnonymousAllowed},
+    ),
+    Mutant(
+        "plaintext",
+        "speaks Sink over plain TCP",
+        ("server.tls.plaintext",),
+        lambda setup: {"ssl_context": False, "handler_class": AnonymousAllowed},
+    ),
+    Mutant(
+        "tls12-only",
+        "offers at most TLS 1.2",
+        ("server.tls.tls13",),
+        lambda setup: {"ssl_context": _context(setup, _tls12_only)},
+    ),
+    Mutant(
+        "tls13-only",
+        "offers only TLS 1.3",
+        ("server.tls.tls12",),
+        lambda setup: {"ssl_context": _context(setup, _tls13_only)},
+    ),
+    Mutant(
+        "tls11-allowed",
+        "accepts TLS 1.1",
+        ("server.tls.tls11-refused",),
+        lambda setup: {"ssl_context": _context(setup, _tls11_allowed)},
+    ),
 )
 
 from .resource_mutants import resource_mutants  # noqa: E402 - the resource-bound cases' mutants
-
 from .v1_mutants import server_v1_mutants  # noqa: E402 - the version-1 cases' mutants
 
 MUTANTS += resource_mutants(Mutant)
@@ -277,8 +395,12 @@ MUTANTS += server_v1_mutants(Mutant)
 #: Servers that are slow, not wrong: for load mode's tests (tests/test_load_mode.py), not the self-test
 #: (no case may fail against them, and the catalogue's prompt reactions would).
 SLOW_MUTANTS: tuple[Mutant, ...] = (
-    Mutant("slow-acks", f"answers each event {SLOW_ACK_DELAY} s after storing it, one after the other", (),
-           _set(handler_class=SlowAcks)),
+    Mutant(
+        "slow-acks",
+        f"answers each event {SLOW_ACK_DELAY} s after storing it, one after the other",
+        (),
+        _set(handler_class=SlowAcks),
+    ),
 )
 
 

@@ -40,13 +40,22 @@ class SlowReject(StoreServer):
 def resource_mutants(mutant: type[Any]) -> tuple[Any, ...]:
     """The resource mutants, built with :class:`.mutants.Mutant`."""
     return (
-        mutant("slow-reject", f"closes on a malformed frame only after {SLOW_REJECT_DELAY} s",
-               ("server.resources.overlong-varint",),
-               lambda setup: {"handler_class": SlowReject, "versions": (0,)}),
-        mutant("slow-reject-v1", f"speaks version 1; closes on a gzip bomb only after {SLOW_REJECT_DELAY} s",
-               ("server.resources.batch-gzip-bomb",),
-               lambda setup: {"handler_class": SlowReject, "versions": (0, 1)}),
-        mutant("prefix-stall-kept", "never closes a connection stalled inside a frame",
-               ("server.resources.length-prefix-silence",),
-               lambda setup: edits.peer_options(edits.never_closes_silent(), versions=(0,))),
+        mutant(
+            "slow-reject",
+            f"closes on a malformed frame only after {SLOW_REJECT_DELAY} s",
+            ("server.resources.overlong-varint",),
+            lambda setup: {"handler_class": SlowReject, "versions": (0,)},
+        ),
+        mutant(
+            "slow-reject-v1",
+            f"speaks version 1; closes on a gzip bomb only after {SLOW_REJECT_DELAY} s",
+            ("server.resources.batch-gzip-bomb",),
+            lambda setup: {"handler_class": SlowReject, "versions": (0, 1)},
+        ),
+        mutant(
+            "prefix-stall-kept",
+            "never closes a connection stalled inside a frame",
+            ("server.resources.length-prefix-silence",),
+            lambda setup: edits.peer_options(edits.never_closes_silent(), versions=(0,)),
+        ),
     )

@@ -6,11 +6,34 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import DecodeError
-from ..messages import (Ack, BatchPublish, BatchResult, ConnectionRequest, ConnectionResponse, Nack, Ping, Pong, Publish,
-                        Response)
+from ..messages import (
+    Ack,
+    BatchPublish,
+    BatchResult,
+    ConnectionRequest,
+    ConnectionResponse,
+    Nack,
+    Ping,
+    Pong,
+    Publish,
+    Response,
+)
 
-__all__ = ["ACCEPTED", "DEFAULT_KEEPALIVE", "FRAME_INPUT", "OUT_OF_PLACE_RULE", "SILENCE_FACTOR", "Input", "PeerViolation",
-           "Role", "State", "UnsupportedRequest", "classify", "frame_name", "pick"]
+__all__ = [
+    "ACCEPTED",
+    "DEFAULT_KEEPALIVE",
+    "FRAME_INPUT",
+    "OUT_OF_PLACE_RULE",
+    "SILENCE_FACTOR",
+    "Input",
+    "PeerViolation",
+    "Role",
+    "State",
+    "UnsupportedRequest",
+    "classify",
+    "frame_name",
+    "pick",
+]
 
 DEFAULT_KEEPALIVE = 60.0  # KEEP-1
 SILENCE_FACTOR = 1.5  # KEEP-5

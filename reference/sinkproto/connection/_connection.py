@@ -15,8 +15,19 @@ from ..messages import MAX_MESSAGE_ID, BatchFormat, ConnectionRequest, Connectio
 from ..readers import ReaderSchemas
 from ..records import RecordSchemas
 from ..stream import Deframer, frame_bytes
-from ._alphabet import (ACCEPTED, DEFAULT_KEEPALIVE, OUT_OF_PLACE_RULE, SILENCE_FACTOR, Input, PeerViolation, Role,
-                        State, UnsupportedRequest, frame_name, pick)
+from ._alphabet import (
+    ACCEPTED,
+    DEFAULT_KEEPALIVE,
+    OUT_OF_PLACE_RULE,
+    SILENCE_FACTOR,
+    Input,
+    PeerViolation,
+    Role,
+    State,
+    UnsupportedRequest,
+    frame_name,
+    pick,
+)
 from ._ledger import Ledger
 from ._table import DEFAULT_RULES, Rules
 
@@ -136,8 +147,11 @@ class Connection:
     def can_publish(self, event: Event | None = None) -> bool:
         """Whether ``publish`` would accept a new PUBLISH now (and this event)."""
         ledger = self.ledger
-        if (not self.rules.has(self.role, self._state, Input.PUBLISH, self.wire_version)
-                or ledger.slots_used() >= self.max_in_flight or ledger.id_busy(ledger.next_message_id)):
+        if (
+            not self.rules.has(self.role, self._state, Input.PUBLISH, self.wire_version)
+            or ledger.slots_used() >= self.max_in_flight
+            or ledger.id_busy(ledger.next_message_id)
+        ):
             return False
         return event is None or (event.dedupe_key not in ledger.keys and self.peer_can_read(event))
 
@@ -188,16 +202,22 @@ class Connection:
 
     def _no_row(self, input: Input, item: Any, now: float) -> list[ConnectionEvent]:
         if input.is_action:
-            raise LocalProtocolError(f"{input.label} is not allowed for a {self.role.value} in state "
-                                     f"{self._state.value} (version {self.wire_version})", requirement=input.rule)
+            raise LocalProtocolError(
+                f"{input.label} is not allowed for a {self.role.value} in state "
+                f"{self._state.value} (version {self.wire_version})",
+                requirement=input.rule,
+            )
         if input.kind != "frame":
             return []  # a missing PEER_ERROR, timer or transport row: nothing happens
         if isinstance(item, UnsupportedRequest) and item.error is not None:
             error = item.error
             return self.dispatch(Input.PEER_ERROR, PeerViolation(error.error_class, error.requirement, str(error)), now)
         name = "connection_request" if isinstance(item, UnsupportedRequest) else frame_name(item)
-        violation = PeerViolation("out_of_place_frame", pick(OUT_OF_PLACE_RULE, self.wire_version),
-                                  f"{name} received by a {self.role.value} in state {self._state.value}")
+        violation = PeerViolation(
+            "out_of_place_frame",
+            pick(OUT_OF_PLACE_RULE, self.wire_version),
+            f"{name} received by a {self.role.value} in state {self._state.value}",
+        )
         return self.dispatch(Input.PEER_ERROR, violation, now)
 
     # -- output ---------------------------------------------------------------------------------------
@@ -283,12 +303,13 @@ class Connection:
 
     def handle_timer(self, now: float) -> list[ConnectionEvent]:
         version = self.wire_version
-        if (now >= self._silence_deadline()
-                and self.rules.has(self.role, self._state, Input.TIMER_SILENCE, version)):
+        if now >= self._silence_deadline() and self.rules.has(self.role, self._state, Input.TIMER_SILENCE, version):
             self._silence_from = now  # a row that keeps the connection re-arms 1.5 K later
             return self.dispatch(Input.TIMER_SILENCE, None, now)
-        if (self.rules.has(self.role, self._state, Input.TIMER_KEEPALIVE, version)
-                and now - max(self.last_sent, self.last_received) >= self.keepalive):
+        if (
+            self.rules.has(self.role, self._state, Input.TIMER_KEEPALIVE, version)
+            and now - max(self.last_sent, self.last_received) >= self.keepalive
+        ):
             return self.dispatch(Input.TIMER_KEEPALIVE, None, now)
         return []
 

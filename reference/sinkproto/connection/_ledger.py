@@ -37,8 +37,9 @@ class Ledger:
             raise LocalProtocolError(f"{self.slots_used()} frames in flight already", requirement="MSGID-5")
         message_id = self.next_message_id
         if self.id_busy(message_id):
-            raise LocalProtocolError(f"message id {message_id} is still in flight; wait for its answer",
-                                     requirement="MSGID-4")
+            raise LocalProtocolError(
+                f"message id {message_id} is still in flight; wait for its answer", requirement="MSGID-4"
+            )
         self.last_allocated = message_id
         return message_id
 
@@ -69,15 +70,17 @@ class Ledger:
     def answered(self, message_id: int) -> Event:
         """The peer's PUBLISH ``message_id`` is answered now (MSGID-8)."""
         if message_id not in self.to_answer:
-            raise LocalProtocolError(f"no received PUBLISH with message id {message_id} awaits an answer",
-                                     requirement="MSGID-8")
+            raise LocalProtocolError(
+                f"no received PUBLISH with message id {message_id} awaits an answer", requirement="MSGID-8"
+            )
         return self.to_answer.pop(message_id)
 
     def batch_answered(self, message_id: int) -> tuple[Event, ...]:
         """The peer's batch ``message_id`` is answered now (BPUB-10)."""
         if message_id not in self.batches_to_answer:
-            raise LocalProtocolError(f"no received batch with message id {message_id} awaits an answer",
-                                     requirement="BPUB-10")
+            raise LocalProtocolError(
+                f"no received batch with message id {message_id} awaits an answer", requirement="BPUB-10"
+            )
         return self.batches_to_answer.pop(message_id)
 
     def events_in_flight(self) -> list[Event]:

@@ -52,8 +52,10 @@ class Row:
 
 EntryAction = Callable[[Any, Row, float], list[Any]]
 
-_STATES = {C: (State.SEND_REQUEST, State.AWAIT_RESPONSE, State.OPEN),
-           S: (State.AWAIT_REQUEST, State.DECIDING, State.OPEN)}
+_STATES = {
+    C: (State.SEND_REQUEST, State.AWAIT_RESPONSE, State.OPEN),
+    S: (State.AWAIT_REQUEST, State.DECIDING, State.OPEN),
+}
 
 
 def _closing(role: Role, state: State) -> list[Row]:
@@ -71,43 +73,91 @@ TRANSITIONS: tuple[Row, ...] = (
     # -- handshake, client (HS-1, HS-12, HS-15, VER-1, VER-10)
     Row(C, State.SEND_REQUEST, Input.SEND_REQUEST, h.send_request, State.AWAIT_RESPONSE, rule="HS-1"),
     Row(C, State.AWAIT_RESPONSE, Input.RECV_RESPONSE_ACCEPTED, h.handshake_completed, State.OPEN, rule="HS-12"),
-    Row(C, State.AWAIT_RESPONSE, Input.RECV_RESPONSE_REFUSED, h.handshake_refused, State.CLOSED, rule="HS-15",
-        close_reason="handshake_refused"),
+    Row(
+        C,
+        State.AWAIT_RESPONSE,
+        Input.RECV_RESPONSE_REFUSED,
+        h.handshake_refused,
+        State.CLOSED,
+        rule="HS-15",
+        close_reason="handshake_refused",
+    ),
     # -- handshake, server (HS-2, HS-3, HS-11, HS-19, HS-20, VER-6, VER-7)
     Row(S, State.AWAIT_REQUEST, Input.RECV_REQUEST, h.request_received, State.DECIDING, rule="HS-2"),
-    Row(S, State.AWAIT_REQUEST, Input.RECV_REQUEST_UNSUPPORTED, h.refuse_version, State.CLOSED, rule="HS-11",
-        close_reason="handshake_refused"),
+    Row(
+        S,
+        State.AWAIT_REQUEST,
+        Input.RECV_REQUEST_UNSUPPORTED,
+        h.refuse_version,
+        State.CLOSED,
+        rule="HS-11",
+        close_reason="handshake_refused",
+    ),
     Row(S, State.DECIDING, Input.FRAME_ARRIVED, h.hold, rule="HS-20"),
     Row(S, State.DECIDING, Input.SEND_RESPONSE_ACCEPTED, h.send_response, State.OPEN, rule="HS-3"),
-    Row(S, State.DECIDING, Input.SEND_RESPONSE_REFUSED, h.send_response, State.CLOSED, rule="HS-19",
-        close_reason="handshake_refused"),
+    Row(
+        S,
+        State.DECIDING,
+        Input.SEND_RESPONSE_REFUSED,
+        h.send_response,
+        State.CLOSED,
+        rule="HS-19",
+        close_reason="handshake_refused",
+    ),
     # -- open: received frames (MSGID-4, MSGID-11, MSGID-12, PING-1, PING-2; BPUB-9, BRES-5 from version 1)
-    *(Row(r, State.OPEN, i, f, rule=rule) for r in BOTH for i, f, rule in (
-        (Input.RECV_PUBLISH, h.publish_received, "MSGID-11"),
-        (Input.RECV_ACK, h.ack_received, "MSGID-12"),
-        (Input.RECV_NACK, h.nack_received, "MSGID-12"),
-        (Input.RECV_PING, h.send_pong, "PING-1"),
-        (Input.RECV_PONG, h.ignore, "PING-2"))),
-    *(Row(r, State.OPEN, i, f, since=1, rule=rule) for r in BOTH for i, f, rule in (
-        (Input.RECV_BATCH_PUBLISH, h.batch_received, "BPUB-9"),
-        (Input.RECV_BATCH_RESULT, h.batch_result_received, "BRES-5"))),
+    *(
+        Row(r, State.OPEN, i, f, rule=rule)
+        for r in BOTH
+        for i, f, rule in (
+            (Input.RECV_PUBLISH, h.publish_received, "MSGID-11"),
+            (Input.RECV_ACK, h.ack_received, "MSGID-12"),
+            (Input.RECV_NACK, h.nack_received, "MSGID-12"),
+            (Input.RECV_PING, h.send_pong, "PING-1"),
+            (Input.RECV_PONG, h.ignore, "PING-2"),
+        )
+    ),
+    *(
+        Row(r, State.OPEN, i, f, since=1, rule=rule)
+        for r in BOTH
+        for i, f, rule in (
+            (Input.RECV_BATCH_PUBLISH, h.batch_received, "BPUB-9"),
+            (Input.RECV_BATCH_RESULT, h.batch_result_received, "BRES-5"),
+        )
+    ),
     # -- open: local actions (MSGID-1..MSGID-8, DELIV-12; BPUB-2..BPUB-10 from version 1)
-    *(Row(r, State.OPEN, i, f, rule=rule) for r in BOTH for i, f, rule in (
-        (Input.PUBLISH, h.publish, "MSGID-7"),
-        (Input.ACK, h.ack, "MSGID-8"),
-        (Input.NACK, h.nack, "MSGID-8"))),
-    *(Row(r, State.OPEN, i, f, since=1, rule=rule) for r in BOTH for i, f, rule in (
-        (Input.PUBLISH_BATCH, h.publish_batch, "BPUB-2"),
-        (Input.ANSWER_BATCH, h.answer_batch, "BPUB-10"))),
+    *(
+        Row(r, State.OPEN, i, f, rule=rule)
+        for r in BOTH
+        for i, f, rule in (
+            (Input.PUBLISH, h.publish, "MSGID-7"),
+            (Input.ACK, h.ack, "MSGID-8"),
+            (Input.NACK, h.nack, "MSGID-8"),
+        )
+    ),
+    *(
+        Row(r, State.OPEN, i, f, since=1, rule=rule)
+        for r in BOTH
+        for i, f, rule in (
+            (Input.PUBLISH_BATCH, h.publish_batch, "BPUB-2"),
+            (Input.ANSWER_BATCH, h.answer_batch, "BPUB-10"),
+        )
+    ),
     # -- keepalive: only the client pings (KEEP-3, KEEP-4)
     Row(C, State.OPEN, Input.TIMER_KEEPALIVE, h.send_ping, rule="KEEP-4"),
     # -- every live state: decode what arrives, close on silence, peer close, peer error, local close
-    *(Row(r, s, Input.FRAME_ARRIVED, h.decode_and_classify, rule="FRAME-1")
-      for r in BOTH for s in _STATES[r] if (r, s) != (S, State.DECIDING)),
+    *(
+        Row(r, s, Input.FRAME_ARRIVED, h.decode_and_classify, rule="FRAME-1")
+        for r in BOTH
+        for s in _STATES[r]
+        if (r, s) != (S, State.DECIDING)
+    ),
     *(row for r in BOTH for s in _STATES[r] for row in _closing(r, s)),
     # -- closed: nothing is processed any more (HS-20, ERR-4)
-    *(Row(r, State.CLOSED, i, h.ignore, rule="ERR-4") for r in BOTH for i in (
-        Input.DATA_RECEIVED, Input.PEER_CLOSED, Input.TIMER_SILENCE, Input.TIMER_KEEPALIVE, Input.CLOSE)),
+    *(
+        Row(r, State.CLOSED, i, h.ignore, rule="ERR-4")
+        for r in BOTH
+        for i in (Input.DATA_RECEIVED, Input.PEER_CLOSED, Input.TIMER_SILENCE, Input.TIMER_KEEPALIVE, Input.CLOSE)
+    ),
 )
 
 #: State-entry actions, run when a row enters the state (h11's STATE_TRIGGERED_TRANSITIONS).
@@ -167,11 +217,23 @@ class Rules:
         return Rules([r for r in self.rows if r.key != (role, state, input, since)], self.on_enter)
 
     def _matching(self, row: Row, input: Input, role: Role | None, state: State | None, since: int | None) -> bool:
-        return (row.input is input and (role is None or row.role is role) and (state is None or row.state is state)
-                and (since is None or row.since == since))
+        return (
+            row.input is input
+            and (role is None or row.role is role)
+            and (state is None or row.state is state)
+            and (since is None or row.since == since)
+        )
 
-    def edit(self, input: Input, *, role: Role | None = None, state: State | None = None, since: int | None = None,
-             handler: Handler = _KEEP, next: State | None = _KEEP) -> Rules:
+    def edit(
+        self,
+        input: Input,
+        *,
+        role: Role | None = None,
+        state: State | None = None,
+        since: int | None = None,
+        handler: Handler = _KEEP,
+        next: State | None = _KEEP,
+    ) -> Rules:
         """A copy where every row of ``input`` (narrowed by role, state, since) gets a new handler and/or next state.
 
         ``next=None`` makes the rows stay in their state.
@@ -190,11 +252,23 @@ class Rules:
             rows.append(row)
         return Rules(rows, self.on_enter)
 
-    def wrap(self, input: Input, wrapper: Callable[[Handler], Handler], *, role: Role | None = None,
-             state: State | None = None, since: int | None = None) -> Rules:
+    def wrap(
+        self,
+        input: Input,
+        wrapper: Callable[[Handler], Handler],
+        *,
+        role: Role | None = None,
+        state: State | None = None,
+        since: int | None = None,
+    ) -> Rules:
         """A copy where every matching row's handler becomes ``wrapper(its handler)``."""
-        return Rules([replace(row, handler=wrapper(row.handler)) if self._matching(row, input, role, state, since)
-                      else row for row in self.rows], self.on_enter)
+        return Rules(
+            [
+                replace(row, handler=wrapper(row.handler)) if self._matching(row, input, role, state, since) else row
+                for row in self.rows
+            ],
+            self.on_enter,
+        )
 
     def with_entry(self, state: State, action: EntryAction) -> Rules:
         return Rules(self.rows, {**self.on_enter, state: action})

@@ -31,11 +31,11 @@ from ..events import (
 )
 from ..messages import (
     Ack,
-    BatchV1,
     BatchFormat,
     BatchPublish,
     BatchResult,
     BatchResultEntry,
+    BatchV1,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -52,10 +52,32 @@ if TYPE_CHECKING:
     from ._table import Row
 
 __all__ = [
-    "Handler", "ack", "ack_received", "answer_batch", "batch_received", "batch_result_received", "closed",
-    "decode_and_classify", "deframe", "handshake_completed", "handshake_refused", "hold", "ignore", "nack",
-    "nack_received", "publish", "publish_batch", "publish_received", "refuse_version", "release_held",
-    "report_error", "request_received", "send_ping", "send_pong", "send_request", "send_response",
+    "Handler",
+    "ack",
+    "ack_received",
+    "answer_batch",
+    "batch_received",
+    "batch_result_received",
+    "closed",
+    "decode_and_classify",
+    "deframe",
+    "handshake_completed",
+    "handshake_refused",
+    "hold",
+    "ignore",
+    "nack",
+    "nack_received",
+    "publish",
+    "publish_batch",
+    "publish_received",
+    "refuse_version",
+    "release_held",
+    "report_error",
+    "request_received",
+    "send_ping",
+    "send_pong",
+    "send_request",
+    "send_response",
 ]
 
 Handler = Callable[["Connection", Any, float], list[ConnectionEvent]]
@@ -104,8 +126,9 @@ def hold(conn: Connection, raw: bytes, now: float) -> list[ConnectionEvent]:
 
 def report_error(conn: Connection, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
     """ERR-3: report the violation; nothing is sent in answer (the row closes the connection)."""
-    return [ProtocolError(error_class=violation.error_class, requirement=violation.requirement,
-                          detail=violation.detail)]
+    return [
+        ProtocolError(error_class=violation.error_class, requirement=violation.requirement, detail=violation.detail)
+    ]
 
 
 # -- handshake --------------------------------------------------------------------------------------
@@ -115,8 +138,9 @@ def send_request(conn: Connection, request: ConnectionRequest, now: float) -> li
     """HS-1, VER-1: the client's first frame offers its highest version."""
     offered = max(conn.versions)
     if request.version != offered:
-        raise LocalProtocolError(f"this connection offers version {offered}, the request says {request.version}",
-                                 requirement="VER-1")
+        raise LocalProtocolError(
+            f"this connection offers version {offered}, the request says {request.version}", requirement="VER-1"
+        )
     conn.send(request, now)
     return []
 
@@ -167,17 +191,23 @@ def publish_received(conn: Connection, frame: Publish, now: float) -> list[Conne
     """MSGID-4, MSGID-11: the id must not be awaiting our answer."""
     ledger = conn.ledger
     if frame.message_id in ledger.to_answer:
-        raise PeerViolation("message_id_in_use", "MSGID-4",
-                            f"PUBLISH {frame.message_id} arrived while the previous one with that id is unanswered")
+        raise PeerViolation(
+            "message_id_in_use",
+            "MSGID-4",
+            f"PUBLISH {frame.message_id} arrived while the previous one with that id is unanswered",
+        )
     if frame.message_id in ledger.batches_to_answer:
-        raise PeerViolation("message_id_in_use", "MSGID-4",
-                            f"PUBLISH {frame.message_id} while a batch with that id is unanswered")
+        raise PeerViolation(
+            "message_id_in_use", "MSGID-4", f"PUBLISH {frame.message_id} while a batch with that id is unanswered"
+        )
     ledger.to_answer[frame.message_id] = frame.event
     return [EventReceived(message_id=frame.message_id, event=frame.event)]
 
 
 def _not_in_flight(kind: str, message_id: int) -> PeerViolation:
-    return PeerViolation("unknown_message_id", "MSGID-12", f"{kind} for message id {message_id}, which is not in flight")
+    return PeerViolation(
+        "unknown_message_id", "MSGID-12", f"{kind} for message id {message_id}, which is not in flight"
+    )
 
 
 def ack_received(conn: Connection, frame: Ack, now: float) -> list[ConnectionEvent]:
@@ -196,14 +226,22 @@ def nack_received(conn: Connection, frame: Nack, now: float) -> list[ConnectionE
     ledger = conn.ledger
     if frame.message_id in ledger.in_flight_batches:
         events = ledger.take_batch(frame.message_id)
-        entries = tuple(BatchResultEntry(index=i, machine_message=frame.machine_message,
-                                         human_message=frame.human_message) for i in range(len(events)))
+        entries = tuple(
+            BatchResultEntry(index=i, machine_message=frame.machine_message, human_message=frame.human_message)
+            for i in range(len(events))
+        )
         return [BatchAnswered(message_id=frame.message_id, events=events, nacked=entries)]
     event = ledger.take_in_flight(frame.message_id)
     if event is None:
         raise _not_in_flight("NACK", frame.message_id)
-    return [PublishNacked(message_id=frame.message_id, event=event, machine_message=frame.machine_message,
-                          human_message=frame.human_message)]
+    return [
+        PublishNacked(
+            message_id=frame.message_id,
+            event=event,
+            machine_message=frame.machine_message,
+            human_message=frame.human_message,
+        )
+    ]
 
 
 def send_pong(conn: Connection, frame: object, now: float) -> list[ConnectionEvent]:
@@ -216,8 +254,9 @@ def batch_received(conn: Connection, frame: BatchPublish, now: float) -> list[Co
     """BPUB-9, MSGID-4: the application answers it with ``answer_batch``."""
     ledger = conn.ledger
     if frame.message_id in ledger.batches_to_answer or frame.message_id in ledger.to_answer:
-        raise PeerViolation("message_id_in_use", "MSGID-4",
-                            f"BATCH_PUBLISH {frame.message_id} while a frame with that id is unanswered")
+        raise PeerViolation(
+            "message_id_in_use", "MSGID-4", f"BATCH_PUBLISH {frame.message_id} while a frame with that id is unanswered"
+        )
     ledger.batches_to_answer[frame.message_id] = frame.batch.events
     return [BatchReceived(message_id=frame.message_id, events=frame.batch.events)]
 
@@ -228,11 +267,15 @@ def batch_result_received(conn: Connection, frame: BatchResult, now: float) -> l
     events = ledger.in_flight_batches.get(frame.message_id)
     if events is None:
         what = "a PUBLISH" if frame.message_id in ledger.in_flight else "nothing in flight"
-        raise PeerViolation("unknown_message_id", "BRES-5",
-                            f"BATCH_RESULT for message id {frame.message_id}, which is {what}")
+        raise PeerViolation(
+            "unknown_message_id", "BRES-5", f"BATCH_RESULT for message id {frame.message_id}, which is {what}"
+        )
     if frame.entries[-1].index >= len(events):
-        raise PeerViolation("index_out_of_range", "BRES-5",
-                            f"BATCH_RESULT names index {frame.entries[-1].index} of a batch of {len(events)} events")
+        raise PeerViolation(
+            "index_out_of_range",
+            "BRES-5",
+            f"BATCH_RESULT names index {frame.entries[-1].index} of a batch of {len(events)} events",
+        )
     ledger.take_batch(frame.message_id)
     return [BatchAnswered(message_id=frame.message_id, events=events, nacked=frame.entries)]
 
@@ -247,16 +290,21 @@ def publish(conn: Connection, event: Event, now: float) -> list[ConnectionEvent]
     if event.dedupe_key in ledger.keys:
         raise LocalProtocolError("this (event_type_id, key, offset) is already in flight", requirement="MSGID-6")
     if not conn.peer_can_read(event):
-        raise LocalProtocolError(f"the peer does not read event type {event.event_type_id} version "
-                                 f"{event.schema_version}", requirement="SNEG-4")
+        raise LocalProtocolError(
+            f"the peer does not read event type {event.event_type_id} version {event.schema_version}",
+            requirement="SNEG-4",
+        )
     conn.send(Publish(message_id=message_id, event=event), now)  # EncodeError leaves all unchanged
     ledger.add_publish(message_id, event)
     ledger.advance(message_id)
     return []
 
 
-def publish_batch(conn: Connection, item: tuple[tuple[Event, ...], BatchFormat | None], now: float,
-                  ) -> list[ConnectionEvent]:
+def publish_batch(
+    conn: Connection,
+    item: tuple[tuple[Event, ...], BatchFormat | None],
+    now: float,
+) -> list[ConnectionEvent]:
     """BPUB-2..BPUB-8: events as one BATCH_PUBLISH; an oversized batch raises EncodeError and changes nothing."""
     events, format = item
     ledger = conn.ledger
@@ -288,14 +336,18 @@ def nack(conn: Connection, item: tuple[int, bytes, bytes], now: float) -> list[C
     return []
 
 
-def answer_batch(conn: Connection, item: tuple[int, Mapping[int, tuple[bytes, bytes]]], now: float,
-                 ) -> list[ConnectionEvent]:
+def answer_batch(
+    conn: Connection,
+    item: tuple[int, Mapping[int, tuple[bytes, bytes]]],
+    now: float,
+) -> list[ConnectionEvent]:
     """BPUB-10, BRES-3, BRES-4: ACK, NACK or BATCH_RESULT for a received batch."""
     message_id, nacks = item
     events = conn.ledger.batches_to_answer.get(message_id)
     if events is None:
-        raise LocalProtocolError(f"no received batch with message id {message_id} awaits an answer",
-                                 requirement="BPUB-10")
+        raise LocalProtocolError(
+            f"no received batch with message id {message_id} awaits an answer", requirement="BPUB-10"
+        )
     if any(not 0 <= i < len(events) for i in nacks):
         raise LocalProtocolError("a NACKed index is not an event of the batch", requirement="BRES-3")
     frame: Ack | Nack | BatchResult
@@ -305,8 +357,12 @@ def answer_batch(conn: Connection, item: tuple[int, Mapping[int, tuple[bytes, by
         machine, human = next(iter(nacks.values()))
         frame = Nack(message_id=message_id, machine_message=machine, human_message=human)
     else:
-        frame = BatchResult(message_id=message_id, entries=tuple(
-            BatchResultEntry(index=i, machine_message=m, human_message=h) for i, (m, h) in sorted(nacks.items())))
+        frame = BatchResult(
+            message_id=message_id,
+            entries=tuple(
+                BatchResultEntry(index=i, machine_message=m, human_message=h) for i, (m, h) in sorted(nacks.items())
+            ),
+        )
     conn.send(frame, now)
     conn.ledger.batch_answered(message_id)
     return []

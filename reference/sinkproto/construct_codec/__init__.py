@@ -59,7 +59,9 @@ def encode_frame(frame: Frame, *, version: int = 0, schemas: RecordSchemas | Non
         raise EncodeError(f"{type(frame).__name__} is not a frame")
     construct = pick(FRAME_CONSTRUCTS[frame_type], version)
     if construct is None:
-        raise EncodeError(f"{type(frame).__name__} is a frame from version {frame_type.since}, not of version {version}")
+        raise EncodeError(
+            f"{type(frame).__name__} is a frame from version {frame_type.since}, not of version {version}"
+        )
     return check_encoded_size(build(construct, frame, schemas), version)
 
 

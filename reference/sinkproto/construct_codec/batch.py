@@ -87,7 +87,9 @@ class KeysChunk(Construct):
         blob = Chunk("keys")._parsereport(stream, context, path)
         lengths = key_lengths(context)
         if sum(lengths) != len(blob):
-            raise InconsistentBatch(f"keys: lengths add up to {sum(lengths)} but the chunk holds {len(blob)} bytes", offset=start)
+            raise InconsistentBatch(
+                f"keys: lengths add up to {sum(lengths)} but the chunk holds {len(blob)} bytes", offset=start
+            )
         return _cut(blob, lengths)
 
     def _build(self, obj: list[bytes], stream: io.BytesIO, context: Any, path: str) -> list[bytes]:
@@ -104,10 +106,14 @@ def key_lengths(body: Any) -> list[int]:
 
 body_struct = Struct(
     "count" / Count(),
-    "event_type_ids" / If(lambda ctx: not ctx._.layout.same_event_type_id, VarUIntColumn("event_type_ids", count=_count)),
-    "schema_versions" / If(lambda ctx: not ctx._.layout.same_schema_version, VarUIntColumn("schema_versions", count=_count)),
+    "event_type_ids"
+    / If(lambda ctx: not ctx._.layout.same_event_type_id, VarUIntColumn("event_type_ids", count=_count)),
+    "schema_versions"
+    / If(lambda ctx: not ctx._.layout.same_schema_version, VarUIntColumn("schema_versions", count=_count)),
     "key_lengths"
-    / If(lambda ctx: not ctx._.layout.same_key_length, VarUIntColumn("key_lengths", count=_count, limit="max_key_size")),
+    / If(
+        lambda ctx: not ctx._.layout.same_key_length, VarUIntColumn("key_lengths", count=_count, limit="max_key_size")
+    ),
     "keys" / KeysChunk(),
     "offsets" / VarUIntColumn("offsets", count=_count, wide=_flag("delta_offset"), delta_from=_delta_from("offset")),
     "timestamps"

@@ -38,8 +38,9 @@ class ExtendedHeader(Construct):
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> tuple[BatchLayout, BatchFormat]:
         raw = stream.read(2)
         if raw[0] & 0x40:
-            raise ReservedBit(f"extended batch header {raw[0]:#04x} has bit 6 (compressed) set", offset=0,
-                              requirement="BATCH-13")
+            raise ReservedBit(
+                f"extended batch header {raw[0]:#04x} has bit 6 (compressed) set", offset=0, requirement="BATCH-13"
+            )
         if len(raw) < 2:
             raise Truncated("extended batch ends before its format byte", offset=1, requirement="BATCH-12")
         codec, mode = raw[1] >> 4, raw[1] & 0x0F
@@ -49,8 +50,11 @@ class ExtendedHeader(Construct):
             raise UnknownFormat(f"batch mode {mode} is not assigned", offset=1, requirement="BATCH-14")
         layout = BatchLayout.from_byte(raw[0] & 0x3F)
         if mode == BatchMode.RECORDS and layout != RECORDS_LAYOUT:
-            raise InconsistentBatch(f"records mode needs exactly same_event_type_id and same_schema_version, not "
-                                    f"header {raw[0]:#04x}", offset=0, requirement="RECORD-1")
+            raise InconsistentBatch(
+                f"records mode needs exactly same_event_type_id and same_schema_version, not header {raw[0]:#04x}",
+                offset=0,
+                requirement="RECORD-1",
+            )
         return layout, BatchFormat(codec=BatchCodec(codec), mode=BatchMode(mode))
 
     def _build(self, obj: tuple[BatchLayout, BatchFormat], stream: io.BytesIO, context: Any, path: str) -> Any:
@@ -67,7 +71,9 @@ class Zstded(Gzipped):
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> Any:
         start = stream.tell()
         limits = limits_of(context)
-        body = unzstd_body(stream.read(), limit=limits.max_decompressed_size, window_limit=limits.max_zstd_window, offset=start)
+        body = unzstd_body(
+            stream.read(), limit=limits.max_decompressed_size, window_limit=limits.max_zstd_window, offset=start
+        )
         return self.subcon._parsereport(io.BytesIO(body), context, path)
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
@@ -111,12 +117,18 @@ def _plan_for(context: Any, at: int) -> RecordPlan:
     key = (context.event_type_id, context.schema_version)
     plan = schemas.plan(*key) if schemas is not None else None
     if plan is None:
-        raise UnknownFormat(f"records mode for event type {key[0]} schema version {key[1]}: no writer schema known here",
-                            offset=at, requirement="RECORD-2")
+        raise UnknownFormat(
+            f"records mode for event type {key[0]} schema version {key[1]}: no writer schema known here",
+            offset=at,
+            requirement="RECORD-2",
+        )
     bound = limits_of(context).max_record_columns
     if len(plan.columns) > bound:
-        raise LimitExceeded(f"the writer schema flattens to {len(plan.columns)} columns, over max_record_columns={bound}",
-                            offset=at, requirement="LIMIT-10")
+        raise LimitExceeded(
+            f"the writer schema flattens to {len(plan.columns)} columns, over max_record_columns={bound}",
+            offset=at,
+            requirement="LIMIT-10",
+        )
     return plan
 
 
@@ -140,7 +152,8 @@ extended_batch_struct = Struct(
     "key_length" / If(_own_flag("same_key_length"), VarUInt(what="key_length", limit="max_key_size")),
     "offset" / If(_own_flag("delta_offset"), VarUInt(what="offset")),
     "timestamp" / If(_own_flag("delta_timestamp"), VarUInt(what="timestamp")),
-    "event_data_length" / If(_own_flag("same_event_data_length"), VarUInt(what="event_data_length", limit="max_event_data_size")),
+    "event_data_length"
+    / If(_own_flag("same_event_data_length"), VarUInt(what="event_data_length", limit="max_event_data_size")),
     "body_offset" / Tell,
     "plan" / RecordPlanField(),
     "body" / Switch(lambda ctx: (ctx.format.codec, ctx.format.mode), _BODIES),
@@ -179,15 +192,25 @@ def _encode_records(obj: BatchV1, context: Any) -> dict[str, Any]:
     schemas = _schemas_of(context)
     plan = schemas.plan(first.event_type_id, first.schema_version) if schemas is not None else None
     if plan is None:
-        raise EncodeError(f"records mode needs the schema of event type {first.event_type_id} version "
-                          f"{first.schema_version} (RECORD-2)")
+        raise EncodeError(
+            f"records mode needs the schema of event type {first.event_type_id} version "
+            f"{first.schema_version} (RECORD-2)"
+        )
     columns = transpose(plan, [e.event_data for e in obj.events])
     if columns is None:
-        raise EncodeError("an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it "
-                          "(RECORD-2)")
-    return {"header": (RECORDS_LAYOUT, obj.format), "event_type_id": first.event_type_id,
-            "schema_version": first.schema_version, "key_length": None, "offset": None, "timestamp": None,
-            "event_data_length": None, "body": (obj.events, columns, plan)}
+        raise EncodeError(
+            "an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it (RECORD-2)"
+        )
+    return {
+        "header": (RECORDS_LAYOUT, obj.format),
+        "event_type_id": first.event_type_id,
+        "schema_version": first.schema_version,
+        "key_length": None,
+        "offset": None,
+        "timestamp": None,
+        "event_data_length": None,
+        "body": (obj.events, columns, plan),
+    }
 
 
 extended_batch = ExtendedBatchAdapter(extended_batch_struct)
@@ -218,7 +241,9 @@ class BatchV1Field(Construct):
         elif obj.format is None:
             batch_v0._build(Batch(events=obj.events, layout=obj.layout), stream, context, path)
         else:
-            layout = obj.layout or (RECORDS_LAYOUT if obj.format.mode is BatchMode.RECORDS else canonical_layout(obj.events))
+            layout = obj.layout or (
+                RECORDS_LAYOUT if obj.format.mode is BatchMode.RECORDS else canonical_layout(obj.events)
+            )
             extended_batch._build(BatchV1(events=obj.events, layout=layout, format=obj.format), stream, context, path)
         return obj
 
@@ -246,12 +271,15 @@ def smallest(events: Sequence[Event], version: int, schemas: RecordSchemas | Non
     ]
     if version >= 1:
         for codec in (BatchCodec.GZIP, BatchCodec.ZSTD):
-            candidates.append(build(batch_v1, BatchV1(events=tuple(events), layout=layout, format=BatchFormat(codec=codec))))
+            candidates.append(
+                build(batch_v1, BatchV1(events=tuple(events), layout=layout, format=BatchFormat(codec=codec)))
+            )
         if records_possible(events, schemas):
             for codec in BatchCodec:
                 records = BatchFormat(codec=codec, mode=BatchMode.RECORDS)
-                candidates.append(build(batch_v1, BatchV1(events=tuple(events), layout=RECORDS_LAYOUT, format=records),
-                                        schemas))
+                candidates.append(
+                    build(batch_v1, BatchV1(events=tuple(events), layout=RECORDS_LAYOUT, format=records), schemas)
+                )
     return min(candidates, key=len)
 
 

@@ -109,17 +109,23 @@ class ResultEntries(Construct):
         at = stream.tell()
         count = stream_varint(stream, limits, what="nack_count")
         if count == 0:
-            raise InvalidList("nack_count is 0: a batch result NACKs at least one event", offset=at, requirement="BRES-2")
+            raise InvalidList(
+                "nack_count is 0: a batch result NACKs at least one event", offset=at, requirement="BRES-2"
+            )
         if count > limits.max_batch_events:
-            raise LimitExceeded(f"nack_count {count} exceeds max_batch_events={limits.max_batch_events}", offset=at,
-                                requirement="BRES-2")
+            raise LimitExceeded(
+                f"nack_count {count} exceeds max_batch_events={limits.max_batch_events}",
+                offset=at,
+                requirement="BRES-2",
+            )
         entries: list[BatchResultEntry] = []
         for _ in range(count):
             at = stream.tell()
             index = stream_varint(stream, limits, what="index")
             if entries and index <= entries[-1].index:
-                raise InvalidList(f"index {index} after {entries[-1].index}: not strictly ascending", offset=at,
-                                  requirement="BRES-2")
+                raise InvalidList(
+                    f"index {index} after {entries[-1].index}: not strictly ascending", offset=at, requirement="BRES-2"
+                )
             machine = Chunk("machine_message")._parsereport(stream, context, path)
             human = Text(Chunk("human_message"), "human_message")._parsereport(stream, context, path)
             entries.append(BatchResultEntry(index=index, machine_message=machine, human_message=human))
@@ -190,8 +196,11 @@ def frame_struct(version: int) -> Any:
         / Switch(
             this.first_byte >> 4,
             {int(frame_type): construct for frame_type, construct in constructs_of(version).items()},
-            default=Reject(lambda ctx, offset: UnknownType(
-                f"frame type {ctx.first_byte >> 4} is not defined in v{version}", offset=0, requirement=rule)),
+            default=Reject(
+                lambda ctx, offset: UnknownType(
+                    f"frame type {ctx.first_byte >> 4} is not defined in v{version}", offset=0, requirement=rule
+                )
+            ),
         ),
     )
 

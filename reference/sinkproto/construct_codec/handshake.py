@@ -16,7 +16,15 @@ from typing import Any
 
 from construct import Adapter, BitStruct, Const, Construct, If, Int32ub, Nibble, Struct, Switch, this
 
-from ..errors import EncodeError, InvalidList, LimitExceeded, ReservedBit, Truncated, UnknownResponseCode, UnsupportedVersion
+from ..errors import (
+    EncodeError,
+    InvalidList,
+    LimitExceeded,
+    ReservedBit,
+    Truncated,
+    UnknownResponseCode,
+    UnsupportedVersion,
+)
 from ..limits import Limits
 from ..messages import ConnectionRequest, ConnectionResponse, FrameType, Response
 from ..primitives import varint_bytes
@@ -42,7 +50,9 @@ def _bounded_count(stream: io.BytesIO, limits: Limits, what: str, limit_name: st
     start = stream.tell()
     count = stream_varint(stream, limits, what=what)
     if count == 0:
-        raise InvalidList(f"{what} is 0: a reader declaration lists at least one entry", offset=start, requirement="SNEG-2")
+        raise InvalidList(
+            f"{what} is 0: a reader declaration lists at least one entry", offset=start, requirement="SNEG-2"
+        )
     bound = getattr(limits, limit_name)
     if count > bound:
         raise LimitExceeded(f"{what} {count} exceeds {limit_name}={bound}", offset=start, requirement="LIMIT-8")
@@ -59,15 +69,21 @@ class ReaderSchemasField(Construct):
             at = stream.tell()
             type_id = stream_varint(stream, limits, what="event_type_id")
             if entries and type_id <= entries[-1][0]:
-                raise InvalidList(f"event_type_id {type_id} after {entries[-1][0]}: not strictly ascending", offset=at,
-                                  requirement="SNEG-2")
+                raise InvalidList(
+                    f"event_type_id {type_id} after {entries[-1][0]}: not strictly ascending",
+                    offset=at,
+                    requirement="SNEG-2",
+                )
             versions: list[int] = []
             for _ in range(_bounded_count(stream, limits, "version_count", "max_declared_versions")):
                 at = stream.tell()
                 version = stream_varint(stream, limits, what="schema_version")
                 if versions and version <= versions[-1]:
-                    raise InvalidList(f"schema_version {version} after {versions[-1]}: not strictly ascending", offset=at,
-                                      requirement="SNEG-2")
+                    raise InvalidList(
+                        f"schema_version {version} after {versions[-1]}: not strictly ascending",
+                        offset=at,
+                        requirement="SNEG-2",
+                    )
                 versions.append(version)
             entries.append((type_id, tuple(versions)))
         return ReaderSchemas(entries=tuple(entries))
@@ -96,6 +112,7 @@ class OptionalTailDeclaration(Construct):
         if obj is not None:
             reader_schemas._build(obj, stream, context, path)
 
+
 reader_schemas_unit = Struct("value" / reader_schemas, End("SNEG-1"))
 """A reader declaration on its own (``encode_reader_schemas``): nothing may follow it."""
 
@@ -108,6 +125,7 @@ connection_request_v0 = Struct(
     End("CONN-3"),
 )
 
+
 class RequestFlags(Construct):
     """CONN-8, CONN-9: bit 0 has_server_instance_id, bit 1 has_reader_schemas, bits 7..2 reserved."""
 
@@ -117,7 +135,9 @@ class RequestFlags(Construct):
         if not raw:
             raise Truncated("connection request ends before request_flags", offset=at, requirement="CONN-8")
         if raw[0] & 0xFC:
-            raise ReservedBit(f"request_flags {raw[0]:#04x} has reserved bits 7..2 set", offset=at, requirement="CONN-9")
+            raise ReservedBit(
+                f"request_flags {raw[0]:#04x} has reserved bits 7..2 set", offset=at, requirement="CONN-9"
+            )
         return raw[0]
 
     def _build(self, obj: int, stream: io.BytesIO, context: Any, path: str) -> int:
@@ -165,13 +185,21 @@ class ConnectionRequestAdapter(Adapter):
 
     def _decode(self, obj: Any, context: Any, path: str) -> ConnectionRequest:
         p = obj.payload
-        return ConnectionRequest(version=obj.header.version, app_version=p.app_version, client_instance_id=p.client_instance_id,
-                                 server_instance_id=p.server_instance_id, reader_schemas=p.get("reader_schemas"))
+        return ConnectionRequest(
+            version=obj.header.version,
+            app_version=p.app_version,
+            client_instance_id=p.client_instance_id,
+            server_instance_id=p.server_instance_id,
+            reader_schemas=p.get("reader_schemas"),
+        )
 
     def _encode(self, obj: ConnectionRequest, context: Any, path: str) -> dict[str, Any]:
         _no_declaration_before_v1(obj, self.version)
-        payload: dict[str, Any] = {"app_version": obj.app_version, "client_instance_id": obj.client_instance_id,
-                                   "server_instance_id": obj.server_instance_id}
+        payload: dict[str, Any] = {
+            "app_version": obj.app_version,
+            "client_instance_id": obj.client_instance_id,
+            "server_instance_id": obj.server_instance_id,
+        }
         if obj.version == 1:
             payload["request_flags"] = (obj.server_instance_id is not None) | (obj.reader_schemas is not None) << 1
             payload["reader_schemas"] = obj.reader_schemas
@@ -188,8 +216,12 @@ def connection_request(upto: int) -> ConnectionRequestAdapter:
     return ConnectionRequestAdapter(
         Struct(
             "header" / BitStruct("type" / Const(int(FrameType.CONNECTION_REQUEST), Nibble), "version" / Nibble),
-            "payload" / Switch(this.header.version, {v: p for v, p in REQUEST_PAYLOADS.items() if v <= upto},
-                               default=_unsupported_version(upto)),
+            "payload"
+            / Switch(
+                this.header.version,
+                {v: p for v, p in REQUEST_PAYLOADS.items() if v <= upto},
+                default=_unsupported_version(upto),
+            ),
         ),
         upto,
     )
@@ -216,8 +248,9 @@ RESPONSE_PAYLOADS: Mapping[int, Mapping[int, Any]] = {
     1: {
         **_RESPONSE_PAYLOADS_V0,
         Response.CONNECTED: Struct("reader_schemas" / OptionalTailDeclaration(), End("CONN-11")),
-        Response.HELLO_NEW_CLIENT: Struct("server_instance_id" / Int32ub, "reader_schemas" / OptionalTailDeclaration(),
-                                          End("CONN-11")),
+        Response.HELLO_NEW_CLIENT: Struct(
+            "server_instance_id" / Int32ub, "reader_schemas" / OptionalTailDeclaration(), End("CONN-11")
+        ),
     },
 }
 
@@ -233,9 +266,13 @@ class ConnectionResponseAdapter(Adapter):
 
     def _decode(self, obj: Any, context: Any, path: str) -> ConnectionResponse:
         p = obj.payload
-        return ConnectionResponse(response=Response(obj.header.response), server_instance_id=p.get("server_instance_id"),
-                                  machine_message=p.get("machine_message"), human_message=p.get("human_message"),
-                                  reader_schemas=p.get("reader_schemas"))
+        return ConnectionResponse(
+            response=Response(obj.header.response),
+            server_instance_id=p.get("server_instance_id"),
+            machine_message=p.get("machine_message"),
+            human_message=p.get("human_message"),
+            reader_schemas=p.get("reader_schemas"),
+        )
 
     def _encode(self, obj: ConnectionResponse, context: Any, path: str) -> dict[str, Any]:
         _no_declaration_before_v1(obj, self.version)
@@ -252,7 +289,9 @@ def connection_response(version: int) -> ConnectionResponseAdapter:
     payloads = pick(RESPONSE_PAYLOADS, version)
     assert payloads is not None
     return ConnectionResponseAdapter(
-        Struct("header" / response_header,
-               "payload" / Switch(this.header.response, payloads, default=Reject(unknown_response_code))),
+        Struct(
+            "header" / response_header,
+            "payload" / Switch(this.header.response, payloads, default=Reject(unknown_response_code)),
+        ),
         version,
     )

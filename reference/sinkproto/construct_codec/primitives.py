@@ -99,7 +99,9 @@ class VarUInt(Construct):
         value = stream_varint(stream, limits, wide=_evaluate(self.wide, context), what=self.what)
         if self.limit is not None and value > getattr(limits, self.limit):
             raise LimitExceeded(
-                f"{self.what}: {value} exceeds {self.limit}={getattr(limits, self.limit)}", offset=start, requirement="LIMIT-5"
+                f"{self.what}: {value} exceeds {self.limit}={getattr(limits, self.limit)}",
+                offset=start,
+                requirement="LIMIT-5",
             )
         return value
 
@@ -196,8 +198,17 @@ class VarUIntColumn(Construct):
             if start is not None:
                 values, after = read_delta_column(data, stream.tell(), len(data), limits, count, self.what, start)
             else:
-                values, after = read_column(data, stream.tell(), len(data), limits, count, self.what, wide=wide,
-                                            bound=bound, bound_name=self.limit or "")
+                values, after = read_column(
+                    data,
+                    stream.tell(),
+                    len(data),
+                    limits,
+                    count,
+                    self.what,
+                    wide=wide,
+                    bound=bound,
+                    bound_name=self.limit or "",
+                )
         stream.seek(after)
         return values
 
@@ -282,5 +293,3 @@ class Gzipped(Subconstruct):
         self.subcon._build(obj, inner, context, path)
         stream.write(gzip_body(inner.getvalue()))
         return obj
-
-

@@ -21,11 +21,27 @@ from typing import Any
 
 from construct import Adapter, Array, Bytes, Construct, Container, Int8ub, StreamError, Struct, this
 
-from ..errors import InconsistentBatch, LimitExceeded, OverlongVarint, Truncated, UnknownFormat, ValueOutOfRange, VarintOverflow
+from ..errors import (
+    InconsistentBatch,
+    LimitExceeded,
+    OverlongVarint,
+    Truncated,
+    UnknownFormat,
+    ValueOutOfRange,
+    VarintOverflow,
+)
 from ..messages import Event
 from ..primitives import MAX_WIDTH, packed_size, unpack_bits, varint_bytes, zigzag_decode, zigzag_encode
 from ..records import UINT64, Column, ColumnType, RecordPlan, check_value, reach_count, rebuild
-from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, Transform, bytes_candidates, int_candidates
+from ..transforms import (
+    BYTES_TRANSFORMS,
+    INT_TRANSFORMS,
+    KEY_COLUMN,
+    MAX_DIGITS,
+    Transform,
+    bytes_candidates,
+    int_candidates,
+)
 from .primitives import Chunk, VarUInt, limits_of, remaining, stream_chunk_length
 
 __all__ = ["RecordsBody", "records_body"]
@@ -52,7 +68,9 @@ class BoundedCount(Construct):
         value: int = VarUInt(what="entry_count")._parsereport(stream, context, path)
         bound = limits_of(context).max_dictionary_entries
         if value > bound:
-            raise LimitExceeded(f"entry_count {value} exceeds max_dictionary_entries={bound}", offset=0, requirement="RECORD-6")
+            raise LimitExceeded(
+                f"entry_count {value} exceeds max_dictionary_entries={bound}", offset=0, requirement="RECORD-6"
+            )
         return value
 
     def _build(self, obj: int, stream: io.BytesIO, context: Any, path: str) -> int:
@@ -71,19 +89,29 @@ int_payloads: dict[int, Any] = {
     Transform.DELTA: Struct("deltas" / Array(this._.n, ZigZag)),
     Transform.CONSTANT: Struct("value" / ZigZag),
     Transform.FRAME_OF_REFERENCE: Struct("base" / ZigZag, "offsets" / Array(this._.n, Unsigned)),
-    Transform.DICTIONARY: Struct("entry_count" / BoundedCount(), "entries" / Array(this.entry_count, ZigZag),
-                                 "indices" / Array(this._.n, Unsigned)),
+    Transform.DICTIONARY: Struct(
+        "entry_count" / BoundedCount(),
+        "entries" / Array(this.entry_count, ZigZag),
+        "indices" / Array(this._.n, Unsigned),
+    ),
     Transform.BITPACKED: Struct("base" / ZigZag, "width" / Int8ub, "packed" / Bytes(_packed_size(lambda ctx: ctx._.n))),
     # No value at all is refused after the payload is read (RECORD-8), so the packed part is then empty.
-    Transform.DELTA_BITPACKED: Struct("first" / ZigZag, "base" / ZigZag, "width" / Int8ub,
-                                      "packed" / Bytes(_packed_size(lambda ctx: max(ctx._.n - 1, 0)))),
+    Transform.DELTA_BITPACKED: Struct(
+        "first" / ZigZag,
+        "base" / ZigZag,
+        "width" / Int8ub,
+        "packed" / Bytes(_packed_size(lambda ctx: max(ctx._.n - 1, 0))),
+    ),
 }
 
 bytes_payloads: dict[int, Any] = {
     Transform.PLAIN: Struct("values" / Array(this._.n, Chunk("value"))),
     Transform.CONSTANT: Struct("value" / Chunk("value")),
-    Transform.DICTIONARY: Struct("entry_count" / BoundedCount(), "entries" / Array(this.entry_count, Chunk("entry")),
-                                 "indices" / Array(this._.n, Unsigned)),
+    Transform.DICTIONARY: Struct(
+        "entry_count" / BoundedCount(),
+        "entries" / Array(this.entry_count, Chunk("entry")),
+        "indices" / Array(this._.n, Unsigned),
+    ),
     Transform.PREFIX: Struct("values" / Array(this._.n, Struct("shared" / Unsigned, "rest" / Chunk("value")))),
     Transform.KEY: Struct(),
     # The numbers are an int column of their own: a transform byte and its payload.
@@ -125,12 +153,15 @@ def _int_values(transform: int, p: Any, n: int) -> list[int]:
 
 def _entry(p: Any, index: int) -> Any:
     if index >= p.entry_count:
-        raise InconsistentBatch(f"dictionary index {index} is not below entry_count {p.entry_count}", offset=0,
-                                requirement="RECORD-7")
+        raise InconsistentBatch(
+            f"dictionary index {index} is not below entry_count {p.entry_count}", offset=0, requirement="RECORD-7"
+        )
     return p.entries[index]
 
 
-def _bytes_values(transform: int, p: Any, n: int, keys: Sequence[bytes] | None, context: Any, stream: io.BytesIO) -> list[bytes]:
+def _bytes_values(
+    transform: int, p: Any, n: int, keys: Sequence[bytes] | None, context: Any, stream: io.BytesIO
+) -> list[bytes]:
     if transform == Transform.PLAIN:
         return list(p["values"])
     if transform == Transform.CONSTANT:
@@ -143,8 +174,11 @@ def _bytes_values(transform: int, p: Any, n: int, keys: Sequence[bytes] | None, 
         budget = limits_of(context).max_decompressed_size
         for item in p["values"]:
             if item.shared > len(previous):
-                raise InconsistentBatch(f"prefix length {item.shared} is over the previous value's {len(previous)}", offset=0,
-                                        requirement="RECORD-7")
+                raise InconsistentBatch(
+                    f"prefix length {item.shared} is over the previous value's {len(previous)}",
+                    offset=0,
+                    requirement="RECORD-7",
+                )
             previous = previous[: item.shared] + item.rest
             budget = _spend(budget, len(previous))
             out.append(previous)
@@ -154,7 +188,9 @@ def _bytes_values(transform: int, p: Any, n: int, keys: Sequence[bytes] | None, 
         return list(keys)
     # NUMBERED: prefix + zero-padded decimal digits; the numbers are a nested int column.
     if not 1 <= p.digits <= MAX_DIGITS:
-        raise InconsistentBatch(f"numbered: digits {p.digits} is outside 1..{MAX_DIGITS}", offset=0, requirement="RECORD-8")
+        raise InconsistentBatch(
+            f"numbered: digits {p.digits} is outside 1..{MAX_DIGITS}", offset=0, requirement="RECORD-8"
+        )
     column = Column("numbers", ColumnType.INT, None, 0, 10**p.digits - 1)
     numbers = _read_int_payload(stream, context, column, n, p.number_transform)
     _spend(limits_of(context).max_decompressed_size, n * (len(p.prefix) + p.digits))
@@ -169,8 +205,9 @@ def _spend(budget: int, size: int) -> int:
     shared prefix, or n copies of a long numbered prefix).
     """
     if size > budget:
-        raise LimitExceeded("the values of a prefix or numbered column exceed max_decompressed_size", offset=0,
-                            requirement="RECORD-6")
+        raise LimitExceeded(
+            "the values of a prefix or numbered column exceed max_decompressed_size", offset=0, requirement="RECORD-6"
+        )
     return budget - size
 
 
@@ -197,8 +234,11 @@ def read_column(stream: io.BytesIO, context: Any, column: Column, n: int, keys: 
         transform = raw[0]
         allowed = INT_TRANSFORMS if column.type is ColumnType.INT else BYTES_TRANSFORMS
         if transform not in allowed or (transform == Transform.KEY and (keys is None or not column.per_event)):
-            raise UnknownFormat(f"transform {transform} is not allowed on column {column.path or 'keys'}", offset=0,
-                                requirement="RECORD-5")
+            raise UnknownFormat(
+                f"transform {transform} is not allowed on column {column.path or 'keys'}",
+                offset=0,
+                requirement="RECORD-5",
+            )
         if column.type is ColumnType.INT:
             values: list[Any] = _read_int_payload(inner, context, column, n, transform)
         else:
@@ -207,11 +247,15 @@ def read_column(stream: io.BytesIO, context: Any, column: Column, n: int, keys: 
             for value in values:
                 check_value(column, value, offset=0, what=column.path)
         if remaining(inner):
-            raise InconsistentBatch(f"column {column.path or 'keys'}: {remaining(inner)} bytes after its {n} values",
-                                    offset=0, requirement="RECORD-5")
+            raise InconsistentBatch(
+                f"column {column.path or 'keys'}: {remaining(inner)} bytes after its {n} values",
+                offset=0,
+                requirement="RECORD-5",
+            )
     except (Truncated, StreamError):
-        raise InconsistentBatch(f"column {column.path or 'keys'} ends before its {n} values", offset=start,
-                                requirement="RECORD-5") from None
+        raise InconsistentBatch(
+            f"column {column.path or 'keys'} ends before its {n} values", offset=start, requirement="RECORD-5"
+        ) from None
     except (InconsistentBatch, UnknownFormat, ValueOutOfRange, LimitExceeded, OverlongVarint, VarintOverflow) as exc:
         exc.offset = start
         raise
@@ -247,8 +291,12 @@ def build_column(column: Column, values: Sequence[Any], keys: Sequence[bytes] | 
         body = best_int_payload(values)
     else:
         n = len(values)
-        body = _shortest([(t, _bytes_payload(t, params, n))
-                          for t, params in bytes_candidates(values, keys if column.per_event else None)])
+        body = _shortest(
+            [
+                (t, _bytes_payload(t, params, n))
+                for t, params in bytes_candidates(values, keys if column.per_event else None)
+            ]
+        )
     return varint_bytes(len(body)) + body
 
 
@@ -283,24 +331,43 @@ class RecordsBody(Construct):
             if column.avro in ("array", "map"):
                 items += sum(columns[-1])
                 if items > limits.max_collection_items:
-                    raise LimitExceeded(f"arrays and maps hold {items} items, over max_collection_items="
-                                        f"{limits.max_collection_items}", offset=at, requirement="RECORD-6")
+                    raise LimitExceeded(
+                        f"arrays and maps hold {items} items, over max_collection_items={limits.max_collection_items}",
+                        offset=at,
+                        requirement="RECORD-6",
+                    )
         if remaining(stream):
-            raise InconsistentBatch(f"{remaining(stream)} bytes after the last column", offset=stream.tell(),
-                                    requirement="RECORD-3")
+            raise InconsistentBatch(
+                f"{remaining(stream)} bytes after the last column", offset=stream.tell(), requirement="RECORD-3"
+            )
         budget = limits.max_decompressed_size - sum(len(k) for k in keys)
         if budget < 0:
-            raise LimitExceeded(f"keys total over max_decompressed_size={limits.max_decompressed_size}", offset=start,
-                                requirement="RECORD-6")
+            raise LimitExceeded(
+                f"keys total over max_decompressed_size={limits.max_decompressed_size}",
+                offset=start,
+                requirement="RECORD-6",
+            )
         data = []
         for record in rebuild(plan, columns, count, max_event_data_size=limits.max_event_data_size, offset=start):
             budget -= len(record)
             if budget < 0:
-                raise LimitExceeded(f"rebuilt events total over max_decompressed_size={limits.max_decompressed_size}",
-                                    offset=start, requirement="RECORD-6")
+                raise LimitExceeded(
+                    f"rebuilt events total over max_decompressed_size={limits.max_decompressed_size}",
+                    offset=start,
+                    requirement="RECORD-6",
+                )
             data.append(record)
-        return tuple(Event(event_type_id=header.event_type_id, schema_version=header.schema_version, key=keys[i],
-                           offset=offsets[i], timestamp=timestamps[i], event_data=data[i]) for i in range(count))
+        return tuple(
+            Event(
+                event_type_id=header.event_type_id,
+                schema_version=header.schema_version,
+                key=keys[i],
+                offset=offsets[i],
+                timestamp=timestamps[i],
+                event_data=data[i],
+            )
+            for i in range(count)
+        )
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
         events, columns, plan = obj

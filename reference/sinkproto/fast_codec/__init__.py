@@ -30,14 +30,25 @@ from ..errors import EncodeError, UnknownType
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import Batch, BatchV1, Event, Frame, FrameType, NackPayload, Publish
 from ..primitives import cut_in_field
-from ..versions import SUPPORTED_VERSIONS, pick
 from ..stream import Deframer  # the one deframer (sinkproto.stream), kept here for the codec's API
+from ..versions import SUPPORTED_VERSIONS, pick
 from . import frames, handshake
 from ._values import new_publish
-from .batch import decode_batch_bytes, encode_batch as _encode_batch_v0
+from .batch import decode_batch_bytes
+from .batch import encode_batch as _encode_batch_v0
 from .batch_format import encode_batch_v1, read_batch_v1
-from .frames import (Decoder, Encoder, as_bytes, check_frame_size, decode_publish, encode_event, encode_nack_payload, encode_publish,
-    read_event, read_nack_payload)
+from .frames import (
+    Decoder,
+    Encoder,
+    as_bytes,
+    check_frame_size,
+    decode_publish,
+    encode_event,
+    encode_nack_payload,
+    encode_publish,
+    read_event,
+    read_nack_payload,
+)
 from .handshake import decode_reader_schemas, encode_reader_schemas
 
 if TYPE_CHECKING:
@@ -75,11 +86,11 @@ VERSIONS: tuple[int, ...] = SUPPORTED_VERSIONS
 DECODERS: Mapping[FrameType, Mapping[int, Decoder]] = {**handshake.DECODERS, **frames.DECODERS}
 ENCODERS: Mapping[type, Mapping[int, Encoder]] = {**handshake.ENCODERS, **frames.ENCODERS}
 # BATCH-1, BATCH-12: the batch of each version, (bytes, limits, schemas) -> batch and (batch, schemas) -> bytes.
-BATCH_DECODERS: Mapping[int, Callable[[bytes, Limits, "RecordSchemas | None"], Batch | BatchV1]] = {
+BATCH_DECODERS: Mapping[int, Callable[[bytes, Limits, RecordSchemas | None], Batch | BatchV1]] = {
     0: decode_batch_bytes,
     1: read_batch_v1,
 }
-BATCH_ENCODERS: Mapping[int, Callable[[Any, "RecordSchemas | None"], bytes]] = {0: _encode_batch_v0, 1: encode_batch_v1}
+BATCH_ENCODERS: Mapping[int, Callable[[Any, RecordSchemas | None], bytes]] = {0: _encode_batch_v0, 1: encode_batch_v1}
 # The requirement an unknown type nibble breaks, by version (None: UnknownType's own, FRAME-3).
 UNKNOWN_TYPE_RULE: Mapping[int, str | None] = {0: None, 1: "FRAME-7"}
 # ERR-8, BPUB-5: the largest frame an encoder may produce, from the version that bounds it.
@@ -105,7 +116,9 @@ _ENCODER_MAPS: dict[int, dict[type, Encoder]] = {
 }
 # The largest frame each version's encoder may produce (None: a version before any bound).
 _FRAME_BOUNDS: dict[int, int | None] = {version: pick(MAX_ENCODED_FRAME, version) for version in VERSIONS}
-_ENCODER_TABLES: dict[int, tuple[dict[type, Encoder], int | None]] = {v: (_ENCODER_MAPS[v], _FRAME_BOUNDS[v]) for v in VERSIONS}
+_ENCODER_TABLES: dict[int, tuple[dict[type, Encoder], int | None]] = {
+    v: (_ENCODER_MAPS[v], _FRAME_BOUNDS[v]) for v in VERSIONS
+}
 # The hot paths below inline PUBLISH, which no version has changed since 0.
 assert all(table[FrameType.PUBLISH] is decode_publish for table in _DECODER_TUPLES.values())
 assert all(table[Publish] is encode_publish for table in _ENCODER_MAPS.values())
@@ -147,7 +160,9 @@ def decode_frame(
         return new_publish((first & 0x0F) << 8 | data[1], read_event(data, 2, len(data), limits))
     decoder = table[first >> 4]
     if decoder is None:
-        raise UnknownType(f"frame type {first >> 4} is not defined in v{version}", offset=0, requirement=UNKNOWN_TYPE_RULE[version])
+        raise UnknownType(
+            f"frame type {first >> 4} is not defined in v{version}", offset=0, requirement=UNKNOWN_TYPE_RULE[version]
+        )
     if first >= 0x20 and len(data) < 2:  # FRAME-2: every type from 2 up starts with a 2-byte header
         raise cut_in_field(data)
     return decoder(data, limits, schemas)
@@ -199,7 +214,9 @@ def decode_batch(
     data: bytes, limits: Limits = ..., *, version: Literal[0] = 0, schemas: RecordSchemas | None = ...
 ) -> Batch: ...
 @overload
-def decode_batch(data: bytes, limits: Limits = ..., *, version: Literal[1], schemas: RecordSchemas | None = ...) -> BatchV1: ...
+def decode_batch(
+    data: bytes, limits: Limits = ..., *, version: Literal[1], schemas: RecordSchemas | None = ...
+) -> BatchV1: ...
 @overload
 def decode_batch(
     data: bytes, limits: Limits = ..., *, version: int = ..., schemas: RecordSchemas | None = ...

@@ -38,7 +38,9 @@ _set_batch_publish_id = BatchPublish.__dict__["message_id"].__set__
 _set_batch_publish_batch = BatchPublish.__dict__["batch"].__set__
 
 
-def new_event(event_type_id: int, schema_version: int, key: bytes, offset: int, timestamp: int, event_data: bytes) -> Event:
+def new_event(
+    event_type_id: int, schema_version: int, key: bytes, offset: int, timestamp: int, event_data: bytes
+) -> Event:
     event: Event = _new(Event)
     _set_event_type_id(event, event_type_id)
     _set_schema_version(event, schema_version)

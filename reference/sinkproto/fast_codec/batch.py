@@ -16,13 +16,32 @@ from ..batchrules import gunzip_body, gzip_body
 from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated
 from ..limits import Limits
 from ..messages import Batch, BatchLayout, Event
-from ..primitives import (VARINT, read_chunk_length, read_column, read_delta_column, read_varint, varint_bytes, varint_column, zigzag_column)
+from ..primitives import (
+    VARINT,
+    read_chunk_length,
+    read_column,
+    read_delta_column,
+    read_varint,
+    varint_bytes,
+    varint_column,
+    zigzag_column,
+)
 from ._values import new_batch, new_events
 
 if TYPE_CHECKING:
     from ..records import RecordSchemas
 
-__all__ = ["LAYOUTS", "Inflate", "decode_batch_bytes", "read_columns", "inflate_gzip", "encode_batch", "encode_columns", "column_parts", "canonical_encoding"]
+__all__ = [
+    "LAYOUTS",
+    "Inflate",
+    "decode_batch_bytes",
+    "read_columns",
+    "inflate_gzip",
+    "encode_batch",
+    "encode_columns",
+    "column_parts",
+    "canonical_encoding",
+]
 
 Inflate = Callable[[bytes, Limits, int], bytes]
 """Decompresses a body: (compressed bytes, limits, their offset in the unit) -> body."""
@@ -70,7 +89,9 @@ def decode_batch_bytes(data: bytes, limits: Limits, schemas: RecordSchemas | Non
     flags = data[0]
     if flags & 0x80:
         raise ReservedBit(f"batch header {flags:#04x} has reserved bit 7 set", offset=0)
-    return new_batch(read_columns(data, 1, flags, limits, inflate_gzip if flags & _COMPRESSED else None), LAYOUTS[flags])
+    return new_batch(
+        read_columns(data, 1, flags, limits, inflate_gzip if flags & _COMPRESSED else None), LAYOUTS[flags]
+    )
 
 
 def read_columns(data: bytes, pos: int, flags: int, limits: Limits, inflate: Inflate | None) -> tuple[Event, ...]:
@@ -113,7 +134,9 @@ def read_columns(data: bytes, pos: int, flags: int, limits: Limits, inflate: Inf
         raise InconsistentBatch("a batch holds at least one event", offset=at, requirement="BATCH-8")
     if count > limits.max_batch_events:
         raise LimitExceeded(
-            f"batch announces {count} events, over max_batch_events={limits.max_batch_events}", offset=at, requirement="LIMIT-4"
+            f"batch announces {count} events, over max_batch_events={limits.max_batch_events}",
+            offset=at,
+            requirement="LIMIT-4",
         )
     event_type_ids: Iterable[int]
     schema_versions: Iterable[int]

@@ -40,7 +40,11 @@ def inflate_zstd(body: bytes, limits: Limits, at: int) -> bytes:
 
 
 # By the codec nibble of the format byte; None: the body as it is.
-_INFLATE: dict[int, Inflate | None] = {BatchCodec.NONE: None, BatchCodec.GZIP: inflate_gzip, BatchCodec.ZSTD: inflate_zstd}
+_INFLATE: dict[int, Inflate | None] = {
+    BatchCodec.NONE: None,
+    BatchCodec.GZIP: inflate_gzip,
+    BatchCodec.ZSTD: inflate_zstd,
+}
 _COMPRESS: dict[BatchCodec, Callable[[bytes], bytes]] = {
     BatchCodec.NONE: bytes,
     BatchCodec.GZIP: gzip_body,
@@ -52,16 +56,21 @@ _ZSTD_COLUMNS = BatchFormat(codec=BatchCodec.ZSTD).to_byte()
 # Mode records (RECORD-1), by codec.
 _RECORDS_FORMATS: dict[int, BatchFormat] = {c: BatchFormat(codec=c, mode=BatchMode.RECORDS) for c in BatchCodec}
 
+
 def read_batch_v1(data: bytes, limits: Limits, schemas: RecordSchemas | None = None) -> BatchV1:
     """BATCH-12: a batch v1 filling ``data``; offsets in its errors count from its first byte (BPUB-1)."""
     if not data:
         raise Truncated("empty batch: no header byte", offset=0, requirement="BATCH-12")
     flags = data[0]
     if not flags & _EXTENDED:
-        return new_batch_v1(read_columns(data, 1, flags, limits, inflate_gzip if flags & _COMPRESSED else None), LAYOUTS[flags], None)
+        return new_batch_v1(
+            read_columns(data, 1, flags, limits, inflate_gzip if flags & _COMPRESSED else None), LAYOUTS[flags], None
+        )
     # BATCH-13 is checked on the header byte alone, before the format byte is looked for.
     if flags & _COMPRESSED:
-        raise ReservedBit(f"extended batch header {flags:#04x} has bit 6 (compressed) set", offset=0, requirement="BATCH-13")
+        raise ReservedBit(
+            f"extended batch header {flags:#04x} has bit 6 (compressed) set", offset=0, requirement="BATCH-13"
+        )
     if len(data) < 2:
         raise Truncated("extended batch ends before its format byte", offset=1, requirement="BATCH-12")
     fmt = _FORMATS.get(data[1])

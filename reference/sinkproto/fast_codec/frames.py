@@ -92,7 +92,9 @@ def read_event(data: bytes, pos: int, end: int, limits: Limits) -> Event:
     if pos < end and (length := data[pos]) < 0x80 and length <= limits.max_event_data_size and length < end - pos:
         pos += 1
     else:
-        length, pos = read_chunk_length(data, pos, end, limits, "event_data", limits.max_event_data_size, "max_event_data_size")
+        length, pos = read_chunk_length(
+            data, pos, end, limits, "event_data", limits.max_event_data_size, "max_event_data_size"
+        )
     if pos + length != end:
         check_end(data, pos + length, "PUB-2")
     return new_event(event_type_id, schema_version, key, offset, timestamp, data[pos:end])
@@ -113,7 +115,9 @@ def check_frame_size(data: bytes, limits: Limits) -> None:
         raise Truncated("a frame has at least one byte", offset=0, requirement="STREAM-3")
     if len(data) > limits.max_frame_size:
         raise LimitExceeded(
-            f"frame of {len(data)} bytes exceeds max_frame_size={limits.max_frame_size}", offset=0, requirement="LIMIT-1"
+            f"frame of {len(data)} bytes exceeds max_frame_size={limits.max_frame_size}",
+            offset=0,
+            requirement="LIMIT-1",
         )
 
 
@@ -175,8 +179,9 @@ def _decode_batch_result(data: bytes, limits: Limits, schemas: RecordSchemas | N
     if count == 0:
         raise InvalidList("nack_count is 0: a batch result NACKs at least one event", offset=2, requirement="BRES-2")
     if count > limits.max_batch_events:
-        raise LimitExceeded(f"nack_count {count} exceeds max_batch_events={limits.max_batch_events}", offset=2,
-                            requirement="BRES-2")  # fmt: skip
+        raise LimitExceeded(
+            f"nack_count {count} exceeds max_batch_events={limits.max_batch_events}", offset=2, requirement="BRES-2"
+        )
     entries: list[BatchResultEntry] = []
     last = -1
     for _ in range(count):

@@ -14,7 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from ..errors import EncodeError, InvalidList, LimitExceeded, ReservedBit, Truncated, UnknownResponseCode, UnsupportedVersion
+from ..errors import (
+    EncodeError,
+    InvalidList,
+    LimitExceeded,
+    ReservedBit,
+    Truncated,
+    UnknownResponseCode,
+    UnsupportedVersion,
+)
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import ConnectionRequest, ConnectionResponse, FrameType, Response
 from ..primitives import check_end, cut_in_field, cut_optional, read_chunk_length, read_varint, varint_bytes
@@ -40,10 +48,14 @@ _HAS_READER_SCHEMAS = 0x02  # CONN-8: request_flags bit 1
 # -- SNEG-1, SNEG-2: the reader declaration (version 1) ---------------------------------------
 
 
-def _declared_count(data: bytes, pos: int, end: int, limits: Limits, what: str, bound: int, bound_name: str) -> tuple[int, int]:
+def _declared_count(
+    data: bytes, pos: int, end: int, limits: Limits, what: str, bound: int, bound_name: str
+) -> tuple[int, int]:
     count, after = read_varint(data, pos, end, limits, what)
     if count == 0:
-        raise InvalidList(f"{what} is 0: a reader declaration lists at least one entry", offset=pos, requirement="SNEG-2")
+        raise InvalidList(
+            f"{what} is 0: a reader declaration lists at least one entry", offset=pos, requirement="SNEG-2"
+        )
     if count > bound:
         raise LimitExceeded(f"{what} {count} exceeds {bound_name}={bound}", offset=pos, requirement="LIMIT-8")
     return count, after
@@ -53,12 +65,16 @@ def read_reader_schemas(data: bytes, pos: int, end: int, limits: Limits) -> tupl
     """SNEG-1: type_count, then per type event_type_id, version_count, versions; both lists strictly ascending."""
     entries: list[tuple[int, tuple[int, ...]]] = []
     last_type = -1
-    type_count, pos = _declared_count(data, pos, end, limits, "type_count", limits.max_declared_types, "max_declared_types")
+    type_count, pos = _declared_count(
+        data, pos, end, limits, "type_count", limits.max_declared_types, "max_declared_types"
+    )
     for _ in range(type_count):
         at = pos
         type_id, pos = read_varint(data, pos, end, limits, "event_type_id")
         if type_id <= last_type:
-            raise InvalidList(f"event_type_id {type_id} after {last_type}: not strictly ascending", offset=at, requirement="SNEG-2")
+            raise InvalidList(
+                f"event_type_id {type_id} after {last_type}: not strictly ascending", offset=at, requirement="SNEG-2"
+            )
         last_type = type_id
         versions: list[int] = []
         last_version = -1
@@ -70,7 +86,9 @@ def read_reader_schemas(data: bytes, pos: int, end: int, limits: Limits) -> tupl
             version, pos = read_varint(data, pos, end, limits, "schema_version")
             if version <= last_version:
                 raise InvalidList(
-                    f"schema_version {version} after {last_version}: not strictly ascending", offset=at, requirement="SNEG-2"
+                    f"schema_version {version} after {last_version}: not strictly ascending",
+                    offset=at,
+                    requirement="SNEG-2",
                 )
             last_version = version
             versions.append(version)
@@ -157,7 +175,10 @@ def _read_request_v1(data: bytes, limits: Limits) -> ConnectionRequest:
 
 
 # The request's layout by the version in its header (VER-6: a version-0 request keeps its layout).
-REQUEST_PAYLOADS: Mapping[int, Callable[[bytes, Limits], ConnectionRequest]] = {0: _read_request_v0, 1: _read_request_v1}
+REQUEST_PAYLOADS: Mapping[int, Callable[[bytes, Limits], ConnectionRequest]] = {
+    0: _read_request_v0,
+    1: _read_request_v1,
+}
 # The requirement a request for a version above the connection's breaks, by the connection's version (CONN-2 by default).
 UNSUPPORTED_VERSION_RULE: Mapping[int, str | None] = {0: None, 1: "CONN-10"}
 
@@ -183,7 +204,9 @@ def _request_decoder(upto: int) -> Decoder:
 
 def _encode_request_v0(value: ConnectionRequest, schemas: RecordSchemas | None) -> bytes:
     if value.version != 0:
-        raise EncodeError(f"cannot encode a connection request for version {value.version}: not defined by this protocol version")
+        raise EncodeError(
+            f"cannot encode a connection request for version {value.version}: not defined by this protocol version"
+        )
     tail = b"" if value.server_instance_id is None else value.server_instance_id.to_bytes(4, "big")
     return b"\x00" + encode_chunk(value.app_version, "app_version") + value.client_instance_id.to_bytes(4, "big") + tail
 
@@ -192,7 +215,12 @@ def _encode_request_v1(value: ConnectionRequest, schemas: RecordSchemas | None) 
     if value.version != 1:
         return _encode_request_v0(value, schemas)  # version 0's layout; other versions are refused there
     flags = (value.server_instance_id is not None) | (value.reader_schemas is not None) << 1
-    parts = [b"\x01", encode_chunk(value.app_version, "app_version"), value.client_instance_id.to_bytes(4, "big"), bytes((flags,))]
+    parts = [
+        b"\x01",
+        encode_chunk(value.app_version, "app_version"),
+        value.client_instance_id.to_bytes(4, "big"),
+        bytes((flags,)),
+    ]
     if value.server_instance_id is not None:
         parts.append(value.server_instance_id.to_bytes(4, "big"))
     if value.reader_schemas is not None:
@@ -209,7 +237,9 @@ def _decode_response_v0(data: bytes, limits: Limits, schemas: RecordSchemas | No
         if len(data) < 5:
             raise cut_in_field(data)
         check_end(data, 5, "CONN-5")
-        return ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=int.from_bytes(data[1:5], "big"))
+        return ConnectionResponse(
+            response=Response.HELLO_NEW_CLIENT, server_instance_id=int.from_bytes(data[1:5], "big")
+        )
     if code == Response.QUARANTINED:
         machine, human = read_nack_payload(data, 1, len(data), limits)
         return ConnectionResponse(response=Response.QUARANTINED, machine_message=machine, human_message=human)
@@ -236,7 +266,9 @@ def _decode_response_v1(data: bytes, limits: Limits, schemas: RecordSchemas | No
     if pos < end:  # CONN-11: the declaration is present exactly when bytes follow
         reader_schemas, pos = read_reader_schemas(data, pos, end, limits)
     check_end(data, pos, "CONN-11")
-    return ConnectionResponse(response=Response(code), server_instance_id=server_instance_id, reader_schemas=reader_schemas)
+    return ConnectionResponse(
+        response=Response(code), server_instance_id=server_instance_id, reader_schemas=reader_schemas
+    )
 
 
 def _encode_response_v0(value: ConnectionResponse, schemas: RecordSchemas | None) -> bytes:

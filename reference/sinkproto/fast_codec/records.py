@@ -30,12 +30,36 @@ from typing import Any
 from ..errors import DecodeError, EncodeError, InconsistentBatch, LimitExceeded, Truncated, UnknownFormat
 from ..limits import Limits
 from ..messages import Event
-from ..primitives import (pack_bits, packed_size, read_chunk_length, read_varint, read_varints, unpack_bits, unzigzag_column,
-    varint_bytes, varint_column, varint_size, varints_size, zigzag_column, zigzag_decode, zigzag_encode)
-from ..records import UINT64, Column, ColumnType, RecordPlan, RecordSchemas, check_value, reach_count, rebuild, transpose
+from ..primitives import (
+    pack_bits,
+    packed_size,
+    read_chunk_length,
+    read_varint,
+    read_varints,
+    unpack_bits,
+    unzigzag_column,
+    varint_bytes,
+    varint_column,
+    varint_size,
+    varints_size,
+    zigzag_column,
+    zigzag_decode,
+    zigzag_encode,
+)
+from ..records import (
+    UINT64,
+    Column,
+    ColumnType,
+    RecordPlan,
+    RecordSchemas,
+    check_value,
+    reach_count,
+    rebuild,
+    transpose,
+)
 from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Transform
-from .batch import Inflate
 from ._values import new_events
+from .batch import Inflate
 
 __all__ = [
     "RECORDS_FLAGS",
@@ -55,7 +79,9 @@ _DIGITS = b"0123456789"
 _OFFSETS = Column("offsets", ColumnType.INT, None, *UINT64)
 _TIMESTAMPS = Column("timestamps", ColumnType.INT, None, *UINT64)
 
-_PLAIN, _DELTA, _CONSTANT, _FOR, _DICTIONARY, _PREFIX, _KEY, _BITPACKED, _DELTA_BITPACKED, _NUMBERED = (int(t) for t in Transform)
+_PLAIN, _DELTA, _CONSTANT, _FOR, _DICTIONARY, _PREFIX, _KEY, _BITPACKED, _DELTA_BITPACKED, _NUMBERED = (
+    int(t) for t in Transform
+)
 
 
 class _Short(Exception):
@@ -84,16 +110,20 @@ def _chunk(data: bytes, pos: int, stop: int, limits: Limits) -> tuple[bytes, int
 def _entry_count(data: bytes, pos: int, stop: int, limits: Limits) -> tuple[int, int]:
     count, pos = read_varint(data, pos, stop, limits, "value")
     if count > limits.max_dictionary_entries:
-        raise LimitExceeded(f"entry_count {count} exceeds max_dictionary_entries={limits.max_dictionary_entries}", offset=0,
-                            requirement="RECORD-6")  # fmt: skip
+        raise LimitExceeded(
+            f"entry_count {count} exceeds max_dictionary_entries={limits.max_dictionary_entries}",
+            offset=0,
+            requirement="RECORD-6",
+        )
     return count, pos
 
 
 def _looked_up(entries: Sequence[Any], indices: list[int]) -> list[Any]:
     if indices and max(indices) >= len(entries):
         bad = next(i for i in indices if i >= len(entries))
-        raise InconsistentBatch(f"dictionary index {bad} is not below entry_count {len(entries)}", offset=0,
-                                requirement="RECORD-7")  # fmt: skip
+        raise InconsistentBatch(
+            f"dictionary index {bad} is not below entry_count {len(entries)}", offset=0, requirement="RECORD-7"
+        )
     return list(map(entries.__getitem__, indices))
 
 
@@ -137,7 +167,9 @@ def _int_payload(data: bytes, pos: int, stop: int, n: int, transform: int, limit
     return list(accumulate([base + v for v in unpack_bits(packed, width, n - 1)], initial=first)), pos
 
 
-def _checked_ints(data: bytes, pos: int, stop: int, column: Column, n: int, transform: int, limits: Limits) -> tuple[list[int], int]:
+def _checked_ints(
+    data: bytes, pos: int, stop: int, column: Column, n: int, transform: int, limits: Limits
+) -> tuple[list[int], int]:
     if transform not in INT_TRANSFORMS:
         raise UnknownFormat(f"transform {transform} is not allowed on an int column", offset=0, requirement="RECORD-5")
     values, pos = _int_payload(data, pos, stop, n, transform, limits)
@@ -158,19 +190,24 @@ def _prefixed(data: bytes, pos: int, stop: int, n: int, limits: Limits) -> tuple
     budget = limits.max_decompressed_size
     for shared, rest in pairs:
         if shared > len(previous):
-            raise InconsistentBatch(f"prefix length {shared} is over the previous value's {len(previous)}", offset=0,
-                                    requirement="RECORD-7")  # fmt: skip
+            raise InconsistentBatch(
+                f"prefix length {shared} is over the previous value's {len(previous)}", offset=0, requirement="RECORD-7"
+            )
         previous = previous[:shared] + rest
         budget -= len(previous)
         if budget < 0:  # RECORD-6: as in the reference (construct_codec.records._spend)
-            raise LimitExceeded("the values of a prefix or numbered column exceed max_decompressed_size", offset=0,
-                                requirement="RECORD-6")  # fmt: skip
+            raise LimitExceeded(
+                "the values of a prefix or numbered column exceed max_decompressed_size",
+                offset=0,
+                requirement="RECORD-6",
+            )
         out.append(previous)
     return out, pos
 
 
-def _bytes_payload(data: bytes, pos: int, stop: int, n: int, transform: int, keys: Sequence[bytes] | None,
-                   limits: Limits) -> tuple[list[bytes], int]:  # fmt: skip
+def _bytes_payload(
+    data: bytes, pos: int, stop: int, n: int, transform: int, keys: Sequence[bytes] | None, limits: Limits
+) -> tuple[list[bytes], int]:
     if transform == _PLAIN:
         values: list[bytes] = []
         for _ in range(n):
@@ -198,17 +235,21 @@ def _bytes_payload(data: bytes, pos: int, stop: int, n: int, transform: int, key
     digits = _byte(data, pos, stop)
     number_transform = _byte(data, pos + 1, stop)
     if not 1 <= digits <= MAX_DIGITS:
-        raise InconsistentBatch(f"numbered: digits {digits} is outside 1..{MAX_DIGITS}", offset=0, requirement="RECORD-8")
+        raise InconsistentBatch(
+            f"numbered: digits {digits} is outside 1..{MAX_DIGITS}", offset=0, requirement="RECORD-8"
+        )
     numbers_column = Column("numbers", ColumnType.INT, None, 0, 10**digits - 1)
     numbers, pos = _checked_ints(data, pos + 2, stop, numbers_column, n, number_transform, limits)
     if n * (len(prefix) + digits) > limits.max_decompressed_size:  # RECORD-6
-        raise LimitExceeded("the values of a prefix or numbered column exceed max_decompressed_size", offset=0,
-                            requirement="RECORD-6")  # fmt: skip
+        raise LimitExceeded(
+            "the values of a prefix or numbered column exceed max_decompressed_size", offset=0, requirement="RECORD-6"
+        )
     return [prefix + b"%0*d" % (digits, number) for number in numbers], pos
 
 
-def _column(data: bytes, pos: int, end: int, column: Column, n: int, keys: Sequence[bytes] | None,
-            limits: Limits) -> tuple[list[Any], int]:  # fmt: skip
+def _column(
+    data: bytes, pos: int, end: int, column: Column, n: int, keys: Sequence[bytes] | None, limits: Limits
+) -> tuple[list[Any], int]:
     """RECORD-5: one column chunk holding ``n`` values; every error inside it is raised at its first byte."""
     length, inside = read_chunk_length(data, pos, end, limits, column.path or "column", None)
     stop = inside + length
@@ -219,30 +260,39 @@ def _column(data: bytes, pos: int, end: int, column: Column, n: int, keys: Seque
         values: list[int] | list[bytes]
         if column.type is ColumnType.INT:
             if transform not in INT_TRANSFORMS:
-                raise UnknownFormat(f"transform {transform} is not allowed on column {column.path}", offset=0,
-                                    requirement="RECORD-5")  # fmt: skip
+                raise UnknownFormat(
+                    f"transform {transform} is not allowed on column {column.path}", offset=0, requirement="RECORD-5"
+                )
             values, after = _checked_ints(data, inside + 1, stop, column, n, transform, limits)
         else:
             if transform not in BYTES_TRANSFORMS or (transform == _KEY and (keys is None or not column.per_event)):
-                raise UnknownFormat(f"transform {transform} is not allowed on column {column.path or 'keys'}", offset=0,
-                                    requirement="RECORD-5")  # fmt: skip
+                raise UnknownFormat(
+                    f"transform {transform} is not allowed on column {column.path or 'keys'}",
+                    offset=0,
+                    requirement="RECORD-5",
+                )
             values, after = _bytes_payload(data, inside + 1, stop, n, transform, keys, limits)
             if column.size is not None:
                 for value in values:
                     check_value(column, value, offset=0, what=column.path)
         if after != stop:
-            raise InconsistentBatch(f"column {column.path or 'keys'}: {stop - after} bytes after its {n} values", offset=0,
-                                    requirement="RECORD-5")  # fmt: skip
+            raise InconsistentBatch(
+                f"column {column.path or 'keys'}: {stop - after} bytes after its {n} values",
+                offset=0,
+                requirement="RECORD-5",
+            )
     except (_Short, Truncated):
-        raise InconsistentBatch(f"column {column.path or 'keys'} ends before its {n} values", offset=pos,
-                                requirement="RECORD-5") from None  # fmt: skip
+        raise InconsistentBatch(
+            f"column {column.path or 'keys'} ends before its {n} values", offset=pos, requirement="RECORD-5"
+        ) from None
     except DecodeError as exc:
         raise type(exc)(exc.detail, offset=pos, requirement=exc.requirement) from None
     return values, stop
 
 
-def decode_records_body(data: bytes, pos: int = 0, *, event_type_id: int, schema_version: int, plan: RecordPlan,
-                        limits: Limits) -> tuple[Event, ...]:  # fmt: skip
+def decode_records_body(
+    data: bytes, pos: int = 0, *, event_type_id: int, schema_version: int, plan: RecordPlan, limits: Limits
+) -> tuple[Event, ...]:
     """RECORD-3: the records body from ``pos`` to the end of ``data``, into events.
 
     ``data`` is the batch (codec ``none``, ``pos`` its ``body_offset``) or the
@@ -255,8 +305,11 @@ def decode_records_body(data: bytes, pos: int = 0, *, event_type_id: int, schema
     if count == 0:
         raise InconsistentBatch("a batch holds at least one event", offset=start, requirement="BATCH-8")
     if count > limits.max_batch_events:
-        raise LimitExceeded(f"batch announces {count} events, over max_batch_events={limits.max_batch_events}",
-                            offset=start, requirement="LIMIT-4")  # fmt: skip
+        raise LimitExceeded(
+            f"batch announces {count} events, over max_batch_events={limits.max_batch_events}",
+            offset=start,
+            requirement="LIMIT-4",
+        )
     keys, at = _column(data, pos, end, KEY_COLUMN, count, None, limits)
     if max(map(len, keys)) > limits.max_key_size:
         raise LimitExceeded(f"a key is over max_key_size={limits.max_key_size}", offset=pos, requirement="LIMIT-5")
@@ -271,53 +324,77 @@ def decode_records_body(data: bytes, pos: int = 0, *, event_type_id: int, schema
         if column.avro == "array" or column.avro == "map":
             items += sum(values)
             if items > limits.max_collection_items:
-                raise LimitExceeded(f"arrays and maps hold {items} items, over max_collection_items="
-                                    f"{limits.max_collection_items}", offset=at, requirement="RECORD-6")  # fmt: skip
+                raise LimitExceeded(
+                    f"arrays and maps hold {items} items, over max_collection_items={limits.max_collection_items}",
+                    offset=at,
+                    requirement="RECORD-6",
+                )
     if pos != end:
         raise InconsistentBatch(f"{end - pos} bytes after the last column", offset=pos, requirement="RECORD-3")
     budget = limits.max_decompressed_size - sum(map(len, keys))
     if budget < 0:
-        raise LimitExceeded(f"keys total over max_decompressed_size={limits.max_decompressed_size}", offset=start,
-                            requirement="RECORD-6")  # fmt: skip
+        raise LimitExceeded(
+            f"keys total over max_decompressed_size={limits.max_decompressed_size}",
+            offset=start,
+            requirement="RECORD-6",
+        )
     records = []
     for record in rebuild(plan, columns, count, max_event_data_size=limits.max_event_data_size, offset=start):
         budget -= len(record)
         if budget < 0:
-            raise LimitExceeded(f"rebuilt events total over max_decompressed_size={limits.max_decompressed_size}",
-                                offset=start, requirement="RECORD-6")  # fmt: skip
+            raise LimitExceeded(
+                f"rebuilt events total over max_decompressed_size={limits.max_decompressed_size}",
+                offset=start,
+                requirement="RECORD-6",
+            )
         records.append(record)
     return new_events(count, ([event_type_id] * count, [schema_version] * count, keys, offsets, timestamps, records))
 
 
-def records_plan(schemas: RecordSchemas | None, event_type_id: int, schema_version: int, limits: Limits, at: int) -> RecordPlan:
+def records_plan(
+    schemas: RecordSchemas | None, event_type_id: int, schema_version: int, limits: Limits, at: int
+) -> RecordPlan:
     """RECORD-2, LIMIT-10: the writer schema of a records batch, looked up at ``at`` (its ``body_offset``)."""
     plan = schemas.plan(event_type_id, schema_version) if schemas is not None else None
     if plan is None:
-        raise UnknownFormat(f"records mode for event type {event_type_id} schema version {schema_version}: no writer "
-                            "schema known here", offset=at, requirement="RECORD-2")  # fmt: skip
+        raise UnknownFormat(
+            f"records mode for event type {event_type_id} schema version {schema_version}: no writer schema known here",
+            offset=at,
+            requirement="RECORD-2",
+        )
     if len(plan.columns) > limits.max_record_columns:
-        raise LimitExceeded(f"the writer schema flattens to {len(plan.columns)} columns, over max_record_columns="
-                            f"{limits.max_record_columns}", offset=at, requirement="LIMIT-10")  # fmt: skip
+        raise LimitExceeded(
+            f"the writer schema flattens to {len(plan.columns)} columns, over max_record_columns="
+            f"{limits.max_record_columns}",
+            offset=at,
+            requirement="LIMIT-10",
+        )
     return plan
 
 
-def read_records_batch(data: bytes, limits: Limits, schemas: RecordSchemas | None, inflate: Inflate | None) -> tuple[Event, ...]:
+def read_records_batch(
+    data: bytes, limits: Limits, schemas: RecordSchemas | None, inflate: Inflate | None
+) -> tuple[Event, ...]:
     """A whole records batch after its format byte was accepted (BATCH-12..14 are the caller's): its events.
 
     RECORD-1 (the header flags), then the header values, the writer schema
     (RECORD-2) and the body, inflated by ``inflate`` (None: codec ``none``).
     """
     if data[0] & 0x3F != RECORDS_FLAGS:
-        raise InconsistentBatch(f"records mode needs exactly same_event_type_id and same_schema_version, not header "
-                                f"{data[0]:#04x}", offset=0, requirement="RECORD-1")  # fmt: skip
+        raise InconsistentBatch(
+            f"records mode needs exactly same_event_type_id and same_schema_version, not header {data[0]:#04x}",
+            offset=0,
+            requirement="RECORD-1",
+        )
     end = len(data)
     event_type_id, pos = read_varint(data, 2, end, limits, "event_type_id")
     schema_version, pos = read_varint(data, pos, end, limits, "schema_version")
     plan = records_plan(schemas, event_type_id, schema_version, limits, pos)
     if inflate is not None:
         data, pos = inflate(data[pos:], limits, pos), 0
-    return decode_records_body(data, pos, event_type_id=event_type_id, schema_version=schema_version, plan=plan,
-                               limits=limits)  # fmt: skip
+    return decode_records_body(
+        data, pos, event_type_id=event_type_id, schema_version=schema_version, plan=plan, limits=limits
+    )
 
 
 # -- encoding -------------------------------------------------------------------------------------
@@ -365,7 +442,12 @@ def int_body(values: Sequence[int]) -> bytes:
     best_size, best = head + 1 + packed_size(n, width), _BITPACKED
     delta_width = (delta_high - delta_low).bit_length()
     if delta_width <= MAX_WIDTH:
-        size = varint_size(zigzag_encode(first)) + varint_size(zigzag_encode(delta_low)) + 1 + packed_size(n - 1, delta_width)
+        size = (
+            varint_size(zigzag_encode(first))
+            + varint_size(zigzag_encode(delta_low))
+            + 1
+            + packed_size(n - 1, delta_width)
+        )
         if size < best_size:
             best_size, best = size, _DELTA_BITPACKED
     least, most = _span(low, high)
@@ -376,7 +458,9 @@ def int_body(values: Sequence[int]) -> bytes:
     delta_least, delta_most = _span(delta_low, delta_high)
     first_size = varint_size(zigzag_encode(first))
     if _better(first_size + (n - 1) * delta_least, _DELTA, best_size, best):
-        size = first_size + ((n - 1) * delta_least if delta_least == delta_most else varints_size(zigzag_column(deltas)))
+        size = first_size + (
+            (n - 1) * delta_least if delta_least == delta_most else varints_size(zigzag_column(deltas))
+        )
         if _better(size, _DELTA, best_size, best):
             best_size, best = size, _DELTA
     offsets: list[int] | None = None
@@ -395,7 +479,12 @@ def int_body(values: Sequence[int]) -> bytes:
         size = varint_size(distinct) + varints_size(zigzag_column(entries)) + varints_size(indices)
         if _better(size, _DICTIONARY, best_size, best):
             best_size, best = size, _DICTIONARY
-            return b"\x04" + varint_bytes(distinct) + varint_column(zigzag_column(entries), wide=True) + varint_column(indices)
+            return (
+                b"\x04"
+                + varint_bytes(distinct)
+                + varint_column(zigzag_column(entries), wide=True)
+                + varint_column(indices)
+            )
     if best == _PLAIN:
         return b"\x00" + varint_column(zigzag_column(values), wide=True)
     if best == _DELTA:
@@ -406,8 +495,13 @@ def int_body(values: Sequence[int]) -> bytes:
         return b"\x03" + varint_bytes(zigzag_encode(low), wide=True) + varint_column(offsets, wide=True)
     if best == _BITPACKED:
         return b"\x07" + varint_bytes(zigzag_encode(low), wide=True) + bytes((width,)) + pack_bits(offsets, width)
-    return (b"\x08" + varint_bytes(zigzag_encode(first), wide=True) + varint_bytes(zigzag_encode(delta_low), wide=True)
-            + bytes((delta_width,)) + pack_bits(list(map(sub, deltas, repeat(delta_low))), delta_width))  # fmt: skip
+    return (
+        b"\x08"
+        + varint_bytes(zigzag_encode(first), wide=True)
+        + varint_bytes(zigzag_encode(delta_low), wide=True)
+        + bytes((delta_width,))
+        + pack_bits(list(map(sub, deltas, repeat(delta_low))), delta_width)
+    )
 
 
 def _common(a: bytes, b: bytes) -> int:
@@ -516,8 +610,9 @@ def records_parts(events: Sequence[Event], schemas: RecordSchemas | None) -> tup
         raise EncodeError(f"records mode needs the schema of event type {key[0]} version {key[1]} (RECORD-2)")
     columns = transpose(plan, [e.event_data for e in events])
     if columns is None:
-        raise EncodeError("an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it "
-                          "(RECORD-2)")  # fmt: skip
+        raise EncodeError(
+            "an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it (RECORD-2)"
+        )
     return varint_bytes(key[0]) + varint_bytes(key[1]), encode_records_body(events, columns, plan)
 
 

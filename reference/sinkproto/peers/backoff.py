@@ -16,8 +16,9 @@ class Backoff:
     tests can pin it.
     """
 
-    def __init__(self, uniform: Callable[[float, float], float], *, steps: Sequence[float] = FIELD_STEPS,
-                 jitter: float = 0.1) -> None:
+    def __init__(
+        self, uniform: Callable[[float, float], float], *, steps: Sequence[float] = FIELD_STEPS, jitter: float = 0.1
+    ) -> None:
         if not steps:
             raise ValueError("at least one step")
         self._steps = tuple(steps)

@@ -98,8 +98,9 @@ async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[in
     return sent
 
 
-async def on_batch_by_event(handler: "ServerHandler", session: PeerSession, client: str,
-                            events: tuple[Event, ...]) -> dict[int, tuple[bytes, bytes]]:
+async def on_batch_by_event(
+    handler: ServerHandler, session: PeerSession, client: str, events: tuple[Event, ...]
+) -> dict[int, tuple[bytes, bytes]]:
     """BPUB-9: a batch is processed as its events one by one, in batch order; returns the NACKs by index."""
     nacks: dict[int, tuple[bytes, bytes]] = {}
     for index, event in enumerate(events):

@@ -18,6 +18,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, MutableMapping
 
+from ..codec import Codec, codec_from_env
 from ..connection import DEFAULT_KEEPALIVE, DEFAULT_RULES, Connection, Role, Rules
 from ..events import (
     BatchAnswered,
@@ -30,7 +31,6 @@ from ..events import (
     PublishAcked,
     PublishNacked,
 )
-from ..codec import Codec, codec_from_env
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
 from ..records import RecordSchemas
@@ -97,13 +97,26 @@ class SinkClient:
     "Extending the connection" in the docs; the default is the protocol).
     """
 
-    def __init__(self, handler: ClientHandler, ssl_context: ssl.SSLContext, host: str, port: int, *,
-                 versions: Iterable[int] = (0,), server_hostname: str = "localhost",
-                 keepalive: float = DEFAULT_KEEPALIVE, limits: Limits = DEFAULT_LIMITS, backoff: Backoff | None = None,
-                 message_id_start: Callable[[], int] | None = None, connect_timeout: float = 30.0,
-                 codec: Codec | None = None, record_schemas: RecordSchemas | None = None,
-                 rules: Rules = DEFAULT_RULES, reprobe_after: float = 24 * 3600.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        handler: ClientHandler,
+        ssl_context: ssl.SSLContext,
+        host: str,
+        port: int,
+        *,
+        versions: Iterable[int] = (0,),
+        server_hostname: str = "localhost",
+        keepalive: float = DEFAULT_KEEPALIVE,
+        limits: Limits = DEFAULT_LIMITS,
+        backoff: Backoff | None = None,
+        message_id_start: Callable[[], int] | None = None,
+        connect_timeout: float = 30.0,
+        codec: Codec | None = None,
+        record_schemas: RecordSchemas | None = None,
+        rules: Rules = DEFAULT_RULES,
+        reprobe_after: float = 24 * 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.versions = tuple(sorted(set(versions)))
         if not self.versions:
             raise ValueError("versions must not be empty")
@@ -163,12 +176,20 @@ class SinkClient:
         self.offered = offer = self.version_to_offer()
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(self.host, self.port, ssl=self.ssl_context, server_hostname=self.server_hostname),
-            self.connect_timeout)
+            self.connect_timeout,
+        )
         loop = asyncio.get_running_loop()
-        connection = Connection(Role.CLIENT, now=loop.time(), message_id_start=self._message_id_start(),
-                                versions=tuple(v for v in self.versions if v <= offer), keepalive=self.keepalive,
-                                limits=self.limits, codec=self.codec, record_schemas=self.record_schemas,
-                                rules=self.rules)
+        connection = Connection(
+            Role.CLIENT,
+            now=loop.time(),
+            message_id_start=self._message_id_start(),
+            versions=tuple(v for v in self.versions if v <= offer),
+            keepalive=self.keepalive,
+            limits=self.limits,
+            codec=self.codec,
+            record_schemas=self.record_schemas,
+            rules=self.rules,
+        )
         session = PeerSession(connection, reader, writer, self._on_event, peer=self.server_key, logger=log)
         self.session = session
         await session.send_request(_request_for(offer, self.handler.connection_request()))  # HS-1, VER-1
@@ -177,8 +198,15 @@ class SinkClient:
         finally:
             self.session = None
             self.connected.clear()
-        log.info("disconnected", extra={**session.tally.as_log(), "reason": closed.reason,
-                                        "unanswered": len(closed.unanswered), "version": offer})
+        log.info(
+            "disconnected",
+            extra={
+                **session.tally.as_log(),
+                "reason": closed.reason,
+                "unanswered": len(closed.unanswered),
+                "version": offer,
+            },
+        )
         await self.handler.on_disconnect(closed)
         return closed
 
@@ -200,8 +228,9 @@ class SinkClient:
         if self.session is not None:
             await self.session.close()
 
-    async def publish_batch(self, session: PeerSession,
-                            events: tuple[Event, ...] | list[Event]) -> asyncio.Future[BatchAnswered]:
+    async def publish_batch(
+        self, session: PeerSession, events: tuple[Event, ...] | list[Event]
+    ) -> asyncio.Future[BatchAnswered]:
         """Send one BATCH_PUBLISH on a version-1 session; the future resolves with its answer (BRES-6)."""
         await session.wait_can_publish()
         message_id = session.connection.publish_batch(tuple(events), session.now())
@@ -233,8 +262,9 @@ class SinkClient:
                 # VER-2: remember that this server speaks only lower versions; the next attempt offers one.
                 self._memory()[self.server_key] = (lower[-1], self.clock())
                 self.fallbacks.append((self.offered, lower[-1], event.response))
-                log.info("server refused version, falling back", extra={"server": self.server_key,
-                                                                        "offered": self.offered})
+                log.info(
+                    "server refused version, falling back", extra={"server": self.server_key, "offered": self.offered}
+                )
         if isinstance(event, BatchReceived):
             await self._answer_batch(session, event)
             return None
@@ -264,8 +294,13 @@ class SinkClient:
             self.last_response = event.response
             response = event.response
             messages = {"machine_message": response.machine_message, "human_message": response.human_message}
-            log.warning("handshake refused", extra={"response": response.response.wire_name,  # HS-17
-                                                    **{k: v for k, v in messages.items() if v is not None}})
+            log.warning(
+                "handshake refused",
+                extra={
+                    "response": response.response.wire_name,  # HS-17
+                    **{k: v for k, v in messages.items() if v is not None},
+                },
+            )
             await handler.on_refused(event.response)
         elif isinstance(event, EventReceived):
             return await handler.on_event(session, event.event)

@@ -12,6 +12,7 @@ import random
 import ssl
 from collections.abc import Callable, Iterable
 
+from ..codec import Codec, codec_from_env
 from ..connection import DEFAULT_KEEPALIVE, DEFAULT_RULES, Connection, Role, Rules, State
 from ..events import (
     BatchAnswered,
@@ -25,7 +26,6 @@ from ..events import (
     PublishAcked,
     PublishNacked,
 )
-from ..codec import Codec, codec_from_env
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import ConnectionRequest, ConnectionResponse, Event
 from ..records import RecordSchemas
@@ -89,15 +89,17 @@ class ServerHandler:
     async def on_ack(self, session: PeerSession, client: str, event: Event) -> None:
         """The client ACKed one of our events."""
 
-    async def on_nack(self, session: PeerSession, client: str, event: Event, machine_message: bytes,
-                      human_message: bytes) -> None:
+    async def on_nack(
+        self, session: PeerSession, client: str, event: Event, machine_message: bytes, human_message: bytes
+    ) -> None:
         """The client NACKed one of our events: a dead letter."""
 
     async def on_disconnect(self, session: PeerSession, client: str, closed: ConnectionClosed) -> None:
         """The session ended (``closed.unanswered`` were not delivered)."""
 
-    async def on_batch(self, session: PeerSession, client: str,
-                       events: tuple[Event, ...]) -> dict[int, tuple[bytes, bytes]]:
+    async def on_batch(
+        self, session: PeerSession, client: str, events: tuple[Event, ...]
+    ) -> dict[int, tuple[bytes, bytes]]:
         """A BATCH_PUBLISH from the client (version 1): store its events, return the NACKs by index.
 
         The default processes the batch as its events one by one through
@@ -134,11 +136,21 @@ class SinkServer:
     accepted connections wait for a free place; None: no bound).
     """
 
-    def __init__(self, handler: ServerHandler, ssl_context: ssl.SSLContext | None, *,
-                 versions: Iterable[int] = (0,), keepalive: float = DEFAULT_KEEPALIVE, limits: Limits = DEFAULT_LIMITS,
-                 message_id_start: Callable[[], int] | None = None, codec: Codec | None = None,
-                 record_schemas: RecordSchemas | None = None, rules: Rules = DEFAULT_RULES,
-                 max_sessions: int | None = None, tls_read_buffer: int | None = None) -> None:
+    def __init__(
+        self,
+        handler: ServerHandler,
+        ssl_context: ssl.SSLContext | None,
+        *,
+        versions: Iterable[int] = (0,),
+        keepalive: float = DEFAULT_KEEPALIVE,
+        limits: Limits = DEFAULT_LIMITS,
+        message_id_start: Callable[[], int] | None = None,
+        codec: Codec | None = None,
+        record_schemas: RecordSchemas | None = None,
+        rules: Rules = DEFAULT_RULES,
+        max_sessions: int | None = None,
+        tls_read_buffer: int | None = None,
+    ) -> None:
         self.versions = tuple(sorted(set(versions)))
         self.record_schemas = record_schemas
         self.rules = rules
@@ -164,8 +176,12 @@ class SinkServer:
     async def start(self, host: str, port: int) -> tuple[str, int]:
         _set_tls_read_buffer(self.tls_read_buffer)
         self._server = await asyncio.start_server(
-            self._accept, host, port, ssl=self.ssl_context,
-            ssl_handshake_timeout=self.keepalive if self.ssl_context is not None else None)
+            self._accept,
+            host,
+            port,
+            ssl=self.ssl_context,
+            ssl_handshake_timeout=self.keepalive if self.ssl_context is not None else None,
+        )
         address = self._server.sockets[0].getsockname()
         log.info("listening", extra={"address": f"{address[0]}:{address[1]}"})
         return address[0], address[1]
@@ -220,9 +236,17 @@ class SinkServer:
             writer.close()
             return
         loop = asyncio.get_running_loop()
-        connection = Connection(Role.SERVER, now=loop.time(), message_id_start=self._message_id_start(),
-                                versions=self.versions, keepalive=self.keepalive, limits=self.limits, codec=self.codec,
-                                record_schemas=self.record_schemas, rules=self.rules)
+        connection = Connection(
+            Role.SERVER,
+            now=loop.time(),
+            message_id_start=self._message_id_start(),
+            versions=self.versions,
+            keepalive=self.keepalive,
+            limits=self.limits,
+            codec=self.codec,
+            record_schemas=self.record_schemas,
+            rules=self.rules,
+        )
         session = PeerSession(connection, reader, writer, self._on_event_for(client), peer=client, logger=log)
         log.info("connection", extra={"client": client, "address": str(address)})
         reporter = asyncio.create_task(self._report(session, client)) if self.stats_every else None
@@ -233,8 +257,15 @@ class SinkServer:
                 reporter.cancel()
         if self.sessions.get(client) is session:
             del self.sessions[client]
-        log.info("disconnected", extra={"client": client, "reason": closed.reason, "unanswered": len(closed.unanswered),
-                                        **session.tally.as_log()})
+        log.info(
+            "disconnected",
+            extra={
+                "client": client,
+                "reason": closed.reason,
+                "unanswered": len(closed.unanswered),
+                **session.tally.as_log(),
+            },
+        )
         if session in self._handshaken:
             self._handshaken.discard(session)
             await self.handler.on_disconnect(session, client, closed)

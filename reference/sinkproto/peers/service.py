@@ -23,13 +23,22 @@ from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
 from ..readers import ReaderSchemas
 from ..schemas import Registry
 from ..store import EventStore
+from .batching import BatchPolicy, batches_allowed, in_flight_events, send_batches
 from .client import ClientHandler
 from .server import ServerHandler
 from .session import Answer, ConnectionLost, PeerSession
-from .batching import BatchPolicy, batches_allowed, in_flight_events, send_batches
 
-__all__ = ["BatchPolicy", "Housekeeping", "OutboxPump", "ServerPolicy", "StoreServer", "StoreClient", "UNKNOWN_SCHEMA",
-           "WELCOME_EVENT_TYPE", "registry_readers"]
+__all__ = [
+    "BatchPolicy",
+    "Housekeeping",
+    "OutboxPump",
+    "ServerPolicy",
+    "StoreServer",
+    "StoreClient",
+    "UNKNOWN_SCHEMA",
+    "WELCOME_EVENT_TYPE",
+    "registry_readers",
+]
 
 log = logging.getLogger("sinkproto.service")
 
@@ -55,8 +64,14 @@ class Housekeeping:
     frame by more than that.
     """
 
-    def __init__(self, store: EventStore, *, clock: Callable[[], float] = time.time,
-                 retention_every: float = RETENTION_EVERY, seen_every: float = SEEN_EVERY) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        retention_every: float = RETENTION_EVERY,
+        seen_every: float = SEEN_EVERY,
+    ) -> None:
         self.store, self.clock = store, clock
         self.retention_every, self.seen_every = retention_every, seen_every
         self._last_retention: float | None = None
@@ -107,8 +122,16 @@ class OutboxPump:
     on a version-0 session (after a fallback) they go one PUBLISH each.
     """
 
-    def __init__(self, store: EventStore, peer: str, session: PeerSession, *, poll: float = 0.5,
-                 housekeeping: Housekeeping | None = None, batch_policy: BatchPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        peer: str,
+        session: PeerSession,
+        *,
+        poll: float = 0.5,
+        housekeeping: Housekeeping | None = None,
+        batch_policy: BatchPolicy | None = None,
+    ) -> None:
         self.store, self.peer, self.session = store, peer, session
         self.wake = asyncio.Event()
         self.poll = poll
@@ -215,10 +238,17 @@ def registry_readers(registry: Registry) -> ReaderSchemas:
 
 
 class StoreServer(ServerHandler):
-    def __init__(self, store: EventStore, policy: ServerPolicy | None = None, *,
-                 clock: Callable[[], float] = time.time, retention_every: float = RETENTION_EVERY,
-                 seen_every: float = SEEN_EVERY, poll: float = 0.5,
-                 batch_policy: BatchPolicy | None = BatchPolicy()) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        policy: ServerPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        retention_every: float = RETENTION_EVERY,
+        seen_every: float = SEEN_EVERY,
+        poll: float = 0.5,
+        batch_policy: BatchPolicy | None = BatchPolicy(),
+    ) -> None:
         self.store = store
         self.policy = policy or ServerPolicy()
         self.batch_policy = batch_policy  # used on version-1 sessions only (BPUB-7)
@@ -239,23 +269,31 @@ class StoreServer(ServerHandler):
             self.store.set_known_client_instance_id(client, request.client_instance_id)  # HS-10: before sending
         accepting = response.response in (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
         if request.version == 1 and accepting and self.policy.readers is not None:
-            response = dataclasses.replace(response, reader_schemas=self.policy.readers)  # CONN-11; never on v0 (CONN-12)
+            response = dataclasses.replace(
+                response, reader_schemas=self.policy.readers
+            )  # CONN-11; never on v0 (CONN-12)
         return response
 
     async def on_connect(self, session: PeerSession, client: str) -> None:
         self.store.subscribe(client)
         self.housekeeping.handshake(client)
         for _ in range(self.policy.publish_on_connect):
-            self.store.append(event_type_id=WELCOME_EVENT_TYPE, key=b"welcome/" + client.encode(), schema_version=1,
-                              timestamp=int(self.clock()), event_data=b"hello " + client.encode())
+            self.store.append(
+                event_type_id=WELCOME_EVENT_TYPE,
+                key=b"welcome/" + client.encode(),
+                schema_version=1,
+                timestamp=int(self.clock()),
+                event_data=b"hello " + client.encode(),
+            )
         pump = self.new_pump(session, client)
         self.pumps[session] = pump
         pump.start()
 
     def new_pump(self, session: PeerSession, client: str) -> OutboxPump:
         """The outbox pump of a new session with ``client`` (an override point: a subclass of OutboxPump)."""
-        return OutboxPump(self.store, client, session, poll=self.poll, housekeeping=self.housekeeping,
-                          batch_policy=self.batch_policy)
+        return OutboxPump(
+            self.store, client, session, poll=self.poll, housekeeping=self.housekeeping, batch_policy=self.batch_policy
+        )
 
     def notify(self, client: str) -> None:
         """New events for ``client`` were appended: publish them now rather than at the next poll."""
@@ -267,8 +305,11 @@ class StoreServer(ServerHandler):
         self.housekeeping.seen(client)
         readers = self.policy.readers
         if readers is not None and not readers.can_read(event.event_type_id, event.schema_version):
-            return Answer.nack(UNKNOWN_SCHEMA, f"this server cannot read event type {event.event_type_id} "
-                                               f"schema version {event.schema_version}".encode())  # SNEG-8
+            return Answer.nack(
+                UNKNOWN_SCHEMA,
+                f"this server cannot read event type {event.event_type_id} "
+                f"schema version {event.schema_version}".encode(),
+            )  # SNEG-8
         prefix = self.policy.nack_key_prefix
         if prefix is not None and event.key.startswith(prefix):
             return Answer.nack(b"POISON", b"key prefix " + prefix + b" is refused by policy")
@@ -290,11 +331,13 @@ class StoreServer(ServerHandler):
         self.housekeeping.seen(client)
         self.store.mark_acked(client, event)
 
-    async def on_nack(self, session: PeerSession, client: str, event: Event, machine_message: bytes,
-                      human_message: bytes) -> None:
+    async def on_nack(
+        self, session: PeerSession, client: str, event: Event, machine_message: bytes, human_message: bytes
+    ) -> None:
         self.housekeeping.seen(client)
-        self.store.mark_nacked(client, event, machine_message=machine_message, human_message=human_message,
-                               nacked_at=self.clock())
+        self.store.mark_nacked(
+            client, event, machine_message=machine_message, human_message=human_message, nacked_at=self.clock()
+        )
 
     async def on_disconnect(self, session: PeerSession, client: str, closed: ConnectionClosed) -> None:
         pump = self.pumps.pop(session, None)
@@ -330,10 +373,18 @@ class StoredVersions(MutableMapping[str, tuple[int, float]]):
 class StoreClient(ClientHandler):
     """A client that syncs its store with one server, identified by ``server_name``."""
 
-    def __init__(self, store: EventStore, *, server_name: str, app_version: bytes,
-                 clock: Callable[[], float] = time.time, retention_every: float = RETENTION_EVERY,
-                 seen_every: float = SEEN_EVERY, poll: float = 0.5,
-                 batch_policy: BatchPolicy | None = BatchPolicy()) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        server_name: str,
+        app_version: bytes,
+        clock: Callable[[], float] = time.time,
+        retention_every: float = RETENTION_EVERY,
+        seen_every: float = SEEN_EVERY,
+        poll: float = 0.5,
+        batch_policy: BatchPolicy | None = BatchPolicy(),
+    ) -> None:
         self.store = store
         self.server_name = server_name
         self.batch_policy = batch_policy  # used on version-1 sessions only (BPUB-7)
@@ -353,8 +404,11 @@ class StoreClient(ClientHandler):
         return StoredVersions(self.store)
 
     def connection_request(self) -> ConnectionRequest:
-        return ConnectionRequest(app_version=self.app_version, client_instance_id=self.store.instance_id,
-                                 server_instance_id=self.store.server_instance_id_for(self.server_name))
+        return ConnectionRequest(
+            app_version=self.app_version,
+            client_instance_id=self.store.instance_id,
+            server_instance_id=self.store.server_instance_id_for(self.server_name),
+        )
 
     async def on_hello(self, server_instance_id: int) -> None:
         self.store.set_server_instance_id_for(self.server_name, server_instance_id)  # HS-13
@@ -368,16 +422,26 @@ class StoreClient(ClientHandler):
 
     def new_pump(self, session: PeerSession) -> OutboxPump:
         """The outbox pump of a new session (an override point: a subclass of OutboxPump)."""
-        return OutboxPump(self.store, self.server_name, session, poll=self.poll, housekeeping=self.housekeeping,
-                          batch_policy=self.batch_policy)
+        return OutboxPump(
+            self.store,
+            self.server_name,
+            session,
+            poll=self.poll,
+            housekeeping=self.housekeeping,
+            batch_policy=self.batch_policy,
+        )
 
     async def on_refused(self, response: ConnectionResponse) -> None:
         """HS-17: kept for the operator, in memory and in the store (``sink status`` shows it)."""
         self.refused = response
         self.refusals.append(response)
-        self.store.record_refusal(self.server_name, self.clock(), response=response.response.wire_name,
-                                  machine_message=response.machine_message or b"",
-                                  human_message=response.human_message or b"")
+        self.store.record_refusal(
+            self.server_name,
+            self.clock(),
+            response=response.response.wire_name,
+            machine_message=response.machine_message or b"",
+            human_message=response.human_message or b"",
+        )
         self.refused_now.set()
 
     async def on_event(self, session: PeerSession, event: Event) -> Answer | None:
@@ -392,10 +456,17 @@ class StoreClient(ClientHandler):
 
     async def on_nack(self, session: PeerSession, event: Event, machine_message: bytes, human_message: bytes) -> None:
         self.housekeeping.seen(self.server_name)
-        self.store.mark_nacked(self.server_name, event, machine_message=machine_message, human_message=human_message,
-                               nacked_at=self.clock())
-        log.warning("event refused", extra={"offset": event.offset, "machine_message": machine_message,
-                                            "human_message": human_message})
+        self.store.mark_nacked(
+            self.server_name,
+            event,
+            machine_message=machine_message,
+            human_message=human_message,
+            nacked_at=self.clock(),
+        )
+        log.warning(
+            "event refused",
+            extra={"offset": event.offset, "machine_message": machine_message, "human_message": human_message},
+        )
         self.check_synced()
 
     async def on_batch_answered(self, session: PeerSession, answer: BatchAnswered) -> None:
@@ -403,7 +474,9 @@ class StoreClient(ClientHandler):
         self.housekeeping.seen(self.server_name)
         _record_batch_answer(self.store, self.server_name, answer, self.clock())
         if answer.nacked:
-            log.warning("events of a batch refused", extra={"refused": len(answer.nacked), "events": len(answer.events)})
+            log.warning(
+                "events of a batch refused", extra={"refused": len(answer.nacked), "events": len(answer.events)}
+            )
         self.check_synced()
 
     async def on_disconnect(self, closed: ConnectionClosed) -> None:
@@ -424,5 +497,6 @@ def _record_batch_answer(store: EventStore, peer: str, answer: BatchAnswered, no
     """BRES-6: the accepted events of a batch as ACKed (one transaction), each NACKed one as a dead letter."""
     store.mark_acked_many(peer, answer.acked_events)
     for event, entry in answer.nacked_events:
-        store.mark_nacked(peer, event, machine_message=entry.machine_message, human_message=entry.human_message,
-                          nacked_at=now)
+        store.mark_nacked(
+            peer, event, machine_message=entry.machine_message, human_message=entry.human_message, nacked_at=now
+        )

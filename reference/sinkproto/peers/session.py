@@ -39,7 +39,7 @@ class Answer:
     human_message: bytes = b""
 
     @classmethod
-    def nack(cls, machine_message: bytes, human_message: bytes = b"") -> "Answer":
+    def nack(cls, machine_message: bytes, human_message: bytes = b"") -> Answer:
         return cls(ack=False, machine_message=machine_message, human_message=human_message)
 
 
@@ -59,8 +59,14 @@ class Tally:
     peer_nacked: int = 0
 
     def as_log(self) -> dict[str, int]:
-        return {"received": self.received, "acked": self.acked, "nacked": self.nacked, "sent": self.sent,
-                "peer_acked": self.peer_acked, "peer_nacked": self.peer_nacked}
+        return {
+            "received": self.received,
+            "acked": self.acked,
+            "nacked": self.nacked,
+            "sent": self.sent,
+            "peer_acked": self.peer_acked,
+            "peer_nacked": self.peer_nacked,
+        }
 
 
 class ConnectionLost(SinkError):
@@ -73,8 +79,16 @@ EventCallback = Callable[["PeerSession", ConnectionEvent], Awaitable[Answer | No
 class PeerSession:
     """Drives one Connection over one stream until it is closed."""
 
-    def __init__(self, connection: Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 on_event: EventCallback, *, peer: str, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_event: EventCallback,
+        *,
+        peer: str,
+        logger: logging.Logger,
+    ) -> None:
         self.connection = connection
         self.peer = peer
         self._reader = reader
@@ -105,8 +119,9 @@ class PeerSession:
     async def wait_can_publish(self, event: Event | None = None) -> None:
         """Wait until the in-flight window (MSGID-4..MSGID-6) admits ``event``."""
         async with self._window:
-            await self._window.wait_for(lambda: self.connection.state is State.CLOSED
-                                        or self.connection.can_publish(event))
+            await self._window.wait_for(
+                lambda: self.connection.state is State.CLOSED or self.connection.can_publish(event)
+            )
         if self.connection.state is State.CLOSED:
             raise ConnectionLost("connection closed")
 
@@ -179,9 +194,15 @@ class PeerSession:
         for event in events:
             if isinstance(event, ProtocolError):
                 # ERR-7: log the error class and the requirement it violates
-                self._log.warning("protocol error from peer", extra={
-                    "peer": self.peer, "error_class": event.error_class, "requirement": event.requirement,
-                    "detail": event.detail})
+                self._log.warning(
+                    "protocol error from peer",
+                    extra={
+                        "peer": self.peer,
+                        "error_class": event.error_class,
+                        "requirement": event.requirement,
+                        "detail": event.detail,
+                    },
+                )
             answer = await self._on_event(self, event)
             if isinstance(event, EventReceived):
                 self.tally.received += 1
@@ -196,8 +217,12 @@ class PeerSession:
                     self.connection.ack(event.message_id, self.now())
                 else:
                     self.tally.nacked += 1
-                    self.connection.nack(event.message_id, self.now(), machine_message=answer.machine_message,
-                                         human_message=answer.human_message)
+                    self.connection.nack(
+                        event.message_id,
+                        self.now(),
+                        machine_message=answer.machine_message,
+                        human_message=answer.human_message,
+                    )
                 await self._flush()
             elif isinstance(event, (PublishAcked, PublishNacked)):
                 future = self._answers.pop(event.message_id, None)

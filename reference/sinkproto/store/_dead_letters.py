@@ -105,9 +105,11 @@ class _DeadLetters(_StoreBase):
             if event.offset <= consumer_offset(db, peer, topic_id):
                 # The pointer has passed it: only a mark can make it pending.
                 db.execute(
-                    f'INSERT INTO marks (peer, topic_id, "offset", state) VALUES (?, ?, ?, \'{STATE_RETRY}\')',
+                    f"INSERT INTO marks (peer, topic_id, \"offset\", state) VALUES (?, ?, ?, '{STATE_RETRY}')",
                     (peer, topic_id, offset),
                 )
             else:
                 # Above the pointer it is pending as soon as its 'nacked' mark goes.
-                db.execute('DELETE FROM marks WHERE peer = ? AND topic_id = ? AND "offset" = ?', (peer, topic_id, offset))
+                db.execute(
+                    'DELETE FROM marks WHERE peer = ? AND topic_id = ? AND "offset" = ?', (peer, topic_id, offset)
+                )

@@ -23,7 +23,9 @@ __all__ = ["_Log"]
 _PUBLISH_HEADER_SIZE = 2
 
 
-def _new_event(event_type_id: int, key: bytes, offset: int, schema_version: int, timestamp: int, event_data: bytes) -> Event:
+def _new_event(
+    event_type_id: int, key: bytes, offset: int, schema_version: int, timestamp: int, event_data: bytes
+) -> Event:
     """The event to append, or StoreError if it cannot be stored or could never be sent."""
     try:
         event = Event(
@@ -45,7 +47,9 @@ def _new_event(event_type_id: int, key: bytes, offset: int, schema_version: int,
 class _Log(_StoreBase):
     """Producing: :meth:`append`."""
 
-    def append(self, *, event_type_id: int, key: bytes, schema_version: int, timestamp: int, event_data: bytes) -> Event:
+    def append(
+        self, *, event_type_id: int, key: bytes, schema_version: int, timestamp: int, event_data: bytes
+    ) -> Event:
         """Add an event to its topic's log with the next offset (DELIV-3) and return it.
 
         The event is pending for every peer subscribed to its type as soon as

@@ -38,8 +38,10 @@ class _Peers(_StoreBase):
     def remembered_versions(self) -> dict[str, tuple[int, float]]:
         """Client side: per server, the protocol version it accepted after refusing a higher one, and when (VER-3)."""
         with self._read() as db:
-            return {row[0]: (int(row[1]), float(row[2])) for row in db.execute(
-                "SELECT server, version, refused_at FROM server_versions ORDER BY server")}
+            return {
+                row[0]: (int(row[1]), float(row[2]))
+                for row in db.execute("SELECT server, version, refused_at FROM server_versions ORDER BY server")
+            }
 
     def remember_version(self, server: str, version: int, refused_at: float) -> None:
         """Client side: ``server`` refused the version above ``version`` at ``refused_at``; durable on return (VER-2, VER-3)."""
@@ -47,9 +49,11 @@ class _Peers(_StoreBase):
         if not 0 <= version <= 15:
             raise StoreError(f"protocol version {version} is not in 0..15")
         with self._write() as db:
-            db.execute("""INSERT INTO server_versions (server, version, refused_at) VALUES (?, ?, ?)
+            db.execute(
+                """INSERT INTO server_versions (server, version, refused_at) VALUES (?, ?, ?)
                           ON CONFLICT (server) DO UPDATE SET version = excluded.version, refused_at = excluded.refused_at""",
-                       (server, version, float(refused_at)))
+                (server, version, float(refused_at)),
+            )
 
     def forget_version(self, server: str) -> None:
         """Client side: offer ``server`` the highest version again (VER-4: its configuration changed)."""
@@ -77,8 +81,9 @@ class _Peers(_StoreBase):
                 {"peer": peer, "at": float(at), "handshake": handshake},
             )
 
-    def record_refusal(self, peer: str, at: float, *, response: str, machine_message: bytes = b"",
-                       human_message: bytes = b"") -> None:
+    def record_refusal(
+        self, peer: str, at: float, *, response: str, machine_message: bytes = b"", human_message: bytes = b""
+    ) -> None:
         """Record that ``peer`` refused a handshake at ``at`` with ``response`` (a wire name, HS-17).
 
         Only the last refusal per peer is kept; ``sink status`` shows it
@@ -94,8 +99,13 @@ class _Peers(_StoreBase):
             db.execute(
                 """UPDATE subscribers SET refused_at = :at, refusal = :response, refusal_machine_message = :machine,
                        refusal_human_message = :human WHERE peer = :peer""",
-                {"peer": peer, "at": float(at), "response": response, "machine": bytes(machine_message),
-                 "human": bytes(human_message)},
+                {
+                    "peer": peer,
+                    "at": float(at),
+                    "response": response,
+                    "machine": bytes(machine_message),
+                    "human": bytes(human_message),
+                },
             )
 
     # The two instance-id tables have the same shape; `table` and `column`

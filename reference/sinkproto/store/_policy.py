@@ -79,11 +79,18 @@ class DeliveryPolicy:
             raise PolicyError(f"priority must be an integer in -{MAX_PRIORITY}..{MAX_PRIORITY}, got {self.priority!r}")
         if self.transmission not in TRANSMISSIONS:
             raise PolicyError(f"transmission must be 'all' or 'latest', got {self.transmission!r}")
-        if self.keep_last is not None and (not isinstance(self.keep_last, int) or isinstance(self.keep_last, bool)
-                                           or not 1 <= self.keep_last <= MAX_U64):
+        if self.keep_last is not None and (
+            not isinstance(self.keep_last, int)
+            or isinstance(self.keep_last, bool)
+            or not 1 <= self.keep_last <= MAX_U64
+        ):
             raise PolicyError(f"keep_last must be an integer >= 1, got {self.keep_last!r}")
-        if self.keep_days is not None and (not isinstance(self.keep_days, (int, float)) or isinstance(self.keep_days, bool)
-                                           or not math.isfinite(self.keep_days) or self.keep_days <= 0):
+        if self.keep_days is not None and (
+            not isinstance(self.keep_days, (int, float))
+            or isinstance(self.keep_days, bool)
+            or not math.isfinite(self.keep_days)
+            or self.keep_days <= 0
+        ):
             raise PolicyError(f"keep_days must be a number > 0, got {self.keep_days!r}")
 
     @property
@@ -114,7 +121,11 @@ class PolicySet:
 
     def __post_init__(self) -> None:
         for event_type_id in self.by_type:
-            if not isinstance(event_type_id, int) or isinstance(event_type_id, bool) or not 0 <= event_type_id <= MAX_U64:
+            if (
+                not isinstance(event_type_id, int)
+                or isinstance(event_type_id, bool)
+                or not 0 <= event_type_id <= MAX_U64
+            ):
                 raise PolicyError(f"event type ids are u64 integers, got {event_type_id!r}")
         # Frozen means frozen: a caller's dict must not change the policies afterwards.
         object.__setattr__(self, "by_type", MappingProxyType(dict(sorted(self.by_type.items()))))
@@ -147,8 +158,7 @@ def _policy(section: object, base: DeliveryPolicy, where: str) -> DeliveryPolicy
         raise PolicyError(f"{where} must be a table")
     unknown = set(section) - _FIELDS
     if unknown:
-        raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-                          f"known: {', '.join(sorted(_FIELDS))}")
+        raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_FIELDS))}")
     try:
         return replace(base, **section)
     except PolicyError as exc:

@@ -44,8 +44,14 @@ class RetentionReport:
     topics: int = 0  # topics whose log was cut
 
 
-def _policy_cut(db: sqlite3.Connection, topic_id: int, last_offset: int, trimmed_to: int,
-                keep_last: int | None, oldest_kept: int | None) -> int:
+def _policy_cut(
+    db: sqlite3.Connection,
+    topic_id: int,
+    last_offset: int,
+    trimmed_to: int,
+    keep_last: int | None,
+    oldest_kept: int | None,
+) -> int:
     """The highest offset the policy alone would delete up to (0: none)."""
     cut = 0
     if keep_last is not None:

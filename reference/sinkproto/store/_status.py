@@ -108,71 +108,123 @@ def _peer_status(db: sqlite3.Connection, peer: str, row: tuple[Any, ...] | None,
     subscribed: set[int] = set()
     if condition is not None:
         pending_events = pending_sql(condition, latest, "t.event_type_id, e.seq")
-        pending = _by_type(db.execute(
-            f"SELECT event_type_id, count(*), min(seq) FROM ({pending_events}) GROUP BY 1", params).fetchall())
+        pending = _by_type(
+            db.execute(
+                f"SELECT event_type_id, count(*), min(seq) FROM ({pending_events}) GROUP BY 1", params
+            ).fetchall()
+        )
         # Every type of our log the peer receives gets a row, pending or not:
         # "0 pending" is an answer an operator asks for.
-        subscribed = {from_db(t) for (t,) in db.execute(
-            f"SELECT DISTINCT t.event_type_id FROM topics t WHERE {condition}", params)}
-    superseded = _by_type(db.execute(
-        f"""SELECT t.event_type_id, count(*) FROM marks m JOIN topics t ON t.topic_id = m.topic_id
-            WHERE m.peer = :peer AND m.state = '{STATE_SUPERSEDED}' GROUP BY 1""", params).fetchall())
-    dead = _by_type(db.execute(
-        """SELECT t.event_type_id, count(*) FROM dead_letters d JOIN topics t ON t.topic_id = d.topic_id
-           WHERE d.peer = :peer GROUP BY 1""", params).fetchall())
-    received = _by_type(db.execute(
-        "SELECT event_type_id, count(*), max(timestamp) FROM received WHERE peer = :peer GROUP BY 1", params).fetchall())
+        subscribed = {
+            from_db(t)
+            for (t,) in db.execute(f"SELECT DISTINCT t.event_type_id FROM topics t WHERE {condition}", params)
+        }
+    superseded = _by_type(
+        db.execute(
+            f"""SELECT t.event_type_id, count(*) FROM marks m JOIN topics t ON t.topic_id = m.topic_id
+            WHERE m.peer = :peer AND m.state = '{STATE_SUPERSEDED}' GROUP BY 1""",
+            params,
+        ).fetchall()
+    )
+    dead = _by_type(
+        db.execute(
+            """SELECT t.event_type_id, count(*) FROM dead_letters d JOIN topics t ON t.topic_id = d.topic_id
+           WHERE d.peer = :peer GROUP BY 1""",
+            params,
+        ).fetchall()
+    )
+    received = _by_type(
+        db.execute(
+            "SELECT event_type_id, count(*), max(timestamp) FROM received WHERE peer = :peer GROUP BY 1", params
+        ).fetchall()
+    )
     types = []
     for event_type_id in sorted({*subscribed, *pending, *superseded, *dead, *received}):
         count, oldest_seq = pending.get(event_type_id, (0, None))
         oldest = None
         if oldest_seq is not None:
-            oldest = event_from_row(db.execute(
-                f"SELECT {EVENT_COLUMNS} FROM events e JOIN topics t ON t.topic_id = e.topic_id WHERE e.seq = ?",
-                (oldest_seq,)).fetchone())
+            oldest = event_from_row(
+                db.execute(
+                    f"SELECT {EVENT_COLUMNS} FROM events e JOIN topics t ON t.topic_id = e.topic_id WHERE e.seq = ?",
+                    (oldest_seq,),
+                ).fetchone()
+            )
         got, newest = received.get(event_type_id, (0, None))
-        types.append(TypeStatus(
-            event_type_id=event_type_id, pending=count, oldest_unsent=oldest,
-            superseded=superseded.get(event_type_id, (0,))[0], dead_letters=dead.get(event_type_id, (0,))[0],
-            received=got, newest_received_timestamp=None if newest is None else from_db(newest)))
+        types.append(
+            TypeStatus(
+                event_type_id=event_type_id,
+                pending=count,
+                oldest_unsent=oldest,
+                superseded=superseded.get(event_type_id, (0,))[0],
+                dead_letters=dead.get(event_type_id, (0,))[0],
+                received=got,
+                newest_received_timestamp=None if newest is None else from_db(newest),
+            )
+        )
     subscription: frozenset[int] | None = frozenset()
     handshake = seen = None
     refusal = None
     if row is not None:
         all_types, handshake, seen, refused_at, response, machine, human = row
         if refused_at is not None and response is not None:
-            refusal = Refusal(response=str(response), machine_message=bytes(machine or b""),
-                              human_message=bytes(human or b""), at=float(refused_at))
+            refusal = Refusal(
+                response=str(response),
+                machine_message=bytes(machine or b""),
+                human_message=bytes(human or b""),
+                at=float(refused_at),
+            )
         if all_types:
             subscription = None
         else:
-            subscription = frozenset(from_db(t) for (t,) in db.execute(
-                "SELECT event_type_id FROM subscription_types WHERE peer = ?", (peer,)))
-    return PeerStatus(peer=peer, subscription=subscription, last_handshake_at=handshake,
-                      last_seen_at=seen, types=tuple(types), last_refusal=refusal)
+            subscription = frozenset(
+                from_db(t)
+                for (t,) in db.execute("SELECT event_type_id FROM subscription_types WHERE peer = ?", (peer,))
+            )
+    return PeerStatus(
+        peer=peer,
+        subscription=subscription,
+        last_handshake_at=handshake,
+        last_seen_at=seen,
+        types=tuple(types),
+        last_refusal=refusal,
+    )
 
 
 def read_status(db: sqlite3.Connection, *, instance_id: int, policies: PolicySet, only_peer: str | None) -> StoreStatus:
     """The store's status; the pending events are counted with the scan ``EventStore.pending`` uses."""
     log = [
-        LogStatus(event_type_id=from_db(t), topics=topics, stored=stored or 0, produced=int(produced),
-                  newest_timestamp=None if newest is None else from_db(newest))
+        LogStatus(
+            event_type_id=from_db(t),
+            topics=topics,
+            stored=stored or 0,
+            produced=int(produced),
+            newest_timestamp=None if newest is None else from_db(newest),
+        )
         for t, topics, produced, stored, newest in db.execute(
             """SELECT t.event_type_id, count(*), total(t.last_offset - :zero),
                       sum((SELECT count(*) FROM events e WHERE e.topic_id = t.topic_id)),
                       max((SELECT max(e.timestamp) FROM events e WHERE e.topic_id = t.topic_id))
                FROM topics t GROUP BY t.event_type_id ORDER BY t.event_type_id""",
-            {"zero": U64_ZERO})
+            {"zero": U64_ZERO},
+        )
     ]
-    subscribers = {row[0]: tuple(row[1:]) for row in db.execute(
-        """SELECT peer, all_types, last_handshake_at, last_seen_at, refused_at, refusal, refusal_machine_message,
-                  refusal_human_message FROM subscribers""")}
+    subscribers = {
+        row[0]: tuple(row[1:])
+        for row in db.execute(
+            """SELECT peer, all_types, last_handshake_at, last_seen_at, refused_at, refusal, refusal_machine_message,
+                  refusal_human_message FROM subscribers"""
+        )
+    }
     if only_peer is not None:
         names = [only_peer]
     else:
-        names = sorted({*subscribers,
-                        *(p for (p,) in db.execute("SELECT DISTINCT peer FROM received")),
-                        *(p for (p,) in db.execute("SELECT DISTINCT peer FROM dead_letters"))})
+        names = sorted(
+            {
+                *subscribers,
+                *(p for (p,) in db.execute("SELECT DISTINCT peer FROM received")),
+                *(p for (p,) in db.execute("SELECT DISTINCT peer FROM dead_letters")),
+            }
+        )
     latest = types_where(policies, lambda p: p.transmission == "latest")
     peers = tuple(_peer_status(db, name, subscribers.get(name), latest) for name in names)
     return StoreStatus(instance_id=instance_id, policies=policies, log=tuple(log), peers=peers)

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import zstandard
-
-from sinkproto.batchrules import canonical_layout
 from sinkproto import construct_codec
+from sinkproto.batchrules import canonical_layout
 from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchMode, BatchV1
+
 from .information import Term, meter_information, total_bits
 from .profiles import Profile
 
@@ -77,7 +77,10 @@ def record_schemas() -> Any | None:
     The records mode is there when :mod:`sinkproto.records` exists and the
     reference batch v1 encoder takes its ``schemas``.
     """
-    if importlib.util.find_spec("sinkproto.records") is None or "schemas" not in inspect.signature(construct_codec.encode_batch).parameters:
+    if (
+        importlib.util.find_spec("sinkproto.records") is None
+        or "schemas" not in inspect.signature(construct_codec.encode_batch).parameters
+    ):
         return None
     from sinkproto.schemas import default_registry
 
@@ -100,8 +103,11 @@ def raw_fields(profile: Profile) -> bytes:
 
 def encode(events: tuple[Any, ...], schemas: Any | None, fmt: BatchFormat | None = None) -> bytes:
     """A batch v1 of ``events``: ``fmt`` exactly, or (None) the encoder's choice, with ``schemas`` when given."""
-    value = BatchV1(events=events, format=fmt,
-                    layout=canonical_layout(events) if fmt is not None and fmt.mode is BatchMode.COLUMNS else None)  # fmt: skip
+    value = BatchV1(
+        events=events,
+        format=fmt,
+        layout=canonical_layout(events) if fmt is not None and fmt.mode is BatchMode.COLUMNS else None,
+    )
     return construct_codec.encode_batch(value, version=1, schemas=schemas)
 
 
@@ -117,19 +123,32 @@ def run(profile: Profile) -> BatchReport:
         Row("v1 columns + zstd", len(encode(events, None, BatchFormat(codec=BatchCodec.ZSTD))), "zstd level 19"),
     ]
     if schemas is not None:
-        sizes = {codec: len(encode(events, schemas, BatchFormat(codec=codec, mode=BatchMode.RECORDS))) for codec in BatchCodec}
+        sizes = {
+            codec: len(encode(events, schemas, BatchFormat(codec=codec, mode=BatchMode.RECORDS)))
+            for codec in BatchCodec
+        }
         best = min(sizes, key=lambda c: sizes[c])
-        rows.append(Row("v1 records + best codec", sizes[best],
-                        f"{best.wire_name}; " + ", ".join(f"{c.wire_name} {s:,}" for c, s in sizes.items())))
+        rows.append(
+            Row(
+                "v1 records + best codec",
+                sizes[best],
+                f"{best.wire_name}; " + ", ".join(f"{c.wire_name} {s:,}" for c, s in sizes.items()),
+            )
+        )
     chosen_bytes = encode(events, schemas)
     chosen = Row("v1 encoder's choice (what BATCH_PUBLISH carries)", len(chosen_bytes), batch_format(chosen_bytes))
     rows += [
         chosen,
-        Row("xz -9 of the raw fields", len(lzma.compress(raw, format=lzma.FORMAT_XZ, preset=9)),
-            f"{len(raw):,} bytes: the 100 events' encodings (PUB-1) concatenated"),
+        Row(
+            "xz -9 of the raw fields",
+            len(lzma.compress(raw, format=lzma.FORMAT_XZ, preset=9)),
+            f"{len(raw):,} bytes: the 100 events' encodings (PUB-1) concatenated",
+        ),
         Row("zstd -19 of the raw fields", len(zstandard.ZstdCompressor(level=19).compress(raw)), "the same bytes"),
     ]
-    return BatchReport(profile.name, len(events), tuple(rows), chosen, tuple(meter_information(profile)), schemas is not None)
+    return BatchReport(
+        profile.name, len(events), tuple(rows), chosen, tuple(meter_information(profile)), schemas is not None
+    )
 
 
 def format_report(report: BatchReport) -> str:
@@ -143,8 +162,10 @@ def format_report(report: BatchReport) -> str:
     for row in report.rows:
         if row is report.chosen and not report.records:
             lines.append("| v1 records + best codec | n/a | | | | the records mode is not in this build |")
-        lines.append(f"| {row.encoding} | {row.size:,} | {row.size / report.events:.1f} | {row.size / GOAL_BYTES:.2f}x | "
-                     f"{row.size / bound:.2f}x | {row.note} |")  # fmt: skip
+        lines.append(
+            f"| {row.encoding} | {row.size:,} | {row.size / report.events:.1f} | {row.size / GOAL_BYTES:.2f}x | "
+            f"{row.size / bound:.2f}x | {row.note} |"
+        )
     lines += [
         f"| information floor: entropy of the generator | {report.entropy_bytes:,.0f} | {report.entropy_bytes / report.events:.1f} | "
         f"{report.entropy_bytes / GOAL_BYTES:.2f}x | | expected over every draw of the generator |",
@@ -155,8 +176,10 @@ def format_report(report: BatchReport) -> str:
         f"({report.chosen.size:,} bytes, {report.chosen.note}).",
     ]
     if bound > GOAL_BYTES:
-        lines.append(f"The goal is below the information floor of this profile ({bound:,.0f} bytes): no encoding reaches it "
-                     f"except by luck (a code fixed in advance is k bits shorter than the floor with probability at most 2^-k).")  # fmt: skip
+        lines.append(
+            f"The goal is below the information floor of this profile ({bound:,.0f} bytes): no encoding reaches it "
+            f"except by luck (a code fixed in advance is k bits shorter than the floor with probability at most 2^-k)."
+        )
     order = next(t for t in report.terms if t.what.startswith("order"))
     lines += [
         f"Without the order of the events (a receiver that does not need it), the floor is "
@@ -168,7 +191,9 @@ def format_report(report: BatchReport) -> str:
         "|---|---|---:|---:|---:|",
     ]
     for term in report.terms:
-        lines.append(f"| {term.what} | {term.how} | {term.entropy_bits:,.1f} | {term.profile_bits:,.1f} | {term.profile_bits / 8:,.1f} |")
+        lines.append(
+            f"| {term.what} | {term.how} | {term.entropy_bits:,.1f} | {term.profile_bits:,.1f} | {term.profile_bits / 8:,.1f} |"
+        )
     entropy, information = total_bits(list(report.terms))
     lines.append(f"| total | | {entropy:,.1f} | {information:,.1f} | {information / 8:,.1f} |")
     return "\n".join(lines)

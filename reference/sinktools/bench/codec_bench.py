@@ -36,6 +36,7 @@ from typing import Any
 
 from sinkproto import construct_codec, fast_codec
 from sinkproto.messages import Batch, Event, Publish
+
 from .profiles import Profile
 
 __all__ = ["Cell", "Row", "CodecReport", "run", "format_report", "GOAL_SPEEDUP", "GOAL_METER_BATCH_US"]
@@ -43,7 +44,12 @@ __all__ = ["Cell", "Row", "CodecReport", "run", "format_report", "GOAL_SPEEDUP",
 GOAL_SPEEDUP = 20.0  # fast >= 20x construct on every row
 GOAL_METER_BATCH_US = 450.0  # meter 100-event batch encode + decode (the field Elixir codec: ~150 + 320)
 IMPLEMENTATIONS = ("construct", "fast", "msgpack", "fastavro")
-GOAL_OPERATIONS = ("publish encode", "publish decode", "batch encode", "batch decode")  # the rows the goals were set for
+GOAL_OPERATIONS = (
+    "publish encode",
+    "publish decode",
+    "batch encode",
+    "batch decode",
+)  # the rows the goals were set for
 
 _AVRO_EVENT = {
     "type": "record",
@@ -106,9 +112,21 @@ class CodecReport:
             if row.operation not in GOAL_OPERATIONS:
                 continue
             ratio = row.ratio("construct")
-            out.append((f"fast >= {GOAL_SPEEDUP:.0f}x construct: {row.profile} {row.operation}", f"{ratio:.1f}x", ratio >= GOAL_SPEEDUP))
+            out.append(
+                (
+                    f"fast >= {GOAL_SPEEDUP:.0f}x construct: {row.profile} {row.operation}",
+                    f"{ratio:.1f}x",
+                    ratio >= GOAL_SPEEDUP,
+                )
+            )
         total = self.meter_batch_us()
-        out.append((f"meter 100-event batch encode + decode < {GOAL_METER_BATCH_US:.0f} µs", f"{total:.0f} µs", total < GOAL_METER_BATCH_US))
+        out.append(
+            (
+                f"meter 100-event batch encode + decode < {GOAL_METER_BATCH_US:.0f} µs",
+                f"{total:.0f} µs",
+                total < GOAL_METER_BATCH_US,
+            )
+        )
         return out
 
 
@@ -141,8 +159,14 @@ def _yardsticks(events: tuple[Event, ...]) -> dict[str, dict[str, Callable[..., 
         return [e.event_type_id, e.schema_version, e.key, e.offset, e.timestamp, e.event_data]
 
     def record(e: Event) -> dict[str, Any]:
-        return {"event_type_id": e.event_type_id, "schema_version": e.schema_version, "key": e.key,
-                "offset": e.offset, "timestamp": e.timestamp, "event_data": e.event_data}  # fmt: skip
+        return {
+            "event_type_id": e.event_type_id,
+            "schema_version": e.schema_version,
+            "key": e.key,
+            "offset": e.offset,
+            "timestamp": e.timestamp,
+            "event_data": e.event_data,
+        }
 
     def avro_write(schema: Any, value: Any) -> bytes:
         out = io.BytesIO()
@@ -184,6 +208,7 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
     from sinkproto.codec import CONSTRUCT, FAST
     from sinkproto.limits import DEFAULT_LIMITS
     from sinkproto.messages import BatchV1
+
     from .batch_bench import batch_format, record_schemas
 
     value = BatchV1(events=events)
@@ -202,14 +227,22 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
             elif suffix and (len(blob), batch_format(blob)) != (len(reference), batch_format(reference)):
                 continue
             out[name][f"batch v1 encode{suffix}"] = (partial(encode, value, **extra), len(events), len(blob))
-            out[name][f"batch v1 decode{suffix}"] = (partial(decode, blob, DEFAULT_LIMITS, **extra), len(events),
-                                                     len(blob))
+            out[name][f"batch v1 decode{suffix}"] = (
+                partial(decode, blob, DEFAULT_LIMITS, **extra),
+                len(events),
+                len(blob),
+            )
     return out
 
 
-def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
-        implementations: tuple[str, ...] = IMPLEMENTATIONS,
-        progress: Callable[[str], None] | None = None) -> CodecReport:  # fmt: skip
+def run(
+    profiles: dict[str, Profile],
+    *,
+    budget: float = 0.2,
+    repeats: int = 5,
+    implementations: tuple[str, ...] = IMPLEMENTATIONS,
+    progress: Callable[[str], None] | None = None,
+) -> CodecReport:
     rows: list[Row] = []
     plans: list[tuple[Profile, dict[str, dict[str, tuple[Callable[[], object], int, int]]]]] = []
     for profile in profiles.values():
@@ -239,8 +272,14 @@ def run(profiles: dict[str, Profile], *, budget: float = 0.2, repeats: int = 5,
             ops[name].update(v1_ops)
         plans.append((profile, ops))
     # Every cell first, then the timings: progress can say "n/N".
-    cells = [(profile, operation, name) for profile, ops in plans for operation in (*GOAL_OPERATIONS, *V1_OPERATIONS)
-             if operation in ops["construct"] for name in implementations if operation in ops[name]]
+    cells = [
+        (profile, operation, name)
+        for profile, ops in plans
+        for operation in (*GOAL_OPERATIONS, *V1_OPERATIONS)
+        if operation in ops["construct"]
+        for name in implementations
+        if operation in ops[name]
+    ]
     done = 0
     for profile, ops in plans:
         for operation in (*GOAL_OPERATIONS, *V1_OPERATIONS):
@@ -267,17 +306,33 @@ def _us(value: float) -> str:
 def format_report(report: CodecReport) -> str:
     """The markdown table (and the goals) printed by ``sink bench codec`` and kept in the docs."""
     names = [n for n in IMPLEMENTATIONS if n in report.rows[0].cells]
-    head = ["Profile", "Operation", *(f"{n} µs/op" for n in names), "fast events/s", "fast vs construct",
-            *(f"fast vs {n}" for n in names if n not in ("construct", "fast")), "Sink bytes", "msgpack / avro bytes"]  # fmt: skip
+    head = [
+        "Profile",
+        "Operation",
+        *(f"{n} µs/op" for n in names),
+        "fast events/s",
+        "fast vs construct",
+        *(f"fast vs {n}" for n in names if n not in ("construct", "fast")),
+        "Sink bytes",
+        "msgpack / avro bytes",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---", *["---:"] * (len(head) - 2)]) + "|"]
     for row in report.rows:
         fast = row.cells.get("fast")
-        cells = [row.profile, row.operation, *(_us(row.cells[n].us_per_op) if n in row.cells else "n/a" for n in names),
-                 f"{fast.events_per_second:,.0f}" if fast else "n/a", f"{row.ratio('construct'):.1f}x" if fast else "n/a",
-                 *(f"{row.cells[n].us_per_op / fast.us_per_op:.2f}x" if fast and n in row.cells else "n/a"
-                   for n in names if n not in ("construct", "fast")),
-                 f"{(fast or row.cells['construct']).size:,}",
-                 " / ".join(f"{row.cells[n].size:,}" for n in ("msgpack", "fastavro") if n in row.cells) or "n/a"]  # fmt: skip
+        cells = [
+            row.profile,
+            row.operation,
+            *(_us(row.cells[n].us_per_op) if n in row.cells else "n/a" for n in names),
+            f"{fast.events_per_second:,.0f}" if fast else "n/a",
+            f"{row.ratio('construct'):.1f}x" if fast else "n/a",
+            *(
+                f"{row.cells[n].us_per_op / fast.us_per_op:.2f}x" if fast and n in row.cells else "n/a"
+                for n in names
+                if n not in ("construct", "fast")
+            ),
+            f"{(fast or row.cells['construct']).size:,}",
+            " / ".join(f"{row.cells[n].size:,}" for n in ("msgpack", "fastavro") if n in row.cells) or "n/a",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("| Goal | Measured | Met |")

@@ -99,28 +99,51 @@ def meter_information(profile: Profile) -> list[Term]:
     per_second = Counter(e.timestamp for e in profile.events)
     sorted_times = n * math.log2(WINDOW) - _log2_factorial(n)
     terms = [
-        Term("meter serials (and keys)", f"a uniform {n}-subset of 1..{SERIALS - 1:,}: log2 C({SERIALS - 1:,}, {n})",
-             _log2_binomial(SERIALS - 1, n), _log2_binomial(SERIALS - 1, n)),
+        Term(
+            "meter serials (and keys)",
+            f"a uniform {n}-subset of 1..{SERIALS - 1:,}: log2 C({SERIALS - 1:,}, {n})",
+            _log2_binomial(SERIALS - 1, n),
+            _log2_binomial(SERIALS - 1, n),
+        ),
         Term("order of the meters", f"a uniform permutation: log2 {n}!", _log2_factorial(n), _log2_factorial(n)),
-        Term("timestamps", f"{n} uniform seconds of {WINDOW}, sorted: {n} log2 {WINDOW} - log2 {n}! + sum of log2 m_s! "
-             f"(m_s readings at second s; expected {WINDOW} E[log2 M!], M ~ Bin({n}, 1/{WINDOW}))",
-             sorted_times + WINDOW * _expected_log2_factorial_of_binomial(n, 1 / WINDOW),
-             sorted_times + sum(_log2_factorial(m) for m in per_second.values())),
+        Term(
+            "timestamps",
+            f"{n} uniform seconds of {WINDOW}, sorted: {n} log2 {WINDOW} - log2 {n}! + sum of log2 m_s! "
+            f"(m_s readings at second s; expected {WINDOW} E[log2 M!], M ~ Bin({n}, 1/{WINDOW}))",
+            sorted_times + WINDOW * _expected_log2_factorial_of_binomial(n, 1 / WINDOW),
+            sorted_times + sum(_log2_factorial(m) for m in per_second.values()),
+        ),
     ]
-    for field in ("offset", "active_energy_import_wh", "voltage_dv", "current_ma", "power_factor_permille", "frequency_mhz"):
+    for field in (
+        "offset",
+        "active_energy_import_wh",
+        "voltage_dv",
+        "current_ma",
+        "power_factor_permille",
+        "frequency_mhz",
+    ):
         low, high = METER_RANGES[field]
         bits = n * math.log2(_values(field))
         terms.append(Term(field, f"uniform in {low:,}..{high:,}: log2 {_values(field):,} per event", bits, bits))
-    for field, share, absent in (("active_energy_export_wh", SOLAR_SHARE, 0), ("reactive_energy_varh", REACTIVE_SHARE, None)):
+    for field, share, absent in (
+        ("active_energy_export_wh", SOLAR_SHARE, 0),
+        ("reactive_energy_varh", REACTIVE_SHARE, None),
+    ):
         low, high = METER_RANGES[field]
         values = _values(field)
         present = sum(1 for r in records if r[field] != absent)
-        terms.append(Term(
-            field, f"{'null' if absent is None else absent} for {1 - share:.0%}, else uniform in {low:,}..{high:,}: h({share}) + {share} log2 {values:,} "
-            f"per event ({present} of {n} here)",
-            n * (_binary_entropy(share) + share * math.log2(values)),
-            present * (math.log2(values) - math.log2(share)) - (n - present) * math.log2(1 - share)))
-    terms.append(Term("event_type_id, schema_version, interval_seconds, phase, Avro framing", "constant: 0 bits", 0.0, 0.0))
+        terms.append(
+            Term(
+                field,
+                f"{'null' if absent is None else absent} for {1 - share:.0%}, else uniform in {low:,}..{high:,}: h({share}) + {share} log2 {values:,} "
+                f"per event ({present} of {n} here)",
+                n * (_binary_entropy(share) + share * math.log2(values)),
+                present * (math.log2(values) - math.log2(share)) - (n - present) * math.log2(1 - share),
+            )
+        )
+    terms.append(
+        Term("event_type_id, schema_version, interval_seconds, phase, Avro framing", "constant: 0 bits", 0.0, 0.0)
+    )
     return terms
 
 

@@ -96,7 +96,9 @@ def maximal_publish() -> bytes:
     event = Event(event_type_id=1, schema_version=1, key=b"k", offset=1, timestamp=1, event_data=b"")
     overhead = len(FAST.encode_frame(Publish(message_id=1, event=event)))
     # The data length varint grows from 1 to 3 bytes; the frame must be exactly 65,535 bytes.
-    event = Event(event_type_id=1, schema_version=1, key=b"k", offset=1, timestamp=1, event_data=bytes(65_535 - overhead - 2))
+    event = Event(
+        event_type_id=1, schema_version=1, key=b"k", offset=1, timestamp=1, event_data=bytes(65_535 - overhead - 2)
+    )
     frame = FAST.encode_frame(Publish(message_id=1, event=event))
     assert len(frame) == 65_535
     return frame
@@ -108,12 +110,25 @@ def batch_at_limit() -> bytes:
     fixed = 3 + 3 + 8 * count + 3 + count + 3 + count  # count, keys chunk, offsets, timestamps columns
     data_length = (DEFAULT_LIMITS.max_decompressed_size - fixed) // count
     events = tuple(
-        Event(event_type_id=1, schema_version=1, key=i.to_bytes(8, "big"), offset=i + 1, timestamp=1_700_000_000,
-              event_data=bytes([i & 0xFF]) * data_length)
+        Event(
+            event_type_id=1,
+            schema_version=1,
+            key=i.to_bytes(8, "big"),
+            offset=i + 1,
+            timestamp=1_700_000_000,
+            event_data=bytes([i & 0xFF]) * data_length,
+        )
         for i in range(count)
-    )  # fmt: skip
-    layout = BatchLayout(compressed=True, same_event_type_id=True, same_schema_version=True, same_key_length=True,
-                         delta_offset=True, delta_timestamp=True, same_event_data_length=True)  # fmt: skip
+    )
+    layout = BatchLayout(
+        compressed=True,
+        same_event_type_id=True,
+        same_schema_version=True,
+        same_key_length=True,
+        delta_offset=True,
+        delta_timestamp=True,
+        same_event_data_length=True,
+    )
     return FAST.encode_batch(Batch(events=events, layout=layout))
 
 
@@ -122,9 +137,11 @@ def bomb() -> bytes:
 
 
 def decode_peaks(codecs: tuple[Codec, ...] = (FAST, CONSTRUCT)) -> list[DecodePeak]:
-    cases = (("maximal frame (65,535-byte PUBLISH)", maximal_publish(), "decode_frame"),
-             ("batch inflating to 8 MiB - 2 kB (65,536 events)", batch_at_limit(), "decode_batch"),
-             ("gzip bomb: 9 MiB of zeros", bomb(), "decode_batch"))  # fmt: skip
+    cases = (
+        ("maximal frame (65,535-byte PUBLISH)", maximal_publish(), "decode_frame"),
+        ("batch inflating to 8 MiB - 2 kB (65,536 events)", batch_at_limit(), "decode_batch"),
+        ("gzip bomb: 9 MiB of zeros", bomb(), "decode_batch"),
+    )
     out = []
     for name, data, function in cases:
         for codec in codecs:
@@ -219,15 +236,25 @@ def connection_rss(connections: int, ssl_read_buffer: int | None = None) -> tupl
         raise SystemExit(f"sink bench memory: the open-file limit ({hard}) is too low for {connections} connections")
     with tempfile.TemporaryDirectory(prefix="sink-bench-memory-") as tmp:
         pki = make_dev_pki(Path(tmp), ["bench"]).directory
-        prelude = "" if ssl_read_buffer is None else f"import sinkproto.peers.server as s\ns.TLS_READ_BUFFER = {ssl_read_buffer}\n"
-        server = subprocess.Popen([sys.executable, "-c", prelude + _SERVER, str(pki)], stdout=subprocess.PIPE, text=True)
+        prelude = (
+            ""
+            if ssl_read_buffer is None
+            else f"import sinkproto.peers.server as s\ns.TLS_READ_BUFFER = {ssl_read_buffer}\n"
+        )
+        server = subprocess.Popen(
+            [sys.executable, "-c", prelude + _SERVER, str(pki)], stdout=subprocess.PIPE, text=True
+        )
         try:
             assert server.stdout is not None
             port = int(server.stdout.readline())
             # Warm the server up with a few connections first (imports, SSL tables,
             # allocator arenas), so that the growth measured is the connections'.
-            warm = subprocess.Popen([sys.executable, "-c", _CLIENTS, str(pki), str(port), "20"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+            warm = subprocess.Popen(
+                [sys.executable, "-c", _CLIENTS, str(pki), str(port), "20"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert warm.stdout is not None and warm.stdin is not None
             warm.stdout.readline()
             warm.stdin.write("\n")
@@ -235,8 +262,12 @@ def connection_rss(connections: int, ssl_read_buffer: int | None = None) -> tupl
             warm.wait(30)
             time.sleep(0.5)
             before = rss(server.pid)
-            clients = subprocess.Popen([sys.executable, "-c", _CLIENTS, str(pki), str(port), str(connections)],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+            clients = subprocess.Popen(
+                [sys.executable, "-c", _CLIENTS, str(pki), str(port), str(connections)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert clients.stdout is not None and clients.stdin is not None
             opened = int(clients.stdout.readline())
             if opened != connections:
@@ -272,8 +303,10 @@ def format_report(report: MemoryReport) -> str:
         "|---|---|---:|---:|---:|---:|---|",
     ]
     for d in report.decodes:
-        lines.append(f"| {d.case} | {d.codec} | {d.input_bytes:,} | {d.peak_bytes / 2**20:,.2f} MiB | "
-                     f"{d.peak_bytes / d.input_bytes:,.1f}x | {d.peak_bytes / limit:.2f}x | {d.outcome} |")  # fmt: skip
+        lines.append(
+            f"| {d.case} | {d.codec} | {d.input_bytes:,} | {d.peak_bytes / 2**20:,.2f} MiB | "
+            f"{d.peak_bytes / d.input_bytes:,.1f}x | {d.peak_bytes / limit:.2f}x | {d.outcome} |"
+        )
     if report.rss:
         lines += [
             "",
@@ -282,6 +315,8 @@ def format_report(report: MemoryReport) -> str:
         ]
         for variant, (before, after) in report.rss.items():
             per = report.per_connection(variant)
-            lines.append(f"| {variant} | {report.connections:,} | {before / 2**20:,.1f} MiB | {after / 2**20:,.1f} MiB | "
-                         f"{per / 1024:,.1f} KiB | < {GOAL_PER_CONNECTION // 1024} KiB | {'yes' if per < GOAL_PER_CONNECTION else '**no**'} |")  # fmt: skip
+            lines.append(
+                f"| {variant} | {report.connections:,} | {before / 2**20:,.1f} MiB | {after / 2**20:,.1f} MiB | "
+                f"{per / 1024:,.1f} KiB | < {GOAL_PER_CONNECTION // 1024} KiB | {'yes' if per < GOAL_PER_CONNECTION else '**no**'} |"
+            )
     return "\n".join(lines)

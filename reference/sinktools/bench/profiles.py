@@ -78,7 +78,9 @@ def _random_profile() -> Profile:
         )
         for _ in range(EVENTS)
     )
-    return Profile("random", "100 events: 60 random payload bytes, random 8-byte keys, types, offsets, timestamps", events)
+    return Profile(
+        "random", "100 events: 60 random payload bytes, random 8-byte keys, types, offsets, timestamps", events
+    )
 
 
 def _meter_profile() -> Profile:
@@ -103,7 +105,9 @@ def _meter_profile() -> Profile:
             "current_ma": rng.randint(*METER_RANGES["current_ma"]),
             "power_factor_permille": rng.randint(*METER_RANGES["power_factor_permille"]),
             "frequency_mhz": rng.randint(*METER_RANGES["frequency_mhz"]),
-            "reactive_energy_varh": rng.randint(*METER_RANGES["reactive_energy_varh"]) if rng.random() < REACTIVE_SHARE else None,
+            "reactive_energy_varh": rng.randint(*METER_RANGES["reactive_energy_varh"])
+            if rng.random() < REACTIVE_SHARE
+            else None,
             "phase": "SINGLE",
         }
         events.append(
@@ -139,7 +143,8 @@ def _event_json(e: Event) -> dict[str, object]:
 
 def dump(profiles: dict[str, Profile]) -> str:
     obj = {
-        name: {"description": p.description, "events": [_event_json(e) for e in p.events]} for name, p in profiles.items()
+        name: {"description": p.description, "events": [_event_json(e) for e in p.events]}
+        for name, p in profiles.items()
     }
     return json.dumps(obj, indent=1) + "\n"
 

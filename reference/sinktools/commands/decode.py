@@ -66,7 +66,11 @@ def _show_time(seconds: int) -> str:
 
 def _show_hex(value: bytes) -> str:
     shown = value[:32].hex(" ")
-    return f"{len(value)} byte{'s' if len(value) != 1 else ''}: {shown}{' ...' if len(value) > 32 else ''}" if value else "(empty)"
+    return (
+        f"{len(value)} byte{'s' if len(value) != 1 else ''}: {shown}{' ...' if len(value) > 32 else ''}"
+        if value
+        else "(empty)"
+    )
 
 
 def _event_lines(event: Event, indent: str, registry: Registry | None = None) -> list[str]:
@@ -84,10 +88,18 @@ def _event_lines(event: Event, indent: str, registry: Registry | None = None) ->
         record = registry.decode(event.event_type_id, event.schema_version, event.event_data)
     except SchemaError as exc:
         # Raw bytes, never a guess: the reader sees exactly what arrived and why it has no meaning here.
-        return [*lines, f"{indent}event_data      {_show_hex(event.event_data)}", f"{indent}                ({exc.detail})"]
+        return [
+            *lines,
+            f"{indent}event_data      {_show_hex(event.event_data)}",
+            f"{indent}                ({exc.detail})",
+        ]
     record_lines = json.dumps(record, indent=2, ensure_ascii=False).splitlines()
-    return [*lines, f"{indent}event_data      {len(event.event_data)} bytes, Avro {version.label} "
-            f"({registry.types[event.event_type_id].direction.value}):", *(f"{indent}  {line}" for line in record_lines)]
+    return [
+        *lines,
+        f"{indent}event_data      {len(event.event_data)} bytes, Avro {version.label} "
+        f"({registry.types[event.event_type_id].direction.value}):",
+        *(f"{indent}  {line}" for line in record_lines),
+    ]
 
 
 def _events_lines(events: Sequence[Event], registry: Registry | None) -> list[str]:
@@ -106,15 +118,26 @@ def _describe_v1(value: Any, size: int, registry: Registry | None) -> list[str] 
         inner = _describe_v1(value.batch, size - 2, registry) or []
         return [f"BatchPublish ({size} bytes) message_id={value.message_id} ({value.message_id:#05x})", *inner]
     if isinstance(value, BatchResult):
-        return [f"BatchResult ({size} bytes) message_id={value.message_id} ({value.message_id:#05x}), "
-                f"{len(value.entries)} NACKed", *(f"  [{e.index}] machine_message {_show_bytes(e.machine_message)} "
-                                                  f"human_message {_show_bytes(e.human_message)}" for e in value.entries)]
+        return [
+            f"BatchResult ({size} bytes) message_id={value.message_id} ({value.message_id:#05x}), "
+            f"{len(value.entries)} NACKed",
+            *(
+                f"  [{e.index}] machine_message {_show_bytes(e.machine_message)} "
+                f"human_message {_show_bytes(e.human_message)}"
+                for e in value.entries
+            ),
+        ]
     if isinstance(value, BatchV1):
-        form = ("version-0 layout" if value.format is None else
-                f"extended, codec {value.format.codec.wire_name}, mode {value.format.mode.wire_name}")
+        form = (
+            "version-0 layout"
+            if value.format is None
+            else f"extended, codec {value.format.codec.wire_name}, mode {value.format.mode.wire_name}"
+        )
         flags = [name for name, _bit in value.layout.FLAG_BITS if getattr(value.layout, name)] if value.layout else []
-        return [f"batch v1 of {len(value.events)} events ({size} bytes), {form}; flags: {', '.join(flags) or 'none'}",
-                *_events_lines(value.events, registry)]
+        return [
+            f"batch v1 of {len(value.events)} events ({size} bytes), {form}; flags: {', '.join(flags) or 'none'}",
+            *_events_lines(value.events, registry),
+        ]
     return None
 
 
@@ -127,8 +150,13 @@ def describe(kind: str, value: Any, size: int, registry: Registry | None = None,
         lines = [f"stream of {len(value.frames)} frames ({size} bytes)"]
         for index, frame in enumerate(value.frames):
             try:
-                inner = describe("frame", decode_kind("frame", frame, Limits(), version, _record_schemas(registry, version)),
-                                 len(frame), registry, version)
+                inner = describe(
+                    "frame",
+                    decode_kind("frame", frame, Limits(), version, _record_schemas(registry, version)),
+                    len(frame),
+                    registry,
+                    version,
+                )
             except DecodeError as exc:
                 inner = [f"undecodable frame: {exc}"]
             lines.append(f"[{index}] " + inner[0])
@@ -137,20 +165,34 @@ def describe(kind: str, value: Any, size: int, registry: Registry | None = None,
     if isinstance(value, Event):
         return [f"event ({size} bytes)", *_event_lines(value, "  ", registry)]
     if isinstance(value, NackPayload):
-        return [f"nack payload ({size} bytes)", f"  machine_message {_show_bytes(value.machine_message)}",
-                f"  human_message   {_show_bytes(value.human_message)}"]
+        return [
+            f"nack payload ({size} bytes)",
+            f"  machine_message {_show_bytes(value.machine_message)}",
+            f"  human_message   {_show_bytes(value.human_message)}",
+        ]
     if isinstance(value, Batch):
         assert value.layout is not None
         flags = [name for name, _bit in value.layout.FLAG_BITS if getattr(value.layout, name)]
-        lines = [f"column batch of {len(value.events)} events ({size} bytes), header {value.layout.to_byte():#04x}: {', '.join(flags) or 'no flags'}"]
+        lines = [
+            f"column batch of {len(value.events)} events ({size} bytes), header {value.layout.to_byte():#04x}: {', '.join(flags) or 'no flags'}"
+        ]
         return [*lines, *_events_lines(value.events, registry)]
     name = type(value).__name__
     head = f"{name} ({size} bytes)"
     if isinstance(value, ConnectionRequest):
-        sid = "absent" if value.server_instance_id is None else f"{value.server_instance_id} ({value.server_instance_id:#010x})"
-        return [head, f"  version             {value.version}", f"  app_version         {_show_bytes(value.app_version)}",
-                f"  client_instance_id  {value.client_instance_id} ({value.client_instance_id:#010x})",
-                f"  server_instance_id  {sid}", *_declaration_lines(value.reader_schemas)]
+        sid = (
+            "absent"
+            if value.server_instance_id is None
+            else f"{value.server_instance_id} ({value.server_instance_id:#010x})"
+        )
+        return [
+            head,
+            f"  version             {value.version}",
+            f"  app_version         {_show_bytes(value.app_version)}",
+            f"  client_instance_id  {value.client_instance_id} ({value.client_instance_id:#010x})",
+            f"  server_instance_id  {sid}",
+            *_declaration_lines(value.reader_schemas),
+        ]
     if isinstance(value, ConnectionResponse):
         lines = [head, f"  response            {value.response.wire_name} ({int(value.response)})"]
         if value.server_instance_id is not None:
@@ -160,10 +202,16 @@ def describe(kind: str, value: Any, size: int, registry: Registry | None = None,
             lines.append(f"  human_message       {_show_bytes(value.human_message)}")
         return [*lines, *_declaration_lines(value.reader_schemas)]
     if isinstance(value, Publish):
-        return [f"{head} message_id={value.message_id} ({value.message_id:#05x})", *_event_lines(value.event, "  ", registry)]
+        return [
+            f"{head} message_id={value.message_id} ({value.message_id:#05x})",
+            *_event_lines(value.event, "  ", registry),
+        ]
     if isinstance(value, Nack):
-        return [f"{head} message_id={value.message_id} ({value.message_id:#05x})",
-                f"  machine_message {_show_bytes(value.machine_message)}", f"  human_message   {_show_bytes(value.human_message)}"]
+        return [
+            f"{head} message_id={value.message_id} ({value.message_id:#05x})",
+            f"  machine_message {_show_bytes(value.machine_message)}",
+            f"  human_message   {_show_bytes(value.human_message)}",
+        ]
     message_id = getattr(value, "message_id", None)
     return [head if message_id is None else f"{head} message_id={message_id} ({message_id:#05x})"]
 
@@ -172,7 +220,9 @@ def _declaration_lines(reads: Any) -> list[str]:
     """A version-1 reader declaration (SNEG-1), when present."""
     if reads is None:
         return []
-    return ["  reader_schemas      " + "; ".join(f"type {t}: versions {', '.join(map(str, vs))}" for t, vs in reads.entries)]
+    return [
+        "  reader_schemas      " + "; ".join(f"type {t}: versions {', '.join(map(str, vs))}" for t, vs in reads.entries)
+    ]
 
 
 def _record_schemas(registry: Registry | None, version: int) -> Any:
@@ -209,7 +259,16 @@ def decode(source: str, settings: DecodeSettings) -> int:
         value = decode_kind(settings.kind, data, limits, version, _record_schemas(registry, version))
     except DecodeError as exc:
         if settings.json:
-            print(json.dumps({"error_class": exc.error_class, "offset": exc.offset, "requirement": exc.requirement, "detail": exc.detail}))
+            print(
+                json.dumps(
+                    {
+                        "error_class": exc.error_class,
+                        "offset": exc.offset,
+                        "requirement": exc.requirement,
+                        "detail": exc.detail,
+                    }
+                )
+            )
         else:
             print(f"sink decode: cannot decode as {settings.kind}: {exc}", file=sys.stderr)
         return 1
@@ -230,7 +289,9 @@ def _decode_registry(settings: DecodeSettings) -> Registry | None:
     if settings.no_schemas or (directory is None and not settings.avro):
         return None
     if directory is None:
-        raise SystemExit("sink decode: --avro needs a schema registry: no schemas/registry.toml here or above; pass --schemas")
+        raise SystemExit(
+            "sink decode: --avro needs a schema registry: no schemas/registry.toml here or above; pass --schemas"
+        )
     return Registry.load(directory)
 
 

@@ -20,15 +20,26 @@ from typing import Any
 from sinkproto.certs import DevPki, make_dev_pki
 from sinkproto.handshake import Quarantine
 from sinkproto.messages import ConnectionResponse, Response
-from .ops import REFUSAL_HINTS
 from sinkproto.peers import SinkClient, SinkServer, client_context, server_context
 from sinkproto.peers.service import ServerPolicy, StoreClient, StoreServer, registry_readers
 from sinkproto.records import RecordSchemas
 from sinkproto.schemas import default_registry
 from sinkproto.store import EventStore
 
-__all__ = ["ClientSettings", "ConnectSettings", "PublishSettings", "ServeSettings", "build_server", "certs", "connect",
-           "publish", "serve", "EXIT_REFUSED"]
+from .ops import REFUSAL_HINTS
+
+__all__ = [
+    "ClientSettings",
+    "ConnectSettings",
+    "PublishSettings",
+    "ServeSettings",
+    "build_server",
+    "certs",
+    "connect",
+    "publish",
+    "serve",
+    "EXIT_REFUSED",
+]
 
 #: Exit status of `sink connect` and `sink publish --server` when the server refused the connection (HS-17).
 EXIT_REFUSED = 3
@@ -101,11 +112,15 @@ def certs(out: Path, clients: list[str]) -> int:
     print(f"CA:      {pki.ca}  {state(ca_kept)}")
     print(f"server:  {pki.server_cert} (DNS:localhost, IP:127.0.0.1)  {state(server_kept)}")
     for client in clients:
-        print(f"client:  {pki.client_cert(client)}  (identity {client!r})  "
-              f"{state(False, reissued=clients_before[client])}")
+        print(
+            f"client:  {pki.client_cert(client)}  (identity {client!r})  "
+            f"{state(False, reissued=clients_before[client])}"
+        )
     created = [not ca_kept, not server_kept, *(True for _ in clients)]
-    print(f"sink certs: {sum(created)} certificate{'s' if sum(created) != 1 else ''} written, "
-          f"{len(created) - sum(created)} kept, in {out}")
+    print(
+        f"sink certs: {sum(created)} certificate{'s' if sum(created) != 1 else ''} written, "
+        f"{len(created) - sum(created)} kept, in {out}"
+    )
     return 0
 
 
@@ -119,30 +134,45 @@ def build_server(settings: ServeSettings, **server_options: object) -> tuple[Sin
     """
     pki = DevPki(Path(settings.certs))
     store = _open_store(Path(settings.db))
-    registry = None if settings.no_reader_schemas else default_registry(Path(settings.schemas) if settings.schemas else None)
+    registry = (
+        None if settings.no_reader_schemas else default_registry(Path(settings.schemas) if settings.schemas else None)
+    )
     quarantined = {}
     for item in settings.quarantine:
         client, _, reason = item.partition(":")
         quarantined[client] = Quarantine(machine_message=b"QUARANTINED", human_message=reason.encode())
-    policy = ServerPolicy(quarantined=quarantined,
-                          rejected_app_versions=frozenset(v.encode() for v in settings.reject_app_version),
-                          nack_key_prefix=settings.nack_key_prefix.encode() if settings.nack_key_prefix else None,
-                          publish_on_connect=settings.publish_on_connect,
-                          readers=None if registry is None else registry_readers(registry))
+    policy = ServerPolicy(
+        quarantined=quarantined,
+        rejected_app_versions=frozenset(v.encode() for v in settings.reject_app_version),
+        nack_key_prefix=settings.nack_key_prefix.encode() if settings.nack_key_prefix else None,
+        publish_on_connect=settings.publish_on_connect,
+        readers=None if registry is None else registry_readers(registry),
+    )
     handler_class = server_options.pop("handler_class", StoreServer)
     plaintext = server_options.pop("plaintext", False)  # only a conformance mutant speaks without TLS
     given_context = server_options.pop("ssl_context", None)
-    context = None if plaintext else (given_context or server_context(cert=pki.server_cert, key=pki.server_key,
-                                                                      client_ca=pki.ca))
+    context = (
+        None
+        if plaintext
+        else (given_context or server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca))
+    )
     # RECORD-2: the schemas it reads are the ones records batches may use, both ways
     record_schemas = None if registry is None else RecordSchemas.from_registry(registry)
     if "record_schemas" in server_options:  # a conformance mutant's own choice
         record_schemas = server_options.pop("record_schemas")  # type: ignore[assignment]
     versions = server_options.pop("versions", tuple(range(settings.protocol_version + 1)))  # VER-6, VER-9
-    options: dict[str, Any] = {"keepalive": settings.keepalive, "record_schemas": record_schemas,
-                               "max_sessions": settings.max_sessions, **server_options}
-    server = SinkServer(handler_class(store, policy), context, versions=versions,  # type: ignore[operator, arg-type]
-                        **options)
+    options: dict[str, Any] = {
+        "keepalive": settings.keepalive,
+        "record_schemas": record_schemas,
+        "max_sessions": settings.max_sessions,
+        **server_options,
+    }
+    server = SinkServer(
+        handler_class(store, policy),  # type: ignore[operator]
+        context,  # type: ignore[arg-type]
+        versions=versions,  # type: ignore[arg-type]
+        **options,
+    )
     return server, store
 
 
@@ -151,8 +181,11 @@ async def serve(settings: ServeSettings, **server_options: object) -> int:
     server, store = build_server(settings, **server_options)
     host, port = await server.start(*settings.listen)
     versions = "0 and 1" if settings.protocol_version == 1 else "0"
-    print(f"sink serve: listening on {host}:{port}, store {settings.db} (instance id {store.instance_id:#010x}), "
-          f"protocol version {versions}", flush=True)
+    print(
+        f"sink serve: listening on {host}:{port}, store {settings.db} (instance id {store.instance_id:#010x}), "
+        f"protocol version {versions}",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -164,8 +197,14 @@ async def serve(settings: ServeSettings, **server_options: object) -> int:
     return 0
 
 
-async def _sync(settings: ClientSettings, store: EventStore, *, until_synced: bool,
-                handler_class: type[StoreClient] = StoreClient, **client_options: object) -> int:
+async def _sync(
+    settings: ClientSettings,
+    store: EventStore,
+    *,
+    until_synced: bool,
+    handler_class: type[StoreClient] = StoreClient,
+    **client_options: object,
+) -> int:
     pki = DevPki(Path(settings.certs))
     assert settings.server is not None
     host, port = settings.server
@@ -175,9 +214,17 @@ async def _sync(settings: ClientSettings, store: EventStore, *, until_synced: bo
     # VER-1, VER-2: with version 1 it offers 1 and falls back to 0 per server
     record_schemas = RecordSchemas.from_registry(default_registry()) if settings.protocol_version == 1 else None
     versions = client_options.pop("versions", tuple(range(settings.protocol_version + 1)))
-    client = SinkClient(handler, context, host, port, versions=versions,  # type: ignore[arg-type]
-                        server_hostname=settings.server_hostname, keepalive=settings.keepalive,
-                        record_schemas=record_schemas, **client_options)  # type: ignore[arg-type]
+    client = SinkClient(
+        handler,
+        context,
+        host,
+        port,
+        versions=versions,  # type: ignore[arg-type]
+        server_hostname=settings.server_hostname,
+        keepalive=settings.keepalive,
+        record_schemas=record_schemas,
+        **client_options,  # type: ignore[arg-type]
+    )
     runner = asyncio.create_task(client.run())
     total = store.lag(handler.server_name)
     seen = 0  # refusals already reported: each refused attempt is reported once
@@ -198,14 +245,20 @@ async def _sync(settings: ClientSettings, store: EventStore, *, until_synced: bo
                 fallback = _is_fallback(client, refusal)
                 stops = not fallback and (until_synced or refusal.response is Response.INSTANCE_ID_MISMATCH)
                 # a fallback is news, not a failure: stdout; a refusal: stderr
-                print(_refusal_text(client, refusal, fallback=fallback, count=seen, stops=stops),
-                      file=sys.stdout if fallback else sys.stderr, flush=True)
+                print(
+                    _refusal_text(client, refusal, fallback=fallback, count=seen, stops=stops),
+                    file=sys.stdout if fallback else sys.stderr,
+                    flush=True,
+                )
                 if stops:
                     return EXIT_REFUSED  # HS-16: the operator decides; nothing is resolved here
             if total and sys.stderr.isatty():
                 print(f"\rsynced {total - lag}/{total}", end="", file=sys.stderr, flush=True)
             if until_synced and client.connected.is_set() and handler.synced.is_set():
-                print(f"sink: synced; {_dead_letters_line(store, handler.server_name, dead_before, settings.db)}", flush=True)
+                print(
+                    f"sink: synced; {_dead_letters_line(store, handler.server_name, dead_before, settings.db)}",
+                    flush=True,
+                )
                 return 0
     finally:
         await client.stop()
@@ -250,7 +303,8 @@ def _dead_letters_line(store: EventStore, server: str, before: int, db: str) -> 
     new = total - before
     older = f" ({before} from earlier runs)" if before else ""
     return f"{new} new dead letter{'s' if new != 1 else ''}{older}" + (
-        f"; see `sink dead-letters list --db {db}`" if new else "")
+        f"; see `sink dead-letters list --db {db}`" if new else ""
+    )
 
 
 async def connect(settings: ConnectSettings, **client_options: object) -> int:
@@ -261,8 +315,13 @@ async def connect(settings: ConnectSettings, **client_options: object) -> int:
             # A test load: each start appends new events, so a client under test
             # always has something to publish (sink-check client mode).
             for _ in range(settings.publish):
-                store.append(event_type_id=1, key=f"sink-connect/{settings.name}".encode(), schema_version=1,
-                             timestamp=int(time.time()), event_data=b"sink connect test event")
+                store.append(
+                    event_type_id=1,
+                    key=f"sink-connect/{settings.name}".encode(),
+                    schema_version=1,
+                    timestamp=int(time.time()),
+                    event_data=b"sink connect test event",
+                )
         return await _sync(settings, store, until_synced=settings.until_synced, **client_options)  # type: ignore[arg-type]
     finally:
         store.close()
@@ -273,9 +332,13 @@ async def publish(settings: PublishSettings) -> int:
     store = _open_store(Path(settings.db))
     try:
         for _ in range(settings.count):
-            event = store.append(event_type_id=settings.event_type, key=settings.key.encode(),
-                                 schema_version=settings.schema_version, timestamp=int(time.time()),
-                                 event_data=settings.data)
+            event = store.append(
+                event_type_id=settings.event_type,
+                key=settings.key.encode(),
+                schema_version=settings.schema_version,
+                timestamp=int(time.time()),
+                event_data=settings.data,
+            )
         print(f"sink publish: appended {settings.count} event(s); last offset {event.offset}", flush=True)
         if settings.server is None:
             return 0

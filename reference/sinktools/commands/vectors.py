@@ -41,9 +41,11 @@ def vectors_dir(arg: str | None, *, writing: bool = False) -> Path:
     if found is None:
         raise SystemExit("sink: no vectors/v0 folder here or above; pass --dir")
     if writing and checkout_root() is None and found == kit_file("vectors/v0"):
-        raise SystemExit("sink vectors regenerate: needs a checkout of the kit (git clone it): the vectors an installed "
-                         f"kit carries ({found}) are part of the release and are not rewritten; pass --dir to "
-                         "regenerate a vectors folder of your own")
+        raise SystemExit(
+            "sink vectors regenerate: needs a checkout of the kit (git clone it): the vectors an installed "
+            f"kit carries ({found}) are part of the release and are not rewritten; pass --dir to "
+            "regenerate a vectors folder of your own"
+        )
     return found
 
 
@@ -58,7 +60,9 @@ def _each_version(command: Callable[[Path], int], directory: str | None, *, writ
     first = vectors_dir(directory, writing=writing)
     if directory:
         return command(first)
-    folders = sorted((p for p in first.parent.glob("v*") if p.is_dir() and p.name[1:].isdigit()), key=lambda p: int(p.name[1:]))
+    folders = sorted(
+        (p for p in first.parent.glob("v*") if p.is_dir() and p.name[1:].isdigit()), key=lambda p: int(p.name[1:])
+    )
     return max(command(folder) for folder in folders)
 
 
@@ -75,15 +79,20 @@ def regenerate(directory: str | None = None, *, schemas: str | None = None, dry_
         return 1
     status = _each_version(lambda folder: _regenerate_in(folder, schemas, dry_run=dry_run), directory, writing=True)
     for name, version in missing_examples(registry):
-        print(f"warning: {name} v{version} has no example record, so no vector shows it: add one at the end of EXAMPLES "
-              "in reference/sinktools/vectors/cases/avro.py and run this again")
+        print(
+            f"warning: {name} v{version} has no example record, so no vector shows it: add one at the end of EXAMPLES "
+            "in reference/sinktools/vectors/cases/avro.py and run this again"
+        )
     return status
 
 
-def check(directory: str | None = None, *, schemas: str | None = None, skip_sources: bool = False,
-          as_json: bool = False) -> int:
+def check(
+    directory: str | None = None, *, schemas: str | None = None, skip_sources: bool = False, as_json: bool = False
+) -> int:
     """`sink vectors check`: every vector of every vectors folder (or ``directory``) against the codec and its sources."""
-    status = _each_version(lambda folder: _check_in(folder, schemas, skip_sources=skip_sources, as_json=as_json), directory)
+    status = _each_version(
+        lambda folder: _check_in(folder, schemas, skip_sources=skip_sources, as_json=as_json), directory
+    )
     if status and not as_json:
         # Several folders print a summary each: the last line must not read as a pass.
         print("sink vectors check: FAILED (see the FILE and FAIL lines above)")
@@ -107,11 +116,16 @@ def _check_in(directory: Path, schemas: str | None, *, skip_sources: bool, as_js
     schema = json.loads(schema_path.read_text(encoding="utf-8")) if schema_path.exists() else None
     report = check_dir(directory, schema=schema, schemas_dir=_schemas_arg(schemas, directory), sources=not skip_sources)
     if as_json:
-        print(json.dumps({
-            "ok": report.ok,
-            "file_problems": report.file_problems,
-            "cases": [{"kind": r.kind, "id": r.id, "ok": r.ok, "problems": r.problems} for r in report.results],
-        }, indent=1))
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "file_problems": report.file_problems,
+                    "cases": [{"kind": r.kind, "id": r.id, "ok": r.ok, "problems": r.problems} for r in report.results],
+                },
+                indent=1,
+            )
+        )
         return 0 if report.ok else 1
     by_kind: dict[str, list[int]] = {}
     for r in report.results:
@@ -131,6 +145,8 @@ def _check_in(directory: Path, schemas: str | None, *, skip_sources: bool, as_js
     summary = f"{passed} passed, {len(report.failures)} failed"
     if report.file_problems:
         count = len(report.file_problems)
-        summary += f"; FAILED: {count} problem{'s' if count != 1 else ''} with the files or their sources (the FILE lines)"
+        summary += (
+            f"; FAILED: {count} problem{'s' if count != 1 else ''} with the files or their sources (the FILE lines)"
+        )
     print(summary)
     return 0 if report.ok else 1

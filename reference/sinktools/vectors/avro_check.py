@@ -9,6 +9,7 @@ from typing import Any
 from sinkproto.errors import DecodeError, SchemaError
 from sinkproto.messages import Batch, Event, Publish
 from sinkproto.schemas import Registry, default_registry
+
 from .model import Case, decode_kind
 
 __all__ = ["check_avro", "events_of"]
@@ -46,24 +47,37 @@ def _check_entry(registry: Registry, events: Sequence[Event], entry: dict[str, A
         try:
             record = registry.decode(event.event_type_id, event.schema_version, event.event_data)
         except SchemaError as exc:
-            return [] if exc.reason == entry["error"] else [f"{where}: expected {entry['error']}, the registry reports {exc}"]
+            return (
+                []
+                if exc.reason == entry["error"]
+                else [f"{where}: expected {entry['error']}, the registry reports {exc}"]
+            )
         return [f"{where}: expected {entry['error']}, but it decodes to {_short(record)}"]
     problems: list[str] = []
     try:
         version = registry.resolve(event.event_type_id, event.schema_version)
         if version.event_type != entry.get("event_type"):
-            problems.append(f"{where}: the registry names it {version.event_type}, the case says {entry.get('event_type')}")
+            problems.append(
+                f"{where}: the registry names it {version.event_type}, the case says {entry.get('event_type')}"
+            )
         record = registry.decode(event.event_type_id, event.schema_version, event.event_data)
         if record != entry["record"]:
-            return [*problems, f"{where}: event_data decodes to {_short(record)}, the case's record is {_short(entry['record'])}"]
+            return [
+                *problems,
+                f"{where}: event_data decodes to {_short(record)}, the case's record is {_short(entry['record'])}",
+            ]
         # Avro's binary encoding of a record is unique: the record must give back the exact bytes.
         if registry.encode(event.event_type_id, event.schema_version, entry["record"]) != event.event_data:
             problems.append(f"{where}: encoding the record does not give the event_data bytes")
         for reader in entry.get("read_as", []):
-            seen = registry.decode(event.event_type_id, event.schema_version, event.event_data, reader_version=reader["schema_version"])
+            seen = registry.decode(
+                event.event_type_id, event.schema_version, event.event_data, reader_version=reader["schema_version"]
+            )
             if seen != reader["record"]:
-                problems.append(f"{where}: a version {reader['schema_version']} reader sees {_short(seen)}, the case says "
-                                f"{_short(reader['record'])}")
+                problems.append(
+                    f"{where}: a version {reader['schema_version']} reader sees {_short(seen)}, the case says "
+                    f"{_short(reader['record'])}"
+                )
     except SchemaError as exc:
         problems.append(f"{where}: {exc}")
     return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from .model import Case, encode_kind, value_to_json
@@ -90,7 +91,9 @@ class Builder:
             )
         )
 
-    def truncations(self, stem: str, data: bytes, requirements: list[str], *, valid_prefixes: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+    def truncations(
+        self, stem: str, data: bytes, requirements: list[str], *, valid_prefixes: Collection[int] = frozenset()
+    ) -> None:
         """Every proper prefix of ``data`` (except listed valid ones) is ``truncated``."""
         for cut in range(len(data)):
             if cut in valid_prefixes:
@@ -102,4 +105,3 @@ class Builder:
                 data[:cut],
                 "truncated",
             )
-

@@ -11,9 +11,20 @@ from sinkproto.batchrules import canonical_layout
 from sinkproto.errors import DecodeError, SinkError
 from sinkproto.messages import Batch
 from sinkproto.schemas import Registry, default_registry
+
 from .avro_check import check_avro
 from .locks import LOCK_NAME, load_lock
-from .model import Case, VectorFile, decode_kind, encode_kind, fingerprint, load_dir, normalized_bytes, value_from_json, value_to_json
+from .model import (
+    Case,
+    VectorFile,
+    decode_kind,
+    encode_kind,
+    fingerprint,
+    load_dir,
+    normalized_bytes,
+    value_from_json,
+    value_to_json,
+)
 
 __all__ = ["CaseResult", "Report", "check_case", "check_dir", "check_ids", "check_sources"]
 
@@ -60,7 +71,9 @@ def _expect_error(kind: str, case: Case, problems: list[str], version: int = 0, 
         problems.append(f"expected error_class {case.error_class}, decoder accepted it as {value_to_json(kind, value)}")
 
 
-def _expect_value(kind: str, case: Case, problems: list[str], *, reencode: bool, version: int = 0, **override: Any) -> None:
+def _expect_value(
+    kind: str, case: Case, problems: list[str], *, reencode: bool, version: int = 0, **override: Any
+) -> None:
     try:
         decoded = decode_kind(kind, case.data, case.decode_limits(**override), version)
     except DecodeError as exc:
@@ -98,8 +111,13 @@ def check_case(kind: str, case: Case, registry: Registry | None = None, version:
         # explicit non-canonical layout are still deterministic to re-encode.
         # A records batch whose transforms are not the canonical ones (RECORD-9) decodes, but does not re-encode to itself.
         records_variant = case.canonical is False and '"mode": "records"' in json.dumps(case.value)
-        _expect_value(kind, case, problems, version=version,
-                      reencode=bool(case.canonical) or (kind in ("batch", "batch_publish") and not records_variant))
+        _expect_value(
+            kind,
+            case,
+            problems,
+            version=version,
+            reencode=bool(case.canonical) or (kind in ("batch", "batch_publish") and not records_variant),
+        )
     elif case.result == "invalid":
         _expect_error(kind, case, problems, version)
     elif case.result == "acceptable":
@@ -125,14 +143,17 @@ def check_ids(files: list[VectorFile], lock: dict[str, str] | None) -> list[str]
         if case_id not in seen:
             problems.append(f"id {case_id} is in {LOCK_NAME} but no longer in the vectors (IDs are never removed)")
         elif seen[case_id] != meaning:
-            problems.append(f"id {case_id} changed meaning (fingerprint {meaning} -> {seen[case_id]}); give the new case a new id")
+            problems.append(
+                f"id {case_id} changed meaning (fingerprint {meaning} -> {seen[case_id]}); give the new case a new id"
+            )
     return problems
 
 
 def check_sources(directory: Path, schemas_dir: Path | None, kit_version: str) -> list[str]:
     """Problems with the sources: schema rules, the schema version lock, and vectors stale relative to them."""
-    from ..schema_evolution import check_lock, check_registry
     from sinkproto.schemas import LOCK_FILE
+
+    from ..schema_evolution import check_lock, check_registry
     from .regenerate import plan, spec_version_of
 
     registry = default_registry(schemas_dir)
@@ -142,7 +163,10 @@ def check_sources(directory: Path, schemas_dir: Path | None, kit_version: str) -
     problems = [f"schemas: {violation}" for violation in check_registry(registry)] if schema_checks else []
     lock_path = registry.directory / LOCK_FILE
     if schema_checks and lock_path.exists():
-        problems += [f"schemas: {violation}" for violation in check_lock(registry, json.loads(lock_path.read_text(encoding="utf-8")))]
+        problems += [
+            f"schemas: {violation}"
+            for violation in check_lock(registry, json.loads(lock_path.read_text(encoding="utf-8")))
+        ]
     try:
         changes = plan(directory, kit_version, registry.directory)
     except SinkError as exc:  # e.g. a schema that breaks the rules cannot resolve the examples
@@ -150,13 +174,16 @@ def check_sources(directory: Path, schemas_dir: Path | None, kit_version: str) -
     for change in changes:
         if change.changed:
             what = "; ".join(line.strip() for line in change.summary_lines())
-            problems.append(f"stale: {what}. The committed file is not what the sources (schemas/, the codec, the case builders) "
-                            "generate now: run `sink vectors regenerate`, review the changes it prints, and commit them")
+            problems.append(
+                f"stale: {what}. The committed file is not what the sources (schemas/, the codec, the case builders) "
+                "generate now: run `sink vectors regenerate`, review the changes it prints, and commit them"
+            )
     return problems
 
 
-def check_dir(directory: Path, *, schema: dict[str, Any] | None = None, schemas_dir: Path | None = None,
-              sources: bool = False) -> Report:
+def check_dir(
+    directory: Path, *, schema: dict[str, Any] | None = None, schemas_dir: Path | None = None, sources: bool = False
+) -> Report:
     """Check every vector file in ``directory``; with ``sources``, also that they are up to date with the sources."""
     report = Report()
     files = load_dir(directory)

@@ -14,7 +14,17 @@ from sinkproto.batchrules import gunzip_body
 from sinkproto.limits import Limits
 from sinkproto.stream import Deframer, frame_bytes
 
-__all__ = ["Case", "KINDS", "FRAME_KIND_FILES", "VectorFile", "load_dir", "dump_file", "fingerprint", "decode_kind", "encode_kind"]
+__all__ = [
+    "Case",
+    "KINDS",
+    "FRAME_KIND_FILES",
+    "VectorFile",
+    "load_dir",
+    "dump_file",
+    "fingerprint",
+    "decode_kind",
+    "encode_kind",
+]
 
 SCHEMA_REF = "../schema/vector-file.schema.json"
 
@@ -133,7 +143,7 @@ class Case:
         return out
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Case":
+    def from_json(cls, obj: dict[str, Any]) -> Case:
         return cls(
             id=obj["id"],
             description=obj["description"],
@@ -224,7 +234,11 @@ def _normalized_extended(data: bytes, at: int) -> bytes:
     start = at + _gzip_start(data[at:], first=2)
     codec = data[at + 1] >> 4
     body = data[start:]
-    plain = gunzip_body(body, limit=1 << 30, offset=start) if codec == 1 else unzstd_body(body, limit=1 << 30, window_limit=1 << 30, offset=start)
+    plain = (
+        gunzip_body(body, limit=1 << 30, offset=start)
+        if codec == 1
+        else unzstd_body(body, limit=1 << 30, window_limit=1 << 30, offset=start)
+    )
     return data[:start] + plain
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sinkproto.schemas import LOCK_FILE as SCHEMA_LOCK_FILE
 from sinkproto.schemas import Registry, default_registry, find_schemas_dir
+
 from .cases.v0 import FILE_DESCRIPTIONS, build_all
 from .cases.v1 import FILE_DESCRIPTIONS_V1, build_all_v1
 from .locks import LOCK_NAME, load_lock
@@ -54,24 +55,43 @@ class FileChange:
             return [f"  {mark} {len(names)} {label}: {shown}"]
 
         other = "other change" if len(self.other_changed) == 1 else "other changes"
-        head = f"{self.path.parent.name}/{self.path.name}: " + (", ".join(
-            f"{len(names)} {label}" for names, label in ((self.added, "added"), (self.removed, "removed"),
-                                                         (self.bytes_changed, "bytes changed"), (self.other_changed, other))
-            if names) or "rewritten")
-        return [head, *ids("+", "added", self.added), *ids("-", "removed", self.removed),
-                *ids("~", "bytes changed", self.bytes_changed), *ids("~", other, self.other_changed),
-                *ids("!", "locked IDs whose meaning changed", self.relocked), *self._relock_hint(),
-                *(f"  {note}" for note in self.notes)]
+        head = f"{self.path.parent.name}/{self.path.name}: " + (
+            ", ".join(
+                f"{len(names)} {label}"
+                for names, label in (
+                    (self.added, "added"),
+                    (self.removed, "removed"),
+                    (self.bytes_changed, "bytes changed"),
+                    (self.other_changed, other),
+                )
+                if names
+            )
+            or "rewritten"
+        )
+        return [
+            head,
+            *ids("+", "added", self.added),
+            *ids("-", "removed", self.removed),
+            *ids("~", "bytes changed", self.bytes_changed),
+            *ids("~", other, self.other_changed),
+            *ids("!", "locked IDs whose meaning changed", self.relocked),
+            *self._relock_hint(),
+            *(f"  {note}" for note in self.notes),
+        ]
 
     def _relock_hint(self) -> list[str]:
         if not self.relocked:
             return []
         if self.added and self.path.name == "event.json":
             # The usual cause: a new example inserted in EXAMPLES shifts the offsets and timestamps of the later ones.
-            return ["    a locked ID keeps its meaning for ever: if you inserted a new example in EXAMPLES "
-                    "(reference/sinktools/vectors/cases/avro.py), move it to the end, where it changes no existing case"]
-        return ["    a locked ID keeps its meaning for ever: undo the change that altered these cases; "
-                "only a deliberate new meaning gets a new ID (and the old case stays)"]
+            return [
+                "    a locked ID keeps its meaning for ever: if you inserted a new example in EXAMPLES "
+                "(reference/sinktools/vectors/cases/avro.py), move it to the end, where it changes no existing case"
+            ]
+        return [
+            "    a locked ID keeps its meaning for ever: undo the change that altered these cases; "
+            "only a deliberate new meaning gets a new ID (and the old case stays)"
+        ]
 
 
 def schemas_dir_for(vectors_dir: Path) -> Path | None:
@@ -92,8 +112,9 @@ def spec_version_of(directory: Path) -> int:
     return int(name[1:]) if name[:1] == "v" and name[1:].isdigit() else SPEC_VERSION
 
 
-def _compare_file(path: Path, kind: str, old: VectorFile | None, fresh: list[Case], kit_version: str,
-                  version: int = SPEC_VERSION) -> FileChange:
+def _compare_file(
+    path: Path, kind: str, old: VectorFile | None, fresh: list[Case], kit_version: str, version: int = SPEC_VERSION
+) -> FileChange:
     change = FileChange(path=path)
     old_by_id = {c.id: c for c in old.cases} if old else {}
     fresh_ids = {c.id for c in fresh}
@@ -121,8 +142,11 @@ def _compare_file(path: Path, kind: str, old: VectorFile | None, fresh: list[Cas
     spec_version = version
     semantic = bool(change.added or change.removed or change.bytes_changed or change.other_changed or change.notes)
     file_kit_version = old.kit_version if old and not semantic else kit_version
-    text = dump_file(VectorFile(kind=kind, spec_version=spec_version, kit_version=file_kit_version,
-                                description=description, cases=merged))
+    text = dump_file(
+        VectorFile(
+            kind=kind, spec_version=spec_version, kit_version=file_kit_version, description=description, cases=merged
+        )
+    )
     if old is None or semantic or path.read_text(encoding="utf-8") != text:
         change.text = text
     return change
@@ -134,8 +158,14 @@ def _json_change(path: Path, doc: Mapping[str, object], added: list[str]) -> Fil
     return FileChange(path=path, text=None if current == text else text, added=added)
 
 
-def plan(directory: Path, kit_version: str, schemas_dir: Path | None = None, *, schema_lock: bool = True,
-         version: int | None = None) -> list[FileChange]:
+def plan(
+    directory: Path,
+    kit_version: str,
+    schemas_dir: Path | None = None,
+    *,
+    schema_lock: bool = True,
+    version: int | None = None,
+) -> list[FileChange]:
     """Regenerate in memory; one FileChange per vector file, then the ID lock, then the schema version lock.
 
     ``version`` (default: from the folder name, :func:`spec_version_of`) picks the case builders:
@@ -148,7 +178,7 @@ def plan(directory: Path, kit_version: str, schemas_dir: Path | None = None, *, 
     changes: list[FileChange] = []
     old_lock = load_lock(directory) or {}
     lock = dict(old_lock)
-    for kind, cases in (build_all(schemas_dir) if version == 0 else build_all_v1()):
+    for kind, cases in build_all(schemas_dir) if version == 0 else build_all_v1():
         change = _compare_file(directory / f"{kind}.json", kind, committed.pop(kind, None), cases, kit_version, version)
         for case in cases:
             meaning = fingerprint(kind, case)
@@ -157,7 +187,14 @@ def plan(directory: Path, kit_version: str, schemas_dir: Path | None = None, *, 
         changes.append(change)
     for kind, leftover in committed.items():  # a kind no source generates any more
         assert leftover.path is not None
-        changes.append(FileChange(path=leftover.path, text="", removed=[c.id for c in leftover.cases], notes=[f"no source generates {kind}"]))
+        changes.append(
+            FileChange(
+                path=leftover.path,
+                text="",
+                removed=[c.id for c in leftover.cases],
+                notes=[f"no source generates {kind}"],
+            )
+        )
     lock_doc = {
         "description": "Every vector id ever committed and the fingerprint of its meaning. Append-only: "
         "ids are never removed, renumbered or reused (sink vectors check enforces it).",
@@ -181,8 +218,9 @@ def _version_label(registry: Registry, key: str) -> str:
     return f"{registry.types[int(type_id)].name} v{version}"
 
 
-def regenerate(directory: Path, kit_version: str, schemas_dir: Path | None = None, *, write: bool = True,
-               schema_lock: bool = True) -> list[FileChange]:
+def regenerate(
+    directory: Path, kit_version: str, schemas_dir: Path | None = None, *, write: bool = True, schema_lock: bool = True
+) -> list[FileChange]:
     """Plan, then write (or delete) exactly the files that change."""
     changes = plan(directory, kit_version, schemas_dir, schema_lock=schema_lock)
     if write:

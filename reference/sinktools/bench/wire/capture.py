@@ -55,8 +55,9 @@ class Capture:
         expression = " or ".join(f"port {p}" for p in self.ports)
         self._proc = subprocess.Popen(
             ["tcpdump", "-i", "lo", "-n", "-U", "-s", "128", "-w", str(self.path), expression],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         assert self._proc.stderr is not None
         line = self._proc.stderr.readline().decode(errors="replace")  # "listening on lo, ..." once it captures
         if "listening" not in line:
@@ -118,8 +119,9 @@ def account(packets: list[tuple[float, int, int, int, int]], port: int, start: f
     return traffic
 
 
-def phases_of(client: Client, port: int, marks: list[tuple[str, float, float]],
-              packets: list[tuple[float, int, int, int, int]]) -> dict[str, Traffic | None]:
+def phases_of(
+    client: Client, port: int, marks: list[tuple[str, float, float]], packets: list[tuple[float, int, int, int, int]]
+) -> dict[str, Traffic | None]:
     found = {name: account(packets, port, start, end) for name, start, end in marks}
     phases = {name: found.get(name) for name in PHASES}
     if client.transport == "UDP" and phases["setup"] is not None and not phases["setup"].packets:
@@ -127,12 +129,20 @@ def phases_of(client: Client, port: int, marks: list[tuple[str, float, float]],
     return phases
 
 
-def missed_phase(client: Client, port: int, tls: bool, marks: list[tuple[str, float, float]],
-                 packets: list[tuple[float, int, int, int, int]]) -> bool:
+def missed_phase(
+    client: Client,
+    port: int,
+    tls: bool,
+    marks: list[tuple[str, float, float]],
+    packets: list[tuple[float, int, int, int, int]],
+) -> bool:
     """Whether a phase in which the client sent something counted no packet at all."""
     phases = phases_of(client, port, marks, packets)
-    return any(traffic is not None and not traffic.packets for name, traffic in phases.items()
-               if not (name == "setup" and client.transport == "UDP"))
+    return any(
+        traffic is not None and not traffic.packets
+        for name, traffic in phases.items()
+        if not (name == "setup" and client.transport == "UDP")
+    )
 
 
 def tools_missing(protocols: set[str]) -> list[str]:

@@ -29,8 +29,20 @@ from sinkproto.stream import Deframer
 from ..profiles import Profile
 from .pki import HOST
 
-__all__ = ["Client", "CoapClient", "HttpClient", "Loop", "MqttClient", "RecordingConnectionV1", "SinkBenchClient",
-           "SinkV1BenchClient", "V1Setup", "event_bytes", "event_json", "many_bytes"]
+__all__ = [
+    "Client",
+    "CoapClient",
+    "HttpClient",
+    "Loop",
+    "MqttClient",
+    "RecordingConnectionV1",
+    "SinkBenchClient",
+    "SinkV1BenchClient",
+    "V1Setup",
+    "event_bytes",
+    "event_json",
+    "many_bytes",
+]
 
 T = TypeVar("T")
 
@@ -80,9 +92,14 @@ def many_bytes(events: tuple[Event, ...]) -> bytes:
 
 
 def event_json(event: Event) -> dict[str, Any]:
-    return {"event_type_id": event.event_type_id, "schema_version": event.schema_version,
-            "key": base64.b64encode(event.key).decode(), "offset": event.offset, "timestamp": event.timestamp,
-            "event_data": base64.b64encode(event.event_data).decode()}  # fmt: skip
+    return {
+        "event_type_id": event.event_type_id,
+        "schema_version": event.schema_version,
+        "key": base64.b64encode(event.key).decode(),
+        "offset": event.offset,
+        "timestamp": event.timestamp,
+        "event_data": base64.b64encode(event.event_data).decode(),
+    }
 
 
 class SinkBenchClient(Client):
@@ -98,7 +115,8 @@ class SinkBenchClient(Client):
         from sinkproto.peers import PeerSession
 
         reader, writer = await asyncio.open_connection(
-            HOST, self.port, ssl=self.context, server_hostname="localhost" if self.context else None)
+            HOST, self.port, ssl=self.context, server_hostname="localhost" if self.context else None
+        )
         ready = asyncio.Event()
 
         async def on_event(session: Any, event: Any) -> None:
@@ -108,7 +126,9 @@ class SinkBenchClient(Client):
         loop = asyncio.get_running_loop()
         connection = Connection(Role.CLIENT, now=loop.time(), message_id_start=0)
         self.session = PeerSession(connection, reader, writer, on_event, peer="bench", logger=log)
-        await self.session.send_request(ConnectionRequest(app_version=b"1.0.0", client_instance_id=1, server_instance_id=7))
+        await self.session.send_request(
+            ConnectionRequest(app_version=b"1.0.0", client_instance_id=1, server_instance_id=7)
+        )
         self.task = asyncio.create_task(self.session.run())
         await asyncio.wait_for(ready.wait(), 10)
 
@@ -158,7 +178,9 @@ class V1Setup:
         if schemas is not None:
             readable = schemas.restricted_to([(t, v) for t, vs in declaration.entries for v in vs])
             value = BatchV1(events=profile.events)
-            if len(CONSTRUCT.encode_batch(value, version=1, schemas=readable)) < len(FAST.encode_batch(value, version=1, schemas=readable)):
+            if len(CONSTRUCT.encode_batch(value, version=1, schemas=readable)) < len(
+                FAST.encode_batch(value, version=1, schemas=readable)
+            ):
                 codec = CONSTRUCT  # a fast codec without the records mode
         return cls(schemas, declaration, codec)
 
@@ -195,7 +217,8 @@ class SinkV1BenchClient(SinkBenchClient):
         from sinkproto.peers import PeerSession
 
         reader, writer = await asyncio.open_connection(
-            HOST, self.port, ssl=self.context, server_hostname="localhost" if self.context else None)
+            HOST, self.port, ssl=self.context, server_hostname="localhost" if self.context else None
+        )
         ready = asyncio.Event()
         self.answers: dict[int, asyncio.Future[BatchAnswered]] = {}
 
@@ -206,11 +229,18 @@ class SinkV1BenchClient(SinkBenchClient):
                 self.answers.pop(event.message_id).set_result(event)
 
         loop = asyncio.get_running_loop()
-        self.connection = RecordingConnectionV1(Role.CLIENT, versions=(0, 1), now=loop.time(), message_id_start=0,
-                                                record_schemas=self.setup.schemas, codec=self.setup.codec)  # fmt: skip
+        self.connection = RecordingConnectionV1(
+            Role.CLIENT,
+            versions=(0, 1),
+            now=loop.time(),
+            message_id_start=0,
+            record_schemas=self.setup.schemas,
+            codec=self.setup.codec,
+        )
         self.session = PeerSession(self.connection, reader, writer, on_event, peer="bench", logger=log)
-        await self.session.send_request(ConnectionRequest(version=1, app_version=b"1.0.0", client_instance_id=1,
-                                                          server_instance_id=7))  # fmt: skip
+        await self.session.send_request(
+            ConnectionRequest(version=1, app_version=b"1.0.0", client_instance_id=1, server_instance_id=7)
+        )
         self.task = asyncio.create_task(self.session.run())
         await asyncio.wait_for(ready.wait(), 10)
         if self.connection.negotiated_version != 1:
@@ -241,8 +271,9 @@ class MqttClient(Client):
         self.alias = alias
         self.v5 = version == 5
         self.aliased = False
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench",
-                                  protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311)  # fmt: skip
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="bench", protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311
+        )
         if context is not None:
             self.client.tls_set_context(context)
         self.port = port

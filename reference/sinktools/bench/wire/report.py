@@ -12,7 +12,16 @@ from sinkproto.stream import frame_bytes
 from ..profiles import Profile
 from .capture import Traffic
 
-__all__ = ["V1_ROWS", "Result", "chart", "format_report", "format_v1_report", "offline_batch", "one_event_app", "v1_rows"]
+__all__ = [
+    "V1_ROWS",
+    "Result",
+    "chart",
+    "format_report",
+    "format_v1_report",
+    "offline_batch",
+    "one_event_app",
+    "v1_rows",
+]
 
 
 @dataclass
@@ -112,8 +121,10 @@ def format_v1_report(results: list[Result], profile: Profile) -> str:
     ]
     for protocol, tls, what, traffic in rows:
         ratio = f"{traffic.ip / base[tls].ip:.2f}x" if tls in base and base[tls].ip else "n/a"
-        lines.append(f"| {protocol}: {what} | {'mutual TLS' if tls else 'no'} | {traffic.ip / count:,.1f} | "
-                     f"{traffic.app / count:,.1f} | {traffic.packets} | {ratio} |")  # fmt: skip
+        lines.append(
+            f"| {protocol}: {what} | {'mutual TLS' if tls else 'no'} | {traffic.ip / count:,.1f} | "
+            f"{traffic.app / count:,.1f} | {traffic.packets} | {ratio} |"
+        )
     result = next(iter(sink_v1.values()))
     batch = result.batch
     plain = base.get(False)
@@ -122,9 +133,13 @@ def format_v1_report(results: list[Result], profile: Profile) -> str:
         f"The BATCH_PUBLISH carried a batch v1 of {len(batch):,} bytes ({batch_format(batch)}, the encoder's choice; "
         f"{result.note}), "
         f"{len(batch) + 4:,} with its 2-byte frame header and 2-byte length prefix"
-        + (f" (counted on the wire without TLS: {plain.app_up:,} application bytes up, {plain.app_down:,} down: the ACK)"
-           if plain is not None else "") + ".",
-    ]  # fmt: skip
+        + (
+            f" (counted on the wire without TLS: {plain.app_up:,} application bytes up, {plain.app_down:,} down: the ACK)"
+            if plain is not None
+            else ""
+        )
+        + ".",
+    ]
     return "\n".join(lines)
 
 

@@ -90,8 +90,13 @@ def measure(client: Client, port: int, events: tuple[Event, ...], marks: list[tu
 Window = tuple[Client, int, bool, list[tuple[str, float, float]], list[tuple[float, int, int, int, int]]]
 
 
-def capture_windows(clients: list[tuple[Client, int, bool]], events: tuple[Event, ...], path: Path,
-                    cleanup: list[Callable[[], None]], progress: Callable[[str], None]) -> list[Window]:
+def capture_windows(
+    clients: list[tuple[Client, int, bool]],
+    events: tuple[Event, ...],
+    path: Path,
+    cleanup: list[Callable[[], None]],
+    progress: Callable[[str], None],
+) -> list[Window]:
     """Measure each client under one tcpdump capture; each window keeps the packets it is counted from."""
     capture = Capture(sorted({port for _, port, _ in clients}), path)
     capture.start()
@@ -113,7 +118,10 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
         directory = Path(tmp)
         pki = make_pki(directory / "pki")
         loop = Loop()
-        ports = {name: free_port() for name in ("sink0", "sink0_tls", "sink1", "sink1_tls", "mqtt", "mqtt_tls", "http", "http_tls", "coap")}
+        ports = {
+            name: free_port()
+            for name in ("sink0", "sink0_tls", "sink1", "sink1_tls", "mqtt", "mqtt_tls", "http", "http_tls", "coap")
+        }
         cleanup: list[Callable[[], None]] = []
         clients: list[tuple[Client, int, bool]] = []
         try:
@@ -122,29 +130,44 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
                 for version in (0, 1):
                     for key, context in ((f"sink{version}", None), (f"sink{version}_tls", pki.server_context())):
                         server = loop.call(start_sink_server(ports[key], context, v1 if version else None))
+
                         def close_server(s: Any = server) -> None:  # s: this server, bound now
                             loop.call(s.close())
+
                         cleanup.append(close_server)
                         client_context = pki.client_context() if context else None
-                        sink_client = (SinkV1BenchClient(loop, ports[key], client_context, v1) if version
-                                       else SinkBenchClient(loop, ports[key], client_context))  # fmt: skip
+                        sink_client = (
+                            SinkV1BenchClient(loop, ports[key], client_context, v1)
+                            if version
+                            else SinkBenchClient(loop, ports[key], client_context)
+                        )
                         clients.append((sink_client, ports[key], context is not None))
             if "mqtt" in protocols:
                 broker = start_mosquitto(directory, ports["mqtt"], ports["mqtt_tls"], pki)
+
                 def stop_broker() -> None:
                     broker.terminate()
                     broker.wait(5)
+
                 cleanup.append(stop_broker)
                 for version, alias in ((4, False), (5, False), (5, True)):
                     for key, tls in (("mqtt", False), ("mqtt_tls", True)):
-                        clients.append((MqttClient(ports[key], pki.client_context() if tls else None, version, alias), ports[key], tls))
+                        clients.append(
+                            (
+                                MqttClient(ports[key], pki.client_context() if tls else None, version, alias),
+                                ports[key],
+                                tls,
+                            )
+                        )
             if "http" in protocols:
                 for key, tls in (("http", False), ("http_tls", True)):
                     http_server = start_http_server(ports[key], pki.server_context() if tls else None)
                     cleanup.append(http_server.shutdown)
                 for as_json in (True, False):
                     for key, tls in (("http", False), ("http_tls", True)):
-                        clients.append((HttpClient(ports[key], pki.client_context() if tls else None, as_json), ports[key], tls))
+                        clients.append(
+                            (HttpClient(ports[key], pki.client_context() if tls else None, as_json), ports[key], tls)
+                        )
             if "coap" in protocols:
                 coap = loop.call(start_coap_server(ports["coap"]))
                 cleanup.append(lambda: loop.call(coap.shutdown()))
@@ -158,15 +181,16 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
                 if not missed:
                     break
                 progress(f"capture missed packets of {len(missed)} clients; measuring them again ({attempt})")
-                again = capture_windows([clients[i] for i in missed], events, directory / f"capture-{attempt}.pcap", cleanup,
-                                        progress)
+                again = capture_windows(
+                    [clients[i] for i in missed], events, directory / f"capture-{attempt}.pcap", cleanup, progress
+                )
                 for i, window in zip(missed, again):
                     windows[i] = window
         finally:
             for step in reversed(cleanup):
                 try:
                     step()
-                except Exception:  # noqa: BLE001 - best effort teardown of benchmark servers
+                except Exception:
                     pass
             loop.stop()
 
@@ -181,7 +205,9 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
     return results
 
 
-def main(*, quick: bool = False, protocols: str | None = None, profile: str = "random", page: Path | None = None) -> int:
+def main(
+    *, quick: bool = False, protocols: str | None = None, profile: str = "random", page: Path | None = None
+) -> int:
     """``sink bench wire``: ``protocols`` is a comma-separated subset of sink,mqtt,http,coap (default: all)."""
     from .._report import machine_line, replace_region
 
@@ -191,8 +217,10 @@ def main(*, quick: bool = False, protocols: str | None = None, profile: str = "r
         raise SystemExit(f"sink bench wire: unknown protocols {', '.join(sorted(unknown))}")
     missing = tools_missing(chosen)
     if missing:
-        print(f"sink bench wire: needs {' and '.join(missing)}: on Debian, apt-get install {' '.join(missing)} "
-              "(the kit's .ci/run does this); tcpdump needs root or CAP_NET_RAW")  # fmt: skip
+        print(
+            f"sink bench wire: needs {' and '.join(missing)}: on Debian, apt-get install {' '.join(missing)} "
+            "(the kit's .ci/run does this); tcpdump needs root or CAP_NET_RAW"
+        )
         return 2
     measured = load()[profile]
     line = machine_line()

@@ -46,7 +46,7 @@ def start_http_server(port: int, context: ssl.SSLContext | None) -> http.server.
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive
 
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             self.send_response(204)
             self.end_headers()
@@ -95,7 +95,9 @@ def start_mosquitto(directory: Path, port: int, tls_port: int, pki: Pki) -> subp
             return proc
         except OSError:
             if proc.poll() is not None:
-                raise SystemExit(f"sink bench wire: mosquitto exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                raise SystemExit(
+                    f"sink bench wire: mosquitto exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                ) from None
             time.sleep(0.05)
     proc.kill()
     raise SystemExit("sink bench wire: mosquitto did not start listening")

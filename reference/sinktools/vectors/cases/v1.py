@@ -14,12 +14,26 @@ from collections.abc import Iterator
 from typing import Any
 
 import zstandard
-
 from sinkproto.batchrules import canonical_layout, gzip_body
-from sinkproto.messages import (Ack, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchResult,
-                                BatchResultEntry, BatchV1, ConnectionRequest, ConnectionResponse, Event, Ping, Publish,
-                                Response)
+from sinkproto.messages import (
+    Ack,
+    BatchCodec,
+    BatchFormat,
+    BatchLayout,
+    BatchMode,
+    BatchPublish,
+    BatchResult,
+    BatchResultEntry,
+    BatchV1,
+    ConnectionRequest,
+    ConnectionResponse,
+    Event,
+    Ping,
+    Publish,
+    Response,
+)
 from sinkproto.readers import ReaderSchemas
+
 from ..builder import Builder
 from ..model import Case, value_to_json
 from .v0 import APP, TS, ev
@@ -33,7 +47,7 @@ FILE_DESCRIPTIONS_V1 = {
     "batch_result": "Version 1: BATCH_RESULT frames (type 8): per-event NACKs by index.",
     "frame": "Version 1: frame-level cases: version-0 frames on a version-1 connection, unassigned types 9..15.",
     "batch": "Version 1: batch v1 on its own: the extended header, the format byte, codecs none, gzip and zstd, and records "
-             "mode (decoded with the writer schemas of the kit's registry in schemas/).",
+    "mode (decoded with the writer schemas of the kit's registry in schemas/).",
 }
 
 READS = ReaderSchemas.from_mapping({1: [1, 2]})
@@ -42,17 +56,38 @@ READS = ReaderSchemas.from_mapping({1: [1, 2]})
 class BuilderV1(Builder):
     """A :class:`Builder` whose valid cases are encoded with the version-1 codec."""
 
-    def valid(self, id: str, description: str, requirements: list[str], value: Any, *, data: bytes | None = None,
-              canonical: bool = True, limits: dict[str, Any] | None = None) -> bytes:
+    def valid(
+        self,
+        id: str,
+        description: str,
+        requirements: list[str],
+        value: Any,
+        *,
+        data: bytes | None = None,
+        canonical: bool = True,
+        limits: dict[str, Any] | None = None,
+    ) -> bytes:
         from ..model import encode_kind
 
         produced = encode_kind(self.kind, value, 1)
         if data is None:
             data = produced
-        elif data != produced and not _compressed(self.kind, data) and not (not canonical and _records(data, self.kind)):
+        elif (
+            data != produced and not _compressed(self.kind, data) and not (not canonical and _records(data, self.kind))
+        ):
             raise AssertionError(f"{id}: literal bytes differ from the encoder's: {data.hex()} vs {produced.hex()}")
-        self.cases.append(Case(id=id, description=description, requirements=requirements, hex=data.hex(), result="valid",
-                               canonical=canonical, value=value_to_json(self.kind, value), limits=limits))
+        self.cases.append(
+            Case(
+                id=id,
+                description=description,
+                requirements=requirements,
+                hex=data.hex(),
+                result="valid",
+                canonical=canonical,
+                value=value_to_json(self.kind, value),
+                limits=limits,
+            )
+        )
         return data
 
 
@@ -77,64 +112,192 @@ def hexb(text: str) -> bytes:
 def connection_request() -> Builder:
     b = BuilderV1("connection_request")
     r = ["CONN-8", "FRAME-1", "CONV-6", "CONV-7"]
-    plain = b.valid("v1.connection_request.no-options", "Version 1 with no server instance id and no declaration (spec example).", r,
-                    ConnectionRequest(version=1, app_version=APP, client_instance_id=0x1234), data=hexb("01 05 312e302e30 00001234 00"))
-    b.valid("v1.connection_request.with-server-instance-id", "has_server_instance_id: server instance id 1000 (spec example).", r,
-            ConnectionRequest(version=1, app_version=APP, client_instance_id=0x1234, server_instance_id=1000),
-            data=hexb("01 05 312e302e30 00001234 01 000003e8"))
-    full = b.valid("v1.connection_request.with-declaration", "Server instance id and a declaration: type 1, versions 1 and 2 (spec example).",
-                   [*r, "SNEG-1"], ConnectionRequest(version=1, app_version=APP, client_instance_id=0x1234, server_instance_id=1000,
-                                                     reader_schemas=READS),
-                   data=hexb("01 05 312e302e30 00001234 03 000003e8 01 01 02 01 02"))
-    b.valid("v1.connection_request.declaration-only", "A declaration without a server instance id (a client's first connection).",
-            [*r, "SNEG-1"], ConnectionRequest(version=1, app_version=APP, client_instance_id=7, reader_schemas=READS))
-    b.valid("v1.connection_request.declaration.many", "Three event types, the largest ids and versions a varint holds.",
-            [*r, "SNEG-1"], ConnectionRequest(version=1, app_version=b"", client_instance_id=0xFFFF_FFFF, server_instance_id=0,
-                                              reader_schemas=ReaderSchemas.from_mapping({0: [0], 9: [1, 2, 3], (1 << 64) - 1: [5, (1 << 64) - 1]})))
-    b.valid("v1.connection_request.version-0-layout", "A version-0 request is decoded with the version-0 layout by a version-1 decoder (fallback).",
-            ["CONN-10", "CONN-1"], ConnectionRequest(app_version=APP, client_instance_id=0x1234), data=hexb("00 05 312e302e30 00001234"))
+    plain = b.valid(
+        "v1.connection_request.no-options",
+        "Version 1 with no server instance id and no declaration (spec example).",
+        r,
+        ConnectionRequest(version=1, app_version=APP, client_instance_id=0x1234),
+        data=hexb("01 05 312e302e30 00001234 00"),
+    )
+    b.valid(
+        "v1.connection_request.with-server-instance-id",
+        "has_server_instance_id: server instance id 1000 (spec example).",
+        r,
+        ConnectionRequest(version=1, app_version=APP, client_instance_id=0x1234, server_instance_id=1000),
+        data=hexb("01 05 312e302e30 00001234 01 000003e8"),
+    )
+    full = b.valid(
+        "v1.connection_request.with-declaration",
+        "Server instance id and a declaration: type 1, versions 1 and 2 (spec example).",
+        [*r, "SNEG-1"],
+        ConnectionRequest(
+            version=1, app_version=APP, client_instance_id=0x1234, server_instance_id=1000, reader_schemas=READS
+        ),
+        data=hexb("01 05 312e302e30 00001234 03 000003e8 01 01 02 01 02"),
+    )
+    b.valid(
+        "v1.connection_request.declaration-only",
+        "A declaration without a server instance id (a client's first connection).",
+        [*r, "SNEG-1"],
+        ConnectionRequest(version=1, app_version=APP, client_instance_id=7, reader_schemas=READS),
+    )
+    b.valid(
+        "v1.connection_request.declaration.many",
+        "Three event types, the largest ids and versions a varint holds.",
+        [*r, "SNEG-1"],
+        ConnectionRequest(
+            version=1,
+            app_version=b"",
+            client_instance_id=0xFFFF_FFFF,
+            server_instance_id=0,
+            reader_schemas=ReaderSchemas.from_mapping({0: [0], 9: [1, 2, 3], (1 << 64) - 1: [5, (1 << 64) - 1]}),
+        ),
+    )
+    b.valid(
+        "v1.connection_request.version-0-layout",
+        "A version-0 request is decoded with the version-0 layout by a version-1 decoder (fallback).",
+        ["CONN-10", "CONN-1"],
+        ConnectionRequest(app_version=APP, client_instance_id=0x1234),
+        data=hexb("00 05 312e302e30 00001234"),
+    )
     for version in (2, 15):
-        b.invalid(f"v1.connection_request.version-{version}", f"Version {version}: recognised, not parsed, unsupported_version.",
-                  ["CONN-10", "VER-7"], bytes([version]) + plain[1:], "unsupported_version")
+        b.invalid(
+            f"v1.connection_request.version-{version}",
+            f"Version {version}: recognised, not parsed, unsupported_version.",
+            ["CONN-10", "VER-7"],
+            bytes([version]) + plain[1:],
+            "unsupported_version",
+        )
     for bit in range(2, 8):
-        b.invalid(f"v1.connection_request.flags.reserved-bit-{bit}", f"request_flags with reserved bit {bit} set.", ["CONN-9"],
-                  plain[:-1] + bytes([1 << bit]), "reserved_bit")
-    b.invalid("v1.connection_request.trailing-byte", "A byte after request_flags that announce nothing.", ["CONN-9"], plain + b"\x00",
-              "trailing_bytes")
-    b.invalid("v1.connection_request.declaration.trailing-byte", "A byte after the declaration.", ["CONN-9"], full + b"\x00", "trailing_bytes")
-    b.invalid("v1.connection_request.server-id-missing", "has_server_instance_id set but the frame ends.", ["CONN-8"],
-              plain[:-1] + b"\x01", "truncated")
-    b.invalid("v1.connection_request.declaration-missing", "has_reader_schemas set but the frame ends.", ["CONN-8", "SNEG-1"],
-              plain[:-1] + b"\x02", "truncated")
+        b.invalid(
+            f"v1.connection_request.flags.reserved-bit-{bit}",
+            f"request_flags with reserved bit {bit} set.",
+            ["CONN-9"],
+            plain[:-1] + bytes([1 << bit]),
+            "reserved_bit",
+        )
+    b.invalid(
+        "v1.connection_request.trailing-byte",
+        "A byte after request_flags that announce nothing.",
+        ["CONN-9"],
+        plain + b"\x00",
+        "trailing_bytes",
+    )
+    b.invalid(
+        "v1.connection_request.declaration.trailing-byte",
+        "A byte after the declaration.",
+        ["CONN-9"],
+        full + b"\x00",
+        "trailing_bytes",
+    )
+    b.invalid(
+        "v1.connection_request.server-id-missing",
+        "has_server_instance_id set but the frame ends.",
+        ["CONN-8"],
+        plain[:-1] + b"\x01",
+        "truncated",
+    )
+    b.invalid(
+        "v1.connection_request.declaration-missing",
+        "has_reader_schemas set but the frame ends.",
+        ["CONN-8", "SNEG-1"],
+        plain[:-1] + b"\x02",
+        "truncated",
+    )
     head = plain[:-1] + b"\x02"
-    b.invalid("v1.connection_request.declaration.no-types", "type_count 0.", ["SNEG-2"], head + hexb("00"), "invalid_list")
-    b.invalid("v1.connection_request.declaration.no-versions", "A declared type with version_count 0.", ["SNEG-2"], head + hexb("01 01 00"),
-              "invalid_list")
-    b.invalid("v1.connection_request.declaration.types-descending", "Event types 4 then 1.", ["SNEG-2"],
-              head + hexb("02 04 01 01 01 01 01"), "invalid_list")
-    b.invalid("v1.connection_request.declaration.type-twice", "Event type 1 declared twice.", ["SNEG-2"],
-              head + hexb("02 01 01 01 01 01 02"), "invalid_list")
-    b.invalid("v1.connection_request.declaration.versions-descending", "Versions 2 then 1.", ["SNEG-2"], head + hexb("01 01 02 02 01"),
-              "invalid_list")
-    b.invalid("v1.connection_request.declaration.version-twice", "Version 1 twice.", ["SNEG-2"], head + hexb("01 01 02 01 01"),
-              "invalid_list")
-    b.invalid("v1.connection_request.declaration.type-count-over-limit", "type_count 2^32: refused when read, before any entry.",
-              ["LIMIT-8"], head + hexb("8080808010"), "limit_exceeded")
-    b.invalid("v1.connection_request.declaration.type-count-over-configured-limit", "Two types against max_declared_types=1.",
-              ["LIMIT-8"], head + hexb("02 01 01 01 02 01 01"), "limit_exceeded", limits={"max_declared_types": 1})
-    b.invalid("v1.connection_request.declaration.version-count-over-configured-limit", "Two versions against max_declared_versions=1.",
-              ["LIMIT-8"], head + hexb("01 01 02 01 02"), "limit_exceeded", limits={"max_declared_versions": 1})
-    b.invalid("v1.connection_request.declaration.cut", "A version_count that announces more versions than follow.", ["SNEG-1"],
-              head + hexb("01 01 03 01 02"), "truncated")
-    b.invalid("v1.connection_request.declaration.varint-at-configured-limit", "type_count is 80 80 80 and the frame ends, "
-              "against max_varint_bytes=3: limit_exceeded at the 3rd byte, not truncated.", ["LIMIT-2", "SNEG-1", "ERR-2"],
-              head + hexb("808080"), "limit_exceeded", limits={"max_varint_bytes": 3})
-    b.invalid("v1.connection_request.declaration.varint-at-default-limit", "type_count is ten 80 bytes and the frame ends: "
-              "overlong_varint, not truncated.", ["CONV-4", "LIMIT-2", "SNEG-1", "ERR-2"], head + b"\x80" * 10, "overlong_varint")
+    b.invalid(
+        "v1.connection_request.declaration.no-types", "type_count 0.", ["SNEG-2"], head + hexb("00"), "invalid_list"
+    )
+    b.invalid(
+        "v1.connection_request.declaration.no-versions",
+        "A declared type with version_count 0.",
+        ["SNEG-2"],
+        head + hexb("01 01 00"),
+        "invalid_list",
+    )
+    b.invalid(
+        "v1.connection_request.declaration.types-descending",
+        "Event types 4 then 1.",
+        ["SNEG-2"],
+        head + hexb("02 04 01 01 01 01 01"),
+        "invalid_list",
+    )
+    b.invalid(
+        "v1.connection_request.declaration.type-twice",
+        "Event type 1 declared twice.",
+        ["SNEG-2"],
+        head + hexb("02 01 01 01 01 01 02"),
+        "invalid_list",
+    )
+    b.invalid(
+        "v1.connection_request.declaration.versions-descending",
+        "Versions 2 then 1.",
+        ["SNEG-2"],
+        head + hexb("01 01 02 02 01"),
+        "invalid_list",
+    )
+    b.invalid(
+        "v1.connection_request.declaration.version-twice",
+        "Version 1 twice.",
+        ["SNEG-2"],
+        head + hexb("01 01 02 01 01"),
+        "invalid_list",
+    )
+    b.invalid(
+        "v1.connection_request.declaration.type-count-over-limit",
+        "type_count 2^32: refused when read, before any entry.",
+        ["LIMIT-8"],
+        head + hexb("8080808010"),
+        "limit_exceeded",
+    )
+    b.invalid(
+        "v1.connection_request.declaration.type-count-over-configured-limit",
+        "Two types against max_declared_types=1.",
+        ["LIMIT-8"],
+        head + hexb("02 01 01 01 02 01 01"),
+        "limit_exceeded",
+        limits={"max_declared_types": 1},
+    )
+    b.invalid(
+        "v1.connection_request.declaration.version-count-over-configured-limit",
+        "Two versions against max_declared_versions=1.",
+        ["LIMIT-8"],
+        head + hexb("01 01 02 01 02"),
+        "limit_exceeded",
+        limits={"max_declared_versions": 1},
+    )
+    b.invalid(
+        "v1.connection_request.declaration.cut",
+        "A version_count that announces more versions than follow.",
+        ["SNEG-1"],
+        head + hexb("01 01 03 01 02"),
+        "truncated",
+    )
+    b.invalid(
+        "v1.connection_request.declaration.varint-at-configured-limit",
+        "type_count is 80 80 80 and the frame ends, "
+        "against max_varint_bytes=3: limit_exceeded at the 3rd byte, not truncated.",
+        ["LIMIT-2", "SNEG-1", "ERR-2"],
+        head + hexb("808080"),
+        "limit_exceeded",
+        limits={"max_varint_bytes": 3},
+    )
+    b.invalid(
+        "v1.connection_request.declaration.varint-at-default-limit",
+        "type_count is ten 80 bytes and the frame ends: overlong_varint, not truncated.",
+        ["CONV-4", "LIMIT-2", "SNEG-1", "ERR-2"],
+        head + b"\x80" * 10,
+        "overlong_varint",
+    )
     # Every proper prefix is short: request_flags 03 announce both optional fields.
     for cut in range(1, len(full)):
-        b.invalid(f"v1.connection_request.truncated-at-{cut}", f"The first {cut} of {len(full)} bytes of the full example.",
-                  ["CONN-8", "CONV-6"], full[:cut], "truncated")
+        b.invalid(
+            f"v1.connection_request.truncated-at-{cut}",
+            f"The first {cut} of {len(full)} bytes of the full example.",
+            ["CONN-8", "CONV-6"],
+            full[:cut],
+            "truncated",
+        )
     return b
 
 
@@ -144,32 +307,93 @@ def connection_request() -> Builder:
 def connection_response() -> Builder:
     b = BuilderV1("connection_response")
     server_reads = ReaderSchemas.from_mapping({1: [1], 4: [1]})
-    b.valid("v1.connection_response.connected", "connected without a declaration.", ["CONN-11"],
-            ConnectionResponse(response=Response.CONNECTED), data=hexb("10"))
-    with_decl = b.valid("v1.connection_response.connected.declaration", "connected; the server reads type 1 v1 and type 4 v1 (spec example).",
-                        ["CONN-11", "SNEG-1"], ConnectionResponse(response=Response.CONNECTED, reader_schemas=server_reads),
-                        data=hexb("10 02 01 01 01 04 01 01"))
-    b.valid("v1.connection_response.hello", "hello_new_client without a declaration.", ["CONN-11", "CONN-5"],
-            ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=1), data=hexb("11 00000001"))
-    hello = b.valid("v1.connection_response.hello.declaration", "hello_new_client with a declaration (spec example).", ["CONN-11", "SNEG-1"],
-                    ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=1, reader_schemas=READS),
-                    data=hexb("11 00000001 01 01 02 01 02"))
-    for code, name in ((2, "instance-id-mismatch"), (4, "unsupported-protocol-version"), (5, "unsupported-application-version")):
-        b.valid(f"v1.connection_response.{name}", f"Response {code}: the version-0 layout, on version 1 too.", ["CONN-11", "CONN-6"],
-                ConnectionResponse(response=Response(code)))
-    b.valid("v1.connection_response.quarantined", "quarantined: the version-0 layout.", ["CONN-11", "CONN-7"],
-            ConnectionResponse(response=Response.QUARANTINED, machine_message=b"q", human_message=b"maintenance"))
-    b.invalid("v1.connection_response.connected.bad-declaration", "connected followed by type_count 0.", ["SNEG-2"], hexb("10 00"),
-              "invalid_list")
-    b.invalid("v1.connection_response.connected.declaration.trailing-byte", "A byte after the declaration.", ["CONN-11"], with_decl + b"\x00",
-              "trailing_bytes")
-    b.invalid("v1.connection_response.hello.declaration.cut", "hello_new_client whose declaration is cut.", ["CONN-11", "SNEG-1"],
-              hello[:-1], "truncated")
-    b.invalid("v1.connection_response.hello.short-id", "hello_new_client with 3 bytes of server instance id.", ["CONN-5"], hexb("11 000000"),
-              "truncated")
-    b.invalid("v1.connection_response.mismatch.trailing-byte", "instance_id_mismatch carries nothing, in version 1 too.", ["CONN-6"],
-              hexb("12 00"), "trailing_bytes")
-    b.invalid("v1.connection_response.code-6", "Response code 6 is unassigned.", ["CONN-4"], hexb("16"), "unknown_response_code")
+    b.valid(
+        "v1.connection_response.connected",
+        "connected without a declaration.",
+        ["CONN-11"],
+        ConnectionResponse(response=Response.CONNECTED),
+        data=hexb("10"),
+    )
+    with_decl = b.valid(
+        "v1.connection_response.connected.declaration",
+        "connected; the server reads type 1 v1 and type 4 v1 (spec example).",
+        ["CONN-11", "SNEG-1"],
+        ConnectionResponse(response=Response.CONNECTED, reader_schemas=server_reads),
+        data=hexb("10 02 01 01 01 04 01 01"),
+    )
+    b.valid(
+        "v1.connection_response.hello",
+        "hello_new_client without a declaration.",
+        ["CONN-11", "CONN-5"],
+        ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=1),
+        data=hexb("11 00000001"),
+    )
+    hello = b.valid(
+        "v1.connection_response.hello.declaration",
+        "hello_new_client with a declaration (spec example).",
+        ["CONN-11", "SNEG-1"],
+        ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=1, reader_schemas=READS),
+        data=hexb("11 00000001 01 01 02 01 02"),
+    )
+    for code, name in (
+        (2, "instance-id-mismatch"),
+        (4, "unsupported-protocol-version"),
+        (5, "unsupported-application-version"),
+    ):
+        b.valid(
+            f"v1.connection_response.{name}",
+            f"Response {code}: the version-0 layout, on version 1 too.",
+            ["CONN-11", "CONN-6"],
+            ConnectionResponse(response=Response(code)),
+        )
+    b.valid(
+        "v1.connection_response.quarantined",
+        "quarantined: the version-0 layout.",
+        ["CONN-11", "CONN-7"],
+        ConnectionResponse(response=Response.QUARANTINED, machine_message=b"q", human_message=b"maintenance"),
+    )
+    b.invalid(
+        "v1.connection_response.connected.bad-declaration",
+        "connected followed by type_count 0.",
+        ["SNEG-2"],
+        hexb("10 00"),
+        "invalid_list",
+    )
+    b.invalid(
+        "v1.connection_response.connected.declaration.trailing-byte",
+        "A byte after the declaration.",
+        ["CONN-11"],
+        with_decl + b"\x00",
+        "trailing_bytes",
+    )
+    b.invalid(
+        "v1.connection_response.hello.declaration.cut",
+        "hello_new_client whose declaration is cut.",
+        ["CONN-11", "SNEG-1"],
+        hello[:-1],
+        "truncated",
+    )
+    b.invalid(
+        "v1.connection_response.hello.short-id",
+        "hello_new_client with 3 bytes of server instance id.",
+        ["CONN-5"],
+        hexb("11 000000"),
+        "truncated",
+    )
+    b.invalid(
+        "v1.connection_response.mismatch.trailing-byte",
+        "instance_id_mismatch carries nothing, in version 1 too.",
+        ["CONN-6"],
+        hexb("12 00"),
+        "trailing_bytes",
+    )
+    b.invalid(
+        "v1.connection_response.code-6",
+        "Response code 6 is unassigned.",
+        ["CONN-4"],
+        hexb("16"),
+        "unknown_response_code",
+    )
     return b
 
 
@@ -177,11 +401,22 @@ def connection_response() -> Builder:
 
 HETERO = (
     Event(event_type_id=1, schema_version=6, key=b"\x02\x03", offset=4, timestamp=1618150125, event_data=b"\x05"),
-    Event(event_type_id=2, schema_version=9, key=b"\x03\x04\x05", offset=6, timestamp=1618150126, event_data=b"\x07\x08"),
+    Event(
+        event_type_id=2, schema_version=9, key=b"\x03\x04\x05", offset=6, timestamp=1618150126, event_data=b"\x07\x08"
+    ),
 )
 SINGLE = (ev(),)
-METERS = tuple(Event(event_type_id=1, schema_version=2, key=b"SM5R-%06d" % (100 + i), offset=48_000 + i, timestamp=TS,
-                     event_data=bytes([i % 7]) * 20) for i in range(100))
+METERS = tuple(
+    Event(
+        event_type_id=1,
+        schema_version=2,
+        key=b"SM5R-%06d" % (100 + i),
+        offset=48_000 + i,
+        timestamp=TS,
+        event_data=bytes([i % 7]) * 20,
+    )
+    for i in range(100)
+)
 
 
 def _extended(events: tuple[Event, ...], codec: BatchCodec) -> BatchV1:
@@ -191,69 +426,196 @@ def _extended(events: tuple[Event, ...], codec: BatchCodec) -> BatchV1:
 def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
     """The cases shared by the ``batch`` and ``batch_publish`` files; ``wrap`` turns a batch into the kind's value."""
     r = ["BATCH-12", "BATCH-15"]
-    b.valid(f"{prefix}.v0.single", "A version-0 batch (extended clear) is a batch v1 with the same meaning (batch.single).",
-            ["BATCH-12", "BATCH-3"], wrap(BatchV1(events=SINGLE, layout=canonical_layout(SINGLE))),
-            data=head + hexb("3f 01 01 01 01 80e2cfaa06 01 01 01 6b 01 00 01 00 64"), canonical=False)
-    b.valid(f"{prefix}.v0.heterogeneous", "The version-0 heterogeneous batch.", ["BATCH-12", "BATCH-3"],
-            wrap(BatchV1(events=HETERO, layout=canonical_layout(HETERO))), canonical=False)
-    packed = BatchLayout(**{**{n: getattr(canonical_layout(METERS), n) for n, _ in BatchLayout.FLAG_BITS}, "compressed": True})
-    b.valid(f"{prefix}.v0.gzip", "A version-0 gzip-compressed batch (bit 6) of 100 meter events.", ["BATCH-12", "BATCH-6"],
-            wrap(BatchV1(events=METERS, layout=packed)), canonical=False)
-    b.valid(f"{prefix}.extended.none.single", "batch.single with the extended header, codec none (spec example).", [*r, "BATCH-14"],
-            wrap(_extended(SINGLE, BatchCodec.NONE)), data=head + hexb("bf 00 01 01 01 01 80e2cfaa06 01 01 01 6b 01 00 01 00 64"),
-            canonical=False)
+    b.valid(
+        f"{prefix}.v0.single",
+        "A version-0 batch (extended clear) is a batch v1 with the same meaning (batch.single).",
+        ["BATCH-12", "BATCH-3"],
+        wrap(BatchV1(events=SINGLE, layout=canonical_layout(SINGLE))),
+        data=head + hexb("3f 01 01 01 01 80e2cfaa06 01 01 01 6b 01 00 01 00 64"),
+        canonical=False,
+    )
+    b.valid(
+        f"{prefix}.v0.heterogeneous",
+        "The version-0 heterogeneous batch.",
+        ["BATCH-12", "BATCH-3"],
+        wrap(BatchV1(events=HETERO, layout=canonical_layout(HETERO))),
+        canonical=False,
+    )
+    packed = BatchLayout(
+        **{**{n: getattr(canonical_layout(METERS), n) for n, _ in BatchLayout.FLAG_BITS}, "compressed": True}
+    )
+    b.valid(
+        f"{prefix}.v0.gzip",
+        "A version-0 gzip-compressed batch (bit 6) of 100 meter events.",
+        ["BATCH-12", "BATCH-6"],
+        wrap(BatchV1(events=METERS, layout=packed)),
+        canonical=False,
+    )
+    b.valid(
+        f"{prefix}.extended.none.single",
+        "batch.single with the extended header, codec none (spec example).",
+        [*r, "BATCH-14"],
+        wrap(_extended(SINGLE, BatchCodec.NONE)),
+        data=head + hexb("bf 00 01 01 01 01 80e2cfaa06 01 01 01 6b 01 00 01 00 64"),
+        canonical=False,
+    )
     for codec in BatchCodec:
         name = codec.wire_name
-        b.valid(f"{prefix}.extended.{name}.heterogeneous", f"The heterogeneous batch, extended, codec {name}.", [*r, "BATCH-14", "CODEC-4"],
-                wrap(_extended(HETERO, codec)), canonical=False)
-        b.valid(f"{prefix}.extended.{name}.meters", f"100 meter events, extended, codec {name}.",
-                [*r, "BATCH-14", "CODEC-1" if codec is BatchCodec.GZIP else "CODEC-2" if codec is BatchCodec.ZSTD else "CODEC-4"],
-                wrap(_extended(METERS, codec)), canonical=False)
+        b.valid(
+            f"{prefix}.extended.{name}.heterogeneous",
+            f"The heterogeneous batch, extended, codec {name}.",
+            [*r, "BATCH-14", "CODEC-4"],
+            wrap(_extended(HETERO, codec)),
+            canonical=False,
+        )
+        b.valid(
+            f"{prefix}.extended.{name}.meters",
+            f"100 meter events, extended, codec {name}.",
+            [
+                *r,
+                "BATCH-14",
+                "CODEC-1" if codec is BatchCodec.GZIP else "CODEC-2" if codec is BatchCodec.ZSTD else "CODEC-4",
+            ],
+            wrap(_extended(METERS, codec)),
+            canonical=False,
+        )
     plain = head + hexb("bf 00 01 01 01 01 80e2cfaa06 01 01 01 6b 01 00 01 00 64")
     at = len(head)
-    b.invalid(f"{prefix}.extended.bit-6", "Extended header with bit 6 (compressed) set.", ["BATCH-13"],
-              plain[:at] + b"\xff" + plain[at + 1:], "reserved_bit")
-    b.invalid(f"{prefix}.extended.no-format-byte", "Extended header byte, then nothing.", ["BATCH-12"], plain[: at + 1], "truncated")
+    b.invalid(
+        f"{prefix}.extended.bit-6",
+        "Extended header with bit 6 (compressed) set.",
+        ["BATCH-13"],
+        plain[:at] + b"\xff" + plain[at + 1 :],
+        "reserved_bit",
+    )
+    b.invalid(
+        f"{prefix}.extended.no-format-byte",
+        "Extended header byte, then nothing.",
+        ["BATCH-12"],
+        plain[: at + 1],
+        "truncated",
+    )
     for number in (3, 15):
-        b.invalid(f"{prefix}.extended.codec-{number}", f"Codec {number} is unassigned.", ["BATCH-14"],
-                  plain[: at + 1] + bytes([number << 4]) + plain[at + 2:], "unknown_format")
+        b.invalid(
+            f"{prefix}.extended.codec-{number}",
+            f"Codec {number} is unassigned.",
+            ["BATCH-14"],
+            plain[: at + 1] + bytes([number << 4]) + plain[at + 2 :],
+            "unknown_format",
+        )
     for mode in (2, 15):
-        b.invalid(f"{prefix}.extended.mode-{mode}", f"Mode {mode} is unassigned.", ["BATCH-14"],
-                  plain[: at + 1] + bytes([mode]) + plain[at + 2:], "unknown_format")
-    body = plain[at + 12:]
-    zhead = plain[:at] + b"\xbf\x20" + plain[at + 2: at + 12]
-    ghead = plain[:at] + b"\xbf\x10" + plain[at + 2: at + 12]
+        b.invalid(
+            f"{prefix}.extended.mode-{mode}",
+            f"Mode {mode} is unassigned.",
+            ["BATCH-14"],
+            plain[: at + 1] + bytes([mode]) + plain[at + 2 :],
+            "unknown_format",
+        )
+    body = plain[at + 12 :]
+    zhead = plain[:at] + b"\xbf\x20" + plain[at + 2 : at + 12]
+    ghead = plain[:at] + b"\xbf\x10" + plain[at + 2 : at + 12]
     z = zstandard.ZstdCompressor(level=19, write_checksum=True, write_content_size=True).compress(body)
-    b.invalid(f"{prefix}.zstd.not-zstd", "Codec zstd but the body is not a zstd frame.", ["CODEC-2"], zhead + body, "bad_compression")
+    b.invalid(
+        f"{prefix}.zstd.not-zstd",
+        "Codec zstd but the body is not a zstd frame.",
+        ["CODEC-2"],
+        zhead + body,
+        "bad_compression",
+    )
     b.invalid(f"{prefix}.zstd.cut", "A zstd frame cut short.", ["CODEC-2"], zhead + z[:-3], "bad_compression")
-    b.invalid(f"{prefix}.zstd.trailing-bytes", "A byte after the zstd frame.", ["CODEC-2"], zhead + z + b"\x00", "bad_compression")
-    b.invalid(f"{prefix}.zstd.two-frames", "Two zstd frames: a body is one frame.", ["CODEC-2"], zhead + z + z, "bad_compression")
+    b.invalid(
+        f"{prefix}.zstd.trailing-bytes",
+        "A byte after the zstd frame.",
+        ["CODEC-2"],
+        zhead + z + b"\x00",
+        "bad_compression",
+    )
+    b.invalid(
+        f"{prefix}.zstd.two-frames",
+        "Two zstd frames: a body is one frame.",
+        ["CODEC-2"],
+        zhead + z + z,
+        "bad_compression",
+    )
     bad_sum = z[:-1] + bytes([z[-1] ^ 0xFF])
-    b.invalid(f"{prefix}.zstd.bad-checksum", "A zstd frame whose content checksum does not match.", ["CODEC-2"], zhead + bad_sum,
-              "bad_compression")
+    b.invalid(
+        f"{prefix}.zstd.bad-checksum",
+        "A zstd frame whose content checksum does not match.",
+        ["CODEC-2"],
+        zhead + bad_sum,
+        "bad_compression",
+    )
     skippable = hexb("502a4d18 04000000 00000000")
-    b.invalid(f"{prefix}.zstd.skippable-frame", "A skippable frame is not a body.", ["CODEC-2"], zhead + skippable + z, "bad_compression")
+    b.invalid(
+        f"{prefix}.zstd.skippable-frame",
+        "A skippable frame is not a body.",
+        ["CODEC-2"],
+        zhead + skippable + z,
+        "bad_compression",
+    )
     bomb = zstandard.ZstdCompressor(level=3).compress(bytes(16 * 1024 * 1024))
-    b.invalid(f"{prefix}.zstd.bomb", "16 MiB of zeros in a small zstd frame: refused by max_decompressed_size (8 MiB) while decompressing.",
-              ["CODEC-3", "LIMIT-3"], zhead + bomb, "limit_exceeded")
-    b.invalid(f"{prefix}.zstd.window-over-configured-limit", "A frame whose window exceeds max_zstd_window=1024, refused before decompressing.",
-              ["LIMIT-9", "CODEC-3"], zhead + zstandard.ZstdCompressor(level=19).compress(bytes(range(256)) * 64), "limit_exceeded",
-              limits={"max_zstd_window": 1024})
-    b.invalid(f"{prefix}.gzip.not-gzip", "Codec gzip but the body is not gzip data.", ["CODEC-1", "BATCH-6"], ghead + body, "bad_compression")
-    b.invalid(f"{prefix}.gzip.trailing-bytes", "A byte after the gzip member.", ["CODEC-1", "BATCH-6"], ghead + gzip_body(body) + b"\x00",
-              "bad_compression")
+    b.invalid(
+        f"{prefix}.zstd.bomb",
+        "16 MiB of zeros in a small zstd frame: refused by max_decompressed_size (8 MiB) while decompressing.",
+        ["CODEC-3", "LIMIT-3"],
+        zhead + bomb,
+        "limit_exceeded",
+    )
+    b.invalid(
+        f"{prefix}.zstd.window-over-configured-limit",
+        "A frame whose window exceeds max_zstd_window=1024, refused before decompressing.",
+        ["LIMIT-9", "CODEC-3"],
+        zhead + zstandard.ZstdCompressor(level=19).compress(bytes(range(256)) * 64),
+        "limit_exceeded",
+        limits={"max_zstd_window": 1024},
+    )
+    b.invalid(
+        f"{prefix}.gzip.not-gzip",
+        "Codec gzip but the body is not gzip data.",
+        ["CODEC-1", "BATCH-6"],
+        ghead + body,
+        "bad_compression",
+    )
+    b.invalid(
+        f"{prefix}.gzip.trailing-bytes",
+        "A byte after the gzip member.",
+        ["CODEC-1", "BATCH-6"],
+        ghead + gzip_body(body) + b"\x00",
+        "bad_compression",
+    )
     bomb_gz = zlib.compressobj(9, zlib.DEFLATED, 31)
-    b.invalid(f"{prefix}.gzip.bomb", "16 MiB of zeros as a gzip body: refused at max_decompressed_size.", ["CODEC-3", "LIMIT-3"],
-              ghead + bomb_gz.compress(bytes(16 * 1024 * 1024)) + bomb_gz.flush(), "limit_exceeded")
-    b.invalid(f"{prefix}.extended.varint-at-configured-limit", "Extended, codec none: the header event_type_id is 80 80 80 80 "
-              "80 and the input ends, against max_varint_bytes=5: limit_exceeded, not truncated.", ["LIMIT-2", "BATCH-12", "ERR-2"],
-              plain[: at + 2] + b"\x80" * 5, "limit_exceeded", limits={"max_varint_bytes": 5})
-    b.invalid(f"{prefix}.v0.reserved-cases-stay", "A version-0 batch keeps its own errors: count 0.", ["BATCH-8", "BATCH-12"],
-              head + hexb("3f 01 01 01 01 00 01 00"), "inconsistent_batch")
-    b.invalid(f"{prefix}.extended.delta-out-of-range-before-bad-lengths", "Extended, codec none, columns: timestamps[1] "
-              "is -1 and the event_data_lengths column after it holds one value for two events: value_out_of_range (BATCH-9 is "
-              "checked as each value is read), not inconsistent_batch.", ["BATCH-15", "BATCH-9", "ERR-2"],
-              head + hexb("ba 00 01 01 00 00 02 00 02 01 02 02 00 01 01 00"), "value_out_of_range")
+    b.invalid(
+        f"{prefix}.gzip.bomb",
+        "16 MiB of zeros as a gzip body: refused at max_decompressed_size.",
+        ["CODEC-3", "LIMIT-3"],
+        ghead + bomb_gz.compress(bytes(16 * 1024 * 1024)) + bomb_gz.flush(),
+        "limit_exceeded",
+    )
+    b.invalid(
+        f"{prefix}.extended.varint-at-configured-limit",
+        "Extended, codec none: the header event_type_id is 80 80 80 80 "
+        "80 and the input ends, against max_varint_bytes=5: limit_exceeded, not truncated.",
+        ["LIMIT-2", "BATCH-12", "ERR-2"],
+        plain[: at + 2] + b"\x80" * 5,
+        "limit_exceeded",
+        limits={"max_varint_bytes": 5},
+    )
+    b.invalid(
+        f"{prefix}.v0.reserved-cases-stay",
+        "A version-0 batch keeps its own errors: count 0.",
+        ["BATCH-8", "BATCH-12"],
+        head + hexb("3f 01 01 01 01 00 01 00"),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{prefix}.extended.delta-out-of-range-before-bad-lengths",
+        "Extended, codec none, columns: timestamps[1] "
+        "is -1 and the event_data_lengths column after it holds one value for two events: value_out_of_range (BATCH-9 is "
+        "checked as each value is read), not inconsistent_batch.",
+        ["BATCH-15", "BATCH-9", "ERR-2"],
+        head + hexb("ba 00 01 01 00 00 02 00 02 01 02 02 00 01 01 00"),
+        "value_out_of_range",
+    )
     _records_cases(b, prefix, wrap, head)
 
 
@@ -264,37 +626,116 @@ def _registry_events(type_id: int, version: int, rows: list[tuple[bytes, int, di
     from sinkproto.schemas import default_registry
 
     registry = default_registry()
-    return tuple(Event(event_type_id=type_id, schema_version=version, key=key, offset=offset, timestamp=TS + i * 7,
-                       event_data=registry.encode(type_id, version, record)) for i, (key, offset, record) in enumerate(rows))
+    return tuple(
+        Event(
+            event_type_id=type_id,
+            schema_version=version,
+            key=key,
+            offset=offset,
+            timestamp=TS + i * 7,
+            event_data=registry.encode(type_id, version, record),
+        )
+        for i, (key, offset, record) in enumerate(rows)
+    )
 
 
 def _meter(serial: str, wh: int, export: int, reactive: int | None, phase: str = "SINGLE") -> dict[str, Any]:
-    return {"meter_serial": serial, "interval_seconds": 900, "active_energy_import_wh": wh, "active_energy_export_wh": export,
-            "voltage_dv": 2301, "current_ma": 1200 + wh % 1000, "power_factor_permille": 950, "frequency_mhz": 50_010,
-            "reactive_energy_varh": reactive, "phase": phase}
+    return {
+        "meter_serial": serial,
+        "interval_seconds": 900,
+        "active_energy_import_wh": wh,
+        "active_energy_export_wh": export,
+        "voltage_dv": 2301,
+        "current_ma": 1200 + wh % 1000,
+        "power_factor_permille": 950,
+        "frequency_mhz": 50_010,
+        "reactive_energy_varh": reactive,
+        "phase": phase,
+    }
 
 
-RECORD_METERS = _registry_events(1, 2, [
-    (b"SM5R-000123", 48_001, _meter("SM5R-000123", 1_234_567, 0, None)),
-    (b"SM5R-004711", 52_310, _meter("SM5R-004711", 7_654_321, 120_000, 55_000)),
-    (b"SM5R-000124", 48_002, _meter("SM5R-000124", 1_300_001, 0, None, "L2")),
-])
-RECORD_TARIFFS = _registry_events(5, 1, [
-    (b"T-1", 10, {"tariff_id": "T-1", "site_id": "site-9", "currency": "KES", "effective_from": 1_700_000_000,
-                  "bands": [{"start_minute": 0, "price_per_kwh_minor": 1_500}, {"start_minute": 1_080, "price_per_kwh_minor": 2_900}],
-                  "daily_fee_minor": 300}),
-    (b"T-2", 11, {"tariff_id": "T-2", "site_id": "site-9", "currency": "KES", "effective_from": 1_700_086_400, "bands": [],
-                  "daily_fee_minor": 0}),
-])
-RECORD_HEALTH = _registry_events(7, 3, [
-    (b"BS-17", 900, {"station_id": "BS-17", "battery_voltage_mv": 12_700, "temperature_dc": -35, "rssi_dbm": -71,
-                     "storage_free_kib": 812_000, "outbox_depth": 12, "uptime_seconds": 86_400, "cellular_operator": "Safaricom",
-                     "meters_online": 96, "position": {"latitude_e7": -12_921_000, "longitude_e7": 368_219_000},
-                     "data_used_today_bytes": 1_048_576}),
-    (b"BS-17", 901, {"station_id": "BS-17", "battery_voltage_mv": 12_650, "temperature_dc": -30, "rssi_dbm": -75,
-                     "storage_free_kib": 811_900, "outbox_depth": 0, "uptime_seconds": 87_300, "cellular_operator": None,
-                     "meters_online": 97, "position": None, "data_used_today_bytes": 1_100_000}),
-])
+RECORD_METERS = _registry_events(
+    1,
+    2,
+    [
+        (b"SM5R-000123", 48_001, _meter("SM5R-000123", 1_234_567, 0, None)),
+        (b"SM5R-004711", 52_310, _meter("SM5R-004711", 7_654_321, 120_000, 55_000)),
+        (b"SM5R-000124", 48_002, _meter("SM5R-000124", 1_300_001, 0, None, "L2")),
+    ],
+)
+RECORD_TARIFFS = _registry_events(
+    5,
+    1,
+    [
+        (
+            b"T-1",
+            10,
+            {
+                "tariff_id": "T-1",
+                "site_id": "site-9",
+                "currency": "KES",
+                "effective_from": 1_700_000_000,
+                "bands": [
+                    {"start_minute": 0, "price_per_kwh_minor": 1_500},
+                    {"start_minute": 1_080, "price_per_kwh_minor": 2_900},
+                ],
+                "daily_fee_minor": 300,
+            },
+        ),
+        (
+            b"T-2",
+            11,
+            {
+                "tariff_id": "T-2",
+                "site_id": "site-9",
+                "currency": "KES",
+                "effective_from": 1_700_086_400,
+                "bands": [],
+                "daily_fee_minor": 0,
+            },
+        ),
+    ],
+)
+RECORD_HEALTH = _registry_events(
+    7,
+    3,
+    [
+        (
+            b"BS-17",
+            900,
+            {
+                "station_id": "BS-17",
+                "battery_voltage_mv": 12_700,
+                "temperature_dc": -35,
+                "rssi_dbm": -71,
+                "storage_free_kib": 812_000,
+                "outbox_depth": 12,
+                "uptime_seconds": 86_400,
+                "cellular_operator": "Safaricom",
+                "meters_online": 96,
+                "position": {"latitude_e7": -12_921_000, "longitude_e7": 368_219_000},
+                "data_used_today_bytes": 1_048_576,
+            },
+        ),
+        (
+            b"BS-17",
+            901,
+            {
+                "station_id": "BS-17",
+                "battery_voltage_mv": 12_650,
+                "temperature_dc": -30,
+                "rssi_dbm": -75,
+                "storage_free_kib": 811_900,
+                "outbox_depth": 0,
+                "uptime_seconds": 87_300,
+                "cellular_operator": None,
+                "meters_online": 97,
+                "position": None,
+                "data_used_today_bytes": 1_100_000,
+            },
+        ),
+    ],
+)
 
 
 def _records_batch(events: tuple[Event, ...], codec: BatchCodec = BatchCodec.NONE) -> BatchV1:
@@ -322,8 +763,9 @@ def _zz(value: int) -> bytes:
 
 def _meter_parts() -> tuple[bytes, list[bytes]]:
     """The records batch of RECORD_METERS, codec none, cut into its head (to count) and its columns."""
-    from sinkproto.construct_codec.records import KEY_COLUMN, _OFFSETS, _TIMESTAMPS, build_column
+    from sinkproto.construct_codec.records import _OFFSETS, _TIMESTAMPS, KEY_COLUMN, build_column
     from sinkproto.records import transpose
+
     from ..model import vector_record_schemas
 
     plan = vector_record_schemas().plan(1, 2)
@@ -331,8 +773,11 @@ def _meter_parts() -> tuple[bytes, list[bytes]]:
     keys = [e.key for e in RECORD_METERS]
     columns = transpose(plan, [e.event_data for e in RECORD_METERS])
     assert columns is not None
-    parts = [build_column(KEY_COLUMN, keys, None), build_column(_OFFSETS, [e.offset for e in RECORD_METERS], None),
-             build_column(_TIMESTAMPS, [e.timestamp for e in RECORD_METERS], None)]
+    parts = [
+        build_column(KEY_COLUMN, keys, None),
+        build_column(_OFFSETS, [e.offset for e in RECORD_METERS], None),
+        build_column(_TIMESTAMPS, [e.timestamp for e in RECORD_METERS], None),
+    ]
     parts += [build_column(c, v, keys) for c, v in zip(plan.columns, columns)]
     from sinkproto.construct_codec.batch_format import RECORDS_LAYOUT
 
@@ -343,12 +788,25 @@ def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
     r = ["RECORD-1", "RECORD-3", "RECORD-4", "RECORD-5", "BATCH-14"]
     p = f"{prefix}.records"
     for codec in BatchCodec:
-        b.valid(f"{p}.{codec.wire_name}.meters", f"Three meter_reading v2 records (a union in both branches, an enum), codec "
-                f"{codec.wire_name}.", [*r, "RECORD-9"], wrap(_records_batch(RECORD_METERS, codec)), canonical=codec is BatchCodec.NONE)
-    b.valid(f"{p}.none.tariffs", "Two tariff_schedule v1 records: an array of nested records, one of them empty.",
-            [*r, "RECORD-9"], wrap(_records_batch(RECORD_TARIFFS)))
-    b.valid(f"{p}.none.health", "Two base_station_health v3 records: unions of a string and of a nested record, both branches.",
-            [*r, "RECORD-9"], wrap(_records_batch(RECORD_HEALTH)))
+        b.valid(
+            f"{p}.{codec.wire_name}.meters",
+            f"Three meter_reading v2 records (a union in both branches, an enum), codec {codec.wire_name}.",
+            [*r, "RECORD-9"],
+            wrap(_records_batch(RECORD_METERS, codec)),
+            canonical=codec is BatchCodec.NONE,
+        )
+    b.valid(
+        f"{p}.none.tariffs",
+        "Two tariff_schedule v1 records: an array of nested records, one of them empty.",
+        [*r, "RECORD-9"],
+        wrap(_records_batch(RECORD_TARIFFS)),
+    )
+    b.valid(
+        f"{p}.none.health",
+        "Two base_station_health v3 records: unions of a string and of a nested record, both branches.",
+        [*r, "RECORD-9"],
+        wrap(_records_batch(RECORD_HEALTH)),
+    )
     top, cols = _meter_parts()
     whole = head + top + b"".join(cols)
     keys, offsets, serial, interval = 0, 1, 3, 4  # column indices (2 is timestamps)
@@ -357,105 +815,307 @@ def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
     def swap(index: int, column: bytes) -> bytes:
         return head + top + b"".join(column if i == index else c for i, c in enumerate(cols))
 
-    b.valid(f"{p}.none.plain-columns", "The same three meters with every column plain: a decoder accepts any transform.",
-            ["RECORD-5", "RECORD-9"], wrap(_records_batch(RECORD_METERS)),
-            data=head + top + _column(0, b"".join(_varint(len(e.key)) + e.key for e in RECORD_METERS)) + b"".join(cols[1:]),
-            canonical=False)
-    b.invalid(f"{p}.flags", "Mode records with same_key_length also set.", ["RECORD-1"], head + bytes([whole[len(head)] | 0x08, 1]) + whole[len(head) + 2:],
-              "inconsistent_batch")
-    b.invalid(f"{p}.unknown-schema", "Records of event type 99, whose schema the decoder does not know.", ["RECORD-2"],
-              head + top[:2] + hexb("63 01 03") + b"".join(cols), "unknown_format")
-    b.invalid(f"{p}.count-0", "count 0.", ["RECORD-3", "BATCH-8"], head + top[:4] + b"\x00" + b"".join(cols), "inconsistent_batch")
-    b.invalid(f"{p}.trailing-bytes", "A byte after the last column.", ["RECORD-3"], whole + b"\x00", "inconsistent_batch")
-    b.invalid(f"{p}.missing-column", "The last column (phase) is missing.", ["RECORD-3", "CONV-6"], whole[: -len(cols[phase])], "truncated")
-    b.invalid(f"{p}.key-transform-on-keys", "The keys column with transform key.", ["RECORD-5"], swap(keys, _column(6, b"")),
-              "unknown_format")
-    b.invalid(f"{p}.delta-on-bytes", "A bytes column (meter_serial) with the int transform delta.", ["RECORD-5"],
-              swap(serial, _column(1, b"\x00\x00\x00")), "unknown_format")
-    b.invalid(f"{p}.prefix-on-int", "An int column with the bytes transform prefix.", ["RECORD-5"], swap(interval, _column(5, b"")),
-              "unknown_format")
-    b.invalid(f"{p}.transform-10", "Transform 10 is unassigned.", ["RECORD-5"], swap(interval, _column(10, b"")), "unknown_format")
-    b.invalid(f"{p}.empty-column", "A column chunk of length 0: no transform byte.", ["RECORD-5"], swap(interval, b"\x00"),
-              "inconsistent_batch")
-    b.invalid(f"{p}.too-few-values", "interval_seconds plain with two values for three rows.", ["RECORD-5"],
-              swap(interval, _column(0, _zz(900) * 2)), "inconsistent_batch")
-    b.invalid(f"{p}.too-many-values", "interval_seconds plain with four values for three rows.", ["RECORD-5"],
-              swap(interval, _column(0, _zz(900) * 4)), "inconsistent_batch")
-    b.invalid(f"{p}.int-out-of-range", "interval_seconds (an Avro int) constant 2^31.", ["RECORD-5"], swap(interval, _column(2, _zz(1 << 31))),
-              "value_out_of_range")
-    b.invalid(f"{p}.enum-out-of-range", "phase (4 symbols) constant 4.", ["RECORD-5"], swap(phase, _column(2, _zz(4))), "value_out_of_range")
-    b.invalid(f"{p}.branch-out-of-range", "A union of two branches with branch 2.", ["RECORD-5"], swap(branch, _column(2, _zz(2))),
-              "value_out_of_range")
-    b.invalid(f"{p}.negative-offset", "The offsets column constant -1: offsets are 0..2^64-1.", ["RECORD-5"],
-              swap(offsets, _column(2, _zz(-1))), "value_out_of_range")
-    b.invalid(f"{p}.dictionary-index", "A dictionary of one entry and an index 1.", ["RECORD-7"],
-              swap(interval, _column(4, b"\x01" + _zz(900) + b"\x00\x00\x01")), "inconsistent_batch")
-    b.invalid(f"{p}.prefix-too-long", "A prefix length over the previous value's length.", ["RECORD-7"],
-              swap(keys, _column(5, b"\x00\x01A\x02\x00\x00\x00")), "inconsistent_batch")
-    b.invalid(f"{p}.width-65", "bitpacked with width 65.", ["RECORD-8"], swap(interval, _column(7, _zz(0) + b"\x41" + bytes(25))),
-              "inconsistent_batch")
-    b.invalid(f"{p}.padding-bits", "bitpacked width 1 for three values with a padding bit set.", ["RECORD-8"],
-              swap(interval, _column(7, _zz(900) + b"\x01\x08")), "inconsistent_batch")
-    b.invalid(f"{p}.digits-0", "numbered with digits 0.", ["RECORD-8"], swap(keys, _column(9, b"\x00\x00\x02" + _zz(0))),
-              "inconsistent_batch")
-    b.invalid(f"{p}.digits-19", "numbered with digits 19.", ["RECORD-8"], swap(keys, _column(9, b"\x00\x13\x02" + _zz(0))),
-              "inconsistent_batch")
-    b.invalid(f"{p}.number-out-of-range", "numbered with 2 digits and the number 100.", ["RECORD-5", "RECORD-8"],
-              swap(keys, _column(9, b"\x00\x02\x02" + _zz(100))), "value_out_of_range")
-    b.invalid(f"{p}.delta-bitpacked-cut", "delta_bitpacked whose packed bytes are missing.", ["RECORD-5"],
-              swap(interval, _column(8, _zz(900) + _zz(0) + b"\x08")), "inconsistent_batch")
-    b.invalid(f"{p}.dictionary-over-configured-limit", "A dictionary of 2 entries against max_dictionary_entries=1.", ["RECORD-6"],
-              swap(interval, _column(4, b"\x02" + _zz(900) + _zz(901) + b"\x00\x01\x00")), "limit_exceeded",
-              limits={"max_dictionary_entries": 1})
-    b.invalid(f"{p}.columns-over-configured-limit", "meter_reading v2 flattens to 11 columns, against max_record_columns=10.",
-              ["RECORD-6", "LIMIT-10"], whole, "limit_exceeded", limits={"max_record_columns": 10})
-    b.invalid(f"{p}.event-data-over-configured-limit", "Rebuilt meter readings of about 40 bytes against max_event_data_size=30.",
-              ["RECORD-6"], whole, "limit_exceeded", limits={"max_event_data_size": 30})
-    b.invalid(f"{p}.key-over-configured-limit", "Keys of 11 bytes against max_key_size=10.", ["RECORD-6", "LIMIT-5"], whole,
-              "limit_exceeded", limits={"max_key_size": 10})
+    b.valid(
+        f"{p}.none.plain-columns",
+        "The same three meters with every column plain: a decoder accepts any transform.",
+        ["RECORD-5", "RECORD-9"],
+        wrap(_records_batch(RECORD_METERS)),
+        data=head + top + _column(0, b"".join(_varint(len(e.key)) + e.key for e in RECORD_METERS)) + b"".join(cols[1:]),
+        canonical=False,
+    )
+    b.invalid(
+        f"{p}.flags",
+        "Mode records with same_key_length also set.",
+        ["RECORD-1"],
+        head + bytes([whole[len(head)] | 0x08, 1]) + whole[len(head) + 2 :],
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.unknown-schema",
+        "Records of event type 99, whose schema the decoder does not know.",
+        ["RECORD-2"],
+        head + top[:2] + hexb("63 01 03") + b"".join(cols),
+        "unknown_format",
+    )
+    b.invalid(
+        f"{p}.count-0",
+        "count 0.",
+        ["RECORD-3", "BATCH-8"],
+        head + top[:4] + b"\x00" + b"".join(cols),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.trailing-bytes", "A byte after the last column.", ["RECORD-3"], whole + b"\x00", "inconsistent_batch"
+    )
+    b.invalid(
+        f"{p}.missing-column",
+        "The last column (phase) is missing.",
+        ["RECORD-3", "CONV-6"],
+        whole[: -len(cols[phase])],
+        "truncated",
+    )
+    b.invalid(
+        f"{p}.key-transform-on-keys",
+        "The keys column with transform key.",
+        ["RECORD-5"],
+        swap(keys, _column(6, b"")),
+        "unknown_format",
+    )
+    b.invalid(
+        f"{p}.delta-on-bytes",
+        "A bytes column (meter_serial) with the int transform delta.",
+        ["RECORD-5"],
+        swap(serial, _column(1, b"\x00\x00\x00")),
+        "unknown_format",
+    )
+    b.invalid(
+        f"{p}.prefix-on-int",
+        "An int column with the bytes transform prefix.",
+        ["RECORD-5"],
+        swap(interval, _column(5, b"")),
+        "unknown_format",
+    )
+    b.invalid(
+        f"{p}.transform-10",
+        "Transform 10 is unassigned.",
+        ["RECORD-5"],
+        swap(interval, _column(10, b"")),
+        "unknown_format",
+    )
+    b.invalid(
+        f"{p}.empty-column",
+        "A column chunk of length 0: no transform byte.",
+        ["RECORD-5"],
+        swap(interval, b"\x00"),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.too-few-values",
+        "interval_seconds plain with two values for three rows.",
+        ["RECORD-5"],
+        swap(interval, _column(0, _zz(900) * 2)),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.too-many-values",
+        "interval_seconds plain with four values for three rows.",
+        ["RECORD-5"],
+        swap(interval, _column(0, _zz(900) * 4)),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.int-out-of-range",
+        "interval_seconds (an Avro int) constant 2^31.",
+        ["RECORD-5"],
+        swap(interval, _column(2, _zz(1 << 31))),
+        "value_out_of_range",
+    )
+    b.invalid(
+        f"{p}.enum-out-of-range",
+        "phase (4 symbols) constant 4.",
+        ["RECORD-5"],
+        swap(phase, _column(2, _zz(4))),
+        "value_out_of_range",
+    )
+    b.invalid(
+        f"{p}.branch-out-of-range",
+        "A union of two branches with branch 2.",
+        ["RECORD-5"],
+        swap(branch, _column(2, _zz(2))),
+        "value_out_of_range",
+    )
+    b.invalid(
+        f"{p}.negative-offset",
+        "The offsets column constant -1: offsets are 0..2^64-1.",
+        ["RECORD-5"],
+        swap(offsets, _column(2, _zz(-1))),
+        "value_out_of_range",
+    )
+    b.invalid(
+        f"{p}.dictionary-index",
+        "A dictionary of one entry and an index 1.",
+        ["RECORD-7"],
+        swap(interval, _column(4, b"\x01" + _zz(900) + b"\x00\x00\x01")),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.prefix-too-long",
+        "A prefix length over the previous value's length.",
+        ["RECORD-7"],
+        swap(keys, _column(5, b"\x00\x01A\x02\x00\x00\x00")),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.width-65",
+        "bitpacked with width 65.",
+        ["RECORD-8"],
+        swap(interval, _column(7, _zz(0) + b"\x41" + bytes(25))),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.padding-bits",
+        "bitpacked width 1 for three values with a padding bit set.",
+        ["RECORD-8"],
+        swap(interval, _column(7, _zz(900) + b"\x01\x08")),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.digits-0",
+        "numbered with digits 0.",
+        ["RECORD-8"],
+        swap(keys, _column(9, b"\x00\x00\x02" + _zz(0))),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.digits-19",
+        "numbered with digits 19.",
+        ["RECORD-8"],
+        swap(keys, _column(9, b"\x00\x13\x02" + _zz(0))),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.number-out-of-range",
+        "numbered with 2 digits and the number 100.",
+        ["RECORD-5", "RECORD-8"],
+        swap(keys, _column(9, b"\x00\x02\x02" + _zz(100))),
+        "value_out_of_range",
+    )
+    b.invalid(
+        f"{p}.delta-bitpacked-cut",
+        "delta_bitpacked whose packed bytes are missing.",
+        ["RECORD-5"],
+        swap(interval, _column(8, _zz(900) + _zz(0) + b"\x08")),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.dictionary-over-configured-limit",
+        "A dictionary of 2 entries against max_dictionary_entries=1.",
+        ["RECORD-6"],
+        swap(interval, _column(4, b"\x02" + _zz(900) + _zz(901) + b"\x00\x01\x00")),
+        "limit_exceeded",
+        limits={"max_dictionary_entries": 1},
+    )
+    b.invalid(
+        f"{p}.columns-over-configured-limit",
+        "meter_reading v2 flattens to 11 columns, against max_record_columns=10.",
+        ["RECORD-6", "LIMIT-10"],
+        whole,
+        "limit_exceeded",
+        limits={"max_record_columns": 10},
+    )
+    b.invalid(
+        f"{p}.event-data-over-configured-limit",
+        "Rebuilt meter readings of about 40 bytes against max_event_data_size=30.",
+        ["RECORD-6"],
+        whole,
+        "limit_exceeded",
+        limits={"max_event_data_size": 30},
+    )
+    b.invalid(
+        f"{p}.key-over-configured-limit",
+        "Keys of 11 bytes against max_key_size=10.",
+        ["RECORD-6", "LIMIT-5"],
+        whole,
+        "limit_exceeded",
+        limits={"max_key_size": 10},
+    )
     big = _column(2, _varint(60_000) + b"S" * 60_000)
-    b.invalid(f"{p}.expansion-over-configured-limit", "A constant 60,000-byte key for three events: 180,000 bytes rebuilt from a "
-              "60,000-byte body, against max_decompressed_size=100,000.", ["RECORD-6"], swap(keys, big), "limit_exceeded",
-              limits={"max_decompressed_size": 100_000})
+    b.invalid(
+        f"{p}.expansion-over-configured-limit",
+        "A constant 60,000-byte key for three events: 180,000 bytes rebuilt from a "
+        "60,000-byte body, against max_decompressed_size=100,000.",
+        ["RECORD-6"],
+        swap(keys, big),
+        "limit_exceeded",
+        limits={"max_decompressed_size": 100_000},
+    )
     # Transforms whose values outgrow the bytes that carry them, refused at the default limits (RECORD-6).
     growing = b"".join(_varint(i) + b"\x01a" for i in range(5000))  # value i shares all i bytes of the one before
-    b.invalid(f"{p}.prefix-expansion", "5,000 keys, each the previous one plus a byte: 12.5 MB of keys from 20 kB, refused "
-              "while the prefix column builds them (max_decompressed_size 8 MiB).", ["RECORD-6", "RECORD-3"],
-              head + top[:4] + _varint(5000) + _column(5, growing), "limit_exceeded")
+    b.invalid(
+        f"{p}.prefix-expansion",
+        "5,000 keys, each the previous one plus a byte: 12.5 MB of keys from 20 kB, refused "
+        "while the prefix column builds them (max_decompressed_size 8 MiB).",
+        ["RECORD-6", "RECORD-3"],
+        head + top[:4] + _varint(5000) + _column(5, growing),
+        "limit_exceeded",
+    )
     numbered = _column(9, _varint(200) + b"K" * 200 + b"\x01" + b"\x02" + _zz(0))
-    b.invalid(f"{p}.numbered-expansion", "65,536 keys numbered after a 200-byte prefix: 13 MB of keys from 210 bytes, "
-              "refused before they are built (max_decompressed_size 8 MiB).", ["RECORD-6", "RECORD-3"],
-              head + top[:4] + _varint(65_536) + numbered, "limit_exceeded")
+    b.invalid(
+        f"{p}.numbered-expansion",
+        "65,536 keys numbered after a 200-byte prefix: 13 MB of keys from 210 bytes, "
+        "refused before they are built (max_decompressed_size 8 MiB).",
+        ["RECORD-6", "RECORD-3"],
+        head + top[:4] + _varint(65_536) + numbered,
+        "limit_exceeded",
+    )
     tariffs = _records_batch(RECORD_TARIFFS)
     from ..model import encode_kind
 
-    b.invalid(f"{p}.varint-at-configured-limit", "interval_seconds plain: two values, then 80 80 80 80 80 80 ending the "
-              "column, against max_varint_bytes=6: limit_exceeded at the 6th byte, not inconsistent_batch.",
-              ["LIMIT-2", "RECORD-5", "ERR-2"], swap(interval, _column(0, _zz(900) * 2 + b"\x80" * 6)), "limit_exceeded",
-              limits={"max_varint_bytes": 6})
-    b.invalid(f"{p}.varint-at-default-limit", "interval_seconds plain: two values, then ten 80 bytes ending the column: "
-              "overlong_varint, not inconsistent_batch.", ["CONV-4", "LIMIT-2", "RECORD-5", "ERR-2"],
-              swap(interval, _column(0, _zz(900) * 2 + b"\x80" * 10)), "overlong_varint")
-    b.invalid(f"{p}.items-over-configured-limit", "Two tariff bands against max_collection_items=1.", ["RECORD-6", "LIMIT-10"],
-              encode_kind(b.kind, wrap(tariffs), 1), "limit_exceeded", limits={"max_collection_items": 1})
+    b.invalid(
+        f"{p}.varint-at-configured-limit",
+        "interval_seconds plain: two values, then 80 80 80 80 80 80 ending the "
+        "column, against max_varint_bytes=6: limit_exceeded at the 6th byte, not inconsistent_batch.",
+        ["LIMIT-2", "RECORD-5", "ERR-2"],
+        swap(interval, _column(0, _zz(900) * 2 + b"\x80" * 6)),
+        "limit_exceeded",
+        limits={"max_varint_bytes": 6},
+    )
+    b.invalid(
+        f"{p}.varint-at-default-limit",
+        "interval_seconds plain: two values, then ten 80 bytes ending the column: "
+        "overlong_varint, not inconsistent_batch.",
+        ["CONV-4", "LIMIT-2", "RECORD-5", "ERR-2"],
+        swap(interval, _column(0, _zz(900) * 2 + b"\x80" * 10)),
+        "overlong_varint",
+    )
+    b.invalid(
+        f"{p}.items-over-configured-limit",
+        "Two tariff bands against max_collection_items=1.",
+        ["RECORD-6", "LIMIT-10"],
+        encode_kind(b.kind, wrap(tariffs), 1),
+        "limit_exceeded",
+        limits={"max_collection_items": 1},
+    )
     # Error order of the records header (ERR-2): bit 6 on the header byte alone (BATCH-13) before the flags that mode
     # records forbids (RECORD-1); the writer schema and max_record_columns right after the header values, before the
     # body is decompressed (RECORD-2, RECORD-6).
-    b.invalid(f"{p}.flags-and-reserved-bit", "Extended header c8 (bit 6 and same_key_length set) in mode records: "
-              "reserved_bit, met on the header byte before the format byte makes the flags wrong (RECORD-1).",
-              ["BATCH-13", "RECORD-1", "ERR-2"], head + bytes([0xC8, 0x01]) + whole[len(head) + 2:], "reserved_bit")
-    b.invalid(f"{p}.unknown-schema.bad-gzip", "Records of event type 99 (unknown) with codec gzip and a body that is not "
-              "gzip: unknown_format, checked before the body is decompressed.", ["RECORD-2", "CODEC-1", "ERR-2"],
-              head + bytes([top[0], 0x11]) + hexb("63 01") + b"not gzip", "unknown_format")
-    b.invalid(f"{p}.columns-over-configured-limit.bad-gzip", "meter_reading v2 (11 columns) against max_record_columns=10, "
-              "codec gzip, a body that is not gzip: limit_exceeded, checked before the body is decompressed.",
-              ["RECORD-6", "LIMIT-10", "CODEC-1", "ERR-2"], head + bytes([top[0], 0x11]) + top[2:4] + b"not gzip",
-              "limit_exceeded", limits={"max_record_columns": 10})
+    b.invalid(
+        f"{p}.flags-and-reserved-bit",
+        "Extended header c8 (bit 6 and same_key_length set) in mode records: "
+        "reserved_bit, met on the header byte before the format byte makes the flags wrong (RECORD-1).",
+        ["BATCH-13", "RECORD-1", "ERR-2"],
+        head + bytes([0xC8, 0x01]) + whole[len(head) + 2 :],
+        "reserved_bit",
+    )
+    b.invalid(
+        f"{p}.unknown-schema.bad-gzip",
+        "Records of event type 99 (unknown) with codec gzip and a body that is not "
+        "gzip: unknown_format, checked before the body is decompressed.",
+        ["RECORD-2", "CODEC-1", "ERR-2"],
+        head + bytes([top[0], 0x11]) + hexb("63 01") + b"not gzip",
+        "unknown_format",
+    )
+    b.invalid(
+        f"{p}.columns-over-configured-limit.bad-gzip",
+        "meter_reading v2 (11 columns) against max_record_columns=10, "
+        "codec gzip, a body that is not gzip: limit_exceeded, checked before the body is decompressed.",
+        ["RECORD-6", "LIMIT-10", "CODEC-1", "ERR-2"],
+        head + bytes([top[0], 0x11]) + top[2:4] + b"not gzip",
+        "limit_exceeded",
+        limits={"max_record_columns": 10},
+    )
     # RECORD-3 / BATCH-8: nothing bounds count by the body's size; constant and bitpacked columns carry many values in
     # a few bytes.
-    many = _registry_events(1, 2, [(b"SM5R-000123", 1_000 + i, _meter("SM5R-000123", 1_234_567, 0, None)) for i in range(130)])
-    b.valid(f"{p}.none.count-over-body-size", "130 readings of one meter, one minute apart: a body of fewer bytes than "
-            "events (count is not bounded by the body's size).", ["RECORD-3", "BATCH-8", "RECORD-5"], wrap(_records_batch(many)))
+    many = _registry_events(
+        1, 2, [(b"SM5R-000123", 1_000 + i, _meter("SM5R-000123", 1_234_567, 0, None)) for i in range(130)]
+    )
+    b.valid(
+        f"{p}.none.count-over-body-size",
+        "130 readings of one meter, one minute apart: a body of fewer bytes than "
+        "events (count is not bounded by the body's size).",
+        ["RECORD-3", "BATCH-8", "RECORD-5"],
+        wrap(_records_batch(many)),
+    )
 
 
 def batch() -> Builder:
@@ -470,9 +1130,20 @@ def batch_publish() -> Builder:
     _batch_cases(b, "v1.batch_publish", lambda batch_value: BatchPublish(message_id=7, batch=batch_value), b"\x20\x07")
     one = BatchV1(events=SINGLE, layout=canonical_layout(SINGLE))
     for mid in (0, 4095):
-        b.valid(f"v1.batch_publish.message-id.{mid}", f"Message id {mid}.", ["BPUB-1", "FRAME-8"], BatchPublish(message_id=mid, batch=one),
-                canonical=False)
-    b.invalid("v1.batch_publish.header-only", "Only the 2 header bytes: the batch is missing.", ["BPUB-1"], hexb("2007"), "truncated")
+        b.valid(
+            f"v1.batch_publish.message-id.{mid}",
+            f"Message id {mid}.",
+            ["BPUB-1", "FRAME-8"],
+            BatchPublish(message_id=mid, batch=one),
+            canonical=False,
+        )
+    b.invalid(
+        "v1.batch_publish.header-only",
+        "Only the 2 header bytes: the batch is missing.",
+        ["BPUB-1"],
+        hexb("2007"),
+        "truncated",
+    )
     b.invalid("v1.batch_publish.one-byte", "One byte of a type-2 frame.", ["FRAME-8"], hexb("20"), "truncated")
     return b
 
@@ -483,34 +1154,96 @@ def batch_publish() -> Builder:
 def batch_result() -> Builder:
     b = BuilderV1("batch_result")
     r = ["BRES-1", "FRAME-8"]
-    example = b.valid("v1.batch_result.spec-example", "Index 2 NACKed with unknown_schema, empty human message (spec example).", [*r, "BRES-7"],
-                      BatchResult(message_id=7, entries=(BatchResultEntry(index=2, machine_message=b"unknown_schema"),)),
-                      data=hexb("8007 01 02 0e 756e6b6e6f776e5f736368656d61 00"))
-    three = b.valid("v1.batch_result.three", "Three NACKed events with messages.", r, BatchResult(message_id=0xABC, entries=(
-        BatchResultEntry(index=0, machine_message=b"undecodable", human_message=b"avro datum cut"),
-        BatchResultEntry(index=5, machine_message=b"rejected", human_message=b"meter unknown"),
-        BatchResultEntry(index=99, machine_message=b"E42", human_message="lecture refus\u00e9e".encode()))))
+    example = b.valid(
+        "v1.batch_result.spec-example",
+        "Index 2 NACKed with unknown_schema, empty human message (spec example).",
+        [*r, "BRES-7"],
+        BatchResult(message_id=7, entries=(BatchResultEntry(index=2, machine_message=b"unknown_schema"),)),
+        data=hexb("8007 01 02 0e 756e6b6e6f776e5f736368656d61 00"),
+    )
+    three = b.valid(
+        "v1.batch_result.three",
+        "Three NACKed events with messages.",
+        r,
+        BatchResult(
+            message_id=0xABC,
+            entries=(
+                BatchResultEntry(index=0, machine_message=b"undecodable", human_message=b"avro datum cut"),
+                BatchResultEntry(index=5, machine_message=b"rejected", human_message=b"meter unknown"),
+                BatchResultEntry(index=99, machine_message=b"E42", human_message="lecture refus\u00e9e".encode()),
+            ),
+        ),
+    )
     for mid in (0, 4095):
-        b.valid(f"v1.batch_result.message-id.{mid}", f"Message id {mid}.", r,
-                BatchResult(message_id=mid, entries=(BatchResultEntry(index=0, machine_message=b""),)))
-    b.valid("v1.batch_result.index.max", "The largest index a varint holds (the connection, not the decoder, checks the batch size).",
-            [*r, "BRES-5"], BatchResult(message_id=1, entries=(BatchResultEntry(index=(1 << 64) - 1, machine_message=b"x"),)))
+        b.valid(
+            f"v1.batch_result.message-id.{mid}",
+            f"Message id {mid}.",
+            r,
+            BatchResult(message_id=mid, entries=(BatchResultEntry(index=0, machine_message=b""),)),
+        )
+    b.valid(
+        "v1.batch_result.index.max",
+        "The largest index a varint holds (the connection, not the decoder, checks the batch size).",
+        [*r, "BRES-5"],
+        BatchResult(message_id=1, entries=(BatchResultEntry(index=(1 << 64) - 1, machine_message=b"x"),)),
+    )
     b.invalid("v1.batch_result.empty", "nack_count 0: an empty list.", ["BRES-2"], hexb("8007 00"), "invalid_list")
-    b.invalid("v1.batch_result.index-twice", "Index 2 listed twice.", ["BRES-2"], hexb("8007 02 02 00 00 02 00 00"), "invalid_list")
-    b.invalid("v1.batch_result.index-descending", "Indices 3 then 1.", ["BRES-2"], hexb("8007 02 03 00 00 01 00 00"), "invalid_list")
-    b.invalid("v1.batch_result.trailing-byte", "A byte after the last entry.", ["BRES-2"], example + b"\x00", "trailing_bytes")
-    b.invalid("v1.batch_result.count-over-limit", "nack_count 2^32: refused when read.", ["BRES-2", "LIMIT-4"], hexb("8007 8080808010"),
-              "limit_exceeded")
-    b.invalid("v1.batch_result.count-over-configured-limit", "Three entries against max_batch_events=2.", ["BRES-2", "LIMIT-4"], three,
-              "limit_exceeded", limits={"max_batch_events": 2})
-    b.invalid("v1.batch_result.varint-at-configured-limit", "The first index is ff ff ff ff and the frame ends, against "
-              "max_varint_bytes=4: limit_exceeded at the 4th byte, not truncated.", ["LIMIT-2", "BRES-1", "ERR-2"],
-              hexb("8007 01 ffffffff"), "limit_exceeded", limits={"max_varint_bytes": 4})
-    b.invalid("v1.batch_result.varint-at-default-limit", "The first index is ten ff bytes and the frame ends: overlong_varint, "
-              "not truncated.", ["CONV-4", "LIMIT-2", "BRES-1", "ERR-2"], hexb("8007 01") + b"\xff" * 10, "overlong_varint")
+    b.invalid(
+        "v1.batch_result.index-twice",
+        "Index 2 listed twice.",
+        ["BRES-2"],
+        hexb("8007 02 02 00 00 02 00 00"),
+        "invalid_list",
+    )
+    b.invalid(
+        "v1.batch_result.index-descending",
+        "Indices 3 then 1.",
+        ["BRES-2"],
+        hexb("8007 02 03 00 00 01 00 00"),
+        "invalid_list",
+    )
+    b.invalid(
+        "v1.batch_result.trailing-byte", "A byte after the last entry.", ["BRES-2"], example + b"\x00", "trailing_bytes"
+    )
+    b.invalid(
+        "v1.batch_result.count-over-limit",
+        "nack_count 2^32: refused when read.",
+        ["BRES-2", "LIMIT-4"],
+        hexb("8007 8080808010"),
+        "limit_exceeded",
+    )
+    b.invalid(
+        "v1.batch_result.count-over-configured-limit",
+        "Three entries against max_batch_events=2.",
+        ["BRES-2", "LIMIT-4"],
+        three,
+        "limit_exceeded",
+        limits={"max_batch_events": 2},
+    )
+    b.invalid(
+        "v1.batch_result.varint-at-configured-limit",
+        "The first index is ff ff ff ff and the frame ends, against "
+        "max_varint_bytes=4: limit_exceeded at the 4th byte, not truncated.",
+        ["LIMIT-2", "BRES-1", "ERR-2"],
+        hexb("8007 01 ffffffff"),
+        "limit_exceeded",
+        limits={"max_varint_bytes": 4},
+    )
+    b.invalid(
+        "v1.batch_result.varint-at-default-limit",
+        "The first index is ten ff bytes and the frame ends: overlong_varint, not truncated.",
+        ["CONV-4", "LIMIT-2", "BRES-1", "ERR-2"],
+        hexb("8007 01") + b"\xff" * 10,
+        "overlong_varint",
+    )
     for cut in range(len(example)):
-        b.invalid(f"v1.batch_result.truncated-at-{cut}", f"The first {cut} of {len(example)} bytes of the spec example.",
-                  ["BRES-1", "CONV-6"], example[:cut], "truncated")
+        b.invalid(
+            f"v1.batch_result.truncated-at-{cut}",
+            f"The first {cut} of {len(example)} bytes of the spec example.",
+            ["BRES-1", "CONV-6"],
+            example[:cut],
+            "truncated",
+        )
     return b
 
 
@@ -519,13 +1252,29 @@ def batch_result() -> Builder:
 
 def frame() -> Builder:
     b = BuilderV1("frame")
-    b.valid("v1.frame.publish", "A PUBLISH is the same frame on a version-1 connection.", ["FRAME-7", "PUB-1"],
-            Publish(message_id=0x31A, event=ev(key=b"cap-1", offset=7, event_data=b"\x78")), data=hexb("431a 01 01 05 6361702d31 07 80e2cfaa06 01 78"))
-    b.valid("v1.frame.ack", "An ACK on a version-1 connection.", ["FRAME-7", "ACK-1"], Ack(message_id=4095), data=hexb("3fff"))
+    b.valid(
+        "v1.frame.publish",
+        "A PUBLISH is the same frame on a version-1 connection.",
+        ["FRAME-7", "PUB-1"],
+        Publish(message_id=0x31A, event=ev(key=b"cap-1", offset=7, event_data=b"\x78")),
+        data=hexb("431a 01 01 05 6361702d31 07 80e2cfaa06 01 78"),
+    )
+    b.valid(
+        "v1.frame.ack",
+        "An ACK on a version-1 connection.",
+        ["FRAME-7", "ACK-1"],
+        Ack(message_id=4095),
+        data=hexb("3fff"),
+    )
     b.valid("v1.frame.ping", "A PING on a version-1 connection.", ["FRAME-7", "FRAME-5"], Ping(), data=hexb("5000"))
     for t in range(9, 16):
-        b.invalid(f"v1.frame.type-{t}", f"Type {t} is unassigned in version 1: decided from the type nibble alone.", ["FRAME-7"],
-                  bytes([t << 4, 0, 0]), "unknown_type")
+        b.invalid(
+            f"v1.frame.type-{t}",
+            f"Type {t} is unassigned in version 1: decided from the type nibble alone.",
+            ["FRAME-7"],
+            bytes([t << 4, 0, 0]),
+            "unknown_type",
+        )
     b.invalid("v1.frame.empty", "A zero-length frame.", ["STREAM-3"], b"", "truncated")
     return b
 

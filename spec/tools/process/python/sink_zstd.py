@@ -58,7 +58,13 @@ def frame_extent(data: bytes) -> tuple[int, int]:
     if len(data) < 5:
         raise SinkZstdError("input ends inside the zstd frame header")
     fhd = data[4]
-    fcs_flag, single_segment, reserved, checksum, did_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 3) & 1, (fhd >> 2) & 1, fhd & 3
+    fcs_flag, single_segment, reserved, checksum, did_flag = (
+        fhd >> 6,
+        (fhd >> 5) & 1,
+        (fhd >> 3) & 1,
+        (fhd >> 2) & 1,
+        fhd & 3,
+    )
     if reserved:
         raise SinkZstdError("reserved bit of the zstd frame header is set")
     pos = 5
@@ -101,7 +107,9 @@ def frame_extent(data: bytes) -> tuple[int, int]:
 
 class SinkZstd:
     def __init__(self, max_decompressed_size: int | None = None, max_zstd_window: int | None = None) -> None:
-        self.max_decompressed_size = DEFAULT_MAX_DECOMPRESSED_SIZE if max_decompressed_size is None else max_decompressed_size
+        self.max_decompressed_size = (
+            DEFAULT_MAX_DECOMPRESSED_SIZE if max_decompressed_size is None else max_decompressed_size
+        )
         self.max_zstd_window = DEFAULT_MAX_ZSTD_WINDOW if max_zstd_window is None else max_zstd_window
 
     def decode(self, data: bytes) -> bytes:
