@@ -35,7 +35,7 @@ def render() -> str:
     from sinkproto.connection import DEFAULT_RULES, ON_ENTER, OUT_OF_PLACE_RULE, SUPPORTED_VERSIONS, Role
 
     sections = _sections()
-    states = [s for s in dict.fromkeys(r.state for r in DEFAULT_RULES.rows)]
+    states = list(dict.fromkeys(r.state for r in DEFAULT_RULES.rows))
     out: list[str] = []
     for version in SUPPORTED_VERSIONS:
         for role in Role:
