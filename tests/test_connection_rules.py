@@ -140,3 +140,21 @@ def test_one_connection_negotiates_the_version() -> None:
     assert info.value.requirement == "VER-1"
     with pytest.raises(ValueError):
         Connection(C, now=0.0, message_id_start=0, versions=(2,))
+
+
+def test_the_documented_handler_api_is_the_handler_api_protocol() -> None:
+    # docs/reference/connection.md lists what a handler may use; HandlerAPI is that list, typed.
+    import re
+
+    from sinkproto.connection import Connection, HandlerAPI
+    from sinktest import ROOT
+
+    page = (ROOT / "docs" / "reference" / "connection.md").read_text(encoding="utf-8")
+    table = page.split("use only this API", 1)[1].split("\n\n", 2)[1]
+    documented = set(re.findall(r"`conn\.([a-z_]+)", table))
+    members = set(HandlerAPI.__annotations__) | {
+        name for name in vars(HandlerAPI) if not name.startswith("_") and callable(getattr(HandlerAPI, name, None))
+    }
+    members |= {name for name, value in vars(HandlerAPI).items() if isinstance(value, property)}
+    assert documented == members
+    assert all(hasattr(Connection, name) or name in Connection.__init__.__code__.co_names for name in members)

@@ -16,7 +16,17 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from sinkproto.connection import DEFAULT_RULES, Connection, Handler, Input, PeerViolation, Role, Row, Rules, State
+from sinkproto.connection import (
+    DEFAULT_RULES,
+    Handler,
+    HandlerAPI,
+    Input,
+    PeerViolation,
+    Role,
+    Row,
+    Rules,
+    State,
+)
 from sinkproto.connection import handlers as default
 from sinkproto.errors import DecodeError, UnknownType
 from sinkproto.events import ConnectionEvent
@@ -81,7 +91,7 @@ def no_pong(rules: Rules = DEFAULT_RULES) -> Rules:
     return rules.edit(Input.RECV_PING, handler=default.ignore)
 
 
-def _ack_at_once(conn: Connection, frame: Publish, now: float) -> list[ConnectionEvent]:
+def _ack_at_once(conn: HandlerAPI, frame: Publish, now: float) -> list[ConnectionEvent]:
     conn.send(Ack(message_id=frame.message_id), now)
     return []
 
@@ -113,7 +123,7 @@ def crash_logging(path: str | os.PathLike[str] | None, report: str) -> Rules:
     crashes = [0]
 
     def logging_first(handler: Handler) -> Handler:
-        def crash(conn: Connection, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
+        def crash(conn: HandlerAPI, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
             crashes[0] += 1
             if path is not None:
                 with open(path, "a", encoding="utf-8") as log:
@@ -136,7 +146,7 @@ def crash_on_unknown_type(rules: Rules = DEFAULT_RULES) -> Rules:
     """The whole process exits on a frame of an unknown type, instead of closing (ERR-3)."""
 
     def crash_first(handler: Handler) -> Handler:
-        def crash(conn: Connection, raw: bytes, now: float) -> list[ConnectionEvent]:
+        def crash(conn: HandlerAPI, raw: bytes, now: float) -> list[ConnectionEvent]:
             try:
                 conn.decode(raw)
             except UnknownType:
@@ -158,7 +168,7 @@ def crash_on_unknown_type_nibble(rules: Rules = DEFAULT_RULES) -> Rules:
     """Exits on a frame whose type nibble is 8..15, before decoding it (the client's fuzz-only mutant)."""
 
     def crash_first(handler: Handler) -> Handler:
-        def crash(conn: Connection, raw: bytes, now: float) -> list[ConnectionEvent]:
+        def crash(conn: HandlerAPI, raw: bytes, now: float) -> list[ConnectionEvent]:
             if raw and raw[0] >> 4 >= 8:
                 os._exit(70)
             return handler(conn, raw, now)
@@ -175,7 +185,7 @@ def no_reassembly(rules: Rules = DEFAULT_RULES) -> Rules:
     """Treats every read as starting a new frame: partial frames are dropped (STREAM-2)."""
 
     def fresh(handler: Handler) -> Handler:
-        def deframe_fresh(conn: Connection, data: bytes, now: float) -> list[ConnectionEvent]:
+        def deframe_fresh(conn: HandlerAPI, data: bytes, now: float) -> list[ConnectionEvent]:
             conn.deframer = Deframer(conn.limits)
             return handler(conn, data, now)
 
@@ -188,7 +198,7 @@ def first_frame_only(rules: Rules = DEFAULT_RULES) -> Rules:
     """Processes only the first frame of each read (STREAM-3)."""
 
     def first_only(handler: Handler) -> Handler:
-        def deframe_first_only(conn: Connection, data: bytes, now: float) -> list[ConnectionEvent]:
+        def deframe_first_only(conn: HandlerAPI, data: bytes, now: float) -> list[ConnectionEvent]:
             try:
                 frames = Deframer(conn.limits).feed(data)
             except DecodeError:
@@ -205,17 +215,17 @@ def first_frame_only(rules: Rules = DEFAULT_RULES) -> Rules:
 # -- handshake ------------------------------------------------------------------------------------------------
 
 
-def _send_only(conn: Connection, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+def _send_only(conn: HandlerAPI, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
     conn.send(response, now)
     conn.handshake_response = response
     return []
 
 
-def _refuse_quietly(conn: Connection, item: object, now: float) -> list[ConnectionEvent]:
+def _refuse_quietly(conn: HandlerAPI, item: object, now: float) -> list[ConnectionEvent]:
     return _send_only(conn, ConnectionResponse(response=Response.UNSUPPORTED_PROTOCOL_VERSION), now)
 
 
-def _accept_anyway(conn: Connection, item: object, now: float) -> list[ConnectionEvent]:
+def _accept_anyway(conn: HandlerAPI, item: object, now: float) -> list[ConnectionEvent]:
     return _send_only(conn, ConnectionResponse(response=Response.CONNECTED), now)
 
 
@@ -243,7 +253,7 @@ def ping_first(rules: Rules = DEFAULT_RULES) -> Rules:
     """Sends a PING before its connection request (HS-1)."""
 
     def first_ping(handler: Handler) -> Handler:
-        def ping_then_request(conn: Connection, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
+        def ping_then_request(conn: HandlerAPI, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
             conn.send(Ping(), now)
             return handler(conn, request, now)
 
@@ -262,7 +272,7 @@ def publish_before_response(rules: Rules = DEFAULT_RULES) -> Rules:
     """Does not wait for the response: a PUBLISH follows the request at once (HS-2)."""
 
     def then_publish(handler: Handler) -> Handler:
-        def request_then_publish(conn: Connection, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
+        def request_then_publish(conn: HandlerAPI, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
             events = handler(conn, request, now)
             conn.send(Publish(message_id=conn.ledger.next_message_id, event=EARLY_EVENT), now)
             return events
@@ -276,7 +286,7 @@ def ignores_declaration(rules: Rules = DEFAULT_RULES) -> Rules:
     """Forgets what the peer declared it reads, so it sends every event (SNEG-4, BPUB-8)."""
 
     def forget(handler: Handler) -> Handler:
-        def forgetting(conn: Connection, frame: Any, now: float) -> list[ConnectionEvent]:
+        def forgetting(conn: HandlerAPI, frame: Any, now: float) -> list[ConnectionEvent]:
             events = handler(conn, frame, now)
             conn.negotiate(conn.wire_version, None)
             return events
@@ -289,7 +299,7 @@ def ignores_declaration(rules: Rules = DEFAULT_RULES) -> Rules:
 # -- local actions ----------------------------------------------------------------------------------------------
 
 
-def _ack_next_id(conn: Connection, message_id: int, now: float) -> list[ConnectionEvent]:
+def _ack_next_id(conn: HandlerAPI, message_id: int, now: float) -> list[ConnectionEvent]:
     conn.ledger.answered(message_id)
     conn.send(Ack(message_id=(message_id + 1) & MAX_MESSAGE_ID), now)
     return []
@@ -304,7 +314,7 @@ def message_id_stuck(rules: Rules = DEFAULT_RULES) -> Rules:
     """Never advances its message id (MSGID-2): every PUBLISH has the same id."""
 
     def stuck(handler: Handler) -> Handler:
-        def publish_stuck(conn: Connection, event: Event, now: float) -> list[ConnectionEvent]:
+        def publish_stuck(conn: HandlerAPI, event: Event, now: float) -> list[ConnectionEvent]:
             events = handler(conn, event, now)
             if conn.ledger.last_allocated is not None:
                 conn.ledger.next_message_id = conn.ledger.last_allocated
@@ -316,7 +326,7 @@ def message_id_stuck(rules: Rules = DEFAULT_RULES) -> Rules:
 
 
 def _answer_batch_shifted(
-    conn: Connection,
+    conn: HandlerAPI,
     item: tuple[int, Mapping[int, tuple[bytes, bytes]]],
     now: float,
 ) -> list[ConnectionEvent]:
@@ -342,7 +352,7 @@ def batch_result_shifted(rules: Rules = DEFAULT_RULES) -> Rules:
 
 
 def _answer_batch_ack_next_id(
-    conn: Connection,
+    conn: HandlerAPI,
     item: tuple[int, Mapping[int, tuple[bytes, bytes]]],
     now: float,
 ) -> list[ConnectionEvent]:
@@ -359,7 +369,7 @@ def batch_ack_wrong_id(rules: Rules = DEFAULT_RULES) -> Rules:
     return rules.edit(Input.ANSWER_BATCH, handler=_answer_batch_ack_next_id)
 
 
-def _batch_received_even_if_busy(conn: Connection, frame: BatchPublish, now: float) -> list[ConnectionEvent]:
+def _batch_received_even_if_busy(conn: HandlerAPI, frame: BatchPublish, now: float) -> list[ConnectionEvent]:
     try:
         return default.batch_received(conn, frame, now)
     except PeerViolation:

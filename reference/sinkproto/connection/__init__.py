@@ -29,10 +29,10 @@ from ._alphabet import (
     UnsupportedRequest,
     classify,
 )
+from ._api import Handler, HandlerAPI, Row
 from ._connection import SUPPORTED_VERSIONS, Connection
 from ._ledger import Ledger
-from ._table import DEFAULT_RULES, ON_ENTER, TRANSITIONS, Row, Rules
-from .handlers import Handler
+from ._table import DEFAULT_RULES, ON_ENTER, TRANSITIONS, Rules
 
 __all__ = [
     "DEFAULT_KEEPALIVE",
@@ -44,6 +44,7 @@ __all__ = [
     "TRANSITIONS",
     "Connection",
     "Handler",
+    "HandlerAPI",
     "Input",
     "Ledger",
     "PeerViolation",

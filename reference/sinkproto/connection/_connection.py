@@ -15,6 +15,7 @@ from ..messages import MAX_MESSAGE_ID, BatchFormat, ConnectionRequest, Connectio
 from ..readers import ReaderSchemas
 from ..records import RecordSchemas
 from ..stream import Deframer, frame_bytes
+from ..versions import SUPPORTED_VERSIONS
 from ._alphabet import (
     ACCEPTED,
     DEFAULT_KEEPALIVE,
@@ -32,8 +33,6 @@ from ._ledger import Ledger
 from ._table import DEFAULT_RULES, Rules
 
 __all__ = ["Connection", "SUPPORTED_VERSIONS"]
-
-SUPPORTED_VERSIONS = (0, 1)
 
 
 class Connection:

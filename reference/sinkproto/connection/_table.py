@@ -13,41 +13,18 @@ and the documented seam to change a row (extensions, conformance mutants).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
 from . import handlers as h
 from ._alphabet import Input, Role, State
-from .handlers import Handler
+from ._api import Handler, Row
 
 __all__ = ["ON_ENTER", "TRANSITIONS", "DEFAULT_RULES", "Row", "Rules", "EntryAction"]
 
 C, S = Role.CLIENT, Role.SERVER
 BOTH = (C, S)
-
-
-@dataclass(frozen=True)
-class Row:
-    """One transition: in ``state``, ``input`` runs ``handler``, then the connection enters ``next`` (None: stays).
-
-    ``since``: the protocol version from which the row applies (the row with
-    the greatest ``since`` not above the connection's version wins).
-    ``close_reason``: the ``ConnectionClosed.reason`` of a row that enters closed.
-    """
-
-    role: Role
-    state: State
-    input: Input
-    handler: Handler
-    next: State | None = None
-    since: int = 0
-    rule: str = ""
-    close_reason: str | None = None
-
-    @property
-    def key(self) -> tuple[Role, State, Input, int]:
-        return self.role, self.state, self.input, self.since
 
 
 EntryAction = Callable[[Any, Row, float], list[Any]]

@@ -12,8 +12,8 @@ connection"). A mutant or an extension replaces a row's handler through
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import DecodeError, LocalProtocolError, UnsupportedVersion
 from ..events import (
@@ -46,10 +46,7 @@ from ..messages import (
     Response,
 )
 from ._alphabet import ACCEPTED, Input, PeerViolation, State, UnsupportedRequest, classify
-
-if TYPE_CHECKING:
-    from ._connection import Connection
-    from ._table import Row
+from ._api import Handler, HandlerAPI, Row
 
 __all__ = [
     "Handler",
@@ -80,10 +77,8 @@ __all__ = [
     "send_response",
 ]
 
-Handler = Callable[["Connection", Any, float], list[ConnectionEvent]]
 
-
-def ignore(conn: Connection, item: Any, now: float) -> list[ConnectionEvent]:
+def ignore(conn: HandlerAPI, item: Any, now: float) -> list[ConnectionEvent]:
     """Do nothing (a PONG's arrival already reset the silence timer, PING-2)."""
     return []
 
@@ -91,7 +86,7 @@ def ignore(conn: Connection, item: Any, now: float) -> list[ConnectionEvent]:
 # -- transport ------------------------------------------------------------------------------------
 
 
-def deframe(conn: Connection, data: bytes, now: float) -> list[ConnectionEvent]:
+def deframe(conn: HandlerAPI, data: bytes, now: float) -> list[ConnectionEvent]:
     """STREAM-1..STREAM-4: split the bytes into frames; each is FRAME_ARRIVED, until the connection closes."""
     try:
         frames = conn.deframer.feed(data)
@@ -106,7 +101,7 @@ def deframe(conn: Connection, data: bytes, now: float) -> list[ConnectionEvent]:
     return events
 
 
-def decode_and_classify(conn: Connection, raw: bytes, now: float) -> list[ConnectionEvent]:
+def decode_and_classify(conn: HandlerAPI, raw: bytes, now: float) -> list[ConnectionEvent]:
     """FRAME-1: decode one frame at the connection's version and dispatch the input it is."""
     try:
         frame = conn.decode(raw)
@@ -118,13 +113,13 @@ def decode_and_classify(conn: Connection, raw: bytes, now: float) -> list[Connec
     return conn.dispatch(received, item, now)
 
 
-def hold(conn: Connection, raw: bytes, now: float) -> list[ConnectionEvent]:
+def hold(conn: HandlerAPI, raw: bytes, now: float) -> list[ConnectionEvent]:
     """HS-2, HS-20: like h11 pausing on a pipelined request, frames after the request wait for the response."""
     conn.hold(raw)
     return []
 
 
-def report_error(conn: Connection, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
+def report_error(conn: HandlerAPI, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
     """ERR-3: report the violation; nothing is sent in answer (the row closes the connection)."""
     return [
         ProtocolError(error_class=violation.error_class, requirement=violation.requirement, detail=violation.detail)
@@ -134,7 +129,7 @@ def report_error(conn: Connection, violation: PeerViolation, now: float) -> list
 # -- handshake --------------------------------------------------------------------------------------
 
 
-def send_request(conn: Connection, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
+def send_request(conn: HandlerAPI, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
     """HS-1, VER-1: the client's first frame offers its highest version."""
     offered = max(conn.versions)
     if request.version != offered:
@@ -145,27 +140,27 @@ def send_request(conn: Connection, request: ConnectionRequest, now: float) -> li
     return []
 
 
-def handshake_completed(conn: Connection, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+def handshake_completed(conn: HandlerAPI, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
     """HS-12, VER-10: accepted at the version offered; keep the server's reader declaration (SNEG-4)."""
     conn.negotiate(max(conn.versions), response.reader_schemas)
     conn.handshake_response = response
     return [HandshakeCompleted(response=response)]
 
 
-def handshake_refused(conn: Connection, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+def handshake_refused(conn: HandlerAPI, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
     """HS-15: refused; the row closes without sending another frame."""
     conn.negotiate(max(conn.versions), response.reader_schemas)
     conn.handshake_response = response
     return [HandshakeRefused(response=response)]
 
 
-def request_received(conn: Connection, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
+def request_received(conn: HandlerAPI, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
     """HS-2, VER-6: the request's version is the connection's; the application decides."""
     conn.negotiate(request.version, request.reader_schemas)
     return [HandshakeRequested(request=request)]
 
 
-def refuse_version(conn: Connection, item: UnsupportedRequest, now: float) -> list[ConnectionEvent]:
+def refuse_version(conn: HandlerAPI, item: UnsupportedRequest, now: float) -> list[ConnectionEvent]:
     """HS-11, VER-7, VER-9: answer unsupported_protocol_version (the row closes)."""
     response = ConnectionResponse(response=Response.UNSUPPORTED_PROTOCOL_VERSION)
     conn.send(response, now)
@@ -173,7 +168,7 @@ def refuse_version(conn: Connection, item: UnsupportedRequest, now: float) -> li
     return [HandshakeRefused(response=response, requested_version=item.version)]
 
 
-def send_response(conn: Connection, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+def send_response(conn: HandlerAPI, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
     """HS-3: the server's answer; a reader declaration needs a version-1 connection (CONN-12)."""
     if response.reader_schemas is not None and (conn.negotiated_version or 0) < 1:
         raise LocalProtocolError("a version-0 connection carries no reader declaration", requirement="CONN-12")
@@ -187,7 +182,7 @@ def send_response(conn: Connection, response: ConnectionResponse, now: float) ->
 # -- received frames ---------------------------------------------------------------------------------
 
 
-def publish_received(conn: Connection, frame: Publish, now: float) -> list[ConnectionEvent]:
+def publish_received(conn: HandlerAPI, frame: Publish, now: float) -> list[ConnectionEvent]:
     """MSGID-4, MSGID-11: the id must not be awaiting our answer."""
     ledger = conn.ledger
     if frame.message_id in ledger.to_answer:
@@ -210,7 +205,7 @@ def _not_in_flight(kind: str, message_id: int) -> PeerViolation:
     )
 
 
-def ack_received(conn: Connection, frame: Ack, now: float) -> list[ConnectionEvent]:
+def ack_received(conn: HandlerAPI, frame: Ack, now: float) -> list[ConnectionEvent]:
     """MSGID-12: an ACK answers our PUBLISH or our whole batch."""
     ledger = conn.ledger
     if frame.message_id in ledger.in_flight_batches:
@@ -221,7 +216,7 @@ def ack_received(conn: Connection, frame: Ack, now: float) -> list[ConnectionEve
     return [PublishAcked(message_id=frame.message_id, event=event)]
 
 
-def nack_received(conn: Connection, frame: Nack, now: float) -> list[ConnectionEvent]:
+def nack_received(conn: HandlerAPI, frame: Nack, now: float) -> list[ConnectionEvent]:
     """MSGID-12, BRES-4: a NACK answers our PUBLISH, or refuses every event of our batch."""
     ledger = conn.ledger
     if frame.message_id in ledger.in_flight_batches:
@@ -244,13 +239,13 @@ def nack_received(conn: Connection, frame: Nack, now: float) -> list[ConnectionE
     ]
 
 
-def send_pong(conn: Connection, frame: object, now: float) -> list[ConnectionEvent]:
+def send_pong(conn: HandlerAPI, frame: object, now: float) -> list[ConnectionEvent]:
     """PING-1."""
     conn.send(Pong(), now)
     return []
 
 
-def batch_received(conn: Connection, frame: BatchPublish, now: float) -> list[ConnectionEvent]:
+def batch_received(conn: HandlerAPI, frame: BatchPublish, now: float) -> list[ConnectionEvent]:
     """BPUB-9, MSGID-4: the application answers it with ``answer_batch``."""
     ledger = conn.ledger
     if frame.message_id in ledger.batches_to_answer or frame.message_id in ledger.to_answer:
@@ -261,7 +256,7 @@ def batch_received(conn: Connection, frame: BatchPublish, now: float) -> list[Co
     return [BatchReceived(message_id=frame.message_id, events=frame.batch.events)]
 
 
-def batch_result_received(conn: Connection, frame: BatchResult, now: float) -> list[ConnectionEvent]:
+def batch_result_received(conn: HandlerAPI, frame: BatchResult, now: float) -> list[ConnectionEvent]:
     """BRES-5: a BATCH_RESULT answers one of our batches and names only its indexes."""
     ledger = conn.ledger
     events = ledger.in_flight_batches.get(frame.message_id)
@@ -283,7 +278,7 @@ def batch_result_received(conn: Connection, frame: BatchResult, now: float) -> l
 # -- local actions -------------------------------------------------------------------------------------
 
 
-def publish(conn: Connection, event: Event, now: float) -> list[ConnectionEvent]:
+def publish(conn: HandlerAPI, event: Event, now: float) -> list[ConnectionEvent]:
     """MSGID-1..MSGID-7, SNEG-4: one event as a PUBLISH with the next message id."""
     ledger = conn.ledger
     message_id = ledger.allocate()
@@ -301,7 +296,7 @@ def publish(conn: Connection, event: Event, now: float) -> list[ConnectionEvent]
 
 
 def publish_batch(
-    conn: Connection,
+    conn: HandlerAPI,
     item: tuple[tuple[Event, ...], BatchFormat | None],
     now: float,
 ) -> list[ConnectionEvent]:
@@ -321,14 +316,14 @@ def publish_batch(
     return []
 
 
-def ack(conn: Connection, message_id: int, now: float) -> list[ConnectionEvent]:
+def ack(conn: HandlerAPI, message_id: int, now: float) -> list[ConnectionEvent]:
     """MSGID-8, MSGID-9: the received PUBLISH is stored or processed."""
     conn.ledger.answered(message_id)
     conn.send(Ack(message_id=message_id), now)
     return []
 
 
-def nack(conn: Connection, item: tuple[int, bytes, bytes], now: float) -> list[ConnectionEvent]:
+def nack(conn: HandlerAPI, item: tuple[int, bytes, bytes], now: float) -> list[ConnectionEvent]:
     """MSGID-8, DELIV-12: the received PUBLISH is well formed but cannot be processed."""
     message_id, machine_message, human_message = item
     conn.ledger.answered(message_id)
@@ -337,7 +332,7 @@ def nack(conn: Connection, item: tuple[int, bytes, bytes], now: float) -> list[C
 
 
 def answer_batch(
-    conn: Connection,
+    conn: HandlerAPI,
     item: tuple[int, Mapping[int, tuple[bytes, bytes]]],
     now: float,
 ) -> list[ConnectionEvent]:
@@ -371,7 +366,7 @@ def answer_batch(
 # -- timers ------------------------------------------------------------------------------------------------
 
 
-def send_ping(conn: Connection, item: object, now: float) -> list[ConnectionEvent]:
+def send_ping(conn: HandlerAPI, item: object, now: float) -> list[ConnectionEvent]:
     """KEEP-4: idle for K, the client pings."""
     conn.send(Ping(), now)
     return []
@@ -380,7 +375,7 @@ def send_ping(conn: Connection, item: object, now: float) -> list[ConnectionEven
 # -- state-entry actions (h11's STATE_TRIGGERED transitions) ----------------------------------------------
 
 
-def release_held(conn: Connection, row: Row, now: float) -> list[ConnectionEvent]:
+def release_held(conn: HandlerAPI, row: Row, now: float) -> list[ConnectionEvent]:
     """Entering open: the frames held while the server decided are processed, until one closes (HS-20)."""
     events: list[ConnectionEvent] = []
     for raw in conn.take_held():
@@ -390,7 +385,7 @@ def release_held(conn: Connection, row: Row, now: float) -> list[ConnectionEvent
     return events
 
 
-def closed(conn: Connection, row: Row, now: float) -> list[ConnectionEvent]:
+def closed(conn: HandlerAPI, row: Row, now: float) -> list[ConnectionEvent]:
     """Entering closed: held frames are dropped (HS-20); our unanswered events are reported (MSGID-13, BPUB-12)."""
     conn.take_held()
     return [ConnectionClosed(reason=row.close_reason or row.input.label, unanswered=conn.ledger.clear())]
