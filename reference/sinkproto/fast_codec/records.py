@@ -265,11 +265,17 @@ def _column(
                 )
             values, after = _checked_ints(data, inside + 1, stop, column, n, transform, limits)
         else:
-            if transform not in BYTES_TRANSFORMS or (transform == _KEY and (keys is None or not column.per_event)):
+            if transform not in BYTES_TRANSFORMS or (transform == _KEY and keys is None):
                 raise UnknownFormat(
                     f"transform {transform} is not allowed on column {column.path or 'keys'}",
                     offset=0,
                     requirement="RECORD-5",
+                )
+            if transform == _KEY and not column.per_event:
+                raise UnknownFormat(
+                    f"transform key on column {column.path}, which a union, array or map encloses",
+                    offset=0,
+                    requirement="RECORD-10",
                 )
             values, after = _bytes_payload(data, inside + 1, stop, n, transform, keys, limits)
             if column.size is not None:
