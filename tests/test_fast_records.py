@@ -758,6 +758,35 @@ _ERROR_CASES: list[tuple[str, Any, bytes, Limits, str | None]] = [
         Limits(max_decompressed_size=1),
         "RECORD-5",
     ),
+    # RECORD-12: the payload is read whole, then the values derived, then their ranges checked.
+    (
+        "dictionary index, then an overlong index",
+        ONE_LONG,
+        _body(2, _col(4, b"\x01" + _z(9) + b"\x01" + b"\x80" * 10)),
+        DEFAULT_LIMITS,
+        "CONV-4",
+    ),
+    (
+        "out of range, then a dictionary index",
+        ONE_INT,
+        _body(2, _col(4, b"\x01" + _z(1 << 31) + b"\x00\x01")),
+        DEFAULT_LIMITS,
+        "RECORD-7",
+    ),
+    (
+        "prefix over max_decompressed_size, then cut",
+        ONE_STRING,
+        _body(2, _col(5, b"\x00\x03abc\x00\x05ab")),
+        Limits(max_decompressed_size=6),
+        "RECORD-5",
+    ),
+    (
+        "prefix over max_decompressed_size",
+        ONE_STRING,
+        _body(2, _col(5, b"\x00\x03abc\x00\x04abcd")),
+        Limits(max_decompressed_size=6),
+        "RECORD-6",
+    ),
     ("a byte after the last column", ONE_LONG, _body(2, _col(0, _z(1) + _z(2)), b"\x00"), DEFAULT_LIMITS, "RECORD-3"),
     ("count 0", ONE_LONG, _body(2, _col(0, _z(1) + _z(2)), count=0), DEFAULT_LIMITS, "BATCH-8"),
     ("count over max_batch_events", ONE_LONG, _body(2, _col(0, _z(1) + _z(2))), Limits(max_batch_events=1), "LIMIT-4"),
@@ -786,7 +815,7 @@ _ERROR_CASES: list[tuple[str, Any, bytes, Limits, str | None]] = [
 ]
 
 
-@covers("RECORD-3", "RECORD-5", "RECORD-6", "RECORD-7", "RECORD-8", "RECORD-10", "RECORD-11")
+@covers("RECORD-3", "RECORD-5", "RECORD-6", "RECORD-7", "RECORD-8", "RECORD-10", "RECORD-11", "RECORD-12")
 @pytest.mark.parametrize(
     ("schema", "body", "limits", "requirement"), [c[1:] for c in _ERROR_CASES], ids=[c[0] for c in _ERROR_CASES]
 )

@@ -1175,7 +1175,7 @@ def _records_rules_cases(b: Builder, p: str, wrap: Any, head: bytes) -> None:
 
     # RECORD-11: what a column gives no row is read but not checked.
     top, cols = _meter_parts()
-    reactive, interval = len(cols) - 2, 4
+    reactive, interval, keys = len(cols) - 2, 4, 0
 
     def swap(index: int, column: bytes) -> bytes:
         return head + top + b"".join(column if i == index else c for i, c in enumerate(cols))
@@ -1214,11 +1214,11 @@ def _records_rules_cases(b: Builder, p: str, wrap: Any, head: bytes) -> None:
             (b"SM5R-000124", 48_002, _meter("SM5R-000124", 1_300_001, 0, None)),
         ],
     )
-    top, cols = _record_parts(unmetered)
-    assert cols[reactive] == b"\x01\x00", cols[reactive]  # no row takes the long branch: an empty plain column
+    unmetered_top, unmetered_cols = _record_parts(unmetered)
+    assert unmetered_cols[reactive] == b"\x01\x00"  # no row takes the long branch: an empty plain column
 
     def unrow(column: bytes) -> bytes:
-        return head + top + b"".join(column if i == reactive else c for i, c in enumerate(cols))
+        return head + unmetered_top + b"".join(column if i == reactive else c for i, c in enumerate(unmetered_cols))
 
     b.valid(
         f"{p}.none.constant-no-rows",
@@ -1271,6 +1271,44 @@ def _records_rules_cases(b: Builder, p: str, wrap: Any, head: bytes) -> None:
         ["RECORD-6", "RECORD-5", "RECORD-8"],
         head + top[:4] + _varint(65_536) + _column(9, _varint(200) + b"K" * 200 + b"\x01\x02" + _zz(10)),
         "value_out_of_range",
+    )
+
+    # RECORD-12: inside one column, the payload is read whole before any value is derived or range-checked.
+    b.invalid(
+        f"{p}.out-of-range-before-cut",
+        "interval_seconds plain: 2^31 (outside an Avro int), 900, and no third value: inconsistent_batch, since "
+        "the payload is read whole before the range of its values is checked.",
+        ["RECORD-12", "RECORD-5", "ERR-2"],
+        swap(interval, _column(0, _zz(1 << 31) + _zz(900))),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.dictionary-index-before-overlong-index",
+        "interval_seconds dictionary of one entry, indexes 1 (not below entry_count), 0, then ten 80 bytes: "
+        "overlong_varint, since every index is read before the first is looked up.",
+        ["RECORD-12", "RECORD-7", "CONV-4", "ERR-2"],
+        swap(interval, _column(4, b"\x01" + _zz(900) + b"\x01\x00" + b"\x80" * 10)),
+        "overlong_varint",
+    )
+    b.invalid(
+        f"{p}.out-of-range-before-dictionary-index",
+        "interval_seconds dictionary of 2^31 and 900, indexes 0 (a value out of range), 1, 5 (not below "
+        "entry_count): inconsistent_batch, since every index is looked up before any value's range is checked.",
+        ["RECORD-12", "RECORD-7", "RECORD-5"],
+        swap(interval, _column(4, b"\x02" + _zz(1 << 31) + _zz(900) + b"\x00\x01\x05")),
+        "inconsistent_batch",
+    )
+    grown = (
+        _varint(0) + _varint(60) + b"a" * 60 + _varint(60) + _varint(60) + b"b" * 60 + _varint(0) + _varint(5) + b"c"
+    )
+    b.invalid(
+        f"{p}.prefix-expansion-before-cut",
+        "The keys column prefix: 60 bytes, then 120 (over max_decompressed_size=100), then a rest announced as 5 "
+        "bytes of which 1 is there: inconsistent_batch, since the payload is read whole before values are built.",
+        ["RECORD-12", "RECORD-6", "RECORD-5"],
+        swap(keys, _column(5, grown)),
+        "inconsistent_batch",
+        limits={"max_decompressed_size": 100},
     )
 
 
