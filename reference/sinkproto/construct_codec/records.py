@@ -10,7 +10,9 @@ fast codec.
 Every error inside a column is reported at the offset of the column's
 first byte (its chunk length), so that every codec reports the same
 offset without mirroring the order in which this one reads a payload
-(RECORD-8).
+(RECORD-8); of several, the first in RECORD-12's order: the transform
+byte, the payload read whole, the values derived, their ranges, bytes
+left over.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ buffer, as :mod:`sinkproto.construct_codec.records` declares them.
 
 Decoding: every error inside a column is reported at the column's first
 byte, as the reference documents (RECORD-8); the class and requirement are
-the ones the reference raises for the first violation it meets, which is:
+the ones the reference raises for the first violation in RECORD-12's order:
 anything that cuts the payload short, then what the values derive from
 (dictionary index, prefix length, bit width, padding), then the range of the
 values, then bytes left over. Offsets are positions in the buffer given:
