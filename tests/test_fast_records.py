@@ -548,6 +548,8 @@ def _record(name: str, avro_type: Any) -> dict[str, Any]:
 ONE_LONG, ONE_INT, ONE_STRING = _record("n", "long"), _record("n", "int"), _record("s", "string")
 ONE_FIXED = _record("f", {"type": "fixed", "name": "Two", "size": 2})
 STRINGS = _record("xs", {"type": "array", "items": "string"})
+MAYBE_STRING, MAYBE_LONG = _record("s", ["null", "string"]), _record("n", ["null", "long"])
+NESTED_STRING = _record("r", {"type": "record", "name": "In", "fields": [{"name": "s", "type": "string"}]})
 
 
 def _z(value: int) -> bytes:
@@ -654,7 +656,7 @@ _ERROR_CASES: list[tuple[str, Any, bytes, Limits, str | None]] = [
     ),
     ("numbered without digits", ONE_STRING, _body(2, _col(9, b"\x00")), DEFAULT_LIMITS, "RECORD-5"),
     ("fixed of the wrong size", ONE_FIXED, _body(1, _col(0, b"\x03abc")), DEFAULT_LIMITS, "RECORD-5"),
-    ("key on array items", STRINGS, _body(1, _col(0, _z(2)), _col(6)), DEFAULT_LIMITS, "RECORD-5"),
+    ("key on array items", STRINGS, _body(1, _col(0, _z(2)), _col(6)), DEFAULT_LIMITS, "RECORD-10"),
     ("items", STRINGS, _body(1, _col(0, _z(3)), _col(0, b"\x01a\x01b\x01c")), DEFAULT_LIMITS, None),
     (
         "items over max_collection_items",
@@ -676,6 +678,114 @@ _ERROR_CASES: list[tuple[str, Any, bytes, Limits, str | None]] = [
         _body(1, _col(0, _z(0)), _col(8, _z(0) + _z(0) + b"\x08"), _col(0, _z(5))),
         DEFAULT_LIMITS,
         "RECORD-8",
+    ),
+    # Issue #19: the rules a reader of the prose alone could not decide (RECORD-6, RECORD-10, RECORD-11).
+    ("key on a nested record's field", NESTED_STRING, _body(2, _col(6)), DEFAULT_LIMITS, None),
+    (
+        "key on a branch every row takes",
+        MAYBE_STRING,
+        _body(2, _col(0, _z(1) + _z(1)), _col(6)),
+        DEFAULT_LIMITS,
+        "RECORD-10",
+    ),
+    (
+        "dictionary, an unused entry out of range",
+        ONE_INT,
+        _body(2, _col(4, b"\x02" + _z(1) + _z(1 << 31) + b"\x00\x00")),
+        DEFAULT_LIMITS,
+        None,
+    ),
+    (
+        "dictionary, a used entry out of range",
+        ONE_INT,
+        _body(2, _col(4, b"\x02" + _z(1) + _z(1 << 31) + b"\x00\x01")),
+        DEFAULT_LIMITS,
+        "RECORD-5",
+    ),
+    (
+        "fixed dictionary, an unused entry of another size",
+        ONE_FIXED,
+        _body(1, _col(4, b"\x02\x02ab\x03abc\x00")),
+        DEFAULT_LIMITS,
+        None,
+    ),
+    (
+        "constant of no value, out of range",
+        MAYBE_LONG,
+        _body(2, _col(0, _z(0) + _z(0)), _col(2, _z(1 << 63))),
+        DEFAULT_LIMITS,
+        None,
+    ),
+    (
+        "constant of no value, missing",
+        MAYBE_LONG,
+        _body(2, _col(0, _z(0) + _z(0)), _col(2)),
+        DEFAULT_LIMITS,
+        "RECORD-5",
+    ),
+    (
+        "delta_bitpacked of one value, base and width unused",
+        ONE_LONG,
+        _body(1, _col(8, _z(5) + _z(-9) + b"\x40")),
+        DEFAULT_LIMITS,
+        None,
+    ),
+    (
+        "delta_bitpacked of one value, width 65",
+        ONE_LONG,
+        _body(1, _col(8, _z(5) + _z(0) + b"\x41")),
+        DEFAULT_LIMITS,
+        "RECORD-8",
+    ),
+    (
+        "numbered of no value, its number out of range",
+        MAYBE_STRING,
+        _body(2, _col(0, _z(0) + _z(0)), _col(9, b"\x00\x01\x02" + _z(10))),
+        DEFAULT_LIMITS,
+        None,
+    ),
+    (
+        "numbered over max_decompressed_size",
+        ONE_STRING,
+        _body(2, _col(9, b"\x00\x01\x02" + _z(5))),
+        Limits(max_decompressed_size=1),
+        "RECORD-6",
+    ),
+    (
+        "numbered over max_decompressed_size, a number out of range",
+        ONE_STRING,
+        _body(2, _col(9, b"\x00\x01\x02" + _z(10))),
+        Limits(max_decompressed_size=1),
+        "RECORD-5",
+    ),
+    # RECORD-12: the payload is read whole, then the values derived, then their ranges checked.
+    (
+        "dictionary index, then an overlong index",
+        ONE_LONG,
+        _body(2, _col(4, b"\x01" + _z(9) + b"\x01" + b"\x80" * 10)),
+        DEFAULT_LIMITS,
+        "CONV-4",
+    ),
+    (
+        "out of range, then a dictionary index",
+        ONE_INT,
+        _body(2, _col(4, b"\x01" + _z(1 << 31) + b"\x00\x01")),
+        DEFAULT_LIMITS,
+        "RECORD-7",
+    ),
+    (
+        "prefix over max_decompressed_size, then cut",
+        ONE_STRING,
+        _body(2, _col(5, b"\x00\x03abc\x00\x05ab")),
+        Limits(max_decompressed_size=6),
+        "RECORD-5",
+    ),
+    (
+        "prefix over max_decompressed_size",
+        ONE_STRING,
+        _body(2, _col(5, b"\x00\x03abc\x00\x04abcd")),
+        Limits(max_decompressed_size=6),
+        "RECORD-6",
     ),
     ("a byte after the last column", ONE_LONG, _body(2, _col(0, _z(1) + _z(2)), b"\x00"), DEFAULT_LIMITS, "RECORD-3"),
     ("count 0", ONE_LONG, _body(2, _col(0, _z(1) + _z(2)), count=0), DEFAULT_LIMITS, "BATCH-8"),
@@ -705,7 +815,7 @@ _ERROR_CASES: list[tuple[str, Any, bytes, Limits, str | None]] = [
 ]
 
 
-@covers("RECORD-3", "RECORD-5", "RECORD-6", "RECORD-7", "RECORD-8")
+@covers("RECORD-3", "RECORD-5", "RECORD-6", "RECORD-7", "RECORD-8", "RECORD-10", "RECORD-11", "RECORD-12")
 @pytest.mark.parametrize(
     ("schema", "body", "limits", "requirement"), [c[1:] for c in _ERROR_CASES], ids=[c[0] for c in _ERROR_CASES]
 )

@@ -13,7 +13,7 @@ from sinkproto.limits import Limits
 from sinkproto.messages import BatchCodec, BatchFormat, BatchMode, BatchV1, Event
 from sinkproto.records import ColumnType, RecordSchemas, flatten, transpose
 from sinkproto.schemas import default_registry
-from sinkproto.transforms import Transform, numbered_split, pack_bits, unpack_bits
+from sinkproto.transforms import Transform, int_candidates, numbered_split, pack_bits, unpack_bits
 from sinktest import covers
 
 REGISTRY_SCHEMAS = RecordSchemas.from_registry(default_registry())
@@ -172,6 +172,20 @@ def test_the_encoder_picks_the_shortest_transform() -> None:
     )
     # ties go to the lowest number: one value, plain and constant are both 1 byte
     assert transform_of(build_column(_OFFSETS, [1], None)) == Transform.PLAIN
+
+
+@covers("RECORD-9")
+def test_the_canonical_parameters_of_the_edge_cases() -> None:
+    # delta_bitpacked of one value: no difference, so base and width are both 0.
+    assert dict(int_candidates([-5]))[Transform.DELTA_BITPACKED] == {"first": -5, "base": 0, "width": 0, "packed": b""}
+    # numbered: the fewest trailing digits among the values, at most 18, and one prefix before them.
+    assert numbered_split([b"x00123", b"y1234"]) is None  # two lengths
+    assert numbered_split([b"A-0123", b"B-0456"]) is None  # two prefixes at 4 digits
+    assert numbered_split([b"ab12", b"a123"]) is None  # 2 digits (the fewer) leave the prefixes ab and a1
+    assert numbered_split([b"a012", b"a123"]) == (b"a", 3)
+    assert numbered_split([b"1" + b"0" * 19, b"2" + b"0" * 19]) is None  # 18 digits leave 1 and 2 as prefixes
+    assert numbered_split([b"10" + b"0" * 18, b"10" + b"1" * 18]) == (b"10", 18)
+    assert numbered_split([]) is None
 
 
 @covers("RECORD-8")

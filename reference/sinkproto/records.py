@@ -69,7 +69,10 @@ class Column:
 
     @property
     def per_event(self) -> bool:
-        """True when the column has one value per event, in event order (the ``key`` transform needs it)."""
+        """True when every event reaches the column by the schema's structure: the ``key`` transform needs it (RECORD-10).
+
+        Structure, not count: a union branch every row of a batch takes still has a ``reach``.
+        """
         return self.reach is None
 
 

@@ -122,6 +122,12 @@ _RECORDS_NOT_REJECTED = {
     "varint-at-default-limit": _PAYLOAD.format(
         "RECORD-5: a plain int payload's third varint, overlong at its 10th byte"
     ),
+    "key-on-branch-column": _SCHEMA.format("RECORD-10: the column is a union branch, which not every event reaches"),
+    "constant-no-rows-no-value": _PAYLOAD.format("RECORD-5, RECORD-11: a constant's one value, read here as bytes"),
+    "out-of-range-before-cut": _SCHEMA.format("RECORD-12, RECORD-5: an Avro int's range and the column's 3 values"),
+    "dictionary-index-before-overlong-index": _PAYLOAD.format("RECORD-12: a dictionary's third index, overlong"),
+    "out-of-range-before-dictionary-index": _PAYLOAD.format("RECORD-12, RECORD-7: an index against entry_count"),
+    "prefix-expansion-before-cut": _PAYLOAD.format("RECORD-12, RECORD-5: a prefix payload's third value, cut"),
 }
 # The same cases stand alone (vectors/v1/batch.json) and inside a BATCH_PUBLISH.
 NOT_REJECTED.update(

@@ -10,7 +10,9 @@ fast codec.
 Every error inside a column is reported at the offset of the column's
 first byte (its chunk length), so that every codec reports the same
 offset without mirroring the order in which this one reads a payload
-(RECORD-8).
+(RECORD-8); of several, the first in RECORD-12's order: the transform
+byte, the payload read whole, the values derived, their ranges, bytes
+left over.
 """
 
 from __future__ import annotations
@@ -233,11 +235,18 @@ def read_column(stream: io.BytesIO, context: Any, column: Column, n: int, keys: 
             raise InconsistentBatch("an empty column: no transform byte", offset=0, requirement="RECORD-5")
         transform = raw[0]
         allowed = INT_TRANSFORMS if column.type is ColumnType.INT else BYTES_TRANSFORMS
-        if transform not in allowed or (transform == Transform.KEY and (keys is None or not column.per_event)):
+        if transform not in allowed or (transform == Transform.KEY and keys is None):
             raise UnknownFormat(
                 f"transform {transform} is not allowed on column {column.path or 'keys'}",
                 offset=0,
                 requirement="RECORD-5",
+            )
+        if transform == Transform.KEY and not column.per_event:
+            # By the schema's structure, never by how many rows reach the column in this batch.
+            raise UnknownFormat(
+                f"transform key on column {column.path}, which a union, array or map encloses",
+                offset=0,
+                requirement="RECORD-10",
             )
         if column.type is ColumnType.INT:
             values: list[Any] = _read_int_payload(inner, context, column, n, transform)

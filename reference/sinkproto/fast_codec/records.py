@@ -8,7 +8,7 @@ buffer, as :mod:`sinkproto.construct_codec.records` declares them.
 
 Decoding: every error inside a column is reported at the column's first
 byte, as the reference documents (RECORD-8); the class and requirement are
-the ones the reference raises for the first violation it meets, which is:
+the ones the reference raises for the first violation in RECORD-12's order:
 anything that cuts the payload short, then what the values derive from
 (dictionary index, prefix length, bit width, padding), then the range of the
 values, then bytes left over. Offsets are positions in the buffer given:
@@ -265,11 +265,17 @@ def _column(
                 )
             values, after = _checked_ints(data, inside + 1, stop, column, n, transform, limits)
         else:
-            if transform not in BYTES_TRANSFORMS or (transform == _KEY and (keys is None or not column.per_event)):
+            if transform not in BYTES_TRANSFORMS or (transform == _KEY and keys is None):
                 raise UnknownFormat(
                     f"transform {transform} is not allowed on column {column.path or 'keys'}",
                     offset=0,
                     requirement="RECORD-5",
+                )
+            if transform == _KEY and not column.per_event:
+                raise UnknownFormat(
+                    f"transform key on column {column.path}, which a union, array or map encloses",
+                    offset=0,
+                    requirement="RECORD-10",
                 )
             values, after = _bytes_payload(data, inside + 1, stop, n, transform, keys, limits)
             if column.size is not None:

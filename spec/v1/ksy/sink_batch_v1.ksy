@@ -447,7 +447,7 @@ types:
         doc-ref: spec/v1/batch.md#RECORD-5
         type: zigzag_leb128
       - id: base
-        doc: RECORD-5 zigzag varint subtracted from every difference before packing.
+        doc: RECORD-5 zigzag varint subtracted from every difference before packing; unused with one value (RECORD-11).
         doc-ref: spec/v1/batch.md#RECORD-5
         type: zigzag_leb128
       - id: width
@@ -479,7 +479,8 @@ types:
         doc: |
           RECORD-5 the numbers, a transform byte and payload to the end of
           the column: any int transform (unknown_format otherwise), numbers
-          in 0..10^digits-1.
+          in 0..10^digits-1, read and checked before the total length of
+          the values, n x (prefix length + digits), is (RECORD-6).
         doc-ref: spec/v1/batch.md#RECORD-5
         type: column_chunk
         valid:
@@ -520,7 +521,7 @@ enums:
       doc-ref: spec/v1/batch.md#RECORD-5
     2:
       id: schema
-      doc: RECORD-5 a column of the writer schema, int or bytes as the schema says; any transform.
+      doc: RECORD-5 a column of the writer schema, int or bytes as the schema says; any transform (key only where every event reaches the column, RECORD-10, which needs the schema).
       doc-ref: spec/v1/batch.md#RECORD-5
   transform:
     0:
@@ -533,7 +534,7 @@ enums:
       doc-ref: spec/v1/batch.md#RECORD-5
     2:
       id: constant
-      doc: "RECORD-5 int, bytes: one value (zigzag varint or chunk) that every row has."
+      doc: "RECORD-5 int, bytes: one value (zigzag varint or chunk) that every row has; present even when no row reaches the column, and then not range-checked (RECORD-11)."
       doc-ref: spec/v1/batch.md#RECORD-5
     3:
       id: frame_of_reference
@@ -541,7 +542,7 @@ enums:
       doc-ref: spec/v1/batch.md#RECORD-5
     4:
       id: dictionary
-      doc: "RECORD-5 int, bytes: entry_count varint, the entries as in plain, then one varint index per value (RECORD-6, RECORD-7)."
+      doc: "RECORD-5 int, bytes: entry_count varint, the entries as in plain, then one varint index per value (RECORD-6, RECORD-7); an entry no index selects is not range-checked (RECORD-11)."
       doc-ref: spec/v1/batch.md#RECORD-5
     5:
       id: prefix
@@ -549,15 +550,15 @@ enums:
       doc-ref: spec/v1/batch.md#RECORD-5
     6:
       id: key
-      doc: "RECORD-5 bytes, schema columns with one value per event only: no payload, every value is the event's key."
-      doc-ref: spec/v1/batch.md#RECORD-5
+      doc: "RECORD-10 bytes, only on a schema column that every event reaches by the schema's structure (no enclosing union, array or map): no payload, every value is the event's key."
+      doc-ref: spec/v1/batch.md#RECORD-10
     7:
       id: bitpacked
       doc: "RECORD-5 int: a zigzag varint base, a byte width (0..64), then the values minus base packed little-endian in width bits each (RECORD-8)."
       doc-ref: spec/v1/batch.md#RECORD-5
     8:
       id: delta_bitpacked
-      doc: "RECORD-5 int: zigzag varints first and base, a byte width, then the n - 1 differences minus base packed as in bitpacked (RECORD-8)."
+      doc: "RECORD-5 int: zigzag varints first and base, a byte width, then the n - 1 differences minus base packed as in bitpacked (RECORD-8); with one value base and width are unused (width still 0..64, RECORD-11)."
       doc-ref: spec/v1/batch.md#RECORD-5
     9:
       id: numbered

@@ -763,25 +763,32 @@ def _zz(value: int) -> bytes:
 
 def _meter_parts() -> tuple[bytes, list[bytes]]:
     """The records batch of RECORD_METERS, codec none, cut into its head (to count) and its columns."""
+    return _record_parts(RECORD_METERS)
+
+
+def _record_parts(events: tuple[Event, ...]) -> tuple[bytes, list[bytes]]:
+    """The records batch of ``events`` (one type and version, fewer than 128), codec none: its head and columns."""
     from sinkproto.construct_codec.records import _OFFSETS, _TIMESTAMPS, KEY_COLUMN, build_column
     from sinkproto.records import transpose
 
     from ..model import vector_record_schemas
 
-    plan = vector_record_schemas().plan(1, 2)
+    type_id, version = events[0].event_type_id, events[0].schema_version
+    plan = vector_record_schemas().plan(type_id, version)
     assert plan is not None
-    keys = [e.key for e in RECORD_METERS]
-    columns = transpose(plan, [e.event_data for e in RECORD_METERS])
+    keys = [e.key for e in events]
+    columns = transpose(plan, [e.event_data for e in events])
     assert columns is not None
     parts = [
         build_column(KEY_COLUMN, keys, None),
-        build_column(_OFFSETS, [e.offset for e in RECORD_METERS], None),
-        build_column(_TIMESTAMPS, [e.timestamp for e in RECORD_METERS], None),
+        build_column(_OFFSETS, [e.offset for e in events], None),
+        build_column(_TIMESTAMPS, [e.timestamp for e in events], None),
     ]
     parts += [build_column(c, v, keys) for c, v in zip(plan.columns, columns)]
     from sinkproto.construct_codec.batch_format import RECORDS_LAYOUT
 
-    return bytes([0x80 | RECORDS_LAYOUT.to_byte()]) + hexb("01 01 02 03"), parts
+    head = bytes([0x80 | RECORDS_LAYOUT.to_byte(), 0x01]) + _varint(type_id) + _varint(version) + _varint(len(events))
+    return head, parts
 
 
 def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
@@ -1115,6 +1122,193 @@ def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
         "events (count is not bounded by the body's size).",
         ["RECORD-3", "BATCH-8", "RECORD-5"],
         wrap(_records_batch(many)),
+    )
+    _records_rules_cases(b, p, wrap, head)
+
+
+def _health(station: str, operator: str | None) -> dict[str, Any]:
+    return {
+        "station_id": station,
+        "battery_voltage_mv": 12_700,
+        "temperature_dc": -35,
+        "rssi_dbm": -71,
+        "storage_free_kib": 812_000,
+        "outbox_depth": 0,
+        "uptime_seconds": 86_400,
+        "cellular_operator": operator,
+        "meters_online": 96,
+        "position": None,
+        "data_used_today_bytes": 0,
+    }
+
+
+def _serial_meters(serials: list[str]) -> tuple[Event, ...]:
+    return _registry_events(
+        1, 2, [(s.encode(), 48_001 + i, _meter(s, 1_234_567 + i, 0, None)) for i, s in enumerate(serials)]
+    )
+
+
+def _records_rules_cases(b: Builder, p: str, wrap: Any, head: bytes) -> None:
+    """The records rules a reader of the prose alone could not decide (issue #19): each pinned here."""
+    # RECORD-10: `key` by the schema's structure, not by how many rows a column happens to hold.
+    relayed = _registry_events(
+        7, 3, [(b"BS-17", 900, _health("BS-17", "BS-17")), (b"BS-18", 901, _health("BS-18", "BS-18"))]
+    )
+    b.valid(
+        f"{p}.none.branch-equal-to-key",
+        "Two base_station_health v3 records whose cellular_operator (a union branch) equals the key in every row: "
+        "the encoder codes that column without `key`, which only a column every event reaches by the schema allows.",
+        ["RECORD-10", "RECORD-9"],
+        wrap(_records_batch(relayed)),
+    )
+    top, cols = _record_parts(relayed)
+    operator = 3 + 8  # keys, offsets, timestamps; station_id .. uptime_seconds, the branch of cellular_operator
+    b.invalid(
+        f"{p}.key-on-branch-column",
+        "The same batch with the string branch of cellular_operator coded `key`: every row takes the branch, so the "
+        "column holds one value per event and each equals the key, but a union branch is not reached by every event "
+        "by the schema's structure: unknown_format.",
+        ["RECORD-5", "RECORD-10"],
+        head + top + b"".join(_column(6, b"") if i == operator else c for i, c in enumerate(cols)),
+        "unknown_format",
+    )
+
+    # RECORD-11: what a column gives no row is read but not checked.
+    top, cols = _meter_parts()
+    reactive, interval, keys = len(cols) - 2, 4, 0
+
+    def swap(index: int, column: bytes) -> bytes:
+        return head + top + b"".join(column if i == index else c for i, c in enumerate(cols))
+
+    b.valid(
+        f"{p}.none.delta-bitpacked-one-value",
+        "The long branch of reactive_energy_varh (one value, 55000) coded delta_bitpacked with base -7 and width 64: "
+        "with one value there is no difference, so base and width are unused and accepted (width still at most 64).",
+        ["RECORD-11", "RECORD-8", "RECORD-5"],
+        wrap(_records_batch(RECORD_METERS)),
+        data=swap(reactive, _column(8, _zz(55_000) + _zz(-7) + b"\x40")),
+        canonical=False,
+    )
+    b.invalid(
+        f"{p}.delta-bitpacked-one-value-width-65",
+        "The same one-value delta_bitpacked column with width 65: no bits are packed, but a width above 64 is "
+        "refused whatever the number of values.",
+        ["RECORD-8", "RECORD-11"],
+        swap(reactive, _column(8, _zz(55_000) + _zz(0) + b"\x41")),
+        "inconsistent_batch",
+    )
+    b.valid(
+        f"{p}.none.dictionary-unused-entry",
+        "interval_seconds (an Avro int) as a dictionary of 900 and 2^31 whose indexes select only 900: an entry no "
+        "row takes is not range-checked.",
+        ["RECORD-11", "RECORD-5", "RECORD-7"],
+        wrap(_records_batch(RECORD_METERS)),
+        data=swap(interval, _column(4, b"\x02" + _zz(900) + _zz(1 << 31) + b"\x00\x00\x00")),
+        canonical=False,
+    )
+    unmetered = _registry_events(
+        1,
+        2,
+        [
+            (b"SM5R-000123", 48_001, _meter("SM5R-000123", 1_234_567, 0, None)),
+            (b"SM5R-000124", 48_002, _meter("SM5R-000124", 1_300_001, 0, None)),
+        ],
+    )
+    unmetered_top, unmetered_cols = _record_parts(unmetered)
+    assert unmetered_cols[reactive] == b"\x01\x00"  # no row takes the long branch: an empty plain column
+
+    def unrow(column: bytes) -> bytes:
+        return head + unmetered_top + b"".join(column if i == reactive else c for i, c in enumerate(unmetered_cols))
+
+    b.valid(
+        f"{p}.none.constant-no-rows",
+        "Two meter readings without reactive energy: the long branch of reactive_energy_varh holds no value, coded "
+        "constant 2^63 (outside an Avro long): the value gives no row, so it is read but not range-checked.",
+        ["RECORD-11", "RECORD-5"],
+        wrap(_records_batch(unmetered)),
+        data=unrow(_column(2, _zz(1 << 63))),
+        canonical=False,
+    )
+    b.invalid(
+        f"{p}.constant-no-rows-no-value",
+        "The same column coded constant with no value after the transform byte: a constant's value is present "
+        "even when no row takes it.",
+        ["RECORD-5", "RECORD-11"],
+        unrow(_column(2, b"")),
+        "inconsistent_batch",
+    )
+
+    # RECORD-9: numbered only when every value has one length and one prefix before its last `digits` digits.
+    for name, serials, what in (
+        (
+            "numbered-lengths-differ",
+            ["SM5R-123", "SM5R-4711", "SM5R-124"],
+            "serials of two lengths: numbered cannot carry them, whatever digits",
+        ),
+        (
+            "numbered-prefixes-differ",
+            ["SM5R-000123", "SM5X-004711", "SM5R-000124"],
+            "serials of one length whose prefixes before the 6 digits differ: no numbered",
+        ),
+        (
+            "numbered-20-digits",
+            ["10000000000000000123", "10000000000000004711", "10000000000000000124"],
+            "serials of 20 decimal digits: numbered with 18 digits (the most) and the prefix 10",
+        ),
+    ):
+        b.valid(
+            f"{p}.none.{name}",
+            f"Three meter readings keyed by their {what}.",
+            ["RECORD-9"],
+            wrap(_records_batch(_serial_meters(serials))),
+        )
+
+    # RECORD-6: a numbered column's numbers are read and checked before the size of its values.
+    b.invalid(
+        f"{p}.numbered-number-out-of-range-before-expansion",
+        "65,536 keys numbered after a 200-byte prefix (13 MB, over max_decompressed_size) with 1 digit and the "
+        "number 10: value_out_of_range, since the numbers are checked before the values' total size.",
+        ["RECORD-6", "RECORD-5", "RECORD-8"],
+        head + top[:4] + _varint(65_536) + _column(9, _varint(200) + b"K" * 200 + b"\x01\x02" + _zz(10)),
+        "value_out_of_range",
+    )
+
+    # RECORD-12: inside one column, the payload is read whole before any value is derived or range-checked.
+    b.invalid(
+        f"{p}.out-of-range-before-cut",
+        "interval_seconds plain: 2^31 (outside an Avro int), 900, and no third value: inconsistent_batch, since "
+        "the payload is read whole before the range of its values is checked.",
+        ["RECORD-12", "RECORD-5", "ERR-2"],
+        swap(interval, _column(0, _zz(1 << 31) + _zz(900))),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.dictionary-index-before-overlong-index",
+        "interval_seconds dictionary of one entry, indexes 1 (not below entry_count), 0, then ten 80 bytes: "
+        "overlong_varint, since every index is read before the first is looked up.",
+        ["RECORD-12", "RECORD-7", "CONV-4", "ERR-2"],
+        swap(interval, _column(4, b"\x01" + _zz(900) + b"\x01\x00" + b"\x80" * 10)),
+        "overlong_varint",
+    )
+    b.invalid(
+        f"{p}.out-of-range-before-dictionary-index",
+        "interval_seconds dictionary of 2^31 and 900, indexes 0 (a value out of range), 1, 5 (not below "
+        "entry_count): inconsistent_batch, since every index is looked up before any value's range is checked.",
+        ["RECORD-12", "RECORD-7", "RECORD-5"],
+        swap(interval, _column(4, b"\x02" + _zz(1 << 31) + _zz(900) + b"\x00\x01\x05")),
+        "inconsistent_batch",
+    )
+    grown = (
+        _varint(0) + _varint(60) + b"a" * 60 + _varint(60) + _varint(60) + b"b" * 60 + _varint(0) + _varint(5) + b"c"
+    )
+    b.invalid(
+        f"{p}.prefix-expansion-before-cut",
+        "The keys column prefix: 60 bytes, then 120 (over max_decompressed_size=100), then a rest announced as 5 "
+        "bytes of which 1 is there: inconsistent_batch, since the payload is read whole before values are built.",
+        ["RECORD-12", "RECORD-6", "RECORD-5"],
+        swap(keys, _column(5, grown)),
+        "inconsistent_batch",
+        limits={"max_decompressed_size": 100},
     )
 
 
