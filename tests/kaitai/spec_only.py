@@ -8,7 +8,8 @@ Run as ``python tests/kaitai/spec_only.py build/kaitai/python``; it prints a JSO
 * the writer schemas appendix ``spec/v1/schemas.json`` (its Parsing Canonical Forms, fingerprints checked);
 * the code below the line "spec-derived decoder": what a ``.ksy`` cannot express, written from the prose
   of ``spec/v1/batch.md`` (records mode: flatten the writer schema, decode each column's transform,
-  rebuild every ``event_data``), nothing else.
+  rebuild every ``event_data``), and, for the ``avro`` entries of version-0 vectors, Avro's binary
+  decoding and schema resolution with the appendix's schemas (spec/v0/schemas.md, SCHEMA-1 to SCHEMA-4).
 
 It imports neither the reference implementation (sinkproto, sinktools) nor the conformance runner: the
 report lists the modules of those packages found loaded at the end, and the test requires none. What
@@ -249,12 +250,17 @@ class Schemas:
     """spec/v1/schemas.json: (event_type_id, schema_version) -> Parsing Canonical Form, fingerprint checked."""
 
     def __init__(self, path: Path) -> None:
-        self.by_pair: dict[tuple[int, int], Any] = {}
+        self.by_pair: dict[tuple[int, int], Any] = {}  # the canonical forms: what writers' data is read with
+        self.published: dict[tuple[int, int], Any] = {}  # with defaults and aliases: what readers resolve with
+        self.names: dict[int, str] = {}
         for entry in json.loads(path.read_text(encoding="utf-8"))["schemas"]:
             form = entry["canonical_form"]
             if hashlib.sha256(form.encode()).hexdigest() != entry["sha256"]:  # SCHEMA-17
                 raise SystemExit(f"{path}: fingerprint of {entry['name']} v{entry['schema_version']} does not match")
-            self.by_pair[(entry["event_type_id"], entry["schema_version"])] = json.loads(form)
+            pair = (entry["event_type_id"], entry["schema_version"])
+            self.by_pair[pair] = json.loads(form)
+            self.published[pair] = entry["schema"]
+            self.names[entry["event_type_id"]] = entry["name"]
 
 
 def _varint(data: bytes, at: int) -> tuple[int, int]:
@@ -497,6 +503,160 @@ def rebuild_records(event_type_id: int, schema_version: int, body: Any, schemas:
     ]
 
 
+# ---- the avro entries of version-0 vectors: Avro's specification with the appendix's schemas -----------
+#
+# Not Sink's format: event_data is one Avro datum in binary encoding (SCHEMA-2), read with the writer
+# schema of its pair (SCHEMA-1) and resolved against a reader's schema (SCHEMA-4). The values are in the
+# vectors' JSON form: enums as symbols, unions as their plain value, records as objects.
+
+
+class AvroError(Exception):
+    """event_data is undecodable with the writer schema."""
+
+
+class _Avro:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    def long(self) -> int:
+        try:
+            value, self.at = _varint(self.data, self.at)
+        except SpecDecodeError as exc:
+            raise AvroError(str(exc)) from None
+        return _zigzag(value)
+
+    def raw(self, size: int) -> bytes:
+        if size < 0 or self.at + size > len(self.data):
+            raise AvroError("runs past the end")
+        self.at += size
+        return self.data[self.at - size : self.at]
+
+    def read(self, schema: Any, named: dict[str, Any]) -> Any:
+        if isinstance(schema, str) and schema in named:
+            schema = named[schema]
+        if isinstance(schema, list):
+            index = self.long()
+            if not 0 <= index < len(schema):
+                raise AvroError("union branch out of range")
+            return self.read(schema[index], named)
+        kind = schema if isinstance(schema, str) else schema["type"]
+        if isinstance(schema, dict) and "name" in schema:
+            named[schema["name"]] = schema
+        if kind == "null":
+            return None
+        if kind in ("int", "long"):
+            value = self.long()
+            if not (INT if kind == "int" else LONG)[0] <= value <= (INT if kind == "int" else LONG)[1]:
+                raise AvroError("out of range")
+            return value
+        if kind == "string":
+            try:
+                return self.raw(self.long()).decode("utf-8")
+            except UnicodeDecodeError:
+                raise AvroError("not UTF-8") from None
+        if kind == "enum":
+            index = self.long()
+            if not 0 <= index < len(schema["symbols"]):
+                raise AvroError("enum index out of range")
+            return schema["symbols"][index]
+        if kind == "record":
+            return {f["name"]: self.read(f["type"], named) for f in schema["fields"]}
+        if kind == "array":
+            items = []
+            while count := self.long():
+                if count < 0:
+                    count = -count
+                    self.long()  # the block's size in bytes
+                items += [self.read(schema["items"], named) for _ in range(count)]
+            return items
+        raise AvroError(f"type {kind} is not used by the registry's schemas")
+
+
+def avro_decode(schemas: Schemas, event_type_id: int, schema_version: int, data: bytes) -> Any:
+    reader = _Avro(data)
+    value = reader.read(schemas.by_pair[(event_type_id, schema_version)], {})
+    if reader.at != len(data):
+        raise AvroError("bytes after the datum (SCHEMA-2)")
+    return value
+
+
+def _full_name(schema: dict[str, Any], namespace: str) -> str:
+    name = str(schema["name"])
+    return name if "." in name else f"{schema.get('namespace', namespace)}.{name}".lstrip(".")
+
+
+def resolve(reader: Any, value: Any, named: dict[str, Any], namespace: str = "") -> Any:
+    """SCHEMA-4 on a decoded value: reader fields by name or alias, defaults for the missing, the rest skipped."""
+    if isinstance(reader, str):
+        target = named.get(reader) or named.get(f"{namespace}.{reader}")
+        return resolve(target, value, named, namespace) if target is not None else value
+    if isinstance(reader, list):
+        if value is None:
+            return None
+        for branch in reader:
+            kind = branch if isinstance(branch, str) else branch.get("type")
+            if isinstance(branch, str) and (branch in named or f"{namespace}.{branch}" in named):
+                kind = (named.get(branch) or named[f"{namespace}.{branch}"])["type"]
+            fits = {
+                "record": isinstance(value, dict),
+                "array": isinstance(value, list),
+                "enum": isinstance(value, str),
+                "string": isinstance(value, str),
+                "int": isinstance(value, int),
+                "long": isinstance(value, int),
+            }.get(kind, False)
+            if fits:
+                return resolve(branch, value, named, namespace)
+        raise AvroError("no branch of the reader's union takes the value")
+    kind = reader["type"]
+    if kind in ("record", "enum"):
+        namespace = _full_name(reader, namespace).rpartition(".")[0]
+        named[_full_name(reader, namespace)] = reader
+    if kind == "record":
+        out = {}
+        for f in reader["fields"]:
+            source = next((n for n in (f["name"], *f.get("aliases", ())) if n in value), None)
+            out[f["name"]] = resolve(f["type"], value[source], named, namespace) if source else f["default"]
+        return out
+    if kind == "enum":
+        return value if value in reader["symbols"] else reader["default"]
+    if kind == "array":
+        return [resolve(reader["items"], v, named, namespace) for v in value]
+    return value
+
+
+def check_avro(entries: list[dict[str, Any]], value: dict[str, Any], schemas: Schemas) -> list[str]:
+    """The problems of a case's avro entries against what the spec's schemas make of its event_data."""
+    events = value.get("events") or [value.get("event", value)]
+    problems = []
+    for entry in entries:
+        event = events[entry["event"]]
+        pair = (event["event_type_id"], event["schema_version"])
+        if event["event_type_id"] not in schemas.names:
+            got: Any = {"error": "unknown_event_type"}
+        elif pair not in schemas.by_pair:
+            got = {"error": "unknown_schema_version"}
+        else:
+            try:
+                record = avro_decode(schemas, *pair, bytes.fromhex(event["event_data_hex"]))
+            except AvroError:
+                got = {"error": "undecodable"}
+            else:
+                got = {"event_type": schemas.names[pair[0]], "record": record}
+                if "read_as" in entry:
+                    got["read_as"] = [
+                        {
+                            "schema_version": other["schema_version"],
+                            "record": resolve(schemas.published[(pair[0], other["schema_version"])], record, {}),
+                        }
+                        for other in entry["read_as"]
+                    ]
+        expected = {k: v for k, v in entry.items() if k != "event"}
+        if got != expected:
+            problems.append(f"avro entry of event {entry['event']}: {json.dumps(got)[:300]}")
+    return problems
+
+
 # ---- the run ------------------------------------------------------------------------------------
 
 
@@ -519,6 +679,8 @@ def run(python_dir: Path) -> dict[str, Any]:
                     result["matches"] = value == case.get("value")
                     if not result["matches"] and case["result"] != "invalid":
                         result["value"] = value
+                    if "avro" in case:
+                        result["avro_problems"] = check_avro(case["avro"], value, schemas)
                 results.append(result)
     loaded = sorted(m for m in sys.modules if m.split(".")[0] in FORBIDDEN)
     return {"results": results, "forbidden_modules_loaded": loaded}

@@ -1,7 +1,8 @@
 """The spec is self-sufficient: every golden vector decodes with only what spec/ contains (issue #19).
 
 tests/kaitai/spec_only.py runs in a fresh interpreter with the Kaitai-generated parsers, the writer
-schemas appendix and a small spec-derived decoder for what a .ksy cannot express (records mode), and
+schemas appendix and a small spec-derived decoder for what a .ksy cannot express (records mode, and the
+Avro content the `avro` entries of version-0 vectors describe), and
 reads the vector files as plain JSON. Every valid or acceptable vector (version 0 and 1) must decode
 to its `value`; every invalid one must be rejected, except the cases of CANNOT_CHECK, each with the
 requirement IDs whose check needs something that is decoder configuration rather than format. The
@@ -111,6 +112,14 @@ def test_every_valid_vector_decodes_to_its_value(report: dict[str, Any]) -> None
         for r in report["results"]
         if r["result"] != "invalid" and not r.get("matches")
     ]
+    assert not wrong, "\n".join(wrong)
+
+
+@covers("SCHEMA-1", "SCHEMA-2", "SCHEMA-4", "SCHEMA-17")
+def test_the_avro_content_of_the_vectors_decodes_with_the_appendix_schemas(report: dict[str, Any]) -> None:
+    checked = [r for r in report["results"] if "avro_problems" in r]
+    assert len(checked) >= 20, "the vectors' avro entries were not checked"
+    wrong = [f"{r['id']}: {problem}" for r in checked for problem in r["avro_problems"]]
     assert not wrong, "\n".join(wrong)
 
 
