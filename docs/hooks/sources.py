@@ -21,7 +21,8 @@ SINGLE_FILES = [(ROOT / "CHANGELOG.md", "changelog.md")]
 
 def on_files(files: Files, config: Any) -> Files:
     for folder, prefix in SOURCES:
-        for path in sorted(folder.glob("*.md")):
+        # The pages, the machine-readable appendices they link to (spec/v1/schemas.json) and their figures.
+        for path in sorted([*folder.glob("*.md"), *folder.glob("*.json"), *folder.glob("*.svg")]):
             files.append(File.generated(config, f"{prefix}/{path.name}", abs_src_path=str(path)))
     for path, uri in SINGLE_FILES:
         files.append(File.generated(config, uri, abs_src_path=str(path)))

@@ -15,7 +15,8 @@ one edge; each label line is ``input / handler``, coloured by the input's
 kind.
 
 ``python -m sinktools.diagrams`` renders the four diagrams with graphviz
-``dot -Tsvg`` into ``docs/reference/diagrams/connection-{client,server}-v{0,1}.svg``.
+``dot -Tsvg`` into ``docs/reference/diagrams/connection-{client,server}-v{0,1}.svg``,
+and the client lifecycle of the spec (:mod:`sinktools.lifecycle`).
 Each SVG records the SHA-256 of the graphviz source it was rendered from
 (:data:`SOURCE_MARK`, the scheme ``spec/tools/kaitai_build.py`` uses for the
 format diagrams, with these helpers), so a test tells a stale diagram from
@@ -160,8 +161,10 @@ def write_diagrams(out_dir: Path = DIAGRAM_DIR, versions: Sequence[int] = SUPPOR
 
 def main() -> int:
     """``python -m sinktools.diagrams``: write the four diagrams (no options; the CLI modules own argparse)."""
+    from .lifecycle import write as write_lifecycle  # the client lifecycle of spec/v1/devices.md
+
     try:
-        for path in write_diagrams():
+        for path in [*write_diagrams(), *write_lifecycle()]:
             print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
     except DiagramError as exc:
         print(f"sinktools.diagrams: {exc}", file=sys.stderr)

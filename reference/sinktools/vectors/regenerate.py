@@ -166,7 +166,8 @@ def plan(
     schema_lock: bool = True,
     version: int | None = None,
 ) -> list[FileChange]:
-    """Regenerate in memory; one FileChange per vector file, then the ID lock, then the schema version lock.
+    """Regenerate in memory; one FileChange per vector file, then the ID lock, the schema version lock and the
+    spec's schema appendix (:mod:`sinktools.spec_schemas`).
 
     ``version`` (default: from the folder name, :func:`spec_version_of`) picks the case builders:
     vectors/cases/v0.py for version 0, vectors/cases/v1.py for version 1 (which has no schema lock of its own).
@@ -210,6 +211,10 @@ def plan(
         new = extend_lock(registry, old)
         added = sorted(set(new["versions"]) - set(old.get("versions", {})))
         changes.append(_json_change(path, new, [_version_label(registry, key) for key in added]))
+        # The spec's writer-schema appendix (spec/v1/schemas.json and schemas.md) follows schemas/ too.
+        from ..spec_schemas import plan as appendix_plan
+
+        changes += [FileChange(path=f.path, text=f.text, added=f.added) for f in appendix_plan(registry)]
     return changes
 
 
