@@ -18,7 +18,6 @@ from sinkproto.messages import (
     BatchPublish,
     BatchResult,
     BatchResultEntry,
-    BatchV1,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -97,7 +96,7 @@ def ev(i: int = 0) -> Event:
 
 @covers("FRAME-9", "FRAME-7")
 def test_version_0_codec_knows_no_batch_frames() -> None:
-    frame = BatchPublish(message_id=1, batch=BatchV1(events=(ev(),)))
+    frame = BatchPublish(message_id=1, batch=Batch(events=(ev(),)))
     with pytest.raises(EncodeError):
         codec.encode_frame(frame)  # type: ignore[arg-type]
     data = codec.encode_frame(frame, version=1)  # type: ignore[arg-type]
@@ -141,18 +140,18 @@ def test_batch_result_refuses_unordered_or_empty_entries() -> None:
 @covers("CODEC-5", "BATCH-15")
 def test_auto_encoder_picks_the_smallest_encoding() -> None:
     meters = tuple(ev(i) for i in range(100))
-    auto = codec.encode_batch(BatchV1(events=meters), version=1)
+    auto = codec.encode_batch(Batch(events=meters), version=1)
     sizes = {
         "v0": len(codec.encode_batch(Batch(events=meters))),
         **{
-            c.wire_name: len(codec.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=c)), version=1))
+            c.wire_name: len(codec.encode_batch(Batch(events=meters, format=BatchFormat(codec=c)), version=1))
             for c in BatchCodec
         },
     }
     assert len(auto) == min(sizes.values())
     assert codec.decode_batch(auto, version=1).events == meters
     one = (ev(),)  # tiny: compression only adds bytes, the version-0 layout wins
-    assert codec.encode_batch(BatchV1(events=one), version=1) == codec.encode_batch(Batch(events=one))
+    assert codec.encode_batch(Batch(events=one), version=1) == codec.encode_batch(Batch(events=one))
 
 
 @covers("BPUB-5")
@@ -168,7 +167,7 @@ def test_encoder_refuses_a_batch_frame_over_65535_bytes() -> None:
         )
         for i in range(130)
     )
-    batch = BatchV1(events=big, format=BatchFormat(codec=BatchCodec.NONE))
+    batch = Batch(events=big, format=BatchFormat(codec=BatchCodec.NONE))
     with pytest.raises(EncodeError):
         codec.encode_frame(BatchPublish(message_id=1, batch=batch), version=1)
 
@@ -176,7 +175,7 @@ def test_encoder_refuses_a_batch_frame_over_65535_bytes() -> None:
 @covers("CODEC-3", "LIMIT-9")
 def test_zstd_limits_are_configurable() -> None:
     meters = tuple(ev(i) for i in range(100))
-    data = codec.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=BatchCodec.ZSTD)), version=1)
+    data = codec.encode_batch(Batch(events=meters, format=BatchFormat(codec=BatchCodec.ZSTD)), version=1)
     with pytest.raises(LimitExceeded):
         codec.decode_batch(data, Limits(max_decompressed_size=100), version=1)
     assert codec.decode_batch(data, Limits(max_zstd_window=1 << 20), version=1).events == meters
