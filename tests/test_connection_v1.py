@@ -17,10 +17,10 @@ from sinkproto.events import (
     ProtocolError,
 )
 from sinkproto.messages import (
+    Batch,
     BatchPublish,
     BatchResult,
     BatchResultEntry,
-    BatchV1,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -116,7 +116,7 @@ def test_v1_server_accepts_version_0_as_a_version_0_connection() -> None:
         server.publish_batch([ev(1), ev(2)], 0.0)
     assert info.value.requirement == "BPUB-2"
     # a batch frame on a version-0 connection does not even decode (FRAME-3)
-    raw = encode_frame(BatchPublish(message_id=1, batch=BatchV1(events=(ev(1),))), version=1)  # type: ignore[arg-type]
+    raw = encode_frame(BatchPublish(message_id=1, batch=Batch(events=(ev(1),))), version=1)  # type: ignore[arg-type]
     events = server.receive_data(frame_bytes(raw), 0.0)
     assert isinstance(events[0], ProtocolError) and events[0].error_class == "unknown_type"
 

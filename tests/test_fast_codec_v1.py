@@ -38,7 +38,6 @@ from sinkproto.messages import (
     BatchPublish,
     BatchResult,
     BatchResultEntry,
-    BatchV1,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -190,19 +189,19 @@ formats = st.builds(BatchFormat, codec=st.sampled_from(BatchCodec))
 
 
 @st.composite
-def batches_v1(draw: st.DrawFn, max_events: int = 12) -> BatchV1:
+def batches_v1(draw: st.DrawFn, max_events: int = 12) -> Batch:
     """Version 0's batches in every layout, as batch v1: no format (version 0), a format, or neither (CODEC-5)."""
     batch: Batch = draw(batches())
     events_ = batch.events[:max_events]
     shape = draw(st.sampled_from(("version-0", "extended", "auto")))
     if shape == "auto":
-        return BatchV1(events=events_)
+        return Batch(events=events_)
     layout = batch.layout
     if shape == "version-0":
-        return BatchV1(events=events_, layout=layout)
+        return Batch(events=events_, layout=layout)
     if layout is not None and layout.compressed:
         layout = BatchLayout.from_byte(layout.to_byte() & 0x3F)  # BATCH-13: the codec says it
-    return BatchV1(events=events_, layout=draw(st.none() | st.just(layout)), format=draw(formats))
+    return Batch(events=events_, layout=draw(st.none() | st.just(layout)), format=draw(formats))
 
 
 result_entries = st.lists(
@@ -252,7 +251,7 @@ def test_v1_frames_encode_to_the_same_bytes(message: Any) -> None:
 @covers("BATCH-12", "BATCH-15", "CODEC-1", "CODEC-2", "CODEC-5")
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(batches_v1())
-def test_batches_v1_encode_to_the_same_bytes(batch: BatchV1) -> None:
+def test_batches_v1_encode_to_the_same_bytes(batch: Batch) -> None:
     # Same zlib and zstd calls on both sides, so even compressed bodies are equal byte for byte.
     same_encoding("encode_batch", batch)
 
@@ -262,7 +261,7 @@ def test_batches_v1_encode_to_the_same_bytes(batch: BatchV1) -> None:
 @given(st.lists(events, min_size=1, max_size=10), st.integers(0, 40))
 def test_the_smallest_encoding_is_the_same(evs: list[Event], repeats: int) -> None:
     # Repeated events make compression win: version 0, gzip and zstd each get to be the smallest.
-    same_encoding("encode_batch", BatchV1(events=tuple(evs[:1] * repeats + evs)))
+    same_encoding("encode_batch", Batch(events=tuple(evs[:1] * repeats + evs)))
 
 
 @given(reader_schemas)
@@ -273,7 +272,7 @@ def test_reader_declarations_encode_to_the_same_bytes(value: ReaderSchemas) -> N
 @given(st.integers(0, 127), st.lists(events, min_size=1, max_size=6), st.none() | formats)
 def test_layouts_that_do_not_fit_are_refused_by_both(header: int, evs: list[Event], fmt: BatchFormat | None) -> None:
     layout = BatchLayout.from_byte(header & 0x3F if fmt is not None else header)
-    same_encoding("encode_batch", BatchV1(events=tuple(evs), layout=layout, format=fmt))
+    same_encoding("encode_batch", Batch(events=tuple(evs), layout=layout, format=fmt))
 
 
 @covers("BPUB-5")
@@ -289,13 +288,13 @@ def test_encoders_refuse_the_same_things() -> None:
         )
         for i in range(130)
     )
-    too_big = BatchPublish(message_id=1, batch=BatchV1(events=big, format=BatchFormat(codec=BatchCodec.NONE)))
+    too_big = BatchPublish(message_id=1, batch=Batch(events=big, format=BatchFormat(codec=BatchCodec.NONE)))
     one = (big[0],)
     refused: list[tuple[str, Any]] = [
         ("encode_frame", too_big),
         ("encode_frame", Batch(events=one)),  # not a frame
         ("encode_frame", ConnectionRequest(version=2, app_version=b"", client_instance_id=0)),
-        ("encode_batch", BatchV1(events=())),
+        ("encode_batch", Batch(events=())),
         ("encode_reader_schemas", {1: (1,)}),
     ]
     for encode, value in refused:
@@ -331,7 +330,7 @@ _COMPRESSORS: dict[int, Callable[[bytes], bytes]] = {
 def mutated_compressed_batches(draw: st.DrawFn) -> bytes:
     """An extended batch with codec none whose bytes were mutated, then compressed: the body's errors behind gzip and zstd."""
     plain = batches_v1().map(
-        lambda b: BatchV1(events=b.events, layout=b.layout if b.format else None, format=BatchFormat())
+        lambda b: Batch(events=b.events, layout=b.layout if b.format else None, format=BatchFormat())
     )
     _, data = draw(mutated(plain.map(lambda b: ("batch", construct_v1.encode_batch(b)))))
     assume(len(data) >= 2 and data[0] & 0xC0 == 0x80 and data[1] == 0)
@@ -380,7 +379,7 @@ def test_non_bytes_inputs_are_type_errors_in_both() -> None:
 def test_decoded_values_are_the_validated_dataclasses() -> None:
     # Decoded batches are assembled without re-validation; they must still be ordinary frozen instances.
     event = Event(event_type_id=1, schema_version=2, key=b"k", offset=3, timestamp=4, event_data=b"d")
-    frame = BatchPublish(message_id=7, batch=BatchV1(events=(event, event), format=BatchFormat(codec=BatchCodec.ZSTD)))
+    frame = BatchPublish(message_id=7, batch=Batch(events=(event, event), format=BatchFormat(codec=BatchCodec.ZSTD)))
     decoded = fast_v1.decode_frame(construct_v1.encode_frame(frame))
     assert decoded == construct_v1.decode_frame(construct_v1.encode_frame(frame)) and type(decoded) is BatchPublish
     assert hash(decoded) == hash(construct_v1.decode_frame(construct_v1.encode_frame(frame)))
@@ -461,7 +460,7 @@ def test_an_unknown_version_is_a_value_error(version: int) -> None:
 
 @covers("FRAME-3", "FRAME-7")
 def test_a_type_of_a_later_version_is_unknown_or_refused() -> None:
-    frame = BatchPublish(message_id=1, batch=BatchV1(events=(EVENT,)))
+    frame = BatchPublish(message_id=1, batch=Batch(events=(EVENT,)))
     raw = fast_codec.encode_frame(frame, version=1)
     with pytest.raises(EncodeError, match="BatchPublish is not a frame"):
         fast_codec.encode_frame(frame)
@@ -496,7 +495,7 @@ def test_each_codec_value_is_its_one_api() -> None:
             assert getattr(codec, name) is getattr(module, name)
         assert not [field for field in vars(codec) if field.endswith("_v1")] and not hasattr(codec, "Deframer")
     event = Event(event_type_id=1, schema_version=2, key=b"k", offset=3, timestamp=4, event_data=b"d")
-    frame = BatchPublish(message_id=7, batch=BatchV1(events=(event,), format=BatchFormat(codec=BatchCodec.GZIP)))
+    frame = BatchPublish(message_id=7, batch=Batch(events=(event,), format=BatchFormat(codec=BatchCodec.GZIP)))
     raw = construct_codec.encode_frame(frame, version=1)
     assert FAST.encode_frame(frame, version=1, schemas=SCHEMAS) == CONSTRUCT.encode_frame(frame, version=1) == raw
     decoded = FAST.decode_frame(raw, Limits(), version=1, schemas=SCHEMAS)
@@ -512,7 +511,7 @@ def test_each_codec_value_is_its_one_api() -> None:
     frame = BatchResult(message_id=3, entries=(BatchResultEntry(index=0, machine_message=b"m", human_message=b"h"),))
     data = CONSTRUCT.encode_frame(frame, version=1)
     assert FAST.encode_frame(frame, version=1) == data and FAST.decode_frame(data, version=1) == frame
-    batch = BatchV1(
+    batch = Batch(
         events=(Event(event_type_id=1, schema_version=1, key=b"k", offset=1, timestamp=2, event_data=b"d"),),
         format=BatchFormat(codec=BatchCodec.ZSTD),
     )

@@ -31,7 +31,7 @@ from sinkproto.construct_codec.records import KEY_COLUMN, build_column, records_
 from sinkproto.errors import DecodeError, EncodeError, OverlongVarint, UnknownFormat
 from sinkproto.fast_codec.records import bytes_body, encode_records_body, int_body
 from sinkproto.limits import DEFAULT_LIMITS, Limits
-from sinkproto.messages import BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, BatchV1, Event
+from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchPublish, Event
 from sinkproto.primitives import varint_bytes, zigzag_encode
 from sinkproto.records import Column, ColumnType, RecordSchemas, transpose
 from sinkproto.schemas import default_registry
@@ -289,7 +289,7 @@ def test_construct_round_trips_records_of_every_avro_type(
     schemas, events = drawn
     assert v1.records_possible(events, schemas)  # fastavro writes canonical Avro
     fmt = BatchFormat(codec=codec, mode=BatchMode.RECORDS)
-    data = v1.encode_batch(BatchV1(events=events, format=fmt), schemas=schemas)
+    data = v1.encode_batch(Batch(events=events, format=fmt), schemas=schemas)
     decoded = v1.decode_batch(data, schemas=schemas)
     assert decoded.events == tuple(events) and decoded.format == fmt
 
@@ -513,7 +513,7 @@ def test_a_varint_error_inside_a_column_is_at_the_column_start() -> None:
 def test_the_meter_profile_agrees(codec: BatchCodec) -> None:
     """100 events of the kit's meter schema: long columns, several groups of 64 bit-packed values."""
     schemas = RecordSchemas.from_registry(default_registry())
-    batch = BatchV1(events=load()["meter"].events, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
+    batch = Batch(events=load()["meter"].events, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
     data = v1.encode_batch(batch, schemas=schemas)
     assert fast_codec.encode_batch(batch, version=1, schemas=schemas) == data
     decoded = v1.decode_batch(data, schemas=schemas)
@@ -873,7 +873,7 @@ def test_fast_v1_batches_and_frames_in_records_mode_are_the_reference_ones(
 ) -> None:
     schemas, events = drawn
     fmt = None if codec is None else BatchFormat(codec=codec, mode=BatchMode.RECORDS)
-    batch = BatchV1(events=tuple(events), format=fmt)
+    batch = Batch(events=tuple(events), format=fmt)
     encoded = fast_codec.encode_batch(batch, version=1, schemas=schemas)
     assert encoded == v1.encode_batch(batch, schemas=schemas)
     assert fast_codec.decode_batch(encoded, version=1, schemas=schemas) == v1.decode_batch(encoded, schemas=schemas)
@@ -903,7 +903,7 @@ def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
     records = BatchFormat(codec=BatchCodec.NONE, mode=BatchMode.RECORDS)
     refused = [
         (
-            BatchV1(
+            Batch(
                 events=(
                     good,
                     Event(
@@ -919,10 +919,10 @@ def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
             ),
             schemas,
         ),
-        (BatchV1(events=(good,), format=records), RecordSchemas({})),
-        (BatchV1(events=(good,), format=records), None),
+        (Batch(events=(good,), format=records), RecordSchemas({})),
+        (Batch(events=(good,), format=records), None),
         (
-            BatchV1(
+            Batch(
                 events=(
                     Event(
                         event_type_id=TYPE_ID,
@@ -944,12 +944,12 @@ def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
         with pytest.raises(EncodeError):
             fast_codec.encode_batch(batch, version=1, schemas=known)
     # A layout other than the records one is refused (RECORD-1), by both encoders.
-    odd_layout = BatchV1(events=(good,), format=records, layout=BatchLayout.from_byte(0x38))
+    odd_layout = Batch(events=(good,), format=records, layout=BatchLayout.from_byte(0x38))
     for encode in (v1.encode_batch, partial(fast_codec.encode_batch, version=1)):
         with pytest.raises(EncodeError):
             encode(odd_layout, schemas=schemas)
     # Without schemas (or with none that fits) the choice is among the column batches, as in the reference.
     for known in (None, RecordSchemas({})):
-        assert fast_codec.encode_batch(BatchV1(events=(good,)), version=1, schemas=known) == v1.encode_batch(
-            BatchV1(events=(good,)), schemas=known
+        assert fast_codec.encode_batch(Batch(events=(good,)), version=1, schemas=known) == v1.encode_batch(
+            Batch(events=(good,)), schemas=known
         )

@@ -178,3 +178,74 @@ def test_kaitai_check_catches_a_disagreement(monkeypatch: pytest.MonkeyPatch) ->
     check = _check.__wrapped__("kaitai_diff")  # a fresh setup that binds the patched decoder
     with pytest.raises(Finding, match="Kaitai parser rejects"):
         check(b"\x00" + b"\xf0\x00")  # unit 0 (frame), type 15: unknown
+
+
+def _batch_check_with(monkeypatch: pytest.MonkeyPatch, name: str, decode: Callable[..., object]) -> Check:
+    """The ``batch``/``batch_v1`` check, bound to a default codec whose decode_batch is ``decode``."""
+    from dataclasses import replace
+
+    import sinkproto.codec
+
+    monkeypatch.setattr(sinkproto.codec, "DEFAULT", replace(sinkproto.codec.FAST, decode_batch=decode))
+    return get_target(name).setup()  # setup() binds the decoder it finds
+
+
+def _one_batch(version: int, codec: int = 0) -> bytes:
+    """A one-event batch: version 0's plain encoding, or at version 1 an extended one with ``codec``."""
+    from sinkproto import Batch, Event, encode_batch
+    from sinkproto.messages import BatchCodec, BatchFormat
+
+    events = (Event(event_type_id=1, schema_version=1, key=b"k", offset=1, timestamp=1, event_data=b"d"),)
+    if version == 0:
+        return encode_batch(Batch(events=events))
+    return encode_batch(Batch(events=events, format=BatchFormat(codec=BatchCodec(codec))), version=1)
+
+
+def test_batch_check_catches_a_decoder_that_misreads_the_compressed_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from sinkproto.codec import FAST
+
+    def forgetful(data: bytes, limits: object, **kwargs: object) -> object:
+        batch = FAST.decode_batch(data, limits, **kwargs)  # type: ignore[arg-type]
+        return replace(batch, layout=replace(batch.layout, compressed=False))  # as if bit 6 were not read
+
+    # The check also decodes the plain batch gzipped, whose layout must say compressed.
+    with pytest.raises(Finding, match="compressed=False, header bit 6"):
+        _batch_check_with(monkeypatch, "batch", forgetful)(_one_batch(0))
+
+
+def test_batch_check_finds_a_format_on_a_version_0_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from sinkproto.codec import FAST
+    from sinkproto.messages import BatchFormat
+
+    def inventive(data: bytes, limits: object, **kwargs: object) -> object:
+        batch = FAST.decode_batch(data, limits, **kwargs)  # type: ignore[arg-type]
+        return batch if batch.layout.compressed else replace(batch, format=BatchFormat())  # BATCH-13 allows no other
+
+    with pytest.raises(Finding, match="version-0 batch decoded with a format"):
+        _batch_check_with(monkeypatch, "batch", inventive)(_one_batch(0))
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "finding"),
+    [
+        ("batch", _one_batch(0), "compression is not transparent"),  # also decoded gzipped
+        ("batch_v1", _one_batch(1, codec=2), "the codec is not transparent"),  # also decoded with none and gzip
+    ],
+)
+def test_batch_check_finds_a_compression_that_is_not_transparent(
+    monkeypatch: pytest.MonkeyPatch, name: str, data: bytes, finding: str
+) -> None:
+    from sinkproto.codec import FAST
+    from sinkproto.errors import BadCompression
+
+    def picky(other: bytes, limits: object, **kwargs: object) -> object:
+        if other != data:  # refuses every other form of the input
+            raise BadCompression("refuses this form", offset=1, requirement="BATCH-6")
+        return FAST.decode_batch(other, limits, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.raises(Finding, match=finding):
+        _batch_check_with(monkeypatch, name, picky)(data)

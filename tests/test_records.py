@@ -10,7 +10,7 @@ from sinkproto import construct_codec
 from sinkproto.construct_codec.records import KEY_COLUMN, build_column
 from sinkproto.errors import EncodeError, LimitExceeded, SchemaError
 from sinkproto.limits import Limits
-from sinkproto.messages import BatchCodec, BatchFormat, BatchMode, BatchV1, Event
+from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchMode, Event
 from sinkproto.records import ColumnType, RecordSchemas, flatten, transpose
 from sinkproto.schemas import default_registry
 from sinkproto.transforms import Transform, int_candidates, numbered_split, pack_bits, unpack_bits
@@ -117,7 +117,7 @@ def test_every_avro_type_round_trips(codec: BatchCodec) -> None:
         )
         for i in range(12)
     )
-    batch = BatchV1(events=events, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
+    batch = Batch(events=events, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
     data = construct_codec.encode_batch(batch, version=1, schemas=schemas)
     assert construct_codec.decode_batch(data, version=1, schemas=schemas).events == events
     # without the writer schema the batch cannot be decoded: unknown_format (RECORD-2)
@@ -139,12 +139,12 @@ def test_non_canonical_avro_stays_in_columns_mode() -> None:
         assert transpose(plan, [data]) is None
     schemas = RecordSchemas({(3, 1): schema})
     events = (Event(event_type_id=3, schema_version=1, key=b"k", offset=1, timestamp=1, event_data=two_blocks),)
-    data = construct_codec.encode_batch(BatchV1(events=events), version=1, schemas=schemas)
+    data = construct_codec.encode_batch(Batch(events=events), version=1, schemas=schemas)
     chosen = construct_codec.decode_batch(data, version=1, schemas=schemas).format  # type: ignore[union-attr]
     assert chosen is None or chosen.mode is BatchMode.COLUMNS
     with pytest.raises(EncodeError):
         construct_codec.encode_batch(
-            BatchV1(events=events, format=BatchFormat(mode=BatchMode.RECORDS)), version=1, schemas=schemas
+            Batch(events=events, format=BatchFormat(mode=BatchMode.RECORDS)), version=1, schemas=schemas
         )
 
 
@@ -203,7 +203,7 @@ def test_bit_packing_round_trips_and_refuses_padding() -> None:
 def test_rebuilt_size_is_bounded_by_the_decompressed_size_limit() -> None:
     meters = tuple(e for e in __import__("sinktools.bench.profiles", fromlist=["load"]).load()["meter"].events)
     data = construct_codec.encode_batch(
-        BatchV1(events=meters, format=BatchFormat(mode=BatchMode.RECORDS)), version=1, schemas=REGISTRY_SCHEMAS
+        Batch(events=meters, format=BatchFormat(mode=BatchMode.RECORDS)), version=1, schemas=REGISTRY_SCHEMAS
     )
     total = sum(len(e.key) + len(e.event_data) for e in meters)
     assert len(data) < total  # the rebuilt events are larger than the batch ...

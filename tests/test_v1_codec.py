@@ -8,7 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 from sinkproto import construct_codec as codec
-from sinkproto.errors import EncodeError, LimitExceeded, UnknownType, UnsupportedVersion
+from sinkproto.batchrules import canonical_layout
+from sinkproto.errors import EncodeError, LimitExceeded, ReservedBit, UnknownType, UnsupportedVersion
 from sinkproto.limits import Limits
 from sinkproto.messages import (
     Ack,
@@ -18,7 +19,6 @@ from sinkproto.messages import (
     BatchPublish,
     BatchResult,
     BatchResultEntry,
-    BatchV1,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -97,7 +97,7 @@ def ev(i: int = 0) -> Event:
 
 @covers("FRAME-9", "FRAME-7")
 def test_version_0_codec_knows_no_batch_frames() -> None:
-    frame = BatchPublish(message_id=1, batch=BatchV1(events=(ev(),)))
+    frame = BatchPublish(message_id=1, batch=Batch(events=(ev(),)))
     with pytest.raises(EncodeError):
         codec.encode_frame(frame)  # type: ignore[arg-type]
     data = codec.encode_frame(frame, version=1)  # type: ignore[arg-type]
@@ -141,18 +141,18 @@ def test_batch_result_refuses_unordered_or_empty_entries() -> None:
 @covers("CODEC-5", "BATCH-15")
 def test_auto_encoder_picks_the_smallest_encoding() -> None:
     meters = tuple(ev(i) for i in range(100))
-    auto = codec.encode_batch(BatchV1(events=meters), version=1)
+    auto = codec.encode_batch(Batch(events=meters), version=1)
     sizes = {
         "v0": len(codec.encode_batch(Batch(events=meters))),
         **{
-            c.wire_name: len(codec.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=c)), version=1))
+            c.wire_name: len(codec.encode_batch(Batch(events=meters, format=BatchFormat(codec=c)), version=1))
             for c in BatchCodec
         },
     }
     assert len(auto) == min(sizes.values())
     assert codec.decode_batch(auto, version=1).events == meters
     one = (ev(),)  # tiny: compression only adds bytes, the version-0 layout wins
-    assert codec.encode_batch(BatchV1(events=one), version=1) == codec.encode_batch(Batch(events=one))
+    assert codec.encode_batch(Batch(events=one), version=1) == codec.encode_batch(Batch(events=one))
 
 
 @covers("BPUB-5")
@@ -168,7 +168,7 @@ def test_encoder_refuses_a_batch_frame_over_65535_bytes() -> None:
         )
         for i in range(130)
     )
-    batch = BatchV1(events=big, format=BatchFormat(codec=BatchCodec.NONE))
+    batch = Batch(events=big, format=BatchFormat(codec=BatchCodec.NONE))
     with pytest.raises(EncodeError):
         codec.encode_frame(BatchPublish(message_id=1, batch=batch), version=1)
 
@@ -176,7 +176,7 @@ def test_encoder_refuses_a_batch_frame_over_65535_bytes() -> None:
 @covers("CODEC-3", "LIMIT-9")
 def test_zstd_limits_are_configurable() -> None:
     meters = tuple(ev(i) for i in range(100))
-    data = codec.encode_batch(BatchV1(events=meters, format=BatchFormat(codec=BatchCodec.ZSTD)), version=1)
+    data = codec.encode_batch(Batch(events=meters, format=BatchFormat(codec=BatchCodec.ZSTD)), version=1)
     with pytest.raises(LimitExceeded):
         codec.decode_batch(data, Limits(max_decompressed_size=100), version=1)
     assert codec.decode_batch(data, Limits(max_zstd_window=1 << 20), version=1).events == meters
@@ -259,3 +259,43 @@ def test_a_version_0_batch_is_a_version_1_batch_and_the_choice_only_widens() -> 
     v0 = codec.encode_batch(Batch(events=events))
     assert codec.decode_batch(v0, version=1).events == codec.decode_batch(v0).events == events
     assert len(codec.encode_batch(Batch(events=events), version=1)) <= len(v0)
+
+
+@covers("BATCH-1", "BATCH-12")
+@pytest.mark.parametrize("name", ["construct", "fast"])
+def test_one_batch_class_whose_format_only_version_1_has(name: str) -> None:
+    from sinkproto.codec import get_codec
+
+    c = get_codec(name)
+    events = tuple(ev(i) for i in range(3))
+    v0 = c.encode_batch(Batch(events=events))
+    # The same bytes decode to the same value at either version: a version-0 encoding has no format.
+    assert c.decode_batch(v0) == c.decode_batch(v0, version=1)
+    assert c.decode_batch(v0).format is None
+    zstd = c.encode_batch(Batch(events=events, format=BatchFormat(codec=BatchCodec.ZSTD)), version=1)
+    assert c.decode_batch(zstd, version=1).format == BatchFormat(codec=BatchCodec.ZSTD)
+    with pytest.raises(ReservedBit):  # version 0 reads bit 7 as reserved
+        c.decode_batch(zstd)
+    # Encoding a format at version 0 is refused, with or without a layout, in both codecs alike.
+    for layout in (None, canonical_layout(events)):
+        with pytest.raises(EncodeError, match="version 0 has none"):
+            c.encode_batch(Batch(events=events, layout=layout, format=BatchFormat()))
+    with pytest.raises(EncodeError, match="format must be a BatchFormat"):
+        Batch(events=events, format="zstd")  # type: ignore[arg-type]
+
+
+def test_the_json_form_of_a_batch_says_its_format_from_version_1() -> None:
+    from sinkproto.jsonform import from_json, to_json
+
+    events = (ev(1),)
+    plain = Batch(events=events, layout=canonical_layout(events))
+    zstd = Batch(events=events, layout=canonical_layout(events), format=BatchFormat(codec=BatchCodec.ZSTD))
+    assert "format" not in to_json(plain) and to_json(plain, 1)["format"] is None  # version 0 has no such key
+    assert to_json(zstd)["format"] == to_json(zstd, 1)["format"] == {"codec": "zstd", "mode": "columns"}
+    assert list(to_json(zstd, 1)) == ["layout", "format", "events"]  # the vectors' key order
+    for value, version in ((plain, 0), (plain, 1), (zstd, 1)):
+        assert from_json("batch", to_json(value, version), version) == value
+    # A BATCH_PUBLISH is of version 1 whatever version the caller names: its batch has the key.
+    frame = BatchPublish(message_id=5, batch=plain)
+    assert to_json(frame)["batch"]["format"] is None
+    assert from_json("batch_publish", to_json(frame), 1) == frame

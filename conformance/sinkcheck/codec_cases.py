@@ -161,7 +161,7 @@ def reference_decode(kind: str, data: bytes, limits: dict[str, Any], version: in
         value = decode_kind(kind, data, Limits.from_dict(limits), version, record_schemas() if version == 1 else None)
     except DecodeError as exc:
         return "error", exc.error_class, exc.requirement
-    return "value", value_to_json(kind, value), None
+    return "value", value_to_json(kind, value, version), None
 
 
 def reference_encode(kind: str, value: dict[str, Any], version: int = 0) -> tuple[str, Any]:

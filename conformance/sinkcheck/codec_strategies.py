@@ -42,7 +42,6 @@ from sinkproto.messages import (
     BatchPublish,
     BatchResult,
     BatchResultEntry,
-    BatchV1,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -292,21 +291,21 @@ def record_events(d: Draw) -> tuple[Event, ...]:
     return tuple(out)
 
 
-def batch_v1(d: Draw) -> BatchV1:
+def batch_v1(d: Draw) -> Batch:
     """A version-0 batch, an extended one with any codec, or a records batch of registry events."""
     pick = d.integer(0, 3)
     if pick == 0:
         layout = BatchLayout.from_byte(d.integer(0, 127))
-        return BatchV1(events=batch_events(d, layout, d.integer(1, 8)), layout=layout)
+        return Batch(events=batch_events(d, layout, d.integer(1, 8)), layout=layout)
     codec = d.choice(list(BatchCodec))
     if pick == 3:
         from sinkproto.construct_codec.batch_format import RECORDS_LAYOUT
 
-        return BatchV1(
+        return Batch(
             events=record_events(d), layout=RECORDS_LAYOUT, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS)
         )
     layout = BatchLayout.from_byte(d.integer(0, 63))  # bit 6 (compressed) is clear in an extended header (BATCH-13)
-    return BatchV1(events=batch_events(d, layout, d.integer(1, 8)), layout=layout, format=BatchFormat(codec=codec))
+    return Batch(events=batch_events(d, layout, d.integer(1, 8)), layout=layout, format=BatchFormat(codec=codec))
 
 
 def frame_v1(d: Draw) -> Any:
@@ -460,7 +459,7 @@ def _mutate(data: bytes, change: tuple[str, float, int]) -> bytes:
 def _value_json(version: int, kind: str, value: Any) -> dict[str, Any]:
     if version == 0 and kind == "batch" and value.layout is None:
         return {"events": to_json(value)["events"]}  # no layout: the encoder must choose the canonical one
-    return value_to_json(kind, value)
+    return value_to_json(kind, value, version)
 
 
 def _refuse(prefix: str, version: int, kind: str, value_json: dict[str, Any]) -> CodecCase:

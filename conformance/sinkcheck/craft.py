@@ -12,7 +12,7 @@ from functools import cache
 
 from sinkproto import ConnectionResponse, Event, Limits, construct_codec
 from sinkproto.errors import DecodeError
-from sinkproto.messages import BatchPublish, BatchResult, BatchV1
+from sinkproto.messages import Batch, BatchPublish, BatchResult
 from sinkproto.records import RecordSchemas
 from sinkproto.schemas import default_registry
 
@@ -91,7 +91,7 @@ def describe_value(value: object) -> str:
 def batch_frame(message_id: int, events: list[Event] | tuple[Event, ...]) -> bytes:
     """A well-formed BATCH_PUBLISH (BPUB-1); the encoder picks the smallest batch encoding (CODEC-5)."""
     return construct_codec.encode_frame(
-        BatchPublish(message_id=message_id, batch=BatchV1(events=tuple(events))), version=1
+        BatchPublish(message_id=message_id, batch=Batch(events=tuple(events))), version=1
     )
 
 
@@ -121,4 +121,4 @@ def oversized_batch(count: int) -> bytes:
         )
         for i in range(count)
     )
-    return construct_codec.encode_frame(BatchPublish(message_id=0, batch=BatchV1(events=events)), version=1)[2:]
+    return construct_codec.encode_frame(BatchPublish(message_id=0, batch=Batch(events=events)), version=1)[2:]

@@ -1,28 +1,32 @@
 """batch, batch_v1: ``decode_batch(..., version=N)`` on arbitrary bytes, compressed bodies included.
 
-Two targets from one module, one per protocol version: ``batch`` decodes
-at version 0, ``batch_v1`` at version 1 (``TARGETS`` below).
+One check, two targets: ``batch`` decodes at version 0, ``batch_v1`` at
+version 1 (version-0 and extended batches); what differs is data
+(``VERSIONS`` below).
 
-Version 0 (``batch``): mutating gzip bytes mostly yields bad_compression, so the interesting body
-paths would be fuzzed almost only uncompressed. To reach them under gzip as
-well, every input is also decoded with its compression flipped (body gzipped,
-or inflated, by the harness); both forms must give the same events or the
-same error class (BATCH-6: compression is transparent).
-
-Version 1 (``batch_v1``: version-0 and extended batches): as at version 0,
-mutated compressed bytes mostly stop at ``bad_compression``; so every extended batch (mode ``columns`` or
-``records``) is also decoded with its body carried by each other codec
-(none, gzip, zstd: the harness decompresses and recompresses, bounded),
-and all forms must give the same events and format-independent layout, or
-the same error class (CODEC-1, CODEC-2: the codec is transparent). Then
-the round trip and the limits, as in ``batch``, plus ``max_zstd_window``
-and, for records mode, ``max_record_columns``. Records batches decode with
-the writer schemas of the kit's registry (RECORD-2).
+Mutated compressed bytes mostly stop at ``bad_compression``, so the
+interesting body paths would be fuzzed almost only uncompressed. To reach
+them compressed as well, every input is also decoded in its other forms,
+the same batch with its body carried otherwise (the harness decompresses
+and recompresses, bounded): at version 0 with its compression flipped
+(body gzipped, or inflated; BATCH-6), at version 1, for an extended batch
+(mode ``columns`` or ``records``), with its body under each other codec
+(none, gzip, zstd; CODEC-1, CODEC-2). All forms must give the same events
+and layout (the compressed flag aside), or the same error class: the
+compression is transparent. Then, at every version: a decoded batch has a
+format only from version 1 (BATCH-12), it round-trips, and each limit set
+just below what it needs refuses it (LIMIT-3..5, and from version 1
+``max_zstd_window``, LIMIT-9, and for records mode ``max_record_columns``,
+LIMIT-10). Records batches decode with the writer schemas of the kit's
+registry (RECORD-2).
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 from ..seeds import units, units_v1
 from ..target import Check, Seed, Target
@@ -76,52 +80,6 @@ def _bombs() -> list[Seed]:
         ("bomb.zeros", bytes([COMPRESSED]) + gzip(bytes(size))),
         ("bomb.event-data", header + gzip(body + bytes(size))),
     ]
-
-
-def setup_v0() -> Check:
-    from dataclasses import replace
-
-    from sinkproto import Batch, DecodeError, Limits, decode_batch, encode_batch
-
-    from ..oracles import TIGHT_VARINTS, check_roundtrip, check_tighter, decode_or_none
-    from ..target import Finding
-
-    def decode(data: bytes) -> Batch | DecodeError:
-        return decode_or_none(decode_batch, data, bounded_offset=False)
-
-    def check(data: bytes) -> None:
-        batch = decode(data)
-        flipped = flip_compression(data)
-        if flipped is not None:
-            other = decode(flipped)
-            if isinstance(batch, DecodeError) or isinstance(other, DecodeError):
-                mine = batch.error_class if isinstance(batch, DecodeError) else "accepted"
-                theirs = other.error_class if isinstance(other, DecodeError) else "accepted"
-                if mine != theirs:
-                    raise Finding(f"compression is not transparent: {mine} as sent, {theirs} flipped ({flipped.hex()})")
-            elif batch.events != other.events or batch.layout != replace(
-                other.layout, compressed=not other.layout.compressed
-            ):
-                raise Finding(f"compression is not transparent: the flipped batch {flipped.hex()} decodes differently")
-        if isinstance(batch, DecodeError):
-            return
-        assert batch.layout is not None  # a decoded batch records its layout
-        check_roundtrip(batch, encode_batch, decode_batch)
-        check_tighter(decode_batch, data, batch, TIGHT_VARINTS, must_fail=False)
-        # Each limit set one below what this batch needs must refuse it (LIMIT-3..5).
-        events = batch.events
-        needs = {
-            "max_key_size": max(len(e.key) for e in events),
-            "max_event_data_size": max(len(e.event_data) for e in events),
-            "max_batch_events": len(events),
-            # Any body holds at least its count byte, so 0 refuses every compressed batch.
-            "max_decompressed_size": 1 if batch.layout.compressed else 0,
-        }
-        for name, needed in needs.items():
-            if needed > 0:
-                check_tighter(decode_batch, data, batch, Limits(**{name: needed - 1}), must_fail=True)
-
-    return check
 
 
 EXTENDED = 0x80  # BATCH-12: header bit 7
@@ -193,47 +151,102 @@ def recoded(data: bytes) -> list[bytes]:
     ]
 
 
-def setup_v1() -> Check:
-    from functools import partial
+def flipped(data: bytes) -> list[bytes]:
+    """The version-0 batch with its compression flipped (:func:`flip_compression`), when possible."""
+    other = flip_compression(data)
+    return [] if other is None else [other]
 
-    from sinkproto import DecodeError, Limits
+
+@dataclass(frozen=True)
+class Version:
+    """What the batch target of one protocol version changes."""
+
+    name: str
+    description: str
+    seeds: Callable[[], list[Seed]]
+    other_forms: Callable[[bytes], list[bytes]]  # the same batch with its body carried otherwise
+    transparent: str  # what those forms vary, as a finding names it
+    formats: bool  # whether a decoded batch may have a format (BATCH-12)
+
+
+VERSIONS: dict[int, Version] = {
+    0: Version(
+        name="batch",
+        description="decode_batch: flags, columns, deltas, gzip body and its size limit",
+        seeds=lambda: [*units("batch"), *_bombs()],
+        other_forms=flipped,
+        transparent="compression",
+        formats=False,
+    ),
+    1: Version(
+        name="batch_v1",
+        description="decode_batch at version 1: version-0 and extended batches, format byte, none/gzip/zstd bodies and their limits",
+        seeds=lambda: units_v1("batch"),
+        other_forms=recoded,
+        transparent="the codec",
+        formats=True,
+    ),
+}
+
+
+def setup(version: int) -> Check:
+    from dataclasses import replace
+
+    from sinkproto import Batch, DecodeError, Limits
     from sinkproto.codec import DEFAULT
-    from sinkproto.messages import BatchMode, BatchV1
+    from sinkproto.messages import BatchCodec, BatchMode
     from sinkproto.records import RecordSchemas
     from sinkproto.schemas import default_registry
 
-    from ..oracles import REQUIREMENT_IDS_V1, TIGHT_VARINTS, check_roundtrip, check_tighter, decode_or_none
+    from ..oracles import (
+        REQUIREMENT_IDS,
+        REQUIREMENT_IDS_V1,
+        TIGHT_VARINTS,
+        check_roundtrip,
+        check_tighter,
+        decode_or_none,
+    )
     from ..target import Finding
 
-    schemas = RecordSchemas.from_registry(default_registry())
-    decode_batch = partial(DEFAULT.decode_batch, version=1, schemas=schemas)
-    encode_batch = partial(DEFAULT.encode_batch, version=1, schemas=schemas)
+    rules = VERSIONS[version]
+    known = {0: REQUIREMENT_IDS, 1: REQUIREMENT_IDS_V1}[version]
+    schemas = RecordSchemas.from_registry(default_registry())  # version 0 has no records mode and ignores them
+    decode_batch = partial(DEFAULT.decode_batch, version=version, schemas=schemas)
+    encode_batch = partial(DEFAULT.encode_batch, version=version, schemas=schemas)
 
-    def decode(data: bytes, limits: Limits = Limits()) -> BatchV1 | DecodeError:
-        return decode_or_none(decode_batch, data, limits, bounded_offset=False, known=REQUIREMENT_IDS_V1)
+    def decode(data: bytes) -> Batch | DecodeError:
+        return decode_or_none(decode_batch, data, bounded_offset=False, known=known)
+
+    def content(batch: Batch, data: bytes) -> object:
+        """What every form of a batch shares: the events and the layout but its compressed flag, bit 6 of ``data``."""
+        assert batch.layout is not None  # a decoded batch records its layout
+        if batch.layout.compressed != bool(data[0] & COMPRESSED):
+            raise Finding(
+                f"the decoded layout has compressed={batch.layout.compressed}, header bit 6 not ({data.hex()})"
+            )
+        return batch.events, replace(batch.layout, compressed=False)
 
     def check(data: bytes) -> None:
         batch = decode(data)
-        for other in recoded(data):
+        for other in rules.other_forms(data):
             again = decode(other)
             mine = batch.error_class if isinstance(batch, DecodeError) else "accepted"
             theirs = again.error_class if isinstance(again, DecodeError) else "accepted"
             if mine != theirs:
-                raise Finding(f"the codec is not transparent: {mine} as sent, {theirs} as {other.hex()}")
-            if (
-                isinstance(batch, BatchV1)
-                and isinstance(again, BatchV1)
-                and (batch.events, batch.layout) != (again.events, again.layout)
-            ):
-                raise Finding(f"the codec is not transparent: {other.hex()} decodes to other events")
+                raise Finding(f"{rules.transparent} is not transparent: {mine} as sent, {theirs} as {other.hex()}")
+            if isinstance(batch, Batch) and isinstance(again, Batch) and content(batch, data) != content(again, other):
+                raise Finding(f"{rules.transparent} is not transparent: {other.hex()} decodes to other events")
         if isinstance(batch, DecodeError):
             return
+        if batch.format is not None and not rules.formats:
+            raise Finding(f"a version-{version} batch decoded with a format: {batch.format}")
         check_roundtrip(batch, encode_batch, decode_batch)
-        check_tighter(decode_batch, data, batch, TIGHT_VARINTS, must_fail=False, known=REQUIREMENT_IDS_V1)
-        # Each limit set one below what this batch needs must refuse it (LIMIT-3..5, CODEC-3).
+        check_tighter(decode_batch, data, batch, TIGHT_VARINTS, must_fail=False, known=known)
+        # Each limit set one below what this batch needs must refuse it (LIMIT-3..5, CODEC-3, LIMIT-9, LIMIT-10).
         events = batch.events
-        compressed = bool(batch.layout and batch.layout.compressed) or bool(batch.format and batch.format.codec)
-        records = batch.format is not None and batch.format.mode is BatchMode.RECORDS
+        fmt = batch.format
+        compressed = bool(batch.layout and batch.layout.compressed) or bool(fmt and fmt.codec)
+        records = fmt is not None and fmt.mode is BatchMode.RECORDS
         plan = schemas.plan(events[0].event_type_id, events[0].schema_version) if records else None
         needs = {
             "max_key_size": max(len(e.key) for e in events),
@@ -246,34 +259,25 @@ def setup_v1() -> Check:
             else 1
             if compressed
             else 0,
-            "max_record_columns": len(plan.columns) if plan is not None else 0,  # LIMIT-10
-            # LIMIT-9: the window the zstd frame names (the content size, for a single-segment frame).
-            "max_zstd_window": zstd_window(data) if batch.format and batch.format.codec == 2 else 0,
+            "max_record_columns": len(plan.columns) if plan is not None else 0,
+            # The window the zstd frame names (the content size, for a single-segment frame).
+            "max_zstd_window": zstd_window(data) if fmt is not None and fmt.codec is BatchCodec.ZSTD else 0,
         }
         for name, needed in needs.items():
             if needed > 0:
-                check_tighter(
-                    decode_batch, data, batch, Limits(**{name: needed - 1}), must_fail=True, known=REQUIREMENT_IDS_V1
-                )
+                check_tighter(decode_batch, data, batch, Limits(**{name: needed - 1}), must_fail=True, known=known)
 
     return check
 
 
-TARGETS = (
+TARGETS = tuple(
     Target(
-        name="batch",
-        description="decode_batch: flags, columns, deltas, gzip body and its size limit",
-        setup=setup_v0,
-        seeds=lambda: [*units("batch"), *_bombs()],
-        # Room for gzip bombs that inflate past the 8 MiB default limit.
+        name=rules.name,
+        description=rules.description,
+        setup=partial(setup, version),
+        seeds=rules.seeds,
+        # Room for compressed bodies (gzip bombs too) that inflate past the 8 MiB default limit.
         max_len=20000,
-    ),
-    Target(
-        name="batch_v1",
-        description="decode_batch at version 1: version-0 and extended batches, format byte, none/gzip/zstd bodies and their limits",
-        setup=setup_v1,
-        seeds=lambda: units_v1("batch"),
-        # Room for compressed bodies that inflate past the 8 MiB default limit.
-        max_len=20000,
-    ),
+    )
+    for version, rules in VERSIONS.items()
 )

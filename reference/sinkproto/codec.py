@@ -31,7 +31,7 @@ from typing import Protocol
 
 from . import construct_codec, fast_codec
 from .limits import Limits
-from .messages import Batch, BatchV1, Event, Frame, NackPayload
+from .messages import Batch, Event, Frame, NackPayload
 from .records import RecordSchemas
 
 __all__ = [
@@ -75,19 +75,17 @@ class FrameDecoder(Protocol):
 
 
 class BatchEncoder(Protocol):
-    """``encode_batch(batch, *, version=0, schemas=None) -> bytes``: a Batch in version 0, a BatchV1 from 1."""
+    """``encode_batch(batch, *, version=0, schemas=None) -> bytes``; a ``batch.format`` needs version 1 or later."""
 
-    def __call__(
-        self, batch: Batch | BatchV1, /, *, version: int = 0, schemas: RecordSchemas | None = None
-    ) -> bytes: ...
+    def __call__(self, batch: Batch, /, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes: ...
 
 
 class BatchDecoder(Protocol):
-    """``decode_batch(data, limits=DEFAULT_LIMITS, *, version=0, schemas=None)``: a Batch in version 0, a BatchV1 from 1."""
+    """``decode_batch(data, limits=DEFAULT_LIMITS, *, version=0, schemas=None) -> Batch``; ``format`` None in version 0."""
 
     def __call__(
         self, data: bytes, limits: Limits = ..., /, *, version: int = 0, schemas: RecordSchemas | None = None
-    ) -> Batch | BatchV1: ...
+    ) -> Batch: ...
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,24 @@
 
 Bytes fields appear with a ``_hex`` suffix (lowercase hex); integers stay JSON
 numbers (they may exceed 2^53: other languages must parse them losslessly);
-an absent ``server_instance_id`` is ``null``.
+an absent ``server_instance_id`` is ``null``. A batch of a version-1
+connection has a ``format`` (``null``: the version-0 encoding); a batch of
+version 0 has no such key (:data:`BATCH_FORMAT_KEY`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import EncodeError
 from .messages import (
     Ack,
     Batch,
+    BatchCodec,
+    BatchFormat,
     BatchLayout,
+    BatchMode,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -26,11 +32,24 @@ from .messages import (
     Response,
 )
 from .readers import ReaderSchemas
+from .versions import pick
 
-__all__ = ["to_json", "from_json", "event_to_json", "event_from_json", "LAYOUT_FLAGS"]
+__all__ = [
+    "to_json",
+    "from_json",
+    "event_to_json",
+    "event_from_json",
+    "batch_to_json",
+    "batch_from_json",
+    "LAYOUT_FLAGS",
+    "BATCH_FORMAT_KEY",
+]
 
 JsonObject = dict[str, Any]
 LAYOUT_FLAGS = tuple(name for name, _bit in BatchLayout.FLAG_BITS)
+# Whether a batch's JSON has the "format" key, by the version from which it applies: version 1 has the
+# format byte (BATCH-12), so even a batch without one says "format": null there; version 0's JSON has no key.
+BATCH_FORMAT_KEY: Mapping[int, bool] = {0: False, 1: True}
 
 
 def _hex(value: bytes) -> str:
@@ -78,21 +97,38 @@ def reader_schemas_from_json(obj: list[JsonObject] | None) -> ReaderSchemas | No
     return ReaderSchemas(entries=tuple((e["event_type_id"], tuple(e["schema_versions"])) for e in obj))
 
 
+def batch_to_json(value: Batch, version: int = 0) -> JsonObject:
+    """A batch of a version-``version`` connection: its layout, its format (from version 1, or whenever set), its events."""
+    layout = value.layout or BatchLayout()
+    out: JsonObject = {"layout": {name: getattr(layout, name) for name in LAYOUT_FLAGS}}
+    fmt = value.format
+    if fmt is not None or pick(BATCH_FORMAT_KEY, version):
+        out["format"] = None if fmt is None else {"codec": fmt.codec.wire_name, "mode": fmt.mode.wire_name}
+    out["events"] = [event_to_json(e) for e in value.events]
+    return out
+
+
+def batch_from_json(obj: JsonObject) -> Batch:
+    """Inverse of :func:`batch_to_json` (a missing or null ``layout`` or ``format`` is None)."""
+    layout = obj.get("layout")
+    fmt = obj.get("format")
+    return Batch(
+        events=tuple(event_from_json(e) for e in obj["events"]),
+        layout=BatchLayout(**layout) if layout is not None else None,
+        format=None
+        if fmt is None
+        else BatchFormat(codec=BatchCodec[fmt["codec"].upper()], mode=BatchMode[fmt["mode"].upper()]),
+    )
+
+
 def _v1_to_json(value: object) -> JsonObject | None:
-    """Version 1 values (spec/v1): batch v1, BATCH_PUBLISH, BATCH_RESULT; None for others."""
-    from .messages import BatchPublish, BatchResult, BatchV1
+    """Version 1 frames (spec/v1): BATCH_PUBLISH, BATCH_RESULT; None for others."""
+    from .messages import BatchPublish, BatchResult, FrameType
 
     match value:
-        case BatchV1():
-            layout = value.layout or BatchLayout()
-            fmt = value.format
-            return {
-                "layout": {name: getattr(layout, name) for name in LAYOUT_FLAGS},
-                "format": None if fmt is None else {"codec": fmt.codec.wire_name, "mode": fmt.mode.wire_name},
-                "events": [event_to_json(e) for e in value.events],
-            }
         case BatchPublish():
-            return {"type": "batch_publish", "message_id": value.message_id, "batch": _v1_to_json(value.batch)}
+            batch = batch_to_json(value.batch, FrameType.BATCH_PUBLISH.since)
+            return {"type": "batch_publish", "message_id": value.message_id, "batch": batch}
         case BatchResult():
             return {
                 "type": "batch_result",
@@ -110,20 +146,12 @@ def _v1_to_json(value: object) -> JsonObject | None:
 
 
 def _v1_from_json(kind: str, obj: JsonObject) -> object:
-    from .messages import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+    from .messages import BatchPublish, BatchResult, BatchResultEntry
 
     if kind == "batch" or obj.get("type") is None and "events" in obj:
-        layout = obj.get("layout")
-        fmt = obj.get("format")
-        return BatchV1(
-            events=tuple(event_from_json(e) for e in obj["events"]),
-            layout=BatchLayout(**layout) if layout is not None else None,
-            format=None
-            if fmt is None
-            else BatchFormat(codec=BatchCodec[fmt["codec"].upper()], mode=BatchMode[fmt["mode"].upper()]),
-        )
+        return batch_from_json(obj)
     if obj.get("type") == "batch_publish":
-        return BatchPublish(message_id=obj["message_id"], batch=_v1_from_json("batch", obj["batch"]))  # type: ignore[arg-type]
+        return BatchPublish(message_id=obj["message_id"], batch=batch_from_json(obj["batch"]))
     if obj.get("type") == "batch_result":
         return BatchResult(
             message_id=obj["message_id"],
@@ -139,8 +167,8 @@ def _v1_from_json(kind: str, obj: JsonObject) -> object:
     return _frame_from_json(obj)
 
 
-def to_json(value: Frame | Event | NackPayload | Batch) -> JsonObject:
-    """The vector-JSON value of any decoded unit."""
+def to_json(value: Frame | Event | NackPayload | Batch, version: int = 0) -> JsonObject:
+    """The vector-JSON value of any decoded unit of a version-``version`` connection (the version matters to a batch)."""
     v1 = _v1_to_json(value)
     if v1 is not None:
         return v1
@@ -150,11 +178,7 @@ def to_json(value: Frame | Event | NackPayload | Batch) -> JsonObject:
         case NackPayload():
             return {"machine_message_hex": _hex(value.machine_message), "human_message_hex": _hex(value.human_message)}
         case Batch():
-            layout = value.layout or BatchLayout()
-            return {
-                "layout": {name: getattr(layout, name) for name in LAYOUT_FLAGS},
-                "events": [event_to_json(e) for e in value.events],
-            }
+            return batch_to_json(value, version)
         case ConnectionRequest():
             request: JsonObject = {
                 "type": "connection_request",
@@ -246,9 +270,5 @@ def from_json(kind: str, obj: JsonObject, version: int = 0) -> Frame | Event | N
     if kind == "nack_payload":
         return NackPayload(machine_message=_unhex(obj, "machine_message"), human_message=_unhex(obj, "human_message"))
     if kind == "batch":
-        layout = obj.get("layout")
-        return Batch(
-            events=tuple(event_from_json(e) for e in obj["events"]),
-            layout=BatchLayout(**layout) if layout is not None else None,
-        )
+        return batch_from_json(obj)
     raise EncodeError(f"unknown kind {kind!r}")

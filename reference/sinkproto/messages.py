@@ -11,7 +11,9 @@ is data: :attr:`FrameType.since` says which version assigned a frame type,
 and the codecs, told the version they decode for, treat a type of a later
 version as unknown (FRAME-3, FRAME-7). The connection request and response
 of version 1 are :class:`ConnectionRequest` (``version=1``,
-``reader_schemas``) and :class:`ConnectionResponse` (``reader_schemas``).
+``reader_schemas``) and :class:`ConnectionResponse` (``reader_schemas``);
+its batch is :class:`Batch` with a ``format`` (BATCH-12; None: the
+version-0 encoding, the only one of version 0).
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ __all__ = [
     "BatchCodec",
     "BatchMode",
     "BatchFormat",
-    "BatchV1",
     "BatchPublish",
     "BatchResultEntry",
     "BatchResult",
@@ -285,24 +286,35 @@ class BatchLayout:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Batch:
-    """A column batch: events plus, when decoded, the layout they came in.
+    """A batch: events plus, when decoded, the layout flags and (from version 1) the format byte they came in.
 
-    ``layout`` is None for a batch built by an application: the encoder then
-    picks the canonical layout (BATCH-7). Equality of logical content is
-    ``a.events == b.events``.
+    Built by an application with ``layout`` and ``format`` None, the encoder
+    picks the canonical layout in version 0 (BATCH-7) and the smallest
+    encoding from version 1 (CODEC-5). ``format`` None is a batch in the
+    version-0 encoding (header bit 7 clear), the only one version 0 has;
+    with a ``format`` it is an extended batch (BATCH-12..BATCH-14, version 1
+    on), whose ``layout.compressed`` is always False (BATCH-13): the codec
+    says it. Equality of logical content is ``a.events == b.events``.
     """
 
     events: tuple[Event, ...]
     layout: BatchLayout | None = field(default=None)
+    format: BatchFormat | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.events, tuple):
             object.__setattr__(self, "events", tuple(self.events))
         if not all(isinstance(e, Event) for e in self.events):
             raise EncodeError("events must be Event instances")
+        if self.format is None:
+            return
+        if not isinstance(self.format, BatchFormat):
+            raise EncodeError("format must be a BatchFormat or None")
+        if self.layout is not None and self.layout.compressed:
+            raise EncodeError("an extended batch has the compressed flag clear; its codec says (BATCH-13)")
 
 
-# -- version 1: batch v1 and the batch frames (spec/v1/batch.md, frames.md) --------------------------
+# -- version 1: the batch's format byte and the batch frames (spec/v1/batch.md, frames.md) ------------
 
 
 class BatchCodec(IntEnum):
@@ -344,39 +356,16 @@ class BatchFormat:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class BatchV1:
-    """A batch v1: events, the layout flags, and the format byte (None: a version-0 batch).
-
-    Built by an application with ``layout`` and ``format`` None, the encoder
-    picks the smallest encoding (CODEC-5). With ``format`` None and a
-    ``layout``, it is encoded exactly as a version-0 batch. ``layout.compressed``
-    is always False in an extended batch (BATCH-13): the codec says it.
-    """
-
-    events: tuple[Event, ...]
-    layout: BatchLayout | None = None
-    format: BatchFormat | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.events, tuple):
-            object.__setattr__(self, "events", tuple(self.events))
-        if not all(isinstance(e, Event) for e in self.events):
-            raise EncodeError("events must be Event instances")
-        if self.format is not None and self.layout is not None and self.layout.compressed:
-            raise EncodeError("an extended batch has the compressed flag clear; its codec says (BATCH-13)")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
 class BatchPublish:
     """BPUB-1: many events under one 12-bit message id (version 1)."""
 
     message_id: int
-    batch: BatchV1
+    batch: Batch
 
     def __post_init__(self) -> None:
         _check_uint("message_id", self.message_id, MAX_MESSAGE_ID)
-        if not isinstance(self.batch, BatchV1):
-            raise EncodeError("batch must be a BatchV1")
+        if not isinstance(self.batch, Batch):
+            raise EncodeError("batch must be a Batch")
         if not self.batch.events:
             raise EncodeError("a batch holds at least one event (BATCH-8)")
 

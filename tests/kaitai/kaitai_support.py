@@ -196,13 +196,13 @@ def built_records_cases() -> list[KCase]:
     valid input too."""
     from sinkproto.construct_codec import encode_batch
     from sinkproto.jsonform import to_json
-    from sinkproto.messages import BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchV1
+    from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode
     from sinktools.bench.profiles import generate
 
     events = generate()["meter"].events
     out = []
     for codec in BatchCodec:
-        batch = BatchV1(
+        batch = Batch(
             events=events,
             layout=BatchLayout(same_event_type_id=True, same_schema_version=True),
             format=BatchFormat(codec=codec, mode=BatchMode.RECORDS),
@@ -214,7 +214,7 @@ def built_records_cases() -> list[KCase]:
                 "batch",
                 data.hex(),
                 "valid",
-                records_expectation(to_json(batch)),
+                records_expectation(to_json(batch, 1)),
                 version=1,
             )
         )

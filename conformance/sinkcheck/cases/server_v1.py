@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from sinkproto import Ack, Event, Nack, Ping, construct_codec, encode_frame
-from sinkproto.messages import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchV1
+from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult
 from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
 from sinkproto.stream import frame_bytes
@@ -308,7 +308,7 @@ async def batch_records(ctx: CaseContext) -> str:
         )
     events = tuple(meter_readings(ctx, 40))
     # zstd, as a sender picks it for real data (CODEC-5); the transforms are the canonical ones (RECORD-9).
-    batch = BatchV1(events=events, format=BatchFormat(codec=BatchCodec.ZSTD, mode=BatchMode.RECORDS))
+    batch = Batch(events=events, format=BatchFormat(codec=BatchCodec.ZSTD, mode=BatchMode.RECORDS))
     frame = construct_codec.encode_frame(BatchPublish(message_id=0x0D1, batch=batch), version=1, schemas=kit_schemas())
     await wire.send_frame(frame)
     answer = await expect_batch_answer(ctx, wire, 0x0D1, "the answer to a records-mode BATCH_PUBLISH")

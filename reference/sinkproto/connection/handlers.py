@@ -31,11 +31,11 @@ from ..events import (
 )
 from ..messages import (
     Ack,
+    Batch,
     BatchFormat,
     BatchPublish,
     BatchResult,
     BatchResultEntry,
-    BatchV1,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -310,7 +310,7 @@ def publish_batch(
     unreadable = [e for e in events if not conn.peer_can_read(e)]
     if unreadable:
         raise LocalProtocolError(f"the peer does not read {len(unreadable)} events of this batch", requirement="BPUB-8")
-    conn.send(BatchPublish(message_id=message_id, batch=BatchV1(events=events, format=format)), now)
+    conn.send(BatchPublish(message_id=message_id, batch=Batch(events=events, format=format)), now)
     ledger.add_batch(message_id, events)
     ledger.advance(message_id)
     return []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..errors import EncodeError
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import Batch, BatchV1, Event, Frame, NackPayload
+from ..messages import Batch, Event, Frame, NackPayload
 from ..readers import ReaderSchemas
 from ..records import RecordSchemas
 from ..versions import pick
@@ -78,29 +78,30 @@ def decode_frame(
     return parse(frame_struct(version), data, limits, "frame", schemas).body
 
 
-def encode_batch(batch: Batch | BatchV1, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes:
+def encode_batch(batch: Batch, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes:
     """Encode a batch of a version-``version`` connection.
 
-    With ``batch.layout`` (or, from version 1, ``batch.format``) set,
-    exactly that encoding is used (it must fit the events; with a format and
-    no layout, the canonical flags). With neither, the smallest encoding the
-    version allows (:func:`.batch_format.smallest`): version 0 behaves like
-    the field encoder (BATCH-7: canonical flags, gzip only when the
-    compressed body is smaller); version 1 also weighs gzip, zstd and, with
-    ``schemas``, records mode (CODEC-5).
+    With ``batch.layout`` or ``batch.format`` set, exactly that encoding is
+    used (it must fit the events; with a format and no layout, the canonical
+    flags). With neither, the smallest encoding the version allows
+    (:func:`.batch_format.smallest`): version 0 behaves like the field
+    encoder (BATCH-7: canonical flags, gzip only when the compressed body is
+    smaller); version 1 also weighs gzip, zstd and, with ``schemas``,
+    records mode (CODEC-5). A ``format`` at version 0 is an
+    :class:`~sinkproto.errors.EncodeError`: version 0 has no extended batch.
     """
     check_version(version)
     if not batch.events:
         raise EncodeError("a batch holds at least one event (BATCH-8)")
-    if batch.layout is not None or (version >= 1 and getattr(batch, "format", None) is not None):
+    if batch.layout is not None or batch.format is not None:
         return build(BATCH[version], batch, schemas)
     return smallest(batch.events, version, schemas)
 
 
 def decode_batch(
     data: bytes, limits: Limits = DEFAULT_LIMITS, *, version: int = 0, schemas: RecordSchemas | None = None
-) -> Batch | BatchV1:
-    """Decode one batch: a :class:`~sinkproto.messages.Batch` in version 0, a :class:`~sinkproto.messages.BatchV1` from 1."""
+) -> Batch:
+    """Decode one batch of a version-``version`` connection; its ``format`` is None in version 0 (BATCH-1, BATCH-12)."""
     check_version(version)
     return parse(BATCH[version], data, limits, "batch", schemas)
 

@@ -204,6 +204,8 @@ class BatchAdapter(Adapter):
         events = list(obj.events)
         if not events:
             raise EncodeError("a batch holds at least one event (BATCH-8)")
+        if obj.format is not None:
+            raise EncodeError("a batch with a format is an extended batch (BATCH-12): version 0 has none")
         layout = obj.layout
         if layout is None:
             raise EncodeError("BatchAdapter needs a layout; encode_batch() chooses the canonical one")

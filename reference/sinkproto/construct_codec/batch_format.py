@@ -1,7 +1,7 @@
 """The batch, every version: the version-1 extended header, zstd, records mode, and the smallest encoding.
 
 :data:`BATCH` is the batch construct by version: version 0's column batch
-(:mod:`.batch`), and from version 1 :class:`BatchV1Field`, where bit 7 of
+(:mod:`.batch`), and from version 1 :class:`BatchFieldV1`, where bit 7 of
 the first byte picks a version-0 batch or an extended one (BATCH-12): the
 ``format`` byte names the codec (none, gzip, zstd) and the mode (columns,
 or records, which transposes Avro records into typed columns, :mod:`.records`).
@@ -21,7 +21,7 @@ from construct import Adapter, Computed, Construct, If, Struct, Switch, Tell
 
 from ..batchrules import canonical_layout, unzstd_body, zstd_body
 from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, UnknownFormat
-from ..messages import Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, BatchV1, Event
+from ..messages import Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, Event
 from ..records import RecordPlan, RecordSchemas, transpose
 from ._boundary import build
 from .batch import batch as batch_v0
@@ -29,7 +29,7 @@ from .batch import body_struct
 from .primitives import Gzipped, VarUInt, limits_of
 from .records import records_body
 
-__all__ = ["BATCH", "RECORDS_LAYOUT", "BatchV1Field", "batch_v0", "batch_v1", "records_possible", "smallest"]
+__all__ = ["BATCH", "RECORDS_LAYOUT", "BatchFieldV1", "batch_v0", "batch_v1", "records_possible", "smallest"]
 
 
 class ExtendedHeader(Construct):
@@ -163,17 +163,16 @@ extended_batch_struct = Struct(
 class ExtendedBatchAdapter(Adapter):
     """Version 0's columns <-> rows (``batch_v0``'s arithmetic), with the format byte carried through.
 
-    It delegates to the version-0 adapter rather than subclassing it: a version-0 adapter gives a
-    ``Batch``, this one a ``BatchV1``, which is not a ``Batch``.
+    It delegates to the version-0 adapter, which knows no format: it gets and gives the batch without one.
     """
 
-    def _decode(self, obj: Any, context: Any, path: str) -> BatchV1:
+    def _decode(self, obj: Any, context: Any, path: str) -> Batch:
         if obj.format.mode is BatchMode.RECORDS:
-            return BatchV1(events=obj.body, layout=obj.layout, format=obj.format)
+            return Batch(events=obj.body, layout=obj.layout, format=obj.format)
         decoded = batch_v0._decode(obj, context, path)
-        return BatchV1(events=decoded.events, layout=decoded.layout, format=obj.format)
+        return Batch(events=decoded.events, layout=decoded.layout, format=obj.format)
 
-    def _encode(self, obj: BatchV1, context: Any, path: str) -> dict[str, Any]:
+    def _encode(self, obj: Batch, context: Any, path: str) -> dict[str, Any]:
         assert obj.layout is not None and obj.format is not None
         if obj.format.mode is BatchMode.RECORDS:
             return _encode_records(obj, context)
@@ -182,7 +181,7 @@ class ExtendedBatchAdapter(Adapter):
         return out
 
 
-def _encode_records(obj: BatchV1, context: Any) -> dict[str, Any]:
+def _encode_records(obj: Batch, context: Any) -> dict[str, Any]:
     """RECORD-2: every event of one type and version, its event_data canonical Avro of a schema both know."""
     if obj.layout != RECORDS_LAYOUT:
         raise EncodeError("records mode has exactly same_event_type_id and same_schema_version set (RECORD-1)")
@@ -216,39 +215,38 @@ def _encode_records(obj: BatchV1, context: Any) -> dict[str, Any]:
 extended_batch = ExtendedBatchAdapter(extended_batch_struct)
 
 
-class BatchV1Field(Construct):
+class BatchFieldV1(Construct):
     """BATCH-12: bit 7 of the first byte picks a version-0 batch or an extended one.
 
     The batch is parsed from its own buffer, so the offsets in its errors
     count from the start of the batch, inside a BATCH_PUBLISH too (BPUB-1).
     """
 
-    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> BatchV1:
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> Batch:
         data = stream.read()
         if not data:
             raise Truncated("empty batch: no header byte", offset=0, requirement="BATCH-12")
         inner = io.BytesIO(data)
         if data[0] & 0x80:
             return extended_batch._parsereport(inner, context, path)
-        decoded = batch_v0._parsereport(inner, context, path)
-        return BatchV1(events=decoded.events, layout=decoded.layout)
+        return batch_v0._parsereport(inner, context, path)
 
-    def _build(self, obj: BatchV1, stream: io.BytesIO, context: Any, path: str) -> BatchV1:
+    def _build(self, obj: Batch, stream: io.BytesIO, context: Any, path: str) -> Batch:
         if not obj.events:
             raise EncodeError("a batch holds at least one event (BATCH-8)")
         if obj.format is None and obj.layout is None:
             stream.write(smallest(obj.events, 1, _schemas_of(context)))  # CODEC-5: the smallest encoding
         elif obj.format is None:
-            batch_v0._build(Batch(events=obj.events, layout=obj.layout), stream, context, path)
+            batch_v0._build(obj, stream, context, path)
         else:
             layout = obj.layout or (
                 RECORDS_LAYOUT if obj.format.mode is BatchMode.RECORDS else canonical_layout(obj.events)
             )
-            extended_batch._build(BatchV1(events=obj.events, layout=layout, format=obj.format), stream, context, path)
+            extended_batch._build(Batch(events=obj.events, layout=layout, format=obj.format), stream, context, path)
         return obj
 
 
-batch_v1 = BatchV1Field()
+batch_v1 = BatchFieldV1()
 
 
 # By version: what a batch is on a connection of that version (BATCH-1, BATCH-12).
@@ -272,13 +270,13 @@ def smallest(events: Sequence[Event], version: int, schemas: RecordSchemas | Non
     if version >= 1:
         for codec in (BatchCodec.GZIP, BatchCodec.ZSTD):
             candidates.append(
-                build(batch_v1, BatchV1(events=tuple(events), layout=layout, format=BatchFormat(codec=codec)))
+                build(batch_v1, Batch(events=tuple(events), layout=layout, format=BatchFormat(codec=codec)))
             )
         if records_possible(events, schemas):
             for codec in BatchCodec:
                 records = BatchFormat(codec=codec, mode=BatchMode.RECORDS)
                 candidates.append(
-                    build(batch_v1, BatchV1(events=tuple(events), layout=RECORDS_LAYOUT, format=records), schemas)
+                    build(batch_v1, Batch(events=tuple(events), layout=RECORDS_LAYOUT, format=records), schemas)
                 )
     return min(candidates, key=len)
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import EncodeError, UnknownType
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import Batch, BatchV1, Event, Frame, FrameType, NackPayload, Publish
+from ..messages import Batch, Event, Frame, FrameType, NackPayload, Publish
 from ..primitives import cut_in_field
 from ..stream import Deframer  # the one deframer (sinkproto.stream), kept here for the codec's API
 from ..versions import SUPPORTED_VERSIONS, pick
@@ -86,11 +86,11 @@ VERSIONS: tuple[int, ...] = SUPPORTED_VERSIONS
 DECODERS: Mapping[FrameType, Mapping[int, Decoder]] = {**handshake.DECODERS, **frames.DECODERS}
 ENCODERS: Mapping[type, Mapping[int, Encoder]] = {**handshake.ENCODERS, **frames.ENCODERS}
 # BATCH-1, BATCH-12: the batch of each version, (bytes, limits, schemas) -> batch and (batch, schemas) -> bytes.
-BATCH_DECODERS: Mapping[int, Callable[[bytes, Limits, RecordSchemas | None], Batch | BatchV1]] = {
+BATCH_DECODERS: Mapping[int, Callable[[bytes, Limits, RecordSchemas | None], Batch]] = {
     0: decode_batch_bytes,
     1: read_batch_v1,
 }
-BATCH_ENCODERS: Mapping[int, Callable[[Any, RecordSchemas | None], bytes]] = {0: _encode_batch_v0, 1: encode_batch_v1}
+BATCH_ENCODERS: Mapping[int, Callable[[Batch, RecordSchemas | None], bytes]] = {0: _encode_batch_v0, 1: encode_batch_v1}
 # The requirement an unknown type nibble breaks, by version (None: UnknownType's own, FRAME-3).
 UNKNOWN_TYPE_RULE: Mapping[int, str | None] = {0: None, 1: "FRAME-7"}
 # ERR-8, BPUB-5: the largest frame an encoder may produce, from the version that bounds it.
@@ -209,22 +209,10 @@ def decode_nack_payload(data: bytes, limits: Limits = DEFAULT_LIMITS) -> NackPay
     return NackPayload(machine_message=machine, human_message=human)
 
 
-@overload
-def decode_batch(
-    data: bytes, limits: Limits = ..., *, version: Literal[0] = 0, schemas: RecordSchemas | None = ...
-) -> Batch: ...
-@overload
-def decode_batch(
-    data: bytes, limits: Limits = ..., *, version: Literal[1], schemas: RecordSchemas | None = ...
-) -> BatchV1: ...
-@overload
-def decode_batch(
-    data: bytes, limits: Limits = ..., *, version: int = ..., schemas: RecordSchemas | None = ...
-) -> Batch | BatchV1: ...
 def decode_batch(
     data: bytes, limits: Limits = DEFAULT_LIMITS, *, version: int = 0, schemas: RecordSchemas | None = None
-) -> Batch | BatchV1:
-    """Decode a batch of a version-``version`` connection (BATCH-1; BATCH-12 from version 1).
+) -> Batch:
+    """Decode a batch of a version-``version`` connection (BATCH-1; BATCH-12 from version 1); ``format`` is None in version 0.
 
     ``schemas``: the writer schemas of a batch in records mode (version 1).
     """
@@ -234,12 +222,12 @@ def decode_batch(
     return decoder(as_bytes(data, "batch"), limits, schemas)
 
 
-def encode_batch(batch: Batch | BatchV1, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes:
-    """Encode a batch of a version-``version`` connection; without a layout (and format), the canonical choice.
+def encode_batch(batch: Batch, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes:
+    """Encode a batch of a version-``version`` connection; without a layout and format, the canonical choice.
 
-    Version 0: a :class:`~sinkproto.messages.Batch` (BATCH-7). Version 1: a
-    :class:`~sinkproto.messages.BatchV1`, the smallest of its formats
-    (CODEC-5), trying records mode too when ``schemas`` are given.
+    Version 0: the field encoder's (BATCH-7); a ``batch.format`` is an
+    EncodeError (version 0 has no extended batch). Version 1: the smallest of
+    its formats (CODEC-5), trying records mode too when ``schemas`` are given.
     """
     encoder = BATCH_ENCODERS.get(version)
     if encoder is None:

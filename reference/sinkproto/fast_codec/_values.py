@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import repeat
 
-from ..messages import Batch, BatchFormat, BatchLayout, BatchPublish, BatchV1, Event, Publish
+from ..messages import Batch, BatchFormat, BatchLayout, BatchPublish, Event, Publish
 
-__all__ = ["new_batch", "new_batch_publish", "new_batch_v1", "new_event", "new_events", "new_publish"]
+__all__ = ["new_batch", "new_batch_publish", "new_event", "new_events", "new_publish"]
 
 _new = object.__new__
 _set_event_type_id = Event.__dict__["event_type_id"].__set__
@@ -31,9 +31,7 @@ _set_publish_id = Publish.__dict__["message_id"].__set__
 _set_publish_event = Publish.__dict__["event"].__set__
 _set_batch_events = Batch.__dict__["events"].__set__
 _set_batch_layout = Batch.__dict__["layout"].__set__
-_set_batch_v1_events = BatchV1.__dict__["events"].__set__
-_set_batch_v1_layout = BatchV1.__dict__["layout"].__set__
-_set_batch_v1_format = BatchV1.__dict__["format"].__set__
+_set_batch_format = Batch.__dict__["format"].__set__
 _set_batch_publish_id = BatchPublish.__dict__["message_id"].__set__
 _set_batch_publish_batch = BatchPublish.__dict__["batch"].__set__
 
@@ -75,22 +73,16 @@ def new_publish(message_id: int, event: Event) -> Publish:
     return publish
 
 
-def new_batch(events: tuple[Event, ...], layout: BatchLayout) -> Batch:
+def new_batch(events: tuple[Event, ...], layout: BatchLayout, fmt: BatchFormat | None) -> Batch:
+    """``fmt`` None: a batch in the version-0 encoding (every version's decoder passes it explicitly)."""
     batch: Batch = _new(Batch)
     _set_batch_events(batch, events)
     _set_batch_layout(batch, layout)
+    _set_batch_format(batch, fmt)
     return batch
 
 
-def new_batch_v1(events: tuple[Event, ...], layout: BatchLayout, fmt: BatchFormat | None) -> BatchV1:
-    batch: BatchV1 = _new(BatchV1)
-    _set_batch_v1_events(batch, events)
-    _set_batch_v1_layout(batch, layout)
-    _set_batch_v1_format(batch, fmt)
-    return batch
-
-
-def new_batch_publish(message_id: int, batch: BatchV1) -> BatchPublish:
+def new_batch_publish(message_id: int, batch: Batch) -> BatchPublish:
     frame: BatchPublish = _new(BatchPublish)
     _set_batch_publish_id(frame, message_id)
     _set_batch_publish_batch(frame, batch)

@@ -90,7 +90,7 @@ def decode_batch_bytes(data: bytes, limits: Limits, schemas: RecordSchemas | Non
     if flags & 0x80:
         raise ReservedBit(f"batch header {flags:#04x} has reserved bit 7 set", offset=0)
     return new_batch(
-        read_columns(data, 1, flags, limits, inflate_gzip if flags & _COMPRESSED else None), LAYOUTS[flags]
+        read_columns(data, 1, flags, limits, inflate_gzip if flags & _COMPRESSED else None), LAYOUTS[flags], None
     )
 
 
@@ -300,8 +300,14 @@ def canonical_encoding(flags: int, head: bytes, body: bytes, packed: bytes) -> b
 
 
 def encode_batch(value: Batch, schemas: RecordSchemas | None = None) -> bytes:
-    """A column batch (``schemas`` is unused: version 0 has no records mode); without ``value.layout``, the field encoder's canonical choice (BATCH-7)."""
-    return encode_columns(value.events, value.layout)
+    """A column batch (``schemas`` is unused: version 0 has no records mode); without ``value.layout``, the field encoder's canonical choice (BATCH-7).
+
+    A ``value.format`` is an EncodeError: version 0 has no extended batch.
+    """
+    events = value.events
+    if value.format is not None and events:  # no events: BATCH-8's error, as in the reference
+        raise EncodeError("a batch with a format is an extended batch (BATCH-12): version 0 has none")
+    return encode_columns(events, value.layout)
 
 
 def encode_columns(events: tuple[Event, ...], layout: BatchLayout | None) -> bytes:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from ..batchrules import gzip_body, unzstd_body, zstd_body
 from ..errors import EncodeError, ReservedBit, Truncated, UnknownFormat
 from ..limits import Limits
-from ..messages import BatchCodec, BatchFormat, BatchMode, BatchV1
-from ._values import new_batch_v1
+from ..messages import Batch, BatchCodec, BatchFormat, BatchMode
+from ._values import new_batch
 from .batch import LAYOUTS, Inflate, canonical_encoding, column_parts, encode_columns, inflate_gzip, read_columns
 from .records import RECORDS_FLAGS, read_records_batch, records_parts
 
@@ -57,13 +57,13 @@ _ZSTD_COLUMNS = BatchFormat(codec=BatchCodec.ZSTD).to_byte()
 _RECORDS_FORMATS: dict[int, BatchFormat] = {c: BatchFormat(codec=c, mode=BatchMode.RECORDS) for c in BatchCodec}
 
 
-def read_batch_v1(data: bytes, limits: Limits, schemas: RecordSchemas | None = None) -> BatchV1:
+def read_batch_v1(data: bytes, limits: Limits, schemas: RecordSchemas | None = None) -> Batch:
     """BATCH-12: a batch v1 filling ``data``; offsets in its errors count from its first byte (BPUB-1)."""
     if not data:
         raise Truncated("empty batch: no header byte", offset=0, requirement="BATCH-12")
     flags = data[0]
     if not flags & _EXTENDED:
-        return new_batch_v1(
+        return new_batch(
             read_columns(data, 1, flags, limits, inflate_gzip if flags & _COMPRESSED else None), LAYOUTS[flags], None
         )
     # BATCH-13 is checked on the header byte alone, before the format byte is looked for.
@@ -82,12 +82,12 @@ def read_batch_v1(data: bytes, limits: Limits, schemas: RecordSchemas | None = N
             raise UnknownFormat(f"batch mode {mode} is not assigned", offset=1, requirement="BATCH-14")
         # Mode records, the only other one assigned (RECORD-1..RECORD-9).
         events = read_records_batch(data, limits, schemas, _INFLATE[codec])
-        return new_batch_v1(events, LAYOUTS[RECORDS_FLAGS], _RECORDS_FORMATS[codec])
+        return new_batch(events, LAYOUTS[RECORDS_FLAGS], _RECORDS_FORMATS[codec])
     flags &= 0x3F
-    return new_batch_v1(read_columns(data, 2, flags, limits, _INFLATE[fmt.codec]), LAYOUTS[flags], fmt)
+    return new_batch(read_columns(data, 2, flags, limits, _INFLATE[fmt.codec]), LAYOUTS[flags], fmt)
 
 
-def encode_batch_v1(value: BatchV1, schemas: RecordSchemas | None = None) -> bytes:
+def encode_batch_v1(value: Batch, schemas: RecordSchemas | None = None) -> bytes:
     """A batch v1, chosen as the reference chooses (the construct codec's ``encode_batch(..., version=1)``).
 
     ``format`` set: exactly that format, in ``layout`` or the canonical

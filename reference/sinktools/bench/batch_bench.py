@@ -31,7 +31,7 @@ from typing import Any
 import zstandard
 from sinkproto import construct_codec
 from sinkproto.batchrules import canonical_layout
-from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchMode, BatchV1
+from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchMode
 
 from .information import Term, meter_information, total_bits
 from .profiles import Profile
@@ -103,7 +103,7 @@ def raw_fields(profile: Profile) -> bytes:
 
 def encode(events: tuple[Any, ...], schemas: Any | None, fmt: BatchFormat | None = None) -> bytes:
     """A batch v1 of ``events``: ``fmt`` exactly, or (None) the encoder's choice, with ``schemas`` when given."""
-    value = BatchV1(
+    value = Batch(
         events=events,
         format=fmt,
         layout=canonical_layout(events) if fmt is not None and fmt.mode is BatchMode.COLUMNS else None,

@@ -207,11 +207,10 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
     """
     from sinkproto.codec import CONSTRUCT, FAST
     from sinkproto.limits import DEFAULT_LIMITS
-    from sinkproto.messages import BatchV1
 
     from .batch_bench import batch_format, record_schemas
 
-    value = BatchV1(events=events)
+    value = Batch(events=events)
     schemas = record_schemas()
     out: dict[str, dict[str, tuple[Callable[[], object], int, int]]] = {"construct": {}, "fast": {}}
     reference = b""

@@ -111,8 +111,8 @@ def _events_lines(events: Sequence[Event], registry: Registry | None) -> list[st
 
 
 def _describe_v1(value: Any, size: int, registry: Registry | None) -> list[str] | None:
-    """The version-1 units: batch v1, BATCH_PUBLISH, BATCH_RESULT; None for anything else."""
-    from sinkproto.messages import BatchPublish, BatchResult, BatchV1
+    """The version-1 units: a batch (with its format), BATCH_PUBLISH, BATCH_RESULT; None for anything else."""
+    from sinkproto.messages import BatchPublish, BatchResult
 
     if isinstance(value, BatchPublish):
         inner = _describe_v1(value.batch, size - 2, registry) or []
@@ -127,7 +127,7 @@ def _describe_v1(value: Any, size: int, registry: Registry | None) -> list[str] 
                 for e in value.entries
             ),
         ]
-    if isinstance(value, BatchV1):
+    if isinstance(value, Batch):
         form = (
             "version-0 layout"
             if value.format is None
@@ -273,7 +273,7 @@ def decode(source: str, settings: DecodeSettings) -> int:
             print(f"sink decode: cannot decode as {settings.kind}: {exc}", file=sys.stderr)
         return 1
     if settings.json:
-        obj = value_to_json(settings.kind, value)
+        obj = value_to_json(settings.kind, value, version)
         if settings.avro:
             _add_avro_json(obj, value, registry)
         print(json.dumps(obj))
@@ -301,7 +301,7 @@ def _add_avro_json(obj: dict[str, Any], value: Any, registry: Registry | None) -
 
     if isinstance(value, Publish):
         targets = [obj["event"]]
-    elif isinstance(value, Batch) or type(value).__name__ == "BatchV1":
+    elif isinstance(value, Batch):
         targets = obj["events"]
     elif type(value).__name__ == "BatchPublish":
         targets = obj["batch"]["events"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sinkproto.errors import DecodeError, SchemaError
-from sinkproto.messages import Batch, Event, Publish
+from sinkproto.messages import Batch, BatchPublish, Event, Publish
 from sinkproto.schemas import Registry, default_registry
 
 from .model import Case, decode_kind
@@ -23,12 +23,8 @@ def events_of(value: Any) -> Sequence[Event]:
         return (value.event,)
     if isinstance(value, Batch):
         return value.events
-    from sinkproto.messages import BatchPublish, BatchV1
-
     if isinstance(value, BatchPublish):
         return value.batch.events
-    if isinstance(value, BatchV1):
-        return value.events
     return ()
 
 

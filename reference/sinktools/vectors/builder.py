@@ -13,6 +13,8 @@ __all__ = ["Builder"]
 class Builder:
     """Collects cases of one kind with the conventions of that kind."""
 
+    version = 0  # the protocol version whose JSON form the values take (a batch's "format" key from version 1)
+
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.cases: list[Case] = []
@@ -40,7 +42,7 @@ class Builder:
                 hex=data.hex(),
                 result="valid",
                 canonical=canonical,
-                value=value_to_json(self.kind, value),
+                value=value_to_json(self.kind, value, self.version),
                 limits=limits,
             )
         )
@@ -85,7 +87,7 @@ class Builder:
                 requirements=requirements,
                 hex=data.hex(),
                 result="acceptable",
-                value=value_to_json(self.kind, value),
+                value=value_to_json(self.kind, value, self.version),
                 error_class=error_class,
                 decided_by=decided_by,
             )

@@ -68,7 +68,9 @@ def _expect_error(kind: str, case: Case, problems: list[str], version: int = 0, 
     except SinkError as exc:  # pragma: no cover - decoders raise DecodeError only
         problems.append(f"expected {case.error_class}, got non-decode SinkError {exc!r}")
     else:
-        problems.append(f"expected error_class {case.error_class}, decoder accepted it as {value_to_json(kind, value)}")
+        problems.append(
+            f"expected error_class {case.error_class}, decoder accepted it as {value_to_json(kind, value, version)}"
+        )
 
 
 def _expect_value(
@@ -79,7 +81,7 @@ def _expect_value(
     except DecodeError as exc:
         problems.append(f"decoder rejected a {case.result} case: {exc}")
         return
-    got = value_to_json(kind, decoded)
+    got = value_to_json(kind, decoded, version)
     if got != case.value:
         problems.append(f"decoded value differs: {json.dumps(got)[:300]}")
         return

@@ -88,12 +88,12 @@ def encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
     return encoders[kind](value)
 
 
-def value_to_json(kind: str, value: Any) -> dict[str, Any]:
+def value_to_json(kind: str, value: Any, version: int = 0) -> dict[str, Any]:
     from sinkproto.jsonform import to_json
 
     if kind == "stream":
         return {"frames_hex": [f.hex() for f in value.frames]}
-    return to_json(value)
+    return to_json(value, version)
 
 
 def value_from_json(kind: str, obj: dict[str, Any], version: int = 0) -> Any:

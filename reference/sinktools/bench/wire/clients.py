@@ -22,7 +22,7 @@ from sinkproto.codec import CONSTRUCT, FAST, Codec
 from sinkproto.connection import Connection, Role
 from sinkproto.events import BatchAnswered, HandshakeCompleted
 from sinkproto.limits import DEFAULT_LIMITS
-from sinkproto.messages import BatchV1, ConnectionRequest, Event, FrameType
+from sinkproto.messages import Batch, ConnectionRequest, Event, FrameType
 from sinkproto.readers import ReaderSchemas
 from sinkproto.stream import Deframer
 
@@ -177,7 +177,7 @@ class V1Setup:
         codec = FAST
         if schemas is not None:
             readable = schemas.restricted_to([(t, v) for t, vs in declaration.entries for v in vs])
-            value = BatchV1(events=profile.events)
+            value = Batch(events=profile.events)
             if len(CONSTRUCT.encode_batch(value, version=1, schemas=readable)) < len(
                 FAST.encode_batch(value, version=1, schemas=readable)
             ):

@@ -17,6 +17,7 @@ import zstandard
 from sinkproto.batchrules import canonical_layout, gzip_body
 from sinkproto.messages import (
     Ack,
+    Batch,
     BatchCodec,
     BatchFormat,
     BatchLayout,
@@ -24,7 +25,6 @@ from sinkproto.messages import (
     BatchPublish,
     BatchResult,
     BatchResultEntry,
-    BatchV1,
     ConnectionRequest,
     ConnectionResponse,
     Event,
@@ -56,6 +56,8 @@ READS = ReaderSchemas.from_mapping({1: [1, 2]})
 class BuilderV1(Builder):
     """A :class:`Builder` whose valid cases are encoded with the version-1 codec."""
 
+    version = 1
+
     def valid(
         self,
         id: str,
@@ -69,7 +71,7 @@ class BuilderV1(Builder):
     ) -> bytes:
         from ..model import encode_kind
 
-        produced = encode_kind(self.kind, value, 1)
+        produced = encode_kind(self.kind, value, self.version)
         if data is None:
             data = produced
         elif (
@@ -84,7 +86,7 @@ class BuilderV1(Builder):
                 hex=data.hex(),
                 result="valid",
                 canonical=canonical,
-                value=value_to_json(self.kind, value),
+                value=value_to_json(self.kind, value, self.version),
                 limits=limits,
             )
         )
@@ -419,8 +421,8 @@ METERS = tuple(
 )
 
 
-def _extended(events: tuple[Event, ...], codec: BatchCodec) -> BatchV1:
-    return BatchV1(events=events, layout=canonical_layout(events), format=BatchFormat(codec=codec))
+def _extended(events: tuple[Event, ...], codec: BatchCodec) -> Batch:
+    return Batch(events=events, layout=canonical_layout(events), format=BatchFormat(codec=codec))
 
 
 def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
@@ -430,7 +432,7 @@ def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
         f"{prefix}.v0.single",
         "A version-0 batch (extended clear) is a batch v1 with the same meaning (batch.single).",
         ["BATCH-12", "BATCH-3"],
-        wrap(BatchV1(events=SINGLE, layout=canonical_layout(SINGLE))),
+        wrap(Batch(events=SINGLE, layout=canonical_layout(SINGLE))),
         data=head + hexb("3f 01 01 01 01 80e2cfaa06 01 01 01 6b 01 00 01 00 64"),
         canonical=False,
     )
@@ -438,7 +440,7 @@ def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
         f"{prefix}.v0.heterogeneous",
         "The version-0 heterogeneous batch.",
         ["BATCH-12", "BATCH-3"],
-        wrap(BatchV1(events=HETERO, layout=canonical_layout(HETERO))),
+        wrap(Batch(events=HETERO, layout=canonical_layout(HETERO))),
         canonical=False,
     )
     packed = BatchLayout(
@@ -448,7 +450,7 @@ def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
         f"{prefix}.v0.gzip",
         "A version-0 gzip-compressed batch (bit 6) of 100 meter events.",
         ["BATCH-12", "BATCH-6"],
-        wrap(BatchV1(events=METERS, layout=packed)),
+        wrap(Batch(events=METERS, layout=packed)),
         canonical=False,
     )
     b.valid(
@@ -738,10 +740,10 @@ RECORD_HEALTH = _registry_events(
 )
 
 
-def _records_batch(events: tuple[Event, ...], codec: BatchCodec = BatchCodec.NONE) -> BatchV1:
+def _records_batch(events: tuple[Event, ...], codec: BatchCodec = BatchCodec.NONE) -> Batch:
     from sinkproto.construct_codec.batch_format import RECORDS_LAYOUT
 
-    return BatchV1(events=events, layout=RECORDS_LAYOUT, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
+    return Batch(events=events, layout=RECORDS_LAYOUT, format=BatchFormat(codec=codec, mode=BatchMode.RECORDS))
 
 
 def _column(transform: int, payload: bytes) -> bytes:
@@ -1322,7 +1324,7 @@ def batch() -> Builder:
 def batch_publish() -> Builder:
     b = BuilderV1("batch_publish")
     _batch_cases(b, "v1.batch_publish", lambda batch_value: BatchPublish(message_id=7, batch=batch_value), b"\x20\x07")
-    one = BatchV1(events=SINGLE, layout=canonical_layout(SINGLE))
+    one = Batch(events=SINGLE, layout=canonical_layout(SINGLE))
     for mid in (0, 4095):
         b.valid(
             f"v1.batch_publish.message-id.{mid}",
