@@ -106,6 +106,10 @@ EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
         (0, "measured and printed (with --update-docs: and written)"),
         (1, "--update-docs found no page, or the page has no section for it"),
     ),
+    "bench series": (
+        (0, "measured and printed (with --update-docs: and written)"),
+        (1, "--update-docs found no page, or the page has no section for it"),
+    ),
 }
 
 
@@ -252,6 +256,12 @@ def _bench_batch(args: argparse.Namespace) -> int:
     from .bench.commands import cmd_batch
 
     return cmd_batch(page=_page(args))
+
+
+def _bench_series(args: argparse.Namespace) -> int:
+    from .bench.commands import cmd_series
+
+    return cmd_series(page=_page(args))
 
 
 # ---------------------------------------------------------------- the parser
@@ -482,6 +492,13 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     _docs_options(batch)
     batch.set_defaults(func=_bench_batch)
+
+    series = bsub.add_parser(
+        "series",
+        help="a day of polls (the meter-series profile): bytes per encoding against the series' information floor",
+    )
+    _docs_options(series)
+    series.set_defaults(func=_bench_series)
 
     memory = bsub.add_parser("memory", help="peak memory of decoding at the limits; server RSS per idle TLS connection")
     memory.add_argument(

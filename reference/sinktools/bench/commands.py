@@ -1,4 +1,4 @@
-"""``sink bench codec|wire|memory|batch``: running a benchmark, printing it, and the docs page update.
+"""``sink bench codec|wire|memory|batch|series``: running a benchmark, printing it, and the docs page update.
 
 Each command prints its markdown table, and its progress (phase n/N) on
 stderr. Only when given a page (``--update-docs``: ``docs/performance.md``;
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ._report import docs_page, machine_line, replace_region
 
-__all__ = ["cmd_batch", "cmd_codec", "cmd_memory", "cmd_wire", "target_page"]
+__all__ = ["cmd_batch", "cmd_codec", "cmd_memory", "cmd_series", "cmd_wire", "target_page"]
 
 
 def target_page(*, update_docs: bool, docs: str | None) -> Path | None:
@@ -79,5 +79,19 @@ def cmd_batch(*, page: Path | None) -> int:
     print(text)
     if page is not None:
         replace_region(page, "batch", text)  # sizes, not timings: no machine line
+        print(f"\nwritten to {page}")
+    return 0
+
+
+def cmd_series(*, page: Path | None) -> int:
+    from . import series_bench
+    from .series import load
+
+    _progress("[1/1] a day of polls of the meter-series profile, one batch per poll, every encoding")
+    report = series_bench.run(load())
+    text = series_bench.format_report(report)
+    print(text)
+    if page is not None:
+        replace_region(page, "series", text)  # sizes, not timings: no machine line
         print(f"\nwritten to {page}")
     return 0
