@@ -359,7 +359,7 @@ def _bytes_values(transform: str, payload: Any, n: int, keys: list[bytes] | None
     """The n values of a bytes column (RECORD-5's table); ``keys``: the events' keys, for transform key."""
     if transform == "key":
         if keys is None or n != len(keys):
-            raise SpecDecodeError("RECORD-5: key on a column without one value per event (unknown_format)")
+            raise SpecDecodeError("RECORD-10: key on a column a union, array or map encloses (unknown_format)")
         return list(keys)
     if transform == "numbered":
         numbers = _int_values(payload.numbers.transform.name, payload.numbers.payload, n)
@@ -408,9 +408,9 @@ class _Columns:
             raise SpecDecodeError("RECORD-5: a value outside the column's range (value_out_of_range)")
         return values
 
-    def bytes(self, n: int, size: int | None = None) -> list[bytes]:
+    def bytes(self, n: int, size: int | None = None, *, enclosed: bool = False) -> list[bytes]:
         column = self._next()
-        values = _bytes_values(column.transform.name, column.payload, n, self.keys)
+        values = _bytes_values(column.transform.name, column.payload, n, None if enclosed else self.keys)
         if size is not None and any(len(v) != size for v in values):
             raise SpecDecodeError("RECORD-5: a float, double or fixed value of another length (inconsistent_batch)")
         return values
@@ -430,13 +430,16 @@ def _avro_long(value: int) -> bytes:
 PRIMITIVE_SIZES = {"float": 4, "double": 8}
 
 
-def _rebuild(schema: Any, n: int, columns: _Columns, named: dict[str, Any]) -> list[bytes]:
-    """RECORD-4 walked per node: the Avro encoding of n values of ``schema``, from the columns it flattens to."""
+def _rebuild(schema: Any, n: int, columns: _Columns, named: dict[str, Any], enclosed: bool = False) -> list[bytes]:
+    """RECORD-4 walked per node: the Avro encoding of n values of ``schema``, from the columns it flattens to.
+
+    ``enclosed``: a union, array or map encloses the node (RECORD-10: no ``key`` transform there).
+    """
     if isinstance(schema, str) and schema in named:
         schema = named[schema]
     if isinstance(schema, list):  # a union: branch indexes, then each branch's columns for its rows
         branches = columns.ints(n, (0, len(schema) - 1))
-        parts = [iter(_rebuild(b, branches.count(i), columns, named)) for i, b in enumerate(schema)]
+        parts = [iter(_rebuild(b, branches.count(i), columns, named, True)) for i, b in enumerate(schema)]
         return [_avro_long(i) + next(parts[i]) for i in branches]
     kind = schema if isinstance(schema, str) else schema["type"]
     if isinstance(schema, dict) and "name" in schema:
@@ -448,21 +451,23 @@ def _rebuild(schema: Any, n: int, columns: _Columns, named: dict[str, Any]) -> l
     if kind in ("int", "long"):
         return [_avro_long(v) for v in columns.ints(n, INT if kind == "int" else LONG)]
     if kind in PRIMITIVE_SIZES or kind == "fixed":
-        return columns.bytes(n, PRIMITIVE_SIZES.get(kind) or schema["size"])
+        return columns.bytes(n, PRIMITIVE_SIZES.get(kind) or schema["size"], enclosed=enclosed)
     if kind in ("string", "bytes"):
-        return [_avro_long(len(v)) + v for v in columns.bytes(n)]
+        return [_avro_long(len(v)) + v for v in columns.bytes(n, enclosed=enclosed)]
     if kind == "enum":
         return [_avro_long(v) for v in columns.ints(n, (0, len(schema["symbols"]) - 1))]
     if kind == "record":
         rows = [b""] * n
         for f in schema["fields"]:
-            rows = [r + v for r, v in zip(rows, _rebuild(f["type"], n, columns, named), strict=True)]
+            rows = [r + v for r, v in zip(rows, _rebuild(f["type"], n, columns, named, enclosed), strict=True)]
         return rows
     if kind in ("array", "map"):  # one block of count items, then the 0 that ends the collection
         counts = columns.ints(n, U64)
         total = sum(counts)
-        keys = iter([_avro_long(len(k)) + k for k in columns.bytes(total)] if kind == "map" else [b""] * total)
-        items = iter(_rebuild(schema["items" if kind == "array" else "values"], total, columns, named))
+        keys = iter(
+            [_avro_long(len(k)) + k for k in columns.bytes(total, enclosed=True)] if kind == "map" else [b""] * total
+        )
+        items = iter(_rebuild(schema["items" if kind == "array" else "values"], total, columns, named, True))
         out = []
         for count in counts:
             body = b"".join(next(keys) + next(items) for _ in range(count))
