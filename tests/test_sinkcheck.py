@@ -157,6 +157,32 @@ def test_the_mutants_are_one_registry_keyed_by_role_and_name() -> None:
         Mutant(name="x", role=Role.CLIENT, versions=(0,), breaks="", targets=(), serve={"max_sessions": 1})
 
 
+def test_case_context_speaks_each_version_through_one_set_of_methods() -> None:
+    """CaseContext takes version= like the codecs: a version-1 request carries the reader declaration in the
+    version-1 layout, and the peer's own events include BATCH_PUBLISH from version 1 on (BPUB-2)."""
+    from sinkcheck.context import CaseContext, RunState, own_events
+    from sinkproto import ConnectionRequest, construct_codec
+    from sinkproto.readers import ReaderSchemas
+
+    profile = load_profile(ROOT / "conformance/profiles/reference.toml")
+    ctx = CaseContext(host="127.0.0.1", port=1, profile=profile, state=RunState(), case_id="x")
+    reads = ReaderSchemas.from_mapping({7: [1, 2]})
+    request = ctx.request(server_instance_id=5, reader_schemas=reads, version=1)
+    assert request == construct_codec.encode_frame(
+        ConnectionRequest(
+            version=1,
+            app_version=profile.app_version,
+            client_instance_id=profile.client_instance_id,
+            server_instance_id=5,
+            reader_schemas=reads,
+        ),
+        version=1,
+    )
+    assert ctx.decode(request, 1) == construct_codec.decode_frame(request, version=1)
+    assert ctx.request(server_instance_id=5)[:1] == b"\x00" != request[:1]  # version 0: the version-0 layout
+    assert own_events(0) == (4,) and own_events(1) == (4, 2)
+
+
 def test_committed_profiles_and_expected_failures_are_valid() -> None:
     profile = load_profile(ROOT / "conformance/profiles/reference.toml")
     assert profile.identity("server") is not None and profile.client.exec and "{port}" in profile.client.exec
