@@ -723,3 +723,19 @@ def test_client_cases_that_need_a_version_1_offer_run_before_any_case_that_refus
     assert all(i > fallback for i, c in enumerate(ids) if not c.startswith("client.v1."))
     servers = [i for i, c in enumerate(catalogue()) if c.mode == "server"]
     assert servers == list(range(len(servers)))  # server cases keep their order, before the client cases
+
+
+def test_a_client_that_offers_version_0_fails_the_version_1_cases(pki: Path, tmp_path: Path) -> None:
+    """ClientCaseContext.read_request(version=1): `sink connect` offering only version 0, under a profile that
+    claims it offers 1, is caught at its first request (VER-1)."""
+    import dataclasses
+
+    from sinkcheck.client_mode import run_client_cases
+    from sinkcheck.selftest import client_profile
+
+    profile = client_profile(pki, tmp_path, version=0)
+    claimed = dataclasses.replace(profile, client=dataclasses.replace(profile.client, versions=(0, 1)))
+    cases = [c for c in catalogue() if c.id == "client.v1.fallback"]
+    [result] = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0), profile=claimed))
+    assert result.outcome is Outcome.FAIL, result.observed
+    assert "offered version 0 to a version-1 server it has never been refused by (VER-1)" in result.observed
