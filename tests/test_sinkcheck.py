@@ -28,7 +28,6 @@ from sinkcheck.model import Outcome
 from sinkcheck.profile import load_profile
 from sinkcheck.runner import load_expected_failures, run_cases, select, summarize
 from sinkcheck.selftest import make_pki, reference_profile, reference_server
-from sinkcheck.selftest.client_mutants import CLIENT_MUTANTS
 from sinkcheck.selftest.mutants import MUTANTS
 from sinktest import ROOT
 
@@ -104,7 +103,7 @@ def test_every_case_is_the_target_of_a_mutant() -> None:
     """Statically, what the self-test checks dynamically: no case is without a mutant that must break it."""
     import fnmatch
 
-    globs = [t for m in MUTANTS for t in m.targets] + [t for m in CLIENT_MUTANTS for t in m.targets]
+    globs = [t for m in MUTANTS for t in m.targets]
     assert [c.id for c in catalogue() if not any(fnmatch.fnmatchcase(c.id, g) for g in globs)] == []
 
 
@@ -113,19 +112,75 @@ def test_every_mutant_runs_through_the_hidden_subcommands_and_changes_only_real_
     `sink serve` options a server mutant changes (Mutant.serve) must be ones `sink serve` has, or the change
     would go nowhere and the mutant would be the reference."""
     from sinkcheck.cli import build_hidden_parser, build_parser
-    from sinkcheck.selftest.client_mutants import FUZZ_CLIENT_MUTANTS
-    from sinkcheck.selftest.mutants import SLOW_MUTANTS
+    from sinkproto.connection import Role
 
     hidden = build_hidden_parser()
-    for mutant in MUTANTS + SLOW_MUTANTS:
+    servers = [m for m in MUTANTS if m.role is Role.SERVER]
+    for mutant in servers:
         args = hidden.parse_args(["_mutant-server", "--mutant", mutant.name])
         assert set(mutant.serve) <= set(vars(args)), (mutant.name, set(mutant.serve) - set(vars(args)))
     # quarantine, app version, publish-on-connect, poison, v0, readers, max-sessions (serial)
-    assert sum(bool(m.serve) for m in MUTANTS) == 7
-    for client_mutant in CLIENT_MUTANTS + FUZZ_CLIENT_MUTANTS:
+    assert sum(bool(m.serve) for m in servers) == 7
+    for client_mutant in (m for m in MUTANTS if m.role is Role.CLIENT):
         args = hidden.parse_args(["_mutant-client", "--mutant", client_mutant.name, "--server", "127.0.0.1:7443"])
         assert args.mutant == client_mutant.name
     assert "_mutant" not in build_parser().format_help()  # hidden: not among the commands a person sees
+
+
+def test_the_mutants_are_one_registry_keyed_by_role_and_name() -> None:
+    """Server and client mutants are one list; a label (role/name) names one mutant, each speaks versions the kit
+    has, and what a peer runs (rules, handler, versions) comes from its entry."""
+    from sinkcheck.selftest import handlers
+    from sinkcheck.selftest.mutants import Mutant, PeerSetup, find_mutant
+    from sinkproto.connection import Input, Role, State
+    from sinkproto.connection.handlers import ignore
+    from sinkproto.versions import SUPPORTED_VERSIONS
+
+    labels = [m.label for m in MUTANTS]
+    assert len(labels) == len(set(labels))
+    assert all(m.versions and set(m.versions) <= set(SUPPORTED_VERSIONS) for m in MUTANTS)
+    # the two roles share names: the role picks the one
+    server, client = find_mutant(Role.SERVER, "no-redelivery"), find_mutant(Role.CLIENT, "no-redelivery")
+    assert (server.handler, client.handler) == (handlers.NoRedeliveryServer, handlers.NoRedeliveryClient)
+    setup = PeerSetup(certs=Path("certs"))
+    no_pong = find_mutant(Role.CLIENT, "no-pong").peer_options(setup)
+    assert set(no_pong) == {"rules", "versions"} and no_pong["versions"] == (0,)
+    assert no_pong["rules"].handler(Role.CLIENT, State.OPEN, Input.RECV_PING) is ignore  # edits.no_pong
+    assert find_mutant(Role.SERVER, "refuses-version-0").peer_options(setup) == {"versions": (1,)}
+    assert find_mutant(Role.SERVER, "plaintext").peer_options(setup) == {
+        "versions": (0, 1),
+        "ssl_context": None,
+        "plaintext": True,
+        "handler_class": handlers.AnonymousAllowed,
+    }
+    with pytest.raises(ValueError, match="sink serve"):
+        Mutant(name="x", role=Role.CLIENT, versions=(0,), breaks="", targets=(), serve={"max_sessions": 1})
+
+
+def test_case_context_speaks_each_version_through_one_set_of_methods() -> None:
+    """CaseContext takes version= like the codecs: a version-1 request carries the reader declaration in the
+    version-1 layout, and the peer's own events include BATCH_PUBLISH from version 1 on (BPUB-2)."""
+    from sinkcheck.context import CaseContext, RunState, own_events
+    from sinkproto import ConnectionRequest, construct_codec
+    from sinkproto.readers import ReaderSchemas
+
+    profile = load_profile(ROOT / "conformance/profiles/reference.toml")
+    ctx = CaseContext(host="127.0.0.1", port=1, profile=profile, state=RunState(), case_id="x")
+    reads = ReaderSchemas.from_mapping({7: [1, 2]})
+    request = ctx.request(server_instance_id=5, reader_schemas=reads, version=1)
+    assert request == construct_codec.encode_frame(
+        ConnectionRequest(
+            version=1,
+            app_version=profile.app_version,
+            client_instance_id=profile.client_instance_id,
+            server_instance_id=5,
+            reader_schemas=reads,
+        ),
+        version=1,
+    )
+    assert ctx.decode(request, 1) == construct_codec.decode_frame(request, version=1)
+    assert ctx.request(server_instance_id=5)[:1] == b"\x00" != request[:1]  # version 0: the version-0 layout
+    assert own_events(0) == (4,) and own_events(1) == (4, 2)
 
 
 def test_committed_profiles_and_expected_failures_are_valid() -> None:
@@ -668,3 +723,19 @@ def test_client_cases_that_need_a_version_1_offer_run_before_any_case_that_refus
     assert all(i > fallback for i, c in enumerate(ids) if not c.startswith("client.v1."))
     servers = [i for i, c in enumerate(catalogue()) if c.mode == "server"]
     assert servers == list(range(len(servers)))  # server cases keep their order, before the client cases
+
+
+def test_a_client_that_offers_version_0_fails_the_version_1_cases(pki: Path, tmp_path: Path) -> None:
+    """ClientCaseContext.read_request(version=1): `sink connect` offering only version 0, under a profile that
+    claims it offers 1, is caught at its first request (VER-1)."""
+    import dataclasses
+
+    from sinkcheck.client_mode import run_client_cases
+    from sinkcheck.selftest import client_profile
+
+    profile = client_profile(pki, tmp_path, version=0)
+    claimed = dataclasses.replace(profile, client=dataclasses.replace(profile.client, versions=(0, 1)))
+    cases = [c for c in catalogue() if c.id == "client.v1.fallback"]
+    [result] = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0), profile=claimed))
+    assert result.outcome is Outcome.FAIL, result.observed
+    assert "offered version 0 to a version-1 server it has never been refused by (VER-1)" in result.observed

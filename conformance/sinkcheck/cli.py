@@ -8,9 +8,8 @@ its ``cmd_*`` function turns them into the settings dataclass of its mode and ca
 :class:`.selftest.SelftestSettings`. No mode imports this module.
 
 Two hidden subcommands, for the self-test's subprocesses (absent from ``--help`` and the docs' tables),
-run a mutant: ``_mutant-server --mutant NAME`` followed by `sink serve` options
-(:mod:`.selftest.mutants`), ``_mutant-client --mutant NAME`` followed by `sink connect` options
-(:mod:`.selftest.client_mutants`). The self-test starts them as ``python -m sinkcheck.cli _mutant-server ...``.
+run a mutant of the registry :mod:`.selftest.mutants`: ``_mutant-server --mutant NAME`` followed by
+`sink serve` options, ``_mutant-client --mutant NAME`` followed by `sink connect` options. The self-test starts them as ``python -m sinkcheck.cli _mutant-server ...``.
 """
 
 from __future__ import annotations
@@ -309,25 +308,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_mutant_server(args: argparse.Namespace) -> int:
     """``_mutant-server``: `sink serve` as a mutant breaks it."""
+    from sinkproto.connection import Role
     from sinktools.cli import serve_settings
     from sinktools.commands.peers import serve
 
-    from .selftest.mutants import ServerSetup, server_mutant
+    from .selftest.mutants import PeerSetup, find_mutant
 
-    mutant = server_mutant(args.mutant)
+    mutant = find_mutant(Role.SERVER, args.mutant)
     settings = dataclasses.replace(serve_settings(args), **mutant.serve)  # the `sink serve` options it changes
-    options = mutant.server_options(ServerSetup(certs=Path(args.certs), crash_log=_path(args.crash_log)))
+    options = mutant.peer_options(PeerSetup(certs=Path(args.certs), crash_log=_path(args.crash_log)))
     return asyncio.run(serve(settings, **options))
 
 
 def cmd_mutant_client(args: argparse.Namespace) -> int:
     """``_mutant-client``: `sink connect` as a mutant breaks it."""
+    from sinkproto.connection import Role
     from sinktools.cli import connect_settings
     from sinktools.commands.peers import connect
 
-    from .selftest.client_mutants import client_mutant
+    from .selftest.mutants import PeerSetup, find_mutant
 
-    return asyncio.run(connect(connect_settings(args), **client_mutant(args.mutant).options))
+    mutant = find_mutant(Role.CLIENT, args.mutant)
+    # it offers the highest version it speaks (the record schemas of `sink connect` follow --protocol-version)
+    settings = dataclasses.replace(connect_settings(args), protocol_version=max(mutant.versions))
+    return asyncio.run(connect(settings, **mutant.peer_options(PeerSetup(certs=Path(args.certs)))))
 
 
 def add_docs_url_option(p: argparse.ArgumentParser) -> None:
@@ -643,20 +647,20 @@ def _fuzz_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def build_hidden_parser() -> argparse.ArgumentParser:
     """The hidden subcommands (:data:`HIDDEN_COMMANDS`): a self-test mutant as a `sink serve` or `sink connect`."""
+    from sinkproto.connection import Role
     from sinktools.cli import add_connect_options, add_serve_options
 
-    from .selftest.client_mutants import CLIENT_MUTANTS, FUZZ_CLIENT_MUTANTS
-    from .selftest.mutants import MUTANTS, SLOW_MUTANTS
+    from .selftest.mutants import MUTANTS
 
     parser = argparse.ArgumentParser(prog="sink-check")
     sub = parser.add_subparsers(dest="command", required=True)
     server = sub.add_parser("_mutant-server", help="`sink serve` as a self-test mutant")
-    server.add_argument("--mutant", required=True, choices=[m.name for m in MUTANTS + SLOW_MUTANTS])
+    server.add_argument("--mutant", required=True, choices=[m.name for m in MUTANTS if m.role is Role.SERVER])
     server.add_argument("--crash-log", help="where the crash-logging mutant writes its crash reports")
     add_serve_options(server)
     server.set_defaults(func=cmd_mutant_server)
     client = sub.add_parser("_mutant-client", help="`sink connect` as a self-test client mutant")
-    client.add_argument("--mutant", required=True, choices=[m.name for m in CLIENT_MUTANTS + FUZZ_CLIENT_MUTANTS])
+    client.add_argument("--mutant", required=True, choices=[m.name for m in MUTANTS if m.role is Role.CLIENT])
     add_connect_options(client)
     client.set_defaults(func=cmd_mutant_client)
     return parser

@@ -7,6 +7,7 @@ like server mode, it never uses the reference state machine to decide.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -23,7 +24,9 @@ from sinkproto import (
     encode_frame,
 )
 from sinkproto.errors import DecodeError
+from sinkproto.readers import ReaderSchemas
 
+from .context import describe, own_events
 from .listener import ClientControl, Listener
 from .model import CheckFailed, WireRecord
 from .profile import Profile
@@ -200,15 +203,24 @@ class ClientCaseContext:
     # -- frames in ----------------------------------------------------------------------------------
 
     async def recv(
-        self, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = False, pings: bool = False
+        self,
+        wire: Wire,
+        what: str,
+        timeout: float = 5.0,
+        *,
+        publishes: bool = False,
+        pings: bool = False,
+        version: int = 0,
     ) -> bytes:
-        """The next frame. The client's PUBLISHes are ACKed and its PINGs answered in the background,
-        as a live server would, unless ``publishes`` / ``pings`` ask for them."""
+        """The next frame of a version-``version`` connection. The client's own events (PUBLISH, from version 1
+        BATCH_PUBLISH) are ACKed and its PINGs answered in the background, as a live server would, unless
+        ``publishes`` / ``pings`` ask for them."""
+        events = own_events(version)
 
         async def background(frame: bytes) -> bool:
             kind = frame_type(frame)
-            if kind == PUBLISH and not publishes and len(frame) >= 2:
-                await wire.send_frame(encode_frame(Ack(message_id=frame_message_id(frame))))
+            if kind in events and not publishes and len(frame) >= 2:
+                await wire.send_frame(encode_frame(Ack(message_id=frame_message_id(frame)), version=version))
                 return True
             if kind == PING and not pings and len(frame) == 2:
                 await wire.send_frame(encode_frame(Pong()))
@@ -217,18 +229,26 @@ class ClientCaseContext:
 
         return await wire.next_frame(what, self.t(timeout), background)
 
-    async def read_request(self, wire: Wire) -> ConnectionRequest:
-        """The first frame must be a connection request (HS-1)."""
+    async def read_request(self, wire: Wire, *, version: int = 0) -> ConnectionRequest:
+        """The first frame must be a connection request (HS-1), offering ``version`` (VER-1: a client offers the
+        highest version it speaks to a server that never refused it)."""
         # prompt() is already scaled; recv() scales its timeout again
-        frame = await self.recv(wire, "the connection request", self.prompt() / self.scale, publishes=True, pings=True)
+        frame = await self.recv(
+            wire, "the connection request", self.prompt() / self.scale, publishes=True, pings=True, version=version
+        )
         try:
-            value = decode_frame(frame, Limits())
+            value = decode_frame(frame, Limits(), version=version)
         except DecodeError as exc:
             raise CheckFailed(
                 f"first frame {frame.hex()} is undecodable ({exc.error_class}), not a connection request"
             ) from None
         if not isinstance(value, ConnectionRequest):
-            raise CheckFailed(f"first frame is {describe_frame(frame)}, not a connection request")
+            raise CheckFailed(f"first frame is {describe(frame, version)}, not a connection request")
+        if value.version != version:
+            raise CheckFailed(
+                f"the client offered version {value.version} to a version-{version} server it has never been "
+                "refused by (VER-1)"
+            )
         if self.state.client_instance_id is None:
             self.state.client_instance_id = value.client_instance_id
         return value
@@ -240,14 +260,18 @@ class ClientCaseContext:
             return ConnectionResponse(response=Response.CONNECTED)
         return ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=self.state.server_instance_id)
 
-    async def respond(self, wire: Wire, response: ConnectionResponse) -> None:
-        await wire.send_frame(encode_frame(response))
+    async def respond(self, wire: Wire, response: ConnectionResponse, *, version: int = 0) -> None:
+        await wire.send_frame(encode_frame(response, version=version))
 
-    async def session(self, name: str | None = None) -> tuple[Wire, ConnectionRequest]:
-        """A connection whose handshake the runner completed (connected or hello_new_client)."""
+    async def session(
+        self, name: str | None = None, *, version: int = 0, reader_schemas: ReaderSchemas | None = None
+    ) -> tuple[Wire, ConnectionRequest]:
+        """A version-``version`` connection whose handshake the runner completed (connected or hello_new_client;
+        from version 1 with ``reader_schemas`` as the server's declaration, CONN-11)."""
         wire = await self.accept(name)
-        request = await self.read_request(wire)
-        await self.respond(wire, self.welcome(request))
+        request = await self.read_request(wire, version=version)
+        response = dataclasses.replace(self.welcome(request), reader_schemas=reader_schemas)
+        await self.respond(wire, response, version=version)
         return wire, request
 
     async def publishes(

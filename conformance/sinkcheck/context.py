@@ -16,41 +16,30 @@ from sinkproto import (
     Ping,
     Publish,
     Response,
-    construct_codec,
     decode_frame,
     encode_frame,
 )
 from sinkproto.errors import DecodeError
+from sinkproto.messages import BatchPublish, FrameType
 from sinkproto.readers import ReaderSchemas
 
-from .craft import (
-    ACK,
-    BATCH_PUBLISH,
-    BATCH_RESULT,
-    NACK,
-    PONG,
-    PUBLISH,
-    decode_v1,
-    describe_v1,
-    frame_type,
-    message_id_of,
-)
+from .craft import ACK, BATCH_RESULT, NACK, PONG, describe_v1, frame_type, kit_schemas, message_id_of
 from .model import CheckFailed, Unsupported, WireRecord
 from .profile import Profile
 from .wire import Wire, describe_frame
 
-__all__ = [
-    "RunState",
-    "CaseContext",
-    # version 1 (CONN-8, VER-6, BPUB-2): on a version-1 connection the peer's own traffic includes
-    # BATCH_PUBLISH frames, which these helpers ACK in the background like PUBLISH frames
-    "expect_batch_answer",
-    "expect_closed_v1",
-    "open_session_v1",
-    "recv_v1",
-    "request_v1",
-    "unreadable_pair",
-]
+__all__ = ["RunState", "CaseContext"]
+
+
+def own_events(version: int) -> tuple[int, ...]:
+    """The frame types that carry the peer's own events on a connection of ``version``: PUBLISH, and from
+    version 1 BATCH_PUBLISH (BPUB-2). The helpers ACK them in the background: they answer nothing of ours."""
+    return tuple(t.value for t in (FrameType.PUBLISH, FrameType.BATCH_PUBLISH) if t.since <= version)
+
+
+def describe(frame: bytes, version: int) -> str:
+    """A frame of a version-``version`` connection, named as in the wire log."""
+    return describe_frame(frame) if version == 0 else describe_v1(frame)
 
 
 @dataclass
@@ -149,15 +138,22 @@ class CaseContext:
         client_instance_id: int | None = None,
         server_instance_id: int | None = None,
         app_version: bytes | None = None,
+        reader_schemas: ReaderSchemas | None = None,
+        version: int = 0,
     ) -> bytes:
+        """A connection request offering ``version`` (from version 1 with the client's reader declaration,
+        CONN-8), by default as the profile's client."""
         return encode_frame(
             ConnectionRequest(
+                version=version,
                 app_version=self.profile.app_version if app_version is None else app_version,
                 client_instance_id=self.profile.client_instance_id
                 if client_instance_id is None
                 else client_instance_id,
                 server_instance_id=server_instance_id,
-            )
+                reader_schemas=reader_schemas,
+            ),
+            version=version,
         )
 
     def event(self, *, key: bytes | None = None, offset: int | None = None, data: bytes = b"sink-check") -> Event:
@@ -178,27 +174,36 @@ class CaseContext:
 
     # -- reactions -------------------------------------------------------------------------------
 
-    async def recv(self, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = False) -> bytes:
-        """The next frame. PUBLISH frames from the peer are background traffic (its own events):
-        they are ACKed and skipped unless ``publishes`` asks for them."""
+    async def recv(
+        self, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = False, version: int = 0
+    ) -> bytes:
+        """The next frame of a version-``version`` connection. The peer's own events (:func:`own_events`) are
+        background traffic: they are ACKed and skipped unless ``publishes`` asks for them."""
+        events = own_events(version)
 
         async def background(frame: bytes) -> bool:
-            if not publishes and frame[:1] and frame[0] >> 4 == 4 and len(frame) >= 2:
-                await wire.send_frame(encode_frame(Ack(message_id=int.from_bytes(frame[:2], "big") & 0xFFF)))
+            if not publishes and frame_type(frame) in events and len(frame) >= 2:
+                await wire.send_frame(encode_frame(Ack(message_id=message_id_of(frame)), version=version))
                 return True
             return False
 
         return await wire.next_frame(what, self.t(timeout), background)
 
-    async def recv_response(self, wire: Wire, timeout: float = 5.0) -> ConnectionResponse:
+    @staticmethod
+    def decode(frame: bytes, version: int = 0) -> object:
+        """A frame of a version-``version`` connection (records batches with the kit's schemas, RECORD-2);
+        a :class:`~sinkproto.errors.DecodeError` is the caller's to judge."""
+        return decode_frame(frame, Limits(), version=version, schemas=kit_schemas())
+
+    async def recv_response(self, wire: Wire, timeout: float = 5.0, *, version: int = 0) -> ConnectionResponse:
         """The connection response, promptly: before a silence timeout could have freed the server."""
-        frame = await self.recv(wire, "a connection response", self.prompt(timeout) / self.scale)
+        frame = await self.recv(wire, "a connection response", self.prompt(timeout) / self.scale, version=version)
         try:
-            value = decode_frame(frame, Limits())
+            value = self.decode(frame, version)
         except DecodeError as exc:
             raise CheckFailed(f"undecodable frame instead of a connection response: {exc}") from None
         if not isinstance(value, ConnectionResponse):
-            raise CheckFailed(f"{describe_frame(frame)} instead of a connection response")
+            raise CheckFailed(f"{describe(frame, version)} instead of a connection response")
         return value
 
     def prompt(self, seconds: float = 5.0) -> float:
@@ -215,8 +220,10 @@ class CaseContext:
         allow: tuple[type, ...] = (),
         silent: tuple[str, ...] | None = None,
         closes: tuple[str, ...] | None = None,
+        version: int = 0,
     ) -> None:
-        """The peer must close ``wire`` promptly, sending nothing but frames of ``allow`` types (or its own PUBLISHes).
+        """The peer must close ``wire`` (a version-``version`` connection) promptly, sending nothing but frames of
+        ``allow`` types (or its own events: PUBLISH, from version 1 BATCH_PUBLISH).
 
         ``silent`` and ``closes`` name the requirements of the two checks (sent nothing in answer; closed),
         for the rollup; None blames every requirement of the case not met yet."""
@@ -224,15 +231,15 @@ class CaseContext:
         closed, frames = await wire.expect_close(self.t(timeout))
         for frame in frames:
             try:
-                value = decode_frame(frame, Limits())
+                value = self.decode(frame, version)
             except DecodeError:
                 raise CheckFailed(
                     f"{why}: sent an undecodable frame {frame.hex()} instead of closing", requirements=silent
                 ) from None
-            if isinstance(value, Publish):
+            if isinstance(value, (Publish, BatchPublish)):
                 continue  # the peer's own events, sent before it read ours: not an answer
             if not isinstance(value, allow):
-                raise CheckFailed(f"{why}: sent {describe_frame(frame)} instead of closing", requirements=silent)
+                raise CheckFailed(f"{why}: sent {describe(frame, version)} instead of closing", requirements=silent)
         if silent:
             self.meets(*silent)
         if not closed:
@@ -256,6 +263,21 @@ class CaseContext:
                 raise CheckFailed(f"{describe_frame(frame)} instead of the {want} of message id {message_id}")
             return frame
 
+    async def expect_batch_answer(self, wire: Wire, message_id: int, what: str = "", *, version: int = 1) -> object:
+        """The next answer to our frames on a version-``version`` connection (batches exist from version 1): it
+        must carry ``message_id`` (an ACK, NACK or BATCH_RESULT, returned decoded)."""
+        while True:
+            frame = await self.recv(wire, what or f"the answer to BATCH_PUBLISH {message_id}", version=version)
+            kind = frame_type(frame)
+            if kind == PONG:
+                continue
+            if kind not in (ACK, NACK, BATCH_RESULT) or message_id_of(frame) != message_id:
+                raise CheckFailed(f"{describe(frame, version)} instead of the answer to BATCH_PUBLISH {message_id}")
+            try:
+                return self.decode(frame, version)
+            except DecodeError as exc:
+                raise CheckFailed(f"undecodable answer {frame[:24].hex()}: {exc.error_class} ({exc})") from None
+
     # -- composite steps ----------------------------------------------------------------------------
 
     async def learn_server_instance_id(self) -> int:
@@ -275,24 +297,54 @@ class CaseContext:
             await wire.close()
         return self.state.server_instance_id
 
-    async def open_session(self, identity: str = "main", *, name: str | None = None) -> Wire:
-        """A connection whose handshake completed with `connected` (known client)."""
-        server_id = await self.learn_server_instance_id()
-        wire = await self.connect(identity, name=name)
-        await wire.send_frame(self.request(server_instance_id=server_id))
-        response = await self.handshake_response(wire)
-        if response.response is not Response.CONNECTED:
-            raise CheckFailed(
-                f"{response.response.wire_name} to a known client's request (expected connected)",
-                requirements=("HS-9",),
-            )
+    async def open_session(
+        self,
+        identity: str = "main",
+        *,
+        name: str | None = None,
+        version: int = 0,
+        reader_schemas: ReaderSchemas | None = None,
+    ) -> Wire:
+        """A connection at ``version`` whose handshake completed with `connected` (known client)."""
+        wire, _response = await self.session(identity, name=name, version=version, reader_schemas=reader_schemas)
         return wire
 
-    async def handshake_response(self, wire: Wire) -> ConnectionResponse:
+    async def session(
+        self,
+        identity: str = "main",
+        *,
+        name: str | None = None,
+        version: int = 0,
+        reader_schemas: ReaderSchemas | None = None,
+    ) -> tuple[Wire, ConnectionResponse]:
+        """:meth:`open_session`, and the server's `connected` response (from version 1 with its reader
+        declaration, CONN-11). From version 1 the request also declares ``reader_schemas`` (CONN-8)."""
+        server_id = await self.learn_server_instance_id()
+        wire = await self.connect(identity, name=name or (f"v{version}" if version else None))
+        await wire.send_frame(
+            self.request(server_instance_id=server_id, reader_schemas=reader_schemas, version=version)
+        )
+        response = await self.handshake_response(wire, version=version)
+        if version and response.response is Response.UNSUPPORTED_PROTOCOL_VERSION:
+            raise CheckFailed(
+                f"unsupported_protocol_version to a version-{version} request, although the profile's versions "
+                f"include {version}",
+                requirements=("VER-6",),
+            )
+        if response.response is not Response.CONNECTED:
+            raise CheckFailed(
+                f"{response.response.wire_name} to a known client's "
+                + (f"version-{version} " if version else "")
+                + "request (expected connected)",
+                requirements=("HS-9",),
+            )
+        return wire, response
+
+    async def handshake_response(self, wire: Wire, *, version: int = 0) -> ConnectionResponse:
         """The response of a handshake the case only needs: a failure here is about the handshake (HS-3),
         not about what the case goes on to check."""
         try:
-            return await self.recv_response(wire)
+            return await self.recv_response(wire, version=version)
         except CheckFailed as exc:
             raise CheckFailed(exc.observed, requirements=exc.requirements or ("HS-3",)) from None
 
@@ -316,99 +368,12 @@ class CaseContext:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(self.t(seconds))
 
-
-# -- version 1, server mode: the runner is a version-1 client -------------------------------------------
-
-
-def request_v1(
-    ctx: CaseContext, *, server_instance_id: int | None, reader_schemas: ReaderSchemas | None = None
-) -> bytes:
-    """A version-1 connection request (CONN-8) as the profile's main identity."""
-    return construct_codec.encode_frame(
-        ConnectionRequest(
-            version=1,
-            app_version=ctx.profile.app_version,
-            client_instance_id=ctx.profile.client_instance_id,
-            server_instance_id=server_instance_id,
-            reader_schemas=reader_schemas,
-        ),
-        version=1,
-    )
-
-
-async def recv_v1(ctx: CaseContext, wire: Wire, what: str, timeout: float = 5.0) -> bytes:
-    """The next frame that is not the server's own traffic: its PUBLISH and BATCH_PUBLISH frames are ACKed."""
-
-    async def background(frame: bytes) -> bool:
-        if frame_type(frame) in (PUBLISH, BATCH_PUBLISH) and len(frame) >= 2:
-            await wire.send_frame(construct_codec.encode_frame(Ack(message_id=message_id_of(frame)), version=1))
-            return True
-        return False
-
-    return await wire.next_frame(what, ctx.t(timeout), background)
-
-
-async def open_session_v1(
-    ctx: CaseContext, *, name: str | None = None, reader_schemas: ReaderSchemas | None = None
-) -> tuple[Wire, ConnectionResponse]:
-    """A version-1 connection of the main identity whose handshake completed with `connected` (VER-6, CONN-11)."""
-    server_id = await ctx.learn_server_instance_id()
-    wire = await ctx.connect(name=name or "v1")
-    await wire.send_frame(request_v1(ctx, server_instance_id=server_id, reader_schemas=reader_schemas))
-    frame = await recv_v1(ctx, wire, "the response to a version-1 request", ctx.prompt() / ctx.scale)
-    response = decode_v1(frame)
-    if not isinstance(response, ConnectionResponse):
-        raise CheckFailed(f"{describe_v1(frame)} instead of a connection response")
-    if response.response is Response.UNSUPPORTED_PROTOCOL_VERSION:
-        raise CheckFailed(
-            "unsupported_protocol_version to a version-1 request, although the profile's versions include 1"
-        )
-    if response.response is not Response.CONNECTED:
-        raise CheckFailed(f"{response.response.wire_name} to a known client's version-1 request (expected connected)")
-    return wire, response
-
-
-async def expect_closed_v1(ctx: CaseContext, wire: Wire, why: str, *, message_id: int | None = None) -> list[bytes]:
-    """The server must close promptly. Its own PUBLISH/BATCH_PUBLISH frames are tolerated; any other frame is not,
-    except, with ``message_id``, one answer (ACK, NACK, BATCH_RESULT) carrying it. Returns the answers seen."""
-    closed, frames = await wire.expect_close(ctx.prompt())
-    answers: list[bytes] = []
-    for frame in frames:
-        kind = frame_type(frame)
-        if kind in (PUBLISH, BATCH_PUBLISH):
-            continue
-        if (
-            message_id is not None
-            and kind in (ACK, NACK, BATCH_RESULT)
-            and message_id_of(frame) == message_id
-            and not answers
-        ):
-            answers.append(frame)
-            continue
-        raise CheckFailed(f"{why}: sent {describe_v1(frame)} instead of closing")
-    if not closed:
-        raise CheckFailed(f"{why}: the connection was still open after {ctx.prompt():.1f} s")
-    return answers
-
-
-async def expect_batch_answer(ctx: CaseContext, wire: Wire, message_id: int, what: str = "") -> object:
-    """The next answer to our frames: it must carry ``message_id`` (an ACK, NACK or BATCH_RESULT, decoded)."""
-    while True:
-        frame = await recv_v1(ctx, wire, what or f"the answer to BATCH_PUBLISH {message_id}")
-        kind = frame_type(frame)
-        if kind == PONG:
-            continue
-        if kind not in (ACK, NACK, BATCH_RESULT) or message_id_of(frame) != message_id:
-            raise CheckFailed(f"{describe_v1(frame)} instead of the answer to BATCH_PUBLISH {message_id}")
-        return decode_v1(frame)
-
-
-def unreadable_pair(ctx: CaseContext, response: ConnectionResponse) -> tuple[int, int]:
-    """A pair the server cannot read: outside its declaration (SNEG-3), or the profile's ``unreadable_schema``."""
-    declared = response.reader_schemas
-    if declared is not None:
-        type_id, versions = declared.entries[-1]
-        return (type_id, versions[-1] + 1) if versions[-1] < (1 << 64) - 1 else (type_id + 1, 0)
-    if ctx.profile.unreadable_schema is not None:
-        return ctx.profile.unreadable_schema
-    raise Unsupported("the server declared no reader schemas and the profile names no unreadable_schema")
+    def unreadable_pair(self, response: ConnectionResponse) -> tuple[int, int]:
+        """A pair the server cannot read: outside its declaration (SNEG-3), or the profile's ``unreadable_schema``."""
+        declared = response.reader_schemas
+        if declared is not None:
+            type_id, versions = declared.entries[-1]
+            return (type_id, versions[-1] + 1) if versions[-1] < (1 << 64) - 1 else (type_id + 1, 0)
+        if self.profile.unreadable_schema is not None:
+            return self.profile.unreadable_schema
+        raise Unsupported("the server declared no reader schemas and the profile names no unreadable_schema")

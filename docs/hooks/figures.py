@@ -42,18 +42,21 @@ def _vector_counts() -> dict[str, int]:
 @cache
 def _case_counts() -> dict[str, int]:
     from sinkcheck.cases import catalogue
-    from sinkcheck.selftest import CLIENT_MUTANTS, MUTANTS
+    from sinkcheck.selftest.mutants import MUTANTS
+    from sinkproto.connection import Role
 
     cases = catalogue()
+    checked = [m for m in MUTANTS if m.targets]  # those the self-test runs (the others serve load and fuzz tests)
+    servers = sum(m.role is Role.SERVER for m in checked)
     return {
         "cases.total": len(cases),
         "cases.server": sum(c.mode == "server" for c in cases),
         "cases.server.v1": sum(c.id.startswith("server.v1.") for c in cases),
         "cases.client": sum(c.mode == "client" and not c.id.startswith("client.v1.") for c in cases),
         "cases.client.v1": sum(c.id.startswith("client.v1.") for c in cases),
-        "mutants.total": len(MUTANTS) + len(CLIENT_MUTANTS),
-        "mutants.server": len(MUTANTS),
-        "mutants.client": len(CLIENT_MUTANTS),
+        "mutants.total": len(checked),
+        "mutants.server": servers,
+        "mutants.client": len(checked) - servers,
     }
 
 

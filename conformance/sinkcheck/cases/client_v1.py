@@ -11,7 +11,6 @@ SHOULD); a client that sends single PUBLISH frames makes them *unsupported*.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from functools import partial
 
 from sinkproto import (
@@ -53,54 +52,11 @@ client_case = partial(case, mode="client", feature="client_v1")
 READS_NOTHING_OF_YOURS = ReaderSchemas.from_mapping({(1 << 63) + 12345: [0]})
 
 
-async def recv_v1(
-    ctx: ClientCaseContext, wire: Wire, what: str, timeout: float = 5.0, *, publishes: bool = True
-) -> bytes:
-    """The next frame of a version-1 connection; the client's PINGs are answered in the background, and
-    (unless ``publishes``) its PUBLISH and BATCH_PUBLISH frames are ACKed and skipped."""
-
-    async def background(frame: bytes) -> bool:
-        kind = frame_type(frame)
-        if kind == PING and len(frame) == 2:
-            await wire.send_frame(encode_frame(Pong()))
-            return True
-        if kind in (PUBLISH, BATCH_PUBLISH) and not publishes and len(frame) >= 2:
-            await wire.send_frame(encode_frame(Ack(message_id=message_id_of(frame))))
-            return True
-        return False
-
-    return await wire.next_frame(what, ctx.t(timeout), background)
-
-
-async def read_request_v1(ctx: ClientCaseContext, wire: Wire) -> ConnectionRequest:
-    """The first frame must be a version-1 connection request (VER-1, CONN-8)."""
-    frame = await recv_v1(ctx, wire, "the connection request", ctx.prompt() / ctx.scale)
-    if frame[:1] == b"\x00":
-        raise CheckFailed("the client offered version 0 to a server it has never been refused by (VER-1)")
-    request = decode_v1(frame)
-    if not isinstance(request, ConnectionRequest) or request.version != 1:
-        raise CheckFailed(f"first frame {describe_v1(frame)}, not a version-1 connection request")
-    if ctx.state.client_instance_id is None:
-        ctx.state.client_instance_id = request.client_instance_id
-    return request
-
-
-async def session_v1(
-    ctx: ClientCaseContext, name: str, *, reader_schemas: ReaderSchemas | None = None
-) -> tuple[Wire, ConnectionRequest]:
-    """A version-1 connection the runner accepted (connected or hello_new_client, CONN-11)."""
-    wire = await ctx.accept(name)
-    request = await read_request_v1(ctx, wire)
-    response = dataclasses.replace(ctx.welcome(request), reader_schemas=reader_schemas)
-    await wire.send_frame(construct_codec.encode_frame(response, version=1))
-    return wire, request
-
-
 async def first_batch(ctx: ClientCaseContext, wire: Wire) -> BatchPublish:
     """The client's first BATCH_PUBLISH; a PUBLISH first means the client does not batch its backlog."""
     if not ctx.profile.has("client_publish"):
         raise Unsupported("needs feature client_publish: the client must have events to send")
-    frame = await recv_v1(ctx, wire, "the client's backlog as a BATCH_PUBLISH")
+    frame = await ctx.recv(wire, "the client's backlog as a BATCH_PUBLISH", publishes=True, version=1)
     if frame_type(frame) == PUBLISH:
         raise Unsupported("the client sent its backlog as PUBLISH frames, not as a batch (BPUB-7 is a SHOULD)")
     value = decode_v1(frame)
@@ -156,7 +112,7 @@ def events_of(frames: list[object]) -> list[tuple[int, bytes, int, int]]:
 )
 async def fallback(ctx: ClientCaseContext) -> str:
     wire = await ctx.accept("v1-offer")
-    offer = await read_request_v1(ctx, wire)
+    offer = await ctx.read_request(wire, version=1)
     await wire.send_frame(encode_frame(ConnectionResponse(response=Response.UNSUPPORTED_PROTOCOL_VERSION)))
     await ctx.expect_closed(wire, "after unsupported_protocol_version")
     again = await ctx.accept("fallback")
@@ -195,7 +151,7 @@ async def fallback(ctx: ClientCaseContext) -> str:
 async def honours_declaration(ctx: ClientCaseContext) -> str:
     if not ctx.profile.has("client_publish"):
         raise Unsupported("needs feature client_publish: a client with nothing to send proves nothing")
-    wire, _request = await session_v1(ctx, "declared", reader_schemas=READS_NOTHING_OF_YOURS)
+    wire, _request = await ctx.session("declared", version=1, reader_schemas=READS_NOTHING_OF_YOURS)
     window = min(1.0, 0.6 * ctx.keepalive)
     sent = await quiet_window(ctx, wire, window)
     if sent:
@@ -205,8 +161,10 @@ async def honours_declaration(ctx: ClientCaseContext) -> str:
             "whose declaration does not list it"
         )
     await wire.close()
-    again, _ = await session_v1(ctx, "undeclared")  # no declaration: anything may be sent (SNEG-5)
-    frame = await recv_v1(ctx, again, "the held-back events, now that the server declares nothing")
+    again, _ = await ctx.session("undeclared", version=1)  # no declaration: anything may be sent (SNEG-5)
+    frame = await ctx.recv(
+        again, "the held-back events, now that the server declares nothing", publishes=True, version=1
+    )
     value = decode_v1(frame)
     if not isinstance(value, BatchPublish) and frame_type(frame) != PUBLISH:
         raise CheckFailed(f"{describe_v1(frame)} instead of the held-back events")
@@ -224,7 +182,7 @@ async def honours_declaration(ctx: ClientCaseContext) -> str:
     reactions=["on the next connection, no event of the answered batch is published again"],
 )
 async def batch_result(ctx: ClientCaseContext) -> str:
-    wire, _request = await session_v1(ctx, "batch")
+    wire, _request = await ctx.session("batch", version=1)
     batch = await first_batch(ctx, wire)
     result = BatchResult(
         message_id=batch.message_id,
@@ -233,7 +191,7 @@ async def batch_result(ctx: ClientCaseContext) -> str:
     await wire.send_frame(construct_codec.encode_frame(result, version=1))
     await ctx.sleep(0.3)  # let it record the answer before the connection goes
     await wire.close()
-    again, _ = await session_v1(ctx, "after")
+    again, _ = await ctx.session("after", version=1)
     answered = {(e.event_type_id, e.key, e.offset) for e in batch.batch.events}
     sent = events_of(await quiet_window(ctx, again, min(1.0, 0.6 * ctx.keepalive)))
     repeated = [e for e in sent if e[:3] in answered]
@@ -260,7 +218,7 @@ async def batch_result(ctx: ClientCaseContext) -> str:
     reactions=["close the connection (its own PUBLISH, BATCH_PUBLISH or PING frames sent before are ignored)"],
 )
 async def batch_result_bad_index(ctx: ClientCaseContext) -> str:
-    wire, _request = await session_v1(ctx, "bad-index")
+    wire, _request = await ctx.session("bad-index", version=1)
     batch = await first_batch(ctx, wire)
     count = len(batch.batch.events)
     result = BatchResult(
@@ -290,11 +248,11 @@ async def batch_result_bad_index(ctx: ClientCaseContext) -> str:
     ],
 )
 async def batch_answered(ctx: ClientCaseContext) -> str:
-    wire, _request = await session_v1(ctx, "server-batch")
+    wire, _request = await ctx.session("server-batch", version=1)
     events = [ctx.event() for _ in range(3)]
     await wire.send_frame(batch_frame(0x7B1, events))
     while True:
-        frame = await recv_v1(ctx, wire, "the answer to the runner's BATCH_PUBLISH 1969", publishes=False)
+        frame = await ctx.recv(wire, "the answer to the runner's BATCH_PUBLISH 1969", version=1)
         kind = frame_type(frame)
         if kind in (ACK, NACK, BATCH_RESULT):
             break
@@ -318,7 +276,7 @@ async def _frames_within(ctx: ClientCaseContext, wire: Wire, seconds: float) -> 
     end = loop.time() + ctx.t(seconds)
     while (remaining := end - loop.time()) > 0:
         try:
-            frame = await recv_v1(ctx, wire, "nothing", remaining / ctx.scale, publishes=False)
+            frame = await ctx.recv(wire, "nothing", remaining / ctx.scale, version=1)
         except CheckFailed:
             break
         got.append(frame)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import zlib
 
-from sinkproto import ConnectionRequest, Limits, Response, construct_codec
+from sinkproto import Limits, Response, construct_codec
 from sinkproto.errors import DecodeError
 from sinkproto.stream import frame_bytes
 
@@ -138,13 +138,7 @@ def gzip_bomb_frame(message_id: int, expanded: int = BOMB_EXPANDED) -> bytes:
 async def gzip_bomb(ctx: CaseContext) -> str:
     server_id = await ctx.learn_server_instance_id()
     wire = await ctx.connect(name="v1")
-    request = ConnectionRequest(
-        version=1,
-        app_version=ctx.profile.app_version,
-        client_instance_id=ctx.profile.client_instance_id,
-        server_instance_id=server_id,
-    )
-    await wire.send_frame(construct_codec.encode_frame(request, version=1))
+    await wire.send_frame(ctx.request(server_instance_id=server_id, version=1))
     frame = await ctx.recv(wire, "a version-1 connection response", ctx.prompt() / ctx.scale)
     try:
         response = construct_codec.decode_frame(frame, Limits(), version=1)

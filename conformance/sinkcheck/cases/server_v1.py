@@ -16,14 +16,7 @@ from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
 from sinkproto.stream import frame_bytes
 
-from ..context import (
-    CaseContext,
-    expect_batch_answer,
-    expect_closed_v1,
-    open_session_v1,
-    recv_v1,
-    unreadable_pair,
-)
+from ..context import CaseContext
 from ..craft import (
     ACK,
     BATCH_PUBLISH,
@@ -57,7 +50,7 @@ def event_as(ctx: CaseContext, pair: tuple[int, int], topic: str = "") -> Event:
 async def pong(ctx: CaseContext, wire: Wire, why: str) -> None:
     """PING, and the next frame that is not the server's own traffic must be the PONG."""
     await wire.send_frame(encode_frame(Ping()))
-    frame = await recv_v1(ctx, wire, f"a PONG {why}")
+    frame = await ctx.recv(wire, f"a PONG {why}", version=1)
     if frame_type(frame) != PONG:
         raise CheckFailed(f"{describe_v1(frame)} instead of a PONG {why}")
 
@@ -77,7 +70,7 @@ async def pong(ctx: CaseContext, wire: Wire, why: str) -> None:
     ],
 )
 async def accepted(ctx: CaseContext) -> str:
-    wire, response = await open_session_v1(ctx)
+    wire, response = await ctx.session(version=1)
     await pong(ctx, wire, "on the version-1 session")
     declared = (
         "no declaration"
@@ -116,7 +109,7 @@ async def version_0_same_port(ctx: CaseContext) -> str:
     reactions=["connected followed by reader_schemas: type_count >= 1, ids and versions strictly ascending"],
 )
 async def declared(ctx: CaseContext) -> str:
-    _wire, response = await open_session_v1(ctx)  # the strict decoder already refused a malformed declaration
+    _wire, response = await ctx.session(version=1)  # the strict decoder already refused a malformed declaration
     if response.reader_schemas is None:
         raise CheckFailed("connected without a reader declaration: a sender cannot know what this server reads")
     pairs = sum(len(v) for _t, v in response.reader_schemas.entries)
@@ -140,7 +133,7 @@ async def honours_client_declaration(ctx: CaseContext) -> str:
         raise Unsupported("needs feature publish_on_connect: a server with nothing to send proves nothing")
     # A pair no server uses: every event the server has for us must be held back (SNEG-6), none sent.
     nothing = ReaderSchemas.from_mapping({(1 << 63) + 12345: [0]})
-    wire, _response = await open_session_v1(ctx, reader_schemas=nothing)
+    wire, _response = await ctx.session(version=1, reader_schemas=nothing)
     window = ctx.t(min(1.0, 0.5 * ctx.profile.keepalive))
     closed, frames = await wire.expect_close(window)
     sent = [f for f in frames if frame_type(f) in (PUBLISH, BATCH_PUBLISH)]
@@ -167,14 +160,14 @@ async def honours_client_declaration(ctx: CaseContext) -> str:
     reactions=["NACK with the PUBLISH's message id and machine_message unknown_schema; the session keeps working"],
 )
 async def publish_unknown_schema(ctx: CaseContext) -> str:
-    wire, response = await open_session_v1(ctx)
-    pair = unreadable_pair(ctx, response)
+    wire, response = await ctx.session(version=1)
+    pair = ctx.unreadable_pair(response)
     await wire.send_frame(ctx.publish_frame(0x2A, event_as(ctx, pair)))
-    answer = await expect_batch_answer(ctx, wire, 0x2A, "the NACK of the unreadable event")
+    answer = await ctx.expect_batch_answer(wire, 0x2A, "the NACK of the unreadable event")
     if not isinstance(answer, Nack) or answer.machine_message != UNKNOWN_SCHEMA:
         raise CheckFailed(f"{describe_value(answer)} instead of a NACK with machine_message unknown_schema for {pair}")
     await wire.send_frame(ctx.publish_frame(0x2B, event_as(ctx, readable_pair(response))))
-    again = await expect_batch_answer(ctx, wire, 0x2B, "the ACK of a readable event")
+    again = await ctx.expect_batch_answer(wire, 0x2B, "the ACK of a readable event")
     if not isinstance(again, Ack):
         raise CheckFailed(f"{describe_value(again)} instead of an ACK for a readable event after the NACK")
     return f"NACK unknown_schema for (event_type_id, schema_version) {pair}; a readable event was then answered"
@@ -189,11 +182,11 @@ async def publish_unknown_schema(ctx: CaseContext) -> str:
     reactions=["exactly one ACK carrying the BATCH_PUBLISH's message id, nothing else for it"],
 )
 async def batch_ack(ctx: CaseContext) -> str:
-    wire, response = await open_session_v1(ctx)
+    wire, response = await ctx.session(version=1)
     pair = readable_pair(response)
     events = [event_as(ctx, pair) for _ in range(5)]
     await wire.send_frame(batch_frame(0x0B1, events))
-    answer = await expect_batch_answer(ctx, wire, 0x0B1)
+    answer = await ctx.expect_batch_answer(wire, 0x0B1)
     if not isinstance(answer, Ack):
         raise CheckFailed(
             f"{describe_value(answer)} instead of an ACK for a batch of {len(events)} readable events {pair}"
@@ -211,8 +204,8 @@ async def batch_ack(ctx: CaseContext) -> str:
     reactions=["one BATCH_RESULT with the batch's message id listing indices 1 and 3, each unknown_schema"],
 )
 async def batch_partial_nack(ctx: CaseContext) -> str:
-    wire, response = await open_session_v1(ctx)
-    good, bad = readable_pair(response), unreadable_pair(ctx, response)
+    wire, response = await ctx.session(version=1)
+    good, bad = readable_pair(response), ctx.unreadable_pair(response)
     events = [
         event_as(ctx, good, "/a"),
         event_as(ctx, bad, "/b"),
@@ -221,7 +214,7 @@ async def batch_partial_nack(ctx: CaseContext) -> str:
         event_as(ctx, good, "/a"),
     ]
     await wire.send_frame(batch_frame(0x0B2, events))
-    answer = await expect_batch_answer(ctx, wire, 0x0B2)
+    answer = await ctx.expect_batch_answer(wire, 0x0B2)
     if not isinstance(answer, BatchResult):
         raise CheckFailed(
             f"{describe_value(answer)} instead of a BATCH_RESULT for a batch whose events 1 and 3 are {bad}, "
@@ -246,18 +239,18 @@ async def batch_partial_nack(ctx: CaseContext) -> str:
     reactions=["ACK the batch on both connections"],
 )
 async def batch_resent(ctx: CaseContext) -> str:
-    first, response = await open_session_v1(ctx, name="first")
+    first, response = await ctx.session(version=1, name="first")
     pair = readable_pair(response)
     events = [event_as(ctx, pair) for _ in range(3)]
     await first.send_frame(batch_frame(0x0C1, events))
-    answer = await expect_batch_answer(ctx, first, 0x0C1)
+    answer = await ctx.expect_batch_answer(first, 0x0C1)
     if not isinstance(answer, Ack):
         raise CheckFailed(f"{describe_value(answer)} instead of an ACK for the first sending")
     await first.close()  # as if the ACK had been lost with the connection
-    second, _ = await open_session_v1(ctx, name="second")
+    second, _ = await ctx.session(version=1, name="second")
     again = events + [event_as(ctx, pair)]  # the same events, regrouped with a new one, under a new message id
     await second.send_frame(batch_frame(0x0C2, again))
-    answer = await expect_batch_answer(ctx, second, 0x0C2)
+    answer = await ctx.expect_batch_answer(second, 0x0C2)
     if not isinstance(answer, Ack):
         raise CheckFailed(
             f"{describe_value(answer)} instead of an ACK for a batch re-sending 3 stored events with a new one"
@@ -300,7 +293,7 @@ def meter_readings(ctx: CaseContext, count: int) -> list[Event]:
     reactions=["one ACK for the batch (its events rebuilt from the columns with the writer schema)"],
 )
 async def batch_records(ctx: CaseContext) -> str:
-    wire, response = await open_session_v1(ctx)
+    wire, response = await ctx.session(version=1)
     declared = response.reader_schemas
     if declared is None or not declared.can_read(*METER_READING_V2):
         raise Unsupported(
@@ -311,7 +304,7 @@ async def batch_records(ctx: CaseContext) -> str:
     batch = Batch(events=events, format=BatchFormat(codec=BatchCodec.ZSTD, mode=BatchMode.RECORDS))
     frame = construct_codec.encode_frame(BatchPublish(message_id=0x0D1, batch=batch), version=1, schemas=kit_schemas())
     await wire.send_frame(frame)
-    answer = await expect_batch_answer(ctx, wire, 0x0D1, "the answer to a records-mode BATCH_PUBLISH")
+    answer = await ctx.expect_batch_answer(wire, 0x0D1, "the answer to a records-mode BATCH_PUBLISH")
     if not isinstance(answer, Ack):
         raise CheckFailed(
             f"{describe_value(answer)} instead of an ACK for a records-mode batch of {len(events)} "
@@ -336,10 +329,10 @@ async def batch_records(ctx: CaseContext) -> str:
 async def too_many_events(ctx: CaseContext) -> str:
     count = ctx.profile.max_batch_events + 1
     batch = oversized_batch(count)  # built before the session, so the server is not kept waiting
-    wire, _response = await open_session_v1(ctx)
+    wire, _response = await ctx.session(version=1)
     frame = bytes([0x20, 0x0D]) + batch
     await wire.send_raw(frame_bytes(frame), describe=f"BATCH_PUBLISH 13: {count} events in {len(batch)} bytes")
-    await expect_closed_v1(ctx, wire, f"after a batch of {count} events")
+    await ctx.expect_closed(wire, f"after a batch of {count} events", version=1)
     return f"closed without answering a batch of {count} events (max_batch_events {ctx.profile.max_batch_events})"
 
 
@@ -352,12 +345,12 @@ async def too_many_events(ctx: CaseContext) -> str:
     reactions=["close the connection without ACK, NACK or BATCH_RESULT"],
 )
 async def malformed(ctx: CaseContext) -> str:
-    wire, response = await open_session_v1(ctx)
+    wire, response = await ctx.session(version=1)
     good = batch_frame(0x0E, [event_as(ctx, readable_pair(response))])
     # extended header (bit 7) and a format byte naming codec 3, which is unassigned (unknown_format)
     hostile = good[:2] + bytes([(good[2] | 0x80) & ~0x40, 0x30]) + (good[4:] if good[2] & 0x80 else good[3:])
     await wire.send_frame(hostile)
-    await expect_closed_v1(ctx, wire, "after a batch with codec 3")
+    await ctx.expect_closed(wire, "after a batch with codec 3", version=1)
     return "closed without answering a batch whose format byte names codec 3"
 
 
@@ -373,7 +366,7 @@ async def malformed(ctx: CaseContext) -> str:
     ],
 )
 async def duplicate_message_id(ctx: CaseContext) -> str:
-    wire, response = await open_session_v1(ctx)
+    wire, response = await ctx.session(version=1)
     pair = readable_pair(response)
     blob = frame_bytes(batch_frame(0x0F0, [event_as(ctx, pair, "/1"), event_as(ctx, pair, "/1")])) + frame_bytes(
         batch_frame(0x0F0, [event_as(ctx, pair, "/2"), event_as(ctx, pair, "/2")])

@@ -30,6 +30,7 @@ from typing import Any
 
 from rich.console import Console
 from sinkproto.certs import create_authority, issue_client, make_dev_pki
+from sinkproto.connection import Role
 
 from ..cases import catalogue
 from ..model import Case, CaseResult, Outcome
@@ -37,8 +38,7 @@ from ..observe import ObserveSettings
 from ..profile import ClientSettings, Identity, Profile
 from ..run import RunSettings, run_and_report, run_client_mode
 from ..runner import run_cases, select
-from .client_mutants import CLIENT_MUTANTS, ClientMutant
-from .mutants import MUTANTS, Mutant
+from .mutants import CRASH_PATTERN, MUTANTS, Mutant
 
 __all__ = [
     "SelftestSettings",
@@ -163,8 +163,6 @@ def reference_server(
 
 def observed_profile(profile: Profile, workdir: Path, name: str) -> tuple[Profile, tuple[str, ...]]:
     """``profile`` with a crash observer on a fresh log, and the mutant option that writes crash reports there."""
-    from .mutants import CRASH_PATTERN
-
     log = workdir / f"crashes-{name}-{time.monotonic_ns()}.log"
     log.touch()
     return (
@@ -239,8 +237,12 @@ def selftest(settings: SelftestSettings, console: Console) -> int:
                 problems.append(f"the {label} did not pass (exit code {code})")
         if settings.mutants:
             scale = settings.run.scale
-            jobs = [_server_job(m, server_cases, pki_dir, workdir, profile, scale) for m in MUTANTS]
-            jobs += [_client_job(m, client_cases, pki_dir, workdir, scale) for m in CLIENT_MUTANTS]
+            jobs = [
+                _server_job(m, server_cases, pki_dir, workdir, profile, scale)
+                if m.role is Role.SERVER
+                else _client_job(m, client_cases, pki_dir, workdir, scale)
+                for m in MUTANTS
+            ]
             mutants: list[dict[str, object]] = []
             mutant_problems = run_mutants(
                 [j for j in jobs if j is not None],
@@ -336,12 +338,10 @@ def _server_job(
         with reference_server(pki_dir, workdir, mutant=mutant.name, extra=extra) as (host, port):
             return asyncio.run(run_cases(targets, host=host, port=port, profile=observed, scale=scale))
 
-    return MutantJob(f"server/{mutant.name}", mutant.breaks, targets, run)
+    return MutantJob(mutant.label, mutant.breaks, targets, run)
 
 
-def _client_job(
-    mutant: ClientMutant, cases: list[Case], pki_dir: Path, workdir: Path, scale: float
-) -> MutantJob | None:
+def _client_job(mutant: Mutant, cases: list[Case], pki_dir: Path, workdir: Path, scale: float) -> MutantJob | None:
     targets = _targets(mutant.targets, cases)
     if not targets:
         return None
@@ -349,10 +349,10 @@ def _client_job(
     def run() -> list[CaseResult]:
         from ..client_mode import run_client_cases
 
-        profile = client_profile(pki_dir, workdir, mutant=mutant.name, version=mutant.version)
+        profile = client_profile(pki_dir, workdir, mutant=mutant.name, version=max(mutant.versions))
         return asyncio.run(run_client_cases(targets, listen=("127.0.0.1", 0), profile=profile, scale=scale))
 
-    return MutantJob(f"client/{mutant.name}", mutant.breaks, targets, run)
+    return MutantJob(mutant.label, mutant.breaks, targets, run)
 
 
 def run_mutants(

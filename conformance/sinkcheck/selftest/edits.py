@@ -5,9 +5,9 @@ running a changed :class:`~sinkproto.connection.Rules` (a row replaced, added,
 removed, or its handler wrapped), built from the documented handler API
 (docs/reference/connection.md, "Extending the connection"). No private name
 of the connection is touched. The server and client mutants share these
-edits; :func:`peer_options` turns one into the peers' settings (``rules=``,
-``versions=``). Version-0 mutants pin ``versions=(0,)``, as the version-0
-reference spoke only version 0.
+edits; the registry (:mod:`.mutants`) names the edit and the protocol
+versions each mutant speaks (version-0 mutants pin ``(0,)``, as the version-0
+reference spoke only version 0).
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ __all__ = [
     "no_pong",
     "no_reassembly",
     "open_after_refusal_client",
-    "peer_options",
     "ping_first",
     "publish_before_response",
     "quirk_before_handshake",
@@ -73,14 +72,6 @@ __all__ = [
 ]
 
 C, S = Role.CLIENT, Role.SERVER
-
-
-def peer_options(rules: Rules = DEFAULT_RULES, *, versions: tuple[int, ...] | None = None) -> dict[str, Any]:
-    """The peers' settings for a connection mutant: its ``rules``, and ``versions`` when it pins what it speaks."""
-    options: dict[str, Any] = {"rules": rules}
-    if versions is not None:
-        options["versions"] = versions
-    return options
 
 
 # -- received frames ------------------------------------------------------------------------------------------

@@ -1,61 +1,84 @@
-"""Deliberately broken variants of the reference server ("mutants").
+"""The self-test's mutants: deliberately broken variants of the reference server and client, in one registry.
 
-Each mutant breaks one behaviour and names the cases that must stop passing
-against it. The self-test runs those cases against it: a case that still
-passes is a check that cannot fail. Every server case is the target of at
-least one mutant (checked by the self-test). Run as
-``python -m sinkcheck.cli _mutant-server --mutant NAME <sink serve options>``.
+Each :class:`Mutant` breaks one behaviour of `sink serve` (role server) or
+`sink connect` (role client), speaking the protocol versions it names, and
+names the cases that must stop passing against it. The self-test runs those
+cases against it: a case that still passes is a check that cannot fail. Every
+case is the target of at least one mutant (checked by the self-test). A mutant
+breaks its peer through documented seams only: a :class:`~sinkproto.connection.Rules`
+edit (:mod:`.edits`), a handler with a public hook overridden (:mod:`.handlers`),
+peer settings (limits, TLS context, record schemas) or `sink serve` options.
+A few mutants target no case: they serve load mode's and fuzz mode's tests,
+not the self-test. Each runs as ``python -m sinkcheck.cli _mutant-server
+--mutant NAME <sink serve options>`` (or ``_mutant-client ... <sink connect
+options>``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sinkproto import ConnectionRequest, ConnectionResponse, Response
-from sinkproto.connection import Rules
+from sinkproto.connection import Role, Rules
 from sinkproto.limits import Limits
-from sinkproto.messages import Event
-from sinkproto.peers import Answer, PeerSession
-from sinkproto.peers.service import OutboxPump, StoreServer
+from sinkproto.peers.service import StoreClient, StoreServer
 
-from . import edits
+from . import edits, handlers
 
-__all__ = ["Mutant", "MUTANTS", "SLOW_MUTANTS", "ServerSetup", "server_mutant"]
+__all__ = ["CRASH_PATTERN", "CRASH_REPORT", "MUTANTS", "Mutant", "PeerSetup", "find_mutant"]
+
+SERVER, CLIENT = Role.SERVER, Role.CLIENT
 
 
 @dataclass(frozen=True)
-class ServerSetup:
-    """What a mutant's server options may depend on: its `sink serve` certificates folder (``--certs``) and
-    where the crash-logging mutant writes (``--crash-log``)."""
+class PeerSetup:
+    """What a mutant's peer settings may depend on: its certificates folder (``--certs``) and where the
+    crash-logging mutant writes (``--crash-log``)."""
 
     certs: Path
     crash_log: Path | None = None
 
 
-def _no_options(setup: ServerSetup) -> dict[str, Any]:
+def _no_settings(setup: PeerSetup) -> dict[str, Any]:
     return {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Mutant:
-    """A broken reference server: `sink serve` with ``serve`` options changed and the server built with
-    ``options`` (keyword arguments of the server: rules, versions, handler_class, ssl_context, ...)."""
+    """A broken reference peer: `sink serve` (``role`` server) or `sink connect` (client) speaking ``versions``,
+    with its connection running ``rules``, its application the ``handler`` class, and ``settings`` and (a
+    server) ``serve`` changed."""
 
     name: str
+    role: Role
+    versions: tuple[int, ...]  # the protocol versions it speaks (the peer's versions=); a client offers the highest
     breaks: str  # what is wrong with it, in one line
-    targets: tuple[str, ...]  # case IDs (globs) that must not pass against it
-    options: Callable[[ServerSetup], dict[str, Any]] = _no_options
-    observed: bool = False  # run with a crash observer: the self-test passes --crash-log and sets [observe]
+    targets: tuple[str, ...]  # case IDs (globs) that must not pass against it; none: not run by the self-test
+    rules: Rules | None = None  # a Rules edit (.edits) its connections run
+    handler: type[StoreServer] | type[StoreClient] | None = None  # its handler, a hook overridden (.handlers)
+    settings: Callable[[PeerSetup], dict[str, Any]] = _no_settings  # other peer keyword settings
     serve: Mapping[str, Any] = field(default_factory=dict, hash=False)  # `sink serve` options, by dest, it changes
+    observed: bool = False  # run with a crash observer: the self-test passes --crash-log and sets [observe]
 
-    def server_options(self, setup: ServerSetup) -> dict[str, Any]:
-        """The server's keyword arguments (``ssl_context=False`` becomes plaintext, no TLS)."""
-        options = self.options(setup)
+    def __post_init__(self) -> None:
+        if self.role is CLIENT and (self.serve or self.observed):
+            raise ValueError(f"client mutant {self.name}: serve and observed are `sink serve` options")
+
+    @property
+    def label(self) -> str:
+        """How reports name it: ``server/NAME`` or ``client/NAME`` (the two roles share some names)."""
+        return f"{self.role.value}/{self.name}"
+
+    def peer_options(self, setup: PeerSetup) -> dict[str, Any]:
+        """The peer's keyword arguments (``ssl_context=False`` becomes plaintext, no TLS)."""
+        options = {**self.settings(setup), "versions": self.versions}
+        if self.rules is not None:
+            options["rules"] = self.rules
+        if self.handler is not None:
+            options["handler_class"] = self.handler
         if options.get("ssl_context") is False:
             options["ssl_context"] = None
             options["plaintext"] = True
@@ -72,109 +95,20 @@ CRASH_REPORT = (
 CRASH_PATTERN = r"GenServer .* terminating"
 
 
-# -- Connection variants: Rules edits (.edits), the version-0 reference pinned ---------------------------
+# -- TLS variants: the server's context --------------------------------------------------------------------------
 
 
-def _rules(rules: Rules) -> Callable[[ServerSetup], dict[str, Any]]:
-    return lambda setup: edits.peer_options(rules, versions=(0,))
+def _tls(tweak: Callable[[ssl.SSLContext], None]) -> Callable[[PeerSetup], dict[str, Any]]:
+    def settings(setup: PeerSetup) -> dict[str, Any]:
+        from sinkproto.certs import DevPki
+        from sinkproto.peers import server_context
 
+        pki = DevPki(setup.certs)
+        context = server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca)
+        tweak(context)
+        return {"ssl_context": context}
 
-# -- handler variants ---------------------------------------------------------------------------
-
-
-class AlwaysHello(StoreServer):
-    async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
-        response = await super().decide(client, request)
-        if response.response in (Response.CONNECTED, Response.INSTANCE_ID_MISMATCH):
-            return ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=self.store.instance_id)
-        return response
-
-
-class AlwaysConnected(StoreServer):
-    async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
-        await super().decide(client, request)
-        return ConnectionResponse(response=Response.CONNECTED)
-
-
-class MismatchAccepted(StoreServer):
-    async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
-        response = await super().decide(client, request)
-        if response.response is Response.INSTANCE_ID_MISMATCH:
-            return ConnectionResponse(response=Response.CONNECTED)
-        return response
-
-
-class InterruptedRefused(StoreServer):
-    async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
-        known = self.store.known_client_instance_id(client)
-        if known is not None and request.server_instance_id is None:
-            return ConnectionResponse(response=Response.INSTANCE_ID_MISMATCH)
-        return await super().decide(client, request)
-
-
-class NacksDuplicates(StoreServer):
-    async def on_event(self, session: PeerSession, client: str, event: Event) -> Answer | None:
-        if any(e == event for _, e in self.store.received(client)):
-            return Answer.nack(b"DUPLICATE", b"already stored")
-        return await super().on_event(session, client, event)
-
-
-class NoReplacement(StoreServer):
-    """Keeps a client's older connection open when a newer one completes its handshake (DELIV-10)."""
-
-    async def on_second_session(self, client: str, previous: PeerSession, session: PeerSession) -> None:
-        pass
-
-
-class ForgetfulPump(OutboxPump):
-    """Marks events delivered as soon as they are sent: nothing is ever re-sent."""
-
-    async def send(self, events: list[Event]) -> None:
-        for event in events:
-            await self.session.publish(event)
-            self.store.mark_acked(self.peer, event)
-
-
-class NoRedelivery(StoreServer):
-    def new_pump(self, session: PeerSession, client: str) -> OutboxPump:
-        return ForgetfulPump(self.store, client, session, poll=0.1)
-
-    async def on_ack(self, session: PeerSession, client: str, event: Event) -> None:
-        pass
-
-
-#: The slow server's delay before each answer (seconds): longer than a load run's publish interval.
-SLOW_ACK_DELAY = 0.3
-
-
-class SlowAcks(StoreServer):
-    """A saturated server, not a wrong one: it stores each event at once (durable before the ACK,
-    MSGID-9) and answers it SLOW_ACK_DELAY seconds later, one event after the other, so its ACKs
-    fall further behind the longer a client publishes. While it works through a backlog it reads
-    no frame, so run it with a K (--keepalive) longer than the backlog takes."""
-
-    async def on_event(self, session: PeerSession, client: str, event: Event) -> Answer | None:
-        answer = await super().on_event(session, client, event)
-        await asyncio.sleep(SLOW_ACK_DELAY)
-        return answer
-
-
-# -- TLS variants ------------------------------------------------------------------------------
-
-
-def _context(setup: ServerSetup, tweak: Callable[[ssl.SSLContext], None]) -> ssl.SSLContext:
-    from sinkproto.certs import DevPki
-    from sinkproto.peers import server_context
-
-    pki = DevPki(setup.certs)
-    context = server_context(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca)
-    tweak(context)
-    return context
-
-
-class AnonymousAllowed(StoreServer):
-    def anonymous(self) -> str | None:
-        return "anonymous"
+    return settings
 
 
 def _verify_none(c: ssl.SSLContext) -> None:
@@ -194,216 +128,572 @@ def _tls11_allowed(c: ssl.SSLContext) -> None:
     c.set_ciphers("DEFAULT:@SECLEVEL=0")
 
 
-def _set(**kw: Any) -> Callable[[ServerSetup], dict[str, Any]]:
-    return lambda setup: dict(kw)
+def _plaintext(setup: PeerSetup) -> dict[str, Any]:
+    return {"ssl_context": False}
 
+
+def _crash_logging(setup: PeerSetup) -> dict[str, Any]:
+    return {"rules": edits.crash_logging(setup.crash_log, CRASH_REPORT)}
+
+
+def _fixed(**settings: Any) -> Callable[[PeerSetup], dict[str, Any]]:
+    return lambda setup: dict(settings)
+
+
+V0, V01 = (0,), (0, 1)
 
 MUTANTS: tuple[Mutant, ...] = (
+    # -- server, version-0 cases ------------------------------------------------------------------------------
     Mutant(
-        "no-pong",
-        "never answers PING",
-        ("server.ping.*", "server.handshake.known-client", "server.malformed.*"),
-        _rules(edits.no_pong()),
+        name="no-pong",
+        role=SERVER,
+        versions=V0,
+        breaks="never answers PING",
+        targets=("server.ping.*", "server.handshake.known-client", "server.malformed.*"),
+        rules=edits.no_pong(),
     ),
     Mutant(
-        "wrong-ack-id",
-        "ACKs with message id + 1",
-        ("server.publish.*", "server.framing.*", "server.connection.second-replaces-first"),
-        _rules(edits.wrong_ack_id()),
+        name="wrong-ack-id",
+        role=SERVER,
+        versions=V0,
+        breaks="ACKs with message id + 1",
+        targets=("server.publish.*", "server.framing.*", "server.connection.second-replaces-first"),
+        rules=edits.wrong_ack_id(),
     ),
     Mutant(
-        "always-hello",
-        "answers hello_new_client instead of connected or mismatch",
-        (
+        name="always-hello",
+        role=SERVER,
+        versions=V01,
+        breaks="answers hello_new_client instead of connected or mismatch",
+        targets=(
             "server.handshake.known-client",
             "server.handshake.mismatch.*",
             "server.handshake.nothing-after-refusal",
             "server.handshake.second-request",
         ),
-        _set(handler_class=AlwaysHello),
+        handler=handlers.AlwaysHello,
     ),
     Mutant(
-        "always-connected",
-        "answers connected to everyone",
-        ("server.handshake.first-contact", "server.handshake.new-client", "server.handshake.interrupted-first"),
-        _set(handler_class=AlwaysConnected),
+        name="always-connected",
+        role=SERVER,
+        versions=V01,
+        breaks="answers connected to everyone",
+        targets=(
+            "server.handshake.first-contact",
+            "server.handshake.new-client",
+            "server.handshake.interrupted-first",
+        ),
+        handler=handlers.AlwaysConnected,
     ),
     Mutant(
-        "mismatch-accepted",
-        "answers connected where the ids mismatch",
-        ("server.handshake.mismatch.*", "server.handshake.nothing-after-refusal"),
-        _set(handler_class=MismatchAccepted),
+        name="mismatch-accepted",
+        role=SERVER,
+        versions=V01,
+        breaks="answers connected where the ids mismatch",
+        targets=("server.handshake.mismatch.*", "server.handshake.nothing-after-refusal"),
+        handler=handlers.MismatchAccepted,
     ),
     Mutant(
-        "interrupted-refused",
-        "treats an interrupted first handshake as a mismatch",
-        ("server.handshake.interrupted-first",),
-        _set(handler_class=InterruptedRefused),
+        name="interrupted-refused",
+        role=SERVER,
+        versions=V01,
+        breaks="treats an interrupted first handshake as a mismatch",
+        targets=("server.handshake.interrupted-first",),
+        handler=handlers.InterruptedRefused,
     ),
     Mutant(
-        "open-after-refusal",
-        "keeps the connection open and ACKs after a refusal (field quirk)",
-        (
+        name="open-after-refusal",
+        role=SERVER,
+        versions=V0,
+        breaks="keeps the connection open and ACKs after a refusal (field quirk)",
+        targets=(
             "server.handshake.quarantined",
             "server.handshake.unsupported-*",
             "server.handshake.mismatch.*",
             "server.handshake.nothing-after-refusal",
             "server.handshake.nothing-after-quarantined",
         ),
-        _rules(edits.stays_open_after_refusal()),
+        rules=edits.stays_open_after_refusal(),
     ),
     Mutant(
-        "any-version",
-        "accepts protocol version 1",
-        ("server.handshake.unsupported-protocol-version",),
-        _rules(edits.accepts_any_version()),
+        name="any-version",
+        role=SERVER,
+        versions=V0,
+        breaks="accepts protocol version 1",
+        targets=("server.handshake.unsupported-protocol-version",),
+        rules=edits.accepts_any_version(),
     ),
     Mutant(
-        "quarantine-ignored",
-        "lets a quarantined client in",
-        ("server.handshake.quarantined", "server.handshake.nothing-after-quarantined"),
+        name="quarantine-ignored",
+        role=SERVER,
+        versions=V01,
+        breaks="lets a quarantined client in",
+        targets=("server.handshake.quarantined", "server.handshake.nothing-after-quarantined"),
         serve={"quarantine": ()},
     ),
     Mutant(
-        "app-version-ignored",
-        "accepts every application version",
-        ("server.handshake.unsupported-application-version",),
+        name="app-version-ignored",
+        role=SERVER,
+        versions=V01,
+        breaks="accepts every application version",
+        targets=("server.handshake.unsupported-application-version",),
         serve={"reject_app_version": ()},
     ),
     Mutant(
-        "quirk-before-handshake",
-        "ACKs a PUBLISH and answers a PING before the handshake (field quirk)",
-        ("server.handshake.publish-before-request", "server.handshake.ping-before-request"),
-        _rules(edits.quirk_before_handshake()),
+        name="quirk-before-handshake",
+        role=SERVER,
+        versions=V0,
+        breaks="ACKs a PUBLISH and answers a PING before the handshake (field quirk)",
+        targets=("server.handshake.publish-before-request", "server.handshake.ping-before-request"),
+        rules=edits.quirk_before_handshake(),
     ),
     Mutant(
-        "second-request-ignored",
-        "ignores a second connection request",
-        ("server.handshake.second-request",),
-        _rules(edits.ignores_second_request()),
+        name="second-request-ignored",
+        role=SERVER,
+        versions=V0,
+        breaks="ignores a second connection request",
+        targets=("server.handshake.second-request",),
+        rules=edits.ignores_second_request(),
     ),
     Mutant(
-        "never-closes-silent",
-        "never closes a silent connection",
-        ("server.keepalive.silence-closes", "server.handshake.closes-silent-handshake"),
-        _rules(edits.never_closes_silent()),
-    ),
-    Mutant("server-pings", "sends PING when idle", ("server.keepalive.never-pings",), _rules(edits.server_pings())),
-    Mutant(
-        "no-replacement",
-        "keeps the older connection of a client open",
-        ("server.connection.second-replaces-first",),
-        _set(handler_class=NoReplacement),
+        name="never-closes-silent",
+        role=SERVER,
+        versions=V0,
+        breaks="never closes a silent connection",
+        targets=("server.keepalive.silence-closes", "server.handshake.closes-silent-handshake"),
+        rules=edits.never_closes_silent(),
     ),
     Mutant(
-        "no-redelivery",
-        "treats a sent event as delivered",
-        ("server.delivery.redelivery",),
-        _set(handler_class=NoRedelivery),
+        name="server-pings",
+        role=SERVER,
+        versions=V0,
+        breaks="sends PING when idle",
+        targets=("server.keepalive.never-pings",),
+        rules=edits.server_pings(),
     ),
     Mutant(
-        "nothing-on-connect", "publishes nothing on connect", ("server.delivery.*",), serve={"publish_on_connect": 0}
+        name="no-replacement",
+        role=SERVER,
+        versions=V01,
+        breaks="keeps the older connection of a client open",
+        targets=("server.connection.second-replaces-first",),
+        handler=handlers.NoReplacement,
     ),
     Mutant(
-        "nacks-duplicates",
-        "NACKs an event it already stored",
-        ("server.publish.duplicate-event", "server.publish.redelivered-after-reconnect", "server.v1.batch.resent"),
-        _set(handler_class=NacksDuplicates),
-    ),
-    Mutant("poison-accepted", "ACKs poison events", ("server.publish.poison-nack",), serve={"nack_key_prefix": None}),
-    Mutant(
-        "tolerant",
-        "ignores malformed and out-of-place frames instead of closing",
-        ("server.malformed.*",),
-        _rules(edits.tolerant()),
+        name="no-redelivery",
+        role=SERVER,
+        versions=V01,
+        breaks="treats a sent event as delivered",
+        targets=("server.delivery.redelivery",),
+        handler=handlers.NoRedeliveryServer,
     ),
     Mutant(
-        "crash-logging",
-        "logs a crash report and closes cleanly on malformed input (field crash, seen only in its log)",
-        ("server.malformed.*",),
-        lambda setup: edits.peer_options(edits.crash_logging(setup.crash_log, CRASH_REPORT), versions=(0,)),
+        name="nothing-on-connect",
+        role=SERVER,
+        versions=V01,
+        breaks="publishes nothing on connect",
+        targets=("server.delivery.*",),
+        serve={"publish_on_connect": 0},
+    ),
+    Mutant(
+        name="nacks-duplicates",
+        role=SERVER,
+        versions=V01,
+        breaks="NACKs an event it already stored",
+        targets=(
+            "server.publish.duplicate-event",
+            "server.publish.redelivered-after-reconnect",
+            "server.v1.batch.resent",
+        ),
+        handler=handlers.NacksDuplicates,
+    ),
+    Mutant(
+        name="poison-accepted",
+        role=SERVER,
+        versions=V01,
+        breaks="ACKs poison events",
+        targets=("server.publish.poison-nack",),
+        serve={"nack_key_prefix": None},
+    ),
+    Mutant(
+        name="tolerant",
+        role=SERVER,
+        versions=V0,
+        breaks="ignores malformed and out-of-place frames instead of closing",
+        targets=("server.malformed.*",),
+        rules=edits.tolerant(),
+    ),
+    Mutant(
+        name="crash-logging",
+        role=SERVER,
+        versions=V0,
+        breaks="logs a crash report and closes cleanly on malformed input (field crash, seen only in its log)",
+        targets=("server.malformed.*",),
+        settings=_crash_logging,  # its Rules edit writes to the self-test's crash log
         observed=True,
     ),
     Mutant(
-        "crash-on-unknown-type",
-        "the whole server exits on an unknown frame type (field crash, made global)",
-        ("server.malformed.unknown-type-*",),
-        _rules(edits.crash_on_unknown_type()),
+        name="crash-on-unknown-type",
+        role=SERVER,
+        versions=V0,
+        breaks="the whole server exits on an unknown frame type (field crash, made global)",
+        targets=("server.malformed.unknown-type-*",),
+        rules=edits.crash_on_unknown_type(),
     ),
     Mutant(
-        "no-reassembly",
-        "drops partial frames between reads",
-        ("server.framing.byte-by-byte", "server.framing.stall-mid-frame"),
-        _rules(edits.no_reassembly()),
+        name="no-reassembly",
+        role=SERVER,
+        versions=V0,
+        breaks="drops partial frames between reads",
+        targets=("server.framing.byte-by-byte", "server.framing.stall-mid-frame"),
+        rules=edits.no_reassembly(),
     ),
     Mutant(
-        "first-frame-only",
-        "processes one frame per read",
-        ("server.framing.coalesced",),
-        _rules(edits.first_frame_only()),
+        name="first-frame-only",
+        role=SERVER,
+        versions=V0,
+        breaks="processes one frame per read",
+        targets=("server.framing.coalesced",),
+        rules=edits.first_frame_only(),
     ),
     Mutant(
-        "small-frames",
-        "refuses frames above 60,000 bytes",
-        ("server.framing.frame-65535",),
-        _set(limits=Limits(max_frame_size=60000)),
+        name="small-frames",
+        role=SERVER,
+        versions=V01,
+        breaks="refuses frames above 60,000 bytes",
+        targets=("server.framing.frame-65535",),
+        settings=_fixed(limits=Limits(max_frame_size=60000)),
     ),
     Mutant(
-        "serial",
-        "serves one connection at a time",
-        ("server.hostile.length-prefix-stall", "server.connection.second-replaces-first"),
+        name="serial",
+        role=SERVER,
+        versions=V01,
+        breaks="serves one connection at a time",
+        targets=("server.hostile.length-prefix-stall", "server.connection.second-replaces-first"),
         serve={"max_sessions": 1},
     ),
     Mutant(
-        "no-client-auth",
-        "accepts clients without a verified certificate",
-        ("server.tls.no-client-certificate", "server.tls.other-ca"),
-        lambda setup: {"ssl_context": _context(setup, _verify_none), "handler_class": AnonymousAllowed},
+        name="no-client-auth",
+        role=SERVER,
+        versions=V01,
+        breaks="accepts clients without a verified certificate",
+        targets=("server.tls.no-client-certificate", "server.tls.other-ca"),
+        handler=handlers.AnonymousAllowed,
+        settings=_tls(_verify_none),
     ),
     Mutant(
-        "plaintext",
-        "speaks Sink over plain TCP",
-        ("server.tls.plaintext",),
-        lambda setup: {"ssl_context": False, "handler_class": AnonymousAllowed},
+        name="plaintext",
+        role=SERVER,
+        versions=V01,
+        breaks="speaks Sink over plain TCP",
+        targets=("server.tls.plaintext",),
+        handler=handlers.AnonymousAllowed,
+        settings=_plaintext,
     ),
     Mutant(
-        "tls12-only",
-        "offers at most TLS 1.2",
-        ("server.tls.tls13",),
-        lambda setup: {"ssl_context": _context(setup, _tls12_only)},
+        name="tls12-only",
+        role=SERVER,
+        versions=V01,
+        breaks="offers at most TLS 1.2",
+        targets=("server.tls.tls13",),
+        settings=_tls(_tls12_only),
     ),
     Mutant(
-        "tls13-only",
-        "offers only TLS 1.3",
-        ("server.tls.tls12",),
-        lambda setup: {"ssl_context": _context(setup, _tls13_only)},
+        name="tls13-only",
+        role=SERVER,
+        versions=V01,
+        breaks="offers only TLS 1.3",
+        targets=("server.tls.tls12",),
+        settings=_tls(_tls13_only),
     ),
     Mutant(
-        "tls11-allowed",
-        "accepts TLS 1.1",
-        ("server.tls.tls11-refused",),
-        lambda setup: {"ssl_context": _context(setup, _tls11_allowed)},
+        name="tls11-allowed",
+        role=SERVER,
+        versions=V01,
+        breaks="accepts TLS 1.1",
+        targets=("server.tls.tls11-refused",),
+        settings=_tls(_tls11_allowed),
+    ),
+    # -- server, resource-bound cases: they reject the hostile input, or would close, but too late for the
+    # profile's [limits] ----------------------------------------------------------------------------------------
+    Mutant(
+        name="slow-reject",
+        role=SERVER,
+        versions=V0,
+        breaks=f"closes on a malformed frame only after {handlers.SLOW_REJECT_DELAY} s",
+        targets=("server.resources.overlong-varint",),
+        handler=handlers.SlowReject,
+    ),
+    Mutant(
+        name="slow-reject-v1",
+        role=SERVER,
+        versions=V01,
+        breaks=f"speaks version 1; closes on a gzip bomb only after {handlers.SLOW_REJECT_DELAY} s",
+        targets=("server.resources.batch-gzip-bomb",),
+        handler=handlers.SlowReject,
+    ),
+    Mutant(
+        name="prefix-stall-kept",
+        role=SERVER,
+        versions=V0,
+        breaks="never closes a connection stalled inside a frame",
+        targets=("server.resources.length-prefix-silence",),
+        rules=edits.never_closes_silent(),
+    ),
+    # -- server, version-1 cases (spec/v1) ------------------------------------------------------------------------
+    Mutant(
+        name="version-0-only",
+        role=SERVER,
+        versions=V0,
+        breaks="refuses version 1 although the profile says it speaks it (--protocol-version 0)",
+        targets=("server.v1.handshake.accepted", "server.v1.batch.ack"),
+        serve={"protocol_version": 0},
+    ),
+    Mutant(
+        name="refuses-version-0",
+        role=SERVER,
+        versions=(1,),
+        breaks="refuses version-0 requests on its version-1 port",
+        targets=("server.v1.handshake.version-0-same-port",),
+    ),
+    Mutant(
+        name="no-reader-schemas",
+        role=SERVER,
+        versions=V01,
+        breaks="declares no reader schemas (--no-reader-schemas)",
+        targets=("server.v1.readers.declared",),
+        serve={"no_reader_schemas": True},
+    ),
+    Mutant(
+        name="ignores-client-declaration",
+        role=SERVER,
+        versions=V01,
+        breaks="publishes events the client did not declare it reads",
+        targets=("server.v1.readers.honours-client-declaration",),
+        rules=edits.ignores_declaration(),
+    ),
+    Mutant(
+        name="acks-unreadable",
+        role=SERVER,
+        versions=V01,
+        breaks="ACKs events whose schema it cannot read, alone or in a batch",
+        targets=("server.v1.publish.unknown-schema", "server.v1.batch.partial-nack"),
+        handler=handlers.AcksUnreadable,
+    ),
+    Mutant(
+        name="batch-result-shifted",
+        role=SERVER,
+        versions=V01,
+        breaks="names each NACKed event of a batch one index too far",
+        targets=("server.v1.batch.partial-nack",),
+        rules=edits.batch_result_shifted(),
+    ),
+    Mutant(
+        name="batch-ack-wrong-id",
+        role=SERVER,
+        versions=V01,
+        breaks="ACKs a batch with message id + 1",
+        targets=("server.v1.batch.ack",),
+        rules=edits.batch_ack_wrong_id(),
+    ),
+    Mutant(
+        name="oversized-batch-accepted",
+        role=SERVER,
+        versions=V01,
+        breaks="accepts batches of up to 131,072 events",
+        targets=("server.v1.batch.too-many-events",),
+        handler=handlers.AcksAnyBatch,
+        settings=_fixed(limits=Limits(max_batch_events=1 << 17)),
+    ),
+    Mutant(
+        name="tolerant-v1",
+        role=SERVER,
+        versions=V01,
+        breaks="ignores malformed and out-of-place frames on version-1 connections",
+        targets=(
+            "server.v1.batch.too-many-events",
+            "server.v1.batch.malformed",
+            "server.v1.batch.duplicate-message-id",
+        ),
+        rules=edits.tolerant(),
+    ),
+    Mutant(
+        name="batch-id-reused",
+        role=SERVER,
+        versions=V01,
+        breaks="takes a second batch with an unanswered message id as a new batch",
+        targets=("server.v1.batch.duplicate-message-id",),
+        rules=edits.batch_id_reused(),
+    ),
+    Mutant(
+        name="no-records-mode",
+        role=SERVER,
+        versions=V01,
+        breaks="declares what it reads but cannot decode records-mode batches (no writer schemas)",
+        targets=("server.v1.batch.records",),
+        settings=_fixed(record_schemas=None),
+    ),
+    # -- server, slow rather than wrong: for load mode's tests (tests/test_load_mode.py), not the self-test (no
+    # case may fail against it, and the catalogue's prompt reactions would) ------------------------------------
+    Mutant(
+        name="slow-acks",
+        role=SERVER,
+        versions=V01,
+        breaks=f"answers each event {handlers.SLOW_ACK_DELAY} s after storing it, one after the other",
+        targets=(),
+        handler=handlers.SlowAcks,
+    ),
+    # -- client, version-0 cases (`sink connect`) -------------------------------------------------------------
+    Mutant(
+        name="ping-first",
+        role=CLIENT,
+        versions=V0,
+        breaks="sends PING before its connection request",
+        targets=("client.handshake.request-first",),
+        rules=edits.ping_first(),
+    ),
+    Mutant(
+        name="publish-before-response",
+        role=CLIENT,
+        versions=V0,
+        breaks="publishes right after its request, before the response",
+        targets=("client.handshake.waits-for-response",),
+        rules=edits.publish_before_response(),
+    ),
+    Mutant(
+        name="forgets-server-id",
+        role=CLIENT,
+        versions=V0,
+        breaks="does not persist the server_instance_id of hello_new_client",
+        targets=("client.handshake.stores-server-instance-id",),
+        handler=handlers.ForgetsServerId,
+    ),
+    Mutant(
+        name="open-after-refusal",
+        role=CLIENT,
+        versions=V0,
+        breaks="stays open and publishes after a refusal",
+        targets=("client.handshake.refused.*",),
+        rules=edits.open_after_refusal_client(),
+    ),
+    Mutant(
+        name="message-id-stuck",
+        role=CLIENT,
+        versions=V0,
+        breaks="reuses one message id for every PUBLISH",
+        targets=("client.publish.after-handshake",),
+        rules=edits.message_id_stuck(),
+    ),
+    Mutant(
+        name="no-redelivery",
+        role=CLIENT,
+        versions=V0,
+        breaks="treats a sent event as delivered",
+        targets=("client.delivery.resend-after-reconnect",),
+        handler=handlers.NoRedeliveryClient,
+    ),
+    Mutant(
+        name="resends-nacked",
+        role=CLIENT,
+        versions=V0,
+        breaks="publishes a NACKed event again",
+        targets=("client.delivery.nacked-not-resent",),
+        handler=handlers.ResendsNacked,
+    ),
+    Mutant(
+        name="wrong-ack-id",
+        role=CLIENT,
+        versions=V0,
+        breaks="ACKs with message id + 1",
+        targets=("client.messaging.*",),
+        rules=edits.wrong_ack_id(),
+    ),
+    Mutant(
+        name="no-pong",
+        role=CLIENT,
+        versions=V0,
+        breaks="never answers PING",
+        targets=("client.ping.*",),
+        rules=edits.no_pong(),
+    ),
+    Mutant(
+        name="never-pings",
+        role=CLIENT,
+        versions=V0,
+        breaks="never sends PING",
+        targets=("client.keepalive.pings-when-idle",),
+        rules=edits.never_pings(),
+    ),
+    Mutant(
+        name="never-closes-silent",
+        role=CLIENT,
+        versions=V0,
+        breaks="never closes a silent connection",
+        targets=("client.keepalive.silence-closes",),
+        rules=edits.never_closes_silent(),
+    ),
+    Mutant(
+        name="tolerant",
+        role=CLIENT,
+        versions=V0,
+        breaks="ignores malformed and out-of-place frames",
+        targets=("client.malformed.*",),
+        rules=edits.tolerant(),
+    ),
+    # -- client, version-1 cases (`sink connect --protocol-version 1`) -----------------------------------------
+    Mutant(
+        name="no-fallback",
+        role=CLIENT,
+        versions=V01,
+        breaks="offers version 1 again after unsupported_protocol_version",
+        targets=("client.v1.fallback",),
+        handler=handlers.ForgetsRefusal,
+    ),
+    Mutant(
+        name="ignores-declaration",
+        role=CLIENT,
+        versions=V01,
+        breaks="publishes events the server did not declare it reads",
+        targets=("client.v1.honours-declaration",),
+        rules=edits.ignores_declaration(),
+    ),
+    Mutant(
+        name="resends-batch-nacks",
+        role=CLIENT,
+        versions=V01,
+        breaks="publishes the NACKed events of a batch again",
+        targets=("client.v1.batch-result",),
+        handler=handlers.ResendsBatchNacks,
+    ),
+    Mutant(
+        name="tolerant-v1",
+        role=CLIENT,
+        versions=V01,
+        breaks="ignores malformed and out-of-place frames on version-1 connections",
+        targets=("client.v1.batch-result-bad-index",),
+        rules=edits.tolerant(),
+    ),
+    Mutant(
+        name="batch-ack-wrong-id",
+        role=CLIENT,
+        versions=V01,
+        breaks="ACKs the server's batch with message id + 1",
+        targets=("client.v1.batch-answered",),
+        rules=edits.batch_ack_wrong_id(),
+    ),
+    # -- client, for fuzz mode only (`sink-check fuzz client`): a crash is not something a case can tell from a
+    # close, so no case targets it and the self-test does not run it ------------------------------------------
+    Mutant(
+        name="crash-on-unknown-type",
+        role=CLIENT,
+        versions=V0,
+        breaks="exits on a frame of an unknown type",
+        targets=(),
+        rules=edits.crash_on_unknown_type_nibble(),
     ),
 )
 
-from .resource_mutants import resource_mutants  # noqa: E402 - the resource-bound cases' mutants
-from .v1_mutants import server_v1_mutants  # noqa: E402 - the version-1 cases' mutants
 
-MUTANTS += resource_mutants(Mutant)
-MUTANTS += server_v1_mutants(Mutant)
-
-#: Servers that are slow, not wrong: for load mode's tests (tests/test_load_mode.py), not the self-test
-#: (no case may fail against them, and the catalogue's prompt reactions would).
-SLOW_MUTANTS: tuple[Mutant, ...] = (
-    Mutant(
-        "slow-acks",
-        f"answers each event {SLOW_ACK_DELAY} s after storing it, one after the other",
-        (),
-        _set(handler_class=SlowAcks),
-    ),
-)
-
-
-def server_mutant(name: str) -> Mutant:
-    """The server mutant (of :data:`MUTANTS` and :data:`SLOW_MUTANTS`) called ``name``."""
-    return next(m for m in MUTANTS + SLOW_MUTANTS if m.name == name)
+def find_mutant(role: Role, name: str) -> Mutant:
+    """The mutant of ``role`` called ``name`` (a server and a client mutant may share a name)."""
+    return next(m for m in MUTANTS if m.role is role and m.name == name)
