@@ -27,10 +27,11 @@ from sinkproto.errors import DecodeError
 from sinkproto.readers import ReaderSchemas
 
 from .context import describe, own_events
+from .craft import describe_frame
 from .listener import ClientControl, Listener
 from .model import CheckFailed, WireRecord
 from .profile import Profile
-from .wire import Wire, describe_frame
+from .wire import Wire
 
 __all__ = ["ClientRunState", "ClientCaseContext", "frame_type"]
 

@@ -23,10 +23,10 @@ from sinkproto.errors import DecodeError
 from sinkproto.messages import BatchPublish, FrameType
 from sinkproto.readers import ReaderSchemas
 
-from .craft import ACK, BATCH_RESULT, NACK, PONG, describe_v1, frame_type, kit_schemas, message_id_of
+from .craft import ACK, BATCH_RESULT, NACK, PONG, describe_frame, frame_type, kit_schemas, message_id_of
 from .model import CheckFailed, Unsupported, WireRecord
 from .profile import Profile
-from .wire import Wire, describe_frame
+from .wire import Wire
 
 __all__ = ["RunState", "CaseContext"]
 
@@ -39,7 +39,7 @@ def own_events(version: int) -> tuple[int, ...]:
 
 def describe(frame: bytes, version: int) -> str:
     """A frame of a version-``version`` connection, named as in the wire log."""
-    return describe_frame(frame) if version == 0 else describe_v1(frame)
+    return describe_frame(frame) if version == 0 else describe_frame(frame, version=1)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Version-1 frames for cases, built and read with the reference codec (no connection, no case context).
+"""Frames for cases, built and read with the reference codec at a connection's version (no connection, no case context).
 
 Frames are built with the reference codec (``construct_codec``, ``version=1``), never
 with the reference connection, so a case can send what a correct peer never
@@ -12,6 +12,7 @@ from functools import cache
 
 from sinkproto import ConnectionResponse, Event, Limits, construct_codec
 from sinkproto.errors import DecodeError
+from sinkproto.jsonform import to_json
 from sinkproto.messages import Batch, BatchPublish, BatchResult
 from sinkproto.records import RecordSchemas
 from sinkproto.schemas import default_registry
@@ -27,8 +28,8 @@ __all__ = [
     "PONG",
     "PUBLISH",
     "batch_frame",
-    "decode_v1",
-    "describe_v1",
+    "decode_or_fail",
+    "describe_frame",
     "describe_value",
     "frame_type",
     "kit_schemas",
@@ -57,19 +58,29 @@ def kit_schemas() -> RecordSchemas:
     return RecordSchemas.from_registry(default_registry())
 
 
-def decode_v1(frame: bytes, limits: Limits | None = None) -> object:
-    """A frame of a version-1 connection; a malformed one fails the case."""
+def decode_or_fail(frame: bytes, *, version: int, limits: Limits | None = None) -> object:
+    """A frame of a version-``version`` connection; a malformed one fails the case."""
     try:
-        return construct_codec.decode_frame(frame, limits or Limits(), version=1, schemas=kit_schemas())
+        return construct_codec.decode_frame(frame, limits or Limits(), version=version, schemas=kit_schemas())
     except DecodeError as exc:
-        raise CheckFailed(f"undecodable version-1 frame {frame[:24].hex()}: {exc.error_class} ({exc})") from None
+        raise CheckFailed(
+            f"undecodable version-{version} frame {frame[:24].hex()}: {exc.error_class} ({exc})"
+        ) from None
 
 
-def describe_v1(frame: bytes) -> str:
+def describe_frame(frame: bytes, *, version: int = 0) -> str:
+    """A frame of a version-``version`` connection as the wire log and the verdicts name it."""
     try:
-        value = construct_codec.decode_frame(frame, Limits(), version=1, schemas=kit_schemas())
+        value = construct_codec.decode_frame(frame, Limits(), version=version, schemas=kit_schemas())
     except DecodeError as exc:
         return f"undecodable: {exc.error_class}"
+    if version == 0:  # the log's historical form: the JSON form's fields, the event by its topic and offset
+        obj = to_json(value)
+        kind = obj.pop("type")
+        detail = ", ".join(f"{k}={v}" for k, v in obj.items() if k != "event")
+        if isinstance(event := obj.get("event"), dict):
+            detail = f"message_id={obj['message_id']}, event=({event['event_type_id']}, {event['key_hex']}, {event['offset']})"
+        return f"{kind}({detail})"
     if isinstance(value, BatchPublish):
         return f"batch_publish(message_id={value.message_id}, {len(value.batch.events)} events)"
     if isinstance(value, BatchResult):
@@ -85,7 +96,7 @@ def describe_v1(frame: bytes) -> str:
 
 def describe_value(value: object) -> str:
     """A decoded version-1 frame, named as in the wire log."""
-    return describe_v1(construct_codec.encode_frame(value, version=1, schemas=kit_schemas()))  # type: ignore[arg-type]
+    return describe_frame(construct_codec.encode_frame(value, version=1, schemas=kit_schemas()), version=1)  # type: ignore[arg-type]
 
 
 def batch_frame(message_id: int, events: list[Event] | tuple[Event, ...]) -> bytes:

@@ -13,9 +13,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sinkproto import DecodeError, Deframer, Limits, decode_frame, frame_bytes
-from sinkproto.jsonform import to_json
+from sinkproto import DecodeError, Deframer, Limits, frame_bytes
 
+from .craft import describe_frame
 from .model import CheckFailed, WireRecord
 
 __all__ = ["Wire", "describe_frame", "CLOSED"]
@@ -48,19 +48,6 @@ async def _open_connection(host: str, port: int, **kwargs: Any) -> tuple[asyncio
     protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
     transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwargs)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
-
-
-def describe_frame(frame: bytes) -> str:
-    try:
-        value = to_json(decode_frame(frame, Limits()))
-    except DecodeError as exc:
-        return f"undecodable: {exc.error_class}"
-    kind = value.pop("type")
-    detail = ", ".join(f"{k}={v}" for k, v in value.items() if k != "event")
-    if "event" in value:
-        e = value["event"]
-        detail = f"message_id={value['message_id']}, event=({e['event_type_id']}, {e['key_hex']}, {e['offset']})"
-    return f"{kind}({detail})"
 
 
 class Wire:

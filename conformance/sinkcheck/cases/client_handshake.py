@@ -8,8 +8,8 @@ from functools import partial
 from sinkproto import ConnectionResponse, Response
 
 from ..client_context import ClientCaseContext
+from ..craft import describe_frame
 from ..model import CheckFailed
-from ..wire import describe_frame
 from . import case
 
 client_case = partial(case, mode="client")

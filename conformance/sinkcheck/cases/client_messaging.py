@@ -8,8 +8,9 @@ from functools import partial
 from sinkproto import Ack, ConnectionResponse, Limits, Nack, Ping, Publish, Response, decode_frame, encode_frame
 
 from ..client_context import PING, PUBLISH, ClientCaseContext, frame_message_id, frame_type
+from ..craft import describe_frame
 from ..model import CheckFailed, Level
-from ..wire import CLOSED, Wire, describe_frame
+from ..wire import CLOSED, Wire
 from . import case
 
 client_case = partial(case, mode="client")

@@ -37,8 +37,8 @@ from ..craft import (
     PING,
     PUBLISH,
     batch_frame,
-    decode_v1,
-    describe_v1,
+    decode_or_fail,
+    describe_frame,
     frame_type,
     message_id_of,
 )
@@ -59,9 +59,9 @@ async def first_batch(ctx: ClientCaseContext, wire: Wire) -> BatchPublish:
     frame = await ctx.recv(wire, "the client's backlog as a BATCH_PUBLISH", publishes=True, version=1)
     if frame_type(frame) == PUBLISH:
         raise Unsupported("the client sent its backlog as PUBLISH frames, not as a batch (BPUB-7 is a SHOULD)")
-    value = decode_v1(frame)
+    value = decode_or_fail(frame, version=1)
     if not isinstance(value, BatchPublish):
-        raise CheckFailed(f"{describe_v1(frame)} while waiting for the client's events")
+        raise CheckFailed(f"{describe_frame(frame, version=1)} while waiting for the client's events")
     if len(value.batch.events) < 2:
         raise Unsupported(f"the client's batch holds {len(value.batch.events)} event: a partial answer needs two")
     return value
@@ -83,10 +83,10 @@ async def quiet_window(ctx: ClientCaseContext, wire: Wire, seconds: float) -> li
         if kind == PING:
             await wire.send_frame(encode_frame(Pong()))
         elif kind in (PUBLISH, BATCH_PUBLISH):
-            published.append(decode_v1(frame))
+            published.append(decode_or_fail(frame, version=1))
             await wire.send_frame(encode_frame(Ack(message_id=message_id_of(frame))))
         else:
-            raise CheckFailed(f"the client sent {describe_v1(frame)}")
+            raise CheckFailed(f"the client sent {describe_frame(frame, version=1)}")
     return published
 
 
@@ -119,7 +119,7 @@ async def fallback(ctx: ClientCaseContext) -> str:
     frame = await ctx.recv(again, "the next connection request", ctx.prompt() / ctx.scale, publishes=True, pings=True)
     if frame[:1] != b"\x00":
         raise CheckFailed(
-            f"after unsupported_protocol_version the client offered again {describe_v1(frame)} "
+            f"after unsupported_protocol_version the client offered again {describe_frame(frame, version=1)} "
             "instead of version 0 (VER-2)"
         )
     try:
@@ -127,7 +127,7 @@ async def fallback(ctx: ClientCaseContext) -> str:
     except DecodeError as exc:
         raise CheckFailed(f"undecodable version-0 request {frame.hex()}: {exc.error_class}") from None
     if not isinstance(request, ConnectionRequest):
-        raise CheckFailed(f"{describe_v1(frame)} instead of a connection request")
+        raise CheckFailed(f"{describe_frame(frame, version=1)} instead of a connection request")
     await ctx.respond(again, ctx.welcome(request))
     if request.client_instance_id != offer.client_instance_id:
         raise CheckFailed(
@@ -165,11 +165,11 @@ async def honours_declaration(ctx: ClientCaseContext) -> str:
     frame = await ctx.recv(
         again, "the held-back events, now that the server declares nothing", publishes=True, version=1
     )
-    value = decode_v1(frame)
+    value = decode_or_fail(frame, version=1)
     if not isinstance(value, BatchPublish) and frame_type(frame) != PUBLISH:
-        raise CheckFailed(f"{describe_v1(frame)} instead of the held-back events")
+        raise CheckFailed(f"{describe_frame(frame, version=1)} instead of the held-back events")
     await again.send_frame(encode_frame(Ack(message_id=message_id_of(frame))))
-    return f"nothing sent during {ctx.t(window):.1f} s under the declaration; then {describe_v1(frame)} without one"
+    return f"nothing sent during {ctx.t(window):.1f} s under the declaration; then {describe_frame(frame, version=1)} without one"
 
 
 @client_case(
@@ -228,7 +228,7 @@ async def batch_result_bad_index(ctx: ClientCaseContext) -> str:
     closed, frames = await wire.expect_close(ctx.prompt())
     others = [f for f in frames if frame_type(f) not in (PUBLISH, BATCH_PUBLISH, PING)]
     if others:
-        raise CheckFailed(f"answered with {describe_v1(others[0])} instead of closing")
+        raise CheckFailed(f"answered with {describe_frame(others[0], version=1)} instead of closing")
     if not closed:
         raise CheckFailed(
             f"still open {ctx.prompt():.1f} s after a BATCH_RESULT naming index {count} of a batch of {count} events"
@@ -256,17 +256,19 @@ async def batch_answered(ctx: ClientCaseContext) -> str:
         kind = frame_type(frame)
         if kind in (ACK, NACK, BATCH_RESULT):
             break
-        raise CheckFailed(f"{describe_v1(frame)} while waiting for the answer to BATCH_PUBLISH 1969")
+        raise CheckFailed(f"{describe_frame(frame, version=1)} while waiting for the answer to BATCH_PUBLISH 1969")
     if message_id_of(frame) != 0x7B1:
-        raise CheckFailed(f"{describe_v1(frame)} instead of the answer to BATCH_PUBLISH 1969")
+        raise CheckFailed(f"{describe_frame(frame, version=1)} instead of the answer to BATCH_PUBLISH 1969")
     answers = [
         f
         for f in await _frames_within(ctx, wire, 0.3)
         if frame_type(f) in (ACK, NACK, BATCH_RESULT) and message_id_of(f) == 0x7B1
     ]
     if answers:
-        raise CheckFailed(f"answered BATCH_PUBLISH 1969 twice: {describe_v1(frame)}, then {describe_v1(answers[0])}")
-    return f"{describe_v1(frame)} for a batch of {len(events)} events"
+        raise CheckFailed(
+            f"answered BATCH_PUBLISH 1969 twice: {describe_frame(frame, version=1)}, then {describe_frame(answers[0], version=1)}"
+        )
+    return f"{describe_frame(frame, version=1)} for a batch of {len(events)} events"
 
 
 async def _frames_within(ctx: ClientCaseContext, wire: Wire, seconds: float) -> list[bytes]:

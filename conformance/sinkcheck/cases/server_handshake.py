@@ -7,8 +7,8 @@ import random
 from sinkproto import ConnectionResponse, Ping, Publish, Response, encode_frame
 
 from ..context import CaseContext
+from ..craft import describe_frame
 from ..model import CheckFailed, Level
-from ..wire import describe_frame
 from . import case
 
 REFUSAL_CLOSE = "answer {code} and close the connection"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sinkproto import Ack, Limits, Ping, Publish, decode_frame, encode_frame
 
 from ..context import CaseContext
+from ..craft import describe_frame
 from ..model import CheckFailed, Level
-from ..wire import describe_frame
 from . import case
 
 

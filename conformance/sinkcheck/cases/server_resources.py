@@ -16,8 +16,9 @@ from sinkproto.errors import DecodeError
 from sinkproto.stream import frame_bytes
 
 from ..context import CaseContext
+from ..craft import describe_frame
 from ..model import CheckFailed, Unsupported
-from ..wire import CLOSED, Wire, describe_frame
+from ..wire import CLOSED, Wire
 from . import case
 
 REJECT_WITHIN = 5.0  # seconds: a peer that has the whole hostile frame can judge it at once

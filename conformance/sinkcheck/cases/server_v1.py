@@ -25,7 +25,7 @@ from ..craft import (
     PONG,
     PUBLISH,
     batch_frame,
-    describe_v1,
+    describe_frame,
     describe_value,
     frame_type,
     kit_schemas,
@@ -52,7 +52,7 @@ async def pong(ctx: CaseContext, wire: Wire, why: str) -> None:
     await wire.send_frame(encode_frame(Ping()))
     frame = await ctx.recv(wire, f"a PONG {why}", version=1)
     if frame_type(frame) != PONG:
-        raise CheckFailed(f"{describe_v1(frame)} instead of a PONG {why}")
+        raise CheckFailed(f"{describe_frame(frame, version=1)} instead of a PONG {why}")
 
 
 # -- versions and declarations ------------------------------------------------------------------------------
@@ -94,7 +94,9 @@ async def version_0_same_port(ctx: CaseContext) -> str:
     await wire.send_frame(ctx.request(server_instance_id=server_id))
     frame = await ctx.recv(wire, "the response to a version-0 request", ctx.prompt() / ctx.scale)
     if frame != b"\x10":
-        raise CheckFailed(f"{frame.hex()} ({describe_v1(frame)}) instead of connected (10) in the version-0 layout")
+        raise CheckFailed(
+            f"{frame.hex()} ({describe_frame(frame, version=1)}) instead of connected (10) in the version-0 layout"
+        )
     await ctx.publish_and_expect(wire, 0x123)
     return "connected (10) to a version-0 request on the version-1 port; PUBLISH ACKed"
 
@@ -138,7 +140,9 @@ async def honours_client_declaration(ctx: CaseContext) -> str:
     closed, frames = await wire.expect_close(window)
     sent = [f for f in frames if frame_type(f) in (PUBLISH, BATCH_PUBLISH)]
     if sent:
-        raise CheckFailed(f"sent {describe_v1(sent[0])} to a client that declared it reads none of its schemas")
+        raise CheckFailed(
+            f"sent {describe_frame(sent[0], version=1)} to a client that declared it reads none of its schemas"
+        )
     if closed:
         raise CheckFailed("closed the session of a client that declared reader schemas")
     await pong(ctx, wire, "after the quiet window")
@@ -376,7 +380,7 @@ async def duplicate_message_id(ctx: CaseContext) -> str:
     answers = [f for f in frames if frame_type(f) in (ACK, NACK, BATCH_RESULT) and message_id_of(f) == 0x0F0]
     others = [f for f in frames if f not in answers and frame_type(f) not in (PUBLISH, BATCH_PUBLISH)]
     if others:
-        raise CheckFailed(f"sent {describe_v1(others[0])}")
+        raise CheckFailed(f"sent {describe_frame(others[0], version=1)}")
     if closed and len(answers) <= 1:
         return f"closed ({len(answers)} answer to the first batch)"
     if len(answers) == 2:

@@ -44,12 +44,13 @@ from sinkproto import (
 from sinkproto.errors import DecodeError
 
 from ..context import RunState
+from ..craft import describe_frame
 from ..fuzz_mutations import Session, Write
 from ..listener import ExecClient, Listener, server_tls_context
 from ..model import Unsupported
 from ..observe import CrashWatch, LogSource, Observer, TextSource
 from ..profile import Profile
-from ..wire import CLOSED, Wire, describe_frame
+from ..wire import CLOSED, Wire
 from .loop import run_fuzz
 from .session_file import Finding, finding_document, load_sessions
 from .settings import FuzzClientCommand, FuzzSettings, ReplayCommand
