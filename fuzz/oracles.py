@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 V = TypeVar("V")
-Decoder = Callable[[bytes, Limits], V]
+Decoder = Callable[..., V]  # called as decode(data, limits=...), the codecs' keyword
 
 
 def _registry(version: str) -> frozenset[str]:
@@ -82,7 +82,7 @@ def decode_or_none(
 ) -> V | DecodeError:
     """The decoded value, or the (checked) DecodeError; anything else propagates."""
     try:
-        return decode(data, limits)
+        return decode(data, limits=limits)
     except SinkError as exc:
         return check_error(exc, len(data) if bounded_offset else None, known)
 
@@ -94,7 +94,7 @@ def check_roundtrip(value: V, encode: Callable[[V], bytes], decode: Decoder[V]) 
     except SinkError as exc:
         raise Finding(f"a decoded value does not re-encode: {exc!r} ({value!r})") from exc
     try:
-        back = decode(again, DEFAULT_LIMITS)
+        back = decode(again, limits=DEFAULT_LIMITS)
     except SinkError as exc:
         raise Finding(f"re-encoded bytes {again.hex()} do not decode: {exc}") from exc
     if back != value:
@@ -120,7 +120,7 @@ def check_tighter(
     error means the limit changed how the input was parsed.
     """
     try:
-        again = decode(data, limits)
+        again = decode(data, limits=limits)
     except refusal as exc:
         check_error(exc, None, known)
         return

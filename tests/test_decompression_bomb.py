@@ -43,7 +43,7 @@ def test_bomb_is_refused_within_bounded_memory(limit: int, expanded: int, ceilin
     tracemalloc.start()
     try:
         with pytest.raises(LimitExceeded) as info:
-            decode_batch(bomb, Limits(max_decompressed_size=limit))
+            decode_batch(bomb, limits=Limits(max_decompressed_size=limit))
         _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -60,10 +60,10 @@ LIMITS = (
 limits_strategy = st.sampled_from(LIMITS)
 
 
-def outcome(decode: Callable[[bytes, Limits], Any], data: bytes, limits: Limits) -> tuple[Any, ...]:
+def outcome(decode: Callable[..., Any], data: bytes, limits: Limits) -> tuple[Any, ...]:
     """What a decoder makes of ``data``: its value, or its error's class, requirement and offset."""
     try:
-        return ("value", decode(data, limits))
+        return ("value", decode(data, limits=limits))
     except DecodeError as exc:
         return ("error", type(exc), exc.requirement, exc.offset)
 

@@ -131,7 +131,7 @@ VECTOR_CASES = [(vf.kind, case) for vf in VECTOR_FILES for case in vf.cases]
 
 
 def _fast_decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None) -> Any:
-    return decoder(fast_v1, "batch" if kind == "batch" else "frame")(data, limits)
+    return decoder(fast_v1, "batch" if kind == "batch" else "frame")(data, limits=limits)
 
 
 def _fast_encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
@@ -498,11 +498,11 @@ def test_each_codec_value_is_its_one_api() -> None:
     frame = BatchPublish(message_id=7, batch=Batch(events=(event,), format=BatchFormat(codec=BatchCodec.GZIP)))
     raw = construct_codec.encode_frame(frame, version=1)
     assert FAST.encode_frame(frame, version=1, schemas=SCHEMAS) == CONSTRUCT.encode_frame(frame, version=1) == raw
-    decoded = FAST.decode_frame(raw, Limits(), version=1, schemas=SCHEMAS)
+    decoded = FAST.decode_frame(raw, limits=Limits(), version=1, schemas=SCHEMAS)
     assert decoded == CONSTRUCT.decode_frame(raw, version=1) and isinstance(decoded, BatchPublish)
     assert decoded.batch.events == frame.batch.events and decoded.batch.format == frame.batch.format
     assert FAST.encode_batch(frame.batch, version=1, schemas=SCHEMAS) == raw[2:]
-    assert FAST.decode_batch(raw[2:], Limits(), version=1, schemas=SCHEMAS) == decoded.batch
+    assert FAST.decode_batch(raw[2:], limits=Limits(), version=1, schemas=SCHEMAS) == decoded.batch
     for codec in (FAST, CONSTRUCT):
         with pytest.raises(EncodeError):
             codec.encode_frame(frame)  # a version-1 frame: version 0 (the default) refuses it
@@ -516,4 +516,6 @@ def test_each_codec_value_is_its_one_api() -> None:
         format=BatchFormat(codec=BatchCodec.ZSTD),
     )
     data = CONSTRUCT.encode_batch(batch, version=1)
-    assert data[0] & 0x80 and FAST.decode_batch(data, version=1) == CONSTRUCT.decode_batch(data, Limits(), version=1)
+    assert data[0] & 0x80 and FAST.decode_batch(data, version=1) == CONSTRUCT.decode_batch(
+        data, limits=Limits(), version=1
+    )

@@ -240,8 +240,8 @@ def outcome(decode: Callable[[], Any]) -> Any:
 
 def same_outcome(data: bytes, limits: Limits, schemas: RecordSchemas) -> Any:
     """The events or the error of both codecs' batch v1 decoders, which must agree."""
-    reference = outcome(lambda: v1.decode_batch(data, limits, schemas=schemas).events)
-    fast = outcome(lambda: fast_codec.decode_batch(data, limits, version=1, schemas=schemas).events)
+    reference = outcome(lambda: v1.decode_batch(data, limits=limits, schemas=schemas).events)
+    fast = outcome(lambda: fast_codec.decode_batch(data, limits=limits, version=1, schemas=schemas).events)
     assert fast == reference
     return reference
 

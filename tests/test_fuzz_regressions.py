@@ -138,7 +138,7 @@ def test_a_value_that_does_not_round_trip_is_a_finding(monkeypatch: pytest.Monke
     calls = []
 
     def drifting(data: bytes, limits: object = sinkproto.DEFAULT_LIMITS) -> object:
-        event = real(data, limits)
+        event = real(data, limits=limits)
         calls.append(event)
         # Every second decode (the re-decode of the re-encoded bytes) differs.
         return event if len(calls) % 2 else sinkproto.Event(**{**_fields(event), "offset": event.offset + 1})
@@ -207,7 +207,7 @@ def test_batch_check_catches_a_decoder_that_misreads_the_compressed_flag(monkeyp
     from sinkproto.codec import FAST
 
     def forgetful(data: bytes, limits: object, **kwargs: object) -> object:
-        batch = FAST.decode_batch(data, limits, **kwargs)  # type: ignore[arg-type]
+        batch = FAST.decode_batch(data, limits=limits, **kwargs)  # type: ignore[arg-type]
         return replace(batch, layout=replace(batch.layout, compressed=False))  # as if bit 6 were not read
 
     # The check also decodes the plain batch gzipped, whose layout must say compressed.
@@ -222,7 +222,7 @@ def test_batch_check_finds_a_format_on_a_version_0_batch(monkeypatch: pytest.Mon
     from sinkproto.messages import BatchFormat
 
     def inventive(data: bytes, limits: object, **kwargs: object) -> object:
-        batch = FAST.decode_batch(data, limits, **kwargs)  # type: ignore[arg-type]
+        batch = FAST.decode_batch(data, limits=limits, **kwargs)  # type: ignore[arg-type]
         return batch if batch.layout.compressed else replace(batch, format=BatchFormat())  # BATCH-13 allows no other
 
     with pytest.raises(Finding, match="version-0 batch decoded with a format"):
@@ -245,7 +245,7 @@ def test_batch_check_finds_a_compression_that_is_not_transparent(
     def picky(other: bytes, limits: object, **kwargs: object) -> object:
         if other != data:  # refuses every other form of the input
             raise BadCompression("refuses this form", offset=1, requirement="BATCH-6")
-        return FAST.decode_batch(other, limits, **kwargs)  # type: ignore[arg-type]
+        return FAST.decode_batch(other, limits=limits, **kwargs)  # type: ignore[arg-type]
 
     with pytest.raises(Finding, match=finding):
         _batch_check_with(monkeypatch, name, picky)(data)

@@ -195,7 +195,7 @@ def test_varint_bounds() -> None:
     with pytest.raises(e.VarintOverflow):
         decode_event(b"\xff" * 9 + b"\x02" + tail)
     with pytest.raises(e.LimitExceeded) as info:
-        decode_event(b"\x80\x80\x01" + tail, Limits(max_varint_bytes=2))
+        decode_event(b"\x80\x80\x01" + tail, limits=Limits(max_varint_bytes=2))
     assert info.value.requirement == "LIMIT-2"
     with pytest.raises(EncodeError):
         ev(offset=1 << 64)
@@ -243,12 +243,12 @@ def test_varint_at_the_limit_is_decided_at_its_last_allowed_byte(
     module = construct_codec if codec == "construct" else fast_codec
     decode = module.decode_event if unit == "event" else module.decode_batch
     with pytest.raises(e.DecodeError) as info:
-        decode(data, Limits(max_varint_bytes=most))
+        decode(data, limits=Limits(max_varint_bytes=most))
     assert type(info.value) is error, info.value
     assert info.value.requirement == ("LIMIT-2" if error is e.LimitExceeded else "CONV-4")
     # the same varint with one more byte after it: the same verdict, the extra byte is never read
     with pytest.raises(error):
-        decode(data + b"\x00", Limits(max_varint_bytes=most))
+        decode(data + b"\x00", limits=Limits(max_varint_bytes=most))
 
 
 @covers("CONV-6", "LIMIT-5")
@@ -260,7 +260,7 @@ def test_chunk_length_checked_before_reading() -> None:
     with pytest.raises(e.LimitExceeded):
         decode_event(bytes.fromhex("0101") + b"\xff\xff\xff\xff\x0f")
     with pytest.raises(e.LimitExceeded) as limit:
-        decode_event(encode_event(ev(key=b"abc")), Limits(max_key_size=2))
+        decode_event(encode_event(ev(key=b"abc")), limits=Limits(max_key_size=2))
     assert limit.value.requirement == "LIMIT-5"
 
 
@@ -268,15 +268,15 @@ def test_chunk_length_checked_before_reading() -> None:
 def test_frame_size_limit() -> None:
     frame = encode_frame(Publish(message_id=1, event=ev(event_data=bytes(100))))
     with pytest.raises(e.LimitExceeded):
-        decode_frame(frame, Limits(max_frame_size=len(frame) - 1))
-    assert decode_frame(frame, Limits(max_frame_size=len(frame))).event.event_data == bytes(100)  # type: ignore[union-attr]
+        decode_frame(frame, limits=Limits(max_frame_size=len(frame) - 1))
+    assert decode_frame(frame, limits=Limits(max_frame_size=len(frame))).event.event_data == bytes(100)  # type: ignore[union-attr]
 
 
 def test_strict_utf8_is_opt_in() -> None:
     data = bytes.fromhex("0002fffe00000001")
     assert decode_frame(data) == ConnectionRequest(app_version=b"\xff\xfe", client_instance_id=1)
     with pytest.raises(e.InvalidUtf8):
-        decode_frame(data, Limits(strict_utf8=True))
+        decode_frame(data, limits=Limits(strict_utf8=True))
 
 
 @covers("BATCH-1", "BATCH-2", "BATCH-3", "BATCH-4")
@@ -329,7 +329,7 @@ def test_decompression_bomb_is_refused_without_inflating_it() -> None:
     del body
     tracemalloc.start()
     with pytest.raises(e.LimitExceeded) as info:
-        decode_batch(bomb, Limits(max_decompressed_size=1024 * 1024))
+        decode_batch(bomb, limits=Limits(max_decompressed_size=1024 * 1024))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert info.value.requirement == "LIMIT-3"

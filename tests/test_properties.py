@@ -110,7 +110,7 @@ def _only_sink_errors(data: bytes) -> None:
     for decode in DECODERS:
         for limits in (Limits(), TIGHT):
             try:
-                decode(data, limits)
+                decode(data, limits=limits)
             except DecodeError as exc:
                 assert exc.error_class and 0 <= exc.offset <= max(len(data), 1 << 30)
                 assert exc.requirement

@@ -209,10 +209,12 @@ def test_rebuilt_size_is_bounded_by_the_decompressed_size_limit() -> None:
     assert len(data) < total  # the rebuilt events are larger than the batch ...
     assert (
         construct_codec.decode_batch(
-            data, Limits(max_decompressed_size=total), version=1, schemas=REGISTRY_SCHEMAS
+            data, limits=Limits(max_decompressed_size=total), version=1, schemas=REGISTRY_SCHEMAS
         ).events
         == meters
     )
     with pytest.raises(LimitExceeded) as info:  # ... and are counted against max_decompressed_size
-        construct_codec.decode_batch(data, Limits(max_decompressed_size=total - 1), version=1, schemas=REGISTRY_SCHEMAS)
+        construct_codec.decode_batch(
+            data, limits=Limits(max_decompressed_size=total - 1), version=1, schemas=REGISTRY_SCHEMAS
+        )
     assert info.value.requirement == "RECORD-6"

@@ -178,8 +178,8 @@ def test_zstd_limits_are_configurable() -> None:
     meters = tuple(ev(i) for i in range(100))
     data = codec.encode_batch(Batch(events=meters, format=BatchFormat(codec=BatchCodec.ZSTD)), version=1)
     with pytest.raises(LimitExceeded):
-        codec.decode_batch(data, Limits(max_decompressed_size=100), version=1)
-    assert codec.decode_batch(data, Limits(max_zstd_window=1 << 20), version=1).events == meters
+        codec.decode_batch(data, limits=Limits(max_decompressed_size=100), version=1)
+    assert codec.decode_batch(data, limits=Limits(max_zstd_window=1 << 20), version=1).events == meters
 
 
 @covers("RECORD-3", "RECORD-4", "RECORD-5")

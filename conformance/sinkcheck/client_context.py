@@ -238,7 +238,7 @@ class ClientCaseContext:
             wire, "the connection request", self.prompt() / self.scale, publishes=True, pings=True, version=version
         )
         try:
-            value = decode_frame(frame, Limits(), version=version)
+            value = decode_frame(frame, limits=Limits(), version=version)
         except DecodeError as exc:
             raise CheckFailed(
                 f"first frame {frame.hex()} is undecodable ({exc.error_class}), not a connection request"
@@ -283,7 +283,7 @@ class ClientCaseContext:
         while len(got) < count:
             frame = await self.recv(wire, what or f"PUBLISH {len(got) + 1} of {count}", timeout, publishes=True)
             try:
-                value = decode_frame(frame, Limits())
+                value = decode_frame(frame, limits=Limits())
             except DecodeError as exc:
                 raise CheckFailed(f"undecodable frame {frame.hex()} ({exc.error_class}) from the client") from None
             if not isinstance(value, Publish):

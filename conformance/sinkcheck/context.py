@@ -193,7 +193,7 @@ class CaseContext:
     def decode(frame: bytes, version: int = 0) -> object:
         """A frame of a version-``version`` connection (records batches with the kit's schemas, RECORD-2);
         a :class:`~sinkproto.errors.DecodeError` is the caller's to judge."""
-        return decode_frame(frame, Limits(), version=version, schemas=kit_schemas())
+        return decode_frame(frame, limits=Limits(), version=version, schemas=kit_schemas())
 
     async def recv_response(self, wire: Wire, timeout: float = 5.0, *, version: int = 0) -> ConnectionResponse:
         """The connection response, promptly: before a silence timeout could have freed the server."""

@@ -61,7 +61,7 @@ def kit_schemas() -> RecordSchemas:
 def decode_or_fail(frame: bytes, *, version: int, limits: Limits | None = None) -> object:
     """A frame of a version-``version`` connection; a malformed one fails the case."""
     try:
-        return construct_codec.decode_frame(frame, limits or Limits(), version=version, schemas=kit_schemas())
+        return construct_codec.decode_frame(frame, limits=limits or Limits(), version=version, schemas=kit_schemas())
     except DecodeError as exc:
         raise CheckFailed(
             f"undecodable version-{version} frame {frame[:24].hex()}: {exc.error_class} ({exc})"
@@ -71,7 +71,7 @@ def decode_or_fail(frame: bytes, *, version: int, limits: Limits | None = None) 
 def describe_frame(frame: bytes, *, version: int = 0) -> str:
     """A frame of a version-``version`` connection as the wire log and the verdicts name it."""
     try:
-        value = construct_codec.decode_frame(frame, Limits(), version=version, schemas=kit_schemas())
+        value = construct_codec.decode_frame(frame, limits=Limits(), version=version, schemas=kit_schemas())
     except DecodeError as exc:
         return f"undecodable: {exc.error_class}"
     if version == 0:  # the log's historical form: the JSON form's fields, the event by its topic and offset

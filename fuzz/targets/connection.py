@@ -39,7 +39,7 @@ def setup() -> Check:
         def drain() -> None:
             for frame in wire.feed(conn.data_to_send()):
                 try:
-                    decode_frame(frame, Limits())
+                    decode_frame(frame, limits=Limits())
                 except DecodeError as exc:
                     raise Finding(f"the connection emitted an undecodable frame {frame.hex()}: {exc}") from None
 

@@ -102,8 +102,8 @@ def setup() -> Check:
     def run(codec: Any, unit: str, name: str, data: bytes, limits: Limits) -> Any:
         try:
             if unit in with_schemas:
-                return getattr(codec, f"decode_{name}")(data, limits, schemas=schemas)
-            return getattr(codec, f"decode_{name}")(data, limits)
+                return getattr(codec, f"decode_{name}")(data, limits=limits, schemas=schemas)
+            return getattr(codec, f"decode_{name}")(data, limits=limits)
         except SinkError as exc:
             return check_error(exc, None, REQUIREMENT_IDS_V1)
 

@@ -27,12 +27,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from . import construct_codec, fast_codec
 from .limits import Limits
 from .messages import Batch, Event, Frame, NackPayload
 from .records import RecordSchemas
+
+T_co = TypeVar("T_co", covariant=True)
 
 __all__ = [
     "Codec",
@@ -67,10 +69,10 @@ class FrameEncoder(Protocol):
 
 
 class FrameDecoder(Protocol):
-    """``decode_frame(data, limits=DEFAULT_LIMITS, *, version=0, schemas=None) -> Frame``."""
+    """``decode_frame(data, *, version=0, limits=DEFAULT_LIMITS, schemas=None) -> Frame``."""
 
     def __call__(
-        self, data: bytes, limits: Limits = ..., /, *, version: int = 0, schemas: RecordSchemas | None = None
+        self, data: bytes, /, *, version: int = 0, limits: Limits = ..., schemas: RecordSchemas | None = None
     ) -> Frame: ...
 
 
@@ -81,11 +83,17 @@ class BatchEncoder(Protocol):
 
 
 class BatchDecoder(Protocol):
-    """``decode_batch(data, limits=DEFAULT_LIMITS, *, version=0, schemas=None) -> Batch``; ``format`` None in version 0."""
+    """``decode_batch(data, *, version=0, limits=DEFAULT_LIMITS, schemas=None) -> Batch``; ``format`` None in version 0."""
 
     def __call__(
-        self, data: bytes, limits: Limits = ..., /, *, version: int = 0, schemas: RecordSchemas | None = None
+        self, data: bytes, /, *, version: int = 0, limits: Limits = ..., schemas: RecordSchemas | None = None
     ) -> Batch: ...
+
+
+class UnitDecoder(Protocol[T_co]):
+    """``decode_event(data, *, limits=DEFAULT_LIMITS)``, ``decode_nack_payload`` likewise."""
+
+    def __call__(self, data: bytes, /, *, limits: Limits = ...) -> T_co: ...
 
 
 @dataclass(frozen=True)
@@ -96,9 +104,9 @@ class Codec:
     encode_frame: FrameEncoder
     decode_frame: FrameDecoder
     encode_event: Callable[[Event], bytes]
-    decode_event: Callable[[bytes, Limits], Event]
+    decode_event: UnitDecoder[Event]
     encode_nack_payload: Callable[[NackPayload], bytes]
-    decode_nack_payload: Callable[[bytes, Limits], NackPayload]
+    decode_nack_payload: UnitDecoder[NackPayload]
     encode_batch: BatchEncoder
     decode_batch: BatchDecoder
 

@@ -31,7 +31,7 @@ async def _window(ctx: ClientCaseContext, wire: Wire, seconds: float) -> list[Pu
         if frame_type(frame) == PING:
             await wire.send_frame(b"\x60\x00")
         elif frame_type(frame) == PUBLISH:
-            value = decode_frame(frame, Limits())
+            value = decode_frame(frame, limits=Limits())
             assert isinstance(value, Publish)
             got.append(value)
             await wire.send_frame(encode_frame(Ack(message_id=value.message_id)))
@@ -86,7 +86,7 @@ async def resend(ctx: ClientCaseContext) -> str:
     missing = {p.event.dedupe_key for p in sent}
     while missing:
         frame = await ctx.recv(again, f"{len(missing)} unanswered event(s) again", timeout=5, publishes=True)
-        value = decode_frame(frame, Limits())
+        value = decode_frame(frame, limits=Limits())
         if isinstance(value, Publish):
             await again.send_frame(encode_frame(Ack(message_id=value.message_id)))
             missing.discard(value.event.dedupe_key)

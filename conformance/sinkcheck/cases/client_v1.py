@@ -123,7 +123,7 @@ async def fallback(ctx: ClientCaseContext) -> str:
             "instead of version 0 (VER-2)"
         )
     try:
-        request = decode_frame(frame, Limits())
+        request = decode_frame(frame, limits=Limits())
     except DecodeError as exc:
         raise CheckFailed(f"undecodable version-0 request {frame.hex()}: {exc.error_class}") from None
     if not isinstance(request, ConnectionRequest):

@@ -125,7 +125,7 @@ async def publish_on_connect(ctx: CaseContext) -> str:
     ids: set[int] = set()
     while len(seen) < want:
         frame = await ctx.recv(wire, f"PUBLISH {len(seen) + 1} of {want}", timeout=10, publishes=True)
-        value = decode_frame(frame, Limits())
+        value = decode_frame(frame, limits=Limits())
         if not isinstance(value, Publish):
             raise CheckFailed(f"{describe_frame(frame)} while waiting for the server's events")
         if value.message_id in ids:
@@ -147,14 +147,14 @@ async def publish_on_connect(ctx: CaseContext) -> str:
 async def redelivery(ctx: CaseContext) -> str:
     wire = await ctx.open_session(name="no-ack")
     frame = await ctx.recv(wire, "a PUBLISH from the server", timeout=10, publishes=True)
-    value = decode_frame(frame, Limits())
+    value = decode_frame(frame, limits=Limits())
     if not isinstance(value, Publish):
         raise CheckFailed(f"{describe_frame(frame)} instead of a PUBLISH")
     await wire.close()  # never ACKed
     again = await ctx.open_session(name="again")
     while True:
         frame = await ctx.recv(again, "the same event again", timeout=10, publishes=True)
-        other = decode_frame(frame, Limits())
+        other = decode_frame(frame, limits=Limits())
         if isinstance(other, Publish):
             await again.send_frame(encode_frame(Ack(message_id=other.message_id)))
             if other.event.dedupe_key == value.event.dedupe_key:

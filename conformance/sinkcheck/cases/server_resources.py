@@ -142,7 +142,7 @@ async def gzip_bomb(ctx: CaseContext) -> str:
     await wire.send_frame(ctx.request(server_instance_id=server_id, version=1))
     frame = await ctx.recv(wire, "a version-1 connection response", ctx.prompt() / ctx.scale)
     try:
-        response = construct_codec.decode_frame(frame, Limits(), version=1)
+        response = construct_codec.decode_frame(frame, limits=Limits(), version=1)
     except DecodeError as exc:
         raise CheckFailed(f"undecodable answer to a version-1 request: {exc}") from None
     if getattr(response, "response", None) is Response.UNSUPPORTED_PROTOCOL_VERSION:

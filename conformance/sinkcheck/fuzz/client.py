@@ -297,7 +297,7 @@ class ClientTarget:
 
 def _decode(frame: bytes) -> object | None:
     try:
-        return decode_frame(frame, Limits())
+        return decode_frame(frame, limits=Limits())
     except DecodeError:
         return None
 

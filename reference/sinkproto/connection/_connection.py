@@ -174,7 +174,7 @@ class Connection:
 
     def decode(self, raw: bytes) -> Frame:
         """Decode one whole frame at the wire version (raises the codec's DecodeError)."""
-        return self.codec.decode_frame(raw, self.limits, version=self._wire_version, schemas=self.record_schemas)
+        return self.codec.decode_frame(raw, limits=self.limits, version=self._wire_version, schemas=self.record_schemas)
 
     def hold(self, raw: bytes) -> None:
         self._held.append(raw)

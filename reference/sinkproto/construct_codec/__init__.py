@@ -66,7 +66,7 @@ def encode_frame(frame: Frame, *, version: int = 0, schemas: RecordSchemas | Non
 
 
 def decode_frame(
-    data: bytes, limits: Limits = DEFAULT_LIMITS, *, version: int = 0, schemas: RecordSchemas | None = None
+    data: bytes, *, version: int = 0, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None
 ) -> Frame:
     """Decode exactly one whole frame of a version-``version`` connection (the deframer has removed the length prefix).
 
@@ -99,7 +99,7 @@ def encode_batch(batch: Batch, *, version: int = 0, schemas: RecordSchemas | Non
 
 
 def decode_batch(
-    data: bytes, limits: Limits = DEFAULT_LIMITS, *, version: int = 0, schemas: RecordSchemas | None = None
+    data: bytes, *, version: int = 0, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None
 ) -> Batch:
     """Decode one batch of a version-``version`` connection; its ``format`` is None in version 0 (BATCH-1, BATCH-12)."""
     check_version(version)
@@ -111,7 +111,7 @@ def encode_event(value: Event) -> bytes:
     return build(event, value)
 
 
-def decode_event(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Event:
+def decode_event(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Event:
     return parse(event, data, limits, "event")
 
 
@@ -119,7 +119,7 @@ def encode_nack_payload(value: NackPayload) -> bytes:
     return build(nack_payload, value)
 
 
-def decode_nack_payload(data: bytes, limits: Limits = DEFAULT_LIMITS) -> NackPayload:
+def decode_nack_payload(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> NackPayload:
     return parse(nack_payload, data, limits, "nack payload")
 
 
@@ -128,5 +128,5 @@ def encode_reader_schemas(value: ReaderSchemas) -> bytes:
     return build(reader_schemas, value)
 
 
-def decode_reader_schemas(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ReaderSchemas:
+def decode_reader_schemas(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ReaderSchemas:
     return parse(reader_schemas_unit, data, limits, "reader_schemas").value

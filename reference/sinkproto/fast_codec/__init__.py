@@ -141,7 +141,7 @@ def encoders(version: int) -> Mapping[type, Encoder]:
 
 
 def decode_frame(
-    data: bytes, limits: Limits = DEFAULT_LIMITS, *, version: int = 0, schemas: RecordSchemas | None = None
+    data: bytes, *, version: int = 0, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None
 ) -> Frame:
     """Decode exactly one whole frame of a version-``version`` connection (the deframer has removed the length prefix).
 
@@ -196,13 +196,13 @@ def encode_frame(message: Frame, *, version: int = 0, schemas: RecordSchemas | N
     raise EncodeError(f"a frame of {len(data)} bytes does not fit the {bound:,}-byte limit (ERR-8, BPUB-5)")
 
 
-def decode_event(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Event:
+def decode_event(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Event:
     """Decode a PUBLISH payload (PUB-1)."""
     data = as_bytes(data, "event")
     return read_event(data, 0, len(data), limits)
 
 
-def decode_nack_payload(data: bytes, limits: Limits = DEFAULT_LIMITS) -> NackPayload:
+def decode_nack_payload(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> NackPayload:
     """Decode a NACK payload (NACK-1)."""
     data = as_bytes(data, "nack payload")
     machine, human = read_nack_payload(data, 0, len(data), limits)
@@ -210,7 +210,7 @@ def decode_nack_payload(data: bytes, limits: Limits = DEFAULT_LIMITS) -> NackPay
 
 
 def decode_batch(
-    data: bytes, limits: Limits = DEFAULT_LIMITS, *, version: int = 0, schemas: RecordSchemas | None = None
+    data: bytes, *, version: int = 0, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None
 ) -> Batch:
     """Decode a batch of a version-``version`` connection (BATCH-1; BATCH-12 from version 1); ``format`` is None in version 0.
 

@@ -227,7 +227,7 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
                 continue
             out[name][f"batch v1 encode{suffix}"] = (partial(encode, value, **extra), len(events), len(blob))
             out[name][f"batch v1 decode{suffix}"] = (
-                partial(decode, blob, DEFAULT_LIMITS, **extra),
+                partial(decode, blob, limits=DEFAULT_LIMITS, **extra),
                 len(events),
                 len(blob),
             )

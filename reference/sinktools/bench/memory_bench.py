@@ -145,7 +145,7 @@ def decode_peaks(codecs: tuple[Codec, ...] = (FAST, CONSTRUCT)) -> list[DecodePe
     out = []
     for name, data, function in cases:
         for codec in codecs:
-            top, outcome = peak(lambda: getattr(codec, function)(data, DEFAULT_LIMITS))
+            top, outcome = peak(lambda: getattr(codec, function)(data, limits=DEFAULT_LIMITS))
             out.append(DecodePeak(name, codec.name, len(data), top, outcome))
     return out
 

@@ -62,15 +62,15 @@ def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schema
     if version >= 1 and schemas is None:
         schemas = vector_record_schemas()
     if kind == "batch":
-        return codec.decode_batch(data, limits, version=version, schemas=schemas)
+        return codec.decode_batch(data, limits=limits, version=version, schemas=schemas)
     if version >= 1 or kind in FRAME_KIND_FILES:  # every version-1 kind but batch is a frame
-        return codec.decode_frame(data, limits, version=version, schemas=schemas)
-    decoders: dict[str, Callable[[bytes, Limits], Any]] = {
+        return codec.decode_frame(data, limits=limits, version=version, schemas=schemas)
+    decoders: dict[str, Callable[..., Any]] = {
         "event": codec.decode_event,
         "nack_payload": codec.decode_nack_payload,
         "stream": decode_stream,
     }
-    return decoders[kind](data, limits)
+    return decoders[kind](data, limits=limits)
 
 
 def encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
