@@ -92,10 +92,10 @@ class Handler:
             return {"frames_hex": [f.hex() for f in frames]}
         if kind in ("frame", "batch"):  # the one API: frames and batches take the version (and schemas from 1)
             return to_json(
-                self.functions["decode"][kind](data, limits, version=version, schemas=self.schemas_of(version)),
+                self.functions["decode"][kind](data, limits=limits, version=version, schemas=self.schemas_of(version)),
                 version,
             )
-        return to_json(self.functions["decode"][kind](data, limits))
+        return to_json(self.functions["decode"][kind](data, limits=limits))
 
     def encode(self, version: int, kind: str, value: dict[str, Any]) -> bytes:
         if kind == "stream":
