@@ -11,11 +11,13 @@ from typing import Any
 
 from .errors import EncodeError
 from .messages import (
+    DECLARED_BOUNDS,
     Ack,
     Batch,
     BatchLayout,
     ConnectionRequest,
     ConnectionResponse,
+    DeclaredLimits,
     Event,
     Frame,
     Nack,
@@ -78,11 +80,29 @@ def reader_schemas_from_json(obj: list[JsonObject] | None) -> ReaderSchemas | No
     return ReaderSchemas(entries=tuple((e["event_type_id"], tuple(e["schema_versions"])) for e in obj))
 
 
+def declared_limits_to_json(value: DeclaredLimits) -> JsonObject:
+    """DECL-1: the declared values only, by field name."""
+    return {name: getattr(value, name) for name, *_ in DECLARED_BOUNDS if getattr(value, name) is not None}
+
+
+def declared_limits_from_json(obj: JsonObject | None) -> DeclaredLimits | None:
+    return None if obj is None else DeclaredLimits(**obj)
+
+
 def _v1_to_json(value: object) -> JsonObject | None:
-    """Version 1 values (spec/v1): batch v1, BATCH_PUBLISH, BATCH_RESULT; None for others."""
-    from .messages import BatchPublish, BatchResult, BatchV1
+    """Version 1 values (spec/v1): batch v1, BATCH_PUBLISH, BATCH_RESULT, CLOSE; None for others."""
+    from .messages import BatchPublish, BatchResult, BatchV1, Close
 
     match value:
+        case Close():
+            return {
+                "type": "close",
+                "error_class": value.error_class.wire_name,
+                "requirement_hex": _hex(value.requirement),
+                "last_message_id": value.last_message_id,
+                "retry_after": value.retry_after,
+                "human_message_hex": _hex(value.human_message),
+            }
         case BatchV1():
             layout = value.layout or BatchLayout()
             fmt = value.format
@@ -110,7 +130,17 @@ def _v1_to_json(value: object) -> JsonObject | None:
 
 
 def _v1_from_json(kind: str, obj: JsonObject) -> object:
-    from .messages import BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult, BatchResultEntry, BatchV1
+    from .messages import (
+        BatchCodec,
+        BatchFormat,
+        BatchMode,
+        BatchPublish,
+        BatchResult,
+        BatchResultEntry,
+        BatchV1,
+        Close,
+        CloseCode,
+    )
 
     if kind == "batch" or obj.get("type") is None and "events" in obj:
         layout = obj.get("layout")
@@ -124,6 +154,14 @@ def _v1_from_json(kind: str, obj: JsonObject) -> object:
         )
     if obj.get("type") == "batch_publish":
         return BatchPublish(message_id=obj["message_id"], batch=_v1_from_json("batch", obj["batch"]))  # type: ignore[arg-type]
+    if obj.get("type") == "close":
+        return Close(
+            error_class=CloseCode[obj["error_class"].upper()],
+            requirement=_unhex(obj, "requirement"),
+            last_message_id=obj.get("last_message_id"),
+            retry_after=obj.get("retry_after"),
+            human_message=_unhex(obj, "human_message"),
+        )
     if obj.get("type") == "batch_result":
         return BatchResult(
             message_id=obj["message_id"],
@@ -165,6 +203,8 @@ def to_json(value: Frame | Event | NackPayload | Batch) -> JsonObject:
             }
             if value.version == 1:  # version 0 JSON stays as it was
                 request["reader_schemas"] = reader_schemas_to_json(value.reader_schemas)
+                if value.declared_limits is not None:
+                    request["declared_limits"] = declared_limits_to_json(value.declared_limits)
             return request
         case ConnectionResponse():
             out: JsonObject = {"type": "connection_response", "response": value.response.wire_name}
@@ -176,6 +216,8 @@ def to_json(value: Frame | Event | NackPayload | Batch) -> JsonObject:
                 out["human_message_hex"] = _hex(value.human_message)
             if value.reader_schemas is not None:
                 out["reader_schemas"] = reader_schemas_to_json(value.reader_schemas)
+            if value.declared_limits is not None:
+                out["declared_limits"] = declared_limits_to_json(value.declared_limits)
             return out
         case Ack():
             return {"type": "ack", "message_id": value.message_id}
@@ -204,6 +246,7 @@ def _frame_from_json(obj: JsonObject) -> Frame:
             client_instance_id=obj["client_instance_id"],
             server_instance_id=obj.get("server_instance_id"),
             reader_schemas=reader_schemas_from_json(obj.get("reader_schemas")),
+            declared_limits=declared_limits_from_json(obj.get("declared_limits")),
         )
     if kind == "connection_response":
         response = Response.from_wire_name(obj["response"])
@@ -214,6 +257,7 @@ def _frame_from_json(obj: JsonObject) -> Frame:
             machine_message=_unhex(obj, "machine_message") if quarantined else None,
             human_message=_unhex(obj, "human_message") if quarantined else None,
             reader_schemas=reader_schemas_from_json(obj.get("reader_schemas")),
+            declared_limits=declared_limits_from_json(obj.get("declared_limits")),
         )
     if kind == "ack":
         return Ack(message_id=obj["message_id"])
