@@ -124,3 +124,22 @@ def test_withdrawn_vector_ids_stay_locked_and_are_never_reused() -> None:
     reused = {**withdrawn, files[0].cases[0].id: "pretend"}
     assert any("was withdrawn" in p for p in check_ids(files, load_lock(VECTORS_V1), reused))
     assert any("no longer in the vectors" in p for p in check_ids(files, with_withdrawn, withdrawn))
+
+
+def test_the_version_1_fuzz_seeds_hold_close_frames_and_declared_limits() -> None:
+    # fuzz/seeds.py seeds the version-1 targets from vectors/v1: every kind of frame file, close.json included.
+    import sys
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from fuzz.seeds import units_v1
+
+    frames = dict(units_v1("frame"))
+    assert frames["v1.close.quarantined"] == bytes.fromhex("93 01 05 48532d3138 2a 8205 00")
+    assert "v1.connection_request.declared-limits.constrained" in frames
+    assert "v1.connection_response.hello.declaration.declared-limits" in frames
+    declarations = dict(units_v1("reader_schemas"))
+    # Cut after response_flags: the declaration itself, then the declared limits that follow it.
+    assert declarations["v1.connection_response.connected.flags.reader-schemas.reader_schemas"] == bytes.fromhex(
+        "02 01 01 01 04 01 01"
+    )
