@@ -34,6 +34,7 @@ from ..craft import (
     ACK,
     BATCH_PUBLISH,
     BATCH_RESULT,
+    CLOSE,
     NACK,
     PING,
     PUBLISH,
@@ -268,7 +269,7 @@ async def batch_result_bad_index(ctx: ClientCaseContext) -> str:
     )
     await wire.send_frame(construct_codec.encode_frame(result, version=1))
     closed, frames = await wire.expect_close(ctx.prompt())
-    others = [f for f in frames if frame_type(f) not in (PUBLISH, BATCH_PUBLISH, PING)]
+    others = [f for f in frames if frame_type(f) not in (PUBLISH, BATCH_PUBLISH, PING, CLOSE)]  # CLOSE-3
     if others:
         raise CheckFailed(f"answered with {describe_v1(others[0])} instead of closing")
     if not closed:

@@ -55,7 +55,7 @@ class State(Enum):
     AWAIT_RESPONSE = "await_response"  # client: request sent
     AWAIT_REQUEST = "await_request"  # server: nothing received yet
     DECIDING = "deciding"  # server: request received, response not sent yet
-    REFUSED = "refused"  # client, version 1: refused; the server's CLOSE may follow (CLOSE-4, CLOSE-5)
+    REFUSED = "refused"  # client, version 1: refused; reads the CLOSE that came with it, then closes (CLOSE-4, HS-15)
     OPEN = "open"  # handshake complete
     CLOSED = "closed"  # nothing more is sent or processed
 

@@ -73,7 +73,7 @@ def _closing_v1(role: Role, state: State) -> list[Row]:
 
 
 def _refused_v1() -> list[Row]:
-    """A version-1 client after a refusal: the server's CLOSE may follow (CLOSE-4, CLOSE-5); nothing is sent."""
+    """A version-1 client after a refusal reads the CLOSE that came with it, then closes (CLOSE-4, HS-15); sends nothing."""
     rows = [
         Row(C, State.REFUSED, i, h.ignore, State.CLOSED, since=1, rule=rule, close_reason="handshake_refused")
         for i, rule in ((Input.PEER_CLOSED, "HS-15"), (Input.TIMER_SILENCE, "KEEP-5"), (Input.CLOSE, "HS-15"))

@@ -107,6 +107,9 @@ def deframe(conn: HandlerAPI, data: bytes, now: float) -> list[ConnectionEvent]:
         events.extend(conn.dispatch(Input.FRAME_ARRIVED, raw, now))
         if conn.state is State.CLOSED:
             break  # frames after a close are not processed (ERR-4, HS-20)
+    if conn.state is State.REFUSED:
+        # HS-15, CLOSE-4: a refused client reads the CLOSE that came with the refusal, then closes.
+        events.extend(conn.dispatch(Input.CLOSE, None, now))
     return events
 
 
