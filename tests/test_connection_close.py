@@ -204,6 +204,30 @@ def test_a_refusal_of_a_version_1_request_is_followed_by_close_and_the_client_re
         assert client.state is State.CLOSED and client.data_to_send() == b""
 
 
+@covers("CLOSE-11", "HS-15")
+def test_a_refused_client_closes_after_what_came_with_the_refusal() -> None:
+    refusal = frame_bytes(b"\x12")
+    for after, expected in (
+        (b"", [ConnectionClosed(reason="handshake_refused")]),  # the CLOSE did not come with it: closed anyway
+        (
+            frame_bytes(bytes.fromhex("90 08 00 00")),
+            ["value_out_of_range", ConnectionClosed(reason="handshake_refused")],
+        ),
+    ):
+        client = Connection(Role.CLIENT, versions=(0, 1), now=0.0, message_id_start=0)
+        client.send_request(ConnectionRequest(version=1, app_version=b"a", client_instance_id=1), 0.0)
+        client.data_to_send()
+        events = client.receive_data(refusal + after, 0.0)
+        assert isinstance(events[0], HandshakeRefused)
+        assert [e.error_class if isinstance(e, ProtocolError) else e for e in events[1:]] == expected
+        assert client.state is State.CLOSED and client.data_to_send() == b""  # a malformed CLOSE is not answered
+        # A CLOSE that comes later finds the client closed: nothing is processed any more.
+        late = frame_bytes(
+            CONSTRUCT.encode_frame(Close(error_class=CloseCode.HANDSHAKE_REFUSED, retry_after=9), version=1)
+        )
+        assert client.receive_data(late, 1.0) == []
+
+
 @covers("CLOSE-4", "CLOSE-5", "CONN-12")
 def test_no_close_after_a_refusal_to_version_0_or_after_unsupported_protocol_version() -> None:
     # A version-0 request to a version-1 server: the refusal alone, as in version 0.

@@ -63,8 +63,6 @@ def test_every_version_1_row_is_a_batch_or_close_input_and_every_row_key_is_uniq
         Input.TIMER_SILENCE,
         Input.SEND_RESPONSE_REFUSED,
         Input.RECV_RESPONSE_REFUSED,
-        Input.PEER_CLOSED,
-        Input.DATA_RECEIVED,
         Input.FRAME_ARRIVED,
     }
     assert {r.state for r in TRANSITIONS if r.since == 1 and r.input.kind != "frame"} == {

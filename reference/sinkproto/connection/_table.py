@@ -73,13 +73,12 @@ def _closing_v1(role: Role, state: State) -> list[Row]:
 
 
 def _refused_v1() -> list[Row]:
-    """A version-1 client after a refusal reads the CLOSE that came with it, then closes (CLOSE-4, HS-15); sends nothing."""
-    rows = [
-        Row(C, State.REFUSED, i, h.ignore, State.CLOSED, since=1, rule=rule, close_reason="handshake_refused")
-        for i, rule in ((Input.PEER_CLOSED, "HS-15"), (Input.TIMER_SILENCE, "KEEP-5"), (Input.CLOSE, "HS-15"))
-    ]
+    """A version-1 client after a refusal reads the CLOSE that came with it, then closes (CLOSE-4, HS-15); sends nothing.
+
+    ``refused`` lasts one ``receive_data`` call: the deframer closes it after the frames that came with the refusal.
+    """
     return [
-        *rows,
+        Row(C, State.REFUSED, Input.FRAME_ARRIVED, h.decode_and_classify, since=1, rule="FRAME-1"),
         Row(
             C,
             State.REFUSED,
@@ -100,8 +99,16 @@ def _refused_v1() -> list[Row]:
             rule="CLOSE-11",
             close_reason="handshake_refused",
         ),
-        Row(C, State.REFUSED, Input.DATA_RECEIVED, h.deframe, since=1, rule="STREAM-1"),
-        Row(C, State.REFUSED, Input.FRAME_ARRIVED, h.decode_and_classify, since=1, rule="FRAME-1"),
+        Row(
+            C,
+            State.REFUSED,
+            Input.CLOSE,
+            h.ignore,
+            State.CLOSED,
+            since=1,
+            rule="HS-15",
+            close_reason="handshake_refused",
+        ),
     ]
 
 
