@@ -65,7 +65,7 @@ def setup(version: int = 0) -> Check:
         def drain() -> None:
             for frame in wire.feed(conn.data_to_send()):
                 try:
-                    decode_frame(frame, Limits(), version=conn.wire_version)
+                    decode_frame(frame, limits=Limits(), version=conn.wire_version)
                 except DecodeError as exc:
                     raise Finding(f"the connection emitted an undecodable frame {frame.hex()}: {exc}") from None
 
