@@ -171,7 +171,7 @@ class Connection:
             )
             try:
                 self.codec.decode_frame(
-                    encoded, limits=peer, version=self._wire_version, schemas=self.sendable_record_schemas()
+                    encoded, peer, version=self._wire_version, schemas=self.sendable_record_schemas()
                 )
             except LimitExceeded as exc:
                 raise LocalProtocolError(
