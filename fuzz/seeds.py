@@ -88,9 +88,13 @@ def units(unit: str) -> list[Seed]:
 
 
 def _declaration(kind: str, data: bytes) -> bytes | None:
-    """The reader declaration (SNEG-1) at the end of a version-1 request or accepting response, if any."""
-    if kind == "connection_response" and len(data) > 1 and data[0] in (0x10, 0x11):
-        return data[1 if data[0] == 0x10 else 5 :] or None
+    """The reader declaration (SNEG-1) in a version-1 request or accepting response, if any (declared limits may follow).
+
+    A response has it after ``response_flags`` (CONN-11) when bit 0 is set.
+    """
+    if kind == "connection_response" and data[:1] in (b"\x10", b"\x11"):
+        at = 1 if data[0] == 0x10 else 5
+        return data[at + 1 :] or None if len(data) > at and data[at] & 0x01 else None
     if kind == "connection_request" and data[:1] == b"\x01":
         from sinkproto import DEFAULT_LIMITS, DecodeError  # here: see the module docstring
         from sinkproto.primitives import read_varint

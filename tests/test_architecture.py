@@ -51,8 +51,8 @@ EDITS: list[tuple[str, str, str, str]] = [
     (
         "construct codec",
         "reference/sinkproto/construct_codec/frames.py",
-        "from ..messages import (\n    Ack,\n",
-        "from ..messages import (\n    Ack,\n    Echo,\n",
+        "    MAX_RETRY_AFTER,\n    Ack,\n",
+        "    MAX_RETRY_AFTER,\n    Ack,\n    Echo,\n",
     ),
     (
         "construct codec",
@@ -76,15 +76,15 @@ EDITS: list[tuple[str, str, str, str]] = [
     (
         "construct codec",
         "reference/sinkproto/construct_codec/frames.py",
-        "    BatchResult: FrameType.BATCH_RESULT,\n}",
-        "    BatchResult: FrameType.BATCH_RESULT,\n    Echo: FrameType.ECHO,\n}",
+        "    Close: FrameType.CLOSE,\n}",
+        "    Close: FrameType.CLOSE,\n    Echo: FrameType.ECHO,\n}",
     ),
     # 3. the fast codec: a decoder in DECODERS (by type, then since), an encoder in ENCODERS (by class, then since)
     (
         "fast codec",
         "reference/sinkproto/fast_codec/frames.py",
-        "from ..messages import (\n    Ack,\n",
-        "from ..messages import (\n    Ack,\n    Echo,\n",
+        "    MAX_RETRY_AFTER,\n    Ack,\n",
+        "    MAX_RETRY_AFTER,\n    Ack,\n    Echo,\n",
     ),
     (
         "fast codec",
@@ -120,8 +120,8 @@ EDITS: list[tuple[str, str, str, str]] = [
     (
         "connection input",
         "reference/sinkproto/connection/_alphabet.py",
-        "    BatchResult,\n    ConnectionRequest,\n",
-        "    BatchResult,\n    ConnectionRequest,\n    Echo,\n",
+        "    BatchResult,\n    Close,\n    ConnectionRequest,\n",
+        "    BatchResult,\n    Close,\n    ConnectionRequest,\n    Echo,\n",
     ),
     (
         "connection input",

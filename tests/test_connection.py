@@ -170,6 +170,7 @@ def test_transition_table_covers_exactly_the_allowed_frames() -> None:
     # Handlers never set the state: every row that leaves its state says where it goes.
     assert all(r.next is None or r.next is not r.state for r in TRANSITIONS)
     assert {r.close_reason for r in TRANSITIONS if r.next is State.CLOSED} == {
+        "close_received",  # version 1: the peer's CLOSE (CLOSE-10)
         "handshake_refused",
         "keepalive_timeout",
         "peer_closed",

@@ -50,12 +50,25 @@ def test_lookup_takes_the_row_with_the_greatest_since_not_above_the_version() ->
     assert len(rules.rows) == len(TRANSITIONS) + 1
 
 
-def test_every_version_1_row_is_a_batch_input_and_every_row_key_is_unique() -> None:
+def test_every_version_1_row_is_a_batch_or_close_input_and_every_row_key_is_unique() -> None:
     assert {r.input for r in TRANSITIONS if r.since == 1} == {
         Input.RECV_BATCH_PUBLISH,
         Input.RECV_BATCH_RESULT,
         Input.PUBLISH_BATCH,
         Input.ANSWER_BATCH,
+        # CLOSE (CLOSE-3..CLOSE-10): sent before every deliberate close, received, and the refused client's wait
+        Input.RECV_CLOSE,
+        Input.CLOSE,
+        Input.PEER_ERROR,
+        Input.TIMER_SILENCE,
+        Input.SEND_RESPONSE_REFUSED,
+        Input.RECV_RESPONSE_REFUSED,
+        Input.FRAME_ARRIVED,
+    }
+    assert {r.state for r in TRANSITIONS if r.since == 1 and r.input.kind != "frame"} == {
+        State.OPEN,
+        State.DECIDING,
+        State.REFUSED,
     }
     assert len({r.key for r in TRANSITIONS}) == len(TRANSITIONS)
     assert all(r.since >= r.input.since for r in TRANSITIONS)

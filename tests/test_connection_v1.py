@@ -92,7 +92,9 @@ def test_v1_client_against_v0_server_is_refused_then_falls_back() -> None:
         assert (
             refused[0].response.response is Response.UNSUPPORTED_PROTOCOL_VERSION and refused[0].requested_version == 1
         )
+        # The client read what came with the refusal (no CLOSE here, CLOSE-5) and closed, sending nothing (HS-15).
         assert client.state is State.CLOSED and events[-1] == ConnectionClosed(reason="handshake_refused")
+        assert client.data_to_send() == b""
     # the next attempt offers version 0: a version-0 connection with the version-0 server
     client = Connection(Role.CLIENT, versions=(0,), now=0.0, message_id_start=0)
     server = Connection(Role.SERVER, now=0.0, message_id_start=0)
@@ -204,12 +206,22 @@ def test_sender_respects_the_peer_declaration() -> None:
     assert client2.peer_can_read(ev(1, version=99, type_id=99))
 
 
-def test_v1_table_adds_only_batch_frames_in_the_open_state() -> None:
+def test_v1_table_adds_batch_frames_and_close() -> None:
     extra = [r for r in TRANSITIONS if r.since == 1 and r.input.kind == "frame"]
-    assert {(r.role, r.state) for r in extra} == {(Role.CLIENT, State.OPEN), (Role.SERVER, State.OPEN)}
-    assert len(extra) == 4
+    assert {(r.role, r.state, r.input.label) for r in extra} == {
+        *((role, State.OPEN, label) for role in Role for label in ("recv_batch_publish", "recv_batch_result")),
+        *((role, State.OPEN, "recv_close") for role in Role),
+        (Role.CLIENT, State.AWAIT_RESPONSE, "recv_response_refused"),  # then REFUSED: a CLOSE may follow
+        (Role.CLIENT, State.REFUSED, "recv_close"),
+    }
     actions = [r for r in TRANSITIONS if r.since == 1 and r.input.kind == "action"]
-    assert {r.input.label for r in actions} == {"publish_batch", "answer_batch"}
+    assert {(r.input.label, r.state) for r in actions} == {
+        ("publish_batch", State.OPEN),
+        ("answer_batch", State.OPEN),
+        ("close", State.OPEN),  # a CLOSE first (CLOSE-6)
+        ("close", State.REFUSED),  # nothing sent (HS-15)
+        ("send_response_refused", State.DECIDING),  # the refusal, then a CLOSE (CLOSE-4)
+    }
 
 
 @covers("RECORD-2", "SNEG-3", "BATCH-14")

@@ -38,8 +38,11 @@ from sinkproto.messages import (
     BatchPublish,
     BatchResult,
     BatchResultEntry,
+    Close,
+    CloseCode,
     ConnectionRequest,
     ConnectionResponse,
+    DeclaredLimits,
     Event,
     FrameType,
     Nack,
@@ -63,6 +66,7 @@ V1_LIMITS = (
     Limits(max_declared_types=1, max_declared_versions=2),
     Limits(max_zstd_window=1024),
     Limits(max_batch_events=1),
+    Limits(max_requirement_size=3, max_close_text=4),
 )
 
 # The reference at version 1: the Codec's one API with version=1.
@@ -186,6 +190,24 @@ reader_schemas = st.dictionaries(small, st.lists(small, min_size=1, max_size=4),
     ReaderSchemas.from_mapping
 )
 formats = st.builds(BatchFormat, codec=st.sampled_from(BatchCodec))
+# DECL-1: each value absent, at a bound or anywhere between.
+declared_limits = st.builds(
+    DeclaredLimits,
+    max_frame_size=st.none() | st.integers(512, 0xFFFF),
+    max_decompressed_size=st.none() | st.integers(1024, 8 * 1024 * 1024),
+    max_batch_events=st.none() | st.integers(1, 65536),
+    max_in_flight=st.none() | st.integers(1, 4096),
+    max_zstd_window=st.none() | st.integers(1024, 8 * 1024 * 1024),
+    keepalive=st.none() | st.integers(10, 0xFFFF),
+)
+closes = st.builds(
+    Close,
+    error_class=st.sampled_from(CloseCode),
+    requirement=st.sampled_from((b"", b"FRAME-7", b"HS-18")) | st.binary(max_size=40),
+    last_message_id=st.none() | st.integers(0, 4095),
+    retry_after=st.none() | st.integers(1, 86400),
+    human_message=st.binary(max_size=20) | st.text(max_size=10).map(str.encode),
+)
 
 
 @st.composite
@@ -217,14 +239,22 @@ frames_v1 = st.one_of(
         client_instance_id=u32,
         server_instance_id=st.none() | u32,
         reader_schemas=st.none() | reader_schemas,
+        declared_limits=st.none() | declared_limits,
     ),
-    st.builds(ConnectionResponse, response=st.just(Response.CONNECTED), reader_schemas=st.none() | reader_schemas),
+    st.builds(
+        ConnectionResponse,
+        response=st.just(Response.CONNECTED),
+        reader_schemas=st.none() | reader_schemas,
+        declared_limits=st.none() | declared_limits,
+    ),
     st.builds(
         ConnectionResponse,
         response=st.just(Response.HELLO_NEW_CLIENT),
         server_instance_id=u32,
         reader_schemas=st.none() | reader_schemas,
+        declared_limits=st.none() | declared_limits,
     ),
+    closes,
     st.builds(BatchPublish, message_id=st.integers(0, 4095), batch=batches_v1()),
     st.builds(BatchResult, message_id=st.integers(0, 4095), entries=result_entries),
 )
@@ -241,7 +271,7 @@ def _encodings() -> st.SearchStrategy[tuple[str, bytes]]:
 # -- hypothesis: encoding ----------------------------------------------------------------------------
 
 
-@covers("CONN-8", "CONN-11", "SNEG-1", "BPUB-1", "BRES-1", "FRAME-8")
+@covers("CONN-8", "CONN-11", "SNEG-1", "BPUB-1", "BRES-1", "FRAME-8", "CLOSE-1", "DECL-1")
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(frames_v1)
 def test_v1_frames_encode_to_the_same_bytes(message: Any) -> None:
@@ -313,7 +343,9 @@ def test_valid_v1_encodings_decode_the_same(unit_and_data: tuple[str, bytes], li
     check_same_decode(*unit_and_data, limits)
 
 
-@covers("ERR-2", "CONN-9", "SNEG-2", "BRES-2", "BATCH-13", "BATCH-14", "LIMIT-8")
+@covers(
+    "ERR-2", "CONN-9", "CONN-13", "SNEG-2", "BRES-2", "BATCH-13", "BATCH-14", "LIMIT-8", "CLOSE-2", "DECL-2", "LIMIT-12"
+)
 @settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(_encodings()), limits_strategy)
 def test_mutated_v1_encodings_decode_the_same(unit_and_data: tuple[str, bytes], limits: Limits) -> None:
@@ -400,6 +432,7 @@ _FRAME_CLASSES = {
     Pong: FrameType.PONG,
     Nack: FrameType.NACK,
     BatchResult: FrameType.BATCH_RESULT,
+    Close: FrameType.CLOSE,
 }
 
 
@@ -468,8 +501,18 @@ def test_a_type_of_a_later_version_is_unknown_or_refused() -> None:
         fast_codec.decode_frame(raw)
     assert (info.value.requirement, info.value.offset) == ("FRAME-3", 0) and "not defined in v0" in str(info.value)
     with pytest.raises(UnknownType) as info:
-        fast_codec.decode_frame(b"\x90\x00", version=1)
+        fast_codec.decode_frame(b"\xa0\x00", version=1)
     assert (info.value.requirement, info.value.offset) == ("FRAME-7", 0) and "not defined in v1" in str(info.value)
+    # CLOSE (type 9) is version 1's: on a version-0 connection it stays unknown_type, in both codecs (FRAME-3).
+    close = Close(error_class=CloseCode.NO_ERROR)
+    raw = fast_codec.encode_frame(close, version=1)
+    assert raw == b"\x90\x00\x00\x00" and fast_codec.decode_frame(raw, version=1) == close
+    for codec in (fast_codec, CONSTRUCT):
+        with pytest.raises(UnknownType) as info:
+            codec.decode_frame(raw)
+        assert (info.value.requirement, info.value.offset) == ("FRAME-3", 0)
+        with pytest.raises(EncodeError):
+            codec.encode_frame(close)
 
 
 @covers("ERR-8", "BPUB-5")

@@ -134,6 +134,7 @@ def test_one_frame_type_says_which_version_added_each_type() -> None:
         "PONG": (6, 0),
         "NACK": (7, 0),
         "BATCH_RESULT": (8, 1),
+        "CLOSE": (9, 1),
     }
     # The table and the decoders agree: a type is unknown exactly to the decoders of versions before its `since`.
     decoders = {

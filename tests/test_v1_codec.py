@@ -40,7 +40,7 @@ ALL = [(vf.kind, case) for vf in FILES for case in vf.cases]
 
 def test_every_v1_kind_has_its_file() -> None:
     assert sorted(vf.kind for vf in FILES) == sorted(
-        ["connection_request", "connection_response", "batch_publish", "batch_result", "frame", "batch"]
+        ["connection_request", "connection_response", "batch_publish", "batch_result", "close", "frame", "batch"]
     )
     assert all(vf.spec_version == 1 for vf in FILES)
     assert len(ALL) >= 160

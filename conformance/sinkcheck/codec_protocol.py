@@ -70,6 +70,8 @@ LIMIT_NAMES_BY_VERSION = {
         "max_record_columns",
         "max_dictionary_entries",
         "max_collection_items",
+        "max_requirement_size",
+        "max_close_text",
     ),
 }
 #: The ``error`` values of a failed response.

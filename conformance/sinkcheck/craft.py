@@ -23,6 +23,7 @@ __all__ = [
     "ACK",
     "BATCH_PUBLISH",
     "BATCH_RESULT",
+    "CLOSE",
     "NACK",
     "PING",
     "PONG",
@@ -38,7 +39,7 @@ __all__ = [
     "readable_pair",
 ]
 
-CONNECTION_REQUEST, CONNECTION_RESPONSE, BATCH_PUBLISH, ACK, PUBLISH, PING, PONG, NACK, BATCH_RESULT = range(9)
+CONNECTION_REQUEST, CONNECTION_RESPONSE, BATCH_PUBLISH, ACK, PUBLISH, PING, PONG, NACK, BATCH_RESULT, CLOSE = range(10)
 
 
 def frame_type(frame: bytes) -> int | None:

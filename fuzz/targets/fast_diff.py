@@ -67,6 +67,7 @@ def setup() -> Check:
         Limits(max_frame_size=16),
         Limits(max_declared_types=1, max_declared_versions=2),  # LIMIT-8
         Limits(max_zstd_window=1024),  # LIMIT-9
+        Limits(max_requirement_size=3, max_close_text=4),  # LIMIT-12
         Limits(max_record_columns=5, max_dictionary_entries=2, max_collection_items=2),  # LIMIT-10
     )
     schemas = RecordSchemas.from_registry(default_registry())  # records mode (RECORD-2)

@@ -21,6 +21,7 @@ __all__ = [
     "BatchReceived",
     "BatchAnswered",
     "ProtocolError",
+    "PeerClosed",
     "ConnectionClosed",
     "ConnectionEvent",
 ]
@@ -114,11 +115,29 @@ class ProtocolError:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class PeerClosed:
+    """Version 1: the peer sent CLOSE, saying why it closes (CLOSE-10); the connection closes next.
+
+    ``error_class`` is the close code's name (spec/v1/errors.md#close-codes),
+    ``requirement`` the ID the peer names, ``last_message_id`` the last of our
+    publishable units it answered (None: none), ``retry_after`` the seconds a
+    client waits before reconnecting (CLOSE-9), ``human_message`` its text.
+    Our units still unanswered are not delivered, whatever it says (MSGID-13).
+    """
+
+    error_class: str
+    requirement: str
+    last_message_id: int | None
+    retry_after: int | None
+    human_message: bytes
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ConnectionClosed:
     """The connection is over. ``unanswered``: our PUBLISHes not ACKed or NACKed (MSGID-13).
 
     ``reason`` is one of ``peer_closed``, ``protocol_error``, ``keepalive_timeout``,
-    ``handshake_refused``, ``local_close``.
+    ``handshake_refused``, ``local_close``, ``close_received`` (the peer's CLOSE, version 1).
     """
 
     reason: str
@@ -135,5 +154,6 @@ ConnectionEvent = (
     | BatchReceived
     | BatchAnswered
     | ProtocolError
+    | PeerClosed
     | ConnectionClosed
 )

@@ -14,6 +14,7 @@ from typing import Any
 
 from .errors import EncodeError
 from .messages import (
+    DECLARED_BOUNDS,
     Ack,
     Batch,
     BatchCodec,
@@ -22,6 +23,7 @@ from .messages import (
     BatchMode,
     ConnectionRequest,
     ConnectionResponse,
+    DeclaredLimits,
     Event,
     Frame,
     Nack,
@@ -121,11 +123,29 @@ def batch_from_json(obj: JsonObject) -> Batch:
     )
 
 
+def declared_limits_to_json(value: DeclaredLimits) -> JsonObject:
+    """DECL-1: the declared values only, by field name."""
+    return {name: getattr(value, name) for name, *_ in DECLARED_BOUNDS if getattr(value, name) is not None}
+
+
+def declared_limits_from_json(obj: JsonObject | None) -> DeclaredLimits | None:
+    return None if obj is None else DeclaredLimits(**obj)
+
+
 def _v1_to_json(value: object) -> JsonObject | None:
-    """Version 1 frames (spec/v1): BATCH_PUBLISH, BATCH_RESULT; None for others."""
-    from .messages import BatchPublish, BatchResult, FrameType
+    """Version 1 frames (spec/v1): BATCH_PUBLISH, BATCH_RESULT, CLOSE; None for others."""
+    from .messages import BatchPublish, BatchResult, Close, FrameType
 
     match value:
+        case Close():
+            return {
+                "type": "close",
+                "error_class": value.error_class.wire_name,
+                "requirement_hex": _hex(value.requirement),
+                "last_message_id": value.last_message_id,
+                "retry_after": value.retry_after,
+                "human_message_hex": _hex(value.human_message),
+            }
         case BatchPublish():
             batch = batch_to_json(value.batch, FrameType.BATCH_PUBLISH.since)
             return {"type": "batch_publish", "message_id": value.message_id, "batch": batch}
@@ -146,12 +166,20 @@ def _v1_to_json(value: object) -> JsonObject | None:
 
 
 def _v1_from_json(kind: str, obj: JsonObject) -> object:
-    from .messages import BatchPublish, BatchResult, BatchResultEntry
+    from .messages import BatchPublish, BatchResult, BatchResultEntry, Close, CloseCode
 
     if kind == "batch" or obj.get("type") is None and "events" in obj:
         return batch_from_json(obj)
     if obj.get("type") == "batch_publish":
         return BatchPublish(message_id=obj["message_id"], batch=batch_from_json(obj["batch"]))
+    if obj.get("type") == "close":
+        return Close(
+            error_class=CloseCode[obj["error_class"].upper()],
+            requirement=_unhex(obj, "requirement"),
+            last_message_id=obj.get("last_message_id"),
+            retry_after=obj.get("retry_after"),
+            human_message=_unhex(obj, "human_message"),
+        )
     if obj.get("type") == "batch_result":
         return BatchResult(
             message_id=obj["message_id"],
@@ -189,6 +217,8 @@ def to_json(value: Frame | Event | NackPayload | Batch, version: int = 0) -> Jso
             }
             if value.version == 1:  # version 0 JSON stays as it was
                 request["reader_schemas"] = reader_schemas_to_json(value.reader_schemas)
+                if value.declared_limits is not None:
+                    request["declared_limits"] = declared_limits_to_json(value.declared_limits)
             return request
         case ConnectionResponse():
             out: JsonObject = {"type": "connection_response", "response": value.response.wire_name}
@@ -200,6 +230,8 @@ def to_json(value: Frame | Event | NackPayload | Batch, version: int = 0) -> Jso
                 out["human_message_hex"] = _hex(value.human_message)
             if value.reader_schemas is not None:
                 out["reader_schemas"] = reader_schemas_to_json(value.reader_schemas)
+            if value.declared_limits is not None:
+                out["declared_limits"] = declared_limits_to_json(value.declared_limits)
             return out
         case Ack():
             return {"type": "ack", "message_id": value.message_id}
@@ -228,6 +260,7 @@ def _frame_from_json(obj: JsonObject) -> Frame:
             client_instance_id=obj["client_instance_id"],
             server_instance_id=obj.get("server_instance_id"),
             reader_schemas=reader_schemas_from_json(obj.get("reader_schemas")),
+            declared_limits=declared_limits_from_json(obj.get("declared_limits")),
         )
     if kind == "connection_response":
         response = Response.from_wire_name(obj["response"])
@@ -238,6 +271,7 @@ def _frame_from_json(obj: JsonObject) -> Frame:
             machine_message=_unhex(obj, "machine_message") if quarantined else None,
             human_message=_unhex(obj, "human_message") if quarantined else None,
             reader_schemas=reader_schemas_from_json(obj.get("reader_schemas")),
+            declared_limits=declared_limits_from_json(obj.get("declared_limits")),
         )
     if kind == "ack":
         return Ack(message_id=obj["message_id"])

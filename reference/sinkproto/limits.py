@@ -39,6 +39,9 @@ class Limits:
     max_record_columns: int = 1024
     max_dictionary_entries: int = 65536
     max_collection_items: int = 65536
+    # Version 1, CLOSE (LIMIT-12).
+    max_requirement_size: int = 32
+    max_close_text: int = 1024
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_frame_size <= MAX_FRAME_SIZE:
@@ -56,6 +59,8 @@ class Limits:
             "max_record_columns",
             "max_dictionary_entries",
             "max_collection_items",
+            "max_requirement_size",
+            "max_close_text",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

@@ -6,14 +6,14 @@ fields (``app_version``, ``machine_message``, ``human_message``) are kept as
 bytes so that decoding is lossless; the spec only says they SHOULD be UTF-8.
 
 One model serves versions 0 and 1: version 1 keeps every version-0 class
-and adds the batch frames (spec/v1/frames.md, batch.md). What a version adds
+and adds the batch frames and CLOSE (spec/v1/frames.md, batch.md). What a version adds
 is data: :attr:`FrameType.since` says which version assigned a frame type,
 and the codecs, told the version they decode for, treat a type of a later
 version as unknown (FRAME-3, FRAME-7). The connection request and response
 of version 1 are :class:`ConnectionRequest` (``version=1``,
-``reader_schemas``) and :class:`ConnectionResponse` (``reader_schemas``);
-its batch is :class:`Batch` with a ``format`` (BATCH-12; None: the
-version-0 encoding, the only one of version 0).
+``reader_schemas``, ``declared_limits``) and :class:`ConnectionResponse`
+(``reader_schemas``, ``declared_limits``); its batch is :class:`Batch` with a
+``format`` (BATCH-12; None: the version-0 encoding, the only one of version 0).
 """
 
 from __future__ import annotations
@@ -46,6 +46,12 @@ __all__ = [
     "BatchPublish",
     "BatchResultEntry",
     "BatchResult",
+    "CloseCode",
+    "Close",
+    "DeclaredLimits",
+    "DECLARED_BOUNDS",
+    "CONSTRAINED_PROFILE",
+    "MAX_RETRY_AFTER",
     "MAX_MESSAGE_ID",
     "MAX_INSTANCE_ID",
     "MAX_BATCH_RESULT_INDEX",
@@ -59,7 +65,7 @@ MAX_BATCH_RESULT_INDEX = MAX_U64
 class FrameType(IntEnum):
     """FRAME-1: the high nibble of a frame's first byte, for every protocol version.
 
-    FRAME-7: version 1 assigns types 2 and 8 (:attr:`since`); a decoder for
+    FRAME-7: version 1 assigns types 2, 8 and 9 (:attr:`since`); a decoder for
     a version-0 connection keeps treating them as ``unknown_type`` (FRAME-3).
     """
 
@@ -72,6 +78,7 @@ class FrameType(IntEnum):
     PONG = 6
     NACK = 7
     BATCH_RESULT = 8
+    CLOSE = 9
 
     @property
     def since(self) -> int:
@@ -80,7 +87,7 @@ class FrameType(IntEnum):
 
 
 # FRAME-7: the frame types a later version added; every other type is version 0's.
-_SINCE: dict[FrameType, int] = {FrameType.BATCH_PUBLISH: 1, FrameType.BATCH_RESULT: 1}
+_SINCE: dict[FrameType, int] = {FrameType.BATCH_PUBLISH: 1, FrameType.BATCH_RESULT: 1, FrameType.CLOSE: 1}
 
 
 class Response(IntEnum):
@@ -138,6 +145,64 @@ class Event:
         return (self.event_type_id, self.key, self.offset)
 
 
+# DECL-1: (field, bit of limit_flags, lowest, highest, the value of a side that declares nothing).
+DECLARED_BOUNDS: tuple[tuple[str, int, int, int, int], ...] = (
+    ("max_frame_size", 0, 512, 0xFFFF, 0xFFFF),
+    ("max_decompressed_size", 1, 1024, 8 * 1024 * 1024, 8 * 1024 * 1024),
+    ("max_batch_events", 2, 1, 65536, 65536),
+    ("max_in_flight", 3, 1, 4096, 4096),
+    ("max_zstd_window", 4, 1024, 8 * 1024 * 1024, 8 * 1024 * 1024),
+    ("keepalive", 5, 10, 0xFFFF, 60),
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeclaredLimits:
+    """DECL-1: the receive limits and keepalive interval one side declares in the version-1 handshake.
+
+    A field left None is not declared: the peer assumes the version-0
+    default (:meth:`value`). Every declared value lies within its bounds
+    (:data:`DECLARED_BOUNDS`).
+    """
+
+    max_frame_size: int | None = None
+    max_decompressed_size: int | None = None
+    max_batch_events: int | None = None
+    max_in_flight: int | None = None
+    max_zstd_window: int | None = None
+    keepalive: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, _bit, lowest, highest, _default in DECLARED_BOUNDS:
+            value = getattr(self, name)
+            if value is not None:
+                _check_uint(name, value, highest)
+                if value < lowest:
+                    raise EncodeError(f"{name} must be in {lowest}..{highest}, got {value} (DECL-1)")
+
+    def value(self, name: str) -> int:
+        """The declared value, or the default a side that declares nothing gets (DECL-1)."""
+        declared: int | None = getattr(self, name)
+        return declared if declared is not None else _DEFAULT_DECLARED[name]
+
+    @classmethod
+    def defaults(cls) -> DeclaredLimits:
+        """What a peer that declares nothing is taken to declare: every version-0 default, K 60 s."""
+        return cls(**_DEFAULT_DECLARED)
+
+
+_DEFAULT_DECLARED = {name: default for name, _bit, _low, _high, default in DECLARED_BOUNDS}
+
+#: The constrained profile (spec/v1/handshake.md): small frames and batches, a bounded zstd window.
+CONSTRAINED_PROFILE = DeclaredLimits(
+    max_frame_size=4096,
+    max_decompressed_size=16384,
+    max_batch_events=256,
+    max_in_flight=16,
+    max_zstd_window=16384,
+)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ConnectionRequest:
     """CONN-1: the client's first frame."""
@@ -147,6 +212,7 @@ class ConnectionRequest:
     server_instance_id: int | None = None
     version: int = 0
     reader_schemas: ReaderSchemas | None = None  # version 1 only (CONN-8, SNEG-1)
+    declared_limits: DeclaredLimits | None = None  # version 1 only (CONN-8, DECL-1)
 
     def __post_init__(self) -> None:
         _check_uint("version", self.version, 0xF)
@@ -155,6 +221,11 @@ class ConnectionRequest:
                 raise EncodeError("only a version-1 connection request carries reader_schemas (CONN-8)")
             if not isinstance(self.reader_schemas, ReaderSchemas):
                 raise EncodeError("reader_schemas must be a ReaderSchemas")
+        if self.declared_limits is not None:
+            if self.version != 1:
+                raise EncodeError("only a version-1 connection request carries declared_limits (CONN-8)")
+            if not isinstance(self.declared_limits, DeclaredLimits):
+                raise EncodeError("declared_limits must be a DeclaredLimits")
         _check_bytes("app_version", self.app_version)
         _check_uint("client_instance_id", self.client_instance_id, MAX_INSTANCE_ID)
         if self.server_instance_id is not None:
@@ -170,6 +241,7 @@ class ConnectionResponse:
     machine_message: bytes | None = None
     human_message: bytes | None = None
     reader_schemas: ReaderSchemas | None = None  # version 1, connected and hello_new_client only (CONN-11)
+    declared_limits: DeclaredLimits | None = None  # version 1, connected and hello_new_client only (CONN-11)
 
     def __post_init__(self) -> None:
         if not isinstance(self.response, Response):
@@ -179,6 +251,11 @@ class ConnectionResponse:
                 raise EncodeError(f"{self.response.wire_name} carries no reader_schemas (CONN-11)")
             if not isinstance(self.reader_schemas, ReaderSchemas):
                 raise EncodeError("reader_schemas must be a ReaderSchemas")
+        if self.declared_limits is not None:
+            if self.response not in (Response.CONNECTED, Response.HELLO_NEW_CLIENT):
+                raise EncodeError(f"{self.response.wire_name} carries no declared_limits (CONN-11)")
+            if not isinstance(self.declared_limits, DeclaredLimits):
+                raise EncodeError("declared_limits must be a DeclaredLimits")
         if self.response is Response.HELLO_NEW_CLIENT:
             _check_uint("server_instance_id", self.server_instance_id, MAX_INSTANCE_ID)
         elif self.server_instance_id is not None:
@@ -406,5 +483,73 @@ class BatchResult:
         return {e.index: e for e in self.entries}
 
 
+# -- version 1: CLOSE (spec/v1/frames.md#close, errors.md#close-codes) ----------------------------------
+
+MAX_RETRY_AFTER = 86400  # CLOSE-2: retry_after is 1..86400 seconds
+
+
+class CloseCode(IntEnum):
+    """The close codes (spec/v1/errors.md): a CLOSE's ``error_class``; 16 and up are the decoders' error classes."""
+
+    NO_ERROR = 0
+    HANDSHAKE_REFUSED = 1
+    OUT_OF_PLACE_FRAME = 2
+    UNKNOWN_MESSAGE_ID = 3
+    MESSAGE_ID_IN_USE = 4
+    INDEX_OUT_OF_RANGE = 5
+    KEEPALIVE_TIMEOUT = 6
+    INTERNAL_ERROR = 7
+    TRUNCATED = 16
+    TRAILING_BYTES = 17
+    OVERLONG_VARINT = 18
+    VARINT_OVERFLOW = 19
+    VALUE_OUT_OF_RANGE = 20
+    LIMIT_EXCEEDED = 21
+    UNKNOWN_TYPE = 22
+    UNKNOWN_RESPONSE_CODE = 23
+    UNSUPPORTED_VERSION = 24
+    RESERVED_BIT = 25
+    BAD_COMPRESSION = 26
+    INVALID_UTF8 = 27
+    INCONSISTENT_BATCH = 28
+    UNKNOWN_FORMAT = 29
+    INVALID_LIST = 30
+
+    @property
+    def wire_name(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_wire_name(cls, name: str) -> CloseCode:
+        """The code of an error class name; a name the registry lacks is ``internal_error`` (CLOSE-3)."""
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            return cls.INTERNAL_ERROR
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Close:
+    """CLOSE-1: why a side closes a version-1 connection, how far it got, and when to come back."""
+
+    error_class: CloseCode
+    requirement: bytes = b""
+    last_message_id: int | None = None
+    retry_after: int | None = None
+    human_message: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.error_class, CloseCode):
+            raise EncodeError(f"error_class must be a CloseCode, got {self.error_class!r}")
+        _check_bytes("requirement", self.requirement)
+        _check_bytes("human_message", self.human_message)
+        if self.last_message_id is not None:
+            _check_uint("last_message_id", self.last_message_id, MAX_MESSAGE_ID)
+        if self.retry_after is not None:
+            _check_uint("retry_after", self.retry_after, MAX_RETRY_AFTER)
+            if self.retry_after == 0:
+                raise EncodeError(f"retry_after must be in 1..{MAX_RETRY_AFTER}, got 0 (CLOSE-2)")
+
+
 # Every frame of every version; which ones a connection may carry is its version's (FrameType.since).
-Frame = ConnectionRequest | ConnectionResponse | Publish | Ack | Nack | Ping | Pong | BatchPublish | BatchResult
+Frame = ConnectionRequest | ConnectionResponse | Publish | Ack | Nack | Ping | Pong | BatchPublish | BatchResult | Close

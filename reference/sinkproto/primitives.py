@@ -236,16 +236,23 @@ def read_varints(
 
 
 def read_chunk_length(
-    data: ByteData, pos: int, end: int, limits: Limits, what: str, limit: int | None = None, limit_name: str = ""
+    data: ByteData,
+    pos: int,
+    end: int,
+    limits: Limits,
+    what: str,
+    limit: int | None = None,
+    limit_name: str = "",
+    rule: str = "LIMIT-5",
 ) -> tuple[int, int]:
-    """CONV-6: a chunk's length, checked against ``limit`` (LIMIT-5), then against what is left: (length, first byte)."""
+    """CONV-6: a chunk's length, checked against ``limit`` (``rule``), then against what is left: (length, first byte)."""
     if pos < end and data[pos] < 0x80:
         length = data[pos]
         after = pos + 1
     else:
         length, after = _read_varint_exact(data, pos, end, limits, f"{what} length", False)
     if limit is not None and length > limit:
-        raise LimitExceeded(f"{what} is {length} bytes, over {limit_name}={limit}", offset=pos, requirement="LIMIT-5")
+        raise LimitExceeded(f"{what} is {length} bytes, over {limit_name}={limit}", offset=pos, requirement=rule)
     if length > end - after:
         raise Truncated(
             f"{what} announces {length} bytes but only {end - after} follow", offset=pos, requirement="CONV-6"

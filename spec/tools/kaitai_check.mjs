@@ -241,7 +241,28 @@ const KINDS = {
 
 // ---- version 1 -------------------------------------------------------------
 
-const FRAME_TYPES_V1 = [...FRAME_TYPES.slice(0, 2), "batch_publish", ...FRAME_TYPES.slice(3), "batch_result"];
+const FRAME_TYPES_V1 = [...FRAME_TYPES.slice(0, 2), "batch_publish", ...FRAME_TYPES.slice(3), "batch_result", "close"];
+// spec/v1/errors.md#close-codes: 0..7, then the decoders' error classes from 16.
+const CLOSE_CODES = {
+  0: "no_error", 1: "handshake_refused", 2: "out_of_place_frame", 3: "unknown_message_id",
+  4: "message_id_in_use", 5: "index_out_of_range", 6: "keepalive_timeout", 7: "internal_error",
+  16: "truncated", 17: "trailing_bytes", 18: "overlong_varint", 19: "varint_overflow",
+  20: "value_out_of_range", 21: "limit_exceeded", 22: "unknown_type", 23: "unknown_response_code",
+  24: "unsupported_version", 25: "reserved_bit", 26: "bad_compression", 27: "invalid_utf8",
+  28: "inconsistent_batch", 29: "unknown_format", 30: "invalid_list",
+};
+// DECL-1: the declared values in bit order, by their spec names (the .ksy's, camel-cased by the compiler).
+const DECLARED = [
+  ["max_frame_size", "maxFrameSize"], ["max_decompressed_size", "maxDecompressedSize"],
+  ["max_batch_events", "maxBatchEvents"], ["max_in_flight", "maxInFlight"],
+  ["max_zstd_window", "maxZstdWindow"], ["keepalive", "keepalive"],
+];
+
+function declaredLimitsValue(d) {
+  const v = {};
+  for (const [name, field] of DECLARED) if (d[field] !== undefined) v[name] = vlq(d[field], `declared_limits.${name}`);
+  return v;
+}
 const CODECS = ["none", "gzip", "zstd"];
 const MODES = ["columns", "records"];
 
@@ -303,6 +324,7 @@ function frameValueV1(f) {
         server_instance_id: b.serverInstanceId === undefined ? null : BigInt(b.serverInstanceId),
       };
       if (f.version === 1) v.reader_schemas = b.readerSchemas === undefined ? null : readerSchemasValue(b.readerSchemas);
+      if (f.version === 1 && b.declaredLimits !== undefined) v.declared_limits = declaredLimitsValue(b.declaredLimits);
       return v;
     }
     case "connection_response": {
@@ -310,6 +332,7 @@ function frameValueV1(f) {
       const v = { type, response };
       if (response === "hello_new_client") v.server_instance_id = BigInt(b.serverInstanceId);
       if (b.readerSchemas !== undefined) v.reader_schemas = readerSchemasValue(b.readerSchemas);
+      if (b.declaredLimits !== undefined) v.declared_limits = declaredLimitsValue(b.declaredLimits);
       if (response === "quarantined") {
         v.machine_message_hex = hex(b.machineMessage.data);
         v.human_message_hex = hex(b.humanMessage);
@@ -318,6 +341,15 @@ function frameValueV1(f) {
     }
     case "batch_publish":
       return { type, message_id: BigInt(f.messageId), batch: batchValueV1(b) };
+    case "close":
+      return {
+        type,
+        error_class: CLOSE_CODES[Number(vlq(b.errorClass, "error_class"))],
+        requirement_hex: hex(b.requirement.data),
+        last_message_id: b.lastMessageId === undefined ? null : vlq(b.lastMessageId, "last_message_id"),
+        retry_after: b.retryAfter === undefined ? null : vlq(b.retryAfter, "retry_after"),
+        human_message_hex: hex(b.humanMessage.data),
+      };
     case "batch_result":
       return {
         type,
@@ -336,7 +368,7 @@ function frameValueV1(f) {
   }
 }
 
-const FRAME_KINDS_V1 = ["frame", "connection_request", "connection_response", "batch_publish", "batch_result"];
+const FRAME_KINDS_V1 = ["frame", "connection_request", "connection_response", "batch_publish", "batch_result", "close"];
 const KINDS_V1 = Object.fromEntries([
   ...FRAME_KINDS_V1.map((k) => [k, [SinkFrameV1, frameValueV1]]),
   ["batch", [SinkBatchV1, batchValueV1]],

@@ -33,7 +33,7 @@ FIELD_VECTORS = REPO_ROOT / "vectors" / "field" / "v0-elixir-encoded.json"
 
 FRAME_KINDS = {"frame", "connection_request", "connection_response", "ack", "publish", "ping", "pong", "nack"}
 # Vector kinds of vectors/v1 parsed with sink_frame_v1 (the rest: sink_batch_v1).
-FRAME_KINDS_V1 = FRAME_KINDS | {"batch_publish", "batch_result"}
+FRAME_KINDS_V1 = FRAME_KINDS | {"batch_publish", "batch_result", "close"}
 LAYOUT_FLAGS = (
     "compressed",
     "same_event_type_id",
@@ -402,6 +402,21 @@ def reader_schemas_value(r: Any) -> list[dict[str, Any]]:
     ]
 
 
+# DECL-1: the declared values in bit order, by the .ksy's field names (which are the spec's).
+_DECLARED = (
+    "max_frame_size",
+    "max_decompressed_size",
+    "max_batch_events",
+    "max_in_flight",
+    "max_zstd_window",
+    "keepalive",
+)
+
+
+def declared_limits_value(d: Any) -> dict[str, Any]:
+    return {name: getattr(d, name).value for name in _DECLARED if getattr(d, name, None) is not None}
+
+
 def frame_value_v1(f: Any) -> dict[str, Any]:
     """A sink_frame_v1 parse in the contract form of vectors/v1."""
     type_ = f.type.name
@@ -417,6 +432,9 @@ def frame_value_v1(f: Any) -> dict[str, Any]:
         if f.version == 1:
             rs = getattr(b, "reader_schemas", None)
             v["reader_schemas"] = None if rs is None else reader_schemas_value(rs)
+            dl = getattr(b, "declared_limits", None)
+            if dl is not None:
+                v["declared_limits"] = declared_limits_value(dl)
         return v
     if type_ == "connection_response":
         response = f.response.name
@@ -426,12 +444,28 @@ def frame_value_v1(f: Any) -> dict[str, Any]:
         rs = getattr(b, "reader_schemas", None)
         if rs is not None:
             v["reader_schemas"] = reader_schemas_value(rs)
+        dl = getattr(b, "declared_limits", None)
+        if dl is not None:
+            v["declared_limits"] = declared_limits_value(dl)
         if response == "quarantined":
             v["machine_message_hex"] = b.machine_message.data.hex()
             v["human_message_hex"] = b.human_message.hex()
         return v
     if type_ == "batch_publish":
         return {"type": type_, "message_id": f.message_id, "batch": batch_value_v1(b)}
+    if type_ == "close":
+        from sinkproto.messages import CloseCode
+
+        last = getattr(b, "last_message_id", None)
+        retry = getattr(b, "retry_after", None)
+        return {
+            "type": type_,
+            "error_class": CloseCode(b.error_class.value).wire_name,
+            "requirement_hex": b.requirement.data.hex(),
+            "last_message_id": None if last is None else last.value,
+            "retry_after": None if retry is None else retry.value,
+            "human_message_hex": b.human_message.data.hex(),
+        }
     if type_ == "batch_result":
         entries = [
             {

@@ -15,7 +15,14 @@ from kaitai_support import KSY_DIR, KSY_DIR_V1, REPO_ROOT, TOOLS_DIR, import_kai
 
 KSY_FILES = sorted(KSY_DIR.glob("*.ksy")) + sorted(KSY_DIR_V1.glob("*.ksy"))
 # Version 1 adds its own formats and imports the version-0 ones by name.
-EXPECTED_FILES_V1 = {"sink_frame_v1", "sink_batch_v1", "sink_batch_result", "sink_reader_schemas"}
+EXPECTED_FILES_V1 = {
+    "sink_frame_v1",
+    "sink_batch_v1",
+    "sink_batch_result",
+    "sink_reader_schemas",
+    "sink_declared_limits",
+    "sink_close",
+}
 EXPECTED_FILES = EXPECTED_FILES_V1 | {
     "vlq_leb128",
     "zigzag_leb128",

@@ -70,6 +70,7 @@ NOT_REJECTED: dict[str, tuple[frozenset[str], str]] = {
         BOTH,
         _LIMIT.format("max_declared_versions, LIMIT-8"),
     ),
+    "v1.close.requirement-over-configured-limit": (BOTH, _LIMIT.format("max_requirement_size, LIMIT-12")),
     "batch.delta.above-2-64": (
         frozenset({JS}),
         "zigzag range (BATCH-9) in JavaScript: Kaitai's JS target computes integers as doubles, and "

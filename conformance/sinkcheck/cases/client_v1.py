@@ -33,6 +33,7 @@ from ..craft import (
     ACK,
     BATCH_PUBLISH,
     BATCH_RESULT,
+    CLOSE,
     NACK,
     PING,
     PUBLISH,
@@ -226,7 +227,7 @@ async def batch_result_bad_index(ctx: ClientCaseContext) -> str:
     )
     await wire.send_frame(construct_codec.encode_frame(result, version=1))
     closed, frames = await wire.expect_close(ctx.prompt())
-    others = [f for f in frames if frame_type(f) not in (PUBLISH, BATCH_PUBLISH, PING)]
+    others = [f for f in frames if frame_type(f) not in (PUBLISH, BATCH_PUBLISH, PING, CLOSE)]  # CLOSE-3
     if others:
         raise CheckFailed(f"answered with {describe_frame(others[0], version=1)} instead of closing")
     if not closed:

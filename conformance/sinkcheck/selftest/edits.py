@@ -224,6 +224,7 @@ def stays_open_after_refusal(rules: Rules = DEFAULT_RULES) -> Rules:
     """The field server's quirk after ``quarantined``, for every refusal: stays open and ACKs (HS-19)."""
     return rules.replace(
         Row(S, State.DECIDING, Input.SEND_RESPONSE_REFUSED, _send_only, State.OPEN),
+        Row(S, State.DECIDING, Input.SEND_RESPONSE_REFUSED, _send_only, State.OPEN, since=1),  # no CLOSE either
         Row(S, State.AWAIT_REQUEST, Input.RECV_REQUEST_UNSUPPORTED, _refuse_quietly, State.OPEN),
     )
 
@@ -236,7 +237,8 @@ def accepts_any_version(rules: Rules = DEFAULT_RULES) -> Rules:
 def open_after_refusal_client(rules: Rules = DEFAULT_RULES) -> Rules:
     """Treats every response as success: stays open and publishes after a refusal (HS-15)."""
     return rules.replace(
-        Row(C, State.AWAIT_RESPONSE, Input.RECV_RESPONSE_REFUSED, default.handshake_completed, State.OPEN)
+        Row(C, State.AWAIT_RESPONSE, Input.RECV_RESPONSE_REFUSED, default.handshake_completed, State.OPEN),
+        Row(C, State.AWAIT_RESPONSE, Input.RECV_RESPONSE_REFUSED, default.handshake_completed, State.OPEN, since=1),
     )
 
 

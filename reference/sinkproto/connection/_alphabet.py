@@ -10,6 +10,7 @@ from ..messages import (
     Ack,
     BatchPublish,
     BatchResult,
+    Close,
     ConnectionRequest,
     ConnectionResponse,
     Nack,
@@ -27,6 +28,7 @@ __all__ = [
     "SILENCE_FACTOR",
     "Input",
     "PeerViolation",
+    "Refusal",
     "Role",
     "State",
     "UnsupportedRequest",
@@ -53,6 +55,7 @@ class State(Enum):
     AWAIT_RESPONSE = "await_response"  # client: request sent
     AWAIT_REQUEST = "await_request"  # server: nothing received yet
     DECIDING = "deciding"  # server: request received, response not sent yet
+    REFUSED = "refused"  # client, version 1: refused; reads the CLOSE that came with it, then closes (CLOSE-4, HS-15)
     OPEN = "open"  # handshake complete
     CLOSED = "closed"  # nothing more is sent or processed
 
@@ -82,6 +85,7 @@ class Input(Enum):
     RECV_PONG = ("recv_pong", "frame", 0, "PING-2")
     RECV_BATCH_PUBLISH = ("recv_batch_publish", "frame", 1, "BPUB-9")
     RECV_BATCH_RESULT = ("recv_batch_result", "frame", 1, "BRES-5")
+    RECV_CLOSE = ("recv_close", "frame", 1, "CLOSE-10")
     # local actions
     SEND_REQUEST = ("send_request", "action", 0, "HS-1")
     SEND_RESPONSE_ACCEPTED = ("send_response_accepted", "action", 0, "HS-3")
@@ -91,7 +95,7 @@ class Input(Enum):
     ACK = ("ack", "action", 0, "MSGID-8")
     NACK = ("nack", "action", 0, "MSGID-8")
     ANSWER_BATCH = ("answer_batch", "action", 1, "BPUB-10")
-    CLOSE = ("close", "action", 0, "TRANS-7")
+    CLOSE = ("close", "action", 0, "TRANS-7")  # from version 1 with a reason: a CLOSE frame first (CLOSE-6)
     # timers
     TIMER_KEEPALIVE = ("timer_keepalive", "timer", 0, "KEEP-4")
     TIMER_SILENCE = ("timer_silence", "timer", 0, "KEEP-5")
@@ -121,11 +125,13 @@ def pick(entries: dict[int, str], version: int) -> str:
 class PeerViolation(Exception):
     """Raised by a handler: the received input breaks the protocol. The connection turns it into PEER_ERROR."""
 
-    def __init__(self, error_class: str, requirement: str, detail: str) -> None:
+    def __init__(self, error_class: str, requirement: str, detail: str, *, answerable: bool = True) -> None:
         super().__init__(detail)
         self.error_class = error_class
         self.requirement = requirement
         self.detail = detail
+        # CLOSE-11: a malformed CLOSE is never answered with a CLOSE.
+        self.answerable = answerable
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,15 @@ class UnsupportedRequest:
 
     version: int
     error: DecodeError | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The item of SEND_RESPONSE_REFUSED when the refusal's CLOSE says more (version 1, CLOSE-4, CLOSE-9)."""
+
+    response: ConnectionResponse
+    retry_after: int | None = None
+    human_message: bytes = b""
 
 
 #: Received frame class -> input; ConnectionRequest and ConnectionResponse are split by :func:`classify`.
@@ -145,6 +160,7 @@ FRAME_INPUT: dict[type, Input] = {
     Pong: Input.RECV_PONG,
     BatchPublish: Input.RECV_BATCH_PUBLISH,
     BatchResult: Input.RECV_BATCH_RESULT,
+    Close: Input.RECV_CLOSE,
 }
 
 ACCEPTED = (Response.CONNECTED, Response.HELLO_NEW_CLIENT)

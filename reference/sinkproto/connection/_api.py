@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from ..codec import Codec
 from ..events import ConnectionEvent
 from ..limits import Limits
-from ..messages import ConnectionResponse, Event, Frame
+from ..messages import ConnectionResponse, DeclaredLimits, Event, Frame
 from ..readers import ReaderSchemas
 from ..records import RecordSchemas
 from ..stream import Deframer
@@ -39,6 +39,8 @@ class HandlerAPI(Protocol):
     deframer: Deframer
     handshake_response: ConnectionResponse | None
     negotiated_version: int | None
+    own_declared_limits: DeclaredLimits | None
+    peer_declared_limits: DeclaredLimits | None
     last_received: float
 
     @property
@@ -57,7 +59,15 @@ class HandlerAPI(Protocol):
 
     def dispatch(self, input: Input, item: Any, now: float) -> list[ConnectionEvent]: ...
 
-    def negotiate(self, version: int, peer_reader_schemas: ReaderSchemas | None) -> None: ...
+    def negotiate(
+        self,
+        version: int,
+        peer_reader_schemas: ReaderSchemas | None,
+        peer_declared_limits: DeclaredLimits | None = None,
+    ) -> None: ...
+
+    @property
+    def peer_limits(self) -> DeclaredLimits: ...
 
     def peer_can_read(self, event: Event) -> bool: ...
 

@@ -8,10 +8,22 @@ from typing import Any
 
 from ..codec import DEFAULT as DEFAULT_CODEC
 from ..codec import Codec
-from ..errors import LocalProtocolError
+from ..errors import LimitExceeded, LocalProtocolError
 from ..events import ConnectionEvent
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import MAX_MESSAGE_ID, BatchFormat, ConnectionRequest, ConnectionResponse, Event, Frame
+from ..messages import (
+    DECLARED_BOUNDS,
+    MAX_MESSAGE_ID,
+    BatchFormat,
+    BatchPublish,
+    Close,
+    CloseCode,
+    ConnectionRequest,
+    ConnectionResponse,
+    DeclaredLimits,
+    Event,
+    Frame,
+)
 from ..readers import ReaderSchemas
 from ..records import RecordSchemas
 from ..stream import Deframer, frame_bytes
@@ -23,6 +35,7 @@ from ._alphabet import (
     SILENCE_FACTOR,
     Input,
     PeerViolation,
+    Refusal,
     Role,
     State,
     UnsupportedRequest,
@@ -42,7 +55,9 @@ class Connection:
     highest (VER-1); a server accepts any of them on one port (VER-6).
     ``negotiated_version`` is None until the handshake. ``now`` is the time
     the transport (TLS) became ready; the silence timer starts there (KEEP-5).
-    ``keepalive`` is K in seconds (KEEP-1). ``max_in_flight`` bounds our
+    ``keepalive`` is K in seconds (KEEP-1); on a version-1 connection the K
+    in force (:attr:`keepalive`) is the smaller of both sides' from the
+    handshake on (KEEP-7). ``max_in_flight`` bounds our
     unanswered PUBLISHes and batches (MSGID-5). ``codec`` encodes, decodes
     and deframes. ``record_schemas``: the writer schemas this side knows, for
     batches in records mode (RECORD-2). ``rules``: the transition table it
@@ -74,7 +89,7 @@ class Connection:
             raise ValueError("max_in_flight must be in 1..4096")
         self.role = role
         self.versions: tuple[int, ...] = versions
-        self.keepalive = float(keepalive)
+        self.configured_keepalive = float(keepalive)
         self.limits = limits
         self.max_in_flight = max_in_flight
         self.codec = codec
@@ -86,6 +101,8 @@ class Connection:
         self.negotiated_version: int | None = None
         self._wire_version = versions[-1]
         self.peer_reader_schemas: ReaderSchemas | None = None  # SNEG-4: what the peer said it reads
+        self.own_declared_limits: DeclaredLimits | None = None  # DECL-1: what our handshake frame declared
+        self.peer_declared_limits: DeclaredLimits | None = None  # DECL-4: what the peer's declared
         self.last_received = now
         self.last_sent = now
         self._state = State.SEND_REQUEST if role is Role.CLIENT else State.AWAIT_REQUEST
@@ -101,11 +118,65 @@ class Connection:
         """The negotiated version, or before the handshake the highest this side speaks (VER-10)."""
         return self._wire_version
 
-    def negotiate(self, version: int, peer_reader_schemas: ReaderSchemas | None) -> None:
-        """The handshake settled the version (VER-6, VER-10) and what the peer declared it reads (SNEG-4)."""
+    def negotiate(
+        self,
+        version: int,
+        peer_reader_schemas: ReaderSchemas | None,
+        peer_declared_limits: DeclaredLimits | None = None,
+    ) -> None:
+        """The handshake settled the version (VER-6, VER-10), what the peer reads (SNEG-4) and its limits (DECL-4)."""
         self.negotiated_version = version
         self._wire_version = version
         self.peer_reader_schemas = peer_reader_schemas
+        self.peer_declared_limits = peer_declared_limits
+
+    # -- declared limits and K (spec/v1/handshake.md#declared-limits-and-keepalive) -------------------
+
+    @property
+    def peer_limits(self) -> DeclaredLimits:
+        """DECL-4: the peer's receive limits, every one it did not declare at its version-0 default."""
+        declared = self.peer_declared_limits
+        defaults = DeclaredLimits.defaults()
+        if declared is None:
+            return defaults
+        return DeclaredLimits(**{name: declared.value(name) for name, *_ in DECLARED_BOUNDS})
+
+    @property
+    def keepalive(self) -> float:
+        """K in force (KEEP-1): on version 1 the smaller of ours and the peer's, 60 s if it declared none (KEEP-7)."""
+        if (self.negotiated_version or 0) < 1:
+            return self.configured_keepalive
+        own = self.own_declared_limits
+        ours = float(own.keepalive) if own is not None and own.keepalive is not None else self.configured_keepalive
+        return min(ours, float(self.peer_limits.value("keepalive")))
+
+    def _check_peer_limits(self, frame: Frame, encoded: bytes) -> None:
+        """DECL-4: refuse, before anything is queued, a frame the peer declared it does not accept."""
+        declared = self.peer_declared_limits
+        if declared is None:
+            return
+        if len(encoded) > declared.value("max_frame_size"):
+            raise LocalProtocolError(
+                f"a frame of {len(encoded)} bytes is above the peer's declared "
+                f"max_frame_size={declared.value('max_frame_size')}: split it",
+                requirement="DECL-4",
+            )
+        if isinstance(frame, BatchPublish):
+            # The peer's decoder, configured with what it declared, is the judge (events, inflated size, zstd window).
+            peer = Limits(
+                max_frame_size=declared.value("max_frame_size"),
+                max_batch_events=declared.value("max_batch_events"),
+                max_decompressed_size=declared.value("max_decompressed_size"),
+                max_zstd_window=declared.value("max_zstd_window"),
+            )
+            try:
+                self.codec.decode_frame(
+                    encoded, limits=peer, version=self._wire_version, schemas=self.sendable_record_schemas()
+                )
+            except LimitExceeded as exc:
+                raise LocalProtocolError(
+                    f"the batch is above the peer's declared limits ({exc.detail}): split it", requirement="DECL-4"
+                ) from None
 
     # -- read-only views ------------------------------------------------------------------------------
 
@@ -149,6 +220,7 @@ class Connection:
         if (
             not self.rules.has(self.role, self._state, Input.PUBLISH, self.wire_version)
             or ledger.slots_used() >= self.max_in_flight
+            or ledger.slots_used() >= self.peer_limits.value("max_in_flight")
             or ledger.id_busy(ledger.next_message_id)
         ):
             return False
@@ -167,8 +239,9 @@ class Connection:
     # -- the handler API (docs/reference/connection.md, "Extending the connection") ------------------
 
     def send(self, frame: Frame, now: float) -> None:
-        """Encode ``frame`` at the wire version, frame it and queue it for the peer."""
+        """Encode ``frame`` at the wire version, frame it and queue it for the peer (within its declared limits)."""
         encoded = self.codec.encode_frame(frame, version=self._wire_version, schemas=self.sendable_record_schemas())
+        self._check_peer_limits(frame, encoded)
         self._outgoing += frame_bytes(encoded)
         self.last_sent = now
 
@@ -233,10 +306,25 @@ class Connection:
         """Client: the first frame of the connection (HS-1), offering ``max(versions)`` (VER-1)."""
         self.dispatch(Input.SEND_REQUEST, request, now)
 
-    def send_response(self, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
-        """Server: answer the request (HS-3); a refusal closes the connection (HS-19)."""
-        accepted = response.response in ACCEPTED
-        return self.dispatch(Input.SEND_RESPONSE_ACCEPTED if accepted else Input.SEND_RESPONSE_REFUSED, response, now)
+    def send_response(
+        self,
+        response: ConnectionResponse,
+        now: float,
+        *,
+        retry_after: int | None = None,
+        human_message: bytes = b"",
+    ) -> list[ConnectionEvent]:
+        """Server: answer the request (HS-3); a refusal closes the connection (HS-19).
+
+        On version 1 a refusal is followed by a CLOSE (CLOSE-4) that may say
+        when to come back (``retry_after``, seconds) and why (``human_message``).
+        """
+        if response.response in ACCEPTED:
+            return self.dispatch(Input.SEND_RESPONSE_ACCEPTED, response, now)
+        item: ConnectionResponse | Refusal = response
+        if retry_after is not None or human_message:
+            item = Refusal(response=response, retry_after=retry_after, human_message=human_message)
+        return self.dispatch(Input.SEND_RESPONSE_REFUSED, item, now)
 
     def publish(self, event: Event, now: float) -> int:
         """Send one event; returns its message id (MSGID-1..MSGID-7, SNEG-4)."""
@@ -278,9 +366,15 @@ class Connection:
         """
         self.dispatch(Input.ANSWER_BATCH, (message_id, dict(nacks or {})), now)
 
-    def close(self) -> list[ConnectionEvent]:
-        """The application ends the connection; nothing more is sent (TRANS-7)."""
-        return self.dispatch(Input.CLOSE, None, self.last_received)
+    def close(self, reason: Close | None = None, now: float | None = None) -> list[ConnectionEvent]:
+        """The application ends the connection (TRANS-7).
+
+        On a version-1 connection whose handshake completed, a CLOSE goes
+        first (CLOSE-6): ``reason`` (default: ``no_error``, a drain) with
+        ``last_message_id`` set by the connection (CLOSE-7).
+        """
+        item = reason if reason is not None else Close(error_class=CloseCode.NO_ERROR)
+        return self.dispatch(Input.CLOSE, item, self.last_received if now is None else now)
 
     # -- timers (KEEP-1..KEEP-6) ----------------------------------------------------------------------
 

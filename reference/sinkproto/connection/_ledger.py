@@ -24,6 +24,25 @@ class Ledger:
         self.keys: set[tuple[int, bytes, int]] = set()  # dedupe keys of every event of ours in flight (MSGID-6)
         self.to_answer: dict[int, Event] = {}  # the peer's PUBLISHes we have not answered
         self.batches_to_answer: dict[int, tuple[Event, ...]] = {}  # the peer's batches we have not answered
+        # CLOSE-7: the order in which the peer's units arrived, and the last answered in that order.
+        self._received = 0
+        self._arrival: dict[int, int] = {}
+        self._last_answered: tuple[int, int] | None = None  # (arrival, message_id)
+
+    def note_received(self, message_id: int) -> None:
+        """The peer's PUBLISH or batch ``message_id`` arrived (after the ones noted before)."""
+        self._received += 1
+        self._arrival[message_id] = self._received
+
+    def _note_answered(self, message_id: int) -> None:
+        arrival = self._arrival.pop(message_id, self._received)
+        if self._last_answered is None or arrival >= self._last_answered[0]:
+            self._last_answered = (arrival, message_id)
+
+    @property
+    def last_answered(self) -> int | None:
+        """CLOSE-7: the message id of the last of the peer's units, in arrival order, that we answered; None: none."""
+        return None if self._last_answered is None else self._last_answered[1]
 
     def slots_used(self) -> int:
         return len(self.in_flight) + len(self.in_flight_batches)
@@ -73,6 +92,7 @@ class Ledger:
             raise LocalProtocolError(
                 f"no received PUBLISH with message id {message_id} awaits an answer", requirement="MSGID-8"
             )
+        self._note_answered(message_id)
         return self.to_answer.pop(message_id)
 
     def batch_answered(self, message_id: int) -> tuple[Event, ...]:
@@ -81,6 +101,7 @@ class Ledger:
             raise LocalProtocolError(
                 f"no received batch with message id {message_id} awaits an answer", requirement="BPUB-10"
             )
+        self._note_answered(message_id)
         return self.batches_to_answer.pop(message_id)
 
     def events_in_flight(self) -> list[Event]:

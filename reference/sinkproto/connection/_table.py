@@ -35,6 +35,83 @@ _STATES = {
 }
 
 
+def _closing_v1(role: Role, state: State) -> list[Row]:
+    """From version 1, once the handshake completed: every deliberate close sends a CLOSE first (CLOSE-3, CLOSE-6)."""
+    return [
+        Row(
+            role,
+            state,
+            Input.PEER_ERROR,
+            h.report_error_and_close,
+            State.CLOSED,
+            since=1,
+            rule="CLOSE-3",
+            close_reason="protocol_error",
+        ),
+        Row(role, state, Input.CLOSE, h.send_close, State.CLOSED, since=1, rule="CLOSE-6", close_reason="local_close"),
+        Row(
+            role,
+            state,
+            Input.TIMER_SILENCE,
+            h.send_close_on_silence,
+            State.CLOSED,
+            since=1,
+            rule="CLOSE-6",
+            close_reason="keepalive_timeout",
+        ),
+        Row(
+            role,
+            state,
+            Input.RECV_CLOSE,
+            h.close_received,
+            State.CLOSED,
+            since=1,
+            rule="CLOSE-10",
+            close_reason="close_received",
+        ),
+    ]
+
+
+def _refused_v1() -> list[Row]:
+    """A version-1 client after a refusal reads the CLOSE that came with it, then closes (CLOSE-4, HS-15); sends nothing.
+
+    ``refused`` lasts one ``receive_data`` call: the deframer closes it after the frames that came with the refusal.
+    """
+    return [
+        Row(C, State.REFUSED, Input.FRAME_ARRIVED, h.decode_and_classify, since=1, rule="FRAME-1"),
+        Row(
+            C,
+            State.REFUSED,
+            Input.RECV_CLOSE,
+            h.close_received,
+            State.CLOSED,
+            since=1,
+            rule="CLOSE-10",
+            close_reason="handshake_refused",
+        ),
+        Row(
+            C,
+            State.REFUSED,
+            Input.PEER_ERROR,
+            h.report_error,
+            State.CLOSED,
+            since=1,
+            rule="CLOSE-11",
+            close_reason="handshake_refused",
+        ),
+        Row(
+            C,
+            State.REFUSED,
+            Input.CLOSE,
+            h.ignore,
+            State.CLOSED,
+            since=1,
+            rule="HS-15",
+            close_reason="handshake_refused",
+        ),
+    ]
+
+
 def _closing(role: Role, state: State) -> list[Row]:
     return [
         Row(role, state, Input.TIMER_SILENCE, h.ignore, State.CLOSED, rule="KEEP-5", close_reason="keepalive_timeout"),
@@ -59,6 +136,16 @@ TRANSITIONS: tuple[Row, ...] = (
         rule="HS-15",
         close_reason="handshake_refused",
     ),
+    Row(
+        C,
+        State.AWAIT_RESPONSE,
+        Input.RECV_RESPONSE_REFUSED,
+        h.handshake_refused,
+        State.REFUSED,
+        since=1,
+        rule="CLOSE-4",
+    ),
+    *_refused_v1(),
     # -- handshake, server (HS-2, HS-3, HS-11, HS-19, HS-20, VER-6, VER-7)
     Row(S, State.AWAIT_REQUEST, Input.RECV_REQUEST, h.request_received, State.DECIDING, rule="HS-2"),
     Row(
@@ -79,6 +166,16 @@ TRANSITIONS: tuple[Row, ...] = (
         h.send_response,
         State.CLOSED,
         rule="HS-19",
+        close_reason="handshake_refused",
+    ),
+    Row(
+        S,
+        State.DECIDING,
+        Input.SEND_RESPONSE_REFUSED,
+        h.send_refusal,
+        State.CLOSED,
+        since=1,
+        rule="CLOSE-4",
         close_reason="handshake_refused",
     ),
     # -- open: received frames (MSGID-4, MSGID-11, MSGID-12, PING-1, PING-2; BPUB-9, BRES-5 from version 1)
@@ -129,6 +226,8 @@ TRANSITIONS: tuple[Row, ...] = (
         if (r, s) != (S, State.DECIDING)
     ),
     *(row for r in BOTH for s in _STATES[r] for row in _closing(r, s)),
+    # -- version 1, handshake complete: CLOSE before every deliberate close, and the peer's CLOSE (CLOSE-3..CLOSE-10)
+    *(row for r in BOTH for row in _closing_v1(r, State.OPEN)),
     # -- closed: nothing is processed any more (HS-20, ERR-4)
     *(
         Row(r, State.CLOSED, i, h.ignore, rule="ERR-4")

@@ -25,6 +25,7 @@ from ..events import (
     HandshakeCompleted,
     HandshakeRefused,
     HandshakeRequested,
+    PeerClosed,
     ProtocolError,
     PublishAcked,
     PublishNacked,
@@ -36,8 +37,11 @@ from ..messages import (
     BatchPublish,
     BatchResult,
     BatchResultEntry,
+    Close,
+    CloseCode,
     ConnectionRequest,
     ConnectionResponse,
+    DeclaredLimits,
     Event,
     Nack,
     Ping,
@@ -45,7 +49,7 @@ from ..messages import (
     Publish,
     Response,
 )
-from ._alphabet import ACCEPTED, Input, PeerViolation, State, UnsupportedRequest, classify
+from ._alphabet import ACCEPTED, Input, PeerViolation, Refusal, Role, State, UnsupportedRequest, classify
 from ._api import Handler, HandlerAPI, Row
 
 __all__ = [
@@ -55,6 +59,7 @@ __all__ = [
     "answer_batch",
     "batch_received",
     "batch_result_received",
+    "close_received",
     "closed",
     "decode_and_classify",
     "deframe",
@@ -70,7 +75,11 @@ __all__ = [
     "refuse_version",
     "release_held",
     "report_error",
+    "report_error_and_close",
     "request_received",
+    "send_close",
+    "send_close_on_silence",
+    "send_refusal",
     "send_ping",
     "send_pong",
     "send_request",
@@ -98,6 +107,9 @@ def deframe(conn: HandlerAPI, data: bytes, now: float) -> list[ConnectionEvent]:
         events.extend(conn.dispatch(Input.FRAME_ARRIVED, raw, now))
         if conn.state is State.CLOSED:
             break  # frames after a close are not processed (ERR-4, HS-20)
+    if conn.state is State.REFUSED:
+        # HS-15, CLOSE-4: a refused client reads the CLOSE that came with the refusal, then closes.
+        events.extend(conn.dispatch(Input.CLOSE, None, now))
     return events
 
 
@@ -108,7 +120,10 @@ def decode_and_classify(conn: HandlerAPI, raw: bytes, now: float) -> list[Connec
     except UnsupportedVersion as exc:
         return conn.dispatch(Input.RECV_REQUEST_UNSUPPORTED, UnsupportedRequest(exc.version, exc), now)
     except DecodeError as exc:
-        return conn.dispatch(Input.PEER_ERROR, PeerViolation(exc.error_class, exc.requirement, str(exc)), now)
+        # CLOSE-11: a malformed CLOSE (type 9 from version 1) is not answered with a CLOSE.
+        answerable = not (conn.wire_version >= 1 and raw[:1] and raw[0] >> 4 == 9)
+        violation = PeerViolation(exc.error_class, exc.requirement, str(exc), answerable=answerable)
+        return conn.dispatch(Input.PEER_ERROR, violation, now)
     received, item = classify(frame, conn.versions)
     return conn.dispatch(received, item, now)
 
@@ -126,6 +141,76 @@ def report_error(conn: HandlerAPI, violation: PeerViolation, now: float) -> list
     ]
 
 
+# CLOSE-2, LIMIT-12: what a receiver at its default limits accepts of a CLOSE's text fields.
+_MAX_REQUIREMENT = 32
+_MAX_CLOSE_TEXT = 1024
+
+
+def _utf8_prefix(data: bytes, size: int) -> bytes:
+    """At most ``size`` bytes of ``data``, not ending inside a UTF-8 sequence."""
+    if len(data) <= size:
+        return data
+    cut = data[: max(size, 0)]
+    while cut and cut[-1] & 0xC0 == 0x80:  # drop a cut continuation byte ...
+        cut = cut[:-1]
+    if cut and cut[-1] >= 0xC0:  # ... and the lead byte it belonged to
+        cut = cut[:-1]
+    return cut
+
+
+def send_close(conn: HandlerAPI, close: Close, now: float) -> list[ConnectionEvent]:
+    """CLOSE-6, CLOSE-7, CLOSE-8: the last frame, with how far we got; cut to fit what the peer accepts (DECL-4)."""
+    close = Close(
+        error_class=close.error_class,
+        requirement=close.requirement[:_MAX_REQUIREMENT],
+        last_message_id=conn.ledger.last_answered,
+        retry_after=close.retry_after if conn.role is Role.SERVER else None,  # CLOSE-9: only a server sets it
+        human_message=_utf8_prefix(close.human_message, _MAX_CLOSE_TEXT),
+    )
+    room = conn.peer_limits.value("max_frame_size") - 16 - len(close.requirement)  # 16: every other field, at most
+    if len(close.human_message) > room:
+        close = Close(
+            error_class=close.error_class,
+            requirement=close.requirement,
+            last_message_id=close.last_message_id,
+            retry_after=close.retry_after,
+            human_message=_utf8_prefix(close.human_message, room),
+        )
+    conn.send(close, now)
+    return []
+
+
+def report_error_and_close(conn: HandlerAPI, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
+    """CLOSE-3: report the violation, and tell the peer its error class and requirement (not for a bad CLOSE)."""
+    events = report_error(conn, violation, now)
+    if violation.answerable:
+        close = Close(
+            error_class=CloseCode.from_wire_name(violation.error_class),
+            requirement=violation.requirement.encode("ascii", "replace"),
+            human_message=violation.detail.encode(),
+        )
+        send_close(conn, close, now)
+    return events
+
+
+def send_close_on_silence(conn: HandlerAPI, item: object, now: float) -> list[ConnectionEvent]:
+    """KEEP-5, CLOSE-6: nothing heard for 1.5 K; the peer may still read a CLOSE."""
+    return send_close(conn, Close(error_class=CloseCode.KEEPALIVE_TIMEOUT, requirement=b"KEEP-5"), now)
+
+
+def close_received(conn: HandlerAPI, close: Close, now: float) -> list[ConnectionEvent]:
+    """CLOSE-10: the peer closes and says why; nothing is sent in answer (the row closes)."""
+    return [
+        PeerClosed(
+            error_class=close.error_class.wire_name,
+            requirement=close.requirement.decode("ascii", "replace"),
+            last_message_id=close.last_message_id,
+            retry_after=close.retry_after,
+            human_message=close.human_message,
+        )
+    ]
+
+
 # -- handshake --------------------------------------------------------------------------------------
 
 
@@ -136,13 +221,31 @@ def send_request(conn: HandlerAPI, request: ConnectionRequest, now: float) -> li
         raise LocalProtocolError(
             f"this connection offers version {offered}, the request says {request.version}", requirement="VER-1"
         )
+    _check_own_declaration(conn, request.declared_limits)
     conn.send(request, now)
+    conn.own_declared_limits = request.declared_limits
     return []
 
 
+_OWN_LIMITS = ("max_frame_size", "max_decompressed_size", "max_batch_events", "max_zstd_window")
+
+
+def _check_own_declaration(conn: HandlerAPI, declared: DeclaredLimits | None) -> None:
+    """DECL-3: never declare more than our own decoder accepts."""
+    if declared is None:
+        return
+    for name in _OWN_LIMITS:
+        value = getattr(declared, name)
+        if value is not None and value > getattr(conn.limits, name):
+            raise LocalProtocolError(
+                f"declared {name}={value} is above this side's decoder limit {getattr(conn.limits, name)}",
+                requirement="DECL-3",
+            )
+
+
 def handshake_completed(conn: HandlerAPI, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
-    """HS-12, VER-10: accepted at the version offered; keep the server's reader declaration (SNEG-4)."""
-    conn.negotiate(max(conn.versions), response.reader_schemas)
+    """HS-12, VER-10: accepted at the version offered; keep the server's reader declaration and limits (SNEG-4, DECL-4)."""
+    conn.negotiate(max(conn.versions), response.reader_schemas, response.declared_limits)
     conn.handshake_response = response
     return [HandshakeCompleted(response=response)]
 
@@ -156,7 +259,7 @@ def handshake_refused(conn: HandlerAPI, response: ConnectionResponse, now: float
 
 def request_received(conn: HandlerAPI, request: ConnectionRequest, now: float) -> list[ConnectionEvent]:
     """HS-2, VER-6: the request's version is the connection's; the application decides."""
-    conn.negotiate(request.version, request.reader_schemas)
+    conn.negotiate(request.version, request.reader_schemas, request.declared_limits)
     return [HandshakeRequested(request=request)]
 
 
@@ -170,13 +273,41 @@ def refuse_version(conn: HandlerAPI, item: UnsupportedRequest, now: float) -> li
 
 def send_response(conn: HandlerAPI, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
     """HS-3: the server's answer; a reader declaration needs a version-1 connection (CONN-12)."""
+    if isinstance(response, Refusal):
+        raise LocalProtocolError("a refusal says more in a CLOSE, which version 0 has not", requirement="FRAME-9")
     if response.reader_schemas is not None and (conn.negotiated_version or 0) < 1:
         raise LocalProtocolError("a version-0 connection carries no reader declaration", requirement="CONN-12")
+    _check_own_declaration(conn, response.declared_limits)
     conn.send(response, now)
     conn.handshake_response = response
+    conn.own_declared_limits = response.declared_limits
     if response.response in ACCEPTED:
         return [HandshakeCompleted(response=response)]
     return [HandshakeRefused(response=response)]
+
+
+# CLOSE-4: the requirement a refusal's CLOSE names.
+_REFUSAL_RULE = {
+    Response.INSTANCE_ID_MISMATCH: b"HS-9",
+    Response.QUARANTINED: b"HS-18",
+    Response.UNSUPPORTED_APPLICATION_VERSION: b"HS-12",
+}
+
+
+def send_refusal(conn: HandlerAPI, item: ConnectionResponse | Refusal, now: float) -> list[ConnectionEvent]:
+    """HS-19, CLOSE-4, CLOSE-5: the refusal, then (to a version-1 request) a CLOSE saying when to come back."""
+    refusal = item if isinstance(item, Refusal) else Refusal(response=item)
+    events = send_response(conn, refusal.response, now)
+    rule = _REFUSAL_RULE.get(refusal.response.response)
+    if rule is not None and conn.negotiated_version == 1:  # never after unsupported_protocol_version (CLOSE-5)
+        close = Close(
+            error_class=CloseCode.HANDSHAKE_REFUSED,
+            requirement=rule,
+            retry_after=refusal.retry_after,
+            human_message=refusal.human_message,
+        )
+        send_close(conn, close, now)
+    return events
 
 
 # -- received frames ---------------------------------------------------------------------------------
@@ -196,6 +327,7 @@ def publish_received(conn: HandlerAPI, frame: Publish, now: float) -> list[Conne
             "message_id_in_use", "MSGID-4", f"PUBLISH {frame.message_id} while a batch with that id is unanswered"
         )
     ledger.to_answer[frame.message_id] = frame.event
+    ledger.note_received(frame.message_id)
     return [EventReceived(message_id=frame.message_id, event=frame.event)]
 
 
@@ -253,6 +385,7 @@ def batch_received(conn: HandlerAPI, frame: BatchPublish, now: float) -> list[Co
             "message_id_in_use", "MSGID-4", f"BATCH_PUBLISH {frame.message_id} while a frame with that id is unanswered"
         )
     ledger.batches_to_answer[frame.message_id] = frame.batch.events
+    ledger.note_received(frame.message_id)
     return [BatchReceived(message_id=frame.message_id, events=frame.batch.events)]
 
 
@@ -278,9 +411,19 @@ def batch_result_received(conn: HandlerAPI, frame: BatchResult, now: float) -> l
 # -- local actions -------------------------------------------------------------------------------------
 
 
+def _check_peer_in_flight(conn: HandlerAPI) -> None:
+    """DECL-4: no more units in flight than the peer declared it takes."""
+    bound = conn.peer_limits.value("max_in_flight")
+    if conn.ledger.slots_used() >= bound:
+        raise LocalProtocolError(
+            f"{conn.ledger.slots_used()} frames in flight, the peer's declared max_in_flight", requirement="DECL-4"
+        )
+
+
 def publish(conn: HandlerAPI, event: Event, now: float) -> list[ConnectionEvent]:
     """MSGID-1..MSGID-7, SNEG-4: one event as a PUBLISH with the next message id."""
     ledger = conn.ledger
+    _check_peer_in_flight(conn)
     message_id = ledger.allocate()
     if event.dedupe_key in ledger.keys:
         raise LocalProtocolError("this (event_type_id, key, offset) is already in flight", requirement="MSGID-6")
@@ -303,6 +446,7 @@ def publish_batch(
     """BPUB-2..BPUB-8: events as one BATCH_PUBLISH; an oversized batch raises EncodeError and changes nothing."""
     events, format = item
     ledger = conn.ledger
+    _check_peer_in_flight(conn)
     message_id = ledger.allocate()
     keys = [e.dedupe_key for e in events]
     if len(set(keys)) != len(keys) or not ledger.keys.isdisjoint(keys):

@@ -19,12 +19,16 @@ from typing import Any
 
 from construct import Adapter, BitsInteger, BitStruct, Const, Construct, Int8ub, Nibble, Peek, Struct, Switch, this
 
-from ..errors import InvalidList, LimitExceeded, UnknownType
+from ..errors import InvalidList, LimitExceeded, ReservedBit, UnknownType, ValueOutOfRange
 from ..messages import (
+    MAX_MESSAGE_ID,
+    MAX_RETRY_AFTER,
     Ack,
     BatchPublish,
     BatchResult,
     BatchResultEntry,
+    Close,
+    CloseCode,
     ConnectionRequest,
     ConnectionResponse,
     FrameType,
@@ -160,6 +164,80 @@ class BatchResultAdapter(Adapter):
         return {"header": {"message_id": obj.message_id}, "entries": obj.entries}
 
 
+# -- CLOSE-1, CLOSE-2: CLOSE (version 1) ----------------------------------------------------------------
+
+_CLOSE_CODES = frozenset(int(code) for code in CloseCode)
+
+
+class CloseBody(Construct):
+    """CLOSE-1, CLOSE-2: after the type nibble and close_flags, the fields they announce, each within its bounds."""
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> Close:
+        limits = limits_of(context)
+        flags = context.header.close_flags
+        if flags & 0xC:
+            raise ReservedBit(f"close_flags {flags:#03x} has reserved bits 3..2 set", offset=0, requirement="CLOSE-2")
+        at = stream.tell()
+        code = stream_varint(stream, limits, what="error_class")
+        if code not in _CLOSE_CODES:
+            raise ValueOutOfRange(f"close code {code} is not assigned", offset=at, requirement="CLOSE-2")
+        requirement = _requirement._parsereport(stream, context, path)
+        last_message_id = None
+        if flags & 1:
+            at = stream.tell()
+            last_message_id = stream_varint(stream, limits, what="last_message_id")
+            if last_message_id > MAX_MESSAGE_ID:
+                raise ValueOutOfRange(
+                    f"last_message_id {last_message_id} is above {MAX_MESSAGE_ID}", offset=at, requirement="CLOSE-2"
+                )
+        retry_after = None
+        if flags & 2:
+            at = stream.tell()
+            retry_after = stream_varint(stream, limits, what="retry_after")
+            if not 1 <= retry_after <= MAX_RETRY_AFTER:
+                raise ValueOutOfRange(
+                    f"retry_after {retry_after} is outside 1..{MAX_RETRY_AFTER}", offset=at, requirement="CLOSE-2"
+                )
+        human = _close_text._parsereport(stream, context, path)
+        return Close(
+            error_class=CloseCode(code),
+            requirement=requirement,
+            last_message_id=last_message_id,
+            retry_after=retry_after,
+            human_message=human,
+        )
+
+    def _build(self, obj: Close, stream: io.BytesIO, context: Any, path: str) -> Close:
+        stream.write(varint_bytes(int(obj.error_class), what="error_class"))
+        _requirement._build(obj.requirement, stream, context, path)
+        if obj.last_message_id is not None:
+            stream.write(varint_bytes(obj.last_message_id, what="last_message_id"))
+        if obj.retry_after is not None:
+            stream.write(varint_bytes(obj.retry_after, what="retry_after"))
+        _close_text._build(obj.human_message, stream, context, path)
+        return obj
+
+
+_requirement = Text(Chunk("requirement", limit="max_requirement_size", rule="LIMIT-12"), "requirement")
+_close_text = Text(Chunk("human_message", limit="max_close_text", rule="LIMIT-12"), "human_message")
+
+close_struct = Struct(
+    "header" / BitStruct("type" / Const(int(FrameType.CLOSE), Nibble), "close_flags" / Nibble),
+    "close" / CloseBody(),
+    End("CLOSE-2"),
+)
+
+
+class CloseAdapter(Adapter):
+    def _decode(self, obj: Any, context: Any, path: str) -> Close:
+        close: Close = obj.close
+        return close
+
+    def _encode(self, obj: Close, context: Any, path: str) -> dict[str, Any]:
+        flags = (obj.last_message_id is not None) | (obj.retry_after is not None) << 1
+        return {"header": {"close_flags": flags}, "close": obj}
+
+
 # -- FRAME-1, FRAME-7: the frame -------------------------------------------------------------------
 
 # By frame type, then by the version that introduced or changed it (a version uses the entry of
@@ -174,6 +252,7 @@ FRAME_CONSTRUCTS: Mapping[FrameType, Mapping[int, Any]] = {
     FrameType.PONG: {0: KeepaliveAdapter(pong_struct, Pong)},
     FrameType.NACK: {0: NackAdapter(nack_struct)},
     FrameType.BATCH_RESULT: {1: BatchResultAdapter(batch_result_struct)},
+    FrameType.CLOSE: {1: CloseAdapter(close_struct)},
 }
 
 # A type nibble the version does not define: FRAME-3 (the error's default) in version 0, FRAME-7 from 1.
@@ -215,4 +294,5 @@ FRAME_TYPE_OF: Mapping[type, FrameType] = {
     Pong: FrameType.PONG,
     Nack: FrameType.NACK,
     BatchResult: FrameType.BATCH_RESULT,
+    Close: FrameType.CLOSE,
 }

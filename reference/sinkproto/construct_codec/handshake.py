@@ -21,12 +21,14 @@ from ..errors import (
     InvalidList,
     LimitExceeded,
     ReservedBit,
+    TrailingBytes,
     Truncated,
     UnknownResponseCode,
     UnsupportedVersion,
+    ValueOutOfRange,
 )
 from ..limits import Limits
-from ..messages import ConnectionRequest, ConnectionResponse, FrameType, Response
+from ..messages import DECLARED_BOUNDS, ConnectionRequest, ConnectionResponse, DeclaredLimits, FrameType, Response
 from ..primitives import varint_bytes
 from ..readers import ReaderSchemas
 from ..versions import pick
@@ -39,6 +41,7 @@ __all__ = [
     "UNSUPPORTED_VERSION_RULE",
     "connection_request",
     "connection_response",
+    "declared_limits",
     "reader_schemas",
     "reader_schemas_unit",
 ]
@@ -102,18 +105,87 @@ class ReaderSchemasField(Construct):
 reader_schemas = ReaderSchemasField()
 
 
-class OptionalTailDeclaration(Construct):
-    """CONN-11: the declaration is present exactly when bytes follow."""
-
-    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> ReaderSchemas | None:
-        return reader_schemas._parsereport(stream, context, path) if remaining(stream) else None
-
-    def _build(self, obj: ReaderSchemas | None, stream: io.BytesIO, context: Any, path: str) -> None:
-        if obj is not None:
-            reader_schemas._build(obj, stream, context, path)
-
-
 reader_schemas_unit = Struct("value" / reader_schemas, End("SNEG-1"))
+
+
+# -- DECL-1, DECL-2: the declared limits (version 1) -------------------------------------------------------
+
+
+class DeclaredLimitsField(Construct):
+    """DECL-1: limit_flags (bits 7..6 reserved), then a varint per set bit, each within its bounds (DECL-2)."""
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> DeclaredLimits:
+        limits = limits_of(context)
+        at = stream.tell()
+        raw = stream.read(1)
+        if not raw:
+            raise Truncated("declared_limits ends before limit_flags", offset=at, requirement="DECL-1")
+        flags = raw[0]
+        if flags & 0xC0:
+            raise ReservedBit(f"limit_flags {flags:#04x} has reserved bits 7..6 set", offset=at, requirement="DECL-2")
+        values: dict[str, int] = {}
+        for name, bit, lowest, highest, _default in DECLARED_BOUNDS:
+            if flags >> bit & 1:
+                at = stream.tell()
+                value = stream_varint(stream, limits, what=name)
+                if not lowest <= value <= highest:
+                    raise ValueOutOfRange(
+                        f"declared {name} {value} is outside {lowest}..{highest}", offset=at, requirement="DECL-2"
+                    )
+                values[name] = value
+        return DeclaredLimits(**values)
+
+    def _build(self, obj: DeclaredLimits, stream: io.BytesIO, context: Any, path: str) -> DeclaredLimits:
+        if not isinstance(obj, DeclaredLimits):
+            raise EncodeError("declared_limits must be a DeclaredLimits")
+        flags = 0
+        body = bytearray()
+        for name, bit, _lowest, _highest, _default in DECLARED_BOUNDS:
+            value = getattr(obj, name)
+            if value is not None:
+                flags |= 1 << bit
+                body += varint_bytes(value, what=name)
+        stream.write(bytes((flags,)) + body)
+        return obj
+
+
+declared_limits = DeclaredLimitsField()
+
+
+class ResponseTail(Construct):
+    """CONN-11, CONN-13: response_flags (present exactly when not 0), then reader_schemas and declared_limits."""
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> tuple[ReaderSchemas | None, DeclaredLimits | None]:
+        if not remaining(stream):
+            return None, None
+        at = stream.tell()
+        flags = stream.read(1)[0]
+        if flags & 0xFC:
+            raise ReservedBit(
+                f"response_flags {flags:#04x} has reserved bits 7..2 set", offset=at, requirement="CONN-13"
+            )
+        if flags == 0:
+            raise TrailingBytes(
+                "a response_flags of 0 announces nothing: it is left out", offset=at, requirement="CONN-13"
+            )
+        schemas = reader_schemas._parsereport(stream, context, path) if flags & 1 else None
+        declared = declared_limits._parsereport(stream, context, path) if flags & 2 else None
+        return schemas, declared
+
+    def _build(
+        self, obj: tuple[ReaderSchemas | None, DeclaredLimits | None], stream: io.BytesIO, context: Any, path: str
+    ) -> Any:
+        schemas, declared = obj
+        flags = (schemas is not None) | (declared is not None) << 1
+        if flags:
+            stream.write(bytes((flags,)))
+        if schemas is not None:
+            reader_schemas._build(schemas, stream, context, path)
+        if declared is not None:
+            declared_limits._build(declared, stream, context, path)
+        return obj
+
+
 """A reader declaration on its own (``encode_reader_schemas``): nothing may follow it."""
 
 # -- CONN-1..CONN-3, CONN-8..CONN-10: the connection request -------------------------------------------
@@ -127,16 +199,16 @@ connection_request_v0 = Struct(
 
 
 class RequestFlags(Construct):
-    """CONN-8, CONN-9: bit 0 has_server_instance_id, bit 1 has_reader_schemas, bits 7..2 reserved."""
+    """CONN-8, CONN-9: bit 0 has_server_instance_id, bit 1 has_reader_schemas, bit 2 has_declared_limits, 7..3 reserved."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
         at = stream.tell()
         raw = stream.read(1)
         if not raw:
             raise Truncated("connection request ends before request_flags", offset=at, requirement="CONN-8")
-        if raw[0] & 0xFC:
+        if raw[0] & 0xF8:
             raise ReservedBit(
-                f"request_flags {raw[0]:#04x} has reserved bits 7..2 set", offset=at, requirement="CONN-9"
+                f"request_flags {raw[0]:#04x} has reserved bits 7..3 set", offset=at, requirement="CONN-9"
             )
         return raw[0]
 
@@ -151,6 +223,7 @@ connection_request_v1 = Struct(
     "request_flags" / RequestFlags(),
     "server_instance_id" / If(this.request_flags & 1, Int32ub),
     "reader_schemas" / If(this.request_flags & 2, reader_schemas),
+    "declared_limits" / If(this.request_flags & 4, declared_limits),
     End("CONN-9"),
 )
 
@@ -191,6 +264,7 @@ class ConnectionRequestAdapter(Adapter):
             client_instance_id=p.client_instance_id,
             server_instance_id=p.server_instance_id,
             reader_schemas=p.get("reader_schemas"),
+            declared_limits=p.get("declared_limits"),
         )
 
     def _encode(self, obj: ConnectionRequest, context: Any, path: str) -> dict[str, Any]:
@@ -201,14 +275,21 @@ class ConnectionRequestAdapter(Adapter):
             "server_instance_id": obj.server_instance_id,
         }
         if obj.version == 1:
-            payload["request_flags"] = (obj.server_instance_id is not None) | (obj.reader_schemas is not None) << 1
+            payload["request_flags"] = (
+                (obj.server_instance_id is not None)
+                | (obj.reader_schemas is not None) << 1
+                | (obj.declared_limits is not None) << 2
+            )
             payload["reader_schemas"] = obj.reader_schemas
+            payload["declared_limits"] = obj.declared_limits
         return {"header": {"version": obj.version}, "payload": payload}
 
 
 def _no_declaration_before_v1(obj: ConnectionRequest | ConnectionResponse, version: int) -> None:
     if version < 1 and obj.reader_schemas is not None:
         raise EncodeError("reader_schemas exist only in version 1 (CONN-8, CONN-12)")
+    if version < 1 and obj.declared_limits is not None:
+        raise EncodeError("declared_limits exist only in version 1 (CONN-8, CONN-12)")
 
 
 def connection_request(upto: int) -> ConnectionRequestAdapter:
@@ -247,10 +328,8 @@ RESPONSE_PAYLOADS: Mapping[int, Mapping[int, Any]] = {
     0: _RESPONSE_PAYLOADS_V0,
     1: {
         **_RESPONSE_PAYLOADS_V0,
-        Response.CONNECTED: Struct("reader_schemas" / OptionalTailDeclaration(), End("CONN-11")),
-        Response.HELLO_NEW_CLIENT: Struct(
-            "server_instance_id" / Int32ub, "reader_schemas" / OptionalTailDeclaration(), End("CONN-11")
-        ),
+        Response.CONNECTED: Struct("tail" / ResponseTail(), End("CONN-13")),
+        Response.HELLO_NEW_CLIENT: Struct("server_instance_id" / Int32ub, "tail" / ResponseTail(), End("CONN-13")),
     },
 }
 
@@ -266,19 +345,24 @@ class ConnectionResponseAdapter(Adapter):
 
     def _decode(self, obj: Any, context: Any, path: str) -> ConnectionResponse:
         p = obj.payload
+        schemas, declared = p.get("tail", (None, None))
         return ConnectionResponse(
             response=Response(obj.header.response),
             server_instance_id=p.get("server_instance_id"),
             machine_message=p.get("machine_message"),
             human_message=p.get("human_message"),
-            reader_schemas=p.get("reader_schemas"),
+            reader_schemas=schemas,
+            declared_limits=declared,
         )
 
     def _encode(self, obj: ConnectionResponse, context: Any, path: str) -> dict[str, Any]:
         _no_declaration_before_v1(obj, self.version)
         payload: dict[str, Any] = {}
         if obj.response in (Response.CONNECTED, Response.HELLO_NEW_CLIENT):
-            payload = {"server_instance_id": obj.server_instance_id, "reader_schemas": obj.reader_schemas}
+            payload = {
+                "server_instance_id": obj.server_instance_id,
+                "tail": (obj.reader_schemas, obj.declared_limits),
+            }
         elif obj.response is Response.QUARANTINED:
             payload = {"machine_message": obj.machine_message, "human_message": obj.human_message}
         return {"header": {"response": int(obj.response)}, "payload": payload}

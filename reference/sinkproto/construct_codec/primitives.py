@@ -75,11 +75,13 @@ def stream_varint(stream: io.BytesIO, limits: Limits, *, wide: bool = False, wha
     return value
 
 
-def stream_chunk_length(stream: io.BytesIO, limits: Limits, what: str, limit_name: str | None = None) -> int:
+def stream_chunk_length(
+    stream: io.BytesIO, limits: Limits, what: str, limit_name: str | None = None, rule: str = "LIMIT-5"
+) -> int:
     """:func:`sinkproto.primitives.read_chunk_length` at the stream's position; the stream moves to the chunk's bytes."""
     limit = getattr(limits, limit_name) if limit_name is not None else None
     with stream.getbuffer() as data:
-        length, after = read_chunk_length(data, stream.tell(), len(data), limits, what, limit, limit_name or "")
+        length, after = read_chunk_length(data, stream.tell(), len(data), limits, what, limit, limit_name or "", rule)
     stream.seek(after)
     return length
 
@@ -113,13 +115,14 @@ class VarUInt(Construct):
 class Chunk(Construct):
     """CONV-6: a varint byte length, then that many bytes (checked before reading)."""
 
-    def __init__(self, what: str, *, limit: str | None = None) -> None:
+    def __init__(self, what: str, *, limit: str | None = None, rule: str = "LIMIT-5") -> None:
         super().__init__()
         self.what = what
         self.limit = limit
+        self.rule = rule
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> bytes:
-        length = stream_chunk_length(stream, limits_of(context), self.what, self.limit)
+        length = stream_chunk_length(stream, limits_of(context), self.what, self.limit, self.rule)
         return stream.read(length)
 
     def _build(self, obj: bytes, stream: io.BytesIO, context: Any, path: str) -> bytes:

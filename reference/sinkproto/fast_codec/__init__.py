@@ -163,7 +163,7 @@ def decode_frame(
         raise UnknownType(
             f"frame type {first >> 4} is not defined in v{version}", offset=0, requirement=UNKNOWN_TYPE_RULE[version]
         )
-    if first >= 0x20 and len(data) < 2:  # FRAME-2: every type from 2 up starts with a 2-byte header
+    if 0x20 <= first < 0x90 and len(data) < 2:  # FRAME-2, FRAME-8: types 2..8 start with a 2-byte header
         raise cut_in_field(data)
     return decoder(data, limits, schemas)
 

@@ -10,7 +10,7 @@ request and response (:mod:`.handshake`): :data:`DECODERS` and
 :data:`ENCODERS`, keyed by frame type (or class) and then by the protocol
 version from which an entry applies. ACK, PUBLISH, PING, PONG and NACK are
 version 0's and unchanged since; BATCH_PUBLISH and BATCH_RESULT are version
-1's (FRAME-7). :mod:`sinkproto.fast_codec` assembles the tables of every
+1's, and so is CLOSE (FRAME-7, CLOSE-1). :mod:`sinkproto.fast_codec` assembles the tables of every
 module into one dispatch tuple per version.
 """
 
@@ -19,13 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EncodeError, InvalidList, InvalidUtf8, LimitExceeded, Truncated
+from ..errors import EncodeError, InvalidList, InvalidUtf8, LimitExceeded, ReservedBit, Truncated, ValueOutOfRange
 from ..limits import Limits
 from ..messages import (
+    MAX_MESSAGE_ID,
+    MAX_RETRY_AFTER,
     Ack,
     BatchPublish,
     BatchResult,
     BatchResultEntry,
+    Close,
+    CloseCode,
     Event,
     Frame,
     FrameType,
@@ -202,6 +206,52 @@ def _decode_batch_result(data: bytes, limits: Limits, schemas: RecordSchemas | N
 
 
 # FRAME-1, FRAME-7: by frame type, then by the version from which the entry applies.
+_CLOSE_CODES = frozenset(int(code) for code in CloseCode)
+
+
+def _read_close_chunk(data: bytes, pos: int, end: int, limits: Limits, what: str, limit_name: str) -> tuple[bytes, int]:
+    """LIMIT-12: a CLOSE chunk, its length checked against its limit when read; UTF-8 under strict_utf8."""
+    length, start = read_chunk_length(data, pos, end, limits, what, getattr(limits, limit_name), limit_name, "LIMIT-12")
+    return check_text(data[start : start + length], limits, what, pos), start + length
+
+
+def _decode_close(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Close:
+    """CLOSE-1, CLOSE-2: close_flags, error_class, requirement, the optional fields, human_message, the end."""
+    flags = data[0] & 0x0F
+    if flags & 0xC:
+        raise ReservedBit(f"close_flags {flags:#03x} has reserved bits 3..2 set", offset=0, requirement="CLOSE-2")
+    end = len(data)
+    code, pos = read_varint(data, 1, end, limits, "error_class")
+    if code not in _CLOSE_CODES:
+        raise ValueOutOfRange(f"close code {code} is not assigned", offset=1, requirement="CLOSE-2")
+    requirement, pos = _read_close_chunk(data, pos, end, limits, "requirement", "max_requirement_size")
+    last_message_id = None
+    if flags & 1:
+        at = pos
+        last_message_id, pos = read_varint(data, pos, end, limits, "last_message_id")
+        if last_message_id > MAX_MESSAGE_ID:
+            raise ValueOutOfRange(
+                f"last_message_id {last_message_id} is above {MAX_MESSAGE_ID}", offset=at, requirement="CLOSE-2"
+            )
+    retry_after = None
+    if flags & 2:
+        at = pos
+        retry_after, pos = read_varint(data, pos, end, limits, "retry_after")
+        if not 1 <= retry_after <= MAX_RETRY_AFTER:
+            raise ValueOutOfRange(
+                f"retry_after {retry_after} is outside 1..{MAX_RETRY_AFTER}", offset=at, requirement="CLOSE-2"
+            )
+    human_message, pos = _read_close_chunk(data, pos, end, limits, "human_message", "max_close_text")
+    check_end(data, pos, "CLOSE-2")
+    return Close(
+        error_class=CloseCode(code),
+        requirement=requirement,
+        last_message_id=last_message_id,
+        retry_after=retry_after,
+        human_message=human_message,
+    )
+
+
 DECODERS: Mapping[FrameType, Mapping[int, Decoder]] = {
     FrameType.BATCH_PUBLISH: {1: _decode_batch_publish},
     FrameType.ACK: {0: _decode_ack},
@@ -210,6 +260,7 @@ DECODERS: Mapping[FrameType, Mapping[int, Decoder]] = {
     FrameType.PONG: {0: _decode_pong},
     FrameType.NACK: {0: _decode_nack},
     FrameType.BATCH_RESULT: {1: _decode_batch_result},
+    FrameType.CLOSE: {1: _decode_close},
 }
 
 
@@ -300,6 +351,17 @@ def _encode_batch_result(value: BatchResult, schemas: RecordSchemas | None) -> b
     return b"".join(parts)
 
 
+def _encode_close(value: Close, schemas: RecordSchemas | None) -> bytes:
+    flags = (value.last_message_id is not None) | (value.retry_after is not None) << 1
+    parts = [bytes((0x90 | flags,)), varint_bytes(value.error_class), encode_chunk(value.requirement, "requirement")]
+    if value.last_message_id is not None:
+        parts.append(varint_bytes(value.last_message_id))
+    if value.retry_after is not None:
+        parts.append(varint_bytes(value.retry_after))
+    parts.append(encode_chunk(value.human_message, "human_message"))
+    return b"".join(parts)
+
+
 # By frame class, then by the version from which the entry applies.
 ENCODERS: Mapping[type, Mapping[int, Encoder]] = {
     BatchPublish: {1: _encode_batch_publish},
@@ -309,4 +371,5 @@ ENCODERS: Mapping[type, Mapping[int, Encoder]] = {
     Pong: {0: _encode_pong},
     Nack: {0: _encode_nack},
     BatchResult: {1: _encode_batch_result},
+    Close: {1: _encode_close},
 }

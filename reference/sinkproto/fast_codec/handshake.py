@@ -19,12 +19,14 @@ from ..errors import (
     InvalidList,
     LimitExceeded,
     ReservedBit,
+    TrailingBytes,
     Truncated,
     UnknownResponseCode,
     UnsupportedVersion,
+    ValueOutOfRange,
 )
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import ConnectionRequest, ConnectionResponse, FrameType, Response
+from ..messages import DECLARED_BOUNDS, ConnectionRequest, ConnectionResponse, DeclaredLimits, FrameType, Response
 from ..primitives import check_end, cut_in_field, cut_optional, read_chunk_length, read_varint, varint_bytes
 from ..readers import ReaderSchemas
 from .frames import Decoder, Encoder, as_bytes, check_text, encode_chunk, read_nack_payload
@@ -38,12 +40,15 @@ __all__ = [
     "REQUEST_PAYLOADS",
     "UNSUPPORTED_VERSION_RULE",
     "decode_reader_schemas",
+    "encode_declared_limits",
     "encode_reader_schemas",
+    "read_declared_limits",
     "read_reader_schemas",
 ]
 
 _HAS_SERVER_INSTANCE_ID = 0x01  # CONN-8: request_flags bit 0
 _HAS_READER_SCHEMAS = 0x02  # CONN-8: request_flags bit 1
+_HAS_DECLARED_LIMITS = 0x04  # CONN-8: request_flags bit 2
 
 # -- SNEG-1, SNEG-2: the reader declaration (version 1) ---------------------------------------
 
@@ -116,6 +121,45 @@ def decode_reader_schemas(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Reade
     return value
 
 
+# -- DECL-1, DECL-2: the declared limits (version 1) ------------------------------------------------
+
+
+def read_declared_limits(data: bytes, pos: int, end: int, limits: Limits) -> tuple[DeclaredLimits, int]:
+    """DECL-1: limit_flags (bits 7..6 reserved), then a varint per set bit, each within its bounds (DECL-2)."""
+    if pos >= end:
+        raise Truncated("declared_limits ends before limit_flags", offset=pos, requirement="DECL-1")
+    flags = data[pos]
+    if flags & 0xC0:
+        raise ReservedBit(f"limit_flags {flags:#04x} has reserved bits 7..6 set", offset=pos, requirement="DECL-2")
+    pos += 1
+    values: dict[str, int] = {}
+    for name, bit, lowest, highest, _default in DECLARED_BOUNDS:
+        if flags >> bit & 1:
+            at = pos
+            value, pos = read_varint(data, pos, end, limits, name)
+            if not lowest <= value <= highest:
+                raise ValueOutOfRange(
+                    f"declared {name} {value} is outside {lowest}..{highest}", offset=at, requirement="DECL-2"
+                )
+            values[name] = value
+    return DeclaredLimits(**values), pos
+
+
+def encode_declared_limits(value: DeclaredLimits) -> bytes:
+    """DECL-1 (the values were checked against their bounds when built)."""
+    if not isinstance(value, DeclaredLimits):
+        raise EncodeError("declared_limits must be a DeclaredLimits")
+    flags = 0
+    parts = [b""]
+    for name, bit, _lowest, _highest, _default in DECLARED_BOUNDS:
+        declared = getattr(value, name)
+        if declared is not None:
+            flags |= 1 << bit
+            parts.append(varint_bytes(declared))
+    parts[0] = bytes((flags,))
+    return b"".join(parts)
+
+
 # -- CONN-1..CONN-3, CONN-8..CONN-10: the connection request ----------------------------------
 
 
@@ -152,8 +196,8 @@ def _read_request_v1(data: bytes, limits: Limits) -> ConnectionRequest:
     if pos >= end:
         raise Truncated("connection request ends before request_flags", offset=pos, requirement="CONN-8")
     flags = data[pos]
-    if flags & 0xFC:
-        raise ReservedBit(f"request_flags {flags:#04x} has reserved bits 7..2 set", offset=pos, requirement="CONN-9")
+    if flags & 0xF8:
+        raise ReservedBit(f"request_flags {flags:#04x} has reserved bits 7..3 set", offset=pos, requirement="CONN-9")
     pos += 1
     server_instance_id = None
     if flags & _HAS_SERVER_INSTANCE_ID:
@@ -164,6 +208,9 @@ def _read_request_v1(data: bytes, limits: Limits) -> ConnectionRequest:
     reader_schemas = None
     if flags & _HAS_READER_SCHEMAS:
         reader_schemas, pos = read_reader_schemas(data, pos, end, limits)
+    declared_limits = None
+    if flags & _HAS_DECLARED_LIMITS:
+        declared_limits, pos = read_declared_limits(data, pos, end, limits)
     check_end(data, pos, "CONN-9")
     return ConnectionRequest(
         version=1,
@@ -171,6 +218,7 @@ def _read_request_v1(data: bytes, limits: Limits) -> ConnectionRequest:
         client_instance_id=client_instance_id,
         server_instance_id=server_instance_id,
         reader_schemas=reader_schemas,
+        declared_limits=declared_limits,
     )
 
 
@@ -214,7 +262,11 @@ def _encode_request_v0(value: ConnectionRequest, schemas: RecordSchemas | None) 
 def _encode_request_v1(value: ConnectionRequest, schemas: RecordSchemas | None) -> bytes:
     if value.version != 1:
         return _encode_request_v0(value, schemas)  # version 0's layout; other versions are refused there
-    flags = (value.server_instance_id is not None) | (value.reader_schemas is not None) << 1
+    flags = (
+        (value.server_instance_id is not None)
+        | (value.reader_schemas is not None) << 1
+        | (value.declared_limits is not None) << 2
+    )
     parts = [
         b"\x01",
         encode_chunk(value.app_version, "app_version"),
@@ -225,6 +277,8 @@ def _encode_request_v1(value: ConnectionRequest, schemas: RecordSchemas | None) 
         parts.append(value.server_instance_id.to_bytes(4, "big"))
     if value.reader_schemas is not None:
         parts.append(encode_reader_schemas(value.reader_schemas))
+    if value.declared_limits is not None:
+        parts.append(encode_declared_limits(value.declared_limits))
     return b"".join(parts)
 
 
@@ -250,7 +304,7 @@ def _decode_response_v0(data: bytes, limits: Limits, schemas: RecordSchemas | No
 
 
 def _decode_response_v1(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> ConnectionResponse:
-    """CONN-11: CONNECTED and HELLO_NEW_CLIENT may carry the reader declaration."""
+    """CONN-11, CONN-13: CONNECTED and HELLO_NEW_CLIENT may end with response_flags and what it announces."""
     code = data[0] & 0x0F
     if code > Response.HELLO_NEW_CLIENT:
         return _decode_response_v0(data, limits, schemas)  # the refusals are version 0's (CONN-4..CONN-7)
@@ -262,18 +316,36 @@ def _decode_response_v1(data: bytes, limits: Limits, schemas: RecordSchemas | No
             raise cut_in_field(data)
         server_instance_id = int.from_bytes(data[1:5], "big")
         pos = 5
-    reader_schemas = None
-    if pos < end:  # CONN-11: the declaration is present exactly when bytes follow
-        reader_schemas, pos = read_reader_schemas(data, pos, end, limits)
-    check_end(data, pos, "CONN-11")
+    reader_schemas = declared_limits = None
+    if pos < end:  # CONN-11: response_flags is present exactly when bytes follow
+        flags = data[pos]
+        if flags & 0xFC:
+            raise ReservedBit(
+                f"response_flags {flags:#04x} has reserved bits 7..2 set", offset=pos, requirement="CONN-13"
+            )
+        if flags == 0:
+            raise TrailingBytes(
+                "a response_flags of 0 announces nothing: it is left out", offset=pos, requirement="CONN-13"
+            )
+        pos += 1
+        if flags & 1:
+            reader_schemas, pos = read_reader_schemas(data, pos, end, limits)
+        if flags & 2:
+            declared_limits, pos = read_declared_limits(data, pos, end, limits)
+    check_end(data, pos, "CONN-13")
     return ConnectionResponse(
-        response=Response(code), server_instance_id=server_instance_id, reader_schemas=reader_schemas
+        response=Response(code),
+        server_instance_id=server_instance_id,
+        reader_schemas=reader_schemas,
+        declared_limits=declared_limits,
     )
 
 
 def _encode_response_v0(value: ConnectionResponse, schemas: RecordSchemas | None) -> bytes:
     if value.reader_schemas is not None:  # a version-1 field: refused like the reference does
         raise EncodeError("reader_schemas exist only in version 1 (CONN-8, CONN-12)")
+    if value.declared_limits is not None:
+        raise EncodeError("declared_limits exist only in version 1 (CONN-8, CONN-12)")
     head = bytes((0x10 | value.response,))
     if value.response is Response.HELLO_NEW_CLIENT:
         return head + value.server_instance_id.to_bytes(4, "big")  # type: ignore[union-attr]
@@ -283,12 +355,18 @@ def _encode_response_v0(value: ConnectionResponse, schemas: RecordSchemas | None
 
 
 def _encode_response_v1(value: ConnectionResponse, schemas: RecordSchemas | None) -> bytes:
-    if value.reader_schemas is None:
-        return _encode_response_v0(value, schemas)  # without a declaration, version 0's bytes
-    head = bytes((0x10 | value.response,))
+    if value.reader_schemas is None and value.declared_limits is None:
+        return _encode_response_v0(value, schemas)  # without optional fields, version 0's bytes
+    flags = (value.reader_schemas is not None) | (value.declared_limits is not None) << 1
+    parts = [bytes((0x10 | value.response,))]
     if value.response is Response.HELLO_NEW_CLIENT:
-        head += value.server_instance_id.to_bytes(4, "big")  # type: ignore[union-attr]
-    return head + encode_reader_schemas(value.reader_schemas)
+        parts.append(value.server_instance_id.to_bytes(4, "big"))  # type: ignore[union-attr]
+    parts.append(bytes((flags,)))
+    if value.reader_schemas is not None:
+        parts.append(encode_reader_schemas(value.reader_schemas))
+    if value.declared_limits is not None:
+        parts.append(encode_declared_limits(value.declared_limits))
+    return b"".join(parts)
 
 
 # By frame type (or class), then by the version from which the entry applies.

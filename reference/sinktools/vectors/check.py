@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from sinkproto.messages import Batch
 from sinkproto.schemas import Registry, default_registry
 
 from .avro_check import check_avro
-from .locks import LOCK_NAME, load_lock
+from .locks import LOCK_NAME, load_lock, load_withdrawn
 from .model import (
     Case,
     VectorFile,
@@ -132,14 +133,18 @@ def check_case(kind: str, case: Case, registry: Registry | None = None, version:
     return CaseResult(kind=kind, id=case.id, ok=not problems, problems=problems)
 
 
-def check_ids(files: list[VectorFile], lock: dict[str, str] | None) -> list[str]:
-    """IDs are unique, and a committed ID never changes meaning or disappears."""
+def check_ids(
+    files: list[VectorFile], lock: dict[str, str] | None, withdrawn: Mapping[str, str] | None = None
+) -> list[str]:
+    """IDs are unique, and a committed ID never changes meaning or disappears, unless withdrawn, and then never returns."""
     problems: list[str] = []
     seen: dict[str, str] = {}
     for vf in files:
         for case in vf.cases:
             if case.id in seen:
                 problems.append(f"duplicate id {case.id} ({seen[case.id]} and {vf.kind})")
+            if case.id in (withdrawn or {}):
+                problems.append(f"id {case.id} was withdrawn ({(withdrawn or {})[case.id]}): it is never used again")
             seen[case.id] = fingerprint(vf.kind, case)
     for case_id, meaning in (lock or {}).items():
         if case_id not in seen:
@@ -199,7 +204,7 @@ def check_dir(
             assert vf.path is not None
             for error in validator.iter_errors(json.loads(vf.path.read_text(encoding="utf-8"))):
                 report.file_problems.append(f"{vf.path.name}: schema: {error.json_path}: {error.message}")
-    report.file_problems.extend(check_ids(files, load_lock(directory)))
+    report.file_problems.extend(check_ids(files, load_lock(directory), load_withdrawn(directory)))
     registry = default_registry(schemas_dir) if any(c.avro is not None for vf in files for c in vf.cases) else None
     for vf in files:
         for case in vf.cases:

@@ -31,7 +31,7 @@ SCHEMA_REF = "../schema/vector-file.schema.json"
 FRAME_KIND_FILES = ("connection_request", "connection_response", "ack", "publish", "nack", "ping", "pong", "frame")
 KINDS = (*FRAME_KIND_FILES, "event", "nack_payload", "batch", "stream")
 # Version 1 (vectors/v1, spec/v1): its frame kinds, decoded as frames of a version-1 connection.
-FRAME_KIND_FILES_V1 = ("connection_request", "connection_response", "batch_publish", "batch_result", "frame")
+FRAME_KIND_FILES_V1 = ("connection_request", "connection_response", "batch_publish", "batch_result", "close", "frame")
 KINDS_V1 = (*FRAME_KIND_FILES_V1, "batch")
 
 

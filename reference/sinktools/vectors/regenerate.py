@@ -20,8 +20,8 @@ from sinkproto.schemas import LOCK_FILE as SCHEMA_LOCK_FILE
 from sinkproto.schemas import Registry, default_registry, find_schemas_dir
 
 from .cases.v0 import FILE_DESCRIPTIONS, build_all
-from .cases.v1 import FILE_DESCRIPTIONS_V1, build_all_v1
-from .locks import LOCK_NAME, load_lock
+from .cases.v1 import FILE_DESCRIPTIONS_V1, WITHDRAWN_V1, build_all_v1
+from .locks import LOCK_NAME, load_lock, load_withdrawn
 from .model import Case, VectorFile, dump_file, fingerprint, load_dir, normalized_bytes
 
 __all__ = ["FileChange", "plan", "regenerate", "schemas_dir_for", "spec_version_of", "SPEC_VERSION"]
@@ -177,8 +177,9 @@ def plan(
     schemas_dir = schemas_dir or schemas_dir_for(directory)
     committed = {vf.kind: vf for vf in load_dir(directory)} if directory.is_dir() else {}
     changes: list[FileChange] = []
-    old_lock = load_lock(directory) or {}
+    old_lock = load_lock(directory, with_withdrawn=True) or {}
     lock = dict(old_lock)
+    withdrawn = {**load_withdrawn(directory), **(WITHDRAWN_V1 if version == 1 else {})}
     for kind, cases in build_all(schemas_dir) if version == 0 else build_all_v1():
         change = _compare_file(directory / f"{kind}.json", kind, committed.pop(kind, None), cases, kit_version, version)
         for case in cases:
@@ -201,6 +202,8 @@ def plan(
         "ids are never removed, renumbered or reused (sink vectors check enforces it).",
         "ids": dict(sorted(lock.items())),
     }
+    if withdrawn:
+        lock_doc["withdrawn"] = dict(sorted(withdrawn.items()))
     changes.append(_json_change(directory / LOCK_NAME, lock_doc, sorted(set(lock) - set(old_lock))))
     if schema_lock:
         from ..schema_evolution import extend_lock

@@ -13,21 +13,26 @@ meta:
     - sink_batch_v1
     - sink_batch_result
     - sink_reader_schemas
+    - sink_declared_limits
+    - sink_close
 doc: |
   FRAME-7: one frame as a version-1 decoder reads it, from exactly the bytes
   a stream length prefix announces (STREAM-1). The frames of version 0 keep
   their layout (sink_frame, sink_event, sink_nack_payload); version 1
   assigns type 2 (batch_publish, BPUB-1) and type 8 (batch_result, BRES-1),
-  both with a 12-bit message id (FRAME-8), gives the connection request of
+  both with a 12-bit message id (FRAME-8), and type 9 (close, CLOSE-1),
+  whose low nibble holds close_flags; gives the connection request of
   version 1 its own layout with request_flags (CONN-8), and lets the
-  accepting connection responses carry the server's reader declaration
-  (CONN-11).
+  accepting connection responses carry response_flags, the server's reader
+  declaration and its declared limits (CONN-11).
 
-  Checks expressed here, besides those of version 0: types 9..15 (FRAME-7),
+  Checks expressed here, besides those of version 0: types 10..15 (FRAME-7),
   request versions 2..15 (CONN-10, unsupported_version: the payload is not
-  parsed), the reserved request_flags bits (CONN-9), nothing after the last
-  announced field (CONN-9, CONN-11), the reader declaration (SNEG-2), the
-  batch (BATCH-12..15) and the batch result (BRES-2).
+  parsed), the reserved request_flags, response_flags, limit_flags and
+  close_flags bits (CONN-9, CONN-13, DECL-2, CLOSE-2), a response_flags of
+  0 (CONN-13), nothing after the last announced field (CONN-9, CONN-13),
+  the reader declaration (SNEG-2), the declared limits' bounds (DECL-2),
+  the batch (BATCH-12..15), the batch result (BRES-2) and CLOSE (CLOSE-2).
 
   Which version the connection negotiated is not in the bytes: this file
   is for version-1 connections; a version-0 connection uses sink_frame,
@@ -36,7 +41,7 @@ doc: |
 doc-ref: spec/v1/frames.md#FRAME-7
 seq:
   - id: type
-    doc: FRAME-7 message type, the high nibble of byte 0; 9..15 are unassigned (unknown_type).
+    doc: FRAME-7 message type, the high nibble of byte 0; 10..15 are unassigned (unknown_type).
     doc-ref: spec/v1/frames.md#FRAME-7
     type: b4
     enum: frame_type
@@ -63,7 +68,26 @@ seq:
     doc: FRAME-8 12-bit message id of every other type, batch_publish and batch_result included.
     doc-ref: spec/v1/frames.md#FRAME-8
     type: b12
-    if: type != frame_type::connection_request and type != frame_type::connection_response
+    if: >-
+      type != frame_type::connection_request and type != frame_type::connection_response
+      and type != frame_type::close
+  - id: close_reserved
+    doc: CLOSE-2 close_flags bits 3..2 (low nibble of a CLOSE's byte 0), reserved, must be 0 (reserved_bit).
+    doc-ref: spec/v1/frames.md#CLOSE-2
+    type: b2
+    if: type == frame_type::close
+    valid:
+      eq: 0
+  - id: has_retry_after
+    doc: CLOSE-1 close_flags bit 1, retry_after follows.
+    doc-ref: spec/v1/frames.md#CLOSE-1
+    type: b1
+    if: type == frame_type::close
+  - id: has_last_message_id
+    doc: CLOSE-1 close_flags bit 0, last_message_id follows.
+    doc-ref: spec/v1/frames.md#CLOSE-1
+    type: b1
+    if: type == frame_type::close
   - id: body
     doc: FRAME-7 the message's payload, up to the end of the frame.
     doc-ref: spec/v1/frames.md#FRAME-7
@@ -80,6 +104,7 @@ seq:
         'frame_type::pong': sink_frame::no_payload
         'frame_type::nack': sink_nack_payload
         'frame_type::batch_result': sink_batch_result
+        'frame_type::close': sink_close(has_last_message_id, has_retry_after)
 types:
   connection_request:
     doc: |
@@ -116,6 +141,11 @@ types:
         doc-ref: spec/v1/frames.md#CONN-8
         type: sink_reader_schemas
         if: version == 1 and request_flags.has_reader_schemas
+      - id: declared_limits
+        doc: CONN-8 the client's declared limits, when has_declared_limits (DECL-1).
+        doc-ref: spec/v1/frames.md#CONN-8
+        type: sink_declared_limits
+        if: version == 1 and request_flags.has_declared_limits
       - id: trailing
         doc: CONN-9 bytes after the last announced field; must be none (trailing_bytes).
         doc-ref: spec/v1/frames.md#CONN-9
@@ -127,11 +157,15 @@ types:
     doc-ref: spec/v1/frames.md#CONN-8
     seq:
       - id: reserved
-        doc: CONN-9 bits 7..2, reserved, must be 0 (reserved_bit).
+        doc: CONN-9 bits 7..3, reserved, must be 0 (reserved_bit).
         doc-ref: spec/v1/frames.md#CONN-9
-        type: b6
+        type: b5
         valid:
           eq: 0
+      - id: has_declared_limits
+        doc: CONN-8 bit 2, declared_limits follows.
+        doc-ref: spec/v1/frames.md#CONN-8
+        type: b1
       - id: has_reader_schemas
         doc: CONN-8 bit 1, reader_schemas follows.
         doc-ref: spec/v1/frames.md#CONN-8
@@ -143,8 +177,9 @@ types:
   connection_response:
     doc: |
       CONN-11 connection response payload: the version-0 layouts (CONN-5 to
-      CONN-7), and connected / hello_new_client may end with the server's
-      reader declaration, present exactly when bytes follow.
+      CONN-7), and connected / hello_new_client may end with response_flags
+      (present exactly when bytes follow, never 0, CONN-13), then the
+      server's reader declaration and declared limits it announces.
     doc-ref: spec/v1/frames.md#CONN-11
     params:
       - id: response
@@ -157,13 +192,33 @@ types:
         doc-ref: spec/v1/frames.md#CONN-11
         type: u4
         if: response == response_code::hello_new_client
+      - id: response_flags
+        doc: |
+          CONN-11 which optional fields follow a connected or hello_new_client,
+          present when bytes follow: bit 0 has_reader_schemas, bit 1
+          has_declared_limits; bits 7..2 reserved (reserved_bit) and 0 is not
+          written (trailing_bytes), CONN-13.
+        doc-ref: spec/v1/frames.md#CONN-13
+        type: u1
+        if: >-
+          (response == response_code::connected or response == response_code::hello_new_client)
+          and not _io.eof
+        valid:
+          expr: _ >= 1 and _ <= 3
       - id: reader_schemas
-        doc: CONN-11 the server's reader declaration, when bytes follow a connected or hello_new_client.
+        doc: CONN-11 the server's reader declaration, when response_flags bit 0 is set.
         doc-ref: spec/v1/frames.md#CONN-11
         type: sink_reader_schemas
         if: >-
           (response == response_code::connected or response == response_code::hello_new_client)
-          and not _io.eof
+          and _io.pos > (response == response_code::hello_new_client ? 4 : 0) and response_flags & 1 != 0
+      - id: declared_limits
+        doc: CONN-11 the server's declared limits, when response_flags bit 1 is set.
+        doc-ref: spec/v1/frames.md#CONN-11
+        type: sink_declared_limits
+        if: >-
+          (response == response_code::connected or response == response_code::hello_new_client)
+          and _io.pos > (response == response_code::hello_new_client ? 4 : 0) and response_flags & 2 != 0
       - id: machine_message
         doc: CONN-11 quarantined carries a machine-readable reason (chunk), as in version 0 (CONN-7).
         doc-ref: spec/v1/frames.md#CONN-11
@@ -175,8 +230,8 @@ types:
         size-eos: true
         if: response == response_code::quarantined
       - id: trailing
-        doc: CONN-11 nothing may follow (trailing_bytes), as for version 0 (CONN-6).
-        doc-ref: spec/v1/frames.md#CONN-11
+        doc: CONN-13 nothing may follow (trailing_bytes), as for version 0 (CONN-6).
+        doc-ref: spec/v1/frames.md#CONN-13
         size-eos: true
         valid:
           expr: _.length == 0
@@ -218,6 +273,10 @@ enums:
       id: batch_result
       doc: BRES-1 NACKs some events of a batch by index and accepts the rest.
       doc-ref: spec/v1/frames.md#BRES-1
+    9:
+      id: close
+      doc: CLOSE-1 the last frame of a version-1 connection, saying why the sender closes.
+      doc-ref: spec/v1/frames.md#CLOSE-1
   response_code:
     0:
       id: connected

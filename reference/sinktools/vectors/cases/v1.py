@@ -16,6 +16,7 @@ from typing import Any
 import zstandard
 from sinkproto.batchrules import canonical_layout, gzip_body
 from sinkproto.messages import (
+    CONSTRAINED_PROFILE,
     Ack,
     Batch,
     BatchCodec,
@@ -25,8 +26,11 @@ from sinkproto.messages import (
     BatchPublish,
     BatchResult,
     BatchResultEntry,
+    Close,
+    CloseCode,
     ConnectionRequest,
     ConnectionResponse,
+    DeclaredLimits,
     Event,
     Ping,
     Publish,
@@ -38,14 +42,27 @@ from ..builder import Builder
 from ..model import Case, value_to_json
 from .v0 import APP, TS, ev
 
-__all__ = ["build_all_v1", "FILE_DESCRIPTIONS_V1", "GENERATORS_V1"]
+__all__ = ["build_all_v1", "FILE_DESCRIPTIONS_V1", "GENERATORS_V1", "WITHDRAWN_V1"]
+
+# Ids whose meaning a later draft changed: kept in the lock, never used again (their cases have new ids).
+WITHDRAWN_V1 = {
+    "v1.connection_request.flags.reserved-bit-2": "draft 3: request_flags bit 2 is has_declared_limits",
+    "v1.connection_response.connected.bad-declaration": "draft 3: response_flags; now connected.flags.bad-declaration",
+    "v1.connection_response.connected.declaration": "draft 3: response_flags; now connected.flags.reader-schemas",
+    "v1.connection_response.connected.declaration.trailing-byte": "draft 3: response_flags; "
+    "now connected.flags.reader-schemas.trailing-byte",
+    "v1.connection_response.hello.declaration": "draft 3: response_flags; now hello.flags.reader-schemas",
+    "v1.connection_response.hello.declaration.cut": "draft 3: response_flags; now hello.flags.reader-schemas.cut",
+    "v1.frame.type-9": "draft 3: type 9 is CLOSE (close.json)",
+}
 
 FILE_DESCRIPTIONS_V1 = {
-    "connection_request": "Version 1: CONNECTION_REQUEST frames of both layouts (version 0 and version 1), request_flags, reader declarations.",
-    "connection_response": "Version 1: CONNECTION_RESPONSE frames, with and without the server's reader declaration.",
+    "connection_request": "Version 1: CONNECTION_REQUEST frames of both layouts (version 0 and version 1), request_flags, reader declarations, declared limits.",
+    "connection_response": "Version 1: CONNECTION_RESPONSE frames, with and without response_flags, the server's reader declaration and declared limits.",
     "batch_publish": "Version 1: BATCH_PUBLISH frames (type 2) carrying a batch v1: version-0 batches and extended ones with every codec.",
     "batch_result": "Version 1: BATCH_RESULT frames (type 8): per-event NACKs by index.",
-    "frame": "Version 1: frame-level cases: version-0 frames on a version-1 connection, unassigned types 9..15.",
+    "close": "Version 1: CLOSE frames (type 9): close codes, requirement, last message id, retry-after, text.",
+    "frame": "Version 1: frame-level cases: version-0 frames on a version-1 connection, unassigned types 10..15.",
     "batch": "Version 1: batch v1 on its own: the extended header, the format byte, codecs none, gzip and zstd, and records "
     "mode (decoded with the writer schemas of the kit's registry in schemas/).",
 }
@@ -170,7 +187,8 @@ def connection_request() -> Builder:
             bytes([version]) + plain[1:],
             "unsupported_version",
         )
-    for bit in range(2, 8):
+    # Bit 2 is has_declared_limits since draft 3: its case (reserved-bit-2) is withdrawn, not reused.
+    for bit in range(3, 8):
         b.invalid(
             f"v1.connection_request.flags.reserved-bit-{bit}",
             f"request_flags with reserved bit {bit} set.",
@@ -291,6 +309,7 @@ def connection_request() -> Builder:
         head + b"\x80" * 10,
         "overlong_varint",
     )
+    _declared_limits_cases(b, plain[:-1])
     # Every proper prefix is short: request_flags 03 announce both optional fields.
     for cut in range(1, len(full)):
         b.invalid(
@@ -301,6 +320,125 @@ def connection_request() -> Builder:
             "truncated",
         )
     return b
+
+
+_CONSTRAINED = hexb("1f 8020 808001 8002 10 808001")
+
+
+def _declared_limits_cases(b: Builder, head: bytes) -> None:
+    """DECL-1, DECL-2: the declared limits of a version-1 request; ``head`` ends before request_flags."""
+    r = ["CONN-8", "DECL-1"]
+    b.valid(
+        "v1.connection_request.declared-limits.keepalive",
+        "Declared limits: keepalive 180 s only (spec example).",
+        r,
+        ConnectionRequest(
+            version=1, app_version=APP, client_instance_id=0x1234, declared_limits=DeclaredLimits(keepalive=180)
+        ),
+        data=head + hexb("04 20 b401"),
+    )
+    b.valid(
+        "v1.connection_request.declared-limits.constrained",
+        "The constrained profile (spec example).",
+        [*r, "DECL-7"],
+        ConnectionRequest(version=1, app_version=APP, client_instance_id=0x1234, declared_limits=CONSTRAINED_PROFILE),
+        data=head + b"\x04" + _CONSTRAINED,
+    )
+    b.valid(
+        "v1.connection_request.declared-limits.none-declared",
+        "limit_flags 0: declared limits that declare every default.",
+        r,
+        ConnectionRequest(version=1, app_version=APP, client_instance_id=0x1234, declared_limits=DeclaredLimits()),
+        data=head + hexb("04 00"),
+    )
+    lowest = DeclaredLimits(
+        max_frame_size=512,
+        max_decompressed_size=1024,
+        max_batch_events=1,
+        max_in_flight=1,
+        max_zstd_window=1024,
+        keepalive=10,
+    )
+    highest = DeclaredLimits(
+        max_frame_size=65535,
+        max_decompressed_size=8388608,
+        max_batch_events=65536,
+        max_in_flight=4096,
+        max_zstd_window=8388608,
+        keepalive=65535,
+    )
+    for name, declared in (("lowest", lowest), ("highest", highest)):
+        b.valid(
+            f"v1.connection_request.declared-limits.{name}",
+            f"Every value declared, each at its {name} bound.",
+            r,
+            ConnectionRequest(
+                version=1,
+                app_version=APP,
+                client_instance_id=0x1234,
+                server_instance_id=1000,
+                reader_schemas=READS,
+                declared_limits=declared,
+            ),
+        )
+    b.invalid(
+        "v1.connection_request.declared-limits.missing",
+        "has_declared_limits set but the frame ends before limit_flags.",
+        ["CONN-8", "DECL-1"],
+        head + hexb("04"),
+        "truncated",
+    )
+    b.invalid(
+        "v1.connection_request.declared-limits.value-missing",
+        "limit_flags announce max_frame_size but the frame ends.",
+        ["DECL-1", "CONV-1"],
+        head + hexb("04 01"),
+        "truncated",
+    )
+    b.invalid(
+        "v1.connection_request.declared-limits.trailing-byte",
+        "A byte after the declared limits.",
+        ["CONN-9"],
+        head + hexb("04 20 3c 00"),
+        "trailing_bytes",
+    )
+    for bit in (6, 7):
+        b.invalid(
+            f"v1.connection_request.declared-limits.reserved-bit-{bit}",
+            f"limit_flags with reserved bit {bit} set.",
+            ["DECL-2"],
+            head + hexb("04") + bytes([1 << bit]),
+            "reserved_bit",
+        )
+    out_of_range = (
+        ("max-frame-size.below", 0, 511),
+        ("max-frame-size.above", 0, 65536),
+        ("max-decompressed-size.below", 1, 1023),
+        ("max-decompressed-size.above", 1, 8388609),
+        ("max-batch-events.zero", 2, 0),
+        ("max-batch-events.above", 2, 65537),
+        ("max-in-flight.zero", 3, 0),
+        ("max-in-flight.above", 3, 4097),
+        ("max-zstd-window.below", 4, 1023),
+        ("max-zstd-window.above", 4, 8388609),
+        ("keepalive.below", 5, 9),
+        ("keepalive.above", 5, 65536),
+    )
+    for name, bit, value in out_of_range:
+        b.invalid(
+            f"v1.connection_request.declared-limits.{name}",
+            f"A declared value of {value} (bit {bit}): outside its bounds, reported at the value.",
+            ["DECL-2"],
+            head + hexb("04") + bytes([1 << bit]) + _varint(value),
+            "value_out_of_range",
+        )
+    b.invalid(
+        "v1.connection_request.declared-limits.bound-before-trailing",
+        "keepalive 0 then a trailing byte: the bound is met first (ERR-2).",
+        ["DECL-2", "ERR-2"],
+        head + hexb("04 20 00 00"),
+        "value_out_of_range",
+    )
 
 
 # -- connection response ------------------------------------------------------------------------------
@@ -317,11 +455,11 @@ def connection_response() -> Builder:
         data=hexb("10"),
     )
     with_decl = b.valid(
-        "v1.connection_response.connected.declaration",
-        "connected; the server reads type 1 v1 and type 4 v1 (spec example).",
+        "v1.connection_response.connected.flags.reader-schemas",
+        "connected; the server reads type 1 v1 and type 4 v1 (spec example; response_flags since draft 3).",
         ["CONN-11", "SNEG-1"],
         ConnectionResponse(response=Response.CONNECTED, reader_schemas=server_reads),
-        data=hexb("10 02 01 01 01 04 01 01"),
+        data=hexb("10 01 02 01 01 01 04 01 01"),
     )
     b.valid(
         "v1.connection_response.hello",
@@ -331,11 +469,68 @@ def connection_response() -> Builder:
         data=hexb("11 00000001"),
     )
     hello = b.valid(
-        "v1.connection_response.hello.declaration",
-        "hello_new_client with a declaration (spec example).",
+        "v1.connection_response.hello.flags.reader-schemas",
+        "hello_new_client with a declaration (spec example; response_flags since draft 3).",
         ["CONN-11", "SNEG-1"],
         ConnectionResponse(response=Response.HELLO_NEW_CLIENT, server_instance_id=1, reader_schemas=READS),
-        data=hexb("11 00000001 01 01 02 01 02"),
+        data=hexb("11 00000001 01 01 01 02 01 02"),
+    )
+    b.valid(
+        "v1.connection_response.connected.declared-limits",
+        "connected; the server declares max_frame_size 4096 and keepalive 60 s (spec example).",
+        ["CONN-11", "DECL-1"],
+        ConnectionResponse(
+            response=Response.CONNECTED, declared_limits=DeclaredLimits(max_frame_size=4096, keepalive=60)
+        ),
+        data=hexb("10 02 21 8020 3c"),
+    )
+    both = b.valid(
+        "v1.connection_response.hello.declaration.declared-limits",
+        "hello_new_client with a reader declaration and the constrained profile.",
+        ["CONN-11", "SNEG-1", "DECL-1"],
+        ConnectionResponse(
+            response=Response.HELLO_NEW_CLIENT,
+            server_instance_id=1,
+            reader_schemas=READS,
+            declared_limits=CONSTRAINED_PROFILE,
+        ),
+        data=hexb("11 00000001 03 01 01 02 01 02") + _CONSTRAINED,
+    )
+    b.invalid(
+        "v1.connection_response.connected.flags-zero",
+        "connected followed by a response_flags of 0, which announces nothing: a trailing byte.",
+        ["CONN-13"],
+        hexb("10 00"),
+        "trailing_bytes",
+    )
+    for bit in range(2, 8):
+        b.invalid(
+            f"v1.connection_response.connected.flags.reserved-bit-{bit}",
+            f"response_flags with reserved bit {bit} set.",
+            ["CONN-13"],
+            bytes([0x10, 1 << bit | 1]) + hexb("01 01 01 01"),
+            "reserved_bit",
+        )
+    b.invalid(
+        "v1.connection_response.connected.declared-limits.missing",
+        "has_declared_limits set but the frame ends.",
+        ["CONN-11", "DECL-1"],
+        hexb("10 02"),
+        "truncated",
+    )
+    b.invalid(
+        "v1.connection_response.connected.declared-limits.max-frame-size.below",
+        "A declared max_frame_size of 511.",
+        ["DECL-2"],
+        hexb("10 02 01 ff03"),
+        "value_out_of_range",
+    )
+    b.invalid(
+        "v1.connection_response.hello.declared-limits.trailing-byte",
+        "A byte after the declared limits.",
+        ["CONN-13"],
+        both + b"\x00",
+        "trailing_bytes",
     )
     for code, name in (
         (2, "instance-id-mismatch"),
@@ -355,21 +550,21 @@ def connection_response() -> Builder:
         ConnectionResponse(response=Response.QUARANTINED, machine_message=b"q", human_message=b"maintenance"),
     )
     b.invalid(
-        "v1.connection_response.connected.bad-declaration",
-        "connected followed by type_count 0.",
+        "v1.connection_response.connected.flags.bad-declaration",
+        "connected whose declaration has type_count 0.",
         ["SNEG-2"],
-        hexb("10 00"),
+        hexb("10 01 00"),
         "invalid_list",
     )
     b.invalid(
-        "v1.connection_response.connected.declaration.trailing-byte",
+        "v1.connection_response.connected.flags.reader-schemas.trailing-byte",
         "A byte after the declaration.",
-        ["CONN-11"],
+        ["CONN-13"],
         with_decl + b"\x00",
         "trailing_bytes",
     )
     b.invalid(
-        "v1.connection_response.hello.declaration.cut",
+        "v1.connection_response.hello.flags.reader-schemas.cut",
         "hello_new_client whose declaration is cut.",
         ["CONN-11", "SNEG-1"],
         hello[:-1],
@@ -1463,7 +1658,8 @@ def frame() -> Builder:
         data=hexb("3fff"),
     )
     b.valid("v1.frame.ping", "A PING on a version-1 connection.", ["FRAME-7", "FRAME-5"], Ping(), data=hexb("5000"))
-    for t in range(9, 16):
+    # Type 9 is CLOSE since draft 3 (close.json): its case (type-9) is withdrawn, not reused.
+    for t in range(10, 16):
         b.invalid(
             f"v1.frame.type-{t}",
             f"Type {t} is unassigned in version 1: decided from the type nibble alone.",
@@ -1475,11 +1671,196 @@ def frame() -> Builder:
     return b
 
 
+# -- CLOSE ---------------------------------------------------------------------------------------------------
+
+
+def close() -> Builder:
+    b = BuilderV1("close")
+    r = ["CLOSE-1", "FRAME-7"]
+    b.valid(
+        "v1.close.drain.nothing-processed",
+        "A drain with nothing processed yet and no text (spec example).",
+        r,
+        Close(error_class=CloseCode.NO_ERROR),
+        data=hexb("90 00 00 00"),
+    )
+    refused = b.valid(
+        "v1.close.quarantined",
+        "After quarantined: handshake_refused, HS-18, last message id 42, retry after 642 s (spec example).",
+        [*r, "CLOSE-4"],
+        Close(error_class=CloseCode.HANDSHAKE_REFUSED, requirement=b"HS-18", last_message_id=42, retry_after=642),
+        data=hexb("93 01 05 48532d3138 2a 8205 00"),
+    )
+    b.valid(
+        "v1.close.unknown-type",
+        "After an unknown frame type: unknown_type, FRAME-7, last message id 7 (spec example).",
+        [*r, "CLOSE-3"],
+        Close(error_class=CloseCode.UNKNOWN_TYPE, requirement=b"FRAME-7", last_message_id=7),
+        data=hexb("91 16 07 4652414d452d37 07 00"),
+    )
+    b.valid(
+        "v1.close.drain.text",
+        "A drain after message id 4095, with a UTF-8 text.",
+        [*r, "CLOSE-6", "CLOSE-7"],
+        Close(error_class=CloseCode.NO_ERROR, last_message_id=4095, human_message="arr\u00eat planifi\u00e9".encode()),
+    )
+    for code in CloseCode:
+        b.valid(
+            f"v1.close.code.{code.wire_name}",
+            f"Close code {int(code)}, {code.wire_name}.",
+            r,
+            Close(error_class=code, requirement=b"ERR-11" if code else b""),
+        )
+    b.valid(
+        "v1.close.retry-after.bounds",
+        "retry_after 1 and no last message id.",
+        r,
+        Close(error_class=CloseCode.HANDSHAKE_REFUSED, requirement=b"HS-9", retry_after=1),
+        data=hexb("92 01 04 48532d39 01 00"),
+    )
+    b.valid(
+        "v1.close.retry-after.max",
+        "retry_after 86400, the largest.",
+        r,
+        Close(error_class=CloseCode.HANDSHAKE_REFUSED, retry_after=86400),
+    )
+    b.valid(
+        "v1.close.limits.at-configured",
+        "A requirement of 32 bytes and a text of 1024 bytes: at the default limits.",
+        ["CLOSE-1", "LIMIT-12"],
+        Close(error_class=CloseCode.INTERNAL_ERROR, requirement=b"R" * 32, human_message=b"t" * 1024),
+    )
+    b.invalid(
+        "v1.close.requirement-over-limit",
+        "A requirement of 33 bytes against max_requirement_size 32: refused when its length is read.",
+        ["CLOSE-2", "LIMIT-12"],
+        hexb("90 02 21") + b"R" * 33 + hexb("00"),
+        "limit_exceeded",
+    )
+    b.invalid(
+        "v1.close.text-over-limit",
+        "A human_message of 1025 bytes against max_close_text 1024.",
+        ["CLOSE-2", "LIMIT-12"],
+        hexb("90 07 00 8108") + b"t" * 1025,
+        "limit_exceeded",
+    )
+    b.invalid(
+        "v1.close.text-over-configured-limit-before-cut",
+        "A human_message announcing 200 bytes in a short frame, against max_close_text 100: the limit first (ERR-2).",
+        ["CLOSE-2", "LIMIT-12", "ERR-2"],
+        hexb("90 07 00 c801 7878"),
+        "limit_exceeded",
+        limits={"max_close_text": 100},
+    )
+    b.invalid(
+        "v1.close.requirement-over-configured-limit",
+        "A 7-byte requirement against max_requirement_size 4.",
+        ["CLOSE-2", "LIMIT-12"],
+        hexb("90 16 07 4652414d452d37 00"),
+        "limit_exceeded",
+        limits={"max_requirement_size": 4},
+    )
+    for bit in (2, 3):
+        b.invalid(
+            f"v1.close.reserved-bit-{bit}",
+            f"close_flags with reserved bit {bit} set: decided from byte 0.",
+            ["CLOSE-2"],
+            bytes([0x90 | 1 << bit]) + hexb("00 00 00"),
+            "reserved_bit",
+        )
+    b.invalid(
+        "v1.close.reserved-bit.alone",
+        "A CLOSE of byte 9c alone: the reserved bit of byte 0 comes before the missing error_class (ERR-2).",
+        ["CLOSE-2", "ERR-2"],
+        hexb("9c"),
+        "reserved_bit",
+    )
+    for unassigned in (8, 15, 31, 127, 300):
+        b.invalid(
+            f"v1.close.code-{unassigned}",
+            f"Close code {unassigned} is unassigned.",
+            ["CLOSE-2"],
+            hexb("90") + _varint(unassigned) + hexb("00 00"),
+            "value_out_of_range",
+        )
+    b.invalid(
+        "v1.close.last-message-id-over",
+        "last_message_id 4096.",
+        ["CLOSE-2"],
+        hexb("91 00 00 8020 00"),
+        "value_out_of_range",
+    )
+    b.invalid(
+        "v1.close.retry-after-zero",
+        "retry_after 0.",
+        ["CLOSE-2"],
+        hexb("92 01 00 00 00"),
+        "value_out_of_range",
+    )
+    b.invalid(
+        "v1.close.retry-after-over",
+        "retry_after 86401.",
+        ["CLOSE-2"],
+        hexb("92 01 00") + _varint(86401) + hexb("00"),
+        "value_out_of_range",
+    )
+    b.invalid(
+        "v1.close.trailing-byte",
+        "A byte after human_message.",
+        ["CLOSE-2"],
+        refused + b"\x00",
+        "trailing_bytes",
+    )
+    b.invalid(
+        "v1.close.text-is-rest-not-chunk",
+        "A human_message written to the end of the frame, as in a NACK, instead of as a chunk.",
+        ["CLOSE-1"],
+        hexb("90 00 00 6869"),
+        "truncated",
+    )
+    b.acceptable(
+        "v1.close.text-not-utf8.strict",
+        "A human_message that is not UTF-8: bytes by default, invalid_utf8 under strict_utf8.",
+        ["CLOSE-2", "ERR-9"],
+        Close(error_class=CloseCode.INTERNAL_ERROR, human_message=b"\xc3("),
+        hexb("90 07 00 02 c328"),
+        "invalid_utf8",
+        {"strict_utf8": False},
+    )
+    b.acceptable(
+        "v1.close.requirement-not-utf8.strict",
+        "A requirement that is not UTF-8: bytes by default, invalid_utf8 under strict_utf8.",
+        ["CLOSE-2", "ERR-9"],
+        Close(error_class=CloseCode.INTERNAL_ERROR, requirement=b"\xff"),
+        hexb("90 07 01 ff 00"),
+        "invalid_utf8",
+        {"strict_utf8": False},
+    )
+    b.invalid(
+        "v1.close.varint-at-configured-limit",
+        "error_class is 80 80 80 and the frame ends, against max_varint_bytes=3: limit_exceeded, not truncated.",
+        ["LIMIT-2", "CLOSE-1", "ERR-2"],
+        hexb("90 808080"),
+        "limit_exceeded",
+        limits={"max_varint_bytes": 3},
+    )
+    for cut in range(1, len(refused)):
+        b.invalid(
+            f"v1.close.truncated-at-{cut}",
+            f"The first {cut} of {len(refused)} bytes of the quarantine example.",
+            ["CLOSE-1", "CONV-6"],
+            refused[:cut],
+            "truncated",
+        )
+    return b
+
+
 GENERATORS_V1 = {
     "connection_request": connection_request,
     "connection_response": connection_response,
     "batch_publish": batch_publish,
     "batch_result": batch_result,
+    "close": close,
     "frame": frame,
     "batch": batch,
 }
