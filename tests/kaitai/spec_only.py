@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,35 @@ VECTORS = ROOT / "vectors"
 FORBIDDEN = ("sinkproto", "sinktools", "sinkcheck", "sinkkit", "kaitai_support")
 
 FRAME_KINDS = {"frame", "connection_request", "connection_response", "ack", "publish", "ping", "pong", "nack"}
-FRAME_KINDS_V1 = FRAME_KINDS | {"batch_publish", "batch_result"}
+FRAME_KINDS_V1 = FRAME_KINDS | {"batch_publish", "batch_result", "close"}
+# DECL-1: the declared values in bit order, by the .ksy's field names (which are the spec's).
+DECLARED = (
+    "max_frame_size",
+    "max_decompressed_size",
+    "max_batch_events",
+    "max_in_flight",
+    "max_zstd_window",
+    "keepalive",
+)
+
+
+def close_codes() -> dict[int, str]:
+    """The close codes' names, read from the table of spec/v1/errors.md ("Close codes")."""
+    section = (SPEC / "v1" / "errors.md").read_text(encoding="utf-8").split("## Close codes", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| `([a-z0-9_]+)` \|", section, re.M)
+    if not rows:
+        raise SystemExit("spec/v1/errors.md has no close-code table")
+    return {int(code): name for code, name in rows}
+
+
+CLOSE_CODES = close_codes()
+
+
+def _declared(b: Any) -> dict[str, int] | None:
+    d = getattr(b, "declared_limits", None)
+    return None if d is None else {n: getattr(d, n).value for n in DECLARED if getattr(d, n, None) is not None}
+
+
 LAYOUT_FLAGS = (
     "compressed",
     "same_event_type_id",
@@ -171,9 +200,24 @@ def frame_value_v1(f: Any, schemas: Schemas) -> dict[str, Any]:
         if f.version == 1:
             rs = getattr(b, "reader_schemas", None)
             v["reader_schemas"] = None if rs is None else _reader_schemas(rs)
+            if (declared := _declared(b)) is not None:
+                v["declared_limits"] = declared
         return v
     if type_ == "connection_response":
-        return _response_value(f, b)
+        v = _response_value(f, b)
+        if (declared := _declared(b)) is not None:
+            v["declared_limits"] = declared
+        return v
+    if type_ == "close":
+        last, retry = getattr(b, "last_message_id", None), getattr(b, "retry_after", None)
+        return {
+            "type": type_,
+            "error_class": CLOSE_CODES[b.error_class.value],
+            "requirement_hex": b.requirement.data.hex(),
+            "last_message_id": None if last is None else last.value,
+            "retry_after": None if retry is None else retry.value,
+            "human_message_hex": b.human_message.data.hex(),
+        }
     if type_ == "batch_publish":
         return {"type": type_, "message_id": f.message_id, "batch": batch_value_v1(b, schemas)}
     if type_ == "batch_result":
