@@ -11,7 +11,6 @@ it durably (VER-3); by default it lives in the handler object.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import ssl
@@ -34,7 +33,7 @@ from ..events import (
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
 from ..records import RecordSchemas
-from ..session.versions import fall_back, version_to_offer
+from ..session.versions import fall_back, request_for, version_to_offer
 from .backoff import Backoff
 from .batching import count_batch
 from .session import Answer, ConnectionLost, PeerSession
@@ -188,7 +187,7 @@ class SinkClient:
         )
         session = PeerSession(connection, reader, writer, self._on_event, peer=self.server_key, logger=log)
         self.session = session
-        await session.send_request(_request_for(offer, self.handler.connection_request()))  # HS-1, VER-1
+        await session.send_request(request_for(offer, self.handler.connection_request()))  # HS-1, VER-1
         try:
             closed = await session.run()
         finally:
@@ -306,10 +305,3 @@ class SinkClient:
         elif isinstance(event, PublishNacked):
             await handler.on_nack(session, event.event, event.machine_message, event.human_message)
         return None
-
-
-def _request_for(offer: int, request: ConnectionRequest) -> ConnectionRequest:
-    """The handler's request adjusted to the offered version (a declaration only on version 1)."""
-    if offer == request.version:
-        return request
-    return dataclasses.replace(request, version=offer, reader_schemas=request.reader_schemas if offer == 1 else None)

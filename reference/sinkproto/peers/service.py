@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, MutableMapping
 
 from ..events import BatchAnswered, ConnectionClosed
 from ..messages import ConnectionRequest, ConnectionResponse, Event
@@ -23,6 +23,7 @@ from ..readers import ReaderSchemas
 from ..schemas import Registry
 from ..session.batching import BatchPolicy, BatchTimer, batches_allowed
 from ..session.logic import UNKNOWN_SCHEMA, WELCOME_EVENT_TYPE, ClientLogic, ServerLogic, ServerPolicy, StoreLogic
+from ..session.versions import StoredVersions
 from ..store import EventStore
 from .batching import send_batches
 from .client import ClientHandler
@@ -278,30 +279,6 @@ class StoreServer(ServerHandler):
         if pump is not None:
             await pump.stop()
         self.housekeeping.flush(client)
-
-
-class StoredVersions(MutableMapping[str, tuple[int, float]]):
-    """server -> (version it accepts, when it refused a higher one), durable in the event store (VER-3)."""
-
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
-
-    def __getitem__(self, server: str) -> tuple[int, float]:
-        return self.store.remembered_versions()[server]
-
-    def __setitem__(self, server: str, value: tuple[int, float]) -> None:
-        self.store.remember_version(server, *value)
-
-    def __delitem__(self, server: str) -> None:
-        if server not in self.store.remembered_versions():
-            raise KeyError(server)
-        self.store.forget_version(server)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.store.remembered_versions())
-
-    def __len__(self) -> int:
-        return len(self.store.remembered_versions())
 
 
 class StoreClient(ClientHandler):

@@ -80,15 +80,19 @@ class BatchTimer:
         return max(0.0, oldest + self.policy.max_batch_delay - now)
 
 
-def publish_ready(connection: Connection, events: Sequence[Event], now: float, policy: BatchPolicy | None) -> int:
-    """Publish ``events`` (in order) while the in-flight window admits them; returns how many went.
+def publish_ready(
+    connection: Connection, events: Sequence[Event], now: float, policy: BatchPolicy | None
+) -> list[tuple[int, tuple[Event, ...]]]:
+    """Publish ``events`` (in order) while the in-flight window admits them.
+
+    Returns each frame sent: its message id and the events it carries.
 
     With ``policy`` on a version-1 connection they go as batches of at most
     ``max_batch_size`` (a batch whose frame would pass 65,535 bytes is halved,
     BPUB-5; a single event goes as a PUBLISH, BPUB-7), else one PUBLISH each.
     The caller keeps each event pending until its answer is recorded (DELIV-1).
     """
-    sent = 0
+    sent: list[tuple[int, tuple[Event, ...]]] = []
     rest = list(events)
     batching = policy is not None and batches_allowed(connection)
     while rest and connection.can_publish(rest[0] if not batching else None):
@@ -97,13 +101,13 @@ def publish_ready(connection: Connection, events: Sequence[Event], now: float, p
             if count == 1:
                 if not connection.can_publish(rest[0]):
                     return sent
-                connection.publish(rest[0], now)
+                sent.append((connection.publish(rest[0], now), (rest[0],)))
                 break
+            batch = tuple(sorted(rest[:count], key=batch_order))
             try:
-                connection.publish_batch(sorted(rest[:count], key=batch_order), now)
+                sent.append((connection.publish_batch(batch, now), batch))
                 break
             except EncodeError:
                 count //= 2  # BPUB-5: publish_batch changed nothing; try half as many
-        sent += count
         rest = rest[count:]
     return sent

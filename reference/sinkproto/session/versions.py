@@ -7,9 +7,16 @@ VER-3); the time is an argument.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+import dataclasses
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["fall_back", "version_to_offer"]
+from ..messages import ConnectionRequest
+
+if TYPE_CHECKING:
+    from ..store import EventStore
+
+__all__ = ["StoredVersions", "fall_back", "request_for", "version_to_offer"]
 
 
 def version_to_offer(
@@ -39,3 +46,34 @@ def fall_back(
         return None
     memory[server] = (lower[-1], now)
     return lower[-1]
+
+
+class StoredVersions(MutableMapping[str, tuple[int, float]]):
+    """server -> (version it accepts, when it refused a higher one), durable in the event store (VER-3)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def __getitem__(self, server: str) -> tuple[int, float]:
+        return self.store.remembered_versions()[server]
+
+    def __setitem__(self, server: str, value: tuple[int, float]) -> None:
+        self.store.remember_version(server, *value)
+
+    def __delitem__(self, server: str) -> None:
+        if server not in self.store.remembered_versions():
+            raise KeyError(server)
+        self.store.forget_version(server)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.store.remembered_versions())
+
+    def __len__(self) -> int:
+        return len(self.store.remembered_versions())
+
+
+def request_for(offer: int, request: ConnectionRequest) -> ConnectionRequest:
+    """The application's request adjusted to the offered version (a declaration only on version 1)."""
+    if offer == request.version:
+        return request
+    return dataclasses.replace(request, version=offer, reader_schemas=request.reader_schemas if offer == 1 else None)
