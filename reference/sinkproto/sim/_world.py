@@ -56,26 +56,37 @@ _TEMPLATES: dict[tuple[str, int], Path] = {}  # (directory, instance id) -> a fr
 class Pipe:
     """One direction of one connection: chunks in transit, each with its arrival time; b"" is the end."""
 
-    __slots__ = ("chunks", "last", "black_hole_until")
+    __slots__ = ("chunks", "last", "held_until", "ended")
 
     def __init__(self) -> None:
         self.chunks: deque[tuple[float, bytes]] = deque()
         self.last = 0.0  # arrival of the last chunk: TCP delivers in order
-        self.black_hole_until = 0.0  # a partition: nothing sent before then arrives
+        self.held_until = 0.0  # a partition: TCP retransmits, nothing arrives before it heals
+        self.ended = False  # the stream was closed or reset: nothing more is sent
 
     def send(self, rng: random.Random, data: bytes, now: float) -> None:
-        if now < self.black_hole_until:
+        if self.ended:
             return
-        while data:  # split a write into up to three segments
+        while data:  # split a write into segments
             cut = len(data) if rng.random() < 0.6 else rng.randint(1, len(data))
             delay = rng.expovariate(100.0) if rng.random() < 0.95 else rng.uniform(0.2, 3.0)
-            self.last = max(self.last, now + delay)
+            self.last = max(self.last, now + delay, self.held_until + delay)
             self.chunks.append((self.last, data[:cut]))
             data = data[cut:]
 
     def end(self, now: float, delay: float) -> None:
+        if self.ended:
+            return
+        self.ended = True
         self.last = max(self.last, now + delay)
         self.chunks.append((self.last, b""))
+
+    def hold(self, until: float) -> None:
+        """A partition until ``until``: what is in transit, and what is sent meanwhile, arrives after it."""
+        self.held_until = max(self.held_until, until)
+        self.chunks = deque((max(at, until), chunk) for at, chunk in self.chunks)
+        if self.chunks:
+            self.last = max(self.last, self.chunks[-1][0])
 
     def due(self, now: float) -> tuple[bytes, bool]:
         """What has arrived by ``now`` (coalesced into one read) and whether the end arrived."""
@@ -93,7 +104,18 @@ class Pipe:
 class Link:
     """One TCP connection between client ``client`` and the server."""
 
-    __slots__ = ("client", "cconn", "sconn", "up", "down", "refused", "handshaken", "server_handshaken", "ids")
+    __slots__ = (
+        "client",
+        "cconn",
+        "sconn",
+        "up",
+        "down",
+        "refused",
+        "handshaken",
+        "server_handshaken",
+        "ids",
+        "reprobe",
+    )
 
     def __init__(self, client: int, cconn: Connection, sconn: Connection) -> None:
         self.client = client
@@ -105,6 +127,7 @@ class Link:
         self.handshaken = False  # the client saw an accepting response
         self.server_handshaken = False
         self.ids: tuple[set[int], set[int]] = (set(), set())  # message ids in flight: the client's, the server's
+        self.reprobe = False  # the client offers its highest version again (VER-4)
 
 
 class Node:
@@ -211,22 +234,25 @@ class World:
         for link in self.links:
             if node is self.server and link.sconn is not None:
                 link.sconn = None
-                link.down.chunks.clear()
-                if self.rng.random() < 0.5:
-                    link.down.end(self.now, self.rng.uniform(0.0, 0.1))
+                self._lose(link.down)
             elif isinstance(node, ClientNode) and link.client == node.index and link.cconn is not None:
                 link.cconn = None
-                link.up.chunks.clear()
-                if self.rng.random() < 0.5:
-                    link.up.end(self.now, self.rng.uniform(0.0, 0.1))
+                self._lose(link.up)
         if isinstance(node, ClientNode):
             node.link, node.logic, node.backoff, node.next_attempt = None, None, None, None
         else:
             self.server_logic = None
 
-    def _guard(self, node: Node) -> bool:
-        """Whether ``node`` is up (the caller may go on)."""
-        return node.down_until is None
+    def _lose(self, pipe: Pipe) -> None:
+        """The sender of ``pipe`` lost power: what it sent is lost; its peer sees a reset, or (half of the
+        time) nothing at all and has to notice the silence."""
+        if pipe.ended:
+            return
+        pipe.chunks.clear()
+        if self.rng.random() < 0.5:
+            pipe.end(self.now, self.rng.uniform(0.0, 0.1))
+        else:
+            pipe.ended = True
 
     # -- the loop -------------------------------------------------------------------------------------
 
@@ -344,6 +370,9 @@ class World:
         assert client.store is not None and client.backoff is not None
         memory = StoredVersions(client.store)
         client.offered = version_to_offer(client.versions, memory, SERVER_NAME, self.wall(client), REPROBE_AFTER)
+        remembered = memory.get(SERVER_NAME)
+        # VER-4: offering the highest version again after reprobe_after (by the client's wall clock) is no failure
+        reprobe = remembered is not None and self.wall(client) - remembered[1] >= REPROBE_AFTER
         if self.server.down_until is not None or client.partitioned_until > self.now:
             self._retry_later(client)  # TCP connect fails
             return
@@ -364,6 +393,7 @@ class World:
             rules=DEFAULT_RULES,
         )
         link = Link(client.index, cconn, sconn)
+        link.reprobe = reprobe
         self.links.append(link)
         client.link = link
         assert client.logic is not None
@@ -438,11 +468,12 @@ class World:
             self._answered(link, False, event.message_id, (event.event,), ())
             logic.acked(client, event.event)
         elif isinstance(event, PublishNacked):
-            self._answered(link, False, event.message_id, (), (event.event,))
             logic.nacked(client, event.event, event.machine_message, event.human_message, self.wall(self.server))
+            self._answered(link, False, event.message_id, (), (event.event,))  # the dead letter is committed
         elif isinstance(event, BatchAnswered):
-            self._answered(link, False, event.message_id, event.acked_events, [e for e, _ in event.nacked_events])
+            self._answered(link, False, event.message_id, event.acked_events, ())
             logic.batch_answered(client, event, self.wall(self.server))
+            self._answered(link, False, event.message_id, (), [e for e, _ in event.nacked_events])
         elif isinstance(event, ProtocolError):
             self.checker.protocol_error(f"the server (client {link.client})", event.requirement, event.detail)
         elif isinstance(event, ConnectionClosed):
@@ -456,7 +487,9 @@ class World:
             response: ConnectionResponse = event.response
             accepted = response.response in ACCEPTED
             version_refused = response.response is Response.UNSUPPORTED_PROTOCOL_VERSION
-            self.checker.handshake(link.client, accepted, version_refused, self.versions_changed[link.client])
+            self.checker.handshake(
+                link.client, accepted, version_refused, self.versions_changed[link.client] or link.reprobe
+            )
             self.versions_changed[link.client] = False
             link.refused = not accepted
             if version_refused:
@@ -498,11 +531,12 @@ class World:
             self._answered(link, True, event.message_id, (event.event,), ())
             logic.acked(SERVER_NAME, event.event)
         elif isinstance(event, PublishNacked):
-            self._answered(link, True, event.message_id, (), (event.event,))
             logic.nacked(SERVER_NAME, event.event, event.machine_message, event.human_message, self.wall(client))
+            self._answered(link, True, event.message_id, (), (event.event,))  # the dead letter is committed
         elif isinstance(event, BatchAnswered):
-            self._answered(link, True, event.message_id, event.acked_events, [e for e, _ in event.nacked_events])
+            self._answered(link, True, event.message_id, event.acked_events, ())
             logic.batch_answered(SERVER_NAME, event, self.wall(client))
+            self._answered(link, True, event.message_id, (), [e for e, _ in event.nacked_events])
         elif isinstance(event, ProtocolError):
             self.checker.protocol_error(f"client {link.client}", event.requirement, event.detail)
         elif isinstance(event, ConnectionClosed):
@@ -571,9 +605,8 @@ class World:
             client.partitioned_until = max(client.partitioned_until, self.now + float(args[1]))
             for link in self.links:
                 if link.client == client.index:
-                    link.up.black_hole_until = link.down.black_hole_until = client.partitioned_until
-                    link.up.chunks.clear()
-                    link.down.chunks.clear()
+                    link.up.hold(client.partitioned_until)
+                    link.down.hold(client.partitioned_until)
         elif kind == "crash":
             node: Node = self.server if int(args[0]) == SERVER else self.clients[int(args[0])]
             if node.store is not None:
@@ -624,6 +657,8 @@ class World:
 
     def _drop(self, link: Link, how: str) -> None:
         for pipe in (link.up, link.down):
+            if pipe.ended:
+                continue
             if how == "unread":
                 pipe.chunks.clear()
             elif how == "mid_frame" and pipe.chunks:
@@ -644,8 +679,6 @@ class World:
                 node.down_until = self.now
         for client in self.clients:
             client.partitioned_until = 0.0
-        for link in self.links:
-            link.up.black_hole_until = link.down.black_hole_until = 0.0
         deadline = self.now + self.schedule.heal
         while self.now < deadline and not self.checker.violations:
             self.run_until(min(deadline, self.now + 5.0))
@@ -663,6 +696,7 @@ class World:
                 client.index in self.schedule.refused,
                 {e.dedupe_key for _, e in self.server.store.received(client.name)},
                 {e.dedupe_key for _, e in client.store.received(SERVER_NAME)},
+                {d.event.dedupe_key for d in client.store.dead_letters(SERVER_NAME)},
             )
 
     def synced(self) -> bool:
@@ -676,9 +710,10 @@ class World:
             store = client.store
             if store is None or client.down_until is not None:
                 return False
-            if SERVER_NAME not in store.subscriptions() or store.lag(SERVER_NAME) > 0:
+            # A peer row without all_types can exist before any handshake (a refusal, a remembered version).
+            if store.subscriptions().get(SERVER_NAME, ()) is not None or store.lag(SERVER_NAME) > 0:
                 return False
-            if client.name not in subscribed or server.lag(client.name) > 0:
+            if subscribed.get(client.name, ()) is not None or server.lag(client.name) > 0:
                 return False
         return True
 

@@ -129,12 +129,14 @@ class Checker:
         self.failures[client] = 0
         self.version_refusals[client] = 0
 
-    def handshake(self, client: int, accepted: bool, version_refused: bool, server_versions_changed: bool) -> None:
+    def handshake(self, client: int, accepted: bool, version_refused: bool, fresh: bool) -> None:
+        """DELIV-9, DELIV-17: a handshake ended; ``fresh`` when the count of version refusals starts again (the
+        server's versions changed, or the client re-probes its highest version, VER-4)."""
         if accepted:
             self.failures[client] = 0
             self.version_refusals[client] = 0
             return
-        if server_versions_changed:
+        if fresh:
             self.version_refusals[client] = 0
         if version_refused:
             self.version_refusals[client] += 1
@@ -147,8 +149,11 @@ class Checker:
     def protocol_error(self, where: str, requirement: str, detail: str) -> None:
         self.fail("ERR-3", f"{where} saw a protocol error ({requirement}): {detail}")
 
-    def eventually(self, client: int, refused: bool, stored_up: set[Key], stored_down: set[Key]) -> None:
-        """DELIV-13, DELIV-16, DELIV-18 once the network has healed: ``stored_*`` is what each receiver's store holds."""
+    def eventually(
+        self, client: int, refused: bool, stored_up: set[Key], stored_down: set[Key], dead_up: set[Key]
+    ) -> None:
+        """DELIV-13, DELIV-16, DELIV-18 once the network has healed: ``stored_*`` is what each receiver's store
+        holds, ``dead_up`` the client's dead letters."""
         for upstream, stored in ((True, stored_up), (False, stored_down)):
             side = self.side(client, upstream)
             if refused:
@@ -159,7 +164,7 @@ class Checker:
                 if poison:
                     if key in stored:
                         self.fail("DELIV-16", f"{_who(client, upstream)}: NACKed event {key} stored")
-                    elif key not in side.nacked:
+                    elif key not in dead_up:
                         self.fail("DELIV-13", f"{_who(client, upstream)}: poison event {key} never answered")
                 elif key not in stored or side.processed.get(key, 0) != 1:
                     self.fail(

@@ -33,17 +33,29 @@ class Mutant:
 
 
 class AckBeforeCommit(ServerLogic):
-    """Stores a received event later, with the next one (a write-behind cache): its ACK goes before the commit."""
+    """A write-behind cache: a received event is ACKed at once and committed with the server's next store
+    call for that client (the next event, an answer, a handshake); a crash in between loses it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.unwritten: list[tuple[str, Event]] = []
 
-    def store_event(self, peer: str, event: Event) -> bool:
+    def write_behind(self) -> None:
         while self.unwritten:
             super().store_event(*self.unwritten.pop(0))
+
+    def store_event(self, peer: str, event: Event) -> bool:
+        self.write_behind()
         self.unwritten.append((peer, event))
         return True
+
+    def acked(self, peer: str, event: Event) -> None:
+        self.write_behind()
+        super().acked(peer, event)
+
+    def connected(self, client: str, now: float) -> None:
+        self.write_behind()
+        super().connected(client, now)
 
 
 class NoDedupe(ServerLogic):
