@@ -68,10 +68,11 @@ def campaign(
     settings: Settings = Settings(),
     out: Path = Path(),
     every: float = 10.0,
-    stream: TextIO = sys.stdout,
+    stream: TextIO | None = None,
 ) -> int:
     """Run the schedules of seeds ``start`` to ``start + seeds - 1``; 0 if every guarantee held, else 1
     (the first failure is shrunk and written to ``out``)."""
+    stream = stream or sys.stdout
     totals = Totals()
     began = last = time.perf_counter()
     with store_directory() as name:
@@ -92,8 +93,9 @@ def campaign(
     return 0
 
 
-def replay(path: Path, *, stream: TextIO = sys.stdout) -> int:
+def replay(path: Path, *, stream: TextIO | None = None) -> int:
     """Run the schedule in ``path`` (written by a failed campaign); 1 if it still fails."""
+    stream = stream or sys.stdout
     schedule = load(path.read_text())
     with store_directory() as name:
         outcome = run_schedule(schedule, Path(name))
@@ -106,8 +108,9 @@ def replay(path: Path, *, stream: TextIO = sys.stdout) -> int:
     return 1
 
 
-def mutants(seeds: int, *, settings: Settings = Settings(), stream: TextIO = sys.stdout) -> int:
+def mutants(seeds: int, *, settings: Settings = Settings(), stream: TextIO | None = None) -> int:
     """Run each mutant for at most ``seeds`` seeds; print after how many a guarantee caught it. 1 if one survived."""
+    stream = stream or sys.stdout
     survived = 0
     with store_directory() as name:
         for mutant, what in MUTANTS.items():
