@@ -50,6 +50,7 @@ POISON = b"poison/"
 EPOCH = 1_800_000_000.0  # the wall clocks' start (a Unix time)
 REPROBE_AFTER = 600.0  # VER-4, shorter than the field's day so a schedule sees a re-probe
 ACCEPTED = (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
+_WINDOW_EVENTS = (HandshakeCompleted, PublishAcked, PublishNacked, BatchAnswered)
 _TEMPLATES: dict[tuple[str, int], Path] = {}  # (directory, instance id) -> a fresh store file to copy
 
 
@@ -339,7 +340,8 @@ class World:
         try:
             events = action()  # type: ignore[operator]  # a zero-argument callable
             self._dispatch(link, server_side, events)
-            self._pump(link, server_side)
+            if any(isinstance(event, _WINDOW_EVENTS) for event in events):
+                self._pump(link, server_side)  # the handshake completed, or the in-flight window has room again
         except SimulatedCrash:
             self._crashed(node)
             return
@@ -622,7 +624,8 @@ class World:
             if 1 not in self.server_versions:
                 self.server_versions = (*self.server_versions, 1)
                 self.versions_changed = [True] * len(self.clients)
-        self.pump_all()
+        if kind in ("append", "poison", "server_append"):
+            self.pump_all()
         self.run_until(self.now + 0.001)
 
     def _append_client(self, client: ClientNode, poison: bool) -> None:
