@@ -1,7 +1,8 @@
 """The delivery guarantees, checked while a schedule runs and once the network has healed.
 
 Each check is named by the requirement it checks (spec/v0/delivery.md,
-"Guarantees under faults"). A :class:`Checker` is told what happens in a run
+"Guarantees under faults"); a protocol error between the two correct peers
+is a violation of the requirement the error names. A :class:`Checker` is told what happens in a run
 (by the simulated world) and collects a :class:`Violation` per broken
 guarantee; the first one fails the schedule.
 """
@@ -30,7 +31,6 @@ GUARANTEES: dict[str, str] = {
     "DELIV-17": "version fallback reaches a working connection within one refusal per version given up",
     "DELIV-7": "reconnect delays follow the backoff table (with DELIV-8 jitter; DELIV-9 reset)",
     "DELIV-18": "a refused client never sends or receives an event",
-    "ERR-3": "correct peers never see a protocol error from each other",
 }
 
 
@@ -147,7 +147,7 @@ class Checker:
         self.fail("MSGID-4", f"{_who(client, upstream, sender=True)} reused message id {message_id} while in flight")
 
     def protocol_error(self, where: str, requirement: str, detail: str) -> None:
-        self.fail("ERR-3", f"{where} saw a protocol error ({requirement}): {detail}")
+        self.fail(requirement, f"{where} saw a protocol error from a correct peer: {detail}")
 
     def eventually(
         self, client: int, refused: bool, stored_up: set[Key], stored_down: set[Key], dead_up: set[Key]
