@@ -15,7 +15,7 @@ import functools
 import random
 import shutil
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..connection import DEFAULT_RULES, Connection, Role, State
@@ -319,7 +319,7 @@ class World:
                     timer = conn.next_timer()
                     if timer is not None and timer <= now:
                         self.events += 1
-                        self._handle(link, to_server, lambda c=conn: c.handle_timer(now))
+                        self._handle(link, to_server, functools.partial(conn.handle_timer, now))
         self.links = [link for link in self.links if link.cconn is not None or link.sconn is not None]
 
     def _feed(self, link: Link, to_server: bool, data: bytes, end: bool) -> None:
@@ -327,18 +327,18 @@ class World:
         if data:
             conn = link.sconn if to_server else link.cconn
             assert conn is not None
-            self._handle(link, to_server, lambda: conn.receive_data(data, now))
+            self._handle(link, to_server, functools.partial(conn.receive_data, data, now))
         if end:
-            conn = link.sconn if to_server else link.cconn
-            if conn is not None:
-                self._handle(link, to_server, lambda: conn.receive_data(b"", now))
+            ended = link.sconn if to_server else link.cconn  # None if the data made it close already
+            if ended is not None:
+                self._handle(link, to_server, functools.partial(ended.receive_data, b"", now))
 
-    def _handle(self, link: Link, server_side: bool, action: object) -> None:
+    def _handle(self, link: Link, server_side: bool, action: Callable[[], list[ConnectionEvent]]) -> None:
         """Run ``action`` (a connection call returning events) on one end, dispatch, pump, flush; a store crash
         inside takes the node down."""
         node = self.server if server_side else self.clients[link.client]
         try:
-            events = action()  # type: ignore[operator]  # a zero-argument callable
+            events = action()
             self._dispatch(link, server_side, events)
             if any(isinstance(event, _WINDOW_EVENTS) for event in events):
                 self._pump(link, server_side)  # the handshake completed, or the in-flight window has room again
