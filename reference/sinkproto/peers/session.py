@@ -22,7 +22,7 @@ from ..events import (
     PublishNacked,
 )
 from ..messages import ConnectionRequest, ConnectionResponse, Event
-from ..session.answer import ACK, Answer, Tally
+from ..session.answer import Answer, Tally, respond
 
 __all__ = ["Answer", "ConnectionLost", "PeerSession", "Tally"]
 
@@ -172,18 +172,7 @@ class PeerSession:
             elif isinstance(event, PublishNacked):
                 self.tally.peer_nacked += 1
             if isinstance(event, EventReceived) and self.connection.state is State.OPEN:
-                answer = answer or ACK
-                if answer.ack:
-                    self.tally.acked += 1
-                    self.connection.ack(event.message_id, self.now())
-                else:
-                    self.tally.nacked += 1
-                    self.connection.nack(
-                        event.message_id,
-                        self.now(),
-                        machine_message=answer.machine_message,
-                        human_message=answer.human_message,
-                    )
+                respond(self.connection, event.message_id, answer, self.now(), self.tally)  # after storing (MSGID-9)
                 await self._flush()
             elif isinstance(event, (PublishAcked, PublishNacked)):
                 future = self._answers.pop(event.message_id, None)

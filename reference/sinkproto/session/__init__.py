@@ -10,11 +10,11 @@ drive the same code.
 
 from __future__ import annotations
 
-from .answer import ACK, Answer, Tally
+from .answer import ACK, Answer, Tally, respond
 from .backoff import FIELD_STEPS, Backoff
 from .batching import BatchPolicy, BatchTimer, batch_order, batches_allowed, in_flight_events, publish_ready
 from .logic import UNKNOWN_SCHEMA, WELCOME_EVENT_TYPE, ClientLogic, ServerLogic, ServerPolicy, StoreLogic
-from .versions import fall_back, version_to_offer
+from .versions import StoredVersions, fall_back, request_for, version_to_offer
 
 __all__ = [
     "ACK",
@@ -27,6 +27,7 @@ __all__ = [
     "ServerLogic",
     "ServerPolicy",
     "StoreLogic",
+    "StoredVersions",
     "Tally",
     "UNKNOWN_SCHEMA",
     "WELCOME_EVENT_TYPE",
@@ -35,5 +36,7 @@ __all__ = [
     "fall_back",
     "in_flight_events",
     "publish_ready",
+    "request_for",
+    "respond",
     "version_to_offer",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ACK", "Answer", "Tally"]
+from ..connection import Connection
+
+__all__ = ["ACK", "Answer", "Tally", "respond"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -44,3 +46,18 @@ class Tally:
             "peer_acked": self.peer_acked,
             "peer_nacked": self.peer_nacked,
         }
+
+
+def respond(connection: Connection, message_id: int, answer: Answer | None, now: float, tally: Tally) -> None:
+    """Answer the peer's PUBLISH ``message_id``: ACK (``None`` is an ACK) or NACK with the answer's messages.
+
+    The caller has stored the event first (MSGID-9): what ``respond`` queues
+    is only sent after the commit.
+    """
+    answer = answer or ACK
+    if answer.ack:
+        tally.acked += 1
+        connection.ack(message_id, now)
+    else:
+        tally.nacked += 1
+        connection.nack(message_id, now, machine_message=answer.machine_message, human_message=answer.human_message)

@@ -34,6 +34,7 @@ from ..events import (
 )
 from ..handshake import Quarantine
 from ..messages import ConnectionResponse, Event, Response
+from ..session.answer import Tally, respond
 from ..session.backoff import Backoff
 from ..session.batching import BatchPolicy, publish_ready
 from ..session.logic import ClientLogic, ServerLogic, ServerPolicy, StoreLogic
@@ -116,6 +117,7 @@ class Link:
         "server_handshaken",
         "ids",
         "reprobe",
+        "tally",
     )
 
     def __init__(self, client: int, cconn: Connection, sconn: Connection) -> None:
@@ -129,6 +131,7 @@ class Link:
         self.server_handshaken = False
         self.ids: tuple[set[int], set[int]] = (set(), set())  # message ids in flight: the client's, the server's
         self.reprobe = False  # the client offers its highest version again (VER-4)
+        self.tally = (Tally(), Tally())  # what each end carried: the client's, the server's
 
 
 class Node:
@@ -448,16 +451,7 @@ class World:
             if link.refused:
                 self.checker.received_on_refused(link.client, True, 1)
             if conn.state is State.OPEN:
-                answer = logic.answer(client, event.event)
-                if answer is None or answer.ack:
-                    conn.ack(event.message_id, now)
-                else:
-                    conn.nack(
-                        event.message_id,
-                        now,
-                        machine_message=answer.machine_message,
-                        human_message=answer.human_message,
-                    )
+                respond(conn, event.message_id, logic.answer(client, event.event), now, link.tally[1])
         elif isinstance(event, BatchReceived):
             nacks: dict[int, tuple[bytes, bytes]] = {}
             for index, received in enumerate(event.events):
@@ -509,16 +503,7 @@ class World:
             if link.refused:
                 self.checker.received_on_refused(link.client, False, 1)
             if conn.state is State.OPEN:
-                answer = logic.answer(event.event)
-                if answer is None or answer.ack:
-                    conn.ack(event.message_id, now)
-                else:
-                    conn.nack(
-                        event.message_id,
-                        now,
-                        machine_message=answer.machine_message,
-                        human_message=answer.human_message,
-                    )
+                respond(conn, event.message_id, logic.answer(event.event), now, link.tally[0])
         elif isinstance(event, BatchReceived):
             if link.refused:
                 self.checker.received_on_refused(link.client, False, len(event.events))
