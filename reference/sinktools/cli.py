@@ -89,6 +89,14 @@ EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
         (1, "the policy file is invalid (the store is unchanged), or --db is not an event store"),
     ),
     "policies show": ((0, "printed"), _NO_STORE),
+    "sim": (
+        (0, "every guarantee held on every schedule (with --mutants: every mutant was caught)"),
+        (
+            1,
+            "a guarantee failed (the shrunk schedule is written, with how to replay it), a mutant survived, "
+            "or --replay's schedule still fails",
+        ),
+    ),
     "bench codec": (
         (0, "measured and printed (with --update-docs: and written)"),
         (1, "--update-docs found no page, or the page has no section for it"),
@@ -508,6 +516,41 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     memory.set_defaults(func=_bench_memory)
 
 
+def _sim(args: argparse.Namespace) -> int:
+    from sinkproto.sim import Settings
+
+    from .commands.sim import campaign, mutants, replay
+
+    if args.replay:
+        return replay(Path(args.replay))
+    settings = Settings(clients=args.clients, steps=args.steps, mutant=args.mutant)
+    if args.mutants:
+        return mutants(args.seeds, settings=settings)
+    return campaign(args.seeds, start=args.start, settings=settings, out=Path(args.out))
+
+
+def _add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from sinkproto.sim import MUTANTS
+
+    sim = sub.add_parser(
+        "sim",
+        help="deterministic simulation: seeded fault schedules checked against the delivery guarantees",
+    )
+    sim.add_argument("--seeds", type=int, default=1000, help="schedules to run, one per seed (default 1000)")
+    sim.add_argument("--start", type=int, default=0, help="the first seed (default 0)")
+    sim.add_argument("--clients", type=int, default=2, help="clients per schedule (default 2)")
+    sim.add_argument("--steps", type=int, default=24, help="faults and actions per schedule (default 24)")
+    sim.add_argument("--out", default=".", help="folder for the shrunk schedule of a failure (default: here)")
+    sim.add_argument("--replay", metavar="FILE", help="run the schedule of FILE (written by a failed run)")
+    sim.add_argument("--mutant", choices=sorted(MUTANTS), help="run the schedules against this broken peer")
+    sim.add_argument(
+        "--mutants",
+        action="store_true",
+        help="run every mutant for at most --seeds seeds and print after how many a guarantee caught it",
+    )
+    sim.set_defaults(func=_sim)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sink",
@@ -568,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_peer_commands(sub)
     _add_ops_commands(sub)
     _add_bench(sub)
+    _add_sim(sub)
     apply_exit_codes(parser, EXIT_CODES)
     return parser
 

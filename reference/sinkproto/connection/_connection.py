@@ -401,7 +401,7 @@ class Connection:
             return self.dispatch(Input.TIMER_SILENCE, None, now)
         if (
             self.rules.has(self.role, self._state, Input.TIMER_KEEPALIVE, version)
-            and now - max(self.last_sent, self.last_received) >= self.keepalive
+            and now >= max(self.last_sent, self.last_received) + self.keepalive  # the sum next_timer() gives
         ):
             return self.dispatch(Input.TIMER_KEEPALIVE, None, now)
         return []

@@ -1,7 +1,8 @@
 """Batch publish on version-1 sessions: the batching policy and the helpers both peers share.
 
 :class:`BatchPolicy` and :func:`send_batches` are the sending side of batch
-publish (BPUB-5..BPUB-7), used by the store-backed outbox pump
+publish (BPUB-5..BPUB-7; the policy and its timing are sans-I/O, in
+:mod:`sinkproto.session.batching`), used by the store-backed outbox pump
 (:class:`~sinkproto.peers.service.OutboxPump`) on version-1 sessions.
 :func:`on_batch_by_event` is the default receiving side (BPUB-9), what
 :meth:`~sinkproto.peers.ServerHandler.on_batch` does unless overridden.
@@ -9,46 +10,22 @@ publish (BPUB-5..BPUB-7), used by the store-backed outbox pump
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ..connection import Connection
 from ..errors import EncodeError
 from ..messages import Event
+from ..session.answer import Answer
+from ..session.batching import BatchPolicy, batch_order, batches_allowed, in_flight_events
 from .session import PeerSession
-
-if TYPE_CHECKING:
-    from .server import ServerHandler
 
 __all__ = ["BatchPolicy", "batches_allowed", "count_batch", "in_flight_events", "on_batch_by_event", "send_batches"]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class BatchPolicy:
-    """BPUB-7: a sender's batching policy, local configuration (never negotiated).
+class EventHandler(Protocol):
+    """What :func:`on_batch_by_event` needs of a server handler (its ``on_event``)."""
 
-    A batch goes as soon as it holds ``max_batch_size`` events or its oldest
-    event has waited ``max_batch_delay`` seconds. A larger delay gives larger
-    batches and fewer bytes per event, a smaller one lower latency.
-    """
-
-    max_batch_size: int = 1000
-    max_batch_delay: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.max_batch_size < 1 or self.max_batch_delay < 0:
-            raise ValueError("max_batch_size must be at least 1 and max_batch_delay not negative")
-
-
-def batches_allowed(connection: Connection) -> bool:
-    """BPUB-2: batches only on a connection whose handshake negotiated version 1."""
-    return (connection.negotiated_version or 0) >= 1
-
-
-def in_flight_events(connection: Connection) -> list[Event]:
-    """Every event of ours in flight, in PUBLISH frames and (version 1) in batches (BPUB-4)."""
-    return connection.in_flight_events()
+    async def on_event(self, session: PeerSession, client: str, event: Event) -> Answer | None: ...
 
 
 def count_batch(session: PeerSession, events: int, nacked: int) -> None:
@@ -56,10 +33,6 @@ def count_batch(session: PeerSession, events: int, nacked: int) -> None:
     session.tally.received += events
     session.tally.acked += events - nacked
     session.tally.nacked += nacked
-
-
-def _batch_order(event: Event) -> tuple[int, bytes, int]:
-    return (event.event_type_id, event.key, event.offset)
 
 
 async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[int]:
@@ -88,7 +61,7 @@ async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[in
                 break
             await session.wait_can_publish()
             try:
-                sent.append(connection.publish_batch(sorted(rest[:count], key=_batch_order), session.now()))
+                sent.append(connection.publish_batch(sorted(rest[:count], key=batch_order), session.now()))
                 session.tally.sent += count
                 break
             except EncodeError:
@@ -99,7 +72,7 @@ async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[in
 
 
 async def on_batch_by_event(
-    handler: ServerHandler, session: PeerSession, client: str, events: tuple[Event, ...]
+    handler: EventHandler, session: PeerSession, client: str, events: tuple[Event, ...]
 ) -> dict[int, tuple[bytes, bytes]]:
     """BPUB-9: a batch is processed as its events one by one, in batch order; returns the NACKs by index."""
     nacks: dict[int, tuple[bytes, bytes]] = {}

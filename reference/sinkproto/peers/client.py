@@ -11,7 +11,6 @@ it durably (VER-3); by default it lives in the handler object.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import ssl
@@ -34,6 +33,7 @@ from ..events import (
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
 from ..records import RecordSchemas
+from ..session.versions import fall_back, request_for, version_to_offer
 from .backoff import Backoff
 from .batching import count_batch
 from .session import Answer, ConnectionLost, PeerSession
@@ -151,14 +151,9 @@ class SinkClient:
 
     def version_to_offer(self) -> int:
         """VER-1, VER-4: the highest version, unless this server refused it less than ``reprobe_after`` ago."""
-        highest = self.versions[-1]
         if len(self.versions) == 1:
-            return highest
-        remembered = self._memory().get(self.server_key)
-        if remembered is not None and self.clock() - remembered[1] < self.reprobe_after:
-            lower = [v for v in self.versions if v <= remembered[0]]
-            return lower[-1] if lower else self.versions[0]
-        return highest
+            return self.versions[-1]
+        return version_to_offer(self.versions, self._memory(), self.server_key, self.clock(), self.reprobe_after)
 
     def fell_back(self, response: ConnectionResponse) -> tuple[int, int] | None:
         """(refused, next) when ``response`` is a refusal this client answered by falling back (VER-2):
@@ -192,7 +187,7 @@ class SinkClient:
         )
         session = PeerSession(connection, reader, writer, self._on_event, peer=self.server_key, logger=log)
         self.session = session
-        await session.send_request(_request_for(offer, self.handler.connection_request()))  # HS-1, VER-1
+        await session.send_request(request_for(offer, self.handler.connection_request()))  # HS-1, VER-1
         try:
             closed = await session.run()
         finally:
@@ -257,11 +252,12 @@ class SinkClient:
     async def _on_event(self, session: PeerSession, event: ConnectionEvent) -> Answer | None:
         handler = self.handler
         if isinstance(event, HandshakeRefused) and event.response.response is Response.UNSUPPORTED_PROTOCOL_VERSION:
-            lower = [v for v in self.versions if self.offered is not None and v < self.offered]
-            if lower and self.offered is not None:
+            lower = None
+            if self.offered is not None and self.offered > self.versions[0]:
                 # VER-2: remember that this server speaks only lower versions; the next attempt offers one.
-                self._memory()[self.server_key] = (lower[-1], self.clock())
-                self.fallbacks.append((self.offered, lower[-1], event.response))
+                lower = fall_back(self.versions, self._memory(), self.server_key, self.offered, self.clock())
+            if lower is not None and self.offered is not None:
+                self.fallbacks.append((self.offered, lower, event.response))
                 log.info(
                     "server refused version, falling back", extra={"server": self.server_key, "offered": self.offered}
                 )
@@ -309,10 +305,3 @@ class SinkClient:
         elif isinstance(event, PublishNacked):
             await handler.on_nack(session, event.event, event.machine_message, event.human_message)
         return None
-
-
-def _request_for(offer: int, request: ConnectionRequest) -> ConnectionRequest:
-    """The handler's request adjusted to the offered version (a declaration only on version 1)."""
-    if offer == request.version:
-        return request
-    return dataclasses.replace(request, version=offer, reader_schemas=request.reader_schemas if offer == 1 else None)

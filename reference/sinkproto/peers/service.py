@@ -4,26 +4,28 @@ Both keep everything in an :class:`~sinkproto.store.EventStore`: received
 events (deduplicated, stored before the ACK), the events they publish
 (at-least-once, from a per-peer subscription, in the order the store's
 delivery policies give), dead letters, and the handshake state (instance
-ids). :class:`Housekeeping` brings the clock the store does not read: it
+ids). The decisions are the sans-I/O session logic of
+:mod:`sinkproto.session.logic` (which the simulator drives too); this module
+adds the asyncio tasks around it. :class:`Housekeeping` brings the clock the store does not read: it
 runs retention passes and records when each peer was last seen.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, MutableMapping
 
 from ..events import BatchAnswered, ConnectionClosed
-from ..handshake import Quarantine, decide_handshake, records_client
-from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
+from ..messages import ConnectionRequest, ConnectionResponse, Event
 from ..readers import ReaderSchemas
 from ..schemas import Registry
+from ..session.batching import BatchPolicy, BatchTimer, batches_allowed
+from ..session.logic import UNKNOWN_SCHEMA, WELCOME_EVENT_TYPE, ClientLogic, ServerLogic, ServerPolicy, StoreLogic
+from ..session.versions import StoredVersions
 from ..store import EventStore
-from .batching import BatchPolicy, batches_allowed, in_flight_events, send_batches
+from .batching import send_batches
 from .client import ClientHandler
 from .server import ServerHandler
 from .session import Answer, ConnectionLost, PeerSession
@@ -42,11 +44,6 @@ __all__ = [
 
 log = logging.getLogger("sinkproto.service")
 
-#: machine_message of the NACK of an event whose schema the receiver cannot read (SNEG-8, BRES-7)
-UNKNOWN_SCHEMA = b"unknown_schema"
-#: event type of the events ``publish_on_connect`` creates (a greeting per connection)
-WELCOME_EVENT_TYPE = 9
-BATCH = 256
 #: seconds between retention passes of a running peer
 RETENTION_EVERY = 60.0
 #: seconds between two writes of a peer's last-seen time (each write is a synced commit)
@@ -133,14 +130,13 @@ class OutboxPump:
         batch_policy: BatchPolicy | None = None,
     ) -> None:
         self.store, self.peer, self.session = store, peer, session
+        self.logic = StoreLogic(store)
         self.wake = asyncio.Event()
         self.poll = poll
         self.housekeeping = housekeeping
         self.batch_policy = batch_policy
-        # When the pump first saw each pending event (loop clock), for max_batch_delay.
-        # None until the first pass: the backlog found then has waited for the link
-        # already, so it goes at once.
-        self._first_seen: dict[tuple[int, bytes, int], float] | None = None
+        # When the pump first saw each pending event (loop clock), for max_batch_delay (BPUB-7).
+        self._timer = BatchTimer(batch_policy) if batch_policy is not None else None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -175,16 +171,13 @@ class OutboxPump:
             # batch is asked for afresh, so an urgent event appended during a
             # long drain goes out with the next batch.
             connection = self.session.connection
-            in_flight = {e.dedupe_key for e in in_flight_events(connection)}
             policy = self.batch_policy if batches_allowed(connection) else None
-            limit = BATCH if policy is None else max(BATCH, policy.max_batch_size)
-            events = self.store.pending(self.peer, limit=limit, exclude=in_flight)
-            if policy is None:
+            # BPUB-8: on a batching session, what the peer declared it cannot read is not sent at all.
+            events = self.logic.pending(self.peer, connection, policy)
+            if policy is None or self._timer is None:
                 await self.send(events)
             else:
-                # BPUB-8: what the peer declared it cannot read is not sent at all.
-                events = [e for e in events if connection.peer_can_read(e)]
-                wait = self._batch_wait(policy, events)
+                wait = self._timer.wait(events, self.session.now())
                 if wait > 0:
                     await self._sleep(wait)
                     continue
@@ -200,32 +193,6 @@ class OutboxPump:
             await asyncio.wait_for(self.wake.wait(), timeout)
         except TimeoutError:
             pass
-
-    def _batch_wait(self, policy: BatchPolicy, events: list[Event]) -> float:
-        """BPUB-7: seconds to wait before the next batch; 0 to send now (or nothing to send)."""
-        now = self.session.now()
-        first_pass = self._first_seen is None
-        known = self._first_seen or {}
-        self._first_seen = {e.dedupe_key: float("-inf") if first_pass else known.get(e.dedupe_key, now) for e in events}
-        if not events or len(events) >= policy.max_batch_size:
-            return 0.0
-        oldest = min(self._first_seen.values())
-        return max(0.0, oldest + policy.max_batch_delay - now)
-
-
-@dataclass
-class ServerPolicy:
-    """What the reference server accepts, refuses and sends (configured by ``sink serve``)."""
-
-    quarantined: dict[str, Quarantine] = field(default_factory=dict)
-    rejected_app_versions: frozenset[bytes] = frozenset()
-    nack_key_prefix: bytes | None = None  # a poison trigger for tests and demos
-    publish_on_connect: int = 0  # fresh events for each client after each handshake
-    validate: Callable[[Event], tuple[bytes, bytes] | None] | None = None  # -> (machine, human) to NACK
-    # What the server can read (version 1): declared in its accepting responses to version-1 requests (SNEG-3,
-    # CONN-11), and an event of any other (event_type_id, schema_version) is NACKed unknown_schema (SNEG-8).
-    # None: no declaration, every event is stored (an opaque store-and-forward server, SNEG-5).
-    readers: ReaderSchemas | None = None
 
 
 def registry_readers(registry: Registry) -> ReaderSchemas:
@@ -250,41 +217,28 @@ class StoreServer(ServerHandler):
         batch_policy: BatchPolicy | None = BatchPolicy(),
     ) -> None:
         self.store = store
-        self.policy = policy or ServerPolicy()
+        self.logic = ServerLogic(store, policy)
         self.batch_policy = batch_policy  # used on version-1 sessions only (BPUB-7)
         self.clock = clock
         self.poll = poll
         self.housekeeping = Housekeeping(store, clock=clock, retention_every=retention_every, seen_every=seen_every)
         self.pumps: dict[PeerSession, OutboxPump] = {}
 
+    @property
+    def policy(self) -> ServerPolicy:
+        """What the server accepts, refuses and sends (the session logic's policy)."""
+        return self.logic.policy
+
+    @policy.setter
+    def policy(self, policy: ServerPolicy) -> None:
+        self.logic.policy = policy
+
     async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
-        response = decide_handshake(
-            request,
-            server_instance_id=self.store.instance_id,
-            known_client_instance_id=self.store.known_client_instance_id(client),
-            quarantine=self.policy.quarantined.get(client),
-            app_version_accepted=request.app_version not in self.policy.rejected_app_versions,
-        )
-        if records_client(response):
-            self.store.set_known_client_instance_id(client, request.client_instance_id)  # HS-10: before sending
-        accepting = response.response in (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
-        if request.version == 1 and accepting and self.policy.readers is not None:
-            response = dataclasses.replace(
-                response, reader_schemas=self.policy.readers
-            )  # CONN-11; never on v0 (CONN-12)
-        return response
+        return self.logic.decide(client, request)
 
     async def on_connect(self, session: PeerSession, client: str) -> None:
-        self.store.subscribe(client)
+        self.logic.connected(client, self.clock())
         self.housekeeping.handshake(client)
-        for _ in range(self.policy.publish_on_connect):
-            self.store.append(
-                event_type_id=WELCOME_EVENT_TYPE,
-                key=b"welcome/" + client.encode(),
-                schema_version=1,
-                timestamp=int(self.clock()),
-                event_data=b"hello " + client.encode(),
-            )
         pump = self.new_pump(session, client)
         self.pumps[session] = pump
         pump.start()
@@ -303,71 +257,28 @@ class StoreServer(ServerHandler):
 
     async def on_event(self, session: PeerSession, client: str, event: Event) -> Answer | None:
         self.housekeeping.seen(client)
-        readers = self.policy.readers
-        if readers is not None and not readers.can_read(event.event_type_id, event.schema_version):
-            return Answer.nack(
-                UNKNOWN_SCHEMA,
-                f"this server cannot read event type {event.event_type_id} "
-                f"schema version {event.schema_version}".encode(),
-            )  # SNEG-8
-        prefix = self.policy.nack_key_prefix
-        if prefix is not None and event.key.startswith(prefix):
-            return Answer.nack(b"POISON", b"key prefix " + prefix + b" is refused by policy")
-        if self.policy.validate is not None:
-            refusal = self.policy.validate(event)
-            if refusal is not None:
-                return Answer.nack(*refusal)
-        stored = self.store.store_received(client, event)  # MSGID-9: durable before the ACK
-        if not stored:
-            log.debug("duplicate", extra={"client": client, "offset": event.offset})  # DELIV-2: ACK it again
-        return None
+        return self.logic.answer(client, event)  # MSGID-9: stored before the ACK; DELIV-2: duplicates ACKed
 
     async def on_batch_answered(self, session: PeerSession, client: str, answer: BatchAnswered) -> None:
         """BRES-6: the client's answer to a batch the pump sent (version 1)."""
         self.housekeeping.seen(client)
-        _record_batch_answer(self.store, client, answer, self.clock())
+        self.logic.batch_answered(client, answer, self.clock())
 
     async def on_ack(self, session: PeerSession, client: str, event: Event) -> None:
         self.housekeeping.seen(client)
-        self.store.mark_acked(client, event)
+        self.logic.acked(client, event)
 
     async def on_nack(
         self, session: PeerSession, client: str, event: Event, machine_message: bytes, human_message: bytes
     ) -> None:
         self.housekeeping.seen(client)
-        self.store.mark_nacked(
-            client, event, machine_message=machine_message, human_message=human_message, nacked_at=self.clock()
-        )
+        self.logic.nacked(client, event, machine_message, human_message, self.clock())
 
     async def on_disconnect(self, session: PeerSession, client: str, closed: ConnectionClosed) -> None:
         pump = self.pumps.pop(session, None)
         if pump is not None:
             await pump.stop()
         self.housekeeping.flush(client)
-
-
-class StoredVersions(MutableMapping[str, tuple[int, float]]):
-    """server -> (version it accepts, when it refused a higher one), durable in the event store (VER-3)."""
-
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
-
-    def __getitem__(self, server: str) -> tuple[int, float]:
-        return self.store.remembered_versions()[server]
-
-    def __setitem__(self, server: str, value: tuple[int, float]) -> None:
-        self.store.remember_version(server, *value)
-
-    def __delitem__(self, server: str) -> None:
-        if server not in self.store.remembered_versions():
-            raise KeyError(server)
-        self.store.forget_version(server)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.store.remembered_versions())
-
-    def __len__(self) -> int:
-        return len(self.store.remembered_versions())
 
 
 class StoreClient(ClientHandler):
@@ -386,9 +297,8 @@ class StoreClient(ClientHandler):
         batch_policy: BatchPolicy | None = BatchPolicy(),
     ) -> None:
         self.store = store
-        self.server_name = server_name
+        self.logic = ClientLogic(store, server_name=server_name, app_version=app_version)
         self.batch_policy = batch_policy  # used on version-1 sessions only (BPUB-7)
-        self.app_version = app_version
         self.clock = clock
         self.poll = poll
         self.housekeeping = Housekeeping(store, clock=clock, retention_every=retention_every, seen_every=seen_every)
@@ -399,22 +309,34 @@ class StoreClient(ClientHandler):
         self.synced = asyncio.Event()
 
     @property
+    def server_name(self) -> str:
+        return self.logic.server_name
+
+    @server_name.setter
+    def server_name(self, name: str) -> None:
+        self.logic.server_name = name
+
+    @property
+    def app_version(self) -> bytes:
+        return self.logic.app_version
+
+    @app_version.setter
+    def app_version(self, version: bytes) -> None:
+        self.logic.app_version = version
+
+    @property
     def version_memory(self) -> MutableMapping[str, tuple[int, float]]:
         """What a version-1 client remembers of each server's protocol version, kept in the store (VER-3)."""
         return StoredVersions(self.store)
 
     def connection_request(self) -> ConnectionRequest:
-        return ConnectionRequest(
-            app_version=self.app_version,
-            client_instance_id=self.store.instance_id,
-            server_instance_id=self.store.server_instance_id_for(self.server_name),
-        )
+        return self.logic.connection_request()
 
     async def on_hello(self, server_instance_id: int) -> None:
-        self.store.set_server_instance_id_for(self.server_name, server_instance_id)  # HS-13
+        self.logic.hello(server_instance_id)  # HS-13
 
     async def on_connect(self, session: PeerSession) -> None:
-        self.store.subscribe(self.server_name)
+        self.logic.connected()
         self.housekeeping.handshake(self.server_name)
         self.pump = self.new_pump(session)
         self.pump.start()
@@ -435,34 +357,21 @@ class StoreClient(ClientHandler):
         """HS-17: kept for the operator, in memory and in the store (``sink status`` shows it)."""
         self.refused = response
         self.refusals.append(response)
-        self.store.record_refusal(
-            self.server_name,
-            self.clock(),
-            response=response.response.wire_name,
-            machine_message=response.machine_message or b"",
-            human_message=response.human_message or b"",
-        )
+        self.logic.refused(response, self.clock())
         self.refused_now.set()
 
     async def on_event(self, session: PeerSession, event: Event) -> Answer | None:
         self.housekeeping.seen(self.server_name)
-        self.store.store_received(self.server_name, event)
-        return None
+        return self.logic.answer(event)
 
     async def on_ack(self, session: PeerSession, event: Event) -> None:
         self.housekeeping.seen(self.server_name)
-        self.store.mark_acked(self.server_name, event)
+        self.logic.acked(self.server_name, event)
         self.check_synced()
 
     async def on_nack(self, session: PeerSession, event: Event, machine_message: bytes, human_message: bytes) -> None:
         self.housekeeping.seen(self.server_name)
-        self.store.mark_nacked(
-            self.server_name,
-            event,
-            machine_message=machine_message,
-            human_message=human_message,
-            nacked_at=self.clock(),
-        )
+        self.logic.nacked(self.server_name, event, machine_message, human_message, self.clock())
         log.warning(
             "event refused",
             extra={"offset": event.offset, "machine_message": machine_message, "human_message": human_message},
@@ -472,7 +381,7 @@ class StoreClient(ClientHandler):
     async def on_batch_answered(self, session: PeerSession, answer: BatchAnswered) -> None:
         """BRES-6: NACKed events of the batch are dead letters, every other one is delivered."""
         self.housekeeping.seen(self.server_name)
-        _record_batch_answer(self.store, self.server_name, answer, self.clock())
+        self.logic.batch_answered(self.server_name, answer, self.clock())
         if answer.nacked:
             log.warning(
                 "events of a batch refused", extra={"refused": len(answer.nacked), "events": len(answer.events)}
@@ -487,16 +396,7 @@ class StoreClient(ClientHandler):
 
     def check_synced(self) -> None:
         """Set or clear ``synced``: whether nothing is pending for the server (after an answer is recorded)."""
-        if self.store.lag(self.server_name) == 0:
+        if self.logic.synced():
             self.synced.set()
         else:
             self.synced.clear()
-
-
-def _record_batch_answer(store: EventStore, peer: str, answer: BatchAnswered, now: float) -> None:
-    """BRES-6: the accepted events of a batch as ACKed (one transaction), each NACKed one as a dead letter."""
-    store.mark_acked_many(peer, answer.acked_events)
-    for event, entry in answer.nacked_events:
-        store.mark_nacked(
-            peer, event, machine_message=entry.machine_message, human_message=entry.human_message, nacked_at=now
-        )

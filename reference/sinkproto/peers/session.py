@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from ..connection import Connection, State
 from ..errors import SinkError
@@ -23,50 +22,12 @@ from ..events import (
     PublishNacked,
 )
 from ..messages import ConnectionRequest, ConnectionResponse, Event
+from ..session.answer import Answer, Tally, respond
 
 __all__ = ["Answer", "ConnectionLost", "PeerSession", "Tally"]
 
 READ_SIZE = 65536
 CLOSE_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Answer:
-    """What the application answers to a received event: ACK, or NACK with messages."""
-
-    ack: bool = True
-    machine_message: bytes = b""
-    human_message: bytes = b""
-
-    @classmethod
-    def nack(cls, machine_message: bytes, human_message: bytes = b"") -> Answer:
-        return cls(ack=False, machine_message=machine_message, human_message=human_message)
-
-
-ACK = Answer()
-
-
-@dataclass(kw_only=True, slots=True)
-class Tally:
-    """What one connection carried, in events: received from the peer and how we answered them, sent to the
-    peer and how it answered. Batches count their events (version 1)."""
-
-    received: int = 0
-    acked: int = 0
-    nacked: int = 0
-    sent: int = 0
-    peer_acked: int = 0
-    peer_nacked: int = 0
-
-    def as_log(self) -> dict[str, int]:
-        return {
-            "received": self.received,
-            "acked": self.acked,
-            "nacked": self.nacked,
-            "sent": self.sent,
-            "peer_acked": self.peer_acked,
-            "peer_nacked": self.peer_nacked,
-        }
 
 
 class ConnectionLost(SinkError):
@@ -211,18 +172,7 @@ class PeerSession:
             elif isinstance(event, PublishNacked):
                 self.tally.peer_nacked += 1
             if isinstance(event, EventReceived) and self.connection.state is State.OPEN:
-                answer = answer or ACK
-                if answer.ack:
-                    self.tally.acked += 1
-                    self.connection.ack(event.message_id, self.now())
-                else:
-                    self.tally.nacked += 1
-                    self.connection.nack(
-                        event.message_id,
-                        self.now(),
-                        machine_message=answer.machine_message,
-                        human_message=answer.human_message,
-                    )
+                respond(self.connection, event.message_id, answer, self.now(), self.tally)  # after storing (MSGID-9)
                 await self._flush()
             elif isinstance(event, (PublishAcked, PublishNacked)):
                 future = self._answers.pop(event.message_id, None)

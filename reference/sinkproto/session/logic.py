@@ -1,0 +1,230 @@
+"""What a store-backed peer does with each connection event, without I/O: the session logic.
+
+:class:`ServerLogic` and :class:`ClientLogic` join a
+:class:`~sinkproto.connection.Connection` and an
+:class:`~sinkproto.store.EventStore`: the handshake decision and the
+instance ids it records, what to publish next (the store's pending events
+not already in flight), the answer to a received event (stored, and
+committed, before the ACK: MSGID-9; a duplicate ACKed again: DELIV-2), the
+ACKs and NACKs recorded (a NACKed event is a dead letter and never pending
+again: DELIV-11), refusals recorded for the operator (HS-17). Time comes in
+as ``now``; nothing here reads a clock, sleeps or touches a socket.
+
+The asyncio peers (:mod:`sinkproto.peers.service`) and the simulator
+(:mod:`sinkproto.sim`) both drive these classes. Their public methods are
+the documented hooks: a subclass may override any of them (the simulator's
+mutants do, to prove each delivery check can fail).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..connection import Connection
+from ..events import BatchAnswered
+from ..handshake import Quarantine, decide_handshake, records_client
+from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
+from ..readers import ReaderSchemas
+from .answer import Answer
+from .batching import BatchPolicy, batches_allowed
+
+if TYPE_CHECKING:
+    from ..store import EventStore
+
+__all__ = [
+    "ClientLogic",
+    "ServerLogic",
+    "ServerPolicy",
+    "StoreLogic",
+    "UNKNOWN_SCHEMA",
+    "WELCOME_EVENT_TYPE",
+    "pending_limit",
+]
+
+#: machine_message of the NACK of an event whose schema the receiver cannot read (SNEG-8, BRES-7)
+UNKNOWN_SCHEMA = b"unknown_schema"
+#: event type of the events ``publish_on_connect`` creates (a greeting per connection)
+WELCOME_EVENT_TYPE = 9
+#: how many pending events are asked of the store at once
+BATCH = 256
+
+
+def pending_limit(policy: BatchPolicy | None) -> int:
+    return BATCH if policy is None else max(BATCH, policy.max_batch_size)
+
+
+@dataclass
+class ServerPolicy:
+    """What the reference server accepts, refuses and sends (configured by ``sink serve``)."""
+
+    quarantined: dict[str, Quarantine] = field(default_factory=dict)
+    rejected_app_versions: frozenset[bytes] = frozenset()
+    nack_key_prefix: bytes | None = None  # a poison trigger for tests and demos
+    publish_on_connect: int = 0  # fresh events for each client after each handshake
+    validate: Callable[[Event], tuple[bytes, bytes] | None] | None = None  # -> (machine, human) to NACK
+    # What the server can read (version 1): declared in its accepting responses to version-1 requests (SNEG-3,
+    # CONN-11), and an event of any other (event_type_id, schema_version) is NACKed unknown_schema (SNEG-8).
+    # None: no declaration, every event is stored (an opaque store-and-forward server, SNEG-5).
+    readers: ReaderSchemas | None = None
+
+
+class StoreLogic:
+    """What both roles do with their store: receive, publish from the outbox, record the peer's answers."""
+
+    def __init__(self, store: EventStore, *, on_new: Callable[[str, Event], None] | None = None) -> None:
+        self.store = store
+        #: called with (peer, event) once a new received event is committed: the application's processing
+        self.on_new = on_new
+
+    def store_event(self, peer: str, event: Event) -> bool:
+        """Store a received event, committed when this returns (MSGID-9); False for a duplicate (DELIV-2).
+
+        A new event is handed to ``on_new`` after the commit; a duplicate is
+        neither stored nor processed again.
+        """
+        new = self.store.store_received(peer, event)
+        if new and self.on_new is not None:
+            self.on_new(peer, event)
+        return new
+
+    def pending(self, peer: str, connection: Connection, policy: BatchPolicy | None) -> list[Event]:
+        """The events to publish next to ``peer``, in the store's delivery order, none already in flight.
+
+        An event stays pending until its ACK or NACK is recorded, so whatever
+        was in flight when a connection ended goes again on the next one
+        (DELIV-1, MSGID-13, BPUB-12). With ``policy`` on a version-1
+        connection, what the peer declared it cannot read is left out (BPUB-8).
+        """
+        in_flight = {e.dedupe_key for e in connection.in_flight_events()}
+        batching = policy is not None and batches_allowed(connection)
+        events = self.store.pending(peer, limit=pending_limit(policy if batching else None), exclude=in_flight)
+        if batching:
+            events = [e for e in events if connection.peer_can_read(e)]
+        return events
+
+    def acked(self, peer: str, event: Event) -> None:
+        self.store.mark_acked(peer, event)
+
+    def nacked(self, peer: str, event: Event, machine_message: bytes, human_message: bytes, now: float) -> None:
+        """DELIV-11: a dead letter, never pending again."""
+        self.store.mark_nacked(peer, event, machine_message=machine_message, human_message=human_message, nacked_at=now)
+
+    def batch_answered(self, peer: str, answer: BatchAnswered, now: float) -> None:
+        """BRES-6: the accepted events of a batch as ACKed (one transaction), each NACKed one as a dead letter."""
+        self.store.mark_acked_many(peer, answer.acked_events)
+        for event, entry in answer.nacked_events:
+            self.nacked(peer, event, entry.machine_message, entry.human_message, now)
+
+
+class ServerLogic(StoreLogic):
+    """The reference server's decisions: handshake, policy checks, storing before the ACK."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        policy: ServerPolicy | None = None,
+        *,
+        on_new: Callable[[str, Event], None] | None = None,
+    ) -> None:
+        super().__init__(store, on_new=on_new)
+        self.policy = policy or ServerPolicy()
+
+    def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
+        """The connection response (HS-8..HS-12); a new client's instance id is committed before it is sent (HS-10)."""
+        response = decide_handshake(
+            request,
+            server_instance_id=self.store.instance_id,
+            known_client_instance_id=self.store.known_client_instance_id(client),
+            quarantine=self.policy.quarantined.get(client),
+            app_version_accepted=request.app_version not in self.policy.rejected_app_versions,
+        )
+        if records_client(response):
+            self.store.set_known_client_instance_id(client, request.client_instance_id)  # HS-10: before sending
+        accepting = response.response in (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
+        if request.version == 1 and accepting and self.policy.readers is not None:
+            response = dataclasses.replace(response, reader_schemas=self.policy.readers)  # CONN-11; never on v0
+        return response
+
+    def connected(self, client: str, now: float) -> None:
+        """The handshake completed: ``client`` subscribes to the server's outbox; greetings if configured."""
+        self.store.subscribe(client)
+        for _ in range(self.policy.publish_on_connect):
+            self.store.append(
+                event_type_id=WELCOME_EVENT_TYPE,
+                key=b"welcome/" + client.encode(),
+                schema_version=1,
+                timestamp=int(now),
+                event_data=b"hello " + client.encode(),
+            )
+
+    def answer(self, client: str, event: Event) -> Answer | None:
+        """A PUBLISH from ``client``: NACK what the policy refuses (SNEG-8), else store it; None means ACK."""
+        readers = self.policy.readers
+        if readers is not None and not readers.can_read(event.event_type_id, event.schema_version):
+            return Answer.nack(
+                UNKNOWN_SCHEMA,
+                f"this server cannot read event type {event.event_type_id} "
+                f"schema version {event.schema_version}".encode(),
+            )  # SNEG-8
+        prefix = self.policy.nack_key_prefix
+        if prefix is not None and event.key.startswith(prefix):
+            return Answer.nack(b"POISON", b"key prefix " + prefix + b" is refused by policy")
+        if self.policy.validate is not None:
+            refusal = self.policy.validate(event)
+            if refusal is not None:
+                return Answer.nack(*refusal)
+        self.store_event(client, event)  # MSGID-9: durable before the ACK; a duplicate is ACKed again (DELIV-2)
+        return None
+
+
+class ClientLogic(StoreLogic):
+    """The reference client's part: its handshake request, the server's instance id, refusals, storing."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        server_name: str,
+        app_version: bytes,
+        on_new: Callable[[str, Event], None] | None = None,
+    ) -> None:
+        super().__init__(store, on_new=on_new)
+        self.server_name = server_name
+        self.app_version = app_version
+
+    def connection_request(self) -> ConnectionRequest:
+        """HS-5, HS-14: the stored instance ids and the application version."""
+        return ConnectionRequest(
+            app_version=self.app_version,
+            client_instance_id=self.store.instance_id,
+            server_instance_id=self.store.server_instance_id_for(self.server_name),
+        )
+
+    def hello(self, server_instance_id: int) -> None:
+        """HS-13: the server's instance id, committed before anything is published."""
+        self.store.set_server_instance_id_for(self.server_name, server_instance_id)
+
+    def connected(self) -> None:
+        self.store.subscribe(self.server_name)
+
+    def refused(self, response: ConnectionResponse, now: float) -> None:
+        """HS-17: kept for the operator (``sink status`` shows it)."""
+        self.store.record_refusal(
+            self.server_name,
+            now,
+            response=response.response.wire_name,
+            machine_message=response.machine_message or b"",
+            human_message=response.human_message or b"",
+        )
+
+    def answer(self, event: Event) -> Answer | None:
+        """A PUBLISH from the server: stored (a duplicate is ACKed again), then ACKed."""
+        self.store_event(self.server_name, event)
+        return None
+
+    def synced(self) -> bool:
+        """Nothing pending for the server (after an answer is recorded)."""
+        return self.store.lag(self.server_name) == 0

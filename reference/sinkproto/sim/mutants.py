@@ -1,0 +1,130 @@
+"""Simulation mutants: a broken peer each, selected by name, that some delivery check must catch.
+
+Each mutant changes the session logic through its documented hooks (a
+subclass overriding public methods of :class:`~sinkproto.session.ServerLogic`
+or :class:`~sinkproto.session.ClientLogic`) or the connection through the
+:class:`~sinkproto.connection.Rules` seam. ``sink sim --mutants`` runs each
+for a bounded number of seeds and prints after how many it was caught.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..connection import DEFAULT_RULES, Connection, Handler, Input, Role, Row, Rules, State, handlers
+from ..events import ConnectionEvent
+from ..messages import Event, Publish
+from ..session.batching import BatchPolicy
+from ..session.logic import ClientLogic, ServerLogic
+
+__all__ = ["MUTANTS", "Mutant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mutant:
+    """What a mutant replaces: the server's or the clients' logic class, the clients' connection rules."""
+
+    summary: str
+    catches: str  # the requirement whose check must catch it
+    server_logic: type[ServerLogic] = ServerLogic
+    client_logic: type[ClientLogic] = ClientLogic
+    client_rules: Rules = DEFAULT_RULES
+
+
+class AckBeforeCommit(ServerLogic):
+    """A write-behind cache: a received event is ACKed at once and committed with the server's next store
+    call for that client (the next event, an answer, a handshake); a crash in between loses it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unwritten: list[tuple[str, Event]] = []
+
+    def write_behind(self) -> None:
+        while self.unwritten:
+            super().store_event(*self.unwritten.pop(0))
+
+    def store_event(self, peer: str, event: Event) -> bool:
+        self.write_behind()
+        self.unwritten.append((peer, event))
+        return True
+
+    def acked(self, peer: str, event: Event) -> None:
+        self.write_behind()
+        super().acked(peer, event)
+
+    def connected(self, client: str, now: float) -> None:
+        self.write_behind()
+        super().connected(client, now)
+
+
+class NoDedupe(ServerLogic):
+    """Processes a duplicate again (as if the dedupe key were not looked up)."""
+
+    def store_event(self, peer: str, event: Event) -> bool:
+        self.store.store_received(peer, event)
+        if self.on_new is not None:
+            self.on_new(peer, event)
+        return True
+
+
+class NoResend(ClientLogic):
+    """Forgets the events that were in flight when a connection ended: they are never sent again."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connection: Connection | None = None
+        self.last_in_flight: list[tuple[int, bytes, int]] = []
+        self.forgotten: set[tuple[int, bytes, int]] = set()
+
+    def pending(self, peer: str, connection: Connection, policy: BatchPolicy | None) -> list[Event]:
+        if connection is not self.connection:
+            self.forgotten.update(self.last_in_flight)
+            self.connection = connection
+        events = [e for e in super().pending(peer, connection, policy) if e.dedupe_key not in self.forgotten]
+        self.last_in_flight = [e.dedupe_key for e in connection.in_flight_events()] + [e.dedupe_key for e in events]
+        return events
+
+
+class ResendNacked(ClientLogic):
+    """Retries a NACKed event automatically: it is a dead letter and pending again at once."""
+
+    def nacked(self, peer: str, event: Event, machine_message: bytes, human_message: bytes, now: float) -> None:
+        super().nacked(peer, event, machine_message, human_message, now)
+        self.store.retry_dead_letter(peer, event)
+
+
+def _reuse_in_flight_id(handler: Handler) -> Handler:
+    def publish(conn: Connection, event: Event, now: float) -> list[ConnectionEvent]:
+        ledger = conn.ledger
+        busy = next(iter(ledger.in_flight), None)
+        if busy is None or event.dedupe_key in ledger.keys:
+            return handler(conn, event, now)
+        conn.send(Publish(message_id=busy, event=event), now)
+        ledger.add_publish(busy, event)
+        ledger.last_allocated = busy
+        return []
+
+    return publish
+
+
+def _publish_after_refusal() -> Rules:
+    return DEFAULT_RULES.replace(
+        Row(Role.CLIENT, State.AWAIT_RESPONSE, Input.RECV_RESPONSE_REFUSED, handlers.handshake_completed, State.OPEN)
+    )
+
+
+MUTANTS: dict[str, Mutant] = {
+    "ack-before-commit": Mutant("the server ACKs before its store commits", "DELIV-14", server_logic=AckBeforeCommit),
+    "no-dedupe": Mutant("the server does not deduplicate", "DELIV-2", server_logic=NoDedupe),
+    "no-resend": Mutant("the client forgets to resend after a reconnect", "DELIV-13", client_logic=NoResend),
+    "reuse-message-id": Mutant(
+        "the client reuses a message id in flight",
+        "MSGID-4",
+        client_rules=DEFAULT_RULES.wrap(Input.PUBLISH, _reuse_in_flight_id, role=Role.CLIENT),
+    ),
+    "resend-nacked": Mutant("the client resends a NACKed event", "DELIV-16", client_logic=ResendNacked),
+    "publish-after-refusal": Mutant(
+        "the client keeps publishing after a refusal", "DELIV-18", client_rules=_publish_after_refusal()
+    ),
+}
