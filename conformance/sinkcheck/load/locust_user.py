@@ -494,8 +494,13 @@ def _on_go(environment: Any, msg: Any, **_kwargs: Any) -> None:
 def _on_done(environment: Any, msg: Any, **_kwargs: Any) -> None:
     _results.append(msg.data)
     if len(_results) >= int(SETTINGS["clients"]):
-        _write_results(environment)
-        gevent.spawn_later(0.2, environment.runner.quit)
+        # the results once the workers' last statistics are in (they report every 3 s), then quit
+        gevent.spawn_later(3.5 if isinstance(environment.runner, MasterRunner) else 0.2, _finish, environment)
+
+
+def _finish(environment: Any) -> None:
+    _write_results(environment)
+    environment.runner.quit()
 
 
 @events.init.add_listener

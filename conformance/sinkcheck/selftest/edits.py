@@ -302,8 +302,8 @@ def wrong_ack_id(rules: Rules = DEFAULT_RULES) -> Rules:
     return rules.edit(Input.ACK, handler=_ack_next_id)
 
 
-#: drops-acks: which ACK of the process it drops: the 500th, 1,500th, 2,500th, ... (one in a thousand)
-DROPPED_ACK_EVERY, DROPPED_ACK_FIRST = 1000, 500
+#: drops-acks: which ACK of the process it drops: the 100th, 1,100th, 2,100th, ... (one in a thousand)
+DROPPED_ACK_EVERY, DROPPED_ACK_FIRST = 1000, 100
 
 
 def drops_acks(rules: Rules = DEFAULT_RULES) -> Rules:

@@ -1,0 +1,95 @@
+"""sink-check load with its Locust engine: a master and two worker processes against `sink serve`, and the
+drops-acks mutant (stores every event, never sends one ACK in a thousand) caught by both engines.
+
+Locust monkeypatches with gevent when imported, so it never runs in this process: `sink-check load`
+runs in a subprocess and starts Locust's processes itself. Short and bounded, loopback only; the
+connections-per-worker figures are a benchmark (conformance/benchmarks/load_engines.py), not a test."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from sinkcheck.selftest import make_pki, reference_server
+from sinkcheck.selftest.edits import DROPPED_ACK_FIRST
+from test_load_mode import load
+
+# K = 30 s: a few hundred handshakes on a loaded 2-core machine take seconds, and the client's silence
+# timer (1.5 K, KEEP-5) runs from TLS ready. No events published on connect: each would go to every client.
+SERVER = ("--keepalive", "30", "--publish-on-connect", "0")
+KEEPALIVE = 30.0
+
+
+def _store(workdir: Path, mutant: str | None) -> Path:
+    [store] = workdir.glob(f"server-{mutant or 'reference'}-*.db")
+    return store
+
+
+def test_locust_master_and_two_workers_every_event_acked_and_stored_once(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    with reference_server(pki, tmp_path, extra=SERVER) as (host, port):
+        code, report, output = load(
+            tmp_path,
+            pki,
+            host,
+            port,
+            *("--engine", "locust", "--workers", "2"),
+            *("--clients", "240", "--rate", "240", "--duration", "2", "--drain", "5"),
+            *("--reference-store", str(_store(tmp_path, None))),
+            keepalive=KEEPALIVE,
+        )
+    assert code == 0, output
+    assert report["verdict"] == "pass" and report["engine"] == "locust" and report["workers"] == 2
+    assert report["clients"]["requested"] == report["clients"]["connected"] == 240
+    assert 400 <= report["published"] <= 480  # 1 event/s per user for 2 s, from a random phase
+    assert report["acked"] == report["published"] and report["unanswered"] == 0
+    assert report["never_acked"] == {"count": 0, "events": []}
+    assert report["errors"] == {} and report["duplicates"] == 0
+    store = report["store"]
+    assert store["published"] == store["stored"] == report["published"]
+    assert store["stored_twice"] == 0 and store["acked_not_stored"] == 0 and report["lost"] == 0
+    # Locust's own statistics carry the ACK latency per frame kind
+    [acks] = [r for r in report["engine_stats"]["requests"] if (r["type"], r["name"]) == ("ACK", "PUBLISH")]
+    assert acks["requests"] == report["acked"] and acks["failures"] == 0
+    for line in ("engine      locust (2 load processes)", "240/240 connected", "PASS"):
+        assert line in output
+    outcomes = {rid: e["outcome"] for rid, e in report["requirements"]["exercised"].items()}
+    assert outcomes == {"HS-9": "pass", "MSGID-8": "pass", "ACK-1": "pass", "MSGID-9": "pass"}
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "locust"])
+def test_a_server_that_drops_one_ack_in_a_thousand_is_caught(tmp_path: Path, engine: str) -> None:
+    """The mutant stores the event whose ACK it drops: the report names that event as published and never
+    ACKed, says the store holds it, and fails MSGID-8 (later events of the same identity were ACKed)."""
+    pki = make_pki(tmp_path / "pki")
+    with reference_server(pki, tmp_path, mutant="drops-acks", extra=SERVER) as (host, port):
+        code, report, output = load(
+            tmp_path,
+            pki,
+            host,
+            port,
+            *("--engine", engine),
+            *("--clients", "10", "--rate", "100", "--duration", "2", "--drain", "1"),
+            *("--reference-store", str(_store(tmp_path, "drops-acks"))),
+            keepalive=KEEPALIVE,
+        )
+    assert code == 1, output
+    assert report["published"] > DROPPED_ACK_FIRST
+    assert report["verdict"] == "fail" and report["engine"] == engine
+    assert report["unanswered"] == 1 and report["never_acked"]["count"] == 1
+    assert report["errors"] == {"skipped": 1}
+    assert report["store"]["unanswered_stored"] == 1 and report["store"]["acked_not_stored"] == 0
+    [event] = report["never_acked"]["events"]
+    assert f"never ACKed 1 published events (e.g. {event})" in output.replace("\n", "")
+    outcomes = {rid: e["outcome"] for rid, e in report["requirements"]["exercised"].items()}
+    assert outcomes["MSGID-8"] == "fail"
+
+
+def test_locust_is_not_imported_by_the_load_mode() -> None:
+    """Locust monkeypatches with gevent at import: sink-check's own modules never import it."""
+    import sinkcheck.cli
+    import sinkcheck.load.locust_engine
+    import sinkcheck.load_mode  # noqa: F401 (imported for the check below)
+
+    assert "locust" not in sys.modules and "gevent" not in sys.modules
