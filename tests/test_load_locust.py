@@ -7,12 +7,16 @@ connections-per-worker figures are a benchmark (conformance/benchmarks/load_engi
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from sinkcheck.selftest import make_pki, reference_server
 from sinkcheck.selftest.edits import DROPPED_ACK_FIRST
+from sinktest import ROOT
 from test_load_mode import load
 
 # K = 30 s: a few hundred handshakes on a loaded 2-core machine take seconds, and the client's silence
@@ -84,6 +88,55 @@ def test_a_server_that_drops_one_ack_in_a_thousand_is_caught(tmp_path: Path, eng
     assert f"never ACKed 1 published events (e.g. {event})" in output.replace("\n", "")
     outcomes = {rid: e["outcome"] for rid, e in report["requirements"]["exercised"].items()}
     assert outcomes["MSGID-8"] == "fail"
+
+
+def test_locust_users_publish_version_1_batches(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    with reference_server(pki, tmp_path, extra=SERVER) as (host, port):
+        code, report, output = load(
+            tmp_path,
+            pki,
+            host,
+            port,
+            *("--engine", "locust", "--batch", "5"),
+            *("--clients", "10", "--rate", "50", "--duration", "2", "--drain", "3"),
+            *("--reference-store", str(_store(tmp_path, None))),
+            keepalive=KEEPALIVE,
+        )
+    assert code == 0, output
+    assert report["published"] == report["acked"] == report["store"]["stored"] == 100  # 10 users, 1 batch/s
+    [kind] = report["engine_stats"]["requests"]
+    assert (kind["type"], kind["name"], kind["requests"]) == ("BATCH_RESULT", "BATCH_PUBLISH", 100)
+
+
+def test_locust_users_reconnect_and_resend_after_the_server_restarts(tmp_path: Path) -> None:
+    """The server stops while the users publish and comes back on the same port and store: each user
+    reconnects with the backoff and sends what was unanswered again; every event ends up ACKed and stored
+    exactly once. The drops are reported as errors (closed, connect), so the verdict is fail."""
+    pki = make_pki(tmp_path / "pki")
+    profile = tmp_path / "profile.toml"
+    profile.write_text(f'name = "load-test"\nca = "{pki / "ca.pem"}"\nkeepalive = {KEEPALIVE}\n')
+    report_path = tmp_path / "load.json"
+    with reference_server(pki, tmp_path, extra=SERVER) as (host, port):
+        store = _store(tmp_path, None)
+        command = [sys.executable, "-m", "sinkcheck.cli", "load", "server", f"{host}:{port}", "--engine", "locust"]
+        command += ["--profile", str(profile), "--mint-ca-key", str(pki / "ca.key"), "--identities", str(tmp_path)]
+        command += ["--clients", "10", "--rate", "20", "--duration", "10", "--drain", "5"]
+        command += ["--reference-store", str(store), "--json", str(report_path)]
+        loader = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        log = store.with_suffix(".log")
+        while log.read_text().count(" handshake ") < 10 and loader.poll() is None:  # every user is connected
+            time.sleep(0.1)
+        time.sleep(1)  # and publishing
+    with reference_server(pki, tmp_path, extra=(*SERVER, "--listen", f"{host}:{port}", "--db", str(store))):
+        output, _ = loader.communicate(timeout=120)
+    report = json.loads(report_path.read_text())
+    assert loader.returncode == 1, output
+    assert report["reconnects"] >= 10 and report["closed_by_server"] >= 1
+    assert set(report["errors"]) <= {"closed", "connect", "connection"}, report["errors"]
+    assert report["published"] == report["acked"] and report["never_acked"]["count"] == 0
+    assert report["store"]["stored"] == report["store"]["published"] == report["published"]
+    assert report["store"]["stored_twice"] == 0 and report["lost"] == 0
 
 
 def test_locust_is_not_imported_by_the_load_mode() -> None:
