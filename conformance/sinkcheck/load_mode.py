@@ -248,9 +248,10 @@ def identities_from_dir(directory: Path) -> list[Identity]:
 
 
 def mint_identities(
-    ca_cert: Path, ca_key: Path, count: int, directory: Path, *, prefix: str = "sink-load"
+    ca_cert: Path, ca_key: Path, count: int, directory: Path, *, prefix: str = "sink-load", start: int = 0
 ) -> list[Identity]:
-    """``count`` client certificates signed by the given CA (reused when already in ``directory``)."""
+    """``count`` client certificates signed by the given CA, ``PREFIX-NNNNN`` from number ``start`` (reused
+    when already in ``directory``)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from sinkproto.certs import Authority, issue_client
@@ -262,7 +263,7 @@ def mint_identities(
     )
     directory.mkdir(parents=True, exist_ok=True)
     out = []
-    for i in range(count):
+    for i in range(start, start + count):
         name = f"{prefix}-{i:05d}"
         cert = directory / f"client-{name}.pem"
         if not cert.exists():

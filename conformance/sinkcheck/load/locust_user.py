@@ -38,7 +38,7 @@ from gevent.lock import Semaphore
 from locust import User, events, task
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
-from sinkproto.connection import Connection, Role
+from sinkproto.connection import Connection, Role, State
 from sinkproto.errors import SinkError
 from sinkproto.events import (
     BatchAnswered,
@@ -91,7 +91,8 @@ def _identity(index: int, worker: int) -> tuple[Path, Path]:
                 Path(SETTINGS["mint_ca_key"]),
                 1,
                 folder,
-                prefix=f"sink-load-w{worker}-{index:05d}",
+                prefix=f"sink-load-w{worker}",
+                start=index,
             )
     else:  # a shared folder: worker w takes every n-th identity from the w-th
         found = identities_from_dir(folder)
@@ -134,13 +135,13 @@ class SinkUser(User):
         try:
             cert, key = _identity(self.index, self.worker)
         except (OSError, ValueError, SinkLoadError) as exc:
-            self.name = f"w{self.worker}-{self.index}"
-            self.key = self.name.encode()
+            self.identity_name = f"w{self.worker}-{self.index}"
+            self.key = self.identity_name.encode()
             self._error("identity", str(exc))
             self.tls_context: ssl.SSLContext | None = None
             return
-        self.name = cert.stem.removeprefix("client-")
-        self.key = f"sink-load/{s['run_tag']}/{self.name}".encode()
+        self.identity_name = cert.stem.removeprefix("client-")
+        self.key = f"sink-load/{s['run_tag']}/{self.identity_name}".encode()
         self.client_instance_id = zlib.crc32(cert.name.encode())
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -152,7 +153,7 @@ class SinkUser(User):
 
     def _error(self, kind: str, detail: str, *, request: tuple[str, str] = ("CONNECTION", "error")) -> None:
         self.errors[kind] += 1
-        self.examples.setdefault(kind, f"{self.name}: {detail}")
+        self.examples.setdefault(kind, f"{self.identity_name}: {detail}")
         self.environment.events.request.fire(
             request_type=request[0],
             name=request[1],
@@ -303,7 +304,7 @@ class SinkUser(User):
                 now = time.monotonic()
                 self._on_events(conn.receive_data(data, now), now)
                 self._flush()
-                if not data or not self.is_open.is_set() and conn.state.name == "CLOSED":
+                if not data or conn.state is State.CLOSED:
                     break
                 self._pump()
         finally:
@@ -427,11 +428,10 @@ class SinkUser(User):
                 break
 
     def _report(self) -> None:
-        answered = self.acked | set()
-        unanswered = [o for o in range(1, self.offset + 1) if o not in answered and o in self.sent_at]
-        unanswered += [e.offset for e in self.pending if e.offset not in unanswered]
+        # sent and not answered (an answer pops its offset), and never sent (produced while disconnected)
+        unanswered = {*self.sent_at, *(event.offset for event in self.pending)} - self.acked
         summary = {
-            "identity": self.name,
+            "identity": self.identity_name,
             "key": self.key.decode(),
             "worker": self.worker,
             "connected": self.handshake_seconds is not None,
@@ -439,7 +439,7 @@ class SinkUser(User):
             "open_at_end": self.is_open.is_set(),
             "published": self.offset,
             "acked": sorted(self.acked),
-            "unanswered": sorted(set(unanswered)),
+            "unanswered": sorted(unanswered),
             "nacked": self.nacked,
             "duplicates": self.duplicates,
             "reconnects": self.reconnects,
