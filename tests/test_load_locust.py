@@ -8,6 +8,7 @@ connections-per-worker figures are a benchmark (conformance/benchmarks/load_engi
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -56,10 +57,53 @@ def test_locust_master_and_two_workers_every_event_acked_and_stored_once(tmp_pat
     # Locust's own statistics carry the ACK latency per frame kind
     [acks] = [r for r in report["engine_stats"]["requests"] if (r["type"], r["name"]) == ("ACK", "PUBLISH")]
     assert acks["requests"] == report["acked"] and acks["failures"] == 0
+    assert report["engine_stats"]["users_per_worker"] == {"0": 120, "1": 120}
     for line in ("engine      locust (2 load processes)", "240/240 connected", "PASS"):
         assert line in output
     outcomes = {rid: e["outcome"] for rid, e in report["requirements"]["exercised"].items()}
     assert outcomes == {"HS-9": "pass", "MSGID-8": "pass", "ACK-1": "pass", "MSGID-9": "pass"}
+
+
+def test_a_master_and_two_workers_started_as_on_separate_machines(tmp_path: Path) -> None:
+    """Three `sink-check load` processes, as on three machines: `--master --workers 2` writes the report,
+    each `--worker --master-host H` only loads; the report aggregates both workers' users."""
+    pki = make_pki(tmp_path / "pki")
+    profile = tmp_path / "profile.toml"
+    profile.write_text(f'name = "load-test"\nca = "{pki / "ca.pem"}"\nkeepalive = {KEEPALIVE}\n')
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        master_port = probe.getsockname()[1]
+    with reference_server(pki, tmp_path, extra=SERVER) as (host, port):
+        scenario = [sys.executable, "-m", "sinkcheck.cli", "load", "server", f"{host}:{port}", "--engine", "locust"]
+        scenario += ["--profile", str(profile), "--mint-ca-key", str(pki / "ca.key")]
+        scenario += ["--clients", "20", "--rate", "40", "--duration", "2", "--drain", "2"]
+        scenario += ["--master-port", str(master_port)]
+
+        def start(*role: str) -> subprocess.Popen[str]:
+            return subprocess.Popen(
+                [*scenario, *role], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+
+        master = start("--master", "--workers", "2", "--json", str(tmp_path / "load.json"))
+        workers = [
+            start("--worker", "--master-host", "127.0.0.1", "--identities", str(tmp_path / f"ids-{i}"))
+            for i in range(2)
+        ]
+        output, _ = master.communicate(timeout=120)
+        worker_outputs = [worker.communicate(timeout=60)[0] for worker in workers]
+    assert master.returncode == 0, output
+    assert [worker.returncode for worker in workers] == [0, 0], worker_outputs
+    assert all("the master writes the report" in text for text in worker_outputs)
+    report = json.loads((tmp_path / "load.json").read_text())
+    assert report["verdict"] == "pass" and report["workers"] == 2
+    assert report["clients"]["connected"] == 20 and report["acked"] == report["published"] == 40 * 2
+    # the master split the users between the workers; each minted its own identities under its worker index
+    assert report["engine_stats"]["users_per_worker"] == {"0": 10, "1": 10}
+    minted = {path.name for i in range(2) for path in (tmp_path / f"ids-{i}").glob("client-*.pem")}
+    assert len(minted) == 20 and {name[: len("client-sink-load-w0")] for name in minted} == {
+        "client-sink-load-w0",
+        "client-sink-load-w1",
+    }
 
 
 @pytest.mark.parametrize("engine", ["asyncio", "locust"])

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,11 @@ def result_from(data: dict[str, Any], *, clients: int, workers: int) -> LoadResu
         result.error("not_reported", f"{clients - len(users)} users sent no counts before Locust stopped")
     # throughput: the first PUBLISH to the last answer, over all workers (wall clocks: keep them in sync)
     result.publish_started, result.last_answer = 0.0, max(0.0, last - first)
-    result.engine_stats = {"requests": data["stats"], "failures": data["failures"]}
+    per_worker = Counter(str(user["worker"]) for user in users)
+    result.engine_stats = {
+        "requests": data["stats"],
+        "failures": data["failures"],
+        "users_per_worker": dict(sorted(per_worker.items())),
+    }
     note_skipped(result)
     return result
