@@ -65,8 +65,8 @@ def test_locust_master_and_two_workers_every_event_acked_and_stored_once(tmp_pat
 
 
 def test_a_master_and_two_workers_started_as_on_separate_machines(tmp_path: Path) -> None:
-    """Three `sink-check load` processes, as on three machines: `--master --workers 2` writes the report,
-    each `--worker --master-host H` only loads; the report aggregates both workers' users."""
+    """Three `sink-check load` processes, as on three machines: `--master --workers 2` has the scenario and
+    writes the report, each `--worker --master-host H` only loads; the report aggregates both workers' users."""
     pki = make_pki(tmp_path / "pki")
     profile = tmp_path / "profile.toml"
     profile.write_text(f'name = "load-test"\nca = "{pki / "ca.pem"}"\nkeepalive = {KEEPALIVE}\n')
@@ -76,7 +76,6 @@ def test_a_master_and_two_workers_started_as_on_separate_machines(tmp_path: Path
     with reference_server(pki, tmp_path, extra=SERVER) as (host, port):
         scenario = [sys.executable, "-m", "sinkcheck.cli", "load", "server", f"{host}:{port}", "--engine", "locust"]
         scenario += ["--profile", str(profile), "--mint-ca-key", str(pki / "ca.key")]
-        scenario += ["--clients", "20", "--rate", "40", "--duration", "2", "--drain", "2"]
         scenario += ["--master-port", str(master_port)]
 
         def start(*role: str) -> subprocess.Popen[str]:
@@ -84,7 +83,11 @@ def test_a_master_and_two_workers_started_as_on_separate_machines(tmp_path: Path
                 [*scenario, *role], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
 
-        master = start("--master", "--workers", "2", "--json", str(tmp_path / "load.json"))
+        # the scenario is the master's: the workers get it from there (their own options are the defaults)
+        master = start(
+            *("--clients", "20", "--rate", "40", "--duration", "2", "--drain", "2"),
+            *("--master", "--workers", "2", "--json", str(tmp_path / "load.json")),
+        )
         workers = [
             start("--worker", "--master-host", "127.0.0.1", "--identities", str(tmp_path / f"ids-{i}"))
             for i in range(2)

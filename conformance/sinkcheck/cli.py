@@ -565,7 +565,11 @@ def _load_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     role = p.add_mutually_exclusive_group()
     role.add_argument("--master", action="store_true", help="locust: be the master; workers connect, it reports")
-    role.add_argument("--worker", action="store_true", help="locust: be a worker of the master at --master-host")
+    role.add_argument(
+        "--worker",
+        action="store_true",
+        help="locust: be a worker of the master at --master-host (the scenario options are the master's)",
+    )
     p.add_argument(
         "--workers",
         type=int,

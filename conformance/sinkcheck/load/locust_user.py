@@ -58,6 +58,26 @@ from sinkproto.peers import Backoff
 DONE_MESSAGE = "sink_user_done"  # worker -> master: one user's counts, at its end
 READY_MESSAGE = "sink_user_ready"  # worker -> master: one user connected, or gave up
 GO_MESSAGE = "sink_go"  # master -> workers: every user is connected (or gave up): publish
+WANT_MESSAGE = "sink_want_scenario"  # worker -> master, once its runner is set up
+SCENARIO_MESSAGE = "sink_scenario"  # master -> that worker: the master's scenario
+#: What the master decides for every worker; the rest (the server's address, the CA, the identities) is
+#: each machine's own.
+SHARED = (
+    "clients",
+    "rate",
+    "duration",
+    "drain",
+    "drain_max",
+    "connect_timeout",
+    "connect_concurrency",
+    "event_size",
+    "seed",
+    "batch",
+    "keepalive",
+    "app_version",
+    "workers",
+    "run_tag",
+)
 
 
 class SinkLoadError(Exception):
@@ -74,6 +94,7 @@ _next_user = itertools.count()
 _mint_lock = Semaphore()
 _results: list[dict[str, Any]] = []
 _written = False
+_scenario = Flag()  # a worker's users wait for the master's scenario; elsewhere it is this process's own
 _go = Flag()  # set when the master says every user is ready, as the asyncio engine connects all first
 _ready: list[bool] = []
 _last_answer = [0.0]  # monotonic time of the last answer or handshake any user of this process received
@@ -107,6 +128,8 @@ class SinkUser(User):
     """One meter gateway: one identity, one connection at a time, its own offsets."""
 
     def on_start(self) -> None:
+        if not _scenario.wait(timeout=60):
+            raise SinkLoadError("no scenario from the master in 60 s")
         s = SETTINGS
         runner = self.environment.runner
         self.worker = runner.worker_index if isinstance(runner, WorkerRunner) else 0
@@ -513,6 +536,22 @@ def _on_init(environment: Any, **_kwargs: Any) -> None:
         runner.register_message(READY_MESSAGE, _on_ready)
     if not isinstance(runner, MasterRunner):
         runner.register_message(GO_MESSAGE, _on_go)
+    if isinstance(runner, MasterRunner):
+        runner.register_message(WANT_MESSAGE, _on_want)
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(SCENARIO_MESSAGE, _on_scenario)
+        runner.send_message(WANT_MESSAGE, {})
+    else:
+        _scenario.set()
+
+
+def _on_want(environment: Any, msg: Any, **_kwargs: Any) -> None:
+    environment.runner.send_message(SCENARIO_MESSAGE, {key: SETTINGS[key] for key in SHARED}, client_id=msg.node_id)
+
+
+def _on_scenario(environment: Any, msg: Any, **_kwargs: Any) -> None:
+    SETTINGS.update(msg.data)
+    _scenario.set()
 
 
 @events.quitting.add_listener
