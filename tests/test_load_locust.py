@@ -8,6 +8,7 @@ connections-per-worker figures are a benchmark (conformance/benchmarks/load_engi
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -193,3 +194,29 @@ def test_locust_is_not_imported_by_the_load_mode() -> None:
     import sinkcheck.load_mode  # noqa: F401 (imported for the check below)
 
     assert "locust" not in sys.modules and "gevent" not in sys.modules
+
+
+def test_the_locust_engine_needs_identities(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sinkcheck.cli", "load", "server", "127.0.0.1:9", "--engine", "locust"]
+        + ["--ca", str(pki / "ca.pem"), "--cert", str(pki / "client-sc-main.pem")]
+        + ["--key", str(pki / "client-sc-main.key"), "--clients", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert proc.returncode == 2 and "--engine locust needs --identities DIR or --mint-ca-key KEY" in proc.stdout
+
+
+def test_master_and_worker_need_the_locust_engine() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "sinkcheck.cli", "load", "server", "127.0.0.1:9", "--master"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2 and "--master and --worker need --engine locust" in proc.stderr

@@ -27,6 +27,7 @@ import json
 import random
 import resource
 import ssl
+import subprocess
 import tempfile
 import time
 import zlib
@@ -762,6 +763,10 @@ def load_server(command: LoadCommand) -> int:
         if settings.batch > 1 and command.engine != "locust":
             raise ValueError("--batch N (version-1 batches) needs --engine locust")
         if command.engine == "locust":
+            import importlib.util
+
+            if importlib.util.find_spec("locust") is None:  # found, not imported: it monkeypatches with gevent
+                raise ValueError('--engine locust needs Locust: pip install "sink-protocol[load]"')
             if not (command.mint_ca_key or command.identities):
                 raise ValueError(
                     "--engine locust needs --identities DIR or --mint-ca-key KEY: a server keeps one "
@@ -804,7 +809,13 @@ def load_server(command: LoadCommand) -> int:
     if command.engine == "locust":
         from .load.locust_engine import run_locust
 
-        outcome = run_locust(command, profile, store=store, progress=lambda text: console.print(text, highlight=False))
+        try:
+            outcome = run_locust(
+                command, profile, store=store, progress=lambda text: console.print(text, highlight=False)
+            )
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+            console.print(f"[bold magenta]sink-check load: {exc}[/]", highlight=False)
+            return 2
         if isinstance(outcome, int):  # a worker: the master writes the report
             return outcome
         return _finish(console, outcome, command, started)
