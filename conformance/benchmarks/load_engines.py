@@ -48,7 +48,7 @@ def _server(pki: Path, db: Path, log: Path) -> tuple[subprocess.Popen[str], str]
     return server, f"{match.group(1)}:{match.group(2)}"
 
 
-def _run(engine: str, clients: int, duration: float, workdir: Path) -> dict[str, Any]:
+def _run(engine: str, clients: int, per_connection: float, duration: float, workdir: Path) -> dict[str, Any]:
     pki = workdir / "pki"
     run = workdir / f"{engine}-{clients}"
     run.mkdir(exist_ok=True)
@@ -57,7 +57,8 @@ def _run(engine: str, clients: int, duration: float, workdir: Path) -> dict[str,
     profile.write_text(f'name = "bench"\nca = "{pki / "ca.pem"}"\nkeepalive = 60\n')
     command = [sys.executable, "-m", "sinkcheck.cli", "load", "server", address, "--profile", str(profile)]
     command += ["--mint-ca-key", str(pki / "ca.key"), "--identities", str(workdir / f"ids-{engine}")]
-    command += ["--clients", str(clients), "--rate", str(clients), "--duration", str(duration), "--drain", "5"]
+    command += ["--clients", str(clients), "--rate", str(clients * per_connection), "--duration", str(duration)]
+    command += ["--drain", "5"]
     command += ["--reference-store", str(run / "server.db"), "--json", str(run / "report.json")]
     if engine == "locust":
         command += ["--engine", "locust", "--workers", "1"]
@@ -81,7 +82,8 @@ def _run(engine: str, clients: int, duration: float, workdir: Path) -> dict[str,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=1000, help="connections per load process (default 1000)")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of publishing at 1 event/s each")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of publishing")
+    parser.add_argument("--per-connection", type=float, default=1.0, help="events per second per connection (1)")
     parser.add_argument("--workdir", type=Path, help="keep the PKI, identities, stores and reports here")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sink-load-engines-"))
@@ -93,8 +95,8 @@ def main() -> int:
     )
     rows = []
     for engine in ("asyncio", "locust"):
-        base = _run(engine, 10, 3, workdir)
-        full = _run(engine, args.clients, args.duration, workdir)
+        base = _run(engine, 10, args.per_connection, 3, workdir)
+        full = _run(engine, args.clients, args.per_connection, args.duration, workdir)
         r = full["report"]
         per_connection = (full["peak_rss"] - base["peak_rss"]) / max(1, args.clients - 10)
         rows.append(
@@ -116,7 +118,10 @@ def main() -> int:
     widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
-    print(f"per load process (locust: one worker); 1 event/s per connection; cpus: {os.cpu_count()}; {workdir}")
+    print(
+        f"per load process (locust: one worker); {args.per_connection:g} event/s per connection; "
+        f"cpus: {os.cpu_count()}; {workdir}"
+    )
     return 0
 
 

@@ -389,7 +389,8 @@ class SinkUser(User):
     @task
     def gateway(self) -> None:
         s = SETTINGS
-        if self.tls_context is None:
+        if self.tls_context is None:  # no identity: counted as ready (not connected), so the others go
+            self.environment.runner.send_message(READY_MESSAGE, {"connected": False})
             self._report()
             raise StopUser
         keeper = gevent.spawn(self._keep_connected)
