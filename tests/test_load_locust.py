@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sinkcheck.load_mode import mint_identities
 from sinkcheck.selftest import make_pki, reference_server
 from sinkcheck.selftest.edits import DROPPED_ACK_FIRST
 from sinktest import ROOT
@@ -220,3 +221,27 @@ def test_master_and_worker_need_the_locust_engine() -> None:
         cwd=ROOT,
     )
     assert proc.returncode == 2 and "--master and --worker need --engine locust" in proc.stderr
+
+
+def test_locust_users_beyond_the_identities_given_are_errors(tmp_path: Path) -> None:
+    """--identities DIR without minting: it holds 4 client identities, so of 6 users 2 have none; they are
+    reported (error `identity`), the other 4 publish, and the run fails."""
+    pki = make_pki(tmp_path / "pki")
+    mint_identities(pki / "ca.pem", pki / "ca.key", 4, tmp_path / "four")
+    with reference_server(pki, tmp_path, extra=SERVER) as (host, port):
+        profile = tmp_path / "profile.toml"
+        profile.write_text(f'name = "load-test"\nca = "{pki / "ca.pem"}"\nkeepalive = {KEEPALIVE}\n')
+        proc = subprocess.run(
+            [sys.executable, "-m", "sinkcheck.cli", "load", "server", f"{host}:{port}", "--engine", "locust"]
+            + ["--profile", str(profile), "--identities", str(tmp_path / "four"), "--clients", "6", "--rate", "12"]
+            + ["--duration", "1", "--drain", "2", "--json", str(tmp_path / "load.json")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env={**os.environ, "COLUMNS": "300"},
+        )
+    report = json.loads((tmp_path / "load.json").read_text())
+    assert proc.returncode == 1, proc.stdout
+    assert report["errors"] == {"identity": 2} and report["clients"]["connected"] == 4
+    assert report["published"] == report["acked"] == 4 * 2
