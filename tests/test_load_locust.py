@@ -131,6 +131,7 @@ def test_a_server_that_drops_one_ack_in_a_thousand_is_caught(tmp_path: Path, eng
     assert report["published"] > DROPPED_ACK_FIRST
     assert report["verdict"] == "fail" and report["engine"] == engine
     assert report["unanswered"] == 1 and report["never_acked"]["count"] == 1
+    assert report["drain_seconds"] >= 1.0  # it waited --drain 1 s without an answer for that one
     assert report["errors"] == {"skipped": 1}
     assert report["store"]["unanswered_stored"] == 1 and report["store"]["acked_not_stored"] == 0
     [event] = report["never_acked"]["events"]

@@ -198,6 +198,7 @@ def result_from(data: dict[str, Any], *, clients: int, workers: int) -> LoadResu
             )
         )
     result.connect_seconds = max(result.handshake_latencies, default=0.0)
+    result.drain_seconds = max((user["drain_seconds"] for user in users), default=0.0)
     if len(users) < clients:
         result.error("not_reported", f"{clients - len(users)} users sent no counts before Locust stopped")
     # throughput: the first PUBLISH to the last answer, over all workers (wall clocks: keep them in sync)

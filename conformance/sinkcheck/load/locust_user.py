@@ -143,7 +143,7 @@ class SinkUser(User):
         self.latencies: list[float] = []
         self.nacked = self.duplicates = self.reconnects = self.closed_by_server = 0
         self.handshake_seconds: float | None = None
-        self.first_publish = self.last_answer = 0.0
+        self.first_publish = self.last_answer = self.drain_seconds = 0.0
         self.offset = 0
         self.conn: Connection | None = None
         self.sock: ssl.SSLSocket | None = None
@@ -450,6 +450,7 @@ class SinkUser(User):
             now = time.monotonic()
             if now - max(started, _last_answer[0]) >= quiet or now - started >= longest:
                 break
+        self.drain_seconds = time.monotonic() - started
 
     def _report(self) -> None:
         # sent and not answered (an answer pops its offset), and never sent (produced while disconnected)
@@ -473,6 +474,7 @@ class SinkUser(User):
             "examples": self.examples,
             "first_publish": self.first_publish,
             "last_answer": self.last_answer,
+            "drain_seconds": self.drain_seconds,
         }
         self.environment.runner.send_message(DONE_MESSAGE, summary)
 
