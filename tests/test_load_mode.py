@@ -17,10 +17,12 @@ from sinkcheck.selftest import KEEPALIVE, make_pki, reference_server
 from sinktest import ROOT, covers
 
 
-def load(tmp_path: Path, pki: Path, host: str, port: int, *extra: str) -> tuple[int, dict[str, Any], str]:
+def load(
+    tmp_path: Path, pki: Path, host: str, port: int, *extra: str, keepalive: float = KEEPALIVE
+) -> tuple[int, dict[str, Any], str]:
     # the selftest server runs with a 1 s keepalive: the profile tells the load clients to PING in time
     profile = tmp_path / "profile.toml"
-    profile.write_text(f'name = "load-test"\nca = "{pki / "ca.pem"}"\nkeepalive = {KEEPALIVE}\n')
+    profile.write_text(f'name = "load-test"\nca = "{pki / "ca.pem"}"\nkeepalive = {keepalive}\n')
     report = tmp_path / "load.json"
     proc = subprocess.run(
         [

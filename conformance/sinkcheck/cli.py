@@ -218,7 +218,7 @@ def cmd_codec(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from .load_mode import LoadCommand, LoadSettings, load_server
+    from .load_mode import LoadCommand, LoadSettings, LocustOptions, load_server
 
     settings = LoadSettings(
         clients=args.clients,
@@ -229,7 +229,11 @@ def cmd_load(args: argparse.Namespace) -> int:
         connect_concurrency=args.connect_concurrency,
         event_size=args.event_size,
         seed=args.seed,
+        batch=args.batch,
     )
+    role = "master" if args.master else "worker" if args.worker else "local"
+    if role != "local" and args.engine != "locust":
+        args.parser.error("--master and --worker need --engine locust")
     return load_server(
         LoadCommand(
             target=args.target,
@@ -240,6 +244,13 @@ def cmd_load(args: argparse.Namespace) -> int:
             mint_ca_cert=_path(args.mint_ca_cert),
             reference_store=_path(args.reference_store),
             json=_path(args.json),
+            engine=args.engine,
+            locust=LocustOptions(
+                role=role,
+                workers=args.workers if args.workers is not None else (1 if role == "master" else 0),
+                master_host=args.master_host,
+                master_port=args.master_port,
+            ),
         )
     )
 
@@ -538,8 +549,38 @@ def _load_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--connect-concurrency", type=int, default=64, help="handshakes in progress at once (default 64)")
     p.add_argument("--event-size", type=int, default=64, help="bytes of event_data per PUBLISH (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the event data and of the round-robin start")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        metavar="N",
+        help="events per publish: 1 a PUBLISH (default), more a version-1 BATCH_PUBLISH (--engine locust)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("asyncio", "locust"),
+        default="asyncio",
+        help="asyncio: one process (default); locust: Locust's runner, headless here or across machines "
+        "(docs: conformance/load-across-machines)",
+    )
+    role = p.add_mutually_exclusive_group()
+    role.add_argument("--master", action="store_true", help="locust: be the master; workers connect, it reports")
+    role.add_argument(
+        "--worker",
+        action="store_true",
+        help="locust: be a worker of the master at --master-host (the scenario options are the master's)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="locust: worker processes to start on this machine (default 0: one process); "
+        "with --master, the workers to wait for (default 1)",
+    )
+    p.add_argument("--master-host", default="127.0.0.1", metavar="H", help="locust --worker: the master's address")
+    p.add_argument("--master-port", type=int, default=5557, metavar="P", help="locust: the master's port (5557)")
     p.add_argument("--json", metavar="FILE", help="write the JSON report")
-    p.set_defaults(func=cmd_load)
+    p.set_defaults(func=cmd_load, parser=p)
 
 
 def _fuzz_options(p: argparse.ArgumentParser) -> None:

@@ -1,6 +1,8 @@
 """``sink-check load server HOST:PORT``: many concurrent mutual-TLS clients publishing at a fixed aggregate rate.
 
-One process, one asyncio loop. Each client is a real connection with its own
+Two engines run the same scenario and write the same report: this module's asyncio engine (the
+default: one process, one asyncio loop) and Locust's (``--engine locust``, :mod:`sinkcheck.load`:
+one process or a master and workers on many machines). Each client is a real connection with its own
 certificate identity (a server keeps one connection per identity, DELIV-10,
 so N clients need N identities: ``--identities DIR`` or ``--mint-ca-key``).
 Each completes a handshake; then a scheduler hands PUBLISH frames to the
@@ -25,6 +27,7 @@ import json
 import random
 import resource
 import ssl
+import subprocess
 import tempfile
 import time
 import zlib
@@ -56,7 +59,9 @@ from . import __version__
 from .profile import Identity, Profile, ProfileOptions
 
 __all__ = [
+    "IdentityCounts",
     "LoadCommand",
+    "LocustOptions",
     "LoadSettings",
     "LoadResult",
     "StoreCheck",
@@ -92,6 +97,18 @@ class LoadSettings:
     connect_timeout: float = 30.0
     event_size: int = 64  # bytes of event_data
     seed: int = 0
+    batch: int = 1  # events per publish: 1 a PUBLISH, more a version-1 BATCH_PUBLISH (the locust engine)
+
+
+@dataclass(frozen=True)
+class LocustOptions:
+    """``--engine locust``: where this process sits in Locust's runner."""
+
+    role: str = "local"  # local (headless, one machine), master, or worker
+    workers: int = 0  # local: worker processes to start here (0: one process); master: workers to wait for
+    master_host: str = "127.0.0.1"  # a worker: the master's address
+    master_port: int = 5557
+    bind_host: str = "*"  # the master: the interface it listens on for workers
 
 
 @dataclass(frozen=True)
@@ -106,6 +123,18 @@ class LoadCommand:
     mint_ca_cert: Path | None = None  # ... and this CA certificate (default: the profile's CA)
     reference_store: Path | None = None  # the database of the `sink serve` under test
     json: Path | None = None  # where the JSON report goes
+    engine: str = "asyncio"  # or "locust" (sinkcheck.load.locust_engine)
+    locust: LocustOptions = LocustOptions()
+
+
+@dataclass
+class IdentityCounts:
+    """One identity's events at the end of a run, from either engine (a Locust worker sends it to the master)."""
+
+    key: bytes
+    published: int  # its events are offsets 1..published
+    acked: list[int]  # the offsets ACKed
+    unanswered: list[int]  # the offsets published and never answered (neither ACK nor NACK)
 
 
 @dataclass
@@ -129,6 +158,12 @@ class LoadResult:
     error_examples: dict[str, str] = field(default_factory=dict)
     closed_by_server: int = 0
     store: StoreCheck | None = None
+    identities: list[IdentityCounts] = field(default_factory=list)
+    duplicates: int = 0  # ACKs of an offset already ACKed (a resend after a drop may earn a second one)
+    reconnects: int = 0
+    engine: str = "asyncio"
+    workers: int = 1  # load processes
+    engine_stats: dict[str, Any] | None = None  # the locust engine: Locust's own statistics
 
     def error(self, kind: str, detail: str) -> None:
         self.errors[kind] += 1
@@ -142,7 +177,7 @@ class LoadResult:
             self.connected < self.clients
             or self.errors
             or self.published == 0
-            or (self.store is not None and self.store.acked_not_stored)
+            or (self.store is not None and (self.store.acked_not_stored or self.store.stored_twice))
         ):
             return "fail"
         return "incomplete" if self.unanswered else "pass"
@@ -162,6 +197,7 @@ class StoreCheck:
     acked_not_stored: int = 0  # MSGID-9: an ACK before the event was durable (or it was lost after)
     unanswered_stored: int = 0  # stored; the ACK had not arrived when the drain ended
     unanswered_not_stored: int = 0  # never ACKed, not stored: the sender keeps it and sends it again (DELIV-1)
+    stored_twice: int = 0  # published events the store holds more than once
     examples: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -175,6 +211,22 @@ def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     rank = max(1, int(-(-share * len(ordered) // 1)))  # ceil
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def note_skipped(result: LoadResult) -> None:
+    """An offset never answered while a later one of the same identity was ACKed: the server skipped an
+    answer (MSGID-8), which no wait would bring; a slow server answers late ones after, not instead."""
+    for counts in result.identities:
+        highest = max(counts.acked, default=0)
+        skipped = [offset for offset in counts.unanswered if offset < highest]
+        for offset in skipped:
+            result.error("skipped", f"{counts.key.decode()} offset {offset}: never answered, offset {highest} was")
+
+
+def never_acked(result: LoadResult, limit: int = 50) -> dict[str, Any]:
+    """The events published and never acknowledged, by identity and offset (the first ``limit``)."""
+    listed = [f"{c.key.decode()} offset {offset}" for c in result.identities for offset in c.unanswered]
+    return {"count": len(listed), "events": listed[:limit]}
 
 
 def raise_fd_limit(needed: int) -> int:
@@ -197,9 +249,10 @@ def identities_from_dir(directory: Path) -> list[Identity]:
 
 
 def mint_identities(
-    ca_cert: Path, ca_key: Path, count: int, directory: Path, *, prefix: str = "sink-load"
+    ca_cert: Path, ca_key: Path, count: int, directory: Path, *, prefix: str = "sink-load", start: int = 0
 ) -> list[Identity]:
-    """``count`` client certificates signed by the given CA (reused when already in ``directory``)."""
+    """``count`` client certificates signed by the given CA, ``PREFIX-NNNNN`` from number ``start`` (reused
+    when already in ``directory``)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from sinkproto.certs import Authority, issue_client
@@ -211,7 +264,7 @@ def mint_identities(
     )
     directory.mkdir(parents=True, exist_ok=True)
     out = []
-    for i in range(count):
+    for i in range(start, start + count):
         name = f"{prefix}-{i:05d}"
         cert = directory / f"client-{name}.pem"
         if not cert.exists():
@@ -372,6 +425,14 @@ class LoadClient:
         self.result.published += 1
         return True
 
+    def counts(self) -> IdentityCounts:
+        return IdentityCounts(
+            key=self.key,
+            published=self.offset,
+            acked=sorted(self.acked),
+            unanswered=sorted(offset for _, offset in self.in_flight.values()),
+        )
+
     def keepalive(self, k: float) -> None:
         """KEEP-4: a client PINGs after K idle; half of K keeps a margin on a loaded loop."""
         if self.open and time.perf_counter() - self.last_sent >= k / 2:
@@ -427,12 +488,14 @@ async def run_load(
             result.late_after = time.perf_counter() + settings.drain
             await _drain(live, settings, result)
         result.unanswered = sum(len(c.in_flight) for c in clients)
+        result.identities = [c.counts() for c in clients if c.offset]
+        note_skipped(result)
     finally:
         pinger.cancel()
         await asyncio.gather(pinger, return_exceptions=True)
         await asyncio.gather(*(c.close() for c in clients))
     if store is not None:
-        result.store = check_store(store, clients)
+        result.store = check_store(store, result.identities)
     return result
 
 
@@ -452,9 +515,9 @@ async def _drain(live: list[LoadClient], settings: LoadSettings, result: LoadRes
     result.drain_seconds = loop.time() - started
 
 
-def check_store(path: Path, clients: list[LoadClient]) -> StoreCheck:
-    """Read the reference server's store (``sink serve --db PATH``): every event the clients published,
-    ACKed or not, is looked up by (event_type_id, key, offset) among the events it received."""
+def check_store(path: Path, identities: list[IdentityCounts]) -> StoreCheck:
+    """Read the reference server's store (``sink serve --db PATH``): every event the identities published,
+    ACKed or not, is looked up by (event_type_id, key, offset) among the events it received, and counted."""
     from sinkproto.store import EventStore
 
     def no_new_store() -> int:
@@ -462,24 +525,29 @@ def check_store(path: Path, clients: list[LoadClient]) -> StoreCheck:
 
     check = StoreCheck(path=str(path))
     with EventStore.open(path, new_instance_id=no_new_store) as store:
-        keys = {c.key for c in clients}
-        stored = {
+        keys = {c.key for c in identities}
+        stored = Counter(
             (event.key, event.offset) for _, event in store.received() if event.key in keys and event.event_type_id == 1
-        }
-    for client in clients:
-        unanswered = {offset for _, offset in client.in_flight.values()}
-        check.published += client.offset
-        for offset in range(1, client.offset + 1):
-            here = (client.key, offset) in stored
+        )
+    for counts in identities:
+        unanswered = set(counts.unanswered)
+        check.published += counts.published
+        for offset in range(1, counts.published + 1):
+            times = stored[(counts.key, offset)]
+            here = times > 0
             check.stored += here
+            if times > 1:
+                check.stored_twice += 1
+                if len(check.examples) < 3:
+                    check.examples.append(f"{counts.key.decode()} offset {offset}: stored {times} times")
             if offset in unanswered:
                 check.unanswered_stored += here
                 check.unanswered_not_stored += not here
-        for offset in client.acked:
-            if (client.key, offset) not in stored:
+        for offset in counts.acked:
+            if (counts.key, offset) not in stored:
                 check.acked_not_stored += 1
                 if len(check.examples) < 3:
-                    check.examples.append(f"{client.key.decode()} offset {offset}: ACKed, not in the store")
+                    check.examples.append(f"{counts.key.decode()} offset {offset}: ACKed, not in the store")
     return check
 
 
@@ -529,6 +597,8 @@ def load_report(result: LoadResult, settings: LoadSettings, *, target: str, star
         "report_schema": REPORT_SCHEMA_VERSION,
         "tool": "sink-check",
         "mode": "load",
+        "engine": result.engine,
+        "workers": result.workers,
         "kit_version": __version__,
         "target": target,
         "started": started.isoformat(),
@@ -549,6 +619,10 @@ def load_report(result: LoadResult, settings: LoadSettings, *, target: str, star
         "nacked": result.nacked,
         "late": result.late,
         "unanswered": result.unanswered,
+        # published, never ACKed or NACKed, by identity and offset: the events the report cannot vouch for
+        "never_acked": never_acked(result),
+        "duplicates": result.duplicates,
+        "reconnects": result.reconnects,
         "drain_seconds": round(result.drain_seconds, 3),
         # proven losses only: ACKed events the server's store does not hold (null: no store was read)
         "lost": None if result.store is None else result.store.acked_not_stored,
@@ -568,6 +642,7 @@ def load_report(result: LoadResult, settings: LoadSettings, *, target: str, star
         "errors": dict(result.errors),
         "error_examples": result.error_examples,
         "closed_by_server": result.closed_by_server,
+        "engine_stats": result.engine_stats,
     }
 
 
@@ -577,13 +652,14 @@ def load_checks(result: LoadResult) -> tuple[list[tuple[str, str, tuple[str, ...
     A requirement is marked failed only by what shows it broken: a refused handshake (HS-9), an
     answer for a message id that is not in flight (MSGID-8, ACK-1), an ACKed event missing from the
     reference store (MSGID-9). Connection failures, closes and NACKs fail the run as errors but
-    name no requirement; answers still outstanding after the drain name none either."""
+    name no requirement; answers still outstanding after the drain name none either, unless a later
+    event of the same identity was ACKed meanwhile (``skipped``: MSGID-8)."""
     rows: list[tuple[str, str, tuple[str, ...]]] = []
     not_checked: dict[str, str] = {}
     if result.connected or result.errors.get("refused"):
         rows.append(("load.handshake", "fail" if result.errors.get("refused") else "pass", CHECKS["load.handshake"]))
     if result.published:
-        if result.errors.get("unknown_id"):
+        if result.errors.get("unknown_id") or result.errors.get("skipped"):
             rows.append(("load.answers", "fail", CHECKS["load.answers"]))
         elif result.unanswered:
             rows.append(("load.answers", "pass", ("ACK-1",)))
@@ -594,7 +670,8 @@ def load_checks(result: LoadResult) -> tuple[list[tuple[str, str, tuple[str, ...
         else:
             rows.append(("load.answers", "pass", CHECKS["load.answers"]))
     if result.store is not None:
-        rows.append(("load.store", "fail" if result.store.acked_not_stored else "pass", CHECKS["load.store"]))
+        broken = result.store.acked_not_stored or result.store.stored_twice
+        rows.append(("load.store", "fail" if broken else "pass", CHECKS["load.store"]))
     else:
         not_checked["MSGID-9"] = "no --reference-store: the run cannot see what the server stored"
     return rows, not_checked
@@ -603,6 +680,7 @@ def load_checks(result: LoadResult) -> tuple[list[tuple[str, str, tuple[str, ...
 def print_report(console: Console, report: dict[str, Any]) -> None:
     c, lat = report["clients"], report["ack_latency_ms"]
     drain = report["settings"]["drain"]
+    console.print(f"engine      {report['engine']} ({report['workers']} load processes)", highlight=False)
     console.print(
         f"clients     {c['connected']}/{c['requested']} connected in {c['connect_seconds']} s "
         f"(handshake p50 {c['handshake_ms']['p50']} ms, p99 {c['handshake_ms']['p99']} ms)",
@@ -628,6 +706,15 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         f"{report['settings']['drain_max']:g} s at most)",
         highlight=False,
     )
+    missing = report["never_acked"]
+    if missing["count"]:
+        shown = ", ".join(missing["events"][:5])
+        console.print(f"never ACKed {missing['count']} published events (e.g. {shown})", highlight=False)
+    if report["duplicates"] or report["reconnects"]:
+        console.print(
+            f"reconnects  {report['reconnects']}; {report['duplicates']} duplicate ACKs (of events resent after a drop)",
+            highlight=False,
+        )
     store = report["store"]
     if store is not None:
         console.print(
@@ -639,6 +726,12 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             console.print(
                 f"            of the unanswered: {store['unanswered_stored']} stored (the ACK was late), "
                 f"{store['unanswered_not_stored']} not stored (never ACKed: the sender keeps them)",
+                highlight=False,
+            )
+        if store["stored_twice"]:
+            console.print(
+                f"[red]duplicate[/]   {store['stored_twice']} events are in the store more than once "
+                f"(e.g. {store['examples'][0]})",
                 highlight=False,
             )
         if store["acked_not_stored"]:
@@ -667,7 +760,20 @@ def load_server(command: LoadCommand) -> int:
         profile = command.profile.load()
         if profile.ca is None:
             raise ValueError("no CA for the server certificate: --ca or the profile's ca")
-        if command.mint_ca_key:
+        if settings.batch > 1 and command.engine != "locust":
+            raise ValueError("--batch N (version-1 batches) needs --engine locust")
+        if command.engine == "locust":
+            import importlib.util
+
+            if importlib.util.find_spec("locust") is None:  # found, not imported: it monkeypatches with gevent
+                raise ValueError('--engine locust needs Locust: pip install "sink-protocol[load]"')
+            if not (command.mint_ca_key or command.identities):
+                raise ValueError(
+                    "--engine locust needs --identities DIR or --mint-ca-key KEY: a server keeps one "
+                    "connection per identity (DELIV-10), and each Locust user takes its own"
+                )
+            identities = []
+        elif command.mint_ca_key:
             folder = command.identities or Path(tempfile.mkdtemp(prefix="sink-load-"))
             identities = mint_identities(
                 command.mint_ca_cert or profile.ca, command.mint_ca_key, settings.clients, folder
@@ -676,7 +782,7 @@ def load_server(command: LoadCommand) -> int:
             identities = identities_from_dir(command.identities)
         else:
             identities = [i for i in (profile.identity("main"),) if i is not None]
-        if len(identities) < settings.clients:
+        if command.engine != "locust" and len(identities) < settings.clients:
             raise ValueError(
                 f"{settings.clients} clients need {settings.clients} certificate identities, found "
                 f"{len(identities)}: a server keeps one connection per identity (DELIV-10); use "
@@ -700,6 +806,19 @@ def load_server(command: LoadCommand) -> int:
         highlight=False,
     )
     started = dt.datetime.now(dt.UTC)
+    if command.engine == "locust":
+        from .load.locust_engine import run_locust
+
+        try:
+            outcome = run_locust(
+                command, profile, store=store, progress=lambda text: console.print(text, highlight=False)
+            )
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+            console.print(f"[bold magenta]sink-check load: {exc}[/]", highlight=False)
+            return 2
+        if isinstance(outcome, int):  # a worker: the master writes the report
+            return outcome
+        return _finish(console, outcome, command, started)
     result = asyncio.run(
         run_load(
             host,
@@ -711,7 +830,13 @@ def load_server(command: LoadCommand) -> int:
             store=store,
         )
     )
-    report = load_report(result, settings, target=f"{host}:{port}", started=started)
+    return _finish(console, result, command, started)
+
+
+def _finish(console: Console, result: LoadResult, command: LoadCommand, started: dt.datetime) -> int:
+    """Print and write the one load report, whichever engine ran."""
+    host, port = command.target
+    report = load_report(result, command.settings, target=f"{host}:{port}", started=started)
     print_report(console, report)
     from .coverage import report_coverage
 

@@ -53,6 +53,7 @@ __all__ = [
     "crash_logging",
     "crash_on_unknown_type",
     "crash_on_unknown_type_nibble",
+    "drops_acks",
     "first_frame_only",
     "ignores_declaration",
     "ignores_second_request",
@@ -301,6 +302,26 @@ def _ack_next_id(conn: HandlerAPI, message_id: int, now: float) -> list[Connecti
 def wrong_ack_id(rules: Rules = DEFAULT_RULES) -> Rules:
     """ACKs with message id + 1 (MSGID-8)."""
     return rules.edit(Input.ACK, handler=_ack_next_id)
+
+
+#: drops-acks: which ACK of the process it drops: the 100th, 1,100th, 2,100th, ... (one in a thousand)
+DROPPED_ACK_EVERY, DROPPED_ACK_FIRST = 1000, 100
+
+
+def drops_acks(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Stores every event but never sends one ACK in a thousand (MSGID-8): the event stays in flight."""
+    counter = iter(range(1, 1 << 62))
+
+    def dropping(handler: Handler) -> Handler:
+        def ack_or_drop(conn: HandlerAPI, message_id: int, now: float) -> list[ConnectionEvent]:
+            if next(counter) % DROPPED_ACK_EVERY == DROPPED_ACK_FIRST:
+                conn.ledger.answered(message_id)  # answered, as far as this server is concerned
+                return []
+            return handler(conn, message_id, now)
+
+        return ack_or_drop
+
+    return rules.wrap(Input.ACK, dropping)
 
 
 def message_id_stuck(rules: Rules = DEFAULT_RULES) -> Rules:

@@ -543,6 +543,14 @@ MUTANTS: tuple[Mutant, ...] = (
         targets=(),
         handler=handlers.SlowAcks,
     ),
+    Mutant(
+        name="drops-acks",
+        role=SERVER,
+        versions=V01,
+        breaks=f"stores every event, but never sends one ACK in {edits.DROPPED_ACK_EVERY}",
+        targets=(),
+        rules=edits.drops_acks(),
+    ),
     # -- client, version-0 cases (`sink connect`) -------------------------------------------------------------
     Mutant(
         name="ping-first",
