@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..connection import DEFAULT_RULES, Connection, Handler, Input, Role, Row, Rules, State, handlers
+from ..connection import DEFAULT_RULES, Connection, Handler, HandlerAPI, Input, Role, Row, Rules, State, handlers
 from ..events import ConnectionEvent
 from ..messages import Event, Publish
 from ..session.batching import BatchPolicy
@@ -95,7 +95,7 @@ class ResendNacked(ClientLogic):
 
 
 def _reuse_in_flight_id(handler: Handler) -> Handler:
-    def publish(conn: Connection, event: Event, now: float) -> list[ConnectionEvent]:
+    def publish(conn: HandlerAPI, event: Event, now: float) -> list[ConnectionEvent]:
         ledger = conn.ledger
         busy = next(iter(ledger.in_flight), None)
         if busy is None or event.dedupe_key in ledger.keys:
