@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..connection import DEFAULT_RULES, Connection, Handler, HandlerAPI, Input, Role, Row, Rules, State, handlers
+from ..connection import DEFAULT_RULES, Connection, Handler, HandlerAPI, Input, Role, Rules, State, handlers
 from ..events import ConnectionEvent
 from ..messages import Event, Publish
 from ..session.batching import BatchPolicy
@@ -109,8 +109,13 @@ def _reuse_in_flight_id(handler: Handler) -> Handler:
 
 
 def _publish_after_refusal() -> Rules:
-    return DEFAULT_RULES.replace(
-        Row(Role.CLIENT, State.AWAIT_RESPONSE, Input.RECV_RESPONSE_REFUSED, handlers.handshake_completed, State.OPEN)
+    # every version's row (version 1 would otherwise wait in `refused` for the server's CLOSE)
+    return DEFAULT_RULES.edit(
+        Input.RECV_RESPONSE_REFUSED,
+        role=Role.CLIENT,
+        state=State.AWAIT_RESPONSE,
+        handler=handlers.handshake_completed,
+        next=State.OPEN,
     )
 
 
