@@ -12,7 +12,7 @@ from sinkproto.certs import DevPki, make_dev_pki
 from sinkproto.peers.tls import client_context, peer_identity, server_context
 from sinktest import ROOT, covers
 from sinktools.diagrams import recorded_digest, source_digest
-from sinktools.lifecycle import AROUND, PAGE_PATH, SVG_PATH, lifecycle_dot, render_page
+from sinktools.diagrams.lifecycle import AROUND, PAGE_PATH, SVG_PATH, lifecycle_dot, render_page
 from test_spec_coverage import BY_ID_V1, cited_by_cases, cited_by_tests, cited_by_vectors
 
 # ---- the TLS profile (TLS-1..TLS-4), on an in-memory handshake between the kit's contexts ---------------

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..load_mode import IdentityCounts, LoadCommand, LoadResult, check_store, note_skipped
 from ..profile import Profile
+from .report import IdentityCounts, LoadCommand, LoadResult, check_store, note_skipped
 
 __all__ = ["LOCUSTFILE", "run_locust", "result_from"]
 

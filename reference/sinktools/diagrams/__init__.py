@@ -16,7 +16,7 @@ kind.
 
 ``python -m sinktools.diagrams`` renders the four diagrams with graphviz
 ``dot -Tsvg`` into ``docs/reference/diagrams/connection-{client,server}-v{0,1}.svg``,
-and the client lifecycle of the spec (:mod:`sinktools.lifecycle`).
+and the client lifecycle of the spec (:mod:`sinktools.diagrams.lifecycle`).
 Each SVG records the SHA-256 of the graphviz source it was rendered from
 (:data:`SOURCE_MARK`, the scheme ``spec/tools/kaitai_build.py`` uses for the
 format diagrams, with these helpers), so a test tells a stale diagram from
@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -50,7 +49,7 @@ __all__ = [
     "write_diagrams",
 ]
 
-DIAGRAM_DIR = Path(__file__).resolve().parents[2] / "docs" / "reference" / "diagrams"
+DIAGRAM_DIR = Path(__file__).resolve().parents[3] / "docs" / "reference" / "diagrams"
 SOURCE_MARK = "sink-diagram-source-sha256"
 
 #: (input, handler) pairs that only move data to another row's input; drawn when they change the state.
@@ -157,20 +156,3 @@ def write_diagrams(out_dir: Path = DIAGRAM_DIR, versions: Sequence[int] = SUPPOR
             path.write_text(render_svg(connection_dot(role, version)))
             written.append(path)
     return written
-
-
-def main() -> int:
-    """``python -m sinktools.diagrams``: write the four diagrams (no options; the CLI modules own argparse)."""
-    from .lifecycle import write as write_lifecycle  # the client lifecycle of spec/v1/devices.md
-
-    try:
-        for path in [*write_diagrams(), *write_lifecycle()]:
-            print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
-    except DiagramError as exc:
-        print(f"sinktools.diagrams: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

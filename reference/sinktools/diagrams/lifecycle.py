@@ -27,11 +27,11 @@ from sinkproto.connection import Role
 from sinkproto.peers.backoff import FIELD_STEPS, Backoff
 from sinkproto.peers.client import SinkClient
 
-from .diagrams import visible_rows
+from . import visible_rows
 
 __all__ = ["AROUND", "BEGIN", "END", "Step", "SVG_PATH", "PAGE_PATH", "lifecycle_dot", "lifecycle_table", "settings"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SVG_PATH = ROOT / "spec" / "v1" / "client-lifecycle.svg"
 PAGE_PATH = ROOT / "spec" / "v1" / "devices.md"
 BEGIN = (
@@ -208,7 +208,7 @@ def render_page(current: str) -> str:
 
 def write() -> list[Path]:
     """Render the SVG and rewrite the page's table (needs graphviz, like the connection diagrams)."""
-    from .diagrams import render_svg
+    from . import render_svg
 
     SVG_PATH.write_text(render_svg(lifecycle_dot()))
     PAGE_PATH.write_text(render_page(PAGE_PATH.read_text()))
