@@ -27,7 +27,7 @@ from ..events import (
     PublishNacked,
 )
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import ConnectionRequest, ConnectionResponse, Event
+from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
 from ..records import RecordSchemas
 from .batching import count_batch, on_batch_by_event
 from .session import Answer, EventCallback, PeerSession
@@ -74,6 +74,13 @@ class ServerHandler:
 
     async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
         raise NotImplementedError
+
+    def refusal_close(self, client: str, response: ConnectionResponse) -> tuple[int | None, bytes]:
+        """CLOSE-4, CLOSE-9: ``(retry_after, human_message)`` for the CLOSE after refusing ``client`` on version 1.
+
+        The default says no ``retry_after`` and the response's own text.
+        """
+        return None, response.human_message or b""
 
     async def on_connect(self, session: PeerSession, client: str) -> None:
         """The handshake completed; the session may publish to the client now.
@@ -277,7 +284,11 @@ class SinkServer:
                 response = await handler.decide(client, event.request)
                 log.info("handshake", extra={"client": client, "response": response.response.wire_name})
                 if session.connection.state is State.DECIDING:  # not closed by a timer meanwhile
-                    await session.send_response(response)
+                    retry_after, text = None, b""
+                    refusing = response.response not in (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
+                    if refusing and session.connection.negotiated_version == 1:  # version 0 has no CLOSE
+                        retry_after, text = handler.refusal_close(client, response)
+                    await session.send_response(response, retry_after=retry_after, human_message=text)
             elif isinstance(event, HandshakeCompleted):
                 previous = self.sessions.get(client)
                 self.sessions[client] = session

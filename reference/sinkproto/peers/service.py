@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, MutableMapping
 
-from ..events import BatchAnswered, ConnectionClosed
+from ..events import BatchAnswered, ConnectionClosed, PeerClosed
 from ..messages import ConnectionRequest, ConnectionResponse, Event
 from ..readers import ReaderSchemas
 from ..schemas import Registry
@@ -236,6 +236,9 @@ class StoreServer(ServerHandler):
     async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
         return self.logic.decide(client, request)
 
+    def refusal_close(self, client: str, response: ConnectionResponse) -> tuple[int | None, bytes]:
+        return self.logic.refusal_close(response)  # CLOSE-4: the policy's retry_after
+
     async def on_connect(self, session: PeerSession, client: str) -> None:
         self.logic.connected(client, self.clock())
         self.housekeeping.handshake(client)
@@ -305,7 +308,8 @@ class StoreClient(ClientHandler):
         self.pump: OutboxPump | None = None
         self.refused: ConnectionResponse | None = None  # the last refusal
         self.refusals: list[ConnectionResponse] = []  # every refusal since the handler was made, oldest first
-        self.refused_now = asyncio.Event()  # set at each refusal, for whoever reports them
+        self.refused_now = asyncio.Event()  # set at each refusal and each CLOSE, for whoever reports them
+        self.closes: list[PeerClosed] = []  # every CLOSE the server sent (version 1), oldest first
         self.synced = asyncio.Event()
 
     @property
@@ -358,6 +362,12 @@ class StoreClient(ClientHandler):
         self.refused = response
         self.refusals.append(response)
         self.logic.refused(response, self.clock())
+        self.refused_now.set()
+
+    async def on_peer_closed(self, closed: PeerClosed) -> None:
+        """CLOSE-9, CLOSE-10: kept for the operator; the logic remembers its ``retry_after``."""
+        self.closes.append(closed)
+        self.logic.peer_closed(closed)
         self.refused_now.set()
 
     async def on_event(self, session: PeerSession, event: Event) -> Answer | None:
