@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from sinkproto import __version__
 from sinkproto.errors import SinkError
 from sinkproto.messages import MAX_RETRY_AFTER
+from sinkproto.session.declared import PROFILES
 
 from .clihelp import apply_exit_codes, run_main
 from .commands.decode import DECODE_KINDS
@@ -294,6 +295,16 @@ def _add_client_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--server-hostname", default="localhost", help="name to verify in the server certificate")
     p.add_argument("--app-version", default="sink-reference/0.1", help="application version sent in the handshake")
     p.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds (KEEP-1)")
+    _add_declare_option(p)
+
+
+def _add_declare_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--declare-limits",
+        choices=sorted(PROFILES),
+        help="declare these receive limits on version-1 connections (DECL-1; default: none, the version-0 "
+        "defaults); K is declared whenever it is not 60 s (KEEP-8)",
+    )
 
 
 def add_connect_options(connect: argparse.ArgumentParser) -> None:
@@ -369,6 +380,7 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         metavar="N",
         help="serve at most N connections at once; further accepted connections wait (default: no bound)",
     )
+    _add_declare_option(serve)
     serve.add_argument(
         "--retry-after",
         type=_retry_after,

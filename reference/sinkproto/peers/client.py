@@ -11,6 +11,7 @@ it durably (VER-3); by default it lives in the handler object.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import ssl
@@ -32,8 +33,9 @@ from ..events import (
     PublishNacked,
 )
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
+from ..messages import ConnectionRequest, ConnectionResponse, DeclaredLimits, Event, Response
 from ..records import RecordSchemas
+from ..session.declared import declaration
 from ..session.versions import fall_back, request_for, version_to_offer
 from .backoff import Backoff
 from .batching import count_batch
@@ -121,8 +123,10 @@ class SinkClient:
         rules: Rules = DEFAULT_RULES,
         reprobe_after: float = 24 * 3600.0,
         clock: Callable[[], float] = time.time,
+        declare: DeclaredLimits | None = None,
     ) -> None:
         self.versions = tuple(sorted(set(versions)))
+        self.declare = declare  # DECL-1, KEEP-8: what its version-1 requests declare (K when it is not 60 s)
         if not self.versions:
             raise ValueError("versions must not be empty")
         self.record_schemas = record_schemas
@@ -194,7 +198,11 @@ class SinkClient:
         )
         session = PeerSession(connection, reader, writer, self._on_event, peer=self.server_key, logger=log)
         self.session = session
-        await session.send_request(request_for(offer, self.handler.connection_request()))  # HS-1, VER-1
+        request = request_for(offer, self.handler.connection_request())
+        declared = declaration(self.keepalive, self.declare)
+        if offer == 1 and declared is not None:
+            request = dataclasses.replace(request, declared_limits=declared)  # DECL-1, KEEP-8
+        await session.send_request(request)  # HS-1, VER-1
         try:
             closed = await session.run()
         finally:

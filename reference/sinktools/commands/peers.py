@@ -25,6 +25,7 @@ from sinkproto.peers import SinkClient, SinkServer, client_context, server_conte
 from sinkproto.peers.service import ServerPolicy, StoreClient, StoreServer, registry_readers
 from sinkproto.records import RecordSchemas
 from sinkproto.schemas import default_registry
+from sinkproto.session.declared import PROFILES
 from sinkproto.store import EventStore
 
 from .ops import REFUSAL_HINTS
@@ -63,6 +64,7 @@ class ServeSettings:
     no_reader_schemas: bool = False  #: store every event, declare no reader schemas
     max_sessions: int | None = None  #: connections served at once; further accepted ones wait (None: no bound)
     retry_after: int | None = None  #: seconds a refused version-1 client is told to wait (CLOSE-4, CLOSE-9)
+    declare_limits: str | None = None  #: a named profile of receive limits declared on version 1 (DECL-1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +79,7 @@ class ClientSettings:
     keepalive: float = 60.0
     db: str = "sink-client.db"
     protocol_version: int = 0  #: 1: offer version 1, fall back to 0 for a server that refuses it (VER-2)
+    declare_limits: str | None = None  #: a named profile of receive limits declared on version 1 (DECL-1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +171,7 @@ def build_server(settings: ServeSettings, **server_options: object) -> tuple[Sin
         "keepalive": settings.keepalive,
         "record_schemas": record_schemas,
         "max_sessions": settings.max_sessions,
+        "declare": PROFILES[settings.declare_limits] if settings.declare_limits else None,
         **server_options,
     }
     server = SinkServer(
@@ -226,6 +230,7 @@ async def _sync(
         server_hostname=settings.server_hostname,
         keepalive=settings.keepalive,
         record_schemas=record_schemas,
+        declare=PROFILES[settings.declare_limits] if settings.declare_limits else None,
         **client_options,  # type: ignore[arg-type]
     )
     runner = asyncio.create_task(client.run())
