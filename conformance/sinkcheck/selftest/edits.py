@@ -22,6 +22,7 @@ from sinkproto.connection import (
     HandlerAPI,
     Input,
     PeerViolation,
+    Refusal,
     Role,
     Row,
     Rules,
@@ -60,6 +61,7 @@ __all__ = [
     "message_id_stuck",
     "never_closes_silent",
     "never_pings",
+    "no_close_v1",
     "no_pong",
     "no_reassembly",
     "open_after_refusal_client",
@@ -70,6 +72,7 @@ __all__ = [
     "stays_open_after_refusal",
     "tolerant",
     "wrong_ack_id",
+    "wrong_close_class",
 ]
 
 C, S = Role.CLIENT, Role.SERVER
@@ -107,6 +110,42 @@ def ignores_second_request(rules: Rules = DEFAULT_RULES) -> Rules:
 def tolerant(rules: Rules = DEFAULT_RULES) -> Rules:
     """Ignores malformed and out-of-place frames instead of closing (ERR-3, ERR-11)."""
     return rules.edit(Input.PEER_ERROR, handler=default.ignore, next=None)
+
+
+def _refuse_without_close(conn: HandlerAPI, item: object, now: float) -> list[ConnectionEvent]:
+    response = item.response if isinstance(item, Refusal) else item
+    assert isinstance(response, ConnectionResponse)
+    return default.send_response(conn, response, now)
+
+
+def no_close_v1(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Closes a version-1 connection as version 0 does, without CLOSE: after a protocol error and after a
+    refusal (CLOSE-3, CLOSE-4, CLOSE-6)."""
+    return rules.edit(Input.PEER_ERROR, since=1, handler=default.report_error).replace(
+        Row(
+            S,
+            State.DECIDING,
+            Input.SEND_RESPONSE_REFUSED,
+            _refuse_without_close,
+            State.CLOSED,
+            since=1,
+            close_reason="handshake_refused",
+        )
+    )
+
+
+def wrong_close_class(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Sends CLOSE on a version-1 protocol error, but always with error class ``out_of_place_frame`` (CLOSE-3)."""
+
+    def misnamed(handler: Handler) -> Handler:
+        def report(conn: HandlerAPI, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
+            wrong = "internal_error" if violation.error_class == "out_of_place_frame" else "out_of_place_frame"
+            renamed = PeerViolation(wrong, violation.requirement, violation.detail, answerable=violation.answerable)
+            return handler(conn, renamed, now)
+
+        return report
+
+    return rules.wrap(Input.PEER_ERROR, misnamed, since=1)
 
 
 def crash_logging(path: str | os.PathLike[str] | None, report: str) -> Rules:
