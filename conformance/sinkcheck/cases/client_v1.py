@@ -11,6 +11,7 @@ SHOULD); a client that sends single PUBLISH frames makes them *unsupported*.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from functools import partial
 
 from sinkproto import (
@@ -25,7 +26,7 @@ from sinkproto import (
     encode_frame,
 )
 from sinkproto.errors import DecodeError
-from sinkproto.messages import BatchPublish, BatchResult, BatchResultEntry, Close, CloseCode
+from sinkproto.messages import BatchPublish, BatchResult, BatchResultEntry, Close, CloseCode, DeclaredLimits
 from sinkproto.readers import ReaderSchemas
 from sinkproto.stream import frame_bytes
 
@@ -333,3 +334,36 @@ async def retry_after(ctx: ClientCaseContext) -> str:
         )
     await again.close()
     return f"reconnected {waited:.2f} s after a CLOSE saying retry_after {RETRY_AFTER} s"
+
+
+#: DECL-4: what the runner-as-server declares: one event per batch, so a client's backlog must go one by one
+ONE_EVENT_PER_BATCH = DeclaredLimits(max_batch_events=1)
+
+
+@client_case(
+    "client.v1.honours-declared-limits",
+    "The client honours the server's declared limits: no batch above its max_batch_events",
+    area="version-1",
+    requirements=["DECL-4"],
+    timeout=20,
+    reactions=[
+        "the server declares max_batch_events 1: the client's backlog goes as PUBLISH frames (or batches of one)",
+    ],
+)
+async def honours_declared_limits(ctx: ClientCaseContext) -> str:
+    if not ctx.profile.has("client_publish"):
+        raise Unsupported("needs feature client_publish: a client with nothing to send proves nothing")
+    wire = await ctx.accept("declared-limits")
+    request = await ctx.read_request(wire, version=1)
+    response = dataclasses.replace(ctx.welcome(request), declared_limits=ONE_EVENT_PER_BATCH)
+    await ctx.respond(wire, response, version=1)
+    sent = await quiet_window(ctx, wire, min(1.0, 0.6 * ctx.keepalive))
+    for value in sent:
+        if isinstance(value, BatchPublish) and len(value.batch.events) > 1:
+            raise CheckFailed(
+                f"a BATCH_PUBLISH of {len(value.batch.events)} events to a server that declared max_batch_events 1"
+            )
+    count = len(events_of(sent))
+    if count < 2:
+        raise Unsupported(f"the client sent {count} event(s): a batch limit needs two to matter")
+    return f"{count} events in {len(sent)} frames, none a batch above the declared max_batch_events 1"

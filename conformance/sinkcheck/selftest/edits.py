@@ -12,6 +12,7 @@ reference spoke only version 0).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -57,6 +58,7 @@ __all__ = [
     "drops_acks",
     "first_frame_only",
     "ignores_declaration",
+    "ignores_declared_limits",
     "ignores_second_request",
     "message_id_stuck",
     "never_closes_silent",
@@ -330,6 +332,19 @@ def ignores_declaration(rules: Rules = DEFAULT_RULES) -> Rules:
 
 
 # -- local actions ----------------------------------------------------------------------------------------------
+
+
+def ignores_declared_limits(rules: Rules = DEFAULT_RULES) -> Rules:
+    """A client that reads the server's version-1 response as if it declared no limits: sends what the
+    version-0 defaults allow (DECL-4)."""
+
+    def forget(handler: Handler) -> Handler:
+        def completed(conn: HandlerAPI, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+            return handler(conn, dataclasses.replace(response, declared_limits=None), now)
+
+        return completed
+
+    return rules.wrap(Input.RECV_RESPONSE_ACCEPTED, forget, role=C)
 
 
 def _ack_next_id(conn: HandlerAPI, message_id: int, now: float) -> list[ConnectionEvent]:

@@ -719,6 +719,14 @@ MUTANTS: tuple[Mutant, ...] = (
         rules=edits.batch_ack_wrong_id(),
     ),
     Mutant(
+        name="ignores-declared-limits",
+        role=CLIENT,
+        versions=V01,
+        breaks="sends what the version-0 defaults allow, whatever limits the server declared",
+        targets=("client.v1.honours-declared-limits",),
+        rules=edits.ignores_declared_limits(),
+    ),
+    Mutant(
         name="ignores-retry-after",
         role=CLIENT,
         versions=V01,
