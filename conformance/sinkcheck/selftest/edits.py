@@ -150,9 +150,9 @@ def wrong_close_class(rules: Rules = DEFAULT_RULES) -> Rules:
     return rules.wrap(Input.PEER_ERROR, misnamed, since=1)
 
 
-def crash_logging(path: str | os.PathLike[str] | None, report: str) -> Rules:
+def crash_logging(path: str | os.PathLike[str] | None, report: str, rules: Rules = DEFAULT_RULES) -> Rules:
     """On a protocol error, append a crash report (``report`` formatted with n, error_class, requirement, detail)
-    to ``path``, then close as the reference does."""
+    to ``path``, then close as ``rules`` do (the reference by default)."""
     crashes = [0]
 
     def logging_first(handler: Handler) -> Handler:
@@ -172,7 +172,7 @@ def crash_logging(path: str | os.PathLike[str] | None, report: str) -> Rules:
 
         return crash
 
-    return DEFAULT_RULES.wrap(Input.PEER_ERROR, logging_first)
+    return rules.wrap(Input.PEER_ERROR, logging_first)
 
 
 def crash_on_unknown_type(rules: Rules = DEFAULT_RULES) -> Rules:

@@ -149,6 +149,10 @@ def _ignores_retry_after(setup: PeerSetup) -> dict[str, Any]:
     return {"backoff": _IgnoresRetryAfter(random.SystemRandom().uniform)}
 
 
+def _crash_logging_v1(setup: PeerSetup) -> dict[str, Any]:
+    return {"rules": edits.crash_logging(setup.crash_log, CRASH_REPORT, edits.no_close_v1())}
+
+
 def _fixed(**settings: Any) -> Callable[[PeerSetup], dict[str, Any]]:
     return lambda setup: dict(settings)
 
@@ -359,6 +363,15 @@ MUTANTS: tuple[Mutant, ...] = (
         breaks="logs a crash report and closes cleanly on malformed input (field crash, seen only in its log)",
         targets=("server.malformed.*",),
         settings=_crash_logging,  # its Rules edit writes to the self-test's crash log
+        observed=True,
+    ),
+    Mutant(
+        name="crash-logging-v1",
+        role=SERVER,
+        versions=V01,
+        breaks="logs a crash report and closes without CLOSE on malformed version-1 input (a crash, seen two ways)",
+        targets=("server.v1.close.after-malformed",),
+        settings=_crash_logging_v1,  # its Rules edit writes to the self-test's crash log
         observed=True,
     ),
     Mutant(
