@@ -295,6 +295,18 @@ def test_a_quarantined_version_1_client_prints_the_servers_close_with_its_retry_
     assert old.returncode == 3 and "closed the connection" not in old.stderr  # version 0 has no CLOSE
 
 
+@covers("DECL-1", "KEEP-8")
+def test_both_peers_declare_the_constrained_profile_and_sync(certs: Path, tmp_path: Path) -> None:
+    options = ("--declare-limits", "constrained", "--keepalive", "30")
+    with serve(certs, tmp_path / "server.db", *options) as address:
+        synced = sink(
+            "connect",
+            *("--server", address, "--certs", str(certs), "--name", "gw-1", "--db", str(tmp_path / "c.db")),
+            *("--protocol-version", "1", "--declare-limits", "constrained", "--publish", "3", "--until-synced"),
+        )
+    assert synced.returncode == 0 and "sink: synced" in synced.stdout, synced.stderr
+
+
 def test_serve_refuses_a_retry_after_outside_1_to_86400(tmp_path: Path) -> None:
     for bad in ("0", "86401", "soon"):
         result = sink("serve", "--db", str(tmp_path / "s.db"), "--retry-after", bad)
