@@ -277,6 +277,42 @@ def test_a_quarantined_client_reports_each_refused_attempt_once(certs: Path, tmp
     assert err.count("retrying with a growing delay") == 1
 
 
+@covers("CLOSE-4", "CLOSE-9", "CLOSE-10")
+def test_a_quarantined_version_1_client_prints_the_servers_close_with_its_retry_after(
+    certs: Path, tmp_path: Path
+) -> None:
+    options = ("--quarantine", "q-1:under maintenance", "--retry-after", "600")
+    with serve(certs, tmp_path / "server.db", *options) as address:
+        common = ["--server", address, "--certs", str(certs), "--name", "q-1", "--until-synced"]
+        synced = sink("connect", *common, "--protocol-version", "1", "--db", str(tmp_path / "a.db"))
+        old = sink("connect", *common, "--db", str(tmp_path / "b.db"))
+    assert synced.returncode == 3, synced.stderr
+    assert (
+        "sink: the server closed the connection: handshake_refused [HS-18] (under maintenance); "
+        "not reconnecting for 600 s (CLOSE-9)"
+    ) in synced.stderr, synced.stderr
+    assert "server closed" in synced.stderr and "retry_after=600" in synced.stderr  # the logfmt line
+    assert old.returncode == 3 and "closed the connection" not in old.stderr  # version 0 has no CLOSE
+
+
+@covers("DECL-1", "KEEP-8")
+def test_both_peers_declare_the_constrained_profile_and_sync(certs: Path, tmp_path: Path) -> None:
+    options = ("--declare-limits", "constrained", "--keepalive", "30")
+    with serve(certs, tmp_path / "server.db", *options) as address:
+        synced = sink(
+            "connect",
+            *("--server", address, "--certs", str(certs), "--name", "gw-1", "--db", str(tmp_path / "c.db")),
+            *("--protocol-version", "1", "--declare-limits", "constrained", "--publish", "3", "--until-synced"),
+        )
+    assert synced.returncode == 0 and "sink: synced" in synced.stdout, synced.stderr
+
+
+def test_serve_refuses_a_retry_after_outside_1_to_86400(tmp_path: Path) -> None:
+    for bad in ("0", "86401", "soon"):
+        result = sink("serve", "--db", str(tmp_path / "s.db"), "--retry-after", bad)
+        assert result.returncode == 2 and "--retry-after" in result.stderr, result.stderr
+
+
 def test_publish_counts_the_dead_letters_of_this_run(certs: Path, tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
     common = ["--certs", str(certs), "--name", "gw-1", "--db", str(db), "--event-type", "1", "--data", "r"]

@@ -29,7 +29,7 @@ from sinkcheck.profile import Profile, load_profile
 from sinkcheck.runner import run_cases, select
 from sinkcheck.selftest import make_pki, observed_profile, reference_profile, reference_server
 from sinkcheck.selftest.mutants import CRASH_PATTERN
-from sinktest import ROOT
+from sinktest import ROOT, covers
 
 SCHEMA = json.loads((ROOT / "conformance" / "sinkcheck" / "report.schema.json").read_text())
 Logged = tuple[tuple[str, int], Path]  # the crash-logging mutant's address, and its log
@@ -425,3 +425,30 @@ def test_a_failure_after_the_handshake_does_not_blame_the_handshake(pki: Path, t
         result = run([case_id], address, reference_profile(pki))[case_id]
     assert result.outcome is Outcome.FAIL
     assert result.requirement_outcomes() == {"HS-9": "pass", "CONN-6": "pass", "PING-1": "fail"}
+
+
+@pytest.fixture(scope="module")
+def crash_logging_v1(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
+    """The crash-logging-v1 mutant (a version-1 server that crashes on malformed input: no CLOSE), and its log."""
+    workdir = tmp_path_factory.mktemp("crash-logging-v1")
+    profile, extra = observed_profile(reference_profile(pki), workdir, "crash-logging-v1")
+    assert profile.observe is not None and profile.observe.log is not None
+    with reference_server(pki, workdir, mutant="crash-logging-v1", extra=extra) as address:
+        yield address, profile.observe.log
+
+
+@covers("CLOSE-6")
+def test_on_version_1_a_crash_is_visible_on_the_wire_and_in_the_log(pki: Path, crash_logging_v1: Logged) -> None:
+    address, log = crash_logging_v1
+    case_id = "server.v1.close.after-malformed"
+    # the wire alone: closed without CLOSE after malformed input (CLOSE-6), which version 0 could not tell
+    (wire_only,) = run([case_id], address, reference_profile(pki)).values()
+    assert wire_only.outcome is Outcome.FAIL and "closed without a CLOSE" in wire_only.observed, wire_only.observed
+    assert wire_only.requirement_outcomes()["CLOSE-6"] == "fail"
+    # with the crash observer, the crash report in its log too
+    profile = replace(reference_profile(pki), observe=ObserveSettings(log=log, crash_pattern=CRASH_PATTERN, settle=0.2))
+    (observed,) = run([case_id], address, profile).values()
+    assert observed.outcome is Outcome.FAIL
+    assert observed.requirement_outcomes()["ERR-5"] == "fail"
+    assert observed.requirement_outcomes()["CLOSE-6"] == "fail"
+    assert "GenServer" in observed.crashes[0]["excerpt"]

@@ -20,8 +20,21 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sinkproto.connection import Connection, Role, State
+from sinkproto.events import HandshakeRequested, PeerClosed
+from sinkproto.handshake import Quarantine
 from sinkproto.messages import ConnectionRequest, ConnectionResponse, Event, Response
-from sinkproto.session import FIELD_STEPS, Backoff, BatchPolicy, fall_back, publish_ready, version_to_offer
+from sinkproto.session import (
+    FIELD_STEPS,
+    Backoff,
+    BatchPolicy,
+    ClientLogic,
+    ServerLogic,
+    ServerPolicy,
+    fall_back,
+    publish_ready,
+    request_for,
+    version_to_offer,
+)
 from sinkproto.sim import (
     DROP_KINDS,
     MUTANTS,
@@ -37,6 +50,7 @@ from sinkproto.sim import (
     shrink,
 )
 from sinkproto.sim._world import World
+from sinkproto.store import EventStore
 from sinktest import covers
 from sinktools.cli import main
 
@@ -244,7 +258,7 @@ def test_every_mutant_is_caught_within_bounded_seeds(name: str, directory: Path)
     outcome = catch_mutant(name, range(MUTANT_SEEDS), Settings(), directory)
     assert outcome is not None, f"{name} survived {MUTANT_SEEDS} seeds"
     assert outcome.violation is not None
-    assert outcome.violation.requirement in {*GUARANTEES, "DELIV-2", "MSGID-4"}
+    assert outcome.violation.requirement in {*GUARANTEES, "DELIV-2", "MSGID-4", "CLOSE-9"}
 
 
 @covers("DELIV-14", "MSGID-9")
@@ -307,6 +321,35 @@ def test_backoff_walks_the_table_with_jitter_and_resets() -> None:
     assert delays == pytest.approx([step * 1.1 for step in (*FIELD_STEPS, 60.0, 60.0)])
     backoff.reset()
     assert backoff.next_delay() == pytest.approx(0.055)
+
+
+@covers("CLOSE-9", "CLOSE-4")
+def test_a_client_refused_with_retry_after_waits_that_long_then_walks_its_table(tmp_path: Path) -> None:
+    store = EventStore.open(tmp_path / "c.db", new_instance_id=lambda: 7)
+    logic = ClientLogic(store, server_name="s", app_version=b"t")
+    server_logic = ServerLogic(
+        EventStore.open(tmp_path / "s.db", new_instance_id=lambda: 9),
+        ServerPolicy(quarantined={"c": Quarantine(machine_message=b"Q", human_message=b"paused")}, retry_after=90),
+    )
+    client = Connection(Role.CLIENT, now=0.0, message_id_start=5, versions=(0, 1))
+    server = Connection(Role.SERVER, now=0.0, message_id_start=9, versions=(0, 1))
+    client.send_request(request_for(1, logic.connection_request()), 0.0)
+    (requested,) = server.receive_data(client.data_to_send(), 0.0)
+    assert isinstance(requested, HandshakeRequested)
+    response = server_logic.decide("c", requested.request)
+    retry_after, text = server_logic.refusal_close(response)
+    server.send_response(response, 0.0, retry_after=retry_after, human_message=text)
+    (closed,) = [e for e in client.receive_data(server.data_to_send(), 0.0) if isinstance(e, PeerClosed)]
+    assert (closed.error_class, closed.requirement, closed.retry_after, closed.human_message) == (
+        "handshake_refused",
+        "HS-18",
+        90,
+        b"paused",
+    )
+    logic.peer_closed(closed)
+    backoff = Backoff(lambda low, high: high)
+    assert logic.reconnect_delay(backoff) == 90  # not the 55 ms of the first step
+    assert logic.reconnect_delay(backoff) == pytest.approx(1.1)  # the table goes on: retry_after was used once
 
 
 def _open_pair(keepalive: float = 10.0) -> tuple[Connection, Connection]:

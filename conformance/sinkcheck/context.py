@@ -221,14 +221,22 @@ class CaseContext:
         silent: tuple[str, ...] | None = None,
         closes: tuple[str, ...] | None = None,
         version: int = 0,
+        close: tuple[str, str] | None = None,
+        close_rules: tuple[str, ...] = ("CLOSE-3", "CLOSE-6"),
     ) -> None:
         """The peer must close ``wire`` (a version-``version`` connection) promptly, sending nothing but frames of
         ``allow`` types (or its own events: PUBLISH, from version 1 BATCH_PUBLISH).
 
         ``silent`` and ``closes`` name the requirements of the two checks (sent nothing in answer; closed),
-        for the rollup; None blames every requirement of the case not met yet."""
+        for the rollup; None blames every requirement of the case not met yet.
+
+        A CLOSE before the close is tolerated, unless ``close`` (error class, requirement) says which CLOSE
+        the case's requirement asks for on a version-1 connection (CLOSE-3, CLOSE-4): then a close without
+        one, or a CLOSE of another class or requirement, fails the case, blaming ``close_rules`` (a close
+        without CLOSE is what a crash looks like on the wire, CLOSE-6)."""
         timeout = self.prompt(timeout) / self.scale  # prompt() already applied the scale
         closed, frames = await wire.expect_close(self.t(timeout))
+        sent_closes: list[Close] = []
         for frame in frames:
             try:
                 value = self.decode(frame, version)
@@ -239,7 +247,8 @@ class CaseContext:
             if isinstance(value, (Publish, BatchPublish)):
                 continue  # the peer's own events, sent before it read ours: not an answer
             if isinstance(value, Close):
-                continue  # a CLOSE before a version-1 close (spec/v1 draft 3, CLOSE-3): tolerated, not yet checked
+                sent_closes.append(value)  # checked below when the case asks for one (CLOSE-3, CLOSE-4)
+                continue
             if not isinstance(value, allow):
                 raise CheckFailed(f"{why}: sent {describe(frame, version)} instead of closing", requirements=silent)
         if silent:
@@ -250,6 +259,27 @@ class CaseContext:
             )
         if closes:
             self.meets(*closes)
+        if close is not None and version >= 1:
+            self._check_close(why, sent_closes, close, close_rules)
+
+    def _check_close(self, why: str, sent: list[Close], expected: tuple[str, str], rules: tuple[str, ...]) -> None:
+        """CLOSE-3, CLOSE-4, CLOSE-6: exactly the CLOSE ``expected`` (error class, requirement) came before the close."""
+        error_class, requirement = expected
+        if not sent:
+            raise CheckFailed(
+                f"{why}: closed without a CLOSE (expected {error_class} citing {requirement}); on a version-1 "
+                "connection a close without CLOSE is reserved for transport failures, and looks like a crash (CLOSE-6)",
+                requirements=rules,
+            )
+        got = sent[0]
+        got_rule = got.requirement.decode("ascii", "replace")
+        if got.error_class.wire_name != error_class or got_rule != requirement:
+            raise CheckFailed(
+                f"{why}: CLOSE {got.error_class.wire_name} citing {got_rule or '(none)'} "
+                f"(expected {error_class} citing {requirement})",
+                requirements=rules,
+            )
+        self.meets(*rules)
 
     async def expect_answer(self, wire: Wire, message_id: int, *, nack: bool = False, timeout: float = 5.0) -> bytes:
         """The next frame must be the ACK (or NACK) of ``message_id``; PUBLISHes from the peer are ACKed meanwhile."""

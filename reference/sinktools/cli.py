@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 from sinkproto import __version__
 from sinkproto.errors import SinkError
+from sinkproto.messages import MAX_RETRY_AFTER
+from sinkproto.session.declared import PROFILES
 
 from .clihelp import apply_exit_codes, run_main
 from .commands.decode import DECODE_KINDS
@@ -142,6 +144,17 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
 def connect_settings(args: argparse.Namespace) -> ConnectSettings:
     """`sink connect`'s settings from options added by :func:`add_connect_options` (the self-test's mutants use it)."""
     return _settings(ConnectSettings, args)
+
+
+def _retry_after(text: str) -> int:
+    """CLOSE-2: a retry_after is a whole number of seconds in 1..86400."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
+    if not 1 <= seconds <= MAX_RETRY_AFTER:
+        raise argparse.ArgumentTypeError(f"{seconds} is outside 1..{MAX_RETRY_AFTER} seconds (CLOSE-2)")
+    return seconds
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -282,6 +295,16 @@ def _add_client_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--server-hostname", default="localhost", help="name to verify in the server certificate")
     p.add_argument("--app-version", default="sink-reference/0.1", help="application version sent in the handshake")
     p.add_argument("--keepalive", type=float, default=60.0, help="keepalive interval K in seconds (KEEP-1)")
+    _add_declare_option(p)
+
+
+def _add_declare_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--declare-limits",
+        choices=sorted(PROFILES),
+        help="declare these receive limits on version-1 connections (DECL-1; default: none, the version-0 "
+        "defaults); K is declared whenever it is not 60 s (KEEP-8)",
+    )
 
 
 def add_connect_options(connect: argparse.ArgumentParser) -> None:
@@ -356,6 +379,14 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="serve at most N connections at once; further accepted connections wait (default: no bound)",
+    )
+    _add_declare_option(serve)
+    serve.add_argument(
+        "--retry-after",
+        type=_retry_after,
+        metavar="SECONDS",
+        help="tell a refused version-1 client to wait SECONDS (1..86400) before reconnecting, in the CLOSE "
+        "after the refusal (CLOSE-4, CLOSE-9; default: not said)",
     )
 
 

@@ -11,6 +11,7 @@ SHOULD); a client that sends single PUBLISH frames makes them *unsupported*.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from functools import partial
 
 from sinkproto import (
@@ -25,8 +26,9 @@ from sinkproto import (
     encode_frame,
 )
 from sinkproto.errors import DecodeError
-from sinkproto.messages import BatchPublish, BatchResult, BatchResultEntry
+from sinkproto.messages import BatchPublish, BatchResult, BatchResultEntry, Close, CloseCode, DeclaredLimits
 from sinkproto.readers import ReaderSchemas
+from sinkproto.stream import frame_bytes
 
 from ..client_context import ClientCaseContext
 from ..craft import (
@@ -284,3 +286,84 @@ async def _frames_within(ctx: ClientCaseContext, wire: Wire, seconds: float) -> 
             break
         got.append(frame)
     return got
+
+
+#: CLOSE-9: the retry_after the runner's CLOSE says; shorter than the profile's reconnect_wait (3 s by default)
+RETRY_AFTER = 1
+
+
+@client_case(
+    "client.v1.close.retry-after",
+    "After a refusal whose CLOSE says retry_after, the client waits that long before reconnecting",
+    area="version-1",
+    requirements=["CLOSE-9", "CLOSE-10"],
+    timeout=20,
+    reactions=[
+        f"quarantined and a CLOSE handshake_refused with retry_after {RETRY_AFTER} s: the client closes, "
+        "sending nothing",
+        f"its next connection comes {RETRY_AFTER} s after the CLOSE or later, not on its first backoff step (50 ms)",
+    ],
+)
+async def retry_after(ctx: ClientCaseContext) -> str:
+    wire = await ctx.accept("refused")
+    await ctx.read_request(wire, version=1)
+    refusal = ConnectionResponse(
+        response=Response.QUARANTINED, machine_message=b"QUARANTINED", human_message=b"quarantined by sink-check"
+    )
+    close = Close(
+        error_class=CloseCode.HANDSHAKE_REFUSED,
+        requirement=b"HS-18",
+        retry_after=RETRY_AFTER,
+        human_message=b"sink-check: come back later",
+    )
+    # CLOSE-4: the response and the CLOSE in one write, as a server sends them
+    both = frame_bytes(encode_frame(refusal, version=1)) + frame_bytes(encode_frame(close, version=1))
+    await wire.send_raw(both, describe=f"quarantined, then CLOSE handshake_refused retry_after={RETRY_AFTER}")
+    sent_at = asyncio.get_running_loop().time()
+    try:
+        await ctx.expect_closed(wire, "after quarantined and CLOSE")
+    except CheckFailed as exc:
+        raise CheckFailed(exc.observed, requirements=("CLOSE-10",)) from None
+    ctx.meets("CLOSE-10")
+    again = await ctx.accept("after-retry-after")  # its own reconnect, or a restart after reconnect_wait
+    waited = asyncio.get_running_loop().time() - sent_at
+    if waited < RETRY_AFTER:
+        raise CheckFailed(
+            f"reconnected {waited:.3f} s after a CLOSE saying retry_after {RETRY_AFTER} s (CLOSE-9)",
+            requirements=("CLOSE-9",),
+        )
+    await again.close()
+    return f"reconnected {waited:.2f} s after a CLOSE saying retry_after {RETRY_AFTER} s"
+
+
+#: DECL-4: what the runner-as-server declares: one event per batch, so a client's backlog must go one by one
+ONE_EVENT_PER_BATCH = DeclaredLimits(max_batch_events=1)
+
+
+@client_case(
+    "client.v1.honours-declared-limits",
+    "The client honours the server's declared limits: no batch above its max_batch_events",
+    area="version-1",
+    requirements=["DECL-4"],
+    timeout=20,
+    reactions=[
+        "the server declares max_batch_events 1: the client's backlog goes as PUBLISH frames (or batches of one)",
+    ],
+)
+async def honours_declared_limits(ctx: ClientCaseContext) -> str:
+    if not ctx.profile.has("client_publish"):
+        raise Unsupported("needs feature client_publish: a client with nothing to send proves nothing")
+    wire = await ctx.accept("declared-limits")
+    request = await ctx.read_request(wire, version=1)
+    response = dataclasses.replace(ctx.welcome(request), declared_limits=ONE_EVENT_PER_BATCH)
+    await ctx.respond(wire, response, version=1)
+    sent = await quiet_window(ctx, wire, min(1.0, 0.6 * ctx.keepalive))
+    for value in sent:
+        if isinstance(value, BatchPublish) and len(value.batch.events) > 1:
+            raise CheckFailed(
+                f"a BATCH_PUBLISH of {len(value.batch.events)} events to a server that declared max_batch_events 1"
+            )
+    count = len(events_of(sent))
+    if count < 2:
+        raise Unsupported(f"the client sent {count} event(s): a batch limit needs two to matter")
+    return f"{count} events in {len(sent)} frames, none a batch above the declared max_batch_events 1"

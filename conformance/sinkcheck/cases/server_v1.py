@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from sinkproto import Ack, Event, Nack, Ping, construct_codec, encode_frame
+from sinkproto import Ack, Event, Nack, Ping, Response, construct_codec, encode_frame
 from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchMode, BatchPublish, BatchResult
 from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
@@ -390,3 +390,52 @@ async def duplicate_message_id(ctx: CaseContext) -> str:
         f"{len(answers)} answer(s) to two batches with one message id, and the connection "
         f"{'closed' if closed else 'stayed open'}"
     )
+
+
+# -- CLOSE (spec/v1/errors.md#closing-a-connection) --------------------------------------------------------------
+
+
+@case(
+    "server.v1.close.after-malformed",
+    "After malformed input on a version-1 connection the server sends CLOSE with the error class, then closes",
+    area="version-1",
+    requirements=["CLOSE-3", "CLOSE-6"],
+    feature=V1,
+    reactions=[
+        "a CLOSE with error_class unknown_type citing FRAME-7, then the close",
+        "a close without CLOSE is reported as such: on the wire it is what a crash looks like (CLOSE-6)",
+    ],
+)
+async def close_after_malformed(ctx: CaseContext) -> str:
+    wire, _response = await ctx.session(version=1)
+    await wire.send_frame(b"\xa0\x00")  # type 10: not in version 1's registry (FRAME-7)
+    await ctx.expect_closed(
+        wire, "after a frame of type 10", version=1, silent=("CLOSE-3",), close=("unknown_type", "FRAME-7")
+    )
+    return "CLOSE unknown_type citing FRAME-7, then closed"
+
+
+@case(
+    "server.v1.close.after-refusal",
+    "A refusal of a version-1 request is followed by CLOSE handshake_refused citing the refusal's rule",
+    area="version-1",
+    requirements=["CLOSE-4", "HS-19"],
+    feature=V1,
+    reactions=["instance_id_mismatch, then a CLOSE with error_class handshake_refused citing HS-9, then the close"],
+)
+async def close_after_refusal(ctx: CaseContext) -> str:
+    server_id = await ctx.learn_server_instance_id()
+    wire = await ctx.connect("main", name="v1-refused")
+    await wire.send_frame(ctx.request(server_instance_id=server_id ^ 0x5A5A_5A5A, version=1))
+    response = await ctx.recv_response(wire, version=1)
+    if response.response is not Response.INSTANCE_ID_MISMATCH:
+        raise CheckFailed(f"{response.response.wire_name} (expected instance_id_mismatch)", requirements=("HS-19",))
+    await ctx.expect_closed(
+        wire,
+        "after instance_id_mismatch",
+        version=1,
+        closes=("HS-19",),
+        close=("handshake_refused", "HS-9"),
+        close_rules=("CLOSE-4",),
+    )
+    return "instance_id_mismatch, CLOSE handshake_refused citing HS-9, then closed"

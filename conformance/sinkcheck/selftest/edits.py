@@ -12,6 +12,7 @@ reference spoke only version 0).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,7 @@ from sinkproto.connection import (
     HandlerAPI,
     Input,
     PeerViolation,
+    Refusal,
     Role,
     Row,
     Rules,
@@ -56,10 +58,12 @@ __all__ = [
     "drops_acks",
     "first_frame_only",
     "ignores_declaration",
+    "ignores_declared_limits",
     "ignores_second_request",
     "message_id_stuck",
     "never_closes_silent",
     "never_pings",
+    "no_close_v1",
     "no_pong",
     "no_reassembly",
     "open_after_refusal_client",
@@ -70,6 +74,7 @@ __all__ = [
     "stays_open_after_refusal",
     "tolerant",
     "wrong_ack_id",
+    "wrong_close_class",
 ]
 
 C, S = Role.CLIENT, Role.SERVER
@@ -109,9 +114,45 @@ def tolerant(rules: Rules = DEFAULT_RULES) -> Rules:
     return rules.edit(Input.PEER_ERROR, handler=default.ignore, next=None)
 
 
-def crash_logging(path: str | os.PathLike[str] | None, report: str) -> Rules:
+def _refuse_without_close(conn: HandlerAPI, item: object, now: float) -> list[ConnectionEvent]:
+    response = item.response if isinstance(item, Refusal) else item
+    assert isinstance(response, ConnectionResponse)
+    return default.send_response(conn, response, now)
+
+
+def no_close_v1(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Closes a version-1 connection as version 0 does, without CLOSE: after a protocol error and after a
+    refusal (CLOSE-3, CLOSE-4, CLOSE-6)."""
+    return rules.edit(Input.PEER_ERROR, since=1, handler=default.report_error).replace(
+        Row(
+            S,
+            State.DECIDING,
+            Input.SEND_RESPONSE_REFUSED,
+            _refuse_without_close,
+            State.CLOSED,
+            since=1,
+            close_reason="handshake_refused",
+        )
+    )
+
+
+def wrong_close_class(rules: Rules = DEFAULT_RULES) -> Rules:
+    """Sends CLOSE on a version-1 protocol error, but always with error class ``out_of_place_frame`` (CLOSE-3)."""
+
+    def misnamed(handler: Handler) -> Handler:
+        def report(conn: HandlerAPI, violation: PeerViolation, now: float) -> list[ConnectionEvent]:
+            wrong = "internal_error" if violation.error_class == "out_of_place_frame" else "out_of_place_frame"
+            renamed = PeerViolation(wrong, violation.requirement, violation.detail, answerable=violation.answerable)
+            return handler(conn, renamed, now)
+
+        return report
+
+    return rules.wrap(Input.PEER_ERROR, misnamed, since=1)
+
+
+def crash_logging(path: str | os.PathLike[str] | None, report: str, rules: Rules = DEFAULT_RULES) -> Rules:
     """On a protocol error, append a crash report (``report`` formatted with n, error_class, requirement, detail)
-    to ``path``, then close as the reference does."""
+    to ``path``, then close as ``rules`` do (the reference by default)."""
     crashes = [0]
 
     def logging_first(handler: Handler) -> Handler:
@@ -131,7 +172,7 @@ def crash_logging(path: str | os.PathLike[str] | None, report: str) -> Rules:
 
         return crash
 
-    return DEFAULT_RULES.wrap(Input.PEER_ERROR, logging_first)
+    return rules.wrap(Input.PEER_ERROR, logging_first)
 
 
 def crash_on_unknown_type(rules: Rules = DEFAULT_RULES) -> Rules:
@@ -291,6 +332,19 @@ def ignores_declaration(rules: Rules = DEFAULT_RULES) -> Rules:
 
 
 # -- local actions ----------------------------------------------------------------------------------------------
+
+
+def ignores_declared_limits(rules: Rules = DEFAULT_RULES) -> Rules:
+    """A client that reads the server's version-1 response as if it declared no limits: sends what the
+    version-0 defaults allow (DECL-4)."""
+
+    def forget(handler: Handler) -> Handler:
+        def completed(conn: HandlerAPI, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+            return handler(conn, dataclasses.replace(response, declared_limits=None), now)
+
+        return completed
+
+    return rules.wrap(Input.RECV_RESPONSE_ACCEPTED, forget, role=C)
 
 
 def _ack_next_id(conn: HandlerAPI, message_id: int, now: float) -> list[ConnectionEvent]:

@@ -16,6 +16,7 @@ options>``).
 
 from __future__ import annotations
 
+import random
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 
 from sinkproto.connection import Role, Rules
 from sinkproto.limits import Limits
+from sinkproto.peers import Backoff
 from sinkproto.peers.service import StoreClient, StoreServer
 
 from . import edits, handlers
@@ -134,6 +136,21 @@ def _plaintext(setup: PeerSetup) -> dict[str, Any]:
 
 def _crash_logging(setup: PeerSetup) -> dict[str, Any]:
     return {"rules": edits.crash_logging(setup.crash_log, CRASH_REPORT)}
+
+
+class _IgnoresRetryAfter(Backoff):
+    """Walks its backoff steps whatever a server's CLOSE says (CLOSE-9)."""
+
+    def next_delay(self, *, at_least: float | None = None) -> float:
+        return super().next_delay()
+
+
+def _ignores_retry_after(setup: PeerSetup) -> dict[str, Any]:
+    return {"backoff": _IgnoresRetryAfter(random.SystemRandom().uniform)}
+
+
+def _crash_logging_v1(setup: PeerSetup) -> dict[str, Any]:
+    return {"rules": edits.crash_logging(setup.crash_log, CRASH_REPORT, edits.no_close_v1())}
 
 
 def _fixed(**settings: Any) -> Callable[[PeerSetup], dict[str, Any]]:
@@ -316,6 +333,22 @@ MUTANTS: tuple[Mutant, ...] = (
         serve={"nack_key_prefix": None},
     ),
     Mutant(
+        name="no-close-v1",
+        role=SERVER,
+        versions=V01,
+        breaks="closes version-1 connections without CLOSE, after malformed input and after a refusal",
+        targets=("server.v1.close.*",),
+        rules=edits.no_close_v1(),
+    ),
+    Mutant(
+        name="wrong-close-class",
+        role=SERVER,
+        versions=V01,
+        breaks="sends CLOSE out_of_place_frame whatever the protocol error on a version-1 connection",
+        targets=("server.v1.close.after-malformed",),
+        rules=edits.wrong_close_class(),
+    ),
+    Mutant(
         name="tolerant",
         role=SERVER,
         versions=V0,
@@ -330,6 +363,15 @@ MUTANTS: tuple[Mutant, ...] = (
         breaks="logs a crash report and closes cleanly on malformed input (field crash, seen only in its log)",
         targets=("server.malformed.*",),
         settings=_crash_logging,  # its Rules edit writes to the self-test's crash log
+        observed=True,
+    ),
+    Mutant(
+        name="crash-logging-v1",
+        role=SERVER,
+        versions=V01,
+        breaks="logs a crash report and closes without CLOSE on malformed version-1 input (a crash, seen two ways)",
+        targets=("server.v1.close.after-malformed",),
+        settings=_crash_logging_v1,  # its Rules edit writes to the self-test's crash log
         observed=True,
     ),
     Mutant(
@@ -688,6 +730,22 @@ MUTANTS: tuple[Mutant, ...] = (
         breaks="ACKs the server's batch with message id + 1",
         targets=("client.v1.batch-answered",),
         rules=edits.batch_ack_wrong_id(),
+    ),
+    Mutant(
+        name="ignores-declared-limits",
+        role=CLIENT,
+        versions=V01,
+        breaks="sends what the version-0 defaults allow, whatever limits the server declared",
+        targets=("client.v1.honours-declared-limits",),
+        rules=edits.ignores_declared_limits(),
+    ),
+    Mutant(
+        name="ignores-retry-after",
+        role=CLIENT,
+        versions=V01,
+        breaks="reconnects on its backoff step, ignoring the retry_after of the server's CLOSE",
+        targets=("client.v1.close.retry-after",),
+        settings=_ignores_retry_after,
     ),
     # -- client, for fuzz mode only (`sink-check fuzz client`): a crash is not something a case can tell from a
     # close, so no case targets it and the self-test does not run it ------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..errors import EncodeError
+from ..errors import EncodeError, LocalProtocolError
 from ..messages import Event
 from ..session.answer import Answer
 from ..session.batching import BatchPolicy, batch_order, batches_allowed, in_flight_events
@@ -35,7 +35,14 @@ def count_batch(session: PeerSession, events: int, nacked: int) -> None:
     session.tally.nacked += nacked
 
 
-async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[int]:
+def _above_declared(exc: LocalProtocolError) -> bool:
+    """DECL-4: the frame is above what the peer declared it accepts (the connection changed nothing)."""
+    return exc.requirement == "DECL-4"
+
+
+async def send_batches(
+    session: PeerSession, events: Sequence[Event], *, too_large: list[Event] | None = None
+) -> list[int]:
     """Send ``events`` on a version-1 session as BATCH_PUBLISH frames; returns their message ids.
 
     BPUB-5: a batch whose frame would pass 65,535 bytes is halved and tried
@@ -47,6 +54,12 @@ async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[in
     single event goes as a PUBLISH, which is smaller than a batch of one; so
     does an event whose one-event batch would not fit. Each batch takes one
     slot of the in-flight window (BPUB-3); this waits for a free slot.
+
+    DECL-4: a batch above the peer's declared limits (frame size, events,
+    inflated size) is halved the same way. An event that even alone is above
+    the peer's declared ``max_frame_size`` is not sent: with ``too_large`` it
+    is appended there and stays pending (DECL-5), else the
+    :class:`~sinkproto.errors.LocalProtocolError` propagates.
     """
     connection = session.connection
     if not batches_allowed(connection):
@@ -57,7 +70,12 @@ async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[in
         count = len(rest)
         while True:
             if count == 1:
-                await session.publish(rest[0])
+                try:
+                    await session.publish(rest[0])
+                except LocalProtocolError as exc:
+                    if too_large is None or not _above_declared(exc):
+                        raise
+                    too_large.append(rest[0])  # DECL-5: kept pending, the caller reports it
                 break
             await session.wait_can_publish()
             try:
@@ -66,6 +84,10 @@ async def send_batches(session: PeerSession, events: Sequence[Event]) -> list[in
                 break
             except EncodeError:
                 count //= 2  # BPUB-5: publish_batch changed nothing; try half as many
+            except LocalProtocolError as exc:
+                if not _above_declared(exc):
+                    raise
+                count //= 2  # DECL-4: above the peer's declared limits; publish_batch changed nothing
         rest = rest[count:]
         await session._flush()
     return sent

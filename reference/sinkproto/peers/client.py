@@ -11,6 +11,7 @@ it durably (VER-3); by default it lives in the handler object.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import ssl
@@ -27,12 +28,14 @@ from ..events import (
     EventReceived,
     HandshakeCompleted,
     HandshakeRefused,
+    PeerClosed,
     PublishAcked,
     PublishNacked,
 )
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
+from ..messages import ConnectionRequest, ConnectionResponse, DeclaredLimits, Event, Response
 from ..records import RecordSchemas
+from ..session.declared import declaration
 from ..session.versions import fall_back, request_for, version_to_offer
 from .backoff import Backoff
 from .batching import count_batch
@@ -85,6 +88,10 @@ class ClientHandler:
     async def on_batch_answered(self, session: PeerSession, answer: BatchAnswered) -> None:
         """The server answered one of our batches (BRES-6)."""
 
+    async def on_peer_closed(self, closed: PeerClosed) -> None:
+        """Version 1: the server sent CLOSE saying why (CLOSE-10); the client has logged it and honours its
+        ``retry_after`` (CLOSE-9). ``on_disconnect`` follows."""
+
 
 class SinkClient:
     """Connect, run one session, and reconnect after the backoff delay until ``stop()``.
@@ -116,8 +123,10 @@ class SinkClient:
         rules: Rules = DEFAULT_RULES,
         reprobe_after: float = 24 * 3600.0,
         clock: Callable[[], float] = time.time,
+        declare: DeclaredLimits | None = None,
     ) -> None:
         self.versions = tuple(sorted(set(versions)))
+        self.declare = declare  # DECL-1, KEEP-8: what its version-1 requests declare (K when it is not 60 s)
         if not self.versions:
             raise ValueError("versions must not be empty")
         self.record_schemas = record_schemas
@@ -144,6 +153,7 @@ class SinkClient:
         self.connected = asyncio.Event()
         self._stopping = False
         self.last_response: ConnectionResponse | None = None
+        self.last_close: PeerClosed | None = None  # the server's CLOSE on the last connection (version 1)
 
     def _memory(self) -> MutableMapping[str, tuple[int, float]]:
         """The handler's ``version_memory`` (a store-backed one keeps it across restarts, VER-3), else one in memory."""
@@ -169,6 +179,7 @@ class SinkClient:
         Raises OSError/ssl.SSLError if it never got up.
         """
         self.offered = offer = self.version_to_offer()
+        self.last_close = None
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(self.host, self.port, ssl=self.ssl_context, server_hostname=self.server_hostname),
             self.connect_timeout,
@@ -187,7 +198,11 @@ class SinkClient:
         )
         session = PeerSession(connection, reader, writer, self._on_event, peer=self.server_key, logger=log)
         self.session = session
-        await session.send_request(request_for(offer, self.handler.connection_request()))  # HS-1, VER-1
+        request = request_for(offer, self.handler.connection_request())
+        declared = declaration(self.keepalive, self.declare)
+        if offer == 1 and declared is not None:
+            request = dataclasses.replace(request, declared_limits=declared)  # DECL-1, KEEP-8
+        await session.send_request(request)  # HS-1, VER-1
         try:
             closed = await session.run()
         finally:
@@ -214,9 +229,14 @@ class SinkClient:
                 log.warning("connection failed", extra={"error": repr(exc)})
             if self._stopping:
                 break
-            delay = self.backoff.next_delay()
+            delay = self.reconnect_delay()
             log.info("reconnecting", extra={"delay": round(delay, 3)})
             await asyncio.sleep(delay)
+
+    def reconnect_delay(self) -> float:
+        """DELIV-7..DELIV-9, CLOSE-9: the backoff's next step, or the server's ``retry_after`` when longer."""
+        close = self.last_close
+        return self.backoff.next_delay(at_least=None if close is None else close.retry_after)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -277,6 +297,20 @@ class SinkClient:
                 if not future.done():
                     future.set_exception(ConnectionLost(f"connection closed: {event.reason}"))
             self._batch_answers.clear()
+        if isinstance(event, PeerClosed):
+            self.last_close = event
+            fields = {
+                "server": self.server_key,
+                "error_class": event.error_class,
+                "requirement": event.requirement,
+                "last_message_id": event.last_message_id,
+                "retry_after": event.retry_after,
+                "human_message": event.human_message.decode("utf-8", "replace"),
+            }
+            level = logging.INFO if event.error_class == "no_error" else logging.WARNING
+            log.log(level, "server closed", extra={k: v for k, v in fields.items() if v is not None})  # CLOSE-10
+            await handler.on_peer_closed(event)
+            return None
         if isinstance(event, HandshakeCompleted):
             self.last_response = event.response
             if event.response.response is Response.HELLO_NEW_CLIENT:

@@ -7,6 +7,7 @@ The protocol versions it accepts are a setting (``versions``, VER-6, VER-9):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import ssl
@@ -27,8 +28,9 @@ from ..events import (
     PublishNacked,
 )
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import ConnectionRequest, ConnectionResponse, Event
+from ..messages import ConnectionRequest, ConnectionResponse, DeclaredLimits, Event, Response
 from ..records import RecordSchemas
+from ..session.declared import declaration
 from .batching import count_batch, on_batch_by_event
 from .session import Answer, EventCallback, PeerSession
 from .tls import peer_identity
@@ -74,6 +76,13 @@ class ServerHandler:
 
     async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
         raise NotImplementedError
+
+    def refusal_close(self, client: str, response: ConnectionResponse) -> tuple[int | None, bytes]:
+        """CLOSE-4, CLOSE-9: ``(retry_after, human_message)`` for the CLOSE after refusing ``client`` on version 1.
+
+        The default says no ``retry_after`` and the response's own text.
+        """
+        return None, response.human_message or b""
 
     async def on_connect(self, session: PeerSession, client: str) -> None:
         """The handshake completed; the session may publish to the client now.
@@ -150,8 +159,11 @@ class SinkServer:
         rules: Rules = DEFAULT_RULES,
         max_sessions: int | None = None,
         tls_read_buffer: int | None = None,
+        declare: DeclaredLimits | None = None,
     ) -> None:
         self.versions = tuple(sorted(set(versions)))
+        # DECL-1, KEEP-8: what its accepting responses to version-1 requests declare (K when it is not 60 s)
+        self.declare = declare
         self.record_schemas = record_schemas
         self.rules = rules
         # The fast codec unless SINK_CODEC=construct asks for the readable reference.
@@ -277,7 +289,14 @@ class SinkServer:
                 response = await handler.decide(client, event.request)
                 log.info("handshake", extra={"client": client, "response": response.response.wire_name})
                 if session.connection.state is State.DECIDING:  # not closed by a timer meanwhile
-                    await session.send_response(response)
+                    retry_after, text = None, b""
+                    refusing = response.response not in (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
+                    declared = declaration(self.keepalive, self.declare)
+                    if not refusing and session.connection.negotiated_version == 1 and declared is not None:
+                        response = dataclasses.replace(response, declared_limits=declared)  # DECL-1, KEEP-8
+                    if refusing and session.connection.negotiated_version == 1:  # version 0 has no CLOSE
+                        retry_after, text = handler.refusal_close(client, response)
+                    await session.send_response(response, retry_after=retry_after, human_message=text)
             elif isinstance(event, HandshakeCompleted):
                 previous = self.sessions.get(client)
                 self.sessions[client] = session

@@ -17,7 +17,8 @@ import logging
 import time
 from collections.abc import Callable, MutableMapping
 
-from ..events import BatchAnswered, ConnectionClosed
+from ..errors import LocalProtocolError
+from ..events import BatchAnswered, ConnectionClosed, PeerClosed
 from ..messages import ConnectionRequest, ConnectionResponse, Event
 from ..readers import ReaderSchemas
 from ..schemas import Registry
@@ -138,6 +139,8 @@ class OutboxPump:
         # When the pump first saw each pending event (loop clock), for max_batch_delay (BPUB-7).
         self._timer = BatchTimer(batch_policy) if batch_policy is not None else None
         self._task: asyncio.Task[None] | None = None
+        #: DECL-5: events above the peer's declared max_frame_size, kept pending (not sent on this session)
+        self.too_large: dict[tuple[int, bytes, int], Event] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-{self.peer}")
@@ -157,7 +160,12 @@ class OutboxPump:
         (``on_ack``/``on_nack`` of the handler), never when sent (DELIV-1).
         """
         for event in events:
-            await self.session.publish(event)
+            try:
+                await self.session.publish(event)
+            except LocalProtocolError as exc:
+                if exc.requirement != "DECL-4":
+                    raise
+                self._hold([event])
 
     def idle(self) -> bool:
         """Nothing pending beyond what is in flight, and nothing in flight."""
@@ -174,6 +182,7 @@ class OutboxPump:
             policy = self.batch_policy if batches_allowed(connection) else None
             # BPUB-8: on a batching session, what the peer declared it cannot read is not sent at all.
             events = self.logic.pending(self.peer, connection, policy)
+            events = [e for e in events if e.dedupe_key not in self.too_large]  # DECL-5: they stay pending
             if policy is None or self._timer is None:
                 await self.send(events)
             else:
@@ -182,9 +191,27 @@ class OutboxPump:
                     await self._sleep(wait)
                     continue
                 if events:
-                    await send_batches(self.session, events[: policy.max_batch_size])
+                    too_large: list[Event] = []
+                    await send_batches(self.session, events[: policy.max_batch_size], too_large=too_large)
+                    self._hold(too_large)
             if not events:
                 await self._sleep(self.poll)
+
+    def _hold(self, events: list[Event]) -> None:
+        """DECL-5: no frame within the peer's declared max_frame_size carries these; pending, reported once."""
+        for event in events:
+            if event.dedupe_key not in self.too_large:
+                self.too_large[event.dedupe_key] = event
+                log.warning(
+                    "event above the peer's declared frame size, kept pending",
+                    extra={
+                        "peer": self.peer,
+                        "offset": event.offset,
+                        "size": len(event.event_data),
+                        "max_frame_size": self.session.connection.peer_limits.value("max_frame_size"),
+                        "requirement": "DECL-5",
+                    },
+                )
 
     async def _sleep(self, timeout: float) -> None:
         """Wait ``timeout`` seconds or until new events are announced (``wake``)."""
@@ -235,6 +262,9 @@ class StoreServer(ServerHandler):
 
     async def decide(self, client: str, request: ConnectionRequest) -> ConnectionResponse:
         return self.logic.decide(client, request)
+
+    def refusal_close(self, client: str, response: ConnectionResponse) -> tuple[int | None, bytes]:
+        return self.logic.refusal_close(response)  # CLOSE-4: the policy's retry_after
 
     async def on_connect(self, session: PeerSession, client: str) -> None:
         self.logic.connected(client, self.clock())
@@ -305,7 +335,8 @@ class StoreClient(ClientHandler):
         self.pump: OutboxPump | None = None
         self.refused: ConnectionResponse | None = None  # the last refusal
         self.refusals: list[ConnectionResponse] = []  # every refusal since the handler was made, oldest first
-        self.refused_now = asyncio.Event()  # set at each refusal, for whoever reports them
+        self.refused_now = asyncio.Event()  # set at each refusal and each CLOSE, for whoever reports them
+        self.closes: list[PeerClosed] = []  # every CLOSE the server sent (version 1), oldest first
         self.synced = asyncio.Event()
 
     @property
@@ -358,6 +389,12 @@ class StoreClient(ClientHandler):
         self.refused = response
         self.refusals.append(response)
         self.logic.refused(response, self.clock())
+        self.refused_now.set()
+
+    async def on_peer_closed(self, closed: PeerClosed) -> None:
+        """CLOSE-9, CLOSE-10: kept for the operator; the logic remembers its ``retry_after``."""
+        self.closes.append(closed)
+        self.logic.peer_closed(closed)
         self.refused_now.set()
 
     async def on_event(self, session: PeerSession, event: Event) -> Answer | None:

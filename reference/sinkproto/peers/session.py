@@ -72,8 +72,13 @@ class PeerSession:
         self.connection.send_request(request, self.now())
         await self._flush()
 
-    async def send_response(self, response: ConnectionResponse) -> None:
-        events = self.connection.send_response(response, self.now())
+    async def send_response(
+        self, response: ConnectionResponse, *, retry_after: int | None = None, human_message: bytes = b""
+    ) -> None:
+        """HS-3; a refusal to a version-1 request is followed by a CLOSE saying ``retry_after`` and why (CLOSE-4)."""
+        events = self.connection.send_response(
+            response, self.now(), retry_after=retry_after, human_message=human_message
+        )
         await self._flush()
         await self._dispatch(events)
 

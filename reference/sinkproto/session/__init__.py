@@ -13,6 +13,7 @@ from __future__ import annotations
 from .answer import ACK, Answer, Tally, respond
 from .backoff import FIELD_STEPS, Backoff
 from .batching import BatchPolicy, BatchTimer, batch_order, batches_allowed, in_flight_events, publish_ready
+from .declared import PROFILES, declaration
 from .logic import UNKNOWN_SCHEMA, WELCOME_EVENT_TYPE, ClientLogic, ServerLogic, ServerPolicy, StoreLogic
 from .versions import StoredVersions, fall_back, request_for, version_to_offer
 
@@ -24,6 +25,7 @@ __all__ = [
     "BatchTimer",
     "ClientLogic",
     "FIELD_STEPS",
+    "PROFILES",
     "ServerLogic",
     "ServerPolicy",
     "StoreLogic",
@@ -33,6 +35,7 @@ __all__ = [
     "WELCOME_EVENT_TYPE",
     "batch_order",
     "batches_allowed",
+    "declaration",
     "fall_back",
     "in_flight_events",
     "publish_ready",

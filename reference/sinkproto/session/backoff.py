@@ -26,10 +26,12 @@ class Backoff:
         self._uniform = uniform
         self._index = 0
 
-    def next_delay(self) -> float:
+    def next_delay(self, *, at_least: float | None = None) -> float:
+        """The next step with its jitter; ``at_least`` when that is longer (a server's retry_after: CLOSE-9)."""
         base = self._steps[min(self._index, len(self._steps) - 1)]
         self._index += 1
-        return base * self._uniform(1 - self._jitter, 1 + self._jitter)
+        delay = base * self._uniform(1 - self._jitter, 1 + self._jitter)
+        return delay if at_least is None else max(delay, at_least)
 
     def reset(self) -> None:
         """Only after ``connected`` or ``hello_new_client`` (DELIV-9)."""

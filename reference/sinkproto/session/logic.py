@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..connection import Connection
-from ..events import BatchAnswered
+from ..events import BatchAnswered, PeerClosed
 from ..handshake import Quarantine, decide_handshake, records_client
 from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
 from ..readers import ReaderSchemas
 from .answer import Answer
+from .backoff import Backoff
 from .batching import BatchPolicy, batches_allowed
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class ServerPolicy:
     # CONN-11), and an event of any other (event_type_id, schema_version) is NACKed unknown_schema (SNEG-8).
     # None: no declaration, every event is stored (an opaque store-and-forward server, SNEG-5).
     readers: ReaderSchemas | None = None
+    # CLOSE-4, CLOSE-9: the seconds a refused client is told to wait before it reconnects (version 1); None: not said
+    retry_after: int | None = None
 
 
 class StoreLogic:
@@ -148,6 +151,11 @@ class ServerLogic(StoreLogic):
             response = dataclasses.replace(response, reader_schemas=self.policy.readers)  # CONN-11; never on v0
         return response
 
+    def refusal_close(self, response: ConnectionResponse) -> tuple[int | None, bytes]:
+        """CLOSE-4: what the CLOSE after a refusal says, ``(retry_after, human_message)``; the policy's
+        ``retry_after`` and the response's text (the connection sends it only to a version-1 request)."""
+        return self.policy.retry_after, response.human_message or b""
+
     def connected(self, client: str, now: float) -> None:
         """The handshake completed: ``client`` subscribes to the server's outbox; greetings if configured."""
         self.store.subscribe(client)
@@ -194,6 +202,8 @@ class ClientLogic(StoreLogic):
         super().__init__(store, on_new=on_new)
         self.server_name = server_name
         self.app_version = app_version
+        #: CLOSE-9: the ``retry_after`` of the server's last CLOSE, until the next reconnection delay uses it
+        self.retry_after: int | None = None
 
     def connection_request(self) -> ConnectionRequest:
         """HS-5, HS-14: the stored instance ids and the application version."""
@@ -219,6 +229,15 @@ class ClientLogic(StoreLogic):
             machine_message=response.machine_message or b"",
             human_message=response.human_message or b"",
         )
+
+    def peer_closed(self, closed: PeerClosed) -> None:
+        """The server sent CLOSE (version 1): its ``retry_after`` bounds the next reconnection delay (CLOSE-9)."""
+        self.retry_after = closed.retry_after
+
+    def reconnect_delay(self, backoff: Backoff) -> float:
+        """DELIV-7, CLOSE-9: the backoff's next step, or the server's ``retry_after`` when that is longer."""
+        retry_after, self.retry_after = self.retry_after, None
+        return backoff.next_delay(at_least=retry_after)
 
     def answer(self, event: Event) -> Answer | None:
         """A PUBLISH from the server: stored (a duplicate is ACKed again), then ACKed."""

@@ -28,6 +28,7 @@ from ..events import (
     HandshakeCompleted,
     HandshakeRefused,
     HandshakeRequested,
+    PeerClosed,
     ProtocolError,
     PublishAcked,
     PublishNacked,
@@ -49,6 +50,7 @@ __all__ = ["World"]
 SERVER_NAME = "server"
 POISON = b"poison/"
 EPOCH = 1_800_000_000.0  # the wall clocks' start (a Unix time)
+RETRY_AFTER = 90  # CLOSE-9: what the server's CLOSE after a refusal says, longer than the last backoff step
 REPROBE_AFTER = 600.0  # VER-4, shorter than the field's day so a schedule sees a re-probe
 ACCEPTED = (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
 _WINDOW_EVENTS = (HandshakeCompleted, PublishAcked, PublishNacked, BatchAnswered)
@@ -178,7 +180,7 @@ class World:
             ClientNode(i, _fresh_store(directory, f"c{i}.db", 0xC000 + i), schedule.client_versions[i])
             for i in range(schedule.clients)
         ]
-        policy = ServerPolicy(nack_key_prefix=POISON)
+        policy = ServerPolicy(nack_key_prefix=POISON, retry_after=RETRY_AFTER)
         for index, why in schedule.refused.items():
             if why == "quarantine":
                 policy.quarantined[f"c{index}"] = Quarantine(machine_message=b"sim", human_message=b"quarantined")
@@ -412,8 +414,8 @@ class World:
         self._flush(link)
 
     def _retry_later(self, client: ClientNode) -> None:
-        assert client.backoff is not None
-        client.delay = client.backoff.next_delay()
+        assert client.backoff is not None and client.logic is not None
+        client.delay = client.logic.reconnect_delay(client.backoff)  # DELIV-7, CLOSE-9
         client.next_attempt = self.now + client.delay
 
     # -- events ---------------------------------------------------------------------------------------
@@ -438,7 +440,12 @@ class World:
         if isinstance(event, HandshakeRequested):
             response = logic.decide(client, event.request)
             if conn.state is State.DECIDING:
-                self._dispatch(link, True, conn.send_response(response, now))
+                retry_after, text = None, b""
+                if response.response not in ACCEPTED and conn.negotiated_version == 1:  # version 0 has no CLOSE
+                    retry_after, text = logic.refusal_close(response)
+                self._dispatch(
+                    link, True, conn.send_response(response, now, retry_after=retry_after, human_message=text)
+                )
         elif isinstance(event, HandshakeCompleted):
             for other in self.links:  # DELIV-10: the newest connection of a client wins
                 if other is not link and other.client == link.client and other.sconn is not None:
@@ -524,6 +531,9 @@ class World:
             self._answered(link, True, event.message_id, event.acked_events, ())
             logic.batch_answered(SERVER_NAME, event, self.wall(client))
             self._answered(link, True, event.message_id, (), [e for e, _ in event.nacked_events])
+        elif isinstance(event, PeerClosed):
+            self.checker.peer_closed(link.client, event.retry_after)
+            logic.peer_closed(event)  # CLOSE-9
         elif isinstance(event, ProtocolError):
             self.checker.protocol_error(f"client {link.client}", event.requirement, event.detail)
         elif isinstance(event, ConnectionClosed):

@@ -31,6 +31,7 @@ GUARANTEES: dict[str, str] = {
     "DELIV-17": "version fallback reaches a working connection within one refusal per version given up",
     "DELIV-7": "reconnect delays follow the backoff table (with DELIV-8 jitter; DELIV-9 reset)",
     "DELIV-18": "a refused client never sends or receives an event",
+    "CLOSE-9": "a client told retry_after in the server's CLOSE waits at least that long before reconnecting",
 }
 
 
@@ -66,6 +67,7 @@ class Checker:
         self.versions = list(client_versions)
         self.version_refusals = [0] * clients
         self.failures = [0] * clients  # attempts since the last completed handshake (DELIV-9)
+        self.retry_after: list[int | None] = [None] * clients  # the retry_after of the server's last CLOSE
 
     def fail(self, requirement: str, detail: str) -> None:
         self.violations.append(Violation(requirement, detail, self.now))
@@ -119,14 +121,24 @@ class Checker:
 
     def attempt(self, client: int, delay: float | None) -> None:
         """DELIV-7..DELIV-9: a reconnection after ``delay`` seconds (None: the first attempt of a process)."""
+        retry_after, self.retry_after[client] = self.retry_after[client], None
         if delay is not None:
             step = FIELD_STEPS[min(self.failures[client], len(FIELD_STEPS) - 1)]
-            if not step * 0.9 - 1e-9 <= delay <= step * 1.1 + 1e-9:
+            if retry_after is not None and delay < retry_after - 1e-9:
+                self.fail(
+                    "CLOSE-9", f"client {client} waited {delay:.3f} s, the server said retry after {retry_after} s"
+                )
+            elif not step * 0.9 - 1e-9 <= delay <= max(step * 1.1, retry_after or 0) + 1e-9:
                 self.fail("DELIV-7", f"client {client} waited {delay:.3f} s, the table says {step} s +/-10%")
             self.failures[client] += 1
 
+    def peer_closed(self, client: int, retry_after: int | None) -> None:
+        """CLOSE-9: the server's CLOSE to ``client``; its ``retry_after`` bounds the next reconnection delay."""
+        self.retry_after[client] = retry_after
+
     def restarted(self, client: int) -> None:
         self.failures[client] = 0
+        self.retry_after[client] = None
         self.version_refusals[client] = 0
 
     def handshake(self, client: int, accepted: bool, version_refused: bool, fresh: bool) -> None:

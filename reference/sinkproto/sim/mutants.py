@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..connection import DEFAULT_RULES, Connection, Handler, HandlerAPI, Input, Role, Rules, State, handlers
-from ..events import ConnectionEvent
+from ..events import ConnectionEvent, PeerClosed
 from ..messages import Event, Publish
 from ..session.batching import BatchPolicy
 from ..session.logic import ClientLogic, ServerLogic
@@ -94,6 +94,13 @@ class ResendNacked(ClientLogic):
         self.store.retry_dead_letter(peer, event)
 
 
+class IgnoreRetryAfter(ClientLogic):
+    """Reads the server's CLOSE but reconnects on its backoff step, whatever ``retry_after`` says."""
+
+    def peer_closed(self, closed: PeerClosed) -> None:
+        self.retry_after = None
+
+
 def _reuse_in_flight_id(handler: Handler) -> Handler:
     def publish(conn: HandlerAPI, event: Event, now: float) -> list[ConnectionEvent]:
         ledger = conn.ledger
@@ -129,6 +136,9 @@ MUTANTS: dict[str, Mutant] = {
         client_rules=DEFAULT_RULES.wrap(Input.PUBLISH, _reuse_in_flight_id, role=Role.CLIENT),
     ),
     "resend-nacked": Mutant("the client resends a NACKed event", "DELIV-16", client_logic=ResendNacked),
+    "ignore-retry-after": Mutant(
+        "the client reconnects before the server's retry_after", "CLOSE-9", client_logic=IgnoreRetryAfter
+    ),
     "publish-after-refusal": Mutant(
         "the client keeps publishing after a refusal", "DELIV-18", client_rules=_publish_after_refusal()
     ),

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from sinkproto.certs import DevPki, make_dev_pki
+from sinkproto.events import PeerClosed
 from sinkproto.handshake import Quarantine
 from sinkproto.messages import ConnectionResponse, Response
 from sinkproto.peers import SinkClient, SinkServer, client_context, server_context
 from sinkproto.peers.service import ServerPolicy, StoreClient, StoreServer, registry_readers
 from sinkproto.records import RecordSchemas
 from sinkproto.schemas import default_registry
+from sinkproto.session.declared import PROFILES
 from sinkproto.store import EventStore
 
 from .ops import REFUSAL_HINTS
@@ -61,6 +63,8 @@ class ServeSettings:
     schemas: str | None = None  #: schema registry folder (default: ./schemas, or above, or the kit's)
     no_reader_schemas: bool = False  #: store every event, declare no reader schemas
     max_sessions: int | None = None  #: connections served at once; further accepted ones wait (None: no bound)
+    retry_after: int | None = None  #: seconds a refused version-1 client is told to wait (CLOSE-4, CLOSE-9)
+    declare_limits: str | None = None  #: a named profile of receive limits declared on version 1 (DECL-1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +79,7 @@ class ClientSettings:
     keepalive: float = 60.0
     db: str = "sink-client.db"
     protocol_version: int = 0  #: 1: offer version 1, fall back to 0 for a server that refuses it (VER-2)
+    declare_limits: str | None = None  #: a named profile of receive limits declared on version 1 (DECL-1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,6 +152,7 @@ def build_server(settings: ServeSettings, **server_options: object) -> tuple[Sin
         nack_key_prefix=settings.nack_key_prefix.encode() if settings.nack_key_prefix else None,
         publish_on_connect=settings.publish_on_connect,
         readers=None if registry is None else registry_readers(registry),
+        retry_after=settings.retry_after,
     )
     handler_class = server_options.pop("handler_class", StoreServer)
     plaintext = server_options.pop("plaintext", False)  # only a conformance mutant speaks without TLS
@@ -165,6 +171,7 @@ def build_server(settings: ServeSettings, **server_options: object) -> tuple[Sin
         "keepalive": settings.keepalive,
         "record_schemas": record_schemas,
         "max_sessions": settings.max_sessions,
+        "declare": PROFILES[settings.declare_limits] if settings.declare_limits else None,
         **server_options,
     }
     server = SinkServer(
@@ -223,11 +230,13 @@ async def _sync(
         server_hostname=settings.server_hostname,
         keepalive=settings.keepalive,
         record_schemas=record_schemas,
+        declare=PROFILES[settings.declare_limits] if settings.declare_limits else None,
         **client_options,  # type: ignore[arg-type]
     )
     runner = asyncio.create_task(client.run())
     total = store.lag(handler.server_name)
     seen = 0  # refusals already reported: each refused attempt is reported once
+    closes_seen = 0  # the server's CLOSEs already reported (version 1)
     try:
         while True:
             try:  # a refusal wakes this loop at once: after instance_id_mismatch no second attempt is made
@@ -251,7 +260,10 @@ async def _sync(
                     flush=True,
                 )
                 if stops:
+                    await _connection_over(client, handler, closes_seen)  # a version-1 refusal's CLOSE follows it
+                    _print_closes(handler, closes_seen)
                     return EXIT_REFUSED  # HS-16: the operator decides; nothing is resolved here
+            closes_seen = _print_closes(handler, closes_seen)
             if total and sys.stderr.isatty():
                 print(f"\rsynced {total - lag}/{total}", end="", file=sys.stderr, flush=True)
             if until_synced and client.connected.is_set() and handler.synced.is_set():
@@ -267,6 +279,35 @@ async def _sync(
             await runner
         except asyncio.CancelledError:
             pass
+
+
+async def _connection_over(client: SinkClient, handler: StoreClient, closes_seen: int) -> None:
+    """Until the refused connection has ended or its CLOSE arrived (at most a second)."""
+    for _ in range(100):
+        if client.session is None or len(handler.closes) > closes_seen:
+            return
+        await asyncio.sleep(0.01)
+
+
+def _print_closes(handler: StoreClient, seen: int) -> int:
+    """CLOSE-10: one line per CLOSE the server sent (stdout for a drain, stderr otherwise); returns how many."""
+    for closed in handler.closes[seen:]:
+        print(_close_text(closed), file=sys.stdout if closed.error_class == "no_error" else sys.stderr, flush=True)
+    return len(handler.closes)
+
+
+def _close_text(closed: PeerClosed) -> str:
+    """``sink: the server closed the connection: CLASS [REQUIREMENT] (text); last message id N; retry after S s``."""
+    line = f"sink: the server closed the connection: {closed.error_class}"
+    if closed.requirement:
+        line += f" [{closed.requirement}]"
+    if closed.human_message:
+        line += f" ({closed.human_message.decode('utf-8', 'replace')})"
+    if closed.last_message_id is not None:
+        line += f"; last message id {closed.last_message_id}"
+    if closed.retry_after is not None:
+        line += f"; not reconnecting for {closed.retry_after} s (CLOSE-9)"
+    return line
 
 
 def _is_fallback(client: SinkClient, response: ConnectionResponse) -> bool:
