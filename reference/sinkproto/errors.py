@@ -246,3 +246,34 @@ class PolicyError(SinkError):
 
 
 __all__ += ["PolicyError"]
+
+
+class BaseUnavailable(SinkError):
+    """A batch in mode ``context`` names a base this receiver does not hold (CTX-5).
+
+    Not a :class:`DecodeError`: the batch may be perfectly well formed; this
+    receiver lacks the state to read it (a restart that lost its store,
+    another server instance, a base it evicted). The connection answers the
+    BATCH_PUBLISH with a NACK whose ``machine_message`` is
+    :attr:`machine_message` and the sender resends the events without context
+    (CTX-11). ``reason`` is ``unknown`` (no accepted batch with that id) or
+    ``stale`` (one with that id, but another digest, event type or schema
+    version); ``offset`` is the byte of ``base_id`` in the batch body.
+    """
+
+    machine_message = b"unknown_base"
+    REASONS = ("unknown", "stale")
+
+    def __init__(self, detail: str, *, base_id: int, digest: bytes, reason: str, offset: int) -> None:
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown BaseUnavailable reason {reason!r}")
+        self.detail = detail
+        self.base_id = base_id
+        self.digest = digest
+        self.reason = reason
+        self.offset = offset
+        self.requirement = "CTX-5"
+        super().__init__(f"unknown_base ({reason}) at byte {offset}: {detail} [CTX-5]")
+
+
+__all__ += ["BaseUnavailable"]

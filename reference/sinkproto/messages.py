@@ -18,11 +18,14 @@ of version 1 are :class:`ConnectionRequest` (``version=1``,
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 from .errors import EncodeError
 from .limits import MAX_U64
+from .primitives import varint_bytes
 from .readers import ReaderSchemas
 
 __all__ = [
@@ -43,6 +46,12 @@ __all__ = [
     "BatchCodec",
     "BatchMode",
     "BatchFormat",
+    "BatchContext",
+    "ContextBase",
+    "BaseLookup",
+    "MAX_BATCH_ID",
+    "DIGEST_SIZE",
+    "context_digest",
     "BatchPublish",
     "BatchResultEntry",
     "BatchResult",
@@ -153,6 +162,10 @@ DECLARED_BOUNDS: tuple[tuple[str, int, int, int, int], ...] = (
     ("max_in_flight", 3, 1, 4096, 4096),
     ("max_zstd_window", 4, 1024, 8 * 1024 * 1024, 8 * 1024 * 1024),
     ("keepalive", 5, 10, 0xFFFF, 60),
+    # CTX-1: how many accepted batches the side keeps as bases for context coding (0: it takes no
+    # batch in mode context), and for how many seconds at least (spec/v1/context.md).
+    ("context_bases", 6, 0, 64, 0),
+    ("context_lifetime", 7, 60, 0xFFFF_FFFF, 86400),
 )
 
 
@@ -171,6 +184,8 @@ class DeclaredLimits:
     max_in_flight: int | None = None
     max_zstd_window: int | None = None
     keepalive: int | None = None
+    context_bases: int | None = None
+    context_lifetime: int | None = None
 
     def __post_init__(self) -> None:
         for name, _bit, lowest, highest, _default in DECLARED_BOUNDS:
@@ -377,14 +392,19 @@ class Batch:
     events: tuple[Event, ...]
     layout: BatchLayout | None = field(default=None)
     format: BatchFormat | None = None
+    context: BatchContext | None = None  # mode context (CTX-2): this batch's id and the base it is coded against
 
     def __post_init__(self) -> None:
         if not isinstance(self.events, tuple):
             object.__setattr__(self, "events", tuple(self.events))
         if not all(isinstance(e, Event) for e in self.events):
             raise EncodeError("events must be Event instances")
+        if self.context is not None and not isinstance(self.context, BatchContext):
+            raise EncodeError("context must be a BatchContext or None")
         if self.format is None:
             return
+        if (self.format.mode is BatchMode.CONTEXT) != (self.context is not None):
+            raise EncodeError("a batch has a context exactly when its mode is context (CTX-2)")
         if not isinstance(self.format, BatchFormat):
             raise EncodeError("format must be a BatchFormat or None")
         if self.layout is not None and self.layout.compressed:
@@ -407,10 +427,12 @@ class BatchCodec(IntEnum):
 
 
 class BatchMode(IntEnum):
-    """BATCH-14: low nibble of the format byte; RECORDS is the records mode (RECORD-1)."""
+    """BATCH-14: low nibble of the format byte; RECORDS is the records mode (RECORD-1), CONTEXT the records
+    mode coded against a base (CTX-2)."""
 
     COLUMNS = 0
     RECORDS = 1
+    CONTEXT = 2
 
     @property
     def wire_name(self) -> str:
@@ -430,6 +452,71 @@ class BatchFormat:
 
     def to_byte(self) -> int:
         return int(self.codec) << 4 | int(self.mode)
+
+
+MAX_BATCH_ID = 0xFFFF_FFFF  # CTX-3: batch ids are 1..2^32-1; base_id 0 names no base
+DIGEST_SIZE = 8  # CTX-4: the first 8 bytes of a SHA-256
+
+
+def _check_batch_id(name: str, value: object) -> None:
+    _check_uint(name, value, MAX_BATCH_ID)
+    if value == 0:
+        raise EncodeError(f"{name} must be in 1..{MAX_BATCH_ID}, got 0 (CTX-3)")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ContextBase:
+    """CTX-4: an accepted batch that a batch in mode context may be coded against, by its ``batch_id``.
+
+    ``digest`` is computed from the events (never from their encoding), so
+    both sides derive the same one from what they hold.
+    """
+
+    batch_id: int
+    events: tuple[Event, ...]
+    digest: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_batch_id("batch_id", self.batch_id)
+        if not isinstance(self.events, tuple):
+            object.__setattr__(self, "events", tuple(self.events))
+        if not self.events or not all(isinstance(e, Event) for e in self.events):
+            raise EncodeError("a base holds at least one Event (CTX-4)")
+        first = self.events[0]
+        if any(
+            e.event_type_id != first.event_type_id or e.schema_version != first.schema_version for e in self.events
+        ):
+            raise EncodeError("a base's events share one event_type_id and schema_version (RECORD-1)")
+        object.__setattr__(self, "digest", context_digest(self.events))
+
+
+def context_digest(events: tuple[Event, ...]) -> bytes:
+    """CTX-4: SHA-256 over the type, version, count and every event's key, offset, timestamp and data; 8 bytes."""
+    first = events[0]
+    h = hashlib.sha256()
+    h.update(varint_bytes(first.event_type_id) + varint_bytes(first.schema_version) + varint_bytes(len(events)))
+    for e in events:
+        h.update(varint_bytes(len(e.key)) + e.key + varint_bytes(e.offset) + varint_bytes(e.timestamp))
+        h.update(varint_bytes(len(e.event_data)) + e.event_data)
+    return h.digest()[:DIGEST_SIZE]
+
+
+#: What a decoder of mode context is given: the bases this receiver holds for the sending peer, by batch id.
+BaseLookup = Mapping[int, ContextBase]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchContext:
+    """CTX-2: a batch in mode context: its own ``batch_id`` (under which the receiver keeps it as a base once it
+    ACKs it, CTX-8) and the ``base`` it is coded against, or None (coded without one, but kept as a base)."""
+
+    batch_id: int
+    base: ContextBase | None = None
+
+    def __post_init__(self) -> None:
+        _check_batch_id("batch_id", self.batch_id)
+        if self.base is not None and not isinstance(self.base, ContextBase):
+            raise EncodeError("base must be a ContextBase or None")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
