@@ -24,7 +24,7 @@ from xml.etree import ElementTree as ET
 import jsonschema
 import pytest
 from sinkcheck.cases import catalogue
-from sinkcheck.model import Outcome
+from sinkcheck.model import CaseResult, Outcome
 from sinkcheck.profile import load_profile
 from sinkcheck.runner import load_expected_failures, run_cases, select, summarize
 from sinkcheck.selftest import make_pki, reference_profile, reference_server
@@ -739,3 +739,40 @@ def test_a_client_that_offers_version_0_fails_the_version_1_cases(pki: Path, tmp
     [result] = asyncio.run(run_client_cases(cases, listen=("127.0.0.1", 0), profile=claimed))
     assert result.outcome is Outcome.FAIL, result.observed
     assert "offered version 0 to a version-1 server it has never been refused by (VER-1)" in result.observed
+
+
+def test_unknown_id_cases_name_an_id_the_server_cannot_have_in_flight(pki: Path, tmp_path: Path) -> None:
+    """The ACK/NACK "for a message id the server never used" once named fixed ids (0xABC, 0xABD). A server that
+    publishes on connect from a random first id (MSGID-1) had one of them in flight about once in 2,000 runs,
+    rightly took the answer as valid and kept the connection: a false failure. Here its first id is that one."""
+    from sinktools.commands.peers import ServeSettings, build_server
+
+    wanted = {"server.malformed.ack-unknown-id", "server.malformed.nack-unknown-id"}
+    cases = [c for c in catalogue() if c.id in wanted]
+    profile = reference_profile(pki)
+    settings = ServeSettings(
+        certs=str(pki),
+        db=str(tmp_path / "server.db"),
+        keepalive=profile.keepalive,
+        publish_on_connect=2,
+    )
+
+    async def main() -> list[CaseResult]:
+        results: list[CaseResult] = []
+        for first in (0xABC, 0xABD):
+            server, store = build_server(settings, message_id_start=lambda first=first: first)
+            host, port = await server.start("127.0.0.1", 0)
+            try:
+                results += await run_cases(cases, host=host, port=port, profile=profile)
+            finally:
+                await server.close()
+                store.close()
+        return results
+
+    results = asyncio.run(main())
+    assert len(results) == 4
+    for result in results:
+        assert result.outcome is Outcome.PASS, (result.case.id, result.observed)
+        # the server's own events were on the wire under the old ids: the case saw them and named another
+        received = {int(r.hex[:4], 16) & 0xFFF for r in result.wire if r.direction == "received" and r.hex[:1] == "4"}
+        assert received & {0xABC, 0xABD}, received

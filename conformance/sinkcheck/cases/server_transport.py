@@ -10,6 +10,7 @@ from sinkproto import Ack, ConnectionResponse, Nack, Ping, Response, encode_fram
 from sinkproto.stream import frame_bytes
 
 from ..context import CaseContext
+from ..craft import describe_frame
 from ..model import CheckFailed, Level, Unsupported
 from . import case
 
@@ -109,7 +110,12 @@ HOSTILE_REACTIONS = ("close the connection without answering the frame", "keep s
 
 
 def _malformed(
-    case_id: str, title: str, requirements: list[str], build: Callable[[CaseContext], bytes | tuple[bytes, str]]
+    case_id: str,
+    title: str,
+    requirements: list[str],
+    build: Callable[[CaseContext], bytes | tuple[bytes, str]],
+    *,
+    settle: bool = False,
 ) -> None:
     @case(
         f"server.malformed.{case_id}",
@@ -120,6 +126,15 @@ def _malformed(
     )
     async def run(ctx: CaseContext) -> str:
         wire = await ctx.open_session(name="hostile")
+        if settle:
+            # A server may publish its own events right after the handshake, under message ids of its own
+            # random choosing (MSGID-1). A PING/PONG first lets them arrive (recv ACKs them), so that the
+            # answer built below names an id the server cannot have in flight: a fixed id once named, by
+            # chance, the server's own in-flight PUBLISH, and the server rightly kept the connection open.
+            await wire.send_frame(encode_frame(Ping()))
+            pong = await ctx.recv(wire, "a PONG")
+            if pong[0] >> 4 != 6:
+                raise CheckFailed(f"{describe_frame(pong)} instead of a PONG", requirements=("PING-1",))
         payload = build(ctx)
         if isinstance(payload, tuple):
             await wire.send_raw(payload[0], describe=payload[1])
@@ -132,6 +147,12 @@ def _malformed(
         except CheckFailed as exc:
             raise CheckFailed(f"closed the hostile connection, then: {exc.observed}", requirements=("ERR-5",)) from None
         return "closed without answering; " + healthy
+
+
+def _unused_id(ctx: CaseContext) -> int:
+    """A message id the server cannot have in flight: far from every id its PUBLISHes and batches used."""
+    used = [int(r.hex[:4], 16) & 0xFFF for r in ctx.log if r.direction == "received" and r.hex[:1] in "42"]
+    return ((used[-1] if used else 0) + 2048) & 0xFFF
 
 
 def _publish_bytes(ctx: CaseContext) -> bytes:
@@ -168,13 +189,15 @@ _malformed(
     "ack-unknown-id",
     "An ACK for a message id the server never used",
     ["MSGID-12", "ERR-6"],
-    lambda ctx: encode_frame(Ack(message_id=0xABC)),
+    lambda ctx: encode_frame(Ack(message_id=_unused_id(ctx))),
+    settle=True,
 )
 _malformed(
     "nack-unknown-id",
     "A NACK for a message id the server never used",
     ["MSGID-12", "ERR-6"],
-    lambda ctx: encode_frame(Nack(message_id=0xABD, machine_message=b"x", human_message=b"")),
+    lambda ctx: encode_frame(Nack(message_id=_unused_id(ctx), machine_message=b"x", human_message=b"")),
+    settle=True,
 )
 _malformed(
     "response-from-client",
