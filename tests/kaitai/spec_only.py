@@ -118,11 +118,12 @@ class Parsers:
             SpecDecodeError,
         )
 
-    def look_up_base(self, batch: bytes, bases: Bases | None) -> None:
+    def look_up_base(self, batch: bytes, bases: Bases | None, schemas: Schemas) -> None:
         """CTX-5: in mode context, the base is looked up right after base_digest, before anything after it is read.
 
-        Everything before it (the header, the format byte, the decompression, the ids) is left to the full
-        parse that follows when it fails here: those errors are found first, and are decode errors.
+        Everything before it (the header, the format byte, the writer schema of RECORD-2, the decompression,
+        the ids) is left to the full parse that follows when it fails here: those errors are found first, and
+        are decode errors.
         """
         if len(batch) < 2 or not batch[0] & 0x80 or batch[1] & 0x0F != 2 or bases is None:
             return
@@ -131,6 +132,8 @@ class Parsers:
         try:
             io = self.stream(BytesIO(batch))
             header = self.batch_v1.Header(io)
+            if (header.event_type_id.value, header.schema_version.value) not in schemas.by_pair:
+                return  # RECORD-2, before the body is read (CTX-2)
             rest = batch[io.pos() :]
             codec = batch[1] >> 4
             body = self.gzip().decode(rest) if codec == 1 else self.zstd().decode(rest) if codec == 2 else rest
@@ -148,9 +151,9 @@ class Parsers:
         if version == 1:
             if kind in FRAME_KINDS_V1:
                 if data[:1] and data[0] >> 4 == 2:  # BATCH_PUBLISH: its batch follows the 2-byte header (BPUB-1)
-                    self.look_up_base(data[2:], bases)
+                    self.look_up_base(data[2:], bases, schemas)
                 return frame_value_v1(self.frame_v1.from_bytes(data), schemas, bases)
-            self.look_up_base(data, bases)
+            self.look_up_base(data, bases, schemas)
             return batch_value_v1(self.batch_v1.from_bytes(data), schemas, bases)
         if kind in FRAME_KINDS:
             return frame_value(self.frame.from_bytes(data))
