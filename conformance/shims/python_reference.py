@@ -34,8 +34,8 @@ from typing import Any
 from sinkcheck.codec_protocol import KINDS_BY_VERSION, LIMIT_NAMES_BY_VERSION, failure, ok, serve
 from sinkproto import Deframer, Limits, frame_bytes
 from sinkproto.codec import get_codec
-from sinkproto.errors import DecodeError, EncodeError
-from sinkproto.jsonform import from_json, to_json
+from sinkproto.errors import BaseUnavailable, DecodeError, EncodeError
+from sinkproto.jsonform import bases_from_json, from_json, to_json
 
 BREAKS = ("error-class", "field", "encode", "hang", "crash", "utf8", "v1-batch-result")
 
@@ -84,20 +84,21 @@ class Handler:
         """The writer schemas of records mode: from version 1 (version 0 has no records mode)."""
         return self.schemas if version >= 1 else None
 
-    def decode(self, version: int, kind: str, data: bytes, limits: Limits) -> dict[str, Any]:
+    def decode(self, version: int, kind: str, data: bytes, limits: Limits, bases: Any = None) -> dict[str, Any]:
         if kind == "stream":
             deframer = Deframer(limits)
             frames = deframer.feed(data)
             deframer.close()  # a partial frame left at the end of the stream is truncated
             return {"frames_hex": [f.hex() for f in frames]}
         if kind in ("frame", "batch"):  # the one API: frames and batches take the version (and schemas from 1)
+            decode = self.functions["decode"][kind]
+            # ``bases``: what a batch in mode context decodes against (None: this side takes none, CTX-1).
             return to_json(
-                self.functions["decode"][kind](data, limits=limits, version=version, schemas=self.schemas_of(version)),
-                version,
+                decode(data, limits=limits, version=version, schemas=self.schemas_of(version), bases=bases), version
             )
         return to_json(self.functions["decode"][kind](data, limits=limits))
 
-    def encode(self, version: int, kind: str, value: dict[str, Any]) -> bytes:
+    def encode(self, version: int, kind: str, value: dict[str, Any], bases: Any = None) -> bytes:
         if kind == "stream":
             return b"".join(frame_bytes(bytes.fromhex(f)) for f in value["frames_hex"])
         if (
@@ -110,7 +111,7 @@ class Handler:
         if kind in ("frame", "batch"):
             return bytes(
                 self.functions["encode"][kind](
-                    from_json(kind, value, version), version=version, schemas=self.schemas_of(version)
+                    from_json(kind, value, version, bases), version=version, schemas=self.schemas_of(version)
                 )
             )
         return bytes(self.functions["encode"][kind](from_json(kind, value)))
@@ -152,7 +153,9 @@ class Handler:
         try:
             if self.broken == "utf8" and kind == "nack_payload":
                 limits = Limits.from_dict({**(request.get("limits") or {}), "strict_utf8": True})
-            value = self.decode(version, kind, data, limits)
+            value = self.decode(version, kind, data, limits, bases_from_json(request.get("bases")))
+        except BaseUnavailable as exc:  # CTX-5: missing state, not malformed bytes
+            return failure(request, "unknown_base", str(exc), offset=exc.offset)
         except DecodeError as exc:
             error_class = exc.error_class
             if self.broken == "error-class" and error_class == "overlong_varint":
@@ -170,7 +173,7 @@ class Handler:
         if not isinstance(request.get("value"), dict):
             return failure(request, "bad_request", "an encode request carries a value object")
         try:
-            data = self.encode(version, kind, request["value"])
+            data = self.encode(version, kind, request["value"], bases_from_json(request.get("bases")))
         except EncodeError as exc:
             return failure(request, "encode_error", str(exc))
         except (TypeError, ValueError) as exc:

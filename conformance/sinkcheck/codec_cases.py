@@ -18,6 +18,7 @@ from typing import Any
 
 from sinkkit import kit_file
 from sinkproto.errors import DecodeError, EncodeError
+from sinkproto.jsonform import bases_from_json
 from sinkproto.limits import Limits
 from sinktools.vectors.model import (
     FRAME_KIND_FILES,
@@ -65,7 +66,8 @@ class Check:
     """One request and the one acceptable answer.
 
     ``expect`` is ``value`` (decode gives ``expected``), ``error`` (decode fails
-    with error class ``expected``), ``bytes`` (encode gives hex ``expected``;
+    with error class ``expected``), ``unknown_base`` (decode names a base the
+    request's bases lack, CTX-5), ``bytes`` (encode gives hex ``expected``;
     compressed batches compare after decompression) or ``refused`` (encode fails).
     """
 
@@ -82,6 +84,9 @@ class Check:
     requirements: tuple[str, ...] = ()
     #: The requirement of the expected error, as the reference decoder names it (``expect == "error"``).
     requirement: str | None = None
+    #: The bases the decoder holds, in the vectors' JSON form (mode context, spec/v1/context.md); None: it takes
+    #: no context (CTX-1). An encode request carries them too: a batch in mode context names its base by id.
+    bases: list[dict[str, Any]] | None = None
 
     def request(self) -> dict[str, Any]:
         body: dict[str, Any] = {"op": self.op, "kind": self.kind, "protocol_version": self.version}
@@ -90,6 +95,8 @@ class Check:
             body["limits"] = self.limits
         else:
             body["value"] = self.value
+        if self.bases is not None:
+            body["bases"] = self.bases
         return body
 
 
@@ -155,26 +162,42 @@ def reference_bytes(kind: str, value: Any, version: int = 0) -> bytes:
     return encode_kind(kind, value)
 
 
-def reference_decode(kind: str, data: bytes, limits: dict[str, Any], version: int = 0) -> tuple[str, Any, str | None]:
-    """("value", json, None) or ("error", error_class, requirement), by the reference codec."""
+def reference_decode(
+    kind: str, data: bytes, limits: dict[str, Any], version: int = 0, bases: list[dict[str, Any]] | None = None
+) -> tuple[str, Any, str | None]:
+    """("value", json, None) or ("error", error_class, requirement), by the reference codec.
+
+    ``bases``: the bases the decoder holds, in the vectors' JSON form (None: it takes no context, CTX-1).
+    """
     try:
-        value = decode_kind(kind, data, Limits.from_dict(limits), version, record_schemas() if version == 1 else None)
+        value = decode_kind(
+            kind,
+            data,
+            Limits.from_dict(limits),
+            version,
+            record_schemas() if version == 1 else None,
+            bases_from_json(bases),
+        )
     except DecodeError as exc:
         return "error", exc.error_class, exc.requirement
     return "value", value_to_json(kind, value, version), None
 
 
-def reference_encode(kind: str, value: dict[str, Any], version: int = 0) -> tuple[str, Any]:
-    """("bytes", hex) or ("refused", None), by the reference codec."""
+def reference_encode(
+    kind: str, value: dict[str, Any], version: int = 0, bases: list[dict[str, Any]] | None = None
+) -> tuple[str, Any]:
+    """("bytes", hex) or ("refused", None), by the reference codec (``bases``: what a context batch names)."""
     try:
-        return "bytes", reference_bytes(kind, value_from_json(kind, value, version), version).hex()
+        return "bytes", reference_bytes(
+            kind, value_from_json(kind, value, version, bases_from_json(bases)), version
+        ).hex()
     except (EncodeError, TypeError, ValueError):
         return "refused", None
 
 
 def _error_requirement(kind: str, case: VectorCase, limits: dict[str, Any], version: int) -> str | None:
     """The requirement the reference decoder names for an invalid vector's error (what a dispute cites)."""
-    expect, error_class, requirement = reference_decode(kind, case.data, limits, version)
+    expect, error_class, requirement = reference_decode(kind, case.data, limits, version, case.bases)
     return requirement if expect == "error" and error_class == case.error_class else None
 
 
@@ -194,13 +217,17 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 limits=non_default_limits(limits),
                 label="decode",
                 version=version,
+                bases=case.bases,
                 requirements=cited,
             )
         )
         # Canonical: an encoder given the value must produce exactly these bytes. A batch with an explicit
-        # layout is deterministic too (the layout says which columns exist), canonical or not; a records batch
-        # with other transforms than the canonical ones (RECORD-9) is not.
-        records_variant = version == 1 and case.canonical is False and '"mode": "records"' in json.dumps(case.value)
+        # layout is deterministic too (the layout says which columns exist), canonical or not; a records or
+        # context batch with other transforms (RECORD-9) or other base rows or codings (CTX-13) is not.
+        shown = json.dumps(case.value)
+        records_variant = (
+            version == 1 and case.canonical is False and ('"mode": "records"' in shown or '"mode": "context"' in shown)
+        )
         if case.canonical or (kind in ("batch", "batch_publish") and not records_variant):
             checks.append(
                 Check(
@@ -211,6 +238,7 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                     value=case.value,
                     label="encode",
                     version=version,
+                    bases=case.bases,
                     requirements=cited,
                 )
             )
@@ -226,6 +254,7 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                     value=bare,
                     label="encode without layout",
                     version=version,
+                    bases=case.bases,
                     requirements=cited,
                 )
             )
@@ -240,8 +269,24 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 limits=non_default_limits(limits),
                 label="decode",
                 version=version,
+                bases=case.bases,
                 requirements=cited,
                 requirement=_error_requirement(pk, case, limits, version),
+            )
+        )
+    elif case.result == "unknown_base":  # CTX-5: decoded with the bases the vector lists, which lack the base named
+        checks.append(
+            Check(
+                "decode",
+                pk,
+                "unknown_base",
+                None,
+                hex=case.hex,
+                limits=non_default_limits(limits),
+                label="decode",
+                version=version,
+                bases=case.bases,
+                requirements=cited,
             )
         )
     elif case.result == "acceptable":
@@ -262,6 +307,7 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 limits=non_default_limits(accepted),
                 label=f"decode {settings}",
                 version=version,
+                bases=case.bases,
                 requirements=deciding,
             )
         )
@@ -275,6 +321,7 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 limits=non_default_limits(refused),
                 label=f"decode {opposite}",
                 version=version,
+                bases=case.bases,
                 requirements=deciding,
                 requirement=_error_requirement(pk, case, refused, version),
             )

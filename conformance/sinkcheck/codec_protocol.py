@@ -82,6 +82,8 @@ ERRORS = {
     "a panic): always a failed check",
     "unsupported": "the shim does not implement this op, kind, limit or protocol version; reported as unsupported, "
     "never a pass",
+    "unknown_base": "a batch in mode context names a base the decoder does not hold among the request's bases, or "
+    "holds with another digest, event type or schema version (CTX-5): not a malformed batch, so not a decode_error",
     "bad_request": "the request is malformed, names an unknown op or a protocol version the shim does not speak",
 }
 _LENGTH = struct.Struct(">I")
