@@ -148,6 +148,7 @@ _CONTEXT_NOT_REJECTED = {
     "offset-overflow": _CONTEXT.format("CTX-7: the base row's offset, which the reference adds"),
     "timestamp-below-zero": _CONTEXT.format("CTX-7: the base row's timestamp, which the reference adds"),
     "int-overflow": _CONTEXT.format("CTX-7, RECORD-5: the base's value and the Avro int's range"),
+    "base-key-over-configured-limit": _LIMIT.format("max_key_size of the keys taken from the base, CTX-6, LIMIT-5"),
 }
 # The same cases stand alone (vectors/v1/batch.json) and inside a BATCH_PUBLISH.
 NOT_REJECTED.update(

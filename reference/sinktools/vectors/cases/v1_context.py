@@ -498,6 +498,15 @@ def _invalid_cases(b: Builder, p: str, head: bytes, second: tuple[Event, ...], p
         bases=[],
     )
     bad(
+        "base-key-over-configured-limit",
+        "Every key taken from the base, each 11 bytes, against max_key_size=10: limit_exceeded, though the keys "
+        "column holds none (CTX-6: the base's keys are checked too).",
+        ["CTX-6", "RECORD-6", "LIMIT-5"],
+        plain.data(),
+        "limit_exceeded",
+        limits={"max_key_size": 10},
+    )
+    bad(
         "count-zero",
         "count 0 after a known base: inconsistent_batch, as in records mode.",
         ["CTX-2", "BATCH-8"],
