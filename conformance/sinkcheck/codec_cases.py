@@ -184,7 +184,9 @@ def reference_encode(
     from sinkproto.jsonform import bases_from_json
 
     try:
-        return "bytes", reference_bytes(kind, value_from_json(kind, value, version, bases_from_json(bases)), version).hex()
+        return "bytes", reference_bytes(
+            kind, value_from_json(kind, value, version, bases_from_json(bases)), version
+        ).hex()
     except (EncodeError, TypeError, ValueError):
         return "refused", None
 

@@ -90,7 +90,11 @@ class Support:
     context: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"decode": sorted(self.decode), "encode": sorted(self.encode), "limits": sorted(self.limits)}
+        out: dict[str, Any] = {
+            "decode": sorted(self.decode),
+            "encode": sorted(self.encode),
+            "limits": sorted(self.limits),
+        }
         if self.context:
             out["context"] = True
         return out

@@ -288,8 +288,12 @@ def setup(name: str) -> Check:
     def check_context(data: bytes, result: Batch | BaseUnavailable) -> None:
         """CTX-1, CTX-5: what a batch in mode context is to a decoder holding other bases, or none."""
         assert held is not None
-        if not isinstance(decode(data, undeclared), DecodeError):
-            raise Finding(f"mode context to a side that declared no context_bases is not a decode error ({data.hex()})")
+        refused = decode(data, undeclared)  # its header read, so the format byte is what refuses it
+        if not isinstance(refused, UnknownFormat) or refused.offset != 1:
+            raise Finding(
+                f"mode context to a side that declared no context_bases gave {outcome(refused)}, not "
+                f"unknown_format at the format byte ({data.hex()})"
+            )
         if isinstance(result, BaseUnavailable):
             return
         context = result.context

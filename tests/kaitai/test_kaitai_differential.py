@@ -133,9 +133,7 @@ _RECORDS_NOT_REJECTED = {
 # Mode context (CTX-2..7): sink_batch_v1.ksy checks the ids' ranges, the digest's presence, the chunk framing,
 # and where against_base may not be (keys, base_rows, a batch without a base); what needs the bases the
 # receiver holds, the writer schema or the values decoded, it cannot.
-_CONTEXT = (
-    "context: needs what a .ksy cannot have ({}); the description reads the columns of mode context generically"
-)
+_CONTEXT = "context: needs what a .ksy cannot have ({}); the description reads the columns of mode context generically"
 _CONTEXT_NOT_REJECTED = {
     "not-declared": _CONTEXT.format("CTX-1: whether the decoder declared context_bases, which is its configuration"),
     "unknown-schema": _SCHEMA.format("RECORD-2, CTX-2: a schema the decoder does not know"),
