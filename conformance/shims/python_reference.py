@@ -5,7 +5,8 @@
 
 It answers every op for every kind of protocol versions 0 and 1 and honours
 every limit; version-1 batches in records mode use the writer schemas of the
-registry the runner names in ``hello`` (the kit's ``schemas/``). ``--codec
+registry the runner names in ``hello`` (the kit's ``schemas/``), batches in mode context the
+request's ``bases`` (it declares ``context``). ``--codec
 construct`` runs the construct reference codec instead of the default (the
 fast codec). A ``DecodeError`` or ``EncodeError`` of the codec is a
 ``decode_error`` or ``encode_error``; any other exception is a bug of the
@@ -90,11 +91,13 @@ class Handler:
             frames = deframer.feed(data)
             deframer.close()  # a partial frame left at the end of the stream is truncated
             return {"frames_hex": [f.hex() for f in frames]}
-        if kind in ("frame", "batch"):  # the one API: frames and batches take the version (and schemas from 1)
-            decode = self.functions["decode"][kind]
-            # ``bases``: what a batch in mode context decodes against (None: this side takes none, CTX-1).
+        if kind in ("frame", "batch"):  # the one API: frames and batches take the version (schemas, bases from 1)
+            extra = {"bases": bases} if version >= 1 else {}
             return to_json(
-                decode(data, limits=limits, version=version, schemas=self.schemas_of(version), bases=bases), version
+                self.functions["decode"][kind](
+                    data, limits=limits, version=version, schemas=self.schemas_of(version), **extra
+                ),
+                version,
             )
         return to_json(self.functions["decode"][kind](data, limits=limits))
 
@@ -127,6 +130,7 @@ class Handler:
                     str(v): {
                         "kinds": {"decode": list(KINDS_BY_VERSION[v]), "encode": list(KINDS_BY_VERSION[v])},
                         "limits": list(LIMIT_NAMES_BY_VERSION[v]),
+                        **({"context": True} if v >= 1 else {}),
                     }
                     for v in KINDS_BY_VERSION
                 },
@@ -146,6 +150,7 @@ class Handler:
         try:
             data = bytes.fromhex(request["hex"])
             limits = Limits.from_dict(request.get("limits") or {})
+            bases = bases_from_json(request.get("bases"))
         except (KeyError, TypeError, ValueError) as exc:
             return failure(request, "bad_request", f"bad decode request: {exc}")
         if self.broken == "hang" and kind == "frame" and data[:1] and data[0] >> 4 == 5:
@@ -153,9 +158,9 @@ class Handler:
         try:
             if self.broken == "utf8" and kind == "nack_payload":
                 limits = Limits.from_dict({**(request.get("limits") or {}), "strict_utf8": True})
-            value = self.decode(version, kind, data, limits, bases_from_json(request.get("bases")))
-        except BaseUnavailable as exc:  # CTX-5: missing state, not malformed bytes
-            return failure(request, "unknown_base", str(exc), offset=exc.offset)
+            value = self.decode(version, kind, data, limits, bases)
+        except BaseUnavailable as exc:  # CTX-5: the base is not held; not a decode error
+            return failure(request, "unknown_base", str(exc))
         except DecodeError as exc:
             error_class = exc.error_class
             if self.broken == "error-class" and error_class == "overlong_varint":

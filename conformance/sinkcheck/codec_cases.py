@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sinkkit import kit_file
-from sinkproto.errors import DecodeError, EncodeError
-from sinkproto.jsonform import bases_from_json
+from sinkproto.errors import BaseUnavailable, DecodeError, EncodeError
 from sinkproto.limits import Limits
 from sinktools.vectors.model import (
     FRAME_KIND_FILES,
@@ -66,9 +65,9 @@ class Check:
     """One request and the one acceptable answer.
 
     ``expect`` is ``value`` (decode gives ``expected``), ``error`` (decode fails
-    with error class ``expected``), ``unknown_base`` (decode names a base the
-    request's bases lack, CTX-5), ``bytes`` (encode gives hex ``expected``;
-    compressed batches compare after decompression) or ``refused`` (encode fails).
+    with error class ``expected``), ``bytes`` (encode gives hex ``expected``;
+    compressed batches compare after decompression), ``refused`` (encode fails)
+    or ``unknown_base`` (decode stops at a base ``bases`` does not hold, CTX-5).
     """
 
     op: str  # decode | encode
@@ -84,8 +83,7 @@ class Check:
     requirements: tuple[str, ...] = ()
     #: The requirement of the expected error, as the reference decoder names it (``expect == "error"``).
     requirement: str | None = None
-    #: The bases the decoder holds, in the vectors' JSON form (mode context, spec/v1/context.md); None: it takes
-    #: no context (CTX-1). An encode request carries them too: a batch in mode context names its base by id.
+    #: Context coding (version 1): the bases the codec holds, as in the vectors; None: it declared none (CTX-1).
     bases: list[dict[str, Any]] | None = None
 
     def request(self) -> dict[str, Any]:
@@ -165,28 +163,26 @@ def reference_bytes(kind: str, value: Any, version: int = 0) -> bytes:
 def reference_decode(
     kind: str, data: bytes, limits: dict[str, Any], version: int = 0, bases: list[dict[str, Any]] | None = None
 ) -> tuple[str, Any, str | None]:
-    """("value", json, None) or ("error", error_class, requirement), by the reference codec.
+    """("value", json, None), ("error", error_class, requirement) or ("unknown_base", None, "CTX-5"), by the
+    reference codec holding ``bases`` (the vectors' form; None: it takes no batch in mode context)."""
+    from sinkproto.jsonform import bases_from_json
 
-    ``bases``: the bases the decoder holds, in the vectors' JSON form (None: it takes no context, CTX-1).
-    """
+    schemas = record_schemas() if version == 1 else None
     try:
-        value = decode_kind(
-            kind,
-            data,
-            Limits.from_dict(limits),
-            version,
-            record_schemas() if version == 1 else None,
-            bases_from_json(bases),
-        )
+        value = decode_kind(kind, data, Limits.from_dict(limits), version, schemas, bases_from_json(bases))
     except DecodeError as exc:
         return "error", exc.error_class, exc.requirement
+    except BaseUnavailable as exc:
+        return "unknown_base", None, exc.requirement
     return "value", value_to_json(kind, value, version), None
 
 
 def reference_encode(
     kind: str, value: dict[str, Any], version: int = 0, bases: list[dict[str, Any]] | None = None
 ) -> tuple[str, Any]:
-    """("bytes", hex) or ("refused", None), by the reference codec (``bases``: what a context batch names)."""
+    """("bytes", hex) or ("refused", None), by the reference codec (``bases``: those a context batch names)."""
+    from sinkproto.jsonform import bases_from_json
+
     try:
         return "bytes", reference_bytes(
             kind, value_from_json(kind, value, version, bases_from_json(bases)), version
@@ -205,8 +201,25 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
     pk = protocol_kind(kind, version)
     limits = dict(case.limits or {})
     cited = tuple(case.requirements)
+    bases = case.bases
     checks: list[Check] = []
-    if case.result == "valid":
+    if case.result == "unknown_base":
+        checks.append(
+            Check(
+                "decode",
+                pk,
+                "unknown_base",
+                None,
+                hex=case.hex,
+                limits=non_default_limits(limits),
+                label="decode",
+                version=version,
+                requirements=cited,
+                requirement="CTX-5",
+                bases=bases,
+            )
+        )
+    elif case.result == "valid":
         checks.append(
             Check(
                 "decode",
@@ -217,16 +230,16 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 limits=non_default_limits(limits),
                 label="decode",
                 version=version,
-                bases=case.bases,
                 requirements=cited,
+                bases=bases,
             )
         )
         # Canonical: an encoder given the value must produce exactly these bytes. A batch with an explicit
-        # layout is deterministic too (the layout says which columns exist), canonical or not; a records or
-        # context batch with other transforms (RECORD-9) or other base rows or codings (CTX-13) is not.
-        shown = json.dumps(case.value)
+        # layout is deterministic too (the layout says which columns exist), canonical or not; a records batch
+        # with other transforms than the canonical ones (RECORD-9) is not.
+        text = json.dumps(case.value)
         records_variant = (
-            version == 1 and case.canonical is False and ('"mode": "records"' in shown or '"mode": "context"' in shown)
+            version == 1 and case.canonical is False and ('"mode": "records"' in text or '"mode": "context"' in text)
         )
         if case.canonical or (kind in ("batch", "batch_publish") and not records_variant):
             checks.append(
@@ -238,8 +251,8 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                     value=case.value,
                     label="encode",
                     version=version,
-                    bases=case.bases,
                     requirements=cited,
+                    bases=bases,
                 )
             )
         if version == 0 and kind == "batch" and case.canonical:
@@ -254,8 +267,8 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                     value=bare,
                     label="encode without layout",
                     version=version,
-                    bases=case.bases,
                     requirements=cited,
+                    bases=bases,
                 )
             )
     elif case.result == "invalid":
@@ -269,24 +282,9 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 limits=non_default_limits(limits),
                 label="decode",
                 version=version,
-                bases=case.bases,
                 requirements=cited,
                 requirement=_error_requirement(pk, case, limits, version),
-            )
-        )
-    elif case.result == "unknown_base":  # CTX-5: decoded with the bases the vector lists, which lack the base named
-        checks.append(
-            Check(
-                "decode",
-                pk,
-                "unknown_base",
-                None,
-                hex=case.hex,
-                limits=non_default_limits(limits),
-                label="decode",
-                version=version,
-                bases=case.bases,
-                requirements=cited,
+                bases=bases,
             )
         )
     elif case.result == "acceptable":
@@ -307,8 +305,8 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 limits=non_default_limits(accepted),
                 label=f"decode {settings}",
                 version=version,
-                bases=case.bases,
                 requirements=deciding,
+                bases=bases,
             )
         )
         checks.append(
@@ -321,9 +319,9 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 limits=non_default_limits(refused),
                 label=f"decode {opposite}",
                 version=version,
-                bases=case.bases,
                 requirements=deciding,
                 requirement=_error_requirement(pk, case, refused, version),
+                bases=bases,
             )
         )
     return checks
