@@ -64,7 +64,8 @@ WITHDRAWN_V1 = {
 FILE_DESCRIPTIONS_V1 = {
     "connection_request": "Version 1: CONNECTION_REQUEST frames of both layouts (version 0 and version 1), request_flags, reader declarations, declared limits.",
     "connection_response": "Version 1: CONNECTION_RESPONSE frames, with and without response_flags, the server's reader declaration and declared limits.",
-    "batch_publish": "Version 1: BATCH_PUBLISH frames (type 2) carrying a batch v1: version-0 batches and extended ones with every codec.",
+    "batch_publish": "Version 1: BATCH_PUBLISH frames (type 2) carrying a batch v1: version-0 batches and extended ones "
+    "with every codec, in every mode (mode context decoded with the bases each case lists).",
     "batch_result": "Version 1: BATCH_RESULT frames (type 8): per-event NACKs by index.",
     "close": "Version 1: CLOSE frames (type 9): close codes, requirement, last message id, retry-after, text.",
     "frame": "Version 1: frame-level cases: version-0 frames on a version-1 connection, unassigned types 10..15.",
