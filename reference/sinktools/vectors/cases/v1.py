@@ -505,6 +505,22 @@ def connection_response() -> Builder:
         ),
         data=hexb("10 02 21 8020 3c"),
     )
+    b.valid(
+        "v1.connection_response.connected.declared-limits.context",
+        "connected; the server takes batches in mode context: context_bases 16, context_lifetime 7 days (CTX-1).",
+        ["CONN-11", "DECL-1", "CTX-1"],
+        ConnectionResponse(
+            response=Response.CONNECTED, declared_limits=DeclaredLimits(context_bases=16, context_lifetime=604800)
+        ),
+        data=hexb("10 02 c0 10 80f524"),
+    )
+    b.invalid(
+        "v1.connection_response.connected.declared-limits.context-bases.above",
+        "A declared context_bases of 65: value_out_of_range at the value.",
+        ["DECL-2", "CTX-1"],
+        hexb("10 02 40 41"),
+        "value_out_of_range",
+    )
     both = b.valid(
         "v1.connection_response.hello.declaration.declared-limits",
         "hello_new_client with a reader declaration and the constrained profile.",
