@@ -264,7 +264,9 @@ def _bench_codec(args: argparse.Namespace) -> int:
 def _bench_wire(args: argparse.Namespace) -> int:
     from .bench.commands import cmd_wire
 
-    return cmd_wire(quick=args.quick, protocols=args.protocols, profile=args.profile, page=_page(args))
+    return cmd_wire(
+        quick=args.quick, protocols=args.protocols, profile=args.profile, page=_page(args), polls=args.polls
+    )
 
 
 def _bench_memory(args: argparse.Namespace) -> int:
@@ -521,7 +523,13 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     wire.add_argument("--quick", action="store_true", help="Sink only, no chart, docs untouched (a smoke run)")
     wire.add_argument("--protocols", help="comma-separated subset: sink,mqtt,http,coap (default: all)")
     wire.add_argument(
-        "--profile", choices=("random", "meter"), default="random", help="events to send (default: random)"
+        "--profile",
+        choices=("random", "meter", "meter-series"),
+        default="random",
+        help="events to send (default: random); meter-series: a day of polls over mutual TLS, Sink and MQTT 5",
+    )
+    wire.add_argument(
+        "--polls", type=int, help="meter-series: only the day's first POLLS polls (default: all 96; --quick: 3)"
     )
     _docs_options(wire)
     wire.set_defaults(func=_bench_wire)
