@@ -211,11 +211,7 @@ class StatelessPolls(PollClient):
 
     def __init__(self, client: SinkPollClient, mode: BatchMode, name: str, what: str) -> None:
         self.client, self.mode, self.name, self.what = client, mode, name, what
-        self.sink = client
-
-    @property  # type: ignore[override]
-    def batches(self) -> list[int]:
-        return self.sink.sizes
+        self.sink, self.batches = client, client.sizes  # the session's list: every batch it sent
 
     def send_poll(self, events: tuple[Event, ...]) -> None:
         fmt = _best(events, self.sink.setup.schemas, self.mode)
@@ -229,29 +225,42 @@ class StatelessPolls(PollClient):
 
 
 class ContextPolls(PollClient):
-    """Each poll one BATCH_PUBLISH in mode context against the last poll the server ACKed (CTX-10, CTX-13)."""
+    """Each poll one BATCH_PUBLISH in mode context against the last poll the server ACKed (CTX-10, CTX-13).
+
+    A NACK ``unknown_base`` (CTX-5) makes it forget its base and send the
+    same readings again without one (CTX-11); ``fallbacks`` counts them.
+    """
 
     def __init__(self, client: SinkPollClient, name: str, what: str) -> None:
         self.client, self.name, self.what = client, name, what
-        self.sink = client
+        self.sink, self.batches = client, client.sizes  # the session's list: every batch it sent
         self.next_id = 1  # CTX-12: the reference sender counts up from 1
         self.base: ContextBase | None = None
-
-    @property  # type: ignore[override]
-    def batches(self) -> list[int]:
-        return self.sink.sizes
+        self.accepted: list[ContextBase] = []  # every poll the server ACKed, as a base (CTX-8)
+        self.fallbacks = 0
 
     def send_poll(self, events: tuple[Event, ...]) -> None:
-        self.sink.loop.call(self._send(events))
+        self.sink.loop.call(self._send(self.sink, events, self.base))
 
-    async def _send(self, events: tuple[Event, ...]) -> None:
-        batch_id = self.next_id
-        self.next_id += 1
-        context = BatchContext(batch_id=batch_id, base=self.base)
-        answered = await self.sink._publish(events, format=None, context=context)
-        if answered.nacked:
-            raise RuntimeError(f"the server NACKed {len(answered.nacked)} readings of the poll")
-        self.base = ContextBase(batch_id=batch_id, events=events)  # CTX-8: ACKed, every event accepted
+    def send_against(self, sink: SinkPollClient, events: tuple[Event, ...], base: ContextBase) -> None:
+        """``events`` coded against ``base``, over ``sink``'s connection (a server that may not hold it)."""
+        sink.loop.call(self._send(sink, events, base))
+
+    async def _send(self, sink: SinkPollClient, events: tuple[Event, ...], base: ContextBase | None) -> None:
+        for _ in range(2):
+            batch_id = self.next_id
+            self.next_id += 1
+            answered = await sink._publish(events, format=None, context=BatchContext(batch_id=batch_id, base=base))
+            if getattr(answered, "unknown_base", False) and base is not None:
+                self.fallbacks += 1  # CTX-11: forget the bases, the same events again without one
+                self.base = base = None
+                continue
+            if answered.nacked:
+                raise RuntimeError(f"the server NACKed {len(answered.nacked)} readings of the poll")
+            self.base = ContextBase(batch_id=batch_id, events=events)  # CTX-8: ACKed, every event accepted
+            self.accepted.append(self.base)
+            return
+        raise RuntimeError("the server NACKed a batch without a base unknown_base")
 
 
 # ---------------------------------------------------------------- running it
@@ -326,7 +335,7 @@ def offline(series: Series, measured: Sequence[int], schemas: Any) -> Offline:
     polls = series.polls
     dictionaries = {}
     for parity in (0, 1):
-        samples = [FAST.encode_event(e) for i, p in enumerate(polls) if i % 2 != parity for e in p.events]
+        samples: list[Any] = [FAST.encode_event(e) for i, p in enumerate(polls) if i % 2 != parity for e in p.events]
         dictionaries[parity] = zstandard.train_dictionary(DICTIONARY_SIZE, samples)
     sums: dict[str, int] = {}
     context_missing = _context_available(series, schemas)
@@ -343,7 +352,9 @@ def offline(series: Series, measured: Sequence[int], schemas: Any) -> Offline:
             "v1 columns (smallest codec)": len(encode(events, schemas, _best(events, schemas, BatchMode.COLUMNS))),
         }
         if schemas is not None:
-            sizes["v1 records (smallest codec)"] = len(encode(events, schemas, _best(events, schemas, BatchMode.RECORDS)))
+            sizes["v1 records (smallest codec)"] = len(
+                encode(events, schemas, _best(events, schemas, BatchMode.RECORDS))
+            )
         if context_missing is None:
             base = None if previous is None else ContextBase(batch_id=index, events=previous)
             sizes["v1 context (against the previous poll)"] = len(
@@ -379,7 +390,7 @@ def context_costs(series: Series, schemas: Any, index: int) -> Costs:
     base = ContextBase(batch_id=index, events=polls[index - 1].events)
     against = FAST.encode_batch(context_batch(events, index + 1, base), version=1, schemas=schemas)
     resend = FAST.encode_batch(context_batch(events, index + 2, None), version=1, schemas=schemas)
-    nack = frame_bytes(FAST.encode_frame(Nack(message_id=1, machine_message=b"unknown_base")))
+    nack = frame_bytes(FAST.encode_frame(Nack(message_id=1, machine_message=b"unknown_base", human_message=b"")))
     return Costs(
         sum(event_bytes) / len(polls),
         max(event_bytes),
@@ -434,6 +445,29 @@ def _measure(client: PollClient, series: Series, measured: Sequence[int]) -> lis
     return marks
 
 
+def _lose_base(context: ContextPolls, other: SinkPollClient, series: Series) -> list[tuple[str, float, float]]:
+    """The last poll again, coded against the poll before it (as it was sent), to a server that never saw that base:
+    the batch, the NACK unknown_base, the same readings resent without a base and their ACK (CTX-5, CTX-11)."""
+    last, base = series.polls[-1].events, context.accepted[-2]  # the poll before the last, as it was sent
+    marks = []
+    start = time.time()
+    other.connect()
+    time.sleep(POLL_SETTLE)
+    marks.append(("setup", start, time.time()))
+    other.send_one(last[-1])  # warm, untimed
+    time.sleep(POLL_SETTLE)
+    start = time.time()
+    fallbacks = context.fallbacks
+    context.send_against(other, last, base)
+    time.sleep(POLL_SETTLE)
+    marks.append(("lost base", start, time.time()))
+    other.close()
+    time.sleep(POLL_SETTLE)
+    if context.fallbacks != fallbacks + 1:
+        raise RuntimeError("the other server instance did not answer unknown_base")
+    return marks
+
+
 def run_polls(
     series: Series,
     *,
@@ -459,18 +493,29 @@ def run_polls(
         directory = Path(tmp)
         pki = make_pki(directory / "pki")
         loop = Loop()
-        ports = {name: free_port() for name in ("sink0", "sink1", "mqtt_plain", "mqtt")}
+        # sink1b: a second version-1 server, holding none of the first one's bases (another instance, CTX-5)
+        ports = {name: free_port() for name in ("sink0", "sink1", "sink1b", "mqtt_plain", "mqtt")}
         if not mqtt:
             del ports["mqtt"]
         cleanup: list[Callable[[], None]] = []
         try:
-            for key, v1 in (("sink0", None), ("sink1", setup)):
-                declare = DeclaredLimits(context_bases=CONTEXT_BASES) if v1 is not None else None
+            for key, v1 in (("sink0", None), ("sink1", setup), ("sink1b", setup)):
+                # CTX-1: the version-1 server takes batches in mode context (declared only when the codec has it)
+                declare = DeclaredLimits(context_bases=CONTEXT_BASES) if v1 and context_missing is None else None
                 server = loop.call(start_sink_server(ports[key], pki.server_context(), v1, declare=declare))
-                cleanup.append(lambda s=server: loop.call(s.close()))
+
+                def close_server(s: Any = server) -> None:  # s: this server, bound now
+                    loop.call(s.close())
+
+                cleanup.append(close_server)
             if mqtt:
                 broker = start_mosquitto(directory, ports["mqtt_plain"], ports["mqtt"], pki)
-                cleanup.append(lambda: (broker.terminate(), broker.wait(5)))
+
+                def stop_broker() -> None:
+                    broker.terminate()
+                    broker.wait(5)
+
+                cleanup.append(stop_broker)
             clients = _poll_clients(loop, ports, pki, setup, context_missing is None)
             capture = Capture(sorted(set(ports.values())), directory / "polls.pcap")
             capture.start()
@@ -480,6 +525,11 @@ def run_polls(
                 progress(f"[{number}/{len(clients)}] {client.name}: {client.what}, {count} polls over mutual TLS")
                 row = Row(client.name, client.what)
                 marked.append((client, row, port, _measure(client, part, measured)))
+            contexts = [c for c, _ in clients if isinstance(c, ContextPolls)]
+            lost: list[tuple[str, float, float]] = []
+            if contexts:
+                progress("[fallback] the last poll against a base the server does not hold (another instance)")
+                lost = _lose_base(contexts[0], SinkPollClient(loop, ports["sink1b"], pki.client_context(), setup), part)
             packets = capture.stop()
             for client, row, port, marks in marked:
                 traffic = {name: account(packets, port, start, end) for name, start, end in marks}
@@ -496,7 +546,13 @@ def run_polls(
                 except Exception:
                     pass
             loop.stop()
-    costs = context_costs(series, schemas, min(count - 1, len(series.polls) // 2)) if context_missing is None else None
+    costs = context_costs(series, schemas, count - 1) if context_missing is None else None
+    if costs is not None and lost:
+        context_row = next(r for r in rows if r.name == "Sink v1 context")
+        costs.measured["the last poll, its base held"] = context_row.polls[-1]
+        costs.measured["the same poll, its base lost: the batch, NACK unknown_base, the batch resent without base"] = (
+            account(packets, ports["sink1b"], lost[-1][1], lost[-1][2])
+        )
     bound = sum(t.bits for t in information(part)) / 8
     return PollsReport(
         series.name, count, readings, bound, tuple(rows), offline(series, measured, schemas), costs, context_missing
@@ -529,12 +585,13 @@ def format_polls_report(report: PollsReport) -> str:
         setup = f"{row.setup.ip:,}" if row.setup is not None else "n/a"
         lines.append(
             f"| {row.name}: {row.what} | {row.ip:,} | {row.ip / n:.2f} | {row.ip / bound:.2f}x | {row.app / n:.2f} | "
-            f"{row.packets / report.polls:.1f} | {setup} |"
-            + (f" ({row.note})" if row.note else "")
+            f"{row.packets / report.polls:.1f} | {setup} |" + (f" ({row.note})" if row.note else "")
         )
     if report.context_missing:
-        lines.append(f"| Sink v1 context: a BATCH_PUBLISH per poll, mode context | n/a | n/a | n/a | n/a | n/a | "
-                     f"n/a ({report.context_missing}) |")
+        lines.append(
+            f"| Sink v1 context: a BATCH_PUBLISH per poll, mode context | n/a | n/a | n/a | n/a | n/a | "
+            f"n/a ({report.context_missing}) |"
+        )
     lines += [
         "",
         "The same polls computed offline (the batch or message body alone: no frame header, TLS or TCP/IP):",
@@ -600,7 +657,9 @@ def polls_chart(report: PollsReport, series: Series, path: Path) -> None:
     for row in report.rows:
         per = [t.ip / len(series.polls[i].events) for i, t in enumerate(row.polls)]
         axis.plot(hours[: len(per)], per, label=f"{row.name}: {row.what}", linewidth=1.2)
-    axis.axhline(GOAL_ALL_IN, color="black", linewidth=0.8, linestyle=":", label=f"goal: {GOAL_ALL_IN:g} bytes a reading")
+    axis.axhline(
+        GOAL_ALL_IN, color="black", linewidth=0.8, linestyle=":", label=f"goal: {GOAL_ALL_IN:g} bytes a reading"
+    )
     axis.axhline(
         report.bound_bytes / report.readings,
         color="black",
