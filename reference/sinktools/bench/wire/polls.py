@@ -194,7 +194,7 @@ class SinkPollClient(SinkV1BenchClient):
         if context is None:
             message_id = self.connection.publish_batch(events, self.session.now(), format=format)
         else:
-            message_id = self.connection.publish_batch(events, self.session.now(), context=context)  # type: ignore[call-arg]
+            message_id = self.connection.publish_batch(events, self.session.now(), context=context)
         loop = asyncio.get_running_loop()
         answer = self.answers[message_id] = loop.create_future()
         sent = len(self.connection.sent)
