@@ -222,7 +222,7 @@ def test_bench_wire_meter_series_quick_counts_every_poll(capsys: pytest.CaptureF
         m[1]: int(m[2].replace(",", ""))
         for m in re.finditer(r"^\| ([^|]+) \| ([\d,]+) \| [\d.]+ \| [\d.]+x \|", out, re.M)
     }
-    assert set(wire) >= {"Sink v0", "Sink v1 columns", "Sink v1 records"}, out
+    assert set(wire) == {"Sink v0", "Sink v1 columns", "Sink v1 records", "Sink v1 context"}, out
     for total, per_reading in wire.values():
         assert per_reading == pytest.approx(total / readings, abs=0.01)
     # v0: at least every reading's PUBLISH (its event encoding plus frame header) and an ACK per reading
@@ -231,7 +231,16 @@ def test_bench_wire_meter_series_quick_counts_every_poll(capsys: pytest.CaptureF
     # v1: at least the batches themselves, computed offline, plus one TCP/IP header per poll
     assert wire["Sink v1 columns"][0] > offline["v1 columns (smallest codec)"] + 3 * 40
     assert wire["Sink v1 records"][0] > offline["v1 records (smallest codec)"] + 3 * 40
+    assert wire["Sink v1 context"][0] > offline["v1 context (against the previous poll)"] + 3 * 40
+    # the polls after the first are coded against the one before: the context batches are the smallest
+    assert offline["v1 context (against the previous poll)"] < offline["v1 records (smallest codec)"]
     assert offline["v1 records (smallest codec)"] < offline["v1 columns (smallest codec)"]
+    # a lost base, measured against a second server instance: the refused batch, the NACK and the resend cost more
+    # than the same poll against a base the server holds
+    held = re.search(r"the last poll, its base held: ([\d,]+) all-in bytes", out)
+    lost = re.search(r"its base lost: the batch, NACK unknown_base, the batch resent without base: ([\d,]+) all-in", out)
+    assert held is not None and lost is not None, out
+    assert int(lost[1].replace(",", "")) > int(held[1].replace(",", "")) + 17
     bound = offline["information bound of these polls"]
     assert 0 < bound < min(size for name, size in offline.items() if name != "information bound of these polls")
     assert "- Batch bytes within 1.2 times the information bound:" in out

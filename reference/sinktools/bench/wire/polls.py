@@ -88,6 +88,7 @@ GOAL_RATIO = 1.2  # issue #22: batch bytes within 1.2 times the information boun
 GOAL_ALL_IN = 6.0  # issue #22: all-in bytes per reading over mutual TLS, the 100-reading poll
 DICTIONARY_SIZE = 8192  # bytes of the trained zstd dictionary
 ZSTD_LEVEL = 19
+SINK_FRAMING = 8  # per poll: the BATCH_PUBLISH's 2-byte header and 2-byte length prefix, the 4-byte framed ACK
 
 
 def context_batch(events: tuple[Event, ...], batch_id: int, base: ContextBase | None) -> Batch:
@@ -315,6 +316,7 @@ class PollsReport:
     profile: str
     polls: int
     readings: int
+    first_poll_readings: int
     bound_bytes: float
     rows: tuple[Row, ...]
     offline: Offline
@@ -445,10 +447,36 @@ def _measure(client: PollClient, series: Series, measured: Sequence[int]) -> lis
     return marks
 
 
-def _lose_base(context: ContextPolls, other: SinkPollClient, series: Series) -> list[tuple[str, float, float]]:
+def _capture_rows(
+    clients: list[tuple[PollClient, int]],
+    series: Series,
+    measured: Sequence[int],
+    path: Path,
+    cleanup: list[Callable[[], None]],
+    progress: Callable[[str], None],
+) -> list[Row]:
+    """Measure each way under one tcpdump capture; a row per way, its traffic per poll."""
+    capture = Capture(sorted({port for _, port in clients}), path)
+    capture.start()
+    cleanup.append(capture.kill)  # a failed run must not leave tcpdump behind
+    marked = []
+    for number, (client, port) in enumerate(clients, 1):
+        progress(f"[{number}/{len(clients)}] {client.name}: {client.what}, {len(measured)} polls over mutual TLS")
+        marked.append((client, port, _measure(client, series, measured)))
+    packets = capture.stop()
+    rows = []
+    for client, port, marks in marked:
+        traffic = {name: account(packets, port, start, end) for name, start, end in marks}
+        setup = traffic.pop("setup")
+        rows.append(Row(client.name, client.what, setup, list(traffic.values()), list(client.batches)))
+    return rows
+
+
+def _lose_base(
+    context: ContextPolls, other: SinkPollClient, last: tuple[Event, ...], base: ContextBase
+) -> list[tuple[str, float, float]]:
     """The last poll again, coded against the poll before it (as it was sent), to a server that never saw that base:
     the batch, the NACK unknown_base, the same readings resent without a base and their ACK (CTX-5, CTX-11)."""
-    last, base = series.polls[-1].events, context.accepted[-2]  # the poll before the last, as it was sent
     marks = []
     start = time.time()
     other.connect()
@@ -517,28 +545,39 @@ def run_polls(
 
                 cleanup.append(stop_broker)
             clients = _poll_clients(loop, ports, pki, setup, context_missing is None)
-            capture = Capture(sorted(set(ports.values())), directory / "polls.pcap")
-            capture.start()
-            cleanup.append(capture.kill)
-            marked = []
-            for number, (client, port) in enumerate(clients, 1):
-                progress(f"[{number}/{len(clients)}] {client.name}: {client.what}, {count} polls over mutual TLS")
-                row = Row(client.name, client.what)
-                marked.append((client, row, port, _measure(client, part, measured)))
-            contexts = [c for c, _ in clients if isinstance(c, ContextPolls)]
-            lost: list[tuple[str, float, float]] = []
-            if contexts:
-                progress("[fallback] the last poll against a base the server does not hold (another instance)")
-                lost = _lose_base(contexts[0], SinkPollClient(loop, ports["sink1b"], pki.client_context(), setup), part)
-            packets = capture.stop()
-            for client, row, port, marks in marked:
-                traffic = {name: account(packets, port, start, end) for name, start, end in marks}
-                row.setup = traffic.pop("setup")
-                row.polls = list(traffic.values())
-                row.batches = list(client.batches)
+            measured_rows = _capture_rows(clients, part, measured, directory / "polls.pcap", cleanup, progress)
+            # A poll that counted no packet is a capture that missed them (seen on a loaded machine), not a figure:
+            # measure those ways again with fresh clients, at most twice.
+            for attempt in (1, 2):
+                missed = [i for i, row in enumerate(measured_rows) if any(not t.packets for t in row.polls)]
+                if not missed:
+                    break
+                progress(f"capture missed packets of {len(missed)} ways of sending; measuring them again ({attempt})")
+                fresh = _poll_clients(loop, ports, pki, setup, context_missing is None)
+                again = _capture_rows(
+                    [fresh[i] for i in missed], part, measured, directory / f"polls-{attempt}.pcap", cleanup, progress
+                )
+                for i, client, row in zip(missed, [fresh[i] for i in missed], again):
+                    clients[i], measured_rows[i] = client, row
+            for row in measured_rows:
                 if any(not t.packets for t in row.polls):
                     row.note = "capture missed packets of some polls"
-                rows.append(row)
+            rows.extend(measured_rows)
+            contexts = [c for c, _ in clients if isinstance(c, ContextPolls)]
+            lost: Traffic | None = None
+            if contexts:
+                # Under its own capture, measured again (at most twice) when it counted nothing.
+                last, base = part.polls[-1].events, contexts[0].accepted[-2]  # the poll before the last, as sent
+                for attempt in range(3):
+                    progress("[fallback] the last poll against a base the server does not hold (another instance)")
+                    other = SinkPollClient(loop, ports["sink1b"], pki.client_context(), setup)
+                    fallback = Capture([ports["sink1b"]], directory / f"fallback-{attempt}.pcap")
+                    fallback.start()
+                    cleanup.append(fallback.kill)
+                    marks = _lose_base(contexts[0], other, last, base)
+                    lost = account(fallback.stop(), ports["sink1b"], marks[-1][1], marks[-1][2])
+                    if lost.packets:
+                        break
         finally:
             for step in reversed(cleanup):
                 try:
@@ -547,15 +586,23 @@ def run_polls(
                     pass
             loop.stop()
     costs = context_costs(series, schemas, count - 1) if context_missing is None else None
-    if costs is not None and lost:
+    if costs is not None and lost is not None:
         context_row = next(r for r in rows if r.name == "Sink v1 context")
         costs.measured["the last poll, its base held"] = context_row.polls[-1]
         costs.measured["the same poll, its base lost: the batch, NACK unknown_base, the batch resent without base"] = (
-            account(packets, ports["sink1b"], lost[-1][1], lost[-1][2])
+            lost
         )
     bound = sum(t.bits for t in information(part)) / 8
     return PollsReport(
-        series.name, count, readings, bound, tuple(rows), offline(series, measured, schemas), costs, context_missing
+        series.name,
+        count,
+        readings,
+        len(part.polls[0].events),
+        bound,
+        tuple(rows),
+        offline(series, measured, schemas),
+        costs,
+        context_missing,
     )
 
 
@@ -620,10 +667,37 @@ def format_polls_report(report: PollsReport) -> str:
             f"**{_verdict(best_batch <= GOAL_RATIO * bound)}**."
         )
     if best_row is not None:
+        later = best_row.polls[1:]
+        later_readings = n - report.first_poll_readings
+        steady = (
+            f" ({sum(t.ip for t in later) / later_readings:.2f} over the polls after the first)"
+            if later and later_readings
+            else ""
+        )
         lines.append(
             f"- All-in bytes per reading over mutual TLS under {GOAL_ALL_IN:g} for the 100-reading poll: "
-            f"{best_row.name} takes {best_row.ip / n:.2f}: **{_verdict(best_row.ip / n < GOAL_ALL_IN)}**."
+            f"{best_row.name} takes {best_row.ip / n:.2f}{steady}: **{_verdict(best_row.ip / n < GOAL_ALL_IN)}**."
         )
+    batch_rows = [r for r in report.rows if r.name.startswith("Sink v1") and len(r.batches) == len(r.polls)]
+    if batch_rows:
+        polls = report.polls
+        lines += [
+            "",
+            "Where a poll's all-in bytes go (mean per poll): the batch; Sink's framing (the BATCH_PUBLISH's 2-byte "
+            "header and 2-byte length prefix, the 4-byte framed ACK); TLS (record headers and tags, both ways); "
+            "IPv4 and TCP headers of every packet, pure ACKs included.",
+            "",
+            "| Sent as | Batch | Sink framing and ACK | TLS | IPv4 + TCP headers | All-in |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for row in batch_rows:
+            batch = sum(row.batches)
+            framing = SINK_FRAMING * polls
+            lines.append(
+                f"| {row.name} | {batch / polls:,.0f} | {framing / polls:,.0f} | "
+                f"{(row.app - batch - framing) / polls:,.0f} | {(row.ip - row.app) / polls:,.0f} | "
+                f"{row.ip / polls:,.0f} |"
+            )
     if report.costs is not None:
         c = report.costs
         lines += [
