@@ -726,7 +726,7 @@ def polls_chart(report: PollsReport, series: Series, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(10, 5))
+    figure, axis = plt.subplots(figsize=(10, 6))
     hours = [(series.polls[i].start - series.polls[0].start) / 3600 for i in range(report.polls)]
     for row in report.rows:
         per = [t.ip / len(series.polls[i].events) for i, t in enumerate(row.polls)]
@@ -745,7 +745,7 @@ def polls_chart(report: PollsReport, series: Series, path: Path) -> None:
     axis.set_xlabel("time of day (hours): one poll every 15 minutes")
     axis.set_ylabel("IP bytes per reading, both directions (log)")
     axis.set_title(f"A day of polls over mutual TLS, loopback, profile '{report.profile}'", fontsize=10)
-    axis.legend(fontsize=7, loc="upper right")
+    axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
