@@ -83,6 +83,10 @@ __all__ = [
 log = logging.getLogger("sinktools.bench.wire")
 
 POLL_SETTLE = 0.25  # seconds after each poll: more than Linux's 40 ms delayed ACK
+# Seconds between the last packet and stopping tcpdump: libpcap hands packets over a block at a time, a block
+# at the latest after its 1-second timeout, and tcpdump stopped by SIGINT drops the block it has not been handed
+# (the last poll of a capture went uncounted on a loaded machine without this).
+CAPTURE_TAIL = 1.5
 CONTEXT_BASES = 4  # what the bench server declares (DECL-1 bit 6): it keeps the last 4 accepted batches per client
 GOAL_RATIO = 1.2  # issue #22: batch bytes within 1.2 times the information bound
 GOAL_ALL_IN = 6.0  # issue #22: all-in bytes per reading over mutual TLS, the 100-reading poll
@@ -463,6 +467,7 @@ def _capture_rows(
     for number, (client, port) in enumerate(clients, 1):
         progress(f"[{number}/{len(clients)}] {client.name}: {client.what}, {len(measured)} polls over mutual TLS")
         marked.append((client, port, _measure(client, series, measured)))
+    time.sleep(CAPTURE_TAIL)
     packets = capture.stop()
     rows = []
     for client, port, marks in marked:
@@ -575,6 +580,7 @@ def run_polls(
                     fallback.start()
                     cleanup.append(fallback.kill)
                     marks = _lose_base(contexts[0], other, last, base)
+                    time.sleep(CAPTURE_TAIL)
                     lost = account(fallback.stop(), ports["sink1b"], marks[-1][1], marks[-1][2])
                     if lost.packets:
                         break
