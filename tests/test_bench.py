@@ -243,7 +243,9 @@ def test_bench_wire_meter_series_quick_counts_every_poll(capsys: pytest.CaptureF
     )
     assert held is not None and lost is not None, out
     held_bytes, lost_bytes = int(held[1].replace(",", "")), int(lost[1].replace(",", ""))
-    assert held_bytes > offline["v1 context (against the previous poll)"] // 3 and lost_bytes > held_bytes + 17
+    framed = re.search(r"the context batch is sent \(([\d,]+) bytes framed\)", out)
+    assert framed is not None, out
+    assert held_bytes > int(framed[1].replace(",", "")) + 3 * 40 and lost_bytes > held_bytes + 17
     assert "capture missed packets" not in out
     bound = offline["information bound of these polls"]
     assert 0 < bound < min(size for name, size in offline.items() if name != "information bound of these polls")
