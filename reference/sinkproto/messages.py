@@ -483,9 +483,7 @@ class ContextBase:
         if not self.events or not all(isinstance(e, Event) for e in self.events):
             raise EncodeError("a base holds at least one Event (CTX-4)")
         first = self.events[0]
-        if any(
-            e.event_type_id != first.event_type_id or e.schema_version != first.schema_version for e in self.events
-        ):
+        if any(e.event_type_id != first.event_type_id or e.schema_version != first.schema_version for e in self.events):
             raise EncodeError("a base's events share one event_type_id and schema_version (RECORD-1)")
         object.__setattr__(self, "digest", context_digest(self.events))
 
