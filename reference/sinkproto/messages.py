@@ -403,10 +403,10 @@ class Batch:
             raise EncodeError("context must be a BatchContext or None")
         if self.format is None:
             return
-        if (self.format.mode is BatchMode.CONTEXT) != (self.context is not None):
-            raise EncodeError("a batch has a context exactly when its mode is context (CTX-2)")
         if not isinstance(self.format, BatchFormat):
             raise EncodeError("format must be a BatchFormat or None")
+        if (self.format.mode is BatchMode.CONTEXT) != (self.context is not None):
+            raise EncodeError("a batch has a context exactly when its mode is context (CTX-2)")
         if self.layout is not None and self.layout.compressed:
             raise EncodeError("an extended batch has the compressed flag clear; its codec says (BATCH-13)")
 
