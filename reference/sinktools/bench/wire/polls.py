@@ -19,7 +19,9 @@ The ways (rows):
   that poll), answered by one ACK.
 - Sink version 1 with context (spec/v1/context.md): each poll one
   BATCH_PUBLISH in mode ``context`` coded against the previous poll the
-  server accepted (CTX-13), the first without a base.
+  server accepted (CTX-13), the first without a base, the base chosen by
+  the reference sender (``ContextSender``) and the batch decoded by the
+  reference server (``SinkServer`` declaring ``context_bases``).
 - MQTT 5 QoS 1 (paho-mqtt): a PUBLISH per reading, or one PUBLISH per
   poll holding the readings' own encodings (PUB-1), length-prefixed.
 
@@ -56,6 +58,7 @@ from sinkproto.messages import (
     FrameType,
     Nack,
 )
+from sinkproto.session.batching import ContextSender
 from sinkproto.stream import Deframer, frame_bytes
 
 from ..series import Series, information
@@ -177,29 +180,32 @@ class SinkPollClient(SinkV1BenchClient):
     """The reference version-1 client session sending a poll as one BATCH_PUBLISH of a given format or context.
 
     The session's Connection is driven directly, as :class:`SinkV1BenchClient`
-    does: ``publish_batch`` for the stateless modes; for context, the batch
-    (events and :class:`BatchContext`) handed to the Connection, and the base
-    it names is the previous poll the server ACKed (CTX-10, CTX-13). A NACK
-    ``unknown_base`` (CTX-5) makes it forget its bases and send the same
-    events again without one (CTX-11), and is counted.
+    does: ``Connection.publish_batch`` with a format for the stateless modes;
+    for context, the session's ``publish_batch`` with the reference sender's
+    :class:`~sinkproto.session.batching.ContextSender`, which names the base
+    (CTX-10, CTX-13) and takes the answers (:func:`_send_in_context`).
+    ``sizes`` keeps the size of every batch it sent.
     """
 
     def __init__(self, loop: Loop, port: int, context: ssl.SSLContext | None, setup: V1Setup) -> None:
         super().__init__(loop, port, context, setup)
         self.sizes: list[int] = []
-        self.fallbacks = 0
 
     async def _connect(self) -> None:
         await super()._connect()
         self.nacks: dict[int, asyncio.Future[bytes]] = {}
 
-    async def _publish(self, events: tuple[Event, ...], *, format: BatchFormat | None, context: Any) -> BatchAnswered:
-        """One BATCH_PUBLISH; returns its answer (a whole-batch NACK is raised as _Refused)."""
+    async def _publish(
+        self, events: tuple[Event, ...], *, format: BatchFormat | None = None, sender: ContextSender | None = None
+    ) -> BatchAnswered:
+        """One BATCH_PUBLISH, in ``format``, or in mode context as the reference ``sender`` chooses; its answer."""
+        from sinkproto.session.batching import publish_batch
+
         await self.session.wait_can_publish()
-        if context is None:
+        if sender is None:
             message_id = self.connection.publish_batch(events, self.session.now(), format=format)
         else:
-            message_id = self.connection.publish_batch(events, self.session.now(), context=context)
+            message_id = publish_batch(self.connection, events, self.session.now(), sender)
         loop = asyncio.get_running_loop()
         answer = self.answers[message_id] = loop.create_future()
         sent = len(self.connection.sent)
@@ -222,7 +228,7 @@ class StatelessPolls(PollClient):
         fmt = _best(events, self.sink.setup.schemas, self.mode)
 
         async def send() -> None:
-            answered = await self.sink._publish(events, format=fmt, context=None)
+            answered = await self.sink._publish(events, format=fmt)
             if answered.nacked:
                 raise RuntimeError(f"the server NACKed {len(answered.nacked)} readings of the poll")
 
@@ -230,42 +236,40 @@ class StatelessPolls(PollClient):
 
 
 class ContextPolls(PollClient):
-    """Each poll one BATCH_PUBLISH in mode context against the last poll the server ACKed (CTX-10, CTX-13).
-
-    A NACK ``unknown_base`` (CTX-5) makes it forget its base and send the
-    same readings again without one (CTX-11); ``fallbacks`` counts them.
-    """
+    """Each poll one BATCH_PUBLISH in mode context, as the reference sender (``ContextSender``) codes it: against
+    the last poll the server ACKed (CTX-10, CTX-13), the first without a base. A NACK ``unknown_base`` (CTX-5)
+    makes it forget its bases and send the same readings again without one (CTX-11)."""
 
     def __init__(self, client: SinkPollClient, name: str, what: str) -> None:
         self.client, self.name, self.what = client, name, what
         self.sink, self.batches = client, client.sizes  # the session's list: every batch it sent
-        self.next_id = 1  # CTX-12: the reference sender counts up from 1
-        self.base: ContextBase | None = None
-        self.accepted: list[ContextBase] = []  # every poll the server ACKed, as a base (CTX-8)
-        self.fallbacks = 0
+        self.sender = ContextSender()
+        self.before: tuple[list[tuple[ContextBase, float]], int] = ([], 1)  # the sender's state before the last poll
 
     def send_poll(self, events: tuple[Event, ...]) -> None:
-        self.sink.loop.call(self._send(self.sink, events, self.base))
+        self.before = (list(self.sender.bases), self.sender.next_batch_id)
+        self.sink.loop.call(_send_in_context(self.sink, self.sender, events))
 
-    def send_against(self, sink: SinkPollClient, events: tuple[Event, ...], base: ContextBase) -> None:
-        """``events`` coded against ``base``, over ``sink``'s connection (a server that may not hold it)."""
-        sink.loop.call(self._send(sink, events, base))
+    def send_again_elsewhere(self, sink: SinkPollClient, events: tuple[Event, ...]) -> ContextSender:
+        """``events`` sent over ``sink``'s connection by a sender in the state this one had before its last poll."""
+        sender = ContextSender()
+        sender.bases, sender.next_batch_id = list(self.before[0]), self.before[1]
+        sink.loop.call(_send_in_context(sink, sender, events))
+        return sender
 
-    async def _send(self, sink: SinkPollClient, events: tuple[Event, ...], base: ContextBase | None) -> None:
-        for _ in range(2):
-            batch_id = self.next_id
-            self.next_id += 1
-            answered = await sink._publish(events, format=None, context=BatchContext(batch_id=batch_id, base=base))
-            if getattr(answered, "unknown_base", False) and base is not None:
-                self.fallbacks += 1  # CTX-11: forget the bases, the same events again without one
-                self.base = base = None
-                continue
-            if answered.nacked:
-                raise RuntimeError(f"the server NACKed {len(answered.nacked)} readings of the poll")
-            self.base = ContextBase(batch_id=batch_id, events=events)  # CTX-8: ACKed, every event accepted
-            self.accepted.append(self.base)
-            return
-        raise RuntimeError("the server NACKed a batch without a base unknown_base")
+
+async def _send_in_context(sink: SinkPollClient, sender: ContextSender, events: tuple[Event, ...]) -> None:
+    for _ in range(2):
+        answered = await sink._publish(events, sender=sender)
+        sender.answered(answered)  # CTX-8: ACKed whole, a base; CTX-11: unknown_base, every base forgotten
+        if answered.unknown_base:
+            continue  # the same readings again, without a base
+        if answered.nacked:
+            raise RuntimeError(f"the server NACKed {len(answered.nacked)} readings of the poll")
+        if answered.context is None:
+            raise RuntimeError("the poll did not go in mode context (the server did not declare context_bases?)")
+        return
+    raise RuntimeError("the server answered unknown_base to a batch without a base")
 
 
 # ---------------------------------------------------------------- running it
@@ -477,11 +481,10 @@ def _capture_rows(
     return rows
 
 
-def _lose_base(
-    context: ContextPolls, other: SinkPollClient, last: tuple[Event, ...], base: ContextBase
-) -> list[tuple[str, float, float]]:
-    """The last poll again, coded against the poll before it (as it was sent), to a server that never saw that base:
-    the batch, the NACK unknown_base, the same readings resent without a base and their ACK (CTX-5, CTX-11)."""
+def _lose_base(context: ContextPolls, other: SinkPollClient, last: tuple[Event, ...]) -> list[tuple[str, float, float]]:
+    """The last poll again, by the sender as it was before it (naming the poll before as its base), to a server
+    that never saw that base: the batch, the NACK unknown_base, the same readings resent without a base and their
+    ACK (CTX-5, CTX-11)."""
     marks = []
     start = time.time()
     other.connect()
@@ -490,13 +493,12 @@ def _lose_base(
     other.send_one(last[-1])  # warm, untimed
     time.sleep(POLL_SETTLE)
     start = time.time()
-    fallbacks = context.fallbacks
-    context.send_against(other, last, base)
+    sender = context.send_again_elsewhere(other, last)
     time.sleep(POLL_SETTLE)
     marks.append(("lost base", start, time.time()))
     other.close()
     time.sleep(POLL_SETTLE)
-    if context.fallbacks != fallbacks + 1:
+    if sender.fallbacks != 1:
         raise RuntimeError("the other server instance did not answer unknown_base")
     return marks
 
@@ -572,14 +574,14 @@ def run_polls(
             lost: Traffic | None = None
             if contexts:
                 # Under its own capture, measured again (at most twice) when it counted nothing.
-                last, base = part.polls[-1].events, contexts[0].accepted[-2]  # the poll before the last, as sent
+                last = part.polls[-1].events
                 for attempt in range(3):
                     progress("[fallback] the last poll against a base the server does not hold (another instance)")
                     other = SinkPollClient(loop, ports["sink1b"], pki.client_context(), setup)
                     fallback = Capture([ports["sink1b"]], directory / f"fallback-{attempt}.pcap")
                     fallback.start()
                     cleanup.append(fallback.kill)
-                    marks = _lose_base(contexts[0], other, last, base)
+                    marks = _lose_base(contexts[0], other, last)
                     time.sleep(CAPTURE_TAIL)
                     lost = account(fallback.stop(), ports["sink1b"], marks[-1][1], marks[-1][2])
                     if lost.packets:
