@@ -200,3 +200,107 @@ def test_each_profile_times_the_encoding_of_its_own_events(monkeypatch: pytest.M
             checked += 1
     assert {profile for profile, operation, _, _ in cells if "encode" in operation} == {"random", "meter"}
     assert checked >= 8
+
+
+def test_bench_wire_meter_series_quick_counts_every_poll(capsys: pytest.CaptureFixture[str]) -> None:
+    # Three polls of the day over mutual TLS, Sink alone (--quick): the table has every Sink row, and what tcpdump
+    # counted is more than what the clients handed to TLS (headers, TLS records and ACKs come on top). Needs tcpdump
+    # and root, as the wire benchmark does.
+    from sinkproto.codec import FAST
+    from sinktools.bench.series import load as load_series
+
+    assert main(["bench", "wire", "--profile", "meter-series", "--quick", "--no-docs"]) == 0
+    out = capsys.readouterr().out
+    polls = load_series().polls[:3]
+    readings = sum(len(p.events) for p in polls)
+    assert f"3 polls, {readings:,} readings" in out
+    wire = {
+        m[1]: (int(m[2].replace(",", "")), float(m[3]))
+        for m in re.finditer(r"^\| (Sink v[01][^|:]*): [^|]+ \| ([\d,]+) \| ([\d.]+) \|", out, re.M)
+    }
+    offline = {
+        m[1]: int(m[2].replace(",", ""))
+        for m in re.finditer(r"^\| ([^|]+) \| ([\d,]+) \| [\d.]+ \| [\d.]+x \|", out, re.M)
+    }
+    assert set(wire) == {"Sink v0", "Sink v1 columns", "Sink v1 records", "Sink v1 context"}, out
+    for total, per_reading in wire.values():
+        assert per_reading == pytest.approx(total / readings, abs=0.01)
+    # v0: at least every reading's PUBLISH (its event encoding plus frame header) and an ACK per reading
+    events = sum(len(FAST.encode_event(e)) for p in polls for e in p.events)
+    assert wire["Sink v0"][0] > events + readings * (2 + 4)
+    # v1: at least the batches themselves, computed offline, plus one TCP/IP header per poll
+    assert wire["Sink v1 columns"][0] > offline["v1 columns (smallest codec)"] + 3 * 40
+    assert wire["Sink v1 records"][0] > offline["v1 records (smallest codec)"] + 3 * 40
+    assert wire["Sink v1 context"][0] > offline["v1 context (against the previous poll)"] + 3 * 40, out
+    # the polls after the first are coded against the one before: the context batches are the smallest
+    assert offline["v1 context (against the previous poll)"] < offline["v1 records (smallest codec)"]
+    assert offline["v1 records (smallest codec)"] < offline["v1 columns (smallest codec)"]
+    # a lost base, measured against a second server instance: the refused batch, the NACK and the resend cost more
+    # than the same poll against a base the server holds
+    held = re.search(r"the last poll, its base held: ([\d,]+) all-in bytes", out)
+    lost = re.search(
+        r"its base lost: the batch, NACK unknown_base, the batch resent without base: ([\d,]+) all-in", out
+    )
+    assert held is not None and lost is not None, out
+    held_bytes, lost_bytes = int(held[1].replace(",", "")), int(lost[1].replace(",", ""))
+    framed = re.search(r"the context batch is sent \(([\d,]+) bytes framed\)", out)
+    assert framed is not None, out
+    assert held_bytes > int(framed[1].replace(",", "")) + 3 * 40 and lost_bytes > held_bytes + 17
+    assert "capture missed packets" not in out
+    bound = offline["information bound of these polls"]
+    assert 0 < bound < min(size for name, size in offline.items() if name != "information bound of these polls")
+    assert "- Batch bytes within 1.2 times the information bound:" in out
+    assert "- All-in bytes per reading over mutual TLS under 6 for the 100-reading poll:" in out
+
+
+def test_the_kafka_record_batch_is_what_the_protocol_docs_describe() -> None:
+    # Read back with a parser written from the format description: header fields, CRC-32C, the zstd block of records.
+    import struct
+
+    import zstandard
+    from sinktools.bench.kafka import crc32c, record_batch
+    from sinktools.bench.series import load as load_series
+
+    assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
+    events = load_series().polls[5].events
+    data = record_batch(events)
+    base_offset, length, epoch, magic, crc = struct.unpack(">qiibI", data[:21])
+    assert (base_offset, length + 12, magic) == (0, len(data), 2) and crc == crc32c(data[21:])
+    attributes, last_delta, first_ts, max_ts, pid, pepoch, seq, count = struct.unpack(">hiqqqhii", data[21:61])
+    assert (attributes, last_delta, count, pid, pepoch, seq) == (4, len(events) - 1, len(events), -1, -1, -1)
+    assert (first_ts, max_ts) == (events[0].timestamp * 1000, max(e.timestamp for e in events) * 1000)
+    records = zstandard.ZstdDecompressor().decompress(data[61:], max_output_size=1 << 20)
+
+    def varint(pos: int) -> tuple[int, int]:
+        shift = n = 0
+        while True:
+            byte = records[pos]
+            n |= (byte & 0x7F) << shift
+            pos, shift = pos + 1, shift + 7
+            if not byte & 0x80:
+                return (n >> 1) ^ -(n & 1), pos
+
+    pos = 0
+    for index, event in enumerate(events):
+        size, pos = varint(pos)
+        end = pos + size
+        assert records[pos] == 0
+        ts_delta, pos = varint(pos + 1)
+        offset_delta, pos = varint(pos)
+        key_length, pos = varint(pos)
+        key, pos = records[pos : pos + key_length], pos + key_length
+        value_length, pos = varint(pos)
+        value, pos = records[pos : pos + value_length], pos + value_length
+        headers, pos = varint(pos)
+        name_length, pos = varint(pos)
+        name, pos = records[pos : pos + name_length], pos + name_length
+        _, pos = varint(pos)  # the header value's length
+        sink_offset, pos = varint(pos)
+        assert (ts_delta, offset_delta, key, value) == (
+            (event.timestamp - events[0].timestamp) * 1000,
+            index,
+            event.key,
+            event.event_data,
+        )
+        assert (headers, name, sink_offset, pos) == (1, b"o", event.offset, end)
+    assert pos == len(records)

@@ -157,6 +157,28 @@ def _retry_after(text: str) -> int:
     return seconds
 
 
+def _context_bases(text: str) -> int:
+    """DECL-1, CTX-1: context_bases is 0..64 (0: take no batch in mode context)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"{count} is outside 0..64 (DECL-1)")
+    return count
+
+
+def _context_lifetime(text: str) -> int:
+    """DECL-1, CTX-9: context_lifetime is 60..4294967295 seconds."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
+    if not 60 <= seconds <= 0xFFFF_FFFF:
+        raise argparse.ArgumentTypeError(f"{seconds} is outside 60..4294967295 seconds (DECL-1)")
+    return seconds
+
+
 def _address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
@@ -264,7 +286,9 @@ def _bench_codec(args: argparse.Namespace) -> int:
 def _bench_wire(args: argparse.Namespace) -> int:
     from .bench.commands import cmd_wire
 
-    return cmd_wire(quick=args.quick, protocols=args.protocols, profile=args.profile, page=_page(args))
+    return cmd_wire(
+        quick=args.quick, protocols=args.protocols, profile=args.profile, page=_page(args), polls=args.polls
+    )
 
 
 def _bench_memory(args: argparse.Namespace) -> int:
@@ -387,6 +411,21 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="tell a refused version-1 client to wait SECONDS (1..86400) before reconnecting, in the CLOSE "
         "after the refusal (CLOSE-4, CLOSE-9; default: not said)",
+    )
+    serve.add_argument(
+        "--context-bases",
+        type=_context_bases,
+        default=16,
+        metavar="N",
+        help="keep the last N batches in mode context of each client as bases, and declare it to version-1 "
+        "clients (CTX-1, CTX-9; 0..64, default 16; 0: take no context coding)",
+    )
+    serve.add_argument(
+        "--context-lifetime",
+        type=_context_lifetime,
+        default=86400,
+        metavar="SECONDS",
+        help="keep each base at least SECONDS (60..4294967295, default 86400), declared when not the default (CTX-9)",
     )
 
 
@@ -521,7 +560,13 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     wire.add_argument("--quick", action="store_true", help="Sink only, no chart, docs untouched (a smoke run)")
     wire.add_argument("--protocols", help="comma-separated subset: sink,mqtt,http,coap (default: all)")
     wire.add_argument(
-        "--profile", choices=("random", "meter"), default="random", help="events to send (default: random)"
+        "--profile",
+        choices=("random", "meter", "meter-series"),
+        default="random",
+        help="events to send (default: random); meter-series: a day of polls over mutual TLS, Sink and MQTT 5",
+    )
+    wire.add_argument(
+        "--polls", type=int, help="meter-series: only the day's first POLLS polls (default: all 96; --quick: 3)"
     )
     _docs_options(wire)
     wire.set_defaults(func=_bench_wire)

@@ -50,10 +50,10 @@ def cmd_codec(*, quick: bool, budget: float, repeats: int, page: Path | None) ->
     return 0
 
 
-def cmd_wire(*, quick: bool, protocols: str | None, profile: str, page: Path | None) -> int:
+def cmd_wire(*, quick: bool, protocols: str | None, profile: str, page: Path | None, polls: int | None = None) -> int:
     from .wire.run import main
 
-    return main(quick=quick, protocols=protocols, profile=profile, page=page)
+    return main(quick=quick, protocols=protocols, profile=profile, page=page, polls=polls)
 
 
 def cmd_memory(*, connections: int, page: Path | None) -> int:

@@ -57,7 +57,7 @@ from .pki import free_port, make_pki
 from .report import Result, chart, format_report
 from .servers import start_coap_server, start_http_server, start_mosquitto, start_sink_server
 
-__all__ = ["PHASES", "SETTLE", "Window", "capture_windows", "main", "measure", "run"]
+__all__ = ["PHASES", "SETTLE", "Window", "capture_windows", "main", "measure", "polls_main", "run"]
 
 SETTLE = 0.3  # seconds between phases: more than Linux's 40 ms delayed ACK
 
@@ -206,10 +206,22 @@ def run(profile: Profile, protocols: set[str], progress: Callable[[str], None] =
 
 
 def main(
-    *, quick: bool = False, protocols: str | None = None, profile: str = "random", page: Path | None = None
+    *,
+    quick: bool = False,
+    protocols: str | None = None,
+    profile: str = "random",
+    page: Path | None = None,
+    polls: int | None = None,
 ) -> int:
-    """``sink bench wire``: ``protocols`` is a comma-separated subset of sink,mqtt,http,coap (default: all)."""
+    """``sink bench wire``: ``protocols`` is a comma-separated subset of sink,mqtt,http,coap (default: all).
+
+    ``profile`` ``meter-series`` measures a day of polls (:mod:`.polls`): Sink and MQTT 5 over mutual TLS;
+    ``polls`` limits it to the day's first polls (``quick``: 3 polls, Sink only).
+    """
     from .._report import machine_line, replace_region
+
+    if profile == "meter-series":
+        return polls_main(quick=quick, protocols=protocols, page=page, polls=polls)
 
     chosen = {"sink"} if quick else set((protocols or "sink,mqtt,http,coap").split(","))
     unknown = chosen - {"sink", "mqtt", "http", "coap"}
@@ -234,4 +246,37 @@ def main(
         chart(results, measured, page.parent / "performance" / f"{name}.png")
         replace_region(page, name, f"{line}\n\n{text}")
         print(f"written to {page} and {page.parent / 'performance' / f'{name}.png'}")
+    return 0
+
+
+def polls_main(*, quick: bool, protocols: str | None, page: Path | None, polls: int | None) -> int:
+    """``sink bench wire --profile meter-series``: the day of polls, its tables, and (with a page) its section."""
+    from .._report import machine_line, replace_region
+    from ..series import load as load_series
+    from .polls import format_polls_report, polls_chart, run_polls
+
+    chosen = {"sink"} if quick else set((protocols or "sink,mqtt").split(","))
+    unknown = chosen - {"sink", "mqtt"}
+    if unknown or "sink" not in chosen:
+        raise SystemExit("sink bench wire --profile meter-series: protocols are sink and mqtt (sink always)")
+    missing = tools_missing(chosen)
+    if missing:
+        print(f"sink bench wire: needs {' and '.join(missing)}: on Debian, apt-get install {' '.join(missing)}")
+        return 2
+    series = load_series()
+    line = machine_line()
+    started = time.monotonic()
+    report = run_polls(
+        series,
+        polls=3 if quick and polls is None else polls,
+        mqtt="mqtt" in chosen,
+        progress=lambda s: print(f"sink bench: {s}", file=sys.stderr, flush=True),
+    )
+    text = format_polls_report(report)
+    print(text)
+    print(f"\n({time.monotonic() - started:.0f} s)")
+    if page is not None and not quick and chosen == {"sink", "mqtt"} and report.polls == len(series.polls):
+        polls_chart(report, series, page.parent / "performance" / "wire-series.png")
+        replace_region(page, "wire-series", f"{line}\n\n{text}")
+        print(f"written to {page} and {page.parent / 'performance' / 'wire-series.png'}")
     return 0

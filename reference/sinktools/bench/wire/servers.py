@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sinkproto.messages import ConnectionRequest, ConnectionResponse, Response
+from sinkproto.messages import ConnectionRequest, ConnectionResponse, DeclaredLimits, Response
 
 from .clients import V1Setup
 from .pki import HOST, Pki
@@ -21,8 +21,13 @@ from .pki import HOST, Pki
 __all__ = ["start_coap_server", "start_http_server", "start_mosquitto", "start_sink_server"]
 
 
-async def start_sink_server(port: int, context: ssl.SSLContext | None, v1: V1Setup | None = None) -> Any:
-    """The reference server: SinkServer speaking version 0, or with ``v1`` accepting versions 0 and 1."""
+async def start_sink_server(
+    port: int, context: ssl.SSLContext | None, v1: V1Setup | None = None, *, declare: DeclaredLimits | None = None
+) -> Any:
+    """The reference server: SinkServer speaking version 0, or with ``v1`` accepting versions 0 and 1.
+
+    ``declare``: what its version-1 answers declare (DECL-1), e.g. ``context_bases`` for batches in mode context.
+    """
     from sinkproto.peers import ServerHandler, SinkServer
 
     class Handler(ServerHandler):
@@ -37,7 +42,9 @@ async def start_sink_server(port: int, context: ssl.SSLContext | None, v1: V1Set
     if v1 is None:
         server = SinkServer(Handler(), context)
     else:
-        server = SinkServer(Handler(), context, versions=(0, 1), codec=v1.codec, record_schemas=v1.schemas)
+        server = SinkServer(
+            Handler(), context, versions=(0, 1), codec=v1.codec, record_schemas=v1.schemas, declare=declare
+        )
     await server.start(HOST, port)
     return server
 
