@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from sinktest import covers
 
 ROOT = Path(__file__).resolve().parents[1]
 # fuzz/ is a package at the repository root, not an installed one.
@@ -249,3 +250,46 @@ def test_batch_check_finds_a_compression_that_is_not_transparent(
 
     with pytest.raises(Finding, match=finding):
         _batch_check_with(monkeypatch, name, picky)(data)
+
+
+def _context_seed(case_id: str) -> bytes:
+    from fuzz.targets.batch import context_seeds
+
+    return dict(context_seeds())[case_id]
+
+
+@covers("CTX-5")
+def test_batch_context_check_finds_a_decoder_that_ignores_the_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decoder that takes any base held under the batch's base_id, stale or not, is caught (CTX-5)."""
+    from sinkproto.codec import FAST
+    from sinkproto.errors import BaseUnavailable
+
+    first: dict[int, object] = {}  # the first base seen under each id: the ones the target holds
+
+    def trusting(data: bytes, limits: object, bases: object = None, **kwargs: object) -> object:
+        if isinstance(bases, dict):
+            for batch_id, base in bases.items():
+                first.setdefault(batch_id, base)
+        try:
+            return FAST.decode_batch(data, limits=limits, bases=bases, **kwargs)  # type: ignore[arg-type]
+        except BaseUnavailable as exc:
+            if exc.reason != "stale" or not isinstance(bases, dict):
+                raise
+            # Another base under that id: decoded against the one it first saw, as if the digest did not matter.
+            again = {**bases, exc.base_id: first[exc.base_id]}
+            return FAST.decode_batch(data, limits=limits, bases=again, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.raises(Finding, match="not unknown_base"):
+        _batch_check_with(monkeypatch, "batch_context", trusting)(_context_seed("v1.batch.context.none.with-base"))
+
+
+@covers("CTX-1")
+def test_batch_context_check_finds_a_decoder_that_takes_context_undeclared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """To a side that declared no context_bases, mode context is unknown_format (CTX-1), not a base lookup."""
+    from sinkproto.codec import FAST
+
+    def eager(data: bytes, limits: object, bases: object = None, **kwargs: object) -> object:
+        return FAST.decode_batch(data, limits=limits, bases={} if bases is None else bases, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.raises(Finding, match="declared no context_bases"):
+        _batch_check_with(monkeypatch, "batch_context", eager)(_context_seed("v1.batch.context.none.no-base"))

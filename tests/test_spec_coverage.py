@@ -186,3 +186,12 @@ def test_every_active_v1_codec_must_is_cited() -> None:
     assert musts, "no v1 codec requirements found"
     missing = sorted(musts - cited)
     assert not missing, f"v1 codec MUST requirements cited by no vector or test: {missing}"
+
+
+def test_the_codec_rules_of_context_coding_are_vectored() -> None:
+    """CTX-1 to CTX-7 fix bytes and decoder verdicts: each is cited by a golden vector (the peers' rules,
+    CTX-8 to CTX-13, are the peers' tests' and the conformance cases')."""
+    codec_rules = {f"CTX-{n}" for n in range(1, 8)}
+    assert codec_rules <= set(BY_ID_V1)
+    missing = sorted(codec_rules - cited_by_vectors())
+    assert not missing, f"context coding rules cited by no vector: {missing}"

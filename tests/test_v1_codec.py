@@ -299,3 +299,42 @@ def test_the_json_form_of_a_batch_says_its_format_from_version_1() -> None:
     frame = BatchPublish(message_id=5, batch=plain)
     assert to_json(frame)["batch"]["format"] is None
     assert from_json("batch_publish", to_json(frame), 1) == frame
+
+
+# -- context coding in the vectors (spec/v1/context.md) ------------------------------------------------------
+
+CONTEXT_CASES = {case.id: (kind, case) for kind, case in ALL if ".context." in case.id}
+
+
+@covers("CTX-4", "CTX-5")
+def test_the_checker_holds_context_cases_to_their_bases() -> None:
+    """A case's bases are part of what it means: with other bases the same bytes give another verdict."""
+    from dataclasses import replace
+
+    kind, with_base = CONTEXT_CASES["v1.batch.context.none.with-base"]
+    assert check_case(kind, with_base, None, 1).ok
+    # Without the base it is coded against, the valid case is unknown_base, which the checker reports.
+    problems = check_case(kind, replace(with_base, bases=[]), None, 1).problems
+    assert problems and "decoder rejected a valid case: unknown_base" in problems[0]
+    # An unknown_base case whose decoder holds the base after all decodes, and the checker says so.
+    kind, unknown = CONTEXT_CASES["v1.batch.context.unknown-base.none-held"]
+    assert check_case(kind, unknown, None, 1).ok
+    problems = check_case(kind, replace(unknown, bases=with_base.bases), None, 1).problems
+    assert problems and problems[0].startswith("expected unknown_base, decoder accepted it")
+    # digest_hex is the CTX-4 digest of the base's events, checked.
+    assert with_base.bases is not None
+    forged = [{**entry, "digest_hex": "00" * 8} for entry in with_base.bases]
+    assert any(
+        "digest_hex is not the CTX-4 digest" in p
+        for p in check_case(kind, replace(with_base, bases=forged), None, 1).problems
+    )
+    # The bases are part of the locked meaning of an id.
+    assert fingerprint(kind, with_base) != fingerprint(kind, replace(with_base, bases=[]))
+
+
+def test_every_context_outcome_is_vectored() -> None:
+    results = {case.result for _, case in CONTEXT_CASES.values()}
+    assert results == {"valid", "invalid", "unknown_base"}
+    assert all(case.bases is not None for _, case in CONTEXT_CASES.values() if not case.id.endswith("not-declared"))
+    codecs = {json.dumps(case.value).split('"codec": "')[1][:4] for _, case in CONTEXT_CASES.values() if case.value}
+    assert codecs == {"none", "gzip", "zstd"}

@@ -64,7 +64,8 @@ WITHDRAWN_V1 = {
 FILE_DESCRIPTIONS_V1 = {
     "connection_request": "Version 1: CONNECTION_REQUEST frames of both layouts (version 0 and version 1), request_flags, reader declarations, declared limits.",
     "connection_response": "Version 1: CONNECTION_RESPONSE frames, with and without response_flags, the server's reader declaration and declared limits.",
-    "batch_publish": "Version 1: BATCH_PUBLISH frames (type 2) carrying a batch v1: version-0 batches and extended ones with every codec.",
+    "batch_publish": "Version 1: BATCH_PUBLISH frames (type 2) carrying a batch v1: version-0 batches and extended ones "
+    "with every codec, in every mode (mode context decoded with the bases each case lists).",
     "batch_result": "Version 1: BATCH_RESULT frames (type 8): per-event NACKs by index.",
     "close": "Version 1: CLOSE frames (type 9): close codes, requirement, last message id, retry-after, text.",
     "frame": "Version 1: frame-level cases: version-0 frames on a version-1 connection, unassigned types 10..15.",
@@ -503,6 +504,22 @@ def connection_response() -> Builder:
             response=Response.CONNECTED, declared_limits=DeclaredLimits(max_frame_size=4096, keepalive=60)
         ),
         data=hexb("10 02 21 8020 3c"),
+    )
+    b.valid(
+        "v1.connection_response.connected.declared-limits.context",
+        "connected; the server takes batches in mode context: context_bases 16, context_lifetime 7 days (CTX-1).",
+        ["CONN-11", "DECL-1", "CTX-1"],
+        ConnectionResponse(
+            response=Response.CONNECTED, declared_limits=DeclaredLimits(context_bases=16, context_lifetime=604800)
+        ),
+        data=hexb("10 02 c0 10 80f524"),
+    )
+    b.invalid(
+        "v1.connection_response.connected.declared-limits.context-bases.above",
+        "A declared context_bases of 65: value_out_of_range at the value.",
+        ["DECL-2", "CTX-1"],
+        hexb("10 02 40 41"),
+        "value_out_of_range",
     )
     both = b.valid(
         "v1.connection_response.hello.declaration.declared-limits",

@@ -366,7 +366,8 @@ def context_cases(b: Builder, prefix: str, wrap: Callable[[Batch], Any], head: b
     )
     valid(
         "none.ids-at-max",
-        "batch_id and base_id at their largest, 4294967295 (a batch may name a base of its own id, CTX-3).",
+        "batch_id and base_id at their largest, 4294967295. The batch names a base of its own id, which a "
+        "decoder accepts: CTX-3 bounds the ids, CTX-12 binds the sender, not the decoder.",
         ["CTX-2", "CTX-3"],
         second,
         0xFFFF_FFFF,
