@@ -57,6 +57,8 @@ def catalogue() -> list[Case]:
         client_handshake,
         client_messaging,
         client_v1,
+        context_client,
+        context_server,
         server_handshake,
         server_messaging,
         server_resources,
@@ -68,7 +70,8 @@ def catalogue() -> list[Case]:
 
 
 def _run_order(case: Case) -> int:
-    """Server cases as registered; then the client cases that need the client's version-1 offer, the fallback last.
+    """Server cases as registered; then the client cases that need the client's version-1 offer (context coding is
+    a version-1 extension), the fallback last.
 
     Once a case has refused version 1, a client that keeps its fallback
     durably (VER-3) offers version 0 to the runner for the whole re-probe
@@ -80,4 +83,4 @@ def _run_order(case: Case) -> int:
         return 0
     if case.id == "client.v1.fallback":
         return 2
-    return 1 if case.area == "version-1" else 3
+    return 1 if case.area in ("version-1", "context") else 3
