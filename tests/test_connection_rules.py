@@ -54,6 +54,7 @@ def test_every_version_1_row_is_a_batch_or_close_input_and_every_row_key_is_uniq
     assert {r.input for r in TRANSITIONS if r.since == 1} == {
         Input.RECV_BATCH_PUBLISH,
         Input.RECV_BATCH_RESULT,
+        Input.RECV_BATCH_UNKNOWN_BASE,  # CTX-5: a batch whose base we lack is NACKed unknown_base
         Input.PUBLISH_BATCH,
         Input.ANSWER_BATCH,
         # CLOSE (CLOSE-3..CLOSE-10): sent before every deliberate close, received, and the refused client's wait

@@ -210,6 +210,7 @@ def test_v1_table_adds_batch_frames_and_close() -> None:
     extra = [r for r in TRANSITIONS if r.since == 1 and r.input.kind == "frame"]
     assert {(r.role, r.state, r.input.label) for r in extra} == {
         *((role, State.OPEN, label) for role in Role for label in ("recv_batch_publish", "recv_batch_result")),
+        *((role, State.OPEN, "recv_batch_unknown_base") for role in Role),  # CTX-5
         *((role, State.OPEN, "recv_close") for role in Role),
         (Role.CLIENT, State.AWAIT_RESPONSE, "recv_response_refused"),  # then REFUSED: a CLOSE may follow
         (Role.CLIENT, State.REFUSED, "recv_close"),

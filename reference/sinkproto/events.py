@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .messages import BatchResultEntry, ConnectionRequest, ConnectionResponse, Event
+from .messages import BatchContext, BatchResultEntry, ConnectionRequest, ConnectionResponse, ContextBase, Event
 
 __all__ = [
     "HandshakeRequested",
@@ -20,6 +20,8 @@ __all__ = [
     "PublishNacked",
     "BatchReceived",
     "BatchAnswered",
+    "BaseMissing",
+    "UNKNOWN_BASE",
     "ProtocolError",
     "PeerClosed",
     "ConnectionClosed",
@@ -79,12 +81,27 @@ class PublishNacked:
     human_message: bytes
 
 
+#: CTX-5: the machine_message of the NACK of a batch whose base the receiver does not hold
+UNKNOWN_BASE = b"unknown_base"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BatchReceived:
-    """Version 1: the peer published a batch; answer it with ``answer_batch`` once stored (BPUB-9..BPUB-11)."""
+    """Version 1: the peer published a batch; answer it with ``answer_batch`` once stored (BPUB-9..BPUB-11).
+
+    ``context``: the batch came in mode context (CTX-2). ACKed whole, it
+    becomes a base of the peer (:attr:`base`, CTX-8): the application keeps
+    it durably with the batch's events (CTX-9) before it answers.
+    """
 
     message_id: int
     events: tuple[Event, ...]
+    context: BatchContext | None = None
+
+    @property
+    def base(self) -> ContextBase | None:
+        """CTX-8: what this batch becomes once ACKed whole (None: not a batch in mode context)."""
+        return None if self.context is None else ContextBase(batch_id=self.context.batch_id, events=self.events)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -94,6 +111,23 @@ class BatchAnswered:
     message_id: int
     events: tuple[Event, ...]
     nacked: tuple[BatchResultEntry, ...] = ()
+    context: BatchContext | None = None  # the batch went in mode context (CTX-2): its id and the base it named
+
+    @property
+    def became_base(self) -> ContextBase | None:
+        """CTX-8, CTX-10: a batch in mode context ACKed whole is a base the sender may name from now on."""
+        if self.context is None or self.nacked:
+            return None
+        return ContextBase(batch_id=self.context.batch_id, events=self.events)
+
+    @property
+    def unknown_base(self) -> bool:
+        """CTX-11: NACKed whole with ``unknown_base``: its events stay pending, the peer's bases are forgotten."""
+        return (
+            self.context is not None
+            and len(self.nacked) == len(self.events)
+            and all(e.machine_message == UNKNOWN_BASE for e in self.nacked)
+        )
 
     @property
     def acked_events(self) -> tuple[Event, ...]:
@@ -103,6 +137,23 @@ class BatchAnswered:
     @property
     def nacked_events(self) -> tuple[tuple[Event, BatchResultEntry], ...]:
         return tuple((self.events[e.index], e) for e in self.nacked)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BaseMissing:
+    """Version 1, receiver: a batch named a base we do not hold; the connection NACKed it ``unknown_base`` (CTX-5).
+
+    Not an error: the connection stays open, the sender resends the events
+    without context (CTX-11). The connection forgot every base of the peer it
+    held (CTX-9 allows it), so batches pipelined behind this one name none
+    that is accepted and the peer's events keep their order; the application
+    forgets them in its store too. ``reason`` is ``unknown`` or ``stale``.
+    """
+
+    message_id: int
+    base_id: int
+    reason: str
+    detail: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -153,6 +204,7 @@ ConnectionEvent = (
     | PublishNacked
     | BatchReceived
     | BatchAnswered
+    | BaseMissing
     | ProtocolError
     | PeerClosed
     | ConnectionClosed

@@ -403,10 +403,10 @@ class Batch:
             raise EncodeError("context must be a BatchContext or None")
         if self.format is None:
             return
-        if (self.format.mode is BatchMode.CONTEXT) != (self.context is not None):
-            raise EncodeError("a batch has a context exactly when its mode is context (CTX-2)")
         if not isinstance(self.format, BatchFormat):
             raise EncodeError("format must be a BatchFormat or None")
+        if (self.format.mode is BatchMode.CONTEXT) != (self.context is not None):
+            raise EncodeError("a batch has a context exactly when its mode is context (CTX-2)")
         if self.layout is not None and self.layout.compressed:
             raise EncodeError("an extended batch has the compressed flag clear; its codec says (BATCH-13)")
 
@@ -483,9 +483,7 @@ class ContextBase:
         if not self.events or not all(isinstance(e, Event) for e in self.events):
             raise EncodeError("a base holds at least one Event (CTX-4)")
         first = self.events[0]
-        if any(
-            e.event_type_id != first.event_type_id or e.schema_version != first.schema_version for e in self.events
-        ):
+        if any(e.event_type_id != first.event_type_id or e.schema_version != first.schema_version for e in self.events):
             raise EncodeError("a base's events share one event_type_id and schema_version (RECORD-1)")
         object.__setattr__(self, "digest", context_digest(self.events))
 

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from .errors import DecodeError, InconsistentBatch, LimitExceeded, SchemaError, ValueOutOfRange
+from .errors import BaseUnavailable, DecodeError, InconsistentBatch, LimitExceeded, SchemaError, ValueOutOfRange
 from .limits import DEFAULT_LIMITS, MAX_U64
+from .messages import MAX_BATCH_ID, BaseLookup, ContextBase, Event
 from .primitives import read_varint, varint_bytes, zigzag_decode, zigzag_encode
 
 __all__ = [
+    "AGAINST_BASE",
     "INT32",
     "INT64",
     "UINT64",
@@ -33,7 +35,14 @@ __all__ = [
     "ColumnType",
     "RecordPlan",
     "RecordSchemas",
+    "against_allowed",
+    "base_columns",
+    "base_row_column",
+    "base_rows",
+    "check_context_id",
     "flatten",
+    "look_up_base",
+    "references",
     "rebuild",
     "transpose",
 ]
@@ -66,6 +75,7 @@ class Column:
     high: int = 0
     size: int | None = None
     avro: str = ""
+    rule: str = "RECORD-5"  # the requirement a value outside low..high breaks (CTX-6 for base_rows)
 
     @property
     def per_event(self) -> bool:
@@ -385,7 +395,7 @@ def check_value(column: Column, value: Any, *, offset: int, what: str) -> None:
             raise ValueOutOfRange(
                 f"{what}: {value} is outside {column.low}..{column.high} ({column.avro or 'int'})",
                 offset=offset,
-                requirement="RECORD-5",
+                requirement=column.rule,
             )
     elif column.size is not None and len(value) != column.size:
         raise InconsistentBatch(
@@ -435,3 +445,104 @@ class RecordSchemas:
         """Only the pairs the peer declared it can read (RECORD-2)."""
         wanted = set(readable)
         return RecordSchemas({k: v for k, v in self._schemas.items() if k in wanted})
+
+
+# -- mode context (spec/v1/context.md): what both codecs share -------------------------------------------
+
+#: CTX-7: bit 7 of a column's transform byte: its values are differences from the same column in the base.
+AGAINST_BASE = 0x80
+
+
+def against_allowed(column: Column) -> bool:
+    """CTX-7: ``against_base`` may be set on an int column every event reaches (offsets and timestamps are such)."""
+    return column.type is ColumnType.INT and column.per_event
+
+
+def base_row_column(base_count: int) -> Column:
+    """CTX-6: the ``base_rows`` column of a batch whose base holds ``base_count`` events: values -1..base_count-1."""
+    return Column("base_rows", ColumnType.INT, None, -1, base_count - 1, avro="base_rows", rule="CTX-6")
+
+
+def check_context_id(value: int, *, what: str, offset: int, zero: bool) -> None:
+    """CTX-3: ``batch_id`` is 1..2^32-1 (``zero`` False), ``base_id`` 0..2^32-1 (``zero`` True)."""
+    if value > MAX_BATCH_ID or (value == 0 and not zero):
+        raise ValueOutOfRange(
+            f"{what} {value} is outside {0 if zero else 1}..{MAX_BATCH_ID}", offset=offset, requirement="CTX-3"
+        )
+
+
+def look_up_base(
+    bases: BaseLookup,
+    base_id: int,
+    digest: bytes,
+    event_type_id: int,
+    schema_version: int,
+    plan: RecordPlan,
+    *,
+    offset: int,
+) -> tuple[ContextBase, list[list[Any]]]:
+    """CTX-5: the base named by ``base_id`` and ``digest`` and its column values in ``plan``, or :class:`BaseUnavailable`.
+
+    ``offset`` is ``base_id``'s first byte. A base whose ``event_data`` is not
+    canonical Avro of the batch's schema cannot have been a batch in mode
+    context of it (a receiver builds its bases from what it decoded): it is
+    ``stale`` like one of another schema.
+    """
+    base = bases.get(base_id)
+    if base is None:
+        raise BaseUnavailable(
+            f"no base {base_id} held", base_id=base_id, digest=digest, reason="unknown", offset=offset
+        )
+    first = base.events[0]
+    if base.digest != digest or (first.event_type_id, first.schema_version) != (event_type_id, schema_version):
+        raise BaseUnavailable(
+            f"base {base_id} held has digest {base.digest.hex()}, event type {first.event_type_id} version "
+            f"{first.schema_version}; the batch names digest {digest.hex()}, event type {event_type_id} "
+            f"version {schema_version}",
+            base_id=base_id,
+            digest=digest,
+            reason="stale",
+            offset=offset,
+        )
+    columns = base_columns(plan, base)
+    if columns is None:
+        raise BaseUnavailable(
+            f"base {base_id} held is not records mode of event type {event_type_id} version {schema_version}",
+            base_id=base_id,
+            digest=digest,
+            reason="stale",
+            offset=offset,
+        )
+    return base, columns
+
+
+# The column values of the bases a codec coded or decoded against lately, by (batch id, digest):
+# a sender codes every batch against its last one, so each base is transposed once, not once a batch.
+_BASE_COLUMNS: dict[tuple[int, bytes], tuple[RecordPlan, list[list[Any]] | None]] = {}
+_BASE_COLUMNS_KEPT = 128
+
+
+def base_columns(plan: RecordPlan, base: ContextBase) -> list[list[Any]] | None:
+    """The column values of ``base``'s events in ``plan`` (RECORD-4), or None if one is not canonical Avro of it."""
+    key = (base.batch_id, base.digest)
+    cached = _BASE_COLUMNS.get(key)
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    columns = transpose(plan, [e.event_data for e in base.events])
+    if len(_BASE_COLUMNS) >= _BASE_COLUMNS_KEPT:
+        del _BASE_COLUMNS[next(iter(_BASE_COLUMNS))]
+    _BASE_COLUMNS[key] = (plan, columns)
+    return columns
+
+
+def base_rows(base: ContextBase, events: Sequence[Event]) -> list[int]:
+    """CTX-13: for each event, the first row of ``base`` with its key, or -1 when the base has none."""
+    first: dict[bytes, int] = {}
+    for row, event in enumerate(base.events):
+        first.setdefault(event.key, row)
+    return [first.get(event.key, -1) for event in events]
+
+
+def references(base_values: Sequence[int], rows: Sequence[int]) -> list[int]:
+    """CTX-7: each row's reference: the base's value in row ``rows[i]``, 0 for a row not in the base (-1)."""
+    return [base_values[r] if r >= 0 else 0 for r in rows]

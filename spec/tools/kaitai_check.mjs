@@ -256,6 +256,7 @@ const DECLARED = [
   ["max_frame_size", "maxFrameSize"], ["max_decompressed_size", "maxDecompressedSize"],
   ["max_batch_events", "maxBatchEvents"], ["max_in_flight", "maxInFlight"],
   ["max_zstd_window", "maxZstdWindow"], ["keepalive", "keepalive"],
+  ["context_bases", "contextBases"], ["context_lifetime", "contextLifetime"],
 ];
 
 function declaredLimitsValue(d) {
@@ -264,7 +265,7 @@ function declaredLimitsValue(d) {
   return v;
 }
 const CODECS = ["none", "gzip", "zstd"];
-const MODES = ["columns", "records"];
+const MODES = ["columns", "records", "context"];
 
 function readerSchemasValue(r) {
   return r.entries.map((e, i) => ({
@@ -281,7 +282,7 @@ function readerSchemasValue(r) {
 // from a vector's events and the schema registry.
 function recordsValue(b, format) {
   const h = b.header;
-  return {
+  const v = {
     layout: {
       compressed: h.compressed,
       same_event_type_id: h.sameEventTypeId,
@@ -299,13 +300,16 @@ function recordsValue(b, format) {
       columns: 3n + BigInt(b.body.schemaColumns.length),
     },
   };
+  // Mode context (CTX-2): the batch's id and its base's (base_rows is not one of the records columns).
+  if (format.mode === "context") v.context = { batch_id: vlq(b.body.batchId, "batch_id"), base_id: vlq(b.body.baseId, "base_id") };
+  return v;
 }
 
 // The v1 header and body use the v0 field names, so batchValue reads them too.
 function batchValueV1(b) {
   const h = b.header;
   const format = h.extended ? { codec: CODECS[h.format.codec], mode: MODES[h.format.mode] } : null;
-  if (MODES[h.mode] === "records") return recordsValue(b, format);
+  if (MODES[h.mode] === "records" || MODES[h.mode] === "context") return recordsValue(b, format);
   const v = batchValue(b);
   v.format = format;
   return v;

@@ -174,7 +174,7 @@ def _records_batch_expectation(batch: dict[str, Any]) -> dict[str, Any]:
     event_type_id, schema_version = type_ids.pop(), versions.pop()
     plan = _record_schemas().plan(event_type_id, schema_version)
     assert plan is not None, f"valid records vector for an unknown schema ({event_type_id}, {schema_version})"
-    return {
+    out = {
         "layout": batch["layout"],
         "format": batch["format"],
         "records": {
@@ -184,6 +184,10 @@ def _records_batch_expectation(batch: dict[str, Any]) -> dict[str, Any]:
             "columns": 3 + len(plan.columns),
         },
     }
+    if batch["format"]["mode"] == "context":
+        # CTX-2: what the description tells of the context (base_rows is not one of the records columns).
+        out["context"] = {"batch_id": batch["context"]["batch_id"], "base_id": batch["context"]["base_id"]}
+    return out
 
 
 def built_records_cases() -> list[KCase]:
@@ -227,7 +231,7 @@ def records_expectation(value: dict[str, Any]) -> dict[str, Any]:
     if "batch" in value and isinstance(value["batch"], dict):
         return {**value, "batch": records_expectation(value["batch"])}
     fmt = value.get("format")
-    if isinstance(fmt, dict) and fmt.get("mode") == "records":
+    if isinstance(fmt, dict) and fmt.get("mode") in ("records", "context"):
         return _records_batch_expectation(value)
     return value
 
@@ -410,6 +414,8 @@ _DECLARED = (
     "max_in_flight",
     "max_zstd_window",
     "keepalive",
+    "context_bases",
+    "context_lifetime",
 )
 
 
@@ -484,9 +490,9 @@ def batch_value_v1(b: Any) -> dict[str, Any]:
     for mode records, the form of `records_expectation` instead of events."""
     h = b.header
     fmt = {"codec": h.format.codec.name, "mode": h.format.mode.name} if h.extended else None
-    if h.mode.name == "records":
+    if h.mode.name in ("records", "context"):
         body = b.body
-        return {
+        out: dict[str, Any] = {
             "layout": {flag: getattr(h, flag) for flag in LAYOUT_FLAGS},
             "format": fmt,
             "records": {
@@ -496,6 +502,9 @@ def batch_value_v1(b: Any) -> dict[str, Any]:
                 "columns": 3 + len(body.schema_columns),
             },
         }
+        if h.mode.name == "context":
+            out["context"] = {"batch_id": body.batch_id.value, "base_id": body.base_id.value}
+        return out
     # The v1 header and body carry the v0 field names, so the v0 reader applies.
     value = batch_value(b)
     value["format"] = fmt

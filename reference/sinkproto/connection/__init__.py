@@ -27,6 +27,7 @@ from ._alphabet import (
     Refusal,
     Role,
     State,
+    UnknownBase,
     UnsupportedRequest,
     classify,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "Row",
     "Rules",
     "State",
+    "UnknownBase",
     "UnsupportedRequest",
     "classify",
     "handlers",

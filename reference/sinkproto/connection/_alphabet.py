@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from ..errors import DecodeError
+from ..errors import BaseUnavailable, DecodeError
 from ..messages import (
     Ack,
     BatchPublish,
@@ -31,6 +31,7 @@ __all__ = [
     "Refusal",
     "Role",
     "State",
+    "UnknownBase",
     "UnsupportedRequest",
     "classify",
     "frame_name",
@@ -86,6 +87,7 @@ class Input(Enum):
     RECV_BATCH_PUBLISH = ("recv_batch_publish", "frame", 1, "BPUB-9")
     RECV_BATCH_RESULT = ("recv_batch_result", "frame", 1, "BRES-5")
     RECV_CLOSE = ("recv_close", "frame", 1, "CLOSE-10")
+    RECV_BATCH_UNKNOWN_BASE = ("recv_batch_unknown_base", "frame", 1, "CTX-5")  # a BATCH_PUBLISH whose base we lack
     # local actions
     SEND_REQUEST = ("send_request", "action", 0, "HS-1")
     SEND_RESPONSE_ACCEPTED = ("send_response_accepted", "action", 0, "HS-3")
@@ -143,6 +145,14 @@ class UnsupportedRequest:
 
 
 @dataclass(frozen=True)
+class UnknownBase:
+    """The item of RECV_BATCH_UNKNOWN_BASE: the BATCH_PUBLISH's message id and the decoder's BaseUnavailable (CTX-5)."""
+
+    message_id: int
+    error: BaseUnavailable
+
+
+@dataclass(frozen=True)
 class Refusal:
     """The item of SEND_RESPONSE_REFUSED when the refusal's CLOSE says more (version 1, CLOSE-4, CLOSE-9)."""
 
@@ -182,6 +192,8 @@ def classify(frame: object, versions: tuple[int, ...]) -> tuple[Input, object]:
 
 
 def frame_name(frame: object) -> str:
+    if isinstance(frame, UnknownBase):
+        return "batch_publish"
     if isinstance(frame, ConnectionRequest):
         return "connection_request"
     if isinstance(frame, ConnectionResponse):

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from ..codec import Codec
 from ..events import ConnectionEvent
 from ..limits import Limits
-from ..messages import ConnectionResponse, DeclaredLimits, Event, Frame
+from ..messages import BaseLookup, ConnectionResponse, ContextBase, DeclaredLimits, Event, Frame
 from ..readers import ReaderSchemas
 from ..records import RecordSchemas
 from ..stream import Deframer
@@ -42,6 +42,7 @@ class HandlerAPI(Protocol):
     own_declared_limits: DeclaredLimits | None
     peer_declared_limits: DeclaredLimits | None
     last_received: float
+    bases: dict[int, ContextBase] | None
 
     @property
     def state(self) -> State: ...
@@ -70,6 +71,11 @@ class HandlerAPI(Protocol):
     def peer_limits(self) -> DeclaredLimits: ...
 
     def peer_can_read(self, event: Event) -> bool: ...
+
+    @property
+    def takes_context(self) -> bool: ...
+
+    def receivable_bases(self) -> BaseLookup | None: ...
 
 
 # handler(conn, item, now): ``item`` is what the input carries (a frame, an event, bytes, a Row for

@@ -14,12 +14,15 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import (
     DECLARED_BOUNDS,
     MAX_MESSAGE_ID,
+    BaseLookup,
+    BatchContext,
     BatchFormat,
     BatchPublish,
     Close,
     CloseCode,
     ConnectionRequest,
     ConnectionResponse,
+    ContextBase,
     DeclaredLimits,
     Event,
     Frame,
@@ -61,7 +64,11 @@ class Connection:
     unanswered PUBLISHes and batches (MSGID-5). ``codec`` encodes, decodes
     and deframes. ``record_schemas``: the writer schemas this side knows, for
     batches in records mode (RECORD-2). ``rules``: the transition table it
-    runs (:data:`~sinkproto.connection.DEFAULT_RULES`).
+    runs (:data:`~sinkproto.connection.DEFAULT_RULES`). ``bases``: the bases
+    this side holds for the peer (CTX-8, CTX-9), used once this side's
+    handshake frame declared a ``context_bases`` of 1 or more (CTX-1); the
+    connection keeps its own copy up to date (:attr:`bases`) and reports what
+    the application persists (``BatchReceived.base``, ``BaseMissing``).
     """
 
     def __init__(
@@ -77,6 +84,7 @@ class Connection:
         codec: Codec = DEFAULT_CODEC,
         record_schemas: RecordSchemas | None = None,
         rules: Rules = DEFAULT_RULES,
+        bases: BaseLookup | None = None,
     ) -> None:
         versions = tuple(sorted(set(versions)))
         if not versions or any(v not in SUPPORTED_VERSIONS for v in versions):
@@ -110,6 +118,8 @@ class Connection:
         self._outgoing = bytearray()
         self._held: list[bytes] = []  # frames that arrived while the server was deciding
         self._records_for_peer: tuple[ReaderSchemas | None, RecordSchemas | None] = (None, None)
+        # CTX-8, CTX-9: batch_id -> base, oldest accepted first; the application's (loaded from its store) at the start
+        self.bases: dict[int, ContextBase] | None = None if bases is None else dict(bases)
 
     # -- the version ---------------------------------------------------------------------------------
 
@@ -150,6 +160,20 @@ class Connection:
         ours = float(own.keepalive) if own is not None and own.keepalive is not None else self.configured_keepalive
         return min(ours, float(self.peer_limits.value("keepalive")))
 
+    @property
+    def takes_context(self) -> bool:
+        """CTX-1: this side's handshake frame declared a ``context_bases`` of 1 or more: it decodes mode context."""
+        own = self.own_declared_limits
+        return own is not None and own.value("context_bases") >= 1
+
+    def receivable_bases(self) -> BaseLookup | None:
+        """What the decoder looks bases up in (CTX-5); None when this side takes no batch in mode context (CTX-1)."""
+        if not self.takes_context:
+            return None
+        if self.bases is None:
+            self.bases = {}
+        return self.bases
+
     def _check_peer_limits(self, frame: Frame, encoded: bytes) -> None:
         """DECL-4: refuse, before anything is queued, a frame the peer declared it does not accept."""
         declared = self.peer_declared_limits
@@ -169,9 +193,18 @@ class Connection:
                 max_decompressed_size=declared.value("max_decompressed_size"),
                 max_zstd_window=declared.value("max_zstd_window"),
             )
+            context = frame.batch.context
+            # CTX-5: the peer holds the base this batch names (it ACKed it), and takes mode context (CTX-1)
+            bases: BaseLookup | None = None
+            if context is not None:
+                bases = {} if context.base is None else {context.base.batch_id: context.base}
             try:
                 self.codec.decode_frame(
-                    encoded, limits=peer, version=self._wire_version, schemas=self.sendable_record_schemas()
+                    encoded,
+                    limits=peer,
+                    version=self._wire_version,
+                    schemas=self.sendable_record_schemas(),
+                    **({} if bases is None else {"bases": bases}),  # TODO(ctxcodec merge): bases=bases
                 )
             except LimitExceeded as exc:
                 raise LocalProtocolError(
@@ -247,7 +280,13 @@ class Connection:
 
     def decode(self, raw: bytes) -> Frame:
         """Decode one whole frame at the wire version (raises the codec's DecodeError)."""
-        return self.codec.decode_frame(raw, limits=self.limits, version=self._wire_version, schemas=self.record_schemas)
+        return self.codec.decode_frame(
+            raw,
+            limits=self.limits,
+            version=self._wire_version,
+            schemas=self.record_schemas,
+            **({} if (b := self.receivable_bases()) is None else {"bases": b}),  # TODO(ctxcodec merge): bases=
+        )
 
     def hold(self, raw: bytes) -> None:
         self._held.append(raw)
@@ -332,15 +371,27 @@ class Connection:
         self.dispatch(Input.PUBLISH, event, now)
         return self._allocated()
 
-    def publish_batch(self, events: Iterable[Event], now: float, *, format: BatchFormat | None = None) -> int:
+    def publish_batch(
+        self,
+        events: Iterable[Event],
+        now: float,
+        *,
+        format: BatchFormat | None = None,
+        context: BatchContext | None = None,
+    ) -> int:
         """Send events as one BATCH_PUBLISH (BPUB-2..BPUB-8); returns its message id.
 
         ``format`` None lets the encoder pick the smallest encoding (CODEC-5).
         A batch that does not fit 65,535 bytes raises EncodeError and changes
-        nothing: the caller splits it (BPUB-5).
+        nothing: the caller splits it (BPUB-5). ``context``: send it in mode
+        context (CTX-2), with this batch id and base; only to a peer that
+        declared a ``context_bases`` of 1 or more (CTX-1, else
+        LocalProtocolError). Its answer (``BatchAnswered``) says whether it
+        became a base (``became_base``) or the peer lacked the base
+        (``unknown_base``, CTX-11).
         """
         self.ledger.last_allocated = None
-        self.dispatch(Input.PUBLISH_BATCH, (tuple(events), format), now)
+        self.dispatch(Input.PUBLISH_BATCH, (tuple(events), format, context), now)
         return self._allocated()
 
     def _allocated(self) -> int:

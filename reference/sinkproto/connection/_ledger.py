@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import LocalProtocolError
-from ..messages import MAX_MESSAGE_ID, Event
+from ..messages import MAX_MESSAGE_ID, BatchContext, Event
 
 __all__ = ["Ledger"]
 
@@ -24,6 +24,9 @@ class Ledger:
         self.keys: set[tuple[int, bytes, int]] = set()  # dedupe keys of every event of ours in flight (MSGID-6)
         self.to_answer: dict[int, Event] = {}  # the peer's PUBLISHes we have not answered
         self.batches_to_answer: dict[int, tuple[Event, ...]] = {}  # the peer's batches we have not answered
+        # CTX-2: the context of our batches in flight and of the peer's awaiting our answer (mode context only)
+        self.batch_contexts: dict[int, BatchContext] = {}
+        self.received_contexts: dict[int, BatchContext] = {}
         # CLOSE-7: the order in which the peer's units arrived, and the last answered in that order.
         self._received = 0
         self._arrival: dict[int, int] = {}
@@ -70,9 +73,16 @@ class Ledger:
         self.in_flight[message_id] = event
         self.keys.add(event.dedupe_key)
 
-    def add_batch(self, message_id: int, events: tuple[Event, ...]) -> None:
+    def add_batch(self, message_id: int, events: tuple[Event, ...], context: BatchContext | None = None) -> None:
         self.in_flight_batches[message_id] = events
         self.keys.update(e.dedupe_key for e in events)
+        if context is not None:
+            self.batch_contexts[message_id] = context
+
+    def refused_unread(self, message_id: int) -> None:
+        """The peer's batch ``message_id`` arrived and was answered at once, unread (a NACK ``unknown_base``, CTX-5)."""
+        self.note_received(message_id)
+        self._note_answered(message_id)
 
     def take_in_flight(self, message_id: int) -> Event | None:
         """Our PUBLISH ``message_id``, no longer in flight; None if it was not."""
@@ -83,6 +93,7 @@ class Ledger:
 
     def take_batch(self, message_id: int) -> tuple[Event, ...]:
         events = self.in_flight_batches.pop(message_id)
+        self.batch_contexts.pop(message_id, None)
         self.keys.difference_update(e.dedupe_key for e in events)
         return events
 
@@ -102,6 +113,7 @@ class Ledger:
                 f"no received batch with message id {message_id} awaits an answer", requirement="BPUB-10"
             )
         self._note_answered(message_id)
+        self.received_contexts.pop(message_id, None)
         return self.batches_to_answer.pop(message_id)
 
     def events_in_flight(self) -> list[Event]:
@@ -112,5 +124,7 @@ class Ledger:
         unanswered = tuple(self.events_in_flight())
         for table in (self.in_flight, self.in_flight_batches, self.to_answer, self.batches_to_answer):
             table.clear()
+        self.batch_contexts.clear()
+        self.received_contexts.clear()
         self.keys.clear()
         return unanswered

@@ -178,7 +178,7 @@ TRANSITIONS: tuple[Row, ...] = (
         rule="CLOSE-4",
         close_reason="handshake_refused",
     ),
-    # -- open: received frames (MSGID-4, MSGID-11, MSGID-12, PING-1, PING-2; BPUB-9, BRES-5 from version 1)
+    # -- open: received frames (MSGID-4, MSGID-11, MSGID-12, PING-1, PING-2; BPUB-9, BRES-5, CTX-5 from version 1)
     *(
         Row(r, State.OPEN, i, f, rule=rule)
         for r in BOTH
@@ -196,6 +196,7 @@ TRANSITIONS: tuple[Row, ...] = (
         for i, f, rule in (
             (Input.RECV_BATCH_PUBLISH, h.batch_received, "BPUB-9"),
             (Input.RECV_BATCH_RESULT, h.batch_result_received, "BRES-5"),
+            (Input.RECV_BATCH_UNKNOWN_BASE, h.base_unavailable, "CTX-5"),
         )
     ),
     # -- open: local actions (MSGID-1..MSGID-8, DELIV-12; BPUB-2..BPUB-10 from version 1)

@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import DecodeError, LocalProtocolError, UnsupportedVersion
+from ..errors import BaseUnavailable, DecodeError, LocalProtocolError, UnsupportedVersion
 from ..events import (
+    UNKNOWN_BASE,
+    BaseMissing,
     BatchAnswered,
     BatchReceived,
     ConnectionClosed,
@@ -33,6 +35,7 @@ from ..events import (
 from ..messages import (
     Ack,
     Batch,
+    BatchContext,
     BatchFormat,
     BatchPublish,
     BatchResult,
@@ -40,6 +43,7 @@ from ..messages import (
     Close,
     CloseCode,
     ConnectionRequest,
+    ContextBase,
     ConnectionResponse,
     DeclaredLimits,
     Event,
@@ -49,7 +53,7 @@ from ..messages import (
     Publish,
     Response,
 )
-from ._alphabet import ACCEPTED, Input, PeerViolation, Refusal, Role, State, UnsupportedRequest, classify
+from ._alphabet import ACCEPTED, Input, PeerViolation, Refusal, Role, State, UnknownBase, UnsupportedRequest, classify
 from ._api import Handler, HandlerAPI, Row
 
 __all__ = [
@@ -57,6 +61,7 @@ __all__ = [
     "ack",
     "ack_received",
     "answer_batch",
+    "base_unavailable",
     "batch_received",
     "batch_result_received",
     "close_received",
@@ -117,6 +122,14 @@ def decode_and_classify(conn: HandlerAPI, raw: bytes, now: float) -> list[Connec
     """FRAME-1: decode one frame at the connection's version and dispatch the input it is."""
     try:
         frame = conn.decode(raw)
+    except BaseUnavailable as exc:
+        if not conn.takes_context:
+            # CTX-1: we declared no context_bases, so a batch in mode context is malformed at its format byte.
+            return conn.dispatch(
+                Input.PEER_ERROR, PeerViolation("unknown_format", "CTX-1", f"a batch in mode context: {exc}"), now
+            )
+        message_id = ((raw[0] & 0x0F) << 8) | raw[1]  # BPUB-1: the base is looked up after the 2-byte header
+        return conn.dispatch(Input.RECV_BATCH_UNKNOWN_BASE, UnknownBase(message_id, exc), now)
     except UnsupportedVersion as exc:
         return conn.dispatch(Input.RECV_REQUEST_UNSUPPORTED, UnsupportedRequest(exc.version, exc), now)
     except DecodeError as exc:
@@ -341,7 +354,8 @@ def ack_received(conn: HandlerAPI, frame: Ack, now: float) -> list[ConnectionEve
     """MSGID-12: an ACK answers our PUBLISH or our whole batch."""
     ledger = conn.ledger
     if frame.message_id in ledger.in_flight_batches:
-        return [BatchAnswered(message_id=frame.message_id, events=ledger.take_batch(frame.message_id))]
+        context = ledger.batch_contexts.get(frame.message_id)
+        return [BatchAnswered(message_id=frame.message_id, events=ledger.take_batch(frame.message_id), context=context)]
     event = ledger.take_in_flight(frame.message_id)
     if event is None:
         raise _not_in_flight("ACK", frame.message_id)
@@ -352,12 +366,14 @@ def nack_received(conn: HandlerAPI, frame: Nack, now: float) -> list[ConnectionE
     """MSGID-12, BRES-4: a NACK answers our PUBLISH, or refuses every event of our batch."""
     ledger = conn.ledger
     if frame.message_id in ledger.in_flight_batches:
+        context = ledger.batch_contexts.get(frame.message_id)
         events = ledger.take_batch(frame.message_id)
         entries = tuple(
             BatchResultEntry(index=i, machine_message=frame.machine_message, human_message=frame.human_message)
             for i in range(len(events))
         )
-        return [BatchAnswered(message_id=frame.message_id, events=events, nacked=entries)]
+        # CTX-11: a NACK unknown_base of a batch in mode context; BatchAnswered.unknown_base tells the sender
+        return [BatchAnswered(message_id=frame.message_id, events=events, nacked=entries, context=context)]
     event = ledger.take_in_flight(frame.message_id)
     if event is None:
         raise _not_in_flight("NACK", frame.message_id)
@@ -384,9 +400,36 @@ def batch_received(conn: HandlerAPI, frame: BatchPublish, now: float) -> list[Co
         raise PeerViolation(
             "message_id_in_use", "MSGID-4", f"BATCH_PUBLISH {frame.message_id} while a frame with that id is unanswered"
         )
+    context = getattr(frame.batch, "context", None)  # TODO(ctxcodec merge): the fast codec sets it
+    if context is not None and not conn.takes_context:
+        raise PeerViolation("unknown_format", "CTX-1", "a batch in mode context, and this side declared no context_bases")
     ledger.batches_to_answer[frame.message_id] = frame.batch.events
+    if context is not None:
+        ledger.received_contexts[frame.message_id] = context
     ledger.note_received(frame.message_id)
-    return [BatchReceived(message_id=frame.message_id, events=frame.batch.events)]
+    return [BatchReceived(message_id=frame.message_id, events=frame.batch.events, context=context)]
+
+
+def base_unavailable(conn: HandlerAPI, item: UnknownBase, now: float) -> list[ConnectionEvent]:
+    """CTX-5: a BATCH_PUBLISH names a base we do not hold: NACK it ``unknown_base``; not an error, the connection stays.
+
+    Every base of the peer is dropped with it (CTX-9 lets a receiver lose
+    them): a batch pipelined behind this one that names a base is NACKed too,
+    so none of the peer's later events is accepted before these are resent
+    (CTX-11), and a topic's events keep their order (DELIV-15).
+    """
+    ledger = conn.ledger
+    message_id = item.message_id
+    if message_id in ledger.batches_to_answer or message_id in ledger.to_answer:
+        raise PeerViolation(
+            "message_id_in_use", "MSGID-4", f"BATCH_PUBLISH {message_id} while a frame with that id is unanswered"
+        )
+    error = item.error
+    ledger.refused_unread(message_id)
+    conn.send(Nack(message_id=message_id, machine_message=UNKNOWN_BASE, human_message=error.detail.encode()), now)
+    if conn.bases is not None:
+        conn.bases.clear()
+    return [BaseMissing(message_id=message_id, base_id=error.base_id, reason=error.reason, detail=error.detail)]
 
 
 def batch_result_received(conn: HandlerAPI, frame: BatchResult, now: float) -> list[ConnectionEvent]:
@@ -398,6 +441,7 @@ def batch_result_received(conn: HandlerAPI, frame: BatchResult, now: float) -> l
         raise PeerViolation(
             "unknown_message_id", "BRES-5", f"BATCH_RESULT for message id {frame.message_id}, which is {what}"
         )
+    context = ledger.batch_contexts.get(frame.message_id)
     if frame.entries[-1].index >= len(events):
         raise PeerViolation(
             "index_out_of_range",
@@ -405,7 +449,7 @@ def batch_result_received(conn: HandlerAPI, frame: BatchResult, now: float) -> l
             f"BATCH_RESULT names index {frame.entries[-1].index} of a batch of {len(events)} events",
         )
     ledger.take_batch(frame.message_id)
-    return [BatchAnswered(message_id=frame.message_id, events=events, nacked=frame.entries)]
+    return [BatchAnswered(message_id=frame.message_id, events=events, nacked=frame.entries, context=context)]
 
 
 # -- local actions -------------------------------------------------------------------------------------
@@ -440,12 +484,18 @@ def publish(conn: HandlerAPI, event: Event, now: float) -> list[ConnectionEvent]
 
 def publish_batch(
     conn: HandlerAPI,
-    item: tuple[tuple[Event, ...], BatchFormat | None],
+    item: tuple[tuple[Event, ...], BatchFormat | None, BatchContext | None],
     now: float,
 ) -> list[ConnectionEvent]:
-    """BPUB-2..BPUB-8: events as one BATCH_PUBLISH; an oversized batch raises EncodeError and changes nothing."""
-    events, format = item
+    """BPUB-2..BPUB-8: events as one BATCH_PUBLISH; an oversized batch raises EncodeError and changes nothing.
+
+    With a ``context`` the batch goes in mode context (CTX-2), only to a peer
+    that declared a ``context_bases`` of 1 or more (CTX-1).
+    """
+    events, format, context = item
     ledger = conn.ledger
+    if context is not None and conn.peer_limits.value("context_bases") < 1:
+        raise LocalProtocolError("the peer declared no context_bases: no batch in mode context", requirement="CTX-1")
     _check_peer_in_flight(conn)
     message_id = ledger.allocate()
     keys = [e.dedupe_key for e in events]
@@ -454,8 +504,8 @@ def publish_batch(
     unreadable = [e for e in events if not conn.peer_can_read(e)]
     if unreadable:
         raise LocalProtocolError(f"the peer does not read {len(unreadable)} events of this batch", requirement="BPUB-8")
-    conn.send(BatchPublish(message_id=message_id, batch=Batch(events=events, format=format)), now)
-    ledger.add_batch(message_id, events)
+    conn.send(BatchPublish(message_id=message_id, batch=Batch(events=events, format=format, context=context)), now)
+    ledger.add_batch(message_id, events, context)
     ledger.advance(message_id)
     return []
 
@@ -503,8 +553,21 @@ def answer_batch(
             ),
         )
     conn.send(frame, now)
+    context = conn.ledger.received_contexts.get(message_id)
     conn.ledger.batch_answered(message_id)
+    if context is not None and isinstance(frame, Ack) and conn.bases is not None:
+        _keep_base(conn, conn.bases, ContextBase(batch_id=context.batch_id, events=events))
     return []
+
+
+def _keep_base(conn: HandlerAPI, bases: dict[int, ContextBase], base: ContextBase) -> None:
+    """CTX-8, CTX-9: an ACKed batch in mode context is a base, replacing one with its id; the last N are kept."""
+    bases.pop(base.batch_id, None)
+    bases[base.batch_id] = base
+    own = conn.own_declared_limits
+    keep = own.value("context_bases") if own is not None else 0
+    while len(bases) > keep:
+        del bases[next(iter(bases))]  # insertion order: the oldest accepted goes first
 
 
 # -- timers ------------------------------------------------------------------------------------------------

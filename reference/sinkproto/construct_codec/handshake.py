@@ -112,7 +112,7 @@ reader_schemas_unit = Struct("value" / reader_schemas, End("SNEG-1"))
 
 
 class DeclaredLimitsField(Construct):
-    """DECL-1: limit_flags (bits 7..6 reserved), then a varint per set bit, each within its bounds (DECL-2)."""
+    """DECL-1: limit_flags (every bit a field), then a varint per set bit, each within its bounds (DECL-2)."""
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> DeclaredLimits:
         limits = limits_of(context)
@@ -121,8 +121,6 @@ class DeclaredLimitsField(Construct):
         if not raw:
             raise Truncated("declared_limits ends before limit_flags", offset=at, requirement="DECL-1")
         flags = raw[0]
-        if flags & 0xC0:
-            raise ReservedBit(f"limit_flags {flags:#04x} has reserved bits 7..6 set", offset=at, requirement="DECL-2")
         values: dict[str, int] = {}
         for name, bit, lowest, highest, _default in DECLARED_BOUNDS:
             if flags >> bit & 1:

@@ -52,6 +52,7 @@ from .frames import (
 from .handshake import decode_reader_schemas, encode_reader_schemas
 
 if TYPE_CHECKING:
+    from ..messages import BaseLookup
     from ..records import RecordSchemas
 
 __all__ = [
@@ -85,8 +86,8 @@ VERSIONS: tuple[int, ...] = SUPPORTED_VERSIONS
 # FRAME-1, FRAME-7: every frame type's entries, by the version from which each applies.
 DECODERS: Mapping[FrameType, Mapping[int, Decoder]] = {**handshake.DECODERS, **frames.DECODERS}
 ENCODERS: Mapping[type, Mapping[int, Encoder]] = {**handshake.ENCODERS, **frames.ENCODERS}
-# BATCH-1, BATCH-12: the batch of each version, (bytes, limits, schemas) -> batch and (batch, schemas) -> bytes.
-BATCH_DECODERS: Mapping[int, Callable[[bytes, Limits, RecordSchemas | None], Batch]] = {
+# BATCH-1, BATCH-12: the batch of each version, (bytes, limits, schemas, bases) -> batch and (batch, schemas) -> bytes.
+BATCH_DECODERS: Mapping[int, Callable[[bytes, Limits, RecordSchemas | None, BaseLookup | None], Batch]] = {
     0: decode_batch_bytes,
     1: read_batch_v1,
 }
@@ -141,11 +142,18 @@ def encoders(version: int) -> Mapping[type, Encoder]:
 
 
 def decode_frame(
-    data: bytes, *, version: int = 0, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None
+    data: bytes,
+    *,
+    version: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
+    schemas: RecordSchemas | None = None,
+    bases: BaseLookup | None = None,
 ) -> Frame:
     """Decode exactly one whole frame of a version-``version`` connection (the deframer has removed the length prefix).
 
-    ``schemas``: the writer schemas of a BATCH_PUBLISH in records mode (version 1).
+    ``schemas``: the writer schemas of a BATCH_PUBLISH in records mode (version 1). ``bases``: the
+    bases this side holds for the peer, for a BATCH_PUBLISH in mode context; None: this side takes
+    none (CTX-1). A base it lacks raises :class:`~sinkproto.errors.BaseUnavailable` (CTX-5).
     """
     try:
         table = _DECODER_TUPLES[version]
@@ -165,7 +173,7 @@ def decode_frame(
         )
     if 0x20 <= first < 0x90 and len(data) < 2:  # FRAME-2, FRAME-8: types 2..8 start with a 2-byte header
         raise cut_in_field(data)
-    return decoder(data, limits, schemas)
+    return decoder(data, limits, schemas, bases)
 
 
 def encode_frame(message: Frame, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes:
@@ -210,16 +218,22 @@ def decode_nack_payload(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Nack
 
 
 def decode_batch(
-    data: bytes, *, version: int = 0, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None
+    data: bytes,
+    *,
+    version: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
+    schemas: RecordSchemas | None = None,
+    bases: BaseLookup | None = None,
 ) -> Batch:
     """Decode a batch of a version-``version`` connection (BATCH-1; BATCH-12 from version 1); ``format`` is None in version 0.
 
-    ``schemas``: the writer schemas of a batch in records mode (version 1).
+    ``schemas``: the writer schemas of a batch in records mode (version 1). ``bases``: the bases
+    this side holds for the peer, for a batch in mode context; None: this side takes none (CTX-1).
     """
     decoder = BATCH_DECODERS.get(version)
     if decoder is None:
         raise _unknown_version(version)
-    return decoder(as_bytes(data, "batch"), limits, schemas)
+    return decoder(as_bytes(data, "batch"), limits, schemas, bases)
 
 
 def encode_batch(batch: Batch, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes:

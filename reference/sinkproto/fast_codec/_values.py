@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import repeat
 
-from ..messages import Batch, BatchFormat, BatchLayout, BatchPublish, Event, Publish
+from ..messages import Batch, BatchContext, BatchFormat, BatchLayout, BatchPublish, Event, Publish
 
 __all__ = ["new_batch", "new_batch_publish", "new_event", "new_events", "new_publish"]
 
@@ -32,6 +32,7 @@ _set_publish_event = Publish.__dict__["event"].__set__
 _set_batch_events = Batch.__dict__["events"].__set__
 _set_batch_layout = Batch.__dict__["layout"].__set__
 _set_batch_format = Batch.__dict__["format"].__set__
+_set_batch_context = Batch.__dict__["context"].__set__
 _set_batch_publish_id = BatchPublish.__dict__["message_id"].__set__
 _set_batch_publish_batch = BatchPublish.__dict__["batch"].__set__
 
@@ -73,12 +74,18 @@ def new_publish(message_id: int, event: Event) -> Publish:
     return publish
 
 
-def new_batch(events: tuple[Event, ...], layout: BatchLayout, fmt: BatchFormat | None) -> Batch:
-    """``fmt`` None: a batch in the version-0 encoding (every version's decoder passes it explicitly)."""
+def new_batch(
+    events: tuple[Event, ...], layout: BatchLayout, fmt: BatchFormat | None, context: BatchContext | None = None
+) -> Batch:
+    """``fmt`` None: a batch in the version-0 encoding (every version's decoder passes it explicitly).
+
+    ``context``: the batch's in mode context (CTX-2), None in every other mode.
+    """
     batch: Batch = _new(Batch)
     _set_batch_events(batch, events)
     _set_batch_layout(batch, layout)
     _set_batch_format(batch, fmt)
+    _set_batch_context(batch, context)
     return batch
 
 

@@ -29,6 +29,7 @@ from ..primitives import (
 from ._values import new_batch, new_events
 
 if TYPE_CHECKING:
+    from ..messages import BaseLookup
     from ..records import RecordSchemas
 
 __all__ = [
@@ -82,8 +83,10 @@ def inflate_gzip(body: bytes, limits: Limits, at: int) -> bytes:
     return gunzip_body(body, limit=limits.max_decompressed_size, offset=at)
 
 
-def decode_batch_bytes(data: bytes, limits: Limits, schemas: RecordSchemas | None = None) -> Batch:
-    """A version-0 column batch filling ``data`` (``schemas`` is unused: version 0 has no records mode)."""
+def decode_batch_bytes(
+    data: bytes, limits: Limits, schemas: RecordSchemas | None = None, bases: BaseLookup | None = None
+) -> Batch:
+    """A version-0 column batch filling ``data`` (``schemas`` and ``bases`` are unused: version 0 has no records mode)."""
     if not data:
         raise Truncated("empty batch: no header byte", offset=0, requirement="BATCH-1")
     flags = data[0]

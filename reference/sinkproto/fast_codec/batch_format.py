@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..batchrules import gzip_body, unzstd_body, zstd_body
 from ..errors import EncodeError, ReservedBit, Truncated, UnknownFormat
 from ..limits import Limits
-from ..messages import Batch, BatchCodec, BatchFormat, BatchMode
+from ..messages import BaseLookup, Batch, BatchCodec, BatchFormat, BatchMode
 from ._values import new_batch
 from .batch import LAYOUTS, Inflate, canonical_encoding, column_parts, encode_columns, inflate_gzip, read_columns
 from .records import RECORDS_FLAGS, read_records_batch, records_parts
@@ -53,12 +53,19 @@ _COMPRESS: dict[BatchCodec, Callable[[bytes], bytes]] = {
 # Every format byte this decoder accepts (mode columns), by its value.
 _FORMATS: dict[int, BatchFormat] = {(c << 4) | BatchMode.COLUMNS: BatchFormat(codec=c) for c in BatchCodec}
 _ZSTD_COLUMNS = BatchFormat(codec=BatchCodec.ZSTD).to_byte()
-# Mode records (RECORD-1), by codec.
+# Mode records (RECORD-1) and mode context (CTX-2), by codec.
 _RECORDS_FORMATS: dict[int, BatchFormat] = {c: BatchFormat(codec=c, mode=BatchMode.RECORDS) for c in BatchCodec}
+_CONTEXT_FORMATS: dict[int, BatchFormat] = {c: BatchFormat(codec=c, mode=BatchMode.CONTEXT) for c in BatchCodec}
 
 
-def read_batch_v1(data: bytes, limits: Limits, schemas: RecordSchemas | None = None) -> Batch:
-    """BATCH-12: a batch v1 filling ``data``; offsets in its errors count from its first byte (BPUB-1)."""
+def read_batch_v1(
+    data: bytes, limits: Limits, schemas: RecordSchemas | None = None, bases: BaseLookup | None = None
+) -> Batch:
+    """BATCH-12: a batch v1 filling ``data``; offsets in its errors count from its first byte (BPUB-1).
+
+    ``bases``: the bases this side holds for the sending peer; None: this
+    side takes no batch in mode context (CTX-1).
+    """
     if not data:
         raise Truncated("empty batch: no header byte", offset=0, requirement="BATCH-12")
     flags = data[0]
@@ -80,8 +87,15 @@ def read_batch_v1(data: bytes, limits: Limits, schemas: RecordSchemas | None = N
             raise UnknownFormat(f"batch codec {codec} is not assigned", offset=1, requirement="BATCH-14")
         if mode not in BatchMode._value2member_map_:
             raise UnknownFormat(f"batch mode {mode} is not assigned", offset=1, requirement="BATCH-14")
-        # Mode records, the only other one assigned (RECORD-1..RECORD-9).
-        events = read_records_batch(data, limits, schemas, _INFLATE[codec])
+        if mode == BatchMode.CONTEXT:
+            if bases is None:
+                raise UnknownFormat(
+                    "batch mode context: this side declared no context_bases", offset=1, requirement="CTX-1"
+                )
+            events, context = read_records_batch(data, limits, schemas, _INFLATE[codec], bases)
+            return new_batch(events, LAYOUTS[RECORDS_FLAGS], _CONTEXT_FORMATS[codec], context)
+        # Mode records (RECORD-1..RECORD-9).
+        events, _ = read_records_batch(data, limits, schemas, _INFLATE[codec])
         return new_batch(events, LAYOUTS[RECORDS_FLAGS], _RECORDS_FORMATS[codec])
     flags &= 0x3F
     return new_batch(read_columns(data, 2, flags, limits, _INFLATE[fmt.codec]), LAYOUTS[flags], fmt)
@@ -101,6 +115,17 @@ def encode_batch_v1(value: Batch, schemas: RecordSchemas | None = None) -> bytes
     if not events:
         raise EncodeError("a batch holds at least one event (BATCH-8)")
     fmt = value.format
+    if value.context is not None:  # CTX-2: mode context, in the codec given or the smallest (CTX-13)
+        if value.layout is not None and value.layout != LAYOUTS[RECORDS_FLAGS]:
+            raise EncodeError("mode context has exactly same_event_type_id and same_schema_version set (RECORD-1)")
+        values, body = records_parts(events, schemas, value.context)
+        best = b""
+        for context_format in _CONTEXT_FORMATS.values() if fmt is None else (fmt,):
+            candidate = bytes((_EXTENDED | RECORDS_FLAGS, context_format.to_byte())) + values
+            candidate += _COMPRESS[context_format.codec](body)
+            if not best or len(candidate) < len(best):
+                best = candidate
+        return best
     if fmt is not None and fmt.mode is BatchMode.RECORDS:
         if value.layout is not None and value.layout != LAYOUTS[RECORDS_FLAGS]:
             raise EncodeError("records mode has exactly same_event_type_id and same_schema_version set (RECORD-1)")

@@ -44,6 +44,7 @@ from ._values import new_batch_publish, new_event, new_publish
 from .batch_format import encode_batch_v1, read_batch_v1
 
 if TYPE_CHECKING:
+    from ..messages import BaseLookup
     from ..records import RecordSchemas
 
 __all__ = [
@@ -63,11 +64,12 @@ __all__ = [
     "read_nack_payload",
 ]
 
-Decoder = Callable[[bytes, Limits, "RecordSchemas | None"], Frame]
-"""Decodes one whole frame of its type: (frame bytes, limits, the records mode's writer schemas) -> frame.
+Decoder = Callable[[bytes, Limits, "RecordSchemas | None", "BaseLookup | None"], Frame]
+"""Decodes one whole frame of its type: (frame bytes, limits, the records mode's writer schemas, the bases of mode
+context) -> frame.
 
 The caller has checked the frame's size and, for types 2 and up, that the
-2-byte header is there; only BATCH_PUBLISH reads the schemas."""
+2-byte header is there; only BATCH_PUBLISH reads the schemas and the bases (None: this side takes no context, CTX-1)."""
 Encoder = Callable[[Any, "RecordSchemas | None"], bytes]
 """Encodes one frame of its class: (frame, the records mode's writer schemas) -> its bytes, without the stream prefix."""
 
@@ -142,17 +144,19 @@ def read_nack_payload(data: bytes, pos: int, end: int, limits: Limits) -> tuple[
     return machine, check_text(data[at:end], limits, "human_message", at)
 
 
-def _decode_ack(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Ack:
+def _decode_ack(data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None) -> Ack:
     check_end(data, 2, "FRAME-4")
     return Ack(message_id=(data[0] & 0x0F) << 8 | data[1])
 
 
-def decode_publish(data: bytes, limits: Limits, schemas: RecordSchemas | None = None) -> Publish:
+def decode_publish(
+    data: bytes, limits: Limits, schemas: RecordSchemas | None = None, bases: BaseLookup | None = None
+) -> Publish:
     """PUB-1 (the decoder inlines it: a PUBLISH is by far the most frequent frame)."""
     return new_publish((data[0] & 0x0F) << 8 | data[1], read_event(data, 2, len(data), limits))
 
 
-def _decode_nack(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Nack:
+def _decode_nack(data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None) -> Nack:
     machine, human = read_nack_payload(data, 2, len(data), limits)
     return Nack(message_id=(data[0] & 0x0F) << 8 | data[1], machine_message=machine, human_message=human)
 
@@ -161,22 +165,26 @@ _PING = Ping()
 _PONG = Pong()
 
 
-def _decode_ping(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Ping:
+def _decode_ping(data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None) -> Ping:
     check_end(data, 2, "FRAME-4")  # FRAME-5: the 12 bits are ignored
     return _PING
 
 
-def _decode_pong(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Pong:
+def _decode_pong(data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None) -> Pong:
     check_end(data, 2, "FRAME-4")
     return _PONG
 
 
-def _decode_batch_publish(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> BatchPublish:
+def _decode_batch_publish(
+    data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None
+) -> BatchPublish:
     """BPUB-1: the batch fills the frame after the header; its errors count offsets from its first byte."""
-    return new_batch_publish((data[0] & 0x0F) << 8 | data[1], read_batch_v1(data[2:], limits, schemas))
+    return new_batch_publish((data[0] & 0x0F) << 8 | data[1], read_batch_v1(data[2:], limits, schemas, bases))
 
 
-def _decode_batch_result(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> BatchResult:
+def _decode_batch_result(
+    data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None
+) -> BatchResult:
     """BRES-1, BRES-2."""
     end = len(data)
     count, pos = read_varint(data, 2, end, limits, "nack_count")
@@ -215,7 +223,7 @@ def _read_close_chunk(data: bytes, pos: int, end: int, limits: Limits, what: str
     return check_text(data[start : start + length], limits, what, pos), start + length
 
 
-def _decode_close(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Close:
+def _decode_close(data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None) -> Close:
     """CLOSE-1, CLOSE-2: close_flags, error_class, requirement, the optional fields, human_message, the end."""
     flags = data[0] & 0x0F
     if flags & 0xC:

@@ -32,6 +32,7 @@ from ..readers import ReaderSchemas
 from .frames import Decoder, Encoder, as_bytes, check_text, encode_chunk, read_nack_payload
 
 if TYPE_CHECKING:
+    from ..messages import BaseLookup
     from ..records import RecordSchemas
 
 __all__ = [
@@ -125,12 +126,10 @@ def decode_reader_schemas(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Reade
 
 
 def read_declared_limits(data: bytes, pos: int, end: int, limits: Limits) -> tuple[DeclaredLimits, int]:
-    """DECL-1: limit_flags (bits 7..6 reserved), then a varint per set bit, each within its bounds (DECL-2)."""
+    """DECL-1: limit_flags (every bit a field), then a varint per set bit, each within its bounds (DECL-2)."""
     if pos >= end:
         raise Truncated("declared_limits ends before limit_flags", offset=pos, requirement="DECL-1")
     flags = data[pos]
-    if flags & 0xC0:
-        raise ReservedBit(f"limit_flags {flags:#04x} has reserved bits 7..6 set", offset=pos, requirement="DECL-2")
     pos += 1
     values: dict[str, int] = {}
     for name, bit, lowest, highest, _default in DECLARED_BOUNDS:
@@ -236,7 +235,9 @@ def _request_decoder(upto: int) -> Decoder:
     speaks = " and ".join(map(str, range(upto + 1)))
     rule = UNSUPPORTED_VERSION_RULE[upto]
 
-    def decode_connection_request(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> ConnectionRequest:
+    def decode_connection_request(
+        data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None
+    ) -> ConnectionRequest:
         version = data[0] & 0x0F
         if version > upto:
             raise UnsupportedVersion(
@@ -285,7 +286,9 @@ def _encode_request_v1(value: ConnectionRequest, schemas: RecordSchemas | None) 
 # -- CONN-4..CONN-7, CONN-11: the connection response ------------------------------------------
 
 
-def _decode_response_v0(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> ConnectionResponse:
+def _decode_response_v0(
+    data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None
+) -> ConnectionResponse:
     code = data[0] & 0x0F
     if code == Response.HELLO_NEW_CLIENT:
         if len(data) < 5:
@@ -303,7 +306,9 @@ def _decode_response_v0(data: bytes, limits: Limits, schemas: RecordSchemas | No
     return ConnectionResponse(response=Response(code))
 
 
-def _decode_response_v1(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> ConnectionResponse:
+def _decode_response_v1(
+    data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None
+) -> ConnectionResponse:
     """CONN-11, CONN-13: CONNECTED and HELLO_NEW_CLIENT may end with response_flags and what it announces."""
     code = data[0] & 0x0F
     if code > Response.HELLO_NEW_CLIENT:

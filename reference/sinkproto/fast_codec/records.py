@@ -22,14 +22,14 @@ are computed without serialising them; only the winner is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate, repeat
 from operator import add, floordiv, itemgetter, sub, xor
 from typing import Any
 
 from ..errors import DecodeError, EncodeError, InconsistentBatch, LimitExceeded, Truncated, UnknownFormat
 from ..limits import Limits
-from ..messages import Event
+from ..messages import DIGEST_SIZE, BaseLookup, BatchContext, ContextBase, Event
 from ..primitives import (
     pack_bits,
     packed_size,
@@ -47,14 +47,22 @@ from ..primitives import (
     zigzag_encode,
 )
 from ..records import (
+    AGAINST_BASE,
     UINT64,
     Column,
     ColumnType,
     RecordPlan,
     RecordSchemas,
+    against_allowed,
+    base_columns,
+    base_row_column,
+    base_rows,
+    check_context_id,
     check_value,
+    look_up_base,
     reach_count,
     rebuild,
+    references,
     transpose,
 )
 from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Transform
@@ -64,6 +72,8 @@ from .batch import Inflate
 __all__ = [
     "RECORDS_FLAGS",
     "bytes_body",
+    "context_head",
+    "decode_context_body",
     "decode_records_body",
     "encode_records_body",
     "int_body",
@@ -168,11 +178,20 @@ def _int_payload(data: bytes, pos: int, stop: int, n: int, transform: int, limit
 
 
 def _checked_ints(
-    data: bytes, pos: int, stop: int, column: Column, n: int, transform: int, limits: Limits
+    data: bytes,
+    pos: int,
+    stop: int,
+    column: Column,
+    n: int,
+    transform: int,
+    limits: Limits,
+    reference: Sequence[int] | None = None,
 ) -> tuple[list[int], int]:
     if transform not in INT_TRANSFORMS:
         raise UnknownFormat(f"transform {transform} is not allowed on an int column", offset=0, requirement="RECORD-5")
     values, pos = _int_payload(data, pos, stop, n, transform, limits)
+    if reference is not None:  # CTX-7: differences from the base; the range applies to the sums
+        values = list(map(add, values, reference))
     if values and (min(values) < column.low or max(values) > column.high):
         for value in values:
             check_value(column, value, offset=0, what=column.path)
@@ -247,23 +266,51 @@ def _bytes_payload(
     return [prefix + b"%0*d" % (digits, number) for number in numbers], pos
 
 
+Reference = Callable[[], Sequence[int]]
+"""CTX-7: the references of a column that may have ``against_base``, computed only when it has."""
+
+
 def _column(
-    data: bytes, pos: int, end: int, column: Column, n: int, keys: Sequence[bytes] | None, limits: Limits
+    data: bytes,
+    pos: int,
+    end: int,
+    column: Column,
+    n: int,
+    keys: Sequence[bytes] | None,
+    limits: Limits,
+    *,
+    context: bool = False,
+    reference: Reference | None = None,
 ) -> tuple[list[Any], int]:
-    """RECORD-5: one column chunk holding ``n`` values; every error inside it is raised at its first byte."""
+    """RECORD-5: one column chunk holding ``n`` values; every error inside it is raised at its first byte.
+
+    ``context``: the batch is in mode context, where bit 7 of the transform
+    byte is ``against_base``, allowed when ``reference`` is given (CTX-7).
+    """
     length, inside = read_chunk_length(data, pos, end, limits, column.path or "column", None)
     stop = inside + length
     try:
         if not length:
             raise InconsistentBatch("an empty column: no transform byte", offset=0, requirement="RECORD-5")
         transform = data[inside]
+        against: Sequence[int] | None = None
+        if context and transform & AGAINST_BASE:
+            if reference is None:
+                raise UnknownFormat(
+                    f"against_base on column {column.path or 'keys'}: only on offsets, timestamps and int columns "
+                    "every event reaches, in a batch with a base",
+                    offset=0,
+                    requirement="CTX-7",
+                )
+            transform &= ~AGAINST_BASE
+            against = reference()
         values: list[int] | list[bytes]
         if column.type is ColumnType.INT:
             if transform not in INT_TRANSFORMS:
                 raise UnknownFormat(
                     f"transform {transform} is not allowed on column {column.path}", offset=0, requirement="RECORD-5"
                 )
-            values, after = _checked_ints(data, inside + 1, stop, column, n, transform, limits)
+            values, after = _checked_ints(data, inside + 1, stop, column, n, transform, limits, against)
         else:
             if transform not in BYTES_TRANSFORMS or (transform == _KEY and keys is None):
                 raise UnknownFormat(
@@ -296,14 +343,86 @@ def _column(
     return values, stop
 
 
+def context_head(
+    data: bytes,
+    pos: int,
+    limits: Limits,
+    bases: BaseLookup,
+    event_type_id: int,
+    schema_version: int,
+    plan: RecordPlan,
+) -> tuple[int, ContextBase | None, list[list[Any]] | None, int]:
+    """CTX-2, CTX-3, CTX-5: batch_id, base_id and base_digest; (batch_id, base, its columns, position after).
+
+    The base is looked up as soon as its digest is read (CTX-5): a missing or
+    stale one raises :class:`~sinkproto.errors.BaseUnavailable` at ``base_id``.
+    """
+    end = len(data)
+    ids: list[int] = []
+    id_at = pos
+    for what in ("batch_id", "base_id"):
+        id_at = pos
+        try:
+            value, pos = read_varint(data, pos, end, limits, what)
+        except Truncated:
+            raise InconsistentBatch(f"the body ends inside {what}", offset=id_at, requirement="CTX-3") from None
+        check_context_id(value, what=what, offset=id_at, zero=what == "base_id")
+        ids.append(value)
+    batch_id, base_id = ids
+    if not base_id:
+        return batch_id, None, None, pos
+    if end - pos < DIGEST_SIZE:
+        raise InconsistentBatch("the body ends inside base_digest", offset=pos, requirement="CTX-3")
+    digest = data[pos : pos + DIGEST_SIZE]
+    base, columns = look_up_base(bases, base_id, digest, event_type_id, schema_version, plan, offset=id_at)
+    return batch_id, base, columns, pos + DIGEST_SIZE
+
+
+def decode_context_body(
+    data: bytes,
+    pos: int = 0,
+    *,
+    event_type_id: int,
+    schema_version: int,
+    plan: RecordPlan,
+    limits: Limits,
+    bases: BaseLookup,
+) -> tuple[tuple[Event, ...], BatchContext]:
+    """CTX-2: the body of a batch in mode context from ``pos``: its events and its context (offsets as records mode)."""
+    batch_id, base, columns, pos = context_head(data, pos, limits, bases, event_type_id, schema_version, plan)
+    events = decode_records_body(
+        data,
+        pos,
+        event_type_id=event_type_id,
+        schema_version=schema_version,
+        plan=plan,
+        limits=limits,
+        context=True,
+        base=base,
+        base_values=columns,
+    )
+    return events, BatchContext(batch_id=batch_id, base=base)
+
+
 def decode_records_body(
-    data: bytes, pos: int = 0, *, event_type_id: int, schema_version: int, plan: RecordPlan, limits: Limits
+    data: bytes,
+    pos: int = 0,
+    *,
+    event_type_id: int,
+    schema_version: int,
+    plan: RecordPlan,
+    limits: Limits,
+    context: bool = False,
+    base: ContextBase | None = None,
+    base_values: Sequence[Sequence[Any]] | None = None,
 ) -> tuple[Event, ...]:
     """RECORD-3: the records body from ``pos`` to the end of ``data``, into events.
 
     ``data`` is the batch (codec ``none``, ``pos`` its ``body_offset``) or the
     inflated body (``pos`` 0): offsets in errors are positions in ``data``,
-    as the reference counts them.
+    as the reference counts them. ``context``: the rest of a body in mode
+    context after its base_digest, coded against ``base`` (whose column
+    values are ``base_values``) when it has one (CTX-2, CTX-6, CTX-7).
     """
     end = len(data)
     start = pos
@@ -316,16 +435,43 @@ def decode_records_body(
             offset=start,
             requirement="LIMIT-4",
         )
-    keys, at = _column(data, pos, end, KEY_COLUMN, count, None, limits)
-    if max(map(len, keys)) > limits.max_key_size:
+    rows: list[int] = []
+    new = count
+    if base is not None:  # CTX-6: the base row of each row, -1 for a key given here
+        rows, pos = _column(data, pos, end, base_row_column(len(base.events)), count, None, limits, context=True)
+        new = rows.count(-1)
+    keys, at = _column(data, pos, end, KEY_COLUMN, new, None, limits, context=context)
+    if max(map(len, keys), default=0) > limits.max_key_size:
         raise LimitExceeded(f"a key is over max_key_size={limits.max_key_size}", offset=pos, requirement="LIMIT-5")
-    offsets, pos = _column(data, at, end, _OFFSETS, count, None, limits)
-    timestamps, pos = _column(data, pos, end, _TIMESTAMPS, count, None, limits)
+    offset_ref = timestamp_ref = None
+    if base is not None:
+        given = iter(keys)
+        base_events = base.events
+        keys = [base_events[r].key if r >= 0 else next(given) for r in rows]
+        offset_ref = _reference([e.offset for e in base_events], rows)
+        timestamp_ref = _reference([e.timestamp for e in base_events], rows)
+    offsets, pos = _column(data, at, end, _OFFSETS, count, None, limits, context=context, reference=offset_ref)
+    timestamps, pos = _column(
+        data, pos, end, _TIMESTAMPS, count, None, limits, context=context, reference=timestamp_ref
+    )
     columns: list[list[Any]] = []
     items = 0
     for index, column in enumerate(plan.columns):
         at = pos
-        values, pos = _column(data, pos, end, column, reach_count(plan, index, count, columns), keys, limits)
+        ref = None
+        if base_values is not None and against_allowed(column):
+            ref = _reference(base_values[index], rows)
+        values, pos = _column(
+            data,
+            pos,
+            end,
+            column,
+            reach_count(plan, index, count, columns),
+            keys,
+            limits,
+            context=context,
+            reference=ref,
+        )
         columns.append(values)
         if column.avro == "array" or column.avro == "map":
             items += sum(values)
@@ -357,6 +503,10 @@ def decode_records_body(
     return new_events(count, ([event_type_id] * count, [schema_version] * count, keys, offsets, timestamps, records))
 
 
+def _reference(base_values: Sequence[int], rows: Sequence[int]) -> Reference:
+    return lambda: references(base_values, rows)
+
+
 def records_plan(
     schemas: RecordSchemas | None, event_type_id: int, schema_version: int, limits: Limits, at: int
 ) -> RecordPlan:
@@ -379,12 +529,19 @@ def records_plan(
 
 
 def read_records_batch(
-    data: bytes, limits: Limits, schemas: RecordSchemas | None, inflate: Inflate | None
-) -> tuple[Event, ...]:
-    """A whole records batch after its format byte was accepted (BATCH-12..14 are the caller's): its events.
+    data: bytes,
+    limits: Limits,
+    schemas: RecordSchemas | None,
+    inflate: Inflate | None,
+    bases: BaseLookup | None = None,
+) -> tuple[tuple[Event, ...], BatchContext | None]:
+    """A whole records or context batch after its format byte was accepted (BATCH-12..14 are the caller's).
 
     RECORD-1 (the header flags), then the header values, the writer schema
     (RECORD-2) and the body, inflated by ``inflate`` (None: codec ``none``).
+    ``bases`` given: the batch is in mode context (the caller checked that
+    this side takes it, CTX-1), read against them (CTX-2); its context is
+    returned with the events, None for records mode.
     """
     if data[0] & 0x3F != RECORDS_FLAGS:
         raise InconsistentBatch(
@@ -398,9 +555,20 @@ def read_records_batch(
     plan = records_plan(schemas, event_type_id, schema_version, limits, pos)
     if inflate is not None:
         data, pos = inflate(data[pos:], limits, pos), 0
-    return decode_records_body(
+    if bases is not None:
+        return decode_context_body(
+            data,
+            pos,
+            event_type_id=event_type_id,
+            schema_version=schema_version,
+            plan=plan,
+            limits=limits,
+            bases=bases,
+        )
+    events = decode_records_body(
         data, pos, event_type_id=event_type_id, schema_version=schema_version, plan=plan, limits=limits
     )
+    return events, None
 
 
 # -- encoding -------------------------------------------------------------------------------------
@@ -598,14 +766,19 @@ def _chunk_of(body: bytes) -> bytes:
     return varint_bytes(len(body)) + body
 
 
-def records_parts(events: Sequence[Event], schemas: RecordSchemas | None) -> tuple[bytes, bytes]:
+def records_parts(
+    events: Sequence[Event], schemas: RecordSchemas | None, context: BatchContext | None = None
+) -> tuple[bytes, bytes]:
     """The header values (event_type_id, schema_version) and the body of a records batch of ``events``.
 
     Raises :class:`EncodeError` when records mode cannot carry them, in the
     reference's order: more than one type or version (RECORD-1), no writer
     schema (RECORD-2), an ``event_data`` that is not canonical Avro
     (RECORD-2). The header flags are always the records layout (RECORD-1),
-    whatever layout the batch names, as in the reference.
+    whatever layout the batch names, as in the reference. With a
+    ``context``, the body of mode context (CTX-2), coded against its base
+    as CTX-13 says; a base of another type or version, or whose event_data
+    records mode cannot carry, is an EncodeError.
     """
     first = events[0]
     key = (first.event_type_id, first.schema_version)
@@ -619,21 +792,78 @@ def records_parts(events: Sequence[Event], schemas: RecordSchemas | None) -> tup
         raise EncodeError(
             "an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it (RECORD-2)"
         )
-    return varint_bytes(key[0]) + varint_bytes(key[1]), encode_records_body(events, columns, plan)
+    header = varint_bytes(key[0]) + varint_bytes(key[1])
+    if context is None:
+        return header, encode_records_body(events, columns, plan)
+    base = context.base
+    if base is None:
+        head = varint_bytes(context.batch_id) + b"\x00"
+        return header, head + encode_records_body(events, columns, plan)
+    first_base = base.events[0]
+    if (first_base.event_type_id, first_base.schema_version) != key:
+        raise EncodeError(
+            f"base {base.batch_id} is of event type {first_base.event_type_id} version {first_base.schema_version}, "
+            f"the batch of {key[0]} version {key[1]} (CTX-10)"
+        )
+    values = base_columns(plan, base)
+    if values is None:
+        raise EncodeError(f"base {base.batch_id}: an event_data is not canonical Avro of its schema (CTX-10)")
+    head = varint_bytes(context.batch_id) + varint_bytes(base.batch_id) + base.digest
+    return header, head + encode_records_body(events, columns, plan, base, values)
 
 
-def encode_records_body(events: Sequence[Event], columns: Sequence[Sequence[Any]], plan: RecordPlan) -> bytes:
-    """RECORD-3: count, keys, offsets, timestamps, then the columns of ``plan`` (from :func:`sinkproto.records.transpose`)."""
+def _against(values: Sequence[int], reference: Sequence[int]) -> bytes:
+    """CTX-13: the shorter of the column coded plainly and against the base; plainly on a tie."""
+    plain = int_body(values)
+    diff = int_body(list(map(sub, values, reference)))
+    if len(diff) < len(plain):
+        return bytes((diff[0] | AGAINST_BASE,)) + diff[1:]
+    return plain
+
+
+def encode_records_body(
+    events: Sequence[Event],
+    columns: Sequence[Sequence[Any]],
+    plan: RecordPlan,
+    base: ContextBase | None = None,
+    base_values: Sequence[Sequence[Any]] | None = None,
+) -> bytes:
+    """RECORD-3: count, keys, offsets, timestamps, then the columns of ``plan`` (from :func:`sinkproto.records.transpose`).
+
+    With a ``base`` (whose column values are ``base_values``): the rest of a
+    body in mode context after base_digest, base_rows and the keys not in
+    the base first (CTX-2, CTX-6), each column the shorter of plain and
+    against the base where CTX-7 allows it (CTX-13).
+    """
     keys = [e.key for e in events]
+    offsets = [e.offset for e in events]
+    timestamps = [e.timestamp for e in events]
+    if base is None or base_values is None:
+        parts = [
+            varint_bytes(len(events), what="count"),
+            _chunk_of(bytes_body(keys, None)),
+            _chunk_of(int_body(offsets)),
+            _chunk_of(int_body(timestamps)),
+        ]
+        for column, values in zip(plan.columns, columns):
+            if column.type is ColumnType.INT:
+                parts.append(_chunk_of(int_body(values)))
+            else:
+                parts.append(_chunk_of(bytes_body(values, keys if column.per_event else None)))
+        return b"".join(parts)
+    rows = base_rows(base, events)
     parts = [
         varint_bytes(len(events), what="count"),
-        _chunk_of(bytes_body(keys, None)),
-        _chunk_of(int_body([e.offset for e in events])),
-        _chunk_of(int_body([e.timestamp for e in events])),
+        _chunk_of(int_body(rows)),
+        _chunk_of(bytes_body([k for k, r in zip(keys, rows) if r < 0], None)),
+        _chunk_of(_against(offsets, references([e.offset for e in base.events], rows))),
+        _chunk_of(_against(timestamps, references([e.timestamp for e in base.events], rows))),
     ]
-    for column, values in zip(plan.columns, columns):
-        if column.type is ColumnType.INT:
-            parts.append(_chunk_of(int_body(values)))
-        else:
+    for column, values, reference in zip(plan.columns, columns, base_values):
+        if column.type is not ColumnType.INT:
             parts.append(_chunk_of(bytes_body(values, keys if column.per_event else None)))
+        elif against_allowed(column):
+            parts.append(_chunk_of(_against(values, references(reference, rows))))
+        else:
+            parts.append(_chunk_of(int_body(values)))
     return b"".join(parts)

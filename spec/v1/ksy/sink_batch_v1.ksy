@@ -1,6 +1,6 @@
 meta:
   id: sink_batch_v1
-  title: Sink v1 batch (column batch, extended header with codec and mode, records mode)
+  title: Sink v1 batch (column batch, extended header with codec and mode, records mode, context mode)
   license: Apache-2.0
   ks-version: '0.11'
   endian: be
@@ -48,6 +48,18 @@ doc: |
   are rebuilt from the payloads with the writer schema, which this file
   does not do.
 
+  Mode context (2, CTX-2..7) is mode records coded against a base: the
+  same header rule (RECORD-1), then batch_id (1..2^32-1) and base_id
+  (0..2^32-1, 0: no base) (CTX-3), the base's 8-byte digest and, after
+  count, the base_rows column when there is a base (CTX-6), then the
+  columns of records mode. Each column's transform byte splits into bit 7,
+  against_base, and the transform in the low 7 bits (CTX-7): against_base
+  only in a batch with a base, never on keys or base_rows. Resolving the
+  base (CTX-5), the range of base_rows, which schema columns every event
+  reaches (CTX-7) and the values once the reference is added need the
+  bases the receiver holds and the writer schema, which a description
+  cannot have.
+
   Not expressed (a decoder must check): the configurable limits, as in
   sink_batch (max_zstd_window and max_decompressed_size are the routines'
   defaults unless their caller sets others); in mode records everything
@@ -70,6 +82,7 @@ seq:
       cases:
         'mode::columns': body(header)
         'mode::records': records_body
+        'mode::context': context_body
     if: header.codec == codec::none
   - id: body_gzip
     doc: CODEC-1 the body as one gzip member (codec gzip, or the version-0 compressed flag).
@@ -81,6 +94,7 @@ seq:
       cases:
         'mode::columns': body(header)
         'mode::records': records_body
+        'mode::context': context_body
     if: header.codec == codec::gzip
   - id: body_zstd
     doc: CODEC-2 the body as one Zstandard frame (codec zstd).
@@ -92,12 +106,14 @@ seq:
       cases:
         'mode::columns': body(header)
         'mode::records': records_body
+        'mode::context': context_body
     if: header.codec == codec::zstd
 instances:
   body:
     doc: |
       BATCH-15 the (decompressed) body, whichever codec stored it: a body
-      (mode columns) or a records_body (mode records).
+      (mode columns), a records_body (mode records) or a context_body (mode
+      context).
     doc-ref: spec/v1/batch.md#BATCH-15
     value: 'header.codec == codec::zstd ? body_zstd : header.codec == codec::gzip ? body_gzip : body_plain'
 types:
@@ -144,15 +160,16 @@ types:
       - id: format
         doc: |
           BATCH-14 codec and mode, present when extended; checked before the
-          header values. RECORD-1: with mode records, the flags set must be
-          exactly same_event_type_id and same_schema_version (bit 6 is 0 by
-          BATCH-13), else inconsistent_batch.
+          header values. RECORD-1: with mode records (and mode context,
+          CTX-2), the flags set must be exactly same_event_type_id and
+          same_schema_version (bit 6 is 0 by BATCH-13), else
+          inconsistent_batch.
         doc-ref: spec/v1/batch.md#BATCH-14
         type: format
         if: extended
         valid:
           expr: >-
-            _.mode != mode::records
+            (_.mode != mode::records and _.mode != mode::context)
             or (same_event_type_id and same_schema_version and not same_key_length
             and not delta_offset and not delta_timestamp and not same_event_data_length)
       - id: event_type_id
@@ -208,7 +225,7 @@ types:
         valid:
           in-enum: true
       - id: mode
-        doc: BATCH-14 the mode; 2..15 are unassigned (unknown_format).
+        doc: BATCH-14 the mode; 3..15 are unassigned (unknown_format).
         doc-ref: spec/v1/batch.md#BATCH-14
         type: b4
         enum: mode
@@ -417,6 +434,131 @@ types:
             'transform::bitpacked': bitpacked_payload
             'transform::delta_bitpacked': delta_bitpacked_payload
             'transform::numbered': numbered_payload
+  context_body:
+    doc: |
+      CTX-2 the body of mode context: batch_id, base_id, base_digest and
+      count, the base_rows column when there is a base, then the columns of
+      records mode (RECORD-3, RECORD-4), and nothing after the last column.
+      A receiver looks the base up right after base_digest (CTX-5); what
+      follows can be read as columns, not resolved, without it.
+    doc-ref: spec/v1/context.md#CTX-2
+    seq:
+      - id: batch_id
+        doc: CTX-2 this batch's id, under which the receiver keeps it as a base once it ACKs it; 1..2^32-1 (CTX-3, value_out_of_range).
+        doc-ref: spec/v1/context.md#CTX-3
+        type: vlq_leb128
+        valid:
+          expr: _.value >= 1 and _.value <= 4294967295
+      - id: base_id
+        doc: CTX-2 the batch_id of the base this batch is coded against, 0 for none; at most 2^32-1 (CTX-3, value_out_of_range).
+        doc-ref: spec/v1/context.md#CTX-3
+        type: vlq_leb128
+        valid:
+          expr: _.value <= 4294967295
+      - id: base_digest
+        doc: CTX-4 the first 8 bytes of the SHA-256 of the base's events; present when base_id is not 0.
+        doc-ref: spec/v1/context.md#CTX-4
+        size: 8
+        if: has_base
+      - id: count
+        doc: CTX-2 number of events, at least 1, as in records mode (RECORD-3, BATCH-8).
+        doc-ref: spec/v1/context.md#CTX-2
+        type: vlq_leb128
+        valid:
+          expr: _.value >= 1
+      - id: base_rows
+        doc: |
+          CTX-6 per row, the row of the base with the same key, or -1 for a
+          key given in the keys column: an int column of count values in
+          -1..(base events - 1), which only the base can check; present when
+          base_id is not 0.
+        doc-ref: spec/v1/context.md#CTX-6
+        type: context_column(column_kind::base_rows, false)
+        if: has_base
+      - id: keys
+        doc: CTX-6 the keys of the rows whose base_rows value is -1 (every row without a base); bytes transforms but key.
+        doc-ref: spec/v1/context.md#CTX-6
+        type: context_column(column_kind::keys, has_base)
+      - id: offsets
+        doc: CTX-2 the offsets column, as in records mode; against_base allowed with a base (CTX-7).
+        doc-ref: spec/v1/context.md#CTX-7
+        type: context_column(column_kind::int, has_base)
+      - id: timestamps
+        doc: CTX-2 the timestamps column, as in records mode; against_base allowed with a base (CTX-7).
+        doc-ref: spec/v1/context.md#CTX-7
+        type: context_column(column_kind::int, has_base)
+      - id: schema_columns
+        doc: |
+          RECORD-4 the columns of the flattened writer schema to the end of
+          the body; against_base only with a base, and (not checked here)
+          only on int columns every event reaches (CTX-7).
+        doc-ref: spec/v1/context.md#CTX-7
+        type: context_column(column_kind::schema, has_base)
+        repeat: eos
+    instances:
+      has_base:
+        doc: CTX-2 whether the batch names a base (base_id not 0).
+        doc-ref: spec/v1/context.md#CTX-2
+        value: base_id.value != 0
+  context_column:
+    doc: CTX-7 one column of a context body, a chunk (CONV-6) holding a transform byte (bit 7 against_base) and its payload.
+    doc-ref: spec/v1/context.md#CTX-7
+    params:
+      - id: kind
+        doc: RECORD-5 what the body knows of the column's type, which limits its transforms.
+        type: u1
+        enum: column_kind
+      - id: has_base
+        doc: CTX-7 whether the batch has a base, without which no column may set against_base.
+        type: bool
+    seq:
+      - id: len_column
+        doc: RECORD-5 byte length of the column (CONV-6).
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: vlq_leb128
+      - id: column
+        doc: |
+          CTX-7 the transform byte and payload; unknown_format: a transform
+          the column's type does not allow (as in records mode; base_rows
+          is an int column), and against_base in a batch without a base or
+          on keys or base_rows.
+        doc-ref: spec/v1/context.md#CTX-7
+        size: len_column.value
+        type: context_column_chunk
+        valid:
+          expr: >-
+            (not _.against_base or (has_base and (kind == column_kind::int or kind == column_kind::schema)))
+            and (kind == column_kind::schema
+            or (kind == column_kind::keys and (_.transform == transform::plain
+            or _.transform == transform::constant or _.transform == transform::dictionary
+            or _.transform == transform::prefix or _.transform == transform::numbered))
+            or ((kind == column_kind::int or kind == column_kind::base_rows) and _.transform != transform::prefix
+            and _.transform != transform::key and _.transform != transform::numbered))
+  context_column_chunk:
+    doc: CTX-7 the content of a column chunk of mode context.
+    doc-ref: spec/v1/context.md#CTX-7
+    seq:
+      - id: against_base
+        doc: CTX-7 transform byte bit 7; set, the values are differences from the same column's value in base row base_rows[i] (0 for a row with -1).
+        doc-ref: spec/v1/context.md#CTX-7
+        type: b1
+      - id: transform
+        doc: RECORD-5 the low 7 bits, the transform; 10..127 are unassigned (unknown_format).
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: b7
+        enum: transform
+        valid:
+          in-enum: true
+      - id: payload
+        doc: RECORD-5 the transform's payload, to the end of the column, as in records mode (column_chunk).
+        doc-ref: spec/v1/batch.md#RECORD-5
+        size-eos: true
+        type:
+          switch-on: transform
+          cases:
+            'transform::bitpacked': bitpacked_payload
+            'transform::delta_bitpacked': delta_bitpacked_payload
+            'transform::numbered': numbered_payload
   bitpacked_payload:
     doc: RECORD-8 the payload of bitpacked, up to the packed values.
     doc-ref: spec/v1/batch.md#RECORD-8
@@ -510,6 +652,10 @@ enums:
       id: records
       doc: BATCH-14 the records body (RECORD-3), described generically (records_body).
       doc-ref: spec/v1/batch.md#BATCH-14
+    2:
+      id: context
+      doc: CTX-2 the records body coded against a base (context_body).
+      doc-ref: spec/v1/context.md#CTX-2
   column_kind:
     0:
       id: keys
@@ -523,6 +669,10 @@ enums:
       id: schema
       doc: RECORD-5 a column of the writer schema, int or bytes as the schema says; any transform (key only where every event reaches the column, RECORD-10, which needs the schema).
       doc-ref: spec/v1/batch.md#RECORD-5
+    3:
+      id: base_rows
+      doc: CTX-6 the base_rows column of mode context, int (-1..base events - 1); the int transforms, never against_base.
+      doc-ref: spec/v1/context.md#CTX-6
   transform:
     0:
       id: plain

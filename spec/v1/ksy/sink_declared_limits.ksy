@@ -10,22 +10,25 @@ meta:
 doc: |
   DECL-1: the `declared_limits` field of a version-1 connection request
   (CONN-8) and of an accepting connection response (CONN-11): the
-  limit_flags byte, then one varint for each of its bits 0..5 that is set,
+  limit_flags byte, then one varint for each of its bits 0..7 that is set,
   in bit order (bit 0 first). It has no length of its own; the frame around
-  it checks that nothing follows it.
+  it checks that nothing follows it. Bits 6 and 7 (context_bases and
+  context_lifetime, context coding, CTX-1) were reserved in draft 3; no bit
+  is reserved now.
 
-  Checks expressed here (DECL-2): the reserved bits 7..6 of limit_flags
-  (reserved_bit) and the bounds of every declared value
+  Checks expressed here (DECL-2): the bounds of every declared value
   (value_out_of_range). A limit_flags of 0 is valid: it declares every
   default.
 doc-ref: spec/v1/frames.md#DECL-1
 seq:
-  - id: reserved
-    doc: DECL-2 limit_flags bits 7..6, reserved, must be 0 (reserved_bit).
-    doc-ref: spec/v1/frames.md#DECL-2
-    type: b2
-    valid:
-      eq: 0
+  - id: has_context_lifetime
+    doc: DECL-1 limit_flags bit 7, context_lifetime follows.
+    doc-ref: spec/v1/frames.md#DECL-1
+    type: b1
+  - id: has_context_bases
+    doc: DECL-1 limit_flags bit 6, context_bases follows.
+    doc-ref: spec/v1/frames.md#DECL-1
+    type: b1
   - id: has_keepalive
     doc: DECL-1 limit_flags bit 5, keepalive follows.
     doc-ref: spec/v1/frames.md#DECL-1
@@ -92,3 +95,17 @@ seq:
     if: has_keepalive
     valid:
       expr: _.value >= 10 and _.value <= 65535
+  - id: context_bases
+    doc: DECL-1 the bases the side keeps per peer for batches in mode context, 0..64 (DECL-2, CTX-1); 0 takes none.
+    doc-ref: spec/v1/frames.md#DECL-2
+    type: vlq_leb128
+    if: has_context_bases
+    valid:
+      expr: _.value <= 64
+  - id: context_lifetime
+    doc: DECL-1 seconds the side keeps each base at least, 60..4294967295 (DECL-2, CTX-9).
+    doc-ref: spec/v1/frames.md#DECL-2
+    type: vlq_leb128
+    if: has_context_lifetime
+    valid:
+      expr: _.value >= 60 and _.value <= 4294967295
