@@ -95,6 +95,25 @@ def unknown_base_nack(answer: object, why: str, requirements: tuple[str, ...] = 
         )
 
 
+async def control(ctx: CaseContext, wire: Wire, message_id: int, acked: str, *, level: Level = Level.MUST) -> None:
+    """After an ACK of a batch naming a base: a batch naming a base never sent must be NACKed ``unknown_base``
+    (CTX-5), or that ACK says nothing about the base (a server that ACKs whatever base is named, unread). Sent
+    last, as a receiver may drop every base of the peer when it NACKs one (CTX-9)."""
+    ghost = ContextBase(batch_id=batch_id(ctx), events=tuple(meter_readings(ctx, 2)))
+    bid = batch_id(ctx)
+    events = meter_readings(ctx, 2)
+    answer = await send_context(
+        ctx, wire, message_id, events, f"batch {bid} naming base {ghost.batch_id}, never sent", batch_id=bid, base=ghost
+    )
+    if not isinstance(answer, Nack) or answer.machine_message != UNKNOWN_BASE:
+        raise CheckFailed(
+            f"{describe_value(answer)} for a batch naming base {ghost.batch_id}, which the client never sent "
+            f"(expected NACK unknown_base, CTX-5): so the ACK of {acked} does not show the server held that base",
+            requirements=("CTX-5",),
+            level=level,
+        )
+
+
 # -- bases accepted -----------------------------------------------------------------------------------------------
 
 
@@ -102,13 +121,13 @@ def unknown_base_nack(answer: object, why: str, requirements: tuple[str, ...] = 
     "server.v1.context.base-accepted",
     "A context batch without a base, then one coded against it, are both ACKed",
     area="context",
-    requirements=["CTX-2", "CTX-8", "CTX-4", "CTX-12"],
+    requirements=["CTX-2", "CTX-8", "CTX-4", "CTX-12", "CTX-5"],
     feature=V1,
     reactions=[
         "an ACK for a batch in mode context without a base; the server keeps it as a base (CTX-8)",
         "an ACK for a batch naming it (its id and digest, CTX-4), sent with a smaller, non-consecutive batch_id "
         "(CTX-12)",
-        "the session then answers a PING",
+        "then a NACK unknown_base for a batch naming a base never sent: the ACK before was no blind one (CTX-5)",
     ],
 )
 async def base_accepted(ctx: CaseContext) -> str:
@@ -124,10 +143,11 @@ async def base_accepted(ctx: CaseContext) -> str:
             f"{describe_value(answer)} instead of an ACK for batch {bid} coded against base {base.batch_id}, "
             "which the server ACKed on this connection"
         )
-    await pong(ctx, wire, "after the two context batches")
+    await control(ctx, wire, 0x1C3, f"batch {bid}")
     return (
-        f"batch {base.batch_id} (no base) ACKed, then batch {bid} naming it (digest {base.digest.hex()}) ACKed; "
-        f"the server declared context_bases {declared_bases(response)}"
+        f"batch {base.batch_id} (no base) ACKed, then batch {bid} naming it (digest {base.digest.hex()}) ACKed, and "
+        f"a batch naming a base never sent NACKed unknown_base; the server declared context_bases "
+        f"{declared_bases(response)}"
     )
 
 
@@ -139,7 +159,8 @@ async def base_accepted(ctx: CaseContext) -> str:
     level=Level.SHOULD,
     feature=V1,
     reactions=[
-        "an ACK for a batch naming a base the server ACKed on the client's previous connection",
+        "an ACK for a batch naming a base the server ACKed on the client's previous connection; then a NACK "
+        "unknown_base for one naming a base never sent (CTX-5, a MUST: else the ACK proves nothing)",
         "NACK unknown_base is allowed (CTX-9 is a SHOULD: it may have lost the base) and reported as non-strict",
     ],
 )
@@ -166,7 +187,11 @@ async def base_survives_reconnect(ctx: CaseContext) -> str:
             requirements=("CTX-5",),
             level=Level.MUST,
         )
-    return f"base {base.batch_id}, ACKed on the first connection, named on the second: ACKed"
+    await control(ctx, second, 0x1D3, f"the batch naming base {base.batch_id}")
+    return (
+        f"base {base.batch_id}, ACKed on the first connection, named on the second: ACKed (and a base never sent: "
+        "NACK unknown_base)"
+    )
 
 
 # -- bases the server does not hold: NACK unknown_base, the connection stays open -------------------------------------

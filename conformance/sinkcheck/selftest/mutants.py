@@ -25,6 +25,7 @@ from typing import Any
 
 from sinkproto.connection import Role, Rules
 from sinkproto.limits import Limits
+from sinkproto.messages import DeclaredLimits
 from sinkproto.peers import Backoff
 from sinkproto.peers.service import StoreClient, StoreServer
 
@@ -155,6 +156,15 @@ def _crash_logging_v1(setup: PeerSetup) -> dict[str, Any]:
 
 def _fixed(**settings: Any) -> Callable[[PeerSetup], dict[str, Any]]:
     return lambda setup: dict(settings)
+
+
+#: what the context mutants declare: bases kept (CTX-1), so that the context cases apply to them
+CONTEXT_BASES = 16
+
+
+def _takes_context(bases: int = CONTEXT_BASES) -> Callable[[PeerSetup], dict[str, Any]]:
+    """Peer settings declaring ``context_bases`` (0: none), whatever the reference declares by default (CTX-1)."""
+    return _fixed(declare=DeclaredLimits(context_bases=bases or None))
 
 
 V0, V01 = (0,), (0, 1)
@@ -574,6 +584,40 @@ MUTANTS: tuple[Mutant, ...] = (
         breaks="declares what it reads but cannot decode records-mode batches (no writer schemas)",
         targets=("server.v1.batch.records",),
         settings=_fixed(record_schemas=None),
+    ),
+    # -- server, context coding (spec/v1/context.md): each declares context_bases, so the context cases apply -----
+    Mutant(
+        name="claims-base",
+        role=SERVER,
+        versions=V01,
+        breaks="ACKs a batch naming a base it does not hold (unread) instead of NACKing it unknown_base",
+        targets=(
+            "server.v1.context.base-accepted",
+            "server.v1.context.base-survives-reconnect",
+            "server.v1.context.unknown-base",
+            "server.v1.context.wrong-digest",
+            "server.v1.context.partial-not-base",
+        ),
+        rules=edits.claims_base(),
+        settings=_takes_context(),
+    ),
+    Mutant(
+        name="tolerant-context",
+        role=SERVER,
+        versions=V01,
+        breaks="declares context_bases, and ignores malformed frames (context batches included) instead of closing",
+        targets=("server.v1.context.malformed.*",),
+        rules=edits.tolerant(),
+        settings=_takes_context(),
+    ),
+    Mutant(
+        name="context-undeclared-tolerant",
+        role=SERVER,
+        versions=V01,
+        breaks="declares no context_bases, and ignores the context batches it cannot take instead of closing",
+        targets=("server.v1.context.undeclared",),
+        rules=edits.tolerant(),
+        settings=_takes_context(0),
     ),
     # -- server, slow rather than wrong: for load mode's tests (tests/test_load_mode.py), not the self-test (no
     # case may fail against it, and the catalogue's prompt reactions would) ------------------------------------
