@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from sinkproto.batchrules import gzip_body, zstd_body
-from sinkproto.codec import FAST, Codec
+from sinkproto.codec import CONSTRUCT, FAST, Codec
 from sinkproto.errors import (
     BaseUnavailable,
     DecodeError,
@@ -39,7 +39,7 @@ from sinkproto.schemas import default_registry
 from sinktest import covers
 from sinktools.bench.series import load
 
-CODECS: tuple[Codec, ...] = (FAST,)
+CODECS: tuple[Codec, ...] = (FAST, CONSTRUCT)
 TYPE_ID, VERSION = 99, 1
 # offsets and timestamps per event; a (per-event) long, a union of null and long, an array of longs.
 SCHEMA = {

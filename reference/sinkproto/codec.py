@@ -11,8 +11,10 @@ a value::
 
 Its fields are the codec's one API: the frame and batch functions take the
 connection's version (``version=``, 0 when left out) and, from version 1,
-the writer schemas of records mode (``schemas=``); there is one deframer for
-both codecs, :class:`sinkproto.stream.Deframer`.
+the writer schemas of records mode (``schemas=``) and, to decode, the bases
+of mode context (``bases=``, None: this side takes no batch in mode
+context, CTX-1); there is one deframer for both codecs,
+:class:`sinkproto.stream.Deframer`.
 
 The sans-I/O layers take a codec as an argument and never look at the
 environment; the asyncio peers and the command line read ``SINK_CODEC``
@@ -31,7 +33,7 @@ from typing import Protocol, TypeVar
 
 from . import construct_codec, fast_codec
 from .limits import Limits
-from .messages import Batch, Event, Frame, NackPayload
+from .messages import BaseLookup, Batch, Event, Frame, NackPayload
 from .records import RecordSchemas
 
 T_co = TypeVar("T_co", covariant=True)
@@ -69,10 +71,17 @@ class FrameEncoder(Protocol):
 
 
 class FrameDecoder(Protocol):
-    """``decode_frame(data, *, version=0, limits=DEFAULT_LIMITS, schemas=None) -> Frame``."""
+    """``decode_frame(data, *, version=0, limits=DEFAULT_LIMITS, schemas=None, bases=None) -> Frame``."""
 
     def __call__(
-        self, data: bytes, /, *, version: int = 0, limits: Limits = ..., schemas: RecordSchemas | None = None
+        self,
+        data: bytes,
+        /,
+        *,
+        version: int = 0,
+        limits: Limits = ...,
+        schemas: RecordSchemas | None = None,
+        bases: BaseLookup | None = None,
     ) -> Frame: ...
 
 
@@ -83,10 +92,17 @@ class BatchEncoder(Protocol):
 
 
 class BatchDecoder(Protocol):
-    """``decode_batch(data, *, version=0, limits=DEFAULT_LIMITS, schemas=None) -> Batch``; ``format`` None in version 0."""
+    """``decode_batch(data, *, version=0, limits=DEFAULT_LIMITS, schemas=None, bases=None) -> Batch``; ``format`` None in version 0."""
 
     def __call__(
-        self, data: bytes, /, *, version: int = 0, limits: Limits = ..., schemas: RecordSchemas | None = None
+        self,
+        data: bytes,
+        /,
+        *,
+        version: int = 0,
+        limits: Limits = ...,
+        schemas: RecordSchemas | None = None,
+        bases: BaseLookup | None = None,
     ) -> Batch: ...
 
 

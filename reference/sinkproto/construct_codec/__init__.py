@@ -12,14 +12,16 @@ of the connection (0 or 1, spec/v0 and spec/v1; any other is a
 (:data:`.frames.FRAME_CONSTRUCTS`, :data:`.batch_format.BATCH`,
 :data:`.handshake.REQUEST_PAYLOADS`, ...). ``schemas=`` (a
 :class:`~sinkproto.records.RecordSchemas`) are the writer schemas the
-records mode of batch v1 encodes and decodes with.
+records mode of batch v1 encodes and decodes with; ``bases=`` (a
+:data:`~sinkproto.messages.BaseLookup`) the bases mode context decodes
+against (None: this side takes no batch in mode context, CTX-1).
 """
 
 from __future__ import annotations
 
 from ..errors import EncodeError
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import Batch, Event, Frame, NackPayload
+from ..messages import BaseLookup, Batch, Event, Frame, NackPayload
 from ..readers import ReaderSchemas
 from ..records import RecordSchemas
 from ..versions import pick
@@ -66,16 +68,23 @@ def encode_frame(frame: Frame, *, version: int = 0, schemas: RecordSchemas | Non
 
 
 def decode_frame(
-    data: bytes, *, version: int = 0, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None
+    data: bytes,
+    *,
+    version: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
+    schemas: RecordSchemas | None = None,
+    bases: BaseLookup | None = None,
 ) -> Frame:
     """Decode exactly one whole frame of a version-``version`` connection (the deframer has removed the length prefix).
 
     A type nibble the version does not define is
-    :class:`~sinkproto.errors.UnknownType`; ``schemas`` decode records mode.
+    :class:`~sinkproto.errors.UnknownType`; ``schemas`` decode records mode,
+    ``bases`` mode context (a base not among them raises
+    :class:`~sinkproto.errors.BaseUnavailable`, CTX-5).
     """
     check_version(version)
     check_frame_size(data, limits)
-    return parse(frame_struct(version), data, limits, "frame", schemas).body
+    return parse(frame_struct(version), data, limits, "frame", schemas, bases).body
 
 
 def encode_batch(batch: Batch, *, version: int = 0, schemas: RecordSchemas | None = None) -> bytes:
@@ -93,17 +102,26 @@ def encode_batch(batch: Batch, *, version: int = 0, schemas: RecordSchemas | Non
     check_version(version)
     if not batch.events:
         raise EncodeError("a batch holds at least one event (BATCH-8)")
-    if batch.layout is not None or batch.format is not None:
+    if batch.layout is not None or batch.format is not None or batch.context is not None:
         return build(BATCH[version], batch, schemas)
     return smallest(batch.events, version, schemas)
 
 
 def decode_batch(
-    data: bytes, *, version: int = 0, limits: Limits = DEFAULT_LIMITS, schemas: RecordSchemas | None = None
+    data: bytes,
+    *,
+    version: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
+    schemas: RecordSchemas | None = None,
+    bases: BaseLookup | None = None,
 ) -> Batch:
-    """Decode one batch of a version-``version`` connection; its ``format`` is None in version 0 (BATCH-1, BATCH-12)."""
+    """Decode one batch of a version-``version`` connection; its ``format`` is None in version 0 (BATCH-1, BATCH-12).
+
+    ``bases``: the bases this side holds for the peer, for a batch in mode
+    context; None: this side takes none (CTX-1).
+    """
     check_version(version)
-    return parse(BATCH[version], data, limits, "batch", schemas)
+    return parse(BATCH[version], data, limits, "batch", schemas, bases)
 
 
 def encode_event(value: Event) -> bytes:

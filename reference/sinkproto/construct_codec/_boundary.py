@@ -36,14 +36,15 @@ def check_version(version: int) -> int:
     return version
 
 
-def parse(construct: Any, data: bytes, limits: Limits, unit: str, schemas: Any = None) -> Any:
+def parse(construct: Any, data: bytes, limits: Limits, unit: str, schemas: Any = None, bases: Any = None) -> Any:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"{unit} must be bytes-like, got {type(data).__name__}")
     data = bytes(data)
     stream = io.BytesIO(data)
     try:
-        # ``schemas`` (a records.RecordSchemas) is what records mode of batch v1 decodes with.
-        return construct.parse_stream(stream, limits=limits, schemas=schemas)
+        # ``schemas`` (a records.RecordSchemas) is what records mode of batch v1 decodes with; ``bases``
+        # (a messages.BaseLookup, None when this side takes no context) what mode context decodes against.
+        return construct.parse_stream(stream, limits=limits, schemas=schemas, bases=bases)
     except SinkError:
         raise
     except StreamError as exc:

@@ -204,7 +204,7 @@ class BatchAdapter(Adapter):
         events = list(obj.events)
         if not events:
             raise EncodeError("a batch holds at least one event (BATCH-8)")
-        if obj.format is not None:
+        if obj.format is not None or obj.context is not None:
             raise EncodeError("a batch with a format is an extended batch (BATCH-12): version 0 has none")
         layout = obj.layout
         if layout is None:

@@ -21,13 +21,13 @@ from construct import Adapter, Computed, Construct, If, Struct, Switch, Tell
 
 from ..batchrules import canonical_layout, unzstd_body, zstd_body
 from ..errors import EncodeError, InconsistentBatch, LimitExceeded, ReservedBit, Truncated, UnknownFormat
-from ..messages import Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, Event
-from ..records import RecordPlan, RecordSchemas, transpose
+from ..messages import BaseLookup, Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode, Event
+from ..records import RecordPlan, RecordSchemas, base_columns, transpose
 from ._boundary import build
 from .batch import batch as batch_v0
 from .batch import body_struct
 from .primitives import Gzipped, VarUInt, limits_of
-from .records import records_body
+from .records import context_body, records_body
 
 __all__ = ["BATCH", "RECORDS_LAYOUT", "BatchFieldV1", "batch_v0", "batch_v1", "records_possible", "smallest"]
 
@@ -48,8 +48,12 @@ class ExtendedHeader(Construct):
             raise UnknownFormat(f"batch codec {codec} is not assigned", offset=1, requirement="BATCH-14")
         if mode not in BatchMode._value2member_map_:
             raise UnknownFormat(f"batch mode {mode} is not assigned", offset=1, requirement="BATCH-14")
+        if mode == BatchMode.CONTEXT and _bases_of(context) is None:
+            raise UnknownFormat(
+                "batch mode context: this side declared no context_bases", offset=1, requirement="CTX-1"
+            )
         layout = BatchLayout.from_byte(raw[0] & 0x3F)
-        if mode == BatchMode.RECORDS and layout != RECORDS_LAYOUT:
+        if mode in _RECORDS_MODES and layout != RECORDS_LAYOUT:
             raise InconsistentBatch(
                 f"records mode needs exactly same_event_type_id and same_schema_version, not header {raw[0]:#04x}",
                 offset=0,
@@ -59,7 +63,7 @@ class ExtendedHeader(Construct):
 
     def _build(self, obj: tuple[BatchLayout, BatchFormat], stream: io.BytesIO, context: Any, path: str) -> Any:
         layout, fmt = obj
-        if fmt.mode is BatchMode.RECORDS and layout != RECORDS_LAYOUT:
+        if fmt.mode in _RECORDS_MODES and layout != RECORDS_LAYOUT:
             raise EncodeError("records mode has exactly same_event_type_id and same_schema_version set (RECORD-1)")
         stream.write(bytes([0x80 | layout.to_byte(), fmt.to_byte()]))
         return obj
@@ -88,6 +92,15 @@ def _own_flag(name: str) -> Any:
 
 
 RECORDS_LAYOUT = BatchLayout(same_event_type_id=True, same_schema_version=True)
+# The modes whose body is the records body (RECORD-1; mode context is records mode with a base, CTX-2).
+_RECORDS_MODES = (BatchMode.RECORDS, BatchMode.CONTEXT)
+
+
+def _bases_of(context: Any) -> BaseLookup | None:
+    """The bases this side holds for the peer (``bases=``); None: it takes no batch in mode context (CTX-1)."""
+    params = getattr(context, "_params", None)
+    bases: BaseLookup | None = getattr(params, "bases", None) if params is not None else None
+    return bases
 
 
 def _schemas_of(context: Any) -> RecordSchemas | None:
@@ -104,7 +117,7 @@ class RecordPlanField(Construct):
         self.flagbuildnone = True
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> RecordPlan | None:
-        if context.format.mode is not BatchMode.RECORDS:
+        if context.format.mode not in _RECORDS_MODES:
             return None
         return _plan_for(context, stream.tell())
 
@@ -139,6 +152,9 @@ _BODIES = {
     (BatchCodec.NONE, BatchMode.RECORDS): records_body,
     (BatchCodec.GZIP, BatchMode.RECORDS): Gzipped(records_body),
     (BatchCodec.ZSTD, BatchMode.RECORDS): Zstded(records_body),
+    (BatchCodec.NONE, BatchMode.CONTEXT): context_body,
+    (BatchCodec.GZIP, BatchMode.CONTEXT): Gzipped(context_body),
+    (BatchCodec.ZSTD, BatchMode.CONTEXT): Zstded(context_body),
 }
 
 
@@ -169,12 +185,15 @@ class ExtendedBatchAdapter(Adapter):
     def _decode(self, obj: Any, context: Any, path: str) -> Batch:
         if obj.format.mode is BatchMode.RECORDS:
             return Batch(events=obj.body, layout=obj.layout, format=obj.format)
+        if obj.format.mode is BatchMode.CONTEXT:
+            events, batch_context = obj.body
+            return Batch(events=events, layout=obj.layout, format=obj.format, context=batch_context)
         decoded = batch_v0._decode(obj, context, path)
         return Batch(events=decoded.events, layout=decoded.layout, format=obj.format)
 
     def _encode(self, obj: Batch, context: Any, path: str) -> dict[str, Any]:
         assert obj.layout is not None and obj.format is not None
-        if obj.format.mode is BatchMode.RECORDS:
+        if obj.format.mode in _RECORDS_MODES:
             return _encode_records(obj, context)
         out = batch_v0._encode(Batch(events=obj.events, layout=obj.layout), context, path)
         out["header"] = (out.pop("layout"), obj.format)
@@ -200,6 +219,20 @@ def _encode_records(obj: Batch, context: Any) -> dict[str, Any]:
         raise EncodeError(
             "an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it (RECORD-2)"
         )
+    body: tuple[Any, ...] = (obj.events, columns, plan)
+    if obj.context is not None:  # mode context (CTX-2): the base must be records mode of the same schema
+        base = obj.context.base
+        if base is not None:
+            first_base = base.events[0]
+            if (first_base.event_type_id, first_base.schema_version) != (first.event_type_id, first.schema_version):
+                raise EncodeError(
+                    f"base {base.batch_id} is of event type {first_base.event_type_id} version "
+                    f"{first_base.schema_version}, the batch of {first.event_type_id} version "
+                    f"{first.schema_version} (CTX-10)"
+                )
+            if base_columns(plan, base) is None:
+                raise EncodeError(f"base {base.batch_id}: an event_data is not canonical Avro of its schema (CTX-10)")
+        body = (*body, obj.context)
     return {
         "header": (RECORDS_LAYOUT, obj.format),
         "event_type_id": first.event_type_id,
@@ -208,7 +241,7 @@ def _encode_records(obj: Batch, context: Any) -> dict[str, Any]:
         "offset": None,
         "timestamp": None,
         "event_data_length": None,
-        "body": (obj.events, columns, plan),
+        "body": body,
     }
 
 
@@ -234,6 +267,13 @@ class BatchFieldV1(Construct):
     def _build(self, obj: Batch, stream: io.BytesIO, context: Any, path: str) -> Batch:
         if not obj.events:
             raise EncodeError("a batch holds at least one event (BATCH-8)")
+        if obj.context is not None:  # mode context: in the codec given, or the smallest (CTX-13)
+            if obj.layout is not None and obj.layout != RECORDS_LAYOUT:
+                raise EncodeError("mode context has exactly same_event_type_id and same_schema_version set (RECORD-1)")
+            formats = [obj.format] if obj.format is not None else [_context(codec) for codec in BatchCodec]
+            candidates = [build(extended_batch, _with(obj, format=fmt), _schemas_of(context)) for fmt in formats]
+            stream.write(min(candidates, key=len))
+            return obj
         if obj.format is None and obj.layout is None:
             stream.write(smallest(obj.events, 1, _schemas_of(context)))  # CODEC-5: the smallest encoding
         elif obj.format is None:
@@ -244,6 +284,15 @@ class BatchFieldV1(Construct):
             )
             extended_batch._build(Batch(events=obj.events, layout=layout, format=obj.format), stream, context, path)
         return obj
+
+
+def _context(codec: BatchCodec) -> BatchFormat:
+    return BatchFormat(codec=codec, mode=BatchMode.CONTEXT)
+
+
+def _with(batch: Batch, *, format: BatchFormat) -> Batch:
+    """``batch`` in mode context with ``format`` and the records layout."""
+    return Batch(events=batch.events, layout=RECORDS_LAYOUT, format=format, context=batch.context)
 
 
 batch_v1 = BatchFieldV1()

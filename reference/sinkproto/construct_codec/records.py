@@ -32,9 +32,25 @@ from ..errors import (
     ValueOutOfRange,
     VarintOverflow,
 )
-from ..messages import Event
+from ..messages import DIGEST_SIZE, BatchContext, ContextBase, Event
 from ..primitives import MAX_WIDTH, packed_size, unpack_bits, varint_bytes, zigzag_decode, zigzag_encode
-from ..records import UINT64, Column, ColumnType, RecordPlan, check_value, reach_count, rebuild
+from ..records import (
+    AGAINST_BASE,
+    UINT64,
+    Column,
+    ColumnType,
+    RecordPlan,
+    against_allowed,
+    base_columns,
+    base_row_column,
+    base_rows,
+    check_context_id,
+    check_value,
+    look_up_base,
+    reach_count,
+    rebuild,
+    references,
+)
 from ..transforms import (
     BYTES_TRANSFORMS,
     INT_TRANSFORMS,
@@ -44,9 +60,9 @@ from ..transforms import (
     bytes_candidates,
     int_candidates,
 )
-from .primitives import Chunk, VarUInt, limits_of, remaining, stream_chunk_length
+from .primitives import Chunk, VarUInt, limits_of, remaining, stream_chunk_length, stream_varint
 
-__all__ = ["RecordsBody", "records_body"]
+__all__ = ["RecordsBody", "context_body", "records_body"]
 
 
 class ZigZagAdapter(Adapter):
@@ -213,18 +229,36 @@ def _spend(budget: int, size: int) -> int:
     return budget - size
 
 
-def _read_int_payload(stream: io.BytesIO, context: Any, column: Column, n: int, transform: int) -> list[int]:
+def _read_int_payload(
+    stream: io.BytesIO, context: Any, column: Column, n: int, transform: int, reference: Sequence[int] | None = None
+) -> list[int]:
     if transform not in INT_TRANSFORMS:
         raise UnknownFormat(f"transform {transform} is not allowed on an int column", offset=0, requirement="RECORD-5")
     payload = int_payloads[transform]._parsereport(stream, _with_count(context, n), "")
     values = _int_values(transform, payload, n)
+    if reference is not None:  # CTX-7: the values are differences from the reference; ranges apply to the sums
+        values = [d + r for d, r in zip(values, reference)]
     for value in values:
         check_value(column, value, offset=0, what=column.path)
     return values
 
 
-def read_column(stream: io.BytesIO, context: Any, column: Column, n: int, keys: Sequence[bytes] | None) -> list[Any]:
-    """RECORD-5: one column chunk with ``n`` values; every error inside it is reported at its first byte."""
+def read_column(
+    stream: io.BytesIO,
+    context: Any,
+    column: Column,
+    n: int,
+    keys: Sequence[bytes] | None,
+    *,
+    in_context: bool = False,
+    reference: Callable[[], Sequence[int]] | None = None,
+) -> list[Any]:
+    """RECORD-5: one column chunk with ``n`` values; every error inside it is reported at its first byte.
+
+    ``in_context``: the batch is in mode context, where bit 7 of the
+    transform byte is ``against_base``, allowed when the column has a
+    ``reference`` (CTX-7: its values are then differences from it).
+    """
     start = stream.tell()
     length = stream_chunk_length(stream, limits_of(context), column.path or "column")
     inner = io.BytesIO(stream.read(length))
@@ -234,6 +268,17 @@ def read_column(stream: io.BytesIO, context: Any, column: Column, n: int, keys: 
         if not raw:
             raise InconsistentBatch("an empty column: no transform byte", offset=0, requirement="RECORD-5")
         transform = raw[0]
+        against: Sequence[int] | None = None
+        if in_context and transform & AGAINST_BASE:
+            if reference is None:
+                raise UnknownFormat(
+                    f"against_base on column {column.path or 'keys'}: only on offsets, timestamps and int columns "
+                    "every event reaches, in a batch with a base",
+                    offset=0,
+                    requirement="CTX-7",
+                )
+            transform &= ~AGAINST_BASE
+            against = reference()
         allowed = INT_TRANSFORMS if column.type is ColumnType.INT else BYTES_TRANSFORMS
         if transform not in allowed or (transform == Transform.KEY and keys is None):
             raise UnknownFormat(
@@ -249,7 +294,7 @@ def read_column(stream: io.BytesIO, context: Any, column: Column, n: int, keys: 
                 requirement="RECORD-10",
             )
         if column.type is ColumnType.INT:
-            values: list[Any] = _read_int_payload(inner, context, column, n, transform)
+            values: list[Any] = _read_int_payload(inner, context, column, n, transform, against)
         else:
             payload = bytes_payloads[transform]._parsereport(inner, _with_count(context, n), "")
             values = _bytes_values(transform, payload, n, keys, context, inner)
@@ -268,7 +313,7 @@ def read_column(stream: io.BytesIO, context: Any, column: Column, n: int, keys: 
     except (InconsistentBatch, UnknownFormat, ValueOutOfRange, LimitExceeded, OverlongVarint, VarintOverflow) as exc:
         exc.offset = start
         raise
-    if column is KEY_COLUMN:
+    if column is KEY_COLUMN:  # the keys given in the batch (in mode context, those not in the base)
         bound = limits.max_key_size
         if any(len(k) > bound for k in values):
             raise LimitExceeded(f"a key is over max_key_size={bound}", offset=start, requirement="LIMIT-5")
@@ -294,10 +339,20 @@ def _bytes_payload(transform: int, params: dict[str, Any], n: int) -> bytes:
     return bytes(bytes_payloads[transform].build(params, n=n))
 
 
-def build_column(column: Column, values: Sequence[Any], keys: Sequence[bytes] | None) -> bytes:
-    """The canonical column: the shortest payload, ties to the lowest transform number (RECORD-9)."""
+def build_column(
+    column: Column, values: Sequence[Any], keys: Sequence[bytes] | None, reference: Sequence[int] | None = None
+) -> bytes:
+    """The canonical column: the shortest payload, ties to the lowest transform number (RECORD-9).
+
+    With a ``reference`` (CTX-7), the shorter of that and the canonical
+    column of the differences with ``against_base`` set; plain on a tie (CTX-13).
+    """
     if column.type is ColumnType.INT:
         body = best_int_payload(values)
+        if reference is not None:
+            diff = best_int_payload([v - r for v, r in zip(values, reference)])
+            if len(diff) < len(body):
+                body = bytes([diff[0] | AGAINST_BASE]) + diff[1:]
     else:
         n = len(values)
         body = _shortest(
@@ -312,31 +367,119 @@ def build_column(column: Column, values: Sequence[Any], keys: Sequence[bytes] | 
 # -- the records body (RECORD-3) ------------------------------------------------------------------------------
 
 
+class ContextHead(Construct):
+    """CTX-2, CTX-3, CTX-5: batch_id, base_id and (with a base) base_digest; the base is looked up at once.
+
+    Parses into ``(batch_id, base, the base's column values)``; a base this
+    side does not hold raises :class:`~sinkproto.errors.BaseUnavailable` at
+    ``base_id``'s first byte, before anything after the digest is read.
+    """
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> tuple[int, ContextBase | None, Any]:
+        limits = limits_of(context)
+        values = []
+        at = stream.tell()
+        for what in ("batch_id", "base_id"):
+            at = stream.tell()
+            try:
+                value = stream_varint(stream, limits, what=what)
+            except Truncated:
+                raise InconsistentBatch(f"the body ends inside {what}", offset=at, requirement="CTX-3") from None
+            check_context_id(value, what=what, offset=at, zero=what == "base_id")
+            values.append(value)
+        batch_id, base_id = values
+        if not base_id:
+            return batch_id, None, None
+        digest_at = stream.tell()
+        digest = stream.read(DIGEST_SIZE)
+        if len(digest) < DIGEST_SIZE:
+            raise InconsistentBatch("the body ends inside base_digest", offset=digest_at, requirement="CTX-3")
+        base, columns = look_up_base(
+            context._params.bases,
+            base_id,
+            digest,
+            context.event_type_id,
+            context.schema_version,
+            context.plan,
+            offset=at,
+        )
+        return batch_id, base, columns
+
+    def _build(self, obj: BatchContext, stream: io.BytesIO, context: Any, path: str) -> BatchContext:
+        base = obj.base
+        stream.write(varint_bytes(obj.batch_id, what="batch_id"))
+        stream.write(b"\x00" if base is None else varint_bytes(base.batch_id, what="base_id") + base.digest)
+        return obj
+
+
 class RecordsBody(Construct):
     """count, keys, offsets, timestamps, then one column per leaf of the writer schema (RECORD-3).
 
     Parses with ``plan`` in the context (the flattened writer schema of the
     batch's event type and version) into a tuple of events; builds from
-    ``(events, columns, plan)``.
+    ``(events, columns, plan)``. With ``context`` (mode context, CTX-2): the
+    body starts with :class:`ContextHead`, and with a base ``base_rows``
+    comes before the keys, which are only those not in the base (CTX-6),
+    and columns may hold differences from the base (CTX-7); it parses into
+    ``(events, BatchContext)`` and builds from ``(events, columns, plan,
+    BatchContext)``.
     """
 
-    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> tuple[Event, ...]:
+    def __init__(self, *, context: bool = False) -> None:
+        super().__init__()
+        self.context = context
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> Any:
         from .batch import Count
 
         plan: RecordPlan = context.plan
         header = context
+        base: ContextBase | None = None
+        base_values: Any = None
+        if self.context:
+            batch_id, base, base_values = ContextHead()._parsereport(stream, context, path)
         start = stream.tell()
         count = Count()._parsereport(stream, context, path)
-        keys = read_column(stream, context, KEY_COLUMN, count, None)
-        offsets = read_column(stream, context, _OFFSETS, count, None)
-        timestamps = read_column(stream, context, _TIMESTAMPS, count, None)
+        rows: list[int] = []
+        new = count
+        if base is not None:  # CTX-6
+            rows = read_column(stream, context, base_row_column(len(base.events)), count, None, in_context=True)
+            new = sum(1 for r in rows if r == -1)
+        keys = read_column(stream, context, KEY_COLUMN, new, None, in_context=self.context)
+
+        def refer(values: Sequence[int]) -> Callable[[], Sequence[int]] | None:
+            return None if base is None else (lambda: references(values, rows))
+
+        if base is not None:
+            given = iter(keys)
+            keys = [base.events[r].key if r >= 0 else next(given) for r in rows]
+        base_events = base.events if base is not None else ()
+        offsets = read_column(
+            stream,
+            context,
+            _OFFSETS,
+            count,
+            None,
+            in_context=self.context,
+            reference=refer([e.offset for e in base_events]),
+        )
+        timestamps = read_column(
+            stream,
+            context,
+            _TIMESTAMPS,
+            count,
+            None,
+            in_context=self.context,
+            reference=refer([e.timestamp for e in base_events]),
+        )
         limits = limits_of(context)
         columns: list[list[Any]] = []
         items = 0
         for index, column in enumerate(plan.columns):
             at = stream.tell()
             n = reach_count(plan, index, count, columns)
-            columns.append(read_column(stream, context, column, n, keys))
+            reference = refer(base_values[index]) if base is not None and against_allowed(column) else None
+            columns.append(read_column(stream, context, column, n, keys, in_context=self.context, reference=reference))
             if column.avro in ("array", "map"):
                 items += sum(columns[-1])
                 if items > limits.max_collection_items:
@@ -366,7 +509,7 @@ class RecordsBody(Construct):
                     requirement="RECORD-6",
                 )
             data.append(record)
-        return tuple(
+        events = tuple(
             Event(
                 event_type_id=header.event_type_id,
                 schema_version=header.schema_version,
@@ -377,16 +520,38 @@ class RecordsBody(Construct):
             )
             for i in range(count)
         )
+        return (events, BatchContext(batch_id=batch_id, base=base)) if self.context else events
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
-        events, columns, plan = obj
+        if self.context:
+            events, columns, plan, batch_context = obj
+            ContextHead()._build(batch_context, stream, context, path)
+            base = batch_context.base
+        else:
+            events, columns, plan = obj
+            base = None
         keys = [e.key for e in events]
+        offsets = [e.offset for e in events]
+        timestamps = [e.timestamp for e in events]
         out = bytearray(varint_bytes(len(events), what="count"))
-        out += build_column(KEY_COLUMN, keys, None)
-        out += build_column(_OFFSETS, [e.offset for e in events], None)
-        out += build_column(_TIMESTAMPS, [e.timestamp for e in events], None)
-        for column, values in zip(plan.columns, columns):
-            out += build_column(column, values, keys)
+        if base is None:
+            out += build_column(KEY_COLUMN, keys, None)
+            out += build_column(_OFFSETS, offsets, None)
+            out += build_column(_TIMESTAMPS, timestamps, None)
+            for column, values in zip(plan.columns, columns):
+                out += build_column(column, values, keys)
+            stream.write(out)
+            return obj
+        # CTX-13: each row's first base row with its key; each column the shorter of plain and against the base.
+        base_values = base_columns(plan, base)
+        assert base_values is not None  # the caller checked that records mode carries the base
+        rows = base_rows(base, events)
+        out += build_column(base_row_column(len(base.events)), rows, None)
+        out += build_column(KEY_COLUMN, [k for k, r in zip(keys, rows) if r == -1], None)
+        out += build_column(_OFFSETS, offsets, None, references([e.offset for e in base.events], rows))
+        out += build_column(_TIMESTAMPS, timestamps, None, references([e.timestamp for e in base.events], rows))
+        for column, values, of_base in zip(plan.columns, columns, base_values):
+            out += build_column(column, values, keys, references(of_base, rows) if against_allowed(column) else None)
         stream.write(out)
         return obj
 
@@ -395,3 +560,4 @@ _OFFSETS = Column("offsets", ColumnType.INT, None, *UINT64)
 _TIMESTAMPS = Column("timestamps", ColumnType.INT, None, *UINT64)
 
 records_body = RecordsBody()
+context_body = RecordsBody(context=True)

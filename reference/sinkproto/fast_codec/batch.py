@@ -308,7 +308,7 @@ def encode_batch(value: Batch, schemas: RecordSchemas | None = None) -> bytes:
     A ``value.format`` is an EncodeError: version 0 has no extended batch.
     """
     events = value.events
-    if value.format is not None and events:  # no events: BATCH-8's error, as in the reference
+    if (value.format is not None or value.context is not None) and events:  # no events: BATCH-8's, as the reference
         raise EncodeError("a batch with a format is an extended batch (BATCH-12): version 0 has none")
     return encode_columns(events, value.layout)
 

@@ -57,14 +57,19 @@ def vector_record_schemas() -> Any:
     return RecordSchemas.from_registry(default_registry())
 
 
-def decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None) -> Any:
-    """Decode one unit of ``kind``; from version 1, records batches with ``schemas`` (default: the kit's registry)."""
+def decode_kind(
+    kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None, bases: Any = None
+) -> Any:
+    """Decode one unit of ``kind``; from version 1, records batches with ``schemas`` (default: the kit's registry).
+
+    ``bases``: the bases a batch in mode context decodes against (None: mode context is refused, CTX-1).
+    """
     if version >= 1 and schemas is None:
         schemas = vector_record_schemas()
     if kind == "batch":
-        return codec.decode_batch(data, limits=limits, version=version, schemas=schemas)
+        return codec.decode_batch(data, limits=limits, version=version, schemas=schemas, bases=bases)
     if version >= 1 or kind in FRAME_KIND_FILES:  # every version-1 kind but batch is a frame
-        return codec.decode_frame(data, limits=limits, version=version, schemas=schemas)
+        return codec.decode_frame(data, limits=limits, version=version, schemas=schemas, bases=bases)
     decoders: dict[str, Callable[..., Any]] = {
         "event": codec.decode_event,
         "nack_payload": codec.decode_nack_payload,
