@@ -8,13 +8,11 @@ would. The helpers that talk to a peer (requests, sessions, answers) are in
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from functools import cache
 
 from sinkproto import ConnectionResponse, Event, Limits, construct_codec
 from sinkproto.errors import BaseUnavailable, DecodeError
-from sinkproto.fast_codec import decode_frame as fast_decode_frame
 from sinkproto.jsonform import to_json
 from sinkproto.messages import (
     BaseLookup,
@@ -76,25 +74,10 @@ def kit_schemas() -> RecordSchemas:
     return RecordSchemas.from_registry(default_registry())
 
 
-def _takes_bases(decode: object) -> bool:
-    return "bases" in inspect.signature(decode).parameters  # type: ignore[arg-type]
-
-
 def runner_decode(frame: bytes, *, version: int, limits: Limits, bases: BaseLookup | None = None) -> object:
-    """A frame as the runner reads it: with the construct codec (the spec's structures, not the fast codec the
-    peers run), given the context ``bases`` the runner holds (CTX-5). While the construct codec does not decode
-    mode context (its ``decode_frame`` takes no ``bases``), a batch in mode context is read with the fast codec."""
-    if _takes_bases(construct_codec.decode_frame):
-        return construct_codec.decode_frame(frame, limits=limits, version=version, schemas=kit_schemas(), bases=bases)  # type: ignore[call-arg]
-    if (
-        version >= 1
-        and len(frame) > 3
-        and frame_type(frame) == BATCH_PUBLISH
-        and frame[2] & 0x80
-        and frame[3] & 0x0F == BatchMode.CONTEXT
-    ):
-        return fast_decode_frame(frame, limits=limits, version=version, schemas=kit_schemas(), bases=bases)
-    return construct_codec.decode_frame(frame, limits=limits, version=version, schemas=kit_schemas())
+    """A frame as the runner reads it, with the construct codec, given the context ``bases`` the runner holds for the
+    peer (CTX-5; None: the runner takes no batch in mode context, CTX-1)."""
+    return construct_codec.decode_frame(frame, limits=limits, version=version, schemas=kit_schemas(), bases=bases)
 
 
 def decode_or_fail(
