@@ -41,6 +41,7 @@ from sinkproto.messages import (
     BatchResultEntry,
     ConnectionRequest,
     ConnectionResponse,
+    ContextBase,
     DeclaredLimits,
     Event,
     Nack,
@@ -62,6 +63,7 @@ __all__ = [
     "crash_on_unknown_type_nibble",
     "drops_acks",
     "drops_unknown_base",
+    "keeps_refused_base",
     "first_frame_only",
     "ignores_declaration",
     "ignores_declared_limits",
@@ -469,6 +471,27 @@ def claims_base(rules: Rules = DEFAULT_RULES) -> Rules:
     """A receiver that ACKs a batch naming a base it does not hold, unread, instead of NACKing it ``unknown_base``
     (CTX-5): the events are lost, and the sender takes the batch for a base."""
     return rules.edit(Input.RECV_BATCH_UNKNOWN_BASE, handler=_ack_unread)
+
+
+def keeps_refused_base(rules: Rules = DEFAULT_RULES) -> Rules:
+    """A receiver that keeps a batch in mode context as a base even when it NACKed some of its events (CTX-8): a
+    later batch naming it is decoded against events it never accepted."""
+
+    def keeping(handler: Handler) -> Handler:
+        def answer(
+            conn: HandlerAPI, item: tuple[int, Mapping[int, tuple[bytes, bytes]]], now: float
+        ) -> list[ConnectionEvent]:
+            message_id, nacks = item
+            context = conn.ledger.received_contexts.get(message_id)
+            events = conn.ledger.batches_to_answer.get(message_id)
+            answered = handler(conn, item, now)
+            if context is not None and nacks and events and conn.bases is not None:
+                conn.bases[context.batch_id] = ContextBase(batch_id=context.batch_id, events=events)
+            return answered
+
+        return answer
+
+    return rules.wrap(Input.ANSWER_BATCH, keeping, role=S)
 
 
 def drops_unknown_base(rules: Rules = DEFAULT_RULES) -> Rules:

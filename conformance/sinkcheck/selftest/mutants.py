@@ -602,6 +602,15 @@ MUTANTS: tuple[Mutant, ...] = (
         settings=_takes_context(),
     ),
     Mutant(
+        name="keeps-refused-base",
+        role=SERVER,
+        versions=V01,
+        breaks="keeps a context batch as a base although it NACKed some of its events (a BATCH_RESULT)",
+        targets=("server.v1.context.partial-not-base",),
+        rules=edits.keeps_refused_base(),
+        settings=_takes_context(),
+    ),
+    Mutant(
         name="tolerant-context",
         role=SERVER,
         versions=V01,
@@ -790,6 +799,24 @@ MUTANTS: tuple[Mutant, ...] = (
         breaks="reconnects on its backoff step, ignoring the retry_after of the server's CLOSE",
         targets=("client.v1.close.retry-after",),
         settings=_ignores_retry_after,
+    ),
+    # -- client, context coding (spec/v1/context.md) ---------------------------------------------------------------
+    Mutant(
+        name="drops-unknown-base",
+        role=CLIENT,
+        versions=V01,
+        breaks="takes NACK unknown_base for any NACK: the batch's events become dead letters, never resent",
+        targets=("client.v1.context.fallback",),
+        rules=edits.drops_unknown_base(),
+    ),
+    Mutant(
+        name="context-to-undeclared",
+        role=CLIENT,
+        versions=V01,
+        breaks="reads every server's declaration as declaring context_bases: sends mode context to servers that "
+        "take none",
+        targets=("client.v1.context.undeclared",),
+        rules=edits.context_to_undeclared(),
     ),
     # -- client, for fuzz mode only (`sink-check fuzz client`): a crash is not something a case can tell from a
     # close, so no case targets it and the self-test does not run it ------------------------------------------
