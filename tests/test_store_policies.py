@@ -402,7 +402,7 @@ def test_a_format_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         }
 
     assert shape(upgraded) == shape(fresh)
-    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == FORMAT_VERSION == 4
+    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == FORMAT_VERSION == 5
     # the new CHECK constraint is in place: 'superseded' is a valid state
     check = upgraded.execute("SELECT sql FROM sqlite_master WHERE name = 'marks'").fetchone()[0]
     assert "'superseded'" in check

@@ -157,6 +157,28 @@ def _retry_after(text: str) -> int:
     return seconds
 
 
+def _context_bases(text: str) -> int:
+    """DECL-1, CTX-1: context_bases is 0..64 (0: take no batch in mode context)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"{count} is outside 0..64 (DECL-1)")
+    return count
+
+
+def _context_lifetime(text: str) -> int:
+    """DECL-1, CTX-9: context_lifetime is 60..4294967295 seconds."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
+    if not 60 <= seconds <= 0xFFFF_FFFF:
+        raise argparse.ArgumentTypeError(f"{seconds} is outside 60..4294967295 seconds (DECL-1)")
+    return seconds
+
+
 def _address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
@@ -393,6 +415,21 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="tell a refused version-1 client to wait SECONDS (1..86400) before reconnecting, in the CLOSE "
         "after the refusal (CLOSE-4, CLOSE-9; default: not said)",
+    )
+    serve.add_argument(
+        "--context-bases",
+        type=_context_bases,
+        default=16,
+        metavar="N",
+        help="keep the last N batches in mode context of each client as bases, and declare it to version-1 "
+        "clients (CTX-1, CTX-9; 0..64, default 16; 0: take no context coding)",
+    )
+    serve.add_argument(
+        "--context-lifetime",
+        type=_context_lifetime,
+        default=86400,
+        metavar="SECONDS",
+        help="keep each base at least SECONDS (60..4294967295, default 86400), declared when not the default (CTX-9)",
     )
 
 

@@ -43,8 +43,8 @@ from ..messages import (
     Close,
     CloseCode,
     ConnectionRequest,
-    ContextBase,
     ConnectionResponse,
+    ContextBase,
     DeclaredLimits,
     Event,
     Nack,
@@ -402,7 +402,9 @@ def batch_received(conn: HandlerAPI, frame: BatchPublish, now: float) -> list[Co
         )
     context = getattr(frame.batch, "context", None)  # TODO(ctxcodec merge): the fast codec sets it
     if context is not None and not conn.takes_context:
-        raise PeerViolation("unknown_format", "CTX-1", "a batch in mode context, and this side declared no context_bases")
+        raise PeerViolation(
+            "unknown_format", "CTX-1", "a batch in mode context, and this side declared no context_bases"
+        )
     ledger.batches_to_answer[frame.message_id] = frame.batch.events
     if context is not None:
         ledger.received_contexts[frame.message_id] = context

@@ -16,7 +16,15 @@ from typing import Protocol
 from ..errors import EncodeError, LocalProtocolError
 from ..messages import Event
 from ..session.answer import Answer
-from ..session.batching import BatchPolicy, batch_order, batches_allowed, in_flight_events
+from ..session.batching import (
+    BatchPolicy,
+    ContextSender,
+    batch_order,
+    batches_allowed,
+    context_group,
+    in_flight_events,
+    publish_batch,
+)
 from .session import PeerSession
 
 __all__ = ["BatchPolicy", "batches_allowed", "count_batch", "in_flight_events", "on_batch_by_event", "send_batches"]
@@ -41,7 +49,11 @@ def _above_declared(exc: LocalProtocolError) -> bool:
 
 
 async def send_batches(
-    session: PeerSession, events: Sequence[Event], *, too_large: list[Event] | None = None
+    session: PeerSession,
+    events: Sequence[Event],
+    *,
+    too_large: list[Event] | None = None,
+    context: ContextSender | None = None,
 ) -> list[int]:
     """Send ``events`` on a version-1 session as BATCH_PUBLISH frames; returns their message ids.
 
@@ -60,35 +72,43 @@ async def send_batches(
     the peer's declared ``max_frame_size`` is not sent: with ``too_large`` it
     is appended there and stays pending (DECL-5), else the
     :class:`~sinkproto.errors.LocalProtocolError` propagates.
+
+    With ``context`` and a peer that declared it takes mode context, each
+    batch holds one event type and goes in mode context, against the last
+    base the peer ACKed (CTX-10, CTX-13; :func:`~sinkproto.session.batching.publish_batch`).
     """
     connection = session.connection
     if not batches_allowed(connection):
         raise TypeError("batches need a connection negotiated at version 1 or later")
+    grouping = context if context is not None and ContextSender.enabled(connection) else None
     sent: list[int] = []
     rest = list(events)
     while rest:
         count = len(rest)
         while True:
-            if count == 1:
+            group = context_group(rest, count, grouping)
+            if len(group) == 1:
                 try:
-                    await session.publish(rest[0])
+                    await session.publish(group[0])
                 except LocalProtocolError as exc:
                     if too_large is None or not _above_declared(exc):
                         raise
-                    too_large.append(rest[0])  # DECL-5: kept pending, the caller reports it
+                    too_large.append(group[0])  # DECL-5: kept pending, the caller reports it
                 break
             await session.wait_can_publish()
             try:
-                sent.append(connection.publish_batch(sorted(rest[:count], key=batch_order), session.now()))
-                session.tally.sent += count
+                batch = sorted(group, key=batch_order)
+                sent.append(publish_batch(connection, batch, session.now(), context))
+                session.tally.sent += len(group)
                 break
             except EncodeError:
-                count //= 2  # BPUB-5: publish_batch changed nothing; try half as many
+                count = len(group) // 2  # BPUB-5: publish_batch changed nothing; try half as many
             except LocalProtocolError as exc:
                 if not _above_declared(exc):
                     raise
-                count //= 2  # DECL-4: above the peer's declared limits; publish_batch changed nothing
-        rest = rest[count:]
+                count = len(group) // 2  # DECL-4: above the peer's declared limits; publish_batch changed nothing
+        taken = {e.dedupe_key for e in group}
+        rest = [e for e in rest if e.dedupe_key not in taken]
         await session._flush()
     return sent
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from ..codec import Codec, codec_from_env
 from ..connection import DEFAULT_KEEPALIVE, DEFAULT_RULES, Connection, Role, Rules, State
 from ..events import (
+    BaseMissing,
     BatchAnswered,
     BatchReceived,
     ConnectionClosed,
@@ -28,9 +29,9 @@ from ..events import (
     PublishNacked,
 )
 from ..limits import DEFAULT_LIMITS, Limits
-from ..messages import ConnectionRequest, ConnectionResponse, DeclaredLimits, Event, Response
+from ..messages import BaseLookup, ConnectionRequest, ConnectionResponse, ContextBase, DeclaredLimits, Event, Response
 from ..records import RecordSchemas
-from ..session.declared import declaration
+from ..session.declared import declaration, merged
 from .batching import count_batch, on_batch_by_event
 from .session import Answer, EventCallback, PeerSession
 from .tls import peer_identity
@@ -118,6 +119,26 @@ class ServerHandler:
 
     async def on_batch_answered(self, session: PeerSession, client: str, answer: BatchAnswered) -> None:
         """The client answered a batch this server sent (BRES-6)."""
+
+    def bases_for(self, client: str) -> BaseLookup | None:
+        """CTX-9: the context bases kept for ``client``, given to each new connection with it.
+
+        Called before the handshake; they are used once the accepting response
+        declared a ``context_bases`` of 1 or more (CTX-1, see :meth:`decide`).
+        The default keeps none across connections.
+        """
+        return None
+
+    async def keep_base(self, session: PeerSession, client: str, base: ContextBase) -> None:
+        """CTX-8, CTX-9: a batch in mode context is about to be ACKed whole: keep it as a base, durably.
+
+        Called after :meth:`on_batch` stored the batch's events, before the ACK
+        is sent. The connection keeps it in memory for the rest of the session
+        already; the default keeps it nowhere else.
+        """
+
+    async def on_base_missing(self, session: PeerSession, client: str, missing: BaseMissing) -> None:
+        """CTX-5: ``client`` named a base we lack; the connection NACKed the batch ``unknown_base`` and stays open."""
 
     async def on_second_session(self, client: str, previous: PeerSession, session: PeerSession) -> None:
         """``client`` completed a handshake on ``session`` while ``previous`` is still open.
@@ -258,6 +279,7 @@ class SinkServer:
             codec=self.codec,
             record_schemas=self.record_schemas,
             rules=self.rules,
+            bases=self.handler.bases_for(client),  # CTX-9: loaded before the handshake, used once it declared context
         )
         session = PeerSession(connection, reader, writer, self._on_event_for(client), peer=client, logger=log)
         log.info("connection", extra={"client": client, "address": str(address)})
@@ -291,7 +313,8 @@ class SinkServer:
                 if session.connection.state is State.DECIDING:  # not closed by a timer meanwhile
                     retry_after, text = None, b""
                     refusing = response.response not in (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
-                    declared = declaration(self.keepalive, self.declare)
+                    # DECL-1, KEEP-8, CTX-1: the configured declaration and what the handler's response declares
+                    declared = merged(declaration(self.keepalive, self.declare), response.declared_limits)
                     if not refusing and session.connection.negotiated_version == 1 and declared is not None:
                         response = dataclasses.replace(response, declared_limits=declared)  # DECL-1, KEEP-8
                     if refusing and session.connection.negotiated_version == 1:  # version 0 has no CLOSE
@@ -313,6 +336,9 @@ class SinkServer:
             elif isinstance(event, BatchReceived):
                 nacks = await handler.on_batch(session, client, event.events)
                 connection = session.connection
+                base = event.base
+                if base is not None and not nacks and connection.takes_context:
+                    await handler.keep_base(session, client, base)  # CTX-8, CTX-9: durable before the ACK
                 count_batch(session, len(event.events), len(nacks))
                 if connection.negotiated_version == 1 and event.message_id in connection.awaiting_batch_answer:
                     connection.answer_batch(event.message_id, session.now(), nacks)  # BPUB-11: after storing
@@ -321,6 +347,12 @@ class SinkServer:
                 session.tally.peer_acked += len(event.events) - len(event.nacked)
                 session.tally.peer_nacked += len(event.nacked)
                 await handler.on_batch_answered(session, client, event)  # BRES-6
+            elif isinstance(event, BaseMissing):
+                log.info(
+                    "context base missing, answered unknown_base",
+                    extra={"client": client, "base_id": event.base_id, "reason": event.reason},
+                )  # CTX-5: not an error; the client resends without context (CTX-11)
+                await handler.on_base_missing(session, client, event)
             elif isinstance(event, ProtocolError):
                 await handler.on_protocol_error(session, client, event)
             return None

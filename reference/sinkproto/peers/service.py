@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable, MutableMapping
 
 from ..errors import LocalProtocolError
-from ..events import BatchAnswered, ConnectionClosed, PeerClosed
-from ..messages import ConnectionRequest, ConnectionResponse, Event
+from ..events import BaseMissing, BatchAnswered, ConnectionClosed, PeerClosed
+from ..messages import BaseLookup, ConnectionRequest, ConnectionResponse, ContextBase, Event
 from ..readers import ReaderSchemas
 from ..schemas import Registry
-from ..session.batching import BatchPolicy, BatchTimer, batches_allowed
+from ..session.batching import BatchPolicy, BatchTimer, ContextSender, batches_allowed
 from ..session.logic import UNKNOWN_SCHEMA, WELCOME_EVENT_TYPE, ClientLogic, ServerLogic, ServerPolicy, StoreLogic
 from ..session.versions import StoredVersions
 from ..store import EventStore
@@ -129,9 +129,13 @@ class OutboxPump:
         poll: float = 0.5,
         housekeeping: Housekeeping | None = None,
         batch_policy: BatchPolicy | None = None,
+        context: ContextSender | None = None,
     ) -> None:
         self.store, self.peer, self.session = store, peer, session
         self.logic = StoreLogic(store)
+        #: CTX-10..CTX-13: the peer's bases, kept by the owner across sessions; None: never mode context
+        self.context = context
+        self._context_logged = False
         self.wake = asyncio.Event()
         self.poll = poll
         self.housekeeping = housekeeping
@@ -192,10 +196,30 @@ class OutboxPump:
                     continue
                 if events:
                     too_large: list[Event] = []
-                    await send_batches(self.session, events[: policy.max_batch_size], too_large=too_large)
+                    self._log_context()
+                    await send_batches(
+                        self.session, events[: policy.max_batch_size], too_large=too_large, context=self.context
+                    )
                     self._hold(too_large)
             if not events:
                 await self._sleep(self.poll)
+
+    def _log_context(self) -> None:
+        """Once per session: whether batches go in mode context (CTX-1: the peer declared context_bases)."""
+        if self._context_logged or self.context is None:
+            return
+        self._context_logged = True
+        limits = self.session.connection.peer_limits
+        if ContextSender.enabled(self.session.connection):
+            log.info(
+                "context coding on",
+                extra={
+                    "peer": self.peer,
+                    "context_bases": limits.value("context_bases"),
+                    "context_lifetime": limits.value("context_lifetime"),
+                    "bases_known": len(self.context.bases),
+                },
+            )
 
     def _hold(self, events: list[Event]) -> None:
         """DECL-5: no frame within the peer's declared max_frame_size carries these; pending, reported once."""
@@ -294,6 +318,17 @@ class StoreServer(ServerHandler):
         self.housekeeping.seen(client)
         self.logic.batch_answered(client, answer, self.clock())
 
+    def bases_for(self, client: str) -> BaseLookup | None:
+        """CTX-9: the bases kept in the store for ``client`` (within the policy's count and lifetime)."""
+        return self.logic.bases_for(client, self.clock())
+
+    async def keep_base(self, session: PeerSession, client: str, base: ContextBase) -> None:
+        """CTX-8, CTX-9: in the store, after the batch's events, before the ACK."""
+        self.logic.store_base(client, base, self.clock())
+
+    async def on_base_missing(self, session: PeerSession, client: str, missing: BaseMissing) -> None:
+        self.logic.base_missing(client, missing)
+
     async def on_ack(self, session: PeerSession, client: str, event: Event) -> None:
         self.housekeeping.seen(client)
         self.logic.acked(client, event)
@@ -382,6 +417,7 @@ class StoreClient(ClientHandler):
             poll=self.poll,
             housekeeping=self.housekeeping,
             batch_policy=self.batch_policy,
+            context=self.logic.context,  # CTX-10: the server's bases, known across sessions (not across restarts)
         )
 
     async def on_refused(self, response: ConnectionResponse) -> None:
@@ -419,7 +455,18 @@ class StoreClient(ClientHandler):
         """BRES-6: NACKed events of the batch are dead letters, every other one is delivered."""
         self.housekeeping.seen(self.server_name)
         self.logic.batch_answered(self.server_name, answer, self.clock())
-        if answer.nacked:
+        if answer.unknown_base and answer.context is not None:
+            base = answer.context.base
+            log.warning(
+                "server lacks the context base, resending without context",
+                extra={
+                    "base_id": base.batch_id if base is not None else 0,
+                    "events": len(answer.events),
+                    "fallbacks": self.logic.context.fallbacks,
+                    "requirement": "CTX-11",
+                },
+            )
+        elif answer.nacked:
             log.warning(
                 "events of a batch refused", extra={"refused": len(answer.nacked), "events": len(answer.events)}
             )

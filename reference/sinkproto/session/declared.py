@@ -12,7 +12,18 @@ import dataclasses
 
 from ..messages import CONSTRAINED_PROFILE, DECLARED_BOUNDS, DeclaredLimits
 
-__all__ = ["PROFILES", "declaration"]
+__all__ = [
+    "DEFAULT_CONTEXT_BASES",
+    "DEFAULT_CONTEXT_LIFETIME",
+    "PROFILES",
+    "context_declaration",
+    "declaration",
+    "merged",
+]
+
+#: CTX-9: how many bases the reference server keeps per client, and for how long at least (seconds)
+DEFAULT_CONTEXT_BASES = 16
+DEFAULT_CONTEXT_LIFETIME = 86400
 
 #: the named profiles ``--declare-limits`` accepts
 PROFILES: dict[str, DeclaredLimits] = {"constrained": CONSTRAINED_PROFILE}
@@ -35,3 +46,24 @@ def declaration(keepalive: float, limits: DeclaredLimits | None = None) -> Decla
     if limits is None:
         return None if declared_k is None else DeclaredLimits(keepalive=declared_k)
     return dataclasses.replace(limits, keepalive=declared_k)
+
+
+def context_declaration(bases: int, lifetime: int = DEFAULT_CONTEXT_LIFETIME) -> DeclaredLimits | None:
+    """CTX-1, CTX-9: a receiver that keeps ``bases`` bases per peer for ``lifetime`` seconds declares them.
+
+    0 bases is declaring nothing (the side takes no batch in mode context);
+    the lifetime is declared only when it is not the 86,400 s default.
+    """
+    if bases == 0:
+        return None
+    return DeclaredLimits(
+        context_bases=bases, context_lifetime=None if lifetime == DEFAULT_CONTEXT_LIFETIME else lifetime
+    )
+
+
+def merged(first: DeclaredLimits | None, second: DeclaredLimits | None) -> DeclaredLimits | None:
+    """One declaration of every field either declares, ``second``'s where both do."""
+    if first is None or second is None:
+        return first if second is None else second
+    changes = {name: getattr(second, name) for name, *_ in DECLARED_BOUNDS if getattr(second, name) is not None}
+    return dataclasses.replace(first, **changes)

@@ -19,18 +19,19 @@ mutants do, to prove each delivery check can fail).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..connection import Connection
-from ..events import BatchAnswered, PeerClosed
+from ..events import BaseMissing, BatchAnswered, BatchReceived, PeerClosed
 from ..handshake import Quarantine, decide_handshake, records_client
-from ..messages import ConnectionRequest, ConnectionResponse, Event, Response
+from ..messages import ConnectionRequest, ConnectionResponse, ContextBase, Event, Response
 from ..readers import ReaderSchemas
 from .answer import Answer
 from .backoff import Backoff
-from .batching import BatchPolicy, batches_allowed
+from .batching import BatchPolicy, ContextSender, batches_allowed
+from .declared import DEFAULT_CONTEXT_BASES, DEFAULT_CONTEXT_LIFETIME, context_declaration, merged
 
 if TYPE_CHECKING:
     from ..store import EventStore
@@ -72,6 +73,10 @@ class ServerPolicy:
     readers: ReaderSchemas | None = None
     # CLOSE-4, CLOSE-9: the seconds a refused client is told to wait before it reconnects (version 1); None: not said
     retry_after: int | None = None
+    # CTX-1, CTX-9: the bases kept per client for context coding, declared to version-1 clients (0: none, the
+    # server takes no batch in mode context), and for how long at least (seconds)
+    context_bases: int = DEFAULT_CONTEXT_BASES
+    context_lifetime: int = DEFAULT_CONTEXT_LIFETIME
 
 
 class StoreLogic:
@@ -81,6 +86,8 @@ class StoreLogic:
         self.store = store
         #: called with (peer, event) once a new received event is committed: the application's processing
         self.on_new = on_new
+        #: CTX-10..CTX-13: the bases of the peer we send to (a client has one peer; in memory: CTX-12)
+        self.context = ContextSender()
 
     def store_event(self, peer: str, event: Event) -> bool:
         """Store a received event, committed when this returns (MSGID-9); False for a duplicate (DELIV-2).
@@ -116,7 +123,15 @@ class StoreLogic:
         self.store.mark_nacked(peer, event, machine_message=machine_message, human_message=human_message, nacked_at=now)
 
     def batch_answered(self, peer: str, answer: BatchAnswered, now: float) -> None:
-        """BRES-6: the accepted events of a batch as ACKed (one transaction), each NACKed one as a dead letter."""
+        """BRES-6: the accepted events of a batch as ACKed (one transaction), each NACKed one as a dead letter.
+
+        CTX-11: a NACK ``unknown_base`` of a batch in mode context records
+        nothing: its events stay pending and go again, in a batch that names no
+        base (the sender's bases of the peer are forgotten).
+        """
+        self.context.answered(answer)
+        if answer.unknown_base:
+            return
         self.store.mark_acked_many(peer, answer.acked_events)
         for event, entry in answer.nacked_events:
             self.nacked(peer, event, entry.machine_message, entry.human_message, now)
@@ -149,7 +164,40 @@ class ServerLogic(StoreLogic):
         accepting = response.response in (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
         if request.version == 1 and accepting and self.policy.readers is not None:
             response = dataclasses.replace(response, reader_schemas=self.policy.readers)  # CONN-11; never on v0
+        context = context_declaration(self.policy.context_bases, self.policy.context_lifetime)
+        if request.version == 1 and accepting and context is not None:  # CTX-1: this server takes mode context
+            response = dataclasses.replace(response, declared_limits=merged(response.declared_limits, context))
         return response
+
+    def bases_for(self, client: str, now: float) -> dict[int, ContextBase] | None:
+        """CTX-9: the bases kept for ``client``, for a new connection to decode against; None: no context taken."""
+        if self.policy.context_bases < 1:
+            return None
+        return self.store.context_bases(
+            client, now=now, keep=self.policy.context_bases, lifetime=self.policy.context_lifetime
+        )
+
+    def keep_base(self, client: str, received: BatchReceived, nacks: Mapping[int, object], now: float) -> None:
+        """CTX-8, CTX-9: a batch in mode context about to be ACKed whole is kept as a base, durably, before the ACK.
+
+        Called once the batch's events are stored (``nacks``: what the answer
+        refuses); a batch with a NACKed event is never a base.
+        """
+        base = received.base
+        if base is not None and not nacks:
+            self.store_base(client, base, now)
+
+    def store_base(self, client: str, base: ContextBase, now: float) -> None:
+        """CTX-9: ``base`` kept for ``client`` in the store, within the policy's count and lifetime."""
+        if self.policy.context_bases < 1:
+            return
+        self.store.keep_base(
+            client, base, accepted_at=now, keep=self.policy.context_bases, lifetime=self.policy.context_lifetime
+        )
+
+    def base_missing(self, client: str, missing: BaseMissing) -> None:
+        """CTX-5: ``client`` named a base we lack; the connection NACKed it and forgot the client's bases: so do we."""
+        self.store.forget_bases(client)
 
     def refusal_close(self, response: ConnectionResponse) -> tuple[int | None, bytes]:
         """CLOSE-4: what the CLOSE after a refusal says, ``(retry_after, human_message)``; the policy's

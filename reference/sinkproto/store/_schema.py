@@ -37,7 +37,8 @@ APPLICATION_ID: Final = 0x53494E4B  # "SINK"
 # last-seen times in `subscribers`). 3: the protocol version each server
 # accepts, as a version-1 client learnt it (`server_versions`, VER-3). 4: the last connection response
 # that refused a handshake, per peer (`subscribers.refused_at` and the response, HS-17), for `sink status`.
-FORMAT_VERSION: Final = 4
+# 5: the context bases a receiver keeps per peer (`context_bases`, `context_base_rows`, CTX-8, CTX-9).
+FORMAT_VERSION: Final = 5
 
 MAX_INSTANCE_ID: Final = 0xFFFF_FFFF  # HS-5/HS-7: instance ids are 32-bit on the wire
 
@@ -82,6 +83,31 @@ STATE_ACKED: Final = "acked"
 STATE_NACKED: Final = "nacked"
 STATE_RETRY: Final = "retry"
 STATE_SUPERSEDED: Final = "superseded"
+
+# CTX-8, CTX-9: the batches in mode context a receiver ACKed whole, per peer, by batch_id: the last
+# `context_bases` it declared, each at least `context_lifetime` seconds. seq is the order accepted (a base
+# replaced under the same batch_id gets a new one); accepted_at the caller's clock; digest the CTX-4 digest of
+# the events, kept to check a loaded base. The events are its rows, in batch order.
+CONTEXT_BASES: Final = """CREATE TABLE context_bases (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    peer           TEXT    NOT NULL,
+    batch_id       INTEGER NOT NULL CHECK (batch_id BETWEEN 1 AND 4294967295),
+    event_type_id  INTEGER NOT NULL,
+    schema_version INTEGER NOT NULL,
+    digest         BLOB    NOT NULL,
+    accepted_at    REAL    NOT NULL,
+    UNIQUE (peer, batch_id)
+)"""
+
+CONTEXT_BASE_ROWS: Final = """CREATE TABLE context_base_rows (
+    base       INTEGER NOT NULL REFERENCES context_bases (seq) ON DELETE CASCADE,
+    "row"      INTEGER NOT NULL,
+    key        BLOB    NOT NULL,
+    "offset"   INTEGER NOT NULL,
+    timestamp  INTEGER NOT NULL,
+    event_data BLOB    NOT NULL,
+    PRIMARY KEY (base, "row")
+) WITHOUT ROWID"""
 
 # Portable SQL (no STRICT tables): field gateways run Python builds with
 # SQLite releases older than 3.37. Every u64 column holds to_db(value).
@@ -221,6 +247,10 @@ CREATE TABLE known_servers (
 );
 
 {SERVER_VERSIONS};
+
+{CONTEXT_BASES};
+
+{CONTEXT_BASE_ROWS};
 """
 
 # Steps from each older format to the next, run in order inside the
@@ -259,4 +289,5 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         "ALTER TABLE subscribers ADD COLUMN refusal_machine_message BLOB",
         "ALTER TABLE subscribers ADD COLUMN refusal_human_message BLOB",
     ),
+    4: (CONTEXT_BASES, CONTEXT_BASE_ROWS),
 }

@@ -14,6 +14,7 @@ mixin per idea; each module's docstring says how its part works:
   (``sink policies apply``) takes effect at the running peer's next call.
 - ``_dead_letters``: NACKed events (DELIV-11) and their retry.
 - ``_inbox``: events received from peers, deduplicated (DELIV-2).
+- ``_bases``: the context bases kept per peer (CTX-8, CTX-9).
 - ``_peers``: instance ids, remembered protocol versions, contact times
   and refusals, per peer.
 - ``_status``: what ``sink status`` shows.
@@ -33,6 +34,7 @@ No clock, no randomness inside: the instance id comes from the caller's
 from __future__ import annotations
 
 from ._base import _StoreBase
+from ._bases import _ContextBases
 from ._dead_letters import DeadLetter, _DeadLetters
 from ._inbox import _Inbox
 from ._log import _Log
@@ -45,7 +47,9 @@ from ._status import _Status
 __all__ = ["EventStore", "DeadLetter"]
 
 
-class EventStore(_Log, _Outbox, _Policies, _Retention, _DeadLetters, _Inbox, _Peers, _Status, _StoreBase):
+class EventStore(
+    _Log, _Outbox, _Policies, _Retention, _DeadLetters, _Inbox, _ContextBases, _Peers, _Status, _StoreBase
+):
     """The durable state of one Sink peer, in one SQLite file.
 
     Open with :meth:`open`. All methods are synchronous and short (one

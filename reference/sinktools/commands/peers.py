@@ -65,6 +65,8 @@ class ServeSettings:
     max_sessions: int | None = None  #: connections served at once; further accepted ones wait (None: no bound)
     retry_after: int | None = None  #: seconds a refused version-1 client is told to wait (CLOSE-4, CLOSE-9)
     declare_limits: str | None = None  #: a named profile of receive limits declared on version 1 (DECL-1)
+    context_bases: int = 16  #: bases kept per client and declared to version-1 clients (CTX-1, CTX-9); 0: none
+    context_lifetime: int = 86400  #: seconds each base is kept at least (CTX-9)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,6 +156,8 @@ def build_server(settings: ServeSettings, **server_options: object) -> tuple[Sin
         publish_on_connect=settings.publish_on_connect,
         readers=None if registry is None else registry_readers(registry),
         retry_after=settings.retry_after,
+        context_bases=settings.context_bases,
+        context_lifetime=settings.context_lifetime,
     )
     handler_class = server_options.pop("handler_class", StoreServer)
     plaintext = server_options.pop("plaintext", False)  # only a conformance mutant speaks without TLS
