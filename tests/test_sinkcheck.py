@@ -119,8 +119,8 @@ def test_every_mutant_runs_through_the_hidden_subcommands_and_changes_only_real_
     for mutant in servers:
         args = hidden.parse_args(["_mutant-server", "--mutant", mutant.name])
         assert set(mutant.serve) <= set(vars(args)), (mutant.name, set(mutant.serve) - set(vars(args)))
-    # quarantine, app version, publish-on-connect, poison, v0, readers, max-sessions (serial)
-    assert sum(bool(m.serve) for m in servers) == 7
+    # quarantine, app version, publish-on-connect, poison, v0, readers, max-sessions (serial), context bases
+    assert sum(bool(m.serve) for m in servers) == 8
     for client_mutant in (m for m in MUTANTS if m.role is Role.CLIENT):
         args = hidden.parse_args(["_mutant-client", "--mutant", client_mutant.name, "--server", "127.0.0.1:7443"])
         assert args.mutant == client_mutant.name

@@ -17,7 +17,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 
 from sinkproto import Ack, Nack, Pong, construct_codec, encode_frame
 from sinkproto.errors import BaseUnavailable
@@ -30,6 +30,8 @@ from sinkproto.messages import (
     Event,
     Publish,
 )
+from sinkproto.readers import ReaderSchemas
+from sinkproto.schemas import default_registry
 
 from ..client_context import ClientCaseContext
 from ..craft import BATCH_PUBLISH, PING, PUBLISH, decode_or_fail, describe_frame, frame_type, message_id_of
@@ -193,10 +195,23 @@ def needs_publish(ctx: ClientCaseContext) -> None:
         raise Unsupported("needs feature client_publish: the client must have events to send")
 
 
+@cache
+def kit_readers() -> ReaderSchemas:
+    """The runner reads every version of every type of the kit's registry: mode context needs records mode, which a
+    sender uses only for a schema its peer declared it reads (RECORD-2)."""
+    return ReaderSchemas.from_mapping({t.id: tuple(t.versions) for t in default_registry()})
+
+
 async def context_session(ctx: ClientCaseContext, name: str, *, context_bases: int = CONTEXT_BASES) -> Wire:
+    """A version-1 session whose response declares the runner's limits (with ``context_bases``, 0: none) and the kit
+    registry's schemas."""
     wire = await ctx.accept(name)
     request = await ctx.read_request(wire, version=1)
-    response = dataclasses.replace(ctx.welcome(request), declared_limits=declaration(ctx, context_bases=context_bases))
+    response = dataclasses.replace(
+        ctx.welcome(request),
+        declared_limits=declaration(ctx, context_bases=context_bases),
+        reader_schemas=kit_readers(),
+    )
     await ctx.respond(wire, response, version=1)
     return wire
 

@@ -13,13 +13,16 @@ names the class each mutant runs with.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from sinkproto import ConnectionRequest, ConnectionResponse, Response
+from sinkproto.connection import Connection
 from sinkproto.events import BatchAnswered, ProtocolError
-from sinkproto.messages import Event
+from sinkproto.messages import BaseLookup, BatchContext, ContextBase, Event
 from sinkproto.peers import Answer, PeerSession
 from sinkproto.peers.service import OutboxPump, StoreClient, StoreServer
+from sinkproto.session.batching import ContextSender
 
 __all__ = [
     "SLOW_ACK_DELAY",
@@ -29,10 +32,14 @@ __all__ = [
     "AlwaysConnected",
     "AlwaysHello",
     "AnonymousAllowed",
+    "CodesAgainstUnaccepted",
+    "EagerContext",
     "ForgetfulPump",
+    "ForgetsBases",
     "ForgetsRefusal",
     "ForgetsServerId",
     "InterruptedRefused",
+    "KeepsBasesAfterUnknownBase",
     "MismatchAccepted",
     "NacksDuplicates",
     "NoRedeliveryClient",
@@ -42,6 +49,7 @@ __all__ = [
     "ResendsNacked",
     "SlowAcks",
     "SlowReject",
+    "StubbornContext",
 ]
 
 
@@ -207,3 +215,47 @@ class ResendsBatchNacks(StoreClient):
     async def on_batch_answered(self, session: PeerSession, answer: BatchAnswered) -> None:
         self.store.mark_acked_many(self.server_name, answer.acked_events)
         self.check_synced()
+
+
+# -- context coding (spec/v1/context.md) ---------------------------------------------------------------------------
+
+
+class ForgetsBases(StoreServer):
+    """Keeps a client's bases for the connection that accepted them only: none is loaded for a new one (CTX-9)."""
+
+    def bases_for(self, client: str) -> BaseLookup | None:
+        return None
+
+
+class EagerContext(ContextSender):
+    """Takes each batch it codes in mode context for a base as soon as it chooses the context: before the peer's
+    ACK, whether or not one comes (CTX-10)."""
+
+    def context_for(self, connection: Connection, events: Sequence[Event], now: float) -> BatchContext | None:
+        context = super().context_for(connection, events, now)
+        if context is not None:
+            self.bases.append((ContextBase(batch_id=context.batch_id, events=tuple(events)), now))
+        return context
+
+
+class CodesAgainstUnaccepted(StoreClient):
+    """Codes each batch against the last one it sent, answered or not, ACKed or not (CTX-10)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logic.context = EagerContext()
+
+
+class StubbornContext(ContextSender):
+    """Forgets no base, not even after NACK ``unknown_base`` (CTX-11)."""
+
+    def forget(self) -> None:
+        pass
+
+
+class KeepsBasesAfterUnknownBase(StoreClient):
+    """After NACK ``unknown_base`` resends the events naming the bases the server lost (CTX-11)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logic.context = StubbornContext()

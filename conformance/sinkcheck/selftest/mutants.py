@@ -25,7 +25,6 @@ from typing import Any
 
 from sinkproto.connection import Role, Rules
 from sinkproto.limits import Limits
-from sinkproto.messages import DeclaredLimits
 from sinkproto.peers import Backoff
 from sinkproto.peers.service import StoreClient, StoreServer
 
@@ -156,15 +155,6 @@ def _crash_logging_v1(setup: PeerSetup) -> dict[str, Any]:
 
 def _fixed(**settings: Any) -> Callable[[PeerSetup], dict[str, Any]]:
     return lambda setup: dict(settings)
-
-
-#: what the context mutants declare: bases kept (CTX-1), so that the context cases apply to them
-CONTEXT_BASES = 16
-
-
-def _takes_context(bases: int = CONTEXT_BASES) -> Callable[[PeerSetup], dict[str, Any]]:
-    """Peer settings declaring ``context_bases`` (0: none), whatever the reference declares by default (CTX-1)."""
-    return _fixed(declare=DeclaredLimits(context_bases=bases or None))
 
 
 V0, V01 = (0,), (0, 1)
@@ -585,7 +575,7 @@ MUTANTS: tuple[Mutant, ...] = (
         targets=("server.v1.batch.records",),
         settings=_fixed(record_schemas=None),
     ),
-    # -- server, context coding (spec/v1/context.md): each declares context_bases, so the context cases apply -----
+    # -- server, context coding (spec/v1/context.md): `sink serve` declares context_bases 16 unless told otherwise --
     Mutant(
         name="claims-base",
         role=SERVER,
@@ -599,7 +589,14 @@ MUTANTS: tuple[Mutant, ...] = (
             "server.v1.context.partial-not-base",
         ),
         rules=edits.claims_base(),
-        settings=_takes_context(),
+    ),
+    Mutant(
+        name="forgets-bases",
+        role=SERVER,
+        versions=V01,
+        breaks="keeps the bases of a client for one connection only (none loaded from its store)",
+        targets=("server.v1.context.base-survives-reconnect",),
+        handler=handlers.ForgetsBases,
     ),
     Mutant(
         name="keeps-refused-base",
@@ -608,7 +605,6 @@ MUTANTS: tuple[Mutant, ...] = (
         breaks="keeps a context batch as a base although it NACKed some of its events (a BATCH_RESULT)",
         targets=("server.v1.context.partial-not-base",),
         rules=edits.keeps_refused_base(),
-        settings=_takes_context(),
     ),
     Mutant(
         name="tolerant-context",
@@ -617,7 +613,6 @@ MUTANTS: tuple[Mutant, ...] = (
         breaks="declares context_bases, and ignores malformed frames (context batches included) instead of closing",
         targets=("server.v1.context.malformed.*",),
         rules=edits.tolerant(),
-        settings=_takes_context(),
     ),
     Mutant(
         name="context-undeclared-tolerant",
@@ -626,7 +621,7 @@ MUTANTS: tuple[Mutant, ...] = (
         breaks="declares no context_bases, and ignores the context batches it cannot take instead of closing",
         targets=("server.v1.context.undeclared",),
         rules=edits.tolerant(),
-        settings=_takes_context(0),
+        serve={"context_bases": 0},
     ),
     # -- server, slow rather than wrong: for load mode's tests (tests/test_load_mode.py), not the self-test (no
     # case may fail against it, and the catalogue's prompt reactions would) ------------------------------------
@@ -801,6 +796,22 @@ MUTANTS: tuple[Mutant, ...] = (
         settings=_ignores_retry_after,
     ),
     # -- client, context coding (spec/v1/context.md) ---------------------------------------------------------------
+    Mutant(
+        name="codes-against-unaccepted",
+        role=CLIENT,
+        versions=V01,
+        breaks="takes each batch it sends in mode context for a base at once, before (or without) the server's ACK",
+        targets=("client.v1.context.acked-bases-only", "client.v1.context.unanswered-not-base"),
+        handler=handlers.CodesAgainstUnaccepted,
+    ),
+    Mutant(
+        name="keeps-bases-after-unknown-base",
+        role=CLIENT,
+        versions=V01,
+        breaks="after NACK unknown_base resends the events naming the same base (it forgets no base)",
+        targets=("client.v1.context.fallback",),
+        handler=handlers.KeepsBasesAfterUnknownBase,
+    ),
     Mutant(
         name="drops-unknown-base",
         role=CLIENT,
