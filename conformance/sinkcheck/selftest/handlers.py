@@ -228,14 +228,24 @@ class ForgetsBases(StoreServer):
 
 
 class EagerContext(ContextSender):
-    """Takes each batch it codes in mode context for a base as soon as it chooses the context: before the peer's
-    ACK, whether or not one comes (CTX-10)."""
+    """Takes each batch it sends in mode context for a base as soon as it is sent: before the peer's ACK, whether or
+    not one comes (CTX-10)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.coded: dict[int, tuple[Event, ...]] = {}  # batch_id -> the events of the batch being sent with it
 
     def context_for(self, connection: Connection, events: Sequence[Event], now: float) -> BatchContext | None:
         context = super().context_for(connection, events, now)
         if context is not None:
-            self.bases.append((ContextBase(batch_id=context.batch_id, events=tuple(events)), now))
+            self.coded[context.batch_id] = tuple(events)
         return context
+
+    def sent(self, context: BatchContext, now: float) -> None:
+        super().sent(context, now)
+        events = self.coded.pop(context.batch_id, None)
+        if events:
+            self.bases.append((ContextBase(batch_id=context.batch_id, events=events), now))
 
 
 class CodesAgainstUnaccepted(StoreClient):
