@@ -23,6 +23,7 @@ from sinkproto.messages import (
     BatchPublish,
     BatchResult,
     ContextBase,
+    Frame,
 )
 from sinkproto.primitives import read_varint, varint_bytes, zigzag_encode
 from sinkproto.records import RecordSchemas
@@ -74,7 +75,7 @@ def kit_schemas() -> RecordSchemas:
     return RecordSchemas.from_registry(default_registry())
 
 
-def runner_decode(frame: bytes, *, version: int, limits: Limits, bases: BaseLookup | None = None) -> object:
+def runner_decode(frame: bytes, *, version: int, limits: Limits, bases: BaseLookup | None = None) -> Frame:
     """A frame as the runner reads it, with the construct codec, given the context ``bases`` the runner holds for the
     peer (CTX-5; None: the runner takes no batch in mode context, CTX-1)."""
     return construct_codec.decode_frame(frame, limits=limits, version=version, schemas=kit_schemas(), bases=bases)

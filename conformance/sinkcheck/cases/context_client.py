@@ -264,7 +264,10 @@ async def acked_bases_only(ctx: ClientCaseContext) -> str:
         else:
             refused[item.batch_id] = "which the runner NACKed"
             await wire.send_frame(
-                encode_frame(Nack(message_id=item.message_id, machine_message=b"rejected"), version=1)
+                encode_frame(
+                    Nack(message_id=item.message_id, machine_message=b"rejected", human_message=b"sink-check"),
+                    version=1,
+                )
             )
 
     def later_context_batch() -> bool:
