@@ -90,7 +90,9 @@ EDITS: list[tuple[str, str, str, str]] = [
         "fast codec",
         "reference/sinkproto/fast_codec/frames.py",
         "# FRAME-1, FRAME-7: by frame type, then by the version from which the entry applies.\n",
-        "def _decode_echo(data: bytes, limits: Limits, schemas: RecordSchemas | None) -> Echo:\n"
+        "def _decode_echo(\n"
+        "    data: bytes, limits: Limits, schemas: RecordSchemas | None, bases: BaseLookup | None = None\n"
+        ") -> Echo:\n"
         '    check_end(data, 2, "FRAME-4")\n'
         "    return Echo(message_id=(data[0] & 0x0F) << 8 | data[1])\n\n\n"
         "def _encode_echo(value: Echo, schemas: RecordSchemas | None) -> bytes:\n"

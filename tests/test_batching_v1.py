@@ -243,7 +243,9 @@ def test_batches_travel_in_records_mode_when_both_sides_know_the_schema(pki: Dev
             assert sorted(e.event_data for _, e in server_store.received()) == sorted(e.event_data for e in meters)
         batches = [raw for raw in RECEIVED if raw[0] >> 4 == 2]
         assert len(batches) == 1
-        assert batches[0][2] & 0x80 and batches[0][3] & 0x0F == 1  # extended header, mode records
+        # extended header, mode context (the reference server declares context_bases, CTX-1): the first batch names
+        # no base, so it is a records batch with a batch_id (CTX-2)
+        assert batches[0][2] & 0x80 and batches[0][3] & 0x0F == 2
         assert len(batches[0]) < 1_700  # the 100 readings as records, against about 3,000 bytes as columns
 
     run(scenario())

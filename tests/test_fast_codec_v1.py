@@ -27,7 +27,7 @@ from sinkproto import construct_codec, fast_codec
 from sinkproto.batchrules import body_offset, gzip_body, zstd_body
 from sinkproto.codec import CONSTRUCT, FAST
 from sinkproto.construct_codec.batch_format import records_possible
-from sinkproto.errors import EncodeError, UnknownType
+from sinkproto.errors import BaseUnavailable, EncodeError, UnknownType
 from sinkproto.limits import Limits
 from sinkproto.messages import (
     Ack,
@@ -101,16 +101,25 @@ def decoder(codec: Any, unit: str) -> Callable[..., Any]:
     return decode if unit == "reader_schemas" else partial(decode, schemas=SCHEMAS)
 
 
-def assert_same_decode(unit: str, data: bytes, limits: Limits) -> tuple[Any, ...]:
-    """Both codecs decode ``data``: same value, or same error class, requirement and offset."""
-    reference = outcome(decoder(construct_v1, unit), data, limits)
-    fast = outcome(decoder(fast_v1, unit), data, limits)
+def assert_same_decode(unit: str, data: bytes, limits: Limits, bases: Any = None) -> tuple[Any, ...]:
+    """Both codecs decode ``data``: same value, or same error class, requirement and offset (mode context: with
+    ``bases``, the bases the decoder holds; a base it lacks is the same BaseUnavailable from both)."""
+    extra = {} if bases is None else {"bases": bases}
+    reference = _outcome(partial(decoder(construct_v1, unit), **extra), data, limits)
+    fast = _outcome(partial(decoder(fast_v1, unit), **extra), data, limits)
     assert fast == reference, f"{unit} {data.hex()} under {limits}"
     if reference[0] == "value":  # and the value re-encodes to the same bytes with both
         encode = f"encode_{unit}"
         extra = {} if unit == "reader_schemas" else {"schemas": SCHEMAS}
         assert getattr(fast_v1, encode)(reference[1], **extra) == getattr(construct_v1, encode)(reference[1], **extra)
     return reference
+
+
+def _outcome(decode: Callable[..., Any], data: bytes, limits: Limits) -> tuple[Any, ...]:
+    try:
+        return outcome(decode, data, limits)
+    except BaseUnavailable as exc:  # CTX-5: not a DecodeError
+        return ("unknown_base", exc.reason, exc.base_id, exc.digest, exc.offset)
 
 
 def check_same_decode(unit: str, data: bytes, limits: Limits) -> None:
@@ -134,8 +143,10 @@ VECTOR_FILES = load_dir(ROOT / "vectors" / "v1")
 VECTOR_CASES = [(vf.kind, case) for vf in VECTOR_FILES for case in vf.cases]
 
 
-def _fast_decode_kind(kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None) -> Any:
-    return decoder(fast_v1, "batch" if kind == "batch" else "frame")(data, limits=limits)
+def _fast_decode_kind(
+    kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None, bases: Any = None
+) -> Any:
+    return decoder(fast_v1, "batch" if kind == "batch" else "frame")(data, limits=limits, bases=bases)
 
 
 def _fast_encode_kind(kind: str, value: Any, version: int = 0) -> bytes:
@@ -177,7 +188,7 @@ def test_every_v1_vector_through_the_fast_codec(kind: str, case: Case, monkeypat
     result = vector_check.check_case(kind, case, None, 1)
     assert result.ok, result.problems
     # And the reference's exact error or value, under the case's limits and the flipped decided_by ones.
-    assert_same_decode(unit, case.data, case.decode_limits())
+    assert_same_decode(unit, case.data, case.decode_limits(), case.base_lookup())
     if case.decided_by:
         assert_same_decode(unit, case.data, case.decode_limits(**{k: not v for k, v in case.decided_by.items()}))
 

@@ -62,7 +62,8 @@ def test_both_peers_declare_their_k_and_the_smaller_is_in_force(certs: Path, tmp
         assert client.session is not None
         connection = client.session.connection
         assert connection.own_declared_limits == dataclasses.replace(CONSTRAINED_PROFILE, keepalive=20)
-        assert connection.peer_declared_limits == DeclaredLimits(keepalive=30)
+        # K and (CTX-1) the bases `sink serve` keeps per client, 16 by default
+        assert connection.peer_declared_limits == DeclaredLimits(keepalive=30, context_bases=16)
         assert connection.keepalive == 20.0
         server_side = server.sessions["alice"].connection
         assert server_side.peer_declared_limits == connection.own_declared_limits
@@ -96,7 +97,9 @@ def test_the_client_splits_batches_to_the_servers_declared_limits_and_keeps_a_to
             await eventually(lambda: len(server_store.received("alice")) == 40, 30)
             await eventually(lambda: any("declared frame size" in r.getMessage() for r in caplog.records), 10)
         assert client.session is not None
-        assert client.session.connection.peer_declared_limits == CONSTRAINED_PROFILE
+        assert client.session.connection.peer_declared_limits == dataclasses.replace(
+            CONSTRAINED_PROFILE, context_bases=16
+        )  # the profile and the bases kept per client (CTX-1)
         # every other event ACKed; the 5000-byte one pending, not a dead letter (DECL-5)
         await eventually(lambda: store.lag(handler.server_name) == 1, 10)
         assert store.dead_letters(handler.server_name) == []

@@ -47,6 +47,8 @@ def used_fields() -> dict[str, set[str]]:
                 names |= set(case)
                 for part in ("value", "limits", "decided_by"):
                     names |= set(_keys(case.get(part)))
+                for base in case.get("bases", []):
+                    names |= set(base) | {k for event in base["events"] for k in event}
                 for entry in case.get("avro", []):
                     names |= set(entry)
                     names |= {k for version_entry in entry.get("read_as", []) for k in version_entry}
@@ -58,7 +60,17 @@ def used_fields() -> dict[str, set[str]]:
 def test_the_used_fields_are_found() -> None:
     used = used_fields()
     # Guards on the collection itself: fields of both versions and of every part are seen.
-    assert {"reader_schemas", "format", "entries", "canonical", "read_as", "max_record_columns", "$schema"} <= set(used)
+    assert {
+        "reader_schemas",
+        "format",
+        "entries",
+        "canonical",
+        "read_as",
+        "max_record_columns",
+        "$schema",
+        "digest_hex",
+        "base_id",
+    } <= set(used)
 
 
 def test_every_field_the_vector_files_use_is_documented() -> None:
@@ -74,6 +86,7 @@ def test_every_field_and_value_the_json_schema_allows_is_documented() -> None:
         | set(case)
         | set(SCHEMA["$defs"]["limits"]["properties"])
         | set(SCHEMA["$defs"]["avro_entry"]["properties"])
+        | set(SCHEMA["$defs"]["base"]["properties"])
         | set(SCHEMA["properties"]["kind"]["enum"])
         | set(case["result"]["enum"])
     )

@@ -16,13 +16,16 @@ from .errors import EncodeError
 from .messages import (
     DECLARED_BOUNDS,
     Ack,
+    BaseLookup,
     Batch,
     BatchCodec,
+    BatchContext,
     BatchFormat,
     BatchLayout,
     BatchMode,
     ConnectionRequest,
     ConnectionResponse,
+    ContextBase,
     DeclaredLimits,
     Event,
     Frame,
@@ -43,6 +46,8 @@ __all__ = [
     "event_from_json",
     "batch_to_json",
     "batch_from_json",
+    "bases_to_json",
+    "bases_from_json",
     "LAYOUT_FLAGS",
     "BATCH_FORMAT_KEY",
 ]
@@ -106,21 +111,57 @@ def batch_to_json(value: Batch, version: int = 0) -> JsonObject:
     fmt = value.format
     if fmt is not None or pick(BATCH_FORMAT_KEY, version):
         out["format"] = None if fmt is None else {"codec": fmt.codec.wire_name, "mode": fmt.mode.wire_name}
+    if value.context is not None:
+        # CTX-2: the batch's id and its base's (0: none); the base's events are the vector's "bases".
+        base = value.context.base
+        out["context"] = {"batch_id": value.context.batch_id, "base_id": 0 if base is None else base.batch_id}
     out["events"] = [event_to_json(e) for e in value.events]
     return out
 
 
-def batch_from_json(obj: JsonObject) -> Batch:
-    """Inverse of :func:`batch_to_json` (a missing or null ``layout`` or ``format`` is None)."""
+def batch_from_json(obj: JsonObject, bases: BaseLookup | None = None) -> Batch:
+    """Inverse of :func:`batch_to_json` (a missing or null ``layout`` or ``format`` is None).
+
+    A batch in mode context names its base by id: ``bases`` (the bases the decoder held) gives its events.
+    """
     layout = obj.get("layout")
     fmt = obj.get("format")
+    context = obj.get("context")
     return Batch(
         events=tuple(event_from_json(e) for e in obj["events"]),
         layout=BatchLayout(**layout) if layout is not None else None,
         format=None
         if fmt is None
         else BatchFormat(codec=BatchCodec[fmt["codec"].upper()], mode=BatchMode[fmt["mode"].upper()]),
+        context=None if context is None else _context_from_json(context, bases),
     )
+
+
+def _context_from_json(obj: JsonObject, bases: BaseLookup | None) -> BatchContext:
+    base_id = obj["base_id"]
+    if not base_id:
+        return BatchContext(batch_id=obj["batch_id"])
+    if bases is None or base_id not in bases:
+        raise EncodeError(f"batch coded against base {base_id}, which the given bases do not hold (CTX-2)")
+    return BatchContext(batch_id=obj["batch_id"], base=bases[base_id])
+
+
+def bases_to_json(bases: BaseLookup) -> list[JsonObject]:
+    """The bases a decoder holds (vector files' ``bases``): id, events, and the digest of CTX-4 for reference."""
+    return [
+        {"batch_id": base.batch_id, "digest_hex": _hex(base.digest), "events": [event_to_json(e) for e in base.events]}
+        for base in bases.values()
+    ]
+
+
+def bases_from_json(obj: list[JsonObject] | None) -> dict[int, ContextBase] | None:
+    """Inverse of :func:`bases_to_json`; None (the decoder takes no context) stays None."""
+    if obj is None:
+        return None
+    return {
+        b["batch_id"]: ContextBase(batch_id=b["batch_id"], events=tuple(event_from_json(e) for e in b["events"]))
+        for b in obj
+    }
 
 
 def declared_limits_to_json(value: DeclaredLimits) -> JsonObject:
@@ -165,13 +206,13 @@ def _v1_to_json(value: object) -> JsonObject | None:
     return None
 
 
-def _v1_from_json(kind: str, obj: JsonObject) -> object:
+def _v1_from_json(kind: str, obj: JsonObject, bases: BaseLookup | None = None) -> object:
     from .messages import BatchPublish, BatchResult, BatchResultEntry, Close, CloseCode
 
     if kind == "batch" or obj.get("type") is None and "events" in obj:
-        return batch_from_json(obj)
+        return batch_from_json(obj, bases)
     if obj.get("type") == "batch_publish":
-        return BatchPublish(message_id=obj["message_id"], batch=batch_from_json(obj["batch"]))
+        return BatchPublish(message_id=obj["message_id"], batch=batch_from_json(obj["batch"], bases))
     if obj.get("type") == "close":
         return Close(
             error_class=CloseCode[obj["error_class"].upper()],
@@ -293,10 +334,13 @@ def _frame_from_json(obj: JsonObject) -> Frame:
 FRAME_KINDS = ("connection_request", "connection_response", "ack", "publish", "nack", "ping", "pong", "frame")
 
 
-def from_json(kind: str, obj: JsonObject, version: int = 0) -> Frame | Event | NackPayload | Batch:
-    """Inverse of :func:`to_json`; ``kind`` is a vector file's kind, ``version`` its spec version."""
+def from_json(
+    kind: str, obj: JsonObject, version: int = 0, bases: BaseLookup | None = None
+) -> Frame | Event | NackPayload | Batch:
+    """Inverse of :func:`to_json`; ``kind`` is a vector file's kind, ``version`` its spec version, ``bases`` the
+    bases a batch in mode context may name (version 1)."""
     if version == 1:
-        return _v1_from_json(kind, obj)  # type: ignore[return-value]
+        return _v1_from_json(kind, obj, bases)  # type: ignore[return-value]
     if kind in FRAME_KINDS:
         return _frame_from_json(obj)
     if kind == "event":

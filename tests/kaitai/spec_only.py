@@ -8,7 +8,9 @@ Run as ``python tests/kaitai/spec_only.py build/kaitai/python``; it prints a JSO
 * the writer schemas appendix ``spec/v1/schemas.json`` (its Parsing Canonical Forms, fingerprints checked);
 * the code below the line "spec-derived decoder": what a ``.ksy`` cannot express, written from the prose
   of ``spec/v1/batch.md`` (records mode: flatten the writer schema, decode each column's transform,
-  rebuild every ``event_data``), and, for the ``avro`` entries of version-0 vectors, Avro's binary
+  rebuild every ``event_data``) and of ``spec/v1/context.md`` (mode context: look the base up among the
+  case's ``bases`` by id and CTX-4 digest, resolve ``base_rows`` and add each ``against_base`` column's
+  reference), and, for the ``avro`` entries of version-0 vectors, Avro's binary
   decoding and schema resolution with the appendix's schemas (spec/v0/schemas.md, SCHEMA-1 to SCHEMA-4).
 
 It imports neither the reference implementation (sinkproto, sinktools) nor the conformance runner: the
@@ -24,7 +26,7 @@ import importlib
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,8 @@ DECLARED = (
     "max_in_flight",
     "max_zstd_window",
     "keepalive",
+    "context_bases",
+    "context_lifetime",
 )
 
 
@@ -78,6 +82,10 @@ class SpecDecodeError(Exception):
     """The spec-derived decoder found the input malformed (the message names the requirement)."""
 
 
+class UnknownBase(Exception):
+    """CTX-5: a batch in mode context names a base the decoder does not hold, or holds stale: not malformed."""
+
+
 # ---- the Kaitai-generated parsers, turned into the vectors' value form ------------------------
 
 
@@ -99,6 +107,9 @@ class Parsers:
         self.frame = load("sink_frame").SinkFrame
         self.frame_v1 = load("sink_frame_v1").SinkFrameV1
         self.batch_v1 = load("sink_batch_v1").SinkBatchV1
+        self.gzip = load("sink_gzip").SinkGzip
+        self.zstd = load("sink_zstd").SinkZstd
+        self.stream = kaitaistruct.KaitaiStream
         self.rejections: tuple[type[BaseException], ...] = (
             kaitaistruct.KaitaiStructError,
             EOFError,
@@ -107,11 +118,43 @@ class Parsers:
             SpecDecodeError,
         )
 
-    def decode(self, kind: str, data: bytes, version: int, schemas: Schemas) -> Any:
+    def look_up_base(self, batch: bytes, bases: Bases | None, schemas: Schemas) -> None:
+        """CTX-5: in mode context, the base is looked up right after base_digest, before anything after it is read.
+
+        Everything before it (the header, the format byte, the writer schema of RECORD-2, the decompression,
+        the ids) is left to the full parse that follows when it fails here: those errors are found first, and
+        are decode errors.
+        """
+        if len(batch) < 2 or not batch[0] & 0x80 or batch[1] & 0x0F != 2 or bases is None:
+            return
+        from io import BytesIO
+
+        try:
+            io = self.stream(BytesIO(batch))
+            header = self.batch_v1.Header(io)
+            if (header.event_type_id.value, header.schema_version.value) not in schemas.by_pair:
+                return  # RECORD-2, before the body is read (CTX-2)
+            rest = batch[io.pos() :]
+            codec = batch[1] >> 4
+            body = self.gzip().decode(rest) if codec == 1 else self.zstd().decode(rest) if codec == 2 else rest
+            batch_id, at = _varint(body, 0)
+            base_id, at = _varint(body, at)
+        except (*self.rejections, ValueError, IndexError):
+            return
+        digest = body[at : at + 8]
+        if not 1 <= batch_id <= MAX_ID or base_id > MAX_ID or base_id == 0 or len(digest) != 8:
+            return
+        if bases.find(base_id, digest, header.event_type_id.value, header.schema_version.value) is None:
+            raise UnknownBase(f"CTX-5: base {base_id} with digest {digest.hex()} is not held")
+
+    def decode(self, kind: str, data: bytes, version: int, schemas: Schemas, bases: Bases | None = None) -> Any:
         if version == 1:
             if kind in FRAME_KINDS_V1:
-                return frame_value_v1(self.frame_v1.from_bytes(data), schemas)
-            return batch_value_v1(self.batch_v1.from_bytes(data), schemas)
+                if data[:1] and data[0] >> 4 == 2:  # BATCH_PUBLISH: its batch follows the 2-byte header (BPUB-1)
+                    self.look_up_base(data[2:], bases, schemas)
+                return frame_value_v1(self.frame_v1.from_bytes(data), schemas, bases)
+            self.look_up_base(data, bases, schemas)
+            return batch_value_v1(self.batch_v1.from_bytes(data), schemas, bases)
         if kind in FRAME_KINDS:
             return frame_value(self.frame.from_bytes(data))
         parsed = self.by_kind[kind].from_bytes(data)
@@ -193,7 +236,7 @@ def frame_value(f: Any) -> dict[str, Any]:
     return _messaging_value(type_, f, f.body)
 
 
-def frame_value_v1(f: Any, schemas: Schemas) -> dict[str, Any]:
+def frame_value_v1(f: Any, schemas: Schemas, bases: Bases | None = None) -> dict[str, Any]:
     type_, b = f.type.name, f.body
     if type_ == "connection_request":
         v = _request_value(f, b)
@@ -219,7 +262,7 @@ def frame_value_v1(f: Any, schemas: Schemas) -> dict[str, Any]:
             "human_message_hex": b.human_message.data.hex(),
         }
     if type_ == "batch_publish":
-        return {"type": type_, "message_id": f.message_id, "batch": batch_value_v1(b, schemas)}
+        return {"type": type_, "message_id": f.message_id, "batch": batch_value_v1(b, schemas, bases)}
     if type_ == "batch_result":
         entries = [
             {
@@ -265,12 +308,20 @@ def batch_value(b: Any) -> dict[str, Any]:
     return {"layout": {flag: getattr(h, flag) for flag in LAYOUT_FLAGS}, "events": events}
 
 
-def batch_value_v1(b: Any, schemas: Schemas) -> dict[str, Any]:
+def batch_value_v1(b: Any, schemas: Schemas, bases: Bases | None = None) -> dict[str, Any]:
     h = b.header
     fmt = {"codec": h.format.codec.name, "mode": h.format.mode.name} if h.extended else None
     if h.mode.name == "records":
         value = {"layout": {flag: getattr(h, flag) for flag in LAYOUT_FLAGS}, "format": fmt}
         value["events"] = rebuild_records(h.event_type_id.value, h.schema_version.value, b.body, schemas)
+        return value
+    if h.mode.name == "context":
+        if bases is None:
+            raise SpecDecodeError("CTX-1: mode context to a side that declared no context_bases (unknown_format)")
+        body = b.body
+        value = {"layout": {flag: getattr(h, flag) for flag in LAYOUT_FLAGS}, "format": fmt}
+        value["context"] = {"batch_id": body.batch_id.value, "base_id": body.base_id.value}
+        value["events"] = rebuild_context(h.event_type_id.value, h.schema_version.value, body, schemas, bases)
         return value
     value = batch_value(b)
     value["format"] = fmt
@@ -435,25 +486,35 @@ def _bytes_values(transform: str, payload: Any, n: int, keys: list[bytes] | None
 class _Columns:
     """The body's columns in order, each decoded when the schema walk reaches it with its number of values."""
 
-    def __init__(self, columns: list[Any], keys: list[bytes]) -> None:
+    def __init__(self, columns: list[Any], keys: list[bytes], refs: Callable[[int], list[int]] | None = None) -> None:
         self.columns: Iterator[Any] = iter(columns)
         self.keys = keys
+        self.index = -1  # the flattened schema's column being read
+        self.refs = refs  # mode context: a column's reference per row (CTX-7); None in records mode
 
     def _next(self) -> Any:
         column = next(self.columns, None)
         if column is None:
             raise SpecDecodeError("RECORD-3: fewer columns than the flattened schema has (inconsistent_batch)")
+        self.index += 1
         return column.column
 
-    def ints(self, n: int, bounds: tuple[int, int]) -> list[int]:
+    def ints(self, n: int, bounds: tuple[int, int], *, enclosed: bool = False) -> list[int]:
         column = self._next()
+        against = getattr(column, "against_base", False)  # mode context only (CTX-7)
+        if against and (enclosed or self.refs is None):
+            raise SpecDecodeError("CTX-7: against_base on a column not every event reaches (unknown_format)")
         values = _int_values(column.transform.name, column.payload, n)
+        if against and self.refs is not None:
+            values = [v + ref for v, ref in zip(values, self.refs(self.index), strict=True)]
         if any(not bounds[0] <= v <= bounds[1] for v in values):
             raise SpecDecodeError("RECORD-5: a value outside the column's range (value_out_of_range)")
         return values
 
     def bytes(self, n: int, size: int | None = None, *, enclosed: bool = False) -> list[bytes]:
         column = self._next()
+        if getattr(column, "against_base", False):
+            raise SpecDecodeError("CTX-7: against_base on a bytes column (unknown_format)")
         values = _bytes_values(column.transform.name, column.payload, n, None if enclosed else self.keys)
         if size is not None and any(len(v) != size for v in values):
             raise SpecDecodeError("RECORD-5: a float, double or fixed value of another length (inconsistent_batch)")
@@ -482,7 +543,7 @@ def _rebuild(schema: Any, n: int, columns: _Columns, named: dict[str, Any], encl
     if isinstance(schema, str) and schema in named:
         schema = named[schema]
     if isinstance(schema, list):  # a union: branch indexes, then each branch's columns for its rows
-        branches = columns.ints(n, (0, len(schema) - 1))
+        branches = columns.ints(n, (0, len(schema) - 1), enclosed=enclosed)
         parts = [iter(_rebuild(b, branches.count(i), columns, named, True)) for i, b in enumerate(schema)]
         return [_avro_long(i) + next(parts[i]) for i in branches]
     kind = schema if isinstance(schema, str) else schema["type"]
@@ -491,22 +552,22 @@ def _rebuild(schema: Any, n: int, columns: _Columns, named: dict[str, Any], encl
     if kind == "null":
         return [b""] * n
     if kind == "boolean":
-        return [bytes([v]) for v in columns.ints(n, (0, 1))]
+        return [bytes([v]) for v in columns.ints(n, (0, 1), enclosed=enclosed)]
     if kind in ("int", "long"):
-        return [_avro_long(v) for v in columns.ints(n, INT if kind == "int" else LONG)]
+        return [_avro_long(v) for v in columns.ints(n, INT if kind == "int" else LONG, enclosed=enclosed)]
     if kind in PRIMITIVE_SIZES or kind == "fixed":
         return columns.bytes(n, PRIMITIVE_SIZES.get(kind) or schema["size"], enclosed=enclosed)
     if kind in ("string", "bytes"):
         return [_avro_long(len(v)) + v for v in columns.bytes(n, enclosed=enclosed)]
     if kind == "enum":
-        return [_avro_long(v) for v in columns.ints(n, (0, len(schema["symbols"]) - 1))]
+        return [_avro_long(v) for v in columns.ints(n, (0, len(schema["symbols"]) - 1), enclosed=enclosed)]
     if kind == "record":
         rows = [b""] * n
         for f in schema["fields"]:
             rows = [r + v for r, v in zip(rows, _rebuild(f["type"], n, columns, named, enclosed), strict=True)]
         return rows
     if kind in ("array", "map"):  # one block of count items, then the 0 that ends the collection
-        counts = columns.ints(n, U64)
+        counts = columns.ints(n, U64, enclosed=enclosed)
         total = sum(counts)
         keys = iter(
             [_avro_long(len(k)) + k for k in columns.bytes(total, enclosed=True)] if kind == "map" else [b""] * total
@@ -539,6 +600,177 @@ def rebuild_records(event_type_id: int, schema_version: int, body: Any, schemas:
     data = _rebuild(writer, count, columns, {})
     if next(columns.columns, None) is not None:
         raise SpecDecodeError("RECORD-3: columns after the flattened schema's (inconsistent_batch)")
+    return [
+        {
+            "event_type_id": event_type_id,
+            "schema_version": schema_version,
+            "key_hex": keys[i].hex(),
+            "offset": offsets[i],
+            "timestamp": timestamps[i],
+            "event_data_hex": data[i].hex(),
+        }
+        for i in range(count)
+    ]
+
+
+# ---- mode context (spec/v1/context.md, CTX-2 to CTX-7) -------------------------------------------------------
+
+MAX_ID = 2**32 - 1  # CTX-3
+
+
+def _leb128(value: int) -> bytes:
+    """CONV-1: the unsigned LEB128 of ``value``."""
+    out = bytearray()
+    while True:
+        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
+
+
+def digest_of(events: list[dict[str, Any]]) -> bytes:
+    """CTX-4: the first 8 bytes of the SHA-256 of type, version, count, then per event key, offset, timestamp, data."""
+    first = events[0]
+    h = hashlib.sha256(_leb128(first["event_type_id"]) + _leb128(first["schema_version"]) + _leb128(len(events)))
+    for e in events:
+        key, data = bytes.fromhex(e["key_hex"]), bytes.fromhex(e["event_data_hex"])
+        h.update(_leb128(len(key)) + key + _leb128(e["offset"]) + _leb128(e["timestamp"]))
+        h.update(_leb128(len(data)) + data)
+    return h.digest()[:8]
+
+
+class Bases:
+    """The bases a case's decoder holds (the vector's ``bases``), by batch id."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self.by_id = {entry["batch_id"]: entry["events"] for entry in entries}
+
+    def find(self, base_id: int, digest: bytes, event_type_id: int, schema_version: int) -> list[dict[str, Any]] | None:
+        """CTX-5: the base with this id, digest, event type and schema version, or None (unknown or stale)."""
+        events = self.by_id.get(base_id)
+        if events is None or digest_of(events) != digest:
+            return None
+        if (events[0]["event_type_id"], events[0]["schema_version"]) != (event_type_id, schema_version):
+            return None
+        return events
+
+
+def _width(schema: Any, named: dict[str, Any]) -> int:
+    """RECORD-4: how many columns ``schema`` flattens to."""
+    if isinstance(schema, str) and schema in named:
+        schema = named[schema]
+    if isinstance(schema, list):
+        return 1 + sum(_width(b, named) for b in schema)
+    kind = schema if isinstance(schema, str) else schema["type"]
+    if isinstance(schema, dict) and "name" in schema:
+        named[schema["name"]] = schema
+    if kind == "null":
+        return 0
+    if kind == "record":
+        return sum(_width(f["type"], named) for f in schema["fields"])
+    if kind == "array":
+        return 1 + _width(schema["items"], named)
+    if kind == "map":
+        return 2 + _width(schema["values"], named)
+    return 1
+
+
+def per_event_ints(writer: Any, data: bytes) -> dict[int, int]:
+    """The values of one event's int columns that every event reaches (CTX-7's references), by column index:
+    the Avro datum read with the writer schema and flattened as RECORD-4 says."""
+    reader, named, out = _Avro(data), {}, {}
+
+    def walk(schema: Any, enclosed: bool, index: int) -> int:
+        if isinstance(schema, str) and schema in named:
+            schema = named[schema]
+        if isinstance(schema, list):
+            branch = reader.long()
+            if not enclosed:
+                out[index] = branch
+            index += 1
+            for i, b in enumerate(schema):
+                index = walk(b, True, index) if i == branch else index + _width(b, named)
+            return index
+        kind = schema if isinstance(schema, str) else schema["type"]
+        if isinstance(schema, dict) and "name" in schema:
+            named[schema["name"]] = schema
+        if kind == "null":
+            return index
+        if kind == "record":
+            for f in schema["fields"]:
+                index = walk(f["type"], enclosed, index)
+            return index
+        if kind in ("array", "map"):
+            total = 0
+            while count := reader.long():
+                if count < 0:
+                    count = -count
+                    reader.long()
+                total += count
+                for _ in range(count):
+                    if kind == "map":
+                        reader.raw(reader.long())
+                    walk(schema["items" if kind == "array" else "values"], True, index + (2 if kind == "map" else 1))
+            if not enclosed:
+                out[index] = total
+            return index + (2 if kind == "map" else 1) + _width(schema["items" if kind == "array" else "values"], named)
+        if kind == "boolean":
+            value = reader.raw(1)[0]
+        elif kind in ("int", "long", "enum"):
+            value = reader.long()
+        elif kind in ("string", "bytes"):
+            reader.raw(reader.long())
+            return index + 1
+        else:  # float, double, fixed
+            reader.raw(PRIMITIVE_SIZES.get(kind) or schema["size"])
+            return index + 1
+        if not enclosed:
+            out[index] = value
+        return index + 1
+
+    walk(writer, False, 0)
+    return out
+
+
+def rebuild_context(event_type_id: int, schema_version: int, body: Any, schemas: Schemas, bases: Bases) -> list[dict[str, Any]]:
+    """CTX-2, CTX-6, CTX-7: the events of a body in mode context, against the base ``bases`` holds."""
+    writer = schemas.by_pair.get((event_type_id, schema_version))
+    if writer is None:
+        raise SpecDecodeError("RECORD-2: no writer schema for the pair (unknown_format)")
+    count = body.count.value
+    base: list[dict[str, Any]] = []
+    rows = [-1] * count
+    if body.has_base:
+        found = bases.find(body.base_id.value, body.base_digest, event_type_id, schema_version)
+        if found is None:
+            raise UnknownBase(f"CTX-5: base {body.base_id.value} is not held")
+        base = found
+        column = body.base_rows.column
+        rows = _int_values(column.transform.name, column.payload, count)
+        if any(not -1 <= r < len(base) for r in rows):
+            raise SpecDecodeError("CTX-6: a base_rows value outside -1..base events - 1 (value_out_of_range)")
+    keys_column = body.keys.column
+    given = iter(_bytes_values(keys_column.transform.name, keys_column.payload, rows.count(-1), None))
+    keys = [next(given) if r == -1 else bytes.fromhex(base[r]["key_hex"]) for r in rows]
+
+    def own(name: str) -> list[int]:
+        column = getattr(body, name).column
+        values = _int_values(column.transform.name, column.payload, count)
+        if column.against_base:  # CTX-7: differences from the base row's value, 0 for a new row
+            field = name[:-1]
+            values = [v + (0 if r == -1 else base[r][field]) for v, r in zip(values, rows, strict=True)]
+        if any(not U64[0] <= v <= U64[1] for v in values):
+            raise SpecDecodeError(f"RECORD-5: a value of {name} outside 0..2^64-1 (value_out_of_range)")
+        return values
+
+    offsets, timestamps = own("offsets"), own("timestamps")
+    base_columns = [per_event_ints(writer, bytes.fromhex(e["event_data_hex"])) for e in base]
+    columns = _Columns(
+        list(body.schema_columns), keys, lambda index: [0 if r == -1 else base_columns[r][index] for r in rows]
+    )
+    data = _rebuild(writer, count, columns, {})
+    if next(columns.columns, None) is not None:
+        raise SpecDecodeError("CTX-2: columns after the flattened schema's (inconsistent_batch)")
     return [
         {
             "event_type_id": event_type_id,
@@ -720,13 +952,20 @@ def run(python_dir: Path) -> dict[str, Any]:
                 continue  # the ID lock
             for case in document["cases"]:
                 result: dict[str, Any] = {"id": case["id"], "result": case["result"]}
+                bases = None if case.get("bases") is None else Bases(case["bases"])
+                if bases is not None:
+                    result["digests_match"] = all(
+                        digest_of(entry["events"]).hex() == entry["digest_hex"] for entry in case["bases"]
+                    )
                 try:
-                    value = parsers.decode(document["kind"], bytes.fromhex(case["hex"]), version, schemas)
+                    value = parsers.decode(document["kind"], bytes.fromhex(case["hex"]), version, schemas, bases)
+                except UnknownBase as exc:
+                    result["unknown_base"] = str(exc)
                 except parsers.rejections as exc:
                     result["rejected"] = f"{type(exc).__name__}: {exc}"
                 else:
                     result["matches"] = value == case.get("value")
-                    if not result["matches"] and case["result"] != "invalid":
+                    if not result["matches"] and case["result"] not in ("invalid", "unknown_base"):
                         result["value"] = value
                     if "avro" in case:
                         result["avro_problems"] = check_avro(case["avro"], value, schemas)

@@ -1,10 +1,11 @@
 """The spec is self-sufficient: every golden vector decodes with only what spec/ contains (issue #19).
 
 tests/kaitai/spec_only.py runs in a fresh interpreter with the Kaitai-generated parsers, the writer
-schemas appendix and a small spec-derived decoder for what a .ksy cannot express (records mode, and the
-Avro content the `avro` entries of version-0 vectors describe), and
+schemas appendix and a small spec-derived decoder for what a .ksy cannot express (records mode, mode
+context against the bases a case lists, and the Avro content the `avro` entries of version-0 vectors
+describe), and
 reads the vector files as plain JSON. Every valid or acceptable vector (version 0 and 1) must decode
-to its `value`; every invalid one must be rejected, except the cases of CANNOT_CHECK, each with the
+to its `value`; every `unknown_base` one must stop at its base (CTX-5); every invalid one must be rejected, except the cases of CANNOT_CHECK, each with the
 requirement IDs whose check needs something that is decoder configuration rather than format. The
 table is exact in both directions.
 """
@@ -93,6 +94,7 @@ def test_the_decoder_uses_nothing_but_the_spec(report: dict[str, Any]) -> None:
         "__future__",
         "hashlib",
         "importlib",
+        "io",
         "json",
         "re",
         "sys",
@@ -112,9 +114,21 @@ def test_every_valid_vector_decodes_to_its_value(report: dict[str, Any]) -> None
     wrong = [
         f"{r['id']}: {r.get('rejected') or 'decodes to ' + json.dumps(r.get('value'))[:300]}"
         for r in report["results"]
-        if r["result"] != "invalid" and not r.get("matches")
+        if r["result"] not in ("invalid", "unknown_base") and not r.get("matches")
     ]
     assert not wrong, "\n".join(wrong)
+
+
+@covers("CTX-2", "CTX-4", "CTX-5", "CTX-6", "CTX-7")
+def test_mode_context_decodes_from_the_spec_with_the_cases_bases(report: dict[str, Any]) -> None:
+    """The bases' digests computed from CTX-4 alone are the vectors'; every unknown_base case stops at its base,
+    every other context case decodes (or is rejected) without it."""
+    with_bases = [r for r in report["results"] if "digests_match" in r]
+    assert len(with_bases) >= 60, "the context vectors were not run with their bases"
+    assert all(r["digests_match"] for r in with_bases), [r["id"] for r in with_bases if not r["digests_match"]]
+    expected = {r["id"] for r in report["results"] if r["result"] == "unknown_base"}
+    stopped = {r["id"] for r in report["results"] if "unknown_base" in r}
+    assert len(expected) >= 10 and stopped == expected, stopped ^ expected
 
 
 @covers("SCHEMA-1", "SCHEMA-2", "SCHEMA-4", "SCHEMA-17")

@@ -204,7 +204,7 @@ class Connection:
                     limits=peer,
                     version=self._wire_version,
                     schemas=self.sendable_record_schemas(),
-                    **({} if bases is None else {"bases": bases}),  # TODO(ctxcodec merge): bases=bases
+                    bases=bases,
                 )
             except LimitExceeded as exc:
                 raise LocalProtocolError(
@@ -285,7 +285,7 @@ class Connection:
             limits=self.limits,
             version=self._wire_version,
             schemas=self.record_schemas,
-            **({} if (b := self.receivable_bases()) is None else {"bases": b}),  # TODO(ctxcodec merge): bases=
+            bases=self.receivable_bases(),
         )
 
     def hold(self, raw: bytes) -> None:

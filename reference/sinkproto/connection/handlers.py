@@ -400,7 +400,7 @@ def batch_received(conn: HandlerAPI, frame: BatchPublish, now: float) -> list[Co
         raise PeerViolation(
             "message_id_in_use", "MSGID-4", f"BATCH_PUBLISH {frame.message_id} while a frame with that id is unanswered"
         )
-    context = getattr(frame.batch, "context", None)  # TODO(ctxcodec merge): the fast codec sets it
+    context = frame.batch.context
     if context is not None and not conn.takes_context:
         raise PeerViolation(
             "unknown_format", "CTX-1", "a batch in mode context, and this side declared no context_bases"

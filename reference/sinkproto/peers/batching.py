@@ -24,6 +24,7 @@ from ..session.batching import (
     context_group,
     in_flight_events,
     publish_batch,
+    single_in_context,
 )
 from .session import PeerSession
 
@@ -83,11 +84,14 @@ async def send_batches(
     grouping = context if context is not None and ContextSender.enabled(connection) else None
     sent: list[int] = []
     rest = list(events)
+    if grouping is not None:
+        rest = [e for e in rest if not grouping.held(connection, e)]  # CTX-11, DELIV-15: wait for their answers
     while rest:
         count = len(rest)
+        alone = False  # a single event whose batch of one failed goes as a PUBLISH
         while True:
             group = context_group(rest, count, grouping)
-            if len(group) == 1:
+            if len(group) == 1 and (alone or not single_in_context(connection, group, session.now(), grouping)):
                 try:
                     await session.publish(group[0])
                 except LocalProtocolError as exc:
@@ -102,11 +106,13 @@ async def send_batches(
                 session.tally.sent += len(group)
                 break
             except EncodeError:
-                count = len(group) // 2  # BPUB-5: publish_batch changed nothing; try half as many
+                count = max(len(group) // 2, 1)  # BPUB-5: publish_batch changed nothing; try half as many
+                alone = len(group) == 1
             except LocalProtocolError as exc:
                 if not _above_declared(exc):
                     raise
-                count = len(group) // 2  # DECL-4: above the peer's declared limits; publish_batch changed nothing
+                count = max(len(group) // 2, 1)  # DECL-4: above the peer's declared limits; nothing changed
+                alone = len(group) == 1
         taken = {e.dedupe_key for e in group}
         rest = [e for e in rest if e.dedupe_key not in taken]
         await session._flush()

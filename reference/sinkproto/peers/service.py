@@ -187,6 +187,9 @@ class OutboxPump:
             # BPUB-8: on a batching session, what the peer declared it cannot read is not sent at all.
             events = self.logic.pending(self.peer, connection, policy)
             events = [e for e in events if e.dedupe_key not in self.too_large]  # DECL-5: they stay pending
+            if policy is not None and self.context is not None and ContextSender.enabled(connection):
+                # CTX-11, DELIV-15: events wait while batches of their type that name a forgotten base are unanswered
+                events = [e for e in events if not self.context.held(connection, e)]
             if policy is None or self._timer is None:
                 await self.send(events)
             else:

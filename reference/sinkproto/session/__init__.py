@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from .answer import ACK, Answer, Tally, respond
 from .backoff import FIELD_STEPS, Backoff
-from .batching import BatchPolicy, BatchTimer, batch_order, batches_allowed, in_flight_events, publish_ready
+from .batching import (
+    BatchPolicy,
+    BatchTimer,
+    ContextSender,
+    batch_order,
+    batches_allowed,
+    in_flight_events,
+    publish_ready,
+)
 from .declared import PROFILES, declaration
 from .logic import UNKNOWN_SCHEMA, WELCOME_EVENT_TYPE, ClientLogic, ServerLogic, ServerPolicy, StoreLogic
 from .versions import StoredVersions, fall_back, request_for, version_to_offer
@@ -24,6 +32,7 @@ __all__ = [
     "BatchPolicy",
     "BatchTimer",
     "ClientLogic",
+    "ContextSender",
     "FIELD_STEPS",
     "PROFILES",
     "ServerLogic",

@@ -28,6 +28,7 @@ __all__ = [
     "batch_order",
     "context_group",
     "publish_batch",
+    "single_in_context",
     "batches_allowed",
     "in_flight_events",
     "publish_ready",
@@ -110,7 +111,8 @@ class ContextSender:
     def __init__(self) -> None:
         self.next_batch_id = 1
         self.bases: list[tuple[ContextBase, float]] = []  # ACKed, oldest first, with when each was sent
-        self._sent: dict[int, float] = {}  # batch_id -> when sent, until answered
+        self.generation = 0  # how many times the bases were forgotten (CTX-11)
+        self._sent: dict[int, tuple[float, int]] = {}  # batch_id -> (when sent, generation), until answered
         self.used = 0
         self.based = 0
         self.fallbacks = 0
@@ -150,16 +152,38 @@ class ContextSender:
         # A batch of this pair in flight names a base we no longer choose (past the count or the lifetime): name it
         # again rather than none, so that if the peer lacks it, this batch is refused with it and not accepted ahead
         # of its events (DELIV-15: a topic's events keep their order across the resend, CTX-11).
-        for context in reversed(list(connection.ledger.batch_contexts.values())):
-            if context.base is not None:
-                first = context.base.events[0]
-                if (first.event_type_id, first.schema_version) == pair:
-                    return context.base
+        for context in self._in_flight(connection, pair):
+            if self._sent[context.batch_id][1] == self.generation:
+                return context.base
         return None
+
+    def _in_flight(self, connection: Connection, pair: tuple[int, int]) -> list[BatchContext]:
+        """Our batches of ``pair`` in flight that name a base, newest first."""
+        found = []
+        for context in reversed(list(connection.ledger.batch_contexts.values())):
+            base = context.base
+            if base is not None and context.batch_id in self._sent:
+                first = base.events[0]
+                if (first.event_type_id, first.schema_version) == pair:
+                    found.append(context)
+        return found
+
+    def held(self, connection: Connection, event: Event) -> bool:
+        """CTX-11, DELIV-15: ``event`` waits while a batch of its type names a base we forgot and is unanswered.
+
+        The peer refuses such a batch ``unknown_base`` (it dropped its bases
+        when it refused the one that made us forget them); a batch or a
+        PUBLISH sent meanwhile would be accepted ahead of those events, out of
+        their topics' order. Once it is answered, everything goes again.
+        """
+        if not self.generation or not self.enabled(connection):
+            return False
+        pair = (event.event_type_id, event.schema_version)
+        return any(self._sent[c.batch_id][1] != self.generation for c in self._in_flight(connection, pair))
 
     def sent(self, context: BatchContext, now: float) -> None:
         """The batch went with ``context`` (the connection accepted it)."""
-        self._sent[context.batch_id] = now
+        self._sent[context.batch_id] = (now, self.generation)
         self.next_batch_id = max(self.next_batch_id, context.batch_id + 1)
         self.used += 1
         self.based += context.base is not None
@@ -169,7 +193,8 @@ class ContextSender:
         context = answer.context
         if context is None:
             return None
-        sent_at = self._sent.pop(context.batch_id, None)
+        sent = self._sent.pop(context.batch_id, None)
+        sent_at = None if sent is None else sent[0]
         if answer.unknown_base:
             self.fallbacks += 1
             self.forget()
@@ -185,6 +210,7 @@ class ContextSender:
     def forget(self) -> None:
         """CTX-11: every base of the peer is forgotten; the next batch names none."""
         self.bases.clear()
+        self.generation += 1
         if self.next_batch_id > MAX_BATCH_ID:
             self.next_batch_id = 1
             self._sent.clear()
@@ -205,6 +231,21 @@ def context_group(events: Sequence[Event], count: int, context: ContextSender | 
         return tuple(events[:count])
     pair = (events[0].event_type_id, events[0].schema_version)
     return tuple(e for e in events if (e.event_type_id, e.schema_version) == pair)[:count]
+
+
+def single_in_context(
+    connection: Connection, group: Sequence[Event], now: float, context: ContextSender | None
+) -> bool:
+    """Whether one event goes as a batch in mode context rather than a PUBLISH (BPUB-7's choice).
+
+    While batches of its type name a base, a PUBLISH of it could be accepted
+    ahead of their events should the peer refuse them ``unknown_base``
+    (DELIV-15); a batch of one naming the same base is refused with them.
+    """
+    if context is None:
+        return False
+    chosen = context.context_for(connection, group, now)
+    return chosen is not None and chosen.base is not None
 
 
 def publish_batch(
@@ -249,12 +290,15 @@ def publish_ready(
     sent: list[tuple[int, tuple[Event, ...]]] = []
     rest = list(events)
     batching = policy is not None and batches_allowed(connection)
-    grouping = context if context is not None and ContextSender.enabled(connection) else None
+    grouping = context if batching and context is not None and ContextSender.enabled(connection) else None
+    if grouping is not None:
+        rest = [e for e in rest if not grouping.held(connection, e)]  # CTX-11, DELIV-15
     while rest and connection.can_publish(rest[0] if not batching else None):
         count = min(len(rest), policy.max_batch_size) if batching and policy is not None else 1
+        alone = False  # a single event whose batch of one failed goes as a PUBLISH
         while True:
             group = context_group(rest, count, grouping)
-            if len(group) == 1:
+            if len(group) == 1 and (alone or not single_in_context(connection, group, now, grouping)):
                 if not connection.can_publish(group[0]):
                     return sent
                 sent.append((connection.publish(group[0], now), group))
@@ -264,7 +308,8 @@ def publish_ready(
                 sent.append((publish_batch(connection, batch, now, context), batch))
                 break
             except EncodeError:
-                count = len(group) // 2  # BPUB-5: publish_batch changed nothing; try half as many
+                count = max(len(group) // 2, 1)  # BPUB-5: publish_batch changed nothing; try half as many
+                alone = len(group) == 1
         taken = {e.dedupe_key for e in group}
         rest = [e for e in rest if e.dedupe_key not in taken]
     return sent

@@ -73,6 +73,14 @@ class CrashableStore(EventStore):
         self._burn()
         super().record_refusal(*args, **kwargs)
 
+    def keep_base(self, *args: Any, **kwargs: Any) -> None:
+        self._burn()
+        super().keep_base(*args, **kwargs)
+
+    def forget_bases(self, *args: Any, **kwargs: Any) -> None:
+        self._burn()
+        super().forget_bases(*args, **kwargs)
+
     def retry_dead_letter(self, *args: Any, **kwargs: Any) -> None:
         self._burn()
         super().retry_dead_letter(*args, **kwargs)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..connection import DEFAULT_RULES, Connection, Role, State
 from ..events import (
+    BaseMissing,
     BatchAnswered,
     BatchReceived,
     ConnectionClosed,
@@ -35,6 +36,8 @@ from ..events import (
 )
 from ..handshake import Quarantine
 from ..messages import ConnectionResponse, Event, Response
+from ..readers import ReaderSchemas
+from ..records import RecordSchemas
 from ..session.answer import Tally, respond
 from ..session.backoff import Backoff
 from ..session.batching import BatchPolicy, publish_ready
@@ -55,6 +58,22 @@ REPROBE_AFTER = 600.0  # VER-4, shorter than the field's day so a schedule sees 
 ACCEPTED = (Response.CONNECTED, Response.HELLO_NEW_CLIENT)
 _WINDOW_EVENTS = (HandshakeCompleted, PublishAcked, PublishNacked, BatchAnswered)
 _TEMPLATES: dict[tuple[str, int], Path] = {}  # (directory, instance id) -> a fresh store file to copy
+#: The clients' events (type 1) are meter readings in Avro, a schema both sides know, so version-1 batches may go
+#: in records mode and in mode context (RECORD-2, CTX-1); the server declares that it reads them (SNEG-3).
+READING_SCHEMA = {"type": "record", "name": "SimReading", "fields": [{"name": "reading", "type": "long"}]}
+RECORD_SCHEMAS = RecordSchemas({(1, 1): READING_SCHEMA})
+READERS = ReaderSchemas.from_mapping({1: (1,)})
+
+
+def _reading(value: int) -> bytes:
+    """The Avro binary of a SimReading: ``reading`` as a zigzag varint (canonical, RECORD-1)."""
+    n = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 class Pipe:
@@ -180,7 +199,9 @@ class World:
             ClientNode(i, _fresh_store(directory, f"c{i}.db", 0xC000 + i), schedule.client_versions[i])
             for i in range(schedule.clients)
         ]
-        policy = ServerPolicy(nack_key_prefix=POISON, retry_after=RETRY_AFTER)
+        policy = ServerPolicy(
+            nack_key_prefix=POISON, retry_after=RETRY_AFTER, readers=READERS, context_bases=schedule.context_bases
+        )
         for index, why in schedule.refused.items():
             if why == "quarantine":
                 policy.quarantined[f"c{index}"] = Quarantine(machine_message=b"sim", human_message=b"quarantined")
@@ -390,7 +411,9 @@ class World:
             versions=tuple(v for v in client.versions if v <= client.offered),
             keepalive=self.schedule.keepalive,
             rules=self.mutant.client_rules,
+            record_schemas=RECORD_SCHEMAS,
         )
+        assert self.server_logic is not None
         sconn = Connection(
             Role.SERVER,
             now=self.now,
@@ -398,6 +421,8 @@ class World:
             versions=self.server_versions,
             keepalive=self.schedule.keepalive,
             rules=DEFAULT_RULES,
+            record_schemas=RECORD_SCHEMAS,
+            bases=self.server_logic.bases_for(client.name, self.wall(self.server)),  # CTX-9: from its store
         )
         link = Link(client.index, cconn, sconn)
         link.reprobe = reprobe
@@ -466,7 +491,11 @@ class World:
                 if answer is not None and not answer.ack:
                     nacks[index] = (answer.machine_message, answer.human_message)
             if event.message_id in conn.awaiting_batch_answer:
+                if conn.takes_context:
+                    logic.keep_base(client, event, nacks, self.wall(self.server))  # CTX-9: before the ACK
                 conn.answer_batch(event.message_id, now, nacks)
+        elif isinstance(event, BaseMissing):
+            logic.base_missing(client, event)  # CTX-5: NACKed unknown_base; the connection stays open
         elif isinstance(event, PublishAcked):
             self._answered(link, False, event.message_id, (event.event,), ())
             logic.acked(client, event.event)
@@ -527,8 +556,15 @@ class World:
         elif isinstance(event, PublishNacked):
             logic.nacked(SERVER_NAME, event.event, event.machine_message, event.human_message, self.wall(client))
             self._answered(link, True, event.message_id, (), (event.event,))  # the dead letter is committed
+        elif isinstance(event, BatchAnswered) and event.unknown_base:
+            # CTX-11: neither delivered nor refused; the events stay pending and go again without the forgotten bases
+            self._answered(link, True, event.message_id, (), ())
+            self.checker.bases_forgotten(link.client)
+            logic.batch_answered(SERVER_NAME, event, self.wall(client))
         elif isinstance(event, BatchAnswered):
             self._answered(link, True, event.message_id, event.acked_events, ())
+            if event.became_base is not None:
+                self.checker.base_acked(link.client, event.became_base)  # CTX-10: a base it may name from now on
             logic.batch_answered(SERVER_NAME, event, self.wall(client))
             self._answered(link, True, event.message_id, (), [e for e, _ in event.nacked_events])
         elif isinstance(event, PeerClosed):
@@ -557,11 +593,14 @@ class World:
         if not events:
             return
         ids = link.ids[1 if server_side else 0]
-        for message_id, sent in publish_ready(conn, events, self.now, self.batch_policy):
+        for message_id, sent in publish_ready(conn, events, self.now, self.batch_policy, logic.context):
             if message_id in ids:
                 self.checker.message_id_reused(link.client, not server_side, message_id)
             ids.add(message_id)
             self.checker.published(link.client, not server_side, sent, refused=link.refused)
+            context = conn.ledger.batch_contexts.get(message_id)
+            if context is not None and context.base is not None:
+                self.checker.base_named(link.client, not server_side, context.base)  # CTX-10, CTX-11
 
     def pump_all(self) -> None:
         for link in list(self.links):
@@ -619,16 +658,37 @@ class World:
             if 1 not in self.server_versions:
                 self.server_versions = (*self.server_versions, 1)
                 self.versions_changed = [True] * len(self.clients)
+        elif kind == "lose_bases":
+            self._lose_bases()
         if kind in ("append", "poison", "server_append"):
             self.pump_all()
         self.run_until(self.now + 0.001)
+
+    def _lose_bases(self) -> None:
+        """CTX-9: another instance answers (or the server restarted on a store without them): no base is held."""
+        store = self.server.store
+        if store is None:
+            return
+        try:
+            for client in self.clients:
+                store.forget_bases(client.name)
+        except SimulatedCrash:
+            self._crashed(self.server)
+            return
+        for link in self.links:
+            if link.sconn is not None and link.sconn.bases is not None:
+                link.sconn.bases.clear()
 
     def _append_client(self, client: ClientNode, poison: bool) -> None:
         assert client.store is not None
         topic = b"poison/c%d" % client.index if poison else b"c%d/t%d" % (client.index, self.rng.randrange(2))
         try:
             event = client.store.append(
-                event_type_id=1, key=topic, schema_version=1, timestamp=int(self.wall(client)), event_data=b"x" * 8
+                event_type_id=1,
+                key=topic,
+                schema_version=1,
+                timestamp=int(self.wall(client)),
+                event_data=_reading(self.sink_events * 7 + 1000),
             )
         except SimulatedCrash:
             self._crashed(client)

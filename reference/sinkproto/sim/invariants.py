@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..messages import Event
+from ..messages import ContextBase, Event
 from ..session.backoff import FIELD_STEPS
 
 __all__ = ["GUARANTEES", "Checker", "Violation"]
@@ -32,6 +32,8 @@ GUARANTEES: dict[str, str] = {
     "DELIV-7": "reconnect delays follow the backoff table (with DELIV-8 jitter; DELIV-9 reset)",
     "DELIV-18": "a refused client never sends or receives an event",
     "CLOSE-9": "a client told retry_after in the server's CLOSE waits at least that long before reconnecting",
+    "CTX-10": "a sender names as a base only a batch in mode context its peer ACKed whole",
+    "CTX-11": "after a NACK unknown_base, a sender names none of the bases it held for that peer",
 }
 
 
@@ -68,6 +70,9 @@ class Checker:
         self.version_refusals = [0] * clients
         self.failures = [0] * clients  # attempts since the last completed handshake (DELIV-9)
         self.retry_after: list[int | None] = [None] * clients  # the retry_after of the server's last CLOSE
+        # CTX-10, CTX-11: per client, the (batch_id, digest) of the bases the server ACKed to it, and those forgotten
+        self.acked_bases: list[set[tuple[int, bytes]]] = [set() for _ in range(clients)]
+        self.forgotten_bases: list[set[tuple[int, bytes]]] = [set() for _ in range(clients)]
 
     def fail(self, requirement: str, detail: str) -> None:
         self.violations.append(Violation(requirement, detail, self.now))
@@ -103,6 +108,27 @@ class Checker:
                 self.fail(
                     "DELIV-16", f"{_who(client, upstream, sender=True)}: the NACKed event {event.dedupe_key} sent again"
                 )
+
+    def base_acked(self, client: int, base: ContextBase) -> None:
+        """CTX-8: the server ACKed a batch in mode context of ``client`` whole: a base the client may name."""
+        key = (base.batch_id, base.digest)
+        self.acked_bases[client].add(key)
+        self.forgotten_bases[client].discard(key)
+
+    def bases_forgotten(self, client: int) -> None:
+        """CTX-11: ``client`` received a NACK unknown_base: it must name none of its bases any more."""
+        self.forgotten_bases[client] |= self.acked_bases[client]
+        self.acked_bases[client].clear()
+
+    def base_named(self, client: int, upstream: bool, base: ContextBase) -> None:
+        """CTX-10, CTX-11: a batch just sent names ``base``."""
+        key = (base.batch_id, base.digest)
+        if not upstream or key in self.acked_bases[client]:
+            return
+        if key in self.forgotten_bases[client]:
+            self.fail("CTX-11", f"client {client} names base {base.batch_id} after a NACK unknown_base")
+        else:
+            self.fail("CTX-10", f"client {client} names base {base.batch_id}, which the server did not ACK")
 
     def received_on_refused(self, client: int, upstream: bool, count: int) -> None:
         self.fail("DELIV-18", f"{_who(client, upstream)}: {count} events received on a refused connection")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..connection import DEFAULT_RULES, Connection, Handler, HandlerAPI, Input, Role, Rules, State, handlers
-from ..events import ConnectionEvent, PeerClosed
-from ..messages import Event, Publish
-from ..session.batching import BatchPolicy
+from ..events import BatchAnswered, ConnectionEvent, PeerClosed
+from ..messages import ContextBase, Event, Publish
+from ..session.batching import BatchPolicy, ContextSender
 from ..session.logic import ClientLogic, ServerLogic
 
 __all__ = ["MUTANTS", "Mutant"]
@@ -101,6 +101,45 @@ class IgnoreRetryAfter(ClientLogic):
         self.retry_after = None
 
 
+class NamesInFlightBase(ContextSender):
+    """Names as the base its newest batch of the same type still in flight, before the server ACKed it."""
+
+    def _choose(self, connection: Connection, pair: tuple[int, int], now: float) -> ContextBase | None:
+        ledger = connection.ledger
+        for message_id, context in reversed(list(ledger.batch_contexts.items())):
+            events = ledger.in_flight_batches[message_id]
+            if (events[0].event_type_id, events[0].schema_version) == pair:
+                return ContextBase(batch_id=context.batch_id, events=events)
+        return super()._choose(connection, pair, now)
+
+
+class UnackedBase(ClientLogic):
+    """CTX-10 broken: a batch in flight serves as a base (the server has usually kept it by then, so nothing else
+    fails: only the check of what a sender may name catches it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = NamesInFlightBase()
+
+
+class KeepsBases(ContextSender):
+    """Counts a NACK unknown_base but forgets nothing: the resend names the same base again."""
+
+    def answered(self, answer: BatchAnswered) -> ContextBase | None:
+        if answer.unknown_base:
+            self.fallbacks += 1
+            return None
+        return super().answered(answer)
+
+
+class NoFallback(ClientLogic):
+    """CTX-11 broken: after unknown_base the events are resent against the base the server said it lacks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = KeepsBases()
+
+
 def _reuse_in_flight_id(handler: Handler) -> Handler:
     def publish(conn: HandlerAPI, event: Event, now: float) -> list[ConnectionEvent]:
         ledger = conn.ledger
@@ -141,5 +180,9 @@ MUTANTS: dict[str, Mutant] = {
     ),
     "publish-after-refusal": Mutant(
         "the client keeps publishing after a refusal", "DELIV-18", client_rules=_publish_after_refusal()
+    ),
+    "unacked-base": Mutant("the client names a base the server has not ACKed", "CTX-10", client_logic=UnackedBase),
+    "no-context-fallback": Mutant(
+        "the client does not fall back after unknown_base", "CTX-11", client_logic=NoFallback
     ),
 }

@@ -34,7 +34,18 @@ DROP_KINDS = ("abrupt", "mid_frame", "unread")
 #: why a client may be refused for the whole run (never an event either way): HS-18 and HS-9
 REFUSALS = ("quarantine", "mismatch")
 #: the kinds of step, each with its arguments (see :class:`Step`)
-STEP_KINDS = ("append", "poison", "server_append", "wait", "drop", "partition", "crash", "clock_jump", "upgrade")
+STEP_KINDS = (
+    "append",
+    "poison",
+    "server_append",
+    "wait",
+    "drop",
+    "partition",
+    "crash",
+    "clock_jump",
+    "upgrade",
+    "lose_bases",
+)
 SERVER = -1  # the node number of the server in crash and clock_jump steps
 
 
@@ -48,7 +59,11 @@ class Step:
     (client, seconds), ``crash`` (node, writes, downtime): node -1 is the
     server; it loses power before its ``writes``-th next store write (0: now)
     and restarts ``downtime`` seconds later; ``clock_jump`` (node, seconds)
-    of the node's wall clock; ``upgrade`` (): the server accepts version 1 from now on.
+    of the node's wall clock; ``upgrade`` (): the server accepts version 1 from now on;
+    ``lose_bases`` (): another server instance answers from now on, or the
+    server restarted on a store without them: it holds none of the context
+    bases it kept (CTX-9), so a client that names one is answered
+    ``unknown_base`` (CTX-5) and falls back (CTX-11).
     """
 
     kind: str
@@ -85,13 +100,14 @@ class Schedule:
     heal: float = 3600.0
     mutant: str | None = None
     steps: tuple[Step, ...] = ()
+    context_bases: int = 16  # CTX-1, CTX-9: what the server declares and keeps per client (0: no context coding)
 
     def without(self, index: int) -> Schedule:
         return replace(self, steps=self.steps[:index] + self.steps[index + 1 :])
 
 
 def _step(rng: random.Random, clients: int) -> Step:
-    kind = rng.choices(STEP_KINDS, weights=(8, 2, 3, 6, 4, 2, 3, 1, 1))[0]
+    kind = rng.choices(STEP_KINDS[:-1], weights=(8, 2, 3, 6, 4, 2, 3, 1, 1))[0]
     client = rng.randrange(clients)
     if kind in ("append", "poison"):
         return Step(kind, (client, rng.randint(1, 6 if kind == "append" else 2)))
@@ -123,6 +139,10 @@ def generate(seed: int, settings: Settings = Settings()) -> Schedule:
     if settings.clients > 1 and rng.random() < 0.25:
         refused[rng.randrange(settings.clients)] = rng.choice(REFUSALS)
     steps = tuple(_step(rng, settings.clients) for _ in range(settings.steps))
+    # CTX-9: the server loses its context bases at some steps; drawn from a generator of their own, so the
+    # other steps of a seed are those it had before context coding
+    lost = random.Random(seed ^ 0xC7C7)
+    steps = tuple(s for step in steps for s in ((step, Step("lose_bases")) if lost.random() < 0.08 else (step,)))
     return Schedule(
         seed=seed,
         clients=settings.clients,
@@ -159,6 +179,7 @@ def load(text: str) -> Schedule:
             keepalive=float(data["keepalive"]),
             heal=float(data["heal"]),
             mutant=data.get("mutant"),
+            context_bases=int(data.get("context_bases", 16)),
             steps=tuple(Step(str(s[0]), tuple(s[1:])) for s in data["steps"]),
         )
     except (ValueError, KeyError, TypeError, IndexError) as exc:

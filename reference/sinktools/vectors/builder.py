@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
+
+from sinkproto.jsonform import bases_to_json
+from sinkproto.messages import ContextBase
 
 from .model import Case, encode_kind, value_to_json
 
 __all__ = ["Builder"]
+
+
+def _bases(bases: Sequence[ContextBase] | None) -> list[dict[str, Any]] | None:
+    """A case's ``bases``: None when the decoder takes no context (CTX-1), else the bases it holds."""
+    return None if bases is None else bases_to_json({b.batch_id: b for b in bases})
 
 
 class Builder:
@@ -29,6 +37,7 @@ class Builder:
         data: bytes | None = None,
         canonical: bool = True,
         limits: dict[str, Any] | None = None,
+        bases: Sequence[ContextBase] | None = None,
     ) -> bytes:
         if data is None:
             data = encode_kind(self.kind, value, self.version)
@@ -46,6 +55,7 @@ class Builder:
                 canonical=canonical,
                 value=value_to_json(self.kind, value, self.version),
                 limits=limits,
+                bases=_bases(bases),
             )
         )
         return data
@@ -63,6 +73,7 @@ class Builder:
         error_class: str,
         *,
         limits: dict[str, Any] | None = None,
+        bases: Sequence[ContextBase] | None = None,
     ) -> None:
         self.cases.append(
             Case(
@@ -73,6 +84,22 @@ class Builder:
                 result="invalid",
                 error_class=error_class,
                 limits=limits,
+                bases=_bases(bases),
+            )
+        )
+
+    def unknown_base(
+        self, id: str, description: str, requirements: list[str], data: bytes, bases: Sequence[ContextBase]
+    ) -> None:
+        """A batch in mode context whose base the decoder, holding ``bases``, lacks or holds stale (CTX-5)."""
+        self.cases.append(
+            Case(
+                id=id,
+                description=description,
+                requirements=requirements,
+                hex=data.hex(),
+                result="unknown_base",
+                bases=_bases(bases),
             )
         )
 

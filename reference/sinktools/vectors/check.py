@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sinkproto.batchrules import canonical_layout
-from sinkproto.errors import DecodeError, SinkError
+from sinkproto.errors import BaseUnavailable, DecodeError, SinkError
 from sinkproto.messages import Batch
 from sinkproto.schemas import Registry, default_registry
 
@@ -60,9 +60,13 @@ def _same_bytes(kind: str, case: Case, produced: bytes) -> bool:
     return normalized_bytes(kind, other) == normalized_bytes(kind, case)
 
 
+def _decode(kind: str, case: Case, version: int, **override: Any) -> Any:
+    return decode_kind(kind, case.data, case.decode_limits(**override), version, bases=case.base_lookup())
+
+
 def _expect_error(kind: str, case: Case, problems: list[str], version: int = 0, **override: Any) -> None:
     try:
-        value = decode_kind(kind, case.data, case.decode_limits(**override), version)
+        value = _decode(kind, case, version, **override)
     except DecodeError as exc:
         if exc.error_class != case.error_class:
             problems.append(f"expected error_class {case.error_class}, decoder reported {exc.error_class}: {exc}")
@@ -74,12 +78,38 @@ def _expect_error(kind: str, case: Case, problems: list[str], version: int = 0, 
         )
 
 
+def _expect_unknown_base(kind: str, case: Case, problems: list[str], version: int) -> None:
+    """CTX-5: the decoder stops at the base it lacks: neither a value nor a decode error."""
+    try:
+        value = _decode(kind, case, version)
+    except BaseUnavailable:
+        return
+    except DecodeError as exc:
+        problems.append(f"expected unknown_base, decoder reported {exc.error_class}: {exc}")
+    else:
+        problems.append(f"expected unknown_base, decoder accepted it as {value_to_json(kind, value, version)}")
+
+
+def _check_bases(case: Case, problems: list[str]) -> None:
+    """Each base's ``digest_hex`` is its events' digest (CTX-4), so a reader can check its own digest on them."""
+    from sinkproto.jsonform import event_from_json
+    from sinkproto.messages import context_digest
+
+    ids = [entry["batch_id"] for entry in case.bases or []]
+    if len(ids) != len(set(ids)):
+        problems.append(f"bases hold one batch_id twice: {ids}")
+    for entry in case.bases or []:
+        digest = context_digest(tuple(event_from_json(e) for e in entry["events"])).hex()
+        if entry.get("digest_hex") != digest:
+            problems.append(f"base {entry['batch_id']}: digest_hex is not the CTX-4 digest {digest}")
+
+
 def _expect_value(
     kind: str, case: Case, problems: list[str], *, reencode: bool, version: int = 0, **override: Any
 ) -> None:
     try:
-        decoded = decode_kind(kind, case.data, case.decode_limits(**override), version)
-    except DecodeError as exc:
+        decoded = _decode(kind, case, version, **override)
+    except (DecodeError, BaseUnavailable) as exc:
         problems.append(f"decoder rejected a {case.result} case: {exc}")
         return
     got = value_to_json(kind, decoded, version)
@@ -88,7 +118,7 @@ def _expect_value(
         return
     if not reencode:
         return
-    value = value_from_json(kind, case.value, version)
+    value = value_from_json(kind, case.value, version, case.base_lookup())
     produced = encode_kind(kind, value, version)
     if not _same_bytes(kind, case, produced):
         problems.append(f"re-encoding gives other bytes: {produced.hex()[:120]}")
@@ -109,11 +139,13 @@ def check_case(kind: str, case: Case, registry: Registry | None = None, version:
     ``version`` is the file's ``spec_version``: 1 decodes as a version-1 connection (vectors/v1).
     """
     problems: list[str] = []
+    _check_bases(case, problems)
     if case.result == "valid":
         # Canonical: encoders must emit exactly these bytes. Batches with an
         # explicit non-canonical layout are still deterministic to re-encode.
         # A records batch whose transforms are not the canonical ones (RECORD-9) decodes, but does not re-encode to itself.
-        records_variant = case.canonical is False and '"mode": "records"' in json.dumps(case.value)
+        text = json.dumps(case.value)
+        records_variant = case.canonical is False and ('"mode": "records"' in text or '"mode": "context"' in text)
         _expect_value(
             kind,
             case,
@@ -123,6 +155,8 @@ def check_case(kind: str, case: Case, registry: Registry | None = None, version:
         )
     elif case.result == "invalid":
         _expect_error(kind, case, problems, version)
+    elif case.result == "unknown_base":
+        _expect_unknown_base(kind, case, problems, version)
     elif case.result == "acceptable":
         decided = case.decided_by or {}
         _expect_value(kind, case, problems, reencode=False, version=version, **decided)

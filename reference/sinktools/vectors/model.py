@@ -60,10 +60,8 @@ def vector_record_schemas() -> Any:
 def decode_kind(
     kind: str, data: bytes, limits: Limits, version: int = 0, schemas: Any = None, bases: Any = None
 ) -> Any:
-    """Decode one unit of ``kind``; from version 1, records batches with ``schemas`` (default: the kit's registry).
-
-    ``bases``: the bases a batch in mode context decodes against (None: mode context is refused, CTX-1).
-    """
+    """Decode one unit of ``kind``; from version 1, records batches with ``schemas`` (default: the kit's registry)
+    and batches in mode context with ``bases`` (the bases the decoder holds; None: it takes no context, CTX-1)."""
     if version >= 1 and schemas is None:
         schemas = vector_record_schemas()
     if kind == "batch":
@@ -101,12 +99,12 @@ def value_to_json(kind: str, value: Any, version: int = 0) -> dict[str, Any]:
     return to_json(value, version)
 
 
-def value_from_json(kind: str, obj: dict[str, Any], version: int = 0) -> Any:
+def value_from_json(kind: str, obj: dict[str, Any], version: int = 0, bases: Any = None) -> Any:
     from sinkproto.jsonform import from_json
 
     if kind == "stream":
         return StreamValue(frames=tuple(bytes.fromhex(h) for h in obj["frames_hex"]))
-    return from_json(kind, obj, version)
+    return from_json(kind, obj, version, bases)
 
 
 @dataclass
@@ -115,7 +113,7 @@ class Case:
     description: str
     requirements: list[str]
     hex: str
-    result: str  # valid | invalid | acceptable
+    result: str  # valid | invalid | acceptable | unknown_base (mode context: the decoder lacks the base, CTX-5)
     canonical: bool | None = None
     value: dict[str, Any] | None = None
     error_class: str | None = None
@@ -124,6 +122,9 @@ class Case:
     # Avro content of event_data (spec/v0/schemas.md): [{"event": index, "event_type", "record", "read_as"}] or
     # [{"event": index, "error": reason}]; checked through the schema registry, see vectors/avro_check.py.
     avro: list[dict[str, Any]] | None = None
+    # The bases the decoder holds for the sending peer (context coding, spec/v1/context.md):
+    # [{"batch_id", "digest_hex", "events"}]. Absent: the decoder declared no context_bases (CTX-1).
+    bases: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -136,6 +137,8 @@ class Case:
             out["canonical"] = self.canonical
         if self.limits is not None:
             out["limits"] = self.limits
+        if self.bases is not None:
+            out["bases"] = self.bases
         if self.decided_by is not None:
             out["decided_by"] = self.decided_by
         if self.value is not None:
@@ -161,6 +164,7 @@ class Case:
             limits=obj.get("limits"),
             decided_by=obj.get("decided_by"),
             avro=obj.get("avro"),
+            bases=obj.get("bases"),
         )
 
     @property
@@ -169,6 +173,12 @@ class Case:
 
     def decode_limits(self, **override: Any) -> Limits:
         return Limits.from_dict({**(self.limits or {}), **override})
+
+    def base_lookup(self) -> Any:
+        """The bases as a decoder takes them (``BaseLookup``), or None when the case gives none."""
+        from sinkproto.jsonform import bases_from_json
+
+        return bases_from_json(self.bases)
 
 
 @dataclass
@@ -269,6 +279,8 @@ def fingerprint(kind: str, case: Case) -> str:
         "limits": case.limits,
         "decided_by": case.decided_by,
     }
+    if case.bases is not None:
+        meaning["bases"] = case.bases  # what the decoder holds is part of what the bytes decode to
     if case.avro is not None:
         # The records the bytes carry are part of the meaning; read_as (what other
         # versions' readers see) grows with every new schema version, so it is not.

@@ -41,6 +41,7 @@ from sinkproto.readers import ReaderSchemas
 from ..builder import Builder
 from ..model import Case
 from .v0 import APP, TS, ev
+from .v1_context import context_cases
 
 __all__ = ["build_all_v1", "FILE_DESCRIPTIONS_V1", "GENERATORS_V1", "WITHDRAWN_V1"]
 
@@ -54,6 +55,10 @@ WITHDRAWN_V1 = {
     "v1.connection_response.hello.declaration": "draft 3: response_flags; now hello.flags.reader-schemas",
     "v1.connection_response.hello.declaration.cut": "draft 3: response_flags; now hello.flags.reader-schemas.cut",
     "v1.frame.type-9": "draft 3: type 9 is CLOSE (close.json)",
+    "v1.connection_request.declared-limits.reserved-bit-6": "draft 4: limit_flags bit 6 is context_bases; "
+    "now declared-limits.context-bases",
+    "v1.connection_request.declared-limits.reserved-bit-7": "draft 4: limit_flags bit 7 is context_lifetime; "
+    "now declared-limits.context-lifetime",
 }
 
 FILE_DESCRIPTIONS_V1 = {
@@ -63,8 +68,9 @@ FILE_DESCRIPTIONS_V1 = {
     "batch_result": "Version 1: BATCH_RESULT frames (type 8): per-event NACKs by index.",
     "close": "Version 1: CLOSE frames (type 9): close codes, requirement, last message id, retry-after, text.",
     "frame": "Version 1: frame-level cases: version-0 frames on a version-1 connection, unassigned types 10..15.",
-    "batch": "Version 1: batch v1 on its own: the extended header, the format byte, codecs none, gzip and zstd, and records "
-    "mode (decoded with the writer schemas of the kit's registry in schemas/).",
+    "batch": "Version 1: batch v1 on its own: the extended header, the format byte, codecs none, gzip and zstd, records "
+    "mode (decoded with the writer schemas of the kit's registry in schemas/) and mode context (decoded with the "
+    "bases each case lists).",
 }
 
 READS = ReaderSchemas.from_mapping({1: [1, 2]})
@@ -83,7 +89,7 @@ class BuilderV1(Builder):
 def _records(data: bytes, kind: str) -> bool:
     """A records batch: any choice of transforms decodes (RECORD-9 is a SHOULD), so literal bytes may differ."""
     at = 2 if kind == "batch_publish" else 0
-    return len(data) > at + 1 and bool(data[at] & 0x80) and data[at + 1] & 0x0F == BatchMode.RECORDS
+    return len(data) > at + 1 and bool(data[at] & 0x80) and data[at + 1] & 0x0F in (BatchMode.RECORDS, BatchMode.CONTEXT)
 
 
 def _compressed(kind: str, data: bytes) -> bool:
@@ -295,6 +301,13 @@ def connection_request() -> Builder:
 _CONSTRAINED = hexb("1f 8020 808001 8002 10 808001")
 
 
+def _declared_values(limits: DeclaredLimits) -> dict[str, Any]:
+    """The declared values of ``limits`` by field name (the unset ones left out)."""
+    from sinkproto.messages import DECLARED_BOUNDS
+
+    return {name: getattr(limits, name) for name, *_ in DECLARED_BOUNDS if getattr(limits, name) is not None}
+
+
 def _declared_limits_cases(b: Builder, head: bytes) -> None:
     """DECL-1, DECL-2: the declared limits of a version-1 request; ``head`` ends before request_flags."""
     r = ["CONN-8", "DECL-1"]
@@ -340,7 +353,7 @@ def _declared_limits_cases(b: Builder, head: bytes) -> None:
     for name, declared in (("lowest", lowest), ("highest", highest)):
         b.valid(
             f"v1.connection_request.declared-limits.{name}",
-            f"Every value declared, each at its {name} bound.",
+            f"The values of bits 0..5 declared, each at its {name} bound.",
             r,
             ConnectionRequest(
                 version=1,
@@ -372,13 +385,44 @@ def _declared_limits_cases(b: Builder, head: bytes) -> None:
         head + hexb("04 20 3c 00"),
         "trailing_bytes",
     )
-    for bit in (6, 7):
-        b.invalid(
-            f"v1.connection_request.declared-limits.reserved-bit-{bit}",
-            f"limit_flags with reserved bit {bit} set.",
-            ["DECL-2"],
-            head + hexb("04") + bytes([1 << bit]),
-            "reserved_bit",
+    # Bits 6 and 7 carry context_bases and context_lifetime since draft 4 (CTX-1): their reserved-bit cases are
+    # withdrawn, not reused.
+    b.valid(
+        "v1.connection_request.declared-limits.context-bases",
+        "limit_flags bit 6: context_bases 16 (context coding, CTX-1).",
+        [*r, "CTX-1"],
+        ConnectionRequest(
+            version=1, app_version=APP, client_instance_id=0x1234, declared_limits=DeclaredLimits(context_bases=16)
+        ),
+        data=head + hexb("04 40 10"),
+    )
+    b.valid(
+        "v1.connection_request.declared-limits.context-lifetime",
+        "limit_flags bit 7: context_lifetime 3600 s, context_bases left at its default 0.",
+        [*r, "CTX-9"],
+        ConnectionRequest(
+            version=1,
+            app_version=APP,
+            client_instance_id=0x1234,
+            declared_limits=DeclaredLimits(context_lifetime=3600),
+        ),
+        data=head + hexb("04 80 901c"),
+    )
+    for name, bases, lifetime in (("lowest", 0, 60), ("highest", 64, 0xFFFF_FFFF)):
+        b.valid(
+            f"v1.connection_request.declared-limits.all-{name}",
+            f"All eight values declared (limit_flags ff), each at its {name} bound.",
+            [*r, "CTX-1"],
+            ConnectionRequest(
+                version=1,
+                app_version=APP,
+                client_instance_id=0x1234,
+                declared_limits=DeclaredLimits(
+                    **_declared_values(lowest if name == "lowest" else highest),
+                    context_bases=bases,
+                    context_lifetime=lifetime,
+                ),
+            ),
         )
     out_of_range = (
         ("max-frame-size.below", 0, 511),
@@ -393,6 +437,10 @@ def _declared_limits_cases(b: Builder, head: bytes) -> None:
         ("max-zstd-window.above", 4, 8388609),
         ("keepalive.below", 5, 9),
         ("keepalive.above", 5, 65536),
+        ("context-bases.above", 6, 65),
+        ("context-lifetime.below", 7, 59),
+        ("context-lifetime.zero", 7, 0),
+        ("context-lifetime.above", 7, 0x1_0000_0000),
     )
     for name, bit, value in out_of_range:
         b.invalid(
@@ -670,11 +718,15 @@ def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
             plain[: at + 1] + bytes([number << 4]) + plain[at + 2 :],
             "unknown_format",
         )
-    for mode in (2, 15):
+    for mode in (2, 3, 15):
+        # Mode 2 is context since draft 4: to a decoder that declared no context_bases it is unknown_format all
+        # the same (CTX-1), so its case keeps its id; mode 3 is the first unassigned one.
         b.invalid(
             f"{prefix}.extended.mode-{mode}",
-            f"Mode {mode} is unassigned.",
-            ["BATCH-14"],
+            "Mode 2 (context) to a decoder that declared no context_bases (CTX-1)."
+            if mode == 2
+            else f"Mode {mode} is unassigned.",
+            ["BATCH-14", "CTX-1"] if mode == 2 else ["BATCH-14"],
             plain[: at + 1] + bytes([mode]) + plain[at + 2 :],
             "unknown_format",
         )
@@ -784,6 +836,7 @@ def _batch_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
         "value_out_of_range",
     )
     _records_cases(b, prefix, wrap, head)
+    context_cases(b, prefix, wrap, head)
 
 
 # -- records mode (RECORD-1..RECORD-9) -----------------------------------------------------------------------
