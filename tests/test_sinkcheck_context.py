@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sinkcheck.cases import catalogue
 from sinkcheck.cases.context_server import MALFORMED
-from sinkcheck.craft import against_base, context_frame, context_parts, kit_schemas
+from sinkcheck.craft import against_base, batch_frame, context_batch_id, context_frame, context_parts, kit_schemas
 from sinkcheck.model import Outcome
 from sinkcheck.runner import run_cases
 from sinkcheck.selftest import make_pki, reference_profile, reference_server
@@ -100,6 +100,8 @@ def test_hand_built_context_batches_decode_to_their_events_in_both_codecs(codec:
     with pytest.raises(BaseUnavailable) as stale:
         decode(codec, context_frame(0x13, second, batch_id=5, base=base, digest=bytes(8)), {77: base})
     assert stale.value.reason == "stale"
+    # what the verdict names a batch by when it cannot be decoded (its base is not held)
+    assert (context_batch_id(named), context_batch_id(frame), context_batch_id(batch_frame(1, second))) == (5, 77, None)
 
 
 @pytest.mark.parametrize("codec", CODECS, ids=lambda c: c.__name__.rsplit(".", 1)[-1])

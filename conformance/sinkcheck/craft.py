@@ -43,6 +43,7 @@ __all__ = [
     "AGAINST_BASE",
     "ContextParts",
     "batch_frame",
+    "context_batch_id",
     "context_frame",
     "context_parts",
     "decode_or_fail",
@@ -220,6 +221,25 @@ def context_parts(message_id: int, events: tuple[Event, ...] | list[Event]) -> C
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
     """A varint of a frame the reference encoder built: (value, position after it)."""
     return read_varint(data, pos, len(data), Limits(), "varint")
+
+
+def context_batch_id(frame: bytes) -> int | None:
+    """The ``batch_id`` of a BATCH_PUBLISH in mode context with codec none, read where CTX-2 puts it (after the
+    header values), or None: another codec (the id is inside the compressed body), or not such a batch.
+
+    A batch naming a base the runner lacks cannot be decoded (CTX-5); this names it in the verdict all the same.
+    """
+    if len(frame) < 4 or frame_type(frame) != BATCH_PUBLISH or not frame[2] & 0x80:
+        return None
+    if frame[3] != BatchFormat(codec=BatchCodec.NONE, mode=BatchMode.CONTEXT).to_byte():
+        return None
+    try:
+        _type_id, pos = _varint(frame, 4)
+        _version, pos = _varint(frame, pos)
+        batch_id, _pos = _varint(frame, pos)
+    except DecodeError:
+        return None
+    return batch_id
 
 
 def int_column(values: list[int] | tuple[int, ...]) -> bytes:

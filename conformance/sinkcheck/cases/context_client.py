@@ -34,7 +34,16 @@ from sinkproto.readers import ReaderSchemas
 from sinkproto.schemas import default_registry
 
 from ..client_context import ClientCaseContext
-from ..craft import BATCH_PUBLISH, PING, PUBLISH, decode_or_fail, describe_frame, frame_type, message_id_of
+from ..craft import (
+    BATCH_PUBLISH,
+    PING,
+    PUBLISH,
+    context_batch_id,
+    decode_or_fail,
+    describe_frame,
+    frame_type,
+    message_id_of,
+)
 from ..model import CheckFailed, Unsupported
 from ..wire import Wire
 from . import case
@@ -67,12 +76,17 @@ class Sent:
     named: int | None = None  # mode context: the base it names (None: no base)
     missing: BaseUnavailable | None = None  # the base it named is not one the runner holds
 
+    @property
+    def name(self) -> str:
+        return "a context batch" if self.batch_id is None else f"context batch {self.batch_id}"
+
     def describe(self) -> str:
         if not self.mode_context:
             return f"message {self.message_id}: {len(self.events)} event(s) without context"
         base = f"naming base {self.named}" if self.named is not None else "without a base"
-        size = f"{len(self.events)} events" if not self.missing else "not readable past its digest"
-        return f"message {self.message_id}: context batch {self.batch_id} {base} ({size})"
+        count = len(self.events)
+        size = f"{count} event{'s' if count != 1 else ''}" if not self.missing else "not readable past its digest"
+        return f"message {self.message_id}: {self.name} {base} ({size})"
 
 
 @dataclass
@@ -89,7 +103,7 @@ class RunnerServer:
             value = decode_or_fail(frame, version=1, bases=self.bases)
         except BaseUnavailable as exc:
             item = Sent(message_id, (), True, named=exc.base_id, missing=exc)
-            item.batch_id = _batch_id_of(frame)
+            item.batch_id = context_batch_id(frame)
             self.sent.append(item)
             return item
         if isinstance(value, Publish):
@@ -109,29 +123,6 @@ class RunnerServer:
         """``item`` was ACKed whole: a batch in mode context is now a base of the runner's (CTX-8)."""
         if item.mode_context and item.batch_id is not None and item.events:
             self.bases[item.batch_id] = ContextBase(batch_id=item.batch_id, events=item.events)
-
-
-def _batch_id_of(frame: bytes) -> int | None:
-    """The ``batch_id`` of a context BATCH_PUBLISH, read where CTX-2 puts it (codec none only; else None)."""
-    try:
-        pos = 2
-        if frame[pos] & 0x80 == 0 or frame[pos + 1] >> 4 != 0:
-            return None
-        pos += 2
-        for _ in range(2):  # event_type_id, schema_version
-            while frame[pos] & 0x80:
-                pos += 1
-            pos += 1
-        value, shift = 0, 0
-        while True:
-            byte = frame[pos]
-            value |= (byte & 0x7F) << shift
-            pos += 1
-            shift += 7
-            if not byte & 0x80:
-                return value
-    except IndexError:
-        return None
 
 
 Answerer = Callable[[Wire, Sent], Awaitable[None]]
@@ -221,8 +212,7 @@ def names_unaccepted(item: Sent, refused: dict[int, str]) -> CheckFailed:
     assert item.named is not None
     why = refused.get(item.named, "which the runner never received")
     return CheckFailed(
-        f"context batch {item.batch_id} names base {item.named}, {why}: a sender names only batches the receiver "
-        "ACKed (CTX-10)",
+        f"{item.name} names base {item.named}, {why}: a sender names only batches the receiver ACKed (CTX-10)",
         requirements=("CTX-10",),
     )
 
@@ -233,12 +223,14 @@ def names_unaccepted(item: Sent, refused: dict[int, str]) -> CheckFailed:
 @client_case(
     "client.v1.context.acked-bases-only",
     "After the runner answers a context batch with a BATCH_RESULT (or NACK), no later batch names it",
-    requirements=["CTX-10", "CTX-8"],
+    requirements=["CTX-10", "CTX-8", "CTX-12"],
     timeout=20,
     reactions=[
         "the runner answers the client's first context batch with a BATCH_RESULT NACKing one event (a NACK if it "
         "holds one event), then ACKs every batch",
         "no later batch names that batch; every base named is one the runner ACKed",
+        "no two context batches of the connection have one batch_id (no NACK unknown_base made the client forget "
+        "its bases, CTX-12)",
     ],
 )
 async def acked_bases_only(ctx: ClientCaseContext) -> str:
@@ -246,10 +238,19 @@ async def acked_bases_only(ctx: ClientCaseContext) -> str:
     wire = await context_session(ctx, "context")
     server = RunnerServer()
     refused: dict[int, str] = {}
+    ids: set[int] = set()
 
     async def answer(wire: Wire, item: Sent) -> None:
         if item.missing is not None:
             raise names_unaccepted(item, refused)
+        if item.mode_context and item.batch_id is not None:
+            if item.batch_id in ids:
+                raise CheckFailed(
+                    f"{item.name} has the batch_id of an earlier context batch of this connection, although the "
+                    "client forgot no base since (no NACK unknown_base): CTX-12 gives each batch its own id",
+                    requirements=("CTX-12",),
+                )
+            ids.add(item.batch_id)
         if not item.mode_context or refused:
             await ack(wire, item, server)
             return
@@ -284,7 +285,7 @@ async def acked_bases_only(ctx: ClientCaseContext) -> str:
             f"(nothing to observe); it sent: {summary(server)}"
         )
     ctx.meets("CTX-8")
-    return f"no batch named the refused batch {next(iter(refused))}: {summary(server)}"
+    return f"no batch named the refused batch {next(iter(refused))}, each has its own batch_id: {summary(server)}"
 
 
 @client_case(
@@ -363,7 +364,7 @@ async def fallback(ctx: ClientCaseContext) -> str:
         if item.missing is not None:
             if item.named in forgotten:
                 raise CheckFailed(
-                    f"context batch {item.batch_id} names base {item.named}, {forgotten[item.named]}: after NACK "
+                    f"{item.name} names base {item.named}, {forgotten[item.named]}: after NACK "
                     "unknown_base a sender forgets every base of the peer (CTX-11)",
                     requirements=("CTX-11",),
                 )

@@ -47,6 +47,8 @@ __all__ = [
     "NoReplacement",
     "ResendsBatchNacks",
     "ResendsNacked",
+    "ReusedBatchIds",
+    "ReusesBatchIds",
     "SlowAcks",
     "SlowReject",
     "StubbornContext",
@@ -254,6 +256,22 @@ class CodesAgainstUnaccepted(StoreClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.logic.context = EagerContext()
+
+
+class ReusedBatchIds(ContextSender):
+    """Gives the next batch in mode context the id of the last one sent, its bases not forgotten (CTX-12)."""
+
+    def sent(self, context: BatchContext, now: float) -> None:
+        super().sent(context, now)
+        self.next_batch_id = context.batch_id
+
+
+class ReusesBatchIds(StoreClient):
+    """Sends every batch in mode context under one batch_id (CTX-12)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logic.context = ReusedBatchIds()
 
 
 class StubbornContext(ContextSender):

@@ -805,6 +805,14 @@ MUTANTS: tuple[Mutant, ...] = (
         handler=handlers.CodesAgainstUnaccepted,
     ),
     Mutant(
+        name="reuses-batch-ids",
+        role=CLIENT,
+        versions=V01,
+        breaks="gives every batch in mode context the same batch_id",
+        targets=("client.v1.context.acked-bases-only",),
+        handler=handlers.ReusesBatchIds,
+    ),
+    Mutant(
         name="keeps-bases-after-unknown-base",
         role=CLIENT,
         versions=V01,
