@@ -18,9 +18,11 @@ from sinkproto.errors import (
     DecodeError,
     EncodeError,
     InconsistentBatch,
+    LimitExceeded,
     UnknownFormat,
     ValueOutOfRange,
 )
+from sinkproto.limits import Limits
 from sinkproto.messages import (
     Batch,
     BatchCodec,
@@ -358,3 +360,16 @@ def test_context_bases_and_lifetime_are_declared_limits(codec: Codec) -> None:
             with pytest.raises(ValueOutOfRange) as info:
                 codec.decode_frame(raw, version=1)
             assert info.value.requirement == "DECL-2" and info.value.offset == len(raw) - len(tail) + at
+
+
+@covers("CTX-6", "LIMIT-5")
+def test_keys_taken_from_the_base_are_checked_against_max_key_size() -> None:
+    base = ContextBase(batch_id=2, events=(event(b"long-key", 1, 1), event(b"k", 2, 2)))
+    body = _body((event(b"long-key", 3, 3), event(b"n", 4, 4)), base)
+    keys_at = 4 + 11 + 1 + len(_columns(body[11:])[0])  # after base_rows
+    for codec in CODECS:
+        with pytest.raises(LimitExceeded) as info:
+            codec.decode_batch(
+                context_batch(body), version=1, schemas=SCHEMAS, bases={2: base}, limits=Limits(max_key_size=4)
+            )
+        assert info.value.offset == keys_at and info.value.requirement == "LIMIT-5"

@@ -5,7 +5,8 @@
 
 It answers every op for every kind of protocol versions 0 and 1 and honours
 every limit; version-1 batches in records mode use the writer schemas of the
-registry the runner names in ``hello`` (the kit's ``schemas/``). ``--codec
+registry the runner names in ``hello`` (the kit's ``schemas/``), batches in mode context the
+request's ``bases`` (it declares ``context``). ``--codec
 construct`` runs the construct reference codec instead of the default (the
 fast codec). A ``DecodeError`` or ``EncodeError`` of the codec is a
 ``decode_error`` or ``encode_error``; any other exception is a bug of the
@@ -34,8 +35,8 @@ from typing import Any
 from sinkcheck.codec_protocol import KINDS_BY_VERSION, LIMIT_NAMES_BY_VERSION, failure, ok, serve
 from sinkproto import Deframer, Limits, frame_bytes
 from sinkproto.codec import get_codec
-from sinkproto.errors import DecodeError, EncodeError
-from sinkproto.jsonform import from_json, to_json
+from sinkproto.errors import BaseUnavailable, DecodeError, EncodeError
+from sinkproto.jsonform import bases_from_json, from_json, to_json
 
 BREAKS = ("error-class", "field", "encode", "hang", "crash", "utf8", "v1-batch-result")
 
@@ -84,20 +85,23 @@ class Handler:
         """The writer schemas of records mode: from version 1 (version 0 has no records mode)."""
         return self.schemas if version >= 1 else None
 
-    def decode(self, version: int, kind: str, data: bytes, limits: Limits) -> dict[str, Any]:
+    def decode(self, version: int, kind: str, data: bytes, limits: Limits, bases: Any = None) -> dict[str, Any]:
         if kind == "stream":
             deframer = Deframer(limits)
             frames = deframer.feed(data)
             deframer.close()  # a partial frame left at the end of the stream is truncated
             return {"frames_hex": [f.hex() for f in frames]}
-        if kind in ("frame", "batch"):  # the one API: frames and batches take the version (and schemas from 1)
+        if kind in ("frame", "batch"):  # the one API: frames and batches take the version (schemas, bases from 1)
+            extra = {"bases": bases} if version >= 1 else {}
             return to_json(
-                self.functions["decode"][kind](data, limits=limits, version=version, schemas=self.schemas_of(version)),
+                self.functions["decode"][kind](
+                    data, limits=limits, version=version, schemas=self.schemas_of(version), **extra
+                ),
                 version,
             )
         return to_json(self.functions["decode"][kind](data, limits=limits))
 
-    def encode(self, version: int, kind: str, value: dict[str, Any]) -> bytes:
+    def encode(self, version: int, kind: str, value: dict[str, Any], bases: Any = None) -> bytes:
         if kind == "stream":
             return b"".join(frame_bytes(bytes.fromhex(f)) for f in value["frames_hex"])
         if (
@@ -110,7 +114,7 @@ class Handler:
         if kind in ("frame", "batch"):
             return bytes(
                 self.functions["encode"][kind](
-                    from_json(kind, value, version), version=version, schemas=self.schemas_of(version)
+                    from_json(kind, value, version, bases), version=version, schemas=self.schemas_of(version)
                 )
             )
         return bytes(self.functions["encode"][kind](from_json(kind, value)))
@@ -126,6 +130,7 @@ class Handler:
                     str(v): {
                         "kinds": {"decode": list(KINDS_BY_VERSION[v]), "encode": list(KINDS_BY_VERSION[v])},
                         "limits": list(LIMIT_NAMES_BY_VERSION[v]),
+                        **({"context": True} if v >= 1 else {}),
                     }
                     for v in KINDS_BY_VERSION
                 },
@@ -145,6 +150,7 @@ class Handler:
         try:
             data = bytes.fromhex(request["hex"])
             limits = Limits.from_dict(request.get("limits") or {})
+            bases = bases_from_json(request.get("bases"))
         except (KeyError, TypeError, ValueError) as exc:
             return failure(request, "bad_request", f"bad decode request: {exc}")
         if self.broken == "hang" and kind == "frame" and data[:1] and data[0] >> 4 == 5:
@@ -152,7 +158,9 @@ class Handler:
         try:
             if self.broken == "utf8" and kind == "nack_payload":
                 limits = Limits.from_dict({**(request.get("limits") or {}), "strict_utf8": True})
-            value = self.decode(version, kind, data, limits)
+            value = self.decode(version, kind, data, limits, bases)
+        except BaseUnavailable as exc:  # CTX-5: the base is not held; not a decode error
+            return failure(request, "unknown_base", str(exc))
         except DecodeError as exc:
             error_class = exc.error_class
             if self.broken == "error-class" and error_class == "overlong_varint":
@@ -170,7 +178,7 @@ class Handler:
         if not isinstance(request.get("value"), dict):
             return failure(request, "bad_request", "an encode request carries a value object")
         try:
-            data = self.encode(version, kind, request["value"])
+            data = self.encode(version, kind, request["value"], bases_from_json(request.get("bases")))
         except EncodeError as exc:
             return failure(request, "encode_error", str(exc))
         except (TypeError, ValueError) as exc:

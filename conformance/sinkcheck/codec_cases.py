@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sinkkit import kit_file
-from sinkproto.errors import DecodeError, EncodeError
+from sinkproto.errors import BaseUnavailable, DecodeError, EncodeError
 from sinkproto.limits import Limits
 from sinktools.vectors.model import (
     FRAME_KIND_FILES,
@@ -66,7 +66,8 @@ class Check:
 
     ``expect`` is ``value`` (decode gives ``expected``), ``error`` (decode fails
     with error class ``expected``), ``bytes`` (encode gives hex ``expected``;
-    compressed batches compare after decompression) or ``refused`` (encode fails).
+    compressed batches compare after decompression), ``refused`` (encode fails)
+    or ``unknown_base`` (decode stops at a base ``bases`` does not hold, CTX-5).
     """
 
     op: str  # decode | encode
@@ -82,6 +83,8 @@ class Check:
     requirements: tuple[str, ...] = ()
     #: The requirement of the expected error, as the reference decoder names it (``expect == "error"``).
     requirement: str | None = None
+    #: Context coding (version 1): the bases the codec holds, as in the vectors; None: it declared none (CTX-1).
+    bases: list[dict[str, Any]] | None = None
 
     def request(self) -> dict[str, Any]:
         body: dict[str, Any] = {"op": self.op, "kind": self.kind, "protocol_version": self.version}
@@ -90,6 +93,8 @@ class Check:
             body["limits"] = self.limits
         else:
             body["value"] = self.value
+        if self.bases is not None:
+            body["bases"] = self.bases
         return body
 
 
@@ -155,26 +160,40 @@ def reference_bytes(kind: str, value: Any, version: int = 0) -> bytes:
     return encode_kind(kind, value)
 
 
-def reference_decode(kind: str, data: bytes, limits: dict[str, Any], version: int = 0) -> tuple[str, Any, str | None]:
-    """("value", json, None) or ("error", error_class, requirement), by the reference codec."""
+def reference_decode(
+    kind: str, data: bytes, limits: dict[str, Any], version: int = 0, bases: list[dict[str, Any]] | None = None
+) -> tuple[str, Any, str | None]:
+    """("value", json, None), ("error", error_class, requirement) or ("unknown_base", None, "CTX-5"), by the
+    reference codec holding ``bases`` (the vectors' form; None: it takes no batch in mode context)."""
+    from sinkproto.jsonform import bases_from_json
+
+    schemas = record_schemas() if version == 1 else None
     try:
-        value = decode_kind(kind, data, Limits.from_dict(limits), version, record_schemas() if version == 1 else None)
+        value = decode_kind(kind, data, Limits.from_dict(limits), version, schemas, bases_from_json(bases))
     except DecodeError as exc:
         return "error", exc.error_class, exc.requirement
+    except BaseUnavailable as exc:
+        return "unknown_base", None, exc.requirement
     return "value", value_to_json(kind, value, version), None
 
 
-def reference_encode(kind: str, value: dict[str, Any], version: int = 0) -> tuple[str, Any]:
-    """("bytes", hex) or ("refused", None), by the reference codec."""
+def reference_encode(
+    kind: str, value: dict[str, Any], version: int = 0, bases: list[dict[str, Any]] | None = None
+) -> tuple[str, Any]:
+    """("bytes", hex) or ("refused", None), by the reference codec (``bases``: those a context batch names)."""
+    from sinkproto.jsonform import bases_from_json
+
     try:
-        return "bytes", reference_bytes(kind, value_from_json(kind, value, version), version).hex()
+        return "bytes", reference_bytes(
+            kind, value_from_json(kind, value, version, bases_from_json(bases)), version
+        ).hex()
     except (EncodeError, TypeError, ValueError):
         return "refused", None
 
 
 def _error_requirement(kind: str, case: VectorCase, limits: dict[str, Any], version: int) -> str | None:
     """The requirement the reference decoder names for an invalid vector's error (what a dispute cites)."""
-    expect, error_class, requirement = reference_decode(kind, case.data, limits, version)
+    expect, error_class, requirement = reference_decode(kind, case.data, limits, version, case.bases)
     return requirement if expect == "error" and error_class == case.error_class else None
 
 
@@ -182,8 +201,25 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
     pk = protocol_kind(kind, version)
     limits = dict(case.limits or {})
     cited = tuple(case.requirements)
+    bases = case.bases
     checks: list[Check] = []
-    if case.result == "valid":
+    if case.result == "unknown_base":
+        checks.append(
+            Check(
+                "decode",
+                pk,
+                "unknown_base",
+                None,
+                hex=case.hex,
+                limits=non_default_limits(limits),
+                label="decode",
+                version=version,
+                requirements=cited,
+                requirement="CTX-5",
+                bases=bases,
+            )
+        )
+    elif case.result == "valid":
         checks.append(
             Check(
                 "decode",
@@ -195,12 +231,16 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 label="decode",
                 version=version,
                 requirements=cited,
+                bases=bases,
             )
         )
         # Canonical: an encoder given the value must produce exactly these bytes. A batch with an explicit
         # layout is deterministic too (the layout says which columns exist), canonical or not; a records batch
         # with other transforms than the canonical ones (RECORD-9) is not.
-        records_variant = version == 1 and case.canonical is False and '"mode": "records"' in json.dumps(case.value)
+        text = json.dumps(case.value)
+        records_variant = (
+            version == 1 and case.canonical is False and ('"mode": "records"' in text or '"mode": "context"' in text)
+        )
         if case.canonical or (kind in ("batch", "batch_publish") and not records_variant):
             checks.append(
                 Check(
@@ -212,6 +252,7 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                     label="encode",
                     version=version,
                     requirements=cited,
+                    bases=bases,
                 )
             )
         if version == 0 and kind == "batch" and case.canonical:
@@ -227,6 +268,7 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                     label="encode without layout",
                     version=version,
                     requirements=cited,
+                    bases=bases,
                 )
             )
     elif case.result == "invalid":
@@ -242,6 +284,7 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 version=version,
                 requirements=cited,
                 requirement=_error_requirement(pk, case, limits, version),
+                bases=bases,
             )
         )
     elif case.result == "acceptable":
@@ -263,6 +306,7 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 label=f"decode {settings}",
                 version=version,
                 requirements=deciding,
+                bases=bases,
             )
         )
         checks.append(
@@ -277,6 +321,7 @@ def _vector_checks(kind: str, case: VectorCase, version: int) -> list[Check]:
                 version=version,
                 requirements=deciding,
                 requirement=_error_requirement(pk, case, refused, version),
+                bases=bases,
             )
         )
     return checks

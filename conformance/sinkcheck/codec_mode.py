@@ -86,9 +86,18 @@ class Support:
     decode: frozenset[str]
     encode: frozenset[str]
     limits: frozenset[str]
+    #: Context coding (version 1): the shim takes the ``bases`` of a request (CTX-1..7, spec/v1/context.md).
+    context: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"decode": sorted(self.decode), "encode": sorted(self.encode), "limits": sorted(self.limits)}
+        out: dict[str, Any] = {
+            "decode": sorted(self.decode),
+            "encode": sorted(self.encode),
+            "limits": sorted(self.limits),
+        }
+        if self.context:
+            out["context"] = True
+        return out
 
 
 @dataclass
@@ -119,6 +128,7 @@ def _support(version: int, entry: Any) -> Support:
         decode=frozenset(kinds.get("decode", [])) & known,
         encode=frozenset(kinds.get("encode", [])) & known,
         limits=frozenset(entry.get("limits", []) if isinstance(entry, dict) else []),
+        context=version >= 1 and isinstance(entry, dict) and entry.get("context") is True,
     )
 
 
@@ -314,6 +324,8 @@ def _expected_text(check: Check) -> str:
     if check.expect == "bytes":
         compressed = check.kind == "batch" or (check.version == 1 and check.kind == "frame")
         return f"bytes {describe(check.expected)}" + (" (compressed bodies compared inflated)" if compressed else "")
+    if check.expect == "unknown_base":
+        return "unknown_base (the base is not among the request's bases, CTX-5)"
     return "encode_error (no valid encoding)"
 
 
@@ -373,6 +385,8 @@ def judge(check: Check, answer: dict[str, Any]) -> tuple[str, str]:
     if error == "decode_error" and check.op == "decode":
         got = f"decode_error {answer.get('error_class')}{detail}"
         return ("pass" if check.expect == "error" and answer.get("error_class") == check.expected else "fail"), got
+    if error == "unknown_base" and check.op == "decode":
+        return ("pass" if check.expect == "unknown_base" else "fail"), f"unknown_base{detail}"
     if error == "encode_error" and check.op == "encode":
         return ("pass" if check.expect == "refused" else "fail"), f"encode_error{detail}"
     return "fail", f"{error}{detail}"
@@ -403,6 +417,16 @@ async def run_check(shim: Shim, check: Check) -> CheckResult:
             "unsupported",
             expected,
             f"the shim announces no {check.op} of {check.kind} in version {check.version}",
+            request,
+            check.requirements,
+        )
+    if check.bases is not None and not support.context:
+        return CheckResult(
+            check.label,
+            check.op,
+            "unsupported",
+            expected,
+            f"the shim does not declare context coding in version {check.version} (the check gives it bases)",
             request,
             check.requirements,
         )

@@ -78,6 +78,8 @@ LIMIT_NAMES_BY_VERSION = {
 ERRORS = {
     "decode_error": "the bytes are not a valid unit of this kind; error_class names why (spec errors.md)",
     "encode_error": "the value has no valid encoding; the encoder refused it and produced no bytes (ERR-8)",
+    "unknown_base": "version 1, context coding: the batch names a base that the request's bases do not hold, or hold "
+    "stale (another digest, event type or schema version); the decoder stopped there, not a decode error (CTX-5)",
     "crash": "the codec failed in a way it does not report as a decode or encode error (an unexpected exception, "
     "a panic): always a failed check",
     "unsupported": "the shim does not implement this op, kind, limit or protocol version; reported as unsupported, "

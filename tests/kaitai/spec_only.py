@@ -732,7 +732,9 @@ def per_event_ints(writer: Any, data: bytes) -> dict[int, int]:
     return out
 
 
-def rebuild_context(event_type_id: int, schema_version: int, body: Any, schemas: Schemas, bases: Bases) -> list[dict[str, Any]]:
+def rebuild_context(
+    event_type_id: int, schema_version: int, body: Any, schemas: Schemas, bases: Bases
+) -> list[dict[str, Any]]:
     """CTX-2, CTX-6, CTX-7: the events of a body in mode context, against the base ``bases`` holds."""
     writer = schemas.by_pair.get((event_type_id, schema_version))
     if writer is None:

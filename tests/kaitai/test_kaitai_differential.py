@@ -130,11 +130,30 @@ _RECORDS_NOT_REJECTED = {
     "out-of-range-before-dictionary-index": _PAYLOAD.format("RECORD-12, RECORD-7: an index against entry_count"),
     "prefix-expansion-before-cut": _PAYLOAD.format("RECORD-12, RECORD-5: a prefix payload's third value, cut"),
 }
+# Mode context (CTX-2..7): sink_batch_v1.ksy checks the ids' ranges, the digest's presence, the chunk framing,
+# and where against_base may not be (keys, base_rows, a batch without a base); what needs the bases the
+# receiver holds, the writer schema or the values decoded, it cannot.
+_CONTEXT = "context: needs what a .ksy cannot have ({}); the description reads the columns of mode context generically"
+_CONTEXT_NOT_REJECTED = {
+    "not-declared": _CONTEXT.format("CTX-1: whether the decoder declared context_bases, which is its configuration"),
+    "unknown-schema": _SCHEMA.format("RECORD-2, CTX-2: a schema the decoder does not know"),
+    "base-rows-above": _CONTEXT.format("CTX-6: the base's number of events, and the payload decoded"),
+    "base-rows-below": _CONTEXT.format("CTX-6: the payload decoded, -2 is a bit-packed value below -1"),
+    "base-rows-too-few": _PAYLOAD.format("CTX-6, RECORD-5: base_rows' number of values"),
+    "keys-too-many": _PAYLOAD.format("CTX-6: how many base_rows values are -1"),
+    "against-base-on-branch-column": _SCHEMA.format("CTX-7: whether every event reaches the column"),
+    "against-base-on-bytes-column": _SCHEMA.format("CTX-7: the column's type"),
+    "offset-overflow": _CONTEXT.format("CTX-7: the base row's offset, which the reference adds"),
+    "timestamp-below-zero": _CONTEXT.format("CTX-7: the base row's timestamp, which the reference adds"),
+    "int-overflow": _CONTEXT.format("CTX-7, RECORD-5: the base's value and the Avro int's range"),
+    "base-key-over-configured-limit": _LIMIT.format("max_key_size of the keys taken from the base, CTX-6, LIMIT-5"),
+}
 # The same cases stand alone (vectors/v1/batch.json) and inside a BATCH_PUBLISH.
 NOT_REJECTED.update(
-    (f"v1.{kind}.records.{name}", (BOTH, reason))
+    (f"v1.{kind}.{mode}.{name}", (BOTH, reason))
     for kind in ("batch", "batch_publish")
-    for name, reason in _RECORDS_NOT_REJECTED.items()
+    for mode, table in (("records", _RECORDS_NOT_REJECTED), ("context", _CONTEXT_NOT_REJECTED))
+    for name, reason in table.items()
 )
 
 FIELD_CASES = field_cases()

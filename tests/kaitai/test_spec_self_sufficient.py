@@ -58,6 +58,13 @@ CANNOT_CHECK.update(
     for kind in ("batch", "batch_publish")
     for name, ids in _RECORDS_LIMITS.items()
 )
+CANNOT_CHECK.update(
+    (
+        f"v1.{kind}.context.base-key-over-configured-limit",
+        _LIMIT.format("max_key_size of the base's keys, CTX-6, LIMIT-5"),
+    )
+    for kind in ("batch", "batch_publish")
+)
 
 
 @pytest.fixture(scope="module")

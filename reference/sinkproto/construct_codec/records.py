@@ -445,6 +445,7 @@ class RecordsBody(Construct):
         if base is not None:  # CTX-6
             rows = read_column(stream, context, base_row_column(len(base.events)), count, None, in_context=True)
             new = sum(1 for r in rows if r == -1)
+        keys_at = stream.tell()
         keys = read_column(stream, context, KEY_COLUMN, new, None, in_context=self.context)
 
         def refer(values: Sequence[int]) -> Callable[[], Sequence[int]] | None:
@@ -453,6 +454,10 @@ class RecordsBody(Construct):
         if base is not None:
             given = iter(keys)
             keys = [base.events[r].key if r >= 0 else next(given) for r in rows]
+            # CTX-6: the base's keys too (it may have been accepted under other limits), at the keys column.
+            bound = limits_of(context).max_key_size
+            if any(len(k) > bound for k in keys):
+                raise LimitExceeded(f"a key is over max_key_size={bound}", offset=keys_at, requirement="LIMIT-5")
         base_events = base.events if base is not None else ()
         offsets = read_column(
             stream,

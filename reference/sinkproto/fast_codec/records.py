@@ -441,8 +441,6 @@ def decode_records_body(
         rows, pos = _column(data, pos, end, base_row_column(len(base.events)), count, None, limits, context=True)
         new = rows.count(-1)
     keys, at = _column(data, pos, end, KEY_COLUMN, new, None, limits, context=context)
-    if max(map(len, keys), default=0) > limits.max_key_size:
-        raise LimitExceeded(f"a key is over max_key_size={limits.max_key_size}", offset=pos, requirement="LIMIT-5")
     offset_ref = timestamp_ref = None
     if base is not None:
         given = iter(keys)
@@ -450,6 +448,9 @@ def decode_records_body(
         keys = [base_events[r].key if r >= 0 else next(given) for r in rows]
         offset_ref = _reference([e.offset for e in base_events], rows)
         timestamp_ref = _reference([e.timestamp for e in base_events], rows)
+    # CTX-6: every key, the base's included (accepted under other limits, maybe), at the keys column.
+    if max(map(len, keys), default=0) > limits.max_key_size:
+        raise LimitExceeded(f"a key is over max_key_size={limits.max_key_size}", offset=pos, requirement="LIMIT-5")
     offsets, pos = _column(data, at, end, _OFFSETS, count, None, limits, context=context, reference=offset_ref)
     timestamps, pos = _column(
         data, pos, end, _TIMESTAMPS, count, None, limits, context=context, reference=timestamp_ref

@@ -184,6 +184,8 @@ class ContextSender:
     def sent(self, context: BatchContext, now: float) -> None:
         """The batch went with ``context`` (the connection accepted it)."""
         self._sent[context.batch_id] = (now, self.generation)
+        while len(self._sent) > _SENT_KEPT:  # answers lost with their connection: the oldest go first
+            del self._sent[next(iter(self._sent))]
         self.next_batch_id = max(self.next_batch_id, context.batch_id + 1)
         self.used += 1
         self.based += context.base is not None
@@ -218,6 +220,8 @@ class ContextSender:
 
 #: DECL-1: the most bases a peer declares it keeps; the sender remembers no more
 MAX_CONTEXT_BASES = 64
+#: batches sent whose answer is awaited, remembered at most (MSGID-5: 4,096 in flight on one connection)
+_SENT_KEPT = 2 * 4096
 
 
 def context_group(events: Sequence[Event], count: int, context: ContextSender | None) -> tuple[Event, ...]:

@@ -60,17 +60,22 @@ class _ContextBases(_StoreBase):
             _evict(db, peer, keep=keep, oldest=accepted_at - lifetime)
 
     def context_bases(self, peer: str, *, now: float, keep: int, lifetime: float) -> dict[int, ContextBase]:
-        """The bases kept for ``peer`` (batch_id -> base, oldest accepted first), past ones evicted first."""
+        """The bases kept for ``peer`` (batch_id -> base, oldest accepted first), past ones evicted first.
+
+        A read, and a write only when there is something to evict: a server
+        calls this for every connection it accepts.
+        """
         check_peer(peer)
-        with self._write() as db:
-            _evict(db, peer, keep=keep, oldest=now - lifetime)
+        with self._read() as db:
             heads = db.execute(
-                """SELECT seq, batch_id, event_type_id, schema_version, digest FROM context_bases
+                """SELECT seq, batch_id, event_type_id, schema_version, digest, accepted_at FROM context_bases
                    WHERE peer = ? ORDER BY seq""",
                 (peer,),
             ).fetchall()
+            oldest = now - lifetime
+            kept = [h for h in heads[max(len(heads) - max(keep, 0), 0) :] if h[5] >= oldest]
             bases: dict[int, ContextBase] = {}
-            for seq, batch_id, event_type_id, schema_version, digest in heads:
+            for seq, batch_id, event_type_id, schema_version, digest, _accepted_at in kept:
                 rows = db.execute(
                     'SELECT key, "offset", timestamp, event_data FROM context_base_rows WHERE base = ? ORDER BY "row"',
                     (seq,),
@@ -92,6 +97,9 @@ class _ContextBases(_StoreBase):
                 if base.digest != bytes(digest):
                     raise StoreError(f"context base {batch_id} of {peer} is corrupt: its digest differs (CTX-4)")
                 bases[base.batch_id] = base
+        if len(kept) < len(heads):
+            with self._write() as db:
+                _evict(db, peer, keep=keep, oldest=oldest)
         return bases
 
     def forget_bases(self, peer: str) -> None:

@@ -89,7 +89,9 @@ class BuilderV1(Builder):
 def _records(data: bytes, kind: str) -> bool:
     """A records batch: any choice of transforms decodes (RECORD-9 is a SHOULD), so literal bytes may differ."""
     at = 2 if kind == "batch_publish" else 0
-    return len(data) > at + 1 and bool(data[at] & 0x80) and data[at + 1] & 0x0F in (BatchMode.RECORDS, BatchMode.CONTEXT)
+    return (
+        len(data) > at + 1 and bool(data[at] & 0x80) and data[at + 1] & 0x0F in (BatchMode.RECORDS, BatchMode.CONTEXT)
+    )
 
 
 def _compressed(kind: str, data: bytes) -> bool:

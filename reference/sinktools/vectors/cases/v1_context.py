@@ -413,8 +413,7 @@ def context_cases(b: Builder, prefix: str, wrap: Callable[[Batch], Any], head: b
     plain = context_parts(second, 42, BASE)
     b.invalid(
         f"{p}.not-declared",
-        "A valid batch in mode context to a decoder that declared no context_bases: unknown_format at the format "
-        "byte.",
+        "A valid batch in mode context to a decoder that declared no context_bases: unknown_format at the format byte.",
         ["CTX-1", "BATCH-14"],
         head + plain.data(),
         "unknown_format",
@@ -498,6 +497,15 @@ def _invalid_cases(b: Builder, p: str, head: bytes, second: tuple[Event, ...], p
         bases=[],
     )
     bad(
+        "base-key-over-configured-limit",
+        "Every key taken from the base, each 11 bytes, against max_key_size=10: limit_exceeded, though the keys "
+        "column holds none (CTX-6: the base's keys are checked too).",
+        ["CTX-6", "RECORD-6", "LIMIT-5"],
+        plain.data(),
+        "limit_exceeded",
+        limits={"max_key_size": 10},
+    )
+    bad(
         "count-zero",
         "count 0 after a known base: inconsistent_batch, as in records mode.",
         ["CTX-2", "BATCH-8"],
@@ -561,8 +569,7 @@ def _invalid_cases(b: Builder, p: str, head: bytes, second: tuple[Event, ...], p
     branch = schema_at["reactive_energy_varh#1"]
     bad(
         "against-base-on-branch-column",
-        "against_base on reactive_energy_varh's long (a union branch, which not every event reaches): "
-        "unknown_format.",
+        "against_base on reactive_energy_varh's long (a union branch, which not every event reaches): unknown_format.",
         ["CTX-7"],
         _replace(plain, schema=_swap(plain.schema, branch, _against(plain.schema[branch]))).data(),
         "unknown_format",
