@@ -79,6 +79,9 @@ def test_reference_shim_passes_every_vector_and_generated_case(codec: str, tmp_p
     assert {"CONV-4", "BATCH-10", "ERR-8", "LIMIT-3", "ERR-2", "BPUB-1", "BRES-1", "RECORD-5"} <= set(
         coverage["exercised"]
     )
+    # context coding: the vectors' bases travel, and unknown_base is answered where a base is missing or stale
+    assert {"CTX-1", "CTX-2", "CTX-3", "CTX-5", "CTX-6", "CTX-7"} <= set(coverage["exercised"])
+    assert document["shim"]["protocol_versions"]["1"].get("context") is True
     assert not set(coverage["must_without_case"]) & set(coverage["exercised"])
     page = html.read_text()
     assert page.startswith("<!DOCTYPE html>") and "v1.batch_result.spec-example" in page and "no check failed" in page
@@ -208,6 +211,46 @@ def test_a_shim_without_version_1_gets_version_1_cases_unsupported(tmp_path: Pat
         rid.startswith(("BPUB", "BRES")) and e["outcome"] != "unsupported"
         for rid, e in document["requirements"]["exercised"].items()
     )
+
+
+# The reference shim, but its hello does not declare context coding (a shim written before it).
+NO_CONTEXT_SHIM = """
+import sys
+sys.path.insert(0, "{shims}")
+from python_reference import Handler
+from sinkcheck.codec_protocol import serve
+
+handler = Handler("default", None)
+
+
+def handle(request):
+    answer = handler(request)
+    if request.get("op") == "hello":
+        answer["protocol_versions"]["1"].pop("context")
+    return answer
+
+
+serve(handle, sys.stdin.buffer, sys.stdout.buffer)
+"""
+
+
+@covers("CTX-1", "CTX-5")
+def test_a_shim_without_context_gets_the_checks_with_bases_unsupported(tmp_path: Path) -> None:
+    """Checks that give the codec bases need a shim that declares context; those without (CTX-1) still run."""
+    shim = tmp_path / "no_context_shim.py"
+    shim.write_text(NO_CONTEXT_SHIM.format(shims=ROOT / "conformance" / "shims"))
+    code, document, output = sink_check_codec(
+        "--exec", f"{PYTHON} {shim}", "--examples", "0", "--vectors", str(VECTOR_DIRS[1]), tmp_path=tmp_path
+    )
+    assert code == 0, output
+    checks = [(check, c["id"]) for c in document["cases"] for check in c["checks"]]
+    with_bases = [(check, i) for check, i in checks if "bases" in check["request"]]
+    assert len(with_bases) > 80 and {check["outcome"] for check, _ in with_bases} == {"unsupported"}
+    assert {check["outcome"] for check, _ in checks if "bases" not in check["request"]} == {"pass"}
+    # a batch in mode context to a codec that declared no context_bases: unknown_format, checked all the same
+    cases = by_id(document)
+    assert cases["v1.batch.context.not-declared"]["outcome"] == "pass"
+    assert cases["v1.batch.context.unknown-base.none-held"]["outcome"] == "unsupported"
 
 
 # A shim written against codec-mode protocol 1: "v" must be 1, no protocol_version, top-level kinds and limits.

@@ -343,6 +343,25 @@ def test_a_format_4_store_gains_the_bases_tables(tmp_path: Path) -> None:
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == FORMAT_VERSION == 5
 
 
+def test_sink_serve_wires_context_bases_into_its_policy(tmp_path: Path) -> None:
+    from sinktools.commands.peers import ServeSettings, build_server
+
+    make_dev_pki(tmp_path / "certs", ["alice"])
+    settings = ServeSettings(
+        certs=str(tmp_path / "certs"), db=str(tmp_path / "s.db"), context_bases=4, context_lifetime=600
+    )
+    server, store = build_server(settings)
+    with store:
+        handler = server.handler
+        assert isinstance(handler, StoreServer)
+        assert (handler.policy.context_bases, handler.policy.context_lifetime) == (4, 600)
+        request = ConnectionRequest(app_version=b"t", client_instance_id=1, version=1)
+        assert handler.logic.decide("alice", request).declared_limits == DeclaredLimits(
+            context_bases=4, context_lifetime=600
+        )
+        assert handler.bases_for("alice") == {}
+
+
 def test_sink_serve_takes_context_bases() -> None:
     parser = build_parser()
     default = serve_settings(parser.parse_args(["serve"]))
