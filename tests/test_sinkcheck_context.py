@@ -172,3 +172,14 @@ def test_a_profile_without_poison_makes_the_partial_case_unsupported(pki: Path, 
     with reference_server(pki, tmp_path) as (host, port):
         [result] = asyncio.run(run_cases([case], host=host, port=port, profile=profile))
     assert result.outcome is Outcome.UNSUPPORTED
+
+
+def test_the_catalogue_order_does_not_depend_on_which_case_module_is_imported_first() -> None:
+    """This module imported context_server (and so server_v1) before the catalogue: server cases still run in the
+    order of sinkcheck.cases.MODULES, version 1's after version 0's, the context cases last."""
+    ids = [c.id for c in catalogue() if c.mode == "server"]
+    last_v0 = max(i for i, c in enumerate(ids) if not c.startswith("server.v1."))
+    first_v1 = min(i for i, c in enumerate(ids) if c.startswith("server.v1."))
+    first_context = min(i for i, c in enumerate(ids) if c.startswith("server.v1.context."))
+    assert last_v0 < first_v1 < first_context
+    assert all(c.startswith("server.v1.context.") for c in ids[first_context:])

@@ -53,8 +53,8 @@ def case(
     return register
 
 
-#: The case modules, in registration order: server cases run in this order. The context modules come last: they
-#: build on version 1's helpers (importing server_v1 registers its cases), and their cases on version 1's.
+#: The case modules, in catalogue order: server cases run in this order. The context modules come last: their cases
+#: build on version 1's.
 MODULES = (
     "client_handshake",
     "client_messaging",
@@ -72,7 +72,12 @@ MODULES = (
 def catalogue() -> list[Case]:
     for name in MODULES:
         importlib.import_module(f"{__name__}.{name}")  # registers its cases
-    return sorted(_CATALOGUE, key=_run_order)
+    # in the order of MODULES whichever module was imported first (a stable sort keeps each module's own order)
+    return sorted(_CATALOGUE, key=lambda case: (_run_order(case), _module_rank(case)))
+
+
+def _module_rank(case: Case) -> int:
+    return MODULES.index(case.run.__module__.rsplit(".", 1)[-1])
 
 
 def _run_order(case: Case) -> int:
