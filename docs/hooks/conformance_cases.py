@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REGISTRIES = {version: ROOT / "spec" / version / "requirements.toml" for version in ("v0", "v1")}
 PAGE = "conformance/cases.md"
 SPEC = "../spec/"  # relative to the generated page
-AREA_TITLES = {"tls": "TLS", "version-1": "Version 1"}
+AREA_TITLES = {"tls": "TLS", "version-1": "Version 1", "context": "Context coding"}
 MODES = {
     "server": ("Server mode", "`sink-check server HOST:PORT`: the runner plays one or more clients."),
     "client": ("Client mode", "`sink-check client --listen HOST:PORT`: the runner plays the server."),

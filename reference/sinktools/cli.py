@@ -347,6 +347,12 @@ def add_connect_options(connect: argparse.ArgumentParser) -> None:
         help="append N test events (type 1, key sink-connect/NAME) to the store on start",
     )
     connect.add_argument(
+        "--publish-records",
+        action="store_true",
+        help="the --publish test events are meter_reading version 2 readings (canonical Avro), which a version-1 "
+        "server that reads them takes in records mode and context coding (RECORD-2, CTX-1)",
+    )
+    connect.add_argument(
         "--protocol-version",
         type=int,
         choices=(0, 1),

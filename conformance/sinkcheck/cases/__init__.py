@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -52,23 +53,36 @@ def case(
     return register
 
 
-def catalogue() -> list[Case]:
-    from . import (  # noqa: F401 - register on import  # noqa: F401
-        client_handshake,
-        client_messaging,
-        client_v1,
-        server_handshake,
-        server_messaging,
-        server_resources,
-        server_transport,
-        server_v1,
-    )
+#: The case modules, in catalogue order: server cases run in this order. The context modules come last: their cases
+#: build on version 1's.
+MODULES = (
+    "client_handshake",
+    "client_messaging",
+    "client_v1",
+    "server_handshake",
+    "server_messaging",
+    "server_resources",
+    "server_transport",
+    "server_v1",
+    "context_server",
+    "context_client",
+)
 
-    return sorted(_CATALOGUE, key=_run_order)
+
+def catalogue() -> list[Case]:
+    for name in MODULES:
+        importlib.import_module(f"{__name__}.{name}")  # registers its cases
+    # in the order of MODULES whichever module was imported first (a stable sort keeps each module's own order)
+    return sorted(_CATALOGUE, key=lambda case: (_run_order(case), _module_rank(case)))
+
+
+def _module_rank(case: Case) -> int:
+    return MODULES.index(case.run.__module__.rsplit(".", 1)[-1])
 
 
 def _run_order(case: Case) -> int:
-    """Server cases as registered; then the client cases that need the client's version-1 offer, the fallback last.
+    """Server cases as registered; then the client cases that need the client's version-1 offer (context coding is
+    a version-1 extension), the fallback last.
 
     Once a case has refused version 1, a client that keeps its fallback
     durably (VER-3) offers version 0 to the runner for the whole re-probe
@@ -80,4 +94,4 @@ def _run_order(case: Case) -> int:
         return 0
     if case.id == "client.v1.fallback":
         return 2
-    return 1 if case.area == "version-1" else 3
+    return 1 if case.area in ("version-1", "context") else 3

@@ -53,6 +53,7 @@ __all__ = [
 KEEPALIVE = 1.0  # short, so the keepalive cases take seconds
 CLIENT_KEEPALIVE = 1.5  # the reference client's K: a little more room for prompt reactions on a loaded machine
 EVENTS_TO_PUBLISH = 3
+EVENTS_TO_PUBLISH_V1 = 4
 IDENTITIES = ("main", "second", "quarantined", "fresh")
 REJECTED_APP_VERSION = "0.0.0-rejected"
 #: What a crash of the reference server (Python, asyncio) leaves in its log.
@@ -293,10 +294,13 @@ def client_profile(pki_dir: Path, workdir: Path, *, mutant: str | None = None, v
     """The reference client (or a client mutant), started by the runner for each case, offering ``version``."""
     db = workdir / f"client-{mutant or 'reference'}-{time.monotonic_ns()}.db"
     entry = f"-m sinkcheck.cli _mutant-client --mutant {mutant}" if mutant else "-m sinktools.cli connect"
+    # Version 1: meter readings (records mode, context coding), 4 of them so that under a declared max_batch_events
+    # of 2 they go as two batches, the second able to name the first as its base (the context cases).
+    publish = EVENTS_TO_PUBLISH_V1 if version else EVENTS_TO_PUBLISH
     command = (
         f"{shlex.quote(sys.executable)} {entry} --server {{host}}:{{port}} --certs {shlex.quote(str(pki_dir))} "
         f"--name sc-main --db {shlex.quote(str(db))} --keepalive {CLIENT_KEEPALIVE} "
-        f"--publish {EVENTS_TO_PUBLISH}" + (f" --protocol-version {version}" if version else "")
+        f"--publish {publish}" + (f" --protocol-version {version} --publish-records" if version else "")
     )
     return Profile(
         name="reference-client-selftest",
@@ -306,7 +310,7 @@ def client_profile(pki_dir: Path, workdir: Path, *, mutant: str | None = None, v
         features=frozenset({"client_publish"}),
         client=ClientSettings(
             exec=command,
-            events_to_publish=EVENTS_TO_PUBLISH,
+            events_to_publish=publish,
             keepalive=CLIENT_KEEPALIVE,
             connect_wait=10.0,
             reconnect_wait=2.0,

@@ -28,10 +28,11 @@ from sinkproto.connection import (
     Row,
     Rules,
     State,
+    UnknownBase,
 )
 from sinkproto.connection import handlers as default
 from sinkproto.errors import DecodeError, UnknownType
-from sinkproto.events import ConnectionEvent
+from sinkproto.events import UNKNOWN_BASE, ConnectionEvent
 from sinkproto.messages import (
     MAX_MESSAGE_ID,
     Ack,
@@ -40,7 +41,10 @@ from sinkproto.messages import (
     BatchResultEntry,
     ConnectionRequest,
     ConnectionResponse,
+    ContextBase,
+    DeclaredLimits,
     Event,
+    Nack,
     Ping,
     Publish,
     Response,
@@ -52,10 +56,14 @@ __all__ = [
     "batch_ack_wrong_id",
     "batch_id_reused",
     "batch_result_shifted",
+    "claims_base",
+    "context_to_undeclared",
     "crash_logging",
     "crash_on_unknown_type",
     "crash_on_unknown_type_nibble",
     "drops_acks",
+    "drops_unknown_base",
+    "keeps_refused_base",
     "first_frame_only",
     "ignores_declaration",
     "ignores_declared_limits",
@@ -448,6 +456,79 @@ def _batch_received_even_if_busy(conn: HandlerAPI, frame: BatchPublish, now: flo
 def batch_id_reused(rules: Rules = DEFAULT_RULES) -> Rules:
     """Takes a BATCH_PUBLISH whose message id awaits an answer as a new batch (MSGID-4, ERR-11)."""
     return rules.edit(Input.RECV_BATCH_PUBLISH, handler=_batch_received_even_if_busy)
+
+
+# -- context coding (spec/v1/context.md) ----------------------------------------------------------------------------
+
+
+def _ack_unread(conn: HandlerAPI, item: UnknownBase, now: float) -> list[ConnectionEvent]:
+    conn.ledger.refused_unread(item.message_id)  # answered at once, unread, as the NACK would have been
+    conn.send(Ack(message_id=item.message_id), now)
+    return []
+
+
+def claims_base(rules: Rules = DEFAULT_RULES) -> Rules:
+    """A receiver that ACKs a batch naming a base it does not hold, unread, instead of NACKing it ``unknown_base``
+    (CTX-5): the events are lost, and the sender takes the batch for a base."""
+    return rules.edit(Input.RECV_BATCH_UNKNOWN_BASE, handler=_ack_unread)
+
+
+def keeps_refused_base(rules: Rules = DEFAULT_RULES) -> Rules:
+    """A receiver that keeps a batch in mode context as a base even when it NACKed some of its events (CTX-8): a
+    later batch naming it is decoded against events it never accepted."""
+
+    def keeping(handler: Handler) -> Handler:
+        def answer(
+            conn: HandlerAPI, item: tuple[int, Mapping[int, tuple[bytes, bytes]]], now: float
+        ) -> list[ConnectionEvent]:
+            message_id, nacks = item
+            context = conn.ledger.received_contexts.get(message_id)
+            events = conn.ledger.batches_to_answer.get(message_id)
+            answered = handler(conn, item, now)
+            if context is not None and nacks and events and conn.bases is not None:
+                conn.bases[context.batch_id] = ContextBase(batch_id=context.batch_id, events=events)
+            return answered
+
+        return answer
+
+    return rules.wrap(Input.ANSWER_BATCH, keeping, role=S)
+
+
+def drops_unknown_base(rules: Rules = DEFAULT_RULES) -> Rules:
+    """A sender that takes NACK ``unknown_base`` for any NACK: the batch's events become dead letters instead of
+    being sent again without the base (CTX-11)."""
+
+    def plain_nack(handler: Handler) -> Handler:
+        def received(conn: HandlerAPI, frame: Nack, now: float) -> list[ConnectionEvent]:
+            if frame.machine_message == UNKNOWN_BASE:
+                frame = dataclasses.replace(frame, machine_message=b"rejected")
+            return handler(conn, frame, now)
+
+        return received
+
+    return rules.wrap(Input.RECV_NACK, plain_nack, role=C)
+
+
+#: context-to-undeclared: the context_bases it reads into every server's declaration
+ASSUMED_CONTEXT_BASES = 16
+
+
+def context_to_undeclared(rules: Rules = DEFAULT_RULES) -> Rules:
+    """A client that reads every version-1 server's declaration as if it declared ``context_bases``: it sends batches
+    in mode context to servers that take none (CTX-1)."""
+
+    def assume(handler: Handler) -> Handler:
+        def completed(conn: HandlerAPI, response: ConnectionResponse, now: float) -> list[ConnectionEvent]:
+            if conn.wire_version >= 1:
+                declared = response.declared_limits or DeclaredLimits()
+                if declared.value("context_bases") < 1:
+                    declared = dataclasses.replace(declared, context_bases=ASSUMED_CONTEXT_BASES)
+                response = dataclasses.replace(response, declared_limits=declared)
+            return handler(conn, response, now)
+
+        return completed
+
+    return rules.wrap(Input.RECV_RESPONSE_ACCEPTED, assume, role=C)
 
 
 # -- timers -----------------------------------------------------------------------------------------------------

@@ -13,13 +13,16 @@ names the class each mutant runs with.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from sinkproto import ConnectionRequest, ConnectionResponse, Response
+from sinkproto.connection import Connection
 from sinkproto.events import BatchAnswered, ProtocolError
-from sinkproto.messages import Event
+from sinkproto.messages import BaseLookup, BatchContext, ContextBase, Event
 from sinkproto.peers import Answer, PeerSession
 from sinkproto.peers.service import OutboxPump, StoreClient, StoreServer
+from sinkproto.session.batching import ContextSender
 
 __all__ = [
     "SLOW_ACK_DELAY",
@@ -29,10 +32,14 @@ __all__ = [
     "AlwaysConnected",
     "AlwaysHello",
     "AnonymousAllowed",
+    "CodesAgainstUnaccepted",
+    "EagerContext",
     "ForgetfulPump",
+    "ForgetsBases",
     "ForgetsRefusal",
     "ForgetsServerId",
     "InterruptedRefused",
+    "KeepsBasesAfterUnknownBase",
     "MismatchAccepted",
     "NacksDuplicates",
     "NoRedeliveryClient",
@@ -40,8 +47,11 @@ __all__ = [
     "NoReplacement",
     "ResendsBatchNacks",
     "ResendsNacked",
+    "ReusedBatchIds",
+    "ReusesBatchIds",
     "SlowAcks",
     "SlowReject",
+    "StubbornContext",
 ]
 
 
@@ -207,3 +217,73 @@ class ResendsBatchNacks(StoreClient):
     async def on_batch_answered(self, session: PeerSession, answer: BatchAnswered) -> None:
         self.store.mark_acked_many(self.server_name, answer.acked_events)
         self.check_synced()
+
+
+# -- context coding (spec/v1/context.md) ---------------------------------------------------------------------------
+
+
+class ForgetsBases(StoreServer):
+    """Keeps a client's bases for the connection that accepted them only: none is loaded for a new one (CTX-9)."""
+
+    def bases_for(self, client: str) -> BaseLookup | None:
+        return None
+
+
+class EagerContext(ContextSender):
+    """Takes each batch it sends in mode context for a base as soon as it is sent: before the peer's ACK, whether or
+    not one comes (CTX-10)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.coded: dict[int, tuple[Event, ...]] = {}  # batch_id -> the events of the batch being sent with it
+
+    def context_for(self, connection: Connection, events: Sequence[Event], now: float) -> BatchContext | None:
+        context = super().context_for(connection, events, now)
+        if context is not None:
+            self.coded[context.batch_id] = tuple(events)
+        return context
+
+    def sent(self, context: BatchContext, now: float) -> None:
+        super().sent(context, now)
+        events = self.coded.pop(context.batch_id, None)
+        if events:
+            self.bases.append((ContextBase(batch_id=context.batch_id, events=events), now))
+
+
+class CodesAgainstUnaccepted(StoreClient):
+    """Codes each batch against the last one it sent, answered or not, ACKed or not (CTX-10)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logic.context = EagerContext()
+
+
+class ReusedBatchIds(ContextSender):
+    """Gives the next batch in mode context the id of the last one sent, its bases not forgotten (CTX-12)."""
+
+    def sent(self, context: BatchContext, now: float) -> None:
+        super().sent(context, now)
+        self.next_batch_id = context.batch_id
+
+
+class ReusesBatchIds(StoreClient):
+    """Sends every batch in mode context under one batch_id (CTX-12)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logic.context = ReusedBatchIds()
+
+
+class StubbornContext(ContextSender):
+    """Forgets no base, not even after NACK ``unknown_base`` (CTX-11)."""
+
+    def forget(self) -> None:
+        pass
+
+
+class KeepsBasesAfterUnknownBase(StoreClient):
+    """After NACK ``unknown_base`` resends the events naming the bases the server lost (CTX-11)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logic.context = StubbornContext()

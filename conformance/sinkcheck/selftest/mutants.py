@@ -575,6 +575,54 @@ MUTANTS: tuple[Mutant, ...] = (
         targets=("server.v1.batch.records",),
         settings=_fixed(record_schemas=None),
     ),
+    # -- server, context coding (spec/v1/context.md): `sink serve` declares context_bases 16 unless told otherwise --
+    Mutant(
+        name="claims-base",
+        role=SERVER,
+        versions=V01,
+        breaks="ACKs a batch naming a base it does not hold (unread) instead of NACKing it unknown_base",
+        targets=(
+            "server.v1.context.base-accepted",
+            "server.v1.context.base-survives-reconnect",
+            "server.v1.context.unknown-base",
+            "server.v1.context.wrong-digest",
+            "server.v1.context.partial-not-base",
+        ),
+        rules=edits.claims_base(),
+    ),
+    Mutant(
+        name="forgets-bases",
+        role=SERVER,
+        versions=V01,
+        breaks="keeps the bases of a client for one connection only (none loaded from its store)",
+        targets=("server.v1.context.base-survives-reconnect",),
+        handler=handlers.ForgetsBases,
+    ),
+    Mutant(
+        name="keeps-refused-base",
+        role=SERVER,
+        versions=V01,
+        breaks="keeps a context batch as a base although it NACKed some of its events (a BATCH_RESULT)",
+        targets=("server.v1.context.partial-not-base",),
+        rules=edits.keeps_refused_base(),
+    ),
+    Mutant(
+        name="tolerant-context",
+        role=SERVER,
+        versions=V01,
+        breaks="declares context_bases, and ignores malformed frames (context batches included) instead of closing",
+        targets=("server.v1.context.malformed.*",),
+        rules=edits.tolerant(),
+    ),
+    Mutant(
+        name="context-undeclared-tolerant",
+        role=SERVER,
+        versions=V01,
+        breaks="declares no context_bases, and ignores the context batches it cannot take instead of closing",
+        targets=("server.v1.context.undeclared",),
+        rules=edits.tolerant(),
+        serve={"context_bases": 0},
+    ),
     # -- server, slow rather than wrong: for load mode's tests (tests/test_load_mode.py), not the self-test (no
     # case may fail against it, and the catalogue's prompt reactions would) ------------------------------------
     Mutant(
@@ -746,6 +794,48 @@ MUTANTS: tuple[Mutant, ...] = (
         breaks="reconnects on its backoff step, ignoring the retry_after of the server's CLOSE",
         targets=("client.v1.close.retry-after",),
         settings=_ignores_retry_after,
+    ),
+    # -- client, context coding (spec/v1/context.md) ---------------------------------------------------------------
+    Mutant(
+        name="codes-against-unaccepted",
+        role=CLIENT,
+        versions=V01,
+        breaks="takes each batch it sends in mode context for a base at once, before (or without) the server's ACK",
+        targets=("client.v1.context.acked-bases-only", "client.v1.context.unanswered-not-base"),
+        handler=handlers.CodesAgainstUnaccepted,
+    ),
+    Mutant(
+        name="reuses-batch-ids",
+        role=CLIENT,
+        versions=V01,
+        breaks="gives every batch in mode context the same batch_id",
+        targets=("client.v1.context.acked-bases-only",),
+        handler=handlers.ReusesBatchIds,
+    ),
+    Mutant(
+        name="keeps-bases-after-unknown-base",
+        role=CLIENT,
+        versions=V01,
+        breaks="after NACK unknown_base resends the events naming the same base (it forgets no base)",
+        targets=("client.v1.context.fallback",),
+        handler=handlers.KeepsBasesAfterUnknownBase,
+    ),
+    Mutant(
+        name="drops-unknown-base",
+        role=CLIENT,
+        versions=V01,
+        breaks="takes NACK unknown_base for any NACK: the batch's events become dead letters, never resent",
+        targets=("client.v1.context.fallback",),
+        rules=edits.drops_unknown_base(),
+    ),
+    Mutant(
+        name="context-to-undeclared",
+        role=CLIENT,
+        versions=V01,
+        breaks="reads every server's declaration as declaring context_bases: sends mode context to servers that "
+        "take none",
+        targets=("client.v1.context.undeclared",),
+        rules=edits.context_to_undeclared(),
     ),
     # -- client, for fuzz mode only (`sink-check fuzz client`): a crash is not something a case can tell from a
     # close, so no case targets it and the self-test does not run it ------------------------------------------

@@ -90,6 +90,7 @@ class ConnectSettings(ClientSettings):
 
     until_synced: bool = False  #: exit once everything pending is answered (exit 3 at the first refusal)
     publish: int = 0  #: test events (type 1, key sink-connect/NAME) appended on start
+    publish_records: bool = False  #: the test events are meter_reading v2 readings, codable in records mode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,6 +353,27 @@ def _dead_letters_line(store: EventStore, server: str, before: int, db: str) -> 
     )
 
 
+def _test_event_data(settings: ConnectSettings, index: int) -> tuple[int, bytes]:
+    """(schema_version, event_data) of one `sink connect --publish` test event: opaque bytes of type 1 version 1, or
+    with ``publish_records`` a meter_reading version 2 reading whose energy register grows from event to event, so
+    that batches of them go in records mode and context coding (RECORD-2, CTX-13)."""
+    if not settings.publish_records:
+        return 1, b"sink connect test event"
+    record = {
+        "meter_serial": f"SM5R-{settings.name[:12]}",
+        "interval_seconds": 900,
+        "active_energy_import_wh": 1_000_000 + 250 * index,
+        "active_energy_export_wh": 0,
+        "voltage_dv": 2300,
+        "current_ma": 1_500,
+        "power_factor_permille": 950,
+        "frequency_mhz": 50_000,
+        "reactive_energy_varh": None,
+        "phase": "SINGLE",
+    }
+    return 2, default_registry().encode(1, 2, record)
+
+
 async def connect(settings: ConnectSettings, **client_options: object) -> int:
     """`sink connect` (also run by the conformance self-test, with mutants' options)."""
     store = _open_store(Path(settings.db))
@@ -359,13 +381,14 @@ async def connect(settings: ConnectSettings, **client_options: object) -> int:
         if settings.publish:
             # A test load: each start appends new events, so a client under test
             # always has something to publish (sink-check client mode).
-            for _ in range(settings.publish):
+            for i in range(settings.publish):
+                version, data = _test_event_data(settings, i)
                 store.append(
                     event_type_id=1,
                     key=f"sink-connect/{settings.name}".encode(),
-                    schema_version=1,
+                    schema_version=version,
                     timestamp=int(time.time()),
-                    event_data=b"sink connect test event",
+                    event_data=data,
                 )
         return await _sync(settings, store, until_synced=settings.until_synced, **client_options)  # type: ignore[arg-type]
     finally:
