@@ -66,6 +66,7 @@ from ..records import (
     transpose,
 )
 from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Transform
+from ._compiled import rebuilder, transposer
 from ._values import new_events
 from .batch import Inflate
 
@@ -374,7 +375,9 @@ def context_head(
     if end - pos < DIGEST_SIZE:
         raise InconsistentBatch("the body ends inside base_digest", offset=pos, requirement="CTX-3")
     digest = data[pos : pos + DIGEST_SIZE]
-    base, columns = look_up_base(bases, base_id, digest, event_type_id, schema_version, plan, offset=id_at)
+    base, columns = look_up_base(
+        bases, base_id, digest, event_type_id, schema_version, plan, offset=id_at, by=fast_transpose
+    )
     return batch_id, base, columns, pos + DIGEST_SIZE
 
 
@@ -492,7 +495,13 @@ def decode_records_body(
             requirement="RECORD-6",
         )
     records = []
-    for record in rebuild(plan, columns, count, max_event_data_size=limits.max_event_data_size, offset=start):
+    compiled = rebuilder(plan)
+    rebuilt = (
+        compiled(columns, count, limits.max_event_data_size, start)
+        if compiled is not None
+        else rebuild(plan, columns, count, max_event_data_size=limits.max_event_data_size, offset=start)
+    )
+    for record in rebuilt:
         budget -= len(record)
         if budget < 0:
             raise LimitExceeded(
@@ -763,6 +772,12 @@ def bytes_body(values: Sequence[bytes], keys: Sequence[bytes] | None) -> bytes:
     return b"\x05" + b"".join([varint_bytes(s) + varint_bytes(len(v) - s) + v[s:] for v, s in zip(values, shared)])
 
 
+def fast_transpose(plan: RecordPlan, event_data: Sequence[bytes]) -> list[list[Any]] | None:
+    """:func:`sinkproto.records.transpose`, by the function compiled for ``plan`` when there is one."""
+    compiled = transposer(plan)
+    return compiled(event_data) if compiled is not None else transpose(plan, event_data)
+
+
 def _chunk_of(body: bytes) -> bytes:
     return varint_bytes(len(body)) + body
 
@@ -788,7 +803,7 @@ def records_parts(
     plan = schemas.plan(*key) if schemas is not None else None
     if plan is None:
         raise EncodeError(f"records mode needs the schema of event type {key[0]} version {key[1]} (RECORD-2)")
-    columns = transpose(plan, [e.event_data for e in events])
+    columns = fast_transpose(plan, [e.event_data for e in events])
     if columns is None:
         raise EncodeError(
             "an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it (RECORD-2)"
@@ -806,7 +821,7 @@ def records_parts(
             f"base {base.batch_id} is of event type {first_base.event_type_id} version {first_base.schema_version}, "
             f"the batch of {key[0]} version {key[1]} (CTX-10)"
         )
-    values = base_columns(plan, base)
+    values = base_columns(plan, base, by=fast_transpose)
     if values is None:
         raise EncodeError(f"base {base.batch_id}: an event_data is not canonical Avro of its schema (CTX-10)")
     head = varint_bytes(context.batch_id) + varint_bytes(base.batch_id) + base.digest
