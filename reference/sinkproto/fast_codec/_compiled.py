@@ -117,7 +117,7 @@ def _compiled(source: list[str], name: str, env: dict[str, Any]) -> Any:
         code = compile("\n".join(source), f"<records plan: {name}>", "exec")
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return None
-    exec(code, env)  # noqa: S102 - source generated above from integers of the plan only
+    exec(code, env)  # the source was generated above from integers of the plan only
     return env[name]
 
 
