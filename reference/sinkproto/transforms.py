@@ -3,18 +3,21 @@
 Pure rules shared by both codecs: which transforms a column type allows
 (RECORD-5), the parameters of each candidate an encoder tries for a list
 of values (RECORD-9: the canonical choice is the shortest, ties to the
-lowest transform number); the bit packing of ``bitpacked`` and
-``delta_bitpacked`` is :mod:`sinkproto.primitives`' (``pack_bits``,
+lowest transform number); the bit packing of ``bitpacked``,
+``delta_bitpacked``, ``patched`` and ``delta_patched`` is :mod:`sinkproto.primitives`' (``pack_bits``,
 ``unpack_bits``, re-exported here). Each codec serialises the candidates itself.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from enum import IntEnum
-from typing import Any
+from itertools import repeat
+from operator import add, sub
+from typing import Any, NamedTuple
 
-from .primitives import MAX_WIDTH, pack_bits, unpack_bits
+from .primitives import MAX_WIDTH, pack_bits, packed_size, unpack_bits, varint_size, zigzag_encode
 from .records import Column, ColumnType
 
 __all__ = [
@@ -23,10 +26,12 @@ __all__ = [
     "KEY_COLUMN",
     "MAX_DIGITS",
     "MAX_WIDTH",
+    "Patch",
     "Transform",
     "bytes_candidates",
     "int_candidates",
     "numbered_split",
+    "patch",
     "pack_bits",
     "unpack_bits",
 ]
@@ -43,6 +48,8 @@ class Transform(IntEnum):
     BITPACKED = 7
     DELTA_BITPACKED = 8
     NUMBERED = 9
+    PATCHED = 10
+    DELTA_PATCHED = 11
 
 
 INT_TRANSFORMS = frozenset(
@@ -54,6 +61,8 @@ INT_TRANSFORMS = frozenset(
         Transform.DICTIONARY,
         Transform.BITPACKED,
         Transform.DELTA_BITPACKED,
+        Transform.PATCHED,
+        Transform.DELTA_PATCHED,
     }
 )
 BYTES_TRANSFORMS = frozenset(
@@ -83,6 +92,59 @@ def _bitpacked(values: Sequence[int]) -> tuple[int, int, list[int]]:
     return base, max(offsets, default=0).bit_length(), offsets
 
 
+class Patch(NamedTuple):
+    """The parameters of a ``patched`` payload (RECORD-9) and its size in bytes."""
+
+    base: int
+    width: int
+    exceptions: list[tuple[int, int]]  # (index, value minus base), indexes ascending
+    packed: list[int]  # value i minus base, 0 in an exception's slot
+    size: int
+
+
+def patch(values: Sequence[int], below: int | None = None) -> Patch | None:
+    """RECORD-9's ``patched`` parameters for ``values``; None when no payload is shorter than ``below``.
+
+    For each ``width`` w from 0 up, ``base`` is the smallest value whose
+    window base..base+2^w-1 holds the most values; the values outside it
+    are exceptions. The shortest payload wins, ties to the smaller w.
+    Widths past the bit length of max - min only add bytes (the window
+    already holds every value), and a width whose packed bytes alone
+    reach the best size so far (or ``below``) cannot win, nor can any
+    wider one: so the loop stops there, giving the same choice as
+    trying all 65 widths. Each width costs one bisection per value: O(n log n).
+    """
+    n = len(values)
+    if not n:
+        return None if below is not None and below <= 3 else Patch(0, 0, [], [], 3)
+    ordered = sorted(values)
+    top = min(MAX_WIDTH, (ordered[-1] - ordered[0]).bit_length())
+    best: Patch | None = None
+    bound = below
+    starts = range(n)
+    for width in range(top + 1):
+        packed_bytes = packed_size(n, width)
+        if bound is not None and packed_bytes + 3 >= bound:  # base, width and count take a byte each at least
+            break
+        span = (1 << width) - 1
+        counts = list(map(sub, map(bisect_right, repeat(ordered, n), map(add, ordered, repeat(span, n))), starts))
+        most = max(counts)
+        base = ordered[counts.index(most)]
+        fixed = varint_size(zigzag_encode(base)) + 1 + varint_size(n - most) + packed_bytes
+        if bound is not None and fixed + 2 * (n - most) >= bound:  # an exception takes 2 bytes at least
+            continue
+        high = base + span
+        exceptions = [(i, v - base) for i, v in enumerate(values) if v < base or v > high]
+        size = fixed + sum(varint_size(i) + varint_size(zigzag_encode(d)) for i, d in exceptions)
+        if bound is None or size < bound:
+            packed = [v - base for v in values]
+            for i, _ in exceptions:
+                packed[i] = 0
+            best = Patch(base, width, exceptions, packed, size)
+            bound = size
+    return best
+
+
 def int_candidates(values: Sequence[int]) -> list[tuple[Transform, dict[str, Any]]]:
     """Every transform that can carry ``values``, with its parameters, in transform order (RECORD-9)."""
     out: list[tuple[Transform, dict[str, Any]]] = [
@@ -105,7 +167,23 @@ def int_candidates(values: Sequence[int]) -> list[tuple[Transform, dict[str, Any
                     {"first": values[0], "base": base, "width": width, "packed": pack_bits(offsets, width)},
                 )
             )
+        patched = patch(values)
+        assert patched is not None  # without a bound, every column of values has one
+        out.append((Transform.PATCHED, _patched_params(patched)))
+        patched = patch(_deltas(values)[1:])
+        assert patched is not None
+        out.append((Transform.DELTA_PATCHED, {"first": values[0], **_patched_params(patched)}))
     return out
+
+
+def _patched_params(p: Patch) -> dict[str, Any]:
+    return {
+        "base": p.base,
+        "width": p.width,
+        "exception_count": len(p.exceptions),
+        "packed": pack_bits(p.packed, p.width),
+        "exceptions": [{"index": i, "value": d} for i, d in p.exceptions],
+    }
 
 
 def numbered_split(values: Sequence[bytes]) -> tuple[bytes, int] | None:

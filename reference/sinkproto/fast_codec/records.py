@@ -65,7 +65,7 @@ from ..records import (
     references,
     transpose,
 )
-from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Transform
+from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Patch, Transform, patch
 from ._compiled import rebuilder, transposer
 from ._values import new_events
 from .batch import Inflate
@@ -90,9 +90,20 @@ _DIGITS = b"0123456789"
 _OFFSETS = Column("offsets", ColumnType.INT, None, *UINT64)
 _TIMESTAMPS = Column("timestamps", ColumnType.INT, None, *UINT64)
 
-_PLAIN, _DELTA, _CONSTANT, _FOR, _DICTIONARY, _PREFIX, _KEY, _BITPACKED, _DELTA_BITPACKED, _NUMBERED = (
-    int(t) for t in Transform
-)
+(
+    _PLAIN,
+    _DELTA,
+    _CONSTANT,
+    _FOR,
+    _DICTIONARY,
+    _PREFIX,
+    _KEY,
+    _BITPACKED,
+    _DELTA_BITPACKED,
+    _NUMBERED,
+    _PATCHED,
+    _DELTA_PATCHED,
+) = (int(t) for t in Transform)
 
 
 class _Short(Exception):
@@ -145,6 +156,29 @@ def _packed(data: bytes, pos: int, stop: int, values: int, width: int) -> tuple[
     return data[pos : pos + size], pos + size
 
 
+def _patched(data: bytes, pos: int, stop: int, n: int, limits: Limits) -> tuple[list[int], int]:
+    """A ``patched`` payload of ``n`` values, read whole before any is derived (RECORD-12)."""
+    base, pos = _signed(data, pos, stop, limits)
+    width = _byte(data, pos, stop)
+    count, pos = read_varint(data, pos + 1, stop, limits, "value")
+    if count > n:  # checked as read: each exception replaces one of the n values
+        raise InconsistentBatch(
+            f"exception_count {count} is above the {n} values", offset=0, requirement="RECORD-8"
+        )
+    packed, pos = _packed(data, pos, stop, n, width)
+    pairs, pos = read_varints(data, pos, stop, 2 * count, limits, "value", wide=True)
+    offsets = unpack_bits(packed, width, n)
+    previous = -1
+    for index, z in zip(pairs[::2], pairs[1::2]):
+        if index <= previous or index >= n:
+            raise InconsistentBatch(
+                f"exception index {index} is not above {previous} and below {n}", offset=0, requirement="RECORD-8"
+            )
+        offsets[index] = zigzag_decode(z)
+        previous = index
+    return [base + v for v in offsets], pos
+
+
 def _int_payload(data: bytes, pos: int, stop: int, n: int, transform: int, limits: Limits) -> tuple[list[int], int]:
     """The values of an int payload (before their range is checked) and the position after it."""
     if transform == _PLAIN or transform == _DELTA:
@@ -168,6 +202,14 @@ def _int_payload(data: bytes, pos: int, stop: int, n: int, transform: int, limit
         width = _byte(data, pos, stop)
         packed, pos = _packed(data, pos + 1, stop, n, width)
         return [base + v for v in unpack_bits(packed, width, n)], pos
+    if transform == _PATCHED:
+        return _patched(data, pos, stop, n, limits)
+    if transform == _DELTA_PATCHED:
+        first, pos = _signed(data, pos, stop, limits)
+        differences, pos = _patched(data, pos, stop, max(n - 1, 0), limits)
+        if n == 0:
+            raise InconsistentBatch("delta_patched needs at least one value", offset=0, requirement="RECORD-8")
+        return list(accumulate(differences, initial=first)), pos
     # _DELTA_BITPACKED (the caller allows nothing else)
     first, pos = _signed(data, pos, stop, limits)
     base, pos = _signed(data, pos, stop, limits)
@@ -656,6 +698,7 @@ def int_body(values: Sequence[int]) -> bytes:
             size = head + varints_size(offsets)
         if _better(size, _FOR, best_size, best):
             best_size, best = size, _FOR
+    dictionary = b""
     distinct = len(set(values))
     # With every value distinct, dictionary is plain's values plus an index each: never the shortest.
     if distinct < n and _better(varint_size(distinct) + distinct * least + n, _DICTIONARY, best_size, best):
@@ -663,12 +706,24 @@ def int_body(values: Sequence[int]) -> bytes:
         size = varint_size(distinct) + varints_size(zigzag_column(entries)) + varints_size(indices)
         if _better(size, _DICTIONARY, best_size, best):
             best_size, best = size, _DICTIONARY
-            return (
+            dictionary = (
                 b"\x04"
                 + varint_bytes(distinct)
                 + varint_column(zigzag_column(entries), wide=True)
                 + varint_column(indices)
             )
+    # patched and delta_patched come last in transform order: they must be strictly shorter.
+    patched = patch(values, best_size)
+    if patched is not None:
+        best_size, best = patched.size, _PATCHED
+    first_size = varint_size(zigzag_encode(first))
+    delta_patched = patch(deltas, best_size - first_size)
+    if delta_patched is not None:
+        return b"\x0b" + varint_bytes(zigzag_encode(first), wide=True) + _patched_bytes(delta_patched)
+    if patched is not None:
+        return b"\x0a" + _patched_bytes(patched)
+    if best == _DICTIONARY:
+        return dictionary
     if best == _PLAIN:
         return b"\x00" + varint_column(zigzag_column(values), wide=True)
     if best == _DELTA:
@@ -685,6 +740,17 @@ def int_body(values: Sequence[int]) -> bytes:
         + varint_bytes(zigzag_encode(delta_low), wide=True)
         + bytes((delta_width,))
         + pack_bits(list(map(sub, deltas, repeat(delta_low))), delta_width)
+    )
+
+
+def _patched_bytes(p: Patch) -> bytes:
+    """A ``patched`` payload (after its transform byte, or after ``first``)."""
+    pairs = [b for i, d in p.exceptions for b in (i, zigzag_encode(d))]
+    return (
+        varint_bytes(zigzag_encode(p.base), wide=True)
+        + bytes((p.width, *varint_bytes(len(p.exceptions))))
+        + pack_bits(p.packed, p.width)
+        + varint_column(pairs, wide=True)
     )
 
 
