@@ -107,7 +107,9 @@ class ExceptionCount(Construct):
         value: int = VarUInt(what="value")._parsereport(stream, context, path)
         n = self.values(context)
         if value > n:
-            raise InconsistentBatch(f"exception_count {value} is above the {n} values", offset=0, requirement="RECORD-8")
+            raise InconsistentBatch(
+                f"exception_count {value} is above the {n} values", offset=0, requirement="RECORD-8"
+            )
         return value
 
     def _build(self, obj: int, stream: io.BytesIO, context: Any, path: str) -> int:

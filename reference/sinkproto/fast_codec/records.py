@@ -162,9 +162,7 @@ def _patched(data: bytes, pos: int, stop: int, n: int, limits: Limits) -> tuple[
     width = _byte(data, pos, stop)
     count, pos = read_varint(data, pos + 1, stop, limits, "value")
     if count > n:  # checked as read: each exception replaces one of the n values
-        raise InconsistentBatch(
-            f"exception_count {count} is above the {n} values", offset=0, requirement="RECORD-8"
-        )
+        raise InconsistentBatch(f"exception_count {count} is above the {n} values", offset=0, requirement="RECORD-8")
     packed, pos = _packed(data, pos, stop, n, width)
     pairs, pos = read_varints(data, pos, stop, 2 * count, limits, "value", wide=True)
     offsets = unpack_bits(packed, width, n)
