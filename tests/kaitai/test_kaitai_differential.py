@@ -133,7 +133,8 @@ _RECORDS_NOT_REJECTED = {
     "patched-index-not-ascending": _PAYLOAD.format("RECORD-8: the exceptions, read after the packed bytes"),
     "patched-index-not-below-n": _PAYLOAD.format("RECORD-8: an exception index against n"),
     "patched-cut": _PAYLOAD.format("RECORD-5: the exceptions, read after ceil(n x width / 8) packed bytes"),
-    "patched-exception-out-of-range": _SCHEMA.format("RECORD-5: the range of an Avro int") + "; and the payload decoded",
+    "patched-exception-out-of-range": _SCHEMA.format("RECORD-5: the range of an Avro int")
+    + "; and the payload decoded",
     "patched-index-before-out-of-range": _PAYLOAD.format("RECORD-12, RECORD-8: the exception indexes"),
     "delta-patched-cut": _PAYLOAD.format("RECORD-5: n - 1 differences packed, with n from the schema"),
     "delta-patched-exception-count-over-n": _PAYLOAD.format("RECORD-8: exception_count against n - 1"),
