@@ -35,7 +35,7 @@ from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchLayout, Batc
 from sinkproto.primitives import varint_bytes, zigzag_encode
 from sinkproto.records import Column, ColumnType, RecordSchemas, transpose
 from sinkproto.schemas import default_registry
-from sinkproto.transforms import Transform
+from sinkproto.transforms import Transform, patch
 from sinktest import covers
 from sinktools.bench.profiles import load
 
@@ -1022,3 +1022,41 @@ def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
         assert fast_codec.encode_batch(Batch(events=(good,)), version=1, schemas=known) == v1.encode_batch(
             Batch(events=(good,)), schemas=known
         )
+
+
+def _patch_by_the_letter(values: list[int]) -> tuple[int, int, list[tuple[int, int]], int] | None:
+    """RECORD-9's patched choice as the spec words it: every width 0..64, no pruning, sizes from the bytes."""
+    best: tuple[int, int, list[tuple[int, int]], int] | None = None
+    for width in range(65):
+        span = (1 << width) - 1
+        base = min(values, key=lambda b: (-sum(b <= v <= b + span for v in values), b))
+        exceptions = [(i, v - base) for i, v in enumerate(values) if not base <= v <= base + span]
+        if len(exceptions) > len(values) // 8:
+            continue
+        size = (
+            len(_z(base))
+            + 1
+            + len(varint_bytes(len(exceptions)))
+            + (len(values) * width + 7) // 8
+            + sum(len(varint_bytes(i)) + len(_z(d)) for i, d in exceptions)
+        )
+        if best is None or size < best[3]:
+            best = (base, width, exceptions, size)
+    return best
+
+
+@covers("RECORD-9")
+@settings(SETTINGS, max_examples=150)
+@given(
+    _OUTLIERS | st.lists(_INTS, min_size=1, max_size=20) | st.lists(st.integers(-300, 300), min_size=129, max_size=140)
+)
+def test_patched_parameters_are_the_spec_choice(values: list[int]) -> None:
+    """transforms.patch (pruned, bisections) picks what trying all 65 widths picks (RECORD-9), bound or not."""
+    chosen = patch(values)
+    expected = _patch_by_the_letter(values)
+    if chosen is None:  # every width 0..64 leaves more than n // 8 exceptions (65-bit differences)
+        assert expected is None
+        return
+    assert (chosen.base, chosen.width, chosen.exceptions, chosen.size) == expected
+    assert patch(values, chosen.size) is None  # nothing strictly shorter
+    assert patch(values, chosen.size + 1) == chosen

@@ -10,7 +10,7 @@ lowest transform number); the bit packing of ``bitpacked``,
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from enum import IntEnum
 from itertools import repeat
@@ -105,43 +105,68 @@ class Patch(NamedTuple):
 def patch(values: Sequence[int], below: int | None = None) -> Patch | None:
     """RECORD-9's ``patched`` parameters for ``values``; None when no payload is shorter than ``below``.
 
-    For each ``width`` w from 0 up, ``base`` is the smallest value whose
-    window base..base+2^w-1 holds the most values; the values outside it
-    are exceptions. The shortest payload wins, ties to the smaller w.
+    For each ``width`` w from 0 up whose windows can leave at most n // 8
+    values out, ``base`` is the smallest value whose window
+    base..base+2^w-1 holds the most values; the values outside it are
+    exceptions. The shortest payload wins, ties to the smaller w.
     Widths past the bit length of max - min only add bytes (the window
     already holds every value), and a width whose packed bytes alone
     reach the best size so far (or ``below``) cannot win, nor can any
     wider one: so the loop stops there, giving the same choice as
-    trying all 65 widths. Each width costs one bisection per value: O(n log n).
+    trying all 65 widths. Each width costs one bisection per value: O(n log n);
+    the exceptions' sizes are counted by bisection too, and the exceptions
+    listed only for a width that beats the best so far.
     """
     n = len(values)
     if not n:
         return None if below is not None and below <= 3 else Patch(0, 0, [], [], 3)
     ordered = sorted(values)
     top = min(MAX_WIDTH, (ordered[-1] - ordered[0]).bit_length())
+    # At most n // 8 exceptions: a width is a candidate only when some window of it holds n - n // 8 values,
+    # that is from the bit length of the least spread of n - n // 8 consecutive sorted values up.
+    keep = n - n // 8
+    least = min(map(sub, ordered[keep - 1 :], ordered)).bit_length()
     best: Patch | None = None
     bound = below
     starts = range(n)
-    for width in range(top + 1):
+    for width in range(least, top + 1):
         packed_bytes = packed_size(n, width)
         if bound is not None and packed_bytes + 3 >= bound:  # base, width and count take a byte each at least
             break
         span = (1 << width) - 1
+        if bound is not None:
+            # Shorter than bound needs at most `allowed` exceptions (2 bytes each at least), so a window
+            # holding n - allowed values: none does when every n - allowed sorted values spread wider than span.
+            allowed = (bound - 4 - packed_bytes) // 2
+            if allowed < n - 1 and min(map(sub, ordered[n - allowed - 1 :], ordered)) > span:
+                continue
         counts = list(map(sub, map(bisect_right, repeat(ordered, n), map(add, ordered, repeat(span, n))), starts))
-        most = max(counts)
-        base = ordered[counts.index(most)]
-        fixed = varint_size(zigzag_encode(base)) + 1 + varint_size(n - most) + packed_bytes
-        if bound is not None and fixed + 2 * (n - most) >= bound:  # an exception takes 2 bytes at least
+        most = max(counts)  # at least keep, by the choice of least
+        at = counts.index(most)
+        base = ordered[at]
+        # Every exception takes an index (1 byte at least) and a zigzag varint of its value minus base:
+        # 1 byte, plus one per power 2^7j it reaches, counted on the sorted values below and above the window.
+        size = varint_size(zigzag_encode(base)) + 1 + varint_size(n - most) + packed_bytes + 2 * (n - most)
+        for j in range(1, 11):
+            reach = 1 << (7 * j - 1)
+            under = bisect_right(ordered, base - reach - 1, 0, at)
+            over = n - bisect_left(ordered, max(base + span + 1, base + reach), at + most)
+            if not under and not over:
+                break
+            size += under + over
+        if bound is not None and size >= bound:
             continue
         high = base + span
         exceptions = [(i, v - base) for i, v in enumerate(values) if v < base or v > high]
-        size = fixed + sum(varint_size(i) + varint_size(zigzag_encode(d)) for i, d in exceptions)
-        if bound is None or size < bound:
-            packed = [v - base for v in values]
-            for i, _ in exceptions:
-                packed[i] = 0
-            best = Patch(base, width, exceptions, packed, size)
-            bound = size
+        if n > 128:  # indexes from 128 up take 2 bytes or more
+            size += sum(varint_size(i) - 1 for i, _ in exceptions)
+            if bound is not None and size >= bound:
+                continue
+        packed = [v - base for v in values]
+        for i, _ in exceptions:
+            packed[i] = 0
+        best = Patch(base, width, exceptions, packed, size)
+        bound = size
     return best
 
 
@@ -168,11 +193,11 @@ def int_candidates(values: Sequence[int]) -> list[tuple[Transform, dict[str, Any
                 )
             )
         patched = patch(values)
-        assert patched is not None  # without a bound, every column of values has one
-        out.append((Transform.PATCHED, _patched_params(patched)))
+        if patched is not None:  # none when every width 0..64 leaves more than n // 8 exceptions
+            out.append((Transform.PATCHED, _patched_params(patched)))
         patched = patch(_deltas(values)[1:])
-        assert patched is not None
-        out.append((Transform.DELTA_PATCHED, {"first": values[0], **_patched_params(patched)}))
+        if patched is not None:
+            out.append((Transform.DELTA_PATCHED, {"first": values[0], **_patched_params(patched)}))
     return out
 
 

@@ -1541,7 +1541,7 @@ def _patched_meters() -> tuple[Event, ...]:
     for i in range(16):
         serial = f"SM5R-{200 + i:06d}"
         wh = 2_000_000 + (i * 5) % 7 if i != 9 else 9_876_543
-        offset = 70_000 + i if i != 4 else 9_000_000_000
+        offset = 70_000 + i if i != 15 else 9_000_000_000
         rows.append((serial.encode(), offset, _meter(serial, wh, 0, None)))
     return _registry_events(1, 2, rows)
 
@@ -1554,7 +1554,8 @@ def _patched_cases(b: Builder, p: str, wrap: Any, head: bytes) -> None:
     assert cols[offsets][1] == 11 and cols[energy][1] == 10, "the canonical choice must use both transforms"
     b.valid(
         f"{p}.none.patched",
-        "16 meter readings: offsets 70000.. with one at 9000000000 (delta_patched: differences 1, two exceptions), "
+        "16 meter readings: offsets 70000.. with the last at 9000000000 (delta_patched: differences 1 packed in "
+        "width 0, one exception), "
         "active_energy_import_wh near 2000000 with one at 9876543 and current_ma (patched: width 3, one exception).",
         ["RECORD-5", "RECORD-8", "RECORD-9"],
         wrap(_records_batch(events)),
