@@ -554,4 +554,5 @@ def base_rows(base: ContextBase, events: Sequence[Event]) -> list[int]:
 
 def references(base_values: Sequence[int], rows: Sequence[int]) -> list[int]:
     """CTX-7: each row's reference: the base's value in row ``rows[i]``, 0 for a row not in the base (-1)."""
-    return [base_values[r] if r >= 0 else 0 for r in rows]
+    # Row -1 reads the 0 put after the base's values.
+    return list(map([*base_values, 0].__getitem__, rows))

@@ -707,8 +707,10 @@ class _Ints:
             )
         low = self.low
         if transform == _FOR:
-            return b"\x03" + varint_bytes(zigzag_encode(low), wide=True) + varint_column(
-                list(map(sub, values, repeat(low))), wide=True
+            return (
+                b"\x03"
+                + varint_bytes(zigzag_encode(low), wide=True)
+                + varint_column(list(map(sub, values, repeat(low))), wide=True)
             )
         if transform == _BITPACKED:
             width = self.width
