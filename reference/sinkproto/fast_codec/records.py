@@ -600,6 +600,11 @@ def _span(low: int, high: int) -> int:
     return varint_size(zigzag_encode(near))
 
 
+def _zigzag_size(value: int) -> int:
+    """The length of the zigzag varint of ``value``."""
+    return ((value << 1 if value >= 0 else ~value << 1 | 1).bit_length() + 6) // 7 or 1
+
+
 def _zigzags_size(ordered: Sequence[int]) -> int:
     """The summed length of the zigzag varints of ``ordered`` (sorted, not empty), counted by bisection.
 
@@ -651,13 +656,13 @@ class _Ints:
         self.low = low
         if low == high:
             # constant is shorter than every other candidate once there are two values; plain comes first for one.
-            self.size, self.transform = 1 + varint_size(zigzag_encode(low)), _CONSTANT if n > 1 else _PLAIN
+            self.size, self.transform = 1 + _zigzag_size(low), _CONSTANT if n > 1 else _PLAIN
             return
         self.deltas = deltas = list(map(sub, values[1:], values))
         ordered_deltas = sorted(deltas)
         self.delta_low = delta_low = ordered_deltas[0]
-        head = varint_size(zigzag_encode(low))
-        first_size = varint_size(zigzag_encode(values[0]))
+        head = _zigzag_size(low)
+        first_size = _zigzag_size(values[0])
         self.width = (high - low).bit_length()
         candidates = [
             (_zigzags_size(ordered), _PLAIN),
@@ -667,18 +672,18 @@ class _Ints:
         ]
         self.delta_width = (ordered_deltas[-1] - delta_low).bit_length()
         if self.delta_width <= MAX_WIDTH:
-            size = first_size + varint_size(zigzag_encode(delta_low)) + 1 + packed_size(n - 1, self.delta_width)
+            size = first_size + _zigzag_size(delta_low) + 1 + packed_size(n - 1, self.delta_width)
             candidates.append((size, _DELTA_BITPACKED))
         size, transform = min(candidates)
         # dictionary holds at least two entries of at least the shortest varint each, and an index per value;
         # with every value distinct it is plain's values plus an index each: never the shortest.
         least = _span(low, high)
         if 1 + 2 * least + n <= size:
-            distinct = sorted(set(values))
+            distinct = set(values)
             count = len(distinct)
             if count < n and varint_size(count) + count * least + n <= size:
                 indices = n if count <= 0x80 else varints_size(_dictionary(values)[1])
-                candidates.append((varint_size(count) + _zigzags_size(distinct) + indices, _DICTIONARY))
+                candidates.append((varint_size(count) + _zigzags_size(sorted(distinct)) + indices, _DICTIONARY))
                 size, transform = min(candidates)
         self.size, self.transform = 1 + size, transform
 
