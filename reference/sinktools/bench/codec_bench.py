@@ -145,10 +145,10 @@ class CodecReport:
             )
         )
         for operation in CONTEXT_OPERATIONS:
-            row = next((r for r in self.rows if (r.profile, r.operation) == (SERIES, operation)), None)
-            if row is None or "fast" not in row.cells:
+            context_row = next((r for r in self.rows if (r.profile, r.operation) == (SERIES, operation)), None)
+            if context_row is None or "fast" not in context_row.cells:
                 continue
-            us = row.cells["fast"].us_per_op
+            us = context_row.cells["fast"].us_per_op
             out.append(
                 (
                     f"fast {SERIES} {operation} (100 readings) < {GOAL_CONTEXT_BATCH_US:,.0f} µs",
@@ -342,19 +342,19 @@ def run(
     operations = (*GOAL_OPERATIONS, *V1_OPERATIONS, *CONTEXT_OPERATIONS)
     # Every cell first, then the timings: progress can say "n/N".
     cells = [
-        (profile, operation, name)
-        for profile, ops in plans
+        (profile_name, operation, name)
+        for profile_name, ops in plans
         for operation in operations
         if operation in ops["construct"]
         for name in implementations
         if operation in ops.get(name, {})
     ]
     done = 0
-    for profile, ops in plans:
+    for profile_name, ops in plans:
         for operation in operations:
             if operation not in ops["construct"]:
                 continue
-            row = Row(profile, operation)
+            row = Row(profile_name, operation)
             for name in implementations:
                 if operation not in ops.get(name, {}):
                     continue
@@ -363,7 +363,7 @@ def run(
                 row.cells[name] = Cell(seconds * 1e6, count, size)
                 done += 1
                 if progress:
-                    progress(f"[{done}/{len(cells)}] {profile} {operation} {name}: {seconds * 1e6:.2f} µs")
+                    progress(f"[{done}/{len(cells)}] {profile_name} {operation} {name}: {seconds * 1e6:.2f} µs")
             rows.append(row)
     return CodecReport(rows, budget, repeats)
 
