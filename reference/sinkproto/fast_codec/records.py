@@ -25,7 +25,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from itertools import accumulate, repeat
-from operator import add, floordiv, itemgetter, sub, xor
+from operator import add, attrgetter, floordiv, itemgetter, sub, xor
 from typing import Any
 
 from ..errors import DecodeError, EncodeError, InconsistentBatch, LimitExceeded, Truncated, UnknownFormat
@@ -889,6 +889,9 @@ def _against(values: Sequence[int], reference: Sequence[int]) -> bytes:
     return plain.body()
 
 
+_KEY_OF, _OFFSET_OF, _TIMESTAMP_OF = attrgetter("key"), attrgetter("offset"), attrgetter("timestamp")
+
+
 def encode_records_body(
     events: Sequence[Event],
     columns: Sequence[Sequence[Any]],
@@ -903,9 +906,9 @@ def encode_records_body(
     the base first (CTX-2, CTX-6), each column the shorter of plain and
     against the base where CTX-7 allows it (CTX-13).
     """
-    keys = [e.key for e in events]
-    offsets = [e.offset for e in events]
-    timestamps = [e.timestamp for e in events]
+    keys = list(map(_KEY_OF, events))
+    offsets = list(map(_OFFSET_OF, events))
+    timestamps = list(map(_TIMESTAMP_OF, events))
     if base is None or base_values is None:
         parts = [
             varint_bytes(len(events), what="count"),
@@ -924,8 +927,8 @@ def encode_records_body(
         varint_bytes(len(events), what="count"),
         _chunk_of(int_body(rows)),
         _chunk_of(bytes_body([k for k, r in zip(keys, rows) if r < 0], None)),
-        _chunk_of(_against(offsets, references([e.offset for e in base.events], rows))),
-        _chunk_of(_against(timestamps, references([e.timestamp for e in base.events], rows))),
+        _chunk_of(_against(offsets, references(list(map(_OFFSET_OF, base.events)), rows))),
+        _chunk_of(_against(timestamps, references(list(map(_TIMESTAMP_OF, base.events)), rows))),
     ]
     for column, values, reference in zip(plan.columns, columns, base_values):
         if column.type is not ColumnType.INT:
