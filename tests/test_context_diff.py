@@ -196,7 +196,12 @@ def test_both_codecs_apply_the_limits_alike(
 
 @covers("CTX-3")
 @settings(SETTINGS, max_examples=60)
-@given(st.integers(0, (1 << 70) - 1), st.integers(0, (1 << 70) - 1), st.binary(max_size=10), st.sampled_from(list(BatchCodec)))
+@given(
+    st.integers(0, (1 << 70) - 1),
+    st.integers(0, (1 << 70) - 1),
+    st.binary(max_size=10),
+    st.sampled_from(list(BatchCodec)),
+)
 def test_both_codecs_agree_on_any_batch_id_and_base_id(
     batch_id: int, base_id: int, rest: bytes, codec: BatchCodec
 ) -> None:
