@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import repeat
 from typing import Any
 
 from .errors import BaseUnavailable, DecodeError, InconsistentBatch, LimitExceeded, SchemaError, ValueOutOfRange
@@ -546,10 +547,10 @@ def base_columns(plan: RecordPlan, base: ContextBase, *, by: Transpose | None = 
 
 def base_rows(base: ContextBase, events: Sequence[Event]) -> list[int]:
     """CTX-13: for each event, the first row of ``base`` with its key, or -1 when the base has none."""
-    first: dict[bytes, int] = {}
-    for row, event in enumerate(base.events):
-        first.setdefault(event.key, row)
-    return [first.get(event.key, -1) for event in events]
+    keys = [e.key for e in base.events]
+    # Built from the last row to the first, the dict keeps each key's first row.
+    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+    return list(map(first.get, [e.key for e in events], repeat(-1)))
 
 
 def references(base_values: Sequence[int], rows: Sequence[int]) -> list[int]:
