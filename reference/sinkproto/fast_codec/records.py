@@ -823,6 +823,10 @@ def bytes_body(values: Sequence[bytes], keys: Sequence[bytes] | None) -> bytes:
     return b"\x05" + b"".join([varint_bytes(s) + varint_bytes(len(v) - s) + v[s:] for v, s in zip(values, shared)])
 
 
+_KEY_OF, _OFFSET_OF, _TIMESTAMP_OF = attrgetter("key"), attrgetter("offset"), attrgetter("timestamp")
+_DATA_OF, _TYPE_OF = attrgetter("event_data"), attrgetter("event_type_id", "schema_version")
+
+
 def fast_transpose(plan: RecordPlan, event_data: Sequence[bytes]) -> list[list[Any]] | None:
     """:func:`sinkproto.records.transpose`, by the function compiled for ``plan`` when there is one."""
     compiled = transposer(plan)
@@ -849,12 +853,12 @@ def records_parts(
     """
     first = events[0]
     key = (first.event_type_id, first.schema_version)
-    if any((e.event_type_id, e.schema_version) != key for e in events):
+    if len(set(map(_TYPE_OF, events))) > 1:
         raise EncodeError("a records batch holds events of one event_type_id and schema_version (RECORD-1)")
     plan = schemas.plan(*key) if schemas is not None else None
     if plan is None:
         raise EncodeError(f"records mode needs the schema of event type {key[0]} version {key[1]} (RECORD-2)")
-    columns = fast_transpose(plan, [e.event_data for e in events])
+    columns = fast_transpose(plan, list(map(_DATA_OF, events)))
     if columns is None:
         raise EncodeError(
             "an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it (RECORD-2)"
@@ -889,7 +893,6 @@ def _against(values: Sequence[int], reference: Sequence[int]) -> bytes:
     return plain.body()
 
 
-_KEY_OF, _OFFSET_OF, _TIMESTAMP_OF = attrgetter("key"), attrgetter("offset"), attrgetter("timestamp")
 
 
 def encode_records_body(
