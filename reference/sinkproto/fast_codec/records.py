@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from itertools import accumulate, repeat
+from itertools import accumulate, islice, repeat
 from operator import add, attrgetter, floordiv, itemgetter, sub, xor
 from typing import Any
 
@@ -658,21 +658,21 @@ class _Ints:
             # constant is shorter than every other candidate once there are two values; plain comes first for one.
             self.size, self.transform = 1 + _zigzag_size(low), _CONSTANT if n > 1 else _PLAIN
             return
-        self.deltas = deltas = list(map(sub, values[1:], values))
+        self.deltas = deltas = list(map(sub, islice(values, 1, None), values))
         ordered_deltas = sorted(deltas)
         self.delta_low = delta_low = ordered_deltas[0]
         head = _zigzag_size(low)
         first_size = _zigzag_size(values[0])
-        self.width = (high - low).bit_length()
+        self.width = width = (high - low).bit_length()
         candidates = [
             (_zigzags_size(ordered), _PLAIN),
             (first_size + _zigzags_size(ordered_deltas), _DELTA),
             (head + _offsets_size(ordered, low), _FOR),
-            (head + 1 + packed_size(n, self.width), _BITPACKED),
+            (head + 1 + (n * width + 7) // 8, _BITPACKED),
         ]
-        self.delta_width = (ordered_deltas[-1] - delta_low).bit_length()
-        if self.delta_width <= MAX_WIDTH:
-            size = first_size + _zigzag_size(delta_low) + 1 + packed_size(n - 1, self.delta_width)
+        self.delta_width = delta_width = (ordered_deltas[-1] - delta_low).bit_length()
+        if delta_width <= MAX_WIDTH:
+            size = first_size + _zigzag_size(delta_low) + 1 + ((n - 1) * delta_width + 7) // 8
             candidates.append((size, _DELTA_BITPACKED))
         size, transform = min(candidates)
         # dictionary holds at least two entries of at least the shortest varint each, and an index per value;
@@ -891,8 +891,6 @@ def _against(values: Sequence[int], reference: Sequence[int]) -> bytes:
         body = diff.body()
         return bytes((body[0] | AGAINST_BASE,)) + body[1:]
     return plain.body()
-
-
 
 
 def encode_records_body(
