@@ -6,7 +6,10 @@ tests draw writer schemas over every Avro type and records for them
 flips, cuts, insertions, over-long and over-wide varints, split blocks) so
 most are not canonical, and check that both transposes answer the same
 columns or both None, and that both rebuilds give the same records, or the
-same error at max_event_data_size.
+same error at max_event_data_size. Last, the int columns the fast codec
+sizes without writing them: each is as long as its size says, so the
+choice between plain and against_base (CTX-13) is the one writing both
+would make.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sinkproto.errors import LimitExceeded
 from sinkproto.fast_codec._compiled import _NotCanonical, _varint, rebuilder, transposer
-from sinkproto.fast_codec.records import fast_transpose
+from sinkproto.fast_codec.records import _against, _Ints, fast_transpose, int_body
 from sinkproto.limits import MAX_U64
-from sinkproto.records import RecordPlan, RecordSchemas, rebuild, transpose
+from sinkproto.records import AGAINST_BASE, RecordPlan, RecordSchemas, rebuild, transpose
 from sinkproto.schemas import default_registry
 from sinktest import covers
 from test_fast_records import LONGS, SETTINGS, TYPE_ID, VERSION, any_batches
@@ -164,3 +167,31 @@ def test_a_plan_too_deep_to_compile_keeps_the_declarative_walk() -> None:
     assert transposer(deep) is None and rebuilder(deep) is None
     data = [b"\x02" * 30 + b"\x04" + b"\x00" * 30]
     assert fast_transpose(deep, data) == transpose(deep, data) is not None
+
+
+_COLUMN_VALUES = st.lists(
+    st.integers(-3, 3)
+    | st.integers(60, 70)
+    | st.integers(-70, -60)
+    | st.integers(8180, 8200)
+    | st.integers(-(1 << 63), (1 << 63) - 1)
+    | st.integers(0, (1 << 64) - 1),
+    max_size=140,
+)
+
+
+@covers("RECORD-9", "CTX-13")
+@SETTINGS
+@given(_COLUMN_VALUES, st.data())
+def test_an_int_column_is_as_long_as_its_size_and_against_base_picks_the_shorter(
+    values: list[int], data: st.DataObject
+) -> None:
+    # The fast codec sizes the int candidates without writing them (sorted values, bisection) and writes only
+    # the winner: the size must be the written length, or against_base (CTX-13) would pick the wrong coding.
+    sized = _Ints(values)
+    body = int_body(values)
+    assert sized.body() == body and sized.size == len(body)
+    reference = data.draw(st.lists(st.integers(-(1 << 62), 1 << 62), min_size=len(values), max_size=len(values)))
+    plain, diff = int_body(values), int_body([v - r for v, r in zip(values, reference)])
+    expected = bytes((diff[0] | AGAINST_BASE,)) + diff[1:] if len(diff) < len(plain) else plain
+    assert _against(values, reference) == expected

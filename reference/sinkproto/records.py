@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import repeat
 from typing import Any
 
 from .errors import BaseUnavailable, DecodeError, InconsistentBatch, LimitExceeded, SchemaError, ValueOutOfRange
@@ -546,12 +547,13 @@ def base_columns(plan: RecordPlan, base: ContextBase, *, by: Transpose | None = 
 
 def base_rows(base: ContextBase, events: Sequence[Event]) -> list[int]:
     """CTX-13: for each event, the first row of ``base`` with its key, or -1 when the base has none."""
-    first: dict[bytes, int] = {}
-    for row, event in enumerate(base.events):
-        first.setdefault(event.key, row)
-    return [first.get(event.key, -1) for event in events]
+    keys = [e.key for e in base.events]
+    # Built from the last row to the first, the dict keeps each key's first row.
+    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+    return list(map(first.get, [e.key for e in events], repeat(-1)))
 
 
 def references(base_values: Sequence[int], rows: Sequence[int]) -> list[int]:
     """CTX-7: each row's reference: the base's value in row ``rows[i]``, 0 for a row not in the base (-1)."""
-    return [base_values[r] if r >= 0 else 0 for r in rows]
+    # Row -1 reads the 0 put after the base's values.
+    return list(map([*base_values, 0].__getitem__, rows))

@@ -102,7 +102,7 @@ class Patch(NamedTuple):
     size: int
 
 
-def patch(values: Sequence[int], below: int | None = None) -> Patch | None:
+def patch(values: Sequence[int], below: int | None = None, ordered: Sequence[int] | None = None) -> Patch | None:
     """RECORD-9's ``patched`` parameters for ``values``; None when no payload is shorter than ``below``.
 
     For each ``width`` w from 0 up whose windows can leave at most n // 8
@@ -115,12 +115,14 @@ def patch(values: Sequence[int], below: int | None = None) -> Patch | None:
     wider one: so the loop stops there, giving the same choice as
     trying all 65 widths. Each width costs one bisection per value: O(n log n);
     the exceptions' sizes are counted by bisection too, and the exceptions
-    listed only for a width that beats the best so far.
+    listed only for a width that beats the best so far. ``ordered``: the
+    values sorted, when the caller has them.
     """
     n = len(values)
     if not n:
         return None if below is not None and below <= 3 else Patch(0, 0, [], [], 3)
-    ordered = sorted(values)
+    if ordered is None:
+        ordered = sorted(values)
     top = min(MAX_WIDTH, (ordered[-1] - ordered[0]).bit_length())
     # At most n // 8 exceptions: a width is a candidate only when some window of it holds n - n // 8 values,
     # that is from the bit length of the least spread of n - n // 8 consecutive sorted values up.

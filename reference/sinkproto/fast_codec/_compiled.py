@@ -129,7 +129,7 @@ def _compilable(plan: RecordPlan) -> bool:
 
 
 def _read_zigzag(src: _Source, indent: int, target: str) -> None:
-    """Source that reads one varint at ``p`` of ``d`` into ``target`` (a zigzag, unchecked)."""
+    """Source that reads one varint at ``p`` of ``d`` into ``target`` (a zigzag, unchecked); 1 to 4 bytes inline."""
     src.add(indent, f"{target} = d[p]")
     src.add(indent, f"if {target} < 128:")
     src.add(indent + 1, "p += 1")
@@ -138,8 +138,22 @@ def _read_zigzag(src: _Source, indent: int, target: str) -> None:
     src.add(indent + 1, "if 0 < y < 128:")
     src.add(indent + 2, f"{target} = {target} - 128 | y << 7")
     src.add(indent + 2, "p += 2")
+    src.add(indent + 1, "elif y < 128:")  # 0: over-long
+    src.add(indent + 2, "raise _NotCanonical")
     src.add(indent + 1, "else:")
-    src.add(indent + 2, f"{target}, p = _varint(d, p)")
+    src.add(indent + 2, "w = d[p + 2]")
+    src.add(indent + 2, "if 0 < w < 128:")
+    src.add(indent + 3, f"{target} = {target} - 128 | y - 128 << 7 | w << 14")
+    src.add(indent + 3, "p += 3")
+    src.add(indent + 2, "elif w < 128:")
+    src.add(indent + 3, "raise _NotCanonical")
+    src.add(indent + 2, "else:")
+    src.add(indent + 3, "u = d[p + 3]")
+    src.add(indent + 3, "if 0 < u < 128:")
+    src.add(indent + 4, f"{target} = {target} - 128 | y - 128 << 7 | w - 128 << 14 | u << 21")
+    src.add(indent + 4, "p += 4")
+    src.add(indent + 3, "else:")
+    src.add(indent + 4, f"{target}, p = _varint(d, p)")
 
 
 def _read_length(src: _Source, indent: int, column: int) -> None:
