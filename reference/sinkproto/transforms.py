@@ -108,15 +108,16 @@ def patch(values: Sequence[int], below: int | None = None, ordered: Sequence[int
     For each ``width`` w from 0 up whose windows can leave at most n // 8
     values out, ``base`` is the smallest value whose window
     base..base+2^w-1 holds the most values; the values outside it are
-    exceptions. The shortest payload wins, ties to the smaller w.
-    Widths past the bit length of max - min only add bytes (the window
-    already holds every value), and a width whose packed bytes alone
-    reach the best size so far (or ``below``) cannot win, nor can any
-    wider one: so the loop stops there, giving the same choice as
-    trying all 65 widths. Each width costs one bisection per value: O(n log n);
-    the exceptions' sizes are counted by bisection too, and the exceptions
-    listed only for a width that beats the best so far. ``ordered``: the
-    values sorted, when the caller has them.
+    exceptions. The shortest payload wins, ties to the smaller w. Widths
+    past the bit length of max - min only add bytes (the window already
+    holds every value), and a width whose packed bytes alone reach the
+    best size so far (or ``below``) cannot win, nor can any wider one: so
+    the loop stops there, giving the same choice as trying all 65 widths.
+    Each width costs one bisection per window start that can hold
+    n - n // 8 values (the first n // 8 + 1 sorted values); the
+    exceptions' sizes are counted by bisection too, and the exceptions
+    listed only for a width that beats the best so far: O(n log n) in all.
+    ``ordered``: the values sorted, when the caller has them.
     """
     n = len(values)
     if not n:
@@ -130,7 +131,9 @@ def patch(values: Sequence[int], below: int | None = None, ordered: Sequence[int
     least = min(map(sub, ordered[keep - 1 :], ordered)).bit_length()
     best: Patch | None = None
     bound = below
-    starts = range(n)
+    # A window holding keep values or more starts at sorted index n - keep at the latest: only those starts count.
+    starts = range(n - keep + 1)
+    firsts = ordered[: n - keep + 1]
     for width in range(least, top + 1):
         packed_bytes = packed_size(n, width)
         if bound is not None and packed_bytes + 3 >= bound:  # base, width and count take a byte each at least
@@ -142,7 +145,8 @@ def patch(values: Sequence[int], below: int | None = None, ordered: Sequence[int
             allowed = (bound - 4 - packed_bytes) // 2
             if allowed < n - 1 and min(map(sub, ordered[n - allowed - 1 :], ordered)) > span:
                 continue
-        counts = list(map(sub, map(bisect_right, repeat(ordered, n), map(add, ordered, repeat(span, n))), starts))
+        ends = map(bisect_right, repeat(ordered), map(add, firsts, repeat(span)))
+        counts = list(map(sub, ends, starts))
         most = max(counts)  # at least keep, by the choice of least
         at = counts.index(most)
         base = ordered[at]
