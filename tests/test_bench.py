@@ -41,7 +41,7 @@ def test_bench_codec_prints_its_table_and_goals(capsys: pytest.CaptureFixture[st
     assert main(["bench", "codec", "--quick", "--no-docs"]) == 0  # --no-docs: deprecated, still accepted
     out, err = capsys.readouterr()
     # progress on stderr, cell by cell, counted: "[n/N] profile operation implementation"
-    steps = re.findall(r"sink bench: \[(\d+)/(\d+)\] (random|meter) ", err)
+    steps = re.findall(r"sink bench: \[(\d+)/(\d+)\] (random|meter|meter-series) ", err)
     assert steps and [int(n) for n, _, _ in steps] == list(range(1, len(steps) + 1))
     assert {int(total) for _, total, _ in steps} == {len(steps)}
     assert "sink bench:" not in out
@@ -54,6 +54,10 @@ def test_bench_codec_prints_its_table_and_goals(capsys: pytest.CaptureFixture[st
         for operation in ("encode", "decode"):
             assert re.search(rf"\| {profile} \| batch v1 {operation} \| [\d.,]+ \| [\d.,]+ \| n/a \| n/a \|", out), out
     assert "construct: meter batch v1" not in out
+    # issue #22: the meter-series context batch, construct and fast only, and its goals (printed, not asserted)
+    for operation in ("encode", "decode"):
+        assert re.search(rf"\| meter-series \| context batch {operation} \| [\d.,]+ \| [\d.,]+ \| n/a \| n/a \|", out)
+        assert f"| fast meter-series context batch {operation} (100 readings) < 1,000 µs |" in out
 
 
 def test_bench_memory_prints_its_tables(capsys: pytest.CaptureFixture[str]) -> None:
@@ -198,7 +202,11 @@ def test_each_profile_times_the_encoding_of_its_own_events(monkeypatch: pytest.M
             assert isinstance(result, bytes), (profile, operation, name)
             assert len(result) == cell.size, (profile, operation, name, len(result), cell.size)
             checked += 1
-    assert {profile for profile, operation, _, _ in cells if "encode" in operation} == {"random", "meter"}
+    assert {profile for profile, operation, _, _ in cells if "encode" in operation} == {
+        "random",
+        "meter",
+        "meter-series",
+    }
     assert checked >= 8
 
 

@@ -146,7 +146,7 @@ def test_both_codecs_agree_on_mutated_batches(
                 if transform < end:
                     body = body[:transform] + bytes((body[transform] ^ 0x80,)) + body[transform + 1 :]
             else:
-                payload = bytes((data.draw(st.integers(0, 10) | st.integers(0x80, 0x8A)),))
+                payload = bytes((data.draw(st.integers(0, 12) | st.integers(0x80, 0x8C)),))
                 payload += data.draw(st.binary(max_size=12))
                 body = body[:start] + bytes((len(payload),)) + payload + body[end:]
         same_outcome(bytes(header) + _COMPRESS[codec](body), schemas, bases)
@@ -209,3 +209,66 @@ def test_both_codecs_agree_on_any_batch_id_and_base_id(
     body = varint_bytes(batch_id, wide=True) + varint_bytes(base_id, wide=True) + rest
     header = bytes((0xB0, codec << 4 | BatchMode.CONTEXT, TYPE_ID, VERSION))
     same_outcome(header + _COMPRESS[codec](body), schemas, {})
+
+
+# The meter-series day (sinktools.bench.series): each poll against the previous one, 100 readings, where
+# offsets against the base are differences of 1 with the meters new to the base as outliers (RECORD-5's
+# patched and delta_patched win there).
+def _series_batches() -> tuple[RecordSchemas, list[tuple[Batch, dict[int, ContextBase]]]]:
+    from sinkproto.schemas import default_registry
+    from sinktools.bench.series import load
+
+    polls = load().polls
+    schemas = RecordSchemas.from_registry(default_registry())
+    out = []
+    for i in range(1, len(polls), 12):
+        base = ContextBase(batch_id=i, events=polls[i - 1].events)
+        out.append((Batch(events=polls[i].events, context=BatchContext(batch_id=i + 1, base=base)), {i: base}))
+    return schemas, out
+
+
+_SERIES = _series_batches()
+
+
+@covers("CTX-13", "RECORD-9", "RECORD-5")
+def test_series_polls_use_patched_and_both_codecs_agree() -> None:
+    schemas, batches = _SERIES
+    transforms: set[int] = set()
+    for batch, bases in batches:
+        data = encoded(batch, schemas)
+        assert same_outcome(data, schemas, bases)[0] == batch.events
+        body = FAST.encode_batch(
+            Batch(
+                events=batch.events,
+                context=batch.context,
+                format=BatchFormat(codec=BatchCodec.NONE, mode=BatchMode.CONTEXT),
+            ),
+            version=1,
+            schemas=schemas,
+        )[4:]
+        columns = body[_head_size(body) :]  # count, base_rows, keys, offsets, ...
+        transforms |= {columns[at + 1 + (columns[at] >= 0x80)] & 0x7F for at, _ in columns_of(columns)}
+    assert {10, 11} <= transforms, transforms
+
+
+@covers("RECORD-5", "RECORD-8", "RECORD-12", "CTX-7")
+@settings(SETTINGS, max_examples=100)
+@given(st.integers(0, len(_SERIES[1]) - 1), st.data())
+def test_both_codecs_agree_on_mutated_series_polls(which: int, data: st.DataObject) -> None:
+    schemas, batches = _SERIES
+    batch, bases = batches[which]
+    body = bytearray(
+        FAST.encode_batch(
+            Batch(
+                events=batch.events,
+                context=batch.context,
+                format=BatchFormat(codec=BatchCodec.NONE, mode=BatchMode.CONTEXT),
+            ),
+            version=1,
+            schemas=schemas,
+        )
+    )
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(4, len(body) - 1))
+        body[at] ^= 1 << data.draw(st.integers(0, 7))
+    same_outcome(bytes(body), schemas, bases)

@@ -35,7 +35,7 @@ from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchLayout, Batc
 from sinkproto.primitives import varint_bytes, zigzag_encode
 from sinkproto.records import Column, ColumnType, RecordSchemas, transpose
 from sinkproto.schemas import default_registry
-from sinkproto.transforms import Transform
+from sinkproto.transforms import Transform, patch
 from sinktest import covers
 from sinktools.bench.profiles import load
 
@@ -199,7 +199,10 @@ def meter_batches(draw: st.DrawFn) -> tuple[RecordSchemas, list[Event]]:
         record = {
             "serial": serial,
             "seq": start + i * step + draw(st.integers(0, 2)),
-            "level": draw(st.integers(0, 1 << width)),
+            # Now and then far off the rest: the outliers patched and delta_patched list apart.
+            "level": draw(st.integers(0, 1 << width))
+            if draw(st.integers(0, 7))
+            else draw(st.integers(0, (1 << 31) - 1)),
             "site": sites[i % len(sites)],
             "kind": draw(st.sampled_from("abc")),
             "note": draw(st.none() | st.sampled_from(["", "ok"])),
@@ -391,7 +394,7 @@ def test_fast_decoder_agrees_on_valid_and_mutated_bodies(
             if not spans:
                 continue
             start, end = data.draw(st.sampled_from(spans))
-            payload = bytes((data.draw(st.integers(0, 10)),)) + data.draw(st.binary(max_size=12))
+            payload = bytes((data.draw(st.integers(0, 12)),)) + data.draw(st.binary(max_size=12))
             body = body[:start] + bytes((len(payload),)) + payload + body[end:]
         same_outcome(header + _COMPRESS[codec](body), DEFAULT_LIMITS, schemas)
         if not body:
@@ -465,6 +468,8 @@ CHOICES = [
     (_INT, [3, 0, 2, 1, 3, 0, 1, 2, 0, 3, 2, 1, 0], None, Transform.BITPACKED),
     (_INT, [10_000 + 3 * i + i % 2 for i in range(40)], None, Transform.DELTA_BITPACKED),
     (_INT, [-(1 << 63), (1 << 63) - 1, -(1 << 63)], None, Transform.FRAME_OF_REFERENCE),
+    (_INT, [5, 6, 5, 7, 1 << 40, 6, 5, 4, 6, 7, 5, 6, 4, 5, 6, 7], None, Transform.PATCHED),
+    (_INT, [100 + i if i != 9 else -(1 << 50) for i in range(30)], None, Transform.DELTA_PATCHED),
     (KEY_COLUMN, [b"north", b"south"] * 4, None, Transform.DICTIONARY),
     (_TEXT, [], [], Transform.PLAIN),
     (_TEXT, [b"a", b"b"], None, Transform.PLAIN),
@@ -574,7 +579,64 @@ def _body(n: int, *columns: bytes, keys: bytes | None = None, count: int | None 
 _ERROR_CASES: list[tuple[str, Any, bytes, Limits, str | None]] = [
     ("empty column", ONE_LONG, _body(2, b"\x00"), DEFAULT_LIMITS, "RECORD-5"),
     ("prefix on an int column", ONE_LONG, _body(2, _col(5)), DEFAULT_LIMITS, "RECORD-5"),
-    ("unassigned transform", ONE_LONG, _body(2, _col(10)), DEFAULT_LIMITS, "RECORD-5"),
+    ("unassigned transform", ONE_LONG, _body(2, _col(12)), DEFAULT_LIMITS, "RECORD-5"),
+    # patched (10): base, width, exception_count, packed bytes, (index, value minus base) pairs.
+    ("patched", ONE_LONG, _body(2, _col(10, _z(5) + b"\x01\x01\x01" + b"\x01" + _z(-9))), DEFAULT_LIMITS, None),
+    ("patched, count over n", ONE_LONG, _body(2, _col(10, _z(5) + b"\x01\x03")), DEFAULT_LIMITS, "RECORD-8"),
+    (
+        "patched, index not below n",
+        ONE_LONG,
+        _body(2, _col(10, _z(5) + b"\x00\x01\x02" + _z(0))),
+        DEFAULT_LIMITS,
+        "RECORD-8",
+    ),
+    (
+        "patched, indexes not ascending",
+        ONE_LONG,
+        _body(2, _col(10, _z(5) + b"\x00\x02\x01" + _z(0) + b"\x00" + _z(0))),
+        DEFAULT_LIMITS,
+        "RECORD-8",
+    ),
+    ("patched, width 65", ONE_LONG, _body(2, _col(10, _z(5) + b"\x41\x00" + bytes(17))), DEFAULT_LIMITS, "RECORD-8"),
+    ("patched, padding bits", ONE_LONG, _body(2, _col(10, _z(5) + b"\x01\x00\x04")), DEFAULT_LIMITS, "RECORD-8"),
+    ("patched, exception cut", ONE_LONG, _body(2, _col(10, _z(5) + b"\x00\x01\x00")), DEFAULT_LIMITS, "RECORD-5"),
+    (
+        "patched, index before range",
+        ONE_INT,
+        _body(2, _col(10, _z(5) + b"\x00\x02\x01" + _z(1 << 40) + b"\x01" + _z(0))),
+        DEFAULT_LIMITS,
+        "RECORD-8",
+    ),
+    (
+        "patched, out of range",
+        ONE_INT,
+        _body(2, _col(10, _z(5) + b"\x00\x01\x01" + _z(1 << 40))),
+        DEFAULT_LIMITS,
+        "RECORD-5",
+    ),
+    ("delta_patched", ONE_LONG, _body(2, _col(11, _z(5) + _z(0) + b"\x00\x01\x00" + _z(-3))), DEFAULT_LIMITS, None),
+    (
+        "delta_patched of no value",
+        LONGS,
+        _body(1, _col(0, _z(0)), _col(11, _z(0) + _z(0) + b"\x00\x00"), _col(0, _z(5))),
+        DEFAULT_LIMITS,
+        "RECORD-8",
+    ),
+    (
+        "delta_patched of no value, one exception",
+        LONGS,
+        _body(1, _col(0, _z(0)), _col(11, _z(0) + _z(0) + b"\x00\x01"), _col(0, _z(5))),
+        DEFAULT_LIMITS,
+        "RECORD-8",
+    ),
+    (
+        "delta_patched, count over n-1",
+        ONE_LONG,
+        _body(2, _col(11, _z(5) + _z(0) + b"\x00\x02")),
+        DEFAULT_LIMITS,
+        "RECORD-8",
+    ),
+    ("delta_patched, one value", ONE_LONG, _body(1, _col(11, _z(5) + _z(-7) + b"\x40\x00")), DEFAULT_LIMITS, None),
     ("plain, one value short", ONE_LONG, _body(2, _col(0, _z(1))), DEFAULT_LIMITS, "RECORD-5"),
     ("plain, a byte over", ONE_LONG, _body(2, _col(0, _z(1) + _z(2) + b"\x00")), DEFAULT_LIMITS, "RECORD-5"),
     ("plain", ONE_LONG, _body(2, _col(0, _z(1) + _z(-2))), DEFAULT_LIMITS, None),
@@ -845,9 +907,16 @@ _NUMBERED = st.tuples(st.sampled_from([b"", b"dev-", b"x1", b"7"]), st.integers(
 )
 
 
+# Narrow values or runs with a few far off: where patched and delta_patched win.
+_OUTLIERS = st.tuples(
+    st.lists(st.integers(0, 5), min_size=2, max_size=60) | _RUNS,
+    st.lists(st.tuples(st.integers(0, 59), _INTS), max_size=4),
+).map(lambda t: [next((v for i, v in t[1] if i == at), x) for at, x in enumerate(t[0])])
+
+
 @covers("RECORD-9")
 @settings(SETTINGS, max_examples=300)
-@given(st.lists(_INTS, max_size=20) | _RUNS)
+@given(st.lists(_INTS, max_size=20) | _RUNS | _OUTLIERS)
 def test_int_column_choice_is_the_reference_choice(values: list[int]) -> None:
     body = int_body(values)
     assert build_column(_INT, values, None) == varint_bytes(len(body)) + body
@@ -953,3 +1022,41 @@ def test_fast_v1_refuses_what_records_mode_cannot_carry() -> None:
         assert fast_codec.encode_batch(Batch(events=(good,)), version=1, schemas=known) == v1.encode_batch(
             Batch(events=(good,)), schemas=known
         )
+
+
+def _patch_by_the_letter(values: list[int]) -> tuple[int, int, list[tuple[int, int]], int] | None:
+    """RECORD-9's patched choice as the spec words it: every width 0..64, no pruning, sizes from the bytes."""
+    best: tuple[int, int, list[tuple[int, int]], int] | None = None
+    for width in range(65):
+        span = (1 << width) - 1
+        base = min(values, key=lambda b: (-sum(b <= v <= b + span for v in values), b))
+        exceptions = [(i, v - base) for i, v in enumerate(values) if not base <= v <= base + span]
+        if len(exceptions) > len(values) // 8:
+            continue
+        size = (
+            len(_z(base))
+            + 1
+            + len(varint_bytes(len(exceptions)))
+            + (len(values) * width + 7) // 8
+            + sum(len(varint_bytes(i)) + len(_z(d)) for i, d in exceptions)
+        )
+        if best is None or size < best[3]:
+            best = (base, width, exceptions, size)
+    return best
+
+
+@covers("RECORD-9")
+@settings(SETTINGS, max_examples=150)
+@given(
+    _OUTLIERS | st.lists(_INTS, min_size=1, max_size=20) | st.lists(st.integers(-300, 300), min_size=129, max_size=140)
+)
+def test_patched_parameters_are_the_spec_choice(values: list[int]) -> None:
+    """transforms.patch (pruned, bisections) picks what trying all 65 widths picks (RECORD-9), bound or not."""
+    chosen = patch(values)
+    expected = _patch_by_the_letter(values)
+    if chosen is None:  # every width 0..64 leaves more than n // 8 exceptions (65-bit differences)
+        assert expected is None
+        return
+    assert (chosen.base, chosen.width, chosen.exceptions, chosen.size) == expected
+    assert patch(values, chosen.size) is None  # nothing strictly shorter
+    assert patch(values, chosen.size + 1) == chosen

@@ -194,10 +194,11 @@ def built_records_cases() -> list[KCase]:
     """The benchmarks' meter profile (100 meter_reading v2 events) as a records
     batch with each codec, built by the reference codec.
 
-    The vectors' records batches hold three events, too few for the encoder to
-    choose bitpacked or delta_bitpacked (RECORD-9); these hundred readings use
-    both, and numbered, so the .ksy's payload types of those transforms parse
-    valid input too."""
+    The vectors' records batches hold three events (sixteen in
+    v1.batch.records.none.patched), too few for the encoder to choose
+    bitpacked (RECORD-9); these hundred readings use it, patched,
+    delta_patched and numbered, so the .ksy's payload types of those
+    transforms parse valid input too."""
     from sinkproto.construct_codec import encode_batch
     from sinkproto.jsonform import to_json
     from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchLayout, BatchMode

@@ -129,6 +129,15 @@ _RECORDS_NOT_REJECTED = {
     "dictionary-index-before-overlong-index": _PAYLOAD.format("RECORD-12: a dictionary's third index, overlong"),
     "out-of-range-before-dictionary-index": _PAYLOAD.format("RECORD-12, RECORD-7: an index against entry_count"),
     "prefix-expansion-before-cut": _PAYLOAD.format("RECORD-12, RECORD-5: a prefix payload's third value, cut"),
+    "patched-exception-count-over-n": _PAYLOAD.format("RECORD-8: exception_count against n"),
+    "patched-index-not-ascending": _PAYLOAD.format("RECORD-8: the exceptions, read after the packed bytes"),
+    "patched-index-not-below-n": _PAYLOAD.format("RECORD-8: an exception index against n"),
+    "patched-cut": _PAYLOAD.format("RECORD-5: the exceptions, read after ceil(n x width / 8) packed bytes"),
+    "patched-exception-out-of-range": _SCHEMA.format("RECORD-5: the range of an Avro int")
+    + "; and the payload decoded",
+    "patched-index-before-out-of-range": _PAYLOAD.format("RECORD-12, RECORD-8: the exception indexes"),
+    "delta-patched-cut": _PAYLOAD.format("RECORD-5: n - 1 differences packed, with n from the schema"),
+    "delta-patched-exception-count-over-n": _PAYLOAD.format("RECORD-8: exception_count against n - 1"),
 }
 # Mode context (CTX-2..7): sink_batch_v1.ksy checks the ids' ranges, the digest's presence, the chunk framing,
 # and where against_base may not be (keys, base_rows, a batch without a base); what needs the bases the
@@ -177,11 +186,12 @@ def test_inputs_are_present() -> None:
 
 def test_built_records_use_the_described_payloads(kaitai_py: KaitaiPy) -> None:
     # Guard on BUILT_RECORDS' purpose: they exercise the payload types of
-    # bitpacked, delta_bitpacked and numbered (sink_batch_v1.ksy).
+    # bitpacked, patched, delta_patched and numbered (sink_batch_v1.ksy);
+    # delta_bitpacked's valid input is v1.batch.records.none.delta-bitpacked-one-value.
     body = kaitai_py.parse("batch", BUILT_RECORDS[0].hex, 1).body
     columns = [body.keys, body.offsets, body.timestamps, *body.schema_columns]
     used = {c.column.transform.name for c in columns}
-    assert {"bitpacked", "delta_bitpacked", "numbered"} <= used, used
+    assert {"bitpacked", "patched", "delta_patched", "numbered"} <= used, used
 
 
 def _ids(cases: list[KCase]) -> list[str]:

@@ -96,6 +96,54 @@ class BoundedCount(Construct):
         return obj
 
 
+class ExceptionCount(Construct):
+    """A patched payload's exception_count, at most its value count as soon as it is read (RECORD-8)."""
+
+    def __init__(self, values: Callable[[Any], int]) -> None:
+        super().__init__()
+        self.values = values
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
+        value: int = VarUInt(what="value")._parsereport(stream, context, path)
+        n = self.values(context)
+        if value > n:
+            raise InconsistentBatch(
+                f"exception_count {value} is above the {n} values", offset=0, requirement="RECORD-8"
+            )
+        return value
+
+    def _build(self, obj: int, stream: io.BytesIO, context: Any, path: str) -> int:
+        stream.write(varint_bytes(obj))
+        return obj
+
+
+def _patched(values: Callable[[Any], int]) -> list[Any]:
+    """The fields of a patched payload of ``values(ctx)`` values (after ``first`` in delta_patched)."""
+    return [
+        "base" / ZigZag,
+        "width" / Int8ub,
+        "exception_count" / ExceptionCount(values),
+        "packed" / Bytes(_packed_size(values)),
+        "exceptions" / Array(this.exception_count, Struct("index" / Unsigned, "value" / ZigZag)),
+    ]
+
+
+def _patch(p: Any, n: int) -> list[int]:
+    """The values of a parsed patched payload: width and padding (unpack_bits), then each index (RECORD-8)."""
+    offsets = unpack_bits(p.packed, p.width, n)
+    previous = -1
+    for exception in p.exceptions:
+        if exception.index <= previous or exception.index >= n:
+            raise InconsistentBatch(
+                f"exception index {exception.index} is not above {previous} and below {n}",
+                offset=0,
+                requirement="RECORD-8",
+            )
+        offsets[exception.index] = exception.value
+        previous = exception.index
+    return [p.base + v for v in offsets]
+
+
 def _packed_size(values: Callable[[Any], int]) -> Callable[[Any], int]:
     return lambda ctx: packed_size(values(ctx), ctx.width)
 
@@ -120,6 +168,8 @@ int_payloads: dict[int, Any] = {
         "width" / Int8ub,
         "packed" / Bytes(_packed_size(lambda ctx: max(ctx._.n - 1, 0))),
     ),
+    Transform.PATCHED: Struct(*_patched(lambda ctx: ctx._.n)),
+    Transform.DELTA_PATCHED: Struct("first" / ZigZag, *_patched(lambda ctx: max(ctx._.n - 1, 0))),
 }
 
 bytes_payloads: dict[int, Any] = {
@@ -164,6 +214,13 @@ def _int_values(transform: int, p: Any, n: int) -> list[int]:
         return [_entry(p, i) for i in p.indices]
     if transform == Transform.BITPACKED:
         return [p.base + v for v in unpack_bits(p.packed, p.width, n)]  # a width over 64 first (RECORD-8)
+    if transform == Transform.PATCHED:
+        return _patch(p, n)
+    if transform == Transform.DELTA_PATCHED:
+        differences = _patch(p, max(n - 1, 0))
+        if n == 0:
+            raise InconsistentBatch("delta_patched needs at least one value", offset=0, requirement="RECORD-8")
+        return _undelta([p.first, *differences])
     if n == 0 and p.width <= MAX_WIDTH:  # DELTA_BITPACKED; a width over 64 is the error unpack_bits raises first
         raise InconsistentBatch("delta_bitpacked needs at least one value", offset=0, requirement="RECORD-8")
     return _undelta([p.first, *(p.base + v for v in unpack_bits(p.packed, p.width, n - 1))])

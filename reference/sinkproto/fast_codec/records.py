@@ -22,9 +22,10 @@ are computed without serialising them; only the winner is written.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from itertools import accumulate, repeat
-from operator import add, floordiv, itemgetter, sub, xor
+from itertools import accumulate, islice, repeat
+from operator import add, attrgetter, floordiv, itemgetter, sub, xor
 from typing import Any
 
 from ..errors import DecodeError, EncodeError, InconsistentBatch, LimitExceeded, Truncated, UnknownFormat
@@ -65,7 +66,8 @@ from ..records import (
     references,
     transpose,
 )
-from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Transform
+from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Patch, Transform, patch
+from ._compiled import rebuilder, transposer
 from ._values import new_events
 from .batch import Inflate
 
@@ -89,9 +91,20 @@ _DIGITS = b"0123456789"
 _OFFSETS = Column("offsets", ColumnType.INT, None, *UINT64)
 _TIMESTAMPS = Column("timestamps", ColumnType.INT, None, *UINT64)
 
-_PLAIN, _DELTA, _CONSTANT, _FOR, _DICTIONARY, _PREFIX, _KEY, _BITPACKED, _DELTA_BITPACKED, _NUMBERED = (
-    int(t) for t in Transform
-)
+(
+    _PLAIN,
+    _DELTA,
+    _CONSTANT,
+    _FOR,
+    _DICTIONARY,
+    _PREFIX,
+    _KEY,
+    _BITPACKED,
+    _DELTA_BITPACKED,
+    _NUMBERED,
+    _PATCHED,
+    _DELTA_PATCHED,
+) = (int(t) for t in Transform)
 
 
 class _Short(Exception):
@@ -144,6 +157,27 @@ def _packed(data: bytes, pos: int, stop: int, values: int, width: int) -> tuple[
     return data[pos : pos + size], pos + size
 
 
+def _patched(data: bytes, pos: int, stop: int, n: int, limits: Limits) -> tuple[list[int], int]:
+    """A ``patched`` payload of ``n`` values, read whole before any is derived (RECORD-12)."""
+    base, pos = _signed(data, pos, stop, limits)
+    width = _byte(data, pos, stop)
+    count, pos = read_varint(data, pos + 1, stop, limits, "value")
+    if count > n:  # checked as read: each exception replaces one of the n values
+        raise InconsistentBatch(f"exception_count {count} is above the {n} values", offset=0, requirement="RECORD-8")
+    packed, pos = _packed(data, pos, stop, n, width)
+    pairs, pos = read_varints(data, pos, stop, 2 * count, limits, "value", wide=True)
+    offsets = unpack_bits(packed, width, n)
+    previous = -1
+    for index, z in zip(pairs[::2], pairs[1::2]):
+        if index <= previous or index >= n:
+            raise InconsistentBatch(
+                f"exception index {index} is not above {previous} and below {n}", offset=0, requirement="RECORD-8"
+            )
+        offsets[index] = zigzag_decode(z)
+        previous = index
+    return [base + v for v in offsets], pos
+
+
 def _int_payload(data: bytes, pos: int, stop: int, n: int, transform: int, limits: Limits) -> tuple[list[int], int]:
     """The values of an int payload (before their range is checked) and the position after it."""
     if transform == _PLAIN or transform == _DELTA:
@@ -167,6 +201,14 @@ def _int_payload(data: bytes, pos: int, stop: int, n: int, transform: int, limit
         width = _byte(data, pos, stop)
         packed, pos = _packed(data, pos + 1, stop, n, width)
         return [base + v for v in unpack_bits(packed, width, n)], pos
+    if transform == _PATCHED:
+        return _patched(data, pos, stop, n, limits)
+    if transform == _DELTA_PATCHED:
+        first, pos = _signed(data, pos, stop, limits)
+        differences, pos = _patched(data, pos, stop, max(n - 1, 0), limits)
+        if n == 0:
+            raise InconsistentBatch("delta_patched needs at least one value", offset=0, requirement="RECORD-8")
+        return list(accumulate(differences, initial=first)), pos
     # _DELTA_BITPACKED (the caller allows nothing else)
     first, pos = _signed(data, pos, stop, limits)
     base, pos = _signed(data, pos, stop, limits)
@@ -374,7 +416,9 @@ def context_head(
     if end - pos < DIGEST_SIZE:
         raise InconsistentBatch("the body ends inside base_digest", offset=pos, requirement="CTX-3")
     digest = data[pos : pos + DIGEST_SIZE]
-    base, columns = look_up_base(bases, base_id, digest, event_type_id, schema_version, plan, offset=id_at)
+    base, columns = look_up_base(
+        bases, base_id, digest, event_type_id, schema_version, plan, offset=id_at, by=fast_transpose
+    )
     return batch_id, base, columns, pos + DIGEST_SIZE
 
 
@@ -492,7 +536,13 @@ def decode_records_body(
             requirement="RECORD-6",
         )
     records = []
-    for record in rebuild(plan, columns, count, max_event_data_size=limits.max_event_data_size, offset=start):
+    compiled = rebuilder(plan)
+    rebuilt = (
+        compiled(columns, count, limits.max_event_data_size, start)
+        if compiled is not None
+        else rebuild(plan, columns, count, max_event_data_size=limits.max_event_data_size, offset=start)
+    )
+    for record in rebuilt:
         budget -= len(record)
         if budget < 0:
             raise LimitExceeded(
@@ -584,98 +634,170 @@ def _dictionary(values: Sequence[Any]) -> tuple[list[Any], list[int]]:
     return list(index), list(map(index.__getitem__, values))
 
 
-def _span(low: int, high: int) -> tuple[int, int]:
-    """The shortest and longest zigzag varint of a value in ``low..high``."""
+def _span(low: int, high: int) -> int:
+    """The shortest zigzag varint of a value in ``low..high``."""
     near = low if low > 0 else min(0, high)
-    return varint_size(zigzag_encode(near)), max(varint_size(zigzag_encode(low)), varint_size(zigzag_encode(high)))
+    return varint_size(zigzag_encode(near))
 
 
-def _better(size: int, transform: int, best_size: int, best: int) -> bool:
-    """RECORD-9: shorter, or as short with a lower transform number."""
-    return size < best_size or (size == best_size and transform < best)
+def _zigzag_size(value: int) -> int:
+    """The length of the zigzag varint of ``value``."""
+    return ((value << 1 if value >= 0 else ~value << 1 | 1).bit_length() + 6) // 7 or 1
 
 
-def int_body(values: Sequence[int]) -> bytes:
-    """The transform byte and payload of the canonical int column (RECORD-9), among ``transforms.int_candidates``.
+def _zigzags_size(ordered: Sequence[int]) -> int:
+    """The summed length of the zigzag varints of ``ordered`` (sorted, not empty), counted by bisection.
 
-    The bit-packed sizes need only the extremes; each other candidate's
-    exact size is computed only when a lower bound from the extremes does
-    not already rule it out, and only the winner is written.
+    A zigzag varint takes a byte more at each 7 bits: values at or over
+    2^6, 2^13, ... or under -2^6, -2^13, ... take a second, third, ... byte.
     """
-    n = len(values)
-    if not n:
-        return b"\x00"
-    low, high = min(values), max(values)
-    if low == high:
-        # constant is shorter than every other candidate once there are two values; plain comes first for one.
-        return (b"\x02" if n > 1 else b"\x00") + varint_bytes(zigzag_encode(low), wide=True)
-    first = values[0]
-    deltas = list(map(sub, values[1:], values))
-    delta_low, delta_high = min(deltas), max(deltas)
-    head = varint_size(zigzag_encode(low))
-    width = (high - low).bit_length()
-    best_size, best = head + 1 + packed_size(n, width), _BITPACKED
-    delta_width = (delta_high - delta_low).bit_length()
-    if delta_width <= MAX_WIDTH:
-        size = (
-            varint_size(zigzag_encode(first))
-            + varint_size(zigzag_encode(delta_low))
-            + 1
-            + packed_size(n - 1, delta_width)
-        )
-        if size < best_size:
-            best_size, best = size, _DELTA_BITPACKED
-    least, most = _span(low, high)
-    if _better(n * least, _PLAIN, best_size, best):
-        size = n * least if least == most else varints_size(zigzag_column(values))
-        if _better(size, _PLAIN, best_size, best):
-            best_size, best = size, _PLAIN
-    delta_least, delta_most = _span(delta_low, delta_high)
-    first_size = varint_size(zigzag_encode(first))
-    if _better(first_size + (n - 1) * delta_least, _DELTA, best_size, best):
-        size = first_size + (
-            (n - 1) * delta_least if delta_least == delta_most else varints_size(zigzag_column(deltas))
-        )
-        if _better(size, _DELTA, best_size, best):
-            best_size, best = size, _DELTA
-    offsets: list[int] | None = None
-    if _better(head + n, _FOR, best_size, best):  # the offset 0 takes one byte, the others at least one
-        if varint_size(high - low) == 1:
-            size = head + n
-        else:
-            offsets = list(map(sub, values, repeat(low)))
-            size = head + varints_size(offsets)
-        if _better(size, _FOR, best_size, best):
-            best_size, best = size, _FOR
-    distinct = len(set(values))
-    # With every value distinct, dictionary is plain's values plus an index each: never the shortest.
-    if distinct < n and _better(varint_size(distinct) + distinct * least + n, _DICTIONARY, best_size, best):
-        entries, indices = _dictionary(values)
-        size = varint_size(distinct) + varints_size(zigzag_column(entries)) + varints_size(indices)
-        if _better(size, _DICTIONARY, best_size, best):
-            best_size, best = size, _DICTIONARY
+    n = len(ordered)
+    size = n
+    low, high = ordered[0], ordered[-1]
+    step = 64
+    while high >= step or low < -step:
+        size += n - bisect_left(ordered, step) + bisect_left(ordered, -step)
+        step <<= 7
+    return size
+
+
+def _offsets_size(ordered: Sequence[int], low: int) -> int:
+    """The summed length of the varints of ``v - low`` for ``v`` in ``ordered`` (sorted, ``low`` its first)."""
+    n = len(ordered)
+    size = n
+    span = ordered[-1] - low
+    step = 128
+    while span >= step:
+        size += n - bisect_left(ordered, low + step)
+        step <<= 7
+    return size
+
+
+class _Ints:
+    """The canonical int column of ``values`` (RECORD-9, among ``transforms.int_candidates``): its size, then its bytes.
+
+    Every candidate's exact size comes from the sorted values and the sorted
+    differences (bit widths from their extremes, varint lengths by
+    bisection), without writing it; only :meth:`body` writes, the winner
+    only, so a column coded plainly and against its base (CTX-13) is
+    written once.
+    """
+
+    __slots__ = ("values", "size", "transform", "low", "width", "deltas", "delta_low", "delta_width", "patched")
+
+    def __init__(self, values: Sequence[int]) -> None:
+        self.values = values
+        n = len(values)
+        if not n:
+            self.size, self.transform = 1, _PLAIN
+            return
+        ordered = sorted(values)
+        low, high = ordered[0], ordered[-1]
+        self.low = low
+        if low == high:
+            # constant is shorter than every other candidate once there are two values; plain comes first for one.
+            self.size, self.transform = 1 + _zigzag_size(low), _CONSTANT if n > 1 else _PLAIN
+            return
+        self.deltas = deltas = list(map(sub, islice(values, 1, None), values))
+        ordered_deltas = sorted(deltas)
+        self.delta_low = delta_low = ordered_deltas[0]
+        head = _zigzag_size(low)
+        first_size = _zigzag_size(values[0])
+        self.width = width = (high - low).bit_length()
+        candidates = [
+            (_zigzags_size(ordered), _PLAIN),
+            (first_size + _zigzags_size(ordered_deltas), _DELTA),
+            (head + _offsets_size(ordered, low), _FOR),
+            (head + 1 + (n * width + 7) // 8, _BITPACKED),
+        ]
+        self.delta_width = delta_width = (ordered_deltas[-1] - delta_low).bit_length()
+        if delta_width <= MAX_WIDTH:
+            size = first_size + _zigzag_size(delta_low) + 1 + ((n - 1) * delta_width + 7) // 8
+            candidates.append((size, _DELTA_BITPACKED))
+        size, transform = min(candidates)
+        # dictionary holds at least two entries of at least the shortest varint each, and an index per value;
+        # with every value distinct it is plain's values plus an index each: never the shortest.
+        least = _span(low, high)
+        if 1 + 2 * least + n <= size:
+            distinct = set(values)
+            count = len(distinct)
+            if count < n and varint_size(count) + count * least + n <= size:
+                indices = n if count <= 0x80 else varints_size(_dictionary(values)[1])
+                candidates.append((varint_size(count) + _zigzags_size(sorted(distinct)) + indices, _DICTIONARY))
+                size, transform = min(candidates)
+        # patched and delta_patched come last in transform order: chosen only when strictly shorter.
+        patched = patch(values, size, ordered)
+        if patched is not None:
+            size, transform, self.patched = patched.size, _PATCHED, patched
+        patched = patch(deltas, size - first_size, ordered_deltas)
+        if patched is not None:
+            size, transform, self.patched = first_size + patched.size, _DELTA_PATCHED, patched
+        self.size, self.transform = 1 + size, transform
+
+    def body(self) -> bytes:
+        """The transform byte and payload."""
+        values, transform = self.values, self.transform
+        if not values:
+            return b"\x00"
+        if transform == _CONSTANT or (transform == _PLAIN and len(values) == 1):
+            return bytes((transform,)) + varint_bytes(zigzag_encode(values[0]), wide=True)
+        if transform == _PLAIN:
+            return b"\x00" + varint_column(zigzag_column(values), wide=True)
+        if transform == _DELTA:
+            return (
+                b"\x01"
+                + varint_bytes(zigzag_encode(values[0]), wide=True)
+                + varint_column(zigzag_column(self.deltas), wide=True)
+            )
+        if transform == _PATCHED:
+            return b"\x0a" + _patched_bytes(self.patched)
+        if transform == _DELTA_PATCHED:
+            return b"\x0b" + varint_bytes(zigzag_encode(values[0]), wide=True) + _patched_bytes(self.patched)
+        if transform == _DICTIONARY:
+            entries, indices = _dictionary(values)
             return (
                 b"\x04"
-                + varint_bytes(distinct)
+                + varint_bytes(len(entries))
                 + varint_column(zigzag_column(entries), wide=True)
                 + varint_column(indices)
             )
-    if best == _PLAIN:
-        return b"\x00" + varint_column(zigzag_column(values), wide=True)
-    if best == _DELTA:
-        return b"\x01" + varint_bytes(zigzag_encode(first), wide=True) + varint_column(zigzag_column(deltas), wide=True)
-    if offsets is None:
-        offsets = list(map(sub, values, repeat(low)))
-    if best == _FOR:
-        return b"\x03" + varint_bytes(zigzag_encode(low), wide=True) + varint_column(offsets, wide=True)
-    if best == _BITPACKED:
-        return b"\x07" + varint_bytes(zigzag_encode(low), wide=True) + bytes((width,)) + pack_bits(offsets, width)
+        low = self.low
+        if transform == _FOR:
+            return (
+                b"\x03"
+                + varint_bytes(zigzag_encode(low), wide=True)
+                + varint_column(list(map(sub, values, repeat(low))), wide=True)
+            )
+        if transform == _BITPACKED:
+            width = self.width
+            return (
+                b"\x07"
+                + varint_bytes(zigzag_encode(low), wide=True)
+                + bytes((width,))
+                + pack_bits(list(map(sub, values, repeat(low))), width)
+            )
+        return (
+            b"\x08"
+            + varint_bytes(zigzag_encode(values[0]), wide=True)
+            + varint_bytes(zigzag_encode(self.delta_low), wide=True)
+            + bytes((self.delta_width,))
+            + pack_bits(list(map(sub, self.deltas, repeat(self.delta_low))), self.delta_width)
+        )
+
+
+def int_body(values: Sequence[int]) -> bytes:
+    """The transform byte and payload of the canonical int column (RECORD-9), among ``transforms.int_candidates``."""
+    return _Ints(values).body()
+
+
+def _patched_bytes(p: Patch) -> bytes:
+    """A ``patched`` payload (after its transform byte, or after ``first``)."""
+    pairs = [b for i, d in p.exceptions for b in (i, zigzag_encode(d))]
     return (
-        b"\x08"
-        + varint_bytes(zigzag_encode(first), wide=True)
-        + varint_bytes(zigzag_encode(delta_low), wide=True)
-        + bytes((delta_width,))
-        + pack_bits(list(map(sub, deltas, repeat(delta_low))), delta_width)
+        varint_bytes(zigzag_encode(p.base), wide=True)
+        + bytes((p.width, *varint_bytes(len(p.exceptions))))
+        + pack_bits(p.packed, p.width)
+        + varint_column(pairs, wide=True)
     )
 
 
@@ -763,6 +885,16 @@ def bytes_body(values: Sequence[bytes], keys: Sequence[bytes] | None) -> bytes:
     return b"\x05" + b"".join([varint_bytes(s) + varint_bytes(len(v) - s) + v[s:] for v, s in zip(values, shared)])
 
 
+_KEY_OF, _OFFSET_OF, _TIMESTAMP_OF = attrgetter("key"), attrgetter("offset"), attrgetter("timestamp")
+_DATA_OF, _TYPE_OF = attrgetter("event_data"), attrgetter("event_type_id", "schema_version")
+
+
+def fast_transpose(plan: RecordPlan, event_data: Sequence[bytes]) -> list[list[Any]] | None:
+    """:func:`sinkproto.records.transpose`, by the function compiled for ``plan`` when there is one."""
+    compiled = transposer(plan)
+    return compiled(event_data) if compiled is not None else transpose(plan, event_data)
+
+
 def _chunk_of(body: bytes) -> bytes:
     return varint_bytes(len(body)) + body
 
@@ -783,12 +915,12 @@ def records_parts(
     """
     first = events[0]
     key = (first.event_type_id, first.schema_version)
-    if any((e.event_type_id, e.schema_version) != key for e in events):
+    if len(set(map(_TYPE_OF, events))) > 1:
         raise EncodeError("a records batch holds events of one event_type_id and schema_version (RECORD-1)")
     plan = schemas.plan(*key) if schemas is not None else None
     if plan is None:
         raise EncodeError(f"records mode needs the schema of event type {key[0]} version {key[1]} (RECORD-2)")
-    columns = transpose(plan, [e.event_data for e in events])
+    columns = fast_transpose(plan, list(map(_DATA_OF, events)))
     if columns is None:
         raise EncodeError(
             "an event_data is not the canonical Avro encoding of its schema: records mode cannot carry it (RECORD-2)"
@@ -806,7 +938,7 @@ def records_parts(
             f"base {base.batch_id} is of event type {first_base.event_type_id} version {first_base.schema_version}, "
             f"the batch of {key[0]} version {key[1]} (CTX-10)"
         )
-    values = base_columns(plan, base)
+    values = base_columns(plan, base, by=fast_transpose)
     if values is None:
         raise EncodeError(f"base {base.batch_id}: an event_data is not canonical Avro of its schema (CTX-10)")
     head = varint_bytes(context.batch_id) + varint_bytes(base.batch_id) + base.digest
@@ -814,12 +946,13 @@ def records_parts(
 
 
 def _against(values: Sequence[int], reference: Sequence[int]) -> bytes:
-    """CTX-13: the shorter of the column coded plainly and against the base; plainly on a tie."""
-    plain = int_body(values)
-    diff = int_body(list(map(sub, values, reference)))
-    if len(diff) < len(plain):
-        return bytes((diff[0] | AGAINST_BASE,)) + diff[1:]
-    return plain
+    """CTX-13: the shorter of the column coded plainly and against the base; plainly on a tie. Only it is written."""
+    plain = _Ints(values)
+    diff = _Ints(list(map(sub, values, reference)))
+    if diff.size < plain.size:
+        body = diff.body()
+        return bytes((body[0] | AGAINST_BASE,)) + body[1:]
+    return plain.body()
 
 
 def encode_records_body(
@@ -836,9 +969,9 @@ def encode_records_body(
     the base first (CTX-2, CTX-6), each column the shorter of plain and
     against the base where CTX-7 allows it (CTX-13).
     """
-    keys = [e.key for e in events]
-    offsets = [e.offset for e in events]
-    timestamps = [e.timestamp for e in events]
+    keys = list(map(_KEY_OF, events))
+    offsets = list(map(_OFFSET_OF, events))
+    timestamps = list(map(_TIMESTAMP_OF, events))
     if base is None or base_values is None:
         parts = [
             varint_bytes(len(events), what="count"),
@@ -857,8 +990,8 @@ def encode_records_body(
         varint_bytes(len(events), what="count"),
         _chunk_of(int_body(rows)),
         _chunk_of(bytes_body([k for k, r in zip(keys, rows) if r < 0], None)),
-        _chunk_of(_against(offsets, references([e.offset for e in base.events], rows))),
-        _chunk_of(_against(timestamps, references([e.timestamp for e in base.events], rows))),
+        _chunk_of(_against(offsets, references(list(map(_OFFSET_OF, base.events)), rows))),
+        _chunk_of(_against(timestamps, references(list(map(_TIMESTAMP_OF, base.events)), rows))),
     ]
     for column, values, reference in zip(plan.columns, columns, base_values):
         if column.type is not ColumnType.INT:

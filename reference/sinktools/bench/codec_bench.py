@@ -11,6 +11,13 @@ keeps the smallest, CODEC-5: every attempt is part of the cost) and
 decoded; and, when the records mode exists, the same with the registry's
 record schemas given (the encoder tries the records mode too), for each
 codec whose choice is the reference's. The yardsticks have no such rows.
+Last, the ``meter-series`` rows (issue #22, spec/v1/context.md): poll 2 of
+the day of polls (98 readings of the 100 meters) as one batch v1 in mode
+context against poll 1 as its base, encoded canonically (per column the
+shorter of plain and against the base, then the smallest of none, gzip
+and zstd: CTX-13) and decoded with poll 1 held; the base's columns are
+computed on the first call and then cached, as a sender coding every batch
+against the last one keeps them.
 Columns: the construct reference codec, the fast codec, and two yardsticks
 encoding the same six fields per event: msgpack (a list per event) and
 fastavro (a record per event, an array of them for the batch). The
@@ -39,10 +46,20 @@ from sinkproto.messages import Batch, Event, Publish
 
 from .profiles import Profile
 
-__all__ = ["Cell", "Row", "CodecReport", "run", "format_report", "GOAL_SPEEDUP", "GOAL_METER_BATCH_US"]
+__all__ = [
+    "Cell",
+    "Row",
+    "CodecReport",
+    "run",
+    "format_report",
+    "GOAL_SPEEDUP",
+    "GOAL_METER_BATCH_US",
+    "GOAL_CONTEXT_BATCH_US",
+]
 
 GOAL_SPEEDUP = 20.0  # fast >= 20x construct on every row
 GOAL_METER_BATCH_US = 450.0  # meter 100-event batch encode + decode (the field Elixir codec: ~150 + 320)
+GOAL_CONTEXT_BATCH_US = 1000.0  # issue #22: a 100-reading context batch, each of encode and decode, fast codec
 IMPLEMENTATIONS = ("construct", "fast", "msgpack", "fastavro")
 GOAL_OPERATIONS = (
     "publish encode",
@@ -127,6 +144,18 @@ class CodecReport:
                 total < GOAL_METER_BATCH_US,
             )
         )
+        for operation in CONTEXT_OPERATIONS:
+            context_row = next((r for r in self.rows if (r.profile, r.operation) == (SERIES, operation)), None)
+            if context_row is None or "fast" not in context_row.cells:
+                continue
+            us = context_row.cells["fast"].us_per_op
+            out.append(
+                (
+                    f"fast {SERIES} {operation} (100 readings) < {GOAL_CONTEXT_BATCH_US:,.0f} µs",
+                    f"{us:,.0f} µs",
+                    us < GOAL_CONTEXT_BATCH_US,
+                )
+            )
         return out
 
 
@@ -234,6 +263,43 @@ def _v1_ops(events: tuple[Event, ...]) -> dict[str, dict[str, tuple[Callable[[],
     return out
 
 
+SERIES = "meter-series"
+CONTEXT_OPERATIONS = ("context batch encode", "context batch decode")
+
+
+def _context_ops() -> dict[str, dict[str, tuple[Callable[[], object], int, int]]]:
+    """The ``meter-series`` rows: poll 2 coded against poll 1 (mode context), by the construct and fast codecs.
+
+    None when the kit has no records mode (no schemas to code against).
+    """
+    from sinkproto.codec import CONSTRUCT, FAST
+    from sinkproto.limits import DEFAULT_LIMITS
+    from sinkproto.messages import BatchContext, ContextBase
+
+    from .batch_bench import record_schemas
+    from .series import load as load_series
+
+    schemas = record_schemas()
+    if schemas is None:
+        return {}
+    polls = load_series().polls
+    base = ContextBase(batch_id=1, events=polls[0].events)
+    batch = Batch(events=polls[1].events, context=BatchContext(batch_id=2, base=base))
+    count = len(batch.events)
+    out: dict[str, dict[str, tuple[Callable[[], object], int, int]]] = {}
+    for name, codec in (("construct", CONSTRUCT), ("fast", FAST)):
+        blob = codec.encode_batch(batch, version=1, schemas=schemas)
+        out[name] = {
+            "context batch encode": (partial(codec.encode_batch, batch, version=1, schemas=schemas), count, len(blob)),
+            "context batch decode": (
+                partial(codec.decode_batch, blob, version=1, limits=DEFAULT_LIMITS, schemas=schemas, bases={1: base}),
+                count,
+                len(blob),
+            ),
+        }
+    return out
+
+
 def run(
     profiles: dict[str, Profile],
     *,
@@ -243,7 +309,7 @@ def run(
     progress: Callable[[str], None] | None = None,
 ) -> CodecReport:
     rows: list[Row] = []
-    plans: list[tuple[Profile, dict[str, dict[str, tuple[Callable[[], object], int, int]]]]] = []
+    plans: list[tuple[str, dict[str, dict[str, tuple[Callable[[], object], int, int]]]]] = []
     for profile in profiles.values():
         events = profile.events
         publish = Publish(message_id=0x31A, event=events[0])
@@ -269,31 +335,35 @@ def run(
             }
         for name, v1_ops in _v1_ops(events).items():
             ops[name].update(v1_ops)
-        plans.append((profile, ops))
+        plans.append((profile.name, ops))
+    context_ops = _context_ops()
+    if context_ops:
+        plans.append((SERIES, context_ops))
+    operations = (*GOAL_OPERATIONS, *V1_OPERATIONS, *CONTEXT_OPERATIONS)
     # Every cell first, then the timings: progress can say "n/N".
     cells = [
-        (profile, operation, name)
-        for profile, ops in plans
-        for operation in (*GOAL_OPERATIONS, *V1_OPERATIONS)
+        (profile_name, operation, name)
+        for profile_name, ops in plans
+        for operation in operations
         if operation in ops["construct"]
         for name in implementations
-        if operation in ops[name]
+        if operation in ops.get(name, {})
     ]
     done = 0
-    for profile, ops in plans:
-        for operation in (*GOAL_OPERATIONS, *V1_OPERATIONS):
+    for profile_name, ops in plans:
+        for operation in operations:
             if operation not in ops["construct"]:
                 continue
-            row = Row(profile.name, operation)
+            row = Row(profile_name, operation)
             for name in implementations:
-                if operation not in ops[name]:
+                if operation not in ops.get(name, {}):
                     continue
                 op, count, size = ops[name][operation]
                 seconds = time_op(op, budget=budget, repeats=repeats)
                 row.cells[name] = Cell(seconds * 1e6, count, size)
                 done += 1
                 if progress:
-                    progress(f"[{done}/{len(cells)}] {profile.name} {operation} {name}: {seconds * 1e6:.2f} µs")
+                    progress(f"[{done}/{len(cells)}] {profile_name} {operation} {name}: {seconds * 1e6:.2f} µs")
             rows.append(row)
     return CodecReport(rows, budget, repeats)
 

@@ -43,8 +43,9 @@ doc: |
   then the columns of the flattened writer schema (schema_columns). The
   keys column must not use `key` nor an int transform, offsets and
   timestamps no bytes-only transform. The payloads of bitpacked,
-  delta_bitpacked and numbered are read up to their values, for their
-  width and digits bounds (RECORD-8); every other payload is bytes. Events
+  delta_bitpacked, patched, delta_patched and numbered are read up to
+  their values, for their width and digits bounds (RECORD-8); every other
+  payload is bytes. Events
   are rebuilt from the payloads with the writer schema, which this file
   does not do.
 
@@ -66,6 +67,8 @@ doc: |
   that needs the writer schema or the payloads' values (RECORD-2, the
   number of columns and the type of each schema column, the number and
   range of the values of RECORD-5, RECORD-7, the padding bits of RECORD-8,
+  a patched payload's exception_count and indexes against its number of
+  values (RECORD-8),
   the RECORD-6 limits).
 doc-ref: spec/v1/batch.md#BATCH-12
 seq:
@@ -412,7 +415,7 @@ types:
     doc-ref: spec/v1/batch.md#RECORD-5
     seq:
       - id: transform
-        doc: RECORD-5 how the payload codes the column's values; 10..255 are unassigned (unknown_format).
+        doc: RECORD-5 how the payload codes the column's values; 12..255 are unassigned (unknown_format).
         doc-ref: spec/v1/batch.md#RECORD-5
         type: u1
         enum: transform
@@ -423,7 +426,7 @@ types:
           RECORD-5 the transform's payload, to the end of the column: as
           many values as rows reach the column, which the writer schema
           says. So the values are not described; the payloads of
-          bitpacked, delta_bitpacked and numbered are described up to
+          bitpacked, delta_bitpacked, patched, delta_patched and numbered are described up to
           their values, for the checks of RECORD-8 that do not need their
           number (width, digits); the other payloads are bytes.
         doc-ref: spec/v1/batch.md#RECORD-5
@@ -434,6 +437,8 @@ types:
             'transform::bitpacked': bitpacked_payload
             'transform::delta_bitpacked': delta_bitpacked_payload
             'transform::numbered': numbered_payload
+            'transform::patched': patched_payload
+            'transform::delta_patched': delta_patched_payload
   context_body:
     doc: |
       CTX-2 the body of mode context: batch_id, base_id, base_digest and
@@ -543,7 +548,7 @@ types:
         doc-ref: spec/v1/context.md#CTX-7
         type: b1
       - id: transform
-        doc: RECORD-5 the low 7 bits, the transform; 10..127 are unassigned (unknown_format).
+        doc: RECORD-5 the low 7 bits, the transform; 12..127 are unassigned (unknown_format).
         doc-ref: spec/v1/batch.md#RECORD-5
         type: b7
         enum: transform
@@ -559,6 +564,8 @@ types:
             'transform::bitpacked': bitpacked_payload
             'transform::delta_bitpacked': delta_bitpacked_payload
             'transform::numbered': numbered_payload
+            'transform::patched': patched_payload
+            'transform::delta_patched': delta_patched_payload
   bitpacked_payload:
     doc: RECORD-8 the payload of bitpacked, up to the packed values.
     doc-ref: spec/v1/batch.md#RECORD-8
@@ -602,6 +609,47 @@ types:
         doc: RECORD-8 the n - 1 differences minus base, packed as in bitpacked.
         doc-ref: spec/v1/batch.md#RECORD-8
         size-eos: true
+  patched_payload:
+    doc: |
+      RECORD-8 the payload of patched, up to the packed values: the packed
+      bytes (ceil(n x width / 8), n from the writer schema) and the
+      exceptions after them cannot be told apart without n.
+    doc-ref: spec/v1/batch.md#RECORD-8
+    seq:
+      - id: base
+        doc: RECORD-5 zigzag varint subtracted from every value before packing.
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: zigzag_leb128
+      - id: width
+        doc: RECORD-8 bits per value, 0..64 (inconsistent_batch above).
+        doc-ref: spec/v1/batch.md#RECORD-8
+        type: u1
+        valid:
+          max: 64
+      - id: exception_count
+        doc: RECORD-8 the number of exceptions, at most n (inconsistent_batch above, as soon as it is read).
+        doc-ref: spec/v1/batch.md#RECORD-8
+        type: vlq_leb128
+      - id: packed_and_exceptions
+        doc: |
+          RECORD-8 ceil(n x width / 8) bytes packed as in bitpacked (value i
+          minus base; an exception's bits ignored), then exception_count
+          pairs of a varint index (0..n-1, strictly ascending) and a zigzag
+          varint, that value minus base.
+        doc-ref: spec/v1/batch.md#RECORD-8
+        size-eos: true
+  delta_patched_payload:
+    doc: RECORD-8 the payload of delta_patched, the first value then the n - 1 differences as a patched payload.
+    doc-ref: spec/v1/batch.md#RECORD-8
+    seq:
+      - id: first
+        doc: RECORD-5 the first value, a zigzag varint.
+        doc-ref: spec/v1/batch.md#RECORD-5
+        type: zigzag_leb128
+      - id: differences
+        doc: RECORD-8 the n - 1 differences, a patched payload of n - 1 values (exception_count at most n - 1).
+        doc-ref: spec/v1/batch.md#RECORD-8
+        type: patched_payload
   numbered_payload:
     doc: RECORD-8 the payload of numbered, a prefix and digits, then the numbers as an int column.
     doc-ref: spec/v1/batch.md#RECORD-8
@@ -713,4 +761,12 @@ enums:
     9:
       id: numbered
       doc: "RECORD-5 bytes: a chunk prefix, a byte digits (1..18), then an int transform byte and payload of the numbers (RECORD-8)."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    10:
+      id: patched
+      doc: "RECORD-5 int: a zigzag varint base, a byte width (0..64), a varint exception_count (0..n), the values minus base packed as in bitpacked, then exception_count pairs of a varint index (ascending, below n) and a zigzag varint value minus base replacing that row's packed value (RECORD-8)."
+      doc-ref: spec/v1/batch.md#RECORD-5
+    11:
+      id: delta_patched
+      doc: "RECORD-5 int: a zigzag varint first, then the n - 1 differences as a patched payload of n - 1 values (RECORD-8)."
       doc-ref: spec/v1/batch.md#RECORD-5

@@ -1122,10 +1122,10 @@ def _records_cases(b: Builder, prefix: str, wrap: Any, head: bytes) -> None:
         "unknown_format",
     )
     b.invalid(
-        f"{p}.transform-10",
-        "Transform 10 is unassigned.",
+        f"{p}.transform-12",
+        "Transform 12 is unassigned.",
         ["RECORD-5"],
-        swap(interval, _column(10, b"")),
+        swap(interval, _column(12, b"")),
         "unknown_format",
     )
     b.invalid(
@@ -1548,6 +1548,137 @@ def _records_rules_cases(b: Builder, p: str, wrap: Any, head: bytes) -> None:
         swap(keys, _column(5, grown)),
         "inconsistent_batch",
         limits={"max_decompressed_size": 100},
+    )
+    _patched_cases(b, p, wrap, head)
+
+
+def _patched_meters() -> tuple[Event, ...]:
+    """16 readings whose offsets (one far off) and import registers (one far off) the encoder codes with exceptions."""
+    rows = []
+    for i in range(16):
+        serial = f"SM5R-{200 + i:06d}"
+        wh = 2_000_000 + (i * 5) % 7 if i != 9 else 9_876_543
+        offset = 70_000 + i if i != 15 else 9_000_000_000
+        rows.append((serial.encode(), offset, _meter(serial, wh, 0, None)))
+    return _registry_events(1, 2, rows)
+
+
+def _patched_cases(b: Builder, p: str, wrap: Any, head: bytes) -> None:
+    """RECORD-5, RECORD-8, RECORD-9, RECORD-12: the transforms patched (10) and delta_patched (11)."""
+    events = _patched_meters()
+    top, cols = _record_parts(events)
+    offsets, energy = 1, 5
+    assert cols[offsets][1] == 11 and cols[energy][1] == 10, "the canonical choice must use both transforms"
+    b.valid(
+        f"{p}.none.patched",
+        "16 meter readings: offsets 70000.. with the last at 9000000000 (delta_patched: differences 1 packed in "
+        "width 0, one exception), "
+        "active_energy_import_wh near 2000000 with one at 9876543 and current_ma (patched: width 3, one exception).",
+        ["RECORD-5", "RECORD-8", "RECORD-9"],
+        wrap(_records_batch(events)),
+    )
+    # The packed bits of an exception's row are ignored: here they hold 7, the exception's value replaces them.
+    energy_column = cols[energy]
+    packed_from = 2 + len(_zz(2_000_000)) + 2  # length, transform, base, width, exception_count
+    bits = bytearray(energy_column[packed_from : packed_from + 6])  # 16 values x 3 bits
+    whole = int.from_bytes(bits, "little") | (7 << (9 * 3))
+    patched_bits = energy_column[:packed_from] + whole.to_bytes(6, "little") + energy_column[packed_from + 6 :]
+    b.valid(
+        f"{p}.none.patched-exception-bits-ignored",
+        "The same batch with the packed bits of the import register's exception row set to 7: a decoder ignores "
+        "them, the exception's value replaces them.",
+        ["RECORD-5", "RECORD-8"],
+        wrap(_records_batch(events)),
+        data=head + top + b"".join(patched_bits if i == energy else c for i, c in enumerate(cols)),
+        canonical=False,
+    )
+    top, cols = _meter_parts()
+    interval, reactive = 4, len(cols) - 2
+
+    def swap(index: int, column: bytes) -> bytes:
+        return head + top + b"".join(column if i == index else c for i, c in enumerate(cols))
+
+    b.valid(
+        f"{p}.none.patched-exception-below-base",
+        "interval_seconds (900 x 3) as patched with base 1000, width 0 and every row an exception of -100.",
+        ["RECORD-5", "RECORD-8"],
+        wrap(_records_batch(RECORD_METERS)),
+        data=swap(interval, _column(10, _zz(1000) + b"\x00\x03" + b"".join(bytes([i]) + _zz(-100) for i in range(3)))),
+        canonical=False,
+    )
+    b.valid(
+        f"{p}.none.delta-patched-one-value",
+        "The long branch of reactive_energy_varh (one value, 55000) as delta_patched with base -7, width 64 and no "
+        "exception: a patched payload of no value, base and width unused (RECORD-11).",
+        ["RECORD-11", "RECORD-8", "RECORD-5"],
+        wrap(_records_batch(RECORD_METERS)),
+        data=swap(reactive, _column(11, _zz(55_000) + _zz(-7) + b"\x40\x00")),
+        canonical=False,
+    )
+    b.invalid(
+        f"{p}.patched-exception-count-over-n",
+        "interval_seconds (3 values) as patched with exception_count 4 and nothing after it: inconsistent_batch as "
+        "soon as the count is read, before the missing packed bytes and exceptions.",
+        ["RECORD-8", "RECORD-12"],
+        swap(interval, _column(10, _zz(900) + b"\x00\x04")),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.patched-index-not-ascending",
+        "interval_seconds as patched with exceptions at rows 1 and 1.",
+        ["RECORD-8"],
+        swap(interval, _column(10, _zz(900) + b"\x00\x02" + b"\x01" + _zz(0) + b"\x01" + _zz(0))),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.patched-index-not-below-n",
+        "interval_seconds (3 values) as patched with an exception at row 3.",
+        ["RECORD-8"],
+        swap(interval, _column(10, _zz(900) + b"\x00\x01" + b"\x03" + _zz(0))),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.patched-width-65",
+        "interval_seconds as patched with width 65 (25 packed bytes for 3 values) and no exception.",
+        ["RECORD-8"],
+        swap(interval, _column(10, _zz(0) + b"\x41\x00" + bytes(25))),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.patched-cut",
+        "interval_seconds as patched with one exception whose value is missing.",
+        ["RECORD-5"],
+        swap(interval, _column(10, _zz(900) + b"\x00\x01\x00")),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.patched-exception-out-of-range",
+        "interval_seconds (an Avro int) as patched, base 900 and an exception at row 1 of +2^31.",
+        ["RECORD-5", "RECORD-8"],
+        swap(interval, _column(10, _zz(900) + b"\x00\x01\x01" + _zz(1 << 31))),
+        "value_out_of_range",
+    )
+    b.invalid(
+        f"{p}.patched-index-before-out-of-range",
+        "interval_seconds as patched: an exception at row 0 of +2^31 (out of range), then one at row 0 again: "
+        "inconsistent_batch, since every index is checked before any value's range.",
+        ["RECORD-12", "RECORD-8", "RECORD-5"],
+        swap(interval, _column(10, _zz(900) + b"\x00\x02\x00" + _zz(1 << 31) + b"\x00" + _zz(0))),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.delta-patched-cut",
+        "interval_seconds as delta_patched, width 8 for its 2 differences, whose packed bytes are missing.",
+        ["RECORD-5"],
+        swap(interval, _column(11, _zz(900) + _zz(0) + b"\x08\x00")),
+        "inconsistent_batch",
+    )
+    b.invalid(
+        f"{p}.delta-patched-exception-count-over-n",
+        "interval_seconds (3 values, 2 differences) as delta_patched with exception_count 3.",
+        ["RECORD-8"],
+        swap(interval, _column(11, _zz(900) + _zz(0) + b"\x00\x03")),
+        "inconsistent_batch",
     )
 
 
