@@ -105,3 +105,31 @@ def test_summed_out_traits_cost_less_than_knowing_them() -> None:
     mixed = series._mixture(prior, per_latent)
     best = max(math.log2(p) + ll for p, ll in zip(prior, per_latent))
     assert best <= mixed <= best + math.log2(3)
+
+
+def test_a_context_batch_is_its_columns_and_the_day_is_sent_in_batch_order(day: series.Series) -> None:
+    from sinkproto.codec import FAST
+    from sinkproto.messages import Batch, BatchContext, BatchFormat, BatchMode, ContextBase
+    from sinkproto.records import RecordSchemas
+    from sinkproto.session.batching import batch_order
+    from sinktools.bench.series_bench import context_columns
+
+    ordered = day.in_batch_order()
+    assert [sorted(p.events, key=batch_order) for p in day.polls] == [list(p.events) for p in ordered.polls]
+    assert any(p.events != q.events for p, q in zip(day.polls, ordered.polls))  # the answer order is not BPUB-6's
+    schemas = RecordSchemas.from_registry(default_registry())
+    first, second = ordered.polls[0].events, ordered.polls[1].events
+    context = BatchContext(batch_id=2, base=ContextBase(batch_id=1, events=first))
+    batch = FAST.encode_batch(
+        Batch(events=second, format=BatchFormat(mode=BatchMode.CONTEXT), context=context), version=1, schemas=schemas
+    )
+    sizes = context_columns(batch)
+    plan = schemas.plan(second[0].event_type_id, second[0].schema_version)
+    assert plan is not None and len(sizes) == 4 + len(plan.columns)  # base_rows, keys, offsets, timestamps, schema
+    # the columns are the batch but its header: 2 bytes, 2 one-byte varints, batch_id, base_id, digest, count
+    assert len(batch) - sum(sizes) == 2 + 2 + 1 + 1 + 8 + 1
+    report = run(day)
+    assert {name for name, _ in report.columns} >= {"base_rows", "offsets", "timestamps", "current_ma"}
+    context_row = next(r for r in report.rows if r.encoding.startswith("v1 context"))
+    records_row = next(r for r in report.rows if r.encoding == "v1 records + best codec")
+    assert report.floor_bytes < context_row.size < records_row.size

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sinkproto.messages import Event
+from sinkproto.session.batching import batch_order
 
 __all__ = [
     "SERIES_FILE",
@@ -136,6 +137,16 @@ class Series:
     name: str
     description: str
     polls: tuple[Poll, ...]
+
+    def in_batch_order(self) -> Series:
+        """The polls as the reference sender batches them: each poll's readings by (event type, key, offset)
+        (BPUB-6), as the reference outbox sorts them, not in the order the meters answered (which their timestamps
+        keep). Sorted, the keys of consecutive polls line up: a context batch's base_rows counts up (CTX-6)."""
+        return Series(
+            self.name,
+            self.description,
+            tuple(Poll(p.start, tuple(sorted(p.events, key=batch_order))) for p in self.polls),
+        )
 
     @property
     def events(self) -> tuple[Event, ...]:

@@ -15,7 +15,9 @@ import lzma
 from dataclasses import dataclass
 
 from sinkproto.codec import FAST
-from sinkproto.messages import Batch, BatchCodec, BatchFormat, BatchMode
+from sinkproto.limits import DEFAULT_LIMITS
+from sinkproto.messages import DIGEST_SIZE, Batch, BatchCodec, BatchContext, BatchFormat, BatchMode, ContextBase
+from sinkproto.primitives import read_varint
 
 from .batch_bench import batch_format, encode, record_schemas
 from .series import Series, Term, information
@@ -40,6 +42,7 @@ class SeriesReport:
     events: int
     rows: tuple[SeriesRow, ...]
     terms: tuple[Term, ...]
+    columns: tuple[tuple[str, int], ...] = ()  # a context batch's bytes per column over the day (codec none)
 
     @property
     def floor_bytes(self) -> float:
@@ -47,6 +50,7 @@ class SeriesReport:
 
 
 def run(series: Series) -> SeriesReport:
+    series = series.in_batch_order()  # BPUB-6, as the reference outbox batches them
     schemas = record_schemas()
     sums: dict[str, int] = {}
     chosen: dict[str, int] = {}
@@ -55,7 +59,9 @@ def run(series: Series) -> SeriesReport:
     def add(name: str, size: int) -> None:
         sums[name] = sums.get(name, 0) + size
 
-    for poll in series.polls:
+    previous: tuple[Batch, ...] = ()
+    columns: dict[str, int] = {}
+    for index, poll in enumerate(series.polls):
         events = poll.events
         raw = b"".join(FAST.encode_event(e) for e in events)
         raw_all += raw
@@ -69,6 +75,22 @@ def run(series: Series) -> SeriesReport:
                     for codec in BatchCodec
                 ),
             )
+            # CTX-13: coded against the previous poll (the one the receiver last ACKed); the first has no base
+            base = ContextBase(batch_id=index, events=previous[0].events) if previous else None
+            batch = Batch(events=events, context=BatchContext(batch_id=index + 1, base=base))
+            add("v1 context, against the previous poll", len(FAST.encode_batch(batch, version=1, schemas=schemas)))
+            previous = (batch,)
+            if base is not None:
+                plain = FAST.encode_batch(
+                    Batch(events=events, format=BatchFormat(mode=BatchMode.CONTEXT), context=batch.context),
+                    version=1,
+                    schemas=schemas,
+                )
+                plan = schemas.plan(events[0].event_type_id, events[0].schema_version)
+                names = ["base_rows", "keys (new to the base)", "offsets", "timestamps"]
+                names += [c.path for c in plan.columns] if plan is not None else []
+                for name, size in zip(names, context_columns(plain)):
+                    columns[name] = columns.get(name, 0) + size
         pick = encode(events, schemas)
         add("v1 encoder's choice", len(pick))
         chosen[batch_format(pick)] = chosen.get(batch_format(pick), 0) + 1
@@ -77,6 +99,8 @@ def run(series: Series) -> SeriesReport:
         "v0 column batch": "BATCH-7: gzip when smaller",
         "v1 columns + zstd": "zstd level 19",
         "v1 records + best codec": "the smaller of none, gzip, zstd per poll",
+        "v1 context, against the previous poll": "mode context (spec/v1/context.md), the smallest codec; the first "
+        "poll without a base",
         "v1 encoder's choice": ", ".join(f"{fmt} x{n}" for fmt, n in sorted(chosen.items())),
         "xz -9 of each poll's raw fields": "the events' own encodings (PUB-1), concatenated per poll",
     }
@@ -89,7 +113,31 @@ def run(series: Series) -> SeriesReport:
         )
     )
     readings = sum(len(p.events) for p in series.polls)
-    return SeriesReport(series.name, len(series.polls), readings, tuple(rows), tuple(information(series)))
+    return SeriesReport(
+        series.name,
+        len(series.polls),
+        readings,
+        tuple(rows),
+        tuple(information(series)),
+        tuple(sorted(columns.items(), key=lambda item: -item[1])),
+    )
+
+
+def context_columns(batch: bytes) -> list[int]:
+    """The bytes of each column of an uncompressed batch in mode context that names a base, read off the wire
+    layout (CTX-2): header byte, format byte, event_type_id, schema_version, then the body's batch_id, base_id,
+    base_digest and count, then one chunk per column; each column counted with its chunk length."""
+    end = len(batch)
+    pos = 2
+    for what in ("event_type_id", "schema_version", "batch_id", "base_id"):
+        _, pos = read_varint(batch, pos, end, DEFAULT_LIMITS, what, wide=True)
+    _, pos = read_varint(batch, pos + DIGEST_SIZE, end, DEFAULT_LIMITS, "count")
+    sizes = []
+    while pos < end:
+        length, after = read_varint(batch, pos, end, DEFAULT_LIMITS, "chunk length")
+        sizes.append(after - pos + length)
+        pos = after + length
+    return sizes
 
 
 def format_report(report: SeriesReport) -> str:
@@ -125,4 +173,19 @@ def format_report(report: SeriesReport) -> str:
     for term in report.terms:
         lines.append(f"| {term.what} | {term.how} | {term.bits / 8:,.1f} | {term.bits / report.events:.2f} |")
     lines.append(f"| total | | {floor:,.1f} | {floor * 8 / report.events:.2f} |")
+    if report.columns:
+        based = report.polls - 1
+        lines += [
+            "",
+            f"Where a context batch's bytes go, before compression (the {based} polls with a base; each column with "
+            "its chunk length; the codec then takes the smallest of none, gzip and zstd):",
+            "",
+            "| Column | Bytes a poll | Bits per reading |",
+            "|---|---:|---:|",
+        ]
+        readings = report.events * based / report.polls
+        for name, size in report.columns:
+            lines.append(f"| {name} | {size / based:,.1f} | {size * 8 / readings:.2f} |")
+        total = sum(size for _, size in report.columns)
+        lines.append(f"| all columns | {total / based:,.1f} | {total * 8 / readings:.2f} |")
     return "\n".join(lines)
