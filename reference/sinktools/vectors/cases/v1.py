@@ -59,6 +59,12 @@ WITHDRAWN_V1 = {
     "now declared-limits.context-bases",
     "v1.connection_request.declared-limits.reserved-bit-7": "draft 4: limit_flags bit 7 is context_lifetime; "
     "now declared-limits.context-lifetime",
+    "v1.batch.records.transform-10": "draft 5: transform 10 is patched; now records.transform-12",
+    "v1.batch_publish.records.transform-10": "draft 5: transform 10 is patched; now records.transform-12",
+    "v1.batch.context.against-base-unassigned-transform": "draft 5: transform 10 is patched; "
+    "now context.against-base-unassigned-transform-12",
+    "v1.batch_publish.context.against-base-unassigned-transform": "draft 5: transform 10 is patched; "
+    "now context.against-base-unassigned-transform-12",
 }
 
 FILE_DESCRIPTIONS_V1 = {
