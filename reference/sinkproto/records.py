@@ -22,7 +22,15 @@ from enum import Enum
 from itertools import repeat
 from typing import Any
 
-from .errors import BaseUnavailable, DecodeError, InconsistentBatch, LimitExceeded, SchemaError, ValueOutOfRange
+from .errors import (
+    BaseUnavailable,
+    DecodeError,
+    InconsistentBatch,
+    LimitExceeded,
+    SchemaError,
+    UnknownFormat,
+    ValueOutOfRange,
+)
 from .limits import DEFAULT_LIMITS, MAX_U64
 from .messages import MAX_BATCH_ID, BaseLookup, ContextBase, Event
 from .primitives import read_varint, varint_bytes, zigzag_decode, zigzag_encode
@@ -458,6 +466,27 @@ AGAINST_BASE = 0x80
 def against_allowed(column: Column) -> bool:
     """CTX-7: ``against_base`` may be set on an int column every event reaches (offsets and timestamps are such)."""
     return column.type is ColumnType.INT and column.per_event
+
+
+def split_transform(
+    transform: int, column: Column, in_context: bool, reference: Callable[[], Sequence[int]] | None
+) -> tuple[int, Sequence[int] | None]:
+    """CTX-7: a transform byte read in a column as (transform, the references its values are added to, or None).
+
+    Bit 7 is ``against_base`` only in mode context (elsewhere the byte is an
+    unknown transform, for the caller to refuse), and only on a column that
+    has a ``reference``; both codecs read it here, at the column's offset 0.
+    """
+    if not (in_context and transform & AGAINST_BASE):
+        return transform, None
+    if reference is None:
+        raise UnknownFormat(
+            f"against_base on column {column.path or 'keys'}: only on offsets, timestamps and int columns "
+            "every event reaches, in a batch with a base",
+            offset=0,
+            requirement="CTX-7",
+        )
+    return transform & ~AGAINST_BASE, reference()
 
 
 def base_row_column(base_count: int) -> Column:

@@ -50,6 +50,7 @@ from ..records import (
     reach_count,
     rebuild,
     references,
+    split_transform,
 )
 from ..transforms import (
     BYTES_TRANSFORMS,
@@ -324,18 +325,7 @@ def read_column(
         raw = inner.read(1)
         if not raw:
             raise InconsistentBatch("an empty column: no transform byte", offset=0, requirement="RECORD-5")
-        transform = raw[0]
-        against: Sequence[int] | None = None
-        if in_context and transform & AGAINST_BASE:
-            if reference is None:
-                raise UnknownFormat(
-                    f"against_base on column {column.path or 'keys'}: only on offsets, timestamps and int columns "
-                    "every event reaches, in a batch with a base",
-                    offset=0,
-                    requirement="CTX-7",
-                )
-            transform &= ~AGAINST_BASE
-            against = reference()
+        transform, against = split_transform(raw[0], column, in_context, reference)
         allowed = INT_TRANSFORMS if column.type is ColumnType.INT else BYTES_TRANSFORMS
         if transform not in allowed or (transform == Transform.KEY and keys is None):
             raise UnknownFormat(

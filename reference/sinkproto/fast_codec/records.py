@@ -64,6 +64,7 @@ from ..records import (
     reach_count,
     rebuild,
     references,
+    split_transform,
     transpose,
 )
 from ..transforms import BYTES_TRANSFORMS, INT_TRANSFORMS, KEY_COLUMN, MAX_DIGITS, MAX_WIDTH, Patch, Transform, patch
@@ -334,18 +335,7 @@ def _column(
     try:
         if not length:
             raise InconsistentBatch("an empty column: no transform byte", offset=0, requirement="RECORD-5")
-        transform = data[inside]
-        against: Sequence[int] | None = None
-        if context and transform & AGAINST_BASE:
-            if reference is None:
-                raise UnknownFormat(
-                    f"against_base on column {column.path or 'keys'}: only on offsets, timestamps and int columns "
-                    "every event reaches, in a batch with a base",
-                    offset=0,
-                    requirement="CTX-7",
-                )
-            transform &= ~AGAINST_BASE
-            against = reference()
+        transform, against = split_transform(data[inside], column, context, reference)
         values: list[int] | list[bytes]
         if column.type is ColumnType.INT:
             if transform not in INT_TRANSFORMS:

@@ -28,6 +28,7 @@ import struct
 from collections.abc import Sequence
 
 from sinkproto.messages import Event
+from sinkproto.primitives import varint_bytes, zigzag_encode
 
 __all__ = ["ZSTD", "ZSTD_LEVEL", "crc32c", "record_batch"]
 
@@ -57,14 +58,8 @@ def crc32c(data: bytes) -> int:
 
 
 def _varint(value: int) -> bytes:
-    """Kafka's varint/varlong: zigzag, then 7 bits a byte, low first."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    """Kafka's varint/varlong: zigzag, then 7 bits a byte, low first: Sink's own (CONV-1, CONV-8)."""
+    return varint_bytes(zigzag_encode(value), wide=True)
 
 
 def _bytes(value: bytes | None) -> bytes:
